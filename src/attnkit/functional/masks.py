@@ -1,0 +1,96 @@
+"""Boolean attention masks. Convention everywhere in attnkit: ``True`` means "may attend".
+
+A padding mask has shape (B, Tk); it is broadcast to the scores (B, [Nh,] Tq, Tk) by
+:func:`expand_padding_mask`. A causal mask has shape (Tq, Tk).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+__all__ = ["padding_mask", "causal_mask", "expand_padding_mask", "check_mask"]
+
+
+def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
+    """Mask of real (non-padding) positions from sequence lengths.
+
+    Args:
+        lengths: number of real tokens per sequence, (B,), integer dtype, each in [0, max_len].
+        max_len: padded length Tk. Defaults to ``lengths.max()``.
+
+    Returns:
+        Boolean mask (B, Tk); ``True`` at positions ``j < lengths[b]`` (may attend).
+
+    Raises:
+        ValueError: if `lengths` is not 1-D integer, is negative, or exceeds `max_len`.
+    """
+    if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+        raise ValueError(
+            f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} and shape "
+            f"{tuple(lengths.shape)}"
+        )
+    if lengths.numel() and int(lengths.min()) < 0:
+        raise ValueError("lengths must be non-negative")
+    longest = int(lengths.max()) if lengths.numel() else 0
+    if max_len is None:
+        max_len = longest
+    elif longest > max_len:
+        raise ValueError(f"a length of {longest} exceeds max_len={max_len}; raise max_len")
+    positions = torch.arange(max_len, device=lengths.device)  # (Tk,)
+    return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, Tk)
+
+
+def causal_mask(tq: int, tk: int | None = None, *, device: torch.device | None = None) -> Tensor:
+    """Lower-triangular mask: query i may attend to keys j <= i + (Tk - Tq).
+
+    When Tk > Tq (a KV cache holding Tk - Tq earlier positions), the queries are the last Tq
+    positions of the key sequence.
+
+    Args:
+        tq: number of queries Tq.
+        tk: number of keys Tk (default Tq); must be >= Tq.
+        device: device of the result.
+
+    Returns:
+        Boolean mask (Tq, Tk), ``True`` = may attend.
+
+    Raises:
+        ValueError: if ``tk < tq``.
+    """
+    tk = tq if tk is None else tk
+    if tk < tq:
+        raise ValueError(f"causal mask needs at least as many keys as queries, got Tq={tq}, Tk={tk}")
+    return torch.ones(tq, tk, dtype=torch.bool, device=device).tril(diagonal=tk - tq)
+
+
+def expand_padding_mask(mask: Tensor) -> Tensor:
+    """View a (B, Tk) padding mask as (B, 1, Tk) so it broadcasts over queries Tq."""
+    return mask.unsqueeze(-2)
+
+
+def check_mask(mask: Tensor, scores_shape: torch.Size | tuple[int, ...]) -> None:
+    """Validate that `mask` is boolean and broadcasts to `scores_shape`.
+
+    Args:
+        mask: boolean mask, any shape that broadcasts to the scores, e.g. (B, 1, Tk), (Tq, Tk).
+        scores_shape: shape of the scores, (B, [Nh,] Tq, Tk).
+
+    Raises:
+        TypeError: if `mask` is not ``torch.bool``.
+        ValueError: if `mask` does not broadcast to `scores_shape`.
+    """
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"mask must be torch.bool with True = may attend, got {mask.dtype}; "
+            "convert with `mask.bool()` (or `~mask` if yours marks padding)"
+        )
+    try:
+        shape = torch.broadcast_shapes(mask.shape, tuple(scores_shape))
+    except RuntimeError:
+        shape = None
+    if shape != tuple(scores_shape):
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to scores "
+            f"{tuple(scores_shape)}; pass (B, 1, Tk) for padding or (Tq, Tk) for causal masking"
+        )

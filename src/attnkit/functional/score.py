@@ -1,0 +1,162 @@
+"""Score (energy / compatibility) functions: the first of the three stages of attention.
+
+Every function maps queries (..., Tq, Dq) and keys (..., Tk, Dk) to unnormalised scores
+(..., Tq, Tk). Functions that need weights take them as arguments; the modules in
+:mod:`attnkit.nn` own them as parameters.
+
+References:
+    [Bahdanau15] D. Bahdanau, K. Cho, Y. Bengio. Neural Machine Translation by Jointly Learning
+    to Align and Translate. ICLR 2015. arXiv:1409.0473.
+    [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
+    Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
+    [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
+    [Graves14] A. Graves, G. Wayne, I. Danihelka. Neural Turing Machines. 2014. arXiv:1410.5401.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+__all__ = ["dot", "scaled_dot", "general", "additive", "location", "cosine"]
+
+
+def _check_width(q: Tensor, k: Tensor, what: str) -> None:
+    if q.shape[-1] != k.shape[-1]:
+        raise ValueError(
+            f"{what} needs queries and keys of the same width, got Dq={q.shape[-1]} and "
+            f"Dk={k.shape[-1]}; use the 'general' or 'additive' score for different widths"
+        )
+
+
+def dot(q: Tensor, k: Tensor) -> Tensor:
+    """Dot-product score e_ij = q_i · k_j [Luong15] Eq. 8 ("dot").
+
+    Args:
+        q: queries, (..., Tq, D).
+        k: keys, (..., Tk, D); leading dims broadcast against `q`.
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: if `q` and `k` disagree in their last dimension.
+    """
+    _check_width(q, k, "the dot score")
+    return q @ k.transpose(-2, -1)
+
+
+def scaled_dot(q: Tensor, k: Tensor, scale: float | None = None) -> Tensor:
+    """Dot-product compatibility of every query with every key, times `scale`.
+
+    Args:
+        q: queries, (..., Tq, Dh).
+        k: keys, (..., Tk, Dh); leading dims broadcast against `q`.
+        scale: dimensionless factor on the dot products. Defaults to Dh ** -0.5.
+
+    Returns:
+        Unnormalised scores (logits), (..., Tq, Tk).
+
+    Raises:
+        ValueError: if `q` and `k` disagree in their last dimension.
+
+    References:
+        [Vaswani17] Sec. 3.2.1, Eq. 1.
+    """
+    _check_width(q, k, "the scaled dot score")
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    return (q * scale) @ k.transpose(-2, -1)
+
+
+def general(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
+    """Bilinear ("general") score e_ij = q_i^T W_a k_j [Luong15] Eq. 8.
+
+    Args:
+        q: queries, (..., Tq, Dq).
+        k: keys, (..., Tk, Dk).
+        weight: W_a, (Dq, Dk).
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: if `weight` is not (Dq, Dk).
+    """
+    if weight.shape != (q.shape[-1], k.shape[-1]):
+        raise ValueError(
+            f"general score weight must be (Dq, Dk) = ({q.shape[-1]}, {k.shape[-1]}), "
+            f"got {tuple(weight.shape)}"
+        )
+    return q @ (k @ weight.transpose(0, 1)).transpose(-2, -1)  # W_a k_j, then dot with q_i
+
+
+def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor) -> Tensor:
+    """Additive (concat, "Bahdanau") score e_ij = v_a^T tanh(W_a q_i + U_a k_j).
+
+    The projections are passed in already applied so that U_a k_j, which does not depend on
+    the decoder step, is computed once per source sentence [Bahdanau15] App. A.1.2.
+
+    Args:
+        q_proj: projected queries W_a q_i (plus any bias), (..., Tq, Da).
+        k_proj: projected keys U_a k_j, (..., Tk, Da).
+        energy: the vector v_a, (Da,).
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: if the three widths Da differ.
+
+    References:
+        [Bahdanau15] Eq. 6 and App. A.1.2; [Luong15] Eq. 8 ("concat").
+    """
+    if not (q_proj.shape[-1] == k_proj.shape[-1] == energy.shape[-1]) or energy.dim() != 1:
+        raise ValueError(
+            f"additive score needs q_proj (..., Tq, Da), k_proj (..., Tk, Da) and energy (Da,), "
+            f"got {tuple(q_proj.shape)}, {tuple(k_proj.shape)} and {tuple(energy.shape)}"
+        )
+    hidden = torch.tanh(q_proj.unsqueeze(-2) + k_proj.unsqueeze(-3))  # (..., Tq, Tk, Da)
+    return hidden @ energy  # (..., Tq, Tk)   Eq. 6
+
+
+def location(q: Tensor, weight: Tensor, n_keys: int) -> Tensor:
+    """Location-based score e_t = W_a h_t [Luong15] Eq. 9: depends on the query only.
+
+    Args:
+        q: queries, (..., Tq, Dq).
+        weight: W_a, (Tmax, Dq): one row per source position, Tmax >= Tk.
+        n_keys: number of source positions Tk to score.
+
+    Returns:
+        Scores (..., Tq, Tk), the first `n_keys` rows of W_a h_t.
+
+    Raises:
+        ValueError: if `n_keys` exceeds the number of positions W_a was built for.
+    """
+    if n_keys > weight.shape[0]:
+        raise ValueError(
+            f"location score was built for at most {weight.shape[0]} source positions, got "
+            f"{n_keys}; increase max_source_len"
+        )
+    return q @ weight[:n_keys].transpose(0, 1)
+
+
+def cosine(q: Tensor, k: Tensor, eps: float = 1e-8) -> Tensor:
+    """Cosine similarity e_ij = q_i·k_j / (|q_i| |k_j|), in [-1, 1] [Graves14] Eq. 6.
+
+    Args:
+        q: queries, (..., Tq, D).
+        k: keys, (..., Tk, D).
+        eps: lower bound on each norm, to avoid division by zero.
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: if `q` and `k` disagree in their last dimension.
+    """
+    _check_width(q, k, "the cosine score")
+    return F.normalize(q, dim=-1, eps=eps) @ F.normalize(k, dim=-1, eps=eps).transpose(-2, -1)

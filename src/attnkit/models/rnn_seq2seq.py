@@ -1,0 +1,393 @@
+"""RNN encoder-decoder for translation, without attention or with Bahdanau / Luong attention.
+
+The encoder reads the source into annotations h_j (both directions concatenated when it is
+bidirectional), with packed sequences so padding never reaches them. The decoder is chosen by
+name from :data:`DECODERS`:
+
+- ``none``: the fixed context vector baseline [Cho14]: the decoder sees only the final encoder
+  state, as its initial state and as an extra input at every step.
+- ``bahdanau``: additive attention on the previous state s_{t-1} [Bahdanau15].
+- ``luong-dot`` / ``luong-general`` / ``luong-concat``: global attention on the current state h_t
+  and the attentional hidden state h~_t, with input feeding [Luong15].
+
+References:
+    [Cho14] K. Cho, B. van Merrienboer, C. Gulcehre, et al. Learning Phrase Representations using
+    RNN Encoder-Decoder for Statistical Machine Translation. EMNLP 2014. arXiv:1406.1078.
+    [Bahdanau15] D. Bahdanau, K. Cho, Y. Bengio. Neural Machine Translation by Jointly Learning
+    to Align and Translate. ICLR 2015. arXiv:1409.0473.
+    [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
+    Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..functional import padding_mask
+from ..nn import AdditiveAttention, LuongAttention
+from ..registry import Registry
+
+__all__ = ["RNNEncoder", "Memory", "DecoderState", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
+
+_RNNS: dict[str, tuple[type[nn.RNNBase], type[nn.Module]]] = {
+    "gru": (nn.GRU, nn.GRUCell),
+    "lstm": (nn.LSTM, nn.LSTMCell),
+}
+
+
+def _rnn_classes(cell: str) -> tuple[type[nn.RNNBase], type[nn.Module]]:
+    if cell not in _RNNS:
+        raise ValueError(f"unknown RNN cell {cell!r}; choose one of: {', '.join(_RNNS)}")
+    return _RNNS[cell]
+
+
+class Memory(NamedTuple):
+    """What the encoder hands the decoder; fixed for the whole output sentence."""
+
+    annotations: Tensor  # h_j, (B, Tk, Dk)
+    mask: Tensor  # (B, Tk) bool, True = real token
+    final: Tensor  # final encoder state (both directions), (B, Dk)
+    projected_keys: Tensor | None  # step-independent part of the score, (B, Tk, Da)
+
+
+class DecoderState(NamedTuple):
+    """Recurrent decoder state; every field is batch-first so beams can be reordered."""
+
+    hidden: Tensor  # s_t or h_t, (B, Dd)
+    cell: Tensor | None  # LSTM cell state, (B, Dd); None for a GRU
+    feed: Tensor | None  # h~_t for input feeding [Luong15] Sec. 3.3, (B, Dd)
+
+    def select(self, index: Tensor) -> "DecoderState":
+        """Keep batch rows `index` (B',), e.g. to reorder beams."""
+        return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+
+
+class RNNEncoder(nn.Module):
+    """Embedding + (bi)directional GRU/LSTM over packed sequences.
+
+    Args:
+        vocab_size: source vocabulary size V.
+        emb_dim: embedding width E.
+        hidden_dim: hidden width per direction H.
+        cell: ``"gru"`` or ``"lstm"``.
+        num_layers: stacked RNN layers.
+        bidirectional: run a backward RNN too; annotations are [forward; backward] [Bahdanau15]
+            Sec. 3.2.
+        dropout: dropout on embeddings and between layers.
+        pad_id: index of the padding token.
+
+    Raises:
+        ValueError: for an unknown cell name.
+    """
+
+    def __init__(
+        self, vocab_size: int, emb_dim: int, hidden_dim: int, *, cell: str = "gru",
+        num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        rnn_cls, _ = _rnn_classes(cell)
+        self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
+        self.dropout = nn.Dropout(dropout)
+        self.rnn = rnn_cls(
+            emb_dim, hidden_dim, num_layers=num_layers, bidirectional=bidirectional,
+            batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.output_dim = hidden_dim * (2 if bidirectional else 1)
+
+    def forward(self, src: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Annotations and final state.
+
+        Args:
+            src: source token ids, (B, Tk), padded after each sentence's `lengths[b]` tokens.
+            lengths: real lengths, (B,), each >= 1.
+
+        Returns:
+            annotations (B, Tk, Dk) with zeros at padded positions, and the final state of the
+            last layer, both directions concatenated, (B, Dk).
+
+        Raises:
+            ValueError: if a length is < 1 or exceeds Tk.
+        """
+        if lengths.numel() and (int(lengths.min()) < 1 or int(lengths.max()) > src.shape[1]):
+            raise ValueError(f"source lengths must lie in [1, {src.shape[1]}], got {lengths.tolist()}")
+        emb = self.dropout(self.embedding(src))  # (B, Tk, E)
+        packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, final = self.rnn(packed)
+        annotations, _ = pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+        h_n = final[0] if isinstance(final, tuple) else final  # (layers * dirs, B, H)
+        dirs = 2 if self.rnn.bidirectional else 1
+        last = h_n[-dirs:]  # (dirs, B, H) of the top layer
+        return annotations, torch.cat(list(last), dim=-1)  # (B, Tk, Dk), (B, Dk)
+
+
+class _Cell(nn.Module):
+    """A GRUCell or LSTMCell behind one signature: step(x, state) -> (hidden, cell)."""
+
+    def __init__(self, cell: str, input_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.is_lstm = cell == "lstm"
+        self.rnn = _rnn_classes(cell)[1](input_dim, hidden_dim)
+
+    def forward(self, x: Tensor, hidden: Tensor, cell: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if self.is_lstm:
+            return self.rnn(x, (hidden, cell))
+        return self.rnn(x, hidden), None
+
+
+class _Bridge(nn.Module):
+    """Initial decoder state from the final encoder state: s_0 = tanh(W_s h_final) [Bahdanau15]
+    App. A.2.2 (there from the backward state only; we use both directions)."""
+
+    def __init__(self, enc_dim: int, dec_dim: int, lstm: bool) -> None:
+        super().__init__()
+        self.lstm = lstm
+        self.proj = nn.Linear(enc_dim, dec_dim)
+
+    def forward(self, final: Tensor, with_feed: bool) -> DecoderState:
+        hidden = torch.tanh(self.proj(final))  # (B, Dd)
+        zeros = torch.zeros_like(hidden)
+        return DecoderState(hidden, zeros if self.lstm else None, zeros if with_feed else None)
+
+
+class _FixedContextDecoder(nn.Module):
+    """Decoder without attention: s_t = RNN([E y_{t-1}; c], s_{t-1}), c = final encoder state,
+    output tanh(W_o [s_t; E y_{t-1}; c]) [Cho14] Sec. 2.2."""
+
+    uses_attention = False
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, **_: object) -> None:
+        super().__init__()
+        self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
+        self.rnn = _rnn_classes(cell)[0](emb_dim + enc_dim, hidden_dim, batch_first=True)
+        self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
+        self.output_dim = hidden_dim
+
+    def project_keys(self, annotations: Tensor) -> Tensor | None:
+        return None
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        return self.bridge(memory.final, with_feed=False)
+
+    def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
+        """Teacher-forced run over all steps at once: emb (B, Tq, E) -> (B, Tq, Dd), None."""
+        context = memory.final.unsqueeze(1).expand(-1, emb.shape[1], -1)  # (B, Tq, Dk)
+        h0 = state.hidden.unsqueeze(0)
+        init = (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
+        states, _ = self.rnn(torch.cat([emb, context], dim=-1), init)  # (B, Tq, Dd)
+        return torch.tanh(self.out(torch.cat([states, emb, context], dim=-1))), None
+
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory):
+        """One step: emb (B, E) -> output (B, Dd), new state, None."""
+        h0 = state.hidden.unsqueeze(0)
+        init = (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
+        x = torch.cat([emb, memory.final], dim=-1).unsqueeze(1)  # (B, 1, E + Dk)
+        out, new = self.rnn(x, init)
+        hidden, cell = (new[0][0], new[1][0]) if isinstance(new, tuple) else (new[0], None)
+        output = torch.tanh(self.out(torch.cat([out[:, 0], emb, memory.final], dim=-1)))
+        return output, DecoderState(hidden, cell, None), None
+
+
+class _BahdanauDecoder(nn.Module):
+    """c_t = attend(s_{t-1}, h); s_t = RNN([E y_{t-1}; c_t], s_{t-1});
+    output tanh(W_o [s_t; E y_{t-1}; c_t]) [Bahdanau15] Eqs. 4-6, App. A.2.2.
+
+    Differences from the paper: the maxout output layer is a tanh layer.
+    """
+
+    uses_attention = True
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
+                 **_: object) -> None:
+        super().__init__()
+        self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
+        self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim)
+        self.cell = _Cell(cell, emb_dim + enc_dim, hidden_dim)
+        self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
+        self.output_dim = hidden_dim
+
+    def project_keys(self, annotations: Tensor) -> Tensor:
+        return self.attention.project_keys(annotations)
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        return self.bridge(memory.final, with_feed=False)
+
+    def _recur(self, emb: Tensor, state: DecoderState, memory: Memory):
+        attended = self.attention(
+            state.hidden.unsqueeze(1), memory.annotations, memory.mask, memory.projected_keys
+        )  # scores with s_{t-1}
+        context, weights = attended.context[:, 0], attended.weights[:, 0]  # (B, Dk), (B, Tk)
+        hidden, cell = self.cell(torch.cat([emb, context], dim=-1), state.hidden, state.cell)
+        return DecoderState(hidden, cell, None), context, weights
+
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory):
+        state, context, weights = self._recur(emb, state, memory)
+        output = torch.tanh(self.out(torch.cat([state.hidden, emb, context], dim=-1)))
+        return output, state, weights
+
+    def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
+        """Teacher-forced run: the recurrence step by step, the output layer once for all steps."""
+        hiddens, contexts, weights = [], [], []
+        for t in range(emb.shape[1]):
+            state, context, w = self._recur(emb[:, t], state, memory)
+            hiddens.append(state.hidden), contexts.append(context), weights.append(w)
+        states = torch.stack(hiddens, 1)  # (B, Tq, Dd)
+        output = torch.tanh(self.out(torch.cat([states, emb, torch.stack(contexts, 1)], dim=-1)))
+        return output, torch.stack(weights, 1)  # (B, Tq, Dd), (B, Tq, Tk)
+
+
+class _LuongDecoder(nn.Module):
+    """h_t = RNN([E y_{t-1}; h~_{t-1}], h_{t-1}); a_t, c_t on h_t; h~_t = tanh(W_c [c_t; h_t])
+    [Luong15] Sec. 3.1 and 3.3 (input feeding). Without input feeding the RNN runs over all steps
+    at once and attention is computed for every step in one call."""
+
+    uses_attention = True
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
+                 score_name: str, input_feeding: bool, **_: object) -> None:
+        super().__init__()
+        self.input_feeding = input_feeding
+        self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
+        self.attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim)
+        feed_dim = hidden_dim if input_feeding else 0
+        self.cell = _Cell(cell, emb_dim + feed_dim, hidden_dim)
+        self.output_dim = hidden_dim
+
+    def project_keys(self, annotations: Tensor) -> Tensor:
+        return self.attention.project_keys(annotations)
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        return self.bridge(memory.final, with_feed=self.input_feeding)
+
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory):
+        x = torch.cat([emb, state.feed], dim=-1) if self.input_feeding else emb
+        hidden, cell = self.cell(x, state.hidden, state.cell)
+        att = self.attention(hidden.unsqueeze(1), memory.annotations, memory.mask,
+                             memory.projected_keys)
+        attentional = att.attentional[:, 0]  # h~_t, (B, Dd)
+        feed = attentional if self.input_feeding else None
+        return attentional, DecoderState(hidden, cell, feed), att.weights[:, 0]
+
+    def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
+        if self.input_feeding:
+            outputs, weights = [], []
+            for t in range(emb.shape[1]):
+                out, state, w = self.step(emb[:, t], state, memory)
+                outputs.append(out), weights.append(w)
+            return torch.stack(outputs, 1), torch.stack(weights, 1)
+        hiddens = []
+        for t in range(emb.shape[1]):
+            hidden, cell = self.cell(emb[:, t], state.hidden, state.cell)
+            state = DecoderState(hidden, cell, None)
+            hiddens.append(hidden)
+        att = self.attention(torch.stack(hiddens, 1), memory.annotations, memory.mask,
+                             memory.projected_keys)  # all Tq queries at once
+        return att.attentional, att.weights
+
+
+DecoderFactory = Callable[..., nn.Module]
+DECODERS: Registry[DecoderFactory] = Registry("attention")
+DECODERS.register("none", _FixedContextDecoder, "no attention: fixed context vector", "[Cho14]")
+DECODERS.register("bahdanau", _BahdanauDecoder, "additive attention on s_{t-1}", "[Bahdanau15]")
+for _score in ("dot", "general", "concat"):
+    DECODERS.register(
+        f"luong-{_score}",
+        lambda *a, _s=_score, **kw: _LuongDecoder(*a, score_name=_s, **kw),
+        f"Luong global attention, {_score} score, on h_t", "[Luong15] Eq. 8",
+    )
+
+
+class Seq2SeqOutput(NamedTuple):
+    logits: Tensor  # (B, Tq, V)
+    weights: Tensor | None  # alignment weights (B, Tq, Tk); None without attention
+
+
+class Seq2Seq(nn.Module):
+    """RNN encoder-decoder whose attention is chosen by name.
+
+    Args:
+        src_vocab_size: source vocabulary size.
+        tgt_vocab_size: target vocabulary size V.
+        attention: a name in :data:`DECODERS`: none, bahdanau, luong-dot, luong-general,
+            luong-concat.
+        cell: ``"gru"`` or ``"lstm"`` (encoder and decoder).
+        emb_dim: embedding width E (source and target).
+        hidden_dim: decoder width Dd and encoder width per direction.
+        enc_layers: stacked encoder layers.
+        bidirectional: bidirectional encoder (annotations of width 2 * hidden_dim).
+        attn_dim: hidden width of additive/concat scores Da; defaults to `hidden_dim`.
+        input_feeding: Luong input feeding [Luong15] Sec. 3.3 (Luong decoders only).
+        dropout: dropout on embeddings and decoder outputs.
+        pad_id: padding index in both vocabularies.
+
+    Raises:
+        ValueError: for an unknown attention or cell name, or incompatible widths (luong-dot
+            needs ``hidden_dim == encoder output width``: use a unidirectional encoder).
+    """
+
+    def __init__(
+        self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
+        cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
+        bidirectional: bool = True, attn_dim: int | None = None, input_feeding: bool = True,
+        dropout: float = 0.0, pad_id: int = 0,
+    ) -> None:
+        super().__init__()
+        self.attention_name = attention
+        self.encoder = RNNEncoder(
+            src_vocab_size, emb_dim, hidden_dim, cell=cell, num_layers=enc_layers,
+            bidirectional=bidirectional, dropout=dropout, pad_id=pad_id,
+        )
+        self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
+        self.decoder = DECODERS.get(attention)(
+            emb_dim, hidden_dim, self.encoder.output_dim, cell,
+            attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
+
+    @property
+    def uses_attention(self) -> bool:
+        return self.decoder.uses_attention
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
+        """Encode a batch: src (B, Tk) ids and lengths (B,) -> :class:`Memory`."""
+        annotations, final = self.encoder(src, src_lengths)
+        mask = padding_mask(src_lengths.to(src.device), src.shape[1])  # (B, Tk)
+        return Memory(annotations, mask, final, self.decoder.project_keys(annotations))
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        """Decoder state before the first output token."""
+        return self.decoder.init_state(memory)
+
+    def step(self, prev_tokens: Tensor, state: DecoderState, memory: Memory):
+        """One decoding step.
+
+        Args:
+            prev_tokens: previous output tokens y_{t-1}, (B,).
+            state: decoder state from :meth:`init_state` or the previous step.
+            memory: from :meth:`encode`.
+
+        Returns:
+            (log-probabilities (B, V), new state, alignment weights (B, Tk) or None).
+        """
+        emb = self.tgt_embedding(prev_tokens)  # (B, E)
+        output, state, weights = self.decoder.step(emb, state, memory)
+        return torch.log_softmax(self.generator(output), dim=-1), state, weights
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
+        """Teacher forcing: logits for every target position.
+
+        Args:
+            src: source ids (B, Tk); src_lengths: (B,).
+            tgt_in: decoder inputs, BOS followed by the target shifted right, (B, Tq).
+
+        Returns:
+            :class:`Seq2SeqOutput` with logits (B, Tq, V) and weights (B, Tq, Tk) or None.
+        """
+        memory = self.encode(src, src_lengths)
+        emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, Tq, E)
+        output, weights = self.decoder(emb, self.init_state(memory), memory)
+        return Seq2SeqOutput(self.generator(self.dropout(output)), weights)

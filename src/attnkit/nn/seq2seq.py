@@ -1,0 +1,238 @@
+"""Attention modules for RNN encoder-decoders: additive (Bahdanau) and global Luong attention.
+
+Both split the work into ``project_keys`` (once per source sentence: the part of the score that
+does not depend on the decoder step) and ``forward`` (once per decoder step, or once for all
+steps when the queries are known in advance). The projected keys go in and out explicitly:
+modules hold no state between calls.
+
+References:
+    [Bahdanau15] D. Bahdanau, K. Cho, Y. Bengio. Neural Machine Translation by Jointly Learning
+    to Align and Translate. ICLR 2015. arXiv:1409.0473.
+    [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
+    Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..functional import Attended, fuse, masked_softmax, score
+from ..registry import Registry
+
+__all__ = ["AdditiveAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
+
+
+def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
+    if x.dim() != 3 or x.shape[-1] != width:
+        raise ValueError(f"{name} must be ({letters}) with last dim {width}, got {tuple(x.shape)}")
+
+
+class AdditiveAttention(nn.Module):
+    """Additive attention e_tj = v_a^T tanh(W_a s_{t-1} + U_a h_j) [Bahdanau15] Eq. 6, App. A.1.2.
+
+    Our ``query_proj`` is the paper's W_a, ``key_proj`` U_a and ``energy`` v_a; the query is the
+    previous decoder state s_{t-1} and the keys and values are the annotations h_j.
+
+    Args:
+        query_dim: width of the decoder state, Dq (the paper's n).
+        key_dim: width of the annotations, Dk (2n for a bidirectional encoder).
+        attn_dim: width of the hidden layer of the score, Da (the paper's n').
+        bias: learn a bias b in tanh(W_a s + U_a h + b).
+
+    Differences from the paper:
+        the optional bias term (absent in Eq. 6) is on by default, as in most implementations.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True) -> None:
+        super().__init__()
+        self.query_dim, self.key_dim = query_dim, key_dim
+        self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)  # W_a
+        self.key_proj = nn.Linear(key_dim, attn_dim, bias=bias)  # U_a (+ b)
+        self.energy = nn.Parameter(torch.empty(attn_dim))  # v_a
+        nn.init.uniform_(self.energy, -attn_dim**-0.5, attn_dim**-0.5)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """U_a h_j for every annotation, once per source sentence.
+
+        Args:
+            keys: annotations h_j, (B, Tk, Dk).
+
+        Returns:
+            Projected keys, (B, Tk, Da).
+
+        Raises:
+            ValueError: if `keys` is not (B, Tk, Dk).
+        """
+        _check_3d("keys", keys, self.key_dim, "B, Tk, Dk")
+        return self.key_proj(keys)
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        mask: Tensor | None = None,
+        projected_keys: Tensor | None = None,
+    ) -> Attended:
+        """Context vectors and alignment weights for each query.
+
+        Args:
+            query: decoder states s_{t-1}, (B, Tq, Dq).
+            keys: annotations h_j, used as keys and values, (B, Tk, Dk).
+            mask: boolean (B, Tk) padding mask or anything broadcastable to (B, Tq, Tk);
+                ``True`` = may attend.
+            projected_keys: the result of :meth:`project_keys` for `keys`, (B, Tk, Da);
+                computed here when None.
+
+        Returns:
+            :class:`Attended`: context (B, Tq, Dk), weights (B, Tq, Tk).
+
+        Raises:
+            ValueError: for wrongly shaped inputs or mask.
+        """
+        _check_3d("query", query, self.query_dim, "B, Tq, Dq")
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
+        weights = masked_softmax(scores, _as_3d_mask(mask))  # (B, Tq, Tk)
+        return Attended(fuse.weighted_sum(weights, keys), weights)  # Eq. 5
+
+
+def _as_3d_mask(mask: Tensor | None) -> Tensor | None:
+    """(B, Tk) padding masks become (B, 1, Tk); other shapes pass through."""
+    return mask.unsqueeze(1) if mask is not None and mask.dim() == 2 else mask
+
+
+class LuongAttended(NamedTuple):
+    """Output of :class:`LuongAttention`."""
+
+    attentional: Tensor  # h~_t = tanh(W_c [c_t; h_t]), (B, Tq, Dq)
+    context: Tensor  # c_t, (B, Tq, Dk)
+    weights: Tensor  # a_t, (B, Tq, Tk)
+
+
+class _DotScore(nn.Module):
+    """score(h_t, h_s) = h_t^T h_s [Luong15] Eq. 8."""
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
+        super().__init__()
+        if query_dim != key_dim:
+            raise ValueError(
+                f"the dot score needs equal decoder and annotation widths, got {query_dim} and "
+                f"{key_dim}; use 'general' or 'concat', or make the widths equal"
+            )
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return keys
+
+    def forward(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        return score.dot(query, projected_keys)
+
+
+class _GeneralScore(nn.Module):
+    """score(h_t, h_s) = h_t^T W_a h_s [Luong15] Eq. 8; W_a h_s is the projected key."""
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
+        super().__init__()
+        self.key_proj = nn.Linear(key_dim, query_dim, bias=False)  # W_a
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return self.key_proj(keys)
+
+    def forward(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        return score.dot(query, projected_keys)
+
+
+class _ConcatScore(nn.Module):
+    """score(h_t, h_s) = v_a^T tanh(W_a [h_t; h_s]) [Luong15] Eq. 8.
+
+    W_a [h_t; h_s] is split as W_q h_t + W_k h_s so that W_k h_s is computed once.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
+        super().__init__()
+        self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)
+        self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)
+        self.energy = nn.Parameter(torch.empty(attn_dim))  # v_a
+        nn.init.uniform_(self.energy, -attn_dim**-0.5, attn_dim**-0.5)
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        return self.key_proj(keys)
+
+    def forward(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        return score.additive(self.query_proj(query), projected_keys, self.energy)
+
+
+LUONG_SCORES: Registry[type[nn.Module]] = Registry("Luong score")
+LUONG_SCORES.register("dot", _DotScore, "h_t · h_s", "[Luong15] Eq. 8")
+LUONG_SCORES.register("general", _GeneralScore, "h_t^T W_a h_s", "[Luong15] Eq. 8")
+LUONG_SCORES.register("concat", _ConcatScore, "v_a^T tanh(W_a [h_t; h_s])", "[Luong15] Eq. 8")
+
+
+class LuongAttention(nn.Module):
+    """Global attention on the current decoder state h_t [Luong15] Sec. 3.1, Eqs. 5, 7, 8.
+
+    Computes a_t = softmax(score(h_t, h_s)) (Eq. 7), c_t = sum_s a_t(s) h_s, and the attentional
+    hidden state h~_t = tanh(W_c [c_t; h_t]) (Eq. 5).
+
+    Args:
+        query_dim: width of the decoder state h_t, Dq.
+        key_dim: width of the annotations h_s, Dk.
+        score_name: ``"dot"``, ``"general"`` or ``"concat"`` (see :data:`LUONG_SCORES`).
+        attn_dim: hidden width of the concat score, Da (ignored by the other scores, which
+            have no such layer). Defaults to `query_dim`.
+
+    Raises:
+        ValueError: for an unknown score name, or "dot" with ``query_dim != key_dim``.
+    """
+
+    def __init__(
+        self, query_dim: int, key_dim: int, *, score_name: str = "general",
+        attn_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.query_dim, self.key_dim = query_dim, key_dim
+        self.scorer = LUONG_SCORES.get(score_name)(query_dim, key_dim, attn_dim or query_dim)
+        self.combine = nn.Linear(key_dim + query_dim, query_dim, bias=False)  # W_c
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """The step-independent part of the score for each annotation (B, Tk, D*).
+
+        Raises:
+            ValueError: if `keys` is not (B, Tk, Dk).
+        """
+        _check_3d("keys", keys, self.key_dim, "B, Tk, Dk")
+        return self.scorer.project_keys(keys)
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        mask: Tensor | None = None,
+        projected_keys: Tensor | None = None,
+    ) -> LuongAttended:
+        """Attentional states, contexts and weights for each query.
+
+        Args:
+            query: decoder states h_t, (B, Tq, Dq).
+            keys: annotations h_s (keys and values), (B, Tk, Dk).
+            mask: boolean (B, Tk) padding mask or broadcastable to (B, Tq, Tk); True = may attend.
+            projected_keys: :meth:`project_keys` of `keys`; computed here when None.
+
+        Returns:
+            :class:`LuongAttended` with attentional (B, Tq, Dq), context (B, Tq, Dk) and
+            weights (B, Tq, Tk).
+
+        Raises:
+            ValueError: for wrongly shaped inputs or mask.
+        """
+        _check_3d("query", query, self.query_dim, "B, Tq, Dq")
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        scores = self.scorer(query, projected_keys)  # (B, Tq, Tk)   Eq. 8
+        weights = masked_softmax(scores, _as_3d_mask(mask))  # Eq. 7
+        context = fuse.weighted_sum(weights, keys)  # (B, Tq, Dk)
+        attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # Eq. 5
+        return LuongAttended(attentional, context, weights)

@@ -1,0 +1,65 @@
+"""Name -> object registries, so configs and the CLI select mechanisms by name.
+
+An unknown name is a ``ValueError`` that lists the valid ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["Entry", "Registry"]
+
+
+@dataclass(frozen=True)
+class Entry(Generic[T]):
+    """One registered object with a one-line description and its source paper."""
+
+    name: str
+    obj: T
+    description: str
+    reference: str = ""
+
+
+class Registry(Generic[T]):
+    """An ordered mapping from config names to objects of one kind (scores, models, ...)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, obj: T, description: str, reference: str = "") -> T:
+        """Add `obj` under `name`; raises ValueError if the name is taken."""
+        if name in self._entries:
+            raise ValueError(f"{self.kind} {name!r} is already registered")
+        self._entries[name] = Entry(name, obj, description, reference)
+        return obj
+
+    def get(self, name: str) -> T:
+        """The object registered as `name`.
+
+        Raises:
+            ValueError: if `name` is unknown; the message lists the valid names.
+        """
+        try:
+            return self._entries[name].obj
+        except KeyError:
+            raise ValueError(
+                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
+            ) from None
+
+    def entry(self, name: str) -> Entry[T]:
+        """The full entry (with description and reference) for `name`."""
+        self.get(name)
+        return self._entries[name]
+
+    def names(self) -> list[str]:
+        return list(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        return iter(self._entries.values())
