@@ -1,0 +1,61 @@
+"""Layer 7: the ``attnkit`` command. Parses, validates, sets up logging, calls the library.
+
+Exit codes: 0 success, 1 runtime failure (bad input, missing run, ...), 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from . import demo, evaluate, train, translate
+from .common import UserError, user_errors
+
+__all__ = ["main"]
+
+_COMMANDS = {
+    "demo": (demo, "train the date model with and without attention, compare, plot"),
+    "train": (train, "train a model from a YAML config into a run folder"),
+    "translate": (translate, "translate sentences with a trained run"),
+    "evaluate": (evaluate, "exact match and alignment accuracy on a run's test split"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="attnkit", description="Attention mechanisms end to end: train, translate, evaluate, "
+        "and see where the model looks.",
+        epilog="example: attnkit demo --out runs/demo",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module, help_text) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           epilog=getattr(module, "EPILOG", None),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        module.add_arguments(p)
+        p.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``attnkit`` command with `argv` (default: ``sys.argv[1:]``); returns the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    try:
+        with user_errors():
+            return int(args.run(args) or 0)
+    except UserError as err:
+        print(f"attnkit {args.command}: error: {err}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        print(f"attnkit {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,53 @@
+"""``attnkit evaluate --model RUN [--split test]``: exact match and alignment accuracy."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+
+from ..evaluation import evaluate_examples, exact_match
+from ..training import RunError, load_run
+from .common import add_common
+
+EPILOG = """example:
+  attnkit evaluate --model runs/demo/bahdanau"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
+    parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
+                        help="which of the run's splits (default: %(default)s)")
+    parser.add_argument("--by-locale", action="store_true", help="also print exact match per locale")
+    parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    run_ = load_run(args.model)
+    try:
+        examples = run_.task.load_split(run_.path, args.split)
+    except (OSError, ValueError) as err:
+        raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
+    metrics, translations = evaluate_examples(run_.model, run_.task, examples)
+    by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+    for ex, tr in zip(examples, translations):
+        by_locale[ex.locale][0].append(tr.output)
+        by_locale[ex.locale][1].append(ex.target)
+    if args.json:
+        if args.by_locale:
+            metrics["by_locale"] = {k: exact_match(*v) for k, v in sorted(by_locale.items())}
+        print(json.dumps(metrics))
+        return 0
+    print(f"{args.split + ' examples:':<20}{metrics['n']}")
+    print(f"{'exact match:':<20}{metrics['exact_match']:.2%}")
+    if "alignment_accuracy" in metrics:
+        print(f"{'alignment accuracy:':<20}{metrics['alignment_accuracy']:.2%} "
+              f"({metrics['n_aligned']} output digits whose most-attended source character lies "
+              "in the gold year/month/day span)")
+    else:
+        print(f"{'alignment accuracy:':<20}n/a (model {run_.config.model.attention!r} has no attention)")
+    if args.by_locale:
+        for loc, (hyps, refs) in sorted(by_locale.items()):
+            print(f"  {loc}: {exact_match(hyps, refs):.2%} of {len(refs)}")
+    return 0

@@ -1,0 +1,52 @@
+"""``attnkit train CONFIG [--out DIR] [--set key=value ...] [--resume RUN]``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..config import load_config
+from ..training.pipeline import train_run
+from .common import UserError, add_common
+
+EPILOG = """examples:
+  attnkit train configs/dates-bahdanau.yaml --out runs/bahdanau
+  attnkit train configs/dates-luong-general.yaml --set model.hidden_dim=128 --set train.max_steps=5000
+  attnkit train --resume runs/bahdanau"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", nargs="?", help="YAML run config, e.g. configs/dates-bahdanau.yaml")
+    parser.add_argument("--out", help="run folder to write (default: runs/<config name>)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set model.hidden_dim=128 (repeatable)")
+    parser.add_argument("--resume", metavar="RUN", help="continue a stopped run from its last state")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_common(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.resume:
+        if args.config or args.overrides:
+            raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set",
+                            code=2)
+        cfg = load_config(Path(args.resume) / "config.yaml")
+        out = Path(args.resume)
+    else:
+        if not args.config:
+            raise UserError("give a CONFIG file (e.g. configs/dates-bahdanau.yaml) or --resume RUN",
+                            code=2)
+        overrides = list(args.overrides)
+        if args.seed is not None:
+            overrides += [f"train.seed={args.seed}"]
+        cfg = load_config(args.config, overrides)
+        out = Path(args.out or Path("runs") / Path(args.config).stem)
+    progress = not args.no_progress and sys.stderr.isatty()
+    result = train_run(cfg, out, progress=progress, resume=bool(args.resume))
+    print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
+          f"({result.steps} steps, {result.seconds:.0f} s)")
+    return 0

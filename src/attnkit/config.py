@@ -1,0 +1,236 @@
+"""Run configuration: frozen dataclasses loaded strictly from YAML plus ``key=value`` overrides.
+
+Unknown keys, wrong types, out-of-range values and unknown mechanism names raise
+:class:`ConfigError` with a one-line message naming the key and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .io import atomic_write_text
+
+__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainConfig", "RunConfig", "load_config",
+           "parse_overrides", "save_config"]
+
+DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL",
+                   "ru_RU", "zh_CN", "ja_JP")
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What to train on. For the date task: sizes of the generated splits and their locales."""
+
+    task: str = "dates"
+    n_train: int = 40000
+    n_dev: int = 1000
+    n_test: int = 2000
+    locales: tuple[str, ...] = DEFAULT_LOCALES
+    max_source_len: int = 64  # characters, excluding the locale tag
+    seed: int = 1234
+
+    def check(self) -> None:
+        from .tasks import TASKS
+
+        if self.task not in TASKS:
+            raise ConfigError(f"data.task: unknown task {self.task!r}; choose one of: "
+                              f"{', '.join(TASKS.names())}")
+        for name in ("n_train", "n_dev", "n_test", "max_source_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.locales:
+            raise ConfigError("data.locales must name at least one locale")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Which network, by name, and its sizes (see :class:`attnkit.models.Seq2Seq`)."""
+
+    arch: str = "rnn"
+    attention: str = "bahdanau"
+    cell: str = "gru"
+    emb_dim: int = 32
+    hidden_dim: int = 64
+    enc_layers: int = 1
+    bidirectional: bool = True
+    attn_dim: int = 64
+    input_feeding: bool = True
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        from .models import DECODERS
+
+        if self.arch != "rnn":
+            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; choose one of: rnn")
+        if self.attention not in DECODERS:
+            raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
+                              f"of: {', '.join(DECODERS.names())}")
+        if self.cell not in ("gru", "lstm"):
+            raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
+        for name in ("emb_dim", "hidden_dim", "enc_layers", "attn_dim"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
+        if self.attention == "luong-dot" and self.bidirectional:
+            raise ConfigError("model.attention=luong-dot needs equal decoder and annotation widths; "
+                              "set model.bidirectional=false or use luong-general")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: Adam, teacher forcing, clipping, periodic validation, early stopping."""
+
+    max_steps: int = 1500
+    batch_size: int = 128
+    lr: float = 0.003
+    lr_min: float = 0.0003  # cosine decay from lr to lr_min over max_steps
+    clip_norm: float = 1.0
+    eval_every: int = 250
+    patience: int = 3  # validations without improvement before stopping early
+    seed: int = 1234
+    threads: int = 0  # torch threads; 0 = leave PyTorch's default
+
+    def check(self) -> None:
+        for name in ("max_steps", "batch_size", "eval_every", "patience"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
+        if not (self.lr > 0 and 0 <= self.lr_min <= self.lr):
+            raise ConfigError(f"train.lr must be > 0 and 0 <= train.lr_min <= train.lr, got "
+                              f"lr={self.lr}, lr_min={self.lr_min}")
+        if self.clip_norm <= 0:
+            raise ConfigError(f"train.clip_norm must be > 0, got {self.clip_norm}")
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def check(self) -> "RunConfig":
+        self.data.check()
+        self.model.check()
+        self.train.check()
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            return list(v) if isinstance(v, tuple) else v
+        return {f.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
+                for f in fields(self)}
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError("optional config fields are not used")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported config type {hint}")
+
+
+def _build(cls: type, prefix: str, raw: Mapping[str, Any]) -> Any:
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix or 'config'} must be a mapping of keys to values, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{prefix}{key}"
+        if key not in valid:
+            raise ConfigError(f"unknown config key {full!r}; valid keys here: {', '.join(valid)}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = _build(hints[key], f"{full}.", value or {})
+        else:
+            kwargs[key] = _coerce(full, value, hints[key])
+    return cls(**kwargs)
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["model.hidden_dim=128", ...]`` -> nested dict; values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: for an item without ``=`` or a key without a section.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"override {item!r} must look like section.key=value, "
+                              "e.g. model.hidden_dim=128")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        *sections, last = key.split(".")
+        node = out
+        for s in sections:
+            node = node.setdefault(s, {})
+        node[last] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in extra.items():
+        merged[k] = _merge(merged[k], v) if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping) else v
+    return merged
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+    """Read a YAML run config (or the defaults when `path` is None), apply overrides, validate.
+
+    Raises:
+        ConfigError: for a missing or unreadable file, invalid YAML, or an invalid value.
+    """
+    raw: Any = {}
+    if path is not None:
+        try:
+            raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found") from None
+        except (yaml.YAMLError, UnicodeDecodeError, IsADirectoryError) as err:
+            first = str(err).splitlines()[0] if str(err) else type(err).__name__
+            raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+        if not isinstance(raw, Mapping):
+            raise ConfigError(f"config file {path} must hold a mapping (data:, model:, train:)")
+    raw = _merge(dict(raw), parse_overrides(overrides))
+    return _build(RunConfig, "", raw).check()
+
+
+def save_config(config: RunConfig, path: str | Path) -> None:
+    """Write the resolved config as YAML, atomically."""
+    atomic_write_text(path, yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True))

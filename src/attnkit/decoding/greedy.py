@@ -1,0 +1,63 @@
+"""Batched greedy decoding that keeps the alignment weights of every step."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from ..data import Vocab
+
+__all__ = ["Hypothesis", "greedy_decode"]
+
+
+class Hypothesis(NamedTuple):
+    tokens: list[int]  # output ids, without </s>
+    weights: Tensor | None  # (len(tokens) + 1, Tk_b): one row per output step incl. </s>
+    score: float  # sum of log-probabilities of the chosen tokens (incl. </s>)
+
+
+@torch.no_grad()
+def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int) -> list[Hypothesis]:
+    """Pick the most probable token at each step, for a whole batch at once.
+
+    Args:
+        model: a model with ``encode``, ``init_state`` and ``step`` (see
+            :class:`attnkit.models.Seq2Seq`).
+        src: source ids, (B, Tk), padded.
+        src_lengths: (B,).
+        max_len: maximum number of output tokens (excluding </s>).
+
+    Returns:
+        One :class:`Hypothesis` per source sentence, in order; weights are trimmed to the
+        sentence's real source length and output length.
+    """
+    memory = model.encode(src, src_lengths)
+    state = model.init_state(memory)
+    batch = src.shape[0]
+    prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=src.device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
+    scores = torch.zeros(batch, dtype=torch.float64)
+    tokens, weights = [], []
+    for _ in range(max_len + 1):
+        logprobs, state, w = model.step(prev, state, memory)  # (B, V), ..., (B, Tk)
+        best, prev = logprobs.max(dim=-1)
+        scores += torch.where(finished, 0.0, best.double().cpu())
+        prev = prev.masked_fill(finished, Vocab.pad_id)
+        tokens.append(prev)
+        if w is not None:
+            weights.append(w)
+        finished |= prev == Vocab.eos_id
+        if bool(finished.all()):
+            break
+    ids = torch.stack(tokens, 1).tolist()  # (B, steps)
+    stacked = torch.stack(weights, 1) if weights else None  # (B, steps, Tk)
+    out = []
+    for b in range(batch):
+        seq = ids[b]
+        n = seq.index(Vocab.eos_id) if Vocab.eos_id in seq else len(seq)
+        seq = seq[:n]
+        w = None if stacked is None else stacked[b, : n + 1, : int(src_lengths[b])].cpu()
+        out.append(Hypothesis(seq[:max_len], w, float(scores[b])))
+    return out

@@ -1,0 +1,59 @@
+"""Translate raw sentences with a trained model and task: encode, batch, greedy-decode, detokenise."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..data import collate
+from .greedy import greedy_decode
+
+__all__ = ["Translation", "translate"]
+
+
+class Translation(NamedTuple):
+    output: str  # detokenised hypothesis
+    src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
+    out_tokens: list[str]  # output tokens, then "</s>"
+    weights: Tensor | None  # (len(out_tokens), len(src_tokens)) alignment weights
+    n_unknown: int  # source tokens that mapped to <unk>
+
+
+def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
+              batch_size: int = 256, max_len: int | None = None) -> list[Translation]:
+    """Translate (text, locale) pairs, in order, in batches of similar length.
+
+    Args:
+        model: a trained model in eval mode.
+        task: the task that built the model's vocabularies (e.g. :class:`attnkit.tasks.DateTask`).
+        sources: (text, locale) pairs.
+        batch_size: sentences per batch.
+        max_len: maximum output tokens; defaults to ``task.max_target_len``.
+
+    Returns:
+        One :class:`Translation` per source, in input order.
+
+    Raises:
+        attnkit.tasks.InputError: for an input the task rejects (checked for all inputs before
+            any decoding).
+    """
+    tokens = [task.source_tokens(text, locale) for text, locale in sources]
+    ids = [task.src_vocab.encode(t) for t in tokens]
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    results: list[Translation | None] = [None] * len(ids)
+    max_len = max_len or task.max_target_len
+    model.eval()
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        batch = collate([ids[i] for i in chunk])
+        with torch.no_grad():
+            hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len)
+        for i, hyp in zip(chunk, hyps):
+            out_tokens = task.tgt_vocab.decode(hyp.tokens)
+            results[i] = Translation(
+                task.decode_target(hyp.tokens), tokens[i], [*out_tokens, "</s>"], hyp.weights,
+                sum(t == task.src_vocab.unk_id for t in ids[i]),
+            )
+    return results  # type: ignore[return-value]

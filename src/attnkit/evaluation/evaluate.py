@@ -1,0 +1,33 @@
+"""Evaluate a model on a list of task examples: exact match and alignment accuracy."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import nn
+
+from ..decoding import Translation, translate
+from .metrics import alignment_accuracy, exact_match
+
+__all__ = ["evaluate_examples"]
+
+
+def evaluate_examples(model: nn.Module, task, examples: Sequence, *,
+                      batch_size: int = 256) -> tuple[dict[str, float], list[Translation]]:
+    """Greedy-decode `examples` and score them.
+
+    Returns:
+        (metrics, translations). Metrics: ``exact_match`` in [0, 1], ``n`` examples, and for
+        models with attention ``alignment_accuracy`` in [0, 1] over ``n_aligned`` output digits.
+    """
+    translations = translate(model, task, [(e.text, e.locale) for e in examples],
+                             batch_size=batch_size)
+    metrics: dict[str, float] = {
+        "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
+        "n": len(examples),
+    }
+    if translations and translations[0].weights is not None:
+        acc, n = alignment_accuracy([t.weights for t in translations],
+                                    [task.gold_alignment(e) for e in examples])
+        metrics.update(alignment_accuracy=acc, n_aligned=n)
+    return metrics, translations

@@ -1,0 +1,52 @@
+"""Metrics: exact match, and alignment accuracy of attention against gold source spans."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from torch import Tensor
+
+__all__ = ["exact_match", "alignment_accuracy"]
+
+
+def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
+    """Share of hypotheses identical to their reference, in [0, 1].
+
+    Raises:
+        ValueError: if the two lists differ in length or are empty.
+    """
+    if len(hypotheses) != len(references) or not references:
+        raise ValueError(f"need equally many hypotheses and references (> 0), got "
+                         f"{len(hypotheses)} and {len(references)}")
+    return sum(h == r for h, r in zip(hypotheses, references)) / len(references)
+
+
+def alignment_accuracy(
+    weights: Sequence[Tensor | None],
+    gold: Sequence[Sequence[tuple[int, int, int]]],
+) -> tuple[float, int]:
+    """Share of output positions whose most-attended source position lies in its gold span.
+
+    Args:
+        weights: per sentence, alignment weights (To, Tk): row t is the distribution over source
+            positions when output token t was produced.
+        gold: per sentence, (t, start, end) triples: output position t should look at source
+            positions [start, end). Positions t beyond the sentence's output are counted as misses.
+
+    Returns:
+        (accuracy in [0, 1], number of positions checked).
+
+    Raises:
+        ValueError: if a sentence has no weights (a model without attention) or lengths differ.
+    """
+    if len(weights) != len(gold):
+        raise ValueError(f"{len(weights)} weight matrices for {len(gold)} gold alignments")
+    hits = total = 0
+    for w, spans in zip(weights, gold):
+        if w is None:
+            raise ValueError("alignment accuracy needs attention weights; this model has none")
+        argmax = w.argmax(dim=-1).tolist()  # (To,)
+        for t, start, end in spans:
+            total += 1
+            hits += t < len(argmax) and start <= argmax[t] < end
+    return (hits / total if total else 0.0), total

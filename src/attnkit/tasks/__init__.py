@@ -1,0 +1,10 @@
+"""Layer 4: task definitions (what the source and target are, how to score)."""
+
+from ..registry import Registry
+from .date_task import DateTask, InputError, locale_tag
+
+TASKS: Registry[type] = Registry("task")
+TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
+               "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel")
+
+__all__ = ["TASKS", "DateTask", "InputError", "locale_tag"]

@@ -1,0 +1,107 @@
+"""Checkpoints as safetensors + JSON: model weights, and the trainer state needed to resume.
+
+Nothing here unpickles: tensors live in ``.safetensors`` files, everything else in JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from ..io import atomic_path, atomic_write_text
+
+__all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state"]
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt or does not fit the model."""
+
+
+def save_weights(model: nn.Module, path: str | Path) -> None:
+    """Write `model`'s parameters and buffers to a safetensors file, atomically."""
+    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+
+
+def _read(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise CheckpointError(f"{path} not found")
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
+
+
+def load_weights(model: nn.Module, path: str | Path) -> None:
+    """Load weights written by :func:`save_weights` into `model` (strict).
+
+    Raises:
+        CheckpointError: if the file is missing or corrupt, or its tensors do not fit `model`.
+    """
+    tensors = _read(Path(path))
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as err:
+        first = str(err).splitlines()[0]
+        raise CheckpointError(f"{path} does not fit this model: {first}") from None
+
+
+def save_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: Any, extra: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
+    """Write everything needed to resume training: ``last.safetensors`` + ``trainer_state.json``.
+
+    The JSON is written last, so a state file always points at complete tensors.
+    """
+    run_dir = Path(run_dir)
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    opt_scalars: dict[str, dict[str, Any]] = {}
+    for pid, state in opt["state"].items():
+        for name, value in state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{name}"] = value.detach().contiguous()
+            else:
+                opt_scalars.setdefault(str(pid), {})[name] = value
+    for name, value in rng.items():
+        tensors[f"rng.{name}"] = value
+    with atomic_path(run_dir / "last.safetensors") as tmp:
+        save_file(tensors, str(tmp))
+    meta = {"param_groups": opt["param_groups"], "optim_scalars": opt_scalars,
+            "scheduler": scheduler.state_dict(), "extra": extra}
+    atomic_write_text(run_dir / "trainer_state.json", json.dumps(meta, indent=1))
+
+
+def load_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+               scheduler: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """Restore what :func:`save_state` wrote; returns (extra, rng tensors).
+
+    Raises:
+        CheckpointError: if the state files are missing or corrupt.
+    """
+    run_dir = Path(run_dir)
+    try:
+        meta = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise CheckpointError(f"{run_dir}/trainer_state.json is corrupt ({err})") from None
+    tensors = _read(run_dir / "last.safetensors")
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state: dict[int, dict[str, Any]] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            state.setdefault(int(pid), {})[name] = value
+    for pid, scalars in meta["optim_scalars"].items():
+        state.setdefault(int(pid), {}).update(scalars)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    scheduler.load_state_dict(meta["scheduler"])
+    rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
+    return meta["extra"], rng

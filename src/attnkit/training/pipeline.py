@@ -1,0 +1,59 @@
+"""Config -> task and data -> model -> trainer -> run folder: the main job as a function."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+
+from ..config import RunConfig, load_config, save_config
+from ..evaluation import evaluate_examples
+from ..tasks import TASKS
+from .run import build_model
+from .trainer import Trainer, TrainResult
+
+__all__ = ["train_run"]
+
+log = logging.getLogger(__name__)
+
+
+def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
+              resume: bool = False) -> TrainResult:
+    """Train the model `cfg` describes into `run_dir` (created if needed).
+
+    With ``resume=True`` the run folder's own config, data and vocabularies are used and
+    training continues from its last saved state; `cfg` is ignored.
+
+    Raises:
+        attnkit.config.ConfigError: for an invalid config.
+        attnkit.training.CheckpointError: when resuming from a missing or corrupt state.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    task_cls = TASKS.get(cfg.data.task)
+    if resume:
+        cfg = load_config(run_dir / "config.yaml")
+        task = task_cls.load(cfg.data, run_dir)
+        splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
+    else:
+        for stale in ("metrics.jsonl", "trainer_state.json", "last.safetensors", "model.safetensors"):
+            (run_dir / stale).unlink(missing_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+        task, splits = task_cls.build(cfg.data, run_dir)
+    torch.manual_seed(cfg.train.seed)
+    model = build_model(cfg, task)
+    log.info("%s: %s model with %d parameters, %d training examples", run_dir,
+             cfg.model.attention, sum(p.numel() for p in model.parameters()), len(splits["train"]))
+    dev = splits["dev"]
+
+    def validate(m) -> dict:
+        metrics, _ = evaluate_examples(m, task, dev)
+        out = {"score": metrics["exact_match"], "dev_exact_match": metrics["exact_match"]}
+        if "alignment_accuracy" in metrics:
+            out["dev_alignment_accuracy"] = metrics["alignment_accuracy"]
+        return out
+
+    src, tgt = task.pairs(splits["train"])
+    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress)
+    return trainer.fit(resume=resume)

@@ -1,0 +1,62 @@
+"""A run folder: its config, vocabularies, weights and data; rebuilding a model from it.
+
+Layout: ``config.yaml``, ``model.safetensors``, ``src_vocab.json``, ``tgt_vocab.json``,
+``data/{train,dev,test}.jsonl``, ``metrics.jsonl``, ``plots/``, and for resuming
+``last.safetensors`` + ``trainer_state.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from torch import nn
+
+from ..config import ConfigError, RunConfig, load_config
+from ..models import Seq2Seq
+from ..tasks import TASKS
+from .checkpoint import CheckpointError, load_weights
+
+__all__ = ["Run", "RunError", "build_model", "load_run"]
+
+
+class RunError(ValueError):
+    """A run folder that is missing or incomplete or corrupt."""
+
+
+def build_model(cfg: RunConfig, task) -> nn.Module:
+    """The model the config names, sized for the task's vocabularies."""
+    m = cfg.model
+    return Seq2Seq(
+        len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
+        emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,
+        bidirectional=m.bidirectional, attn_dim=m.attn_dim, input_feeding=m.input_feeding,
+        dropout=m.dropout,
+    )
+
+
+@dataclass
+class Run:
+    path: Path
+    config: RunConfig
+    task: object
+    model: nn.Module
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a trained run for translation or evaluation (model in eval mode).
+
+    Raises:
+        RunError: if the folder, its config, vocabularies or weights are missing or corrupt.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise RunError(f"run folder {path} not found; train one with `attnkit train CONFIG --out DIR`")
+    try:
+        cfg = load_config(path / "config.yaml")
+        task = TASKS.get(cfg.data.task).load(cfg.data, path)
+        model = build_model(cfg, task)
+        load_weights(model, path / "model.safetensors")
+    except (ConfigError, CheckpointError, ValueError, OSError) as err:
+        raise RunError(f"run folder {path} is unusable: {err}") from None
+    return Run(path, cfg, task, model.eval())

@@ -1,0 +1,161 @@
+"""The training loop: Adam, teacher forcing, gradient clipping, periodic validation, best
+checkpoint, early stopping, a progress bar, and resumable state.
+
+Only this file knows the loop; what a batch is and how to validate come from the caller.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from ..data import Vocab, collate
+from .checkpoint import load_state, save_state, save_weights
+
+__all__ = ["Trainer", "TrainResult"]
+
+log = logging.getLogger(__name__)
+
+Validate = Callable[[nn.Module], dict]  # returns metrics; "score" is maximised
+
+
+@dataclass
+class TrainResult:
+    steps: int
+    best_step: int
+    best_score: float
+    seconds: float
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+
+
+class Trainer:
+    """Trains a :class:`~attnkit.models.Seq2Seq` with teacher forcing on id pairs.
+
+    Writes into `run_dir`: ``model.safetensors`` (best validation score so far),
+    ``metrics.jsonl`` (one line per validation), ``last.safetensors`` + ``trainer_state.json``
+    (for resuming).
+
+    Args:
+        model: the model; its forward takes (src, src_lengths, tgt_in) and returns logits first.
+        cfg: a :class:`~attnkit.config.TrainConfig`.
+        run_dir: the run folder.
+        src: source id sequences of the training set.
+        tgt: target id sequences (without <s>/</s>).
+        validate: called with the model in eval mode every ``cfg.eval_every`` steps; returns a
+            dict of metrics whose ``"score"`` is maximised.
+        progress: show a progress bar (loss, target tokens/s) on stderr.
+    """
+
+    def __init__(self, model: nn.Module, cfg, run_dir: str | Path, src: Sequence[Sequence[int]],
+                 tgt: Sequence[Sequence[int]], validate: Validate, *, progress: bool = True) -> None:
+        if len(src) != len(tgt) or not src:
+            raise ValueError(f"need equally many sources and targets (> 0), got {len(src)} and {len(tgt)}")
+        self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
+        self.src, self.tgt, self.validate, self.progress = src, tgt, validate, progress
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        floor = cfg.lr_min / cfg.lr
+
+        def cosine(step: int) -> float:
+            frac = min(step / cfg.max_steps, 1.0)
+            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
+
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cosine)
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+
+    def _batches(self, start_epoch: int, start_index: int):
+        """Seeded shuffles, one per epoch; yields (epoch, index after batch, batch)."""
+        n, bs = len(self.src), self.cfg.batch_size
+        epoch = start_epoch
+        while True:
+            order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed + epoch))
+            for i in range(start_index, n - bs + 1 if n >= bs else 1, bs):
+                idx = order[i:i + bs].tolist()
+                yield epoch, i + bs, collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+            epoch, start_index = epoch + 1, 0
+
+    def loss(self, batch) -> torch.Tensor:
+        """Mean cross-entropy per real target token (teacher forcing)."""
+        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)[0]  # (B, Tq, V)
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
+                               ignore_index=Vocab.pad_id, reduction="sum") / batch.n_tokens
+
+    def fit(self, *, resume: bool = False) -> TrainResult:
+        """Train until ``max_steps`` or early stopping; returns a summary.
+
+        Args:
+            resume: continue from ``last.safetensors`` / ``trainer_state.json`` in the run folder.
+        """
+        cfg = self.cfg
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        step, epoch, index, best, best_step, bad, history = 0, 0, 0, -math.inf, 0, 0, []
+        elapsed = 0.0
+        if resume:
+            extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
+            step, epoch, index = extra["step"], extra["epoch"], extra["index"]
+            best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
+            history = extra["history"]
+            torch.set_rng_state(rng["torch"])
+            log.info("resuming at step %d (best score %.4f at step %d)", step, best, best_step)
+        else:
+            torch.manual_seed(cfg.seed)
+        self.model.train()
+        bar = tqdm(total=cfg.max_steps, initial=step, disable=not self.progress, unit="step",
+                   dynamic_ncols=True, leave=False)
+        start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
+        stopped_early = False
+        batches = self._batches(epoch, index)
+        while step < cfg.max_steps:
+            epoch, index, batch = next(batches)
+            loss = self.loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+            self.optimizer.step()
+            self.scheduler.step()
+            step += 1
+            tokens += batch.n_tokens
+            if step % 10 == 0:
+                speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
+                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}")
+            bar.update(1)
+            if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                self.model.eval()
+                with torch.no_grad():
+                    metrics = self.validate(self.model)
+                self.model.train()
+                seconds = time.perf_counter() - start
+                record = {"step": step, "loss": round(loss.item(), 5), "seconds": round(seconds, 2),
+                          "tgt_tokens_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
+                          "lr": self.scheduler.get_last_lr()[0], **metrics}
+                history.append(record)
+                with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                log.info("step %d: loss %.4f, dev %s", step, loss.item(),
+                         ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+                if metrics["score"] > best:
+                    best, best_step, bad = metrics["score"], step, 0
+                    save_weights(self.model, self.run_dir / "model.safetensors")
+                else:
+                    bad += 1
+                extra = {"step": step, "epoch": epoch, "index": index, "best": best,
+                         "best_step": best_step, "bad": bad, "seconds": seconds, "history": history}
+                save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra,
+                           {"torch": torch.get_rng_state()})
+                if bad >= cfg.patience or best >= 1.0:
+                    stopped_early = step < cfg.max_steps
+                    break
+                tokens, tok_start = 0, time.perf_counter()
+        bar.close()
+        return TrainResult(step, best_step, best, time.perf_counter() - start, stopped_early, history)

@@ -1,0 +1,99 @@
+"""Alignment heatmaps: where each output token looked in the source, as in [Bahdanau15] Fig. 3.
+
+Functions take arrays and token labels and return a :class:`matplotlib.figure.Figure`; they never
+import models or call ``plt.show()``. They use the object-oriented API (no pyplot), so they work
+with any backend.
+
+References:
+    [Bahdanau15] D. Bahdanau, K. Cho, Y. Bengio. Neural Machine Translation by Jointly Learning
+    to Align and Translate. ICLR 2015. arXiv:1409.0473.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib import font_manager
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from ..io import atomic_path
+
+__all__ = ["plot_alignment", "save_figure", "display_token"]
+
+_CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Droid Sans Fallback",
+              "IPAGothic", "AR PL UMing CN")
+
+
+def display_token(token: str) -> str:
+    """A token as shown on an axis: a space becomes '␣', other whitespace its escape."""
+    if token == " ":
+        return "␣"
+    return token if token.isprintable() else token.encode("unicode_escape").decode()
+
+
+def _font_family() -> list[str]:
+    installed = {f.name for f in font_manager.fontManager.ttflist}
+    return ["DejaVu Sans", *[f for f in _CJK_FONTS if f in installed]]
+
+
+def plot_alignment(
+    weights: np.ndarray | Sequence[Sequence[float]],
+    src_tokens: Sequence[str],
+    tgt_tokens: Sequence[str],
+    *,
+    ax: Axes | None = None,
+    title: str | None = None,
+) -> Figure:
+    """Heatmap of alignment weights: output tokens down the rows, source tokens across.
+
+    Args:
+        weights: alignment weights, (To, Tk), probabilities in [0, 1] (a torch tensor works too).
+        src_tokens: the Tk source tokens, labels of the x axis.
+        tgt_tokens: the To output tokens, labels of the y axis.
+        ax: axes to draw into; a new figure is made when None.
+        title: optional title.
+
+    Returns:
+        The figure holding the plot.
+
+    Raises:
+        ValueError: if the weights are not 2-D or do not match the token counts.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 2 or w.shape != (len(tgt_tokens), len(src_tokens)):
+        raise ValueError(f"weights of shape {w.shape} do not match {len(tgt_tokens)} output and "
+                         f"{len(src_tokens)} source tokens; expected (To, Tk)")
+    if ax is None:
+        fig = Figure(figsize=(max(4.0, 0.32 * len(src_tokens) + 1.8),
+                              max(3.0, 0.32 * len(tgt_tokens) + 1.4)), layout="constrained")
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    image = ax.imshow(w, cmap="gray_r", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
+    family = _font_family()
+    ax.set_xticks(range(len(src_tokens)), [display_token(t) for t in src_tokens], fontfamily=family)
+    for label in ax.get_xticklabels():
+        if len(label.get_text()) > 2:  # tags such as <de_DE> stand upright
+            label.set_rotation(90)
+    ax.set_yticks(range(len(tgt_tokens)), [display_token(t) for t in tgt_tokens], fontfamily=family)
+    ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+    ax.set_xlabel("source", fontfamily=family)
+    ax.set_ylabel("output")
+    if title:
+        ax.set_title(title, fontfamily=family, fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.8, label="alignment weight")
+    return fig
+
+
+def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
+    """Write `fig` to `path` (format from the suffix, e.g. .png) atomically; returns the path."""
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
+    return path
