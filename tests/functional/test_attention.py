@@ -107,9 +107,6 @@ def test_fused_and_explicit_paths_agree_on_random_masks(inputs, score_name):
 
 
 def test_fused_path_accepts_a_1d_key_mask_like_explicit():
-    # BUG (attention._fused): a (Tk,) mask passes check_mask and works on the explicit path, but
-    # is handed to SDPA unchanged, and SDPA on 4-D inputs raises
-    # "IndexError: Dimension out of range (expected to be in range of [-1, 0], but got -2)".
     q, k, v = _qkv(2, 3)
     mask = torch.tensor([True, True, False, True, False])  # (Tk,)
     explicit = attend(q, k, v, mask=mask).context
@@ -196,13 +193,10 @@ def test_additive_and_cosine_scores_via_attend():
 
 
 def test_location_score_via_attend():
-    # BUG (attention.py / score.location): attend calls score_fn(query, key, **score_kwargs), but
-    # the registered "location" score is location(q, weight, n_keys), so the keys land in the
-    # `weight` slot: passing weight= raises "got multiple values for argument 'weight'", and
-    # omitting it silently uses the keys (sliced along the batch dim) as W_a.
+    # attend calls score_fn(query, key, **score_kwargs); "location" scores Tk = key.shape[-2].
     q, k, v = _qkv(2, tq=3, tk=4, d=5)
     w = torch.randn(7, 5, dtype=F64)  # W_a for up to 7 source positions
-    out = attend(q, k, v, score="location", score_kwargs={"weight": w, "n_keys": 4})
+    out = attend(q, k, v, score="location", score_kwargs={"weight": w})
     torch.testing.assert_close(out.weights, torch.softmax(q @ w[:4].T, dim=-1))
 
 

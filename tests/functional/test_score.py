@@ -227,8 +227,6 @@ def test_additive_width_mismatch_raises_value_error(qp, kp, v):
 
 
 def test_additive_scalar_energy_raises_value_error():
-    # BUG (src/attnkit/functional/score.py, additive): `energy.shape[-1]` is evaluated before
-    # `energy.dim() != 1`, so a 0-d energy raises IndexError instead of the documented ValueError.
     with pytest.raises(ValueError, match="additive score needs"):
         score.additive(_randn(2, 3, 4), _randn(2, 5, 4), torch.tensor(1.0, dtype=F64))
 
@@ -239,14 +237,10 @@ def test_location_too_many_keys_raises_value_error():
 
 
 def test_location_width_mismatch_raises_value_error():
-    # BUG (score.location): W_a of width != Dq is not validated; the matmul raises a bare
-    # RuntimeError instead of a ValueError that names the expected (Tmax, Dq) shape.
     with pytest.raises(ValueError):
         score.location(_randn(2, 3, 4), _randn(7, 3), n_keys=5)
 
 
 def test_location_negative_n_keys_raises_value_error():
-    # BUG (score.location): a negative n_keys slices W_a from the end (weight[:-2]) and silently
-    # returns Tmax - 2 columns instead of raising.
     with pytest.raises(ValueError):
         score.location(_randn(2, 3, 4), _randn(7, 4), n_keys=-2)

@@ -227,18 +227,17 @@ def test_mask_shapes_are_equivalent(module_and_dq):
             assert torch.equal(x, y)
 
 
-def test_2d_query_by_key_mask_is_not_misread_as_padding():
-    # BUG (seq2seq._as_3d_mask): forward documents `mask` as "(B, Tk) padding mask or anything
-    # broadcastable to (B, Tq, Tk)", but every 2-D mask is read as (B, Tk). A (Tq, Tk) causal
-    # mask is broadcastable to (B, Tq, Tk); with B == Tq it is silently applied per example
-    # instead of per query (and with B != Tq it raises). Either broadcast such masks as
-    # documented, or document that 2-D means (B, Tk) only (and update this test).
+def test_2d_masks_are_padding_masks_and_3d_masks_broadcast_over_the_batch():
+    # Documented convention: a 2-D mask is (B, Tk) padding; a (Tq, Tk) mask is passed as (1, Tq, Tk).
     module = AdditiveAttention(DQ, DK, DA).double()
     query, keys = _inputs(b=3, tq=3, tk=3)
     causal = torch.ones(3, 3, dtype=torch.bool).tril()  # (Tq, Tk)
     expected = module(query, keys, causal.expand(3, 3, 3))
-    got = module(query, keys, causal)
-    torch.testing.assert_close(got.weights, expected.weights)
+    torch.testing.assert_close(module(query, keys, causal.unsqueeze(0)).weights, expected.weights)
+    padding = torch.tensor([[True, True, False], [True, False, False], [True, True, True]])
+    by_example = module(query, keys, padding).weights  # row b masks keys of example b
+    torch.testing.assert_close(by_example, module(query, keys, padding.unsqueeze(1)).weights)
+    assert torch.all(by_example[1, :, 1:] == 0) and torch.all(by_example[0, :, 2] == 0)
 
 
 def test_batch_equals_examples_one_at_a_time_without_padding(module_and_dq):

@@ -29,7 +29,9 @@ SCORES.register(
     "additive", score.additive, "v^T tanh(W q + U k) on projected q, k (needs energy=)",
     "[Bahdanau15] Eq. 6",
 )
-SCORES.register("location", score.location, "W h_t: ignores the keys", "[Luong15] Eq. 9")
+SCORES.register(
+    "location", score.location_for_keys, "W h_t: ignores the keys (needs weight=)", "[Luong15] Eq. 9"
+)
 SCORES.register("cosine", score.cosine, "cosine similarity", "[Graves14] Eq. 6")
 
 NORMALISERS: Registry[NormaliseFn] = Registry("normaliser")
@@ -106,6 +108,8 @@ def _fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float | 
         return F.scaled_dot_product_attention(q, k, v, scale=scale)
     scores_shape = (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
     check_mask(mask, scores_shape)
+    if mask.dim() == 1:
+        mask = mask.unsqueeze(0)  # (Tk,) -> (1, Tk): SDPA needs at least (Tq, Tk)
     has_key = mask.any(dim=-1, keepdim=True)  # (..., Tq or 1, 1)
     safe = mask | ~has_key  # rows with no key attend everywhere, then get zeroed
     context = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, scale=scale)

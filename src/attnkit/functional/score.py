@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["dot", "scaled_dot", "general", "additive", "location", "cosine"]
+__all__ = ["dot", "scaled_dot", "general", "additive", "location", "location_for_keys", "cosine"]
 
 
 def _check_width(q: Tensor, k: Tensor, what: str) -> None:
@@ -113,7 +113,7 @@ def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor) -> Tensor:
     References:
         [Bahdanau15] Eq. 6 and App. A.1.2; [Luong15] Eq. 8 ("concat").
     """
-    if not (q_proj.shape[-1] == k_proj.shape[-1] == energy.shape[-1]) or energy.dim() != 1:
+    if energy.dim() != 1 or not (q_proj.shape[-1] == k_proj.shape[-1] == energy.shape[-1]):
         raise ValueError(
             f"additive score needs q_proj (..., Tq, Da), k_proj (..., Tk, Da) and energy (Da,), "
             f"got {tuple(q_proj.shape)}, {tuple(k_proj.shape)} and {tuple(energy.shape)}"
@@ -134,14 +134,38 @@ def location(q: Tensor, weight: Tensor, n_keys: int) -> Tensor:
         Scores (..., Tq, Tk), the first `n_keys` rows of W_a h_t.
 
     Raises:
-        ValueError: if `n_keys` exceeds the number of positions W_a was built for.
+        ValueError: if `n_keys` is negative or exceeds the number of positions W_a was built
+            for, or if W_a's width is not Dq.
     """
+    if weight.dim() != 2 or weight.shape[1] != q.shape[-1]:
+        raise ValueError(f"location score weight must be (Tmax, Dq) with Dq={q.shape[-1]}, "
+                         f"got {tuple(weight.shape)}")
+    if n_keys < 0:
+        raise ValueError(f"n_keys must be >= 0, got {n_keys}")
     if n_keys > weight.shape[0]:
         raise ValueError(
             f"location score was built for at most {weight.shape[0]} source positions, got "
             f"{n_keys}; increase max_source_len"
         )
     return q @ weight[:n_keys].transpose(0, 1)
+
+
+def location_for_keys(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
+    """:func:`location` in the common ``(q, k, **kwargs)`` form: scores Tk = ``k.shape[-2]``
+    positions and otherwise ignores `k`. This is the form :func:`attnkit.functional.attend` calls.
+
+    Args:
+        q: queries, (..., Tq, Dq).
+        k: keys, (..., Tk, Dk); only Tk is used.
+        weight: W_a, (Tmax, Dq), Tmax >= Tk.
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: as :func:`location`.
+    """
+    return location(q, weight, k.shape[-2])
 
 
 def cosine(q: Tensor, k: Tensor, eps: float = 1e-8) -> Tensor:

@@ -81,8 +81,8 @@ class AdditiveAttention(nn.Module):
         Args:
             query: decoder states s_{t-1}, (B, Tq, Dq).
             keys: annotations h_j, used as keys and values, (B, Tk, Dk).
-            mask: boolean (B, Tk) padding mask or anything broadcastable to (B, Tq, Tk);
-                ``True`` = may attend.
+            mask: boolean, ``True`` = may attend: a 2-D mask is always a (B, Tk) padding mask;
+                other masks must be 3-D and broadcast to (B, Tq, Tk), e.g. (1, Tq, Tk).
             projected_keys: the result of :meth:`project_keys` for `keys`, (B, Tk, Da);
                 computed here when None.
 
@@ -218,7 +218,8 @@ class LuongAttention(nn.Module):
         Args:
             query: decoder states h_t, (B, Tq, Dq).
             keys: annotations h_s (keys and values), (B, Tk, Dk).
-            mask: boolean (B, Tk) padding mask or broadcastable to (B, Tq, Tk); True = may attend.
+            mask: boolean, ``True`` = may attend: a 2-D mask is always a (B, Tk) padding mask;
+                other masks must be 3-D and broadcast to (B, Tq, Tk), e.g. (1, Tq, Tk).
             projected_keys: :meth:`project_keys` of `keys`; computed here when None.
 
         Returns:

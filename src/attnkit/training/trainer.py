@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import math
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +39,29 @@ class TrainResult:
     seconds: float
     stopped_early: bool
     history: list[dict] = field(default_factory=list)
+
+
+class _StopSignals:
+    """While active, SIGINT/SIGTERM only set `requested`; the loop stops at a step boundary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old: dict[int, object] = {}
+
+    def __enter__(self) -> "_StopSignals":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
 
 
 class Trainer:
@@ -90,6 +115,22 @@ class Trainer:
         return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
                                ignore_index=Vocab.pad_id, reduction="sum") / batch.n_tokens
 
+    def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
+        """Run the caller's validation and append the record to metrics.jsonl."""
+        self.model.eval()
+        with torch.no_grad():
+            metrics = self.validate(self.model)
+        self.model.train()
+        record = {"step": step, "loss": round(loss, 5),
+                  "seconds": round(time.perf_counter() - start, 2),
+                  "tgt_tokens_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
+                  "lr": self.scheduler.get_last_lr()[0], **metrics}
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+        log.info("step %d: loss %.4f, %s", step, loss,
+                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "score"))
+        return record
+
     def fit(self, *, resume: bool = False) -> TrainResult:
         """Train until ``max_steps`` or early stopping; returns a summary.
 
@@ -116,46 +157,47 @@ class Trainer:
         start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
         stopped_early = False
         batches = self._batches(epoch, index)
-        while step < cfg.max_steps:
-            epoch, index, batch = next(batches)
-            loss = self.loss(batch)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
-            self.optimizer.step()
-            self.scheduler.step()
-            step += 1
-            tokens += batch.n_tokens
-            if step % 10 == 0:
-                speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
-                bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}")
-            bar.update(1)
-            if step % cfg.eval_every == 0 or step == cfg.max_steps:
-                self.model.eval()
-                with torch.no_grad():
-                    metrics = self.validate(self.model)
-                self.model.train()
-                seconds = time.perf_counter() - start
-                record = {"step": step, "loss": round(loss.item(), 5), "seconds": round(seconds, 2),
-                          "tgt_tokens_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
-                          "lr": self.scheduler.get_last_lr()[0], **metrics}
-                history.append(record)
-                with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
-                log.info("step %d: loss %.4f, dev %s", step, loss.item(),
-                         ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
-                if metrics["score"] > best:
-                    best, best_step, bad = metrics["score"], step, 0
-                    save_weights(self.model, self.run_dir / "model.safetensors")
-                else:
-                    bad += 1
-                extra = {"step": step, "epoch": epoch, "index": index, "best": best,
-                         "best_step": best_step, "bad": bad, "seconds": seconds, "history": history}
-                save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra,
-                           {"torch": torch.get_rng_state()})
-                if bad >= cfg.patience or best >= 1.0:
-                    stopped_early = step < cfg.max_steps
-                    break
-                tokens, tok_start = 0, time.perf_counter()
+
+        def checkpoint() -> None:
+            extra = {"step": step, "epoch": epoch, "index": index, "best": best,
+                     "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
+                     "history": history}
+            save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra,
+                       {"torch": torch.get_rng_state()})
+
+        with _StopSignals() as stop:
+            while step < cfg.max_steps:
+                if stop.requested:
+                    bar.close()
+                    checkpoint()
+                    log.warning("stopped at step %d; state saved, continue with "
+                                "`attnkit train --resume %s`", step, self.run_dir)
+                    raise KeyboardInterrupt
+                epoch, index, batch = next(batches)
+                loss = self.loss(batch)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
+                self.optimizer.step()
+                self.scheduler.step()
+                step += 1
+                tokens += batch.n_tokens
+                if step % 10 == 0:
+                    speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
+                    bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}")
+                bar.update(1)
+                if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                    record = self._validate(step, loss.item(), start, tokens, tok_start)
+                    history.append(record)
+                    if record["score"] > best:
+                        best, best_step, bad = record["score"], step, 0
+                        save_weights(self.model, self.run_dir / "model.safetensors")
+                    else:
+                        bad += 1
+                    checkpoint()
+                    if bad >= cfg.patience or best >= 1.0:  # 1.0 = a perfect score: nothing to gain
+                        stopped_early = step < cfg.max_steps
+                        break
+                    tokens, tok_start = 0, time.perf_counter()
         bar.close()
         return TrainResult(step, best_step, best, time.perf_counter() - start, stopped_early, history)

@@ -1,0 +1,110 @@
+"""Trainer: resuming reproduces an uninterrupted run exactly; checkpoints are safetensors only."""
+
+import json
+import os
+import signal
+import threading
+from dataclasses import replace
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from attnkit.config import TrainConfig
+from attnkit.models import Seq2Seq
+from attnkit.training import CheckpointError, Trainer, load_weights
+
+
+def _reverse_data(n=256, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    src = [torch.randint(4, 12, (int(torch.randint(3, 7, (1,), generator=g)),), generator=g).tolist()
+           for _ in range(n)]
+    return src, [list(reversed(s)) for s in src]
+
+
+CFG = TrainConfig(max_steps=40, batch_size=32, lr=0.01, lr_min=0.001, eval_every=10, patience=100,
+                  seed=7, threads=1)
+
+
+def _trainer(run_dir, cfg=CFG, validate=None):
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16, dropout=0.1)
+    src, tgt = _reverse_data()
+    return Trainer(model, cfg, run_dir, src, tgt, validate or (lambda m: {"score": 0.0}),
+                   progress=False)
+
+
+def test_resume_reproduces_the_uninterrupted_run(tmp_path):
+    straight = _trainer(tmp_path / "a")
+    (tmp_path / "a").mkdir()
+    straight.fit()
+
+    calls = []
+
+    def stop_on_second_validation(model):
+        calls.append(1)
+        if len(calls) == 2:  # simulate a crash after the state of step 10 was saved
+            raise RuntimeError("boom")
+        return {"score": 0.0}
+
+    (tmp_path / "b").mkdir()
+    with pytest.raises(RuntimeError, match="boom"):
+        _trainer(tmp_path / "b", validate=stop_on_second_validation).fit()
+    assert json.loads((tmp_path / "b" / "trainer_state.json").read_text())["extra"]["step"] == 10
+    resumed = _trainer(tmp_path / "b")
+    result = resumed.fit(resume=True)
+    assert result.steps == 40
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_a_stop_signal_saves_a_resumable_state(tmp_path):
+    (tmp_path / "run").mkdir()
+    trainer = _trainer(tmp_path / "run", cfg=replace(CFG, max_steps=10_000, eval_every=10_000))
+    threading.Timer(1.0, lambda: os.kill(os.getpid(), signal.SIGINT)).start()
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit()
+    state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
+    assert 0 < state["extra"]["step"] < 10_000
+    again = _trainer(tmp_path / "run", cfg=replace(CFG, max_steps=state["extra"]["step"] + 5,
+                                                    eval_every=10_000))
+    assert again.fit(resume=True).steps == state["extra"]["step"] + 5
+
+
+def test_best_checkpoint_is_kept_and_early_stopping_works(tmp_path):
+    scores = iter([0.5, 0.7, 0.6, 0.6, 0.9])
+    (tmp_path / "run").mkdir()
+    trainer = _trainer(tmp_path / "run", cfg=replace(CFG, patience=2, max_steps=60),
+                       validate=lambda m: {"score": next(scores)})
+    result = trainer.fit()
+    assert result.stopped_early and result.steps == 40 and result.best_step == 20
+    assert result.best_score == 0.7
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [10, 20, 30, 40]
+    tensors = load_file(str(tmp_path / "run" / "model.safetensors"))
+    assert set(tensors) == set(trainer.model.state_dict())
+    assert not list((tmp_path / "run").glob("*.tmp"))
+
+
+def test_loading_refuses_corrupt_or_mismatched_weights(tmp_path):
+    model = Seq2Seq(12, 12, emb_dim=8, hidden_dim=16)
+    (tmp_path / "bad.safetensors").write_bytes(b"\x00" * 20)
+    with pytest.raises(CheckpointError, match="not a readable safetensors file"):
+        load_weights(model, tmp_path / "bad.safetensors")
+    with pytest.raises(CheckpointError, match="not found"):
+        load_weights(model, tmp_path / "missing.safetensors")
+
+
+def test_the_model_learns_to_reverse(tmp_path):
+    cfg = replace(CFG, max_steps=300, eval_every=300, lr=0.01)
+    (tmp_path / "run").mkdir()
+    trainer = _trainer(tmp_path / "run", cfg=cfg)
+    trainer.model.dropout.p = 0.0
+    trainer.fit()
+    from attnkit.data import collate
+    from attnkit.decoding import greedy_decode
+    src, tgt = _reverse_data(n=200, seed=1)
+    batch = collate(src)
+    hyps = greedy_decode(trainer.model.eval(), batch.src, batch.src_lengths, max_len=8)
+    correct = sum(h.tokens == t for h, t in zip(hyps, tgt))
+    assert correct / len(tgt) >= 0.9
