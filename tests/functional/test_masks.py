@@ -8,7 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnkit.functional import (
-    causal_mask, check_mask, expand_padding_mask, masked_softmax, padding_mask,
+    causal_mask,
+    check_mask,
+    expand_padding_mask,
+    masked_softmax,
+    padding_mask,
 )
 
 

@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from attnkit.nn import AdditiveAttention, LuongAttended, LuongAttention
 from attnkit.functional import Attended
+from attnkit.nn import AdditiveAttention, LuongAttended, LuongAttention
 
 F64 = torch.float64
 B, TQ, TK, DQ, DK, DA = 2, 3, 5, 4, 6, 7

@@ -15,12 +15,13 @@ import multiprocessing as mp
 import os
 import sys
 import time
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
-from ..config import RunConfig, load_config, save_config
-from ..evaluation import evaluate_examples
+from ..config import RunConfig, load_config
 from ..decoding import translate
+from ..evaluation import evaluate_examples
 from ..io import atomic_write_text
 from ..training import load_run
 from ..training.pipeline import train_run
@@ -69,6 +70,29 @@ def _train_worker(job: tuple[dict, str, str, int]) -> dict:
     return {"steps": result.steps, "best_step": result.best_step, "seconds": result.seconds}
 
 
+_BUCKETS = ((1, 10), (11, 20), (21, 30), (31, 64))
+
+
+def _by_length(examples, translations) -> dict[str, tuple[float, int]]:
+    """Exact match per source-length bucket: {"1-10": (accuracy, n), ...}."""
+    out = {}
+    for lo, hi in _BUCKETS:
+        pairs = [(t.output, e.target) for e, t in zip(examples, translations) if lo <= len(e.text) <= hi]
+        out[f"{lo}-{hi}"] = (sum(h == r for h, r in pairs) / len(pairs) if pairs else 0.0, len(pairs))
+    return out
+
+
+def _history(run_dir: Path) -> list[dict]:
+    lines = (run_dir / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def _pad(text: str, width: int) -> str:
+    """Left-align `text` in `width` terminal columns (CJK characters take two)."""
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(0, width - cols)
+
+
 def _plain(text: str) -> bool:
     return all(ord(c) < 0x0530 or c in "→–—" for c in text)  # Latin, Greek, Cyrillic
 
@@ -88,17 +112,26 @@ def run(args: argparse.Namespace) -> int:
     log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
              " and ".join(MODELS), cfg.data.n_train, len(cfg.data.locales), args.jobs)
     if args.jobs > 1:
-        with mp.get_context("spawn").Pool(min(args.jobs, len(jobs))) as pool:
+        pool = mp.get_context("spawn").Pool(min(args.jobs, len(jobs)))
+        try:
             summaries = pool.map(_train_worker, jobs)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
     else:
         summaries = [_train_worker(j) for j in jobs]
     train_seconds = time.perf_counter() - start
 
-    rows, runs = [], {}
+    rows, runs, by_length = [], {}, {}
     for attention, summary in zip(MODELS, summaries):
         run_ = runs[attention] = load_run(out / attention)
         dev, _ = evaluate_examples(run_.model, run_.task, run_.task.load_split(run_.path, "dev"))
-        test, _ = evaluate_examples(run_.model, run_.task, run_.task.load_split(run_.path, "test"))
+        test_examples = run_.task.load_split(run_.path, "test")
+        test, test_out = evaluate_examples(run_.model, run_.task, test_examples)
+        by_length[attention] = _by_length(test_examples, test_out)
         rows.append({"model": attention, "dev_exact_match": dev["exact_match"],
                      "test_exact_match": test["exact_match"], "n_test": test["n"],
                      "test_alignment_accuracy": test.get("alignment_accuracy"), **summary})
@@ -112,21 +145,38 @@ def run(args: argparse.Namespace) -> int:
           "test align = share of output digits whose most-attended source character is in the "
           "right year/month/day span)")
 
+    print()
+    print("test exact match by source length (characters):")
+    print(f"{'model':<10} " + " ".join(f"{b:>9}" for b in by_length["bahdanau"]))
+    for attention, buckets in by_length.items():
+        print(f"{attention:<10} " + " ".join(f"{acc:>9.2%}" for acc, _ in buckets.values()))
+    print(f"{'examples':<10} " + " ".join(f"{n:>9}" for _, n in by_length["bahdanau"].values()))
+    curves = {a: {r["step"]: r["dev_exact_match"] for r in _history(out / a)} for a in MODELS}
+    steps = sorted(set().union(*curves.values()))
+    print()
+    print("dev exact match during training (same config, same steps):")
+    print(f"{'step':<10} " + " ".join(f"{s:>7}" for s in steps))
+    for attention, curve in curves.items():
+        print(f"{attention:<10} " + " ".join(
+            f"{curve[s]:>7.1%}" if s in curve else f"{'stop':>7}" for s in steps))
+
     outputs = {a: translate(r.model, r.task, EXAMPLES) for a, r in runs.items()}
     print()
-    print(f"{'locale':<7} {'input':<28} {'bahdanau':<11} none")
+    print(f"{'locale':<7} {_pad('input', 28)} {'bahdanau':<11} none")
     plots_dir = out / "bahdanau" / "plots"
     plots = []
     for i, (text, locale) in enumerate(EXAMPLES):
         att, base = outputs["bahdanau"][i], outputs["none"][i]
-        print(f"{locale:<7} {text:<28} {att.output:<11} {base.output}")
+        print(f"{locale:<7} {_pad(text, 28)} {att.output:<11} {base.output}")
         if _plain(text):
             fig = plot_alignment(att.weights.numpy(), att.src_tokens, att.out_tokens,
                                  title=f"{locale}: {text} → {att.output}")
             plots.append(save_figure(fig, plots_dir / f"alignment-{i + 1}-{locale}.png"))
-    summary = {"models": rows, "examples": [
-        {"text": t, "locale": l, **{a: outputs[a][i].output for a in MODELS}}
-        for i, (t, l) in enumerate(EXAMPLES)], "train_seconds": round(train_seconds, 1),
+    summary = {"models": rows, "test_exact_match_by_length": {
+        a: {b: {"exact_match": acc, "n": n} for b, (acc, n) in buckets.items()}
+        for a, buckets in by_length.items()}, "dev_curves": curves, "examples": [
+        {"text": t, "locale": loc, **{a: outputs[a][i].output for a in MODELS}}
+        for i, (t, loc) in enumerate(EXAMPLES)], "train_seconds": round(train_seconds, 1),
         "total_seconds": round(time.perf_counter() - start, 1)}
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False))
     print()

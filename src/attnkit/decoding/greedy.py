@@ -14,8 +14,8 @@ __all__ = ["Hypothesis", "greedy_decode"]
 
 class Hypothesis(NamedTuple):
     tokens: list[int]  # output ids, without </s>
-    weights: Tensor | None  # (len(tokens) + 1, Tk_b): one row per output step incl. </s>
-    score: float  # sum of log-probabilities of the chosen tokens (incl. </s>)
+    weights: Tensor | None  # (To, Tk_b): one row per output token, plus one for </s> if emitted
+    score: float  # sum of log-probabilities of the chosen tokens (incl. </s> if emitted)
 
 
 @torch.no_grad()
@@ -39,15 +39,22 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=src.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
     scores = torch.zeros(batch, dtype=torch.float64)
+    cut = torch.zeros(batch, dtype=torch.bool, device=src.device)  # hit max_len without </s>
     tokens, weights = [], []
-    for _ in range(max_len + 1):
+    for t in range(max_len + 1):
         logprobs, state, w = model.step(prev, state, memory)  # (B, V), ..., (B, Tk)
         best, prev = logprobs.max(dim=-1)
-        scores += torch.where(finished, 0.0, best.double().cpu())
+        if t == max_len:  # one step past the limit only to let </s> come: anything else is cut
+            counted = ~finished & (prev == Vocab.eos_id)
+            prev = torch.where(counted, prev, torch.full_like(prev, Vocab.eos_id))
+        else:
+            counted = ~finished
+        scores += torch.where(counted, best.double(), 0.0).cpu()
         prev = prev.masked_fill(finished, Vocab.pad_id)
         tokens.append(prev)
         if w is not None:
             weights.append(w)
+        cut |= (t == max_len) & ~finished & ~counted
         finished |= prev == Vocab.eos_id
         if bool(finished.all()):
             break
@@ -56,8 +63,8 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     out = []
     for b in range(batch):
         seq = ids[b]
-        n = seq.index(Vocab.eos_id) if Vocab.eos_id in seq else len(seq)
-        seq = seq[:n]
-        w = None if stacked is None else stacked[b, : n + 1, : int(src_lengths[b])].cpu()
-        out.append(Hypothesis(seq[:max_len], w, float(scores[b])))
+        n = seq.index(Vocab.eos_id)  # every row ends with </s>, real or forced at max_len
+        rows = n if bool(cut[b]) else n + 1
+        w = None if stacked is None else stacked[b, :rows, : int(src_lengths[b])].cpu()
+        out.append(Hypothesis(seq[:n], w, float(scores[b])))
     return out

@@ -16,7 +16,7 @@ __all__ = ["Translation", "translate"]
 class Translation(NamedTuple):
     output: str  # detokenised hypothesis
     src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
-    out_tokens: list[str]  # output tokens, then "</s>"
+    out_tokens: list[str]  # output tokens, then "</s>" unless cut at max_len
     weights: Tensor | None  # (len(out_tokens), len(src_tokens)) alignment weights
     n_unknown: int  # source tokens that mapped to <unk>
 
@@ -51,9 +51,11 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         with torch.no_grad():
             hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len)
         for i, hyp in zip(chunk, hyps):
-            out_tokens = task.tgt_vocab.decode(hyp.tokens)
+            out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens]
+            if hyp.weights is None or hyp.weights.shape[0] > len(out_tokens):
+                out_tokens.append("</s>")  # emitted, not cut at max_len
             results[i] = Translation(
-                task.decode_target(hyp.tokens), tokens[i], [*out_tokens, "</s>"], hyp.weights,
+                task.decode_target(hyp.tokens), tokens[i], out_tokens, hyp.weights,
                 sum(t == task.src_vocab.unk_id for t in ids[i]),
             )
     return results  # type: ignore[return-value]

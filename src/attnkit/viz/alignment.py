@@ -76,11 +76,11 @@ def plot_alignment(
     image = ax.imshow(w, cmap="gray_r", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
     family = _font_family()
     ax.set_xticks(range(len(src_tokens)), [display_token(t) for t in src_tokens], fontfamily=family)
-    for label in ax.get_xticklabels():
-        if len(label.get_text()) > 2:  # tags such as <de_DE> stand upright
-            label.set_rotation(90)
     ax.set_yticks(range(len(tgt_tokens)), [display_token(t) for t in tgt_tokens], fontfamily=family)
     ax.tick_params(top=True, labeltop=True, bottom=False, labelbottom=False)
+    for tick, token in zip(ax.xaxis.get_major_ticks(), src_tokens):
+        if len(token) > 2:  # multi-character tokens such as <de_DE> stand upright
+            tick.label2.set_rotation(90)
     ax.set_xlabel("source", fontfamily=family)
     ax.set_ylabel("output")
     if title:

@@ -1,0 +1,20 @@
+"""Exact match and alignment accuracy, against hand-computed cases."""
+
+import pytest
+import torch
+
+from attnkit.evaluation import alignment_accuracy, exact_match
+
+
+def test_exact_match():
+    assert exact_match(["a", "b", "c", "d"], ["a", "x", "c", "d"]) == 0.75
+    with pytest.raises(ValueError):
+        exact_match(["a"], [])
+
+
+def test_alignment_accuracy_counts_argmax_inside_span():
+    w = torch.tensor([[0.1, 0.8, 0.1], [0.6, 0.3, 0.1]])  # argmax 1, then 0
+    acc, n = alignment_accuracy([w], [[(0, 1, 3), (1, 1, 3), (5, 0, 3)]])
+    assert n == 3 and acc == pytest.approx(1 / 3)  # hit, miss, out-of-range output position
+    with pytest.raises(ValueError, match="needs attention weights"):
+        alignment_accuracy([None], [[(0, 0, 1)]])

@@ -1,0 +1,31 @@
+"""Heatmaps: labelled axes, probabilities fixed to [0, 1], shape checks, atomic PNG writes."""
+
+import numpy as np
+import pytest
+
+from attnkit.viz import display_token, plot_alignment, save_figure
+
+
+def test_heatmap_labels_axes_with_tokens_and_fixes_the_colour_scale(tmp_path):
+    weights = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5]])
+    fig = plot_alignment(weights, ["<de_DE>", "3", " "], ["1", "</s>"], title="t")
+    ax = fig.axes[0]
+    image = ax.images[0]
+    assert image.get_clim() == (0.0, 1.0)
+    np.testing.assert_array_equal(image.get_array(), weights)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["1", "</s>"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["<de_DE>", "3", "␣"]
+    path = save_figure(fig, tmp_path / "a.png")
+    assert path.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]
+
+
+def test_shape_mismatch_is_a_clear_error():
+    with pytest.raises(ValueError, match="do not match 2 output and 3 source tokens"):
+        plot_alignment(np.zeros((3, 3)), ["a", "b", "c"], ["x", "y"])
+
+
+def test_display_token():
+    assert display_token(" ") == "␣"
+    assert display_token("\t") == "\\t"
+    assert display_token("é") == "é"
