@@ -1,11 +1,12 @@
 """The date task's encoding and gold alignments."""
 
+import datetime
+
 import pytest
 
 from attnkit.config import load_config
 from attnkit.tasks import DateTask, InputError
 from attnkit.tasks.dates import render
-import datetime
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import replace
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from ..config import RunConfig, load_config
 from ..decoding import translate
 from ..evaluation import evaluate_examples
@@ -57,16 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def _train_worker(job: tuple[dict, str, str, int]) -> dict:
+def _train_worker(job: tuple[dict, str, str, int, bool, int]) -> dict:
     """Train one model in a child process (one thread); returns its summary."""
-    raw_cfg, attention, run_dir, level = job
+    raw_cfg, attention, run_dir, level, progress, position = job
     import torch
 
     torch.set_num_threads(1)
     logging.basicConfig(level=level, format=f"[{attention}] %(message)s", stream=sys.stderr, force=True)
     cfg = load_config(None, [f"{sec}.{k}={json.dumps(v)}" for sec, d in raw_cfg.items()
                              for k, v in d.items()])
-    result = train_run(cfg, run_dir, progress=False)
+    result = train_run(cfg, run_dir, progress=progress, progress_position=position)
     return {"steps": result.steps, "best_step": result.best_step, "seconds": result.seconds}
 
 
@@ -108,11 +110,14 @@ def run(args: argparse.Namespace) -> int:
     for attention in MODELS:
         model_cfg = replace(cfg.model, attention=attention)
         jobs.append((replace(cfg, model=model_cfg).to_dict(), attention, str(out / attention),
-                     logging.getLogger().level))
+                     logging.getLogger().level, sys.stderr.isatty(), len(jobs)))
     log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
              " and ".join(MODELS), cfg.data.n_train, len(cfg.data.locales), args.jobs)
     if args.jobs > 1:
-        pool = mp.get_context("spawn").Pool(min(args.jobs, len(jobs)))
+        ctx = mp.get_context("spawn")
+        lock = ctx.RLock()  # one lock for all progress bars, so they do not overwrite each other
+        tqdm.set_lock(lock)
+        pool = ctx.Pool(min(args.jobs, len(jobs)), initializer=tqdm.set_lock, initargs=(lock,))
         try:
             summaries = pool.map(_train_worker, jobs)
             pool.close()

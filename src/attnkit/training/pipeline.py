@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
-              resume: bool = False) -> TrainResult:
+              resume: bool = False, progress_position: int = 0) -> TrainResult:
     """Train the model `cfg` describes into `run_dir` (created if needed).
 
     With ``resume=True`` the run folder's own config, data and vocabularies are used and
@@ -55,5 +55,6 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         return out
 
     src, tgt = task.pairs(splits["train"])
-    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress)
+    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress,
+                      progress_label=cfg.model.attention, progress_position=progress_position)
     return trainer.fit(resume=resume)

@@ -80,14 +80,18 @@ class Trainer:
         validate: called with the model in eval mode every ``cfg.eval_every`` steps; returns a
             dict of metrics whose ``"score"`` is maximised.
         progress: show a progress bar (loss, target tokens/s) on stderr.
+        progress_label: text in front of the bar.
+        progress_position: line of the bar, for several trainings sharing a terminal.
     """
 
     def __init__(self, model: nn.Module, cfg, run_dir: str | Path, src: Sequence[Sequence[int]],
-                 tgt: Sequence[Sequence[int]], validate: Validate, *, progress: bool = True) -> None:
+                 tgt: Sequence[Sequence[int]], validate: Validate, *, progress: bool = True,
+                 progress_label: str = "train", progress_position: int = 0) -> None:
         if len(src) != len(tgt) or not src:
             raise ValueError(f"need equally many sources and targets (> 0), got {len(src)} and {len(tgt)}")
         self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
         self.src, self.tgt, self.validate, self.progress = src, tgt, validate, progress
+        self.progress_label, self.progress_position = progress_label, progress_position
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         floor = cfg.lr_min / cfg.lr
 
@@ -153,7 +157,8 @@ class Trainer:
             torch.manual_seed(cfg.seed)
         self.model.train()
         bar = tqdm(total=cfg.max_steps, initial=step, disable=not self.progress, unit="step",
-                   dynamic_ncols=True, leave=False)
+                   dynamic_ncols=True, leave=False, desc=self.progress_label,
+                   position=self.progress_position)
         start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
         stopped_early = False
         batches = self._batches(epoch, index)
