@@ -51,6 +51,7 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if not self.locales:
             raise ConfigError("data.locales must name at least one locale")
+        TASKS.get(self.task).check_config(self)
 
 
 @dataclass(frozen=True)

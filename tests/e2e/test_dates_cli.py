@@ -97,6 +97,7 @@ def test_missing_and_corrupt_run_folders(tiny_run, tmp_path):
     ("model.heads=4", "unknown config key 'model.heads'"),
     ("train.max_steps=many", "train.max_steps must be an integer"),
     ("data.task=poems", "unknown task 'poems'; choose one of: dates"),
+    ("data.locales=[xx_XX]", "unknown locale 'xx_XX'; choose one of: en_US"),
 ])
 def test_bad_configs_are_usage_errors(tmp_path, override, message):
     proc = attnkit("train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out",
@@ -104,7 +105,24 @@ def test_bad_configs_are_usage_errors(tmp_path, override, message):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
-    assert not (tmp_path / "run").exists()
+    assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+def test_an_existing_run_is_not_overwritten(tiny_run):
+    before = (tiny_run / "model.safetensors").read_bytes()
+    proc = attnkit("train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out", str(tiny_run))
+    assert proc.returncode == 1 and "already holds a run" in proc.stderr and "--resume" in proc.stderr
+    assert (tiny_run / "model.safetensors").read_bytes() == before
+
+
+def test_resume_of_a_finished_run_is_a_no_op(tiny_run, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_run, copy)
+    proc = attnkit("train", "--resume", str(copy))
+    assert proc.returncode == 0, proc.stderr
+    assert (copy / "model.safetensors").read_bytes() == (tiny_run / "model.safetensors").read_bytes()
 
 
 def test_unknown_key_in_a_config_file(tmp_path):

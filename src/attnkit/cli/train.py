@@ -25,6 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set model.hidden_dim=128 (repeatable)")
     parser.add_argument("--resume", metavar="RUN", help="continue a stopped run from its last state")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a run already in --out (default: refuse)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(parser)
 
@@ -45,6 +47,9 @@ def run(args: argparse.Namespace) -> int:
             overrides += [f"train.seed={args.seed}"]
         cfg = load_config(args.config, overrides)
         out = Path(args.out or Path("runs") / Path(args.config).stem)
+        if (out / "config.yaml").exists() and not args.overwrite:
+            raise UserError(f"{out} already holds a run; continue it with `attnkit train --resume {out}`, "
+                            "choose another --out, or pass --overwrite to start over")
     progress = not args.no_progress and sys.stderr.isatty()
     result = train_run(cfg, out, progress=progress, resume=bool(args.resume))
     print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from ..config import ConfigError
 from ..data import Vocab
 from . import dates
 from .dates import DateExample
@@ -53,17 +54,38 @@ class DateTask:
     src_offset = 1  # source position of the first character (position 0 is the locale tag)
     max_target_len = 10  # characters of YYYY-MM-DD
 
+    @staticmethod
+    def check_config(data_cfg) -> None:
+        """Task-specific config checks, run when a config is loaded.
+
+        Raises:
+            attnkit.config.ConfigError: for a locale the generator does not know.
+        """
+        for loc in data_cfg.locales:
+            try:
+                dates.check_locale(loc)
+            except ValueError as err:
+                raise ConfigError(f"data.locales: {err}") from None
+
     @classmethod
     def build(cls, data_cfg, run_dir: str | Path) -> tuple["DateTask", dict[str, list[DateExample]]]:
-        """Generate the seeded splits, build vocabularies from train, save both under `run_dir`."""
-        for loc in data_cfg.locales:
-            dates.check_locale(loc)
-        splits = dates.make_splits(data_cfg.n_train, data_cfg.n_dev, data_cfg.n_test,
-                                   data_cfg.seed, locales=tuple(data_cfg.locales))
-        too_long = [e for e in splits["train"] if len(e.text) > data_cfg.max_source_len]
-        if too_long:
-            raise ValueError(f"a generated date is {len(too_long[0].text)} characters long, over "
-                             f"data.max_source_len={data_cfg.max_source_len}; raise it")
+        """Generate the seeded splits, build vocabularies from train, save both under `run_dir`.
+
+        Raises:
+            attnkit.config.ConfigError: for an unknown locale, more examples than there are
+                distinct dates, or dates longer than ``max_source_len``.
+        """
+        try:
+            for loc in data_cfg.locales:
+                dates.check_locale(loc)
+            splits = dates.make_splits(data_cfg.n_train, data_cfg.n_dev, data_cfg.n_test,
+                                       data_cfg.seed, locales=tuple(data_cfg.locales))
+        except ValueError as err:
+            raise ConfigError(f"data: {err}") from None
+        longest = max(len(e.text) for split in splits.values() for e in split)
+        if longest > data_cfg.max_source_len:
+            raise ConfigError(f"a generated date is {longest} characters long, over "
+                              f"data.max_source_len={data_cfg.max_source_len}; raise it")
         src_vocab = Vocab.build((list(e.text) for e in splits["train"]),
                                 reserved=[locale_tag(loc) for loc in data_cfg.locales])
         tgt_vocab = Vocab.build(list(e.target) for e in splits["train"])

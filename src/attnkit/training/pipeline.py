@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 import torch
@@ -30,17 +31,24 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         attnkit.training.CheckpointError: when resuming from a missing or corrupt state.
     """
     run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    task_cls = TASKS.get(cfg.data.task)
     if resume:
         cfg = load_config(run_dir / "config.yaml")
+        task_cls = TASKS.get(cfg.data.task)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
     else:
+        task_cls = TASKS.get(cfg.data.task)
+        created = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("metrics.jsonl", "trainer_state.json", "last.safetensors", "model.safetensors"):
             (run_dir / stale).unlink(missing_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-        task, splits = task_cls.build(cfg.data, run_dir)
+        try:
+            task, splits = task_cls.build(cfg.data, run_dir)
+            save_config(cfg, run_dir / "config.yaml")  # last: a config marks a usable run folder
+        except BaseException:
+            if created:
+                shutil.rmtree(run_dir, ignore_errors=True)  # leave nothing half-made behind
+            raise
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, task)
     log.info("%s: %s model with %d parameters, %d training examples", run_dir,
