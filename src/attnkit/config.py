@@ -58,35 +58,79 @@ class DataConfig:
 class ModelConfig:
     """Which network, by name, and its sizes (see :class:`attnkit.models.Seq2Seq`)."""
 
-    arch: str = "rnn"
+    arch: str = "rnn"  # rnn | transformer
+    # rnn
     attention: str = "bahdanau"
     cell: str = "gru"
     emb_dim: int = 32
     hidden_dim: int = 64
-    enc_layers: int = 1
     bidirectional: bool = True
     attn_dim: int = 64
     input_feeding: bool = True
+    # both
+    enc_layers: int = 1
     dropout: float = 0.0
+    # transformer
+    d_model: int = 128
+    n_heads: int = 4
+    num_kv_heads: int = 0  # 0 = as many as n_heads; fewer = grouped-query attention
+    dec_layers: int = 1
+    d_ff: int = 512
+    norm: str = "pre"  # pre-LN or post-LN residual blocks
+    positional: str = "sinusoidal"
+    tie_embeddings: bool = False
+
+    _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding")
+    _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "dec_layers", "d_ff", "norm", "positional",
+                         "tie_embeddings")
 
     def check(self) -> None:
+        if self.arch not in ("rnn", "transformer"):
+            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; choose one of: rnn, transformer")
+        unused = self._TRANSFORMER_ONLY if self.arch == "rnn" else self._RNN_ONLY
+        for name in unused:
+            if getattr(self, name) != getattr(ModelConfig, name):
+                raise ConfigError(f"model.{name} does not apply to model.arch={self.arch}; remove it")
+        for name in ("enc_layers",):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
+        (self._check_rnn if self.arch == "rnn" else self._check_transformer)()
+
+    def _check_rnn(self) -> None:
         from .models import DECODERS
 
-        if self.arch != "rnn":
-            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; choose one of: rnn")
         if self.attention not in DECODERS:
             raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
                               f"of: {', '.join(DECODERS.names())}")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        for name in ("emb_dim", "hidden_dim", "enc_layers", "attn_dim"):
+        for name in ("emb_dim", "hidden_dim", "attn_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
         if self.attention == "luong-dot" and self.bidirectional:
             raise ConfigError("model.attention=luong-dot needs equal decoder and annotation widths; "
                               "set model.bidirectional=false or use luong-general")
+
+    def _check_transformer(self) -> None:
+        from .nn.positional import POSITIONAL
+
+        for name in ("d_model", "n_heads", "dec_layers", "d_ff"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        if self.num_kv_heads < 0 or (self.num_kv_heads and self.n_heads % self.num_kv_heads):
+            raise ConfigError(f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
+                              "(0 = one key/value head per query head)")
+        if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
+            raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
+        if self.norm not in ("pre", "post"):
+            raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
+        if self.positional not in POSITIONAL:
+            raise ConfigError(f"model.positional: unknown {self.positional!r}; choose one of: "
+                              f"{', '.join(POSITIONAL.names())}")
 
 
 @dataclass(frozen=True)
@@ -102,6 +146,9 @@ class TrainConfig:
     patience: int = 3  # validations without improvement before stopping early
     seed: int = 1234
     threads: int = 0  # torch threads; 0 = leave PyTorch's default
+    schedule: str = "cosine"  # cosine | inverse-sqrt | constant
+    warmup_steps: int = 0  # linear warm-up before the schedule
+    label_smoothing: float = 0.0
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):
@@ -114,6 +161,13 @@ class TrainConfig:
             raise ConfigError(f"train.clip_norm must be > 0, got {self.clip_norm}")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
+        if self.schedule not in ("cosine", "inverse-sqrt", "constant"):
+            raise ConfigError(f"train.schedule: unknown {self.schedule!r}; choose one of: cosine, inverse-sqrt, "
+                              "constant")
+        if self.warmup_steps < 0 or (self.schedule == "inverse-sqrt" and self.warmup_steps < 1):
+            raise ConfigError(f"train.warmup_steps must be >= 0 (>= 1 for inverse-sqrt), got {self.warmup_steps}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
 
 @dataclass(frozen=True)

@@ -14,9 +14,14 @@ from ..tasks import TASKS
 from .run import build_model
 from .trainer import Trainer, TrainResult
 
-__all__ = ["train_run"]
+__all__ = ["train_run", "model_label"]
 
 log = logging.getLogger(__name__)
+
+
+def model_label(cfg: RunConfig) -> str:
+    """A short name for the configured model: its attention for RNNs, else its architecture."""
+    return cfg.model.attention if cfg.model.arch == "rnn" else cfg.model.arch
 
 
 def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
@@ -52,7 +57,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, task)
     log.info("%s: %s model with %d parameters, %d training examples", run_dir,
-             cfg.model.attention, sum(p.numel() for p in model.parameters()), len(splits["train"]))
+             model_label(cfg), sum(p.numel() for p in model.parameters()), len(splits["train"]))
     dev = splits["dev"]
 
     def validate(m) -> dict:
@@ -64,5 +69,5 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
 
     src, tgt = task.pairs(splits["train"])
     trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress,
-                      progress_label=cfg.model.attention, progress_position=progress_position)
+                      progress_label=model_label(cfg), progress_position=progress_position)
     return trainer.fit(resume=resume)

@@ -27,6 +27,16 @@ class RunError(ValueError):
 def build_model(cfg: RunConfig, task) -> nn.Module:
     """The model the config names, sized for the task's vocabularies."""
     m = cfg.model
+    if m.arch == "transformer":
+        from ..models.transformer import TransformerSeq2Seq
+
+        return TransformerSeq2Seq(
+            len(task.src_vocab), len(task.tgt_vocab), d_model=m.d_model, n_heads=m.n_heads,
+            num_kv_heads=m.num_kv_heads or None, enc_layers=m.enc_layers, dec_layers=m.dec_layers,
+            d_ff=m.d_ff, dropout=m.dropout, norm_first=m.norm == "pre", positional=m.positional,
+            tie_embeddings=m.tie_embeddings,
+            max_len=max(cfg.data.max_source_len + 1, task.max_target_len + 2),
+        )
     return Seq2Seq(
         len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
         emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,

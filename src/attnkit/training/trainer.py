@@ -41,6 +41,30 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+def lr_factor(cfg):
+    """The learning-rate multiplier as a function of the step, for ``cfg.schedule``:
+
+    - ``cosine``: from 1 down to ``lr_min / lr`` over ``max_steps`` (half a cosine);
+    - ``inverse-sqrt``: ``sqrt(warmup / step)`` after the warm-up [Vaswani17] Eq. 3, so ``lr`` is
+      the peak learning rate reached at the end of the warm-up;
+    - ``constant``: 1.
+
+    Every schedule starts with a linear warm-up over ``warmup_steps`` (none when 0).
+    """
+    floor = cfg.lr_min / cfg.lr
+
+    def factor(step: int) -> float:
+        warm = min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else 1.0
+        if cfg.schedule == "inverse-sqrt":
+            return warm * min(1.0, math.sqrt(cfg.warmup_steps / max(step, 1)))
+        if cfg.schedule == "constant":
+            return warm
+        frac = min(step / cfg.max_steps, 1.0)
+        return warm * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac)))
+
+    return factor
+
+
 class _StopSignals:
     """While active, SIGINT/SIGTERM only set `requested`; the loop stops at a step boundary."""
 
@@ -93,13 +117,7 @@ class Trainer:
         self.src, self.tgt, self.validate, self.progress = src, tgt, validate, progress
         self.progress_label, self.progress_position = progress_label, progress_position
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        floor = cfg.lr_min / cfg.lr
-
-        def cosine(step: int) -> float:
-            frac = min(step / cfg.max_steps, 1.0)
-            return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * frac))
-
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, cosine)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.generator = torch.Generator().manual_seed(cfg.seed)
 
     def _batches(self, start_epoch: int, start_index: int):
@@ -114,10 +132,11 @@ class Trainer:
             epoch, start_index = epoch + 1, 0
 
     def loss(self, batch) -> torch.Tensor:
-        """Mean cross-entropy per real target token (teacher forcing)."""
+        """Mean cross-entropy per real target token (teacher forcing), with label smoothing
+        [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0."""
         logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)[0]  # (B, Tq, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(),
-                               ignore_index=Vocab.pad_id, reduction="sum") / batch.n_tokens
+        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                               reduction="sum", label_smoothing=self.cfg.label_smoothing) / batch.n_tokens
 
     def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
         """Run the caller's validation and append the record to metrics.jsonl."""
