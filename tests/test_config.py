@@ -34,12 +34,33 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("data.task=poems", "unknown task 'poems'; choose one of: dates"),
     ("data.locales=de_DE", "data.locales must be a list"),
     ("hidden_dim=3", "must look like section.key=value"),
+    ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
+    ("model.arch=cnn", "unknown architecture 'cnn'; choose one of: rnn, transformer"),
+    ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),
+    ("train.label_smoothing=1", "train.label_smoothing must lie in [0, 1)"),
 ])
+
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.d_model=100", "model.n_heads=3"], "must be divisible by model.n_heads=3"),
+    (["model.num_kv_heads=3"], "model.num_kv_heads=3 must divide model.n_heads=4"),
+    (["model.positional=sine"], "unknown 'sine'; choose one of: sinusoidal, learned, rope, alibi, none"),
+    (["model.norm=sandwich"], "choose one of: pre, post"),
+    (["model.hidden_dim=32"], "model.hidden_dim does not apply to model.arch=transformer"),
+    (["model.d_model=24", "model.n_heads=8"], "rope needs an even head width"),
+    (["train.schedule=inverse-sqrt", "train.warmup_steps=0"], "train.warmup_steps must be >= 0 (>= 1"),
+])
+def test_transformer_config_errors(overrides, message):
+    base = ["model.arch=transformer"] + (["model.positional=rope"] if "rope" in message else [])
+    with pytest.raises(ConfigError) as err:
+        load_config(None, base + overrides)
+    assert message in str(err.value)
 
 
 def test_bad_files(tmp_path):
@@ -57,5 +78,6 @@ def test_shipped_configs_load():
     from pathlib import Path
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("dates-*.yaml"))
-    names = {load_config(c).model.attention for c in configs}
+    names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
     assert names == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat"}
+    assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"

@@ -95,11 +95,22 @@ def test_loading_refuses_corrupt_or_mismatched_weights(tmp_path):
         load_weights(model, tmp_path / "missing.safetensors")
 
 
-def test_the_model_learns_to_reverse(tmp_path):
+@pytest.mark.parametrize("arch", ["rnn", "transformer"])
+def test_the_model_learns_to_reverse(tmp_path, arch):
     cfg = replace(CFG, max_steps=300, eval_every=300, lr=0.01)
     (tmp_path / "run").mkdir()
     trainer = _trainer(tmp_path / "run", cfg=cfg)
-    trainer.model.dropout.p = 0.0
+    if arch == "transformer":
+        from attnkit.models import TransformerSeq2Seq
+
+        torch.manual_seed(0)
+        model = TransformerSeq2Seq(12, 12, d_model=32, n_heads=4, enc_layers=1, dec_layers=1, d_ff=64,
+                                   dropout=0.0, positional="sinusoidal")
+        cfg = replace(cfg, max_steps=500, lr=0.005, schedule="inverse-sqrt", warmup_steps=50)
+        src, tgt = _reverse_data(n=3000)  # a Transformer needs more examples than the RNN here
+        trainer = Trainer(model, cfg, tmp_path / "run", src, tgt, lambda m: {"score": 0.0}, progress=False)
+    else:
+        trainer.model.dropout.p = 0.0
     trainer.fit()
     from attnkit.data import collate
     from attnkit.decoding import greedy_decode
@@ -108,3 +119,34 @@ def test_the_model_learns_to_reverse(tmp_path):
     hyps = greedy_decode(trainer.model.eval(), batch.src, batch.src_lengths, max_len=8)
     correct = sum(h.tokens == t for h, t in zip(hyps, tgt))
     assert correct / len(tgt) >= 0.9
+
+
+def test_learning_rate_schedules():
+    from attnkit.training.trainer import lr_factor
+
+    cosine = lr_factor(TrainConfig(max_steps=100, lr=1.0, lr_min=0.1))
+    assert cosine(0) == pytest.approx(1.0) and cosine(100) == pytest.approx(0.1)
+    assert cosine(50) == pytest.approx(0.55)
+    noam = lr_factor(TrainConfig(schedule="inverse-sqrt", warmup_steps=100, lr=1.0, lr_min=0.0))
+    assert noam(0) == pytest.approx(0.01) and noam(99) == pytest.approx(1.0)  # linear warm-up
+    assert noam(400) == pytest.approx(0.5)  # sqrt(100 / 400), Vaswani et al. Eq. 3
+    const = lr_factor(TrainConfig(schedule="constant", warmup_steps=10))
+    assert const(4) == pytest.approx(0.5) and const(1000) == 1.0
+
+
+def test_label_smoothing_changes_the_loss(tmp_path):
+    (tmp_path / "run").mkdir()
+    plain = _trainer(tmp_path / "run")
+    smooth = _trainer(tmp_path / "run", cfg=replace(CFG, label_smoothing=0.2))
+    from attnkit.data import collate
+
+    src, tgt = _reverse_data(n=8)
+    batch = collate(src, tgt)
+    plain.model.eval(), smooth.model.eval()
+    logits = plain.model(batch.src, batch.src_lengths, batch.tgt_in).logits
+    logp = torch.log_softmax(logits, -1)
+    keep = batch.tgt_out != 0
+    nll = -logp.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)[keep].sum() / batch.n_tokens
+    uniform = -logp.mean(-1)[keep].sum() / batch.n_tokens
+    torch.testing.assert_close(plain.loss(batch), nll)
+    torch.testing.assert_close(smooth.loss(batch), 0.8 * nll + 0.2 * uniform)

@@ -29,3 +29,18 @@ def test_display_token():
     assert display_token(" ") == "␣"
     assert display_token("\t") == "\\t"
     assert display_token("é") == "é"
+
+
+def test_grid_has_one_panel_per_layer_and_head(tmp_path):
+    from attnkit.viz import plot_attention_grid
+
+    weights = np.random.default_rng(0).dirichlet(np.ones(4), size=(2, 3, 5))  # (L=2, Nh=3, Tq=5, Tk=4)
+    fig = plot_attention_grid(weights, list("abcd"), list("vwxyz"), title="cross-attention")
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == 6
+    assert panels[4].get_title() == "layer 2, head 2"
+    np.testing.assert_array_equal(panels[4].images[0].get_array(), weights[1, 1])
+    assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in panels)
+    save_figure(fig, tmp_path / "g.png")
+    with pytest.raises(ValueError, match=r"\(L, Nh, Tq, Tk\)"):
+        plot_attention_grid(weights[0], list("abcd"), list("vwxyz"))

@@ -13,10 +13,10 @@ import logging
 import sys
 from pathlib import Path
 
-from ..decoding import translate
+from ..decoding import layer_maps, translate
 from ..tasks import InputError
 from ..training import load_run
-from ..viz import plot_alignment, save_figure
+from ..viz import plot_alignment, plot_attention_grid, save_figure
 from .common import UserError, add_common
 
 EPILOG = """examples:
@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="locale of the inputs, e.g. en_GB, de_DE (default: %(default)s)")
     parser.add_argument("--attention-plot", metavar="FILE",
                         help="write the alignment heatmap (PNG); with several inputs, FILE-1.png, ...")
+    parser.add_argument("--attention-grid", metavar="FILE",
+                        help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
+                             "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (default: %(default)s)")
     add_common(parser)
 
@@ -82,4 +85,26 @@ def run(args: argparse.Namespace) -> int:
                                  title=f"{text} → {res.output}")
             save_figure(fig, path)
             log.info("alignment heatmap written to %s", path)
+    if args.attention_grid:
+        _write_grids(run_, Path(args.attention_grid), results, texts)
     return 0
+
+
+def _write_grids(run_, path: Path, results, texts) -> None:
+    if not hasattr(run_.model, "attention_maps"):
+        raise UserError(f"{run_.path} is an RNN model with one attention per step; use --attention-plot")
+    for base, res, text in zip(_plot_paths(path, len(results)), results, texts):
+        maps = layer_maps(run_.model, run_.task, res)
+        suffix = base.suffix or ".png"
+        figures = {
+            base: plot_attention_grid(maps.cross.numpy(), res.src_tokens, res.out_tokens,
+                                      title=f"cross-attention: {text} → {res.output}"),
+            base.with_name(f"{base.stem}-encoder-self{suffix}"): plot_attention_grid(
+                maps.encoder_self.numpy(), res.src_tokens, res.src_tokens, title=f"encoder self-attention: {text}"),
+            base.with_name(f"{base.stem}-decoder-self{suffix}"): plot_attention_grid(
+                maps.decoder_self.numpy(), ["<s>", *res.out_tokens[:-1]], res.out_tokens,
+                title=f"decoder self-attention: {res.output}"),
+        }
+        for target, fig in figures.items():
+            save_figure(fig, target)
+            log.info("attention grid written to %s", target)

@@ -59,3 +59,34 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
                 sum(t == task.src_vocab.unk_id for t in ids[i]),
             )
     return results  # type: ignore[return-value]
+
+
+class LayerMaps(NamedTuple):
+    """Per-layer, per-head weights of one translation, for pictures."""
+
+    cross: Tensor  # (L, Nh, To, Tk): output tokens attending to source tokens
+    decoder_self: Tensor  # (L, Nh, To, To)
+    encoder_self: Tensor  # (L, Nh, Tk, Tk)
+
+
+def layer_maps(model: nn.Module, task, translation: Translation) -> LayerMaps:
+    """Every layer's and head's attention for one translation, by a teacher-forced pass over the
+    hypothesis (for models with ``attention_maps``, e.g. the Transformer).
+
+    Rows follow ``translation.out_tokens``: row t is the step that produced output token t.
+
+    Raises:
+        ValueError: if the model has no per-layer attention maps (RNN models: use the
+            translation's own ``weights``).
+    """
+    if not hasattr(model, "attention_maps"):
+        raise ValueError("this model has a single attention per step; plot translation.weights instead")
+    src = torch.tensor([task.src_vocab.encode(translation.src_tokens)])
+    out_ids = task.tgt_vocab.encode(translation.out_tokens)
+    tgt_in = torch.tensor([[task.tgt_vocab.bos_id, *out_ids[:-1]]])
+    maps = model.attention_maps(src, torch.tensor([src.shape[1]]), tgt_in)
+
+    def stack(per_layer: list[Tensor]) -> Tensor:
+        return torch.stack([w[0] for w in per_layer]).cpu()  # (L, Nh, Tq, Tk)
+
+    return LayerMaps(stack(maps.cross), stack(maps.decoder_self), stack(maps.encoder_self))

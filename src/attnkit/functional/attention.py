@@ -2,6 +2,8 @@
 
 References:
     [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
+    [Press21] O. Press, N. A. Smith, M. Lewis. Train Short, Test Long: Attention with Linear
+    Biases Enables Input Length Extrapolation. ICLR 2022. arXiv:2108.12409.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from torch import Tensor
 
 from ..registry import Registry
 from . import fuse, normalize, score
-from .masks import check_mask
+from .masks import causal_mask, check_mask
 
 __all__ = ["Attended", "attend", "SCORES", "NORMALISERS"]
 
@@ -61,14 +63,18 @@ def attend(
     score: str | ScoreFn = "scaled_dot",
     normalise: str | NormaliseFn = "softmax",
     mask: Tensor | None = None,
+    bias: Tensor | None = None,
+    is_causal: bool = False,
+    dropout_p: float = 0.0,
     need_weights: bool = True,
     score_kwargs: Mapping[str, Any] | None = None,
 ) -> Attended:
-    """Attention in three stages: e = score(q, k); alpha = normalise(e, mask); c = alpha v.
+    """Attention in three stages: e = score(q, k) + bias; alpha = normalise(e, mask); c = alpha v.
 
     With ``need_weights=False``, a (scaled) dot score and the softmax normaliser, the fused
     kernel :func:`torch.nn.functional.scaled_dot_product_attention` computes the context; it
-    gives the same numbers as the explicit path, including zeros for fully-masked rows.
+    gives the same numbers as the explicit path, including zeros for fully-masked rows. With
+    ``is_causal`` and no other mask or bias and Tq == Tk, the kernel gets ``is_causal=True``.
 
     Args:
         query: queries, (..., Tq, Dq).
@@ -77,40 +83,109 @@ def attend(
         score: a name in :data:`SCORES` or a callable ``(q, k, **score_kwargs) -> (..., Tq, Tk)``.
         normalise: a name in :data:`NORMALISERS` or a callable ``(scores, mask) -> weights``.
         mask: boolean, broadcastable to (..., Tq, Tk), ``True`` = may attend; None = all.
+        bias: additive float scores, broadcastable to (..., Tq, Tk) without enlarging them,
+            e.g. ALiBi (Nh, Tq, Tk); cast to the dtype of `query`. It must be finite where the
+            mask allows attending: forbid positions with `mask`, not with -inf in `bias`.
+        is_causal: also forbid query i to attend key j > i + Tk - Tq (the queries are the last
+            Tq positions, as with a KV cache; see :func:`~attnkit.functional.causal_mask`).
+        dropout_p: probability in [0, 1) of zeroing each attention weight (survivors are
+            scaled by 1 / (1 - p)); applied whenever > 0, so pass 0 in evaluation. The fused
+            and explicit paths draw different random masks, so they agree only for p = 0.
         need_weights: return the weights (explicit path) or None (fused path when possible).
         score_kwargs: extra arguments of the score function (``weight`` for "general", ...).
 
     Returns:
-        :class:`Attended` with context (..., Tq, Dv) and weights (..., Tq, Tk) or None.
+        :class:`Attended` with context (..., Tq, Dv) and weights (..., Tq, Tk) or None; the
+        weights are those the context was computed with (after dropout).
 
     Raises:
-        ValueError: for an unknown score/normaliser name, or a mask that does not broadcast.
-        TypeError: for a non-boolean mask.
+        ValueError: for an unknown score/normaliser name, a mask or bias that does not
+            broadcast, ``is_causal`` with Tk < Tq, or `dropout_p` outside [0, 1).
+        TypeError: for a non-boolean mask or a non-floating-point bias.
 
     References:
-        [Bahdanau15] Eqs. 5-6; [Vaswani17] Eq. 1.
+        [Bahdanau15] Eqs. 5-6; [Vaswani17] Eq. 1, Sec. 3.2.3 (causal masking), Sec. 5.4
+        (dropout); [Press21] ALiBi biases.
     """
     kwargs = dict(score_kwargs or {})
     score_fn = SCORES.get(score) if isinstance(score, str) else score
     norm_fn = NORMALISERS.get(normalise) if isinstance(normalise, str) else normalise
+    if not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"dropout_p must be a probability in [0, 1), got {dropout_p}")
+    if bias is not None:
+        bias = _checked_bias(bias, _scores_shape(query, key), query.dtype)
     if not need_weights and isinstance(score, str) and score in _FUSED_SCALE \
             and norm_fn is normalize.masked_softmax and query.shape[-1] == key.shape[-1]:
-        return Attended(_fused(query, key, value, mask, _FUSED_SCALE[score](query, kwargs)), None)
+        scale = _FUSED_SCALE[score](query, kwargs)
+        return Attended(_fused(query, key, value, mask, bias, is_causal, dropout_p, scale), None)
+    if is_causal:
+        mask = _with_causal(mask, _scores_shape(query, key), query.device)
     scores = score_fn(query, key, **kwargs)  # (..., Tq, Tk)
+    if bias is not None:
+        scores = scores + bias
     weights = norm_fn(scores, mask)  # (..., Tq, Tk)
+    if dropout_p > 0:
+        weights = F.dropout(weights, p=dropout_p)
     context = fuse.weighted_sum(weights, value)  # (..., Tq, Dv)
     return Attended(context, weights if need_weights else None)
 
 
-def _fused(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, scale: float | None) -> Tensor:
-    """SDPA with rows that have no key to attend to set to zero (SDPA itself gives NaN)."""
+def _scores_shape(q: Tensor, k: Tensor) -> tuple[int, ...]:
+    """Shape (..., Tq, Tk) of the scores of queries `q` (..., Tq, Dq) and keys `k` (..., Tk, Dk)."""
+    return (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+
+
+def _checked_bias(bias: Tensor, scores_shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
+    """`bias` cast to `dtype` after checking it is floating point and broadcasts to the scores."""
+    if not bias.is_floating_point():
+        raise TypeError(f"bias must be a floating-point tensor of additive scores, got {bias.dtype}")
+    try:
+        shape = torch.broadcast_shapes(bias.shape, scores_shape)
+    except RuntimeError:
+        shape = None
+    if shape != scores_shape:
+        raise ValueError(
+            f"bias of shape {tuple(bias.shape)} does not broadcast to scores {scores_shape}; "
+            "pass e.g. (Nh, Tq, Tk) for per-head biases or (Tq, Tk) for one shared bias"
+        )
+    return bias.to(dtype)
+
+
+def _with_causal(mask: Tensor | None, scores_shape: tuple[int, ...], device: torch.device) -> Tensor:
+    """`mask` and the causal constraint j <= i + Tk - Tq, as one boolean mask."""
+    causal = causal_mask(scores_shape[-2], scores_shape[-1], device=device)  # (Tq, Tk)
     if mask is None:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    scores_shape = (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+        return causal
+    check_mask(mask, scores_shape)
+    return mask & causal
+
+
+def _fused(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, bias: Tensor | None, is_causal: bool,
+    dropout_p: float, scale: float | None,
+) -> Tensor:
+    """SDPA with rows that have no key to attend to set to zero (SDPA itself gives NaN)."""
+    if mask is None and bias is None and (not is_causal or q.shape[-2] == k.shape[-2]):
+        # SDPA's own causal mask is top-left aligned, which is ours only when Tq == Tk
+        return F.scaled_dot_product_attention(
+            q, k, v, dropout_p=dropout_p, is_causal=is_causal, scale=scale
+        )
+    scores_shape = _scores_shape(q, k)
+    if is_causal:
+        mask = _with_causal(mask, scores_shape, q.device)
+    if mask is None:  # bias only: every row has a key
+        attn_mask = bias if bias.dim() >= 2 else bias.unsqueeze(0)
+        return F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
+        )
     check_mask(mask, scores_shape)
     if mask.dim() == 1:
         mask = mask.unsqueeze(0)  # (Tk,) -> (1, Tk): SDPA needs at least (Tq, Tk)
     has_key = mask.any(dim=-1, keepdim=True)  # (..., Tq or 1, 1)
     safe = mask | ~has_key  # rows with no key attend everywhere, then get zeroed
-    context = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, scale=scale)
+    # with a bias, fold the mask into it, filling as masked_softmax does on the explicit path
+    attn_mask = safe if bias is None else torch.where(safe, bias, torch.finfo(bias.dtype).min)
+    context = F.scaled_dot_product_attention(
+        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
+    )
     return context * has_key.to(context.dtype)

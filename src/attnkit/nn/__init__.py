@@ -1,5 +1,6 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
+from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
 from .positional import (
     POSITIONAL,
     ALiBi,
@@ -14,6 +15,7 @@ from .seq2seq import LUONG_SCORES, AdditiveAttention, LuongAttended, LuongAttent
 
 __all__ = [
     "AdditiveAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES",
+    "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
 ]

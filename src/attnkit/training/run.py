@@ -13,7 +13,7 @@ from pathlib import Path
 from torch import nn
 
 from ..config import ConfigError, RunConfig, load_config
-from ..models import Seq2Seq
+from ..models import Seq2Seq, TransformerSeq2Seq
 from ..tasks import TASKS
 from .checkpoint import CheckpointError, load_weights
 
@@ -28,8 +28,6 @@ def build_model(cfg: RunConfig, task) -> nn.Module:
     """The model the config names, sized for the task's vocabularies."""
     m = cfg.model
     if m.arch == "transformer":
-        from ..models.transformer import TransformerSeq2Seq
-
         return TransformerSeq2Seq(
             len(task.src_vocab), len(task.tgt_vocab), d_model=m.d_model, n_heads=m.n_heads,
             num_kv_heads=m.num_kv_heads or None, enc_layers=m.enc_layers, dec_layers=m.dec_layers,

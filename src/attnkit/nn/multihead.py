@@ -1,0 +1,363 @@
+"""Multi-head attention (self and cross), with grouped-query heads and a KV cache.
+
+Queries, keys and values are projected, split into heads, attended with
+:func:`attnkit.functional.attend` (the fused SDPA kernel unless weights are asked for) and merged
+by an output projection. Keys and values may use fewer heads than queries (grouped-query
+attention; one key/value head is multi-query attention); they are shared by consecutive query
+heads. Caches go in and out explicitly as :class:`KVCache`: the module keeps no state between
+calls.
+
+Two kinds of cache, told apart by the argument they are passed as:
+
+- ``cache=``: the keys and values of the positions seen so far in *self-attention*; each call
+  appends the new positions to it and returns the longer cache (incremental decoding).
+- ``memory=``: the projected keys and values of the encoder states for *cross-attention*, from
+  :meth:`MultiHeadAttention.project_memory`; used as they are, so they are projected once per
+  source sentence instead of once per decoder step.
+
+References:
+    [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
+    [Shazeer19] N. Shazeer. Fast Transformer Decoding: One Write-Head is All You Need. 2019.
+    arXiv:1911.02150.
+    [Ainslie23] J. Ainslie, J. Lee-Thorp, M. de Jong, Y. Zemlyanskiy, F. Lebrón, S. Sanghai.
+    GQA: Training Generalized Multi-Query Transformer Models from Multi-Head Checkpoints.
+    EMNLP 2023. arXiv:2305.13245.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..functional import attend
+
+__all__ = ["KVCache", "MHAOutput", "MultiHeadAttention", "Rotary"]
+
+
+class KVCache(NamedTuple):
+    """Projected keys and values, per key/value head."""
+
+    keys: Tensor  # (B, Nkv, Tc, Dh): projected (and rotated, with RoPE) keys of all positions
+    values: Tensor  # (B, Nkv, Tc, Dh)
+
+
+class MHAOutput(NamedTuple):
+    """Output of :class:`MultiHeadAttention`."""
+
+    output: Tensor  # (B, Tq, D)
+    weights: Tensor | None  # (B, Nh, Tq, Tk), or (B, Tq, Tk) averaged; None unless need_weights
+    cache: KVCache | None  # keys/values attended to, when a cache was passed in or use_cache
+
+
+class Rotary(Protocol):
+    """Rotary position embedding: rotates queries/keys (B, N, T, Dh) of positions offset.."""
+
+    def rotate(self, x: Tensor, offset: int) -> Tensor: ...
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head scaled dot-product attention [Vaswani17] Sec. 3.2.2, batch first.
+
+    head_i = Attention(Q W_i^Q, K W_i^K, V W_i^V); output = Concat(head_1..head_Nh) W^O. Our
+    ``head_dim`` is the paper's d_k = d_v, ``q_proj``/``k_proj``/``v_proj`` stack the W_i^Q,
+    W_i^K, W_i^V of all heads (``in_proj`` stacks all three, in the layout of
+    :class:`torch.nn.MultiheadAttention`) and ``out_proj`` is W^O.
+
+    Args:
+        d_model: query and output width D (the paper's d_model).
+        n_heads: number of query heads Nh; ``head_dim`` Dh = D / Nh.
+        num_kv_heads: number of key/value heads Nkv, dividing Nh; query head h reads key/value
+            head h // (Nh / Nkv). Nkv = 1 is multi-query attention [Shazeer19], 1 < Nkv < Nh
+            grouped-query attention [Ainslie23]. Defaults to Nh.
+        kdim: width of the key inputs, Dk (encoder width for cross-attention). Defaults to D.
+        vdim: width of the value inputs, Dv. Defaults to D.
+        bias: learn biases in all four projections.
+        dropout: probability in [0, 1) of dropping each attention weight, in training mode only.
+        causal: query i attends only keys j <= i + Tk - Tq (itself, the positions before it
+            and, with a cache, every cached position).
+        packed: one ``in_proj`` Linear(D, D + 2 Nkv Dh) instead of ``q_proj``/``k_proj``/
+            ``v_proj``; self-attention then projects with one matmul. Needs Dk = Dv = D.
+            Defaults to True when Dk = Dv = D and Nkv = Nh.
+        rotary: applied as ``rotary.rotate(x, offset)`` to the projected queries (B, Nh, T, Dh)
+            and keys (B, Nkv, T, Dh) of self-attention, offset = number of cached positions.
+
+    Raises:
+        ValueError: if Nh does not divide D, Nkv does not divide Nh, `dropout` is not in
+            [0, 1), or ``packed=True`` with Dk or Dv different from D.
+
+    Differences from the paper:
+        optional grouped key/value heads, rotary embeddings and biases on the projections
+        (the paper's projections have none; :class:`torch.nn.MultiheadAttention` has them).
+    """
+
+    def __init__(
+        self, d_model: int, n_heads: int, *, num_kv_heads: int | None = None,
+        kdim: int | None = None, vdim: int | None = None, bias: bool = True,
+        dropout: float = 0.0, causal: bool = False, packed: bool | None = None,
+        rotary: Rotary | None = None,
+    ) -> None:
+        super().__init__()
+        num_kv_heads = n_heads if num_kv_heads is None else num_kv_heads
+        kdim, vdim = kdim or d_model, vdim or d_model
+        _check_sizes(d_model, n_heads, num_kv_heads, dropout)
+        if packed is None:
+            packed = kdim == vdim == d_model and num_kv_heads == n_heads
+        if packed and not kdim == vdim == d_model:
+            raise ValueError(f"packed=True needs kdim == vdim == d_model = {d_model}, got "
+                             f"kdim={kdim}, vdim={vdim}; pass packed=False")
+        self.d_model, self.n_heads, self.num_kv_heads = d_model, n_heads, num_kv_heads
+        self.head_dim, self.kdim, self.vdim = d_model // n_heads, kdim, vdim
+        self.kv_dim = num_kv_heads * self.head_dim  # Nkv * Dh
+        self.dropout, self.causal, self.rotary = dropout, causal, rotary
+        self.in_proj = nn.Linear(d_model, d_model + 2 * self.kv_dim, bias=bias) if packed else None
+        self.q_proj = None if packed else nn.Linear(d_model, d_model, bias=bias)
+        self.k_proj = None if packed else nn.Linear(kdim, self.kv_dim, bias=bias)
+        self.v_proj = None if packed else nn.Linear(vdim, self.kv_dim, bias=bias)
+        self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
+        self._reset_parameters()
+
+    def _reset_parameters(self) -> None:
+        """Xavier-uniform input projections and zero biases, as torch.nn.MultiheadAttention."""
+        for proj in (self.in_proj, self.q_proj, self.k_proj, self.v_proj):
+            if proj is not None:
+                nn.init.xavier_uniform_(proj.weight)
+                if proj.bias is not None:
+                    nn.init.zeros_(proj.bias)
+        if self.out_proj.bias is not None:
+            nn.init.zeros_(self.out_proj.bias)
+
+    @classmethod
+    def from_torch(cls, mha: nn.MultiheadAttention, *, causal: bool = False) -> MultiHeadAttention:
+        """A copy of `mha`'s weights in a (batch-first, whatever ``mha.batch_first``) layer.
+
+        Args:
+            mha: the layer to copy; its dtype, device and dropout are kept.
+            causal: the new layer's `causal` (torch passes it per call as ``is_causal``).
+
+        Raises:
+            ValueError: if `mha` uses ``add_bias_kv`` or ``add_zero_attn``, which we lack.
+        """
+        if mha.bias_k is not None or mha.add_zero_attn:
+            raise ValueError("MultiHeadAttention has no add_bias_kv / add_zero_attn; "
+                             "only torch layers built without them can be copied")
+        layer = cls(mha.embed_dim, mha.num_heads, kdim=mha.kdim, vdim=mha.vdim,
+                    bias=mha.in_proj_bias is not None, dropout=mha.dropout, causal=causal,
+                    packed=mha.in_proj_weight is not None).to(mha.out_proj.weight)
+        with torch.no_grad():
+            if layer.in_proj is not None:
+                copies = [(layer.in_proj, mha.in_proj_weight, mha.in_proj_bias)]
+            else:
+                biases = (None,) * 3 if mha.in_proj_bias is None else mha.in_proj_bias.chunk(3)
+                copies = list(zip((layer.q_proj, layer.k_proj, layer.v_proj),
+                                  (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight), biases))
+            copies.append((layer.out_proj, mha.out_proj.weight, mha.out_proj.bias))
+            for proj, weight, bias in copies:
+                proj.weight.copy_(weight)
+                if bias is not None:
+                    proj.bias.copy_(bias)
+        return layer
+
+    def forward(
+        self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
+        mask: Tensor | None = None, bias: Tensor | None = None, need_weights: bool = False,
+        average_weights: bool = False, memory: KVCache | None = None,
+        cache: KVCache | None = None, use_cache: bool = False,
+    ) -> MHAOutput:
+        """Attend from every query to the keys: self-attention, cross-attention or a decoder step.
+
+        Without `key`, `value` and `memory` this is self-attention (key = value = query); with
+        `cache`, the new positions are appended to it and the queries are the last Tq of the
+        Tk = Tc + Tq positions. With `key` (and `value`, default `key`) or `memory` this is
+        cross-attention.
+
+        Args:
+            query: queries, (B, Tq, D).
+            key: encoder states used as keys, (B, Tk, Dk); None for self-attention.
+            value: encoder states used as values, (B, Tk, Dv); defaults to `key`.
+            mask: boolean, ``True`` = may attend. A 2-D mask is always a (B, Tk) padding mask;
+                3-D masks are (B|1, Tq|1, Tk) and 4-D ones broadcast to (B, Nh, Tq, Tk). Pass
+                a (Tq, Tk) mask as (1, Tq, Tk). Tk counts cached positions. ANDed with `causal`.
+            bias: additive float scores broadcastable to (B, Nh, Tq, Tk), e.g. ALiBi
+                (Nh, Tq, Tk); finite wherever the mask allows attending.
+            need_weights: return the weights; computes them on the explicit path, which gives
+                the same output as the fused kernel used otherwise.
+            average_weights: return weights averaged over heads, (B, Tq, Tk).
+            memory: projected encoder keys/values from :meth:`project_memory`, (B, Nkv, Tk,
+                Dh), used as they are instead of `key` and `value` (cross-attention).
+            cache: keys/values of the earlier positions of this self-attention, (B, Nkv, Tc,
+                Dh); its length Tc is the position offset of the queries (and of `rotary`).
+            use_cache: return the keys/values attended to even when no cache was passed in.
+
+        Returns:
+            :class:`MHAOutput`: output (B, Tq, D); weights (B, Nh, Tq, Tk), (B, Tq, Tk) if
+            averaged, or None; cache (B, Nkv, Tk, Dh) — the extended cache, or the projected
+            memory for cross-attention — if a cache was passed or `use_cache`, else None.
+
+        Raises:
+            ValueError: for inputs, caches, masks or biases of the wrong shape, `value` without
+                `key`, `memory` with `key` or `cache`, `rotary` in cross-attention, or
+                `average_weights` without `need_weights`.
+            TypeError: for a non-boolean mask or a non-floating-point bias.
+        """
+        self._check_call(query, key, value, need_weights, average_weights)
+        if key is None and memory is None:
+            q, kv = self._self_qkv(query, cache)  # (B, Nh, Tq, Dh), (B, Nkv, Tk, Dh)
+        else:
+            q, kv = self._cross_qkv(query, key, value, memory, cache)
+        context, weights = attend(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None   Eq. 1
+            q, self._repeat_kv(kv.keys), self._repeat_kv(kv.values),
+            mask=self._attention_mask(mask, query.shape[0], q.shape[-2], kv.keys.shape[-2]),
+            bias=bias, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0,
+            need_weights=need_weights,
+        )
+        output = self.out_proj(context.transpose(1, 2).flatten(2))  # (B, Tq, D)   W^O
+        if average_weights:
+            weights = weights.mean(dim=1)  # (B, Tq, Tk)
+        return MHAOutput(output, weights, kv if cache is not None or use_cache else None)
+
+    def project_memory(self, key: Tensor, value: Tensor | None = None) -> KVCache:
+        """Projected keys and values of encoder states, for ``forward(..., memory=...)``.
+
+        Args:
+            key: encoder states used as keys, (B, Tk, Dk).
+            value: encoder states used as values, (B, Tk, Dv); defaults to `key`.
+
+        Returns:
+            :class:`KVCache` with keys and values (B, Nkv, Tk, Dh).
+
+        Raises:
+            ValueError: if `key` or `value` is not (B, Tk, Dk) / (B, Tk, Dv).
+        """
+        value = key if value is None else value
+        _check_3d("key", key, self.kdim, "B, Tk, Dk")
+        _check_3d("value", value, self.vdim, "B, Tk, Dv")
+        if key.shape[:2] != value.shape[:2]:
+            raise ValueError(f"key and value must agree in (B, Tk), got {tuple(key.shape)} "
+                             f"and {tuple(value.shape)}")
+        keys, values = self._project(key, 1), self._project(value, 2)  # (B, Tk, Nkv * Dh)
+        return KVCache(self._heads(keys), self._heads(values))  # (B, Nkv, Tk, Dh)
+
+    def extra_repr(self) -> str:
+        return (f"d_model={self.d_model}, n_heads={self.n_heads}, num_kv_heads="
+                f"{self.num_kv_heads}, dropout={self.dropout}, causal={self.causal}")
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _check_call(self, query: Tensor, key: Tensor | None, value: Tensor | None,
+                    need_weights: bool, average_weights: bool) -> None:
+        _check_3d("query", query, self.d_model, "B, Tq, D")
+        if key is None and value is not None:
+            raise ValueError("value given without key; pass key as well (or neither, for "
+                             "self-attention)")
+        if key is not None and key.dim() == 3 and key.shape[0] != query.shape[0]:
+            raise ValueError(f"query and key must have the same batch size B, got "
+                             f"{query.shape[0]} and {key.shape[0]}")
+        if average_weights and not need_weights:
+            raise ValueError("average_weights=True needs need_weights=True")
+
+    def _self_qkv(self, query: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """Queries (B, Nh, Tq, Dh) and the cache extended by this call's keys/values."""
+        if not self.kdim == self.vdim == self.d_model:
+            raise ValueError(f"self-attention needs kdim = vdim = d_model = {self.d_model}, got "
+                             f"kdim={self.kdim}, vdim={self.vdim}; pass key and value")
+        if self.in_proj is not None:  # one matmul for all three
+            q, k, v = self.in_proj(query).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1)
+        else:
+            q, k, v = (self._project(query, part) for part in range(3))
+        q, k, v = self._heads(q), self._heads(k), self._heads(v)  # (B, Nh|Nkv, Tq, Dh)
+        offset = 0 if cache is None else self._check_cache("cache", cache, query.shape[0])
+        if self.rotary is not None:
+            q, k = self.rotary.rotate(q, offset), self.rotary.rotate(k, offset)
+        if cache is not None:
+            k = torch.cat([cache.keys, k], dim=-2)  # (B, Nkv, Tc + Tq, Dh)
+            v = torch.cat([cache.values, v], dim=-2)
+        return q, KVCache(k, v)
+
+    def _cross_qkv(self, query: Tensor, key: Tensor | None, value: Tensor | None,
+                   memory: KVCache | None, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+        """Queries (B, Nh, Tq, Dh) and the projected encoder keys/values (B, Nkv, Tk, Dh)."""
+        if cache is not None:
+            raise ValueError("cache= extends self-attention (key=None); for cross-attention "
+                             "pass project_memory(key, value) as memory=")
+        if self.rotary is not None:
+            raise ValueError("rotary embeddings apply to self-attention only; got key/memory")
+        if memory is None:
+            memory = self.project_memory(key, value)
+        elif key is not None:
+            raise ValueError("pass either key/value or their projection memory=, not both")
+        else:
+            self._check_cache("memory", memory, query.shape[0])
+        return self._heads(self._project(query, 0)), memory
+
+    def _project(self, x: Tensor, part: int) -> Tensor:
+        """Query (part 0), key (1) or value (2) projection of `x`, (B, T, Nh|Nkv * Dh)."""
+        if self.in_proj is None:
+            return (self.q_proj, self.k_proj, self.v_proj)[part](x)
+        start = 0 if part == 0 else self.d_model + (part - 1) * self.kv_dim
+        stop = start + (self.d_model if part == 0 else self.kv_dim)
+        bias = None if self.in_proj.bias is None else self.in_proj.bias[start:stop]
+        return F.linear(x, self.in_proj.weight[start:stop], bias)
+
+    def _heads(self, x: Tensor) -> Tensor:
+        return x.unflatten(-1, (-1, self.head_dim)).transpose(1, 2)  # (B, T, N*Dh) -> (B, N, T, Dh)
+
+    def _repeat_kv(self, x: Tensor) -> Tensor:
+        """(B, Nkv, Tk, Dh) -> (B, Nh, Tk, Dh): each key/value head serves Nh / Nkv query heads."""
+        group = self.n_heads // self.num_kv_heads
+        return x if group == 1 else x.repeat_interleave(group, dim=1)
+
+    def _check_cache(self, name: str, cache: KVCache, batch: int) -> int:
+        """Validate a cache/memory against (B, Nkv, T, Dh); return its length T."""
+        keys, values = cache
+        nkv, dh = self.num_kv_heads, self.head_dim
+        if keys.dim() != 4 or (keys.shape[0], keys.shape[1], keys.shape[3]) != (batch, nkv, dh) \
+                or values.shape != keys.shape:
+            raise ValueError(
+                f"{name} keys and values must be (B, Nkv, T, Dh) = ({batch}, {nkv}, T, {dh}), "
+                f"got {tuple(keys.shape)} and {tuple(values.shape)}"
+            )
+        return keys.shape[-2]
+
+    def _attention_mask(self, mask: Tensor | None, b: int, tq: int, tk: int) -> Tensor | None:
+        """`mask` as a 4-D mask broadcasting to the scores (B, Nh, Tq, Tk)."""
+        if mask is None:
+            return None
+        if mask.dtype != torch.bool:
+            raise TypeError(f"mask must be torch.bool with True = may attend, got {mask.dtype}; "
+                            "pass additive float scores as bias=")
+        expected = (b, self.n_heads, tq, tk)
+        views = {2: lambda m: m[:, None, None, :], 3: lambda m: m[:, None], 4: lambda m: m}
+        mask4 = views[mask.dim()](mask) if mask.dim() in views else None  # (B|1, Nh|1, Tq|1, Tk)
+        if mask4 is None or not _broadcasts(mask4.shape, expected):
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not fit the scores (B, Nh, Tq, Tk) = "
+                f"{expected}; pass (B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D"
+            )
+        return mask4
+
+
+def _broadcasts(shape: torch.Size, target: tuple[int, ...]) -> bool:
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
+
+
+def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:
+    if n_heads <= 0 or d_model % n_heads:
+        raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, "
+                         f"n_heads={n_heads}")
+    if num_kv_heads <= 0 or n_heads % num_kv_heads:
+        raise ValueError(f"n_heads must be divisible by num_kv_heads, got n_heads={n_heads}, "
+                         f"num_kv_heads={num_kv_heads}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a probability in [0, 1), got {dropout}")
+
+
+def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
+    if x.dim() != 3 or x.shape[-1] != width:
+        raise ValueError(f"{name} must be ({letters}) with last dim {width}, got {tuple(x.shape)}")
+

@@ -1,0 +1,61 @@
+"""A grid of attention heatmaps: one row per layer, one column per head."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .alignment import _font_family, display_token
+
+__all__ = ["plot_attention_grid"]
+
+
+def plot_attention_grid(
+    weights: np.ndarray | Sequence,
+    key_tokens: Sequence[str],
+    query_tokens: Sequence[str],
+    *,
+    title: str | None = None,
+    cell_inches: float = 0.16,
+) -> Figure:
+    """Heatmaps of per-layer, per-head attention weights, probabilities fixed to [0, 1].
+
+    Args:
+        weights: (L, Nh, Tq, Tk) weights of L layers and Nh heads (a torch tensor works too).
+        key_tokens: the Tk tokens attended to (x axis of every panel).
+        query_tokens: the Tq tokens attending (y axis of every panel).
+        title: optional figure title.
+        cell_inches: size of one token cell, in inches.
+
+    Returns:
+        The figure; panel (l, h) is layer l + 1, head h + 1.
+
+    Raises:
+        ValueError: if `weights` is not 4-D or does not match the token counts.
+    """
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 4 or w.shape[2:] != (len(query_tokens), len(key_tokens)):
+        raise ValueError(f"weights of shape {w.shape} do not match (L, Nh, Tq, Tk) with Tq="
+                         f"{len(query_tokens)} and Tk={len(key_tokens)}")
+    n_layers, n_heads = w.shape[:2]
+    panel_w = max(1.6, cell_inches * len(key_tokens) + 0.7)
+    panel_h = max(1.4, cell_inches * len(query_tokens) + 0.7)
+    fig = Figure(figsize=(panel_w * n_heads + 0.8, panel_h * n_layers + 0.6), layout="constrained")
+    axes = fig.subplots(n_layers, n_heads, squeeze=False)
+    family = _font_family()
+    image = None
+    for layer in range(n_layers):
+        for head in range(n_heads):
+            ax = axes[layer, head]
+            image = ax.imshow(w[layer, head], cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+            ax.set_xticks(range(len(key_tokens)), [display_token(t) for t in key_tokens],
+                          fontsize=5, rotation=90, fontfamily=family)
+            ax.set_yticks(range(len(query_tokens)), [display_token(t) for t in query_tokens],
+                          fontsize=5, fontfamily=family)
+            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=7)
+    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    if title:
+        fig.suptitle(title, fontsize=9, fontfamily=family)
+    return fig
