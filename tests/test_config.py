@@ -81,3 +81,14 @@ def test_shipped_configs_load():
     names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
     assert names == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat"}
     assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"
+
+
+def test_the_demo_transformer_recipe_is_the_shipped_config():
+    from dataclasses import replace
+    from pathlib import Path
+
+    from attnkit.cli.demo import TRANSFORMER
+
+    shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "dates-transformer.yaml")
+    recipe = load_config(None, TRANSFORMER)
+    assert replace(recipe, data=shipped.data) == shipped

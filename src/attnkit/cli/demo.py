@@ -3,7 +3,9 @@
 Trains the date model with Bahdanau attention into DIR/bahdanau and the no-attention baseline
 with the same config and budget into DIR/none (in parallel, one process and one core each),
 prints dev and test exact match side by side, translates a few dates in several locales, and
-writes alignment heatmaps into DIR/bahdanau/plots.
+writes alignment heatmaps into DIR/bahdanau/plots. With ``--transformer`` a Transformer
+(configs/dates-transformer.yaml) is trained on the same data into DIR/transformer and joins the
+comparison.
 """
 
 from __future__ import annotations
@@ -36,6 +38,14 @@ EPILOG = """example:
 log = logging.getLogger(__name__)
 
 MODELS = ("bahdanau", "none")
+# configs/dates-transformer.yaml without its data section (a test keeps the two the same)
+TRANSFORMER = [
+    "model.arch=transformer", "model.d_model=64", "model.n_heads=4", "model.enc_layers=2",
+    "model.dec_layers=2", "model.d_ff=256", "model.norm=pre", "model.positional=rope",
+    "model.dropout=0.1", "train.max_steps=3000", "train.batch_size=128", "train.lr=0.002",
+    "train.schedule=inverse-sqrt", "train.warmup_steps=300", "train.label_smoothing=0.1",
+    "train.eval_every=250", "train.patience=4", "train.seed=1234",
+]
 EXAMPLES = [
     ("3. Mai 1979", "de_DE"),
     ("5/3/79", "en_US"),
@@ -54,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="YAML config to use instead of the built-in default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value for both models (repeatable)")
+    parser.add_argument("--transformer", action="store_true",
+                        help="also train the Transformer of configs/dates-transformer.yaml (about 2 more minutes)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
                         help="models trained at once, one core each (default: %(default)s)")
     add_common(parser)
@@ -61,11 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _train_worker(job: tuple[dict, str, str, int, bool, int]) -> dict:
     """Train one model in a child process (one thread); returns its summary."""
-    raw_cfg, attention, run_dir, level, progress, position = job
+    raw_cfg, name, run_dir, level, progress, position = job
     import torch
 
     torch.set_num_threads(1)
-    logging.basicConfig(level=level, format=f"[{attention}] %(message)s", stream=sys.stderr, force=True)
+    logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
     cfg = load_config(None, [f"{sec}.{k}={json.dumps(v)}" for sec, d in raw_cfg.items()
                              for k, v in d.items()])
     result = train_run(cfg, run_dir, progress=progress, progress_position=position)
@@ -99,94 +111,117 @@ def _plain(text: str) -> bool:
     return all(ord(c) < 0x0530 or c in "→–—" for c in text)  # Latin, Greek, Cyrillic
 
 
-def run(args: argparse.Namespace) -> int:
-    start = time.perf_counter()
+def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
+    """The config of every model the demo trains: same data, one core each."""
     overrides = list(args.overrides) + ([f"train.seed={args.seed}"] if args.seed is not None else [])
-    cfg: RunConfig = load_config(args.config, overrides)
+    cfg = load_config(args.config, overrides)
     cfg = replace(cfg, train=replace(cfg.train, threads=1))
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for attention in MODELS:
-        model_cfg = replace(cfg.model, attention=attention)
-        jobs.append((replace(cfg, model=model_cfg).to_dict(), attention, str(out / attention),
-                     logging.getLogger().level, sys.stderr.isatty(), len(jobs)))
-    log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
-             " and ".join(MODELS), cfg.data.n_train, len(cfg.data.locales), args.jobs)
-    if args.jobs > 1:
-        ctx = mp.get_context("spawn")
-        lock = ctx.RLock()  # one lock for all progress bars, so they do not overwrite each other
-        tqdm.set_lock(lock)
-        pool = ctx.Pool(min(args.jobs, len(jobs)), initializer=tqdm.set_lock, initargs=(lock,))
-        try:
-            summaries = pool.map(_train_worker, jobs)
-            pool.close()
-        except BaseException:
-            pool.terminate()
-            raise
-        finally:
-            pool.join()
-    else:
-        summaries = [_train_worker(j) for j in jobs]
-    train_seconds = time.perf_counter() - start
+    plans = {a: replace(cfg, model=replace(cfg.model, attention=a)) for a in MODELS}
+    if args.transformer:
+        recipe = load_config(None, TRANSFORMER + [o for o in overrides if o.startswith("data.")])
+        plans["transformer"] = replace(recipe, data=cfg.data, train=replace(recipe.train, threads=1))
+    return plans
 
+
+def _train_all(plans: dict[str, RunConfig], out: Path, n_jobs: int) -> list[dict]:
+    jobs = [(cfg.to_dict(), name, str(out / name), logging.getLogger().level, sys.stderr.isatty(), i)
+            for i, (name, cfg) in enumerate(plans.items())]
+    if n_jobs <= 1:
+        return [_train_worker(j) for j in jobs]
+    ctx = mp.get_context("spawn")
+    lock = ctx.RLock()  # one lock for all progress bars, so they do not overwrite each other
+    tqdm.set_lock(lock)
+    pool = ctx.Pool(min(n_jobs, len(jobs)), initializer=tqdm.set_lock, initargs=(lock,))
+    try:
+        summaries = pool.map(_train_worker, jobs, chunksize=1)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+    return summaries
+
+
+def _evaluate(out: Path, names, summaries):
     rows, runs, by_length = [], {}, {}
-    for attention, summary in zip(MODELS, summaries):
-        run_ = runs[attention] = load_run(out / attention)
+    for name, summary in zip(names, summaries):
+        run_ = runs[name] = load_run(out / name)
         dev, _ = evaluate_examples(run_.model, run_.task, run_.task.load_split(run_.path, "dev"))
         test_examples = run_.task.load_split(run_.path, "test")
         test, test_out = evaluate_examples(run_.model, run_.task, test_examples)
-        by_length[attention] = _by_length(test_examples, test_out)
-        rows.append({"model": attention, "dev_exact_match": dev["exact_match"],
+        by_length[name] = _by_length(test_examples, test_out)
+        rows.append({"model": name, "dev_exact_match": dev["exact_match"],
                      "test_exact_match": test["exact_match"], "n_test": test["n"],
                      "test_alignment_accuracy": test.get("alignment_accuracy"), **summary})
+    return rows, runs, by_length
+
+
+def _print_tables(rows, by_length, curves, n_locales: int) -> None:
     print()
-    print(f"{'model':<10} {'dev exact':>10} {'test exact':>11} {'test align':>11} {'steps':>6} {'train s':>8}")
+    print(f"{'model':<12} {'dev exact':>10} {'test exact':>11} {'test align':>11} {'steps':>6} {'train s':>8}")
     for r in rows:
         align = "n/a" if r["test_alignment_accuracy"] is None else f"{r['test_alignment_accuracy']:.2%}"
-        print(f"{r['model']:<10} {r['dev_exact_match']:>10.2%} {r['test_exact_match']:>11.2%} "
+        print(f"{r['model']:<12} {r['dev_exact_match']:>10.2%} {r['test_exact_match']:>11.2%} "
               f"{align:>11} {r['steps']:>6} {r['seconds']:>8.0f}")
-    print(f"({rows[0]['n_test']} held-out test dates across {len(cfg.data.locales)} locales; "
-          "test align = share of output digits whose most-attended source character is in the "
-          "right year/month/day span)")
-
+    print(f"({rows[0]['n_test']} held-out test dates across {n_locales} locales; test align = share of "
+          "output digits whose most-attended source character is in the right year/month/day span)")
     print()
     print("test exact match by source length (characters):")
-    print(f"{'model':<10} " + " ".join(f"{b:>9}" for b in by_length["bahdanau"]))
-    for attention, buckets in by_length.items():
-        print(f"{attention:<10} " + " ".join(f"{acc:>9.2%}" for acc, _ in buckets.values()))
-    print(f"{'examples':<10} " + " ".join(f"{n:>9}" for _, n in by_length["bahdanau"].values()))
-    curves = {a: {r["step"]: r["dev_exact_match"] for r in _history(out / a)} for a in MODELS}
+    first = next(iter(by_length.values()))
+    print(f"{'model':<12} " + " ".join(f"{b:>9}" for b in first))
+    for name, buckets in by_length.items():
+        print(f"{name:<12} " + " ".join(f"{acc:>9.2%}" for acc, _ in buckets.values()))
+    print(f"{'examples':<12} " + " ".join(f"{n:>9}" for _, n in first.values()))
     steps = sorted(set().union(*curves.values()))
     print()
-    print("dev exact match during training (same config, same steps):")
-    print(f"{'step':<10} " + " ".join(f"{s:>7}" for s in steps))
-    for attention, curve in curves.items():
-        print(f"{attention:<10} " + " ".join(
-            f"{curve[s]:>7.1%}" if s in curve else f"{'stop':>7}" for s in steps))
+    print("dev exact match during training:")
+    print(f"{'step':<12} " + " ".join(f"{s:>7}" for s in steps))
+    for name, curve in curves.items():
+        print(f"{name:<12} " + " ".join(f"{curve[s]:>7.1%}" if s in curve else f"{'stop':>7}" for s in steps))
 
-    outputs = {a: translate(r.model, r.task, EXAMPLES) for a, r in runs.items()}
+
+def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
+    outputs = {name: translate(r.model, r.task, EXAMPLES) for name, r in runs.items()}
     print()
-    print(f"{'locale':<7} {_pad('input', 28)} {'bahdanau':<11} none")
-    plots_dir = out / "bahdanau" / "plots"
+    print(f"{'locale':<7} {_pad('input', 28)} " + " ".join(f"{name:<12}" for name in outputs))
     plots = []
     for i, (text, locale) in enumerate(EXAMPLES):
-        att, base = outputs["bahdanau"][i], outputs["none"][i]
-        print(f"{locale:<7} {_pad(text, 28)} {att.output:<11} {base.output}")
+        print(f"{locale:<7} {_pad(text, 28)} " + " ".join(f"{o[i].output:<12}" for o in outputs.values()))
+        att = outputs["bahdanau"][i]
         if _plain(text):
             fig = plot_alignment(att.weights.numpy(), att.src_tokens, att.out_tokens,
                                  title=f"{locale}: {text} → {att.output}")
             plots.append(save_figure(fig, plots_dir / f"alignment-{i + 1}-{locale}.png"))
-    summary = {"models": rows, "test_exact_match_by_length": {
-        a: {b: {"exact_match": acc, "n": n} for b, (acc, n) in buckets.items()}
-        for a, buckets in by_length.items()}, "dev_curves": curves, "examples": [
-        {"text": t, "locale": loc, **{a: outputs[a][i].output for a in MODELS}}
-        for i, (t, loc) in enumerate(EXAMPLES)], "train_seconds": round(train_seconds, 1),
-        "total_seconds": round(time.perf_counter() - start, 1)}
+    return outputs, plots
+
+
+def run(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    plans = _plans(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    first = next(iter(plans.values()))
+    log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
+             ", ".join(plans), first.data.n_train, len(first.data.locales), args.jobs)
+    summaries = _train_all(plans, out, args.jobs)
+    train_seconds = time.perf_counter() - start
+    rows, runs, by_length = _evaluate(out, plans, summaries)
+    curves = {name: {r["step"]: r["dev_exact_match"] for r in _history(out / name)} for name in plans}
+    _print_tables(rows, by_length, curves, len(first.data.locales))
+    outputs, plots = _show_examples(runs, out / "bahdanau" / "plots")
+    summary = {
+        "models": rows, "dev_curves": curves, "train_seconds": round(train_seconds, 1),
+        "test_exact_match_by_length": {name: {b: {"exact_match": acc, "n": n} for b, (acc, n) in buckets.items()}
+                                       for name, buckets in by_length.items()},
+        "examples": [{"text": t, "locale": loc, **{name: o[i].output for name, o in outputs.items()}}
+                     for i, (t, loc) in enumerate(EXAMPLES)],
+        "total_seconds": round(time.perf_counter() - start, 1),
+    }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False))
     print()
-    print(f"heatmaps: {plots_dir}/ ({len(plots)} PNG files, e.g. {plots[0].name})")
-    print(f"runs: {out / 'bahdanau'} and {out / 'none'}; summary: {out / 'summary.json'}")
+    print(f"heatmaps: {out / 'bahdanau' / 'plots'}/ ({len(plots)} PNG files, e.g. {plots[0].name})")
+    print(f"runs: {', '.join(str(out / name) for name in plans)}; summary: {out / 'summary.json'}")
     print(f"next: attnkit translate --model {out / 'bahdanau'} --locale de_DE \"3. Mai 1979\"")
     print(f"total time {time.perf_counter() - start:.0f} s")
     return 0
