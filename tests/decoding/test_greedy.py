@@ -31,8 +31,7 @@ def test_weights_rows_cover_every_output_and_sum_to_one():
     model, batch = _model(), _batch()
     for b, hyp in enumerate(greedy_decode(model, batch.src, batch.src_lengths, max_len=6)):
         assert len(hyp.tokens) <= 6
-        assert hyp.weights.shape[1] == int(batch.src_lengths[b])
-        assert hyp.weights.shape[0] in (len(hyp.tokens), len(hyp.tokens) + 1)
+        assert hyp.weights.shape == (len(hyp.tokens) + 1, int(batch.src_lengths[b]))
         torch.testing.assert_close(hyp.weights.sum(-1), torch.ones(hyp.weights.shape[0], dtype=torch.float64))
 
 
@@ -41,11 +40,14 @@ def test_greedy_tokens_are_the_argmax_under_teacher_forcing():
     hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len=6)
     for b, hyp in enumerate(hyps):
         n = int(batch.src_lengths[b])
-        out = hyp.tokens + ([Vocab.eos_id] if len(hyp.tokens) < 6 else [])
-        tgt_in = torch.tensor([[Vocab.bos_id, *out[:-1]]]) if out else torch.tensor([[Vocab.bos_id]])
-        logits = model(batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], tgt_in).logits[0]
-        assert logits.argmax(-1).tolist() == out[: logits.shape[0]]
-        assert abs(torch.log_softmax(logits, -1).max(-1).values.sum().item() - hyp.score) < 1e-9
+        out = hyp.tokens + [Vocab.eos_id]
+        tgt_in = torch.tensor([[Vocab.bos_id, *hyp.tokens]])
+        logprobs = torch.log_softmax(model(batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], tgt_in).logits[0], -1)
+        if len(hyp.tokens) < 6:  # ended by choice: every token, </s> included, was the argmax
+            assert logprobs.argmax(-1).tolist() == out
+        else:  # </s> forced after max_len tokens
+            assert logprobs[:-1].argmax(-1).tolist() == hyp.tokens
+        assert abs(logprobs.gather(1, torch.tensor(out)[:, None]).sum().item() - hyp.score) < 1e-9
 
 
 def test_model_without_attention_returns_no_weights():

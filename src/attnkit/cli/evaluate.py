@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from ..evaluation import evaluate_examples, exact_match
 from ..training import RunError, load_run
-from .common import add_common
+from .common import UserError, add_common
 
 EPILOG = """example:
   attnkit evaluate --model runs/demo/bahdanau"""
@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
                         help="which of the run's splits (default: %(default)s)")
+    parser.add_argument("--beam", type=int, default=1, metavar="K",
+                        help="beam size; 1 = greedy decoding (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.6,
+                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
     parser.add_argument("--by-locale", action="store_true", help="also print exact match per locale")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     add_common(parser)
@@ -29,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
         examples = run_.task.load_split(run_.path, args.split)
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
-    metrics, translations = evaluate_examples(run_.model, run_.task, examples)
+    if args.beam < 1 or args.alpha < 0:
+        raise UserError(f"--beam must be >= 1 and --alpha >= 0, got {args.beam} and {args.alpha}", code=2)
+    metrics, translations = evaluate_examples(run_.model, run_.task, examples, beam_size=args.beam,
+                                              alpha=args.alpha)
     by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for ex, tr in zip(examples, translations):
         by_locale[ex.locale][0].append(tr.output)

@@ -22,7 +22,8 @@ from .common import UserError, add_common
 EPILOG = """examples:
   attnkit translate --model runs/demo/bahdanau --locale de_DE "3. Mai 1979"
   printf '5/3/79\\n3 May 1979\\n' | attnkit translate --model runs/demo/bahdanau --locale en_US
-  attnkit translate --model runs/demo/bahdanau "Thursday, May 3, 1979" --attention-plot may3.png"""
+  attnkit translate --model runs/demo/bahdanau "Thursday, May 3, 1979" --attention-plot may3.png
+  attnkit translate --model runs/dates-transformer --beam 5 "3 May 1979" --attention-grid grid.png"""
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-grid", metavar="FILE",
                         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
                              "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
+    parser.add_argument("--beam", type=int, default=1, metavar="K",
+                        help="beam size; 1 = greedy decoding (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.6,
+                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (default: %(default)s)")
     add_common(parser)
 
@@ -67,8 +72,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no input lines")
     if errors:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
+    if args.beam < 1 or args.alpha < 0:
+        raise UserError(f"--beam must be >= 1 and --alpha >= 0, got {args.beam} and {args.alpha}", code=2)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
-                        batch_size=args.batch_size)
+                        batch_size=args.batch_size, beam_size=args.beam, alpha=args.alpha)
     for i, (text, res) in enumerate(zip(texts, results), 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:

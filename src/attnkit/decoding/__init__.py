@@ -1,6 +1,10 @@
-"""Layer 5: decoding (greedy; beam search follows) that captures attention."""
+"""Layer 5: decoding that captures attention: batched greedy and beam search, translation."""
 
-from .greedy import Hypothesis, greedy_decode
+from .beam import beam_search, length_penalty
+from .greedy import Hypothesis, force_eos, greedy_decode
 from .translator import LayerMaps, Translation, layer_maps, translate
 
-__all__ = ["Hypothesis", "greedy_decode", "Translation", "translate", "LayerMaps", "layer_maps"]
+__all__ = [
+    "Hypothesis", "greedy_decode", "force_eos", "beam_search", "length_penalty", "Translation", "translate",
+    "LayerMaps", "layer_maps",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -9,18 +10,26 @@ from torch import Tensor, nn
 
 from ..data import Vocab
 
-__all__ = ["Hypothesis", "greedy_decode"]
+__all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 
 
 class Hypothesis(NamedTuple):
     tokens: list[int]  # output ids, without </s>
-    weights: Tensor | None  # (To, Tk_b): one row per output token, plus one for </s> if emitted
-    score: float  # sum of log-probabilities of the chosen tokens (incl. </s> if emitted)
+    weights: Tensor | None  # (len(tokens) + 1, Tk_b): one row per output token, then one for </s>
+    score: float  # sum of log-probabilities of the tokens and </s>
+
+
+def force_eos(logprobs: Tensor) -> Tensor:
+    """Log-probabilities (B, V) with every token but ``</s>`` set to -inf: ends all hypotheses."""
+    forced = torch.full_like(logprobs, -math.inf)
+    forced[:, Vocab.eos_id] = logprobs[:, Vocab.eos_id]
+    return forced
 
 
 @torch.no_grad()
 def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int) -> list[Hypothesis]:
-    """Pick the most probable token at each step, for a whole batch at once.
+    """Pick the most probable token at each step, for a whole batch at once. After `max_len`
+    tokens ``</s>`` is forced (its log-probability counts in the score).
 
     Args:
         model: a model with ``encode``, ``init_state`` and ``step`` (see
@@ -39,22 +48,17 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=src.device)
     finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
     scores = torch.zeros(batch, dtype=torch.float64)
-    cut = torch.zeros(batch, dtype=torch.bool, device=src.device)  # hit max_len without </s>
     tokens, weights = [], []
     for t in range(max_len + 1):
         logprobs, state, w = model.step(prev, state, memory)  # (B, V), ..., (B, Tk)
+        if t == max_len:
+            logprobs = force_eos(logprobs)
         best, prev = logprobs.max(dim=-1)
-        if t == max_len:  # one step past the limit only to let </s> come: anything else is cut
-            counted = ~finished & (prev == Vocab.eos_id)
-            prev = torch.where(counted, prev, torch.full_like(prev, Vocab.eos_id))
-        else:
-            counted = ~finished
-        scores += torch.where(counted, best.double(), 0.0).cpu()
+        scores += torch.where(finished, 0.0, best.double()).cpu()
         prev = prev.masked_fill(finished, Vocab.pad_id)
         tokens.append(prev)
         if w is not None:
             weights.append(w)
-        cut |= (t == max_len) & ~finished & ~counted
         finished |= prev == Vocab.eos_id
         if bool(finished.all()):
             break
@@ -63,8 +67,7 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     out = []
     for b in range(batch):
         seq = ids[b]
-        n = seq.index(Vocab.eos_id)  # every row ends with </s>, real or forced at max_len
-        rows = n if bool(cut[b]) else n + 1
-        w = None if stacked is None else stacked[b, :rows, : int(src_lengths[b])].cpu()
+        n = seq.index(Vocab.eos_id)  # every row ends with </s>, forced at max_len if need be
+        w = None if stacked is None else stacked[b, : n + 1, : int(src_lengths[b])].cpu()
         out.append(Hypothesis(seq[:n], w, float(scores[b])))
     return out

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import collate
+from .beam import beam_search
 from .greedy import greedy_decode
 
 __all__ = ["Translation", "translate"]
@@ -16,14 +17,16 @@ __all__ = ["Translation", "translate"]
 class Translation(NamedTuple):
     output: str  # detokenised hypothesis
     src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
-    out_tokens: list[str]  # output tokens, then "</s>" unless cut at max_len
+    out_tokens: list[str]  # output tokens, then "</s>"
     weights: Tensor | None  # (len(out_tokens), len(src_tokens)) alignment weights
     n_unknown: int  # source tokens that mapped to <unk>
 
 
 def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
-              batch_size: int = 256, max_len: int | None = None) -> list[Translation]:
-    """Translate (text, locale) pairs, in order, in batches of similar length.
+              batch_size: int = 256, max_len: int | None = None, beam_size: int = 1,
+              alpha: float = 0.6) -> list[Translation]:
+    """Translate (text, locale) pairs, in order, in batches of similar length, greedily
+    (``beam_size=1``) or with beam search.
 
     Args:
         model: a trained model in eval mode.
@@ -31,6 +34,8 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         sources: (text, locale) pairs.
         batch_size: sentences per batch.
         max_len: maximum output tokens; defaults to ``task.max_target_len``.
+        beam_size: 1 for greedy decoding, k > 1 for beam search with k beams.
+        alpha: length-penalty exponent of beam search (ignored when greedy).
 
     Returns:
         One :class:`Translation` per source, in input order.
@@ -38,7 +43,10 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     Raises:
         attnkit.tasks.InputError: for an input the task rejects (checked for all inputs before
             any decoding).
+        ValueError: for beam_size < 1 or alpha < 0.
     """
+    if beam_size < 1 or alpha < 0:
+        raise ValueError(f"need beam_size >= 1 and alpha >= 0, got beam_size={beam_size}, alpha={alpha}")
     tokens = [task.source_tokens(text, locale) for text, locale in sources]
     ids = [task.src_vocab.encode(t) for t in tokens]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -48,12 +56,13 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         batch = collate([ids[i] for i in chunk])
-        with torch.no_grad():
+        if beam_size > 1:
+            hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, max_len,
+                                                      beam_size=beam_size, alpha=alpha)]
+        else:
             hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len)
         for i, hyp in zip(chunk, hyps):
-            out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens]
-            if hyp.weights is None or hyp.weights.shape[0] > len(out_tokens):
-                out_tokens.append("</s>")  # emitted, not cut at max_len
+            out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"]
             results[i] = Translation(
                 task.decode_target(hyp.tokens), tokens[i], out_tokens, hyp.weights,
                 sum(t == task.src_vocab.unk_id for t in ids[i]),

@@ -12,16 +12,16 @@ from .metrics import alignment_accuracy, exact_match
 __all__ = ["evaluate_examples"]
 
 
-def evaluate_examples(model: nn.Module, task, examples: Sequence, *,
-                      batch_size: int = 256) -> tuple[dict[str, float], list[Translation]]:
-    """Greedy-decode `examples` and score them.
+def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 256,
+                      beam_size: int = 1, alpha: float = 0.6) -> tuple[dict[str, float], list[Translation]]:
+    """Decode `examples` (greedy, or beam search when ``beam_size > 1``) and score them.
 
     Returns:
         (metrics, translations). Metrics: ``exact_match`` in [0, 1], ``n`` examples, and for
         models with attention ``alignment_accuracy`` in [0, 1] over ``n_aligned`` output digits.
     """
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
-                             batch_size=batch_size)
+                             batch_size=batch_size, beam_size=beam_size, alpha=alpha)
     metrics: dict[str, float] = {
         "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
         "n": len(examples),
