@@ -63,7 +63,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     parser.add_argument("--config", help="YAML config to use instead of the built-in default")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value for both models (repeatable)")
+                        help="override a config value (repeatable); data.* and train.* apply to every model, "
+                             "model.* to the RNN models")
     parser.add_argument("--transformer", action="store_true",
                         help="also train the Transformer of configs/dates-transformer.yaml (about 2 more minutes)")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
@@ -118,7 +119,7 @@ def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
     cfg = replace(cfg, train=replace(cfg.train, threads=1))
     plans = {a: replace(cfg, model=replace(cfg.model, attention=a)) for a in MODELS}
     if args.transformer:
-        recipe = load_config(None, TRANSFORMER + [o for o in overrides if o.startswith("data.")])
+        recipe = load_config(None, TRANSFORMER + [o for o in overrides if not o.startswith("model.")])
         plans["transformer"] = replace(recipe, data=cfg.data, train=replace(recipe.train, threads=1))
     return plans
 
