@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from attnkit.evaluation import alignment_accuracy, exact_match
+from attnkit.evaluation.metrics import zero_share
 
 
 def test_exact_match():
@@ -18,3 +19,8 @@ def test_alignment_accuracy_counts_argmax_inside_span():
     assert n == 3 and acc == pytest.approx(1 / 3)  # hit, miss, out-of-range output position
     with pytest.raises(ValueError, match="needs attention weights"):
         alignment_accuracy([None], [[(0, 0, 1)]])
+
+
+def test_zero_share():
+    assert zero_share([torch.tensor([[0.0, 1.0], [0.5, 0.5]]), torch.tensor([[0.0, 0.0, 1.0]])]) == 3 / 7
+    assert zero_share([]) == 0.0

@@ -67,6 +67,7 @@ class ModelConfig:
     bidirectional: bool = True
     attn_dim: int = 64
     input_feeding: bool = True
+    normaliser: str = "softmax"  # alignment function (attnkit list normalisers)
     # both
     enc_layers: int = 1
     dropout: float = 0.0
@@ -80,7 +81,8 @@ class ModelConfig:
     positional: str = "sinusoidal"
     tie_embeddings: bool = False
 
-    _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding")
+    _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding",
+                 "normaliser")
     _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "dec_layers", "d_ff", "norm", "positional",
                          "tie_embeddings")
 
@@ -104,6 +106,13 @@ class ModelConfig:
         if self.attention not in DECODERS:
             raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
                               f"of: {', '.join(DECODERS.names())}")
+        from .functional import NORMALISERS
+
+        if self.normaliser not in NORMALISERS:
+            raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
+                              f"{', '.join(NORMALISERS.names())}")
+        if self.attention == "none" and self.normaliser != "softmax":
+            raise ConfigError("model.normaliser does not apply to model.attention=none (no alignment); remove it")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
         for name in ("emb_dim", "hidden_dim", "attn_dim"):

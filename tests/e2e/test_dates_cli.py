@@ -142,3 +142,13 @@ def test_missing_config_file(tmp_path):
 def test_usage_errors_exit_2():
     assert attnkit("translate").returncode == 2  # --model missing
     assert attnkit("frobnicate").returncode == 2
+
+
+def test_list_names_every_registry():
+    proc = attnkit("list")
+    assert proc.returncode == 0, proc.stderr
+    for name in ("scaled_dot", "softmax", "bahdanau", "luong-concat", "transformer", "rope", "alibi", "dates"):
+        assert f"  {name} " in proc.stdout
+    only = attnkit("list", "positional")
+    assert "rope" in only.stdout and "bahdanau" not in only.stdout
+    assert attnkit("list", "nothing").returncode == 2

@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{'alignment accuracy:':<20}{metrics['alignment_accuracy']:.2%} "
               f"({metrics['n_aligned']} output digits whose most-attended source character lies "
               "in the gold year/month/day span)")
+        print(f"{'zero weights:':<20}{metrics['zero_weight_share']:.2%} of all alignment weights are exactly 0")
     else:
         print(f"{'alignment accuracy:':<20}n/a (model {run_.config.model.attention!r} has no attention)")
     if args.by_locale:

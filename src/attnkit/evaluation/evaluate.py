@@ -7,7 +7,7 @@ from typing import Sequence
 from torch import nn
 
 from ..decoding import Translation, translate
-from .metrics import alignment_accuracy, exact_match
+from .metrics import alignment_accuracy, exact_match, zero_share
 
 __all__ = ["evaluate_examples"]
 
@@ -18,7 +18,9 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
 
     Returns:
         (metrics, translations). Metrics: ``exact_match`` in [0, 1], ``n`` examples, and for
-        models with attention ``alignment_accuracy`` in [0, 1] over ``n_aligned`` output digits.
+        models with attention ``alignment_accuracy`` in [0, 1] over ``n_aligned`` output digits
+        and ``zero_weight_share``, the share of alignment weights that are exactly 0 (sparse and
+        hard attention make many).
     """
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
                              batch_size=batch_size, beam_size=beam_size, alpha=alpha)
@@ -29,5 +31,6 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
     if translations and translations[0].weights is not None:
         acc, n = alignment_accuracy([t.weights for t in translations],
                                     [task.gold_alignment(e) for e in examples])
-        metrics.update(alignment_accuracy=acc, n_aligned=n)
+        metrics.update(alignment_accuracy=acc, n_aligned=n, zero_weight_share=zero_share(
+            [t.weights for t in translations]))
     return metrics, translations

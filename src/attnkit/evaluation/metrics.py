@@ -6,7 +6,7 @@ from typing import Sequence
 
 from torch import Tensor
 
-__all__ = ["exact_match", "alignment_accuracy"]
+__all__ = ["exact_match", "alignment_accuracy", "zero_share"]
 
 
 def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
@@ -50,3 +50,9 @@ def alignment_accuracy(
             total += 1
             hits += t < len(argmax) and start <= argmax[t] < end
     return (hits / total if total else 0.0), total
+
+
+def zero_share(weights: Sequence[Tensor]) -> float:
+    """Share of all entries of the weight matrices that are exactly 0, in [0, 1] (0 if empty)."""
+    total = sum(w.numel() for w in weights)
+    return sum(int((w == 0).sum()) for w in weights) / total if total else 0.0

@@ -159,8 +159,11 @@ class _FixedContextDecoder(nn.Module):
 
     uses_attention = False
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, **_: object) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, normaliser: str = "softmax",
+                 **_: object) -> None:
         super().__init__()
+        if normaliser != "softmax":
+            raise ValueError(f"attention 'none' has no alignment to normalise; drop normaliser={normaliser!r}")
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
         self.rnn = _rnn_classes(cell)[0](emb_dim + enc_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
@@ -201,10 +204,10 @@ class _BahdanauDecoder(nn.Module):
     uses_attention = True
 
     def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 **_: object) -> None:
+                 normaliser: str = "softmax", **_: object) -> None:
         super().__init__()
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
-        self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim)
+        self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
         self.cell = _Cell(cell, emb_dim + enc_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
         self.output_dim = hidden_dim
@@ -247,11 +250,12 @@ class _LuongDecoder(nn.Module):
     uses_attention = True
 
     def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 score_name: str, input_feeding: bool, **_: object) -> None:
+                 score_name: str, input_feeding: bool, normaliser: str = "softmax", **_: object) -> None:
         super().__init__()
         self.input_feeding = input_feeding
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
-        self.attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim)
+        self.attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim,
+                                        normaliser=normaliser)
         feed_dim = hidden_dim if input_feeding else 0
         self.cell = _Cell(cell, emb_dim + feed_dim, hidden_dim)
         self.output_dim = hidden_dim
@@ -320,6 +324,8 @@ class Seq2Seq(nn.Module):
         bidirectional: bidirectional encoder (annotations of width 2 * hidden_dim).
         attn_dim: hidden width of additive/concat scores Da; defaults to `hidden_dim`.
         input_feeding: Luong input feeding [Luong15] Sec. 3.3 (Luong decoders only).
+        normaliser: alignment function by name (see ``attnkit list normalisers``); "softmax"
+            as in the papers.
         dropout: dropout on embeddings and decoder outputs.
         pad_id: padding index in both vocabularies.
 
@@ -332,7 +338,7 @@ class Seq2Seq(nn.Module):
         self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
         bidirectional: bool = True, attn_dim: int | None = None, input_feeding: bool = True,
-        dropout: float = 0.0, pad_id: int = 0,
+        dropout: float = 0.0, pad_id: int = 0, normaliser: str = "softmax",
     ) -> None:
         super().__init__()
         self.attention_name = attention
@@ -343,7 +349,7 @@ class Seq2Seq(nn.Module):
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
         self.decoder = DECODERS.get(attention)(
             emb_dim, hidden_dim, self.encoder.output_dim, cell,
-            attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding,
+            attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding, normaliser=normaliser,
         )
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)

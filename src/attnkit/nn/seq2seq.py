@@ -10,6 +10,8 @@ References:
     to Align and Translate. ICLR 2015. arXiv:1409.0473.
     [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
+    [Xu15] K. Xu, J. Ba, R. Kiros, K. Cho et al. Show, Attend and Tell: Neural Image Caption
+    Generation with Visual Attention. ICML 2015. arXiv:1502.03044.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..functional import Attended, fuse, masked_softmax, score
+from ..functional import NORMALISERS, Attended, fuse, score
 from ..registry import Registry
 
 __all__ = ["AdditiveAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
@@ -41,14 +43,21 @@ class AdditiveAttention(nn.Module):
         key_dim: width of the annotations, Dk (2n for a bidirectional encoder).
         attn_dim: width of the hidden layer of the score, Da (the paper's n').
         bias: learn a bias b in tanh(W_a s + U_a h + b).
+        normaliser: alignment function, a name in :data:`attnkit.functional.NORMALISERS`
+            ("softmax" as in the paper, "sparsemax", "entmax15", "hard", "gumbel", ...).
+
+    Raises:
+        ValueError: for an unknown normaliser name.
 
     Differences from the paper:
         the optional bias term (absent in Eq. 6) is on by default, as in most implementations.
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True) -> None:
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True,
+                 normaliser: str = "softmax") -> None:
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
+        self.normaliser = _Normaliser(normaliser)
         self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)  # W_a
         self.key_proj = nn.Linear(key_dim, attn_dim, bias=bias)  # U_a (+ b)
         self.energy = nn.Parameter(torch.empty(attn_dim))  # v_a
@@ -96,8 +105,23 @@ class AdditiveAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
-        weights = masked_softmax(scores, _as_3d_mask(mask))  # (B, Tq, Tk)
+        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)  # (B, Tq, Tk)
         return Attended(fuse.weighted_sum(weights, keys), weights)  # Eq. 5
+
+
+class _Normaliser:
+    """A registry normaliser chosen by name; "gumbel" (sampling) becomes "hard" (argmax) outside
+    training, as hard attention is used at inference [Xu15] Sec. 4.1."""
+
+    _AT_INFERENCE = {"gumbel": "hard"}
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.train_fn = NORMALISERS.get(name)
+        self.eval_fn = NORMALISERS.get(self._AT_INFERENCE.get(name, name))
+
+    def __call__(self, scores: Tensor, mask: Tensor | None, training: bool) -> Tensor:
+        return (self.train_fn if training else self.eval_fn)(scores, mask)
 
 
 def _as_3d_mask(mask: Tensor | None) -> Tensor | None:
@@ -183,17 +207,21 @@ class LuongAttention(nn.Module):
         score_name: ``"dot"``, ``"general"`` or ``"concat"`` (see :data:`LUONG_SCORES`).
         attn_dim: hidden width of the concat score, Da (ignored by the other scores, which
             have no such layer). Defaults to `query_dim`.
+        normaliser: alignment function, a name in :data:`attnkit.functional.NORMALISERS`
+            ("softmax" as in the paper).
 
     Raises:
-        ValueError: for an unknown score name, or "dot" with ``query_dim != key_dim``.
+        ValueError: for an unknown score or normaliser name, or "dot" with
+            ``query_dim != key_dim``.
     """
 
     def __init__(
         self, query_dim: int, key_dim: int, *, score_name: str = "general",
-        attn_dim: int | None = None,
+        attn_dim: int | None = None, normaliser: str = "softmax",
     ) -> None:
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
+        self.normaliser = _Normaliser(normaliser)
         self.scorer = LUONG_SCORES.get(score_name)(query_dim, key_dim, attn_dim or query_dim)
         self.combine = nn.Linear(key_dim + query_dim, query_dim, bias=False)  # W_c
 
@@ -233,7 +261,7 @@ class LuongAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = self.scorer(query, projected_keys)  # (B, Tq, Tk)   Eq. 8
-        weights = masked_softmax(scores, _as_3d_mask(mask))  # Eq. 7
+        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)  # Eq. 7
         context = fuse.weighted_sum(weights, keys)  # (B, Tq, Dk)
         attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # Eq. 5
         return LuongAttended(attentional, context, weights)
