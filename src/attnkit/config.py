@@ -68,6 +68,7 @@ class ModelConfig:
     attn_dim: int = 64
     input_feeding: bool = True
     normaliser: str = "softmax"  # alignment function (attnkit list normalisers)
+    local_window: int = 10  # half-width D of local attention windows, in source tokens
     # both
     enc_layers: int = 1
     dropout: float = 0.0
@@ -82,7 +83,7 @@ class ModelConfig:
     tie_embeddings: bool = False
 
     _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding",
-                 "normaliser")
+                 "normaliser", "local_window")
     _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "dec_layers", "d_ff", "norm", "positional",
                          "tie_embeddings")
 
@@ -113,6 +114,11 @@ class ModelConfig:
                               f"{', '.join(NORMALISERS.names())}")
         if self.attention == "none" and self.normaliser != "softmax":
             raise ConfigError("model.normaliser does not apply to model.attention=none (no alignment); remove it")
+        local = self.attention.startswith("luong-local")
+        if not local and self.local_window != ModelConfig.local_window:
+            raise ConfigError("model.local_window applies only to model.attention=luong-local-m/-p; remove it")
+        if local and (self.local_window < 1 or self.normaliser != "softmax"):
+            raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
         for name in ("emb_dim", "hidden_dim", "attn_dim"):

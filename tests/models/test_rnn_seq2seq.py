@@ -86,7 +86,11 @@ def test_batch_equals_one_at_a_time(attention):
         if out.weights is not None:
             torch.testing.assert_close(out.weights[b:b + 1, :, :n], alone.weights)
             assert torch.all(out.weights[b, :, n:] == 0)
-            torch.testing.assert_close(out.weights[b].sum(-1), torch.ones(5, dtype=torch.float64))
+            sums = out.weights[b].sum(-1)
+            if attention == "luong-local-p":  # the Gaussian is not renormalised [Luong15] Eq. 10
+                assert torch.all((sums > 0) & (sums <= 1 + 1e-12))
+            else:
+                torch.testing.assert_close(sums, torch.ones(5, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("attention", ATTENTIONS)
@@ -122,6 +126,17 @@ def test_bahdanau_attends_with_the_previous_state():
     _, _, w1 = model.step(torch.full((3,), 5), state, memory)
     _, _, w2 = model.step(torch.full((3,), 9), state, memory)
     torch.testing.assert_close(w1, w2)
+
+
+def test_local_m_looks_only_inside_its_window():
+    model = _model("luong-local-m", local_window=1)
+    src, lengths, tgt = _batch()
+    weights = model(src, lengths, tgt).weights  # (B, Tq, Tk)
+    for b, n in enumerate(lengths.tolist()):
+        for t in range(5):
+            centre = min(t, n - 1)  # p_t = t, clamped to the sentence
+            allowed = {s for s in range(centre - 1, centre + 2) if 0 <= s < n}
+            assert {int(s) for s in torch.nonzero(weights[b, t]).flatten()} <= allowed
 
 
 def test_luong_attends_with_the_current_state():

@@ -29,6 +29,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
 from ..nn import AdditiveAttention, LuongAttention
+from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
 
 __all__ = ["RNNEncoder", "Memory", "DecoderState", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
@@ -60,10 +61,11 @@ class DecoderState(NamedTuple):
     hidden: Tensor  # s_t or h_t, (B, Dd)
     cell: Tensor | None  # LSTM cell state, (B, Dd); None for a GRU
     feed: Tensor | None  # h~_t for input feeding [Luong15] Sec. 3.3, (B, Dd)
+    position: int = 0  # output tokens decoded so far: the target position t of the next step
 
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',), e.g. to reorder beams."""
-        return DecoderState(*(None if t is None else t.index_select(0, index) for t in self))
+        return DecoderState(*(t.index_select(0, index) if isinstance(t, Tensor) else t for t in self))
 
 
 class RNNEncoder(nn.Module):
@@ -266,14 +268,17 @@ class _LuongDecoder(nn.Module):
     def init_state(self, memory: Memory) -> DecoderState:
         return self.bridge(memory.final, with_feed=self.input_feeding)
 
+    def _attend(self, queries: Tensor, memory: Memory, position: int):
+        """Attention for queries (B, Tq, Dd) at target positions position, position + 1, ..."""
+        return self.attention(queries, memory.annotations, memory.mask, memory.projected_keys)
+
     def step(self, emb: Tensor, state: DecoderState, memory: Memory):
         x = torch.cat([emb, state.feed], dim=-1) if self.input_feeding else emb
         hidden, cell = self.cell(x, state.hidden, state.cell)
-        att = self.attention(hidden.unsqueeze(1), memory.annotations, memory.mask,
-                             memory.projected_keys)
+        att = self._attend(hidden.unsqueeze(1), memory, state.position)
         attentional = att.attentional[:, 0]  # h~_t, (B, Dd)
         feed = attentional if self.input_feeding else None
-        return attentional, DecoderState(hidden, cell, feed), att.weights[:, 0]
+        return attentional, DecoderState(hidden, cell, feed, state.position + 1), att.weights[:, 0]
 
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
         if self.input_feeding:
@@ -285,11 +290,28 @@ class _LuongDecoder(nn.Module):
         hiddens = []
         for t in range(emb.shape[1]):
             hidden, cell = self.cell(emb[:, t], state.hidden, state.cell)
-            state = DecoderState(hidden, cell, None)
+            state = DecoderState(hidden, cell, None, state.position + 1)
             hiddens.append(hidden)
-        att = self.attention(torch.stack(hiddens, 1), memory.annotations, memory.mask,
-                             memory.projected_keys)  # all Tq queries at once
+        att = self._attend(torch.stack(hiddens, 1), memory, state.position - len(hiddens))  # all Tq at once
         return att.attentional, att.weights
+
+
+class _LocalLuongDecoder(_LuongDecoder):
+    """The Luong decoder with local attention: local-m (window centred at the target position
+    t) or local-p (predicted centre p_t) [Luong15] Sec. 3.2."""
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
+                 score_name: str, input_feeding: bool, kind: type[nn.Module], window: int,
+                 normaliser: str = "softmax", **_: object) -> None:
+        if normaliser != "softmax":
+            raise ValueError("local attention normalises with softmax over its window; drop "
+                             f"normaliser={normaliser!r}")
+        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim, score_name, input_feeding)
+        self.attention = kind(hidden_dim, enc_dim, window=window, score_name=score_name, attn_dim=attn_dim)
+
+    def _attend(self, queries: Tensor, memory: Memory, position: int):
+        return self.attention(queries, memory.annotations, memory.mask, memory.projected_keys,
+                              positions=position)
 
 
 DecoderFactory = Callable[..., nn.Module]
@@ -302,6 +324,16 @@ for _score in ("dot", "general", "concat"):
         lambda *a, _s=_score, **kw: _LuongDecoder(*a, score_name=_s, **kw),
         f"Luong global attention, {_score} score, on h_t", "[Luong15] Eq. 8",
     )
+DECODERS.register(
+    "luong-local-m",
+    lambda *a, **kw: _LocalLuongDecoder(*a, score_name="general", kind=LocalMonotonicAttention, **kw),
+    "Luong local attention, window centred at p_t = t (general score)", "[Luong15] Sec. 3.2",
+)
+DECODERS.register(
+    "luong-local-p",
+    lambda *a, **kw: _LocalLuongDecoder(*a, score_name="general", kind=LocalPredictiveAttention, **kw),
+    "Luong local attention, predicted centre p_t and Gaussian (general score)", "[Luong15] Eqs. 9-10",
+)
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -326,6 +358,8 @@ class Seq2Seq(nn.Module):
         input_feeding: Luong input feeding [Luong15] Sec. 3.3 (Luong decoders only).
         normaliser: alignment function by name (see ``attnkit list normalisers``); "softmax"
             as in the papers.
+        local_window: half-width D of the window of local attention, in source tokens
+            (luong-local-m / luong-local-p only).
         dropout: dropout on embeddings and decoder outputs.
         pad_id: padding index in both vocabularies.
 
@@ -338,7 +372,7 @@ class Seq2Seq(nn.Module):
         self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
         bidirectional: bool = True, attn_dim: int | None = None, input_feeding: bool = True,
-        dropout: float = 0.0, pad_id: int = 0, normaliser: str = "softmax",
+        dropout: float = 0.0, pad_id: int = 0, normaliser: str = "softmax", local_window: int = 10,
     ) -> None:
         super().__init__()
         self.attention_name = attention
@@ -350,6 +384,7 @@ class Seq2Seq(nn.Module):
         self.decoder = DECODERS.get(attention)(
             emb_dim, hidden_dim, self.encoder.output_dim, cell,
             attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding, normaliser=normaliser,
+            window=local_window,
         )
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)

@@ -1,5 +1,6 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
+from .local import LocalMonotonicAttention, LocalPredictiveAttention, gaussian_weights, local_window_mask
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
 from .positional import (
     POSITIONAL,
@@ -16,6 +17,7 @@ from .seq2seq import LUONG_SCORES, AdditiveAttention, LuongAttended, LuongAttent
 __all__ = [
     "AdditiveAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
+    "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
 ]
