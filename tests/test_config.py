@@ -79,7 +79,8 @@ def test_shipped_configs_load():
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("dates-*.yaml"))
     names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
-    assert names == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat"}
+    assert names == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-m",
+                     "luong-local-p"}
     assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"
 
 

@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Sequence
 
-from . import demo, evaluate, list_cmd, train, translate
+from . import compare, demo, evaluate, list_cmd, train, translate
 from .common import UserError, user_errors
 
 __all__ = ["main"]
@@ -20,6 +20,7 @@ _COMMANDS = {
     "train": (train, "train a model from a YAML config into a run folder"),
     "translate": (translate, "translate sentences with a trained run"),
     "evaluate": (evaluate, "exact match and alignment accuracy on a run's test split"),
+    "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention, architecture, positional encoding and task"),
 }
 

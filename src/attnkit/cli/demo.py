@@ -13,22 +13,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing as mp
 import os
-import sys
 import time
 import unicodedata
 from dataclasses import replace
 from pathlib import Path
-
-from tqdm.auto import tqdm
 
 from ..config import RunConfig, load_config
 from ..decoding import translate
 from ..evaluation import evaluate_examples
 from ..io import atomic_write_text
 from ..training import load_run
-from ..training.pipeline import train_run
+from ..training.parallel import train_many
 from ..viz import plot_alignment, save_figure
 from .common import add_common
 
@@ -72,19 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def _train_worker(job: tuple[dict, str, str, int, bool, int]) -> dict:
-    """Train one model in a child process (one thread); returns its summary."""
-    raw_cfg, name, run_dir, level, progress, position = job
-    import torch
-
-    torch.set_num_threads(1)
-    logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
-    cfg = load_config(None, [f"{sec}.{k}={json.dumps(v)}" for sec, d in raw_cfg.items()
-                             for k, v in d.items()])
-    result = train_run(cfg, run_dir, progress=progress, progress_position=position)
-    return {"steps": result.steps, "best_step": result.best_step, "seconds": result.seconds}
-
-
 _BUCKETS = ((1, 10), (11, 20), (21, 30), (31, 64))
 
 
@@ -122,26 +105,6 @@ def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
         recipe = load_config(None, TRANSFORMER + [o for o in overrides if not o.startswith("model.")])
         plans["transformer"] = replace(recipe, data=cfg.data, train=replace(recipe.train, threads=1))
     return plans
-
-
-def _train_all(plans: dict[str, RunConfig], out: Path, n_jobs: int) -> list[dict]:
-    jobs = [(cfg.to_dict(), name, str(out / name), logging.getLogger().level, sys.stderr.isatty(), i)
-            for i, (name, cfg) in enumerate(plans.items())]
-    if n_jobs <= 1:
-        return [_train_worker(j) for j in jobs]
-    ctx = mp.get_context("spawn")
-    lock = ctx.RLock()  # one lock for all progress bars, so they do not overwrite each other
-    tqdm.set_lock(lock)
-    pool = ctx.Pool(min(n_jobs, len(jobs)), initializer=tqdm.set_lock, initargs=(lock,))
-    try:
-        summaries = pool.map(_train_worker, jobs, chunksize=1)
-        pool.close()
-    except BaseException:
-        pool.terminate()
-        raise
-    finally:
-        pool.join()
-    return summaries
 
 
 def _evaluate(out: Path, names, summaries):
@@ -205,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
     first = next(iter(plans.values()))
     log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
              ", ".join(plans), first.data.n_train, len(first.data.locales), args.jobs)
-    summaries = _train_all(plans, out, args.jobs)
+    summaries = train_many(plans, out, args.jobs)
     train_seconds = time.perf_counter() - start
     rows, runs, by_length = _evaluate(out, plans, summaries)
     curves = {name: {r["step"]: r["dev_exact_match"] for r in _history(out / name)} for name in plans}

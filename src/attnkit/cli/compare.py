@@ -1,0 +1,116 @@
+"""``attnkit compare CONFIG... [--out DIR]``: train several configs on the same data and budget
+rules, then write one Markdown table and one grid of alignment heatmaps.
+
+Every config must describe the same data (``--set data.*`` applies to all of them); each trains
+into DIR/<config name>, `--jobs` at a time on one core each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from ..config import load_config
+from ..decoding import translate
+from ..evaluation import evaluate_examples
+from ..io import atomic_write_text
+from ..training import load_run
+from ..training.parallel import train_many
+from ..training.pipeline import model_label
+from ..viz import plot_alignment, save_figure
+from .common import UserError, add_common
+
+EPILOG = """example:
+  attnkit compare configs/dates-bahdanau.yaml configs/dates-sparsemax.yaml configs/dates-luong-local-p.yaml
+  attnkit compare configs/dates-*.yaml --out runs/compare --set train.max_steps=500"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML run configs (two or more)")
+    parser.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value in every config (repeatable)")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
+                        help="runs trained at once, one core each (default: %(default)s)")
+    parser.add_argument("--example", default="Saturday, 21 November 2026", help="sentence for the heatmap grid")
+    parser.add_argument("--locale", default="en_GB", help="locale of --example (default: %(default)s)")
+    add_common(parser)
+
+
+def _plans(args: argparse.Namespace) -> dict:
+    plans = {}
+    for path in args.configs:
+        name = Path(path).stem
+        if name in plans:
+            raise UserError(f"two configs are named {name!r}; give each config file its own name", code=2)
+        plans[name] = load_config(path, list(args.overrides))
+    if len(plans) < 2:
+        raise UserError("compare needs at least two configs", code=2)
+    first_name, first = next(iter(plans.items()))
+    for name, cfg in plans.items():
+        if cfg.data != first.data:
+            raise UserError(f"{name} and {first_name} describe different data; make their data: sections "
+                            "equal or set them with --set data.KEY=VALUE", code=2)
+    return plans
+
+
+def _row(name: str, cfg, run_, summary: dict) -> dict:
+    test, _ = evaluate_examples(run_.model, run_.task, run_.task.load_split(run_.path, "test"))
+    return {"run": name, "model": model_label(cfg),
+            "normaliser": cfg.model.normaliser if cfg.model.arch == "rnn" else "softmax",
+            "exact_match": test["exact_match"], "alignment_accuracy": test.get("alignment_accuracy"),
+            "zero_weight_share": test.get("zero_weight_share"), "n_test": test["n"], **summary}
+
+
+def _table(rows: list[dict]) -> str:
+    def pct(x) -> str:
+        return "n/a" if x is None else f"{x:.2%}"
+
+    lines = ["| run | model | normaliser | test exact match | alignment accuracy | zero weights | steps | "
+             "train s |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['run']} | {r['model']} | {r['normaliser']} | {pct(r['exact_match'])} | "
+              f"{pct(r['alignment_accuracy'])} | {pct(r['zero_weight_share'])} | {r['steps']} | "
+              f"{r['seconds']:.0f} |" for r in rows]
+    return "\n".join(lines)
+
+
+def _grid(runs: dict, text: str, locale: str) -> Figure:
+    with_attention = {n: r for n, r in runs.items() if r.model.uses_attention}
+    cols = min(3, len(with_attention))
+    fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
+    axes = fig.subplots(math.ceil(len(with_attention) / cols), cols, squeeze=False).flatten()
+    for ax, (name, run_) in zip(axes, with_attention.items()):
+        (tr,) = translate(run_.model, run_.task, [(text, locale)])
+        plot_alignment(tr.weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")
+    for ax in axes[len(with_attention):]:
+        ax.set_visible(False)
+    return fig
+
+
+def run(args: argparse.Namespace) -> int:
+    plans = _plans(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    summaries = train_many(plans, out, args.jobs)
+    runs = {name: load_run(out / name) for name in plans}
+    rows = [_row(name, plans[name], runs[name], s) for name, s in zip(plans, summaries)]
+    table = _table(rows)
+    grid = save_figure(_grid(runs, args.example, args.locale), out / "alignments.png")
+    command = "attnkit compare " + " ".join(args.configs) + "".join(f" --set {o}" for o in args.overrides)
+    report = (f"# Comparison\n\n{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores; "
+              f"{args.jobs} runs at a time, one core each. Command:\n\n```bash\n{command}\n```\n\n{table}\n\n"
+              f"Test set: {rows[0]['n_test']} examples. Alignment accuracy: share of output positions whose "
+              "most-attended source position lies in the gold span. Zero weights: share of alignment "
+              f"weights that are exactly 0.\n\n![alignments](alignments.png)\n")
+    atomic_write_text(out / "comparison.md", report)
+    atomic_write_text(out / "comparison.json", json.dumps(rows, indent=1))
+    print(table)
+    print(f"\nreport: {out / 'comparison.md'}; heatmaps: {grid}")
+    return 0
