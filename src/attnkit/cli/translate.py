@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="beam size; 1 = greedy decoding (default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=0.6,
                         help="GNMT length-penalty exponent for beam search (default: %(default)s)")
+    parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
+                        help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (default: %(default)s)")
     add_common(parser)
 
@@ -72,10 +74,13 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no input lines")
     if errors:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
-    if args.beam < 1 or args.alpha < 0:
-        raise UserError(f"--beam must be >= 1 and --alpha >= 0, got {args.beam} and {args.alpha}", code=2)
+    if args.beam < 1 or args.alpha < 0 or args.coverage_penalty < 0:
+        raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
+    if args.coverage_penalty and not run_.model.uses_attention:
+        raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
-                        batch_size=args.batch_size, beam_size=args.beam, alpha=args.alpha)
+                        batch_size=args.batch_size, beam_size=args.beam, alpha=args.alpha,
+                        beta=args.coverage_penalty)
     for i, (text, res) in enumerate(zip(texts, results), 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:

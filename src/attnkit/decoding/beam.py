@@ -8,7 +8,7 @@ n-best list comes back with one alignment per hypothesis.
 References:
     [Wu16] Y. Wu, M. Schuster, Z. Chen, Q. V. Le, M. Norouzi et al. Google's Neural Machine
     Translation System: Bridging the Gap between Human and Machine Translation. 2016.
-    arXiv:1609.08144. Sec. 7, Eq. 14 (length penalty).
+    arXiv:1609.08144. Sec. 7, Eq. 14 (length and coverage penalties).
 """
 
 from __future__ import annotations
@@ -22,7 +22,25 @@ from torch import Tensor, nn
 from ..data import Vocab
 from .greedy import Hypothesis, force_eos
 
-__all__ = ["beam_search", "length_penalty", "select_rows"]
+__all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows"]
+
+
+def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float:
+    """GNMT coverage penalty cp = beta * sum_j log(min(sum_i alpha_ij, 1)) [Wu16] Eq. 14.
+
+    Args:
+        weights: a hypothesis' alignment weights (To, Tk), one row per output step.
+        beta: penalty weight >= 0; 0 gives 0.
+        floor: lower bound inside the log, so a source position that sparse or hard attention
+            never looked at costs beta * log(floor) instead of -inf.
+
+    Returns:
+        The penalty, <= 0 (added to the length-normalised log-probability).
+    """
+    if beta == 0:
+        return 0.0
+    received = weights.sum(dim=0).clamp(min=floor, max=1.0)  # (Tk,)
+    return beta * float(received.log().sum())
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -52,7 +70,7 @@ class _Finished:
 
 @torch.no_grad()
 def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, *, beam_size: int = 5,
-                n_best: int = 1, alpha: float = 0.6) -> list[list[Hypothesis]]:
+                n_best: int = 1, alpha: float = 0.6, beta: float = 0.0) -> list[list[Hypothesis]]:
     """Beam search for a batch of source sentences.
 
     A hypothesis ends when it emits ``</s>``; at `max_len` output tokens ``</s>`` is forced. A
@@ -68,18 +86,22 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         beam_size: live hypotheses per sentence, k >= 1.
         n_best: hypotheses returned per sentence, 1 <= n_best <= k.
         alpha: length-penalty exponent [Wu16]; 0 ranks by the plain sum of log-probabilities.
+        beta: coverage-penalty weight [Wu16] (needs a model with attention); 0 disables it.
 
     Returns:
-        Per sentence, its `n_best` hypotheses, best first, ranked by score / lp(length); each
+        Per sentence, its `n_best` hypotheses, best first, ranked by score / lp(length) + cp; each
         with tokens (no ``</s>``), alignment weights (len + 1, Tk_b) or None, and the raw score
         (sum of log-probabilities, ``</s>`` included).
 
     Raises:
-        ValueError: if beam_size < 1, n_best is not in [1, beam_size], or alpha < 0.
+        ValueError: if beam_size < 1, n_best is not in [1, beam_size], alpha < 0 or beta < 0, or
+            beta > 0 for a model without attention.
     """
-    if beam_size < 1 or not 1 <= n_best <= beam_size or alpha < 0:
-        raise ValueError(f"need beam_size >= 1, 1 <= n_best <= beam_size and alpha >= 0; got "
-                         f"beam_size={beam_size}, n_best={n_best}, alpha={alpha}")
+    if beam_size < 1 or not 1 <= n_best <= beam_size or alpha < 0 or beta < 0:
+        raise ValueError(f"need beam_size >= 1, 1 <= n_best <= beam_size, alpha >= 0 and beta >= 0; got "
+                         f"beam_size={beam_size}, n_best={n_best}, alpha={alpha}, beta={beta}")
+    if beta > 0 and not getattr(model, "uses_attention", True):
+        raise ValueError("the coverage penalty needs attention weights; this model has none (use beta=0)")
     batch, k = src.shape[0], beam_size
     memory = select_rows(model.encode(src, src_lengths), torch.arange(batch).repeat_interleave(k))
     state = model.init_state(memory)
@@ -107,7 +129,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
             if done[b]:
                 continue
             alive = _advance(b, k, vocab, top_scores[b], top_ids[b], tokens, history, finished[b],
-                             origin, new_tok, new_scores, t, alpha)
+                             origin, new_tok, new_scores, t, alpha, beta, int(src_lengths[b]))
             live_best = new_scores[b, 0].item() if alive else -math.inf
             done[b] = len(finished[b].items) >= n_best and finished[b].best() >= live_best / bound
         if all(done):
@@ -120,7 +142,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
 
 
 def _advance(b, k, vocab, top_scores, top_ids, tokens, history, finished, origin, new_tok, new_scores,
-             t, alpha) -> int:
+             t, alpha, beta, src_len) -> int:
     """Finish the ``</s>`` candidates among sentence b's top k, keep its best k others alive."""
     alive = 0
     for rank, (score, idx) in enumerate(zip(top_scores.tolist(), top_ids.tolist())):
@@ -130,7 +152,8 @@ def _advance(b, k, vocab, top_scores, top_ids, tokens, history, finished, origin
         if token == Vocab.eos_id:
             if rank < k:
                 w = None if history is None else history[row]
-                finished.items.append((score / length_penalty(t + 1, alpha), score, tokens[row].tolist(), w))
+                cp = coverage_penalty(w[:, :src_len], beta) if beta else 0.0  # <= 0: the bound still holds
+                finished.items.append((score / length_penalty(t + 1, alpha) + cp, score, tokens[row].tolist(), w))
             continue
         origin[b, alive], new_tok[b, alive], new_scores[b, alive] = row, token, score
         alive += 1

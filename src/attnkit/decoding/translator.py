@@ -24,7 +24,7 @@ class Translation(NamedTuple):
 
 def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
               batch_size: int = 256, max_len: int | None = None, beam_size: int = 1,
-              alpha: float = 0.6) -> list[Translation]:
+              alpha: float = 0.6, beta: float = 0.0) -> list[Translation]:
     """Translate (text, locale) pairs, in order, in batches of similar length, greedily
     (``beam_size=1``) or with beam search.
 
@@ -36,6 +36,7 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         max_len: maximum output tokens; defaults to ``task.max_target_len``.
         beam_size: 1 for greedy decoding, k > 1 for beam search with k beams.
         alpha: length-penalty exponent of beam search (ignored when greedy).
+        beta: coverage-penalty weight of beam search (ignored when greedy).
 
     Returns:
         One :class:`Translation` per source, in input order.
@@ -45,8 +46,8 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
             any decoding).
         ValueError: for beam_size < 1 or alpha < 0.
     """
-    if beam_size < 1 or alpha < 0:
-        raise ValueError(f"need beam_size >= 1 and alpha >= 0, got beam_size={beam_size}, alpha={alpha}")
+    if beam_size < 1 or alpha < 0 or beta < 0:
+        raise ValueError(f"need beam_size >= 1, alpha >= 0 and beta >= 0, got {beam_size}, {alpha}, {beta}")
     tokens = [task.source_tokens(text, locale) for text, locale in sources]
     ids = [task.src_vocab.encode(t) for t in tokens]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -58,7 +59,7 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         batch = collate([ids[i] for i in chunk])
         if beam_size > 1:
             hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, max_len,
-                                                      beam_size=beam_size, alpha=alpha)]
+                                                      beam_size=beam_size, alpha=alpha, beta=beta)]
         else:
             hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len)
         for i, hyp in zip(chunk, hyps):

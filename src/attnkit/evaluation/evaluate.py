@@ -13,7 +13,8 @@ __all__ = ["evaluate_examples"]
 
 
 def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 256,
-                      beam_size: int = 1, alpha: float = 0.6) -> tuple[dict[str, float], list[Translation]]:
+                      beam_size: int = 1, alpha: float = 0.6,
+                      beta: float = 0.0) -> tuple[dict[str, float], list[Translation]]:
     """Decode `examples` (greedy, or beam search when ``beam_size > 1``) and score them.
 
     Returns:
@@ -23,7 +24,8 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
         hard attention make many).
     """
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
-                             batch_size=batch_size, beam_size=beam_size, alpha=alpha)
+                             batch_size=batch_size, beam_size=beam_size, alpha=alpha,
+                             beta=beta)
     metrics: dict[str, float] = {
         "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
         "n": len(examples),

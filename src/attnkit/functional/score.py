@@ -11,6 +11,8 @@ References:
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
     [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
     [Graves14] A. Graves, G. Wayne, I. Danihelka. Neural Turing Machines. 2014. arXiv:1410.5401.
+    [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
+    ACL 2016. arXiv:1601.04811.
 """
 
 from __future__ import annotations
@@ -93,8 +95,8 @@ def general(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
     return q @ (k @ weight.transpose(0, 1)).transpose(-2, -1)  # W_a k_j, then dot with q_i
 
 
-def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor) -> Tensor:
-    """Additive (concat, "Bahdanau") score e_ij = v_a^T tanh(W_a q_i + U_a k_j).
+def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor, pair_term: Tensor | None = None) -> Tensor:
+    """Additive (concat, "Bahdanau") score e_ij = v_a^T tanh(W_a q_i + U_a k_j [+ x_ij]).
 
     The projections are passed in already applied so that U_a k_j, which does not depend on
     the decoder step, is computed once per source sentence [Bahdanau15] App. A.1.2.
@@ -103,6 +105,8 @@ def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor) -> Tensor:
         q_proj: projected queries W_a q_i (plus any bias), (..., Tq, Da).
         k_proj: projected keys U_a k_j, (..., Tk, Da).
         energy: the vector v_a, (Da,).
+        pair_term: optional extra term x_ij inside the tanh that depends on the pair,
+            (..., Tq, Tk, Da), e.g. the coverage term V_a C_{i-1,j} of [Tu16] Eq. 7.
 
     Returns:
         Scores (..., Tq, Tk).
@@ -118,8 +122,10 @@ def additive(q_proj: Tensor, k_proj: Tensor, energy: Tensor) -> Tensor:
             f"additive score needs q_proj (..., Tq, Da), k_proj (..., Tk, Da) and energy (Da,), "
             f"got {tuple(q_proj.shape)}, {tuple(k_proj.shape)} and {tuple(energy.shape)}"
         )
-    hidden = torch.tanh(q_proj.unsqueeze(-2) + k_proj.unsqueeze(-3))  # (..., Tq, Tk, Da)
-    return hidden @ energy  # (..., Tq, Tk)   Eq. 6
+    hidden = q_proj.unsqueeze(-2) + k_proj.unsqueeze(-3)  # (..., Tq, Tk, Da)
+    if pair_term is not None:
+        hidden = hidden + pair_term
+    return torch.tanh(hidden) @ energy  # (..., Tq, Tk)   Eq. 6
 
 
 def location(q: Tensor, weight: Tensor, n_keys: int) -> Tensor:

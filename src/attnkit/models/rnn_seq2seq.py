@@ -17,6 +17,8 @@ References:
     to Align and Translate. ICLR 2015. arXiv:1409.0473.
     [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
+    [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
+    ACL 2016. arXiv:1601.04811.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
-from ..nn import AdditiveAttention, LuongAttention
+from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
 
@@ -62,6 +64,7 @@ class DecoderState(NamedTuple):
     cell: Tensor | None  # LSTM cell state, (B, Dd); None for a GRU
     feed: Tensor | None  # h~_t for input feeding [Luong15] Sec. 3.3, (B, Dd)
     position: int = 0  # output tokens decoded so far: the target position t of the next step
+    coverage: Tensor | None = None  # attention received so far per source position [Tu16], (B, Tk)
 
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',), e.g. to reorder beams."""
@@ -193,7 +196,7 @@ class _FixedContextDecoder(nn.Module):
         out, new = self.rnn(x, init)
         hidden, cell = (new[0][0], new[1][0]) if isinstance(new, tuple) else (new[0], None)
         output = torch.tanh(self.out(torch.cat([out[:, 0], emb, memory.final], dim=-1)))
-        return output, DecoderState(hidden, cell, None), None
+        return output, DecoderState(hidden, cell, None, state.position + 1), None
 
 
 class _BahdanauDecoder(nn.Module):
@@ -226,7 +229,7 @@ class _BahdanauDecoder(nn.Module):
         )  # scores with s_{t-1}
         context, weights = attended.context[:, 0], attended.weights[:, 0]  # (B, Dk), (B, Tk)
         hidden, cell = self.cell(torch.cat([emb, context], dim=-1), state.hidden, state.cell)
-        return DecoderState(hidden, cell, None), context, weights
+        return DecoderState(hidden, cell, None, state.position + 1), context, weights
 
     def step(self, emb: Tensor, state: DecoderState, memory: Memory):
         state, context, weights = self._recur(emb, state, memory)
@@ -242,6 +245,28 @@ class _BahdanauDecoder(nn.Module):
         states = torch.stack(hiddens, 1)  # (B, Tq, Dd)
         output = torch.tanh(self.out(torch.cat([states, emb, torch.stack(contexts, 1)], dim=-1)))
         return output, torch.stack(weights, 1)  # (B, Tq, Dd), (B, Tq, Tk)
+
+
+class _CoverageBahdanauDecoder(_BahdanauDecoder):
+    """The Bahdanau decoder whose attention also sees the coverage vector, the running sum of past
+    alignment weights [Tu16]; the coverage travels in the decoder state."""
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
+                 normaliser: str = "softmax", **_: object) -> None:
+        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim, normaliser)
+        self.attention = CoverageAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        state = super().init_state(memory)
+        return state._replace(coverage=torch.zeros(memory.mask.shape, dtype=state.hidden.dtype,
+                                                   device=state.hidden.device))
+
+    def _recur(self, emb: Tensor, state: DecoderState, memory: Memory):
+        attended = self.attention(state.hidden.unsqueeze(1), memory.annotations, memory.mask,
+                                  memory.projected_keys, coverage=state.coverage.unsqueeze(1))
+        context, weights = attended.context[:, 0], attended.weights[:, 0]  # (B, Dk), (B, Tk)
+        hidden, cell = self.cell(torch.cat([emb, context], dim=-1), state.hidden, state.cell)
+        return DecoderState(hidden, cell, None, state.position + 1, state.coverage + weights), context, weights
 
 
 class _LuongDecoder(nn.Module):
@@ -318,6 +343,8 @@ DecoderFactory = Callable[..., nn.Module]
 DECODERS: Registry[DecoderFactory] = Registry("attention")
 DECODERS.register("none", _FixedContextDecoder, "no attention: fixed context vector", "[Cho14]")
 DECODERS.register("bahdanau", _BahdanauDecoder, "additive attention on s_{t-1}", "[Bahdanau15]")
+DECODERS.register("bahdanau-coverage", _CoverageBahdanauDecoder,
+                  "additive attention that also sees the coverage (sum of past weights)", "[Tu16] Eq. 7")
 for _score in ("dot", "general", "concat"):
     DECODERS.register(
         f"luong-{_score}",

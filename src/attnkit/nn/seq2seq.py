@@ -12,6 +12,8 @@ References:
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
     [Xu15] K. Xu, J. Ba, R. Kiros, K. Cho et al. Show, Attend and Tell: Neural Image Caption
     Generation with Visual Attention. ICML 2015. arXiv:1502.03044.
+    [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
+    ACL 2016. arXiv:1601.04811.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import Tensor, nn
 from ..functional import NORMALISERS, Attended, fuse, score
 from ..registry import Registry
 
-__all__ = ["AdditiveAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
+__all__ = ["AdditiveAttention", "CoverageAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
 
 
 def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
@@ -107,6 +109,43 @@ class AdditiveAttention(nn.Module):
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
         weights = self.normaliser(scores, _as_3d_mask(mask), self.training)  # (B, Tq, Tk)
         return Attended(fuse.weighted_sum(weights, keys), weights)  # Eq. 5
+
+
+class CoverageAttention(AdditiveAttention):
+    """Additive attention that also sees the coverage C_{i-1,j} = sum_{k<i} alpha_{k,j}, the
+    attention each source position has already received: e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j
+    + V_a C_{i-1,j}) [Tu16] Eqs. 6-7 (the "linguistic" coverage without fertility).
+
+    Args:
+        query_dim, key_dim, attn_dim, bias, normaliser: as :class:`AdditiveAttention`.
+
+    Differences from the paper: coverage is the plain running sum of past weights (Tu et al.'s
+    linguistic coverage with fertility 1), not the fertility-scaled or GRU-updated variants.
+    """
+
+    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True,
+                 normaliser: str = "softmax") -> None:
+        super().__init__(query_dim, key_dim, attn_dim, bias=bias, normaliser=normaliser)
+        self.coverage_proj = nn.Parameter(torch.zeros(attn_dim))  # V_a, zero: starts as plain Bahdanau
+
+    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None,
+                projected_keys: Tensor | None = None, *, coverage: Tensor) -> Attended:
+        """As :meth:`AdditiveAttention.forward`, with `coverage` (B, Tq, Tk): the attention each
+        key has received before each query's step (zeros at the first step).
+
+        Raises:
+            ValueError: for wrongly shaped inputs, mask or coverage.
+        """
+        _check_3d("query", query, self.query_dim, "B, Tq, Dq")
+        if coverage.shape != (query.shape[0], query.shape[1], keys.shape[1]):
+            raise ValueError(f"coverage must be (B, Tq, Tk) = {(query.shape[0], query.shape[1], keys.shape[1])}, "
+                             f"got {tuple(coverage.shape)}")
+        if projected_keys is None:
+            projected_keys = self.project_keys(keys)
+        pair = coverage.unsqueeze(-1) * self.coverage_proj  # (B, Tq, Tk, Da)   V_a C_{i-1,j}
+        scores = score.additive(self.query_proj(query), projected_keys, self.energy, pair)  # [Tu16] Eq. 7
+        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)
+        return Attended(fuse.weighted_sum(weights, keys), weights)
 
 
 class _Normaliser:
