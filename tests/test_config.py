@@ -26,7 +26,7 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("model.hidden_dim=3.5", "model.hidden_dim must be an integer"),
     ("model.hidden_dim=0", "model.hidden_dim must be >= 1"),
     ("model.bidirectional=2", "model.bidirectional must be true or false"),
-    ("model.attention=luong", "unknown attention 'luong'; choose one of: none, bahdanau, luong-dot"),
+    ("model.attention=luong", "unknown attention 'luong'; choose one of: none, bahdanau, bahdanau-coverage, luong-dot"),
     ("model.cell=rnn", "unknown cell 'rnn'; choose one of: gru, lstm"),
     ("model.dropout=1.5", "model.dropout must lie in [0, 1)"),
     ("model.attention=luong-dot", "set model.bidirectional=false"),
@@ -79,8 +79,8 @@ def test_shipped_configs_load():
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("dates-*.yaml"))
     names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
-    assert names == {"none", "bahdanau", "luong-dot", "luong-general", "luong-concat", "luong-local-m",
-                     "luong-local-p"}
+    assert names == {"none", "bahdanau", "bahdanau-coverage", "luong-dot", "luong-general", "luong-concat",
+                     "luong-local-m", "luong-local-p"}
     assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"
 
 

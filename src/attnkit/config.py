@@ -112,6 +112,9 @@ class ModelConfig:
         if self.normaliser not in NORMALISERS:
             raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
                               f"{', '.join(NORMALISERS.names())}")
+        if self.normaliser == "reinforce" and not self.attention.startswith("bahdanau"):
+            raise ConfigError("model.normaliser=reinforce is trained through Bahdanau attention; use "
+                              "model.attention=bahdanau, or normaliser gumbel/hard")
         if self.attention == "none" and self.normaliser != "softmax":
             raise ConfigError("model.normaliser does not apply to model.attention=none (no alignment); remove it")
         local = self.attention.startswith("luong-local")
@@ -164,6 +167,9 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | inverse-sqrt | constant
     warmup_steps: int = 0  # linear warm-up before the schedule
     label_smoothing: float = 0.0
+    reinforce_weight: float = 1.0  # lambda_r of hard attention trained with REINFORCE (normaliser: reinforce)
+    entropy_weight: float = 0.01  # lambda_e, entropy bonus of REINFORCE
+    baseline_decay: float = 0.9  # moving-average decay of the REINFORCE reward baseline
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):
@@ -181,6 +187,9 @@ class TrainConfig:
                               "constant")
         if self.warmup_steps < 0 or (self.schedule == "inverse-sqrt" and self.warmup_steps < 1):
             raise ConfigError(f"train.warmup_steps must be >= 0 (>= 1 for inverse-sqrt), got {self.warmup_steps}")
+        if self.reinforce_weight < 0 or self.entropy_weight < 0 or not 0.0 <= self.baseline_decay < 1.0:
+            raise ConfigError("train.reinforce_weight and train.entropy_weight must be >= 0 and "
+                              "train.baseline_decay in [0, 1)")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 

@@ -112,8 +112,8 @@ def test_baseline_sees_only_the_final_state():
     memory = model.encode(src, lengths)
     scrambled = memory._replace(annotations=torch.randn_like(memory.annotations))
     emb = model.tgt_embedding(tgt)
-    a, _ = model.decoder(emb, model.init_state(memory), memory)
-    b, _ = model.decoder(emb, model.init_state(scrambled), scrambled)
+    a = model.decoder(emb, model.init_state(memory), memory).output
+    b = model.decoder(emb, model.init_state(scrambled), scrambled).output
     torch.testing.assert_close(a, b)
 
 

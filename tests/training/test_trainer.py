@@ -150,3 +150,41 @@ def test_label_smoothing_changes_the_loss(tmp_path):
     uniform = -logp.mean(-1)[keep].sum() / batch.n_tokens
     torch.testing.assert_close(plain.loss(batch), nll)
     torch.testing.assert_close(smooth.loss(batch), 0.8 * nll + 0.2 * uniform)
+
+
+def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inference():
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, attention="bahdanau", normaliser="reinforce", emb_dim=8, hidden_dim=16)
+    src, tgt = _reverse_data(n=4)
+    from attnkit.data import collate
+
+    batch = collate(src, tgt)
+    out = model.train()(batch.src, batch.src_lengths, batch.tgt_in)
+    assert out.log_prob.shape == batch.tgt_in.shape and out.entropy.shape == batch.tgt_in.shape
+    assert torch.all(out.weights.sum(-1).round() == 1) and torch.all((out.weights == 0) | (out.weights == 1))
+    assert torch.all(out.log_prob <= 0) and torch.all(out.entropy >= 0)
+    out.logits.sum().backward()  # one-hot weights: no gradient path to the scores except log_prob
+    assert model.decoder.attention.energy.grad is None or torch.all(model.decoder.attention.energy.grad == 0)
+    evaluated = model.eval()(batch.src, batch.src_lengths, batch.tgt_in)
+    assert evaluated.log_prob is None
+    scores_argmax = evaluated.weights.argmax(-1)
+    assert torch.all(evaluated.weights.gather(-1, scores_argmax.unsqueeze(-1)) == 1)
+
+
+def test_reinforce_terms_follow_the_score_function_estimator(tmp_path):
+    (tmp_path / "run").mkdir()
+    trainer = _trainer(tmp_path / "run", cfg=replace(CFG, reinforce_weight=0.5, entropy_weight=0.1,
+                                                      baseline_decay=0.9))
+    nll = torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]])
+    real = torch.tensor([[True, True, False], [True, True, True]])
+    log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
+    entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
+    loss = trainer.reinforce_terms(nll, log_prob, entropy, real)
+    rewards = torch.tensor([-3.0, -1.5])  # padding excluded
+    assert trainer.baseline == pytest.approx(-2.25)  # first batch: the baseline is the mean reward
+    loss.backward()
+    expected = -0.5 * (rewards - (-2.25)).unsqueeze(1) * real
+    torch.testing.assert_close(log_prob.grad, expected)
+    torch.testing.assert_close(entropy.grad, -0.1 * real.float())
+    trainer.reinforce_terms(nll, log_prob.detach(), entropy.detach(), real)
+    assert trainer.baseline == pytest.approx(0.9 * -2.25 + 0.1 * -2.25)

@@ -203,3 +203,14 @@ NORMALISERS.register(
     "one-hot sample from the masked softmax; straight-through Gumbel-softmax gradient, tau = 1",
     "[Jang17] Sec. 2.2",
 )
+
+
+def _sample_weights(scores: Tensor, mask: Tensor | None = None) -> Tensor:
+    return sample_hard(scores, mask)[0]
+
+
+NORMALISERS.register(
+    "reinforce", _sample_weights,
+    "sampled one-hot position; modules return its log-probability for REINFORCE (argmax at inference)",
+    "[Xu15] Sec. 4.1",
+)

@@ -34,7 +34,7 @@ from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
 
-__all__ = ["RNNEncoder", "Memory", "DecoderState", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
+__all__ = ["RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
 
 _RNNS: dict[str, tuple[type[nn.RNNBase], type[nn.Module]]] = {
     "gru": (nn.GRU, nn.GRUCell),
@@ -69,6 +69,15 @@ class DecoderState(NamedTuple):
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',), e.g. to reorder beams."""
         return DecoderState(*(t.index_select(0, index) if isinstance(t, Tensor) else t for t in self))
+
+
+class DecoderOutput(NamedTuple):
+    """Teacher-forced decoder output."""
+
+    output: Tensor  # pre-softmax output vectors, (B, Tq, Dd)
+    weights: Tensor | None  # alignment weights (B, Tq, Tk); None without attention
+    log_prob: Tensor | None = None  # (B, Tq) log-probabilities of sampled hard positions (REINFORCE)
+    entropy: Tensor | None = None  # (B, Tq) entropies of the alignment distributions
 
 
 class RNNEncoder(nn.Module):
@@ -186,7 +195,7 @@ class _FixedContextDecoder(nn.Module):
         h0 = state.hidden.unsqueeze(0)
         init = (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
         states, _ = self.rnn(torch.cat([emb, context], dim=-1), init)  # (B, Tq, Dd)
-        return torch.tanh(self.out(torch.cat([states, emb, context], dim=-1))), None
+        return DecoderOutput(torch.tanh(self.out(torch.cat([states, emb, context], dim=-1))), None)
 
     def step(self, emb: Tensor, state: DecoderState, memory: Memory):
         """One step: emb (B, E) -> output (B, Dd), new state, None."""
@@ -227,24 +236,27 @@ class _BahdanauDecoder(nn.Module):
         attended = self.attention(
             state.hidden.unsqueeze(1), memory.annotations, memory.mask, memory.projected_keys
         )  # scores with s_{t-1}
-        context, weights = attended.context[:, 0], attended.weights[:, 0]  # (B, Dk), (B, Tk)
-        hidden, cell = self.cell(torch.cat([emb, context], dim=-1), state.hidden, state.cell)
-        return DecoderState(hidden, cell, None, state.position + 1), context, weights
+        hidden, cell = self.cell(torch.cat([emb, attended.context[:, 0]], dim=-1), state.hidden, state.cell)
+        return DecoderState(hidden, cell, None, state.position + 1), attended
 
     def step(self, emb: Tensor, state: DecoderState, memory: Memory):
-        state, context, weights = self._recur(emb, state, memory)
-        output = torch.tanh(self.out(torch.cat([state.hidden, emb, context], dim=-1)))
-        return output, state, weights
+        state, att = self._recur(emb, state, memory)
+        output = torch.tanh(self.out(torch.cat([state.hidden, emb, att.context[:, 0]], dim=-1)))
+        return output, state, att.weights[:, 0]
 
-    def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
+    def forward(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
         """Teacher-forced run: the recurrence step by step, the output layer once for all steps."""
-        hiddens, contexts, weights = [], [], []
+        hiddens, steps = [], []
         for t in range(emb.shape[1]):
-            state, context, w = self._recur(emb[:, t], state, memory)
-            hiddens.append(state.hidden), contexts.append(context), weights.append(w)
+            state, att = self._recur(emb[:, t], state, memory)
+            hiddens.append(state.hidden), steps.append(att)
         states = torch.stack(hiddens, 1)  # (B, Tq, Dd)
-        output = torch.tanh(self.out(torch.cat([states, emb, torch.stack(contexts, 1)], dim=-1)))
-        return output, torch.stack(weights, 1)  # (B, Tq, Dd), (B, Tq, Tk)
+        contexts = torch.cat([a.context for a in steps], 1)  # (B, Tq, Dk)
+        output = torch.tanh(self.out(torch.cat([states, emb, contexts], dim=-1)))
+        sampled = getattr(steps[0], "log_prob", None) is not None  # hard attention trained by REINFORCE
+        return DecoderOutput(output, torch.cat([a.weights for a in steps], 1),  # (B, Tq, Tk)
+                             torch.cat([a.log_prob for a in steps], 1) if sampled else None,
+                             torch.cat([a.entropy for a in steps], 1) if sampled else None)
 
 
 class _CoverageBahdanauDecoder(_BahdanauDecoder):
@@ -264,9 +276,9 @@ class _CoverageBahdanauDecoder(_BahdanauDecoder):
     def _recur(self, emb: Tensor, state: DecoderState, memory: Memory):
         attended = self.attention(state.hidden.unsqueeze(1), memory.annotations, memory.mask,
                                   memory.projected_keys, coverage=state.coverage.unsqueeze(1))
-        context, weights = attended.context[:, 0], attended.weights[:, 0]  # (B, Dk), (B, Tk)
-        hidden, cell = self.cell(torch.cat([emb, context], dim=-1), state.hidden, state.cell)
-        return DecoderState(hidden, cell, None, state.position + 1, state.coverage + weights), context, weights
+        hidden, cell = self.cell(torch.cat([emb, attended.context[:, 0]], dim=-1), state.hidden, state.cell)
+        coverage = state.coverage + attended.weights[:, 0]  # C_{i,j} = C_{i-1,j} + alpha_{i,j}
+        return DecoderState(hidden, cell, None, state.position + 1, coverage), attended
 
 
 class _LuongDecoder(nn.Module):
@@ -311,14 +323,14 @@ class _LuongDecoder(nn.Module):
             for t in range(emb.shape[1]):
                 out, state, w = self.step(emb[:, t], state, memory)
                 outputs.append(out), weights.append(w)
-            return torch.stack(outputs, 1), torch.stack(weights, 1)
+            return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
         hiddens = []
         for t in range(emb.shape[1]):
             hidden, cell = self.cell(emb[:, t], state.hidden, state.cell)
             state = DecoderState(hidden, cell, None, state.position + 1)
             hiddens.append(hidden)
         att = self._attend(torch.stack(hiddens, 1), memory, state.position - len(hiddens))  # all Tq at once
-        return att.attentional, att.weights
+        return DecoderOutput(att.attentional, att.weights)
 
 
 class _LocalLuongDecoder(_LuongDecoder):
@@ -366,6 +378,8 @@ DECODERS.register(
 class Seq2SeqOutput(NamedTuple):
     logits: Tensor  # (B, Tq, V)
     weights: Tensor | None  # alignment weights (B, Tq, Tk); None without attention
+    log_prob: Tensor | None = None  # (B, Tq) log-probabilities of sampled hard attention (REINFORCE)
+    entropy: Tensor | None = None  # (B, Tq) entropies of the alignment distributions
 
 
 class Seq2Seq(nn.Module):
@@ -457,5 +471,5 @@ class Seq2Seq(nn.Module):
         """
         memory = self.encode(src, src_lengths)
         emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, Tq, E)
-        output, weights = self.decoder(emb, self.init_state(memory), memory)
-        return Seq2SeqOutput(self.generator(self.dropout(output)), weights)
+        out = self.decoder(emb, self.init_state(memory), memory)
+        return Seq2SeqOutput(self.generator(self.dropout(out.output)), out.weights, out.log_prob, out.entropy)

@@ -12,10 +12,10 @@ from .positional import (
     SinusoidalPositionalEncoding,
     build_positional,
 )
-from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, LuongAttended, LuongAttention
+from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, HardAttended, LuongAttended, LuongAttention
 
 __all__ = [
-    "AdditiveAttention", "CoverageAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES",
+    "AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
     "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",

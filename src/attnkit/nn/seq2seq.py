@@ -23,10 +23,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from ..functional import NORMALISERS, Attended, fuse, score
+from ..functional import NORMALISERS, Attended, fuse, masked_softmax, sample_hard, score
 from ..registry import Registry
 
-__all__ = ["AdditiveAttention", "CoverageAttention", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
+__all__ = ["AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
 
 
 def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
@@ -98,7 +98,9 @@ class AdditiveAttention(nn.Module):
                 computed here when None.
 
         Returns:
-            :class:`Attended`: context (B, Tq, Dk), weights (B, Tq, Tk).
+            :class:`Attended`: context (B, Tq, Dk), weights (B, Tq, Tk); with the "reinforce"
+            normaliser a :class:`HardAttended`, which adds the log-probabilities of the sampled
+            positions and the entropies (B, Tq) while training.
 
         Raises:
             ValueError: for wrongly shaped inputs or mask.
@@ -107,8 +109,9 @@ class AdditiveAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
-        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)  # (B, Tq, Tk)
-        return Attended(fuse.weighted_sum(weights, keys), weights)  # Eq. 5
+        weights, log_prob, entropy = self.normaliser(scores, _as_3d_mask(mask), self.training)  # (B, Tq, Tk)
+        return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,  # Eq. 5
+                         self.normaliser.name == "reinforce")
 
 
 class CoverageAttention(AdditiveAttention):
@@ -144,23 +147,47 @@ class CoverageAttention(AdditiveAttention):
             projected_keys = self.project_keys(keys)
         pair = coverage.unsqueeze(-1) * self.coverage_proj  # (B, Tq, Tk, Da)   V_a C_{i-1,j}
         scores = score.additive(self.query_proj(query), projected_keys, self.energy, pair)  # [Tu16] Eq. 7
-        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)
-        return Attended(fuse.weighted_sum(weights, keys), weights)
+        weights, log_prob, entropy = self.normaliser(scores, _as_3d_mask(mask), self.training)
+        return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
+                         self.normaliser.name == "reinforce")
+
+
+class HardAttended(NamedTuple):
+    """Output of :class:`AdditiveAttention` with ``normaliser="reinforce"``: :class:`Attended`'s
+    context and weights, plus what the REINFORCE loss needs (None outside training)."""
+
+    context: Tensor  # (B, Tq, Dk)
+    weights: Tensor  # one-hot (B, Tq, Tk)
+    log_prob: Tensor | None  # (B, Tq): log-probability of each sampled position
+    entropy: Tensor | None  # (B, Tq): entropy of each alignment distribution
+
+
+def _attended(context: Tensor, weights: Tensor, log_prob: Tensor | None, entropy: Tensor | None,
+              sampling: bool) -> Attended | HardAttended:
+    return HardAttended(context, weights, log_prob, entropy) if sampling else Attended(context, weights)
 
 
 class _Normaliser:
-    """A registry normaliser chosen by name; "gumbel" (sampling) becomes "hard" (argmax) outside
-    training, as hard attention is used at inference [Xu15] Sec. 4.1."""
+    """A registry normaliser chosen by name. The sampling ones ("gumbel", "reinforce") become
+    "hard" (argmax) outside training, as hard attention is used at inference [Xu15] Sec. 4.1.
+    "reinforce" also returns the log-probability of each sampled position and the entropy of the
+    distribution, for the REINFORCE loss; the others return None for both."""
 
-    _AT_INFERENCE = {"gumbel": "hard"}
+    _AT_INFERENCE = {"gumbel": "hard", "reinforce": "hard"}
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.train_fn = NORMALISERS.get(name)
         self.eval_fn = NORMALISERS.get(self._AT_INFERENCE.get(name, name))
 
-    def __call__(self, scores: Tensor, mask: Tensor | None, training: bool) -> Tensor:
-        return (self.train_fn if training else self.eval_fn)(scores, mask)
+    def __call__(self, scores: Tensor, mask: Tensor | None, training: bool):
+        """(weights, log_prob | None, entropy | None) for scores (B, Tq, Tk)."""
+        if training and self.name == "reinforce":
+            weights, log_prob = sample_hard(scores, mask)
+            probs = masked_softmax(scores, mask)
+            entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1)  # (B, Tq)
+            return weights, log_prob, entropy
+        return (self.train_fn if training else self.eval_fn)(scores, mask), None, None
 
 
 def _as_3d_mask(mask: Tensor | None) -> Tensor | None:
@@ -260,6 +287,9 @@ class LuongAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
+        if normaliser == "reinforce":
+            raise ValueError("normaliser 'reinforce' is trained through AdditiveAttention's log-probabilities; "
+                             "use it with Bahdanau attention, or 'gumbel'/'hard' here")
         self.normaliser = _Normaliser(normaliser)
         self.scorer = LUONG_SCORES.get(score_name)(query_dim, key_dim, attn_dim or query_dim)
         self.combine = nn.Linear(key_dim + query_dim, query_dim, bias=False)  # W_c
@@ -300,7 +330,7 @@ class LuongAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = self.scorer(query, projected_keys)  # (B, Tq, Tk)   Eq. 8
-        weights = self.normaliser(scores, _as_3d_mask(mask), self.training)  # Eq. 7
+        weights, _, _ = self.normaliser(scores, _as_3d_mask(mask), self.training)  # Eq. 7
         context = fuse.weighted_sum(weights, keys)  # (B, Tq, Dk)
         attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # Eq. 5
         return LuongAttended(attentional, context, weights)

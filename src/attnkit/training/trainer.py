@@ -119,6 +119,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.baseline: float | None = None  # REINFORCE reward baseline (moving average)
 
     def _batches(self, start_epoch: int, start_index: int):
         """Seeded shuffles, one per epoch; yields (epoch, index after batch, batch)."""
@@ -133,10 +134,36 @@ class Trainer:
 
     def loss(self, batch) -> torch.Tensor:
         """Mean cross-entropy per real target token (teacher forcing), with label smoothing
-        [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0."""
-        logits = self.model(batch.src, batch.src_lengths, batch.tgt_in)[0]  # (B, Tq, V)
-        return F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                               reduction="sum", label_smoothing=self.cfg.label_smoothing) / batch.n_tokens
+        [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0; plus the REINFORCE terms
+        when the model samples hard attention (see :meth:`reinforce_terms`)."""
+        out = self.model(batch.src, batch.src_lengths, batch.tgt_in)
+        logits = out[0]  # (B, Tq, V)
+        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                              reduction="none", label_smoothing=self.cfg.label_smoothing).view(batch.tgt_out.shape)
+        total = nll.sum()
+        if getattr(out, "log_prob", None) is not None:
+            total = total + self.reinforce_terms(nll.detach(), out.log_prob, out.entropy, batch.tgt_out != Vocab.pad_id)
+        return total / batch.n_tokens
+
+    def reinforce_terms(self, nll: torch.Tensor, log_prob: torch.Tensor, entropy: torch.Tensor,
+                        real: torch.Tensor) -> torch.Tensor:
+        """Score-function (REINFORCE) surrogate for sampled hard attention [Xu15] Sec. 4.1:
+        -lambda_r * (r - b) * sum_t log p(s_t) - lambda_e * sum_t H[s_t], summed over the batch, with
+        reward r = log p(y | s, x) of each sentence and b a moving average of past rewards.
+
+        Args:
+            nll: per-token negative log-likelihood, detached, (B, Tq).
+            log_prob: log-probability of each sampled attention position, (B, Tq).
+            entropy: entropy of each alignment distribution, (B, Tq).
+            real: True at real (non-padding) target positions, (B, Tq).
+        """
+        reward = -(nll * real).sum(dim=1)  # (B,) log p(y | s, x)
+        mean = float(reward.mean())
+        self.baseline = mean if self.baseline is None else (
+            self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean)
+        advantage = (reward - self.baseline).unsqueeze(1)  # (B, 1)
+        score_fn = -(advantage * log_prob * real).sum()
+        return self.cfg.reinforce_weight * score_fn - self.cfg.entropy_weight * (entropy * real).sum()
 
     def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
         """Run the caller's validation and append the record to metrics.jsonl."""
@@ -169,6 +196,7 @@ class Trainer:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
             step, epoch, index = extra["step"], extra["epoch"], extra["index"]
             best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
+            self.baseline = extra.get("baseline")
             history = extra["history"]
             torch.set_rng_state(rng["torch"])
             log.info("resuming at step %d (best score %.4f at step %d)", step, best, best_step)
@@ -185,7 +213,7 @@ class Trainer:
         def checkpoint() -> None:
             extra = {"step": step, "epoch": epoch, "index": index, "best": best,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
-                     "history": history}
+                     "history": history, "baseline": self.baseline}
             save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra,
                        {"torch": torch.get_rng_state()})
 
