@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from . import compare, demo, evaluate, list_cmd, train, translate
-from .common import UserError, user_errors
+from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
 
@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+    seed_everything(getattr(args, "seed", None))  # sampling anywhere below is reproducible
     try:
         with user_errors():
             return int(args.run(args) or 0)
