@@ -76,7 +76,7 @@ class ModelConfig:
     d_model: int = 128
     n_heads: int = 4
     num_kv_heads: int = 0  # 0 = as many as n_heads; fewer = grouped-query attention
-    dec_layers: int = 1
+    dec_layers: int = 1  # transformer decoder layers; for rnn, layers of luong-stacked
     d_ff: int = 512
     norm: str = "pre"  # pre-LN or post-LN residual blocks
     positional: str = "sinusoidal"
@@ -84,8 +84,7 @@ class ModelConfig:
 
     _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding",
                  "normaliser", "local_window")
-    _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "dec_layers", "d_ff", "norm", "positional",
-                         "tie_embeddings")
+    _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "d_ff", "norm", "positional", "tie_embeddings")
 
     def check(self) -> None:
         if self.arch not in ("rnn", "transformer"):
@@ -117,6 +116,12 @@ class ModelConfig:
                               "model.attention=bahdanau, or normaliser gumbel/hard")
         if self.attention == "none" and self.normaliser != "softmax":
             raise ConfigError("model.normaliser does not apply to model.attention=none (no alignment); remove it")
+        if self.dec_layers < 1 or (self.dec_layers != 1 and self.attention != "luong-stacked"):
+            raise ConfigError("model.dec_layers > 1 needs model.attention=luong-stacked for RNN models "
+                              f"(got dec_layers={self.dec_layers}, attention={self.attention})")
+        if self.attention == "luong-stacked" and (not self.input_feeding or self.normaliser != "softmax"):
+            raise ConfigError("model.attention=luong-stacked feeds h~ back and uses softmax; remove "
+                              "model.input_feeding / model.normaliser")
         local = self.attention.startswith("luong-local")
         if not local and self.local_window != ModelConfig.local_window:
             raise ConfigError("model.local_window applies only to model.attention=luong-local-m/-p; remove it")

@@ -1,9 +1,10 @@
 """Layer 3: assembled networks."""
 
 from .rnn_seq2seq import DECODERS, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
+from .stacked import StackedAttentionDecoder
 from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq, TransformerState
 
 __all__ = [
     "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DECODERS",
-    "TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps",
+    "StackedAttentionDecoder", "TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps",
 ]

@@ -401,6 +401,7 @@ class Seq2Seq(nn.Module):
             as in the papers.
         local_window: half-width D of the window of local attention, in source tokens
             (luong-local-m / luong-local-p only).
+        dec_layers: decoder layers, each with its own attention (luong-stacked only).
         dropout: dropout on embeddings and decoder outputs.
         pad_id: padding index in both vocabularies.
 
@@ -414,6 +415,7 @@ class Seq2Seq(nn.Module):
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
         bidirectional: bool = True, attn_dim: int | None = None, input_feeding: bool = True,
         dropout: float = 0.0, pad_id: int = 0, normaliser: str = "softmax", local_window: int = 10,
+        dec_layers: int = 1,
     ) -> None:
         super().__init__()
         self.attention_name = attention
@@ -425,8 +427,11 @@ class Seq2Seq(nn.Module):
         self.decoder = DECODERS.get(attention)(
             emb_dim, hidden_dim, self.encoder.output_dim, cell,
             attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding, normaliser=normaliser,
-            window=local_window,
+            window=local_window, **({"layers": dec_layers} if attention == "luong-stacked" else {}),
         )
+        if dec_layers != 1 and attention != "luong-stacked":
+            raise ValueError(f"dec_layers={dec_layers} needs attention='luong-stacked' (the other decoders "
+                             "have one layer)")
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
 

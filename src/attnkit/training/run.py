@@ -39,7 +39,7 @@ def build_model(cfg: RunConfig, task) -> nn.Module:
         len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
         emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,
         bidirectional=m.bidirectional, attn_dim=m.attn_dim, input_feeding=m.input_feeding,
-        dropout=m.dropout, normaliser=m.normaliser, local_window=m.local_window,
+        dropout=m.dropout, normaliser=m.normaliser, local_window=m.local_window, dec_layers=m.dec_layers,
     )
 
 
