@@ -1,10 +1,12 @@
 """Layer 3: assembled networks."""
 
-from .rnn_seq2seq import DECODERS, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
+from .han import HANOutput, HierarchicalAttentionNetwork
+from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
 from .stacked import StackedAttentionDecoder
 from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq, TransformerState
 
 __all__ = [
-    "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DECODERS",
+    "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "DECODERS",
     "StackedAttentionDecoder", "TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps",
+    "HierarchicalAttentionNetwork", "HANOutput",
 ]

@@ -2,6 +2,7 @@
 
 from .local import LocalMonotonicAttention, LocalPredictiveAttention, gaussian_weights, local_window_mask
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
+from .pooling import AttentionPooling
 from .positional import (
     POSITIONAL,
     ALiBi,
@@ -17,7 +18,7 @@ from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, HardAtt
 __all__ = [
     "AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
-    "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
+    "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
 ]
