@@ -44,3 +44,20 @@ def test_grid_has_one_panel_per_layer_and_head(tmp_path):
     save_figure(fig, tmp_path / "g.png")
     with pytest.raises(ValueError, match=r"\(L, Nh, Tq, Tk\)"):
         plot_attention_grid(weights[0], list("abcd"), list("vwxyz"))
+
+
+def test_document_attention_shades_words_and_sentences(tmp_path):
+    from matplotlib import colormaps
+
+    from attnkit.viz import plot_document_attention
+
+    sentences = [["in", "the", "beginning"], ["god", "created"]]
+    word_weights = np.array([[0.1, 0.1, 0.8], [0.5, 0.5, 0.0]])
+    fig = plot_document_attention(sentences, word_weights, [0.25, 0.75], title="Law (true: Law)")
+    texts = {t.get_text(): t for t in fig.axes[0].texts}
+    assert {"in", "the", "beginning", "god", "created", "0.25", "0.75"} <= set(texts)
+    assert texts["beginning"].get_bbox_patch().get_facecolor() == colormaps["Reds"](0.8 * 0.9)
+    assert texts["0.75"].get_bbox_patch().get_facecolor() == colormaps["Blues"](0.75)
+    save_figure(fig, tmp_path / "doc.png")
+    with pytest.raises(ValueError, match="do not cover 2 sentences"):
+        plot_document_attention(sentences, word_weights[:, :2], [0.5, 0.5])

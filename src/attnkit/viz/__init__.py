@@ -1,6 +1,7 @@
 """Layer 6: pictures of attention. Works on arrays, never on models."""
 
 from .alignment import display_token, plot_alignment, save_figure
+from .document import plot_document_attention
 from .grid import plot_attention_grid
 
-__all__ = ["plot_alignment", "plot_attention_grid", "save_figure", "display_token"]
+__all__ = ["plot_alignment", "plot_attention_grid", "plot_document_attention", "save_figure", "display_token"]
