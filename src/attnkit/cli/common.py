@@ -47,3 +47,21 @@ def seed_everything(seed: int | None) -> None:
     if seed is not None:
         random.seed(seed)
         torch.manual_seed(seed)
+
+
+def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--beam``, ``--alpha`` and ``--coverage-penalty``, shared by translate and evaluate."""
+    parser.add_argument("--beam", type=int, default=1, metavar="K",
+                        help="beam size; 1 = greedy decoding (default: %(default)s)")
+    parser.add_argument("--alpha", type=float, default=0.6,
+                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
+    parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
+                        help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
+
+
+def check_decoding_arguments(args: argparse.Namespace, model) -> None:
+    """Usage errors for the decoding flags (exit 2)."""
+    if args.beam < 1 or args.alpha < 0 or args.coverage_penalty < 0:
+        raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
+    if args.coverage_penalty and not model.uses_attention:
+        raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)

@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from ..evaluation import evaluate_examples, exact_match
 from ..training import RunError, load_run
-from .common import UserError, add_common
+from .common import add_common, add_decoding_arguments, check_decoding_arguments
 
 EPILOG = """example:
   attnkit evaluate --model runs/demo/bahdanau"""
@@ -18,12 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
                         help="which of the run's splits (default: %(default)s)")
-    parser.add_argument("--beam", type=int, default=1, metavar="K",
-                        help="beam size; 1 = greedy decoding (default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
-    parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
-                        help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
+    add_decoding_arguments(parser)
     parser.add_argument("--by-locale", action="store_true", help="also print exact match per locale")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     add_common(parser)
@@ -35,10 +30,7 @@ def run(args: argparse.Namespace) -> int:
         examples = run_.task.load_split(run_.path, args.split)
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
-    if args.beam < 1 or args.alpha < 0 or args.coverage_penalty < 0:
-        raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
-    if args.coverage_penalty and not run_.model.uses_attention:
-        raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)
+    check_decoding_arguments(args, run_.model)
     metrics, translations = evaluate_examples(run_.model, run_.task, examples, beam_size=args.beam,
                                               alpha=args.alpha, beta=args.coverage_penalty)
     by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))

@@ -17,7 +17,7 @@ from ..decoding import layer_maps, translate
 from ..tasks import InputError
 from ..training import load_run
 from ..viz import plot_alignment, plot_attention_grid, save_figure
-from .common import UserError, add_common
+from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments
 
 EPILOG = """examples:
   attnkit translate --model runs/demo/bahdanau --locale de_DE "3. Mai 1979"
@@ -39,12 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--attention-grid", metavar="FILE",
                         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
                              "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
-    parser.add_argument("--beam", type=int, default=1, metavar="K",
-                        help="beam size; 1 = greedy decoding (default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
-    parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
-                        help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
+    add_decoding_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (default: %(default)s)")
     add_common(parser)
 
@@ -74,10 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("no input lines")
     if errors:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
-    if args.beam < 1 or args.alpha < 0 or args.coverage_penalty < 0:
-        raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
-    if args.coverage_penalty and not run_.model.uses_attention:
-        raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)
+    check_decoding_arguments(args, run_.model)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
                         batch_size=args.batch_size, beam_size=args.beam, alpha=args.alpha,
                         beta=args.coverage_penalty)
