@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from attnkit.functional import (
     NORMALISERS,
@@ -22,6 +20,8 @@ from attnkit.functional import (
     score,
 )
 
+from . import strategies
+
 F64 = torch.float64
 PROPS = settings(max_examples=50, deadline=None)
 
@@ -30,17 +30,8 @@ PROPS = settings(max_examples=50, deadline=None)
 def scores_and_mask(draw, magnitude: float = 1e4):
     """Scores (..., Tq, Tk) up to ±magnitude, with ties likely (few distinct values), and a bool
     mask that broadcasts to them (some dims of size 1), often with a fully-masked row."""
-    lead = draw(st.lists(st.integers(1, 3), max_size=2))
-    tq, tk = draw(st.integers(1, 4)), draw(st.integers(1, 6))
-    shape = (*lead, tq, tk)
-    elements = st.one_of(st.sampled_from([0.0, 1.0, -1.0]),
-                         st.floats(-magnitude, magnitude, allow_nan=False, allow_infinity=False))
-    scores = draw(arrays(np.float64, shape, elements=elements))
-    mask_shape = tuple(d if draw(st.booleans()) else 1 for d in shape[:-1]) + (tk,)
-    mask = draw(arrays(np.bool_, mask_shape))
-    if draw(st.booleans()):
-        mask[..., 0, :] = False  # at least one fully-masked row
-    return torch.from_numpy(scores), torch.from_numpy(mask)
+    elements = st.one_of(st.sampled_from([0.0, 1.0, -1.0]), strategies.finite(magnitude))
+    return draw(strategies.scores_and_mask(elements))
 
 
 def _loop_argmax_one_hot(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -49,6 +40,7 @@ def _loop_argmax_one_hot(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     tk = scores.shape[-1]
     out = torch.zeros(scores.shape, dtype=scores.dtype)
     for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(),
+
                        out.view(-1, tk)):
         keep = [j for j in range(tk) if m[j]]
         if keep:

@@ -15,6 +15,8 @@ from hypothesis.extra.numpy import arrays
 
 from attnkit.functional import NORMALISERS, attend, masked_entmax15, masked_sparsemax, score
 
+from . import strategies
+
 F64 = torch.float64
 PROPS = settings(max_examples=50, deadline=None)
 SPARSE = pytest.mark.parametrize("fn", [masked_sparsemax, masked_entmax15],
@@ -70,6 +72,7 @@ def _rowwise(reference, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     tk = scores.shape[-1]
     out = torch.zeros(scores.shape, dtype=F64)
     for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(),
+
                        out.view(-1, tk)):
         keep = [j for j in range(tk) if m[j]]
         if keep:
@@ -82,16 +85,7 @@ def scores_and_mask(draw, magnitude: float | None = None):
     """Scores (..., Tq, Tk) up to ±magnitude (small, so supports are rich, or large), and a bool
     mask that broadcasts to them (some dims of size 1), often with a fully-masked row."""
     magnitude = magnitude or draw(st.sampled_from([2.0, 1e4]))
-    lead = draw(st.lists(st.integers(1, 3), max_size=2))
-    tq, tk = draw(st.integers(1, 4)), draw(st.integers(1, 6))
-    shape = (*lead, tq, tk)
-    elements = st.floats(-magnitude, magnitude, allow_nan=False, allow_infinity=False)
-    scores = draw(arrays(np.float64, shape, elements=elements))
-    mask_shape = tuple(d if draw(st.booleans()) else 1 for d in shape[:-1]) + (tk,)
-    mask = draw(arrays(np.bool_, mask_shape))
-    if draw(st.booleans()):
-        mask[..., 0, :] = False  # at least one fully-masked row
-    return torch.from_numpy(scores), torch.from_numpy(mask)
+    return draw(strategies.scores_and_mask(strategies.finite(magnitude)))
 
 
 # ------------------------------------------------------------------------- closed forms

@@ -98,12 +98,11 @@ def _plain(text: str) -> bool:
 def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
     """The config of every model the demo trains: same data, one core each."""
     overrides = list(args.overrides) + ([f"train.seed={args.seed}"] if args.seed is not None else [])
-    cfg = load_config(args.config, overrides)
-    cfg = replace(cfg, train=replace(cfg.train, threads=1))
+    cfg = load_config(args.config, overrides)  # train_many runs each on one thread
     plans = {a: replace(cfg, model=replace(cfg.model, attention=a)) for a in MODELS}
     if args.transformer:
         recipe = load_config(None, TRANSFORMER + [o for o in overrides if not o.startswith("model.")])
-        plans["transformer"] = replace(recipe, data=cfg.data, train=replace(recipe.train, threads=1))
+        plans["transformer"] = replace(recipe, data=cfg.data)
     return plans
 
 

@@ -14,12 +14,12 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..data import Vocab
+from ..models.state import select_rows
 from .greedy import Hypothesis, force_eos
 
 __all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows"]
@@ -46,16 +46,6 @@ def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float
 def length_penalty(length: int, alpha: float) -> float:
     """GNMT length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14; alpha = 0 gives 1."""
     return ((5.0 + length) / 6.0) ** alpha
-
-
-def select_rows(obj: Any, index: Tensor) -> Any:
-    """Index every tensor in `obj` (tensors, tuples, NamedTuples, None, ints) along dim 0."""
-    if isinstance(obj, Tensor):
-        return obj.index_select(0, index)
-    if isinstance(obj, tuple):
-        items = [select_rows(x, index) for x in obj]
-        return type(obj)(*items) if hasattr(obj, "_fields") else tuple(items)
-    return obj  # None, ints (e.g. a decoded-position counter)
 
 
 class _Finished:

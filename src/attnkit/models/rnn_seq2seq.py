@@ -33,6 +33,7 @@ from ..functional import padding_mask
 from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
+from .state import select_rows
 
 __all__ = ["RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
 
@@ -68,7 +69,7 @@ class DecoderState(NamedTuple):
 
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',), e.g. to reorder beams."""
-        return DecoderState(*(t.index_select(0, index) if isinstance(t, Tensor) else t for t in self))
+        return select_rows(self, index)
 
 
 class DecoderOutput(NamedTuple):
@@ -167,6 +168,12 @@ class _Bridge(nn.Module):
         return DecoderState(hidden, zeros if self.lstm else None, zeros if with_feed else None)
 
 
+def _layer_first(state: DecoderState) -> Tensor | tuple[Tensor, Tensor]:
+    """The state as nn.GRU / nn.LSTM take it: (1, B, Dd), or a pair of them for an LSTM."""
+    h0 = state.hidden.unsqueeze(0)
+    return (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
+
+
 class _FixedContextDecoder(nn.Module):
     """Decoder without attention: s_t = RNN([E y_{t-1}; c], s_{t-1}), c = final encoder state,
     output tanh(W_o [s_t; E y_{t-1}; c]) [Cho14] Sec. 2.2."""
@@ -192,17 +199,13 @@ class _FixedContextDecoder(nn.Module):
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory):
         """Teacher-forced run over all steps at once: emb (B, Tq, E) -> (B, Tq, Dd), None."""
         context = memory.final.unsqueeze(1).expand(-1, emb.shape[1], -1)  # (B, Tq, Dk)
-        h0 = state.hidden.unsqueeze(0)
-        init = (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
-        states, _ = self.rnn(torch.cat([emb, context], dim=-1), init)  # (B, Tq, Dd)
+        states, _ = self.rnn(torch.cat([emb, context], dim=-1), _layer_first(state))  # (B, Tq, Dd)
         return DecoderOutput(torch.tanh(self.out(torch.cat([states, emb, context], dim=-1))), None)
 
     def step(self, emb: Tensor, state: DecoderState, memory: Memory):
         """One step: emb (B, E) -> output (B, Dd), new state, None."""
-        h0 = state.hidden.unsqueeze(0)
-        init = (h0, state.cell.unsqueeze(0)) if state.cell is not None else h0
         x = torch.cat([emb, memory.final], dim=-1).unsqueeze(1)  # (B, 1, E + Dk)
-        out, new = self.rnn(x, init)
+        out, new = self.rnn(x, _layer_first(state))
         hidden, cell = (new[0][0], new[1][0]) if isinstance(new, tuple) else (new[0], None)
         output = torch.tanh(self.out(torch.cat([out[:, 0], emb, memory.final], dim=-1)))
         return output, DecoderState(hidden, cell, None, state.position + 1), None

@@ -23,6 +23,7 @@ from ..functional import padding_mask
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import PositionKind, build_positional
 from .rnn_seq2seq import Seq2SeqOutput
+from .state import select_rows
 
 __all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps"]
 
@@ -36,14 +37,12 @@ class TransformerMemory(NamedTuple):
 class TransformerState(NamedTuple):
     """Decoder KV caches (one per layer) and the number of tokens decoded so far."""
 
-    caches: tuple[KVCache | None, ...]
+    caches: tuple[KVCache, ...]  # per decoder layer, (B, Nkv, T, Dh) each; T = 0 before the first step
     position: int
 
     def select(self, index: Tensor) -> "TransformerState":
         """Keep batch rows `index` (B',), e.g. to reorder beams."""
-        return TransformerState(tuple(None if c is None else KVCache(c.keys.index_select(0, index),
-                                                                     c.values.index_select(0, index))
-                                      for c in self.caches), self.position)
+        return select_rows(self, index)
 
 
 class AttentionMaps(NamedTuple):
@@ -188,7 +187,8 @@ class TransformerSeq2Seq(nn.Module):
         return TransformerMemory(x, mask, cross)
 
     def init_state(self, memory: TransformerMemory) -> TransformerState:
-        return TransformerState(tuple(None for _ in self.decoder), 0)
+        x = memory.annotations
+        return TransformerState(tuple(_empty_cache(layer, x) for layer in self.decoder), 0)
 
     def _decode(self, tokens: Tensor, memory: TransformerMemory, state: TransformerState | None,
                 need_weights: bool):
@@ -199,7 +199,7 @@ class TransformerSeq2Seq(nn.Module):
         memory_mask = memory.mask  # (B, Tk) padding
         caches, self_w, cross_w = [], [], []
         for i, layer in enumerate(self.decoder):
-            cache = None if state is None else (state.caches[i] or _empty_cache(layer, x))
+            cache = None if state is None else state.caches[i]
             x, sw, cw, cache = layer(x, memory_mask, memory.cross[i], cache, self_bias, need_weights)
             caches.append(cache), self_w.append(sw), cross_w.append(cw)
         new_state = None if state is None else TransformerState(tuple(caches), offset + tq)

@@ -30,7 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import fuse, masked_softmax
-from .seq2seq import LUONG_SCORES, LuongAttended
+from .seq2seq import LUONG_SCORES, LuongAttended, _check_3d
 
 __all__ = [
     "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
@@ -121,11 +121,6 @@ def gaussian_weights(centers: Tensor, tk: int, sigma: float) -> Tensor:
 
 
 # --- modules --------------------------------------------------------------------------------
-
-def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
-    if x.dim() != 3 or x.shape[-1] != width:
-        raise ValueError(f"{name} must be ({letters}) with last dim {width}, got {tuple(x.shape)}")
-
 
 def _source_lengths(mask: Tensor | None, keys: Tensor) -> Tensor:
     """S_b from a right-padded (B, Tk) mask, (B,); Tk for every example when `mask` is None."""

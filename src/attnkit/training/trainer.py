@@ -118,7 +118,6 @@ class Trainer:
         self.progress_label, self.progress_position = progress_label, progress_position
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
-        self.generator = torch.Generator().manual_seed(cfg.seed)
         self.baseline: float | None = None  # REINFORCE reward baseline (moving average)
 
     def _batches(self, start_epoch: int, start_index: int):
