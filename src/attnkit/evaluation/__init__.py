@@ -1,6 +1,18 @@
 """Layer 5: metrics and evaluation of a model on task examples."""
 
+from .bleu import (
+    LENGTH_BUCKETS,
+    BucketScore,
+    TranslationScores,
+    bleu_by_length,
+    corpus_scores,
+    format_scores_table,
+)
 from .evaluate import evaluate_examples
 from .metrics import alignment_accuracy, exact_match
 
-__all__ = ["exact_match", "alignment_accuracy", "evaluate_examples"]
+__all__ = [
+    "exact_match", "alignment_accuracy", "evaluate_examples",
+    "corpus_scores", "TranslationScores", "bleu_by_length", "BucketScore", "LENGTH_BUCKETS",
+    "format_scores_table",
+]
