@@ -32,7 +32,7 @@ DEBIAN_PACKAGES = {
     "engWEB2015eb": "sword-text-web",
     "engKJV2006eb": "sword-text-kjv",
 }
-_CACHE_VERSION = 2
+_CACHE_VERSION = 6
 
 
 class SwordError(RuntimeError):
@@ -162,32 +162,36 @@ _WORD = re.compile(r"[^\W\d_]+")
 def undo_drop_cap(text: str, upper_elsewhere: Counter, other_forms: Counter) -> str:
     """Undo the printed drop cap of a chapter's first verse.
 
-    The first word in capitals that the module rarely writes in capitals elsewhere (in under a
-    tenth of its uses outside first verses) is the drop cap ("EN el principio", "Y MOISÉS dijo",
-    "¡OH Jehová" after a psalm title); it takes the form the module uses elsewhere, title case if
-    that is more common than lower case (so names stay names), with a capital when it opens a
-    sentence: "En el principio", "Y Moisés dijo", "¡Oh Jehová". Words such as the KJV's "LORD",
-    in capitals throughout, are left alone.
+    The drop cap is the first word in capitals among the first three words of a sentence (so
+    "EN el principio", "Y MOISÉS dijo", "De SIETE años", and "Yo DIJE" after a psalm title) that
+    the module writes in capitals no more often than otherwise elsewhere, with any such words
+    right after it ("LA SEGUNDA suerte"). It takes the form the module
+    uses elsewhere, title case if that is more common than lower case (so names stay names), with
+    a capital when it opens a sentence: "En el principio", "Y Moisés dijo", "De siete años".
+    Words in capitals by design, such as the KJV's "LORD", are left alone.
 
     Args:
         text: the verse.
         upper_elsewhere: counts of all-capitals words in the module's other verses.
         other_forms: counts of all other word forms in the module's other verses.
     """
-    for match in _WORD.finditer(text):
-        word = match.group()
-        if len(word) < 2 or not word.isupper():
-            continue
-        lower, title = word.lower(), word[0] + word[1:].lower()
-        if upper_elsewhere[word] * 10 >= other_forms[title] + other_forms[lower]:
-            return text  # capitals by design (LORD), or a word too rare to tell
-        opens = _SENTENCE_START.search(text[:match.start()]) is not None
-        fixed = title if opens or other_forms[title] > other_forms[lower] else lower
-        return text[:match.start()] + fixed + text[match.end():]
-    return text
-
-
-_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s)\W*$")
+    since_boundary, fixing, out, last = 0, False, [], 0
+    for match in re.finditer(r"\S+", text):
+        token = match.group()
+        core = _WORD.search(token)
+        word = core.group() if core else ""
+        lower, title = word.lower(), word[:1] + word[1:].lower()
+        rare = upper_elsewhere[word] <= other_forms[title] + other_forms[lower]
+        capitals = len(word) >= 2 and word.isupper() and rare
+        if capitals and (fixing or since_boundary < 3):  # the drop cap, and the capitals right after it
+            start = match.start() + core.start()
+            opens = since_boundary == 0 and not out
+            out += [text[last:start], title if opens or other_forms[title] > other_forms[lower] else lower]
+            last, fixing = start + len(word), True
+        elif fixing:
+            break
+        since_boundary = 0 if token[-1] in ".!?:" else since_boundary + 1
+    return "".join(out) + text[last:]
 
 
 def _cache_file(info: ModuleInfo, cache_dir: Path) -> Path:
