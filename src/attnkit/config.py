@@ -30,15 +30,22 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """What to train on. For the date task: sizes of the generated splits and their locales."""
+    """What to train on. For the date task: sizes of the generated splits and their locales; for
+    translation: the corpus folder and its subword vocabularies."""
 
     task: str = "dates"
-    n_train: int = 40000
-    n_dev: int = 1000
-    n_test: int = 2000
-    locales: tuple[str, ...] = DEFAULT_LOCALES
-    max_source_len: int = 64  # characters, excluding the locale tag
+    n_train: int = 40000  # dates only
+    n_dev: int = 1000  # dev examples validated on (translation: the first n_dev of the corpus's dev split)
+    n_test: int = 2000  # dates only
+    locales: tuple[str, ...] = DEFAULT_LOCALES  # dates only
+    max_source_len: int = 64  # dates: characters, excluding the locale tag; translation: subword tokens
     seed: int = 1234
+    corpus: str = ""  # translation: folder with {train,dev,test}.src/.tgt (or .tsv)
+    subword: str = "bpe"  # translation: bpe | unigram (SentencePiece)
+    vocab_size: int = 8000  # translation: subword vocabulary size per side (joint: shared)
+    joint_vocab: bool = False  # translation: one subword model for both sides
+
+    _TRANSLATION_ONLY = ("corpus", "subword", "vocab_size", "joint_vocab")
 
     def check(self) -> None:
         from .tasks import TASKS
@@ -175,6 +182,8 @@ class TrainConfig:
     reinforce_weight: float = 1.0  # lambda_r of hard attention trained with REINFORCE (normaliser: reinforce)
     entropy_weight: float = 0.01  # lambda_e, entropy bonus of REINFORCE
     baseline_decay: float = 0.9  # moving-average decay of the REINFORCE reward baseline
+    batch_tokens: int = 0  # > 0: batches of about this many padded tokens, by length (batch_size is then unused)
+    max_minutes: float = 0.0  # > 0: also stop after this much wall-clock training time (validating at the end)
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):
@@ -195,6 +204,9 @@ class TrainConfig:
         if self.reinforce_weight < 0 or self.entropy_weight < 0 or not 0.0 <= self.baseline_decay < 1.0:
             raise ConfigError("train.reinforce_weight and train.entropy_weight must be >= 0 and "
                               "train.baseline_decay in [0, 1)")
+        if self.batch_tokens < 0 or self.max_minutes < 0:
+            raise ConfigError(f"train.batch_tokens and train.max_minutes must be >= 0, got {self.batch_tokens} "
+                              f"and {self.max_minutes}")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 

@@ -1,4 +1,5 @@
-"""``attnkit evaluate --model RUN [--split test]``: exact match and alignment accuracy."""
+"""``attnkit evaluate --model RUN [--split test]``: exact match and alignment accuracy (dates), or
+BLEU/chrF with their sacrebleu signatures and BLEU per source-length bucket (translation)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import json
 from collections import defaultdict
 
-from ..evaluation import evaluate_examples, exact_match
+from ..evaluation import bleu_by_length, evaluate_examples, exact_match, format_scores_table
 from ..training import RunError, load_run
 from .common import add_common, add_decoding_arguments, check_decoding_arguments
 
@@ -33,6 +34,8 @@ def run(args: argparse.Namespace) -> int:
     check_decoding_arguments(args, run_.model)
     metrics, translations = evaluate_examples(run_.model, run_.task, examples, beam_size=args.beam,
                                               alpha=args.alpha, beta=args.coverage_penalty)
+    if "bleu" in metrics:
+        return _print_translation(args, metrics, examples, translations)
     by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
     for ex, tr in zip(examples, translations):
         by_locale[ex.locale][0].append(tr.output)
@@ -54,4 +57,19 @@ def run(args: argparse.Namespace) -> int:
     if args.by_locale:
         for loc, (hyps, refs) in sorted(by_locale.items()):
             print(f"  {loc}: {exact_match(hyps, refs):.2%} of {len(refs)}")
+    return 0
+
+
+def _print_translation(args: argparse.Namespace, metrics: dict, examples, translations) -> int:
+    buckets = bleu_by_length([e.text for e in examples], [t.output for t in translations],
+                             [e.target for e in examples])
+    if args.json:
+        metrics["by_length"] = [{"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf} for b in buckets]
+        print(json.dumps(metrics))
+        return 0
+    print(f"{args.split + ' sentences:':<16}{metrics['n']}")
+    print(f"{'BLEU:':<16}{metrics['bleu']:.2f}  ({metrics['bleu_signature']})")
+    print(f"{'chrF:':<16}{metrics['chrf']:.2f}  ({metrics['chrf_signature']})")
+    print("\nBLEU by source length (words):\n")
+    print(format_scores_table(buckets))
     return 0

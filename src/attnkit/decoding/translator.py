@@ -33,7 +33,9 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         task: the task that built the model's vocabularies (e.g. :class:`attnkit.tasks.DateTask`).
         sources: (text, locale) pairs.
         batch_size: sentences per batch.
-        max_len: maximum output tokens; defaults to ``task.max_target_len``.
+        max_len: maximum output tokens; defaults to ``task.output_limit(n)`` for the longest
+            source of n tokens in each batch when the task has one (translation: 2 n + 10), else
+            ``task.max_target_len``.
         beam_size: 1 for greedy decoding, k > 1 for beam search with k beams.
         alpha: length-penalty exponent of beam search (ignored when greedy).
         beta: coverage-penalty weight of beam search (ignored when greedy).
@@ -52,16 +54,17 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     ids = [task.src_vocab.encode(t) for t in tokens]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     results: list[Translation | None] = [None] * len(ids)
-    max_len = max_len or task.max_target_len
+    limit = getattr(task, "output_limit", None)
     model.eval()
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
         batch = collate([ids[i] for i in chunk])
+        steps = max_len or (limit(int(batch.src_lengths.max())) if limit else task.max_target_len)
         if beam_size > 1:
-            hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, max_len,
+            hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, steps,
                                                       beam_size=beam_size, alpha=alpha, beta=beta)]
         else:
-            hyps = greedy_decode(model, batch.src, batch.src_lengths, max_len)
+            hyps = greedy_decode(model, batch.src, batch.src_lengths, steps)
         for i, hyp in zip(chunk, hyps):
             out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"]
             results[i] = Translation(

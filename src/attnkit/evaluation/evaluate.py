@@ -7,6 +7,7 @@ from typing import Sequence
 from torch import nn
 
 from ..decoding import Translation, translate
+from .bleu import corpus_scores
 from .metrics import alignment_accuracy, exact_match, zero_share
 
 __all__ = ["evaluate_examples"]
@@ -26,6 +27,10 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
                              batch_size=batch_size, beam_size=beam_size, alpha=alpha,
                              beta=beta)
+    if getattr(task, "metric", "exact_match") == "bleu":
+        scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
+        return {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
+                "chrf_signature": scores.chrf_signature, "n": len(examples)}, translations
     metrics: dict[str, float] = {
         "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
         "n": len(examples),

@@ -61,6 +61,9 @@ class DateTask:
         Raises:
             attnkit.config.ConfigError: for a locale the generator does not know.
         """
+        for name in data_cfg._TRANSLATION_ONLY:
+            if getattr(data_cfg, name) != getattr(type(data_cfg), name):
+                raise ConfigError(f"data.{name} does not apply to data.task=dates; remove it")
         for loc in data_cfg.locales:
             try:
                 dates.check_locale(loc)

@@ -62,6 +62,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
 
     def validate(m) -> dict:
         metrics, _ = evaluate_examples(m, task, dev)
+        if "bleu" in metrics:
+            return {"score": metrics["bleu"] / 100, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"]}
         out = {"score": metrics["exact_match"], "dev_exact_match": metrics["exact_match"]}
         if "alignment_accuracy" in metrics:
             out["dev_alignment_accuracy"] = metrics["alignment_accuracy"]

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import Vocab, collate
+from ..data import TokenBatchSampler, Vocab, collate
 from .checkpoint import load_state, save_state, save_weights
 
 __all__ = ["Trainer", "TrainResult"]
@@ -121,9 +121,23 @@ class Trainer:
         self.baseline: float | None = None  # REINFORCE reward baseline (moving average)
 
     def _batches(self, start_epoch: int, start_index: int):
-        """Seeded shuffles, one per epoch; yields (epoch, index after batch, batch)."""
+        """Seeded shuffles, one per epoch; yields (epoch, index after batch, batch).
+
+        With ``cfg.batch_tokens`` the batches are length-bucketed token batches
+        (:class:`~attnkit.data.TokenBatchSampler`) and the index counts batches; otherwise
+        ``cfg.batch_size`` sentences in random order and the index counts sentences.
+        """
         n, bs = len(self.src), self.cfg.batch_size
         epoch = start_epoch
+        if self.cfg.batch_tokens:
+            sampler = TokenBatchSampler([len(s) for s in self.src], [len(t) + 1 for t in self.tgt],
+                                        max_tokens=self.cfg.batch_tokens, seed=self.cfg.seed)
+            while True:
+                batches = sampler.batches(epoch)
+                for i in range(start_index, len(batches)):
+                    idx = batches[i]
+                    yield epoch, i + 1, collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+                epoch, start_index = epoch + 1, 0
         while True:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed + epoch))
             for i in range(start_index, n - bs + 1 if n >= bs else 1, bs):
@@ -237,7 +251,8 @@ class Trainer:
                     speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
                     bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}")
                 bar.update(1)
-                if step % cfg.eval_every == 0 or step == cfg.max_steps:
+                out_of_time = cfg.max_minutes > 0 and time.perf_counter() - start >= cfg.max_minutes * 60
+                if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
                     record = self._validate(step, loss.item(), start, tokens, tok_start)
                     history.append(record)
                     if record["score"] > best:
@@ -246,7 +261,7 @@ class Trainer:
                     else:
                         bad += 1
                     checkpoint()
-                    if bad >= cfg.patience or best >= 1.0:  # 1.0 = a perfect score: nothing to gain
+                    if bad >= cfg.patience or best >= 1.0 or out_of_time:  # 1.0 = a perfect score
                         stopped_early = step < cfg.max_steps
                         break
                     tokens, tok_start = 0, time.perf_counter()

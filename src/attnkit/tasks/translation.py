@@ -1,0 +1,206 @@
+"""Machine translation on any parallel corpus, with SentencePiece subwords.
+
+The corpus is a folder with one file pair per split, ``{train,dev,test}.src`` and ``.tgt`` (one
+sentence per line, as ``attnkit data bible`` writes), or ``{split}.tsv`` files (source TAB
+target). Bad lines (invalid UTF-8, empty, over-long) are skipped and counted, never truncated
+(:func:`attnkit.data.read_parallel`). Subword models are trained on the training split only and
+stored in the run folder; the model's outputs are detokenised by them before they are printed or
+scored, so BLEU/chrF see plain text.
+
+Training pairs with more than ``data.max_source_len`` subword tokens on either side are left out
+of training (counted in the log); dev and test sentences are never filtered, and a longer input
+at translation time is an :class:`InputError`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..config import ConfigError
+from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
+from ..io import atomic_write_text
+from .date_task import InputError
+
+__all__ = ["TranslationExample", "TranslationTask", "read_corpus_split", "max_output_len"]
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "dev", "test")
+MAX_CHARS = 2000  # longest accepted corpus line, in characters
+
+
+@dataclass(frozen=True)
+class TranslationExample:
+    """A source sentence and its reference translation (``locale`` is unused: one language pair)."""
+
+    text: str
+    target: str
+    locale: str = ""
+
+
+def max_output_len(n_source_tokens: int) -> int:
+    """Longest output considered for a source of `n_source_tokens` subword tokens: 2 x + 10."""
+    return 2 * n_source_tokens + 10
+
+
+def read_corpus_split(corpus: str | Path, split: str) -> ParallelCorpus:
+    """Read one split of a corpus folder: ``split.src`` + ``split.tgt``, or ``split.tsv``.
+
+    Raises:
+        attnkit.data.CorpusError: if neither form exists, the files disagree in line count, or
+            no usable pair is left.
+    """
+    folder = Path(corpus)
+    if (folder / f"{split}.src").is_file() or (folder / f"{split}.tgt").is_file():
+        return read_parallel(folder / f"{split}.src", folder / f"{split}.tgt", max_chars=MAX_CHARS)
+    if (folder / f"{split}.tsv").is_file():
+        return read_tsv(folder / f"{split}.tsv", max_chars=MAX_CHARS)
+    if not folder.is_dir():
+        raise CorpusError(f"corpus folder {folder} not found; build one with `attnkit data bible` or point "
+                          "data.corpus at a folder with train/dev/test .src and .tgt files")
+    raise CorpusError(f"corpus folder {folder} has no {split}.src/{split}.tgt or {split}.tsv")
+
+
+@dataclass
+class TranslationTask:
+    """Subword models and vocabularies of a translation run.
+
+    Args:
+        src_subwords: SentencePiece model of the source side.
+        tgt_subwords: of the target side (the same object for a joint vocabulary).
+        max_source_len: longest accepted source, in subword tokens.
+    """
+
+    src_subwords: SubwordModel
+    tgt_subwords: SubwordModel
+    max_source_len: int
+
+    name = "translation"
+    metric = "bleu"  # validation and evaluation score by corpus BLEU
+    src_offset = 0
+
+    def __post_init__(self) -> None:
+        self.src_vocab: Vocab = self.src_subwords.to_vocab()
+        self.tgt_vocab: Vocab = self.tgt_subwords.to_vocab()
+
+    @property
+    def max_target_len(self) -> int:
+        """Longest output for the longest accepted source (see :func:`max_output_len`)."""
+        return max_output_len(self.max_source_len)
+
+    @staticmethod
+    def output_limit(n_source_tokens: int) -> int:
+        """Longest output for a source of `n_source_tokens` tokens (:func:`max_output_len`)."""
+        return max_output_len(n_source_tokens)
+
+    @staticmethod
+    def check_config(data_cfg) -> None:
+        """Raises ConfigError when the corpus or subword settings are missing or invalid."""
+        from ..config import DataConfig
+
+        if not data_cfg.corpus:
+            raise ConfigError("data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
+                              "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`")
+        for name in ("n_train", "n_test", "locales"):
+            if getattr(data_cfg, name) != getattr(DataConfig, name):
+                raise ConfigError(f"data.{name} does not apply to data.task=translation; remove it")
+        if data_cfg.subword not in ("bpe", "unigram"):
+            raise ConfigError(f"data.subword: unknown {data_cfg.subword!r}; choose one of: bpe, unigram")
+        if data_cfg.vocab_size < 8:
+            raise ConfigError(f"data.vocab_size must be >= 8, got {data_cfg.vocab_size}")
+
+    @classmethod
+    def build(cls, data_cfg, run_dir: str | Path) -> tuple["TranslationTask", dict[str, list[TranslationExample]]]:
+        """Read the corpus, train the subword models on its training split, save both in `run_dir`.
+
+        Raises:
+            attnkit.config.ConfigError: for an unreadable corpus, or one too small for the
+                vocabulary size.
+        """
+        try:
+            corpora = {split: read_corpus_split(data_cfg.corpus, split) for split in SPLITS}
+        except CorpusError as err:
+            raise ConfigError(f"data.corpus: {err}") from None
+        for split, corpus in corpora.items():
+            log.info("%s: %s", split, corpus.report())
+        train = corpora["train"]
+        if len(train) < 100:
+            raise ConfigError(f"data.corpus: only {len(train)} training pairs; need at least 100 to train a model")
+        try:
+            src_sw, tgt_sw = train_subwords(train.src, train.tgt, joint=data_cfg.joint_vocab,
+                                            vocab_size=data_cfg.vocab_size, model_type=data_cfg.subword,
+                                            seed=data_cfg.seed)
+        except ValueError as err:
+            raise ConfigError(f"data.vocab_size: {err}") from None
+        task = cls(src_sw, tgt_sw, data_cfg.max_source_len)
+        run_dir = Path(run_dir)
+        splits = {}
+        for split, corpus in corpora.items():
+            examples = [TranslationExample(s, t) for s, t in zip(corpus.src, corpus.tgt)]
+            if split == "dev":
+                examples = examples[:data_cfg.n_dev]
+            splits[split] = examples
+            atomic_write_text(run_dir / "data" / f"{split}.src", "".join(e.text + "\n" for e in examples))
+            atomic_write_text(run_dir / "data" / f"{split}.tgt", "".join(e.target + "\n" for e in examples))
+        task.save(run_dir)
+        return task, splits
+
+    def save(self, run_dir: str | Path) -> None:
+        self.src_subwords.save(Path(run_dir) / "subwords.src.model")
+        self.tgt_subwords.save(Path(run_dir) / "subwords.tgt.model")
+
+    @classmethod
+    def load(cls, data_cfg, run_dir: str | Path) -> "TranslationTask":
+        """Rebuild the task from a run folder's subword models."""
+        run_dir = Path(run_dir)
+        src = SubwordModel.load(run_dir / "subwords.src.model")
+        tgt = SubwordModel.load(run_dir / "subwords.tgt.model")
+        return cls(src, tgt if tgt != src else src, data_cfg.max_source_len)
+
+    @staticmethod
+    def load_split(run_dir: str | Path, split: str) -> list[TranslationExample]:
+        """Examples of a run folder's saved split ("train", "dev" or "test")."""
+        corpus = read_parallel(Path(run_dir) / "data" / f"{split}.src", Path(run_dir) / "data" / f"{split}.tgt",
+                               max_chars=MAX_CHARS)
+        return [TranslationExample(s, t) for s, t in zip(corpus.src, corpus.tgt)]
+
+    def source_tokens(self, text: str, locale: str = "") -> list[str]:
+        """Subword pieces of a source sentence (`locale` is ignored).
+
+        Raises:
+            InputError: for an empty text, or one of more than ``max_source_len`` pieces.
+        """
+        if not text.strip():
+            raise InputError("empty input; give a sentence to translate")
+        pieces = self.src_subwords.encode(text)
+        if len(pieces) > self.max_source_len:
+            raise InputError(f"input is {len(pieces)} subword tokens long; this model takes at most "
+                             f"{self.max_source_len} (data.max_source_len)")
+        return pieces
+
+    def encode_source(self, text: str, locale: str = "") -> list[int]:
+        return self.src_vocab.encode(self.source_tokens(text, locale))
+
+    def encode_target(self, target: str) -> list[int]:
+        return self.tgt_subwords.encode_ids(target)
+
+    def decode_target(self, ids: Sequence[int]) -> str:
+        """Detokenised text of output ids (specials dropped)."""
+        return self.tgt_subwords.decode([i for i in ids if i >= len(SPECIALS)])
+
+    def pairs(self, examples: Sequence[TranslationExample]) -> tuple[list[list[int]], list[list[int]]]:
+        """Source and target ids of the training examples that fit ``max_source_len`` on both sides."""
+        src, tgt, dropped = [], [], 0
+        for e in examples:
+            s, t = self.src_subwords.encode_ids(e.text), self.tgt_subwords.encode_ids(e.target)
+            if len(s) > self.max_source_len or len(t) > self.max_source_len:
+                dropped += 1
+                continue
+            src.append(s), tgt.append(t)
+        if dropped:
+            log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
+                     dropped, len(examples), self.max_source_len)
+        return src, tgt
