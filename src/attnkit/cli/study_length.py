@@ -1,0 +1,168 @@
+"""``attnkit study length``: BLEU against sentence length for translation models with and without
+attention, trained on the same corpus, vocabulary and wall-clock budget ([Bahdanau15] Fig. 2).
+
+The work is :func:`attnkit.training.length_study.run_study` (resumable: run the same command again
+after an interruption); this file writes the report: tables, the BLEU-by-length plot, training
+curves and example translations with their alignment heatmaps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+from pathlib import Path
+
+from ..config import load_config
+from ..decoding import translate
+from ..evaluation import BucketScore
+from ..io import atomic_write_text
+from ..training import load_run
+from ..training.length_study import run_study
+from ..viz import plot_alignment, save_figure
+from ..viz.curves import plot_bleu_by_length, plot_training_curves
+from .common import UserError, add_common
+
+DEFAULT_MODELS = ("configs/bible-none.yaml", "configs/bible-bahdanau.yaml", "configs/bible-luong-general.yaml",
+                  "configs/bible-transformer.yaml")
+
+EPILOG = """example (about 1 hour on 2 cores, after `attnkit data bible`):
+  attnkit study length --minutes 30 --jobs 2 --out runs/length-study --report docs/results/length-study.md"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("configs", nargs="*", metavar="CONFIG", default=list(DEFAULT_MODELS),
+                        help="translation configs, one per model (default: " + " ".join(DEFAULT_MODELS) + ")")
+    parser.add_argument("--out", default="runs/length-study", help="study folder (default: %(default)s)")
+    parser.add_argument("--report", default=None,
+                        help="Markdown report path; its pictures go beside it (default: OUT/length-study.md)")
+    parser.add_argument("--minutes", type=float, default=30.0,
+                        help="wall-clock training budget of every model (default: %(default)s)")
+    parser.add_argument("--jobs", type=int, default=1, help="models trained at once (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per model while training (default: cores / jobs)")
+    parser.add_argument("--beams", default="1,5", help="beam sizes for the test set (default: %(default)s)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a value in every config, e.g. data.corpus=DIR (repeatable)")
+    parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_common(parser)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _buckets(records: list[dict]) -> list[BucketScore]:
+    out = []
+    for r in records:
+        lo, _, hi = r["words"].replace("+", "-").partition("-")
+        out.append(BucketScore(r["words"], int(lo), int(hi) if hi else None, r["n"], r["bleu"], r["chrf"]))
+    return out
+
+
+def _fmt(x, digits: int = 2) -> str:
+    return "–" if x is None else f"{x:.{digits}f}"
+
+
+def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
+    """Two test sentences (short and long) translated by every model, heatmaps of the attention ones."""
+    runs = {name: load_run(out / name) for name in names}
+    first = runs[names[0]]
+    test = first.task.load_split(first.path, "test")
+    by_len = sorted(range(len(test)), key=lambda i: len(test[i].text.split()))
+    short = next((i for i in by_len if len(test[i].text.split()) >= 12), by_len[len(by_len) // 2])
+    long = next((i for i in by_len if len(test[i].text.split()) >= 40), by_len[-1])
+    picks = [short] if long == short else [short, long]
+    lines = []
+    for n, i in enumerate(picks, 1):
+        ex = test[i]
+        lines += [f"**Example {n}** ({len(ex.text.split())} source words)\n", f"- source: {ex.text}",
+                  f"- reference: {ex.target}"]
+        for name, run in runs.items():
+            (tr,) = translate(run.model, run.task, [(ex.text, "")], beam_size=1)
+            lines.append(f"- {name}: {tr.output}")
+            if tr.weights is not None:
+                png = f"{stem}-example{n}-{name}.png"
+                fig = plot_alignment(tr.weights.numpy(), tr.src_tokens, tr.out_tokens,
+                                     title=f"{name}, greedy (example {n})")
+                save_figure(fig, report_dir / png)
+        pngs = [f"![{name}]({stem}-example{n}-{name}.png)" for name in names
+                if (report_dir / f"{stem}-example{n}-{name}.png").is_file()]
+        lines += ["", " ".join(pngs), ""]
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.minutes <= 0 or args.jobs < 1 or args.threads < 0:
+        raise UserError("--minutes must be > 0, --jobs >= 1 and --threads >= 0", code=2)
+    try:
+        beams = tuple(int(b) for b in args.beams.split(","))
+    except ValueError:
+        raise UserError(f"--beams takes comma-separated integers such as 1,5; got {args.beams!r}", code=2) from None
+    names = [Path(c).stem.removeprefix("bible-") for c in args.configs]
+    if len(set(names)) != len(names):
+        raise UserError("two configs have the same name; give each its own file name", code=2)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
+    out = Path(args.out)
+    result = run_study(dict(zip(names, args.configs)), out, minutes=args.minutes, jobs=args.jobs,
+                       threads=threads, overrides=tuple(args.overrides), beams=beams,
+                       progress=not args.no_progress)
+    report = Path(args.report) if args.report else out / "length-study.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    stem = report.stem
+    models = result["models"]
+    best_beam = str(max(beams))
+    series = {n: _buckets(m["eval"]["beams"][best_beam]["by_length"]) for n, m in models.items()}
+    save_figure(plot_bleu_by_length(series, title=f"BLEU by source length (test, beam {best_beam})"),
+                report.parent / f"{stem}-bleu-by-length.png")
+    save_figure(plot_training_curves({n: m["history"] for n, m in models.items()}, title="dev BLEU (greedy)"),
+                report.parent / f"{stem}-curves.png")
+    cfg = load_config(args.configs[0], list(args.overrides))
+    corpus = Path(cfg.data.corpus)
+    manifest = json.loads((corpus / "manifest.json").read_text()) if (corpus / "manifest.json").is_file() else {}
+    command = shlex.join(["attnkit", "study", "length", *args.configs, "--minutes", f"{args.minutes:g}", "--jobs",
+                          str(args.jobs), "--threads", str(threads), "--beams", args.beams, "--out", args.out,
+                          "--report", str(report), *[x for o in args.overrides for x in ("--set", o)]])
+    head = ["| model | steps | training min | best dev BLEU | " + " | ".join(
+        f"test BLEU b{k} | chrF b{k} | sent/s b{k}" for k in beams) + " |",
+        "| --- | ---: | ---: | ---: | " + " | ".join("---: | ---: | ---:" for _ in beams) + " |"]
+    rows = [f"| {n} | {m['train']['steps']} | {m['train']['seconds'] / 60:.1f} | {m['train']['best_dev_bleu']:.2f} | "
+            + " | ".join(f"{m['eval']['beams'][str(k)]['bleu']:.2f} | {m['eval']['beams'][str(k)]['chrf']:.2f} | "
+                         f"{m['eval']['beams'][str(k)]['sentences_per_s']:.1f}" for k in beams) + " |"
+            for n, m in models.items()]
+    labels = [b["words"] for b in next(iter(models.values()))["eval"]["beams"][best_beam]["by_length"]]
+    counts = [b["n"] for b in next(iter(models.values()))["eval"]["beams"][best_beam]["by_length"]]
+    bucket_rows = ["| model | " + " | ".join(f"{lab} ({c})" for lab, c in zip(labels, counts)) + " |",
+                   "| --- | " + " | ".join("---:" for _ in labels) + " |"]
+    bucket_rows += [f"| {n} | " + " | ".join(_fmt(b["bleu"]) for b in m["eval"]["beams"][best_beam]["by_length"])
+                    + " |" for n, m in models.items()]
+    sig = next(iter(models.values()))["eval"]["beams"][best_beam]
+    text = "\n".join([
+        "# Attention and sentence length: Spanish → English Bible", "",
+        f"{datetime.date.today()}; {_cpu()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time with "
+        f"{threads} thread(s) each, {args.minutes:g} minutes of wall-clock training each (validation included); "
+        f"test decoding afterwards, one model at a time, with {threads * args.jobs} threads.", "",
+        "Command (resumable: run it again after an interruption):", "", "```bash", command, "```", "",
+        f"Corpus: `{corpus}`" + (f" — {manifest.get('counts', '')}" if manifest else "") + f"; subwords: "
+        f"{cfg.data.subword} {cfg.data.vocab_size} per side, trained on the training split (the same for every "
+        "model). Test set: " + f"{next(iter(models.values()))['eval']['n']} sentences.", "",
+        "## Overall", "", *head, *rows, "",
+        f"BLEU and chrF by sacrebleu on detokenised text: `{sig['bleu_signature']}`, `{sig['chrf_signature']}`.", "",
+        f"## BLEU by source length (words; test sentences per bucket; beam {best_beam})", "", *bucket_rows, "",
+        f"![BLEU by source length]({stem}-bleu-by-length.png)", "",
+        "## Training curves", "", f"![dev BLEU against training time]({stem}-curves.png)", "",
+        "## Examples (greedy)", "", _examples(list(models), out, report.parent, stem), "",
+    ])
+    atomic_write_text(report, text)
+    print("\n".join([*head, *rows]))
+    print(f"\nreport: {report}")
+    return 0
