@@ -184,6 +184,7 @@ class TrainConfig:
     baseline_decay: float = 0.9  # moving-average decay of the REINFORCE reward baseline
     batch_tokens: int = 0  # > 0: batches of about this many padded tokens, by length (batch_size is then unused)
     max_minutes: float = 0.0  # > 0: also stop after this much wall-clock training time (validating at the end)
+    precision: str = "fp32"  # fp32 | bf16: bfloat16 autocast for matrix multiplies (fp32 weights, loss and optimiser)
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):
@@ -204,6 +205,8 @@ class TrainConfig:
         if self.reinforce_weight < 0 or self.entropy_weight < 0 or not 0.0 <= self.baseline_decay < 1.0:
             raise ConfigError("train.reinforce_weight and train.entropy_weight must be >= 0 and "
                               "train.baseline_decay in [0, 1)")
+        if self.precision not in ("fp32", "bf16"):
+            raise ConfigError(f"train.precision: unknown {self.precision!r}; choose one of: fp32, bf16")
         if self.batch_tokens < 0 or self.max_minutes < 0:
             raise ConfigError(f"train.batch_tokens and train.max_minutes must be >= 0, got {self.batch_tokens} "
                               f"and {self.max_minutes}")

@@ -87,3 +87,19 @@ def test_long_training_pairs_are_left_out_and_counted(tmp_path, caplog):
         src, tgt = task.pairs(splits["train"])
     assert len(src) == len(splits["train"]) - 1
     assert "left out 1 of 201" in caplog.text
+
+
+def test_bfloat16_autocast_training_learns_too(tmp_path):
+    corpus = write_corpus(tmp_path / "corpus")
+    cfg = config(tmp_path, corpus)
+    path = tmp_path / "bf16.yaml"
+    path.write_text((tmp_path / "cfg.yaml").read_text().replace("threads: 1", "threads: 1, precision: bf16"))
+    cfg = load_config(path)
+    assert cfg.train.precision == "bf16"
+    train_run(cfg, tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    metrics, _ = evaluate_examples(run.model, run.task, run.task.load_split(run.path, "test"))
+    assert metrics["bleu"] > 60, metrics
+    path.write_text((tmp_path / "cfg.yaml").read_text().replace("threads: 1", "threads: 1, precision: fp8"))
+    with pytest.raises(ConfigError, match="train.precision"):
+        load_config(path)
