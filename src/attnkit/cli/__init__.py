@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Sequence
 
-from . import compare, demo, evaluate, list_cmd, train, translate
+from . import compare, data_cmd, demo, evaluate, list_cmd, train, translate
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -22,6 +22,7 @@ _COMMANDS = {
     "evaluate": (evaluate, "exact match and alignment accuracy on a run's test split"),
     "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention, architecture, positional encoding and task"),
+    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
 }
 
 
