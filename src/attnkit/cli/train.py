@@ -1,4 +1,10 @@
-"""``attnkit train CONFIG [--out DIR] [--set key=value ...] [--resume RUN]``."""
+"""``attnkit train CONFIG [--out DIR] [--set key=value ...] [--resume RUN]``.
+
+The same command trains data-parallel under ``torchrun``, one process per rank, e.g.
+``torchrun --nproc_per_node=2 -m attnkit.cli train CONFIG --out RUN``; ``train.batch_size`` /
+``train.batch_tokens`` are then the global batch of a step over all ranks, and only rank 0
+writes and prints (:mod:`attnkit.training.distributed`).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,16 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import load_config
+from ..config import RunConfig, load_config
+from ..training.distributed import barrier, distributed_session
 from ..training.pipeline import train_run
 from .common import UserError, add_common
 
 EPILOG = """examples:
   attnkit train configs/dates-bahdanau.yaml --out runs/bahdanau
   attnkit train configs/dates-luong-general.yaml --set model.hidden_dim=128 --set train.max_steps=5000
-  attnkit train --resume runs/bahdanau"""
+  attnkit train --resume runs/bahdanau
+  torchrun --nproc_per_node=2 -m attnkit.cli train configs/dates-bahdanau.yaml --out runs/ddp"""
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with distributed_session() as dist:  # a no-op outside torchrun
+        if not dist.is_main:
+            logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress
+        out, cfg = _plan(args)
+        barrier(dist)  # every rank has checked the run folder before rank 0 writes into it
+        progress = dist.is_main and not args.no_progress and sys.stderr.isatty()
+        result = train_run(cfg, out, progress=progress, resume=bool(args.resume))
+        if dist.is_main:
+            print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
+                  f"({result.steps} steps, {result.seconds:.0f} s)")
+    return 0
+
+
+def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
+    """The run folder and config of the command line; raises UserError for usage problems."""
     if args.resume:
         if args.config or args.overrides:
             raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set",
@@ -50,8 +73,4 @@ def run(args: argparse.Namespace) -> int:
         if (out / "config.yaml").exists() and not args.overwrite:
             raise UserError(f"{out} already holds a run; continue it with `attnkit train --resume {out}`, "
                             "choose another --out, or pass --overwrite to start over")
-    progress = not args.no_progress and sys.stderr.isatty()
-    result = train_run(cfg, out, progress=progress, resume=bool(args.resume))
-    print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
-          f"({result.steps} steps, {result.seconds:.0f} s)")
-    return 0
+    return out, cfg

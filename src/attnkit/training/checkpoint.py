@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..io import atomic_path, atomic_write_text
 
 __all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state"]
+
+
+_STATE_KEY = "attnkit.trainer_state"  # metadata key of last.safetensors holding the JSON state
 
 
 class CheckpointError(ValueError):
@@ -39,6 +42,14 @@ def _read(path: Path) -> dict[str, torch.Tensor]:
         raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
 
 
+def _metadata(path: Path) -> dict[str, str]:
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as err:
+        raise CheckpointError(f"{path} is not a readable safetensors file ({err})") from None
+
+
 def load_weights(model: nn.Module, path: str | Path) -> None:
     """Load weights written by :func:`save_weights` into `model` (strict).
 
@@ -57,7 +68,11 @@ def save_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Opt
                scheduler: Any, extra: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
     """Write everything needed to resume training: ``last.safetensors`` + ``trainer_state.json``.
 
-    The JSON is written last, so a state file always points at complete tensors.
+    Each file is replaced atomically (temporary file + rename). The JSON state is also stored in
+    the metadata of ``last.safetensors``, and :func:`load_state` reads it from there, so a process
+    killed between the two renames still leaves a consistent state (the tensors and the step,
+    position and optimiser scalars of the same save); ``trainer_state.json`` is written last, as
+    a readable copy and the mark of a resumable run folder.
     """
     run_dir = Path(run_dir)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -71,10 +86,10 @@ def save_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Opt
                 opt_scalars.setdefault(str(pid), {})[name] = value
     for name, value in rng.items():
         tensors[f"rng.{name}"] = value
-    with atomic_path(run_dir / "last.safetensors") as tmp:
-        save_file(tensors, str(tmp))
     meta = {"param_groups": opt["param_groups"], "optim_scalars": opt_scalars,
             "scheduler": scheduler.state_dict(), "extra": extra}
+    with atomic_path(run_dir / "last.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={_STATE_KEY: json.dumps(meta)})
     atomic_write_text(run_dir / "trainer_state.json", json.dumps(meta, indent=1))
 
 
@@ -86,13 +101,19 @@ def load_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Opt
         CheckpointError: if the state files are missing or corrupt.
     """
     run_dir = Path(run_dir)
+    if not (run_dir / "trainer_state.json").is_file() and not (run_dir / "last.safetensors").is_file():
+        raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from")
+    tensors = _read(run_dir / "last.safetensors")
+    embedded = _metadata(run_dir / "last.safetensors").get(_STATE_KEY)
     try:
-        meta = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
+        if embedded is not None:  # the state saved together with these tensors
+            meta = json.loads(embedded)
+        else:  # written before the state was embedded
+            meta = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{run_dir}/trainer_state.json is corrupt ({err})") from None
-    tensors = _read(run_dir / "last.safetensors")
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():

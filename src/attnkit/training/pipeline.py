@@ -1,8 +1,15 @@
-"""Config -> task and data -> model -> trainer -> run folder: the main job as a function."""
+"""Config -> task and data -> model -> trainer -> run folder: the main job as a function.
+
+Under ``torchrun`` (a started ``torch.distributed`` process group) rank 0 builds the run folder
+and the other ranks load the task and data from it; see :mod:`attnkit.training.distributed`.
+Setting the environment variable ``ATTNKIT_LOSS_LOG=1`` makes the trainer append the loss of
+every step to ``losses.jsonl`` in the run folder (for debugging and the equivalence tests).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +18,8 @@ import torch
 from ..config import RunConfig, load_config, save_config
 from ..evaluation import evaluate_examples
 from ..tasks import TASKS
-from .run import build_model
+from . import distributed
+from .run import RunError, build_model
 from .trainer import Trainer, TrainResult
 
 __all__ = ["train_run", "model_label"]
@@ -31,13 +39,24 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
     With ``resume=True`` the run folder's own config, data and vocabularies are used and
     training continues from its last saved state; `cfg` is ignored.
 
+    Under ``torch.distributed`` every rank calls this with the same arguments; only rank 0
+    writes.
+
     Raises:
         attnkit.config.ConfigError: for an invalid config.
         attnkit.training.CheckpointError: when resuming from a missing or corrupt state.
     """
     run_dir = Path(run_dir)
+    dist = distributed.current()
     if resume:
         cfg = load_config(run_dir / "config.yaml")
+        task_cls = TASKS.get(cfg.data.task)
+        task = task_cls.load(cfg.data, run_dir)
+        splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
+    elif not dist.is_main:  # rank 0 builds the run folder; then load what it wrote
+        failure = distributed.broadcast_json(None, dist)
+        if failure:
+            raise RunError(f"rank 0 could not build {run_dir}: {failure}")
         task_cls = TASKS.get(cfg.data.task)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
@@ -45,19 +64,25 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         task_cls = TASKS.get(cfg.data.task)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.jsonl", "trainer_state.json", "last.safetensors", "model.safetensors"):
+        for stale in ("metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors",
+                      "model.safetensors"):
             (run_dir / stale).unlink(missing_ok=True)
         try:
             task, splits = task_cls.build(cfg.data, run_dir)
             save_config(cfg, run_dir / "config.yaml")  # last: a config marks a usable run folder
-        except BaseException:
+        except BaseException as err:
             if created:
                 shutil.rmtree(run_dir, ignore_errors=True)  # leave nothing half-made behind
+            if dist.enabled and isinstance(err, Exception):
+                distributed.broadcast_json(f"{type(err).__name__}: {err}", dist)  # release the others
             raise
+        distributed.broadcast_json(None, dist)  # the run folder is ready
     torch.manual_seed(cfg.train.seed)
     model = build_model(cfg, task)
-    log.info("%s: %s model with %d parameters, %d training examples", run_dir,
-             model_label(cfg), sum(p.numel() for p in model.parameters()), len(splits["train"]))
+    if dist.is_main:
+        log.info("%s: %s model with %d parameters, %d training examples%s", run_dir,
+                 model_label(cfg), sum(p.numel() for p in model.parameters()), len(splits["train"]),
+                 f", {dist.world_size} ranks" if dist.enabled else "")
     dev = splits["dev"]
 
     def validate(m) -> dict:
@@ -70,6 +95,8 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         return out
 
     src, tgt = task.pairs(splits["train"])
-    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress,
-                      progress_label=model_label(cfg), progress_position=progress_position)
+    loss_log = run_dir / "losses.jsonl" if os.environ.get("ATTNKIT_LOSS_LOG") else None
+    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress and dist.is_main,
+                      progress_label=model_label(cfg), progress_position=progress_position,
+                      loss_log=loss_log, dist=dist)
     return trainer.fit(resume=resume)

@@ -2,6 +2,12 @@
 checkpoint, early stopping, a progress bar, and resumable state.
 
 Only this file knows the loop; what a batch is and how to validate come from the caller.
+
+The same loop runs data-parallel when a ``torch.distributed`` process group is started, e.g.
+``torchrun --nproc_per_node=2 -m attnkit.cli train CONFIG --out RUN``; ``train.batch_size`` /
+``train.batch_tokens`` are then the *global* batch of a step over all ranks, each rank computes
+its share of it, and only rank 0 writes. :mod:`attnkit.training.distributed` gives the details
+(loss normalisation, gradient sums, what stays rank-local).
 """
 
 from __future__ import annotations
@@ -21,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import TokenBatchSampler, Vocab, collate
+from ..data import TokenBatchSampler, Vocab, collate, split_batch
+from ..io import atomic_write_text
+from . import distributed
 from .checkpoint import load_state, save_state, save_weights
 
 __all__ = ["Trainer", "TrainResult"]
@@ -93,7 +101,11 @@ class Trainer:
 
     Writes into `run_dir`: ``model.safetensors`` (best validation score so far),
     ``metrics.jsonl`` (one line per validation), ``last.safetensors`` + ``trainer_state.json``
-    (for resuming).
+    (for resuming), and with `loss_log` one line per step.
+
+    Under ``torch.distributed`` (see :mod:`attnkit.training.distributed`) every rank builds a
+    Trainer with the same data; the batch size is the global one, only rank 0 validates and
+    writes, and `validate` is only called on rank 0.
 
     Args:
         model: the model; its forward takes (src, src_lengths, tgt_in) and returns logits first.
@@ -106,11 +118,15 @@ class Trainer:
         progress: show a progress bar (loss, target tokens/s) on stderr.
         progress_label: text in front of the bar.
         progress_position: line of the bar, for several trainings sharing a terminal.
+        loss_log: a JSON-lines file to append ``{"step", "loss", "n_tokens", "n_examples"}`` of
+            the global batch to after every step (a debugging hook; slows training a little).
+        dist: the rank and number of ranks; default: the started process group, if any.
     """
 
     def __init__(self, model: nn.Module, cfg, run_dir: str | Path, src: Sequence[Sequence[int]],
                  tgt: Sequence[Sequence[int]], validate: Validate, *, progress: bool = True,
-                 progress_label: str = "train", progress_position: int = 0) -> None:
+                 progress_label: str = "train", progress_position: int = 0,
+                 loss_log: str | Path | None = None, dist: distributed.DistContext | None = None) -> None:
         if len(src) != len(tgt) or not src:
             raise ValueError(f"need equally many sources and targets (> 0), got {len(src)} and {len(tgt)}")
         self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
@@ -119,13 +135,16 @@ class Trainer:
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.baseline: float | None = None  # REINFORCE reward baseline (moving average)
+        self.loss_log = Path(loss_log) if loss_log else None
+        self.dist = dist or distributed.current()
 
     def _batches(self, start_epoch: int, start_index: int):
-        """Seeded shuffles, one per epoch; yields (epoch, index after batch, batch).
+        """Seeded shuffles, one per epoch; yields (epoch, index after batch, example indices).
 
         With ``cfg.batch_tokens`` the batches are length-bucketed token batches
         (:class:`~attnkit.data.TokenBatchSampler`) and the index counts batches; otherwise
-        ``cfg.batch_size`` sentences in random order and the index counts sentences.
+        ``cfg.batch_size`` sentences in random order and the index counts sentences. The batches
+        are global: the same on every rank.
         """
         n, bs = len(self.src), self.cfg.batch_size
         epoch = start_epoch
@@ -135,28 +154,35 @@ class Trainer:
             while True:
                 batches = sampler.batches(epoch)
                 for i in range(start_index, len(batches)):
-                    idx = batches[i]
-                    yield epoch, i + 1, collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+                    yield epoch, i + 1, batches[i]
                 epoch, start_index = epoch + 1, 0
         while True:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed + epoch))
             for i in range(start_index, n - bs + 1 if n >= bs else 1, bs):
-                idx = order[i:i + bs].tolist()
-                yield epoch, i + bs, collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+                yield epoch, i + bs, order[i:i + bs].tolist()
             epoch, start_index = epoch + 1, 0
 
-    def loss(self, batch) -> torch.Tensor:
-        """Mean cross-entropy per real target token (teacher forcing), with label smoothing
+    def loss(self, batch, n_tokens: int | None = None) -> torch.Tensor:
+        """Mean cross-entropy per real target token (teacher forcing; with ``cfg.precision="bf16"`` the
+        model runs under bfloat16 autocast [Kalamkar19] arXiv:1905.12322), with label smoothing
         [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (see :meth:`reinforce_terms`)."""
-        out = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-        logits = out[0]  # (B, Tq, V)
+        when the model samples hard attention (see :meth:`reinforce_terms`).
+
+        Args:
+            batch: a collated batch.
+            n_tokens: the divisor; default ``batch.n_tokens``. A rank passes the real target
+                tokens of the global batch, so that the ranks' losses add up to its mean.
+        """
+        device = next(self.model.parameters()).device.type
+        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            out = self.model(batch.src, batch.src_lengths, batch.tgt_in)
+        logits = out[0].float()  # (B, Tq, V); the loss is always computed in float32
         nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                               reduction="none", label_smoothing=self.cfg.label_smoothing).view(batch.tgt_out.shape)
         total = nll.sum()
         if getattr(out, "log_prob", None) is not None:
             total = total + self.reinforce_terms(nll.detach(), out.log_prob, out.entropy, batch.tgt_out != Vocab.pad_id)
-        return total / batch.n_tokens
+        return total / (n_tokens or batch.n_tokens)
 
     def reinforce_terms(self, nll: torch.Tensor, log_prob: torch.Tensor, entropy: torch.Tensor,
                         real: torch.Tensor) -> torch.Tensor:
@@ -194,13 +220,72 @@ class Trainer:
                  ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "score"))
         return record
 
+    def _forward_backward(self, idx: list[int]) -> tuple[torch.Tensor, int]:
+        """Forward and backward pass of this rank's share of the global batch `idx`.
+
+        Returns:
+            This rank's loss (its token losses over the global batch's real target tokens,
+            detached; 0 for an empty share) and the global batch's real target tokens.
+        """
+        if not self.dist.enabled:
+            batch = collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
+            loss = self.loss(batch)
+            loss.backward()
+            return loss.detach(), batch.n_tokens
+        n_tokens = sum(len(self.tgt[j]) + 1 for j in idx)  # + 1 for </s>, as collate counts
+        mine = split_batch(idx, self.dist.world_size, self.dist.rank)
+        if not mine:  # fewer examples than ranks: zero gradients, but still in the all_reduce
+            return torch.zeros(()), n_tokens
+        loss = self.loss(collate([self.src[j] for j in mine], [self.tgt[j] for j in mine]), n_tokens)
+        loss.backward()
+        return loss.detach(), n_tokens
+
+    def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[float | None]]:
+        """The random state and REINFORCE baseline of every rank but 0, for rank 0 to save."""
+        states = distributed.all_gather_tensor(torch.get_rng_state(), self.dist)
+        mine = torch.tensor([math.nan if self.baseline is None else self.baseline], dtype=torch.float64)
+        baselines = [float(b) for b in distributed.all_gather_tensor(mine, self.dist)]
+        return ({f"torch.rank{r}": t for r, t in enumerate(states) if r},
+                [None if math.isnan(b) else b for b in baselines])
+
+    def _restore_rank_state(self, extra: dict, rng: dict[str, torch.Tensor], step: int) -> None:
+        rank = self.dist.rank
+        key = "torch" if rank == 0 else f"torch.rank{rank}"
+        if key in rng:
+            torch.set_rng_state(rng[key])
+        else:  # the run was saved with fewer ranks
+            torch.manual_seed(self.cfg.seed + rank + 1_000_003 * step)
+            log.warning("rank %d: no saved random state (the run had fewer ranks); reseeded", rank)
+        baselines = extra.get("rank_baselines") or []
+        self.baseline = extra.get("baseline") if rank == 0 else baselines[rank] if rank < len(baselines) else None
+
+    def _tidy_after_crash(self, step: int) -> None:
+        """Before resuming at `step`: remove temporary files of a save cut short, and metrics
+        lines of validations after the saved state (they are redone)."""
+        for tmp in self.run_dir.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+        path = self.run_dir / "metrics.jsonl"
+        if not path.is_file():
+            return
+        lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        kept = []
+        for line in lines:
+            try:
+                if line.endswith("\n") and json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (json.JSONDecodeError, KeyError, TypeError):
+                pass  # a line cut short by the crash
+        if len(kept) != len(lines):
+            atomic_write_text(path, "".join(kept))
+
     def fit(self, *, resume: bool = False) -> TrainResult:
         """Train until ``max_steps`` or early stopping; returns a summary.
 
         Args:
             resume: continue from ``last.safetensors`` / ``trainer_state.json`` in the run folder.
         """
-        cfg = self.cfg
+        cfg, dist = self.cfg, self.dist
+        main = dist.is_main
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         step, epoch, index, best, best_step, bad, history = 0, 0, 0, -math.inf, 0, 0, []
@@ -209,55 +294,79 @@ class Trainer:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
             step, epoch, index = extra["step"], extra["epoch"], extra["index"]
             best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
-            self.baseline = extra.get("baseline")
             history = extra["history"]
-            torch.set_rng_state(rng["torch"])
+            self._restore_rank_state(extra, rng, step)
+            if main:
+                self._tidy_after_crash(step)
             log.info("resuming at step %d (best score %.4f at step %d)", step, best, best_step)
         else:
-            torch.manual_seed(cfg.seed)
+            torch.manual_seed(cfg.seed + dist.rank)  # rank-local dropout and sampling
+        if dist.enabled:
+            distributed.check_same([len(self.src), sum(map(len, self.src)), sum(map(len, self.tgt)),
+                                    sum(sum(t) for t in self.tgt)], "the training data", dist)
+            distributed.broadcast_module(self.model, dist)
         self.model.train()
-        bar = tqdm(total=cfg.max_steps, initial=step, disable=not self.progress, unit="step",
+        bar = tqdm(total=cfg.max_steps, initial=step, disable=not (self.progress and main), unit="step",
                    dynamic_ncols=True, leave=False, desc=self.progress_label,
                    position=self.progress_position)
         start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
-        stopped_early = False
+        stopped_early = stop_agreed = False
         batches = self._batches(epoch, index)
 
         def checkpoint() -> None:
             extra = {"step": step, "epoch": epoch, "index": index, "best": best,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
                      "history": history, "baseline": self.baseline}
-            save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra,
-                       {"torch": torch.get_rng_state()})
+            rng = {"torch": torch.get_rng_state()}
+            if dist.enabled:  # a collective: every rank takes part, rank 0 writes
+                rank_rng, extra["rank_baselines"] = self._gather_rank_state()
+                rng.update(rank_rng)
+            if main:
+                save_state(self.run_dir, self.model, self.optimizer, self.scheduler, extra, rng)
+
+        def over_time() -> bool:
+            return cfg.max_minutes > 0 and time.perf_counter() - start >= cfg.max_minutes * 60
 
         with _StopSignals() as stop:
             while step < cfg.max_steps:
-                if stop.requested:
+                if stop_agreed if dist.enabled else stop.requested:
                     bar.close()
                     checkpoint()
-                    log.warning("stopped at step %d; state saved, continue with "
-                                "`attnkit train --resume %s`", step, self.run_dir)
+                    if main:
+                        log.warning("stopped at step %d; state saved, continue with "
+                                    "`attnkit train --resume %s`", step, self.run_dir)
                     raise KeyboardInterrupt
-                epoch, index, batch = next(batches)
-                loss = self.loss(batch)
+                epoch, index, idx = next(batches)
                 self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss, n_tokens = self._forward_backward(idx)
+                if dist.enabled:  # sum gradients and loss shares; any rank's stop stops all
+                    loss_sum, stops, late = distributed.all_reduce_gradients(
+                        self.model.parameters(), [float(loss), float(stop.requested), float(over_time())], dist)
+                    loss, stop_agreed = torch.tensor(loss_sum), stops > 0
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
                 self.optimizer.step()
                 self.scheduler.step()
                 step += 1
-                tokens += batch.n_tokens
+                tokens += n_tokens
+                if self.loss_log and main:
+                    with open(self.loss_log, "a", encoding="utf-8") as fh:
+                        fh.write(json.dumps({"step": step, "loss": float(loss), "n_tokens": n_tokens,
+                                             "n_examples": len(idx)}) + "\n")
                 if step % 10 == 0:
                     speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
-                    bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{speed:,.0f}")
+                    bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{speed:,.0f}")
                 bar.update(1)
-                out_of_time = cfg.max_minutes > 0 and time.perf_counter() - start >= cfg.max_minutes * 60
+                out_of_time = late > 0 if dist.enabled else over_time()
                 if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
-                    record = self._validate(step, loss.item(), start, tokens, tok_start)
+                    # rank 0 validates and writes; the others wait for its record, so that
+                    # every rank takes the same early-stopping decision
+                    record = self._validate(step, float(loss), start, tokens, tok_start) if main else None
+                    record = distributed.broadcast_json(record, dist)
                     history.append(record)
                     if record["score"] > best:
                         best, best_step, bad = record["score"], step, 0
-                        save_weights(self.model, self.run_dir / "model.safetensors")
+                        if main:
+                            save_weights(self.model, self.run_dir / "model.safetensors")
                     else:
                         bad += 1
                     checkpoint()
