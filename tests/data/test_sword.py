@@ -57,3 +57,11 @@ def test_missing_module_names_the_apt_line(tmp_path, monkeypatch):
     monkeypatch.setattr("attnkit.data.sword.sword_paths", lambda: [tmp_path])
     with pytest.raises(SwordError, match="apt-get install sword-text-sparv"):
         find_module("spaRV1909eb")
+
+
+def test_translator_additions_written_against_words_are_separated():
+    from attnkit.data.sword import SPANISH_ENCLITICS
+
+    raw = ('<w lemma="a">allí</w><transChange type="added">también</transChange> <w>Jesucristo</w>'
+           '<transChange type="added">sea</transChange> y <w>díjo</w><transChange>le</transChange> <w>a</w><w>b</w>')
+    assert clean_osis(raw, SPANISH_ENCLITICS) == "allí también Jesucristo sea y díjole ab"

@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "dev", "test")
 MIN_TRAIN = 1000  # fewest training pairs a corpus may be left with
 # Bump when alignment, cleaning or the file layout change: it invalidates built corpora.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 # -log prior of the beads [Gale93] Table 5: 0.89 for 1-1; the 0.0099 of "1-0 or 0-1" and the
 # 0.089 of "2-1 or 1-2" shared equally between the two directions. A k-1 or 1-k merge (k > 2,
 # e.g. RV1909's Job 39:30, which holds nine WEB verses) costs MERGE_STEP more per extra verse.

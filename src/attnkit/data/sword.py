@@ -32,7 +32,7 @@ DEBIAN_PACKAGES = {
     "engWEB2015eb": "sword-text-web",
     "engKJV2006eb": "sword-text-kjv",
 }
-_CACHE_VERSION = 6
+_CACHE_VERSION = 7
 
 
 class SwordError(RuntimeError):
@@ -119,17 +119,38 @@ _SPACE_BEFORE_PUNCT = re.compile(r" +([,.;:!?])")
 _WORD_CHAR = re.compile(r"\w|[“‘«¿¡(]")
 
 
-def clean_osis(raw: str) -> str:
+# Spanish object pronouns written joined to the verb ("díjole"): a translator's addition
+# (<transChange>) that is one of these stays attached to the word before it.
+SPANISH_ENCLITICS = frozenset({"lo", "la", "le", "los", "las", "les", "me", "te", "se", "nos", "os"})
+_GLUED = re.compile(r"(?<=\w)(</w>|</transChange>)(<(?:w|transChange)\b[^>]*>)(?=(\w+))")
+
+
+def _unglue(match: re.Match, enclitics: frozenset) -> str:
+    """A space between a word element and an adjacent translator's addition, unless the second is
+    an enclitic pronoun."""
+    closing, opening, following = match.group(1), match.group(2), match.group(3)
+    if closing[2:-1] == opening[1:].split()[0].rstrip(">"):  # </w><w>: the module's own tokens
+        return closing + opening
+    if following.lower() in enclitics:
+        return closing + opening
+    return closing + " " + opening
+
+
+def clean_osis(raw: str, enclitics: frozenset = frozenset()) -> str:
     """Plain text of one verse's OSIS markup.
 
     Footnotes (``<note>``) are dropped; where one sat between two words with no space around it,
     a space takes its place. Line, paragraph and title elements become spaces, every other tag
     is removed keeping its content, entities are unescaped, the pilcrow ¶ is dropped, and
     whitespace is collapsed. Text after ``<chapter eID=…>`` (the end of the chapter) is ignored.
+    A word element and a translator's addition (``<transChange>``) written against each other
+    ("allí</w><transChange>también") get a space between them, unless the addition is one of
+    `enclitics` ("díjo" + "le" -> "díjole").
     """
     end = raw.find("<chapter eID")
     if end >= 0:
         raw = raw[:end]
+    raw = _GLUED.sub(lambda m: _unglue(m, enclitics), raw)
     raw = _NOTE.sub(_NOTE_MARK, raw)
     raw = _BREAK.sub(" ", raw)
     raw = _TAG.sub("", raw)
@@ -226,13 +247,14 @@ def read_module(name: str, *, cache_dir: str | Path | None = None) -> tuple[Modu
         except (OSError, ValueError, TypeError):
             pass  # a damaged cache is rebuilt below
     verses = []
+    enclitics = SPANISH_ENCLITICS if info.language == "es" else frozenset()
     try:
         for testament in bible.get_structure().get_books().values():
             for book in testament:
                 for ch in range(1, book.num_chapters + 1):
                     for v in range(1, book.chapter_lengths[ch - 1] + 1):
                         raw = bible.get(books=[book.osis_name], chapters=[ch], verses=[v], clean=False)
-                        verses.append(Verse(book.osis_name, ch, v, clean_osis(raw)))
+                        verses.append(Verse(book.osis_name, ch, v, clean_osis(raw, enclitics)))
     except Exception as err:  # noqa: BLE001 - pysword raises bare exceptions on damaged files
         raise SwordError(f"SWORD module {name} cannot be read ({err}); reinstall it: "
                          f"{_install_hint([name])}") from None
