@@ -9,8 +9,9 @@ For each config: the corpus is read and subword models trained as `attnkit train
 trainer's own token batches and `--steps` timed. Throughput is real (non-padding) target tokens,
 ``</s>`` included, per second, as the trainer logs it. The FLOPs of one step are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies of forward and backward, which
-is what MFU conventionally counts); the peak is the best of several float32 ``torch.mm`` of
-2048 x 2048 matrices with the same threads, measured in the same run.
+is what MFU conventionally counts); the peak is the best of several ``torch.mm`` of 2048 x 2048
+matrices with the same threads, in float32 and in bfloat16, measured in the same run; MFU is
+against the peak of the precision the config trains in (``train.precision``).
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ DEFAULT = ("configs/bible-none.yaml", "configs/bible-bahdanau.yaml", "configs/bi
            "configs/bible-transformer.yaml")
 
 
-def matmul_peak(threads: int, n: int = 2048, repeats: int = 10) -> float:
-    """Best float32 GEMM rate in FLOP/s with `threads` threads."""
+def matmul_peak(threads: int, dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 10) -> float:
+    """Best GEMM rate in FLOP/s with `threads` threads and `dtype` operands."""
     torch.set_num_threads(threads)
-    a, b = torch.randn(n, n), torch.randn(n, n)
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
     for _ in range(3):
         a @ b
     best = 0.0
@@ -81,7 +82,8 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     for batch in timed:
         step(batch)
     seconds = time.perf_counter() - start
-    return {"config": config, "params": sum(p.numel() for p in model.parameters()), "steps": len(timed),
+    return {"config": config, "precision": cfg.train.precision,
+            "params": sum(p.numel() for p in model.parameters()), "steps": len(timed),
             "tokens_per_batch": round(tokens / len(timed)), "tgt_tokens_per_s": tokens / seconds,
             "ms_per_step": 1000 * seconds / len(timed), "flops_per_s": flops_per_token * tokens / seconds}
 
@@ -99,17 +101,19 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"train_throughput: config not found: {missing[0]}", file=sys.stderr)
         return 1
-    peak = matmul_peak(args.threads)
+    peaks = {"fp32": matmul_peak(args.threads), "bf16": matmul_peak(args.threads, torch.bfloat16)}
     print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads; "
-          f"measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s")
-    print("| config | params | tokens/batch | target tokens/s | ms/step | GFLOP/s | MFU |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+          f"measured matmul peak: float32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
+          f"bfloat16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; "
+          "MFU is against the peak of the config's train.precision")
+    print("| config | precision | params | tokens/batch | target tokens/s | ms/step | GFLOP/s | MFU |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for config in args.configs:
         r = measure(config, args.steps, args.warmup, args.threads, args.overrides)
-        r["mfu"] = r["flops_per_s"] / peak
+        r["mfu"] = r["flops_per_s"] / peaks[r["precision"]]
         if args.json:
             print(json.dumps(r))
-        print(f"| {Path(config).stem} | {r['params'] / 1e6:.1f} M | {r['tokens_per_batch']} | "
+        print(f"| {Path(config).stem} | {r['precision']} | {r['params'] / 1e6:.1f} M | {r['tokens_per_batch']} | "
               f"{r['tgt_tokens_per_s']:,.0f} | {r['ms_per_step']:.0f} | {r['flops_per_s'] / 1e9:.1f} | "
               f"{r['mfu']:.1%} |", flush=True)
     return 0
