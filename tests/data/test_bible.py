@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from attnkit.data import bible
+from attnkit.data import bible, verse_align
 from attnkit.data.bible import AlignedPair, BibleError, LengthModel, align_verses, build_bible_corpus
 from attnkit.data.sword import ModuleInfo, SwordError, Verse, find_module, read_module
 
@@ -47,7 +47,7 @@ def test_lengths_that_merely_suggest_a_shift_do_not_beat_equal_references(monkey
     tgt = verses("1Cor", 13, [125, 80, 107, 64, 80, 183], "en")
     model = LengthModel(ratio=1.04, variance=2.0)
     assert all(p.by_id for p in align_verses(src, tgt, model=model))
-    monkeypatch.setattr(bible, "SAME_REF_BONUS", 0.0)
+    monkeypatch.setattr(verse_align, "SAME_REF_BONUS", 0.0)
     assert [p.bead for p in align_verses(src, tgt, model=model)] == ["1-2", "1-1", "1-1", "1-1", "2-1"]
 
 
