@@ -10,7 +10,7 @@ import logging
 import sys
 from typing import Sequence
 
-from . import compare, data_cmd, demo, evaluate, list_cmd, train, translate
+from . import compare, data_cmd, demo, evaluate, list_cmd, study, train, translate
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -23,6 +23,7 @@ _COMMANDS = {
     "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention, architecture, positional encoding and task"),
     "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
+    "study": (study, "run a documented study end to end and write its report"),
 }
 
 
