@@ -24,3 +24,26 @@ def scores_and_mask(draw, elements: st.SearchStrategy[float]):
     if draw(st.booleans()):
         mask[..., 0, :] = False  # at least one fully-masked row
     return torch.from_numpy(scores), torch.from_numpy(mask)
+
+
+def assert_masked_weights(weights: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Properties every masked normaliser has in any dtype: the dtype of `scores`, no NaN or inf,
+    weights >= 0, exactly 0 at masked positions and on fully-masked rows. Returns the mask
+    broadcast to the scores' shape."""
+    full_mask = mask.expand_as(scores)
+    assert weights.dtype == scores.dtype
+    assert not weights.isnan().any() and not weights.isinf().any()
+    assert (weights >= 0).all()
+    assert (weights[~full_mask] == 0).all()  # exactly 0, not merely small
+    assert (weights[~full_mask.any(-1)] == 0).all()
+    return full_mask
+
+
+def assert_distribution_rows(weights: torch.Tensor, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """:func:`assert_masked_weights`, plus: the shape of `scores`, weights <= 1, and each row sums
+    to 1 when it has an allowed position (else 0). Returns the broadcast mask."""
+    full_mask = assert_masked_weights(weights, scores, mask)
+    assert weights.shape == scores.shape
+    assert (weights <= 1).all()
+    torch.testing.assert_close(weights.sum(-1), full_mask.any(-1).to(weights.dtype))
+    return full_mask

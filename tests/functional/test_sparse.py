@@ -142,14 +142,7 @@ def test_matches_entmax_package_on_unmasked_rows(fn):
 def test_properties_float64(fn, sm):
     scores, mask = sm
     weights = fn(scores, mask)
-    full_mask = mask.expand_as(scores)
-    assert weights.shape == scores.shape and weights.dtype == scores.dtype
-    assert not weights.isnan().any()
-    assert (weights >= 0).all() and (weights <= 1).all()
-    assert (weights[~full_mask] == 0).all()  # exactly 0, not merely small
-    has_key = full_mask.any(-1)
-    torch.testing.assert_close(weights.sum(-1), has_key.to(F64))
-    assert (weights[~has_key] == 0).all()
+    full_mask = strategies.assert_distribution_rows(weights, scores, mask)
     # weight exactly 0 for every unmasked score well below the row's top unmasked score
     top = scores.masked_fill(~full_mask, -math.inf).amax(-1, keepdim=True)
     far_below = full_mask & (scores <= top - SUPPORT_GAP[fn] - 1e-6)
@@ -257,12 +250,7 @@ def test_low_precision_no_nan_and_close_to_float64_golden(fn, dtype, sm):
     scores64, mask = sm
     scores = scores64.to(dtype)
     weights = fn(scores, mask)
-    full_mask = mask.expand_as(scores)
-    assert weights.dtype == dtype
-    assert not weights.isnan().any() and not weights.isinf().any()
-    assert (weights >= 0).all()
-    assert (weights[~full_mask] == 0).all()
-    assert (weights[~full_mask.any(-1)] == 0).all()
+    strategies.assert_masked_weights(weights, scores, mask)
     # computed in float32 and rounded once to `dtype`: a few units of its eps at most
     golden = _rowwise(REFERENCE[fn], scores.to(F64), mask)
     torch.testing.assert_close(weights.to(F64), golden, rtol=0, atol=4 * torch.finfo(dtype).eps)

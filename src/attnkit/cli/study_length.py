@@ -12,7 +12,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import shlex
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from ..config import load_config
 from ..decoding import translate
 from ..evaluation import BucketScore
 from ..io import atomic_write_text
+from ..machine import cpu_model
 from ..training import load_run
 from ..training.length_study import run_study
 from ..viz import plot_alignment, save_figure
@@ -49,16 +49,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a value in every config, e.g. data.corpus=DIR (repeatable)")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_common(parser)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _buckets(records: list[dict]) -> list[BucketScore]:
@@ -148,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
     sig = next(iter(models.values()))["eval"]["beams"][best_beam]
     text = "\n".join([
         "# Attention and sentence length: Spanish → English Bible", "",
-        f"{datetime.date.today()}; {_cpu()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time with "
+        f"{datetime.date.today()}; {cpu_model()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time with "
         f"{threads} thread(s) each, {args.minutes:g} minutes of wall-clock training each (validation included); "
         f"test decoding afterwards, one model at a time, with {threads * args.jobs} threads.", "",
         "Command (resumable: run it again after an interruption):", "", "```bash", command, "```", "",

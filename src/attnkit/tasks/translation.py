@@ -156,9 +156,8 @@ class TranslationTask:
     def load(cls, data_cfg, run_dir: str | Path) -> "TranslationTask":
         """Rebuild the task from a run folder's subword models."""
         run_dir = Path(run_dir)
-        src = SubwordModel.load(run_dir / "subwords.src.model")
-        tgt = SubwordModel.load(run_dir / "subwords.tgt.model")
-        return cls(src, tgt if tgt != src else src, data_cfg.max_source_len)
+        return cls(SubwordModel.load(run_dir / "subwords.src.model"),
+                   SubwordModel.load(run_dir / "subwords.tgt.model"), data_cfg.max_source_len)
 
     @staticmethod
     def load_split(run_dir: str | Path, split: str) -> list[TranslationExample]:

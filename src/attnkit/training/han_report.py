@@ -11,25 +11,15 @@ from pathlib import Path
 import torch
 
 from ..io import atomic_write_text
+from ..machine import cpu_model
 from ..tasks.bible_sections import SECTIONS
 
 __all__ = ["machine_description", "write_report", "render_report"]
 
 
-def _cpu_model() -> str:
-    """The CPU's model name from /proc/cpuinfo (Linux), else what `platform` knows."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
 def machine_description(threads: int) -> dict:
     """CPU model, logical cores, torch threads used, torch and Python versions, OS."""
-    return {"cpu": _cpu_model(), "cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
+    return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
             "torch": torch.__version__, "python": platform.python_version(), "system": platform.system()}
 
 

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing as mp
-import sys
 import time
 from pathlib import Path
 
@@ -27,6 +25,7 @@ from ..config import RunConfig, load_config
 from ..decoding import translate
 from ..evaluation import bleu_by_length, corpus_scores
 from ..io import atomic_write_text
+from .parallel import train_many
 from .run import load_run
 
 __all__ = ["train_models", "evaluate_model", "run_study"]
@@ -34,42 +33,18 @@ __all__ = ["train_models", "evaluate_model", "run_study"]
 log = logging.getLogger(__name__)
 
 
-def _train_one(job: tuple[dict, str, str, int, bool, int]) -> dict:
-    """Train (or resume) one model; runs in this process or in a spawned child."""
-    raw_cfg, name, run_dir, level, progress, position = job
-    from .pipeline import train_run
-
-    logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
-    run_path = Path(run_dir)
-    done = run_path / "done.json"
-    if done.is_file():
-        log.info("already trained; skipping (delete %s to train again)", done)
-        return json.loads(done.read_text(encoding="utf-8"))
-    resume = (run_path / "trainer_state.json").is_file() and (run_path / "config.yaml").is_file()
-    cfg = load_config(None, [f"{sec}.{k}={json.dumps(v)}" for sec, d in raw_cfg.items() for k, v in d.items()])
-    torch.set_num_threads(cfg.train.threads or torch.get_num_threads())
-    result = train_run(cfg, run_path, progress=progress, resume=resume, progress_position=position)
-    summary = {"steps": result.steps, "best_step": result.best_step, "seconds": round(result.seconds, 1),
-               "best_dev_bleu": round(result.best_score * 100, 2), "threads": torch.get_num_threads()}
-    atomic_write_text(done, json.dumps(summary))
-    return summary
-
-
-def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1,
+def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1, threads: int = 1,
                  progress: bool = True) -> dict[str, dict]:
-    """Train every plan into ``out/<name>``, `jobs` at a time, each with its config's threads.
+    """Train (or resume, or skip when done) every plan into ``out/<name>``, `jobs` at a time with
+    `threads` threads each (:func:`attnkit.training.parallel.train_many`).
 
     Returns:
         name -> {"steps", "best_step", "seconds", "best_dev_bleu", "threads"}.
     """
-    out = Path(out)
-    level = logging.getLogger().level
-    work = [(cfg.to_dict(), name, str(out / name), level, progress, i) for i, (name, cfg) in enumerate(plans.items())]
-    if jobs <= 1:
-        return {job[1]: _train_one(job) for job in work}
-    ctx = mp.get_context("spawn")
-    with ctx.Pool(min(jobs, len(work))) as pool:
-        return dict(zip(plans, pool.map(_train_one, work, chunksize=1)))
+    summaries = train_many(plans, out, jobs, threads=threads, resumable=True, progress=progress)
+    return {name: {"steps": s["steps"], "best_step": s["best_step"], "seconds": round(s["seconds"], 1),
+                   "best_dev_bleu": round(s["best_score"] * 100, 2), "threads": s["threads"]}
+            for name, s in zip(plans, summaries)}
 
 
 def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batch_size: int = 64) -> dict:
@@ -147,7 +122,7 @@ def run_study(configs: dict[str, str | Path], out: str | Path, *, minutes: float
                               "and one vocabulary for all models")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    summaries = train_models(plans, out, jobs=jobs, progress=progress)
+    summaries = train_models(plans, out, jobs=jobs, threads=threads, progress=progress)
     torch.set_num_threads(max(threads, 1) * max(jobs, 1))
     models = {}
     for name, path in configs.items():
