@@ -54,7 +54,8 @@ def test_a_wide_beam_finds_the_exact_best_sequence(arch):
     exact = {tuple(c): _sequence_logprob(model, src, length, c) for c in candidates}
     for alpha in (0.0, 1.0):
         ranked = sorted(exact.items(), key=lambda kv: -kv[1] / length_penalty(len(kv[0]), alpha))
-        hyps = beam_search(model, src, torch.tensor([length]), max_len, beam_size=200, n_best=3, alpha=alpha)[0]
+        hyps = beam_search(model, src, torch.tensor([length]), max_len, beam_size=200, n_best=3, alpha=alpha,
+                           stop="exact")[0]
         assert [h.tokens + [Vocab.eos_id] for h in hyps] == [list(seq) for seq, _ in ranked[:3]]
         for h in hyps:
             assert h.score == pytest.approx(exact[tuple(h.tokens + [Vocab.eos_id])], abs=1e-9)
@@ -101,3 +102,19 @@ def test_length_penalty_and_argument_checks():
     for kwargs in ({"beam_size": 0}, {"beam_size": 2, "n_best": 3}, {"alpha": -1.0}):
         with pytest.raises(ValueError, match="beam_size"):
             beam_search(model, batch.src, batch.src_lengths, 5, **kwargs)
+
+
+@pytest.mark.parametrize("arch", ["bahdanau", "transformer"])
+def test_exact_stopping_is_never_worse_than_the_heuristic(arch):
+    model, batch = _model(arch), _batch()
+    alpha = 1.0  # a strong length penalty: the heuristic may stop early
+
+    def norm(h):
+        return h.score / length_penalty(len(h.tokens) + 1, alpha)
+
+    exact = beam_search(model, batch.src, batch.src_lengths, 8, beam_size=3, alpha=alpha, stop="exact")
+    quick = beam_search(model, batch.src, batch.src_lengths, 8, beam_size=3, alpha=alpha, stop="heuristic")
+    for (e,), (q,) in zip(exact, quick):
+        assert norm(e) >= norm(q) - 1e-12
+    with pytest.raises(ValueError, match="stop must be"):
+        beam_search(model, batch.src, batch.src_lengths, 8, stop="soon")

@@ -53,3 +53,36 @@ def test_greedy_tokens_are_the_argmax_under_teacher_forcing():
 def test_model_without_attention_returns_no_weights():
     model, batch = _model("none"), _batch()
     assert all(h.weights is None for h in greedy_decode(model, batch.src, batch.src_lengths, 4))
+
+
+def test_rows_that_ended_leave_the_batch_without_changing_anything():
+    """Eight sentences that end at different steps (the </s> logit is raised so that they do):
+    the batch shrinks as they end, a quarter at a time, and nothing changes."""
+    from attnkit.models import TransformerSeq2Seq
+
+    torch.manual_seed(0)
+    transformer = TransformerSeq2Seq(12, 9, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16,
+                                     dropout=0.0).double().eval()
+    rnn = _model()
+    sources = [[4 + (i * j) % 8 for j in range(1 + i)] for i in range(8)]
+    batch = collate(sources)
+    for model, out, raise_eos in ((rnn, rnn.generator, 0.4), (transformer, transformer.generator, 0.5)):
+        with torch.no_grad():
+            out.bias[Vocab.eos_id] += raise_eos
+        together = greedy_decode(model, batch.src, batch.src_lengths, max_len=9)
+        assert len({len(h.tokens) for h in together}) > 1  # they do end at different steps
+        for b, src in enumerate(sources):
+            alone = greedy_decode(model, torch.tensor([src]), torch.tensor([len(src)]), max_len=9)[0]
+            assert alone.tokens == together[b].tokens and abs(alone.score - together[b].score) < 1e-9
+            torch.testing.assert_close(alone.weights, together[b].weights)
+
+
+def test_translate_checks_precision_and_stop():
+    import pytest
+
+    from attnkit.decoding import translate
+
+    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
+        translate(_model(), None, [], precision="fp16")
+    with pytest.raises(ValueError, match="stop must be"):
+        translate(_model(), None, [], stop="never")

@@ -30,5 +30,10 @@ train: {{max_steps: 300, batch_tokens: 400, lr: 0.01, eval_every: 150, threads: 
     lines = proc.stdout.splitlines()
     assert len(lines) == 2 and lines[1] == "One."
     assert (tmp_path / "a-1.png").is_file()
+    proc = attnkit("translate", "--model", str(run), "--beam", "3", "--beam-stop", "exact", "--precision", "bf16",
+                   "Tres cuatro.", "Uno.")
+    assert proc.returncode == 0 and proc.stdout.splitlines()[1] == "One.", proc.stderr
+    proc = attnkit("translate", "--model", str(run), "--precision", "fp16", "Uno.")
+    assert proc.returncode == 2 and "invalid choice" in proc.stderr
     proc = attnkit("translate", "--model", str(run), "")
     assert proc.returncode == 1 and "empty input" in proc.stderr and "Traceback" not in proc.stderr

@@ -106,3 +106,15 @@ def test_check_mask_rejects_non_broadcastable(shape):
 def test_check_mask_rejects_non_bool():
     with pytest.raises(TypeError, match="mask.bool"):
         check_mask(torch.ones(2, 3, 4, dtype=torch.int64), (2, 3, 4))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.lists(st.integers(1, 4), max_size=4), min_size=1, max_size=3))
+def test_broadcast_shape_agrees_with_torch(shapes):
+    from attnkit.functional.masks import broadcast_shape
+
+    try:
+        expected = tuple(torch.broadcast_shapes(*shapes))
+    except RuntimeError:
+        expected = None
+    assert broadcast_shape(*shapes) == expected

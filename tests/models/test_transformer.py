@@ -44,7 +44,7 @@ def test_kv_cached_decoding_equals_full_decoding(positional, norm_first, num_kv_
     full = torch.log_softmax(model(src, lengths, tgt).logits, -1)
     stepped, weights, state = _stepwise(model, src, lengths, tgt)
     torch.testing.assert_close(stepped, full)
-    assert state.position == 5 and state.caches[0].keys.shape == (3, num_kv_heads or 4, 5, 4)
+    assert state.position == 5 and state.cached(0).keys.shape == (3, num_kv_heads or 4, 5, 4)
     maps = model.attention_maps(src, lengths, tgt)
     torch.testing.assert_close(weights, maps.cross[-1].mean(1))  # step weights = last layer, mean of heads
 
@@ -107,5 +107,5 @@ def test_beam_reordering_of_the_state():
     memory = model.encode(src, lengths)
     _, state, _ = model.step(tgt[:, 0], model.init_state(memory), memory)
     picked = state.select(torch.tensor([2, 0]))
-    torch.testing.assert_close(picked.caches[1].keys, state.caches[1].keys[[2, 0]])
+    torch.testing.assert_close(picked.cached(1).keys, state.cached(1).keys[[2, 0]])
     assert picked.position == 1

@@ -50,13 +50,27 @@ def seed_everything(seed: int | None) -> None:
 
 
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--beam``, ``--alpha`` and ``--coverage-penalty``, shared by translate and evaluate."""
+    """``--beam``, ``--alpha``, ``--coverage-penalty``, ``--beam-stop`` and ``--precision``, shared by
+    translate and evaluate."""
     parser.add_argument("--beam", type=int, default=1, metavar="K",
                         help="beam size; 1 = greedy decoding (default: %(default)s)")
     parser.add_argument("--alpha", type=float, default=0.6,
                         help="GNMT length-penalty exponent for beam search (default: %(default)s)")
     parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
                         help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
+    parser.add_argument("--beam-stop", default="heuristic", choices=["heuristic", "exact"],
+                        help="end a sentence's beam when its best live hypothesis, scored at its next "
+                             "length (heuristic) or at the maximum length (exact), cannot beat the best "
+                             "finished one (default: %(default)s)")
+    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                        help="bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16 "
+                             "(default: %(default)s)")
+
+
+def decoding_kwargs(args: argparse.Namespace) -> dict:
+    """The decoding flags as keyword arguments of :func:`attnkit.decoding.translate`."""
+    return {"beam_size": args.beam, "alpha": args.alpha, "beta": args.coverage_penalty,
+            "stop": args.beam_stop, "precision": args.precision}
 
 
 def check_decoding_arguments(args: argparse.Namespace, model) -> None:

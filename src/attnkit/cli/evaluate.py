@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from ..evaluation import bleu_by_length, evaluate_examples, exact_match, format_scores_table
 from ..training import RunError, load_run
-from .common import add_common, add_decoding_arguments, check_decoding_arguments
+from .common import add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs
 
 EPILOG = """example:
   attnkit evaluate --model runs/demo/bahdanau"""
@@ -32,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
     check_decoding_arguments(args, run_.model)
-    metrics, translations = evaluate_examples(run_.model, run_.task, examples, beam_size=args.beam,
-                                              alpha=args.alpha, beta=args.coverage_penalty)
+    metrics, translations = evaluate_examples(run_.model, run_.task, examples, **decoding_kwargs(args))
     if "bleu" in metrics:
         return _print_translation(args, metrics, examples, translations)
     by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))

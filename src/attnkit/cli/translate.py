@@ -17,7 +17,7 @@ from ..decoding import layer_maps, translate
 from ..tasks import InputError
 from ..training import load_run
 from ..viz import plot_alignment, plot_attention_grid, save_figure
-from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments
+from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs
 
 EPILOG = """examples:
   attnkit translate --model runs/demo/bahdanau --locale de_DE "3. Mai 1979"
@@ -71,8 +71,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
     check_decoding_arguments(args, run_.model)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
-                        batch_size=args.batch_size, beam_size=args.beam, alpha=args.alpha,
-                        beta=args.coverage_penalty)
+                        batch_size=args.batch_size, **decoding_kwargs(args))
     for i, (text, res) in enumerate(zip(texts, results), 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:

@@ -9,6 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Vocab
+from ..models.state import select_rows
 
 __all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 
@@ -29,7 +30,8 @@ def force_eos(logprobs: Tensor) -> Tensor:
 @torch.no_grad()
 def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int) -> list[Hypothesis]:
     """Pick the most probable token at each step, for a whole batch at once. After `max_len`
-    tokens ``</s>`` is forced (its log-probability counts in the score).
+    tokens ``</s>`` is forced (its log-probability counts in the score). Once a quarter of the
+    rows still decoding have ended, they leave the batch.
 
     Args:
         model: a model with ``encode``, ``init_state`` and ``step`` (see
@@ -44,30 +46,41 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     """
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
-    batch = src.shape[0]
-    prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=src.device)
-    finished = torch.zeros(batch, dtype=torch.bool, device=src.device)
-    scores = torch.zeros(batch, dtype=torch.float64)
-    tokens, weights = [], []
+    batch, device = src.shape[0], src.device
+    prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    scores = torch.zeros(batch, dtype=torch.float64, device=device)
+    alive = torch.arange(batch, device=device)  # sentence of each row still in the batch
+    tokens = torch.full((batch, max_len + 1), Vocab.pad_id, dtype=torch.long, device=device)
+    weights: Tensor | None = None
+    steps = 0
     for t in range(max_len + 1):
-        logprobs, state, w = model.step(prev, state, memory)  # (B, V), ..., (B, Tk)
+        logprobs, state, w = model.step(prev, state, memory)  # (R, V), ..., (R, Tk)
         if t == max_len:
             logprobs = force_eos(logprobs)
         best, prev = logprobs.max(dim=-1)
-        scores += torch.where(finished, 0.0, best.double()).cpu()
+        scores[alive] += torch.where(finished, 0.0, best.double())
         prev = prev.masked_fill(finished, Vocab.pad_id)
-        tokens.append(prev)
+        tokens[alive, t] = prev
         if w is not None:
-            weights.append(w)
+            if weights is None:
+                weights = w.new_zeros(batch, max_len + 1, w.shape[-1])
+            weights[alive, t] = w
+        steps = t + 1
         finished |= prev == Vocab.eos_id
-        if bool(finished.all()):
+        n_done = int(finished.sum())
+        if n_done == finished.numel():
             break
-    ids = torch.stack(tokens, 1).tolist()  # (B, steps)
-    stacked = torch.stack(weights, 1) if weights else None  # (B, steps, Tk)
+        if 4 * n_done >= finished.numel():  # drop the ended rows
+            keep = (~finished).nonzero().squeeze(1)
+            alive, prev, finished = alive[keep], prev[keep], finished[keep]
+            memory = select_rows(memory, keep)
+            state = state.select(keep) if hasattr(state, "select") else select_rows(state, keep)
+    ids = tokens[:, :steps].tolist()
     out = []
     for b in range(batch):
         seq = ids[b]
         n = seq.index(Vocab.eos_id)  # every row ends with </s>, forced at max_len if need be
-        w = None if stacked is None else stacked[b, : n + 1, : int(src_lengths[b])].cpu()
+        w = None if weights is None else weights[b, : n + 1, : int(src_lengths[b])].cpu()
         out.append(Hypothesis(seq[:n], w, float(scores[b])))
     return out

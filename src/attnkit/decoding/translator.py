@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import NamedTuple, Sequence
 
 import torch
@@ -11,7 +12,7 @@ from ..data import collate
 from .beam import beam_search
 from .greedy import greedy_decode
 
-__all__ = ["Translation", "translate"]
+__all__ = ["Translation", "translate", "PRECISIONS"]
 
 
 class Translation(NamedTuple):
@@ -24,7 +25,8 @@ class Translation(NamedTuple):
 
 def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
               batch_size: int = 256, max_len: int | None = None, beam_size: int = 1,
-              alpha: float = 0.6, beta: float = 0.0) -> list[Translation]:
+              alpha: float = 0.6, beta: float = 0.0, stop: str = "heuristic",
+              precision: str = "fp32") -> list[Translation]:
     """Translate (text, locale) pairs, in order, in batches of similar length, greedily
     (``beam_size=1``) or with beam search.
 
@@ -39,6 +41,10 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         beam_size: 1 for greedy decoding, k > 1 for beam search with k beams.
         alpha: length-penalty exponent of beam search (ignored when greedy).
         beta: coverage-penalty weight of beam search (ignored when greedy).
+        stop: when beam search ends a sentence, ``"heuristic"`` or ``"exact"`` (see
+            :func:`~attnkit.decoding.beam_search`).
+        precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast (matrix products in
+            bfloat16, softmax and norms in float32; what ``train.precision: bf16`` trains with).
 
     Returns:
         One :class:`Translation` per source, in input order.
@@ -46,10 +52,14 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     Raises:
         attnkit.tasks.InputError: for an input the task rejects (checked for all inputs before
             any decoding).
-        ValueError: for beam_size < 1 or alpha < 0.
+        ValueError: for beam_size < 1, alpha < 0, beta < 0, or an unknown `stop` or `precision`.
     """
     if beam_size < 1 or alpha < 0 or beta < 0:
         raise ValueError(f"need beam_size >= 1, alpha >= 0 and beta >= 0, got {beam_size}, {alpha}, {beta}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if stop not in ("heuristic", "exact"):
+        raise ValueError(f"stop must be 'heuristic' or 'exact', got {stop!r}")
     tokens = [task.source_tokens(text, locale) for text, locale in sources]
     ids = [task.src_vocab.encode(t) for t in tokens]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
@@ -60,11 +70,12 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         chunk = order[start:start + batch_size]
         batch = collate([ids[i] for i in chunk])
         steps = max_len or (limit(int(batch.src_lengths.max())) if limit else task.max_target_len)
-        if beam_size > 1:
-            hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, steps,
-                                                      beam_size=beam_size, alpha=alpha, beta=beta)]
-        else:
-            hyps = greedy_decode(model, batch.src, batch.src_lengths, steps)
+        with _autocast(precision, batch.src.device):
+            if beam_size > 1:
+                hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, steps,
+                                                          beam_size=beam_size, alpha=alpha, beta=beta, stop=stop)]
+            else:
+                hyps = greedy_decode(model, batch.src, batch.src_lengths, steps)
         for i, hyp in zip(chunk, hyps):
             out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"]
             results[i] = Translation(
@@ -72,6 +83,15 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
                 sum(t == task.src_vocab.unk_id for t in ids[i]),
             )
     return results  # type: ignore[return-value]
+
+
+PRECISIONS = ("fp32", "bf16")
+
+
+def _autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 class LayerMaps(NamedTuple):

@@ -14,9 +14,11 @@ __all__ = ["evaluate_examples"]
 
 
 def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 256,
-                      beam_size: int = 1, alpha: float = 0.6,
-                      beta: float = 0.0) -> tuple[dict[str, float], list[Translation]]:
-    """Decode `examples` (greedy, or beam search when ``beam_size > 1``) and score them.
+                      beam_size: int = 1, alpha: float = 0.6, beta: float = 0.0,
+                      stop: str = "heuristic", precision: str = "fp32",
+                      ) -> tuple[dict[str, float], list[Translation]]:
+    """Decode `examples` (greedy, or beam search when ``beam_size > 1``; the decoding arguments
+    are :func:`~attnkit.decoding.translate`'s) and score them.
 
     Returns:
         (metrics, translations). Metrics: ``exact_match`` in [0, 1], ``n`` examples, and for
@@ -26,7 +28,7 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
     """
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
                              batch_size=batch_size, beam_size=beam_size, alpha=alpha,
-                             beta=beta)
+                             beta=beta, stop=stop, precision=precision)
     if getattr(task, "metric", "exact_match") == "bleu":
         scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
         return {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..registry import Registry
 from . import fuse, normalize, score
-from .masks import causal_mask, check_mask
+from .masks import broadcast_shape, causal_mask, check_mask
 
 __all__ = ["Attended", "attend", "SCORES", "NORMALISERS"]
 
@@ -114,6 +114,8 @@ def attend(
         raise ValueError(f"dropout_p must be a probability in [0, 1), got {dropout_p}")
     if bias is not None:
         bias = _checked_bias(bias, _scores_shape(query, key), query.dtype)
+    if is_causal and query.shape[-2] == 1:
+        is_causal = False  # one query, the last position: it may attend every key
     if not need_weights and isinstance(score, str) and score in _FUSED_SCALE \
             and norm_fn is normalize.masked_softmax and query.shape[-1] == key.shape[-1]:
         scale = _FUSED_SCALE[score](query, kwargs)
@@ -132,18 +134,18 @@ def attend(
 
 def _scores_shape(q: Tensor, k: Tensor) -> tuple[int, ...]:
     """Shape (..., Tq, Tk) of the scores of queries `q` (..., Tq, Dq) and keys `k` (..., Tk, Dk)."""
-    return (*torch.broadcast_shapes(q.shape[:-2], k.shape[:-2]), q.shape[-2], k.shape[-2])
+    batch = broadcast_shape(q.shape[:-2], k.shape[:-2])
+    if batch is None:
+        raise ValueError(f"queries {tuple(q.shape)} and keys {tuple(k.shape)} disagree in their leading "
+                         "(batch, head) dimensions")
+    return (*batch, q.shape[-2], k.shape[-2])
 
 
 def _checked_bias(bias: Tensor, scores_shape: tuple[int, ...], dtype: torch.dtype) -> Tensor:
     """`bias` cast to `dtype` after checking it is floating point and broadcasts to the scores."""
     if not bias.is_floating_point():
         raise TypeError(f"bias must be a floating-point tensor of additive scores, got {bias.dtype}")
-    try:
-        shape = torch.broadcast_shapes(bias.shape, scores_shape)
-    except RuntimeError:
-        shape = None
-    if shape != scores_shape:
+    if broadcast_shape(bias.shape, scores_shape) != tuple(scores_shape):
         raise ValueError(
             f"bias of shape {tuple(bias.shape)} does not broadcast to scores {scores_shape}; "
             "pass e.g. (Nh, Tq, Tk) for per-head biases or (Tq, Tk) for one shared bias"

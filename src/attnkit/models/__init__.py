@@ -1,9 +1,10 @@
 """Layer 3: assembled networks."""
 
+from .decoder_cache import TransformerState
 from .han import HANOutput, HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
 from .stacked import StackedAttentionDecoder
-from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq, TransformerState
+from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq
 
 __all__ = [
     "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "DECODERS",

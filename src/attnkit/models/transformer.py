@@ -22,8 +22,8 @@ from torch import Tensor, nn
 from ..functional import padding_mask
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import PositionKind, build_positional
+from .decoder_cache import TransformerState
 from .rnn_seq2seq import Seq2SeqOutput
-from .state import select_rows
 
 __all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps"]
 
@@ -32,17 +32,7 @@ class TransformerMemory(NamedTuple):
     annotations: Tensor  # encoder output, (B, Tk, D)
     mask: Tensor  # (B, Tk) bool, True = real token
     cross: tuple[KVCache, ...]  # per decoder layer: projected encoder keys/values, computed once
-
-
-class TransformerState(NamedTuple):
-    """Decoder KV caches (one per layer) and the number of tokens decoded so far."""
-
-    caches: tuple[KVCache, ...]  # per decoder layer, (B, Nkv, T, Dh) each; T = 0 before the first step
-    position: int
-
-    def select(self, index: Tensor) -> "TransformerState":
-        """Keep batch rows `index` (B',), e.g. to reorder beams."""
-        return select_rows(self, index)
+    beams: int = 1  # decoder rows per memory row: consecutive groups of `beams` rows share one
 
 
 class AttentionMaps(NamedTuple):
@@ -102,17 +92,36 @@ class _DecoderLayer(nn.Module):
         self.ff = _FeedForward(d_model, d_ff, dropout)
         self.sub1, self.sub2, self.sub3 = (_Sublayer(d_model, dropout, norm_first) for _ in range(3))
 
-    def forward(self, x, memory_mask, memory, self_cache, self_bias, need_weights):
+    def forward(self, x, memory_mask, memory, state, index, self_bias, need_self_weights, need_cross_weights,
+                beams=1):
         def self_attn(h):
-            out = self.self_attn(h, bias=self_bias, cache=self_cache, use_cache=self_cache is not None,
-                                 need_weights=need_weights)
-            return out.output, (out.weights, out.cache)
+            if state is None:  # teacher forcing: all positions at once, causal
+                out = self.self_attn(h, bias=self_bias, need_weights=need_self_weights)
+                return out.output, out.weights
+            q, new = self.self_attn.project_self(h, state.position)  # (R, Nh, Tq, Dh), (R, Nkv, Tq, Dh)
+            kv, mask = state.write(index, new)
+            k, (rows, tq, d) = state.beams, h.shape
+            bias = self_bias
+            if k > 1:  # a sentence's k rows are k queries over its k * (T + 1) slots, slot s k + i at position s
+                q = q.view(rows // k, k, *q.shape[1:]).squeeze(3).transpose(1, 2)  # (S, Nh, k, Dh)
+                if bias is not None:
+                    bias = bias[..., torch.arange(kv.keys.shape[2], device=h.device) // k]
+            out, weights = self.self_attn.attend_projected(q, kv, mask=mask, bias=bias, causal=k == 1,
+                                                           need_weights=need_self_weights)
+            return out.reshape(rows, tq, d), weights
 
-        x, (self_weights, new_cache) = self.sub1(x, self_attn)
-        x, cross_weights = self.sub2(x, lambda h: self.cross_attn(
-            h, mask=memory_mask, memory=memory, need_weights=need_weights)[:2])
+        def cross_attn(h):  # with beams > 1, the k rows of a sentence are k queries of its memory row
+            rows, tq, d = h.shape
+            out, weights, _ = self.cross_attn(h.reshape(rows // beams, beams * tq, d), mask=memory_mask,
+                                              memory=memory, need_weights=need_cross_weights)
+            if weights is not None and beams > 1:  # (B, Nh, k Tq, Tk) -> (B k, Nh, Tq, Tk)
+                weights = weights.unflatten(2, (beams, tq)).transpose(1, 2).flatten(0, 1)
+            return out.reshape(rows, tq, d), weights
+
+        x, self_weights = self.sub1(x, self_attn)
+        x, cross_weights = self.sub2(x, cross_attn)
         x, _ = self.sub3(x, lambda h: (self.ff(h), None))
-        return x, self_weights, cross_weights, new_cache
+        return x, self_weights, cross_weights
 
 
 class TransformerSeq2Seq(nn.Module):
@@ -187,28 +196,46 @@ class TransformerSeq2Seq(nn.Module):
         return TransformerMemory(x, mask, cross)
 
     def init_state(self, memory: TransformerMemory) -> TransformerState:
+        """Empty key/value buffers for B * ``memory.beams`` decoder rows (see
+        :class:`~attnkit.models.decoder_cache.TransformerState`)."""
+        attn = self.decoder[0].self_attn
         x = memory.annotations
-        return TransformerState(tuple(_empty_cache(layer, x) for layer in self.decoder), 0)
+        return TransformerState.empty(len(self.decoder), x.shape[0], memory.beams, attn.num_kv_heads,
+                                      attn.head_dim, x, capacity=x.shape[1] + 8)
+
+    def fold_beams(self, memory: TransformerMemory, beams: int) -> TransformerMemory:
+        """The same memory serving `beams` consecutive decoder rows per sentence (beam search):
+        cross-attention takes a sentence's rows as `beams` queries of one memory row, so the
+        encoder output and its projected keys/values are not copied k times."""
+        return memory._replace(beams=beams)
 
     def _decode(self, tokens: Tensor, memory: TransformerMemory, state: TransformerState | None,
-                need_weights: bool):
+                need_weights: bool, last_cross_only: bool = False):
+        """Decoder layers over `tokens` (B, Tq): teacher forcing without a state, else the next
+        Tq positions. With `last_cross_only`, only the last layer's cross-attention weights are
+        computed (the others take the fused kernel)."""
+        if state is not None:
+            state = state.reserve(tokens.shape[1])
         offset = 0 if state is None else state.position
         x = self._embed(self.tgt_embedding, tokens, offset)
         tq = tokens.shape[1]
         self_bias = self._alibi(tq, offset + tq, tokens.device)  # causality: the layer's causal=True
         memory_mask = memory.mask  # (B, Tk) padding
-        caches, self_w, cross_w = [], [], []
+        self_w, cross_w = [], []
         for i, layer in enumerate(self.decoder):
-            cache = None if state is None else state.caches[i]
-            x, sw, cw, cache = layer(x, memory_mask, memory.cross[i], cache, self_bias, need_weights)
-            caches.append(cache), self_w.append(sw), cross_w.append(cw)
-        new_state = None if state is None else TransformerState(tuple(caches), offset + tq)
+            last = i == len(self.decoder) - 1
+            x, sw, cw = layer(x, memory_mask, memory.cross[i], state, i, self_bias,
+                              need_weights and not last_cross_only,
+                              need_weights and (last or not last_cross_only), memory.beams)
+            self_w.append(sw), cross_w.append(cw)
+        new_state = None if state is None else state.advanced(tq)
         return self.dec_norm(x), new_state, self_w, cross_w
 
     def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory):
         """One incremental step with the KV cache: prev_tokens (B,) -> (log-probs (B, V), state,
         cross-attention weights of the last layer averaged over heads (B, Tk))."""
-        x, state, _, cross_w = self._decode(prev_tokens[:, None], memory, state, need_weights=True)
+        x, state, _, cross_w = self._decode(prev_tokens[:, None], memory, state, need_weights=True,
+                                            last_cross_only=True)
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
         return logprobs, state, cross_w[-1].mean(dim=1)[:, 0]
 
@@ -232,9 +259,3 @@ class TransformerSeq2Seq(nn.Module):
         memory = TransformerMemory(x, mask, tuple(layer.cross_attn.project_memory(x) for layer in self.decoder))
         _, _, self_w, cross_w = self._decode(tgt_in, memory, None, need_weights=True)
         return AttentionMaps(enc_w, self_w, cross_w)
-
-
-def _empty_cache(layer: _DecoderLayer, x: Tensor) -> KVCache:
-    attn = layer.self_attn
-    shape = (x.shape[0], attn.num_kv_heads, 0, attn.head_dim)
-    return KVCache(x.new_zeros(shape), x.new_zeros(shape))

@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..functional import attend
+from ..functional.masks import broadcast_shape
 
 __all__ = ["KVCache", "MHAOutput", "MultiHeadAttention", "Rotary"]
 
@@ -207,16 +208,59 @@ class MultiHeadAttention(nn.Module):
             q, kv = self._self_qkv(query, cache)  # (B, Nh, Tq, Dh), (B, Nkv, Tk, Dh)
         else:
             q, kv = self._cross_qkv(query, key, value, memory, cache)
-        context, weights = attend(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None   Eq. 1
-            q, self._repeat_kv(kv.keys), self._repeat_kv(kv.values),
-            mask=self._attention_mask(mask, query.shape[0], q.shape[-2], kv.keys.shape[-2]),
-            bias=bias, is_causal=self.causal, dropout_p=self.dropout if self.training else 0.0,
-            need_weights=need_weights,
-        )
-        output = self.out_proj(context.transpose(1, 2).flatten(2))  # (B, Tq, D)   W^O
+        output, weights = self._attend(q, kv, mask, bias, need_weights, self.causal)
         if average_weights:
             weights = weights.mean(dim=1)  # (B, Tq, Tk)
         return MHAOutput(output, weights, kv if cache is not None or use_cache else None)
+
+    def project_self(self, query: Tensor, offset: int = 0) -> tuple[Tensor, KVCache]:
+        """Projected queries and keys/values of `query` for self-attention, for callers that keep
+        keys and values in their own layout (e.g. beam search's shared-prefix caches).
+
+        Args:
+            query: inputs (B, Tq, D) at positions offset .. offset + Tq - 1.
+            offset: position of the first input (rotary embeddings rotate by it).
+
+        Returns:
+            Queries (B, Nh, Tq, Dh) and :class:`KVCache` (B, Nkv, Tq, Dh) of these positions only.
+        """
+        _check_3d("query", query, self.d_model, "B, Tq, D")
+        q, kv = self._self_qkv(query, None, offset)
+        return q, kv
+
+    def attend_projected(self, q: Tensor, kv: KVCache, *, mask: Tensor | None = None,
+                         bias: Tensor | None = None, need_weights: bool = False,
+                         causal: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Attention of projected queries over projected keys/values, then W^O.
+
+        Args:
+            q: queries (B, Nh, Tq, Dh), e.g. from :meth:`project_self`.
+            kv: keys and values (B, Nkv, Tk, Dh).
+            mask: boolean, True = may attend, as in :meth:`forward` (2-D = (B, Tk) padding).
+            bias: additive float scores broadcastable to (B, Nh, Tq, Tk).
+            need_weights: also return the weights (explicit path).
+            causal: query i may attend only keys j <= i + Tk - Tq (the queries are the last Tq
+                positions); False leaves it all to `mask`.
+
+        Returns:
+            Output (B, Tq, D) and weights (B, Nh, Tq, Tk) or None.
+
+        Raises:
+            ValueError: if `kv` is not (B, Nkv, Tk, Dh) for the B of `q`, or for a mask or bias
+                that does not fit the scores.
+        """
+        self._check_cache("kv", kv, q.shape[0])
+        return self._attend(q, kv, mask, bias, need_weights, causal)
+
+    def _attend(self, q: Tensor, kv: KVCache, mask: Tensor | None, bias: Tensor | None, need_weights: bool,
+                causal: bool) -> tuple[Tensor, Tensor | None]:
+        context, weights = attend(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None   Eq. 1
+            q, self._repeat_kv(kv.keys), self._repeat_kv(kv.values),
+            mask=self._attention_mask(mask, q.shape[0], q.shape[-2], kv.keys.shape[-2]),
+            bias=bias, is_causal=causal, dropout_p=self.dropout if self.training else 0.0,
+            need_weights=need_weights,
+        )
+        return self.out_proj(context.transpose(1, 2).flatten(2)), weights  # (B, Tq, D)   W^O
 
     def project_memory(self, key: Tensor, value: Tensor | None = None) -> KVCache:
         """Projected keys and values of encoder states, for ``forward(..., memory=...)``.
@@ -258,8 +302,9 @@ class MultiHeadAttention(nn.Module):
         if average_weights and not need_weights:
             raise ValueError("average_weights=True needs need_weights=True")
 
-    def _self_qkv(self, query: Tensor, cache: KVCache | None) -> tuple[Tensor, KVCache]:
-        """Queries (B, Nh, Tq, Dh) and the cache extended by this call's keys/values."""
+    def _self_qkv(self, query: Tensor, cache: KVCache | None, offset: int = 0) -> tuple[Tensor, KVCache]:
+        """Queries (B, Nh, Tq, Dh) and the cache extended by this call's keys/values; without a
+        cache the positions start at `offset`."""
         if not self.kdim == self.vdim == self.d_model:
             raise ValueError(f"self-attention needs kdim = vdim = d_model = {self.d_model}, got "
                              f"kdim={self.kdim}, vdim={self.vdim}; pass key and value")
@@ -268,7 +313,7 @@ class MultiHeadAttention(nn.Module):
         else:
             q, k, v = (self._project(query, part) for part in range(3))
         q, k, v = self._heads(q), self._heads(k), self._heads(v)  # (B, Nh|Nkv, Tq, Dh)
-        offset = 0 if cache is None else self._check_cache("cache", cache, query.shape[0])
+        offset = offset if cache is None else self._check_cache("cache", cache, query.shape[0])
         if self.rotary is not None:
             q, k = self.rotary.rotate(q, offset), self.rotary.rotate(k, offset)
         if cache is not None:
@@ -340,10 +385,7 @@ class MultiHeadAttention(nn.Module):
 
 
 def _broadcasts(shape: torch.Size, target: tuple[int, ...]) -> bool:
-    try:
-        return torch.broadcast_shapes(shape, target) == target
-    except RuntimeError:
-        return False
+    return broadcast_shape(shape, target) == tuple(target)
 
 
 def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:
