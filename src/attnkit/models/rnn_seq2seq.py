@@ -467,12 +467,15 @@ class Seq2Seq(nn.Module):
         output, state, weights = self.decoder.step(emb, state, memory)
         return torch.log_softmax(self.generator(output), dim=-1), state, weights
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True) -> Seq2SeqOutput:
         """Teacher forcing: logits for every target position.
 
         Args:
             src: source ids (B, Tk); src_lengths: (B,).
             tgt_in: decoder inputs, BOS followed by the target shifted right, (B, Tq).
+            project: apply the output layer ``generator``; False returns its inputs (B, Tq, Dd)
+                in the logits field, for a loss that fuses the output layer
+                (:func:`attnkit.functional.fused_loss.linear_cross_entropy`).
 
         Returns:
             :class:`Seq2SeqOutput` with logits (B, Tq, V) and weights (B, Tq, Tk) or None.
@@ -480,4 +483,6 @@ class Seq2Seq(nn.Module):
         memory = self.encode(src, src_lengths)
         emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, Tq, E)
         out = self.decoder(emb, self.init_state(memory), memory)
-        return Seq2SeqOutput(self.generator(self.dropout(out.output)), out.weights, out.log_prob, out.entropy)
+        features = self.dropout(out.output)
+        return Seq2SeqOutput(self.generator(features) if project else features, out.weights, out.log_prob,
+                             out.entropy)

@@ -239,11 +239,12 @@ class TransformerSeq2Seq(nn.Module):
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
         return logprobs, state, cross_w[-1].mean(dim=1)[:, 0]
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Seq2SeqOutput:
-        """Teacher forcing on the fused attention path: logits (B, Tq, V); weights None."""
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True) -> Seq2SeqOutput:
+        """Teacher forcing on the fused attention path: logits (B, Tq, V); weights None. With
+        ``project=False`` the logits field holds the inputs of ``generator``, (B, Tq, D)."""
         memory = self.encode(src, src_lengths)
         x, _, _, _ = self._decode(tgt_in, memory, None, need_weights=False)
-        return Seq2SeqOutput(self.generator(x), None)
+        return Seq2SeqOutput(self.generator(x) if project else x, None)
 
     @torch.no_grad()
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> AttentionMaps:

@@ -28,6 +28,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..data import TokenBatchSampler, Vocab, collate, split_batch
+from ..functional.fused_loss import linear_cross_entropy
 from ..io import atomic_write_text
 from . import distributed
 from .checkpoint import load_state, save_state, save_weights
@@ -166,7 +167,9 @@ class Trainer:
         """Mean cross-entropy per real target token (teacher forcing; with ``cfg.precision="bf16"`` the
         model runs under bfloat16 autocast [Kalamkar19] arXiv:1905.12322), with label smoothing
         [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (see :meth:`reinforce_terms`).
+        when the model samples hard attention (see :meth:`reinforce_terms`). For models with a
+        linear ``generator`` the output layer and the loss run fused over chunks of tokens
+        (:func:`attnkit.functional.fused_loss.linear_cross_entropy`), never building the logits.
 
         Args:
             batch: a collated batch.
@@ -174,13 +177,22 @@ class Trainer:
                 tokens of the global batch, so that the ranks' losses add up to its mean.
         """
         device = next(self.model.parameters()).device.type
+        generator = getattr(self.model, "generator", None)
+        fused = isinstance(generator, nn.Linear)  # output layer and loss in one chunked pass
         with torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
-            out = self.model(batch.src, batch.src_lengths, batch.tgt_in)
-        logits = out[0].float()  # (B, Tq, V); the loss is always computed in float32
+            out = self.model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused else {}))
+            sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
+            if fused and not sampled:
+                total = linear_cross_entropy(out[0].flatten(0, 1), generator.weight, generator.bias,
+                                             batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                                             label_smoothing=self.cfg.label_smoothing)
+                return total / (n_tokens or batch.n_tokens)
+            logits = generator(out[0]) if fused else out[0]
+        logits = logits.float()  # (B, Tq, V); the loss is always computed in float32
         nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                               reduction="none", label_smoothing=self.cfg.label_smoothing).view(batch.tgt_out.shape)
         total = nll.sum()
-        if getattr(out, "log_prob", None) is not None:
+        if sampled:
             total = total + self.reinforce_terms(nll.detach(), out.log_prob, out.entropy, batch.tgt_out != Vocab.pad_id)
         return total / (n_tokens or batch.n_tokens)
 
