@@ -3,7 +3,7 @@ decoding and beam search, in float32 and bfloat16, with the BLEU of each setting
 
     python benchmarks/decode_speed.py runs/length-study/transformer
     python benchmarks/decode_speed.py RUN [RUN ...] --beams 1,5 --precisions fp32,bf16 \\
-        --batch-sizes 64,256 --threads 2 --json out.json
+        --batch-tokens 8000 --threads 2 --json out.json
 
 Each setting translates the whole test split with :func:`attnkit.decoding.translate` (batched,
 sentences sorted by length, KV cache for the Transformer, per-hypothesis attention kept) and is
@@ -72,7 +72,7 @@ def cached_rate(run, sources: list[str], n: int) -> float:
     """Sentences/s of :func:`translate` (greedy, fp32, batch 64) on the same `n` sentences."""
     ordered = sorted(sources, key=lambda s: len(run.task.src_vocab.encode(run.task.source_tokens(s, ""))))[:n]
     start = time.perf_counter()
-    translate(run.model, run.task, [(s, "") for s in ordered], batch_size=64)
+    translate(run.model, run.task, [(s, "") for s in ordered], batch_size=64, batch_tokens=None)
     return len(ordered) / (time.perf_counter() - start)
 
 
@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="trained translation run folders")
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes (default: %(default)s)")
     parser.add_argument("--precisions", default="fp32,bf16", help="fp32 and/or bf16 (default: %(default)s)")
-    parser.add_argument("--batch-sizes", default="64,256",
-                        help="sentences per batch, one or more (default: %(default)s)")
+    parser.add_argument("--batch-tokens", default="8000",
+                        help="source tokens per batch (padding and beams included), one or more, comma-separated "
+                             "(default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
     parser.add_argument("--naive-n", type=int, default=128,
                         help="sentences for the no-cache reference; 0 skips it (default: %(default)s)")
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     beams = [int(b) for b in args.beams.split(",")]
     precisions = args.precisions.split(",")
-    sizes = [int(b) for b in args.batch_sizes.split(",")]
+    sizes = [int(b) for b in args.batch_tokens.split(",")]
     peak = matmul_peak(args.threads)
     print(f"{args.threads} threads; float32 matmul peak {peak / 1e9:.0f} GFLOP/s (measured now)")
     results = []
@@ -105,13 +106,13 @@ def main(argv: list[str] | None = None) -> int:
             naive, cached = naive_rate(run, sources, args.naive_n), cached_rate(run, sources, args.naive_n)
             print(f"{path}: greedy on the {args.naive_n} shortest sentences: {cached:.1f} sent/s with the cache, "
                   f"{naive:.1f} without ({cached / naive:.1f}x)")
-        print("| run | beam | precision | batch | seconds | sent/s | BLEU | vs target |")
+        print("| run | beam | precision | batch tokens | seconds | sent/s | BLEU | vs target |")
         print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
         for k in beams:
             for precision in precisions:
                 for size in sizes:
                     start = time.perf_counter()
-                    out = translate(run.model, run.task, [(s, "") for s in sources], batch_size=size,
+                    out = translate(run.model, run.task, [(s, "") for s in sources], batch_tokens=size,
                                     beam_size=k, precision=precision)
                     seconds = time.perf_counter() - start
                     bleu = corpus_scores([t.output for t in out], refs).bleu
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"| {path} | {k} | {precision} | {size} | {seconds:.2f} | {rate:.1f} | {bleu:.2f} | {vs} |",
                           flush=True)
                     results.append({"run": path, "family": family, "beam": k, "precision": precision,
-                                    "batch_size": size, "n": len(sources), "seconds": round(seconds, 2),
+                                    "batch_tokens": size, "n": len(sources), "seconds": round(seconds, 2),
                                     "sentences_per_s": round(rate, 1), "bleu": round(bleu, 2), "target": target,
                                     "naive_greedy_per_s": naive and round(naive, 1),
                                     "cached_greedy_same_sentences_per_s": cached and round(cached, 1)})

@@ -40,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
                              "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
     add_decoding_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=256, help="sentences per batch (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=512,
+                        help="at most this many sentences per batch (default: %(default)s)")
+    parser.add_argument("--batch-tokens", type=int, default=8000,
+                        help="and at most this many source tokens per batch, padding and beams included "
+                             "(default: %(default)s)")
     add_common(parser)
 
 
@@ -71,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
     check_decoding_arguments(args, run_.model)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
-                        batch_size=args.batch_size, **decoding_kwargs(args))
+                        batch_size=args.batch_size, batch_tokens=args.batch_tokens, **decoding_kwargs(args))
     for i, (text, res) in enumerate(zip(texts, results), 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:

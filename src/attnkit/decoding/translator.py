@@ -24,7 +24,8 @@ class Translation(NamedTuple):
 
 
 def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
-              batch_size: int = 256, max_len: int | None = None, beam_size: int = 1,
+              batch_size: int = 512, batch_tokens: int | None = 8000, max_len: int | None = None,
+              beam_size: int = 1,
               alpha: float = 0.6, beta: float = 0.0, stop: str = "heuristic",
               precision: str = "fp32") -> list[Translation]:
     """Translate (text, locale) pairs, in order, in batches of similar length, greedily
@@ -34,7 +35,10 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         model: a trained model in eval mode.
         task: the task that built the model's vocabularies (e.g. :class:`attnkit.tasks.DateTask`).
         sources: (text, locale) pairs.
-        batch_size: sentences per batch.
+        batch_size: at most this many sentences per batch.
+        batch_tokens: also at most this many source tokens per batch, padding and beams
+            included (B * beam_size * the longest Tk), so that long sentences come in smaller
+            batches; None: no such limit.
         max_len: maximum output tokens; defaults to ``task.output_limit(n)`` for the longest
             source of n tokens in each batch when the task has one (translation: 2 n + 10), else
             ``task.max_target_len``.
@@ -66,8 +70,8 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     results: list[Translation | None] = [None] * len(ids)
     limit = getattr(task, "output_limit", None)
     model.eval()
-    for start in range(0, len(order), batch_size):
-        chunk = order[start:start + batch_size]
+    budget = None if batch_tokens is None else max(1, batch_tokens // beam_size)
+    for chunk in _batches(order, [len(x) for x in ids], batch_size, budget):
         batch = collate([ids[i] for i in chunk])
         steps = max_len or (limit(int(batch.src_lengths.max())) if limit else task.max_target_len)
         with _autocast(precision, batch.src.device):
@@ -86,6 +90,19 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
 
 
 PRECISIONS = ("fp32", "bf16")
+
+
+def _batches(order: list[int], lengths: list[int], batch_size: int, batch_tokens: int | None) -> list[list[int]]:
+    """Consecutive runs of `order` (sorted by length) with at most `batch_size` items and, if
+    given, at most `batch_tokens` padded tokens (items x longest); one item per batch at least."""
+    out: list[list[int]] = []
+    for i in order:
+        if out and len(out[-1]) < batch_size and (
+                batch_tokens is None or (len(out[-1]) + 1) * max(lengths[i], lengths[out[-1][0]]) <= batch_tokens):
+            out[-1].append(i)
+        else:
+            out.append([i])
+    return out
 
 
 def _autocast(precision: str, device: torch.device):

@@ -13,7 +13,8 @@ from .metrics import alignment_accuracy, exact_match, zero_share
 __all__ = ["evaluate_examples"]
 
 
-def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 256,
+def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 512,
+                      batch_tokens: int | None = 8000,
                       beam_size: int = 1, alpha: float = 0.6, beta: float = 0.0,
                       stop: str = "heuristic", precision: str = "fp32",
                       ) -> tuple[dict[str, float], list[Translation]]:
@@ -27,8 +28,8 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
         hard attention make many).
     """
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
-                             batch_size=batch_size, beam_size=beam_size, alpha=alpha,
-                             beta=beta, stop=stop, precision=precision)
+                             batch_size=batch_size, batch_tokens=batch_tokens, beam_size=beam_size,
+                             alpha=alpha, beta=beta, stop=stop, precision=precision)
     if getattr(task, "metric", "exact_match") == "bleu":
         scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
         return {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,

@@ -282,7 +282,7 @@ class MultiHeadAttention(nn.Module):
             raise ValueError(f"key and value must agree in (B, Tk), got {tuple(key.shape)} "
                              f"and {tuple(value.shape)}")
         keys, values = self._project(key, 1), self._project(value, 2)  # (B, Tk, Nkv * Dh)
-        return KVCache(self._heads(keys), self._heads(values))  # (B, Nkv, Tk, Dh)
+        return KVCache(self._heads(keys).contiguous(), self._heads(values).contiguous())  # (B, Nkv, Tk, Dh)
 
     def extra_repr(self) -> str:
         return (f"d_model={self.d_model}, n_heads={self.n_heads}, num_kv_heads="

@@ -47,7 +47,7 @@ def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1,
             for name, s in zip(plans, summaries)}
 
 
-def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batch_size: int = 64) -> dict:
+def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batch_tokens: int = 8000) -> dict:
     """Decode the run's test split with each beam size; BLEU/chrF overall and by source length.
 
     The result is cached in ``run_dir/eval.json`` (re-made when the weights are newer) and the
@@ -69,7 +69,7 @@ def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batc
     result: dict = {"n": len(examples), "beams": {}}
     for k in beams:
         start = time.perf_counter()
-        translations = translate(run.model, run.task, [(s, "") for s in sources], batch_size=batch_size,
+        translations = translate(run.model, run.task, [(s, "") for s in sources], batch_tokens=batch_tokens,
                                  beam_size=k)
         seconds = time.perf_counter() - start
         hyps = [t.output for t in translations]
