@@ -35,6 +35,7 @@ import torch
 from attnkit.data import Vocab, collate
 from attnkit.decoding import translate
 from attnkit.evaluation.bleu import corpus_scores
+from attnkit.machine import tune_allocator
 from attnkit.training.run import load_run
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    tune_allocator()  # as the CLI does
     beams = [int(b) for b in args.beams.split(",")]
     precisions = args.precisions.split(",")
     sizes = [int(b) for b in args.batch_tokens.split(",")]

@@ -32,3 +32,16 @@ def _umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def test_tune_allocator_is_idempotent_and_can_be_switched_off(monkeypatch):
+    import platform
+
+    from attnkit import machine
+
+    monkeypatch.setattr(machine, "_tuned", False)
+    monkeypatch.setenv("ATTNKIT_KEEP_MALLOC", "1")
+    assert machine.tune_allocator() is False
+    monkeypatch.delenv("ATTNKIT_KEEP_MALLOC")
+    expected = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert machine.tune_allocator() is expected and machine.tune_allocator() is expected

@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Sequence
 
+from ..machine import tune_allocator
 from . import compare, data_cmd, demo, evaluate, list_cmd, study, train, translate
 from .common import UserError, seed_everything, user_errors
 
@@ -55,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
     seed_everything(getattr(args, "seed", None))  # sampling anywhere below is reproducible
+    tune_allocator()
     try:
         with user_errors():
             return int(args.run(args) or 0)

@@ -25,7 +25,7 @@ __all__ = ["linear_cross_entropy"]
 
 def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, *,
                          ignore_index: int = -100, label_smoothing: float = 0.0,
-                         chunk: int = 512) -> Tensor:
+                         chunk: int | None = None) -> Tensor:
     """Summed cross-entropy of ``hidden @ weight.T + bias`` against `target`.
 
     Equal to ``F.cross_entropy(F.linear(hidden, weight, bias).float(), target,
@@ -41,7 +41,9 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
         ignore_index: target id to skip (padding).
         label_smoothing: epsilon in [0, 1): the target is (1 - eps) one-hot + eps / V uniform
             [Szegedy16].
-        chunk: tokens per chunk.
+        chunk: tokens per chunk; default 2**23 // V (at least 64), so that a chunk's float32
+            logits stay under 32 MiB, glibc's largest non-mmap block (see
+            :func:`attnkit.machine.tune_allocator`).
 
     Returns:
         Scalar loss, the sum over counted tokens: float64 for float64 inputs, else float32.
@@ -57,6 +59,7 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if torch.is_autocast_enabled(hidden.device.type):
         hidden = hidden.to(torch.get_autocast_dtype(hidden.device.type))
+    chunk = chunk or max(64, 2**23 // weight.shape[0])
     return _LinearCrossEntropy.apply(hidden, weight, bias, target, ignore_index, label_smoothing, chunk)
 
 

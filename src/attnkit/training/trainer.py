@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 from ..data import TokenBatchSampler, Vocab, collate, split_batch
 from ..functional.fused_loss import linear_cross_entropy
 from ..io import atomic_write_text
+from ..machine import tune_allocator
 from . import distributed
 from .checkpoint import load_state, save_state, save_weights
 
@@ -130,6 +131,7 @@ class Trainer:
                  loss_log: str | Path | None = None, dist: distributed.DistContext | None = None) -> None:
         if len(src) != len(tgt) or not src:
             raise ValueError(f"need equally many sources and targets (> 0), got {len(src)} and {len(tgt)}")
+        tune_allocator()  # process-wide: keep freed activations instead of re-faulting their pages
         self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
         self.src, self.tgt, self.validate, self.progress = src, tgt, validate, progress
         self.progress_label, self.progress_position = progress_label, progress_position
