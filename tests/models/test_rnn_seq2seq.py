@@ -183,3 +183,23 @@ def test_unknown_names_are_clear_errors():
         Seq2Seq(10, 10, cell="rnn")
     with pytest.raises(ValueError, match="equal decoder and annotation widths"):
         Seq2Seq(10, 10, attention="luong-dot", bidirectional=True)
+
+
+@pytest.mark.parametrize("attention", ["bahdanau", "luong-general", "luong-stacked"])
+def test_the_recurrence_runs_in_float32_under_autocast(attention):
+    """Under bf16 autocast the step-by-step loop leaves autocast: its alignment weights come out
+    float32 and match a float32 run closely; the output layer still runs in bfloat16."""
+    from attnkit.models.rnn_seq2seq import float32_steps
+
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 9, attention=attention, emb_dim=8, hidden_dim=16,
+                    dec_layers=2 if attention == "luong-stacked" else 1).eval()
+    src, lengths, tgt = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2]), torch.tensor([[4, 5, 6]] * 2)
+    plain = model(src, lengths, tgt)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(src, lengths, tgt)
+    assert mixed.weights.dtype == torch.float32 and mixed.logits.dtype == torch.bfloat16
+    torch.testing.assert_close(mixed.weights, plain.weights, atol=0.02, rtol=0.05)
+    x = torch.zeros(2, dtype=torch.bfloat16)
+    with float32_steps(x, (x, None), None) as (a, (b, c), d):
+        assert a is x and b is x and c is None and d is None  # no autocast: untouched

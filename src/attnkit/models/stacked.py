@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from ..nn import LuongAttention
-from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, _Cell
+from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, _Cell, float32_steps
 
 __all__ = ["StackedAttentionDecoder"]
 
@@ -87,9 +87,10 @@ class StackedAttentionDecoder(nn.Module):
 
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
         outputs, weights = [], []
-        for t in range(emb.shape[1]):
-            out, state, w = self.step(emb[:, t], state, memory)
-            outputs.append(out), weights.append(w)
+        with float32_steps(emb, state, memory) as (emb, state, memory):
+            for t in range(emb.shape[1]):
+                out, state, w = self.step(emb[:, t], state, memory)
+                outputs.append(out), weights.append(w)
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
