@@ -12,7 +12,7 @@ References:
     [Szegedy16] C. Szegedy, V. Vanhoucke, S. Ioffe, J. Shlens, Z. Wojna. Rethinking the Inception
     Architecture for Computer Vision. CVPR 2016. arXiv:1512.00567. Sec. 7 (label smoothing).
     [Hsu24] P.-L. Hsu et al. Liger Kernel: Efficient Triton Kernels for LLM Training. 2024.
-    arXiv:2410.10989. Sec. 3 (fused linear cross-entropy).
+    arXiv:2410.10989 (fused linear cross-entropy).
 """
 
 from __future__ import annotations
