@@ -10,6 +10,7 @@ from typing import Iterator
 import torch
 
 from ..config import ConfigError
+from ..decoding import PRECISIONS, STOP_RULES
 from ..tasks import InputError
 from ..training import CheckpointError, RunError
 
@@ -58,11 +59,11 @@ def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
                         help="GNMT length-penalty exponent for beam search (default: %(default)s)")
     parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
                         help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
-    parser.add_argument("--beam-stop", default="heuristic", choices=["heuristic", "exact"],
+    parser.add_argument("--beam-stop", default="heuristic", choices=STOP_RULES,
                         help="end a sentence's beam when its best live hypothesis, scored at its next "
                              "length (heuristic) or at the maximum length (exact), cannot beat the best "
                              "finished one (default: %(default)s)")
-    parser.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
                         help="bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16 "
                              "(default: %(default)s)")
 

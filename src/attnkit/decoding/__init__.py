@@ -1,10 +1,10 @@
 """Layer 5: decoding that captures attention: batched greedy and beam search, translation."""
 
-from .beam import beam_search, coverage_penalty, length_penalty
+from .beam import STOP_RULES, beam_search, coverage_penalty, length_penalty
 from .greedy import Hypothesis, force_eos, greedy_decode
-from .translator import LayerMaps, Translation, layer_maps, translate
+from .translator import PRECISIONS, LayerMaps, Translation, layer_maps, translate
 
 __all__ = [
     "Hypothesis", "greedy_decode", "force_eos", "beam_search", "length_penalty", "coverage_penalty",
-    "Translation", "translate", "LayerMaps", "layer_maps",
+    "Translation", "translate", "LayerMaps", "layer_maps", "STOP_RULES", "PRECISIONS",
 ]

@@ -22,7 +22,9 @@ from ..data import Vocab
 from ..models.state import select_rows
 from .greedy import Hypothesis, force_eos
 
-__all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows"]
+__all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows", "STOP_RULES"]
+
+STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
 
 
 def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float:
@@ -115,7 +117,8 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     Transformer) keep one copy of the encoder memory per sentence instead of k.
 
     Args:
-        model: a model with ``encode``, ``init_state`` and ``step`` (RNN or Transformer).
+        model: a model with ``encode``, ``init_state`` and ``step`` (RNN or Transformer) whose
+            decoder state has ``select(rows)``.
         src: source ids, (B, Tk), padded.
         src_lengths: (B,).
         max_len: maximum output tokens before ``</s>``.
@@ -134,7 +137,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         ValueError: if beam_size < 1, n_best is not in [1, beam_size], alpha < 0 or beta < 0,
             beta > 0 for a model without attention, or `stop` is not one of the two names.
     """
-    if stop not in ("heuristic", "exact"):
+    if stop not in STOP_RULES:
         raise ValueError(f"stop must be 'heuristic' or 'exact', got {stop!r}")
     if beam_size < 1 or not 1 <= n_best <= beam_size or alpha < 0 or beta < 0:
         raise ValueError(f"need beam_size >= 1, 1 <= n_best <= beam_size, alpha >= 0 and beta >= 0; got "
@@ -211,7 +214,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
             rows, tokens, new_scores = rows[kept_rows], tokens[kept_rows], new_scores[stay_t]
         trail.tokens.append(tokens.tolist())
         trail.parents.append(rows.tolist())
-        state = state.select(rows) if hasattr(state, "select") else select_rows(state, rows)
+        state = state.select(rows)
         prev, scores = tokens, new_scores
     return _results(finished, trail, n_best, lengths)
 

@@ -34,8 +34,8 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     rows still decoding have ended, they leave the batch.
 
     Args:
-        model: a model with ``encode``, ``init_state`` and ``step`` (see
-            :class:`attnkit.models.Seq2Seq`).
+        model: a model with ``encode``, ``init_state`` and ``step`` whose decoder state has
+            ``select(rows)`` (see :class:`attnkit.models.Seq2Seq`).
         src: source ids, (B, Tk), padded.
         src_lengths: (B,).
         max_len: maximum number of output tokens (excluding </s>).
@@ -75,7 +75,7 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
             keep = (~finished).nonzero().squeeze(1)
             alive, prev, finished = alive[keep], prev[keep], finished[keep]
             memory = select_rows(memory, keep)
-            state = state.select(keep) if hasattr(state, "select") else select_rows(state, keep)
+            state = state.select(keep)
     ids = tokens[:, :steps].tolist()
     out = []
     for b in range(batch):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 from typing import NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
 
 from ..data import collate
-from .beam import beam_search
+from .beam import STOP_RULES, beam_search
 from .greedy import greedy_decode
 
 __all__ = ["Translation", "translate", "PRECISIONS"]
@@ -62,7 +61,7 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         raise ValueError(f"need beam_size >= 1, alpha >= 0 and beta >= 0, got {beam_size}, {alpha}, {beta}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
-    if stop not in ("heuristic", "exact"):
+    if stop not in STOP_RULES:
         raise ValueError(f"stop must be 'heuristic' or 'exact', got {stop!r}")
     tokens = [task.source_tokens(text, locale) for text, locale in sources]
     ids = [task.src_vocab.encode(t) for t in tokens]
@@ -74,7 +73,7 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     for chunk in _batches(order, [len(x) for x in ids], batch_size, budget):
         batch = collate([ids[i] for i in chunk])
         steps = max_len or (limit(int(batch.src_lengths.max())) if limit else task.max_target_len)
-        with _autocast(precision, batch.src.device):
+        with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             if beam_size > 1:
                 hyps = [nbest[0] for nbest in beam_search(model, batch.src, batch.src_lengths, steps,
                                                           beam_size=beam_size, alpha=alpha, beta=beta, stop=stop)]
@@ -103,12 +102,6 @@ def _batches(order: list[int], lengths: list[int], batch_size: int, batch_tokens
         else:
             out.append([i])
     return out
-
-
-def _autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
 class LayerMaps(NamedTuple):

@@ -225,8 +225,7 @@ class MultiHeadAttention(nn.Module):
             Queries (B, Nh, Tq, Dh) and :class:`KVCache` (B, Nkv, Tq, Dh) of these positions only.
         """
         _check_3d("query", query, self.d_model, "B, Tq, D")
-        q, kv = self._self_qkv(query, None, offset)
-        return q, kv
+        return self._self_qkv(query, None, offset)
 
     def attend_projected(self, q: Tensor, kv: KVCache, *, mask: Tensor | None = None,
                          bias: Tensor | None = None, need_weights: bool = False,
