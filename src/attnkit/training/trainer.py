@@ -33,6 +33,7 @@ from ..io import atomic_write_text
 from ..machine import tune_allocator
 from . import distributed
 from .checkpoint import load_state, save_state, save_weights
+from .reinforce import RewardBaseline, reinforce_surrogate
 
 __all__ = ["Trainer", "TrainResult"]
 
@@ -202,7 +203,8 @@ class Trainer:
                         real: torch.Tensor) -> torch.Tensor:
         """Score-function (REINFORCE) surrogate for sampled hard attention [Xu15] Sec. 4.1:
         -lambda_r * (r - b) * sum_t log p(s_t) - lambda_e * sum_t H[s_t], summed over the batch, with
-        reward r = log p(y | s, x) of each sentence and b a moving average of past rewards.
+        reward r = log p(y | s, x) of each sentence and b a moving average of the rewards of earlier
+        batches (:mod:`attnkit.training.reinforce`).
 
         Args:
             nll: per-token negative log-likelihood, detached, (B, Tq).
@@ -211,12 +213,13 @@ class Trainer:
             real: True at real (non-padding) target positions, (B, Tq).
         """
         reward = -(nll * real).sum(dim=1)  # (B,) log p(y | s, x)
-        mean = float(reward.mean())
-        self.baseline = mean if self.baseline is None else (
-            self.cfg.baseline_decay * self.baseline + (1 - self.cfg.baseline_decay) * mean)
-        advantage = (reward - self.baseline).unsqueeze(1)  # (B, 1)
-        score_fn = -(advantage * log_prob * real).sum()
-        return self.cfg.reinforce_weight * score_fn - self.cfg.entropy_weight * (entropy * real).sum()
+        baseline = RewardBaseline(self.cfg.baseline_decay, self.baseline)
+        terms = reinforce_surrogate(reward, log_prob, entropy, real, baseline.current(),
+                                    reinforce_weight=self.cfg.reinforce_weight,
+                                    entropy_weight=self.cfg.entropy_weight)
+        baseline.update(float(reward.mean()))  # after the advantage: b never depends on this batch
+        self.baseline = baseline.value
+        return terms
 
     def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
         """Run the caller's validation and append the record to metrics.jsonl."""
