@@ -1,167 +1,31 @@
-"""Run configuration: frozen dataclasses loaded strictly from YAML plus ``key=value`` overrides.
+"""Run configuration: a ``data:`` section owned by the task, a ``model:`` section owned by the
+model family, and ``train:``; loaded strictly from YAML plus ``key=value`` overrides.
 
-Unknown keys, wrong types, out-of-range values and unknown mechanism names raise
-:class:`ConfigError` with a one-line message naming the key and the valid choices.
+``data.task`` selects the task plug-in (:data:`attnkit.tasks.TASKS`) and the rest of ``data:`` is
+loaded into its ``config_class``; ``model.arch`` (default: the task's ``default_family``) selects
+the family (:data:`attnkit.models.FAMILIES`) likewise. Unknown keys, wrong types, out-of-range
+values, unknown names and options the chosen model would ignore raise :class:`ConfigError` with a
+one-line message naming the key and the valid choices. Nothing here names a task or a family.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import yaml
 
+from .errors import ConfigError
 from .io import atomic_write_text
+from .models.families import FAMILIES
+from .schema import build_dataclass, merge, parse_overrides, plain_dict
+from .tasks import TASKS
 
-__all__ = ["ConfigError", "DataConfig", "ModelConfig", "TrainConfig", "RunConfig", "load_config",
-           "parse_overrides", "save_config"]
+__all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "parse_overrides", "save_config",
+           "config_from_dict", "task_of", "family_of"]
 
-DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL",
-                   "ru_RU", "zh_CN", "ja_JP")
-
-
-class ConfigError(ValueError):
-    """A configuration problem the user can fix."""
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    """What to train on. For the date task: sizes of the generated splits and their locales; for
-    translation: the corpus folder and its subword vocabularies."""
-
-    task: str = "dates"
-    n_train: int = 40000  # dates only
-    n_dev: int = 1000  # dev examples validated on (translation: the first n_dev of the corpus's dev split)
-    n_test: int = 2000  # dates only
-    locales: tuple[str, ...] = DEFAULT_LOCALES  # dates only
-    max_source_len: int = 64  # dates: characters, excluding the locale tag; translation: subword tokens
-    seed: int = 1234
-    corpus: str = ""  # translation: folder with {train,dev,test}.src/.tgt (or .tsv)
-    subword: str = "bpe"  # translation: bpe | unigram (SentencePiece)
-    vocab_size: int = 8000  # translation: subword vocabulary size per side (joint: shared)
-    joint_vocab: bool = False  # translation: one subword model for both sides
-
-    _TRANSLATION_ONLY = ("corpus", "subword", "vocab_size", "joint_vocab")
-
-    def check(self) -> None:
-        from .tasks import TASKS
-
-        if self.task not in TASKS:
-            raise ConfigError(f"data.task: unknown task {self.task!r}; choose one of: "
-                              f"{', '.join(TASKS.names())}")
-        for name in ("n_train", "n_dev", "n_test", "max_source_len"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
-        if not self.locales:
-            raise ConfigError("data.locales must name at least one locale")
-        TASKS.get(self.task).check_config(self)
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Which network, by name, and its sizes (see :class:`attnkit.models.Seq2Seq`)."""
-
-    arch: str = "rnn"  # rnn | transformer
-    # rnn
-    attention: str = "bahdanau"
-    cell: str = "gru"
-    emb_dim: int = 32
-    hidden_dim: int = 64
-    bidirectional: bool = True
-    attn_dim: int = 64
-    input_feeding: bool = True
-    normaliser: str = "softmax"  # alignment function (attnkit list normalisers)
-    local_window: int = 10  # half-width D of local attention windows, in source tokens
-    # both
-    enc_layers: int = 1
-    dropout: float = 0.0
-    # transformer
-    d_model: int = 128
-    n_heads: int = 4
-    num_kv_heads: int = 0  # 0 = as many as n_heads; fewer = grouped-query attention
-    dec_layers: int = 1  # transformer decoder layers; for rnn, layers of luong-stacked
-    d_ff: int = 512
-    norm: str = "pre"  # pre-LN or post-LN residual blocks
-    positional: str = "sinusoidal"
-    tie_embeddings: bool = False
-
-    _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding",
-                 "normaliser", "local_window")
-    _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "d_ff", "norm", "positional", "tie_embeddings")
-
-    def check(self) -> None:
-        if self.arch not in ("rnn", "transformer"):
-            raise ConfigError(f"model.arch: unknown architecture {self.arch!r}; choose one of: rnn, transformer")
-        unused = self._TRANSFORMER_ONLY if self.arch == "rnn" else self._RNN_ONLY
-        for name in unused:
-            if getattr(self, name) != getattr(ModelConfig, name):
-                raise ConfigError(f"model.{name} does not apply to model.arch={self.arch}; remove it")
-        for name in ("enc_layers",):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
-        (self._check_rnn if self.arch == "rnn" else self._check_transformer)()
-
-    def _check_rnn(self) -> None:
-        from .models import DECODERS
-
-        if self.attention not in DECODERS:
-            raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
-                              f"of: {', '.join(DECODERS.names())}")
-        from .functional import NORMALISERS
-
-        if self.normaliser not in NORMALISERS:
-            raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
-                              f"{', '.join(NORMALISERS.names())}")
-        if self.normaliser == "reinforce" and not self.attention.startswith("bahdanau"):
-            raise ConfigError("model.normaliser=reinforce is trained through Bahdanau attention; use "
-                              "model.attention=bahdanau, or normaliser gumbel/hard")
-        if self.attention == "none" and self.normaliser != "softmax":
-            raise ConfigError("model.normaliser does not apply to model.attention=none (no alignment); remove it")
-        if self.dec_layers < 1 or (self.dec_layers != 1 and self.attention != "luong-stacked"):
-            raise ConfigError("model.dec_layers > 1 needs model.attention=luong-stacked for RNN models "
-                              f"(got dec_layers={self.dec_layers}, attention={self.attention})")
-        if self.attention == "luong-stacked" and (not self.input_feeding or self.normaliser != "softmax"):
-            raise ConfigError("model.attention=luong-stacked feeds h~ back and uses softmax; remove "
-                              "model.input_feeding / model.normaliser")
-        local = self.attention.startswith("luong-local")
-        if not local and self.local_window != ModelConfig.local_window:
-            raise ConfigError("model.local_window applies only to model.attention=luong-local-m/-p; remove it")
-        if local and (self.local_window < 1 or self.normaliser != "softmax"):
-            raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
-        if self.cell not in ("gru", "lstm"):
-            raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        for name in ("emb_dim", "hidden_dim", "attn_dim"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if self.attention == "luong-dot" and self.bidirectional:
-            raise ConfigError("model.attention=luong-dot needs equal decoder and annotation widths; "
-                              "set model.bidirectional=false or use luong-general")
-
-    def _check_transformer(self) -> None:
-        from .nn.positional import POSITIONAL
-
-        for name in ("d_model", "n_heads", "dec_layers", "d_ff"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
-        if self.num_kv_heads < 0 or (self.num_kv_heads and self.n_heads % self.num_kv_heads):
-            raise ConfigError(f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
-                              "(0 = one key/value head per query head)")
-        if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
-            raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
-        if self.norm not in ("pre", "post"):
-            raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
-        if self.positional not in POSITIONAL:
-            raise ConfigError(f"model.positional: unknown {self.positional!r}; choose one of: "
-                              f"{', '.join(POSITIONAL.names())}")
-
+DEFAULT_TASK = "dates"
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -185,6 +49,7 @@ class TrainConfig:
     batch_tokens: int = 0  # > 0: batches of about this many padded tokens, by length (batch_size is then unused)
     max_minutes: float = 0.0  # > 0: also stop after this much wall-clock training time (validating at the end)
     precision: str = "fp32"  # fp32 | bf16: bfloat16 autocast for matrix multiplies (fp32 weights, loss and optimiser)
+    bucket: int = 0  # > 0: batch_size batches drawn from pools of bucket * batch_size items sorted by size
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):
@@ -207,6 +72,8 @@ class TrainConfig:
                               "train.baseline_decay in [0, 1)")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"train.precision: unknown {self.precision!r}; choose one of: fp32, bf16")
+        if self.bucket < 0:
+            raise ConfigError(f"train.bucket must be >= 0, got {self.bucket}")
         if self.batch_tokens < 0 or self.max_minutes < 0:
             raise ConfigError(f"train.batch_tokens and train.max_minutes must be >= 0, got {self.batch_tokens} "
                               f"and {self.max_minutes}")
@@ -214,108 +81,126 @@ class TrainConfig:
             raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
 
+def task_of(cfg: "RunConfig") -> type:
+    """The task class the config names."""
+    return TASKS.get(cfg.data.task)
+
+
+def family_of(cfg: "RunConfig") -> type:
+    """The model family class the config names."""
+    return FAMILIES.get(cfg.model.arch)
+
+
 @dataclass(frozen=True)
 class RunConfig:
-    data: DataConfig = field(default_factory=DataConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    """A whole run: ``data`` (the task's config section), ``model`` (the family's), ``train``."""
+
+    data: Any
+    model: Any
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> "RunConfig":
+        """Every section's own checks, then that the family can model the task.
+
+        Raises:
+            ConfigError: for the first problem found.
+        """
         self.data.check()
         self.model.check()
         self.train.check()
+        task, family = task_of(self), family_of(self)
+        if not issubclass(task.spec_class, family.spec_class):
+            fits = [e.name for e in FAMILIES if issubclass(task.spec_class, e.obj.spec_class)]
+            raise ConfigError(f"model.arch={self.model.arch} cannot model data.task={self.data.task}; "
+                              f"choose one of: {', '.join(fits) or 'none registered'}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        def plain(v: Any) -> Any:
-            return list(v) if isinstance(v, tuple) else v
-        return {f.name: {k: plain(v) for k, v in dataclasses.asdict(getattr(self, f.name)).items()}
-                for f in fields(self)}
+        """The resolved config as plain data; options the model ignores are left out."""
+        model = plain_dict(self.model)
+        for name in getattr(self.model, "ignored_fields", lambda: set())():
+            model.pop(name, None)
+        return {"data": plain_dict(self.data), "model": model, "train": plain_dict(self.train)}
 
 
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    origin = typing.get_origin(hint)
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{key} must be a list, got {value!r}")
-        inner = typing.get_args(hint)[0]
-        return tuple(_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
-    if origin in (typing.Union, types.UnionType):
-        raise AssertionError("optional config fields are not used")
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{key} must be true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key} must be an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key} must be a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{key} must be a string, got {value!r}")
-        return value
-    raise AssertionError(f"unsupported config type {hint}")
+def _section(raw: Any, name: str) -> dict[str, Any]:
+    value = raw.get(name) or {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{name} must be a mapping of keys to values, got {value!r}")
+    return dict(value)
 
 
-def _build(cls: type, prefix: str, raw: Mapping[str, Any]) -> Any:
-    if not isinstance(raw, Mapping):
-        raise ConfigError(f"{prefix or 'config'} must be a mapping of keys to values, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    valid = [f.name for f in fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        full = f"{prefix}{key}"
-        if key not in valid:
-            raise ConfigError(f"unknown config key {full!r}; valid keys here: {', '.join(valid)}")
-        if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = _build(hints[key], f"{full}.", value or {})
-        else:
-            kwargs[key] = _coerce(full, value, hints[key])
-    return cls(**kwargs)
+def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConfig:
+    """A checked :class:`RunConfig` from plain data (as read from YAML).
 
-
-def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
-    """``["model.hidden_dim=128", ...]`` -> nested dict; values are parsed as YAML scalars.
+    Args:
+        raw: ``{"data": {...}, "model": {...}, "train": {...}}``; missing sections take defaults.
+        legacy: convert a config written by attnkit 0.1 run folders, whose ``data:`` and
+            ``model:`` sections held every field of every task and architecture: fields foreign
+            to the chosen task or family, or ignored by the chosen model, are dropped when they
+            hold the old defaults (they had no effect).
 
     Raises:
-        ConfigError: for an item without ``=`` or a key without a section.
+        ConfigError: for any invalid key or value.
     """
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, text = item.partition("=")
-        if not sep or "." not in key:
-            raise ConfigError(f"override {item!r} must look like section.key=value, "
-                              "e.g. model.hidden_dim=128")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        *sections, last = key.split(".")
-        node = out
-        for s in sections:
-            node = node.setdefault(s, {})
-        node[last] = value
-    return out
+    if not isinstance(raw, Mapping):
+        raise ConfigError("a config must hold a mapping (data:, model:, train:)")
+    unknown = sorted(set(raw) - {"data", "model", "train"})
+    if unknown:
+        raise ConfigError(f"unknown config section {unknown[0]!r}; valid sections: data, model, train")
+    data, model = _section(raw, "data"), _section(raw, "model")
+    try:
+        task = TASKS.get(data.get("task", DEFAULT_TASK))
+    except ValueError as err:
+        raise ConfigError(f"data.task: {err}") from None
+    data.setdefault("task", task.name)
+    model.setdefault("arch", task.default_family)
+    try:
+        family = FAMILIES.get(model["arch"])
+    except ValueError as err:
+        raise ConfigError(f"model.arch: {err}") from None
+    if legacy:
+        data = _drop_legacy(data, task.config_class, _LEGACY_DATA)
+        model = _drop_legacy(model, family.config_class, _LEGACY_MODEL)
+    data_cfg = build_dataclass(task.config_class, "data.", data, context=f" for data.task={task.name}")
+    model_cfg = build_dataclass(family.config_class, "model.", model, context=f" for model.arch={family.name}")
+    if legacy and hasattr(model_cfg, "ignored_fields"):
+        for name in model_cfg.ignored_fields() & set(model):
+            model.pop(name)
+        model_cfg = build_dataclass(family.config_class, "model.", model)
+    train_cfg = build_dataclass(TrainConfig, "train.", _section(raw, "train"))
+    return RunConfig(data_cfg, model_cfg, train_cfg).check()
 
 
-def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for k, v in extra.items():
-        merged[k] = _merge(merged[k], v) if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping) else v
-    return merged
+def _drop_legacy(section: dict[str, Any], cls: type, old_defaults: Mapping[str, Any]) -> dict[str, Any]:
+    valid = {f.name for f in fields(cls)}
+    return {k: v for k, v in section.items()
+            if k in valid or k not in old_defaults or _plain(v) != _plain(old_defaults[k])}
 
 
-def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> RunConfig:
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, (list, tuple)) else v
+
+
+# The union sections of attnkit 0.1 (before task and family plug-ins), for `legacy=True`.
+_LEGACY_DATA = {"task": "dates", "n_train": 40000, "n_dev": 1000, "n_test": 2000, "max_source_len": 64,
+                "locales": ["en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU",
+                            "zh_CN", "ja_JP"], "seed": 1234, "corpus": "", "subword": "bpe", "vocab_size": 8000,
+                "joint_vocab": False}
+_LEGACY_MODEL = {"arch": "rnn", "attention": "bahdanau", "cell": "gru", "emb_dim": 32, "hidden_dim": 64,
+                 "bidirectional": True, "attn_dim": 64, "input_feeding": True, "normaliser": "softmax",
+                 "local_window": 10, "enc_layers": 1, "dropout": 0.0, "d_model": 128, "n_heads": 4,
+                 "num_kv_heads": 0, "dec_layers": 1, "d_ff": 512, "norm": "pre", "positional": "sinusoidal",
+                 "tie_embeddings": False}
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, legacy: bool = False) -> RunConfig:
     """Read a YAML run config (or the defaults when `path` is None), apply overrides, validate.
+
+    Args:
+        path: the YAML file.
+        overrides: ``section.key=value`` items, applied after the file.
+        legacy: read a run folder's config written by attnkit 0.1 (see :func:`config_from_dict`).
 
     Raises:
         ConfigError: for a missing or unreadable file, invalid YAML, or an invalid value.
@@ -331,8 +216,8 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -
             raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping (data:, model:, train:)")
-    raw = _merge(dict(raw), parse_overrides(overrides))
-    return _build(RunConfig, "", raw).check()
+    raw = merge(dict(raw), parse_overrides(overrides))
+    return config_from_dict(raw, legacy=legacy)
 
 
 def save_config(config: RunConfig, path: str | Path) -> None:

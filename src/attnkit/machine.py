@@ -8,7 +8,9 @@ import os
 import platform
 from pathlib import Path
 
-__all__ = ["cpu_model", "tune_allocator"]
+__all__ = ["cpu_model", "tune_allocator", "resolve_device", "DEVICE_HELP"]
+
+DEVICE_HELP = "auto (CUDA if available, else CPU), cpu, cuda or cuda:N"
 
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3  # glibc <malloc.h>
 _tuned = False
@@ -40,6 +42,39 @@ def tune_allocator() -> bool:
         return False
     _tuned = ok
     return ok
+
+
+def resolve_device(spec: str) -> str:
+    """The torch device a ``--device`` value names.
+
+    Args:
+        spec: ``"auto"`` (the first CUDA device if one is usable, else the CPU), ``"cpu"``,
+            ``"cuda"`` or ``"cuda:N"``.
+
+    Returns:
+        ``"cpu"`` or ``"cuda:N"``.
+
+    Raises:
+        attnkit.errors.ConfigError: for another value, or a CUDA device this machine does not have.
+    """
+    import torch
+
+    from .errors import ConfigError
+
+    if spec == "auto":
+        return "cuda:0" if torch.cuda.is_available() else "cpu"
+    if spec == "cpu":
+        return "cpu"
+    name, _, index = spec.partition(":")
+    if name != "cuda" or (index and not index.isdigit()):
+        raise ConfigError(f"--device {spec!r}: expected {DEVICE_HELP}")
+    if not torch.cuda.is_available():
+        raise ConfigError(f"--device {spec}: no CUDA device is available here (torch {torch.__version__}, "
+                          f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+    n = torch.cuda.device_count()
+    if int(index or 0) >= n:
+        raise ConfigError(f"--device {spec}: this machine has {n} CUDA device(s), cuda:0 to cuda:{n - 1}")
+    return f"cuda:{int(index or 0)}"
 
 
 def cpu_model() -> str:

@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from ..machine import tune_allocator
-from . import compare, data_cmd, demo, evaluate, list_cmd, study, train, translate
+from . import compare, data_cmd, demo, evaluate, list_cmd, predict, study, train, translate
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -19,10 +19,11 @@ __all__ = ["main"]
 _COMMANDS = {
     "demo": (demo, "train the date model with and without attention, compare, plot"),
     "train": (train, "train a model from a YAML config into a run folder"),
-    "translate": (translate, "translate sentences with a trained run"),
-    "evaluate": (evaluate, "exact match and alignment accuracy on a run's test split"),
+    "predict": (predict, "predict from raw inputs with a trained run of any task, with its attention"),
+    "translate": (translate, "translate sentences with a trained run of a text task (predict for text)"),
+    "evaluate": (evaluate, "score a trained run on one of its splits with its task's metrics"),
     "compare": (compare, "train several configs on the same data and compare them in one table"),
-    "list": (list_cmd, "list every score, normaliser, attention, architecture, positional encoding and task"),
+    "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
     "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
     "study": (study, "run a documented study end to end and write its report"),
 }

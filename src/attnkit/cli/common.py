@@ -9,9 +9,9 @@ from typing import Iterator
 
 import torch
 
-from ..config import ConfigError
 from ..decoding import PRECISIONS, STOP_RULES
-from ..tasks import InputError
+from ..errors import ConfigError, InputError
+from ..machine import DEVICE_HELP, resolve_device
 from ..training import CheckpointError, RunError
 
 
@@ -40,8 +40,13 @@ def add_common(parser: argparse.ArgumentParser) -> None:
     """``--seed`` and ``--device``, which every subcommand has."""
     parser.add_argument("--seed", type=int, default=None,
                         help="random seed (default: the config's, or 1234)")
-    parser.add_argument("--device", default="cpu", choices=["cpu"],
-                        help="device to run on (default: %(default)s; GPU support comes later)")
+    parser.add_argument("--device", default="auto", metavar="DEVICE",
+                        help=f"device to run on: {DEVICE_HELP} (default: %(default)s)")
+
+
+def device_of(args: argparse.Namespace) -> str:
+    """The torch device of ``--device`` (a usage error, exit 2, for one this machine lacks)."""
+    return resolve_device(args.device)
 
 
 def seed_everything(seed: int | None) -> None:
@@ -53,30 +58,33 @@ def seed_everything(seed: int | None) -> None:
 def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
     """``--beam``, ``--alpha``, ``--coverage-penalty``, ``--beam-stop`` and ``--precision``, shared by
     translate and evaluate."""
-    parser.add_argument("--beam", type=int, default=1, metavar="K",
-                        help="beam size; 1 = greedy decoding (default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=0.6,
-                        help="GNMT length-penalty exponent for beam search (default: %(default)s)")
-    parser.add_argument("--coverage-penalty", type=float, default=0.0, metavar="BETA",
-                        help="GNMT coverage-penalty weight for beam search (default: %(default)s)")
-    parser.add_argument("--beam-stop", default="heuristic", choices=STOP_RULES,
+    group = parser.add_argument_group("decoding (sequence tasks)")
+    group.add_argument("--beam", type=int, default=None, metavar="K",
+                       help="beam size; 1 = greedy decoding (default: 1)")
+    group.add_argument("--alpha", type=float, default=None,
+                       help="GNMT length-penalty exponent for beam search (default: 0.6)")
+    group.add_argument("--coverage-penalty", type=float, default=None, metavar="BETA",
+                       help="GNMT coverage-penalty weight for beam search (default: 0)")
+    group.add_argument("--beam-stop", default=None, choices=STOP_RULES,
                         help="end a sentence's beam when its best live hypothesis, scored at its next "
                              "length (heuristic) or at the maximum length (exact), cannot beat the best "
-                             "finished one (default: %(default)s)")
-    parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16 "
-                             "(default: %(default)s)")
+                             "finished one (default: heuristic)")
+    group.add_argument("--precision", default=None, choices=PRECISIONS,
+                       help="bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16 "
+                            "(default: fp32)")
 
 
 def decoding_kwargs(args: argparse.Namespace) -> dict:
-    """The decoding flags as keyword arguments of :func:`attnkit.decoding.translate`."""
-    return {"beam_size": args.beam, "alpha": args.alpha, "beta": args.coverage_penalty,
-            "stop": args.beam_stop, "precision": args.precision}
+    """The decoding flags as keyword arguments of :func:`attnkit.decoding.translate`; only the
+    ones given on the command line (a task without decoding, such as classification, takes none)."""
+    given = {"beam_size": args.beam, "alpha": args.alpha, "beta": args.coverage_penalty,
+             "stop": args.beam_stop, "precision": args.precision}
+    return {k: v for k, v in given.items() if v is not None}
 
 
 def check_decoding_arguments(args: argparse.Namespace, model) -> None:
     """Usage errors for the decoding flags (exit 2)."""
-    if args.beam < 1 or args.alpha < 0 or args.coverage_penalty < 0:
+    if (args.beam is not None and args.beam < 1) or (args.alpha or 0) < 0 or (args.coverage_penalty or 0) < 0:
         raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
-    if args.coverage_penalty and not model.uses_attention:
+    if args.coverage_penalty and not getattr(model, "uses_attention", True):
         raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)

@@ -18,8 +18,6 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from ..config import load_config
-from ..decoding import translate
-from ..evaluation import evaluate_examples
 from ..io import atomic_write_text
 from ..training import load_run
 from ..training.parallel import train_many
@@ -62,10 +60,10 @@ def _plans(args: argparse.Namespace) -> dict:
 
 
 def _row(name: str, cfg, run_, summary: dict) -> dict:
-    test, _ = evaluate_examples(run_.model, run_.task, run_.task.load_split(run_.path, "test"))
-    return {"run": name, "model": model_label(cfg),
-            "normaliser": cfg.model.normaliser if cfg.model.arch == "rnn" else "softmax",
-            "exact_match": test["exact_match"], "alignment_accuracy": test.get("alignment_accuracy"),
+    test, _ = run_.task.evaluate(run_.model, run_.task.load_split(run_.path, "test"))
+    metric = run_.task.metric.name
+    return {"run": name, "model": model_label(cfg), "normaliser": getattr(cfg.model, "normaliser", "softmax"),
+            "metric": metric, metric: test[metric], "alignment_accuracy": test.get("alignment_accuracy"),
             "zero_weight_share": test.get("zero_weight_share"), "n_test": test["n"], **summary}
 
 
@@ -73,22 +71,28 @@ def _table(rows: list[dict]) -> str:
     def pct(x) -> str:
         return "n/a" if x is None else f"{x:.2%}"
 
-    lines = ["| run | model | normaliser | test exact match | alignment accuracy | zero weights | steps | "
-             "train s |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['run']} | {r['model']} | {r['normaliser']} | {pct(r['exact_match'])} | "
+    metric = rows[0]["metric"]
+
+    def primary(x) -> str:
+        return f"{x:.2f}" if x > 1 else pct(x)
+
+    lines = [f"| run | model | normaliser | test {metric.replace('_', ' ')} | alignment accuracy | zero weights | "
+             "steps | train s |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    lines += [f"| {r['run']} | {r['model']} | {r['normaliser']} | {primary(r[metric])} | "
               f"{pct(r['alignment_accuracy'])} | {pct(r['zero_weight_share'])} | {r['steps']} | "
               f"{r['seconds']:.0f} |" for r in rows]
     return "\n".join(lines)
 
 
 def _grid(runs: dict, text: str, locale: str) -> Figure:
-    with_attention = {n: r for n, r in runs.items() if r.model.uses_attention}
+    with_attention = {n: r for n, r in runs.items() if getattr(r.model, "uses_attention", False)}
     cols = min(3, len(with_attention))
     fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
     axes = fig.subplots(math.ceil(len(with_attention) / cols), cols, squeeze=False).flatten()
     for ax, (name, run_) in zip(axes, with_attention.items()):
-        (tr,) = translate(run_.model, run_.task, [(text, locale)])
-        plot_alignment(tr.weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")
+        (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if locale else {})
+        weights = tr.weights.mean(0) if tr.weights.dim() == 3 else tr.weights  # heads: their mean
+        plot_alignment(weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")
     for ax in axes[len(with_attention):]:
         ax.set_visible(False)
     return fig

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..config import RunConfig, load_config
 from ..training.distributed import barrier, distributed_session
 from ..training.pipeline import train_run
-from .common import UserError, add_common
+from .common import UserError, add_common, device_of
 
 EPILOG = """examples:
   attnkit train configs/dates-bahdanau.yaml --out runs/bahdanau
@@ -46,7 +46,10 @@ def run(args: argparse.Namespace) -> int:
         out, cfg = _plan(args)
         barrier(dist)  # every rank has checked the run folder before rank 0 writes into it
         progress = dist.is_main and not args.no_progress and sys.stderr.isatty()
-        result = train_run(cfg, out, progress=progress, resume=bool(args.resume))
+        device = device_of(args)
+        if dist.enabled and device.startswith("cuda"):
+            device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun
+        result = train_run(cfg, out, progress=progress, resume=bool(args.resume), device=device)
         if dist.is_main:
             print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
                   f"({result.steps} steps, {result.seconds:.0f} s)")
@@ -59,7 +62,7 @@ def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
         if args.config or args.overrides:
             raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set",
                             code=2)
-        cfg = load_config(Path(args.resume) / "config.yaml")
+        cfg = load_config(Path(args.resume) / "config.yaml", legacy=True)
         out = Path(args.resume)
     else:
         if not args.config:

@@ -13,11 +13,12 @@ import logging
 import sys
 from pathlib import Path
 
-from ..decoding import layer_maps, translate
-from ..tasks import InputError
+from ..decoding import layer_maps
+from ..errors import InputError
 from ..training import load_run
-from ..viz import plot_alignment, plot_attention_grid, save_figure
-from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs
+from ..viz import plot_attention_grid, save_figure
+from .common import UserError, add_common, device_of
+from .predict import add_output_arguments, plot_paths, predict_and_print, read_inputs
 
 EPILOG = """examples:
   attnkit translate --model runs/demo/bahdanau --locale de_DE "3. Mai 1979"
@@ -32,66 +33,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT",
                         help="sentences to translate (default: read lines from stdin)")
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
-    parser.add_argument("--locale", default="en_US",
-                        help="locale of the inputs, e.g. en_GB, de_DE (default: %(default)s)")
-    parser.add_argument("--attention-plot", metavar="FILE",
-                        help="write the alignment heatmap (PNG); with several inputs, FILE-1.png, ...")
+    parser.add_argument("--locale", default=None,
+                        help="dates: locale of the inputs, e.g. en_GB, de_DE (default: en_US)")
     parser.add_argument("--attention-grid", metavar="FILE",
                         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
                              "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
-    add_decoding_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=512,
-                        help="at most this many sentences per batch (default: %(default)s)")
-    parser.add_argument("--batch-tokens", type=int, default=8000,
-                        help="and at most this many source tokens per batch, padding and beams included "
-                             "(default: %(default)s)")
+    add_output_arguments(parser)
     add_common(parser)
 
 
-def _plot_paths(path: Path, n: int) -> list[Path]:
-    if n == 1:
-        return [path]
-    return [path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}") for i in range(1, n + 1)]
-
-
 def run(args: argparse.Namespace) -> int:
-    run_ = load_run(args.model)
-    if args.texts:
-        texts = list(args.texts)
-    else:
-        if sys.stdin is None or sys.stdin.isatty():
-            raise UserError("no input: give TEXT arguments or pipe lines into stdin", code=2)
-        texts = [line.rstrip("\r\n") for line in sys.stdin]
-    texts = [t.strip() for t in texts]
-    errors = []
-    for i, text in enumerate(texts, 1):
-        try:
-            run_.task.source_tokens(text, args.locale)
-        except InputError as err:
-            errors.append(f"input {i}: {err}" if len(texts) > 1 else str(err))
-    if not texts:
-        raise UserError("no input lines")
-    if errors:
-        raise UserError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
-    check_decoding_arguments(args, run_.model)
-    results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
-                        batch_size=args.batch_size, batch_tokens=args.batch_tokens, **decoding_kwargs(args))
-    for i, (text, res) in enumerate(zip(texts, results), 1):
+    """``predict`` for text tasks, with ``--locale`` and ``--attention-grid``."""
+    run_ = load_run(args.model, device=device_of(args))
+    texts = read_inputs(args, args.texts)
+    options = {} if args.locale is None else {"locale": args.locale}
+    try:
+        results = predict_and_print(args, run_, texts, options)
+    except InputError as err:
+        raise UserError(str(err)) from None
+    for i, res in enumerate(results, 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:
             log.warning("input %d: characters never seen in training read as <unk>: %s", i,
                         " ".join(repr(c) for c in unseen))
-        print(res.output, flush=False)
-    sys.stdout.flush()
-    if args.attention_plot:
-        if results[0].weights is None:
-            raise UserError(f"{args.model} has no attention ({run_.config.model.attention}); "
-                            "no alignment to plot")
-        for path, res, text in zip(_plot_paths(Path(args.attention_plot), len(results)), results, texts):
-            fig = plot_alignment(res.weights.numpy(), res.src_tokens, res.out_tokens,
-                                 title=f"{text} → {res.output}")
-            save_figure(fig, path)
-            log.info("alignment heatmap written to %s", path)
     if args.attention_grid:
         _write_grids(run_, Path(args.attention_grid), results, texts)
     return 0
@@ -100,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 def _write_grids(run_, path: Path, results, texts) -> None:
     if not hasattr(run_.model, "attention_maps"):
         raise UserError(f"{run_.path} is an RNN model with one attention per step; use --attention-plot")
-    for base, res, text in zip(_plot_paths(path, len(results)), results, texts):
+    for base, res, text in zip(plot_paths(path, len(results)), results, texts):
         maps = layer_maps(run_.model, run_.task, res)
         suffix = base.suffix or ".png"
         figures = {

@@ -1,15 +1,16 @@
-"""Turning lists of token ids into padded batch tensors."""
+"""Turning lists of token ids into padded batch tensors; shuffled size-sorted batches; moving a
+batch to a device."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import Tensor
 
 from .vocab import Vocab
 
-__all__ = ["Batch", "collate", "pad"]
+__all__ = ["Batch", "collate", "pad", "bucket_batches", "to_device"]
 
 
 class Batch(NamedTuple):
@@ -39,3 +40,41 @@ def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]] | None = 
     tgt_in = pad([[Vocab.bos_id, *t] for t in tgt])
     tgt_out = pad([[*t, Vocab.eos_id] for t in tgt])
     return Batch(src_t, lengths, tgt_in, tgt_out, sum(len(t) + 1 for t in tgt))
+
+
+def bucket_batches(sizes: Sequence[float], batch_size: int, bucket: int,
+                   generator: torch.Generator) -> list[list[int]]:
+    """Mini-batches of indices into `sizes`, similar sizes together, in random order.
+
+    Args:
+        sizes: a size per item (e.g. padded words of a document); only their order matters.
+        batch_size: items per batch (the last batch of a pool may be smaller).
+        bucket: batches per pool of sorted items; 1 gives plain shuffled batches.
+        generator: source of the randomness.
+
+    Returns:
+        Batches that together hold every index exactly once.
+    """
+    order = torch.randperm(len(sizes), generator=generator).tolist()
+    pool = batch_size * bucket
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = order[start:start + pool]
+        if bucket > 1:
+            chunk.sort(key=lambda i: sizes[i])
+        batches += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def to_device(batch: Any, device: torch.device | str) -> Any:
+    """`batch` with every tensor moved to `device`: a tensor, or a NamedTuple/tuple/list/dict of
+    tensors and other values (left as they are). A no-op on the device the tensors are on."""
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, tuple) and hasattr(batch, "_fields"):
+        return type(batch)(*(to_device(x, device) for x in batch))
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(to_device(x, device) for x in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch

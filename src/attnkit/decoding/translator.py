@@ -7,7 +7,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..data import collate
+from ..data import collate, to_device
 from .beam import STOP_RULES, beam_search
 from .greedy import greedy_decode
 
@@ -69,9 +69,10 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
     results: list[Translation | None] = [None] * len(ids)
     limit = getattr(task, "output_limit", None)
     model.eval()
+    device = next(model.parameters()).device
     budget = None if batch_tokens is None else max(1, batch_tokens // beam_size)
     for chunk in _batches(order, [len(x) for x in ids], batch_size, budget):
-        batch = collate([ids[i] for i in chunk])
+        batch = to_device(collate([ids[i] for i in chunk]), device)
         steps = max_len or (limit(int(batch.src_lengths.max())) if limit else task.max_target_len)
         with torch.autocast(batch.src.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             if beam_size > 1:
@@ -82,7 +83,8 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
         for i, hyp in zip(chunk, hyps):
             out_tokens = [task.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"]
             results[i] = Translation(
-                task.decode_target(hyp.tokens), tokens[i], out_tokens, hyp.weights,
+                task.decode_target(hyp.tokens), tokens[i], out_tokens,
+                None if hyp.weights is None else hyp.weights.cpu(),
                 sum(t == task.src_vocab.unk_id for t in ids[i]),
             )
     return results  # type: ignore[return-value]
@@ -124,10 +126,11 @@ def layer_maps(model: nn.Module, task, translation: Translation) -> LayerMaps:
     """
     if not hasattr(model, "attention_maps"):
         raise ValueError("this model has a single attention per step; plot translation.weights instead")
-    src = torch.tensor([task.src_vocab.encode(translation.src_tokens)])
+    device = next(model.parameters()).device
+    src = torch.tensor([task.src_vocab.encode(translation.src_tokens)], device=device)
     out_ids = task.tgt_vocab.encode(translation.out_tokens)
-    tgt_in = torch.tensor([[task.tgt_vocab.bos_id, *out_ids[:-1]]])
-    maps = model.attention_maps(src, torch.tensor([src.shape[1]]), tgt_in)
+    tgt_in = torch.tensor([[task.tgt_vocab.bos_id, *out_ids[:-1]]], device=device)
+    maps = model.attention_maps(src, torch.tensor([src.shape[1]], device=device), tgt_in)
 
     def stack(per_layer: list[Tensor]) -> Tensor:
         return torch.stack([w[0] for w in per_layer]).cpu()  # (L, Nh, Tq, Tk)

@@ -8,11 +8,12 @@ from .bleu import (
     corpus_scores,
     format_scores_table,
 )
+from .classification import classification_metrics
 from .evaluate import evaluate_examples
 from .metrics import alignment_accuracy, exact_match
 
 __all__ = [
-    "exact_match", "alignment_accuracy", "evaluate_examples",
+    "exact_match", "alignment_accuracy", "evaluate_examples", "classification_metrics",
     "corpus_scores", "TranslationScores", "bleu_by_length", "BucketScore", "LENGTH_BUCKETS",
     "format_scores_table",
 ]

@@ -1,6 +1,7 @@
 """Layer 3: assembled networks."""
 
 from .decoder_cache import TransformerState
+from .families import FAMILIES, DocumentSpec, ModelFamily, ModelSpec, Seq2SeqSpec
 from .han import HANOutput, HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
 from .stacked import StackedAttentionDecoder
@@ -9,5 +10,6 @@ from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq
 __all__ = [
     "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "DECODERS",
     "StackedAttentionDecoder", "TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps",
-    "HierarchicalAttentionNetwork", "HANOutput",
+    "HierarchicalAttentionNetwork", "HANOutput", "FAMILIES", "ModelFamily", "ModelSpec", "Seq2SeqSpec",
+    "DocumentSpec",
 ]

@@ -508,7 +508,7 @@ class Seq2Seq(nn.Module):
             tgt_in: decoder inputs, BOS followed by the target shifted right, (B, Tq).
             project: apply the output layer ``generator``; False returns its inputs (B, Tq, Dd)
                 in the logits field, for a loss that fuses the output layer
-                (:func:`attnkit.functional.fused_loss.linear_cross_entropy`).
+                (:func:`attnkit.losses.fused.linear_cross_entropy`).
 
         Returns:
             :class:`Seq2SeqOutput` with logits (B, Tq, V) and weights (B, Tq, Tk) or None.

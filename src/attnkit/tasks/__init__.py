@@ -1,13 +1,24 @@
-"""Layer 4: task definitions (what the source and target are, how to score)."""
+"""Layer 5 (tasks): task plug-ins (what the input and target are, how to batch, score and predict).
 
+:data:`TASKS` maps ``data.task`` names to task classes following :class:`~attnkit.tasks.base.Task`.
+A task defined outside attnkit is registered the same way: ``TASKS.register("my-task", MyTask, ...)``.
+"""
+
+from ..errors import InputError
 from ..registry import Registry
-from .date_task import DateTask, InputError, locale_tag
-from .translation import TranslationExample, TranslationTask, max_output_len
+from .base import LossContext, Prediction, PrimaryMetric, Task
+from .bible_sections import BibleSectionsTask
+from .date_task import DateTask, DatesConfig, locale_tag
+from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
 TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
                "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel")
 TASKS.register("translation", TranslationTask, "any parallel corpus (e.g. `attnkit data bible`) with "
                "SentencePiece subwords, scored by BLEU/chrF", "[Bahdanau15]; SentencePiece [Kudo18b]")
+TASKS.register("bible-sections", BibleSectionsTask, "Bible chapters -> section of the canon (8 classes), "
+               "documents of verses of words, for the HAN", "[Yang16]")
 
-__all__ = ["TASKS", "DateTask", "InputError", "locale_tag", "TranslationExample", "TranslationTask", "max_output_len"]
+__all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
+           "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
+           "BibleSectionsTask"]

@@ -39,18 +39,25 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from torch import nn
 
 from ..data import sword
 from ..data.vocab import Vocab
+from ..errors import ConfigError, InputError
+from ..evaluation import classification_metrics
 from ..io import atomic_write_text
+from ..models.families import DocumentSpec
+from .base import LossContext, PrimaryMetric
 
 __all__ = ["Section", "SECTIONS", "BOOK_SECTION", "Chapter", "SectionsConfig", "BibleSections",
            "DocumentBatch", "tokenize", "chapters_from_verses", "split_chapters", "build_vocab",
-           "encode_batch", "build_dataset"]
+           "encode_batch", "build_dataset", "BibleSectionsTask", "DocumentPrediction", "split_sentences"]
 
 
 class Section(NamedTuple):
@@ -108,7 +115,7 @@ class Chapter:
 
 @dataclass(frozen=True)
 class SectionsConfig:
-    """What the dataset is made of.
+    """``data.task: bible-sections``: what the dataset is made of.
 
     Attributes:
         module: SWORD module name (see :data:`attnkit.data.sword.DEBIAN_PACKAGES`).
@@ -119,6 +126,7 @@ class SectionsConfig:
         max_words: words kept per verse (the first ones).
     """
 
+    task: str = "bible-sections"
     module: str = "engWEB2015eb"
     seed: int = 1234
     dev_fraction: float = 0.1
@@ -128,14 +136,14 @@ class SectionsConfig:
     max_words: int = 50
 
     def check(self) -> None:
-        """Raises ValueError naming the first field out of range."""
+        """Raises ConfigError (a ValueError) naming the first field out of range."""
         if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1
                 and self.dev_fraction + self.test_fraction < 1):
-            raise ValueError(f"dev_fraction and test_fraction must lie in (0, 1) with a sum below 1, got "
-                             f"{self.dev_fraction} and {self.test_fraction}")
+            raise ConfigError(f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
+                              f"got {self.dev_fraction} and {self.test_fraction}")
         for name in ("min_freq", "max_verses", "max_words"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
 
 
 def chapters_from_verses(verses: Sequence[sword.Verse], *, max_verses: int, max_words: int
@@ -315,3 +323,191 @@ def build_dataset(config: SectionsConfig = SectionsConfig(), *, read: Reader | N
     counts |= {"chapters": len(chapters), **{f"{k}_chapters": len(v) for k, v in splits.items()},
                "vocab": len(vocab)}
     return BibleSections(config, info, splits, vocab, counts)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+
+
+def split_sentences(text: str) -> list[str]:
+    """A line of running text cut into sentences after ``. ! ? ; :`` followed by white space."""
+    return [part for part in _SENTENCE_END.split(text.strip()) if part]
+
+
+@dataclass
+class DocumentPrediction:
+    """The predicted section of one document, with the HAN's attention.
+
+    Attributes:
+        output: the predicted section's name (the line ``attnkit predict`` prints).
+        probability: its probability, in [0, 1].
+        probabilities: every class's, (C,).
+        sentences: the document's sentences as the model saw them (lists of words).
+        word_weights: (S, W) word weights per sentence, 0 on padding.
+        sentence_weights: (S,) sentence weights.
+    """
+
+    output: str
+    probability: float
+    probabilities: list[float]
+    sentences: list[list[str]]
+    word_weights: Tensor
+    sentence_weights: Tensor
+
+
+def _padded_size(chapter: Chapter) -> int:
+    return len(chapter.verses) * max(len(v) for v in chapter.verses)
+
+
+@dataclass
+class BibleSectionsTask:
+    """Document classification of Bible chapters by section of the canon, as a task plug-in
+    (:class:`attnkit.tasks.base.Task`); model family ``han`` [Yang16]. Items are
+    :class:`Chapter` objects, batches :class:`DocumentBatch` es; the primary metric is test
+    accuracy, and evaluation also gives macro-F1, per-class accuracy and the confusion matrix.
+    """
+
+    vocab: Vocab
+    config: SectionsConfig
+
+    name = "bible-sections"
+    config_class = SectionsConfig
+    default_family = "han"
+    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0)
+    loss_unit = "documents"
+    spec_class = DocumentSpec
+
+    @property
+    def spec(self) -> DocumentSpec:
+        return DocumentSpec(len(self.vocab), len(SECTIONS), self.vocab.pad_id)
+
+    @property
+    def classes(self) -> list[str]:
+        return [s.name for s in SECTIONS]
+
+    @classmethod
+    def build(cls, cfg: SectionsConfig, run_dir: str | Path, *, read: Reader | None = None
+              ) -> tuple["BibleSectionsTask", dict[str, list[Chapter]]]:
+        """Read the SWORD module, build the capped chapters, the stratified split and the vocabulary;
+        write ``vocab.json``, ``dataset.json`` and ``data/{split}.jsonl`` into `run_dir`.
+
+        Raises:
+            attnkit.data.sword.SwordError: if the module is not installed or unreadable.
+            attnkit.errors.ConfigError: for a module without protocanonical chapters.
+        """
+        try:
+            dataset = build_dataset(cfg, read=read)
+        except ConfigError:
+            raise
+        except ValueError as err:
+            raise ConfigError(f"data.module: {err}") from None
+        run_dir = Path(run_dir)
+        dataset.save(run_dir)
+        for split, chapters in dataset.splits.items():
+            atomic_write_text(run_dir / "data" / f"{split}.jsonl", "".join(
+                json.dumps({"book": c.book, "chapter": c.chapter, "label": c.label, "verses": c.verses},
+                           ensure_ascii=False) + "\n" for c in chapters))
+        return cls(dataset.vocab, cfg), dataset.splits
+
+    @classmethod
+    def load(cls, cfg: SectionsConfig, run_dir: str | Path) -> "BibleSectionsTask":
+        return cls(Vocab.load(Path(run_dir) / "vocab.json"), cfg)
+
+    @classmethod
+    def load_split(cls, run_dir: str | Path, split: str) -> list[Chapter]:
+        lines = (Path(run_dir) / "data" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+        out = []
+        for line in lines:
+            d = json.loads(line)
+            out.append(Chapter(d["book"], d["chapter"], d["label"], tuple(tuple(v) for v in d["verses"])))
+        return out
+
+    # --- training ------------------------------------------------------------------------------
+    @staticmethod
+    def encode(examples: Sequence[Chapter]) -> list[Chapter]:
+        return list(examples)
+
+    @staticmethod
+    def lengths(item: Chapter) -> tuple[int, int]:
+        return _padded_size(item), 1
+
+    @staticmethod
+    def loss_weight(item: Chapter) -> int:
+        return 1
+
+    def collate(self, items: Sequence[Chapter]) -> DocumentBatch:
+        return encode_batch(items, self.vocab)
+
+    @staticmethod
+    def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
+        """Summed cross-entropy of the documents' labels (label smoothing from the train config)."""
+        out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
+        return F.cross_entropy(out.logits.float(), batch.labels, reduction="sum",
+                               label_smoothing=ctx.train.label_smoothing)
+
+    # --- evaluation and prediction -------------------------------------------------------------
+    @torch.no_grad()
+    def _probabilities(self, model: nn.Module, chapters: Sequence[Chapter], batch_size: int = 32):
+        device = next(model.parameters()).device
+        order = sorted(range(len(chapters)), key=lambda i: _padded_size(chapters[i]))
+        probs: list[Any] = [None] * len(chapters)
+        outs: list[Any] = [None] * len(chapters)
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            batch = encode_batch([chapters[i] for i in idx], self.vocab)
+            out = model(batch.tokens.to(device), batch.sentence_lengths.to(device), batch.n_sentences.to(device))
+            p = torch.softmax(out.logits.float(), dim=-1).cpu()
+            for k, i in enumerate(idx):
+                s, w = len(chapters[i].verses), max(len(v) for v in chapters[i].verses)
+                probs[i] = p[k]
+                outs[i] = (out.word_weights[k, :s, :w].cpu(), out.sentence_weights[k, :s].cpu())
+        return probs, outs
+
+    def evaluate(self, model: nn.Module, examples: Sequence[Chapter], **options: Any
+                 ) -> tuple[dict[str, Any], list[DocumentPrediction]]:
+        """Accuracy, macro-F1, per-class accuracy and the confusion matrix
+        (:func:`attnkit.evaluation.classification_metrics`), and one prediction per chapter.
+
+        Raises:
+            ValueError: for an option (classification has no decoding options) or no examples.
+        """
+        if options:
+            raise ValueError(f"task {self.name} takes no decoding options, got {', '.join(options)}")
+        probs, outs = self._probabilities(model, examples)
+        predicted = [int(p.argmax()) for p in probs]
+        metrics = classification_metrics(predicted, [c.label for c in examples], len(SECTIONS))
+        metrics["classes"] = self.classes
+        return metrics, [self._prediction(c.verses, p, o) for c, p, o in zip(examples, probs, outs)]
+
+    def _prediction(self, sentences, p: Tensor, weights) -> DocumentPrediction:
+        k = int(p.argmax())
+        return DocumentPrediction(self.classes[k], float(p[k]), p.tolist(), [list(s) for s in sentences], *weights)
+
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        lines = [f"{'documents:':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
+                 f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
+        if detailed:
+            for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
+                lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
+        return lines
+
+    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
+                **decoding: Any) -> list[DocumentPrediction]:
+        """The section of each input line, read as one document whose sentences end at ``. ! ? ; :``
+        (:func:`split_sentences`, then :func:`tokenize`; the config's caps apply).
+
+        Raises:
+            attnkit.errors.InputError: for an option (there are none), or a line without words.
+        """
+        if options or decoding:
+            raise InputError(f"task {self.name} takes no options, got {', '.join([*options, *decoding])}")
+        docs = []
+        for i, text in enumerate(inputs, 1):
+            verses = [tuple(tokenize(s))[: self.config.max_words] for s in split_sentences(text)]
+            verses = [v for v in verses if v][: self.config.max_verses]
+            if not verses:
+                raise InputError(f"input {i} has no words; give a passage of text, one document per line")
+            docs.append(Chapter("input", i, 0, tuple(verses)))
+        if not docs:
+            raise InputError("no input lines")
+        probs, outs = self._probabilities(model, docs)
+        return [self._prediction(d.verses, p, o) for d, p, o in zip(docs, probs, outs)]

@@ -11,22 +11,52 @@ References:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError
+from torch import nn
+
 from ..data import Vocab
+from ..errors import ConfigError, InputError
+from ..evaluation import evaluate_examples, exact_match
 from . import dates
+from .base import PrimaryMetric
 from .dates import DateExample
+from .seq2seq import Seq2SeqTask
 
-__all__ = ["DateTask", "InputError", "locale_tag"]
+__all__ = ["DateTask", "DatesConfig", "locale_tag", "DEFAULT_LOCALES"]
 
 SPLITS = ("train", "dev", "test")
+DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL",
+                   "ru_RU", "zh_CN", "ja_JP")
 
 
-class InputError(ValueError):
-    """A source sentence the model cannot take (empty, too long, unknown locale)."""
+@dataclass(frozen=True)
+class DatesConfig:
+    """``data.task: dates``: sizes of the generated splits and their locales."""
+
+    task: str = "dates"
+    n_train: int = 40000
+    n_dev: int = 1000
+    n_test: int = 2000
+    locales: tuple[str, ...] = DEFAULT_LOCALES
+    max_source_len: int = 64  # characters, excluding the locale tag
+    seed: int = 1234
+
+    def check(self) -> None:
+        """Raises ConfigError for a size below 1 or a locale the generator does not know."""
+        for name in ("n_train", "n_dev", "n_test", "max_source_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.locales:
+            raise ConfigError("data.locales must name at least one locale")
+        for loc in self.locales:
+            try:
+                dates.check_locale(loc)
+            except ValueError as err:
+                raise ConfigError(f"data.locales: {err}") from None
 
 
 def locale_tag(locale: str) -> str:
@@ -35,7 +65,7 @@ def locale_tag(locale: str) -> str:
 
 
 @dataclass
-class DateTask:
+class DateTask(Seq2SeqTask):
     """Vocabularies and the rules that turn dates into token ids and back.
 
     Args:
@@ -51,31 +81,19 @@ class DateTask:
     max_source_len: int
 
     name = "dates"
+    config_class = DatesConfig
+    default_family = "rnn"
+    metric = PrimaryMetric("exact_match", higher_is_better=True, best_possible=1.0)
     src_offset = 1  # source position of the first character (position 0 is the locale tag)
     max_target_len = 10  # characters of YYYY-MM-DD
-
-    @staticmethod
-    def check_config(data_cfg) -> None:
-        """Task-specific config checks, run when a config is loaded.
-
-        Raises:
-            attnkit.config.ConfigError: for a locale the generator does not know.
-        """
-        for name in data_cfg._TRANSLATION_ONLY:
-            if getattr(data_cfg, name) != getattr(type(data_cfg), name):
-                raise ConfigError(f"data.{name} does not apply to data.task=dates; remove it")
-        for loc in data_cfg.locales:
-            try:
-                dates.check_locale(loc)
-            except ValueError as err:
-                raise ConfigError(f"data.locales: {err}") from None
+    predict_options = {"locale": "en_US"}
 
     @classmethod
-    def build(cls, data_cfg, run_dir: str | Path) -> tuple["DateTask", dict[str, list[DateExample]]]:
+    def build(cls, data_cfg: DatesConfig, run_dir: str | Path) -> tuple["DateTask", dict[str, list[DateExample]]]:
         """Generate the seeded splits, build vocabularies from train, save both under `run_dir`.
 
         Raises:
-            attnkit.config.ConfigError: for an unknown locale, more examples than there are
+            attnkit.errors.ConfigError: for an unknown locale, more examples than there are
                 distinct dates, or dates longer than ``max_source_len``.
         """
         try:
@@ -132,9 +150,6 @@ class DateTask:
                              f"{self.max_source_len}")
         return [locale_tag(locale), *text]
 
-    def encode_source(self, text: str, locale: str) -> list[int]:
-        return self.src_vocab.encode(self.source_tokens(text, locale))
-
     def encode_target(self, target: str) -> list[int]:
         return self.tgt_vocab.encode(target)
 
@@ -152,7 +167,29 @@ class DateTask:
         return [(t, start + self.src_offset, end + self.src_offset)
                 for positions, (start, end) in fields for t in positions]
 
-    def pairs(self, examples: Sequence[DateExample]) -> tuple[list[list[int]], list[list[int]]]:
-        """Source and target ids of `examples`."""
-        return ([self.encode_source(e.text, e.locale) for e in examples],
-                [self.encode_target(e.target) for e in examples])
+    def evaluate(self, model: nn.Module, examples: Sequence[DateExample], **options: Any
+                 ) -> tuple[dict[str, Any], list]:
+        """Exact match, alignment accuracy and the share of zero weights
+        (:func:`attnkit.evaluation.evaluate_examples`), and exact match per locale."""
+        metrics, translations = evaluate_examples(model, self, examples, **self.decoding_options(options))
+        by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+        for ex, tr in zip(examples, translations):
+            by_locale[ex.locale][0].append(tr.output)
+            by_locale[ex.locale][1].append(ex.target)
+        metrics["by_locale"] = {k: exact_match(*v) for k, v in sorted(by_locale.items())}
+        return metrics, translations
+
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        """The metrics as lines; `detailed` adds exact match per locale."""
+        lines = [f"{'examples:':<20}{metrics['n']}", f"{'exact match:':<20}{metrics['exact_match']:.2%}"]
+        if "alignment_accuracy" in metrics:
+            lines += [f"{'alignment accuracy:':<20}{metrics['alignment_accuracy']:.2%} "
+                      f"({metrics['n_aligned']} output digits whose most-attended source character lies "
+                      "in the gold year/month/day span)",
+                      f"{'zero weights:':<20}{metrics['zero_weight_share']:.2%} of all alignment weights are "
+                      "exactly 0"]
+        else:
+            lines.append(f"{'alignment accuracy:':<20}n/a (the model has no attention)")
+        if detailed:
+            lines += [f"  {loc}: {acc:.2%}" for loc, acc in metrics.get("by_locale", {}).items()]
+        return lines

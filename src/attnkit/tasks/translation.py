@@ -17,14 +17,18 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from ..config import ConfigError
+from torch import nn
+
 from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
+from ..errors import ConfigError, InputError
+from ..evaluation import BucketScore, bleu_by_length, evaluate_examples, format_scores_table
 from ..io import atomic_write_text
-from .date_task import InputError
+from .base import PrimaryMetric
+from .seq2seq import Seq2SeqTask
 
-__all__ = ["TranslationExample", "TranslationTask", "read_corpus_split", "max_output_len"]
+__all__ = ["TranslationExample", "TranslationTask", "TranslationConfig", "read_corpus_split", "max_output_len"]
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,35 @@ def read_corpus_split(corpus: str | Path, split: str) -> ParallelCorpus:
     raise CorpusError(f"corpus folder {folder} has no {split}.src/{split}.tgt or {split}.tsv")
 
 
+@dataclass(frozen=True)
+class TranslationConfig:
+    """``data.task: translation``: the corpus folder and its subword vocabularies."""
+
+    task: str = "translation"
+    corpus: str = ""  # folder with {train,dev,test}.src/.tgt (or .tsv)
+    n_dev: int = 1000  # dev examples validated on: the first n_dev of the corpus's dev split
+    max_source_len: int = 64  # subword tokens
+    seed: int = 1234
+    subword: str = "bpe"  # bpe | unigram (SentencePiece)
+    vocab_size: int = 8000  # subword vocabulary size per side (joint: shared)
+    joint_vocab: bool = False  # one subword model for both sides
+
+    def check(self) -> None:
+        """Raises ConfigError when the corpus or subword settings are missing or invalid."""
+        if not self.corpus:
+            raise ConfigError("data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
+                              "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`")
+        for name in ("n_dev", "max_source_len"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.subword not in ("bpe", "unigram"):
+            raise ConfigError(f"data.subword: unknown {self.subword!r}; choose one of: bpe, unigram")
+        if self.vocab_size < 8:
+            raise ConfigError(f"data.vocab_size must be >= 8, got {self.vocab_size}")
+
+
 @dataclass
-class TranslationTask:
+class TranslationTask(Seq2SeqTask):
     """Subword models and vocabularies of a translation run.
 
     Args:
@@ -79,7 +110,9 @@ class TranslationTask:
     max_source_len: int
 
     name = "translation"
-    metric = "bleu"  # validation and evaluation score by corpus BLEU
+    config_class = TranslationConfig
+    default_family = "rnn"
+    metric = PrimaryMetric("bleu", higher_is_better=True, best_possible=100.0)  # corpus BLEU, 0-100
     src_offset = 0
 
     def __post_init__(self) -> None:
@@ -96,28 +129,12 @@ class TranslationTask:
         """Longest output for a source of `n_source_tokens` tokens (:func:`max_output_len`)."""
         return max_output_len(n_source_tokens)
 
-    @staticmethod
-    def check_config(data_cfg) -> None:
-        """Raises ConfigError when the corpus or subword settings are missing or invalid."""
-        from ..config import DataConfig
-
-        if not data_cfg.corpus:
-            raise ConfigError("data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
-                              "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`")
-        for name in ("n_train", "n_test", "locales"):
-            if getattr(data_cfg, name) != getattr(DataConfig, name):
-                raise ConfigError(f"data.{name} does not apply to data.task=translation; remove it")
-        if data_cfg.subword not in ("bpe", "unigram"):
-            raise ConfigError(f"data.subword: unknown {data_cfg.subword!r}; choose one of: bpe, unigram")
-        if data_cfg.vocab_size < 8:
-            raise ConfigError(f"data.vocab_size must be >= 8, got {data_cfg.vocab_size}")
-
     @classmethod
     def build(cls, data_cfg, run_dir: str | Path) -> tuple["TranslationTask", dict[str, list[TranslationExample]]]:
         """Read the corpus, train the subword models on its training split, save both in `run_dir`.
 
         Raises:
-            attnkit.config.ConfigError: for an unreadable corpus, or one too small for the
+            attnkit.errors.ConfigError: for an unreadable corpus, or one too small for the
                 vocabulary size.
         """
         try:
@@ -180,9 +197,6 @@ class TranslationTask:
                              f"{self.max_source_len} (data.max_source_len)")
         return pieces
 
-    def encode_source(self, text: str, locale: str = "") -> list[int]:
-        return self.src_vocab.encode(self.source_tokens(text, locale))
-
     def encode_target(self, target: str) -> list[int]:
         return self.tgt_subwords.encode_ids(target)
 
@@ -203,3 +217,23 @@ class TranslationTask:
             log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
                      dropped, len(examples), self.max_source_len)
         return src, tgt
+
+    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], **options: Any
+                 ) -> tuple[dict[str, Any], list]:
+        """Corpus BLEU and chrF with their sacrebleu signatures, and both per source-length bucket
+        ([Bahdanau15] Fig. 2; :func:`attnkit.evaluation.bleu_by_length`)."""
+        metrics, translations = evaluate_examples(model, self, examples, **self.decoding_options(options))
+        buckets = bleu_by_length([e.text for e in examples], [t.output for t in translations],
+                                 [e.target for e in examples])
+        metrics["by_length"] = [{"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf} for b in buckets]
+        return metrics, translations
+
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        """BLEU and chrF with signatures, then the BLEU-by-length table."""
+        buckets = [BucketScore(b["words"], 0, None, b["n"], b["bleu"], b["chrf"]) for b in metrics.get("by_length", [])]
+        lines = [f"{'sentences:':<16}{metrics['n']}",
+                 f"{'BLEU:':<16}{metrics['bleu']:.2f}  ({metrics['bleu_signature']})",
+                 f"{'chrF:':<16}{metrics['chrf']:.2f}  ({metrics['chrf_signature']})"]
+        if buckets:
+            lines += ["", "BLEU by source length (words):", "", format_scores_table(buckets)]
+        return lines

@@ -43,7 +43,7 @@ def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1,
     """
     summaries = train_many(plans, out, jobs, threads=threads, resumable=True, progress=progress)
     return {name: {"steps": s["steps"], "best_step": s["best_step"], "seconds": round(s["seconds"], 1),
-                   "best_dev_bleu": round(s["best_score"] * 100, 2), "threads": s["threads"]}
+                   "best_dev_bleu": round(s["best_score"], 2), "threads": s["threads"]}
             for name, s in zip(plans, summaries)}
 
 

@@ -30,9 +30,11 @@ def _worker(job: tuple[dict, str, str, int, bool, int, int, bool]) -> dict:
     raw_cfg, name, run_dir, level, progress, position, threads, resumable = job
     import torch
 
+    from ..machine import tune_allocator
     from .pipeline import train_run
 
     torch.set_num_threads(threads)
+    tune_allocator()  # this process's allocator (a spawned child starts untuned)
     logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
     run_path = Path(run_dir)
     done = run_path / "done.json"

@@ -1,4 +1,5 @@
-"""Config -> task and data -> model -> trainer -> run folder: the main job as a function.
+"""Config -> task and data -> model -> trainer -> run folder: ``attnkit train`` as a function, for
+every task and model family.
 
 Under ``torchrun`` (a started ``torch.distributed`` process group) rank 0 builds the run folder
 and the other ranks load the task and data from it; see :mod:`attnkit.training.distributed`.
@@ -15,11 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig, load_config, save_config
-from ..evaluation import evaluate_examples
-from ..tasks import TASKS
+from ..config import RunConfig, load_config, save_config, task_of
 from . import distributed
-from .run import RunError, build_model
+from .run import RunError, build_model, model_label
 from .trainer import Trainer, TrainResult
 
 __all__ = ["train_run", "model_label"]
@@ -27,41 +26,44 @@ __all__ = ["train_run", "model_label"]
 log = logging.getLogger(__name__)
 
 
-def model_label(cfg: RunConfig) -> str:
-    """A short name for the configured model: its attention for RNNs, else its architecture."""
-    return cfg.model.attention if cfg.model.arch == "rnn" else cfg.model.arch
-
-
 def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
-              resume: bool = False, progress_position: int = 0) -> TrainResult:
-    """Train the model `cfg` describes into `run_dir` (created if needed).
+              resume: bool = False, progress_position: int = 0, device: str = "cpu") -> TrainResult:
+    """Train the model `cfg` describes on its task into `run_dir` (created if needed).
 
-    With ``resume=True`` the run folder's own config, data and vocabularies are used and
+    With ``resume=True`` the run folder's own config, data and task files are used and
     training continues from its last saved state; `cfg` is ignored.
 
     Under ``torch.distributed`` every rank calls this with the same arguments; only rank 0
     writes.
 
+    Args:
+        cfg: the run config.
+        run_dir: the run folder.
+        progress: show a progress bar.
+        resume: continue a stopped run.
+        progress_position: line of the bar, when several runs share a terminal.
+        device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``; see :func:`attnkit.machine.resolve_device`).
+
     Raises:
-        attnkit.config.ConfigError: for an invalid config.
+        attnkit.errors.ConfigError: for an invalid config or data that cannot be built from it.
         attnkit.training.CheckpointError: when resuming from a missing or corrupt state.
     """
     run_dir = Path(run_dir)
     dist = distributed.current()
     if resume:
-        cfg = load_config(run_dir / "config.yaml")
-        task_cls = TASKS.get(cfg.data.task)
+        cfg = load_config(run_dir / "config.yaml", legacy=True)
+        task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
     elif not dist.is_main:  # rank 0 builds the run folder; then load what it wrote
         failure = distributed.broadcast_json(None, dist)
         if failure:
             raise RunError(f"rank 0 could not build {run_dir}: {failure}")
-        task_cls = TASKS.get(cfg.data.task)
+        task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
     else:
-        task_cls = TASKS.get(cfg.data.task)
+        task_cls = task_of(cfg)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors",
@@ -78,25 +80,20 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
             raise
         distributed.broadcast_json(None, dist)  # the run folder is ready
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, task)
+    model = build_model(cfg, task).to(device)
+    items = task.encode(splits["train"])
     if dist.is_main:
-        log.info("%s: %s model with %d parameters, %d training examples%s", run_dir,
-                 model_label(cfg), sum(p.numel() for p in model.parameters()), len(splits["train"]),
+        log.info("%s: %s model with %d parameters, %d training items on %s%s", run_dir,
+                 model_label(cfg), sum(p.numel() for p in model.parameters()), len(items), device,
                  f", {dist.world_size} ranks" if dist.enabled else "")
     dev = splits["dev"]
 
     def validate(m) -> dict:
-        metrics, _ = evaluate_examples(m, task, dev)
-        if "bleu" in metrics:
-            return {"score": metrics["bleu"] / 100, "dev_bleu": metrics["bleu"], "dev_chrf": metrics["chrf"]}
-        out = {"score": metrics["exact_match"], "dev_exact_match": metrics["exact_match"]}
-        if "alignment_accuracy" in metrics:
-            out["dev_alignment_accuracy"] = metrics["alignment_accuracy"]
-        return out
+        metrics, _ = task.evaluate(m, dev)
+        return metrics
 
-    src, tgt = task.pairs(splits["train"])
     loss_log = run_dir / "losses.jsonl" if os.environ.get("ATTNKIT_LOSS_LOG") else None
-    trainer = Trainer(model, cfg.train, run_dir, src, tgt, validate, progress=progress and dist.is_main,
+    trainer = Trainer(model, cfg.train, run_dir, task, items, validate, progress=progress and dist.is_main,
                       progress_label=model_label(cfg), progress_position=progress_position,
                       loss_log=loss_log, dist=dist)
     return trainer.fit(resume=resume)

@@ -1,8 +1,9 @@
-"""A run folder: its config, vocabularies, weights and data; rebuilding a model from it.
+"""A run folder: its config, the task's files, weights and metrics; rebuilding a model from it.
 
-Layout: ``config.yaml``, ``model.safetensors``, ``src_vocab.json``, ``tgt_vocab.json``,
-``data/{train,dev,test}.jsonl``, ``metrics.jsonl``, ``plots/``, and for resuming
-``last.safetensors`` + ``trainer_state.json``.
+Every run, whatever its task and model family, has the same layout: ``config.yaml`` (the
+resolved config), ``model.safetensors`` (best weights), ``metrics.jsonl`` (one line per
+validation), the task's own files (vocabularies or subword models, ``data/{train,dev,test}.*``),
+``plots/``, and for resuming ``last.safetensors`` + ``trainer_state.json``.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import ConfigError, RunConfig, load_config
-from ..models import Seq2Seq, TransformerSeq2Seq
-from ..tasks import TASKS
+from ..config import ConfigError, RunConfig, family_of, load_config, task_of
 from .checkpoint import CheckpointError, load_weights
 
-__all__ = ["Run", "RunError", "build_model", "load_run"]
+__all__ = ["Run", "RunError", "build_model", "load_run", "model_label"]
 
 
 class RunError(ValueError):
@@ -25,22 +24,13 @@ class RunError(ValueError):
 
 
 def build_model(cfg: RunConfig, task) -> nn.Module:
-    """The model the config names, sized for the task's vocabularies."""
-    m = cfg.model
-    if m.arch == "transformer":
-        return TransformerSeq2Seq(
-            len(task.src_vocab), len(task.tgt_vocab), d_model=m.d_model, n_heads=m.n_heads,
-            num_kv_heads=m.num_kv_heads or None, enc_layers=m.enc_layers, dec_layers=m.dec_layers,
-            d_ff=m.d_ff, dropout=m.dropout, norm_first=m.norm == "pre", positional=m.positional,
-            tie_embeddings=m.tie_embeddings,
-            max_len=max(cfg.data.max_source_len + 1, task.max_target_len + 2),
-        )
-    return Seq2Seq(
-        len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
-        emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,
-        bidirectional=m.bidirectional, attn_dim=m.attn_dim, input_feeding=m.input_feeding,
-        dropout=m.dropout, normaliser=m.normaliser, local_window=m.local_window, dec_layers=m.dec_layers,
-    )
+    """The model the config's family builds for the task's :class:`~attnkit.models.ModelSpec`."""
+    return family_of(cfg).build(cfg.model, task.spec)
+
+
+def model_label(cfg: RunConfig) -> str:
+    """A short name of the configured model, from its family (an RNN's attention, else the family)."""
+    return family_of(cfg).label(cfg.model)
 
 
 @dataclass
@@ -50,21 +40,32 @@ class Run:
     task: object
     model: nn.Module
 
+    @property
+    def label(self) -> str:
+        return model_label(self.config)
 
-def load_run(path: str | Path) -> Run:
-    """Load a trained run for translation or evaluation (model in eval mode).
+
+def load_run(path: str | Path, *, device: str = "cpu") -> Run:
+    """Load a trained run for prediction or evaluation (model in eval mode, on `device`).
+
+    Run folders written by attnkit 0.1 load too (their configs are converted on reading);
+    the HAN study folders of 0.1 (``han-config.json``) are not runs and are refused with a
+    one-line message saying how to make one.
 
     Raises:
-        RunError: if the folder, its config, vocabularies or weights are missing or corrupt.
+        RunError: if the folder, its config, the task's files or the weights are missing or corrupt.
     """
     path = Path(path)
     if not path.is_dir():
         raise RunError(f"run folder {path} not found; train one with `attnkit train CONFIG --out DIR`")
+    if (path / "han-config.json").is_file() and not (path / "config.yaml").is_file():
+        raise RunError(f"{path} is a HAN study folder of attnkit 0.1, not a run; make a run with "
+                       "`attnkit train configs/bible-sections-han.yaml --out DIR` (or `attnkit study han`)")
     try:
-        cfg = load_config(path / "config.yaml")
-        task = TASKS.get(cfg.data.task).load(cfg.data, path)
+        cfg = load_config(path / "config.yaml", legacy=True)
+        task = task_of(cfg).load(cfg.data, path)
         model = build_model(cfg, task)
         load_weights(model, path / "model.safetensors")
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         raise RunError(f"run folder {path} is unusable: {err}") from None
-    return Run(path, cfg, task, model.eval())
+    return Run(path, cfg, task, model.to(device).eval())

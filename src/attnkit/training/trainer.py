@@ -1,7 +1,8 @@
-"""The training loop: Adam, teacher forcing, gradient clipping, periodic validation, best
-checkpoint, early stopping, a progress bar, and resumable state.
+"""The training loop: Adam, gradient clipping, periodic validation, best checkpoint, early
+stopping, a progress bar, and resumable state, for every task.
 
-Only this file knows the loop; what a batch is and how to validate come from the caller.
+Only this file knows the loop; what a batch and the loss are come from the task plug-in, how to
+validate from the caller.
 
 The same loop runs data-parallel when a ``torch.distributed`` process group is started, e.g.
 ``torchrun --nproc_per_node=2 -m attnkit.cli train CONFIG --out RUN``; ``train.batch_size`` /
@@ -23,23 +24,23 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..data import TokenBatchSampler, Vocab, collate, split_batch
-from ..functional.fused_loss import linear_cross_entropy
+from ..data import TokenBatchSampler, bucket_batches, split_batch, to_device
 from ..io import atomic_write_text
-from ..machine import tune_allocator
+from ..tasks.base import LossContext, PrimaryMetric
 from . import distributed
 from .checkpoint import load_state, save_state, save_weights
-from .reinforce import RewardBaseline, reinforce_surrogate
 
 __all__ = ["Trainer", "TrainResult"]
 
 log = logging.getLogger(__name__)
 
-Validate = Callable[[nn.Module], dict]  # returns metrics; "score" is maximised
+Validate = Callable[[nn.Module], dict]  # returns metrics holding the primary metric
+
+
+_UNIT_KEYS = {"target tokens": "tgt_tokens"}  # metrics.jsonl key of a task's loss unit, per second
 
 
 @dataclass
@@ -100,7 +101,9 @@ class _StopSignals:
 
 
 class Trainer:
-    """Trains a :class:`~attnkit.models.Seq2Seq` with teacher forcing on id pairs.
+    """Trains any model on any task plug-in (:class:`attnkit.tasks.base.Task`): Adam, the
+    learning-rate schedule, gradient clipping, periodic validation, best checkpoint by the task's
+    primary metric, early stopping, resumable state, data parallelism, any device.
 
     Writes into `run_dir`: ``model.safetensors`` (best validation score so far),
     ``metrics.jsonl`` (one line per validation), ``last.safetensors`` + ``trainer_state.json``
@@ -111,52 +114,66 @@ class Trainer:
     writes, and `validate` is only called on rank 0.
 
     Args:
-        model: the model; its forward takes (src, src_lengths, tgt_in) and returns logits first.
+        model: the model, on the device to train on (batches are moved to it).
         cfg: a :class:`~attnkit.config.TrainConfig`.
         run_dir: the run folder.
-        src: source id sequences of the training set.
-        tgt: target id sequences (without <s>/</s>).
+        task: the task; its ``collate``, ``loss``, ``lengths`` and ``loss_weight`` are used.
+        items: the encoded training items (``task.encode(train_examples)``).
         validate: called with the model in eval mode every ``cfg.eval_every`` steps; returns a
-            dict of metrics whose ``"score"`` is maximised.
-        progress: show a progress bar (loss, target tokens/s) on stderr.
+            dict of metrics holding ``metric.name``.
+        metric: what is maximised (or minimised) and when training may stop at a perfect score;
+            default ``task.metric``.
+        progress: show a progress bar (loss, loss units/s) on stderr.
         progress_label: text in front of the bar.
         progress_position: line of the bar, for several trainings sharing a terminal.
         loss_log: a JSON-lines file to append ``{"step", "loss", "n_tokens", "n_examples"}`` of
             the global batch to after every step (a debugging hook; slows training a little).
         dist: the rank and number of ranks; default: the started process group, if any.
+
+    Raises:
+        ValueError: if `items` is empty.
     """
 
-    def __init__(self, model: nn.Module, cfg, run_dir: str | Path, src: Sequence[Sequence[int]],
-                 tgt: Sequence[Sequence[int]], validate: Validate, *, progress: bool = True,
+    def __init__(self, model: nn.Module, cfg, run_dir: str | Path, task, items: Sequence, validate: Validate, *,
+                 metric: PrimaryMetric | None = None, progress: bool = True,
                  progress_label: str = "train", progress_position: int = 0,
                  loss_log: str | Path | None = None, dist: distributed.DistContext | None = None) -> None:
-        if len(src) != len(tgt) or not src:
-            raise ValueError(f"need equally many sources and targets (> 0), got {len(src)} and {len(tgt)}")
-        tune_allocator()  # process-wide: keep freed activations instead of re-faulting their pages
+        if not items:
+            raise ValueError("no training items")
         self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
-        self.src, self.tgt, self.validate, self.progress = src, tgt, validate, progress
+        self.task, self.items, self.validate, self.progress = task, items, validate, progress
+        self.metric = metric or task.metric
         self.progress_label, self.progress_position = progress_label, progress_position
         self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
-        self.baseline: float | None = None  # REINFORCE reward baseline (moving average)
+        self.ctx = LossContext(cfg)  # rank-local loss state (e.g. the REINFORCE baseline)
         self.loss_log = Path(loss_log) if loss_log else None
         self.dist = dist or distributed.current()
 
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
     def _batches(self, start_epoch: int, start_index: int):
-        """Seeded shuffles, one per epoch; yields (epoch, index after batch, example indices).
+        """Seeded shuffles, one per epoch; yields (epoch, index after batch, item indices).
 
         With ``cfg.batch_tokens`` the batches are length-bucketed token batches
-        (:class:`~attnkit.data.TokenBatchSampler`) and the index counts batches; otherwise
-        ``cfg.batch_size`` sentences in random order and the index counts sentences. The batches
-        are global: the same on every rank.
+        (:class:`~attnkit.data.TokenBatchSampler`, sizes from ``task.lengths``) and the index counts
+        batches; with ``cfg.bucket`` they are ``cfg.batch_size`` items drawn from shuffled pools of
+        ``bucket * batch_size`` items sorted by size, and the index counts batches; otherwise
+        ``cfg.batch_size`` items in random order and the index counts items. The batches are
+        global: the same on every rank.
         """
-        n, bs = len(self.src), self.cfg.batch_size
+        n, bs = len(self.items), self.cfg.batch_size
         epoch = start_epoch
-        if self.cfg.batch_tokens:
-            sampler = TokenBatchSampler([len(s) for s in self.src], [len(t) + 1 for t in self.tgt],
-                                        max_tokens=self.cfg.batch_tokens, seed=self.cfg.seed)
+        if self.cfg.batch_tokens or self.cfg.bucket:
+            sizes = [self.task.lengths(item) for item in self.items]
+            sampler = TokenBatchSampler([a for a, _ in sizes], [b for _, b in sizes],
+                                        max_tokens=self.cfg.batch_tokens, seed=self.cfg.seed) \
+                if self.cfg.batch_tokens else None
             while True:
-                batches = sampler.batches(epoch)
+                batches = sampler.batches(epoch) if sampler else bucket_batches(
+                    [a for a, _ in sizes], bs, self.cfg.bucket, torch.Generator().manual_seed(self.cfg.seed + epoch))
                 for i in range(start_index, len(batches)):
                     yield epoch, i + 1, batches[i]
                 epoch, start_index = epoch + 1, 0
@@ -166,101 +183,58 @@ class Trainer:
                 yield epoch, i + bs, order[i:i + bs].tolist()
             epoch, start_index = epoch + 1, 0
 
-    def loss(self, batch, n_tokens: int | None = None) -> torch.Tensor:
-        """Mean cross-entropy per real target token (teacher forcing; with ``cfg.precision="bf16"`` the
-        model runs under bfloat16 autocast [Kalamkar19] arXiv:1905.12322), with label smoothing
-        [Szegedy16] arXiv:1512.00567 when ``cfg.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (see :meth:`reinforce_terms`). For models with a
-        linear ``generator`` the output layer and the loss run fused over chunks of tokens
-        (:func:`attnkit.functional.fused_loss.linear_cross_entropy`), never building the logits.
-
-        Args:
-            batch: a collated batch.
-            n_tokens: the divisor; default ``batch.n_tokens``. A rank passes the real target
-                tokens of the global batch, so that the ranks' losses add up to its mean.
-        """
-        device = next(self.model.parameters()).device.type
-        generator = getattr(self.model, "generator", None)
-        fused = isinstance(generator, nn.Linear)  # output layer and loss in one chunked pass
-        with torch.autocast(device, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
-            out = self.model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused else {}))
-            sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
-            if fused and not sampled:
-                total = linear_cross_entropy(out[0].flatten(0, 1), generator.weight, generator.bias,
-                                             batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                                             label_smoothing=self.cfg.label_smoothing)
-                return total / (n_tokens or batch.n_tokens)
-            logits = generator(out[0]) if fused else out[0]
-        logits = logits.float()  # (B, Tq, V); the loss is always computed in float32
-        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                              reduction="none", label_smoothing=self.cfg.label_smoothing).view(batch.tgt_out.shape)
-        total = nll.sum()
-        if sampled:
-            total = total + self.reinforce_terms(nll.detach(), out.log_prob, out.entropy, batch.tgt_out != Vocab.pad_id)
-        return total / (n_tokens or batch.n_tokens)
-
-    def reinforce_terms(self, nll: torch.Tensor, log_prob: torch.Tensor, entropy: torch.Tensor,
-                        real: torch.Tensor) -> torch.Tensor:
-        """Score-function (REINFORCE) surrogate for sampled hard attention [Xu15] Sec. 4.1:
-        -lambda_r * (r - b) * sum_t log p(s_t) - lambda_e * sum_t H[s_t], summed over the batch, with
-        reward r = log p(y | s, x) of each sentence and b a moving average of the rewards of earlier
-        batches (:mod:`attnkit.training.reinforce`).
-
-        Args:
-            nll: per-token negative log-likelihood, detached, (B, Tq).
-            log_prob: log-probability of each sampled attention position, (B, Tq).
-            entropy: entropy of each alignment distribution, (B, Tq).
-            real: True at real (non-padding) target positions, (B, Tq).
-        """
-        reward = -(nll * real).sum(dim=1)  # (B,) log p(y | s, x)
-        baseline = RewardBaseline(self.cfg.baseline_decay, self.baseline)
-        terms = reinforce_surrogate(reward, log_prob, entropy, real, baseline.current(),
-                                    reinforce_weight=self.cfg.reinforce_weight,
-                                    entropy_weight=self.cfg.entropy_weight)
-        baseline.update(float(reward.mean()))  # after the advantage: b never depends on this batch
-        self.baseline = baseline.value
-        return terms
+    def loss(self, batch, n_tokens: int) -> torch.Tensor:
+        """The task's summed loss of `batch` (on the model's device; under bfloat16 autocast
+        [Kalamkar19] arXiv:1905.12322 with ``cfg.precision="bf16"``) divided by `n_tokens`, the
+        loss weight of the global batch, so that the ranks' losses add up to its mean."""
+        device = self.device
+        batch = to_device(batch, device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16"):
+            total = self.task.loss(self.model, batch, self.ctx)
+        return total / n_tokens
 
     def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
-        """Run the caller's validation and append the record to metrics.jsonl."""
+        """Run the caller's validation and append the record to metrics.jsonl: step, loss,
+        seconds, loss units per second (``tgt_tokens_per_s`` for sequence tasks), learning rate,
+        ``score`` (the primary metric) and every numeric metric as ``dev_<name>``."""
         self.model.eval()
         with torch.no_grad():
             metrics = self.validate(self.model)
         self.model.train()
+        if self.metric.name not in metrics:
+            raise KeyError(f"validation returned no {self.metric.name!r} (the primary metric); got {sorted(metrics)}")
+        unit = _UNIT_KEYS.get(self.task.loss_unit, self.task.loss_unit.replace(" ", "_"))
+        dev = {f"dev_{k}": v for k, v in metrics.items()
+               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n" and not k.startswith("n_")}
         record = {"step": step, "loss": round(loss, 5),
                   "seconds": round(time.perf_counter() - start, 2),
-                  "tgt_tokens_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
-                  "lr": self.scheduler.get_last_lr()[0], **metrics}
+                  f"{unit}_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
+                  "lr": self.scheduler.get_last_lr()[0], "score": metrics[self.metric.name], **dev}
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
-        log.info("step %d: loss %.4f, %s", step, loss,
-                 ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if k != "score"))
+        log.info("step %d: loss %.4f, %s", step, loss, ", ".join(f"{k} {v:.4f}" for k, v in dev.items()))
         return record
 
     def _forward_backward(self, idx: list[int]) -> tuple[torch.Tensor, int]:
         """Forward and backward pass of this rank's share of the global batch `idx`.
 
         Returns:
-            This rank's loss (its token losses over the global batch's real target tokens,
-            detached; 0 for an empty share) and the global batch's real target tokens.
+            This rank's loss (its losses over the global batch's loss weight, detached; 0 for an
+            empty share) and the global batch's loss weight (e.g. real target tokens).
         """
-        if not self.dist.enabled:
-            batch = collate([self.src[j] for j in idx], [self.tgt[j] for j in idx])
-            loss = self.loss(batch)
-            loss.backward()
-            return loss.detach(), batch.n_tokens
-        n_tokens = sum(len(self.tgt[j]) + 1 for j in idx)  # + 1 for </s>, as collate counts
-        mine = split_batch(idx, self.dist.world_size, self.dist.rank)
+        weight = sum(self.task.loss_weight(self.items[j]) for j in idx)
+        mine = split_batch(idx, self.dist.world_size, self.dist.rank) if self.dist.enabled else idx
         if not mine:  # fewer examples than ranks: zero gradients, but still in the all_reduce
-            return torch.zeros(()), n_tokens
-        loss = self.loss(collate([self.src[j] for j in mine], [self.tgt[j] for j in mine]), n_tokens)
+            return torch.zeros(()), weight
+        loss = self.loss(self.task.collate([self.items[j] for j in mine]), weight)
         loss.backward()
-        return loss.detach(), n_tokens
+        return loss.detach(), weight
 
     def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[float | None]]:
         """The random state and REINFORCE baseline of every rank but 0, for rank 0 to save."""
         states = distributed.all_gather_tensor(torch.get_rng_state(), self.dist)
-        mine = torch.tensor([math.nan if self.baseline is None else self.baseline], dtype=torch.float64)
+        baseline = self.ctx.state.get("baseline")
+        mine = torch.tensor([math.nan if baseline is None else baseline], dtype=torch.float64)
         baselines = [float(b) for b in distributed.all_gather_tensor(mine, self.dist)]
         return ({f"torch.rank{r}": t for r, t in enumerate(states) if r},
                 [None if math.isnan(b) else b for b in baselines])
@@ -274,7 +248,8 @@ class Trainer:
             torch.manual_seed(self.cfg.seed + rank + 1_000_003 * step)
             log.warning("rank %d: no saved random state (the run had fewer ranks); reseeded", rank)
         baselines = extra.get("rank_baselines") or []
-        self.baseline = extra.get("baseline") if rank == 0 else baselines[rank] if rank < len(baselines) else None
+        baseline = extra.get("baseline") if rank == 0 else baselines[rank] if rank < len(baselines) else None
+        self.ctx.state["baseline"] = baseline
 
     def _tidy_after_crash(self, step: int) -> None:
         """Before resuming at `step`: remove temporary files of a save cut short, and metrics
@@ -305,7 +280,9 @@ class Trainer:
         main = dist.is_main
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        step, epoch, index, best, best_step, bad, history = 0, 0, 0, -math.inf, 0, 0, []
+        metric = self.metric
+        step, epoch, index, best_step, bad, history = 0, 0, 0, 0, 0, []
+        best = -math.inf if metric.higher_is_better else math.inf
         elapsed = 0.0
         if resume:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
@@ -319,8 +296,9 @@ class Trainer:
         else:
             torch.manual_seed(cfg.seed + dist.rank)  # rank-local dropout and sampling
         if dist.enabled:
-            distributed.check_same([len(self.src), sum(map(len, self.src)), sum(map(len, self.tgt)),
-                                    sum(sum(t) for t in self.tgt)], "the training data", dist)
+            sizes = [self.task.lengths(item) for item in self.items]
+            distributed.check_same([len(self.items), sum(a for a, _ in sizes), sum(b for _, b in sizes),
+                                    sum(self.task.loss_weight(item) for item in self.items)], "the training data", dist)
             distributed.broadcast_module(self.model, dist)
         self.model.train()
         bar = tqdm(total=cfg.max_steps, initial=step, disable=not (self.progress and main), unit="step",
@@ -333,7 +311,7 @@ class Trainer:
         def checkpoint() -> None:
             extra = {"step": step, "epoch": epoch, "index": index, "best": best,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
-                     "history": history, "baseline": self.baseline}
+                     "history": history, "baseline": self.ctx.state.get("baseline")}
             rng = {"torch": torch.get_rng_state()}
             if dist.enabled:  # a collective: every rank takes part, rank 0 writes
                 rank_rng, extra["rank_baselines"] = self._gather_rank_state()
@@ -380,14 +358,14 @@ class Trainer:
                     record = self._validate(step, float(loss), start, tokens, tok_start) if main else None
                     record = distributed.broadcast_json(record, dist)
                     history.append(record)
-                    if record["score"] > best:
+                    if metric.better(record["score"], best):
                         best, best_step, bad = record["score"], step, 0
                         if main:
                             save_weights(self.model, self.run_dir / "model.safetensors")
                     else:
                         bad += 1
                     checkpoint()
-                    if bad >= cfg.patience or best >= 1.0 or out_of_time:  # 1.0 = a perfect score
+                    if bad >= cfg.patience or metric.reached_best(best) or out_of_time:
                         stopped_early = step < cfg.max_steps
                         break
                     tokens, tok_start = 0, time.perf_counter()

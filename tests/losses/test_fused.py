@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnkit.functional.fused_loss import linear_cross_entropy
+from attnkit.losses.fused import linear_cross_entropy
 
 
 def _data(n, d, v, dtype, seed=0, pad_share=0.3):

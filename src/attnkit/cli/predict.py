@@ -1,0 +1,112 @@
+"""``attnkit predict --model RUN [INPUT ... | stdin] [--option KEY=VALUE] [--attention-plot FILE]``.
+
+Raw inputs in, one output line per input, in order, so it works in a pipe; every task takes its
+own kind of input (a line of text for the text tasks). All inputs are checked before any is
+predicted: a bad one is an error (exit 1, nothing printed). ``--attention-plot`` draws where
+the model looked for each input (:func:`attnkit.viz.plot_prediction`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ..errors import InputError
+from ..training import load_run
+from ..viz import plot_prediction, save_figure
+from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
+
+EPILOG = """examples:
+  attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
+  echo "En el principio crió Dios los cielos y la tierra." | attnkit predict --model runs/bible-transformer --beam 5
+  attnkit predict --model runs/bible-sections-han "The Lord is my shepherd; I shall not want." --attention-plot ps.png"""
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("inputs", nargs="*", metavar="INPUT", help="inputs (default: read lines from stdin)")
+    parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
+    parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
+                        help="an input option of the run's task, e.g. locale=de_DE for dates (repeatable)")
+    add_output_arguments(parser)
+    add_common(parser)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--attention-plot`` and the decoding flags, shared with ``translate``."""
+    parser.add_argument("--attention-plot", metavar="FILE",
+                        help="write where the model looked (PNG); with several inputs, FILE-1.png, ...")
+    add_decoding_arguments(parser)
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="sequence tasks: at most this many sentences per batch (default: 512)")
+    parser.add_argument("--batch-tokens", type=int, default=None,
+                        help="sequence tasks: and at most this many source tokens per batch, padding and "
+                             "beams included (default: 8000)")
+
+
+def read_inputs(args: argparse.Namespace, given: list[str]) -> list[str]:
+    """The inputs from the command line, else stdin's lines, stripped."""
+    if given:
+        texts = list(given)
+    else:
+        if sys.stdin is None or sys.stdin.isatty():
+            raise UserError("no input: give INPUT arguments or pipe lines into stdin", code=2)
+        texts = [line.rstrip("\r\n") for line in sys.stdin]
+    if not texts:
+        raise UserError("no input lines")
+    return [t.strip() for t in texts]
+
+
+def parse_options(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--option {item!r} must look like KEY=VALUE, e.g. locale=de_DE", code=2)
+        out[key] = value
+    return out
+
+
+def plot_paths(path: Path, n: int) -> list[Path]:
+    if n == 1:
+        return [path]
+    return [path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}") for i in range(1, n + 1)]
+
+
+def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
+    """Predict, print one line per input, draw the attention if asked; returns the predictions."""
+    check_decoding_arguments(args, run_.model)
+    decoding = decoding_kwargs(args)
+    for name in ("batch_size", "batch_tokens"):
+        if getattr(args, name, None) is not None:
+            decoding[name] = getattr(args, name)
+    try:
+        results = run_.task.predict(run_.model, inputs, options=options, **decoding)
+    except TypeError as err:  # a decoding flag the task does not take
+        raise UserError(f"{run_.path}: task {run_.config.data.task} does not take that flag ({err})", code=2) from None
+    for res in results:
+        print(res.output, flush=False)
+    sys.stdout.flush()
+    if args.attention_plot:
+        for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
+            try:
+                fig = plot_prediction(res, title=f"{text} → {res.output}")
+            except ValueError as err:
+                raise UserError(f"{args.model}: {err}") from None
+            save_figure(fig, path)
+            log.info("attention picture written to %s", path)
+    return results
+
+
+def run(args: argparse.Namespace) -> int:
+    run_ = load_run(args.model, device=device_of(args))
+    inputs = read_inputs(args, args.inputs)
+    options = parse_options(args.options)
+    try:
+        predict_and_print(args, run_, inputs, options)
+    except InputError as err:
+        raise UserError(str(err)) from None
+    return 0

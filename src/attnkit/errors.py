@@ -1,0 +1,18 @@
+"""The errors a user can cause and fix, in one place.
+
+Every front end turns these into one line naming the problem and the fix (exit 1, or 2 for a
+usage error), never a traceback. They subclass ``ValueError`` so library callers can catch them
+as bad values.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "InputError"]
+
+
+class ConfigError(ValueError):
+    """A configuration problem the user can fix (unknown key or name, wrong type, out of range)."""
+
+
+class InputError(ValueError):
+    """Raw input a model cannot take (an empty or over-long line, an unknown locale, a bad file)."""

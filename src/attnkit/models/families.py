@@ -1,0 +1,294 @@
+"""Model families as plug-ins: each owns its config section (``model:``) and builds its model.
+
+A family is registered by name in :data:`FAMILIES`; ``model.arch`` in a run config selects it,
+and the rest of the ``model:`` section is loaded strictly into the family's ``config_class``.
+:meth:`ModelFamily.build` receives the task's :class:`ModelSpec` (vocabulary sizes, classes,
+lengths), so a family never looks into a task and a task never names a family. Adding a family
+is one class here or in any module (even outside attnkit) and one :meth:`Registry.register` call;
+``docs/architecture.md`` shows the smallest complete example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from torch import nn
+
+from ..errors import ConfigError
+from ..registry import Registry
+from .han import HierarchicalAttentionNetwork
+from .rnn_seq2seq import DECODERS, Seq2Seq
+from .transformer import TransformerSeq2Seq
+
+__all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ModelFamily", "FAMILIES", "RNNConfig", "TransformerConfig",
+           "HANConfig", "check_positive"]
+
+
+class ModelSpec:
+    """What a task tells a model family about its data; a family checks it has the kind it takes."""
+
+
+@dataclass(frozen=True)
+class Seq2SeqSpec(ModelSpec):
+    """A sequence-to-sequence task: token ids in, token ids out.
+
+    Attributes:
+        src_vocab_size, tgt_vocab_size: vocabulary sizes (specials included).
+        max_len: longest source or target sequence the model must place (positions), in tokens.
+        pad_id: padding id of both vocabularies.
+    """
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+    max_len: int
+    pad_id: int = 0
+
+
+@dataclass(frozen=True)
+class DocumentSpec(ModelSpec):
+    """A document classification task: documents of sentences of word ids -> one of C classes.
+
+    Attributes:
+        vocab_size: word vocabulary size V.
+        n_classes: number of classes C.
+        pad_id: padding word id.
+    """
+
+    vocab_size: int
+    n_classes: int
+    pad_id: int = 0
+
+
+@runtime_checkable
+class ModelFamily(Protocol):
+    """The interface of a model family plug-in (a class with these class attributes/methods).
+
+    Attributes:
+        name: the ``model.arch`` value that selects it.
+        config_class: frozen dataclass of the ``model:`` section; its first field is ``arch``,
+            and ``check()`` raises :class:`~attnkit.errors.ConfigError` for bad or ignored
+            options.
+        spec_class: the :class:`ModelSpec` subclass the family can build for.
+    """
+
+    name: ClassVar[str]
+    config_class: ClassVar[type]
+    spec_class: ClassVar[type]
+
+    @classmethod
+    def build(cls, cfg: Any, spec: ModelSpec) -> nn.Module:
+        """The model for `spec`, with the sizes of `cfg` (parameters freshly initialised)."""
+
+    @classmethod
+    def label(cls, cfg: Any) -> str:
+        """A short human name of the configured model (e.g. its attention), for tables and logs."""
+
+
+def check_positive(cfg: Any, *names: str, section: str = "model") -> None:
+    """Raise ConfigError for the first of `names` below 1."""
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
+
+
+def _set_fields(cfg: Any) -> set[str]:
+    """Fields of a config dataclass that differ from their defaults (i.e. that the user set)."""
+    return {f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default}
+
+
+def _check_dropout(dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise ConfigError(f"model.dropout must lie in [0, 1), got {dropout}")
+
+
+@dataclass(frozen=True)
+class RNNConfig:
+    """``model.arch: rnn``: an RNN encoder-decoder (:class:`attnkit.models.Seq2Seq`); its attention by name."""
+
+    arch: str = "rnn"
+    attention: str = "bahdanau"  # attnkit list attention
+    cell: str = "gru"
+    emb_dim: int = 32
+    hidden_dim: int = 64
+    bidirectional: bool = True
+    attn_dim: int = 64
+    input_feeding: bool = True  # Luong decoders only
+    normaliser: str = "softmax"  # alignment function (attnkit list normalisers)
+    local_window: int = 10  # half-width D of local attention windows, in source tokens
+    enc_layers: int = 1
+    dec_layers: int = 1  # layers of luong-stacked
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        """Raises ConfigError for an unknown name, a value out of range, or an option the chosen
+        attention would ignore."""
+        if self.attention not in DECODERS:
+            raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
+                              f"of: {', '.join(DECODERS.names())}")
+        from ..functional import NORMALISERS
+
+        if self.normaliser not in NORMALISERS:
+            raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
+                              f"{', '.join(NORMALISERS.names())}")
+        if self.cell not in ("gru", "lstm"):
+            raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers")
+        _check_dropout(self.dropout)
+        for name in sorted(_set_fields(self) & self.ignored_fields()):
+            raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
+                              f"({_IGNORED_WHY[name]}); remove it")
+        if self.normaliser == "reinforce" and not self.attention.startswith("bahdanau"):
+            raise ConfigError("model.normaliser=reinforce is trained through Bahdanau attention; use "
+                              "model.attention=bahdanau, or normaliser gumbel/hard")
+        if self.attention == "luong-stacked" and (not self.input_feeding or self.normaliser != "softmax"):
+            raise ConfigError("model.attention=luong-stacked feeds h~ back and uses softmax; remove "
+                              "model.input_feeding / model.normaliser")
+        if self.attention.startswith("luong-local") and (self.local_window < 1 or self.normaliser != "softmax"):
+            raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
+        if self.attention == "luong-dot" and self.bidirectional:
+            raise ConfigError("model.attention=luong-dot needs equal decoder and annotation widths; "
+                              "set model.bidirectional=false or use luong-general")
+
+    def ignored_fields(self) -> set[str]:
+        """The options the chosen attention has no use for (setting one is an error; the resolved
+        config a run writes leaves them out)."""
+        a = self.attention
+        ignored = set()
+        if a == "none":
+            ignored.add("normaliser")
+        if a not in _ADDITIVE_SCORES:
+            ignored.add("attn_dim")
+        if not a.startswith("luong"):
+            ignored.add("input_feeding")
+        if not a.startswith("luong-local"):
+            ignored.add("local_window")
+        if a != "luong-stacked":
+            ignored.add("dec_layers")
+        return ignored
+
+
+_ADDITIVE_SCORES = ("bahdanau", "bahdanau-coverage", "luong-concat")  # attentions with a hidden score width
+_IGNORED_WHY = {
+    "normaliser": "no alignment",
+    "attn_dim": "the hidden width of additive/concat scores; this attention has none",
+    "input_feeding": "input feeding of h~ is for Luong decoders",
+    "local_window": "only luong-local-m/-p have a window",
+    "dec_layers": "only luong-stacked has several decoder layers",
+}
+
+
+class RNNFamily:
+    """RNN encoder-decoders with any registered attention [Cho14], [Bahdanau15], [Luong15]."""
+
+    name = "rnn"
+    config_class = RNNConfig
+    spec_class = Seq2SeqSpec
+
+    @classmethod
+    def build(cls, cfg: RNNConfig, spec: Seq2SeqSpec) -> nn.Module:
+        options = {f.name: getattr(cfg, f.name) for f in fields(cfg)
+                   if f.name not in cfg.ignored_fields() and f.name != "arch"}
+        return Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, pad_id=spec.pad_id, **options)
+
+    @classmethod
+    def label(cls, cfg: RNNConfig) -> str:
+        return cfg.attention
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """``model.arch: transformer``: :class:`attnkit.models.TransformerSeq2Seq`."""
+
+    arch: str = "transformer"
+    d_model: int = 128
+    n_heads: int = 4
+    num_kv_heads: int = 0  # 0 = as many as n_heads; fewer = grouped-query attention
+    enc_layers: int = 1
+    dec_layers: int = 1
+    d_ff: int = 512
+    norm: str = "pre"  # pre-LN or post-LN residual blocks
+    positional: str = "sinusoidal"  # attnkit list positional
+    tie_embeddings: bool = False
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        """Raises ConfigError for sizes that do not fit together or unknown names."""
+        from ..nn.positional import POSITIONAL
+
+        check_positive(self, "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff")
+        _check_dropout(self.dropout)
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        if self.num_kv_heads < 0 or (self.num_kv_heads and self.n_heads % self.num_kv_heads):
+            raise ConfigError(f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
+                              "(0 = one key/value head per query head)")
+        if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
+            raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
+        if self.norm not in ("pre", "post"):
+            raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
+        if self.positional not in POSITIONAL:
+            raise ConfigError(f"model.positional: unknown {self.positional!r}; choose one of: "
+                              f"{', '.join(POSITIONAL.names())}")
+
+
+class TransformerFamily:
+    """Transformer encoder-decoders (pre/post-LN, GQA, RoPE/ALiBi/sinusoidal, KV cache) [Vaswani17]."""
+
+    name = "transformer"
+    config_class = TransformerConfig
+    spec_class = Seq2SeqSpec
+
+    @classmethod
+    def build(cls, cfg: TransformerConfig, spec: Seq2SeqSpec) -> nn.Module:
+        return TransformerSeq2Seq(
+            spec.src_vocab_size, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
+            num_kv_heads=cfg.num_kv_heads or None, enc_layers=cfg.enc_layers, dec_layers=cfg.dec_layers,
+            d_ff=cfg.d_ff, dropout=cfg.dropout, norm_first=cfg.norm == "pre", positional=cfg.positional,
+            tie_embeddings=cfg.tie_embeddings, max_len=spec.max_len, pad_id=spec.pad_id)
+
+    @classmethod
+    def label(cls, cfg: TransformerConfig) -> str:
+        return "transformer"
+
+
+@dataclass(frozen=True)
+class HANConfig:
+    """``model.arch: han``: :class:`attnkit.models.HierarchicalAttentionNetwork` (sizes of [Yang16] Sec. 3.3)."""
+
+    arch: str = "han"
+    emb_dim: int = 200
+    hidden_dim: int = 50
+    attn_dim: int = 100
+    dropout: float = 0.3
+
+    def check(self) -> None:
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim")
+        _check_dropout(self.dropout)
+
+
+class HANFamily:
+    """Hierarchical Attention Networks for document classification [Yang16]."""
+
+    name = "han"
+    config_class = HANConfig
+    spec_class = DocumentSpec
+
+    @classmethod
+    def build(cls, cfg: HANConfig, spec: DocumentSpec) -> nn.Module:
+        return HierarchicalAttentionNetwork(spec.vocab_size, spec.n_classes, emb_dim=cfg.emb_dim,
+                                            hidden_dim=cfg.hidden_dim, attn_dim=cfg.attn_dim,
+                                            dropout=cfg.dropout, pad_id=spec.pad_id)
+
+    @classmethod
+    def label(cls, cfg: HANConfig) -> str:
+        return "han"
+
+
+FAMILIES: Registry[type] = Registry("model family")
+FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
+                  "[Cho14], [Bahdanau15], [Luong15]")
+FAMILIES.register("transformer", TransformerFamily,
+                  "Transformer encoder-decoder (pre/post-LN, GQA, RoPE/ALiBi, KV cache)", "[Vaswani17]")
+FAMILIES.register("han", HANFamily, "Hierarchical Attention Network: word and sentence attention pooling",
+                  "[Yang16]")

@@ -1,0 +1,120 @@
+"""Strict loading of frozen dataclasses from plain mappings (YAML), and ``key=value`` overrides.
+
+Unknown keys, wrong types and bad values raise :class:`attnkit.errors.ConfigError` with a
+one-line message naming the key and the valid choices. Config sections of tasks and model
+families are ordinary frozen dataclasses with a ``check()`` method; this module knows nothing of
+any of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import fields
+from typing import Any, Mapping, Sequence
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = ["build_dataclass", "parse_overrides", "merge", "plain_dict"]
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    origin = typing.get_origin(hint)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, got {value!r}")
+        inner = typing.get_args(hint)[0]
+        return tuple(_coerce(f"{key}[{i}]", v, inner) for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError("optional config fields are not used")
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e-3 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key} must be a string, got {value!r}")
+        return value
+    raise AssertionError(f"unsupported config type {hint}")
+
+
+def build_dataclass(cls: type, prefix: str, raw: Mapping[str, Any], *, context: str = "") -> Any:
+    """An instance of the frozen dataclass `cls` from `raw`, strictly.
+
+    Args:
+        cls: a dataclass whose fields are bool, int, float, str, tuples of those, or dataclasses.
+        prefix: dotted path of `raw` in the whole config, for messages (e.g. ``"model."``).
+        raw: the mapping read from YAML.
+        context: appended to the unknown-key message (e.g. ``" for model.arch=rnn"``).
+
+    Raises:
+        ConfigError: for a key `cls` has no field for (the message lists the valid keys), or a
+            value of the wrong type.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'} must be a mapping of keys to values, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        full = f"{prefix}{key}"
+        if key not in valid:
+            raise ConfigError(f"unknown config key {full!r}{context}; valid keys here: {', '.join(valid)}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = build_dataclass(hints[key], f"{full}.", value or {})
+        else:
+            kwargs[key] = _coerce(full, value, hints[key])
+    return cls(**kwargs)
+
+
+def plain_dict(obj: Any) -> dict[str, Any]:
+    """A dataclass as a YAML-ready dict (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(obj).items()}
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["model.hidden_dim=128", ...]`` -> nested dict; values are parsed as YAML scalars.
+
+    Raises:
+        ConfigError: for an item without ``=`` or a key without a section.
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or "." not in key:
+            raise ConfigError(f"override {item!r} must look like section.key=value, "
+                              "e.g. model.hidden_dim=128")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        *sections, last = key.split(".")
+        node = out
+        for s in sections:
+            node = node.setdefault(s, {})
+        node[last] = value
+    return out
+
+
+def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` merged in, recursively for nested mappings."""
+    merged = dict(base)
+    for k, v in extra.items():
+        merged[k] = merge(merged[k], v) if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping) else v
+    return merged

@@ -1,0 +1,57 @@
+"""One picture for any task's prediction: the attention it carries, drawn by its kind.
+
+A prediction with ``weights`` over ``src_tokens`` for each of its ``out_tokens`` (text-to-text)
+becomes an alignment heatmap; one with ``word_weights`` and ``sentence_weights`` over its
+``sentences`` (document classification) becomes the shaded document of [Yang16] Fig. 5. New
+kinds of attention (image overlays, graphs) add a drawer to :data:`DRAWERS`; the choice is by
+the fields a prediction has, never by a task's name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from matplotlib.figure import Figure
+
+from .alignment import plot_alignment
+from .document import plot_document_attention
+
+__all__ = ["plot_prediction", "DRAWERS"]
+
+
+def _alignment(pred: Any, title: str | None) -> Figure:
+    if pred.weights is None:
+        raise ValueError("this model has no attention, so there is no alignment to draw")
+    weights = pred.weights
+    if weights.dim() == 3:  # (Nh, To, Tk): several heads; the picture shows their mean, as titled
+        weights = weights.mean(0)
+        title = f"{title} (mean of {pred.weights.shape[0]} heads)" if title else None
+    return plot_alignment(weights.numpy(), pred.src_tokens, pred.out_tokens, title=title)
+
+
+def _document(pred: Any, title: str | None) -> Figure:
+    return plot_document_attention(pred.sentences, pred.word_weights.numpy(), pred.sentence_weights.numpy(),
+                                   title=title)
+
+
+# (fields a prediction must have, drawer); the first match draws
+DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None], Figure]]] = [
+    (("weights", "src_tokens", "out_tokens"), _alignment),
+    (("word_weights", "sentence_weights", "sentences"), _document),
+]
+
+
+def plot_prediction(prediction: Any, *, title: str | None = None) -> Figure:
+    """The attention picture of one prediction.
+
+    Args:
+        prediction: a prediction from a task's ``predict`` or ``evaluate``.
+        title: the figure's title.
+
+    Raises:
+        ValueError: if the prediction carries no attention that can be drawn.
+    """
+    for needed, draw in DRAWERS:
+        if all(hasattr(prediction, name) for name in needed):
+            return draw(prediction, title)
+    raise ValueError(f"no picture for a {type(prediction).__name__}: it carries no attention weights")
