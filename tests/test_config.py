@@ -21,8 +21,8 @@ def test_overrides_apply_and_are_typed(tmp_path):
 
 
 @pytest.mark.parametrize("override, message", [
-    ("model.hiden_dim=3", "unknown config key 'model.hiden_dim'; valid keys here: arch, attention"),
-    ("modle.hidden_dim=3", "unknown config key 'modle'; valid keys here: data, model, train"),
+    ("model.hiden_dim=3", "unknown config key 'model.hiden_dim' for model.arch=rnn; valid keys here: arch, attention"),
+    ("modle.hidden_dim=3", "unknown config section 'modle'; valid sections: data, model, train"),
     ("model.hidden_dim=3.5", "model.hidden_dim must be an integer"),
     ("model.hidden_dim=0", "model.hidden_dim must be >= 1"),
     ("model.bidirectional=2", "model.bidirectional must be true or false"),
@@ -31,11 +31,15 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("model.dropout=1.5", "model.dropout must lie in [0, 1)"),
     ("model.attention=luong-dot", "set model.bidirectional=false"),
     ("train.lr=-1", "train.lr must be > 0"),
-    ("data.task=poems", "unknown task 'poems'; choose one of: dates"),
+    ("data.task=poems", "unknown task 'poems'; choose one of: dates, translation, bible-sections"),
     ("data.locales=de_DE", "data.locales must be a list"),
     ("hidden_dim=3", "must look like section.key=value"),
     ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
-    ("model.arch=cnn", "unknown architecture 'cnn'; choose one of: rnn, transformer"),
+    ("model.arch=cnn", "unknown model family 'cnn'; choose one of: rnn, transformer, han"),
+    ("model.arch=han", "model.arch=han cannot model data.task=dates; choose one of: rnn, transformer"),
+    ("data.corpus=x", "data.corpus does not apply to data.task=dates; remove it (it is an option of data.task=translation)"),
+    ("model.input_feeding=false", "model.input_feeding does not apply to model.attention=bahdanau"),
+    ("model.local_window=3", "model.local_window does not apply to model.attention=bahdanau"),
     ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),
     ("train.label_smoothing=1", "train.label_smoothing must lie in [0, 1)"),
 ])
@@ -93,3 +97,40 @@ def test_the_demo_transformer_recipe_is_the_shipped_config():
     shipped = load_config(Path(__file__).resolve().parents[1] / "configs" / "dates-transformer.yaml")
     recipe = load_config(None, TRANSFORMER)
     assert replace(recipe, data=shipped.data) == shipped
+
+
+def test_an_ignored_option_is_an_error_and_left_out_of_the_resolved_config(tmp_path):
+    with pytest.raises(ConfigError, match="model.attn_dim does not apply to model.attention=luong-general"):
+        load_config(None, ["model.attention=luong-general", "model.attn_dim=128"])
+    cfg = load_config(None, ["model.attention=luong-general", "model.input_feeding=false"])
+    save_config(cfg, tmp_path / "c.yaml")
+    text = (tmp_path / "c.yaml").read_text()
+    assert "input_feeding: false" in text and "attn_dim" not in text and "local_window" not in text
+    assert load_config(tmp_path / "c.yaml") == cfg
+
+
+OLD_RUN_CONFIG = """\
+data: {task: translation, n_train: 40000, n_dev: 500, n_test: 2000, locales: [en_US, en_GB, fr_FR, de_DE, es_ES,
+  it_IT, pt_BR, nl_NL, ru_RU, zh_CN, ja_JP], max_source_len: 100, seed: 1234, corpus: corpora/x, subword: bpe,
+  vocab_size: 8000, joint_vocab: false}
+model: {arch: transformer, attention: bahdanau, cell: gru, emb_dim: 32, hidden_dim: 64, bidirectional: true,
+  attn_dim: 64, input_feeding: true, normaliser: softmax, local_window: 10, enc_layers: 3, dropout: 0.1,
+  d_model: 256, n_heads: 4, num_kv_heads: 0, dec_layers: 3, d_ff: 1024, norm: pre, positional: sinusoidal,
+  tie_embeddings: false}
+train: {max_steps: 100}
+"""
+
+
+def test_a_run_config_of_attnkit_0_1_is_converted_on_reading(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text(OLD_RUN_CONFIG)
+    with pytest.raises(ConfigError, match="does not apply"):  # not silently accepted as a new config
+        load_config(path)
+    cfg = load_config(path, legacy=True)
+    assert cfg.data.task == "translation" and cfg.data.n_dev == 500 and cfg.data.corpus == "corpora/x"
+    assert cfg.model.arch == "transformer" and cfg.model.d_model == 256 and cfg.model.enc_layers == 3
+    assert not hasattr(cfg.model, "hidden_dim")
+    old = OLD_RUN_CONFIG.replace("hidden_dim: 64", "hidden_dim: 96")  # a foreign field that was set
+    path.write_text(old)
+    with pytest.raises(ConfigError, match="model.hidden_dim does not apply to model.arch=transformer"):
+        load_config(path, legacy=True)

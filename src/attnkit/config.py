@@ -95,8 +95,8 @@ def family_of(cfg: "RunConfig") -> type:
 class RunConfig:
     """A whole run: ``data`` (the task's config section), ``model`` (the family's), ``train``."""
 
-    data: Any
-    model: Any
+    data: Any = field(default_factory=lambda: TASKS.get(DEFAULT_TASK).config_class())
+    model: Any = field(default_factory=lambda: FAMILIES.get(TASKS.get(DEFAULT_TASK).default_family).config_class())
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> "RunConfig":
@@ -162,6 +162,8 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
     if legacy:
         data = _drop_legacy(data, task.config_class, _LEGACY_DATA)
         model = _drop_legacy(model, family.config_class, _LEGACY_MODEL)
+    _check_foreign(data, task.config_class, TASKS, "data", "task", task.name)
+    _check_foreign(model, family.config_class, FAMILIES, "model", "arch", family.name)
     data_cfg = build_dataclass(task.config_class, "data.", data, context=f" for data.task={task.name}")
     model_cfg = build_dataclass(family.config_class, "model.", model, context=f" for model.arch={family.name}")
     if legacy and hasattr(model_cfg, "ignored_fields"):
@@ -170,6 +172,18 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         model_cfg = build_dataclass(family.config_class, "model.", model)
     train_cfg = build_dataclass(TrainConfig, "train.", _section(raw, "train"))
     return RunConfig(data_cfg, model_cfg, train_cfg).check()
+
+
+def _check_foreign(section: Mapping[str, Any], cls: type, registry, name: str, selector: str, chosen: str) -> None:
+    """ConfigError for a key that belongs to another registered task or family than the chosen one."""
+    valid = {f.name for f in fields(cls)}
+    for key in section:
+        if key in valid:
+            continue
+        owners = [e.name for e in registry if key in {f.name for f in fields(e.obj.config_class)}]
+        if owners:
+            raise ConfigError(f"{name}.{key} does not apply to {name}.{selector}={chosen}; remove it "
+                              f"(it is an option of {name}.{selector}={'/'.join(owners)})")
 
 
 def _drop_legacy(section: dict[str, Any], cls: type, old_defaults: Mapping[str, Any]) -> dict[str, Any]:

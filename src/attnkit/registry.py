@@ -37,6 +37,11 @@ class Registry(Generic[T]):
         self._entries[name] = Entry(name, obj, description, reference)
         return obj
 
+    def unregister(self, name: str) -> None:
+        """Remove `name` (for plug-ins registered only for a while, e.g. in a test)."""
+        self.get(name)
+        del self._entries[name]
+
     def get(self, name: str) -> T:
         """The object registered as `name`.
 

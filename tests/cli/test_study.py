@@ -10,7 +10,8 @@ import pytest
 from attnkit.cli import main
 from attnkit.data import sword
 from attnkit.models.han import HierarchicalAttentionNetwork
-from attnkit.training.checkpoint import load_weights
+from attnkit.tasks.bible_sections import SECTIONS
+from attnkit.training import load_run
 
 from ..tasks.test_bible_sections import fake_read
 
@@ -23,8 +24,8 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
                  "--seed", "5", "--no-progress"])
     assert code == 0, capsys.readouterr().err
     assert "report:" in capsys.readouterr().out
-    for name in ("report.md", "metrics.json", "han-example.png", "han.safetensors", "han-config.json", "vocab.json",
-                 "dataset.json"):
+    for name in ("report.md", "metrics.json", "han-example.png", "han/config.yaml", "han/model.safetensors",
+                 "han/metrics.jsonl", "han/vocab.json", "han/dataset.json", "han/data/test.jsonl"):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["counts"]["chapters"] == 132 and metrics["counts"]["left_out_chapters"] == 6
@@ -35,10 +36,16 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
     assert "attnkit study han --module fakeWEB" in report and "--seed 5" in report
     assert "| HAN (emb 200" in report and "| logistic regression" in report and "](han-example.png)" in report
     assert (out / "han-example.png").read_bytes()[:4] == b"\x89PNG"
-    cfg = json.loads((out / "han-config.json").read_text())  # the folder rebuilds the model
-    model = HierarchicalAttentionNetwork(cfg["vocab_size"], cfg["n_classes"], emb_dim=cfg["emb_dim"],
-                                         hidden_dim=cfg["hidden_dim"], attn_dim=cfg["attn_dim"])
-    load_weights(model, out / cfg["weights"])
+    run = load_run(out / "han")  # the HAN is a normal run: it loads, evaluates and predicts like any other
+    assert isinstance(run.model, HierarchicalAttentionNetwork)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(out / "han"), "--json"]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["accuracy"] == metrics["han"]["test"]["accuracy"]
+    assert main(["predict", "--model", str(out / "han"), "The Lord is my shepherd; I shall not want.",
+                 "--attention-plot", str(tmp_path / "doc.png")]) == 0
+    assert capsys.readouterr().out.strip() in [s.name for s in SECTIONS]
+    assert (tmp_path / "doc.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_missing_module_is_a_one_line_error(tmp_path, monkeypatch, capsys):

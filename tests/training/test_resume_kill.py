@@ -15,6 +15,7 @@ from safetensors.torch import load_file
 
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
+from ..helpers import ID_PAIRS, items
 from attnkit.training import Trainer, checkpoint
 
 from ..tasks.test_translation import write_corpus
@@ -91,7 +92,8 @@ def _reverse_trainer(run_dir):
            for _ in range(200)]
     cfg = TrainConfig(max_steps=40, batch_tokens=40, lr=0.01, eval_every=10, patience=100, seed=3, threads=1)
     run_dir.mkdir(exist_ok=True)
-    return Trainer(model, cfg, run_dir, src, [s[::-1] for s in src], lambda m: {"score": 0.0}, progress=False)
+    return Trainer(model, cfg, run_dir, ID_PAIRS, items(src, [s[::-1] for s in src]), lambda m: {"score": 0.0},
+                   progress=False)
 
 
 class _Died(BaseException):

@@ -12,6 +12,9 @@ from safetensors.torch import load_file
 
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
+from ..helpers import ID_PAIRS, items
+from attnkit.tasks.base import LossContext
+from attnkit.tasks.seq2seq import reinforce_terms
 from attnkit.training import CheckpointError, Trainer, load_weights
 
 
@@ -30,7 +33,7 @@ def _trainer(run_dir, cfg=CFG, validate=None):
     torch.manual_seed(0)
     model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16, dropout=0.1)
     src, tgt = _reverse_data()
-    return Trainer(model, cfg, run_dir, src, tgt, validate or (lambda m: {"score": 0.0}),
+    return Trainer(model, cfg, run_dir, ID_PAIRS, items(src, tgt), validate or (lambda m: {"score": 0.0}),
                    progress=False)
 
 
@@ -108,7 +111,8 @@ def test_the_model_learns_to_reverse(tmp_path, arch):
                                    dropout=0.0, positional="sinusoidal")
         cfg = replace(cfg, max_steps=500, lr=0.005, schedule="inverse-sqrt", warmup_steps=50)
         src, tgt = _reverse_data(n=3000)  # a Transformer needs more examples than the RNN here
-        trainer = Trainer(model, cfg, tmp_path / "run", src, tgt, lambda m: {"score": 0.0}, progress=False)
+        trainer = Trainer(model, cfg, tmp_path / "run", ID_PAIRS, items(src, tgt), lambda m: {"score": 0.0},
+                          progress=False)
     else:
         trainer.model.dropout.p = 0.0
     trainer.fit()
@@ -148,8 +152,8 @@ def test_label_smoothing_changes_the_loss(tmp_path):
     keep = batch.tgt_out != 0
     nll = -logp.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)[keep].sum() / batch.n_tokens
     uniform = -logp.mean(-1)[keep].sum() / batch.n_tokens
-    torch.testing.assert_close(plain.loss(batch), nll)
-    torch.testing.assert_close(smooth.loss(batch), 0.8 * nll + 0.2 * uniform)
+    torch.testing.assert_close(plain.loss(batch, batch.n_tokens), nll)
+    torch.testing.assert_close(smooth.loss(batch, batch.n_tokens), 0.8 * nll + 0.2 * uniform)
 
 
 def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inference():
@@ -171,20 +175,20 @@ def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inferenc
     assert torch.all(evaluated.weights.gather(-1, scores_argmax.unsqueeze(-1)) == 1)
 
 
-def test_reinforce_terms_follow_the_score_function_estimator(tmp_path):
-    (tmp_path / "run").mkdir()
-    trainer = _trainer(tmp_path / "run", cfg=replace(CFG, reinforce_weight=0.5, entropy_weight=0.1,
-                                                      baseline_decay=0.9))
+def test_reinforce_terms_use_the_baseline_of_earlier_batches_only():
+    cfg = replace(CFG, reinforce_weight=0.5, entropy_weight=0.1, baseline_decay=0.9)
+    ctx = LossContext(cfg)
     nll = torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]])
     real = torch.tensor([[True, True, False], [True, True, True]])
     log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
     entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
-    loss = trainer.reinforce_terms(nll, log_prob, entropy, real)
-    rewards = torch.tensor([-3.0, -1.5])  # padding excluded
-    assert trainer.baseline == pytest.approx(-2.25)  # first batch: the baseline is the mean reward
-    loss.backward()
-    expected = -0.5 * (rewards - (-2.25)).unsqueeze(1) * real
-    torch.testing.assert_close(log_prob.grad, expected)
+    rewards = torch.tensor([-3.0, -1.5])  # -(sum of real nll): padding excluded
+    reinforce_terms(nll, log_prob, entropy, real, ctx).backward()
+    # first batch: no earlier batch, so b = 0 (not this batch's mean, which would bias the gradient)
+    torch.testing.assert_close(log_prob.grad, -0.5 * rewards.unsqueeze(1) * real)
     torch.testing.assert_close(entropy.grad, -0.1 * real.float())
-    trainer.reinforce_terms(nll, log_prob.detach(), entropy.detach(), real)
-    assert trainer.baseline == pytest.approx(0.9 * -2.25 + 0.1 * -2.25)
+    assert ctx.state["baseline"] == pytest.approx(-2.25)  # updated after the advantage
+    log_prob.grad = None
+    reinforce_terms(nll, log_prob, entropy.detach(), real, ctx).backward()
+    torch.testing.assert_close(log_prob.grad, -0.5 * (rewards + 2.25).unsqueeze(1) * real)  # b = -2.25
+    assert ctx.state["baseline"] == pytest.approx(0.9 * -2.25 + 0.1 * -2.25)

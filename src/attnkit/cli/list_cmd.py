@@ -1,31 +1,30 @@
-"""``attnkit list``: every name a config or the CLI accepts, with a line and a reference each."""
+"""``attnkit list``: every name a config or the CLI accepts and every attention module, with a line
+and its source (authors, year, venue, arXiv id) each."""
 
 from __future__ import annotations
 
 import argparse
 
 from ..functional import NORMALISERS, SCORES
-from ..models import DECODERS
+from ..models import DECODERS, FAMILIES
 from ..nn import POSITIONAL
+from ..nn.catalog import MODULES, POOLING
+from ..references import expand
 from ..registry import Entry, Registry
 from ..tasks import TASKS
 
-EPILOG = """example:
+EPILOG = """examples:
   attnkit list            # everything
   attnkit list normalisers"""
-
-ARCHITECTURES: Registry[str] = Registry("architecture")
-ARCHITECTURES.register("rnn", "rnn", "RNN encoder-decoder; pick its attention with model.attention",
-                       "[Cho14], [Bahdanau15], [Luong15]")
-ARCHITECTURES.register("transformer", "transformer", "Transformer encoder-decoder (pre/post-LN, GQA, KV cache)",
-                       "[Vaswani17]")
 
 SECTIONS: dict[str, tuple[str, Registry]] = {
     "scores": ("score functions (attnkit.functional.attend score=...)", SCORES),
     "normalisers": ("alignment functions (attend normalise=..., model.normaliser)", NORMALISERS),
     "attention": ("RNN decoder attention (model.attention)", DECODERS),
-    "architectures": ("model architectures (model.arch)", ARCHITECTURES),
+    "modules": ("attention modules (attnkit.nn)", MODULES),
+    "pooling": ("attention pooling (attnkit.nn)", POOLING),
     "positional": ("positional encodings (model.positional)", POSITIONAL),
+    "families": ("model families (model.arch)", FAMILIES),
     "tasks": ("tasks (data.task)", TASKS),
 }
 
@@ -35,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _line(entry: Entry) -> str:
-    ref = f"  {entry.reference}" if entry.reference else ""
-    return f"  {entry.name:<16} {entry.description}{ref}"
+    ref = f"\n      {expand(entry.reference)}" if entry.reference else ""
+    return f"  {entry.name:<24} {entry.description}{ref}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -47,5 +46,5 @@ def run(args: argparse.Namespace) -> int:
         for entry in registry:
             print(_line(entry))
         print()
-    print("references: docs/references.md")
+    print("full references: docs/references.md")
     return 0

@@ -1,18 +1,17 @@
 """``attnkit study STUDY ...``: run a documented study end to end and write its report.
 
 Each study is a sub-command with its own flags; the work is done by library code
-(``han``: :func:`attnkit.training.han_study.run_han_study`).
+(``han``: :func:`attnkit.studies.han.run_han_study`; ``length``: :mod:`attnkit.studies.length`).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import shlex
 from pathlib import Path
 
 from ..data.sword import SwordError
-from ..training.han_study import DocumentExample, HANStudyConfig, StudyError, run_han_study
+from ..studies.han import DocumentExample, StudyError, run_han_study
 from ..viz import plot_document_attention, save_figure
 from . import study_length
 from .common import UserError, add_common
@@ -27,16 +26,13 @@ _HAN_EPILOG = """example:
 needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-learn
 (pip install 'attnkit[study]'); about 10 minutes on 2 CPU cores"""
 
-_DEFAULT = HANStudyConfig()
-
-
 def _add_han(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--module", default=_DEFAULT.data.module,
+    parser.add_argument("--module", default="engWEB2015eb",
                         help="SWORD Bible module to read (default: %(default)s)")
     parser.add_argument("--out", default="runs/han-bible", help="output folder (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=_DEFAULT.train.epochs,
+    parser.add_argument("--epochs", type=int, default=10,
                         help="most HAN training epochs (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=_DEFAULT.threads,
+    parser.add_argument("--threads", type=int, default=2,
                         help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_common(parser)
@@ -52,13 +48,11 @@ def _run_han(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.threads < 0:
         raise UserError("--epochs must be >= 1 and --threads >= 0", code=2)
     seed = 1234 if args.seed is None else args.seed
-    config = dataclasses.replace(
-        _DEFAULT, threads=args.threads, data=dataclasses.replace(_DEFAULT.data, module=args.module, seed=seed),
-        train=dataclasses.replace(_DEFAULT.train, epochs=args.epochs, seed=seed))
     command = shlex.join(["attnkit", "study", "han", "--module", args.module, "--out", args.out, "--seed", str(seed),
                           "--epochs", str(args.epochs), "--threads", str(args.threads)])
     try:
-        metrics = run_han_study(config, args.out, command=command, progress=not args.no_progress, render=_render)
+        metrics = run_han_study(args.out, module=args.module, seed=seed, epochs=args.epochs, threads=args.threads,
+                                command=command, progress=not args.no_progress, render=_render)
     except (SwordError, StudyError) as err:
         raise UserError(str(err)) from None
     han, lr = metrics["han"]["test"], metrics["logreg"]["test"]

@@ -1,7 +1,7 @@
 """``attnkit study length``: BLEU against sentence length for translation models with and without
 attention, trained on the same corpus, vocabulary and wall-clock budget ([Bahdanau15] Fig. 2).
 
-The work is :func:`attnkit.training.length_study.run_study` (resumable: run the same command again
+The work is :func:`attnkit.studies.length.run_study` (resumable: run the same command again
 after an interruption); this file writes the report: tables, the BLEU-by-length plot, training
 curves and example translations with their alignment heatmaps.
 """
@@ -21,7 +21,7 @@ from ..evaluation import BucketScore
 from ..io import atomic_write_text
 from ..machine import cpu_model
 from ..training import load_run
-from ..training.length_study import run_study
+from ..studies.length import run_study
 from ..viz import plot_alignment, save_figure
 from ..viz.curves import plot_bleu_by_length, plot_training_curves
 from .common import UserError, add_common

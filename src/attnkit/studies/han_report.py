@@ -1,4 +1,4 @@
-"""The Markdown report of the HAN study (:mod:`attnkit.training.han_study`), written from its
+"""The Markdown report of the HAN study (:mod:`attnkit.studies.han`), written from its
 ``metrics.json`` dictionary, and a description of the machine it ran on."""
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def _setup(m: dict) -> list[str]:
             f"{cfg['hidden_dim']} per direction at both levels, attention width {cfg['attn_dim']}, dropout "
             f"{cfg['dropout']} on embeddings and the document vector. Adam, learning rate {t['lr']:g}, weight "
             f"decay {t['weight_decay']:g}, gradient norm clipped at {t['clip_norm']:g}, batches of "
-            f"{t['batch_size']} chapters bucketed by size, at most {t['epochs']} epochs, early stop after "
+            f"{t['batch_size']} chapters bucketed by size (one trainer, `attnkit train`), at most {t['epochs']} epochs, early stop after "
             f"{t['patience']} epochs without a better dev accuracy; the weights of the best dev epoch "
             f"({m['han']['best_epoch']}) are kept. Seed {t['seed']}.",
             f"- Baseline: scikit-learn [Pedregosa11] `LogisticRegression` (L2, lbfgs, multinomial) on sublinear "
@@ -112,7 +112,7 @@ def _setup(m: dict) -> list[str]:
 
 
 def _history(m: dict) -> list[str]:
-    lines = ["## HAN training", "", "| epoch | train loss | dev accuracy | dev macro-F1 | seconds |",
+    lines = ["## HAN training", "", "| epoch | train loss (last batch) | dev accuracy | dev macro-F1 | seconds |",
              "| ---: | ---: | ---: | ---: | ---: |"]
     for row in m["han"]["history"]:
         mark = " (best)" if row["epoch"] == m["han"]["best_epoch"] else ""

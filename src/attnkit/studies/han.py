@@ -1,12 +1,12 @@
 """The HAN study: a Hierarchical Attention Network [Yang16] against a bag-of-words logistic
 regression, both classifying Bible chapters by section of the canon (:mod:`attnkit.tasks.bible_sections`).
 
-:func:`run_han_study` builds the dataset, trains the HAN with :func:`attnkit.training.classify.train_classifier`
-(best dev accuracy kept), fits the baseline on the same split (TF-IDF over the HAN's vocabulary
-and tokens, C chosen on dev), scores both on test, picks a correctly classified test chapter to
-show the attention weights on, and writes the run folder: ``report.md`` (see
-:mod:`attnkit.training.han_report`), ``metrics.json``, ``han.safetensors``, ``han-config.json``,
-``vocab.json``, ``dataset.json`` and ``han-example.png``.
+:func:`run_han_study` trains the HAN as a normal run (``data.task: bible-sections``,
+``model.arch: han``; the same as ``attnkit train configs/bible-sections-han.yaml``) into
+``OUT/han`` with the one trainer, scores it on test through its task, fits the baseline on the
+same split (TF-IDF over the HAN's vocabulary and tokens, C chosen on dev), picks a correctly
+classified test chapter to show the attention weights on, and writes ``OUT/report.md`` (see
+:mod:`attnkit.studies.han_report`), ``OUT/metrics.json`` and ``OUT/han-example.png``.
 
 The picture is drawn by a `render` callable the caller passes in (the CLI passes
 :func:`attnkit.viz.plot_document_attention` and ``save_figure``), since pictures are a higher layer.
@@ -30,48 +30,33 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from ..config import RunConfig, load_config
 from ..data.vocab import SPECIALS
+from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.han import HierarchicalAttentionNetwork
-from ..tasks.bible_sections import SECTIONS, BibleSections, Chapter, Reader, SectionsConfig, build_dataset, encode_batch
-from .classify import ClassifierConfig, classification_metrics, predict, train_classifier
+from ..tasks.bible_sections import SECTIONS, BibleSections, Chapter, build_dataset, encode_batch
+from ..training.pipeline import train_run
+from ..training.run import load_run
 from .han_report import machine_description, write_report
 
-__all__ = ["HANStudyConfig", "DocumentExample", "StudyError", "run_han_study", "logistic_regression_baseline"]
+__all__ = ["HAN_RECIPE", "han_config", "DocumentExample", "StudyError", "run_han_study",
+           "logistic_regression_baseline"]
 
 log = logging.getLogger(__name__)
 
 STUDY_EXTRA = "pip install 'attnkit[study]'"
 
+# configs/bible-sections-han.yaml without eval_every/max_steps, which follow the split's size here
+HAN_RECIPE = ("data.task=bible-sections", "model.arch=han", "model.emb_dim=200", "model.hidden_dim=50",
+              "model.attn_dim=100", "model.dropout=0.3", "train.batch_size=16", "train.lr=0.002",
+              "train.lr_min=0.002", "train.schedule=constant", "train.clip_norm=5.0", "train.patience=3",
+              "train.bucket=20")
+EXAMPLE, EXAMPLE_VERSES, LR_GRID = "Ps 23", (6, 16), (1.0, 10.0, 100.0, 1000.0)
+
 
 class StudyError(RuntimeError):
     """A study that cannot run (e.g. a missing optional dependency); the message says what to do."""
-
-
-@dataclass(frozen=True)
-class HANStudyConfig:
-    """Everything the study's numbers depend on.
-
-    Attributes:
-        data: the dataset (module, split seed, vocabulary and caps).
-        emb_dim, hidden_dim, attn_dim, dropout: the HAN's sizes (:class:`HierarchicalAttentionNetwork`).
-        train: the HAN's optimisation.
-        lr_grid: inverse regularisation strengths C tried for the logistic regression.
-        threads: torch CPU threads.
-        example: the chapter to draw if it is in test and classified correctly (else another).
-        example_verses: verse counts of chapters eligible to be drawn, [lo, hi].
-    """
-
-    data: SectionsConfig = SectionsConfig()
-    emb_dim: int = 200
-    hidden_dim: int = 50
-    attn_dim: int = 100
-    dropout: float = 0.3
-    train: ClassifierConfig = ClassifierConfig(epochs=10, batch_size=16, lr=2e-3, patience=3)
-    lr_grid: tuple[float, ...] = (1.0, 10.0, 100.0, 1000.0)
-    threads: int = 2
-    example: str = "Ps 23"
-    example_verses: tuple[int, int] = (6, 16)
 
 
 @dataclass
@@ -101,17 +86,6 @@ class DocumentExample:
 
 
 Render = Callable[[DocumentExample, Path], None]
-
-
-def _collate(vocab):
-    def collate(chapters: Sequence[Chapter]):
-        batch = encode_batch(chapters, vocab)
-        return (batch.tokens, batch.sentence_lengths, batch.n_sentences), batch.labels
-    return collate
-
-
-def _padded_size(chapter: Chapter) -> int:
-    return len(chapter.verses) * max(len(v) for v in chapter.verses)
 
 
 def _sklearn():
@@ -164,16 +138,16 @@ def logistic_regression_baseline(dataset: BibleSections, grid: Sequence[float], 
             "seconds": time.perf_counter() - start, "features": len(vocabulary)}
 
 
-def _pick_example(config: HANStudyConfig, test: Sequence[Chapter], probs: torch.Tensor) -> int:
-    """Index of the test chapter to draw: ``config.example`` if classified correctly, else the
-    most confidently correct chapter with a verse count in ``config.example_verses``, else the
-    most confident correct one, else the first."""
+def _pick_example(test: Sequence[Chapter], probs: torch.Tensor) -> int:
+    """Index of the test chapter to draw: :data:`EXAMPLE` if classified correctly, else the most
+    confidently correct chapter with a verse count in :data:`EXAMPLE_VERSES`, else the most
+    confident correct one, else the first."""
     pred, conf = probs.argmax(-1), probs.max(-1).values
     correct = [i for i, c in enumerate(test) if int(pred[i]) == c.label]
     for i in correct:
-        if test[i].ref == config.example:
+        if test[i].ref == EXAMPLE:
             return i
-    lo, hi = config.example_verses
+    lo, hi = EXAMPLE_VERSES
     sized = [i for i in correct if lo <= len(test[i].verses) <= hi]
     pool = sized or correct
     return max(pool, key=lambda i: float(conf[i])) if pool else 0
@@ -196,16 +170,26 @@ def document_example(model: HierarchicalAttentionNetwork, chapter: Chapter, voca
                            names[pred], float(probs[pred]))
 
 
-def run_han_study(config: HANStudyConfig, out: str | Path, *, command: str = "", progress: bool = True,
-                  read: Reader | None = None, render: Render | None = None) -> dict:
+def han_config(module: str, seed: int, epochs: int, n_train: int, overrides: Sequence[str] = ()) -> RunConfig:
+    """The study's run config: :data:`HAN_RECIPE`, validation once per epoch of `n_train` chapters."""
+    per_epoch = max(1, n_train // 16)
+    return load_config(None, [*HAN_RECIPE, f"data.module={module}", f"data.seed={seed}", f"train.seed={seed}",
+                              f"train.eval_every={per_epoch}", f"train.max_steps={per_epoch * epochs}", *overrides])
+
+
+def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 1234, epochs: int = 10,
+                  threads: int = 2, command: str = "", progress: bool = True,
+                  render: Render | None = None) -> dict:
     """Run the study end to end and write its folder; returns the metrics written to ``metrics.json``.
 
     Args:
-        config: the study's settings.
-        out: run folder (created).
+        out: study folder (created); the HAN's run folder is ``out/han``.
+        module: SWORD module to read.
+        seed: seed of the split and of training.
+        epochs: most passes over the training chapters.
+        threads: torch CPU threads (0: PyTorch's default).
         command: the command line that ran the study, for the report.
-        progress: show progress bars.
-        read: SWORD module reader (default :func:`attnkit.data.sword.read_module`; tests pass a fake).
+        progress: show the training progress bar.
         render: draws a :class:`DocumentExample` into a PNG path; None = no picture.
 
     Raises:
@@ -213,57 +197,46 @@ def run_han_study(config: HANStudyConfig, out: str | Path, *, command: str = "",
         StudyError: if scikit-learn is missing.
     """
     _sklearn()  # fail before training, not after
-    threads = torch.get_num_threads()
-    if config.threads:
-        torch.set_num_threads(config.threads)
-    try:
-        return _run(config, Path(out), command, progress, read, render)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: HANStudyConfig, out: Path, command: str, progress: bool, read: Reader | None,
-         render: Render | None) -> dict:
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    dataset = build_dataset(config.data, read=read)
-    dataset.save(out)
-    log.info("%s: %s chapters (train %d, dev %d, test %d), vocabulary %d", config.data.module,
-             dataset.counts["chapters"], *(len(dataset.splits[s]) for s in ("train", "dev", "test")),
-             len(dataset.vocab))
-    torch.manual_seed(config.data.seed)
-    sizes = {"emb_dim": config.emb_dim, "hidden_dim": config.hidden_dim, "attn_dim": config.attn_dim,
-             "dropout": config.dropout}
-    model = HierarchicalAttentionNetwork(len(dataset.vocab), len(SECTIONS), **sizes, pad_id=dataset.vocab.pad_id)
-    atomic_write_text(out / "han-config.json", json.dumps(
-        {"model": "HierarchicalAttentionNetwork", "vocab_size": len(dataset.vocab), "n_classes": len(SECTIONS),
-         **sizes, "pad_id": dataset.vocab.pad_id, "classes": [s.name for s in SECTIONS],
-         "weights": "han.safetensors", "vocab": "vocab.json"}, indent=1))
-    collate = _collate(dataset.vocab)
-    trained = train_classifier(model, dataset.splits["train"], dataset.splits["dev"], collate, len(SECTIONS),
-                               out / "han.safetensors", config=config.train, size=_padded_size,
-                               progress=progress, label="HAN")
-    test = dataset.splits["test"]
-    probs, gold = predict(model, test, collate, batch_size=32, size=_padded_size)
-    han_test = classification_metrics(probs.argmax(-1), gold, len(SECTIONS))
-    baseline = logistic_regression_baseline(dataset, config.lr_grid, seed=config.data.seed)
-    example = document_example(model, test[_pick_example(config, test, probs)], dataset.vocab)
-    example.title = (f"{example.ref} ({config.data.module}): {example.gold}, predicted {example.predicted} "
+    probe = load_config(None, [*HAN_RECIPE, f"data.module={module}", f"data.seed={seed}"])
+    dataset = build_dataset(probe.data)
+    cfg = han_config(module, seed, epochs, len(dataset.splits["train"]),
+                     [f"train.threads={threads}"] if threads else [])
+    result = train_run(cfg, out / "han", progress=progress)
+    run = load_run(out / "han")
+    test = run.task.load_split(run.path, "test")
+    han_test, predictions = run.task.evaluate(run.model, test)
+    probs = torch.tensor([p.probabilities for p in predictions])
+    baseline = logistic_regression_baseline(dataset, LR_GRID, seed=seed)
+    example = document_example(run.model, test[_pick_example(test, probs)], run.task.vocab)
+    example.title = (f"{example.ref} ({module}): {example.gold}, predicted {example.predicted} "
                      f"(p = {example.probability:.2f})")
     if example.n_verses > len(example.sentences):
         example.title += f"; the {len(example.sentences)} most attended of {example.n_verses} verses"
     if render is not None:
         render(example, out / "han-example.png")
-    best = trained.history[trained.best_epoch - 1]
+    history, previous = [], 0.0
+    for i, rec in enumerate(result.history, 1):
+        history.append({"epoch": i, "train_loss": rec["loss"], "dev_accuracy": rec["dev_accuracy"],
+                        "dev_macro_f1": rec["dev_macro_f1"], "seconds": rec["seconds"] - previous})
+        previous = rec["seconds"]
+    best_epoch = next(i for i, rec in enumerate(result.history, 1) if rec["step"] == result.best_step)
+    best = history[best_epoch - 1]
+    train = dataclasses.asdict(cfg.train)
     metrics = {
-        "config": dataclasses.asdict(config), "command": command, "machine": machine_description(config.threads),
+        "config": {**dataclasses.asdict(cfg.model), "data": dataclasses.asdict(cfg.data),
+                   "train": {**train, "weight_decay": 0.0, "epochs": epochs}},
+        "command": command, "machine": machine_description(threads), "run": str(out / "han"),
         "module": dataclasses.asdict(dataset.info), "counts": dataset.counts,
         "per_section": {s: dataset.per_section(s) for s in ("train", "dev", "test")},
         "unk_rate": {s: dataset.unk_rate(s) for s in ("dev", "test")},
-        "han": {"test": han_test, "dev_accuracy": best["dev_accuracy"], "dev_macro_f1": best["dev_macro_f1"],
-                "best_epoch": trained.best_epoch, "epochs_run": len(trained.history),
-                "stopped_early": trained.stopped_early, "seconds": trained.seconds, "history": trained.history,
-                "parameters": sum(p.numel() for p in model.parameters()),
+        "han": {"test": {k: v for k, v in han_test.items() if k != "classes"},
+                "dev_accuracy": best["dev_accuracy"], "dev_macro_f1": best["dev_macro_f1"],
+                "best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": result.stopped_early,
+                "seconds": result.seconds, "history": history,
+                "parameters": sum(p.numel() for p in run.model.parameters()),
                 "test_predicted": probs.argmax(-1).tolist()},
         "logreg": baseline,
         "test_refs": [c.ref for c in test], "test_labels": [c.label for c in test],

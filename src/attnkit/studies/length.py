@@ -25,8 +25,8 @@ from ..config import RunConfig, load_config
 from ..decoding import translate
 from ..evaluation import bleu_by_length, corpus_scores
 from ..io import atomic_write_text
-from .parallel import train_many
-from .run import load_run
+from ..training.parallel import train_many
+from ..training.run import load_run
 
 __all__ = ["train_models", "evaluate_model", "run_study"]
 

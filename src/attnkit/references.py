@@ -1,0 +1,38 @@
+"""Short citations (authors, year, venue, arXiv id) of the papers the registries name, so that
+``attnkit list`` can say who proposed what; the full entries are in ``docs/references.md`` (a
+test keeps the two in agreement)."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["CITATIONS", "expand"]
+
+CITATIONS: dict[str, str] = {
+    "Ainslie23": "Ainslie et al. 2023, EMNLP, arXiv:2305.13245",
+    "Bahdanau15": "Bahdanau, Cho & Bengio 2015, ICLR, arXiv:1409.0473",
+    "Bengio13": "Bengio, Léonard & Courville 2013, arXiv:1308.3432",
+    "Cho14": "Cho et al. 2014, EMNLP, arXiv:1406.1078",
+    "Gehring17": "Gehring et al. 2017, ICML, arXiv:1705.03122",
+    "Graves14": "Graves, Wayne & Danihelka 2014, arXiv:1410.5401",
+    "Jang17": "Jang, Gu & Poole 2017, ICLR, arXiv:1611.01144",
+    "Kudo18b": "Kudo & Richardson 2018, EMNLP (demo), arXiv:1808.06226",
+    "Luong15": "Luong, Pham & Manning 2015, EMNLP, arXiv:1508.04025",
+    "Martins16": "Martins & Astudillo 2016, ICML, arXiv:1602.02068",
+    "Peters19": "Peters, Niculae & Martins 2019, ACL, arXiv:1905.05702",
+    "Press21": "Press, Smith & Lewis 2022, ICLR, arXiv:2108.12409",
+    "Shazeer19": "Shazeer 2019, arXiv:1911.02150",
+    "Su21": "Su et al. 2021, arXiv:2104.09864",
+    "Tu16": "Tu et al. 2016, ACL, arXiv:1601.04811",
+    "Vaswani17": "Vaswani et al. 2017, NeurIPS, arXiv:1706.03762",
+    "Xu15": "Xu et al. 2015, ICML, arXiv:1502.03044",
+    "Yang16": "Yang et al. 2016, NAACL, ACL Anthology N16-1174",
+}
+
+_KEY = re.compile(r"\[([A-Z][A-Za-z]+\d\d[a-z]?)\]")
+
+
+def expand(reference: str) -> str:
+    """`reference` with each ``[Key]`` it cites followed by its short citation in parentheses."""
+    return _KEY.sub(lambda m: f"[{m.group(1)}] ({CITATIONS[m.group(1)]})" if m.group(1) in CITATIONS
+                    else m.group(0), reference)

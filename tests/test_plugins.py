@@ -1,0 +1,200 @@
+"""A task and a model family defined here, outside attnkit, run train -> evaluate -> predict through
+``attnkit.cli.main`` with no change to attnkit: the plug-in interfaces are the whole contract.
+
+The toy task: strings of 8 digits; is there a 7 in it? The toy family: embeddings, attention
+pooling (attnkit.nn.AttentionPooling) and a linear classifier; the pooled weights should land on
+the 7s.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnkit.cli import main
+from attnkit.errors import ConfigError, InputError
+from attnkit.models import FAMILIES, ModelSpec
+from attnkit.nn import AttentionPooling
+from attnkit.tasks import TASKS, PrimaryMetric
+
+
+@dataclass(frozen=True)
+class SevensConfig:
+    task: str = "sevens"
+    n_train: int = 600
+    length: int = 8
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.n_train < 10:
+            raise ConfigError(f"data.n_train must be >= 10, got {self.n_train}")
+
+
+@dataclass(frozen=True)
+class DigitsSpec(ModelSpec):
+    n_symbols: int
+    n_classes: int
+
+
+@dataclass
+class Guess:
+    output: str
+    weights: list
+
+
+class SevensTask:
+    name = "sevens"
+    config_class = SevensConfig
+    default_family = "toy-pool"
+    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0)
+    loss_unit = "strings"
+    spec_class = DigitsSpec
+    spec = DigitsSpec(10, 2)
+
+    @classmethod
+    def build(cls, cfg, run_dir):
+        rng = random.Random(cfg.seed)
+
+        def one():
+            s = "".join(rng.choice("012345689") for _ in range(cfg.length))
+            if rng.random() < 0.5:
+                i = rng.randrange(cfg.length)
+                s = s[:i] + "7" + s[i + 1:]
+            return s
+
+        splits = {"train": [one() for _ in range(cfg.n_train)], "dev": [one() for _ in range(100)],
+                  "test": [one() for _ in range(200)]}
+        (Path(run_dir) / "data").mkdir(parents=True, exist_ok=True)
+        for split, rows in splits.items():
+            (Path(run_dir) / "data" / f"{split}.json").write_text(json.dumps(rows))
+        return cls(), splits
+
+    @classmethod
+    def load(cls, cfg, run_dir):
+        return cls()
+
+    @classmethod
+    def load_split(cls, run_dir, split):
+        return json.loads((Path(run_dir) / "data" / f"{split}.json").read_text())
+
+    @staticmethod
+    def encode(examples):
+        return [([int(c) for c in s], int("7" in s)) for s in examples]
+
+    @staticmethod
+    def lengths(item):
+        return len(item[0]), 1
+
+    @staticmethod
+    def loss_weight(item):
+        return 1
+
+    @staticmethod
+    def collate(items):
+        return torch.tensor([x for x, _ in items]), torch.tensor([y for _, y in items])
+
+    @staticmethod
+    def loss(model, batch, ctx):
+        x, y = batch
+        logits, _ = model(x)
+        return F.cross_entropy(logits, y, reduction="sum")
+
+    def evaluate(self, model, examples, **options):
+        x, y = self.collate(self.encode(examples))
+        with torch.no_grad():
+            logits, weights = model(x)
+        return {"accuracy": float((logits.argmax(-1) == y).float().mean()), "n": len(examples)}, list(weights)
+
+    def report(self, metrics, *, detailed=False):
+        return [f"accuracy: {metrics['accuracy']:.2%}"]
+
+    def predict(self, model, inputs, *, options={}, **decoding):
+        if options or decoding:
+            raise InputError("the sevens task takes no options")
+        for i, s in enumerate(inputs, 1):
+            if not s.isdigit():
+                raise InputError(f"input {i} is not a string of digits")
+        with torch.no_grad():
+            out = [model(torch.tensor([[int(c) for c in s]])) for s in inputs]
+        return [Guess("yes" if logits.argmax() == 1 else "no", w[0].tolist()) for logits, w in out]
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    arch: str = "toy-pool"
+    dim: int = 16
+
+    def check(self) -> None:
+        if self.dim < 1:
+            raise ConfigError("model.dim must be >= 1")
+
+
+class ToyPool(nn.Module):
+    def __init__(self, n_symbols, dim, n_classes):
+        super().__init__()
+        self.embed = nn.Embedding(n_symbols, dim)
+        self.pool = AttentionPooling(dim, dim)
+        self.out = nn.Linear(dim, n_classes)
+
+    def forward(self, x):
+        pooled = self.pool(self.embed(x))
+        return self.out(pooled.context), pooled.weights
+
+
+class PoolFamily:
+    name = "toy-pool"
+    config_class = PoolConfig
+    spec_class = DigitsSpec
+
+    @classmethod
+    def build(cls, cfg, spec):
+        return ToyPool(spec.n_symbols, cfg.dim, spec.n_classes)
+
+    @classmethod
+    def label(cls, cfg):
+        return "toy-pool"
+
+
+@pytest.fixture
+def plugins():
+    TASKS.register("sevens", SevensTask, "is there a 7 in the string (test plug-in)")
+    FAMILIES.register("toy-pool", PoolFamily, "embeddings + attention pooling (test plug-in)")
+    yield
+    TASKS.unregister("sevens")
+    FAMILIES.unregister("toy-pool")
+
+
+def test_an_outside_task_and_family_train_evaluate_and_predict_through_the_cli(plugins, tmp_path, capsys):
+    config = tmp_path / "sevens.yaml"
+    config.write_text("data: {task: sevens}\nmodel: {dim: 16}\n"
+                      "train: {max_steps: 300, batch_size: 32, lr: 0.01, eval_every: 50, patience: 3, threads: 1}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--no-progress", "--device", "cpu"]) == 0
+    for name in ("config.yaml", "model.safetensors", "metrics.jsonl", "trainer_state.json"):
+        assert (run / name).is_file(), name
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all("dev_accuracy" in r and r["score"] == r["dev_accuracy"] and r["strings_per_s"] > 0 for r in records)
+    capsys.readouterr()
+    assert main(["evaluate", "--model", str(run), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    test = SevensTask.load_split(run, "test")
+    assert metrics["n"] == len(test) == 200 and metrics["accuracy"] >= 0.95
+    assert main(["predict", "--model", str(run), "12345680", "12745680", "77777777"]) == 0
+    assert capsys.readouterr().out.split() == ["no", "yes", "yes"]
+    assert main(["predict", "--model", str(run), "12x"]) == 1
+    assert "not a string of digits" in capsys.readouterr().err
+    # an option the family does not know is an error naming the key
+    config.write_text("data: {task: sevens}\nmodel: {dim: 16, heads: 2}\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+    assert "unknown config key 'model.heads' for model.arch=toy-pool" in capsys.readouterr().err
+    # a family that cannot model the task is refused at load time
+    config.write_text("data: {task: sevens}\nmodel: {arch: rnn}\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
+    assert "model.arch=rnn cannot model data.task=sevens; choose one of: toy-pool" in capsys.readouterr().err
