@@ -76,6 +76,7 @@ class ModelConfig:
     input_feeding: bool = True
     normaliser: str = "softmax"  # alignment function (attnkit list normalisers)
     local_window: int = 10  # half-width D of local attention windows, in source tokens
+    init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
     # both
     enc_layers: int = 1
     dropout: float = 0.0
@@ -90,7 +91,7 @@ class ModelConfig:
     tie_embeddings: bool = False
 
     _RNN_ONLY = ("attention", "cell", "emb_dim", "hidden_dim", "bidirectional", "attn_dim", "input_feeding",
-                 "normaliser", "local_window")
+                 "normaliser", "local_window", "init")
     _TRANSFORMER_ONLY = ("d_model", "n_heads", "num_kv_heads", "d_ff", "norm", "positional", "tie_embeddings")
 
     def check(self) -> None:
@@ -136,6 +137,8 @@ class ModelConfig:
             raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
+        if self.init not in ("torch", "paper"):
+            raise ConfigError(f"model.init: unknown {self.init!r}; choose one of: torch, paper")
         for name in ("emb_dim", "hidden_dim", "attn_dim"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be >= 1, got {getattr(self, name)}")

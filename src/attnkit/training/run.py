@@ -12,8 +12,9 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import ConfigError, RunConfig, load_config
+from ..config import ConfigError, ModelConfig, RunConfig, load_config
 from ..models import Seq2Seq, TransformerSeq2Seq
+from ..models.rnn_seq2seq import DECODER_OPTIONS, decoder_options
 from ..tasks import TASKS
 from .checkpoint import CheckpointError, load_weights
 
@@ -35,12 +36,19 @@ def build_model(cfg: RunConfig, task) -> nn.Module:
             tie_embeddings=m.tie_embeddings,
             max_len=max(cfg.data.max_source_len + 1, task.max_target_len + 2),
         )
-    return Seq2Seq(
-        len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
-        emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,
-        bidirectional=m.bidirectional, attn_dim=m.attn_dim, input_feeding=m.input_feeding,
-        dropout=m.dropout, normaliser=m.normaliser, local_window=m.local_window, dec_layers=m.dec_layers,
-    )
+    # Pass a decoder option if the decoder takes it, or if the config changed it from its default
+    # (Seq2Seq then refuses it by name): a default the decoder would ignore is simply not set.
+    takes = decoder_options(m.attention)
+    options = {name: getattr(m, name) for name in DECODER_OPTIONS
+               if name in takes or getattr(m, name) != getattr(ModelConfig, name)}
+    try:
+        return Seq2Seq(
+            len(task.src_vocab), len(task.tgt_vocab), attention=m.attention, cell=m.cell,
+            emb_dim=m.emb_dim, hidden_dim=m.hidden_dim, enc_layers=m.enc_layers,
+            bidirectional=m.bidirectional, dropout=m.dropout, init=m.init, **options,
+        )
+    except ValueError as err:  # an option the decoder does not take: a config the user can fix
+        raise ConfigError(f"model: {err}") from None
 
 
 @dataclass
