@@ -42,6 +42,7 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("model.local_window=3", "model.local_window does not apply to model.attention=bahdanau"),
     ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),
     ("train.label_smoothing=1", "train.label_smoothing must lie in [0, 1)"),
+    ("model.init=xavier", "model.init: unknown 'xavier'; choose one of: torch, paper"),
 ])
 
 def test_bad_values_name_the_key(override, message):
@@ -57,6 +58,7 @@ def test_bad_values_name_the_key(override, message):
     (["model.positional=sine"], "unknown 'sine'; choose one of: sinusoidal, learned, rope, alibi, none"),
     (["model.norm=sandwich"], "choose one of: pre, post"),
     (["model.hidden_dim=32"], "model.hidden_dim does not apply to model.arch=transformer"),
+    (["model.init=paper"], "model.init does not apply to model.arch=transformer"),
     (["model.d_model=24", "model.n_heads=8"], "rope needs an even head width"),
     (["train.schedule=inverse-sqrt", "train.warmup_steps=0"], "train.warmup_steps must be >= 0 (>= 1"),
 ])

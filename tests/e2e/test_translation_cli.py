@@ -11,7 +11,7 @@ def test_train_evaluate_translate(tmp_path):
     cfg = tmp_path / "cfg.yaml"
     cfg.write_text(f"""
 data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 40, n_dev: 40}}
-model: {{arch: rnn, attention: luong-general, emb_dim: 32, hidden_dim: 32, attn_dim: 32}}
+model: {{arch: rnn, attention: luong-general, emb_dim: 32, hidden_dim: 32}}
 train: {{max_steps: 300, batch_tokens: 400, lr: 0.01, eval_every: 150, threads: 1}}
 """, encoding="utf-8")
     run = tmp_path / "run"

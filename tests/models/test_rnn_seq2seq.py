@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from attnkit.models import DECODERS, RNNEncoder, Seq2Seq
+from attnkit.models.rnn_seq2seq import decoder_options
 
 ATTENTIONS = DECODERS.names()
 
@@ -12,8 +13,9 @@ def _model(attention, cell="gru", **kw):
     torch.manual_seed(0)
     if attention == "luong-dot":
         kw.setdefault("bidirectional", False)
-    return Seq2Seq(20, 15, attention=attention, cell=cell, emb_dim=8, hidden_dim=12, attn_dim=10,
-                   **kw).double().eval()
+    if "attn_dim" in decoder_options(attention):
+        kw.setdefault("attn_dim", 10)
+    return Seq2Seq(20, 15, attention=attention, cell=cell, emb_dim=8, hidden_dim=12, **kw).double().eval()
 
 
 def _batch():
@@ -133,10 +135,9 @@ def test_local_m_looks_only_inside_its_window():
     src, lengths, tgt = _batch()
     weights = model(src, lengths, tgt).weights  # (B, Tq, Tk)
     for b, n in enumerate(lengths.tolist()):
-        for t in range(5):
-            centre = min(t, n - 1)  # p_t = t, clamped to the sentence
-            allowed = {s for s in range(centre - 1, centre + 2) if 0 <= s < n}
-            assert {int(s) for s in torch.nonzero(weights[b, t]).flatten()} <= allowed
+        for t in range(5):  # [t - 1, t + 1] ∩ [0, S - 1]; past t = S: the last token
+            allowed = {s for s in range(t - 1, t + 2) if 0 <= s < n} or {n - 1}
+            assert {int(s) for s in torch.nonzero(weights[b, t]).flatten()} == allowed
 
 
 def test_luong_attends_with_the_current_state():
@@ -193,7 +194,7 @@ def test_the_recurrence_runs_in_float32_under_autocast(attention):
 
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, attention=attention, emb_dim=8, hidden_dim=16,
-                    dec_layers=2 if attention == "luong-stacked" else 1).eval()
+                    **({"dec_layers": 2} if attention == "luong-stacked" else {})).eval()
     src, lengths, tgt = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2]), torch.tensor([[4, 5, 6]] * 2)
     plain = model(src, lengths, tgt)
     with torch.autocast("cpu", dtype=torch.bfloat16):

@@ -6,15 +6,8 @@ import math
 
 import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from attnkit.nn.local import (
-    LocalMonotonicAttention,
-    LocalPredictiveAttention,
-    gaussian_weights,
-    local_window_mask,
-)
+from attnkit.nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from attnkit.nn.seq2seq import LuongAttended, LuongAttention
 
 F64 = torch.float64
@@ -35,11 +28,11 @@ def _padding(lengths, tk: int = TK) -> torch.Tensor:
 
 
 def _window(center: float, length: int, d: int) -> set[int]:
-    """Positions of the window around `center` (rounded half up, clamped to the sentence)."""
-    if length == 0:
-        return set()
-    c = min(max(math.floor(center + 0.5), 0), length - 1)
-    return {s for s in range(c - d, c + d + 1) if 0 <= s < length}
+    """The paper's window [c - D, c + D] ∩ [0, S - 1] around c = round(center) (half up); when
+    that is empty (c > S - 1 + D), the last token, as documented; empty when S = 0."""
+    c = math.floor(center + 0.5)
+    window = {s for s in range(c - d, c + d + 1) if 0 <= s < length}
+    return window if window or length == 0 else {length - 1}
 
 
 def _support(weights_row: torch.Tensor) -> set[int]:
@@ -52,74 +45,6 @@ def _local_p(score_name: str = "general", window: int = 2, dq: int = DQ, attn_di
     with torch.no_grad():  # spread the predicted positions over the sentence
         module.position_energy.mul_(8.0)
     return module
-
-
-# --- functional helpers ---------------------------------------------------------------------
-
-@settings(max_examples=60, deadline=None)
-@given(data=st.data())
-def test_local_window_mask_matches_python_sets(data):
-    b = data.draw(st.integers(1, 3))
-    tq = data.draw(st.integers(1, 4))
-    tk = data.draw(st.integers(1, 8))
-    d = data.draw(st.integers(0, 4))
-    lengths = data.draw(st.lists(st.integers(0, tk), min_size=b, max_size=b))
-    as_float = data.draw(st.booleans())
-    if as_float:
-        centers = data.draw(st.lists(st.floats(-2.0, tk + 3.0), min_size=b * tq,
-                                     max_size=b * tq))
-        centers_t = torch.tensor(centers, dtype=F64).view(b, tq)
-    else:
-        centers = data.draw(st.lists(st.integers(0, tk + 4), min_size=b * tq, max_size=b * tq))
-        centers_t = torch.tensor(centers).view(b, tq)
-    mask = local_window_mask(centers_t, torch.tensor(lengths), d, tk)
-    assert mask.dtype == torch.bool and mask.shape == (b, tq, tk)
-    for i in range(b):
-        for j in range(tq):
-            assert _support(mask[i, j]) == _window(centers[i * tq + j], lengths[i], d)
-
-
-def test_local_window_mask_at_sentence_edges():
-    centers = torch.arange(7).expand(2, 7)  # t = 0..6
-    mask = local_window_mask(centers, torch.tensor([7, 4]), 2, 7)
-    full, short = mask[0].int().tolist(), mask[1].int().tolist()
-    assert full[0] == [1, 1, 1, 0, 0, 0, 0]  # t = 0: left edge clipped
-    assert full[3] == [0, 1, 1, 1, 1, 1, 0]  # t = 3: full 2D + 1 window
-    assert full[6] == [0, 0, 0, 0, 1, 1, 1]  # t = S - 1: right edge clipped
-    assert short[3] == [0, 1, 1, 1, 0, 0, 0]  # t = S - 1 of a 4-token sentence
-    assert short[5] == short[6] == short[3]  # t > S - 1: centre clamped to S - 1
-    assert local_window_mask(torch.tensor([[2.5, 2.49]]), torch.tensor([7]), 0, 7)[0].int()\
-        .argmax(-1).tolist() == [3, 2]  # real centres round half up
-
-
-def test_gaussian_weights_formula():
-    centers = torch.tensor([[0.0, 2.3], [5.0, -1.0]], dtype=F64)
-    got = gaussian_weights(centers, 6, 1.5)
-    assert got.shape == (2, 2, 6) and got.dtype == F64
-    for b in range(2):
-        for q in range(2):
-            for s in range(6):
-                want = math.exp(-((s - centers[b, q].item()) ** 2) / (2 * 1.5**2))
-                assert got[b, q, s].item() == pytest.approx(want, rel=1e-12)
-    assert gaussian_weights(torch.tensor([[1]]), 3, 1.0).dtype == torch.get_default_dtype()
-
-
-def test_functional_helper_errors():
-    centers, lengths = torch.zeros(2, 3), torch.tensor([3, 2])
-    with pytest.raises(ValueError, match="window must be >= 0.*got -1"):
-        local_window_mask(centers, lengths, -1, 3)
-    with pytest.raises(TypeError, match="window must be an int"):
-        local_window_mask(centers, lengths, 1.5, 3)
-    with pytest.raises(ValueError, match=r"centers must be \(B, Tq\), got shape \(3,\)"):
-        local_window_mask(centers[0], lengths, 1, 3)
-    with pytest.raises(ValueError, match=r"lengths must be an integer tensor \(B,\) = \(2,\)"):
-        local_window_mask(centers, torch.tensor([3, 2, 1]), 1, 3)
-    with pytest.raises(ValueError, match=r"lengths must lie in \[0, Tk=3\]"):
-        local_window_mask(centers, torch.tensor([4, 2]), 1, 3)
-    with pytest.raises(ValueError, match="sigma must be > 0"):
-        gaussian_weights(centers, 3, 0.0)
-    with pytest.raises(ValueError, match=r"centers must be \(B, Tq\)"):
-        gaussian_weights(centers[0], 3, 1.0)
 
 
 # --- local-m --------------------------------------------------------------------------------
@@ -135,7 +60,7 @@ def test_local_m_weights_live_exactly_on_the_window(score_name, dq, attn_dim, wi
     assert out.attentional.shape == (B, TQ, dq)
     assert out.context.shape == (B, TQ, DK) and out.weights.shape == (B, TQ, TK)
     for b, n in enumerate(LENGTHS):
-        for t in range(TQ):  # TQ > every length: covers t beyond S - 1 (clamped)
+        for t in range(TQ):  # TQ > every length: covers t beyond S - 1 (and beyond S - 1 + D)
             assert _support(out.weights[b, t]) == _window(t, n, window), (b, t)
     torch.testing.assert_close(out.weights.sum(-1), torch.ones(B, TQ, dtype=F64))
 
@@ -145,9 +70,32 @@ def test_local_m_window_at_sentence_edges_with_padding():
     query, keys = _inputs(b=2, tq=7)
     weights = module(query, keys, _padding((7, 3)), positions=0).weights
     assert [_support(weights[1, t]) for t in range(7)] == [
-        {0, 1}, {0, 1, 2}, {1, 2}, {1, 2}, {1, 2}, {1, 2}, {1, 2}]  # t >= 2: clamped to S-1 = 2
+        {0, 1}, {0, 1, 2}, {1, 2}, {2}, {2}, {2}, {2}]  # t = 3 = S - 1 + D: {2}; then kept
     assert _support(weights[0, 0]) == {0, 1} and _support(weights[0, 6]) == {5, 6}
     assert _support(weights[0, 3]) == {2, 3, 4}
+
+
+@pytest.mark.parametrize("window", [0, 1, 2, 3])
+def test_local_m_weights_are_the_softmax_over_the_papers_window_at_every_step(window):
+    lengths = (7, 4, 3, 1)  # right-padded to Tk = 7
+    tq = max(lengths) + window + 3  # every sentence gets steps t = S ... S - 1 + D and beyond
+    module = LocalMonotonicAttention(DQ, DK, window=window).double()
+    query, keys = _inputs(b=len(lengths), tq=tq)
+    weights = module(query, keys, _padding(lengths), positions=0).weights
+    wa = module.scorer.key_proj.weight  # W_a of the general score, (Dq, Dk)
+    scores = torch.einsum("bqd,de,bke->bqk", query, wa, keys).tolist()  # [Luong15] Eq. 8
+    for b, n in enumerate(lengths):
+        for t in range(tq):
+            win = [s for s in range(t - window, t + window + 1) if 0 <= s < n]  # [t-D, t+D] ∩ [0, S-1]
+            if not win:  # empty only past t = S - 1 + D: the documented fallback, the last token
+                assert t > n - 1 + window
+                win = [n - 1]
+            z = sum(math.exp(scores[b][t][s]) for s in win)
+            want = [math.exp(scores[b][t][s]) / z if s in win else 0.0 for s in range(TK)]
+            torch.testing.assert_close(weights[b, t], torch.tensor(want, dtype=F64),
+                                       rtol=1e-12, atol=0, msg=f"b={b} S={n} t={t}")
+    if window == 2:  # S = 3, D = 2: t = 3 attends {1, 2} as in the paper, t = 4 only {2}
+        assert _support(weights[2, 3]) == {1, 2} and _support(weights[2, 4]) == {2}
 
 
 def test_local_m_positions_offset_tensor_and_step_by_step_agree():
@@ -168,7 +116,7 @@ def test_local_m_positions_offset_tensor_and_step_by_step_agree():
 
 @pytest.mark.parametrize("score_name, dq, attn_dim", SCORE_CASES, ids=SCORE_IDS)
 @pytest.mark.parametrize("lengths", [None, LENGTHS, (7, 0, 3)])
-@pytest.mark.parametrize("window", [TK, TK - 1, 100])
+@pytest.mark.parametrize("window", [TK - 1, TK, 100])
 def test_local_m_with_window_covering_tk_equals_global_luong(
     score_name, dq, attn_dim, lengths, window
 ):
@@ -177,9 +125,17 @@ def test_local_m_with_window_covering_tk_equals_global_luong(
     glob = LuongAttention(dq, DK, score_name=score_name, attn_dim=attn_dim).double()
     glob.load_state_dict(local.state_dict())  # same parameter names: scorer.*, combine.*
     query, keys = _inputs(dq=dq)
+    query = query[:, :window + 1]  # steps t <= D, whose window [t - D, t + D] holds the sentence
     mask = None if lengths is None else _padding(lengths)
-    for x, y in zip(local(query, keys, mask, positions=3), glob(query, keys, mask)):
+    for x, y in zip(local(query, keys, mask, positions=0), glob(query, keys, mask)):
         torch.testing.assert_close(x, y, rtol=0, atol=1e-15)
+
+
+def test_local_m_with_a_wide_window_is_local_again_once_t_exceeds_d():
+    local = LocalMonotonicAttention(DQ, DK, window=TK - 1).double()
+    query, keys = _inputs()
+    weights = local(query, keys, positions=TK).weights  # t = Tk = D + 1: window [1, 2 Tk - 1]
+    assert (weights[:, 0, 0] == 0).all() and (weights[:, 0, 1:] > 0).all()
 
 
 def test_local_m_smaller_window_differs_from_global():

@@ -18,6 +18,9 @@ References:
     ICLR 2017. arXiv:1611.01144.
     [Xu15] K. Xu, J. Ba, R. Kiros, K. Cho et al. Show, Attend and Tell: Neural Image Caption
     Generation with Visual Attention. ICML 2015. arXiv:1502.03044.
+    [Williams92] R. J. Williams. Simple Statistical Gradient-Following Algorithms for
+    Connectionist Reinforcement Learning. Machine Learning 8(3-4):229-256, 1992.
+    DOI:10.1007/BF00992696.
 """
 
 from __future__ import annotations
@@ -130,7 +133,9 @@ def sample_hard(
     ``loss = -(reward - baseline).detach() * log_prob`` (the score-function estimator of
     [Xu15] Sec. 4.1).
 
-    Not a registered normaliser, since it returns two tensors.
+    Registered as the ``"reinforce"`` normaliser through :func:`_sample_weights`, which keeps
+    only the weights (a normaliser returns one tensor); modules built with that normaliser call
+    this function themselves while training, to get the log-probability too.
 
     Args:
         scores: unnormalised log-probabilities (logits), (B, [Nh,] Tq, Tk), floating point.
@@ -206,6 +211,34 @@ NORMALISERS.register(
 
 
 def _sample_weights(scores: Tensor, mask: Tensor | None = None) -> Tensor:
+    """The ``"reinforce"`` normaliser: one-hot weights sampled by :func:`sample_hard` [Xu15] Sec. 4.1.
+
+    As a normaliser it returns the weights only; :class:`~attnkit.nn.AdditiveAttention` with
+    ``normaliser="reinforce"`` calls :func:`sample_hard` itself while training and returns the
+    log-probabilities, which the trainer weights by the reward r = log p(y | s, x) of each
+    sentence (score-function estimator, [Williams92]); at inference the module uses "hard"
+    (argmax) instead.
+
+    Args:
+        scores: unnormalised scores, (B, [Nh,] Tq, Tk), floating point.
+        mask: boolean, broadcastable to `scores`, ``True`` = may attend; None = no masking.
+
+    Returns:
+        One-hot weights with the shape and dtype of `scores`, without gradient; all 0 for a
+        fully-masked row.
+
+    Raises:
+        TypeError: if `mask` is not boolean.
+        ValueError: if `mask` does not broadcast to `scores`.
+
+    Differences from the paper:
+        With label smoothing (``train.label_smoothing`` > 0) the REINFORCE reward is minus the
+        label-smoothed NLL of the sentence, not log p(y | s, x): the trainer reuses the
+        (smoothed) loss it has already computed.
+
+    References:
+        [Xu15] Sec. 4.1; [Williams92] (REINFORCE).
+    """
     return sample_hard(scores, mask)[0]
 
 

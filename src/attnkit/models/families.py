@@ -18,7 +18,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..registry import Registry
 from .han import HierarchicalAttentionNetwork
-from .rnn_seq2seq import DECODERS, Seq2Seq
+from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
 from .transformer import TransformerSeq2Seq
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ModelFamily", "FAMILIES", "RNNConfig", "TransformerConfig",
@@ -119,10 +119,13 @@ class RNNConfig:
     enc_layers: int = 1
     dec_layers: int = 1  # layers of luong-stacked
     dropout: float = 0.0
+    init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
 
     def check(self) -> None:
         """Raises ConfigError for an unknown name, a value out of range, or an option the chosen
         attention would ignore."""
+        if self.init not in INITS:
+            raise ConfigError(f"model.init: unknown {self.init!r}; choose one of: {', '.join(INITS)}")
         if self.attention not in DECODERS:
             raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
                               f"of: {', '.join(DECODERS.names())}")
@@ -141,9 +144,6 @@ class RNNConfig:
         if self.normaliser == "reinforce" and not self.attention.startswith("bahdanau"):
             raise ConfigError("model.normaliser=reinforce is trained through Bahdanau attention; use "
                               "model.attention=bahdanau, or normaliser gumbel/hard")
-        if self.attention == "luong-stacked" and (not self.input_feeding or self.normaliser != "softmax"):
-            raise ConfigError("model.attention=luong-stacked feeds h~ back and uses softmax; remove "
-                              "model.input_feeding / model.normaliser")
         if self.attention.startswith("luong-local") and (self.local_window < 1 or self.normaliser != "softmax"):
             raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
         if self.attention == "luong-dot" and self.bidirectional:
@@ -151,28 +151,16 @@ class RNNConfig:
                               "set model.bidirectional=false or use luong-general")
 
     def ignored_fields(self) -> set[str]:
-        """The options the chosen attention has no use for (setting one is an error; the resolved
-        config a run writes leaves them out)."""
-        a = self.attention
-        ignored = set()
-        if a == "none":
-            ignored.add("normaliser")
-        if a not in _ADDITIVE_SCORES:
-            ignored.add("attn_dim")
-        if not a.startswith("luong"):
-            ignored.add("input_feeding")
-        if not a.startswith("luong-local"):
-            ignored.add("local_window")
-        if a != "luong-stacked":
-            ignored.add("dec_layers")
-        return ignored
+        """The options the chosen attention's decoder does not take
+        (:func:`attnkit.models.rnn_seq2seq.decoder_options`); setting one is an error, and the
+        resolved config a run writes leaves them out."""
+        return set(DECODER_OPTIONS) - set(decoder_options(self.attention))
 
 
-_ADDITIVE_SCORES = ("bahdanau", "bahdanau-coverage", "luong-concat")  # attentions with a hidden score width
 _IGNORED_WHY = {
-    "normaliser": "no alignment",
+    "normaliser": "its alignment is fixed",
     "attn_dim": "the hidden width of additive/concat scores; this attention has none",
-    "input_feeding": "input feeding of h~ is for Luong decoders",
+    "input_feeding": "its decoder does not feed h~ back as an option",
     "local_window": "only luong-local-m/-p have a window",
     "dec_layers": "only luong-stacked has several decoder layers",
 }

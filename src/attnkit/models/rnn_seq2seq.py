@@ -7,8 +7,19 @@ name from :data:`DECODERS`:
 - ``none``: the fixed context vector baseline [Cho14]: the decoder sees only the final encoder
   state, as its initial state and as an extra input at every step.
 - ``bahdanau``: additive attention on the previous state s_{t-1} [Bahdanau15].
+- ``bahdanau-coverage``: the same, with the coverage vector in the score [Tu16].
 - ``luong-dot`` / ``luong-general`` / ``luong-concat``: global attention on the current state h_t
   and the attentional hidden state h~_t, with input feeding [Luong15].
+- ``luong-local-m`` / ``luong-local-p``: Luong's local attention [Luong15] Sec. 3.2.
+- ``luong-stacked`` (:mod:`attnkit.models.stacked`): every decoder layer attends.
+
+Each decoder factory in :data:`DECODERS` names the options it takes as keyword-only parameters
+(:func:`decoder_options`); :class:`Seq2Seq` refuses an option the chosen decoder does not take,
+rather than dropping it.
+
+Differences from the papers: the GRU is PyTorch's, which applies the reset gate after the
+recurrent product, n = tanh(W x + b_W + r ⊙ (U s + b_U)), where [Cho14] Eq. 8 and [Bahdanau15]
+App. A.1.1 have tanh(W x + U (r ⊙ s)) (the cuDNN variant of the GRU).
 
 References:
     [Cho14] K. Cho, B. van Merrienboer, C. Gulcehre, et al. Learning Phrase Representations using
@@ -24,6 +35,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import inspect
 from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
@@ -34,9 +46,11 @@ from ..functional import padding_mask
 from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
+from .paper_init import PAPER_INITS
 from .state import select_rows
 
-__all__ = ["RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "Seq2Seq", "Seq2SeqOutput", "DECODERS"]
+__all__ = ["RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "Seq2Seq", "Seq2SeqOutput", "DECODERS",
+           "DECODER_OPTIONS", "INITS", "decoder_options"]
 
 _RNNS: dict[str, tuple[type[nn.RNNBase], type[nn.Module]]] = {
     "gru": (nn.GRU, nn.GRUCell),
@@ -127,6 +141,10 @@ class RNNEncoder(nn.Module):
 
     Raises:
         ValueError: for an unknown cell name.
+
+    Differences from the paper:
+        PyTorch's GRU applies the reset gate after the recurrent product, r ⊙ (U h + b), where
+        [Bahdanau15] App. A.1.1 (and [Cho14] Eq. 8) have U (r ⊙ h).
     """
 
     def __init__(
@@ -206,15 +224,17 @@ def _layer_first(state: DecoderState) -> Tensor | tuple[Tensor, Tensor]:
 
 class _FixedContextDecoder(nn.Module):
     """Decoder without attention: s_t = RNN([E y_{t-1}; c], s_{t-1}), c = final encoder state,
-    output tanh(W_o [s_t; E y_{t-1}; c]) [Cho14] Sec. 2.2."""
+    output tanh(W_o [s_t; E y_{t-1}; c]) [Cho14] Sec. 2.2. It takes no decoder options.
+
+    Differences from the paper: PyTorch's GRU has r ⊙ (U s + b) where [Cho14] Eq. 8 has
+    U (r ⊙ s); the output layer is tanh, not maxout.
+    """
 
     uses_attention = False
+    init_recipe = "bahdanau15"  # the RNNencdec baseline of [Bahdanau15], trained as RNNsearch
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, normaliser: str = "softmax",
-                 **_: object) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str) -> None:
         super().__init__()
-        if normaliser != "softmax":
-            raise ValueError(f"attention 'none' has no alignment to normalise; drop normaliser={normaliser!r}")
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
         self.rnn = _rnn_classes(cell)[0](emb_dim + enc_dim, hidden_dim, batch_first=True)
         self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
@@ -245,14 +265,20 @@ class _BahdanauDecoder(nn.Module):
     """c_t = attend(s_{t-1}, h); s_t = RNN([E y_{t-1}; c_t], s_{t-1});
     output tanh(W_o [s_t; E y_{t-1}; c_t]) [Bahdanau15] Eqs. 4-6, App. A.2.2.
 
-    Differences from the paper: the maxout output layer is a tanh layer.
+    Options: ``attn_dim`` (Da, the paper's n'; default the decoder width) and ``normaliser``.
+
+    Differences from the paper: the maxout output layer is a tanh layer. PyTorch's GRU cell
+    applies the reset gate after the recurrent product, r ⊙ (U s_{t-1} + b), where App. A.2.2
+    has U (r_i ∘ s_{i-1}).
     """
 
     uses_attention = True
+    init_recipe = "bahdanau15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 normaliser: str = "softmax", **_: object) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                 attn_dim: int | None = None, normaliser: str = "softmax") -> None:
         super().__init__()
+        attn_dim = attn_dim or hidden_dim
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
         self.attention = AdditiveAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
         self.cell = _Cell(cell, emb_dim + enc_dim, hidden_dim)
@@ -297,10 +323,10 @@ class _CoverageBahdanauDecoder(_BahdanauDecoder):
     """The Bahdanau decoder whose attention also sees the coverage vector, the running sum of past
     alignment weights [Tu16]; the coverage travels in the decoder state."""
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 normaliser: str = "softmax", **_: object) -> None:
-        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim, normaliser)
-        self.attention = CoverageAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                 attn_dim: int | None = None, normaliser: str = "softmax") -> None:
+        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim=attn_dim, normaliser=normaliser)
+        self.attention = CoverageAttention(hidden_dim, enc_dim, attn_dim or hidden_dim, normaliser=normaliser)
 
     def init_state(self, memory: Memory) -> DecoderState:
         state = super().init_state(memory)
@@ -318,13 +344,16 @@ class _CoverageBahdanauDecoder(_BahdanauDecoder):
 class _LuongDecoder(nn.Module):
     """h_t = RNN([E y_{t-1}; h~_{t-1}], h_{t-1}); a_t, c_t on h_t; h~_t = tanh(W_c [c_t; h_t])
     [Luong15] Sec. 3.1 and 3.3 (input feeding). Without input feeding the RNN runs over all steps
-    at once and attention is computed for every step in one call."""
+    at once and attention is computed for every step in one call. Registered once per score
+    (:func:`_luong_dot`, ...), each factory naming the options that score takes."""
 
     uses_attention = True
+    init_recipe = "luong15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 score_name: str, input_feeding: bool, normaliser: str = "softmax", **_: object) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, score_name: str,
+                 attn_dim: int | None = None, input_feeding: bool = True, normaliser: str = "softmax") -> None:
         super().__init__()
+        attn_dim = attn_dim or hidden_dim
         self.input_feeding = input_feeding
         self.bridge = _Bridge(enc_dim, hidden_dim, cell == "lstm")
         self.attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim,
@@ -373,18 +402,51 @@ class _LocalLuongDecoder(_LuongDecoder):
     """The Luong decoder with local attention: local-m (window centred at the target position
     t) or local-p (predicted centre p_t) [Luong15] Sec. 3.2."""
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int,
-                 score_name: str, input_feeding: bool, kind: type[nn.Module], window: int,
-                 normaliser: str = "softmax", **_: object) -> None:
-        if normaliser != "softmax":
-            raise ValueError("local attention normalises with softmax over its window; drop "
-                             f"normaliser={normaliser!r}")
-        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim, score_name, input_feeding)
-        self.attention = kind(hidden_dim, enc_dim, window=window, score_name=score_name, attn_dim=attn_dim)
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, kind: type[nn.Module],
+                 local_window: int, attn_dim: int | None = None, input_feeding: bool = True) -> None:
+        super().__init__(emb_dim, hidden_dim, enc_dim, cell, score_name="general", attn_dim=attn_dim,
+                         input_feeding=input_feeding)
+        self.attention = kind(hidden_dim, enc_dim, window=local_window, score_name="general",
+                              attn_dim=attn_dim or hidden_dim)
 
     def _attend(self, queries: Tensor, memory: Memory, position: int):
         return self.attention(queries, memory.annotations, memory.mask, memory.projected_keys,
                               positions=position)
+
+
+def _luong_dot(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True,
+               normaliser: str = "softmax") -> _LuongDecoder:
+    """Luong global attention with the dot score, which has no hidden layer (no attn_dim)."""
+    return _LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="dot", input_feeding=input_feeding,
+                         normaliser=normaliser)
+
+
+def _luong_general(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True,
+                   normaliser: str = "softmax") -> _LuongDecoder:
+    """Luong global attention with the general score h_t^T W_a h_s (W_a is Dd x Dk: no attn_dim)."""
+    return _LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="general", input_feeding=input_feeding,
+                         normaliser=normaliser)
+
+
+def _luong_concat(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, attn_dim: int | None = None,
+                  input_feeding: bool = True, normaliser: str = "softmax") -> _LuongDecoder:
+    """Luong global attention with the concat score, whose hidden layer has width attn_dim."""
+    return _LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="concat", attn_dim=attn_dim,
+                         input_feeding=input_feeding, normaliser=normaliser)
+
+
+def _luong_local_m(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, local_window: int = 10,
+                   input_feeding: bool = True) -> _LocalLuongDecoder:
+    """Local-m with the general score: softmax over its window only (no normaliser, no attn_dim)."""
+    return _LocalLuongDecoder(emb_dim, hidden_dim, enc_dim, cell, kind=LocalMonotonicAttention,
+                              local_window=local_window, input_feeding=input_feeding)
+
+
+def _luong_local_p(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, local_window: int = 10,
+                   attn_dim: int | None = None, input_feeding: bool = True) -> _LocalLuongDecoder:
+    """Local-p with the general score; attn_dim is the width Dp of the position predictor W_p."""
+    return _LocalLuongDecoder(emb_dim, hidden_dim, enc_dim, cell, kind=LocalPredictiveAttention,
+                              local_window=local_window, attn_dim=attn_dim, input_feeding=input_feeding)
 
 
 DecoderFactory = Callable[..., nn.Module]
@@ -393,22 +455,42 @@ DECODERS.register("none", _FixedContextDecoder, "no attention: fixed context vec
 DECODERS.register("bahdanau", _BahdanauDecoder, "additive attention on s_{t-1}", "[Bahdanau15]")
 DECODERS.register("bahdanau-coverage", _CoverageBahdanauDecoder,
                   "additive attention that also sees the coverage (sum of past weights)", "[Tu16] Eq. 7")
-for _score in ("dot", "general", "concat"):
-    DECODERS.register(
-        f"luong-{_score}",
-        lambda *a, _s=_score, **kw: _LuongDecoder(*a, score_name=_s, **kw),
-        f"Luong global attention, {_score} score, on h_t", "[Luong15] Eq. 8",
-    )
-DECODERS.register(
-    "luong-local-m",
-    lambda *a, **kw: _LocalLuongDecoder(*a, score_name="general", kind=LocalMonotonicAttention, **kw),
-    "Luong local attention, window centred at p_t = t (general score)", "[Luong15] Sec. 3.2",
-)
-DECODERS.register(
-    "luong-local-p",
-    lambda *a, **kw: _LocalLuongDecoder(*a, score_name="general", kind=LocalPredictiveAttention, **kw),
-    "Luong local attention, predicted centre p_t and Gaussian (general score)", "[Luong15] Eqs. 9-10",
-)
+for _score, _factory in (("dot", _luong_dot), ("general", _luong_general), ("concat", _luong_concat)):
+    DECODERS.register(f"luong-{_score}", _factory, f"Luong global attention, {_score} score, on h_t",
+                      "[Luong15] Eq. 8")
+DECODERS.register("luong-local-m", _luong_local_m,
+                  "Luong local attention, window centred at p_t = t (general score)", "[Luong15] Sec. 3.2")
+DECODERS.register("luong-local-p", _luong_local_p,
+                  "Luong local attention, predicted centre p_t and Gaussian (general score)", "[Luong15] Eqs. 9-10")
+
+#: The options of :class:`Seq2Seq` that only some decoders take (see :func:`decoder_options`).
+DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers")
+
+#: Initialisations :class:`Seq2Seq` accepts: PyTorch's defaults, or the decoder's paper's.
+INITS = ("torch", "paper")
+
+
+def decoder_options(attention: str) -> frozenset[str]:
+    """The :data:`DECODER_OPTIONS` the decoder registered as `attention` takes: the keyword-only
+    parameters of its factory.
+
+    Raises:
+        ValueError: for an unknown attention name (the message lists the valid ones).
+    """
+    params = inspect.signature(DECODERS.get(attention)).parameters.values()
+    return frozenset(p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name in DECODER_OPTIONS)
+
+
+def _check_decoder_options(attention: str, options: dict[str, Any]) -> None:
+    """Raise if `options` (the ones given, i.e. not None) holds one the decoder does not take."""
+    takes = decoder_options(attention)
+    for name, value in options.items():
+        if name not in takes:
+            users = [n for n in DECODERS.names() if name in decoder_options(n)]
+            own = ", ".join(o for o in DECODER_OPTIONS if o in takes) or "none"
+            raise ValueError(
+                f"attention={attention!r} does not take {name} (its options: {own}), so {name}={value!r} "
+                f"would be ignored; remove it, or choose an attention that takes it: {', '.join(users)}")
 
 
 class Seq2SeqOutput(NamedTuple):
@@ -424,52 +506,69 @@ class Seq2Seq(nn.Module):
     Args:
         src_vocab_size: source vocabulary size.
         tgt_vocab_size: target vocabulary size V.
-        attention: a name in :data:`DECODERS`: none, bahdanau, luong-dot, luong-general,
-            luong-concat.
+        attention: a name in :data:`DECODERS` (``attnkit list attention``): none, bahdanau,
+            bahdanau-coverage, luong-dot, luong-general, luong-concat, luong-local-m,
+            luong-local-p, luong-stacked.
         cell: ``"gru"`` or ``"lstm"`` (encoder and decoder).
         emb_dim: embedding width E (source and target).
         hidden_dim: decoder width Dd and encoder width per direction.
         enc_layers: stacked encoder layers.
         bidirectional: bidirectional encoder (annotations of width 2 * hidden_dim).
-        attn_dim: hidden width of additive/concat scores Da; defaults to `hidden_dim`.
-        input_feeding: Luong input feeding [Luong15] Sec. 3.3 (Luong decoders only).
-        normaliser: alignment function by name (see ``attnkit list normalisers``); "softmax"
-            as in the papers.
-        local_window: half-width D of the window of local attention, in source tokens
-            (luong-local-m / luong-local-p only).
-        dec_layers: decoder layers, each with its own attention (luong-stacked only).
         dropout: dropout on embeddings and decoder outputs.
         pad_id: padding index in both vocabularies.
+        attn_dim: hidden width Da of the additive / concat score, or of local-p's position
+            predictor (bahdanau, bahdanau-coverage, luong-concat, luong-local-p); defaults to
+            `hidden_dim`.
+        input_feeding: Luong input feeding [Luong15] Sec. 3.3 (luong-dot / -general / -concat /
+            -local-m / -local-p); default True.
+        normaliser: alignment function by name (see ``attnkit list normalisers``; bahdanau,
+            bahdanau-coverage, luong-dot / -general / -concat); default "softmax" as in the
+            papers.
+        local_window: half-width D of the window of local attention, in source tokens
+            (luong-local-m / luong-local-p); default 10.
+        dec_layers: decoder layers, each with its own attention (luong-stacked only); default 1.
+        init: ``"torch"`` keeps PyTorch's default initialisation (``nn.Linear`` and the RNNs
+            U(-k^-1/2, k^-1/2) with k the input or hidden width, ``nn.Embedding`` N(0, 1));
+            ``"paper"`` re-initialises every parameter as the decoder's paper did:
+            [Bahdanau15] App. B.1 for none / bahdanau / bahdanau-coverage, [Luong15] Sec. 4.1
+            for the Luong decoders (see :mod:`attnkit.models.paper_init`).
+
+    The decoder options `attn_dim`, `input_feeding`, `normaliser`, `local_window` and
+    `dec_layers` default to None, meaning the decoder's own default; :func:`decoder_options`
+    lists which ones a decoder takes, and giving any other is an error, never silently ignored.
 
     Raises:
-        ValueError: for an unknown attention or cell name, or incompatible widths (luong-dot
-            needs ``hidden_dim == encoder output width``: use a unidirectional encoder).
+        ValueError: for an unknown attention, cell or init name, an option the chosen decoder
+            does not take (the message names the attentions that take it), or incompatible
+            widths (luong-dot needs ``hidden_dim == encoder output width``: use a
+            unidirectional encoder).
     """
 
     def __init__(
         self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
-        bidirectional: bool = True, attn_dim: int | None = None, input_feeding: bool = True,
-        dropout: float = 0.0, pad_id: int = 0, normaliser: str = "softmax", local_window: int = 10,
-        dec_layers: int = 1,
+        bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
+        attn_dim: int | None = None, input_feeding: bool | None = None, normaliser: str | None = None,
+        local_window: int | None = None, dec_layers: int | None = None, init: str = "torch",
     ) -> None:
         super().__init__()
+        given = {name: value for name, value in (
+            ("attn_dim", attn_dim), ("input_feeding", input_feeding), ("normaliser", normaliser),
+            ("local_window", local_window), ("dec_layers", dec_layers)) if value is not None}
+        _check_decoder_options(attention, given)
+        if init not in INITS:
+            raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
         self.attention_name = attention
         self.encoder = RNNEncoder(
             src_vocab_size, emb_dim, hidden_dim, cell=cell, num_layers=enc_layers,
             bidirectional=bidirectional, dropout=dropout, pad_id=pad_id,
         )
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
-        self.decoder = DECODERS.get(attention)(
-            emb_dim, hidden_dim, self.encoder.output_dim, cell,
-            attn_dim=attn_dim or hidden_dim, input_feeding=input_feeding, normaliser=normaliser,
-            window=local_window, **({"layers": dec_layers} if attention == "luong-stacked" else {}),
-        )
-        if dec_layers != 1 and attention != "luong-stacked":
-            raise ValueError(f"dec_layers={dec_layers} needs attention='luong-stacked' (the other decoders "
-                             "have one layer)")
+        self.decoder = DECODERS.get(attention)(emb_dim, hidden_dim, self.encoder.output_dim, cell, **given)
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
+        if init == "paper":
+            PAPER_INITS[self.decoder.init_recipe](self)
 
     @property
     def uses_attention(self) -> bool:

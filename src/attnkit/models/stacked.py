@@ -33,35 +33,36 @@ class StackedAttentionDecoder(nn.Module):
         hidden_dim: width Dd of every layer.
         enc_dim: annotation width Dk.
         cell: "gru" or "lstm".
-        attn_dim: hidden width of the concat score.
         layers: number of stacked layers L >= 1.
         score_name: Luong score of every layer: "dot", "general" or "concat".
+        attn_dim: hidden width of the concat score (unused by the others); defaults to
+            `hidden_dim`.
+
+    It always feeds h~ back and normalises with softmax. Registered as ``luong-stacked`` with
+    the general score; its one option is ``dec_layers`` (our L).
 
     State: ``hidden`` (and ``cell``) are (B, L, Dd); ``feed`` is the top layer's h~_{t-1}.
     Weights returned per step are the top layer's, (B, Tk).
 
     Raises:
-        ValueError: for layers < 1, an unknown score, input_feeding=False or a normaliser other
-            than softmax.
+        ValueError: for layers < 1 or an unknown score.
     """
 
     uses_attention = True
+    init_recipe = "luong15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, attn_dim: int, *,
-                 layers: int, score_name: str = "general", input_feeding: bool = True,
-                 normaliser: str = "softmax", **_: object) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, layers: int,
+                 score_name: str = "general", attn_dim: int | None = None) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"a stacked attention decoder needs layers >= 1, got {layers}")
-        if not input_feeding or normaliser != "softmax":
-            raise ValueError("the stacked attention decoder always feeds h~ back and normalises with softmax; "
-                             "drop input_feeding=False / normaliser")
         self.layers, self.hidden_dim, self.lstm = layers, hidden_dim, cell == "lstm"
         self.bridge = nn.Linear(enc_dim, layers * hidden_dim)  # s^l_0 = tanh(W_s^l h_final)
         self.cells = nn.ModuleList(
             _Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
         self.attentions = nn.ModuleList(
-            LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim) for _ in range(layers))
+            LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim or hidden_dim)
+            for _ in range(layers))
         self.output_dim = hidden_dim
 
     def project_keys(self, annotations: Tensor) -> Tensor:
@@ -94,9 +95,15 @@ class StackedAttentionDecoder(nn.Module):
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
+def _luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                   dec_layers: int = 1) -> StackedAttentionDecoder:
+    """The registered stacked decoder: general score, `dec_layers` layers (no other option)."""
+    return StackedAttentionDecoder(emb_dim, hidden_dim, enc_dim, cell, layers=dec_layers)
+
+
 DECODERS.register(
     "luong-stacked",
-    lambda *a, layers=2, **kw: StackedAttentionDecoder(*a, layers=layers, **kw),
+    _luong_stacked,
     "stacked Luong decoder: every layer attends (general score; model.dec_layers layers)",
     "[Luong15] Sec. 3; [Chaudhari21] Sec. 4.3",
 )

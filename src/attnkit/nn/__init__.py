@@ -1,6 +1,6 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
-from .local import LocalMonotonicAttention, LocalPredictiveAttention, gaussian_weights, local_window_mask
+from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
 from .pooling import AttentionPooling
 from .positional import (
@@ -18,7 +18,7 @@ from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, HardAtt
 __all__ = [
     "AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
-    "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
+    "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
 ]

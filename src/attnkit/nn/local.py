@@ -15,9 +15,10 @@ attentional layer h~_t = tanh(W_c [c_t; h_t]) (Eq. 5), and split the work the sa
 steps at once. Their parameter names match :class:`LuongAttention`'s (``scorer``,
 ``combine``), so a local-m checkpoint loads into the global module and vice versa.
 
-Windows are built by :func:`local_window_mask` and the Gaussian by :func:`gaussian_weights`;
-both are pure functions. Masks are boolean, ``True`` = may attend. Positions are 0-based
-token indices; the window radius D (``window``) is in tokens.
+Windows are built by :func:`attnkit.functional.local.local_window_mask` and the Gaussian by
+:func:`attnkit.functional.local.gaussian_weights`, pure functions of layer 1. Masks are
+boolean, ``True`` = may attend. Positions are 0-based token indices; the window radius D
+(``window``) is in tokens.
 
 References:
     [Luong15] M.-T. Luong, H. Pham, C. D. Manning. Effective Approaches to Attention-based
@@ -30,97 +31,11 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import fuse, masked_softmax
+from ..functional.local import check_window, gaussian_weights, local_window_mask
 from .seq2seq import LUONG_SCORES, LuongAttended, _check_3d
 
-__all__ = [
-    "LocalMonotonicAttention", "LocalPredictiveAttention", "local_window_mask", "gaussian_weights",
-]
+__all__ = ["LocalMonotonicAttention", "LocalPredictiveAttention"]
 
-
-# --- functional helpers ---------------------------------------------------------------------
-
-def _check_window(window: int, minimum: int = 0) -> None:
-    if isinstance(window, bool) or not isinstance(window, int):
-        raise TypeError(f"window must be an int (half-width D in tokens), got {window!r}")
-    if window < minimum:
-        raise ValueError(f"window must be >= {minimum} (half-width D in tokens), got {window}")
-
-
-def local_window_mask(centers: Tensor, lengths: Tensor, window: int, tk: int) -> Tensor:
-    """Boolean mask of the local windows [c - D, c + D] ∩ [0, S_b - 1] [Luong15] Sec. 3.2.
-
-    Real-valued centres are rounded half up (floor(c + 0.5)), so every window holds 2D + 1
-    integer positions before clipping. Centres are then clamped to [0, S_b - 1]: a decoder
-    step past the end of a short source sentence attends to that sentence's last D + 1 tokens
-    rather than to nothing. The mask carries no gradient.
-
-    Args:
-        centers: window centres c (the paper's p_t), (B, Tq), integer or floating point,
-            in tokens (0-based source positions).
-        lengths: real source lengths S_b, (B,), integer, each in [0, Tk]. A length of 0
-            gives an all-False mask for that example.
-        window: half-width D in tokens, >= 0.
-        tk: number of (padded) source positions Tk.
-
-    Returns:
-        Boolean mask (B, Tq, Tk), ``True`` = may attend: position s is in the window of query
-        i of example b iff |s - c'_bi| <= D and s < S_b, where c'_bi is the rounded, clamped
-        centre.
-
-    Raises:
-        TypeError: if `window` is not an int.
-        ValueError: if `window` is negative, `centers` is not 2-D, `lengths` is not an integer
-            (B,) tensor, or a length lies outside [0, Tk].
-    """
-    _check_window(window)
-    if centers.dim() != 2:
-        raise ValueError(f"centers must be (B, Tq), got shape {tuple(centers.shape)}")
-    if (lengths.dim() != 1 or lengths.shape[0] != centers.shape[0]
-            or lengths.is_floating_point() or lengths.dtype == torch.bool):
-        raise ValueError(
-            f"lengths must be an integer tensor (B,) = ({centers.shape[0]},), got dtype "
-            f"{lengths.dtype} and shape {tuple(lengths.shape)}"
-        )
-    if lengths.numel() and (int(lengths.min()) < 0 or int(lengths.max()) > tk):
-        raise ValueError(f"lengths must lie in [0, Tk={tk}], got {lengths.tolist()}")
-    centers = centers.detach()
-    if centers.is_floating_point():
-        centers = torch.floor(centers + 0.5)  # round half up
-    centers = centers.long()
-    last = (lengths.long() - 1).clamp(min=0).unsqueeze(1)  # (B, 1)
-    centers = torch.minimum(centers.clamp(min=0), last)  # (B, Tq), in [0, S_b - 1]
-    s = torch.arange(tk, device=centers.device)  # (Tk,)
-    near = (s - centers.unsqueeze(-1)).abs() <= window  # (B, Tq, Tk)
-    inside = s < lengths.to(centers.device)[:, None, None]  # (B, 1, Tk)
-    return near & inside
-
-
-def gaussian_weights(centers: Tensor, tk: int, sigma: float) -> Tensor:
-    """exp(-(s - p_t)^2 / (2 sigma^2)) for every source position s [Luong15] Eq. 10.
-
-    Args:
-        centers: real-valued centres p_t, (B, Tq), in tokens; gradients flow through them.
-            Integer centres are converted to the default floating dtype.
-        tk: number of source positions Tk (s = 0, ..., Tk - 1).
-        sigma: standard deviation in tokens, > 0 (the paper uses D / 2).
-
-    Returns:
-        Gaussian factors in (0, 1], (B, Tq, Tk), 1 where s = p_t; dtype of `centers`.
-
-    Raises:
-        ValueError: if `centers` is not 2-D or `sigma` is not positive.
-    """
-    if centers.dim() != 2:
-        raise ValueError(f"centers must be (B, Tq), got shape {tuple(centers.shape)}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be > 0 (in tokens), got {sigma}")
-    if not centers.is_floating_point():
-        centers = centers.to(torch.get_default_dtype())
-    s = torch.arange(tk, device=centers.device, dtype=centers.dtype)  # (Tk,)
-    return torch.exp(-((s - centers.unsqueeze(-1)) ** 2) / (2 * sigma**2))  # Eq. 10
-
-
-# --- modules --------------------------------------------------------------------------------
 
 def _source_lengths(mask: Tensor | None, keys: Tensor) -> Tensor:
     """S_b from a right-padded (B, Tk) mask, (B,); Tk for every example when `mask` is None."""
@@ -154,7 +69,7 @@ class _LocalLuongAttention(nn.Module):
         min_window: int = 0,
     ) -> None:
         super().__init__()
-        _check_window(window, min_window)
+        check_window(window, min_window)
         self.query_dim, self.key_dim, self.window = query_dim, key_dim, window
         self.scorer = LUONG_SCORES.get(score_name)(query_dim, key_dim, attn_dim or query_dim)
         self.combine = nn.Linear(key_dim + query_dim, query_dim, bias=False)  # W_c
@@ -226,8 +141,9 @@ class LocalMonotonicAttention(_LocalLuongAttention):
 
     For the query at decoder step t, a_t = softmax(score(h_t, h_s)) over the positions
     s in [t - D, t + D] ∩ [0, S_b - 1] (Eq. 7 restricted to the window) and exactly 0 elsewhere;
-    c_t = sum_s a_t(s) h_s and h~_t = tanh(W_c [c_t; h_t]) (Eq. 5). A window with D >= Tk - 1
-    covers the whole sentence, and the module then equals :class:`LuongAttention`.
+    c_t = sum_s a_t(s) h_s and h~_t = tanh(W_c [c_t; h_t]) (Eq. 5). At a step with t <= D and
+    t + D >= S_b - 1 the window covers the whole sentence, and the module then equals
+    :class:`LuongAttention` (for every step t <= D when D >= Tk - 1).
 
     Our ``window`` is the paper's D; ``scorer`` and ``combine`` hold W_a (and v_a) of Eq. 8
     and W_c of Eq. 5, named as in :class:`LuongAttention`.
@@ -246,11 +162,13 @@ class LocalMonotonicAttention(_LocalLuongAttention):
             ``query_dim != key_dim``.
 
     Differences from the paper:
-        Positions are 0-based. The paper does not say what happens when t runs past the end
-        of the source; we clamp the centre to S_b - 1, so those steps attend to the last
-        D + 1 source tokens. Scores are computed for all Tk positions and then masked, which
-        costs O(Tq Tk) like global attention but gives the same weights as scoring only the
-        window.
+        Positions are 0-based. The window is the paper's [t - D, t + D] ∩ [0, S_b - 1] as long
+        as that is non-empty, i.e. for t <= S_b - 1 + D: once t passes the end of the source
+        it shrinks, down to {S_b - 1} at t = S_b - 1 + D. The paper does not say what happens
+        when it is empty (t > S_b - 1 + D); only there do we clamp the centre, to S_b - 1 + D,
+        so those steps keep attending to the last token S_b - 1 alone. Scores are computed for
+        all Tk positions and then masked, which costs O(Tq Tk) like global attention but gives
+        the same weights as scoring only the window.
     """
 
     def __init__(
