@@ -171,20 +171,25 @@ def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inferenc
     assert torch.all(evaluated.weights.gather(-1, scores_argmax.unsqueeze(-1)) == 1)
 
 
-def test_reinforce_terms_follow_the_score_function_estimator(tmp_path):
+def test_reinforce_terms_use_the_baseline_of_earlier_batches(tmp_path):
+    """-lambda_r (r - b) log p(s) - lambda_e H, b the moving average of *earlier* batches' mean
+    rewards: 0 on the first batch, that batch's mean on the second, then decay * b + (1 - decay) * mean."""
     (tmp_path / "run").mkdir()
     trainer = _trainer(tmp_path / "run", cfg=replace(CFG, reinforce_weight=0.5, entropy_weight=0.1,
                                                       baseline_decay=0.9))
-    nll = torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]])
     real = torch.tensor([[True, True, False], [True, True, True]])
-    log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
-    entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
-    loss = trainer.reinforce_terms(nll, log_prob, entropy, real)
-    rewards = torch.tensor([-3.0, -1.5])  # padding excluded
-    assert trainer.baseline == pytest.approx(-2.25)  # first batch: the baseline is the mean reward
-    loss.backward()
-    expected = -0.5 * (rewards - (-2.25)).unsqueeze(1) * real
-    torch.testing.assert_close(log_prob.grad, expected)
-    torch.testing.assert_close(entropy.grad, -0.1 * real.float())
-    trainer.reinforce_terms(nll, log_prob.detach(), entropy.detach(), real)
-    assert trainer.baseline == pytest.approx(0.9 * -2.25 + 0.1 * -2.25)
+    batches = [  # per-token nll of three batches, and their rewards r = -sum of real nll
+        (torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]]), [-3.0, -1.5]),  # mean -2.25
+        (torch.tensor([[0.25, 0.25, 9.0], [1.0, 1.0, 2.0]]), [-0.5, -4.0]),  # mean -2.25 as well
+        (torch.tensor([[4.0, 2.0, 9.0], [0.0, 1.0, 0.0]]), [-6.0, -1.0]),  # mean -3.5
+    ]
+    baselines = [0.0, -2.25, 0.9 * -2.25 + 0.1 * -2.25]  # the b each batch must use
+    after = [-2.25, 0.9 * -2.25 + 0.1 * -2.25, 0.9 * (0.9 * -2.25 + 0.1 * -2.25) + 0.1 * -3.5]
+    for (nll, rewards), b, b_after in zip(batches, baselines, after):
+        log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
+        entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
+        trainer.reinforce_terms(nll, log_prob, entropy, real).backward()
+        expected = -0.5 * (torch.tensor(rewards) - b).unsqueeze(1) * real  # padding excluded
+        torch.testing.assert_close(log_prob.grad, expected)
+        torch.testing.assert_close(entropy.grad, -0.1 * real.float())
+        assert trainer.baseline == pytest.approx(b_after)
