@@ -80,7 +80,8 @@ class Toy:
 
         `choose_baseline(reward)` gives b for a batch with rewards `reward` (B,)."""
         logp, reward = self.tables()
-        joint = torch.tensor(list(itertools.product(range(len(self.outcomes)), repeat=self.batch)))  # (N, B)
+        n_out = len(self.outcomes)  # joint draw c has outcome (c // n_out**i) % n_out in example i
+        joint = torch.arange(n_out**self.batch)[:, None] // n_out ** torch.arange(self.batch) % n_out  # (N, B)
         rows = torch.arange(self.batch)
         lp = logp[rows, joint]  # (N, B, T): log p of each example's drawn positions
         r = reward[rows, joint]  # (N, B)
