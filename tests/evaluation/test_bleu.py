@@ -1,4 +1,4 @@
-"""Corpus BLEU/chrF through sacrebleu, checked against the BLEU formula written out, and length buckets."""
+"""Corpus BLEU/chrF through sacrebleu, checked against the BLEU and chrF formulas written out, and length buckets."""
 
 from __future__ import annotations
 
@@ -73,10 +73,53 @@ def test_identical_output_scores_100():
     assert scores.precisions == pytest.approx((100.0,) * 4)
 
 
-def test_chrf_matches_sacrebleu_functional_api():
-    expected = sacrebleu.corpus_chrf(HYPS, [REFS]).score
-    assert corpus_scores(HYPS, REFS).chrf == pytest.approx(expected)
-    assert 0 < expected < 100
+def reference_chrf(hyps: list[str], refs: list[str], max_n: int = 6, beta: float = 2.0) -> float:
+    """Corpus chrF [Popovic15] as sacrebleu 2 defines it (CHRF() defaults), 0-100.
+
+    Whitespace is removed before counting (n-grams run across word boundaries); per order n the
+    clipped matches and the hypothesis and reference n-gram counts are summed over the corpus (a
+    sentence whose reference has no n-gram of order n adds no hypothesis n-grams either); the
+    precisions and recalls are averaged over the orders where both totals are > 0, and
+    chrF = (1 + beta^2) P R / (beta^2 P + R).
+    """
+    n_hyp, n_ref, n_match = [0] * max_n, [0] * max_n, [0] * max_n
+    for hyp, ref in zip(hyps, refs):
+        h, r = "".join(hyp.split()), "".join(ref.split())
+        for n in range(1, max_n + 1):
+            hc = Counter(h[i:i + n] for i in range(len(h) - n + 1))
+            rc = Counter(r[i:i + n] for i in range(len(r) - n + 1))
+            n_hyp[n - 1] += sum(hc.values()) if rc else 0
+            n_ref[n - 1] += sum(rc.values())
+            n_match[n - 1] += sum(min(k, rc[g]) for g, k in hc.items())
+    orders = [i for i in range(max_n) if n_hyp[i] > 0 and n_ref[i] > 0]
+    if not orders:
+        return 0.0
+    p = sum(n_match[i] / n_hyp[i] for i in orders) / len(orders)
+    r = sum(n_match[i] / n_ref[i] for i in orders) / len(orders)
+    return 100 * (1 + beta**2) * p * r / (beta**2 * p + r) if p + r else 0.0
+
+
+def test_chrf_by_hand_on_a_tiny_example():
+    # "ab c" -> "abc" against "abd" (spaces are dropped):
+    #   1-grams: a b c vs a b d -> 2 matches of 3 and 3: P1 = R1 = 2/3
+    #   2-grams: ab bc vs ab bd -> 1 of 2 and 2:         P2 = R2 = 1/2
+    #   3-grams: abc vs abd     -> 0 of 1 and 1:         P3 = R3 = 0
+    #   4- to 6-grams: none, so they do not count:       P = R = (2/3 + 1/2 + 0) / 3 = 7/18
+    #   chrF2 = (1 + 4) P R / (4 P + R) = 7/18
+    assert corpus_scores(["ab c"], ["abd"]).chrf == pytest.approx(100 * 7 / 18)
+
+
+@pytest.mark.parametrize(("hyps", "refs"), [
+    (HYPS, REFS),
+    (HYPS[:1], REFS[:1]),
+    # tabs and repeated spaces; case matters; a hypothesis with nothing in common; a reference
+    # shorter than most orders (its sentence adds no hypothesis n-grams of those orders)
+    (["The  cat\tsat on the mat", "xyz", "ok then", "aaaa aaaa"],
+     ["the cat sat on the red mat", "nothing like it", "ok", "aaa"]),
+])
+def test_chrf_matches_the_chrf_formula(hyps, refs):
+    assert corpus_scores(hyps, refs).chrf == pytest.approx(reference_chrf(hyps, refs), abs=1e-9)
+    assert 0 < reference_chrf(hyps, refs) < 100
 
 
 def test_signatures_name_tokeniser_and_version():

@@ -181,12 +181,30 @@ def test_general_score_via_score_kwargs():
     )
 
 
-def test_additive_and_cosine_scores_via_attend():
+def test_additive_score_via_attend_matches_a_per_pair_loop():
+    # e_ij = v_a . tanh(W_a q_i + U_a k_j)   [Bahdanau15] Eq. 6; attend gets the projected inputs
     q, k, v = _qkv(2, tq=3, tk=4, d=5)
-    energy = torch.randn(5, dtype=F64)
-    out = attend(q, k, v, score="additive", score_kwargs={"energy": energy})
-    torch.testing.assert_close(
-        out.weights, torch.softmax(score.additive(q, k, energy), dim=-1))
+    g = torch.Generator().manual_seed(2)
+    w_q, w_k = torch.randn(6, 5, dtype=F64, generator=g), torch.randn(6, 5, dtype=F64, generator=g)
+    energy = torch.randn(6, dtype=F64, generator=g)
+    mask = torch.tensor([[True, True, True, True], [True, False, True, False]])  # (B, Tk) padding
+    out = attend(q @ w_q.T, k @ w_k.T, v, score="additive", score_kwargs={"energy": energy},
+                 mask=mask[:, None, :])
+    for b in range(2):
+        scores = torch.zeros(3, 4, dtype=F64)
+        for i in range(3):
+            for j in range(4):
+                for a in range(6):
+                    pre = sum(w_q[a, d].item() * q[b, i, d].item() + w_k[a, d].item() * k[b, j, d].item()
+                              for d in range(5))
+                    scores[i, j] += energy[a].item() * math.tanh(pre)
+        ctx, w = _loop_attention(scores, mask[b].expand(3, 4), v[b])
+        torch.testing.assert_close(out.context[b], ctx)
+        torch.testing.assert_close(out.weights[b], w)
+
+
+def test_cosine_score_via_attend():
+    q, k, v = _qkv(2, tq=3, tk=4, d=5)
     out = attend(q, k, v, score="cosine")
     qn, kn = q / q.norm(dim=-1, keepdim=True), k / k.norm(dim=-1, keepdim=True)
     torch.testing.assert_close(out.weights, torch.softmax(qn @ kn.transpose(-1, -2), dim=-1))

@@ -94,7 +94,8 @@ def test_padding_and_causal_masks_combine():
 
 @pytest.mark.parametrize("shape", [(2, 3, 4), (2, 1, 4), (3, 4), (4,), (1, 1, 1), (2, 3, 1)])
 def test_check_mask_accepts_broadcastable(shape):
-    check_mask(torch.ones(shape, dtype=torch.bool), (2, 3, 4))  # no error
+    assert torch.broadcast_shapes(shape, (2, 3, 4)) == (2, 3, 4)  # the case is a valid one
+    assert check_mask(torch.ones(shape, dtype=torch.bool), (2, 3, 4)) is None  # and raises nothing
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 5), (3, 3, 4), (5, 2, 3, 4), (2, 4)])

@@ -1,12 +1,14 @@
 """Coverage attention [Tu16]: the score with the coverage term against a per-pair loop; coverage
 in the decoder state is the running sum of past weights; the GNMT coverage penalty."""
 
+import itertools
 import math
+from typing import NamedTuple
 
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, coverage_penalty, greedy_decode
+from attnkit.decoding import beam_search, coverage_penalty
 from attnkit.models import Seq2Seq
 from attnkit.nn import AdditiveAttention, CoverageAttention
 
@@ -80,18 +82,98 @@ def test_decoder_state_carries_the_sum_of_past_weights():
     assert torch.all(state.coverage[1, 2:] == 0)  # padding never receives attention
 
 
-def test_coverage_penalty_formula_and_effect():
+def test_coverage_penalty_of_a_small_alignment():
     w = torch.tensor([[0.5, 0.5, 0.0], [0.9, 0.1, 0.0]])
     assert coverage_penalty(w, 0.0) == 0.0
+    # received attention per source position: 1.4 -> min(., 1) = 1, 0.6, 0 -> the floor 1e-9
     assert coverage_penalty(w, 0.2) == pytest.approx(0.2 * (math.log(1.0) + math.log(0.6) + math.log(1e-9)))
+
+
+def gnmt_key(score: float, weights: list[list[float]], alpha: float, beta: float) -> float:
+    """[Wu16] Eq. 14 written out: s(Y, X) = log P(Y | X) / lp(Y) + cp(X; Y) with
+    lp(Y) = ((5 + |Y|) / 6) ** alpha and cp = beta * sum_i log(min(sum_j p_ij, 1)), i over source
+    positions and j over output steps. |Y| and j count every output token including </s> (a
+    hypothesis' weights have one row per output token, then one for </s>)."""
+    lp = ((5 + len(weights)) / 6) ** alpha
+    received = [sum(row[i] for row in weights) for i in range(len(weights[0]))]
+    return score / lp + beta * sum(math.log(min(c, 1.0)) for c in received)
+
+
+EOS, A, B = 3, 4, 5  # Vocab.eos_id and two ordinary tokens
+NEXT = {2: {EOS: 0.1, A: 0.58, B: 0.32},  # p(next | previous token); 2 = <s>
+        A: {EOS: 0.6, A: 0.25, B: 0.15},
+        B: {EOS: 0.7, A: 0.2, B: 0.1}}
+ATTEND = {2: [0.9, 0.1], A: [0.9, 0.1], B: [0.1, 0.9]}  # weights over 2 source positions, per previous token
+
+
+class MarkovModel(torch.nn.Module):
+    """A decoder whose next-token distribution and attention depend only on the previous token,
+    so that every hypothesis' score and alignment can be written down by hand."""
+
+    uses_attention = True
+
+    class State(NamedTuple):
+        rows: torch.Tensor
+
+        def select(self, rows):
+            return MarkovModel.State(self.rows[rows])
+
+    def encode(self, src, src_lengths):
+        return src.double()
+
+    def init_state(self, memory):
+        return self.State(torch.arange(memory.shape[0]))
+
+    def step(self, prev, state, memory):
+        logp = torch.full((len(prev), 6), -math.inf, dtype=F64)
+        weights = torch.empty(len(prev), 2, dtype=F64)
+        for r, token in enumerate(prev.tolist()):  # rows of dead beams (score -inf) get <pad>
+            for nxt, p in NEXT.get(token, {EOS: 1.0}).items():
+                logp[r, nxt] = math.log(p)
+            weights[r] = torch.tensor(ATTEND.get(token, [0.5, 0.5]), dtype=F64)
+        return logp, state, weights
+
+
+def _every_hypothesis(max_len: int):
+    """(tokens, log-probability with </s>, weight rows) of every output of at most max_len tokens."""
+    out = []
+    for n in range(max_len + 1):
+        for tokens in itertools.product((A, B), repeat=n):
+            path = [2, *tokens]  # the previous token at each of the n + 1 steps
+            score = sum(math.log(NEXT[prev][nxt]) for prev, nxt in zip(path, [*tokens, EOS]))
+            out.append((list(tokens), score, [ATTEND[prev] for prev in path]))
+    return out
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6])
+def test_beam_search_ranks_by_the_gnmt_coverage_penalty(alpha):
+    src, lengths, max_len = torch.tensor([[4, 5]]), torch.tensor([2]), 3
+    everything = _every_hypothesis(max_len)  # 1 + 2 + 4 + 8 = 15 hypotheses
+    best = {}
+    for beta in (0.0, 2.0):
+        # a beam wider than the number of hypotheses, asking for all of them, searches exhaustively
+        got = beam_search(MarkovModel(), src, lengths, max_len, beam_size=16, n_best=15, alpha=alpha,
+                          beta=beta, stop="exact")[0]
+        ranked = sorted(everything, key=lambda h: -gnmt_key(h[1], h[2], alpha, beta))
+        keys = [gnmt_key(h[1], h[2], alpha, beta) for h in ranked]
+        assert min(a - b for a, b in zip(keys, keys[1:])) > 1e-6  # no ties: the order is unique
+        assert [h.tokens for h in got] == [tokens for tokens, _, _ in ranked]
+        for hyp, (_, score, weights) in zip(got, ranked):
+            assert hyp.score == pytest.approx(score)
+            torch.testing.assert_close(hyp.weights, torch.tensor(weights, dtype=F64))
+        best[beta] = got[0].tokens
+    # built for it: [A] is the most probable output but leaves source position 1 uncovered
+    # (cp = 2 log 0.2); [B] covers both positions (cp = 0) and wins with the penalty
+    assert best == {0.0: [A], 2.0: [B]}
+
+
+def test_penalised_n_best_lists_of_a_real_model_follow_the_formula():
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, attention="bahdanau", emb_dim=8, hidden_dim=16).double().eval()
     src, lengths = torch.tensor([[4, 5, 6, 7]]), torch.tensor([4])
-    plain = beam_search(model, src, lengths, 6, beam_size=4, n_best=4, alpha=0.0)[0]
     penalised = beam_search(model, src, lengths, 6, beam_size=4, n_best=4, alpha=0.0, beta=5.0)[0]
-    key = [h.score + coverage_penalty(h.weights, 5.0) for h in penalised]
-    assert key == sorted(key, reverse=True)  # ranked by log-probability plus the penalty
-    assert {tuple(h.tokens) for h in plain} and greedy_decode(model, src, lengths, 6)
+    key = [gnmt_key(h.score, h.weights.tolist(), 0.0, 5.0) for h in penalised]
+    assert len(penalised) == 4 and key == sorted(key, reverse=True)
     with pytest.raises(ValueError, match="needs attention weights"):
         none = Seq2Seq(12, 9, attention="none", emb_dim=8, hidden_dim=16).eval()
         beam_search(none, src, lengths, 6, beta=1.0)

@@ -175,20 +175,23 @@ def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inferenc
     assert torch.all(evaluated.weights.gather(-1, scores_argmax.unsqueeze(-1)) == 1)
 
 
-def test_reinforce_terms_use_the_baseline_of_earlier_batches_only():
-    cfg = replace(CFG, reinforce_weight=0.5, entropy_weight=0.1, baseline_decay=0.9)
-    ctx = LossContext(cfg)
-    nll = torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]])
+def test_reinforce_terms_use_the_baseline_of_earlier_batches():
+    """-lambda_r (r - b) log p(s) - lambda_e H, b the moving average of *earlier* batches' mean
+    rewards: 0 on the first batch, that batch's mean on the second, then decay * b + (1 - decay) * mean."""
+    ctx = LossContext(replace(CFG, reinforce_weight=0.5, entropy_weight=0.1, baseline_decay=0.9))
     real = torch.tensor([[True, True, False], [True, True, True]])
-    log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
-    entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
-    rewards = torch.tensor([-3.0, -1.5])  # -(sum of real nll): padding excluded
-    reinforce_terms(nll, log_prob, entropy, real, ctx).backward()
-    # first batch: no earlier batch, so b = 0 (not this batch's mean, which would bias the gradient)
-    torch.testing.assert_close(log_prob.grad, -0.5 * rewards.unsqueeze(1) * real)
-    torch.testing.assert_close(entropy.grad, -0.1 * real.float())
-    assert ctx.state["baseline"] == pytest.approx(-2.25)  # updated after the advantage
-    log_prob.grad = None
-    reinforce_terms(nll, log_prob, entropy.detach(), real, ctx).backward()
-    torch.testing.assert_close(log_prob.grad, -0.5 * (rewards + 2.25).unsqueeze(1) * real)  # b = -2.25
-    assert ctx.state["baseline"] == pytest.approx(0.9 * -2.25 + 0.1 * -2.25)
+    batches = [  # per-token nll of three batches, and their rewards r = -sum of real nll
+        (torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]]), [-3.0, -1.5]),  # mean -2.25
+        (torch.tensor([[0.25, 0.25, 9.0], [1.0, 1.0, 2.0]]), [-0.5, -4.0]),  # mean -2.25 as well
+        (torch.tensor([[4.0, 2.0, 9.0], [0.0, 1.0, 0.0]]), [-6.0, -1.0]),  # mean -3.5
+    ]
+    baselines = [0.0, -2.25, 0.9 * -2.25 + 0.1 * -2.25]  # the b each batch must use
+    after = [-2.25, 0.9 * -2.25 + 0.1 * -2.25, 0.9 * (0.9 * -2.25 + 0.1 * -2.25) + 0.1 * -3.5]
+    for (nll, rewards), b, b_after in zip(batches, baselines, after):
+        log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
+        entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
+        reinforce_terms(nll, log_prob, entropy, real, ctx).backward()
+        expected = -0.5 * (torch.tensor(rewards) - b).unsqueeze(1) * real  # padding excluded
+        torch.testing.assert_close(log_prob.grad, expected)
+        torch.testing.assert_close(entropy.grad, -0.1 * real.float())
+        assert ctx.state["baseline"] == pytest.approx(b_after)
