@@ -13,6 +13,7 @@ References:
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import torch
@@ -155,7 +156,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
     prev = torch.full((batch * k,), Vocab.bos_id, dtype=torch.long, device=device)
     finished: list[list[tuple[float, float, int, int]]] = [[] for _ in range(batch)]  # (norm, raw, t, row)
-    best_done = [-math.inf] * batch
+    top_done: list[list[float]] = [[] for _ in range(batch)]  # min-heaps: each sentence's n_best best norms
     trail = _Trail()
     lengths = src_lengths.tolist()
     bound = length_penalty(max_len + 1, alpha)
@@ -195,9 +196,14 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
                     _, path = trail.trace(t, row)
                     norm += coverage_penalty(trail.gather_weights([path])[0][:, :lengths[b]], beta)
                 finished[b].append((norm, score, t, row))
-                best_done[b] = max(best_done[b], norm)
+                heap = top_done[b]
+                if len(heap) < n_best:
+                    heapq.heappush(heap, norm)
+                elif norm > heap[0]:
+                    heapq.heapreplace(heap, norm)
         live_best = (new_scores[:, 0] / (bound if stop == "exact" else length_penalty(t + 2, alpha))).tolist()
-        done = [len(finished[b]) >= n_best and best_done[b] >= live for b, live in zip(sentences, live_best)]
+        # a sentence is done when its n_best-th best finished hypothesis (heap[0]) beats the live bound
+        done = [len(top_done[b]) == n_best and top_done[b][0] >= live for b, live in zip(sentences, live_best)]
         if all(done):
             break
         rows = origin.view(-1)
