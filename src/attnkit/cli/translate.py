@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..decoding import layer_maps, translate
+from ..heads import parse_heads, select_heads
 from ..tasks import InputError
 from ..training import load_run
 from ..viz import plot_alignment, plot_attention_grid, save_figure
@@ -36,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="locale of the inputs, e.g. en_GB, de_DE (default: %(default)s)")
     parser.add_argument("--attention-plot", metavar="FILE",
                         help="write the alignment heatmap (PNG); with several inputs, FILE-1.png, ...")
+    parser.add_argument("--attention-heads", default="mean", type=_heads, metavar="HEADS",
+                        help="multi-head (Transformer) runs: what --attention-plot draws of the last layer's "
+                             "cross-attention: 'mean' of the heads or a head index 0, 1, ... (default: %(default)s)")
     parser.add_argument("--attention-grid", metavar="FILE",
                         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
                              "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
@@ -46,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="and at most this many source tokens per batch, padding and beams included "
                              "(default: %(default)s)")
     add_common(parser)
+
+
+def _heads(text: str):
+    try:
+        return parse_heads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _plot_paths(path: Path, n: int) -> list[Path]:
@@ -76,6 +87,11 @@ def run(args: argparse.Namespace) -> int:
     check_decoding_arguments(args, run_.model)
     results = translate(run_.model, run_.task, [(t, args.locale) for t in texts],
                         batch_size=args.batch_size, batch_tokens=args.batch_tokens, **decoding_kwargs(args))
+    if args.attention_plot and results[0].weights is not None:
+        try:
+            select_heads(results[0].weights, args.attention_heads)
+        except ValueError as err:
+            raise UserError(f"--attention-heads: {err}", code=2) from None
     for i, (text, res) in enumerate(zip(texts, results), 1):
         unseen = run_.task.src_vocab.unknown(res.src_tokens)
         if unseen:
@@ -88,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.model} has no attention ({run_.config.model.attention}); "
                             "no alignment to plot")
         for path, res, text in zip(_plot_paths(Path(args.attention_plot), len(results)), results, texts):
-            fig = plot_alignment(res.weights.numpy(), res.src_tokens, res.out_tokens,
+            fig = plot_alignment(res.weights.numpy(), res.src_tokens, res.out_tokens, heads=args.attention_heads,
                                  title=f"{text} → {res.output}")
             save_figure(fig, path)
             log.info("alignment heatmap written to %s", path)
