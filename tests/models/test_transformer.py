@@ -32,7 +32,7 @@ def _stepwise(model, src, lengths, tgt):
         lp, state, w = model.step(tgt[:, t], state, memory)
         logprobs.append(lp)
         weights.append(w)
-    return torch.stack(logprobs, 1), torch.stack(weights, 1), state
+    return torch.stack(logprobs, 1), torch.stack(weights, 2), state  # weights (B, Nh, Tq, Tk)
 
 
 @pytest.mark.parametrize("positional", POSITIONAL.names())
@@ -46,7 +46,7 @@ def test_kv_cached_decoding_equals_full_decoding(positional, norm_first, num_kv_
     torch.testing.assert_close(stepped, full)
     assert state.position == 5 and state.cached(0).keys.shape == (3, num_kv_heads or 4, 5, 4)
     maps = model.attention_maps(src, lengths, tgt)
-    torch.testing.assert_close(weights, maps.cross[-1].mean(1))  # step weights = last layer, mean of heads
+    torch.testing.assert_close(weights, maps.cross[-1])  # step weights = last layer, per head (B, Nh, Tq, Tk)
 
 
 def test_padding_does_not_change_results():

@@ -13,12 +13,14 @@ References:
 
 from __future__ import annotations
 
+import heapq
 import math
 
 import torch
 from torch import Tensor, nn
 
 from ..data import Vocab
+from ..heads import select_heads
 from ..models.state import select_rows
 from .greedy import Hypothesis, force_eos
 
@@ -31,13 +33,18 @@ def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float
     """GNMT coverage penalty cp = beta * sum_j log(min(sum_i alpha_ij, 1)) [Wu16] Eq. 14.
 
     Args:
-        weights: a hypothesis' alignment weights (To, Tk), one row per output step.
+        weights: a hypothesis' alignment weights (To, Tk), one row per output step (one map:
+            for per-head weights pick one with :func:`attnkit.heads.select_heads`).
         beta: penalty weight >= 0; 0 gives 0.
         floor: lower bound inside the log, so a source position that sparse or hard attention
             never looked at costs beta * log(floor) instead of -inf.
 
     Returns:
         The penalty, <= 0 (added to the length-normalised log-probability).
+
+    Differences from the paper:
+        The `floor` (the paper takes log(min(., 1)) as is). :func:`beam_search` applies the
+        penalty only to finished hypotheses, with the ``</s>`` step's row included in `weights`.
     """
     if beta == 0:
         return 0.0
@@ -46,7 +53,11 @@ def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float
 
 
 def length_penalty(length: int, alpha: float) -> float:
-    """GNMT length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14; alpha = 0 gives 1."""
+    """GNMT length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14; alpha = 0 gives 1.
+
+    Differences from the paper:
+        :func:`beam_search` counts ``</s>`` in |Y|: it passes ``len(tokens) + 1``.
+    """
     return ((5.0 + length) / 6.0) ** alpha
 
 
@@ -55,7 +66,7 @@ class _Trail:
     and alignment weights without copying every live hypothesis' history at every step.
 
     At step t the live rows (hypotheses) are numbered 0..N_t-1. ``weights[t]`` holds the weights
-    (N_t, Tk) that row r attended with at step t; ``tokens[t][r']`` and ``parents[t][r']`` give,
+    (N_t, Tk), or (N_t, Nh, Tk) per head, that row r attended with at step t; ``tokens[t][r']`` and ``parents[t][r']`` give,
     for row r' of step t + 1, the token it appended and its row at step t.
     """
 
@@ -74,8 +85,8 @@ class _Trail:
         return tokens[::-1], rows[::-1]
 
     def gather_weights(self, paths: list[list[int]]) -> list[Tensor]:
-        """Weights (len(path), Tk) of each path of rows (one row per step from step 0), with one
-        index per step for all paths together."""
+        """Weights (len(path), Tk), or per head (Nh, len(path), Tk), of each path of rows (one
+        row per step from step 0), with one index per step for all paths together."""
         if not paths:
             return []
         offsets, total = [], 0
@@ -83,12 +94,12 @@ class _Trail:
             offsets.append(total)
             total += len(path)
         first = self.weights[0]
-        out = first.new_empty(total, first.shape[-1])
+        out = first.new_empty(total, *first.shape[1:])  # (sum of path lengths, [Nh,] Tk)
         for s in range(max(len(path) for path in paths)):
             where = [off + s for off, path in zip(offsets, paths) if len(path) > s]
             rows = [path[s] for path in paths if len(path) > s]
             out[where] = self.weights[s][rows]
-        return list(out.split([len(path) for path in paths]))
+        return [w.movedim(0, -2) for w in out.split([len(path) for path in paths])]  # ([Nh,] len, Tk)
 
 
 @torch.no_grad()
@@ -97,16 +108,20 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
                 ) -> list[list[Hypothesis]]:
     """Beam search for a batch of source sentences.
 
-    A hypothesis ends when it emits ``</s>``; at `max_len` output tokens ``</s>`` is forced. A
+    A hypothesis ends when it emits ``</s>``; at `max_len` output tokens ``</s>`` is forced.
+    Finished hypotheses are ranked by s(Y) = log P(Y) / lp(|Y|) + cp(Y) [Wu16] Eq. 14. A
     sentence stops once it has `n_best` finished hypotheses and its best live hypothesis can no
-    longer beat the best of them, judged by `stop`:
+    longer beat the `n_best`-th best of them (so every one of the n-best list, not only the
+    first, is settled), judged by `stop`:
 
     - ``"heuristic"``: the live score divided by the length penalty of one more token, lp(t +
       2), as Hugging Face's ``early_stopping=False``. With ``alpha > 0`` a longer hypothesis
       could still overtake, so this may stop before the beam's best; about 30 % faster on the
       Bible test set at 0.1 BLEU less (see ``benchmarks/decode_speed.py``).
     - ``"exact"``: the live score divided by the largest penalty, lp(max_len + 1). Scores only
-      fall as tokens are added, so nothing the beam could still find beats the answer.
+      fall as tokens are added and cp <= 0, so nothing the beam could still find enters the
+      n-best list: with a beam at least as wide as the number of candidates at every step
+      (V * (V - 1) ** (max_len - 1)), the list is the exact top `n_best` of all outputs.
 
     With ``alpha = 0`` the two are the same. A stopped sentence's rows leave the batch.
 
@@ -126,16 +141,34 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         n_best: hypotheses returned per sentence, 1 <= n_best <= k.
         alpha: length-penalty exponent [Wu16]; 0 ranks by the plain sum of log-probabilities.
         beta: coverage-penalty weight [Wu16] (needs a model with attention); 0 disables it.
+            For multi-head models the penalty is taken on the mean over heads of the weights
+            that ``step`` returns (the Transformer's last-layer cross-attention).
         stop: ``"heuristic"`` or ``"exact"``, as above.
 
     Returns:
-        Per sentence, its `n_best` hypotheses, best first, ranked by score / lp(length) + cp; each
-        with tokens (no ``</s>``), alignment weights (len + 1, Tk_b) or None, and the raw score
-        (sum of log-probabilities, ``</s>`` included).
+        Per sentence, its `n_best` hypotheses (fewer if fewer finished), best first by s(Y);
+        each with tokens (no ``</s>``), alignment weights (To, Tk_b) with To = len(tokens) + 1,
+        or per head (Nh, To, Tk_b) for multi-head models, or None; and the raw score (sum of
+        log-probabilities, ``</s>`` included).
 
     Raises:
         ValueError: if beam_size < 1, n_best is not in [1, beam_size], alpha < 0 or beta < 0,
             beta > 0 for a model without attention, or `stop` is not one of the two names.
+
+    References:
+        [Wu16] Sec. 7, Eq. 14.
+
+    Differences from the paper:
+        - The length |Y| in lp counts the ``</s>`` token: a hypothesis of n tokens that ends
+          with ``</s>`` is divided by lp(n + 1), also when ``</s>`` was forced at `max_len`.
+        - The coverage penalty is applied only when a hypothesis finishes (it is added to the
+          normalised score then). Live hypotheses are ranked and pruned by their raw sum of
+          log-probabilities, without lp or cp, and the stopping bounds leave cp out (valid as
+          cp <= 0). cp sums, per real source position (padding excluded), the weights of every
+          output step including the one that emitted ``</s>``, clamped to [1e-9, 1] inside
+          the log.
+        - [Wu16] also prunes tokens and hypotheses that score more than a margin below the best
+          (their "beamsize", in log-probability); here only the k best are kept.
     """
     if stop not in STOP_RULES:
         raise ValueError(f"stop must be 'heuristic' or 'exact', got {stop!r}")
@@ -155,7 +188,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
     prev = torch.full((batch * k,), Vocab.bos_id, dtype=torch.long, device=device)
     finished: list[list[tuple[float, float, int, int]]] = [[] for _ in range(batch)]  # (norm, raw, t, row)
-    best_done = [-math.inf] * batch
+    top_done: list[list[float]] = [[] for _ in range(batch)]  # min-heaps: each sentence's n_best best norms
     trail = _Trail()
     lengths = src_lengths.tolist()
     bound = length_penalty(max_len + 1, alpha)
@@ -193,11 +226,17 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
                 norm = score / length_penalty(t + 1, alpha)
                 if beta:  # <= 0: the early-stopping bound still holds
                     _, path = trail.trace(t, row)
-                    norm += coverage_penalty(trail.gather_weights([path])[0][:, :lengths[b]], beta)
+                    received = trail.gather_weights([path])[0][..., :lengths[b]]  # ([Nh,] t + 1, Tk_b)
+                    norm += coverage_penalty(select_heads(received, "mean"), beta)  # heads: see docstring
                 finished[b].append((norm, score, t, row))
-                best_done[b] = max(best_done[b], norm)
+                heap = top_done[b]
+                if len(heap) < n_best:
+                    heapq.heappush(heap, norm)
+                elif norm > heap[0]:
+                    heapq.heapreplace(heap, norm)
         live_best = (new_scores[:, 0] / (bound if stop == "exact" else length_penalty(t + 2, alpha))).tolist()
-        done = [len(finished[b]) >= n_best and best_done[b] >= live for b, live in zip(sentences, live_best)]
+        # a sentence is done when its n_best-th best finished hypothesis (heap[0]) beats the live bound
+        done = [len(top_done[b]) == n_best and top_done[b][0] >= live for b, live in zip(sentences, live_best)]
         if all(done):
             break
         rows = origin.view(-1)
@@ -229,7 +268,7 @@ def _results(finished, trail: _Trail, n_best: int, lengths: list[int]) -> list[l
     for items, sent, n in zip(ranked, traces, lengths):
         hyps = []
         for (_, raw, _, _), (tokens, _) in zip(items, sent):
-            hyps.append(Hypothesis(tokens, flat[i][:, :n].cpu() if has_weights else None, raw))
+            hyps.append(Hypothesis(tokens, flat[i][..., :n].cpu() if has_weights else None, raw))
             i += 1
         out.append(hyps)
     return out

@@ -15,8 +15,17 @@ __all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 
 
 class Hypothesis(NamedTuple):
+    """One decoded output with the attention it was produced with.
+
+    ``weights`` has one row per output token, then one for ``</s>`` (To = len(tokens) + 1), over
+    the sentence's Tk_b real source positions: (To, Tk_b) for single-attention (RNN) models, or
+    (Nh, To, Tk_b) per head for multi-head models (the Transformer's last-layer
+    cross-attention), never averaged (see :func:`attnkit.heads.select_heads` to pick one map).
+    None for models without attention.
+    """
+
     tokens: list[int]  # output ids, without </s>
-    weights: Tensor | None  # (len(tokens) + 1, Tk_b): one row per output token, then one for </s>
+    weights: Tensor | None  # (To, Tk_b) or (Nh, To, Tk_b), To = len(tokens) + 1
     score: float  # sum of log-probabilities of the tokens and </s>
 
 
@@ -41,8 +50,9 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
         max_len: maximum number of output tokens (excluding </s>).
 
     Returns:
-        One :class:`Hypothesis` per source sentence, in order; weights are trimmed to the
-        sentence's real source length and output length.
+        One :class:`Hypothesis` per source sentence, in order; weights, (To, Tk_b) or per head
+        (Nh, To, Tk_b) as the model's ``step`` gives them ((B, Tk) or (B, Nh, Tk)), are trimmed
+        to the sentence's real source length and output length.
     """
     memory = model.encode(src, src_lengths)
     state = model.init_state(memory)
@@ -55,7 +65,7 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     weights: Tensor | None = None
     steps = 0
     for t in range(max_len + 1):
-        logprobs, state, w = model.step(prev, state, memory)  # (R, V), ..., (R, Tk)
+        logprobs, state, w = model.step(prev, state, memory)  # (R, V), ..., (R, [Nh,] Tk) | None
         if t == max_len:
             logprobs = force_eos(logprobs)
         best, prev = logprobs.max(dim=-1)
@@ -63,9 +73,9 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
         prev = prev.masked_fill(finished, Vocab.pad_id)
         tokens[alive, t] = prev
         if w is not None:
-            if weights is None:
-                weights = w.new_zeros(batch, max_len + 1, w.shape[-1])
-            weights[alive, t] = w
+            if weights is None:  # (B, [Nh,] To, Tk): a hypothesis' heads come before its steps
+                weights = w.new_zeros(batch, *w.shape[1:-1], max_len + 1, w.shape[-1])
+            weights[alive, ..., t, :] = w
         steps = t + 1
         finished |= prev == Vocab.eos_id
         n_done = int(finished.sum())
@@ -81,6 +91,6 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     for b in range(batch):
         seq = ids[b]
         n = seq.index(Vocab.eos_id)  # every row ends with </s>, forced at max_len if need be
-        w = None if weights is None else weights[b, : n + 1, : int(src_lengths[b])].cpu()
+        w = None if weights is None else weights[b, ..., : n + 1, : int(src_lengths[b])].cpu()
         out.append(Hypothesis(seq[:n], w, float(scores[b])))
     return out

@@ -18,7 +18,7 @@ class Translation(NamedTuple):
     output: str  # detokenised hypothesis
     src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
     out_tokens: list[str]  # output tokens, then "</s>"
-    weights: Tensor | None  # (len(out_tokens), len(src_tokens)) alignment weights
+    weights: Tensor | None  # (To, Tk) = (len(out_tokens), len(src_tokens)), or per head (Nh, To, Tk)
     n_unknown: int  # source tokens that mapped to <unk>
 
 
@@ -50,7 +50,10 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
             bfloat16, softmax and norms in float32; what ``train.precision: bf16`` trains with).
 
     Returns:
-        One :class:`Translation` per source, in input order.
+        One :class:`Translation` per source, in input order. Its weights are the decoder's:
+        (To, Tk) for RNN models, per head (Nh, To, Tk) for multi-head models (the
+        Transformer's last layer), None without attention; pick one map with
+        :func:`attnkit.heads.select_heads`.
 
     Raises:
         attnkit.tasks.InputError: for an input the task rejects (checked for all inputs before

@@ -6,6 +6,8 @@ from typing import Sequence
 
 from torch import Tensor
 
+from ..heads import HeadChoice, select_heads
+
 __all__ = ["exact_match", "alignment_accuracy", "zero_share"]
 
 
@@ -24,20 +26,26 @@ def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
 def alignment_accuracy(
     weights: Sequence[Tensor | None],
     gold: Sequence[Sequence[tuple[int, int, int]]],
+    *,
+    heads: HeadChoice = "mean",
 ) -> tuple[float, int]:
     """Share of output positions whose most-attended source position lies in its gold span.
 
     Args:
-        weights: per sentence, alignment weights (To, Tk): row t is the distribution over source
-            positions when output token t was produced.
+        weights: per sentence, alignment weights (To, Tk), or per head (Nh, To, Tk): row t is
+            the distribution over source positions when output token t was produced.
         gold: per sentence, (t, start, end) triples: output position t should look at source
             positions [start, end). Positions t beyond the sentence's output are counted as misses.
+        heads: for per-head weights, the map to score: ``"mean"`` (the mean over heads, the
+            default) or a head index in [0, Nh); see :func:`attnkit.heads.select_heads`.
+            Single-head weights (To, Tk) are scored as they are.
 
     Returns:
         (accuracy in [0, 1], number of positions checked).
 
     Raises:
-        ValueError: if a sentence has no weights (a model without attention) or lengths differ.
+        ValueError: if a sentence has no weights (a model without attention), lengths differ,
+            or `heads` names no head of the weights.
     """
     if len(weights) != len(gold):
         raise ValueError(f"{len(weights)} weight matrices for {len(gold)} gold alignments")
@@ -45,7 +53,7 @@ def alignment_accuracy(
     for w, spans in zip(weights, gold):
         if w is None:
             raise ValueError("alignment accuracy needs attention weights; this model has none")
-        argmax = w.argmax(dim=-1).tolist()  # (To,)
+        argmax = select_heads(w, heads).argmax(dim=-1).tolist()  # (To,)
         for t, start, end in spans:
             total += 1
             hits += t < len(argmax) and start <= argmax[t] < end

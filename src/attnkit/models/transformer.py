@@ -232,12 +232,21 @@ class TransformerSeq2Seq(nn.Module):
         return self.dec_norm(x), new_state, self_w, cross_w
 
     def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory):
-        """One incremental step with the KV cache: prev_tokens (B,) -> (log-probs (B, V), state,
-        cross-attention weights of the last layer averaged over heads (B, Tk))."""
+        """One incremental step with the KV cache.
+
+        Args:
+            prev_tokens: the previous output token of each row, (B,) (B * k rows in beam search).
+            state: the decoder state from :meth:`init_state` or the previous step (consumed).
+            memory: from :meth:`encode` (or :meth:`fold_beams`).
+
+        Returns:
+            (log-probabilities (B, V), the next state, the last decoder layer's cross-attention
+            weights per head (B, Nh, Tk), not averaged over heads).
+        """
         x, state, _, cross_w = self._decode(prev_tokens[:, None], memory, state, need_weights=True,
                                             last_cross_only=True)
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
-        return logprobs, state, cross_w[-1].mean(dim=1)[:, 0]
+        return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True) -> Seq2SeqOutput:
         """Teacher forcing on the fused attention path: logits (B, Tq, V); weights None. With

@@ -20,6 +20,7 @@ from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from ..heads import HeadChoice, select_heads
 from ..io import atomic_path
 
 __all__ = ["plot_alignment", "save_figure", "display_token"]
@@ -45,15 +46,20 @@ def plot_alignment(
     src_tokens: Sequence[str],
     tgt_tokens: Sequence[str],
     *,
+    heads: HeadChoice = "mean",
     ax: Axes | None = None,
     title: str | None = None,
 ) -> Figure:
     """Heatmap of alignment weights: output tokens down the rows, source tokens across.
 
     Args:
-        weights: alignment weights, (To, Tk), probabilities in [0, 1] (a torch tensor works too).
+        weights: alignment weights, (To, Tk), or per head (Nh, To, Tk) (a multi-head model's
+            hypothesis); probabilities in [0, 1] (a torch tensor works too).
         src_tokens: the Tk source tokens, labels of the x axis.
         tgt_tokens: the To output tokens, labels of the y axis.
+        heads: for per-head weights, the map to draw: ``"mean"`` over the heads (the default)
+            or a head index in [0, Nh) (see :func:`attnkit.heads.select_heads`); (To, Tk)
+            weights are drawn as they are. :func:`plot_attention_grid` draws every head.
         ax: axes to draw into; a new figure is made when None.
         title: optional title.
 
@@ -61,10 +67,14 @@ def plot_alignment(
         The figure holding the plot.
 
     Raises:
-        ValueError: if the weights are not 2-D or do not match the token counts.
+        ValueError: if the weights are not 2-D or 3-D, do not match the token counts, or
+            `heads` names no head of them.
     """
     w = np.asarray(weights, dtype=float)
-    if w.ndim != 2 or w.shape != (len(tgt_tokens), len(src_tokens)):
+    if w.ndim not in (2, 3):
+        raise ValueError(f"weights of shape {w.shape} are not (To, Tk) or per head (Nh, To, Tk)")
+    w = select_heads(w, heads)
+    if w.shape != (len(tgt_tokens), len(src_tokens)):
         raise ValueError(f"weights of shape {w.shape} do not match {len(tgt_tokens)} output and "
                          f"{len(src_tokens)} source tokens; expected (To, Tk)")
     if ax is None:
