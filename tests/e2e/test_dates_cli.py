@@ -130,7 +130,7 @@ def test_unknown_key_in_a_config_file(tmp_path):
     cfg.write_text("model:\n  attention: bahdanau\n  hiden_dim: 64\n")
     proc = attnkit("train", str(cfg), "--out", str(tmp_path / "run"))
     assert proc.returncode == 2
-    assert "unknown config key 'model.hiden_dim'; valid keys here: arch, attention" in proc.stderr
+    assert "unknown config key 'model.hiden_dim' for model.arch=rnn; valid keys here: arch, attention" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
