@@ -63,7 +63,8 @@ def _recompute_on_the_test_split(run_dir):
             continue
         zeros, entries = zeros + int((t.weights == 0).sum()), entries + t.weights.numel()
         assert t.src_tokens[1:] == list(e["text"])
-        most = t.weights.argmax(-1).tolist()  # most-attended source token per output token
+        weights = t.weights.mean(0) if t.weights.dim() == 3 else t.weights  # heads: their mean, as reported
+        most = weights.argmax(-1).tolist()  # most-attended source token per output token
         for positions, (lo, hi) in ((range(0, 4), e["year_span"]), (range(5, 7), e["month_span"]),
                                     (range(8, 10), e["day_span"])):
             for p in positions:
