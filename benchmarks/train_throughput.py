@@ -58,14 +58,14 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     torch.set_num_threads(threads)
     model = build_model(cfg, task)
     src, tgt = task.pairs(splits["train"])
-    trainer = Trainer(model, cfg.train, tempfile.gettempdir(), src, tgt, lambda m: {"score": 0.0}, progress=False)
+    trainer = Trainer(model, cfg.train, tempfile.gettempdir(), task, list(zip(src, tgt)), lambda m: {}, progress=False)
     sampler = TokenBatchSampler([len(s) for s in src], [len(t) + 1 for t in tgt],
                                 max_tokens=cfg.train.batch_tokens or 2000, seed=cfg.train.seed)
     batches = [collate([src[j] for j in idx], [tgt[j] for j in idx]) for idx in sampler.batches(0)[:warmup + steps]]
     model.train()
 
     def step(batch) -> None:
-        loss = trainer.loss(batch)
+        loss = trainer.loss(batch, batch.n_tokens)
         trainer.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.train.clip_norm)
