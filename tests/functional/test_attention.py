@@ -52,7 +52,7 @@ def _masks(b: int, nh: int, tq: int, tk: int):
         "none": None,
         "random_with_empty_row": random,
         "padding_(B,1,1,Tk)": padding[:, None, None, :],
-        "causal_(Tq,Tk)": torch.ones(tq, tk, dtype=torch.bool).tril(tk - tq),
+        "causal_(1,Tq,Tk)": torch.ones(tq, tk, dtype=torch.bool).tril(tk - tq)[None],
         "(1,Tk)": torch.tensor([[True, False] * (tk // 2) + [True] * (tk % 2)]),
         "(B,Nh,Tq,1)": torch.tensor([True, False]).repeat(b, nh, tq // 2 + 1)[..., :tq, None],
     }

@@ -113,7 +113,7 @@ def test_is_causal_without_mask_passes_is_causal_to_sdpa(monkeypatch):
     calls = _sdpa_calls(monkeypatch)
     explicit, fused = _both(q, k, v, is_causal=True)
     assert len(calls) == 1 and calls[0]["is_causal"] is True and "attn_mask" not in calls[0]
-    expected = attend(q, k, v, mask=causal_mask(5))
+    expected = attend(q, k, v, mask=causal_mask(5)[None])  # (1, Tq, Tk): a 2-D mask is (B, Tk)
     torch.testing.assert_close(explicit.context, expected.context, rtol=0, atol=0)
     torch.testing.assert_close(explicit.weights, expected.weights, rtol=0, atol=0)
     torch.testing.assert_close(fused.context, expected.context, rtol=1e-12, atol=1e-12)
@@ -178,7 +178,7 @@ def test_gradcheck_through_bias_and_mask(need_weights):
     g = torch.Generator().manual_seed(2)
     q, k, v = (torch.randn(1, 2, t, 3, dtype=F64, generator=g) for t in (2, 3, 3))
     bias = torch.randn(2, 2, 3, dtype=F64, generator=g)
-    mask = torch.tensor([[True, False, True], [False, False, False]])
+    mask = torch.tensor([[[True, False, True], [False, False, False]]])  # (1, Tq, Tk)
 
     def fn(q, k, v, bias):
         return attend(q, k, v, bias=bias, mask=mask, is_causal=False,
@@ -191,8 +191,8 @@ def test_gradcheck_through_bias_and_mask(need_weights):
 @pytest.mark.parametrize("need_weights", [True, False])
 def test_dropout_is_unbiased_keeps_empty_rows_zero_and_zero_p_is_exact(need_weights):
     q, k, v = (t[:1, :1] for t in _qkv())  # (1, 1, T, D)
-    mask = torch.ones(TQ, TK, dtype=torch.bool)
-    mask[2] = False
+    mask = torch.ones(1, TQ, TK, dtype=torch.bool)  # (1, Tq, Tk)
+    mask[0, 2] = False
     expected = attend(q, k, v, mask=mask).context
     torch.testing.assert_close(
         attend(q, k, v, mask=mask, dropout_p=0.0, need_weights=need_weights).context, expected,

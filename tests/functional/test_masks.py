@@ -119,3 +119,36 @@ def test_broadcast_shape_agrees_with_torch(shapes):
     except RuntimeError:
         expected = None
     assert broadcast_shape(*shapes) == expected
+
+
+def test_one_meaning_per_rank_everywhere():
+    """A 2-D mask is (B, Tk) padding in attend(), masked_softmax() and the modules alike; a
+    3-D mask is (B, Tq, Tk) also against per-head scores; a (Tq, Tk) mask is refused."""
+    from attnkit.functional import as_scores_mask, attend, masked_softmax
+    from attnkit.nn import AdditiveAttention, MultiHeadAttention
+
+    g = torch.Generator().manual_seed(0)
+    b, nh, tq, tk, d = 2, 3, 4, 5, 6
+    pad = torch.tensor([[True] * 5, [True, True, False, False, False]])  # (B, Tk)
+    # the adapter: rank-by-rank views, batch first
+    assert as_scores_mask(pad, (b, nh, tq, tk)).shape == (b, 1, 1, tk)
+    per_query = torch.rand(b, tq, tk, generator=g) > 0.3
+    assert torch.equal(as_scores_mask(per_query, (b, nh, tq, tk))[:, 0], per_query)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        as_scores_mask(torch.ones(tq, tk, dtype=torch.bool), (b, nh, tq, tk))  # a causal (Tq, Tk) mask
+    # the same padding meaning in a plain loop and in every consumer
+    scores = torch.randn(b, nh, tq, tk, generator=g, dtype=torch.float64)
+    weights = masked_softmax(scores, pad)
+    for i in range(b):
+        n = int(pad[i].sum())
+        torch.testing.assert_close(weights[i, ..., :n], torch.softmax(scores[i, ..., :n], -1))
+        assert torch.all(weights[i, ..., n:] == 0)
+    q, k, v = (torch.randn(b, nh, t, d, generator=g, dtype=torch.float64) for t in (tq, tk, tk))
+    torch.testing.assert_close(attend(q, k, v, mask=pad).weights, attend(q, k, v, mask=pad[:, None, None]).weights)
+    mha = MultiHeadAttention(d * nh, nh).double().eval()
+    x, mem = torch.randn(b, tq, d * nh, dtype=torch.float64), torch.randn(b, tk, d * nh, dtype=torch.float64)
+    out = mha(x, mem, mask=pad, need_weights=True)
+    assert torch.all(out.weights[1, ..., 2:] == 0) and torch.all(out.weights[0] > 0)
+    add = AdditiveAttention(query_dim=4, key_dim=3, attn_dim=5).double()
+    a = add(torch.randn(b, tq, 4, dtype=torch.float64), torch.randn(b, tk, 3, dtype=torch.float64), pad)
+    assert torch.all(a.weights[1, :, 2:] == 0) and torch.all(a.weights[0] > 0)

@@ -124,7 +124,7 @@ def test_matches_entmax_package_on_unmasked_rows(fn):
     package = {masked_sparsemax: entmax.sparsemax, masked_entmax15: entmax.entmax15}[fn]
     g = torch.Generator().manual_seed(0)
     scores = 2 * torch.randn(3, 4, 7, dtype=F64, generator=g)
-    all_true = torch.ones(4, 7, dtype=torch.bool)
+    all_true = torch.ones(1, 4, 7, dtype=torch.bool)  # (1, Tq, Tk): a 2-D mask would be (B, Tk)
     for mask in (None, all_true):
         torch.testing.assert_close(fn(scores, mask), package(scores, dim=-1), rtol=0, atol=1e-15)
     # a masked row equals the package applied to its unmasked scores alone

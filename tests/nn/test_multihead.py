@@ -424,7 +424,7 @@ def test_forward_errors():
         layer(x, value=x)
     with pytest.raises(TypeError, match="torch.bool.*got torch.float64"):
         layer(x, enc, mask=torch.ones(B, 7, dtype=F64))
-    with pytest.raises(ValueError, match=r"mask of shape \(5, 5\) does not fit .* \(2, 4, 5, 7\)"):
+    with pytest.raises(ValueError, match=r"mask of shape \(5, 5\) does not broadcast to scores \(2, 4, 5, 7\)"):
         layer(x, enc, mask=torch.ones(5, 5, dtype=torch.bool))
     with pytest.raises(ValueError, match="mask of shape"):
         layer(x, enc, mask=torch.ones(7, dtype=torch.bool))

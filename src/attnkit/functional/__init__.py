@@ -10,13 +10,13 @@ from .attention import NORMALISERS, SCORES, Attended, attend
 from .fuse import weighted_sum
 from .hard import gumbel_softmax_st, hard_argmax, sample_hard
 from .local import gaussian_weights, local_window_mask
-from .masks import causal_mask, check_mask, expand_padding_mask, padding_mask
+from .masks import as_scores_mask, causal_mask, check_mask, expand_padding_mask, padding_mask
 from .normalize import masked_softmax
 from .sparse import masked_entmax15, masked_sparsemax
 
 __all__ = [
     "Attended", "attend", "SCORES", "NORMALISERS", "score", "normalize", "fuse", "masks", "local",
     "masked_softmax", "weighted_sum", "padding_mask", "causal_mask", "expand_padding_mask",
-    "check_mask", "masked_sparsemax", "masked_entmax15", "hard_argmax", "gumbel_softmax_st",
+    "check_mask", "as_scores_mask", "masked_sparsemax", "masked_entmax15", "hard_argmax", "gumbel_softmax_st",
     "sample_hard", "local_window_mask", "gaussian_weights",
 ]

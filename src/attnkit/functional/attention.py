@@ -16,7 +16,7 @@ from torch import Tensor
 
 from ..registry import Registry
 from . import fuse, normalize, score
-from .masks import broadcast_shape, causal_mask, check_mask
+from .masks import as_scores_mask, broadcast_shape, causal_mask, check_mask
 
 __all__ = ["Attended", "attend", "SCORES", "NORMALISERS"]
 
@@ -82,7 +82,8 @@ def attend(
         value: values, (..., Tk, Dv).
         score: a name in :data:`SCORES` or a callable ``(q, k, **score_kwargs) -> (..., Tq, Tk)``.
         normalise: a name in :data:`NORMALISERS` or a callable ``(scores, mask) -> weights``.
-        mask: boolean, broadcastable to (..., Tq, Tk), ``True`` = may attend; None = all.
+        mask: boolean, ``True`` = may attend; None = all. (Tk,), (B, Tk) padding, (B|1, Tq|1, Tk) or
+            the scores' rank: one meaning per rank, see :mod:`attnkit.functional.masks`.
         bias: additive float scores, broadcastable to (..., Tq, Tk) without enlarging them,
             e.g. ALiBi (Nh, Tq, Tk); cast to the dtype of `query`. It must be finite where the
             mask allows attending: forbid positions with `mask`, not with -inf in `bias`.
@@ -114,6 +115,7 @@ def attend(
         raise ValueError(f"dropout_p must be a probability in [0, 1), got {dropout_p}")
     if bias is not None:
         bias = _checked_bias(bias, _scores_shape(query, key), query.dtype)
+    mask = as_scores_mask(mask, _scores_shape(query, key))  # one meaning per rank (functional.masks)
     if is_causal and query.shape[-2] == 1:
         is_causal = False  # one query, the last position: it may attend every key
     if not need_weights and isinstance(score, str) and score in _FUSED_SCALE \
@@ -156,6 +158,7 @@ def _checked_bias(bias: Tensor, scores_shape: tuple[int, ...], dtype: torch.dtyp
 def _with_causal(mask: Tensor | None, scores_shape: tuple[int, ...], device: torch.device) -> Tensor:
     """`mask` and the causal constraint j <= i + Tk - Tq, as one boolean mask."""
     causal = causal_mask(scores_shape[-2], scores_shape[-1], device=device)  # (Tq, Tk)
+    causal = causal.view(*([1] * (len(scores_shape) - 2)), *causal.shape)  # (1, [1,] Tq, Tk): the scores' rank
     if mask is None:
         return causal
     check_mask(mask, scores_shape)

@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from .attention import NORMALISERS
-from .masks import check_mask
+from .masks import as_scores_mask
 from .normalize import masked_softmax
 
 __all__ = ["hard_argmax", "gumbel_softmax_st", "sample_hard"]
@@ -62,7 +62,8 @@ def hard_argmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -> Te
         inference in [Xu15] Sec. 4.1. Differences from the papers: the backward pass uses the
         softmax Jacobian (as in [Jang17] Sec. 2.2 without noise), not the identity.
     """
-    soft = masked_softmax(scores, mask, dim)  # validates the mask
+    mask = as_scores_mask(mask, scores.shape)  # validates the mask
+    soft = masked_softmax(scores, mask, dim)
     hard, _ = _one_hot_argmax(scores.detach(), mask, dim)
     return _straight_through(hard, soft)
 
@@ -110,7 +111,7 @@ def gumbel_softmax_st(
     if not (isinstance(tau, (int, float)) and math.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be a finite temperature > 0, got {tau!r}; try tau=1.0")
     if mask is not None:
-        check_mask(mask, scores.shape)
+        mask = as_scores_mask(mask, scores.shape)
     work = _working_precision(scores)
     perturbed = work + _gumbel_noise(work, generator)  # log pi_i + g_i
     hard, _ = _one_hot_argmax(perturbed.detach(), mask, dim)  # Eq. 1
@@ -158,7 +159,7 @@ def sample_hard(
         [Xu15] Sec. 4.1 (stochastic "hard" attention and its REINFORCE gradient).
     """
     if mask is not None:
-        check_mask(mask, scores.shape)
+        mask = as_scores_mask(mask, scores.shape)
     work = _working_precision(scores)
     with torch.no_grad():
         weights, index = _one_hot_argmax(work + _gumbel_noise(work, generator), mask, dim)

@@ -1,7 +1,16 @@
 """Boolean attention masks. Convention everywhere in attnkit: ``True`` means "may attend".
 
-A padding mask has shape (B, Tk); it is broadcast to the scores (B, [Nh,] Tq, Tk) by
-:func:`expand_padding_mask`. A causal mask has shape (Tq, Tk).
+One meaning per rank, everywhere (functions, modules, models), for scores (B, [Nh,] Tq, Tk);
+the first dimension of a mask of two or more dimensions is always the batch:
+
+- (Tk,): keys every query of every example may attend;
+- (B, Tk): a padding mask, per example, shared by all heads and queries (:func:`padding_mask`);
+- (B|1, Tq|1, Tk): per example and query, shared by all heads;
+- (B|1, Nh|1, Tq|1, Tk): the full form.
+
+:func:`as_scores_mask` is the one adapter that turns these into a mask of the scores' rank.
+A causal mask (:func:`causal_mask`) is (Tq, Tk); pass it as ``causal_mask(Tq, Tk)[None]`` (or
+use the ``is_causal`` / ``causal`` options), since a 2-D mask is a padding mask.
 """
 
 from __future__ import annotations
@@ -9,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["padding_mask", "causal_mask", "expand_padding_mask", "check_mask", "broadcast_shape"]
+__all__ = ["padding_mask", "causal_mask", "expand_padding_mask", "check_mask", "broadcast_shape", "as_scores_mask"]
 
 
 def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
@@ -67,6 +76,44 @@ def causal_mask(tq: int, tk: int | None = None, *, device: torch.device | None =
 def expand_padding_mask(mask: Tensor) -> Tensor:
     """View a (B, Tk) padding mask as (B, 1, Tk) so it broadcasts over queries Tq."""
     return mask.unsqueeze(-2)
+
+
+def as_scores_mask(mask: Tensor | None, scores_shape: torch.Size | tuple[int, ...]) -> Tensor | None:
+    """`mask` viewed with the rank of the scores, by the module docstring's meaning per rank.
+
+    A mask of rank r >= 2 below the scores' rank R gets R - r singleton dimensions right after
+    its batch dimension: (B, Tk) -> (B, 1, [1,] Tk), (B, Tq, Tk) -> (B, 1, Tq, Tk). A (Tk,) mask
+    and a mask of the scores' rank are returned as they are. Scores without a batch dimension
+    (Tq, Tk) take (Tk,) or (Tq, Tk) masks.
+
+    Args:
+        mask: boolean, ``True`` = may attend; None passes through.
+        scores_shape: shape of the scores, (B, [Nh,] Tq, Tk) or (Tq, Tk).
+
+    Returns:
+        A view of `mask` that broadcasts to `scores_shape`, or None.
+
+    Raises:
+        TypeError: if `mask` is not ``torch.bool``.
+        ValueError: if `mask` has more dimensions than the scores or does not fit them (a
+            (Tq, Tk) causal mask given as a 2-D mask is refused this way unless Tq equals B).
+    """
+    if mask is None:
+        return None
+    if mask.dtype != torch.bool:
+        raise TypeError(
+            f"mask must be torch.bool with True = may attend, got {mask.dtype}; "
+            "convert with `mask.bool()` (or `~mask` if yours marks padding)"
+        )
+    rank, target, given = mask.dim(), len(scores_shape), tuple(mask.shape)
+    if 2 <= rank < target:
+        mask = mask.reshape(mask.shape[0], *([1] * (target - rank)), *mask.shape[1:])
+    if rank > target or broadcast_shape(mask.shape, scores_shape) != tuple(scores_shape):
+        raise ValueError(
+            f"mask of shape {given} does not broadcast to scores {tuple(scores_shape)}; pass (B, Tk) for "
+            "padding, (B|1, Tq, Tk) per query (a causal mask: causal_mask(Tq, Tk)[None]), or the scores' rank"
+        )
+    return mask
 
 
 def broadcast_shape(*shapes) -> tuple[int, ...] | None:

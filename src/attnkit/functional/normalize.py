@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .masks import check_mask
+from .masks import as_scores_mask
 
 __all__ = ["masked_softmax"]
 
@@ -38,6 +38,6 @@ def masked_softmax(scores: Tensor, mask: Tensor | None = None, dim: int = -1) ->
     """
     if mask is None:
         return torch.softmax(scores, dim=dim)
-    check_mask(mask, scores.shape)
+    mask = as_scores_mask(mask, scores.shape)
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     return torch.softmax(filled, dim=dim) * mask  # exact 0 on masked; all-masked rows -> 0

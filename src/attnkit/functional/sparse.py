@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from .attention import NORMALISERS
-from .masks import check_mask
+from .masks import as_scores_mask
 
 __all__ = ["masked_sparsemax", "masked_entmax15"]
 
@@ -118,7 +118,7 @@ def _masked_projection(
     if mask is None:
         mask = torch.ones((), dtype=torch.bool, device=scores.device)  # broadcasts to all
     else:
-        check_mask(mask, scores.shape)
+        mask = as_scores_mask(mask, scores.shape)
     # largest unmasked score per row; no gradient needed, the projection is shift-invariant
     top = work.detach().masked_fill(~mask, float("-inf")).amax(dim, keepdim=True)
     has_key = torch.isfinite(top)  # False: every position masked, or all unmasked at -inf

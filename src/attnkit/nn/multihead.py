@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..functional import attend
-from ..functional.masks import broadcast_shape
+from ..functional.masks import as_scores_mask
 
 __all__ = ["KVCache", "MHAOutput", "MultiHeadAttention", "Rotary"]
 
@@ -366,25 +366,14 @@ class MultiHeadAttention(nn.Module):
         return keys.shape[-2]
 
     def _attention_mask(self, mask: Tensor | None, b: int, tq: int, tk: int) -> Tensor | None:
-        """`mask` as a 4-D mask broadcasting to the scores (B, Nh, Tq, Tk)."""
-        if mask is None:
-            return None
-        if mask.dtype != torch.bool:
+        """`mask` as a 4-D mask of the scores (B, Nh, Tq, Tk) (:func:`attnkit.functional.as_scores_mask`)."""
+        if mask is not None and mask.dtype != torch.bool:
             raise TypeError(f"mask must be torch.bool with True = may attend, got {mask.dtype}; "
                             "pass additive float scores as bias=")
-        expected = (b, self.n_heads, tq, tk)
-        views = {2: lambda m: m[:, None, None, :], 3: lambda m: m[:, None], 4: lambda m: m}
-        mask4 = views[mask.dim()](mask) if mask.dim() in views else None  # (B|1, Nh|1, Tq|1, Tk)
-        if mask4 is None or not _broadcasts(mask4.shape, expected):
-            raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not fit the scores (B, Nh, Tq, Tk) = "
-                f"{expected}; pass (B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D"
-            )
-        return mask4
-
-
-def _broadcasts(shape: torch.Size, target: tuple[int, ...]) -> bool:
-    return broadcast_shape(shape, target) == tuple(target)
+        if mask is not None and mask.dim() == 1:
+            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit the scores (B, Nh, Tq, Tk); pass "
+                             "(B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D")
+        return as_scores_mask(mask, (b, self.n_heads, tq, tk))
 
 
 def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:

@@ -109,7 +109,7 @@ class AdditiveAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
-        weights, log_prob, entropy = self.normaliser(scores, _as_3d_mask(mask), self.training)  # (B, Tq, Tk)
+        weights, log_prob, entropy = self.normaliser(scores, mask, self.training)  # (B, Tq, Tk)
         return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,  # Eq. 5
                          self.normaliser.name == "reinforce")
 
@@ -147,7 +147,7 @@ class CoverageAttention(AdditiveAttention):
             projected_keys = self.project_keys(keys)
         pair = coverage.unsqueeze(-1) * self.coverage_proj  # (B, Tq, Tk, Da)   V_a C_{i-1,j}
         scores = score.additive(self.query_proj(query), projected_keys, self.energy, pair)  # [Tu16] Eq. 7
-        weights, log_prob, entropy = self.normaliser(scores, _as_3d_mask(mask), self.training)
+        weights, log_prob, entropy = self.normaliser(scores, mask, self.training)
         return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
                          self.normaliser.name == "reinforce")
 
@@ -188,11 +188,6 @@ class _Normaliser:
             entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1)  # (B, Tq)
             return weights, log_prob, entropy
         return (self.train_fn if training else self.eval_fn)(scores, mask), None, None
-
-
-def _as_3d_mask(mask: Tensor | None) -> Tensor | None:
-    """(B, Tk) padding masks become (B, 1, Tk); other shapes pass through."""
-    return mask.unsqueeze(1) if mask is not None and mask.dim() == 2 else mask
 
 
 class LuongAttended(NamedTuple):
@@ -330,7 +325,7 @@ class LuongAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = self.scorer(query, projected_keys)  # (B, Tq, Tk)   Eq. 8
-        weights, _, _ = self.normaliser(scores, _as_3d_mask(mask), self.training)  # Eq. 7
+        weights, _, _ = self.normaliser(scores, mask, self.training)  # Eq. 7
         context = fuse.weighted_sum(weights, keys)  # (B, Tq, Dk)
         attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # Eq. 5
         return LuongAttended(attentional, context, weights)
