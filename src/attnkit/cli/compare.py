@@ -90,7 +90,8 @@ def _grid(runs: dict, text: str, locale: str) -> Figure:
     fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
     axes = fig.subplots(math.ceil(len(with_attention) / cols), cols, squeeze=False).flatten()
     for ax, (name, run_) in zip(axes, with_attention.items()):
-        (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if locale else {})
+        takes_locale = "locale" in getattr(run_.task, "predict_options", {})
+        (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if takes_locale else {})
         weights = tr.weights.mean(0) if tr.weights.dim() == 3 else tr.weights  # heads: their mean
         plot_alignment(weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")
     for ax in axes[len(with_attention):]:

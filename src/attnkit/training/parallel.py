@@ -35,7 +35,8 @@ def _worker(job: tuple[dict, str, str, int, bool, int, int, bool]) -> dict:
 
     torch.set_num_threads(threads)
     tune_allocator()  # this process's allocator (a spawned child starts untuned)
-    logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
+    if mp.parent_process() is not None:  # a spawned child starts with no logging: give it the parent's level
+        logging.basicConfig(level=level, format=f"[{name}] %(message)s", stream=sys.stderr, force=True)
     run_path = Path(run_dir)
     done = run_path / "done.json"
     if resumable and done.is_file():
