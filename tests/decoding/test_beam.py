@@ -281,3 +281,30 @@ def test_n_best_lists_equal_exhaustive_enumeration_at_every_n(arch, penalties, o
     more, more_ties = _check_against_enumeration(arch, 4, penalties[-1:], seeds=range(14, 17),
                                                  n_best_values=lambda k: sorted({*range(1, 11), 50, 300, k}))
     assert compared + more > 0 and ties + more_ties <= 0.05 * (compared + ties + more + more_ties)
+
+
+@pytest.mark.parametrize("decode", ["greedy", "beam"])
+def test_transformer_hypotheses_carry_per_head_weights_rnn_ones_one_map(decode):
+    """A Transformer's hypotheses keep the last layer's cross-attention per head, (Nh, To, Tk_b),
+    equal to a teacher-forced pass over the hypothesis; none of them is the mean of the others.
+    RNN hypotheses keep their single map (To, Tk_b)."""
+    batch = _batch()
+    for arch in ("transformer", "bahdanau"):
+        model = _model(arch)
+        if decode == "greedy":
+            nbest = [[h] for h in greedy_decode(model, batch.src, batch.src_lengths, max_len=6)]
+        else:
+            nbest = beam_search(model, batch.src, batch.src_lengths, max_len=6, beam_size=4, n_best=3, beta=0.2)
+        for b, hyps in enumerate(nbest):
+            n = int(batch.src_lengths[b])
+            src, lengths = batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1]
+            for h in hyps:
+                tgt_in = torch.tensor([[Vocab.bos_id, *h.tokens]])
+                if arch == "transformer":
+                    forced = model.attention_maps(src, lengths, tgt_in).cross[-1][0]  # (Nh, To, Tk)
+                    assert h.weights.shape == (model.n_heads, len(h.tokens) + 1, n)
+                    assert not torch.allclose(h.weights[0], h.weights[1])  # the heads differ
+                else:
+                    forced = model(src, lengths, tgt_in).weights[0]  # (To, Tk)
+                    assert h.weights.shape == (len(h.tokens) + 1, n)
+                torch.testing.assert_close(h.weights, forced)
