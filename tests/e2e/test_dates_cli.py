@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,32 @@ def test_list_names_every_registry():
     only = attnkit("list", "positional")
     assert "rope" in only.stdout and "bahdanau" not in only.stdout
     assert attnkit("list", "nothing").returncode == 2
+
+
+@pytest.fixture(scope="module")
+def tiny_transformer_run(tmp_path_factory) -> Path:
+    """A 2-head Transformer run after a few steps: enough for its maps to differ by head."""
+    out = tmp_path_factory.mktemp("runs") / "transformer"
+    sets = ["data.n_train=500", "data.n_dev=50", "data.n_test=50", "data.locales=[de_DE, en_US]",
+            "train.max_steps=5", "train.eval_every=5", "train.warmup_steps=1", "train.threads=1",
+            "model.d_model=16", "model.d_ff=32", "model.n_heads=2", "model.enc_layers=1", "model.dec_layers=1"]
+    proc = attnkit("train", str(REPO / "configs" / "dates-transformer.yaml"), "--out", str(out),
+                   *[arg for s in sets for arg in ("--set", s)])
+    assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_attention_plot_of_a_transformer_draws_the_heads_named(tiny_transformer_run, tmp_path):
+    pngs = {}
+    for heads in ("mean", "0", "1"):
+        proc = attnkit("translate", "--model", str(tiny_transformer_run), "--locale", "de_DE", "3. Mai 1979",
+                       "--attention-plot", str(tmp_path / f"{heads}.png"), *(["--attention-heads", heads]
+                                                                           if heads != "mean" else []))
+        assert proc.returncode == 0, proc.stderr
+        pngs[heads] = (tmp_path / f"{heads}.png").read_bytes()
+        assert pngs[heads].startswith(b"\x89PNG")
+    assert len(set(pngs.values())) == 3  # the mean and each head are different pictures
+    proc = attnkit("translate", "--model", str(tiny_transformer_run), "3 May 1979", "--attention-plot",
+                   str(tmp_path / "x.png"), "--attention-heads", "2")
+    assert proc.returncode == 2 and "head 2 is out of range: these weights have 2 heads" in proc.stderr
+    assert proc.stdout == "" and not (tmp_path / "x.png").exists()

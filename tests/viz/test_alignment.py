@@ -25,6 +25,22 @@ def test_shape_mismatch_is_a_clear_error():
         plot_alignment(np.zeros((3, 3)), ["a", "b", "c"], ["x", "y"])
 
 
+def test_per_head_weights_draw_the_mean_by_default_or_the_head_named():
+    rng = np.random.default_rng(0)
+    weights = rng.dirichlet(np.ones(3), size=(2, 4))  # (Nh=2, To=4, Tk=3)
+    src, out = ["a", "b", "c"], ["w", "x", "y", "</s>"]
+    drawn = plot_alignment(weights, src, out).axes[0].images[0].get_array()
+    np.testing.assert_allclose(drawn, (weights[0] + weights[1]) / 2)
+    for h in (0, 1):
+        np.testing.assert_array_equal(plot_alignment(weights, src, out, heads=h).axes[0].images[0].get_array(),
+                                      weights[h])
+    assert not np.allclose(weights[1], (weights[0] + weights[1]) / 2)
+    with pytest.raises(ValueError, match="head 2 is out of range: these weights have 2 heads"):
+        plot_alignment(weights, src, out, heads=2)
+    with pytest.raises(ValueError, match=r"not \(To, Tk\) or per head \(Nh, To, Tk\)"):
+        plot_alignment(weights[None], src, out)
+
+
 def test_display_token():
     assert display_token(" ") == "␣"
     assert display_token("\t") == "\\t"

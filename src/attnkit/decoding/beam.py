@@ -48,8 +48,17 @@ def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float
     """
     if beta == 0:
         return 0.0
-    received = weights.sum(dim=0).clamp(min=floor, max=1.0)  # (Tk,)
-    return beta * float(received.log().sum())
+    return _coverage_penalties(weights[None], [weights.shape[-1]], beta, floor)[0]
+
+
+def _coverage_penalties(weights: Tensor, lengths: list[int], beta: float, floor: float = 1e-9) -> list[float]:
+    """:func:`coverage_penalty` of n hypotheses at once: weights (n, To, Tk) padded to one Tk,
+    hypothesis i covering its first lengths[i] source positions."""
+    received = weights.sum(dim=1).clamp(min=floor, max=1.0)  # (n, Tk): sum_i alpha_ij
+    positions = torch.arange(weights.shape[-1], device=weights.device)
+    real = positions < torch.tensor(lengths, device=weights.device)[:, None]  # (n, Tk)
+    logs = torch.where(real, received.log(), 0.0)  # padding positions are no part of the source
+    return (beta * logs.sum(dim=1)).tolist()
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -66,8 +75,9 @@ class _Trail:
     and alignment weights without copying every live hypothesis' history at every step.
 
     At step t the live rows (hypotheses) are numbered 0..N_t-1. ``weights[t]`` holds the weights
-    (N_t, Tk), or (N_t, Nh, Tk) per head, that row r attended with at step t; ``tokens[t][r']`` and ``parents[t][r']`` give,
-    for row r' of step t + 1, the token it appended and its row at step t.
+    (N_t, Tk), or (N_t, Nh, Tk) per head, that row r attended with at step t; ``tokens[t][r']``
+    and ``parents[t][r']`` give, for row r' of step t + 1, the token it appended and its row at
+    step t.
     """
 
     def __init__(self) -> None:
@@ -220,14 +230,20 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         new_tokens = torch.where(has, top_tokens.gather(1, pick), Vocab.pad_id)
         own = torch.arange(active * k, device=device).view(active, k)
         origin = torch.where(has, top_rows.gather(1, pick), own)  # (A, k) rows of step t
-        if bool(ending.any()):
-            for a, rank in ending.nonzero().tolist():
-                score, row, b = float(top_scores[a, rank]), int(top_rows[a, rank]), sentences[a]
-                norm = score / length_penalty(t + 1, alpha)
-                if beta:  # <= 0: the early-stopping bound still holds
-                    _, path = trail.trace(t, row)
-                    received = trail.gather_weights([path])[0][..., :lengths[b]]  # ([Nh,] t + 1, Tk_b)
-                    norm += coverage_penalty(select_heads(received, "mean"), beta)  # heads: see docstring
+        if bool(ending.any()):  # all of this step's finishing hypotheses at once
+            where = ending.nonzero(as_tuple=True)  # (sentence slot, rank), row-major
+            ends = [sentences[a] for a in where[0].tolist()]
+            raw, rows_t = top_scores[where].tolist(), top_rows[where].tolist()
+            lp = length_penalty(t + 1, alpha)  # t tokens and </s>
+            norms = [score / lp for score in raw]
+            if beta:  # cp <= 0: the early-stopping bounds still hold
+                paths = [trail.trace(t, row)[1] for row in rows_t]
+                received = torch.stack(trail.gather_weights(paths))  # (n, [Nh,] t + 1, Tk)
+                if received.dim() == 4:  # per head: the penalty takes their mean (see the docstring)
+                    received = select_heads(received, "mean")  # (n, t + 1, Tk)
+                cps = _coverage_penalties(received, [lengths[b] for b in ends], beta)
+                norms = [norm + cp for norm, cp in zip(norms, cps)]
+            for norm, score, row, b in zip(norms, raw, rows_t, ends):
                 finished[b].append((norm, score, t, row))
                 heap = top_done[b]
                 if len(heap) < n_best:
