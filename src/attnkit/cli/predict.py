@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from ..errors import InputError
+from ..heads import parse_heads, select_heads
 from ..training import load_run
 from ..viz import plot_prediction, save_figure
 from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
@@ -39,12 +40,22 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--attention-plot`` and the decoding flags, shared with ``translate``."""
     parser.add_argument("--attention-plot", metavar="FILE",
                         help="write where the model looked (PNG); with several inputs, FILE-1.png, ...")
+    parser.add_argument("--attention-heads", default="mean", type=_heads, metavar="HEADS",
+                        help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... "
+                             "(default: %(default)s)")
     add_decoding_arguments(parser)
     parser.add_argument("--batch-size", type=int, default=None,
                         help="sequence tasks: at most this many sentences per batch (default: 512)")
     parser.add_argument("--batch-tokens", type=int, default=None,
                         help="sequence tasks: and at most this many source tokens per batch, padding and "
                              "beams included (default: 8000)")
+
+
+def _heads(text: str):
+    try:
+        return parse_heads(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def read_inputs(args: argparse.Namespace, given: list[str]) -> list[str]:
@@ -87,13 +98,21 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
         results = run_.task.predict(run_.model, inputs, options=options, **decoding)
     except TypeError as err:  # a decoding flag the task does not take
         raise UserError(f"{run_.path}: task {run_.config.data.task} does not take that flag ({err})", code=2) from None
+    if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
+        for res in results:
+            weights = getattr(res, "weights", None)
+            if weights is not None and getattr(weights, "dim", lambda: 0)() == 3:
+                try:
+                    select_heads(weights, args.attention_heads)
+                except ValueError as err:
+                    raise UserError(f"--attention-heads: {err}", code=2) from None
     for res in results:
         print(res.output, flush=False)
     sys.stdout.flush()
     if args.attention_plot:
         for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
             try:
-                fig = plot_prediction(res, title=f"{text} → {res.output}")
+                fig = plot_prediction(res, title=f"{text} → {res.output}", heads=args.attention_heads)
             except ValueError as err:
                 raise UserError(f"{args.model}: {err}") from None
             save_figure(fig, path)

@@ -13,45 +13,49 @@ from typing import Any, Callable
 
 from matplotlib.figure import Figure
 
+from ..heads import select_heads
 from .alignment import plot_alignment
 from .document import plot_document_attention
 
 __all__ = ["plot_prediction", "DRAWERS"]
 
 
-def _alignment(pred: Any, title: str | None) -> Figure:
+def _alignment(pred: Any, title: str | None, heads) -> Figure:
     if pred.weights is None:
         raise ValueError("this model has no attention, so there is no alignment to draw")
     weights = pred.weights
-    if weights.dim() == 3:  # (Nh, To, Tk): several heads; the picture shows their mean, as titled
-        weights = weights.mean(0)
-        title = f"{title} (mean of {pred.weights.shape[0]} heads)" if title else None
+    if weights.dim() == 3:  # (Nh, To, Tk): several heads; the picture shows the chosen one, as titled
+        weights = select_heads(weights, heads)
+        which = f"mean of {pred.weights.shape[0]} heads" if heads == "mean" else f"head {heads}"
+        title = f"{title} ({which})" if title else None
     return plot_alignment(weights.numpy(), pred.src_tokens, pred.out_tokens, title=title)
 
 
-def _document(pred: Any, title: str | None) -> Figure:
+def _document(pred: Any, title: str | None, heads) -> Figure:
     return plot_document_attention(pred.sentences, pred.word_weights.numpy(), pred.sentence_weights.numpy(),
                                    title=title)
 
 
 # (fields a prediction must have, drawer); the first match draws
-DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None], Figure]]] = [
+DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
     (("word_weights", "sentence_weights", "sentences"), _document),
 ]
 
 
-def plot_prediction(prediction: Any, *, title: str | None = None) -> Figure:
+def plot_prediction(prediction: Any, *, title: str | None = None, heads="mean") -> Figure:
     """The attention picture of one prediction.
 
     Args:
         prediction: a prediction from a task's ``predict`` or ``evaluate``.
         title: the figure's title.
+        heads: for multi-head weights (Nh, To, Tk): ``"mean"`` or a head index
+            (:func:`attnkit.heads.select_heads`); named in the title.
 
     Raises:
         ValueError: if the prediction carries no attention that can be drawn.
     """
     for needed, draw in DRAWERS:
         if all(hasattr(prediction, name) for name in needed):
-            return draw(prediction, title)
+            return draw(prediction, title, heads)
     raise ValueError(f"no picture for a {type(prediction).__name__}: it carries no attention weights")
