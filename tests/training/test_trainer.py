@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
 from ..helpers import ID_PAIRS, items
-from attnkit.tasks.base import LossContext
+from attnkit.tasks.base import LossContext, PrimaryMetric
 from attnkit.tasks.seq2seq import reinforce_terms
 from attnkit.training import CheckpointError, Trainer, load_weights
 
@@ -195,3 +195,31 @@ def test_reinforce_terms_use_the_baseline_of_earlier_batches():
         torch.testing.assert_close(log_prob.grad, expected)
         torch.testing.assert_close(entropy.grad, -0.1 * real.float())
         assert ctx.state["baseline"] == pytest.approx(b_after)
+
+
+@pytest.mark.parametrize("metric, records, best_step, stopped_at", [
+    # a tie on the primary metric goes to the better tie-break value
+    (PrimaryMetric("score", tie_break="f1"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 30, 40),
+    # without a tie-break the first of equal values is kept
+    (PrimaryMetric("score"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 20, 40),
+    # lower is better
+    (PrimaryMetric("score", higher_is_better=False), [(0.5, 0), (0.3, 0), (0.4, 0), (0.35, 0)], 20, 40),
+    # reaching the declared best value stops training at once (no magic 1.0: here 0.9)
+    (PrimaryMetric("score", best_possible=0.9), [(0.5, 0), (0.95, 0), (0.1, 0), (0.1, 0)], 20, 20),
+])
+def test_the_primary_metric_picks_the_best_checkpoint_and_the_stop(tmp_path, metric, records, best_step,
+                                                                    stopped_at):
+    values = iter(records)
+
+    def validate(model):
+        score, f1 = next(values)
+        return {"score": score, "f1": f1}
+
+    (tmp_path / "run").mkdir()
+    torch.manual_seed(0)
+    model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16)
+    src, tgt = _reverse_data()
+    trainer = Trainer(model, replace(CFG, patience=100, max_steps=40), tmp_path / "run", ID_PAIRS, items(src, tgt),
+                      validate, metric=metric, progress=False)
+    result = trainer.fit()
+    assert result.best_step == best_step and result.steps == stopped_at

@@ -34,14 +34,22 @@ class PrimaryMetric:
         higher_is_better: False for losses and error rates.
         best_possible: the metric's best value, if it has one (1.0 for an accuracy, 100 for
             BLEU); training stops as soon as validation reaches it. None: never stop for that.
+        tie_break: another metric (same direction) that decides between equal values of this
+            one, e.g. macro-F1 between two equal accuracies on a small dev set; None: the first
+            of equal values is kept.
     """
 
     name: str
     higher_is_better: bool = True
     best_possible: float | None = None
+    tie_break: str | None = None
 
-    def better(self, new: float, old: float) -> bool:
-        """True if `new` beats `old` (strictly)."""
+    def key(self, metrics: dict) -> tuple[float, float]:
+        """(value, tie-break value) of a metrics dict, for :meth:`better`."""
+        return (metrics[self.name], metrics.get(self.tie_break, 0.0) if self.tie_break else 0.0)
+
+    def better(self, new: float | tuple, old: float | tuple) -> bool:
+        """True if `new` beats `old` (strictly); values or :meth:`key` tuples."""
         return new > old if self.higher_is_better else new < old
 
     def reached_best(self, value: float) -> bool:

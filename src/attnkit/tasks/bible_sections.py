@@ -372,7 +372,7 @@ class BibleSectionsTask:
     name = "bible-sections"
     config_class = SectionsConfig
     default_family = "han"
-    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0)
+    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "documents"
     spec_class = DocumentSpec
 

@@ -283,11 +283,13 @@ class Trainer:
         metric = self.metric
         step, epoch, index, best_step, bad, history = 0, 0, 0, 0, 0, []
         best = -math.inf if metric.higher_is_better else math.inf
+        best_tie = best  # the tie-break metric at the best validation (PrimaryMetric.tie_break)
         elapsed = 0.0
         if resume:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
             step, epoch, index = extra["step"], extra["epoch"], extra["index"]
             best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
+            best_tie = extra.get("best_tie", best_tie)
             history = extra["history"]
             self._restore_rank_state(extra, rng, step)
             if main:
@@ -309,7 +311,7 @@ class Trainer:
         batches = self._batches(epoch, index)
 
         def checkpoint() -> None:
-            extra = {"step": step, "epoch": epoch, "index": index, "best": best,
+            extra = {"step": step, "epoch": epoch, "index": index, "best": best, "best_tie": best_tie,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
                      "history": history, "baseline": self.ctx.state.get("baseline")}
             rng = {"torch": torch.get_rng_state()}
@@ -358,8 +360,9 @@ class Trainer:
                     record = self._validate(step, float(loss), start, tokens, tok_start) if main else None
                     record = distributed.broadcast_json(record, dist)
                     history.append(record)
-                    if metric.better(record["score"], best):
-                        best, best_step, bad = record["score"], step, 0
+                    tie = record.get(f"dev_{metric.tie_break}", 0.0) if metric.tie_break else 0.0
+                    if metric.better((record["score"], tie), (best, best_tie if metric.tie_break else 0.0)):
+                        best, best_tie, best_step, bad = record["score"], tie, step, 0
                         if main:
                             save_weights(self.model, self.run_dir / "model.safetensors")
                     else:
