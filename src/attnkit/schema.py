@@ -18,7 +18,7 @@ import yaml
 
 from .errors import ConfigError
 
-__all__ = ["build_dataclass", "parse_overrides", "merge", "plain_dict"]
+__all__ = ["build_dataclass", "parse_overrides", "merge", "plain_dict", "check_positive"]
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -118,3 +118,16 @@ def merge(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     for k, v in extra.items():
         merged[k] = merge(merged[k], v) if isinstance(v, Mapping) and isinstance(merged.get(k), Mapping) else v
     return merged
+
+
+def check_positive(cfg: Any, *names: str, section: str) -> None:
+    """Raise ConfigError for the first of the fields `names` of `cfg` below 1.
+
+    Args:
+        cfg: a config dataclass.
+        names: its integer fields that must be >= 1.
+        section: the config section, for the message (``"model"``, ``"data"``).
+    """
+    for name in names:
+        if getattr(cfg, name) < 1:
+            raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")

@@ -5,7 +5,6 @@ import random
 import pytest
 
 from attnkit.config import ConfigError, load_config
-from attnkit.evaluation import evaluate_examples
 from attnkit.tasks import TASKS, TranslationTask
 from attnkit.training import load_run
 from attnkit.training.pipeline import train_run
@@ -69,7 +68,7 @@ def test_train_translate_and_score_by_bleu(tmp_path):
     assert (tmp_path / "run" / "subwords.src.model").is_file()
     assert {"dev_bleu", "dev_chrf"} <= set(result.history[-1])
     test = run.task.load_split(run.path, "test")
-    metrics, translations = evaluate_examples(run.model, run.task, test)
+    metrics, translations = run.task.evaluate(run.model, test)
     assert metrics["bleu"] > 60, metrics  # a learnable toy problem: far above chance after 300 steps
     assert "tok:13a" in metrics["bleu_signature"]
     first = translations[0]
@@ -98,7 +97,7 @@ def test_bfloat16_autocast_training_learns_too(tmp_path):
     assert cfg.train.precision == "bf16"
     train_run(cfg, tmp_path / "run", progress=False)
     run = load_run(tmp_path / "run")
-    metrics, _ = evaluate_examples(run.model, run.task, run.task.load_split(run.path, "test"))
+    metrics, _ = run.task.evaluate(run.model, run.task.load_split(run.path, "test"))
     assert metrics["bleu"] > 60, metrics
     path.write_text((tmp_path / "cfg.yaml").read_text().replace("threads: 1", "threads: 1, precision: fp8"))
     with pytest.raises(ConfigError, match="train.precision"):

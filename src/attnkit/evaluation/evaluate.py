@@ -8,7 +8,6 @@ from torch import nn
 
 from ..decoding import Translation, translate
 from ..heads import HeadChoice, select_heads
-from .bleu import corpus_scores
 from .metrics import alignment_accuracy, exact_match, zero_share
 
 __all__ = ["evaluate_examples"]
@@ -42,10 +41,6 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
     translations = translate(model, task, [(e.text, e.locale) for e in examples],
                              batch_size=batch_size, batch_tokens=batch_tokens, beam_size=beam_size,
                              alpha=alpha, beta=beta, stop=stop, precision=precision)
-    if getattr(getattr(task, "metric", None), "name", "exact_match") == "bleu":
-        scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
-        return {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
-                "chrf_signature": scores.chrf_signature, "n": len(examples)}, translations
     metrics: dict[str, float] = {
         "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
         "n": len(examples),

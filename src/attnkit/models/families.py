@@ -17,12 +17,13 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..registry import Registry
+from ..schema import check_positive
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
 from .transformer import TransformerSeq2Seq
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ModelFamily", "FAMILIES", "RNNConfig", "TransformerConfig",
-           "HANConfig", "check_positive"]
+           "HANConfig"]
 
 
 class ModelSpec:
@@ -85,13 +86,6 @@ class ModelFamily(Protocol):
         """A short human name of the configured model (e.g. its attention), for tables and logs."""
 
 
-def check_positive(cfg: Any, *names: str, section: str = "model") -> None:
-    """Raise ConfigError for the first of `names` below 1."""
-    for name in names:
-        if getattr(cfg, name) < 1:
-            raise ConfigError(f"{section}.{name} must be >= 1, got {getattr(cfg, name)}")
-
-
 def _set_fields(cfg: Any) -> set[str]:
     """Fields of a config dataclass that differ from their defaults (i.e. that the user set)."""
     return {f.name for f in fields(cfg) if getattr(cfg, f.name) != f.default}
@@ -136,7 +130,7 @@ class RNNConfig:
                               f"{', '.join(NORMALISERS.names())}")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", section="model")
         _check_dropout(self.dropout)
         for name in sorted(_set_fields(self) & self.ignored_fields()):
             raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
@@ -204,7 +198,7 @@ class TransformerConfig:
         """Raises ConfigError for sizes that do not fit together or unknown names."""
         from ..nn.positional import POSITIONAL
 
-        check_positive(self, "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff")
+        check_positive(self, "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff", section="model")
         _check_dropout(self.dropout)
         if self.d_model % self.n_heads:
             raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
@@ -251,7 +245,7 @@ class HANConfig:
     dropout: float = 0.3
 
     def check(self) -> None:
-        check_positive(self, "emb_dim", "hidden_dim", "attn_dim")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", section="model")
         _check_dropout(self.dropout)
 
 

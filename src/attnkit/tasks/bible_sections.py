@@ -52,6 +52,7 @@ from ..data.vocab import Vocab
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
+from ..schema import check_positive
 from ..models.families import DocumentSpec
 from .base import LossContext, PrimaryMetric
 
@@ -141,9 +142,7 @@ class SectionsConfig:
                 and self.dev_fraction + self.test_fraction < 1):
             raise ConfigError(f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
                               f"got {self.dev_fraction} and {self.test_fraction}")
-        for name in ("min_freq", "max_verses", "max_words"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        check_positive(self, "min_freq", "max_verses", "max_words", section="data")
 
 
 def chapters_from_verses(verses: Sequence[sword.Verse], *, max_verses: int, max_words: int

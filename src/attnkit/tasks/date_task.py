@@ -21,6 +21,7 @@ from torch import nn
 from ..data import Vocab
 from ..errors import ConfigError, InputError
 from ..evaluation import evaluate_examples, exact_match
+from ..schema import check_positive
 from . import dates
 from .base import PrimaryMetric
 from .dates import DateExample
@@ -47,9 +48,7 @@ class DatesConfig:
 
     def check(self) -> None:
         """Raises ConfigError for a size below 1 or a locale the generator does not know."""
-        for name in ("n_train", "n_dev", "n_test", "max_source_len"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        check_positive(self, "n_train", "n_dev", "n_test", "max_source_len", section="data")
         if not self.locales:
             raise ConfigError("data.locales must name at least one locale")
         for loc in self.locales:

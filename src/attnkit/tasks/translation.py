@@ -23,8 +23,10 @@ from torch import nn
 
 from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
 from ..errors import ConfigError, InputError
-from ..evaluation import BucketScore, bleu_by_length, evaluate_examples, format_scores_table
+from ..decoding import translate
+from ..evaluation import BucketScore, bleu_by_length, corpus_scores, format_scores_table
 from ..io import atomic_write_text
+from ..schema import check_positive
 from .base import PrimaryMetric
 from .seq2seq import Seq2SeqTask
 
@@ -86,9 +88,7 @@ class TranslationConfig:
         if not self.corpus:
             raise ConfigError("data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
                               "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`")
-        for name in ("n_dev", "max_source_len"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        check_positive(self, "n_dev", "max_source_len", section="data")
         if self.subword not in ("bpe", "unigram"):
             raise ConfigError(f"data.subword: unknown {self.subword!r}; choose one of: bpe, unigram")
         if self.vocab_size < 8:
@@ -222,7 +222,11 @@ class TranslationTask(Seq2SeqTask):
                  ) -> tuple[dict[str, Any], list]:
         """Corpus BLEU and chrF with their sacrebleu signatures, and both per source-length bucket
         ([Bahdanau15] Fig. 2; :func:`attnkit.evaluation.bleu_by_length`)."""
-        metrics, translations = evaluate_examples(model, self, examples, **self.decoding_options(options))
+        translations = translate(model, self, [(e.text, e.locale) for e in examples],
+                                 **self.decoding_options(options))
+        scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
+        metrics: dict[str, Any] = {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
+                                   "chrf_signature": scores.chrf_signature, "n": len(examples)}
         buckets = bleu_by_length([e.text for e in examples], [t.output for t in translations],
                                  [e.target for e in examples])
         metrics["by_length"] = [{"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf} for b in buckets]
