@@ -1,4 +1,4 @@
-"""Layer 7: the ``attnkit`` command. Parses, validates, sets up logging, calls the library.
+"""Layer 8 (docs/architecture.md): the ``attnkit`` command. Parses, validates, sets up logging, calls the library.
 
 Exit codes: 0 success, 1 runtime failure (bad input, missing run, ...), 2 usage error.
 """

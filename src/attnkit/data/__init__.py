@@ -1,4 +1,4 @@
-"""Vocabularies and batching."""
+"""Layer 4 (docs/architecture.md): readers of installed data, vocabularies and batching."""
 
 from .batching import Batch, bucket_batches, collate, pad, to_device
 from .bucketing import TokenBatchSampler, padding_share, split_batch

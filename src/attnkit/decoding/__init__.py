@@ -1,4 +1,4 @@
-"""Layer 5: decoding that captures attention: batched greedy and beam search, translation."""
+"""Layer 4 (docs/architecture.md): decoding that captures attention: batched greedy and beam search, translation."""
 
 from .beam import STOP_RULES, beam_search, coverage_penalty, length_penalty
 from .greedy import Hypothesis, force_eos, greedy_decode

@@ -1,4 +1,4 @@
-"""Layer 5: metrics and evaluation of a model on task examples."""
+"""Layer 4 (docs/architecture.md): metrics and evaluation of a model on task examples."""
 
 from .bleu import (
     LENGTH_BUCKETS,

@@ -1,4 +1,4 @@
-"""Layer 5: the training loop, checkpoints and run folders."""
+"""Layer 6 (docs/architecture.md): the training loop, checkpoints and run folders."""
 
 from .checkpoint import CheckpointError, load_weights, save_weights
 from .run import Run, RunError, build_model, load_run

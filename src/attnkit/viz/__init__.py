@@ -1,4 +1,4 @@
-"""Layer 6: pictures of attention. Works on arrays, never on models."""
+"""Layer 7 (docs/architecture.md): pictures of attention. Works on arrays, never on models."""
 
 from .alignment import display_token, plot_alignment, save_figure
 from .document import plot_document_attention
