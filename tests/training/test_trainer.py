@@ -223,3 +223,35 @@ def test_the_primary_metric_picks_the_best_checkpoint_and_the_stop(tmp_path, met
                       validate, metric=metric, progress=False)
     result = trainer.fit()
     assert result.best_step == best_step and result.steps == stopped_at
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_restores_the_device_random_state(tmp_path):
+    """Dropout on CUDA draws from the device's generator: the state saves it (``rng.cuda``), so
+    a resumed run takes the same dropout masks as an uninterrupted one. cuDNN kernels may sum in
+    another order between runs, hence a tolerance far below what one different mask would move."""
+    def on_cuda(run_dir, validate=None):
+        trainer = _trainer(run_dir, validate=validate)
+        trainer.model.cuda()  # in place: the optimizer keeps the same parameters
+        return trainer
+
+    (tmp_path / "a").mkdir()
+    straight = on_cuda(tmp_path / "a")
+    straight.fit()
+    calls = []
+
+    def crash_on_second(model):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return {"score": 0.0}
+
+    (tmp_path / "b").mkdir()
+    with pytest.raises(RuntimeError, match="boom"):
+        on_cuda(tmp_path / "b", validate=crash_on_second).fit()
+    assert "rng.cuda" in load_file(tmp_path / "b" / "last.safetensors")
+    resumed = on_cuda(tmp_path / "b")
+    resumed.fit(resume=True)
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=name)

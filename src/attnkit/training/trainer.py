@@ -232,16 +232,32 @@ class Trainer:
 
     def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[float | None]]:
         """The random state and REINFORCE baseline of every rank but 0, for rank 0 to save."""
-        states = distributed.all_gather_tensor(torch.get_rng_state(), self.dist)
+        rng = {}
+        for name, state in self._rng_states().items():
+            states = distributed.all_gather_tensor(state, self.dist)
+            rng |= {f"{name}.rank{r}": t for r, t in enumerate(states) if r}
         baseline = self.ctx.state.get("baseline")
         mine = torch.tensor([math.nan if baseline is None else baseline], dtype=torch.float64)
         baselines = [float(b) for b in distributed.all_gather_tensor(mine, self.dist)]
-        return ({f"torch.rank{r}": t for r, t in enumerate(states) if r},
-                [None if math.isnan(b) else b for b in baselines])
+        return rng, [None if math.isnan(b) else b for b in baselines]
+
+    def _rng_states(self) -> dict[str, torch.Tensor]:
+        """This rank's random states: the CPU generator's, and its CUDA device's when the model
+        is on one (dropout and sampling there draw from the device's generator)."""
+        states = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            states["cuda"] = torch.cuda.get_rng_state(self.device)
+        return states
 
     def _restore_rank_state(self, extra: dict, rng: dict[str, torch.Tensor], step: int) -> None:
         rank = self.dist.rank
         key = "torch" if rank == 0 else f"torch.rank{rank}"
+        cuda_key = "cuda" if rank == 0 else f"cuda.rank{rank}"
+        if self.device.type == "cuda" and cuda_key in rng:
+            torch.cuda.set_rng_state(rng[cuda_key], self.device)
+        elif self.device.type == "cuda":
+            log.warning("rank %d: no saved CUDA random state (saved on another device or by an older "
+                        "version); dropout after the resume will differ from an uninterrupted run", rank)
         if key in rng:
             torch.set_rng_state(rng[key])
         else:  # the run was saved with fewer ranks
@@ -314,7 +330,7 @@ class Trainer:
             extra = {"step": step, "epoch": epoch, "index": index, "best": best, "best_tie": best_tie,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
                      "history": history, "baseline": self.ctx.state.get("baseline")}
-            rng = {"torch": torch.get_rng_state()}
+            rng = self._rng_states()
             if dist.enabled:  # a collective: every rank takes part, rank 0 writes
                 rank_rng, extra["rank_baselines"] = self._gather_rank_state()
                 rng.update(rank_rng)
