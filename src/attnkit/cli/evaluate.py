@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from ..training import RunError, load_run
-from .common import add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
+from ..viz import plot_confusion, save_figure
+from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
 
 EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
-  attnkit evaluate --model runs/bible-transformer --beam 5 --json"""
+  attnkit evaluate --model runs/bible-transformer --beam 5 --json
+  attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detailed", "--by-locale", dest="detailed", action="store_true",
                         help="also print the task's breakdown (per locale, per class)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
+    parser.add_argument("--confusion-plot", metavar="FILE",
+                        help="classification tasks: write the confusion matrix as a picture (PNG, SVG, PDF)")
     add_common(parser)
 
 
@@ -34,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
     check_decoding_arguments(args, run_.model)
+    if args.confusion_plot and not hasattr(run_.task, "classes"):
+        raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
     metrics, _ = run_.task.evaluate(run_.model, examples, **decoding_kwargs(args))
+    if args.confusion_plot:
+        fig = plot_confusion(metrics["confusion"], metrics["classes"],
+                             title=f"{run_.label}, {args.split} split: accuracy {metrics['accuracy']:.2%}")
+        save_figure(fig, Path(args.confusion_plot))
     if args.json:
         print(json.dumps(metrics))
         return 0

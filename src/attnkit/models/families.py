@@ -18,12 +18,14 @@ from torch import nn
 from ..errors import ConfigError
 from ..registry import Registry
 from ..schema import check_positive
+from .cnn_classifier import CNN_ATTENTIONS, AttentionCNN
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
 from .transformer import TransformerSeq2Seq
+from .vit import VisionTransformer
 
-__all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ModelFamily", "FAMILIES", "RNNConfig", "TransformerConfig",
-           "HANConfig"]
+__all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ImageSpec", "ModelFamily", "FAMILIES", "RNNConfig",
+           "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig"]
 
 
 class ModelSpec:
@@ -59,6 +61,22 @@ class DocumentSpec(ModelSpec):
     vocab_size: int
     n_classes: int
     pad_id: int = 0
+
+
+@dataclass(frozen=True)
+class ImageSpec(ModelSpec):
+    """An image classification task: images (B, C, H, W) -> one of n_classes classes.
+
+    Attributes:
+        channels: image channels C.
+        height, width: image size in pixels.
+        n_classes: number of classes.
+    """
+
+    channels: int
+    height: int
+    width: int
+    n_classes: int
 
 
 @runtime_checkable
@@ -267,6 +285,95 @@ class HANFamily:
         return "han"
 
 
+@dataclass(frozen=True)
+class CNNConfig:
+    """``model.arch: cnn``: :class:`attnkit.models.AttentionCNN`, its attention by name."""
+
+    arch: str = "cnn"
+    attention: str = "none"  # none | se | eca | cbam | nonlocal
+    stn: bool = False  # a spatial transformer in front
+    channels: tuple[int, ...] = (32, 64, 128)  # per stage; each stage halves the image
+    reduction: int = 8  # SE / CBAM channel reduction ratio r
+    nonlocal_heads: int = 1
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        if self.attention not in CNN_ATTENTIONS:
+            raise ConfigError(f"model.attention: unknown {self.attention!r} for arch cnn; choose one of: "
+                              f"{', '.join(CNN_ATTENTIONS)}")
+        if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
+            raise ConfigError(f"model.channels must be a list of positive integers, got {list(self.channels)}")
+        check_positive(self, "reduction", "nonlocal_heads", section="model")
+        _check_dropout(self.dropout)
+        if self.nonlocal_heads != 1 and self.attention != "nonlocal":
+            raise ConfigError("model.nonlocal_heads does not apply to model.attention="
+                              f"{self.attention} (only the non-local block has heads); remove it")
+        if self.reduction != 8 and self.attention not in ("se", "cbam"):
+            raise ConfigError(f"model.reduction does not apply to model.attention={self.attention} "
+                              "(only SE and CBAM reduce channels); remove it")
+
+
+class CNNFamily:
+    """CNN classifiers with channel, spatial or pixel attention and an optional spatial transformer."""
+
+    name = "cnn"
+    config_class = CNNConfig
+    spec_class = ImageSpec
+
+    @classmethod
+    def build(cls, cfg: CNNConfig, spec: ImageSpec) -> nn.Module:
+        try:
+            return AttentionCNN(spec.channels, spec.n_classes, (spec.height, spec.width), channels=cfg.channels,
+                                attention=cfg.attention, stn=cfg.stn, reduction=cfg.reduction,
+                                nonlocal_heads=cfg.nonlocal_heads, dropout=cfg.dropout)
+        except ValueError as err:
+            raise ConfigError(f"model: {err}") from None
+
+    @classmethod
+    def label(cls, cfg: CNNConfig) -> str:
+        return ("stn+" if cfg.stn else "") + ("cnn" if cfg.attention == "none" else f"cnn+{cfg.attention}")
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """``model.arch: vit``: :class:`attnkit.models.VisionTransformer`."""
+
+    arch: str = "vit"
+    patch_size: int = 4  # pixels; must divide the image's height and width
+    d_model: int = 64
+    n_heads: int = 4
+    layers: int = 4
+    d_ff: int = 128
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        check_positive(self, "patch_size", "d_model", "n_heads", "layers", "d_ff", section="model")
+        _check_dropout(self.dropout)
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+
+
+class ViTFamily:
+    """Vision Transformers over image patches, with attention rollout [Dosovitskiy21], [Abnar20]."""
+
+    name = "vit"
+    config_class = ViTConfig
+    spec_class = ImageSpec
+
+    @classmethod
+    def build(cls, cfg: ViTConfig, spec: ImageSpec) -> nn.Module:
+        if spec.height % cfg.patch_size or spec.width % cfg.patch_size:
+            raise ConfigError(f"model.patch_size={cfg.patch_size} must divide the images' {spec.height} x "
+                              f"{spec.width} pixels")
+        return VisionTransformer(spec.channels, spec.n_classes, (spec.height, spec.width), patch_size=cfg.patch_size,
+                                 d_model=cfg.d_model, n_heads=cfg.n_heads, layers=cfg.layers, d_ff=cfg.d_ff,
+                                 dropout=cfg.dropout)
+
+    @classmethod
+    def label(cls, cfg: ViTConfig) -> str:
+        return "vit"
+
+
 FAMILIES: Registry[type] = Registry("model family")
 FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
                   "[Cho14], [Bahdanau15], [Luong15]")
@@ -274,3 +381,8 @@ FAMILIES.register("transformer", TransformerFamily,
                   "Transformer encoder-decoder (pre/post-LN, GQA, RoPE/ALiBi, KV cache)", "[Vaswani17]")
 FAMILIES.register("han", HANFamily, "Hierarchical Attention Network: word and sentence attention pooling",
                   "[Yang16]")
+FAMILIES.register("cnn", CNNFamily, "CNN classifier; its blocks' attention by model.attention (none, se, eca, "
+                  "cbam, nonlocal), model.stn for a spatial transformer", "[Hu18], [Wang20], [Woo18], [Wang18], "
+                  "[Jaderberg15]")
+FAMILIES.register("vit", ViTFamily, "Vision Transformer over image patches, attention rollout",
+                  "[Dosovitskiy21], [Abnar20]")

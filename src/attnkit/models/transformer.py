@@ -9,6 +9,8 @@ References:
     arXiv:2002.04745.
     [Press17] O. Press, L. Wolf. Using the Output Embedding to Improve Language Models. EACL
     2017. arXiv:1608.05859.
+    [Dosovitskiy21] A. Dosovitskiy et al. An Image is Worth 16x16 Words: Transformers for Image
+    Recognition at Scale. ICLR 2021. arXiv:2010.11929.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..nn.positional import PositionKind, build_positional
 from .decoder_cache import TransformerState
 from .rnn_seq2seq import Seq2SeqOutput
 
-__all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps"]
+__all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps", "EncoderLayer"]
 
 
 class TransformerMemory(NamedTuple):
@@ -43,11 +45,16 @@ class AttentionMaps(NamedTuple):
     cross: list[Tensor]  # per layer (B, Nh, Tq, Tk)
 
 
-class _FeedForward(nn.Sequential):
-    """Position-wise FFN(x) = W_2 ReLU(W_1 x + b_1) + b_2 [Vaswani17] Eq. 2."""
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
 
-    def __init__(self, d_model: int, d_ff: int, dropout: float) -> None:
-        super().__init__(nn.Linear(d_model, d_ff), nn.ReLU(), nn.Dropout(dropout), nn.Linear(d_ff, d_model))
+
+class _FeedForward(nn.Sequential):
+    """Position-wise FFN(x) = W_2 act(W_1 x + b_1) + b_2: ReLU in [Vaswani17] Eq. 2, GELU in
+    the Vision Transformer [Dosovitskiy21] Eq. 3."""
+
+    def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str = "relu") -> None:
+        super().__init__(nn.Linear(d_model, d_ff), _ACTIVATIONS[activation](), nn.Dropout(dropout),
+                         nn.Linear(d_ff, d_model))
 
 
 class _Sublayer(nn.Module):
@@ -66,13 +73,20 @@ class _Sublayer(nn.Module):
         return (y if self.norm_first else self.norm(y)), extra
 
 
-class _EncoderLayer(nn.Module):
+class EncoderLayer(nn.Module):
+    """One encoder block: self-attention, then the feed-forward sublayer, each inside a residual
+    with LayerNorm (pre- or post-LN). The text Transformer and the Vision Transformer share it.
+
+    forward(x (B, T, D), mask (B, T) bool or None, bias or None, need_weights) returns
+    (x (B, T, D), weights (B, Nh, T, T) or None).
+    """
+
     def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_first: bool,
-                 num_kv_heads: int | None, rotary) -> None:
+                 num_kv_heads: int | None, rotary, activation: str = "relu") -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads,
                                             dropout=dropout, rotary=rotary)
-        self.ff = _FeedForward(d_model, d_ff, dropout)
+        self.ff = _FeedForward(d_model, d_ff, dropout, activation)
         self.sub1, self.sub2 = (_Sublayer(d_model, dropout, norm_first) for _ in range(2))
 
     def forward(self, x: Tensor, mask: Tensor, bias: Tensor | None, need_weights: bool):
@@ -167,7 +181,7 @@ class TransformerSeq2Seq(nn.Module):
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None  # added to embeddings
         self.embed_dropout = nn.Dropout(dropout)
         layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary)
-        self.encoder = nn.ModuleList(_EncoderLayer(*layer_args) for _ in range(enc_layers))
+        self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(enc_layers))
         self.decoder = nn.ModuleList(_DecoderLayer(*layer_args) for _ in range(dec_layers))
         self.enc_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.dec_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()

@@ -9,6 +9,7 @@ from ..registry import Registry
 from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
 from .date_task import DateTask, DatesConfig, locale_tag
+from .images import FashionCanvasTask, FashionMNISTTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
@@ -18,7 +19,11 @@ TASKS.register("translation", TranslationTask, "any parallel corpus (e.g. `attnk
                "SentencePiece subwords, scored by BLEU/chrF", "[Bahdanau15]; SentencePiece [Kudo18b]")
 TASKS.register("bible-sections", BibleSectionsTask, "Bible chapters -> section of the canon (8 classes), "
                "documents of verses of words, for the HAN", "[Yang16]")
+TASKS.register("fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> "
+               "10 classes", "[Xiao17]")
+TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated, scaled and placed on a "
+               "cluttered 60 x 60 canvas -> 10 classes", "[Xiao17]; cluttered MNIST of [Jaderberg15]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
-           "BibleSectionsTask"]
+           "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask"]

@@ -1,0 +1,165 @@
+"""A small CNN image classifier whose blocks take an attention by name, with an optional
+spatial transformer in front: the models of the "attention by where it acts" comparison.
+
+Each stage is conv 3x3 -> BatchNorm -> ReLU -> [channel or channel-and-spatial attention] ->
+max-pool 2x2; global average pooling and a linear layer give the class logits. The attention
+is chosen by name (:data:`CNN_ATTENTIONS`):
+
+- ``none``: the plain CNN, the baseline;
+- ``se``: Squeeze-and-Excitation after every stage's convolution [Hu18];
+- ``eca``: Efficient Channel Attention after every stage's convolution [Wang20];
+- ``cbam``: CBAM's channel then spatial gate after every stage's convolution [Woo18];
+- ``nonlocal``: one non-local (pixel self-attention) block on the input of the last stage, where
+  the maps are smallest [Wang18] Sec. 4.1 (the paper adds one to res4 of a ResNet).
+
+``stn=True`` puts a spatial transformer [Jaderberg15] in front of the first stage: it predicts
+an affine θ per image, resamples the image with it (same size), and the CNN sees the result.
+
+Every forward returns the attention it used, in one :class:`ImageClassifierOutput` that the
+Vision Transformer (:mod:`attnkit.models.vit`) returns too, so tasks and pictures read any image
+model's attention the same way.
+
+References:
+    [Hu18] J. Hu, L. Shen, G. Sun. Squeeze-and-Excitation Networks. CVPR 2018. arXiv:1709.01507.
+    [Wang20] Q. Wang et al. ECA-Net: Efficient Channel Attention for Deep Convolutional Neural
+    Networks. CVPR 2020. arXiv:1910.03151.
+    [Woo18] S. Woo, J. Park, J.-Y. Lee, I. S. Kweon. CBAM: Convolutional Block Attention Module.
+    ECCV 2018. arXiv:1807.06521.
+    [Wang18] X. Wang, R. Girshick, A. Gupta, K. He. Non-local Neural Networks. CVPR 2018.
+    arXiv:1711.07971.
+    [Jaderberg15] M. Jaderberg, K. Simonyan, A. Zisserman, K. Kavukcuoglu. Spatial Transformer
+    Networks. NeurIPS 2015. arXiv:1506.02025.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from ..nn.channel import EfficientChannelAttention, SqueezeExcitation
+from ..nn.pixel import NonLocalAttention
+from ..nn.spatial import CBAM, SpatialTransformer
+
+__all__ = ["ImageClassifierOutput", "AttentionCNN", "CNN_ATTENTIONS", "check_images"]
+
+CNN_ATTENTIONS = ("none", "se", "eca", "cbam", "nonlocal")
+
+
+class ImageClassifierOutput(NamedTuple):
+    """What an image classifier returns: its logits and every attention it used.
+
+    Fields (empty tuples or None where the model has no such attention):
+        logits: unnormalised class scores, (B, n_classes).
+        channel_weights: per stage, channel weights (B, C_s) in (0, 1) (SE, ECA, CBAM).
+        spatial_weights: per stage, spatial gates (B, 1, H_s, W_s) in (0, 1) (CBAM).
+        pixel_weights: pixel self-attention (B, HW, HW) or (B, Nh, HW, HW); row = query pixel,
+            row-major over the map of size ``pixel_grid`` (non-local; None unless asked for).
+        pixel_grid: (H, W) of the map `pixel_weights` is over.
+        theta: the spatial transformer's affine matrices (B, 2, 3), normalised coordinates.
+        rectified: the spatial transformer's output image (B, C, H, W), what the CNN saw.
+        layer_weights: per Transformer layer, self-attention (B, Nh, T, T), T = 1 + patches
+            (ViT; empty unless asked for).
+        patch_grid: (rows, cols) of the ViT's patches.
+    """
+
+    logits: Tensor
+    channel_weights: tuple[Tensor, ...] = ()
+    spatial_weights: tuple[Tensor, ...] = ()
+    pixel_weights: Tensor | None = None
+    pixel_grid: tuple[int, int] | None = None
+    theta: Tensor | None = None
+    rectified: Tensor | None = None
+    layer_weights: tuple[Tensor, ...] = ()
+    patch_grid: tuple[int, int] | None = None
+
+
+def check_images(images: Tensor, channels: int, size: tuple[int, int]) -> None:
+    """Raises ValueError unless `images` is (B, channels, *size) floating point."""
+    if images.dim() != 4 or images.shape[1] != channels or tuple(images.shape[2:]) != tuple(size) \
+            or not images.is_floating_point():
+        raise ValueError(f"expected float images (B, {channels}, {size[0]}, {size[1]}), got "
+                         f"{images.dtype} {tuple(images.shape)}")
+
+
+class _Stage(nn.Module):
+    """conv 3x3 -> BN -> ReLU -> [attention] -> max-pool 2x2."""
+
+    def __init__(self, c_in: int, c_out: int, attention: str, reduction: int) -> None:
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                                  nn.ReLU(inplace=True))
+        self.attention = {"se": lambda: SqueezeExcitation(c_out, reduction=reduction),
+                          "eca": lambda: EfficientChannelAttention(c_out),
+                          "cbam": lambda: CBAM(c_out, reduction=reduction)}.get(attention, lambda: None)()
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        x = self.conv(x)
+        channel = spatial = None
+        if isinstance(self.attention, CBAM):
+            x, channel, spatial = self.attention(x)
+        elif self.attention is not None:
+            x, channel = self.attention(x)
+        return self.pool(x), channel, spatial
+
+
+class AttentionCNN(nn.Module):
+    """CNN classifier with a named attention in its blocks and an optional spatial transformer.
+
+    Args:
+        in_channels: image channels C (1 for Fashion-MNIST).
+        n_classes: number of classes.
+        image_size: (H, W) of the input images, in pixels.
+        channels: output channels of each stage; each stage halves H and W (floor).
+        attention: one of :data:`CNN_ATTENTIONS`.
+        stn: put a spatial transformer in front (its output has the input's size).
+        reduction: SE / CBAM channel reduction ratio r.
+        nonlocal_heads: heads of the non-local block.
+        dropout: dropout before the linear classifier.
+
+    Raises:
+        ValueError: for an unknown attention, no stage, or an image too small for the stages.
+    """
+
+    def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *,
+                 channels: Sequence[int] = (32, 64, 128), attention: str = "none", stn: bool = False,
+                 reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0) -> None:
+        super().__init__()
+        if attention not in CNN_ATTENTIONS:
+            raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CNN_ATTENTIONS)}")
+        if not channels or min(image_size) < 2 ** len(channels):
+            raise ValueError(f"{len(channels)} stages halve the image {len(channels)} times: need >= 1 stage "
+                             f"and images of at least {2 ** len(channels)} pixels a side, got {tuple(image_size)}")
+        self.in_channels, self.image_size = in_channels, tuple(image_size)
+        self.stn = SpatialTransformer(in_channels, self.image_size) if stn else None
+        widths = [in_channels, *channels]
+        self.stages = nn.ModuleList(_Stage(widths[i], widths[i + 1], attention, reduction)
+                                    for i in range(len(channels)))
+        self.nonlocal_block = None
+        if attention == "nonlocal":
+            c = widths[-2]  # the input of the last stage
+            self.nonlocal_block = NonLocalAttention(c, n_heads=nonlocal_heads)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(widths[-1], n_classes))
+
+    def forward(self, images: Tensor, *, need_weights: bool = False) -> ImageClassifierOutput:
+        """Classify images (B, C, H, W) (normalised floats); `need_weights` also returns the
+        non-local block's (B, HW, HW) weights (the other attentions always come back, they are
+        small). Raises ValueError for images of another shape than the model was built for."""
+        check_images(images, self.in_channels, self.image_size)
+        theta = rectified = None
+        x = images
+        if self.stn is not None:
+            x, theta = self.stn(x)
+            rectified = x
+        channel, spatial, pixel, grid = [], [], None, None
+        for i, stage in enumerate(self.stages):
+            if self.nonlocal_block is not None and i == len(self.stages) - 1:
+                grid = (x.shape[2], x.shape[3])
+                x, pixel = self.nonlocal_block(x, need_weights=need_weights)
+            x, c, s = stage(x)
+            channel += [c] if c is not None else []
+            spatial += [s] if s is not None else []
+        return ImageClassifierOutput(self.head(x), tuple(channel), tuple(spatial), pixel, grid, theta, rectified)

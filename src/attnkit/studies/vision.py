@@ -1,0 +1,236 @@
+"""The vision study: attention by where it acts, on real Fashion-MNIST and on distorted canvases.
+
+For each data set (``fashion``: the 28 x 28 images; ``canvas``: the 60 x 60 distorted canvases)
+and each variant of :data:`VARIANTS` (plain CNN, +SE, +ECA, +CBAM, +non-local, STN+CNN, ViT), :func:`run_vision_study` trains one normal run per seed (``OUT/{data}-{variant}-s{seed}``,
+the same as ``attnkit train configs/{data}-{variant}.yaml`` with ``train.max_minutes`` set and
+``train.seed`` changed), each with the same wall-clock budget of training steps (validation time
+not counted), then scores it on the whole test split and times inference. Results per run go to
+``result.json`` in its folder, so a stopped study resumes where it was; ``OUT/metrics.json``
+collects them with mean and standard deviation per variant.
+
+The per-seed data split is the same (``data.seed`` fixed): the seeds vary initialisation and
+batch order, as in most published comparisons.
+
+It also collects the arrays of one picture of each kind of attention from the first seed's runs
+(:func:`attention_examples`); the caller draws them (pictures are a higher layer).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..config import RunConfig, load_config
+from ..io import atomic_write_text
+from ..training.pipeline import train_run
+from ..training.run import load_run
+from .han_report import machine_description
+
+__all__ = ["VARIANTS", "DATASETS", "vision_config", "run_vision_study", "attention_examples", "VisionExamples",
+           "report_lines"]
+
+log = logging.getLogger(__name__)
+
+# the same settings as configs/{fashion,canvas}-{variant}.yaml (a test keeps them in agreement)
+VARIANTS: dict[str, tuple[str, ...]] = {
+    "cnn": ("model.arch=cnn", "model.attention=none"),
+    "cnn-se": ("model.arch=cnn", "model.attention=se"),
+    "cnn-eca": ("model.arch=cnn", "model.attention=eca"),
+    "cnn-cbam": ("model.arch=cnn", "model.attention=cbam"),
+    "cnn-nonlocal": ("model.arch=cnn", "model.attention=nonlocal"),
+    "stn-cnn": ("model.arch=cnn", "model.attention=none", "model.stn=true"),
+    "vit": ("model.arch=vit", "model.d_model=64", "model.n_heads=4", "model.layers=4", "model.d_ff=128"),
+}
+DATASETS: dict[str, tuple[str, ...]] = {
+    "fashion": ("data.task=fashion-mnist", "data.seed=1234", "data.dev_size=5000"),
+    "canvas": ("data.task=fashion-canvas", "data.seed=1234", "data.dev_size=5000", "data.size=60",
+               "data.max_angle=45.0", "data.scale_min=0.7", "data.scale_max=1.2", "data.n_clutter=4",
+               "data.clutter_size=8"),
+}
+_TRAIN = {"cnn": ("train.batch_size=128", "train.lr=0.003", "train.lr_min=0.0001", "train.eval_every=200",
+                  "train.max_steps=4000", "train.patience=5"),
+          "vit": ("train.batch_size=128", "train.lr=0.001", "train.lr_min=0.00005", "train.warmup_steps=200",
+                  "train.eval_every=200", "train.max_steps=4000", "train.patience=5")}
+
+
+def vision_config(data: str, variant: str, seed: int, minutes: float, overrides: Sequence[str] = ()) -> RunConfig:
+    """The run config of one study run: the data set's and variant's settings, the seed, and a
+    wall-clock budget of `minutes` of training (``train.max_minutes``)."""
+    patch = [f"model.patch_size={4 if data == 'fashion' else 6}"] if variant == "vit" else []
+    train = _TRAIN["vit" if variant == "vit" else "cnn"]
+    return load_config(None, [*DATASETS[data], *VARIANTS[variant], *patch, *train, f"train.seed={seed}",
+                              f"train.max_minutes={minutes}", *overrides])
+
+
+def _inference_rate(run, examples, repeats: int = 2) -> float:
+    """Test images per second of the best of `repeats` passes of the task's evaluation."""
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run.task.evaluate(run.model, examples)
+        best = min(best, time.perf_counter() - start)
+    return len(examples) / best
+
+
+def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, threads: int,
+             progress: bool, overrides: Sequence[str]) -> dict:
+    folder = out / f"{data}-{variant}-s{seed}"
+    done = folder / "result.json"
+    if done.is_file():
+        return json.loads(done.read_text(encoding="utf-8"))
+    cfg = vision_config(data, variant, seed, minutes, [*(f"train.threads={threads}",) * bool(threads), *overrides])
+    log.info("training %s", folder.name)
+    result = train_run(cfg, folder, progress=progress)
+    run = load_run(folder)
+    test = run.task.load_split(folder, "test")
+    metrics, _ = run.task.evaluate(run.model, test)
+    records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    train_rate = statistics.median(r["images_per_s"] for r in records)
+    out_record = {
+        "data": data, "variant": variant, "seed": seed, "label": run.label, "run": str(folder),
+        "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
+        "per_class_accuracy": metrics["per_class_accuracy"], "confusion": metrics["confusion"],
+        "dev_accuracy": result.best_score, "steps": result.steps, "best_step": result.best_step,
+        "seconds": result.seconds, "train_images_per_s": train_rate,
+        "inference_images_per_s": _inference_rate(run, test),
+        "parameters": sum(p.numel() for p in run.model.parameters()),
+    }
+    atomic_write_text(done, json.dumps(out_record, indent=1))
+    return out_record
+
+
+def _summary(records: list[dict]) -> dict:
+    acc = [r["test_accuracy"] for r in records]
+    return {"n_seeds": len(records), "test_accuracy_mean": statistics.mean(acc),
+            "test_accuracy_sd": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+            "parameters": records[0]["parameters"], "label": records[0]["label"],
+            "train_images_per_s": statistics.median(r["train_images_per_s"] for r in records),
+            "inference_images_per_s": statistics.median(r["inference_images_per_s"] for r in records),
+            "steps_mean": statistics.mean(r["steps"] for r in records)}
+
+
+def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASETS),
+                     variants: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (1, 2, 3),
+                     minutes: float = 1.0, threads: int = 2, progress: bool = False, command: str = "",
+                     overrides: Sequence[str] = ()) -> dict:
+    """Train and score every (data set, variant, seed); returns and writes ``OUT/metrics.json``.
+
+    Args:
+        out: study folder (created); finished runs are kept and not redone.
+        datasets: names in :data:`DATASETS`.
+        variants: names in :data:`VARIANTS`.
+        seeds: training seeds.
+        minutes: wall-clock training budget of every run.
+        threads: torch CPU threads (0: PyTorch's default).
+        progress: show progress bars.
+        command: the command line, for the record.
+        overrides: extra ``section.key=value`` settings for every run (e.g. smaller data in tests).
+
+    Raises:
+        ValueError: for an unknown data set or variant.
+        attnkit.errors.ConfigError: if Fashion-MNIST is not installed.
+    """
+    unknown = [d for d in datasets if d not in DATASETS] + [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown data set or variant {', '.join(unknown)}; data sets: {', '.join(DATASETS)}; "
+                         f"variants: {', '.join(VARIANTS)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = [_one_run(out, d, v, s, minutes, threads, progress, overrides)
+            for d in datasets for v in variants for s in seeds]
+    summary = {d: {v: _summary([r for r in runs if r["data"] == d and r["variant"] == v]) for v in variants}
+               for d in datasets}
+    metrics = {"command": command, "machine": machine_description(threads), "minutes": minutes,
+               "seeds": list(seeds), "summary": summary, "runs": runs}
+    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
+    return metrics
+
+
+@dataclass
+class VisionExamples:
+    """Arrays for one picture of each kind of attention (see :func:`attention_examples`)."""
+
+    overlays: list[tuple[np.ndarray, np.ndarray, str]]  # (image (H, W), heat (h, w), title)
+    channel_weights: tuple[np.ndarray, np.ndarray, list[str], str] | None  # ((N, C), labels (N,), classes, title)
+    stn: tuple[np.ndarray, np.ndarray, np.ndarray, str] | None  # inputs (N,H,W), outputs (N,H,W), thetas (N,2,3)
+
+
+def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, query: tuple[int, int] = (3, 3)
+                       ) -> VisionExamples:
+    """From the first seed's runs in `out`: CBAM's spatial gate (last stage), a non-local block's
+    weights for one query pixel, and ViT rollout on the same test image; SE channel weights of
+    the last stage averaged per class over 2,000 test images; and the spatial transformer's
+    input and output for `n_images` test canvases. Missing runs are skipped."""
+    out = Path(out)
+    overlays, channel, stn = [], None, None
+
+    def run_of(name):
+        folder = out / f"{name}-s{seed}"
+        return load_run(folder) if (folder / "result.json").is_file() else None
+
+    def test_of(run, n):
+        return run.task.load_split(run.path, "test")[:n]
+
+    for data in ("fashion", "canvas"):
+        for variant in ("cnn-cbam", "cnn-nonlocal", "vit"):
+            run = run_of(f"{data}-{variant}")
+            if run is None:
+                continue
+            example = test_of(run, 1)[0]
+            image = example.image.numpy().astype(np.float32) / 255.0
+            tmp = out / ".example.png"
+            from PIL import Image  # the task reads files, as a user's images are
+
+            Image.fromarray(example.image.numpy()).save(tmp)
+            options = {"invert": "no"} | ({"query": f"{query[0]},{query[1]}"} if variant == "cnn-nonlocal" else {})
+            pred = run.task.predict(run.model, [str(tmp)], options=options)[0]
+            tmp.unlink()
+            name = list(pred.maps)[-1] if variant == "cnn-cbam" else list(pred.maps)[0]
+            overlays.append((image, pred.maps[name], f"{data} {variant}: {name} ({pred.output})"))
+    run = run_of("fashion-cnn-se")
+    if run is not None:
+        test = test_of(run, 2000)
+        batch = run.task.collate(test)
+        with torch.no_grad():
+            weights = run.model(batch.images).channel_weights[-1].numpy()
+        channel = (weights, batch.labels.numpy(), run.task.classes,
+                   f"SE channel weights, last stage, mean per class ({len(test)} test images)")
+    run = run_of("canvas-stn-cnn")
+    if run is not None:
+        test = test_of(run, n_images)
+        batch = run.task.collate(test)
+        with torch.no_grad():
+            o = run.model(batch.images)
+        rectified = (o.rectified[:, 0].numpy() * run.task.std + run.task.mean).clip(0, 1)
+        stn = (np.stack([e.image.numpy() for e in test]).astype(np.float32) / 255.0, rectified, o.theta.numpy(),
+               "spatial transformer: test canvases (top) and what the CNN saw (bottom)")
+    return VisionExamples(overlays, channel, stn)
+
+
+_TITLES = {"fashion": "Fashion-MNIST (28 x 28)", "canvas": "distorted canvases (60 x 60)"}
+
+
+def report_lines(metrics: dict) -> list[str]:
+    """The study's results as Markdown tables, one per data set."""
+    lines = []
+    m = metrics["machine"]
+    lines += [f"Every run trained for {metrics['minutes']:g} min of wall-clock time on {m['cpu']} "
+              f"({m['threads']} threads, torch {m['torch']}); seeds {', '.join(map(str, metrics['seeds']))}.", ""]
+    for data, rows in metrics["summary"].items():
+        lines += [f"### {_TITLES.get(data, data)}", "",
+                  "| variant | test accuracy (mean ± sd) | parameters | steps | training images/s | "
+                  "inference images/s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        for variant, r in rows.items():
+            lines.append(f"| {r['label']} | {100 * r['test_accuracy_mean']:.2f} ± {100 * r['test_accuracy_sd']:.2f} % "
+                         f"| {r['parameters']:,} | {r['steps_mean']:.0f} | {r['train_images_per_s']:,.0f} "
+                         f"| {r['inference_images_per_s']:,.0f} |")
+        lines.append("")
+    return lines

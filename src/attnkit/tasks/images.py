@@ -1,0 +1,468 @@
+"""Image classification tasks on real Fashion-MNIST: the 28 x 28 images as they are
+(``fashion-mnist``), and distorted canvases for spatial attention (``fashion-canvas``).
+
+Data. The 70,000 images come from Debian's ``dataset-fashion-mnist`` [Xiao17]
+(:func:`attnkit.data.fashion_mnist.load_fashion_mnist`). ``dev_size`` images of the 60,000
+training images are held out for validation, the same share of every class (a seeded,
+stratified draw); the 10,000 test images are the test split. ``train_size`` / ``test_size``
+take stratified subsets, for quick runs and tests. For ``fashion-canvas`` every image of a split
+is rotated, scaled and placed on a larger canvas with clutter cut from other images *of the same
+split* (:func:`attnkit.data.canvas.make_canvases`), in the spirit of the cluttered-MNIST
+experiments of [Jaderberg15] Sec. 4.1; each split has its own seed, so no test image and no
+test clutter is ever seen in training.
+
+Run folder. Nothing but indices is copied: ``dataset.json`` holds the config, the sha256 of
+the four source files, the split sizes per class, the training set's pixel mean and standard
+deviation, and for canvases the sha256 of every split's canvas pixels; ``data/{split}.json``
+holds the source indices of each split (and, for canvases, each example's transform).
+Loading a split re-reads the source files and re-makes the canvases, and fails with a one-line
+error if the files or the canvases differ from the ones the run was trained on.
+
+Input to the models: pixels / 255, minus the training mean, over the training standard
+deviation, as (B, 1, H, W) float32.
+
+References:
+    [Xiao17] H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for
+    Benchmarking Machine Learning Algorithms. arXiv:1708.07747, 2017.
+    [Jaderberg15] M. Jaderberg et al. Spatial Transformer Networks. NeurIPS 2015. arXiv:1506.02025.
+    [Abnar20] S. Abnar, W. Zuidema. Quantifying Attention Flow in Transformers. ACL 2020.
+    arXiv:2005.00928.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, NamedTuple, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..data import canvas as canvas_data
+from ..data import fashion_mnist
+from ..errors import ConfigError, InputError
+from ..evaluation import classification_metrics
+from ..functional import attention_rollout
+from ..io import atomic_write_text
+from ..models.families import ImageSpec
+from ..schema import check_positive
+from .base import LossContext, PrimaryMetric
+
+__all__ = ["FashionConfig", "CanvasConfig", "ImageExample", "ImageBatch", "ImagePrediction", "ImageLabel",
+           "FashionMNISTTask", "FashionCanvasTask", "read_image"]
+
+
+@dataclass(frozen=True)
+class FashionConfig:
+    """``data.task: fashion-mnist``: the split of the real images.
+
+    Attributes:
+        root: folder of the IDX files; "" = ``$ATTNKIT_FASHION_MNIST`` or the Debian folder.
+        seed: seed of the dev draw and the subsets.
+        dev_size: training images held out for validation (stratified).
+        train_size: training images kept after the dev draw (stratified); 0 = all.
+        test_size: test images (stratified subset); 0 = all 10,000.
+    """
+
+    task: str = "fashion-mnist"
+    root: str = ""
+    seed: int = 1234
+    dev_size: int = 5000
+    train_size: int = 0
+    test_size: int = 0
+
+    def check(self) -> None:
+        check_positive(self, "dev_size", section="data")
+        for name in ("train_size", "test_size"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"data.{name} must be >= 0 (0 = all), got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class CanvasConfig(FashionConfig):
+    """``data.task: fashion-canvas``: the split, and how each image is distorted and placed.
+
+    Attributes (besides :class:`FashionConfig`'s):
+        size: canvas side in pixels.
+        max_angle: rotations are uniform in [-max_angle, max_angle], degrees.
+        scale_min, scale_max: scale factors are uniform in [scale_min, scale_max].
+        n_clutter: clutter patches per canvas, cut from other images of the split.
+        clutter_size: side of a clutter patch, in pixels.
+    """
+
+    task: str = "fashion-canvas"
+    size: int = 60
+    max_angle: float = 45.0
+    scale_min: float = 0.7
+    scale_max: float = 1.2
+    n_clutter: int = 4
+    clutter_size: int = 8
+
+    def check(self) -> None:
+        super().check()
+        check_positive(self, "size", "clutter_size", section="data")
+        if not 0 < self.scale_min <= self.scale_max:
+            raise ConfigError(f"data.scale_min and data.scale_max need 0 < min <= max, got {self.scale_min} "
+                              f"and {self.scale_max}")
+        if round(28 * self.scale_max * 1.4143) > self.size:
+            raise ConfigError(f"data.size={self.size} is too small for items scaled by up to {self.scale_max} "
+                              f"and rotated (need >= {round(28 * self.scale_max * 1.4143)} pixels)")
+        if self.n_clutter < 0 or not 0 <= self.max_angle <= 180:
+            raise ConfigError("data.n_clutter must be >= 0 and data.max_angle in [0, 180] degrees")
+
+
+@dataclass(frozen=True)
+class ImageExample:
+    """One image: its pixels, (H, W) uint8 (a view into the split's array), its class and its
+    index in the source split."""
+
+    image: Tensor
+    label: int
+    index: int
+
+
+class ImageBatch(NamedTuple):
+    images: Tensor  # (B, 1, H, W) float32, normalised
+    labels: Tensor  # (B,) class indices
+
+
+@dataclass
+class ImageLabel:
+    """The predicted class of one evaluated image (no attention kept: a test set's maps would
+    not fit in memory; :meth:`FashionMNISTTask.predict` returns them for chosen images)."""
+
+    output: str
+    probability: float
+    label: int
+
+
+@dataclass
+class ImagePrediction:
+    """The predicted class of one image, with every attention the model used.
+
+    Attributes:
+        output: the predicted class's name.
+        probability: its probability, in [0, 1].
+        probabilities: every class's, (n_classes,).
+        image: the image as the model saw it (after resizing), (H, W) in [0, 1].
+        maps: name -> attention map over the image, (h, w) non-negative (CBAM spatial gates per
+            stage, non-local weights, ViT rollout); drawn over `image`, stretched to its size.
+        channel_weights: per stage, channel weights (C_s,) in (0, 1) (SE, ECA, CBAM).
+        rectified: the spatial transformer's output, (H, W) in [0, 1]; None without one.
+        theta: its affine matrix (2, 3) as nested lists, normalised coordinates; None without one.
+    """
+
+    output: str
+    probability: float
+    probabilities: list[float]
+    image: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    channel_weights: list[np.ndarray] = field(default_factory=list)
+    rectified: np.ndarray | None = None
+    theta: list | None = None
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of `n` items drawn with every class's share (largest remainders)."""
+    classes = np.unique(labels)
+    members = [np.flatnonzero(labels == c) for c in classes]
+    quota = np.array([len(m) for m in members], dtype=float) * n / len(labels)
+    take = np.floor(quota).astype(int)
+    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
+        take[i] += 1
+    return np.sort(np.concatenate([rng.permutation(m)[:k] for m, k in zip(members, take)]))
+
+
+def _source(cfg: FashionConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return fashion_mnist.load_fashion_mnist(split, root=cfg.root or None)
+    except InputError as err:
+        raise ConfigError(str(err)) from None
+
+
+def _source_files(cfg: FashionConfig) -> dict[str, str]:
+    folder = fashion_mnist.data_dir(cfg.root or None)
+    return {name: _sha256(folder / name) for name in sorted(fashion_mnist.FILES.values())}
+
+
+def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, list | None]:
+    """The split's pixels (N, H, W) uint8 and labels; for canvases also the transforms."""
+    images, labels = images[indices], labels[indices]
+    if not isinstance(cfg, CanvasConfig):
+        return images, labels, None
+    seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
+    made = canvas_data.make_canvases(images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle,
+                                     scale=(cfg.scale_min, cfg.scale_max), n_clutter=cfg.n_clutter,
+                                     clutter_size=cfg.clutter_size)
+    return made.images, made.labels, canvas_data.transforms_to_json(made.transforms)
+
+
+def _examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> list[ImageExample]:
+    pixels = torch.from_numpy(np.ascontiguousarray(images))
+    return [ImageExample(pixels[i], int(labels[i]), int(indices[i])) for i in range(len(labels))]
+
+
+def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
+    """A PNG/JPEG/... file as a grey (H, W) float array in [0, 1], resized to `size` (H, W).
+
+    Fashion-MNIST items are light on black; a photo is usually dark on white. ``invert="auto"``
+    inverts the image when its border is brighter than its centre on average; ``"yes"`` /
+    ``"no"`` force the choice.
+
+    Raises:
+        attnkit.errors.InputError: if the file is missing or not an image Pillow can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            grey = img.convert("L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    except FileNotFoundError:
+        raise InputError(f"{path}: no such file; give the path of a PNG or JPEG image") from None
+    except (UnidentifiedImageError, OSError) as err:
+        raise InputError(f"{path}: not an image Pillow can read ({err})") from None
+    x = np.asarray(grey, dtype=np.float32) / 255.0
+    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]]).mean()
+    h, w = x.shape
+    centre = x[h // 4: h - h // 4, w // 4: w - w // 4].mean()
+    if invert == "yes" or (invert == "auto" and border > centre):
+        x = 1.0 - x
+    return x
+
+
+@dataclass
+class FashionMNISTTask:
+    """Fashion-MNIST classification as a task plug-in (:class:`attnkit.tasks.base.Task`); model
+    families ``cnn`` and ``vit``. Primary metric: accuracy (macro-F1 breaks ties); evaluation
+    also gives per-class accuracy and the confusion matrix."""
+
+    config: FashionConfig
+    mean: float
+    std: float
+    size: tuple[int, int] = (28, 28)
+
+    name = "fashion-mnist"
+    config_class = FashionConfig
+    default_family = "cnn"
+    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
+    loss_unit = "images"
+    spec_class = ImageSpec
+    classes = list(fashion_mnist.CLASSES)
+
+    @property
+    def spec(self) -> ImageSpec:
+        return ImageSpec(1, self.size[0], self.size[1], len(self.classes))
+
+    # --- data and the run folder -------------------------------------------------------------
+    @classmethod
+    def build(cls, cfg: FashionConfig, run_dir: str | Path) -> tuple["FashionMNISTTask", dict[str, list]]:
+        """Draw the splits, make canvases if asked, and write ``dataset.json`` and
+        ``data/{split}.json`` (indices, transforms) into `run_dir`.
+
+        Raises:
+            attnkit.errors.ConfigError: if the images are not installed, or the sizes ask for
+                more images than there are.
+        """
+        train_images, train_labels = _source(cfg, "train")
+        test_images, test_labels = _source(cfg, "test")
+        if cfg.dev_size + max(cfg.train_size, 1) > len(train_labels) or cfg.test_size > len(test_labels):
+            raise ConfigError(f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
+                              f"images and data.test_size within the {len(test_labels)} test images")
+        rng = np.random.default_rng(cfg.seed)
+        dev = _stratified(train_labels, cfg.dev_size, rng)
+        rest = np.setdiff1d(np.arange(len(train_labels)), dev)
+        train = rest if not cfg.train_size else rest[_stratified(train_labels[rest], cfg.train_size, rng)]
+        test = np.arange(len(test_labels)) if not cfg.test_size else _stratified(test_labels, cfg.test_size, rng)
+        sources = {"train": (train_images, train_labels, train), "dev": (train_images, train_labels, dev),
+                   "test": (test_images, test_labels, test)}
+        splits, meta = {}, {}
+        run_dir = Path(run_dir)
+        for split, (images, labels, indices) in sources.items():
+            pixels, y, transforms = _make_split(cfg, split, images, labels, indices)
+            splits[split] = _examples(pixels, y, indices)
+            meta[split] = {"n": len(y), "per_class": np.bincount(y, minlength=10).tolist(),
+                           "sha256": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()}
+            record = {"indices": indices.tolist(), **({"transforms": transforms} if transforms else {})}
+            atomic_write_text(run_dir / "data" / f"{split}.json", json.dumps(record))
+            if split == "train":
+                scaled = pixels.astype(np.float64) / 255.0
+                mean, std = float(scaled.mean()), float(scaled.std())
+        size = tuple(splits["train"][0].image.shape)
+        info = {"config": asdict(cfg), "classes": cls.classes, "size": list(size), "mean": mean, "std": std,
+                "source_files": _source_files(cfg), "splits": meta}
+        atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1))
+        return cls(cfg, mean, std, size), splits
+
+    @classmethod
+    def load(cls, cfg: FashionConfig, run_dir: str | Path) -> "FashionMNISTTask":
+        info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
+        return cls(cfg, info["mean"], info["std"], tuple(info["size"]))
+
+    @classmethod
+    def load_split(cls, run_dir: str | Path, split: str) -> list[ImageExample]:
+        """The examples of a saved split, re-read from the source files and checked against the
+        sha256 sums the run recorded.
+
+        Raises:
+            attnkit.errors.ConfigError: if the images are missing or differ from the run's.
+        """
+        run_dir = Path(run_dir)
+        info = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
+        cfg = (CanvasConfig if info["config"]["task"] == FashionCanvasTask.name else FashionConfig)(**{
+            k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()})
+        indices = np.array(json.loads((run_dir / "data" / f"{split}.json").read_text(encoding="utf-8"))["indices"],
+                           dtype=np.int64)
+        images, labels = _source(cfg, "test" if split == "test" else "train")
+        pixels, y, _ = _make_split(cfg, split, images, labels, indices)
+        if hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() != info["splits"][split]["sha256"]:
+            raise ConfigError(f"{run_dir}: the {split} images differ from the ones this run was trained on "
+                              "(other Fashion-MNIST files, or another version of the canvas code)")
+        return _examples(pixels, y, indices)
+
+    # --- training ------------------------------------------------------------------------------
+    @staticmethod
+    def encode(examples: Sequence[ImageExample]) -> list[ImageExample]:
+        return list(examples)
+
+    @staticmethod
+    def lengths(item: ImageExample) -> tuple[int, int]:
+        return item.image.numel(), 1
+
+    @staticmethod
+    def loss_weight(item: ImageExample) -> int:
+        return 1
+
+    def _normalise(self, pixels: Tensor) -> Tensor:
+        """uint8 or [0, 1] float (B, H, W) -> normalised (B, 1, H, W) float32."""
+        x = pixels.float() / 255.0 if pixels.dtype == torch.uint8 else pixels.float()
+        return ((x - self.mean) / self.std).unsqueeze(1)
+
+    def collate(self, items: Sequence[ImageExample]) -> ImageBatch:
+        return ImageBatch(self._normalise(torch.stack([it.image for it in items])),
+                          torch.tensor([it.label for it in items], dtype=torch.long))
+
+    @staticmethod
+    def loss(model: nn.Module, batch: ImageBatch, ctx: LossContext) -> Tensor:
+        """Summed cross-entropy of the labels (label smoothing from the train config)."""
+        return F.cross_entropy(model(batch.images).logits.float(), batch.labels, reduction="sum",
+                               label_smoothing=ctx.train.label_smoothing)
+
+    # --- evaluation and prediction -------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, examples: Sequence[ImageExample], *, batch_size: int = 500,
+                 **options: Any) -> tuple[dict[str, Any], list[ImageLabel]]:
+        """Accuracy, macro-F1, per-class accuracy and the confusion matrix
+        (:func:`attnkit.evaluation.classification_metrics`), and one :class:`ImageLabel` each.
+
+        Raises:
+            ValueError: for a decoding option (classification has none) or no examples.
+        """
+        if options:
+            raise ValueError(f"task {self.name} takes no decoding options, got {', '.join(options)}")
+        device = next(model.parameters()).device
+        probs = []
+        for start in range(0, len(examples), batch_size):
+            batch = self.collate(examples[start:start + batch_size])
+            probs.append(torch.softmax(model(batch.images.to(device)).logits.float(), dim=-1).cpu())
+        p = torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
+        predicted = p.argmax(dim=-1).tolist()
+        metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
+        metrics["classes"] = self.classes
+        preds = [ImageLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))]
+        return metrics, preds
+
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        lines = [f"{'images:':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
+                 f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
+        if detailed:
+            for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
+                lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
+        return lines
+
+    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
+                **decoding: Any) -> list[ImagePrediction]:
+        """The class of each image file (PNG, JPEG, ... read with Pillow, made grey and resized to
+        the task's size), with the model's attention maps.
+
+        Options: ``invert=auto|yes|no`` (:func:`read_image`); ``query=ROW,COL`` picks the query
+        pixel of a non-local block's map (in that map's grid; default: the mean weight every
+        pixel receives).
+
+        Raises:
+            attnkit.errors.InputError: for an unreadable file or an unknown option; every input is
+                checked before any prediction.
+        """
+        if decoding:
+            raise InputError(f"task {self.name} takes no decoding flags, got {', '.join(decoding)}")
+        unknown = set(options) - {"invert", "query"}
+        if unknown:
+            raise InputError(f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "
+                             "invert=auto|yes|no and query=ROW,COL")
+        invert = options.get("invert", "auto")
+        if invert not in ("auto", "yes", "no"):
+            raise InputError(f"option invert={invert!r}: choose auto, yes or no")
+        query = _parse_query(options.get("query"))
+        if not inputs:
+            raise InputError("no input images")
+        images = [read_image(path, self.size, invert=invert) for path in inputs]
+        x = self._normalise(torch.from_numpy(np.stack(images)))
+        with torch.no_grad():
+            out = model(x.to(next(model.parameters()).device), need_weights=True)
+        probs = torch.softmax(out.logits.float(), dim=-1).cpu()
+        return [self._prediction(out, b, probs[b], images[b], query) for b in range(len(images))]
+
+    def _prediction(self, out, b: int, p: Tensor, image: np.ndarray, query) -> ImagePrediction:
+        maps: dict[str, np.ndarray] = {}
+        for s, gate in enumerate(out.spatial_weights, 1):
+            maps[f"CBAM spatial gate, stage {s}"] = gate[b, 0].cpu().numpy()
+        if out.pixel_weights is not None:
+            w = out.pixel_weights[b].float().cpu()  # (HW, HW) or (Nh, HW, HW)
+            w = w.mean(0) if w.dim() == 3 else w
+            h, wd = out.pixel_grid
+            if query is None:
+                maps["non-local: mean weight received"] = w.mean(0).view(h, wd).numpy()
+            else:
+                r, c = query
+                if not (0 <= r < h and 0 <= c < wd):
+                    raise InputError(f"option query={r},{c} lies outside the non-local map of {h} x {wd}")
+                maps[f"non-local: query pixel ({r}, {c})"] = w[r * wd + c].view(h, wd).numpy()
+        if out.layer_weights:
+            rollout = attention_rollout([lw[b: b + 1].float().cpu() for lw in out.layer_weights])[0]  # (T, T)
+            maps["ViT attention rollout (class token)"] = rollout[0, 1:].view(*out.patch_grid).numpy()
+            last = out.layer_weights[-1][b].float().mean(0).cpu()  # (T, T), mean of heads
+            maps["ViT last layer, class token"] = last[0, 1:].view(*out.patch_grid).numpy()
+        k = int(p.argmax())
+        rectified = theta = None
+        if out.rectified is not None:
+            rectified = (out.rectified[b, 0].float().cpu().numpy() * self.std + self.mean).clip(0, 1)
+            theta = out.theta[b].float().cpu().tolist()
+        return ImagePrediction(self.classes[k], float(p[k]), p.tolist(), image, maps,
+                               [c[b].float().cpu().numpy() for c in out.channel_weights], rectified, theta)
+
+
+def _parse_query(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        r, c = (int(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"option query={text!r} must look like ROW,COL, e.g. query=3,4") from None
+    return r, c
+
+
+@dataclass
+class FashionCanvasTask(FashionMNISTTask):
+    """Classification of distorted Fashion-MNIST canvases (rotated, scaled, placed, cluttered):
+    the task where a spatial transformer is expected to help [Jaderberg15] Sec. 4.1."""
+
+    name = "fashion-canvas"
+    config_class = CanvasConfig
