@@ -293,7 +293,8 @@ def softmax_rows(*shape: int) -> torch.Tensor:
 def test_rollout_of_identity_attention_is_identity():
     eye = torch.eye(5, dtype=D).expand(2, 3, 5, 5)
     for residual in (True, False):
-        torch.testing.assert_close(attention_rollout([eye, eye, eye], residual=residual), torch.eye(5, dtype=D).expand(2, 5, 5))
+        rollout = attention_rollout([eye, eye, eye], residual=residual)
+        torch.testing.assert_close(rollout, torch.eye(5, dtype=D).expand(2, 5, 5))
 
 
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
