@@ -9,12 +9,16 @@ import re
 __all__ = ["CITATIONS", "expand"]
 
 CITATIONS: dict[str, str] = {
+    "Abnar20": "Abnar & Zuidema 2020, ACL, arXiv:2005.00928",
     "Ainslie23": "Ainslie et al. 2023, EMNLP, arXiv:2305.13245",
     "Bahdanau15": "Bahdanau, Cho & Bengio 2015, ICLR, arXiv:1409.0473",
     "Bengio13": "Bengio, Léonard & Courville 2013, arXiv:1308.3432",
     "Cho14": "Cho et al. 2014, EMNLP, arXiv:1406.1078",
     "Gehring17": "Gehring et al. 2017, ICML, arXiv:1705.03122",
+    "Gildenblat20": "Gildenblat 2020, vit-explain (software, GitHub jacobgil/vit-explain)",
     "Graves14": "Graves, Wayne & Danihelka 2014, arXiv:1410.5401",
+    "Hu18": "Hu, Shen & Sun 2018, CVPR, arXiv:1709.01507",
+    "Jaderberg15": "Jaderberg et al. 2015, NeurIPS, arXiv:1506.02025",
     "Jang17": "Jang, Gu & Poole 2017, ICLR, arXiv:1611.01144",
     "Kudo18b": "Kudo & Richardson 2018, EMNLP (demo), arXiv:1808.06226",
     "Luong15": "Luong, Pham & Manning 2015, EMNLP, arXiv:1508.04025",
@@ -25,6 +29,9 @@ CITATIONS: dict[str, str] = {
     "Su21": "Su et al. 2021, arXiv:2104.09864",
     "Tu16": "Tu et al. 2016, ACL, arXiv:1601.04811",
     "Vaswani17": "Vaswani et al. 2017, NeurIPS, arXiv:1706.03762",
+    "Wang18": "Wang et al. 2018, CVPR, arXiv:1711.07971",
+    "Wang20": "Wang et al. 2020, CVPR, arXiv:1910.03151",
+    "Woo18": "Woo et al. 2018, ECCV, arXiv:1807.06521",
     "Xu15": "Xu et al. 2015, ICML, arXiv:1502.03044",
     "Yang16": "Yang et al. 2016, NAACL, ACL Anthology N16-1174",
 }

@@ -2,7 +2,8 @@
 
 score (:mod:`.score`) -> alignment (:mod:`.normalize`) -> fusion (:mod:`.fuse`), composed by
 :func:`attend`. Masks (:mod:`.masks`) are boolean, ``True`` = may attend; the windows and the
-Gaussian of Luong's local attention are in :mod:`.local`.
+Gaussian of Luong's local attention are in :mod:`.local`; attention rollout over layers in
+:mod:`.rollout`, the affine warp of a spatial transformer in :mod:`.warp`.
 """
 
 from . import fuse, local, masks, normalize, score
@@ -12,11 +13,13 @@ from .hard import gumbel_softmax_st, hard_argmax, sample_hard
 from .local import gaussian_weights, local_window_mask
 from .masks import as_scores_mask, causal_mask, check_mask, expand_padding_mask, padding_mask
 from .normalize import masked_softmax
+from .rollout import HEAD_FUSIONS, attention_rollout
 from .sparse import masked_entmax15, masked_sparsemax
+from .warp import affine_warp
 
 __all__ = [
     "Attended", "attend", "SCORES", "NORMALISERS", "score", "normalize", "fuse", "masks", "local",
     "masked_softmax", "weighted_sum", "padding_mask", "causal_mask", "expand_padding_mask",
     "check_mask", "as_scores_mask", "masked_sparsemax", "masked_entmax15", "hard_argmax", "gumbel_softmax_st",
-    "sample_hard", "local_window_mask", "gaussian_weights",
+    "sample_hard", "local_window_mask", "gaussian_weights", "attention_rollout", "HEAD_FUSIONS", "affine_warp",
 ]

@@ -1,7 +1,9 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
+from .channel import ChannelAttended, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
+from .pixel import NonLocalAttention, PixelAttended
 from .pooling import AttentionPooling
 from .positional import (
     POSITIONAL,
@@ -14,6 +16,15 @@ from .positional import (
     build_positional,
 )
 from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, HardAttended, LuongAttended, LuongAttention
+from .spatial import (
+    CBAM,
+    CBAMOutput,
+    ChannelGate,
+    SpatialAttended,
+    SpatialGate,
+    SpatialTransformed,
+    SpatialTransformer,
+)
 
 __all__ = [
     "AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
@@ -21,4 +32,7 @@ __all__ = [
     "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
+    "SqueezeExcitation", "EfficientChannelAttention", "ChannelAttended", "eca_kernel_size",
+    "ChannelGate", "SpatialGate", "SpatialAttended", "CBAM", "CBAMOutput", "SpatialTransformer", "SpatialTransformed",
+    "NonLocalAttention", "PixelAttended",
 ]

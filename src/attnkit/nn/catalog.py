@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from ..registry import Registry
+from .channel import EfficientChannelAttention, SqueezeExcitation
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .multihead import MultiHeadAttention
+from .pixel import NonLocalAttention
 from .pooling import AttentionPooling
 from .seq2seq import AdditiveAttention, CoverageAttention, LuongAttention
+from .spatial import CBAM, ChannelGate, SpatialGate, SpatialTransformer
 
 __all__ = ["MODULES", "POOLING"]
 
@@ -24,6 +27,19 @@ MODULES.register("LocalPredictiveAttention", LocalPredictiveAttention,
 MODULES.register("MultiHeadAttention", MultiHeadAttention,
                  "scaled dot-product multi-head attention, GQA/MQA, KV cache, fused kernel",
                  "[Vaswani17], [Shazeer19], [Ainslie23]")
+MODULES.register("SqueezeExcitation", SqueezeExcitation,
+                 "channel gates from global average pooling through a bottleneck MLP", "[Hu18]")
+MODULES.register("EfficientChannelAttention", EfficientChannelAttention,
+                 "ECA: channel gates from a 1-D convolution across channels, adaptive kernel size", "[Wang20]")
+MODULES.register("ChannelGate", ChannelGate, "CBAM channel attention: shared MLP on average- and max-pooled channels",
+                 "[Woo18]")
+MODULES.register("SpatialGate", SpatialGate, "CBAM spatial attention: convolution over channel average and max",
+                 "[Woo18]")
+MODULES.register("CBAM", CBAM, "convolutional block attention: channel gate, then spatial gate", "[Woo18]")
+MODULES.register("SpatialTransformer", SpatialTransformer,
+                 "spatial transformer: a localisation net regresses an affine warp of the input", "[Jaderberg15]")
+MODULES.register("NonLocalAttention", NonLocalAttention,
+                 "non-local block: embedded-Gaussian self-attention over the pixels, residual", "[Wang18]")
 
 POOLING: Registry[type] = Registry("pooling")
 POOLING.register("AttentionPooling", AttentionPooling,
