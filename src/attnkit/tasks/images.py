@@ -12,7 +12,7 @@ experiments of [Jaderberg15] Sec. 4.1; each split has its own seed, so no test i
 test clutter is ever seen in training.
 
 Run folder. Nothing but indices is copied: ``dataset.json`` holds the config, the sha256 of
-the four source files, the split sizes per class, the training set's pixel mean and standard
+the source images and labels (as decoded, so a gzipped and a plain copy agree), the split sizes per class, the training set's pixel mean and standard
 deviation, and for canvases the sha256 of every split's canvas pixels; ``data/{split}.json``
 holds the source indices of each split (and, for canvases, each example's transform).
 Loading a split re-reads the source files and re-makes the canvases, and fails with a one-line
@@ -166,10 +166,6 @@ class ImagePrediction:
     theta: list | None = None
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of `n` items drawn with every class's share (largest remainders)."""
     classes = np.unique(labels)
@@ -188,22 +184,32 @@ def _source(cfg: FashionConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(str(err)) from None
 
 
-def _source_files(cfg: FashionConfig) -> dict[str, str]:
-    folder = fashion_mnist.data_dir(cfg.root or None)
-    return {name: _sha256(folder / name) for name in sorted(fashion_mnist.FILES.values())}
+def _digest(*arrays: np.ndarray) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+_CANVASES: dict[tuple, tuple] = {}  # the last canvases made in this process (a study trains many runs on them)
 
 
 def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, list | None]:
+                ) -> tuple[np.ndarray, np.ndarray, dict | None]:
     """The split's pixels (N, H, W) uint8 and labels; for canvases also the transforms."""
     images, labels = images[indices], labels[indices]
     if not isinstance(cfg, CanvasConfig):
         return images, labels, None
-    seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
-    made = canvas_data.make_canvases(images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle,
-                                     scale=(cfg.scale_min, cfg.scale_max), n_clutter=cfg.n_clutter,
-                                     clutter_size=cfg.clutter_size)
-    return made.images, made.labels, canvas_data.transforms_to_json(made.transforms)
+    key = (cfg, split, _digest(images))
+    if key not in _CANVASES:
+        seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
+        made = canvas_data.make_canvases(images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle,
+                                         scale=(cfg.scale_min, cfg.scale_max), n_clutter=cfg.n_clutter,
+                                         clutter_size=cfg.clutter_size)
+        if len(_CANVASES) >= 3:
+            _CANVASES.pop(next(iter(_CANVASES)))
+        _CANVASES[key] = (made.images, made.labels, canvas_data.transform_columns(made.transforms))
+    return _CANVASES[key]
 
 
 def _examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> list[ImageExample]:
@@ -274,6 +280,7 @@ class FashionMNISTTask:
         """
         train_images, train_labels = _source(cfg, "train")
         test_images, test_labels = _source(cfg, "test")
+        sources_sha = {"train": _digest(train_images, train_labels), "test": _digest(test_images, test_labels)}
         if cfg.dev_size + max(cfg.train_size, 1) > len(train_labels) or cfg.test_size > len(test_labels):
             raise ConfigError(f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
                               f"images and data.test_size within the {len(test_labels)} test images")
@@ -290,7 +297,7 @@ class FashionMNISTTask:
             pixels, y, transforms = _make_split(cfg, split, images, labels, indices)
             splits[split] = _examples(pixels, y, indices)
             meta[split] = {"n": len(y), "per_class": np.bincount(y, minlength=10).tolist(),
-                           "sha256": hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest()}
+                           "sha256": _digest(pixels, y)}
             record = {"indices": indices.tolist(), **({"transforms": transforms} if transforms else {})}
             atomic_write_text(run_dir / "data" / f"{split}.json", json.dumps(record))
             if split == "train":
@@ -298,7 +305,7 @@ class FashionMNISTTask:
                 mean, std = float(scaled.mean()), float(scaled.std())
         size = tuple(splits["train"][0].image.shape)
         info = {"config": asdict(cfg), "classes": cls.classes, "size": list(size), "mean": mean, "std": std,
-                "source_files": _source_files(cfg), "splits": meta}
+                "source_sha256": sources_sha, "splits": meta}
         atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1))
         return cls(cfg, mean, std, size), splits
 
@@ -323,7 +330,7 @@ class FashionMNISTTask:
                            dtype=np.int64)
         images, labels = _source(cfg, "test" if split == "test" else "train")
         pixels, y, _ = _make_split(cfg, split, images, labels, indices)
-        if hashlib.sha256(np.ascontiguousarray(pixels).tobytes()).hexdigest() != info["splits"][split]["sha256"]:
+        if _digest(pixels, y) != info["splits"][split]["sha256"]:
             raise ConfigError(f"{run_dir}: the {split} images differ from the ones this run was trained on "
                               "(other Fashion-MNIST files, or another version of the canvas code)")
         return _examples(pixels, y, indices)
