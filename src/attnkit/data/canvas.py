@@ -309,12 +309,17 @@ def load_canvases(path: str | Path) -> Canvases:
         if isinstance(err, InputError):
             raise
         raise InputError(f"{path}: not a readable canvases file ({err}); write it with save_canvases") from None
-    params["scale"] = tuple(params["scale"])
-    n, k = len(labels), params["n_clutter"]
-    angles, scales = np.array(columns["angle"], dtype=float), np.array(columns["scale"], dtype=float)
-    boxes = np.array(columns["box"], dtype=np.int64).reshape(-1, 4)
-    clutter = np.array(columns["clutter"], dtype=np.int64).reshape(-1, k, 5) if n else np.zeros((0, k, 5), int)
-    size = params["size"]
-    if images.shape != (n, size, size) or not len(angles) == len(scales) == len(boxes) == len(clutter) == n:
+    n = len(labels)
+    try:
+        size, k = params["size"], params["n_clutter"]
+        angles, scales = np.array(columns["angle"], dtype=float), np.array(columns["scale"], dtype=float)
+        boxes = np.array(columns["box"], dtype=np.int64).reshape(n, 4)
+        clutter = np.array(columns["clutter"], dtype=np.int64).reshape(n, k, 5)
+        params["scale"] = tuple(params["scale"])
+        params = CanvasParams(**params)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InputError(f"{path}: damaged canvases transforms ({err}); write the file again with save_canvases") \
+            from None
+    if images.shape != (n, size, size) or not len(angles) == len(scales) == n:
         raise InputError(f"{path}: images {images.shape}, labels ({n},) and {len(angles)} transforms disagree")
-    return Canvases(images, labels, _placements(angles, scales, boxes, clutter), CanvasParams(**params))
+    return Canvases(images, labels, _placements(angles, scales, boxes, clutter), params)
