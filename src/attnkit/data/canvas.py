@@ -15,10 +15,10 @@ counts. Scaling and rotating in one resampling also blurs less than ``resize`` t
 The per-item work is one small C call; the clutter is pasted for all canvases at once with
 numpy fancy indexing.
 
-Speed (measured on the shared 2-core development machine, one process): 60,000 Fashion-MNIST
-canvases of 60x60 with the defaults take about 4 s (about 55 us per canvas, 2.5 s of it the
-per-item resampling); :func:`save_canvases` of them about 1.9 s and :func:`load_canvases` about
-1.4 s (a 224 MB file: the images are stored uncompressed).
+Speed (measured on the shared 2-core development machine under load, one process): 60,000
+Fashion-MNIST canvases of 60x60 with the defaults take about 4 s (about 65 us per canvas, most of
+it the per-item resampling and record); :func:`save_canvases` of them takes about 1-2 s and
+:func:`load_canvases` about 1.3 s (a 224 MB file: the images are stored uncompressed).
 
 Differences from the paper:
     [Jaderberg15] rotate by up to +-45 degrees, scale by 0.7-1.2 and translate in separate

@@ -5,7 +5,7 @@ testing, 6,000 and 1,000 per class), stored as four gzipped IDX files (:mod:`att
 in :data:`FASHION_MNIST_DIR`. The ``ATTNKIT_FASHION_MNIST`` environment variable, or the `root`
 argument, points elsewhere (a folder holding the same four files, gzipped or not).
 
-Loading the 60,000 training images takes about 0.3 s (gzip, then one ``numpy.frombuffer``).
+Loading the 60,000 training images takes about 0.4 s (gzip, then one ``numpy.frombuffer``).
 
 References:
     [Xiao17] H. Xiao, K. Rasul, R. Vollgraf. Fashion-MNIST: a Novel Image Dataset for
