@@ -92,7 +92,7 @@ class Placement(NamedTuple):
     clutter: tuple[ClutterPatch, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # the fields are arrays: compare them with numpy
 class Canvases:
     """Canvases and how each was made.
 
