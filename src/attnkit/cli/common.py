@@ -82,8 +82,17 @@ def decoding_kwargs(args: argparse.Namespace) -> dict:
     return {k: v for k, v in given.items() if v is not None}
 
 
+_FLAGS = {"beam_size": "--beam", "alpha": "--alpha", "beta": "--coverage-penalty", "stop": "--beam-stop",
+          "precision": "--precision"}
+
+
 def check_decoding_arguments(args: argparse.Namespace, model) -> None:
-    """Usage errors for the decoding flags (exit 2)."""
+    """Usage errors for the decoding flags (exit 2), including any flag for a model that does
+    not decode (a classifier has no ``step``)."""
+    given = decoding_kwargs(args)
+    if given and not hasattr(model, "step"):
+        raise UserError(f"{args.model}: this model classifies and does not decode, so it takes no "
+                        f"{', '.join(_FLAGS[k] for k in given)}", code=2)
     if (args.beam is not None and args.beam < 1) or (args.alpha or 0) < 0 or (args.coverage_penalty or 0) < 0:
         raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
     if args.coverage_penalty and not getattr(model, "uses_attention", True):

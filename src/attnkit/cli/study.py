@@ -14,7 +14,7 @@ from ..data.sword import SwordError
 from ..errors import ConfigError
 from ..studies.han import DocumentExample, StudyError, run_han_study
 from ..studies.vision import DATASETS, VARIANTS, attention_examples, report_lines, run_vision_study
-from ..viz import (plot_attention_grid, plot_channel_weights, plot_document_attention, plot_spatial_transformer,
+from ..viz import (plot_image_attention_grid, plot_channel_weights, plot_document_attention, plot_spatial_transformer,
                    save_figure)
 from . import study_length
 from ..io import atomic_write_text
@@ -94,7 +94,7 @@ def _render_vision(out: Path) -> list[Path]:
     written = []
     if examples.overlays:
         images, heats, titles = zip(*examples.overlays)
-        written.append(save_figure(plot_attention_grid(list(images), list(heats), list(titles), ncols=3),
+        written.append(save_figure(plot_image_attention_grid(list(images), list(heats), list(titles), ncols=3),
                                    out / "attention-maps.png"))
     if examples.channel_weights is not None:
         weights, labels, classes, title = examples.channel_weights

@@ -1,7 +1,11 @@
-"""Layer 4 (docs/architecture.md): readers of installed data, vocabularies and batching."""
+"""Layer 4 (docs/architecture.md): readers of installed data (SWORD, IDX, Fashion-MNIST), distorted
+image canvases, vocabularies and batching."""
 
 from .batching import Batch, bucket_batches, collate, pad, to_device
 from .bucketing import TokenBatchSampler, padding_share, split_batch
+from .canvas import Canvases, load_canvases, make_canvases, save_canvases
+from .fashion_mnist import DatasetError, DatasetMissing, load_fashion_mnist
+from .idx import IDXError, read_idx, write_idx
 from .parallel import CorpusError, ParallelCorpus, read_parallel, read_tsv
 from .subword import SubwordModel, train_subwords
 from .vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
@@ -9,4 +13,6 @@ from .vocab import BOS, EOS, PAD, SPECIALS, UNK, Vocab
 __all__ = ["Vocab", "Batch", "collate", "pad", "PAD", "UNK", "BOS", "EOS", "SPECIALS",
            "ParallelCorpus", "CorpusError", "read_parallel", "read_tsv",
            "SubwordModel", "train_subwords",
-           "TokenBatchSampler", "split_batch", "padding_share", "bucket_batches", "to_device"]
+           "TokenBatchSampler", "split_batch", "padding_share", "bucket_batches", "to_device",
+           "IDXError", "read_idx", "write_idx", "DatasetError", "DatasetMissing", "load_fashion_mnist",
+           "Canvases", "make_canvases", "save_canvases", "load_canvases"]

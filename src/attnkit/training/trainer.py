@@ -195,8 +195,10 @@ class Trainer:
 
     def _validate(self, step: int, loss: float, start: float, tokens: int, tok_start: float) -> dict:
         """Run the caller's validation and append the record to metrics.jsonl: step, loss,
-        seconds, loss units per second (``tgt_tokens_per_s`` for sequence tasks), learning rate,
+        seconds, loss units per second of the training steps since the last validation (validation
+        not counted; ``tgt_tokens_per_s`` for sequence tasks), learning rate,
         ``score`` (the primary metric) and every numeric metric as ``dev_<name>``."""
+        rate = tokens / max(time.perf_counter() - tok_start, 1e-9)  # training only, before validating
         self.model.eval()
         with torch.no_grad():
             metrics = self.validate(self.model)
@@ -208,7 +210,7 @@ class Trainer:
                if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n" and not k.startswith("n_")}
         record = {"step": step, "loss": round(loss, 5),
                   "seconds": round(time.perf_counter() - start, 2),
-                  f"{unit}_per_s": round(tokens / max(time.perf_counter() - tok_start, 1e-9)),
+                  f"{unit}_per_s": round(rate),
                   "lr": self.scheduler.get_last_lr()[0], "score": metrics[self.metric.name], **dev}
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")

@@ -2,7 +2,8 @@
 
 A prediction with ``weights`` over ``src_tokens`` for each of its ``out_tokens`` (text-to-text)
 becomes an alignment heatmap; one with ``word_weights`` and ``sentence_weights`` over its
-``sentences`` (document classification) becomes the shaded document of [Yang16] Fig. 5. New
+``sentences`` (document classification) becomes the shaded document of [Yang16] Fig. 5; one
+with an ``image`` and attention ``maps`` over it (image classification) becomes overlays. New
 kinds of attention (image overlays, graphs) add a drawer to :data:`DRAWERS`; the choice is by
 the fields a prediction has, never by a task's name.
 """
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 from ..heads import select_heads
 from .alignment import plot_alignment
 from .document import plot_document_attention
+from .image import plot_image_attention
 
 __all__ = ["plot_prediction", "DRAWERS"]
 
@@ -36,10 +38,42 @@ def _document(pred: Any, title: str | None, heads) -> Figure:
                                    title=title)
 
 
+def _image(pred: Any, title: str | None, heads) -> Figure:
+    """The input, each attention map over it, the spatial transformer's output, and the last
+    stage's channel weights, side by side."""
+    panels = len(pred.maps) + 1 + (pred.rectified is not None) + bool(pred.channel_weights)
+    if panels == 1:
+        raise ValueError("this model has no attention over the image to draw")
+    fig = Figure(figsize=(2.8 * panels, 3.3), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    axes[0].imshow(pred.image, cmap="gray", vmin=0, vmax=1)
+    axes[0].set_title("input", fontsize=9)
+    i = 1
+    for name, heat in pred.maps.items():
+        plot_image_attention(pred.image, heat, title=name, ax=axes[i])
+        i += 1
+    if pred.rectified is not None:
+        axes[i].imshow(pred.rectified, cmap="gray", vmin=0, vmax=1)
+        axes[i].set_title("spatial transformer output", fontsize=9)
+        i += 1
+    for ax in axes[:i]:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if pred.channel_weights:
+        w = pred.channel_weights[-1]
+        axes[i].bar(range(len(w)), w, width=1.0, color="tab:blue")
+        axes[i].set(xlabel="channel", ylabel="weight", ylim=(0, 1), title="channel weights, last stage")
+        axes[i].title.set_fontsize(9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    return fig
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
     (("word_weights", "sentence_weights", "sentences"), _document),
+    (("image", "maps", "rectified", "channel_weights"), _image),
 ]
 
 
