@@ -81,7 +81,9 @@ def _add_vision(parser: argparse.ArgumentParser) -> None:
                         help="model variants (default: all)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default: 1 2 3)")
     parser.add_argument("--minutes", type=float, default=1.0,
-                        help="wall-clock training budget of every run (default: %(default)s)")
+                        help="wall-clock training budget of every run, validation included (default: %(default)s)")
+    parser.add_argument("--canvas-minutes", type=float, default=None,
+                        help="the budget of the canvas runs (default: --minutes)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override a setting of every run (repeatable)")
@@ -110,16 +112,19 @@ def _render_vision(out: Path) -> list[Path]:
 
 
 def _run_vision(args: argparse.Namespace) -> int:
-    if args.minutes <= 0 or args.threads < 0:
-        raise UserError("--minutes must be > 0 and --threads >= 0", code=2)
+    canvas = args.minutes if args.canvas_minutes is None else args.canvas_minutes
+    if min(args.minutes, canvas) <= 0 or args.threads < 0:
+        raise UserError("--minutes and --canvas-minutes must be > 0 and --threads >= 0", code=2)
+    minutes = {"fashion": args.minutes, "canvas": canvas}
     command = shlex.join(["attnkit", "study", "vision", "--out", args.out, "--data", *args.data, "--variants",
                           *args.variants, "--seeds", *map(str, args.seeds), "--minutes", str(args.minutes),
+                          "--canvas-minutes", str(canvas),
                           "--threads", str(args.threads), *[a for o in args.overrides for a in ("--set", o)]])
     try:
         metrics = run_vision_study(args.out, datasets=args.data, variants=args.variants, seeds=args.seeds,
-                                   minutes=args.minutes, threads=args.threads, progress=not args.no_progress,
+                                   minutes=minutes, threads=args.threads, progress=not args.no_progress,
                                    command=command, overrides=args.overrides)
-    except ConfigError as err:
+    except (ConfigError, ValueError) as err:
         raise UserError(str(err)) from None
     out = Path(args.out)
     pictures = _render_vision(out)

@@ -3,8 +3,8 @@
 For each data set (``fashion``: the 28 x 28 images; ``canvas``: the 60 x 60 distorted canvases)
 and each variant of :data:`VARIANTS` (plain CNN, +SE, +ECA, +CBAM, +non-local, STN+CNN, ViT), :func:`run_vision_study` trains one normal run per seed (``OUT/{data}-{variant}-s{seed}``,
 the same as ``attnkit train configs/{data}-{variant}.yaml`` with ``train.max_minutes`` set and
-``train.seed`` changed), each with the same wall-clock budget of training steps (validation time
-not counted), then scores it on the whole test split and times inference. Results per run go to
+``train.seed`` changed), each with the same wall-clock budget of training (periodic validation
+included), then scores it on the whole test split and times inference. Results per run go to
 ``result.json`` in its folder, so a stopped study resumes where it was; ``OUT/metrics.json``
 collects them with mean and standard deviation per variant.
 
@@ -23,7 +23,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -85,7 +85,11 @@ def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, thre
     folder = out / f"{data}-{variant}-s{seed}"
     done = folder / "result.json"
     if done.is_file():
-        return json.loads(done.read_text(encoding="utf-8"))
+        record = json.loads(done.read_text(encoding="utf-8"))
+        if record["minutes"] != minutes:
+            raise ValueError(f"{folder} was trained for {record['minutes']} min, not {minutes}; use another "
+                             "study folder or the same budget")
+        return record
     cfg = vision_config(data, variant, seed, minutes, [*(f"train.threads={threads}",) * bool(threads), *overrides])
     log.info("training %s", folder.name)
     result = train_run(cfg, folder, progress=progress)
@@ -95,7 +99,7 @@ def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, thre
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     train_rate = statistics.median(r["images_per_s"] for r in records)
     out_record = {
-        "data": data, "variant": variant, "seed": seed, "label": run.label, "run": str(folder),
+        "data": data, "variant": variant, "seed": seed, "label": run.label, "run": str(folder), "minutes": minutes,
         "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
         "per_class_accuracy": metrics["per_class_accuracy"], "confusion": metrics["confusion"],
         "dev_accuracy": result.best_score, "steps": result.steps, "best_step": result.best_step,
@@ -119,8 +123,8 @@ def _summary(records: list[dict]) -> dict:
 
 def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASETS),
                      variants: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (1, 2, 3),
-                     minutes: float = 1.0, threads: int = 2, progress: bool = False, command: str = "",
-                     overrides: Sequence[str] = ()) -> dict:
+                     minutes: float | Mapping[str, float] = 1.0, threads: int = 2, progress: bool = False,
+                     command: str = "", overrides: Sequence[str] = ()) -> dict:
     """Train and score every (data set, variant, seed); returns and writes ``OUT/metrics.json``.
 
     Args:
@@ -128,7 +132,7 @@ def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASET
         datasets: names in :data:`DATASETS`.
         variants: names in :data:`VARIANTS`.
         seeds: training seeds.
-        minutes: wall-clock training budget of every run.
+        minutes: wall-clock training budget of every run (validation included), or one per data set.
         threads: torch CPU threads (0: PyTorch's default).
         progress: show progress bars.
         command: the command line, for the record.
@@ -144,11 +148,12 @@ def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASET
                          f"variants: {', '.join(VARIANTS)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    runs = [_one_run(out, d, v, s, minutes, threads, progress, overrides)
+    budget = {d: minutes[d] if isinstance(minutes, Mapping) else minutes for d in datasets}
+    runs = [_one_run(out, d, v, s, budget[d], threads, progress, overrides)
             for d in datasets for v in variants for s in seeds]
     summary = {d: {v: _summary([r for r in runs if r["data"] == d and r["variant"] == v]) for v in variants}
                for d in datasets}
-    metrics = {"command": command, "machine": machine_description(threads), "minutes": minutes,
+    metrics = {"command": command, "machine": machine_description(threads), "minutes": budget,
                "seeds": list(seeds), "summary": summary, "runs": runs}
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
     return metrics
@@ -222,10 +227,12 @@ def report_lines(metrics: dict) -> list[str]:
     """The study's results as Markdown tables, one per data set."""
     lines = []
     m = metrics["machine"]
-    lines += [f"Every run trained for {metrics['minutes']:g} min of wall-clock time on {m['cpu']} "
-              f"({m['threads']} threads, torch {m['torch']}); seeds {', '.join(map(str, metrics['seeds']))}.", ""]
+    lines += [f"Machine: {m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}; seeds "
+              f"{', '.join(map(str, metrics['seeds']))}.", ""]
     for data, rows in metrics["summary"].items():
         lines += [f"### {_TITLES.get(data, data)}", "",
+                  f"Every run trained for {metrics['minutes'][data]:g} min of wall-clock time (validation on the "
+                  "dev split included), then was scored on the whole test split.", "",
                   "| variant | test accuracy (mean ± sd) | parameters | steps | training images/s | "
                   "inference images/s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
         for variant, r in rows.items():
