@@ -87,7 +87,8 @@ def _reference(model, src, max_len, k, n_best, alpha, beta, stop):
     live = [(0.0, [], [])]  # sum of log-probabilities, tokens, weight rows (one per step)
     finished = []  # (normalised score, raw score, tokens, weights)
     for t in range(max_len + 1):
-        logp, weights = _next(model, src, torch.tensor([toks for _, toks, _ in live], dtype=torch.long).view(len(live), t))
+        prefixes = torch.tensor([toks for _, toks, _ in live], dtype=torch.long).view(len(live), t)
+        logp, weights = _next(model, src, prefixes)
         candidates = []
         for (score, toks, rows), lp, w in zip(live, logp.tolist(), weights):
             for token in range(V):

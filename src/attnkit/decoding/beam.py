@@ -3,8 +3,9 @@
 Every sentence of the batch keeps `beam_size` live hypotheses, all run as one batch of
 B * beam_size rows through the model's ``step``; :class:`~attnkit.decoding.beam_state.BeamStates`
 reorders the decoder states with the beams at every step (for the Transformer, whose beams share
-one key/value buffer per sentence, only the table of which slots each beam may attend to). The attention weights of each hypothesis travel with it, so the
-n-best list comes back with one alignment per hypothesis.
+one key/value buffer per sentence, only the table of which slots each beam may attend to). The
+attention weights of each hypothesis travel with it, so the n-best list comes back with one
+alignment per hypothesis.
 
 References:
     [Wu16] Y. Wu, M. Schuster, Z. Chen, Q. V. Le, M. Norouzi et al. Google's Neural Machine
