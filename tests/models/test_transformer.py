@@ -106,6 +106,6 @@ def test_beam_reordering_of_the_state():
     src, lengths, tgt = _batch()
     memory = model.encode(src, lengths)
     _, state, _ = model.step(tgt[:, 0], model.init_state(memory), memory)
-    picked = state.select(torch.tensor([2, 0]))
+    picked = state.select(torch.tensor([2, 0]))  # k = 1: decoder rows
     torch.testing.assert_close(picked.cached(1).keys, state.cached(1).keys[[2, 0]])
     assert picked.position == 1

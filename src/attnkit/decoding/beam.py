@@ -1,9 +1,11 @@
 """Batched beam search with the GNMT length penalty, n-best lists and per-hypothesis attention.
 
 Every sentence of the batch keeps `beam_size` live hypotheses, all run as one batch of
-B * beam_size rows through the model's ``step``; decoder states and KV caches are reordered
-with the beams at every step. The attention weights of each hypothesis travel with it, so the
-n-best list comes back with one alignment per hypothesis.
+B * beam_size rows through the model's ``step``; :class:`~attnkit.decoding.beam_state.BeamStates`
+reorders the decoder states with the beams at every step (for the Transformer, whose beams share
+one key/value buffer per sentence, only the table of which slots each beam may attend to). The
+attention weights of each hypothesis travel with it, so the n-best list comes back with one
+alignment per hypothesis.
 
 References:
     [Wu16] Y. Wu, M. Schuster, Z. Chen, Q. V. Le, M. Norouzi et al. Google's Neural Machine
@@ -21,7 +23,7 @@ from torch import Tensor, nn
 
 from ..data import Vocab
 from ..heads import select_heads
-from ..models.state import select_rows
+from .beam_state import BeamStates, select_rows
 from .greedy import Hypothesis, force_eos
 
 __all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows", "STOP_RULES"]
@@ -139,11 +141,13 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     them), ranks the k * 2k candidates per sentence in float64, finishes the ``</s>`` ones among
     the top k and keeps the best k others: the selection is tensor code, and Python only sees
     the hypotheses that finish. Models with a ``fold_beams(memory, k)`` method (the
-    Transformer) keep one copy of the encoder memory per sentence instead of k.
+    Transformer) keep one copy of the encoder memory per sentence instead of k, and their beams
+    share self-attention slots (see :mod:`attnkit.decoding.beam_state`).
 
     Args:
         model: a model with ``encode``, ``init_state`` and ``step`` (RNN or Transformer) whose
-            decoder state has ``select(rows)``.
+            decoder state has ``select(rows)``; a model with ``fold_beams`` also takes the
+            interface of :mod:`attnkit.decoding.beam_state` (``step(..., visible=)``).
         src: source ids, (B, Tk), padded.
         src_lengths: (B,).
         max_len: maximum output tokens before ``</s>``.
@@ -188,11 +192,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     if beta > 0 and not getattr(model, "uses_attention", True):
         raise ValueError("the coverage penalty needs attention weights; this model has none (use beta=0)")
     batch, k, device = src.shape[0], beam_size, src.device
-    memory = model.encode(src, src_lengths)
-    folded = hasattr(model, "fold_beams")
-    memory = model.fold_beams(memory, k) if folded else \
-        select_rows(memory, torch.arange(batch, device=device).repeat_interleave(k))
-    state = model.init_state(memory)
+    beams = BeamStates(model, model.encode(src, src_lengths), batch, k, device)
     sentences = list(range(batch))  # sentence id of each active sentence
     scores = torch.full((batch, k), -math.inf, dtype=torch.float64, device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
@@ -204,7 +204,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     bound = length_penalty(max_len + 1, alpha)
     ranks = torch.arange(2 * k, device=device)
     for t in range(max_len + 1):
-        logprobs, state, w = model.step(prev, state, memory)  # (N, V), ..., (N, Tk) | None
+        logprobs, w = beams.step(prev, t)  # (N, V), (N, [Nh,] Tk) | None
         if t == max_len:
             logprobs = force_eos(logprobs)
         trail.weights.append(w)
@@ -257,7 +257,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
             break
         rows = origin.view(-1)
         tokens = new_tokens.view(-1)
-        n_done = sum(done)
+        n_done, stay_t = sum(done), None
         if 0 < n_done < 4 * n_done < len(done):  # too few to be worth copying the memory: freeze them
             new_scores[torch.tensor(done, device=device)] = -math.inf
         elif n_done:  # drop the finished sentences' rows
@@ -265,11 +265,10 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
             sentences = [sentences[a] for a in stay]
             stay_t = torch.tensor(stay, device=device)
             kept_rows = (stay_t[:, None] * k + torch.arange(k, device=device)).view(-1)
-            memory = select_rows(memory, stay_t if folded else kept_rows)
             rows, tokens, new_scores = rows[kept_rows], tokens[kept_rows], new_scores[stay_t]
         trail.tokens.append(tokens.tolist())
         trail.parents.append(rows.tolist())
-        state = state.select(rows)
+        beams.advance(rows, stay_t)
         prev, scores = tokens, new_scores
     return _results(finished, trail, n_best, lengths)
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import Vocab
-from ..models.state import select_rows
+from .beam_state import select_rows
 
 __all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 

@@ -47,7 +47,6 @@ from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
 from .paper_init import PAPER_INITS
-from .state import select_rows
 
 __all__ = ["RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "Seq2Seq", "Seq2SeqOutput", "DECODERS",
            "DECODER_OPTIONS", "INITS", "decoder_options"]
@@ -112,8 +111,10 @@ class DecoderState(NamedTuple):
     coverage: Tensor | None = None  # attention received so far per source position [Tu16], (B, Tk)
 
     def select(self, index: Tensor) -> "DecoderState":
-        """Keep batch rows `index` (B',), e.g. to reorder beams."""
-        return select_rows(self, index)
+        """Keep batch rows `index` (B',) of every tensor field, in that order: the decoder that
+        drives the beams (:mod:`attnkit.decoding`) reorders them or drops finished rows."""
+        return self._replace(**{name: value.index_select(0, index) for name, value in zip(self._fields, self)
+                                if isinstance(value, Tensor)})
 
 
 class DecoderOutput(NamedTuple):

@@ -107,20 +107,20 @@ class _DecoderLayer(nn.Module):
         self.sub1, self.sub2, self.sub3 = (_Sublayer(d_model, dropout, norm_first) for _ in range(3))
 
     def forward(self, x, memory_mask, memory, state, index, self_bias, need_self_weights, need_cross_weights,
-                beams=1):
+                beams=1, self_mask=None):
         def self_attn(h):
             if state is None:  # teacher forcing: all positions at once, causal
                 out = self.self_attn(h, bias=self_bias, need_weights=need_self_weights)
                 return out.output, out.weights
             q, new = self.self_attn.project_self(h, state.position)  # (R, Nh, Tq, Dh), (R, Nkv, Tq, Dh)
-            kv, mask = state.write(index, new)
+            kv = state.write(index, new)
             k, (rows, tq, d) = state.beams, h.shape
             bias = self_bias
-            if k > 1:  # a sentence's k rows are k queries over its k * (T + 1) slots, slot s k + i at position s
+            if self_mask is not None:  # a sentence's k rows: k queries over its k (T + 1) slots, s k + i at position s
                 q = q.view(rows // k, k, *q.shape[1:]).squeeze(3).transpose(1, 2)  # (S, Nh, k, Dh)
                 if bias is not None:
                     bias = bias[..., torch.arange(kv.keys.shape[2], device=h.device) // k]
-            out, weights = self.self_attn.attend_projected(q, kv, mask=mask, bias=bias, causal=k == 1,
+            out, weights = self.self_attn.attend_projected(q, kv, mask=self_mask, bias=bias, causal=self_mask is None,
                                                            need_weights=need_self_weights)
             return out.reshape(rows, tq, d), weights
 
@@ -210,8 +210,8 @@ class TransformerSeq2Seq(nn.Module):
         return TransformerMemory(x, mask, cross)
 
     def init_state(self, memory: TransformerMemory) -> TransformerState:
-        """Empty key/value buffers for B * ``memory.beams`` decoder rows (see
-        :class:`~attnkit.models.decoder_cache.TransformerState`)."""
+        """Empty key/value buffers for B * ``memory.beams`` decoder rows, room for Tk + 8
+        positions (see :class:`~attnkit.models.decoder_cache.TransformerState`)."""
         attn = self.decoder[0].self_attn
         x = memory.annotations
         return TransformerState.empty(len(self.decoder), x.shape[0], memory.beams, attn.num_kv_heads,
@@ -220,19 +220,26 @@ class TransformerSeq2Seq(nn.Module):
     def fold_beams(self, memory: TransformerMemory, beams: int) -> TransformerMemory:
         """The same memory serving `beams` consecutive decoder rows per sentence (beam search):
         cross-attention takes a sentence's rows as `beams` queries of one memory row, so the
-        encoder output and its projected keys/values are not copied k times."""
+        encoder output and its projected keys/values are not copied k times. A state from
+        :meth:`init_state` of this memory shares each sentence's self-attention slots among its
+        rows; :meth:`step` then needs `visible`, the mask that beam search keeps
+        (:class:`attnkit.decoding.beam_state.BeamAncestry`)."""
         return memory._replace(beams=beams)
 
     def _decode(self, tokens: Tensor, memory: TransformerMemory, state: TransformerState | None,
-                need_weights: bool, last_cross_only: bool = False):
+                need_weights: bool, last_cross_only: bool = False, visible: Tensor | None = None):
         """Decoder layers over `tokens` (B, Tq): teacher forcing without a state, else the next
-        Tq positions. With `last_cross_only`, only the last layer's cross-attention weights are
-        computed (the others take the fused kernel)."""
+        Tq positions, each row attending to the slots `visible` (S, k, >= (T + Tq) k) marks, or
+        causally when it is None. With `last_cross_only`, only the last layer's cross-attention
+        weights are computed (the others take the fused kernel)."""
+        tq = tokens.shape[1]
+        self_mask = None
         if state is not None:
-            state = state.reserve(tokens.shape[1])
+            state = state.reserve(tq)
+            if visible is not None:  # (S, 1, k, (T + Tq) k): broadcast over heads
+                self_mask = visible[:, None, :, :(state.position + tq) * state.beams]
         offset = 0 if state is None else state.position
         x = self._embed(self.tgt_embedding, tokens, offset)
-        tq = tokens.shape[1]
         self_bias = self._alibi(tq, offset + tq, tokens.device)  # causality: the layer's causal=True
         memory_mask = memory.mask  # (B, Tk) padding
         self_w, cross_w = [], []
@@ -240,25 +247,47 @@ class TransformerSeq2Seq(nn.Module):
             last = i == len(self.decoder) - 1
             x, sw, cw = layer(x, memory_mask, memory.cross[i], state, i, self_bias,
                               need_weights and not last_cross_only,
-                              need_weights and (last or not last_cross_only), memory.beams)
+                              need_weights and (last or not last_cross_only), memory.beams, self_mask)
             self_w.append(sw), cross_w.append(cw)
         new_state = None if state is None else state.advanced(tq)
         return self.dec_norm(x), new_state, self_w, cross_w
 
-    def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory):
+    def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory, *,
+             visible: Tensor | None = None):
         """One incremental step with the KV cache.
 
         Args:
             prev_tokens: the previous output token of each row, (B,) (B * k rows in beam search).
             state: the decoder state from :meth:`init_state` or the previous step (consumed).
             memory: from :meth:`encode` (or :meth:`fold_beams`).
+            visible: which self-attention slots each row may attend to, (S, k, >= (T + 1) * k)
+                bool for S = B / k sentences (batch rows of the state) of k rows, T positions
+                decoded so far; slot s * k + i holds position s of the row that was beam i at
+                step s (True = may attend; a row must see its own new slot T * k + j). Needed
+                when the state's k > 1 (from :meth:`fold_beams`); None attends causally to the
+                row's own slots (k = 1). Beam search passes
+                :class:`attnkit.decoding.beam_state.BeamAncestry`'s table.
 
         Returns:
             (log-probabilities (B, V), the next state, the last decoder layer's cross-attention
             weights per head (B, Nh, Tk), not averaged over heads).
+
+        Raises:
+            ValueError: if the state has k > 1 beams and `visible` is None, or `visible` is not
+                (S, k, >= (T + 1) * k).
         """
+        k = state.beams
+        if visible is None and k > 1:
+            raise ValueError(f"this state's {k} beams per sentence share their slots: pass visible, "
+                             f"(sentences, {k}, >= (position + 1) * {k}) bool (see attnkit.decoding.beam_state)")
+        if visible is not None and (visible.dim() != 3 or visible.shape[1] != k or
+                                    visible.shape[0] != prev_tokens.shape[0] // k or
+                                    visible.shape[2] < (state.position + 1) * k):
+            raise ValueError(f"visible must be (sentences, beams, >= (position + 1) * beams) = "
+                             f"({prev_tokens.shape[0] // k}, {k}, >= {(state.position + 1) * k}), "
+                             f"got {tuple(visible.shape)}")
         x, state, _, cross_w = self._decode(prev_tokens[:, None], memory, state, need_weights=True,
-                                            last_cross_only=True)
+                                            last_cross_only=True, visible=visible)
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
         return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
 
