@@ -170,7 +170,7 @@ class VisionExamples:
 
 def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, query: tuple[int, int] = (3, 3)
                        ) -> VisionExamples:
-    """From the first seed's runs in `out`: CBAM's spatial gate (last stage), a non-local block's
+    """From the first seed's runs in `out`: CBAM's spatial gate (second stage), a non-local block's
     weights for one query pixel, and ViT rollout on the same test image; SE channel weights of
     the last stage averaged per class over 2,000 test images; and the spatial transformer's
     input and output for `n_images` test canvases. Missing runs are skipped."""
@@ -198,8 +198,12 @@ def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, que
             options = {"invert": "no"} | ({"query": f"{query[0]},{query[1]}"} if variant == "cnn-nonlocal" else {})
             pred = run.task.predict(run.model, [str(tmp)], options=options)[0]
             tmp.unlink()
-            name = list(pred.maps)[-1] if variant == "cnn-cbam" else list(pred.maps)[0]
-            overlays.append((image, pred.maps[name], f"{data} {variant}: {name} ({pred.output})"))
+            name = list(pred.maps)[1] if variant == "cnn-cbam" else list(pred.maps)[0]
+            heat = pred.maps[name]
+            if variant == "cnn-cbam":  # sigmoid gates sit near 1: stretch them to show where they differ
+                heat = (heat - heat.min()) / max(float(heat.max() - heat.min()), 1e-12)
+                name += f"\n(stretched from [{pred.maps[name].min():.2f}, {pred.maps[name].max():.2f}])"
+            overlays.append((image, heat, f"{data}, {variant} → {pred.output}\n{name}"))
     run = run_of("fashion-cnn-se")
     if run is not None:
         test = test_of(run, 2000)
