@@ -3,12 +3,14 @@
 score (:mod:`.score`) -> alignment (:mod:`.normalize`) -> fusion (:mod:`.fuse`), composed by
 :func:`attend`. Masks (:mod:`.masks`) are boolean, ``True`` = may attend; the windows and the
 Gaussian of Luong's local attention are in :mod:`.local`; attention rollout over layers in
-:mod:`.rollout`, the affine warp of a spatial transformer in :mod:`.warp`.
+:mod:`.rollout`; per-edge softmax and aggregation over graph neighbourhoods in :mod:`.graph`;
+the affine warp of a spatial transformer in :mod:`.warp`.
 """
 
-from . import fuse, local, masks, normalize, score
+from . import fuse, graph, local, masks, normalize, score
 from .attention import NORMALISERS, SCORES, Attended, attend
 from .fuse import weighted_sum
+from .graph import add_self_loops, aggregate, check_edge_index, edge_softmax, remove_self_loops
 from .hard import gumbel_softmax_st, hard_argmax, sample_hard
 from .local import gaussian_weights, local_window_mask
 from .masks import as_scores_mask, causal_mask, check_mask, expand_padding_mask, padding_mask
@@ -22,4 +24,5 @@ __all__ = [
     "masked_softmax", "weighted_sum", "padding_mask", "causal_mask", "expand_padding_mask",
     "check_mask", "as_scores_mask", "masked_sparsemax", "masked_entmax15", "hard_argmax", "gumbel_softmax_st",
     "sample_hard", "local_window_mask", "gaussian_weights", "attention_rollout", "HEAD_FUSIONS", "affine_warp",
+    "graph", "edge_softmax", "aggregate", "add_self_loops", "remove_self_loops", "check_edge_index",
 ]

@@ -1,6 +1,7 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
 from .channel import ChannelAttended, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
+from .graph import GraphAttended, GraphAttention, GraphAttentionV2
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
 from .pixel import NonLocalAttention, PixelAttended
@@ -34,5 +35,5 @@ __all__ = [
     "RotaryEmbedding", "ALiBi", "NoPositionalEncoding", "build_positional",
     "SqueezeExcitation", "EfficientChannelAttention", "ChannelAttended", "eca_kernel_size",
     "ChannelGate", "SpatialGate", "SpatialAttended", "CBAM", "CBAMOutput", "SpatialTransformer", "SpatialTransformed",
-    "NonLocalAttention", "PixelAttended",
+    "NonLocalAttention", "PixelAttended", "GraphAttention", "GraphAttentionV2", "GraphAttended",
 ]

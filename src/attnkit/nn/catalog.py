@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..registry import Registry
 from .channel import EfficientChannelAttention, SqueezeExcitation
+from .graph import GraphAttention, GraphAttentionV2
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .multihead import MultiHeadAttention
 from .pixel import NonLocalAttention
@@ -40,6 +41,11 @@ MODULES.register("SpatialTransformer", SpatialTransformer,
                  "spatial transformer: a localisation net regresses an affine warp of the input", "[Jaderberg15]")
 MODULES.register("NonLocalAttention", NonLocalAttention,
                  "non-local block: embedded-Gaussian self-attention over the pixels, residual", "[Wang18]")
+
+MODULES.register("GraphAttention", GraphAttention,
+                 "GAT: each node attends over its neighbours, LeakyReLU(a^T [W h_i || W h_j])", "[Velickovic18]")
+MODULES.register("GraphAttentionV2", GraphAttentionV2,
+                 "GATv2: dynamic graph attention, a^T LeakyReLU(W_t h_i + W_s h_j)", "[Brody22]")
 
 POOLING: Registry[type] = Registry("pooling")
 POOLING.register("AttentionPooling", AttentionPooling,
