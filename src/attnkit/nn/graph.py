@@ -27,8 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional.graph import add_self_loops as with_self_loops
-from ..functional.graph import aggregate, check_edge_index, edge_softmax
+from ..functional.graph import add_self_loops, aggregate, check_edge_index, edge_softmax
 
 __all__ = ["GraphAttended", "GraphAttention", "GraphAttentionV2"]
 
@@ -136,7 +135,7 @@ class GraphAttention(nn.Module):
         """
         n = _check_inputs(x, edge_index, self.in_dim)
         if self.add_self_loops:
-            edge_index = with_self_loops(edge_index, n)  # (2, E' = E - loops + N)
+            edge_index = add_self_loops(edge_index, n)  # (2, E' = E - loops + N)
         source, target = edge_index
         z = self.proj(x).view(n, self.n_heads, self.out_dim)  # W h, (N, Nh, Dh)
         score_src = (z * self.att_src).sum(-1)  # a_src^T z_j, (N, Nh)
@@ -223,7 +222,7 @@ class GraphAttentionV2(nn.Module):
         """
         n = _check_inputs(x, edge_index, self.in_dim)
         if self.add_self_loops:
-            edge_index = with_self_loops(edge_index, n)  # (2, E')
+            edge_index = add_self_loops(edge_index, n)  # (2, E')
         source, target = edge_index
         z_src = self.proj_src(x).view(n, self.n_heads, self.out_dim)  # W_s h, (N, Nh, Dh)
         z_dst = self.proj_dst(x).view(n, self.n_heads, self.out_dim)  # W_t h, (N, Nh, Dh)
