@@ -1,8 +1,8 @@
 """The Debian package graph from the apt package lists on this machine.
 
 Read from ``/var/lib/apt/lists/*_Packages*`` (or the `lists_dir` argument, or
-``$ATTNKIT_APT_LISTS``), decompressed by apt's own ``apt-helper cat-file`` (plain, gz, xz, bz2,
-lz4, zst; Python's gzip/lzma/bz2 where apt is absent), and parsed as RFC 822 stanzas (Debian
+``$ATTNKIT_APT_LISTS``), decompressed by Python's gzip/lzma/bz2 or, for lz4 and zst, apt's own
+``apt-helper cat-file``, and parsed as RFC 822 stanzas (Debian
 Policy 5.1; ``python-debian`` is not a dependency, so :func:`parse_stanzas` is a small parser).
 
 - **Nodes**: one per binary package name. Lists are read in this order: the release suite
@@ -22,7 +22,7 @@ Policy 5.1; ``python-debian`` is not a dependency, so :func:`parse_stanzas` is a
   (bookworm's lists carry only the short one; long ones live in the Translation files), reduced
   to `dim` dimensions by ``TruncatedSVD`` (or dense TF-IDF with ``dim=None``).
 
-On this machine (bookworm main + updates + security, amd64; lists of 2025-07-11 for main and
+On this machine (bookworm main + updates + security, amd64; lists of 2026-07-11 for main and
 2026-12-01 for the others): 66,555 stanzas, 63,681 nodes (2,874 names shadowed by an earlier list),
 264,727 undirected edges (529,454 directed columns), 58 sections (largest ``libs`` 6,711, then
 ``libdevel`` 5,581; smallest ``zope`` 15, ``news`` 21), 279,904 dependencies of which 30,392 went
@@ -105,13 +105,17 @@ def find_lists(lists_dir: str | Path | None = None) -> list[Path]:
 def read_list(path: str | Path, *, helper: Path | None = APT_HELPER) -> tuple[str, str]:
     """The decompressed text of one package list and the sha256 of its bytes on disk.
 
+    Plain, gz, xz and bz2 lists go through Python's strict gzip/lzma/bz2 (apt-helper passes a
+    damaged or truncated gzip file through without complaint); lz4 and zst, which Python's
+    standard library lacks, go through ``apt-helper cat-file``.
+
     Args:
         path: a ``Packages`` file, plain or compressed (by its suffix).
-        helper: ``apt-helper``, which decompresses every format apt writes; None (or a missing
-            file) falls back to Python's gzip/lzma/bz2, which cannot read lz4 or zst.
+        helper: the ``apt-helper`` program (None: unavailable).
 
     Raises:
-        GraphSourceError: if the file cannot be read or decompressed.
+        GraphSourceError: if the file cannot be read or decompressed, or is lz4/zst and `helper`
+            is missing.
     """
     path = Path(path)
     try:
@@ -119,20 +123,21 @@ def read_list(path: str | Path, *, helper: Path | None = APT_HELPER) -> tuple[st
     except OSError as err:
         raise GraphSourceError(f"cannot read apt list {path} ({err.strerror}); run `apt-get update`") from None
     sha = hashlib.sha256(raw).hexdigest()
-    if helper is not None and Path(helper).is_file():
+    if path.suffix in (".lz4", ".zst"):
+        if helper is None or not Path(helper).is_file():
+            raise GraphSourceError(f"{path} is {path.suffix[1:]}-compressed and {APT_HELPER} is missing; install "
+                                   f"apt, or decompress the lists and point {ENV_VAR} at them")
         done = subprocess.run([str(helper), "cat-file", str(path)], capture_output=True, check=False)
         if done.returncode != 0:
             message = done.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
             raise GraphSourceError(f"apt-helper cannot decompress {path} ({message[-1]}); run `apt-get update`")
-        return done.stdout.decode("utf-8", errors="replace"), sha
-    module = _COMPRESSIONS.get(path.suffix)  # None: plain (a suffix apt does not compress with)
-    if path.suffix in (".lz4", ".zst"):
-        raise GraphSourceError(f"{path} is {path.suffix[1:]}-compressed and {APT_HELPER} is missing; "
-                               "install apt, or decompress the list and point ATTNKIT_APT_LISTS at it")
-    try:
-        data = module.decompress(raw) if module else raw
-    except (OSError, EOFError, lzma.LZMAError) as err:
-        raise GraphSourceError(f"cannot decompress {path} ({err}); run `apt-get update`") from None
+        data = done.stdout
+    else:
+        module = _COMPRESSIONS.get(path.suffix)  # None: plain (a suffix apt does not compress with)
+        try:
+            data = module.decompress(raw) if module else raw
+        except (OSError, EOFError, lzma.LZMAError) as err:
+            raise GraphSourceError(f"cannot decompress {path} ({err}); run `apt-get update`") from None
     return data.decode("utf-8", errors="replace"), sha
 
 
