@@ -29,7 +29,7 @@ from ..errors import ConfigError, InputError
 from ..io import atomic_path
 
 __all__ = ["NodeGraph", "NodeSplits", "GRAPH_FORMAT", "array_sha256", "save_graph", "load_graph",
-           "split_nodes", "karate_club", "undirected_edge_index"]
+           "split_nodes", "karate_club", "undirected_edge_index", "make_graph"]
 
 GRAPH_FORMAT = "attnkit-node-graph/1"
 _ARRAYS = ("edge_index", "labels", "features")
@@ -97,12 +97,23 @@ def undirected_edge_index(pairs: np.ndarray, num_nodes: int) -> np.ndarray:
     return np.stack([keys // num_nodes, keys % num_nodes]).astype(np.int64)
 
 
-def _finish(names, edge_index, labels, classes, features, counts, sources) -> NodeGraph:
-    """A NodeGraph with the standard counts and the array hashes filled in."""
+def make_graph(names, edge_index, labels, classes, features, counts=None, sources=()) -> NodeGraph:
+    """A :class:`NodeGraph` with the standard counts (nodes, undirected edges, nodes per class)
+    added to `counts` and the array hashes filled in; labels become int64, features float32.
+
+    Args:
+        names: N node names.
+        edge_index: int64 (2, E) from :func:`undirected_edge_index`.
+        labels: int (N,) indices into `classes`.
+        classes: class names.
+        features: (N, F) node features.
+        counts: further counts to record (e.g. unresolved dependencies).
+        sources: (what was read, its sha256) pairs.
+    """
     labels = np.asarray(labels, dtype=np.int64)
     per_class = np.bincount(labels, minlength=len(classes))
     counts = {"nodes": len(names), "edges": edge_index.shape[1] // 2,
-              "classes": {c: int(n) for c, n in zip(classes, per_class)}, **counts}
+              "classes": {c: int(n) for c, n in zip(classes, per_class)}, **(counts or {})}
     arrays = {"edge_index": edge_index, "labels": labels, "features": np.asarray(features, dtype=np.float32)}
     return NodeGraph(tuple(names), arrays["edge_index"], labels, tuple(classes), arrays["features"], counts,
                      tuple(tuple(s) for s in sources), {k: array_sha256(v) for k, v in arrays.items()})
@@ -129,8 +140,10 @@ def karate_club(*, degree_features: bool = False) -> NodeGraph:
         features = np.bincount(edge_index[0], minlength=g.number_of_nodes())[:, None]
     else:
         features = np.eye(g.number_of_nodes())
-    return _finish([str(i) for i in range(g.number_of_nodes())], edge_index, labels, classes, features,
-                   {}, [("networkx.karate_club_graph", f"networkx {nx.__version__}")])
+    edges_text = "\n".join(f"{a} {b}" for a, b in sorted(g.edges())).encode()
+    return make_graph([str(i) for i in range(g.number_of_nodes())], edge_index, labels, classes, features,
+                      sources=[(f"networkx {nx.__version__} karate_club_graph edges",
+                                hashlib.sha256(edges_text).hexdigest())])
 
 
 class NodeSplits(NamedTuple):
