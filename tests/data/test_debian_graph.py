@@ -213,6 +213,7 @@ def test_missing_lists_name_the_fix(tmp_path, monkeypatch):
 
 
 def test_the_default_message_names_var_lib_apt_lists(monkeypatch):
+    assert dg.APT_LISTS_DIR == Path("/var/lib/apt/lists")
     monkeypatch.setattr(dg, "APT_LISTS_DIR", Path("/nonexistent/apt/lists"))
     monkeypatch.delenv(dg.ENV_VAR, raising=False)
     with pytest.raises(GraphSourceMissing, match=r"^no apt package lists in /nonexistent/apt/lists; "
