@@ -40,6 +40,7 @@ CITATIONS: dict[str, str] = {
     "Xiao17": "Xiao, Rasul & Vollgraf 2017, arXiv:1708.07747",
     "Xu15": "Xu et al. 2015, ICML, arXiv:1502.03044",
     "Yang16": "Yang et al. 2016, NAACL, ACL Anthology N16-1174",
+    "Zachary77": "Zachary 1977, Journal of Anthropological Research, DOI:10.1086/jar.33.4.3629752",
 }
 
 _KEY = re.compile(r"\[([A-Z][A-Za-z]+\d\d[a-z]?)\]")
