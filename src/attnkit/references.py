@@ -22,6 +22,7 @@ CITATIONS: dict[str, str] = {
     "Hu18": "Hu, Shen & Sun 2018, CVPR, arXiv:1709.01507",
     "Jaderberg15": "Jaderberg et al. 2015, NeurIPS, arXiv:1506.02025",
     "Jang17": "Jang, Gu & Poole 2017, ICLR, arXiv:1611.01144",
+    "Kipf17": "Kipf & Welling 2017, ICLR, arXiv:1609.02907",
     "Kudo18b": "Kudo & Richardson 2018, EMNLP (demo), arXiv:1808.06226",
     "LeCun98": "LeCun et al. 1998, Proc. IEEE, DOI:10.1109/5.726791",
     "Luong15": "Luong, Pham & Manning 2015, EMNLP, arXiv:1508.04025",

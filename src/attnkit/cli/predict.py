@@ -101,6 +101,9 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             weights = getattr(res, "weights", None)
+            edge_weights = getattr(res, "edge_weights", None)
+            if edge_weights:  # graph attention: (K, Nh) per layer, heads of the last layer drawn
+                weights = edge_weights[-1].T.unsqueeze(1)
             if weights is not None and getattr(weights, "dim", lambda: 0)() == 3:
                 try:
                     select_heads(weights, args.attention_heads)

@@ -19,13 +19,15 @@ from ..errors import ConfigError
 from ..registry import Registry
 from ..schema import check_positive
 from .cnn_classifier import CNN_ATTENTIONS, AttentionCNN
+from .gnn import GATClassifier, GCNClassifier, MLPClassifier
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
 from .transformer import TransformerSeq2Seq
 from .vit import VisionTransformer
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ImageSpec", "ModelFamily", "FAMILIES", "RNNConfig",
-           "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig"]
+           "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig", "NodeSpec", "GATConfig", "GCNConfig",
+           "MLPConfig"]
 
 
 class ModelSpec:
@@ -76,6 +78,19 @@ class ImageSpec(ModelSpec):
     channels: int
     height: int
     width: int
+    n_classes: int
+
+
+@dataclass(frozen=True)
+class NodeSpec(ModelSpec):
+    """A node classification task on one graph: node features (N, in_dim) and edges -> a class per node.
+
+    Attributes:
+        in_dim: node feature width F.
+        n_classes: number of classes.
+    """
+
+    in_dim: int
     n_classes: int
 
 
@@ -374,6 +389,76 @@ class ViTFamily:
         return "vit"
 
 
+@dataclass(frozen=True)
+class GATConfig:
+    """``model.arch: gat``: :class:`attnkit.models.gnn.GATClassifier` (defaults: [Velickovic18] Sec. 3.3)."""
+
+    arch: str = "gat"
+    version: str = "gat"  # gat | gatv2 [Brody22]
+    hidden_dim: int = 8  # per head
+    n_heads: int = 8
+    out_heads: int = 1
+    layers: int = 2
+    dropout: float = 0.6
+
+    def check(self) -> None:
+        if self.version not in ("gat", "gatv2"):
+            raise ConfigError(f"model.version: unknown {self.version!r}; choose one of: gat, gatv2")
+        check_positive(self, "hidden_dim", "n_heads", "out_heads", "layers", section="model")
+        _check_dropout(self.dropout)
+
+
+@dataclass(frozen=True)
+class GCNConfig:
+    """``model.arch: gcn`` (and ``mlp``): the baselines of the graph attention comparison."""
+
+    arch: str = "gcn"
+    hidden_dim: int = 64
+    layers: int = 2
+    dropout: float = 0.5
+
+    def check(self) -> None:
+        check_positive(self, "hidden_dim", "layers", section="model")
+        _check_dropout(self.dropout)
+
+
+@dataclass(frozen=True)
+class MLPConfig(GCNConfig):
+    arch: str = "mlp"
+
+
+class _NodeFamily:
+    spec_class = NodeSpec
+    model_class: type = GATClassifier
+
+    @classmethod
+    def build(cls, cfg: Any, spec: NodeSpec) -> nn.Module:
+        options = {f.name: getattr(cfg, f.name) for f in fields(cfg) if f.name != "arch"}
+        return cls.model_class(spec.in_dim, spec.n_classes, **options)
+
+    @classmethod
+    def label(cls, cfg: Any) -> str:
+        return getattr(cfg, "version", cfg.arch)
+
+
+class GATFamily(_NodeFamily):
+    """Graph attention networks (GAT, GATv2) for node classification."""
+
+    name, config_class, model_class = "gat", GATConfig, GATClassifier
+
+
+class GCNFamily(_NodeFamily):
+    """Graph convolutional networks: degree-normalised neighbourhood averages [Kipf17]."""
+
+    name, config_class, model_class = "gcn", GCNConfig, GCNClassifier
+
+
+class MLPFamily(_NodeFamily):
+    """A feature-only MLP: the graph's edges unused (the baseline every graph model must beat)."""
+
+    name, config_class, model_class = "mlp", MLPConfig, MLPClassifier
+
+
 FAMILIES: Registry[type] = Registry("model family")
 FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
                   "[Cho14], [Bahdanau15], [Luong15]")
@@ -386,3 +471,7 @@ FAMILIES.register("cnn", CNNFamily, "CNN classifier; its blocks' attention by mo
                   "[Jaderberg15]")
 FAMILIES.register("vit", ViTFamily, "Vision Transformer over image patches, attention rollout",
                   "[Dosovitskiy21], [Abnar20]")
+FAMILIES.register("gat", GATFamily, "graph attention network for node classification (model.version gat or "
+                  "gatv2)", "[Velickovic18], [Brody22]")
+FAMILIES.register("gcn", GCNFamily, "graph convolutional network (a baseline without attention)", "[Kipf17]")
+FAMILIES.register("mlp", MLPFamily, "node features only, no edges (a baseline)", "")

@@ -9,6 +9,7 @@ from ..registry import Registry
 from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
 from .date_task import DateTask, DatesConfig, locale_tag
+from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
@@ -23,7 +24,11 @@ TASKS.register("fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian 
                "10 classes", "[Xiao17]")
 TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated, scaled and placed on a "
                "cluttered 60 x 60 canvas -> 10 classes", "[Xiao17]; cluttered MNIST of [Jaderberg15]")
+TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
+               "edges) -> archive section of each package", "node classification of [Velickovic18]")
+TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
-           "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask"]
+           "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
+           "DebianPackagesTask", "KarateClubTask"]

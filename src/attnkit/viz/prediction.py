@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from ..heads import select_heads
 from .alignment import plot_alignment
 from .document import plot_document_attention
+from .graph import plot_neighbourhood
 from .image import plot_image_attention
 
 __all__ = ["plot_prediction", "DRAWERS"]
@@ -69,11 +70,25 @@ def _image(pred: Any, title: str | None, heads) -> Figure:
     return fig
 
 
+def _neighbourhood(pred: Any, title: str | None, heads) -> Figure:
+    """The last layer's weights over the node's incoming edges (mean of the heads or one head)."""
+    if not pred.edge_weights:
+        raise ValueError("this model has no attention over the graph to draw")
+    per_head = pred.edge_weights[-1].T.unsqueeze(1)  # (Nh, 1, K): heads first, as select_heads reads them
+    n = per_head.shape[0]
+    which = ("the one head" if n == 1 else f"mean of {n} heads") if heads == "mean" else f"head {heads}"
+    weights = select_heads(per_head, heads)[0]  # (K,)
+    title = f"{title} (last layer, {which})" if title else f"last layer, {which}"
+    return plot_neighbourhood(pred.node, pred.neighbours, weights.numpy(), labels=pred.neighbour_classes,
+                              title=title)
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
     (("word_weights", "sentence_weights", "sentences"), _document),
     (("image", "maps", "rectified", "channel_weights"), _image),
+    (("node", "neighbours", "edge_weights"), _neighbourhood),
 ]
 
 
