@@ -255,3 +255,21 @@ def test_resume_on_cuda_restores_the_device_random_state(tmp_path):
     resumed.fit(resume=True)
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5, msg=name)
+
+
+def test_parameters_with_an_lr_scale_train_at_that_multiple_of_the_rate(tmp_path):
+    from attnkit.models.cnn_classifier import AttentionCNN
+
+    model = AttentionCNN(1, 10, (16, 16), channels=(4, 8), stn=True, stn_lr_scale=0.1)
+    trainer = Trainer(model, CFG, tmp_path, ID_PAIRS, items([[4]], [[4]]), lambda m: {"score": 0.0}, progress=False)
+    rates = {}
+    for group in trainer.optimizer.param_groups:
+        for p in group["params"]:
+            rates[id(p)] = group["lr"]
+    stn = {id(p) for p in model.stn.parameters()}
+    assert [rates[i] for i in stn] == pytest.approx([CFG.lr * 0.1] * len(stn))
+    assert {r for i, r in rates.items() if i not in stn} == {CFG.lr}
+    trainer.optimizer.step()
+    trainer.scheduler.step()
+    lrs = sorted(g["lr"] for g in trainer.optimizer.param_groups)
+    assert lrs[0] == pytest.approx(lrs[1] * 0.1)  # the schedule scales both groups alike

@@ -118,6 +118,10 @@ class AttentionCNN(nn.Module):
         reduction: SE / CBAM channel reduction ratio r.
         nonlocal_heads: heads of the non-local block.
         dropout: dropout before the linear classifier.
+        stn_lr_scale: the spatial transformer's parameters train at this multiple of the
+            learning rate (set as their ``lr_scale``, read by the trainer's optimiser). With the
+            classifier's rate, on the distorted canvases, its localisation network collapsed to
+            one constant warp (docs/results/vision.md); 0.1 is a common remedy.
 
     Raises:
         ValueError: for an unknown attention, no stage, or an image too small for the stages.
@@ -125,7 +129,8 @@ class AttentionCNN(nn.Module):
 
     def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *,
                  channels: Sequence[int] = (32, 64, 128), attention: str = "none", stn: bool = False,
-                 reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0) -> None:
+                 reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0,
+                 stn_lr_scale: float = 1.0) -> None:
         super().__init__()
         if attention not in CNN_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CNN_ATTENTIONS)}")
@@ -134,6 +139,8 @@ class AttentionCNN(nn.Module):
                              f"and images of at least {2 ** len(channels)} pixels a side, got {tuple(image_size)}")
         self.in_channels, self.image_size = in_channels, tuple(image_size)
         self.stn = SpatialTransformer(in_channels, self.image_size) if stn else None
+        for p in self.stn.parameters() if stn else ():
+            p.lr_scale = stn_lr_scale
         widths = [in_channels, *channels]
         self.stages = nn.ModuleList(_Stage(widths[i], widths[i + 1], attention, reduction)
                                     for i in range(len(channels)))

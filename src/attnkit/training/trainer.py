@@ -53,6 +53,16 @@ class TrainResult:
     history: list[dict] = field(default_factory=list)
 
 
+def param_groups(model: nn.Module, lr: float) -> list[dict]:
+    """Adam's parameter groups: one per learning-rate scale. A parameter whose module set an
+    ``lr_scale`` attribute on it (e.g. a spatial transformer's localisation network, trained
+    slower) gets ``lr * lr_scale``; every schedule multiplies each group's own rate."""
+    groups: dict[float, list] = {}
+    for p in model.parameters():
+        groups.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
+    return [{"params": ps, "lr": lr * scale} for scale, ps in groups.items()]
+
+
 def lr_factor(cfg):
     """The learning-rate multiplier as a function of the step, for ``cfg.schedule``:
 
@@ -144,7 +154,7 @@ class Trainer:
         self.task, self.items, self.validate, self.progress = task, items, validate, progress
         self.metric = metric or task.metric
         self.progress_label, self.progress_position = progress_label, progress_position
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(param_groups(model, cfg.lr), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
         self.ctx = LossContext(cfg)  # rank-local loss state (e.g. the REINFORCE baseline)
         self.loss_log = Path(loss_log) if loss_log else None
