@@ -35,7 +35,7 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("data.locales=de_DE", "data.locales must be a list"),
     ("hidden_dim=3", "must look like section.key=value"),
     ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
-    ("model.arch=gat", "unknown model family 'gat'; choose one of: rnn, transformer, han, cnn, vit"),
+    ("model.arch=capsule", "unknown model family 'capsule'; choose one of: rnn, transformer, han, cnn, vit, gat, gcn, mlp"),
     ("model.arch=han", "model.arch=han cannot model data.task=dates; choose one of: rnn, transformer"),
     ("data.corpus=x", "data.corpus does not apply to data.task=dates; remove it (it is an option of data.task=translation)"),
     ("model.input_feeding=false", "model.input_feeding does not apply to model.attention=bahdanau"),
