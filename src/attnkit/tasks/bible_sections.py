@@ -55,6 +55,7 @@ from ..io import atomic_write_text
 from ..schema import check_positive
 from ..models.families import DocumentSpec
 from .base import LossContext, PrimaryMetric
+from .classification import check_split_fractions, classification_report, reject_decoding_options
 
 __all__ = ["Section", "SECTIONS", "BOOK_SECTION", "Chapter", "SectionsConfig", "BibleSections",
            "DocumentBatch", "tokenize", "chapters_from_verses", "split_chapters", "build_vocab",
@@ -138,10 +139,7 @@ class SectionsConfig:
 
     def check(self) -> None:
         """Raises ConfigError (a ValueError) naming the first field out of range."""
-        if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1
-                and self.dev_fraction + self.test_fraction < 1):
-            raise ConfigError(f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
-                              f"got {self.dev_fraction} and {self.test_fraction}")
+        check_split_fractions(self)
         check_positive(self, "min_freq", "max_verses", "max_words", section="data")
 
 
@@ -469,8 +467,7 @@ class BibleSectionsTask:
         Raises:
             ValueError: for an option (classification has no decoding options) or no examples.
         """
-        if options:
-            raise ValueError(f"task {self.name} takes no decoding options, got {', '.join(options)}")
+        reject_decoding_options(self.name, options)
         probs, outs = self._probabilities(model, examples)
         predicted = [int(p.argmax()) for p in probs]
         metrics = classification_metrics(predicted, [c.label for c in examples], len(SECTIONS))
@@ -482,12 +479,7 @@ class BibleSectionsTask:
         return DocumentPrediction(self.classes[k], float(p[k]), p.tolist(), [list(s) for s in sentences], *weights)
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
-        lines = [f"{'documents:':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
-                 f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
-        if detailed:
-            for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
-                lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
-        return lines
+        return classification_report(metrics, "documents", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
                 **decoding: Any) -> list[DocumentPrediction]:

@@ -38,8 +38,9 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.families import NodeSpec
 from .base import LossContext, PrimaryMetric
+from .classification import ClassLabel, check_split_fractions, classification_report, reject_decoding_options
 
-__all__ = ["DebianGraphConfig", "KarateConfig", "NodeBatch", "NodePrediction", "NodeLabel",
+__all__ = ["DebianGraphConfig", "KarateConfig", "NodeBatch", "NodePrediction",
            "DebianPackagesTask", "KarateClubTask"]
 
 
@@ -66,8 +67,7 @@ class DebianGraphConfig:
     test_fraction: float = 0.1
 
     def check(self) -> None:
-        if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1 and self.dev_fraction + self.test_fraction < 1):
-            raise ConfigError("data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1")
+        check_split_fractions(self)
         if min(self.min_df, self.max_features, self.dim) < 1:
             raise ConfigError("data.min_df, data.max_features and data.dim must be >= 1")
 
@@ -82,8 +82,7 @@ class KarateConfig:
     test_fraction: float = 0.2
 
     def check(self) -> None:
-        if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1 and self.dev_fraction + self.test_fraction < 1):
-            raise ConfigError("data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1")
+        check_split_fractions(self)
 
 
 class NodeBatch(NamedTuple):
@@ -91,15 +90,6 @@ class NodeBatch(NamedTuple):
     edge_index: Tensor  # (2, E)
     nodes: Tensor  # (B,) the batch's node indices
     labels: Tensor  # (B,)
-
-
-@dataclass
-class NodeLabel:
-    """The predicted class of one evaluated node."""
-
-    output: str
-    probability: float
-    label: int
 
 
 @dataclass
@@ -215,29 +205,23 @@ class DebianPackagesTask:
         return torch.softmax(out.logits.float(), dim=-1).cpu(), out
 
     def evaluate(self, model: nn.Module, examples: Sequence[int], **options: Any
-                 ) -> tuple[dict[str, Any], list[NodeLabel]]:
+                 ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix on the nodes `examples`.
 
         Raises:
             ValueError: for a decoding option (there are none) or no nodes.
         """
-        if options:
-            raise ValueError(f"task {self.name} takes no decoding options, got {', '.join(options)}")
+        reject_decoding_options(self.name, options)
         p, _ = self._probabilities(model)
         nodes = torch.tensor(list(examples), dtype=torch.long)
         predicted = p[nodes].argmax(-1).tolist()
         metrics = classification_metrics(predicted, self.labels[nodes].tolist(), len(self.classes))
         metrics["classes"] = self.classes
-        return metrics, [NodeLabel(self.classes[k], float(p[i, k]), int(self.labels[i]))
+        return metrics, [ClassLabel(self.classes[k], float(p[i, k]), int(self.labels[i]))
                          for i, k in zip(nodes.tolist(), predicted)]
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
-        lines = [f"{'nodes:':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
-                 f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
-        if detailed:
-            for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
-                lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
-        return lines
+        return classification_report(metrics, "nodes", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
                 **decoding: Any) -> list[NodePrediction]:

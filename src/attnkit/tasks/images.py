@@ -51,8 +51,9 @@ from ..io import atomic_write_text
 from ..models.families import ImageSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
+from .classification import ClassLabel, classification_report, reject_decoding_options
 
-__all__ = ["FashionConfig", "CanvasConfig", "ImageExample", "ImageBatch", "ImagePrediction", "ImageLabel",
+__all__ = ["FashionConfig", "CanvasConfig", "ImageExample", "ImageBatch", "ImagePrediction",
            "FashionMNISTTask", "FashionCanvasTask", "read_image"]
 
 
@@ -128,16 +129,6 @@ class ImageExample:
 class ImageBatch(NamedTuple):
     images: Tensor  # (B, 1, H, W) float32, normalised
     labels: Tensor  # (B,) class indices
-
-
-@dataclass
-class ImageLabel:
-    """The predicted class of one evaluated image (no attention kept: a test set's maps would
-    not fit in memory; :meth:`FashionMNISTTask.predict` returns them for chosen images)."""
-
-    output: str
-    probability: float
-    label: int
 
 
 @dataclass
@@ -366,15 +357,14 @@ class FashionMNISTTask:
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: Sequence[ImageExample], *, batch_size: int = 500,
-                 **options: Any) -> tuple[dict[str, Any], list[ImageLabel]]:
+                 **options: Any) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix
-        (:func:`attnkit.evaluation.classification_metrics`), and one :class:`ImageLabel` each.
+        (:func:`attnkit.evaluation.classification_metrics`), and one :class:`~attnkit.tasks.classification.ClassLabel` each.
 
         Raises:
             ValueError: for a decoding option (classification has none) or no examples.
         """
-        if options:
-            raise ValueError(f"task {self.name} takes no decoding options, got {', '.join(options)}")
+        reject_decoding_options(self.name, options)
         device = next(model.parameters()).device
         probs = []
         for start in range(0, len(examples), batch_size):
@@ -384,16 +374,11 @@ class FashionMNISTTask:
         predicted = p.argmax(dim=-1).tolist()
         metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
         metrics["classes"] = self.classes
-        preds = [ImageLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))]
+        preds = [ClassLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))]
         return metrics, preds
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
-        lines = [f"{'images:':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
-                 f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
-        if detailed:
-            for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
-                lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
-        return lines
+        return classification_report(metrics, "images", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
                 **decoding: Any) -> list[ImagePrediction]:

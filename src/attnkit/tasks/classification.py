@@ -1,0 +1,47 @@
+"""What every classification task shares: the split-fraction check of its config, the report of
+:func:`attnkit.evaluation.classification_metrics`, the refusal of decoding options, and the
+light per-example prediction of an evaluation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..errors import ConfigError
+
+__all__ = ["ClassLabel", "check_split_fractions", "classification_report", "reject_decoding_options"]
+
+
+@dataclass
+class ClassLabel:
+    """The predicted class of one evaluated example (no attention kept: a test set's would not
+    fit in memory; a task's ``predict`` returns it for chosen inputs)."""
+
+    output: str
+    probability: float
+    label: int
+
+
+def check_split_fractions(cfg: Any) -> None:
+    """Raises ConfigError unless ``cfg.dev_fraction`` and ``cfg.test_fraction`` lie in (0, 1)
+    with a sum below 1."""
+    if not (0 < cfg.dev_fraction < 1 and 0 < cfg.test_fraction < 1 and cfg.dev_fraction + cfg.test_fraction < 1):
+        raise ConfigError(f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
+                          f"got {cfg.dev_fraction} and {cfg.test_fraction}")
+
+
+def classification_report(metrics: Mapping[str, Any], unit: str, *, detailed: bool = False) -> list[str]:
+    """Lines of count (`unit`: "documents", "images", ...), accuracy and macro-F1, and with
+    `detailed` the accuracy of every class."""
+    lines = [f"{unit + ':':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
+             f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
+    if detailed:
+        for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
+            lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
+    return lines
+
+
+def reject_decoding_options(task: str, options: Mapping[str, Any]) -> None:
+    """Raises ValueError for any decoding option: a classifier decodes nothing."""
+    if options:
+        raise ValueError(f"task {task} takes no decoding options, got {', '.join(options)}")
