@@ -82,3 +82,36 @@ def test_the_shipped_configs_are_the_study_recipes():
                     (data, variant, section)
                 assert all(study[section][k] == v for k, v in shipped[section].items())
             assert {k: v for k, v in study["train"].items() if k in shipped["train"]} == shipped["train"]
+
+
+def test_stn_diagnostics_of_known_transforms(tmp_path):
+    """The study's localisation statistics for transforms set by hand: the identity covers the
+    whole canvas; a centred zoom by 1/2 samples a quarter of it and covers the share of each
+    item's box inside the central square, counted here pixel by pixel."""
+    import numpy as np
+    import torch
+
+    from attnkit.studies.vision import stn_diagnostics
+    from attnkit.training.run import load_run
+
+    run_dir = tmp_path / "run"
+    assert main(["train", str(REPO / "configs" / "canvas-stn-cnn.yaml"), "--out", str(run_dir), "--no-progress",
+                 *_sets(TINY + ["model.channels=[8,16]", "train.max_steps=2"])]) == 0
+    run = load_run(run_dir)
+    last = run.model.stn.regressor[-1]
+    boxes = json.loads((run_dir / "data" / "test.json").read_text())["transforms"]["box"][:40]
+    with torch.no_grad():
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([1.0, 0, 0, 0, 1.0, 0]))
+    d = stn_diagnostics(run, n_images=40)
+    assert d["n_images"] == 40 and d["frame_area"] == pytest.approx(1.0) and d["item_coverage"] == pytest.approx(1.0)
+    assert max(max(row) for row in d["theta_sd"]) == 0 and np.isnan(d["r_x"])
+    with torch.no_grad():
+        last.bias.copy_(torch.tensor([0.5, 0, 0, 0, 0.5, 0]))
+    d = stn_diagnostics(run, n_images=40)
+    inside = []  # pixel (col, row) centres of a 60-pixel canvas inside the central half: 15 <= col < 45
+    for x0, y0, x1, y1 in boxes:
+        cols = [c for c in range(x0, x1) if 15 <= c < 45]
+        rows = [r for r in range(y0, y1) if 15 <= r < 45]
+        inside.append(len(cols) * len(rows) / ((x1 - x0) * (y1 - y0)))
+    assert d["frame_area"] == pytest.approx(0.25) and d["item_coverage"] == pytest.approx(np.mean(inside))

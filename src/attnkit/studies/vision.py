@@ -35,6 +35,7 @@ from ..training.run import load_run
 from .han_report import machine_description
 
 __all__ = ["VARIANTS", "DATASETS", "vision_config", "run_vision_study", "attention_examples", "VisionExamples",
+           "stn_diagnostics",
            "report_lines"]
 
 log = logging.getLogger(__name__)
@@ -245,3 +246,67 @@ def report_lines(metrics: dict) -> list[str]:
                          f"| {r['inference_images_per_s']:,.0f} |")
         lines.append("")
     return lines
+
+
+def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> dict:
+    """Whether a trained spatial transformer localises: what it does on the first `n_images` test
+    canvases of the run in `run_dir` (a run folder, or a run already loaded with
+    :func:`~attnkit.training.run.load_run`).
+
+    θ maps the output's normalised coordinates to the input's (``align_corners=False``), so the
+    output's centre samples the input at θ's translation (t_x, t_y), and the sampled frame is
+    the parallelogram θ·[±1, ±1, 1] covering a share |det A| of the canvas (A = θ[:, :2]).
+    A transformer that localises moves its frame with the item: (t_x, t_y) correlates with the
+    item's centre (normalised the same way) and the frame is smaller than the canvas.
+
+    Returns:
+        a dict: ``feature_sd`` (the localisation network's last features: sd across canvases,
+        mean over features; near 0 = the network ignores its input), ``theta_sd`` (sd of each of
+        the 6 entries across canvases), ``theta_mean``, ``r_x`` and ``r_y`` (Pearson correlation of
+        t_x with the item's centre x and of t_y with its centre y; NaN for a constant θ),
+        ``frame_area`` (mean |det A|), ``item_coverage`` (mean share of the item's box inside the
+        frame), ``n_images``.
+
+    Raises:
+        ValueError: if the run has no spatial transformer or its data has no transforms
+            (not a canvas run).
+    """
+    run = load_run(run_dir) if isinstance(run_dir, (str, Path)) else run_dir
+    stn = getattr(run.model, "stn", None)
+    record = json.loads((Path(run.path) / "data" / "test.json").read_text(encoding="utf-8"))
+    if stn is None or "transforms" not in record:
+        raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "
+                         "data.task=fashion-canvas)")
+    examples = run.task.load_split(run.path, "test")[:n_images]
+    boxes = np.asarray(record["transforms"]["box"][:len(examples)], dtype=np.float64)  # (N, 4) x0 y0 x1 y1
+    size = examples[0].image.shape[-1]
+    feats, thetas = [], []
+    with torch.no_grad():
+        for i in range(0, len(examples), batch_size):
+            x = run.task.collate(examples[i:i + batch_size]).images
+            f = stn.features(x)
+            feats.append(f.flatten(1))
+            thetas.append(stn.regressor(f).view(-1, 2, 3))
+    feat = torch.cat(feats).double().numpy()
+    theta = torch.cat(thetas).double().numpy()  # (N, 2, 3)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / size - 1.0  # (N, 2): 2 * ((x0 + x1) / 2) / size - 1
+
+    def pearson(a, b):
+        return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+
+    # share of each item's box inside the frame: pixel centres p with A^-1 (p - t) in [-1, 1]^2
+    coverage = []
+    for (x0, y0, x1, y1), th in zip(boxes.astype(int), theta):
+        xs, ys = np.meshgrid(np.arange(x0, x1) + 0.5, np.arange(y0, y1) + 0.5)
+        p = np.stack([2 * xs.ravel() / size - 1, 2 * ys.ravel() / size - 1])  # (2, n)
+        try:
+            q = np.linalg.solve(th[:, :2], p - th[:, 2:])
+        except np.linalg.LinAlgError:
+            coverage.append(0.0)
+            continue
+        coverage.append(float(np.mean(np.all(np.abs(q) <= 1.0, axis=0))))
+    return {"n_images": len(examples), "feature_sd": float(feat.std(axis=0).mean()),
+            "theta_mean": theta.mean(axis=0).round(4).tolist(), "theta_sd": theta.std(axis=0).round(6).tolist(),
+            "r_x": pearson(theta[:, 0, 2], centre[:, 0]), "r_y": pearson(theta[:, 1, 2], centre[:, 1]),
+            "frame_area": float(np.abs(np.linalg.det(theta[:, :, :2])).mean()),
+            "item_coverage": float(np.mean(coverage))}
