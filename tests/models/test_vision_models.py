@@ -114,6 +114,23 @@ def test_cnn_with_a_spatial_transformer_starts_from_the_identity():
     torch.testing.assert_close(plain(images).logits, out.logits, rtol=1e-9, atol=1e-9)
 
 
+def test_a_smaller_spatial_transformer_output_starts_as_a_2x2_average():
+    """stn_size=30 on 60 x 60 images: the identity samples output pixel centres (i + 0.5) * 2 - 0.5
+    of the input, half-way between two pixels each way, i.e. the mean of each 2 x 2 block."""
+    torch.manual_seed(0)
+    model = AttentionCNN(1, 10, (60, 60), channels=(8, 16), stn=True, stn_size=30).double().eval()
+    images = torch.randn(2, 1, 60, 60, dtype=torch.float64)
+    out = model(images)
+    torch.testing.assert_close(out.rectified, torch.nn.functional.avg_pool2d(images, 2), rtol=1e-10, atol=1e-10)
+    assert out.logits.shape == (2, 10) and model.stages[0](out.rectified)[0].shape[-1] == 15
+    with pytest.raises(ValueError, match="needs stn=True"):
+        AttentionCNN(1, 10, (60, 60), stn_size=30)
+    with pytest.raises(ValueError, match="at least 8 pixels a side, got \\(4, 4\\)"):
+        AttentionCNN(1, 10, (60, 60), stn=True, stn_size=4)
+    with pytest.raises(ConfigError, match="stn_size must be >= 0 and applies only"):
+        CNNConfig(stn_size=30).check()
+
+
 @pytest.mark.parametrize("attention", ["se", "cbam", "nonlocal"])
 def test_cnn_gradients_in_float64(attention):
     torch.manual_seed(2)

@@ -114,7 +114,11 @@ class AttentionCNN(nn.Module):
         image_size: (H, W) of the input images, in pixels.
         channels: output channels of each stage; each stage halves H and W (floor).
         attention: one of :data:`CNN_ATTENTIONS`.
-        stn: put a spatial transformer in front (its output has the input's size).
+        stn: put a spatial transformer in front.
+        stn_size: side in pixels of the spatial transformer's square output, which the stages
+            then classify; 0 = the input's (H, W). A smaller output makes the identity transform
+            a downsampling of the whole image, so zooming in on the object is what keeps its
+            detail (see docs/results/vision.md).
         reduction: SE / CBAM channel reduction ratio r.
         nonlocal_heads: heads of the non-local block.
         dropout: dropout before the linear classifier.
@@ -130,15 +134,18 @@ class AttentionCNN(nn.Module):
     def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *,
                  channels: Sequence[int] = (32, 64, 128), attention: str = "none", stn: bool = False,
                  reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0,
-                 stn_lr_scale: float = 1.0) -> None:
+                 stn_lr_scale: float = 1.0, stn_size: int = 0) -> None:
         super().__init__()
         if attention not in CNN_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CNN_ATTENTIONS)}")
-        if not channels or min(image_size) < 2 ** len(channels):
+        if stn_size < 0 or (stn_size and not stn):
+            raise ValueError(f"stn_size must be >= 0 and needs stn=True, got stn_size={stn_size}, stn={stn}")
+        staged = (stn_size, stn_size) if stn_size else tuple(image_size)  # what the stages see
+        if not channels or min(staged) < 2 ** len(channels):
             raise ValueError(f"{len(channels)} stages halve the image {len(channels)} times: need >= 1 stage "
-                             f"and images of at least {2 ** len(channels)} pixels a side, got {tuple(image_size)}")
+                             f"and images of at least {2 ** len(channels)} pixels a side, got {staged}")
         self.in_channels, self.image_size = in_channels, tuple(image_size)
-        self.stn = SpatialTransformer(in_channels, self.image_size) if stn else None
+        self.stn = SpatialTransformer(in_channels, self.image_size, staged) if stn else None
         for p in self.stn.parameters() if stn else ():
             p.lr_scale = stn_lr_scale
         widths = [in_channels, *channels]

@@ -312,10 +312,13 @@ class CNNConfig:
     nonlocal_heads: int = 1
     dropout: float = 0.0
     stn_lr_scale: float = 1.0  # learning-rate multiple of the spatial transformer
+    stn_size: int = 0  # side of the spatial transformer's square output in pixels; 0 = the input's
 
     def check(self) -> None:
         if self.stn_lr_scale <= 0 or (self.stn_lr_scale != 1.0 and not self.stn):
             raise ConfigError("model.stn_lr_scale must be > 0 and applies only with model.stn: true")
+        if self.stn_size < 0 or (self.stn_size and not self.stn):
+            raise ConfigError("model.stn_size must be >= 0 and applies only with model.stn: true")
         if self.attention not in CNN_ATTENTIONS:
             raise ConfigError(f"model.attention: unknown {self.attention!r} for arch cnn; choose one of: "
                               f"{', '.join(CNN_ATTENTIONS)}")
@@ -343,7 +346,8 @@ class CNNFamily:
         try:
             return AttentionCNN(spec.channels, spec.n_classes, (spec.height, spec.width), channels=cfg.channels,
                                 attention=cfg.attention, stn=cfg.stn, reduction=cfg.reduction,
-                                nonlocal_heads=cfg.nonlocal_heads, dropout=cfg.dropout, stn_lr_scale=cfg.stn_lr_scale)
+                                nonlocal_heads=cfg.nonlocal_heads, dropout=cfg.dropout, stn_lr_scale=cfg.stn_lr_scale,
+                                stn_size=cfg.stn_size)
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
 

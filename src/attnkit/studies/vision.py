@@ -264,6 +264,9 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
         mean over features; near 0 = the network ignores its input), ``theta_sd`` (sd of each of
         the 6 entries across canvases), ``theta_mean``, ``r_x`` and ``r_y`` (Pearson correlation of
         t_x with the item's centre x and of t_y with its centre y; NaN for a constant θ),
+        ``r_scale`` (the frame's side sqrt|det A| against the item's scale) and ``r_angle`` (the
+        frame's rotation atan2(A_21, A_11) against the item's rotation angle; either sign means
+        the frame turns with the item),
         ``frame_area`` (mean |det A|), ``item_coverage`` (mean share of the item's box inside the
         frame), ``n_images``.
 
@@ -278,7 +281,10 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
         raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "
                          "data.task=fashion-canvas)")
     examples = run.task.load_split(run.path, "test")[:n_images]
-    boxes = np.asarray(record["transforms"]["box"][:len(examples)], dtype=np.float64)  # (N, 4) x0 y0 x1 y1
+    columns = record["transforms"]
+    boxes = np.asarray(columns["box"][:len(examples)], dtype=np.float64)  # (N, 4) x0 y0 x1 y1
+    scales = np.asarray(columns["scale"][:len(examples)], dtype=np.float64)
+    angles = np.asarray(columns["angle"][:len(examples)], dtype=np.float64)
     size = examples[0].image.shape[-1]
     feats, thetas = [], []
     with torch.no_grad():
@@ -308,5 +314,7 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
     return {"n_images": len(examples), "feature_sd": float(feat.std(axis=0).mean()),
             "theta_mean": theta.mean(axis=0).round(4).tolist(), "theta_sd": theta.std(axis=0).round(6).tolist(),
             "r_x": pearson(theta[:, 0, 2], centre[:, 0]), "r_y": pearson(theta[:, 1, 2], centre[:, 1]),
+            "r_scale": pearson(np.sqrt(np.abs(np.linalg.det(theta[:, :, :2]))), scales),
+            "r_angle": pearson(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]), angles),
             "frame_area": float(np.abs(np.linalg.det(theta[:, :, :2])).mean()),
             "item_coverage": float(np.mean(coverage))}
