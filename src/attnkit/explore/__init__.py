@@ -10,6 +10,6 @@ server (127.0.0.1 by default).
 
 from .app import LIMITS, Limits, create_app
 from .runs import RunRegistry, run_keys
-from .server import is_loopback, make_server
+from .server import LOOPBACK_NAMES, is_loopback, make_server
 
-__all__ = ["create_app", "Limits", "LIMITS", "RunRegistry", "run_keys", "make_server", "is_loopback"]
+__all__ = ["create_app", "Limits", "LIMITS", "RunRegistry", "run_keys", "make_server", "is_loopback", "LOOPBACK_NAMES"]
