@@ -186,3 +186,22 @@ def test_nothing_is_unpickled(tiny_runs, monkeypatch):
     client = create_app(RunRegistry.load([tiny_runs["transformer"]])).test_client()
     assert predict(client, "transformer", input=DATE, options={"locale": LOCALE}, beam_size=2).status_code == 200
     assert json.loads(client.get("/api/runs").data)["runs"][0]["key"] == "transformer"
+
+
+def test_layer_maps_on_their_own_match_those_of_the_prediction(client):
+    body = predict(client, "transformer", input=DATE, options={"locale": LOCALE}).json
+    out_tokens = body["hypotheses"][0]["out_tokens"]
+    alone = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
+                                                               "out_tokens": out_tokens}).json
+    for name in ("cross", "encoder_self", "decoder_self"):
+        torch.testing.assert_close(as_tensor(alone["layers"][name]), as_tensor(body["layers"][name]), atol=0, rtol=0)
+    without_eos = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
+                                                                     "out_tokens": out_tokens[:-1]}).json
+    assert without_eos["layers"]["cross"]["shape"] == body["layers"]["cross"]["shape"]  # </s> is added
+    for json_body, message in [({"input": DATE, "out_tokens": "12"}, "'out_tokens' must be a list"),
+                               ({"input": DATE, "out_tokens": ["1"], "beam_size": 2}, "unknown field 'beam_size'"),
+                               ({"input": "", "out_tokens": ["1"]}, "empty input")]:
+        response = client.post("/api/runs/transformer/layers", json=json_body)
+        assert response.status_code == 400 and message in response.json["error"]
+    response = client.post("/api/runs/bahdanau/layers", json={"input": DATE, "out_tokens": ["1"]})
+    assert response.status_code == 400 and "only Transformers" in response.json["error"]

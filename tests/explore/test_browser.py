@@ -70,7 +70,7 @@ def show(driver, url, runs, text=DATE, locale=LOCALE, beam=3):
     driver.execute_script("delete document.body.dataset.shown")
     before = driver.execute_script("return Number(document.body.dataset.renders || 0)")
     driver.find_element(By.ID, "go").click()
-    wait(driver, f"return Number(document.body.dataset.renders || 0) > {before}")
+    wait(driver, f"return Number(document.body.dataset.renders || 0) > {before}")  # layer maps loaded too
 
 
 def api(client, key, text=DATE, locale=LOCALE, beam=3):

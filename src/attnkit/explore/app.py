@@ -17,6 +17,10 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
   Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
   for other tasks ``{"kind": "generic", "output", "fields"}``.
+- ``POST /api/runs/KEY/layers`` with ``{"input", "options", "out_tokens"}``: the layer x head maps
+  of a teacher-forced pass over that output (Transformers), ``{"layers", "layers_note"}``; the
+  page asks for them after drawing the alignment, so that a long input's heatmap is not held up
+  by its (Tk x Tk) encoder maps.
 
 Runs are named on the command line only: a request names one by its key.
 """
@@ -33,10 +37,10 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from ..errors import InputError
-from .payload import TooLarge, predict_payload
+from .payload import TooLarge, layers_payload, predict_payload
 from .runs import RunRegistry, UnknownRun
 
-__all__ = ["create_app", "Limits", "LIMITS", "check_request", "RequestError"]
+__all__ = ["create_app", "Limits", "LIMITS", "check_request", "check_layers_request", "RequestError"]
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +112,25 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
     if not isinstance(out["layers"], bool):
         raise RequestError("'layers' must be true or false")
     return out
+
+
+def check_layers_request(body: Any, limits: Limits) -> dict[str, Any]:
+    """A layers request: input and options as :func:`check_request` takes them, and
+    ``out_tokens``, a list of at most 4096 strings.
+
+    Raises:
+        RequestError: for anything else.
+    """
+    if not isinstance(body, dict):
+        raise RequestError('the body must be a JSON object {"input": ..., "options": ..., "out_tokens": [...]}')
+    tokens = body.get("out_tokens")
+    if not isinstance(tokens, list) or not 1 <= len(tokens) <= 4096 or not all(isinstance(t, str) for t in tokens):
+        raise RequestError("'out_tokens' must be a list of 1 to 4096 strings (a hypothesis' out_tokens)")
+    rest = {k: v for k, v in body.items() if k != "out_tokens"}
+    unknown = sorted(set(rest) - {"input", "options"})
+    if unknown:
+        raise RequestError(f"unknown field {unknown[0]!r}; valid fields: input, options, out_tokens")
+    return {**check_request(rest, limits), "out_tokens": tokens}
 
 
 def _error(message: str, status: int) -> Response:
@@ -206,6 +229,19 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
         except TooLarge as err:
             return _error(str(err), 413)
         except ValueError as err:  # decoding arguments the decoder refuses
+            return _error(str(err), 400)
+
+    @app.post("/api/runs/<key>/layers")
+    def layers(key: str) -> Response:
+        s = served(key)
+        if not s:
+            return unknown(key)
+        body = request.get_json(silent=True)
+        if body is None:
+            return _error("the body must be JSON (Content-Type: application/json)", 400)
+        try:
+            return jsonify(layers_payload(s, check_layers_request(body, limits), max_cells=limits.max_cells))
+        except (RequestError, InputError) as err:
             return _error(str(err), 400)
 
     return app

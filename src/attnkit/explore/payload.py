@@ -17,11 +17,11 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from ..decoding import layer_maps, translate_nbest
+from ..decoding import Translation, layer_maps, translate_nbest
 from ..errors import InputError
 from .runs import Served, input_kind
 
-__all__ = ["matrix", "predict_payload", "DECIMALS", "TooLarge"]
+__all__ = ["matrix", "predict_payload", "layers_payload", "DECIMALS", "TooLarge"]
 
 DECIMALS = 5  # weights are sent rounded to this many decimals
 
@@ -78,15 +78,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     if cells > max_cells:
         raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
                        "give a shorter input or a smaller beam")
-    layers, note = None, None
-    if request["layers"] and hasattr(model, "attention_maps"):
-        maps = layer_maps(model, task, greedy)
-        n = sum(_cells(m) for m in maps)
-        if cells + n <= max_cells:
-            layers = {name: matrix(getattr(maps, name)) for name in ("cross", "encoder_self", "decoder_self")}
-        else:
-            note = (f"layer x head maps left out: {n} numbers, over the limit of {max_cells - cells} left "
-                    "for this answer")
+    layers, note = _layers(model, task, greedy, max_cells - cells) if request["layers"] else (None, None)
     return {
         "kind": "seq2seq",
         "input": text,
@@ -99,6 +91,42 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         "layers_note": note,
         "gold": served.gold(text, locale),
     }
+
+
+def _layers(model, task, translation: Translation, budget: int) -> tuple[dict | None, str | None]:
+    """Every layer's and head's maps of a Transformer for `translation` (None for other models),
+    or None and a note when they have more than `budget` numbers."""
+    if not hasattr(model, "attention_maps"):
+        return None, None
+    maps = layer_maps(model, task, translation)
+    n = sum(_cells(m) for m in maps)
+    if n > budget:
+        return None, f"layer x head maps left out: {n} numbers, over the limit of {budget} left for this answer"
+    return {name: matrix(getattr(maps, name)) for name in ("cross", "encoder_self", "decoder_self")}, None
+
+
+def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int) -> dict[str, Any]:
+    """The layer x head maps of a teacher-forced pass over a given output (``request["out_tokens"]``,
+    ending in ``</s>``) for a given input: what the page fetches after it has drawn the alignment.
+
+    Raises:
+        attnkit.errors.InputError: for an input or option the task rejects, or a model without
+            layer maps.
+    """
+    start = time.perf_counter()
+    task, model = served.run.task, served.run.model
+    if not (hasattr(task, "source_tokens") and hasattr(model, "attention_maps")):
+        raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
+    options = dict(request["options"])
+    with served.lock, torch.inference_mode():
+        task.check_inputs([request["input"]], options=options)
+        locale = {**task.predict_options, **options}.get("locale", "")
+        src = task.source_tokens(request["input"], locale)
+        out = list(request["out_tokens"])
+        translation = Translation("", src, out if out[-1:] == ["</s>"] else [*out, "</s>"], None, 0)
+        layers, note = _layers(model, task, translation, max_cells)
+    return {"run": served.key, "layers": layers, "layers_note": note,
+            "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
 def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_image_bytes: int) -> dict[str, Any]:

@@ -146,7 +146,7 @@ const explore = (() => {
     return panel;
   }
 
-  function renderResult(panel, result) {
+  function renderResult(panel, result, keep = false) {
     panel.result = result;
     const body = $(".body", panel.root);
     body.replaceChildren();
@@ -183,7 +183,8 @@ const explore = (() => {
         el("button", { type: "button", class: "export-json", text: "JSON", onclick: () => exportJSON(panel) }),
         el("a", { class: "export-link", hidden: "" })),
       el("div", { class: "grid" }));
-    panel.sel = { hyp: 0, kind: "alignment", layer: nLayers - 1, head: "mean" };
+    if (!keep) panel.sel = { hyp: 0, kind: "alignment", layer: nLayers - 1, head: "mean" };
+    if (panel.sel.layer < 0 || panel.sel.layer >= nLayers) panel.sel.layer = nLayers - 1;
     refresh(panel);
   }
 
@@ -212,6 +213,7 @@ const explore = (() => {
     head.value = s.head;
     const v = currentView(panel);
     panel.view = v;
+    $(".matrix-wrap", panel.root).hidden = !v;
     if (!v) { panel.canvas.width = 0; $(".note", panel.root).textContent = "this model has no attention"; return; }
     const width = Math.max(300, panel.root.clientWidth - 30);
     draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, maxWidth: width });
@@ -255,7 +257,7 @@ const explore = (() => {
     grid.replaceChildren();
     if (!res.layers || s.kind === "alignment") return;
     const maps = asMatrix(res.layers[s.kind]), [L, nh] = maps.shape;
-    grid.style.gridTemplateColumns = `auto repeat(${nh + 1}, 1fr)`;
+    grid.style.gridTemplateColumns = `auto repeat(${nh + 1}, minmax(0, 120px))`;
     grid.append(el("span", { class: "hdr", text: "" }), el("span", { class: "hdr", text: "mean" }));
     for (let h = 0; h < nh; h++) grid.append(el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
@@ -348,7 +350,7 @@ const explore = (() => {
       const panel = state.panels.get(run.key), t0 = performance.now();
       const own = {}; for (const k of Object.keys(run.options)) if (k in options) own[k] = options[k];
       const body = run.input === "image" ? { image, options: own } : { input: $("#input").value, options: own,
-        ...(run.decodes ? { beam_size: beam, n_best: nbest } : {}) };
+        ...(run.decodes ? { beam_size: beam, n_best: nbest, layers: false } : {}) };
       $(".error", panel.root).textContent = "";
       let res;
       try {
@@ -364,8 +366,23 @@ const explore = (() => {
       renderResult(panel, res);
       await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))); // painted
       const t2 = performance.now();
-      state.timings.push({ run: run.key, server_ms: res.elapsed_ms, request_ms: t1 - t0, render_ms: t2 - t1, total_ms: t2 - t0,
-        cells: res.hypotheses ? res.hypotheses[0].out_tokens.length * res.src_tokens.length : null });
+      const timing = { run: run.key, server_ms: res.elapsed_ms, request_ms: t1 - t0, render_ms: t2 - t1, total_ms: t2 - t0,
+        cells: res.hypotheses ? res.hypotheses[0].out_tokens.length * res.src_tokens.length : null };
+      if (run.layer_maps && res.kind === "seq2seq") { // then the layer x head maps, without holding up the heatmap
+        panel.root.dataset.layers = "loading";
+        try {
+          const response = await fetch(`/api/runs/${encodeURIComponent(run.key)}/layers`, { method: "POST",
+            headers: { "Content-Type": "application/json" },
+            body: JSON.stringify({ input: body.input, options: own, out_tokens: res.hypotheses[0].out_tokens }) });
+          const maps = await response.json();
+          if (!response.ok) throw new Error(maps.error || response.statusText);
+          if (panel.result === res) renderResult(panel, { ...res, layers: maps.layers, layers_note: maps.layers_note }, true);
+          await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+          timing.layers_ms = performance.now() - t0; timing.layers_server_ms = maps.elapsed_ms;
+        } catch (err) { $(".note", panel.root).textContent = `layer maps: ${err.message || err}`; }
+        panel.root.dataset.layers = "done";
+      }
+      state.timings.push(timing);
     }));
     state.renders += 1;
     document.body.dataset.renders = state.renders;
@@ -395,7 +412,12 @@ const explore = (() => {
   }
 
   return { start, submit, state, view: (key) => state.panels.get(key) && state.panels.get(key).view,
-    select: (key, sel) => { const p = state.panels.get(key); Object.assign(p.sel, sel); refresh(p); } };
+    // set a panel's view: {hyp, kind, layer (negative: from the last), head}
+    select: (key, sel) => {
+      const p = state.panels.get(key); Object.assign(p.sel, sel);
+      if (p.sel.layer < 0 && p.result && p.result.layers) p.sel.layer += p.result.layers.cross.shape[0];
+      refresh(p);
+    } };
 })();
 
 window.explore = explore;
