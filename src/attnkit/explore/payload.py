@@ -141,6 +141,8 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_ima
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             pred = task.predict(model, [name], options=options)[0]
+        except InputError as err:  # the message names the private file: name the upload instead
+            raise InputError(str(err).replace(name, "the uploaded image")) from None
         finally:
             os.unlink(name)
         shown = "uploaded image"

@@ -38,10 +38,22 @@ const explore = (() => {
     return [0, 1, 2].map((i) => Math.round(LOW[i] + (HIGH[i] - LOW[i]) * t));
   }
 
+  // What the colours show: the weights, or each row divided by its maximum ("rows scaled"), which
+  // makes a long row's spread-out weights visible; the numbers (hover, JSON) stay the weights.
+  function shown(M, rowScale) {
+    if (!rowScale) return M.data;
+    const [rows, cols] = M.shape, out = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) {
+      let max = 0; for (let c = 0; c < cols; c++) max = Math.max(max, M.data[r * cols + c]);
+      for (let c = 0; c < cols; c++) out[r * cols + c] = max > 0 ? M.data[r * cols + c] / max : 0;
+    }
+    return out;
+  }
+
   // ---- drawing ----------------------------------------------------------------------------
   // Draw matrix M (R, C) with row and column labels; returns the geometry for hit-testing.
   function layout(rows, cols, rowLabels, colLabels, maxWidth) {
-    const cell = Math.max(1, Math.min(22, Math.floor((maxWidth - 60) / cols)));
+    const cell = Math.max(2, Math.min(22, Math.floor((maxWidth - 60) / cols)));
     const labels = cell >= 8;
     const chars = (ls) => Math.min(14, Math.max(1, ...ls.map((s) => String(s).length)));
     const left = labels ? 10 + 7 * chars(rowLabels) : 4, top = labels ? 10 + 7 * chars(colLabels) : 4;
@@ -54,13 +66,21 @@ const explore = (() => {
     canvas.width = g.width; canvas.height = g.height;
     const ctx = canvas.getContext("2d");
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, g.width, g.height);
-    const img = ctx.createImageData(cols * g.cell, rows * g.cell), px = img.data, w = cols * g.cell;
-    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
-      const [R, G, B] = colour(M.data[r * cols + c]);
-      for (let y = 0; y < g.cell; y++) {
-        let o = ((r * g.cell + y) * w + c * g.cell) * 4;
-        for (let x = 0; x < g.cell; x++, o += 4) { px[o] = R; px[o + 1] = G; px[o + 2] = B; px[o + 3] = 255; }
+    // the cells' pixels are made once per matrix and scaling; a hover only redraws labels and outlines
+    const cached = canvas._cells;
+    let img;
+    if (cached && cached.M === M && cached.rowScale === !!opts.rowScale && cached.cell === g.cell) img = cached.img;
+    else {
+      img = ctx.createImageData(cols * g.cell, rows * g.cell);
+      const px = img.data, w = cols * g.cell, values = shown(M, opts.rowScale);
+      for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
+        const [R, G, B] = colour(values[r * cols + c]);
+        for (let y = 0; y < g.cell; y++) {
+          let o = ((r * g.cell + y) * w + c * g.cell) * 4;
+          for (let x = 0; x < g.cell; x++, o += 4) { px[o] = R; px[o + 1] = G; px[o + 2] = B; px[o + 3] = 255; }
+        }
       }
+      canvas._cells = { M, rowScale: !!opts.rowScale, cell: g.cell, img };
     }
     ctx.putImageData(img, g.left, g.top);
     if (g.labels) {
@@ -107,8 +127,9 @@ const explore = (() => {
     const parts = [`<svg xmlns="http://www.w3.org/2000/svg" width="${g.width}" height="${g.height}" font-family="monospace" font-size="11">`,
       `<rect width="100%" height="100%" fill="#fff"/>`];
     if (rows * cols <= 40000) {
+      const values = shown(M, v.rowScale);
       for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) {
-        const [R, G, B] = colour(M.data[r * cols + c]);
+        const [R, G, B] = colour(values[r * cols + c]);
         parts.push(`<rect x="${g.left + c * g.cell}" y="${g.top + r * g.cell}" width="${g.cell}" height="${g.cell}" fill="rgb(${R},${G},${B})"/>`);
       }
     } else { // too many cells for vector shapes: the raster, with vector labels
@@ -127,7 +148,7 @@ const explore = (() => {
     const v = panel.view, [rows, cols] = v.matrix.shape, weights = [];
     for (let r = 0; r < rows; r++) weights.push(Array.from(v.matrix.data.subarray(r * cols, (r + 1) * cols)));
     const body = { run: panel.key, input: panel.result.input, options: panel.result.options, hypothesis: v.hypothesis,
-      output: v.output, kind: v.kind, layer: v.layer, head: v.head, rows: v.rowLabels, columns: v.colLabels,
+      output: v.output, kind: v.kind, layer: v.layer, head: v.head, rows_scaled: v.rowScale, rows: v.rowLabels, columns: v.colLabels,
       gold: v.gold || null, weights };
     offer(panel, "json", URL.createObjectURL(new Blob([JSON.stringify(body)], { type: "application/json" })), `${panel.key}-attention.json`);
   }
@@ -168,7 +189,9 @@ const explore = (() => {
     const head = el("select", { class: "head", onchange: () => { panel.sel.head = head.value; refresh(panel); } });
     head.append(el("option", { value: "mean", text: "mean of heads" }));
     for (let h = 0; h < nh; h++) head.append(el("option", { value: h, text: `head ${h}` }));
-    view.append(el("label", {}, "map ", kind), el("label", {}, "", layer), el("label", {}, "", head));
+    const scale = el("input", { type: "checkbox", class: "row-scale", onchange: () => { panel.sel.rowScale = scale.checked; refresh(panel); } });
+    view.append(el("label", {}, "map ", kind), el("label", {}, "", layer), el("label", {}, "", head),
+      el("label", { title: "colour each row relative to its largest weight" }, scale, " rows scaled to their max"));
     if (!nLayers) layer.hidden = true;
     if (nh < 2) head.hidden = true;
     const notes = [];
@@ -183,7 +206,7 @@ const explore = (() => {
         el("button", { type: "button", class: "export-json", text: "JSON", onclick: () => exportJSON(panel) }),
         el("a", { class: "export-link", hidden: "" })),
       el("div", { class: "grid" }));
-    if (!keep) panel.sel = { hyp: 0, kind: "alignment", layer: nLayers - 1, head: "mean" };
+    if (!keep) panel.sel = { hyp: 0, kind: "alignment", layer: nLayers - 1, head: "mean", rowScale: panel.sel.rowScale || false };
     if (panel.sel.layer < 0 || panel.sel.layer >= nLayers) panel.sel.layer = nLayers - 1;
     refresh(panel);
   }
@@ -212,11 +235,13 @@ const explore = (() => {
     layer.value = s.layer; layer.hidden = s.kind === "alignment" || !res.layers;
     head.value = s.head;
     const v = currentView(panel);
+    if (v) v.rowScale = !!s.rowScale;
+    $(".row-scale", panel.root).checked = !!s.rowScale;
     panel.view = v;
     $(".matrix-wrap", panel.root).hidden = !v;
     if (!v) { panel.canvas.width = 0; $(".note", panel.root).textContent = "this model has no attention"; return; }
     const width = Math.max(300, panel.root.clientWidth - 30);
-    draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, maxWidth: width });
+    draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, maxWidth: width, rowScale: v.rowScale });
     panel.canvas.dataset.kind = v.kind; panel.canvas.dataset.head = v.head == null ? "" : v.head;
     panel.canvas.dataset.layer = v.layer == null ? "" : v.layer;
     tokens($(".src-tokens", panel.root), "source", v.colLabels, "src", panel);
@@ -248,7 +273,8 @@ const explore = (() => {
       const col = []; for (let i = 0; i < rows; i++) col.push(M[i * cols + c]);
       paint(out, col); paint(src, null); src[c] && src[c].classList.add("hover");
     } else { paint(src, null); paint(out, null); }
-    draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, row: r, col: c, maxWidth: Math.max(300, panel.root.clientWidth - 30) });
+    draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, row: r, col: c, rowScale: v.rowScale,
+      maxWidth: Math.max(300, panel.root.clientWidth - 30) });
   }
 
   // Thumbnails of every layer x head (and the mean) of the chosen map; a click enlarges one.
