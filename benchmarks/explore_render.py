@@ -160,6 +160,12 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
     driver.get(url)
     _wait_ready(driver)
     submit(driver, passage_key, passage_text, {}, 1)
+    driver.execute_script(f"explore.select('{passage_key}', {{rowScale: true}})")
+    canvas = driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{passage_key}"] canvas.heatmap')
+    d = {k: float(canvas.get_attribute(f"data-{k}")) for k in ("left", "top", "cell")}
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(d["left"] + 40.5 * d["cell"] - canvas.size["width"] / 2),
+        int(d["top"] + 5.5 * d["cell"] - canvas.size["height"] / 2)).perform()
     shoot(driver, out / "explore-passage-500.png")
 
 

@@ -244,8 +244,10 @@ const explore = (() => {
     draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, maxWidth: width, rowScale: v.rowScale });
     panel.canvas.dataset.kind = v.kind; panel.canvas.dataset.head = v.head == null ? "" : v.head;
     panel.canvas.dataset.layer = v.layer == null ? "" : v.layer;
-    tokens($(".src-tokens", panel.root), "source", v.colLabels, "src", panel);
-    tokens($(".out-tokens", panel.root), "output", v.rowLabels, "out", panel);
+    const names = { encoder_self: ["source (keys)", "source (queries)"], decoder_self: ["output (keys)", "output (queries)"] }[v.kind]
+      || ["source", "output"];
+    tokens($(".src-tokens", panel.root), names[0], v.colLabels, "src", panel);
+    tokens($(".out-tokens", panel.root), names[1], v.rowLabels, "out", panel);
     drawGrid(panel);
   }
 
