@@ -11,6 +11,8 @@ import torch
 from attnkit.decoding import beam_search, length_penalty, translate
 from attnkit.explore import Limits, RunRegistry, create_app, run_keys
 
+from .conftest import REPO as REPO_ROOT
+
 DATE, LOCALE = "3. Mai 1979", "de_DE"
 
 
@@ -205,3 +207,24 @@ def test_layer_maps_on_their_own_match_those_of_the_prediction(client):
         assert response.status_code == 400 and message in response.json["error"]
     response = client.post("/api/runs/bahdanau/layers", json={"input": DATE, "out_tokens": ["1"]})
     assert response.status_code == 400 and "only Transformers" in response.json["error"]
+
+
+def test_the_page_needs_only_files_shipped_in_the_package(client):
+    import re
+    from importlib import resources
+
+    static = resources.files("attnkit.explore") / "static"
+    html = (static / "index.html").read_text(encoding="utf-8")
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert "/static/explore.js" in refs and "/static/explore.css" in refs
+    for ref in refs:
+        if ref.startswith("data:"):
+            continue
+        assert ref.startswith("/static/"), ref  # nothing from another origin
+        response = client.get(ref)
+        assert response.status_code == 200 and response.data == (static / ref.removeprefix("/static/")).read_bytes()
+    for name in ("index.html", "explore.js", "explore.css"):
+        text = (static / name).read_text(encoding="utf-8")
+        assert not re.search(r"https?://", text.replace("http://www.w3.org/2000/svg", "")), name  # no CDN, no fonts
+    assert 'package-data' in (REPO_ROOT / "pyproject.toml").read_text() and \
+        '"explore/static/*"' in (REPO_ROOT / "pyproject.toml").read_text()

@@ -1,5 +1,5 @@
 """The API is generic over tasks: a graph task's prediction by its fields (GAT on the karate
-club), and an image task's input refused as text (it takes an upload)."""
+club), and an image task's uploaded image (a tiny CBAM CNN on Fashion-MNIST; text refused)."""
 
 from __future__ import annotations
 
@@ -38,3 +38,39 @@ def test_a_graph_node_prediction_with_its_edge_weights(karate):
     assert response.status_code == 400 and "no node 'nobody'" in response.json["error"]
     response = client.post("/api/runs/karate-gat/predict", json={"input": node, "options": {"x": "1"}})
     assert response.status_code == 400 and "takes no options" in response.json["error"]
+
+
+def test_an_uploaded_image_is_classified_with_its_attention_maps(tmp_path):
+    import base64
+    import io
+    import tempfile
+    from pathlib import Path
+
+    from PIL import Image
+
+    from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
+
+    if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
+    run = tmp_path / "fashion"
+    train_run(load_config(REPO / "configs" / "fashion-cnn-cbam.yaml", [
+        "data.train_size=300", "data.dev_size=100", "data.test_size=50", "model.channels=[4, 8]",
+        "train.max_steps=2", "train.eval_every=2", "train.threads=1", "train.batch_size=32"]), run, progress=False)
+    registry = RunRegistry.load([run])
+    client = create_app(registry).test_client()
+    assert client.get("/api/runs").json["runs"][0]["input"] == "image"
+    example = registry["fashion"].run.task.load_split(run, "test")[0]
+    buffer = io.BytesIO()
+    Image.fromarray(example.image.numpy()).save(buffer, "PNG")
+    before = set(Path(tempfile.gettempdir()).glob("attnkit-explore-*"))
+    body = client.post("/api/runs/fashion/predict", json={"image": base64.b64encode(buffer.getvalue()).decode()}).json
+    assert body["kind"] == "generic" and body["output"] in registry["fashion"].run.task.classes
+    maps = body["fields"]["maps"]
+    assert maps and all(len(m["shape"]) == 2 for m in maps.values())
+    assert sum(body["fields"]["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+    assert set(Path(tempfile.gettempdir()).glob("attnkit-explore-*")) == before  # the upload's file is gone
+    response = client.post("/api/runs/fashion/predict", json={"image": base64.b64encode(b"GIF89a no").decode()})
+    assert response.status_code == 400 and "the uploaded image" in response.json["error"]
+    assert "attnkit-explore-" not in response.json["error"]
+    response = client.post("/api/runs/fashion/predict", json={"input": "/etc/passwd"})
+    assert response.status_code == 400 and "takes an image" in response.json["error"]
