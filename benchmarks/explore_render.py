@@ -122,7 +122,7 @@ def shoot(driver, path: Path, css: str = "body") -> None:
 
 
 def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[str], registry,
-                passage_key: str, passage_text: str) -> None:
+                passage_key: str, passage_text: str, graph_key: str | None = None) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -167,6 +167,12 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
         canvas, int(d["left"] + 40.5 * d["cell"] - canvas.size["width"] / 2),
         int(d["top"] + 5.5 * d["cell"] - canvas.size["height"] / 2)).perform()
     shoot(driver, out / "explore-passage-500.png")
+    if graph_key:
+        driver.set_window_size(1200, 800)
+        driver.get(url)
+        _wait_ready(driver)
+        submit(driver, graph_key, registry[graph_key].run.task.graph.names[5], {}, 1)
+        shoot(driver, out / "explore-graph-node.png")
 
 
 def _wait_renders(driver, n):
@@ -188,13 +194,14 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--screenshots", metavar="DIR", help="write docs screenshots (explore-*.png) into DIR")
     parser.add_argument("--dates-runs", nargs="*", default=[], help="date runs shown side by side in a screenshot")
+    parser.add_argument("--graph-run", help="a node-classification run (e.g. runs/graphs/gat-s2) for a screenshot")
     args = parser.parse_args(argv)
     if missing():
         raise SystemExit(f"no browser: {missing()}")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as tmp:
         passage_run = Path(args.passage_run) if args.passage_run else toy_passage_run(Path(tmp))
-        paths = [p for p in [args.verse_run, str(passage_run), *args.dates_runs] if p]
+        paths = [p for p in [args.verse_run, str(passage_run), *args.dates_runs, args.graph_run] if p]
         registry = RunRegistry.load(paths)
         keys = registry.keys()
         verse_key = keys[0] if args.verse_run else None
@@ -213,8 +220,10 @@ def main(argv=None) -> int:
                 results.append({"case": f"{args.passage_tokens}-token passage", "run": passage_key,
                                 **measure(driver, passage_key, text, {}, 1, args.repeats)})
                 if args.screenshots:
-                    screenshots(driver, url, Path(args.screenshots), verse_key, keys[2 if verse_key else 1:], registry,
-                                passage_key, text)
+                    first_date = 2 if verse_key else 1
+                    screenshots(driver, url, Path(args.screenshots), verse_key,
+                                keys[first_date:first_date + len(args.dates_runs)], registry, passage_key, text,
+                                keys[-1] if args.graph_run else None)
             finally:
                 driver.quit()
     print("| case | run | beam | matrix (To x Tk) | request -> rendered heatmap, ms | server ms | drawing ms "

@@ -40,7 +40,7 @@ def both(page):
         show(driver, url, ["bahdanau", "transformer"])
         driver.execute_script("document.body.dataset.shown = 'both'")
     for key in ("bahdanau", "transformer"):
-        driver.execute_script(f"explore.select('{key}', {{hyp: 0, kind: 'alignment', head: 'mean'}})")
+        driver.execute_script(f"explore.select('{key}', {{hyp: 0, kind: 'alignment', head: 'mean', rowScale: false}})")
     return page
 
 

@@ -314,8 +314,10 @@ const explore = (() => {
   // Tasks other than sequence-to-sequence: the output and the prediction's fields; 2-D arrays drawn.
   function renderGeneric(panel, body, result) {
     body.append(el("div", { class: "hyps" }, el("span", { class: "tok out-output", text: result.output })));
-    const rest = {};
-    for (const [name, value] of Object.entries(result.fields || {})) {
+    const rest = {}, fields = result.fields || {};
+    // a list of names as long as a matrix's rows labels them (a node's neighbours for its edge weights)
+    const names = Object.values(fields).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
+    for (const [name, value] of Object.entries(fields)) {
       const mats = [];
       const walk = (v, path) => { if (v && v.shape && v.data) { if (v.shape.length === 2) mats.push([path, v]); }
         else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`)); else if (v && typeof v === "object") Object.entries(v).forEach(([k, x]) => walk(x, `${path}.${k}`)); };
@@ -324,7 +326,10 @@ const explore = (() => {
         const c = el("canvas", { class: "heatmap" }), M = asMatrix(m);
         let max = 0; for (const x of M.data) max = Math.max(max, x); // maps over images are not probabilities: scaled to their max
         const scaled = { shape: M.shape, data: M.data.map((x) => max > 0 ? x / max : 0) };
-        draw(c, scaled, [], [], { maxWidth: 280 });
+        const rowLabels = names.find((n) => n.length === M.shape[0]) || [];
+        const colLabels = rowLabels.length ? Array.from({ length: M.shape[1] }, (_, i) => `h${i}`) : [];
+        draw(c, scaled, rowLabels.length ? rowLabels : Array(M.shape[0]).fill(""), colLabels.length ? colLabels : Array(M.shape[1]).fill(""),
+          { maxWidth: rowLabels.length ? 360 : 280 });
         body.append(el("div", { class: "note", text: path + (max > 1 || max < 0.999 ? ` (scaled to its max ${max.toPrecision(3)})` : "") }), c);
       } else rest[name] = value;
     }
