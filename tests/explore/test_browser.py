@@ -223,3 +223,58 @@ def test_a_test_example_shows_its_gold_links_and_a_bad_input_its_error(page, reg
     assert gold == api(client, "bahdanau", example.text, example.locale)["gold"] and gold
     show(driver, url, ["bahdanau"], text="x" * 65)
     assert "at most 64" in driver.find_element(By.CSS_SELECTOR, f"{panel} .error").text
+
+
+@pytest.mark.slow  # trains two more tiny runs: about 20 s more on one loaded core
+def test_an_uploaded_image_and_a_graph_node_in_the_page(page, tmp_path):
+    """Other tasks through the same page: a Fashion-MNIST CNN with CBAM takes an uploaded image
+    file and shows its spatial attention maps; a GAT shows each layer's weights over the node's
+    incoming edges, labelled by neighbour."""
+    from PIL import Image
+    from selenium.webdriver.common.by import By
+
+    from attnkit.config import load_config
+    from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
+    from attnkit.explore import RunRegistry
+    from attnkit.training.pipeline import train_run
+
+    from .conftest import REPO
+
+    if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
+    train_run(load_config(REPO / "configs" / "fashion-cnn-cbam.yaml", [
+        "data.train_size=300", "data.dev_size=100", "data.test_size=50", "model.channels=[4, 8]",
+        "train.max_steps=2", "train.eval_every=2", "train.threads=1", "train.batch_size=32"]),
+        tmp_path / "fashion", progress=False)
+    train_run(load_config(REPO / "configs" / "karate-gat.yaml", ["train.max_steps=3", "train.eval_every=3",
+                                                                 "train.threads=1"]), tmp_path / "karate", progress=False)
+    registry = RunRegistry.load([tmp_path / "fashion", tmp_path / "karate"])
+    example = registry["fashion"].run.task.load_split(tmp_path / "fashion", "test")[0]
+    Image.fromarray(example.image.numpy()).save(tmp_path / "coat.png")
+    driver = page[0]
+    with live_server(create_app(registry)) as url:
+        client = create_app(registry).test_client()
+        driver.get(url + "?runs=fashion")
+        wait(driver, "return document.body.dataset.ready")
+        assert driver.find_element(By.ID, "image-label").is_displayed()
+        driver.find_element(By.ID, "image").send_keys(str(tmp_path / "coat.png"))
+        driver.find_element(By.ID, "go").click()
+        wait(driver, "return Number(document.body.dataset.renders || 0) >= 1")
+        panel = '.panel[data-run="fashion"]'
+        output = driver.find_element(By.CSS_SELECTOR, f"{panel} .out-output").text
+        expected = client.post("/api/runs/fashion/predict", json={
+            "image": base64.b64encode((tmp_path / "coat.png").read_bytes()).decode()}).json
+        assert output == expected["output"]
+        notes = texts(driver, f"{panel} .note")
+        assert any(name in " ".join(notes) for name in expected["fields"]["maps"])  # its attention maps are drawn
+        assert len(driver.find_elements(By.CSS_SELECTOR, f"{panel} canvas.heatmap")) >= 1 + len(expected["fields"]["maps"])
+
+        node = registry["karate"].run.task.graph.names[0]
+        driver.get(url + f"?runs=karate&input={node}&go=1")
+        wait(driver, "return Number(document.body.dataset.renders || 0) >= 1")
+        body = client.post("/api/runs/karate/predict", json={"input": node}).json
+        assert driver.find_element(By.CSS_SELECTOR, '.panel[data-run="karate"] .out-output').text == body["output"]
+        layers = driver.find_elements(By.CSS_SELECTOR, '.panel[data-run="karate"] canvas.heatmap')
+        assert len(layers) == len(body["fields"]["edge_weights"])
+        rows = {int(c.get_attribute("data-rows")) for c in layers}
+        assert rows == {len(body["fields"]["neighbours"])}  # one row per neighbour
