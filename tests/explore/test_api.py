@@ -228,3 +228,15 @@ def test_the_page_needs_only_files_shipped_in_the_package(client):
         assert not re.search(r"https?://", text.replace("http://www.w3.org/2000/svg", "")), name  # no CDN, no fonts
     assert 'package-data' in (REPO_ROOT / "pyproject.toml").read_text() and \
         '"explore/static/*"' in (REPO_ROOT / "pyproject.toml").read_text()
+
+
+def test_each_beam_hypothesis_has_its_own_layer_maps(client):
+    body = predict(client, "transformer", input=DATE, options={"locale": LOCALE}, beam_size=3, n_best=3,
+                   layers=False).json
+    for hyp in body["hypotheses"][1:]:
+        maps = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
+                                                                  "out_tokens": hyp["out_tokens"]}).json["layers"]
+        cross = as_tensor(maps["cross"])
+        assert cross.shape[-2:] == (len(hyp["out_tokens"]), len(body["src_tokens"]))
+        # teacher forcing over the beam's hypothesis gives the last-layer weights beam search kept for it
+        torch.testing.assert_close(cross[-1], as_tensor(hyp["weights"]), atol=1e-4, rtol=0)

@@ -40,7 +40,7 @@ def both(page):
         show(driver, url, ["bahdanau", "transformer"])
         driver.execute_script("document.body.dataset.shown = 'both'")
     for key in ("bahdanau", "transformer"):
-        driver.execute_script(f"explore.select('{key}', {{hyp: 0, kind: 'alignment', head: 'mean', rowScale: false}})")
+        driver.execute_script(f"explore.select('{key}', {{hyp: 0, kind: 'alignment', layer: -1, head: 'mean', rowScale: false}})")
     return page
 
 
@@ -199,6 +199,27 @@ def test_switching_heads_and_layer_maps(both):
     encoder = tensor(body["layers"]["encoder_self"])[0, 0]
     got = driver.execute_script(f"const v = explore.view('{key}'); return Array.from(v.matrix.data)")
     torch.testing.assert_close(torch.tensor(got, dtype=torch.float64).view(encoder.shape), encoder, atol=1e-5, rtol=0)
+
+
+def test_a_beam_hypothesis_shows_its_own_layer_maps(both):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver, url, client = both
+    key, panel = "transformer", '.panel[data-run="transformer"]'
+    body = api(client, key)
+    beam1 = body["hypotheses"][1]
+    driver.find_element(By.CSS_SELECTOR, f'{panel} .hyp[data-index="1"]').click()
+    Select(driver.find_element(By.CSS_SELECTOR, f"{panel} select.kind")).select_by_value("cross")
+    wait(driver, f"return document.querySelector('{panel}').dataset.layers === 'done' && "
+                 f"explore.view('{key}').kind === 'cross'")
+    assert texts(driver, f"{panel} .out-tokens .tok") == beam1["out_tokens"]
+    got = driver.execute_script(f"const v = explore.view('{key}'); return [v.layer, v.hypothesis, Array.from(v.matrix.data)]")
+    expected = tensor(client.post(f"/api/runs/{key}/layers", json={"input": DATE, "options": {"locale": LOCALE},
+                                                                 "out_tokens": beam1["out_tokens"]}).json["layers"]["cross"])
+    assert got[:2] == [expected.shape[0] - 1, "beam 1"]
+    torch.testing.assert_close(torch.tensor(got[2], dtype=torch.float64).view(expected.shape[2:]),
+                               expected[-1].mean(0), atol=1e-5, rtol=0)
 
 
 def test_two_runs_side_by_side_on_the_same_input(both):

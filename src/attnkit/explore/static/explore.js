@@ -169,16 +169,18 @@ const explore = (() => {
 
   function renderResult(panel, result, keep = false) {
     panel.result = result;
+    // the layer x head maps of each hypothesis, fetched when first shown (the greedy one's at once)
+    result.layersByHyp = { ...(result.layersByHyp || {}), ...(result.layers ? { 0: result.layers } : {}) };
     const body = $(".body", panel.root);
     body.replaceChildren();
     if (result.kind !== "seq2seq") return renderGeneric(panel, body, result);
     const hyps = el("div", { class: "hyps" });
     result.hypotheses.forEach((h, i) => hyps.append(el("button", { type: "button", class: "hyp", "data-index": i,
-      onclick: () => { panel.sel.hyp = i; if (i) panel.sel.kind = "alignment"; refresh(panel); } },
+      onclick: () => { panel.sel.hyp = i; refresh(panel); ensureLayers(panel); } },
       el("span", { class: "name", text: `${h.name}: ` }), el("span", { class: "output", text: h.output }),
       el("span", { class: "score", text: h.score == null ? "" : `log p ${h.score.toFixed(3)}` }))));
     const view = el("div", { class: "view" });
-    const kind = el("select", { class: "kind", onchange: () => { panel.sel.kind = kind.value; refresh(panel); } });
+    const kind = el("select", { class: "kind", onchange: () => { panel.sel.kind = kind.value; refresh(panel); ensureLayers(panel); } });
     kind.append(el("option", { value: "alignment", text: "alignment (as decoded)" }));
     if (result.layers) for (const [k, t] of [["cross", "cross-attention"], ["encoder_self", "encoder self-attention"], ["decoder_self", "decoder self-attention"]])
       kind.append(el("option", { value: k, text: t }));
@@ -212,17 +214,19 @@ const explore = (() => {
   }
 
   // The matrix, labels and gold links that the panel's selection shows.
-  function currentView(panel) {
+  function currentView(panel, kindOverride) {
     const res = panel.result, s = panel.sel, hyp = res.hypotheses[s.hyp], src = res.src_tokens, out = hyp.out_tokens;
-    if (s.kind === "alignment") {
+    if ((kindOverride || s.kind) === "alignment") {
       if (!hyp.weights) return null;
       return { kind: "alignment", layer: null, head: hyp.weights.shape.length === 3 ? s.head : null, hypothesis: hyp.name,
         output: hyp.output, rowLabels: out, colLabels: src, gold: res.gold,
         matrix: pickHead(asMatrix(hyp.weights), s.head) };
     }
-    const greedy = res.hypotheses[0], maps = asMatrix(res.layers[s.kind]);
-    const labels = { cross: [greedy.out_tokens, src], encoder_self: [src, src], decoder_self: [greedy.out_tokens, greedy.out_tokens] }[s.kind];
-    return { kind: s.kind, layer: s.layer, head: s.head, hypothesis: greedy.name, output: greedy.output,
+    const layers = res.layersByHyp[s.hyp];
+    if (!layers) return currentView(panel, "alignment"); // still loading: the decoded alignment meanwhile
+    const maps = asMatrix(layers[s.kind]);
+    const labels = { cross: [out, src], encoder_self: [src, src], decoder_self: [out, out] }[s.kind];
+    return { kind: s.kind, layer: s.layer, head: s.head, hypothesis: hyp.name, output: hyp.output,
       rowLabels: labels[0], colLabels: labels[1], gold: s.kind === "cross" ? res.gold : null,
       matrix: pickHead(slice(maps, s.layer), s.head) };
   }
@@ -231,7 +235,7 @@ const explore = (() => {
     const res = panel.result, s = panel.sel;
     panel.root.querySelectorAll(".hyp").forEach((b, i) => b.classList.toggle("selected", i === s.hyp));
     const kind = $(".kind", panel.root), layer = $(".layer", panel.root), head = $(".head", panel.root);
-    kind.value = s.kind; kind.disabled = s.hyp !== 0;
+    kind.value = s.kind;
     layer.value = s.layer; layer.hidden = s.kind === "alignment" || !res.layers;
     head.value = s.head;
     const v = currentView(panel);
@@ -249,6 +253,24 @@ const explore = (() => {
     tokens($(".src-tokens", panel.root), names[0], v.colLabels, "src", panel);
     tokens($(".out-tokens", panel.root), names[1], v.rowLabels, "out", panel);
     drawGrid(panel);
+  }
+
+  // Fetch the layer x head maps of the selected hypothesis if the view needs them and they are missing.
+  async function ensureLayers(panel) {
+    const res = panel.result, i = panel.sel.hyp;
+    if (!res || !res.layers || panel.sel.kind === "alignment" || res.layersByHyp[i]) return;
+    panel.root.dataset.layers = "loading";
+    try {
+      const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/layers`, { method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ input: res.input, options: res.options, out_tokens: res.hypotheses[i].out_tokens }) });
+      const maps = await response.json();
+      if (!response.ok) throw new Error(maps.error || response.statusText);
+      if (maps.layers) res.layersByHyp[i] = maps.layers;
+      else $(".note", panel.root).textContent = maps.layers_note || "";
+      if (panel.result === res) refresh(panel);
+    } catch (err) { $(".note", panel.root).textContent = `layer maps: ${err.message || err}`; }
+    panel.root.dataset.layers = "done";
   }
 
   function tokens(box, label, toks, side, panel) {
@@ -283,8 +305,9 @@ const explore = (() => {
   function drawGrid(panel) {
     const grid = $(".grid", panel.root), res = panel.result, s = panel.sel;
     grid.replaceChildren();
-    if (!res.layers || s.kind === "alignment") return;
-    const maps = asMatrix(res.layers[s.kind]), [L, nh] = maps.shape;
+    const layers = res.layersByHyp[s.hyp];
+    if (!layers || s.kind === "alignment") return;
+    const maps = asMatrix(layers[s.kind]), [L, nh] = maps.shape;
     grid.style.gridTemplateColumns = `auto repeat(${nh + 1}, minmax(0, 120px))`;
     grid.append(el("span", { class: "hdr", text: "" }), el("span", { class: "hdr", text: "mean" }));
     for (let h = 0; h < nh; h++) grid.append(el("span", { class: "hdr", text: `head ${h}` }));
