@@ -59,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     if not loopback:
         log.warning("warning: serving on %s, not only on this machine: anyone who can reach it can run the "
                     "models (there is no login); use the default --host 127.0.0.1 unless you mean it", args.host)
+    if not getattr(args, "verbose", False):  # one log line per request only with -v
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
     log.info("exploring %s at %s (Ctrl-C stops)", ", ".join(registry.keys()), url)
     if not args.no_browser:
         threading.Timer(0.5, webbrowser.open, [url]).start()
