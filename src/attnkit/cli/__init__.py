@@ -11,7 +11,7 @@ import sys
 from typing import Sequence
 
 from ..machine import tune_allocator
-from . import compare, data_cmd, demo, evaluate, list_cmd, predict, study, train, translate
+from . import compare, data_cmd, demo, evaluate, explore_cmd, list_cmd, predict, study, train, translate
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -26,6 +26,7 @@ _COMMANDS = {
     "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
     "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
     "study": (study, "run a documented study end to end and write its report"),
+    "explore": (explore_cmd, "a local web page showing where trained runs' models look"),
 }
 
 

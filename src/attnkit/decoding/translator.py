@@ -11,7 +11,7 @@ from ..data import collate, to_device
 from .beam import STOP_RULES, beam_search
 from .greedy import greedy_decode
 
-__all__ = ["Translation", "translate", "PRECISIONS"]
+__all__ = ["Translation", "ScoredTranslation", "translate", "translate_nbest", "PRECISIONS"]
 
 
 class Translation(NamedTuple):
@@ -91,6 +91,52 @@ def translate(model: nn.Module, task, sources: Sequence[tuple[str, str]], *,
                 sum(t == task.src_vocab.unk_id for t in ids[i]),
             )
     return results  # type: ignore[return-value]
+
+
+class ScoredTranslation(NamedTuple):
+    """One hypothesis of an n-best list: the translation and its beam-search scores."""
+
+    translation: Translation
+    score: float  # sum of log-probabilities of the output tokens and </s> (natural log)
+
+
+def translate_nbest(model: nn.Module, task, text: str, locale: str = "", *, beam_size: int = 5,
+                    n_best: int = 5, alpha: float = 0.6, beta: float = 0.0, stop: str = "heuristic",
+                    max_len: int | None = None) -> list[ScoredTranslation]:
+    """The `n_best` best hypotheses of beam search for one source, best first, each with its
+    own alignment weights (the n-best list that :func:`translate` cuts to its first entry).
+
+    Args:
+        model: a trained model in eval mode with ``encode``/``init_state``/``step``.
+        task: the task that built the model's vocabularies.
+        text, locale: the raw source and its locale (``""`` for tasks without locales).
+        beam_size: k >= 1 live hypotheses.
+        n_best: 1 <= n_best <= k hypotheses returned (fewer when fewer finished).
+        alpha, beta, stop: as :func:`~attnkit.decoding.beam_search` takes them.
+        max_len: maximum output tokens; the default as in :func:`translate`.
+
+    Returns:
+        Hypotheses best first by the length-normalised score; weights (To, Tk) or per head
+        (Nh, To, Tk) as in :class:`Translation`, with To = len(out_tokens).
+
+    Raises:
+        attnkit.errors.InputError: for a source the task rejects.
+        ValueError: for the arguments :func:`~attnkit.decoding.beam_search` refuses.
+    """
+    tokens = task.source_tokens(text, locale)
+    ids = task.src_vocab.encode(tokens)
+    device = next(model.parameters()).device
+    batch = to_device(collate([ids]), device)
+    limit = getattr(task, "output_limit", None)
+    steps = max_len or (limit(len(ids)) if limit else task.max_target_len)
+    model.eval()
+    hyps = beam_search(model, batch.src, batch.src_lengths, steps, beam_size=beam_size, n_best=n_best,
+                       alpha=alpha, beta=beta, stop=stop)[0]
+    n_unknown = sum(t == task.src_vocab.unk_id for t in ids)
+    return [ScoredTranslation(Translation(task.decode_target(h.tokens), tokens,
+                                          [task.tgt_vocab.itos[t] for t in h.tokens] + ["</s>"],
+                                          None if h.weights is None else h.weights.cpu(), n_unknown), h.score)
+            for h in hyps]
 
 
 PRECISIONS = ("fp32", "bf16")

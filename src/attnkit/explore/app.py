@@ -1,0 +1,247 @@
+"""The explorer's Flask app: the page and its JSON API.
+
+Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}`` with a 4xx or
+5xx status, never a traceback page):
+
+- ``GET /``: the page (``static/index.html``; its scripts and styles are served from
+  ``/static/``, nothing from elsewhere: the Content-Security-Policy allows only this origin).
+- ``GET /api/runs``: ``{"runs": [metadata, ...], "limits": {...}}`` in command-line order.
+- ``GET /api/runs/KEY``: one run's metadata (task, model label, options and their choices,
+  whether it decodes, has layer x head maps, its number of heads, its best dev metric).
+- ``GET /api/runs/KEY/examples?n=N``: up to N (<= 200) of the run's test examples
+  (``text``, ``locale``, ``target``), for tasks that save them.
+- ``POST /api/runs/KEY/predict`` with ``{"input": TEXT, "options": {KEY: VALUE}, "beam_size": K,
+  "n_best": N, "alpha": A, "layers": BOOL}`` (all but ``input`` optional; an image task takes
+  ``"image": BASE64`` instead of ``input``): for a sequence task ``{"kind": "seq2seq",
+  "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
+  "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
+  Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
+  for other tasks ``{"kind": "generic", "output", "fields"}``.
+- ``POST /api/runs/KEY/layers`` with ``{"input", "options", "out_tokens"}``: the layer x head maps
+  of a teacher-forced pass over that output (Transformers), ``{"layers", "layers_note"}``; the
+  page asks for them after drawing the alignment, so that a long input's heatmap is not held up
+  by its (Tk x Tk) encoder maps.
+
+Runs are named on the command line only: a request names one by its key.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import asdict, dataclass
+from importlib import resources
+from typing import Any
+
+from flask import Flask, Response, jsonify, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from ..errors import InputError
+from .payload import TooLarge, layers_payload, predict_payload
+from .runs import RunRegistry, UnknownRun
+
+__all__ = ["create_app", "Limits", "LIMITS", "check_request", "check_layers_request", "RequestError"]
+
+log = logging.getLogger(__name__)
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what one request may ask.
+
+    Attributes:
+        max_body_bytes: largest request body, bytes (an uploaded image travels in it, base64).
+        max_input_chars: longest text input, characters (the task's own limit, e.g. a model's
+            ``max_source_len`` in tokens, applies too).
+        max_beam: largest beam size (and n-best).
+        max_cells: most numbers (matrix cells) in one answer; layer maps beyond it are left out.
+        max_image_bytes: largest uploaded image file, bytes.
+    """
+
+    max_body_bytes: int = 1 << 20
+    max_input_chars: int = 20_000
+    max_beam: int = 16
+    max_cells: int = 6_000_000
+    max_image_bytes: int = 512 << 10
+
+
+LIMITS = Limits()
+_FIELDS = {"input", "options", "beam_size", "n_best", "alpha", "layers", "image"}
+
+
+class RequestError(ValueError):
+    """A malformed predict request (answered 400 with its message)."""
+
+
+def check_request(body: Any, limits: Limits) -> dict[str, Any]:
+    """The predict request with defaults filled in.
+
+    Raises:
+        RequestError: for a body that is not a JSON object, an unknown field, a field of the
+            wrong type or out of range, or an input over ``limits.max_input_chars``.
+    """
+    if not isinstance(body, dict):
+        raise RequestError('the body must be a JSON object such as {"input": "3. Mai 1979", '
+                           '"options": {"locale": "de_DE"}}')
+    unknown = sorted(set(body) - _FIELDS)
+    if unknown:
+        raise RequestError(f"unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(_FIELDS))}")
+    out = {"input": body.get("input", ""), "options": body.get("options", {}), "image": body.get("image"),
+           "beam_size": body.get("beam_size", 1), "n_best": body.get("n_best", body.get("beam_size", 1)),
+           "alpha": body.get("alpha", 0.6), "layers": body.get("layers", True)}
+    if not isinstance(out["input"], str):
+        raise RequestError("'input' must be a string")
+    if len(out["input"]) > limits.max_input_chars:
+        raise RequestError(f"'input' is {len(out['input'])} characters long; this explorer takes at most "
+                           f"{limits.max_input_chars}")
+    if out["image"] is not None and not isinstance(out["image"], str):
+        raise RequestError("'image' must be a base64 string")
+    opts = out["options"]
+    if not isinstance(opts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
+        raise RequestError("'options' must be an object of strings, e.g. {\"locale\": \"de_DE\"}")
+    for name in ("beam_size", "n_best"):
+        value = out[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_beam:
+            raise RequestError(f"'{name}' must be an integer from 1 to {limits.max_beam}, got {value!r}")
+    alpha = out["alpha"]
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 10 or math.isnan(alpha):
+        raise RequestError(f"'alpha' must be a number from 0 to 10, got {alpha!r}")
+    if not isinstance(out["layers"], bool):
+        raise RequestError("'layers' must be true or false")
+    return out
+
+
+def check_layers_request(body: Any, limits: Limits) -> dict[str, Any]:
+    """A layers request: input and options as :func:`check_request` takes them, and
+    ``out_tokens``, a list of at most 4096 strings.
+
+    Raises:
+        RequestError: for anything else.
+    """
+    if not isinstance(body, dict):
+        raise RequestError('the body must be a JSON object {"input": ..., "options": ..., "out_tokens": [...]}')
+    tokens = body.get("out_tokens")
+    if not isinstance(tokens, list) or not 1 <= len(tokens) <= 4096 or not all(isinstance(t, str) for t in tokens):
+        raise RequestError("'out_tokens' must be a list of 1 to 4096 strings (a hypothesis' out_tokens)")
+    rest = {k: v for k, v in body.items() if k != "out_tokens"}
+    unknown = sorted(set(rest) - {"input", "options"})
+    if unknown:
+        raise RequestError(f"unknown field {unknown[0]!r}; valid fields: input, options, out_tokens")
+    return {**check_request(rest, limits), "out_tokens": tokens}
+
+
+def _error(message: str, status: int) -> Response:
+    response = jsonify(error=message)
+    response.status_code = status
+    return response
+
+
+def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
+               trusted_hosts: list[str] | None = None) -> Flask:
+    """The explorer's Flask app over `registry`'s runs.
+
+    Args:
+        registry: the runs to serve, named by key.
+        limits: request bounds (:class:`Limits`).
+        trusted_hosts: host names the ``Host`` header may carry (None: any). The command binds
+            127.0.0.1 and trusts only ``localhost`` / ``127.0.0.1`` / ``::1``, so a web page
+            elsewhere cannot reach the API through DNS rebinding.
+    """
+    static = resources.files(__package__) / "static"
+    app = Flask(__name__, static_folder=str(static), static_url_path="/static")
+    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, TRUSTED_HOSTS=trusted_hosts,
+                      JSON_SORT_KEYS=False)
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.path.startswith("/api/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.errorhandler(HTTPException)
+    def _http_error(err: HTTPException) -> Response:
+        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input or a smaller image",
+                    404: "no such page or API route; the API is under /api/runs",
+                    405: f"method {request.method} not allowed here"}
+        return _error(messages.get(err.code or 500, err.description or err.name), err.code or 500)
+
+    @app.errorhandler(Exception)
+    def _internal(err: Exception) -> Response:
+        log.exception("explore: %s %s failed", request.method, request.path)
+        return _error(f"internal error ({type(err).__name__}: {err}); see the server's log", 500)
+
+    def served(key: str):
+        try:
+            return registry[key]
+        except UnknownRun:
+            return None
+
+    def unknown(key: str) -> Response:
+        return _error(f"no run {key!r}; this explorer serves: {', '.join(registry.keys())}", 404)
+
+    @app.get("/")
+    def index() -> Response:
+        return send_from_directory(str(static), "index.html")
+
+    @app.get("/api/runs")
+    def runs() -> Response:
+        return jsonify(runs=[registry[k].metadata() for k in registry.keys()], limits=asdict(limits))
+
+    @app.get("/api/runs/<key>")
+    def run(key: str) -> Response:
+        s = served(key)
+        return jsonify(s.metadata()) if s else unknown(key)
+
+    @app.get("/api/runs/<key>/examples")
+    def examples(key: str) -> Response:
+        s = served(key)
+        if not s:
+            return unknown(key)
+        n = request.args.get("n", "20")
+        if not n.isdigit() or not 1 <= int(n) <= 200:
+            return _error(f"n must be an integer from 1 to 200, got {n!r}", 400)
+        rows = [{"text": e.text, "locale": getattr(e, "locale", ""), "target": getattr(e, "target", None)}
+                for e in s.examples()[:int(n)]]
+        return jsonify(examples=rows)
+
+    @app.post("/api/runs/<key>/predict")
+    def predict(key: str) -> Response:
+        s = served(key)
+        if not s:
+            return unknown(key)
+        body = request.get_json(silent=True)
+        if body is None:
+            return _error("the body must be JSON (Content-Type: application/json)", 400)
+        try:
+            checked = check_request(body, limits)
+            return jsonify(predict_payload(s, checked, max_cells=limits.max_cells,
+                                           max_image_bytes=limits.max_image_bytes))
+        except (RequestError, InputError) as err:
+            return _error(str(err), 400)
+        except TooLarge as err:
+            return _error(str(err), 413)
+        except ValueError as err:  # decoding arguments the decoder refuses
+            return _error(str(err), 400)
+
+    @app.post("/api/runs/<key>/layers")
+    def layers(key: str) -> Response:
+        s = served(key)
+        if not s:
+            return unknown(key)
+        body = request.get_json(silent=True)
+        if body is None:
+            return _error("the body must be JSON (Content-Type: application/json)", 400)
+        try:
+            return jsonify(layers_payload(s, check_layers_request(body, limits), max_cells=limits.max_cells))
+        except (RequestError, InputError) as err:
+            return _error(str(err), 400)
+
+    return app

@@ -1,0 +1,186 @@
+"""Predictions as JSON: the greedy output and the beam n-best of a sequence task, each with its
+alignment matrix, the Transformer's layer x head maps, and any other task's prediction by its
+fields. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
+page can read it into one typed array.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import os
+import tempfile
+import time
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from ..decoding import Translation, layer_maps, translate_nbest
+from ..errors import InputError
+from .runs import Served, input_kind
+
+__all__ = ["matrix", "predict_payload", "layers_payload", "DECIMALS", "TooLarge"]
+
+DECIMALS = 5  # weights are sent rounded to this many decimals
+
+
+class TooLarge(ValueError):
+    """An answer over the explorer's limit of numbers per answer."""
+
+
+def matrix(values: Any) -> dict[str, Any]:
+    """A tensor or array as ``{"shape", "data"}``: shape as a list, data flat, row-major, rounded
+    to :data:`DECIMALS`; NaN and infinities become 0 (JSON has neither)."""
+    if isinstance(values, torch.Tensor):
+        values = values.detach().float().cpu().numpy()
+    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    return {"shape": list(array.shape), "data": np.round(array, DECIMALS).ravel().tolist()}
+
+
+def _cells(values: Any) -> int:
+    return int(np.prod(values.shape)) if values is not None else 0
+
+
+def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: int,
+                    max_image_bytes: int) -> dict[str, Any]:
+    """The JSON answer to a checked predict request (see :func:`attnkit.explore.app.check_request`).
+
+    Raises:
+        attnkit.errors.InputError: for an input or option the task rejects.
+        TooLarge: when the matrices of the answer would exceed `max_cells` numbers.
+        ValueError: for decoding arguments the decoder refuses.
+    """
+    start = time.perf_counter()
+    run = served.run
+    with served.lock, torch.inference_mode():
+        if hasattr(run.task, "source_tokens") and hasattr(run.model, "step"):
+            out = _seq2seq(served, request, max_cells)
+        else:
+            out = _generic(served, request, max_cells, max_image_bytes)
+    out.update(run=served.key, options=dict(request["options"]),
+               elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
+    return out
+
+
+def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict[str, Any]:
+    task, model = served.run.task, served.run.model
+    text, options = request["input"], dict(request["options"])
+    task.check_inputs([text], options=options)  # InputError names the problem
+    locale = {**task.predict_options, **options}.get("locale", "")
+    greedy = task.predict(model, [text], options=options)[0]
+    beam = request["beam_size"]
+    nbest = translate_nbest(model, task, text, locale, beam_size=beam, n_best=min(request["n_best"], beam),
+                            alpha=request["alpha"]) if beam > 1 else []
+    hyps = [("greedy", greedy, None)] + [(f"beam {i + 1}", s.translation, s.score) for i, s in enumerate(nbest)]
+    cells = sum(_cells(t.weights) for _, t, _ in hyps)
+    if cells > max_cells:
+        raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
+                       "give a shorter input or a smaller beam")
+    layers, note = _layers(model, task, greedy, max_cells - cells) if request["layers"] else (None, None)
+    return {
+        "kind": "seq2seq",
+        "input": text,
+        "src_tokens": list(greedy.src_tokens),
+        "n_unknown": int(greedy.n_unknown),
+        "hypotheses": [{"name": name, "output": t.output, "out_tokens": list(t.out_tokens),
+                        "score": score, "weights": None if t.weights is None else matrix(t.weights)}
+                       for name, t, score in hyps],
+        "layers": layers,
+        "layers_note": note,
+        "gold": served.gold(text, locale),
+    }
+
+
+def _layers(model, task, translation: Translation, budget: int) -> tuple[dict | None, str | None]:
+    """Every layer's and head's maps of a Transformer for `translation` (None for other models),
+    or None and a note when they have more than `budget` numbers."""
+    if not hasattr(model, "attention_maps"):
+        return None, None
+    maps = layer_maps(model, task, translation)
+    n = sum(_cells(m) for m in maps)
+    if n > budget:
+        return None, f"layer x head maps left out: {n} numbers, over the limit of {budget} left for this answer"
+    return {name: matrix(getattr(maps, name)) for name in ("cross", "encoder_self", "decoder_self")}, None
+
+
+def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int) -> dict[str, Any]:
+    """The layer x head maps of a teacher-forced pass over a given output (``request["out_tokens"]``,
+    ending in ``</s>``) for a given input: what the page fetches after it has drawn the alignment.
+
+    Raises:
+        attnkit.errors.InputError: for an input or option the task rejects, or a model without
+            layer maps.
+    """
+    start = time.perf_counter()
+    task, model = served.run.task, served.run.model
+    if not (hasattr(task, "source_tokens") and hasattr(model, "attention_maps")):
+        raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
+    options = dict(request["options"])
+    with served.lock, torch.inference_mode():
+        task.check_inputs([request["input"]], options=options)
+        locale = {**task.predict_options, **options}.get("locale", "")
+        src = task.source_tokens(request["input"], locale)
+        out = list(request["out_tokens"])
+        translation = Translation("", src, out if out[-1:] == ["</s>"] else [*out, "</s>"], None, 0)
+        layers, note = _layers(model, task, translation, max_cells)
+    return {"run": served.key, "layers": layers, "layers_note": note,
+            "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+
+def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_image_bytes: int) -> dict[str, Any]:
+    """Any other task: its ``predict`` on one input (an uploaded image goes through a private
+    temporary file, deleted after), the prediction serialised field by field."""
+    task, model = served.run.task, served.run.model
+    options = dict(request["options"])
+    if request.get("image") is not None:
+        data = _image_bytes(request["image"], max_image_bytes)
+        fd, name = tempfile.mkstemp(prefix="attnkit-explore-", suffix=".img")
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            pred = task.predict(model, [name], options=options)[0]
+        except InputError as err:  # the message names the private file: name the upload instead
+            raise InputError(str(err).replace(name, "the uploaded image")) from None
+        finally:
+            os.unlink(name)
+        shown = "uploaded image"
+    else:
+        if input_kind(task) == "image":
+            raise InputError(f"task {task.name} takes an image: upload one (the request's 'image' field, "
+                             "base64), not a text input")
+        pred = task.predict(model, [request["input"]], options=options)[0]
+        shown = request["input"]
+    budget = [max_cells]
+    fields = {f.name: _value(getattr(pred, f.name), budget) for f in dataclasses.fields(pred)
+              if f.name != "output"} if dataclasses.is_dataclass(pred) else {}
+    if budget[0] < 0:
+        raise TooLarge(f"the prediction's arrays have more than {max_cells} numbers, this explorer's limit")
+    return {"kind": "generic", "input": shown, "output": pred.output, "fields": fields}
+
+
+def _image_bytes(encoded: str, limit: int) -> bytes:
+    try:
+        data = base64.b64decode(encoded.split(",", 1)[-1], validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError("'image' must be a base64-encoded image file (a data: URL or plain base64)") from None
+    if len(data) > limit:
+        raise InputError(f"the image is {len(data)} bytes; this explorer takes at most {limit}")
+    return data
+
+
+def _value(value: Any, budget: list[int]) -> Any:
+    """A prediction field as JSON: arrays as :func:`matrix`, containers element-wise."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        budget[0] -= int(np.prod(value.shape))
+        return matrix(value) if budget[0] >= 0 else None
+    if isinstance(value, Mapping):
+        return {str(k): _value(v, budget) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_value(v, budget) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)

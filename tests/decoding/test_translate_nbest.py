@@ -1,0 +1,72 @@
+"""translate_nbest: the n-best list of beam search for one raw source, as translations with their
+own alignment weights; checked against beam_search on the encoded source and against the sum of
+log-probabilities by teacher forcing."""
+
+import pytest
+import torch
+
+from attnkit.data import Vocab
+from attnkit.decoding import beam_search, translate, translate_nbest
+from attnkit.models import Seq2Seq, TransformerSeq2Seq
+from tests.helpers import IdPairsTask
+
+
+class DigitsTask(IdPairsTask):
+    """Sources are strings of digits, one token per character; targets the same alphabet."""
+
+    max_target_len = 7
+
+    def __init__(self):
+        self.src_vocab = Vocab.build([list("0123456789")])
+        self.tgt_vocab = Vocab.build([list("0123456789")])
+
+    def source_tokens(self, text, locale=""):
+        return list(text)
+
+    def decode_target(self, ids):
+        return "".join(self.tgt_vocab.decode(ids))
+
+
+TASK = DigitsTask()
+
+
+def _model(arch):
+    torch.manual_seed(0)
+    v_src, v_tgt = len(TASK.src_vocab), len(TASK.tgt_vocab)
+    if arch == "transformer":
+        return TransformerSeq2Seq(v_src, v_tgt, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16,
+                                  dropout=0.0).eval()
+    return Seq2Seq(v_src, v_tgt, attention="bahdanau", emb_dim=8, hidden_dim=16).eval()
+
+
+@pytest.mark.parametrize("arch", ["bahdanau", "transformer"])
+def test_the_nbest_list_is_beam_searchs(arch):
+    model, text = _model(arch), "31415"
+    ids = TASK.src_vocab.encode(list(text))
+    ref = beam_search(model, torch.tensor([ids]), torch.tensor([len(ids)]), TASK.max_target_len,
+                      beam_size=4, n_best=3, alpha=0.6)[0]
+    got = translate_nbest(model, TASK, text, beam_size=4, n_best=3, alpha=0.6)
+    assert len(got) == len(ref) == 3
+    for scored, hyp in zip(got, ref):
+        tr = scored.translation
+        assert tr.output == TASK.decode_target(hyp.tokens) and tr.src_tokens == list(text)
+        assert tr.out_tokens == [TASK.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"]
+        assert scored.score == pytest.approx(hyp.score)
+        torch.testing.assert_close(tr.weights, hyp.weights)
+        assert tr.weights.shape[-2:] == (len(tr.out_tokens), len(tr.src_tokens))
+        # the score is the sum of log-probabilities of the output and </s>, by teacher forcing
+        out = [*hyp.tokens, Vocab.eos_id]
+        tgt_in = torch.tensor([[Vocab.bos_id, *out[:-1]]])
+        with torch.no_grad():
+            logits = model(torch.tensor([ids]), torch.tensor([len(ids)]), tgt_in).logits[0]
+        forced = torch.log_softmax(logits.double(), -1).gather(1, torch.tensor(out)[:, None]).sum().item()
+        assert scored.score == pytest.approx(forced, abs=1e-4)
+    assert got[0].translation.output == translate(model, TASK, [(text, "")], beam_size=4, alpha=0.6)[0].output
+
+
+def test_one_beam_is_greedy_and_bad_sizes_are_refused():
+    model = _model("bahdanau")
+    one = translate_nbest(model, TASK, "2718", beam_size=1, n_best=1)
+    assert [s.translation.output for s in one] == [translate(model, TASK, [("2718", "")])[0].output]
+    with pytest.raises(ValueError, match="n_best"):
+        translate_nbest(model, TASK, "2718", beam_size=2, n_best=3)
