@@ -261,7 +261,8 @@ class ScenesCaptionTask:
         penalty and, for sampled hard attention, the REINFORCE terms (module docstring)."""
         out = model(batch.images, batch.tgt_in)
         real = batch.tgt_out != Vocab.pad_id
-        nll = F.cross_entropy(out.logits.float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+        logits = out.logits.float() if out.logits.dtype in (torch.float16, torch.bfloat16) else out.logits
+        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                               reduction="none", label_smoothing=ctx.train.label_smoothing).view(real.shape)
         total = nll.sum()
         if out.penalty is not None:
