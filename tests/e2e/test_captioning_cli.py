@@ -40,6 +40,8 @@ def test_train_evaluate_predict_with_soft_attention(tmp_path, capsys):
     assert main(["evaluate", "--model", str(run), "--beam", "3"]) == 0
     out = capsys.readouterr().out
     assert "BLEU-4:" in out and "localisation accuracy:" in out and "chance" in out
+    assert main(["evaluate", "--model", str(run), "--precision", "bf16", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["n"] == 12
     scene = ScenesCaptionTask.load_split(run, "test")[0]
     Image.fromarray(scene.image.numpy()).save(tmp_path / "scene.png")
     assert main(["predict", "--model", str(run), str(tmp_path / "scene.png"), "--beam", "5",
@@ -49,6 +51,8 @@ def test_train_evaluate_predict_with_soft_attention(tmp_path, capsys):
     assert main(["predict", "--model", str(run), str(tmp_path / "scene.png"), "--option", "size=3"]) == 1
     err = capsys.readouterr().err.strip()
     assert "unknown option size" in err and len(err.splitlines()) == 1
+    assert main(["predict", "--model", str(run), str(tmp_path / "scene.png"), "--batch-tokens", "100"]) == 1
+    assert "--batch-tokens does not apply" in capsys.readouterr().err
 
 
 def test_hard_and_no_attention_train_and_evaluate(tmp_path, capsys):

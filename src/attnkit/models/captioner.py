@@ -33,8 +33,10 @@ Differences from the paper:
     - f_init,c and f_init,h are one tanh layer each (the paper says "MLPs"; its code uses one
       layer); f_beta is one linear layer.
     - Hard attention is decoded with the argmax location (the paper samples while training and
-      does not say how it decodes); the doubly stochastic penalty (in the task's loss,
-      :func:`attnkit.losses.doubly_stochastic_penalty`) applies to soft attention only.
+      does not say how it decodes), and always samples while training: the paper's trick of
+      using the expected context with probability 0.5 (Sec. 4.1) is not used. The doubly
+      stochastic penalty (:func:`attnkit.losses.doubly_stochastic_penalty`, returned by
+      :meth:`ShowAttendTell.forward` for the loss) applies to soft attention only.
     - No dropout on the LSTM state; optional dropout on the deep-output vector only.
 
 References:

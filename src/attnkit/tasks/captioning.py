@@ -60,7 +60,7 @@ from .seq2seq import reinforce_terms
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
 
-_DECODING = ("beam_size", "alpha", "beta", "stop", "batch_size")
+_DECODING = ("beam_size", "alpha", "beta", "stop", "precision", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -273,9 +273,13 @@ class ScenesCaptionTask:
 
     # --- decoding, evaluation and prediction ---------------------------------------------------
     def _decode(self, model: nn.Module, pixels: Tensor, *, beam_size: int = 1, alpha: float = 0.6,
-                beta: float = 0.0, stop: str = "heuristic", batch_size: int = 200) -> list[CaptionPrediction]:
+                beta: float = 0.0, stop: str = "heuristic", precision: str = "fp32", batch_size: int = 200
+                ) -> list[CaptionPrediction]:
         """Captions of pixels (N, H, W) (uint8, or floats in [0, 1]), in batches, with the
-        attention of every word folded onto the model's grid."""
+        attention of every word folded onto the model's grid; ``precision="bf16"`` decodes under
+        bfloat16 autocast."""
+        if precision not in ("fp32", "bf16"):
+            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
         device = next(model.parameters()).device
         grid = model.grid(*pixels.shape[1:])
         model.eval()
@@ -284,13 +288,14 @@ class ScenesCaptionTask:
             chunk = pixels[start:start + batch_size]
             images = self._normalise(chunk).to(device)
             lengths = torch.full((len(chunk),), grid[0] * grid[1], dtype=torch.long, device=device)
-            if beam_size > 1:
-                hyps = [nbest[0] for nbest in beam_search(model, images, lengths, self.max_target_len + 5,
-                                                          beam_size=beam_size, alpha=alpha, beta=beta, stop=stop)]
-            else:
-                hyps = greedy_decode(model, images, lengths, self.max_target_len + 5)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                if beam_size > 1:
+                    hyps = [nbest[0] for nbest in beam_search(model, images, lengths, self.max_target_len + 5,
+                                                              beam_size=beam_size, alpha=alpha, beta=beta, stop=stop)]
+                else:
+                    hyps = greedy_decode(model, images, lengths, self.max_target_len + 5)
             for pixel, hyp in zip(chunk, hyps):
-                picture = pixel.float().numpy() / (255.0 if pixel.dtype == torch.uint8 else 1.0)
+                picture = pixel.float().numpy() / (255.0 if pixel.dtype == torch.uint8 else 1.0)  # float32
                 words = [self.vocab.itos[t] for t in hyp.tokens]
                 maps = None if hyp.weights is None else hyp.weights.float().view(-1, *grid).numpy()
                 out.append(CaptionPrediction(" ".join(words), picture, words + ["</s>"], maps, hyp.score))
@@ -316,6 +321,8 @@ class ScenesCaptionTask:
         Raises:
             ValueError: for an unknown decoding option or no examples.
         """
+        if not examples:
+            raise ValueError("no examples to evaluate")
         preds = self._decode(model, torch.stack([e.image for e in examples]), **self._decoding(options))
         metrics: dict[str, Any] = caption_scores([p.output for p in preds], [e.scene.caption for e in examples])
         metrics["n"] = len(examples)
@@ -376,7 +383,8 @@ class ScenesCaptionTask:
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")
-        decoding.pop("batch_tokens", None)  # images are all one size: batch_size alone bounds a batch
+        if "batch_tokens" in decoding:
+            raise InputError("images are all one size, so --batch-tokens does not apply; use --batch-size")
         try:
             decoding = self._decoding(decoding)
         except ValueError as err:
