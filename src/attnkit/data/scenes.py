@@ -19,8 +19,8 @@ items are clear when they are
 (no other arrangement is accepted, so items never overlap and "left of" / "below" are never
 borderline). When an item finds no position, or the lines that result are not cleanly stacked
 (every item of a line ends above every item of the next line starts), the boxes are drawn
-again (with the same number of items). Items are resized from 28 x 28 to their side by one bilinear resampling (Pillow) and
-pasted into their box; the background is 0.
+again (with the same number of items). Items are resized from 28 x 28 to their side by one
+bilinear resampling (Pillow) and pasted into their box; the background is 0.
 
 Reading order: lines from top to bottom (the line relation is the transitive closure of "on one
 line"), items of a line from left to right.
