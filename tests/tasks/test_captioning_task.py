@@ -104,6 +104,21 @@ def test_localisation_of_attention_at_and_away_from_the_items(built):
     assert task._localisation([swapped], [examples[0]])["n_localised"] == 0  # a wrongly named item is not scored
 
 
+def test_the_shipped_configs_differ_only_in_the_attention():
+    from pathlib import Path
+
+    configs = {a: load_config(Path(__file__).resolve().parents[2] / "configs" / f"scenes-caption-{a}.yaml").to_dict()
+               for a in ("soft", "hard", "none")}
+    assert {c["model"]["attention"] for c in configs.values()} == {"soft", "hard", "none"}
+    assert configs["soft"]["data"] == configs["hard"]["data"] == configs["none"]["data"]
+    budget = {k: v for k, v in configs["soft"]["train"].items() if k not in ("reinforce_weight", "entropy_weight",
+                                                                             "baseline_decay")}
+    for c in configs.values():
+        assert {k: c["train"][k] for k in budget} == budget
+        assert c["model"]["channels"] == [32, 64, 128] and c["model"]["hidden_dim"] == 128
+    assert configs["soft"]["model"]["penalty"] == 1.0 and "penalty" not in configs["hard"]["model"]
+
+
 @pytest.mark.parametrize("overrides, message", [
     (["model.attention=hard", "model.penalty=0.5"], "penalty does not apply"),
     (["model.attention=none", "model.gate=false"], "gate does not apply"),
