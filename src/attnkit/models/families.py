@@ -10,6 +10,7 @@ is one class here or in any module (even outside attnkit) and one :meth:`Registr
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -18,6 +19,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..registry import Registry
 from ..schema import check_positive
+from .captioner import CAPTION_ATTENTIONS, ShowAttendTell
 from .cnn_classifier import CNN_ATTENTIONS, AttentionCNN
 from .gnn import GATClassifier, GCNClassifier, MLPClassifier
 from .han import HierarchicalAttentionNetwork
@@ -27,7 +29,7 @@ from .vit import VisionTransformer
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ImageSpec", "ModelFamily", "FAMILIES", "RNNConfig",
            "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig", "NodeSpec", "GATConfig", "GCNConfig",
-           "MLPConfig"]
+           "MLPConfig", "CaptionSpec", "CaptionConfig"]
 
 
 class ModelSpec:
@@ -92,6 +94,24 @@ class NodeSpec(ModelSpec):
 
     in_dim: int
     n_classes: int
+
+
+@dataclass(frozen=True)
+class CaptionSpec(ModelSpec):
+    """An image captioning task: images (B, C, H, W) -> token ids.
+
+    Attributes:
+        channels: image channels C.
+        height, width: image size in pixels.
+        vocab_size: caption vocabulary size V (specials included).
+        pad_id: padding id.
+    """
+
+    channels: int
+    height: int
+    width: int
+    vocab_size: int
+    pad_id: int = 0
 
 
 @runtime_checkable
@@ -466,6 +486,68 @@ class MLPFamily(_NodeFamily):
     name, config_class, model_class = "mlp", MLPConfig, MLPClassifier
 
 
+@dataclass(frozen=True)
+class CaptionConfig:
+    """``model.arch: show-attend-tell``: :class:`attnkit.models.captioner.ShowAttendTell`."""
+
+    arch: str = "show-attend-tell"
+    attention: str = "soft"  # soft | hard (REINFORCE) | none (the mean annotation as a fixed context)
+    channels: tuple[int, ...] = (32, 64, 128)  # encoder stages; the last is the annotation width D
+    pools: tuple[int, ...] = (2, 2, 3)  # max-pool factor per stage: 84 x 84 -> a 7 x 7 grid
+    emb_dim: int = 64
+    hidden_dim: int = 128
+    attn_dim: int = 64
+    gate: bool = True  # the gating scalar beta [Xu15] Sec. 4.2.1
+    penalty: float = 1.0  # lambda of the doubly stochastic penalty [Xu15] Eq. 14 (soft only)
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        if self.attention not in CAPTION_ATTENTIONS:
+            raise ConfigError(f"model.attention: unknown {self.attention!r} for arch show-attend-tell; choose "
+                              f"one of: {', '.join(CAPTION_ATTENTIONS)}")
+        if not self.channels or len(self.channels) != len(self.pools) or min(*self.channels, *self.pools) < 1:
+            raise ConfigError(f"model.channels and model.pools need one positive integer per stage, got "
+                              f"{list(self.channels)} and {list(self.pools)}")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", section="model")
+        _check_dropout(self.dropout)
+        if self.penalty < 0:
+            raise ConfigError(f"model.penalty must be >= 0, got {self.penalty}")
+        for name in sorted(_set_fields(self) & self.ignored_fields()):
+            raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
+                              f"({_CAPTION_IGNORED_WHY[name]}); remove it")
+
+    def ignored_fields(self) -> set[str]:
+        """Options the chosen attention does not use (setting one is an error)."""
+        return {"soft": set(), "hard": {"penalty"}, "none": {"attn_dim", "gate", "penalty"}}[self.attention]
+
+
+_CAPTION_IGNORED_WHY = {"penalty": "the doubly stochastic penalty constrains soft attention weights",
+                        "attn_dim": "there is no attention score", "gate": "there is no attended context to gate"}
+
+
+class CaptionFamily:
+    """Show, Attend and Tell: CNN annotations and an LSTM decoder with soft, hard or no attention [Xu15]."""
+
+    name = "show-attend-tell"
+    config_class = CaptionConfig
+    spec_class = CaptionSpec
+
+    @classmethod
+    def build(cls, cfg: CaptionConfig, spec: CaptionSpec) -> nn.Module:
+        if spec.height % math.prod(cfg.pools) or spec.width % math.prod(cfg.pools):
+            raise ConfigError(f"model.pools {list(cfg.pools)} must multiply to a divisor of the images' "
+                              f"{spec.height} x {spec.width} pixels")
+        used = cfg.attention != "none"
+        return ShowAttendTell(spec.vocab_size, spec.channels, attention=cfg.attention, channels=cfg.channels,
+                              pools=cfg.pools, emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, attn_dim=cfg.attn_dim,
+                              gate=cfg.gate and used, dropout=cfg.dropout,
+                              penalty=cfg.penalty if cfg.attention == "soft" else 0.0, pad_id=spec.pad_id)
+
+    @classmethod
+    def label(cls, cfg: CaptionConfig) -> str:
+        return f"sat-{cfg.attention}"
+
+
 FAMILIES: Registry[type] = Registry("model family")
 FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
                   "[Cho14], [Bahdanau15], [Luong15]")
@@ -482,3 +564,5 @@ FAMILIES.register("gat", GATFamily, "graph attention network for node classifica
                   "gatv2)", "[Velickovic18], [Brody22]")
 FAMILIES.register("gcn", GCNFamily, "graph convolutional network (a baseline without attention)", "[Kipf17]")
 FAMILIES.register("mlp", MLPFamily, "node features only, no edges (a baseline)", "")
+FAMILIES.register("show-attend-tell", CaptionFamily, "image captioner: CNN annotation grid, LSTM decoder with "
+                  "soft, hard (REINFORCE) or no attention, gate beta, doubly stochastic penalty", "[Xu15]")

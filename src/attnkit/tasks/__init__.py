@@ -8,6 +8,7 @@ from ..errors import InputError
 from ..registry import Registry
 from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
+from .captioning import ScenesCaptionTask
 from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
@@ -27,8 +28,10 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
+TASKS.register("scenes-caption", ScenesCaptionTask, "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption "
+               "naming them in reading order with their relations", "[Xu15]; items from [Xiao17]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
-           "DebianPackagesTask", "KarateClubTask"]
+           "DebianPackagesTask", "KarateClubTask", "ScenesCaptionTask"]

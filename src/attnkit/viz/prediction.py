@@ -3,9 +3,10 @@
 A prediction with ``weights`` over ``src_tokens`` for each of its ``out_tokens`` (text-to-text)
 becomes an alignment heatmap; one with ``word_weights`` and ``sentence_weights`` over its
 ``sentences`` (document classification) becomes the shaded document of [Yang16] Fig. 5; one
-with an ``image`` and attention ``maps`` over it (image classification) becomes overlays. New
-kinds of attention (image overlays, graphs) add a drawer to :data:`DRAWERS`; the choice is by
-the fields a prediction has, never by a task's name.
+with an ``image`` and attention ``maps`` over it (image classification) becomes overlays; one
+with an ``image``, its ``words`` and a ``word_maps`` per word (captioning) becomes one overlay
+per word. New kinds of attention (image overlays, graphs) add a drawer to :data:`DRAWERS`; the
+choice is by the fields a prediction has, never by a task's name.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from matplotlib.figure import Figure
 
 from ..heads import select_heads
 from .alignment import plot_alignment
+from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .graph import plot_neighbourhood
 from .image import plot_image_attention
@@ -83,12 +85,19 @@ def _neighbourhood(pred: Any, title: str | None, heads) -> Figure:
                               title=title)
 
 
+def _caption(pred: Any, title: str | None, heads) -> Figure:
+    if pred.word_maps is None:
+        raise ValueError("this model has no attention, so there is no picture per word to draw")
+    return plot_caption_attention(pred.image, pred.words, pred.word_maps, title=title)
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
     (("word_weights", "sentence_weights", "sentences"), _document),
     (("image", "maps", "rectified", "channel_weights"), _image),
     (("node", "neighbours", "edge_weights"), _neighbourhood),
+    (("image", "words", "word_maps"), _caption),
 ]
 
 
