@@ -24,7 +24,7 @@ _COMMANDS = {
     "evaluate": (evaluate, "score a trained run on one of its splits with its task's metrics"),
     "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
-    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
+    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible, Greek-English gold alignments) from installed packages"),
     "study": (study, "run a documented study end to end and write its report"),
 }
 

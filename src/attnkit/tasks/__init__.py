@@ -12,12 +12,16 @@ from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 
 TASKS: Registry[type] = Registry("task")
 TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
                "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel")
 TASKS.register("translation", TranslationTask, "any parallel corpus (e.g. `attnkit data bible`) with "
                "SentencePiece subwords, scored by BLEU/chrF", "[Bahdanau15]; SentencePiece [Kudo18b]")
+TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
+               "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
+               "[Och03]; [Garg19]")
 TASKS.register("bible-sections", BibleSectionsTask, "Bible chapters -> section of the canon (8 classes), "
                "documents of verses of words, for the HAN", "[Yang16]")
 TASKS.register("fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> "
@@ -30,5 +34,6 @@ TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction 
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
+           "AlignedTranslationTask", "AlignedTranslationConfig",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
            "DebianPackagesTask", "KarateClubTask"]
