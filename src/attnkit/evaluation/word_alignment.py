@@ -16,13 +16,17 @@ References:
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, fields
 from typing import Sequence
 
 import torch
 from torch import Tensor
 
+from ..heads import select_heads
+from .alignment import alignment_error_rate
+
 __all__ = ["piece_words", "word_weights", "links_from_weights", "LINK_METHODS", "POOLINGS", "WORD_MARK",
-           "piece_link_matrix"]
+           "piece_link_matrix", "AlignmentChoice", "choice_links", "sweep_choices", "SWEEP_THRESHOLDS"]
 
 WORD_MARK = "\u2581"  # SentencePiece's "▁", first character of a piece that starts a word
 LINK_METHODS = ("argmax", "threshold")
@@ -142,3 +146,96 @@ def piece_link_matrix(links: set[tuple[int, int]] | Sequence[tuple[int, int]], s
     out = word[torch.as_tensor(list(tgt_words))][:, torch.as_tensor(list(src_words))]  # (To, Tk)
     total = out.sum(1, keepdim=True)
     return torch.where(total > 0, out / total.clamp_min(1.0), out)
+
+
+@dataclass(frozen=True)
+class AlignmentChoice:
+    """Which attention becomes links, and how: chosen on the dev gold (:func:`sweep_choices`).
+
+    Attributes:
+        layer: decoder layer (negative: from the end; RNNs have one, 0 = -1).
+        head: head index or ``"mean"`` (the layer mean; single-head models ignore it).
+        method: one of :data:`LINK_METHODS`.
+        threshold: weight in [0, 1] for ``threshold``.
+        source_pool: one of :data:`POOLINGS`.
+    """
+
+    layer: int = -1
+    head: str | int = "mean"
+    method: str = "argmax"
+    threshold: float = 0.5
+    source_pool: str = "sum"
+
+    def __post_init__(self) -> None:
+        if self.method not in LINK_METHODS:
+            raise ValueError(f"unknown link method {self.method!r}; choose one of: {', '.join(LINK_METHODS)}")
+        if self.source_pool not in POOLINGS:
+            raise ValueError(f"source_pool must be one of {', '.join(POOLINGS)}, got {self.source_pool!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
+        if not (self.head == "mean" or (isinstance(self.head, int) and not isinstance(self.head, bool) and self.head >= 0)):
+            raise ValueError(f"head must be 'mean' or a head index >= 0, got {self.head!r}")
+
+    def label(self) -> str:
+        how = self.method if self.method == "argmax" else f"threshold {self.threshold:g}"
+        return f"layer {self.layer}, head {self.head}, {how}, source pieces {self.source_pool}"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AlignmentChoice":
+        """Raises ValueError for unknown keys or invalid values."""
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown alignment option {sorted(unknown)[0]!r}")
+        return cls(**data)
+
+
+def choice_links(weights: Tensor, src_tokens: Sequence[str], tgt_tokens: Sequence[str], choice: AlignmentChoice, *,
+                 n_src_words: int | None = None, n_tgt_words: int | None = None) -> set[tuple[int, int]]:
+    """Word links (source word, target word) of one forced pass's weights (L, Nh, To, Tk) by `choice`.
+
+    Raises:
+        ValueError: if the pieces do not make the given numbers of words, or the layer or head
+            does not exist.
+    """
+    if not -weights.shape[0] <= choice.layer < weights.shape[0]:
+        raise ValueError(f"layer {choice.layer} does not exist: the model has {weights.shape[0]} decoder layer(s)")
+    chosen = select_heads(weights[choice.layer], choice.head)  # (To, Tk)
+    pooled = word_weights(chosen, piece_words(src_tokens, n_src_words), piece_words(tgt_tokens, n_tgt_words),
+                          source_pool=choice.source_pool)
+    return links_from_weights(pooled, choice.method, choice.threshold)
+
+
+SWEEP_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+
+
+def sweep_choices(forced: Sequence, gold: Sequence[set[tuple[int, int]]], words: Sequence[tuple[int, int]], *,
+                  thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> list[tuple[AlignmentChoice, object]]:
+    """AER of every layer x (each head, the layer mean) x source pooling x (argmax, thresholds).
+
+    Args:
+        forced: per sentence, an object with ``weights`` (L, Nh, To, Tk), ``src_tokens``, ``tgt_tokens``
+            (:class:`attnkit.decoding.forced.ForcedAttention`).
+        gold: gold links per sentence.
+        words: (source words, target words) per sentence.
+        thresholds: thresholds tried for the ``threshold`` method.
+
+    Returns:
+        (choice, :class:`~attnkit.evaluation.alignment.AlignmentScore`) pairs, best (lowest AER) first.
+    """
+    n_layers, n_heads = forced[0].weights.shape[:2]
+    heads: list[str | int] = ["mean"] + (list(range(n_heads)) if n_heads > 1 else [])
+    results = []
+    for layer in range(n_layers):
+        for head in heads:
+            for pool in POOLINGS:
+                pooled = [word_weights(select_heads(f.weights[layer], head), piece_words(f.src_tokens, ns),
+                                       piece_words(f.tgt_tokens, nt), source_pool=pool)
+                          for f, (ns, nt) in zip(forced, words)]
+                for method, threshold in [("argmax", 0.5)] + [("threshold", t) for t in thresholds]:
+                    links = [links_from_weights(p, method, threshold) for p in pooled]
+                    choice = AlignmentChoice(layer - n_layers, head, method, threshold, pool)
+                    results.append((choice, alignment_error_rate(links, gold)))
+    return sorted(results, key=lambda r: r[1].aer)

@@ -7,7 +7,11 @@ plus two things:
 - evaluation also force-decodes each example that has gold links (``{dev,test}.gold.pharaoh``)
   and scores the attention's word alignment by AER, precision and recall
   (:func:`attnkit.evaluation.word_alignment.links_from_weights`, argmax per target word, source
-  pieces summed; the Transformer's layer ``align_layer`` and head ``align_head``);
+  pieces summed; the Transformer's layer ``align_layer`` and head ``align_head``, or the choice
+  that ``attnkit evaluate --split dev --choose`` made on the dev gold and kept in the run folder's
+  ``alignment.json``);
+- ``reverse: true`` trains the other direction (English → Greek) on the same folder, links
+  flipped, for symmetrised attention alignments (``attnkit align --reverse RUN2``);
 - with ``guided_weight`` > 0, guided alignment training [Garg19] Sec. 4: one cross-attention head
   (``guided_layer``, ``guided_head``) of the Transformer, or the RNN's single attention, is pulled
   towards the statistical aligner's links of the training verses (``{split}.{guide}.pharaoh``,
@@ -30,8 +34,10 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Sequence
 
@@ -43,14 +49,16 @@ from ..data import Vocab, collate
 from ..decoding.forced import forced_attention
 from ..errors import ConfigError
 from ..evaluation.alignment import alignment_error_rate, read_pharaoh, write_pharaoh
-from ..evaluation.word_alignment import links_from_weights, piece_link_matrix, piece_words, word_weights
-from ..heads import select_heads
+from ..evaluation.word_alignment import AlignmentChoice, choice_links, piece_link_matrix, piece_words
+from ..io import atomic_write_text
 from ..losses import linear_cross_entropy
 from .translation import SPLITS, TranslationConfig, TranslationExample, TranslationTask
 
-__all__ = ["AlignedTranslationConfig", "AlignedTranslationTask", "AlignedExample", "AlignedBatch", "attention_links"]
+__all__ = ["AlignedTranslationConfig", "AlignedTranslationTask", "AlignedExample", "AlignedBatch", "CHOICE_FILE"]
 
 log = logging.getLogger(__name__)
+
+CHOICE_FILE = "alignment.json"  # in a run folder: the alignment choice made on the dev gold
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class AlignedTranslationConfig(TranslationConfig):
     guided_head: int = 0  # the supervised head
     align_layer: int = -1  # layer whose attention the dev/test AER reads (the guided layer when guided)
     align_head: str = "mean"  # head ("mean" or an index) whose attention the AER reads
+    reverse: bool = False  # train target -> source (English -> Greek): sides swapped, links flipped
 
     def check(self) -> None:
         super().check()
@@ -98,17 +107,6 @@ class AlignedBatch(NamedTuple):
     guide: Tensor  # (B, Tq, Tk) row-normalised links; row t belongs to tgt_out[:, t]
 
 
-def attention_links(weights: Tensor, src_tokens: Sequence[str], tgt_tokens: Sequence[str], *, layer: int = -1,
-                    head: str | int = "mean", method: str = "argmax", threshold: float = 0.5,
-                    source_pool: str = "sum", n_src_words: int | None = None,
-                    n_tgt_words: int | None = None) -> set[tuple[int, int]]:
-    """Word links (source word, target word) of one forced pass's weights (L, Nh, To, Tk)."""
-    chosen = select_heads(weights[layer], head)  # (To, Tk)
-    pooled = word_weights(chosen, piece_words(src_tokens, n_src_words), piece_words(tgt_tokens, n_tgt_words),
-                          source_pool=source_pool)
-    return links_from_weights(pooled, method, threshold)
-
-
 @dataclass
 class AlignedTranslationTask(TranslationTask):
     """:class:`TranslationTask` with AER on gold links and guided alignment training (module docstring)."""
@@ -116,8 +114,8 @@ class AlignedTranslationTask(TranslationTask):
     guided_weight: float = 0.0
     guided_layer: int = -2
     guided_head: int = 0
-    align_layer: int = -1
-    align_head: str = "mean"
+    choice: AlignmentChoice = field(default_factory=AlignmentChoice)  # how the AER reads the attention
+    reverse: bool = False
 
     name = "aligned-translation"
     config_class = AlignedTranslationConfig
@@ -125,9 +123,20 @@ class AlignedTranslationTask(TranslationTask):
 
     def _configure(self, cfg: AlignedTranslationConfig) -> "AlignedTranslationTask":
         self.guided_weight, self.guided_layer, self.guided_head = cfg.guided_weight, cfg.guided_layer, cfg.guided_head
-        self.align_layer = cfg.guided_layer if cfg.guided_weight > 0 else cfg.align_layer
-        self.align_head = str(cfg.guided_head) if cfg.guided_weight > 0 else cfg.align_head
+        self.reverse = cfg.reverse
+        if cfg.guided_weight > 0:
+            self.choice = AlignmentChoice(cfg.guided_layer, cfg.guided_head)
+        else:
+            self.choice = AlignmentChoice(cfg.align_layer, _head(cfg.align_head))
         return self
+
+    @staticmethod
+    def read_corpora(data_cfg):
+        """The corpus splits, sides swapped when ``data.reverse``."""
+        corpora = TranslationTask.read_corpora(data_cfg)
+        if data_cfg.reverse:
+            corpora = {s: dataclasses.replace(c, src=c.tgt, tgt=c.src) for s, c in corpora.items()}
+        return corpora
 
     @classmethod
     def build(cls, data_cfg, run_dir: str | Path):
@@ -147,6 +156,8 @@ class AlignedTranslationTask(TranslationTask):
             guide = _read_links(corpus / f"{split}.{data_cfg.guide}.pharaoh", n, required=data_cfg.guided_weight > 0,
                                 prefix=cut)
             gold = _read_links(corpus / f"{split}.gold.pharaoh", n, required=False, prefix=cut) if split != "train" else None
+            if data_cfg.reverse:
+                guide, gold = _flip(guide), _flip(gold)
             if guide is not None:
                 write_pharaoh(data / f"{split}.guide.pharaoh", guide)
             if gold is not None:
@@ -156,7 +167,22 @@ class AlignedTranslationTask(TranslationTask):
 
     @classmethod
     def load(cls, data_cfg, run_dir: str | Path) -> "AlignedTranslationTask":
-        return super().load(data_cfg, run_dir)._configure(data_cfg)
+        """The task of a run folder; the alignment choice saved by :meth:`save_choice` wins over the config's."""
+        task = super().load(data_cfg, run_dir)._configure(data_cfg)
+        path = Path(run_dir) / CHOICE_FILE
+        if path.is_file():
+            try:
+                task.choice = AlignmentChoice.from_dict(json.loads(path.read_text(encoding="utf-8"))["choice"])
+            except (ValueError, KeyError, TypeError) as err:
+                raise ConfigError(f"{path}: not an alignment choice ({err}); delete it or rerun "
+                                  "`attnkit evaluate --split dev --choose`") from None
+        return task
+
+    def save_choice(self, run_dir: str | Path, choice: AlignmentChoice, score: dict) -> None:
+        """Keep `choice` (made on the dev gold, with its `score`) in the run folder for later runs."""
+        self.choice = choice
+        atomic_write_text(Path(run_dir) / CHOICE_FILE,
+                          json.dumps({"choice": choice.as_dict(), "dev": score}, indent=2) + "\n")
 
     @staticmethod
     def load_split(run_dir: str | Path, split: str) -> list[AlignedExample]:
@@ -222,13 +248,14 @@ class AlignedTranslationTask(TranslationTask):
         return ce + self.guided_weight * align
 
     # --- evaluation --------------------------------------------------------------------------
-    def alignments(self, model: nn.Module, examples: Sequence[TranslationExample], **choice: Any
-                   ) -> list[set[tuple[int, int]]]:
-        """Word links of the model's attention on each example's reference (force decoding)."""
-        choice = {"layer": self.align_layer, "head": _head(self.align_head), **choice}
+    def alignments(self, model: nn.Module, examples: Sequence[TranslationExample],
+                   choice: AlignmentChoice | None = None) -> list[set[tuple[int, int]]]:
+        """Word links (source word, target word) of the model's attention on each example's
+        reference (force decoding), read by `choice` (default: the task's)."""
+        choice = choice or self.choice
         forced = forced_attention(model, self, [(e.text, e.target) for e in examples])
-        return [attention_links(f.weights, f.src_tokens, f.tgt_tokens, n_src_words=len(e.text.split()),
-                                n_tgt_words=len(e.target.split()), **choice) for f, e in zip(forced, examples)]
+        return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(e.text.split()),
+                             n_tgt_words=len(e.target.split())) for f, e in zip(forced, examples)]
 
     def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], **options: Any):
         """BLEU/chrF as :meth:`TranslationTask.evaluate`, plus AER, precision and recall of the
@@ -238,7 +265,7 @@ class AlignedTranslationTask(TranslationTask):
         if golden and getattr(model, "uses_attention", True):
             score = alignment_error_rate(self.alignments(model, golden), [e.gold for e in golden])
             metrics.update({"aer": score.aer, "align_precision": score.precision, "align_recall": score.recall,
-                            "align_n": score.n_sentences, "align_choice": f"layer {self.align_layer}, head {self.align_head}"})
+                            "align_n": score.n_sentences, "align_choice": self.choice.label()})
         return metrics, translations
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
@@ -268,6 +295,10 @@ def _read_links(path: Path, n: int, *, required: bool, prefix: bool = False) -> 
         raise ConfigError(f"data.corpus: {path} has {len(links)} lines but its split has {n} sentence pairs; "
                           "rebuild the corpus with `attnkit data alignments --force`")
     return links[:n]
+
+
+def _flip(alignments):
+    return None if alignments is None else [{(j, i) for i, j in links} for links in alignments]
 
 
 def _attach(examples: Sequence[TranslationExample], guide, gold) -> list[AlignedExample]:
