@@ -19,9 +19,6 @@ TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 860
                "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel")
 TASKS.register("translation", TranslationTask, "any parallel corpus (e.g. `attnkit data bible`) with "
                "SentencePiece subwords, scored by BLEU/chrF", "[Bahdanau15]; SentencePiece [Kudo18b]")
-TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
-               "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
-               "[Och03]; [Garg19]")
 TASKS.register("bible-sections", BibleSectionsTask, "Bible chapters -> section of the canon (8 classes), "
                "documents of verses of words, for the HAN", "[Yang16]")
 TASKS.register("fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> "
@@ -31,6 +28,9 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
+TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
+               "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
+               "[Och03]; [Garg19]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
