@@ -82,6 +82,11 @@ def test_choose_on_dev_then_evaluate_and_align(runs, tmp_path, capsys):
     predicted = read_pharaoh(links)
     gold = read_pharaoh(corpus / "test.gold.pharaoh")
     assert alignment_error_rate(predicted, gold).aer == pytest.approx(score["aer"])  # align = evaluate's links
+    picture = tmp_path / "verse.png"
+    assert main(["align", "--model", fwd, "--input", str(corpus / "test.src"), "--target", str(corpus / "test.tgt"),
+                 "--output", str(links), "--gold", str(corpus / "test.gold.pharaoh"), "--plot", str(picture),
+                 "--plot-line", "2"]) == 0
+    assert picture.stat().st_size > 0
     both = tmp_path / "both.pharaoh"
     assert main(["align", "--model", fwd, "--reverse", rev, "--input", str(corpus / "test.src"), "--target",
                  str(corpus / "test.tgt"), "--output", str(both), "--symmetrisation", "intersection"]) == 0

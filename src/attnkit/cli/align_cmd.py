@@ -24,9 +24,18 @@ from ..evaluation.alignment import (
     symmetrise,
     write_pharaoh,
 )
-from ..evaluation.word_alignment import LINK_METHODS, POOLINGS, AlignmentChoice, choice_links, sweep_choices
-from ..heads import parse_heads
+from ..evaluation.word_alignment import (
+    LINK_METHODS,
+    POOLINGS,
+    AlignmentChoice,
+    choice_links,
+    piece_words,
+    sweep_choices,
+    word_weights,
+)
+from ..heads import parse_heads, select_heads
 from ..training import RunError, load_run
+from ..viz import plot_links, save_figure
 from .common import UserError, add_common, device_of
 
 EPILOG = """examples:
@@ -63,6 +72,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "printed to stdout)")
     parser.add_argument("--output", required=True, type=Path, metavar="LINKS",
                         help="Pharaoh file to write: 'i-j' (source word i, target word j, 0-based) per link")
+    pictures = parser.add_argument_group("pictures")
+    pictures.add_argument("--plot", type=Path, metavar="FILE",
+                          help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
+                               "--gold, hits, misses and false links are marked apart")
+    pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
+    pictures.add_argument("--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot")
     add_choice_arguments(parser)
     add_common(parser)
 
@@ -126,8 +141,35 @@ def run(args: argparse.Namespace) -> int:
         except InputError as err:
             raise UserError(str(err)) from None
         print("\n".join(targets))
-    write_pharaoh(args.output, links_of(args, run_, sources, targets))
+    links = links_of(args, run_, sources, targets)
+    write_pharaoh(args.output, links)
+    if args.plot:
+        _plot(args, run_, sources, targets, links)
     return 0
+
+
+def _plot(args, run_, sources, targets, links) -> None:
+    """The picture of one line: the forward run's word-level attention, its links and the gold."""
+    k = args.plot_line - 1
+    if not 0 <= k < len(sources):
+        raise UserError(f"--plot-line must be in 1..{len(sources)}, got {args.plot_line}", code=2)
+    gold = links[k]
+    if args.gold:
+        all_gold = _read_gold(args.gold)[0]
+        if len(all_gold) != len(sources):
+            raise UserError(f"{args.gold} has {len(all_gold)} lines but {args.input} has {len(sources)}")
+        gold = all_gold[k]
+    choice = choice_of(args, run_.task)
+    (forced,) = forced_attention(run_.model, run_.task, [(sources[k], targets[k])])
+    try:
+        matrix = word_weights(select_heads(forced.weights[choice.layer], choice.head),
+                              piece_words(forced.src_tokens, len(sources[k].split())),
+                              piece_words(forced.tgt_tokens, len(targets[k].split())), source_pool=choice.source_pool)
+        fig = plot_links(matrix.numpy(), sources[k].split(), targets[k].split(), gold=gold, predicted=links[k],
+                         title=f"{run_.label}, line {args.plot_line}: {choice.label()}")
+    except (ValueError, IndexError) as err:
+        raise UserError(f"--plot: {err}") from None
+    save_figure(fig, args.plot)
 
 
 # --- attnkit evaluate --gold / --links / --choose ----------------------------------------------
