@@ -16,6 +16,7 @@ from .test_data_cmd import one_line_error
 
 
 def test_data_alignments_builds_the_corpus_and_the_aligner_links(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("eflomal")
     (tmp_path / "pkg").mkdir()
     files = _tables(tmp_path / "pkg", verses=range(1, 150))
     monkeypatch.setattr(data_alignments, "find_package", lambda: files)

@@ -15,6 +15,7 @@ from ..tasks.test_aligned_translation import write_aligned_corpus
 
 
 def test_eflomal_aligns_every_split_and_records_the_files(tmp_path):
+    pytest.importorskip("eflomal")
     corpus = write_aligned_corpus(tmp_path / "c", n_train=200, n_dev=20, n_test=20)
     for split in ("train", "dev", "test"):
         (corpus / f"{split}.eflomal.pharaoh").unlink()  # the toy's true links; eflomal writes its own
