@@ -99,9 +99,11 @@ def _lines(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError:
         raise UserError(f"{path} is not UTF-8 text") from None
-    if not lines or any(not line.strip() for line in lines):
-        raise UserError(f"{path}: {'empty file' if not lines else 'empty line ' + str(next(i for i, l in enumerate(lines, 1) if not l.strip()))}; "
-                        "give one sentence a line")
+    if not lines:
+        raise UserError(f"{path}: empty file; give one sentence a line")
+    empty = next((n for n, line in enumerate(lines, 1) if not line.strip()), None)
+    if empty is not None:
+        raise UserError(f"{path}: line {empty} is empty; give one sentence a line")
     return lines
 
 
@@ -235,9 +237,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _texts_and_gold(args, run_):
+    examples = []
     if args.source or args.target:
-        if not (args.source and args.target):
-            raise UserError("give both --source and --target (the lines --gold aligns)", code=2)
+        if not (args.source and args.target and args.gold):
+            raise UserError("give --source, --target and --gold together (the lines the gold aligns)", code=2)
         sources, targets = _lines(args.source), _lines(args.target)
     else:
         try:
@@ -248,7 +251,7 @@ def _texts_and_gold(args, run_):
     if args.gold:
         sure, possible = _read_gold(args.gold)
     else:
-        saved = [getattr(e, "gold", None) for e in run_.task.load_split(run_.path, args.split)] if not args.source else []
+        saved = [getattr(e, "gold", None) for e in examples]
         if not saved or any(g is None for g in saved):
             raise UserError(f"{run_.path} has no gold links for its {args.split} split; pass --gold LINKS", code=2)
         sure = possible = [set(g) for g in saved]

@@ -40,11 +40,11 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..evaluation.alignment import format_pharaoh
 from ..io import atomic_path, atomic_write_text
 
 __all__ = ["AlignmentDataError", "AlignmentPackageMissing", "AlignedVerse", "PackageFiles", "PUNCTUATION",
-           "INSTALL_COMMAND", "find_package", "read_aligned_verses", "build_alignment_corpus", "NT_BOOKS",
-           "format_links", "SPLITS"]
+           "INSTALL_COMMAND", "find_package", "read_aligned_verses", "build_alignment_corpus", "NT_BOOKS", "SPLITS"]
 
 log = logging.getLogger(__name__)
 
@@ -210,6 +210,8 @@ def read_aligned_verses(files: PackageFiles, *, punctuation: str = "drop") -> tu
         tgt_by.setdefault(root(tgt_verse[r["id"]]), []).append(r)
     rec_by: dict[str, list[tuple[list[str], list[str]]]] = {}
     for rec in records:
+        if not rec[0] and not rec[1]:
+            continue  # an empty record links nothing
         rec_by.setdefault(root(src_verse[rec[0][0]] if rec[0] else tgt_verse[rec[1][0]]), []).append(rec)
     dropped = {"no source words": 0, "no target words": 0, "no links": 0}
     segments = []
@@ -230,11 +232,6 @@ def read_aligned_verses(files: PackageFiles, *, punctuation: str = "drop") -> tu
              "merged segments": sum(len(v) > 1 for k, v in groups.items() if k in src_by and k in tgt_by),
              "records": len(records), "links": sum(len(s.links) for s in segments), "dropped": dropped}
     return segments, stats
-
-
-def format_links(links: list[tuple[int, int]]) -> str:
-    """One Pharaoh line: ``i-j`` pairs separated by spaces, in the given order."""
-    return " ".join(f"{i}-{j}" for i, j in links)
 
 
 def _write(out: Path, name: str, lines: list[str]) -> str:
@@ -312,7 +309,7 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
         digests[f"{name}.tgt"] = _write(out, f"{name}.tgt", [" ".join(s.tgt_words) for s in rows])
         digests[f"refs.{name}.txt"] = _write(out, f"refs.{name}.txt", [s.ref for s in rows])
         if name in GOLD_SPLITS:
-            digests[f"{name}.gold.pharaoh"] = _write(out, f"{name}.gold.pharaoh", [format_links(s.links) for s in rows])
+            digests[f"{name}.gold.pharaoh"] = _write(out, f"{name}.gold.pharaoh", [format_pharaoh(s.links) for s in rows])
     counts = {"segments": len(segments), **{name: len(splits[name]) for name in SPLITS}}
     words = {name: {"source": sum(len(s.src_words) for s in splits[name]),
                     "target": sum(len(s.tgt_words) for s in splits[name]),

@@ -104,7 +104,7 @@ class AlignedBatch(NamedTuple):
     tgt_in: Tensor  # (B, Tq)
     tgt_out: Tensor  # (B, Tq)
     n_tokens: int
-    guide: Tensor  # (B, Tq, Tk) row-normalised links; row t belongs to tgt_out[:, t]
+    guide: Tensor | None  # (B, Tq, Tk) row-normalised links, row t for tgt_out[:, t]; None without guidance
 
 
 @dataclass
@@ -214,6 +214,8 @@ class AlignedTranslationTask(TranslationTask):
 
     def collate(self, items: Sequence[tuple]) -> AlignedBatch:
         batch = collate([s for s, _, _ in items], [t for _, t, _ in items])
+        if all(g is None for _, _, g in items):
+            return AlignedBatch(*batch, None)
         guide = torch.zeros(len(items), batch.tgt_out.shape[1], batch.src.shape[1])
         for b, (_, _, g) in enumerate(items):
             if g is not None:
