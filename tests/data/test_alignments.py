@@ -101,6 +101,12 @@ def test_build_writes_a_seeded_split_with_gold_and_manifest(tmp_path):
     assert again["up_to_date"]
     other = build_alignment_corpus(tmp_path / "other", seed=8, n_dev=5, n_test=8, min_train=10, files=files)
     assert other["files"]["refs.test.txt"] != m["files"]["refs.test.txt"]  # the seed moves the split
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"]["test.eflomal.pharaoh"] = "0" * 64  # as the aligner records its links
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    (out / "test.eflomal.pharaoh").write_text("0-0\n", encoding="utf-8")
+    build_alignment_corpus(out, seed=8, n_dev=5, n_test=8, min_train=10, files=files)
+    assert not (out / "test.eflomal.pharaoh").exists()  # links of the old split's lines are gone
     with pytest.raises(AlignmentDataError, match="only 31 aligned segments"):
         build_alignment_corpus(tmp_path / "x", n_dev=20, n_test=20, files=files)
 

@@ -293,6 +293,10 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
                            "min_train": min_train, "format_version": FORMAT_VERSION}}
     if not force and (old := _up_to_date(out, head)) is not None:
         return {**old, "up_to_date": True}
+    try:  # files of an earlier build (e.g. an aligner's links of other lines) must not survive it
+        stale = set(json.loads((out / "manifest.json").read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        stale = set()
     log.info("reading %s %s tables", PACKAGE, files.version)
     segments, stats = read_aligned_verses(files, punctuation=punctuation)
     if len(segments) < n_dev + n_test + min_train:
@@ -321,4 +325,7 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
                            "gold": "sure links only (S = P); train gold not written"},
                 "license": "data CC-BY-4.0 (SBLGNT, alignments), BSB public domain", "files": digests}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    for name in stale - set(digests):
+        if "/" not in name:
+            (out / name).unlink(missing_ok=True)
     return {**manifest, "up_to_date": False}
