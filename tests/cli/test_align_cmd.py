@@ -109,3 +109,7 @@ def test_alignment_usage_errors_are_one_line(runs, tmp_path, capsys):
     assert "is not a link" in one_line_error(capsys)
     assert main(["evaluate", "--links", str(corpus / "test.gold.pharaoh")]) == 2
     assert "--links LINKS --gold GOLD" in one_line_error(capsys)
+    assert main(["evaluate"]) == 2
+    assert "give --model RUN" in one_line_error(capsys)
+    assert main(["evaluate", "--model", fwd, "--source", str(corpus / "test.src"), "--choose", "--split", "dev"]) == 2
+    assert "--source, --target and --gold together" in one_line_error(capsys)
