@@ -48,7 +48,7 @@ EPILOG = """examples:
 
 def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     """The alignment-reading flags shared by ``align`` and ``evaluate``."""
-    group = parser.add_argument_group("alignment from attention (default: the run's alignment.json, else "
+    group = parser.add_argument_group("alignment from attention (default: the run's alignment.json or config, else "
                                       "the last layer's head mean, argmax, source pieces summed)")
     group.add_argument("--layer", type=int, default=None, help="decoder layer (negative: from the end)")
     group.add_argument("--head", default=None, metavar="H", help="head index, or 'mean' for the layer mean")
