@@ -72,7 +72,7 @@ class AlignedTranslationConfig(TranslationConfig):
     guided_layer: int = -2  # decoder layer of the supervised head (negative: from the end; penultimate in the paper)
     guided_head: int = 0  # the supervised head
     align_layer: int = -1  # layer whose attention the dev/test AER reads (the guided layer when guided)
-    align_head: str = "mean"  # head ("mean" or an index) whose attention the AER reads
+    align_head: str = "mean"  # head whose attention the AER reads: "mean" or an index as a string, e.g. "0"
     reverse: bool = False  # train target -> source (English -> Greek): sides swapped, links flipped
 
     def check(self) -> None:
