@@ -3,6 +3,8 @@
 # for eflomal and for the attention of each translation model, all trained with the same budget
 # (30 minutes, one thread pinned to core 1), BLEU beside. Resumable: a run with result.json is skipped.
 # The layer/head/method of each model is chosen on the 300 gold dev verses (--choose), never on test.
+# On a core shared with other jobs, a time budget gives unequal step counts: set STEPS (e.g. STEPS=20000)
+# to give every model the same number of steps instead.
 set -u
 cd "$(dirname "$0")/../.."
 A() { OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/attnkit "$@"; }
@@ -22,7 +24,9 @@ for m in none bahdanau luong-general luong-local-p sparsemax entmax15 transforme
   case $m in en-grc-*) cfg=configs/$m.yaml; run=$R/$m ;; *) cfg=configs/grc-en-$m.yaml; run=$R/grc-en-$m ;; esac
   [ -f $run/result.json ] && continue
   rm -rf $run
-  A train $cfg --out $run --no-progress --set train.threads=1 --set train.max_minutes=30 > $run.log 2>&1 \
+  budget="--set train.max_minutes=30"
+  [ -n "${STEPS:-}" ] && budget="--set train.max_minutes=0 --set train.max_steps=$STEPS --set train.patience=100000"
+  A train $cfg --out $run --no-progress --set train.threads=1 $budget > $run.log 2>&1 \
     || { echo "$run failed"; continue; }
   if [ $m != none ]; then
     A evaluate --model $run --split dev --choose > $run/choose-dev.txt              # keeps alignment.json
