@@ -11,7 +11,11 @@ import sys
 from typing import Sequence
 
 from ..machine import tune_allocator
+<<<<<<< HEAD
 from . import compare, data_cmd, demo, evaluate, explore_cmd, list_cmd, predict, study, train, translate
+=======
+from . import align_cmd, compare, data_cmd, demo, evaluate, list_cmd, predict, study, train, translate
+>>>>>>> issue16-align
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -22,9 +26,10 @@ _COMMANDS = {
     "predict": (predict, "predict from raw inputs with a trained run of any task, with its attention"),
     "translate": (translate, "translate sentences with a trained run of a text task (predict for text)"),
     "evaluate": (evaluate, "score a trained run on one of its splits with its task's metrics"),
+    "align": (align_cmd, "word alignments from a translation run's attention (Pharaoh links), optionally symmetrised"),
     "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
-    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible) from installed packages"),
+    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible, Greek-English gold alignments) from installed packages"),
     "study": (study, "run a documented study end to end and write its report"),
     "explore": (explore_cmd, "a local web page showing where trained runs' models look"),
 }

@@ -1,4 +1,4 @@
-"""``attnkit data bible``: build a parallel corpus from installed packages (one subcommand each)."""
+"""``attnkit data bible`` / ``alignments``: build a parallel corpus from installed packages (one subcommand each)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..data.bible import BibleError, build_bible_corpus
 from ..data.sword import SwordError, find_module
+from . import data_alignments
 from .common import UserError
 
 EPILOG = """examples:
@@ -46,6 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     split.add_argument("--max-ratio", type=float, default=2.5,
                        help="drop pairs whose word counts differ by a larger factor (default: %(default)s)")
     bible.set_defaults(build=_bible)
+    data_alignments.add_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,16 +11,19 @@ from pathlib import Path
 
 from ..training import RunError, load_run
 from ..viz import plot_confusion, save_figure
+from . import align_cmd
 from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
 
 EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
   attnkit evaluate --model runs/bible-transformer --beam 5 --json
-  attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png"""
+  attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png
+  attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
+  attnkit evaluate --model runs/grc-en-transformer --split dev --choose   # AER: layer/head on the dev gold"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
+    parser.add_argument("--model", metavar="RUN", help="trained run folder")
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
                         help="which of the run's splits (default: %(default)s)")
     add_decoding_arguments(parser)
@@ -29,10 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     parser.add_argument("--confusion-plot", metavar="FILE",
                         help="classification tasks: write the confusion matrix as a picture (PNG, SVG, PDF)")
+    align_cmd.add_evaluate_arguments(parser)
     add_common(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if align_cmd.wants_alignment(args):
+        return align_cmd.run_evaluate(args)
+    if not args.model:
+        raise UserError("give --model RUN", code=2)
     run_ = load_run(args.model, device=device_of(args))
     try:
         examples = run_.task.load_split(run_.path, args.split)

@@ -227,11 +227,13 @@ class TransformerSeq2Seq(nn.Module):
         return memory._replace(beams=beams)
 
     def _decode(self, tokens: Tensor, memory: TransformerMemory, state: TransformerState | None,
-                need_weights: bool, last_cross_only: bool = False, visible: Tensor | None = None):
+                need_weights: bool, last_cross_only: bool = False, visible: Tensor | None = None,
+                cross_layer: int | None = None):
         """Decoder layers over `tokens` (B, Tq): teacher forcing without a state, else the next
         Tq positions, each row attending to the slots `visible` (S, k, >= (T + Tq) k) marks, or
         causally when it is None. With `last_cross_only`, only the last layer's cross-attention
-        weights are computed (the others take the fused kernel)."""
+        weights are computed (the others take the fused kernel); with `cross_layer`, only that
+        layer's."""
         tq = tokens.shape[1]
         self_mask = None
         if state is not None:
@@ -247,7 +249,8 @@ class TransformerSeq2Seq(nn.Module):
             last = i == len(self.decoder) - 1
             x, sw, cw = layer(x, memory_mask, memory.cross[i], state, i, self_bias,
                               need_weights and not last_cross_only,
-                              need_weights and (last or not last_cross_only), memory.beams, self_mask)
+                              (need_weights and (last or not last_cross_only)) or i == cross_layer,
+                              memory.beams, self_mask)
             self_w.append(sw), cross_w.append(cw)
         new_state = None if state is None else state.advanced(tq)
         return self.dec_norm(x), new_state, self_w, cross_w
@@ -291,12 +294,24 @@ class TransformerSeq2Seq(nn.Module):
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
         return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True) -> Seq2SeqOutput:
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True,
+                align_layer: int | None = None) -> Seq2SeqOutput:
         """Teacher forcing on the fused attention path: logits (B, Tq, V); weights None. With
-        ``project=False`` the logits field holds the inputs of ``generator``, (B, Tq, D)."""
+        ``project=False`` the logits field holds the inputs of ``generator``, (B, Tq, D). With
+        ``align_layer`` (a decoder layer index, negative from the end), the weights field holds
+        that layer's cross-attention per head, (B, Nh, Tq, Tk), with gradients (guided alignment
+        training; the other layers keep the fused kernel).
+
+        Raises:
+            IndexError: for an `align_layer` outside the decoder's layers.
+        """
         memory = self.encode(src, src_lengths)
-        x, _, _, _ = self._decode(tgt_in, memory, None, need_weights=False)
-        return Seq2SeqOutput(self.generator(x) if project else x, None)
+        if align_layer is None:
+            x, _, _, _ = self._decode(tgt_in, memory, None, need_weights=False)
+            return Seq2SeqOutput(self.generator(x) if project else x, None)
+        layer = range(len(self.decoder))[align_layer]
+        x, _, _, cross = self._decode(tgt_in, memory, None, need_weights=False, cross_layer=layer)
+        return Seq2SeqOutput(self.generator(x) if project else x, cross[layer])
 
     @torch.no_grad()
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> AttentionMaps:

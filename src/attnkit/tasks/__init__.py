@@ -13,6 +13,7 @@ from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 
 TASKS: Registry[type] = Registry("task")
 TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
@@ -28,10 +29,17 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
+<<<<<<< HEAD
 TASKS.register("scenes-caption", ScenesCaptionTask, "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption "
                "naming them in reading order with their relations", "[Xu15]; items from [Xiao17]")
+=======
+TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
+               "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
+               "[Och03]; [Garg19]")
+>>>>>>> issue16-align
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
+           "AlignedTranslationTask", "AlignedTranslationConfig",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
            "DebianPackagesTask", "KarateClubTask", "ScenesCaptionTask"]

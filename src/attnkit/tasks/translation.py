@@ -137,10 +137,7 @@ class TranslationTask(Seq2SeqTask):
             attnkit.errors.ConfigError: for an unreadable corpus, or one too small for the
                 vocabulary size.
         """
-        try:
-            corpora = {split: read_corpus_split(data_cfg.corpus, split) for split in SPLITS}
-        except CorpusError as err:
-            raise ConfigError(f"data.corpus: {err}") from None
+        corpora = cls.read_corpora(data_cfg)
         for split, corpus in corpora.items():
             log.info("%s: %s", split, corpus.report())
         train = corpora["train"]
@@ -164,6 +161,18 @@ class TranslationTask(Seq2SeqTask):
             atomic_write_text(run_dir / "data" / f"{split}.tgt", "".join(e.target + "\n" for e in examples))
         task.save(run_dir)
         return task, splits
+
+    @staticmethod
+    def read_corpora(data_cfg) -> dict[str, ParallelCorpus]:
+        """Each split of ``data.corpus`` (a subclass may change the sides, e.g. swap them).
+
+        Raises:
+            attnkit.errors.ConfigError: for an unreadable corpus.
+        """
+        try:
+            return {split: read_corpus_split(data_cfg.corpus, split) for split in SPLITS}
+        except CorpusError as err:
+            raise ConfigError(f"data.corpus: {err}") from None
 
     def save(self, run_dir: str | Path) -> None:
         self.src_subwords.save(Path(run_dir) / "subwords.src.model")

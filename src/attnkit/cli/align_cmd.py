@@ -1,0 +1,292 @@
+"""``attnkit align``: word alignments from a translation model's attention; and the alignment side
+of ``attnkit evaluate`` (``--gold``, ``--links``, ``--choose``).
+
+The model is fed the target sentence by teacher forcing (force decoding) and its cross-attention
+is turned into word links (:mod:`attnkit.evaluation.word_alignment`): the layer, head, link method
+and source pooling come from the run (``alignment.json``, chosen on the dev gold with
+``attnkit evaluate --split dev --choose``), else from the flags. With ``--reverse RUN2`` (a run of
+the other direction, e.g. ``data.reverse: true``) both directions are aligned and symmetrised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..decoding import translate
+from ..decoding.forced import forced_attention
+from ..errors import InputError
+from ..evaluation.alignment import (
+    SYMMETRISATIONS,
+    alignment_error_rate,
+    read_pharaoh,
+    symmetrise,
+    write_pharaoh,
+)
+from ..evaluation.word_alignment import (
+    LINK_METHODS,
+    POOLINGS,
+    AlignmentChoice,
+    choice_links,
+    piece_words,
+    sweep_choices,
+    word_weights,
+)
+from ..heads import parse_heads, select_heads
+from ..training import RunError, load_run
+from ..viz import plot_links, save_figure
+from .common import UserError, add_common, device_of
+
+EPILOG = """examples:
+  attnkit align --model runs/grc-en-transformer --input test.src --target test.tgt --output links.pharaoh
+  attnkit align --model runs/grc-en-transformer --reverse runs/en-grc-transformer \\
+                --input test.src --target test.tgt --output links.pharaoh --symmetrisation grow-diag-final-and
+  attnkit evaluate --model runs/grc-en-transformer --split dev --choose        # layer/head on the dev gold
+  attnkit evaluate --model runs/grc-en-transformer --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh"""
+
+
+def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
+    """The alignment-reading flags shared by ``align`` and ``evaluate``."""
+    group = parser.add_argument_group("alignment from attention (default: the run's alignment.json or config, else "
+                                      "the last layer's head mean, argmax, source pieces summed)")
+    group.add_argument("--layer", type=int, default=None, help="decoder layer (negative: from the end)")
+    group.add_argument("--head", default=None, metavar="H", help="head index, or 'mean' for the layer mean")
+    group.add_argument("--method", choices=LINK_METHODS, default=None,
+                       help="argmax: each target word to its most attended source word; threshold: every "
+                            "pair with weight >= --threshold")
+    group.add_argument("--threshold", type=float, default=None, help="weight threshold in [0, 1] (default: 0.5)")
+    group.add_argument("--pool", choices=POOLINGS, default=None,
+                       help="how a source word's subword columns are joined (default: sum)")
+    group.add_argument("--reverse", metavar="RUN2", default=None,
+                       help="run of the other direction: align both ways and symmetrise")
+    group.add_argument("--symmetrisation", choices=SYMMETRISATIONS, default="grow-diag-final-and",
+                       help="how --reverse's two directions are joined (default: %(default)s)")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", required=True, metavar="RUN", help="trained translation run (source -> target)")
+    parser.add_argument("--input", required=True, type=Path, metavar="SRC", help="source sentences, one a line")
+    parser.add_argument("--target", type=Path, metavar="TGT",
+                        help="their translations, one a line (default: the model's own greedy translations, "
+                             "printed to stdout)")
+    parser.add_argument("--output", required=True, type=Path, metavar="LINKS",
+                        help="Pharaoh file to write: 'i-j' (source word i, target word j, 0-based) per link")
+    pictures = parser.add_argument_group("pictures")
+    pictures.add_argument("--plot", type=Path, metavar="FILE",
+                          help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
+                               "--gold, hits, misses and false links are marked apart")
+    pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
+    pictures.add_argument("--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot")
+    add_choice_arguments(parser)
+    add_common(parser)
+
+
+def choice_of(args: argparse.Namespace, task) -> AlignmentChoice:
+    """The task's alignment choice (or the default), with the flags given on the command line applied."""
+    base = getattr(task, "choice", None) or AlignmentChoice()
+    given = {"layer": args.layer, "method": args.method, "threshold": args.threshold, "source_pool": args.pool}
+    try:
+        if args.head is not None:
+            given["head"] = parse_heads(args.head)
+        return AlignmentChoice(**{**base.as_dict(), **{k: v for k, v in given.items() if v is not None}})
+    except ValueError as err:
+        raise UserError(str(err), code=2) from None
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise UserError(f"{path} is not UTF-8 text") from None
+    if not lines:
+        raise UserError(f"{path}: empty file; give one sentence a line")
+    empty = next((n for n, line in enumerate(lines, 1) if not line.strip()), None)
+    if empty is not None:
+        raise UserError(f"{path}: line {empty} is empty; give one sentence a line")
+    return lines
+
+
+def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentChoice) -> list[set[tuple[int, int]]]:
+    """Links (source word, target word) of `run_`'s attention on each (source, target) pair."""
+    try:
+        forced = forced_attention(run_.model, run_.task, list(zip(sources, targets)))
+        return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(s.split()),
+                             n_tgt_words=len(t.split())) for f, s, t in zip(forced, sources, targets)]
+    except InputError as err:
+        raise UserError(str(err)) from None
+    except ValueError as err:
+        raise UserError(f"{run_.path}: {err}") from None
+
+
+def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[str]) -> list[set[tuple[int, int]]]:
+    """The forward run's links, symmetrised with ``--reverse``'s (flipped back) when given."""
+    forward = model_links(run_, sources, targets, choice_of(args, run_.task))
+    if not args.reverse:
+        return forward
+    rev_run = load_run(args.reverse, device=device_of(args))
+    backward = model_links(rev_run, targets, sources, choice_of(args, rev_run.task))
+    return [symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
+            for f, b, s, t in zip(forward, backward, sources, targets)]
+
+
+def run(args: argparse.Namespace) -> int:
+    run_ = load_run(args.model, device=device_of(args))
+    sources = _lines(args.input)
+    if args.target is not None:
+        targets = _lines(args.target)
+        if len(targets) != len(sources):
+            raise UserError(f"{args.input} has {len(sources)} lines but {args.target} has {len(targets)}")
+    else:
+        try:
+            targets = [t.output for t in translate(run_.model, run_.task, [(s, "") for s in sources])]
+        except InputError as err:
+            raise UserError(str(err)) from None
+        print("\n".join(targets))
+    links = links_of(args, run_, sources, targets)
+    write_pharaoh(args.output, links)
+    if args.plot:
+        _plot(args, run_, sources, targets, links)
+    return 0
+
+
+def _plot(args, run_, sources, targets, links) -> None:
+    """The picture of one line: the forward run's word-level attention, its links and the gold."""
+    k = args.plot_line - 1
+    if not 0 <= k < len(sources):
+        raise UserError(f"--plot-line must be in 1..{len(sources)}, got {args.plot_line}", code=2)
+    gold = links[k]
+    if args.gold:
+        all_gold = _read_gold(args.gold)[0]
+        if len(all_gold) != len(sources):
+            raise UserError(f"{args.gold} has {len(all_gold)} lines but {args.input} has {len(sources)}")
+        gold = all_gold[k]
+    choice = choice_of(args, run_.task)
+    (forced,) = forced_attention(run_.model, run_.task, [(sources[k], targets[k])])
+    try:
+        matrix = word_weights(select_heads(forced.weights[choice.layer], choice.head),
+                              piece_words(forced.src_tokens, len(sources[k].split())),
+                              piece_words(forced.tgt_tokens, len(targets[k].split())), source_pool=choice.source_pool)
+        fig = plot_links(matrix.numpy(), sources[k].split(), targets[k].split(), gold=gold, predicted=links[k],
+                         title=f"{run_.label}, line {args.plot_line}: {choice.label()}")
+    except (ValueError, IndexError) as err:
+        raise UserError(f"--plot: {err}") from None
+    save_figure(fig, args.plot)
+
+
+# --- attnkit evaluate --gold / --links / --choose ----------------------------------------------
+def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("word alignment (AER, precision, recall against gold links)")
+    group.add_argument("--gold", type=Path, metavar="LINKS",
+                       help="gold Pharaoh links of the split's lines (e.g. CORPUS/test.gold.pharaoh): score the "
+                            "attention's alignment instead of the translations")
+    group.add_argument("--links", type=Path, metavar="LINKS",
+                       help="score this Pharaoh file (e.g. CORPUS/test.eflomal.pharaoh) against --gold; no --model")
+    group.add_argument("--source", type=Path, metavar="SRC", help="source lines of --gold (default: the run's split)")
+    group.add_argument("--target", type=Path, metavar="TGT", help="target lines of --gold (default: the run's split)")
+    group.add_argument("--choose", action="store_true",
+                       help="try every layer, head, link method and pooling on the gold (use --split dev) and "
+                            "keep the best in RUN/alignment.json")
+    add_choice_arguments(parser)
+
+
+def wants_alignment(args: argparse.Namespace) -> bool:
+    return bool(args.gold or args.links or args.choose)
+
+
+def _score_lines(score, label: str) -> list[str]:
+    return [f"{label}:", f"{'sentences:':<16}{score.n_sentences}", f"{'AER:':<16}{score.aer:.4f}",
+            f"{'precision:':<16}{score.precision:.4f}", f"{'recall:':<16}{score.recall:.4f}",
+            f"{'links:':<16}{score.n_predicted} predicted, {score.n_sure} sure, {score.n_possible} possible"]
+
+
+def _read_gold(path: Path):
+    try:
+        return read_pharaoh(path, with_possible=True)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    """``attnkit evaluate`` with ``--gold``, ``--links`` or ``--choose``."""
+    if args.links:
+        if not args.gold or args.model:
+            raise UserError("--links scores a links file against --gold, without --model: "
+                            "attnkit evaluate --links LINKS --gold GOLD", code=2)
+        sure, possible = _read_gold(args.gold)
+        predicted = _read_gold(args.links)[1]
+        try:
+            score = alignment_error_rate(predicted, sure, possible)
+        except ValueError as err:
+            raise UserError(f"{args.links} and {args.gold}: {err}") from None
+        return _print(args, score, f"{args.links} against {args.gold}")
+    if not args.model:
+        raise UserError("give --model RUN (or --links LINKS --gold GOLD)", code=2)
+    run_ = load_run(args.model, device=device_of(args))
+    sources, targets, gold = _texts_and_gold(args, run_)
+    sure, possible = gold
+    if args.choose:
+        if args.reverse:
+            raise UserError("--choose picks one run's layer and head; run it on each direction's run alone", code=2)
+        if args.split != "dev":
+            raise UserError("--choose must look at the dev gold, never the test: add --split dev", code=2)
+        return _choose(args, run_, sources, targets, sure)
+    score = alignment_error_rate(links_of(args, run_, sources, targets), sure, possible)
+    how = choice_of(args, run_.task).label() + (f"; + {args.reverse}, {args.symmetrisation}" if args.reverse else "")
+    return _print(args, score, f"{run_.path} ({run_.label}), {args.split} split, {how}")
+
+
+def _texts_and_gold(args, run_):
+    examples = []
+    if args.source or args.target:
+        if not (args.source and args.target and args.gold):
+            raise UserError("give --source, --target and --gold together (the lines the gold aligns)", code=2)
+        sources, targets = _lines(args.source), _lines(args.target)
+    else:
+        try:
+            examples = run_.task.load_split(run_.path, args.split)
+        except (OSError, ValueError) as err:
+            raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
+        sources, targets = [e.text for e in examples], [e.target for e in examples]
+    if args.gold:
+        sure, possible = _read_gold(args.gold)
+    else:
+        saved = [getattr(e, "gold", None) for e in examples]
+        if not saved or any(g is None for g in saved):
+            raise UserError(f"{run_.path} has no gold links for its {args.split} split; pass --gold LINKS", code=2)
+        sure = possible = [set(g) for g in saved]
+    if not len(sure) == len(sources) == len(targets):
+        raise UserError(f"the gold has {len(sure)} lines but the texts have {len(sources)} and {len(targets)}; "
+                        "give the --source and --target lines the gold belongs to")
+    return sources, targets, (sure, possible)
+
+
+def _choose(args, run_, sources, targets, gold) -> int:
+    try:
+        forced = forced_attention(run_.model, run_.task, list(zip(sources, targets)))
+        results = sweep_choices(forced, gold, [(len(s.split()), len(t.split())) for s, t in zip(sources, targets)])
+    except (InputError, ValueError) as err:
+        raise UserError(f"{run_.path}: {err}") from None
+    best, score = results[0]
+    if hasattr(run_.task, "save_choice"):
+        run_.task.save_choice(run_.path, best, score.as_dict())
+    if args.json:
+        print(json.dumps({"best": best.as_dict(), "results": [{**c.as_dict(), **s.as_dict()} for c, s in results]}))
+        return 0
+    print(f"{run_.path} ({run_.label}), {args.split} split: {len(results)} ways of reading the attention")
+    print("| layer | head | method | source pieces | AER | precision | recall |")
+    print("| ---: | --- | --- | --- | ---: | ---: | ---: |")
+    for c, s in results[:15]:
+        how = c.method if c.method == "argmax" else f"threshold {c.threshold:g}"
+        print(f"| {c.layer} | {c.head} | {how} | {c.source_pool} | {s.aer:.4f} | {s.precision:.4f} | {s.recall:.4f} |")
+    kept = f"kept in {run_.path / 'alignment.json'}" if hasattr(run_.task, "save_choice") else "pass it as flags"
+    print(f"best: {best.label()} (AER {score.aer:.4f}); {kept}")
+    return 0
+
+
+def _print(args, score, title: str) -> int:
+    if args.json:
+        print(json.dumps(score.as_dict()))
+    else:
+        print("\n".join(_score_lines(score, title)))
+    return 0
