@@ -131,6 +131,23 @@ def test_a_smaller_spatial_transformer_output_starts_as_a_2x2_average():
         CNNConfig(stn_size=30).check()
 
 
+def test_the_flatten_head_is_one_linear_map_of_the_whole_last_feature_map():
+    torch.manual_seed(0)
+    model = AttentionCNN(1, 10, (28, 28), channels=(8, 16), head="flatten").double().eval()
+    images = torch.randn(3, 1, 28, 28, dtype=torch.float64)
+    x = images
+    for stage in model.stages:
+        x = stage(x)[0]
+    assert x.shape == (3, 16, 7, 7)
+    linear = model.head[-1]
+    expected = torch.stack([linear.weight @ x[b].reshape(-1) + linear.bias for b in range(3)])
+    torch.testing.assert_close(model(images).logits, expected, rtol=1e-10, atol=1e-10)
+    with pytest.raises(ValueError, match="unknown head 'max'"):
+        AttentionCNN(1, 10, (28, 28), head="max")
+    with pytest.raises(ConfigError, match="model.head: unknown 'max'"):
+        CNNConfig(head="max").check()
+
+
 @pytest.mark.parametrize("attention", ["se", "cbam", "nonlocal"])
 def test_cnn_gradients_in_float64(attention):
     torch.manual_seed(2)

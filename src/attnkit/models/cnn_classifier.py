@@ -42,9 +42,10 @@ from ..nn.channel import EfficientChannelAttention, SqueezeExcitation
 from ..nn.pixel import NonLocalAttention
 from ..nn.spatial import CBAM, SpatialTransformer
 
-__all__ = ["ImageClassifierOutput", "AttentionCNN", "CNN_ATTENTIONS", "check_images"]
+__all__ = ["ImageClassifierOutput", "AttentionCNN", "CNN_ATTENTIONS", "CNN_HEADS", "check_images"]
 
 CNN_ATTENTIONS = ("none", "se", "eca", "cbam", "nonlocal")
+CNN_HEADS = ("avg", "flatten")
 
 
 class ImageClassifierOutput(NamedTuple):
@@ -122,6 +123,11 @@ class AttentionCNN(nn.Module):
         reduction: SE / CBAM channel reduction ratio r.
         nonlocal_heads: heads of the non-local block.
         dropout: dropout before the linear classifier.
+        head: ``"avg"``: global average pooling of the last stage, then the linear classifier
+            (nearly invariant to where the object is); ``"flatten"``: the last stage's whole
+            (C, h, w) map into the linear classifier, which sees positions, so centring the
+            object is worth something to it (the control of the spatial-transformer study in
+            docs/results/vision.md).
         stn_lr_scale: the spatial transformer's parameters train at this multiple of the
             learning rate (set as their ``lr_scale``, read by the trainer's optimiser). With the
             classifier's rate, on the distorted canvases, its localisation network collapsed to
@@ -134,8 +140,10 @@ class AttentionCNN(nn.Module):
     def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *,
                  channels: Sequence[int] = (32, 64, 128), attention: str = "none", stn: bool = False,
                  reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0,
-                 stn_lr_scale: float = 1.0, stn_size: int = 0) -> None:
+                 stn_lr_scale: float = 1.0, stn_size: int = 0, head: str = "avg") -> None:
         super().__init__()
+        if head not in CNN_HEADS:
+            raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(CNN_HEADS)}")
         if attention not in CNN_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CNN_ATTENTIONS)}")
         if stn_size < 0 or (stn_size and not stn):
@@ -155,8 +163,11 @@ class AttentionCNN(nn.Module):
         if attention == "nonlocal":
             c = widths[-2]  # the input of the last stage
             self.nonlocal_block = NonLocalAttention(c, n_heads=nonlocal_heads)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(widths[-1], n_classes))
+        h, w = staged
+        for _ in channels:
+            h, w = h // 2, w // 2
+        pool, features = (nn.AdaptiveAvgPool2d(1), widths[-1]) if head == "avg" else (nn.Identity(), widths[-1] * h * w)
+        self.head = nn.Sequential(pool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, n_classes))
 
     def forward(self, images: Tensor, *, need_weights: bool = False) -> ImageClassifierOutput:
         """Classify images (B, C, H, W) (normalised floats); `need_weights` also returns the

@@ -20,7 +20,7 @@ from ..errors import ConfigError
 from ..registry import Registry
 from ..schema import check_positive
 from .captioner import CAPTION_ATTENTIONS, ShowAttendTell
-from .cnn_classifier import CNN_ATTENTIONS, AttentionCNN
+from .cnn_classifier import CNN_ATTENTIONS, CNN_HEADS, AttentionCNN
 from .gnn import GATClassifier, GCNClassifier, MLPClassifier
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
@@ -333,12 +333,15 @@ class CNNConfig:
     dropout: float = 0.0
     stn_lr_scale: float = 1.0  # learning-rate multiple of the spatial transformer
     stn_size: int = 0  # side of the spatial transformer's square output in pixels; 0 = the input's
+    head: str = "avg"  # avg: global average pooling | flatten: the whole last map into the classifier
 
     def check(self) -> None:
         if self.stn_lr_scale <= 0 or (self.stn_lr_scale != 1.0 and not self.stn):
             raise ConfigError("model.stn_lr_scale must be > 0 and applies only with model.stn: true")
         if self.stn_size < 0 or (self.stn_size and not self.stn):
             raise ConfigError("model.stn_size must be >= 0 and applies only with model.stn: true")
+        if self.head not in CNN_HEADS:
+            raise ConfigError(f"model.head: unknown {self.head!r}; choose one of: {', '.join(CNN_HEADS)}")
         if self.attention not in CNN_ATTENTIONS:
             raise ConfigError(f"model.attention: unknown {self.attention!r} for arch cnn; choose one of: "
                               f"{', '.join(CNN_ATTENTIONS)}")
@@ -367,7 +370,7 @@ class CNNFamily:
             return AttentionCNN(spec.channels, spec.n_classes, (spec.height, spec.width), channels=cfg.channels,
                                 attention=cfg.attention, stn=cfg.stn, reduction=cfg.reduction,
                                 nonlocal_heads=cfg.nonlocal_heads, dropout=cfg.dropout, stn_lr_scale=cfg.stn_lr_scale,
-                                stn_size=cfg.stn_size)
+                                stn_size=cfg.stn_size, head=cfg.head)
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
 
