@@ -145,6 +145,8 @@ class RNNConfig:
     local_window: int = 10  # half-width D of local attention windows, in source tokens
     enc_layers: int = 1
     dec_layers: int = 1  # layers of luong-stacked
+    loc_filters: int = 10  # location-aware: filters Nf over the previous weights
+    loc_kernel: int = 31  # location-aware: odd filter width r, in source positions
     dropout: float = 0.0
     init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
 
@@ -163,7 +165,10 @@ class RNNConfig:
                               f"{', '.join(NORMALISERS.names())}")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", section="model")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", "loc_filters",
+                       section="model")
+        if self.loc_kernel < 1 or self.loc_kernel % 2 == 0:
+            raise ConfigError(f"model.loc_kernel must be odd and >= 1, got {self.loc_kernel}")
         _check_dropout(self.dropout)
         for name in sorted(_set_fields(self) & self.ignored_fields()):
             raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
@@ -190,6 +195,8 @@ _IGNORED_WHY = {
     "input_feeding": "its decoder does not feed h~ back as an option",
     "local_window": "only luong-local-m/-p have a window",
     "dec_layers": "only luong-stacked has several decoder layers",
+    "loc_filters": "only location-aware attention convolves the previous weights",
+    "loc_kernel": "only location-aware attention convolves the previous weights",
 }
 
 
