@@ -11,6 +11,7 @@ from .bible_sections import BibleSectionsTask
 from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
@@ -26,9 +27,11 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
                "cluttered 60 x 60 canvas -> 10 classes", "[Xiao17]; cluttered MNIST of [Jaderberg15]")
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
+TASKS.register("spoken-words", SpokenWordsTask, "spoken digits and command words (espeak-ng voices, unheard "
+               "voices held out) -> the word", "[Chorowski15]; [Dong18]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
-           "DebianPackagesTask", "KarateClubTask"]
+           "DebianPackagesTask", "KarateClubTask", "SpokenWordsTask"]

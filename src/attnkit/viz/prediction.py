@@ -19,6 +19,7 @@ from .alignment import plot_alignment
 from .document import plot_document_attention
 from .graph import plot_neighbourhood
 from .image import plot_image_attention
+from .speech import plot_frame_attention
 
 __all__ = ["plot_prediction", "DRAWERS"]
 
@@ -83,12 +84,19 @@ def _neighbourhood(pred: Any, title: str | None, heads) -> Figure:
                               title=title)
 
 
+def _frames(pred: Any, title: str | None, heads) -> Figure:
+    """A spoken word: spectrogram, pooling weights and the last layer's self-attention."""
+    return plot_frame_attention(pred.frames, pred.frame_seconds, pred.pool_weights, pred.position_seconds,
+                                pred.self_weights, title=title)
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
     (("word_weights", "sentence_weights", "sentences"), _document),
     (("image", "maps", "rectified", "channel_weights"), _image),
     (("node", "neighbours", "edge_weights"), _neighbourhood),
+    (("frames", "frame_seconds", "pool_weights"), _frames),
 ]
 
 
