@@ -7,7 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from attnkit.models.speech import MIN_FRAMES, ConvSubsampling, SpeechClassifier
+from attnkit.models.frontends import MIN_FRAMES, ConvSubsampling
+from attnkit.models.speech import SpeechClassifier
 
 
 def test_subsampled_lengths_follow_the_convolution_arithmetic():

@@ -22,12 +22,13 @@ from .cnn_classifier import CNN_ATTENTIONS, AttentionCNN
 from .gnn import GATClassifier, GCNClassifier, MLPClassifier
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
+from .speech_seq2seq import SpeechSeq2Seq, SpeechTransformer
 from .transformer import TransformerSeq2Seq
 from .vit import VisionTransformer
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ImageSpec", "ModelFamily", "FAMILIES", "RNNConfig",
            "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig", "NodeSpec", "GATConfig", "GCNConfig",
-           "MLPConfig"]
+           "MLPConfig", "SpeechSeq2SeqSpec"]
 
 
 class ModelSpec:
@@ -48,6 +49,23 @@ class Seq2SeqSpec(ModelSpec):
     tgt_vocab_size: int
     max_len: int
     pad_id: int = 0
+
+
+@dataclass(frozen=True)
+class SpeechSeq2SeqSpec(Seq2SeqSpec):
+    """A sequence-to-sequence task whose source is speech frames (B, T, n_mels), not token ids
+    (``src_vocab_size`` is unused): the rnn and transformer families build their speech models
+    (:mod:`attnkit.models.speech_seq2seq`) with the frame encoder the task names.
+
+    Attributes:
+        n_mels: frame width.
+        frontend: "pyramid" (LAS listener) or "conv" (strided convolutions) for the RNN models;
+            their ``model.enc_layers`` counts pyramid layers, or BiLSTM layers over the convolutions.
+        max_len: longest encoder input (frames / 4) or target, in positions.
+    """
+
+    n_mels: int = 80
+    frontend: str = "pyramid"
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,9 @@ class RNNFamily:
     def build(cls, cfg: RNNConfig, spec: Seq2SeqSpec) -> nn.Module:
         options = {f.name: getattr(cfg, f.name) for f in fields(cfg)
                    if f.name not in cfg.ignored_fields() and f.name != "arch"}
+        if isinstance(spec, SpeechSeq2SeqSpec):  # frames in: the listener replaces the token encoder
+            return SpeechSeq2Seq(spec.n_mels, spec.tgt_vocab_size, frontend=spec.frontend, pad_id=spec.pad_id,
+                                 **options)
         return Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, pad_id=spec.pad_id, **options)
 
     @classmethod
@@ -263,8 +284,9 @@ class TransformerFamily:
 
     @classmethod
     def build(cls, cfg: TransformerConfig, spec: Seq2SeqSpec) -> nn.Module:
-        return TransformerSeq2Seq(
-            spec.src_vocab_size, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
+        speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
+        return (SpeechTransformer if speech else TransformerSeq2Seq)(
+            spec.n_mels if speech else spec.src_vocab_size, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
             num_kv_heads=cfg.num_kv_heads or None, enc_layers=cfg.enc_layers, dec_layers=cfg.dec_layers,
             d_ff=cfg.d_ff, dropout=cfg.dropout, norm_first=cfg.norm == "pre", positional=cfg.positional,
             tie_embeddings=cfg.tie_embeddings, max_len=spec.max_len, pad_id=spec.pad_id)

@@ -36,7 +36,8 @@ from ..data.speech import SpeechCache, SynthesisError, Utterance, split_voices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
-from ..models.speech import MIN_FRAMES, ConvSubsampling, SpeechSpec
+from ..models.frontends import MIN_FRAMES, ConvSubsampling
+from ..models.speech import SpeechSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options
