@@ -11,6 +11,7 @@ from .bible_sections import BibleSectionsTask
 from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
@@ -29,9 +30,11 @@ TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
 TASKS.register("spoken-words", SpokenWordsTask, "spoken digits and command words (espeak-ng voices, unheard "
                "voices held out) -> the word", "[Chorowski15]; [Dong18]")
+TASKS.register("spoken-dates", SpokenDatesTask, "the date task's dates spoken by espeak-ng (unheard voices "
+               "held out) -> ISO 8601, from log-mel frames", "[Chorowski15]; [Chan16]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
-           "DebianPackagesTask", "KarateClubTask", "SpokenWordsTask"]
+           "DebianPackagesTask", "KarateClubTask", "SpokenWordsTask", "SpokenDatesTask"]

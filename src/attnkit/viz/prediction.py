@@ -19,7 +19,7 @@ from .alignment import plot_alignment
 from .document import plot_document_attention
 from .graph import plot_neighbourhood
 from .image import plot_image_attention
-from .speech import plot_frame_attention
+from .speech import plot_frame_attention, plot_spectrogram_alignment
 
 __all__ = ["plot_prediction", "DRAWERS"]
 
@@ -90,6 +90,19 @@ def _frames(pred: Any, title: str | None, heads) -> Figure:
                                 pred.self_weights, title=title)
 
 
+def _spectrogram_alignment(pred: Any, title: str | None, heads) -> Figure:
+    """Spoken input, written output: each output token's weights over time, under the spectrogram."""
+    if pred.weights is None or pred.frames is None:
+        raise ValueError("this prediction carries no alignment over frames to draw")
+    weights = pred.weights
+    if weights.dim() == 3:  # (Nh, To, Tk)
+        weights = select_heads(weights, heads)
+        which = f"mean of {pred.weights.shape[0]} heads" if heads == "mean" else f"head {heads}"
+        title = f"{title} ({which})" if title else None
+    return plot_spectrogram_alignment(pred.frames, pred.frame_seconds, weights.numpy(), pred.position_seconds,
+                                      pred.out_tokens, title=title)
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
@@ -97,6 +110,7 @@ DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] 
     (("image", "maps", "rectified", "channel_weights"), _image),
     (("node", "neighbours", "edge_weights"), _neighbourhood),
     (("frames", "frame_seconds", "pool_weights"), _frames),
+    (("frames", "frame_seconds", "weights", "out_tokens"), _spectrogram_alignment),
 ]
 
 
