@@ -42,7 +42,7 @@ from torch import Tensor, nn
 
 from ..data import Batch, Vocab, collate
 from ..data.audio import FeatureConfig, features_of_file
-from ..data.speech import SpeechCache, SynthesisError, Utterance, split_voices
+from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..decoding import beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
@@ -123,6 +123,8 @@ class SpokenDatesConfig:
                 Utterance("1", "en", self.speeds[0], pitch).check()
         except SynthesisError as err:
             raise ConfigError(f"data: {err}") from None
+        except EspeakMissing:  # the voices are checked when the data is built, where espeak-ng is needed
+            pass
 
     @property
     def features(self) -> FeatureConfig:

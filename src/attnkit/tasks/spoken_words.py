@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data.audio import FeatureConfig, features_of_file
-from ..data.speech import SpeechCache, SynthesisError, Utterance, split_voices
+from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
@@ -99,6 +99,8 @@ class SpokenWordsConfig:
                 utt.check()
         except SynthesisError as err:
             raise ConfigError(f"data: {err}") from None
+        except EspeakMissing:  # the voices are checked when the data is built, where espeak-ng is needed
+            pass
 
     @property
     def features(self) -> FeatureConfig:
