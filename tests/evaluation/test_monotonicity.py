@@ -21,6 +21,9 @@ def test_hand_counted_examples():
     assert alignment_monotonicity([one_hot([2])]) == (0.0, 0)
     soft = torch.tensor([[0.6, 0.3, 0.1], [0.2, 0.5, 0.3], [0.5, 0.4, 0.1]])  # peaks 0, 1, 0
     assert alignment_monotonicity([soft]) == (0.5, 2)
+    assert alignment_monotonicity([one_hot([0, 1, 1, 3])], strict=True) == (2 / 3, 3)
+    assert alignment_monotonicity([one_hot([4, 4, 4, 4])]) == (1.0, 3)  # a peak that never moves...
+    assert alignment_monotonicity([one_hot([4, 4, 4, 4])], strict=True) == (0.0, 3)  # ...never moves forwards
     with pytest.raises(ValueError, match=r"\(To, Tk\)"):
         alignment_monotonicity([torch.rand(2, 3, 4)])
 
@@ -28,7 +31,8 @@ def test_hand_counted_examples():
 @settings(max_examples=50, deadline=None)
 @given(st.lists(st.lists(st.integers(0, 7), min_size=1, max_size=9), min_size=1, max_size=4))
 def test_matches_a_plain_count(peak_lists):
-    forwards = sum(b >= a for peaks in peak_lists for a, b in zip(peaks, peaks[1:]))
     pairs = sum(len(p) - 1 for p in peak_lists)
-    share, n = alignment_monotonicity([one_hot(p, 8) for p in peak_lists])
-    assert n == pairs and share == pytest.approx(forwards / pairs if pairs else 0.0)
+    for strict in (False, True):
+        forwards = sum((b > a) if strict else (b >= a) for peaks in peak_lists for a, b in zip(peaks, peaks[1:]))
+        share, n = alignment_monotonicity([one_hot(p, 8) for p in peak_lists], strict=strict)
+        assert n == pairs and share == pytest.approx(forwards / pairs if pairs else 0.0)

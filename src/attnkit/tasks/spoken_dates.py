@@ -15,8 +15,9 @@ the frame encoder ``data.frontend`` (the LAS listener or strided convolutions), 
 ``transformer`` family behind convolutional subsampling (:mod:`attnkit.models.speech_seq2seq`).
 Decoding is :func:`attnkit.decoding.greedy_decode` or :func:`attnkit.decoding.beam_search`.
 
-Metrics: exact match (primary), exact match per locale, and the alignment monotonicity
-(:func:`attnkit.evaluation.alignment_monotonicity`, on the mean of the heads for the Transformer).
+Metrics: exact match (primary), exact match per locale, the alignment monotonicity and the
+share of steps whose peak moves strictly forwards (:func:`attnkit.evaluation.alignment_monotonicity`,
+on the mean of the heads for the Transformer).
 
 References:
     [Chorowski15] J. Chorowski, D. Bahdanau, D. Serdyuk, K. Cho, Y. Bengio. Attention-Based
@@ -301,7 +302,7 @@ class SpokenDatesTask(Seq2SeqTask):
 
     def evaluate(self, model: nn.Module, examples: Sequence[SpokenDate], **options: Any
                  ) -> tuple[dict[str, Any], list[SpokenDatePrediction]]:
-        """Exact match, exact match per locale and the alignment monotonicity (greedy, or beam
+        """Exact match, exact match per locale, the alignment monotonicity and forward moves (greedy, or beam
         search with ``beam_size`` > 1; ``batch_size`` and ``alpha`` as in decoding).
 
         Raises:
@@ -319,6 +320,7 @@ class SpokenDatesTask(Seq2SeqTask):
         maps = [select_heads(d[2], "mean") for d in decoded if d[2] is not None]
         if maps:
             metrics["monotonicity"], metrics["n_steps"] = alignment_monotonicity(maps)
+            metrics["forward_moves"], _ = alignment_monotonicity(maps, strict=True)
         by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
         for e, o in zip(examples, outputs):
             by_locale[e.locale][0].append(o)
@@ -333,6 +335,8 @@ class SpokenDatesTask(Seq2SeqTask):
         if "monotonicity" in metrics:
             lines.append(f"{'monotonicity:':<20}{metrics['monotonicity']:.2%} of {metrics['n_steps']} output steps "
                          "whose attention peak does not move backwards in time")
+            lines.append(f"{'forward moves:':<20}{metrics['forward_moves']:.2%} of them move strictly forwards "
+                         "(a peak that never moves is monotonic too)")
         if detailed:
             lines += [f"  {loc}: {acc:.2%}" for loc, acc in metrics.get("by_locale", {}).items()]
         return lines
