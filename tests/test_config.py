@@ -86,7 +86,7 @@ def test_shipped_configs_load():
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("dates-*.yaml"))
     names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
     assert names == {"none", "bahdanau", "bahdanau-coverage", "luong-dot", "luong-general", "luong-concat",
-                     "luong-local-m", "luong-local-p", "luong-stacked"}
+                     "luong-local-m", "luong-local-p", "luong-stacked", "location-aware"}
     assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"
 
 

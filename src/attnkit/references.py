@@ -14,6 +14,8 @@ CITATIONS: dict[str, str] = {
     "Bahdanau15": "Bahdanau, Cho & Bengio 2015, ICLR, arXiv:1409.0473",
     "Bengio13": "Bengio, Léonard & Courville 2013, arXiv:1308.3432",
     "Brody22": "Brody, Alon & Yahav 2022, ICLR, arXiv:2105.14491",
+    "Chan16": "Chan, Jaitly, Le & Vinyals 2016, ICASSP, arXiv:1508.01211",
+    "Chorowski15": "Chorowski et al. 2015, NeurIPS, arXiv:1506.07503",
     "Cho14": "Cho et al. 2014, EMNLP, arXiv:1406.1078",
     "Dosovitskiy21": "Dosovitskiy et al. 2021, ICLR, arXiv:2010.11929",
     "Garg19": "Garg et al. 2019, EMNLP, arXiv:1909.02074",

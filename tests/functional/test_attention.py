@@ -259,7 +259,8 @@ def test_unknown_normaliser_name_lists_valid_names():
 
 
 def test_registries_hold_the_documented_entries():
-    assert SCORES.names() == ["dot", "scaled_dot", "general", "additive", "location", "cosine"]
+    assert SCORES.names() == ["dot", "scaled_dot", "general", "additive", "location", "cosine",
+                             "location_aware"]
     assert NORMALISERS.get("softmax") is masked_softmax
     assert all(entry.reference for entry in SCORES)
     assert "dot" in SCORES and "nope" not in SCORES

@@ -19,10 +19,13 @@ TAKES = {
     "luong-concat": {"attn_dim", "input_feeding", "normaliser"},
     "luong-local-m": {"input_feeding", "local_window"},
     "luong-local-p": {"attn_dim", "input_feeding", "local_window"},
+    "location-aware": {"attn_dim", "normaliser", "loc_filters", "loc_kernel"},
     "luong-stacked": {"dec_layers"},
 }
-DEFAULTS = {"attn_dim": 12, "input_feeding": True, "normaliser": "softmax", "local_window": 10, "dec_layers": 1}
-CHANGED = {"attn_dim": 6, "input_feeding": False, "normaliser": "sparsemax", "local_window": 1, "dec_layers": 2}
+DEFAULTS = {"attn_dim": 12, "input_feeding": True, "normaliser": "softmax", "local_window": 10, "dec_layers": 1,
+            "loc_filters": 10, "loc_kernel": 31}
+CHANGED = {"attn_dim": 6, "input_feeding": False, "normaliser": "sparsemax", "local_window": 1, "dec_layers": 2,
+           "loc_filters": 3, "loc_kernel": 5}
 TAKEN = [(a, o) for a, opts in TAKES.items() for o in sorted(opts)]
 NOT_TAKEN = [(a, o) for a, opts in TAKES.items() for o in DECODER_OPTIONS if o not in opts]
 

@@ -9,7 +9,7 @@ import torch
 from attnkit.models import DECODERS, Seq2Seq
 
 H, E, V = 64, 48, 50
-BAHDANAU_FAMILY = ("none", "bahdanau", "bahdanau-coverage")
+BAHDANAU_FAMILY = ("none", "bahdanau", "bahdanau-coverage", "location-aware")
 LUONG_FAMILY = [n for n in DECODERS.names() if n not in BAHDANAU_FAMILY]
 
 
@@ -37,7 +37,7 @@ def _is_orthogonal(block: torch.Tensor) -> bool:
 @pytest.mark.parametrize("attention", BAHDANAU_FAMILY)
 def test_paper_init_of_the_bahdanau_family_follows_appendix_b1(attention, cell, gates):
     model = _model(attention, cell, init="paper")
-    others = []
+    others, small = [], []
     recurrent = 0
     for name, p in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
@@ -48,8 +48,8 @@ def test_paper_init_of_the_bahdanau_family_follows_appendix_b1(attention, cell, 
             assert p.shape == (gates * H, H), name
             assert all(_is_orthogonal(p[g * H:(g + 1) * H]) for g in range(gates)), name
             recurrent += 1
-        elif name.startswith("decoder.attention.") and leaf == "weight":  # W_a and U_a
-            _assert_std(p.flatten(), 0.001, name)
+        elif name.startswith("decoder.attention.") and leaf == "weight":  # W_a and U_a (and U of location-aware)
+            small.append(p.flatten())
         elif "embedding" in name:
             assert torch.count_nonzero(p[0]) == 0, name  # the padding row stays zero
             others.append(p[1:].flatten())
@@ -60,6 +60,8 @@ def test_paper_init_of_the_bahdanau_family_follows_appendix_b1(attention, cell, 
         if values.numel() >= 1000:
             _assert_std(values, 0.01, "other")
     _assert_std(torch.cat(others), 0.01, "all other weights")
+    if small:
+        _assert_std(torch.cat(small), 0.001, "the score's matrices")
 
 
 def test_paper_init_names_the_attention_matrices_it_makes_small():

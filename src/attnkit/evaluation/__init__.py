@@ -11,10 +11,10 @@ from .bleu import (
 from .captioning import attention_in_box, box_chance, caption_scores
 from .classification import classification_metrics
 from .evaluate import evaluate_examples
-from .metrics import alignment_accuracy, exact_match
+from .metrics import alignment_accuracy, alignment_monotonicity, exact_match
 
 __all__ = [
-    "exact_match", "alignment_accuracy", "evaluate_examples", "classification_metrics",
+    "exact_match", "alignment_accuracy", "alignment_monotonicity", "evaluate_examples", "classification_metrics",
     "corpus_scores", "TranslationScores", "bleu_by_length", "BucketScore", "LENGTH_BUCKETS",
     "format_scores_table", "caption_scores", "attention_in_box", "box_chance",
 ]

@@ -35,6 +35,11 @@ SCORES.register(
     "location", score.location_for_keys, "W h_t: ignores the keys (needs weight=)", "[Luong15] Eq. 9"
 )
 SCORES.register("cosine", score.cosine, "cosine similarity", "[Graves14] Eq. 6")
+SCORES.register(
+    "location_aware", score.location_aware,
+    "v^T tanh(W q + U k + U_f (F * alpha_prev)) (needs prev_weights=, filters=, loc_proj=, energy=)",
+    "[Chorowski15] Eqs. 5-9",
+)
 
 NORMALISERS: Registry[NormaliseFn] = Registry("normaliser")
 NORMALISERS.register(

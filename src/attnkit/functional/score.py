@@ -13,6 +13,8 @@ References:
     [Graves14] A. Graves, G. Wayne, I. Danihelka. Neural Turing Machines. 2014. arXiv:1410.5401.
     [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
     ACL 2016. arXiv:1601.04811.
+    [Chorowski15] J. Chorowski, D. Bahdanau, D. Serdyuk, K. Cho, Y. Bengio. Attention-Based
+    Models for Speech Recognition. NeurIPS 2015. arXiv:1506.07503.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["dot", "scaled_dot", "general", "additive", "location", "location_for_keys", "cosine"]
+__all__ = ["dot", "scaled_dot", "general", "additive", "location", "location_for_keys", "cosine",
+           "location_features", "location_aware"]
 
 
 def _check_width(q: Tensor, k: Tensor, what: str) -> None:
@@ -190,3 +193,64 @@ def cosine(q: Tensor, k: Tensor, eps: float = 1e-8) -> Tensor:
     """
     _check_width(q, k, "the cosine score")
     return F.normalize(q, dim=-1, eps=eps) @ F.normalize(k, dim=-1, eps=eps).transpose(-2, -1)
+
+
+def location_features(prev_weights: Tensor, filters: Tensor) -> Tensor:
+    """Convolution features of the previous alignment, f_i = F * alpha_{i-1} [Chorowski15] Sec. 2.2.
+
+    Feature l at key j is sum_m F[l, m] alpha_{i-1, j + m - r // 2}, with alpha_{i-1} taken as 0
+    outside [0, Tk): every key gets Nf features from the r previous weights centred on it.
+
+    Args:
+        prev_weights: the previous step's alignment weights alpha_{i-1}, (..., Tq, Tk).
+        filters: F, (Nf, r): Nf filters of odd width r (keys).
+
+    Returns:
+        f, (..., Tq, Tk, Nf).
+
+    Raises:
+        ValueError: if `filters` is not 2-D with an odd width.
+
+    Differences from the paper: a cross-correlation (``torch.nn.functional.conv1d``), i.e. the
+    paper's convolution with F flipped; with learned filters the two are the same family.
+    """
+    if filters.dim() != 2 or filters.shape[1] % 2 == 0:
+        raise ValueError(f"location filters must be (Nf, r) with an odd width r, got {tuple(filters.shape)}")
+    lead, tk = prev_weights.shape[:-1], prev_weights.shape[-1]
+    flat = prev_weights.reshape(-1, 1, tk)  # (N, 1, Tk)
+    conv = F.conv1d(flat, filters.unsqueeze(1), padding=filters.shape[1] // 2)  # (N, Nf, Tk)
+    return conv.transpose(1, 2).reshape(*lead, tk, filters.shape[0])  # (..., Tq, Tk, Nf)
+
+
+def location_aware(q_proj: Tensor, k_proj: Tensor, *, prev_weights: Tensor, filters: Tensor,
+                   loc_proj: Tensor, energy: Tensor) -> Tensor:
+    """Location-aware (hybrid) score e_ij = w^T tanh(W s_{i-1} + V h_j + U f_ij + b),
+    f_i = F * alpha_{i-1} [Chorowski15] Sec. 2.1-2.2 (Eqs. 5-9): the additive score of a content
+    term and the convolution features of the previous step's weights.
+
+    Args:
+        q_proj: projected queries W s_{i-1} (plus any bias b), (..., Tq, Da).
+        k_proj: projected keys V h_j, (..., Tk, Da).
+        prev_weights: alpha_{i-1}, (..., Tq, Tk).
+        filters: F, (Nf, r), r odd (see :func:`location_features`).
+        loc_proj: U, (Da, Nf).
+        energy: w, (Da,).
+
+    Returns:
+        Scores (..., Tq, Tk).
+
+    Raises:
+        ValueError: if the widths disagree, `filters` has an even width, or `prev_weights` is not
+            (..., Tq, Tk).
+
+    Differences from the paper: the sharpening and smoothing of Sec. 2.3 are not part of the
+    score (choose them as the normaliser).
+    """
+    tq, tk = q_proj.shape[-2], k_proj.shape[-2]
+    if prev_weights.shape[-2:] != (tq, tk):
+        raise ValueError(f"prev_weights must be (..., Tq, Tk) = (..., {tq}, {tk}), got {tuple(prev_weights.shape)}")
+    if loc_proj.dim() != 2 or loc_proj.shape != (energy.shape[-1], filters.shape[0]):
+        raise ValueError(f"loc_proj (U) must be (Da, Nf) = ({energy.shape[-1]}, {filters.shape[0]}), "
+                         f"got {tuple(loc_proj.shape)}")
+    feats = location_features(prev_weights, filters)  # (..., Tq, Tk, Nf)   f_i = F * alpha_{i-1}
+    return additive(q_proj, k_proj, energy, feats @ loc_proj.transpose(0, 1))  # + U f_ij inside the tanh

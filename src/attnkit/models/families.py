@@ -24,12 +24,13 @@ from .cnn_classifier import CNN_ATTENTIONS, CNN_HEADS, AttentionCNN
 from .gnn import GATClassifier, GCNClassifier, MLPClassifier
 from .han import HierarchicalAttentionNetwork
 from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
+from .speech_seq2seq import SpeechSeq2Seq, SpeechTransformer
 from .transformer import TransformerSeq2Seq
 from .vit import VisionTransformer
 
 __all__ = ["ModelSpec", "Seq2SeqSpec", "DocumentSpec", "ImageSpec", "ModelFamily", "FAMILIES", "RNNConfig",
            "TransformerConfig", "HANConfig", "CNNConfig", "ViTConfig", "NodeSpec", "GATConfig", "GCNConfig",
-           "MLPConfig", "CaptionSpec", "CaptionConfig"]
+           "MLPConfig", "CaptionSpec", "CaptionConfig", "SpeechSeq2SeqSpec"]
 
 
 class ModelSpec:
@@ -50,6 +51,23 @@ class Seq2SeqSpec(ModelSpec):
     tgt_vocab_size: int
     max_len: int
     pad_id: int = 0
+
+
+@dataclass(frozen=True)
+class SpeechSeq2SeqSpec(Seq2SeqSpec):
+    """A sequence-to-sequence task whose source is speech frames (B, T, n_mels), not token ids
+    (``src_vocab_size`` is unused): the rnn and transformer families build their speech models
+    (:mod:`attnkit.models.speech_seq2seq`) with the frame encoder the task names.
+
+    Attributes:
+        n_mels: frame width.
+        frontend: "pyramid" (LAS listener) or "conv" (strided convolutions) for the RNN models;
+            their ``model.enc_layers`` counts pyramid layers, or BiLSTM layers over the convolutions.
+        max_len: longest encoder input (frames / 4) or target, in positions.
+    """
+
+    n_mels: int = 80
+    frontend: str = "pyramid"
 
 
 @dataclass(frozen=True)
@@ -165,6 +183,8 @@ class RNNConfig:
     local_window: int = 10  # half-width D of local attention windows, in source tokens
     enc_layers: int = 1
     dec_layers: int = 1  # layers of luong-stacked
+    loc_filters: int = 10  # location-aware: filters Nf over the previous weights
+    loc_kernel: int = 31  # location-aware: odd filter width r, in source positions
     dropout: float = 0.0
     init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
 
@@ -183,7 +203,10 @@ class RNNConfig:
                               f"{', '.join(NORMALISERS.names())}")
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", section="model")
+        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", "loc_filters",
+                       section="model")
+        if self.loc_kernel < 1 or self.loc_kernel % 2 == 0:
+            raise ConfigError(f"model.loc_kernel must be odd and >= 1, got {self.loc_kernel}")
         _check_dropout(self.dropout)
         for name in sorted(_set_fields(self) & self.ignored_fields()):
             raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
@@ -210,6 +233,8 @@ _IGNORED_WHY = {
     "input_feeding": "its decoder does not feed h~ back as an option",
     "local_window": "only luong-local-m/-p have a window",
     "dec_layers": "only luong-stacked has several decoder layers",
+    "loc_filters": "only location-aware attention convolves the previous weights",
+    "loc_kernel": "only location-aware attention convolves the previous weights",
 }
 
 
@@ -224,6 +249,9 @@ class RNNFamily:
     def build(cls, cfg: RNNConfig, spec: Seq2SeqSpec) -> nn.Module:
         options = {f.name: getattr(cfg, f.name) for f in fields(cfg)
                    if f.name not in cfg.ignored_fields() and f.name != "arch"}
+        if isinstance(spec, SpeechSeq2SeqSpec):  # frames in: the listener replaces the token encoder
+            return SpeechSeq2Seq(spec.n_mels, spec.tgt_vocab_size, frontend=spec.frontend, pad_id=spec.pad_id,
+                                 **options)
         return Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, pad_id=spec.pad_id, **options)
 
     @classmethod
@@ -276,8 +304,9 @@ class TransformerFamily:
 
     @classmethod
     def build(cls, cfg: TransformerConfig, spec: Seq2SeqSpec) -> nn.Module:
-        return TransformerSeq2Seq(
-            spec.src_vocab_size, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
+        speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
+        return (SpeechTransformer if speech else TransformerSeq2Seq)(
+            spec.n_mels if speech else spec.src_vocab_size, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
             num_kv_heads=cfg.num_kv_heads or None, enc_layers=cfg.enc_layers, dec_layers=cfg.dec_layers,
             d_ff=cfg.d_ff, dropout=cfg.dropout, norm_first=cfg.norm == "pre", positional=cfg.positional,
             tie_embeddings=cfg.tie_embeddings, max_len=spec.max_len, pad_id=spec.pad_id)

@@ -21,6 +21,8 @@ References:
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
     [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
     ACL 2016. arXiv:1601.04811.
+    [Chorowski15] J. Chorowski, D. Bahdanau, D. Serdyuk, K. Cho, Y. Bengio. Attention-Based
+    Models for Speech Recognition. NeurIPS 2015. arXiv:1506.07503.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..nn import AdditiveAttention, CoverageAttention
+from ..nn import AdditiveAttention, CoverageAttention, LocationAwareAttention
 
 __all__ = ["bahdanau15_", "luong15_", "PAPER_INITS"]
 
@@ -50,7 +52,9 @@ def bahdanau15_(model: nn.Module) -> None:
         The GRU is PyTorch's, with two bias vectors (both set to 0) and the reset gate applied
         after the recurrent product. An LSTM (not in the paper) gets the same rules, one
         orthogonal block per gate. The coverage weights V_a of :class:`CoverageAttention`
-        ([Tu16], not in the paper) are set to 0, as attnkit does by default. The padding
+        ([Tu16], not in the paper) are set to 0, as attnkit does by default. Location-aware
+        attention ([Chorowski15], built on this decoder) gets U like W_a and U_a, N(0, 0.001^2),
+        and its filters F N(0, 0.01^2) like the other weights. The padding
         embedding stays 0 so that padding keeps contributing nothing.
     """
     small: set[int] = set()
@@ -61,6 +65,8 @@ def bahdanau15_(model: nn.Module) -> None:
             zero.add(id(module.energy))  # v_a
         if isinstance(module, CoverageAttention):
             zero.add(id(module.coverage_proj))
+        if isinstance(module, LocationAwareAttention):
+            small.add(id(module.loc_proj.weight))  # U of [Chorowski15], a matrix of the score like W_a
     for name, param in model.named_parameters():
         leaf = name.rsplit(".", 1)[-1]
         if id(param) in small:

@@ -8,6 +8,8 @@ name from :data:`DECODERS`:
   state, as its initial state and as an extra input at every step.
 - ``bahdanau``: additive attention on the previous state s_{t-1} [Bahdanau15].
 - ``bahdanau-coverage``: the same, with the coverage vector in the score [Tu16].
+- ``location-aware``: the same, with convolution features of the previous weights in the score
+  [Chorowski15].
 - ``luong-dot`` / ``luong-general`` / ``luong-concat``: global attention on the current state h_t
   and the attentional hidden state h~_t, with input feeding [Luong15].
 - ``luong-local-m`` / ``luong-local-p``: Luong's local attention [Luong15] Sec. 3.2.
@@ -30,6 +32,8 @@ References:
     Neural Machine Translation. EMNLP 2015. arXiv:1508.04025.
     [Tu16] Z. Tu, Z. Lu, Y. Liu, X. Liu, H. Li. Modeling Coverage for Neural Machine Translation.
     ACL 2016. arXiv:1601.04811.
+    [Chorowski15] J. Chorowski, D. Bahdanau, D. Serdyuk, K. Cho, Y. Bengio. Attention-Based
+    Models for Speech Recognition. NeurIPS 2015. arXiv:1506.07503.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
-from ..nn import AdditiveAttention, CoverageAttention, LuongAttention
+from ..nn import AdditiveAttention, CoverageAttention, LocationAwareAttention, LuongAttention
 from ..nn.local import LocalMonotonicAttention, LocalPredictiveAttention
 from ..registry import Registry
 from .paper_init import PAPER_INITS
@@ -109,6 +113,7 @@ class DecoderState(NamedTuple):
     feed: Tensor | None  # h~_t for input feeding [Luong15] Sec. 3.3, (B, Dd)
     position: int = 0  # output tokens decoded so far: the target position t of the next step
     coverage: Tensor | None = None  # attention received so far per source position [Tu16], (B, Tk)
+    prev_weights: Tensor | None = None  # alpha_{t-1} of location-aware attention [Chorowski15], (B, Tk)
 
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',) of every tensor field, in that order: the decoder that
@@ -342,6 +347,33 @@ class _CoverageBahdanauDecoder(_BahdanauDecoder):
         return DecoderState(hidden, cell, None, state.position + 1, coverage), attended
 
 
+class _LocationAwareDecoder(_BahdanauDecoder):
+    """The Bahdanau decoder with location-aware attention [Chorowski15] Sec. 2.2: the score also
+    sees F * alpha_{t-1}; alpha_{t-1} travels in the decoder state (``prev_weights``), uniform
+    over the real source positions before the first step.
+
+    Options: ``attn_dim``, ``normaliser``, ``loc_filters`` (Nf, default 10) and ``loc_kernel``
+    (r, odd, default 31 source positions).
+    """
+
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                 attn_dim: int | None = None, normaliser: str = "softmax", loc_filters: int = 10,
+                 loc_kernel: int = 31) -> None:
+        super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim=attn_dim, normaliser=normaliser)
+        self.attention = LocationAwareAttention(hidden_dim, enc_dim, attn_dim or hidden_dim, n_filters=loc_filters,
+                                                kernel_size=loc_kernel, normaliser=normaliser)
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        state = super().init_state(memory)
+        return state._replace(prev_weights=LocationAwareAttention.initial_weights(memory.mask, state.hidden.dtype))
+
+    def _recur(self, emb: Tensor, state: DecoderState, memory: Memory):
+        attended = self.attention(state.hidden.unsqueeze(1), memory.annotations, memory.mask,
+                                  memory.projected_keys, prev_weights=state.prev_weights.unsqueeze(1))
+        hidden, cell = self.cell(torch.cat([emb, attended.context[:, 0]], dim=-1), state.hidden, state.cell)
+        return DecoderState(hidden, cell, None, state.position + 1, None, attended.weights[:, 0]), attended
+
+
 class _LuongDecoder(nn.Module):
     """h_t = RNN([E y_{t-1}; h~_{t-1}], h_{t-1}); a_t, c_t on h_t; h~_t = tanh(W_c [c_t; h_t])
     [Luong15] Sec. 3.1 and 3.3 (input feeding). Without input feeding the RNN runs over all steps
@@ -463,9 +495,13 @@ DECODERS.register("luong-local-m", _luong_local_m,
                   "Luong local attention, window centred at p_t = t (general score)", "[Luong15] Sec. 3.2")
 DECODERS.register("luong-local-p", _luong_local_p,
                   "Luong local attention, predicted centre p_t and Gaussian (general score)", "[Luong15] Eqs. 9-10")
+DECODERS.register("location-aware", _LocationAwareDecoder,
+                  "additive attention that also sees convolution features of the previous weights",
+                  "[Chorowski15] Eqs. 5-9")
 
 #: The options of :class:`Seq2Seq` that only some decoders take (see :func:`decoder_options`).
-DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers")
+DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers", "loc_filters",
+                   "loc_kernel")
 
 #: Initialisations :class:`Seq2Seq` accepts: PyTorch's defaults, or the decoder's paper's.
 INITS = ("torch", "paper")
@@ -508,7 +544,7 @@ class Seq2Seq(nn.Module):
         src_vocab_size: source vocabulary size.
         tgt_vocab_size: target vocabulary size V.
         attention: a name in :data:`DECODERS` (``attnkit list attention``): none, bahdanau,
-            bahdanau-coverage, luong-dot, luong-general, luong-concat, luong-local-m,
+            bahdanau-coverage, location-aware, luong-dot, luong-general, luong-concat, luong-local-m,
             luong-local-p, luong-stacked.
         cell: ``"gru"`` or ``"lstm"`` (encoder and decoder).
         emb_dim: embedding width E (source and target).
@@ -528,14 +564,16 @@ class Seq2Seq(nn.Module):
         local_window: half-width D of the window of local attention, in source tokens
             (luong-local-m / luong-local-p); default 10.
         dec_layers: decoder layers, each with its own attention (luong-stacked only); default 1.
+        loc_filters, loc_kernel: number Nf and odd width r (source positions) of the filters
+            over the previous weights (location-aware only); default 10 and 31.
         init: ``"torch"`` keeps PyTorch's default initialisation (``nn.Linear`` and the RNNs
             U(-k^-1/2, k^-1/2) with k the input or hidden width, ``nn.Embedding`` N(0, 1));
             ``"paper"`` re-initialises every parameter as the decoder's paper did:
             [Bahdanau15] App. B.1 for none / bahdanau / bahdanau-coverage, [Luong15] Sec. 4.1
             for the Luong decoders (see :mod:`attnkit.models.paper_init`).
 
-    The decoder options `attn_dim`, `input_feeding`, `normaliser`, `local_window` and
-    `dec_layers` default to None, meaning the decoder's own default; :func:`decoder_options`
+    The decoder options `attn_dim`, `input_feeding`, `normaliser`, `local_window`,
+    `dec_layers`, `loc_filters` and `loc_kernel` default to None, meaning the decoder's own default; :func:`decoder_options`
     lists which ones a decoder takes, and giving any other is an error, never silently ignored.
 
     Raises:
@@ -550,12 +588,14 @@ class Seq2Seq(nn.Module):
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
         bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
         attn_dim: int | None = None, input_feeding: bool | None = None, normaliser: str | None = None,
-        local_window: int | None = None, dec_layers: int | None = None, init: str = "torch",
+        local_window: int | None = None, dec_layers: int | None = None, loc_filters: int | None = None,
+        loc_kernel: int | None = None, init: str = "torch",
     ) -> None:
         super().__init__()
         given = {name: value for name, value in (
             ("attn_dim", attn_dim), ("input_feeding", input_feeding), ("normaliser", normaliser),
-            ("local_window", local_window), ("dec_layers", dec_layers)) if value is not None}
+            ("local_window", local_window), ("dec_layers", dec_layers), ("loc_filters", loc_filters),
+            ("loc_kernel", loc_kernel)) if value is not None}
         _check_decoder_options(attention, given)
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")

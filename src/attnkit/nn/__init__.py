@@ -3,6 +3,7 @@
 from .channel import ChannelAttended, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
 from .graph import GraphAttended, GraphAttention, GraphAttentionV2
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
+from .location import LocationAwareAttention
 from .multihead import KVCache, MHAOutput, MultiHeadAttention, Rotary
 from .pixel import NonLocalAttention, PixelAttended
 from .pooling import AttentionPooling
@@ -28,7 +29,7 @@ from .spatial import (
 )
 
 __all__ = [
-    "AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
+    "AdditiveAttention", "CoverageAttention", "LocationAwareAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
     "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",

@@ -12,6 +12,8 @@ from .captioning import ScenesCaptionTask
 from .date_task import DateTask, DatesConfig, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .spoken_dates import SpokenDatesTask
+from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 
@@ -28,6 +30,10 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
                "cluttered 60 x 60 canvas -> 10 classes", "[Xiao17]; cluttered MNIST of [Jaderberg15]")
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
+TASKS.register("spoken-words", SpokenWordsTask, "spoken digits and command words (espeak-ng voices, unheard "
+               "voices held out) -> the word", "[Chorowski15]; [Dong18]")
+TASKS.register("spoken-dates", SpokenDatesTask, "the date task's dates spoken by espeak-ng (unheard voices "
+               "held out) -> ISO 8601, from log-mel frames", "[Chorowski15]; [Chan16]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 TASKS.register("scenes-caption", ScenesCaptionTask, "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption "
                "naming them in reading order with their relations", "[Xu15]; items from [Xiao17]")
@@ -39,4 +45,4 @@ __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateT
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
            "AlignedTranslationTask", "AlignedTranslationConfig",
            "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
-           "DebianPackagesTask", "KarateClubTask", "ScenesCaptionTask"]
+           "DebianPackagesTask", "KarateClubTask", "ScenesCaptionTask", "SpokenWordsTask", "SpokenDatesTask"]

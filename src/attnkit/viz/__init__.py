@@ -8,8 +8,9 @@ from .links import plot_links
 from .image import (plot_channel_weights, plot_confusion, plot_image_attention, plot_image_attention_grid,
                     plot_spatial_transformer, sampling_outline)
 from .prediction import plot_prediction
+from .speech import plot_frame_attention, plot_spectrogram_alignment
 
 __all__ = ["plot_alignment", "plot_attention_grid", "plot_document_attention", "save_figure", "display_token",
            "plot_prediction", "plot_image_attention", "plot_image_attention_grid", "plot_channel_weights",
            "plot_spatial_transformer", "plot_confusion", "sampling_outline", "plot_caption_attention",
-           "plot_links"]
+           "plot_links", "plot_frame_attention", "plot_spectrogram_alignment"]

@@ -21,6 +21,7 @@ from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .graph import plot_neighbourhood
 from .image import plot_image_attention
+from .speech import plot_frame_attention, plot_spectrogram_alignment
 
 __all__ = ["plot_prediction", "DRAWERS"]
 
@@ -91,6 +92,25 @@ def _caption(pred: Any, title: str | None, heads) -> Figure:
     return plot_caption_attention(pred.image, pred.words, pred.word_maps, title=title)
 
 
+def _frames(pred: Any, title: str | None, heads) -> Figure:
+    """A spoken word: spectrogram, pooling weights and the last layer's self-attention."""
+    return plot_frame_attention(pred.frames, pred.frame_seconds, pred.pool_weights, pred.position_seconds,
+                                pred.self_weights, title=title)
+
+
+def _spectrogram_alignment(pred: Any, title: str | None, heads) -> Figure:
+    """Spoken input, written output: each output token's weights over time, under the spectrogram."""
+    if pred.weights is None or pred.frames is None:
+        raise ValueError("this prediction carries no alignment over frames to draw")
+    weights = pred.weights
+    if weights.dim() == 3:  # (Nh, To, Tk)
+        weights = select_heads(weights, heads)
+        which = f"mean of {pred.weights.shape[0]} heads" if heads == "mean" else f"head {heads}"
+        title = f"{title} ({which})" if title else None
+    return plot_spectrogram_alignment(pred.frames, pred.frame_seconds, weights.numpy(), pred.position_seconds,
+                                      pred.out_tokens, title=title)
+
+
 # (fields a prediction must have, drawer); the first match draws
 DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] = [
     (("weights", "src_tokens", "out_tokens"), _alignment),
@@ -98,6 +118,8 @@ DRAWERS: list[tuple[tuple[str, ...], Callable[[Any, str | None, Any], Figure]]] 
     (("image", "maps", "rectified", "channel_weights"), _image),
     (("node", "neighbours", "edge_weights"), _neighbourhood),
     (("image", "words", "word_maps"), _caption),
+    (("frames", "frame_seconds", "pool_weights"), _frames),
+    (("frames", "frame_seconds", "weights", "out_tokens"), _spectrogram_alignment),
 ]
 
 

@@ -1,0 +1,215 @@
+"""Sequence-to-sequence models that read speech frames: the existing RNN encoder-decoder (any
+attention by name) and Transformer, each behind an encoder that shortens the frame sequence.
+
+One second of speech is 100 log-mel frames; an output character covers tens of them. The RNN
+models read the frames with a *listener* [Chan16] Sec. 3.1: a BiLSTM, then pyramid layers that
+each concatenate pairs of consecutive outputs, h^j_i = BLSTM(h^j_{i-1}, [h^{j-1}_{2i};
+h^{j-1}_{2i+1}]) (Eq. 5), halving the time resolution, so three pyramid layers give one
+annotation per 80 ms; or (``frontend="conv"``) the two stride-2 convolutions of
+:class:`~attnkit.models.frontends.ConvSubsampling` and one BiLSTM (one annotation per 40 ms). The
+decoder, its attention (``bahdanau``, ``location-aware``, ...), greedy and beam search are the
+text model's: :class:`SpeechSeq2Seq` is a :class:`~attnkit.models.Seq2Seq` whose ``encode``
+takes frames. :class:`SpeechTransformer` is a :class:`~attnkit.models.TransformerSeq2Seq` whose
+source embedding is the convolutional subsampling [Dong18].
+
+Differences from the papers: sizes are small (the listener of [Chan16] has 3 pyramid layers of
+256 units per direction); a row with an odd number of positions drops its last one before a
+pyramid layer, as the paper's concatenation implies.
+
+References:
+    [Chan16] W. Chan, N. Jaitly, Q. Le, O. Vinyals. Listen, Attend and Spell. ICASSP 2016.
+    arXiv:1508.01211.
+    [Dong18] L. Dong, S. Xu, B. Xu. Speech-Transformer: A No-Recurrence Sequence-to-Sequence
+    Model for Speech Recognition. ICASSP 2018. DOI:10.1109/ICASSP.2018.8462506.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from ..functional import padding_mask
+from .rnn_seq2seq import Memory, Seq2Seq
+from .frontends import ConvSubsampling, check_frames
+from .transformer import TransformerMemory, TransformerSeq2Seq
+
+__all__ = ["PyramidalListener", "ConvListener", "SpeechSeq2Seq", "SpeechTransformer", "FRONTENDS"]
+
+FRONTENDS = ("pyramid", "conv")
+
+
+def _blstm(x: Tensor, lengths: Tensor, rnn: nn.LSTM) -> tuple[Tensor, Tensor]:
+    """Run `rnn` over packed rows; outputs (B, T, 2H) zero after each length, final (B, 2H)."""
+    packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+    out, (h_n, _) = rnn(packed)
+    out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return out, torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+class PyramidalListener(nn.Module):
+    """The listener of [Chan16] Sec. 3.1, Eq. 5: a BiLSTM over the frames, then `pyramid`
+    BiLSTM layers over pairs of consecutive outputs; (B, T, n_mels) -> (B, T / 2^pyramid, 2H).
+
+    Args:
+        n_mels: frame width.
+        hidden_dim: LSTM width per direction H.
+        pyramid: pyramid layers (each halves the time resolution).
+        dropout: between layers.
+    """
+
+    def __init__(self, n_mels: int, hidden_dim: int, *, pyramid: int = 3, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.n_mels = n_mels
+        self.bottom = nn.LSTM(n_mels, hidden_dim, batch_first=True, bidirectional=True)
+        self.pyramid = nn.ModuleList(nn.LSTM(4 * hidden_dim, hidden_dim, batch_first=True, bidirectional=True)
+                                     for _ in range(pyramid))
+        self.dropout = nn.Dropout(dropout)
+        self.output_dim = 2 * hidden_dim
+        self.stride = 2 ** pyramid  # frames per annotation
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        """Annotations per row of `lengths` frames (B,) -> (B,), at least 1."""
+        return torch.clamp(torch.div(lengths, self.stride, rounding_mode="floor"), min=1)
+
+    def forward(self, frames: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """frames (B, T, n_mels), lengths (B,) -> annotations (B, T', 2H), final (B, 2H), lengths (B,).
+
+        Raises:
+            ValueError: for frames of another width or lengths outside [7, T].
+        """
+        check_frames(frames, lengths, self.n_mels)
+        pad = (-frames.shape[1]) % self.stride
+        x = nn.functional.pad(frames, (0, 0, 0, pad))  # (B, T + pad, D): T divisible by 2^pyramid
+        n = torch.clamp(lengths, min=self.stride)  # every row keeps >= 1 annotation
+        x, final = _blstm(x, n, self.bottom)
+        for rnn in self.pyramid:
+            x = self.dropout(x)
+            b, t, d = x.shape
+            x = x.reshape(b, t // 2, 2 * d)  # [h_{2i}; h_{2i+1}]   Eq. 5
+            n = torch.div(n, 2, rounding_mode="floor")
+            x, final = _blstm(x, n, rnn)
+        return x, final, n
+
+
+class ConvListener(nn.Module):
+    """Two stride-2 convolutions (:class:`~attnkit.models.frontends.ConvSubsampling`) and a BiLSTM:
+    (B, T, n_mels) -> (B, T', 2H), one annotation per 4 frames.
+
+    Args:
+        n_mels: frame width.
+        hidden_dim: LSTM width per direction H.
+        layers: stacked BiLSTM layers.
+        channels: convolution channels.
+    """
+
+    stride = ConvSubsampling.stride
+
+    def __init__(self, n_mels: int, hidden_dim: int, *, layers: int = 1, channels: int = 32) -> None:
+        super().__init__()
+        self.subsample = ConvSubsampling(n_mels, 2 * hidden_dim, channels=channels)
+        self.rnn = nn.LSTM(2 * hidden_dim, hidden_dim, num_layers=layers, batch_first=True, bidirectional=True)
+        self.output_dim = 2 * hidden_dim
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return ConvSubsampling.output_lengths(lengths)
+
+    def forward(self, frames: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """frames (B, T, n_mels), lengths (B,) -> annotations (B, T', 2H), final (B, 2H), lengths (B,)."""
+        x, n = self.subsample(frames, lengths)
+        x, final = _blstm(x, n, self.rnn)
+        return x, final, n
+
+
+class SpeechSeq2Seq(Seq2Seq):
+    """:class:`~attnkit.models.Seq2Seq` over speech frames: the listener replaces the token
+    encoder; the decoder (``attention`` by name), ``step`` and ``forward`` are the text model's.
+
+    Args:
+        n_mels: frame width.
+        tgt_vocab_size: output vocabulary size V.
+        frontend: ``"pyramid"`` (:class:`PyramidalListener`) or ``"conv"`` (:class:`ConvListener`).
+        **kwargs: :class:`~attnkit.models.Seq2Seq`'s options (attention, hidden_dim, ...);
+            ``enc_layers`` counts the pyramid layers (each halves the time resolution; 3 in
+            [Chan16]) or the BiLSTM layers over the convolutions;
+            ``bidirectional`` must stay True and ``cell`` applies to the decoder (the listener is
+            an LSTM); ``init="paper"`` initialises the decoder, the listener keeps PyTorch's.
+
+    Raises:
+        ValueError: for an unknown frontend, a unidirectional encoder, or Seq2Seq's errors.
+    """
+
+    def __init__(self, n_mels: int, tgt_vocab_size: int, *, frontend: str = "pyramid", **kwargs: Any) -> None:
+        if frontend not in FRONTENDS:
+            raise ValueError(f"unknown frontend {frontend!r}; choose one of: {', '.join(FRONTENDS)}")
+        if not kwargs.get("bidirectional", True):
+            raise ValueError("the listener is bidirectional; set bidirectional=true")
+        layers = kwargs.pop("enc_layers", 3 if frontend == "pyramid" else 1)
+        super().__init__(1, tgt_vocab_size, **kwargs)
+        hidden = kwargs.get("hidden_dim", 128)
+        self.encoder = (PyramidalListener(n_mels, hidden, pyramid=layers, dropout=kwargs.get("dropout", 0.0))
+                        if frontend == "pyramid" else ConvListener(n_mels, hidden, layers=layers))
+
+    @property
+    def frames_per_position(self) -> int:
+        """Input frames per annotation (for time axes)."""
+        return self.encoder.stride
+
+    def memory_lengths(self, src_lengths: Tensor) -> Tensor:
+        """Annotations per row of `src_lengths` frames."""
+        return self.encoder.output_lengths(src_lengths)
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
+        """Encode frames (B, T, n_mels) with lengths (B,) -> :class:`~attnkit.models.Memory` over
+        the listener's annotations (B, T', 2H)."""
+        annotations, final, n = self.encoder(src, src_lengths)
+        mask = padding_mask(n.to(src.device), annotations.shape[1])  # (B, T')
+        return Memory(annotations, mask, final, self.decoder.project_keys(annotations))
+
+
+class SpeechTransformer(TransformerSeq2Seq):
+    """:class:`~attnkit.models.TransformerSeq2Seq` over speech frames: the source embedding is
+    :class:`~attnkit.models.frontends.ConvSubsampling` (one position per 4 frames, [Dong18]).
+
+    Args:
+        n_mels: frame width.
+        tgt_vocab_size: output vocabulary size V.
+        channels: convolution channels.
+        **kwargs: :class:`~attnkit.models.TransformerSeq2Seq`'s options; `max_len` counts
+            encoder positions (frames / 4) and output tokens.
+
+    Raises:
+        ValueError: as :class:`~attnkit.models.TransformerSeq2Seq`.
+    """
+
+    frames_per_position = ConvSubsampling.stride
+
+    def __init__(self, n_mels: int, tgt_vocab_size: int, *, channels: int = 32, **kwargs: Any) -> None:
+        super().__init__(1, tgt_vocab_size, **kwargs)
+        del self.src_embedding
+        self.subsample = ConvSubsampling(n_mels, self.d_model, channels=channels)
+
+    def memory_lengths(self, src_lengths: Tensor) -> Tensor:
+        return ConvSubsampling.output_lengths(src_lengths)
+
+    def source(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
+        """Encoder inputs (B, T', D) and padding mask (B, T') of frames (B, T, n_mels)."""
+        x, n = self.subsample(src, src_lengths)
+        mask = padding_mask(n.to(src.device), x.shape[1])
+        x = self.positions(x) if self.positions is not None else self.embed_dropout(x)
+        return x, mask
+
+    def encode(self, src: Tensor, src_lengths: Tensor, *, need_weights: bool = False) -> TransformerMemory:
+        """Encode frames (B, T, n_mels) with lengths (B,) -> :class:`TransformerMemory`."""
+        x, mask = self.source(src, src_lengths)
+        bias = self._alibi(x.shape[1], x.shape[1], src.device)
+        for layer in self.encoder:
+            x, _ = layer(x, mask, bias, need_weights)
+        x = self.enc_norm(x)
+        return TransformerMemory(x, mask, tuple(layer.cross_attn.project_memory(x) for layer in self.decoder))
+
+    def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor):
+        raise ValueError("per-layer maps of the speech Transformer are not drawn; use the decoded weights")
+
