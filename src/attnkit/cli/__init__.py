@@ -11,11 +11,7 @@ import sys
 from typing import Sequence
 
 from ..machine import tune_allocator
-<<<<<<< HEAD
-from . import compare, data_cmd, demo, evaluate, explore_cmd, list_cmd, predict, study, train, translate
-=======
-from . import align_cmd, compare, data_cmd, demo, evaluate, list_cmd, predict, study, train, translate
->>>>>>> issue16-align
+from . import align_cmd, compare, data_cmd, demo, evaluate, explore_cmd, list_cmd, predict, study, train, translate
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]

@@ -29,14 +29,11 @@ TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated
 TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
                "edges) -> archive section of each package", "node classification of [Velickovic18]")
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
-<<<<<<< HEAD
 TASKS.register("scenes-caption", ScenesCaptionTask, "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption "
                "naming them in reading order with their relations", "[Xu15]; items from [Xiao17]")
-=======
 TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
                "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
                "[Och03]; [Garg19]")
->>>>>>> issue16-align
 
 __all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
            "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
