@@ -6,7 +6,7 @@ a graph node's neighbourhood.
     python benchmarks/explore_pictures.py --out docs/images \\
         --image-runs runs/vision/canvas-cnn-cbam-s1 runs/vision/canvas-cnn-nonlocal-s1 \\
                      runs/vision/canvas-vit-s1 runs/vision/canvas-stn-cnn-s1 \\
-        --graph-run runs/graphs/gat-s1 --node libpng16-16
+        --graph-run runs/graphs/gat-s1 --node librust-bindgen-dev --test-index 3
 
 The uploaded image is test example ``--test-index`` of the first image run, written as a PNG (what
 a user would upload); the query pixel (``--query ROW,COL`` in the non-local map's grid) is picked
@@ -48,7 +48,7 @@ def _click(driver, canvas, x, y):
 def image_shot(driver, url, keys, png: Path, query, out: Path) -> None:
     from selenium.webdriver.common.by import By
 
-    driver.set_window_size(1800, 1000)
+    driver.set_window_size(1800, 1250)
     driver.get(url + "?runs=" + ",".join(keys))
     _wait(driver, "return document.body.dataset.ready")
     driver.find_element(By.ID, "image").send_keys(str(png))
@@ -71,7 +71,7 @@ def image_shot(driver, url, keys, png: Path, query, out: Path) -> None:
 def graph_shot(driver, url, key, node, out: Path) -> None:
     from urllib.parse import quote
 
-    driver.set_window_size(1000, 1000)
+    driver.set_window_size(1000, 1100)
     driver.get(url + f"?runs={key}&input={quote(node)}&go=1")
     _wait(driver, "return Number(document.body.dataset.renders || 0) >= 1")
     time.sleep(0.3)

@@ -12,6 +12,7 @@ const exploreViews = (() => {
   const el = (tag, attrs = {}, ...kids) => {
     const e = document.createElement(tag);
     for (const [k, v] of Object.entries(attrs)) {
+      if (v == null) continue; // an attribute left out
       if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
       else if (k.startsWith("on")) e.addEventListener(k.slice(2), v); else e.setAttribute(k, v);
     }
@@ -129,7 +130,8 @@ const exploreViews = (() => {
       const cell = cellAt(canvas, event, overlay.query.grid);
       if (cell) onQuery(cell);
     });
-    const figure = el("div", { class: "figure" }, el("div", { class: "view" }, el("label", {}, "map ", select)), canvas, caption);
+    const figure = el("div", { class: "figure" }, el("div", { class: "view" }, el("label", { hidden: maps.length ? null : "" }, "map ", select)),
+      canvas, caption);
     const row = el("div", { class: "figures" }, figure);
     if (overlay.stn) {
       const input = el("canvas", { class: "stn-input" }), output = el("canvas", { class: "stn-output" });
@@ -157,8 +159,8 @@ const exploreViews = (() => {
 
   // Draw the neighbourhood; returns the drawn neighbours [{name, index, weight, x, y, r}] (canvas pixels).
   function drawNeighbourhood(canvas, nb, weights, top) {
-    const size = 560, cx = size / 2, cy = size / 2 + 6, R = 200;
-    canvas.width = size; canvas.height = size + 24;
+    const size = 560, cx = 340, cy = size / 2 + 6, R = 200;
+    canvas.width = 2 * cx; canvas.height = size + 24;
     const ctx = canvas.getContext("2d");
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, canvas.width, canvas.height);
     const k = nb.neighbours.length;
@@ -186,8 +188,10 @@ const exploreViews = (() => {
       ctx.fillText(`${d.weight.toFixed(3)} · ${short(d.cls, 14)}`, Math.abs(Math.cos(d.angle)) < 0.2 ? d.x : lx, ly + 7);
     }
     ctx.fillStyle = "#c0392b"; ctx.beginPath(); ctx.arc(cx, cy, 13, 0, 2 * Math.PI); ctx.fill();
-    ctx.textAlign = "center"; ctx.fillStyle = "#1b2430"; ctx.font = "bold 13px system-ui, sans-serif";
-    ctx.fillText(`${nb.node} → ${nb.class}`, cx, cy + 26);
+    ctx.textAlign = "center"; ctx.font = "bold 13px system-ui, sans-serif";
+    const label = `${nb.node} → ${nb.class}`, lw = ctx.measureText(label).width + 8;
+    ctx.fillStyle = "rgba(255,255,255,0.85)"; ctx.fillRect(cx - lw / 2, cy + 18, lw, 17);
+    ctx.fillStyle = "#1b2430"; ctx.fillText(label, cx, cy + 26);
     ctx.font = "12px system-ui, sans-serif"; ctx.fillStyle = "#5b6775";
     const rest = k - drawn.length;
     ctx.fillText(rest > 0 ? `the ${drawn.length} most attended of ${k} incoming edges (${rest} more not drawn)` : `${k} incoming edges`,
