@@ -6,6 +6,8 @@ on a neighbour recentring it. The expected numbers come from the API through Fla
 
 from __future__ import annotations
 
+import base64
+import io
 from urllib.parse import quote
 
 import numpy as np
@@ -106,8 +108,16 @@ def test_an_uploaded_image_shows_its_attention_over_the_picture(page):
     chosen = canvas.get_attribute("data-map")
     assert chosen == view["maps"][0]["name"] == "non-local: mean weight received"
     check_overlay(canvas_pixels(driver, canvas), scale, view, view["maps"][0])
+    link = driver.find_element(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] a.picture-png')
+    link.click()  # the picture as PNG, the canvas' size
+    assert link.get_attribute("download") == "nl-stn-overlay.png"
+    from PIL import Image
+    picture = Image.open(io.BytesIO(base64.b64decode(link.get_attribute("href").split(",", 1)[1])))
+    assert picture.size == (W * scale, H * scale)
     names = [o.text for o in driver.find_elements(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] select.overlay-map option')]
     assert names == [m["name"] for m in view["maps"]]
+    severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    assert not severe, severe
     # the spatial transformer: its input with the sampled frame in red, beside its output
     frame = canvas_pixels(driver, driver.find_element(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] canvas.stn-input'))
     red = (frame[..., 0] > 180) & (frame[..., 1] < 80) & (frame[..., 2] < 80)  # a grey picture has none

@@ -1,6 +1,7 @@
 """Predictions as JSON: the greedy output and the beam n-best of a sequence task, each with its
 alignment matrix, the Transformer's layer x head maps, and any other task's prediction by its
-fields. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
+fields, with the views the page draws as pictures: an image's overlays and a node's
+neighbourhood. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
 page can read it into one typed array.
 """
 

@@ -51,6 +51,10 @@ const exploreViews = (() => {
   const grey = (v) => { const g = Math.round(255 * clamp01(v)); return [g, g, g]; };
   const scaleFor = (h, w) => Math.max(1, Math.floor(252 / Math.max(h, w)));
 
+  // A link that downloads `canvas` as PNG (its pixels when clicked).
+  const pngLink = (canvas, name) => el("a", { class: "picture-png", href: "#", download: name, text: "PNG",
+    onclick: (event) => { event.currentTarget.href = canvas.toDataURL("image/png"); } });
+
   // ---- images ------------------------------------------------------------------------------
   // The picture in grey, map `m` ({name, heat, max}) over it with opacity `alpha`; the query cell
   // of a non-local map marked with a cross. Returns the canvas' geometry (also in its dataset).
@@ -109,7 +113,7 @@ const exploreViews = (() => {
   // The overlay block of a panel: a map chooser (by name), the canvas, the transformer's pair.
   // `sel.map` is the chosen name (kept across requests; the query map's name changes with its
   // query, so "the query map" is remembered by sel.queryMap); `onQuery([r, c])` asks for a new query.
-  function renderOverlay(box, overlay, sel, onQuery) {
+  function renderOverlay(box, overlay, sel, onQuery, name = "overlay") {
     const maps = overlay.maps;
     let chosen = maps.find((m) => m.name === sel.map) || (sel.queryMap && maps.find((m) => m.query)) || maps[0];
     const canvas = el("canvas", { class: "overlay" });
@@ -131,7 +135,7 @@ const exploreViews = (() => {
       if (cell) onQuery(cell);
     });
     const figure = el("div", { class: "figure" }, el("div", { class: "view" }, el("label", { hidden: maps.length ? null : "" }, "map ", select)),
-      canvas, caption);
+      canvas, caption, pngLink(canvas, `${name}-overlay.png`));
     const row = el("div", { class: "figures" }, figure);
     if (overlay.stn) {
       const input = el("canvas", { class: "stn-input" }), output = el("canvas", { class: "stn-output" });
@@ -202,7 +206,7 @@ const exploreViews = (() => {
 
   // The neighbourhood block: layer, head (or mean) and top-k choosers and the canvas; a click on a
   // neighbour calls onRecentre(name). `sel` keeps {layer, head, top} across requests.
-  function renderNeighbourhood(box, nb, sel, onRecentre) {
+  function renderNeighbourhood(box, nb, sel, onRecentre, name = "graph") {
     const canvas = el("canvas", { class: "neighbourhood" });
     if (!nb.layers.length) {
       box.append(el("div", { class: "note", text: "this model has no attention over the edges; the neighbours are drawn alike" }));
@@ -238,7 +242,8 @@ const exploreViews = (() => {
       canvas.style.cursor = drawn.some((d) => (d.x - x) ** 2 + (d.y - y) ** 2 <= (d.r + 4) ** 2 && d.name !== nb.node) ? "pointer" : "";
     });
     box.append(el("div", { class: "view" }, ...(nb.layers.length ? [layer, head] : []), el("label", {}, "top ", top)), canvas,
-      el("div", { class: "note", text: "edges j → node shaded and sized by attention; click a neighbour to make it the centre" }));
+      el("div", { class: "note", text: "edges j → node shaded and sized by attention; click a neighbour to make it the centre" }),
+      pngLink(canvas, `${name}-neighbourhood.png`));
     show();
     return canvas;
   }

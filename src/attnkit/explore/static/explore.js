@@ -339,9 +339,9 @@ const explore = (() => {
     body.append(el("div", { class: "hyps" }, el("span", { class: "tok out-output", text: result.output })));
     // pictures of the prediction (explore-views.js): an image's overlays, a node's neighbourhood
     if (result.overlay) exploreViews.renderOverlay(body, result.overlay, panel.pic,
-      (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }));
+      (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }), panel.key);
     if (result.neighbourhood) exploreViews.renderNeighbourhood(body, result.neighbourhood, panel.pic,
-      (name) => { $("#input").value = name; again(panel, { input: name }); });
+      (name) => { $("#input").value = name; again(panel, { input: name }); }, panel.key);
     const rest = {}, fields = result.fields || {};
     // a list of names as long as a matrix's rows labels them (a node's neighbours for its edge weights)
     const names = Object.values(fields).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
