@@ -57,14 +57,15 @@ def matrix(m):
     return np.array(m["data"], dtype=float).reshape(m["shape"])
 
 
-def click(driver, canvas, x, y):
-    """Click the canvas at its pixel (x, y) (canvas pixels, whatever its size on the page)."""
+def click(driver, canvas, x, y, hover_only=False):
+    """Click (or only hover) the canvas at its pixel (x, y) (canvas pixels, whatever its size on the page)."""
     from selenium.webdriver.common.action_chains import ActionChains
 
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
     sx, sy = canvas.size["width"] / int(canvas.get_attribute("width")), canvas.size["height"] / int(canvas.get_attribute("height"))
-    ActionChains(driver).move_to_element_with_offset(canvas, int(x * sx - canvas.size["width"] / 2),
-                                                     int(y * sy - canvas.size["height"] / 2)).click().perform()
+    actions = ActionChains(driver).move_to_element_with_offset(canvas, int(x * sx - canvas.size["width"] / 2),
+                                                               int(y * sy - canvas.size["height"] / 2))
+    (actions if hover_only else actions.click()).perform()
 
 
 def upload(driver, url, png):
@@ -158,6 +159,10 @@ def test_clicking_a_pixel_asks_for_that_query_pixel(page):
     if abs(hot[0] - r) > 1 or abs(hot[1] - c) > 1:  # not under the cross
         check_overlay(pixels, scale, view, query_map)
     assert pixels[int(y), int(x), :3].max() < 60  # the black cross marks the query pixel
+    click(driver, canvas, x, y, hover_only=True)  # the readout: the weight under the pointer
+    readout = driver.find_element("css selector", '.panel[data-run="nl-stn"] .overlay-readout').text
+    prefix = f"cell ({r}, {c}) of {heat.shape[0]} x {heat.shape[1]}: weight "
+    assert readout.startswith(prefix) and float(readout[len(prefix):]) == pytest.approx(heat[r, c], rel=2e-3)
 
 
 def test_a_node_neighbourhood_is_drawn_and_a_click_recentres_it(page):

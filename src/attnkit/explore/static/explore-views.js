@@ -129,13 +129,21 @@ const exploreViews = (() => {
     const select = el("select", { class: "overlay-map", onchange: () => { chosen = maps[Number(select.value)]; show(); } });
     maps.forEach((m, i) => select.append(el("option", { value: i, text: m.name })));
     if (chosen) select.value = maps.indexOf(chosen);
+    const readout = el("div", { class: "note overlay-readout", text: "\u00a0" });
+    canvas.addEventListener("mousemove", (event) => { // the weight under the pointer, in the map's own grid
+      if (!chosen || !chosen.heat) return;
+      const cell = cellAt(canvas, event, chosen.heat.shape);
+      if (!cell) return;
+      const [h, w] = chosen.heat.shape;
+      readout.textContent = `cell (${cell[0]}, ${cell[1]}) of ${h} x ${w}: weight ${chosen.heat.data[cell[0] * w + cell[1]].toPrecision(3)}`;
+    });
     canvas.addEventListener("click", (event) => {
       if (!overlay.query || !chosen || !chosen.query) return;
       const cell = cellAt(canvas, event, overlay.query.grid);
       if (cell) onQuery(cell);
     });
     const figure = el("div", { class: "figure" }, el("div", { class: "view" }, el("label", { hidden: maps.length ? null : "" }, "map ", select)),
-      canvas, caption, pngLink(canvas, `${name}-overlay.png`));
+      canvas, readout, caption, pngLink(canvas, `${name}-overlay.png`));
     const row = el("div", { class: "figures" }, figure);
     if (overlay.stn) {
       const input = el("canvas", { class: "stn-input" }), output = el("canvas", { class: "stn-output" });
