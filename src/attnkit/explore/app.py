@@ -16,7 +16,11 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
   "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
   Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
-  for other tasks ``{"kind": "generic", "output", "fields"}``.
+  for other tasks ``{"kind": "generic", "output", "fields"}``, plus ``"overlay"`` for an image
+  (the picture, its attention maps, the non-local query pixel, a spatial transformer's output and
+  sampling frame: :func:`attnkit.explore.payload.overlay_view`; the option ``query=ROW,COL``
+  picks the query pixel) or ``"neighbourhood"`` for a graph node (its neighbours and per-layer
+  (K, Nh) edge weights: :func:`attnkit.explore.payload.neighbourhood_view`).
 - ``POST /api/runs/KEY/layers`` with ``{"input", "options", "out_tokens"}``: the layer x head maps
   of a teacher-forced pass over that output (Transformers), ``{"layers", "layers_note"}``; the
   page asks for them after drawing the alignment, so that a long input's heatmap is not held up

@@ -1,6 +1,7 @@
 """Predictions as JSON: the greedy output and the beam n-best of a sequence task, each with its
 alignment matrix, the Transformer's layer x head maps, and any other task's prediction by its
-fields. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
+fields, with the views the page draws as pictures: an image's overlays and a node's
+neighbourhood. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
 page can read it into one typed array.
 """
 
@@ -21,7 +22,7 @@ from ..decoding import Translation, layer_maps, translate_nbest
 from ..errors import InputError
 from .runs import Served, input_kind
 
-__all__ = ["matrix", "predict_payload", "layers_payload", "DECIMALS", "TooLarge"]
+__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "DECIMALS", "TooLarge"]
 
 DECIMALS = 5  # weights are sent rounded to this many decimals
 
@@ -153,11 +154,81 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_ima
         pred = task.predict(model, [request["input"]], options=options)[0]
         shown = request["input"]
     budget = [max_cells]
-    fields = {f.name: _value(getattr(pred, f.name), budget) for f in dataclasses.fields(pred)
-              if f.name != "output"} if dataclasses.is_dataclass(pred) else {}
+    out: dict[str, Any] = {"kind": "generic", "input": shown, "output": pred.output}
+    carried: set[str] = {"output"}
+    if _is_image_prediction(pred):
+        out["overlay"] = overlay_view(pred, budget)
+        carried |= OVERLAY_FIELDS
+    if _is_node_prediction(pred):
+        out["neighbourhood"] = neighbourhood_view(pred, budget)
+        carried |= NEIGHBOURHOOD_FIELDS
+    out["fields"] = {f.name: _value(getattr(pred, f.name), budget) for f in dataclasses.fields(pred)
+                     if f.name not in carried} if dataclasses.is_dataclass(pred) else {}
     if budget[0] < 0:
         raise TooLarge(f"the prediction's arrays have more than {max_cells} numbers, this explorer's limit")
-    return {"kind": "generic", "input": shown, "output": pred.output, "fields": fields}
+    return out
+
+
+# the prediction fields a view carries (left out of "fields", so no array travels twice)
+OVERLAY_FIELDS = {"image", "maps", "rectified", "theta", "query_map", "query_grid", "query"}
+NEIGHBOURHOOD_FIELDS = {"neighbours", "edge_weights", "neighbour_classes"}
+
+
+def _is_image_prediction(pred: Any) -> bool:
+    return all(hasattr(pred, name) for name in ("image", "maps", "rectified", "theta"))
+
+
+def _is_node_prediction(pred: Any) -> bool:
+    return all(hasattr(pred, name) for name in ("node", "neighbours", "edge_weights", "neighbour_classes"))
+
+
+def _counted(value: Any, budget: list[int]) -> dict[str, Any] | None:
+    budget[0] -= int(np.prod(np.shape(value)))
+    return matrix(value) if budget[0] >= 0 else None
+
+
+def overlay_view(pred: Any, budget: list[int]) -> dict[str, Any]:
+    """What the page draws over an image (an :class:`attnkit.tasks.images.ImagePrediction`).
+
+    Returns:
+        ``{"image": (H, W) in [0, 1], "maps": [{"name", "heat": (h, w) non-negative, "max",
+        "query": true for the map that a query pixel picks}], "query": {"map", "grid": [h, w],
+        "cell": [row, col] or null} or null, "stn": {"rectified": (H', W') in [0, 1], "theta":
+        (2, 3), "outline": (4, 2) (x, y) input pixels of the output's corners, as
+        :func:`attnkit.viz.image.sampling_outline`} or null}``. Matrices as :func:`matrix`;
+        `budget` (a one-item list) is decreased by their numbers (None once it runs out).
+    """
+    image = np.asarray(pred.image, dtype=np.float64)
+    maps = [{"name": name, "heat": _counted(heat, budget), "max": float(np.max(heat)) if np.size(heat) else 0.0,
+             "query": name == pred.query_map} for name, heat in pred.maps.items()]
+    query = None
+    if pred.query_map is not None:
+        query = {"map": pred.query_map, "grid": list(pred.query_grid),
+                 "cell": None if pred.query is None else [int(v) for v in pred.query]}
+    stn = None
+    if pred.rectified is not None and pred.theta is not None:
+        from ..viz.image import sampling_outline  # matplotlib only when a spatial transformer is shown
+
+        outline = sampling_outline(pred.theta, *image.shape[:2])
+        stn = {"rectified": _counted(pred.rectified, budget), "theta": np.asarray(pred.theta, dtype=float).tolist(),
+               "outline": np.round(outline, DECIMALS).tolist()}
+    return {"image": _counted(image, budget), "maps": maps, "query": query, "stn": stn}
+
+
+def neighbourhood_view(pred: Any, budget: list[int]) -> dict[str, Any]:
+    """A node's neighbourhood (an :class:`attnkit.tasks.graph_nodes.NodePrediction`).
+
+    Returns:
+        ``{"node", "class" (the predicted one), "neighbours": K names (edges j -> node; the node
+        itself with self-loops), "classes": their K gold classes, "self": the node's own index
+        in "neighbours" or null, "layers": per layer the edges' weights (K, Nh) (empty without
+        attention)}``; each head's column sums to 1 over the K edges.
+    """
+    neighbours = list(pred.neighbours)
+    return {"node": pred.node, "class": pred.output, "neighbours": neighbours,
+            "classes": list(pred.neighbour_classes),
+            "self": neighbours.index(pred.node) if pred.node in neighbours else None,
+            "layers": [_counted(w.reshape(len(neighbours), -1), budget) for w in pred.edge_weights]}
 
 
 def _image_bytes(encoded: str, limit: int) -> bytes:

@@ -145,6 +145,10 @@ class ImagePrediction:
         channel_weights: per stage, channel weights (C_s,) in (0, 1) (SE, ECA, CBAM).
         rectified: the spatial transformer's output, (H, W) in [0, 1]; None without one.
         theta: its affine matrix (2, 3) as nested lists, normalised coordinates; None without one.
+        query_map: the name (in `maps`) of the map that option ``query=ROW,COL`` picks (a
+            non-local block's); None for models without one.
+        query_grid: that map's grid (h, w): a query is a cell ``0 <= ROW < h, 0 <= COL < w``.
+        query: the query cell shown, (ROW, COL); None when the map is the mean weight received.
     """
 
     output: str
@@ -155,6 +159,9 @@ class ImagePrediction:
     channel_weights: list[np.ndarray] = field(default_factory=list)
     rectified: np.ndarray | None = None
     theta: list | None = None
+    query_map: str | None = None
+    query_grid: tuple[int, int] | None = None
+    query: tuple[int, int] | None = None
 
 
 def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -414,19 +421,23 @@ class FashionMNISTTask:
 
     def _prediction(self, out, b: int, p: Tensor, image: np.ndarray, query) -> ImagePrediction:
         maps: dict[str, np.ndarray] = {}
+        query_map = query_grid = None
         for s, gate in enumerate(out.spatial_weights, 1):
             maps[f"CBAM spatial gate, stage {s}"] = gate[b, 0].cpu().numpy()
         if out.pixel_weights is not None:
             w = out.pixel_weights[b].float().cpu()  # (HW, HW) or (Nh, HW, HW)
             w = w.mean(0) if w.dim() == 3 else w
             h, wd = out.pixel_grid
+            query_grid = (int(h), int(wd))
             if query is None:
-                maps["non-local: mean weight received"] = w.mean(0).view(h, wd).numpy()
+                query_map = "non-local: mean weight received"
+                maps[query_map] = w.mean(0).view(h, wd).numpy()
             else:
                 r, c = query
                 if not (0 <= r < h and 0 <= c < wd):
                     raise InputError(f"option query={r},{c} lies outside the non-local map of {h} x {wd}")
-                maps[f"non-local: query pixel ({r}, {c})"] = w[r * wd + c].view(h, wd).numpy()
+                query_map = f"non-local: query pixel ({r}, {c})"
+                maps[query_map] = w[r * wd + c].view(h, wd).numpy()
         if out.layer_weights:
             rollout = attention_rollout([lw[b: b + 1].float().cpu() for lw in out.layer_weights])[0]  # (T, T)
             maps["ViT attention rollout (class token)"] = rollout[0, 1:].view(*out.patch_grid).numpy()
@@ -438,7 +449,8 @@ class FashionMNISTTask:
             rectified = (out.rectified[b, 0].float().cpu().numpy() * self.std + self.mean).clip(0, 1)
             theta = out.theta[b].float().cpu().tolist()
         return ImagePrediction(self.classes[k], float(p[k]), p.tolist(), image, maps,
-                               [c[b].float().cpu().numpy() for c in out.channel_weights], rectified, theta)
+                               [c[b].float().cpu().numpy() for c in out.channel_weights], rectified, theta,
+                               query_map, query_grid, None if query_map is None else query)
 
 
 def _parse_query(text: str | None) -> tuple[int, int] | None:

@@ -14,7 +14,7 @@ const explore = (() => {
     for (const kid of kids) e.append(kid);
     return e;
   };
-  const state = { runs: [], limits: {}, panels: new Map(), timings: [], renders: 0 };
+  const state = { runs: [], limits: {}, panels: new Map(), timings: [], renders: 0, requests: [] };
 
   // ---- matrices ------------------------------------------------------------------------
   // {shape, data} from the API -> {shape, data: Float32Array}; slicing and head means on it.
@@ -156,7 +156,7 @@ const explore = (() => {
   // ---- one panel per run --------------------------------------------------------------------
   function makePanel(run) {
     const root = el("section", { class: "panel", "data-run": run.key });
-    const panel = { key: run.key, run, root, view: null, result: null,
+    const panel = { key: run.key, run, root, view: null, result: null, pic: {}, lastBody: null,
       sel: { hyp: 0, kind: "alignment", layer: -1, head: "mean" } };
     root.append(el("h2", {}, run.label + " ", el("span", { class: "meta", text: `${run.task} · ${run.arch} · ${run.key}` +
       (run.best != null ? ` · dev ${run.metric} ${run.best.toFixed(3)}` : "") })),
@@ -337,6 +337,11 @@ const explore = (() => {
   // Tasks other than sequence-to-sequence: the output and the prediction's fields; 2-D arrays drawn.
   function renderGeneric(panel, body, result) {
     body.append(el("div", { class: "hyps" }, el("span", { class: "tok out-output", text: result.output })));
+    // pictures of the prediction (explore-views.js): an image's overlays, a node's neighbourhood
+    if (result.overlay) exploreViews.renderOverlay(body, result.overlay, panel.pic,
+      (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }), panel.key);
+    if (result.neighbourhood) exploreViews.renderNeighbourhood(body, result.neighbourhood, panel.pic,
+      (name) => { $("#input").value = name; again(panel, { input: name }); }, panel.key);
     const rest = {}, fields = result.fields || {};
     // a list of names as long as a matrix's rows labels them (a node's neighbours for its edge weights)
     const names = Object.values(fields).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
@@ -392,6 +397,32 @@ const explore = (() => {
     return new Promise((ok, fail) => { const fr = new FileReader(); fr.onload = () => ok(fr.result); fr.onerror = fail; fr.readAsDataURL(file); });
   }
 
+  // POST one predict request for a panel (logged in state.requests, the image left out); the answer,
+  // or null after showing its error in the panel.
+  async function request(panel, body) {
+    $(".error", panel.root).textContent = "";
+    state.requests.push({ run: panel.key, input: body.input, options: body.options, image: body.image ? body.image.length : null });
+    panel.lastBody = body;
+    try {
+      const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/predict`, { method: "POST",
+        headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+      const res = await response.json();
+      if (!response.ok) throw new Error(res.error || response.statusText);
+      return res;
+    } catch (err) {
+      $(".error", panel.root).textContent = String(err.message || err); $(".body", panel.root).replaceChildren();
+      panel.result = null; panel.view = null; return null;
+    }
+  }
+
+  // A new request for one panel: its last body with `changes` (a query pixel, a new centre node).
+  async function again(panel, changes) {
+    if (!panel.lastBody) return;
+    const res = await request(panel, { ...panel.lastBody, ...changes });
+    if (res) renderResult(panel, res);
+    panel.root.dataset.answers = Number(panel.root.dataset.answers || 0) + 1;
+  }
+
   async function submit(event) {
     if (event) event.preventDefault();
     const runs = selectedRuns();
@@ -407,17 +438,8 @@ const explore = (() => {
       const own = {}; for (const k of Object.keys(run.options)) if (k in options) own[k] = options[k];
       const body = run.input === "image" ? { image, options: own } : { input: $("#input").value, options: own,
         ...(run.decodes ? { beam_size: beam, n_best: nbest, layers: false } : {}) };
-      $(".error", panel.root).textContent = "";
-      let res;
-      try {
-        const response = await fetch(`/api/runs/${encodeURIComponent(run.key)}/predict`, { method: "POST",
-          headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-        res = await response.json();
-        if (!response.ok) throw new Error(res.error || response.statusText);
-      } catch (err) {
-        $(".error", panel.root).textContent = String(err.message || err); $(".body", panel.root).replaceChildren();
-        panel.result = null; panel.view = null; return;
-      }
+      const res = await request(panel, body);
+      if (!res) return;
       const t1 = performance.now();
       renderResult(panel, res);
       await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))); // painted
@@ -441,6 +463,7 @@ const explore = (() => {
       state.timings.push(timing);
     }));
     state.renders += 1;
+    for (const run of runs) { const p = state.panels.get(run.key); p.root.dataset.answers = Number(p.root.dataset.answers || 0) + 1; }
     document.body.dataset.renders = state.renders;
     $("#status").textContent = `done (${state.renders})`;
   }
