@@ -172,7 +172,7 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
         driver.get(url)
         _wait_ready(driver)
         submit(driver, graph_key, registry[graph_key].run.task.graph.names[5], {}, 1)
-        shoot(driver, out / "explore-graph-node.png")
+        shoot(driver, out / "explore-graph-neighbourhood.png")
 
 
 def _wait_renders(driver, n):
