@@ -40,7 +40,7 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..evaluation.alignment import format_pharaoh
+from .pharaoh import format_pharaoh
 from ..io import atomic_path, atomic_write_text
 
 __all__ = ["AlignmentDataError", "AlignmentPackageMissing", "AlignedVerse", "PackageFiles", "PUNCTUATION",

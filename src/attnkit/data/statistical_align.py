@@ -23,7 +23,7 @@ import logging
 import tempfile
 from pathlib import Path
 
-from ..evaluation.alignment import SYMMETRISATIONS, format_pharaoh, read_pharaoh, symmetrise
+from .pharaoh import SYMMETRISATIONS, format_pharaoh, read_pharaoh, symmetrise
 from ..io import atomic_path, atomic_write_text
 
 __all__ = ["AlignerError", "align_corpus", "EFLOMAL_INSTALL"]
