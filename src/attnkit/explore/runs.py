@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..models.families import ImageSpec
+from ..models.families import ImageSpec, SpeechSeq2SeqSpec
+from ..models.speech import SpeechSpec
 from ..training import Run, load_run
 
 __all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "input_kind", "best_metric"]
@@ -100,8 +101,12 @@ class Served:
 
 def input_kind(task) -> str:
     """``"image"`` for tasks whose models take images (their inputs are image files, so the page
-    uploads one), else ``"text"`` (a line of text, or a name such as a graph node's)."""
-    return "image" if isinstance(task.spec, ImageSpec) else "text"
+    uploads one), ``"audio"`` for tasks whose models take speech frames (a WAV file is uploaded),
+    else ``"text"`` (a line of text, or a name such as a graph node's)."""
+    spec = task.spec
+    if isinstance(spec, ImageSpec):
+        return "image"
+    return "audio" if isinstance(spec, (SpeechSpec, SpeechSeq2SeqSpec)) else "text"
 
 
 def best_metric(run_dir: Path, metric) -> float | None:
