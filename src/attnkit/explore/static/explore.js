@@ -340,6 +340,7 @@ const explore = (() => {
     // pictures of the prediction (explore-views.js): an image's overlays, a node's neighbourhood
     if (result.overlay) exploreViews.renderOverlay(body, result.overlay, panel.pic,
       (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }), panel.key);
+    if (result.speech) panel.speech = exploreSpeech.renderSpeech(body, result.speech, panel.key);
     if (result.neighbourhood) exploreViews.renderNeighbourhood(body, result.neighbourhood, panel.pic,
       (name) => { $("#input").value = name; again(panel, { input: name }); }, panel.key);
     const rest = {}, fields = result.fields || {};
@@ -379,6 +380,7 @@ const explore = (() => {
       input.value = v; options.append(el("label", {}, k, input));
     }
     $("#image-label").hidden = !runs.some((r) => r.input === "image");
+    $("#audio-label").hidden = !runs.some((r) => r.input === "audio");
     const decodes = runs.some((r) => r.decodes);
     $("#beam").disabled = $("#nbest").disabled = !decodes;
     const panels = $("#panels");
@@ -401,7 +403,8 @@ const explore = (() => {
   // or null after showing its error in the panel.
   async function request(panel, body) {
     $(".error", panel.root).textContent = "";
-    state.requests.push({ run: panel.key, input: body.input, options: body.options, image: body.image ? body.image.length : null });
+    state.requests.push({ run: panel.key, input: body.input, options: body.options, image: body.image ? body.image.length : null,
+      audio: body.audio ? body.audio.length : null });
     panel.lastBody = body;
     try {
       const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/predict`, { method: "POST",
@@ -432,11 +435,13 @@ const explore = (() => {
     const beam = Number($("#beam").value) || 1, nbest = Math.min(Number($("#nbest").value) || 1, beam);
     const file = $("#image").files && $("#image").files[0];
     const image = file ? await readFile(file) : null;
+    const wav = $("#audio").files && $("#audio").files[0];
+    const audio = wav ? await readFile(wav) : null;
     $("#status").textContent = "…";
     await Promise.all(runs.map(async (run) => {
       const panel = state.panels.get(run.key), t0 = performance.now();
       const own = {}; for (const k of Object.keys(run.options)) if (k in options) own[k] = options[k];
-      const body = run.input === "image" ? { image, options: own } : { input: $("#input").value, options: own,
+      const body = run.input === "image" ? { image, options: own } : run.input === "audio" ? { audio, options: own } : { input: $("#input").value, options: own,
         ...(run.decodes ? { beam_size: beam, n_best: nbest, layers: false } : {}) };
       const res = await request(panel, body);
       if (!res) return;
