@@ -79,6 +79,19 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     if cells > max_cells:
         raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
                        "give a shorter input or a smaller beam")
+    gold, gold_on = served.gold(text, locale), None
+    example = served.gold_words(text) if gold is None and getattr(model, "uses_attention", True) else None
+    if example is not None:  # gold word links: on the reference, force-decoded (they are links of its words)
+        reference, gold = word_gold(model, task, example)
+        if greedy.weights is not None and greedy.weights.dim() == 2 and reference["weights"].dim() == 3:
+            reference["weights"] = reference["weights"].mean(0)  # one head, as the decoded alignment
+            reference["translation"] = reference["translation"]._replace(weights=reference["weights"])
+        if cells + _cells(reference["weights"]) <= max_cells:
+            hyps.append(("reference", reference["translation"], None))
+            cells += _cells(reference["weights"])
+            gold_on = "reference"
+        else:
+            gold = None
     layers, note = _layers(model, task, greedy, max_cells - cells) if request["layers"] else (None, None)
     return {
         "kind": "seq2seq",
@@ -90,8 +103,42 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
                        for name, t, score in hyps],
         "layers": layers,
         "layers_note": note,
-        "gold": served.gold(text, locale),
+        "gold": gold,
+        "gold_hypothesis": gold_on,
     }
+
+
+def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
+    """The reference of a test example with gold word links, force-decoded, and the links as
+    boxes on its matrix.
+
+    The reference's attention is the model's teacher-forced cross-attention over the source
+    pieces at the layer the task reads alignments from (``task.choice.layer``), per head for
+    multi-head models ((Nh, To, Tk); the caller takes the mean for a model whose decoded
+    alignment is (To, Tk)); rows are the reference's pieces (no
+    ``</s>``). Each gold link (source word i, target word j) becomes a box (row, start, end) for
+    every piece row of target word j over the columns of source word i's pieces
+    (:func:`attnkit.evaluation.word_alignment.piece_words`), so a subword matrix has every piece
+    cell of a gold word pair boxed.
+
+    Returns:
+        ``({"translation": Translation, "weights": tensor}, boxes)``.
+    """
+    from ..decoding.forced import forced_attention
+    from ..evaluation.word_alignment import piece_words
+
+    forced = forced_attention(model, task, [(example.text, example.target)])[0]
+    layer = getattr(getattr(task, "choice", None), "layer", -1)
+    weights = forced.weights[layer]  # (Nh, To, Tk)
+    src_words = piece_words(forced.src_tokens, len(example.text.split()))
+    tgt_words = piece_words(forced.tgt_tokens, len(example.target.split()))
+    boxes = []
+    for i, j in sorted(example.gold, key=lambda link: (link[1], link[0])):
+        cols = [c for c, w in enumerate(src_words) if w == i]
+        if cols:
+            boxes += [[r, cols[0], cols[-1] + 1] for r, w in enumerate(tgt_words) if w == j]
+    translation = Translation(example.target, list(forced.src_tokens), list(forced.tgt_tokens), weights, 0)
+    return {"translation": translation, "weights": weights}, sorted(boxes)
 
 
 def _layers(model, task, translation: Translation, budget: int) -> tuple[dict | None, str | None]:

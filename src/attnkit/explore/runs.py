@@ -70,6 +70,15 @@ class Served:
                 return [list(map(int, link)) for link in align(example)]
         return None
 
+    def gold_words(self, text: str) -> Any:
+        """The test example whose source is `text` and that has gold word links (an
+        :class:`attnkit.tasks.aligned_translation.AlignedExample`, ``gold`` a set of (source
+        word, target word) pairs), or None."""
+        for example in self.examples():
+            if example.text == text and getattr(example, "gold", None) is not None:
+                return example
+        return None
+
     def metadata(self) -> dict[str, Any]:
         """What the page needs to know about the run (plain JSON values)."""
         run, task, model = self.run, self.run.task, self.run.model
@@ -94,7 +103,8 @@ class Served:
             "choices": choices,
             "metric": task.metric.name,
             "best": best_metric(run.path, task.metric),
-            "gold": hasattr(task, "gold_alignment"),
+            "gold": hasattr(task, "gold_alignment") or any(getattr(e, "gold", None) is not None
+                                                            for e in self.examples()),
             "examples": len(self.examples()),
         }
 
