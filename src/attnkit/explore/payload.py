@@ -116,9 +116,9 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     pieces at the layer the task reads alignments from (``task.choice.layer``), per head for
     multi-head models ((Nh, To, Tk); the caller takes the mean for a model whose decoded
     alignment is (To, Tk)); rows are the reference's pieces (no
-    ``</s>``). Each gold link (source word i, target word j) becomes a box (row, start, end) for
-    every piece row of target word j over the columns of source word i's pieces
-    (:func:`attnkit.evaluation.word_alignment.piece_words`), so a subword matrix has every piece
+    ``</s>``). Each gold link (source word i, target word j) becomes a box (row, col, col + 1)
+    for every cell of a piece row of target word j and a piece column of source word i
+    (:func:`attnkit.evaluation.word_alignment.piece_words`): a subword matrix has every piece
     cell of a gold word pair boxed.
 
     Returns:
@@ -136,7 +136,7 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     for i, j in sorted(example.gold, key=lambda link: (link[1], link[0])):
         cols = [c for c, w in enumerate(src_words) if w == i]
         if cols:
-            boxes += [[r, cols[0], cols[-1] + 1] for r, w in enumerate(tgt_words) if w == j]
+            boxes += [[r, c, c + 1] for r, w in enumerate(tgt_words) if w == j for c in cols]
     translation = Translation(example.target, list(forced.src_tokens), list(forced.tgt_tokens), weights, 0)
     return {"translation": translation, "weights": weights}, sorted(boxes)
 
