@@ -132,8 +132,10 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
             assert driver.find_element(By.ID, "audio-label").is_displayed()
             driver.find_element(By.ID, "audio").send_keys(str(wav))
             driver.find_element(By.ID, "go").click()
-            WebDriverWait(driver, 30).until(lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
-            expected = app.test_client().post("/api/runs/dates/predict", json={"audio": b64(wav.read_bytes())}).get_json()
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
+            expected = app.test_client().post("/api/runs/dates/predict",
+                                              json={"audio": b64(wav.read_bytes())}).get_json()
             for key in ("words", "dates"):
                 canvas = driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{key}"] canvas.speech')
                 px = canvas_pixels(driver, canvas)
@@ -172,6 +174,6 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
 
 
 def canvas_pixels(driver, canvas) -> np.ndarray:
-    w, h, data = driver.execute_script("const c = arguments[0]; return [c.width, c.height, "
-                                       "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
+    w, h, data = driver.execute_script("const c = arguments[0]; return [c.width, c.height, Array.from("
+                                       "c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
     return np.array(data, dtype=np.uint8).reshape(h, w, 4)

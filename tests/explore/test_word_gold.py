@@ -60,7 +60,8 @@ def test_a_test_example_gets_its_reference_and_gold_boxes(aligned):
         assert boxed == expected and expected
         assert all(e == s + 1 for _, s, e in res["gold"])  # one box per piece cell
         # the reference's weights are the teacher-forced cross-attention of the last decoder layer
-        layers = client.post("/api/runs/aligned/layers", json={"input": sources[k], "out_tokens": tgt}).get_json()
+        layers = client.post("/api/runs/aligned/layers",
+                             json={"input": sources[k], "out_tokens": tgt}).get_json()
         cross = np.array(layers["layers"]["cross"]["data"]).reshape(layers["layers"]["cross"]["shape"])
         weights = np.array(ref["weights"]["data"]).reshape(ref["weights"]["shape"])
         assert weights.shape == (2, len(tgt), len(src))
@@ -69,8 +70,10 @@ def test_a_test_example_gets_its_reference_and_gold_boxes(aligned):
 
 def test_other_inputs_have_no_reference(aligned):
     registry, _ = aligned
-    res = create_app(registry).test_client().post("/api/runs/aligned/predict", json={"input": "uno dos tres"}).get_json()
-    assert res["gold"] is None and res["gold_hypothesis"] is None and [h["name"] for h in res["hypotheses"]] == ["greedy"]
+    client = create_app(registry).test_client()
+    res = client.post("/api/runs/aligned/predict", json={"input": "uno dos tres"}).get_json()
+    assert res["gold"] is None and res["gold_hypothesis"] is None
+    assert [h["name"] for h in res["hypotheses"]] == ["greedy"]
 
 
 @pytest.mark.browser
@@ -89,17 +92,19 @@ def test_picking_a_test_example_draws_the_gold_boxes_on_the_reference(aligned):
             WebDriverWait(driver, 10).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#examples option")) > 2)
             Select(driver.find_element(By.ID, "examples")).select_by_index(2)  # the second test example
             driver.find_element(By.ID, "go").click()
-            WebDriverWait(driver, 30).until(lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
-            expected = app.test_client().post("/api/runs/aligned/predict", json={"input": driver.find_element(
-                By.ID, "input").get_attribute("value")}).get_json()["gold"]
+            WebDriverWait(driver, 30).until(
+                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
+            text = driver.find_element(By.ID, "input").get_attribute("value")
+            expected = app.test_client().post("/api/runs/aligned/predict", json={"input": text}).get_json()["gold"]
             view = driver.execute_script("return explore.view('aligned')")
             assert view["hypothesis"] == "reference" and view["gold"] == expected and expected
             assert "gold word links" in driver.find_element(By.CSS_SELECTOR, '.panel[data-run="aligned"] .note').text
             canvas = driver.find_element(By.CSS_SELECTOR, '.panel[data-run="aligned"] canvas.heatmap')
 
             def orange():
-                w, h, data = driver.execute_script("const c = arguments[0]; return [c.width, c.height, Array.from("
-                                                   "c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
+                w, h, data = driver.execute_script(
+                    "const c = arguments[0]; return [c.width, c.height, "
+                    "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
                 px = np.array(data, dtype=int).reshape(h, w, 4)[..., :3]
                 return np.abs(px - [230, 149, 0]).sum(-1) < 40, int(canvas.get_attribute("data-left")), \
                     int(canvas.get_attribute("data-top")), int(canvas.get_attribute("data-cell"))

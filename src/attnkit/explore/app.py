@@ -183,7 +183,8 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
-        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input, a smaller image or a shorter recording",
+        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input, a smaller image "
+                         "or a shorter recording",
                     404: "no such page or API route; the API is under /api/runs",
                     405: f"method {request.method} not allowed here"}
         return _error(messages.get(err.code or 500, err.description or err.name), err.code or 500)

@@ -22,7 +22,8 @@ from ..decoding import Translation, layer_maps, translate_nbest
 from ..errors import InputError
 from .runs import Served, input_kind
 
-__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "speech_view", "DECIMALS", "TooLarge"]
+__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "speech_view",
+           "word_gold", "DECIMALS", "TooLarge"]
 
 DECIMALS = 5  # weights are sent rounded to this many decimals
 
