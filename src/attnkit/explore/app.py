@@ -12,14 +12,17 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   (``text``, ``locale``, ``target``), for tasks that save them.
 - ``POST /api/runs/KEY/predict`` with ``{"input": TEXT, "options": {KEY: VALUE}, "beam_size": K,
   "n_best": N, "alpha": A, "layers": BOOL}`` (all but ``input`` optional; an image task takes
-  ``"image": BASE64`` instead of ``input``): for a sequence task ``{"kind": "seq2seq",
+  ``"image": BASE64`` instead of ``input``, a speech task ``"audio": BASE64``, a WAV file): for
+  a sequence task ``{"kind": "seq2seq",
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
   "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
   Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
   for other tasks ``{"kind": "generic", "output", "fields"}``, plus ``"overlay"`` for an image
   (the picture, its attention maps, the non-local query pixel, a spatial transformer's output and
   sampling frame: :func:`attnkit.explore.payload.overlay_view`; the option ``query=ROW,COL``
-  picks the query pixel) or ``"neighbourhood"`` for a graph node (its neighbours and per-layer
+  picks the query pixel), ``"speech"`` for a recording (its spectrogram and the attention over
+  its time: :func:`attnkit.explore.payload.speech_view`) or ``"neighbourhood"`` for a graph node
+  (its neighbours and per-layer
   (K, Nh) edge weights: :func:`attnkit.explore.payload.neighbourhood_view`).
 - ``POST /api/runs/KEY/layers`` with ``{"input", "options", "out_tokens"}``: the layer x head maps
   of a teacher-forced pass over that output (Transformers), ``{"layers", "layers_note"}``; the
@@ -63,6 +66,8 @@ class Limits:
         max_beam: largest beam size (and n-best).
         max_cells: most numbers (matrix cells) in one answer; layer maps beyond it are left out.
         max_image_bytes: largest uploaded image file, bytes.
+        max_audio_bytes: largest uploaded sound file (WAV), bytes; its base64 text must also
+            fit in `max_body_bytes` (640 KiB is 20 s of 16 kHz 16-bit mono).
     """
 
     max_body_bytes: int = 1 << 20
@@ -70,10 +75,11 @@ class Limits:
     max_beam: int = 16
     max_cells: int = 6_000_000
     max_image_bytes: int = 512 << 10
+    max_audio_bytes: int = 640 << 10
 
 
 LIMITS = Limits()
-_FIELDS = {"input", "options", "beam_size", "n_best", "alpha", "layers", "image"}
+_FIELDS = {"input", "options", "beam_size", "n_best", "alpha", "layers", "image", "audio"}
 
 
 class RequestError(ValueError):
@@ -94,6 +100,7 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
     if unknown:
         raise RequestError(f"unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(_FIELDS))}")
     out = {"input": body.get("input", ""), "options": body.get("options", {}), "image": body.get("image"),
+           "audio": body.get("audio"),
            "beam_size": body.get("beam_size", 1), "n_best": body.get("n_best", body.get("beam_size", 1)),
            "alpha": body.get("alpha", 0.6), "layers": body.get("layers", True)}
     if not isinstance(out["input"], str):
@@ -103,6 +110,10 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
                            f"{limits.max_input_chars}")
     if out["image"] is not None and not isinstance(out["image"], str):
         raise RequestError("'image' must be a base64 string")
+    if out["audio"] is not None and not isinstance(out["audio"], str):
+        raise RequestError("'audio' must be a base64 string (a WAV file)")
+    if out["image"] is not None and out["audio"] is not None:
+        raise RequestError("send either 'image' or 'audio', not both")
     opts = out["options"]
     if not isinstance(opts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
         raise RequestError("'options' must be an object of strings, e.g. {\"locale\": \"de_DE\"}")
@@ -172,7 +183,8 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
-        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input or a smaller image",
+        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input, a smaller image "
+                         "or a shorter recording",
                     404: "no such page or API route; the API is under /api/runs",
                     405: f"method {request.method} not allowed here"}
         return _error(messages.get(err.code or 500, err.description or err.name), err.code or 500)
@@ -227,7 +239,8 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
         try:
             checked = check_request(body, limits)
             return jsonify(predict_payload(s, checked, max_cells=limits.max_cells,
-                                           max_image_bytes=limits.max_image_bytes))
+                                           max_image_bytes=limits.max_image_bytes,
+                                           max_audio_bytes=limits.max_audio_bytes))
         except (RequestError, InputError) as err:
             return _error(str(err), 400)
         except TooLarge as err:

@@ -22,7 +22,8 @@ from ..decoding import Translation, layer_maps, translate_nbest
 from ..errors import InputError
 from .runs import Served, input_kind
 
-__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "DECIMALS", "TooLarge"]
+__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "speech_view",
+           "word_gold", "DECIMALS", "TooLarge"]
 
 DECIMALS = 5  # weights are sent rounded to this many decimals
 
@@ -45,7 +46,7 @@ def _cells(values: Any) -> int:
 
 
 def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: int,
-                    max_image_bytes: int) -> dict[str, Any]:
+                    max_image_bytes: int, max_audio_bytes: int = 640 << 10) -> dict[str, Any]:
     """The JSON answer to a checked predict request (see :func:`attnkit.explore.app.check_request`).
 
     Raises:
@@ -59,7 +60,7 @@ def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: in
         if hasattr(run.task, "source_tokens") and hasattr(run.model, "step"):
             out = _seq2seq(served, request, max_cells)
         else:
-            out = _generic(served, request, max_cells, max_image_bytes)
+            out = _generic(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
     out.update(run=served.key, options=dict(request["options"]),
                elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
     return out
@@ -79,6 +80,19 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     if cells > max_cells:
         raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
                        "give a shorter input or a smaller beam")
+    gold, gold_on = served.gold(text, locale), None
+    example = served.gold_words(text) if gold is None and getattr(model, "uses_attention", True) else None
+    if example is not None:  # gold word links: on the reference, force-decoded (they are links of its words)
+        reference, gold = word_gold(model, task, example)
+        if greedy.weights is not None and greedy.weights.dim() == 2 and reference["weights"].dim() == 3:
+            reference["weights"] = reference["weights"].mean(0)  # one head, as the decoded alignment
+            reference["translation"] = reference["translation"]._replace(weights=reference["weights"])
+        if cells + _cells(reference["weights"]) <= max_cells:
+            hyps.append(("reference", reference["translation"], None))
+            cells += _cells(reference["weights"])
+            gold_on = "reference"
+        else:
+            gold = None
     layers, note = _layers(model, task, greedy, max_cells - cells) if request["layers"] else (None, None)
     return {
         "kind": "seq2seq",
@@ -90,8 +104,42 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
                        for name, t, score in hyps],
         "layers": layers,
         "layers_note": note,
-        "gold": served.gold(text, locale),
+        "gold": gold,
+        "gold_hypothesis": gold_on,
     }
+
+
+def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
+    """The reference of a test example with gold word links, force-decoded, and the links as
+    boxes on its matrix.
+
+    The reference's attention is the model's teacher-forced cross-attention over the source
+    pieces at the layer the task reads alignments from (``task.choice.layer``), per head for
+    multi-head models ((Nh, To, Tk); the caller takes the mean for a model whose decoded
+    alignment is (To, Tk)); rows are the reference's pieces (no
+    ``</s>``). Each gold link (source word i, target word j) becomes a box (row, col, col + 1)
+    for every cell of a piece row of target word j and a piece column of source word i
+    (:func:`attnkit.evaluation.word_alignment.piece_words`): a subword matrix has every piece
+    cell of a gold word pair boxed.
+
+    Returns:
+        ``({"translation": Translation, "weights": tensor}, boxes)``.
+    """
+    from ..decoding.forced import forced_attention
+    from ..evaluation.word_alignment import piece_words
+
+    forced = forced_attention(model, task, [(example.text, example.target)])[0]
+    layer = getattr(getattr(task, "choice", None), "layer", -1)
+    weights = forced.weights[layer]  # (Nh, To, Tk)
+    src_words = piece_words(forced.src_tokens, len(example.text.split()))
+    tgt_words = piece_words(forced.tgt_tokens, len(example.target.split()))
+    boxes = []
+    for i, j in sorted(example.gold, key=lambda link: (link[1], link[0])):
+        cols = [c for c, w in enumerate(src_words) if w == i]
+        if cols:
+            boxes += [[r, c, c + 1] for r, w in enumerate(tgt_words) if w == j for c in cols]
+    translation = Translation(example.target, list(forced.src_tokens), list(forced.tgt_tokens), weights, 0)
+    return {"translation": translation, "weights": weights}, sorted(boxes)
 
 
 def _layers(model, task, translation: Translation, budget: int) -> tuple[dict | None, str | None]:
@@ -130,27 +178,38 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
             "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_image_bytes: int) -> dict[str, Any]:
-    """Any other task: its ``predict`` on one input (an uploaded image goes through a private
-    temporary file, deleted after), the prediction serialised field by field."""
+def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
+             ) -> dict[str, Any]:
+    """Any other task: its ``predict`` on one input (an uploaded image or recording goes through a
+    private temporary file, deleted after), the prediction serialised field by field."""
     task, model = served.run.task, served.run.model
     options = dict(request["options"])
-    if request.get("image") is not None:
-        data = _image_bytes(request["image"], max_image_bytes)
-        fd, name = tempfile.mkstemp(prefix="attnkit-explore-", suffix=".img")
+    upload = next((k for k in ("image", "audio") if request.get(k) is not None), None)
+    kind = input_kind(task)
+    if upload is not None:
+        if upload != kind:
+            raise InputError(f"task {task.name} takes " + ("a text input" if kind == "text" else f"an {kind} upload")
+                             + f", not an uploaded {upload}")
+        data = _upload_bytes(request[upload], upload, max_bytes[upload])
+        if upload == "audio":
+            _check_audio(data)
+        shown = "uploaded image" if upload == "image" else "uploaded recording"
+        fd, name = tempfile.mkstemp(prefix="attnkit-explore-", suffix=".img" if upload == "image" else ".wav")
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
             pred = task.predict(model, [name], options=options)[0]
         except InputError as err:  # the message names the private file: name the upload instead
-            raise InputError(str(err).replace(name, "the uploaded image")) from None
+            raise InputError(str(err).replace(name, f"the {shown}")) from None
         finally:
             os.unlink(name)
-        shown = "uploaded image"
     else:
-        if input_kind(task) == "image":
+        if kind == "image":
             raise InputError(f"task {task.name} takes an image: upload one (the request's 'image' field, "
                              "base64), not a text input")
+        if kind == "audio":
+            raise InputError(f"task {task.name} takes a recording: upload a WAV file (the request's 'audio' "
+                             "field, base64), not a text input")
         pred = task.predict(model, [request["input"]], options=options)[0]
         shown = request["input"]
     budget = [max_cells]
@@ -162,6 +221,9 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_ima
     if _is_node_prediction(pred):
         out["neighbourhood"] = neighbourhood_view(pred, budget)
         carried |= NEIGHBOURHOOD_FIELDS
+    if _is_speech_prediction(pred):
+        out["speech"] = speech_view(pred, budget)
+        carried |= SPEECH_FIELDS
     out["fields"] = {f.name: _value(getattr(pred, f.name), budget) for f in dataclasses.fields(pred)
                      if f.name not in carried} if dataclasses.is_dataclass(pred) else {}
     if budget[0] < 0:
@@ -172,6 +234,8 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_ima
 # the prediction fields a view carries (left out of "fields", so no array travels twice)
 OVERLAY_FIELDS = {"image", "maps", "rectified", "theta", "query_map", "query_grid", "query"}
 NEIGHBOURHOOD_FIELDS = {"neighbours", "edge_weights", "neighbour_classes"}
+SPEECH_FIELDS = {"frames", "frame_seconds", "position_seconds", "pool_weights", "self_weights", "weights",
+                 "out_tokens"}
 
 
 def _is_image_prediction(pred: Any) -> bool:
@@ -180,6 +244,11 @@ def _is_image_prediction(pred: Any) -> bool:
 
 def _is_node_prediction(pred: Any) -> bool:
     return all(hasattr(pred, name) for name in ("node", "neighbours", "edge_weights", "neighbour_classes"))
+
+
+def _is_speech_prediction(pred: Any) -> bool:
+    return getattr(pred, "frames", None) is not None and hasattr(pred, "frame_seconds") \
+        and hasattr(pred, "position_seconds")
 
 
 def _counted(value: Any, budget: list[int]) -> dict[str, Any] | None:
@@ -231,13 +300,54 @@ def neighbourhood_view(pred: Any, budget: list[int]) -> dict[str, Any]:
             "layers": [_counted(w.reshape(len(neighbours), -1), budget) for w in pred.edge_weights]}
 
 
-def _image_bytes(encoded: str, limit: int) -> bytes:
+def speech_view(pred: Any, budget: list[int]) -> dict[str, Any]:
+    """What the page draws for a recording (an :class:`attnkit.tasks.spoken_words.SpokenWordPrediction`
+    or :class:`attnkit.tasks.spoken_dates.SpokenDatePrediction`), as
+    :func:`attnkit.viz.speech.plot_frame_attention` and :func:`~attnkit.viz.speech.plot_spectrogram_alignment`.
+
+    Returns:
+        ``{"frames": (T, n_mels) normalised log-mel frames, "frame_seconds", "position_seconds"
+        (seconds per frame and per encoder position), "seconds": T * frame_seconds, "pool": (T',)
+        pooling weights summing to 1 or null, "self": (T', T') last-layer self-attention (mean of
+        heads, rows = queries) or null, "tokens": the To output tokens or null, "weights": (To, Tk)
+        alignment of each output token over the encoder positions (mean of heads) or null}``.
+    """
+    weights = getattr(pred, "weights", None)
+    if weights is not None:
+        weights = np.asarray(weights.float() if isinstance(weights, torch.Tensor) else weights, dtype=np.float64)
+        if weights.ndim == 3:  # (Nh, To, Tk): the mean of the heads, as the picture shows
+            weights = weights.mean(0)
+    pool, self_weights = getattr(pred, "pool_weights", None), getattr(pred, "self_weights", None)
+    frames = np.asarray(pred.frames, dtype=np.float64)
+    tokens = getattr(pred, "out_tokens", None)
+    return {"frames": _counted(frames, budget), "frame_seconds": float(pred.frame_seconds),
+            "position_seconds": float(pred.position_seconds), "seconds": len(frames) * float(pred.frame_seconds),
+            "pool": None if pool is None else _counted(pool, budget),
+            "self": None if self_weights is None else _counted(self_weights, budget),
+            "tokens": None if tokens is None else list(tokens),
+            "weights": None if weights is None else _counted(weights, budget)}
+
+
+_AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM")
+
+
+def _check_audio(data: bytes) -> None:
+    """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF) before
+    it reaches the decoder."""
+    if not data.startswith(_AUDIO_MAGIC):
+        raise InputError("the uploaded file is not a sound file (a WAV file starts with RIFF); upload a "
+                         "WAV recording")
+
+
+def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:
+    what = "an image file" if kind == "image" else "a WAV file"
     try:
         data = base64.b64decode(encoded.split(",", 1)[-1], validate=True)
     except (binascii.Error, ValueError):
-        raise InputError("'image' must be a base64-encoded image file (a data: URL or plain base64)") from None
+        raise InputError(f"'{kind}' must be a base64-encoded {what} (a data: URL or plain base64)") from None
     if len(data) > limit:
-        raise InputError(f"the image is {len(data)} bytes; this explorer takes at most {limit}")
+        raise InputError(f"the {'image' if kind == 'image' else 'recording'} is {len(data)} bytes; this explorer "
+                         f"takes at most {limit}")
     return data
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..models.families import ImageSpec
+from ..models.families import ImageSpec, SpeechSeq2SeqSpec
+from ..models.speech import SpeechSpec
 from ..training import Run, load_run
 
 __all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "input_kind", "best_metric"]
@@ -69,6 +70,15 @@ class Served:
                 return [list(map(int, link)) for link in align(example)]
         return None
 
+    def gold_words(self, text: str) -> Any:
+        """The test example whose source is `text` and that has gold word links (an
+        :class:`attnkit.tasks.aligned_translation.AlignedExample`, ``gold`` a set of (source
+        word, target word) pairs), or None."""
+        for example in self.examples():
+            if example.text == text and getattr(example, "gold", None) is not None:
+                return example
+        return None
+
     def metadata(self) -> dict[str, Any]:
         """What the page needs to know about the run (plain JSON values)."""
         run, task, model = self.run, self.run.task, self.run.model
@@ -93,15 +103,20 @@ class Served:
             "choices": choices,
             "metric": task.metric.name,
             "best": best_metric(run.path, task.metric),
-            "gold": hasattr(task, "gold_alignment"),
+            "gold": hasattr(task, "gold_alignment") or any(getattr(e, "gold", None) is not None
+                                                            for e in self.examples()),
             "examples": len(self.examples()),
         }
 
 
 def input_kind(task) -> str:
     """``"image"`` for tasks whose models take images (their inputs are image files, so the page
-    uploads one), else ``"text"`` (a line of text, or a name such as a graph node's)."""
-    return "image" if isinstance(task.spec, ImageSpec) else "text"
+    uploads one), ``"audio"`` for tasks whose models take speech frames (a WAV file is uploaded),
+    else ``"text"`` (a line of text, or a name such as a graph node's)."""
+    spec = task.spec
+    if isinstance(spec, ImageSpec):
+        return "image"
+    return "audio" if isinstance(spec, (SpeechSpec, SpeechSeq2SeqSpec)) else "text"
 
 
 def best_metric(run_dir: Path, metric) -> float | None:

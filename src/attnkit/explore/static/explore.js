@@ -199,7 +199,8 @@ const explore = (() => {
     const notes = [];
     if (result.n_unknown) notes.push(`${result.n_unknown} source token(s) read as <unk>`);
     if (result.layers_note) notes.push(result.layers_note);
-    if (result.gold) notes.push("orange boxes: gold links (where each output should look)");
+    if (result.gold && result.gold_hypothesis) notes.push(`orange boxes on "${result.gold_hypothesis}" (the test example's target, teacher-forced): gold word links, every piece of each linked word pair`);
+    else if (result.gold) notes.push("orange boxes: gold links (where each output should look)");
     body.append(hyps, view, el("div", { class: "tokens src-tokens" }), el("div", { class: "tokens out-tokens" }),
       el("div", { class: "matrix-wrap" }, panel.canvas), el("div", { class: "note", text: notes.join(" · ") }),
       el("div", { class: "exports" }, "export: ",
@@ -208,7 +209,9 @@ const explore = (() => {
         el("button", { type: "button", class: "export-json", text: "JSON", onclick: () => exportJSON(panel) }),
         el("a", { class: "export-link", hidden: "" })),
       el("div", { class: "grid" }));
-    if (!keep) panel.sel = { hyp: 0, kind: "alignment", layer: nLayers - 1, head: "mean", rowScale: panel.sel.rowScale || false };
+    // gold word links belong to the reference's words: show that hypothesis first
+    const goldHyp = result.gold_hypothesis ? Math.max(0, result.hypotheses.findIndex((h) => h.name === result.gold_hypothesis)) : 0;
+    if (!keep) panel.sel = { hyp: goldHyp, kind: "alignment", layer: nLayers - 1, head: "mean", rowScale: panel.sel.rowScale || false };
     if (panel.sel.layer < 0 || panel.sel.layer >= nLayers) panel.sel.layer = nLayers - 1;
     refresh(panel);
   }
@@ -216,10 +219,11 @@ const explore = (() => {
   // The matrix, labels and gold links that the panel's selection shows.
   function currentView(panel, kindOverride) {
     const res = panel.result, s = panel.sel, hyp = res.hypotheses[s.hyp], src = res.src_tokens, out = hyp.out_tokens;
+    const gold = !res.gold_hypothesis || hyp.name === res.gold_hypothesis ? res.gold : null; // links of one hypothesis' words only
     if ((kindOverride || s.kind) === "alignment") {
       if (!hyp.weights) return null;
       return { kind: "alignment", layer: null, head: hyp.weights.shape.length === 3 ? s.head : null, hypothesis: hyp.name,
-        output: hyp.output, rowLabels: out, colLabels: src, gold: res.gold,
+        output: hyp.output, rowLabels: out, colLabels: src, gold,
         matrix: pickHead(asMatrix(hyp.weights), s.head) };
     }
     const layers = res.layersByHyp[s.hyp];
@@ -227,7 +231,7 @@ const explore = (() => {
     const maps = asMatrix(layers[s.kind]);
     const labels = { cross: [out, src], encoder_self: [src, src], decoder_self: [out, out] }[s.kind];
     return { kind: s.kind, layer: s.layer, head: s.head, hypothesis: hyp.name, output: hyp.output,
-      rowLabels: labels[0], colLabels: labels[1], gold: s.kind === "cross" ? res.gold : null,
+      rowLabels: labels[0], colLabels: labels[1], gold: s.kind === "cross" ? gold : null,
       matrix: pickHead(slice(maps, s.layer), s.head) };
   }
 
@@ -340,6 +344,7 @@ const explore = (() => {
     // pictures of the prediction (explore-views.js): an image's overlays, a node's neighbourhood
     if (result.overlay) exploreViews.renderOverlay(body, result.overlay, panel.pic,
       (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }), panel.key);
+    if (result.speech) panel.speech = exploreSpeech.renderSpeech(body, result.speech, panel.key);
     if (result.neighbourhood) exploreViews.renderNeighbourhood(body, result.neighbourhood, panel.pic,
       (name) => { $("#input").value = name; again(panel, { input: name }); }, panel.key);
     const rest = {}, fields = result.fields || {};
@@ -379,6 +384,7 @@ const explore = (() => {
       input.value = v; options.append(el("label", {}, k, input));
     }
     $("#image-label").hidden = !runs.some((r) => r.input === "image");
+    $("#audio-label").hidden = !runs.some((r) => r.input === "audio");
     const decodes = runs.some((r) => r.decodes);
     $("#beam").disabled = $("#nbest").disabled = !decodes;
     const panels = $("#panels");
@@ -401,7 +407,8 @@ const explore = (() => {
   // or null after showing its error in the panel.
   async function request(panel, body) {
     $(".error", panel.root).textContent = "";
-    state.requests.push({ run: panel.key, input: body.input, options: body.options, image: body.image ? body.image.length : null });
+    state.requests.push({ run: panel.key, input: body.input, options: body.options, image: body.image ? body.image.length : null,
+      audio: body.audio ? body.audio.length : null });
     panel.lastBody = body;
     try {
       const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/predict`, { method: "POST",
@@ -432,11 +439,13 @@ const explore = (() => {
     const beam = Number($("#beam").value) || 1, nbest = Math.min(Number($("#nbest").value) || 1, beam);
     const file = $("#image").files && $("#image").files[0];
     const image = file ? await readFile(file) : null;
+    const wav = $("#audio").files && $("#audio").files[0];
+    const audio = wav ? await readFile(wav) : null;
     $("#status").textContent = "…";
     await Promise.all(runs.map(async (run) => {
       const panel = state.panels.get(run.key), t0 = performance.now();
       const own = {}; for (const k of Object.keys(run.options)) if (k in options) own[k] = options[k];
-      const body = run.input === "image" ? { image, options: own } : { input: $("#input").value, options: own,
+      const body = run.input === "image" ? { image, options: own } : run.input === "audio" ? { audio, options: own } : { input: $("#input").value, options: own,
         ...(run.decodes ? { beam_size: beam, n_best: nbest, layers: false } : {}) };
       const res = await request(panel, body);
       if (!res) return;
