@@ -4,33 +4,16 @@ Transformer trained for a few steps (the gold boxes are drawn whatever the model
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
 
 from attnkit.config import load_config
-from attnkit.evaluation.alignment import write_pharaoh
 from attnkit.training.pipeline import train_run
 
-ES = "cero uno dos tres cuatro cinco seis siete ocho nueve".split()
-EN = "zero one two three four five six seven eight nine".split()
+from ..tasks.test_aligned_translation import write_aligned_corpus
 
 
-def write_corpus(folder: Path, sizes=(("train", 120), ("dev", 10), ("test", 10)), seed: int = 0) -> Path:
-    rng = random.Random(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    for split, n in sizes:
-        src, tgt, links = [], [], []
-        for _ in range(n):
-            digits = [rng.randrange(10) for _ in range(rng.randint(2, 5))]
-            src.append(" ".join(ES[d] for d in digits))
-            tgt.append(" ".join(EN[d] for d in reversed(digits)))
-            links.append({(i, len(digits) - 1 - i) for i in range(len(digits))})
-        (folder / f"{split}.src").write_text("\n".join(src) + "\n", encoding="utf-8")
-        (folder / f"{split}.tgt").write_text("\n".join(tgt) + "\n", encoding="utf-8")
-        write_pharaoh(folder / f"{split}.eflomal.pharaoh", links)
-        if split != "train":
-            write_pharaoh(folder / f"{split}.gold.pharaoh", links)
-    return folder
+def write_corpus(folder: Path, seed: int = 0) -> Path:
+    return write_aligned_corpus(folder, n_train=120, n_dev=10, n_test=10, seed=seed, max_digits=5)
 
 
 def train_aligned_run(root: Path) -> Path:

@@ -22,7 +22,7 @@ ES = "cero uno dos tres cuatro cinco seis siete ocho nueve".split()
 EN = "zero one two three four five six seven eight nine".split()
 
 
-def write_aligned_corpus(folder, n_train=300, n_dev=30, n_test=30, seed=0):
+def write_aligned_corpus(folder, n_train=300, n_dev=30, n_test=30, seed=0, max_digits=6):
     """Spanish digit words -> English digit words in reverse order; links i-(n-1-i) are the
     truth. They are written as the gold and as the "eflomal" guide (a toy: the real guide is the
     statistical aligner's)."""
@@ -31,7 +31,7 @@ def write_aligned_corpus(folder, n_train=300, n_dev=30, n_test=30, seed=0):
     for split, n in (("train", n_train), ("dev", n_dev), ("test", n_test)):
         src, tgt, links = [], [], []
         for _ in range(n):
-            digits = [rng.randrange(10) for _ in range(rng.randint(2, 6))]
+            digits = [rng.randrange(10) for _ in range(rng.randint(2, max_digits))]
             src.append(" ".join(ES[d] for d in digits))
             tgt.append(" ".join(EN[d] for d in reversed(digits)))
             links.append({(i, len(digits) - 1 - i) for i in range(len(digits))})
