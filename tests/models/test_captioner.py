@@ -136,6 +136,37 @@ def test_hard_attention_samples_while_training_and_takes_the_argmax_at_inference
     assert out.penalty is None
 
 
+def test_hard_attention_with_the_expected_context_trains_like_soft_attention():
+    """[Xu15] Sec. 4.1: with probability p a caption's sampled location is set to its expected
+    value; p = 1 is then the soft step of Eq. 13 (written out in the reference), with no
+    score-function term; p = 0.5 mixes sampled and expected captions, one draw per caption."""
+    m = _model("hard", expected_context=1.0)
+    m.train()
+    images, tgt_in = _images(b=3), torch.tensor([[2, 5], [2, 6], [2, 7]])
+    a = m.encode(images).annotations  # the same batch statistics as inside forward
+    h0, c0 = _initial(m, a)
+    lp, _, _, alpha, _ = _reference_step(m, a, h0, c0, tgt_in[:, 0])
+    out = m(images, tgt_in)
+    torch.testing.assert_close(torch.log_softmax(out.logits[:, 0], dim=-1), lp)
+    torch.testing.assert_close(out.weights[:, 0], alpha)
+    assert bool((out.log_prob == 0).all())
+    torch.testing.assert_close(out.entropy[:, 0], -(alpha * alpha.log()).sum(1))
+
+    mixed = _model("hard", expected_context=0.5)
+    mixed.train()
+    torch.manual_seed(0)
+    out = mixed(_images(b=40), torch.full((40, 3), 2))
+    one_hot = (out.weights == 1).any(dim=2)  # (B, Tq): a sampled location at that step
+    assert bool((one_hot == one_hot[:, :1]).all())  # one draw per caption, kept for every word
+    sampled = one_hot[:, 0]
+    assert 5 < int(sampled.sum()) < 35
+    assert bool((out.log_prob[~sampled] == 0).all()) and bool((out.log_prob[sampled] < 0).all())
+    mixed.eval()
+    lp, _, weights = mixed.step(torch.tensor([2]), mixed.init_state(mixed.encode(_images(b=1))),
+                                mixed.encode(_images(b=1)))
+    assert set(weights.flatten().tolist()) <= {0.0, 1.0}  # inference: the argmax location
+
+
 def test_the_doubly_stochastic_penalty_is_eq_14():
     g = torch.Generator().manual_seed(3)
     weights = torch.softmax(torch.randn(2, 4, 5, generator=g, dtype=F64), dim=-1)
@@ -239,6 +270,9 @@ def test_bad_arguments_are_refused():
         _model("none")
     with pytest.raises(ValueError, match="doubly stochastic"):
         _model("hard", penalty=1.0)
+    for bad in [dict(attention="soft", expected_context=0.5), dict(attention="hard", expected_context=1.5)]:
+        with pytest.raises(ValueError, match="expected_context"):
+            _model(**bad)
     m = _model()
     with pytest.raises(ValueError, match="multiples"):
         m.encode(_images(side=6))

@@ -115,13 +115,17 @@ def test_the_shipped_configs_differ_only_in_the_attention():
                                                                              "baseline_decay")}
     for c in configs.values():
         assert {k: c["train"][k] for k in budget} == budget
-        assert c["model"]["channels"] == [32, 64, 128] and c["model"]["hidden_dim"] == 128
+        assert c["model"]["channels"] == [16, 32, 64] and c["model"]["hidden_dim"] == 128
     assert configs["soft"]["model"]["penalty"] == 1.0 and "penalty" not in configs["hard"]["model"]
+    assert configs["hard"]["model"]["expected_context"] == 0.5  # [Xu15] Sec. 4.1
+    assert all(c["train"]["patience"] * c["train"]["eval_every"] > c["train"]["max_steps"] for c in configs.values())
 
 
 @pytest.mark.parametrize("overrides, message", [
     (["model.attention=hard", "model.penalty=0.5"], "penalty does not apply"),
     (["model.attention=none", "model.gate=false"], "gate does not apply"),
+    (["model.expected_context=0.5"], "expected_context does not apply"),
+    (["model.attention=hard", "model.expected_context=2"], "probability in"),
     (["model.attention=local"], "unknown 'local'"),
     (["model.channels=[8,8]"], "one positive integer per stage"),
     (["data.n_max=9", "data.side_min=30"], "do not fit"),

@@ -33,8 +33,11 @@ Differences from the paper:
     - f_init,c and f_init,h are one tanh layer each (the paper says "MLPs"; its code uses one
       layer); f_beta is one linear layer.
     - Hard attention is decoded with the argmax location (the paper samples while training and
-      does not say how it decodes), and always samples while training: the paper's trick of
-      using the expected context with probability 0.5 (Sec. 4.1) is not used. The doubly
+      does not say how it decodes). The paper's variance trick of Sec. 4.1 ("with probability 0.5
+      for a given image, we set the sampled attention location to its expected value") is
+      ``expected_context`` (default 0: always sample): one draw per caption, kept for all its
+      words; such a caption is trained through the expected context like soft attention and
+      adds no REINFORCE term, while its reward still enters the moving-average baseline. The doubly
       stochastic penalty (:func:`attnkit.losses.doubly_stochastic_penalty`, returned by
       :meth:`ShowAttendTell.forward` for the loss) applies to soft attention only.
     - No dropout on the LSTM state; optional dropout on the deep-output vector only.
@@ -55,6 +58,7 @@ from typing import NamedTuple, Sequence
 import torch
 from torch import Tensor, nn
 
+from ..functional import fuse
 from ..losses import doubly_stochastic_penalty
 from ..nn import AdditiveAttention
 
@@ -154,6 +158,9 @@ class ShowAttendTell(nn.Module):
         dropout: dropout on the deep-output vector, in [0, 1).
         penalty: lambda of the doubly stochastic penalty [Xu15] Eq. 14, >= 0, soft attention
             only; :meth:`forward` returns the weighted penalty for the loss to add.
+        expected_context: hard attention only, in [0, 1]: the probability, per caption and
+            while training, of using the expected context sum_i alpha_ti a_i instead of a sampled
+            location (the paper's 0.5, Sec. 4.1; 0 always samples).
         pad_id: padding id of the vocabulary.
 
     Attributes:
@@ -161,14 +168,15 @@ class ShowAttendTell(nn.Module):
             grid of an image size, over whose h * w locations (row-major) :meth:`step` attends.
 
     Raises:
-        ValueError: for an unknown attention, bad stage lists, a gate without attention, or a
-            penalty without soft attention.
+        ValueError: for an unknown attention, bad stage lists, a gate without attention, a
+            penalty without soft attention, or an `expected_context` outside [0, 1] or without
+            hard attention.
     """
 
     def __init__(self, vocab_size: int, in_channels: int = 1, *, attention: str = "soft",
                  channels: Sequence[int] = (32, 64, 128), pools: Sequence[int] = (2, 2, 3), emb_dim: int = 64,
                  hidden_dim: int = 128, attn_dim: int = 64, gate: bool = True, dropout: float = 0.0,
-                 penalty: float = 0.0, pad_id: int = 0) -> None:
+                 penalty: float = 0.0, expected_context: float = 0.0, pad_id: int = 0) -> None:
         super().__init__()
         if attention not in CAPTION_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CAPTION_ATTENTIONS)}")
@@ -178,7 +186,12 @@ class ShowAttendTell(nn.Module):
         if penalty < 0 or (penalty and attention != "soft"):
             raise ValueError(f"the doubly stochastic penalty (>= 0) constrains soft attention weights; got "
                              f"penalty={penalty} with attention={attention!r}")
+        if not 0.0 <= expected_context <= 1.0 or (expected_context and attention != "hard"):
+            raise ValueError(f"expected_context is the probability (in [0, 1]) that a hard-attention caption is "
+                             f"trained through the expected context; got {expected_context} with "
+                             f"attention={attention!r}")
         self.attention_name, self.penalty, self.pad_id = attention, float(penalty), pad_id
+        self.expected_context = float(expected_context)
         self.encoder = GridEncoder(in_channels, channels, pools)
         self.stride = self.encoder.stride
         d = self.encoder.output_dim
@@ -240,8 +253,10 @@ class ShowAttendTell(nn.Module):
         """h_0 and c_0 from the mean annotation [Xu15] Sec. 3.1.2."""
         return CaptionState(torch.tanh(self.init_hidden(memory.mean)), torch.tanh(self.init_cell(memory.mean)))
 
-    def _recur(self, emb: Tensor, state: CaptionState, memory: CaptionMemory) -> _Step:
-        """One LSTM step from embedding E y_{t-1} (B, m): context, then h_t and c_t."""
+    def _recur(self, emb: Tensor, state: CaptionState, memory: CaptionMemory,
+               expected: Tensor | None = None) -> _Step:
+        """One LSTM step from embedding E y_{t-1} (B, m): context, then h_t and c_t. `expected`
+        (B,) bool marks the hard-attention captions that use the expected context this time."""
         weights = log_prob = entropy = beta = None
         if self.attention is None:
             context = memory.mean  # the fixed context vector
@@ -251,6 +266,12 @@ class ShowAttendTell(nn.Module):
             context, weights = att.context[:, 0], att.weights[:, 0]  # (B, D), (B, L)
             if getattr(att, "log_prob", None) is not None:
                 log_prob, entropy = att.log_prob[:, 0], att.entropy[:, 0]
+                if expected is not None:  # Sec. 4.1: s_t set to its expected value alpha_t
+                    probs = att.probs[:, 0]  # (B, L)
+                    soft = fuse.weighted_sum(probs.unsqueeze(1), memory.annotations)[:, 0]  # (B, D)
+                    context = torch.where(expected[:, None], soft, context)
+                    weights = torch.where(expected[:, None], probs, weights)
+                    log_prob = log_prob.masked_fill(expected, 0.0)  # no score-function term
             if self.gate is not None:
                 beta = torch.sigmoid(self.gate(state.hidden))  # (B, 1)  Sec. 4.2.1
                 context = beta * context
@@ -294,9 +315,12 @@ class ShowAttendTell(nn.Module):
         memory = self.encode(images)
         state = self.init_state(memory)
         emb = self.embedding(tgt_in)  # (B, Tq, m)
+        expected = None
+        if self.training and self.expected_context and self.attention_name == "hard":
+            expected = torch.rand(images.shape[0], device=images.device) < self.expected_context  # per caption
         steps = []
         for t in range(tgt_in.shape[1]):
-            s = self._recur(emb[:, t], state, memory)
+            s = self._recur(emb[:, t], state, memory, expected)
             state = CaptionState(s.hidden, s.cell)
             steps.append(s)
 

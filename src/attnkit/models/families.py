@@ -531,6 +531,7 @@ class CaptionConfig:
     attn_dim: int = 64
     gate: bool = True  # the gating scalar beta [Xu15] Sec. 4.2.1
     penalty: float = 1.0  # lambda of the doubly stochastic penalty [Xu15] Eq. 14 (soft only)
+    expected_context: float = 0.0  # hard only: P(a caption trains on the expected context) [Xu15] Sec. 4.1 (0.5)
     dropout: float = 0.0
 
     def check(self) -> None:
@@ -544,16 +545,20 @@ class CaptionConfig:
         _check_dropout(self.dropout)
         if self.penalty < 0:
             raise ConfigError(f"model.penalty must be >= 0, got {self.penalty}")
+        if not 0.0 <= self.expected_context <= 1.0:
+            raise ConfigError(f"model.expected_context is a probability in [0, 1], got {self.expected_context}")
         for name in sorted(_set_fields(self) & self.ignored_fields()):
             raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
                               f"({_CAPTION_IGNORED_WHY[name]}); remove it")
 
     def ignored_fields(self) -> set[str]:
         """Options the chosen attention does not use (setting one is an error)."""
-        return {"soft": set(), "hard": {"penalty"}, "none": {"attn_dim", "gate", "penalty"}}[self.attention]
+        return {"soft": {"expected_context"}, "hard": {"penalty"},
+                "none": {"attn_dim", "gate", "penalty", "expected_context"}}[self.attention]
 
 
 _CAPTION_IGNORED_WHY = {"penalty": "the doubly stochastic penalty constrains soft attention weights",
+                        "expected_context": "it replaces hard attention's sampled location by the expected one",
                         "attn_dim": "there is no attention score", "gate": "there is no attended context to gate"}
 
 
@@ -573,7 +578,9 @@ class CaptionFamily:
         return ShowAttendTell(spec.vocab_size, spec.channels, attention=cfg.attention, channels=cfg.channels,
                               pools=cfg.pools, emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, attn_dim=cfg.attn_dim,
                               gate=cfg.gate and used, dropout=cfg.dropout,
-                              penalty=cfg.penalty if cfg.attention == "soft" else 0.0, pad_id=spec.pad_id)
+                              penalty=cfg.penalty if cfg.attention == "soft" else 0.0,
+                              expected_context=cfg.expected_context if cfg.attention == "hard" else 0.0,
+                              pad_id=spec.pad_id)
 
     @classmethod
     def label(cls, cfg: CaptionConfig) -> str:

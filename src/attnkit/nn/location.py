@@ -87,6 +87,6 @@ class LocationAwareAttention(AdditiveAttention):
         scores = score.location_aware(self.query_proj(query), projected_keys, prev_weights=prev_weights,
                                       filters=self.filters, loc_proj=self.loc_proj.weight,
                                       energy=self.energy)  # (B, Tq, Tk)
-        weights, log_prob, entropy = self.normaliser(scores, mask, self.training)
+        weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)
         return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
-                         self.normaliser.name == "reinforce")
+                         self.normaliser.name == "reinforce", probs)

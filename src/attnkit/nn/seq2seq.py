@@ -109,9 +109,9 @@ class AdditiveAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
-        weights, log_prob, entropy = self.normaliser(scores, mask, self.training)  # (B, Tq, Tk)
+        weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)  # (B, Tq, Tk)
         return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,  # Eq. 5
-                         self.normaliser.name == "reinforce")
+                         self.normaliser.name == "reinforce", probs)
 
 
 class CoverageAttention(AdditiveAttention):
@@ -147,9 +147,9 @@ class CoverageAttention(AdditiveAttention):
             projected_keys = self.project_keys(keys)
         pair = coverage.unsqueeze(-1) * self.coverage_proj  # (B, Tq, Tk, Da)   V_a C_{i-1,j}
         scores = score.additive(self.query_proj(query), projected_keys, self.energy, pair)  # [Tu16] Eq. 7
-        weights, log_prob, entropy = self.normaliser(scores, mask, self.training)
+        weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)
         return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
-                         self.normaliser.name == "reinforce")
+                         self.normaliser.name == "reinforce", probs)
 
 
 class HardAttended(NamedTuple):
@@ -160,11 +160,12 @@ class HardAttended(NamedTuple):
     weights: Tensor  # one-hot (B, Tq, Tk)
     log_prob: Tensor | None  # (B, Tq): log-probability of each sampled position
     entropy: Tensor | None  # (B, Tq): entropy of each alignment distribution
+    probs: Tensor | None = None  # (B, Tq, Tk): the distribution alpha the positions were sampled from
 
 
 def _attended(context: Tensor, weights: Tensor, log_prob: Tensor | None, entropy: Tensor | None,
-              sampling: bool) -> Attended | HardAttended:
-    return HardAttended(context, weights, log_prob, entropy) if sampling else Attended(context, weights)
+              sampling: bool, probs: Tensor | None = None) -> Attended | HardAttended:
+    return HardAttended(context, weights, log_prob, entropy, probs) if sampling else Attended(context, weights)
 
 
 class _Normaliser:
@@ -181,13 +182,14 @@ class _Normaliser:
         self.eval_fn = NORMALISERS.get(self._AT_INFERENCE.get(name, name))
 
     def __call__(self, scores: Tensor, mask: Tensor | None, training: bool):
-        """(weights, log_prob | None, entropy | None) for scores (B, Tq, Tk)."""
+        """(weights, log_prob | None, entropy | None, probs | None) for scores (B, Tq, Tk); the last
+        three only for "reinforce" while training (probs: the distribution sampled from)."""
         if training and self.name == "reinforce":
             weights, log_prob = sample_hard(scores, mask)
             probs = masked_softmax(scores, mask)
             entropy = -(probs * probs.clamp_min(1e-30).log()).sum(-1)  # (B, Tq)
-            return weights, log_prob, entropy
-        return (self.train_fn if training else self.eval_fn)(scores, mask), None, None
+            return weights, log_prob, entropy, probs
+        return (self.train_fn if training else self.eval_fn)(scores, mask), None, None, None
 
 
 class LuongAttended(NamedTuple):
@@ -325,7 +327,7 @@ class LuongAttention(nn.Module):
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         scores = self.scorer(query, projected_keys)  # (B, Tq, Tk)   Eq. 8
-        weights, _, _ = self.normaliser(scores, mask, self.training)  # Eq. 7
+        weights = self.normaliser(scores, mask, self.training)[0]  # Eq. 7
         context = fuse.weighted_sum(weights, keys)  # (B, Tq, Dk)
         attentional = torch.tanh(self.combine(torch.cat([context, query], dim=-1)))  # Eq. 5
         return LuongAttended(attentional, context, weights)
