@@ -4,23 +4,28 @@
 # (30 minutes, one thread pinned to core 1), BLEU beside. Resumable: a run with result.json is skipped.
 # The layer/head/method of each model is chosen on the 300 gold dev verses (--choose), never on test.
 # On a core shared with other jobs, a time budget gives unequal step counts: set STEPS (e.g. STEPS=20000)
-# to give every model the same number of steps instead.
+# to give every model the same number of steps instead. CORE (default 1) pins the runs; MODELS (default
+# all ten) picks the translation runs of step 2, so two instances can share the runs over two cores:
+#   CORE=0 MODELS="none bahdanau luong-general luong-local-p sparsemax" docs/results/alignment-study.sh &
+#   CORE=1 MODELS="entmax15 transformer transformer-guided en-grc-transformer en-grc-transformer-guided" \
+#     docs/results/alignment-study.sh; wait; docs/results/alignment-study.sh   # the last call only evaluates
 set -u
 cd "$(dirname "$0")/../.."
-A() { OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/attnkit "$@"; }
+A() { OMP_NUM_THREADS=1 taskset -c "${CORE:-1}" .venv/bin/attnkit "$@"; }
 C=corpora/alignments.SBLGNT-BSB
 R=runs/alignment
 mkdir -p $R
 
 # 1. the corpus, its gold links and eflomal's links (train + dev + test text, both directions, gdfa)
-A data alignments --out $C
+[ -f $C/manifest.json ] || A data alignments --out $C   # built once (two instances must not race)
 for kind in eflomal eflomal-fwd eflomal-rev; do
   A evaluate --links $C/test.$kind.pharaoh --gold $C/test.gold.pharaoh --json > $R/$kind.json
 done
 
 # 2. one translation run per mechanism, Greek -> English; the same budget for each
-for m in none bahdanau luong-general luong-local-p sparsemax entmax15 transformer transformer-guided \
-         en-grc-transformer en-grc-transformer-guided; do
+ALL="none bahdanau luong-general luong-local-p sparsemax entmax15 transformer transformer-guided
+     en-grc-transformer en-grc-transformer-guided"
+for m in ${MODELS:-$ALL}; do
   case $m in en-grc-*) cfg=configs/$m.yaml; run=$R/$m ;; *) cfg=configs/grc-en-$m.yaml; run=$R/grc-en-$m ;; esac
   [ -f $run/result.json ] && continue
   rm -rf $run
@@ -35,6 +40,7 @@ for m in none bahdanau luong-general luong-local-p sparsemax entmax15 transforme
   echo "$run $(date +%T)"
 done
 
+[ -n "${MODELS:-}" ] && exit 0   # a partial instance trains only; a plain call evaluates all
 # 3. AER on the gold test verses: the choice made on dev, and each Transformer layer's head mean
 for m in bahdanau luong-general luong-local-p sparsemax entmax15 transformer transformer-guided; do
   run=$R/grc-en-$m

@@ -110,3 +110,17 @@ def test_transformer_and_bahdanau_decode_through_the_same_task(run):
 def test_config_refuses_a_locale_espeak_does_not_speak():
     with pytest.raises(ConfigError, match="cannot be spoken"):
         load_config(None, ["data.task=spoken-dates", "data.locales=[ja_JP]"])
+
+
+def test_field_accuracy_counts_each_field_and_the_characters_in_place():
+    from attnkit.tasks.spoken_dates import field_accuracy
+
+    scores = field_accuracy(["2019-03-05", "2019-04-05", "20", ""], ["2019-03-05", "2018-03-05", "2019-03-05",
+                                                                     "1999-12-31"])
+    assert scores["year_accuracy"] == 1 / 4  # "2019" only in the first
+    assert scores["month_accuracy"] == 1 / 4 and scores["day_accuracy"] == 2 / 4
+    assert scores["char_accuracy"] == pytest.approx((10 + 8 + 2 + 0) / 10 / 4)
+    assert field_accuracy([], []) == {"year_accuracy": 0.0, "month_accuracy": 0.0, "day_accuracy": 0.0,
+                                      "char_accuracy": 0.0}
+    with pytest.raises(ValueError, match="outputs for"):
+        field_accuracy(["x"], [])
