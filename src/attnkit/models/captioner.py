@@ -316,7 +316,7 @@ class ShowAttendTell(nn.Module):
         state = self.init_state(memory)
         emb = self.embedding(tgt_in)  # (B, Tq, m)
         expected = None
-        if self.training and self.expected_context and self.attention_name == "hard":
+        if self.training and self.expected_context:  # > 0 only with hard attention (checked in __init__)
             expected = torch.rand(images.shape[0], device=images.device) < self.expected_context  # per caption
         steps = []
         for t in range(tgt_in.shape[1]):
