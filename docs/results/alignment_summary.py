@@ -6,7 +6,7 @@ Reads what `alignment-study.sh` wrote: eflomal's scores (`eflomal*.json`), and f
 run its test BLEU/chrF (`result.json`), the reading of the attention chosen on the dev gold
 (`alignment.json`), its test AER with that choice (`aer-test.json`), each Transformer layer's head
 mean (`aer-test-layer*-mean.json`), the symmetrised directions (`aer-test-{sym}.json`) and the
-training log's last line (steps, seconds). Prints Markdown tables; a missing file leaves its cells
+training log's last line (steps, seconds); and the longer Transformer runs (`long-grc-en-*`). Prints Markdown tables; a missing file leaves its cells
 empty, so the script also reads a study that is still running.
 """
 
@@ -42,6 +42,13 @@ def how(choice: dict | None) -> str:
     return f"{where}{method}, pieces {c['source_pool']}"
 
 
+def translation(result: dict) -> str:
+    """The BLEU and chrF cells of a run's result.json (empty while it is missing)."""
+    bleu = f"{result['bleu']:.2f}" if "bleu" in result else ""
+    chrf = f"{result['chrf']:.1f}" if "chrf" in result else ""
+    return f" {bleu} | {chrf} "
+
+
 def steps_of(log: Path) -> tuple[str, str]:
     if not log.is_file():
         return "", ""
@@ -59,11 +66,9 @@ def main() -> None:
     for model, name in MODELS.items():
         run = root / f"grc-en-{model}"
         result, choice = read(run / "result.json") or {}, read(run / "alignment.json")
-        bleu = f"{result['bleu']:.2f}" if "bleu" in result else ""
-        chrf = f"{result['chrf']:.1f}" if "chrf" in result else ""
         steps, secs = steps_of(root / f"grc-en-{model}.log")
         aer = " n/a | n/a | n/a " if model == "none" else cells(read(run / "aer-test.json"))
-        print(f"| {name} | {bleu} | {chrf} | {steps} | {secs} | {how(choice)} |{aer}|")
+        print(f"| {name} |{translation(result)}| {steps} | {secs} | {how(choice)} |{aer}|")
 
     print()
     print("| Transformer | reading | test AER | precision | recall |")
@@ -85,10 +90,18 @@ def main() -> None:
         result = read(run / "result.json") or {}
         score = {k.replace("align_", ""): v for k, v in result.items() if k in ("aer", "align_precision",
                                                                                "align_recall")}
-        bleu = f"{result['bleu']:.2f}" if "bleu" in result else ""
-        chrf = f"{result['chrf']:.1f}" if "chrf" in result else ""
-        print(f"| {MODELS[model]} | {bleu} | {chrf} | {steps_of(root / f'en-grc-{model}.log')[0]} | "
+        print(f"| {MODELS[model]} |{translation(result)}| {steps_of(root / f'en-grc-{model}.log')[0]} | "
               f"{how(read(run / 'alignment.json'))} |{cells(score if len(score) == 3 else None)}|")
+
+    print()
+    print("| longer run (long-grc-en-*) | test BLEU | test chrF | steps | train s | dev choice | test AER | precision "
+          "| recall |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    for model in ("transformer", "transformer-guided"):
+        run = root / f"long-grc-en-{model}"
+        steps, secs = steps_of(root / f"long-grc-en-{model}.log")
+        print(f"| {MODELS[model]} |{translation(read(run / 'result.json') or {})}| {steps} | {secs} | "
+              f"{how(read(run / 'alignment.json'))} |{cells(read(run / 'aer-test.json'))}|")
 
 
 if __name__ == "__main__":
