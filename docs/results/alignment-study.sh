@@ -41,10 +41,10 @@ for m in ${MODELS:-$ALL}; do
 done
 
 [ -n "${MODELS:-}" ] && exit 0   # a partial instance trains only; a plain call evaluates all
-# 3. AER on the gold test verses: the choice made on dev, and each Transformer layer's head mean
+# 3. on the gold test verses (result.json already holds the AER of the dev choice): the links and picture,
+#    and each Transformer layer's head mean
 for m in bahdanau luong-general luong-local-p sparsemax entmax15 transformer transformer-guided; do
   run=$R/grc-en-$m
-  A evaluate --model $run --gold $C/test.gold.pharaoh --json > $run/aer-test.json
   A align --model $run --input $C/test.src --target $C/test.tgt --output $run/test.pharaoh \
     --gold $C/test.gold.pharaoh --plot docs/results/alignment-$m.png --plot-line 3
 done

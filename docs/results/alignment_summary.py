@@ -2,12 +2,13 @@
 
     python docs/results/alignment_summary.py [RUNS]     # default runs/alignment
 
-Reads what `alignment-study.sh` wrote: eflomal's scores (`eflomal*.json`), and for each translation
-run its test BLEU/chrF (`result.json`), the reading of the attention chosen on the dev gold
-(`alignment.json`), its test AER with that choice (`aer-test.json`), each Transformer layer's head
-mean (`aer-test-layer*-mean.json`), the symmetrised directions (`aer-test-{sym}.json`) and the
-training log's last line (steps, seconds); and the longer Transformer runs (`long-grc-en-*`). Prints Markdown tables; a missing file leaves its cells
-empty, so the script also reads a study that is still running.
+Reads what `alignment-study.sh` wrote: eflomal's scores (`eflomal*.json`); for each translation run
+its test BLEU/chrF and its test AER with the reading of the attention chosen on the dev gold
+(`result.json`, from `attnkit evaluate --json`; the choice itself from `alignment.json`) and the
+training log's last line (steps, seconds); for the Transformers each layer's head mean
+(`aer-test-layer*-mean.json`) and the symmetrised directions (`aer-test-{sym}.json`); and the longer
+Transformer runs (`long-grc-en-*`). Prints Markdown tables; a missing file leaves its cells empty,
+so the script also reads a study that is still running.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ def read(path: Path) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def cells(score: dict | None) -> str:
-    if not score:
+def cells(score: dict | None, prefix: str = "") -> str:
+    """AER, precision and recall cells of `score` (keys `aer`, `{prefix}precision`, `{prefix}recall`)."""
+    if not score or "aer" not in score:
         return " | | "
-    return f" {score['aer']:.3f} | {score['precision']:.3f} | {score['recall']:.3f} "
+    return f" {score['aer']:.3f} | {score[prefix + 'precision']:.3f} | {score[prefix + 'recall']:.3f} "
 
 
 def how(choice: dict | None) -> str:
@@ -38,70 +40,53 @@ def how(choice: dict | None) -> str:
         return ""
     c = choice["choice"]
     method = c["method"] if c["method"] == "argmax" else f"threshold {c['threshold']:g}"
-    where = "" if c["layer"] is None else f"layer {c['layer']}, head {c['head']}, "
-    return f"{where}{method}, pieces {c['source_pool']}"
+    return f"layer {c['layer']}, head {c['head']}, {method}, pieces {c['source_pool']}"
 
 
-def translation(result: dict) -> str:
-    """The BLEU and chrF cells of a run's result.json (empty while it is missing)."""
+def run_row(root: Path, name: str, label: str) -> str:
+    """One translation run's cells: test BLEU, chrF, steps, seconds, the dev choice, test AER/P/R.
+
+    The AER is the one `attnkit evaluate --json` put in result.json, read with the run's dev choice."""
+    result = read(root / name / "result.json") or {}
     bleu = f"{result['bleu']:.2f}" if "bleu" in result else ""
     chrf = f"{result['chrf']:.1f}" if "chrf" in result else ""
-    return f" {bleu} | {chrf} "
-
-
-def steps_of(log: Path) -> tuple[str, str]:
-    if not log.is_file():
-        return "", ""
-    m = re.search(r"\((\d+) steps, (\d+) s\)", log.read_text())
-    return (f"{int(m[1]):,}", f"{int(m[2]):,}") if m else ("", "")
+    steps = secs = ""
+    log = root / f"{name}.log"
+    if log.is_file() and (m := re.search(r"\((\d+) steps, (\d+) s\)", log.read_text())):
+        steps, secs = f"{int(m[1]):,}", f"{int(m[2]):,}"
+    aer = " n/a | n/a | n/a " if name.endswith("-none") else cells(result, "align_")
+    return f"| {label} | {bleu} | {chrf} | {steps} | {secs} | {how(read(root / name / 'alignment.json'))} |{aer}|"
 
 
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/alignment")
-    print("| aligner | test BLEU | test chrF | steps | train s | dev choice | test AER | precision | recall |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    header = ("| {} | test BLEU | test chrF | steps | train s | dev choice | test AER | precision | recall |\n"
+              "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    print(header.format("aligner"))
     for kind, name in (("eflomal", "eflomal, grow-diag-final-and"), ("eflomal-fwd", "eflomal, Greek → English"),
                        ("eflomal-rev", "eflomal, English → Greek")):
         print(f"| {name} | n/a | n/a | | | |{cells(read(root / f'{kind}.json'))}|")
-    for model, name in MODELS.items():
-        run = root / f"grc-en-{model}"
-        result, choice = read(run / "result.json") or {}, read(run / "alignment.json")
-        steps, secs = steps_of(root / f"grc-en-{model}.log")
-        aer = " n/a | n/a | n/a " if model == "none" else cells(read(run / "aer-test.json"))
-        print(f"| {name} |{translation(result)}| {steps} | {secs} | {how(choice)} |{aer}|")
+    for model, label in MODELS.items():
+        print(run_row(root, f"grc-en-{model}", label))
 
     print()
     print("| Transformer | reading | test AER | precision | recall |")
     print("| --- | --- | ---: | ---: | ---: |")
     for model in ("transformer", "transformer-guided"):
         run = root / f"grc-en-{model}"
-        print(f"| {MODELS[model]} | dev choice: {how(read(run / 'alignment.json'))} |{cells(read(run / 'aer-test.json'))}|")
+        print(f"| {MODELS[model]} | dev choice: {how(read(run / 'alignment.json'))} |"
+              f"{cells(read(run / 'result.json'), 'align_')}|")
         for layer in (-3, -2, -1):
             print(f"| | layer {layer}, mean of the heads, argmax |"
                   f"{cells(read(run / f'aer-test-layer{layer}-mean.json'))}|")
         for sym in SYMMETRISATIONS:
             print(f"| | both directions, {sym} |{cells(read(run / f'aer-test-{sym}.json'))}|")
 
-    print()
-    print("| English → Greek run | test BLEU | test chrF | steps | dev choice | test AER | precision | recall |")
-    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
-    for model in ("transformer", "transformer-guided"):
-        run = root / f"en-grc-{model}"
-        result = read(run / "result.json") or {}
-        score = {k.replace("align_", ""): v for k, v in result.items() if k in ("aer", "align_precision",
-                                                                               "align_recall")}
-        print(f"| {MODELS[model]} |{translation(result)}| {steps_of(root / f'en-grc-{model}.log')[0]} | "
-              f"{how(read(run / 'alignment.json'))} |{cells(score if len(score) == 3 else None)}|")
-
-    print()
-    print("| longer run (long-grc-en-*) | test BLEU | test chrF | steps | train s | dev choice | test AER | precision "
-          "| recall |")
-    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
-    for model in ("transformer", "transformer-guided"):
-        run = root / f"long-grc-en-{model}"
-        steps, secs = steps_of(root / f"long-grc-en-{model}.log")
-        print(f"| {MODELS[model]} |{translation(read(run / 'result.json') or {})}| {steps} | {secs} | "
-              f"{how(read(run / 'alignment.json'))} |{cells(read(run / 'aer-test.json'))}|")
+    for title, prefix in (("English → Greek run", "en-grc-"), ("longer run, 3,000 steps", "long-grc-en-")):
+        print()
+        print(header.format(title))
+        for model in ("transformer", "transformer-guided"):
+            print(run_row(root, prefix + model, MODELS[model]))
 
 
 if __name__ == "__main__":

@@ -17,17 +17,17 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from attnkit.viz import save_figure
 
 
 def main() -> None:
     if len(sys.argv) < 3:
         sys.exit("usage: python docs/results/speech_monotonicity.py OUT.png RUN [RUN ...]")
     out, runs = Path(sys.argv[1]), [Path(r) for r in sys.argv[2:]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     names, mono, forward, exact = [], [], [], []
     for run in runs:
         name = run.name.removeprefix("spoken-dates-")
@@ -54,10 +54,7 @@ def main() -> None:
     right.legend()
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
-    tmp.replace(out)
-    print(out)
+    print(save_figure(fig, out, dpi=110))
 
 
 if __name__ == "__main__":
