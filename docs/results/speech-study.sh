@@ -5,7 +5,9 @@
 # the strided-convolution listener (data.frontend=conv: 5 times cheaper per step on this CPU than the
 # pyramidal BiLSTM). Then the test split (held-out voices), greedy, with the monotonicity metric.
 # The budget is steps, not minutes, so a busy machine changes how long it takes, not the result.
-# Resumable: a run with result.json is skipped. Usage: docs/results/speech-study.sh [MECHANISM ...]
+# LOCALES="en_US en_GB" restricts the dates to those locales (the English study: N_TRAIN=6000 STEPS=1500
+# OUT=runs/speech-en). Resumable: a run with result.json is skipped.
+# Usage: docs/results/speech-study.sh [MECHANISM ...]
 set -u
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-runs/speech}
@@ -17,9 +19,11 @@ for m in ${@:-bahdanau location-aware transformer}; do
   rm -rf $run
   frontend="--set data.frontend=conv"
   [ $m = transformer ] && frontend=""
+  locales=""
+  [ -n "${LOCALES:-}" ] && locales="data.locales=[$(echo $LOCALES | tr ' ' ,)]"
   A train configs/spoken-dates-$m.yaml --out $run --no-progress --set train.threads=1 $frontend \
-    --set data.n_train=${N_TRAIN:-15000} --set train.max_steps=${STEPS:-3000} --set train.eval_every=500 \
-    --set train.patience=100 > $run.log 2>&1 || { echo "$run failed"; continue; }
+    --set data.n_train=${N_TRAIN:-15000} --set train.max_steps=${STEPS:-3000} --set train.eval_every=${EVAL_EVERY:-500} \
+    --set train.patience=100 ${locales:+--set "$locales"} > $run.log 2>&1 || { echo "$run failed"; continue; }
   A evaluate --model $run --json > $run/result.tmp && mv $run/result.tmp $run/result.json
   echo "$run $(date +%T)"
 done

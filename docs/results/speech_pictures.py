@@ -1,12 +1,13 @@
 """Attention pictures of trained speech runs on their test split (voices never heard in training).
 
-    python docs/results/speech_pictures.py RUN OUT.png [--first 60] [--pick right|wrong]
+    python docs/results/speech_pictures.py RUN OUT.png [--first 60] [--pick right|wrong] [--index I]
 
 Spoken dates: each output character's alignment over the spectrogram (time in seconds); spoken
 words: the attention pooling and the last layer's self-attention over the frames. Predicts the
 first `--first` test recordings from the speech cache, as `attnkit predict` does for any WAV
 file, and draws the first whose output is right (or wrong, with --pick wrong) with
-attnkit.viz.plot_prediction; prints what was said and written.
+attnkit.viz.plot_prediction; prints what was said and written. ``--index I`` draws test recording I
+(from 0) whatever the output, so several runs can be drawn on the same recording.
 """
 
 from __future__ import annotations
@@ -39,13 +40,17 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--first", type=int, default=60)
     ap.add_argument("--pick", choices=("right", "wrong"), default="right")
+    ap.add_argument("--index", type=int, help="draw this test recording (from 0), right or wrong")
     args = ap.parse_args()
     run = load_run(args.run)
     cache = SpeechCache(speech_cache_dir(run.task.config.cache))
-    for spoken, target in test_rows(run.path)[: args.first]:
+    rows = test_rows(run.path)
+    if args.index is not None and not 0 <= args.index < len(rows):
+        raise SystemExit(f"--index {args.index}: the test split has {len(rows)} recordings; give 0 to {len(rows) - 1}")
+    for spoken, target in [rows[args.index]] if args.index is not None else rows[: args.first]:
         utterance = Utterance(**{k: spoken[k] for k in FIELDS})
         pred = run.task.predict(run.model, [str(cache.ensure([utterance])[0])])[0]
-        if (pred.output == target) == (args.pick == "right"):
+        if args.index is not None or (pred.output == target) == (args.pick == "right"):
             title = f"{utterance.voice}: \"{utterance.text}\" -> {pred.output} (true {target})"
             save_figure(plot_prediction(pred, title=title), args.out)
             print(f"{args.out}: {title}")
