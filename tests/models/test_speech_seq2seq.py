@@ -10,7 +10,8 @@ import torch
 from attnkit.decoding import beam_search, greedy_decode
 from attnkit.models import FAMILIES
 from attnkit.models.families import RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
-from attnkit.models.speech_seq2seq import ConvListener, PyramidalListener, SpeechSeq2Seq, SpeechTransformer
+from attnkit.models.speech_seq2seq import (ConvListener, PyramidalListener, SelfAttentionListener, SpeechSeq2Seq,
+                                           SpeechTransformer)
 
 F64 = torch.float64
 
@@ -30,10 +31,16 @@ def test_pyramidal_listener_matches_eq5_written_out():
     assert out.shape == (1, 4, 10) and n.tolist() == [4]
 
 
-@pytest.mark.parametrize("kind", ["pyramid", "conv"])
+def _listener(kind):
+    if kind == "pyramid":
+        return PyramidalListener(8, 5, pyramid=3)
+    return ConvListener(8, 5) if kind == "conv" else SelfAttentionListener(8, 5, layers=2, n_heads=2)
+
+
+@pytest.mark.parametrize("kind", ["pyramid", "conv", "self-attention"])
 def test_listeners_give_each_row_what_it_gives_alone(kind):
     torch.manual_seed(1)
-    listener = (PyramidalListener(8, 5, pyramid=3) if kind == "pyramid" else ConvListener(8, 5)).double().eval()
+    listener = _listener(kind).double().eval()
     a, b = torch.randn(45, 8, dtype=F64), torch.randn(19, 8, dtype=F64)
     x = torch.zeros(2, 45, 8, dtype=F64)
     x[0], x[1, :19] = a, b
@@ -45,18 +52,32 @@ def test_listeners_give_each_row_what_it_gives_alone(kind):
     assert torch.all(out[1, int(n[1]):] == 0)
 
 
+def test_self_attention_listener_final_state_is_the_mean_of_the_real_annotations():
+    torch.manual_seed(3)
+    listener = SelfAttentionListener(8, 4, layers=1, n_heads=2).double().eval()
+    x = torch.randn(2, 40, 8, dtype=F64)
+    out, final, n = listener(x, torch.tensor([40, 23]))
+    assert n.tolist() == [9, 5] and out.shape == (2, 9, 8)
+    for row in range(2):
+        real = out[row, : int(n[row])]
+        torch.testing.assert_close(final[row], sum(real) / len(real))
+    with pytest.raises(ValueError, match="heads do not divide"):
+        SelfAttentionListener(8, 5, n_heads=4)
+
+
 def _frames():
     torch.manual_seed(2)
     return torch.randn(2, 70, 8, dtype=F64), torch.tensor([70, 33]), torch.randint(4, 12, (2, 6))
 
 
 @pytest.mark.parametrize("attention, frontend", [("bahdanau", "pyramid"), ("location-aware", "pyramid"),
-                                                 ("location-aware", "conv"), ("luong-general", "conv")])
+                                                 ("location-aware", "conv"), ("luong-general", "conv"),
+                                                 ("bahdanau", "self-attention")])
 def test_rnn_speech_models_decode_as_they_train(attention, frontend):
     x, n, tgt = _frames()
     extra = {"loc_kernel": 3} if attention == "location-aware" else {}
     model = SpeechSeq2Seq(8, 12, frontend=frontend, attention=attention, emb_dim=8, hidden_dim=12,
-                          enc_layers=2 if frontend == "pyramid" else 1, **extra).double().eval()
+                          enc_layers=1 if frontend == "conv" else 2, **extra).double().eval()
     memory = model.encode(x, n)
     state = model.init_state(memory)
     steps = []
@@ -88,5 +109,8 @@ def test_the_rnn_and_transformer_families_build_speech_models_for_a_speech_spec(
     assert rnn.decoder.attention.filters.shape == (10, 31)
     tf = FAMILIES.get("transformer").build(TransformerConfig(d_model=16, n_heads=2, d_ff=16), spec)
     assert isinstance(tf, SpeechTransformer) and not hasattr(tf, "src_embedding")
+    listening = FAMILIES.get("rnn").build(RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, enc_layers=1),
+                                          SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8, frontend="self-attention"))
+    assert isinstance(listening.encoder, SelfAttentionListener) and len(listening.encoder.layers) == 1
     with pytest.raises(ValueError, match="frontend"):
         SpeechSeq2Seq(8, 12, frontend="wavelet")

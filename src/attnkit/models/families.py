@@ -61,8 +61,10 @@ class SpeechSeq2SeqSpec(Seq2SeqSpec):
 
     Attributes:
         n_mels: frame width.
-        frontend: "pyramid" (LAS listener) or "conv" (strided convolutions) for the RNN models;
-            their ``model.enc_layers`` counts pyramid layers, or BiLSTM layers over the convolutions.
+        frontend: "pyramid" (LAS listener), "conv" (strided convolutions and a BiLSTM) or
+            "self-attention" (strided convolutions and Transformer encoder layers) for the RNN models;
+            their ``model.enc_layers`` counts pyramid layers, BiLSTM layers over the convolutions, or
+            encoder layers.
         max_len: longest encoder input (frames / 4) or target, in positions.
     """
 

@@ -6,7 +6,9 @@ models read the frames with a *listener* [Chan16] Sec. 3.1: a BiLSTM, then pyram
 each concatenate pairs of consecutive outputs, h^j_i = BLSTM(h^j_{i-1}, [h^{j-1}_{2i};
 h^{j-1}_{2i+1}]) (Eq. 5), halving the time resolution, so three pyramid layers give one
 annotation per 80 ms; or (``frontend="conv"``) the two stride-2 convolutions of
-:class:`~attnkit.models.frontends.ConvSubsampling` and one BiLSTM (one annotation per 40 ms). The
+:class:`~attnkit.models.frontends.ConvSubsampling` and one BiLSTM (one annotation per 40 ms); or
+(``frontend="self-attention"``) the same convolutions, sinusoidal positions and Transformer
+encoder layers [Dong18] (one annotation per 40 ms, no recurrence). The
 decoder, its attention (``bahdanau``, ``location-aware``, ...), greedy and beam search are the
 text model's: :class:`SpeechSeq2Seq` is a :class:`~attnkit.models.Seq2Seq` whose ``encode``
 takes frames. :class:`SpeechTransformer` is a :class:`~attnkit.models.TransformerSeq2Seq` whose
@@ -32,13 +34,15 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
+from ..nn import SinusoidalPositionalEncoding
 from .rnn_seq2seq import Memory, Seq2Seq
 from .frontends import ConvSubsampling, check_frames
-from .transformer import TransformerMemory, TransformerSeq2Seq
+from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
 
-__all__ = ["PyramidalListener", "ConvListener", "SpeechSeq2Seq", "SpeechTransformer", "FRONTENDS"]
+__all__ = ["PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq", "SpeechTransformer",
+           "FRONTENDS"]
 
-FRONTENDS = ("pyramid", "conv")
+FRONTENDS = ("pyramid", "conv", "self-attention")
 
 
 def _blstm(x: Tensor, lengths: Tensor, rnn: nn.LSTM) -> tuple[Tensor, Tensor]:
@@ -123,6 +127,62 @@ class ConvListener(nn.Module):
         return x, final, n
 
 
+class SelfAttentionListener(nn.Module):
+    """The Speech-Transformer's encoder [Dong18] as a listener for the RNN decoders: two stride-2
+    convolutions (:class:`~attnkit.models.frontends.ConvSubsampling`), sinusoidal positions, then
+    pre-LN Transformer encoder layers on the core's multi-head attention; (B, T, n_mels) ->
+    (B, T', 2H), one annotation per 4 frames, zero after each row's length. The final state for
+    the decoder's bridge is the mean of the real annotations.
+
+    Without recurrence no position holds a summary of the whole recording, so an attention
+    decoder cannot fall back on one (the BiLSTM listeners' ends do; see docs/results/speech.md).
+
+    Args:
+        n_mels: frame width.
+        hidden_dim: half the annotation width (annotations are 2H wide, as the BiLSTMs' are).
+        layers: encoder layers.
+        n_heads: attention heads per layer (must divide 2H).
+        dropout: inside the encoder layers.
+        max_positions: longest input in positions (frames / 4).
+
+    Raises:
+        ValueError: if `n_heads` does not divide 2H.
+    """
+
+    stride = ConvSubsampling.stride
+
+    def __init__(self, n_mels: int, hidden_dim: int, *, layers: int = 2, n_heads: int = 4, dropout: float = 0.0,
+                 max_positions: int = 4096) -> None:
+        super().__init__()
+        width = 2 * hidden_dim
+        if width % n_heads:
+            raise ValueError(f"{n_heads} heads do not divide the annotation width 2 x hidden_dim = {width}")
+        self.subsample = ConvSubsampling(n_mels, width)
+        self.positions = SinusoidalPositionalEncoding(width, max_len=max_positions, dropout=dropout)
+        self.layers = nn.ModuleList(EncoderLayer(width, n_heads, 2 * width, dropout, True, None, None)
+                                    for _ in range(layers))
+        self.norm = nn.LayerNorm(width)
+        self.output_dim = width
+
+    def output_lengths(self, lengths: Tensor) -> Tensor:
+        return ConvSubsampling.output_lengths(lengths)
+
+    def forward(self, frames: Tensor, lengths: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """frames (B, T, n_mels), lengths (B,) -> annotations (B, T', 2H), final (B, 2H), lengths (B,).
+
+        Raises:
+            ValueError: for frames of another width or lengths outside [7, T].
+        """
+        x, n = self.subsample(frames, lengths)
+        mask = padding_mask(n.to(x.device), x.shape[1])  # (B, T') True = real
+        x = self.positions(x)
+        for layer in self.layers:
+            x, _ = layer(x, mask, None, False)
+        x = self.norm(x) * mask.unsqueeze(-1)  # (B, T', 2H), zero on padding
+        final = x.sum(1) / n.clamp(min=1).unsqueeze(-1).to(x.dtype)  # mean of the real annotations
+        return x, final, n
+
+
 class SpeechSeq2Seq(Seq2Seq):
     """:class:`~attnkit.models.Seq2Seq` over speech frames: the listener replaces the token
     encoder; the decoder (``attention`` by name), ``step`` and ``forward`` are the text model's.
@@ -130,10 +190,11 @@ class SpeechSeq2Seq(Seq2Seq):
     Args:
         n_mels: frame width.
         tgt_vocab_size: output vocabulary size V.
-        frontend: ``"pyramid"`` (:class:`PyramidalListener`) or ``"conv"`` (:class:`ConvListener`).
+        frontend: ``"pyramid"`` (:class:`PyramidalListener`), ``"conv"`` (:class:`ConvListener`) or
+            ``"self-attention"`` (:class:`SelfAttentionListener`).
         **kwargs: :class:`~attnkit.models.Seq2Seq`'s options (attention, hidden_dim, ...);
             ``enc_layers`` counts the pyramid layers (each halves the time resolution; 3 in
-            [Chan16]) or the BiLSTM layers over the convolutions;
+            [Chan16]), the BiLSTM layers over the convolutions, or the encoder layers;
             ``bidirectional`` must stay True and ``cell`` applies to the decoder (the listener is
             an LSTM); ``init="paper"`` initialises the decoder, the listener keeps PyTorch's.
 
@@ -146,11 +207,15 @@ class SpeechSeq2Seq(Seq2Seq):
             raise ValueError(f"unknown frontend {frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         if not kwargs.get("bidirectional", True):
             raise ValueError("the listener is bidirectional; set bidirectional=true")
-        layers = kwargs.pop("enc_layers", 3 if frontend == "pyramid" else 1)
+        layers = kwargs.pop("enc_layers", {"pyramid": 3, "conv": 1, "self-attention": 2}[frontend])
         super().__init__(1, tgt_vocab_size, **kwargs)
-        hidden = kwargs.get("hidden_dim", 128)
-        self.encoder = (PyramidalListener(n_mels, hidden, pyramid=layers, dropout=kwargs.get("dropout", 0.0))
-                        if frontend == "pyramid" else ConvListener(n_mels, hidden, layers=layers))
+        hidden, dropout = kwargs.get("hidden_dim", 128), kwargs.get("dropout", 0.0)
+        if frontend == "pyramid":
+            self.encoder = PyramidalListener(n_mels, hidden, pyramid=layers, dropout=dropout)
+        elif frontend == "conv":
+            self.encoder = ConvListener(n_mels, hidden, layers=layers)
+        else:
+            self.encoder = SelfAttentionListener(n_mels, hidden, layers=layers, dropout=dropout)
 
     @property
     def frames_per_position(self) -> int:

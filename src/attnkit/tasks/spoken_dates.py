@@ -11,7 +11,8 @@ spoken by voices the model never heard. The WAV files live in the speech cache
 voice and the sha256 of its file, and loading a split checks them.
 
 Models: the ``rnn`` family (any attention by name: ``bahdanau``, ``location-aware``, ...) behind
-the frame encoder ``data.frontend`` (the LAS listener or strided convolutions), and the
+the frame encoder ``data.frontend`` (the LAS listener, strided convolutions and a BiLSTM, or strided
+convolutions and self-attention layers), and the
 ``transformer`` family behind convolutional subsampling (:mod:`attnkit.models.speech_seq2seq`).
 Decoding is :func:`attnkit.decoding.greedy_decode` or :func:`attnkit.decoding.beam_search`.
 
@@ -100,7 +101,7 @@ class SpokenDatesConfig:
         snr_db: white noise at this SNR in dB; 0 = clean.
         cache: the speech cache ("" = $ATTNKIT_SPEECH_CACHE or ~/.cache/attnkit/speech).
         sample_rate, n_mels: features (25 ms windows, 10 ms hop).
-        frontend: frame encoder of the rnn family: "pyramid" (LAS) or "conv".
+        frontend: frame encoder of the rnn family: "pyramid" (LAS), "conv" or "self-attention".
         max_seconds: longest recording a model takes (sizes the Transformer's position table).
         seed: seed of the dates, the voice split and the draws.
     """
