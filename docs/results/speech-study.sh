@@ -5,6 +5,7 @@
 # the strided-convolution listener (data.frontend=conv: 5 times cheaper per step on this CPU than the
 # pyramidal BiLSTM). Then the test split (held-out voices), greedy, with the monotonicity metric.
 # The budget is steps, not minutes, so a busy machine changes how long it takes, not the result.
+# FRONTEND=self-attention gives the RNNs the self-attention listener instead of the BiLSTM one.
 # LOCALES="en_US en_GB" restricts the dates to those locales (the English study: N_TRAIN=6000 STEPS=1500
 # OUT=runs/speech-en). Resumable: a run with result.json is skipped.
 # Usage: docs/results/speech-study.sh [MECHANISM ...]
@@ -17,7 +18,7 @@ for m in ${@:-bahdanau location-aware transformer}; do
   run=$OUT/spoken-dates-$m
   [ -f $run/result.json ] && continue
   rm -rf $run
-  frontend="--set data.frontend=conv"
+  frontend="--set data.frontend=${FRONTEND:-conv}"
   [ $m = transformer ] && frontend=""
   locales=""
   [ -n "${LOCALES:-}" ] && locales="data.locales=[$(echo $LOCALES | tr ' ' ,)]"
