@@ -195,8 +195,8 @@ class SpeechSeq2Seq(Seq2Seq):
         **kwargs: :class:`~attnkit.models.Seq2Seq`'s options (attention, hidden_dim, ...);
             ``enc_layers`` counts the pyramid layers (each halves the time resolution; 3 in
             [Chan16]), the BiLSTM layers over the convolutions, or the encoder layers;
-            ``bidirectional`` must stay True and ``cell`` applies to the decoder (the listener is
-            an LSTM); ``init="paper"`` initialises the decoder, the listener keeps PyTorch's.
+            ``bidirectional`` must stay True and ``cell`` applies to the decoder (the BiLSTM
+            listeners are LSTMs); ``init="paper"`` initialises the decoder, the listener keeps PyTorch's.
 
     Raises:
         ValueError: for an unknown frontend, a unidirectional encoder, or Seq2Seq's errors.
