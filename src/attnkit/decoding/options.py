@@ -1,0 +1,124 @@
+"""One frozen set of decoding options, validated once.
+
+:class:`DecodeOptions` is what every decoder of :mod:`attnkit.decoding` takes, and what the
+CLI's decoding flags, the explorer's request and the tasks' ``predict`` / ``evaluate`` pass on.
+Each field's metadata holds its command-line flag and its help, so the CLI and the explorer
+build their flags and request fields from the fields: adding a decoding option is a new field
+here plus its use in the decoder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+__all__ = ["DecodeOptions", "DecodeOptionError", "STOP_RULES", "PRECISIONS", "option_fields"]
+
+STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
+PRECISIONS = ("fp32", "bf16")
+
+
+class DecodeOptionError(ValueError):
+    """A decoding option out of range or unknown; the message is one line naming it and the fix."""
+
+
+def _opt(default: Any, flag: str, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None,
+         beam: bool = False) -> Any:
+    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "metavar": metavar,
+                                            "beam": beam})
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How to decode: greedy (``beam_size=1``) or beam search, and how to batch.
+
+    Attributes:
+        beam_size: k >= 1 live hypotheses per sentence; 1 is greedy decoding.
+        n_best: 1 <= n_best <= beam_size hypotheses kept per sentence, best first.
+        alpha: GNMT length-penalty exponent >= 0 [Wu16] Eq. 14 (beam search only).
+        beta: GNMT coverage-penalty weight >= 0 [Wu16] Eq. 14 (beam search only; needs attention).
+        stop: when beam search ends a sentence, one of :data:`STOP_RULES`.
+        max_len: maximum output tokens (without ``</s>``); None: the task's limit for the source.
+        precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast.
+        batch_size: at most this many sentences per batch.
+        batch_tokens: and at most this many source tokens per batch, padding and beams included;
+            None: no such limit.
+
+    Raises:
+        DecodeOptionError: on construction, for any value out of range (one line naming the
+            field, the value and the valid range).
+    """
+
+    beam_size: int = _opt(1, "--beam", "beam size; 1 = greedy decoding", metavar="K")
+    n_best: int = _opt(1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N",
+                       beam=True)
+    alpha: float = _opt(0.6, "--alpha", "GNMT length-penalty exponent for beam search", beam=True)
+    beta: float = _opt(0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA",
+                       beam=True)
+    stop: str = _opt("heuristic", "--beam-stop", "end a sentence's beam when its best live hypothesis, scored at "
+                     "its next length (heuristic) or at the maximum length (exact), cannot beat the best finished "
+                     "one", choices=STOP_RULES, beam=True)
+    max_len: int | None = _opt(None, "--max-len", "at most this many output tokens (default: the task's limit)",
+                               metavar="N")
+    precision: str = _opt("fp32", "--precision", "bf16: decode under bfloat16 autocast, faster on CPUs with "
+                          "AMX/AVX512-BF16", choices=PRECISIONS)
+    batch_size: int = _opt(512, "--batch-size", "at most this many inputs per batch", metavar="N")
+    batch_tokens: int | None = _opt(8000, "--batch-tokens", "and at most this many source tokens per batch, "
+                                    "padding and beams included", metavar="N")
+
+    def __post_init__(self) -> None:
+        _check_int(self, "beam_size", 1)
+        _check_int(self, "n_best", 1)
+        if self.n_best > self.beam_size:
+            raise DecodeOptionError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
+                                    f"raise the beam size or ask for fewer hypotheses")
+        _check_float(self, "alpha")
+        _check_float(self, "beta")
+        if self.stop not in STOP_RULES:
+            raise DecodeOptionError(f"stop must be one of {', '.join(STOP_RULES)}, got {self.stop!r}")
+        if self.precision not in PRECISIONS:
+            raise DecodeOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.max_len is not None:
+            _check_int(self, "max_len", 1)
+        _check_int(self, "batch_size", 1)
+        if self.batch_tokens is not None:
+            _check_int(self, "batch_tokens", 1)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "DecodeOptions":
+        """Options from a mapping of field names (unknown names: :class:`DecodeOptionError`
+        listing the valid ones)."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise DecodeOptionError(f"unknown decoding option {unknown[0]!r}; valid: {', '.join(names)}")
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> "DecodeOptions":
+        """A copy with `changes` (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def changed(self) -> dict[str, Any]:
+        """The fields that differ from the defaults (for logs and reports)."""
+        default = DecodeOptions()
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if getattr(self, f.name) != getattr(default, f.name)}
+
+
+def option_fields() -> tuple[dataclasses.Field, ...]:
+    """The fields of :class:`DecodeOptions`, each with ``metadata`` {flag, help, choices, metavar,
+    beam (True: only meaningful with a beam)}."""
+    return dataclasses.fields(DecodeOptions)
+
+
+def _check_int(options: DecodeOptions, name: str, low: int) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {value!r}")
+
+
+def _check_float(options: DecodeOptions, name: str) -> None:
+    value = getattr(options, name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
+        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {value!r}")
