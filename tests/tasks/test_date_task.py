@@ -5,8 +5,8 @@ import datetime
 import pytest
 
 from attnkit.config import load_config
+from attnkit.data.dates import render
 from attnkit.tasks import DateTask, InputError
-from attnkit.tasks.dates import render
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Layer 4 (docs/architecture.md): readers of installed data (SWORD, IDX, Fashion-MNIST, the apt
 package lists as a graph), distorted image canvases, node graphs and splits, vocabularies and batching;
 speech spoken by espeak-ng into a cache (:mod:`.speech`) and log-mel features of sound files
-(:mod:`.audio`)."""
+(:mod:`.audio`); generated date examples in eleven locales (:mod:`.dates`, :mod:`.date_formats`)."""
 
 from .batching import Batch, bucket_batches, collate, pad, to_device
 from .bucketing import TokenBatchSampler, padding_share, split_batch

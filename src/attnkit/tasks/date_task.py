@@ -18,13 +18,12 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
-from ..data import Vocab
+from ..data import Vocab, dates
+from ..data.dates import DateExample
 from ..errors import ConfigError, InputError
 from ..evaluation import evaluate_examples, exact_match
 from ..schema import check_positive
-from . import dates
 from .base import PrimaryMetric
-from .dates import DateExample
 from .seq2seq import Seq2SeqTask
 
 __all__ = ["DateTask", "DatesConfig", "locale_tag", "DEFAULT_LOCALES"]

@@ -1,7 +1,7 @@
 """Spoken dates -> ISO 8601: the date task's dates spoken aloud by espeak-ng, read from their
 log-mel frames by a sequence-to-sequence model that writes ``YYYY-MM-DD``.
 
-Data. The dates, formats and locales are the text date task's (:func:`attnkit.tasks.dates.make_splits`),
+Data. The dates, formats and locales are the text date task's (:func:`attnkit.data.dates.make_splits`),
 restricted to locales espeak-ng speaks (:data:`ESPEAK_LANGUAGES`). Every example is spoken by
 the voice ``<language of its locale>+<variant>``, at a speed and pitch drawn from
 ``data.speeds`` and ``data.pitches``; ``data.dev_variants`` and ``data.test_variants`` of
@@ -42,8 +42,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data import Batch, Vocab, collate
+from ..data import Batch, Vocab, collate, dates
 from ..data.audio import FeatureConfig, features_of_file
+from ..data.dates import DateExample
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..decoding import beam_search, greedy_decode
 from ..errors import ConfigError, InputError
@@ -53,9 +54,7 @@ from ..io import atomic_write_text
 from ..models.families import SpeechSeq2SeqSpec
 from ..models.speech_seq2seq import FRONTENDS
 from ..schema import check_positive
-from . import dates
 from .base import PrimaryMetric
-from .dates import DateExample
 from .seq2seq import Seq2SeqTask
 from .spoken_words import pad_frames, speech_cache_dir
 

@@ -1,4 +1,4 @@
-"""Tests for attnkit.tasks.dates: formats against Babel, field spans, sampling and splits, I/O."""
+"""Tests for attnkit.data.dates and .date_formats: formats against Babel, field spans, sampling, splits, I/O."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from babel import Locale
 from babel.dates import format_date, tokenize_pattern
 
-from attnkit.tasks import dates
-from attnkit.tasks.dates import DateExample
+from attnkit.data import dates
+from attnkit.data.dates import DateExample
 
 # Written out here rather than imported, so the tests do not share the module's table.
 _PLAIN_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
