@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from attnkit.data.images import read_image
 from attnkit.explore import Limits, RunRegistry, create_app
-from attnkit.tasks.images import read_image
 
 from .views import b64, test_image_png, train_image_runs, train_karate
 

@@ -12,13 +12,14 @@ import pytest
 import torch
 from PIL import Image
 
+from attnkit.config import TrainConfig
 from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
+from attnkit.data.images import CanvasCache
 from attnkit.errors import ConfigError, InputError
 from attnkit.models.families import FAMILIES, CNNConfig, ViTConfig
 from attnkit.tasks import TASKS
 from attnkit.tasks.base import LossContext
-from attnkit.tasks.images import CanvasConfig, FashionConfig, read_image
-from attnkit.config import TrainConfig
+from attnkit.tasks.images import CanvasConfig, FashionConfig
 
 pytestmark = pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
                                 reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
@@ -70,6 +71,23 @@ def test_canvases_keep_each_split_apart_and_reload_identically(tmp_path):
     assert all(torch.equal(a.image, b.image) for a, b in zip(again, splits["test"]))
     with pytest.raises(ConfigError, match="too small for items"):
         CanvasConfig(size=30).check()
+
+
+def test_a_shared_canvas_cache_makes_each_split_once_and_gives_the_same_examples(tmp_path):
+    cfg = CanvasConfig(**SMALL, n_clutter=2)
+    task_cls = TASKS.get("fashion-canvas")
+    cache = CanvasCache()
+    _, splits = task_cls.build(cfg, tmp_path / "a", canvases=cache)
+    assert cache.made == 3 and len(cache) == 3  # train, dev and test
+    task_cls.build(cfg, tmp_path / "b", canvases=cache)  # a second run on the same data
+    test = task_cls.load_split(tmp_path / "b", "test", canvases=cache)
+    assert cache.made == 3  # nothing made again
+    fresh = task_cls.load_split(tmp_path / "a", "test")  # no cache: made again, same bytes
+    assert all(torch.equal(a.image, b.image) and a.label == b.label for a, b in zip(test, splits["test"]))
+    assert all(torch.equal(a.image, b.image) for a, b in zip(fresh, splits["test"]))
+    other = CanvasConfig(**SMALL, n_clutter=2, seed=99)
+    task_cls.build(other, tmp_path / "c", canvases=cache)
+    assert cache.made == 6 and len(cache) == 3  # another seed is other data; the oldest sets are dropped
 
 
 def test_batches_are_normalised_and_the_loss_is_summed(tmp_path):
@@ -130,14 +148,6 @@ def test_a_spatial_transformer_prediction_carries_its_rectified_image(tmp_path):
     (pred,) = task.predict(model, [_png(tmp_path / "a.png", splits["test"][3].image.numpy())])
     np.testing.assert_allclose(pred.rectified, pred.image, atol=1e-5)  # the identity at initialisation
     np.testing.assert_allclose(pred.theta, [[1, 0, 0], [0, 1, 0]], atol=1e-6)
-
-
-def test_read_image_inverts_dark_on_light_pictures(tmp_path):
-    picture = np.full((40, 40), 255, np.uint8)
-    picture[10:30, 10:30] = 0  # a dark square on white, as a photo would be
-    x = read_image(_png(tmp_path / "photo.png", picture), (28, 28))
-    assert x.shape == (28, 28) and x[14, 14] == pytest.approx(1.0) and x[0, 0] == pytest.approx(0.0)
-    assert read_image(tmp_path / "photo.png", (28, 28), invert="no")[14, 14] == pytest.approx(0.0)
 
 
 def test_bad_inputs_are_one_line_errors_before_any_prediction(tmp_path):

@@ -53,7 +53,7 @@ import functools
 import random
 import re
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from babel import Locale
@@ -270,7 +270,9 @@ def _candidates(locale: str) -> list[tuple[str, str]]:
 
 
 @functools.lru_cache(maxsize=None)
-def _formats(locale: str) -> dict[str, _Format]:
+def _formats(locale: str) -> Mapping[str, _Format]:
+    """The kept formats of `locale` by name, in priority order; read-only, since it is memoised
+    (like :func:`_locale` and :func:`_names`: pure functions of the installed CLDR data)."""
     loc = _locale(locale)
     kept: dict[str, _Format] = {}
     seen: set[tuple[str, ...]] = set()
@@ -287,7 +289,7 @@ def _formats(locale: str) -> dict[str, _Format]:
         seen.add(texts)
         cased = any(t.upper() != t or t.lower() != t for t in texts)
         kept[name] = _Format(name, pattern, tokens, cased)
-    return kept
+    return types.MappingProxyType(kept)
 
 
 @functools.lru_cache(maxsize=None)

@@ -48,6 +48,7 @@ from torch import Tensor, nn
 
 from ..data import Vocab, fashion_mnist, pad
 from ..data import scenes as scene_data
+from ..data.images import read_image
 from ..decoding import beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
@@ -55,7 +56,6 @@ from ..io import atomic_write_text
 from ..models.families import CaptionSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
-from .images import read_image
 from .seq2seq import reinforce_terms
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
@@ -370,7 +370,7 @@ class ScenesCaptionTask:
         """Captions of image files (PNG, JPEG, ... read with Pillow, made grey and resized to the
         scenes' size), greedy or with beam search (``beam_size``), with every word's attention.
 
-        Options: ``invert=auto|yes|no`` (:func:`attnkit.tasks.images.read_image`).
+        Options: ``invert=auto|yes|no`` (:func:`attnkit.data.images.read_image`).
 
         Raises:
             attnkit.errors.InputError: for an unreadable file, an unknown option or decoding

@@ -12,11 +12,17 @@ experiments of [Jaderberg15] Sec. 4.1; each split has its own seed, so no test i
 test clutter is ever seen in training.
 
 Run folder. Nothing but indices is copied: ``dataset.json`` holds the config, the sha256 of
-the source images and labels (as decoded, so a gzipped and a plain copy agree), the split sizes per class, the training set's pixel mean and standard
-deviation, and for canvases the sha256 of every split's canvas pixels; ``data/{split}.json``
-holds the source indices of each split (and, for canvases, each example's transform).
-Loading a split re-reads the source files and re-makes the canvases, and fails with a one-line
-error if the files or the canvases differ from the ones the run was trained on.
+the source images and labels (as decoded, so a gzipped and a plain copy agree), the split sizes
+per class, the training set's pixel mean and standard deviation, and for canvases the sha256 of
+every split's canvas pixels; ``data/{split}.json`` holds the source indices of each split (and,
+for canvases, each example's transform). Loading a split re-reads the source files and re-makes
+the canvases, and fails with a one-line error if the files or the canvases differ from the ones
+the run was trained on. Canvases are made through an explicit
+:class:`attnkit.data.images.CanvasCache` (``canvases=`` of :meth:`FashionMNISTTask.build` and
+:meth:`FashionMNISTTask.load_split`); without one each call makes its own.
+
+Reading image files, stratified draws, pixel digests and the cache are in
+:mod:`attnkit.data.images`; this module is the task plug-in.
 
 Input to the models: pixels / 255, minus the training mean, over the training standard
 deviation, as (B, 1, H, W) float32.
@@ -31,7 +37,6 @@ References:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -42,8 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import canvas as canvas_data
 from ..data import fashion_mnist
+from ..data.images import CanvasCache, pixel_digest, read_image, stratified_indices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..functional import attention_rollout
@@ -54,7 +59,7 @@ from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options
 
 __all__ = ["FashionConfig", "CanvasConfig", "ImageExample", "ImageBatch", "ImagePrediction",
-           "FashionMNISTTask", "FashionCanvasTask", "read_image"]
+           "FashionMNISTTask", "FashionCanvasTask"]
 
 
 @dataclass(frozen=True)
@@ -164,17 +169,6 @@ class ImagePrediction:
     query: tuple[int, int] | None = None
 
 
-def _stratified(labels: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Sorted indices of `n` items drawn with every class's share (largest remainders)."""
-    classes = np.unique(labels)
-    members = [np.flatnonzero(labels == c) for c in classes]
-    quota = np.array([len(m) for m in members], dtype=float) * n / len(labels)
-    take = np.floor(quota).astype(int)
-    for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
-        take[i] += 1
-    return np.sort(np.concatenate([rng.permutation(m)[:k] for m, k in zip(members, take)]))
-
-
 def _source(cfg: FashionConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
     try:
         return fashion_mnist.load_fashion_mnist(split, root=cfg.root or None)
@@ -182,65 +176,24 @@ def _source(cfg: FashionConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(str(err)) from None
 
 
-def _digest(*arrays: np.ndarray) -> str:
-    h = hashlib.sha256()
-    for a in arrays:
-        h.update(np.ascontiguousarray(a).tobytes())
-    return h.hexdigest()
-
-
-_CANVASES: dict[tuple, tuple] = {}  # the last canvases made in this process (a study trains many runs on them)
-
-
-def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, dict | None]:
-    """The split's pixels (N, H, W) uint8 and labels; for canvases also the transforms."""
+def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray,
+                canvases: CanvasCache | None) -> tuple[np.ndarray, np.ndarray, dict | None]:
+    """The split's pixels (N, H, W) uint8 and labels; for canvases also the transforms (made
+    through `canvases`, or a fresh cache when None)."""
     images, labels = images[indices], labels[indices]
     if not isinstance(cfg, CanvasConfig):
         return images, labels, None
-    key = (cfg, split, _digest(images))
-    if key not in _CANVASES:
-        seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
-        made = canvas_data.make_canvases(images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle,
-                                         scale=(cfg.scale_min, cfg.scale_max), n_clutter=cfg.n_clutter,
-                                         clutter_size=cfg.clutter_size)
-        if len(_CANVASES) >= 3:
-            _CANVASES.pop(next(iter(_CANVASES)))
-        _CANVASES[key] = (made.images, made.labels, canvas_data.transform_columns(made.transforms))
-    return _CANVASES[key]
+    seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
+    cache = canvases if canvases is not None else CanvasCache(1)
+    made = cache.canvases(
+        images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle, scale=(cfg.scale_min, cfg.scale_max),
+        n_clutter=cfg.n_clutter, clutter_size=cfg.clutter_size)
+    return made.images, made.labels, made.transforms
 
 
 def _examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> list[ImageExample]:
     pixels = torch.from_numpy(np.ascontiguousarray(images))
     return [ImageExample(pixels[i], int(labels[i]), int(indices[i])) for i in range(len(labels))]
-
-
-def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
-    """A PNG/JPEG/... file as a grey (H, W) float array in [0, 1], resized to `size` (H, W).
-
-    Fashion-MNIST items are light on black; a photo is usually dark on white. ``invert="auto"``
-    inverts the image when its border is brighter than its centre on average; ``"yes"`` /
-    ``"no"`` force the choice.
-
-    Raises:
-        attnkit.errors.InputError: if the file is missing or not an image Pillow can read.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            grey = img.convert("L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; give the path of a PNG or JPEG image") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: not an image Pillow can read ({err})") from None
-    x = np.asarray(grey, dtype=np.float32) / 255.0
-    border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]]).mean()
-    h, w = x.shape
-    centre = x[h // 4: h - h // 4, w // 4: w - w // 4].mean()
-    if invert == "yes" or (invert == "auto" and border > centre):
-        x = 1.0 - x
-    return x
 
 
 @dataclass
@@ -268,9 +221,16 @@ class FashionMNISTTask:
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: FashionConfig, run_dir: str | Path) -> tuple["FashionMNISTTask", dict[str, list]]:
+    def build(cls, cfg: FashionConfig, run_dir: str | Path, *, canvases: CanvasCache | None = None
+              ) -> tuple["FashionMNISTTask", dict[str, list]]:
         """Draw the splits, make canvases if asked, and write ``dataset.json`` and
         ``data/{split}.json`` (indices, transforms) into `run_dir`.
+
+        Args:
+            cfg: the ``data:`` section.
+            run_dir: the run folder.
+            canvases: where canvases are looked up and kept (:class:`attnkit.data.images.CanvasCache`);
+                pass one cache to every run on the same data in a process to make them once.
 
         Raises:
             attnkit.errors.ConfigError: if the images are not installed, or the sizes ask for
@@ -278,30 +238,32 @@ class FashionMNISTTask:
         """
         train_images, train_labels = _source(cfg, "train")
         test_images, test_labels = _source(cfg, "test")
-        sources_sha = {"train": _digest(train_images, train_labels), "test": _digest(test_images, test_labels)}
+        sources_sha = {"train": pixel_digest(train_images, train_labels),
+                       "test": pixel_digest(test_images, test_labels)}
         if cfg.dev_size + max(cfg.train_size, 1) > len(train_labels) or cfg.test_size > len(test_labels):
             raise ConfigError(f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
                               f"images and data.test_size within the {len(test_labels)} test images")
         rng = np.random.default_rng(cfg.seed)
-        dev = _stratified(train_labels, cfg.dev_size, rng)
+        dev = stratified_indices(train_labels, cfg.dev_size, rng)
         rest = np.setdiff1d(np.arange(len(train_labels)), dev)
-        train = rest if not cfg.train_size else rest[_stratified(train_labels[rest], cfg.train_size, rng)]
-        test = np.arange(len(test_labels)) if not cfg.test_size else _stratified(test_labels, cfg.test_size, rng)
+        train = rest if not cfg.train_size else rest[stratified_indices(train_labels[rest], cfg.train_size, rng)]
+        test = np.arange(len(test_labels)) if not cfg.test_size else stratified_indices(test_labels, cfg.test_size, rng)
         sources = {"train": (train_images, train_labels, train), "dev": (train_images, train_labels, dev),
                    "test": (test_images, test_labels, test)}
         splits, meta = {}, {}
         run_dir = Path(run_dir)
         for split, (images, labels, indices) in sources.items():
-            pixels, y, transforms = _make_split(cfg, split, images, labels, indices)
+            pixels, y, transforms = _make_split(cfg, split, images, labels, indices, canvases)
             splits[split] = _examples(pixels, y, indices)
             meta[split] = {"n": len(y), "per_class": np.bincount(y, minlength=10).tolist(),
-                           "sha256": _digest(pixels, y)}
+                           "sha256": pixel_digest(pixels, y)}
             record = {"indices": indices.tolist(), **({"transforms": transforms} if transforms else {})}
             atomic_write_text(run_dir / "data" / f"{split}.json", json.dumps(record))
             if split == "train":
                 scaled = pixels.astype(np.float64) / 255.0
                 mean, std = float(scaled.mean()), float(scaled.std())
-        size = tuple(splits["train"][0].image.shape)
+        height, width = splits["train"][0].image.shape
+        size = (int(height), int(width))
         info = {"config": asdict(cfg), "classes": cls.classes, "size": list(size), "mean": mean, "std": std,
                 "source_sha256": sources_sha, "splits": meta}
         atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1))
@@ -310,25 +272,27 @@ class FashionMNISTTask:
     @classmethod
     def load(cls, cfg: FashionConfig, run_dir: str | Path) -> "FashionMNISTTask":
         info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
-        return cls(cfg, info["mean"], info["std"], tuple(info["size"]))
+        height, width = info["size"]
+        return cls(cfg, info["mean"], info["std"], (int(height), int(width)))
 
     @classmethod
-    def load_split(cls, run_dir: str | Path, split: str) -> list[ImageExample]:
-        """The examples of a saved split, re-read from the source files and checked against the
-        sha256 sums the run recorded.
+    def load_split(cls, run_dir: str | Path, split: str, *, canvases: CanvasCache | None = None
+                   ) -> list[ImageExample]:
+        """The examples of a saved split, re-read from the source files (canvases re-made, or found
+        in `canvases`) and checked against the sha256 sums the run recorded.
 
         Raises:
             attnkit.errors.ConfigError: if the images are missing or differ from the run's.
         """
         run_dir = Path(run_dir)
         info = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
-        cfg = (CanvasConfig if info["config"]["task"] == FashionCanvasTask.name else FashionConfig)(**{
-            k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()})
+        raw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+        cfg = (CanvasConfig if raw["task"] == FashionCanvasTask.name else FashionConfig)(**raw)
         indices = np.array(json.loads((run_dir / "data" / f"{split}.json").read_text(encoding="utf-8"))["indices"],
                            dtype=np.int64)
         images, labels = _source(cfg, "test" if split == "test" else "train")
-        pixels, y, _ = _make_split(cfg, split, images, labels, indices)
-        if _digest(pixels, y) != info["splits"][split]["sha256"]:
+        pixels, y, _ = _make_split(cfg, split, images, labels, indices, canvases)
+        if pixel_digest(pixels, y) != info["splits"][split]["sha256"]:
             raise ConfigError(f"{run_dir}: the {split} images differ from the ones this run was trained on "
                               "(other Fashion-MNIST files, or another version of the canvas code)")
         return _examples(pixels, y, indices)
@@ -392,7 +356,7 @@ class FashionMNISTTask:
         """The class of each image file (PNG, JPEG, ... read with Pillow, made grey and resized to
         the task's size), with the model's attention maps.
 
-        Options: ``invert=auto|yes|no`` (:func:`read_image`); ``query=ROW,COL`` picks the query
+        Options: ``invert=auto|yes|no`` (:func:`attnkit.data.images.read_image`); ``query=ROW,COL`` picks the query
         pixel of a non-local block's map (in that map's grid; default: the mean weight every
         pixel receives).
 
