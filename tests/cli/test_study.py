@@ -10,11 +10,11 @@ import torch
 
 from attnkit.cli import main
 from attnkit.data import Vocab, sword
+from attnkit.data.bible_sections import SECTIONS
 from attnkit.models.han import HierarchicalAttentionNetwork
-from attnkit.tasks.bible_sections import SECTIONS
 from attnkit.training import load_run
 
-from ..tasks.test_bible_sections import fake_read
+from ..data.test_bible_sections import fake_read
 
 
 def _accuracy(predicted: list[int], labels: list[int], label: int | None = None) -> float:

@@ -1,5 +1,5 @@
 """The HAN study: a Hierarchical Attention Network [Yang16] against a bag-of-words logistic
-regression, both classifying Bible chapters by section of the canon (:mod:`attnkit.tasks.bible_sections`).
+regression, both classifying Bible chapters by section of the canon (:mod:`attnkit.data.bible_sections`).
 
 :func:`run_han_study` trains the HAN as a normal run (``data.task: bible-sections``,
 ``model.arch: han``; the same as ``attnkit train configs/bible-sections-han.yaml``) into
@@ -31,11 +31,11 @@ import numpy as np
 import torch
 
 from ..config import RunConfig, load_config
+from ..data.bible_sections import SECTIONS, BibleSections, Chapter, build_dataset, encode_batch
 from ..data.vocab import SPECIALS
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.han import HierarchicalAttentionNetwork
-from ..tasks.bible_sections import SECTIONS, BibleSections, Chapter, build_dataset, encode_batch
 from ..training.pipeline import train_run
 from ..training.run import load_run
 from .han_report import machine_description, write_report

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import torch
 
+from ..data.bible_sections import SECTIONS
 from ..io import atomic_write_text
 from ..machine import cpu_model
-from ..tasks.bible_sections import SECTIONS
 
 __all__ = ["machine_description", "write_report", "render_report"]
 
@@ -72,7 +72,7 @@ def _data(m: dict) -> list[str]:
              f"SWORD module `{mod['name']}` version {mod['version']} ({mod['date']}), {mod['versification']} "
              f"versification, language `{mod['language']}`. Documents are chapters, sentences verses, words "
              "lower-cased runs of letters and digits (apostrophes inside words kept); labels are the eight "
-             "sections below (`attnkit.tasks.bible_sections`).", "",
+             "sections below (`attnkit.data.bible_sections`).", "",
              f"- {c['chapters']:,} chapters of the 66 protocanonical books, {c['verses']:,} verses, {c['words']:,} "
              f"words; {c['left_out_chapters']} chapters of {c['left_out_books']} other books (deuterocanon) "
              f"left out; {c['empty_verses']} empty verse slots dropped.",

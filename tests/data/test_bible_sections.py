@@ -1,4 +1,5 @@
-"""Bible sections task: section mapping, tokeniser, caps, stratified split, vocabulary, batch tensors.
+"""Bible sections data (attnkit.data.bible_sections): section mapping, tokeniser, caps, stratified split, vocabulary,
+batch tensors, chapter files.
 
 Runs on a small fake module (:func:`fake_read`), never on installed SWORD modules.
 """
@@ -12,19 +13,21 @@ from collections import Counter
 import pytest
 import torch
 
-from attnkit.data.sword import ModuleInfo, Verse
-from attnkit.models.han import HierarchicalAttentionNetwork
-from attnkit.tasks.bible_sections import (
+from attnkit.data.bible_sections import (
     BOOK_SECTION,
     SECTIONS,
     Chapter,
-    SectionsConfig,
     build_dataset,
     chapters_from_verses,
     encode_batch,
+    read_chapters,
     split_chapters,
     tokenize,
+    write_chapters,
 )
+from attnkit.data.sword import ModuleInfo, Verse
+from attnkit.models.han import HierarchicalAttentionNetwork
+from attnkit.tasks.bible_sections import SectionsConfig
 
 # The 66 books of the Protestant canon as OSIS ids, in canonical order, written out independently.
 PROTOCANON = """Gen Exod Lev Num Deut Josh Judg Ruth 1Sam 2Sam 1Kgs 2Kgs 1Chr 2Chr Ezra Neh Esth Job Ps Prov
@@ -146,3 +149,23 @@ def test_encode_batch_pads_to_the_longest_chapter_and_verse():
     assert out.logits.shape == (3, 8) and out.word_weights.shape == (3, s, w)
     with pytest.raises(ValueError, match=">= 1 verse"):
         encode_batch([Chapter("Ps", 1, 2, ())], ds.vocab)
+
+
+def test_chapters_written_and_read_back_are_equal_and_the_task_saves_and_loads_them(tmp_path):
+    from attnkit.tasks.bible_sections import BibleSectionsTask
+
+    ds = build_dataset(SectionsConfig(module="fakeWEB"), read=fake_read)
+    write_chapters(ds.splits["dev"], tmp_path / "dev.jsonl")
+    assert read_chapters(tmp_path / "dev.jsonl") == ds.splits["dev"]
+    unicode = [Chapter("Ps", 3, 2, (("créó", "dios’s"), ("a",)))]
+    write_chapters(unicode, tmp_path / "u.jsonl")
+    assert read_chapters(tmp_path / "u.jsonl") == unicode
+    task, splits = BibleSectionsTask.build(SectionsConfig(module="fakeWEB"), tmp_path / "run", read=fake_read)
+    for split in ("train", "dev", "test"):
+        assert BibleSectionsTask.load_split(tmp_path / "run", split) == splits[split]
+    assert BibleSectionsTask.load(SectionsConfig(module="fakeWEB"), tmp_path / "run").vocab.itos == task.vocab.itos
+
+
+def test_book_sections_are_read_only():
+    with pytest.raises(TypeError):
+        BOOK_SECTION["Tob"] = 0  # type: ignore[index]
