@@ -16,6 +16,7 @@ from pathlib import Path
 from ..config import RunConfig, load_config
 from ..training.distributed import barrier, distributed_session
 from ..training.pipeline import train_run
+from ..training.run_record import load_run_config
 from .common import UserError, add_common, device_of
 
 EPILOG = """examples:
@@ -62,7 +63,7 @@ def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
         if args.config or args.overrides:
             raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set",
                             code=2)
-        cfg = load_config(Path(args.resume) / "config.yaml", legacy=True)
+        cfg = load_run_config(args.resume)
         out = Path(args.resume)
     else:
         if not args.config:

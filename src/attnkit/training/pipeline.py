@@ -16,9 +16,10 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig, load_config, save_config, task_of
+from ..config import RunConfig, save_config, task_of
 from . import distributed
 from .run import RunError, build_model, model_label
+from .run_record import RUN_RECORD, load_run_config, write_run_record
 from .trainer import Trainer, TrainResult
 
 __all__ = ["train_run", "model_label"]
@@ -32,6 +33,10 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
 
     With ``resume=True`` the run folder's own config, data and task files are used and
     training continues from its last saved state; `cfg` is ignored.
+
+    A new run folder records the attnkit version that made it in ``run.json``
+    (:mod:`attnkit.training.run_record`); resuming keeps the record the folder has, or its lack
+    of one: the record says how the folder's files are written, and resuming writes no config.
 
     Under ``torch.distributed`` every rank calls this with the same arguments; only rank 0
     writes.
@@ -51,7 +56,7 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
     run_dir = Path(run_dir)
     dist = distributed.current()
     if resume:
-        cfg = load_config(run_dir / "config.yaml", legacy=True)
+        cfg = load_run_config(run_dir)
         task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
@@ -67,11 +72,12 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
         for stale in ("metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors",
-                      "model.safetensors"):
+                      "model.safetensors", RUN_RECORD):
             (run_dir / stale).unlink(missing_ok=True)
         try:
             task, splits = task_cls.build(cfg.data, run_dir)
-            save_config(cfg, run_dir / "config.yaml")  # last: a config marks a usable run folder
+            save_config(cfg, run_dir / "config.yaml")  # a config marks a usable run folder
+            write_run_record(run_dir)  # after it: a folder without a record still loads (as legacy)
         except BaseException as err:
             if created:
                 shutil.rmtree(run_dir, ignore_errors=True)  # leave nothing half-made behind

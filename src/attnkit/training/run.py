@@ -1,7 +1,8 @@
 """A run folder: its config, the task's files, weights and metrics; rebuilding a model from it.
 
 Every run, whatever its task and model family, has the same layout: ``config.yaml`` (the
-resolved config), ``model.safetensors`` (best weights), ``metrics.jsonl`` (one line per
+resolved config), ``run.json`` (the attnkit version that made it; none before 0.2.0),
+``model.safetensors`` (best weights), ``metrics.jsonl`` (one line per
 validation), the task's own files (vocabularies or subword models, ``data/{train,dev,test}.*``),
 ``plots/``, and for resuming ``last.safetensors`` + ``trainer_state.json``.
 """
@@ -13,8 +14,9 @@ from pathlib import Path
 
 from torch import nn
 
-from ..config import ConfigError, RunConfig, family_of, load_config, task_of
+from ..config import ConfigError, RunConfig, family_of, task_of
 from .checkpoint import CheckpointError, load_weights
+from .run_record import load_run_config
 
 __all__ = ["Run", "RunError", "build_model", "load_run", "model_label"]
 
@@ -48,8 +50,9 @@ class Run:
 def load_run(path: str | Path, *, device: str = "cpu") -> Run:
     """Load a trained run for prediction or evaluation (model in eval mode, on `device`).
 
-    Run folders written by attnkit 0.1 load too (their configs are converted on reading);
-    the HAN study folders of 0.1 (``han-config.json``) are not runs and are refused with a
+    Run folders written by attnkit 0.1 (before 0.2.0, without ``run.json``) load too: their
+    configs are converted on reading (:mod:`attnkit.training.run_record`); the HAN study folders
+    of 0.1 (``han-config.json``) are not runs and are refused with a
     one-line message saying how to make one.
 
     Raises:
@@ -62,7 +65,7 @@ def load_run(path: str | Path, *, device: str = "cpu") -> Run:
         raise RunError(f"{path} is a HAN study folder of attnkit 0.1, not a run; make a run with "
                        "`attnkit train configs/bible-sections-han.yaml --out DIR` (or `attnkit study han`)")
     try:
-        cfg = load_config(path / "config.yaml", legacy=True)
+        cfg = load_run_config(path)
         task = task_of(cfg).load(cfg.data, path)
         model = build_model(cfg, task)
         load_weights(model, path / "model.safetensors")
