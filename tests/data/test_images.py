@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from attnkit.data.canvas import make_canvases, transform_columns
-from attnkit.data.images import CanvasCache, pixel_digest, read_image, stratified_indices
+from attnkit.data.images import CanvasCache, pixel_digest, read_image, split_indices, stratified_indices
 from attnkit.errors import InputError
 
 
@@ -52,6 +52,20 @@ def test_stratified_indices_keep_every_class_share():
     assert (np.diff(picked) > 0).all()  # sorted, no repeats
     odd = stratified_indices(labels, 7, np.random.default_rng(1))  # quotas 2.8, 2.1, 1.4, 0.7
     assert np.bincount(labels[odd], minlength=4).tolist() == [3, 2, 1, 1]  # largest remainders get one more
+
+
+def test_split_indices_hold_dev_out_of_train_and_subset_every_part_by_class():
+    train_labels, test_labels = np.repeat(np.arange(5), 40), np.repeat(np.arange(5), 10)
+    parts = split_indices(train_labels, test_labels, seed=3, dev_size=50, train_size=100, test_size=20)
+    assert {k: len(v) for k, v in parts.items()} == {"train": 100, "dev": 50, "test": 20}
+    assert not set(parts["train"]) & set(parts["dev"])
+    for name, labels, n in (("train", train_labels, 20), ("dev", train_labels, 10), ("test", test_labels, 4)):
+        assert np.bincount(labels[parts[name]], minlength=5).tolist() == [n] * 5
+    whole = split_indices(train_labels, test_labels, seed=3, dev_size=50)  # 0 = all the rest, all of test
+    assert len(whole["train"]) == 150 and len(whole["test"]) == 50
+    np.testing.assert_array_equal(whole["dev"], parts["dev"])  # the dev draw comes first: same seed, same dev
+    again = split_indices(train_labels, test_labels, seed=3, dev_size=50, train_size=100, test_size=20)
+    assert all(np.array_equal(again[k], parts[k]) for k in parts)
 
 
 def test_pixel_digest_is_the_sha256_of_the_bytes_in_order():

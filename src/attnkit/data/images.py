@@ -1,5 +1,5 @@
 """Images for the image tasks: reading a picture file as the models see it, stratified index
-draws, the sha256 of pixel arrays, and :class:`CanvasCache`, which keeps the last distorted
+draws and splits, the sha256 of pixel arrays, and :class:`CanvasCache`, which keeps the last distorted
 canvases made so that several runs on the same data in one process make them once.
 
 Nothing here holds state at module level: a cache is an object its owner creates and passes
@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import InputError
 from .canvas import make_canvases, transform_columns
 
-__all__ = ["read_image", "stratified_indices", "pixel_digest", "CanvasSet", "CanvasCache"]
+__all__ = ["read_image", "stratified_indices", "split_indices", "pixel_digest", "CanvasSet", "CanvasCache"]
 
 
 def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
@@ -59,6 +59,26 @@ def stratified_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> 
     for i in np.argsort(-(quota - take), kind="stable")[: n - take.sum()]:
         take[i] += 1
     return np.sort(np.concatenate([rng.permutation(m)[:k] for m, k in zip(members, take)]))
+
+
+def split_indices(train_labels: np.ndarray, test_labels: np.ndarray, *, seed: int, dev_size: int,
+                  train_size: int = 0, test_size: int = 0) -> dict[str, np.ndarray]:
+    """The seeded, stratified split of a data set with a training and a test part.
+
+    ``dev``: `dev_size` of the training items (:func:`stratified_indices`); ``train``: the other
+    training items, or a stratified `train_size` of them; ``test``: every test item, or a
+    stratified `test_size` of them. All draws come from one ``numpy.random.default_rng(seed)``.
+
+    Returns:
+        ``{"train": ..., "dev": ..., "test": ...}``: sorted indices into `train_labels` (train
+        and dev, disjoint) and into `test_labels` (test).
+    """
+    rng = np.random.default_rng(seed)
+    dev = stratified_indices(train_labels, dev_size, rng)
+    rest = np.setdiff1d(np.arange(len(train_labels)), dev)
+    train = rest if not train_size else rest[stratified_indices(train_labels[rest], train_size, rng)]
+    test = np.arange(len(test_labels)) if not test_size else stratified_indices(test_labels, test_size, rng)
+    return {"train": train, "dev": dev, "test": test}
 
 
 def pixel_digest(*arrays: np.ndarray) -> str:

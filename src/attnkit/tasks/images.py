@@ -17,12 +17,8 @@ per class, the training set's pixel mean and standard deviation, and for canvase
 every split's canvas pixels; ``data/{split}.json`` holds the source indices of each split (and,
 for canvases, each example's transform). Loading a split re-reads the source files and re-makes
 the canvases, and fails with a one-line error if the files or the canvases differ from the ones
-the run was trained on. Canvases are made through an explicit
-:class:`attnkit.data.images.CanvasCache` (``canvases=`` of :meth:`FashionMNISTTask.build` and
-:meth:`FashionMNISTTask.load_split`); without one each call makes its own.
-
-Reading image files, stratified draws, pixel digests and the cache are in
-:mod:`attnkit.data.images`; this module is the task plug-in.
+the run was trained on. Reading image files, the split draws, pixel digests and the canvas
+cache (``canvases=`` of ``build`` and ``load_split``) are in :mod:`attnkit.data.images`.
 
 Input to the models: pixels / 255, minus the training mean, over the training standard
 deviation, as (B, 1, H, W) float32.
@@ -48,7 +44,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import fashion_mnist
-from ..data.images import CanvasCache, pixel_digest, read_image, stratified_indices
+from ..data.images import CanvasCache, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..functional import attention_rollout
@@ -243,13 +239,10 @@ class FashionMNISTTask:
         if cfg.dev_size + max(cfg.train_size, 1) > len(train_labels) or cfg.test_size > len(test_labels):
             raise ConfigError(f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
                               f"images and data.test_size within the {len(test_labels)} test images")
-        rng = np.random.default_rng(cfg.seed)
-        dev = stratified_indices(train_labels, cfg.dev_size, rng)
-        rest = np.setdiff1d(np.arange(len(train_labels)), dev)
-        train = rest if not cfg.train_size else rest[stratified_indices(train_labels[rest], cfg.train_size, rng)]
-        test = np.arange(len(test_labels)) if not cfg.test_size else stratified_indices(test_labels, cfg.test_size, rng)
-        sources = {"train": (train_images, train_labels, train), "dev": (train_images, train_labels, dev),
-                   "test": (test_images, test_labels, test)}
+        drawn = split_indices(train_labels, test_labels, seed=cfg.seed, dev_size=cfg.dev_size,
+                              train_size=cfg.train_size, test_size=cfg.test_size)
+        sources = {"train": (train_images, train_labels, drawn["train"]),
+                   "dev": (train_images, train_labels, drawn["dev"]), "test": (test_images, test_labels, drawn["test"])}
         splits, meta = {}, {}
         run_dir = Path(run_dir)
         for split, (images, labels, indices) in sources.items():
