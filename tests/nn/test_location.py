@@ -126,6 +126,31 @@ def test_properties_and_errors():
         att(q, k, prev_weights=torch.rand(3, 2, 5, dtype=F64))
 
 
+@pytest.mark.parametrize("mask_kind", ["none", "padding", "3d"])
+def test_without_prev_weights_it_starts_from_the_initial_weights(mask_kind):
+    """prev_weights=None is alpha_0 of initial_weights (uniform over the allowed keys), so the module
+    can be called with its parent AdditiveAttention's signature."""
+    torch.manual_seed(4)
+    att = _module()
+    q, k = torch.randn(2, 3, 4, dtype=F64), torch.randn(2, 6, 6, dtype=F64)
+    padding = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    mask = {"none": None, "padding": padding,
+            "3d": padding[:, None] & torch.ones(1, 3, 6, dtype=torch.bool).tril(3)}[mask_kind]
+    allowed = torch.ones(2, 3, 6, dtype=torch.bool) if mask is None else (
+        mask[:, None] if mask.dim() == 2 else mask).expand(2, 3, 6)
+    alpha0 = allowed.double() / allowed.double().sum(-1, keepdim=True)
+    parent: AdditiveAttention = att
+    got = parent(q, k, mask)
+    want = att(q, k, mask, prev_weights=alpha0)
+    torch.testing.assert_close(got.weights, want.weights)
+    torch.testing.assert_close(got.context, want.context)
+    if mask is not None and mask.dim() == 2:
+        torch.testing.assert_close(alpha0[:, 0], LocationAwareAttention.initial_weights(mask, F64))
+    first_key = torch.zeros(2, 3, 6, dtype=F64)
+    first_key[..., 0] = 1.0
+    assert not torch.allclose(got.weights, att(q, k, mask, prev_weights=first_key).weights)
+
+
 def test_rnn_encoder_decoder_takes_it_by_name_and_keeps_alpha_in_its_state():
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, attention="location-aware", emb_dim=8, hidden_dim=16, loc_filters=4,
