@@ -147,8 +147,10 @@ def _words(tokens: list[dict[str, str]], punctuation: str) -> tuple[list[str], d
     words: list[str] = []
     index: dict[str, int] = {}
     glue = False
-    for prev, tok in zip([None] + kept[:-1], kept):
-        if not (glue and prev is not None and (punctuation == "attach" or position[tok["id"]] == position[prev["id"]] + 1)):
+    previous: list[dict[str, str] | None] = [None, *kept[:-1]]
+    for prev, tok in zip(previous, kept):
+        adjacent = prev is not None and position[tok["id"]] == position[prev["id"]] + 1
+        if not (glue and prev is not None and (punctuation == "attach" or adjacent)):
             words.append("")
         words[-1] += tok["text"]
         index[tok["id"]] = len(words) - 1

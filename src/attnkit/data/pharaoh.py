@@ -71,7 +71,8 @@ def read_pharaoh(path: str | Path, *, with_possible: bool = False) -> list[Links
     sure, possible = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         s, p = parse_pharaoh(line, where=f"{path}:{n}")
-        sure.append(s), possible.append(p)
+        sure.append(s)
+        possible.append(p)
     return (sure, possible) if with_possible else sure
 
 
@@ -110,7 +111,9 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
     tgt_aligned = {j for _, j in links}
 
     def add(i: int, j: int) -> None:
-        links.add((i, j)), src_aligned.add(i), tgt_aligned.add(j)
+        links.add((i, j))
+        src_aligned.add(i)
+        tgt_aligned.add(j)
 
     added = True
     while added:
