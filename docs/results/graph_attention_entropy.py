@@ -1,8 +1,11 @@
 """How uniform a trained GAT's attention is: per layer, entropy of each node's incoming weights over
 log(degree), and the largest weight times the degree (1 = uniform). Usage: python docs/results/graph_attention_entropy.py RUN"""
 import sys
-import torch, numpy as np
+
+import torch
+
 from attnkit.training.run import load_run
+
 run = load_run(sys.argv[1] if len(sys.argv) > 1 else 'runs/graphs-long/gat-s1')
 t = run.task
 with torch.no_grad():

@@ -238,7 +238,7 @@ def test_a_test_example_shows_its_gold_links_and_a_bad_input_its_error(page, reg
     driver, url, client = page
     example = registry["bahdanau"].examples()[0]
     show(driver, url, ["bahdanau"], text=example.text, locale=example.locale)
-    panel = f'.panel[data-run="bahdanau"]'
+    panel = '.panel[data-run="bahdanau"]'
     assert "gold links" in driver.find_element(By.CSS_SELECTOR, f"{panel} .note").text
     gold = driver.execute_script("return explore.view('bahdanau').gold")
     assert gold == api(client, "bahdanau", example.text, example.locale)["gold"] and gold

@@ -139,8 +139,9 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
 SYMMETRISATIONS = ("intersection", "union", "grow-diag-final-and")
 
 
-def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]], method: str = "grow-diag-final-and",
-               *, n_source: int | None = None, n_target: int | None = None) -> Links:
+def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]],
+               method: str = "grow-diag-final-and", *, n_source: int | None = None,
+               n_target: int | None = None) -> Links:
     """Join two directional alignments of one sentence pair, both given as (source, target) links.
 
     Args:

@@ -207,7 +207,8 @@ def undo_drop_cap(text: str, upper_elsewhere: Counter[str], other_forms: Counter
         lower, title = word.lower(), word[:1] + word[1:].lower()
         rare = upper_elsewhere[word] <= other_forms[title] + other_forms[lower]
         capitals = len(word) >= 2 and word.isupper() and rare
-        if core is not None and capitals and (fixing or since_boundary < 3):  # capitals: core is a word  # the drop cap, and the capitals right after it
+        # the drop cap, and the capitals right after it (capitals: `core` matched a word)
+        if core is not None and capitals and (fixing or since_boundary < 3):
             start = match.start() + core.start()
             opens = since_boundary == 0 and not out
             out += [text[last:start], title if opens or other_forms[title] > other_forms[lower] else lower]
