@@ -35,7 +35,7 @@ from ..data.vocab import SPECIALS
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.han import HierarchicalAttentionNetwork
-from ..tasks.bible_sections import SECTIONS, BibleSections, BibleSectionsTask, Chapter, build_dataset, encode_batch
+from ..tasks.bible_sections import SECTIONS, BibleSections, Chapter, build_dataset, encode_batch
 from ..training.pipeline import train_run
 from ..training.run import load_run
 from .han_report import machine_description, write_report
@@ -209,6 +209,8 @@ def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 
     cfg = han_config(module, seed, epochs, len(dataset.splits["train"]),
                      [f"train.threads={threads}"] if threads else [])
     result = train_run(cfg, out / "han", progress=progress)
+    from ..tasks.bible_sections import BibleSectionsTask
+
     run = load_run(out / "han")
     task, han = run.task, run.model
     if not isinstance(task, BibleSectionsTask) or not isinstance(han, HierarchicalAttentionNetwork):

@@ -5,12 +5,12 @@ from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .grid import plot_attention_grid
 from .image import (
-    plot_channel_weights,
-    plot_confusion,
-    plot_image_attention,
-    plot_image_attention_grid,
-    plot_spatial_transformer,
-    sampling_outline,
+                    plot_channel_weights,
+                    plot_confusion,
+                    plot_image_attention,
+                    plot_image_attention_grid,
+                    plot_spatial_transformer,
+                    sampling_outline,
 )
 from .links import plot_links
 from .prediction import plot_prediction
