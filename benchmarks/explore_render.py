@@ -117,7 +117,10 @@ def measure(driver, key, text, options, beam, repeats) -> dict:
 def shoot(driver, path: Path, css: str = "body") -> None:
     from selenium.webdriver.common.by import By
     time.sleep(0.2)
-    driver.find_element(By.CSS_SELECTOR, css).screenshot(str(path)) if css != "body" else driver.save_screenshot(str(path))
+    if css != "body":
+        driver.find_element(By.CSS_SELECTOR, css).screenshot(str(path))
+    else:
+        driver.save_screenshot(str(path))
     print(f"wrote {path}", file=sys.stderr)
 
 
@@ -128,13 +131,15 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
 
     out.mkdir(parents=True, exist_ok=True)
     if date_keys:
-        example = next((e for e in registry[date_keys[0]].examples() if e.locale == "de_DE"), registry[date_keys[0]].examples()[0])
+        examples = registry[date_keys[0]].examples()
+        example = next((e for e in examples if e.locale == "de_DE"), examples[0])
         driver.set_window_size(1500, 1000)
         driver.get(url)
         _wait_ready(driver)
         driver.execute_script("""
             const [keys, text, locale] = arguments;
-            document.querySelectorAll('#runs input').forEach(c => { if (c.checked !== keys.includes(c.value)) c.click(); });
+            document.querySelectorAll('#runs input')
+                .forEach(c => { if (c.checked !== keys.includes(c.value)) c.click(); });
             document.getElementById('input').value = text;
             const loc = document.querySelector('#options [data-option="locale"]'); if (loc) loc.value = locale;
             document.getElementById('beam').value = 3; document.getElementById('nbest').value = 3;
@@ -242,7 +247,8 @@ def main(argv=None) -> int:
 
 def _wait_ready(driver):
     from selenium.webdriver.support.ui import WebDriverWait
-    WebDriverWait(driver, 60, poll_frequency=0.05).until(lambda d: d.execute_script("return document.body.dataset.ready"))
+    WebDriverWait(driver, 60, poll_frequency=0.05).until(
+        lambda d: d.execute_script("return document.body.dataset.ready"))
 
 
 if __name__ == "__main__":

@@ -102,7 +102,8 @@ def main(argv=None) -> None:
                                   str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)],
                                  check=True, capture_output=True, text=True).stdout
             results[which].append(json.loads(out.strip().splitlines()[-1]))
-    summary = {w: {"step_s": statistics.median(r["step_s"] for r in rs), "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+    summary = {w: {"step_s": statistics.median(r["step_s"] for r in rs),
+                   "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
                    "parameters": rs[0]["parameters"]} for w, rs in results.items()}
     first = results["attnkit"][0]
     report = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,

@@ -35,9 +35,11 @@ def test_overrides_apply_and_are_typed(tmp_path):
     ("data.locales=de_DE", "data.locales must be a list"),
     ("hidden_dim=3", "must look like section.key=value"),
     ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
-    ("model.arch=capsule", "unknown model family 'capsule'; choose one of: rnn, transformer, han, cnn, vit, gat, gcn, mlp"),
+    ("model.arch=capsule",
+     "unknown model family 'capsule'; choose one of: rnn, transformer, han, cnn, vit, gat, gcn, mlp"),
     ("model.arch=han", "model.arch=han cannot model data.task=dates; choose one of: rnn, transformer"),
-    ("data.corpus=x", "data.corpus does not apply to data.task=dates; remove it (it is an option of data.task=translation/aligned-translation)"),
+    ("data.corpus=x", "data.corpus does not apply to data.task=dates; remove it "
+                      "(it is an option of data.task=translation/aligned-translation)"),
     ("model.input_feeding=false", "model.input_feeding does not apply to model.attention=bahdanau"),
     ("model.local_window=3", "model.local_window does not apply to model.attention=bahdanau"),
     ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),

@@ -25,7 +25,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "attnkit"
 
 LAYERS = {
-    "": 0, "registry": 0, "errors": 0, "schema": 0, "io": 0, "machine": 0, "references": 0, "heads": 0, "capabilities": 0, "predictions": 0,  # ""=__init__
+    "": 0, "registry": 0, "errors": 0, "schema": 0, "io": 0, "machine": 0, "references": 0, "heads": 0,  # ""=__init__
+    "capabilities": 0, "predictions": 0,
     "functional": 1, "losses": 1, "nn": 2, "models": 3, "data": 4, "decoding": 4, "evaluation": 4,
     "tasks": 5, "config": 6, "training": 6, "studies": 7, "viz": 7, "cli": 8, "explore": 8,
 }

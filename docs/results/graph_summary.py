@@ -44,7 +44,8 @@ def main() -> None:
         if not acc:
             continue
         print(f"| {name} | {', '.join(seeds)} | {statistics.mean(acc):.2f} ± {sd(acc):.2f} % | "
-              f"{statistics.mean(f1):.3f} ± {sd(f1):.3f} | {', '.join(steps)} | {', '.join(best)} | {', '.join(secs)} |")
+              f"{statistics.mean(f1):.3f} ± {sd(f1):.3f} | {', '.join(steps)} | {', '.join(best)} | "
+              f"{', '.join(secs)} |")
 
 
 if __name__ == "__main__":

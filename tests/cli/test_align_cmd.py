@@ -58,7 +58,8 @@ def runs(tmp_path_factory):
         cfg.write_text(f"data: {{task: aligned-translation, corpus: {corpus}, vocab_size: 40, max_source_len: 40, "
                        f"guided_weight: 1.0, guided_layer: -1{extra}}}\n"
                        "model: {arch: transformer, d_model: 16, n_heads: 2, enc_layers: 1, dec_layers: 1, d_ff: 32,"
-                       " dropout: 0.0}\ntrain: {max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 60, threads: 1}\n",
+                       " dropout: 0.0}\n"
+                       "train: {max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 60, threads: 1}\n",
                        encoding="utf-8")
         assert main(["train", str(cfg), "--out", str(tmp / name), "--no-progress"]) == 0
         out[name] = tmp / name

@@ -14,8 +14,6 @@ import pytest
 from attnkit.cli import explore_cmd, main
 from attnkit.explore import is_loopback
 
-from ..explore.conftest import tiny_runs  # noqa: F401  (the session fixture)
-
 
 @pytest.fixture()
 def served(monkeypatch):

@@ -8,9 +8,10 @@ from ..tasks.test_translation import write_corpus
 
 
 def _config(path, corpus, attention):
+    attn_dim = ", attn_dim: 16" if attention != "none" else ""
     path.write_text(f"""
 data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 40, n_dev: 20}}
-model: {{arch: rnn, attention: {attention}, emb_dim: 16, hidden_dim: 16{", attn_dim: 16" if attention != "none" else ""}}}
+model: {{arch: rnn, attention: {attention}, emb_dim: 16, hidden_dim: 16{attn_dim}}}
 train: {{max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 30, threads: 1}}
 """, encoding="utf-8")
     return str(path)

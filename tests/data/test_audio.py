@@ -11,6 +11,16 @@ from attnkit.data.audio import FeatureConfig, features_of_file, log_mel, normali
 from attnkit.errors import ConfigError, InputError
 
 
+def _mel(f):
+    """The HTK mel scale, mel(f) = 2595 log10(1 + f / 700), f in Hz."""
+    return 2595.0 * np.log10(1.0 + f / 700.0)
+
+
+def _hz(m):
+    """The inverse of :func:`_mel`."""
+    return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+
 def reference_log_mel(x, sr, n_mels, win_ms, hop_ms, fmin=0.0, fmax=None):
     """Plain formula: Hann-windowed frames (periodic Hann, no centring), |FFT|^2 over N = window,
     triangular filters equally spaced on the HTK mel scale mel(f) = 2595 log10(1 + f / 700)."""
@@ -20,9 +30,7 @@ def reference_log_mel(x, sr, n_mels, win_ms, hop_ms, fmin=0.0, fmax=None):
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
     frames = np.stack([x[t * hop: t * hop + n] for t in range(1 + (len(x) - n) // hop)])
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (T, n // 2 + 1)
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
-    hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
-    edges = hz(np.linspace(mel(fmin), mel(fmax), n_mels + 2))
+    edges = _hz(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
     freqs = np.arange(n // 2 + 1) * sr / n
     bank = np.zeros((n_mels, len(freqs)))
     for i in range(n_mels):
@@ -49,8 +57,7 @@ def test_a_tone_lights_the_filter_that_covers_its_frequency():
     sr = 16000
     x = np.sin(2 * np.pi * 1000 * np.arange(sr // 4) / sr).astype(np.float32)
     peak = log_mel(x).mean(axis=0).argmax()
-    mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
-    centres = 700.0 * (10 ** (np.linspace(0, mel(8000), 82)[1:-1] / 2595.0) - 1.0)
+    centres = 700.0 * (10 ** (np.linspace(0, _mel(8000), 82)[1:-1] / 2595.0) - 1.0)
     assert abs(centres[peak] - 1000) < (centres[peak + 1] - centres[peak])
 
 

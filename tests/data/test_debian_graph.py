@@ -14,9 +14,17 @@ import numpy as np
 import pytest
 
 from attnkit.data import debian_graph as dg
-from attnkit.data.debian_graph import (GraphSourceError, GraphSourceMissing, first_alternatives, find_lists,
-                                       graph_from_packages, load_debian_graph, parse_stanzas, read_list,
-                                       section_label)
+from attnkit.data.debian_graph import (
+    GraphSourceError,
+    GraphSourceMissing,
+    find_lists,
+    first_alternatives,
+    graph_from_packages,
+    load_debian_graph,
+    parse_stanzas,
+    read_list,
+    section_label,
+)
 from attnkit.errors import ConfigError, InputError
 
 MAIN = """\

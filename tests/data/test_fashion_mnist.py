@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from attnkit.data.fashion_mnist import (CLASSES, FASHION_MNIST_DIR, DatasetError, DatasetMissing,
-                                        load_fashion_mnist)
+from attnkit.data.fashion_mnist import CLASSES, FASHION_MNIST_DIR, DatasetError, DatasetMissing, load_fashion_mnist
 from attnkit.data.idx import write_idx
 from attnkit.errors import ConfigError, InputError
 

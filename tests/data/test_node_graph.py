@@ -5,8 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from attnkit.data.node_graph import (NodeGraph, array_sha256, karate_club, load_graph, save_graph, split_nodes,
-                                     undirected_edge_index)
+from attnkit.data.node_graph import (
+    NodeGraph,
+    array_sha256,
+    karate_club,
+    load_graph,
+    save_graph,
+    split_nodes,
+    undirected_edge_index,
+)
 from attnkit.errors import ConfigError, InputError
 
 

@@ -35,7 +35,8 @@ def test_eflomal_aligns_every_split_and_records_the_files(tmp_path):
             assert all(i < len(s.split()) and j < len(t.split()) for i, j in links | f | r)
             assert links == symmetrise(f, r, "grow-diag-final-and", n_source=len(s.split()), n_target=len(t.split()))
     # digit words are a one-to-one lexicon: the aligner should find most of it
-    score = alignment_error_rate(read_pharaoh(corpus / "test.eflomal.pharaoh"), read_pharaoh(corpus / "test.gold.pharaoh"))
+    score = alignment_error_rate(read_pharaoh(corpus / "test.eflomal.pharaoh"),
+                                 read_pharaoh(corpus / "test.gold.pharaoh"))
     assert score.aer < 0.2
 
 

@@ -39,7 +39,8 @@ def test_runs_are_listed_in_command_line_order_with_their_metadata(client):
 
 
 def test_run_keys_are_folder_names_made_unique(tmp_path):
-    assert run_keys([tmp_path / "a", tmp_path / "x" / "a", tmp_path / "b c", tmp_path / "a"]) == ["a", "a-2", "b-c", "a-3"]
+    paths = [tmp_path / "a", tmp_path / "x" / "a", tmp_path / "b c", tmp_path / "a"]
+    assert run_keys(paths) == ["a", "a-2", "b-c", "a-3"]
 
 
 @pytest.mark.parametrize("key", ["bahdanau", "transformer"])
@@ -126,8 +127,10 @@ def test_bad_requests_get_a_json_error(client, body, status, message):
 
 
 def test_transport_errors_are_json_too(client):
-    cases = [(client.post("/api/runs/bahdanau/predict", data="{not json", content_type="application/json"), 400, "must be JSON"),
-             (client.post("/api/runs/bahdanau/predict", data=b"[" * (2 << 20), content_type="application/json"), 413, "over"),
+    cases = [(client.post("/api/runs/bahdanau/predict", data="{not json", content_type="application/json"), 400,
+              "must be JSON"),
+             (client.post("/api/runs/bahdanau/predict", data=b"[" * (2 << 20), content_type="application/json"), 413,
+              "over"),
              (client.get("/api/runs/nothere"), 404, "no run 'nothere'; this explorer serves: bahdanau, transformer"),
              (client.post("/api/runs/..%2F..%2Fetc/predict", json={"input": "x"}), 404, ""),
              (client.get("/api/runs/../../etc/passwd"), 404, ""),

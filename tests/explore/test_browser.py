@@ -40,7 +40,8 @@ def both(page):
         show(driver, url, ["bahdanau", "transformer"])
         driver.execute_script("document.body.dataset.shown = 'both'")
     for key in ("bahdanau", "transformer"):
-        driver.execute_script(f"explore.select('{key}', {{hyp: 0, kind: 'alignment', layer: -1, head: 'mean', rowScale: false}})")
+        driver.execute_script(f"explore.select('{key}', "
+                              "{hyp: 0, kind: 'alignment', layer: -1, head: 'mean', rowScale: false})")
     return page
 
 
@@ -156,7 +157,8 @@ def test_exports_png_svg_and_json_of_the_current_view(both):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(png)).size == (width, height)
 
-    read = "const done = arguments[arguments.length - 1]; fetch(arguments[0]).then(r => r.text()).then(done, e => done('fetch failed: ' + e))"
+    read = ("const done = arguments[arguments.length - 1]; "
+            "fetch(arguments[0]).then(r => r.text()).then(done, e => done('fetch failed: ' + e))")
     driver.find_element(By.CSS_SELECTOR, f"{panel} .export-svg").click()
     svg = driver.execute_async_script(read, link.get_attribute("href"))
     assert svg.startswith("<svg") and svg.count("<rect") == 1 + to * tk  # the background and one per cell
@@ -183,7 +185,8 @@ def test_switching_heads_and_layer_maps(both):
     canvas = driver.find_element(By.CSS_SELECTOR, f"{panel} canvas.heatmap")
     r, c = divmod(int((per_head[1] - per_head.mean(0)).abs().argmax()), per_head.shape[2])
     pixel = ("const c = arguments[0], d = c.dataset, x = +d.left + (arguments[2] + 0.5) * d.cell, "
-             "y = +d.top + (arguments[1] + 0.5) * d.cell; return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data)")
+             "y = +d.top + (arguments[1] + 0.5) * d.cell; "
+             "return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data)")
     before = driver.execute_script(pixel, canvas, r, c)
     Select(driver.find_element(By.CSS_SELECTOR, f"{panel} select.head")).select_by_value("1")
     assert canvas.get_attribute("data-head") == "1"
@@ -194,8 +197,8 @@ def test_switching_heads_and_layer_maps(both):
     thumbs = driver.find_elements(By.CSS_SELECTOR, f"{panel} .grid canvas.thumb")
     assert len(thumbs) == 2 * (2 + 1)  # layers x (mean + 2 heads)
     driver.find_element(By.CSS_SELECTOR, f'{panel} .grid canvas.thumb[data-layer="0"][data-head="0"]').click()
-    assert (canvas.get_attribute("data-kind"), canvas.get_attribute("data-layer"), canvas.get_attribute("data-head")) == \
-        ("encoder_self", "0", "0")
+    selected = tuple(canvas.get_attribute(name) for name in ("data-kind", "data-layer", "data-head"))
+    assert selected == ("encoder_self", "0", "0")
     encoder = tensor(body["layers"]["encoder_self"])[0, 0]
     got = driver.execute_script(f"const v = explore.view('{key}'); return Array.from(v.matrix.data)")
     torch.testing.assert_close(torch.tensor(got, dtype=torch.float64).view(encoder.shape), encoder, atol=1e-5, rtol=0)
@@ -214,9 +217,11 @@ def test_a_beam_hypothesis_shows_its_own_layer_maps(both):
     wait(driver, f"return document.querySelector('{panel}').dataset.layers === 'done' && "
                  f"explore.view('{key}').kind === 'cross'")
     assert texts(driver, f"{panel} .out-tokens .tok") == beam1["out_tokens"]
-    got = driver.execute_script(f"const v = explore.view('{key}'); return [v.layer, v.hypothesis, Array.from(v.matrix.data)]")
-    expected = tensor(client.post(f"/api/runs/{key}/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                                 "out_tokens": beam1["out_tokens"]}).json["layers"]["cross"])
+    got = driver.execute_script(f"const v = explore.view('{key}'); "
+                                "return [v.layer, v.hypothesis, Array.from(v.matrix.data)]")
+    layers = client.post(f"/api/runs/{key}/layers", json={"input": DATE, "options": {"locale": LOCALE},
+                                                          "out_tokens": beam1["out_tokens"]}).json["layers"]
+    expected = tensor(layers["cross"])
     assert got[:2] == [expected.shape[0] - 1, "beam 1"]
     torch.testing.assert_close(torch.tensor(got[2], dtype=torch.float64).view(expected.shape[2:]),
                                expected[-1].mean(0), atol=1e-5, rtol=0)
@@ -229,7 +234,8 @@ def test_two_runs_side_by_side_on_the_same_input(both):
     boxes = [driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{k}"]').rect for k in ("bahdanau", "transformer")]
     assert abs(boxes[0]["y"] - boxes[1]["y"]) < 2 and boxes[1]["x"] >= boxes[0]["x"] + boxes[0]["width"] - 1
     for key in ("bahdanau", "transformer"):
-        assert texts(driver, f'.panel[data-run="{key}"] .out-tokens .tok') == api(client, key)["hypotheses"][0]["out_tokens"]
+        shown = texts(driver, f'.panel[data-run="{key}"] .out-tokens .tok')
+        assert shown == api(client, key)["hypotheses"][0]["out_tokens"]
 
 
 def test_a_test_example_shows_its_gold_links_and_a_bad_input_its_error(page, registry):
@@ -238,7 +244,7 @@ def test_a_test_example_shows_its_gold_links_and_a_bad_input_its_error(page, reg
     driver, url, client = page
     example = registry["bahdanau"].examples()[0]
     show(driver, url, ["bahdanau"], text=example.text, locale=example.locale)
-    panel = f'.panel[data-run="bahdanau"]'
+    panel = '.panel[data-run="bahdanau"]'
     assert "gold links" in driver.find_element(By.CSS_SELECTOR, f"{panel} .note").text
     gold = driver.execute_script("return explore.view('bahdanau').gold")
     assert gold == api(client, "bahdanau", example.text, example.locale)["gold"] and gold

@@ -50,6 +50,25 @@ def test_starts_as_plain_bahdanau_and_the_coverage_term_has_an_effect():
         cov_att(q, k, coverage=torch.rand(2, 5))
 
 
+def test_without_coverage_it_is_the_first_step_and_stands_in_for_its_parent():
+    """coverage=None is C_0 = 0, so a CoverageAttention called as an AdditiveAttention (the parent's
+    signature, no coverage) gives the parent's result even with V_a != 0."""
+    torch.manual_seed(1)
+    cov_att = CoverageAttention(4, 6, 5).double()
+    with torch.no_grad():
+        cov_att.coverage_proj.normal_()
+    plain = AdditiveAttention(4, 6, 5).double()
+    plain.load_state_dict({k: v for k, v in cov_att.state_dict().items() if k != "coverage_proj"})
+    q, k = torch.randn(2, 3, 4, dtype=F64), torch.randn(2, 5, 6, dtype=F64)
+    mask = torch.tensor([[True] * 5, [True, True, False, False, False]])
+    parent: AdditiveAttention = cov_att
+    got = parent(q, k, mask)
+    torch.testing.assert_close(got.weights, cov_att(q, k, mask, coverage=torch.zeros(2, 3, 5, dtype=F64)).weights)
+    torch.testing.assert_close(got.weights, plain(q, k, mask).weights)
+    torch.testing.assert_close(got.context, plain(q, k, mask).context)
+    assert not torch.allclose(got.weights, cov_att(q, k, mask, coverage=torch.rand(2, 3, 5, dtype=F64)).weights)
+
+
 def test_gradcheck():
     torch.manual_seed(0)
     att = CoverageAttention(3, 4, 5).double()

@@ -17,7 +17,7 @@ F64 = torch.float64
 
 
 def equations(W, V, b, w, Fl, U, s, h, alpha_prev, mask):
-    """[Chorowski15] written per pair: f_{i,j,l} = sum_m F[l, m] alpha_{i-1, j + m - r//2} (0
+    """[Chorowski15] written per pair: f_{i,j,c} = sum_m F[c, m] alpha_{i-1, j + m - r//2} for filter c (0
     outside the sequence); e_{i,j} = w . tanh(W s_{i-1} + V h_j + U f_{i,j} + b);
     alpha_{i,j} = exp(e_{i,j}) / sum_{j' allowed} exp(e_{i,j'}); g_i = sum_j alpha_{i,j} h_j."""
     n_f, r = Fl.shape
@@ -26,10 +26,10 @@ def equations(W, V, b, w, Fl, U, s, h, alpha_prev, mask):
     for i in range(s.shape[0]):
         e = []
         for j in range(tk):
-            f = [sum(float(Fl[l, m]) * (float(alpha_prev[i, j + m - r // 2]) if 0 <= j + m - r // 2 < tk else 0.0)
-                     for m in range(r)) for l in range(n_f)]
+            f = [sum(float(Fl[c, m]) * (float(alpha_prev[i, j + m - r // 2]) if 0 <= j + m - r // 2 < tk else 0.0)
+                     for m in range(r)) for c in range(n_f)]
             e.append(sum(float(w[a]) * math.tanh(float(W[a] @ s[i]) + float(V[a] @ h[j]) + float(b[a])
-                                                  + sum(float(U[a, l]) * f[l] for l in range(n_f)))
+                                                  + sum(float(U[a, c]) * f[c] for c in range(n_f)))
                          for a in range(w.shape[0])))
         z = sum(math.exp(e[j]) for j in range(tk) if mask[j])
         a_i = [math.exp(e[j]) / z if mask[j] else 0.0 for j in range(tk)]
@@ -85,7 +85,10 @@ def test_gradcheck_float64():
     prev = torch.rand(2, 2, 5, dtype=F64, requires_grad=True)
     Fl, U, w = (torch.randn(2, 3, dtype=F64, requires_grad=True), torch.randn(3, 2, dtype=F64, requires_grad=True),
                 torch.randn(3, dtype=F64, requires_grad=True))
-    fn = lambda a, b, c, d, e, f: score.location_aware(a, b, prev_weights=c, filters=d, loc_proj=e, energy=f)
+
+    def fn(a, b, c, d, e, f):
+        return score.location_aware(a, b, prev_weights=c, filters=d, loc_proj=e, energy=f)
+
     assert torch.autograd.gradcheck(fn, (qp, kp, prev, Fl, U, w))
     att = _module(3, 4, 5, 2, 3)
     q, k = torch.randn(2, 1, 3, dtype=F64, requires_grad=True), torch.randn(2, 4, 4, dtype=F64, requires_grad=True)
@@ -124,6 +127,31 @@ def test_properties_and_errors():
         LocationAwareAttention(4, 6, 5, kernel_size=4)
     with pytest.raises(ValueError, match="prev_weights must be"):
         att(q, k, prev_weights=torch.rand(3, 2, 5, dtype=F64))
+
+
+@pytest.mark.parametrize("mask_kind", ["none", "padding", "3d"])
+def test_without_prev_weights_it_starts_from_the_initial_weights(mask_kind):
+    """prev_weights=None is alpha_0 of initial_weights (uniform over the allowed keys), so the module
+    can be called with its parent AdditiveAttention's signature."""
+    torch.manual_seed(4)
+    att = _module()
+    q, k = torch.randn(2, 3, 4, dtype=F64), torch.randn(2, 6, 6, dtype=F64)
+    padding = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
+    mask = {"none": None, "padding": padding,
+            "3d": padding[:, None] & torch.ones(1, 3, 6, dtype=torch.bool).tril(3)}[mask_kind]
+    allowed = torch.ones(2, 3, 6, dtype=torch.bool) if mask is None else (
+        mask[:, None] if mask.dim() == 2 else mask).expand(2, 3, 6)
+    alpha0 = allowed.double() / allowed.double().sum(-1, keepdim=True)
+    parent: AdditiveAttention = att
+    got = parent(q, k, mask)
+    want = att(q, k, mask, prev_weights=alpha0)
+    torch.testing.assert_close(got.weights, want.weights)
+    torch.testing.assert_close(got.context, want.context)
+    if mask is not None and mask.dim() == 2:
+        torch.testing.assert_close(alpha0[:, 0], LocationAwareAttention.initial_weights(mask, F64))
+    first_key = torch.zeros(2, 3, 6, dtype=F64)
+    first_key[..., 0] = 1.0
+    assert not torch.allclose(got.weights, att(q, k, mask, prev_weights=first_key).weights)
 
 
 def test_rnn_encoder_decoder_takes_it_by_name_and_keeps_alpha_in_its_state():

@@ -8,9 +8,7 @@ import json
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
-import soundfile
 import torch
 
 from attnkit.cli import main

@@ -12,10 +12,11 @@ from safetensors.torch import load_file
 
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
-from ..helpers import ID_PAIRS, items
 from attnkit.tasks.base import LossContext, PrimaryMetric
 from attnkit.tasks.seq2seq import reinforce_terms
 from attnkit.training import CheckpointError, Trainer, load_weights
+
+from ..helpers import ID_PAIRS, items
 
 
 def _reverse_data(n=256, seed=0):

@@ -4,8 +4,15 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from attnkit.viz import (plot_channel_weights, plot_confusion, plot_image_attention, plot_image_attention_grid,
-                         plot_spatial_transformer, sampling_outline, save_figure)
+from attnkit.viz import (
+    plot_channel_weights,
+    plot_confusion,
+    plot_image_attention,
+    plot_image_attention_grid,
+    plot_spatial_transformer,
+    sampling_outline,
+    save_figure,
+)
 
 RNG = np.random.default_rng(0)
 

@@ -40,8 +40,8 @@ import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .pharaoh import format_pharaoh
 from ..io import atomic_path, atomic_write_text
+from .pharaoh import format_pharaoh
 
 __all__ = ["AlignmentDataError", "AlignmentPackageMissing", "AlignedVerse", "PackageFiles", "PUNCTUATION",
            "INSTALL_COMMAND", "find_package", "read_aligned_verses", "build_alignment_corpus", "NT_BOOKS", "SPLITS"]
@@ -147,8 +147,10 @@ def _words(tokens: list[dict[str, str]], punctuation: str) -> tuple[list[str], d
     words: list[str] = []
     index: dict[str, int] = {}
     glue = False
-    for prev, tok in zip([None] + kept[:-1], kept):
-        if not (glue and prev is not None and (punctuation == "attach" or position[tok["id"]] == position[prev["id"]] + 1)):
+    previous: list[dict[str, str] | None] = [None, *kept[:-1]]
+    for prev, tok in zip(previous, kept):
+        adjacent = prev is not None and position[tok["id"]] == position[prev["id"]] + 1
+        if not (glue and prev is not None and (punctuation == "attach" or adjacent)):
             words.append("")
         words[-1] += tok["text"]
         index[tok["id"]] = len(words) - 1
@@ -245,7 +247,8 @@ def _up_to_date(out: Path, head: dict) -> dict | None:
     try:
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         if all(old[key] == head[key] for key in head) and all(
-                hashlib.sha256((out / name).read_bytes()).hexdigest() == digest for name, digest in old["files"].items()):
+                hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+                for name, digest in old["files"].items()):
             return old
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -313,7 +316,8 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
         digests[f"{name}.tgt"] = _write(out, f"{name}.tgt", [" ".join(s.tgt_words) for s in rows])
         digests[f"refs.{name}.txt"] = _write(out, f"refs.{name}.txt", [s.ref for s in rows])
         if name in GOLD_SPLITS:
-            digests[f"{name}.gold.pharaoh"] = _write(out, f"{name}.gold.pharaoh", [format_pharaoh(s.links) for s in rows])
+            digests[f"{name}.gold.pharaoh"] = _write(out, f"{name}.gold.pharaoh",
+                                                     [format_pharaoh(s.links) for s in rows])
     counts = {"segments": len(segments), **{name: len(splits[name]) for name in SPLITS}}
     words = {name: {"source": sum(len(s.src_words) for s in splits[name]),
                     "target": sum(len(s.tgt_words) for s in splits[name]),

@@ -48,8 +48,8 @@ from PIL import Image
 from ..errors import ConfigError, InputError
 from ..io import atomic_path
 
-__all__ = ["CanvasParams", "ClutterPatch", "Placement", "Canvases", "make_canvases", "transform_columns", "save_canvases",
-           "load_canvases"]
+__all__ = ["CanvasParams", "ClutterPatch", "Placement", "Canvases", "make_canvases", "transform_columns",
+           "save_canvases", "load_canvases"]
 
 _FORMAT = "attnkit.canvases/1"
 _CHUNK = 8192  # canvases per vectorised clutter step (bounds the index arrays' memory)

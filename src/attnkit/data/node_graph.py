@@ -136,6 +136,7 @@ def karate_club(*, degree_features: bool = False) -> NodeGraph:
     classes = ("Mr. Hi", "Officer")
     labels = [classes.index(g.nodes[i]["club"]) for i in range(g.number_of_nodes())]
     edge_index = undirected_edge_index(np.array(list(g.edges()), dtype=np.int64), g.number_of_nodes())
+    features: np.ndarray
     if degree_features:
         features = np.bincount(edge_index[0], minlength=g.number_of_nodes())[:, None]
     else:

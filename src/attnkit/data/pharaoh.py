@@ -71,7 +71,8 @@ def read_pharaoh(path: str | Path, *, with_possible: bool = False) -> list[Links
     sure, possible = [], []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         s, p = parse_pharaoh(line, where=f"{path}:{n}")
-        sure.append(s), possible.append(p)
+        sure.append(s)
+        possible.append(p)
     return (sure, possible) if with_possible else sure
 
 
@@ -110,7 +111,9 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
     tgt_aligned = {j for _, j in links}
 
     def add(i: int, j: int) -> None:
-        links.add((i, j)), src_aligned.add(i), tgt_aligned.add(j)
+        links.add((i, j))
+        src_aligned.add(i)
+        tgt_aligned.add(j)
 
     added = True
     while added:
@@ -136,8 +139,9 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
 SYMMETRISATIONS = ("intersection", "union", "grow-diag-final-and")
 
 
-def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]], method: str = "grow-diag-final-and",
-               *, n_source: int | None = None, n_target: int | None = None) -> Links:
+def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]],
+               method: str = "grow-diag-final-and", *, n_source: int | None = None,
+               n_target: int | None = None) -> Links:
     """Join two directional alignments of one sentence pair, both given as (source, target) links.
 
     Args:

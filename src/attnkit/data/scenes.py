@@ -366,6 +366,7 @@ def make_scenes(n: int, labels: np.ndarray, pool: np.ndarray, *, seed: int,
             order += rng.permutation(pool).tolist()
         sources, order = order[:len(boxes)], order[len(boxes):]
         lines = reading_lines(boxes)
+        assert lines is not None  # _layout draws cleanly stacked boxes only
         items = tuple(SceneItem(int(labels[sources[i]]), int(sources[i]), boxes[i]) for line in lines for i in line)
         scenes.append(Scene(items, caption_of(items)))
     return scenes
@@ -411,7 +412,8 @@ def scene_from_dict(d: dict) -> Scene:
     try:
         if any(len(r) != 6 for r in d["items"]):
             raise ValueError("an item needs [label, source, x0, y0, x1, y1]")
-        items = tuple(SceneItem(int(r[0]), int(r[1]), tuple(int(v) for v in r[2:6])) for r in d["items"])
+        items = tuple(SceneItem(int(r[0]), int(r[1]), (int(r[2]), int(r[3]), int(r[4]), int(r[5])))
+                      for r in d["items"])
         return Scene(items, str(d["caption"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"malformed scene record ({err})") from None

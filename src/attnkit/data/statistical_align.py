@@ -23,8 +23,8 @@ import logging
 import tempfile
 from pathlib import Path
 
-from .pharaoh import SYMMETRISATIONS, format_pharaoh, read_pharaoh, symmetrise
 from ..io import atomic_path, atomic_write_text
+from .pharaoh import SYMMETRISATIONS, format_pharaoh, read_pharaoh, symmetrise
 
 __all__ = ["AlignerError", "align_corpus", "EFLOMAL_INSTALL"]
 

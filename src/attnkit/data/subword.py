@@ -177,13 +177,13 @@ class SubwordModel:
             ValueError: if an id is outside [0, V).
             TypeError: if `tokens` mixes pieces and ids.
         """
-        tokens = list(tokens)
-        n_str = sum(isinstance(t, str) for t in tokens)
-        if n_str == len(tokens):
-            return self._sp.decode_pieces(tokens)
-        if n_str:
+        items: list[str | int] = list(tokens)
+        pieces = [t for t in items if isinstance(t, str)]
+        if len(pieces) == len(items):
+            return self._sp.decode_pieces(pieces)
+        if pieces:
             raise TypeError("decode takes a sequence of pieces (str) or of ids (int), not a mix")
-        ids = [int(t) for t in tokens]
+        ids = [int(t) for t in items]
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
             raise ValueError(f"ids {bad[:5]} are outside the vocabulary [0, {self.vocab_size}); "

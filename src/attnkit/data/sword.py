@@ -20,6 +20,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from ..io import atomic_path
 
@@ -168,9 +169,10 @@ def clean_osis(raw: str, enclitics: frozenset = frozenset()) -> str:
     return _SPACE_BEFORE_PUNCT.sub(r"\1", text)
 
 
-def _word_forms(texts) -> tuple[Counter, Counter]:
+def _word_forms(texts: Iterable[str]) -> tuple[Counter[str], Counter[str]]:
     """Counts of each word's forms in `texts`: all-capitals forms, and any other form."""
-    upper, other = Counter(), Counter()
+    upper: Counter[str] = Counter()
+    other: Counter[str] = Counter()
     for text in texts:
         for word in _WORD.findall(text):
             (upper if len(word) >= 2 and word.isupper() else other)[word] += 1
@@ -180,7 +182,7 @@ def _word_forms(texts) -> tuple[Counter, Counter]:
 _WORD = re.compile(r"[^\W\d_]+")
 
 
-def undo_drop_cap(text: str, upper_elsewhere: Counter, other_forms: Counter) -> str:
+def undo_drop_cap(text: str, upper_elsewhere: Counter[str], other_forms: Counter[str]) -> str:
     """Undo the printed drop cap of a chapter's first verse.
 
     The drop cap is the first word in capitals among the first three words of a sentence (so
@@ -196,7 +198,8 @@ def undo_drop_cap(text: str, upper_elsewhere: Counter, other_forms: Counter) -> 
         upper_elsewhere: counts of all-capitals words in the module's other verses.
         other_forms: counts of all other word forms in the module's other verses.
     """
-    since_boundary, fixing, out, last = 0, False, [], 0
+    since_boundary, fixing, last = 0, False, 0
+    out: list[str] = []
     for match in re.finditer(r"\S+", text):
         token = match.group()
         core = _WORD.search(token)
@@ -204,7 +207,8 @@ def undo_drop_cap(text: str, upper_elsewhere: Counter, other_forms: Counter) -> 
         lower, title = word.lower(), word[:1] + word[1:].lower()
         rare = upper_elsewhere[word] <= other_forms[title] + other_forms[lower]
         capitals = len(word) >= 2 and word.isupper() and rare
-        if capitals and (fixing or since_boundary < 3):  # the drop cap, and the capitals right after it
+        # the drop cap, and the capitals right after it (capitals: `core` matched a word)
+        if core is not None and capitals and (fixing or since_boundary < 3):
             start = match.start() + core.start()
             opens = since_boundary == 0 and not out
             out += [text[last:start], title if opens or other_forms[title] > other_forms[lower] else lower]

@@ -91,7 +91,7 @@ class AlignedPair:
     @property
     def chapters(self) -> list[str]:
         """The chapters (``"Jonah 2"``) this pair's verses come from, source side first."""
-        seen = {}
+        seen: dict[str, None] = {}
         for v in self.src_verses + self.tgt_verses:
             seen.setdefault(f"{v.book} {v.chapter}", None)
         return list(seen)

@@ -15,8 +15,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..data.pharaoh import (SYMMETRISATIONS, Links, format_pharaoh, grow_diag_final_and, parse_pharaoh,
-                            read_pharaoh, symmetrise, write_pharaoh)
+from ..data.pharaoh import (
+    SYMMETRISATIONS,
+    Links,
+    format_pharaoh,
+    grow_diag_final_and,
+    parse_pharaoh,
+    read_pharaoh,
+    symmetrise,
+    write_pharaoh,
+)
 
 __all__ = ["Links", "AlignmentScore", "parse_pharaoh", "format_pharaoh", "read_pharaoh", "write_pharaoh",
            "alignment_error_rate", "symmetrise", "grow_diag_final_and", "SYMMETRISATIONS"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import numpy as np
 from torch import Tensor
 
 __all__ = ["classification_metrics"]
 
 
-def classification_metrics(predicted: Sequence[int] | Tensor, gold: Sequence[int] | Tensor,
+def classification_metrics(predicted: Sequence[int] | Tensor | np.ndarray, gold: Sequence[int] | Tensor | np.ndarray,
                            n_classes: int) -> dict:
     """Accuracy, macro-F1 and per-class accuracy (recall) of predicted class indices.
 

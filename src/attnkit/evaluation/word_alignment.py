@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from ..heads import select_heads
-from .alignment import alignment_error_rate
+from .alignment import AlignmentScore, alignment_error_rate
 
 __all__ = ["piece_words", "word_weights", "links_from_weights", "LINK_METHODS", "POOLINGS", "WORD_MARK",
            "piece_link_matrix", "AlignmentChoice", "choice_links", "sweep_choices", "SWEEP_THRESHOLDS"]
@@ -173,7 +173,8 @@ class AlignmentChoice:
             raise ValueError(f"source_pool must be one of {', '.join(POOLINGS)}, got {self.source_pool!r}")
         if not 0.0 <= self.threshold <= 1.0:
             raise ValueError(f"threshold must be in [0, 1], got {self.threshold}")
-        if not (self.head == "mean" or (isinstance(self.head, int) and not isinstance(self.head, bool) and self.head >= 0)):
+        head_index = isinstance(self.head, int) and not isinstance(self.head, bool) and self.head >= 0
+        if not (self.head == "mean" or head_index):
             raise ValueError(f"head must be 'mean' or a head index >= 0, got {self.head!r}")
 
     def label(self) -> str:
@@ -212,7 +213,7 @@ SWEEP_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
 def sweep_choices(forced: Sequence, gold: Sequence[set[tuple[int, int]]], words: Sequence[tuple[int, int]], *,
-                  thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> list[tuple[AlignmentChoice, object]]:
+                  thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> list[tuple[AlignmentChoice, AlignmentScore]]:
     """AER of every layer x (each head, the layer mean) x source pooling x (argmax, thresholds).
 
     Args:
@@ -227,7 +228,7 @@ def sweep_choices(forced: Sequence, gold: Sequence[set[tuple[int, int]]], words:
     """
     n_layers, n_heads = forced[0].weights.shape[:2]
     heads: list[str | int] = ["mean"] + (list(range(n_heads)) if n_heads > 1 else [])
-    results = []
+    results: list[tuple[AlignmentChoice, AlignmentScore]] = []
     for layer in range(n_layers):
         for head in heads:
             for pool in POOLINGS:

@@ -183,7 +183,8 @@ def _fused(
     scores_shape = _scores_shape(q, k)
     if is_causal:
         mask = _with_causal(mask, scores_shape, q.device)
-    if mask is None:  # bias only: every row has a key
+    if mask is None:  # bias only (no mask, no bias and no causal mask returned above): every row has a key
+        assert bias is not None
         attn_mask = bias if bias.dim() >= 2 else bias.unsqueeze(0)
         return F.scaled_dot_product_attention(
             q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale

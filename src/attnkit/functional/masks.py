@@ -15,6 +15,8 @@ use the ``is_causal`` / ``causal`` options), since a 2-D mask is a padding mask.
 
 from __future__ import annotations
 
+from typing import overload
+
 import torch
 from torch import Tensor
 
@@ -76,6 +78,18 @@ def causal_mask(tq: int, tk: int | None = None, *, device: torch.device | None =
 def expand_padding_mask(mask: Tensor) -> Tensor:
     """View a (B, Tk) padding mask as (B, 1, Tk) so it broadcasts over queries Tq."""
     return mask.unsqueeze(-2)
+
+
+@overload
+def as_scores_mask(mask: Tensor, scores_shape: torch.Size | tuple[int, ...]) -> Tensor: ...
+
+
+@overload
+def as_scores_mask(mask: None, scores_shape: torch.Size | tuple[int, ...]) -> None: ...
+
+
+@overload
+def as_scores_mask(mask: Tensor | None, scores_shape: torch.Size | tuple[int, ...]) -> Tensor | None: ...
 
 
 def as_scores_mask(mask: Tensor | None, scores_shape: torch.Size | tuple[int, ...]) -> Tensor | None:

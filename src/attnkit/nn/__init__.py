@@ -29,7 +29,8 @@ from .spatial import (
 )
 
 __all__ = [
-    "AdditiveAttention", "CoverageAttention", "LocationAwareAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES",
+    "AdditiveAttention", "CoverageAttention", "LocationAwareAttention", "HardAttended", "LuongAttention",
+    "LuongAttended", "LUONG_SCORES",
     "MultiHeadAttention", "MHAOutput", "KVCache", "Rotary",
     "AttentionPooling", "LocalMonotonicAttention", "LocalPredictiveAttention",
     "POSITIONAL", "PositionKind", "SinusoidalPositionalEncoding", "LearnedPositionalEncoding",

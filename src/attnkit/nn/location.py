@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from ..functional import Attended, fuse, score
-from .seq2seq import AdditiveAttention, _attended, _check_3d
+from .seq2seq import AdditiveAttention, HardAttended, _attended, _check_3d
 
 __all__ = ["LocationAwareAttention"]
 
@@ -63,8 +63,19 @@ class LocationAwareAttention(AdditiveAttention):
         real = mask.to(dtype)
         return real / real.sum(-1, keepdim=True).clamp_min(1.0)
 
+    @classmethod
+    def _first_weights(cls, query: Tensor, keys: Tensor, mask: Tensor | None) -> Tensor:
+        """alpha_0 for every query, (B, Tq, Tk): uniform over the keys `mask` allows each query."""
+        shape = (query.shape[0], query.shape[1], keys.shape[1])
+        if mask is None:
+            mask = torch.ones(shape, dtype=torch.bool, device=keys.device)
+        elif mask.dim() == 2:  # (B, Tk) padding mask
+            mask = mask.unsqueeze(1)
+        return cls.initial_weights(mask.expand(shape), keys.dtype)
+
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None,
-                projected_keys: Tensor | None = None, *, prev_weights: Tensor) -> Attended:
+                projected_keys: Tensor | None = None, *,
+                prev_weights: Tensor | None = None) -> Attended | HardAttended:
         """As :meth:`AdditiveAttention.forward`, with the previous alignment.
 
         Args:
@@ -73,10 +84,14 @@ class LocationAwareAttention(AdditiveAttention):
             mask: boolean, ``True`` = may attend; (B, Tk) padding mask, or 3-D broadcasting to
                 (B, Tq, Tk).
             projected_keys: :meth:`project_keys` of `keys`, (B, Tk, Da); computed when None.
-            prev_weights: alpha_{i-1} for each query, (B, Tq, Tk).
+            prev_weights: alpha_{i-1} for each query, (B, Tq, Tk). None is the alignment before
+                the first step, alpha_0 of :meth:`initial_weights` (uniform over the keys `mask`
+                allows), so this module can stand wherever an :class:`AdditiveAttention` is
+                called; a decoder passes the previous step's weights at every later step.
 
         Returns:
-            :class:`Attended` with context (B, Tq, Dk) and weights (B, Tq, Tk).
+            :class:`Attended` with context (B, Tq, Dk) and weights (B, Tq, Tk) (a
+            :class:`HardAttended` with the "reinforce" normaliser, as the parent's).
 
         Raises:
             ValueError: for wrongly shaped inputs, mask or previous weights.
@@ -84,6 +99,8 @@ class LocationAwareAttention(AdditiveAttention):
         _check_3d("query", query, self.query_dim, "B, Tq, Dq")
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
+        if prev_weights is None:
+            prev_weights = self._first_weights(query, keys, mask)
         scores = score.location_aware(self.query_proj(query), projected_keys, prev_weights=prev_weights,
                                       filters=self.filters, loc_proj=self.loc_proj.weight,
                                       energy=self.energy)  # (B, Tq, Tk)

@@ -148,11 +148,13 @@ class MultiHeadAttention(nn.Module):
                     bias=mha.in_proj_bias is not None, dropout=mha.dropout, causal=causal,
                     packed=mha.in_proj_weight is not None).to(mha.out_proj.weight)
         with torch.no_grad():
+            copies: list[tuple[nn.Linear, Tensor, Tensor | None]]
             if layer.in_proj is not None:
                 copies = [(layer.in_proj, mha.in_proj_weight, mha.in_proj_bias)]
             else:
-                biases = (None,) * 3 if mha.in_proj_bias is None else mha.in_proj_bias.chunk(3)
-                copies = list(zip((layer.q_proj, layer.k_proj, layer.v_proj),
+                biases: tuple[Tensor | None, ...] = (
+                    (None,) * 3 if mha.in_proj_bias is None else mha.in_proj_bias.chunk(3))
+                copies = list(zip(layer._separate_projs(),
                                   (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight), biases))
             copies.append((layer.out_proj, mha.out_proj.weight, mha.out_proj.bias))
             for proj, weight, bias in copies:
@@ -209,7 +211,7 @@ class MultiHeadAttention(nn.Module):
         else:
             q, kv = self._cross_qkv(query, key, value, memory, cache)
         output, weights = self._attend(q, kv, mask, bias, need_weights, self.causal)
-        if average_weights:
+        if average_weights and weights is not None:  # _check_call: average_weights needs need_weights
             weights = weights.mean(dim=1)  # (B, Tq, Tk)
         return MHAOutput(output, weights, kv if cache is not None or use_cache else None)
 
@@ -329,6 +331,8 @@ class MultiHeadAttention(nn.Module):
         if self.rotary is not None:
             raise ValueError("rotary embeddings apply to self-attention only; got key/memory")
         if memory is None:
+            if key is None:
+                raise ValueError("cross-attention needs key= or its projection memory=")
             memory = self.project_memory(key, value)
         elif key is not None:
             raise ValueError("pass either key/value or their projection memory=, not both")
@@ -339,11 +343,17 @@ class MultiHeadAttention(nn.Module):
     def _project(self, x: Tensor, part: int) -> Tensor:
         """Query (part 0), key (1) or value (2) projection of `x`, (B, T, Nh|Nkv * Dh)."""
         if self.in_proj is None:
-            return (self.q_proj, self.k_proj, self.v_proj)[part](x)
+            return self._separate_projs()[part](x)
         start = 0 if part == 0 else self.d_model + (part - 1) * self.kv_dim
         stop = start + (self.d_model if part == 0 else self.kv_dim)
         bias = None if self.in_proj.bias is None else self.in_proj.bias[start:stop]
         return F.linear(x, self.in_proj.weight[start:stop], bias)
+
+    def _separate_projs(self) -> tuple[nn.Linear, nn.Linear, nn.Linear]:
+        """``q_proj``, ``k_proj``, ``v_proj`` of a layer built with ``packed=False``."""
+        if self.q_proj is None or self.k_proj is None or self.v_proj is None:
+            raise RuntimeError("a packed layer keeps its query/key/value projections in in_proj")
+        return self.q_proj, self.k_proj, self.v_proj
 
     def _heads(self, x: Tensor) -> Tensor:
         return x.unflatten(-1, (-1, self.head_dim)).transpose(1, 2)  # (B, T, N*Dh) -> (B, N, T, Dh)

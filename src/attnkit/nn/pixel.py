@@ -77,7 +77,8 @@ class NonLocalAttention(nn.Module):
         self.out = nn.Conv2d(inner, channels, 1)  # W_z
         if zero_init:
             nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
+            if self.out.bias is not None:  # always, a Conv2d with the default bias=True
+                nn.init.zeros_(self.out.bias)
 
     def _heads(self, x: Tensor) -> Tensor:
         """(B, Ci, H, W) -> (B, Nh, HW, Dh), pixels in row-major order."""

@@ -49,6 +49,7 @@ __all__ = [
     "RotaryEmbedding",
     "ALiBi",
     "NoPositionalEncoding",
+    "PositionalModule",
     "POSITIONAL",
     "build_positional",
 ]
@@ -61,6 +62,12 @@ class PositionKind(enum.Enum):
     ROTARY = "rotary"  # q, k = pe.rotate(q, offset), pe.rotate(k, offset) inside attention
     SCORE_BIAS = "score-bias"  # scores += pe.bias(Tq, Tk) inside attention, before the mask
     NONE = "none"  # nothing to do
+
+
+class PositionalModule(nn.Module):
+    """Base of the modules in :data:`POSITIONAL`: ``kind`` says where the module acts."""
+
+    kind: ClassVar[PositionKind]
 
 
 def _check_span(offset: int, length: int, max_len: int, cls: str) -> None:
@@ -97,7 +104,7 @@ def sinusoid_table(max_len: int, d_model: int) -> Tensor:
     return table
 
 
-class SinusoidalPositionalEncoding(nn.Module):
+class SinusoidalPositionalEncoding(PositionalModule):
     """Fixed sinusoids added to the embeddings [Vaswani17] Sec. 3.5.
 
     Sine and cosine alternate along D as in the paper's formula (columns 2i and 2i + 1 share one
@@ -114,6 +121,7 @@ class SinusoidalPositionalEncoding(nn.Module):
     """
 
     kind: ClassVar[PositionKind] = PositionKind.EMBEDDINGS
+    table: Tensor  # buffer, (max_len, D)
 
     def __init__(self, d_model: int, *, max_len: int = 4096, dropout: float = 0.0) -> None:
         super().__init__()
@@ -142,7 +150,7 @@ class SinusoidalPositionalEncoding(nn.Module):
         return self.dropout(x + pe)
 
 
-class LearnedPositionalEncoding(nn.Module):
+class LearnedPositionalEncoding(PositionalModule):
     """A trained vector per absolute position added to the embeddings [Gehring17] Sec. 3.1.
 
     As in BERT [Devlin19], the table ``weight`` (max_len, D) is initialised from N(0, 0.02^2).
@@ -189,7 +197,7 @@ class LearnedPositionalEncoding(nn.Module):
         return self.dropout(x + self.weight[offset : offset + x.shape[1]])
 
 
-class RotaryEmbedding(nn.Module):
+class RotaryEmbedding(PositionalModule):
     """Rotary position embedding (RoPE) of queries and keys [Su21] Sec. 3.4.2, Eqs. 15, 34.
 
     The features of a head form Dh/2 pairs (x_{2i}, x_{2i+1}); pair i at position m is rotated
@@ -213,6 +221,8 @@ class RotaryEmbedding(nn.Module):
     """
 
     kind: ClassVar[PositionKind] = PositionKind.ROTARY
+    cos: Tensor  # buffer, (max_len, Dh/2)
+    sin: Tensor  # buffer, (max_len, Dh/2)
 
     def __init__(self, head_dim: int, *, base: float = 10000.0, max_len: int = 4096) -> None:
         super().__init__()
@@ -277,7 +287,7 @@ def alibi_slopes(n_heads: int) -> list[float]:
     return alibi_slopes(p) + alibi_slopes(2 * p)[0::2][: n_heads - p]
 
 
-class ALiBi(nn.Module):
+class ALiBi(PositionalModule):
     """Attention with Linear Biases: score_h(i, j) += -m_h * |pos_i - pos_j| [Press21] Sec. 3.
 
     No positions are added to embeddings; each head h penalises a key linearly in its distance
@@ -298,6 +308,7 @@ class ALiBi(nn.Module):
     """
 
     kind: ClassVar[PositionKind] = PositionKind.SCORE_BIAS
+    slopes: Tensor  # buffer, (Nh,)
 
     def __init__(self, n_heads: int) -> None:
         super().__init__()
@@ -356,7 +367,7 @@ class ALiBi(nn.Module):
         return self.bias(tq, tk, offset=offset, device=device, dtype=dtype)
 
 
-class NoPositionalEncoding(nn.Module):
+class NoPositionalEncoding(PositionalModule):
     """No position information: returns the embeddings unchanged.
 
     Self-attention then treats its input as a set (the output is permutation-equivariant);
@@ -370,7 +381,7 @@ class NoPositionalEncoding(nn.Module):
         return x
 
 
-POSITIONAL: Registry[type[nn.Module]] = Registry("positional encoding")
+POSITIONAL: Registry[type[PositionalModule]] = Registry("positional encoding")
 POSITIONAL.register(
     "sinusoidal", SinusoidalPositionalEncoding, "fixed sin/cos added to embeddings",
     "[Vaswani17] Sec. 3.5",
@@ -390,7 +401,7 @@ POSITIONAL.register("none", NoPositionalEncoding, "no position information", "")
 
 def build_positional(
     name: str, *, d_model: int, n_heads: int, max_len: int, dropout: float = 0.0
-) -> nn.Module:
+) -> PositionalModule:
     """The positional module `name` sized for a Transformer of width D and Nh heads.
 
     Args:

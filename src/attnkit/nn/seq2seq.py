@@ -26,7 +26,8 @@ from torch import Tensor, nn
 from ..functional import NORMALISERS, Attended, fuse, masked_softmax, sample_hard, score
 from ..registry import Registry
 
-__all__ = ["AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
+__all__ = ["AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended",
+           "LUONG_SCORES"]
 
 
 def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
@@ -86,7 +87,7 @@ class AdditiveAttention(nn.Module):
         keys: Tensor,
         mask: Tensor | None = None,
         projected_keys: Tensor | None = None,
-    ) -> Attended:
+    ) -> Attended | HardAttended:
         """Context vectors and alignment weights for each query.
 
         Args:
@@ -132,14 +133,19 @@ class CoverageAttention(AdditiveAttention):
         self.coverage_proj = nn.Parameter(torch.zeros(attn_dim))  # V_a, zero: starts as plain Bahdanau
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None,
-                projected_keys: Tensor | None = None, *, coverage: Tensor) -> Attended:
+                projected_keys: Tensor | None = None, *, coverage: Tensor | None = None) -> Attended | HardAttended:
         """As :meth:`AdditiveAttention.forward`, with `coverage` (B, Tq, Tk): the attention each
-        key has received before each query's step (zeros at the first step).
+        key has received before each query's step. None is the coverage before the first step,
+        C_0 = 0 (then the result is :class:`AdditiveAttention`'s with the same parameters), so
+        this module can stand wherever an :class:`AdditiveAttention` is called; a decoder passes
+        the running sum at every later step.
 
         Raises:
             ValueError: for wrongly shaped inputs, mask or coverage.
         """
         _check_3d("query", query, self.query_dim, "B, Tq, Dq")
+        if coverage is None:
+            coverage = query.new_zeros(query.shape[0], query.shape[1], keys.shape[1])  # C_0 = 0
         if coverage.shape != (query.shape[0], query.shape[1], keys.shape[1]):
             raise ValueError(f"coverage must be (B, Tq, Tk) = {(query.shape[0], query.shape[1], keys.shape[1])}, "
                              f"got {tuple(coverage.shape)}")
@@ -181,7 +187,8 @@ class _Normaliser:
         self.train_fn = NORMALISERS.get(name)
         self.eval_fn = NORMALISERS.get(self._AT_INFERENCE.get(name, name))
 
-    def __call__(self, scores: Tensor, mask: Tensor | None, training: bool):
+    def __call__(self, scores: Tensor, mask: Tensor | None,
+                 training: bool) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
         """(weights, log_prob | None, entropy | None, probs | None) for scores (B, Tq, Tk); the last
         three only for "reinforce" while training (probs: the distribution sampled from)."""
         if training and self.name == "reinforce":
@@ -200,7 +207,20 @@ class LuongAttended(NamedTuple):
     weights: Tensor  # a_t, (B, Tq, Tk)
 
 
-class _DotScore(nn.Module):
+class _LuongScore(nn.Module):
+    """Base of the scores in :data:`LUONG_SCORES`, built as ``cls(query_dim, key_dim, attn_dim)``:
+    ``project_keys`` once per source sentence, ``forward(query, projected_keys)`` -> scores."""
+
+    def project_keys(self, keys: Tensor) -> Tensor:
+        """The step-independent part of the score for each annotation, (B, Tk, Dk) -> (B, Tk, D*)."""
+        raise NotImplementedError
+
+    def forward(self, query: Tensor, projected_keys: Tensor) -> Tensor:
+        """Scores (B, Tq, Tk) of queries (B, Tq, Dq) against projected keys (B, Tk, D*)."""
+        raise NotImplementedError
+
+
+class _DotScore(_LuongScore):
     """score(h_t, h_s) = h_t^T h_s [Luong15] Eq. 8."""
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
@@ -218,7 +238,7 @@ class _DotScore(nn.Module):
         return score.dot(query, projected_keys)
 
 
-class _GeneralScore(nn.Module):
+class _GeneralScore(_LuongScore):
     """score(h_t, h_s) = h_t^T W_a h_s [Luong15] Eq. 8; W_a h_s is the projected key."""
 
     def __init__(self, query_dim: int, key_dim: int, attn_dim: int) -> None:
@@ -232,7 +252,7 @@ class _GeneralScore(nn.Module):
         return score.dot(query, projected_keys)
 
 
-class _ConcatScore(nn.Module):
+class _ConcatScore(_LuongScore):
     """score(h_t, h_s) = v_a^T tanh(W_a [h_t; h_s]) [Luong15] Eq. 8.
 
     W_a [h_t; h_s] is split as W_q h_t + W_k h_s so that W_k h_s is computed once.
@@ -252,7 +272,7 @@ class _ConcatScore(nn.Module):
         return score.additive(self.query_proj(query), projected_keys, self.energy)
 
 
-LUONG_SCORES: Registry[type[nn.Module]] = Registry("Luong score")
+LUONG_SCORES: Registry[type[_LuongScore]] = Registry("Luong score")
 LUONG_SCORES.register("dot", _DotScore, "h_t · h_s", "[Luong15] Eq. 8")
 LUONG_SCORES.register("general", _GeneralScore, "h_t^T W_a h_s", "[Luong15] Eq. 8")
 LUONG_SCORES.register("concat", _ConcatScore, "v_a^T tanh(W_a [h_t; h_s])", "[Luong15] Eq. 8")

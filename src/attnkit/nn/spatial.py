@@ -236,11 +236,11 @@ class SpatialTransformer(nn.Module):
             previous = width
         flat = previous * (self.in_size[0] // factor) * (self.in_size[1] // factor)
         self.features = nn.Sequential(*layers)
-        self.regressor = nn.Sequential(nn.Flatten(), nn.Linear(flat, loc_hidden), nn.ReLU(),
-                                       nn.Linear(loc_hidden, 6))
-        nn.init.zeros_(self.regressor[-1].weight)
+        theta_layer = nn.Linear(loc_hidden, 6)
+        self.regressor = nn.Sequential(nn.Flatten(), nn.Linear(flat, loc_hidden), nn.ReLU(), theta_layer)
+        nn.init.zeros_(theta_layer.weight)
         with torch.no_grad():
-            self.regressor[-1].bias.copy_(torch.tensor(IDENTITY_THETA))
+            theta_layer.bias.copy_(torch.tensor(IDENTITY_THETA))
 
     def localise(self, x: Tensor) -> Tensor:
         """The localisation network: theta (B, 2, 3) for a (B, C, H, W) input."""

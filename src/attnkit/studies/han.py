@@ -25,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -115,6 +115,7 @@ def logistic_regression_baseline(dataset: BibleSections, grid: Sequence[float], 
 
     Raises:
         StudyError: if scikit-learn is not installed.
+        ValueError: if `grid` is empty.
     """
     tfidf_cls, lr_cls = _sklearn()
     start = time.perf_counter()
@@ -124,13 +125,16 @@ def logistic_regression_baseline(dataset: BibleSections, grid: Sequence[float], 
          for s in ("train", "dev", "test")}
     y = {s: np.array([c.label for c in dataset.splits[s]]) for s in x}
     n = len(SECTIONS)
-    best, dev_scores = None, {}
+    best: tuple[Any, dict, float] | None = None  # (fitted model, dev metrics, C)
+    dev_scores: dict[float, float] = {}
     for c in sorted(grid):
         model = lr_cls(C=c, max_iter=5000, random_state=seed).fit(x["train"], y["train"])
         m = classification_metrics(model.predict(x["dev"]), y["dev"], n)
         dev_scores[c] = m["accuracy"]
         if best is None or (m["accuracy"], m["macro_f1"]) > (best[1]["accuracy"], best[1]["macro_f1"]):
             best = (model, m, c)
+    if best is None:
+        raise ValueError("logistic_regression_baseline needs at least one C in grid")
     model, dev_metrics, c = best
     predicted = model.predict(x["test"])
     return {"C": c, "dev": dev_scores, "dev_accuracy": dev_metrics["accuracy"], "dev_macro_f1": dev_metrics["macro_f1"],
@@ -205,12 +209,17 @@ def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 
     cfg = han_config(module, seed, epochs, len(dataset.splits["train"]),
                      [f"train.threads={threads}"] if threads else [])
     result = train_run(cfg, out / "han", progress=progress)
+    from ..tasks.bible_sections import BibleSectionsTask
+
     run = load_run(out / "han")
-    test = run.task.load_split(run.path, "test")
-    han_test, predictions = run.task.evaluate(run.model, test)
+    task, han = run.task, run.model
+    if not isinstance(task, BibleSectionsTask) or not isinstance(han, HierarchicalAttentionNetwork):
+        raise StudyError(f"{out / 'han'} is not a bible-sections HAN run")  # han_config made it one
+    test = task.load_split(run.path, "test")
+    han_test, predictions = task.evaluate(han, test)
     probs = torch.tensor([p.probabilities for p in predictions])
     baseline = logistic_regression_baseline(dataset, LR_GRID, seed=seed)
-    example = document_example(run.model, test[_pick_example(test, probs)], run.task.vocab)
+    example = document_example(han, test[_pick_example(test, probs)], task.vocab)
     example.title = (f"{example.ref} ({module}): {example.gold}, predicted {example.predicted} "
                      f"(p = {example.probability:.2f})")
     if example.n_verses > len(example.sentences):

@@ -102,7 +102,8 @@ def _setup(m: dict) -> list[str]:
             f"{cfg['hidden_dim']} per direction at both levels, attention width {cfg['attn_dim']}, dropout "
             f"{cfg['dropout']} on embeddings and the document vector. Adam, learning rate {t['lr']:g}, weight "
             f"decay {t['weight_decay']:g}, gradient norm clipped at {t['clip_norm']:g}, batches of "
-            f"{t['batch_size']} chapters bucketed by size (one trainer, `attnkit train`), at most {t['epochs']} epochs, early stop after "
+            f"{t['batch_size']} chapters bucketed by size (one trainer, `attnkit train`), at most {t['epochs']} "
+            "epochs, early stop after "
             f"{t['patience']} epochs without a better dev accuracy; the weights of the best dev epoch "
             f"({m['han']['best_epoch']}) are kept. Seed {t['seed']}.",
             f"- Baseline: scikit-learn [Pedregosa11] `LogisticRegression` (L2, lbfgs, multinomial) on sublinear "
@@ -121,7 +122,7 @@ def _history(m: dict) -> list[str]:
     return lines + [""]
 
 
-def _example(m: dict, picture: str) -> list[str]:
+def _example(m: dict, picture: str | None) -> list[str]:
     ex = m["example"]
     shown = len(ex["verses_shown"])
     which = (f"all {ex['n_verses']} verses" if shown == ex["n_verses"]

@@ -186,18 +186,18 @@ def all_reduce_gradients(params: Iterable[nn.Parameter], extras: Sequence[float]
         The summed `extras`.
     """
     params = [p for p in params if p.requires_grad]
-    groups: dict[torch.dtype, list[nn.Parameter]] = {}
+    groups: dict[torch.dtype, list[torch.Tensor]] = {}  # the gradients, by dtype
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-        groups.setdefault(p.grad.dtype, []).append(p)
+        groups.setdefault(p.grad.dtype, []).append(p.grad)
     for group in groups.values():
-        flat = torch.cat([p.grad.reshape(-1) for p in group])
+        flat = torch.cat([grad.reshape(-1) for grad in group])
         dist.all_reduce(flat, op=dist.ReduceOp.SUM)
         offset = 0
-        for p in group:
-            n = p.grad.numel()
-            p.grad.copy_(flat[offset:offset + n].view_as(p.grad))
+        for grad in group:
+            n = grad.numel()
+            grad.copy_(flat[offset:offset + n].view_as(grad))
             offset += n
     extra = torch.tensor(list(extras), dtype=torch.float64)
     dist.all_reduce(extra, op=dist.ReduceOp.SUM)

@@ -21,7 +21,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from types import FrameType
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -87,12 +88,15 @@ def lr_factor(cfg):
     return factor
 
 
+_SignalHandler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None  # what signal.signal returns
+
+
 class _StopSignals:
     """While active, SIGINT/SIGTERM only set `requested`; the loop stops at a step boundary."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._old: dict[int, object] = {}
+        self._old: dict[int, _SignalHandler] = {}
 
     def __enter__(self) -> "_StopSignals":
         if threading.current_thread() is threading.main_thread():
@@ -244,7 +248,7 @@ class Trainer:
 
     def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[float | None]]:
         """The random state and REINFORCE baseline of every rank but 0, for rank 0 to save."""
-        rng = {}
+        rng: dict[str, torch.Tensor] = {}
         for name, state in self._rng_states().items():
             states = distributed.all_gather_tensor(state, self.dist)
             rng |= {f"{name}.rank{r}": t for r, t in enumerate(states) if r}

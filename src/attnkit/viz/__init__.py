@@ -4,9 +4,15 @@ from .alignment import display_token, plot_alignment, save_figure
 from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .grid import plot_attention_grid
+from .image import (
+                    plot_channel_weights,
+                    plot_confusion,
+                    plot_image_attention,
+                    plot_image_attention_grid,
+                    plot_spatial_transformer,
+                    sampling_outline,
+)
 from .links import plot_links
-from .image import (plot_channel_weights, plot_confusion, plot_image_attention, plot_image_attention_grid,
-                    plot_spatial_transformer, sampling_outline)
 from .prediction import plot_prediction
 from .speech import plot_frame_attention, plot_spectrogram_alignment
 

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib import font_manager
 from matplotlib.axes import Axes
-from matplotlib.figure import Figure
+from matplotlib.figure import Figure, SubFigure
 
 from ..heads import HeadChoice, select_heads
 from ..io import atomic_path
@@ -27,6 +27,12 @@ __all__ = ["plot_alignment", "save_figure", "display_token"]
 
 _CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Droid Sans Fallback",
               "IPAGothic", "AR PL UMing CN")
+
+
+def figure_of(ax: Axes) -> Figure:
+    """The figure `ax` is drawn on; for axes in a subfigure, the (root) figure that holds it."""
+    fig = ax.figure
+    return fig.figure if isinstance(fig, SubFigure) else fig
 
 
 def display_token(token: str) -> str:
@@ -82,7 +88,7 @@ def plot_alignment(
                               max(3.0, 0.32 * len(tgt_tokens) + 1.4)), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     image = ax.imshow(w, cmap="gray_r", vmin=0.0, vmax=1.0, aspect="equal", interpolation="nearest")
     family = _font_family()
     ax.set_xticks(range(len(src_tokens)), [display_token(t) for t in src_tokens], fontfamily=family)

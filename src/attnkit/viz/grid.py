@@ -55,7 +55,8 @@ def plot_attention_grid(
             ax.set_yticks(range(len(query_tokens)), [display_token(t) for t in query_tokens],
                           fontsize=5, fontfamily=family)
             ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=7)
-    fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
+    if image is not None:  # always: there is at least one panel
+        fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
     if title:
         fig.suptitle(title, fontsize=9, fontfamily=family)
     return fig

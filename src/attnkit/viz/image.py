@@ -20,6 +20,8 @@ from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .alignment import figure_of
+
 __all__ = ["plot_image_attention", "plot_image_attention_grid", "plot_channel_weights",
            "plot_spatial_transformer", "plot_confusion", "sampling_outline"]
 
@@ -117,7 +119,7 @@ def plot_image_attention(
         fig = Figure(figsize=(3.2, 3.4), layout="constrained")
         ax = fig.add_subplot()
     else:
-        fig = ax.figure
+        fig = figure_of(ax)
     _draw_overlay(ax, image, heat, alpha=alpha, cmap=cmap, marker=marker)
     if title:
         ax.set_title(title, fontsize=9)

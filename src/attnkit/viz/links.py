@@ -15,7 +15,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -27,7 +27,7 @@ from .alignment import plot_alignment
 __all__ = ["plot_links", "LINK_STYLES"]
 
 # kind -> matplotlib marker options; (i, j) is drawn at x = i (source word), y = j (target word)
-LINK_STYLES = {
+LINK_STYLES: dict[str, dict[str, Any]] = {
     "hit": {"marker": "s", "markersize": 11, "markerfacecolor": "none", "markeredgecolor": "#1a9850",
             "markeredgewidth": 2.0, "linestyle": "none"},
     "hit-dot": {"marker": "o", "markersize": 4, "color": "#1a9850", "linestyle": "none"},
