@@ -18,9 +18,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from torch import Tensor, nn
+
+from ..capabilities import TaskCapabilities
+from ..predictions import Prediction
+
+if TYPE_CHECKING:
+    from ..decoding.options import DecodeOptions
 
 __all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction"]
 
@@ -74,14 +80,6 @@ class LossContext:
 
 
 @runtime_checkable
-class Prediction(Protocol):
-    """One prediction from raw input. ``output`` is the line printed for it; the attention it
-    carries is in task-specific fields, drawn by :func:`attnkit.viz.plot_prediction`."""
-
-    output: str
-
-
-@runtime_checkable
 class Task(Protocol):
     """The interface of a task plug-in.
 
@@ -126,6 +124,15 @@ class Task(Protocol):
     def spec(self) -> Any:
         """The :class:`attnkit.models.families.ModelSpec` a model family builds for."""
 
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """What the task can do with raw input (:class:`attnkit.capabilities.TaskCapabilities`):
+        the kind of input, its options, decoding, gold alignments, class names. Read once when a
+        run loads (:func:`attnkit.training.load_run`); a task that declares nothing gets the
+        defaults (text input, no options, no decoding). The methods a declaration promises
+        (``gold_alignment`` for span gold, ``choice`` / ``save_choice`` for an alignment choice,
+        ``source_tokens`` for a decoding text task) are then called directly."""
+
     # --- training ------------------------------------------------------------------------------
     def encode(self, examples: Sequence) -> list:
         """Training items of `examples` (what :meth:`collate` takes)."""
@@ -145,18 +152,22 @@ class Task(Protocol):
         the batch's total :meth:`loss_weight` and runs it under autocast when asked."""
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def evaluate(self, model: nn.Module, examples: Sequence, **options: Any) -> tuple[dict[str, Any], list]:
+    def evaluate(self, model: nn.Module, examples: Sequence, *, decode: "DecodeOptions | None" = None
+                 ) -> tuple[dict[str, Any], list]:
         """Score `model` (in eval mode) on `examples`: the metrics (``metric.name`` among them;
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
-        `options` are the task's decoding options (e.g. ``beam_size``)."""
+        `decode`: the decoding options of a task that decodes (non-decoding tasks take None)."""
 
     def report(self, metrics: Mapping[str, Any]) -> list[str]:
         """Lines that present :meth:`evaluate`'s metrics to a person."""
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[Prediction]:
+                decode: "DecodeOptions | None" = None) -> list[Prediction]:
         """Predictions for raw user inputs (a line of text, an image path, a node id...), in order,
-        each carrying its attention.
+        each carrying its attention and its ``kind`` (:mod:`attnkit.predictions`), drawn by the
+        views registry (:data:`attnkit.viz.views.VIEWS`). `options` are the input options the
+        task declares (``capabilities.options``); `decode` the decoding options of a task that
+        decodes.
 
         Raises:
             attnkit.errors.InputError: for an input the task cannot take, or an unknown option;

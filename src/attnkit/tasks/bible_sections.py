@@ -39,7 +39,7 @@ import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -47,6 +47,8 @@ from torch import Tensor
 
 from torch import nn
 
+from ..capabilities import InputKind, TaskCapabilities
+from ..predictions import DOCUMENT
 from ..data import sword
 from ..data.vocab import Vocab
 from ..errors import ConfigError, InputError
@@ -343,6 +345,8 @@ class DocumentPrediction:
         sentence_weights: (S,) sentence weights.
     """
 
+    kind: ClassVar[str] = DOCUMENT
+
     output: str
     probability: float
     probabilities: list[float]
@@ -372,6 +376,11 @@ class BibleSectionsTask:
     metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "documents"
     spec_class = DocumentSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A passage of text in, one of the sections out."""
+        return TaskCapabilities(InputKind.TEXT, classes=tuple(self.classes))
 
     @property
     def spec(self) -> DocumentSpec:

@@ -39,13 +39,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
+from ..predictions import CAPTION
 from ..data import Vocab, fashion_mnist, pad
 from ..data import scenes as scene_data
 from ..decoding import beam_search, greedy_decode
@@ -55,7 +57,7 @@ from ..io import atomic_write_text
 from ..models.families import CaptionSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
-from .images import read_image
+from .images import INVERT, read_image
 from .seq2seq import reinforce_terms
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
@@ -125,6 +127,8 @@ class CaptionPrediction:
         score: the sum of the log-probabilities of the words and ``</s>``.
     """
 
+    kind: ClassVar[str] = CAPTION
+
     output: str
     image: np.ndarray
     words: list[str]
@@ -163,6 +167,11 @@ class ScenesCaptionTask:
     metric = PrimaryMetric("bleu_4", higher_is_better=True, best_possible=100.0, tie_break="exact_match")
     loss_unit = "target tokens"
     spec_class = CaptionSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """An image file in (option ``invert``), a caption decoded word by word."""
+        return TaskCapabilities(InputKind.IMAGE, (INVERT,), decodes=True)
 
     @property
     def spec(self) -> CaptionSpec:

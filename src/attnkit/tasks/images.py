@@ -35,13 +35,15 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, InputOption, TaskCapabilities
+from ..predictions import IMAGE_OVERLAY
 from ..data import canvas as canvas_data
 from ..data import fashion_mnist
 from ..errors import ConfigError, InputError
@@ -151,6 +153,8 @@ class ImagePrediction:
         query: the query cell shown, (ROW, COL); None when the map is the mean weight received.
     """
 
+    kind: ClassVar[str] = IMAGE_OVERLAY
+
     output: str
     probability: float
     probabilities: list[float]
@@ -243,6 +247,11 @@ def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto")
     return x
 
 
+# the input options of the image tasks (``--option``, the explorer's options)
+INVERT = InputOption("invert", "auto", ("auto", "yes", "no"), "dark-on-light pictures are inverted: auto, yes or no")
+QUERY = InputOption("query", "", (), "ROW,COL: the query pixel of a non-local block's map (default: the mean)")
+
+
 @dataclass
 class FashionMNISTTask:
     """Fashion-MNIST classification as a task plug-in (:class:`attnkit.tasks.base.Task`); model
@@ -261,6 +270,11 @@ class FashionMNISTTask:
     loss_unit = "images"
     spec_class = ImageSpec
     classes = list(fashion_mnist.CLASSES)
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """An image file in (options ``invert`` and ``query``), one of the classes out."""
+        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes))
 
     @property
     def spec(self) -> ImageSpec:
