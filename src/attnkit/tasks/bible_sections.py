@@ -43,19 +43,17 @@ from typing import Any, Callable, ClassVar, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
-
-from torch import nn
+from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
-from ..predictions import DOCUMENT
 from ..data import sword
 from ..data.vocab import Vocab
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
-from ..schema import check_positive
 from ..models.families import DocumentSpec
+from ..predictions import DOCUMENT
+from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import check_split_fractions, classification_report, reject_decoding_options
 

@@ -47,7 +47,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
-from ..predictions import CAPTION
 from ..data import Vocab, fashion_mnist, pad
 from ..data import scenes as scene_data
 from ..decoding import beam_search, greedy_decode
@@ -55,6 +54,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
 from ..models.families import CaptionSpec
+from ..predictions import CAPTION
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .images import INVERT, read_image

@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar, Mapping
 
-from ..predictions import LABEL
 from ..errors import ConfigError
+from ..predictions import LABEL
 
 __all__ = ["ClassLabel", "check_split_fractions", "classification_report", "reject_decoding_options"]
 

@@ -32,13 +32,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
-from ..predictions import GRAPH_NEIGHBOURHOOD
 from ..data import debian_graph
 from ..data.node_graph import NodeGraph, karate_club, load_graph, save_graph, split_nodes
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.families import NodeSpec
+from ..predictions import GRAPH_NEIGHBOURHOOD
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, check_split_fractions, classification_report, reject_decoding_options
 

@@ -43,7 +43,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, InputOption, TaskCapabilities
-from ..predictions import IMAGE_OVERLAY
 from ..data import canvas as canvas_data
 from ..data import fashion_mnist
 from ..errors import ConfigError, InputError
@@ -51,6 +50,7 @@ from ..evaluation import classification_metrics
 from ..functional import attention_rollout
 from ..io import atomic_write_text
 from ..models.families import ImageSpec
+from ..predictions import IMAGE_OVERLAY
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options

@@ -43,7 +43,6 @@ import torch
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
-from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..data import Batch, Vocab, collate
 from ..data.audio import FeatureConfig, features_of_file
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
@@ -54,6 +53,7 @@ from ..heads import select_heads
 from ..io import atomic_write_text
 from ..models.families import SpeechSeq2SeqSpec
 from ..models.speech_seq2seq import FRONTENDS
+from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from . import dates
 from .base import PrimaryMetric

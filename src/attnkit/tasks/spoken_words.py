@@ -32,7 +32,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
-from ..predictions import SPOKEN_WORD
 from ..data.audio import FeatureConfig, features_of_file
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..errors import ConfigError, InputError
@@ -40,6 +39,7 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.frontends import MIN_FRAMES, ConvSubsampling
 from ..models.speech import SpeechSpec
+from ..predictions import SPOKEN_WORD
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options

@@ -23,8 +23,8 @@ from torch import nn
 
 from ..capabilities import InputKind, TaskCapabilities
 from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
-from ..errors import ConfigError, InputError
 from ..decoding import translate
+from ..errors import ConfigError, InputError
 from ..evaluation import BucketScore, bleu_by_length, corpus_scores, format_scores_table
 from ..io import atomic_write_text
 from ..schema import check_positive
