@@ -86,12 +86,12 @@ def _table(rows: list[dict]) -> str:
 
 
 def _grid(runs: dict, text: str, locale: str) -> Figure:
-    with_attention = {n: r for n, r in runs.items() if getattr(r.model, "uses_attention", False)}
+    with_attention = {n: r for n, r in runs.items() if r.capabilities.model.attention}
     cols = min(3, len(with_attention))
     fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
     axes = fig.subplots(math.ceil(len(with_attention) / cols), cols, squeeze=False).flatten()
     for ax, (name, run_) in zip(axes, with_attention.items()):
-        takes_locale = "locale" in getattr(run_.task, "predict_options", {})
+        takes_locale = "locale" in run_.capabilities.task.option_defaults
         (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if takes_locale else {})
         weights = tr.weights.mean(0) if tr.weights.dim() == 3 else tr.weights  # heads: their mean
         plot_alignment(weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
     check_decoding_arguments(args, run_.model)
-    if args.confusion_plot and not hasattr(run_.task, "classes"):
+    if args.confusion_plot and not run_.capabilities.task.classes:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
     metrics, _ = run_.task.evaluate(run_.model, examples, **decoding_kwargs(args))
     if args.confusion_plot:

@@ -116,9 +116,10 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             check_heads(res, args.attention_heads)
-    for text, res in zip(inputs, results):
-        print(json.dumps(prediction_record(run_, text, res), ensure_ascii=False) if args.json
-              else res.output, flush=False)
+    lines = ([json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
+             if args.json else [res.output for res in results])
+    for line in lines:
+        print(line, flush=False)
     sys.stdout.flush()
     if args.attention_plot:
         for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):

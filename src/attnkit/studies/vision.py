@@ -275,7 +275,7 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
             (not a canvas run).
     """
     run = load_run(run_dir) if isinstance(run_dir, (str, Path)) else run_dir
-    stn = getattr(run.model, "stn", None)
+    stn = run.model.stn if "stn" in run.capabilities.model.parts else None  # declared by the family
     record = json.loads((Path(run.path) / "data" / "test.json").read_text(encoding="utf-8"))
     if stn is None or "transforms" not in record:
         raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "

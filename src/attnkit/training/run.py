@@ -59,6 +59,7 @@ class Run:
 
 # the methods each declaration promises, checked when a run loads
 _DECODER = ("encode", "init_state", "step")
+_PARTS = ("stn",)  # sub-modules a picture may show, read off models whose family declares nothing
 
 
 def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
@@ -68,7 +69,8 @@ def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
     A task without ``capabilities`` gets :class:`TaskCapabilities` (), a text task that
     decodes nothing. A family without a ``capabilities(cfg)`` classmethod gets capabilities
     read off the model it built (a step-by-step decoder, layer maps, ``uses_attention``,
-    ``cfg.n_heads``), so that families written before declarations keep working.
+    ``cfg.n_heads``, a spatial transformer ``stn``), so that families written before declarations
+    keep working.
     """
     task_caps = task.capabilities if hasattr(task, "capabilities") else TaskCapabilities()
     family = family_of(cfg)
@@ -79,7 +81,8 @@ def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
             decodes=all(hasattr(model, name) for name in _DECODER),
             attention=bool(getattr(model, "uses_attention", True)),
             layer_maps=hasattr(model, "attention_maps"),
-            n_heads=int(getattr(cfg.model, "n_heads", 1) or 1))
+            n_heads=int(getattr(cfg.model, "n_heads", 1) or 1),
+            parts=tuple(name for name in _PARTS if isinstance(getattr(model, name, None), nn.Module)))
     if not isinstance(task_caps, TaskCapabilities) or not isinstance(model_caps, ModelCapabilities):
         raise RunError(f"task {cfg.data.task} or family {cfg.model.arch} declares capabilities of the wrong type "
                        f"({type(task_caps).__name__}, {type(model_caps).__name__}); return "
@@ -102,6 +105,7 @@ def run_capabilities(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabili
         (caps.task.decodes and caps.task.input is InputKind.TEXT, task, who_task, "decodes", ("source_tokens",)),
         (caps.task.gold is GoldKind.SPANS, task, who_task, "gold=spans", ("gold_alignment",)),
         (caps.task.alignment_choice, task, who_task, "alignment_choice", ("choice", "save_choice")),
+        *((name in caps.model.parts, model, who_model, f"part {name}", (name,)) for name in caps.model.parts),
     ]
     for declared, obj, who, what, needs in promises:
         missing = [name for name in needs if not hasattr(obj, name)]
