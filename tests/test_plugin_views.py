@@ -155,7 +155,8 @@ def test_predict_draws_it_with_the_registered_picture(run, tmp_path, capsys):
     assert PLOTTED[0][0].digits == list("12745680") and PLOTTED[0][1] == f"12745680 → {output}"
     assert png_size(png) == (round(FIGSIZE[0] * 150), round(FIGSIZE[1] * 150))  # the registered figure's size
     # two inputs: two pictures, each by the registered plot
-    assert main(["predict", "--model", str(run), "11111111", "77777777", "--attention-plot", str(tmp_path / "b.png")]) == 0
+    two = ["predict", "--model", str(run), "11111111", "77777777", "--attention-plot", str(tmp_path / "b.png")]
+    assert main(two) == 0
     assert len(PLOTTED) == 3 and (tmp_path / "b-1.png").is_file() and (tmp_path / "b-2.png").is_file()
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
 from ..capabilities import GoldKind
 from ..decoding import translate
@@ -35,6 +36,7 @@ from ..evaluation.word_alignment import (
     word_weights,
 )
 from ..heads import parse_heads, select_heads
+from ..tasks.base import AlignmentChoiceTask
 from ..training import Run, RunError, load_run
 from ..viz import plot_links, save_figure
 from .common import UserError, add_common, device_of
@@ -78,7 +80,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
                                "--gold, hits, misses and false links are marked apart")
     pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
-    pictures.add_argument("--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot")
+    pictures.add_argument("--gold", type=Path, metavar="LINKS",
+                          help="gold Pharaoh links of the input lines, for --plot")
     add_choice_arguments(parser)
     add_common(parser)
 
@@ -86,7 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def choice_of(args: argparse.Namespace, run_: Run) -> AlignmentChoice:
     """The run's alignment choice (where its task keeps one: ``capabilities.alignment_choice``; else
     the default), with the flags given on the command line applied."""
-    base = run_.task.choice if run_.capabilities.task.alignment_choice else AlignmentChoice()
+    keeps = run_.capabilities.task.alignment_choice
+    base = cast(AlignmentChoiceTask, run_.task).choice if keeps else AlignmentChoice()
     given = {"layer": args.layer, "method": args.method, "threshold": args.threshold, "source_pool": args.pool}
     try:
         if args.head is not None:
@@ -272,7 +276,7 @@ def _choose(args, run_, sources, targets, gold) -> int:
     best, score = results[0]
     keeps = run_.capabilities.task.alignment_choice
     if keeps:
-        run_.task.save_choice(run_.path, best, score.as_dict())
+        cast(AlignmentChoiceTask, run_.task).save_choice(run_.path, best, score.as_dict())
     if args.json:
         print(json.dumps({"best": best.as_dict(), "results": [{**c.as_dict(), **s.as_dict()} for c, s in results]}))
         return 0

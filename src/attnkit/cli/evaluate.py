@@ -18,7 +18,8 @@ EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
   attnkit evaluate --model runs/bible-transformer --beam 5 --json
   attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png
-  attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
+  attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh \\
+      --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
   attnkit evaluate --model runs/grc-en-transformer --split dev --choose   # AER: layer/head on the dev gold"""
 
 

@@ -19,11 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..decoding import layer_maps
 from ..errors import InputError
-from ..heads import parse_heads, select_heads
+from ..heads import HeadChoice, parse_heads
 from ..training import load_run
 from ..viz import Budget, prediction_json, save_figure, view_of
 from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
@@ -132,18 +130,16 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     return results
 
 
-def check_heads(prediction: Any, heads) -> None:
+def check_heads(prediction: Any, heads: HeadChoice) -> None:
     """A usage error (exit 2) for a head index the prediction's multi-head attention lacks."""
     try:
         n = view_of(prediction).n_heads(prediction)
     except ValueError as err:  # no view of this prediction: the plot says so
         log.debug("no head check: %s", err)
         return
-    if n > 1:
-        try:
-            select_heads(np.zeros((n, 1, 1)), heads)
-        except ValueError as err:
-            raise UserError(f"--attention-heads: {err}", code=2) from None
+    if n > 0 and heads != "mean" and not 0 <= heads < n:  # per-head attention, (Nh, ...)
+        raise UserError(f"--attention-heads: head {heads} is out of range: these weights have {n} heads; "
+                        f"pass a head index 0..{n - 1} or 'mean'", code=2)
 
 
 def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:

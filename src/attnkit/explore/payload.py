@@ -231,7 +231,7 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
     out: dict[str, Any] = {"kind": view.kind, "input": shown, "output": pred.output,
                            "view": view.to_json(pred, budget),
                            "script": f"/views/{view.kind}.js" if view.script is not None else None}
-    fields = vars(pred) if dataclasses.is_dataclass(pred) else {}
+    fields: dict[str, Any] = vars(pred) if dataclasses.is_dataclass(pred) else {}
     out["fields"] = {name: _value(value, budget) for name, value in fields.items()
                      if name not in view.carries and name != "output"}
     if budget.exceeded:

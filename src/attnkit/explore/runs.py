@@ -11,9 +11,10 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 from ..capabilities import GoldKind, InputKind
+from ..tasks.base import SpanGoldTask
 from ..training import Run, load_run
 
 __all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "input_kind", "best_metric"]
@@ -70,7 +71,8 @@ class Served:
             return None
         for example in self.examples():
             if example.text == text and example.locale == locale:
-                return [list(map(int, link)) for link in self.run.task.gold_alignment(example)]
+                task = cast(SpanGoldTask, self.run.task)  # declared: gold spans
+                return [list(map(int, link)) for link in task.gold_alignment(example)]
         return None
 
     def gold_words(self, text: str) -> Any:

@@ -28,7 +28,8 @@ from ..predictions import Prediction
 if TYPE_CHECKING:
     from ..decoding.options import DecodeOptions
 
-__all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction"]
+__all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction", "SpanGoldTask", "AlignmentChoiceTask",
+           "TextDecodingTask"]
 
 
 @dataclass(frozen=True)
@@ -173,3 +174,27 @@ class Task(Protocol):
             attnkit.errors.InputError: for an input the task cannot take, or an unknown option;
                 checked for every input before any prediction is made.
         """
+
+
+# --- the methods a declaration promises (checked when a run loads; call sites cast to these) ------
+class SpanGoldTask(Protocol):
+    """A task declaring ``gold=GoldKind.SPANS``."""
+
+    def gold_alignment(self, example: Any) -> list[tuple[int, int, int]]:
+        """Per output position of `example`'s target, (position, source start, source end)."""
+
+
+class AlignmentChoiceTask(Protocol):
+    """A task declaring ``alignment_choice=True``: the kept choice and how to keep a new one."""
+
+    choice: Any  # attnkit.evaluation.word_alignment.AlignmentChoice
+
+    def save_choice(self, run_dir: Path, choice: Any, score: dict) -> None:
+        """Keep `choice` (with its dev `score`) in the run folder."""
+
+
+class TextDecodingTask(Protocol):
+    """A task declaring ``decodes=True`` with text input: it tokenises a line before decoding."""
+
+    def source_tokens(self, text: str, locale: str = "") -> list[str]:
+        """The source tokens of a line, as the model reads them."""

@@ -96,7 +96,8 @@ class View:
             ``.js`` file; None for the kinds the page draws itself.
         carries: the prediction's fields that `to_json` carries (the explorer leaves them out of
             the other fields it shows, so no array travels twice).
-        n_heads: the number of heads the picture chooses among (1: nothing to choose).
+        n_heads: the number of heads the picture chooses among; 0 for attention without a head
+            dimension (nothing to choose: any head index but 0 draws nothing).
     """
 
     kind: str
@@ -104,7 +105,7 @@ class View:
     to_json: Callable[[Any, Budget], dict[str, Any]]
     script: str | Path | None = None
     carries: frozenset[str] = frozenset()
-    n_heads: Callable[[Any], int] = lambda prediction: 1
+    n_heads: Callable[[Any], int] = lambda prediction: 0
 
     def script_source(self) -> str | None:
         """The script's text (read from its file when it is a path), or None."""
@@ -139,7 +140,7 @@ def prediction_json(prediction: Any, budget: Budget | None = None) -> dict[str, 
 
 # ---- text alignments ----------------------------------------------------------------------------
 def _heads_of(weights: Any) -> int:
-    return int(weights.shape[0]) if weights is not None and weights.ndim == 3 else 1
+    return int(weights.shape[0]) if weights is not None and weights.ndim == 3 else 0
 
 
 def _chosen(weights: Any, title: str | None, heads: HeadChoice) -> tuple[Any, str | None]:
@@ -359,7 +360,7 @@ for _view, _description in [
      "one map over the image per generated word"),
     (View(GRAPH_NEIGHBOURHOOD, _neighbourhood, _neighbourhood_json,
           carries=frozenset({"neighbours", "edge_weights", "neighbour_classes"}),
-          n_heads=lambda p: int(_last_layer_heads(p).shape[0]) if p.edge_weights else 1),
+          n_heads=lambda p: int(_last_layer_heads(p).shape[0]) if p.edge_weights else 0),
      "a node's incoming edges, weights per layer and head"),
     (View(SPOKEN_WORD, _frames, _spoken_word_json, carries=_SPEECH),
      "a recording's log-mel frames, pooling weights and self-attention"),
