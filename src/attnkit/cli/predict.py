@@ -137,7 +137,7 @@ def check_heads(prediction: Any, heads: HeadChoice) -> None:
     except ValueError as err:  # no view of this prediction: the plot says so
         log.debug("no head check: %s", err)
         return
-    if n > 0 and heads != "mean" and not 0 <= heads < n:  # per-head attention, (Nh, ...)
+    if n > 0 and isinstance(heads, int) and not 0 <= heads < n:  # per-head attention, (Nh, ...)
         raise UserError(f"--attention-heads: head {heads} is out of range: these weights have {n} heads; "
                         f"pass a head index 0..{n - 1} or 'mean'", code=2)
 

@@ -17,7 +17,7 @@ from ..capabilities import GoldKind, InputKind
 from ..tasks.base import SpanGoldTask
 from ..training import Run, load_run
 
-__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "input_kind", "best_metric"]
+__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "best_metric"]
 
 _KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -105,13 +105,6 @@ class Served:
             "gold": gold,
             "examples": len(self.examples()),
         }
-
-
-def input_kind(run: Run) -> str:
-    """``"image"`` for tasks whose inputs are image files (the page uploads one), ``"audio"`` for
-    recordings (a WAV file is uploaded), else ``"text"`` (a line of text, or a name such as a graph
-    node's): the task's declared input."""
-    return run.capabilities.task.input.value
 
 
 def best_metric(run_dir: Path, metric) -> float | None:

@@ -24,7 +24,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -276,7 +276,7 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
             (not a canvas run).
     """
     run = load_run(run_dir) if isinstance(run_dir, (str, Path)) else run_dir
-    stn = run.model.stn if "stn" in run.capabilities.model.parts else None  # declared by the family
+    stn: Any = run.model.stn if "stn" in run.capabilities.model.parts else None  # declared by the family
     record = json.loads((Path(run.path) / "data" / "test.json").read_text(encoding="utf-8"))
     if stn is None or "transforms" not in record:
         raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "
