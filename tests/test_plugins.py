@@ -3,7 +3,10 @@
 
 The toy task: strings of 8 digits; is there a 7 in it? The toy family: embeddings, attention
 pooling (attnkit.nn.AttentionPooling) and a linear classifier; the pooled weights should land on
-the 7s.
+the 7s. The task declares its capabilities and its predictions their kind (a text alignment: one
+output token over the digits), so ``--attention-plot`` and ``--json`` work through attnkit's own
+view of that kind; a task and family that declare nothing still train, evaluate and predict, with
+the defaults.
 """
 
 from __future__ import annotations
@@ -12,17 +15,21 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnkit.capabilities import InputKind, ModelCapabilities, RunCapabilities, TaskCapabilities
 from attnkit.cli import main
 from attnkit.errors import ConfigError, InputError
 from attnkit.models import FAMILIES, ModelSpec
 from attnkit.nn import AttentionPooling
+from attnkit.predictions import TEXT_ALIGNMENT
 from attnkit.tasks import TASKS, PrimaryMetric
+from attnkit.training import load_run
 
 
 @dataclass(frozen=True)
@@ -44,12 +51,27 @@ class DigitsSpec(ModelSpec):
 
 
 @dataclass
-class Guess:
+class BareGuess:
+    """A prediction that declares no kind."""
+
     output: str
     weights: list
 
 
-class SevensTask:
+@dataclass
+class Guess:
+    """The answer as one output token over the digits, with the pooling weights: a text alignment."""
+
+    kind: ClassVar[str] = TEXT_ALIGNMENT
+    output: str
+    src_tokens: list[str]
+    out_tokens: list[str]
+    weights: torch.Tensor  # (1, T)
+
+
+class BareSevensTask:
+    """The task declaring nothing beyond the plug-in methods."""
+
     name = "sevens"
     config_class = SevensConfig
     default_family = "toy-pool"
@@ -123,7 +145,23 @@ class SevensTask:
                 raise InputError(f"input {i} is not a string of digits")
         with torch.no_grad():
             out = [model(torch.tensor([[int(c) for c in s]])) for s in inputs]
-        return [Guess("yes" if logits.argmax() == 1 else "no", w[0].tolist()) for logits, w in out]
+        return [self.guess("yes" if logits.argmax() == 1 else "no", s, w[0]) for s, (logits, w) in zip(inputs, out)]
+
+    @staticmethod
+    def guess(output, text, weights):
+        return BareGuess(output, weights.tolist())
+
+
+class SevensTask(BareSevensTask):
+    """The task with its declarations: text input, two classes, predictions of a kind."""
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        return TaskCapabilities(InputKind.TEXT, classes=("no", "yes"))
+
+    @staticmethod
+    def guess(output, text, weights):
+        return Guess(output, list(text), [output], weights.unsqueeze(0))
 
 
 @dataclass(frozen=True)
@@ -148,7 +186,9 @@ class ToyPool(nn.Module):
         return self.out(pooled.context), pooled.weights
 
 
-class PoolFamily:
+class BarePoolFamily:
+    """The family declaring nothing beyond build and label."""
+
     name = "toy-pool"
     config_class = PoolConfig
     spec_class = DigitsSpec
@@ -160,6 +200,14 @@ class PoolFamily:
     @classmethod
     def label(cls, cfg):
         return "toy-pool"
+
+
+class PoolFamily(BarePoolFamily):
+    """The family with its declaration: no decoder, attention (pooling)."""
+
+    @classmethod
+    def capabilities(cls, cfg) -> ModelCapabilities:
+        return ModelCapabilities(decodes=False, attention=True)
 
 
 @pytest.fixture
@@ -190,6 +238,20 @@ def test_an_outside_task_and_family_train_evaluate_and_predict_through_the_cli(p
     assert capsys.readouterr().out.split() == ["no", "yes", "yes"]
     assert main(["predict", "--model", str(run), "12x"]) == 1
     assert "not a string of digits" in capsys.readouterr().err
+    # declared: the run's capabilities are the task's and the family's
+    assert load_run(run).capabilities == RunCapabilities(TaskCapabilities(InputKind.TEXT, classes=("no", "yes")),
+                                                         ModelCapabilities(decodes=False, attention=True))
+    # the prediction's kind picks attnkit's view: the alignment of the answer over the digits
+    png = tmp_path / "guess.png"
+    assert main(["predict", "--model", str(run), "12745680", "--attention-plot", str(png)]) == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), "--json", "12745680"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert (record["input"], record["kind"], record["output"]) == ("12745680", "text-alignment", "yes")
+    assert record["src_tokens"] == list("12745680") and record["out_tokens"] == ["yes"]
+    weights = torch.tensor(record["weights"]["data"]).view(*record["weights"]["shape"])
+    assert weights.shape == (1, 8) and weights[0].argmax() == 2  # the pooled weight is on the 7
     # an option the family does not know is an error naming the key
     config.write_text("data: {task: sevens}\nmodel: {dim: 16, heads: 2}\n")
     assert main(["train", str(config), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
@@ -198,3 +260,33 @@ def test_an_outside_task_and_family_train_evaluate_and_predict_through_the_cli(p
     config.write_text("data: {task: sevens}\nmodel: {arch: rnn}\n")
     assert main(["train", str(config), "--out", str(tmp_path / "bad"), "--no-progress"]) == 2
     assert "model.arch=rnn cannot model data.task=sevens; choose one of: toy-pool" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bare_plugins():
+    TASKS.register("sevens", BareSevensTask, "is there a 7 in the string (test plug-in declaring nothing)")
+    FAMILIES.register("toy-pool", BarePoolFamily, "attention pooling (test plug-in declaring nothing)")
+    yield
+    TASKS.unregister("sevens")
+    FAMILIES.unregister("toy-pool")
+
+
+def test_a_plug_in_that_declares_nothing_gets_the_defaults(bare_plugins, tmp_path, capsys):
+    config = tmp_path / "sevens.yaml"
+    config.write_text("data: {task: sevens, n_train: 200}\nmodel: {dim: 8}\n"
+                      "train: {max_steps: 20, batch_size: 32, eval_every: 10, threads: 1}\n")
+    run = tmp_path / "run"
+    assert main(["train", str(config), "--out", str(run), "--no-progress", "--device", "cpu"]) == 0
+    assert main(["evaluate", "--model", str(run), "--json"]) == 0
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run), "12345680"]) == 0
+    assert capsys.readouterr().out.strip() in ("yes", "no")
+    caps = load_run(run).capabilities
+    assert caps.task == TaskCapabilities() and not caps.decodes and caps.model.attention
+    # a prediction without a kind has no view: a one-line error, not a traceback
+    assert main(["predict", "--model", str(run), "--json", "12345680"]) == 1
+    assert "BareGuess declares no kind" in capsys.readouterr().err
+    assert main(["predict", "--model", str(run), "12345680", "--attention-plot", str(tmp_path / "x.png")]) == 1
+    assert "BareGuess declares no kind" in capsys.readouterr().err
+    assert main(["evaluate", "--model", str(run), "--confusion-plot", str(tmp_path / "c.png")]) == 2
+    assert "not a classification task" in capsys.readouterr().err

@@ -102,7 +102,7 @@ def test_an_uploaded_image_shows_its_attention_over_the_picture(page):
     driver, url, client, png = page
     canvas = upload(driver, url, png)
     body = client.post("/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes())}).json
-    view = body["overlay"]
+    view = body["view"]
     scale = int(canvas.get_attribute("data-scale"))
     H, W = view["image"]["shape"]
     assert (int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))) == (W * scale, H * scale)
@@ -139,7 +139,7 @@ def test_an_uploaded_image_shows_its_attention_over_the_picture(page):
 def test_clicking_a_pixel_asks_for_that_query_pixel(page):
     driver, url, client, png = page
     canvas = upload(driver, url, png)
-    grid = client.post("/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes())}).json["overlay"]["query"]["grid"]
+    grid = client.post("/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes())}).json["view"]["query"]["grid"]
     scale, H, W = (int(canvas.get_attribute(f"data-{k}")) for k in ("scale", "height", "width"))
     before = answers(driver, "nl-stn")
     r, c = 3, 5
@@ -147,11 +147,11 @@ def test_clicking_a_pixel_asks_for_that_query_pixel(page):
     click(driver, canvas, x, y)
     wait(driver, f"return Number(document.querySelector('.panel[data-run=\"nl-stn\"]').dataset.answers || 0) > {before}")
     last = driver.execute_script("return explore.state.requests[explore.state.requests.length - 1]")
-    assert last["run"] == "nl-stn" and last["options"] == {"query": f"{r},{c}"} and last["image"]  # the same image again
+    assert last["run"] == "nl-stn" and last["options"]["query"] == f"{r},{c}" and last["image"]  # the same image again
     canvas = driver.find_element("css selector", '.panel[data-run="nl-stn"] canvas.overlay')
     assert canvas.get_attribute("data-map") == f"non-local: query pixel ({r}, {c})"  # the query map stays chosen
     view = client.post("/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes()),
-                                                         "options": {"query": f"{r},{c}"}}).json["overlay"]
+                                                         "options": {"query": f"{r},{c}"}}).json["view"]
     pixels = canvas_pixels(driver, canvas)
     (query_map,) = [m for m in view["maps"] if m["query"]]
     heat = matrix(query_map["heat"])
@@ -168,7 +168,7 @@ def test_clicking_a_pixel_asks_for_that_query_pixel(page):
 def test_a_node_neighbourhood_is_drawn_and_a_click_recentres_it(page):
     driver, url, client, _ = page
     node = "33"  # the club's members are named by number; 33 has the most friends
-    nb = client.post("/api/runs/karate/predict", json={"input": node}).json["neighbourhood"]
+    nb = client.post("/api/runs/karate/predict", json={"input": node}).json["view"]
     driver.get(url + f"?runs=karate&input={quote(node)}&go=1")
     wait(driver, "return Number(document.body.dataset.renders || 0) >= 1")
     canvas = driver.find_element("css selector", '.panel[data-run="karate"] canvas.neighbourhood')
@@ -197,6 +197,6 @@ def test_a_node_neighbourhood_is_drawn_and_a_click_recentres_it(page):
     assert driver.execute_script("return explore.state.requests[explore.state.requests.length - 1].input") == target[0]
     canvas = driver.find_element("css selector", '.panel[data-run="karate"] canvas.neighbourhood')
     assert canvas.get_attribute("data-node") == target[0]
-    new = client.post("/api/runs/karate/predict", json={"input": target[0]}).json["neighbourhood"]
+    new = client.post("/api/runs/karate/predict", json={"input": target[0]}).json["view"]
     assert canvas.get_attribute("data-total") == str(len(new["neighbours"]))
     assert driver.find_element("id", "input").get_attribute("value") == target[0]

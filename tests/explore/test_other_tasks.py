@@ -28,9 +28,9 @@ def test_a_graph_node_prediction_with_its_edge_weights(karate):
     task = registry["karate-gat"].run.task
     node = task.graph.names[0]
     body = client.post("/api/runs/karate-gat/predict", json={"input": node}).json
-    assert body["kind"] == "generic" and body["fields"]["node"] == node and body["output"] in task.classes
-    weights = [torch.tensor(m["data"]).view(*m["shape"]) for m in body["neighbourhood"]["layers"]]
-    k = len(body["neighbourhood"]["neighbours"])
+    assert body["kind"] == "graph-neighbourhood" and body["fields"]["node"] == node and body["output"] in task.classes
+    weights = [torch.tensor(m["data"]).view(*m["shape"]) for m in body["view"]["layers"]]
+    k = len(body["view"]["neighbours"])
     assert weights and all(w.shape[0] == k for w in weights)
     for w in weights:  # GAT: each head's weights over the node's incoming edges sum to 1
         torch.testing.assert_close(w.sum(0), torch.ones(w.shape[1]), atol=1e-4, rtol=0)
@@ -64,8 +64,8 @@ def test_an_uploaded_image_is_classified_with_its_attention_maps(tmp_path):
     Image.fromarray(example.image.numpy()).save(buffer, "PNG")
     before = set(Path(tempfile.gettempdir()).glob("attnkit-explore-*"))
     body = client.post("/api/runs/fashion/predict", json={"image": base64.b64encode(buffer.getvalue()).decode()}).json
-    assert body["kind"] == "generic" and body["output"] in registry["fashion"].run.task.classes
-    maps = body["overlay"]["maps"]
+    assert body["kind"] == "image-overlay" and body["output"] in registry["fashion"].run.task.classes
+    maps = body["view"]["maps"]
     assert maps and all(len(m["heat"]["shape"]) == 2 for m in maps)
     assert sum(body["fields"]["probabilities"]) == pytest.approx(1.0, abs=1e-4)
     assert set(Path(tempfile.gettempdir()).glob("attnkit-explore-*")) == before  # the upload's file is gone

@@ -53,7 +53,7 @@ def test_spoken_word_view_is_the_tasks_prediction(speech):
     res = post(create_app(registry).test_client(), "words", audio="data:audio/wav;base64," + b64(wav.read_bytes()))
     assert res.status_code == 200, res.get_json()
     body = res.get_json()
-    sp = body["speech"]
+    sp = body["view"]
     task, model = registry["words"].run.task, registry["words"].run.model
     pred = task.predict(model, [str(wav)])[0]
     assert body["output"] == pred.output and body["input"] == "uploaded recording"
@@ -76,7 +76,7 @@ def test_spoken_word_view_is_the_tasks_prediction(speech):
 def test_spoken_date_view_is_the_tasks_alignment(speech):
     registry, wav = speech
     body = post(create_app(registry).test_client(), "dates", audio=b64(wav.read_bytes())).get_json()
-    sp = body["speech"]
+    sp = body["view"]
     task, model = registry["dates"].run.task, registry["dates"].run.model
     pred = task.predict(model, [str(wav)])[0]
     assert body["output"] == pred.output and sp["tokens"] == pred.out_tokens and sp["tokens"][-1] == "</s>"
@@ -146,7 +146,7 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
             # hover output token 2 of the date: its row is outlined in orange, the others are not
             panel = driver.find_element(By.CSS_SELECTOR, '.panel[data-run="dates"]')
             tokens = panel.find_elements(By.CSS_SELECTOR, ".speech-tokens .tok")
-            assert [t.text for t in tokens] == [t if t != " " else "\u2423" for t in expected["speech"]["tokens"]]
+            assert [t.text for t in tokens] == [t if t != " " else "\u2423" for t in expected["view"]["tokens"]]
             canvas = panel.find_element(By.CSS_SELECTOR, "canvas.speech")
             before = canvas_pixels(driver, canvas)
             ActionChains(driver).move_to_element(tokens[2]).perform()

@@ -50,7 +50,7 @@ def test_cbam_overlay_carries_the_picture_and_every_stage_gate(served):
     client, registry, png, root = served
     body = overlay(client, "cbam", png)
     out, image, _ = direct(registry, "cbam", png, root)
-    view = body["overlay"]
+    view = body["view"]
     torch.testing.assert_close(tensor(view["image"]), torch.from_numpy(image).double(), atol=1e-5, rtol=0)
     assert [m["name"] for m in view["maps"]] == [f"CBAM spatial gate, stage {s}" for s in (1, 2)]
     for m, gate in zip(view["maps"], out.spatial_weights):
@@ -68,11 +68,11 @@ def test_non_local_map_of_a_chosen_query_pixel(served):
     w = out.pixel_weights[0].double()
     w = w.mean(0) if w.dim() == 3 else w  # (HW, HW), row = query pixel
     h, wd = out.pixel_grid
-    mean = overlay(client, "nl-stn", png)["overlay"]
+    mean = overlay(client, "nl-stn", png)["view"]
     assert mean["query"] == {"map": "non-local: mean weight received", "grid": [h, wd], "cell": None}
     torch.testing.assert_close(tensor(mean["maps"][0]["heat"]), w.mean(0).view(h, wd), atol=1e-5, rtol=0)
     for r, c in [(0, 0), (3, 5), (h - 1, wd - 2)]:
-        view = overlay(client, "nl-stn", png, query=f"{r},{c}")["overlay"]
+        view = overlay(client, "nl-stn", png, query=f"{r},{c}")["view"]
         assert view["query"] == {"map": f"non-local: query pixel ({r}, {c})", "grid": [h, wd], "cell": [r, c]}
         (m,) = [m for m in view["maps"] if m["query"]]
         heat = tensor(m["heat"])
@@ -86,7 +86,7 @@ def test_non_local_map_of_a_chosen_query_pixel(served):
 def test_spatial_transformer_output_and_its_sampling_frame(served):
     client, registry, png, root = served
     out, image, x = direct(registry, "nl-stn", png, root)
-    stn = overlay(client, "nl-stn", png)["overlay"]["stn"]
+    stn = overlay(client, "nl-stn", png)["view"]["stn"]
     theta = torch.tensor(stn["theta"], dtype=torch.float64)
     torch.testing.assert_close(theta, out.theta[0].double(), atol=1e-6, rtol=0)
     # the output: the input resampled on theta's grid, back in [0, 1]
@@ -105,7 +105,7 @@ def test_spatial_transformer_output_and_its_sampling_frame(served):
 def test_vit_rollout_over_the_patches(served):
     client, registry, png, root = served
     out, _, _ = direct(registry, "vit", png, root)
-    view = overlay(client, "vit", png)["overlay"]
+    view = overlay(client, "vit", png)["view"]
     names = [m["name"] for m in view["maps"]]
     assert names == ["ViT attention rollout (class token)", "ViT last layer, class token"]
     # rollout written out [Abnar20]: per layer A = (mean of heads + I) / 2, rows renormalised; R = A_L ... A_1
@@ -126,7 +126,7 @@ def test_a_node_neighbourhood_with_its_edge_weights(served):
     task = registry["karate"].run.task
     node = task.graph.names[33]
     body = client.post("/api/runs/karate/predict", json={"input": node}).json
-    nb = body["neighbourhood"]
+    nb = body["view"]
     i = task.index[node]
     edges = task.edge_index
     expected = sorted({task.graph.names[int(j)] for j in edges[0, edges[1] == i]} | {node})  # GAT adds self-loops

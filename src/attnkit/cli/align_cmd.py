@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import cast
 
+from ..capabilities import GoldKind
 from ..decoding import translate
 from ..decoding.forced import forced_attention
 from ..errors import InputError
@@ -34,7 +36,8 @@ from ..evaluation.word_alignment import (
     word_weights,
 )
 from ..heads import parse_heads, select_heads
-from ..training import RunError, load_run
+from ..tasks.base import AlignmentChoiceTask
+from ..training import Run, RunError, load_run
 from ..viz import plot_links, save_figure
 from .common import UserError, add_common, device_of
 
@@ -77,14 +80,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
                                "--gold, hits, misses and false links are marked apart")
     pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
-    pictures.add_argument("--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot")
+    pictures.add_argument("--gold", type=Path, metavar="LINKS",
+                          help="gold Pharaoh links of the input lines, for --plot")
     add_choice_arguments(parser)
     add_common(parser)
 
 
-def choice_of(args: argparse.Namespace, task) -> AlignmentChoice:
-    """The task's alignment choice (or the default), with the flags given on the command line applied."""
-    base = getattr(task, "choice", None) or AlignmentChoice()
+def choice_of(args: argparse.Namespace, run_: Run) -> AlignmentChoice:
+    """The run's alignment choice (where its task keeps one: ``capabilities.alignment_choice``; else
+    the default), with the flags given on the command line applied."""
+    keeps = run_.capabilities.task.alignment_choice
+    base = cast(AlignmentChoiceTask, run_.task).choice if keeps else AlignmentChoice()
     given = {"layer": args.layer, "method": args.method, "threshold": args.threshold, "source_pool": args.pool}
     try:
         if args.head is not None:
@@ -121,11 +127,11 @@ def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentC
 
 def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[str]) -> list[set[tuple[int, int]]]:
     """The forward run's links, symmetrised with ``--reverse``'s (flipped back) when given."""
-    forward = model_links(run_, sources, targets, choice_of(args, run_.task))
+    forward = model_links(run_, sources, targets, choice_of(args, run_))
     if not args.reverse:
         return forward
     rev_run = load_run(args.reverse, device=device_of(args))
-    backward = model_links(rev_run, targets, sources, choice_of(args, rev_run.task))
+    backward = model_links(rev_run, targets, sources, choice_of(args, rev_run))
     return [symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
             for f, b, s, t in zip(forward, backward, sources, targets)]
 
@@ -161,7 +167,7 @@ def _plot(args, run_, sources, targets, links) -> None:
         if len(all_gold) != len(sources):
             raise UserError(f"{args.gold} has {len(all_gold)} lines but {args.input} has {len(sources)}")
         gold = all_gold[k]
-    choice = choice_of(args, run_.task)
+    choice = choice_of(args, run_)
     (forced,) = forced_attention(run_.model, run_.task, [(sources[k], targets[k])])
     try:
         matrix = word_weights(select_heads(forced.weights[choice.layer], choice.head),
@@ -232,7 +238,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise UserError("--choose must look at the dev gold, never the test: add --split dev", code=2)
         return _choose(args, run_, sources, targets, sure)
     score = alignment_error_rate(links_of(args, run_, sources, targets), sure, possible)
-    how = choice_of(args, run_.task).label() + (f"; + {args.reverse}, {args.symmetrisation}" if args.reverse else "")
+    how = choice_of(args, run_).label() + (f"; + {args.reverse}, {args.symmetrisation}" if args.reverse else "")
     return _print(args, score, f"{run_.path} ({run_.label}), {args.split} split, {how}")
 
 
@@ -251,7 +257,7 @@ def _texts_and_gold(args, run_):
     if args.gold:
         sure, possible = _read_gold(args.gold)
     else:
-        saved = [getattr(e, "gold", None) for e in examples]
+        saved = [e.gold for e in examples] if run_.capabilities.task.gold is GoldKind.WORD_LINKS else []
         if not saved or any(g is None for g in saved):
             raise UserError(f"{run_.path} has no gold links for its {args.split} split; pass --gold LINKS", code=2)
         sure = possible = [set(g) for g in saved]
@@ -268,8 +274,9 @@ def _choose(args, run_, sources, targets, gold) -> int:
     except (InputError, ValueError) as err:
         raise UserError(f"{run_.path}: {err}") from None
     best, score = results[0]
-    if hasattr(run_.task, "save_choice"):
-        run_.task.save_choice(run_.path, best, score.as_dict())
+    keeps = run_.capabilities.task.alignment_choice
+    if keeps:
+        cast(AlignmentChoiceTask, run_.task).save_choice(run_.path, best, score.as_dict())
     if args.json:
         print(json.dumps({"best": best.as_dict(), "results": [{**c.as_dict(), **s.as_dict()} for c, s in results]}))
         return 0
@@ -279,7 +286,7 @@ def _choose(args, run_, sources, targets, gold) -> int:
     for c, s in results[:15]:
         how = c.method if c.method == "argmax" else f"threshold {c.threshold:g}"
         print(f"| {c.layer} | {c.head} | {how} | {c.source_pool} | {s.aer:.4f} | {s.precision:.4f} | {s.recall:.4f} |")
-    kept = f"kept in {run_.path / 'alignment.json'}" if hasattr(run_.task, "save_choice") else "pass it as flags"
+    kept = f"kept in {run_.path / 'alignment.json'}" if keeps else "pass it as flags"
     print(f"best: {best.label()} (AER {score.aer:.4f}); {kept}")
     return 0
 

@@ -62,8 +62,9 @@ def _plans(args: argparse.Namespace) -> dict:
 def _row(name: str, cfg, run_, summary: dict) -> dict:
     test, _ = run_.task.evaluate(run_.model, run_.task.load_split(run_.path, "test"))
     metric = run_.task.metric.name
-    return {"run": name, "model": model_label(cfg), "normaliser": "—" if "normaliser" in getattr(cfg.model, "ignored_fields", set)()
-            else getattr(cfg.model, "normaliser", "softmax"),
+    ignored = getattr(cfg.model, "ignored_fields", set)()  # a model config's fields, not a model
+    return {"run": name, "model": model_label(cfg),
+            "normaliser": "—" if "normaliser" in ignored else getattr(cfg.model, "normaliser", "softmax"),
             "metric": metric, metric: test[metric], "alignment_accuracy": test.get("alignment_accuracy"),
             "zero_weight_share": test.get("zero_weight_share"), "n_test": test["n"], **summary}
 
@@ -86,12 +87,12 @@ def _table(rows: list[dict]) -> str:
 
 
 def _grid(runs: dict, text: str, locale: str) -> Figure:
-    with_attention = {n: r for n, r in runs.items() if getattr(r.model, "uses_attention", False)}
+    with_attention = {n: r for n, r in runs.items() if r.capabilities.model.attention}
     cols = min(3, len(with_attention))
     fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
     axes = fig.subplots(math.ceil(len(with_attention) / cols), cols, squeeze=False).flatten()
     for ax, (name, run_) in zip(axes, with_attention.items()):
-        takes_locale = "locale" in getattr(run_.task, "predict_options", {})
+        takes_locale = "locale" in run_.capabilities.task.option_defaults
         (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if takes_locale else {})
         weights = tr.weights.mean(0) if tr.weights.dim() == 3 else tr.weights  # heads: their mean
         plot_alignment(weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")

@@ -18,7 +18,8 @@ EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
   attnkit evaluate --model runs/bible-transformer --beam 5 --json
   attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png
-  attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
+  attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh \\
+      --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
   attnkit evaluate --model runs/grc-en-transformer --split dev --choose   # AER: layer/head on the dev gold"""
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
     check_decoding_arguments(args, run_.model)
-    if args.confusion_plot and not hasattr(run_.task, "classes"):
+    if args.confusion_plot and not run_.capabilities.task.classes:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
     metrics, _ = run_.task.evaluate(run_.model, examples, **decoding_kwargs(args))
     if args.confusion_plot:

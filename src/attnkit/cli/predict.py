@@ -1,28 +1,37 @@
-"""``attnkit predict --model RUN [INPUT ... | stdin] [--option KEY=VALUE] [--attention-plot FILE]``.
+"""``attnkit predict --model RUN [INPUT ... | stdin] [--option KEY=VALUE] [--attention-plot FILE] [--json]``.
 
 Raw inputs in, one output line per input, in order, so it works in a pipe; every task takes its
 own kind of input (a line of text for the text tasks). All inputs are checked before any is
 predicted: a bad one is an error (exit 1, nothing printed). ``--attention-plot`` draws where
-the model looked for each input (:func:`attnkit.viz.plot_prediction`).
+the model looked for each input, by the view of the prediction's kind
+(:data:`attnkit.viz.views.VIEWS`); ``--json`` prints one JSON object per input instead (JSON
+lines): ``{"input", "kind", "output", ...}`` with the view's JSON of the prediction (all of its
+attention, with the tokens or positions it refers to) and, for models with per-layer maps,
+``"layers"``: every layer's and head's maps (``cross``, ``encoder_self``, ``decoder_self``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
+from ..decoding import layer_maps
 from ..errors import InputError
-from ..heads import parse_heads, select_heads
+from ..heads import HeadChoice, parse_heads
 from ..training import load_run
-from ..viz import plot_prediction, save_figure
+from ..viz import Budget, prediction_json, save_figure, view_of
 from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
   echo "En el principio crió Dios los cielos y la tierra." | attnkit predict --model runs/bible-transformer --beam 5
-  attnkit predict --model runs/bible-sections-han "The Lord is my shepherd; I shall not want." --attention-plot ps.png"""
+  attnkit predict --model runs/bible-sections-han "The Lord is my shepherd; I shall not want." --attention-plot ps.png
+  attnkit predict --model runs/bible-transformer --json "In the beginning God created the heaven and the earth."
+"""
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +49,9 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--attention-plot`` and the decoding flags, shared with ``translate``."""
     parser.add_argument("--attention-plot", metavar="FILE",
                         help="write where the model looked (PNG); with several inputs, FILE-1.png, ...")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON object per input (JSON lines): input, kind, output and all of its "
+                             "attention with the tokens or positions it refers to")
     parser.add_argument("--attention-heads", default="mean", type=_heads, metavar="HEADS",
                         help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... "
                              "(default: %(default)s)")
@@ -88,39 +100,61 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 
 
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
-    """Predict, print one line per input, draw the attention if asked; returns the predictions."""
+    """Predict, print one line (or one JSON object) per input, draw the attention if asked;
+    returns the predictions."""
     check_decoding_arguments(args, run_.model)
     decoding = decoding_kwargs(args)
-    for name in ("batch_size", "batch_tokens"):
-        if getattr(args, name, None) is not None:
-            decoding[name] = getattr(args, name)
+    for name, value in (("batch_size", args.batch_size), ("batch_tokens", args.batch_tokens)):
+        if value is not None:
+            decoding[name] = value
     try:
         results = run_.task.predict(run_.model, inputs, options=options, **decoding)
     except TypeError as err:  # a decoding flag the task does not take
         raise UserError(f"{run_.path}: task {run_.config.data.task} does not take that flag ({err})", code=2) from None
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
-            weights = getattr(res, "weights", None)
-            edge_weights = getattr(res, "edge_weights", None)
-            if edge_weights:  # graph attention: (K, Nh) per layer, heads of the last layer drawn
-                weights = edge_weights[-1].T.unsqueeze(1)
-            if weights is not None and getattr(weights, "dim", lambda: 0)() == 3:
-                try:
-                    select_heads(weights, args.attention_heads)
-                except ValueError as err:
-                    raise UserError(f"--attention-heads: {err}", code=2) from None
-    for res in results:
-        print(res.output, flush=False)
+            check_heads(res, args.attention_heads)
+    lines = ([json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
+             if args.json else [res.output for res in results])
+    for line in lines:
+        print(line, flush=False)
     sys.stdout.flush()
     if args.attention_plot:
         for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
             try:
-                fig = plot_prediction(res, title=f"{text} → {res.output}", heads=args.attention_heads)
+                fig = view_of(res).plot(res, f"{text} → {res.output}", args.attention_heads)
             except ValueError as err:
                 raise UserError(f"{args.model}: {err}") from None
             save_figure(fig, path)
             log.info("attention picture written to %s", path)
     return results
+
+
+def check_heads(prediction: Any, heads: HeadChoice) -> None:
+    """A usage error (exit 2) for a head index the prediction's multi-head attention lacks."""
+    try:
+        n = view_of(prediction).n_heads(prediction)
+    except ValueError as err:  # no view of this prediction: the plot says so
+        log.debug("no head check: %s", err)
+        return
+    if n > 0 and isinstance(heads, int) and not 0 <= heads < n:  # per-head attention, (Nh, ...)
+        raise UserError(f"--attention-heads: head {heads} is out of range: these weights have {n} heads; "
+                        f"pass a head index 0..{n - 1} or 'mean'", code=2)
+
+
+def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
+    """One line of ``--json``: the input, the prediction's kind, output and its view's JSON, and
+    for a model with per-layer maps every layer's and head's maps of the output."""
+    try:
+        record = {"input": text, **prediction_json(prediction, Budget())}
+    except ValueError as err:
+        raise UserError(f"{run_.path}: --json: {err}") from None
+    if run_.capabilities.layer_maps:
+        maps = layer_maps(run_.model, run_.task, prediction)
+        budget = Budget()
+        record["layers"] = {"cross": budget.matrix(maps.cross), "encoder_self": budget.matrix(maps.encoder_self),
+                            "decoder_self": budget.matrix(maps.decoder_self)}
+    return record
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from ..data import collate, to_device
+from ..predictions import TEXT_ALIGNMENT
 from .beam import STOP_RULES, beam_search
 from .greedy import greedy_decode
 
@@ -15,6 +16,7 @@ __all__ = ["Translation", "ScoredTranslation", "translate", "translate_nbest", "
 
 
 class Translation(NamedTuple):
+    kind = TEXT_ALIGNMENT  # a class attribute (not a field): the prediction's kind
     output: str  # detokenised hypothesis
     src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
     out_tokens: list[str]  # output tokens, then "</s>"

@@ -17,13 +17,14 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
   "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
   Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
-  for other tasks ``{"kind": "generic", "output", "fields"}``, plus ``"overlay"`` for an image
-  (the picture, its attention maps, the non-local query pixel, a spatial transformer's output and
-  sampling frame: :func:`attnkit.explore.payload.overlay_view`; the option ``query=ROW,COL``
-  picks the query pixel), ``"speech"`` for a recording (its spectrogram and the attention over
-  its time: :func:`attnkit.explore.payload.speech_view`) or ``"neighbourhood"`` for a graph node
-  (its neighbours and per-layer
-  (K, Nh) edge weights: :func:`attnkit.explore.payload.neighbourhood_view`).
+  for other tasks ``{"kind": KIND, "output", "view", "script", "fields"}``
+  (:func:`attnkit.explore.payload.generic_payload`): the prediction's kind and the JSON of its
+  view (:data:`attnkit.viz.views.VIEWS`), e.g. for an image the picture, its attention maps, the
+  non-local query pixel (the option ``query=ROW,COL`` picks it), a spatial transformer's output
+  and sampling frame; for a recording its spectrogram and the attention over its time; for a
+  graph node its neighbours and per-layer (K, Nh) edge weights.
+- ``GET /views/KIND.js``: the drawing code of a registered kind's view, for a kind whose view
+  brings its own (``View.script``); the page loads it when an answer of that kind names it.
 - ``POST /api/runs/KEY/layers`` with ``{"input", "options", "out_tokens"}``: the layer x head maps
   of a teacher-forced pass over that output (Transformers), ``{"layers", "layers_note"}``; the
   page asks for them after drawing the alignment, so that a long input's heatmap is not held up
@@ -44,7 +45,7 @@ from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from ..errors import InputError
-from .payload import TooLarge, layers_payload, predict_payload
+from .payload import TooLarge, layers_payload, predict_payload, view_script
 from .runs import RunRegistry, UnknownRun
 
 __all__ = ["create_app", "Limits", "LIMITS", "check_request", "check_layers_request", "RequestError"]
@@ -207,6 +208,15 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
     def index() -> Response:
         return send_from_directory(str(static), "index.html")
 
+    @app.get("/views/<kind>.js")
+    def view_js(kind: str) -> Response:
+        source = view_script(kind)
+        if source is None:
+            return _error(f"no drawing code for a view of kind {kind!r}", 404)
+        response = Response(source, mimetype="text/javascript")
+        response.headers["Cache-Control"] = "no-cache"
+        return response
+
     @app.get("/api/runs")
     def runs() -> Response:
         return jsonify(runs=[registry[k].metadata() for k in registry.keys()], limits=asdict(limits))
@@ -224,8 +234,7 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
         n = request.args.get("n", "20")
         if not n.isdigit() or not 1 <= int(n) <= 200:
             return _error(f"n must be an integer from 1 to 200, got {n!r}", 400)
-        rows = [{"text": e.text, "locale": getattr(e, "locale", ""), "target": getattr(e, "target", None)}
-                for e in s.examples()[:int(n)]]
+        rows = [{"text": e.text, "locale": e.locale, "target": e.target} for e in s.examples()[:int(n)]]
         return jsonify(examples=rows)
 
     @app.post("/api/runs/<key>/predict")

@@ -1,7 +1,8 @@
 """Predictions as JSON: the greedy output and the beam n-best of a sequence task, each with its
-alignment matrix, the Transformer's layer x head maps, and any other task's prediction by its
-fields, with the views the page draws as pictures: an image's overlays and a node's
-neighbourhood. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
+alignment matrix, the Transformer's layer x head maps; any other task's prediction as the JSON of
+the view of its kind (:data:`attnkit.viz.views.VIEWS`: an image's overlays, a node's
+neighbourhood, a recording's spectrogram, or a kind registered outside attnkit) with its other
+fields. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
 page can read it into one typed array.
 """
 
@@ -18,12 +19,14 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from ..capabilities import InputKind
 from ..decoding import Translation, layer_maps, translate_nbest
 from ..errors import InputError
-from .runs import Served, input_kind
+from ..viz.views import VIEWS, Budget, view_of
+from .runs import Served
 
-__all__ = ["matrix", "predict_payload", "layers_payload", "overlay_view", "neighbourhood_view", "speech_view",
-           "word_gold", "DECIMALS", "TooLarge"]
+__all__ = ["matrix", "predict_payload", "layers_payload", "generic_payload", "view_script", "word_gold", "DECIMALS",
+           "TooLarge"]
 
 DECIMALS = 5  # weights are sent rounded to this many decimals
 
@@ -56,11 +59,12 @@ def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: in
     """
     start = time.perf_counter()
     run = served.run
+    caps = run.capabilities
     with served.lock, torch.inference_mode():
-        if hasattr(run.task, "source_tokens") and hasattr(run.model, "step"):
+        if caps.decodes and caps.task.input is InputKind.TEXT:
             out = _seq2seq(served, request, max_cells)
         else:
-            out = _generic(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
+            out = generic_payload(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
     out.update(run=served.key, options=dict(request["options"]),
                elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
     return out
@@ -178,14 +182,21 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
             "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 
-def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
-             ) -> dict[str, Any]:
-    """Any other task: its ``predict`` on one input (an uploaded image or recording goes through a
-    private temporary file, deleted after), the prediction serialised field by field."""
+def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
+                    ) -> dict[str, Any]:
+    """Any task but a decoding text task: its ``predict`` on one input (an uploaded image or
+    recording goes through a private temporary file, deleted after).
+
+    Returns:
+        ``{"kind": the prediction's kind, "input", "output", "view": the JSON of the kind's view
+        (:meth:`attnkit.viz.views.View.to_json`), "script": the URL of the view's drawing code
+        (``/views/KIND.js``) or null when the page draws the kind itself, "fields": the
+        prediction's other fields}``.
+    """
     task, model = served.run.task, served.run.model
     options = dict(request["options"])
     upload = next((k for k in ("image", "audio") if request.get(k) is not None), None)
-    kind = input_kind(task)
+    kind = served.run.capabilities.task.input.value
     if upload is not None:
         if upload != kind:
             raise InputError(f"task {task.name} takes " + ("a text input" if kind == "text" else f"an {kind} upload")
@@ -212,120 +223,26 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_byt
                              "field, base64), not a text input")
         pred = task.predict(model, [request["input"]], options=options)[0]
         shown = request["input"]
-    budget = [max_cells]
-    out: dict[str, Any] = {"kind": "generic", "input": shown, "output": pred.output}
-    carried: set[str] = {"output"}
-    if _is_image_prediction(pred):
-        out["overlay"] = overlay_view(pred, budget)
-        carried |= OVERLAY_FIELDS
-    if _is_node_prediction(pred):
-        out["neighbourhood"] = neighbourhood_view(pred, budget)
-        carried |= NEIGHBOURHOOD_FIELDS
-    if _is_speech_prediction(pred):
-        out["speech"] = speech_view(pred, budget)
-        carried |= SPEECH_FIELDS
-    out["fields"] = {f.name: _value(getattr(pred, f.name), budget) for f in dataclasses.fields(pred)
-                     if f.name not in carried} if dataclasses.is_dataclass(pred) else {}
-    if budget[0] < 0:
+    try:
+        view = view_of(pred)
+    except ValueError as err:  # a plug-in's prediction without a kind or a view
+        raise InputError(f"run {served.key}: {err}") from None
+    budget = Budget(max_cells)
+    out: dict[str, Any] = {"kind": view.kind, "input": shown, "output": pred.output,
+                           "view": view.to_json(pred, budget),
+                           "script": f"/views/{view.kind}.js" if view.script is not None else None}
+    fields: dict[str, Any] = vars(pred) if dataclasses.is_dataclass(pred) else {}
+    out["fields"] = {name: _value(value, budget) for name, value in fields.items()
+                     if name not in view.carries and name != "output"}
+    if budget.exceeded:
         raise TooLarge(f"the prediction's arrays have more than {max_cells} numbers, this explorer's limit")
     return out
 
 
-# the prediction fields a view carries (left out of "fields", so no array travels twice)
-OVERLAY_FIELDS = {"image", "maps", "rectified", "theta", "query_map", "query_grid", "query"}
-NEIGHBOURHOOD_FIELDS = {"neighbours", "edge_weights", "neighbour_classes"}
-SPEECH_FIELDS = {"frames", "frame_seconds", "position_seconds", "pool_weights", "self_weights", "weights",
-                 "out_tokens"}
-
-
-def _is_image_prediction(pred: Any) -> bool:
-    return all(hasattr(pred, name) for name in ("image", "maps", "rectified", "theta"))
-
-
-def _is_node_prediction(pred: Any) -> bool:
-    return all(hasattr(pred, name) for name in ("node", "neighbours", "edge_weights", "neighbour_classes"))
-
-
-def _is_speech_prediction(pred: Any) -> bool:
-    return getattr(pred, "frames", None) is not None and hasattr(pred, "frame_seconds") \
-        and hasattr(pred, "position_seconds")
-
-
-def _counted(value: Any, budget: list[int]) -> dict[str, Any] | None:
-    budget[0] -= int(np.prod(np.shape(value)))
-    return matrix(value) if budget[0] >= 0 else None
-
-
-def overlay_view(pred: Any, budget: list[int]) -> dict[str, Any]:
-    """What the page draws over an image (an :class:`attnkit.tasks.images.ImagePrediction`).
-
-    Returns:
-        ``{"image": (H, W) in [0, 1], "maps": [{"name", "heat": (h, w) non-negative, "max",
-        "query": true for the map that a query pixel picks}], "query": {"map", "grid": [h, w],
-        "cell": [row, col] or null} or null, "stn": {"rectified": (H', W') in [0, 1], "theta":
-        (2, 3), "outline": (4, 2) (x, y) input pixels of the output's corners, as
-        :func:`attnkit.viz.image.sampling_outline`} or null}``. Matrices as :func:`matrix`;
-        `budget` (a one-item list) is decreased by their numbers (None once it runs out).
-    """
-    image = np.asarray(pred.image, dtype=np.float64)
-    maps = [{"name": name, "heat": _counted(heat, budget), "max": float(np.max(heat)) if np.size(heat) else 0.0,
-             "query": name == pred.query_map} for name, heat in pred.maps.items()]
-    query = None
-    if pred.query_map is not None:
-        query = {"map": pred.query_map, "grid": list(pred.query_grid),
-                 "cell": None if pred.query is None else [int(v) for v in pred.query]}
-    stn = None
-    if pred.rectified is not None and pred.theta is not None:
-        from ..viz.image import sampling_outline  # matplotlib only when a spatial transformer is shown
-
-        outline = sampling_outline(pred.theta, *image.shape[:2])
-        stn = {"rectified": _counted(pred.rectified, budget), "theta": np.asarray(pred.theta, dtype=float).tolist(),
-               "outline": np.round(outline, DECIMALS).tolist()}
-    return {"image": _counted(image, budget), "maps": maps, "query": query, "stn": stn}
-
-
-def neighbourhood_view(pred: Any, budget: list[int]) -> dict[str, Any]:
-    """A node's neighbourhood (an :class:`attnkit.tasks.graph_nodes.NodePrediction`).
-
-    Returns:
-        ``{"node", "class" (the predicted one), "neighbours": K names (edges j -> node; the node
-        itself with self-loops), "classes": their K gold classes, "self": the node's own index
-        in "neighbours" or null, "layers": per layer the edges' weights (K, Nh) (empty without
-        attention)}``; each head's column sums to 1 over the K edges.
-    """
-    neighbours = list(pred.neighbours)
-    return {"node": pred.node, "class": pred.output, "neighbours": neighbours,
-            "classes": list(pred.neighbour_classes),
-            "self": neighbours.index(pred.node) if pred.node in neighbours else None,
-            "layers": [_counted(w.reshape(len(neighbours), -1), budget) for w in pred.edge_weights]}
-
-
-def speech_view(pred: Any, budget: list[int]) -> dict[str, Any]:
-    """What the page draws for a recording (an :class:`attnkit.tasks.spoken_words.SpokenWordPrediction`
-    or :class:`attnkit.tasks.spoken_dates.SpokenDatePrediction`), as
-    :func:`attnkit.viz.speech.plot_frame_attention` and :func:`~attnkit.viz.speech.plot_spectrogram_alignment`.
-
-    Returns:
-        ``{"frames": (T, n_mels) normalised log-mel frames, "frame_seconds", "position_seconds"
-        (seconds per frame and per encoder position), "seconds": T * frame_seconds, "pool": (T',)
-        pooling weights summing to 1 or null, "self": (T', T') last-layer self-attention (mean of
-        heads, rows = queries) or null, "tokens": the To output tokens or null, "weights": (To, Tk)
-        alignment of each output token over the encoder positions (mean of heads) or null}``.
-    """
-    weights = getattr(pred, "weights", None)
-    if weights is not None:
-        weights = np.asarray(weights.float() if isinstance(weights, torch.Tensor) else weights, dtype=np.float64)
-        if weights.ndim == 3:  # (Nh, To, Tk): the mean of the heads, as the picture shows
-            weights = weights.mean(0)
-    pool, self_weights = getattr(pred, "pool_weights", None), getattr(pred, "self_weights", None)
-    frames = np.asarray(pred.frames, dtype=np.float64)
-    tokens = getattr(pred, "out_tokens", None)
-    return {"frames": _counted(frames, budget), "frame_seconds": float(pred.frame_seconds),
-            "position_seconds": float(pred.position_seconds), "seconds": len(frames) * float(pred.frame_seconds),
-            "pool": None if pool is None else _counted(pool, budget),
-            "self": None if self_weights is None else _counted(self_weights, budget),
-            "tokens": None if tokens is None else list(tokens),
-            "weights": None if weights is None else _counted(weights, budget)}
+def view_script(kind: str) -> str | None:
+    """The drawing code of a registered kind's view (``GET /views/KIND.js``); None for a kind
+    that is not registered or whose view the page draws itself."""
+    return VIEWS.get(kind).script_source() if kind in VIEWS else None
 
 
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM")
@@ -351,11 +268,10 @@ def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:
     return data
 
 
-def _value(value: Any, budget: list[int]) -> Any:
-    """A prediction field as JSON: arrays as :func:`matrix`, containers element-wise."""
+def _value(value: Any, budget: Budget) -> Any:
+    """A prediction field as JSON: arrays as :meth:`Budget.matrix`, containers element-wise."""
     if isinstance(value, (torch.Tensor, np.ndarray)):
-        budget[0] -= int(np.prod(value.shape))
-        return matrix(value) if budget[0] >= 0 else None
+        return budget.matrix(value)
     if isinstance(value, Mapping):
         return {str(k): _value(v, budget) for k, v in value.items()}
     if isinstance(value, (list, tuple)):

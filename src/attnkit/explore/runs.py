@@ -11,13 +11,13 @@ import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
-from ..models.families import ImageSpec, SpeechSeq2SeqSpec
-from ..models.speech import SpeechSpec
+from ..capabilities import GoldKind, InputKind
+from ..tasks.base import SpanGoldTask
 from ..training import Run, load_run
 
-__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "input_kind", "best_metric"]
+__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "best_metric"]
 
 _KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -50,73 +50,61 @@ class Served:
     _examples: list | None = None
 
     def examples(self) -> list:
-        """The run's saved test examples that carry a text (empty for tasks without them)."""
+        """The run's saved test examples of a text task that decodes (each has ``text``, ``target``
+        and ``locale``, as :class:`attnkit.tasks.seq2seq.Seq2SeqTask` reads them); empty for
+        other tasks."""
         if self._examples is None:
-            try:
-                examples = list(self.run.task.load_split(self.run.path, "test"))
-            except (OSError, ValueError, AttributeError):
-                examples = []
-            self._examples = [e for e in examples if isinstance(getattr(e, "text", None), str)]
+            caps = self.run.capabilities.task
+            examples: list = []
+            if caps.decodes and caps.input is InputKind.TEXT:
+                try:
+                    examples = list(self.run.task.load_split(self.run.path, "test"))
+                except (OSError, ValueError):
+                    examples = []
+            self._examples = examples
         return self._examples
 
     def gold(self, text: str, locale: str) -> list[list[int]] | None:
         """Gold links (output position, source start, source end) for an input that is one of
-        the run's test examples, where the task has them (``gold_alignment``); else None."""
-        align = getattr(self.run.task, "gold_alignment", None)
-        if align is None:
+        the run's test examples, where the task has them (gold spans: ``gold_alignment``); else None."""
+        if self.run.capabilities.task.gold is not GoldKind.SPANS:
             return None
         for example in self.examples():
-            if example.text == text and getattr(example, "locale", "") == locale:
-                return [list(map(int, link)) for link in align(example)]
+            if example.text == text and example.locale == locale:
+                task = cast(SpanGoldTask, self.run.task)  # declared: gold spans
+                return [list(map(int, link)) for link in task.gold_alignment(example)]
         return None
 
     def gold_words(self, text: str) -> Any:
         """The test example whose source is `text` and that has gold word links (an
         :class:`attnkit.tasks.aligned_translation.AlignedExample`, ``gold`` a set of (source
         word, target word) pairs), or None."""
+        if self.run.capabilities.task.gold is not GoldKind.WORD_LINKS:
+            return None
         for example in self.examples():
-            if example.text == text and getattr(example, "gold", None) is not None:
+            if example.text == text and example.gold is not None:
                 return example
         return None
 
     def metadata(self) -> dict[str, Any]:
-        """What the page needs to know about the run (plain JSON values)."""
-        run, task, model = self.run, self.run.task, self.run.model
-        cfg = run.config.model
-        options = dict(getattr(task, "predict_options", {}) or {})
-        choices = {}
-        if "locale" in options and getattr(task, "locales", None):
-            choices["locale"] = list(task.locales)
+        """What the page needs to know about the run (plain JSON values): its capabilities
+        (:meth:`attnkit.capabilities.RunCapabilities.to_json`) and its labels."""
+        run, task = self.run, self.run.task
+        caps = run.capabilities
+        gold = caps.task.gold is GoldKind.SPANS or (caps.task.gold is GoldKind.WORD_LINKS and any(
+            e.gold is not None for e in self.examples()))
         return {
             "key": self.key,
             "label": run.label,
             "folder": run.path.name,
             "task": task.name,
-            "arch": getattr(cfg, "arch", ""),
-            "input": input_kind(task),
-            "decodes": hasattr(model, "step") and hasattr(task, "source_tokens"),
-            "attention": bool(getattr(model, "uses_attention", True)),
-            "layer_maps": hasattr(model, "attention_maps"),
-            "n_heads": int(getattr(cfg, "n_heads", 1) or 1),
-            "max_source_len": getattr(task, "max_source_len", None),
-            "options": options,
-            "choices": choices,
+            "arch": run.config.model.arch,
+            **caps.to_json(),
             "metric": task.metric.name,
             "best": best_metric(run.path, task.metric),
-            "gold": hasattr(task, "gold_alignment") or any(getattr(e, "gold", None) is not None
-                                                            for e in self.examples()),
+            "gold": gold,
             "examples": len(self.examples()),
         }
-
-
-def input_kind(task) -> str:
-    """``"image"`` for tasks whose models take images (their inputs are image files, so the page
-    uploads one), ``"audio"`` for tasks whose models take speech frames (a WAV file is uploaded),
-    else ``"text"`` (a line of text, or a name such as a graph node's)."""
-    spec = task.spec
-    if isinstance(spec, ImageSpec):
-        return "image"
-    return "audio" if isinstance(spec, (SpeechSpec, SpeechSeq2SeqSpec)) else "text"
 
 
 def best_metric(run_dir: Path, metric) -> float | None:

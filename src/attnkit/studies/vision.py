@@ -1,7 +1,8 @@
 """The vision study: attention by where it acts, on real Fashion-MNIST and on distorted canvases.
 
 For each data set (``fashion``: the 28 x 28 images; ``canvas``: the 60 x 60 distorted canvases)
-and each variant of :data:`VARIANTS` (plain CNN, +SE, +ECA, +CBAM, +non-local, STN+CNN, ViT), :func:`run_vision_study` trains one normal run per seed (``OUT/{data}-{variant}-s{seed}``,
+and each variant of :data:`VARIANTS` (plain CNN, +SE, +ECA, +CBAM, +non-local, STN+CNN, ViT),
+:func:`run_vision_study` trains one normal run per seed (``OUT/{data}-{variant}-s{seed}``,
 the same as ``attnkit train configs/{data}-{variant}.yaml`` with ``train.max_minutes`` set and
 ``train.seed`` changed), each with the same wall-clock budget of training (periodic validation
 included), then scores it on the whole test split and times inference. Results per run go to
@@ -23,7 +24,7 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -275,7 +276,7 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
             (not a canvas run).
     """
     run = load_run(run_dir) if isinstance(run_dir, (str, Path)) else run_dir
-    stn = getattr(run.model, "stn", None)
+    stn: Any = run.model.stn if "stn" in run.capabilities.model.parts else None  # declared by the family
     record = json.loads((Path(run.path) / "data" / "test.json").read_text(encoding="utf-8"))
     if stn is None or "transforms" not in record:
         raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "

@@ -6,16 +6,16 @@ A task defined outside attnkit is registered the same way: ``TASKS.register("my-
 
 from ..errors import InputError
 from ..registry import Registry
+from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
 from .captioning import ScenesCaptionTask
-from .date_task import DateTask, DatesConfig, locale_tag
+from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
-from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 
 TASKS: Registry[type] = Registry("task")
 TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",

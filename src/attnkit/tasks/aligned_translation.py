@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import GoldKind, InputKind, TaskCapabilities
 from ..data import Vocab, collate
 from ..decoding.forced import forced_attention
 from ..errors import ConfigError
@@ -120,6 +121,13 @@ class AlignedTranslationTask(TranslationTask):
     name = "aligned-translation"
     config_class = AlignedTranslationConfig
     default_family = "transformer"
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """Translation with gold word links on its test examples (``example.gold``) and a kept
+        alignment layer / head (:attr:`choice`, :meth:`save_choice`)."""
+        return TaskCapabilities(InputKind.TEXT, decodes=True, gold=GoldKind.WORD_LINKS, alignment_choice=True,
+                                max_source_len=self.max_source_len)
 
     def _configure(self, cfg: AlignedTranslationConfig) -> "AlignedTranslationTask":
         self.guided_weight, self.guided_layer, self.guided_head = cfg.guided_weight, cfg.guided_layer, cfg.guided_head

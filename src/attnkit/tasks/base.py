@@ -18,11 +18,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
 
 from torch import Tensor, nn
 
-__all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction"]
+from ..capabilities import TaskCapabilities
+from ..predictions import Prediction
+
+if TYPE_CHECKING:
+    from ..decoding.options import DecodeOptions
+
+__all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction", "SpanGoldTask", "AlignmentChoiceTask",
+           "TextDecodingTask"]
 
 
 @dataclass(frozen=True)
@@ -74,14 +81,6 @@ class LossContext:
 
 
 @runtime_checkable
-class Prediction(Protocol):
-    """One prediction from raw input. ``output`` is the line printed for it; the attention it
-    carries is in task-specific fields, drawn by :func:`attnkit.viz.plot_prediction`."""
-
-    output: str
-
-
-@runtime_checkable
 class Task(Protocol):
     """The interface of a task plug-in.
 
@@ -126,6 +125,15 @@ class Task(Protocol):
     def spec(self) -> Any:
         """The :class:`attnkit.models.families.ModelSpec` a model family builds for."""
 
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """What the task can do with raw input (:class:`attnkit.capabilities.TaskCapabilities`):
+        the kind of input, its options, decoding, gold alignments, class names. Read once when a
+        run loads (:func:`attnkit.training.load_run`); a task that declares nothing gets the
+        defaults (text input, no options, no decoding). The methods a declaration promises
+        (``gold_alignment`` for span gold, ``choice`` / ``save_choice`` for an alignment choice,
+        ``source_tokens`` for a decoding text task) are then called directly."""
+
     # --- training ------------------------------------------------------------------------------
     def encode(self, examples: Sequence) -> list:
         """Training items of `examples` (what :meth:`collate` takes)."""
@@ -145,20 +153,48 @@ class Task(Protocol):
         the batch's total :meth:`loss_weight` and runs it under autocast when asked."""
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def evaluate(self, model: nn.Module, examples: Sequence, **options: Any) -> tuple[dict[str, Any], list]:
+    def evaluate(self, model: nn.Module, examples: Sequence, *, decode: "DecodeOptions | None" = None
+                 ) -> tuple[dict[str, Any], list]:
         """Score `model` (in eval mode) on `examples`: the metrics (``metric.name`` among them;
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
-        `options` are the task's decoding options (e.g. ``beam_size``)."""
+        `decode`: the decoding options of a task that decodes (non-decoding tasks take None)."""
 
     def report(self, metrics: Mapping[str, Any]) -> list[str]:
         """Lines that present :meth:`evaluate`'s metrics to a person."""
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[Prediction]:
+                decode: "DecodeOptions | None" = None) -> list[Prediction]:
         """Predictions for raw user inputs (a line of text, an image path, a node id...), in order,
-        each carrying its attention.
+        each carrying its attention and its ``kind`` (:mod:`attnkit.predictions`), drawn by the
+        views registry (:data:`attnkit.viz.views.VIEWS`). `options` are the input options the
+        task declares (``capabilities.options``); `decode` the decoding options of a task that
+        decodes.
 
         Raises:
             attnkit.errors.InputError: for an input the task cannot take, or an unknown option;
                 checked for every input before any prediction is made.
         """
+
+
+# --- the methods a declaration promises (checked when a run loads; call sites cast to these) ------
+class SpanGoldTask(Protocol):
+    """A task declaring ``gold=GoldKind.SPANS``."""
+
+    def gold_alignment(self, example: Any) -> list[tuple[int, int, int]]:
+        """Per output position of `example`'s target, (position, source start, source end)."""
+
+
+class AlignmentChoiceTask(Protocol):
+    """A task declaring ``alignment_choice=True``: the kept choice and how to keep a new one."""
+
+    choice: Any  # attnkit.evaluation.word_alignment.AlignmentChoice
+
+    def save_choice(self, run_dir: Path, choice: Any, score: dict) -> None:
+        """Keep `choice` (with its dev `score`) in the run folder."""
+
+
+class TextDecodingTask(Protocol):
+    """A task declaring ``decodes=True`` with text input: it tokenises a line before decoding."""
+
+    def source_tokens(self, text: str, locale: str = "") -> list[str]:
+        """The source tokens of a line, as the model reads them."""

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data.bible_sections import (
     SECTIONS,
     Chapter,
@@ -38,6 +39,7 @@ from ..data.vocab import Vocab
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..models.families import DocumentSpec
+from ..predictions import DOCUMENT
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import check_split_fractions, classification_report, reject_decoding_options
@@ -86,6 +88,8 @@ class DocumentPrediction:
         sentence_weights: (S,) sentence weights.
     """
 
+    kind: ClassVar[str] = DOCUMENT
+
     output: str
     probability: float
     probabilities: list[float]
@@ -115,6 +119,11 @@ class BibleSectionsTask:
     metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "documents"
     spec_class = DocumentSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A passage of text in, one of the sections out."""
+        return TaskCapabilities(InputKind.TEXT, classes=tuple(self.classes))
 
     @property
     def spec(self) -> DocumentSpec:

@@ -39,13 +39,14 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data import Vocab, fashion_mnist, pad
 from ..data import scenes as scene_data
 from ..data.images import read_image
@@ -54,8 +55,10 @@ from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
 from ..models.families import CaptionSpec
+from ..predictions import CAPTION
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
+from .images import INVERT
 from .seq2seq import reinforce_terms
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
@@ -125,6 +128,8 @@ class CaptionPrediction:
         score: the sum of the log-probabilities of the words and ``</s>``.
     """
 
+    kind: ClassVar[str] = CAPTION
+
     output: str
     image: np.ndarray
     words: list[str]
@@ -163,6 +168,11 @@ class ScenesCaptionTask:
     metric = PrimaryMetric("bleu_4", higher_is_better=True, best_possible=100.0, tie_break="exact_match")
     loss_unit = "target tokens"
     spec_class = CaptionSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """An image file in (option ``invert``), a caption decoded word by word."""
+        return TaskCapabilities(InputKind.IMAGE, (INVERT,), decodes=True)
 
     @property
     def spec(self) -> CaptionSpec:

@@ -5,9 +5,10 @@ light per-example prediction of an evaluation."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from ..errors import ConfigError
+from ..predictions import LABEL
 
 __all__ = ["ClassLabel", "check_split_fractions", "classification_report", "reject_decoding_options"]
 
@@ -16,6 +17,8 @@ __all__ = ["ClassLabel", "check_split_fractions", "classification_report", "reje
 class ClassLabel:
     """The predicted class of one evaluated example (no attention kept: a test set's would not
     fit in memory; a task's ``predict`` returns it for chosen inputs)."""
+
+    kind: ClassVar[str] = LABEL
 
     output: str
     probability: float

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
+from ..capabilities import GoldKind, InputKind, InputOption, TaskCapabilities
 from ..data import Vocab, dates
 from ..data.dates import DateExample
 from ..errors import ConfigError, InputError
@@ -85,6 +86,14 @@ class DateTask(Seq2SeqTask):
     src_offset = 1  # source position of the first character (position 0 is the locale tag)
     max_target_len = 10  # characters of YYYY-MM-DD
     predict_options = {"locale": "en_US"}
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """Text in (a date, option ``locale``: one of the run's locales), decoded; gold: the source
+        span of each output character (:meth:`gold_alignment`)."""
+        locale = InputOption("locale", "en_US", tuple(self.locales), "the locale the date is written in")
+        return TaskCapabilities(InputKind.TEXT, (locale,), decodes=True, gold=GoldKind.SPANS,
+                                max_source_len=self.max_source_len)
 
     @classmethod
     def build(cls, data_cfg: DatesConfig, run_dir: str | Path) -> tuple["DateTask", dict[str, list[DateExample]]]:

@@ -25,18 +25,20 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data import debian_graph
 from ..data.node_graph import NodeGraph, karate_club, load_graph, save_graph, split_nodes
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.families import NodeSpec
+from ..predictions import GRAPH_NEIGHBOURHOOD
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, check_split_fractions, classification_report, reject_decoding_options
 
@@ -105,6 +107,8 @@ class NodePrediction:
         neighbour_classes: each neighbour's gold class name.
     """
 
+    kind: ClassVar[str] = GRAPH_NEIGHBOURHOOD
+
     output: str
     probability: float
     node: str
@@ -127,6 +131,11 @@ class DebianPackagesTask:
     metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "nodes"
     spec_class = NodeSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A node's name in, its class out."""
+        return TaskCapabilities(InputKind.TEXT, classes=tuple(self.classes))
 
     def __post_init__(self) -> None:
         self.features = torch.from_numpy(self.graph.features)

@@ -36,13 +36,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, InputOption, TaskCapabilities
 from ..data import fashion_mnist
 from ..data.images import CanvasCache, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
@@ -50,6 +51,7 @@ from ..evaluation import classification_metrics
 from ..functional import attention_rollout
 from ..io import atomic_write_text
 from ..models.families import ImageSpec
+from ..predictions import IMAGE_OVERLAY
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options
@@ -152,6 +154,8 @@ class ImagePrediction:
         query: the query cell shown, (ROW, COL); None when the map is the mean weight received.
     """
 
+    kind: ClassVar[str] = IMAGE_OVERLAY
+
     output: str
     probability: float
     probabilities: list[float]
@@ -192,6 +196,11 @@ def _examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> li
     return [ImageExample(pixels[i], int(labels[i]), int(indices[i])) for i in range(len(labels))]
 
 
+# the input options of the image tasks (``--option``, the explorer's options)
+INVERT = InputOption("invert", "auto", ("auto", "yes", "no"), "dark-on-light pictures are inverted: auto, yes or no")
+QUERY = InputOption("query", "", (), "ROW,COL: the query pixel of a non-local block's map (default: the mean)")
+
+
 @dataclass
 class FashionMNISTTask:
     """Fashion-MNIST classification as a task plug-in (:class:`attnkit.tasks.base.Task`); model
@@ -210,6 +219,11 @@ class FashionMNISTTask:
     loss_unit = "images"
     spec_class = ImageSpec
     classes = list(fashion_mnist.CLASSES)
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """An image file in (options ``invert`` and ``query``), one of the classes out."""
+        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes))
 
     @property
     def spec(self) -> ImageSpec:

@@ -36,12 +36,13 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data import Batch, Vocab, collate, dates
 from ..data.audio import FeatureConfig, features_of_file
 from ..data.dates import DateExample
@@ -53,6 +54,7 @@ from ..heads import select_heads
 from ..io import atomic_write_text
 from ..models.families import SpeechSeq2SeqSpec
 from ..models.speech_seq2seq import FRONTENDS
+from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
 from .seq2seq import Seq2SeqTask
@@ -186,6 +188,8 @@ class SpokenDatePrediction:
         frame_seconds, position_seconds: seconds per frame and per encoder position.
     """
 
+    kind: ClassVar[str] = SPECTROGRAM_ALIGNMENT
+
     output: str
     out_tokens: list[str]
     weights: Tensor | None
@@ -210,6 +214,11 @@ class SpokenDatesTask(Seq2SeqTask):
     metric = PrimaryMetric("exact_match", higher_is_better=True, best_possible=1.0, tie_break="char_accuracy")
     spec_class = SpeechSeq2SeqSpec
     max_target_len = 10
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A WAV file in, the date decoded character by character."""
+        return TaskCapabilities(InputKind.AUDIO, decodes=True)
 
     @property
     def spec(self) -> SpeechSeq2SeqSpec:

@@ -24,13 +24,14 @@ import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data.audio import FeatureConfig, features_of_file
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..errors import ConfigError, InputError
@@ -38,6 +39,7 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.frontends import MIN_FRAMES, ConvSubsampling
 from ..models.speech import SpeechSpec
+from ..predictions import SPOKEN_WORD
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options
@@ -148,6 +150,8 @@ class SpokenWordPrediction:
         self_weights: the last layer's self-attention, mean of its heads, (T', T').
     """
 
+    kind: ClassVar[str] = SPOKEN_WORD
+
     output: str
     probability: float
     probabilities: list[float]
@@ -186,6 +190,11 @@ class SpokenWordsTask:
     metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "utterances"
     spec_class = SpeechSpec
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A WAV file in, one of the words out."""
+        return TaskCapabilities(InputKind.AUDIO, classes=tuple(self.classes))
 
     @property
     def classes(self) -> list[str]:

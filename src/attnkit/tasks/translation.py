@@ -21,9 +21,10 @@ from typing import Any, Mapping, Sequence
 
 from torch import nn
 
+from ..capabilities import InputKind, TaskCapabilities
 from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
-from ..errors import ConfigError, InputError
 from ..decoding import translate
+from ..errors import ConfigError, InputError
 from ..evaluation import BucketScore, bleu_by_length, corpus_scores, format_scores_table
 from ..io import atomic_write_text
 from ..schema import check_positive
@@ -114,6 +115,11 @@ class TranslationTask(Seq2SeqTask):
     default_family = "rnn"
     metric = PrimaryMetric("bleu", higher_is_better=True, best_possible=100.0)  # corpus BLEU, 0-100
     src_offset = 0
+
+    @property
+    def capabilities(self) -> TaskCapabilities:
+        """A line of text in, decoded into a line of text."""
+        return TaskCapabilities(InputKind.TEXT, decodes=True, max_source_len=self.max_source_len)
 
     def __post_init__(self) -> None:
         self.src_vocab: Vocab = self.src_subwords.to_vocab()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
+from ..capabilities import GoldKind, InputKind, ModelCapabilities, RunCapabilities, TaskCapabilities
 from ..config import ConfigError, RunConfig, family_of, task_of
+from ..tasks.base import Task
 from .checkpoint import CheckpointError, load_weights
 from .run_record import load_run_config
 
-__all__ = ["Run", "RunError", "build_model", "load_run", "model_label"]
+__all__ = ["Run", "RunError", "build_model", "load_run", "model_label", "run_capabilities"]
 
 
 class RunError(ValueError):
@@ -37,14 +40,85 @@ def model_label(cfg: RunConfig) -> str:
 
 @dataclass
 class Run:
+    """A loaded run: its folder, config, task, model (eval mode) and what the two can do.
+
+    Attributes:
+        capabilities: the task's and the model family's declarations, checked against the
+            objects when the run loaded (:func:`run_capabilities`); the CLI, the explorer and
+            the studies read them instead of probing the task or the model.
+    """
+
     path: Path
     config: RunConfig
-    task: object
+    task: Task
     model: nn.Module
+    capabilities: RunCapabilities
 
     @property
     def label(self) -> str:
         return model_label(self.config)
+
+
+# the methods each declaration promises, checked when a run loads
+_DECODER = ("encode", "init_state", "step")
+_PARTS = ("stn",)  # sub-modules a picture may show, read off models whose family declares nothing
+
+
+def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
+    """The declarations of the task and of the config's model family; the one place where a
+    plug-in that declares nothing gets defaults.
+
+    A task without ``capabilities`` gets :class:`TaskCapabilities` (), a text task that
+    decodes nothing. A family without a ``capabilities(cfg)`` classmethod gets capabilities
+    read off the model it built (a step-by-step decoder, layer maps, ``uses_attention``,
+    ``cfg.n_heads``, a spatial transformer ``stn``), so that families written before declarations
+    keep working.
+    """
+    task_caps = task.capabilities if hasattr(task, "capabilities") else TaskCapabilities()
+    family = family_of(cfg)
+    if hasattr(family, "capabilities"):
+        model_caps = family.capabilities(cfg.model)
+    else:
+        model_caps = ModelCapabilities(
+            decodes=all(hasattr(model, name) for name in _DECODER),
+            attention=bool(getattr(model, "uses_attention", True)),
+            layer_maps=hasattr(model, "attention_maps"),
+            n_heads=int(getattr(cfg.model, "n_heads", 1) or 1),
+            parts=tuple(name for name in _PARTS if isinstance(getattr(model, name, None), nn.Module)))
+    if not isinstance(task_caps, TaskCapabilities) or not isinstance(model_caps, ModelCapabilities):
+        raise RunError(f"task {cfg.data.task} or family {cfg.model.arch} declares capabilities of the wrong type "
+                       f"({type(task_caps).__name__}, {type(model_caps).__name__}); return "
+                       "attnkit.capabilities.TaskCapabilities / ModelCapabilities")
+    return RunCapabilities(task_caps, model_caps)
+
+
+def run_capabilities(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
+    """The run's capabilities, declared by its task and family and checked against the objects.
+
+    Raises:
+        RunError: naming the first declaration the task or the model does not keep (e.g. a family
+            that declares a step-by-step decoder for a model without ``step``).
+    """
+    caps = _declared(cfg, task, model)
+    who_task, who_model = f"task {cfg.data.task}", f"model.arch={cfg.model.arch}"
+    promises: list[tuple[bool, Any, str, str, tuple[str, ...]]] = [
+        (caps.model.decodes, model, who_model, "decodes", _DECODER),
+        (caps.model.layer_maps, model, who_model, "layer_maps", ("attention_maps",)),
+        (caps.task.decodes and caps.task.input is InputKind.TEXT, task, who_task, "decodes", ("source_tokens",)),
+        (caps.task.gold is GoldKind.SPANS, task, who_task, "gold=spans", ("gold_alignment",)),
+        (caps.task.alignment_choice, task, who_task, "alignment_choice", ("choice", "save_choice")),
+        *((name in caps.model.parts, model, who_model, f"part {name}", (name,)) for name in caps.model.parts),
+    ]
+    for declared, obj, who, what, needs in promises:
+        missing = [name for name in needs if not hasattr(obj, name)]
+        if declared and missing:
+            raise RunError(f"{who} declares {what} but has no {', '.join(missing)}; "
+                           "fix its capabilities or add the method")
+    for option in caps.task.options:
+        if option.choices and option.default and option.default not in option.choices:
+            raise RunError(f"{who_task} declares option {option.name} with default {option.default!r} outside its "
+                           f"choices {', '.join(option.choices)}")
+    return caps
 
 
 def load_run(path: str | Path, *, device: str = "cpu") -> Run:
@@ -56,7 +130,9 @@ def load_run(path: str | Path, *, device: str = "cpu") -> Run:
     one-line message saying how to make one.
 
     Raises:
-        RunError: if the folder, its config, the task's files or the weights are missing or corrupt.
+        RunError: if the folder, its config, the task's files or the weights are missing or corrupt,
+            or the task or model family declare a capability their objects lack
+            (:func:`run_capabilities`).
     """
     path = Path(path)
     if not path.is_dir():
@@ -71,4 +147,5 @@ def load_run(path: str | Path, *, device: str = "cpu") -> Run:
         load_weights(model, path / "model.safetensors")
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         raise RunError(f"run folder {path} is unusable: {err}") from None
-    return Run(path, cfg, task, model.to(device).eval())
+    caps = run_capabilities(cfg, task, model)
+    return Run(path, cfg, task, model.to(device).eval(), caps)

@@ -338,33 +338,74 @@ const explore = (() => {
     ctx.putImageData(img, 0, 0);
   }
 
-  // Tasks other than sequence-to-sequence: the output and the prediction's fields; 2-D arrays drawn.
+  // ---- views of the other predictions, by kind ---------------------------------------------
+  // kind -> (box, view, ctx) => draws `view` (the JSON of the kind's view, attnkit.viz.views) into
+  // `box`. A kind registered outside attnkit brings its own drawer: the answer names its script
+  // (GET /views/KIND.js), which the page loads once; it adds itself here:
+  //   attnkitViews["my-kind"] = (box, view, ctx) => { ... };
+  // ctx: {key, el, drawMatrix(canvas, {shape, data}, rowLabels, colLabels), again(changes), options}.
+  // Kinds without a drawer (a document, a caption, a label...) get every 2-D array of their view
+  // drawn as a heatmap.
+  const views = window.attnkitViews = window.attnkitViews || {};
+  views["image-overlay"] = (box, view, ctx) => exploreViews.renderOverlay(box, view, ctx.panel.pic,
+    (cell) => ctx.again({ options: { ...ctx.options, query: cell.join(",") } }), ctx.key);
+  views["graph-neighbourhood"] = (box, view, ctx) => exploreViews.renderNeighbourhood(box, view, ctx.panel.pic,
+    (name) => { $("#input").value = name; ctx.again({ input: name }); }, ctx.key);
+  views["spoken-word"] = views["spectrogram-alignment"] = (box, view, ctx) => {
+    ctx.panel.speech = exploreSpeech.renderSpeech(box, view, ctx.key);
+  };
+
+  const scripts = {}; // kind -> the promise of its script, loaded once
+  function loadScript(kind, src) {
+    if (!scripts[kind]) scripts[kind] = new Promise((ok, fail) => {
+      document.head.append(el("script", { src, onload: ok, onerror: () => fail(new Error(`could not load ${src}`)) }));
+    });
+    return scripts[kind];
+  }
+
+  // Every 2-D {shape, data} array in `value`, with its path: [[path, matrix], ...]
+  function matrices(value, path, out = []) {
+    if (value && value.shape && value.data) { if (value.shape.length === 2) out.push([path, value]); }
+    else if (Array.isArray(value)) value.forEach((x, i) => matrices(x, `${path}[${i}]`, out));
+    else if (value && typeof value === "object") Object.entries(value).forEach(([k, x]) => matrices(x, path ? `${path}.${k}` : k, out));
+    return out;
+  }
+
+  // Heatmaps of 2-D arrays; rows and columns labelled by lists of names as long as they are.
+  function drawMatrices(body, mats, names) {
+    for (const [path, m] of mats) {
+      const c = el("canvas", { class: "heatmap" }), M = asMatrix(m);
+      let max = 0; for (const x of M.data) max = Math.max(max, x); // maps over images are not probabilities: scaled to their max
+      const scaled = { shape: M.shape, data: M.data.map((x) => max > 0 ? x / max : 0) };
+      const rowLabels = names.find((n) => n.length === M.shape[0]) || [];
+      const colLabels = names.find((n) => n !== rowLabels && n.length === M.shape[1]) ||
+        (rowLabels.length ? Array.from({ length: M.shape[1] }, (_, i) => `h${i}`) : []);
+      draw(c, scaled, rowLabels.length ? rowLabels : Array(M.shape[0]).fill(""), colLabels.length ? colLabels : Array(M.shape[1]).fill(""),
+        { maxWidth: rowLabels.length ? 360 : 280 });
+      body.append(el("div", { class: "note", text: path + (max > 1 || max < 0.999 ? ` (scaled to its max ${max.toPrecision(3)})` : "") }), c);
+    }
+  }
+  const nameLists = (obj) => Object.values(obj || {}).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
+
+  // Tasks other than sequence-to-sequence: the output, the view of the prediction's kind, and its
+  // other fields (2-D arrays drawn, the rest as JSON).
   function renderGeneric(panel, body, result) {
+    if (!views[result.kind] && result.script && result.script.startsWith("/views/")) { // its drawer first
+      loadScript(result.kind, result.script).then(() => { if (panel.result === result) renderResult(panel, result, true); },
+        (err) => { $(".error", panel.root).textContent = String(err.message || err); });
+      return;
+    }
+    body.dataset.kind = result.kind;
     body.append(el("div", { class: "hyps" }, el("span", { class: "tok out-output", text: result.output })));
-    // pictures of the prediction (explore-views.js): an image's overlays, a node's neighbourhood
-    if (result.overlay) exploreViews.renderOverlay(body, result.overlay, panel.pic,
-      (cell) => again(panel, { options: { ...panel.lastBody.options, query: cell.join(",") } }), panel.key);
-    if (result.speech) panel.speech = exploreSpeech.renderSpeech(body, result.speech, panel.key);
-    if (result.neighbourhood) exploreViews.renderNeighbourhood(body, result.neighbourhood, panel.pic,
-      (name) => { $("#input").value = name; again(panel, { input: name }); }, panel.key);
-    const rest = {}, fields = result.fields || {};
-    // a list of names as long as a matrix's rows labels them (a node's neighbours for its edge weights)
-    const names = Object.values(fields).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
+    const view = result.view || {}, drawer = views[result.kind];
+    const ctx = { key: panel.key, panel, el, drawMatrix: (canvas, m, rows, cols) => draw(canvas, asMatrix(m), rows, cols),
+      again: (changes) => again(panel, changes), options: panel.lastBody ? panel.lastBody.options : {} };
+    if (drawer) drawer(body, view, ctx);
+    else drawMatrices(body, matrices(view, ""), nameLists(view));
+    const rest = {}, fields = result.fields || {}, names = [...nameLists(fields), ...nameLists(view)];
     for (const [name, value] of Object.entries(fields)) {
-      const mats = [];
-      const walk = (v, path) => { if (v && v.shape && v.data) { if (v.shape.length === 2) mats.push([path, v]); }
-        else if (Array.isArray(v)) v.forEach((x, i) => walk(x, `${path}[${i}]`)); else if (v && typeof v === "object") Object.entries(v).forEach(([k, x]) => walk(x, `${path}.${k}`)); };
-      walk(value, name);
-      if (mats.length) for (const [path, m] of mats) {
-        const c = el("canvas", { class: "heatmap" }), M = asMatrix(m);
-        let max = 0; for (const x of M.data) max = Math.max(max, x); // maps over images are not probabilities: scaled to their max
-        const scaled = { shape: M.shape, data: M.data.map((x) => max > 0 ? x / max : 0) };
-        const rowLabels = names.find((n) => n.length === M.shape[0]) || [];
-        const colLabels = rowLabels.length ? Array.from({ length: M.shape[1] }, (_, i) => `h${i}`) : [];
-        draw(c, scaled, rowLabels.length ? rowLabels : Array(M.shape[0]).fill(""), colLabels.length ? colLabels : Array(M.shape[1]).fill(""),
-          { maxWidth: rowLabels.length ? 360 : 280 });
-        body.append(el("div", { class: "note", text: path + (max > 1 || max < 0.999 ? ` (scaled to its max ${max.toPrecision(3)})` : "") }), c);
-      } else rest[name] = value;
+      const mats = matrices(value, name);
+      if (mats.length) drawMatrices(body, mats, names); else rest[name] = value;
     }
     body.append(el("div", { class: "fields", text: JSON.stringify(rest, null, 1).slice(0, 4000) }));
     panel.view = null;
@@ -444,7 +485,8 @@ const explore = (() => {
     $("#status").textContent = "…";
     await Promise.all(runs.map(async (run) => {
       const panel = state.panels.get(run.key), t0 = performance.now();
-      const own = {}; for (const k of Object.keys(run.options)) if (k in options) own[k] = options[k];
+      const own = {}; // the run's own options; an empty one (e.g. no query pixel) is left out
+      for (const k of Object.keys(run.options)) if (k in options && options[k] !== "") own[k] = options[k];
       const body = run.input === "image" ? { image, options: own } : run.input === "audio" ? { audio, options: own } : { input: $("#input").value, options: own,
         ...(run.decodes ? { beam_size: beam, n_best: nbest, layers: false } : {}) };
       const res = await request(panel, body);
@@ -499,7 +541,7 @@ const explore = (() => {
     if (params.get("go")) submit();
   }
 
-  return { start, submit, state, view: (key) => state.panels.get(key) && state.panels.get(key).view,
+  return { start, submit, state, views, view: (key) => state.panels.get(key) && state.panels.get(key).view,
     // set a panel's view: {hyp, kind, layer (negative: from the last), head}
     select: (key, sel) => {
       const p = state.panels.get(key); Object.assign(p.sel, sel);
