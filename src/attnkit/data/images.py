@@ -1,6 +1,7 @@
 """Images for the image tasks: reading a picture file as the models see it, stratified index
-draws and splits, the sha256 of pixel arrays, and :class:`CanvasCache`, which keeps the last distorted
-canvases made so that several runs on the same data in one process make them once.
+draws and splits, the sha256 of pixel arrays, the examples (:class:`ImageExample`), and
+:class:`CanvasCache`, which keeps the last distorted canvases made so that several runs on the
+same data in one process make them once.
 
 Nothing here holds state at module level: a cache is an object its owner creates and passes
 to :meth:`attnkit.tasks.images.FashionMNISTTask.build` and ``load_split`` (``canvases=``).
@@ -10,15 +11,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+import torch
+from torch import Tensor
 
 from ..errors import InputError
 from .canvas import make_canvases, transform_columns
 
-__all__ = ["read_image", "stratified_indices", "split_indices", "pixel_digest", "CanvasSet", "CanvasCache"]
+__all__ = ["read_image", "stratified_indices", "split_indices", "pixel_digest", "ImageExample", "image_examples",
+           "CanvasSet", "CanvasCache"]
 
 
 def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
@@ -88,6 +93,22 @@ def pixel_digest(*arrays: np.ndarray) -> str:
     for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ImageExample:
+    """One image: its pixels, (H, W) uint8 (a view into the split's array), its class and its
+    index in the source split."""
+
+    image: Tensor
+    label: int
+    index: int
+
+
+def image_examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> list[ImageExample]:
+    """One :class:`ImageExample` per row of `images` (N, H, W) uint8, sharing one tensor's memory."""
+    pixels = torch.from_numpy(np.ascontiguousarray(images))
+    return [ImageExample(pixels[i], int(labels[i]), int(indices[i])) for i in range(len(labels))]
 
 
 class CanvasSet(NamedTuple):

@@ -45,7 +45,7 @@ from torch import Tensor, nn
 
 from ..capabilities import InputKind, InputOption, TaskCapabilities
 from ..data import fashion_mnist
-from ..data.images import CanvasCache, pixel_digest, read_image, split_indices
+from ..data.images import CanvasCache, ImageExample, image_examples, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..functional import attention_rollout
@@ -56,8 +56,7 @@ from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options
 
-__all__ = ["FashionConfig", "CanvasConfig", "ImageExample", "ImageBatch", "ImagePrediction",
-           "FashionMNISTTask", "FashionCanvasTask"]
+__all__ = ["FashionConfig", "CanvasConfig", "ImageBatch", "ImagePrediction", "FashionMNISTTask", "FashionCanvasTask"]
 
 
 @dataclass(frozen=True)
@@ -117,16 +116,6 @@ class CanvasConfig(FashionConfig):
                               f"and rotated (need >= {round(28 * self.scale_max * 1.4143)} pixels)")
         if self.n_clutter < 0 or not 0 <= self.max_angle <= 180:
             raise ConfigError("data.n_clutter must be >= 0 and data.max_angle in [0, 180] degrees")
-
-
-@dataclass(frozen=True)
-class ImageExample:
-    """One image: its pixels, (H, W) uint8 (a view into the split's array), its class and its
-    index in the source split."""
-
-    image: Tensor
-    label: int
-    index: int
 
 
 class ImageBatch(NamedTuple):
@@ -189,11 +178,6 @@ def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.n
         images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle, scale=(cfg.scale_min, cfg.scale_max),
         n_clutter=cfg.n_clutter, clutter_size=cfg.clutter_size)
     return made.images, made.labels, made.transforms
-
-
-def _examples(images: np.ndarray, labels: np.ndarray, indices: np.ndarray) -> list[ImageExample]:
-    pixels = torch.from_numpy(np.ascontiguousarray(images))
-    return [ImageExample(pixels[i], int(labels[i]), int(indices[i])) for i in range(len(labels))]
 
 
 # the input options of the image tasks (``--option``, the explorer's options)
@@ -261,7 +245,7 @@ class FashionMNISTTask:
         run_dir = Path(run_dir)
         for split, (images, labels, indices) in sources.items():
             pixels, y, transforms = _make_split(cfg, split, images, labels, indices, canvases)
-            splits[split] = _examples(pixels, y, indices)
+            splits[split] = image_examples(pixels, y, indices)
             meta[split] = {"n": len(y), "per_class": np.bincount(y, minlength=10).tolist(),
                            "sha256": pixel_digest(pixels, y)}
             record = {"indices": indices.tolist(), **({"transforms": transforms} if transforms else {})}
@@ -302,7 +286,7 @@ class FashionMNISTTask:
         if pixel_digest(pixels, y) != info["splits"][split]["sha256"]:
             raise ConfigError(f"{run_dir}: the {split} images differ from the ones this run was trained on "
                               "(other Fashion-MNIST files, or another version of the canvas code)")
-        return _examples(pixels, y, indices)
+        return image_examples(pixels, y, indices)
 
     # --- training ------------------------------------------------------------------------------
     @staticmethod
