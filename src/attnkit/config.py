@@ -18,7 +18,7 @@ import yaml
 
 from .errors import ConfigError
 from .io import atomic_write_text
-from .models.families import FAMILIES
+from .models import FAMILIES
 from .schema import build_dataclass, merge, parse_overrides, plain_dict
 from .tasks import TASKS
 

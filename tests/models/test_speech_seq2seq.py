@@ -9,7 +9,7 @@ import torch
 
 from attnkit.decoding import beam_search, greedy_decode
 from attnkit.models import FAMILIES
-from attnkit.models.families import RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
+from attnkit.models import RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
 from attnkit.models.speech_seq2seq import (ConvListener, PyramidalListener, SelfAttentionListener, SpeechSeq2Seq,
                                            SpeechTransformer)
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from attnkit.errors import ConfigError
 from attnkit.models.cnn_classifier import CNN_ATTENTIONS, AttentionCNN
-from attnkit.models.families import CNNConfig, CNNFamily, ImageSpec, ViTConfig, ViTFamily
+from attnkit.models import CNNConfig, CNNFamily, ImageSpec, ViTConfig, ViTFamily
 from attnkit.models.vit import VisionTransformer
 
 

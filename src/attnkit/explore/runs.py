@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..models.families import ImageSpec, SpeechSeq2SeqSpec
+from ..models.specs import ImageSpec, SpeechSeq2SeqSpec
 from ..models.speech import SpeechSpec
 from ..training import Run, load_run
 

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ..nn.channel import EfficientChannelAttention, SqueezeExcitation

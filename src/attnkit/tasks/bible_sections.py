@@ -53,7 +53,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..schema import check_positive
-from ..models.families import DocumentSpec
+from ..models.specs import DocumentSpec
 from .base import LossContext, PrimaryMetric
 from .classification import check_split_fractions, classification_report, reject_decoding_options
 

@@ -52,7 +52,7 @@ from ..decoding import beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
-from ..models.families import CaptionSpec
+from ..models.specs import CaptionSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .images import read_image

@@ -48,7 +48,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..functional import attention_rollout
 from ..io import atomic_write_text
-from ..models.families import ImageSpec
+from ..models.specs import ImageSpec
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report, reject_decoding_options

@@ -20,7 +20,7 @@ from ..data import Batch, Vocab, collate
 from ..decoding import Translation, translate
 from ..errors import InputError
 from ..losses import RewardBaseline, linear_cross_entropy, reinforce_surrogate
-from ..models.families import Seq2SeqSpec
+from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
 __all__ = ["Seq2SeqTask", "reinforce_terms", "DECODING_OPTIONS"]

@@ -50,7 +50,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
 from ..io import atomic_write_text
-from ..models.families import SpeechSeq2SeqSpec
+from ..models.specs import SpeechSeq2SeqSpec
 from ..models.speech_seq2seq import FRONTENDS
 from ..schema import check_positive
 from . import dates
@@ -198,7 +198,7 @@ class SpokenDatePrediction:
 @dataclass
 class SpokenDatesTask(Seq2SeqTask):
     """Spoken dates as a task plug-in (families rnn and transformer, through a
-    :class:`~attnkit.models.families.SpeechSeq2SeqSpec`)."""
+    :class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
 
     config: SpokenDatesConfig
     tgt_vocab: Vocab
