@@ -8,10 +8,14 @@ import pytest
 import torch
 
 from attnkit.decoding import beam_search, greedy_decode
-from attnkit.models import FAMILIES
-from attnkit.models import RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
-from attnkit.models.speech_seq2seq import (ConvListener, PyramidalListener, SelfAttentionListener, SpeechSeq2Seq,
-                                           SpeechTransformer)
+from attnkit.models import FAMILIES, RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
+from attnkit.models.speech_seq2seq import (
+    ConvListener,
+    PyramidalListener,
+    SelfAttentionListener,
+    SpeechSeq2Seq,
+    SpeechTransformer,
+)
 
 F64 = torch.float64
 

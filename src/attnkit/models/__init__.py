@@ -4,15 +4,15 @@
 from .decoder_cache import TransformerState
 from .family import FAMILIES, ModelFamily
 from .han import HANOutput, HierarchicalAttentionNetwork
-from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput
+from .rnn import DECODERS, DecoderOutput, DecoderState, Memory, RNNEncoder, Seq2Seq, Seq2SeqOutput, StepOutput
+from .rnn.stacked import StackedAttentionDecoder
 from .specs import CaptionSpec, DocumentSpec, ImageSpec, ModelSpec, NodeSpec, Seq2SeqSpec, SpeechSeq2SeqSpec, SpeechSpec
 from .speech import SpeechClassifier
-from .stacked import StackedAttentionDecoder
 from .transformer import AttentionMaps, TransformerMemory, TransformerSeq2Seq
 
 # The families register themselves on import, in the order `attnkit list families` shows them.
 # isort: off
-from .rnn_family import RNNConfig, RNNFamily
+from .rnn.family import RNNConfig, RNNFamily
 from .transformer_family import TransformerConfig, TransformerFamily
 from .han_family import HANConfig, HANFamily
 from .cnn_family import CNNConfig, CNNFamily
@@ -23,7 +23,7 @@ from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
 # isort: on
 
 __all__ = [
-    "Seq2Seq", "Seq2SeqOutput", "RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "DECODERS",
+    "Seq2Seq", "Seq2SeqOutput", "StepOutput", "RNNEncoder", "Memory", "DecoderState", "DecoderOutput", "DECODERS",
     "StackedAttentionDecoder", "TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps",
     "HierarchicalAttentionNetwork", "HANOutput", "FAMILIES", "ModelFamily", "ModelSpec", "Seq2SeqSpec",
     "DocumentSpec", "SpeechClassifier", "SpeechSpec", "SpeechSeq2SeqSpec", "ImageSpec", "NodeSpec", "CaptionSpec",

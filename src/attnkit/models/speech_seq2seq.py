@@ -36,7 +36,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from ..functional import padding_mask
 from ..nn import SinusoidalPositionalEncoding
 from .frontends import ConvSubsampling, check_frames
-from .rnn_seq2seq import Memory, Seq2Seq
+from .rnn import Memory, Seq2Seq
 from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
 
 __all__ = ["PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq", "SpeechTransformer",

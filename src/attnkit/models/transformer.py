@@ -25,7 +25,7 @@ from ..functional import padding_mask
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import PositionKind, build_positional
 from .decoder_cache import TransformerState
-from .rnn_seq2seq import Seq2SeqOutput
+from .rnn.model import Seq2SeqOutput
 
 __all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps", "EncoderLayer"]
 

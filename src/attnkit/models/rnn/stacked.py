@@ -19,8 +19,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..nn import LuongAttention
-from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, _Cell, float32_steps
+from ...nn import LuongAttention
+from .encoder import Cell
+from .registry import DECODERS, DecoderKind
+from .state import DecoderOutput, DecoderState, DecoderStep, Memory, float32_steps
 
 __all__ = ["StackedAttentionDecoder"]
 
@@ -59,7 +61,7 @@ class StackedAttentionDecoder(nn.Module):
         self.layers, self.hidden_dim, self.lstm = layers, hidden_dim, cell == "lstm"
         self.bridge = nn.Linear(enc_dim, layers * hidden_dim)  # s^l_0 = tanh(W_s^l h_final)
         self.cells = nn.ModuleList(
-            _Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
+            Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
         self.attentions = nn.ModuleList(
             LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim or hidden_dim)
             for _ in range(layers))
@@ -74,7 +76,8 @@ class StackedAttentionDecoder(nn.Module):
         return DecoderState(hidden, torch.zeros_like(hidden) if self.lstm else None,
                             torch.zeros_like(hidden[:, 0]), 0)
 
-    def step(self, emb: Tensor, state: DecoderState, memory: Memory):
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderStep:
+        assert state.feed is not None and memory.projected_keys is not None  # from init_state, project_keys
         x = torch.cat([emb, state.feed], dim=-1)  # (B, E + Dd)
         hiddens, cells = [], []
         for i, (cell, attention) in enumerate(zip(self.cells, self.attentions)):
@@ -84,7 +87,7 @@ class StackedAttentionDecoder(nn.Module):
             hiddens.append(h), cells.append(c)
         new = DecoderState(torch.stack(hiddens, 1), None if state.cell is None else torch.stack(cells, 1), x,
                            state.position + 1)
-        return x, new, att.weights[:, 0]
+        return DecoderStep(x, new, att.weights[:, 0])
 
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
         outputs, weights = [], []
@@ -95,15 +98,15 @@ class StackedAttentionDecoder(nn.Module):
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
-def _luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                   dec_layers: int = 1) -> StackedAttentionDecoder:
+def luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                  dec_layers: int = 1) -> StackedAttentionDecoder:
     """The registered stacked decoder: general score, `dec_layers` layers (no other option)."""
     return StackedAttentionDecoder(emb_dim, hidden_dim, enc_dim, cell, layers=dec_layers)
 
 
 DECODERS.register(
     "luong-stacked",
-    _luong_stacked,
+    DecoderKind(luong_stacked, ("dec_layers",)),
     "stacked Luong decoder: every layer attends (general score; model.dec_layers layers)",
     "[Luong15] Sec. 3; [Chaudhari21] Sec. 4.3",
 )

@@ -8,13 +8,14 @@ from dataclasses import dataclass, fields
 
 from torch import nn
 
-from ..capabilities import ModelCapabilities
-from ..errors import ConfigError
-from ..schema import check_positive
-from .family import FAMILIES, check_dropout, set_fields
-from .rnn_seq2seq import DECODER_OPTIONS, DECODERS, INITS, Seq2Seq, decoder_options
-from .specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
-from .speech_seq2seq import SpeechSeq2Seq
+from ...capabilities import ModelCapabilities
+from ...errors import ConfigError
+from ...schema import check_positive
+from ..family import FAMILIES, check_dropout, set_fields
+from ..specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
+from ..speech_seq2seq import SpeechSeq2Seq
+from .model import Seq2Seq
+from .registry import DECODER_OPTIONS, DECODERS, INITS, decoder_options
 
 __all__ = ["RNNConfig", "RNNFamily"]
 
@@ -48,7 +49,7 @@ class RNNConfig:
         if self.attention not in DECODERS:
             raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
                               f"of: {', '.join(DECODERS.names())}")
-        from ..functional import NORMALISERS
+        from ...functional import NORMALISERS
 
         if self.normaliser not in NORMALISERS:
             raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
@@ -74,7 +75,7 @@ class RNNConfig:
 
     def ignored_fields(self) -> set[str]:
         """The options the chosen attention's decoder does not take
-        (:func:`attnkit.models.rnn_seq2seq.decoder_options`); setting one is an error, and the
+        (:func:`attnkit.models.rnn.registry.decoder_options`); setting one is an error, and the
         resolved config a run writes leaves them out."""
         return set(DECODER_OPTIONS) - set(decoder_options(self.attention))
 
