@@ -10,6 +10,7 @@ one-line message naming the key and the valid choices. Nothing here names a task
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -26,6 +27,16 @@ __all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "parse_over
            "config_from_dict", "task_of", "family_of"]
 
 DEFAULT_TASK = "dates"
+
+log = logging.getLogger(__name__)
+
+#: Keys that moved to another section: (old section, key) -> (new section, the value it had by default
+#: in the old section). Configs and run folders written before still load: the key moves (with a
+#: one-line deprecation notice) when the new section's owner takes it, and is dropped otherwise
+#: (silently when it holds the old default, which had no effect there).
+MOVED_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("data", "frontend"): ("model", "pyramid"),
+}
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -159,6 +170,8 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         family = FAMILIES.get(model["arch"])
     except ValueError as err:
         raise ConfigError(f"model.arch: {err}") from None
+    sections = {"data": data, "model": model, "train": _section(raw, "train")}
+    moved = _move_keys(sections, {"data": task.config_class, "model": family.config_class, "train": TrainConfig})
     if legacy:
         data = _drop_legacy(data, task.config_class, _LEGACY_DATA)
         model = _drop_legacy(model, family.config_class, _LEGACY_MODEL)
@@ -166,12 +179,32 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
     _check_foreign(model, family.config_class, FAMILIES, "model", "arch", family.name)
     data_cfg = build_dataclass(task.config_class, "data.", data, context=f" for data.task={task.name}")
     model_cfg = build_dataclass(family.config_class, "model.", model, context=f" for model.arch={family.name}")
-    if legacy and hasattr(model_cfg, "ignored_fields"):
-        for name in model_cfg.ignored_fields() & set(model):
+    if (legacy or moved) and hasattr(model_cfg, "ignored_fields"):
+        # options the chosen model ignores had no effect in old configs: leave them out
+        for name in model_cfg.ignored_fields() & (set(model) if legacy else moved):
             model.pop(name)
         model_cfg = build_dataclass(family.config_class, "model.", model)
-    train_cfg = build_dataclass(TrainConfig, "train.", _section(raw, "train"))
+    train_cfg = build_dataclass(TrainConfig, "train.", sections["train"])
     return RunConfig(data_cfg, model_cfg, train_cfg).check()
+
+
+def _move_keys(sections: dict[str, dict[str, Any]], owners: Mapping[str, type]) -> set[str]:
+    """Move the :data:`MOVED_KEYS` found in their old section (where its owner no longer takes them)
+    to their new one, in place, with one deprecation notice; returns the keys moved."""
+    notes, moved = [], set()
+    for (old, key), (new, old_default) in MOVED_KEYS.items():
+        if key not in sections[old] or key in {f.name for f in fields(owners[old])}:
+            continue
+        value = sections[old].pop(key)
+        if key in {f.name for f in fields(owners[new])} and key not in sections[new]:
+            sections[new][key] = value
+            moved.add(key)
+            notes.append(f"{old}.{key} is now {new}.{key}")
+        elif _plain(value) != _plain(old_default):
+            notes.append(f"{old}.{key}={value!r} is ignored ({new}.{key} holds it now, and this model has none)")
+    if notes:
+        log.warning("deprecated config keys: %s; write them there", "; ".join(notes))
+    return moved
 
 
 def _check_foreign(section: Mapping[str, Any], cls: type, registry, name: str, selector: str, chosen: str) -> None:

@@ -37,19 +37,15 @@ class Seq2SeqSpec(ModelSpec):
 class SpeechSeq2SeqSpec(Seq2SeqSpec):
     """A sequence-to-sequence task whose source is speech frames (B, T, n_mels), not token ids
     (``src_vocab_size`` is unused): the rnn and transformer families build their speech models
-    (:mod:`attnkit.models.speech_seq2seq`) with the frame encoder the task names.
+    (:mod:`attnkit.models.speech_seq2seq`); the frame encoder of the rnn family is its own option
+    ``model.frontend``.
 
     Attributes:
         n_mels: frame width.
-        frontend: "pyramid" (LAS listener), "conv" (strided convolutions and a BiLSTM) or
-            "self-attention" (strided convolutions and Transformer encoder layers) for the RNN models;
-            their ``model.enc_layers`` counts pyramid layers, BiLSTM layers over the convolutions, or
-            encoder layers.
         max_len: longest encoder input (frames / 4) or target, in positions.
     """
 
     n_mels: int = 80
-    frontend: str = "pyramid"
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from ...schema import check_positive
 from ..family import FAMILIES, check_dropout, set_fields
 from ..specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
-from ..speech_seq2seq import SpeechSeq2Seq
+from ..speech_seq2seq import FRONTENDS, SpeechSeq2Seq
 from .model import Seq2Seq
 from .registry import DECODER_OPTIONS, DECODERS, INITS, decoder_options
 
@@ -40,6 +40,7 @@ class RNNConfig:
     loc_kernel: int = 31  # location-aware: odd filter width r, in source positions
     dropout: float = 0.0
     init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
+    frontend: str = ""  # speech frames only: pyramid (the default) | conv | self-attention
 
     def check(self) -> None:
         """Raises ConfigError for an unknown name, a value out of range, or an option the chosen
@@ -61,6 +62,8 @@ class RNNConfig:
         if self.loc_kernel < 1 or self.loc_kernel % 2 == 0:
             raise ConfigError(f"model.loc_kernel must be odd and >= 1, got {self.loc_kernel}")
         check_dropout(self.dropout)
+        if self.frontend and self.frontend not in FRONTENDS:
+            raise ConfigError(f"model.frontend: unknown {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         for name in sorted(set_fields(self) & self.ignored_fields()):
             raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
                               f"({_IGNORED_WHY[name]}); remove it")
@@ -76,8 +79,9 @@ class RNNConfig:
     def ignored_fields(self) -> set[str]:
         """The options the chosen attention's decoder does not take
         (:func:`attnkit.models.rnn.registry.decoder_options`); setting one is an error, and the
-        resolved config a run writes leaves them out."""
-        return set(DECODER_OPTIONS) - set(decoder_options(self.attention))
+        resolved config a run writes leaves them out (and ``frontend`` while it is unset)."""
+        unset = {"frontend"} if not self.frontend else set()
+        return set(DECODER_OPTIONS) - set(decoder_options(self.attention)) | unset
 
 
 _IGNORED_WHY = {
@@ -91,6 +95,10 @@ _IGNORED_WHY = {
 }
 
 
+#: Fields of RNNConfig that are not keyword options of Seq2Seq.
+_NOT_MODEL_OPTIONS = ("arch", "frontend")
+
+
 class RNNFamily:
     """RNN encoder-decoders with any registered attention [Cho14], [Bahdanau15], [Luong15]."""
 
@@ -100,11 +108,21 @@ class RNNFamily:
 
     @classmethod
     def build(cls, cfg: RNNConfig, spec: Seq2SeqSpec) -> nn.Module:
+        """:class:`~attnkit.models.Seq2Seq` for token ids, or
+        :class:`~attnkit.models.speech_seq2seq.SpeechSeq2Seq` with the listener ``model.frontend``
+        (default pyramid) for speech frames.
+
+        Raises:
+            ConfigError: for ``model.frontend`` with a task whose inputs are not speech frames.
+        """
         options = {f.name: getattr(cfg, f.name) for f in fields(cfg)
-                   if f.name not in cfg.ignored_fields() and f.name != "arch"}
+                   if f.name not in cfg.ignored_fields() and f.name not in _NOT_MODEL_OPTIONS}
         if isinstance(spec, SpeechSeq2SeqSpec):  # frames in: the listener replaces the token encoder
-            return SpeechSeq2Seq(spec.n_mels, spec.tgt_vocab_size, frontend=spec.frontend, pad_id=spec.pad_id,
-                                 **options)
+            return SpeechSeq2Seq(spec.n_mels, spec.tgt_vocab_size, frontend=cfg.frontend or "pyramid",
+                                 pad_id=spec.pad_id, **options)
+        if cfg.frontend:
+            raise ConfigError(f"model.frontend={cfg.frontend} applies only to speech inputs (frames), not to "
+                              f"{type(spec).__name__}; remove it")
         return Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, pad_id=spec.pad_id, **options)
 
     @classmethod
