@@ -15,9 +15,9 @@ from safetensors.torch import load_file
 
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
-from ..helpers import ID_PAIRS, items
 from attnkit.training import Trainer, checkpoint
 
+from ..helpers import ID_PAIRS, items
 from ..tasks.test_translation import write_corpus
 
 MAX_STEPS = 200

@@ -13,6 +13,7 @@ from ..errors import ConfigError
 from ..schema import check_positive
 from .captioner import CAPTION_ATTENTIONS, ShowAttendTell
 from .family import FAMILIES, check_dropout, set_fields
+from .reinforce import REINFORCE_OPTIONS, check_reinforce_options
 from .specs import CaptionSpec, ModelSpec
 
 __all__ = ["CaptionConfig", "CaptionFamily"]
@@ -32,6 +33,9 @@ class CaptionConfig:
     gate: bool = True  # the gating scalar beta [Xu15] Sec. 4.2.1
     penalty: float = 1.0  # lambda of the doubly stochastic penalty [Xu15] Eq. 14 (soft only)
     expected_context: float = 0.0  # hard only: P(a caption trains on the expected context) [Xu15] Sec. 4.1 (0.5)
+    reinforce_weight: float = 1.0  # hard only: lambda_r of the REINFORCE loss [Xu15] Sec. 4.1
+    entropy_weight: float = 0.01  # hard only: lambda_e, the entropy bonus
+    baseline_decay: float = 0.9  # hard only: moving-average decay of the reward baseline
     dropout: float = 0.0
 
     def check(self) -> None:
@@ -45,6 +49,7 @@ class CaptionConfig:
         check_dropout(self.dropout)
         if self.penalty < 0:
             raise ConfigError(f"model.penalty must be >= 0, got {self.penalty}")
+        check_reinforce_options(self)
         if not 0.0 <= self.expected_context <= 1.0:
             raise ConfigError(f"model.expected_context is a probability in [0, 1], got {self.expected_context}")
         for name in sorted(set_fields(self) & self.ignored_fields()):
@@ -53,13 +58,15 @@ class CaptionConfig:
 
     def ignored_fields(self) -> set[str]:
         """Options the chosen attention does not use (setting one is an error)."""
-        return {"soft": {"expected_context"}, "hard": {"penalty"},
-                "none": {"attn_dim", "gate", "penalty", "expected_context"}}[self.attention]
+        return {"soft": {"expected_context", *REINFORCE_OPTIONS}, "hard": {"penalty"},
+                "none": {"attn_dim", "gate", "penalty", "expected_context", *REINFORCE_OPTIONS}}[self.attention]
 
 
 _CAPTION_IGNORED_WHY = {"penalty": "the doubly stochastic penalty constrains soft attention weights",
                         "expected_context": "it replaces hard attention's sampled location by the expected one",
-                        "attn_dim": "there is no attention score", "gate": "there is no attended context to gate"}
+                        "attn_dim": "there is no attention score", "gate": "there is no attended context to gate",
+                        **{name: "only hard attention samples locations trained with REINFORCE"
+                           for name in REINFORCE_OPTIONS}}
 
 
 class CaptionFamily:
@@ -80,7 +87,8 @@ class CaptionFamily:
                               gate=cfg.gate and used, dropout=cfg.dropout,
                               penalty=cfg.penalty if cfg.attention == "soft" else 0.0,
                               expected_context=cfg.expected_context if cfg.attention == "hard" else 0.0,
-                              pad_id=spec.pad_id)
+                              pad_id=spec.pad_id, **({name: getattr(cfg, name) for name in REINFORCE_OPTIONS}
+                                                     if cfg.attention == "hard" else {}))
 
     @classmethod
     def label(cls, cfg: CaptionConfig) -> str:

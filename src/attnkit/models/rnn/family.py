@@ -12,6 +12,7 @@ from ...capabilities import ModelCapabilities
 from ...errors import ConfigError
 from ...schema import check_positive
 from ..family import FAMILIES, check_dropout, set_fields
+from ..reinforce import REINFORCE_OPTIONS, check_reinforce_options
 from ..specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
 from ..speech_seq2seq import FRONTENDS, SpeechSeq2Seq
 from .model import Seq2Seq
@@ -41,6 +42,9 @@ class RNNConfig:
     dropout: float = 0.0
     init: str = "torch"  # torch (PyTorch's defaults) | paper (the decoder's paper's initialisation)
     frontend: str = ""  # speech frames only: pyramid (the default) | conv | self-attention
+    reinforce_weight: float = 1.0  # normaliser=reinforce: lambda_r of the REINFORCE loss [Xu15] Sec. 4.1
+    entropy_weight: float = 0.01  # normaliser=reinforce: lambda_e, the entropy bonus
+    baseline_decay: float = 0.9  # normaliser=reinforce: moving-average decay of the reward baseline
 
     def check(self) -> None:
         """Raises ConfigError for an unknown name, a value out of range, or an option the chosen
@@ -62,6 +66,7 @@ class RNNConfig:
         if self.loc_kernel < 1 or self.loc_kernel % 2 == 0:
             raise ConfigError(f"model.loc_kernel must be odd and >= 1, got {self.loc_kernel}")
         check_dropout(self.dropout)
+        check_reinforce_options(self)
         if self.frontend and self.frontend not in FRONTENDS:
             raise ConfigError(f"model.frontend: unknown {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         for name in sorted(set_fields(self) & self.ignored_fields()):
@@ -79,9 +84,12 @@ class RNNConfig:
     def ignored_fields(self) -> set[str]:
         """The options the chosen attention's decoder does not take
         (:func:`attnkit.models.rnn.registry.decoder_options`); setting one is an error, and the
-        resolved config a run writes leaves them out (and ``frontend`` while it is unset)."""
+        resolved config a run writes leaves them out (and ``frontend`` while it is unset; the
+        REINFORCE options unless ``normaliser`` is reinforce)."""
         unset = {"frontend"} if not self.frontend else set()
-        return set(DECODER_OPTIONS) - set(decoder_options(self.attention)) | unset
+        sampled = self.normaliser == "reinforce" and "normaliser" in decoder_options(self.attention)
+        return set(DECODER_OPTIONS) - set(decoder_options(self.attention)) | unset | (
+            set() if sampled else set(REINFORCE_OPTIONS))
 
 
 _IGNORED_WHY = {
@@ -92,6 +100,8 @@ _IGNORED_WHY = {
     "dec_layers": "only luong-stacked has several decoder layers",
     "loc_filters": "only location-aware attention convolves the previous weights",
     "loc_kernel": "only location-aware attention convolves the previous weights",
+    **{name: "only sampled hard attention (model.normaliser=reinforce) is trained with REINFORCE"
+       for name in REINFORCE_OPTIONS},
 }
 
 

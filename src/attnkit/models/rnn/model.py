@@ -34,12 +34,13 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from ...functional import padding_mask
+from ..reinforce import REINFORCE_OPTIONS, ReinforceLoss
 from .encoder import RNNEncoder
 from .paper_init import PAPER_INITS
 from .registry import DECODERS, INITS, check_decoder_options
@@ -89,6 +90,11 @@ class Seq2Seq(nn.Module):
             ``"paper"`` re-initialises every parameter as the decoder's paper did:
             [Bahdanau15] App. B.1 for none / bahdanau / bahdanau-coverage, [Luong15] Sec. 4.1
             for the Luong decoders (see :mod:`.paper_init`).
+        reinforce_weight, entropy_weight, baseline_decay: lambda_r, lambda_e and the baseline's
+            decay of the REINFORCE loss of sampled hard attention (``normaliser="reinforce"``
+            only; None: 1.0, 0.01 and 0.9). With that normaliser the model owns the loss
+            (:class:`~attnkit.models.reinforce.ReinforceLoss`) as its ``reinforce`` sub-module,
+            the reward baseline in its state.
 
     The decoder options `attn_dim`, `input_feeding`, `normaliser`, `local_window`, `dec_layers`,
     `loc_filters` and `loc_kernel` default to None, meaning the decoder's own default; each
@@ -108,7 +114,8 @@ class Seq2Seq(nn.Module):
         bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
         attn_dim: int | None = None, input_feeding: bool | None = None, normaliser: str | None = None,
         local_window: int | None = None, dec_layers: int | None = None, loc_filters: int | None = None,
-        loc_kernel: int | None = None, init: str = "torch",
+        loc_kernel: int | None = None, init: str = "torch", reinforce_weight: float | None = None,
+        entropy_weight: float | None = None, baseline_decay: float | None = None,
     ) -> None:
         super().__init__()
         given = {name: value for name, value in (
@@ -118,6 +125,11 @@ class Seq2Seq(nn.Module):
         check_decoder_options(attention, given)
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
+        reinforce = {name: value for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight,
+                                                                            baseline_decay)) if value is not None}
+        if reinforce and normaliser != "reinforce":
+            raise ValueError(f"{', '.join(reinforce)} apply only to sampled hard attention (normaliser='reinforce'), "
+                             f"not normaliser={normaliser!r}; remove them")
         self.attention_name = attention
         self.encoder: nn.Module = RNNEncoder(
             src_vocab_size, emb_dim, hidden_dim, cell=cell, num_layers=enc_layers,
@@ -129,10 +141,27 @@ class Seq2Seq(nn.Module):
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
         if init == "paper":
             PAPER_INITS[self.decoder.init_recipe](self)
+        self.reinforce = ReinforceLoss(**reinforce) if normaliser == "reinforce" else None
 
     @property
     def uses_attention(self) -> bool:
         return bool(self.decoder.uses_attention)
+
+    def reinforce_terms(self, nll: Tensor, output: Any, real: Tensor) -> Tensor | None:
+        """The REINFORCE terms of the hard positions `output` (this model's
+        :class:`Seq2SeqOutput`) sampled, for per-token negative log-likelihoods `nll` (B, Tq) at
+        `real` (B, Tq) target positions (:class:`~attnkit.models.reinforce.ReinforceLoss`; updates
+        the reward baseline); None when nothing was sampled (evaluation, or soft attention).
+
+        Raises:
+            ValueError: if `output` holds samples but the model has no REINFORCE loss.
+        """
+        if output.log_prob is None:
+            return None
+        if self.reinforce is None:
+            raise ValueError("this output sampled hard attention but the model was built without "
+                             "normaliser='reinforce'")
+        return self.reinforce(nll, output.log_prob, output.entropy, real)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
         """Encode a batch: src (B, Tk) ids and lengths (B,) -> :class:`~.state.Memory`."""
