@@ -349,9 +349,11 @@ class ShowAttendTell(nn.Module):
             values = [getattr(s, name) for s in steps]
             return None if not values or values[0] is None else torch.stack(values, 1)
 
-        logits = self._deep_output(emb, stack("hidden"), stack("context"))  # (B, Tq, V)
+        hidden = torch.stack([s.hidden for s in steps], 1)  # (B, Tq, n)
+        logits = self._deep_output(emb, hidden, torch.stack([s.context for s in steps], 1))  # (B, Tq, V)
         weights = stack("weights")
         penalty = None
         if self.penalty:
+            assert weights is not None  # the penalty needs soft attention (checked in __init__)
             penalty = self.penalty * doubly_stochastic_penalty(weights, tgt_in != self.pad_id)  # Eq. 14
         return CaptionOutput(logits, weights, stack("log_prob"), stack("entropy"), stack("gate"), penalty)

@@ -89,7 +89,7 @@ class BahdanauDecoder(nn.Module):
         super().__init__()
         attn_dim = attn_dim or hidden_dim
         self.bridge = Bridge(enc_dim, hidden_dim, cell == "lstm")
-        self.attention: nn.Module = AdditiveAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
+        self.attention: AdditiveAttention = AdditiveAttention(hidden_dim, enc_dim, attn_dim, normaliser=normaliser)
         self.cell = Cell(cell, emb_dim + enc_dim, hidden_dim)
         self.out = nn.Linear(hidden_dim + emb_dim + enc_dim, hidden_dim)
         self.output_dim = hidden_dim
@@ -118,7 +118,8 @@ class BahdanauDecoder(nn.Module):
         with float32_steps(emb, state, memory) as (emb_s, state, memory):
             for t in range(emb.shape[1]):
                 state, att = self._recur(emb_s[:, t], state, memory)
-                hiddens.append(state.hidden), steps.append(att)
+                hiddens.append(state.hidden)
+                steps.append(att)
         states = torch.stack(hiddens, 1)  # (B, Tq, Dd)
         contexts = torch.cat([a.context for a in steps], 1)  # (B, Tq, Dk)
         output = torch.tanh(self.out(torch.cat([states, emb, contexts], dim=-1)))

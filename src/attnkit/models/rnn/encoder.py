@@ -23,7 +23,7 @@ from .state import DecoderState
 
 __all__ = ["RNNEncoder", "Cell", "Bridge", "rnn_classes", "layer_first", "CELLS"]
 
-_RNNS: dict[str, tuple[type[nn.RNNBase], type[nn.Module]]] = {
+_RNNS: dict[str, tuple[type[nn.GRU] | type[nn.LSTM], type[nn.GRUCell] | type[nn.LSTMCell]]] = {
     "gru": (nn.GRU, nn.GRUCell),
     "lstm": (nn.LSTM, nn.LSTMCell),
 }
@@ -32,7 +32,7 @@ _RNNS: dict[str, tuple[type[nn.RNNBase], type[nn.Module]]] = {
 CELLS = tuple(_RNNS)
 
 
-def rnn_classes(cell: str) -> tuple[type[nn.RNNBase], type[nn.Module]]:
+def rnn_classes(cell: str) -> tuple[type[nn.GRU] | type[nn.LSTM], type[nn.GRUCell] | type[nn.LSTMCell]]:
     """(multi-step RNN class, one-step cell class) of `cell`.
 
     Raises:

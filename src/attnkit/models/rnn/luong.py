@@ -22,6 +22,8 @@ from .state import DecoderOutput, DecoderState, DecoderStep, Memory, float32_ste
 
 __all__ = ["LuongDecoder", "LocalLuongDecoder"]
 
+_Attention = LuongAttention | LocalMonotonicAttention | LocalPredictiveAttention  # global or local
+
 
 class LuongDecoder(nn.Module):
     """h_t = RNN([E y_{t-1}; h~_{t-1}], h_{t-1}); a_t, c_t on h_t; h~_t = tanh(W_c [c_t; h_t])
@@ -38,8 +40,8 @@ class LuongDecoder(nn.Module):
         attn_dim = attn_dim or hidden_dim
         self.input_feeding = input_feeding
         self.bridge = Bridge(enc_dim, hidden_dim, cell == "lstm")
-        self.attention: nn.Module = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim,
-                                                   normaliser=normaliser)
+        self.attention: _Attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim,
+                                                    normaliser=normaliser)
         feed_dim = hidden_dim if input_feeding else 0
         self.cell = Cell(cell, emb_dim + feed_dim, hidden_dim)
         self.output_dim = hidden_dim
@@ -71,7 +73,9 @@ class LuongDecoder(nn.Module):
             with float32_steps(emb, state, memory) as (emb, state, memory):
                 for t in range(emb.shape[1]):
                     out, state, w = self.step(emb[:, t], state, memory)
-                    outputs.append(out), weights.append(w)
+                    assert w is not None  # an attention decoder always returns its weights
+                    outputs.append(out)
+                    weights.append(w)
             return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
         hiddens = []
         with float32_steps(emb, state, None) as (emb_s, state, _):
@@ -87,8 +91,9 @@ class LocalLuongDecoder(LuongDecoder):
     """The Luong decoder with local attention: local-m (window centred at the target position
     t) or local-p (predicted centre p_t) [Luong15] Sec. 3.2."""
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, kind: type[nn.Module],
-                 local_window: int, attn_dim: int | None = None, input_feeding: bool = True) -> None:
+    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                 kind: type[LocalMonotonicAttention] | type[LocalPredictiveAttention], local_window: int,
+                 attn_dim: int | None = None, input_feeding: bool = True) -> None:
         super().__init__(emb_dim, hidden_dim, enc_dim, cell, score_name="general", attn_dim=attn_dim,
                          input_feeding=input_feeding)
         self.attention = kind(hidden_dim, enc_dim, window=local_window, score_name="general",

@@ -43,7 +43,7 @@ from ...functional import padding_mask
 from ..reinforce import REINFORCE_OPTIONS, ReinforceLoss
 from .encoder import RNNEncoder
 from .paper_init import PAPER_INITS
-from .registry import DECODERS, INITS, check_decoder_options
+from .registry import DECODERS, INITS, RNNDecoder, check_decoder_options
 from .state import DecoderState, Memory, StepOutput
 
 __all__ = ["Seq2Seq", "Seq2SeqOutput"]
@@ -108,6 +108,9 @@ class Seq2Seq(nn.Module):
             unidirectional encoder).
     """
 
+    decoder: RNNDecoder
+    encoder: nn.Module
+
     def __init__(
         self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
         cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
@@ -131,12 +134,13 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"{', '.join(reinforce)} apply only to sampled hard attention (normaliser='reinforce'), "
                              f"not normaliser={normaliser!r}; remove them")
         self.attention_name = attention
-        self.encoder: nn.Module = RNNEncoder(
+        self.encoder = RNNEncoder(
             src_vocab_size, emb_dim, hidden_dim, cell=cell, num_layers=enc_layers,
             bidirectional=bidirectional, dropout=dropout, pad_id=pad_id,
         )
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
-        self.decoder = DECODERS.get(attention).build(emb_dim, hidden_dim, self.encoder.output_dim, cell, **given)
+        self.decoder = DECODERS.get(attention).build(emb_dim, hidden_dim, int(self.encoder.output_dim), cell,
+                                                     **given)
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
         if init == "paper":

@@ -10,13 +10,15 @@ it (``tests/models/test_decoder_options.py`` checks every declaration against th
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
-from torch import nn
+from torch import Tensor
 
 from ...registry import Registry
+from .state import DecoderOutput, DecoderState, DecoderStep, Memory
 
-__all__ = ["DecoderKind", "DECODERS", "DECODER_OPTIONS", "INITS", "decoder_options", "check_decoder_options"]
+__all__ = ["RNNDecoder", "DecoderKind", "DECODERS", "DECODER_OPTIONS", "INITS", "decoder_options",
+           "check_decoder_options"]
 
 #: The options of :class:`~attnkit.models.Seq2Seq` that only some decoders take.
 DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers", "loc_filters",
@@ -24,6 +26,32 @@ DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "d
 
 #: Initialisations :class:`~attnkit.models.Seq2Seq` accepts: PyTorch's defaults, or the decoder's paper's.
 INITS = ("torch", "paper")
+
+
+class RNNDecoder(Protocol):
+    """What :class:`~attnkit.models.Seq2Seq` asks of a decoder (an ``nn.Module``).
+
+    Attributes:
+        output_dim: width Dd of its output vectors (the output layer's input).
+        uses_attention: False for the fixed-context decoder.
+        init_recipe: its paper's initialisation, a key of :data:`~.paper_init.PAPER_INITS`.
+    """
+
+    output_dim: int
+    uses_attention: bool
+    init_recipe: str
+
+    def project_keys(self, annotations: Tensor) -> Tensor | None:
+        """The step-independent part of the scores of annotations (B, Tk, Dk), or None."""
+
+    def init_state(self, memory: Memory) -> DecoderState:
+        """The state before the first output token."""
+
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderStep:
+        """One step from the embedding (B, E) of the previous token."""
+
+    def __call__(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
+        """Teacher-forced run over embeddings (B, Tq, E)."""
 
 
 @dataclass(frozen=True)
@@ -37,7 +65,7 @@ class DecoderKind:
         options: the :data:`DECODER_OPTIONS` it takes, as keyword arguments of `build`.
     """
 
-    build: Callable[..., nn.Module]
+    build: Callable[..., RNNDecoder]
     options: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:

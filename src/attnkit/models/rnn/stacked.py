@@ -16,6 +16,8 @@ References:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -69,7 +71,7 @@ class StackedAttentionDecoder(nn.Module):
 
     def project_keys(self, annotations: Tensor) -> Tensor:
         """Every layer's step-independent score part, (B, L, Tk, D*)."""
-        return torch.stack([a.project_keys(annotations) for a in self.attentions], dim=1)
+        return torch.stack([cast(LuongAttention, a).project_keys(annotations) for a in self.attentions], dim=1)
 
     def init_state(self, memory: Memory) -> DecoderState:
         hidden = torch.tanh(self.bridge(memory.final)).view(-1, self.layers, self.hidden_dim)  # (B, L, Dd)
@@ -79,13 +81,16 @@ class StackedAttentionDecoder(nn.Module):
     def step(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderStep:
         assert state.feed is not None and memory.projected_keys is not None  # from init_state, project_keys
         x = torch.cat([emb, state.feed], dim=-1)  # (B, E + Dd)
-        hiddens, cells = [], []
+        hiddens: list[Tensor] = []
+        cells: list[Tensor] = []
         for i, (cell, attention) in enumerate(zip(self.cells, self.attentions)):
             h, c = cell(x, state.hidden[:, i], None if state.cell is None else state.cell[:, i])
             att = attention(h.unsqueeze(1), memory.annotations, memory.mask, memory.projected_keys[:, i])
             x = att.attentional[:, 0]  # h~^l_t, the input of layer l + 1
-            hiddens.append(h), cells.append(c)
-        new = DecoderState(torch.stack(hiddens, 1), None if state.cell is None else torch.stack(cells, 1), x,
+            hiddens.append(h)
+            if c is not None:  # LSTM cells
+                cells.append(c)
+        new = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None, x,
                            state.position + 1)
         return DecoderStep(x, new, att.weights[:, 0])
 
@@ -94,7 +99,9 @@ class StackedAttentionDecoder(nn.Module):
         with float32_steps(emb, state, memory) as (emb, state, memory):
             for t in range(emb.shape[1]):
                 out, state, w = self.step(emb[:, t], state, memory)
-                outputs.append(out), weights.append(w)
+                assert w is not None  # an attention decoder always returns its weights
+                outputs.append(out)
+                weights.append(w)
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
