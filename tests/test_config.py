@@ -138,3 +138,63 @@ def test_a_run_config_of_attnkit_0_1_is_converted_on_reading(tmp_path):
     path.write_text(old)
     with pytest.raises(ConfigError, match="model.hidden_dim does not apply to model.arch=transformer"):
         load_config(path, legacy=True)
+
+
+def _spoken_dates_config(tmp_path, name, data_extra, model_extra):
+    import yaml
+
+    raw = {"data": {"task": "spoken-dates", "n_train": 10, **data_extra},
+           "model": {"arch": "rnn", "attention": "bahdanau", "emb_dim": 4, "hidden_dim": 6, **model_extra},
+           "train": {"max_steps": 5}}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("legacy", [False, True])
+def test_data_frontend_of_old_configs_moves_to_the_model_section(tmp_path, caplog, legacy):
+    import logging
+
+    import torch
+
+    from attnkit.config import family_of
+    from attnkit.models import SpeechSeq2SeqSpec
+    from attnkit.models.speech_seq2seq import ConvListener
+
+    old = _spoken_dates_config(tmp_path, "old.yaml", {"frontend": "conv"}, {})
+    new = _spoken_dates_config(tmp_path, "new.yaml", {}, {"frontend": "conv"})
+    with caplog.at_level(logging.WARNING, logger="attnkit.config"):
+        old_cfg = load_config(old, legacy=legacy)
+    notices = [r.getMessage() for r in caplog.records if r.name == "attnkit.config"]
+    assert len(notices) == 1 and "data.frontend is now model.frontend" in notices[0] and "\n" not in notices[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="attnkit.config"):
+        new_cfg = load_config(new)
+    assert not [r for r in caplog.records if r.name == "attnkit.config"]
+    assert old_cfg == new_cfg and old_cfg.model.frontend == "conv" and "frontend" not in old_cfg.to_dict()["data"]
+    assert old_cfg.to_dict()["model"]["frontend"] == "conv"
+    spec = SpeechSeq2SeqSpec(1, 9, 40, n_mels=80)
+    models = []
+    for cfg in (old_cfg, new_cfg):
+        torch.manual_seed(0)
+        models.append(family_of(cfg).build(cfg.model, spec))
+    assert isinstance(models[0].encoder, ConvListener)
+    assert models[0].state_dict().keys() == models[1].state_dict().keys()
+    for a, b in zip(models[0].state_dict().values(), models[1].state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_an_old_default_frontend_for_a_model_without_one_is_dropped_quietly(tmp_path, caplog):
+    import logging
+
+    path = _spoken_dates_config(tmp_path, "tf.yaml", {"frontend": "pyramid"}, {})
+    text = path.read_text(encoding="utf-8").replace("arch: rnn", "arch: transformer")
+    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(("attention", "emb_dim",
+                                                                                         "hidden_dim")))
+    path.write_text(text, encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="attnkit.config"):
+        cfg = load_config(path)
+    assert cfg.model.arch == "transformer" and not [r for r in caplog.records if r.name == "attnkit.config"]
+    with caplog.at_level(logging.WARNING, logger="attnkit.config"):
+        load_config(path, ["data.frontend=conv"])  # a non-default value had no effect either: said once
+    assert "data.frontend='conv' is ignored" in caplog.records[-1].getMessage()

@@ -2,7 +2,7 @@
 # The spoken-dates comparison of issue 14: Bahdanau, location-aware and Transformer attention over the
 # frames of the same spoken dates, the same budget each (STEPS steps of 32 utterances, default 3,000; dev
 # every 500 steps, best checkpoint kept, no early stop), one thread; the RNNs read the frames through
-# the strided-convolution listener (data.frontend=conv: 5 times cheaper per step on this CPU than the
+# the strided-convolution listener (model.frontend=conv: 5 times cheaper per step on this CPU than the
 # pyramidal BiLSTM). Then the test split (held-out voices), greedy, with the monotonicity metric.
 # The budget is steps, not minutes, so a busy machine changes how long it takes, not the result.
 # FRONTEND=self-attention gives the RNNs the self-attention listener instead of the BiLSTM one.
@@ -18,7 +18,7 @@ for m in ${@:-bahdanau location-aware transformer}; do
   run=$OUT/spoken-dates-$m
   [ -f $run/result.json ] && continue
   rm -rf $run
-  frontend="--set data.frontend=${FRONTEND:-conv}"
+  frontend="--set model.frontend=${FRONTEND:-conv}"
   [ $m = transformer ] && frontend=""
   locales=""
   [ -n "${LOCALES:-}" ] && locales="data.locales=[$(echo $LOCALES | tr ' ' ,)]"

@@ -10,6 +10,7 @@ one-line message naming the key and the valid choices. Nothing here names a task
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -18,7 +19,7 @@ import yaml
 
 from .errors import ConfigError
 from .io import atomic_write_text
-from .models.families import FAMILIES
+from .models import FAMILIES
 from .schema import build_dataclass, merge, parse_overrides, plain_dict
 from .tasks import TASKS
 
@@ -26,6 +27,19 @@ __all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "parse_over
            "config_from_dict", "task_of", "family_of"]
 
 DEFAULT_TASK = "dates"
+
+log = logging.getLogger(__name__)
+
+#: Keys that moved to another section: (old section, key) -> (new section, the value it had by default
+#: in the old section). Configs and run folders written before still load: the key moves (with a
+#: one-line deprecation notice) when the new section's owner takes it, and is dropped otherwise
+#: (silently when it holds the old default, which had no effect there).
+MOVED_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("data", "frontend"): ("model", "pyramid"),
+    ("train", "reinforce_weight"): ("model", 1.0),
+    ("train", "entropy_weight"): ("model", 0.01),
+    ("train", "baseline_decay"): ("model", 0.9),
+}
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -43,9 +57,6 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | inverse-sqrt | constant
     warmup_steps: int = 0  # linear warm-up before the schedule
     label_smoothing: float = 0.0
-    reinforce_weight: float = 1.0  # lambda_r of hard attention trained with REINFORCE (normaliser: reinforce)
-    entropy_weight: float = 0.01  # lambda_e, entropy bonus of REINFORCE
-    baseline_decay: float = 0.9  # moving-average decay of the REINFORCE reward baseline
     batch_tokens: int = 0  # > 0: batches of about this many padded tokens, by length (batch_size is then unused)
     max_minutes: float = 0.0  # > 0: also stop after this much wall-clock training time (validating at the end)
     precision: str = "fp32"  # fp32 | bf16: bfloat16 autocast for matrix multiplies (fp32 weights, loss and optimiser)
@@ -67,9 +78,6 @@ class TrainConfig:
                               "constant")
         if self.warmup_steps < 0 or (self.schedule == "inverse-sqrt" and self.warmup_steps < 1):
             raise ConfigError(f"train.warmup_steps must be >= 0 (>= 1 for inverse-sqrt), got {self.warmup_steps}")
-        if self.reinforce_weight < 0 or self.entropy_weight < 0 or not 0.0 <= self.baseline_decay < 1.0:
-            raise ConfigError("train.reinforce_weight and train.entropy_weight must be >= 0 and "
-                              "train.baseline_decay in [0, 1)")
         if self.precision not in ("fp32", "bf16"):
             raise ConfigError(f"train.precision: unknown {self.precision!r}; choose one of: fp32, bf16")
         if self.bucket < 0:
@@ -159,6 +167,8 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         family = FAMILIES.get(model["arch"])
     except ValueError as err:
         raise ConfigError(f"model.arch: {err}") from None
+    sections = {"data": data, "model": model, "train": _section(raw, "train")}
+    moved = _move_keys(sections, {"data": task.config_class, "model": family.config_class, "train": TrainConfig})
     if legacy:
         data = _drop_legacy(data, task.config_class, _LEGACY_DATA)
         model = _drop_legacy(model, family.config_class, _LEGACY_MODEL)
@@ -166,12 +176,47 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
     _check_foreign(model, family.config_class, FAMILIES, "model", "arch", family.name)
     data_cfg = build_dataclass(task.config_class, "data.", data, context=f" for data.task={task.name}")
     model_cfg = build_dataclass(family.config_class, "model.", model, context=f" for model.arch={family.name}")
-    if legacy and hasattr(model_cfg, "ignored_fields"):
-        for name in model_cfg.ignored_fields() & set(model):
-            model.pop(name)
+    if (legacy or moved) and hasattr(model_cfg, "ignored_fields"):
+        # options the chosen model ignores had no effect in old configs: leave them out
+        ignored = model_cfg.ignored_fields()
+        for name in ignored & (set(model) if legacy else set(moved)):
+            model.pop(name, None)
+        for name in ignored & set(moved):
+            moved[name] = moved[name][:2] + (False,)
         model_cfg = build_dataclass(family.config_class, "model.", model)
-    train_cfg = build_dataclass(TrainConfig, "train.", _section(raw, "train"))
+    _note_moved(moved)
+    train_cfg = build_dataclass(TrainConfig, "train.", sections["train"])
     return RunConfig(data_cfg, model_cfg, train_cfg).check()
+
+
+def _move_keys(sections: dict[str, dict[str, Any]], owners: Mapping[str, type]) -> dict[str, tuple[str, Any, bool]]:
+    """Move the :data:`MOVED_KEYS` found in their old section (whose owner no longer takes them)
+    to their new one, in place. Returns key -> (old section, value, whether it takes effect):
+    False for a key the new section's owner does not take (dropped here)."""
+    moved = {}
+    for (old, key), (new, _) in MOVED_KEYS.items():
+        if key not in sections[old] or key in {f.name for f in fields(owners[old])}:
+            continue
+        value = sections[old].pop(key)
+        used = key in {f.name for f in fields(owners[new])} and key not in sections[new]
+        if used:
+            sections[new][key] = value
+        moved[key] = (old, value, used)
+    return moved
+
+
+def _note_moved(moved: Mapping[str, tuple[str, Any, bool]]) -> None:
+    """One deprecation notice for the moved keys; keys without effect that held their old
+    default (as every resolved config of a run wrote them) are dropped silently."""
+    notes = []
+    for key, (old, value, used) in moved.items():
+        new, old_default = MOVED_KEYS[(old, key)]
+        if used:
+            notes.append(f"{old}.{key} is now {new}.{key}")
+        elif _plain(value) != _plain(old_default):
+            notes.append(f"{old}.{key}={value!r} is ignored (it is {new}.{key} now, which this model does not use)")
+    if notes:
+        log.warning("deprecated config keys: %s; write them there", "; ".join(notes))
 
 
 def _check_foreign(section: Mapping[str, Any], cls: type, registry, name: str, selector: str, chosen: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attnkit.cli import main
-from attnkit.data import Vocab, sword
+from attnkit.data import sword
 from attnkit.data.bible_sections import SECTIONS
 from attnkit.models.han import HierarchicalAttentionNetwork
 from attnkit.training import load_run

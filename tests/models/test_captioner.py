@@ -207,7 +207,7 @@ def test_gradcheck_of_the_soft_decoder_step():
 def test_reinforce_estimate_equals_the_exact_gradient(monkeypatch):
     """E_s[-grad(task loss)] = grad E_s[log p(y | s, x)], summing over all 4 ** 3 location paths."""
     torch.manual_seed(4)
-    m = _model("hard", channels=(3,), pools=(2,)).train()  # a 4 x 4 image -> a 2 x 2 grid: L = 4
+    m = _model("hard", channels=(3,), pools=(2,), entropy_weight=0.0).train()  # a 4 x 4 image -> L = 4
     images = _images(b=1, side=4, seed=5)
     tgt_in, tgt_out = torch.tensor([[2, 5, 7]]), torch.tensor([[5, 7, 3]])
     params = [p for p in m.parameters()]
@@ -222,7 +222,8 @@ def test_reinforce_estimate_equals_the_exact_gradient(monkeypatch):
     monkeypatch.setattr("attnkit.nn.seq2seq.sample_hard", sample)
     exact = torch.zeros((), dtype=F64)
     estimate = [torch.zeros_like(p) for p in params]
-    cfg = TrainConfig(reinforce_weight=1.0, entropy_weight=0.0)
+    cfg = TrainConfig()
+    assert m.reinforce.reinforce_weight == 1.0 and m.reinforce.entropy_weight == 0.0
     for path in itertools.product(range(4), repeat=3):
         forced[:] = path
         out = m(images, tgt_in)
@@ -230,7 +231,8 @@ def test_reinforce_estimate_equals_the_exact_gradient(monkeypatch):
         p_path = out.log_prob.sum().exp()
         exact = exact + p_path * log_py  # J = sum_s p(s) log p(y | s, x)
         forced[:] = path
-        loss = ScenesCaptionTask.loss(m, CaptionBatch(images, tgt_in, tgt_out), LossContext(cfg, {"baseline": -2.0}))
+        m.reinforce.set_baseline(-2.0)  # the model's own baseline (model state)
+        loss = ScenesCaptionTask.loss(m, CaptionBatch(images, tgt_in, tgt_out), LossContext(cfg))
         grads = torch.autograd.grad(loss, params, allow_unused=True)
         for e, g in zip(estimate, grads):
             if g is not None:

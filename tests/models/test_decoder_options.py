@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from attnkit.models import DECODERS, Seq2Seq
-from attnkit.models.rnn_seq2seq import DECODER_OPTIONS, decoder_options
+from attnkit.models.rnn import DECODER_OPTIONS, decoder_options
 
 # Written out from each decoder's paper and docstring, not read from the code under test.
 TAKES = {

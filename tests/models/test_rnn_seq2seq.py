@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from attnkit.models import DECODERS, RNNEncoder, Seq2Seq
-from attnkit.models.rnn_seq2seq import decoder_options
+from attnkit.models.rnn import decoder_options
 
 ATTENTIONS = DECODERS.names()
 
@@ -190,7 +190,7 @@ def test_unknown_names_are_clear_errors():
 def test_the_recurrence_runs_in_float32_under_autocast(attention):
     """Under bf16 autocast the step-by-step loop leaves autocast: its alignment weights come out
     float32 and match a float32 run closely; the output layer still runs in bfloat16."""
-    from attnkit.models.rnn_seq2seq import float32_steps
+    from attnkit.models.rnn import float32_steps
 
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, attention=attention, emb_dim=8, hidden_dim=16,

@@ -8,10 +8,15 @@ import pytest
 import torch
 
 from attnkit.decoding import beam_search, greedy_decode
-from attnkit.models import FAMILIES
-from attnkit.models.families import RNNConfig, SpeechSeq2SeqSpec, TransformerConfig
-from attnkit.models.speech_seq2seq import (ConvListener, PyramidalListener, SelfAttentionListener, SpeechSeq2Seq,
-                                           SpeechTransformer)
+from attnkit.errors import ConfigError
+from attnkit.models import FAMILIES, RNNConfig, Seq2SeqSpec, SpeechSeq2SeqSpec, TransformerConfig
+from attnkit.models.speech_seq2seq import (
+    ConvListener,
+    PyramidalListener,
+    SelfAttentionListener,
+    SpeechSeq2Seq,
+    SpeechTransformer,
+)
 
 F64 = torch.float64
 
@@ -103,14 +108,25 @@ def test_speech_transformer_rows_alone_and_greedy_is_a_beam_of_one():
 
 
 def test_the_rnn_and_transformer_families_build_speech_models_for_a_speech_spec():
-    spec = SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8, frontend="conv")
-    rnn = FAMILIES.get("rnn").build(RNNConfig(attention="location-aware", emb_dim=8, hidden_dim=8, attn_dim=8), spec)
+    spec = SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8)
+    rnn = FAMILIES.get("rnn").build(RNNConfig(attention="location-aware", emb_dim=8, hidden_dim=8, attn_dim=8,
+                                              frontend="conv"), spec)
     assert isinstance(rnn, SpeechSeq2Seq) and isinstance(rnn.encoder, ConvListener)
     assert rnn.decoder.attention.filters.shape == (10, 31)
     tf = FAMILIES.get("transformer").build(TransformerConfig(d_model=16, n_heads=2, d_ff=16), spec)
     assert isinstance(tf, SpeechTransformer) and not hasattr(tf, "src_embedding")
-    listening = FAMILIES.get("rnn").build(RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, enc_layers=1),
-                                          SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8, frontend="self-attention"))
+    listening = FAMILIES.get("rnn").build(RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, enc_layers=1,
+                                                    frontend="self-attention"), spec)
     assert isinstance(listening.encoder, SelfAttentionListener) and len(listening.encoder.layers) == 1
     with pytest.raises(ValueError, match="frontend"):
         SpeechSeq2Seq(8, 12, frontend="wavelet")
+
+
+def test_the_frontend_is_a_model_option_pyramid_by_default_and_refused_for_text():
+    spec = SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8)
+    default = FAMILIES.get("rnn").build(RNNConfig(emb_dim=8, hidden_dim=8, enc_layers=1), spec)
+    assert isinstance(default.encoder, PyramidalListener)
+    with pytest.raises(ConfigError, match="model.frontend=conv applies only to speech inputs"):
+        FAMILIES.get("rnn").build(RNNConfig(frontend="conv"), Seq2SeqSpec(10, 10, 20))
+    with pytest.raises(ConfigError, match="model.frontend: unknown 'wavelet'; choose one of: pyramid, conv"):
+        RNNConfig(frontend="wavelet").check()

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 from attnkit.errors import ConfigError
+from attnkit.models import CNNConfig, CNNFamily, ImageSpec, ViTConfig, ViTFamily
 from attnkit.models.cnn_classifier import CNN_ATTENTIONS, AttentionCNN
-from attnkit.models.families import CNNConfig, CNNFamily, ImageSpec, ViTConfig, ViTFamily
 from attnkit.models.vit import VisionTransformer
 
 

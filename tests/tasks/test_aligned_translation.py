@@ -14,7 +14,7 @@ from attnkit.decoding.forced import forced_attention
 from attnkit.errors import ConfigError
 from attnkit.evaluation.alignment import alignment_error_rate, read_pharaoh, write_pharaoh
 from attnkit.models import TransformerSeq2Seq
-from attnkit.models.rnn_seq2seq import Seq2Seq
+from attnkit.models.rnn import Seq2Seq
 from attnkit.tasks import AlignedTranslationTask
 from attnkit.tasks.base import LossContext
 

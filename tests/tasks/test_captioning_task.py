@@ -15,7 +15,7 @@ from attnkit.config import TrainConfig, load_config
 from attnkit.data import scenes as S
 from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
 from attnkit.errors import ConfigError
-from attnkit.models.families import FAMILIES
+from attnkit.models import FAMILIES
 from attnkit.tasks.base import LossContext
 from attnkit.tasks.captioning import CaptionPrediction, ScenesCaptionConfig, ScenesCaptionTask
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from attnkit.cli import main
 from attnkit.config import TrainConfig
 from attnkit.errors import ConfigError, InputError
-from attnkit.models.families import FAMILIES, GATConfig, GCNConfig, MLPConfig
+from attnkit.models import FAMILIES, GATConfig, GCNConfig, MLPConfig
 from attnkit.models.gnn import GATClassifier, GCNLayer
 from attnkit.tasks import TASKS
 from attnkit.tasks.base import LossContext

@@ -16,7 +16,7 @@ from attnkit.config import TrainConfig
 from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
 from attnkit.data.images import CanvasCache
 from attnkit.errors import ConfigError, InputError
-from attnkit.models.families import FAMILIES, CNNConfig, ViTConfig
+from attnkit.models import FAMILIES, CNNConfig, ViTConfig
 from attnkit.tasks import TASKS
 from attnkit.tasks.base import LossContext
 from attnkit.tasks.images import CanvasConfig, FashionConfig

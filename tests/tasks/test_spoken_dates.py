@@ -14,8 +14,7 @@ import torch
 from attnkit.cli import main
 from attnkit.config import load_config
 from attnkit.errors import ConfigError
-from attnkit.models import FAMILIES
-from attnkit.models.families import RNNConfig, TransformerConfig
+from attnkit.models import FAMILIES, RNNConfig, TransformerConfig
 from attnkit.tasks.spoken_dates import SpokenDatesTask
 
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,

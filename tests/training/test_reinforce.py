@@ -198,10 +198,11 @@ def test_trainer_reinforce_loss_in_expectation_is_the_exact_gradient(tmp_path, m
     from ..helpers import ID_PAIRS, items
 
     torch.manual_seed(0)
-    model = Seq2Seq(7, 7, attention="bahdanau", normaliser="reinforce", emb_dim=4, hidden_dim=5).double()
+    model = Seq2Seq(7, 7, attention="bahdanau", normaliser="reinforce", emb_dim=4, hidden_dim=5,
+                    reinforce_weight=1.0, entropy_weight=0.0, baseline_decay=DECAY).double()
     src, tgt = [[4, 5]], [[6]]  # Tk = 2 source positions, Tq = 2 output steps (6, </s>): 4 draws
     batch = collate(src, tgt)
-    cfg = TrainConfig(reinforce_weight=1.0, entropy_weight=0.0, baseline_decay=DECAY, threads=1)
+    cfg = TrainConfig(threads=1)
     trainer = Trainer(model, cfg, tmp_path, ID_PAIRS, items(src, tgt), lambda m: {"score": 0.0}, progress=False)
     params = [p for p in model.parameters()]
     draws = list(itertools.product(range(2), repeat=2))
@@ -224,7 +225,7 @@ def test_trainer_reinforce_loss_in_expectation_is_the_exact_gradient(tmp_path, m
         for draw in draws:
             with torch.no_grad():
                 prob = float(forward(draw).log_prob.sum().exp())
-            trainer.ctx.state["baseline"] = prior
+            model.reinforce.set_baseline(prior)  # the baseline is the model's state
             monkeypatch.setattr(seq2seq_module, "sample_hard", _forced_sampler(list(draw)))
             loss = trainer.loss(batch, batch.n_tokens) * batch.n_tokens  # Trainer.loss is the mean over tokens
             for acc, g in zip(expected, torch.autograd.grad(loss, params, allow_unused=True)):

@@ -12,8 +12,8 @@ from safetensors.torch import load_file
 
 from attnkit.config import TrainConfig
 from attnkit.models import Seq2Seq
-from attnkit.tasks.base import LossContext, PrimaryMetric
-from attnkit.tasks.seq2seq import reinforce_terms
+from attnkit.models.reinforce import ReinforceLoss
+from attnkit.tasks.base import PrimaryMetric
 from attnkit.training import CheckpointError, Trainer, load_weights
 
 from ..helpers import ID_PAIRS, items
@@ -179,7 +179,8 @@ def test_reinforce_model_samples_while_training_and_takes_the_argmax_at_inferenc
 def test_reinforce_terms_use_the_baseline_of_earlier_batches():
     """-lambda_r (r - b) log p(s) - lambda_e H, b the moving average of *earlier* batches' mean
     rewards: 0 on the first batch, that batch's mean on the second, then decay * b + (1 - decay) * mean."""
-    ctx = LossContext(replace(CFG, reinforce_weight=0.5, entropy_weight=0.1, baseline_decay=0.9))
+    loss = ReinforceLoss(reinforce_weight=0.5, entropy_weight=0.1, baseline_decay=0.9)
+    assert loss.baseline_value is None
     real = torch.tensor([[True, True, False], [True, True, True]])
     batches = [  # per-token nll of three batches, and their rewards r = -sum of real nll
         (torch.tensor([[1.0, 2.0, 9.0], [0.5, 0.5, 0.5]]), [-3.0, -1.5]),  # mean -2.25
@@ -191,11 +192,11 @@ def test_reinforce_terms_use_the_baseline_of_earlier_batches():
     for (nll, rewards), b, b_after in zip(batches, baselines, after):
         log_prob = torch.tensor([[-0.1, -0.2, -0.3], [-0.4, -0.5, -0.6]], requires_grad=True)
         entropy = torch.tensor([[1.0, 1.0, 1.0], [2.0, 2.0, 2.0]], requires_grad=True)
-        reinforce_terms(nll, log_prob, entropy, real, ctx).backward()
+        loss(nll, log_prob, entropy, real).backward()
         expected = -0.5 * (torch.tensor(rewards) - b).unsqueeze(1) * real  # padding excluded
         torch.testing.assert_close(log_prob.grad, expected)
         torch.testing.assert_close(entropy.grad, -0.1 * real.float())
-        assert ctx.state["baseline"] == pytest.approx(b_after)
+        assert loss.baseline_value == pytest.approx(b_after)
 
 
 @pytest.mark.parametrize("metric, records, best_step, stopped_at", [

@@ -12,12 +12,17 @@ from pathlib import Path
 
 from ..data.sword import SwordError
 from ..errors import ConfigError
+from ..io import atomic_write_text
 from ..studies.han import DocumentExample, StudyError, run_han_study
 from ..studies.vision import DATASETS, VARIANTS, attention_examples, report_lines, run_vision_study
-from ..viz import (plot_image_attention_grid, plot_channel_weights, plot_document_attention, plot_spatial_transformer,
-                   save_figure)
+from ..viz import (
+    plot_channel_weights,
+    plot_document_attention,
+    plot_image_attention_grid,
+    plot_spatial_transformer,
+    save_figure,
+)
 from . import study_length
-from ..io import atomic_write_text
 from .common import UserError, add_common
 
 EPILOG = """examples:

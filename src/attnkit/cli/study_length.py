@@ -20,8 +20,8 @@ from ..decoding import translate
 from ..evaluation import BucketScore
 from ..io import atomic_write_text
 from ..machine import cpu_model
-from ..training import load_run
 from ..studies.length import run_study
+from ..training import load_run
 from ..viz import plot_alignment, save_figure
 from ..viz.curves import plot_bleu_by_length, plot_training_curves
 from .common import UserError, add_common

@@ -6,7 +6,8 @@ import ipaddress
 import socket
 
 from flask import Flask
-from werkzeug.serving import BaseWSGIServer, make_server as _werkzeug_server
+from werkzeug.serving import BaseWSGIServer
+from werkzeug.serving import make_server as _werkzeug_server
 
 __all__ = ["make_server", "is_loopback", "LOOPBACK_NAMES"]
 

@@ -53,7 +53,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -61,6 +61,7 @@ from torch import Tensor, nn
 from ..functional import fuse
 from ..losses import doubly_stochastic_penalty
 from ..nn import AdditiveAttention
+from .reinforce import REINFORCE_OPTIONS, ReinforceLoss
 
 __all__ = ["CAPTION_ATTENTIONS", "GridEncoder", "CaptionMemory", "CaptionState", "CaptionOutput",
            "ShowAttendTell"]
@@ -162,6 +163,10 @@ class ShowAttendTell(nn.Module):
             while training, of using the expected context sum_i alpha_ti a_i instead of a sampled
             location (the paper's 0.5, Sec. 4.1; 0 always samples).
         pad_id: padding id of the vocabulary.
+        reinforce_weight, entropy_weight, baseline_decay: lambda_r, lambda_e and the baseline's
+            decay of the REINFORCE loss (hard attention only; None: 1.0, 0.01 and 0.9). Hard
+            attention owns that loss (:class:`~attnkit.models.reinforce.ReinforceLoss`) as its
+            ``reinforce`` sub-module, the reward baseline in the model's state.
 
     Attributes:
         stride: pixels per grid cell side (the product of the pools); :meth:`grid` gives the
@@ -176,7 +181,9 @@ class ShowAttendTell(nn.Module):
     def __init__(self, vocab_size: int, in_channels: int = 1, *, attention: str = "soft",
                  channels: Sequence[int] = (32, 64, 128), pools: Sequence[int] = (2, 2, 3), emb_dim: int = 64,
                  hidden_dim: int = 128, attn_dim: int = 64, gate: bool = True, dropout: float = 0.0,
-                 penalty: float = 0.0, expected_context: float = 0.0, pad_id: int = 0) -> None:
+                 penalty: float = 0.0, expected_context: float = 0.0, pad_id: int = 0,
+                 reinforce_weight: float | None = None, entropy_weight: float | None = None,
+                 baseline_decay: float | None = None) -> None:
         super().__init__()
         if attention not in CAPTION_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CAPTION_ATTENTIONS)}")
@@ -190,6 +197,11 @@ class ShowAttendTell(nn.Module):
             raise ValueError(f"expected_context is the probability (in [0, 1]) that a hard-attention caption is "
                              f"trained through the expected context; got {expected_context} with "
                              f"attention={attention!r}")
+        reinforce = {name: value for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight,
+                                                                            baseline_decay)) if value is not None}
+        if reinforce and attention != "hard":
+            raise ValueError(f"{', '.join(reinforce)} apply only to hard attention, not attention={attention!r}; "
+                             "remove them")
         self.attention_name, self.penalty, self.pad_id = attention, float(penalty), pad_id
         self.expected_context = float(expected_context)
         self.encoder = GridEncoder(in_channels, channels, pools)
@@ -207,10 +219,19 @@ class ShowAttendTell(nn.Module):
         self.out_context = nn.Linear(d, emb_dim, bias=False)  # L_z
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(emb_dim, vocab_size)  # L_o
+        self.reinforce = ReinforceLoss(**reinforce) if attention == "hard" else None
 
     @property
     def uses_attention(self) -> bool:
         return self.attention is not None
+
+    def reinforce_terms(self, nll: Tensor, output: Any, real: Tensor) -> Tensor | None:
+        """The REINFORCE terms of the locations `output` (this model's :class:`CaptionOutput`)
+        sampled, for per-token negative log-likelihoods `nll` (B, Tq) at `real` (B, Tq) positions
+        [Xu15] Sec. 4.1 (updates the reward baseline); None when nothing was sampled."""
+        if output.log_prob is None or self.reinforce is None:
+            return None
+        return self.reinforce(nll, output.log_prob, output.entropy, real)
 
     def grid(self, height: int, width: int) -> tuple[int, int]:
         """(h, w) of the annotation grid of images of `height` x `width` pixels.
@@ -328,9 +349,11 @@ class ShowAttendTell(nn.Module):
             values = [getattr(s, name) for s in steps]
             return None if not values or values[0] is None else torch.stack(values, 1)
 
-        logits = self._deep_output(emb, stack("hidden"), stack("context"))  # (B, Tq, V)
+        hidden = torch.stack([s.hidden for s in steps], 1)  # (B, Tq, n)
+        logits = self._deep_output(emb, hidden, torch.stack([s.context for s in steps], 1))  # (B, Tq, V)
         weights = stack("weights")
         penalty = None
         if self.penalty:
+            assert weights is not None  # the penalty needs soft attention (checked in __init__)
             penalty = self.penalty * doubly_stochastic_penalty(weights, tgt_in != self.pad_id)  # Eq. 14
         return CaptionOutput(logits, weights, stack("log_prob"), stack("entropy"), stack("gate"), penalty)

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 from typing import NamedTuple, Sequence
 
-import torch
 from torch import Tensor, nn
 
 from ..nn.channel import EfficientChannelAttention, SqueezeExcitation
@@ -152,10 +151,10 @@ class AttentionCNN(nn.Module):
         if not channels or min(staged) < 2 ** len(channels):
             raise ValueError(f"{len(channels)} stages halve the image {len(channels)} times: need >= 1 stage "
                              f"and images of at least {2 ** len(channels)} pixels a side, got {staged}")
-        self.in_channels, self.image_size = in_channels, tuple(image_size)
-        self.stn = SpatialTransformer(in_channels, self.image_size, staged) if stn else None
-        for p in self.stn.parameters() if stn else ():
-            p.lr_scale = stn_lr_scale
+        self.in_channels, self.image_size = in_channels, (int(image_size[0]), int(image_size[1]))
+        self.stn = SpatialTransformer(in_channels, self.image_size, (staged[0], staged[1])) if stn else None
+        for p in self.stn.parameters() if self.stn is not None else ():
+            setattr(p, "lr_scale", stn_lr_scale)  # read by the trainer's parameter groups
         widths = [in_channels, *channels]
         self.stages = nn.ModuleList(_Stage(widths[i], widths[i + 1], attention, reduction)
                                     for i in range(len(channels)))

@@ -25,7 +25,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
 from ..nn.pooling import AttentionPooling
-from .rnn_seq2seq import RNNEncoder
+from .rnn.encoder import RNNEncoder
 
 __all__ = ["HierarchicalAttentionNetwork", "HANOutput"]
 

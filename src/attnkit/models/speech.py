@@ -9,8 +9,8 @@ blocks of the text Transformer) relate every position to every other. Attention 
 [Yang16] Eqs. 5-7 turns the positions into one vector for the linear classifier. Every layer's
 self-attention and the pooling weights come out, so they can be drawn over the spectrogram.
 
-The model family ``speech-encoder`` (:class:`SpeechEncoderFamily`, registered here in
-:data:`attnkit.models.FAMILIES`) builds it for a :class:`SpeechSpec`.
+The model family ``speech-encoder`` (:class:`~attnkit.models.speech_family.SpeechEncoderFamily`)
+builds it for a :class:`~attnkit.models.specs.SpeechSpec`.
 
 Differences from the papers: sizes fit a few thousand short words (width 96, two layers); the
 class comes from attention pooling over the positions, not from a class token or a decoder.
@@ -24,21 +24,17 @@ References:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from torch import Tensor, nn
 
-from ..errors import ConfigError
 from ..functional import padding_mask
 from ..nn import AttentionPooling, SinusoidalPositionalEncoding
-from ..schema import check_positive
-from .families import FAMILIES, ModelSpec
 from .frontends import MIN_FRAMES, ConvSubsampling
+from .specs import SpeechSpec
 from .transformer import EncoderLayer
 
-__all__ = ["ConvSubsampling", "SpeechClassifier", "SpeechClassifierOutput", "SpeechSpec", "SpeechEncoderConfig",
-           "SpeechEncoderFamily", "MIN_FRAMES"]
+__all__ = ["ConvSubsampling", "SpeechClassifier", "SpeechClassifierOutput", "SpeechSpec", "MIN_FRAMES"]
 
 class SpeechClassifierOutput(NamedTuple):
     logits: Tensor  # (B, C)
@@ -97,55 +93,3 @@ class SpeechClassifier(nn.Module):
             weights += [w] if need_weights else []
         pooled = self.pool(self.norm(x), mask)  # context (B, D), weights (B, T')
         return SpeechClassifierOutput(self.head(pooled.context), pooled.weights, tuple(weights), n)
-
-
-@dataclass(frozen=True)
-class SpeechSpec(ModelSpec):
-    """A speech classification task: log-mel frames (B, T, n_mels) -> one of n_classes classes."""
-
-    n_mels: int
-    n_classes: int
-
-
-@dataclass(frozen=True)
-class SpeechEncoderConfig:
-    """``model.arch: speech-encoder``: :class:`SpeechClassifier`."""
-
-    arch: str = "speech-encoder"
-    d_model: int = 96
-    n_heads: int = 4
-    layers: int = 2
-    d_ff: int = 192
-    channels: int = 32
-    dropout: float = 0.1
-
-    def check(self) -> None:
-        check_positive(self, "d_model", "n_heads", "layers", "d_ff", "channels", section="model")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must lie in [0, 1), got {self.dropout}")
-
-
-class SpeechEncoderFamily:
-    """Self-attention encoders over speech frames with attention pooling [Dong18], [Yang16]."""
-
-    name = "speech-encoder"
-    config_class = SpeechEncoderConfig
-    spec_class = SpeechSpec
-
-    @classmethod
-    def build(cls, cfg: SpeechEncoderConfig, spec: SpeechSpec) -> nn.Module:
-        try:
-            return SpeechClassifier(spec.n_mels, spec.n_classes, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                    layers=cfg.layers, d_ff=cfg.d_ff, dropout=cfg.dropout, channels=cfg.channels)
-        except ValueError as err:
-            raise ConfigError(f"model: {err}") from None
-
-    @classmethod
-    def label(cls, cfg: SpeechEncoderConfig) -> str:
-        return "speech-encoder"
-
-
-FAMILIES.register("speech-encoder", SpeechEncoderFamily, "speech frames: conv subsampling, self-attention encoder, "
-                  "attention pooling", "[Dong18], [Yang16]")

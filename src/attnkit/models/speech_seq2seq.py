@@ -27,7 +27,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -35,8 +35,8 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
 from ..nn import SinusoidalPositionalEncoding
-from .rnn_seq2seq import Memory, Seq2Seq
 from .frontends import ConvSubsampling, check_frames
+from .rnn import Memory, Seq2Seq
 from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
 
 __all__ = ["PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq", "SpeechTransformer",
@@ -94,7 +94,7 @@ class PyramidalListener(nn.Module):
             b, t, d = x.shape
             x = x.reshape(b, t // 2, 2 * d)  # [h_{2i}; h_{2i+1}]   Eq. 5
             n = torch.div(n, 2, rounding_mode="floor")
-            x, final = _blstm(x, n, rnn)
+            x, final = _blstm(x, n, cast(nn.LSTM, rnn))
         return x, final, n
 
 
@@ -202,6 +202,8 @@ class SpeechSeq2Seq(Seq2Seq):
         ValueError: for an unknown frontend, a unidirectional encoder, or Seq2Seq's errors.
     """
 
+    encoder: PyramidalListener | ConvListener | SelfAttentionListener
+
     def __init__(self, n_mels: int, tgt_vocab_size: int, *, frontend: str = "pyramid", **kwargs: Any) -> None:
         if frontend not in FRONTENDS:
             raise ValueError(f"unknown frontend {frontend!r}; choose one of: {', '.join(FRONTENDS)}")
@@ -273,7 +275,7 @@ class SpeechTransformer(TransformerSeq2Seq):
         for layer in self.encoder:
             x, _ = layer(x, mask, bias, need_weights)
         x = self.enc_norm(x)
-        return TransformerMemory(x, mask, tuple(layer.cross_attn.project_memory(x) for layer in self.decoder))
+        return TransformerMemory(x, mask, self._cross_keys(x))
 
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor):
         raise ValueError("per-layer maps of the speech Transformer are not drawn; use the decoded weights")

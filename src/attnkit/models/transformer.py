@@ -16,7 +16,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -25,7 +25,7 @@ from ..functional import padding_mask
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import PositionKind, build_positional
 from .decoder_cache import TransformerState
-from .rnn_seq2seq import Seq2SeqOutput
+from .rnn.model import Seq2SeqOutput
 
 __all__ = ["TransformerSeq2Seq", "TransformerMemory", "TransformerState", "AttentionMaps", "EncoderLayer"]
 
@@ -206,13 +206,16 @@ class TransformerSeq2Seq(nn.Module):
         for layer in self.encoder:
             x, _ = layer(x, mask, bias, need_weights)
         x = self.enc_norm(x)
-        cross = tuple(layer.cross_attn.project_memory(x) for layer in self.decoder)
-        return TransformerMemory(x, mask, cross)
+        return TransformerMemory(x, mask, self._cross_keys(x))
+
+    def _cross_keys(self, x: Tensor) -> tuple:
+        """Every decoder layer's projected keys and values of the encoder output x (B, Tk, D)."""
+        return tuple(cast(_DecoderLayer, layer).cross_attn.project_memory(x) for layer in self.decoder)
 
     def init_state(self, memory: TransformerMemory) -> TransformerState:
         """Empty key/value buffers for B * ``memory.beams`` decoder rows, room for Tk + 8
         positions (see :class:`~attnkit.models.decoder_cache.TransformerState`)."""
-        attn = self.decoder[0].self_attn
+        attn = cast(_DecoderLayer, self.decoder[0]).self_attn
         x = memory.annotations
         return TransformerState.empty(len(self.decoder), x.shape[0], memory.beams, attn.num_kv_heads,
                                       attn.head_dim, x, capacity=x.shape[1] + 8)
@@ -251,7 +254,8 @@ class TransformerSeq2Seq(nn.Module):
                               need_weights and not last_cross_only,
                               (need_weights and (last or not last_cross_only)) or i == cross_layer,
                               memory.beams, self_mask)
-            self_w.append(sw), cross_w.append(cw)
+            self_w.append(sw)
+            cross_w.append(cw)
         new_state = None if state is None else state.advanced(tq)
         return self.dec_norm(x), new_state, self_w, cross_w
 
@@ -324,6 +328,6 @@ class TransformerSeq2Seq(nn.Module):
             x, w = layer(x, mask, bias, True)
             enc_w.append(w)
         x = self.enc_norm(x)
-        memory = TransformerMemory(x, mask, tuple(layer.cross_attn.project_memory(x) for layer in self.decoder))
+        memory = TransformerMemory(x, mask, self._cross_keys(x))
         _, _, self_w, cross_w = self._decode(tgt_in, memory, None, need_weights=True)
         return AttentionMaps(enc_w, self_w, cross_w)

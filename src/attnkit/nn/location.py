@@ -30,7 +30,7 @@ class LocationAwareAttention(AdditiveAttention):
     Our ``query_proj`` is the paper's W, ``key_proj`` V (with the bias b), ``energy`` w,
     ``filters`` F (Nf x r) and ``loc_proj`` U (Da x Nf). The module holds no state: the caller
     passes the previous weights alpha_{i-1} in and keeps the new ones (the RNN decoder keeps
-    them in its :class:`~attnkit.models.rnn_seq2seq.DecoderState`).
+    them in its :class:`~attnkit.models.rnn.DecoderState`).
 
     Args:
         query_dim, key_dim, attn_dim, bias, normaliser: as :class:`AdditiveAttention`.

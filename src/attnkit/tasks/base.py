@@ -91,7 +91,7 @@ class Task(Protocol):
         default_family: ``model.arch`` used when a config gives none.
         metric: the primary metric (best checkpoint, early stopping).
         loss_unit: what the loss is averaged over, for logs (``"target tokens"``, ``"documents"``).
-        spec_class: the :class:`~attnkit.models.families.ModelSpec` subclass :attr:`spec` returns;
+        spec_class: the :class:`~attnkit.models.specs.ModelSpec` subclass :attr:`spec` returns;
             a config pairs the task only with families that build for it.
     """
 
@@ -123,7 +123,7 @@ class Task(Protocol):
 
     @property
     def spec(self) -> Any:
-        """The :class:`attnkit.models.families.ModelSpec` a model family builds for."""
+        """The :class:`attnkit.models.specs.ModelSpec` a model family builds for."""
 
     @property
     def capabilities(self) -> TaskCapabilities:

@@ -38,7 +38,7 @@ from ..data.bible_sections import (
 from ..data.vocab import Vocab
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
-from ..models.families import DocumentSpec
+from ..models.specs import DocumentSpec
 from ..predictions import DOCUMENT
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric

@@ -15,9 +15,9 @@ checks them against the recorded sha256.
 Input to the model: pixels / 255, minus the training mean, over the training standard
 deviation, (B, 1, 84, 84) float32. Loss: the summed cross-entropy of the caption words and
 ``</s>`` (teacher forcing), plus the model's doubly stochastic penalty (soft attention, [Xu15]
-Eq. 14) and, for sampled hard attention, the REINFORCE terms with the moving-average baseline
-and entropy bonus of ``train.reinforce_weight`` / ``entropy_weight`` / ``baseline_decay``
-([Xu15] Sec. 4.1; :func:`attnkit.tasks.seq2seq.reinforce_terms`).
+Eq. 14) and, for sampled hard attention, the model's REINFORCE terms with the moving-average
+baseline and entropy bonus of ``model.reinforce_weight`` / ``entropy_weight`` / ``baseline_decay``
+([Xu15] Sec. 4.1; :mod:`attnkit.models.reinforce`).
 
 Evaluation decodes greedily or with beam search (:mod:`attnkit.decoding`) and reports BLEU-1..4
 and exact match (:func:`attnkit.evaluation.caption_scores`), and for models with attention the
@@ -54,12 +54,11 @@ from ..decoding import beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
-from ..models.families import CaptionSpec
+from ..models.specs import CaptionSpec
 from ..predictions import CAPTION
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .images import INVERT
-from .seq2seq import reinforce_terms
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
 
@@ -278,7 +277,7 @@ class ScenesCaptionTask:
         if out.penalty is not None:
             total = total + out.penalty
         if out.log_prob is not None:
-            total = total + reinforce_terms(nll.detach(), out.log_prob, out.entropy, real, ctx)
+            total = total + model.reinforce_terms(nll.detach(), out, real)  # the model's own REINFORCE loss
         return total
 
     # --- decoding, evaluation and prediction ---------------------------------------------------

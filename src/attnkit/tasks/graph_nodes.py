@@ -37,7 +37,7 @@ from ..data.node_graph import NodeGraph, karate_club, load_graph, save_graph, sp
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
-from ..models.families import NodeSpec
+from ..models.specs import NodeSpec
 from ..predictions import GRAPH_NEIGHBOURHOOD
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, check_split_fractions, classification_report, reject_decoding_options

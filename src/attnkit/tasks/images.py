@@ -50,7 +50,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..functional import attention_rollout
 from ..io import atomic_write_text
-from ..models.families import ImageSpec
+from ..models.specs import ImageSpec
 from ..predictions import IMAGE_OVERLAY
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric

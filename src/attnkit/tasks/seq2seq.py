@@ -19,35 +19,13 @@ from torch import Tensor, nn
 from ..data import Batch, Vocab, collate
 from ..decoding import Translation, translate
 from ..errors import InputError
-from ..losses import RewardBaseline, linear_cross_entropy, reinforce_surrogate
-from ..models.families import Seq2SeqSpec
+from ..losses import linear_cross_entropy
+from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
-__all__ = ["Seq2SeqTask", "reinforce_terms", "DECODING_OPTIONS"]
+__all__ = ["Seq2SeqTask", "DECODING_OPTIONS"]
 
 DECODING_OPTIONS = ("beam_size", "alpha", "beta", "stop", "precision", "batch_size", "batch_tokens")
-
-
-def reinforce_terms(nll: Tensor, log_prob: Tensor, entropy: Tensor, real: Tensor, ctx: LossContext) -> Tensor:
-    """Score-function (REINFORCE) surrogate for sampled hard attention [Xu15] Sec. 4.1:
-    -lambda_r * (r - b) * sum_t log p(s_t) - lambda_e * sum_t H[s_t], summed over the batch, with
-    reward r = log p(y | s, x) of each sentence and b the moving average of the rewards of
-    *earlier* batches, kept in ``ctx.state["baseline"]`` (:mod:`attnkit.losses.reinforce`).
-
-    Args:
-        nll: per-token negative log-likelihood, detached, (B, Tq).
-        log_prob: log-probability of each sampled attention position, (B, Tq).
-        entropy: entropy of each alignment distribution, (B, Tq).
-        real: True at real (non-padding) target positions, (B, Tq).
-        ctx: the train config (weights, baseline decay) and the baseline state (updated here).
-    """
-    reward = -(nll * real).sum(dim=1)  # (B,) log p(y | s, x)
-    baseline = RewardBaseline(ctx.train.baseline_decay, ctx.state.get("baseline"))
-    terms = reinforce_surrogate(reward, log_prob, entropy, real, baseline.current(),
-                                reinforce_weight=ctx.train.reinforce_weight, entropy_weight=ctx.train.entropy_weight)
-    baseline.update(float(reward.mean()))  # after the advantage: b never depends on this batch
-    ctx.state["baseline"] = baseline.value
-    return terms
 
 
 class Seq2SeqTask:
@@ -95,7 +73,8 @@ class Seq2SeqTask:
     def loss(model: nn.Module, batch: Batch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
         [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (:func:`reinforce_terms`). For models with a
+        when the model samples hard attention (the model owns that loss and its reward baseline:
+        ``model.reinforce_terms``, :mod:`attnkit.models.reinforce`). For models with a
         linear ``generator`` the output layer and the loss run fused over chunks of tokens
         (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
         smoothing = ctx.train.label_smoothing
@@ -111,9 +90,8 @@ class Seq2SeqTask:
         nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                               reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
         total = nll.sum()
-        if sampled:
-            total = total + reinforce_terms(nll.detach(), out.log_prob, out.entropy,
-                                            batch.tgt_out != Vocab.pad_id, ctx)
+        if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
+            total = total + model.reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
         return total
 
     # --- prediction --------------------------------------------------------------------------

@@ -11,7 +11,7 @@ spoken by voices the model never heard. The WAV files live in the speech cache
 voice and the sha256 of its file, and loading a split checks them.
 
 Models: the ``rnn`` family (any attention by name: ``bahdanau``, ``location-aware``, ...) behind
-the frame encoder ``data.frontend`` (the LAS listener, strided convolutions and a BiLSTM, or strided
+the frame encoder ``model.frontend`` (the LAS listener, strided convolutions and a BiLSTM, or strided
 convolutions and self-attention layers), and the
 ``transformer`` family behind convolutional subsampling (:mod:`attnkit.models.speech_seq2seq`).
 Decoding is :func:`attnkit.decoding.greedy_decode` or :func:`attnkit.decoding.beam_search`.
@@ -52,8 +52,7 @@ from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
 from ..io import atomic_write_text
-from ..models.families import SpeechSeq2SeqSpec
-from ..models.speech_seq2seq import FRONTENDS
+from ..models.specs import SpeechSeq2SeqSpec
 from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
@@ -102,7 +101,6 @@ class SpokenDatesConfig:
         snr_db: white noise at this SNR in dB; 0 = clean.
         cache: the speech cache ("" = $ATTNKIT_SPEECH_CACHE or ~/.cache/attnkit/speech).
         sample_rate, n_mels: features (25 ms windows, 10 ms hop).
-        frontend: frame encoder of the rnn family: "pyramid" (LAS), "conv" or "self-attention".
         max_seconds: longest recording a model takes (sizes the Transformer's position table).
         seed: seed of the dates, the voice split and the draws.
     """
@@ -121,7 +119,6 @@ class SpokenDatesConfig:
     cache: str = ""
     sample_rate: int = 16000
     n_mels: int = 80
-    frontend: str = "pyramid"
     max_seconds: float = 12.0
     seed: int = 1234
 
@@ -131,8 +128,6 @@ class SpokenDatesConfig:
         if not self.locales or unknown:
             raise ConfigError(f"data.locales: {unknown or 'none'} cannot be spoken; choose from "
                               f"{', '.join(ESPEAK_LANGUAGES)}")
-        if self.frontend not in FRONTENDS:
-            raise ConfigError(f"data.frontend: unknown {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         if not self.speeds or not self.pitches or self.max_seconds <= 0:
             raise ConfigError("data.speeds and data.pitches need a value each, and data.max_seconds must be > 0")
         split_voices(self.variants, self.dev_variants, self.test_variants, self.seed)
@@ -201,7 +196,7 @@ class SpokenDatePrediction:
 @dataclass
 class SpokenDatesTask(Seq2SeqTask):
     """Spoken dates as a task plug-in (families rnn and transformer, through a
-    :class:`~attnkit.models.families.SpeechSeq2SeqSpec`)."""
+    :class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
 
     config: SpokenDatesConfig
     tgt_vocab: Vocab
@@ -224,7 +219,7 @@ class SpokenDatesTask(Seq2SeqTask):
     def spec(self) -> SpeechSeq2SeqSpec:
         positions = math.ceil(self.config.max_seconds / self.config.features.frame_seconds / 4) + 1
         return SpeechSeq2SeqSpec(1, len(self.tgt_vocab), max(positions, self.max_target_len + 2), Vocab.pad_id,
-                                 n_mels=self.config.n_mels, frontend=self.config.frontend)
+                                 n_mels=self.config.n_mels)
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod

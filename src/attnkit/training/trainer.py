@@ -33,6 +33,7 @@ from ..io import atomic_write_text
 from ..tasks.base import LossContext, PrimaryMetric
 from . import distributed
 from .checkpoint import load_state, save_state, save_weights
+from .reinforce_state import gather_baselines, restore_baselines
 
 __all__ = ["Trainer", "TrainResult"]
 
@@ -160,7 +161,7 @@ class Trainer:
         self.progress_label, self.progress_position = progress_label, progress_position
         self.optimizer = torch.optim.Adam(param_groups(model, cfg.lr), lr=cfg.lr)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_factor(cfg))
-        self.ctx = LossContext(cfg)  # rank-local loss state (e.g. the REINFORCE baseline)
+        self.ctx = LossContext(cfg)  # the train config and rank-local loss state for the task's loss
         self.loss_log = Path(loss_log) if loss_log else None
         self.dist = dist or distributed.current()
 
@@ -246,16 +247,14 @@ class Trainer:
         loss.backward()
         return loss.detach(), weight
 
-    def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[float | None]]:
-        """The random state and REINFORCE baseline of every rank but 0, for rank 0 to save."""
+    def _gather_rank_state(self) -> tuple[dict[str, torch.Tensor], list[list[float | None]]]:
+        """The random state of every rank but 0, and the REINFORCE baselines of every rank, for
+        rank 0 to save (rank 0's baselines are also in the model's state)."""
         rng: dict[str, torch.Tensor] = {}
         for name, state in self._rng_states().items():
             states = distributed.all_gather_tensor(state, self.dist)
             rng |= {f"{name}.rank{r}": t for r, t in enumerate(states) if r}
-        baseline = self.ctx.state.get("baseline")
-        mine = torch.tensor([math.nan if baseline is None else baseline], dtype=torch.float64)
-        baselines = [float(b) for b in distributed.all_gather_tensor(mine, self.dist)]
-        return rng, [None if math.isnan(b) else b for b in baselines]
+        return rng, gather_baselines(self.model, self.dist)
 
     def _rng_states(self) -> dict[str, torch.Tensor]:
         """This rank's random states: the CPU generator's, and its CUDA device's when the model
@@ -279,9 +278,6 @@ class Trainer:
         else:  # the run was saved with fewer ranks
             torch.manual_seed(self.cfg.seed + rank + 1_000_003 * step)
             log.warning("rank %d: no saved random state (the run had fewer ranks); reseeded", rank)
-        baselines = extra.get("rank_baselines") or []
-        baseline = extra.get("baseline") if rank == 0 else baselines[rank] if rank < len(baselines) else None
-        self.ctx.state["baseline"] = baseline
 
     def _tidy_after_crash(self, step: int) -> None:
         """Before resuming at `step`: remove temporary files of a save cut short, and metrics
@@ -334,6 +330,8 @@ class Trainer:
             distributed.check_same([len(self.items), sum(a for a, _ in sizes), sum(b for _, b in sizes),
                                     sum(self.task.loss_weight(item) for item in self.items)], "the training data", dist)
             distributed.broadcast_module(self.model, dist)
+        if resume:
+            restore_baselines(self.model, extra, dist.rank)
         self.model.train()
         bar = tqdm(total=cfg.max_steps, initial=step, disable=not (self.progress and main), unit="step",
                    dynamic_ncols=True, leave=False, desc=self.progress_label,
@@ -345,7 +343,7 @@ class Trainer:
         def checkpoint() -> None:
             extra = {"step": step, "epoch": epoch, "index": index, "best": best, "best_tie": best_tie,
                      "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
-                     "history": history, "baseline": self.ctx.state.get("baseline")}
+                     "history": history}  # REINFORCE baselines: in the model's state
             rng = self._rng_states()
             if dist.enabled:  # a collective: every rank takes part, rank 0 writes
                 rank_rng, extra["rank_baselines"] = self._gather_rank_state()

@@ -32,7 +32,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..nn import AdditiveAttention, CoverageAttention, LocationAwareAttention
+from ...nn import AdditiveAttention, CoverageAttention, LocationAwareAttention
 
 __all__ = ["bahdanau15_", "luong15_", "PAPER_INITS"]
 

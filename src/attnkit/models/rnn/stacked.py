@@ -16,11 +16,15 @@ References:
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
-from ..nn import LuongAttention
-from .rnn_seq2seq import DECODERS, DecoderOutput, DecoderState, Memory, _Cell, float32_steps
+from ...nn import LuongAttention
+from .encoder import Cell
+from .registry import DECODERS, DecoderKind
+from .state import DecoderOutput, DecoderState, DecoderStep, Memory, float32_steps
 
 __all__ = ["StackedAttentionDecoder"]
 
@@ -59,7 +63,7 @@ class StackedAttentionDecoder(nn.Module):
         self.layers, self.hidden_dim, self.lstm = layers, hidden_dim, cell == "lstm"
         self.bridge = nn.Linear(enc_dim, layers * hidden_dim)  # s^l_0 = tanh(W_s^l h_final)
         self.cells = nn.ModuleList(
-            _Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
+            Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
         self.attentions = nn.ModuleList(
             LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim or hidden_dim)
             for _ in range(layers))
@@ -67,43 +71,49 @@ class StackedAttentionDecoder(nn.Module):
 
     def project_keys(self, annotations: Tensor) -> Tensor:
         """Every layer's step-independent score part, (B, L, Tk, D*)."""
-        return torch.stack([a.project_keys(annotations) for a in self.attentions], dim=1)
+        return torch.stack([cast(LuongAttention, a).project_keys(annotations) for a in self.attentions], dim=1)
 
     def init_state(self, memory: Memory) -> DecoderState:
         hidden = torch.tanh(self.bridge(memory.final)).view(-1, self.layers, self.hidden_dim)  # (B, L, Dd)
         return DecoderState(hidden, torch.zeros_like(hidden) if self.lstm else None,
                             torch.zeros_like(hidden[:, 0]), 0)
 
-    def step(self, emb: Tensor, state: DecoderState, memory: Memory):
+    def step(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderStep:
+        assert state.feed is not None and memory.projected_keys is not None  # from init_state, project_keys
         x = torch.cat([emb, state.feed], dim=-1)  # (B, E + Dd)
-        hiddens, cells = [], []
+        hiddens: list[Tensor] = []
+        cells: list[Tensor] = []
         for i, (cell, attention) in enumerate(zip(self.cells, self.attentions)):
             h, c = cell(x, state.hidden[:, i], None if state.cell is None else state.cell[:, i])
             att = attention(h.unsqueeze(1), memory.annotations, memory.mask, memory.projected_keys[:, i])
             x = att.attentional[:, 0]  # h~^l_t, the input of layer l + 1
-            hiddens.append(h), cells.append(c)
-        new = DecoderState(torch.stack(hiddens, 1), None if state.cell is None else torch.stack(cells, 1), x,
+            hiddens.append(h)
+            if c is not None:  # LSTM cells
+                cells.append(c)
+        new = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None, x,
                            state.position + 1)
-        return x, new, att.weights[:, 0]
+        return DecoderStep(x, new, att.weights[:, 0])
 
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
         outputs, weights = [], []
         with float32_steps(emb, state, memory) as (emb, state, memory):
             for t in range(emb.shape[1]):
                 out, state, w = self.step(emb[:, t], state, memory)
-                outputs.append(out), weights.append(w)
+                assert w is not None  # an attention decoder always returns its weights
+                outputs.append(out)
+                weights.append(w)
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
-def _luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                   dec_layers: int = 1) -> StackedAttentionDecoder:
+def luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
+                  dec_layers: int = 1) -> StackedAttentionDecoder:
     """The registered stacked decoder: general score, `dec_layers` layers (no other option)."""
     return StackedAttentionDecoder(emb_dim, hidden_dim, enc_dim, cell, layers=dec_layers)
 
 
 DECODERS.register(
     "luong-stacked",
-    _luong_stacked,
+    DecoderKind(luong_stacked, ("dec_layers",)),
     "stacked Luong decoder: every layer attends (general score; model.dec_layers layers)",
     "[Luong15] Sec. 3; [Chaudhari21] Sec. 4.3",
 )

@@ -1,0 +1,87 @@
+"""The ``transformer`` model family: :class:`~attnkit.models.TransformerSeq2Seq` for token
+sources, :class:`~attnkit.models.speech_seq2seq.SpeechTransformer` for speech frames
+(:class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..capabilities import ModelCapabilities
+from ..errors import ConfigError
+from ..schema import check_positive
+from .family import FAMILIES, check_dropout
+from .specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
+from .speech_seq2seq import SpeechTransformer
+from .transformer import TransformerSeq2Seq
+
+__all__ = ["TransformerConfig", "TransformerFamily"]
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """``model.arch: transformer``: :class:`attnkit.models.TransformerSeq2Seq`."""
+
+    arch: str = "transformer"
+    d_model: int = 128
+    n_heads: int = 4
+    num_kv_heads: int = 0  # 0 = as many as n_heads; fewer = grouped-query attention
+    enc_layers: int = 1
+    dec_layers: int = 1
+    d_ff: int = 512
+    norm: str = "pre"  # pre-LN or post-LN residual blocks
+    positional: str = "sinusoidal"  # attnkit list positional
+    tie_embeddings: bool = False
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        """Raises ConfigError for sizes that do not fit together or unknown names."""
+        from ..nn.positional import POSITIONAL
+
+        check_positive(self, "d_model", "n_heads", "enc_layers", "dec_layers", "d_ff", section="model")
+        check_dropout(self.dropout)
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        if self.num_kv_heads < 0 or (self.num_kv_heads and self.n_heads % self.num_kv_heads):
+            raise ConfigError(f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
+                              "(0 = one key/value head per query head)")
+        if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
+            raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
+        if self.norm not in ("pre", "post"):
+            raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
+        if self.positional not in POSITIONAL:
+            raise ConfigError(f"model.positional: unknown {self.positional!r}; choose one of: "
+                              f"{', '.join(POSITIONAL.names())}")
+
+
+class TransformerFamily:
+    """Transformer encoder-decoders (pre/post-LN, GQA, RoPE/ALiBi/sinusoidal, KV cache) [Vaswani17]."""
+
+    name = "transformer"
+    config_class = TransformerConfig
+    spec_class = Seq2SeqSpec
+
+    @classmethod
+    def build(cls, cfg: TransformerConfig, spec: Seq2SeqSpec) -> nn.Module:
+        speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
+        source = spec.n_mels if isinstance(spec, SpeechSeq2SeqSpec) else spec.src_vocab_size
+        return (SpeechTransformer if speech else TransformerSeq2Seq)(
+            source, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
+            num_kv_heads=cfg.num_kv_heads or None, enc_layers=cfg.enc_layers, dec_layers=cfg.dec_layers,
+            d_ff=cfg.d_ff, dropout=cfg.dropout, norm_first=cfg.norm == "pre", positional=cfg.positional,
+            tie_embeddings=cfg.tie_embeddings, max_len=spec.max_len, pad_id=spec.pad_id)
+
+    @classmethod
+    def label(cls, cfg: TransformerConfig) -> str:
+        return "transformer"
+
+    @classmethod
+    def capabilities(cls, cfg: TransformerConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
+        """Step-by-step decoding; every layer's and head's maps for text (not over speech frames)."""
+        return ModelCapabilities(decodes=True, layer_maps=not isinstance(spec, SpeechSeq2SeqSpec),
+                                 n_heads=cfg.n_heads)
+
+
+FAMILIES.register("transformer", TransformerFamily,
+                  "Transformer encoder-decoder (pre/post-LN, GQA, RoPE/ALiBi, KV cache)", "[Vaswani17]")

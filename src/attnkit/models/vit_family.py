@@ -1,0 +1,66 @@
+"""The ``vit`` model family: :class:`~attnkit.models.VisionTransformer` over image patches
+(:class:`~attnkit.models.specs.ImageSpec`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from ..capabilities import ModelCapabilities
+from ..errors import ConfigError
+from ..schema import check_positive
+from .family import FAMILIES, check_dropout
+from .specs import ImageSpec, ModelSpec
+from .vit import VisionTransformer
+
+__all__ = ["ViTConfig", "ViTFamily"]
+
+
+@dataclass(frozen=True)
+class ViTConfig:
+    """``model.arch: vit``: :class:`attnkit.models.VisionTransformer`."""
+
+    arch: str = "vit"
+    patch_size: int = 4  # pixels; must divide the image's height and width
+    d_model: int = 64
+    n_heads: int = 4
+    layers: int = 4
+    d_ff: int = 128
+    dropout: float = 0.0
+
+    def check(self) -> None:
+        check_positive(self, "patch_size", "d_model", "n_heads", "layers", "d_ff", section="model")
+        check_dropout(self.dropout)
+        if self.d_model % self.n_heads:
+            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+
+
+class ViTFamily:
+    """Vision Transformers over image patches, with attention rollout [Dosovitskiy21], [Abnar20]."""
+
+    name = "vit"
+    config_class = ViTConfig
+    spec_class = ImageSpec
+
+    @classmethod
+    def build(cls, cfg: ViTConfig, spec: ImageSpec) -> nn.Module:
+        if spec.height % cfg.patch_size or spec.width % cfg.patch_size:
+            raise ConfigError(f"model.patch_size={cfg.patch_size} must divide the images' {spec.height} x "
+                              f"{spec.width} pixels")
+        return VisionTransformer(spec.channels, spec.n_classes, (spec.height, spec.width), patch_size=cfg.patch_size,
+                                 d_model=cfg.d_model, n_heads=cfg.n_heads, layers=cfg.layers, d_ff=cfg.d_ff,
+                                 dropout=cfg.dropout)
+
+    @classmethod
+    def label(cls, cfg: ViTConfig) -> str:
+        return "vit"
+
+    @classmethod
+    def capabilities(cls, cfg: ViTConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
+        """Self-attention over patches (rollout); a classifier, no decoding."""
+        return ModelCapabilities(n_heads=cfg.n_heads)
+
+
+FAMILIES.register("vit", ViTFamily, "Vision Transformer over image patches, attention rollout",
+                  "[Dosovitskiy21], [Abnar20]")
