@@ -13,11 +13,12 @@ import logging
 import sys
 from pathlib import Path
 
+from ..decoding import Translation
 from ..errors import InputError
 from ..heads import parse_heads, select_heads
 from ..training import load_run
 from ..viz import plot_prediction, save_figure
-from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
+from .common import UserError, add_common, add_decoding_arguments, decode_options, device_of
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
@@ -44,11 +45,6 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... "
                              "(default: %(default)s)")
     add_decoding_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="sequence tasks: at most this many sentences per batch (default: 512)")
-    parser.add_argument("--batch-tokens", type=int, default=None,
-                        help="sequence tasks: and at most this many source tokens per batch, padding and "
-                             "beams included (default: 8000)")
 
 
 def _heads(text: str):
@@ -89,15 +85,8 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
     """Predict, print one line per input, draw the attention if asked; returns the predictions."""
-    check_decoding_arguments(args, run_.model)
-    decoding = decoding_kwargs(args)
-    for name in ("batch_size", "batch_tokens"):
-        if getattr(args, name, None) is not None:
-            decoding[name] = getattr(args, name)
-    try:
-        results = run_.task.predict(run_.model, inputs, options=options, **decoding)
-    except TypeError as err:  # a decoding flag the task does not take
-        raise UserError(f"{run_.path}: task {run_.config.data.task} does not take that flag ({err})", code=2) from None
+    decode = decode_options(args, run_)
+    results = run_.task.predict(run_.model, inputs, options=options, decode=decode)
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             weights = getattr(res, "weights", None)
@@ -110,7 +99,8 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
                 except ValueError as err:
                     raise UserError(f"--attention-heads: {err}", code=2) from None
     for res in results:
-        print(res.output, flush=False)
+        for line in _lines(res, decode.n_best if decode else 1):
+            print(line, flush=False)
     sys.stdout.flush()
     if args.attention_plot:
         for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
@@ -121,6 +111,15 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
             save_figure(fig, path)
             log.info("attention picture written to %s", path)
     return results
+
+
+def _lines(res, n_best: int) -> list[str]:
+    """The printed lines of a prediction: its output, or with ``--n-best`` > 1 one line per
+    hypothesis of its n-best list, best first, as ``RANK<TAB>SCORE<TAB>OUTPUT``."""
+    nbest = res.nbest if isinstance(res, Translation) else ()
+    if n_best < 2 or not nbest:
+        return [res.output]
+    return [f"{rank}\t{hyp.score:.4f}\t{hyp.output}" for rank, hyp in enumerate(nbest, 1)]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -145,16 +145,17 @@ class Task(Protocol):
         the batch's total :meth:`loss_weight` and runs it under autocast when asked."""
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def evaluate(self, model: nn.Module, examples: Sequence, **options: Any) -> tuple[dict[str, Any], list]:
+    def evaluate(self, model: nn.Module, examples: Sequence, *, decode: Any = None) -> tuple[dict[str, Any], list]:
         """Score `model` (in eval mode) on `examples`: the metrics (``metric.name`` among them;
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
-        `options` are the task's decoding options (e.g. ``beam_size``)."""
+        `decode` (a :class:`attnkit.decoding.DecodeOptions`, None: the defaults) says how a task
+        that decodes decodes; other tasks ignore it."""
 
     def report(self, metrics: Mapping[str, Any]) -> list[str]:
         """Lines that present :meth:`evaluate`'s metrics to a person."""
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[Prediction]:
+                decode: Any = None) -> list[Prediction]:
         """Predictions for raw user inputs (a line of text, an image path, a node id...), in order,
         each carrying its attention.
 

@@ -8,15 +8,18 @@ validation), the task's own files (vocabularies or subword models, ``data/{train
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
 
+from ..capabilities import InputKind, InputOption, ModelCapabilities, RunCapabilities, TaskCapabilities
 from ..config import ConfigError, RunConfig, family_of, load_config, task_of
+from ..models.families import CaptionSpec, ImageSpec, SpeechSeq2SeqSpec
+from ..models.speech import SpeechSpec
 from .checkpoint import CheckpointError, load_weights
 
-__all__ = ["Run", "RunError", "build_model", "load_run", "model_label"]
+__all__ = ["Run", "RunError", "build_model", "load_run", "model_label", "run_capabilities"]
 
 
 class RunError(ValueError):
@@ -39,10 +42,32 @@ class Run:
     config: RunConfig
     task: object
     model: nn.Module
+    capabilities: RunCapabilities = field(default_factory=RunCapabilities)
 
     @property
     def label(self) -> str:
         return model_label(self.config)
+
+
+def run_capabilities(cfg: RunConfig, task, model: nn.Module) -> RunCapabilities:
+    """What the run can do: the task's declared ``capabilities`` and its family's
+    ``capabilities(cfg)``; for a plug-in that declares nothing, what its objects show (the
+    default of attnkit 0.1 plug-ins, read here once so that nothing above asks again)."""
+    declared = getattr(task, "capabilities", None)
+    family = family_of(cfg)
+    model_caps = family.capabilities(cfg.model) if hasattr(family, "capabilities") else ModelCapabilities(
+        decodes=hasattr(model, "step"), attention=bool(getattr(model, "uses_attention", True)),
+        layer_maps=hasattr(model, "attention_maps"), n_heads=int(getattr(cfg.model, "n_heads", 1) or 1))
+    if not isinstance(declared, TaskCapabilities):
+        spec = task.spec
+        kind = (InputKind.IMAGE if isinstance(spec, (ImageSpec, CaptionSpec)) else
+                InputKind.AUDIO if isinstance(spec, (SpeechSpec, SpeechSeq2SeqSpec)) else InputKind.TEXT)
+        options = tuple(InputOption(k, v, tuple(getattr(task, "locales", ())) if k == "locale" else ())
+                        for k, v in (getattr(task, "predict_options", None) or {}).items())
+        declared = TaskCapabilities(input=kind, options=options, decodes=hasattr(model, "step"),
+                                    classes=tuple(getattr(task, "classes", ())),
+                                    max_source_len=getattr(task, "max_source_len", None))
+    return RunCapabilities(declared, model_caps)
 
 
 def load_run(path: str | Path, *, device: str = "cpu") -> Run:
@@ -68,4 +93,4 @@ def load_run(path: str | Path, *, device: str = "cpu") -> Run:
         load_weights(model, path / "model.safetensors")
     except (ConfigError, CheckpointError, ValueError, OSError) as err:
         raise RunError(f"run folder {path} is unusable: {err}") from None
-    return Run(path, cfg, task, model.to(device).eval())
+    return Run(path, cfg, task, model.to(device).eval(), run_capabilities(cfg, task, model))
