@@ -360,9 +360,9 @@ class ScenesCaptionTask:
         Options: ``invert=auto|yes|no`` (:func:`attnkit.tasks.images.read_image`).
 
         Raises:
-            attnkit.errors.InputError: for an unreadable file or an unknown option; every input
-                is checked before any caption is made. (``decode.batch_tokens`` does not apply:
-                the images are all one size.)
+            attnkit.errors.InputError: for an unreadable file, an unknown option, or a
+                ``decode.batch_tokens`` other than the default (the images are all one size: use
+                ``batch_size``); every input is checked before any caption is made.
         """
         unknown = set(options) - {"invert"}
         if unknown:
@@ -371,6 +371,8 @@ class ScenesCaptionTask:
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")
+        if decode is not None and decode.batch_tokens != DecodeOptions().batch_tokens:
+            raise InputError("images are all one size, so --batch-tokens does not apply; use --batch-size")
         if not inputs:
             raise InputError("no input images")
         size = (self.config.size, self.config.size)
