@@ -7,8 +7,8 @@ import torch
 
 from attnkit.data import Vocab
 from attnkit.decoding import DecodeOptionError, DecodeOptions, Translation, beam_search
-from attnkit.predictions import TEXT_ALIGNMENT
 from attnkit.models import Seq2Seq, TransformerSeq2Seq
+from attnkit.predictions import TEXT_ALIGNMENT
 from tests.helpers import IdPairsTask
 
 
