@@ -4,7 +4,8 @@ teacher-forced pass over given ids (:func:`layer_maps`)."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, NamedTuple, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -16,13 +17,16 @@ from .options import PRECISIONS
 __all__ = ["Translation", "LayerMaps", "layer_maps", "PRECISIONS"]
 
 
-class Translation(NamedTuple):
+@dataclass(frozen=True, eq=False)
+class Translation:
     """One output of a sequence-to-sequence task for one source: the prediction of kind
     :data:`attnkit.predictions.TEXT_ALIGNMENT`.
 
     With an n-best list (``n_best > 1``), the translation itself is its best hypothesis and
     ``nbest`` holds every hypothesis (the best first, each a Translation with an empty ``nbest``).
     """
+
+    kind: ClassVar[str] = TEXT_ALIGNMENT
 
     output: str  # detokenised hypothesis
     src_tokens: list[str]  # source tokens as the model saw them (locale tag first)
@@ -33,8 +37,6 @@ class Translation(NamedTuple):
     nbest: tuple["Translation", ...] = ()  # the n-best list, best first, when more than one was asked
     src_ids: tuple[int, ...] = ()  # the source ids decoded
     out_ids: tuple[int, ...] = ()  # the output ids (without </s>)
-
-    kind = TEXT_ALIGNMENT
 
 
 class LayerMaps(NamedTuple):

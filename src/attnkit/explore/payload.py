@@ -98,7 +98,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         reference, gold = word_gold(model, task, example)
         if best.weights is not None and best.weights.dim() == 2 and reference["weights"].dim() == 3:
             reference["weights"] = reference["weights"].mean(0)  # one head, as the decoded alignment
-            reference["translation"] = reference["translation"]._replace(weights=reference["weights"])
+            reference["translation"] = dataclasses.replace(reference["translation"], weights=reference["weights"])
         if cells + _cells(reference["weights"]) <= max_cells:
             hyps.append(("reference", reference["translation"], None))
             cells += _cells(reference["weights"])

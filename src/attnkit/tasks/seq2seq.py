@@ -12,6 +12,7 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Mapping, Sequence
 
 import torch.nn.functional as F
@@ -184,7 +185,7 @@ class Seq2SeqTask:
             made = [Translation(self.decode_target(h.tokens), src_tokens,
                                 [self.tgt_vocab.itos[t] for t in h.tokens] + ["</s>"], h.weights, n_unknown,
                                 h.score, (), tuple(src_ids), tuple(h.tokens)) for h in hyps]
-            out.append(made[0]._replace(nbest=tuple(made)) if options.n_best > 1 else made[0])
+            out.append(dataclasses.replace(made[0], nbest=tuple(made)) if options.n_best > 1 else made[0])
         return out
 
     def forced_attention(self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
