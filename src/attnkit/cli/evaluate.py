@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     decode = decode_options(args, run_)
     if args.confusion_plot and not run_.capabilities.task.classes:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
-    metrics, _ = run_.task.evaluate(run_.model, examples, decode=decode)
+    metrics, _ = run_.task.evaluate(run_.model, examples, **({"decode": decode} if decode else {}))
     if args.confusion_plot:
         fig = plot_confusion(metrics["confusion"], metrics["classes"],
                              title=f"{run_.label}, {args.split} split: accuracy {metrics['accuracy']:.2%}")

@@ -86,7 +86,8 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
     """Predict, print one line per input, draw the attention if asked; returns the predictions."""
     decode = decode_options(args, run_)
-    results = run_.task.predict(run_.model, inputs, options=options, decode=decode)
+    # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
+    results = run_.task.predict(run_.model, inputs, options=options, **({"decode": decode} if decode else {}))
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             weights = getattr(res, "weights", None)

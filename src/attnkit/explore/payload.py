@@ -198,7 +198,7 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_byt
     private temporary file, deleted after), the prediction serialised field by field."""
     task, model = served.run.task, served.run.model
     options = dict(request["options"])
-    decode = request["decode"] if served.run.capabilities.decodes else None
+    decode = {"decode": request["decode"]} if served.run.capabilities.decodes else {}  # none for non-decoding plug-ins
     upload = next((k for k in ("image", "audio") if request.get(k) is not None), None)
     kind = input_kind(task)
     if upload is not None:
@@ -213,7 +213,7 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_byt
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            pred = task.predict(model, [name], options=options, decode=decode)[0]
+            pred = task.predict(model, [name], options=options, **decode)[0]
         except InputError as err:  # the message names the private file: name the upload instead
             raise InputError(str(err).replace(name, f"the {shown}")) from None
         finally:
@@ -225,7 +225,7 @@ def _generic(served: Served, request: Mapping[str, Any], max_cells: int, max_byt
         if kind == "audio":
             raise InputError(f"task {task.name} takes a recording: upload a WAV file (the request's 'audio' "
                              "field, base64), not a text input")
-        pred = task.predict(model, [request["input"]], options=options, decode=decode)[0]
+        pred = task.predict(model, [request["input"]], options=options, **decode)[0]
         shown = request["input"]
     budget = [max_cells]
     out: dict[str, Any] = {"kind": "generic", "input": shown, "output": pred.output}
