@@ -5,7 +5,7 @@ decoding and beam search, in float32 and bfloat16, with the BLEU of each setting
     python benchmarks/decode_speed.py RUN [RUN ...] --beams 1,5 --precisions fp32,bf16 \\
         --batch-tokens 8000 --threads 2 --json out.json
 
-Each setting translates the whole test split with :func:`attnkit.decoding.translate` (batched,
+Each setting translates the whole test split with the task's ``translate`` (:func:`attnkit.decoding.decode`; batched,
 sentences sorted by length, KV cache for the Transformer, per-hypothesis attention kept) and is
 timed end to end: subword encoding, decoding and detokenisation. Beam search uses the length
 penalty alpha 0.6 and the default (heuristic) stopping.
@@ -33,7 +33,7 @@ from pathlib import Path
 import torch
 
 from attnkit.data import Vocab, collate
-from attnkit.decoding import translate
+from attnkit.decoding import DecodeOptions
 from attnkit.evaluation.bleu import corpus_scores
 from attnkit.machine import tune_allocator
 from attnkit.training.run import load_run
@@ -70,10 +70,10 @@ def naive_rate(run, sources: list[str], n: int) -> float:
 
 
 def cached_rate(run, sources: list[str], n: int) -> float:
-    """Sentences/s of :func:`translate` (greedy, fp32, batch 64) on the same `n` sentences."""
+    """Sentences/s of the task's ``translate`` (greedy, fp32, batch 64) on the same `n` sentences."""
     ordered = sorted(sources, key=lambda s: len(run.task.src_vocab.encode(run.task.source_tokens(s, ""))))[:n]
     start = time.perf_counter()
-    translate(run.model, run.task, [(s, "") for s in ordered], batch_size=64, batch_tokens=None)
+    run.task.translate(run.model, [(s, "") for s in ordered], DecodeOptions(batch_size=64, batch_tokens=None))
     return len(ordered) / (time.perf_counter() - start)
 
 
@@ -114,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
             for precision in precisions:
                 for size in sizes:
                     start = time.perf_counter()
-                    out = translate(run.model, run.task, [(s, "") for s in sources], batch_tokens=size,
-                                    beam_size=k, precision=precision)
+                    out = run.task.translate(run.model, [(s, "") for s in sources],
+                                             DecodeOptions(beam_size=k, precision=precision, batch_tokens=size))
                     seconds = time.perf_counter() - start
                     bleu = corpus_scores([t.output for t in out], refs).bleu
                     rate = len(sources) / seconds

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from attnkit.data import Vocab, collate
-from attnkit.decoding import STOP_RULES, beam_search, greedy_decode, length_penalty
+from attnkit.decoding import STOP_RULES, DecodeOptions, beam_search, greedy_decode, length_penalty
 from attnkit.models import Seq2Seq, TransformerSeq2Seq
 
 
@@ -37,7 +37,7 @@ def _sequence_logprob(model, src, length, out):
 def test_beam_of_one_equals_greedy(arch):
     model, batch = _model(arch), _batch()
     greedy = greedy_decode(model, batch.src, batch.src_lengths, max_len=6)
-    beam = beam_search(model, batch.src, batch.src_lengths, max_len=6, beam_size=1, alpha=0.0)
+    beam = beam_search(model, batch.src, batch.src_lengths, max_len=6, options=DecodeOptions(beam_size=1, alpha=0.0))
     for g, (b,) in zip(greedy, beam):
         assert b.tokens == g.tokens and b.score == pytest.approx(g.score, abs=1e-9)
         if g.weights is not None:
@@ -54,8 +54,8 @@ def test_a_wide_beam_finds_the_exact_best_sequence(arch):
     exact = {tuple(c): _sequence_logprob(model, src, length, c) for c in candidates}
     for alpha in (0.0, 1.0):
         ranked = sorted(exact.items(), key=lambda kv: -kv[1] / length_penalty(len(kv[0]), alpha))
-        hyps = beam_search(model, src, torch.tensor([length]), max_len, beam_size=200, n_best=3, alpha=alpha,
-                           stop="exact")[0]
+        hyps = beam_search(model, src, torch.tensor([length]), max_len,
+                           DecodeOptions(beam_size=200, n_best=3, alpha=alpha, stop="exact"))[0]
         assert [h.tokens + [Vocab.eos_id] for h in hyps] == [list(seq) for seq, _ in ranked[:3]]
         for h in hyps:
             assert h.score == pytest.approx(exact[tuple(h.tokens + [Vocab.eos_id])], abs=1e-9)
@@ -64,11 +64,11 @@ def test_a_wide_beam_finds_the_exact_best_sequence(arch):
 @pytest.mark.parametrize("arch", ["bahdanau", "transformer"])
 def test_batched_equals_one_at_a_time(arch):
     model, batch = _model(arch), _batch()
-    together = beam_search(model, batch.src, batch.src_lengths, max_len=6, beam_size=4, n_best=3)
+    together = beam_search(model, batch.src, batch.src_lengths, max_len=6, options=DecodeOptions(beam_size=4, n_best=3))
     for b in range(3):
         n = int(batch.src_lengths[b])
-        alone = beam_search(model, batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], max_len=6, beam_size=4,
-                            n_best=3)[0]
+        alone = beam_search(model, batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], max_len=6,
+                            options=DecodeOptions(beam_size=4, n_best=3))[0]
         assert [h.tokens for h in alone] == [h.tokens for h in together[b]]
         for x, y in zip(alone, together[b]):
             assert x.score == pytest.approx(y.score, abs=1e-9)
@@ -78,8 +78,8 @@ def test_batched_equals_one_at_a_time(arch):
 def test_n_best_lists_are_distinct_ranked_and_carry_their_own_attention():
     model, batch = _model(), _batch()
     alpha = 0.6
-    for b, hyps in enumerate(beam_search(model, batch.src, batch.src_lengths, max_len=6, beam_size=5, n_best=5,
-                                         alpha=alpha)):
+    for b, hyps in enumerate(beam_search(model, batch.src, batch.src_lengths, max_len=6,
+                                         options=DecodeOptions(beam_size=5, n_best=5, alpha=alpha))):
         assert len(hyps) == 5 and len({tuple(h.tokens) for h in hyps}) == 5
         norm = [h.score / length_penalty(len(h.tokens) + 1, alpha) for h in hyps]
         assert norm == sorted(norm, reverse=True)
@@ -98,10 +98,10 @@ def test_length_penalty_and_argument_checks():
     assert length_penalty(1, 0.0) == 1.0
     assert length_penalty(7, 1.0) == pytest.approx(2.0)
     assert length_penalty(13, 0.5) == pytest.approx(math.sqrt(3.0))
-    model, batch = _model(), _batch()
-    for kwargs in ({"beam_size": 0}, {"beam_size": 2, "n_best": 3}, {"alpha": -1.0}):
-        with pytest.raises(ValueError, match="beam_size"):
-            beam_search(model, batch.src, batch.src_lengths, 5, **kwargs)
+    for kwargs, field in (({"beam_size": 0}, "beam_size"), ({"beam_size": 2, "n_best": 3}, "n_best"),
+                          ({"alpha": -1.0}, "alpha")):
+        with pytest.raises(ValueError, match=field):  # the options refuse them before any decoding
+            DecodeOptions(**kwargs)
 
 
 @pytest.mark.parametrize("arch", ["bahdanau", "transformer"])
@@ -112,12 +112,13 @@ def test_exact_stopping_is_never_worse_than_the_heuristic(arch):
     def norm(h):
         return h.score / length_penalty(len(h.tokens) + 1, alpha)
 
-    exact = beam_search(model, batch.src, batch.src_lengths, 8, beam_size=3, alpha=alpha, stop="exact")
-    quick = beam_search(model, batch.src, batch.src_lengths, 8, beam_size=3, alpha=alpha, stop="heuristic")
+    exact = beam_search(model, batch.src, batch.src_lengths, 8, DecodeOptions(beam_size=3, alpha=alpha, stop="exact"))
+    quick = beam_search(model, batch.src, batch.src_lengths, 8,
+                        DecodeOptions(beam_size=3, alpha=alpha, stop="heuristic"))
     for (e,), (q,) in zip(exact, quick):
         assert norm(e) >= norm(q) - 1e-12
     with pytest.raises(ValueError, match="stop must be"):
-        beam_search(model, batch.src, batch.src_lengths, 8, stop="soon")
+        beam_search(model, batch.src, batch.src_lengths, 8, DecodeOptions(beam_size=5, stop="soon"))
 
 
 # --- n-best lists against exhaustive enumeration -------------------------------------------------
@@ -233,8 +234,8 @@ def _check_against_enumeration(arch, max_len, penalties, seeds, n_best_values):
             everything = [sorted(((s, seq) for seq, s in sc.items()), reverse=True) for sc in scored]
             for stop in STOP_RULES:
                 for n_best in n_best_values(k):
-                    got = beam_search(model, batch.src, batch.src_lengths, max_len, beam_size=k, n_best=n_best,
-                                      alpha=alpha, beta=beta, stop=stop)
+                    got = beam_search(model, batch.src, batch.src_lengths, max_len,
+                                      DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop))
                     for b, hyps in enumerate(got):
                         ref, closest = _reference_n_best(tables[b], scored[b], max_len, n_best, alpha, stop)
                         if closest < 1e-9 or any(x[0] - y[0] < 1e-9 for x, y in zip(ref, ref[1:])):
@@ -294,7 +295,8 @@ def test_transformer_hypotheses_carry_per_head_weights_rnn_ones_one_map(decode):
         if decode == "greedy":
             nbest = [[h] for h in greedy_decode(model, batch.src, batch.src_lengths, max_len=6)]
         else:
-            nbest = beam_search(model, batch.src, batch.src_lengths, max_len=6, beam_size=4, n_best=3, beta=0.2)
+            nbest = beam_search(model, batch.src, batch.src_lengths, max_len=6,
+                                options=DecodeOptions(beam_size=4, n_best=3, beta=0.2))
         for b, hyps in enumerate(nbest):
             n = int(batch.src_lengths[b])
             src, lengths = batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1]

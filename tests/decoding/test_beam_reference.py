@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from attnkit.data import Vocab, collate
-from attnkit.decoding import beam_search, length_penalty
+from attnkit.decoding import DecodeOptions, beam_search, length_penalty
 from attnkit.models import Seq2Seq, TransformerSeq2Seq
 from attnkit.nn import POSITIONAL
 
@@ -121,8 +121,8 @@ SOURCES = [[4, 5, 6, 7], [8, 9], [10, 11, 4], [5], [6, 7, 8, 9, 10], [11, 4]]  #
 
 def _check(model, decoder, max_len=6, k=3, n_best=2, alpha=0.6, beta=0.0, stop="heuristic"):
     batch = collate(SOURCES)
-    got = beam_search(decoder, batch.src, batch.src_lengths, max_len, beam_size=k, n_best=n_best, alpha=alpha,
-                      beta=beta, stop=stop)
+    got = beam_search(decoder, batch.src, batch.src_lengths, max_len,
+                      DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop))
     for b, source in enumerate(SOURCES):
         ref = _reference(model, torch.tensor([source]), max_len, k, n_best, alpha, beta, stop)
         case = dict(sentence=b, k=k, alpha=alpha, beta=beta, stop=stop)

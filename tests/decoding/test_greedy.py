@@ -77,12 +77,20 @@ def test_rows_that_ended_leave_the_batch_without_changing_anything():
             torch.testing.assert_close(alone.weights, together[b].weights)
 
 
-def test_translate_checks_precision_and_stop():
-    import pytest
+def test_decode_is_greedy_for_one_beam_and_keeps_input_order():
+    from attnkit.decoding import DecodeOptions, decode
 
-    from attnkit.decoding import translate
-
-    with pytest.raises(ValueError, match="precision must be one of fp32, bf16"):
-        translate(_model(), None, [], precision="fp16")
-    with pytest.raises(ValueError, match="stop must be"):
-        translate(_model(), None, [], stop="never")
+    model = _model()
+    sources = [[5, 6, 7, 8, 9], [6], [7, 8, 9]]
+    got = decode(model, sources, DecodeOptions(batch_size=2), max_len=lambda n: 9)
+    for src, nbest in zip(sources, got):
+        (hyp,) = nbest
+        alone = greedy_decode(model, torch.tensor([src]), torch.tensor([len(src)]), max_len=9)[0]
+        assert hyp.tokens == alone.tokens and abs(hyp.score - alone.score) < 1e-9
+        torch.testing.assert_close(hyp.weights, alone.weights)
+    # max_len: the callable takes the longest source of each batch; options.max_len wins over it
+    lengths = []
+    decode(model, sources, DecodeOptions(batch_size=2), max_len=lambda n: lengths.append(n) or 3)
+    assert lengths == [3, 5]  # batches [6], [7 8 9] then [5 6 7 8 9] (sorted by length)
+    capped = decode(model, sources, DecodeOptions(max_len=1), max_len=lambda n: 9)
+    assert all(len(n[0].tokens) <= 1 for n in capped)

@@ -4,7 +4,6 @@ import json
 
 import pytest
 
-from attnkit.decoding import translate
 from attnkit.training import load_run
 
 from .conftest import REPO, attnkit
@@ -55,7 +54,7 @@ def _recompute_on_the_test_split(run_dir):
     lies in the gold span of its field (the source tokens are the locale tag, then the characters)."""
     run = load_run(run_dir)
     examples = [json.loads(line) for line in (run_dir / "data" / "test.jsonl").read_text().splitlines()]
-    got = translate(run.model, run.task, [(e["text"], e["locale"]) for e in examples])
+    got = run.task.translate(run.model, [(e["text"], e["locale"]) for e in examples])
     right = [t.output == e["target"] for t, e in zip(got, examples)]
     hits = total = zeros = entries = 0
     for t, e in zip(got, examples):

@@ -8,8 +8,10 @@ import json
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, length_penalty, translate
+import attnkit.tasks.seq2seq
+from attnkit.decoding import DecodeOptions, beam_search, length_penalty
 from attnkit.explore import Limits, RunRegistry, create_app, run_keys
+from attnkit.explore.payload import matrix, read_matrix
 
 from .conftest import REPO as REPO_ROOT
 
@@ -23,7 +25,18 @@ def predict(client, key, **body):
 
 
 def as_tensor(m):
-    return torch.tensor(m["data"], dtype=torch.float64).view(*m["shape"])
+    assert set(m) == {"shape", "dtype", "base64"} and m["dtype"] == "float32"  # binary, not a number list
+    return torch.from_numpy(read_matrix(m).copy()).double()
+
+
+def test_matrices_travel_as_base64_float32_and_read_back_exactly():
+    values = torch.rand(2, 3, 5)
+    values[0, 0, 0] = float("nan")
+    m = matrix(values)
+    assert m["shape"] == [2, 3, 5] and len(m["base64"]) == 4 * ((2 * 3 * 5 * 4 + 2) // 3)  # 4 bytes a number
+    back = read_matrix(json.loads(json.dumps(m)))
+    assert back.dtype.str == "<f4" and back[0, 0, 0] == 0  # NaN travels as 0
+    torch.testing.assert_close(torch.from_numpy(back.copy())[1:], values[1:], atol=0, rtol=0)
 
 
 def test_runs_are_listed_in_command_line_order_with_their_metadata(client):
@@ -46,7 +59,7 @@ def test_run_keys_are_folder_names_made_unique(tmp_path):
 @pytest.mark.parametrize("key", ["bahdanau", "transformer"])
 def test_greedy_output_and_weights_are_the_decoders(client, registry, key):
     run = registry[key].run
-    ref = translate(run.model, run.task, [(DATE, LOCALE)])[0]
+    ref = run.task.translate(run.model, [(DATE, LOCALE)])[0]
     body = predict(client, key, input=DATE, options={"locale": LOCALE}).json
     assert body["kind"] == "seq2seq" and body["src_tokens"] == ref.src_tokens
     greedy = body["hypotheses"][0]
@@ -61,9 +74,9 @@ def test_beam_nbest_is_beam_searchs_list_best_first(client, registry):
     run, k, alpha = registry["bahdanau"].run, 4, 0.6
     ids = run.task.encode_source(DATE, LOCALE)
     ref = beam_search(run.model, torch.tensor([ids]), torch.tensor([len(ids)]), run.task.max_target_len,
-                      beam_size=k, n_best=3, alpha=alpha)[0]
+                      DecodeOptions(beam_size=k, n_best=3, alpha=alpha))[0]
     body = predict(client, "bahdanau", input=DATE, options={"locale": LOCALE}, beam_size=k, n_best=3, alpha=alpha).json
-    beams = body["hypotheses"][1:]
+    beams = body["hypotheses"]  # one decoding: the beam's n-best, no separate greedy run
     assert [b["name"] for b in beams] == ["beam 1", "beam 2", "beam 3"][:len(ref)]
     assert [b["output"] for b in beams] == [run.task.decode_target(h.tokens) for h in ref]
     assert [b["score"] for b in beams] == pytest.approx([h.score for h in ref])
@@ -71,7 +84,37 @@ def test_beam_nbest_is_beam_searchs_list_best_first(client, registry):
     assert norms == sorted(norms, reverse=True)
     for b, h in zip(beams, ref):
         torch.testing.assert_close(as_tensor(b["weights"]), h.weights.double(), atol=1e-5, rtol=0)
-    assert beams[0]["output"] == translate(run.model, run.task, [(DATE, LOCALE)], beam_size=k, alpha=alpha)[0].output
+    best = run.task.translate(run.model, [(DATE, LOCALE)], DecodeOptions(beam_size=k, alpha=alpha))[0]
+    assert beams[0]["output"] == best.output
+    # n_best defaults to the beam size: the whole beam is shown
+    assert len(predict(client, "bahdanau", input=DATE, options={"locale": LOCALE}, beam_size=2).json["hypotheses"]) == 2
+
+
+@pytest.mark.parametrize("key, body", [
+    ("bahdanau", {"beam_size": 1}), ("bahdanau", {"beam_size": 4, "n_best": 3}),
+    ("transformer", {"beam_size": 1}), ("transformer", {"beam_size": 3, "n_best": 2, "layers": True})])
+def test_one_request_decodes_once(client, registry, monkeypatch, key, body):
+    """Every hypothesis shown comes from one call of the decoder, and the layer maps from one
+    teacher-forced pass over that decoding's best output."""
+    decoded, passes = [], []
+    real = attnkit.tasks.seq2seq.decode_ids
+
+    def counted(model, sources, options, **kwargs):
+        decoded.append((len(sources), options))
+        return real(model, sources, options, **kwargs)
+
+    monkeypatch.setattr(attnkit.tasks.seq2seq, "decode_ids", counted)
+    model = registry[key].run.model
+    if hasattr(model, "attention_maps"):
+        real_maps = model.attention_maps
+        monkeypatch.setattr(model, "attention_maps", lambda *a, **k: passes.append(a[2].shape) or real_maps(*a, **k))
+    got = predict(client, key, input=DATE, options={"locale": LOCALE}, **body).json
+    assert len(decoded) == 1 and decoded[0][0] == 1
+    options = decoded[0][1]
+    assert options.beam_size == body["beam_size"] and options.n_best == body.get("n_best", body["beam_size"])
+    assert len(got["hypotheses"]) == (1 if body["beam_size"] == 1 else body["n_best"])
+    if key == "transformer":  # layers default to true: one pass, over <s> and the best output
+        assert len(passes) == 1 and passes[0] == (1, len(got["hypotheses"][0]["out_tokens"]))
 
 
 def test_transformer_layer_maps_by_layer_and_head(client, registry):
@@ -114,7 +157,10 @@ def test_gold_links_for_a_test_example(client, registry):
     ({"input": DATE, "beam_size": 0}, 400, "'beam_size' must be an integer from 1 to 16"),
     ({"input": DATE, "beam_size": 99}, 400, "from 1 to 16"),
     ({"input": DATE, "beam_size": 2, "n_best": True}, 400, "'n_best' must be an integer"),
-    ({"input": DATE, "alpha": -1}, 400, "'alpha' must be a number"),
+    ({"input": DATE, "alpha": -1}, 400, "'alpha': alpha must be a finite number >= 0, got -1"),
+    ({"input": DATE, "beam_size": 2, "stop": "soon"}, 400, "'stop': stop must be one of heuristic, exact"),
+    ({"input": DATE, "beam_size": 2, "n_best": 3}, 400, "'n_best': n_best (3) must be <= beam_size (2)"),
+    ({"input": DATE, "max_len": 0}, 400, "'max_len': max_len must be an integer >= 1"),
     ({"input": DATE, "layers": "yes"}, 400, "'layers' must be true or false"),
     ({"input": DATE, "path": "/etc/passwd"}, 400, "unknown field 'path'"),
     (["3. Mai 1979"], 400, "must be a JSON object"),

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from attnkit.explore import create_app
+from attnkit.explore.payload import read_matrix
 
 from .browser import live_server, needs_browser, start_browser
 
@@ -81,7 +82,7 @@ def api(client, key, text=DATE, locale=LOCALE, beam=3):
 
 
 def tensor(m):
-    return torch.tensor(m["data"], dtype=torch.float64).view(*m["shape"])
+    return torch.from_numpy(read_matrix(m).copy()).double()
 
 
 def texts(driver, css):
@@ -100,13 +101,13 @@ def test_the_page_loads_only_its_own_files(page):
     assert not severe, severe
 
 
-def test_submit_renders_the_greedy_output_and_the_nbest(both):
+def test_submit_renders_the_beams_nbest(both):
     driver, url, client = both
     expected = api(client, "bahdanau")
     assert texts(driver, '.panel[data-run="bahdanau"] .out-tokens .tok') == expected["hypotheses"][0]["out_tokens"]
     assert texts(driver, '.panel[data-run="bahdanau"] .src-tokens .tok') == expected["src_tokens"]
     outputs = texts(driver, '.panel[data-run="bahdanau"] .hyp .output')
-    assert outputs == [h["output"] for h in expected["hypotheses"]] and len(outputs) == 1 + 3
+    assert outputs == [h["output"] for h in expected["hypotheses"]] and len(outputs) == 3  # one decoding, beam 3
 
 
 def test_hovering_a_cell_lights_up_the_source_token_it_attends_to_and_back(both):
@@ -211,18 +212,18 @@ def test_a_beam_hypothesis_shows_its_own_layer_maps(both):
     driver, url, client = both
     key, panel = "transformer", '.panel[data-run="transformer"]'
     body = api(client, key)
-    beam1 = body["hypotheses"][1]
+    beam2 = body["hypotheses"][1]
     driver.find_element(By.CSS_SELECTOR, f'{panel} .hyp[data-index="1"]').click()
     Select(driver.find_element(By.CSS_SELECTOR, f"{panel} select.kind")).select_by_value("cross")
     wait(driver, f"return document.querySelector('{panel}').dataset.layers === 'done' && "
                  f"explore.view('{key}').kind === 'cross'")
-    assert texts(driver, f"{panel} .out-tokens .tok") == beam1["out_tokens"]
+    assert texts(driver, f"{panel} .out-tokens .tok") == beam2["out_tokens"]
     got = driver.execute_script(f"const v = explore.view('{key}'); "
                                 "return [v.layer, v.hypothesis, Array.from(v.matrix.data)]")
     layers = client.post(f"/api/runs/{key}/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                          "out_tokens": beam1["out_tokens"]}).json["layers"]
+                                                          "out_tokens": beam2["out_tokens"]}).json["layers"]
     expected = tensor(layers["cross"])
-    assert got[:2] == [expected.shape[0] - 1, "beam 1"]
+    assert got[:2] == [expected.shape[0] - 1, "beam 2"]
     torch.testing.assert_close(torch.tensor(got[2], dtype=torch.float64).view(expected.shape[2:]),
                                expected[-1].mean(0), atol=1e-5, rtol=0)
 

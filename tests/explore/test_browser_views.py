@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from attnkit.explore import RunRegistry, create_app
+from attnkit.explore.payload import read_matrix
 
 from .browser import live_server, needs_browser, start_browser
 from .views import b64, test_image_png, train_image_runs, train_karate
@@ -54,7 +55,7 @@ def canvas_pixels(driver, canvas) -> np.ndarray:
 
 
 def matrix(m):
-    return np.array(m["data"], dtype=float).reshape(m["shape"])
+    return read_matrix(m).astype(float)
 
 
 def click(driver, canvas, x, y, hover_only=False):

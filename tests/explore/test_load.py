@@ -8,7 +8,6 @@ import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from attnkit.decoding import translate
 from attnkit.explore import create_app, make_server
 
 INPUTS = [("3. Mai 1979", "de_DE"), ("May 3, 1979", "en_US"), ("24.12.2001", "de_DE"), ("July 4, 1976", "en_US")]
@@ -16,7 +15,7 @@ CLIENTS, REQUESTS = 8, 50
 
 
 def test_eight_clients_fifty_requests_each(registry):
-    expected = {key: {text: translate(registry[key].run.model, registry[key].run.task, [(text, loc)])[0].output
+    expected = {key: {text: registry[key].run.task.translate(registry[key].run.model, [(text, loc)])[0].output
                       for text, loc in INPUTS} for key in registry.keys()}
     server = make_server(create_app(registry), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -8,6 +8,7 @@ import torch
 
 from attnkit.config import load_config
 from attnkit.explore import RunRegistry, create_app
+from attnkit.explore.payload import read_matrix
 from attnkit.training.pipeline import train_run
 
 from .conftest import REPO
@@ -29,7 +30,7 @@ def test_a_graph_node_prediction_with_its_edge_weights(karate):
     node = task.graph.names[0]
     body = client.post("/api/runs/karate-gat/predict", json={"input": node}).json
     assert body["kind"] == "graph-neighbourhood" and body["fields"]["node"] == node and body["output"] in task.classes
-    weights = [torch.tensor(m["data"]).view(*m["shape"]) for m in body["view"]["layers"]]
+    weights = [torch.from_numpy(read_matrix(m).copy()) for m in body["view"]["layers"]]
     k = len(body["view"]["neighbours"])
     assert weights and all(w.shape[0] == k for w in weights)
     for w in weights:  # GAT: each head's weights over the node's incoming edges sum to 1

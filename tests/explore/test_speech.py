@@ -15,6 +15,7 @@ import pytest
 
 from attnkit.data.audio import features_of_file
 from attnkit.explore import Limits, RunRegistry, create_app
+from attnkit.explore.payload import read_matrix
 
 from .browser import live_server, needs_browser, start_browser
 from .speech import speak, train_speech_runs
@@ -35,7 +36,7 @@ def b64(data: bytes) -> str:
 
 
 def matrix(m):
-    return np.array(m["data"], dtype=float).reshape(m["shape"])
+    return read_matrix(m).astype(float)
 
 
 def post(client, key, **body):

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from attnkit.data.images import read_image
 from attnkit.explore import Limits, RunRegistry, create_app
+from attnkit.explore.payload import read_matrix
 
 from .views import b64, test_image_png, train_image_runs, train_karate
 
@@ -26,7 +27,7 @@ def served(tmp_path_factory):
 
 
 def tensor(m):
-    return torch.tensor(m["data"], dtype=torch.float64).view(*m["shape"])
+    return torch.from_numpy(read_matrix(m).copy()).double()
 
 
 def direct(registry, key, png, root):

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from attnkit.config import TrainConfig
-from attnkit.decoding import beam_search, greedy_decode
+from attnkit.decoding import DecodeOptions, beam_search, greedy_decode
 from attnkit.losses import doubly_stochastic_penalty
 from attnkit.models.captioner import CaptionMemory, CaptionState, ShowAttendTell
 from attnkit.tasks.base import LossContext
@@ -247,7 +247,7 @@ def test_greedy_and_beam_search_keep_the_attention_of_every_word():
     m = _model().eval()
     images, lengths = _images(b=3), torch.full((3,), 4)
     greedy = greedy_decode(m, images, lengths, max_len=6)
-    beams = beam_search(m, images, lengths, max_len=6, beam_size=1, alpha=0.0)
+    beams = beam_search(m, images, lengths, max_len=6, options=DecodeOptions(beam_size=1, alpha=0.0))
     for hyp, (one,) in zip(greedy, beams):
         assert hyp.tokens == one.tokens and hyp.weights.shape == (len(hyp.tokens) + 1, 4)
         torch.testing.assert_close(hyp.weights, one.weights)
@@ -259,7 +259,7 @@ def test_greedy_and_beam_search_keep_the_attention_of_every_word():
         _, state, w = m.step(prev, state, memory)
         torch.testing.assert_close(w[0], hyp.weights[t])
         prev = torch.tensor([token])
-    wide = beam_search(m, images, lengths, max_len=6, beam_size=4, n_best=2)
+    wide = beam_search(m, images, lengths, max_len=6, options=DecodeOptions(beam_size=4, n_best=2))
     assert all(h.weights.shape == (len(h.tokens) + 1, 4) for nbest in wide for h in nbest)
     none = _model("none", gate=False).eval()
     assert greedy_decode(none, images, lengths, max_len=4)[0].weights is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, greedy_decode
+from attnkit.decoding import DecodeOptions, beam_search, greedy_decode
 from attnkit.errors import ConfigError
 from attnkit.models import FAMILIES, RNNConfig, Seq2SeqSpec, SpeechSeq2SeqSpec, TransformerConfig
 from attnkit.models.speech_seq2seq import (
@@ -92,7 +92,7 @@ def test_rnn_speech_models_decode_as_they_train(attention, frontend):
         assert torch.all(w[1, int(model.memory_lengths(n)[1]):] == 0)  # no weight beyond the real frames
     torch.testing.assert_close(torch.stack(steps, 1), torch.log_softmax(model(x, n, tgt).logits, -1))
     greedy = greedy_decode(model, x, n, 5)
-    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam_search(model, x, n, 5, beam_size=1)]
+    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam_search(model, x, n, 5, DecodeOptions(beam_size=1))]
 
 
 def test_speech_transformer_rows_alone_and_greedy_is_a_beam_of_one():
@@ -103,7 +103,7 @@ def test_speech_transformer_rows_alone_and_greedy_is_a_beam_of_one():
     alone = model(x[1:, :33], n[1:], tgt[1:]).logits
     torch.testing.assert_close(both[1:], alone)
     greedy = greedy_decode(model, x, n, 5)
-    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam_search(model, x, n, 5, beam_size=1)]
+    assert [h.tokens for h in greedy] == [b[0].tokens for b in beam_search(model, x, n, 5, DecodeOptions(beam_size=1))]
     assert greedy[0].weights.shape[0] == 2  # per head
 
 

@@ -4,7 +4,7 @@ every layer attends and learns, beams can reorder its state."""
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, greedy_decode
+from attnkit.decoding import DecodeOptions, beam_search, greedy_decode
 from attnkit.models import Seq2Seq
 
 
@@ -60,9 +60,9 @@ def test_beam_search_reorders_the_stacked_state():
     model = _model(2)
     src, lengths, _ = _batch()
     greedy = greedy_decode(model, src, lengths, 5)
-    beam = beam_search(model, src, lengths, 5, beam_size=1, alpha=0.0)
+    beam = beam_search(model, src, lengths, 5, DecodeOptions(beam_size=1, alpha=0.0))
     assert [b[0].tokens for b in beam] == [g.tokens for g in greedy]
-    wide = beam_search(model, src, lengths, 5, beam_size=4, n_best=2)
+    wide = beam_search(model, src, lengths, 5, DecodeOptions(beam_size=4, n_best=2))
     assert all(len(h) == 2 for h in wide)
 
 

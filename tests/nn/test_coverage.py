@@ -8,7 +8,7 @@ from typing import NamedTuple
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, coverage_penalty
+from attnkit.decoding import DecodeOptions, beam_search, coverage_penalty
 from attnkit.models import Seq2Seq
 from attnkit.nn import AdditiveAttention, CoverageAttention
 
@@ -171,8 +171,8 @@ def test_beam_search_ranks_by_the_gnmt_coverage_penalty(alpha):
     best = {}
     for beta in (0.0, 2.0):
         # a beam wider than the number of hypotheses, asking for all of them, searches exhaustively
-        got = beam_search(MarkovModel(), src, lengths, max_len, beam_size=16, n_best=15, alpha=alpha,
-                          beta=beta, stop="exact")[0]
+        got = beam_search(MarkovModel(), src, lengths, max_len,
+                          DecodeOptions(beam_size=16, n_best=15, alpha=alpha, beta=beta, stop="exact"))[0]
         ranked = sorted(everything, key=lambda h: -gnmt_key(h[1], h[2], alpha, beta))
         keys = [gnmt_key(h[1], h[2], alpha, beta) for h in ranked]
         assert min(a - b for a, b in zip(keys, keys[1:])) > 1e-6  # no ties: the order is unique
@@ -190,9 +190,9 @@ def test_penalised_n_best_lists_of_a_real_model_follow_the_formula():
     torch.manual_seed(0)
     model = Seq2Seq(12, 9, attention="bahdanau", emb_dim=8, hidden_dim=16).double().eval()
     src, lengths = torch.tensor([[4, 5, 6, 7]]), torch.tensor([4])
-    penalised = beam_search(model, src, lengths, 6, beam_size=4, n_best=4, alpha=0.0, beta=5.0)[0]
+    penalised = beam_search(model, src, lengths, 6, DecodeOptions(beam_size=4, n_best=4, alpha=0.0, beta=5.0))[0]
     key = [gnmt_key(h.score, h.weights.tolist(), 0.0, 5.0) for h in penalised]
     assert len(penalised) == 4 and key == sorted(key, reverse=True)
     with pytest.raises(ValueError, match="needs attention weights"):
         none = Seq2Seq(12, 9, attention="none", emb_dim=8, hidden_dim=16).eval()
-        beam_search(none, src, lengths, 6, beta=1.0)
+        beam_search(none, src, lengths, 6, DecodeOptions(beam_size=5, beta=1.0))

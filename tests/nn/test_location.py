@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from attnkit.decoding import beam_search, greedy_decode
+from attnkit.decoding import DecodeOptions, beam_search, greedy_decode
 from attnkit.functional import SCORES, attend, score
 from attnkit.models import Seq2Seq
 from attnkit.nn import AdditiveAttention, LocationAwareAttention
@@ -171,8 +171,8 @@ def test_rnn_encoder_decoder_takes_it_by_name_and_keeps_alpha_in_its_state():
     full = model(src, lengths, tgt)
     torch.testing.assert_close(torch.stack(steps, 1), torch.log_softmax(full.logits, -1))
     greedy = greedy_decode(model, src, lengths, 6)
-    beam1 = beam_search(model, src, lengths, 6, beam_size=1)
+    beam1 = beam_search(model, src, lengths, 6, DecodeOptions(beam_size=1))
     assert [h.tokens for h in greedy] == [b[0].tokens for b in beam1]
-    assert len(beam_search(model, src, lengths, 6, beam_size=3, n_best=3)[0]) == 3
+    assert len(beam_search(model, src, lengths, 6, DecodeOptions(beam_size=3, n_best=3))[0]) == 3
     with pytest.raises(ValueError, match="does not take loc_kernel"):
         Seq2Seq(12, 9, attention="bahdanau", loc_kernel=3)

@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 
 from attnkit.config import load_config
-from attnkit.decoding.forced import forced_attention
 from attnkit.errors import ConfigError
 from attnkit.evaluation.alignment import alignment_error_rate, read_pharaoh, write_pharaoh
 from attnkit.models import TransformerSeq2Seq
@@ -92,9 +91,9 @@ def test_forced_attention_batch_equals_one_at_a_time_and_the_layer_maps(tmp_path
     _, task, splits = build(tmp_path)
     model = transformer(task)
     pairs = [(e.text, e.target) for e in splits["dev"][:6]]
-    batched = forced_attention(model, task, pairs, batch_size=6)
+    batched = task.forced_attention(model, pairs, batch_size=6)
     for pair, b in zip(pairs, batched):
-        (one,) = forced_attention(model, task, [pair])
+        (one,) = task.forced_attention(model, [pair])
         torch.testing.assert_close(b.weights, one.weights)  # padding changes nothing
         src = torch.tensor([task.src_vocab.encode(one.src_tokens)])
         tgt_in = torch.tensor([[task.tgt_vocab.bos_id, *task.encode_target(pair[1])]])
@@ -110,13 +109,13 @@ def test_rnn_forced_attention_is_the_forward_alignment_and_none_has_none(tmp_pat
     torch.manual_seed(0)
     rnn = Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, attention="bahdanau", emb_dim=8, hidden_dim=8).eval()
     e = splits["dev"][0]
-    (forced,) = forced_attention(rnn, task, [(e.text, e.target)])
+    (forced,) = task.forced_attention(rnn, [(e.text, e.target)])
     src = torch.tensor([task.src_vocab.encode(forced.src_tokens)])
     tgt_in = torch.tensor([[task.tgt_vocab.bos_id, *task.encode_target(e.target)]])
     torch.testing.assert_close(forced.weights[0, 0], rnn(src, torch.tensor([src.shape[1]]), tgt_in).weights[0, :-1])
     plain = Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, attention="none", emb_dim=8, hidden_dim=8)
     with pytest.raises(ValueError, match="no attention"):
-        forced_attention(plain, task, [(e.text, e.target)])
+        task.forced_attention(plain, [(e.text, e.target)])
 
 
 def test_align_layer_weights_are_the_explicit_path_and_carry_gradients(tmp_path):

@@ -113,8 +113,7 @@ def test_evaluate_gives_accuracy_and_the_confusion_matrix(tmp_path):
     assert metrics["accuracy"] == pytest.approx(float(expected))
     assert sum(map(sum, metrics["confusion"])) == 50 and metrics["classes"][9] == "Ankle boot"
     assert [p.output for p in preds] == [task.classes[k] for k in logits.argmax(-1).tolist()]
-    with pytest.raises(ValueError, match="takes no decoding options"):
-        task.evaluate(model, splits["test"], beam_size=2)
+    assert task.evaluate(model, splits["test"], batch_size=7, decode=None)[0] == metrics  # accepted, ignored
 
 
 def _png(path: Path, pixels: np.ndarray) -> str:

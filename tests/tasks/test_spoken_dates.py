@@ -13,6 +13,7 @@ import torch
 
 from attnkit.cli import main
 from attnkit.config import load_config
+from attnkit.decoding import DecodeOptions
 from attnkit.errors import ConfigError
 from attnkit.models import FAMILIES, RNNConfig, TransformerConfig
 from attnkit.tasks.spoken_dates import SpokenDatesTask
@@ -96,12 +97,12 @@ def test_transformer_and_bahdanau_decode_through_the_same_task(run):
     for family, model_cfg in (("transformer", TransformerConfig(d_model=16, n_heads=2, d_ff=16)),
                               ("rnn", RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, attn_dim=8))):
         model = FAMILIES.get(family).build(model_cfg, task.spec)
-        metrics, preds = task.evaluate(model, dev, beam_size=2)
+        metrics, preds = task.evaluate(model, dev, decode=DecodeOptions(beam_size=2))
         assert metrics["n"] == 3 and "monotonicity" in metrics
         n = int(model.memory_lengths(torch.tensor([len(dev[0].frames)]))[0])
         assert preds[0].weights.shape[-1] == n
-    with pytest.raises(ValueError, match="not beta"):
-        task.evaluate(model, dev, beta=1.0)
+    greedy, _ = task.evaluate(model, dev, decode=None)  # None: greedy, as DecodeOptions() is
+    assert greedy == task.evaluate(model, dev, decode=DecodeOptions())[0]
 
 
 def test_config_refuses_a_locale_espeak_does_not_speak():

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import cast
 
 from ..capabilities import GoldKind
-from ..decoding import translate
-from ..decoding.forced import forced_attention
 from ..errors import InputError
 from ..evaluation.alignment import (
     SYMMETRISATIONS,
@@ -116,7 +114,7 @@ def _lines(path: Path) -> list[str]:
 def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentChoice) -> list[set[tuple[int, int]]]:
     """Links (source word, target word) of `run_`'s attention on each (source, target) pair."""
     try:
-        forced = forced_attention(run_.model, run_.task, list(zip(sources, targets)))
+        forced = run_.task.forced_attention(run_.model, list(zip(sources, targets)))
         return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(s.split()),
                              n_tgt_words=len(t.split())) for f, s, t in zip(forced, sources, targets)]
     except InputError as err:
@@ -145,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.input} has {len(sources)} lines but {args.target} has {len(targets)}")
     else:
         try:
-            targets = [t.output for t in translate(run_.model, run_.task, [(s, "") for s in sources])]
+            targets = [t.output for t in run_.task.translate(run_.model, [(s, "") for s in sources])]
         except InputError as err:
             raise UserError(str(err)) from None
         print("\n".join(targets))
@@ -168,7 +166,7 @@ def _plot(args, run_, sources, targets, links) -> None:
             raise UserError(f"{args.gold} has {len(all_gold)} lines but {args.input} has {len(sources)}")
         gold = all_gold[k]
     choice = choice_of(args, run_)
-    (forced,) = forced_attention(run_.model, run_.task, [(sources[k], targets[k])])
+    (forced,) = run_.task.forced_attention(run_.model, [(sources[k], targets[k])])
     try:
         matrix = word_weights(select_heads(forced.weights[choice.layer], choice.head),
                               piece_words(forced.src_tokens, len(sources[k].split())),
@@ -269,7 +267,7 @@ def _texts_and_gold(args, run_):
 
 def _choose(args, run_, sources, targets, gold) -> int:
     try:
-        forced = forced_attention(run_.model, run_.task, list(zip(sources, targets)))
+        forced = run_.task.forced_attention(run_.model, list(zip(sources, targets)))
         results = sweep_choices(forced, gold, [(len(s.split()), len(t.split())) for s, t in zip(sources, targets)])
     except (InputError, ValueError) as err:
         raise UserError(f"{run_.path}: {err}") from None

@@ -9,7 +9,7 @@ from typing import Iterator
 
 import torch
 
-from ..decoding import PRECISIONS, STOP_RULES
+from ..decoding import DecodeOptionError, DecodeOptions, option_fields
 from ..errors import ConfigError, InputError
 from ..machine import DEVICE_HELP, resolve_device
 from ..training import CheckpointError, RunError
@@ -55,45 +55,47 @@ def seed_everything(seed: int | None) -> None:
         torch.manual_seed(seed)
 
 
-def add_decoding_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--beam``, ``--alpha``, ``--coverage-penalty``, ``--beam-stop`` and ``--precision``, shared by
-    translate and evaluate."""
+def add_decoding_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[str, ...] = ()) -> None:
+    """One flag per field of :class:`~attnkit.decoding.DecodeOptions` (``--beam``, ``--n-best``,
+    ``--alpha``, ``--coverage-penalty``, ``--beam-stop``, ``--max-len``, ``--precision``,
+    ``--batch-size``, ``--batch-tokens``), made from the fields' metadata (flag, help, choices,
+    metavar) and defaults; `exclude` names fields a command has no use for. A flag not given
+    stays None, so that :func:`decode_options` knows which ones were."""
     group = parser.add_argument_group("decoding (sequence tasks)")
-    group.add_argument("--beam", type=int, default=None, metavar="K",
-                       help="beam size; 1 = greedy decoding (default: 1)")
-    group.add_argument("--alpha", type=float, default=None,
-                       help="GNMT length-penalty exponent for beam search (default: 0.6)")
-    group.add_argument("--coverage-penalty", type=float, default=None, metavar="BETA",
-                       help="GNMT coverage-penalty weight for beam search (default: 0)")
-    group.add_argument("--beam-stop", default=None, choices=STOP_RULES,
-                        help="end a sentence's beam when its best live hypothesis, scored at its next "
-                             "length (heuristic) or at the maximum length (exact), cannot beat the best "
-                             "finished one (default: heuristic)")
-    group.add_argument("--precision", default=None, choices=PRECISIONS,
-                       help="bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16 "
-                            "(default: fp32)")
+    for f in option_fields():
+        if f.name in exclude:
+            continue
+        meta = f.metadata
+        kind = str if meta["choices"] else float if isinstance(f.default, float) else int
+        default = "" if f.default is None else f" (default: {f.default:g})" if kind is float else \
+            f" (default: {f.default})"
+        group.add_argument(meta["flag"], dest=_dest(f.name), type=kind, default=None, metavar=meta["metavar"],
+                           choices=meta["choices"] or None, help=meta["help"] + default)
 
 
-def decoding_kwargs(args: argparse.Namespace) -> dict:
-    """The decoding flags as keyword arguments of :func:`attnkit.decoding.translate`; only the
-    ones given on the command line (a task without decoding, such as classification, takes none)."""
-    given = {"beam_size": args.beam, "alpha": args.alpha, "beta": args.coverage_penalty,
-             "stop": args.beam_stop, "precision": args.precision}
-    return {k: v for k, v in given.items() if v is not None}
+def _dest(name: str) -> str:
+    return f"decode_{name}"
 
 
-_FLAGS = {"beam_size": "--beam", "alpha": "--alpha", "beta": "--coverage-penalty", "stop": "--beam-stop",
-          "precision": "--precision"}
+def decode_options(args: argparse.Namespace, run) -> DecodeOptions | None:
+    """The :class:`~attnkit.decoding.DecodeOptions` of the decoding flags given on the command line
+    (None when none was given), checked against what `run` declares it can do.
 
-
-def check_decoding_arguments(args: argparse.Namespace, model) -> None:
-    """Usage errors for the decoding flags (exit 2), including any flag for a model that does
-    not decode (a classifier has no ``step``)."""
-    given = decoding_kwargs(args)
-    if given and not hasattr(model, "step"):
-        raise UserError(f"{args.model}: this model classifies and does not decode, so it takes no "
-                        f"{', '.join(_FLAGS[k] for k in given)}", code=2)
-    if (args.beam is not None and args.beam < 1) or (args.alpha or 0) < 0 or (args.coverage_penalty or 0) < 0:
-        raise UserError("--beam must be >= 1, --alpha and --coverage-penalty >= 0", code=2)
-    if args.coverage_penalty and not getattr(model, "uses_attention", True):
-        raise UserError(f"{args.model} has no attention, so no coverage penalty", code=2)
+    Raises:
+        UserError: (exit 2, one line) for a value out of range, any decoding flag for a run that
+            does not decode (a classifier), or a coverage penalty for a model without attention.
+    """
+    given = {f.name: vars(args)[_dest(f.name)] for f in option_fields() if vars(args).get(_dest(f.name)) is not None}
+    flags = {f.name: f.metadata["flag"] for f in option_fields()}
+    if not given:
+        return None
+    if not run.capabilities.decodes:
+        raise UserError(f"{run.path}: this model classifies and does not decode, so it takes no "
+                        f"{', '.join(flags[k] for k in given)}", code=2)
+    try:
+        options = DecodeOptions(**given)
+    except DecodeOptionError as err:
+        raise UserError(f"{flags.get(err.field or '', 'decoding')}: {err}", code=2) from None
+    if options.beta > 0 and not run.capabilities.coverage:
+        raise UserError(f"{run.path} has no attention, so no coverage penalty (--coverage-penalty)", code=2)
+    return options

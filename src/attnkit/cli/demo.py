@@ -20,7 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..config import RunConfig, load_config
-from ..decoding import translate
 from ..evaluation import evaluate_examples
 from ..io import atomic_write_text
 from ..training import load_run
@@ -145,7 +144,7 @@ def _print_tables(rows, by_length, curves, n_locales: int) -> None:
 
 
 def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
-    outputs = {name: translate(r.model, r.task, EXAMPLES) for name, r in runs.items()}
+    outputs = {name: r.task.translate(r.model, EXAMPLES) for name, r in runs.items()}
     print()
     print(f"{'locale':<7} {_pad('input', 28)} " + " ".join(f"{name:<12}" for name in outputs))
     plots = []

@@ -12,7 +12,7 @@ from pathlib import Path
 from ..training import RunError, load_run
 from ..viz import plot_confusion, save_figure
 from . import align_cmd
-from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
+from .common import UserError, add_common, add_decoding_arguments, decode_options, device_of
 
 EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="RUN", help="trained run folder")
     parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
                         help="which of the run's splits (default: %(default)s)")
-    add_decoding_arguments(parser)
+    add_decoding_arguments(parser, exclude=("n_best",))  # the score is of the best hypothesis
     parser.add_argument("--detailed", "--by-locale", dest="detailed", action="store_true",
                         help="also print the task's breakdown (per locale, per class)")
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
@@ -47,10 +47,10 @@ def run(args: argparse.Namespace) -> int:
         examples = run_.task.load_split(run_.path, args.split)
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
-    check_decoding_arguments(args, run_.model)
+    decode = decode_options(args, run_)
     if args.confusion_plot and not run_.capabilities.task.classes:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
-    metrics, _ = run_.task.evaluate(run_.model, examples, **decoding_kwargs(args))
+    metrics, _ = run_.task.evaluate(run_.model, examples, **({"decode": decode} if decode else {}))
     if args.confusion_plot:
         fig = plot_confusion(metrics["confusion"], metrics["classes"],
                              title=f"{run_.label}, {args.split} split: accuracy {metrics['accuracy']:.2%}")

@@ -19,12 +19,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..decoding import layer_maps
+from ..decoding import Translation, layer_maps
 from ..errors import InputError
 from ..heads import HeadChoice, parse_heads
 from ..training import load_run
 from ..viz import Budget, prediction_json, save_figure, view_of
-from .common import UserError, add_common, add_decoding_arguments, check_decoding_arguments, decoding_kwargs, device_of
+from .common import UserError, add_common, add_decoding_arguments, decode_options, device_of
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
@@ -56,11 +56,6 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
                         help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... "
                              "(default: %(default)s)")
     add_decoding_arguments(parser)
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="sequence tasks: at most this many sentences per batch (default: 512)")
-    parser.add_argument("--batch-tokens", type=int, default=None,
-                        help="sequence tasks: and at most this many source tokens per batch, padding and "
-                             "beams included (default: 8000)")
 
 
 def _heads(text: str):
@@ -102,20 +97,15 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
     """Predict, print one line (or one JSON object) per input, draw the attention if asked;
     returns the predictions."""
-    check_decoding_arguments(args, run_.model)
-    decoding = decoding_kwargs(args)
-    for name, value in (("batch_size", args.batch_size), ("batch_tokens", args.batch_tokens)):
-        if value is not None:
-            decoding[name] = value
-    try:
-        results = run_.task.predict(run_.model, inputs, options=options, **decoding)
-    except TypeError as err:  # a decoding flag the task does not take
-        raise UserError(f"{run_.path}: task {run_.config.data.task} does not take that flag ({err})", code=2) from None
+    decode = decode_options(args, run_)
+    # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
+    results = run_.task.predict(run_.model, inputs, options=options, **({"decode": decode} if decode else {}))
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             check_heads(res, args.attention_heads)
+    n_best = decode.n_best if decode else 1
     lines = ([json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
-             if args.json else [res.output for res in results])
+             if args.json else [line for res in results for line in _lines(res, n_best)])
     for line in lines:
         print(line, flush=False)
     sys.stdout.flush()
@@ -149,12 +139,21 @@ def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
         record = {"input": text, **prediction_json(prediction, Budget())}
     except ValueError as err:
         raise UserError(f"{run_.path}: --json: {err}") from None
-    if run_.capabilities.layer_maps:
-        maps = layer_maps(run_.model, run_.task, prediction)
+    if run_.capabilities.layer_maps and isinstance(prediction, Translation):
+        maps = layer_maps(run_.model, prediction.src_ids, prediction.out_ids)
         budget = Budget()
         record["layers"] = {"cross": budget.matrix(maps.cross), "encoder_self": budget.matrix(maps.encoder_self),
                             "decoder_self": budget.matrix(maps.decoder_self)}
     return record
+
+
+def _lines(res, n_best: int) -> list[str]:
+    """The printed lines of a prediction: its output, or with ``--n-best`` > 1 one line per
+    hypothesis of its n-best list, best first, as ``RANK<TAB>SCORE<TAB>OUTPUT``."""
+    nbest = res.nbest if isinstance(res, Translation) else ()
+    if n_best < 2 or not nbest:
+        return [res.output]
+    return [f"{rank}\t{hyp.score:.4f}\t{hyp.output}" for rank, hyp in enumerate(nbest, 1)]
 
 
 def run(args: argparse.Namespace) -> int:

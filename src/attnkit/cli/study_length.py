@@ -16,7 +16,6 @@ import shlex
 from pathlib import Path
 
 from ..config import load_config
-from ..decoding import translate
 from ..evaluation import BucketScore
 from ..io import atomic_write_text
 from ..machine import cpu_model
@@ -78,7 +77,7 @@ def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
         lines += [f"**Example {n}** ({len(ex.text.split())} source words)\n", f"- source: {ex.text}",
                   f"- reference: {ex.target}"]
         for name, run in runs.items():
-            (tr,) = translate(run.model, run.task, [(ex.text, "")], beam_size=1)
+            (tr,) = run.task.translate(run.model, [(ex.text, "")])
             lines.append(f"- {name}: {tr.output}")
             if tr.weights is not None:
                 png = f"{stem}-example{n}-{name}.png"

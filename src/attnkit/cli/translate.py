@@ -64,7 +64,7 @@ def _write_grids(run_, path: Path, results, texts) -> None:
     if not run_.capabilities.layer_maps:
         raise UserError(f"{run_.path} is an RNN model with one attention per step; use --attention-plot")
     for base, res, text in zip(plot_paths(path, len(results)), results, texts):
-        maps = layer_maps(run_.model, run_.task, res)
+        maps = layer_maps(run_.model, res.src_ids, res.out_ids)
         suffix = base.suffix or ".png"
         figures = {
             base: plot_attention_grid(maps.cross.numpy(), res.src_tokens, res.out_tokens,

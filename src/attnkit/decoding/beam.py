@@ -25,10 +25,9 @@ from ..data import Vocab
 from ..heads import select_heads
 from .beam_state import BeamStates, select_rows
 from .greedy import Hypothesis, force_eos
+from .options import STOP_RULES, DecodeOptions
 
 __all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows", "STOP_RULES"]
-
-STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
 
 
 def coverage_penalty(weights: Tensor, beta: float, floor: float = 1e-9) -> float:
@@ -115,8 +114,7 @@ class _Trail:
 
 
 @torch.no_grad()
-def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, *, beam_size: int = 5,
-                n_best: int = 1, alpha: float = 0.6, beta: float = 0.0, stop: str = "heuristic",
+def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, options: DecodeOptions
                 ) -> list[list[Hypothesis]]:
     """Beam search for a batch of source sentences.
 
@@ -151,13 +149,14 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         src: source ids, (B, Tk), padded.
         src_lengths: (B,).
         max_len: maximum output tokens before ``</s>``.
-        beam_size: live hypotheses per sentence, k >= 1.
-        n_best: hypotheses returned per sentence, 1 <= n_best <= k.
-        alpha: length-penalty exponent [Wu16]; 0 ranks by the plain sum of log-probabilities.
-        beta: coverage-penalty weight [Wu16] (needs a model with attention); 0 disables it.
-            For multi-head models the penalty is taken on the mean over heads of the weights
-            that ``step`` returns (the Transformer's last-layer cross-attention).
-        stop: ``"heuristic"`` or ``"exact"``, as above.
+        options: the beam's settings (validated when made; the batching and precision fields
+            are :func:`~attnkit.decoding.decode`'s): ``beam_size`` k >= 1 live hypotheses per
+            sentence; ``n_best`` 1 <= n_best <= k hypotheses returned per sentence; ``alpha``
+            the length-penalty exponent [Wu16] (0 ranks by the plain sum of log-probabilities);
+            ``beta`` the coverage-penalty weight [Wu16] (needs a model with attention; 0
+            disables it; for multi-head models the penalty is taken on the mean over heads of
+            the weights that ``step`` returns, the Transformer's last-layer cross-attention);
+            ``stop`` ``"heuristic"`` or ``"exact"``, as above.
 
     Returns:
         Per sentence, its `n_best` hypotheses (fewer if fewer finished), best first by s(Y);
@@ -166,8 +165,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         log-probabilities, ``</s>`` included).
 
     Raises:
-        ValueError: if beam_size < 1, n_best is not in [1, beam_size], alpha < 0 or beta < 0,
-            beta > 0 for a model without attention, or `stop` is not one of the two names.
+        ValueError: for beta > 0 with a model without attention.
 
     References:
         [Wu16] Sec. 7, Eq. 14.
@@ -184,11 +182,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
         - [Wu16] also prunes tokens and hypotheses that score more than a margin below the best
           (their "beamsize", in log-probability); here only the k best are kept.
     """
-    if stop not in STOP_RULES:
-        raise ValueError(f"stop must be 'heuristic' or 'exact', got {stop!r}")
-    if beam_size < 1 or not 1 <= n_best <= beam_size or alpha < 0 or beta < 0:
-        raise ValueError(f"need beam_size >= 1, 1 <= n_best <= beam_size, alpha >= 0 and beta >= 0; got "
-                         f"beam_size={beam_size}, n_best={n_best}, alpha={alpha}, beta={beta}")
+    beam_size, n_best, alpha, beta, stop = options.beam_size, options.n_best, options.alpha, options.beta, options.stop
     if beta > 0 and not getattr(model, "uses_attention", True):
         raise ValueError("the coverage penalty needs attention weights; this model has none (use beta=0)")
     batch, k, device = src.shape[0], beam_size, src.device

@@ -20,7 +20,16 @@ PRECISIONS = ("fp32", "bf16")
 
 
 class DecodeOptionError(ValueError):
-    """A decoding option out of range or unknown; the message is one line naming it and the fix."""
+    """A decoding option out of range or unknown; the message is one line naming it and the fix.
+
+    Attributes:
+        field: the name of the :class:`DecodeOptions` field at fault (None: not one field), so
+            that a front end can name its own spelling of it (the CLI's flag).
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def _opt(default: Any, flag: str, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None,
@@ -72,13 +81,14 @@ class DecodeOptions:
         _check_int(self, "n_best", 1)
         if self.n_best > self.beam_size:
             raise DecodeOptionError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
-                                    f"raise the beam size or ask for fewer hypotheses")
+                                    f"raise the beam size or ask for fewer hypotheses", "n_best")
         _check_float(self, "alpha")
         _check_float(self, "beta")
         if self.stop not in STOP_RULES:
-            raise DecodeOptionError(f"stop must be one of {', '.join(STOP_RULES)}, got {self.stop!r}")
+            raise DecodeOptionError(f"stop must be one of {', '.join(STOP_RULES)}, got {self.stop!r}", "stop")
         if self.precision not in PRECISIONS:
-            raise DecodeOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+            raise DecodeOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
+                                    "precision")
         if self.max_len is not None:
             _check_int(self, "max_len", 1)
         _check_int(self, "batch_size", 1)
@@ -92,7 +102,7 @@ class DecodeOptions:
         names = [f.name for f in dataclasses.fields(cls)]
         unknown = sorted(set(values) - set(names))
         if unknown:
-            raise DecodeOptionError(f"unknown decoding option {unknown[0]!r}; valid: {', '.join(names)}")
+            raise DecodeOptionError(f"unknown decoding option {unknown[0]!r}; valid: {', '.join(names)}", unknown[0])
         return cls(**values)
 
     def replace(self, **changes: Any) -> "DecodeOptions":
@@ -115,10 +125,10 @@ def option_fields() -> tuple[dataclasses.Field, ...]:
 def _check_int(options: DecodeOptions, name: str, low: int) -> None:
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {value!r}")
+        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {value!r}", name)
 
 
 def _check_float(options: DecodeOptions, name: str) -> None:
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {value!r}")
+        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {value!r}", name)

@@ -6,22 +6,20 @@ from typing import Sequence
 
 from torch import nn
 
-from ..decoding import Translation, translate
+from ..decoding import DecodeOptions, Translation
 from ..heads import HeadChoice, select_heads
 from .metrics import alignment_accuracy, exact_match, zero_share
 
 __all__ = ["evaluate_examples"]
 
 
-def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size: int = 512,
-                      batch_tokens: int | None = 8000,
-                      beam_size: int = 1, alpha: float = 0.6, beta: float = 0.0,
-                      stop: str = "heuristic", precision: str = "fp32", heads: HeadChoice = "mean",
-                      ) -> tuple[dict[str, float], list[Translation]]:
-    """Decode `examples` (greedy, or beam search when ``beam_size > 1``; the decoding arguments
-    are :func:`~attnkit.decoding.translate`'s) and score them.
+def evaluate_examples(model: nn.Module, task, examples: Sequence, *, decode: DecodeOptions | None = None,
+                      heads: HeadChoice = "mean") -> tuple[dict[str, float], list[Translation]]:
+    """Decode `examples` (greedy, or beam search when ``decode.beam_size > 1``, through the
+    task's ``translate``) and score them.
 
     Args:
+        decode: how to decode (None: greedy).
         heads: for multi-head models (the Transformer, whose translations carry per-head
             weights (Nh, To, Tk)), the map that alignment accuracy and the zero-weight share
             are computed on: ``"mean"`` over the heads (the default, what the README reports)
@@ -36,11 +34,9 @@ def evaluate_examples(model: nn.Module, task, examples: Sequence, *, batch_size:
         their weights as decoded (per head for multi-head models).
 
     Raises:
-        ValueError: for `heads` naming no head of the model (and the errors of ``translate``).
+        ValueError: for `heads` naming no head of the model.
     """
-    translations = translate(model, task, [(e.text, e.locale) for e in examples],
-                             batch_size=batch_size, batch_tokens=batch_tokens, beam_size=beam_size,
-                             alpha=alpha, beta=beta, stop=stop, precision=precision)
+    translations = task.translate(model, [(e.text, e.locale) for e in examples], decode)
     metrics: dict[str, float] = {
         "exact_match": exact_match([t.output for t in translations], [e.target for e in examples]),
         "n": len(examples),

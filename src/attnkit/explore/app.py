@@ -10,13 +10,16 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   whether it decodes, has layer x head maps, its number of heads, its best dev metric).
 - ``GET /api/runs/KEY/examples?n=N``: up to N (<= 200) of the run's test examples
   (``text``, ``locale``, ``target``), for tasks that save them.
-- ``POST /api/runs/KEY/predict`` with ``{"input": TEXT, "options": {KEY: VALUE}, "beam_size": K,
-  "n_best": N, "alpha": A, "layers": BOOL}`` (all but ``input`` optional; an image task takes
-  ``"image": BASE64`` instead of ``input``, a speech task ``"audio": BASE64``, a WAV file): for
-  a sequence task ``{"kind": "seq2seq",
+- ``POST /api/runs/KEY/predict`` with ``{"input": TEXT, "options": {KEY: VALUE}, "layers": BOOL}``
+  and any field of :class:`attnkit.decoding.DecodeOptions` (``beam_size``, ``n_best`` (default:
+  the beam size), ``alpha``, ``beta``, ``stop``, ``max_len``, ...; all but ``input`` optional;
+  an image task takes ``"image": BASE64`` instead of ``input``, a speech task ``"audio":
+  BASE64``, a WAV file): for a sequence task ``{"kind": "seq2seq",
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
-  "gold", "elapsed_ms"}`` (greedy first, then the beam n-best); weights are per head (Nh, To,
-  Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for ``cross``, ``encoder_self``, ``decoder_self``;
+  "gold", "elapsed_ms"}`` (one decoding: "greedy" for beam 1, else the beam's n-best "beam 1",
+  "beam 2", ...); weights are per head (Nh, To, Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for
+  ``cross``, ``encoder_self``, ``decoder_self``; every matrix travels as
+  ``{"shape", "dtype": "float32", "base64"}`` (:func:`attnkit.explore.payload.matrix`);
   for other tasks ``{"kind": KIND, "output", "view", "script", "fields"}``
   (:func:`attnkit.explore.payload.generic_payload`): the prediction's kind and the JSON of its
   view (:data:`attnkit.viz.views.VIEWS`), e.g. for an image the picture, its attention maps, the
@@ -36,7 +39,6 @@ Runs are named on the command line only: a request names one by its key.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
@@ -44,6 +46,7 @@ from typing import Any
 from flask import Flask, Response, jsonify, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
+from ..decoding import DecodeOptionError, DecodeOptions, option_fields
 from ..errors import InputError
 from .payload import TooLarge, layers_payload, predict_payload, view_script
 from .runs import RunRegistry, UnknownRun
@@ -80,7 +83,8 @@ class Limits:
 
 
 LIMITS = Limits()
-_FIELDS = {"input", "options", "beam_size", "n_best", "alpha", "layers", "image", "audio"}
+_DECODE_FIELDS = tuple(f.name for f in option_fields())  # the request's decoding fields: DecodeOptions'
+_FIELDS = {"input", "options", "layers", "image", "audio", *_DECODE_FIELDS}
 
 
 class RequestError(ValueError):
@@ -88,11 +92,14 @@ class RequestError(ValueError):
 
 
 def check_request(body: Any, limits: Limits) -> dict[str, Any]:
-    """The predict request with defaults filled in.
+    """The predict request with defaults filled in; its decoding fields become one
+    :class:`~attnkit.decoding.DecodeOptions` under ``"decode"`` (``n_best`` defaults to the beam
+    size: the page shows the whole beam).
 
     Raises:
         RequestError: for a body that is not a JSON object, an unknown field, a field of the
-            wrong type or out of range, or an input over ``limits.max_input_chars``.
+            wrong type or out of range (a beam over ``limits.max_beam``), or an input over
+            ``limits.max_input_chars``.
     """
     if not isinstance(body, dict):
         raise RequestError('the body must be a JSON object such as {"input": "3. Mai 1979", '
@@ -101,9 +108,7 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
     if unknown:
         raise RequestError(f"unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(_FIELDS))}")
     out = {"input": body.get("input", ""), "options": body.get("options", {}), "image": body.get("image"),
-           "audio": body.get("audio"),
-           "beam_size": body.get("beam_size", 1), "n_best": body.get("n_best", body.get("beam_size", 1)),
-           "alpha": body.get("alpha", 0.6), "layers": body.get("layers", True)}
+           "audio": body.get("audio"), "layers": body.get("layers", True)}
     if not isinstance(out["input"], str):
         raise RequestError("'input' must be a string")
     if len(out["input"]) > limits.max_input_chars:
@@ -118,16 +123,31 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
     opts = out["options"]
     if not isinstance(opts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
         raise RequestError("'options' must be an object of strings, e.g. {\"locale\": \"de_DE\"}")
-    for name in ("beam_size", "n_best"):
-        value = out[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_beam:
-            raise RequestError(f"'{name}' must be an integer from 1 to {limits.max_beam}, got {value!r}")
-    alpha = out["alpha"]
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 <= alpha <= 10 or math.isnan(alpha):
-        raise RequestError(f"'alpha' must be a number from 0 to 10, got {alpha!r}")
+    out["decode"] = decode_request(body, limits)
     if not isinstance(out["layers"], bool):
         raise RequestError("'layers' must be true or false")
     return out
+
+
+def decode_request(body: dict[str, Any], limits: Limits) -> DecodeOptions:
+    """The request's decoding fields as :class:`~attnkit.decoding.DecodeOptions` (the defaults
+    for those not given; ``n_best`` defaults to ``beam_size``).
+
+    Raises:
+        RequestError: naming the field, for a value :class:`DecodeOptions` refuses or a beam or
+            n-best over ``limits.max_beam``.
+    """
+    given = {name: body[name] for name in _DECODE_FIELDS if name in body}
+    if "beam_size" in given and "n_best" not in given and isinstance(given["beam_size"], int):
+        given["n_best"] = given["beam_size"]
+    for name in ("beam_size", "n_best"):
+        value = given.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_beam:
+            raise RequestError(f"'{name}' must be an integer from 1 to {limits.max_beam}, got {value!r}")
+    try:
+        return DecodeOptions(**given)
+    except DecodeOptionError as err:
+        raise RequestError(f"'{err.field}': {err}" if err.field else str(err)) from None
 
 
 def check_layers_request(body: Any, limits: Limits) -> dict[str, Any]:
@@ -247,6 +267,9 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
             return _error("the body must be JSON (Content-Type: application/json)", 400)
         try:
             checked = check_request(body, limits)
+            if checked["decode"] != DecodeOptions() and not s.run.capabilities.decodes:
+                raise RequestError(f"run {key} does not decode, so it takes no decoding fields "
+                                   f"({', '.join(sorted(checked['decode'].changed()))})")
             return jsonify(predict_payload(s, checked, max_cells=limits.max_cells,
                                            max_image_bytes=limits.max_image_bytes,
                                            max_audio_bytes=limits.max_audio_bytes))

@@ -1,9 +1,10 @@
-"""Predictions as JSON: the greedy output and the beam n-best of a sequence task, each with its
-alignment matrix, the Transformer's layer x head maps; any other task's prediction as the JSON of
-the view of its kind (:data:`attnkit.viz.views.VIEWS`: an image's overlays, a node's
-neighbourhood, a recording's spectrogram, or a kind registered outside attnkit) with its other
-fields. Every matrix travels as ``{"shape": [...], "data": [...]}`` (row-major, float), so the
-page can read it into one typed array.
+"""Predictions as JSON: the hypotheses of one decoding of a sequence task (greedy, or the beam's
+n-best), each with its alignment matrix, and the Transformer's layer x head maps; any other
+task's prediction as the JSON of the view of its kind (:data:`attnkit.viz.views.VIEWS`: an
+image's overlays, a node's neighbourhood, a recording's spectrogram, or a kind registered outside
+attnkit) with its other fields. Every matrix travels as binary, ``{"shape": [...], "dtype":
+"float32", "base64": ...}`` (the little-endian float32 values, row-major, base64-encoded), which
+the page reads into one typed array (:func:`matrix`, :func:`read_matrix`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import numpy as np
 import torch
 
 from ..capabilities import InputKind
-from ..decoding import Translation, layer_maps, translate_nbest
+from ..decoding import Translation, layer_maps
 from ..errors import InputError
-from ..viz.views import VIEWS, Budget, view_of
+from ..viz.views import VIEWS, Budget, binary_matrix, view_of
 from .runs import Served
 
-__all__ = ["matrix", "predict_payload", "layers_payload", "generic_payload", "view_script", "word_gold", "DECIMALS",
-           "TooLarge"]
+__all__ = ["matrix", "read_matrix", "predict_payload", "layers_payload", "generic_payload", "view_script", "word_gold",
+           "DECIMALS", "TooLarge"]
 
-DECIMALS = 5  # weights are sent rounded to this many decimals
+DECIMALS = 5  # numbers that travel as JSON numbers (an outline's corners) are rounded to this many decimals
 
 
 class TooLarge(ValueError):
@@ -36,12 +37,15 @@ class TooLarge(ValueError):
 
 
 def matrix(values: Any) -> dict[str, Any]:
-    """A tensor or array as ``{"shape", "data"}``: shape as a list, data flat, row-major, rounded
-    to :data:`DECIMALS`; NaN and infinities become 0 (JSON has neither)."""
-    if isinstance(values, torch.Tensor):
-        values = values.detach().float().cpu().numpy()
-    array = np.nan_to_num(np.asarray(values, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    return {"shape": list(array.shape), "data": np.round(array, DECIMALS).ravel().tolist()}
+    """A tensor or array as ``{"shape", "dtype": "float32", "base64"}``
+    (:func:`attnkit.viz.views.binary_matrix`: a few bytes per number instead of a JSON number
+    list's 8 to 10 characters, and a typed array in the page without parsing)."""
+    return binary_matrix(values)
+
+
+def read_matrix(m: Mapping[str, Any]) -> np.ndarray:
+    """The array (float32) of a :func:`matrix` answer, for Python clients and tests."""
+    return np.frombuffer(base64.b64decode(m["base64"]), dtype="<f4").reshape(m["shape"])
 
 
 def _cells(values: Any) -> int:
@@ -71,38 +75,42 @@ def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: in
 
 
 def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict[str, Any]:
-    task, model = served.run.task, served.run.model
+    """One decoding of the input (greedy for beam 1, else beam search keeping the n-best list)
+    gives every hypothesis shown; the reference's forced attention (gold word links) and the layer
+    x head maps (when asked) are one teacher-forced pass each, on the ids of that decoding."""
+    run = served.run
+    task, model, caps = run.task, run.model, run.capabilities
     text, options = request["input"], dict(request["options"])
-    task.check_inputs([text], options=options)  # InputError names the problem
-    locale = {**task.predict_options, **options}.get("locale", "")
-    greedy = task.predict(model, [text], options=options)[0]
-    beam = request["beam_size"]
-    nbest = translate_nbest(model, task, text, locale, beam_size=beam, n_best=min(request["n_best"], beam),
-                            alpha=request["alpha"]) if beam > 1 else []
-    hyps = [("greedy", greedy, None)] + [(f"beam {i + 1}", s.translation, s.score) for i, s in enumerate(nbest)]
+    decode = request["decode"]
+    best = task.predict(model, [text], options=options, decode=decode)[0]  # InputError names a bad input
+    found = best.nbest or (best,)
+    names = ["greedy"] if decode.beam_size == 1 else [f"beam {i + 1}" for i in range(len(found))]
+    hyps: list[tuple[str, Translation, float | None]] = [(n, t, t.score) for n, t in zip(names, found)]
     cells = sum(_cells(t.weights) for _, t, _ in hyps)
     if cells > max_cells:
         raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
                        "give a shorter input or a smaller beam")
+    locale = {**caps.task.option_defaults, **options}.get("locale", "")
     gold, gold_on = served.gold(text, locale), None
-    example = served.gold_words(text) if gold is None and getattr(model, "uses_attention", True) else None
+    example = served.gold_words(text) if gold is None and caps.model.attention else None
     if example is not None:  # gold word links: on the reference, force-decoded (they are links of its words)
         reference, gold = word_gold(model, task, example)
-        if greedy.weights is not None and greedy.weights.dim() == 2 and reference["weights"].dim() == 3:
+        if best.weights is not None and best.weights.dim() == 2 and reference["weights"].dim() == 3:
             reference["weights"] = reference["weights"].mean(0)  # one head, as the decoded alignment
-            reference["translation"] = reference["translation"]._replace(weights=reference["weights"])
+            reference["translation"] = dataclasses.replace(reference["translation"], weights=reference["weights"])
         if cells + _cells(reference["weights"]) <= max_cells:
             hyps.append(("reference", reference["translation"], None))
             cells += _cells(reference["weights"])
             gold_on = "reference"
         else:
             gold = None
-    layers, note = _layers(model, task, greedy, max_cells - cells) if request["layers"] else (None, None)
+    layers, note = (_layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells)
+                    if request["layers"] else (None, None))
     return {
         "kind": "seq2seq",
         "input": text,
-        "src_tokens": list(greedy.src_tokens),
-        "n_unknown": int(greedy.n_unknown),
+        "src_tokens": list(best.src_tokens),
+        "n_unknown": int(best.n_unknown),
         "hypotheses": [{"name": name, "output": t.output, "out_tokens": list(t.out_tokens),
                         "score": score, "weights": None if t.weights is None else matrix(t.weights)}
                        for name, t, score in hyps],
@@ -129,11 +137,10 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     Returns:
         ``({"translation": Translation, "weights": tensor}, boxes)``.
     """
-    from ..decoding.forced import forced_attention
     from ..evaluation.word_alignment import piece_words
 
-    forced = forced_attention(model, task, [(example.text, example.target)])[0]
-    layer = getattr(getattr(task, "choice", None), "layer", -1)
+    forced = task.forced_attention(model, [(example.text, example.target)])[0]
+    layer = task.choice.layer  # examples with gold word links are an aligned-translation task's
     weights = forced.weights[layer]  # (Nh, To, Tk)
     src_words = piece_words(forced.src_tokens, len(example.text.split()))
     tgt_words = piece_words(forced.tgt_tokens, len(example.target.split()))
@@ -146,16 +153,17 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     return {"translation": translation, "weights": weights}, sorted(boxes)
 
 
-def _layers(model, task, translation: Translation, budget: int) -> tuple[dict | None, str | None]:
-    """Every layer's and head's maps of a Transformer for `translation` (None for other models),
-    or None and a note when they have more than `budget` numbers."""
-    if not hasattr(model, "attention_maps"):
+def _layers(available: bool, model, src_ids, out_ids, budget: int) -> tuple[dict | None, str | None]:
+    """Every layer's and head's maps of a Transformer (None where the run has none: not
+    `available`), by one teacher-forced pass over the output ids `out_ids` (no ``</s>``) on the
+    source ids `src_ids`; or None and a note when they have more than `budget` numbers."""
+    if not available:
         return None, None
-    maps = layer_maps(model, task, translation)
+    maps = layer_maps(model, src_ids, out_ids)
     n = sum(_cells(m) for m in maps)
     if n > budget:
         return None, f"layer x head maps left out: {n} numbers, over the limit of {budget} left for this answer"
-    return {name: matrix(getattr(maps, name)) for name in ("cross", "encoder_self", "decoder_self")}, None
+    return {name: matrix(m) for name, m in maps._asdict().items()}, None
 
 
 def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int) -> dict[str, Any]:
@@ -167,17 +175,18 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
             layer maps.
     """
     start = time.perf_counter()
-    task, model = served.run.task, served.run.model
-    if not (hasattr(task, "source_tokens") and hasattr(model, "attention_maps")):
+    run = served.run
+    task, model = run.task, run.model
+    if not run.capabilities.layer_maps:
         raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
     options = dict(request["options"])
     with served.lock, torch.inference_mode():
         task.check_inputs([request["input"]], options=options)
-        locale = {**task.predict_options, **options}.get("locale", "")
-        src = task.source_tokens(request["input"], locale)
+        locale = {**run.capabilities.task.option_defaults, **options}.get("locale", "")
+        src_ids = task.encode_source(request["input"], locale)
         out = list(request["out_tokens"])
-        translation = Translation("", src, out if out[-1:] == ["</s>"] else [*out, "</s>"], None, 0)
-        layers, note = _layers(model, task, translation, max_cells)
+        out_ids = task.tgt_vocab.encode(out[:-1] if out[-1:] == ["</s>"] else out)
+        layers, note = _layers(True, model, src_ids, out_ids, max_cells)
     return {"run": served.key, "layers": layers, "layers_note": note,
             "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
 
@@ -195,6 +204,7 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
     """
     task, model = served.run.task, served.run.model
     options = dict(request["options"])
+    decode = {"decode": request["decode"]} if served.run.capabilities.decodes else {}  # none for non-decoding plug-ins
     upload = next((k for k in ("image", "audio") if request.get(k) is not None), None)
     kind = served.run.capabilities.task.input.value
     if upload is not None:
@@ -209,7 +219,7 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
-            pred = task.predict(model, [name], options=options)[0]
+            pred = task.predict(model, [name], options=options, **decode)[0]
         except InputError as err:  # the message names the private file: name the upload instead
             raise InputError(str(err).replace(name, f"the {shown}")) from None
         finally:
@@ -221,13 +231,13 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
         if kind == "audio":
             raise InputError(f"task {task.name} takes a recording: upload a WAV file (the request's 'audio' "
                              "field, base64), not a text input")
-        pred = task.predict(model, [request["input"]], options=options)[0]
+        pred = task.predict(model, [request["input"]], options=options, **decode)[0]
         shown = request["input"]
     try:
         view = view_of(pred)
     except ValueError as err:  # a plug-in's prediction without a kind or a view
         raise InputError(f"run {served.key}: {err}") from None
-    budget = Budget(max_cells)
+    budget = Budget(max_cells, binary=True)
     out: dict[str, Any] = {"kind": view.kind, "input": shown, "output": pred.output,
                            "view": view.to_json(pred, budget),
                            "script": f"/views/{view.kind}.js" if view.script is not None else None}

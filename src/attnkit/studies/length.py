@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..config import RunConfig, load_config
-from ..decoding import translate
+from ..decoding import DecodeOptions
 from ..evaluation import bleu_by_length, corpus_scores
 from ..io import atomic_write_text
 from ..training.parallel import train_many
@@ -69,8 +69,8 @@ def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batc
     result: dict = {"n": len(examples), "beams": {}}
     for k in beams:
         start = time.perf_counter()
-        translations = translate(run.model, run.task, [(s, "") for s in sources], batch_tokens=batch_tokens,
-                                 beam_size=k)
+        translations = run.task.translate(run.model, [(s, "") for s in sources],
+                                          DecodeOptions(beam_size=k, batch_tokens=batch_tokens))
         seconds = time.perf_counter() - start
         hyps = [t.output for t in translations]
         atomic_write_text(run_dir / f"test.beam{k}.txt", "".join(h + "\n" for h in hyps))

@@ -47,7 +47,7 @@ from torch import Tensor, nn
 
 from ..capabilities import GoldKind, InputKind, TaskCapabilities
 from ..data import Vocab, collate
-from ..decoding.forced import forced_attention
+from ..decoding import DecodeOptions
 from ..errors import ConfigError
 from ..evaluation.alignment import alignment_error_rate, read_pharaoh, write_pharaoh
 from ..evaluation.word_alignment import AlignmentChoice, choice_links, piece_link_matrix, piece_words
@@ -263,14 +263,15 @@ class AlignedTranslationTask(TranslationTask):
         """Word links (source word, target word) of the model's attention on each example's
         reference (force decoding), read by `choice` (default: the task's)."""
         choice = choice or self.choice
-        forced = forced_attention(model, self, [(e.text, e.target) for e in examples])
+        forced = self.forced_attention(model, [(e.text, e.target) for e in examples])
         return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(e.text.split()),
                              n_tgt_words=len(e.target.split())) for f, e in zip(forced, examples)]
 
-    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], **options: Any):
+    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], *,
+                 decode: DecodeOptions | None = None):
         """BLEU/chrF as :meth:`TranslationTask.evaluate`, plus AER, precision and recall of the
         attention's alignment where the examples have gold links (and the model has attention)."""
-        metrics, translations = super().evaluate(model, examples, **options)
+        metrics, translations = super().evaluate(model, examples, decode=decode)
         golden = [e for e in examples if getattr(e, "gold", None) is not None]
         if golden and getattr(model, "uses_attention", True):
             score = alignment_error_rate(self.alignments(model, golden), [e.gold for e in golden])

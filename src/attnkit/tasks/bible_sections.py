@@ -42,7 +42,7 @@ from ..models.specs import DocumentSpec
 from ..predictions import DOCUMENT
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
-from .classification import check_split_fractions, classification_report, reject_decoding_options
+from .classification import check_split_fractions, classification_report
 
 __all__ = ["SectionsConfig", "BibleSectionsTask", "DocumentPrediction"]
 
@@ -204,15 +204,14 @@ class BibleSectionsTask:
                 outs[i] = (out.word_weights[k, :s, :w].cpu(), out.sentence_weights[k, :s].cpu())
         return probs, outs
 
-    def evaluate(self, model: nn.Module, examples: Sequence[Chapter], **options: Any
+    def evaluate(self, model: nn.Module, examples: Sequence[Chapter], *, decode: Any = None
                  ) -> tuple[dict[str, Any], list[DocumentPrediction]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix
         (:func:`attnkit.evaluation.classification_metrics`), and one prediction per chapter.
 
         Raises:
-            ValueError: for an option (classification has no decoding options) or no examples.
+            ValueError: for no examples (`decode` is ignored: classification decodes nothing).
         """
-        reject_decoding_options(self.name, options)
         probs, outs = self._probabilities(model, examples)
         predicted = [int(p.argmax()) for p in probs]
         metrics = classification_metrics(predicted, [c.label for c in examples], len(SECTIONS))
@@ -227,15 +226,15 @@ class BibleSectionsTask:
         return classification_report(metrics, "documents", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[DocumentPrediction]:
+                decode: Any = None) -> list[DocumentPrediction]:
         """The section of each input line, read as one document whose sentences end at ``. ! ? ; :``
         (:func:`split_sentences`, then :func:`tokenize`; the config's caps apply).
 
         Raises:
             attnkit.errors.InputError: for an option (there are none), or a line without words.
         """
-        if options or decoding:
-            raise InputError(f"task {self.name} takes no options, got {', '.join([*options, *decoding])}")
+        if options:
+            raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         docs = []
         for i, text in enumerate(inputs, 1):
             verses = [tuple(tokenize(s))[: self.config.max_words] for s in split_sentences(text)]

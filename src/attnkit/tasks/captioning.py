@@ -50,7 +50,7 @@ from ..capabilities import InputKind, TaskCapabilities
 from ..data import Vocab, fashion_mnist, pad
 from ..data import scenes as scene_data
 from ..data.images import read_image
-from ..decoding import beam_search, greedy_decode
+from ..decoding import DecodeOptions, beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
@@ -61,9 +61,6 @@ from .base import LossContext, PrimaryMetric
 from .images import INVERT
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
-
-_DECODING = ("beam_size", "alpha", "beta", "stop", "precision", "batch_size")
-
 
 @dataclass(frozen=True)
 class ScenesCaptionConfig:
@@ -281,14 +278,12 @@ class ScenesCaptionTask:
         return total
 
     # --- decoding, evaluation and prediction ---------------------------------------------------
-    def _decode(self, model: nn.Module, pixels: Tensor, *, beam_size: int = 1, alpha: float = 0.6,
-                beta: float = 0.0, stop: str = "heuristic", precision: str = "fp32", batch_size: int = 200
-                ) -> list[CaptionPrediction]:
-        """Captions of pixels (N, H, W) (uint8, or floats in [0, 1]), in batches, with the
-        attention of every word folded onto the model's grid; ``precision="bf16"`` decodes under
-        bfloat16 autocast."""
-        if precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be fp32 or bf16, got {precision!r}")
+    def _decode(self, model: nn.Module, pixels: Tensor, decode: DecodeOptions | None) -> list[CaptionPrediction]:
+        """Captions of pixels (N, H, W) (uint8, or floats in [0, 1]), in batches of
+        ``decode.batch_size`` (None: greedy, 200 images per batch), with the attention of every
+        word folded onto the model's grid; ``precision="bf16"`` decodes under bfloat16 autocast."""
+        options = decode or DecodeOptions(batch_size=200)
+        batch_size, max_len = options.batch_size, options.max_len or self.max_target_len + 5
         device = next(model.parameters()).device
         grid = model.grid(*pixels.shape[1:])
         model.eval()
@@ -297,12 +292,11 @@ class ScenesCaptionTask:
             chunk = pixels[start:start + batch_size]
             images = self._normalise(chunk).to(device)
             lengths = torch.full((len(chunk),), grid[0] * grid[1], dtype=torch.long, device=device)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
-                if beam_size > 1:
-                    hyps = [nbest[0] for nbest in beam_search(model, images, lengths, self.max_target_len + 5,
-                                                              beam_size=beam_size, alpha=alpha, beta=beta, stop=stop)]
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+                if options.beam_size > 1:
+                    hyps = [nbest[0] for nbest in beam_search(model, images, lengths, max_len, options)]
                 else:
-                    hyps = greedy_decode(model, images, lengths, self.max_target_len + 5)
+                    hyps = greedy_decode(model, images, lengths, max_len)
             for pixel, hyp in zip(chunk, hyps):
                 picture = pixel.float().numpy() / (255.0 if pixel.dtype == torch.uint8 else 1.0)  # float32
                 words = [self.vocab.itos[t] for t in hyp.tokens]
@@ -310,15 +304,8 @@ class ScenesCaptionTask:
                 out.append(CaptionPrediction(" ".join(words), picture, words + ["</s>"], maps, hyp.score))
         return out
 
-    def _decoding(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(options) - set(_DECODING))
-        if unknown:
-            raise ValueError(f"unknown decoding option {unknown[0]!r} for task {self.name}; valid: "
-                             f"{', '.join(_DECODING)}")
-        return dict(options)
-
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, examples: Sequence[CaptionExample], **options: Any
+    def evaluate(self, model: nn.Module, examples: Sequence[CaptionExample], *, decode: DecodeOptions | None = None
                  ) -> tuple[dict[str, Any], list[CaptionPrediction]]:
         """BLEU-1..4, exact match and, with attention, localisation (module docstring).
 
@@ -328,11 +315,11 @@ class ScenesCaptionTask:
         ``chance_mass`` on the same boxes.
 
         Raises:
-            ValueError: for an unknown decoding option or no examples.
+            ValueError: for no examples.
         """
         if not examples:
             raise ValueError("no examples to evaluate")
-        preds = self._decode(model, torch.stack([e.image for e in examples]), **self._decoding(options))
+        preds = self._decode(model, torch.stack([e.image for e in examples]), decode)
         metrics: dict[str, Any] = caption_scores([p.output for p in preds], [e.scene.caption for e in examples])
         metrics["n"] = len(examples)
         if preds and preds[0].word_maps is not None:
@@ -375,15 +362,16 @@ class ScenesCaptionTask:
         return lines
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[CaptionPrediction]:
+                decode: DecodeOptions | None = None) -> list[CaptionPrediction]:
         """Captions of image files (PNG, JPEG, ... read with Pillow, made grey and resized to the
         scenes' size), greedy or with beam search (``beam_size``), with every word's attention.
 
         Options: ``invert=auto|yes|no`` (:func:`attnkit.data.images.read_image`).
 
         Raises:
-            attnkit.errors.InputError: for an unreadable file, an unknown option or decoding
-                flag; every input is checked before any caption is made.
+            attnkit.errors.InputError: for an unreadable file, an unknown option, or a
+                ``decode.batch_tokens`` other than the default (the images are all one size: use
+                ``batch_size``); every input is checked before any caption is made.
         """
         unknown = set(options) - {"invert"}
         if unknown:
@@ -392,15 +380,11 @@ class ScenesCaptionTask:
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")
-        if "batch_tokens" in decoding:
+        if decode is not None and decode.batch_tokens != DecodeOptions().batch_tokens:
             raise InputError("images are all one size, so --batch-tokens does not apply; use --batch-size")
-        try:
-            decoding = self._decoding(decoding)
-        except ValueError as err:
-            raise InputError(str(err)) from None
         if not inputs:
             raise InputError("no input images")
         size = (self.config.size, self.config.size)
         pixels = torch.from_numpy(np.stack([read_image(path, size, invert=invert) for path in inputs]))
         with torch.no_grad():
-            return self._decode(model, pixels, **decoding)
+            return self._decode(model, pixels, decode)

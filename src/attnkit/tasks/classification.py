@@ -1,6 +1,8 @@
 """What every classification task shares: the split-fraction check of its config, the report of
-:func:`attnkit.evaluation.classification_metrics`, the refusal of decoding options, and the
-light per-example prediction of an evaluation."""
+:func:`attnkit.evaluation.classification_metrics`, and the light per-example prediction of an
+evaluation. (A classifier decodes nothing: its ``evaluate`` and ``predict`` take ``decode=None``
+and ignore it; the CLI and the explorer refuse decoding options for it from the run's declared
+capabilities.)"""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any, ClassVar, Mapping
 from ..errors import ConfigError
 from ..predictions import LABEL
 
-__all__ = ["ClassLabel", "check_split_fractions", "classification_report", "reject_decoding_options"]
+__all__ = ["ClassLabel", "check_split_fractions", "classification_report"]
 
 
 @dataclass
@@ -43,8 +45,3 @@ def classification_report(metrics: Mapping[str, Any], unit: str, *, detailed: bo
             lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
     return lines
 
-
-def reject_decoding_options(task: str, options: Mapping[str, Any]) -> None:
-    """Raises ValueError for any decoding option: a classifier decodes nothing."""
-    if options:
-        raise ValueError(f"task {task} takes no decoding options, got {', '.join(options)}")

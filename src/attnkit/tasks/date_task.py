@@ -21,6 +21,7 @@ from torch import nn
 from ..capabilities import GoldKind, InputKind, InputOption, TaskCapabilities
 from ..data import Vocab, dates
 from ..data.dates import DateExample
+from ..decoding import DecodeOptions
 from ..errors import ConfigError, InputError
 from ..evaluation import evaluate_examples, exact_match
 from ..schema import check_positive
@@ -174,11 +175,11 @@ class DateTask(Seq2SeqTask):
         return [(t, start + self.src_offset, end + self.src_offset)
                 for positions, (start, end) in fields for t in positions]
 
-    def evaluate(self, model: nn.Module, examples: Sequence[DateExample], **options: Any
+    def evaluate(self, model: nn.Module, examples: Sequence[DateExample], *, decode: DecodeOptions | None = None
                  ) -> tuple[dict[str, Any], list]:
         """Exact match, alignment accuracy and the share of zero weights
         (:func:`attnkit.evaluation.evaluate_examples`), and exact match per locale."""
-        metrics, translations = evaluate_examples(model, self, examples, **self.decoding_options(options))
+        metrics, translations = evaluate_examples(model, self, examples, decode=decode)
         by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
         for ex, tr in zip(examples, translations):
             by_locale[ex.locale][0].append(tr.output)

@@ -40,7 +40,7 @@ from ..io import atomic_write_text
 from ..models.specs import NodeSpec
 from ..predictions import GRAPH_NEIGHBOURHOOD
 from .base import LossContext, PrimaryMetric
-from .classification import ClassLabel, check_split_fractions, classification_report, reject_decoding_options
+from .classification import ClassLabel, check_split_fractions, classification_report
 
 __all__ = ["DebianGraphConfig", "KarateConfig", "NodeBatch", "NodePrediction",
            "DebianPackagesTask", "KarateClubTask"]
@@ -213,14 +213,13 @@ class DebianPackagesTask:
         out = model(self.features.to(device), self.edge_index.to(device), need_weights=need_weights)
         return torch.softmax(out.logits.float(), dim=-1).cpu(), out
 
-    def evaluate(self, model: nn.Module, examples: Sequence[int], **options: Any
+    def evaluate(self, model: nn.Module, examples: Sequence[int], *, decode: Any = None
                  ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix on the nodes `examples`.
 
         Raises:
-            ValueError: for a decoding option (there are none) or no nodes.
+            ValueError: for no nodes (`decode` is ignored: nothing is decoded).
         """
-        reject_decoding_options(self.name, options)
         p, _ = self._probabilities(model)
         nodes = torch.tensor(list(examples), dtype=torch.long)
         predicted = p[nodes].argmax(-1).tolist()
@@ -233,15 +232,15 @@ class DebianPackagesTask:
         return classification_report(metrics, "nodes", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[NodePrediction]:
+                decode: Any = None) -> list[NodePrediction]:
         """The class of each named node (a package name), with the attention of every layer over
         its incoming edges.
 
         Raises:
             attnkit.errors.InputError: for an unknown node or any option; all inputs are checked first.
         """
-        if options or decoding:
-            raise InputError(f"task {self.name} takes no options, got {', '.join([*options, *decoding])}")
+        if options:
+            raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         missing = [name for name in inputs if name not in self.index]
         if missing:
             raise InputError(f"no node {missing[0]!r} in this run's graph; give a node name, e.g. "

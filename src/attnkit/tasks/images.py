@@ -54,7 +54,7 @@ from ..models.specs import ImageSpec
 from ..predictions import IMAGE_OVERLAY
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
-from .classification import ClassLabel, classification_report, reject_decoding_options
+from .classification import ClassLabel, classification_report
 
 __all__ = ["FashionConfig", "CanvasConfig", "ImageBatch", "ImagePrediction", "FashionMNISTTask", "FashionCanvasTask"]
 
@@ -319,14 +319,13 @@ class FashionMNISTTask:
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: Sequence[ImageExample], *, batch_size: int = 500,
-                 **options: Any) -> tuple[dict[str, Any], list[ClassLabel]]:
+                 decode: Any = None) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix
         (:func:`attnkit.evaluation.classification_metrics`), and one :class:`~attnkit.tasks.classification.ClassLabel` each.
 
         Raises:
-            ValueError: for a decoding option (classification has none) or no examples.
+            ValueError: for no examples (`decode` is ignored: classification decodes nothing).
         """
-        reject_decoding_options(self.name, options)
         device = next(model.parameters()).device
         probs = []
         for start in range(0, len(examples), batch_size):
@@ -343,7 +342,7 @@ class FashionMNISTTask:
         return classification_report(metrics, "images", detailed=detailed)
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[ImagePrediction]:
+                decode: Any = None) -> list[ImagePrediction]:
         """The class of each image file (PNG, JPEG, ... read with Pillow, made grey and resized to
         the task's size), with the model's attention maps.
 
@@ -355,8 +354,6 @@ class FashionMNISTTask:
             attnkit.errors.InputError: for an unreadable file or an unknown option; every input is
                 checked before any prediction.
         """
-        if decoding:
-            raise InputError(f"task {self.name} takes no decoding flags, got {', '.join(decoding)}")
         unknown = set(options) - {"invert", "query"}
         if unknown:
             raise InputError(f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "

@@ -1,8 +1,9 @@
 """What every sequence-to-sequence task shares: items are (source ids, target ids); batches are
 padded with ``<s>``/``</s>`` added (:func:`attnkit.data.collate`); the loss is the teacher-forced
 cross-entropy per target token, fused with the output layer where the model allows, plus the
-REINFORCE terms of sampled hard attention; evaluation and prediction decode through
-:func:`attnkit.decoding.translate` (greedy or beam search), keeping the alignment weights.
+REINFORCE terms of sampled hard attention; evaluation and prediction tokenise, decode the ids
+through :func:`attnkit.decoding.decode` (greedy or beam search, one :class:`DecodeOptions`),
+keeping the alignment weights, and detokenise (:meth:`Seq2SeqTask.translate`).
 
 A concrete task (:class:`~attnkit.tasks.DateTask`, :class:`~attnkit.tasks.TranslationTask`)
 subclasses :class:`Seq2SeqTask` and supplies its data (``build``/``load``/``load_split``), its
@@ -11,21 +12,21 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+import dataclasses
+from typing import Mapping, Sequence
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..data import Batch, Vocab, collate
-from ..decoding import Translation, translate
+from ..decoding import DecodeOptions, ForcedAttention, Translation, forced_weights
+from ..decoding import decode as decode_ids
 from ..errors import InputError
 from ..losses import linear_cross_entropy
 from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
-__all__ = ["Seq2SeqTask", "DECODING_OPTIONS"]
-
-DECODING_OPTIONS = ("beam_size", "alpha", "beta", "stop", "precision", "batch_size", "batch_tokens")
+__all__ = ["Seq2SeqTask"]
 
 
 class Seq2SeqTask:
@@ -97,6 +98,11 @@ class Seq2SeqTask:
     # --- prediction --------------------------------------------------------------------------
     predict_options: Mapping[str, str] = {}  # option name -> default, for predict(options=...)
 
+    def output_limit(self, n_source_tokens: int) -> int:
+        """Most output tokens (without ``</s>``) for a source of `n_source_tokens` tokens; here
+        ``max_target_len`` whatever the source (translation overrides it)."""
+        return self.max_target_len
+
     def _check_options(self, options: Mapping[str, str]) -> dict[str, str]:
         unknown = sorted(set(options) - set(self.predict_options))
         if unknown:
@@ -119,9 +125,14 @@ class Seq2SeqTask:
             raise InputError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[Translation]:
-        """Translations of raw lines (greedy, or beam search with ``beam_size`` > 1), each with
-        its source and output tokens and alignment weights (:class:`attnkit.decoding.Translation`).
+                decode: DecodeOptions | None = None) -> list[Translation]:
+        """Translations of raw lines (greedy, or beam search with ``decode.beam_size`` > 1), each
+        with its source and output tokens, score and alignment weights, and its n-best list
+        when ``decode.n_best`` > 1 (:class:`attnkit.decoding.Translation`).
+
+        Args:
+            options: the inputs' own options (a date's ``locale``), the same for every input.
+            decode: how to decode (None: greedy, the defaults of :class:`DecodeOptions`).
 
         Raises:
             attnkit.errors.InputError: for an unknown option or a line the task rejects (all
@@ -129,12 +140,45 @@ class Seq2SeqTask:
         """
         self.check_inputs(inputs, options=options)
         locale = self._check_options(options).get("locale", "")
-        return translate(model, self, [(text, locale) for text in inputs], **decoding)
+        return self.translate(model, [(text, locale) for text in inputs], decode)
 
-    @staticmethod
-    def decoding_options(options: Mapping[str, Any]) -> dict[str, Any]:
-        """The decoding keyword arguments among `options` (ValueError for any other)."""
-        unknown = sorted(set(options) - set(DECODING_OPTIONS))
-        if unknown:
-            raise ValueError(f"unknown decoding option {unknown[0]!r}; valid: {', '.join(DECODING_OPTIONS)}")
-        return dict(options)
+    def translate(self, model: nn.Module, sources: Sequence[tuple[str, str]], decode: DecodeOptions | None = None
+                  ) -> list[Translation]:
+        """Tokenise (text, locale) pairs, decode their ids (:func:`attnkit.decoding.decode`) and
+        detokenise: one :class:`Translation` per source, in order, its best hypothesis first
+        and, when ``decode.n_best`` > 1, its n-best list in ``nbest``. The weights are the
+        decoder's: (To, Tk) for RNN models, per head (Nh, To, Tk) for multi-head models (the
+        Transformer's last layer), None without attention.
+
+        Raises:
+            attnkit.errors.InputError: for a source the task rejects (before any decoding).
+        """
+        options = decode or DecodeOptions()
+        tokens = [self.source_tokens(text, locale) for text, locale in sources]
+        ids = [self.src_vocab.encode(t) for t in tokens]
+        nbests = decode_ids(model, ids, options, max_len=self.output_limit)
+        out = []
+        for src_tokens, src_ids, hyps in zip(tokens, ids, nbests):
+            n_unknown = sum(t == self.src_vocab.unk_id for t in src_ids)
+            made = [Translation(self.decode_target(h.tokens), src_tokens,
+                                [self.tgt_vocab.itos[t] for t in h.tokens] + ["</s>"], h.weights, n_unknown,
+                                h.score, (), tuple(src_ids), tuple(h.tokens)) for h in hyps]
+            out.append(dataclasses.replace(made[0], nbest=tuple(made)) if options.n_best > 1 else made[0])
+        return out
+
+    def forced_attention(self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
+                         ) -> list[ForcedAttention]:
+        """The model's cross-attention on each (source text, target text) pair, the target fed by
+        teacher forcing (:func:`attnkit.decoding.forced_weights`), with the tokens its rows and
+        columns stand for.
+
+        Raises:
+            ValueError: if the model has no attention.
+            attnkit.errors.InputError: for a source the task rejects.
+        """
+        src_tokens = [self.source_tokens(s, "") for s, _ in pairs]
+        src_ids = [self.src_vocab.encode(t) for t in src_tokens]
+        tgt_ids = [self.encode_target(t) for _, t in pairs]
+        weights = forced_weights(model, list(zip(src_ids, tgt_ids)), batch_size=batch_size)
+        return [ForcedAttention(src, [self.tgt_vocab.itos[t] for t in tgt], w)
+                for src, tgt, w in zip(src_tokens, tgt_ids, weights)]

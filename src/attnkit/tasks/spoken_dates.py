@@ -47,7 +47,7 @@ from ..data import Batch, Vocab, collate, dates
 from ..data.audio import FeatureConfig, features_of_file
 from ..data.dates import DateExample
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
-from ..decoding import beam_search, greedy_decode
+from ..decoding import DecodeOptions, beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
@@ -300,9 +300,12 @@ class SpokenDatesTask(Seq2SeqTask):
         return "".join(self.tgt_vocab.decode(ids))
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def _decode(self, model: nn.Module, frames: Sequence[Tensor], *, batch_size: int = 64, beam_size: int = 1,
-                alpha: float = 0.6) -> list[tuple[str, list[str], Tensor | None]]:
-        """(output, output tokens + "</s>", weights trimmed to the real positions) per input, in order."""
+    def _decode(self, model: nn.Module, frames: Sequence[Tensor], decode: DecodeOptions | None
+                ) -> list[tuple[str, list[str], Tensor | None]]:
+        """(output, output tokens + "</s>", weights trimmed to the real positions) per input, in order,
+        greedy or with beam search as `decode` says (None: greedy, 64 recordings per batch)."""
+        options = decode or DecodeOptions(batch_size=64)
+        batch_size, max_len = options.batch_size, options.max_len or self.max_target_len
         model.eval()
         device = next(model.parameters()).device
         order = sorted(range(len(frames)), key=lambda i: len(frames[i]))
@@ -312,11 +315,11 @@ class SpokenDatesTask(Seq2SeqTask):
                 chunk = order[start:start + batch_size]
                 x, lengths = pad_frames([frames[i] for i in chunk])
                 x, lengths = x.to(device), lengths.to(device)
-                if beam_size > 1:
-                    hyps = [n[0] for n in beam_search(model, x, lengths, self.max_target_len, beam_size=beam_size,
-                                                      alpha=alpha)]
-                else:
-                    hyps = greedy_decode(model, x, lengths, self.max_target_len)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+                    if options.beam_size > 1:
+                        hyps = [n[0] for n in beam_search(model, x, lengths, max_len, options)]
+                    else:
+                        hyps = greedy_decode(model, x, lengths, max_len)
                 real = model.memory_lengths(lengths).tolist()
                 for i, hyp, n in zip(chunk, hyps, real):
                     weights = None if hyp.weights is None else hyp.weights[..., :n].cpu()
@@ -327,20 +330,11 @@ class SpokenDatesTask(Seq2SeqTask):
     def _position_seconds(self, model: nn.Module) -> float:
         return self.config.features.frame_seconds * model.frames_per_position
 
-    def evaluate(self, model: nn.Module, examples: Sequence[SpokenDate], **options: Any
+    def evaluate(self, model: nn.Module, examples: Sequence[SpokenDate], *, decode: DecodeOptions | None = None
                  ) -> tuple[dict[str, Any], list[SpokenDatePrediction]]:
         """Exact match, exact match per locale, the alignment monotonicity and forward moves (greedy, or beam
-        search with ``beam_size`` > 1; ``batch_size`` and ``alpha`` as in decoding).
-
-        Raises:
-            ValueError: for another decoding option (coverage penalty, stop rule, precision:
-                not offered for speech).
-        """
-        unknown = sorted(set(options) - {"beam_size", "alpha", "batch_size"})
-        if unknown:
-            raise ValueError(f"task {self.name} takes the decoding options beam_size, alpha and batch_size, "
-                             f"not {', '.join(unknown)}")
-        decoded = self._decode(model, [e.frames for e in examples], **options)
+        search with ``decode.beam_size`` > 1)."""
+        decoded = self._decode(model, [e.frames for e in examples], decode)
         outputs = [d[0] for d in decoded]
         targets = [e.target for e in examples]
         metrics: dict[str, Any] = {"exact_match": exact_match(outputs, targets), **field_accuracy(outputs, targets),
@@ -374,19 +368,15 @@ class SpokenDatesTask(Seq2SeqTask):
         return lines
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[SpokenDatePrediction]:
+                decode: DecodeOptions | None = None) -> list[SpokenDatePrediction]:
         """The ISO date spoken in each sound file (any rate, resampled), with its alignment.
 
         Raises:
-            attnkit.errors.InputError: for a missing, non-audio, empty or too long file, an option
-                (this task takes none) or a decoding flag it does not take; every file is read
-                before any is decoded.
+            attnkit.errors.InputError: for a missing, non-audio, empty or too long file, or an
+                option (this task takes none); every file is read before any is decoded.
         """
         if options:
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
-        unknown = sorted(set(decoding) - {"beam_size", "alpha", "batch_size"})
-        if unknown:
-            raise InputError(f"task {self.name} takes --beam and --alpha only, not {', '.join(unknown)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
         frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]
@@ -397,4 +387,4 @@ class SpokenDatesTask(Seq2SeqTask):
                                  f"{self.config.max_seconds} s this model takes; cut the recording")
         seconds = self._position_seconds(model)
         return [SpokenDatePrediction(o, toks, w, f.numpy(), self.config.features.frame_seconds, seconds)
-                for (o, toks, w), f in zip(self._decode(model, frames, **decoding), frames)]
+                for (o, toks, w), f in zip(self._decode(model, frames, decode), frames)]

@@ -42,7 +42,7 @@ from ..models.speech import SpeechSpec
 from ..predictions import SPOKEN_WORD
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
-from .classification import ClassLabel, classification_report, reject_decoding_options
+from .classification import ClassLabel, classification_report
 
 __all__ = ["SpokenWordsConfig", "SpokenExample", "SpeechBatch", "SpokenWordPrediction", "SpokenWordsTask",
            "speech_cache_dir", "pad_frames", "DIGITS", "COMMANDS"]
@@ -281,9 +281,8 @@ class SpokenWordsTask:
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
     def evaluate(self, model: nn.Module, examples: Sequence[SpokenExample], *, batch_size: int = 256,
-                 **options: Any) -> tuple[dict[str, Any], list[ClassLabel]]:
+                 decode: Any = None) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy, the confusion matrix and accuracy per voice."""
-        reject_decoding_options(self.name, options)
         device = next(model.parameters()).device
         predicted: list[int] = []
         confidence: list[float] = []
@@ -308,7 +307,7 @@ class SpokenWordsTask:
         return lines
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                **decoding: Any) -> list[SpokenWordPrediction]:
+                decode: Any = None) -> list[SpokenWordPrediction]:
         """The word spoken in each sound file (any rate, resampled), with the pooling weights and
         the last layer's self-attention over its frames.
 
@@ -316,9 +315,8 @@ class SpokenWordsTask:
             attnkit.errors.InputError: for a missing, non-audio or empty file, a decoding flag or an
                 option (this task takes none); every file is read before any prediction.
         """
-        if decoding or options:
-            raise InputError(f"task {self.name} takes no decoding flags or options, got "
-                             f"{', '.join([*decoding, *options])}")
+        if options:
+            raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
         frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]

@@ -23,7 +23,7 @@ from torch import nn
 
 from ..capabilities import InputKind, TaskCapabilities
 from ..data import SPECIALS, CorpusError, ParallelCorpus, SubwordModel, Vocab, read_parallel, read_tsv, train_subwords
-from ..decoding import translate
+from ..decoding import DecodeOptions
 from ..errors import ConfigError, InputError
 from ..evaluation import BucketScore, bleu_by_length, corpus_scores, format_scores_table
 from ..io import atomic_write_text
@@ -233,12 +233,11 @@ class TranslationTask(Seq2SeqTask):
                      dropped, len(examples), self.max_source_len)
         return src, tgt
 
-    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], **options: Any
-                 ) -> tuple[dict[str, Any], list]:
+    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], *,
+                 decode: DecodeOptions | None = None) -> tuple[dict[str, Any], list]:
         """Corpus BLEU and chrF with their sacrebleu signatures, and both per source-length bucket
         ([Bahdanau15] Fig. 2; :func:`attnkit.evaluation.bleu_by_length`)."""
-        translations = translate(model, self, [(e.text, e.locale) for e in examples],
-                                 **self.decoding_options(options))
+        translations = self.translate(model, [(e.text, e.locale) for e in examples], decode)
         scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
         metrics: dict[str, Any] = {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
                                    "chrf_signature": scores.chrf_signature, "n": len(examples)}

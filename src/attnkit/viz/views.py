@@ -18,6 +18,7 @@ where ``view`` is ``to_json``'s answer and ``ctx`` offers ``el`` (make an elemen
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -45,7 +46,7 @@ from .graph import plot_neighbourhood
 from .image import plot_image_attention, sampling_outline
 from .speech import plot_frame_attention, plot_spectrogram_alignment
 
-__all__ = ["View", "VIEWS", "Budget", "view_of", "prediction_json", "DECIMALS"]
+__all__ = ["View", "VIEWS", "Budget", "binary_matrix", "view_of", "prediction_json", "DECIMALS"]
 
 DECIMALS = 5  # weights in JSON are rounded to this many decimals
 
@@ -57,29 +58,41 @@ def _array(values: Any) -> np.ndarray:
 
 
 class Budget:
-    """How many numbers (matrix cells) a JSON answer may still carry.
+    """How many numbers (matrix cells) a JSON answer may still carry, and how they travel.
 
     Args:
         cells: the limit; None: no limit (``attnkit predict --json``).
+        binary: False: a matrix is ``{"shape", "data"}`` with a JSON number list (rounded to
+            :data:`DECIMALS`; ``attnkit predict --json``); True: ``{"shape", "dtype": "float32",
+            "base64"}``, the little-endian float32 values, row-major, base64-encoded (the
+            explorer's answers: a few bytes a number and a typed array in the page).
     """
 
-    def __init__(self, cells: int | None = None) -> None:
+    def __init__(self, cells: int | None = None, *, binary: bool = False) -> None:
         self.left = cells
+        self.binary = binary
 
     @property
     def exceeded(self) -> bool:
         return self.left is not None and self.left < 0
 
     def matrix(self, values: Any) -> dict[str, Any] | None:
-        """An array or tensor as ``{"shape": [...], "data": [...]}`` (row-major, rounded to
-        :data:`DECIMALS`, NaN and infinities as 0), counted against the budget; None once the
-        budget has run out (:attr:`exceeded` then says so)."""
+        """An array or tensor as a JSON matrix (NaN and infinities as 0), counted against the
+        budget; None once the budget has run out (:attr:`exceeded` then says so)."""
         array = _array(values)
         if self.left is not None:
             self.left -= int(array.size)
             if self.left < 0:
                 return None
-        return {"shape": list(array.shape), "data": np.round(array, DECIMALS).ravel().tolist()}
+        return binary_matrix(array) if self.binary else {"shape": list(array.shape),
+                                                          "data": np.round(array, DECIMALS).ravel().tolist()}
+
+
+def binary_matrix(values: Any) -> dict[str, Any]:
+    """An array or tensor as ``{"shape", "dtype": "float32", "base64"}``: the shape as a list, the
+    values as little-endian float32, row-major, base64-encoded; NaN and infinities become 0."""
+    array = np.ascontiguousarray(_array(values), dtype="<f4")
+    return {"shape": list(array.shape), "dtype": "float32", "base64": base64.b64encode(array.tobytes()).decode("ascii")}
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,22 @@ const explore = (() => {
   const state = { runs: [], limits: {}, panels: new Map(), timings: [], renders: 0, requests: [] };
 
   // ---- matrices ------------------------------------------------------------------------
-  // {shape, data} from the API -> {shape, data: Float32Array}; slicing and head means on it.
-  const asMatrix = (m) => ({ shape: m.shape, data: Float32Array.from(m.data) });
+  // The API sends every matrix as {shape, dtype: "float32", base64} (little-endian float32, row-major);
+  // readMatrices turns each, anywhere in an answer, into {shape, data: Float32Array} once, as it arrives.
+  function fromBase64(m) {
+    const bytes = atob(m.base64), n = bytes.length, buf = new Uint8Array(n);
+    for (let i = 0; i < n; i++) buf[i] = bytes.charCodeAt(i);
+    return { shape: m.shape, data: new Float32Array(buf.buffer) };
+  }
+  function readMatrices(v) {
+    if (Array.isArray(v)) { for (let i = 0; i < v.length; i++) v[i] = readMatrices(v[i]); return v; }
+    if (!v || typeof v !== "object") return v;
+    if (typeof v.base64 === "string" && Array.isArray(v.shape)) return fromBase64(v);
+    for (const k of Object.keys(v)) v[k] = readMatrices(v[k]);
+    return v;
+  }
+  // {shape, data} -> {shape, data: Float32Array}; slicing and head means on it.
+  const asMatrix = (m) => m.data instanceof Float32Array ? m : { shape: m.shape, data: Float32Array.from(m.data) };
   function slice(m, index) { // first dimension
     const size = m.shape.slice(1).reduce((a, b) => a * b, 1);
     return { shape: m.shape.slice(1), data: m.data.subarray(index * size, (index + 1) * size) };
@@ -268,7 +282,7 @@ const explore = (() => {
       const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/layers`, { method: "POST",
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({ input: res.input, options: res.options, out_tokens: res.hypotheses[i].out_tokens }) });
-      const maps = await response.json();
+      const maps = readMatrices(await response.json());
       if (!response.ok) throw new Error(maps.error || response.statusText);
       if (maps.layers) res.layersByHyp[i] = maps.layers;
       else $(".note", panel.root).textContent = maps.layers_note || "";
@@ -454,7 +468,7 @@ const explore = (() => {
     try {
       const response = await fetch(`/api/runs/${encodeURIComponent(panel.key)}/predict`, { method: "POST",
         headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-      const res = await response.json();
+      const res = readMatrices(await response.json());
       if (!response.ok) throw new Error(res.error || response.statusText);
       return res;
     } catch (err) {
@@ -503,7 +517,7 @@ const explore = (() => {
           const response = await fetch(`/api/runs/${encodeURIComponent(run.key)}/layers`, { method: "POST",
             headers: { "Content-Type": "application/json" },
             body: JSON.stringify({ input: body.input, options: own, out_tokens: res.hypotheses[0].out_tokens }) });
-          const maps = await response.json();
+          const maps = readMatrices(await response.json());
           if (!response.ok) throw new Error(maps.error || response.statusText);
           if (panel.result === res) renderResult(panel, { ...res, layers: maps.layers, layers_note: maps.layers_note }, true);
           await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
