@@ -26,6 +26,7 @@ from attnkit.capabilities import InputKind, ModelCapabilities, TaskCapabilities
 from attnkit.cli import main
 from attnkit.errors import InputError
 from attnkit.explore import RunRegistry, create_app
+from attnkit.explore.payload import read_matrix
 from attnkit.models import FAMILIES
 from attnkit.predictions import BUILTIN_KINDS
 from attnkit.tasks import TASKS
@@ -102,7 +103,7 @@ class BarsFamily(PoolFamily):
     name = "toy-pool-bars"
 
     @classmethod
-    def capabilities(cls, cfg) -> ModelCapabilities:
+    def capabilities(cls, cfg, spec=None) -> ModelCapabilities:
         return ModelCapabilities(decodes=False, attention=True)
 
     @classmethod
@@ -186,7 +187,7 @@ def test_the_explorer_serves_its_json_and_its_script(run):
     (pred,) = served.task.predict(served.model, ["12745680"])
     assert body["kind"] == KIND and body["output"] == pred.output and body["input"] == "12745680"
     assert body["view"]["digits"] == list("12745680")
-    np.testing.assert_allclose(body["view"]["bars"]["data"], pred.weights, atol=1e-5)
+    np.testing.assert_allclose(read_matrix(body["view"]["bars"]).ravel(), pred.weights, atol=1e-5)
     assert body["script"] == f"/views/{KIND}.js" and body["fields"] == {}  # the view carries the rest
     script = client.get(f"/views/{KIND}.js")
     assert script.status_code == 200 and script.get_data(as_text=True) == SCRIPT

@@ -206,7 +206,7 @@ class PoolFamily(BarePoolFamily):
     """The family with its declaration: no decoder, attention (pooling)."""
 
     @classmethod
-    def capabilities(cls, cfg) -> ModelCapabilities:
+    def capabilities(cls, cfg, spec=None) -> ModelCapabilities:
         return ModelCapabilities(decodes=False, attention=True)
 
 

@@ -67,7 +67,7 @@ def test_a_transformer_line_has_every_layer_and_head(runs, capsys):
         layers = {k: array(v) for k, v in record["layers"].items()}
         assert layers["cross"].shape == (2, 2, to, tk) and layers["encoder_self"].shape == (2, 2, tk, tk)
         assert layers["decoder_self"].shape == (2, 2, to, to)
-        maps = layer_maps(run.model, run.task, pred)
+        maps = layer_maps(run.model, pred.src_ids, pred.out_ids)
         np.testing.assert_allclose(layers["cross"], maps.cross.numpy(), atol=1e-5)
         np.testing.assert_allclose(layers["encoder_self"].sum(-1), 1.0, atol=1e-4)  # rows of weights
 

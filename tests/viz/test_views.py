@@ -4,6 +4,7 @@ picture is the one plot_prediction draws."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -60,7 +61,7 @@ def test_a_translation_json_has_every_head_and_its_tokens():
     assert out["weights"]["shape"] == [2, 3, 4]
     np.testing.assert_allclose(np.array(out["weights"]["data"]).reshape(2, 3, 4), weights.numpy(), atol=1e-5)
     assert VIEWS.get(TEXT_ALIGNMENT).n_heads(t) == 2
-    assert VIEWS.get(TEXT_ALIGNMENT).n_heads(t._replace(weights=weights[0])) == 0  # single-head: no head axis
+    assert VIEWS.get(TEXT_ALIGNMENT).n_heads(dataclasses.replace(t, weights=weights[0])) == 0  # single-head: no head axis
 
 
 def test_graph_json_keeps_every_layer_and_head_and_the_picture_reads_the_last():

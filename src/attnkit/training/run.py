@@ -77,7 +77,7 @@ def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
     task_caps = task.capabilities if hasattr(task, "capabilities") else TaskCapabilities()
     family = family_of(cfg)
     if hasattr(family, "capabilities"):
-        model_caps = family.capabilities(cfg.model)
+        model_caps = family.capabilities(cfg.model, task.spec)
     else:
         model_caps = ModelCapabilities(
             decodes=all(hasattr(model, name) for name in _DECODER),
