@@ -100,6 +100,9 @@ class ModelCapabilities:
             teacher-forced pass (``attention_maps``), e.g. the Transformer.
         n_heads: heads of its attention (1 for single-head mechanisms).
         parts: named sub-modules the pictures may show (e.g. ``"stn"`` for a spatial transformer).
+        normaliser: the alignment function of its attention (``"softmax"``, ``"sparsemax"``, ...),
+            for reports that compare mechanisms; ``""`` where it is fixed by the mechanism or
+            there is no attention.
     """
 
     decodes: bool = False
@@ -107,6 +110,7 @@ class ModelCapabilities:
     layer_maps: bool = False
     n_heads: int = 1
     parts: tuple[str, ...] = ()
+    normaliser: str = "softmax"
 
 
 @dataclass(frozen=True)

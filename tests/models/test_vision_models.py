@@ -10,7 +10,7 @@ from torch import nn
 
 from attnkit.errors import ConfigError
 from attnkit.models import CNNConfig, CNNFamily, ImageSpec, ViTConfig, ViTFamily
-from attnkit.models.cnn_classifier import CNN_ATTENTIONS, AttentionCNN
+from attnkit.models.cnn_classifier import CNN_ATTENTIONS, AttentionCNN, ImageClassifierOutput
 from attnkit.models.vit import VisionTransformer
 
 
@@ -186,3 +186,33 @@ def test_families_check_their_options():
             bad.check()
     with pytest.raises(ConfigError, match="model.d_model=30 must be divisible"):
         ViTConfig(d_model=30, n_heads=4).check()
+
+
+def test_the_output_reads_its_own_maps_cbam_nonlocal_and_vit_rollout():
+    """attention_maps names each map the model used and computes it as the papers do: CBAM's
+    gate as returned, the non-local row of a query pixel / the mean weight received, and the ViT's
+    rollout written out here as the product of (0.5 A + 0.5 I), rows renormalised [Abnar20] Eq. 1."""
+    g = torch.Generator().manual_seed(0)
+    gate = torch.rand(2, 1, 3, 4, generator=g)
+    pixel = torch.softmax(torch.randn(2, 2, 12, 12, generator=g), -1)  # (B, Nh, HW, HW)
+    layers = tuple(torch.softmax(torch.randn(2, 2, 5, 5, generator=g), -1) for _ in range(2))  # (B, Nh, T, T)
+    out = ImageClassifierOutput(torch.zeros(2, 3), spatial_weights=(gate,), pixel_weights=pixel, pixel_grid=(3, 4),
+                                layer_weights=layers, patch_grid=(2, 2))
+    read = out.attention_maps(1)
+    assert list(read.maps) == ["CBAM spatial gate, stage 1", "non-local: mean weight received",
+                               "ViT attention rollout (class token)", "ViT last layer, class token"]
+    torch.testing.assert_close(read.maps["CBAM spatial gate, stage 1"], gate[1, 0])
+    torch.testing.assert_close(read.maps["non-local: mean weight received"], pixel[1].mean(0).mean(0).view(3, 4))
+    assert read.query_grid == (3, 4) and read.query_map == "non-local: mean weight received"
+    queried = out.attention_maps(1, (2, 1))
+    torch.testing.assert_close(queried.maps["non-local: query pixel (2, 1)"], pixel[1].mean(0)[2 * 4 + 1].view(3, 4))
+    rollout = torch.eye(5)
+    for a in layers:
+        step = 0.5 * a[1].mean(0) + 0.5 * torch.eye(5)
+        step = step / step.sum(-1, keepdim=True)
+        rollout = step @ rollout
+    torch.testing.assert_close(read.maps["ViT attention rollout (class token)"], rollout[0, 1:].view(2, 2))
+    torch.testing.assert_close(read.maps["ViT last layer, class token"], layers[-1][1].mean(0)[0, 1:].view(2, 2))
+    with pytest.raises(ValueError, match="outside the non-local map of 3 x 4"):
+        out.attention_maps(0, (3, 0))
+    assert ImageClassifierOutput(torch.zeros(1, 3)).attention_maps(0).maps == {}

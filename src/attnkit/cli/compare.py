@@ -62,9 +62,9 @@ def _plans(args: argparse.Namespace) -> dict:
 def _row(name: str, cfg, run_, summary: dict) -> dict:
     test, _ = run_.task.evaluate(run_.model, run_.task.load_split(run_.path, "test"))
     metric = run_.task.metric.name
-    ignored = getattr(cfg.model, "ignored_fields", set)()  # a model config's fields, not a model
+    declared = run_.capabilities.model
     return {"run": name, "model": model_label(cfg),
-            "normaliser": "—" if "normaliser" in ignored else getattr(cfg.model, "normaliser", "softmax"),
+            "normaliser": declared.normaliser or "—",
             "metric": metric, metric: test[metric], "alignment_accuracy": test.get("alignment_accuracy"),
             "zero_weight_share": test.get("zero_weight_share"), "n_test": test["n"], **summary}
 

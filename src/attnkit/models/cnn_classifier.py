@@ -37,11 +37,12 @@ from typing import NamedTuple, Sequence
 
 from torch import Tensor, nn
 
+from ..functional import attention_rollout
 from ..nn.channel import EfficientChannelAttention, SqueezeExcitation
 from ..nn.pixel import NonLocalAttention
 from ..nn.spatial import CBAM, SpatialTransformer
 
-__all__ = ["ImageClassifierOutput", "AttentionCNN", "CNN_ATTENTIONS", "CNN_HEADS", "check_images"]
+__all__ = ["ImageClassifierOutput", "ImageMaps", "AttentionCNN", "CNN_ATTENTIONS", "CNN_HEADS", "check_images"]
 
 CNN_ATTENTIONS = ("none", "se", "eca", "cbam", "nonlocal")
 CNN_HEADS = ("avg", "flatten")
@@ -73,6 +74,59 @@ class ImageClassifierOutput(NamedTuple):
     rectified: Tensor | None = None
     layer_weights: tuple[Tensor, ...] = ()
     patch_grid: tuple[int, int] | None = None
+
+    def attention_maps(self, b: int, query: tuple[int, int] | None = None) -> "ImageMaps":
+        """The model's own reading of its attention for item `b`: one named map per attention it
+        used, each over the image (CBAM's spatial gate per stage; the non-local block's weights,
+        mean received or from one query pixel; the ViT's attention rollout [Abnar20] and its last
+        layer's class-token row, patches as (rows, cols)).
+
+        Args:
+            b: the item of the batch.
+            query: (row, col) of a non-local map's query pixel; None: the mean weight each pixel
+                receives over all queries.
+
+        Raises:
+            ValueError: if `query` lies outside the non-local map.
+        """
+        maps: dict[str, Tensor] = {}
+        query_map = query_grid = None
+        for s, gate in enumerate(self.spatial_weights, 1):
+            maps[f"CBAM spatial gate, stage {s}"] = gate[b, 0].float().cpu()  # (H_s, W_s)
+        if self.pixel_weights is not None and self.pixel_grid is not None:
+            w = self.pixel_weights[b].float().cpu()  # (HW, HW) or (Nh, HW, HW)
+            w = w.mean(0) if w.dim() == 3 else w
+            h, wd = (int(n) for n in self.pixel_grid)
+            query_grid = (h, wd)
+            if query is None:
+                query_map = "non-local: mean weight received"
+                maps[query_map] = w.mean(0).view(h, wd)
+            else:
+                r, c = query
+                if not (0 <= r < h and 0 <= c < wd):
+                    raise ValueError(f"option query={r},{c} lies outside the non-local map of {h} x {wd}")
+                query_map = f"non-local: query pixel ({r}, {c})"
+                maps[query_map] = w[r * wd + c].view(h, wd)
+        if self.layer_weights and self.patch_grid is not None:
+            rollout = attention_rollout([lw[b: b + 1].float().cpu() for lw in self.layer_weights])[0]  # (T, T)
+            maps["ViT attention rollout (class token)"] = rollout[0, 1:].view(*self.patch_grid)
+            last = self.layer_weights[-1][b].float().mean(0).cpu()  # (T, T), mean of heads
+            maps["ViT last layer, class token"] = last[0, 1:].view(*self.patch_grid)
+        return ImageMaps(maps, query_map, query_grid)
+
+
+class ImageMaps(NamedTuple):
+    """An image classifier's attention maps of one item, by name (:meth:`ImageClassifierOutput.attention_maps`).
+
+    Fields:
+        maps: name -> non-negative map over the image (h, w), in the order the model applied them.
+        query_map: the name of the non-local map that a query pixel picks, or None.
+        query_grid: (h, w) of that map, or None.
+    """
+
+    maps: dict[str, Tensor]
+    query_map: str | None = None
+    query_grid: tuple[int, int] | None = None
 
 
 def check_images(images: Tensor, channels: int, size: tuple[int, int]) -> None:

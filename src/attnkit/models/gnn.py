@@ -47,6 +47,17 @@ class NodeClassifierOutput(NamedTuple):
     layer_weights: tuple[Tensor, ...] = ()
     edge_index: Tensor | None = None
 
+    def incoming(self, node: int) -> tuple[list[int], list[Tensor]] | None:
+        """The model's own reading of its attention for one node: the sources j of its incoming
+        edges j -> node (self-loop included) and, per layer, those edges' weights (K, Nh), each
+        head's column summing to 1 over the K edges (the edge softmax of [Velickovic18] Eq. 3).
+        None for a model without attention (no edges of its own)."""
+        if self.edge_index is None:
+            return None
+        into = (self.edge_index[1] == node).nonzero().squeeze(1).cpu()  # (K,) edges j -> node
+        sources = self.edge_index[0, into].cpu().tolist()
+        return sources, [w[into].float().cpu() for w in self.layer_weights]
+
 
 class GATClassifier(nn.Module):
     """A stack of graph attention layers [Velickovic18] Sec. 3.3 (or GATv2 [Brody22]).

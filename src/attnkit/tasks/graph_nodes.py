@@ -252,13 +252,8 @@ class DebianPackagesTask:
         for name in inputs:
             i = self.index[name]
             k = int(p[i].argmax())
-            if out.edge_index is not None:
-                into = (out.edge_index[1] == i).nonzero().squeeze(1).cpu()  # (K,) edges j -> i
-                sources = out.edge_index[0, into].cpu().tolist()
-                weights = [w[into].float().cpu() for w in out.layer_weights]
-            else:
-                sources = self.edge_index[0, self.edge_index[1] == i].tolist()
-                weights = []
+            read = out.incoming(i)  # the model reads its own edge weights
+            sources, weights = read if read is not None else (self.edge_index[0, self.edge_index[1] == i].tolist(), [])
             preds.append(NodePrediction(self.classes[k], float(p[i, k]), name, [self.graph.names[j] for j in sources],
                                         weights, [self.classes[int(self.labels[j])] for j in sources]))
         return preds

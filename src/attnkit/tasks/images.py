@@ -48,7 +48,6 @@ from ..data import fashion_mnist
 from ..data.images import CanvasCache, ImageExample, image_examples, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
-from ..functional import attention_rollout
 from ..io import atomic_write_text
 from ..models.specs import ImageSpec
 from ..predictions import IMAGE_OVERLAY
@@ -372,29 +371,12 @@ class FashionMNISTTask:
         return [self._prediction(out, b, probs[b], images[b], query) for b in range(len(images))]
 
     def _prediction(self, out, b: int, p: Tensor, image: np.ndarray, query) -> ImagePrediction:
-        maps: dict[str, np.ndarray] = {}
-        query_map = query_grid = None
-        for s, gate in enumerate(out.spatial_weights, 1):
-            maps[f"CBAM spatial gate, stage {s}"] = gate[b, 0].cpu().numpy()
-        if out.pixel_weights is not None:
-            w = out.pixel_weights[b].float().cpu()  # (HW, HW) or (Nh, HW, HW)
-            w = w.mean(0) if w.dim() == 3 else w
-            h, wd = out.pixel_grid
-            query_grid = (int(h), int(wd))
-            if query is None:
-                query_map = "non-local: mean weight received"
-                maps[query_map] = w.mean(0).view(h, wd).numpy()
-            else:
-                r, c = query
-                if not (0 <= r < h and 0 <= c < wd):
-                    raise InputError(f"option query={r},{c} lies outside the non-local map of {h} x {wd}")
-                query_map = f"non-local: query pixel ({r}, {c})"
-                maps[query_map] = w[r * wd + c].view(h, wd).numpy()
-        if out.layer_weights:
-            rollout = attention_rollout([lw[b: b + 1].float().cpu() for lw in out.layer_weights])[0]  # (T, T)
-            maps["ViT attention rollout (class token)"] = rollout[0, 1:].view(*out.patch_grid).numpy()
-            last = out.layer_weights[-1][b].float().mean(0).cpu()  # (T, T), mean of heads
-            maps["ViT last layer, class token"] = last[0, 1:].view(*out.patch_grid).numpy()
+        try:
+            read = out.attention_maps(b, query)  # the model family reads its own maps
+        except ValueError as err:
+            raise InputError(str(err)) from None
+        maps = {name: heat.numpy() for name, heat in read.maps.items()}
+        query_map, query_grid = read.query_map, read.query_grid
         k = int(p.argmax())
         rectified = theta = None
         if out.rectified is not None:

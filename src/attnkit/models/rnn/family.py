@@ -142,7 +142,8 @@ class RNNFamily:
     @classmethod
     def capabilities(cls, cfg: RNNConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Step-by-step decoding; attention unless ``attention="none"`` (the fixed context vector)."""
-        return ModelCapabilities(decodes=True, attention=cfg.attention != "none")
+        return ModelCapabilities(decodes=True, attention=cfg.attention != "none",
+                                 normaliser=cfg.normaliser if "normaliser" in decoder_options(cfg.attention) else "")
 
 
 FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
