@@ -161,6 +161,7 @@ def test_gold_links_for_a_test_example(client, registry):
     ({"input": DATE, "beam_size": 2, "stop": "soon"}, 400, "'stop': stop must be one of heuristic, exact"),
     ({"input": DATE, "beam_size": 2, "n_best": 3}, 400, "'n_best': n_best (3) must be <= beam_size (2)"),
     ({"input": DATE, "max_len": 0}, 400, "'max_len': max_len must be an integer >= 1"),
+    ({"input": DATE, "max_len": 5000}, 400, "'max_len' must be at most 4096"),
     ({"input": DATE, "layers": "yes"}, 400, "'layers' must be true or false"),
     ({"input": DATE, "path": "/etc/passwd"}, 400, "unknown field 'path'"),
     (["3. Mai 1979"], 400, "must be a JSON object"),

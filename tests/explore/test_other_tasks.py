@@ -39,6 +39,12 @@ def test_a_graph_node_prediction_with_its_edge_weights(karate):
     assert response.status_code == 400 and "no node 'nobody'" in response.json["error"]
     response = client.post("/api/runs/karate-gat/predict", json={"input": node, "options": {"x": "1"}})
     assert response.status_code == 400 and "takes no options" in response.json["error"]
+    # decoding fields: refused from the run's capabilities, unless they are the defaults
+    response = client.post("/api/runs/karate-gat/predict", json={"input": node, "beam_size": 3, "alpha": 1.0})
+    assert response.status_code == 400
+    assert response.json["error"] == ("run karate-gat does not decode, so it takes no decoding fields "
+                                      "(alpha, beam_size, n_best)")
+    assert client.post("/api/runs/karate-gat/predict", json={"input": node, "beam_size": 1}).status_code == 200
 
 
 def test_an_uploaded_image_is_classified_with_its_attention_maps(tmp_path):

@@ -68,6 +68,8 @@ class Limits:
         max_input_chars: longest text input, characters (the task's own limit, e.g. a model's
             ``max_source_len`` in tokens, applies too).
         max_beam: largest beam size (and n-best).
+        max_output_tokens: the most output tokens a request may ask for (``max_len``) or send
+            (a layers request's ``out_tokens``).
         max_cells: most numbers (matrix cells) in one answer; layer maps beyond it are left out.
         max_image_bytes: largest uploaded image file, bytes.
         max_audio_bytes: largest uploaded sound file (WAV), bytes; its base64 text must also
@@ -77,6 +79,7 @@ class Limits:
     max_body_bytes: int = 1 << 20
     max_input_chars: int = 20_000
     max_beam: int = 16
+    max_output_tokens: int = 4096
     max_cells: int = 6_000_000
     max_image_bytes: int = 512 << 10
     max_audio_bytes: int = 640 << 10
@@ -144,6 +147,9 @@ def decode_request(body: dict[str, Any], limits: Limits) -> DecodeOptions:
         value = given.get(name, 1)
         if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limits.max_beam:
             raise RequestError(f"'{name}' must be an integer from 1 to {limits.max_beam}, got {value!r}")
+    max_len = given.get("max_len")
+    if isinstance(max_len, int) and max_len > limits.max_output_tokens:
+        raise RequestError(f"'max_len' must be at most {limits.max_output_tokens}, got {max_len}")
     try:
         return DecodeOptions(**given)
     except DecodeOptionError as err:
@@ -152,7 +158,7 @@ def decode_request(body: dict[str, Any], limits: Limits) -> DecodeOptions:
 
 def check_layers_request(body: Any, limits: Limits) -> dict[str, Any]:
     """A layers request: input and options as :func:`check_request` takes them, and
-    ``out_tokens``, a list of at most 4096 strings.
+    ``out_tokens``, a list of at most ``limits.max_output_tokens`` strings.
 
     Raises:
         RequestError: for anything else.
@@ -160,8 +166,9 @@ def check_layers_request(body: Any, limits: Limits) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise RequestError('the body must be a JSON object {"input": ..., "options": ..., "out_tokens": [...]}')
     tokens = body.get("out_tokens")
-    if not isinstance(tokens, list) or not 1 <= len(tokens) <= 4096 or not all(isinstance(t, str) for t in tokens):
-        raise RequestError("'out_tokens' must be a list of 1 to 4096 strings (a hypothesis' out_tokens)")
+    most = limits.max_output_tokens
+    if not isinstance(tokens, list) or not 1 <= len(tokens) <= most or not all(isinstance(t, str) for t in tokens):
+        raise RequestError(f"'out_tokens' must be a list of 1 to {most} strings (a hypothesis' out_tokens)")
     rest = {k: v for k, v in body.items() if k != "out_tokens"}
     unknown = sorted(set(rest) - {"input", "options"})
     if unknown:
