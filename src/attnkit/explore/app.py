@@ -44,6 +44,7 @@ from importlib import resources
 from typing import Any
 
 from flask import Flask, Response, jsonify, request, send_from_directory
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from ..decoding import DecodeOptionError, DecodeOptions, option_fields
@@ -197,8 +198,9 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
     app = Flask(__name__, static_folder=str(static), static_url_path="/static")
     app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, TRUSTED_HOSTS=trusted_hosts,
                       JSON_SORT_KEYS=False)
-    app.json.sort_keys = False
-    app.json.ensure_ascii = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider: keep key order and non-ASCII text
+        app.json.sort_keys = False
+        app.json.ensure_ascii = False
 
     @app.after_request
     def _headers(response: Response) -> Response:

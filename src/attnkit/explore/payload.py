@@ -15,7 +15,7 @@ import dataclasses
 import os
 import tempfile
 import time
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ import torch
 from ..capabilities import InputKind
 from ..decoding import Translation, layer_maps
 from ..errors import InputError
+from ..tasks.seq2seq import Seq2SeqTask
 from ..viz.views import VIEWS, Budget, binary_matrix, view_of
 from .runs import Served
 
@@ -79,7 +80,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     gives every hypothesis shown; the reference's forced attention (gold word links) and the layer
     x head maps (when asked) are one teacher-forced pass each, on the ids of that decoding."""
     run = served.run
-    task, model, caps = run.task, run.model, run.capabilities
+    task, model, caps = cast(Seq2SeqTask, run.task), run.model, run.capabilities  # declared: decodes text
     text, options = request["input"], dict(request["options"])
     decode = request["decode"]
     best = task.predict(model, [text], options=options, decode=decode)[0]  # InputError names a bad input
@@ -176,7 +177,7 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
     """
     start = time.perf_counter()
     run = served.run
-    task, model = run.task, run.model
+    task, model = cast(Seq2SeqTask, run.task), run.model  # declared: decodes text, with layer maps
     if not run.capabilities.layer_maps:
         raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
     options = dict(request["options"])
