@@ -159,8 +159,9 @@ class Task(Protocol):
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
         `decode`: the decoding options of a task that decodes (non-decoding tasks take None)."""
 
-    def report(self, metrics: Mapping[str, Any]) -> list[str]:
-        """Lines that present :meth:`evaluate`'s metrics to a person."""
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        """Lines that present :meth:`evaluate`'s metrics to a person; `detailed` adds the finer
+        breakdowns a task has (per class, per locale...)."""
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
                 decode: "DecodeOptions | None" = None) -> list[Prediction]:
