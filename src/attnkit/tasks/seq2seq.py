@@ -13,7 +13,7 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Mapping, Sequence, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,6 +23,7 @@ from ..decoding import DecodeOptions, ForcedAttention, Translation, forced_weigh
 from ..decoding import decode as decode_ids
 from ..errors import InputError
 from ..losses import linear_cross_entropy
+from ..models.reinforce import SamplesAttention
 from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
@@ -39,8 +40,19 @@ class Seq2SeqTask:
     src_vocab: Vocab
     tgt_vocab: Vocab
     max_source_len: int
-    max_target_len: int
     src_offset = 0  # source position of the first token of the text itself
+
+    if TYPE_CHECKING:  # what a subclass supplies (declared for the type checker only)
+        name: ClassVar[str]
+
+        @property
+        def max_target_len(self) -> int: ...  # an attribute or a property
+
+        def source_tokens(self, text: str, locale: str) -> list[str]: ...
+
+        def encode_target(self, target: str) -> list[int]: ...
+
+        def decode_target(self, ids: Sequence[int]) -> str: ...
 
     @property
     def spec(self) -> Seq2SeqSpec:
@@ -80,19 +92,21 @@ class Seq2SeqTask:
         (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
         smoothing = ctx.train.label_smoothing
         generator = getattr(model, "generator", None)
-        fused = isinstance(generator, nn.Linear)  # output layer and loss in one chunked pass
-        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused else {}))
+        fused = generator if isinstance(generator, nn.Linear) else None  # output layer and loss in one chunked pass
+        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused is not None else {}))
         sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
-        if fused and not sampled:
-            return linear_cross_entropy(out[0].flatten(0, 1), generator.weight, generator.bias,
+        if fused is not None and not sampled:
+            return linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias,
                                         batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                                         label_smoothing=smoothing)
-        logits = (generator(out[0]) if fused else out[0]).float()  # (B, Tq, V); the loss in float32
+        logits = (fused(out[0]) if fused is not None else out[0]).float()  # (B, Tq, V); the loss in float32
         nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                               reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
         total = nll.sum()
         if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
-            total = total + model.reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
+            terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
+            if terms is not None:  # None only when nothing was sampled, which `sampled` rules out
+                total = total + terms
         return total
 
     # --- prediction --------------------------------------------------------------------------

@@ -227,7 +227,8 @@ class TranslationTask(Seq2SeqTask):
             if len(s) > self.max_source_len or len(t) > self.max_source_len:
                 dropped += 1
                 continue
-            src.append(s), tgt.append(t)
+            src.append(s)
+            tgt.append(t)
         if dropped:
             log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
                      dropped, len(examples), self.max_source_len)
