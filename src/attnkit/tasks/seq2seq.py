@@ -13,12 +13,12 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, ClassVar, Mapping, Sequence, cast
+from typing import TYPE_CHECKING, ClassVar, Mapping, Protocol, Sequence, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Batch, Vocab, collate
+from ..data import Vocab, collate
 from ..decoding import DecodeOptions, ForcedAttention, Translation, forced_weights
 from ..decoding import decode as decode_ids
 from ..errors import InputError
@@ -27,7 +27,24 @@ from ..models.reinforce import SamplesAttention
 from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
-__all__ = ["Seq2SeqTask"]
+__all__ = ["Seq2SeqTask", "TeacherForcedBatch"]
+
+
+class TeacherForcedBatch(Protocol):
+    """What the teacher-forced loss reads of a batch: :class:`attnkit.data.Batch`, or a task's
+    batch with more fields (e.g. :class:`~attnkit.tasks.aligned_translation.AlignedBatch`)."""
+
+    @property
+    def src(self) -> Tensor: ...  # (B, Tk) ids, or (B, T, n_mels) frames
+
+    @property
+    def src_lengths(self) -> Tensor: ...  # (B,)
+
+    @property
+    def tgt_in(self) -> Tensor: ...  # (B, Tq)
+
+    @property
+    def tgt_out(self) -> Tensor: ...  # (B, Tq)
 
 
 class Seq2SeqTask:
@@ -78,12 +95,10 @@ class Seq2SeqTask:
     def loss_weight(item: tuple[list[int], list[int]]) -> int:
         return len(item[1]) + 1  # real target tokens, </s> included, as collate counts
 
-    @staticmethod
-    def collate(items: Sequence[tuple[list[int], list[int]]]) -> Batch:
+    def collate(self, items: Sequence[tuple[list[int], list[int]]]) -> TeacherForcedBatch:
         return collate([s for s, _ in items], [t for _, t in items])
 
-    @staticmethod
-    def loss(model: nn.Module, batch: Batch, ctx: LossContext) -> Tensor:
+    def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
         [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
         when the model samples hard attention (the model owns that loss and its reward baseline:
