@@ -13,7 +13,7 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, ClassVar, Mapping, Protocol, Sequence, cast
+from typing import TYPE_CHECKING, ClassVar, Mapping, Protocol, Sequence, Sized, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,7 +27,7 @@ from ..models.reinforce import SamplesAttention
 from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
-__all__ = ["Seq2SeqTask", "TeacherForcedBatch"]
+__all__ = ["Seq2SeqTask", "TeacherForcedTask", "TeacherForcedBatch"]
 
 
 class TeacherForcedBatch(Protocol):
@@ -47,12 +47,54 @@ class TeacherForcedBatch(Protocol):
     def tgt_out(self) -> Tensor: ...  # (B, Tq)
 
 
-class Seq2SeqTask:
+class TeacherForcedTask:
+    """The training half of every task whose output is a token sequence decoded step by step:
+    items are (source, target ids), whatever the source is (token ids of a text, frames of a
+    recording); the loss is the teacher-forced cross-entropy per target token. Text tasks take
+    the rest from :class:`Seq2SeqTask`; :class:`~attnkit.tasks.SpokenDatesTask` only this."""
+
+    loss_unit = "target tokens"
+
+    @staticmethod
+    def lengths(item: tuple[Sized, Sequence[int]]) -> tuple[int, int]:
+        return len(item[0]), len(item[1]) + 1  # + </s>
+
+    @staticmethod
+    def loss_weight(item: tuple[Sized, Sequence[int]]) -> int:
+        return len(item[1]) + 1  # real target tokens, </s> included, as collate counts
+
+    def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
+        """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
+        [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
+        when the model samples hard attention (the model owns that loss and its reward baseline:
+        ``model.reinforce_terms``, :mod:`attnkit.models.reinforce`). For models with a
+        linear ``generator`` the output layer and the loss run fused over chunks of tokens
+        (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
+        smoothing = ctx.train.label_smoothing
+        generator = getattr(model, "generator", None)
+        fused = generator if isinstance(generator, nn.Linear) else None  # output layer and loss in one chunked pass
+        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused is not None else {}))
+        sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
+        if fused is not None and not sampled:
+            return linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias,
+                                        batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                                        label_smoothing=smoothing)
+        logits = (fused(out[0]) if fused is not None else out[0]).float()  # (B, Tq, V); the loss in float32
+        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                              reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
+        total = nll.sum()
+        if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
+            terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
+            if terms is not None:  # None only when nothing was sampled, which `sampled` rules out
+                total = total + terms
+        return total
+
+
+class Seq2SeqTask(TeacherForcedTask):
     """Shared implementation of the :class:`~attnkit.tasks.base.Task` protocol for text-to-text
     tasks. Subclasses set ``src_vocab``, ``tgt_vocab``, ``max_source_len`` and ``max_target_len``
     and define ``source_tokens(text, locale)``, ``encode_target`` and ``decode_target``."""
 
-    loss_unit = "target tokens"
     spec_class = Seq2SeqSpec
     src_vocab: Vocab
     tgt_vocab: Vocab
@@ -87,42 +129,8 @@ class Seq2SeqTask:
     def encode(self, examples: Sequence) -> list[tuple[list[int], list[int]]]:
         return list(zip(*self.pairs(examples)))
 
-    @staticmethod
-    def lengths(item: tuple[list[int], list[int]]) -> tuple[int, int]:
-        return len(item[0]), len(item[1]) + 1  # + </s>
-
-    @staticmethod
-    def loss_weight(item: tuple[list[int], list[int]]) -> int:
-        return len(item[1]) + 1  # real target tokens, </s> included, as collate counts
-
     def collate(self, items: Sequence[tuple[list[int], list[int]]]) -> TeacherForcedBatch:
         return collate([s for s, _ in items], [t for _, t in items])
-
-    def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
-        [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (the model owns that loss and its reward baseline:
-        ``model.reinforce_terms``, :mod:`attnkit.models.reinforce`). For models with a
-        linear ``generator`` the output layer and the loss run fused over chunks of tokens
-        (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
-        smoothing = ctx.train.label_smoothing
-        generator = getattr(model, "generator", None)
-        fused = generator if isinstance(generator, nn.Linear) else None  # output layer and loss in one chunked pass
-        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused is not None else {}))
-        sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
-        if fused is not None and not sampled:
-            return linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias,
-                                        batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                                        label_smoothing=smoothing)
-        logits = (fused(out[0]) if fused is not None else out[0]).float()  # (B, Tq, V); the loss in float32
-        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                              reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
-        total = nll.sum()
-        if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
-            terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
-            if terms is not None:  # None only when nothing was sampled, which `sampled` rules out
-                total = total + terms
-        return total
 
     # --- prediction --------------------------------------------------------------------------
     predict_options: Mapping[str, str] = {}  # option name -> default, for predict(options=...)

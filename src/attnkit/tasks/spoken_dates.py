@@ -57,7 +57,7 @@ from ..models.speech_seq2seq import ListensToFrames
 from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
-from .seq2seq import Seq2SeqTask
+from .seq2seq import TeacherForcedTask
 from .spoken_words import pad_frames, speech_cache_dir
 
 __all__ = ["field_accuracy", "SpokenDatesConfig", "SpokenDate", "SpokenDatePrediction", "SpokenDatesTask",
@@ -196,7 +196,7 @@ class SpokenDatePrediction:
 
 
 @dataclass
-class SpokenDatesTask(Seq2SeqTask):
+class SpokenDatesTask(TeacherForcedTask):
     """Spoken dates as a task plug-in (families rnn and transformer, through a
     :class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
 
