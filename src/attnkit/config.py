@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Sequence, cast
 
 import yaml
 
 from .errors import ConfigError
 from .io import atomic_write_text
-from .models import FAMILIES
+from .models import FAMILIES, ModelFamily
 from .schema import build_dataclass, merge, parse_overrides, plain_dict
-from .tasks import TASKS
+from .tasks import TASKS, Task
 
 __all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "parse_overrides", "save_config",
            "config_from_dict", "task_of", "family_of"]
@@ -89,22 +89,33 @@ class TrainConfig:
             raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
 
-def task_of(cfg: "RunConfig") -> type:
+def _task(name: str) -> type[Task]:
+    # a registered class is a task plug-in by declaration (its class attributes and classmethods
+    # are those of the Task protocol); the registry holds plain classes, so say it once here
+    return cast("type[Task]", TASKS.get(name))
+
+
+def _family(name: str) -> type[ModelFamily]:
+    # likewise: a class registered in FAMILIES is a ModelFamily by declaration
+    return cast("type[ModelFamily]", FAMILIES.get(name))
+
+
+def task_of(cfg: "RunConfig") -> type[Task]:
     """The task class the config names."""
-    return TASKS.get(cfg.data.task)
+    return _task(cfg.data.task)
 
 
-def family_of(cfg: "RunConfig") -> type:
+def family_of(cfg: "RunConfig") -> type[ModelFamily]:
     """The model family class the config names."""
-    return FAMILIES.get(cfg.model.arch)
+    return _family(cfg.model.arch)
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """A whole run: ``data`` (the task's config section), ``model`` (the family's), ``train``."""
 
-    data: Any = field(default_factory=lambda: TASKS.get(DEFAULT_TASK).config_class())
-    model: Any = field(default_factory=lambda: FAMILIES.get(TASKS.get(DEFAULT_TASK).default_family).config_class())
+    data: Any = field(default_factory=lambda: _task(DEFAULT_TASK).config_class())
+    model: Any = field(default_factory=lambda: _family(_task(DEFAULT_TASK).default_family).config_class())
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def check(self) -> "RunConfig":
@@ -118,7 +129,7 @@ class RunConfig:
         self.train.check()
         task, family = task_of(self), family_of(self)
         if not issubclass(task.spec_class, family.spec_class):
-            fits = [e.name for e in FAMILIES if issubclass(task.spec_class, e.obj.spec_class)]
+            fits = [e.name for e in FAMILIES if issubclass(task.spec_class, _family(e.name).spec_class)]
             raise ConfigError(f"model.arch={self.model.arch} cannot model data.task={self.data.task}; "
                               f"choose one of: {', '.join(fits) or 'none registered'}")
         return self
@@ -158,13 +169,13 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         raise ConfigError(f"unknown config section {unknown[0]!r}; valid sections: data, model, train")
     data, model = _section(raw, "data"), _section(raw, "model")
     try:
-        task = TASKS.get(data.get("task", DEFAULT_TASK))
+        task = _task(data.get("task", DEFAULT_TASK))
     except ValueError as err:
         raise ConfigError(f"data.task: {err}") from None
     data.setdefault("task", task.name)
     model.setdefault("arch", task.default_family)
     try:
-        family = FAMILIES.get(model["arch"])
+        family = _family(model["arch"])
     except ValueError as err:
         raise ConfigError(f"model.arch: {err}") from None
     sections = {"data": data, "model": model, "train": _section(raw, "train")}

@@ -35,6 +35,7 @@ from ..evaluation.word_alignment import (
 )
 from ..heads import parse_heads, select_heads
 from ..tasks.base import AlignmentChoiceTask
+from ..tasks.seq2seq import Seq2SeqTask
 from ..training import Run, RunError, load_run
 from ..viz import plot_links, save_figure
 from .common import UserError, add_common, device_of
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.input} has {len(sources)} lines but {args.target} has {len(targets)}")
     else:
         try:
-            targets = [t.output for t in run_.task.translate(run_.model, [(s, "") for s in sources])]
+            task = cast(Seq2SeqTask, run_.task)  # a text translation run: its task decodes lines
+            targets = [t.output for t in task.translate(run_.model, [(s, "") for s in sources])]
         except InputError as err:
             raise UserError(str(err)) from None
         print("\n".join(targets))

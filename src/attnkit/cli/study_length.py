@@ -14,12 +14,14 @@ import json
 import os
 import shlex
 from pathlib import Path
+from typing import cast
 
 from ..config import load_config
 from ..evaluation import BucketScore
 from ..io import atomic_write_text
 from ..machine import cpu_model
 from ..studies.length import run_study
+from ..tasks.translation import TranslationTask
 from ..training import load_run
 from ..viz import plot_alignment, save_figure
 from ..viz.curves import plot_bleu_by_length, plot_training_curves
@@ -77,7 +79,7 @@ def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
         lines += [f"**Example {n}** ({len(ex.text.split())} source words)\n", f"- source: {ex.text}",
                   f"- reference: {ex.target}"]
         for name, run in runs.items():
-            (tr,) = run.task.translate(run.model, [(ex.text, "")])
+            (tr,) = cast(TranslationTask, run.task).translate(run.model, [(ex.text, "")])  # a translation run
             lines.append(f"- {name}: {tr.output}")
             if tr.weights is not None:
                 png = f"{stem}-example{n}-{name}.png"

@@ -11,9 +11,11 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import cast
 
 from ..decoding import layer_maps
 from ..errors import InputError
+from ..tasks.seq2seq import Seq2SeqTask
 from ..training import load_run
 from ..viz import plot_attention_grid, save_figure
 from .common import UserError, add_common, device_of
@@ -50,8 +52,9 @@ def run(args: argparse.Namespace) -> int:
         results = predict_and_print(args, run_, texts, options)
     except InputError as err:
         raise UserError(str(err)) from None
+    task = cast(Seq2SeqTask, run_.task)  # a text task that translates (its predictions are Translations)
     for i, res in enumerate(results, 1):
-        unseen = run_.task.src_vocab.unknown(res.src_tokens)
+        unseen = task.src_vocab.unknown(res.src_tokens)
         if unseen:
             log.warning("input %d: characters never seen in training read as <unk>: %s", i,
                         " ".join(repr(c) for c in unseen))

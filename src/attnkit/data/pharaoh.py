@@ -16,7 +16,7 @@ References:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Literal, overload
 
 from ..io import atomic_write_text
 
@@ -51,6 +51,14 @@ def parse_pharaoh(line: str, *, where: str = "line") -> tuple[Links, Links]:
 def format_pharaoh(links: Iterable[tuple[int, int]]) -> str:
     """One Pharaoh line: the links sorted by source then target index, ``i-j`` separated by spaces."""
     return " ".join(f"{i}-{j}" for i, j in sorted(links))
+
+
+@overload
+def read_pharaoh(path: str | Path, *, with_possible: Literal[False] = False) -> list[Links]: ...
+
+
+@overload
+def read_pharaoh(path: str | Path, *, with_possible: Literal[True]) -> tuple[list[Links], list[Links]]: ...
 
 
 def read_pharaoh(path: str | Path, *, with_possible: bool = False) -> list[Links] | tuple[list[Links], list[Links]]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -26,6 +27,7 @@ from ..heads import select_heads
 from .beam_state import BeamStates, select_rows
 from .greedy import Hypothesis, force_eos
 from .options import STOP_RULES, DecodeOptions
+from .protocols import StepDecoder
 
 __all__ = ["beam_search", "length_penalty", "coverage_penalty", "select_rows", "STOP_RULES"]
 
@@ -104,12 +106,14 @@ class _Trail:
         for path in paths:
             offsets.append(total)
             total += len(path)
-        first = self.weights[0]
+        # called only for a model that gives weights, which it then gives at every step
+        weights = cast(list[Tensor], self.weights)
+        first = weights[0]
         out = first.new_empty(total, *first.shape[1:])  # (sum of path lengths, [Nh,] Tk)
         for s in range(max(len(path) for path in paths)):
             where = [off + s for off, path in zip(offsets, paths) if len(path) > s]
             rows = [path[s] for path in paths if len(path) > s]
-            out[where] = self.weights[s][rows]
+            out[where] = weights[s][rows]
         return [w.movedim(0, -2) for w in out.split([len(path) for path in paths])]  # ([Nh,] len, Tk)
 
 
@@ -186,7 +190,7 @@ def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int
     if beta > 0 and not getattr(model, "uses_attention", True):
         raise ValueError("the coverage penalty needs attention weights; this model has none (use beta=0)")
     batch, k, device = src.shape[0], beam_size, src.device
-    beams = BeamStates(model, model.encode(src, src_lengths), batch, k, device)
+    beams = BeamStates(model, cast(StepDecoder, model).encode(src, src_lengths), batch, k, device)
     sentences = list(range(batch))  # sentence id of each active sentence
     scores = torch.full((batch, k), -math.inf, dtype=torch.float64, device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand

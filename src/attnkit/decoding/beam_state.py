@@ -34,10 +34,12 @@ times by :func:`select_rows`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
+
+from .protocols import FoldsBeams, StepDecoder
 
 __all__ = ["select_rows", "BeamAncestry", "BeamStates"]
 
@@ -155,11 +157,13 @@ class BeamStates:
     """
 
     def __init__(self, model: nn.Module, memory: Any, sentences: int, beams: int, device: torch.device | str) -> None:
-        self.model, self.beams = model, beams
+        # a family declaring decodes=True has encode / init_state / step (checked at load)
+        self.model: StepDecoder = cast(StepDecoder, model)
+        self.beams = beams
         self.folded = hasattr(model, "fold_beams")
-        self.memory = model.fold_beams(memory, beams) if self.folded else \
+        self.memory = cast(FoldsBeams, model).fold_beams(memory, beams) if self.folded else \
             select_rows(memory, torch.arange(sentences, device=device).repeat_interleave(beams))
-        self.state = model.init_state(self.memory)
+        self.state = self.model.init_state(self.memory)
         self.ancestry = BeamAncestry(sentences, beams, self.state.capacity, device) \
             if self.folded and beams > 1 else None
 
@@ -176,7 +180,8 @@ class BeamStates:
         """
         if self.folded:
             visible = None if self.ancestry is None else self.ancestry.open(position)
-            logprobs, self.state, weights = self.model.step(prev_tokens, self.state, self.memory, visible=visible)
+            folding = cast(FoldsBeams, self.model)
+            logprobs, self.state, weights = folding.step(prev_tokens, self.state, self.memory, visible=visible)
         else:
             logprobs, self.state, weights = self.model.step(prev_tokens, self.state, self.memory)
         return logprobs, weights

@@ -8,12 +8,13 @@ token ids; the task tokenises (:meth:`attnkit.tasks.seq2seq.Seq2SeqTask.forced_a
 
 from __future__ import annotations
 
-from typing import NamedTuple, Sequence
+from typing import NamedTuple, Sequence, cast
 
 import torch
 from torch import Tensor, nn
 
 from ..data import collate, to_device
+from .protocols import HasLayerMaps
 
 __all__ = ["ForcedAttention", "forced_weights"]
 
@@ -53,7 +54,7 @@ def forced_weights(model: nn.Module, pairs: Sequence[tuple[Sequence[int], Sequen
             batch = to_device(collate([list(s) for s, _ in chunk], [list(t) for _, t in chunk]), device)
             with torch.no_grad():
                 if hasattr(model, "attention_maps"):
-                    maps = model.attention_maps(batch.src, batch.src_lengths, batch.tgt_in)
+                    maps = cast(HasLayerMaps, model).attention_maps(batch.src, batch.src_lengths, batch.tgt_in)
                     weights = torch.stack(maps.cross, dim=1)  # (B, L, Nh, Tq, Tk)
                 else:
                     single = model(batch.src, batch.src_lengths, batch.tgt_in).weights

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from ..data import Vocab
 from .beam_state import select_rows
+from .protocols import StepDecoder
 
 __all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 
@@ -54,8 +55,9 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
         (Nh, To, Tk_b) as the model's ``step`` gives them ((B, Tk) or (B, Nh, Tk)), are trimmed
         to the sentence's real source length and output length.
     """
-    memory = model.encode(src, src_lengths)
-    state = model.init_state(memory)
+    decoder = cast(StepDecoder, model)  # a family declaring decodes=True has these (checked at load)
+    memory = decoder.encode(src, src_lengths)
+    state = decoder.init_state(memory)
     batch, device = src.shape[0], src.device
     prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=device)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
@@ -65,7 +67,7 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     weights: Tensor | None = None
     steps = 0
     for t in range(max_len + 1):
-        logprobs, state, w = model.step(prev, state, memory)  # (R, V), ..., (R, [Nh,] Tk) | None
+        logprobs, state, w = decoder.step(prev, state, memory)  # (R, V), ..., (R, [Nh,] Tk) | None
         if t == max_len:
             logprobs = force_eos(logprobs)
         best, prev = logprobs.max(dim=-1)

@@ -5,7 +5,7 @@ teacher-forced pass over given ids (:func:`layer_maps`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple, Sequence
+from typing import ClassVar, NamedTuple, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from ..data import Vocab
 from ..predictions import TEXT_ALIGNMENT
 from .options import PRECISIONS
+from .protocols import HasLayerMaps
 
 __all__ = ["Translation", "LayerMaps", "layer_maps", "PRECISIONS"]
 
@@ -68,7 +69,7 @@ def layer_maps(model: nn.Module, src_ids: Sequence[int], out_ids: Sequence[int])
     device = next(model.parameters()).device
     src = torch.tensor([list(src_ids)], device=device)
     tgt_in = torch.tensor([[Vocab.bos_id, *out_ids]], device=device)
-    maps = model.attention_maps(src, torch.tensor([src.shape[1]], device=device), tgt_in)
+    maps = cast(HasLayerMaps, model).attention_maps(src, torch.tensor([src.shape[1]], device=device), tgt_in)
 
     def stack(per_layer: list[Tensor]) -> Tensor:
         return torch.stack([w[0] for w in per_layer]).float().cpu()  # (L, Nh, Tq, Tk)

@@ -27,7 +27,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import torch
 from torch import Tensor, nn
@@ -39,8 +39,8 @@ from .frontends import ConvSubsampling, check_frames
 from .rnn import Memory, Seq2Seq
 from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
 
-__all__ = ["PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq", "SpeechTransformer",
-           "FRONTENDS"]
+__all__ = ["ListensToFrames", "PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq",
+           "SpeechTransformer", "FRONTENDS"]
 
 FRONTENDS = ("pyramid", "conv", "self-attention")
 
@@ -51,6 +51,18 @@ def _blstm(x: Tensor, lengths: Tensor, rnn: nn.LSTM) -> tuple[Tensor, Tensor]:
     out, (h_n, _) = rnn(packed)
     out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
     return out, torch.cat([h_n[-2], h_n[-1]], dim=-1)
+
+
+class ListensToFrames(Protocol):
+    """What the models built for a :class:`~attnkit.models.specs.SpeechSeq2SeqSpec` (:class:`SpeechSeq2Seq`,
+    :class:`SpeechTransformer`) add to a step decoder: the time scale of their memory."""
+
+    @property
+    def frames_per_position(self) -> int:
+        """Input frames per memory position."""
+
+    def memory_lengths(self, src_lengths: Tensor) -> Tensor:
+        """Memory positions per row of `src_lengths` frames."""
 
 
 class PyramidalListener(nn.Module):

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..functional import padding_mask
 from ..nn.multihead import KVCache, MultiHeadAttention
-from ..nn.positional import PositionKind, build_positional
+from ..nn.positional import ALiBi, PositionKind, build_positional
 from .decoder_cache import TransformerState
 from .rnn.model import Seq2SeqOutput
 
@@ -177,7 +177,8 @@ class TransformerSeq2Seq(nn.Module):
             nn.init.zeros_(emb.weight[pad_id])
         pos = build_positional(positional, d_model=d_model, n_heads=n_heads, max_len=max_len, dropout=dropout)
         rotary = pos if pos.kind is PositionKind.ROTARY else None  # rotates q and k in every layer
-        self.alibi = pos if pos.kind is PositionKind.SCORE_BIAS else None  # biases every layer's scores
+        # biases every layer's scores; the SCORE_BIAS kind promises bias(Tq, Tk), as ALiBi has it
+        self.alibi = cast(ALiBi, pos) if pos.kind is PositionKind.SCORE_BIAS else None
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None  # added to embeddings
         self.embed_dropout = nn.Dropout(dropout)
         layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary)

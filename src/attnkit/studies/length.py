@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import cast
 
 import torch
 
@@ -25,6 +26,7 @@ from ..config import RunConfig, load_config
 from ..decoding import DecodeOptions
 from ..evaluation import bleu_by_length, corpus_scores
 from ..io import atomic_write_text
+from ..tasks.translation import TranslationTask
 from ..training.parallel import train_many
 from ..training.run import load_run
 
@@ -64,12 +66,13 @@ def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batc
         if all(str(k) in cached["beams"] for k in beams):
             return cached
     run = load_run(run_dir)
+    task = cast(TranslationTask, run.task)  # the study trains translation runs
     examples = run.task.load_split(run.path, "test")
     sources, refs = [e.text for e in examples], [e.target for e in examples]
     result: dict = {"n": len(examples), "beams": {}}
     for k in beams:
         start = time.perf_counter()
-        translations = run.task.translate(run.model, [(s, "") for s in sources],
+        translations = task.translate(run.model, [(s, "") for s in sources],
                                           DecodeOptions(beam_size=k, batch_tokens=batch_tokens))
         seconds = time.perf_counter() - start
         hyps = [t.output for t in translations]

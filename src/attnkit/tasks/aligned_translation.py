@@ -53,6 +53,8 @@ from ..evaluation.alignment import alignment_error_rate, read_pharaoh, write_pha
 from ..evaluation.word_alignment import AlignmentChoice, choice_links, piece_link_matrix, piece_words
 from ..io import atomic_write_text
 from ..losses import linear_cross_entropy
+from .base import LossContext
+from .seq2seq import TeacherForcedBatch
 from .translation import SPLITS, TranslationConfig, TranslationExample, TranslationTask
 
 __all__ = ["AlignedTranslationConfig", "AlignedTranslationTask", "AlignedExample", "AlignedBatch", "CHOICE_FILE"]
@@ -79,7 +81,8 @@ class AlignedTranslationConfig(TranslationConfig):
     def check(self) -> None:
         super().check()
         if self.guided_weight < 0:
-            raise ConfigError(f"data.guided_weight must be >= 0 (0 turns guided alignment off), got {self.guided_weight}")
+            raise ConfigError(f"data.guided_weight must be >= 0 (0 turns guided alignment off), "
+                              f"got {self.guided_weight}")
         if self.guided_head < 0:
             raise ConfigError(f"data.guided_head must be a head index >= 0, got {self.guided_head}")
         if self.align_head != "mean" and not self.align_head.isdigit():
@@ -155,15 +158,17 @@ class AlignedTranslationTask(TranslationTask):
             attnkit.errors.ConfigError: if a link file is missing or its line count differs from
                 its split's.
         """
-        task, splits = super().build(data_cfg, run_dir)
+        task, corpora = super().build(data_cfg, run_dir)
         task._configure(data_cfg)
         corpus, data = Path(data_cfg.corpus), Path(run_dir) / "data"
+        splits: dict[str, list[AlignedExample]] = {}
         for split in SPLITS:
-            examples = splits[split]
+            examples = corpora[split]
             n, cut = len(examples), split == "dev"  # dev keeps its first data.n_dev pairs
             guide = _read_links(corpus / f"{split}.{data_cfg.guide}.pharaoh", n, required=data_cfg.guided_weight > 0,
                                 prefix=cut)
-            gold = _read_links(corpus / f"{split}.gold.pharaoh", n, required=False, prefix=cut) if split != "train" else None
+            gold = (_read_links(corpus / f"{split}.gold.pharaoh", n, required=False, prefix=cut)
+                    if split != "train" else None)
             if data_cfg.reverse:
                 guide, gold = _flip(guide), _flip(gold)
             if guide is not None:
@@ -231,30 +236,34 @@ class AlignedTranslationTask(TranslationTask):
                 guide[b, :len(tgt_words), :len(src_words)] = piece_link_matrix(set(links), src_words, tgt_words)
         return AlignedBatch(*batch, guide)
 
-    def loss(self, model: nn.Module, batch: AlignedBatch, ctx) -> Tensor:
+    def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
         """The translation loss, plus lambda times the guided alignment cross-entropy (module docstring).
 
         Raises:
             ValueError: for a model that samples hard attention, or has no attention, when guided.
         """
         if self.guided_weight <= 0:
-            return TranslationTask.loss(model, batch, ctx)
+            return super().loss(model, batch, ctx)
+        guide = batch.guide if isinstance(batch, AlignedBatch) else None
+        if guide is None:
+            raise ValueError("guided alignment needs batches with guide links (AlignedTranslationTask.collate)")
         generator = getattr(model, "generator", None)
-        fused = isinstance(generator, nn.Linear)
+        fused = generator if isinstance(generator, nn.Linear) else None
         kwargs = {"align_layer": self.guided_layer} if hasattr(model, "attention_maps") else {}
-        out = model(batch.src, batch.src_lengths, batch.tgt_in, project=not fused, **kwargs)
+        out = model(batch.src, batch.src_lengths, batch.tgt_in, project=fused is None, **kwargs)
         if getattr(out, "log_prob", None) is not None or out.weights is None:
-            raise ValueError("guided alignment needs a model with soft attention (not sampled hard attention, not none)")
+            raise ValueError("guided alignment needs a model with soft attention "
+                             "(not sampled hard attention, not none)")
         smoothing = ctx.train.label_smoothing
-        if fused:
-            ce = linear_cross_entropy(out[0].flatten(0, 1), generator.weight, generator.bias, batch.tgt_out.flatten(),
+        if fused is not None:
+            ce = linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias, batch.tgt_out.flatten(),
                                       ignore_index=Vocab.pad_id, label_smoothing=smoothing)
         else:
             ce = F.cross_entropy(out[0].float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
                                  reduction="sum", label_smoothing=smoothing)
         weights = out.weights if out.weights.dim() == 3 else out.weights[:, self.guided_head]  # (B, Tq, Tk)
         tiny = torch.finfo(weights.dtype).tiny
-        align = -(batch.guide.to(weights.dtype) * weights.clamp_min(tiny).log()).sum()  # [Garg19] L_a, summed
+        align = -(guide.to(weights.dtype) * weights.clamp_min(tiny).log()).sum()  # [Garg19] L_a, summed
         return ce + self.guided_weight * align
 
     # --- evaluation --------------------------------------------------------------------------
@@ -272,9 +281,9 @@ class AlignedTranslationTask(TranslationTask):
         """BLEU/chrF as :meth:`TranslationTask.evaluate`, plus AER, precision and recall of the
         attention's alignment where the examples have gold links (and the model has attention)."""
         metrics, translations = super().evaluate(model, examples, decode=decode)
-        golden = [e for e in examples if getattr(e, "gold", None) is not None]
+        golden = [(e, gold) for e in examples if (gold := getattr(e, "gold", None)) is not None]  # AlignedExamples
         if golden and getattr(model, "uses_attention", True):
-            score = alignment_error_rate(self.alignments(model, golden), [e.gold for e in golden])
+            score = alignment_error_rate(self.alignments(model, [e for e, _ in golden]), [gold for _, gold in golden])
             metrics.update({"aer": score.aer, "align_precision": score.precision, "align_recall": score.recall,
                             "align_n": score.n_sentences, "align_choice": self.choice.label()})
         return metrics, translations
@@ -283,7 +292,8 @@ class AlignedTranslationTask(TranslationTask):
         lines = super().report(metrics, detailed=detailed)
         if "aer" in metrics:
             lines[3:3] = [f"{'AER:':<16}{metrics['aer']:.4f}  (precision {metrics['align_precision']:.4f}, recall "
-                          f"{metrics['align_recall']:.4f}, {metrics['align_n']} gold verses, {metrics['align_choice']})"]
+                          f"{metrics['align_recall']:.4f}, {metrics['align_n']} gold verses, "
+                          f"{metrics['align_choice']})"]
         return lines
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping, Protocol, Sequence, TypeVar, runtime_checkable
 
 from torch import Tensor, nn
 
@@ -27,6 +27,8 @@ from ..predictions import Prediction
 
 if TYPE_CHECKING:
     from ..decoding.options import DecodeOptions
+
+_Score = TypeVar("_Score", float, tuple[float, float])  # a value, or a :meth:`PrimaryMetric.key` tuple
 
 __all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction", "SpanGoldTask", "AlignmentChoiceTask",
            "TextDecodingTask"]
@@ -55,7 +57,7 @@ class PrimaryMetric:
         """(value, tie-break value) of a metrics dict, for :meth:`better`."""
         return (metrics[self.name], metrics.get(self.tie_break, 0.0) if self.tie_break else 0.0)
 
-    def better(self, new: float | tuple, old: float | tuple) -> bool:
+    def better(self, new: _Score, old: _Score) -> bool:
         """True if `new` beats `old` (strictly); values or :meth:`key` tuples."""
         return new > old if self.higher_is_better else new < old
 
@@ -159,8 +161,9 @@ class Task(Protocol):
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
         `decode`: the decoding options of a task that decodes (non-decoding tasks take None)."""
 
-    def report(self, metrics: Mapping[str, Any]) -> list[str]:
-        """Lines that present :meth:`evaluate`'s metrics to a person."""
+    def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
+        """Lines that present :meth:`evaluate`'s metrics to a person; `detailed` adds the finer
+        breakdowns a task has (per class, per locale...)."""
 
     def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
                 decode: "DecodeOptions | None" = None) -> list[Prediction]:

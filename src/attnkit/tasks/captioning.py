@@ -39,7 +39,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence, cast
 
 import numpy as np
 import torch
@@ -54,6 +54,8 @@ from ..decoding import DecodeOptions, beam_search, greedy_decode
 from ..errors import ConfigError, InputError
 from ..evaluation import attention_in_box, box_chance, caption_scores
 from ..io import atomic_write_text
+from ..models.captioner import ShowAttendTell
+from ..models.reinforce import SamplesAttention
 from ..models.specs import CaptionSpec
 from ..predictions import CAPTION
 from ..schema import check_positive
@@ -273,8 +275,10 @@ class ScenesCaptionTask:
         total = nll.sum()
         if out.penalty is not None:
             total = total + out.penalty
-        if out.log_prob is not None:
-            total = total + model.reinforce_terms(nll.detach(), out, real)  # the model's own REINFORCE loss
+        if out.log_prob is not None:  # the model's own REINFORCE loss (None only when nothing was sampled)
+            terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, real)
+            if terms is not None:
+                total = total + terms
         return total
 
     # --- decoding, evaluation and prediction ---------------------------------------------------
@@ -285,7 +289,7 @@ class ScenesCaptionTask:
         options = decode or DecodeOptions(batch_size=200)
         batch_size, max_len = options.batch_size, options.max_len or self.max_target_len + 5
         device = next(model.parameters()).device
-        grid = model.grid(*pixels.shape[1:])
+        grid = cast(ShowAttendTell, model).grid(*pixels.shape[1:])  # the model a CaptionSpec builds
         model.eval()
         out = []
         for start in range(0, len(pixels), batch_size):
@@ -335,8 +339,11 @@ class ScenesCaptionTask:
             for (label, positions), item in zip(mentions, example.scene.items):
                 if label != item.label:
                     continue
-                inside, mass = attention_in_box(pred.word_maps[positions], item.box, size)
-                peak, area = box_chance(item.box, pred.word_maps.shape[1:], size)
+                maps = pred.word_maps
+                if maps is None:  # a model attends for every caption or for none; here it attends
+                    raise ValueError("a caption without attention among captions with attention")
+                inside, mass = attention_in_box(maps[positions], item.box, size)
+                peak, area = box_chance(item.box, maps.shape[1:], size)
                 hits += inside.tolist()
                 masses += mass.tolist()
                 chance_peak += [peak] * len(positions)

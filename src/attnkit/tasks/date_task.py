@@ -179,12 +179,12 @@ class DateTask(Seq2SeqTask):
                  ) -> tuple[dict[str, Any], list]:
         """Exact match, alignment accuracy and the share of zero weights
         (:func:`attnkit.evaluation.evaluate_examples`), and exact match per locale."""
-        metrics, translations = evaluate_examples(model, self, examples, decode=decode)
+        scores, translations = evaluate_examples(model, self, examples, decode=decode)
         by_locale: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
         for ex, tr in zip(examples, translations):
             by_locale[ex.locale][0].append(tr.output)
             by_locale[ex.locale][1].append(ex.target)
-        metrics["by_locale"] = {k: exact_match(*v) for k, v in sorted(by_locale.items())}
+        metrics: dict[str, Any] = {**scores, "by_locale": {k: exact_match(*v) for k, v in sorted(by_locale.items())}}
         return metrics, translations
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:

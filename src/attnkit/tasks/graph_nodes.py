@@ -126,7 +126,7 @@ class DebianPackagesTask:
     graph: NodeGraph
 
     name = "debian-packages"
-    config_class = DebianGraphConfig
+    config_class: ClassVar[type] = DebianGraphConfig  # a subclass reads its own (KarateClubTask)
     default_family = "gat"
     metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
     loss_unit = "nodes"
@@ -152,7 +152,8 @@ class DebianPackagesTask:
         return list(self.graph.classes)
 
     @classmethod
-    def _graph(cls, cfg: DebianGraphConfig) -> NodeGraph:
+    def _graph(cls, cfg: Any) -> NodeGraph:
+        """The graph of `cfg`, an instance of ``cls.config_class`` (here a DebianGraphConfig)."""
         try:
             return debian_graph.load_debian_graph(cfg.lists_dir or None, min_df=cfg.min_df,
                                                   max_features=cfg.max_features, dim=cfg.dim, seed=cfg.seed)

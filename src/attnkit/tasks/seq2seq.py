@@ -13,34 +13,105 @@ tokenisation (``source_tokens``, ``encode_target``, ``decode_target``) and its m
 from __future__ import annotations
 
 import dataclasses
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, ClassVar, Mapping, Protocol, Sequence, Sized, cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..data import Batch, Vocab, collate
+from ..data import Vocab, collate
 from ..decoding import DecodeOptions, ForcedAttention, Translation, forced_weights
 from ..decoding import decode as decode_ids
 from ..errors import InputError
 from ..losses import linear_cross_entropy
+from ..models.reinforce import SamplesAttention
 from ..models.specs import Seq2SeqSpec
 from .base import LossContext
 
-__all__ = ["Seq2SeqTask"]
+__all__ = ["Seq2SeqTask", "TeacherForcedTask", "TeacherForcedBatch"]
 
 
-class Seq2SeqTask:
+class TeacherForcedBatch(Protocol):
+    """What the teacher-forced loss reads of a batch: :class:`attnkit.data.Batch`, or a task's
+    batch with more fields (e.g. :class:`~attnkit.tasks.aligned_translation.AlignedBatch`)."""
+
+    @property
+    def src(self) -> Tensor: ...  # (B, Tk) ids, or (B, T, n_mels) frames
+
+    @property
+    def src_lengths(self) -> Tensor: ...  # (B,)
+
+    @property
+    def tgt_in(self) -> Tensor: ...  # (B, Tq)
+
+    @property
+    def tgt_out(self) -> Tensor: ...  # (B, Tq)
+
+
+class TeacherForcedTask:
+    """The training half of every task whose output is a token sequence decoded step by step:
+    items are (source, target ids), whatever the source is (token ids of a text, frames of a
+    recording); the loss is the teacher-forced cross-entropy per target token. Text tasks take
+    the rest from :class:`Seq2SeqTask`; :class:`~attnkit.tasks.SpokenDatesTask` only this."""
+
+    loss_unit = "target tokens"
+
+    @staticmethod
+    def lengths(item: tuple[Sized, Sequence[int]]) -> tuple[int, int]:
+        return len(item[0]), len(item[1]) + 1  # + </s>
+
+    @staticmethod
+    def loss_weight(item: tuple[Sized, Sequence[int]]) -> int:
+        return len(item[1]) + 1  # real target tokens, </s> included, as collate counts
+
+    def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
+        """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
+        [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
+        when the model samples hard attention (the model owns that loss and its reward baseline:
+        ``model.reinforce_terms``, :mod:`attnkit.models.reinforce`). For models with a
+        linear ``generator`` the output layer and the loss run fused over chunks of tokens
+        (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
+        smoothing = ctx.train.label_smoothing
+        generator = getattr(model, "generator", None)
+        fused = generator if isinstance(generator, nn.Linear) else None  # output layer and loss in one chunked pass
+        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused is not None else {}))
+        sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
+        if fused is not None and not sampled:
+            return linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias,
+                                        batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                                        label_smoothing=smoothing)
+        logits = (fused(out[0]) if fused is not None else out[0]).float()  # (B, Tq, V); the loss in float32
+        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
+                              reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
+        total = nll.sum()
+        if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
+            terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
+            if terms is not None:  # None only when nothing was sampled, which `sampled` rules out
+                total = total + terms
+        return total
+
+
+class Seq2SeqTask(TeacherForcedTask):
     """Shared implementation of the :class:`~attnkit.tasks.base.Task` protocol for text-to-text
     tasks. Subclasses set ``src_vocab``, ``tgt_vocab``, ``max_source_len`` and ``max_target_len``
     and define ``source_tokens(text, locale)``, ``encode_target`` and ``decode_target``."""
 
-    loss_unit = "target tokens"
     spec_class = Seq2SeqSpec
     src_vocab: Vocab
     tgt_vocab: Vocab
     max_source_len: int
-    max_target_len: int
     src_offset = 0  # source position of the first token of the text itself
+
+    if TYPE_CHECKING:  # what a subclass supplies (declared for the type checker only)
+        name: ClassVar[str]
+
+        @property
+        def max_target_len(self) -> int: ...  # an attribute or a property
+
+        def source_tokens(self, text: str, locale: str) -> list[str]: ...
+
+        def encode_target(self, target: str) -> list[int]: ...
+
+        def decode_target(self, ids: Sequence[int]) -> str: ...
 
     @property
     def spec(self) -> Seq2SeqSpec:
@@ -58,42 +129,8 @@ class Seq2SeqTask:
     def encode(self, examples: Sequence) -> list[tuple[list[int], list[int]]]:
         return list(zip(*self.pairs(examples)))
 
-    @staticmethod
-    def lengths(item: tuple[list[int], list[int]]) -> tuple[int, int]:
-        return len(item[0]), len(item[1]) + 1  # + </s>
-
-    @staticmethod
-    def loss_weight(item: tuple[list[int], list[int]]) -> int:
-        return len(item[1]) + 1  # real target tokens, </s> included, as collate counts
-
-    @staticmethod
-    def collate(items: Sequence[tuple[list[int], list[int]]]) -> Batch:
+    def collate(self, items: Sequence[tuple[list[int], list[int]]]) -> TeacherForcedBatch:
         return collate([s for s, _ in items], [t for _, t in items])
-
-    @staticmethod
-    def loss(model: nn.Module, batch: Batch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy over real target tokens (teacher forcing), with label smoothing
-        [Szegedy16] arXiv:1512.00567 when ``train.label_smoothing`` > 0; plus the REINFORCE terms
-        when the model samples hard attention (the model owns that loss and its reward baseline:
-        ``model.reinforce_terms``, :mod:`attnkit.models.reinforce`). For models with a
-        linear ``generator`` the output layer and the loss run fused over chunks of tokens
-        (:func:`attnkit.losses.linear_cross_entropy`), never building the logits."""
-        smoothing = ctx.train.label_smoothing
-        generator = getattr(model, "generator", None)
-        fused = isinstance(generator, nn.Linear)  # output layer and loss in one chunked pass
-        out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused else {}))
-        sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
-        if fused and not sampled:
-            return linear_cross_entropy(out[0].flatten(0, 1), generator.weight, generator.bias,
-                                        batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                                        label_smoothing=smoothing)
-        logits = (generator(out[0]) if fused else out[0]).float()  # (B, Tq, V); the loss in float32
-        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                              reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
-        total = nll.sum()
-        if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
-            total = total + model.reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
-        return total
 
     # --- prediction --------------------------------------------------------------------------
     predict_options: Mapping[str, str] = {}  # option name -> default, for predict(options=...)

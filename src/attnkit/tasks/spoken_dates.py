@@ -36,7 +36,7 @@ import random
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -53,13 +53,15 @@ from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
 from ..io import atomic_write_text
 from ..models.specs import SpeechSeq2SeqSpec
+from ..models.speech_seq2seq import ListensToFrames
 from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
-from .seq2seq import Seq2SeqTask
+from .seq2seq import TeacherForcedTask
 from .spoken_words import pad_frames, speech_cache_dir
 
-__all__ = ["field_accuracy", "SpokenDatesConfig", "SpokenDate", "SpokenDatePrediction", "SpokenDatesTask", "ESPEAK_LANGUAGES"]
+__all__ = ["field_accuracy", "SpokenDatesConfig", "SpokenDate", "SpokenDatePrediction", "SpokenDatesTask",
+           "ESPEAK_LANGUAGES"]
 
 #: Date-task locale -> the espeak-ng language that speaks it.
 ESPEAK_LANGUAGES = {"en_US": "en-us", "en_GB": "en-gb", "de_DE": "de", "fr_FR": "fr", "es_ES": "es",
@@ -194,7 +196,7 @@ class SpokenDatePrediction:
 
 
 @dataclass
-class SpokenDatesTask(Seq2SeqTask):
+class SpokenDatesTask(TeacherForcedTask):
     """Spoken dates as a task plug-in (families rnn and transformer, through a
     :class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
 
@@ -242,8 +244,10 @@ class SpokenDatesTask(Seq2SeqTask):
             utts = []
             for i, ex in enumerate(examples):
                 voice = f"{ESPEAK_LANGUAGES[ex.locale]}+{rng.choice(variants[split])}"
-                noise = {"snr_db": float(cfg.snr_db), "noise_seed": cfg.seed + i} if cfg.snr_db else {}
-                utts.append(Utterance(ex.text, voice, rng.choice(cfg.speeds), rng.choice(cfg.pitches), **noise))
+                # clean speech keeps Utterance's defaults (no noise, seed 0)
+                snr, seed = (float(cfg.snr_db), cfg.seed + i) if cfg.snr_db else (None, 0)
+                utts.append(Utterance(ex.text, voice, rng.choice(cfg.speeds), rng.choice(cfg.pitches), snr_db=snr,
+                                      noise_seed=seed))
             try:
                 paths = cache.ensure(utts)
             except SynthesisError as err:
@@ -273,7 +277,8 @@ class SpokenDatesTask(Seq2SeqTask):
         """
         run_dir = Path(run_dir)
         info = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
-        cfg = SpokenDatesConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()})
+        saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+        cfg = SpokenDatesConfig(**saved)
         rows = [json.loads(line) for line in (run_dir / "data" / f"{split}.jsonl").read_text(encoding="utf-8")
                 .splitlines() if line.strip()]
         utts = [Utterance(**{k: r["utterance"][k] for k in FIELDS}) for r in rows]
@@ -320,7 +325,7 @@ class SpokenDatesTask(Seq2SeqTask):
                         hyps = [n[0] for n in beam_search(model, x, lengths, max_len, options)]
                     else:
                         hyps = greedy_decode(model, x, lengths, max_len)
-                real = model.memory_lengths(lengths).tolist()
+                real = cast(ListensToFrames, model).memory_lengths(lengths).tolist()
                 for i, hyp, n in zip(chunk, hyps, real):
                     weights = None if hyp.weights is None else hyp.weights[..., :n].cpu()
                     out[i] = (self.decode_target(hyp.tokens), [self.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"],
@@ -328,7 +333,7 @@ class SpokenDatesTask(Seq2SeqTask):
         return out
 
     def _position_seconds(self, model: nn.Module) -> float:
-        return self.config.features.frame_seconds * model.frames_per_position
+        return self.config.features.frame_seconds * cast(ListensToFrames, model).frames_per_position
 
     def evaluate(self, model: nn.Module, examples: Sequence[SpokenDate], *, decode: DecodeOptions | None = None
                  ) -> tuple[dict[str, Any], list[SpokenDatePrediction]]:

@@ -110,13 +110,14 @@ class SpokenWordsConfig:
 
     def utterances(self, voices: Sequence[str]) -> list[tuple[Utterance, int]]:
         """(utterance, class index) for every voice of `voices`, word, speed and pitch."""
-        out = []
+        out: list[tuple[Utterance, int]] = []
         for voice in voices:
             for label, word in enumerate(self.words):
                 for speed in self.speeds:
                     for pitch in self.pitches:
-                        noise = {"snr_db": float(self.snr_db), "noise_seed": self.seed + len(out)} if self.snr_db else {}
-                        out.append((Utterance(word, voice, speed, pitch, **noise), label))
+                        # clean speech keeps Utterance's defaults (no noise, seed 0)
+                        snr, seed = (float(self.snr_db), self.seed + len(out)) if self.snr_db else (None, 0)
+                        out.append((Utterance(word, voice, speed, pitch, snr_db=snr, noise_seed=seed), label))
         return out
 
 
@@ -242,7 +243,8 @@ class SpokenWordsTask:
             attnkit.errors.ConfigError: if a file differs from the one the run was trained on.
         """
         info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
-        cfg = SpokenWordsConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()})
+        saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+        cfg = SpokenWordsConfig(**saved)
         cache = SpeechCache(speech_cache_dir(cfg.cache))
         fields = ("text", "voice", "speed", "pitch", "snr_db", "noise_seed")
         rows = info["splits"][split]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from torch import nn
 
@@ -30,6 +30,9 @@ from ..io import atomic_write_text
 from ..schema import check_positive
 from .base import PrimaryMetric
 from .seq2seq import Seq2SeqTask
+
+if TYPE_CHECKING:
+    from typing import Self  # (Python 3.11; annotations only, so 3.10 runs this module)
 
 __all__ = ["TranslationExample", "TranslationTask", "TranslationConfig", "read_corpus_split", "max_output_len"]
 
@@ -136,7 +139,7 @@ class TranslationTask(Seq2SeqTask):
         return max_output_len(n_source_tokens)
 
     @classmethod
-    def build(cls, data_cfg, run_dir: str | Path) -> tuple["TranslationTask", dict[str, list[TranslationExample]]]:
+    def build(cls, data_cfg, run_dir: str | Path) -> tuple[Self, dict[str, list[TranslationExample]]]:
         """Read the corpus, train the subword models on its training split, save both in `run_dir`.
 
         Raises:
@@ -185,14 +188,14 @@ class TranslationTask(Seq2SeqTask):
         self.tgt_subwords.save(Path(run_dir) / "subwords.tgt.model")
 
     @classmethod
-    def load(cls, data_cfg, run_dir: str | Path) -> "TranslationTask":
+    def load(cls, data_cfg, run_dir: str | Path) -> Self:
         """Rebuild the task from a run folder's subword models."""
         run_dir = Path(run_dir)
         return cls(SubwordModel.load(run_dir / "subwords.src.model"),
                    SubwordModel.load(run_dir / "subwords.tgt.model"), data_cfg.max_source_len)
 
     @staticmethod
-    def load_split(run_dir: str | Path, split: str) -> list[TranslationExample]:
+    def load_split(run_dir: str | Path, split: str) -> Sequence[TranslationExample]:
         """Examples of a run folder's saved split ("train", "dev" or "test")."""
         corpus = read_parallel(Path(run_dir) / "data" / f"{split}.src", Path(run_dir) / "data" / f"{split}.tgt",
                                max_chars=MAX_CHARS)
@@ -227,7 +230,8 @@ class TranslationTask(Seq2SeqTask):
             if len(s) > self.max_source_len or len(t) > self.max_source_len:
                 dropped += 1
                 continue
-            src.append(s), tgt.append(t)
+            src.append(s)
+            tgt.append(t)
         if dropped:
             log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
                      dropped, len(examples), self.max_source_len)
