@@ -62,6 +62,7 @@ def _setup(impl: str, b: int, nh: int, t: int, dh: int, causal: bool, seed: int 
     x = torch.randn(b, t, d, requires_grad=True)
     mask = torch.ones(t, t, dtype=torch.bool).triu(1) if causal else None  # torch: True = blocked
     if impl == "torch":
+
         def run():
             out = ref(x, x, x, need_weights=False, attn_mask=mask, is_causal=causal)[0]
             out.sum().backward()
@@ -77,6 +78,7 @@ def _setup(impl: str, b: int, nh: int, t: int, dh: int, causal: bool, seed: int 
         def run():
             F.scaled_dot_product_attention(q, k, v, is_causal=causal).sum().backward()
     elif impl == "naive":
+
         def run():
             qkv = F.linear(x, ref.in_proj_weight, ref.in_proj_bias)  # (B, T, 3D)
             q, k, v = (z.view(b, t, nh, dh).transpose(1, 2) for z in qkv.chunk(3, dim=-1))
@@ -104,8 +106,10 @@ def time_impl(impl, shape, causal, repeats) -> float:
 
 def peak_memory(impl, shape, causal) -> int:
     """Peak extra resident bytes of one forward+backward, measured in a fresh process."""
-    code = ("import json,sys;sys.argv=['x'];import benchmarks.attention as a;"
-            f"print(json.dumps(a._child_peak({impl!r}, {list(shape)!r}, {causal!r})))")
+    code = (
+        "import json,sys;sys.argv=['x'];import benchmarks.attention as a;"
+        f"print(json.dumps(a._child_peak({impl!r}, {list(shape)!r}, {causal!r})))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -122,9 +126,13 @@ def _child_peak(impl, shape, causal) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[128, 512, 2048])
-    parser.add_argument("--naive-limit-gib", type=float, default=6.0,
-                        help="skip the naive implementation when its (B, Nh, T, T) float32 matrices "
-                             "(about 4 of them live at once) would exceed this (default: %(default)s)")
+    parser.add_argument(
+        "--naive-limit-gib",
+        type=float,
+        default=6.0,
+        help="skip the naive implementation when its (B, Nh, T, T) float32 matrices "
+        "(about 4 of them live at once) would exceed this (default: %(default)s)",
+    )
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--heads", type=int, default=8)
     parser.add_argument("--head-dim", type=int, default=64)
@@ -134,10 +142,14 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# attention benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
-          f"{torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"# B={args.batch}, Nh={args.heads}, Dh={args.head_dim}; forward+backward; ratios to "
-          "torch.nn.MultiheadAttention (lower is better)")
+    print(
+        f"# attention benchmark, {datetime.date.today()}, {platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads, torch {torch.__version__}"
+    )
+    print(
+        f"# B={args.batch}, Nh={args.heads}, Dh={args.head_dim}; forward+backward; ratios to "
+        "torch.nn.MultiheadAttention (lower is better)"
+    )
     print()
     print("| T | causal | torch ms | attnkit × | sdpa × | naive × | torch peak MiB | attnkit mem × | naive mem × |")
     print("|---:|:---:|---:|---:|---:|---:|---:|---:|---:|")
@@ -147,17 +159,27 @@ def main(argv=None) -> int:
             naive_gib = 4 * args.batch * args.heads * t * t * 4 / 2**30
             impls = [i for i in IMPLS if i != "naive" or naive_gib <= args.naive_limit_gib]
             times = {impl: time_impl(impl, shape, causal, args.repeats) for impl in impls}
-            mem = {} if args.no_memory else {impl: peak_memory(impl, shape, causal)
-                                             for impl in ("torch", "attnkit", "naive") if impl in impls}
+            mem = (
+                {}
+                if args.no_memory
+                else {impl: peak_memory(impl, shape, causal) for impl in ("torch", "attnkit", "naive") if impl in impls}
+            )
 
             def cell(table: dict, impl: str, digits: int) -> str:
                 return f"{table[impl] / table['torch']:.{digits}f}" if impl in table else "skipped"
 
-            mem_cells = ("n/a",) * 3 if not mem else (
-                f"{mem['torch'] / 2**20:.1f}", cell(mem, "attnkit", 2), cell(mem, "naive", 2))
-            print(f"| {t} | {'yes' if causal else 'no'} | {times['torch'] * 1e3:.2f} | "
-                  f"{cell(times, 'attnkit', 3)} | {cell(times, 'sdpa', 3)} | {cell(times, 'naive', 3)} | "
-                  + " | ".join(mem_cells) + " |", flush=True)
+            mem_cells = (
+                ("n/a",) * 3
+                if not mem
+                else (f"{mem['torch'] / 2**20:.1f}", cell(mem, "attnkit", 2), cell(mem, "naive", 2))
+            )
+            print(
+                f"| {t} | {'yes' if causal else 'no'} | {times['torch'] * 1e3:.2f} | "
+                f"{cell(times, 'attnkit', 3)} | {cell(times, 'sdpa', 3)} | {cell(times, 'naive', 3)} | "
+                + " | ".join(mem_cells)
+                + " |",
+                flush=True,
+            )
     return 0
 
 

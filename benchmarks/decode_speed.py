@@ -63,9 +63,10 @@ def naive_rate(run, sources: list[str], n: int) -> float:
     ids = sorted((run.task.src_vocab.encode(run.task.source_tokens(s, "")) for s in sources), key=len)[:n]
     start = time.perf_counter()
     for i in range(0, len(ids), 64):
-        batch = collate(ids[i:i + 64])
-        greedy_without_cache(run.model, batch.src, batch.src_lengths,
-                             run.task.output_limit(int(batch.src_lengths.max())))
+        batch = collate(ids[i : i + 64])
+        greedy_without_cache(
+            run.model, batch.src, batch.src_lengths, run.task.output_limit(int(batch.src_lengths.max()))
+        )
     return len(ids) / (time.perf_counter() - start)
 
 
@@ -82,12 +83,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="trained translation run folders")
     parser.add_argument("--beams", default="1,5", help="comma-separated beam sizes (default: %(default)s)")
     parser.add_argument("--precisions", default="fp32,bf16", help="fp32 and/or bf16 (default: %(default)s)")
-    parser.add_argument("--batch-tokens", default="8000",
-                        help="source tokens per batch (padding and beams included), one or more, comma-separated "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--batch-tokens",
+        default="8000",
+        help="source tokens per batch (padding and beams included), one or more, comma-separated "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
-    parser.add_argument("--naive-n", type=int, default=128,
-                        help="sentences for the no-cache reference; 0 skips it (default: %(default)s)")
+    parser.add_argument(
+        "--naive-n",
+        type=int,
+        default=128,
+        help="sentences for the no-cache reference; 0 skips it (default: %(default)s)",
+    )
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -106,31 +114,52 @@ def main(argv: list[str] | None = None) -> int:
         naive = cached = None
         if args.naive_n:
             naive, cached = naive_rate(run, sources, args.naive_n), cached_rate(run, sources, args.naive_n)
-            print(f"{path}: greedy on the {args.naive_n} shortest sentences: {cached:.1f} sent/s with the cache, "
-                  f"{naive:.1f} without ({cached / naive:.1f}x)")
+            print(
+                f"{path}: greedy on the {args.naive_n} shortest sentences: {cached:.1f} sent/s with the cache, "
+                f"{naive:.1f} without ({cached / naive:.1f}x)"
+            )
         print("| run | beam | precision | batch tokens | seconds | sent/s | BLEU | vs target |")
         print("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |")
         for k in beams:
             for precision in precisions:
                 for size in sizes:
                     start = time.perf_counter()
-                    out = run.task.translate(run.model, [(s, "") for s in sources],
-                                             DecodeOptions(beam_size=k, precision=precision, batch_tokens=size))
+                    out = run.task.translate(
+                        run.model,
+                        [(s, "") for s in sources],
+                        DecodeOptions(beam_size=k, precision=precision, batch_tokens=size),
+                    )
                     seconds = time.perf_counter() - start
                     bleu = corpus_scores([t.output for t in out], refs).bleu
                     rate = len(sources) / seconds
                     target = TARGETS.get((family, k))
                     vs = f"{rate / target:.2f}x of {target:.0f}" if target else "-"
-                    print(f"| {path} | {k} | {precision} | {size} | {seconds:.2f} | {rate:.1f} | {bleu:.2f} | {vs} |",
-                          flush=True)
-                    results.append({"run": path, "family": family, "beam": k, "precision": precision,
-                                    "batch_tokens": size, "n": len(sources), "seconds": round(seconds, 2),
-                                    "sentences_per_s": round(rate, 1), "bleu": round(bleu, 2), "target": target,
-                                    "naive_greedy_per_s": naive and round(naive, 1),
-                                    "cached_greedy_same_sentences_per_s": cached and round(cached, 1)})
+                    print(
+                        f"| {path} | {k} | {precision} | {size} | {seconds:.2f} | {rate:.1f} | {bleu:.2f} | {vs} |",
+                        flush=True,
+                    )
+                    results.append(
+                        {
+                            "run": path,
+                            "family": family,
+                            "beam": k,
+                            "precision": precision,
+                            "batch_tokens": size,
+                            "n": len(sources),
+                            "seconds": round(seconds, 2),
+                            "sentences_per_s": round(rate, 1),
+                            "bleu": round(bleu, 2),
+                            "target": target,
+                            "naive_greedy_per_s": naive and round(naive, 1),
+                            "cached_greedy_same_sentences_per_s": cached and round(cached, 1),
+                        }
+                    )
     if args.json:
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "fp32_peak_gflops": round(peak / 1e9),
-                                               "results": results}, indent=1) + "\n", encoding="utf-8")
+        Path(args.json).write_text(
+            json.dumps({"threads": args.threads, "fp32_peak_gflops": round(peak / 1e9), "results": results}, indent=1)
+            + "\n",
+            encoding="utf-8",
+        )
     return 0
 
 

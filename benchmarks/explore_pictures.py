@@ -38,6 +38,7 @@ from attnkit.explore import RunRegistry, create_app  # noqa: E402
 
 def _wait(driver, script, timeout=120):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: d.execute_script(script))
 
 
@@ -46,8 +47,9 @@ def _click(driver, canvas, x, y):
 
     sx = canvas.size["width"] / int(canvas.get_attribute("width"))
     sy = canvas.size["height"] / int(canvas.get_attribute("height"))
-    ActionChains(driver).move_to_element_with_offset(canvas, int(x * sx - canvas.size["width"] / 2),
-                                                     int(y * sy - canvas.size["height"] / 2)).click().perform()
+    ActionChains(driver).move_to_element_with_offset(
+        canvas, int(x * sx - canvas.size["width"] / 2), int(y * sy - canvas.size["height"] / 2)
+    ).click().perform()
 
 
 def image_shot(driver, url, keys, png: Path, query, out: Path) -> None:
@@ -103,8 +105,9 @@ def speech_shot(driver, url, keys, wav: Path, hover: int, out: Path) -> None:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--out", required=True, help="folder of the screenshots")
     parser.add_argument("--image-runs", nargs="*", default=[], help="image runs shown side by side")
     parser.add_argument("--test-index", type=int, default=0, help="test example of the first image run to upload")
@@ -136,7 +139,7 @@ def main(argv=None) -> int:
                 Image.fromarray(example.image.numpy()).save(buffer, "PNG")
                 png.write_bytes(buffer.getvalue())
                 query = [int(v) for v in args.query.split(",")]
-                image_shot(driver, url, keys[:len(args.image_runs)], png, query, out / "explore-image-overlay.png")
+                image_shot(driver, url, keys[: len(args.image_runs)], png, query, out / "explore-image-overlay.png")
             if args.graph_run:
                 key = keys[len(args.image_runs)]
                 node = args.node or registry[key].run.task.graph.names[0]
@@ -146,7 +149,7 @@ def main(argv=None) -> int:
 
                 wav = Path(tmp) / "recording.wav"
                 subprocess.run(["espeak-ng", "-v", args.speech_voice, "-w", str(wav), args.speech_text], check=True)
-                speech_shot(driver, url, keys[-len(args.speech_runs):], wav, args.hover, out / "explore-speech.png")
+                speech_shot(driver, url, keys[-len(args.speech_runs) :], wav, args.hover, out / "explore-speech.png")
         finally:
             driver.quit()
     return 0

@@ -61,12 +61,15 @@ def toy_passage_run(folder: Path) -> Path:
         (corpus / f"{split}.src").write_text("\n".join(src) + "\n", encoding="utf-8")
         (corpus / f"{split}.tgt").write_text("\n".join(tgt) + "\n", encoding="utf-8")
     cfg = folder / "passage.yaml"
-    cfg.write_text(f"""
+    cfg.write_text(
+        f"""
 data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 600, n_dev: 40}}
 model: {{arch: transformer, d_model: 32, n_heads: 4, enc_layers: 2, dec_layers: 2, d_ff: 64, dropout: 0.0}}
 train: {{max_steps: 300, batch_tokens: 3000, lr: 0.003, eval_every: 300, patience: 5, threads: 1,
          schedule: inverse-sqrt, warmup_steps: 50}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     train_run(load_config(cfg), folder / "passage", progress=False)
     return folder / "passage"
 
@@ -88,15 +91,22 @@ def submit(driver, key: str, text: str, options: dict, beam: int, timeout: float
 
     driver.set_script_timeout(timeout)
     before = driver.execute_script("return explore.state.timings.length")
-    driver.execute_script("""
+    driver.execute_script(
+        """
         const [key, text, options, beam] = arguments;
         document.querySelectorAll('#runs input').forEach(c => { if (c.checked !== (c.value === key)) c.click(); });
         document.getElementById('input').value = text;
         for (const [k, v] of Object.entries(options)) document.querySelector(`#options [data-option="${k}"]`).value = v;
         document.getElementById('beam').value = beam; document.getElementById('nbest').value = beam;
-        explore.submit();""", key, text, options, beam)
+        explore.submit();""",
+        key,
+        text,
+        options,
+        beam,
+    )
     WebDriverWait(driver, timeout, poll_frequency=0.05).until(
-        lambda d: d.execute_script("return explore.state.timings.length") > before)
+        lambda d: d.execute_script("return explore.state.timings.length") > before
+    )
     error = driver.execute_script(f"return document.querySelector('.panel[data-run=\"{key}\"] .error').textContent")
     if error:
         raise SystemExit(f"{key}: the page shows an error: {error}")
@@ -109,13 +119,16 @@ def measure(driver, key, text, options, beam, repeats) -> dict:
     med = {name: statistics.median(r[name] for r in runs) for name in ("total_ms", "server_ms", "render_ms")}
     if all("layers_ms" in r for r in runs):
         med["layers_ms"] = statistics.median(r["layers_ms"] for r in runs)
-    view = driver.execute_script(f"const v = explore.view('{key}'); return [v.matrix.shape, "
-                                 f"document.querySelector('.panel[data-run=\"{key}\"] .note').textContent]")
+    view = driver.execute_script(
+        f"const v = explore.view('{key}'); return [v.matrix.shape, "
+        f"document.querySelector('.panel[data-run=\"{key}\"] .note').textContent]"
+    )
     return {**med, "shape": view[0], "note": view[1], "repeats": repeats, "beam": beam}
 
 
 def shoot(driver, path: Path, css: str = "body") -> None:
     from selenium.webdriver.common.by import By
+
     time.sleep(0.2)
     if css != "body":
         driver.find_element(By.CSS_SELECTOR, css).screenshot(str(path))
@@ -124,8 +137,17 @@ def shoot(driver, path: Path, css: str = "body") -> None:
     print(f"wrote {path}", file=sys.stderr)
 
 
-def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[str], registry,
-                passage_key: str, passage_text: str, graph_key: str | None = None) -> None:
+def screenshots(
+    driver,
+    url,
+    out: Path,
+    verse_key: str | None,
+    date_keys: list[str],
+    registry,
+    passage_key: str,
+    passage_text: str,
+    graph_key: str | None = None,
+) -> None:
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
@@ -136,21 +158,28 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
         driver.set_window_size(1500, 1000)
         driver.get(url)
         _wait_ready(driver)
-        driver.execute_script("""
+        driver.execute_script(
+            """
             const [keys, text, locale] = arguments;
             document.querySelectorAll('#runs input')
                 .forEach(c => { if (c.checked !== keys.includes(c.value)) c.click(); });
             document.getElementById('input').value = text;
             const loc = document.querySelector('#options [data-option="locale"]'); if (loc) loc.value = locale;
             document.getElementById('beam').value = 3; document.getElementById('nbest').value = 3;
-            explore.submit();""", date_keys, example.text, example.locale)
+            explore.submit();""",
+            date_keys,
+            example.text,
+            example.locale,
+        )
         time.sleep(0.5)
         _wait_renders(driver, 1)
         canvas = driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{date_keys[0]}"] canvas.heatmap')
         d = {k: float(canvas.get_attribute(f"data-{k}")) for k in ("left", "top", "cell")}
         ActionChains(driver).move_to_element_with_offset(
-            canvas, int(d["left"] + 3.5 * d["cell"] - canvas.size["width"] / 2),
-            int(d["top"] + 1.5 * d["cell"] - canvas.size["height"] / 2)).perform()
+            canvas,
+            int(d["left"] + 3.5 * d["cell"] - canvas.size["width"] / 2),
+            int(d["top"] + 1.5 * d["cell"] - canvas.size["height"] / 2),
+        ).perform()
         shoot(driver, out / "explore-dates-side-by-side.png")
     if verse_key:
         driver.set_window_size(1100, 1400)
@@ -169,8 +198,10 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
     canvas = driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{passage_key}"] canvas.heatmap')
     d = {k: float(canvas.get_attribute(f"data-{k}")) for k in ("left", "top", "cell")}
     ActionChains(driver).move_to_element_with_offset(
-        canvas, int(d["left"] + 40.5 * d["cell"] - canvas.size["width"] / 2),
-        int(d["top"] + 5.5 * d["cell"] - canvas.size["height"] / 2)).perform()
+        canvas,
+        int(d["left"] + 40.5 * d["cell"] - canvas.size["width"] / 2),
+        int(d["top"] + 5.5 * d["cell"] - canvas.size["height"] / 2),
+    ).perform()
     shoot(driver, out / "explore-passage-500.png")
     if graph_key:
         driver.set_window_size(1200, 800)
@@ -182,17 +213,22 @@ def screenshots(driver, url, out: Path, verse_key: str | None, date_keys: list[s
 
 def _wait_renders(driver, n):
     from selenium.webdriver.support.ui import WebDriverWait
+
     WebDriverWait(driver, 120, poll_frequency=0.05).until(
-        lambda d: int(d.execute_script("return Number(document.body.dataset.renders || 0)")) >= n)
+        lambda d: int(d.execute_script("return Number(document.body.dataset.renders || 0)")) >= n
+    )
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--verse-run", help="a trained Transformer translation run (e.g. runs/bench-transformer)")
     parser.add_argument("--verse", default=VERSE, help="the verse to translate (default: Genesis 1:1, RV 1909)")
-    parser.add_argument("--passage-run", help="a translation run whose data.max_source_len is >= --passage-tokens "
-                                              "(default: train a small one here)")
+    parser.add_argument(
+        "--passage-run",
+        help="a translation run whose data.max_source_len is >= --passage-tokens (default: train a small one here)",
+    )
     parser.add_argument("--passage-tokens", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--beams", default="1,4", help="beam sizes for the verse (default: %(default)s)")
@@ -220,24 +256,46 @@ def main(argv=None) -> int:
                 _wait_ready(driver)
                 if verse_key:
                     for beam in [int(b) for b in args.beams.split(",")]:
-                        results.append({"case": "Bible verse, Transformer", "run": verse_key,
-                                         **measure(driver, verse_key, args.verse, {}, beam, args.repeats)})
-                results.append({"case": f"{args.passage_tokens}-token passage", "run": passage_key,
-                                **measure(driver, passage_key, text, {}, 1, args.repeats)})
+                        results.append(
+                            {
+                                "case": "Bible verse, Transformer",
+                                "run": verse_key,
+                                **measure(driver, verse_key, args.verse, {}, beam, args.repeats),
+                            }
+                        )
+                results.append(
+                    {
+                        "case": f"{args.passage_tokens}-token passage",
+                        "run": passage_key,
+                        **measure(driver, passage_key, text, {}, 1, args.repeats),
+                    }
+                )
                 if args.screenshots:
                     first_date = 2 if verse_key else 1
-                    screenshots(driver, url, Path(args.screenshots), verse_key,
-                                keys[first_date:first_date + len(args.dates_runs)], registry, passage_key, text,
-                                keys[-1] if args.graph_run else None)
+                    screenshots(
+                        driver,
+                        url,
+                        Path(args.screenshots),
+                        verse_key,
+                        keys[first_date : first_date + len(args.dates_runs)],
+                        registry,
+                        passage_key,
+                        text,
+                        keys[-1] if args.graph_run else None,
+                    )
             finally:
                 driver.quit()
-    print("| case | run | beam | matrix (To x Tk) | request -> rendered heatmap, ms | server ms | drawing ms "
-          "| -> layer x head grid rendered, ms |")
+    print(
+        "| case | run | beam | matrix (To x Tk) | request -> rendered heatmap, ms | server ms | drawing ms "
+        "| -> layer x head grid rendered, ms |"
+    )
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for r in results:
         layers = f"{r['layers_ms']:.0f}" if "layers_ms" in r else "n/a"
-        print(f"| {r['case']} | {r['run']} | {r['beam']} | {r['shape'][0]} x {r['shape'][1]} | "
-              f"{r['total_ms']:.0f} | {r['server_ms']:.0f} | {r['render_ms']:.0f} | {layers} |")
+        print(
+            f"| {r['case']} | {r['run']} | {r['beam']} | {r['shape'][0]} x {r['shape'][1]} | "
+            f"{r['total_ms']:.0f} | {r['server_ms']:.0f} | {r['render_ms']:.0f} | {layers} |"
+        )
         if r["note"]:
             print(f"  ({r['run']}: {r['note']})", file=sys.stderr)
     if args.json:
@@ -247,8 +305,10 @@ def main(argv=None) -> int:
 
 def _wait_ready(driver):
     from selenium.webdriver.support.ui import WebDriverWait
+
     WebDriverWait(driver, 60, poll_frequency=0.05).until(
-        lambda d: d.execute_script("return document.body.dataset.ready"))
+        lambda d: d.execute_script("return document.body.dataset.ready")
+    )
 
 
 if __name__ == "__main__":

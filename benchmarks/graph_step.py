@@ -77,9 +77,14 @@ def _worker(which: str, graph_name: str, steps: int, warmup: int, threads: int) 
         opt.step()
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    return {"model": which, "nodes": int(x.shape[0]), "edges": int(edge_index.shape[1]),
-            "parameters": sum(p.numel() for p in model.parameters()), "step_s": statistics.median(times),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "model": which,
+        "nodes": int(x.shape[0]),
+        "edges": int(edge_index.shape[1]),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "step_s": statistics.median(times),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def main(argv=None) -> None:
@@ -97,26 +102,58 @@ def main(argv=None) -> None:
         return
     results: dict[str, list[dict]] = {"attnkit": [], "pyg": []}
     for r in range(args.rounds):
-        for which in (("attnkit", "pyg") if r % 2 == 0 else ("pyg", "attnkit")):
-            out = subprocess.run([sys.executable, __file__, "--worker", which, "--graph", args.graph, "--steps",
-                                  str(args.steps), "--warmup", str(args.warmup), "--threads", str(args.threads)],
-                                 check=True, capture_output=True, text=True).stdout
+        for which in ("attnkit", "pyg") if r % 2 == 0 else ("pyg", "attnkit"):
+            out = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    which,
+                    "--graph",
+                    args.graph,
+                    "--steps",
+                    str(args.steps),
+                    "--warmup",
+                    str(args.warmup),
+                    "--threads",
+                    str(args.threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             results[which].append(json.loads(out.strip().splitlines()[-1]))
-    summary = {w: {"step_s": statistics.median(r["step_s"] for r in rs),
-                   "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
-                   "parameters": rs[0]["parameters"]} for w, rs in results.items()}
+    summary = {
+        w: {
+            "step_s": statistics.median(r["step_s"] for r in rs),
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+            "parameters": rs[0]["parameters"],
+        }
+        for w, rs in results.items()
+    }
     first = results["attnkit"][0]
-    report = {"machine": platform.processor() or platform.machine(), "torch": torch.__version__,
-              "threads": args.threads, "graph": args.graph, "nodes": first["nodes"], "edges": first["edges"],
-              "summary": summary, "ratio": summary["attnkit"]["step_s"] / summary["pyg"]["step_s"]}
+    report = {
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "graph": args.graph,
+        "nodes": first["nodes"],
+        "edges": first["edges"],
+        "summary": summary,
+        "ratio": summary["attnkit"]["step_s"] / summary["pyg"]["step_s"],
+    }
     if args.json:
         print(json.dumps(report))
         return
-    print(f"{args.graph} graph: {first['nodes']:,} nodes, {first['edges']:,} directed edges; {args.threads} threads, "
-          f"torch {torch.__version__}")
+    print(
+        f"{args.graph} graph: {first['nodes']:,} nodes, {first['edges']:,} directed edges; {args.threads} threads, "
+        f"torch {torch.__version__}"
+    )
     for w, s in summary.items():
-        print(f"  {w:<8}{1e3 * s['step_s']:>10.1f} ms/step  peak RSS {s['peak_rss_mb']:>8,.0f} MB  "
-              f"{s['parameters']:,} parameters")
+        print(
+            f"  {w:<8}{1e3 * s['step_s']:>10.1f} ms/step  peak RSS {s['peak_rss_mb']:>8,.0f} MB  "
+            f"{s['parameters']:,} parameters"
+        )
     print(f"  ratio attnkit / PyG (time): {report['ratio']:.3f}")
 
 

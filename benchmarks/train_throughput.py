@@ -32,8 +32,12 @@ from attnkit.data import TokenBatchSampler, collate
 from attnkit.tasks import TASKS
 from attnkit.training import Trainer, build_model
 
-DEFAULT = ("configs/bible-none.yaml", "configs/bible-bahdanau.yaml", "configs/bible-luong-general.yaml",
-           "configs/bible-transformer.yaml")
+DEFAULT = (
+    "configs/bible-none.yaml",
+    "configs/bible-bahdanau.yaml",
+    "configs/bible-luong-general.yaml",
+    "configs/bible-transformer.yaml",
+)
 
 
 def matmul_peak(threads: int, dtype: torch.dtype = torch.float32, n: int = 2048, repeats: int = 10) -> float:
@@ -59,9 +63,10 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     model = build_model(cfg, task)
     src, tgt = task.pairs(splits["train"])
     trainer = Trainer(model, cfg.train, tempfile.gettempdir(), task, list(zip(src, tgt)), lambda m: {}, progress=False)
-    sampler = TokenBatchSampler([len(s) for s in src], [len(t) + 1 for t in tgt],
-                                max_tokens=cfg.train.batch_tokens or 2000, seed=cfg.train.seed)
-    batches = [collate([src[j] for j in idx], [tgt[j] for j in idx]) for idx in sampler.batches(0)[:warmup + steps]]
+    sampler = TokenBatchSampler(
+        [len(s) for s in src], [len(t) + 1 for t in tgt], max_tokens=cfg.train.batch_tokens or 2000, seed=cfg.train.seed
+    )
+    batches = [collate([src[j] for j in idx], [tgt[j] for j in idx]) for idx in sampler.batches(0)[: warmup + steps]]
     model.train()
 
     def step(batch) -> None:
@@ -82,10 +87,16 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     for batch in timed:
         step(batch)
     seconds = time.perf_counter() - start
-    return {"config": config, "precision": cfg.train.precision,
-            "params": sum(p.numel() for p in model.parameters()), "steps": len(timed),
-            "tokens_per_batch": round(tokens / len(timed)), "tgt_tokens_per_s": tokens / seconds,
-            "ms_per_step": 1000 * seconds / len(timed), "flops_per_s": flops_per_token * tokens / seconds}
+    return {
+        "config": config,
+        "precision": cfg.train.precision,
+        "params": sum(p.numel() for p in model.parameters()),
+        "steps": len(timed),
+        "tokens_per_batch": round(tokens / len(timed)),
+        "tgt_tokens_per_s": tokens / seconds,
+        "ms_per_step": 1000 * seconds / len(timed),
+        "flops_per_s": flops_per_token * tokens / seconds,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"train_throughput: config not found: {missing[0]}", file=sys.stderr)
         return 1
     peaks = {"fp32": matmul_peak(args.threads), "bf16": matmul_peak(args.threads, torch.bfloat16)}
-    print(f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads; "
-          f"measured matmul peak: float32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
-          f"bfloat16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; "
-          "MFU is against the peak of the config's train.precision")
+    print(
+        f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads; "
+        f"measured matmul peak: float32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
+        f"bfloat16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; "
+        "MFU is against the peak of the config's train.precision"
+    )
     print("| config | precision | params | tokens/batch | target tokens/s | ms/step | GFLOP/s | MFU |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for config in args.configs:
@@ -113,9 +126,12 @@ def main(argv: list[str] | None = None) -> int:
         r["mfu"] = r["flops_per_s"] / peaks[r["precision"]]
         if args.json:
             print(json.dumps(r))
-        print(f"| {Path(config).stem} | {r['precision']} | {r['params'] / 1e6:.1f} M | {r['tokens_per_batch']} | "
-              f"{r['tgt_tokens_per_s']:,.0f} | {r['ms_per_step']:.0f} | {r['flops_per_s'] / 1e9:.1f} | "
-              f"{r['mfu']:.1%} |", flush=True)
+        print(
+            f"| {Path(config).stem} | {r['precision']} | {r['params'] / 1e6:.1f} M | {r['tokens_per_batch']} | "
+            f"{r['tgt_tokens_per_s']:,.0f} | {r['ms_per_step']:.0f} | {r['flops_per_s'] / 1e9:.1f} | "
+            f"{r['mfu']:.1%} |",
+            flush=True,
+        )
     return 0
 
 

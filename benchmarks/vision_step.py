@@ -39,8 +39,9 @@ class ReferenceViT(nn.Module):
         n = (size // patch) ** 2
         self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))
         self.positions = nn.Parameter(torch.randn(1, 1 + n, d_model) * 0.02)
-        layer = nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout=0.0, activation="gelu",
-                                           batch_first=True, norm_first=True)
+        layer = nn.TransformerEncoderLayer(
+            d_model, n_heads, d_ff, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+        )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
@@ -60,6 +61,7 @@ def _step_fn(model: nn.Module, images, labels):
         logits = out.logits if hasattr(out, "logits") else out
         F.cross_entropy(logits, labels).backward()
         opt.step()
+
     return step
 
 
@@ -97,22 +99,37 @@ def main(argv=None) -> None:
     vit = VisionTransformer(1, 10, (args.size, args.size), patch_size=args.patch, **sizes)
     ref = ReferenceViT(args.size, args.patch, **sizes)
     assert sum(p.numel() for p in vit.parameters()) == sum(p.numel() for p in ref.parameters())
-    vit_times = _time({"attnkit ViT": _step_fn(vit, images, labels), "reference ViT": _step_fn(ref, images, labels)},
-                      args.steps, args.warmup, args.rounds)
+    vit_times = _time(
+        {"attnkit ViT": _step_fn(vit, images, labels), "reference ViT": _step_fn(ref, images, labels)},
+        args.steps,
+        args.warmup,
+        args.rounds,
+    )
     cnns = {name: AttentionCNN(1, 10, (args.size, args.size), attention=name) for name in CNN_ATTENTIONS}
     cnns["stn+none"] = AttentionCNN(1, 10, (args.size, args.size), stn=True)
-    cnn_times = _time({name: _step_fn(m, images, labels) for name, m in cnns.items()}, args.steps, args.warmup,
-                      args.rounds)
+    cnn_times = _time(
+        {name: _step_fn(m, images, labels) for name, m in cnns.items()}, args.steps, args.warmup, args.rounds
+    )
     result = {
-        "machine": platform.processor() or platform.machine(), "torch": torch.__version__, "threads": args.threads,
-        "size": args.size, "batch": args.batch,
-        "vit": {name: {"ms_per_step": round(t * 1e3, 2), "images_per_s": round(args.batch / t)}
-                for name, t in vit_times.items()},
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "size": args.size,
+        "batch": args.batch,
+        "vit": {
+            name: {"ms_per_step": round(t * 1e3, 2), "images_per_s": round(args.batch / t)}
+            for name, t in vit_times.items()
+        },
         "vit_ratio": round(vit_times["attnkit ViT"] / vit_times["reference ViT"], 3),
-        "cnn": {name: {"ms_per_step": round(t * 1e3, 2), "images_per_s": round(args.batch / t),
-                       "ratio_to_plain": round(t / cnn_times["none"], 3),
-                       "parameters": sum(p.numel() for p in cnns[name].parameters())}
-                for name, t in cnn_times.items()},
+        "cnn": {
+            name: {
+                "ms_per_step": round(t * 1e3, 2),
+                "images_per_s": round(args.batch / t),
+                "ratio_to_plain": round(t / cnn_times["none"], 3),
+                "parameters": sum(p.numel() for p in cnns[name].parameters()),
+            }
+            for name, t in cnn_times.items()
+        },
     }
     if args.json:
         print(json.dumps(result))
@@ -122,8 +139,10 @@ def main(argv=None) -> None:
         print(f"  {name:<16}{r['ms_per_step']:>9.2f} ms/step {r['images_per_s']:>8} images/s")
     print(f"  ratio attnkit / reference (time): {result['vit_ratio']:.3f}")
     for name, r in result["cnn"].items():
-        print(f"  cnn {name:<12}{r['ms_per_step']:>9.2f} ms/step {r['images_per_s']:>8} images/s  "
-              f"x{r['ratio_to_plain']:.3f} of plain  {r['parameters']:>8,} parameters")
+        print(
+            f"  cnn {name:<12}{r['ms_per_step']:>9.2f} ms/step {r['images_per_s']:>8} images/s  "
+            f"x{r['ratio_to_plain']:.3f} of plain  {r['parameters']:>8,} parameters"
+        )
 
 
 if __name__ == "__main__":

@@ -13,40 +13,54 @@ def test_defaults_are_valid_and_round_trip(tmp_path):
 
 
 def test_overrides_apply_and_are_typed(tmp_path):
-    cfg = load_config(None, ["model.hidden_dim=128", "train.lr=1e-3", "data.locales=[de_DE]",
-                             "model.bidirectional=false"])
+    cfg = load_config(
+        None, ["model.hidden_dim=128", "train.lr=1e-3", "data.locales=[de_DE]", "model.bidirectional=false"]
+    )
     assert cfg.model.hidden_dim == 128 and cfg.train.lr == 0.001
     assert cfg.data.locales == ("de_DE",) and cfg.model.bidirectional is False
     assert parse_overrides(["a.b.c=1"]) == {"a": {"b": {"c": 1}}}
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.hiden_dim=3", "unknown config key 'model.hiden_dim' for model.arch=rnn; valid keys here: arch, attention"),
-    ("modle.hidden_dim=3", "unknown config section 'modle'; valid sections: data, model, train"),
-    ("model.hidden_dim=3.5", "model.hidden_dim must be an integer"),
-    ("model.hidden_dim=0", "model.hidden_dim must be >= 1"),
-    ("model.bidirectional=2", "model.bidirectional must be true or false"),
-    ("model.attention=luong", "unknown attention 'luong'; choose one of: none, bahdanau, bahdanau-coverage, luong-dot"),
-    ("model.cell=rnn", "unknown cell 'rnn'; choose one of: gru, lstm"),
-    ("model.dropout=1.5", "model.dropout must lie in [0, 1)"),
-    ("model.attention=luong-dot", "set model.bidirectional=false"),
-    ("train.lr=-1", "train.lr must be > 0"),
-    ("data.task=poems", "unknown task 'poems'; choose one of: dates, translation, bible-sections"),
-    ("data.locales=de_DE", "data.locales must be a list"),
-    ("hidden_dim=3", "must look like section.key=value"),
-    ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
-    ("model.arch=capsule",
-     "unknown model family 'capsule'; choose one of: rnn, transformer, han, cnn, vit, gat, gcn, mlp"),
-    ("model.arch=han", "model.arch=han cannot model data.task=dates; choose one of: rnn, transformer"),
-    ("data.corpus=x", "data.corpus does not apply to data.task=dates; remove it "
-                      "(it is an option of data.task=translation/aligned-translation)"),
-    ("model.input_feeding=false", "model.input_feeding does not apply to model.attention=bahdanau"),
-    ("model.local_window=3", "model.local_window does not apply to model.attention=bahdanau"),
-    ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),
-    ("train.label_smoothing=1", "train.label_smoothing must lie in [0, 1)"),
-    ("model.init=xavier", "model.init: unknown 'xavier'; choose one of: torch, paper"),
-])
-
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        (
+            "model.hiden_dim=3",
+            "unknown config key 'model.hiden_dim' for model.arch=rnn; valid keys here: arch, attention",
+        ),
+        ("modle.hidden_dim=3", "unknown config section 'modle'; valid sections: data, model, train"),
+        ("model.hidden_dim=3.5", "model.hidden_dim must be an integer"),
+        ("model.hidden_dim=0", "model.hidden_dim must be >= 1"),
+        ("model.bidirectional=2", "model.bidirectional must be true or false"),
+        (
+            "model.attention=luong",
+            "unknown attention 'luong'; choose one of: none, bahdanau, bahdanau-coverage, luong-dot",
+        ),
+        ("model.cell=rnn", "unknown cell 'rnn'; choose one of: gru, lstm"),
+        ("model.dropout=1.5", "model.dropout must lie in [0, 1)"),
+        ("model.attention=luong-dot", "set model.bidirectional=false"),
+        ("train.lr=-1", "train.lr must be > 0"),
+        ("data.task=poems", "unknown task 'poems'; choose one of: dates, translation, bible-sections"),
+        ("data.locales=de_DE", "data.locales must be a list"),
+        ("hidden_dim=3", "must look like section.key=value"),
+        ("model.n_heads=8", "model.n_heads does not apply to model.arch=rnn; remove it"),
+        (
+            "model.arch=capsule",
+            "unknown model family 'capsule'; choose one of: rnn, transformer, han, cnn, vit, gat, gcn, mlp",
+        ),
+        ("model.arch=han", "model.arch=han cannot model data.task=dates; choose one of: rnn, transformer"),
+        (
+            "data.corpus=x",
+            "data.corpus does not apply to data.task=dates; remove it "
+            "(it is an option of data.task=translation/aligned-translation)",
+        ),
+        ("model.input_feeding=false", "model.input_feeding does not apply to model.attention=bahdanau"),
+        ("model.local_window=3", "model.local_window does not apply to model.attention=bahdanau"),
+        ("train.schedule=noam", "unknown 'noam'; choose one of: cosine, inverse-sqrt, constant"),
+        ("train.label_smoothing=1", "train.label_smoothing must lie in [0, 1)"),
+        ("model.init=xavier", "model.init: unknown 'xavier'; choose one of: torch, paper"),
+    ],
+)
 def test_bad_values_name_the_key(override, message):
     with pytest.raises(ConfigError) as err:
         load_config(None, [override])
@@ -54,16 +68,19 @@ def test_bad_values_name_the_key(override, message):
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model.d_model=100", "model.n_heads=3"], "must be divisible by model.n_heads=3"),
-    (["model.num_kv_heads=3"], "model.num_kv_heads=3 must divide model.n_heads=4"),
-    (["model.positional=sine"], "unknown 'sine'; choose one of: sinusoidal, learned, rope, alibi, none"),
-    (["model.norm=sandwich"], "choose one of: pre, post"),
-    (["model.hidden_dim=32"], "model.hidden_dim does not apply to model.arch=transformer"),
-    (["model.init=paper"], "model.init does not apply to model.arch=transformer"),
-    (["model.d_model=24", "model.n_heads=8"], "rope needs an even head width"),
-    (["train.schedule=inverse-sqrt", "train.warmup_steps=0"], "train.warmup_steps must be >= 0 (>= 1"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.d_model=100", "model.n_heads=3"], "must be divisible by model.n_heads=3"),
+        (["model.num_kv_heads=3"], "model.num_kv_heads=3 must divide model.n_heads=4"),
+        (["model.positional=sine"], "unknown 'sine'; choose one of: sinusoidal, learned, rope, alibi, none"),
+        (["model.norm=sandwich"], "choose one of: pre, post"),
+        (["model.hidden_dim=32"], "model.hidden_dim does not apply to model.arch=transformer"),
+        (["model.init=paper"], "model.init does not apply to model.arch=transformer"),
+        (["model.d_model=24", "model.n_heads=8"], "rope needs an even head width"),
+        (["train.schedule=inverse-sqrt", "train.warmup_steps=0"], "train.warmup_steps must be >= 0 (>= 1"),
+    ],
+)
 def test_transformer_config_errors(overrides, message):
     base = ["model.arch=transformer"] + (["model.positional=rope"] if "rope" in message else [])
     with pytest.raises(ConfigError) as err:
@@ -87,8 +104,18 @@ def test_shipped_configs_load():
 
     configs = sorted((Path(__file__).resolve().parents[1] / "configs").glob("dates-*.yaml"))
     names = {load_config(c).model.attention for c in configs if load_config(c).model.arch == "rnn"}
-    assert names == {"none", "bahdanau", "bahdanau-coverage", "luong-dot", "luong-general", "luong-concat",
-                     "luong-local-m", "luong-local-p", "luong-stacked", "location-aware"}
+    assert names == {
+        "none",
+        "bahdanau",
+        "bahdanau-coverage",
+        "luong-dot",
+        "luong-general",
+        "luong-concat",
+        "luong-local-m",
+        "luong-local-p",
+        "luong-stacked",
+        "location-aware",
+    }
     assert load_config(configs[0].parent / "dates-transformer.yaml").model.arch == "transformer"
 
 
@@ -143,9 +170,11 @@ def test_a_run_config_of_attnkit_0_1_is_converted_on_reading(tmp_path):
 def _spoken_dates_config(tmp_path, name, data_extra, model_extra):
     import yaml
 
-    raw = {"data": {"task": "spoken-dates", "n_train": 10, **data_extra},
-           "model": {"arch": "rnn", "attention": "bahdanau", "emb_dim": 4, "hidden_dim": 6, **model_extra},
-           "train": {"max_steps": 5}}
+    raw = {
+        "data": {"task": "spoken-dates", "n_train": 10, **data_extra},
+        "model": {"arch": "rnn", "attention": "bahdanau", "emb_dim": 4, "hidden_dim": 6, **model_extra},
+        "train": {"max_steps": 5},
+    }
     path = tmp_path / name
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     return path
@@ -189,8 +218,9 @@ def test_an_old_default_frontend_for_a_model_without_one_is_dropped_quietly(tmp_
 
     path = _spoken_dates_config(tmp_path, "tf.yaml", {"frontend": "pyramid"}, {})
     text = path.read_text(encoding="utf-8").replace("arch: rnn", "arch: transformer")
-    text = "\n".join(line for line in text.splitlines() if not line.strip().startswith(("attention", "emb_dim",
-                                                                                         "hidden_dim")))
+    text = "\n".join(
+        line for line in text.splitlines() if not line.strip().startswith(("attention", "emb_dim", "hidden_dim"))
+    )
     path.write_text(text, encoding="utf-8")
     with caplog.at_level(logging.WARNING, logger="attnkit.config"):
         cfg = load_config(path)

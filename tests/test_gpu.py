@@ -14,8 +14,14 @@ from attnkit.cli import main
 from attnkit.functional import attend
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = ["data.n_train=1500", "data.n_dev=100", "data.n_test=100", "train.max_steps=150", "train.eval_every=75",
-        "train.batch_size=64"]
+TINY = [
+    "data.n_train=1500",
+    "data.n_dev=100",
+    "data.n_test=100",
+    "train.max_steps=150",
+    "train.eval_every=75",
+    "train.batch_size=64",
+]
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
@@ -25,14 +31,27 @@ def _sets(items):
 
 @pytest.mark.gpu
 @cuda
-@pytest.mark.parametrize("config, extra", [
-    ("dates-bahdanau.yaml", []),
-    ("dates-transformer.yaml", ["train.max_steps=150", "train.warmup_steps=50"]),
-])
+@pytest.mark.parametrize(
+    "config, extra",
+    [("dates-bahdanau.yaml", []), ("dates-transformer.yaml", ["train.max_steps=150", "train.warmup_steps=50"])],
+)
 def test_train_evaluate_translate_on_cuda(tmp_path, capsys, config, extra):
     run = tmp_path / "run"
-    assert main(["train", str(REPO / "configs" / config), "--out", str(run), "--device", "cuda",
-                 "--no-progress", *_sets(TINY + extra + ["train.precision=bf16"])]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(REPO / "configs" / config),
+                "--out",
+                str(run),
+                "--device",
+                "cuda",
+                "--no-progress",
+                *_sets(TINY + extra + ["train.precision=bf16"]),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run), "--device", "cuda", "--json"]) == 0
     on_gpu = json.loads(capsys.readouterr().out)
@@ -40,8 +59,10 @@ def test_train_evaluate_translate_on_cuda(tmp_path, capsys, config, extra):
     on_cpu = json.loads(capsys.readouterr().out)
     assert on_gpu["n"] == on_cpu["n"] == 100
     assert abs(on_gpu["exact_match"] - on_cpu["exact_match"]) <= 0.02  # same weights, other kernels
-    assert main(["translate", "--model", str(run), "--device", "cuda", "--locale", "de_DE", "3. Mai 1979",
-                 "--beam", "3"]) == 0
+    assert (
+        main(["translate", "--model", str(run), "--device", "cuda", "--locale", "de_DE", "3. Mai 1979", "--beam", "3"])
+        == 0
+    )
     assert len(capsys.readouterr().out.strip()) == 10
 
 
@@ -66,8 +87,9 @@ def test_fused_and_explicit_paths_agree_on_cuda(dtype):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
 def test_asking_for_cuda_without_one_is_a_one_line_usage_error(tmp_path, capsys):
-    code = main(["train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out", str(tmp_path / "r"),
-                 "--device", "cuda"])
+    code = main(
+        ["train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out", str(tmp_path / "r"), "--device", "cuda"]
+    )
     err = capsys.readouterr().err
     assert code == 2 and "no CUDA device is available here" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "r").exists()

@@ -40,13 +40,16 @@ def test_single_head_weights_are_one_head():
         select_heads(w, 1)
 
 
-@pytest.mark.parametrize("heads, error, message", [
-    (3, ValueError, r"head 3 is out of range: these weights have 3 heads .*0\.\.2"),
-    (-1, ValueError, "head -1 is out of range"),
-    ("max", ValueError, "heads must be 'mean' or a head index 0..2"),
-    (1.0, TypeError, "got float"),
-    (True, TypeError, "got bool"),
-])
+@pytest.mark.parametrize(
+    "heads, error, message",
+    [
+        (3, ValueError, r"head 3 is out of range: these weights have 3 heads .*0\.\.2"),
+        (-1, ValueError, "head -1 is out of range"),
+        ("max", ValueError, "heads must be 'mean' or a head index 0..2"),
+        (1.0, TypeError, "got float"),
+        (True, TypeError, "got bool"),
+    ],
+)
 def test_bad_choices_are_clear_errors(heads, error, message):
     with pytest.raises(error, match=message):
         select_heads(_per_head((3, 4, 5)), heads)

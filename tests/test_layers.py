@@ -25,10 +25,30 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 PACKAGE = "attnkit"
 
 LAYERS = {
-    "": 0, "registry": 0, "errors": 0, "schema": 0, "io": 0, "machine": 0, "references": 0, "heads": 0,  # ""=__init__
-    "capabilities": 0, "predictions": 0,
-    "functional": 1, "losses": 1, "nn": 2, "models": 3, "data": 4, "decoding": 4, "evaluation": 4,
-    "tasks": 5, "config": 6, "training": 6, "studies": 7, "viz": 7, "cli": 8, "explore": 8,
+    "": 0,
+    "registry": 0,
+    "errors": 0,
+    "schema": 0,
+    "io": 0,
+    "machine": 0,
+    "references": 0,
+    "heads": 0,  # ""=__init__
+    "capabilities": 0,
+    "predictions": 0,
+    "functional": 1,
+    "losses": 1,
+    "nn": 2,
+    "models": 3,
+    "data": 4,
+    "decoding": 4,
+    "evaluation": 4,
+    "tasks": 5,
+    "config": 6,
+    "training": 6,
+    "studies": 7,
+    "viz": 7,
+    "cli": 8,
+    "explore": 8,
 }
 
 # (importer, imported) upward imports in today's code; remove an entry when it is fixed.
@@ -55,7 +75,7 @@ def _resolve(importer: str, is_package: bool, node: ast.ImportFrom) -> str:
         return node.module or ""
     base = importer.split(".") if is_package else importer.split(".")[:-1]
     if node.level > 1:
-        base = base[:-(node.level - 1)]
+        base = base[: -(node.level - 1)]
     return ".".join(base + ([node.module] if node.module else []))
 
 
@@ -72,8 +92,9 @@ def import_graph() -> dict[str, set[str]]:
                 targets = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom):
                 base = _resolve(name, is_package, node)
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names
+                ]
             for target in targets:
                 if target == PACKAGE or target.startswith(PACKAGE + "."):
                     while target not in modules:  # e.g. `import attnkit.x.y` of a name, not a file
@@ -135,8 +156,7 @@ def _describe_upward(pairs) -> str:
 
 def _describe_cycle(component: frozenset[str], graph: dict[str, set[str]]) -> str:
     edges = sorted((a, b) for a in component for b in graph[a] if b in component)
-    return "  cycle among " + ", ".join(sorted(component)) + "\n" + "\n".join(
-        f"    {a} -> {b}" for a, b in edges)
+    return "  cycle among " + ", ".join(sorted(component)) + "\n" + "\n".join(f"    {a} -> {b}" for a, b in edges)
 
 
 GRAPH = import_graph()
@@ -153,16 +173,20 @@ def test_the_walk_sees_imports_inside_functions_and_relative_imports():
 
 
 def test_the_checks_catch_made_up_violations():
-    graph = {"attnkit.functional.x": {"attnkit.cli.y"}, "attnkit.cli.y": {"attnkit.functional.x"},
-             "attnkit.nn.z": set()}
+    graph = {
+        "attnkit.functional.x": {"attnkit.cli.y"},
+        "attnkit.cli.y": {"attnkit.functional.x"},
+        "attnkit.nn.z": set(),
+    }
     assert upward_imports(graph) == {("attnkit.functional.x", "attnkit.cli.y")}
     assert cycles(graph) == [frozenset({"attnkit.functional.x", "attnkit.cli.y"})]
 
 
 def test_no_upward_imports():
     unexpected = upward_imports(GRAPH) - set(ALLOWED_UPWARD)
-    assert not unexpected, ("upward imports (DESIGN.md: each layer depends only on the layers above it):\n"
-                            + _describe_upward(unexpected))
+    assert not unexpected, (
+        "upward imports (DESIGN.md: each layer depends only on the layers above it):\n" + _describe_upward(unexpected)
+    )
 
 
 def test_no_import_cycles():
@@ -170,15 +194,25 @@ def test_no_import_cycles():
     assert not unexpected, "import cycles:\n" + "\n".join(_describe_cycle(c, GRAPH) for c in unexpected)
 
 
-@pytest.mark.parametrize("pair", [pytest.param(pair, id=f"{pair[0]}->{pair[1]}",
-                                               marks=pytest.mark.xfail(strict=True, reason=reason))
-                                  for pair, reason in ALLOWED_UPWARD.items()])
+@pytest.mark.parametrize(
+    "pair",
+    [
+        pytest.param(pair, id=f"{pair[0]}->{pair[1]}", marks=pytest.mark.xfail(strict=True, reason=reason))
+        for pair, reason in ALLOWED_UPWARD.items()
+    ],
+)
 def test_known_upward_import_is_fixed(pair):
     assert pair not in upward_imports(GRAPH), "still there:\n" + _describe_upward([pair])
 
 
-@pytest.mark.parametrize("component", [pytest.param(c, id="+".join(sorted(m.rsplit(".", 1)[-1] for m in c)),
-                                                    marks=pytest.mark.xfail(strict=True, reason=reason))
-                                       for c, reason in ALLOWED_CYCLES.items()])
+@pytest.mark.parametrize(
+    "component",
+    [
+        pytest.param(
+            c, id="+".join(sorted(m.rsplit(".", 1)[-1] for m in c)), marks=pytest.mark.xfail(strict=True, reason=reason)
+        )
+        for c, reason in ALLOWED_CYCLES.items()
+    ],
+)
 def test_known_cycle_is_fixed(component):
     assert component not in cycles(GRAPH), "still there:\n" + _describe_cycle(component, GRAPH)

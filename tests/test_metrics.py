@@ -27,8 +27,12 @@ def test_zero_share():
 
 
 def test_alignment_accuracy_of_per_head_weights_scores_the_named_map():
-    w = torch.tensor([[[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]],    # head 0: argmax 1, then 0
-                      [[0.0, 0.1, 0.9], [0.0, 0.3, 0.7]]])   # head 1: argmax 2, then 2
+    w = torch.tensor(
+        [
+            [[0.1, 0.8, 0.1], [0.7, 0.2, 0.1]],  # head 0: argmax 1, then 0
+            [[0.0, 0.1, 0.9], [0.0, 0.3, 0.7]],
+        ]
+    )  # head 1: argmax 2, then 2
     gold = [[(0, 2, 3), (1, 2, 3)]]  # both output positions should look at source position 2
     assert alignment_accuracy([w], gold, heads=0) == (0.0, 2)
     assert alignment_accuracy([w], gold, heads=1) == (1.0, 2)

@@ -95,8 +95,10 @@ class BarsTask(SevensTask):
                 raise InputError(f"input {i} is not a string of digits")
         with torch.no_grad():
             out = [model(torch.tensor([[int(c) for c in s]])) for s in inputs]
-        return [DigitBars("yes" if logits.argmax() == 1 else "no", list(s), w[0].tolist())
-                for s, (logits, w) in zip(inputs, out)]
+        return [
+            DigitBars("yes" if logits.argmax() == 1 else "no", list(s), w[0].tolist())
+            for s, (logits, w) in zip(inputs, out)
+        ]
 
 
 class BarsFamily(PoolFamily):
@@ -113,8 +115,11 @@ class BarsFamily(PoolFamily):
 
 @pytest.fixture(scope="module")
 def plugins():
-    VIEWS.register(KIND, View(KIND, plot=plot_bars, to_json=bars_json, script=SCRIPT,
-                              carries=frozenset({"digits", "weights"})), "a weight per digit (test plug-in)")
+    VIEWS.register(
+        KIND,
+        View(KIND, plot=plot_bars, to_json=bars_json, script=SCRIPT, carries=frozenset({"digits", "weights"})),
+        "a weight per digit (test plug-in)",
+    )
     TASKS.register("sevens-bars", BarsTask, "sevens with a bar per digit (test plug-in)")
     FAMILIES.register("toy-pool-bars", BarsFamily, "attention pooling (test plug-in)")
     yield
@@ -127,8 +132,10 @@ def plugins():
 def run(plugins, tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("bars")
     config = root / "bars.yaml"
-    config.write_text("data: {task: sevens-bars, n_train: 300}\nmodel: {dim: 8}\n"
-                      "train: {max_steps: 40, batch_size: 32, lr: 0.01, eval_every: 20, patience: 3, threads: 1}\n")
+    config.write_text(
+        "data: {task: sevens-bars, n_train: 300}\nmodel: {dim: 8}\n"
+        "train: {max_steps: 40, batch_size: 32, lr: 0.01, eval_every: 20, patience: 3, threads: 1}\n"
+    )
     assert main(["train", str(config), "--out", str(root / "run"), "--no-progress", "--device", "cpu"]) == 0
     return root / "run"
 
@@ -171,8 +178,12 @@ def test_predict_json_prints_the_registered_json(run, capsys):
     for text, record in zip(["12745680", "11111111"], records):
         (pred,) = task.predict(model, [text])
         assert set(record) == {"input", "kind", "output", "digits", "bars"}
-        assert (record["input"], record["kind"], record["output"], record["digits"]) == (text, KIND, pred.output,
-                                                                                         list(text))
+        assert (record["input"], record["kind"], record["output"], record["digits"]) == (
+            text,
+            KIND,
+            pred.output,
+            list(text),
+        )
         assert record["bars"]["shape"] == [8]
         np.testing.assert_allclose(record["bars"]["data"], pred.weights, atol=1e-5)
         assert sum(record["bars"]["data"]) == pytest.approx(1.0, abs=1e-4)  # pooling weights

@@ -88,11 +88,14 @@ class BareSevensTask:
             s = "".join(rng.choice("012345689") for _ in range(cfg.length))
             if rng.random() < 0.5:
                 i = rng.randrange(cfg.length)
-                s = s[:i] + "7" + s[i + 1:]
+                s = s[:i] + "7" + s[i + 1 :]
             return s
 
-        splits = {"train": [one() for _ in range(cfg.n_train)], "dev": [one() for _ in range(100)],
-                  "test": [one() for _ in range(200)]}
+        splits = {
+            "train": [one() for _ in range(cfg.n_train)],
+            "dev": [one() for _ in range(100)],
+            "test": [one() for _ in range(200)],
+        }
         (Path(run_dir) / "data").mkdir(parents=True, exist_ok=True)
         for split, rows in splits.items():
             (Path(run_dir) / "data" / f"{split}.json").write_text(json.dumps(rows))
@@ -221,8 +224,10 @@ def plugins():
 
 def test_an_outside_task_and_family_train_evaluate_and_predict_through_the_cli(plugins, tmp_path, capsys):
     config = tmp_path / "sevens.yaml"
-    config.write_text("data: {task: sevens}\nmodel: {dim: 16}\n"
-                      "train: {max_steps: 300, batch_size: 32, lr: 0.01, eval_every: 50, patience: 3, threads: 1}\n")
+    config.write_text(
+        "data: {task: sevens}\nmodel: {dim: 16}\n"
+        "train: {max_steps: 300, batch_size: 32, lr: 0.01, eval_every: 50, patience: 3, threads: 1}\n"
+    )
     run = tmp_path / "run"
     assert main(["train", str(config), "--out", str(run), "--no-progress", "--device", "cpu"]) == 0
     for name in ("config.yaml", "model.safetensors", "metrics.jsonl", "trainer_state.json"):
@@ -239,8 +244,9 @@ def test_an_outside_task_and_family_train_evaluate_and_predict_through_the_cli(p
     assert main(["predict", "--model", str(run), "12x"]) == 1
     assert "not a string of digits" in capsys.readouterr().err
     # declared: the run's capabilities are the task's and the family's
-    assert load_run(run).capabilities == RunCapabilities(TaskCapabilities(InputKind.TEXT, classes=("no", "yes")),
-                                                         ModelCapabilities(decodes=False, attention=True))
+    assert load_run(run).capabilities == RunCapabilities(
+        TaskCapabilities(InputKind.TEXT, classes=("no", "yes")), ModelCapabilities(decodes=False, attention=True)
+    )
     # the prediction's kind picks attnkit's view: the alignment of the answer over the digits
     png = tmp_path / "guess.png"
     assert main(["predict", "--model", str(run), "12745680", "--attention-plot", str(png)]) == 0
@@ -273,8 +279,10 @@ def bare_plugins():
 
 def test_a_plug_in_that_declares_nothing_gets_the_defaults(bare_plugins, tmp_path, capsys):
     config = tmp_path / "sevens.yaml"
-    config.write_text("data: {task: sevens, n_train: 200}\nmodel: {dim: 8}\n"
-                      "train: {max_steps: 20, batch_size: 32, eval_every: 10, threads: 1}\n")
+    config.write_text(
+        "data: {task: sevens, n_train: 200}\nmodel: {dim: 8}\n"
+        "train: {max_steps: 20, batch_size: 32, eval_every: 10, threads: 1}\n"
+    )
     run = tmp_path / "run"
     assert main(["train", str(config), "--out", str(run), "--no-progress", "--device", "cpu"]) == 0
     assert main(["evaluate", "--model", str(run), "--json"]) == 0

@@ -23,8 +23,8 @@ def citation_keys(text: str) -> set[str]:
 
 
 def test_citation_keys_are_found_and_non_citations_are_not():
-    text = '''[Luong15] Eq. 8; x[0]; (B, T) [B, T]; ["a", "b"]; [Luong15 Sec. 3, Xu15]; [Kudo18b] and
-    "[Bahdanau15] App. A.1.2"; [Luong15] Sec. 3; [Chaudhari21] Sec. 4.3; weights[:, 0]; [UTS35]; [T5]'''
+    text = """[Luong15] Eq. 8; x[0]; (B, T) [B, T]; ["a", "b"]; [Luong15 Sec. 3, Xu15]; [Kudo18b] and
+    "[Bahdanau15] App. A.1.2"; [Luong15] Sec. 3; [Chaudhari21] Sec. 4.3; weights[:, 0]; [UTS35]; [T5]"""
     assert citation_keys(text) == {"Luong15", "Xu15", "Kudo18b", "Bahdanau15", "Chaudhari21", "UTS35"}
 
 

@@ -70,6 +70,7 @@ def test_eca_kernel_size_gamma_b_change_it():
 
 # --- Squeeze-and-Excitation ---------------------------------------------------------------------
 
+
 def test_squeeze_excitation_matches_eqs_2_to_4():
     se = SqueezeExcitation(8, reduction=4).to(D)
     x = rand(3, 8, 4, 5)
@@ -88,6 +89,7 @@ def test_squeeze_excitation_bottleneck_width():
 
 
 # --- ECA ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kernel_size", [None, 1, 5])
 def test_eca_matches_1d_convolution_loop(kernel_size):
@@ -117,6 +119,7 @@ def test_eca_kernel_size_argument_overrides_the_adaptive_one():
 
 # --- CBAM --------------------------------------------------------------------------------------
 
+
 def test_channel_gate_matches_eq_2_with_avg_and_max_paths():
     gate = ChannelGate(8, reduction=2).to(D)
     x = rand(2, 8, 3, 3)
@@ -138,12 +141,12 @@ def spatial_gate_reference(gate: SpatialGate, x: torch.Tensor) -> torch.Tensor:
     k = gate.kernel_size
     pooled = torch.stack([x.mean(dim=1), x.max(dim=1).values], dim=1)  # [AvgPool; MaxPool], (B, 2, H, W)
     padded = torch.zeros(b, 2, h + k - 1, w + k - 1, dtype=x.dtype)
-    padded[:, :, k // 2:k // 2 + h, k // 2:k // 2 + w] = pooled
+    padded[:, :, k // 2 : k // 2 + h, k // 2 : k // 2 + w] = pooled
     weight, bias = gate.conv.weight.detach()[0], gate.conv.bias.detach()[0]  # (2, k, k), ()
     scores = torch.zeros(b, h, w, dtype=x.dtype)
     for i in range(h):
         for j in range(w):
-            scores[:, i, j] = (padded[:, :, i:i + k, j:j + k] * weight).sum(dim=(1, 2, 3)) + bias
+            scores[:, i, j] = (padded[:, :, i : i + k, j : j + k] * weight).sum(dim=(1, 2, 3)) + bias
     return torch.sigmoid(scores).unsqueeze(1)
 
 
@@ -229,6 +232,7 @@ def test_spatial_transformer_localisation_drives_theta():
 
 # --- non-local block ---------------------------------------------------------------------------
 
+
 def non_local_reference(block: NonLocalAttention, x: torch.Tensor):
     """z and the weights by a loop over query pixels i (row-major), Eqs. 1, 3 and 6 per head."""
     b, c, h, w = x.shape
@@ -286,6 +290,7 @@ def test_non_local_rejects_heads_that_do_not_divide():
 
 # --- attention rollout -------------------------------------------------------------------------
 
+
 def softmax_rows(*shape: int) -> torch.Tensor:
     return torch.softmax(rand(*shape), dim=-1)
 
@@ -300,8 +305,11 @@ def test_rollout_of_identity_attention_is_identity():
 @pytest.mark.parametrize("fusion", ["mean", "max", "min"])
 def test_rollout_of_one_layer_is_half_attention_half_identity(fusion):
     w = softmax_rows(2, 3, 4, 4)
-    fused = {"mean": w.sum(1) / 3, "max": torch.maximum(torch.maximum(w[:, 0], w[:, 1]), w[:, 2]),
-             "min": torch.minimum(torch.minimum(w[:, 0], w[:, 1]), w[:, 2])}[fusion]
+    fused = {
+        "mean": w.sum(1) / 3,
+        "max": torch.maximum(torch.maximum(w[:, 0], w[:, 1]), w[:, 2]),
+        "min": torch.minimum(torch.minimum(w[:, 0], w[:, 1]), w[:, 2]),
+    }[fusion]
     a = 0.5 * fused + 0.5 * torch.eye(4, dtype=D)
     expected = a / a.sum(-1, keepdim=True)
     torch.testing.assert_close(attention_rollout([w], head_fusion=fusion), expected)
@@ -315,15 +323,26 @@ def test_rollout_of_two_layers_by_hand():
     # the other order, A1 @ A2 = [[0.825, 0.175], [0.37, 0.63]]: the order of the list matters
     torch.testing.assert_close(attention_rollout([w2, w1]), torch.tensor([[[0.825, 0.175], [0.37, 0.63]]], dtype=D))
     # without the residual: W2 @ W1 = [[0.5, 0.5], [0.38, 0.62]]
-    torch.testing.assert_close(attention_rollout([w1, w2], residual=False),
-                               torch.tensor([[[0.5, 0.5], [0.38, 0.62]]], dtype=D))
+    torch.testing.assert_close(
+        attention_rollout([w1, w2], residual=False), torch.tensor([[[0.5, 0.5], [0.38, 0.62]]], dtype=D)
+    )
 
 
 def test_rollout_discards_the_smallest_weights_per_row():
-    w = torch.tensor([[[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.4, 0.1], [0.7, 0.1, 0.15, 0.05]]],
-                     dtype=D)
-    expected = torch.tensor([[[0, 0, 3 / 7, 4 / 7], [4 / 7, 3 / 7, 0, 0], [0, 0.25 / 0.65, 0.4 / 0.65, 0],
-                              [0.7 / 0.85, 0, 0.15 / 0.85, 0]]], dtype=D)
+    w = torch.tensor(
+        [[[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.25, 0.25, 0.4, 0.1], [0.7, 0.1, 0.15, 0.05]]], dtype=D
+    )
+    expected = torch.tensor(
+        [
+            [
+                [0, 0, 3 / 7, 4 / 7],
+                [4 / 7, 3 / 7, 0, 0],
+                [0, 0.25 / 0.65, 0.4 / 0.65, 0],
+                [0.7 / 0.85, 0, 0.15 / 0.85, 0],
+            ]
+        ],
+        dtype=D,
+    )
     got = attention_rollout([w], residual=False, discard_ratio=0.5)
     # row 2 has a tie (0.25, 0.25): exactly one of the two is dropped
     torch.testing.assert_close(got[:, [0, 1, 3]], expected[:, [0, 1, 3]])
@@ -337,21 +356,25 @@ def test_rollout_takes_three_dimensional_maps_as_they_are():
     torch.testing.assert_close(attention_rollout([w]), attention_rollout([w.unsqueeze(1)]))
 
 
-@pytest.mark.parametrize("weights, kwargs, message", [
-    ([], {}, "empty"),
-    ([torch.rand(2, 3, 4)], {}, "square"),
-    ([torch.rand(4, 4)], {}, "square"),
-    ([torch.rand(2, 4, 4), torch.rand(2, 5, 5)], {}, "same B and T"),
-    ([torch.rand(2, 4, 4), torch.rand(3, 2, 4, 4)], {}, "same B and T"),
-    ([torch.rand(2, 4, 4)], {"head_fusion": "median"}, "mean, max, min"),
-    ([torch.rand(2, 4, 4)], {"discard_ratio": 1.0}, r"\[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "weights, kwargs, message",
+    [
+        ([], {}, "empty"),
+        ([torch.rand(2, 3, 4)], {}, "square"),
+        ([torch.rand(4, 4)], {}, "square"),
+        ([torch.rand(2, 4, 4), torch.rand(2, 5, 5)], {}, "same B and T"),
+        ([torch.rand(2, 4, 4), torch.rand(3, 2, 4, 4)], {}, "same B and T"),
+        ([torch.rand(2, 4, 4)], {"head_fusion": "median"}, "mean, max, min"),
+        ([torch.rand(2, 4, 4)], {"discard_ratio": 1.0}, r"\[0, 1\)"),
+    ],
+)
 def test_rollout_errors(weights, kwargs, message):
     with pytest.raises(ValueError, match=message):
         attention_rollout(weights, **kwargs)
 
 
 # --- gradients ---------------------------------------------------------------------------------
+
 
 def module_cases():
     stn = SpatialTransformer(2, (4, 4), loc_channels=(2, 2), loc_hidden=4)
@@ -429,8 +452,18 @@ def test_non_local_weights_are_distributions(shape, n_heads, seed):
 
 # --- errors ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("module", [SqueezeExcitation(4), EfficientChannelAttention(4), ChannelGate(4), CBAM(4),
-                                    NonLocalAttention(4), SpatialTransformer(4, (8, 8))])
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        SqueezeExcitation(4),
+        EfficientChannelAttention(4),
+        ChannelGate(4),
+        CBAM(4),
+        NonLocalAttention(4),
+        SpatialTransformer(4, (8, 8)),
+    ],
+)
 def test_wrong_rank_and_channels_raise(module):
     with pytest.raises(ValueError, match=r"\(B, C, H, W\)"):
         module(torch.randn(4, 8, 8))
@@ -459,11 +492,19 @@ def test_other_errors():
 
 # --- catalog -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name, key", [
-    ("SqueezeExcitation", "Hu18"), ("EfficientChannelAttention", "Wang20"), ("ChannelGate", "Woo18"),
-    ("SpatialGate", "Woo18"), ("CBAM", "Woo18"), ("SpatialTransformer", "Jaderberg15"),
-    ("NonLocalAttention", "Wang18"),
-])
+
+@pytest.mark.parametrize(
+    "name, key",
+    [
+        ("SqueezeExcitation", "Hu18"),
+        ("EfficientChannelAttention", "Wang20"),
+        ("ChannelGate", "Woo18"),
+        ("SpatialGate", "Woo18"),
+        ("CBAM", "Woo18"),
+        ("SpatialTransformer", "Jaderberg15"),
+        ("NonLocalAttention", "Wang18"),
+    ],
+)
 def test_registered_with_a_citation(name, key):
     entry = MODULES.entry(name)
     assert entry.reference == f"[{key}]" and key in CITATIONS

@@ -18,9 +18,16 @@ import re
 import sys
 from pathlib import Path
 
-MODELS = {"none": "no attention", "bahdanau": "Bahdanau (additive, softmax)", "luong-general": "Luong general",
-          "luong-local-p": "Luong local-p", "sparsemax": "Bahdanau + sparsemax", "entmax15": "Bahdanau + 1.5-entmax",
-          "transformer": "Transformer", "transformer-guided": "Transformer, guided [Garg19]"}
+MODELS = {
+    "none": "no attention",
+    "bahdanau": "Bahdanau (additive, softmax)",
+    "luong-general": "Luong general",
+    "luong-local-p": "Luong local-p",
+    "sparsemax": "Bahdanau + sparsemax",
+    "entmax15": "Bahdanau + 1.5-entmax",
+    "transformer": "Transformer",
+    "transformer-guided": "Transformer, guided [Garg19]",
+}
 SYMMETRISATIONS = ("intersection", "union", "grow-diag-final-and")
 
 
@@ -60,11 +67,16 @@ def run_row(root: Path, name: str, label: str) -> str:
 
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/alignment")
-    header = ("| {} | test BLEU | test chrF | steps | train s | dev choice | test AER | precision | recall |\n"
-              "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |")
+    header = (
+        "| {} | test BLEU | test chrF | steps | train s | dev choice | test AER | precision | recall |\n"
+        "| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"
+    )
     print(header.format("aligner"))
-    for kind, name in (("eflomal", "eflomal, grow-diag-final-and"), ("eflomal-fwd", "eflomal, Greek → English"),
-                       ("eflomal-rev", "eflomal, English → Greek")):
+    for kind, name in (
+        ("eflomal", "eflomal, grow-diag-final-and"),
+        ("eflomal-fwd", "eflomal, Greek → English"),
+        ("eflomal-rev", "eflomal, English → Greek"),
+    ):
         print(f"| {name} | n/a | n/a | | | |{cells(read(root / f'{kind}.json'))}|")
     for model, label in MODELS.items():
         print(run_row(root, f"grc-en-{model}", label))
@@ -74,11 +86,15 @@ def main() -> None:
     print("| --- | --- | ---: | ---: | ---: |")
     for model in ("transformer", "transformer-guided"):
         run = root / f"grc-en-{model}"
-        print(f"| {MODELS[model]} | dev choice: {how(read(run / 'alignment.json'))} |"
-              f"{cells(read(run / 'result.json'), 'align_')}|")
+        print(
+            f"| {MODELS[model]} | dev choice: {how(read(run / 'alignment.json'))} |"
+            f"{cells(read(run / 'result.json'), 'align_')}|"
+        )
         for layer in (-3, -2, -1):
-            print(f"| | layer {layer}, mean of the heads, argmax |"
-                  f"{cells(read(run / f'aer-test-layer{layer}-mean.json'))}|")
+            print(
+                f"| | layer {layer}, mean of the heads, argmax |"
+                f"{cells(read(run / f'aer-test-layer{layer}-mean.json'))}|"
+            )
         for sym in SYMMETRISATIONS:
             print(f"| | both directions, {sym} |{cells(read(run / f'aer-test-{sym}.json'))}|")
 

@@ -42,8 +42,10 @@ def main() -> None:
         wrong += abs(len(mentions) - len(ex.scene.items))
         found = 0  # named items whose class is right and whose words all peak inside the box
         if pred.word_maps is not None:
-            found = sum(label == item.label and bool(attention_in_box(pred.word_maps[pos], item.box, size)[0].all())
-                        for (label, pos), item in zip(mentions, ex.scene.items))
+            found = sum(
+                label == item.label and bool(attention_in_box(pred.word_maps[pos], item.box, size)[0].all())
+                for (label, pos), item in zip(mentions, ex.scene.items)
+            )
         good.append((i, (pred.output == ex.scene.caption, found, -wrong)))
         bad.append((i, wrong))
     good.sort(key=lambda t: t[1], reverse=True)
@@ -52,8 +54,13 @@ def main() -> None:
         for i, _ in chosen:
             pred, ex = preds[i], examples[i]
             maps = pred.word_maps if pred.word_maps is not None else np.zeros((len(pred.words), 1, 1))
-            fig = plot_caption_attention(pred.image, pred.words, maps, boxes=[it.box for it in ex.scene.items],
-                                         title=f"test scene {i}\n{pred.output}\ntrue: {ex.scene.caption}")
+            fig = plot_caption_attention(
+                pred.image,
+                pred.words,
+                maps,
+                boxes=[it.box for it in ex.scene.items],
+                title=f"test scene {i}\n{pred.output}\ntrue: {ex.scene.caption}",
+            )
             path = save_figure(fig, f"{args.prefix}-{kind}-{i}.png")
             print(f"{path}: {pred.output!r} | true {ex.scene.caption!r}")
 

@@ -15,8 +15,12 @@ import statistics
 import sys
 from pathlib import Path
 
-NAMES = {"mlp": "MLP (features only)", "gcn": "GCN", "gat": "GAT (8 heads × 8, then 1 head)",
-         "gatv2": "GATv2 (8 heads × 8, then 1 head)"}
+NAMES = {
+    "mlp": "MLP (features only)",
+    "gcn": "GCN",
+    "gat": "GAT (8 heads × 8, then 1 head)",
+    "gatv2": "GATv2 (8 heads × 8, then 1 head)",
+}
 
 
 def sd(values: list[float]) -> float:
@@ -43,9 +47,11 @@ def main() -> None:
                 secs.append(m[3])
         if not acc:
             continue
-        print(f"| {name} | {', '.join(seeds)} | {statistics.mean(acc):.2f} ± {sd(acc):.2f} % | "
-              f"{statistics.mean(f1):.3f} ± {sd(f1):.3f} | {', '.join(steps)} | {', '.join(best)} | "
-              f"{', '.join(secs)} |")
+        print(
+            f"| {name} | {', '.join(seeds)} | {statistics.mean(acc):.2f} ± {sd(acc):.2f} % | "
+            f"{statistics.mean(f1):.3f} ± {sd(f1):.3f} | {', '.join(steps)} | {', '.join(best)} | "
+            f"{', '.join(secs)} |"
+        )
 
 
 if __name__ == "__main__":

@@ -39,10 +39,13 @@ def main() -> None:
         mono.append(result["monotonicity"])
         forward.append(result["forward_moves"])
         exact.append(result["exact_match"])
-        print(f"{name}: test monotonicity {result['monotonicity']:.3f}, forward {result['forward_moves']:.3f}, "
-              f"exact match {result['exact_match']:.3f}")
-    left.set(xlabel="training step", ylabel="dev monotonicity", ylim=(0, 1.02),
-             title="dev: peaks that do not move backwards")
+        print(
+            f"{name}: test monotonicity {result['monotonicity']:.3f}, forward {result['forward_moves']:.3f}, "
+            f"exact match {result['exact_match']:.3f}"
+        )
+    left.set(
+        xlabel="training step", ylabel="dev monotonicity", ylim=(0, 1.02), title="dev: peaks that do not move backwards"
+    )
     left.legend()
     x = range(len(names))
     width = 0.27

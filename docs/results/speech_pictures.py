@@ -51,7 +51,7 @@ def main() -> None:
         utterance = Utterance(**{k: spoken[k] for k in FIELDS})
         pred = run.task.predict(run.model, [str(cache.ensure([utterance])[0])])[0]
         if args.index is not None or (pred.output == target) == (args.pick == "right"):
-            title = f"{utterance.voice}: \"{utterance.text}\" -> {pred.output} (true {target})"
+            title = f'{utterance.voice}: "{utterance.text}" -> {pred.output} (true {target})'
             save_figure(plot_prediction(pred, title=title), args.out)
             print(f"{args.out}: {title}")
             return

@@ -137,7 +137,14 @@ class RunCapabilities:
 
     def to_json(self) -> Mapping[str, object]:
         """Plain JSON values, for the explorer's page and ``attnkit predict --json``."""
-        return {"input": self.task.input.value, "decodes": self.decodes, "layer_maps": self.layer_maps,
-                "attention": self.model.attention, "n_heads": self.model.n_heads,
-                "gold": self.task.gold.value, "options": self.task.option_defaults,
-                "choices": self.task.option_choices(), "max_source_len": self.task.max_source_len}
+        return {
+            "input": self.task.input.value,
+            "decodes": self.decodes,
+            "layer_maps": self.layer_maps,
+            "attention": self.model.attention,
+            "n_heads": self.model.n_heads,
+            "gold": self.task.gold.value,
+            "options": self.task.option_defaults,
+            "choices": self.task.option_choices(),
+            "max_source_len": self.task.max_source_len,
+        }

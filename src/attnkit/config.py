@@ -23,8 +23,17 @@ from .models import FAMILIES, ModelFamily
 from .schema import build_dataclass, merge, parse_overrides, plain_dict
 from .tasks import TASKS, Task
 
-__all__ = ["ConfigError", "TrainConfig", "RunConfig", "load_config", "parse_overrides", "save_config",
-           "config_from_dict", "task_of", "family_of"]
+__all__ = [
+    "ConfigError",
+    "TrainConfig",
+    "RunConfig",
+    "load_config",
+    "parse_overrides",
+    "save_config",
+    "config_from_dict",
+    "task_of",
+    "family_of",
+]
 
 DEFAULT_TASK = "dates"
 
@@ -40,6 +49,7 @@ MOVED_KEYS: dict[tuple[str, str], tuple[str, Any]] = {
     ("train", "entropy_weight"): ("model", 0.01),
     ("train", "baseline_decay"): ("model", 0.9),
 }
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -67,15 +77,17 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}")
         if not (self.lr > 0 and 0 <= self.lr_min <= self.lr):
-            raise ConfigError(f"train.lr must be > 0 and 0 <= train.lr_min <= train.lr, got "
-                              f"lr={self.lr}, lr_min={self.lr_min}")
+            raise ConfigError(
+                f"train.lr must be > 0 and 0 <= train.lr_min <= train.lr, got lr={self.lr}, lr_min={self.lr_min}"
+            )
         if self.clip_norm <= 0:
             raise ConfigError(f"train.clip_norm must be > 0, got {self.clip_norm}")
         if self.threads < 0:
             raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
         if self.schedule not in ("cosine", "inverse-sqrt", "constant"):
-            raise ConfigError(f"train.schedule: unknown {self.schedule!r}; choose one of: cosine, inverse-sqrt, "
-                              "constant")
+            raise ConfigError(
+                f"train.schedule: unknown {self.schedule!r}; choose one of: cosine, inverse-sqrt, constant"
+            )
         if self.warmup_steps < 0 or (self.schedule == "inverse-sqrt" and self.warmup_steps < 1):
             raise ConfigError(f"train.warmup_steps must be >= 0 (>= 1 for inverse-sqrt), got {self.warmup_steps}")
         if self.precision not in ("fp32", "bf16"):
@@ -83,8 +95,9 @@ class TrainConfig:
         if self.bucket < 0:
             raise ConfigError(f"train.bucket must be >= 0, got {self.bucket}")
         if self.batch_tokens < 0 or self.max_minutes < 0:
-            raise ConfigError(f"train.batch_tokens and train.max_minutes must be >= 0, got {self.batch_tokens} "
-                              f"and {self.max_minutes}")
+            raise ConfigError(
+                f"train.batch_tokens and train.max_minutes must be >= 0, got {self.batch_tokens} and {self.max_minutes}"
+            )
         if not 0.0 <= self.label_smoothing < 1.0:
             raise ConfigError(f"train.label_smoothing must lie in [0, 1), got {self.label_smoothing}")
 
@@ -130,8 +143,10 @@ class RunConfig:
         task, family = task_of(self), family_of(self)
         if not issubclass(task.spec_class, family.spec_class):
             fits = [e.name for e in FAMILIES if issubclass(task.spec_class, _family(e.name).spec_class)]
-            raise ConfigError(f"model.arch={self.model.arch} cannot model data.task={self.data.task}; "
-                              f"choose one of: {', '.join(fits) or 'none registered'}")
+            raise ConfigError(
+                f"model.arch={self.model.arch} cannot model data.task={self.data.task}; "
+                f"choose one of: {', '.join(fits) or 'none registered'}"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -238,14 +253,17 @@ def _check_foreign(section: Mapping[str, Any], cls: type, registry, name: str, s
             continue
         owners = [e.name for e in registry if key in {f.name for f in fields(e.obj.config_class)}]
         if owners:
-            raise ConfigError(f"{name}.{key} does not apply to {name}.{selector}={chosen}; remove it "
-                              f"(it is an option of {name}.{selector}={'/'.join(owners)})")
+            raise ConfigError(
+                f"{name}.{key} does not apply to {name}.{selector}={chosen}; remove it "
+                f"(it is an option of {name}.{selector}={'/'.join(owners)})"
+            )
 
 
 def _drop_legacy(section: dict[str, Any], cls: type, old_defaults: Mapping[str, Any]) -> dict[str, Any]:
     valid = {f.name for f in fields(cls)}
-    return {k: v for k, v in section.items()
-            if k in valid or k not in old_defaults or _plain(v) != _plain(old_defaults[k])}
+    return {
+        k: v for k, v in section.items() if k in valid or k not in old_defaults or _plain(v) != _plain(old_defaults[k])
+    }
 
 
 def _plain(v: Any) -> Any:
@@ -253,15 +271,41 @@ def _plain(v: Any) -> Any:
 
 
 # The union sections of attnkit 0.1 (before task and family plug-ins), for `legacy=True`.
-_LEGACY_DATA = {"task": "dates", "n_train": 40000, "n_dev": 1000, "n_test": 2000, "max_source_len": 64,
-                "locales": ["en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU",
-                            "zh_CN", "ja_JP"], "seed": 1234, "corpus": "", "subword": "bpe", "vocab_size": 8000,
-                "joint_vocab": False}
-_LEGACY_MODEL = {"arch": "rnn", "attention": "bahdanau", "cell": "gru", "emb_dim": 32, "hidden_dim": 64,
-                 "bidirectional": True, "attn_dim": 64, "input_feeding": True, "normaliser": "softmax",
-                 "local_window": 10, "enc_layers": 1, "dropout": 0.0, "d_model": 128, "n_heads": 4,
-                 "num_kv_heads": 0, "dec_layers": 1, "d_ff": 512, "norm": "pre", "positional": "sinusoidal",
-                 "tie_embeddings": False}
+_LEGACY_DATA = {
+    "task": "dates",
+    "n_train": 40000,
+    "n_dev": 1000,
+    "n_test": 2000,
+    "max_source_len": 64,
+    "locales": ["en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU", "zh_CN", "ja_JP"],
+    "seed": 1234,
+    "corpus": "",
+    "subword": "bpe",
+    "vocab_size": 8000,
+    "joint_vocab": False,
+}
+_LEGACY_MODEL = {
+    "arch": "rnn",
+    "attention": "bahdanau",
+    "cell": "gru",
+    "emb_dim": 32,
+    "hidden_dim": 64,
+    "bidirectional": True,
+    "attn_dim": 64,
+    "input_feeding": True,
+    "normaliser": "softmax",
+    "local_window": 10,
+    "enc_layers": 1,
+    "dropout": 0.0,
+    "d_model": 128,
+    "n_heads": 4,
+    "num_kv_heads": 0,
+    "dec_layers": 1,
+    "d_ff": 512,
+    "norm": "pre",
+    "positional": "sinusoidal",
+    "tie_embeddings": False,
+}
 
 
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, legacy: bool = False) -> RunConfig:

@@ -48,8 +48,10 @@ def select_heads(weights: Any, heads: HeadChoice) -> Any:
         raise TypeError(f"heads must be 'mean' or an int head index, got {type(heads).__name__} {heads!r}")
     if not 0 <= heads < n_heads:
         kind = "single-head weights have only head 0" if single else f"these weights have {n_heads} heads"
-        raise ValueError(f"head {heads} is out of range: {kind} (shape {tuple(weights.shape)}); "
-                         f"pass a head index 0..{n_heads - 1} or 'mean'")
+        raise ValueError(
+            f"head {heads} is out of range: {kind} (shape {tuple(weights.shape)}); "
+            f"pass a head index 0..{n_heads - 1} or 'mean'"
+        )
     return weights if single else weights[..., heads, :, :]
 
 

@@ -36,8 +36,10 @@ def tune_allocator() -> bool:
         return False
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = all(libc.mallopt(option, value) == 1 for option, value in (
-            (_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20)))
+        ok = all(
+            libc.mallopt(option, value) == 1
+            for option, value in ((_M_MMAP_THRESHOLD, 32 << 20), (_M_TRIM_THRESHOLD, 1 << 30), (_M_TOP_PAD, 64 << 20))
+        )
     except (OSError, AttributeError):
         return False
     _tuned = ok
@@ -69,8 +71,10 @@ def resolve_device(spec: str) -> str:
     if name != "cuda" or (index and not index.isdigit()):
         raise ConfigError(f"--device {spec!r}: expected {DEVICE_HELP}")
     if not torch.cuda.is_available():
-        raise ConfigError(f"--device {spec}: no CUDA device is available here (torch {torch.__version__}, "
-                          f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto")
+        raise ConfigError(
+            f"--device {spec}: no CUDA device is available here (torch {torch.__version__}, "
+            f"CUDA build: {torch.version.cuda or 'no'}); use --device cpu or auto"
+        )
     n = torch.cuda.device_count()
     if int(index or 0) >= n:
         raise ConfigError(f"--device {spec}: this machine has {n} CUDA device(s), cuda:0 to cuda:{n - 1}")

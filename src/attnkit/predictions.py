@@ -15,8 +15,18 @@ from __future__ import annotations
 
 from typing import ClassVar, Protocol, runtime_checkable
 
-__all__ = ["Prediction", "TEXT_ALIGNMENT", "DOCUMENT", "IMAGE_OVERLAY", "CAPTION", "GRAPH_NEIGHBOURHOOD",
-           "SPOKEN_WORD", "SPECTROGRAM_ALIGNMENT", "LABEL", "BUILTIN_KINDS"]
+__all__ = [
+    "Prediction",
+    "TEXT_ALIGNMENT",
+    "DOCUMENT",
+    "IMAGE_OVERLAY",
+    "CAPTION",
+    "GRAPH_NEIGHBOURHOOD",
+    "SPOKEN_WORD",
+    "SPECTROGRAM_ALIGNMENT",
+    "LABEL",
+    "BUILTIN_KINDS",
+]
 
 TEXT_ALIGNMENT = "text-alignment"  # output tokens over source tokens: weights (To, Tk) or (Nh, To, Tk)
 DOCUMENT = "document"  # a document's word and sentence weights (hierarchical attention)
@@ -27,8 +37,16 @@ SPOKEN_WORD = "spoken-word"  # log-mel frames, pooling weights, self-attention o
 SPECTROGRAM_ALIGNMENT = "spectrogram-alignment"  # output tokens over encoder positions of a recording
 LABEL = "label"  # a class label without attention to show
 
-BUILTIN_KINDS = (TEXT_ALIGNMENT, DOCUMENT, IMAGE_OVERLAY, CAPTION, GRAPH_NEIGHBOURHOOD, SPOKEN_WORD,
-                 SPECTROGRAM_ALIGNMENT, LABEL)
+BUILTIN_KINDS = (
+    TEXT_ALIGNMENT,
+    DOCUMENT,
+    IMAGE_OVERLAY,
+    CAPTION,
+    GRAPH_NEIGHBOURHOOD,
+    SPOKEN_WORD,
+    SPECTROGRAM_ALIGNMENT,
+    LABEL,
+)
 
 
 @runtime_checkable

@@ -53,5 +53,6 @@ _KEY = re.compile(r"\[([A-Z][A-Za-z]+\d\d[a-z]?)\]")
 
 def expand(reference: str) -> str:
     """`reference` with each ``[Key]`` it cites followed by its short citation in parentheses."""
-    return _KEY.sub(lambda m: f"[{m.group(1)}] ({CITATIONS[m.group(1)]})" if m.group(1) in CITATIONS
-                    else m.group(0), reference)
+    return _KEY.sub(
+        lambda m: f"[{m.group(1)}] ({CITATIONS[m.group(1)]})" if m.group(1) in CITATIONS else m.group(0), reference
+    )

@@ -51,9 +51,7 @@ class Registry(Generic[T]):
         try:
             return self._entries[name].obj
         except KeyError:
-            raise ValueError(
-                f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}"
-            ) from None
+            raise ValueError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}") from None
 
     def entry(self, name: str) -> Entry[T]:
         """The full entry (with description and reference) for `name`."""

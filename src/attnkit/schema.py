@@ -98,8 +98,7 @@ def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or "." not in key:
-            raise ConfigError(f"override {item!r} must look like section.key=value, "
-                              "e.g. model.hidden_dim=128")
+            raise ConfigError(f"override {item!r} must look like section.key=value, e.g. model.hidden_dim=128")
         try:
             value = yaml.safe_load(text)
         except yaml.YAMLError:

@@ -31,8 +31,12 @@ def test_data_alignments_builds_the_corpus_and_the_aligner_links(tmp_path, monke
     assert len(read_pharaoh(out / "test.eflomal.pharaoh")) == 20 == len(read_pharaoh(out / "test.gold.pharaoh"))
     assert main(args) == 0
     assert "up to date" in capsys.readouterr().out
-    assert main(["evaluate", "--links", str(out / "test.gold.pharaoh"), "--gold", str(out / "test.gold.pharaoh"),
-                 "--json"]) == 0
+    assert (
+        main(
+            ["evaluate", "--links", str(out / "test.gold.pharaoh"), "--gold", str(out / "test.gold.pharaoh"), "--json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["aer"] == 0.0
 
 
@@ -55,12 +59,14 @@ def runs(tmp_path_factory):
     out = {}
     for name, extra in (("fwd", ""), ("rev", ", reverse: true")):
         cfg = tmp / f"{name}.yaml"
-        cfg.write_text(f"data: {{task: aligned-translation, corpus: {corpus}, vocab_size: 40, max_source_len: 40, "
-                       f"guided_weight: 1.0, guided_layer: -1{extra}}}\n"
-                       "model: {arch: transformer, d_model: 16, n_heads: 2, enc_layers: 1, dec_layers: 1, d_ff: 32,"
-                       " dropout: 0.0}\n"
-                       "train: {max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 60, threads: 1}\n",
-                       encoding="utf-8")
+        cfg.write_text(
+            f"data: {{task: aligned-translation, corpus: {corpus}, vocab_size: 40, max_source_len: 40, "
+            f"guided_weight: 1.0, guided_layer: -1{extra}}}\n"
+            "model: {arch: transformer, d_model: 16, n_heads: 2, enc_layers: 1, dec_layers: 1, d_ff: 32,"
+            " dropout: 0.0}\n"
+            "train: {max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 60, threads: 1}\n",
+            encoding="utf-8",
+        )
         assert main(["train", str(cfg), "--out", str(tmp / name), "--no-progress"]) == 0
         out[name] = tmp / name
     out["corpus"] = corpus
@@ -79,19 +85,70 @@ def test_choose_on_dev_then_evaluate_and_align(runs, tmp_path, capsys):
     score = json.loads(capsys.readouterr().out)
     assert 0.0 <= score["aer"] <= 1.0 and score["n_sentences"] == 30
     links = tmp_path / "links.pharaoh"
-    assert main(["align", "--model", fwd, "--input", str(corpus / "test.src"), "--target", str(corpus / "test.tgt"),
-                 "--output", str(links)]) == 0
+    assert (
+        main(
+            [
+                "align",
+                "--model",
+                fwd,
+                "--input",
+                str(corpus / "test.src"),
+                "--target",
+                str(corpus / "test.tgt"),
+                "--output",
+                str(links),
+            ]
+        )
+        == 0
+    )
     predicted = read_pharaoh(links)
     gold = read_pharaoh(corpus / "test.gold.pharaoh")
     assert alignment_error_rate(predicted, gold).aer == pytest.approx(score["aer"])  # align = evaluate's links
     picture = tmp_path / "verse.png"
-    assert main(["align", "--model", fwd, "--input", str(corpus / "test.src"), "--target", str(corpus / "test.tgt"),
-                 "--output", str(links), "--gold", str(corpus / "test.gold.pharaoh"), "--plot", str(picture),
-                 "--plot-line", "2"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                "--model",
+                fwd,
+                "--input",
+                str(corpus / "test.src"),
+                "--target",
+                str(corpus / "test.tgt"),
+                "--output",
+                str(links),
+                "--gold",
+                str(corpus / "test.gold.pharaoh"),
+                "--plot",
+                str(picture),
+                "--plot-line",
+                "2",
+            ]
+        )
+        == 0
+    )
     assert picture.stat().st_size > 0
     both = tmp_path / "both.pharaoh"
-    assert main(["align", "--model", fwd, "--reverse", rev, "--input", str(corpus / "test.src"), "--target",
-                 str(corpus / "test.tgt"), "--output", str(both), "--symmetrisation", "intersection"]) == 0
+    assert (
+        main(
+            [
+                "align",
+                "--model",
+                fwd,
+                "--reverse",
+                rev,
+                "--input",
+                str(corpus / "test.src"),
+                "--target",
+                str(corpus / "test.tgt"),
+                "--output",
+                str(both),
+                "--symmetrisation",
+                "intersection",
+            ]
+        )
+        == 0
+    )
     assert all(b <= p for b, p in zip(read_pharaoh(both), predicted))  # the intersection keeps fewer links
     assert main(["evaluate", "--model", fwd, "--reverse", rev, "--gold", str(corpus / "test.gold.pharaoh")]) == 0
     assert "grow-diag-final-and" in capsys.readouterr().out
@@ -103,8 +160,22 @@ def test_alignment_usage_errors_are_one_line(runs, tmp_path, capsys):
     assert main(["evaluate", "--model", fwd, "--split", "test", "--choose"]) == 2
     assert "--split dev" in one_line_error(capsys)
     (tmp_path / "one.txt").write_text("uno dos\n", encoding="utf-8")
-    assert main(["align", "--model", fwd, "--input", str(corpus / "test.src"), "--target", str(tmp_path / "one.txt"),
-                 "--output", str(tmp_path / "x")]) == 1
+    assert (
+        main(
+            [
+                "align",
+                "--model",
+                fwd,
+                "--input",
+                str(corpus / "test.src"),
+                "--target",
+                str(tmp_path / "one.txt"),
+                "--output",
+                str(tmp_path / "x"),
+            ]
+        )
+        == 1
+    )
     assert "has 30 lines but" in one_line_error(capsys)
     assert main(["evaluate", "--model", fwd, "--gold", str(tmp_path / "one.txt")]) == 1
     assert "is not a link" in one_line_error(capsys)

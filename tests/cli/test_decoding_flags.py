@@ -15,9 +15,15 @@ from attnkit.decoding import DecodeOptions, option_fields
 from attnkit.decoding.options import _opt
 
 # the flags of attnkit 0.1, with their help's default as it was printed
-OLD = {"--beam": "(default: 1)", "--alpha": "(default: 0.6)", "--coverage-penalty": "(default: 0)",
-       "--beam-stop": "(default: heuristic)", "--precision": "(default: fp32)", "--batch-size": "(default: 512)",
-       "--batch-tokens": "(default: 8000)"}
+OLD = {
+    "--beam": "(default: 1)",
+    "--alpha": "(default: 0.6)",
+    "--coverage-penalty": "(default: 0)",
+    "--beam-stop": "(default: heuristic)",
+    "--precision": "(default: fp32)",
+    "--batch-size": "(default: 512)",
+    "--batch-tokens": "(default: 8000)",
+}
 
 
 def _parser(module) -> argparse.ArgumentParser:
@@ -57,14 +63,36 @@ def _args(*argv):
 
 def test_decode_options_from_the_given_flags():
     assert decode_options(_args(), _run()) is None  # nothing given: the task's defaults
-    got = decode_options(_args("--beam", "4", "--n-best", "2", "--alpha", "0", "--beam-stop", "exact",
-                               "--max-len", "9", "--batch-tokens", "100"), _run())
+    got = decode_options(
+        _args(
+            "--beam",
+            "4",
+            "--n-best",
+            "2",
+            "--alpha",
+            "0",
+            "--beam-stop",
+            "exact",
+            "--max-len",
+            "9",
+            "--batch-tokens",
+            "100",
+        ),
+        _run(),
+    )
     assert got == DecodeOptions(beam_size=4, n_best=2, alpha=0.0, stop="exact", max_len=9, batch_tokens=100)
 
 
-@pytest.mark.parametrize("argv,flag", [(["--beam", "0"], "--beam"), (["--n-best", "3"], "--n-best"),
-                                       (["--alpha", "-1"], "--alpha"), (["--max-len", "0"], "--max-len"),
-                                       (["--batch-size", "0"], "--batch-size")])
+@pytest.mark.parametrize(
+    "argv,flag",
+    [
+        (["--beam", "0"], "--beam"),
+        (["--n-best", "3"], "--n-best"),
+        (["--alpha", "-1"], "--alpha"),
+        (["--max-len", "0"], "--max-len"),
+        (["--batch-size", "0"], "--batch-size"),
+    ],
+)
 def test_a_bad_value_is_a_one_line_usage_error_naming_the_flag(argv, flag):
     with pytest.raises(UserError) as err:
         decode_options(_args(*argv), _run())

@@ -27,8 +27,9 @@ def served(monkeypatch):
 
     monkeypatch.setattr(explore_cmd, "serve_until_interrupted", fake_serve)
     monkeypatch.setattr(explore_cmd.webbrowser, "open", lambda url: seen["opened"].append(url))
-    monkeypatch.setattr(explore_cmd.threading, "Timer", lambda delay, fn, args: type(
-        "T", (), {"start": lambda self: fn(*args)})())
+    monkeypatch.setattr(
+        explore_cmd.threading, "Timer", lambda delay, fn, args: type("T", (), {"start": lambda self: fn(*args)})()
+    )
     return seen
 
 
@@ -63,9 +64,12 @@ def test_bad_runs_and_ports_fail_in_one_line(tmp_path, capsys):
 
 
 def test_the_command_serves_the_api(tiny_runs):
-    proc = subprocess.Popen([sys.executable, "-m", "attnkit.cli", "explore", str(tiny_runs["bahdanau"]),
-                             "--port", "0", "--no-browser"], stderr=subprocess.PIPE, text=True,
-                            cwd=Path(__file__).resolve().parents[2])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "attnkit.cli", "explore", str(tiny_runs["bahdanau"]), "--port", "0", "--no-browser"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
     try:
         line = ""
         while "exploring" not in line:

@@ -29,13 +29,37 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
     pytest.importorskip("sklearn")
     monkeypatch.setattr(sword, "read_module", fake_read)
     out = tmp_path / "han"
-    code = main(["study", "han", "--module", "fakeWEB", "--out", str(out), "--epochs", "8", "--threads", "1",
-                 "--seed", "5", "--no-progress"])
+    code = main(
+        [
+            "study",
+            "han",
+            "--module",
+            "fakeWEB",
+            "--out",
+            str(out),
+            "--epochs",
+            "8",
+            "--threads",
+            "1",
+            "--seed",
+            "5",
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert f"report: {out / 'report.md'}" in printed.out
-    for name in ("report.md", "metrics.json", "han-example.png", "han/config.yaml", "han/model.safetensors",
-                 "han/metrics.jsonl", "han/vocab.json", "han/dataset.json", "han/data/test.jsonl"):
+    for name in (
+        "report.md",
+        "metrics.json",
+        "han-example.png",
+        "han/config.yaml",
+        "han/model.safetensors",
+        "han/metrics.jsonl",
+        "han/vocab.json",
+        "han/dataset.json",
+        "han/data/test.jsonl",
+    ):
         assert (out / name).is_file(), name
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["counts"]["chapters"] == 132 and metrics["counts"]["left_out_chapters"] == 6
@@ -48,8 +72,10 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
     refs, labels = metrics["test_refs"], metrics["test_labels"]
     assert labels == [section_of[ref.split()[0]] for ref in refs] and len(refs) == 13
     report = (out / "report.md").read_text()
-    for model, name, row in (("han", "HAN", "| HAN (emb 200"), ("logreg", "logistic regression",
-                                                                 "| logistic regression")):
+    for model, name, row in (
+        ("han", "HAN", "| HAN (emb 200"),
+        ("logreg", "logistic regression", "| logistic regression"),
+    ):
         predicted = metrics[model]["test_predicted"]
         accuracy = _accuracy(predicted, labels)  # recomputed from the saved predictions
         assert accuracy >= 0.9, (model, accuracy)  # a keyword per chapter: both models learn it
@@ -70,8 +96,19 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
     assert main(["evaluate", "--model", str(out / "han"), "--json"]) == 0
     evaluated = json.loads(capsys.readouterr().out)
     assert evaluated["accuracy"] == metrics["han"]["test"]["accuracy"]
-    assert main(["predict", "--model", str(out / "han"), "The Lord is my shepherd; I shall not want.",
-                 "--attention-plot", str(tmp_path / "doc.png")]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(out / "han"),
+                "The Lord is my shepherd; I shall not want.",
+                "--attention-plot",
+                str(tmp_path / "doc.png"),
+            ]
+        )
+        == 0
+    )
     assert capsys.readouterr().out.strip() in [s.name for s in SECTIONS]
     assert (tmp_path / "doc.png").read_bytes()[:4] == b"\x89PNG"
     # on new chapters it finds the keyword verse and word
@@ -83,7 +120,7 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
         verses[where].insert(2, f"keyword{label}")
         tokens = torch.full((1, 4, 6), vocab.pad_id)
         for v, words in enumerate(verses):
-            tokens[0, v, :len(words)] = torch.tensor(vocab.encode(words))
+            tokens[0, v, : len(words)] = torch.tensor(vocab.encode(words))
         with torch.no_grad():
             got = model.eval()(tokens, torch.tensor([[len(v) for v in verses]]), torch.tensor([4]))
         assert int(got.logits.argmax()) == label

@@ -9,11 +9,14 @@ from ..tasks.test_translation import write_corpus
 
 def _config(path, corpus, attention):
     attn_dim = ", attn_dim: 16" if attention != "none" else ""
-    path.write_text(f"""
+    path.write_text(
+        f"""
 data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 40, n_dev: 20}}
 model: {{arch: rnn, attention: {attention}, emb_dim: 16, hidden_dim: 16{attn_dim}}}
 train: {{max_steps: 60, batch_tokens: 300, lr: 0.01, eval_every: 30, threads: 1}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return str(path)
 
 
@@ -21,8 +24,22 @@ def test_study_trains_evaluates_and_writes_the_report(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "corpus", n_train=200, n_dev=20, n_test=30)
     configs = [_config(tmp_path / f"bible-{a}.yaml", corpus, a) for a in ("none", "bahdanau")]
     out, report = tmp_path / "study", tmp_path / "docs" / "length.md"
-    args = ["study", "length", *configs, "--minutes", "5", "--out", str(out), "--report", str(report),
-            "--beams", "1,2", "--no-progress", "--threads", "1"]
+    args = [
+        "study",
+        "length",
+        *configs,
+        "--minutes",
+        "5",
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--beams",
+        "1,2",
+        "--no-progress",
+        "--threads",
+        "1",
+    ]
     assert main(args) == 0
     text = report.read_text()
     assert "| none |" in text and "| bahdanau |" in text and "1-10 (30)" in text

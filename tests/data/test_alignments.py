@@ -26,24 +26,38 @@ TGT_HEAD = "id\tsource_verse\ttext\tskip_space_after\texclude\tid_range_end\tsou
 def _tables(tmp_path, verses=(), extra_records=()):
     """Two hand-made verses (Matt 1:1-2) where a record links 1:2's last Greek word to a target
     token the table files under 1:1, plus `verses` simple one-word verses (ids 40002vvv)."""
-    src = [("n40001001001", "Βίβλος"), ("n40001001002", "γενέσεως"), ("n40001002001", "Ἀβραὰμ"),
-           ("n40001002002", "ἐγέννησεν")]
+    src = [
+        ("n40001001001", "Βίβλος"),
+        ("n40001001002", "γενέσεως"),
+        ("n40001002001", "Ἀβραὰμ"),
+        ("n40001002002", "ἐγέννησεν"),
+    ]
     tgt = [  # id, source verse, text, skip_space_after, exclude
-        ("40001001001", "40001001", "The", "", ""), ("40001001002", "40001001", "book", "y", ""),
-        ("40001001003", "40001001", ",", "", "y"), ("40001001004", "40001001", "“", "y", "y"),
-        ("40001001005", "40001001", "begot", "y", ""), ("40001001006", "40001001", "”", "", "y"),
-        ("40001002001", "40001002", "Abraham", "y", ""), ("40001002002", "40001002", ".", "", "y")]
-    records = [(["n40001001001"], ["40001001001", "40001001002"]), (["n40001002001"], ["40001002001"]),
-               (["n40001002002"], ["40001001005"])]  # across the verse boundary
+        ("40001001001", "40001001", "The", "", ""),
+        ("40001001002", "40001001", "book", "y", ""),
+        ("40001001003", "40001001", ",", "", "y"),
+        ("40001001004", "40001001", "“", "y", "y"),
+        ("40001001005", "40001001", "begot", "y", ""),
+        ("40001001006", "40001001", "”", "", "y"),
+        ("40001002001", "40001002", "Abraham", "y", ""),
+        ("40001002002", "40001002", ".", "", "y"),
+    ]
+    records = [
+        (["n40001001001"], ["40001001001", "40001001002"]),
+        (["n40001002001"], ["40001002001"]),
+        (["n40001002002"], ["40001001005"]),
+    ]  # across the verse boundary
     for v in verses:
         src.append((f"n40002{v:03d}001", f"λόγος{v}"))
         tgt.append((f"40002{v:03d}001", f"40002{v:03d}", f"word{v}", "", ""))
         records.append(([f"n40002{v:03d}001"], [f"40002{v:03d}001"]))
     records += list(extra_records)
-    (tmp_path / "src.tsv").write_text(SRC_HEAD + "".join(f"{i}\t{t}-1\t{t}\tG1\tg\tg\t{t}\tnoun\tN\n" for i, t in src),
-                                      encoding="utf-8")
-    (tmp_path / "tgt.tsv").write_text(TGT_HEAD + "".join(f"{i}\t{v}\t{t}\t{s}\t{e}\t\t\n" for i, v, t, s, e in tgt),
-                                      encoding="utf-8")
+    (tmp_path / "src.tsv").write_text(
+        SRC_HEAD + "".join(f"{i}\t{t}-1\t{t}\tG1\tg\tg\t{t}\tnoun\tN\n" for i, t in src), encoding="utf-8"
+    )
+    (tmp_path / "tgt.tsv").write_text(
+        TGT_HEAD + "".join(f"{i}\t{v}\t{t}\t{s}\t{e}\t\t\n" for i, v, t, s, e in tgt), encoding="utf-8"
+    )
     doc = {"records": [{"source": s, "target": t, "meta": {"id": str(n)}} for n, (s, t) in enumerate(records)]}
     (tmp_path / "align.json").write_text(json.dumps(doc), encoding="utf-8")
     return PackageFiles("9.9", tmp_path / "src.tsv", tmp_path / "tgt.tsv", tmp_path / "align.json")
@@ -85,9 +99,21 @@ def test_build_writes_a_seeded_split_with_gold_and_manifest(tmp_path):
     assert m["counts"] == {"segments": 31, "train": 18, "dev": 5, "test": 8} and not m["up_to_date"]
     assert m["package"] == {"name": "bible-alignments", "version": "9.9"}
     lines = {name: (out / name).read_text(encoding="utf-8").splitlines() for name in m["files"]}
-    assert sorted(m["files"]) == sorted(["train.src", "train.tgt", "refs.train.txt", "dev.src", "dev.tgt",
-                                         "refs.dev.txt", "dev.gold.pharaoh", "test.src", "test.tgt",
-                                         "refs.test.txt", "test.gold.pharaoh"])
+    assert sorted(m["files"]) == sorted(
+        [
+            "train.src",
+            "train.tgt",
+            "refs.train.txt",
+            "dev.src",
+            "dev.tgt",
+            "refs.dev.txt",
+            "dev.gold.pharaoh",
+            "test.src",
+            "test.tgt",
+            "refs.test.txt",
+            "test.gold.pharaoh",
+        ]
+    )
     for name, digest in m["files"].items():
         assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
     refs = lines["refs.train.txt"] + lines["refs.dev.txt"] + lines["refs.test.txt"]

@@ -28,7 +28,7 @@ def reference_log_mel(x, sr, n_mels, win_ms, hop_ms, fmin=0.0, fmax=None):
     hop = round(sr * hop_ms / 1000)
     fmax = sr / 2 if fmax is None else fmax
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)
-    frames = np.stack([x[t * hop: t * hop + n] for t in range(1 + (len(x) - n) // hop)])
+    frames = np.stack([x[t * hop : t * hop + n] for t in range(1 + (len(x) - n) // hop)])
     power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (T, n // 2 + 1)
     edges = _hz(np.linspace(_mel(fmin), _mel(fmax), n_mels + 2))
     freqs = np.arange(n // 2 + 1) * sr / n
@@ -84,8 +84,11 @@ def test_read_audio_resamples_and_mixes_down(tmp_path):
 def test_non_audio_empty_and_missing_files_are_one_line_errors(tmp_path):
     (tmp_path / "notes.wav").write_text("this is not sound\n")
     soundfile.write(tmp_path / "empty.wav", np.zeros(0), 16000)
-    for name, pattern in (("notes.wav", "not an audio file"), ("empty.wav", "holds no samples"),
-                          ("absent.wav", "no such file")):
+    for name, pattern in (
+        ("notes.wav", "not an audio file"),
+        ("empty.wav", "holds no samples"),
+        ("absent.wav", "no such file"),
+    ):
         with pytest.raises(InputError, match=pattern) as err:
             read_audio(tmp_path / name)
         assert "\n" not in str(err.value)

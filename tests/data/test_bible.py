@@ -22,8 +22,9 @@ def text(n_chars: int, tag: str) -> str:
 
 
 def verses(book: str, chapter: int, lengths: list[int], tag: str) -> list[Verse]:
-    return [Verse(book, chapter, v, text(n, f"{tag}{chapter}.{v}.") if n else "")
-            for v, n in enumerate(lengths, start=1)]
+    return [
+        Verse(book, chapter, v, text(n, f"{tag}{chapter}.{v}.") if n else "") for v, n in enumerate(lengths, start=1)
+    ]
 
 
 def pairs_of(aligned: list[AlignedPair]) -> list[tuple[str, str]]:
@@ -34,8 +35,9 @@ def test_a_normal_chapter_is_paired_by_id():
     lengths = [40, 95, 60, 130, 75, 50, 110, 85, 45, 140, 70, 66]
     tgt_lengths = [round(n * 1.1) for n in lengths]
     tgt_lengths[3] = 60  # one verse far shorter in translation (a postscript on the source side)
-    aligned = align_verses(verses("Gen", 1, lengths, "es"), verses("Gen", 1, tgt_lengths, "en"),
-                           model=LengthModel(ratio=1.1, variance=2.0))
+    aligned = align_verses(
+        verses("Gen", 1, lengths, "es"), verses("Gen", 1, tgt_lengths, "en"), model=LengthModel(ratio=1.1, variance=2.0)
+    )
     assert all(p.by_id and p.bead == "1-1" for p in aligned)
     assert pairs_of(aligned) == [(f"Gen 1:{v}", f"Gen 1:{v}") for v in range(1, 13)]
 
@@ -61,8 +63,11 @@ def test_a_shifted_chapter_with_an_empty_slot_and_a_merged_verse_is_recovered():
     src = verses("Jonah", 1, src_1, "es") + verses("Jonah", 2, src_2, "es")
     aligned = align_verses(src, tgt, model=MODEL)
     assert pairs_of(aligned) == (
-        [(f"Jonah 1:{v}", f"Jonah 1:{v}") for v in range(1, 5)] + [("Jonah 2:1", "Jonah 1:5")]
-        + [(f"Jonah 2:{v + 1}", f"Jonah 2:{v}") for v in range(1, 5)] + [("Jonah 2:6", "Jonah 2:5-6")])
+        [(f"Jonah 1:{v}", f"Jonah 1:{v}") for v in range(1, 5)]
+        + [("Jonah 2:1", "Jonah 1:5")]
+        + [(f"Jonah 2:{v + 1}", f"Jonah 2:{v}") for v in range(1, 5)]
+        + [("Jonah 2:6", "Jonah 2:5-6")]
+    )
     assert [p.bead for p in aligned if not p.tgt] == ["1-0"]  # the empty slot, deleted
     merged = aligned[-1]
     assert merged.bead == "1-2" and merged.tgt == f"{tgt[-2].text} {tgt[-1].text}"
@@ -74,12 +79,15 @@ def test_a_long_merged_verse_and_a_shift_across_chapters():
     # source runs two verses behind until the empty slots at the end of the next chapter.
     tgt = verses("Job", 39, [60, 82, 71, 90, 58], "en") + verses("Job", 40, [77, 64, 101, 55, 83, 69], "en")
     n = {(v.chapter, v.verse): len(v.text) for v in tgt}
-    src = (verses("Job", 39, [n[39, 1], n[39, 2], n[39, 3], n[39, 4] + n[39, 5] + n[40, 1] + 2, 0], "es")
-           + verses("Job", 40, [n[40, v] for v in range(2, 7)] + [0], "es"))
+    src = verses("Job", 39, [n[39, 1], n[39, 2], n[39, 3], n[39, 4] + n[39, 5] + n[40, 1] + 2, 0], "es") + verses(
+        "Job", 40, [n[40, v] for v in range(2, 7)] + [0], "es"
+    )
     aligned = align_verses(src, tgt, model=MODEL)
-    assert pairs_of(aligned) == ([(f"Job 39:{v}", f"Job 39:{v}") for v in range(1, 4)]
-                                 + [("Job 39:4", "Job 39:4-40:1")]
-                                 + [(f"Job 40:{v}", f"Job 40:{v + 1}") for v in range(1, 6)])
+    assert pairs_of(aligned) == (
+        [(f"Job 39:{v}", f"Job 39:{v}") for v in range(1, 4)]
+        + [("Job 39:4", "Job 39:4-40:1")]
+        + [(f"Job 40:{v}", f"Job 40:{v + 1}") for v in range(1, 6)]
+    )
 
 
 def test_a_verse_one_translation_omits_does_not_shift_its_neighbours():
@@ -95,7 +103,7 @@ def test_the_length_model_is_estimated_from_id_pairs():
     rng = random.Random(0)
     lengths = [rng.randint(20, 200) for _ in range(400)]
     src = verses("Gen", 1, lengths, "es")
-    tgt = verses("Gen", 1, [round(1.2 * n + rng.gauss(0, 0.5 * n ** 0.5)) for n in lengths], "en")
+    tgt = verses("Gen", 1, [round(1.2 * n + rng.gauss(0, 0.5 * n**0.5)) for n in lengths], "en")
     model = LengthModel.estimate(src, tgt)
     assert model.ratio == pytest.approx(1.2, abs=0.02)
     assert 0.1 < model.variance < 1.0
@@ -108,6 +116,7 @@ def test_normalise_text_splits_glued_words_and_drops_pilcrows():
 
 
 # --- the whole corpus, with a fake reader ---------------------------------------------------
+
 
 def fake_bible(n_per_book: int = 30, extra: dict | None = None):
     """A reader for two made-up modules "es" and "en": books Gen and Exod in both, Tob only in
@@ -132,8 +141,15 @@ def fake_bible(n_per_book: int = 30, extra: dict | None = None):
 
 
 def build(out, **kwargs):
-    options = {"seed": 7, "n_dev": 5, "n_test": 5, "max_words": 20, "max_ratio": 2.0, "min_train": 10,
-               "read": fake_bible()} | kwargs
+    options = {
+        "seed": 7,
+        "n_dev": 5,
+        "n_test": 5,
+        "max_words": 20,
+        "max_ratio": 2.0,
+        "min_train": 10,
+        "read": fake_bible(),
+    } | kwargs
     return build_bible_corpus("es", "en", out, **options)
 
 
@@ -142,16 +158,26 @@ def read_split(out, split):
 
 
 def test_filters_drop_and_count_each_reason(tmp_path):
-    extra = {("Gen", 3): ("", "only the target has this verse"),
-             ("Gen", 4): (" ".join(["palabra"] * 21), " ".join(["word"] * 20)),
-             ("Gen", 5): ("uno dos tres cuatro cinco", "one two"),
-             ("Gen", 6): ("¶ Y  dijo\tDios:   hágase", "And God said: let it be")}
+    extra = {
+        ("Gen", 3): ("", "only the target has this verse"),
+        ("Gen", 4): (" ".join(["palabra"] * 21), " ".join(["word"] * 20)),
+        ("Gen", 5): ("uno dos tres cuatro cinco", "one two"),
+        ("Gen", 6): ("¶ Y  dijo\tDios:   hágase", "And God said: let it be"),
+    }
     manifest = build(tmp_path, read=fake_bible(extra=extra))
-    assert manifest["dropped"] == {"book only in source": 0, "book only in target": 30, "empty side": 1,
-                                   "too long": 1, "length ratio": 1, "duplicate held-out pair": 0}
-    lines = {ref: src for split in bible.SPLITS
-             for ref, src in zip((tmp_path / f"refs.{split}.txt").read_text().splitlines(),
-                                 read_split(tmp_path, split)[0])}
+    assert manifest["dropped"] == {
+        "book only in source": 0,
+        "book only in target": 30,
+        "empty side": 1,
+        "too long": 1,
+        "length ratio": 1,
+        "duplicate held-out pair": 0,
+    }
+    lines = {
+        ref: src
+        for split in bible.SPLITS
+        for ref, src in zip((tmp_path / f"refs.{split}.txt").read_text().splitlines(), read_split(tmp_path, split)[0])
+    }
     assert lines["Gen 1:6"] == "Y dijo Dios: hágase"
     assert not {"Gen 1:3", "Gen 1:4", "Gen 1:5"} & set(lines)
     counts = manifest["counts"]
@@ -163,7 +189,8 @@ def test_files_are_parallel_and_the_manifest_holds_their_checksums(tmp_path):
     manifest = build(tmp_path)
     assert manifest == {**json.loads((tmp_path / "manifest.json").read_text()), "up_to_date": False}
     assert set(manifest["files"]) == {f"{s}.{x}" for s in bible.SPLITS for x in ("src", "tgt")} | {
-        f"refs.{s}.txt" for s in bible.SPLITS}
+        f"refs.{s}.txt" for s in bible.SPLITS
+    }
     for name, digest in manifest["files"].items():
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest
     for split in bible.SPLITS:
@@ -171,8 +198,13 @@ def test_files_are_parallel_and_the_manifest_holds_their_checksums(tmp_path):
         refs = (tmp_path / f"refs.{split}.txt").read_text().splitlines()
         assert len(src) == len(tgt) == len(refs) == manifest["counts"][split]
         assert all(ref.split(":")[0].split()[1] == "1" for ref in refs)
-    assert manifest["source"] == {"name": "es", "version": "1.0", "date": "2024-01-01",
-                                  "versification": "KJV", "language": "es"}
+    assert manifest["source"] == {
+        "name": "es",
+        "version": "1.0",
+        "date": "2024-01-01",
+        "versification": "KJV",
+        "language": "es",
+    }
     assert manifest["parameters"]["seed"] == 7 and manifest["alignment"]["realigned"] == 0
     assert not list(tmp_path.glob("*.tmp")) and not list(tmp_path.glob(".*"))
 
@@ -194,8 +226,13 @@ def test_the_split_is_deterministic_and_held_out_sources_do_not_occur_in_train(t
 
 def test_repeated_pairs_within_the_held_out_side_are_dropped(tmp_path):
     formula = ("Y habló Jehová á Moisés, diciendo:", "Yahweh spoke to Moses, saying,")
-    manifest = build(tmp_path, read=fake_bible(n_per_book=4, extra={("Gen", 1): formula, ("Exod", 1): formula}),
-                     n_dev=0, n_test=8, min_train=0)
+    manifest = build(
+        tmp_path,
+        read=fake_bible(n_per_book=4, extra={("Gen", 1): formula, ("Exod", 1): formula}),
+        n_dev=0,
+        n_test=8,
+        min_train=0,
+    )
     assert manifest["dropped"]["duplicate held-out pair"] == 1
     assert manifest["counts"] == {"aligned": 8, "kept": 8, "train": 0, "dev": 0, "test": 7}
 
@@ -227,6 +264,7 @@ def test_too_few_pairs_and_bad_options_are_errors(tmp_path):
 
 # --- the real modules, where installed ------------------------------------------------------
 
+
 def _installed(*names: str) -> bool:
     try:
         for name in names:
@@ -236,8 +274,9 @@ def _installed(*names: str) -> bool:
     return True
 
 
-@pytest.mark.skipif(not _installed("spaRV1909eb", "engWEB2015eb"),
-                    reason="needs sword-text-sparv and sword-text-web (apt-get install)")
+@pytest.mark.skipif(
+    not _installed("spaRV1909eb", "engWEB2015eb"), reason="needs sword-text-sparv and sword-text-web (apt-get install)"
+)
 def test_real_modules_known_renumberings_are_aligned():
     (_, es), (_, en) = read_module("spaRV1909eb"), read_module("engWEB2015eb")
     model = LengthModel.estimate(es, en)
@@ -250,12 +289,15 @@ def test_real_modules_known_renumberings_are_aligned():
     assert jonah["Jonah 2:1"].tgt_ref == "Jonah 1:17" and "gran pez" in jonah["Jonah 2:1"].src
     assert jonah["Jonah 2:1"].tgt.startswith("Yahweh prepared a huge fish")
     assert [jonah[f"Jonah 2:{v}"].tgt_ref for v in range(2, 11)] == [f"Jonah 2:{v}" for v in range(1, 9)] + [
-        "Jonah 2:9-10"]
+        "Jonah 2:9-10"
+    ]
     assert num["Num 30:1"].tgt_ref == "Num 29:40" and num["Num 30:2"].tgt_ref == "Num 30:1"
     assert num["Num 29:39"].by_id
     assert job["Job 39:1"].tgt_ref == "Job 38:39" and job["Job 39:29"].tgt_ref == "Job 39:26"
     assert job["Job 40:1"].tgt_ref == "Job 40:6" and job["Job 40:1"].tgt.startswith("Then Yahweh answered Job")
     assert job["Job 40:19"].tgt_ref == "Job 40:24"
     assert all(job[f"Job 41:{v}"].by_id for v in range(1, 35))
-    assert all(p.by_id for ref, p in gen.items() if ref.startswith("Gen 1:")) and len(
-        [r for r in gen if r.startswith("Gen 1:")]) == 31
+    assert (
+        all(p.by_id for ref, p in gen.items() if ref.startswith("Gen 1:"))
+        and len([r for r in gen if r.startswith("Gen 1:")]) == 31
+    )

@@ -74,7 +74,15 @@ def test_sections_cover_exactly_the_protocanon_once():
 
 def test_tokenize_lowercases_words_keeps_inner_apostrophes_drops_punctuation():
     assert tokenize("“Don't be afraid,” said Yahweh’s angel; 3 times!") == [
-        "don't", "be", "afraid", "said", "yahweh’s", "angel", "3", "times"]
+        "don't",
+        "be",
+        "afraid",
+        "said",
+        "yahweh’s",
+        "angel",
+        "3",
+        "times",
+    ]
     assert tokenize("EN el principio creó Dios") == ["en", "el", "principio", "creó", "dios"]
     assert tokenize(" -- ¶ ") == []
 

@@ -32,8 +32,12 @@ def test_each_example_once_and_budget_kept(corpus, seed, epoch, bucket_width, sh
     for b in batches:
         assert _cost(b, src, tgt) <= max_tokens or len(b) == 1
     assert sampler.batches(epoch) == batches  # pure in (seed, epoch)
-    assert TokenBatchSampler(src, tgt, max_tokens=max_tokens, seed=seed, shuffle=shuffle,
-                             bucket_width=bucket_width).batches(epoch) == batches
+    assert (
+        TokenBatchSampler(
+            src, tgt, max_tokens=max_tokens, seed=seed, shuffle=shuffle, bucket_width=bucket_width
+        ).batches(epoch)
+        == batches
+    )
 
 
 def test_single_long_example_gets_its_own_batch():
@@ -83,12 +87,18 @@ def test_shards_are_disjoint_even_and_follow_the_global_list(corpus, seed, num_s
 def test_shards_pad_with_the_first_batches():
     sampler = TokenBatchSampler([5] * 5, [5] * 5, max_tokens=5, seed=3)  # 5 one-example batches
     global_batches = sampler.global_batches(0)
-    shards = [TokenBatchSampler([5] * 5, [5] * 5, max_tokens=5, seed=3, num_shards=3, shard=r).batches(0)
-              for r in range(3)]
-    assert shards == [[global_batches[0], global_batches[3]], [global_batches[1], global_batches[4]],
-                      [global_batches[2], global_batches[0]]]
-    dropped = [TokenBatchSampler([5] * 5, [5] * 5, max_tokens=5, seed=3, num_shards=3, shard=r,
-                                 drop_last=True).batches(0) for r in range(3)]
+    shards = [
+        TokenBatchSampler([5] * 5, [5] * 5, max_tokens=5, seed=3, num_shards=3, shard=r).batches(0) for r in range(3)
+    ]
+    assert shards == [
+        [global_batches[0], global_batches[3]],
+        [global_batches[1], global_batches[4]],
+        [global_batches[2], global_batches[0]],
+    ]
+    dropped = [
+        TokenBatchSampler([5] * 5, [5] * 5, max_tokens=5, seed=3, num_shards=3, shard=r, drop_last=True).batches(0)
+        for r in range(3)
+    ]
     assert dropped == [[global_batches[0]], [global_batches[1]], [global_batches[2]]]
 
 

@@ -42,7 +42,7 @@ def test_draws_lie_in_their_ranges_and_boxes_inside_the_canvas():
     boxes = c.boxes()
     assert (boxes[:, :2] >= 0).all() and (boxes[:, 2:] <= 60).all()
     assert all(t.box[:2] == (t.x, t.y) for t in c.transforms)
-    side = boxes[:, 2:] - boxes[:, :2]   # the box grows with the scale and with |angle| up to 45 degrees
+    side = boxes[:, 2:] - boxes[:, :2]  # the box grows with the scale and with |angle| up to 45 degrees
     rad = np.radians(np.abs(angles))
     np.testing.assert_allclose(side[:, 0], 28 * scales * (np.cos(rad) + np.sin(rad)), atol=1.0)
 
@@ -66,9 +66,9 @@ def test_angle_0_and_scale_1_puts_the_exact_item_at_x_y():
     assert len({(t.x, t.y) for t in c.transforms}) > 5  # the positions do vary
     for image, canvas, t in zip(images, c.images, c.transforms):
         assert t.angle == 0.0 and t.scale == 1.0 and t.box == (t.x, t.y, t.x + 28, t.y + 28)
-        np.testing.assert_array_equal(canvas[t.y:t.y + 28, t.x:t.x + 28], image)
+        np.testing.assert_array_equal(canvas[t.y : t.y + 28, t.x : t.x + 28], image)
         outside = canvas.copy()
-        outside[t.y:t.y + 28, t.x:t.x + 28] = 0
+        outside[t.y : t.y + 28, t.x : t.x + 28] = 0
         assert not outside.any()
 
 
@@ -78,12 +78,12 @@ def test_clutter_comes_from_other_items_and_is_max_combined():
     for i, (canvas, t) in enumerate(zip(c.images, c.transforms)):
         assert {p.source for p in t.clutter} <= set(range(5)) - {i}
         # the item's pixels are never overwritten by smaller clutter values
-        assert (canvas[t.y:t.y + 28, t.x:t.x + 28] >= images[i]).all()
+        assert (canvas[t.y : t.y + 28, t.x : t.x + 28] >= images[i]).all()
         expected = np.zeros((64, 64), dtype=np.uint8)
-        expected[t.y:t.y + 28, t.x:t.x + 28] = images[i]
+        expected[t.y : t.y + 28, t.x : t.x + 28] = images[i]
         for p in t.clutter:
-            patch = images[p.source, p.crop_row:p.crop_row + 6, p.crop_col:p.crop_col + 6]
-            np.maximum(expected[p.y:p.y + 6, p.x:p.x + 6], patch, out=expected[p.y:p.y + 6, p.x:p.x + 6])
+            patch = images[p.source, p.crop_row : p.crop_row + 6, p.crop_col : p.crop_col + 6]
+            np.maximum(expected[p.y : p.y + 6, p.x : p.x + 6], patch, out=expected[p.y : p.y + 6, p.x : p.x + 6])
         np.testing.assert_array_equal(canvas, expected)
     assert len({p.source for t in c.transforms for p in t.clutter}) == 5
 
@@ -135,13 +135,16 @@ def test_loading_something_else_is_a_clear_error(tmp_path):
         load_canvases(tmp_path / "d.safetensors")
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"size": 30}, "larger than the 30x30 canvas; raise size or lower scale"),
-    ({"max_angle": 200.0}, r"max_angle must lie in \[0, 180\]"),
-    ({"scale": (1.2, 0.7)}, "scale must be"),
-    ({"n_clutter": -1}, "n_clutter must be >= 0"),
-    ({"clutter_size": 29}, r"clutter_size must lie in \[1, 28\]"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"size": 30}, "larger than the 30x30 canvas; raise size or lower scale"),
+        ({"max_angle": 200.0}, r"max_angle must lie in \[0, 180\]"),
+        ({"scale": (1.2, 0.7)}, "scale must be"),
+        ({"n_clutter": -1}, "n_clutter must be >= 0"),
+        ({"clutter_size": 29}, r"clutter_size must lie in \[1, 28\]"),
+    ],
+)
 def test_bad_parameters_are_config_errors(kwargs, match):
     images, labels = _items(3)
     with pytest.raises(ConfigError, match=match):

@@ -19,9 +19,16 @@ _PLAIN_SPACES = str.maketrans({"\u00a0": " ", "\u202f": " ", "\u2009": " "})
 
 # Both centuries and both two-digit-year halves, one- and two-digit days and months, the
 # window's ends, a leap day, and every weekday.
-DATES = [datetime.date(1979, 5, 3), datetime.date(1950, 1, 1), datetime.date(2049, 12, 31),
-         datetime.date(2000, 2, 29), datetime.date(1999, 9, 9), datetime.date(2012, 11, 25),
-         datetime.date(1968, 10, 14), datetime.date(2031, 7, 6)]
+DATES = [
+    datetime.date(1979, 5, 3),
+    datetime.date(1950, 1, 1),
+    datetime.date(2049, 12, 31),
+    datetime.date(2000, 2, 29),
+    datetime.date(1999, 9, 9),
+    datetime.date(2012, 11, 25),
+    datetime.date(1968, 10, 14),
+    datetime.date(2031, 7, 6),
+]
 
 
 def _all_names():
@@ -35,9 +42,12 @@ def _uncased_names():
 def _month_names(locale: str, month: int) -> set[str]:
     """Every Babel name of `month` in `locale` (all widths and contexts), case-folded."""
     months = Locale.parse(locale).months
-    return {months[ctx][width][month].translate(_PLAIN_SPACES).casefold()
-            for ctx in ("format", "stand-alone") for width in ("abbreviated", "wide", "narrow")
-            if month in months[ctx][width]}
+    return {
+        months[ctx][width][month].translate(_PLAIN_SPACES).casefold()
+        for ctx in ("format", "stand-alone")
+        for width in ("abbreviated", "wide", "narrow")
+        if month in months[ctx][width]
+    }
 
 
 def _check_spans(ex: DateExample) -> None:
@@ -68,18 +78,21 @@ def test_known_examples():
     assert dates.render(d, "ja_JP", "long").text == "1979年5月3日"
 
 
-@pytest.mark.parametrize("loc,name,text", [
-    ("en_US", "numeric-dot-padded-yy", "05.03.79"),
-    ("en_US", "nocomma:full", "Thursday May 3 1979"),
-    ("en_US", "day-first:long", "3 May 1979"),
-    ("en_GB", "month-first:medium", "May 3, 1979"),
-    ("de_DE", "skeleton:yMMMEd", "Do., 3. Mai 1979"),
-    ("es_ES", "lower:abbr:full", "jue, 3 de may de 1979"),
-    ("fr_FR", "padded:long", "03 mai 1979"),
-    ("pt_BR", "upper:nocomma:skeleton:yMMMEd", "QUI. 3 DE MAI. DE 1979"),
-    ("ja_JP", "skeleton:yMMMEd", "1979年5月3日(木)"),
-    ("zh_CN", "numeric-dot", "1979.5.3"),
-])
+@pytest.mark.parametrize(
+    "loc,name,text",
+    [
+        ("en_US", "numeric-dot-padded-yy", "05.03.79"),
+        ("en_US", "nocomma:full", "Thursday May 3 1979"),
+        ("en_US", "day-first:long", "3 May 1979"),
+        ("en_GB", "month-first:medium", "May 3, 1979"),
+        ("de_DE", "skeleton:yMMMEd", "Do., 3. Mai 1979"),
+        ("es_ES", "lower:abbr:full", "jue, 3 de may de 1979"),
+        ("fr_FR", "padded:long", "03 mai 1979"),
+        ("pt_BR", "upper:nocomma:skeleton:yMMMEd", "QUI. 3 DE MAI. DE 1979"),
+        ("ja_JP", "skeleton:yMMMEd", "1979年5月3日(木)"),
+        ("zh_CN", "numeric-dot", "1979.5.3"),
+    ],
+)
 def test_derived_formats(loc, name, text):
     assert dates.render(datetime.date(1979, 5, 3), loc, name).text == text
 
@@ -136,8 +149,7 @@ def test_spans_hold_the_fields_for_every_format(loc):
                 case, base = name.split(":", 1)
                 plain = dates.render(d, loc, base)
                 assert ex.text == getattr(plain.text, case)()
-                assert (ex.year_span, ex.month_span, ex.day_span) == (
-                    plain.year_span, plain.month_span, plain.day_span)
+                assert (ex.year_span, ex.month_span, ex.day_span) == (plain.year_span, plain.month_span, plain.day_span)
 
 
 def test_two_digit_years_at_the_window_edges():
@@ -204,9 +216,13 @@ def test_splits_from_one_locale():
 def test_unknown_locale_and_format_name_the_choices():
     with pytest.raises(ValueError, match=r"unknown locale 'xx_XX'; choose one of: en_US, en_GB, .*ja_JP"):
         dates.check_locale("xx_XX")
-    for call in (lambda: dates.render(DATES[0], "en", "long"), lambda: dates.date_formats("en"),
-                 lambda: dates.format_names("de"), lambda: dates.sample_examples(3, 0, locales=["fr"]),
-                 lambda: dates.make_splits(1, 1, 1, 0, locales=("en_US", "pt_PT"))):
+    for call in (
+        lambda: dates.render(DATES[0], "en", "long"),
+        lambda: dates.date_formats("en"),
+        lambda: dates.format_names("de"),
+        lambda: dates.sample_examples(3, 0, locales=["fr"]),
+        lambda: dates.make_splits(1, 1, 1, 0, locales=("en_US", "pt_PT")),
+    ):
         with pytest.raises(ValueError, match="choose one of: en_US"):
             call()
     with pytest.raises(ValueError, match=r"unknown date format 'longest'.*: short, medium, long, full, .*upper:long"):

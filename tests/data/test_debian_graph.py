@@ -89,22 +89,31 @@ def small_graph(**options):
 def test_parse_stanzas_joins_continuation_lines_and_skips_comments():
     stanzas = parse_stanzas(MAIN)
     assert [s["package"] for s in stanzas] == ["app", "libfoo", "python3", "dpkg", "libc6", "zmailer", "exim"]
-    assert stanzas[0]["depends"] == ("libfoo (>= 1.2), python3:any | python3-minimal,\n"
-                                     "mail-transport-agent, libmissing (>= 2)")
+    assert stanzas[0]["depends"] == (
+        "libfoo (>= 1.2), python3:any | python3-minimal,\nmail-transport-agent, libmissing (>= 2)"
+    )
     assert stanzas[0]["description"] == "An app\nA long description\n.\nover two lines."
     assert parse_stanzas("Package: a\nSECTION: libs\n\n\n\nPackage: b") == [
-        {"package": "a", "section": "libs"}, {"package": "b"}]
+        {"package": "a", "section": "libs"},
+        {"package": "b"},
+    ]
 
 
 def test_first_alternatives_strip_versions_architectures_profiles_and_qualifiers():
-    assert first_alternatives("libc6 (>= 2.34), python3:any | python3-minimal, foo [amd64] <!nocheck>,"
-                              "\n bar (<< 2) | baz, ") == ["libc6", "python3", "foo", "bar"]
+    assert first_alternatives(
+        "libc6 (>= 2.34), python3:any | python3-minimal, foo [amd64] <!nocheck>,\n bar (<< 2) | baz, "
+    ) == ["libc6", "python3", "foo", "bar"]
     assert first_alternatives("") == []
 
 
 def test_section_label_removes_the_area():
     assert [section_label(s) for s in ("contrib/libs", "non-free-firmware/kernel", "libs", "", None)] == [
-        "libs", "kernel", "libs", "unknown", "unknown"]
+        "libs",
+        "kernel",
+        "libs",
+        "unknown",
+        "unknown",
+    ]
 
 
 def test_graph_nodes_edges_and_labels_are_exactly_the_rules():
@@ -122,10 +131,11 @@ def test_graph_nodes_edges_and_labels_are_exactly_the_rules():
 
 
 def test_a_real_package_wins_over_a_provider_and_the_first_list_wins():
-    g = graph_from_packages([SECURITY + "\nPackage: zmailer\nSection: mail\nDescription: z\n", MAIN],
-                            min_df=1, dim=None)
+    g = graph_from_packages(
+        [SECURITY + "\nPackage: zmailer\nSection: mail\nDescription: z\n", MAIN], min_df=1, dim=None
+    )
     app, zmailer = g.names.index("app"), g.names.index("zmailer")
-    assert g.classes[g.labels[app]] == "admin"                   # the first list's stanza
+    assert g.classes[g.labels[app]] == "admin"  # the first list's stanza
     assert g.classes[g.labels[zmailer]] == "mail" and g.counts["via_provides"] == 0
     assert g.edge_index[1, g.edge_index[0] == app].tolist() == [zmailer]  # app depends on zmailer only
 
@@ -153,8 +163,7 @@ def test_empty_lists_are_refused():
 
 def _write_lists(folder: Path) -> None:
     folder.mkdir()
-    (folder / "deb_dists_bookworm-security_main_binary-amd64_Packages.xz").write_bytes(
-        lzma.compress(SECURITY.encode()))
+    (folder / "deb_dists_bookworm-security_main_binary-amd64_Packages.xz").write_bytes(lzma.compress(SECURITY.encode()))
     (folder / "deb_dists_bookworm_main_binary-amd64_Packages.gz").write_bytes(gzip.compress(MAIN.encode()))
     (folder / "deb_dists_bookworm_main_binary-amd64_Packages.diff_Index").write_text("not a list")
 
@@ -162,7 +171,7 @@ def _write_lists(folder: Path) -> None:
 def test_compressed_lists_read_through_the_same_path(tmp_path):
     _write_lists(tmp_path / "lists")
     paths = find_lists(tmp_path / "lists")
-    assert [p.suffix for p in paths] == [".gz", ".xz"]               # release suite before -security
+    assert [p.suffix for p in paths] == [".gz", ".xz"]  # release suite before -security
     text, sha = read_list(paths[0])
     assert text == MAIN and len(sha) == 64
     assert read_list(paths[1])[0] == SECURITY
@@ -215,8 +224,10 @@ def test_missing_lists_name_the_fix(tmp_path, monkeypatch):
     assert str(err.value) == f"no apt package lists in {empty}; run `apt-get update` first"
     assert isinstance(err.value, InputError)
     monkeypatch.setenv(dg.ENV_VAR, str(tmp_path / "elsewhere"))
-    with pytest.raises(GraphSourceMissing, match=f"lists in {tmp_path / 'elsewhere'}; run `apt-get update` "
-                                                 f"first, or point {dg.ENV_VAR} at"):
+    with pytest.raises(
+        GraphSourceMissing,
+        match=f"lists in {tmp_path / 'elsewhere'}; run `apt-get update` first, or point {dg.ENV_VAR} at",
+    ):
         find_lists()
 
 
@@ -224,8 +235,11 @@ def test_the_default_message_names_var_lib_apt_lists(monkeypatch):
     assert dg.APT_LISTS_DIR == Path("/var/lib/apt/lists")
     monkeypatch.setattr(dg, "APT_LISTS_DIR", Path("/nonexistent/apt/lists"))
     monkeypatch.delenv(dg.ENV_VAR, raising=False)
-    with pytest.raises(GraphSourceMissing, match=r"^no apt package lists in /nonexistent/apt/lists; "
-                                                 r"run `apt-get update` first$"):
+    with pytest.raises(
+        GraphSourceMissing,
+        match=r"^no apt package lists in /nonexistent/apt/lists; "
+        r"run `apt-get update` first$",
+    ):
         find_lists()
 
 
@@ -236,8 +250,10 @@ def _real_lists() -> list[Path]:
         return []
 
 
-@pytest.mark.skipif(not _real_lists(), reason=f"no *_Packages files in {dg.APT_LISTS_DIR} "
-                                              "(run `apt-get update` to test on the real lists)")
+@pytest.mark.skipif(
+    not _real_lists(),
+    reason=f"no *_Packages files in {dg.APT_LISTS_DIR} (run `apt-get update` to test on the real lists)",
+)
 def test_the_real_lists_of_this_machine_give_a_plausible_graph():
     if not all(p.suffix not in (".lz4", ".zst") or dg.APT_HELPER.is_file() for p in _real_lists()):
         pytest.skip(f"the lists are lz4/zst-compressed and {dg.APT_HELPER} is missing")
@@ -247,10 +263,10 @@ def test_the_real_lists_of_this_machine_give_a_plausible_graph():
     assert g.num_edges > n and g.counts["unresolved"] < g.counts["dependencies"] * 0.05
     src, dst = g.edge_index
     assert 0 <= g.edge_index.min() and g.edge_index.max() < n
-    assert not np.any(src == dst)                                   # no self-loops
+    assert not np.any(src == dst)  # no self-loops
     forward = set(zip(src.tolist(), dst.tolist()))
-    assert forward == set(zip(dst.tolist(), src.tolist()))          # symmetric
-    assert len(forward) == g.edge_index.shape[1]                     # no duplicates
+    assert forward == set(zip(dst.tolist(), src.tolist()))  # symmetric
+    assert len(forward) == g.edge_index.shape[1]  # no duplicates
     assert 10 <= len(g.classes) < 100 and "libs" in g.classes and all("/" not in c for c in g.classes)
     assert sum(g.counts["classes"].values()) == n
     assert len(g.sources) == len(_real_lists()) and all(len(sha) == 64 for _, sha in g.sources)

@@ -7,11 +7,18 @@ from attnkit.data.fashion_mnist import CLASSES, FASHION_MNIST_DIR, DatasetError,
 from attnkit.data.idx import write_idx
 from attnkit.errors import ConfigError, InputError
 
-INSTALLED = all((FASHION_MNIST_DIR / name).is_file() for name in (
-    "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"))
-needs_package = pytest.mark.skipif(not INSTALLED, reason="Fashion-MNIST is not installed: "
-                                   "sudo apt-get install dataset-fashion-mnist")
+INSTALLED = all(
+    (FASHION_MNIST_DIR / name).is_file()
+    for name in (
+        "train-images-idx3-ubyte.gz",
+        "train-labels-idx1-ubyte.gz",
+        "t10k-images-idx3-ubyte.gz",
+        "t10k-labels-idx1-ubyte.gz",
+    )
+)
+needs_package = pytest.mark.skipif(
+    not INSTALLED, reason="Fashion-MNIST is not installed: sudo apt-get install dataset-fashion-mnist"
+)
 
 
 @needs_package
@@ -26,8 +33,18 @@ def test_the_installed_splits_are_as_published(split, n, monkeypatch):
 
 
 def test_the_class_names():
-    assert CLASSES == ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                       "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+    assert CLASSES == (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
 
 
 def _fake(root, n_images=6, n_labels=6, side=28, top_label=9, gz=True):
@@ -53,8 +70,10 @@ def test_a_missing_folder_says_how_to_install(tmp_path, monkeypatch):
     with pytest.raises(DatasetMissing) as err:
         load_fashion_mnist("train")
     message = str(err.value)
-    assert message.startswith(f"Fashion-MNIST not found in {tmp_path / 'none'} (missing train-images-idx3-ubyte.gz); "
-                              "install it with `apt-get install dataset-fashion-mnist`")
+    assert message.startswith(
+        f"Fashion-MNIST not found in {tmp_path / 'none'} (missing train-images-idx3-ubyte.gz); "
+        "install it with `apt-get install dataset-fashion-mnist`"
+    )
     assert "ATTNKIT_FASHION_MNIST" in message and "\n" not in message
     assert isinstance(err.value, InputError)
 
@@ -66,8 +85,10 @@ def test_the_default_folder_message_is_the_documented_one(monkeypatch):
     monkeypatch.setattr(fashion_mnist, "FASHION_MNIST_DIR", FASHION_MNIST_DIR / "not-here")
     with pytest.raises(DatasetMissing) as err:
         fashion_mnist.load_fashion_mnist("test", root=FASHION_MNIST_DIR / "not-here")
-    assert str(err.value) == (f"Fashion-MNIST not found in {FASHION_MNIST_DIR / 'not-here'} (missing "
-                              "t10k-images-idx3-ubyte.gz); install it with `apt-get install dataset-fashion-mnist`")
+    assert str(err.value) == (
+        f"Fashion-MNIST not found in {FASHION_MNIST_DIR / 'not-here'} (missing "
+        "t10k-images-idx3-ubyte.gz); install it with `apt-get install dataset-fashion-mnist`"
+    )
 
 
 def test_a_missing_labels_file_is_named(tmp_path):
@@ -77,11 +98,14 @@ def test_a_missing_labels_file_is_named(tmp_path):
         load_fashion_mnist("test", root=tmp_path)
 
 
-@pytest.mark.parametrize("fake, match", [
-    ({"n_labels": 5}, "holds 6 images but .* holds 5 labels"),
-    ({"side": 27}, r"expected uint8 images \(N, 28, 28\), found uint8 \(6, 27, 27\)"),
-    ({"top_label": 10}, r"label 10 is outside \[0, 10\)"),
-])
+@pytest.mark.parametrize(
+    "fake, match",
+    [
+        ({"n_labels": 5}, "holds 6 images but .* holds 5 labels"),
+        ({"side": 27}, r"expected uint8 images \(N, 28, 28\), found uint8 \(6, 27, 27\)"),
+        ({"top_label": 10}, r"label 10 is outside \[0, 10\)"),
+    ],
+)
 def test_inconsistent_files_are_refused(tmp_path, fake, match):
     _fake(tmp_path, **fake)
     with pytest.raises(DatasetError, match=match):

@@ -87,7 +87,7 @@ def test_an_unknown_type_code_is_named(tmp_path):
 def test_corrupt_gzip_is_an_error(tmp_path, damage):
     packed = bytearray(gzip.compress(_idx_bytes(tmp_path, np.arange(100, dtype=np.uint8))))
     if damage == "cut":
-        packed = packed[:len(packed) // 2]
+        packed = packed[: len(packed) // 2]
     else:
         packed[-6] ^= 0xFF  # the CRC
     path = tmp_path / "bad.gz"

@@ -30,14 +30,14 @@ def test_karate_club_counts_and_factions():
     pairs = set(map(tuple, g.edge_index.T.tolist()))
     assert pairs == {(b, a) for a, b in pairs} and all(a != b for a, b in pairs)
     assert g.classes == ("Mr. Hi", "Officer") and g.counts["classes"] == {"Mr. Hi": 17, "Officer": 17}
-    assert g.labels[0] == 0 and g.labels[33] == 1                  # the instructor and the administrator
+    assert g.labels[0] == 0 and g.labels[33] == 1  # the instructor and the administrator
     np.testing.assert_array_equal(g.features, np.eye(34, dtype=np.float32))
     degrees = karate_club(degree_features=True).features
     assert degrees.shape == (34, 1) and degrees.sum() == 156 and degrees[33, 0] == 17
 
 
 def _labels():
-    sizes = {0: 1, 1: 2, 2: 3, 3: 10, 4: 100}                         # tiny, tiny, smallest split, ...
+    sizes = {0: 1, 1: 2, 2: 3, 3: 10, 4: 100}  # tiny, tiny, smallest split, ...
     labels = np.concatenate([np.full(n, c) for c, n in sizes.items()])
     return np.random.default_rng(0).permutation(labels)
 
@@ -48,9 +48,9 @@ def test_splits_are_disjoint_complete_and_stratified():
     parts = [splits.train, splits.dev, splits.test]
     assert all(p.dtype == np.int64 and np.all(np.diff(p) > 0) for p in parts)  # sorted, no repeats
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(len(labels)))
-    for c in (2, 3, 4):                                             # >= 3 nodes: in every split
+    for c in (2, 3, 4):  # >= 3 nodes: in every split
         assert all(np.any(labels[p] == c) for p in parts)
-    for c in (0, 1):                                                # 1 or 2 nodes: wholly in train
+    for c in (0, 1):  # 1 or 2 nodes: wholly in train
         assert np.sum(labels[splits.train] == c) == np.sum(labels == c)
     big = [np.sum(labels[p] == 4) for p in parts]
     assert big == [70, 10, 20]
@@ -84,7 +84,7 @@ def test_save_load_round_trip(tmp_path):
 def test_damaged_files_are_refused_with_one_line(tmp_path):
     path = save_graph(tmp_path / "k.safetensors", karate_club())
     data = bytearray(path.read_bytes())
-    data[-3] ^= 0xFF                                                # a byte of the features
+    data[-3] ^= 0xFF  # a byte of the features
     flipped = tmp_path / "flipped.safetensors"
     flipped.write_bytes(bytes(data))
     truncated = tmp_path / "truncated.safetensors"

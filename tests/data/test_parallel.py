@@ -35,8 +35,10 @@ def test_each_problem_is_skipped_counted_and_located(tmp_path):
     assert corpus.skipped == {"empty": 2, "invalid_utf8": 2, "too_long": 1}
     assert corpus.examples == {"empty": [2, 6], "invalid_utf8": [3, 4], "too_long": [5]}
     assert corpus.n_lines == 7
-    assert corpus.report() == ("read 2 pairs from train.es/train.en; skipped 5: 2 invalid UTF-8 (lines 3, 4), "
-                               "2 empty (lines 2, 6), 1 over 10 characters (line 5)")
+    assert corpus.report() == (
+        "read 2 pairs from train.es/train.en; skipped 5: 2 invalid UTF-8 (lines 3, 4), "
+        "2 empty (lines 2, 6), 1 over 10 characters (line 5)"
+    )
 
 
 def test_long_lines_are_skipped_never_truncated(tmp_path):
@@ -75,13 +77,15 @@ def test_missing_file_folder_and_nothing_usable(tmp_path):
 
 
 def test_tsv_variants(tmp_path):
-    data = (b"hola\thello\r\n"          # 1 CRLF
-            b"sin tabulador\n"          # 2 missing tab
-            b"a\tb\tc\n"                # 3 extra column
-            b"\tonly target\n"          # 4 empty source
-            b"caf\xe9\tcafe\n"          # 5 Latin-1, not UTF-8
-            b" adi\xc3\xb3s \t bye \n"  # 6 surrounding spaces go
-            b"largo\t" + b"y" * 30 + b"\n")  # 7 too long
+    data = (
+        b"hola\thello\r\n"  # 1 CRLF
+        b"sin tabulador\n"  # 2 missing tab
+        b"a\tb\tc\n"  # 3 extra column
+        b"\tonly target\n"  # 4 empty source
+        b"caf\xe9\tcafe\n"  # 5 Latin-1, not UTF-8
+        b" adi\xc3\xb3s \t bye \n"  # 6 surrounding spaces go
+        b"largo\t" + b"y" * 30 + b"\n"
+    )  # 7 too long
     path = tmp_path / "train.tsv"
     path.write_bytes(data)
     corpus = read_tsv(path, max_chars=20)
@@ -89,12 +93,20 @@ def test_tsv_variants(tmp_path):
     assert corpus.skipped == {"columns": 2, "empty": 1, "invalid_utf8": 1, "too_long": 1}
     assert corpus.examples == {"columns": [2, 3], "empty": [4], "invalid_utf8": [5], "too_long": [7]}
     assert corpus.n_lines == 7
-    assert corpus.report().startswith("read 2 pairs from train.tsv; skipped 5: 2 not two tab-separated columns "
-                                      "(lines 2, 3), 1 invalid UTF-8 (line 5)")
+    assert corpus.report().startswith(
+        "read 2 pairs from train.tsv; skipped 5: 2 not two tab-separated columns (lines 2, 3), 1 invalid UTF-8 (line 5)"
+    )
 
 
 def test_report_of_a_hand_built_corpus():
-    corpus = ParallelCorpus(["a"] * 29812, ["b"] * 29812, {"empty": 2, "invalid_utf8": 1},
-                            {"empty": [17, 40], "invalid_utf8": [88]}, 29815, "train.es/train.en")
-    assert corpus.report() == ("read 29,812 pairs from train.es/train.en; skipped 3: 2 empty (lines 17, 40), "
-                               "1 invalid UTF-8 (line 88)")
+    corpus = ParallelCorpus(
+        ["a"] * 29812,
+        ["b"] * 29812,
+        {"empty": 2, "invalid_utf8": 1},
+        {"empty": [17, 40], "invalid_utf8": [88]},
+        29815,
+        "train.es/train.en",
+    )
+    assert corpus.report() == (
+        "read 29,812 pairs from train.es/train.en; skipped 3: 2 empty (lines 17, 40), 1 invalid UTF-8 (line 88)"
+    )

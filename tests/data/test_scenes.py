@@ -47,7 +47,7 @@ def test_items_lie_inside_the_canvas_without_overlap(scenes):
         for k, (x0, y0, x1, y1) in enumerate(it.box for it in scene.items):
             assert 0 <= x0 < x1 <= 84 and 0 <= y0 < y1 <= 84 and x1 - x0 == y1 - y0
             assert 20 <= x1 - x0 <= 36
-            for (a0, b0, a1, b1) in (it.box for it in scene.items[k + 1:]):
+            for a0, b0, a1, b1 in (it.box for it in scene.items[k + 1 :]):
                 apart_x = max(x0, a0) - min(x1, a1)  # >= 2: at least 2 pixels of background between
                 apart_y = max(y0, b0) - min(y1, b1)
                 assert max(apart_x, apart_y) >= 2
@@ -125,7 +125,9 @@ def test_bad_captions_and_parameters_are_refused():
     with pytest.raises(ValueError, match="does not end with"):
         S.parse_caption("a bag , a coat")
     assert S.parse_caption("a bag and a coat and an ankle boot in a row , a big dress far below") == [
-        S.ParsedLine(((None, 8), (None, 4), (None, 9)), None, None), S.ParsedLine((("big", 3),), None, "far below")]
+        S.ParsedLine(((None, 8), (None, 4), (None, 9)), None, None),
+        S.ParsedLine((("big", 3),), None, "far below"),
+    ]
     with pytest.raises(ConfigError, match="n_min"):
         S.SceneParams(n_min=3, n_max=2).check()
     with pytest.raises(ConfigError, match="do not fit"):

@@ -14,14 +14,18 @@ from attnkit.data import speech
 from attnkit.data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, add_noise, split_voices
 from attnkit.errors import ConfigError
 
-needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                  reason="espeak-ng is not installed (apt-get install espeak-ng)")
+needs_espeak = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
 
 
 @needs_espeak
 def test_cache_writes_once_with_manifest_and_rebuilds_identically(tmp_path):
-    utts = [Utterance("seven", "en+m3"), Utterance("zwei", "de+f1", speed=140, pitch=30),
-            Utterance("seven", "en+m3", snr_db=10.0, noise_seed=3)]
+    utts = [
+        Utterance("seven", "en+m3"),
+        Utterance("zwei", "de+f1", speed=140, pitch=30),
+        Utterance("seven", "en+m3", snr_db=10.0, noise_seed=3),
+    ]
     cache = SpeechCache(tmp_path / "cache")
     paths = cache.ensure(utts)
     assert len(set(paths)) == 3 and all(p.exists() for p in paths)
@@ -30,7 +34,12 @@ def test_cache_writes_once_with_manifest_and_rebuilds_identically(tmp_path):
     for utt, path in zip(utts, paths):
         e = by_file[path.name]
         assert (e["text"], e["voice"], e["speed"], e["pitch"], e["snr_db"]) == (
-            utt.text, utt.voice, utt.speed, utt.pitch, utt.snr_db)
+            utt.text,
+            utt.voice,
+            utt.speed,
+            utt.pitch,
+            utt.snr_db,
+        )
         assert e["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     info = soundfile.info(paths[0])
     assert info.channels == 1 and info.subtype == "PCM_16" and info.frames > 1000
@@ -52,13 +61,18 @@ def test_cache_writes_once_with_manifest_and_rebuilds_identically(tmp_path):
 @needs_espeak
 def test_noise_at_the_chosen_snr_is_seeded(tmp_path):
     clean, noisy, again, other = SpeechCache(tmp_path).ensure(
-        [Utterance("one", "en"), Utterance("one", "en", snr_db=5.0, noise_seed=1),
-         Utterance("one", "en", snr_db=5.0, noise_seed=1), Utterance("one", "en", snr_db=5.0, noise_seed=2)])
+        [
+            Utterance("one", "en"),
+            Utterance("one", "en", snr_db=5.0, noise_seed=1),
+            Utterance("one", "en", snr_db=5.0, noise_seed=1),
+            Utterance("one", "en", snr_db=5.0, noise_seed=2),
+        ]
+    )
     assert noisy == again and noisy != other
     x = soundfile.read(clean, dtype="int16")[0].astype(float)
     y = soundfile.read(noisy, dtype="int16")[0].astype(float)
     z = soundfile.read(other, dtype="int16")[0].astype(float)
-    snr = 10 * np.log10(np.mean(x ** 2) / np.mean((y - x) ** 2))
+    snr = 10 * np.log10(np.mean(x**2) / np.mean((y - x) ** 2))
     assert abs(snr - 5.0) < 0.3
     assert not np.array_equal(y, z)
 
@@ -68,7 +82,7 @@ def test_add_noise_power_matches_the_snr_formula():
     x = (rng.standard_normal(200_000) * 3000).astype(np.int16)
     y = add_noise(x, 20.0, seed=7)
     noise = y.astype(float) - x
-    assert abs(10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean(noise ** 2)) - 20.0) < 0.05
+    assert abs(10 * np.log10(np.mean(x.astype(float) ** 2) / np.mean(noise**2)) - 20.0) < 0.05
     np.testing.assert_array_equal(y, add_noise(x, 20.0, seed=7))
 
 

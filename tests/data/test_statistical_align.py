@@ -26,8 +26,9 @@ def test_eflomal_aligns_every_split_and_records_the_files(tmp_path):
     for name in section["files"]:
         assert hashlib.sha256((corpus / name).read_bytes()).hexdigest() == manifest["files"][name]
     for split, n in (("train", 200), ("dev", 20), ("test", 20)):
-        sym, fwd, rev = (read_pharaoh(corpus / f"{split}.{kind}.pharaoh")
-                         for kind in ("eflomal", "eflomal-fwd", "eflomal-rev"))
+        sym, fwd, rev = (
+            read_pharaoh(corpus / f"{split}.{kind}.pharaoh") for kind in ("eflomal", "eflomal-fwd", "eflomal-rev")
+        )
         assert len(sym) == len(fwd) == len(rev) == n
         src = (corpus / f"{split}.src").read_text(encoding="utf-8").splitlines()
         tgt = (corpus / f"{split}.tgt").read_text(encoding="utf-8").splitlines()
@@ -35,8 +36,9 @@ def test_eflomal_aligns_every_split_and_records_the_files(tmp_path):
             assert all(i < len(s.split()) and j < len(t.split()) for i, j in links | f | r)
             assert links == symmetrise(f, r, "grow-diag-final-and", n_source=len(s.split()), n_target=len(t.split()))
     # digit words are a one-to-one lexicon: the aligner should find most of it
-    score = alignment_error_rate(read_pharaoh(corpus / "test.eflomal.pharaoh"),
-                                 read_pharaoh(corpus / "test.gold.pharaoh"))
+    score = alignment_error_rate(
+        read_pharaoh(corpus / "test.eflomal.pharaoh"), read_pharaoh(corpus / "test.gold.pharaoh")
+    )
     assert score.aer < 0.2
 
 

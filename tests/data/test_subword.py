@@ -59,7 +59,7 @@ def test_unknown_characters_become_unk():
     model = SubwordModel.train(ES, vocab_size=150)
     ids = model.encode_ids("ß")
     assert Vocab.unk_id in ids
-    assert model.decode(model.encode("El ß")) == "El ß"    # pieces keep the surface form
+    assert model.decode(model.encode("El ß")) == "El ß"  # pieces keep the surface form
     assert "⁇" in model.decode(model.encode_ids("El ß"))  # ids cannot
     # specials decode to nothing; ids from numpy or torch work
     body = model.encode_ids("El niño")
@@ -89,26 +89,31 @@ def test_training_is_deterministic(model_type):
     second = SubwordModel.train(iter(ES + EN), vocab_size=180, model_type=model_type, num_threads=2)
     assert first.to_bytes() == second.to_bytes() and first == second
     # sampling a subset is seeded too
-    sampled = [SubwordModel.train(ES + EN, vocab_size=150, max_sentences=200, seed=s, model_type=model_type)
-               for s in (1, 1, 2)]
+    sampled = [
+        SubwordModel.train(ES + EN, vocab_size=150, max_sentences=200, seed=s, model_type=model_type) for s in (1, 1, 2)
+    ]
     assert sampled[0] == sampled[1] != sampled[2]
 
 
 def test_training_is_deterministic_across_processes():
     # SentencePiece's own sampler differs between processes; ours must not.
-    script = ("import hashlib, sys; from attnkit.data import SubwordModel; "
-              "lines = sys.stdin.read().splitlines(); "
-              "print(hashlib.sha256(SubwordModel.train(lines, vocab_size=150, max_sentences=200, seed=3).to_bytes())"
-              ".hexdigest())")
-    other = subprocess.run([sys.executable, "-c", script], input="\n".join(ES + EN), capture_output=True, text=True,
-                           check=True).stdout.strip()
+    script = (
+        "import hashlib, sys; from attnkit.data import SubwordModel; "
+        "lines = sys.stdin.read().splitlines(); "
+        "print(hashlib.sha256(SubwordModel.train(lines, vocab_size=150, max_sentences=200, seed=3).to_bytes())"
+        ".hexdigest())"
+    )
+    other = subprocess.run(
+        [sys.executable, "-c", script], input="\n".join(ES + EN), capture_output=True, text=True, check=True
+    ).stdout.strip()
     here = SubwordModel.train(ES + EN, vocab_size=150, max_sentences=200, seed=3).to_bytes()
     assert other == hashlib.sha256(here).hexdigest()
 
 
 def test_model_type_has_an_effect():
     assert SubwordModel.train(ES, vocab_size=150, model_type="bpe") != SubwordModel.train(
-        ES, vocab_size=150, model_type="unigram")
+        ES, vocab_size=150, model_type="unigram"
+    )
 
 
 def test_joint_and_separate():

@@ -8,8 +8,10 @@ from attnkit.data.sword import SwordError, clean_osis, find_module, undo_drop_ca
 
 
 def test_footnote_between_words_becomes_a_space():
-    raw = ('<w lemma="strong:H0430">God</w><note placement="foot"><reference type="annotateRef">1:1 '
-           '</reference>The Hebrew word rendered “God” is “אֱלֹהִ֑ים” (Elohim).</note><w>created</w> the earth.')
+    raw = (
+        '<w lemma="strong:H0430">God</w><note placement="foot"><reference type="annotateRef">1:1 '
+        "</reference>The Hebrew word rendered “God” is “אֱלֹהִ֑ים” (Elohim).</note><w>created</w> the earth."
+    )
     assert clean_osis(raw) == "God created the earth."
 
 
@@ -19,8 +21,10 @@ def test_footnote_after_a_comma_or_before_punctuation():
 
 
 def test_titles_lines_and_markup_become_plain_text():
-    raw = ('<title canonical="true" type="psalm">A Psalm by David.</title> <lg sID="a"/><l level="1"/>'
-           'Yahweh, how <w>my</w> adversaries<l eID="x"/><l level="2"/>rise ¶ up &amp; more!')
+    raw = (
+        '<title canonical="true" type="psalm">A Psalm by David.</title> <lg sID="a"/><l level="1"/>'
+        'Yahweh, how <w>my</w> adversaries<l eID="x"/><l level="2"/>rise ¶ up &amp; more!'
+    )
     assert clean_osis(raw) == "A Psalm by David. Yahweh, how my adversaries rise up & more!"
 
 
@@ -62,6 +66,8 @@ def test_missing_module_names_the_apt_line(tmp_path, monkeypatch):
 def test_translator_additions_written_against_words_are_separated():
     from attnkit.data.sword import SPANISH_ENCLITICS
 
-    raw = ('<w lemma="a">allí</w><transChange type="added">también</transChange> <w>Jesucristo</w>'
-           '<transChange type="added">sea</transChange> y <w>díjo</w><transChange>le</transChange> <w>a</w><w>b</w>')
+    raw = (
+        '<w lemma="a">allí</w><transChange type="added">también</transChange> <w>Jesucristo</w>'
+        '<transChange type="added">sea</transChange> y <w>díjo</w><transChange>le</transChange> <w>a</w><w>b</w>'
+    )
     assert clean_osis(raw, SPANISH_ENCLITICS) == "allí también Jesucristo sea y díjole ab"

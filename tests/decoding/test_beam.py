@@ -15,8 +15,7 @@ from attnkit.models import Seq2Seq, TransformerSeq2Seq
 def _model(arch="bahdanau", vocab=9):
     torch.manual_seed(0)
     if arch == "transformer":
-        model = TransformerSeq2Seq(12, vocab, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16,
-                                   dropout=0.0)
+        model = TransformerSeq2Seq(12, vocab, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.0)
     else:
         model = Seq2Seq(12, vocab, attention=arch, emb_dim=8, hidden_dim=16)
     return model.double().eval()
@@ -49,13 +48,21 @@ def test_a_wide_beam_finds_the_exact_best_sequence(arch):
     """Vocabulary of 2 real tokens and max_len 3: enumerate every output and compare."""
     model = _model(arch, vocab=6)  # ids 0-3 are specials, 4 and 5 real tokens
     src, length, max_len = torch.tensor([[4, 5, 6]]), 3, 3
-    candidates = [list(seq) + [Vocab.eos_id] for n in range(max_len + 1)
-                  for seq in itertools.product([Vocab.unk_id, 4, 5, Vocab.bos_id, Vocab.pad_id], repeat=n)]
+    candidates = [
+        list(seq) + [Vocab.eos_id]
+        for n in range(max_len + 1)
+        for seq in itertools.product([Vocab.unk_id, 4, 5, Vocab.bos_id, Vocab.pad_id], repeat=n)
+    ]
     exact = {tuple(c): _sequence_logprob(model, src, length, c) for c in candidates}
     for alpha in (0.0, 1.0):
         ranked = sorted(exact.items(), key=lambda kv: -kv[1] / length_penalty(len(kv[0]), alpha))
-        hyps = beam_search(model, src, torch.tensor([length]), max_len,
-                           DecodeOptions(beam_size=200, n_best=3, alpha=alpha, stop="exact"))[0]
+        hyps = beam_search(
+            model,
+            src,
+            torch.tensor([length]),
+            max_len,
+            DecodeOptions(beam_size=200, n_best=3, alpha=alpha, stop="exact"),
+        )[0]
         assert [h.tokens + [Vocab.eos_id] for h in hyps] == [list(seq) for seq, _ in ranked[:3]]
         for h in hyps:
             assert h.score == pytest.approx(exact[tuple(h.tokens + [Vocab.eos_id])], abs=1e-9)
@@ -67,8 +74,13 @@ def test_batched_equals_one_at_a_time(arch):
     together = beam_search(model, batch.src, batch.src_lengths, max_len=6, options=DecodeOptions(beam_size=4, n_best=3))
     for b in range(3):
         n = int(batch.src_lengths[b])
-        alone = beam_search(model, batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], max_len=6,
-                            options=DecodeOptions(beam_size=4, n_best=3))[0]
+        alone = beam_search(
+            model,
+            batch.src[b : b + 1, :n],
+            batch.src_lengths[b : b + 1],
+            max_len=6,
+            options=DecodeOptions(beam_size=4, n_best=3),
+        )[0]
         assert [h.tokens for h in alone] == [h.tokens for h in together[b]]
         for x, y in zip(alone, together[b]):
             assert x.score == pytest.approx(y.score, abs=1e-9)
@@ -78,8 +90,11 @@ def test_batched_equals_one_at_a_time(arch):
 def test_n_best_lists_are_distinct_ranked_and_carry_their_own_attention():
     model, batch = _model(), _batch()
     alpha = 0.6
-    for b, hyps in enumerate(beam_search(model, batch.src, batch.src_lengths, max_len=6,
-                                         options=DecodeOptions(beam_size=5, n_best=5, alpha=alpha))):
+    for b, hyps in enumerate(
+        beam_search(
+            model, batch.src, batch.src_lengths, max_len=6, options=DecodeOptions(beam_size=5, n_best=5, alpha=alpha)
+        )
+    ):
         assert len(hyps) == 5 and len({tuple(h.tokens) for h in hyps}) == 5
         norm = [h.score / length_penalty(len(h.tokens) + 1, alpha) for h in hyps]
         assert norm == sorted(norm, reverse=True)
@@ -88,9 +103,9 @@ def test_n_best_lists_are_distinct_ranked_and_carry_their_own_attention():
             assert h.weights.shape == (len(h.tokens) + 1, n)
             torch.testing.assert_close(h.weights.sum(-1), torch.ones(len(h.tokens) + 1, dtype=torch.float64))
             out = h.tokens + [Vocab.eos_id]
-            assert h.score == pytest.approx(_sequence_logprob(model, batch.src[b:b + 1, :n], n, out), abs=1e-9)
+            assert h.score == pytest.approx(_sequence_logprob(model, batch.src[b : b + 1, :n], n, out), abs=1e-9)
             tgt_in = torch.tensor([[Vocab.bos_id, *h.tokens]])  # the weights are this hypothesis' own
-            forced = model(batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], tgt_in).weights[0]
+            forced = model(batch.src[b : b + 1, :n], batch.src_lengths[b : b + 1], tgt_in).weights[0]
             torch.testing.assert_close(h.weights, forced)
 
 
@@ -98,8 +113,11 @@ def test_length_penalty_and_argument_checks():
     assert length_penalty(1, 0.0) == 1.0
     assert length_penalty(7, 1.0) == pytest.approx(2.0)
     assert length_penalty(13, 0.5) == pytest.approx(math.sqrt(3.0))
-    for kwargs, field in (({"beam_size": 0}, "beam_size"), ({"beam_size": 2, "n_best": 3}, "n_best"),
-                          ({"alpha": -1.0}, "alpha")):
+    for kwargs, field in (
+        ({"beam_size": 0}, "beam_size"),
+        ({"beam_size": 2, "n_best": 3}, "n_best"),
+        ({"alpha": -1.0}, "alpha"),
+    ):
         with pytest.raises(ValueError, match=field):  # the options refuse them before any decoding
             DecodeOptions(**kwargs)
 
@@ -113,8 +131,9 @@ def test_exact_stopping_is_never_worse_than_the_heuristic(arch):
         return h.score / length_penalty(len(h.tokens) + 1, alpha)
 
     exact = beam_search(model, batch.src, batch.src_lengths, 8, DecodeOptions(beam_size=3, alpha=alpha, stop="exact"))
-    quick = beam_search(model, batch.src, batch.src_lengths, 8,
-                        DecodeOptions(beam_size=3, alpha=alpha, stop="heuristic"))
+    quick = beam_search(
+        model, batch.src, batch.src_lengths, 8, DecodeOptions(beam_size=3, alpha=alpha, stop="heuristic")
+    )
     for (e,), (q,) in zip(exact, quick):
         assert norm(e) >= norm(q) - 1e-12
     with pytest.raises(ValueError, match="stop must be"):
@@ -166,7 +185,7 @@ def _enumerate(model, src, max_len):
     steps = max_len + 1
     targets = torch.full((len(outputs), steps), Vocab.pad_id)  # right-padded: causal, so harmless
     for i, seq in enumerate(outputs):
-        targets[i, :len(seq) + 1] = torch.tensor([*seq, Vocab.eos_id])
+        targets[i, : len(seq) + 1] = torch.tensor([*seq, Vocab.eos_id])
     tgt_in = torch.cat([torch.full((len(outputs), 1), Vocab.bos_id), targets[:, :-1]], 1)
     srcs, lengths = src.expand(len(outputs), -1), torch.full((len(outputs),), src.shape[1])
     out = model(srcs, lengths, tgt_in)
@@ -179,9 +198,9 @@ def _enumerate(model, src, max_len):
     table = {}
     for i, seq in enumerate(outputs):
         prefixes = [0.0]
-        for x in logp[i][:len(seq) + 1]:
+        for x in logp[i][: len(seq) + 1]:
             prefixes.append(prefixes[-1] + x)
-        table[seq] = (prefixes, weights[i][:len(seq) + 1])
+        table[seq] = (prefixes, weights[i][: len(seq) + 1])
     return table
 
 
@@ -234,8 +253,13 @@ def _check_against_enumeration(arch, max_len, penalties, seeds, n_best_values):
             everything = [sorted(((s, seq) for seq, s in sc.items()), reverse=True) for sc in scored]
             for stop in STOP_RULES:
                 for n_best in n_best_values(k):
-                    got = beam_search(model, batch.src, batch.src_lengths, max_len,
-                                      DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop))
+                    got = beam_search(
+                        model,
+                        batch.src,
+                        batch.src_lengths,
+                        max_len,
+                        DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop),
+                    )
                     for b, hyps in enumerate(got):
                         ref, closest = _reference_n_best(tables[b], scored[b], max_len, n_best, alpha, stop)
                         if closest < 1e-9 or any(x[0] - y[0] < 1e-9 for x, y in zip(ref, ref[1:])):
@@ -268,7 +292,8 @@ def test_n_best_lists_equal_exhaustive_enumeration(arch, penalties, one_thread):
     alpha = 0) that is the top n of all outputs; "heuristic" with alpha > 0 may stop before longer
     outputs are seen, and then it is the top n of those finished by the step where it stops."""
     compared, ties = _check_against_enumeration(
-        arch, 3, penalties, seeds=range(4), n_best_values=lambda k: sorted({*range(1, 7), 10, 25, k // 2, k}))
+        arch, 3, penalties, seeds=range(4), n_best_values=lambda k: sorted({*range(1, 7), 10, 25, k // 2, k})
+    )
     assert compared > 0 and ties <= 0.05 * (compared + ties)
 
 
@@ -277,10 +302,12 @@ def test_n_best_lists_equal_exhaustive_enumeration(arch, penalties, one_thread):
 def test_n_best_lists_equal_exhaustive_enumeration_at_every_n(arch, penalties, one_thread):
     """As above with every n_best from 1 to the beam size (150) and more models, and a few at
     max_len 4 (beam 750)."""
-    compared, ties = _check_against_enumeration(arch, 3, penalties, seeds=range(4, 14),
-                                                n_best_values=lambda k: range(1, k + 1))
-    more, more_ties = _check_against_enumeration(arch, 4, penalties[-1:], seeds=range(14, 17),
-                                                 n_best_values=lambda k: sorted({*range(1, 11), 50, 300, k}))
+    compared, ties = _check_against_enumeration(
+        arch, 3, penalties, seeds=range(4, 14), n_best_values=lambda k: range(1, k + 1)
+    )
+    more, more_ties = _check_against_enumeration(
+        arch, 4, penalties[-1:], seeds=range(14, 17), n_best_values=lambda k: sorted({*range(1, 11), 50, 300, k})
+    )
     assert compared + more > 0 and ties + more_ties <= 0.05 * (compared + ties + more + more_ties)
 
 
@@ -295,11 +322,12 @@ def test_transformer_hypotheses_carry_per_head_weights_rnn_ones_one_map(decode):
         if decode == "greedy":
             nbest = [[h] for h in greedy_decode(model, batch.src, batch.src_lengths, max_len=6)]
         else:
-            nbest = beam_search(model, batch.src, batch.src_lengths, max_len=6,
-                                options=DecodeOptions(beam_size=4, n_best=3, beta=0.2))
+            nbest = beam_search(
+                model, batch.src, batch.src_lengths, max_len=6, options=DecodeOptions(beam_size=4, n_best=3, beta=0.2)
+            )
         for b, hyps in enumerate(nbest):
             n = int(batch.src_lengths[b])
-            src, lengths = batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1]
+            src, lengths = batch.src[b : b + 1, :n], batch.src_lengths[b : b + 1]
             for h in hyps:
                 tgt_in = torch.tensor([[Vocab.bos_id, *h.tokens]])
                 if arch == "transformer":

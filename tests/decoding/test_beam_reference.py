@@ -46,8 +46,18 @@ class _PerRowCaches(nn.Module):
 
 def _transformer(positional="sinusoidal", num_kv_heads=None, seed=0, eos_bias=0.0):
     torch.manual_seed(seed)
-    model = TransformerSeq2Seq(12, V, d_model=16, n_heads=2, num_kv_heads=num_kv_heads, enc_layers=1, dec_layers=2,
-                               d_ff=16, dropout=0.0, positional=positional)
+    model = TransformerSeq2Seq(
+        12,
+        V,
+        d_model=16,
+        n_heads=2,
+        num_kv_heads=num_kv_heads,
+        enc_layers=1,
+        dec_layers=2,
+        d_ff=16,
+        dropout=0.0,
+        positional=positional,
+    )
     return _peaky(model, eos_bias)
 
 
@@ -121,8 +131,13 @@ SOURCES = [[4, 5, 6, 7], [8, 9], [10, 11, 4], [5], [6, 7, 8, 9, 10], [11, 4]]  #
 
 def _check(model, decoder, max_len=6, k=3, n_best=2, alpha=0.6, beta=0.0, stop="heuristic"):
     batch = collate(SOURCES)
-    got = beam_search(decoder, batch.src, batch.src_lengths, max_len,
-                      DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop))
+    got = beam_search(
+        decoder,
+        batch.src,
+        batch.src_lengths,
+        max_len,
+        DecodeOptions(beam_size=k, n_best=n_best, alpha=alpha, beta=beta, stop=stop),
+    )
     for b, source in enumerate(SOURCES):
         ref = _reference(model, torch.tensor([source]), max_len, k, n_best, alpha, beta, stop)
         case = dict(sentence=b, k=k, alpha=alpha, beta=beta, stop=stop)

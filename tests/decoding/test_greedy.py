@@ -21,7 +21,7 @@ def test_batched_equals_one_at_a_time():
     together = greedy_decode(model, batch.src, batch.src_lengths, max_len=6)
     for b in range(3):
         n = int(batch.src_lengths[b])
-        alone = greedy_decode(model, batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], max_len=6)[0]
+        alone = greedy_decode(model, batch.src[b : b + 1, :n], batch.src_lengths[b : b + 1], max_len=6)[0]
         assert alone.tokens == together[b].tokens
         torch.testing.assert_close(alone.weights, together[b].weights)
         assert abs(alone.score - together[b].score) < 1e-9
@@ -42,7 +42,9 @@ def test_greedy_tokens_are_the_argmax_under_teacher_forcing():
         n = int(batch.src_lengths[b])
         out = hyp.tokens + [Vocab.eos_id]
         tgt_in = torch.tensor([[Vocab.bos_id, *hyp.tokens]])
-        logprobs = torch.log_softmax(model(batch.src[b:b + 1, :n], batch.src_lengths[b:b + 1], tgt_in).logits[0], -1)
+        logprobs = torch.log_softmax(
+            model(batch.src[b : b + 1, :n], batch.src_lengths[b : b + 1], tgt_in).logits[0], -1
+        )
         if len(hyp.tokens) < 6:  # ended by choice: every token, </s> included, was the argmax
             assert logprobs.argmax(-1).tolist() == out
         else:  # </s> forced after max_len tokens
@@ -61,8 +63,11 @@ def test_rows_that_ended_leave_the_batch_without_changing_anything():
     from attnkit.models import TransformerSeq2Seq
 
     torch.manual_seed(0)
-    transformer = TransformerSeq2Seq(12, 9, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16,
-                                     dropout=0.0).double().eval()
+    transformer = (
+        TransformerSeq2Seq(12, 9, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.0)
+        .double()
+        .eval()
+    )
     rnn = _model()
     sources = [[4 + (i * j) % 8 for j in range(1 + i)] for i in range(8)]
     batch = collate(sources)

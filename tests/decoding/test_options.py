@@ -8,10 +8,22 @@ import pytest
 from attnkit.decoding import DecodeOptionError, DecodeOptions, option_fields
 
 BAD = [
-    ("beam_size", 0), ("beam_size", 2.5), ("beam_size", True), ("beam_size", "5"),
-    ("n_best", 0), ("alpha", -0.1), ("alpha", math.nan), ("alpha", math.inf), ("alpha", "0.6"),
-    ("beta", -1.0), ("stop", "soon"), ("max_len", 0), ("precision", "fp16"),
-    ("batch_size", 0), ("batch_tokens", 0), ("batch_tokens", -5),
+    ("beam_size", 0),
+    ("beam_size", 2.5),
+    ("beam_size", True),
+    ("beam_size", "5"),
+    ("n_best", 0),
+    ("alpha", -0.1),
+    ("alpha", math.nan),
+    ("alpha", math.inf),
+    ("alpha", "0.6"),
+    ("beta", -1.0),
+    ("stop", "soon"),
+    ("max_len", 0),
+    ("precision", "fp16"),
+    ("batch_size", 0),
+    ("batch_tokens", 0),
+    ("batch_tokens", -5),
 ]
 
 

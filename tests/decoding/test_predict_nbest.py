@@ -35,8 +35,9 @@ def _model(arch):
     torch.manual_seed(0)
     v_src, v_tgt = len(TASK.src_vocab), len(TASK.tgt_vocab)
     if arch == "transformer":
-        return TransformerSeq2Seq(v_src, v_tgt, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16,
-                                  dropout=0.0).eval()
+        return TransformerSeq2Seq(
+            v_src, v_tgt, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.0
+        ).eval()
     return Seq2Seq(v_src, v_tgt, attention="bahdanau", emb_dim=8, hidden_dim=16).eval()
 
 

@@ -10,9 +10,18 @@ from .conftest import REPO, attnkit
 
 
 def test_training_writes_a_complete_run_folder(tiny_run):
-    for name in ("config.yaml", "model.safetensors", "src_vocab.json", "tgt_vocab.json",
-                 "metrics.jsonl", "data/train.jsonl", "data/dev.jsonl", "data/test.jsonl",
-                 "trainer_state.json", "last.safetensors"):
+    for name in (
+        "config.yaml",
+        "model.safetensors",
+        "src_vocab.json",
+        "tgt_vocab.json",
+        "metrics.jsonl",
+        "data/train.jsonl",
+        "data/dev.jsonl",
+        "data/test.jsonl",
+        "trainer_state.json",
+        "last.safetensors",
+    ):
         assert (tiny_run / name).is_file(), name
     assert not list(tiny_run.rglob("*.tmp")), "temporary files left behind"
     metrics = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
@@ -37,19 +46,25 @@ def test_translate_prints_iso_dates(tiny_run):
 
 def test_translate_reads_stdin_one_line_per_input_in_order(tiny_run, tmp_path):
     lines = ["May 3, 1979", "December 24, 2001", "July 4, 1976", "January 1, 2049"]
-    proc = attnkit("translate", "--model", str(tiny_run), "--locale", "en_US",
-                   "--attention-plot", str(tmp_path / "a.png"), stdin="\n".join(lines) + "\n")
+    proc = attnkit(
+        "translate",
+        "--model",
+        str(tiny_run),
+        "--locale",
+        "en_US",
+        "--attention-plot",
+        str(tmp_path / "a.png"),
+        stdin="\n".join(lines) + "\n",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["1979-05-03", "2001-12-24", "1976-07-04", "2049-01-01"]
     for i in range(1, 5):
         assert (tmp_path / f"a-{i}.png").read_bytes().startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty input"),
-    ("   ", "empty input"),
-    ("3. Mai 1979 " * 10, "at most 64"),
-])
+@pytest.mark.parametrize(
+    "text, message", [("", "empty input"), ("   ", "empty input"), ("3. Mai 1979 " * 10, "at most 64")]
+)
 def test_bad_inputs_fail_in_one_line(tiny_run, text, message):
     proc = attnkit("translate", "--model", str(tiny_run), "--locale", "de_DE", text)
     assert proc.returncode == 1
@@ -59,8 +74,7 @@ def test_bad_inputs_fail_in_one_line(tiny_run, text, message):
 
 
 def test_a_bad_line_in_stdin_stops_before_anything_is_printed(tiny_run):
-    proc = attnkit("translate", "--model", str(tiny_run), "--locale", "en_US",
-                   stdin="May 3, 1979\n\nJuly 4, 1976\n")
+    proc = attnkit("translate", "--model", str(tiny_run), "--locale", "en_US", stdin="May 3, 1979\n\nJuly 4, 1976\n")
     assert proc.returncode == 1 and proc.stdout == ""
     assert "input 2: empty input" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -93,16 +107,20 @@ def test_missing_and_corrupt_run_folders(tiny_run, tmp_path):
     assert proc.returncode == 1 and "unknown config key 'model.heads'" in proc.stderr
 
 
-@pytest.mark.parametrize("override, message", [
-    ("model.attention=luong-foo", "unknown attention 'luong-foo'; choose one of: none, bahdanau"),
-    ("model.heads=4", "unknown config key 'model.heads'"),
-    ("train.max_steps=many", "train.max_steps must be an integer"),
-    ("data.task=poems", "unknown task 'poems'; choose one of: dates"),
-    ("data.locales=[xx_XX]", "unknown locale 'xx_XX'; choose one of: en_US"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("model.attention=luong-foo", "unknown attention 'luong-foo'; choose one of: none, bahdanau"),
+        ("model.heads=4", "unknown config key 'model.heads'"),
+        ("train.max_steps=many", "train.max_steps must be an integer"),
+        ("data.task=poems", "unknown task 'poems'; choose one of: dates"),
+        ("data.locales=[xx_XX]", "unknown locale 'xx_XX'; choose one of: en_US"),
+    ],
+)
 def test_bad_configs_are_usage_errors(tmp_path, override, message):
-    proc = attnkit("train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out",
-                   str(tmp_path / "run"), "--set", override)
+    proc = attnkit(
+        "train", str(REPO / "configs" / "dates-bahdanau.yaml"), "--out", str(tmp_path / "run"), "--set", override
+    )
     assert proc.returncode == 2
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
@@ -159,11 +177,28 @@ def test_list_names_every_registry():
 def tiny_transformer_run(tmp_path_factory) -> Path:
     """A 2-head Transformer run after a few steps: enough for its maps to differ by head."""
     out = tmp_path_factory.mktemp("runs") / "transformer"
-    sets = ["data.n_train=500", "data.n_dev=50", "data.n_test=50", "data.locales=[de_DE, en_US]",
-            "train.max_steps=5", "train.eval_every=5", "train.warmup_steps=1", "train.threads=1",
-            "model.d_model=16", "model.d_ff=32", "model.n_heads=2", "model.enc_layers=1", "model.dec_layers=1"]
-    proc = attnkit("train", str(REPO / "configs" / "dates-transformer.yaml"), "--out", str(out),
-                   *[arg for s in sets for arg in ("--set", s)])
+    sets = [
+        "data.n_train=500",
+        "data.n_dev=50",
+        "data.n_test=50",
+        "data.locales=[de_DE, en_US]",
+        "train.max_steps=5",
+        "train.eval_every=5",
+        "train.warmup_steps=1",
+        "train.threads=1",
+        "model.d_model=16",
+        "model.d_ff=32",
+        "model.n_heads=2",
+        "model.enc_layers=1",
+        "model.dec_layers=1",
+    ]
+    proc = attnkit(
+        "train",
+        str(REPO / "configs" / "dates-transformer.yaml"),
+        "--out",
+        str(out),
+        *[arg for s in sets for arg in ("--set", s)],
+    )
     assert proc.returncode == 0, proc.stderr
     return out
 
@@ -171,14 +206,30 @@ def tiny_transformer_run(tmp_path_factory) -> Path:
 def test_attention_plot_of_a_transformer_draws_the_heads_named(tiny_transformer_run, tmp_path):
     pngs = {}
     for heads in ("mean", "0", "1"):
-        proc = attnkit("translate", "--model", str(tiny_transformer_run), "--locale", "de_DE", "3. Mai 1979",
-                       "--attention-plot", str(tmp_path / f"{heads}.png"), *(["--attention-heads", heads]
-                                                                           if heads != "mean" else []))
+        proc = attnkit(
+            "translate",
+            "--model",
+            str(tiny_transformer_run),
+            "--locale",
+            "de_DE",
+            "3. Mai 1979",
+            "--attention-plot",
+            str(tmp_path / f"{heads}.png"),
+            *(["--attention-heads", heads] if heads != "mean" else []),
+        )
         assert proc.returncode == 0, proc.stderr
         pngs[heads] = (tmp_path / f"{heads}.png").read_bytes()
         assert pngs[heads].startswith(b"\x89PNG")
     assert len(set(pngs.values())) == 3  # the mean and each head are different pictures
-    proc = attnkit("translate", "--model", str(tiny_transformer_run), "3 May 1979", "--attention-plot",
-                   str(tmp_path / "x.png"), "--attention-heads", "2")
+    proc = attnkit(
+        "translate",
+        "--model",
+        str(tiny_transformer_run),
+        "3 May 1979",
+        "--attention-plot",
+        str(tmp_path / "x.png"),
+        "--attention-heads",
+        "2",
+    )
     assert proc.returncode == 2 and "head 2 is out of range: these weights have 2 heads" in proc.stderr
     assert proc.stdout == "" and not (tmp_path / "x.png").exists()

@@ -11,9 +11,22 @@ from .conftest import REPO, attnkit
 
 def test_demo_writes_both_runs_heatmaps_and_summary(tmp_path):
     out = tmp_path / "demo"
-    proc = attnkit("demo", "--out", str(out), "--set", "data.n_train=2000", "--set", "data.n_test=300",
-                   "--set", "data.n_dev=200", "--set", "train.max_steps=60", "--set", "train.eval_every=30",
-                   "--transformer")
+    proc = attnkit(
+        "demo",
+        "--out",
+        str(out),
+        "--set",
+        "data.n_train=2000",
+        "--set",
+        "data.n_test=300",
+        "--set",
+        "data.n_dev=200",
+        "--set",
+        "train.max_steps=60",
+        "--set",
+        "train.eval_every=30",
+        "--transformer",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "bahdanau" in proc.stdout and "none" in proc.stdout and "dev exact" in proc.stdout
     for name in ("bahdanau", "none"):
@@ -64,8 +77,11 @@ def _recompute_on_the_test_split(run_dir):
         assert t.src_tokens[1:] == list(e["text"])
         weights = t.weights.mean(0) if t.weights.dim() == 3 else t.weights  # heads: their mean, as reported
         most = weights.argmax(-1).tolist()  # most-attended source token per output token
-        for positions, (lo, hi) in ((range(0, 4), e["year_span"]), (range(5, 7), e["month_span"]),
-                                    (range(8, 10), e["day_span"])):
+        for positions, (lo, hi) in (
+            (range(0, 4), e["year_span"]),
+            (range(5, 7), e["month_span"]),
+            (range(8, 10), e["day_span"]),
+        ):
             for p in positions:
                 total += 1
                 hits += p < len(most) and lo + 1 <= most[p] < hi + 1
@@ -74,8 +90,12 @@ def _recompute_on_the_test_split(run_dir):
         inside = [r for r, e in zip(right, examples) if lo <= len(e["text"]) <= hi]
         by_length[f"{lo}-{hi}"] = {"exact_match": sum(inside) / len(inside) if inside else 0.0, "n": len(inside)}
     assert sum(b["n"] for b in by_length.values()) == len(examples)  # the buckets cover every test date
-    return (sum(right) / len(right), (hits / total if total else None), by_length,
-            (zeros / entries if entries else None))
+    return (
+        sum(right) / len(right),
+        (hits / total if total else None),
+        by_length,
+        (zeros / entries if entries else None),
+    )
 
 
 def test_compare_writes_a_table_and_a_heatmap_grid(tmp_path):

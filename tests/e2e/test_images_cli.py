@@ -16,25 +16,37 @@ from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
 from attnkit.studies.vision import DATASETS, VARIANTS, vision_config
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                                reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
-TINY = ["data.dev_size=100", "data.train_size=400", "data.test_size=60", "train.max_steps=12",
-        "train.eval_every=6", "train.batch_size=32"]
+pytestmark = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist",
+)
+TINY = [
+    "data.dev_size=100",
+    "data.train_size=400",
+    "data.test_size=60",
+    "train.max_steps=12",
+    "train.eval_every=6",
+    "train.batch_size=32",
+]
 
 
 def _sets(items):
     return [arg for s in items for arg in ("--set", s)]
 
 
-@pytest.mark.parametrize("config, extra", [
-    ("fashion-cnn-cbam.yaml", ["model.channels=[8,16]"]),
-    ("fashion-vit.yaml", ["model.d_model=16", "model.layers=2", "model.d_ff=16"]),
-    ("canvas-stn-cnn.yaml", ["model.channels=[8,16]"]),
-])
+@pytest.mark.parametrize(
+    "config, extra",
+    [
+        ("fashion-cnn-cbam.yaml", ["model.channels=[8,16]"]),
+        ("fashion-vit.yaml", ["model.d_model=16", "model.layers=2", "model.d_ff=16"]),
+        ("canvas-stn-cnn.yaml", ["model.channels=[8,16]"]),
+    ],
+)
 def test_train_evaluate_predict(tmp_path, capsys, config, extra):
     run = tmp_path / "run"
-    assert main(["train", str(REPO / "configs" / config), "--out", str(run), "--no-progress",
-                 *_sets(TINY + extra)]) == 0
+    assert (
+        main(["train", str(REPO / "configs" / config), "--out", str(run), "--no-progress", *_sets(TINY + extra)]) == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run), "--json", "--confusion-plot", str(tmp_path / "cm.png")]) == 0
     metrics = json.loads(capsys.readouterr().out)
@@ -48,18 +60,43 @@ def test_train_evaluate_predict(tmp_path, capsys, config, extra):
     picture = Image.new("L", (size, size))
     picture.paste(255, (size // 3, size // 3, 2 * size // 3, 2 * size // 3))
     picture.save(tmp_path / "item.png")
-    assert main(["predict", "--model", str(run), str(tmp_path / "item.png"), "--attention-plot",
-                 str(tmp_path / "att.png")]) == 0
+    assert (
+        main(
+            ["predict", "--model", str(run), str(tmp_path / "item.png"), "--attention-plot", str(tmp_path / "att.png")]
+        )
+        == 0
+    )
     line = capsys.readouterr().out.strip()
-    assert line in ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
-                    "Ankle boot")
+    assert line in (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    )
     assert (tmp_path / "att.png").stat().st_size > 0 and len(record["indices"]) == 60
 
 
 def test_bad_image_input_is_a_one_line_error(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", str(REPO / "configs" / "fashion-cnn.yaml"), "--out", str(run), "--no-progress",
-                 *_sets(TINY + ["model.channels=[4,8]", "train.max_steps=2"])]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(REPO / "configs" / "fashion-cnn.yaml"),
+                "--out",
+                str(run),
+                "--no-progress",
+                *_sets(TINY + ["model.channels=[4,8]", "train.max_steps=2"]),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     (tmp_path / "notes.txt").write_text("hello")
     assert main(["predict", "--model", str(run), str(tmp_path / "notes.txt")]) == 1
@@ -78,8 +115,11 @@ def test_the_shipped_configs_are_the_study_recipes():
             shipped = yaml.safe_load((REPO / "configs" / f"{data}-{variant}.yaml").read_text())
             study = vision_config(data, variant, seed=1234, minutes=0.0).to_dict()
             for section in ("data", "model"):
-                assert shipped[section] == {k: v for k, v in study[section].items() if k in shipped[section]}, \
-                    (data, variant, section)
+                assert shipped[section] == {k: v for k, v in study[section].items() if k in shipped[section]}, (
+                    data,
+                    variant,
+                    section,
+                )
                 assert all(study[section][k] == v for k, v in shipped[section].items())
             assert {k: v for k, v in study["train"].items() if k in shipped["train"]} == shipped["train"]
 
@@ -95,8 +135,19 @@ def test_stn_diagnostics_of_known_transforms(tmp_path):
     from attnkit.training.run import load_run
 
     run_dir = tmp_path / "run"
-    assert main(["train", str(REPO / "configs" / "canvas-stn-cnn.yaml"), "--out", str(run_dir), "--no-progress",
-                 *_sets(TINY + ["model.channels=[8,16]", "train.max_steps=2"])]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(REPO / "configs" / "canvas-stn-cnn.yaml"),
+                "--out",
+                str(run_dir),
+                "--no-progress",
+                *_sets(TINY + ["model.channels=[8,16]", "train.max_steps=2"]),
+            ]
+        )
+        == 0
+    )
     run = load_run(run_dir)
     last = run.model.stn.regressor[-1]
     boxes = json.loads((run_dir / "data" / "test.json").read_text())["transforms"]["box"][:40]

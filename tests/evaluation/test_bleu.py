@@ -8,29 +8,15 @@ from collections import Counter
 import pytest
 import sacrebleu
 
-from attnkit.evaluation import (
-    LENGTH_BUCKETS,
-    BucketScore,
-    bleu_by_length,
-    corpus_scores,
-    format_scores_table,
-)
+from attnkit.evaluation import LENGTH_BUCKETS, BucketScore, bleu_by_length, corpus_scores, format_scores_table
 
 # Lowercase words, single spaces, no punctuation: sacrebleu's 13a tokeniser leaves them as they are.
-HYPS = [
-    "the cat sat on the mat",
-    "a quick brown fox jumps over the dog",
-    "there is a book on the table",
-]
-REFS = [
-    "the cat sat on the red mat",
-    "the quick brown fox jumps over the lazy dog",
-    "there is a book on the table",
-]
+HYPS = ["the cat sat on the mat", "a quick brown fox jumps over the dog", "there is a book on the table"]
+REFS = ["the cat sat on the red mat", "the quick brown fox jumps over the lazy dog", "there is a book on the table"]
 
 
 def _ngrams(words: list[str], n: int) -> Counter:
-    return Counter(tuple(words[i:i + n]) for i in range(len(words) - n + 1))
+    return Counter(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
 
 
 def reference_bleu(hyps: list[str], refs: list[str], max_n: int = 4) -> float:
@@ -46,7 +32,7 @@ def reference_bleu(hyps: list[str], refs: list[str], max_n: int = 4) -> float:
             totals[n - 1] += sum(hyp_counts.values())
     assert all(m > 0 for m in matches), "choose sentences where smoothing does not matter"
     log_mean = sum(math.log(m / t) for m, t in zip(matches, totals)) / max_n  # geometric mean of p_n
-    bp = 1.0 if c > r else math.exp(1 - r / c)                                 # brevity penalty
+    bp = 1.0 if c > r else math.exp(1 - r / c)  # brevity penalty
     return 100 * bp * math.exp(log_mean)
 
 
@@ -86,8 +72,8 @@ def reference_chrf(hyps: list[str], refs: list[str], max_n: int = 6, beta: float
     for hyp, ref in zip(hyps, refs):
         h, r = "".join(hyp.split()), "".join(ref.split())
         for n in range(1, max_n + 1):
-            hc = Counter(h[i:i + n] for i in range(len(h) - n + 1))
-            rc = Counter(r[i:i + n] for i in range(len(r) - n + 1))
+            hc = Counter(h[i : i + n] for i in range(len(h) - n + 1))
+            rc = Counter(r[i : i + n] for i in range(len(r) - n + 1))
             n_hyp[n - 1] += sum(hc.values()) if rc else 0
             n_ref[n - 1] += sum(rc.values())
             n_match[n - 1] += sum(min(k, rc[g]) for g, k in hc.items())
@@ -109,14 +95,19 @@ def test_chrf_by_hand_on_a_tiny_example():
     assert corpus_scores(["ab c"], ["abd"]).chrf == pytest.approx(100 * 7 / 18)
 
 
-@pytest.mark.parametrize(("hyps", "refs"), [
-    (HYPS, REFS),
-    (HYPS[:1], REFS[:1]),
-    # tabs and repeated spaces; case matters; a hypothesis with nothing in common; a reference
-    # shorter than most orders (its sentence adds no hypothesis n-grams of those orders)
-    (["The  cat\tsat on the mat", "xyz", "ok then", "aaaa aaaa"],
-     ["the cat sat on the red mat", "nothing like it", "ok", "aaa"]),
-])
+@pytest.mark.parametrize(
+    ("hyps", "refs"),
+    [
+        (HYPS, REFS),
+        (HYPS[:1], REFS[:1]),
+        # tabs and repeated spaces; case matters; a hypothesis with nothing in common; a reference
+        # shorter than most orders (its sentence adds no hypothesis n-grams of those orders)
+        (
+            ["The  cat\tsat on the mat", "xyz", "ok then", "aaaa aaaa"],
+            ["the cat sat on the red mat", "nothing like it", "ok", "aaa"],
+        ),
+    ],
+)
 def test_chrf_matches_the_chrf_formula(hyps, refs):
     assert corpus_scores(hyps, refs).chrf == pytest.approx(reference_chrf(hyps, refs), abs=1e-9)
     assert 0 < reference_chrf(hyps, refs) < 100
@@ -132,10 +123,7 @@ def test_signatures_name_tokeniser_and_version():
     assert f"version:{sacrebleu.__version__}" in scores.chrf_signature
 
 
-@pytest.mark.parametrize(
-    ("hyps", "refs"),
-    [(["a b"], ["a b", "c d"]), ([], []), (["a b", "c"], ["a b"])],
-)
+@pytest.mark.parametrize(("hyps", "refs"), [(["a b"], ["a b", "c d"]), ([], []), (["a b", "c"], ["a b"])])
 def test_bad_lengths_raise(hyps, refs):
     with pytest.raises(ValueError, match="equally many"):
         corpus_scores(hyps, refs)

@@ -51,6 +51,6 @@ def test_chance_levels_by_enumerating_cells():
     box = (13, 5, 40, 31)
     centres = [(12 * c + 6, 12 * r + 6) for r in range(7) for c in range(7)]
     share = sum(13 <= x < 40 and 5 <= y < 31 for x, y in centres) / 49
-    assert box_chance(box, (7, 7), (84, 84)) == pytest.approx((share, 27 * 26 / 84 ** 2))
+    assert box_chance(box, (7, 7), (84, 84)) == pytest.approx((share, 27 * 26 / 84**2))
     uniform = np.full((1, 7, 7), 1 / 49)
     assert attention_in_box(uniform, box, (84, 84))[1][0] == pytest.approx(box_chance(box, (7, 7), (84, 84))[1])

@@ -28,8 +28,9 @@ def test_metrics_match_scikit_learn():
     pred = [g if rng.random() < 0.6 else rng.randrange(5) for g in gold]  # class 4 is never gold
     ours = classification_metrics(pred, gold, 5)
     assert ours["accuracy"] == pytest.approx(metrics.accuracy_score(gold, pred))
-    assert ours["macro_f1"] == pytest.approx(metrics.f1_score(gold, pred, average="macro", labels=range(5),
-                                                               zero_division=0))
+    assert ours["macro_f1"] == pytest.approx(
+        metrics.f1_score(gold, pred, average="macro", labels=range(5), zero_division=0)
+    )
     recall = metrics.recall_score(gold, pred, average=None, labels=range(4), zero_division=0)
     assert ours["per_class_accuracy"][:4] == pytest.approx(list(recall)) and ours["per_class_accuracy"][4] is None
     with pytest.raises(ValueError, match="equally many"):

@@ -38,8 +38,16 @@ def _mean_of_heads(w):  # (Nh, To, Tk) -> nested lists (To, Tk)
 def test_the_map_scored_is_the_mean_of_heads_by_default_or_the_head_named(task_and_dev):
     task, dev = task_and_dev
     torch.manual_seed(0)
-    model = TransformerSeq2Seq(len(task.src_vocab), len(task.tgt_vocab), d_model=32, n_heads=4, enc_layers=1,
-                               dec_layers=1, d_ff=32, dropout=0.0).eval()
+    model = TransformerSeq2Seq(
+        len(task.src_vocab),
+        len(task.tgt_vocab),
+        d_model=32,
+        n_heads=4,
+        enc_layers=1,
+        dec_layers=1,
+        d_ff=32,
+        dropout=0.0,
+    ).eval()
     metrics, translations = evaluate_examples(model, task, dev)
     assert all(t.weights.shape[0] == 4 and t.weights.dim() == 3 for t in translations)  # kept per head
     mean_maps = [_mean_of_heads(t.weights) for t in translations]
@@ -51,8 +59,9 @@ def test_the_map_scored_is_the_mean_of_heads_by_default_or_the_head_named(task_a
         head_maps = [t.weights[h].tolist() for t in translations]
         assert head_metrics["alignment_accuracy"] == pytest.approx(_accuracy(head_maps, task, dev))
         per_head.append(head_metrics["alignment_accuracy"])
-        assert not torch.allclose(torch.tensor(head_maps[0], dtype=torch.float64),
-                                  torch.tensor(mean_maps[0], dtype=torch.float64))  # a different map
+        assert not torch.allclose(
+            torch.tensor(head_maps[0], dtype=torch.float64), torch.tensor(mean_maps[0], dtype=torch.float64)
+        )  # a different map
     assert len({*per_head, metrics["alignment_accuracy"]}) > 1  # and, here, different numbers
     with pytest.raises(ValueError, match="head 4 is out of range: these weights have 4 heads"):
         evaluate_examples(model, task, dev[:2], heads=4)
@@ -64,8 +73,9 @@ def test_single_map_models_are_scored_as_they_are(task_and_dev):
     model = Seq2Seq(len(task.src_vocab), len(task.tgt_vocab), attention="bahdanau", emb_dim=8, hidden_dim=16).eval()
     metrics, translations = evaluate_examples(model, task, dev)
     assert translations[0].weights.dim() == 2
-    assert metrics["alignment_accuracy"] == pytest.approx(_accuracy([t.weights.tolist() for t in translations],
-                                                                    task, dev))
+    assert metrics["alignment_accuracy"] == pytest.approx(
+        _accuracy([t.weights.tolist() for t in translations], task, dev)
+    )
     assert evaluate_examples(model, task, dev, heads=0)[0] == metrics
     with pytest.raises(ValueError, match="single-head weights have only head 0"):
         evaluate_examples(model, task, dev[:2], heads=1)

@@ -28,8 +28,12 @@ def test_piece_words_from_the_word_mark():
 
 
 @settings(max_examples=40, deadline=None)
-@given(src=st.lists(st.integers(1, 3), min_size=1, max_size=5), tgt=st.lists(st.integers(1, 3), min_size=1, max_size=5),
-       pool=st.sampled_from(["sum", "mean"]), seed=st.integers(0, 1000))
+@given(
+    src=st.lists(st.integers(1, 3), min_size=1, max_size=5),
+    tgt=st.lists(st.integers(1, 3), min_size=1, max_size=5),
+    pool=st.sampled_from(["sum", "mean"]),
+    seed=st.integers(0, 1000),
+)
 def test_word_weights_match_a_loop(src, tgt, pool, seed):
     src_words = [w for w, n in enumerate(src) for _ in range(n)]  # word w has src[w] pieces
     tgt_words = [w for w, n in enumerate(tgt) for _ in range(n)]
@@ -73,8 +77,9 @@ def test_choice_links_reads_the_chosen_layer_and_head():
     assert choice_links(w, pieces, pieces, AlignmentChoice(layer=0)) == {(0, 0), (1, 1)}
     assert choice_links(w, pieces, pieces, AlignmentChoice(layer=-1, head=0)) == {(0, 0), (0, 1)}
     assert choice_links(w, pieces, pieces, AlignmentChoice(layer=1, head=1)) == {(1, 0), (1, 1)}
-    assert choice_links(w, pieces, pieces, AlignmentChoice(layer=1, head="mean", method="threshold",
-                                                           threshold=0.5)) == {(0, 0), (1, 0), (0, 1), (1, 1)}
+    assert choice_links(
+        w, pieces, pieces, AlignmentChoice(layer=1, head="mean", method="threshold", threshold=0.5)
+    ) == {(0, 0), (1, 0), (0, 1), (1, 1)}
     with pytest.raises(ValueError, match="layer 2 does not exist"):
         choice_links(w, pieces, pieces, AlignmentChoice(layer=2))
     with pytest.raises(ValueError, match="threshold must be in"):

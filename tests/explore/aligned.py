@@ -18,10 +18,26 @@ def write_corpus(folder: Path, seed: int = 0) -> Path:
 
 def train_aligned_run(root: Path) -> Path:
     corpus = write_corpus(root / "corpus")
-    cfg = load_config(None, ["data.task=aligned-translation", f"data.corpus={corpus}", "data.vocab_size=40",
-                             "data.max_source_len=40", "model.arch=transformer", "model.d_model=16", "model.n_heads=2",
-                             "model.enc_layers=1", "model.dec_layers=2", "model.d_ff=32", "model.dropout=0.0",
-                             "train.max_steps=4", "train.eval_every=4", "train.batch_size=32", "train.threads=1",
-                             "train.warmup_steps=1"])
+    cfg = load_config(
+        None,
+        [
+            "data.task=aligned-translation",
+            f"data.corpus={corpus}",
+            "data.vocab_size=40",
+            "data.max_source_len=40",
+            "model.arch=transformer",
+            "model.d_model=16",
+            "model.n_heads=2",
+            "model.enc_layers=1",
+            "model.dec_layers=2",
+            "model.d_ff=32",
+            "model.dropout=0.0",
+            "train.max_steps=4",
+            "train.eval_every=4",
+            "train.batch_size=32",
+            "train.threads=1",
+            "train.warmup_steps=1",
+        ],
+    )
     train_run(cfg, root / "aligned", progress=False)
     return root / "aligned"

@@ -15,15 +15,41 @@ from attnkit.training.pipeline import train_run
 
 COMMON = ["train.batch_size=4", "train.max_steps=2", "train.eval_every=2", "train.threads=1"]
 SPEECH_RUNS = {
-    "words": ["data.task=spoken-words", "data.words=[one, two]", "data.voices=[en+m1, en+m3, en+f1]",
-              "data.speeds=[160]", "data.pitches=[50]", "data.dev_voices=1", "data.test_voices=1",
-              "data.n_mels=40", "model.arch=speech-encoder", "model.d_model=16", "model.n_heads=2",
-              "model.layers=1", "model.d_ff=32"],
-    "dates": ["data.task=spoken-dates", "data.n_train=4", "data.n_dev=2", "data.n_test=2", "data.locales=[en_US]",
-              "data.variants=[m1, m3, f1]", "data.dev_variants=1", "data.test_variants=1", "data.speeds=[190]",
-              "data.pitches=[50]", "data.n_mels=40", "model.arch=rnn", "model.attention=location-aware",
-              "model.emb_dim=8", "model.hidden_dim=16", "model.attn_dim=16", "model.enc_layers=3",
-              "model.loc_kernel=5"],
+    "words": [
+        "data.task=spoken-words",
+        "data.words=[one, two]",
+        "data.voices=[en+m1, en+m3, en+f1]",
+        "data.speeds=[160]",
+        "data.pitches=[50]",
+        "data.dev_voices=1",
+        "data.test_voices=1",
+        "data.n_mels=40",
+        "model.arch=speech-encoder",
+        "model.d_model=16",
+        "model.n_heads=2",
+        "model.layers=1",
+        "model.d_ff=32",
+    ],
+    "dates": [
+        "data.task=spoken-dates",
+        "data.n_train=4",
+        "data.n_dev=2",
+        "data.n_test=2",
+        "data.locales=[en_US]",
+        "data.variants=[m1, m3, f1]",
+        "data.dev_variants=1",
+        "data.test_variants=1",
+        "data.speeds=[190]",
+        "data.pitches=[50]",
+        "data.n_mels=40",
+        "model.arch=rnn",
+        "model.attention=location-aware",
+        "model.emb_dim=8",
+        "model.hidden_dim=16",
+        "model.attn_dim=16",
+        "model.enc_layers=3",
+        "model.loc_kernel=5",
+    ],
 }
 
 
@@ -37,8 +63,7 @@ def train_speech_runs(root: Path) -> dict[str, Path]:
     needs_espeak()
     out = {}
     for name, overrides in SPEECH_RUNS.items():
-        train_run(load_config(None, [*overrides, f"data.cache={root / 'cache'}", *COMMON]), root / name,
-                  progress=False)
+        train_run(load_config(None, [*overrides, f"data.cache={root / 'cache'}", *COMMON]), root / name, progress=False)
         out[name] = root / name
     return out
 

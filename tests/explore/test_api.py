@@ -73,11 +73,16 @@ def test_greedy_output_and_weights_are_the_decoders(client, registry, key):
 def test_beam_nbest_is_beam_searchs_list_best_first(client, registry):
     run, k, alpha = registry["bahdanau"].run, 4, 0.6
     ids = run.task.encode_source(DATE, LOCALE)
-    ref = beam_search(run.model, torch.tensor([ids]), torch.tensor([len(ids)]), run.task.max_target_len,
-                      DecodeOptions(beam_size=k, n_best=3, alpha=alpha))[0]
+    ref = beam_search(
+        run.model,
+        torch.tensor([ids]),
+        torch.tensor([len(ids)]),
+        run.task.max_target_len,
+        DecodeOptions(beam_size=k, n_best=3, alpha=alpha),
+    )[0]
     body = predict(client, "bahdanau", input=DATE, options={"locale": LOCALE}, beam_size=k, n_best=3, alpha=alpha).json
     beams = body["hypotheses"]  # one decoding: the beam's n-best, no separate greedy run
-    assert [b["name"] for b in beams] == ["beam 1", "beam 2", "beam 3"][:len(ref)]
+    assert [b["name"] for b in beams] == ["beam 1", "beam 2", "beam 3"][: len(ref)]
     assert [b["output"] for b in beams] == [run.task.decode_target(h.tokens) for h in ref]
     assert [b["score"] for b in beams] == pytest.approx([h.score for h in ref])
     norms = [b["score"] / length_penalty(len(b["out_tokens"]), alpha) for b in beams]  # out_tokens end in </s>
@@ -90,9 +95,15 @@ def test_beam_nbest_is_beam_searchs_list_best_first(client, registry):
     assert len(predict(client, "bahdanau", input=DATE, options={"locale": LOCALE}, beam_size=2).json["hypotheses"]) == 2
 
 
-@pytest.mark.parametrize("key, body", [
-    ("bahdanau", {"beam_size": 1}), ("bahdanau", {"beam_size": 4, "n_best": 3}),
-    ("transformer", {"beam_size": 1}), ("transformer", {"beam_size": 3, "n_best": 2, "layers": True})])
+@pytest.mark.parametrize(
+    "key, body",
+    [
+        ("bahdanau", {"beam_size": 1}),
+        ("bahdanau", {"beam_size": 4, "n_best": 3}),
+        ("transformer", {"beam_size": 1}),
+        ("transformer", {"beam_size": 3, "n_best": 2, "layers": True}),
+    ],
+)
 def test_one_request_decodes_once(client, registry, monkeypatch, key, body):
     """Every hypothesis shown comes from one call of the decoder, and the layer maps from one
     teacher-forced pass over that decoding's best output."""
@@ -146,44 +157,58 @@ def test_gold_links_for_a_test_example(client, registry):
     assert predict(client, "bahdanau", input="not a test example", options={"locale": "en_US"}).json["gold"] is None
 
 
-@pytest.mark.parametrize("body, status, message", [
-    ({"input": 3}, 400, "'input' must be a string"),
-    ({"input": "x" * 20001}, 400, "at most 20000"),
-    ({"input": "x" * 65}, 400, "at most 64"),  # the model's own limit
-    ({"input": "", "options": {}}, 400, "empty input"),
-    ({"input": DATE, "options": {"locale": "xx_XX"}}, 400, "unknown locale 'xx_XX'"),
-    ({"input": DATE, "options": {"colour": "red"}}, 400, "unknown input option 'colour'"),
-    ({"input": DATE, "options": ["de_DE"]}, 400, "'options' must be an object"),
-    ({"input": DATE, "beam_size": 0}, 400, "'beam_size' must be an integer from 1 to 16"),
-    ({"input": DATE, "beam_size": 99}, 400, "from 1 to 16"),
-    ({"input": DATE, "beam_size": 2, "n_best": True}, 400, "'n_best' must be an integer"),
-    ({"input": DATE, "alpha": -1}, 400, "'alpha': alpha must be a finite number >= 0, got -1"),
-    ({"input": DATE, "beam_size": 2, "stop": "soon"}, 400, "'stop': stop must be one of heuristic, exact"),
-    ({"input": DATE, "beam_size": 2, "n_best": 3}, 400, "'n_best': n_best (3) must be <= beam_size (2)"),
-    ({"input": DATE, "max_len": 0}, 400, "'max_len': max_len must be an integer >= 1"),
-    ({"input": DATE, "max_len": 5000}, 400, "'max_len' must be at most 4096"),
-    ({"input": DATE, "layers": "yes"}, 400, "'layers' must be true or false"),
-    ({"input": DATE, "path": "/etc/passwd"}, 400, "unknown field 'path'"),
-    (["3. Mai 1979"], 400, "must be a JSON object"),
-])
+@pytest.mark.parametrize(
+    "body, status, message",
+    [
+        ({"input": 3}, 400, "'input' must be a string"),
+        ({"input": "x" * 20001}, 400, "at most 20000"),
+        ({"input": "x" * 65}, 400, "at most 64"),  # the model's own limit
+        ({"input": "", "options": {}}, 400, "empty input"),
+        ({"input": DATE, "options": {"locale": "xx_XX"}}, 400, "unknown locale 'xx_XX'"),
+        ({"input": DATE, "options": {"colour": "red"}}, 400, "unknown input option 'colour'"),
+        ({"input": DATE, "options": ["de_DE"]}, 400, "'options' must be an object"),
+        ({"input": DATE, "beam_size": 0}, 400, "'beam_size' must be an integer from 1 to 16"),
+        ({"input": DATE, "beam_size": 99}, 400, "from 1 to 16"),
+        ({"input": DATE, "beam_size": 2, "n_best": True}, 400, "'n_best' must be an integer"),
+        ({"input": DATE, "alpha": -1}, 400, "'alpha': alpha must be a finite number >= 0, got -1"),
+        ({"input": DATE, "beam_size": 2, "stop": "soon"}, 400, "'stop': stop must be one of heuristic, exact"),
+        ({"input": DATE, "beam_size": 2, "n_best": 3}, 400, "'n_best': n_best (3) must be <= beam_size (2)"),
+        ({"input": DATE, "max_len": 0}, 400, "'max_len': max_len must be an integer >= 1"),
+        ({"input": DATE, "max_len": 5000}, 400, "'max_len' must be at most 4096"),
+        ({"input": DATE, "layers": "yes"}, 400, "'layers' must be true or false"),
+        ({"input": DATE, "path": "/etc/passwd"}, 400, "unknown field 'path'"),
+        (["3. Mai 1979"], 400, "must be a JSON object"),
+    ],
+)
 def test_bad_requests_get_a_json_error(client, body, status, message):
-    response = predict(client, "bahdanau", **body) if isinstance(body, dict) else \
-        client.post("/api/runs/bahdanau/predict", json=body)
+    response = (
+        predict(client, "bahdanau", **body)
+        if isinstance(body, dict)
+        else client.post("/api/runs/bahdanau/predict", json=body)
+    )
     assert response.status_code == status
     assert message in response.json["error"] and "Traceback" not in response.get_data(as_text=True)
 
 
 def test_transport_errors_are_json_too(client):
-    cases = [(client.post("/api/runs/bahdanau/predict", data="{not json", content_type="application/json"), 400,
-              "must be JSON"),
-             (client.post("/api/runs/bahdanau/predict", data=b"[" * (2 << 20), content_type="application/json"), 413,
-              "over"),
-             (client.get("/api/runs/nothere"), 404, "no run 'nothere'; this explorer serves: bahdanau, transformer"),
-             (client.post("/api/runs/..%2F..%2Fetc/predict", json={"input": "x"}), 404, ""),
-             (client.get("/api/runs/../../etc/passwd"), 404, ""),
-             (client.get("/static/../runs.py"), 404, ""),
-             (client.delete("/api/runs"), 405, "not allowed"),
-             (client.get("/api/runs/bahdanau/examples?n=x"), 400, "n must be an integer")]
+    cases = [
+        (
+            client.post("/api/runs/bahdanau/predict", data="{not json", content_type="application/json"),
+            400,
+            "must be JSON",
+        ),
+        (
+            client.post("/api/runs/bahdanau/predict", data=b"[" * (2 << 20), content_type="application/json"),
+            413,
+            "over",
+        ),
+        (client.get("/api/runs/nothere"), 404, "no run 'nothere'; this explorer serves: bahdanau, transformer"),
+        (client.post("/api/runs/..%2F..%2Fetc/predict", json={"input": "x"}), 404, ""),
+        (client.get("/api/runs/../../etc/passwd"), 404, ""),
+        (client.get("/static/../runs.py"), 404, ""),
+        (client.delete("/api/runs"), 405, "not allowed"),
+        (client.get("/api/runs/bahdanau/examples?n=x"), 400, "n must be an integer"),
+    ]
     for response, status, message in cases:
         assert response.status_code == status and response.content_type == "application/json"
         assert message in response.json["error"]
@@ -192,6 +217,7 @@ def test_transport_errors_are_json_too(client):
 def test_an_internal_failure_is_a_json_500_without_traceback(client, registry, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("the model fell over")
+
     monkeypatch.setattr(registry["bahdanau"].run.task, "predict", boom)
     response = predict(client, "bahdanau", input=DATE, options={"locale": LOCALE})
     assert response.status_code == 500 and "RuntimeError: the model fell over" in response.json["error"]
@@ -232,6 +258,7 @@ def test_nothing_is_unpickled(tiny_runs, monkeypatch):
 
     def forbidden(*args, **kwargs):
         raise AssertionError("unpickling")
+
     monkeypatch.setattr(pickle, "load", forbidden)
     monkeypatch.setattr(pickle, "loads", forbidden)
     monkeypatch.setattr(torch, "load", forbidden)
@@ -243,16 +270,21 @@ def test_nothing_is_unpickled(tiny_runs, monkeypatch):
 def test_layer_maps_on_their_own_match_those_of_the_prediction(client):
     body = predict(client, "transformer", input=DATE, options={"locale": LOCALE}).json
     out_tokens = body["hypotheses"][0]["out_tokens"]
-    alone = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                               "out_tokens": out_tokens}).json
+    alone = client.post(
+        "/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE}, "out_tokens": out_tokens}
+    ).json
     for name in ("cross", "encoder_self", "decoder_self"):
         torch.testing.assert_close(as_tensor(alone["layers"][name]), as_tensor(body["layers"][name]), atol=0, rtol=0)
-    without_eos = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                                     "out_tokens": out_tokens[:-1]}).json
+    without_eos = client.post(
+        "/api/runs/transformer/layers",
+        json={"input": DATE, "options": {"locale": LOCALE}, "out_tokens": out_tokens[:-1]},
+    ).json
     assert without_eos["layers"]["cross"]["shape"] == body["layers"]["cross"]["shape"]  # </s> is added
-    for json_body, message in [({"input": DATE, "out_tokens": "12"}, "'out_tokens' must be a list"),
-                               ({"input": DATE, "out_tokens": ["1"], "beam_size": 2}, "unknown field 'beam_size'"),
-                               ({"input": "", "out_tokens": ["1"]}, "empty input")]:
+    for json_body, message in [
+        ({"input": DATE, "out_tokens": "12"}, "'out_tokens' must be a list"),
+        ({"input": DATE, "out_tokens": ["1"], "beam_size": 2}, "unknown field 'beam_size'"),
+        ({"input": "", "out_tokens": ["1"]}, "empty input"),
+    ]:
         response = client.post("/api/runs/transformer/layers", json=json_body)
         assert response.status_code == 400 and message in response.json["error"]
     response = client.post("/api/runs/bahdanau/layers", json={"input": DATE, "out_tokens": ["1"]})
@@ -276,16 +308,21 @@ def test_the_page_needs_only_files_shipped_in_the_package(client):
     for name in ("index.html", "explore.js", "explore.css"):
         text = (static / name).read_text(encoding="utf-8")
         assert not re.search(r"https?://", text.replace("http://www.w3.org/2000/svg", "")), name  # no CDN, no fonts
-    assert 'package-data' in (REPO_ROOT / "pyproject.toml").read_text() and \
-        '"explore/static/*"' in (REPO_ROOT / "pyproject.toml").read_text()
+    assert (
+        "package-data" in (REPO_ROOT / "pyproject.toml").read_text()
+        and '"explore/static/*"' in (REPO_ROOT / "pyproject.toml").read_text()
+    )
 
 
 def test_each_beam_hypothesis_has_its_own_layer_maps(client):
-    body = predict(client, "transformer", input=DATE, options={"locale": LOCALE}, beam_size=3, n_best=3,
-                   layers=False).json
+    body = predict(
+        client, "transformer", input=DATE, options={"locale": LOCALE}, beam_size=3, n_best=3, layers=False
+    ).json
     for hyp in body["hypotheses"][1:]:
-        maps = client.post("/api/runs/transformer/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                                  "out_tokens": hyp["out_tokens"]}).json["layers"]
+        maps = client.post(
+            "/api/runs/transformer/layers",
+            json={"input": DATE, "options": {"locale": LOCALE}, "out_tokens": hyp["out_tokens"]},
+        ).json["layers"]
         cross = as_tensor(maps["cross"])
         assert cross.shape[-2:] == (len(hyp["out_tokens"]), len(body["src_tokens"]))
         # teacher forcing over the beam's hypothesis gives the last-layer weights beam search kept for it

@@ -41,13 +41,15 @@ def both(page):
         show(driver, url, ["bahdanau", "transformer"])
         driver.execute_script("document.body.dataset.shown = 'both'")
     for key in ("bahdanau", "transformer"):
-        driver.execute_script(f"explore.select('{key}', "
-                              "{hyp: 0, kind: 'alignment', layer: -1, head: 'mean', rowScale: false})")
+        driver.execute_script(
+            f"explore.select('{key}', {{hyp: 0, kind: 'alignment', layer: -1, head: 'mean', rowScale: false}})"
+        )
     return page
 
 
 def wait(driver, script, timeout=30):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: d.execute_script(script))
 
 
@@ -76,8 +78,10 @@ def show(driver, url, runs, text=DATE, locale=LOCALE, beam=3):
 
 
 def api(client, key, text=DATE, locale=LOCALE, beam=3):
-    body = client.post(f"/api/runs/{key}/predict", json={"input": text, "options": {"locale": locale},
-                                                         "beam_size": beam, "n_best": beam}).json
+    body = client.post(
+        f"/api/runs/{key}/predict",
+        json={"input": text, "options": {"locale": locale}, "beam_size": beam, "n_best": beam},
+    ).json
     return body
 
 
@@ -87,6 +91,7 @@ def tensor(m):
 
 def texts(driver, css):
     from selenium.webdriver.common.by import By
+
     return [e.text for e in driver.find_elements(By.CSS_SELECTOR, css)]
 
 
@@ -158,16 +163,19 @@ def test_exports_png_svg_and_json_of_the_current_view(both):
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert Image.open(io.BytesIO(png)).size == (width, height)
 
-    read = ("const done = arguments[arguments.length - 1]; "
-            "fetch(arguments[0]).then(r => r.text()).then(done, e => done('fetch failed: ' + e))")
+    read = (
+        "const done = arguments[arguments.length - 1]; "
+        "fetch(arguments[0]).then(r => r.text()).then(done, e => done('fetch failed: ' + e))"
+    )
     driver.find_element(By.CSS_SELECTOR, f"{panel} .export-svg").click()
     svg = driver.execute_async_script(read, link.get_attribute("href"))
     assert svg.startswith("<svg") and svg.count("<rect") == 1 + to * tk  # the background and one per cell
     driver.find_element(By.CSS_SELECTOR, f"{panel} .export-json").click()
     numbers = json.loads(driver.execute_async_script(read, link.get_attribute("href")))
     assert numbers["rows"] == expected["out_tokens"] and numbers["columns"] == api(client, key)["src_tokens"]
-    torch.testing.assert_close(torch.tensor(numbers["weights"], dtype=torch.float64), tensor(expected["weights"]),
-                               atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(numbers["weights"], dtype=torch.float64), tensor(expected["weights"]), atol=1e-6, rtol=0
+    )
 
 
 def test_switching_heads_and_layer_maps(both):
@@ -179,15 +187,19 @@ def test_switching_heads_and_layer_maps(both):
     panel = f'.panel[data-run="{key}"]'
     body = api(client, key)
     per_head = tensor(body["hypotheses"][0]["weights"])  # (Nh, To, Tk)
-    shown = lambda: torch.tensor(driver.execute_script(  # noqa: E731
-        f"const v = explore.view('{key}'); return [v.matrix.shape, Array.from(v.matrix.data)]")[1],
-        dtype=torch.float64).view(per_head.shape[1:])
+
+    def shown():
+        script = f"const v = explore.view('{key}'); return [v.matrix.shape, Array.from(v.matrix.data)]"
+        return torch.tensor(driver.execute_script(script)[1], dtype=torch.float64).view(per_head.shape[1:])
+
     torch.testing.assert_close(shown(), per_head.mean(0), atol=1e-5, rtol=0)
     canvas = driver.find_element(By.CSS_SELECTOR, f"{panel} canvas.heatmap")
     r, c = divmod(int((per_head[1] - per_head.mean(0)).abs().argmax()), per_head.shape[2])
-    pixel = ("const c = arguments[0], d = c.dataset, x = +d.left + (arguments[2] + 0.5) * d.cell, "
-             "y = +d.top + (arguments[1] + 0.5) * d.cell; "
-             "return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data)")
+    pixel = (
+        "const c = arguments[0], d = c.dataset, x = +d.left + (arguments[2] + 0.5) * d.cell, "
+        "y = +d.top + (arguments[1] + 0.5) * d.cell; "
+        "return Array.from(c.getContext('2d').getImageData(x, y, 1, 1).data)"
+    )
     before = driver.execute_script(pixel, canvas, r, c)
     Select(driver.find_element(By.CSS_SELECTOR, f"{panel} select.head")).select_by_value("1")
     assert canvas.get_attribute("data-head") == "1"
@@ -215,17 +227,23 @@ def test_a_beam_hypothesis_shows_its_own_layer_maps(both):
     beam2 = body["hypotheses"][1]
     driver.find_element(By.CSS_SELECTOR, f'{panel} .hyp[data-index="1"]').click()
     Select(driver.find_element(By.CSS_SELECTOR, f"{panel} select.kind")).select_by_value("cross")
-    wait(driver, f"return document.querySelector('{panel}').dataset.layers === 'done' && "
-                 f"explore.view('{key}').kind === 'cross'")
+    wait(
+        driver,
+        f"return document.querySelector('{panel}').dataset.layers === 'done' && explore.view('{key}').kind === 'cross'",
+    )
     assert texts(driver, f"{panel} .out-tokens .tok") == beam2["out_tokens"]
-    got = driver.execute_script(f"const v = explore.view('{key}'); "
-                                "return [v.layer, v.hypothesis, Array.from(v.matrix.data)]")
-    layers = client.post(f"/api/runs/{key}/layers", json={"input": DATE, "options": {"locale": LOCALE},
-                                                          "out_tokens": beam2["out_tokens"]}).json["layers"]
+    got = driver.execute_script(
+        f"const v = explore.view('{key}'); return [v.layer, v.hypothesis, Array.from(v.matrix.data)]"
+    )
+    layers = client.post(
+        f"/api/runs/{key}/layers",
+        json={"input": DATE, "options": {"locale": LOCALE}, "out_tokens": beam2["out_tokens"]},
+    ).json["layers"]
     expected = tensor(layers["cross"])
     assert got[:2] == [expected.shape[0] - 1, "beam 2"]
-    torch.testing.assert_close(torch.tensor(got[2], dtype=torch.float64).view(expected.shape[2:]),
-                               expected[-1].mean(0), atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        torch.tensor(got[2], dtype=torch.float64).view(expected.shape[2:]), expected[-1].mean(0), atol=1e-5, rtol=0
+    )
 
 
 def test_two_runs_side_by_side_on_the_same_input(both):

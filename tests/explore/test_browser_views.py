@@ -40,17 +40,25 @@ def page(tmp_path_factory):
 
 def wait(driver, script, timeout=30):
     from selenium.webdriver.support.ui import WebDriverWait
+
     return WebDriverWait(driver, timeout, poll_frequency=0.05).until(lambda d: d.execute_script(script))
 
 
 def answers(driver, key):
-    return int(driver.execute_script(f"return Number(document.querySelector('.panel[data-run=\"{key}\"]').dataset.answers || 0)"))
+    return int(
+        driver.execute_script(
+            f"return Number(document.querySelector('.panel[data-run=\"{key}\"]').dataset.answers || 0)"
+        )
+    )
 
 
 def canvas_pixels(driver, canvas) -> np.ndarray:
     """The canvas' pixels, (height, width, 4) uint8."""
-    w, h, data = driver.execute_script("const c = arguments[0]; return [c.width, c.height, "
-                                       "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
+    w, h, data = driver.execute_script(
+        "const c = arguments[0]; return [c.width, c.height, "
+        "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]",
+        canvas,
+    )
     return np.array(data, dtype=np.uint8).reshape(h, w, 4)
 
 
@@ -63,9 +71,13 @@ def click(driver, canvas, x, y, hover_only=False):
     from selenium.webdriver.common.action_chains import ActionChains
 
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
-    sx, sy = canvas.size["width"] / int(canvas.get_attribute("width")), canvas.size["height"] / int(canvas.get_attribute("height"))
-    actions = ActionChains(driver).move_to_element_with_offset(canvas, int(x * sx - canvas.size["width"] / 2),
-                                                               int(y * sy - canvas.size["height"] / 2))
+    sx, sy = (
+        canvas.size["width"] / int(canvas.get_attribute("width")),
+        canvas.size["height"] / int(canvas.get_attribute("height")),
+    )
+    actions = ActionChains(driver).move_to_element_with_offset(
+        canvas, int(x * sx - canvas.size["width"] / 2), int(y * sy - canvas.size["height"] / 2)
+    )
     (actions if hover_only else actions.click()).perform()
 
 
@@ -114,9 +126,12 @@ def test_an_uploaded_image_shows_its_attention_over_the_picture(page):
     link.click()  # the picture as PNG, the canvas' size
     assert link.get_attribute("download") == "nl-stn-overlay.png"
     from PIL import Image
+
     picture = Image.open(io.BytesIO(base64.b64decode(link.get_attribute("href").split(",", 1)[1])))
     assert picture.size == (W * scale, H * scale)
-    names = [o.text for o in driver.find_elements(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] select.overlay-map option')]
+    names = [
+        o.text for o in driver.find_elements(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] select.overlay-map option')
+    ]
     assert names == [m["name"] for m in view["maps"]]
     severe = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
     assert not severe, severe
@@ -134,7 +149,10 @@ def test_an_uploaded_image_shows_its_attention_over_the_picture(page):
     assert distance.max() <= 2.5
     out = driver.find_element(By.CSS_SELECTOR, '.panel[data-run="nl-stn"] canvas.stn-output')
     h, w = view["stn"]["rectified"]["shape"]
-    assert int(out.get_attribute("width")) % w == 0 and int(out.get_attribute("height")) // int(out.get_attribute("width")) == h // w
+    assert (
+        int(out.get_attribute("width")) % w == 0
+        and int(out.get_attribute("height")) // int(out.get_attribute("width")) == h // w
+    )
 
 
 def test_clicking_a_pixel_asks_for_that_query_pixel(page):
@@ -146,13 +164,16 @@ def test_clicking_a_pixel_asks_for_that_query_pixel(page):
     r, c = 3, 5
     x, y = (c + 0.5) * W * scale / grid[1], (r + 0.5) * H * scale / grid[0]
     click(driver, canvas, x, y)
-    wait(driver, f"return Number(document.querySelector('.panel[data-run=\"nl-stn\"]').dataset.answers || 0) > {before}")
+    wait(
+        driver, f"return Number(document.querySelector('.panel[data-run=\"nl-stn\"]').dataset.answers || 0) > {before}"
+    )
     last = driver.execute_script("return explore.state.requests[explore.state.requests.length - 1]")
     assert last["run"] == "nl-stn" and last["options"]["query"] == f"{r},{c}" and last["image"]  # the same image again
     canvas = driver.find_element("css selector", '.panel[data-run="nl-stn"] canvas.overlay')
     assert canvas.get_attribute("data-map") == f"non-local: query pixel ({r}, {c})"  # the query map stays chosen
-    view = client.post("/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes()),
-                                                         "options": {"query": f"{r},{c}"}}).json["view"]
+    view = client.post(
+        "/api/runs/nl-stn/predict", json={"image": b64(png.read_bytes()), "options": {"query": f"{r},{c}"}}
+    ).json["view"]
     pixels = canvas_pixels(driver, canvas)
     (query_map,) = [m for m in view["maps"] if m["query"]]
     heat = matrix(query_map["heat"])
@@ -163,7 +184,7 @@ def test_clicking_a_pixel_asks_for_that_query_pixel(page):
     click(driver, canvas, x, y, hover_only=True)  # the readout: the weight under the pointer
     readout = driver.find_element("css selector", '.panel[data-run="nl-stn"] .overlay-readout').text
     prefix = f"cell ({r}, {c}) of {heat.shape[0]} x {heat.shape[1]}: weight "
-    assert readout.startswith(prefix) and float(readout[len(prefix):]) == pytest.approx(heat[r, c], rel=2e-3)
+    assert readout.startswith(prefix) and float(readout[len(prefix) :]) == pytest.approx(heat[r, c], rel=2e-3)
 
 
 def test_a_node_neighbourhood_is_drawn_and_a_click_recentres_it(page):
@@ -182,19 +203,26 @@ def test_a_node_neighbourhood_is_drawn_and_a_click_recentres_it(page):
     assert (canvas.get_attribute("data-total"), canvas.get_attribute("data-rest")) == (str(k), str(k - len(order)))
     pixels = canvas_pixels(driver, canvas)
     cx, cy = int(canvas.get_attribute("width")) // 2, 280 + 6
-    assert tuple(pixels[cy, cx, :3]) == (0xc0, 0x39, 0x2b)  # the centre node
+    assert tuple(pixels[cy, cx, :3]) == (0xC0, 0x39, 0x2B)  # the centre node
     x, y = (drawn[0][2] + cx) / 2, (drawn[0][3] + cy) / 2  # halfway along the strongest edge: the darkest shade
     assert np.abs(pixels[int(y), int(x), :3].astype(int) - (8, 48, 107)).max() <= 30
     # top k: the rest is counted, not drawn
-    driver.execute_script("const t = document.querySelector('.panel[data-run=\"karate\"] .nb-top'); t.value = 3; "
-                          "t.dispatchEvent(new Event('change'))")
+    driver.execute_script(
+        "const t = document.querySelector('.panel[data-run=\"karate\"] .nb-top'); t.value = 3; "
+        "t.dispatchEvent(new Event('change'))"
+    )
     assert (canvas.get_attribute("data-shown"), canvas.get_attribute("data-rest")) == ("3", str(k - 3))
 
-    target = next(d for d in driver.execute_script("return arguments[0]._drawn.map(d => [d.name, d.x, d.y])", canvas)
-                  if d[0] != node)
+    target = next(
+        d
+        for d in driver.execute_script("return arguments[0]._drawn.map(d => [d.name, d.x, d.y])", canvas)
+        if d[0] != node
+    )
     before = answers(driver, "karate")
     click(driver, canvas, target[1], target[2])
-    wait(driver, f"return Number(document.querySelector('.panel[data-run=\"karate\"]').dataset.answers || 0) > {before}")
+    wait(
+        driver, f"return Number(document.querySelector('.panel[data-run=\"karate\"]').dataset.answers || 0) > {before}"
+    )
     assert driver.execute_script("return explore.state.requests[explore.state.requests.length - 1].input") == target[0]
     canvas = driver.find_element("css selector", '.panel[data-run="karate"] canvas.neighbourhood')
     assert canvas.get_attribute("data-node") == target[0]

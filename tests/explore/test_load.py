@@ -15,8 +15,13 @@ CLIENTS, REQUESTS = 8, 50
 
 
 def test_eight_clients_fifty_requests_each(registry):
-    expected = {key: {text: registry[key].run.task.translate(registry[key].run.model, [(text, loc)])[0].output
-                      for text, loc in INPUTS} for key in registry.keys()}
+    expected = {
+        key: {
+            text: registry[key].run.task.translate(registry[key].run.model, [(text, loc)])[0].output
+            for text, loc in INPUTS
+        }
+        for key in registry.keys()
+    }
     server = make_server(create_app(registry), "127.0.0.1", 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

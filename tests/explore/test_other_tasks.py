@@ -17,8 +17,13 @@ from .conftest import REPO
 @pytest.fixture(scope="module")
 def karate(tmp_path_factory):
     out = tmp_path_factory.mktemp("karate") / "karate-gat"
-    train_run(load_config(REPO / "configs" / "karate-gat.yaml", ["train.max_steps=3", "train.eval_every=3",
-                                                                 "train.threads=1"]), out, progress=False)
+    train_run(
+        load_config(
+            REPO / "configs" / "karate-gat.yaml", ["train.max_steps=3", "train.eval_every=3", "train.threads=1"]
+        ),
+        out,
+        progress=False,
+    )
     return create_app(RunRegistry.load([out])).test_client(), RunRegistry.load([out])
 
 
@@ -42,8 +47,9 @@ def test_a_graph_node_prediction_with_its_edge_weights(karate):
     # decoding fields: refused from the run's capabilities, unless they are the defaults
     response = client.post("/api/runs/karate-gat/predict", json={"input": node, "beam_size": 3, "alpha": 1.0})
     assert response.status_code == 400
-    assert response.json["error"] == ("run karate-gat does not decode, so it takes no decoding fields "
-                                      "(alpha, beam_size, n_best)")
+    assert response.json["error"] == (
+        "run karate-gat does not decode, so it takes no decoding fields (alpha, beam_size, n_best)"
+    )
     assert client.post("/api/runs/karate-gat/predict", json={"input": node, "beam_size": 1}).status_code == 200
 
 
@@ -60,9 +66,23 @@ def test_an_uploaded_image_is_classified_with_its_attention_maps(tmp_path):
     if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
         pytest.skip("needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
     run = tmp_path / "fashion"
-    train_run(load_config(REPO / "configs" / "fashion-cnn-cbam.yaml", [
-        "data.train_size=300", "data.dev_size=100", "data.test_size=50", "model.channels=[4, 8]",
-        "train.max_steps=2", "train.eval_every=2", "train.threads=1", "train.batch_size=32"]), run, progress=False)
+    train_run(
+        load_config(
+            REPO / "configs" / "fashion-cnn-cbam.yaml",
+            [
+                "data.train_size=300",
+                "data.dev_size=100",
+                "data.test_size=50",
+                "model.channels=[4, 8]",
+                "train.max_steps=2",
+                "train.eval_every=2",
+                "train.threads=1",
+                "train.batch_size=32",
+            ],
+        ),
+        run,
+        progress=False,
+    )
     registry = RunRegistry.load([run])
     client = create_app(registry).test_client()
     assert client.get("/api/runs").json["runs"][0]["input"] == "image"

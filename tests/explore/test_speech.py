@@ -109,8 +109,9 @@ def test_bad_uploads_get_json_errors_and_the_file_is_deleted(speech, tmp_path):
     small = create_app(registry, limits=Limits(max_audio_bytes=1000)).test_client()
     res = post(small, "dates", audio=b64(wav.read_bytes()))
     assert res.status_code == 400 and "at most 1000" in res.get_json()["error"]
-    res = post(create_app(registry, limits=Limits(max_body_bytes=2000)).test_client(), "dates",
-               audio=b64(wav.read_bytes()))
+    res = post(
+        create_app(registry, limits=Limits(max_body_bytes=2000)).test_client(), "dates", audio=b64(wav.read_bytes())
+    )
     assert res.status_code == 413 and "shorter recording" in res.get_json()["error"]
     assert post(client, "words", audio=b64(wav.read_bytes())).status_code == 200
     assert set(glob.glob(os.path.join(tempfile.gettempdir(), "attnkit-explore-*"))) <= before
@@ -134,14 +135,16 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
             driver.find_element(By.ID, "audio").send_keys(str(wav))
             driver.find_element(By.ID, "go").click()
             WebDriverWait(driver, 30).until(
-                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
-            expected = app.test_client().post("/api/runs/dates/predict",
-                                              json={"audio": b64(wav.read_bytes())}).get_json()
+                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1")
+            )
+            expected = (
+                app.test_client().post("/api/runs/dates/predict", json={"audio": b64(wav.read_bytes())}).get_json()
+            )
             for key in ("words", "dates"):
                 canvas = driver.find_element(By.CSS_SELECTOR, f'.panel[data-run="{key}"] canvas.speech')
                 px = canvas_pixels(driver, canvas)
                 left = int(canvas.get_attribute("data-left"))
-                spectrogram = px[8:110, left + 2:-10, :3].reshape(-1, 3)
+                spectrogram = px[8:110, left + 2 : -10, :3].reshape(-1, 3)
                 assert len(np.unique(spectrogram, axis=0)) > 20, key  # not blank: many magma colours
                 assert (spectrogram.max(1) > 40).mean() > 0.05 and (spectrogram.min(1) < 220).mean() > 0.5
             # hover output token 2 of the date: its row is outlined in orange, the others are not
@@ -154,9 +157,9 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
             WebDriverWait(driver, 10).until(lambda d: canvas.get_attribute("data-row") == "2")
             after = canvas_pixels(driver, canvas)
             top, h = int(canvas.get_attribute("data-rows-top")), int(canvas.get_attribute("data-row-height"))
-            edge = after[top + 2 * h, left + 20:left + 200, :3].astype(int)
+            edge = after[top + 2 * h, left + 20 : left + 200, :3].astype(int)
             assert (np.abs(edge - [230, 149, 0]).sum(1) < 60).mean() > 0.8  # the orange outline of row 2
-            other = after[top + 5 * h, left + 20:left + 200, :3].astype(int)
+            other = after[top + 5 * h, left + 20 : left + 200, :3].astype(int)
             assert (np.abs(other - [230, 149, 0]).sum(1) < 60).mean() < 0.2
             assert (before != after).any() and "hover" in tokens[2].get_attribute("class")
             assert "output 2" in panel.find_element(By.CSS_SELECTOR, ".speech-readout").text
@@ -167,14 +170,18 @@ def test_upload_a_wav_draws_the_spectrogram_and_hover_highlights_a_row(speech):
             sx = words.size["width"] / int(words.get_attribute("width"))
             sy = words.size["height"] / int(words.get_attribute("height"))
             y = top + 3 * h + h / 2
-            ActionChains(driver).move_to_element_with_offset(words, int(100 * sx - words.size["width"] / 2),
-                                                             int(y * sy - words.size["height"] / 2)).perform()
+            ActionChains(driver).move_to_element_with_offset(
+                words, int(100 * sx - words.size["width"] / 2), int(y * sy - words.size["height"] / 2)
+            ).perform()
             WebDriverWait(driver, 10).until(lambda d: words.get_attribute("data-row") == "3")
         finally:
             driver.quit()
 
 
 def canvas_pixels(driver, canvas) -> np.ndarray:
-    w, h, data = driver.execute_script("const c = arguments[0]; return [c.width, c.height, Array.from("
-                                       "c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
+    w, h, data = driver.execute_script(
+        "const c = arguments[0]; return [c.width, c.height, Array.from("
+        "c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]",
+        canvas,
+    )
     return np.array(data, dtype=np.uint8).reshape(h, w, 4)

@@ -142,7 +142,10 @@ def test_a_node_neighbourhood_with_its_edge_weights(served):
     # against the model: the last layer's weights of the edges j -> node
     out = registry["karate"].run.model(task.features, task.edge_index, need_weights=True)
     into = (out.edge_index[1] == i).nonzero().squeeze(1)
-    ref = {task.graph.names[int(j)]: out.layer_weights[-1][e].detach().double() for e, j in zip(into, out.edge_index[0, into])}
+    ref = {
+        task.graph.names[int(j)]: out.layer_weights[-1][e].detach().double()
+        for e, j in zip(into, out.edge_index[0, into])
+    }
     for name, row in zip(nb["neighbours"], tensor(nb["layers"][-1])):
         torch.testing.assert_close(row, ref[name].view(-1), atol=1e-5, rtol=0)
     assert not {"neighbours", "edge_weights", "neighbour_classes"} & set(body["fields"])

@@ -55,18 +55,22 @@ def test_a_test_example_gets_its_reference_and_gold_boxes(aligned):
         assert ref["output"] == targets[k] and ref["out_tokens"] == tgt and res["src_tokens"] == src
         assert any(len(w) > 1 for w in tgt) or len(tgt) > len(targets[k].split())  # subword pieces, not words
         sw, tw = words_of(src), words_of(tgt)
-        expected = {(r, c) for i, j in gold_of(corpus, k) for r in range(len(tgt)) for c in range(len(src))
-                    if tw[r] == j and sw[c] == i}
+        expected = {
+            (r, c)
+            for i, j in gold_of(corpus, k)
+            for r in range(len(tgt))
+            for c in range(len(src))
+            if tw[r] == j and sw[c] == i
+        }
         boxed = {(r, c) for r, s, e in res["gold"] for c in range(s, e)}
         assert boxed == expected and expected
         assert all(e == s + 1 for _, s, e in res["gold"])  # one box per piece cell
         # the reference's weights are the teacher-forced cross-attention of the last decoder layer
-        layers = client.post("/api/runs/aligned/layers",
-                             json={"input": sources[k], "out_tokens": tgt}).get_json()
+        layers = client.post("/api/runs/aligned/layers", json={"input": sources[k], "out_tokens": tgt}).get_json()
         cross = read_matrix(layers["layers"]["cross"])
         weights = read_matrix(ref["weights"])
         assert weights.shape == (2, len(tgt), len(src))
-        np.testing.assert_allclose(weights, cross[-1, :, :len(tgt)], atol=2e-5)
+        np.testing.assert_allclose(weights, cross[-1, :, : len(tgt)], atol=2e-5)
 
 
 def test_other_inputs_have_no_reference(aligned):
@@ -94,7 +98,8 @@ def test_picking_a_test_example_draws_the_gold_boxes_on_the_reference(aligned):
             Select(driver.find_element(By.ID, "examples")).select_by_index(2)  # the second test example
             driver.find_element(By.ID, "go").click()
             WebDriverWait(driver, 30).until(
-                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1"))
+                lambda d: d.execute_script("return Number(document.body.dataset.renders || 0) >= 1")
+            )
             text = driver.find_element(By.ID, "input").get_attribute("value")
             expected = app.test_client().post("/api/runs/aligned/predict", json={"input": text}).get_json()["gold"]
             view = driver.execute_script("return explore.view('aligned')")
@@ -105,10 +110,16 @@ def test_picking_a_test_example_draws_the_gold_boxes_on_the_reference(aligned):
             def orange():
                 w, h, data = driver.execute_script(
                     "const c = arguments[0]; return [c.width, c.height, "
-                    "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]", canvas)
+                    "Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)]",
+                    canvas,
+                )
                 px = np.array(data, dtype=int).reshape(h, w, 4)[..., :3]
-                return np.abs(px - [230, 149, 0]).sum(-1) < 40, int(canvas.get_attribute("data-left")), \
-                    int(canvas.get_attribute("data-top")), int(canvas.get_attribute("data-cell"))
+                return (
+                    np.abs(px - [230, 149, 0]).sum(-1) < 40,
+                    int(canvas.get_attribute("data-left")),
+                    int(canvas.get_attribute("data-top")),
+                    int(canvas.get_attribute("data-cell")),
+                )
 
             mask, left, top, cell = orange()
             for r, s, _ in expected:  # the middle of each box's top edge is orange

@@ -14,14 +14,23 @@ from attnkit.training.pipeline import train_run
 
 from .conftest import REPO
 
-SMALL = ["data.train_size=300", "data.dev_size=100", "data.test_size=50", "train.max_steps=2",
-         "train.eval_every=2", "train.threads=1", "train.batch_size=32"]
+SMALL = [
+    "data.train_size=300",
+    "data.dev_size=100",
+    "data.test_size=50",
+    "train.max_steps=2",
+    "train.eval_every=2",
+    "train.threads=1",
+    "train.batch_size=32",
+]
 IMAGE_RUNS = {
     # a non-local block (its query pixel) and a spatial transformer in one small CNN
     "nl-stn": ("fashion-cnn-nonlocal.yaml", ["model.channels=[4, 8]", "model.stn=true"]),
     "cbam": ("fashion-cnn-cbam.yaml", ["model.channels=[4, 8]"]),
-    "vit": ("fashion-vit.yaml", ["model.d_model=16", "model.n_heads=2", "model.layers=2", "model.d_ff=32",
-                                 "train.warmup_steps=1"]),
+    "vit": (
+        "fashion-vit.yaml",
+        ["model.d_model=16", "model.n_heads=2", "model.layers=2", "model.d_ff=32", "train.warmup_steps=1"],
+    ),
 }
 
 
@@ -43,8 +52,13 @@ def train_image_runs(root: Path, names=tuple(IMAGE_RUNS)) -> dict[str, Path]:
 
 
 def train_karate(root: Path) -> Path:
-    train_run(load_config(REPO / "configs" / "karate-gat.yaml", ["train.max_steps=3", "train.eval_every=3",
-                                                                 "train.threads=1"]), root / "karate", progress=False)
+    train_run(
+        load_config(
+            REPO / "configs" / "karate-gat.yaml", ["train.max_steps=3", "train.eval_every=3", "train.threads=1"]
+        ),
+        root / "karate",
+        progress=False,
+    )
     return root / "karate"
 
 

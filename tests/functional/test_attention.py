@@ -19,9 +19,11 @@ F64 = torch.float64
 
 def _qkv(*lead: int, tq: int = 4, tk: int = 5, d: int = 8, dv: int = 6):
     g = torch.Generator().manual_seed(1)
-    return (torch.randn(*lead, tq, d, dtype=F64, generator=g),
-            torch.randn(*lead, tk, d, dtype=F64, generator=g),
-            torch.randn(*lead, tk, dv, dtype=F64, generator=g))
+    return (
+        torch.randn(*lead, tq, d, dtype=F64, generator=g),
+        torch.randn(*lead, tk, d, dtype=F64, generator=g),
+        torch.randn(*lead, tk, dv, dtype=F64, generator=g),
+    )
 
 
 def _loop_attention(scores: torch.Tensor, mask: torch.Tensor | None, v: torch.Tensor):
@@ -62,15 +64,13 @@ _MASK_NAMES = list(_masks(2, 3, 4, 5))
 
 
 @pytest.mark.parametrize("mask_name", _MASK_NAMES)
-@pytest.mark.parametrize("score_name, kwargs", [("dot", {}), ("scaled_dot", {}),
-                                                ("scaled_dot", {"scale": 0.7})])
+@pytest.mark.parametrize("score_name, kwargs", [("dot", {}), ("scaled_dot", {}), ("scaled_dot", {"scale": 0.7})])
 def test_fused_and_explicit_paths_agree(score_name, kwargs, mask_name, monkeypatch):
     q, k, v = _qkv(2, 3)
     mask = _masks(2, 3, 4, 5)[mask_name]
     calls = []
     sdpa = F.scaled_dot_product_attention
-    monkeypatch.setattr(F, "scaled_dot_product_attention",
-                        lambda *a, **kw: calls.append(1) or sdpa(*a, **kw))
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(1) or sdpa(*a, **kw))
     explicit = attend(q, k, v, score=score_name, mask=mask, score_kwargs=kwargs)
     assert not calls
     fused = attend(q, k, v, score=score_name, mask=mask, score_kwargs=kwargs, need_weights=False)
@@ -132,9 +132,7 @@ def test_attend_matches_torch_sdpa_when_every_row_has_a_key(need_weights):
     ours = attend(q, k, v, mask=mask, need_weights=need_weights).context
     torch.testing.assert_close(ours, F.scaled_dot_product_attention(q, k, v, attn_mask=mask))
     ours_dot = attend(q, k, v, score="dot", mask=mask, need_weights=need_weights).context
-    torch.testing.assert_close(
-        ours_dot, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)
-    )
+    torch.testing.assert_close(ours_dot, F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0))
 
 
 def test_attend_matches_loop_and_returns_normalised_weights():
@@ -143,8 +141,10 @@ def test_attend_matches_loop_and_returns_normalised_weights():
     mask[1, 0] = False
     out = attend(q, k, v, mask=mask)
     for b in range(2):
-        scores = torch.tensor([[sum(q[b, i, d].item() * k[b, j, d].item() for d in range(4)) / 2.0
-                                for j in range(5)] for i in range(3)], dtype=F64)
+        scores = torch.tensor(
+            [[sum(q[b, i, d].item() * k[b, j, d].item() for d in range(4)) / 2.0 for j in range(5)] for i in range(3)],
+            dtype=F64,
+        )
         ctx, w = _loop_attention(scores, mask[b], v[b])
         torch.testing.assert_close(out.context[b], ctx)
         torch.testing.assert_close(out.weights[b], w)
@@ -168,16 +168,22 @@ def test_general_score_via_score_kwargs():
     w = torch.randn(3, 5, dtype=F64)
     out = attend(q, k, v, score="general", score_kwargs={"weight": w})
     for b in range(2):
-        scores = torch.tensor([[sum(q[b, i, a].item() * w[a, c].item() * k[b, j, c].item()
-                                    for a in range(3) for c in range(5))
-                                for j in range(4)] for i in range(3)], dtype=F64)
+        scores = torch.tensor(
+            [
+                [
+                    sum(q[b, i, a].item() * w[a, c].item() * k[b, j, c].item() for a in range(3) for c in range(5))
+                    for j in range(4)
+                ]
+                for i in range(3)
+            ],
+            dtype=F64,
+        )
         ctx, weights = _loop_attention(scores, None, v[b])
         torch.testing.assert_close(out.context[b], ctx)
         torch.testing.assert_close(out.weights[b], weights)
     # need_weights=False cannot fuse a general score: same numbers through the explicit path
     torch.testing.assert_close(
-        attend(q, k, v, score="general", score_kwargs={"weight": w}, need_weights=False).context,
-        out.context,
+        attend(q, k, v, score="general", score_kwargs={"weight": w}, need_weights=False).context, out.context
     )
 
 
@@ -188,15 +194,15 @@ def test_additive_score_via_attend_matches_a_per_pair_loop():
     w_q, w_k = torch.randn(6, 5, dtype=F64, generator=g), torch.randn(6, 5, dtype=F64, generator=g)
     energy = torch.randn(6, dtype=F64, generator=g)
     mask = torch.tensor([[True, True, True, True], [True, False, True, False]])  # (B, Tk) padding
-    out = attend(q @ w_q.T, k @ w_k.T, v, score="additive", score_kwargs={"energy": energy},
-                 mask=mask[:, None, :])
+    out = attend(q @ w_q.T, k @ w_k.T, v, score="additive", score_kwargs={"energy": energy}, mask=mask[:, None, :])
     for b in range(2):
         scores = torch.zeros(3, 4, dtype=F64)
         for i in range(3):
             for j in range(4):
                 for a in range(6):
-                    pre = sum(w_q[a, d].item() * q[b, i, d].item() + w_k[a, d].item() * k[b, j, d].item()
-                              for d in range(5))
+                    pre = sum(
+                        w_q[a, d].item() * q[b, i, d].item() + w_k[a, d].item() * k[b, j, d].item() for d in range(5)
+                    )
                     scores[i, j] += energy[a].item() * math.tanh(pre)
         ctx, w = _loop_attention(scores, mask[b].expand(3, 4), v[b])
         torch.testing.assert_close(out.context[b], ctx)
@@ -226,16 +232,19 @@ def test_callable_score_and_normaliser():
 
     out = attend(q, k, v, score=neg_sq_dist, score_kwargs={"gamma": 0.5})
     for b in range(2):
-        scores = torch.tensor([[-0.5 * sum((q[b, i, d].item() - k[b, j, d].item()) ** 2
-                                           for d in range(5)) for j in range(4)]
-                               for i in range(3)], dtype=F64)
+        scores = torch.tensor(
+            [
+                [-0.5 * sum((q[b, i, d].item() - k[b, j, d].item()) ** 2 for d in range(5)) for j in range(4)]
+                for i in range(3)
+            ],
+            dtype=F64,
+        )
         ctx, w = _loop_attention(scores, None, v[b])
         torch.testing.assert_close(out.context[b], ctx)
         torch.testing.assert_close(out.weights[b], w)
     # a callable score is never fused, even with need_weights=False
     torch.testing.assert_close(
-        attend(q, k, v, score=score.dot, need_weights=False).context,
-        attend(q, k, v, score="dot").context,
+        attend(q, k, v, score=score.dot, need_weights=False).context, attend(q, k, v, score="dot").context
     )
     uniform = attend(q, k, v, normalise=lambda s, m: torch.full_like(s, 1 / s.shape[-1]))
     torch.testing.assert_close(uniform.context, v.mean(-2, keepdim=True).expand(2, 3, 6))
@@ -259,8 +268,7 @@ def test_unknown_normaliser_name_lists_valid_names():
 
 
 def test_registries_hold_the_documented_entries():
-    assert SCORES.names() == ["dot", "scaled_dot", "general", "additive", "location", "cosine",
-                             "location_aware"]
+    assert SCORES.names() == ["dot", "scaled_dot", "general", "additive", "location", "cosine", "location_aware"]
     assert NORMALISERS.get("softmax") is masked_softmax
     assert all(entry.reference for entry in SCORES)
     assert "dot" in SCORES and "nope" not in SCORES

@@ -39,14 +39,16 @@ def _both(q, k, v, **kwargs):
 
 def _sdpa_calls(monkeypatch) -> list[dict]:
     calls, sdpa = [], F.scaled_dot_product_attention
-    monkeypatch.setattr(F, "scaled_dot_product_attention",
-                        lambda *a, **kw: calls.append(kw) or sdpa(*a, **kw))
+    monkeypatch.setattr(F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(kw) or sdpa(*a, **kw))
     return calls
 
 
 _BIASES = {
-    "(Nh,Tq,Tk) alibi-like": lambda: -0.5 * torch.arange(1, NH + 1, dtype=F64)[:, None, None]
-    * (torch.arange(TK)[None, :] - torch.arange(TQ)[:, None]).abs(),
+    "(Nh,Tq,Tk) alibi-like": lambda: (
+        -0.5
+        * torch.arange(1, NH + 1, dtype=F64)[:, None, None]
+        * (torch.arange(TK)[None, :] - torch.arange(TQ)[:, None]).abs()
+    ),
     "(Tq,Tk)": lambda: torch.randn(TQ, TK, dtype=F64),
     "(B,1,1,Tk)": lambda: torch.randn(B, 1, 1, TK, dtype=F64),
     "(Tk,)": lambda: torch.randn(TK, dtype=F64),
@@ -85,13 +87,17 @@ def test_bias_and_mask_with_fully_masked_rows_agree_and_give_zeros():
         assert not out.isnan().any() and (out[empty] == 0).all()
         grads = torch.autograd.grad(out.sum(), (q, k, v))
         assert all(torch.isfinite(g).all() for g in grads)
-    assert (explicit.weights[empty] == 0).all() and (explicit.weights[~mask.expand_as(
-        explicit.weights)] == 0).all()
+    assert (explicit.weights[empty] == 0).all() and (explicit.weights[~mask.expand_as(explicit.weights)] == 0).all()
 
 
 @settings(max_examples=40, deadline=None)
-@given(tq=st.integers(1, 4), tk=st.integers(1, 5), seed=st.integers(0, 2**16),
-       causal=st.booleans(), bias_heads=st.booleans())
+@given(
+    tq=st.integers(1, 4),
+    tk=st.integers(1, 5),
+    seed=st.integers(0, 2**16),
+    causal=st.booleans(),
+    bias_heads=st.booleans(),
+)
 def test_paths_agree_on_random_bias_masks_and_causal(tq, tk, seed, causal, bias_heads):
     if causal and tk < tq:
         tk = tq
@@ -148,8 +154,7 @@ def test_is_causal_with_fewer_keys_than_queries_raises(need_weights):
 def test_is_causal_with_a_wrong_mask_raises_the_mask_error(need_weights):
     q, k, v = _qkv()
     with pytest.raises(ValueError, match="does not broadcast"):
-        attend(q, k, v, is_causal=True, mask=torch.ones(TQ, TK + 1, dtype=torch.bool),
-               need_weights=need_weights)
+        attend(q, k, v, is_causal=True, mask=torch.ones(TQ, TK + 1, dtype=torch.bool), need_weights=need_weights)
 
 
 @pytest.mark.parametrize("need_weights", [True, False])
@@ -181,8 +186,7 @@ def test_gradcheck_through_bias_and_mask(need_weights):
     mask = torch.tensor([[[True, False, True], [False, False, False]]])  # (1, Tq, Tk)
 
     def fn(q, k, v, bias):
-        return attend(q, k, v, bias=bias, mask=mask, is_causal=False,
-                      need_weights=need_weights).context
+        return attend(q, k, v, bias=bias, mask=mask, is_causal=False, need_weights=need_weights).context
 
     inputs = tuple(t.requires_grad_() for t in (q, k, v, bias))
     assert torch.autograd.gradcheck(fn, inputs)
@@ -195,8 +199,8 @@ def test_dropout_is_unbiased_keeps_empty_rows_zero_and_zero_p_is_exact(need_weig
     mask[0, 2] = False
     expected = attend(q, k, v, mask=mask).context
     torch.testing.assert_close(
-        attend(q, k, v, mask=mask, dropout_p=0.0, need_weights=need_weights).context, expected,
-        rtol=1e-12, atol=1e-12)
+        attend(q, k, v, mask=mask, dropout_p=0.0, need_weights=need_weights).context, expected, rtol=1e-12, atol=1e-12
+    )
     n = 20000  # many copies of the same inputs, each with its own dropout draw
     q, k, v = (t.expand(n, -1, -1, -1) for t in (q, k, v))
     out = attend(q, k, v, mask=mask, dropout_p=0.3, need_weights=need_weights)

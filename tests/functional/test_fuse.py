@@ -19,8 +19,7 @@ def test_weighted_sum_matches_loop_with_broadcasting():
         for h in range(3):
             for i in range(4):
                 for d in range(6):
-                    expected = sum(weights[b, h, i, j].item() * values[b, 0, j, d].item()
-                                   for j in range(5))
+                    expected = sum(weights[b, h, i, j].item() * values[b, 0, j, d].item() for j in range(5))
                     assert out[b, h, i, d].item() == pytest.approx(expected, rel=1e-12, abs=1e-12)
 
 

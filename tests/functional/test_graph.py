@@ -67,8 +67,9 @@ def test_neighbourhoods_sum_to_one_and_empty_ones_to_zero():
     mask = torch.tensor([True, True, True, False, True, False])
     weights = edge_softmax(torch.randn(6, 2, dtype=torch.float64), target, 4, mask=mask)
     sums = torch.zeros(4, 2, dtype=torch.float64).index_add(0, target, weights)
-    torch.testing.assert_close(sums, torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]],
-                                                  dtype=torch.float64))
+    torch.testing.assert_close(
+        sums, torch.tensor([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    )
     assert (weights[~mask] == 0).all()
 
 
@@ -99,13 +100,17 @@ def test_low_precision_has_no_nan_and_stays_close_to_float64(dtype):
 def graphs(draw):
     n_nodes = draw(st.integers(1, 6))
     n_edges = draw(st.integers(0, 15))
-    pairs = draw(st.lists(st.tuples(st.integers(0, n_nodes - 1), st.integers(0, n_nodes - 1)),
-                          min_size=n_edges, max_size=n_edges))
+    pairs = draw(
+        st.lists(
+            st.tuples(st.integers(0, n_nodes - 1), st.integers(0, n_nodes - 1)), min_size=n_edges, max_size=n_edges
+        )
+    )
     edge_index = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).t()
     heads = draw(st.sampled_from([None, 1, 2]))
     shape = (n_edges,) if heads is None else (n_edges, heads)
-    scores = torch.tensor(draw(st.lists(st.floats(-50, 50), min_size=math.prod(shape), max_size=math.prod(shape))),
-                          dtype=torch.float64).reshape(shape)
+    scores = torch.tensor(
+        draw(st.lists(st.floats(-50, 50), min_size=math.prod(shape), max_size=math.prod(shape))), dtype=torch.float64
+    ).reshape(shape)
     mask = torch.tensor(draw(st.lists(st.booleans(), min_size=n_edges, max_size=n_edges)), dtype=torch.bool)
     return n_nodes, edge_index, scores, mask
 
@@ -155,7 +160,8 @@ def test_gradcheck_edge_softmax_and_aggregate():
     assert torch.autograd.gradcheck(lambda s: edge_softmax(s, edge_index[1], 4, mask=mask), (scores,))
     assert torch.autograd.gradcheck(
         lambda s, v: aggregate(edge_softmax(s, edge_index[1], 4), v, edge_index[1], 4, source=edge_index[0]),
-        (scores, values))
+        (scores, values),
+    )
 
 
 def test_add_self_loops_replaces_existing_loops_after_the_other_edges():
@@ -166,12 +172,15 @@ def test_add_self_loops_replaces_existing_loops_after_the_other_edges():
     assert add_self_loops(torch.empty(2, 0, dtype=torch.long), 2).tolist() == [[0, 1], [0, 1]]
 
 
-@pytest.mark.parametrize("bad, message", [
-    (torch.zeros(3, 4, dtype=torch.long), r"\(2, E\)"),
-    (torch.zeros(2, 4), "int64"),
-    (torch.tensor([[0, 5], [1, 0]]), "outside"),
-    (torch.tensor([[0, -1], [1, 0]]), "outside"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (torch.zeros(3, 4, dtype=torch.long), r"\(2, E\)"),
+        (torch.zeros(2, 4), "int64"),
+        (torch.tensor([[0, 5], [1, 0]]), "outside"),
+        (torch.tensor([[0, -1], [1, 0]]), "outside"),
+    ],
+)
 def test_bad_edge_index_raises_value_error(bad, message):
     with pytest.raises(ValueError, match=message):
         check_edge_index(bad, 3)

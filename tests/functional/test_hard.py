@@ -10,15 +10,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnkit.functional import (
-    NORMALISERS,
-    attend,
-    gumbel_softmax_st,
-    hard_argmax,
-    masked_softmax,
-    sample_hard,
-    score,
-)
+from attnkit.functional import NORMALISERS, attend, gumbel_softmax_st, hard_argmax, masked_softmax, sample_hard, score
 
 from . import strategies
 
@@ -39,9 +31,7 @@ def _loop_argmax_one_hot(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tens
     mask = mask.expand_as(scores)
     tk = scores.shape[-1]
     out = torch.zeros(scores.shape, dtype=scores.dtype)
-    for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(),
-
-                       out.view(-1, tk)):
+    for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(), out.view(-1, tk)):
         keep = [j for j in range(tk) if m[j]]
         if keep:
             o[max(keep, key=lambda j: (s[j], -j))] = 1.0  # first index among ties
@@ -125,10 +115,11 @@ def test_gumbel_never_chooses_a_masked_position():
     assert not weights.isnan().any()
 
 
-@pytest.mark.parametrize("fn", [
-    lambda s, m, g: gumbel_softmax_st(s, m, generator=g),
-    lambda s, m, g: sample_hard(s, m, generator=g)[0],
-], ids=["gumbel_softmax_st", "sample_hard"])
+@pytest.mark.parametrize(
+    "fn",
+    [lambda s, m, g: gumbel_softmax_st(s, m, generator=g), lambda s, m, g: sample_hard(s, m, generator=g)[0]],
+    ids=["gumbel_softmax_st", "sample_hard"],
+)
 def test_sampling_frequencies_match_the_masked_softmax(fn):
     # 50k draws: the standard error of each frequency is <= 0.5 / sqrt(50k) = 0.0022, so the
     # tolerance of 0.01 is > 4.4 standard errors (and the seed makes the test deterministic).
@@ -224,8 +215,12 @@ def test_sample_hard_log_prob_is_log_softmax_at_the_sample(sm, seed):
     # independent: log of the probability, by hand, of the chosen index; 0 for empty rows
     full_mask = mask.expand_as(scores)
     tk = scores.shape[-1]
-    for s, m, w, lp in zip(scores.reshape(-1, tk).tolist(), full_mask.reshape(-1, tk).tolist(),
-                           weights.reshape(-1, tk).tolist(), log_prob.reshape(-1).tolist()):
+    for s, m, w, lp in zip(
+        scores.reshape(-1, tk).tolist(),
+        full_mask.reshape(-1, tk).tolist(),
+        weights.reshape(-1, tk).tolist(),
+        log_prob.reshape(-1).tolist(),
+    ):
         keep = [j for j in range(tk) if m[j]]
         if not keep:
             assert lp == 0.0

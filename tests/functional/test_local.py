@@ -37,12 +37,10 @@ def test_local_window_mask_matches_the_paper_window(data):
     d = data.draw(st.integers(0, 4))
     lengths = data.draw(st.lists(st.integers(0, tk), min_size=b, max_size=b))
     if data.draw(st.booleans()):
-        centers = data.draw(st.lists(st.floats(-d - 3.0, tk + d + 3.0), min_size=b * tq,
-                                     max_size=b * tq))
+        centers = data.draw(st.lists(st.floats(-d - 3.0, tk + d + 3.0), min_size=b * tq, max_size=b * tq))
         centers_t = torch.tensor(centers, dtype=F64).view(b, tq)
     else:
-        centers = data.draw(st.lists(st.integers(0, tk + d + 4), min_size=b * tq,
-                                     max_size=b * tq))
+        centers = data.draw(st.lists(st.integers(0, tk + d + 4), min_size=b * tq, max_size=b * tq))
         centers_t = torch.tensor(centers).view(b, tq)
     mask = local_window_mask(centers_t, torch.tensor(lengths), d, tk)
     assert mask.dtype == torch.bool and mask.shape == (b, tq, tk)
@@ -72,8 +70,10 @@ def test_local_window_mask_at_sentence_edges():
     assert short[5] == short[6] == [0, 0, 0, 1, 0, 0, 0]  # t >= S - 1 + D: {S - 1}
     negative = local_window_mask(torch.tensor([[-2, -3, -9]]), torch.tensor([7]), 2, 7)[0]
     assert [_support(row) for row in negative] == [{0}, {0}, {0}]
-    assert local_window_mask(torch.tensor([[2.5, 2.49]]), torch.tensor([7]), 0, 7)[0].int()\
-        .argmax(-1).tolist() == [3, 2]  # real centres round half up
+    assert local_window_mask(torch.tensor([[2.5, 2.49]]), torch.tensor([7]), 0, 7)[0].int().argmax(-1).tolist() == [
+        3,
+        2,
+    ]  # real centres round half up
     assert not local_window_mask(torch.tensor([[0, 5]]), torch.tensor([0]), 2, 4).any()  # S = 0
 
 

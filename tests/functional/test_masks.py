@@ -7,18 +7,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnkit.functional import (
-    causal_mask,
-    check_mask,
-    expand_padding_mask,
-    masked_softmax,
-    padding_mask,
-)
+from attnkit.functional import causal_mask, check_mask, expand_padding_mask, masked_softmax, padding_mask
 
 
 @settings(max_examples=50, deadline=None)
-@given(lengths=st.lists(st.integers(0, 6), max_size=5), extra=st.none() | st.integers(0, 3),
-       dtype=st.sampled_from([torch.int64, torch.int32, torch.int16, torch.uint8]))
+@given(
+    lengths=st.lists(st.integers(0, 6), max_size=5),
+    extra=st.none() | st.integers(0, 3),
+    dtype=st.sampled_from([torch.int64, torch.int32, torch.int16, torch.uint8]),
+)
 def test_padding_mask_matches_loop(lengths, extra, dtype):
     longest = max(lengths, default=0)
     max_len = None if extra is None else longest + extra
@@ -32,18 +29,19 @@ def test_padding_mask_matches_loop(lengths, extra, dtype):
 
 def test_padding_mask_example():
     mask = padding_mask(torch.tensor([3, 1, 0]), max_len=4)
-    assert mask.tolist() == [[True, True, True, False], [True, False, False, False],
-                             [False, False, False, False]]
+    assert mask.tolist() == [[True, True, True, False], [True, False, False, False], [False, False, False, False]]
 
 
 @pytest.mark.parametrize(
     "lengths, max_len, match",
-    [(torch.tensor([[1, 2]]), None, "1-D integer"),
-     (torch.tensor([1.0, 2.0]), None, "1-D integer"),
-     (torch.tensor([True, False]), None, "1-D integer"),
-     (torch.tensor(3), None, "1-D integer"),
-     (torch.tensor([2, -1]), None, "non-negative"),
-     (torch.tensor([2, 5]), 4, "exceeds max_len=4")],
+    [
+        (torch.tensor([[1, 2]]), None, "1-D integer"),
+        (torch.tensor([1.0, 2.0]), None, "1-D integer"),
+        (torch.tensor([True, False]), None, "1-D integer"),
+        (torch.tensor(3), None, "1-D integer"),
+        (torch.tensor([2, -1]), None, "non-negative"),
+        (torch.tensor([2, 5]), 4, "exceeds max_len=4"),
+    ],
 )
 def test_padding_mask_errors(lengths, max_len, match):
     with pytest.raises(ValueError, match=match):
@@ -68,7 +66,7 @@ def test_causal_mask_default_is_square_lower_triangular():
 def test_causal_mask_with_kv_cache_equals_tail_of_full_mask():
     full = causal_mask(7)
     for tq in range(1, 8):
-        assert torch.equal(causal_mask(tq, 7), full[7 - tq:])
+        assert torch.equal(causal_mask(tq, 7), full[7 - tq :])
 
 
 def test_causal_mask_fewer_keys_than_queries_raises():

@@ -52,9 +52,7 @@ def test_properties_float64(sm):
 @given(scores_and_mask(), st.data())
 def test_invariant_to_adding_a_constant_per_row(sm, data):
     scores, mask = sm
-    shift = data.draw(arrays(np.float64, (*scores.shape[:-1], 1),
-
-                             elements=st.floats(-1e4, 1e4, allow_nan=False)))
+    shift = data.draw(arrays(np.float64, (*scores.shape[:-1], 1), elements=st.floats(-1e4, 1e4, allow_nan=False)))
     shifted = masked_softmax(scores + torch.from_numpy(shift), mask)
     torch.testing.assert_close(shifted, masked_softmax(scores, mask), rtol=0, atol=1e-9)
 

@@ -19,6 +19,7 @@ def _randn(*shape: int) -> torch.Tensor:
 
 # --- independent references: one (Tq, D) x (Tk, D) slice, plain Python floats -------------
 
+
 def _ref_dot(q: list, k: list) -> list:
     return [[sum(qd * kd for qd, kd in zip(qi, kj)) for kj in k] for qi in q]  # [Luong15] Eq. 8
 
@@ -30,10 +31,7 @@ def _ref_scaled_dot(q: list, k: list, scale: float | None = None) -> list:
 
 def _ref_general(q: list, k: list, w: list) -> list:
     # e_ij = q_i^T W_a k_j = sum_a sum_b q_i[a] W[a][b] k_j[b]
-    return [
-        [sum(qi[a] * w[a][b] * kj[b] for a in range(len(qi)) for b in range(len(kj))) for kj in k]
-        for qi in q
-    ]
+    return [[sum(qi[a] * w[a][b] * kj[b] for a in range(len(qi)) for b in range(len(kj))) for kj in k] for qi in q]
 
 
 def _ref_additive_raw(q: list, k: list, wq: list, uk: list, b: list, v: list) -> list:
@@ -53,9 +51,7 @@ def _ref_additive_raw(q: list, k: list, wq: list, uk: list, b: list, v: list) ->
 
 
 def _ref_additive_proj(qp: list, kp: list, v: list) -> list:
-    return [
-        [sum(v[a] * math.tanh(qi[a] + kj[a]) for a in range(len(v))) for kj in kp] for qi in qp
-    ]
+    return [[sum(v[a] * math.tanh(qi[a] + kj[a]) for a in range(len(v))) for kj in kp] for qi in qp]
 
 
 def _ref_location(q: list, w: list, n_keys: int) -> list:
@@ -82,6 +78,7 @@ def _batched(ref, q: torch.Tensor, k: torch.Tensor, *args) -> torch.Tensor:
 
 
 # --- values -------------------------------------------------------------------------------
+
 
 def test_dot_matches_loop():
     q, k = _randn(2, 3, 5), _randn(2, 4, 5)
@@ -116,8 +113,7 @@ def test_additive_matches_bahdanau_eq6_from_raw_weights():
     wq, uk, b, v = _randn(da, dq), _randn(da, dk), _randn(da), _randn(da)
     ours = score.additive(q @ wq.T, k @ uk.T + b, v)
     expected = _batched(
-        lambda qs, ks: _ref_additive_raw(qs, ks, wq.tolist(), uk.tolist(), b.tolist(), v.tolist()),
-        q, k,
+        lambda qs, ks: _ref_additive_raw(qs, ks, wq.tolist(), uk.tolist(), b.tolist(), v.tolist()), q, k
     )
     torch.testing.assert_close(ours, expected)
 
@@ -159,10 +155,10 @@ def test_cosine_of_zero_vector_is_zero_not_nan():
 
 # --- broadcasting over leading batch dims -------------------------------------------------
 
+
 def test_dot_scaled_dot_cosine_broadcast_leading_dims():
     q, k = _randn(2, 1, 3, 4), _randn(5, 6, 4)  # lead (2, 1) x (5,) -> (2, 5)
-    for fn, ref in [(score.dot, _ref_dot), (score.scaled_dot, _ref_scaled_dot),
-                    (score.cosine, _ref_cosine)]:
+    for fn, ref in [(score.dot, _ref_dot), (score.scaled_dot, _ref_scaled_dot), (score.cosine, _ref_cosine)]:
         out = fn(q, k)
         assert out.shape == (2, 5, 3, 6)
         torch.testing.assert_close(out, _batched(ref, q, k))
@@ -179,29 +175,32 @@ def test_additive_broadcasts_leading_dims():
     qp, kp, v = _randn(2, 1, 3, 4), _randn(5, 6, 4), _randn(4)
     out = score.additive(qp, kp, v)
     assert out.shape == (2, 5, 3, 6)
-    torch.testing.assert_close(
-        out, _batched(lambda a, b: _ref_additive_proj(a, b, v.tolist()), qp, kp)
-    )
+    torch.testing.assert_close(out, _batched(lambda a, b: _ref_additive_proj(a, b, v.tolist()), qp, kp))
 
 
 def test_location_broadcasts_leading_dims():
     q, w = _randn(2, 3, 4, 5), _randn(6, 5)
     out = score.location(q, w, n_keys=6)
     assert out.shape == (2, 3, 4, 6)
-    torch.testing.assert_close(out[1, 2], torch.tensor(_ref_location(q[1, 2].tolist(),
-                                                                     w.tolist(), 6), dtype=F64))
+    torch.testing.assert_close(out[1, 2], torch.tensor(_ref_location(q[1, 2].tolist(), w.tolist(), 6), dtype=F64))
 
 
 def test_scores_are_differentiable():
     q, k = _randn(2, 3, 4).requires_grad_(), _randn(2, 5, 4).requires_grad_()
     w, v = _randn(4, 4).requires_grad_(), _randn(4).requires_grad_()
-    for fn, args in [(score.dot, (q, k)), (score.scaled_dot, (q, k)), (score.general, (q, k, w)),
-                     (score.additive, (q, k, v)), (score.cosine, (q, k)),
-                     (lambda a, b: score.location(a, b, 3), (q, w))]:
+    for fn, args in [
+        (score.dot, (q, k)),
+        (score.scaled_dot, (q, k)),
+        (score.general, (q, k, w)),
+        (score.additive, (q, k, v)),
+        (score.cosine, (q, k)),
+        (lambda a, b: score.location(a, b, 3), (q, w)),
+    ]:
         assert torch.autograd.gradcheck(fn, args)
 
 
 # --- errors -------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fn", [score.dot, score.scaled_dot, score.cosine])
 def test_width_mismatch_raises_value_error(fn):
@@ -217,9 +216,11 @@ def test_general_wrong_weight_shape_raises_value_error(shape):
 
 @pytest.mark.parametrize(
     "qp, kp, v",
-    [((2, 3, 4), (2, 5, 3), (4,)),   # q_proj vs k_proj
-     ((2, 3, 4), (2, 5, 4), (3,)),   # energy width
-     ((2, 3, 4), (2, 5, 4), (1, 4))],  # energy not a vector
+    [
+        ((2, 3, 4), (2, 5, 3), (4,)),  # q_proj vs k_proj
+        ((2, 3, 4), (2, 5, 4), (3,)),  # energy width
+        ((2, 3, 4), (2, 5, 4), (1, 4)),
+    ],  # energy not a vector
 )
 def test_additive_width_mismatch_raises_value_error(qp, kp, v):
     with pytest.raises(ValueError, match="additive score needs"):

@@ -19,8 +19,7 @@ from . import strategies
 
 F64 = torch.float64
 PROPS = settings(max_examples=50, deadline=None)
-SPARSE = pytest.mark.parametrize("fn", [masked_sparsemax, masked_entmax15],
-                                 ids=["sparsemax", "entmax15"])
+SPARSE = pytest.mark.parametrize("fn", [masked_sparsemax, masked_entmax15], ids=["sparsemax", "entmax15"])
 # A score this far (or farther) below the row's top unmasked score gets weight exactly 0:
 # sparsemax has tau >= z_max - 1, 1.5-entmax has tau >= z_max / 2 - 1 (no weight exceeds 1).
 SUPPORT_GAP = {masked_sparsemax: 1.0, masked_entmax15: 2.0}
@@ -42,8 +41,7 @@ def _is_simplex_projection(z: list[float], p: list[float], tol: float) -> bool:
     (z - p)·(e_j - p) <= 0 for every vertex e_j (variational inequality)."""
     r = [zi - pi for zi, pi in zip(z, p)]
     rp = sum(ri * pi for ri, pi in zip(r, p))
-    return (min(p) >= 0 and abs(sum(p) - 1) <= tol
-            and all(rj - rp <= tol * (1 + max(map(abs, z))) for rj in r))
+    return min(p) >= 0 and abs(sum(p) - 1) <= tol and all(rj - rp <= tol * (1 + max(map(abs, z))) for rj in r)
 
 
 def _entmax15_bisect(z: list[float]) -> list[float]:
@@ -71,9 +69,7 @@ def _rowwise(reference, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     mask = mask.expand_as(scores)
     tk = scores.shape[-1]
     out = torch.zeros(scores.shape, dtype=F64)
-    for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(),
-
-                       out.view(-1, tk)):
+    for s, m, o in zip(scores.reshape(-1, tk).tolist(), mask.reshape(-1, tk).tolist(), out.view(-1, tk)):
         keep = [j for j in range(tk) if m[j]]
         if keep:
             o[keep] = torch.tensor(reference([s[j] for j in keep]), dtype=F64)
@@ -89,11 +85,9 @@ def scores_and_mask(draw, magnitude: float | None = None):
 
 
 # ------------------------------------------------------------------------- closed forms
-@pytest.mark.parametrize("z, expected", [
-    ([0.0, 0.0], [0.5, 0.5]),
-    ([3.0, 1.0, 0.0], [1.0, 0.0, 0.0]),
-    ([1.0, 0.5, 0.0], [0.75, 0.25, 0.0]),
-])
+@pytest.mark.parametrize(
+    "z, expected", [([0.0, 0.0], [0.5, 0.5]), ([3.0, 1.0, 0.0], [1.0, 0.0, 0.0]), ([1.0, 0.5, 0.0], [0.75, 0.25, 0.0])]
+)
 def test_sparsemax_closed_form_cases(z, expected):
     out = masked_sparsemax(torch.tensor(z, dtype=F64))
     torch.testing.assert_close(out, torch.tensor(expected, dtype=F64), rtol=0, atol=1e-15)
@@ -115,8 +109,7 @@ def test_entmax15_two_elements_closed_form(d):
     z = [d + 0.25, 0.25]
     out = masked_entmax15(torch.tensor(z, dtype=F64))
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
-    torch.testing.assert_close(torch.tensor(_entmax15_bisect(z), dtype=F64), expected,
-                               rtol=0, atol=1e-12)
+    torch.testing.assert_close(torch.tensor(_entmax15_bisect(z), dtype=F64), expected, rtol=0, atol=1e-12)
 
 
 @SPARSE
@@ -130,8 +123,7 @@ def test_matches_entmax_package_on_unmasked_rows(fn):
     # a masked row equals the package applied to its unmasked scores alone
     mask = torch.tensor([True, False, True, True, False, True, True])
     out = fn(scores, mask)
-    torch.testing.assert_close(out[..., mask], package(scores[..., mask], dim=-1),
-                               rtol=0, atol=1e-14)
+    torch.testing.assert_close(out[..., mask], package(scores[..., mask], dim=-1), rtol=0, atol=1e-14)
     assert (out[..., ~mask] == 0).all()
 
 
@@ -154,8 +146,7 @@ def test_properties_float64(fn, sm):
 @given(sm=scores_and_mask())
 def test_equals_plain_python_solver(fn, sm):
     scores, mask = sm
-    torch.testing.assert_close(fn(scores, mask), _rowwise(REFERENCE[fn], scores, mask),
-                               rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(fn(scores, mask), _rowwise(REFERENCE[fn], scores, mask), rtol=1e-9, atol=1e-9)
 
 
 @PROPS
@@ -168,9 +159,7 @@ def test_sparsemax_is_the_euclidean_projection_onto_the_simplex(z):
 @SPARSE
 @PROPS
 @given(
-    z=st.lists(st.floats(-3, 3, allow_nan=False), min_size=2, max_size=8),
-    data=st.data(),
-    extra=st.floats(1e-3, 1e3),
+    z=st.lists(st.floats(-3, 3, allow_nan=False), min_size=2, max_size=8), data=st.data(), extra=st.floats(1e-3, 1e3)
 )
 def test_large_score_gaps_give_exact_zeros(fn, z, data, extra):
     j = data.draw(st.integers(0, len(z) - 1))
@@ -188,8 +177,7 @@ def test_large_score_gaps_give_exact_zeros(fn, z, data, extra):
 @given(sm=scores_and_mask(), data=st.data())
 def test_invariant_to_adding_a_constant_per_row(fn, sm, data):
     scores, mask = sm
-    shift = data.draw(arrays(np.float64, (*scores.shape[:-1], 1),
-                             elements=st.floats(-1e4, 1e4, allow_nan=False)))
+    shift = data.draw(arrays(np.float64, (*scores.shape[:-1], 1), elements=st.floats(-1e4, 1e4, allow_nan=False)))
     shifted = fn(scores + torch.from_numpy(shift), mask)
     torch.testing.assert_close(shifted, fn(scores, mask), rtol=0, atol=1e-9)
 
@@ -296,16 +284,14 @@ def test_non_broadcastable_mask_raises_value_error(fn, mask_shape):
 
 
 # ---------------------------------------------------------------------- registry, attend
-@pytest.mark.parametrize("name, fn", [("sparsemax", masked_sparsemax),
-                                      ("entmax15", masked_entmax15)])
+@pytest.mark.parametrize("name, fn", [("sparsemax", masked_sparsemax), ("entmax15", masked_entmax15)])
 def test_registered_with_description_and_reference(name, fn):
     assert name in NORMALISERS.names()
     entry = NORMALISERS.entry(name)
     assert entry.obj is fn and entry.description and entry.reference
 
 
-@pytest.mark.parametrize("name, fn", [("sparsemax", masked_sparsemax),
-                                      ("entmax15", masked_entmax15)])
+@pytest.mark.parametrize("name, fn", [("sparsemax", masked_sparsemax), ("entmax15", masked_entmax15)])
 def test_attend_end_to_end_with_masks(name, fn):
     g = torch.Generator().manual_seed(5)
     q = (3 * torch.randn(2, 2, 4, 8, dtype=F64, generator=g)).requires_grad_()
@@ -321,8 +307,7 @@ def test_attend_end_to_end_with_masks(name, fn):
     torch.testing.assert_close(out.context, torch.einsum("bhqk,bhkd->bhqd", expected_w, v))
     assert (out.weights[~mask] == 0).all()
     assert (out.context[0, 1, 3] == 0).all()
-    assert (out.weights == 0).any() and out.weights.sum(-1)[mask.any(-1)].allclose(
-        torch.ones((), dtype=F64))
+    assert (out.weights == 0).any() and out.weights.sum(-1)[mask.any(-1)].allclose(torch.ones((), dtype=F64))
     no_weights = attend(q, k, v, normalise=name, mask=mask, need_weights=False)
     assert no_weights.weights is None
     torch.testing.assert_close(no_weights.context, out.context)

@@ -25,8 +25,14 @@ def _reference(h, w, b, y, eps):
 
 
 @settings(max_examples=30, deadline=None)
-@given(n=st.integers(1, 40), v=st.integers(2, 30), eps=st.sampled_from([0.0, 0.1, 0.5]),
-       chunk=st.integers(1, 16), seed=st.integers(0, 10_000), pad=st.sampled_from([0.0, 0.3, 1.0]))
+@given(
+    n=st.integers(1, 40),
+    v=st.integers(2, 30),
+    eps=st.sampled_from([0.0, 0.1, 0.5]),
+    chunk=st.integers(1, 16),
+    seed=st.integers(0, 10_000),
+    pad=st.sampled_from([0.0, 0.3, 1.0]),
+)
 def test_value_and_gradients_equal_the_plain_loss_in_float64(n, v, eps, chunk, seed, pad):
     h, w, b, y = _data(n, 6, v, torch.float64, seed, pad)
     got = linear_cross_entropy(h, w, b, y, ignore_index=0, label_smoothing=eps, chunk=chunk)
@@ -43,7 +49,10 @@ def test_gradcheck_float64():
     h.data[0, 0] = 0.3
     assert torch.autograd.gradcheck(
         lambda h, w, b: linear_cross_entropy(h, w, b, y, ignore_index=0, label_smoothing=0.1, chunk=3),
-        (h, w, b), eps=1e-6, atol=1e-5)
+        (h, w, b),
+        eps=1e-6,
+        atol=1e-5,
+    )
 
 
 def test_under_bf16_autocast_it_matches_autocast_linear_and_float32_loss():

@@ -36,31 +36,43 @@ def _reference_step(m: ShowAttendTell, a, h, c, y_prev, *, gate=True, location=N
     """One decoder step written out from [Xu15]; `location` forces hard attention's choice."""
     att = m.attention
     # e_ti = v^T tanh(W h_{t-1} + U a_i + b)                                   Eq. 4
-    e = torch.stack([torch.tanh(h @ att.query_proj.weight.T + a[:, i] @ att.key_proj.weight.T + att.key_proj.bias)
-                     @ att.energy for i in range(a.shape[1])], dim=1)            # (B, L)
-    alpha = torch.exp(e) / torch.exp(e).sum(dim=1, keepdim=True)                # Eq. 5
+    e = torch.stack(
+        [
+            torch.tanh(h @ att.query_proj.weight.T + a[:, i] @ att.key_proj.weight.T + att.key_proj.bias) @ att.energy
+            for i in range(a.shape[1])
+        ],
+        dim=1,
+    )  # (B, L)
+    alpha = torch.exp(e) / torch.exp(e).sum(dim=1, keepdim=True)  # Eq. 5
     if location is None:
-        phi = (alpha[:, :, None] * a).sum(dim=1)                                 # Eq. 13
+        phi = (alpha[:, :, None] * a).sum(dim=1)  # Eq. 13
     else:
-        phi = a[torch.arange(len(a)), location]                                  # Eq. 8-9: a_{s_t}
+        phi = a[torch.arange(len(a)), location]  # Eq. 8-9: a_{s_t}
     beta = torch.sigmoid(h @ m.gate.weight.T + m.gate.bias) if gate else torch.ones(len(a), 1, dtype=F64)
-    z = beta * phi                                                               # Sec. 4.2.1
+    z = beta * phi  # Sec. 4.2.1
     ey = m.embedding.weight[y_prev]
     pre = torch.cat([ey, z], 1) @ m.lstm.weight_ih.T + m.lstm.bias_ih + h @ m.lstm.weight_hh.T + m.lstm.bias_hh
     n = h.shape[1]
-    i, f, g, o = torch.sigmoid(pre[:, :n]), torch.sigmoid(pre[:, n:2 * n]), torch.tanh(pre[:, 2 * n:3 * n]), \
-        torch.sigmoid(pre[:, 3 * n:])                                            # Eq. 1 (PyTorch's gate order)
-    c_new = f * c + i * g                                                        # Eq. 2
-    h_new = o * torch.tanh(c_new)                                                # Eq. 3
-    logits = (ey + h_new @ m.out_hidden.weight.T + z @ m.out_context.weight.T) @ m.generator.weight.T \
-        + m.generator.bias                                                       # Eq. 7
+    i, f, g, o = (
+        torch.sigmoid(pre[:, :n]),
+        torch.sigmoid(pre[:, n : 2 * n]),
+        torch.tanh(pre[:, 2 * n : 3 * n]),
+        torch.sigmoid(pre[:, 3 * n :]),
+    )  # Eq. 1 (PyTorch's gate order)
+    c_new = f * c + i * g  # Eq. 2
+    h_new = o * torch.tanh(c_new)  # Eq. 3
+    logits = (
+        ey + h_new @ m.out_hidden.weight.T + z @ m.out_context.weight.T
+    ) @ m.generator.weight.T + m.generator.bias  # Eq. 7
     return torch.log_softmax(logits, dim=1), h_new, c_new, alpha, beta[:, 0]
 
 
 def _initial(m, a):
-    mean = a.mean(dim=1)                                                         # Sec. 3.1.2
-    return (torch.tanh(mean @ m.init_hidden.weight.T + m.init_hidden.bias),
-            torch.tanh(mean @ m.init_cell.weight.T + m.init_cell.bias))
+    mean = a.mean(dim=1)  # Sec. 3.1.2
+    return (
+        torch.tanh(mean @ m.init_hidden.weight.T + m.init_hidden.bias),
+        torch.tanh(mean @ m.init_cell.weight.T + m.init_cell.bias),
+    )
 
 
 def test_the_soft_decoder_step_follows_the_papers_equations():
@@ -101,8 +113,9 @@ def test_the_gate_changes_the_context_and_none_uses_the_mean_annotation():
     h0, c0 = _initial(plain, a)
     lp, *_ = plain.step(torch.tensor([2, 3]), plain.init_state(memory), memory)
     torch.testing.assert_close(lp, _reference_step(plain, a, h0, c0, torch.tensor([2, 3]), gate=False)[0])
-    assert not torch.allclose(lp, gated.step(torch.tensor([2, 3]), gated.init_state(gated.encode(_images())),
-                                             gated.encode(_images()))[0])
+    assert not torch.allclose(
+        lp, gated.step(torch.tensor([2, 3]), gated.init_state(gated.encode(_images())), gated.encode(_images()))[0]
+    )
     none = _model("none", gate=False)
     memory = none.encode(_images())
     lp, state, weights = none.step(torch.tensor([2, 3]), none.init_state(memory), memory)
@@ -162,8 +175,9 @@ def test_hard_attention_with_the_expected_context_trains_like_soft_attention():
     assert 5 < int(sampled.sum()) < 35
     assert bool((out.log_prob[~sampled] == 0).all()) and bool((out.log_prob[sampled] < 0).all())
     mixed.eval()
-    lp, _, weights = mixed.step(torch.tensor([2]), mixed.init_state(mixed.encode(_images(b=1))),
-                                mixed.encode(_images(b=1)))
+    lp, _, weights = mixed.step(
+        torch.tensor([2]), mixed.init_state(mixed.encode(_images(b=1))), mixed.encode(_images(b=1))
+    )
     assert set(weights.flatten().tolist()) <= {0.0, 1.0}  # inference: the argmax location
 
 

@@ -31,9 +31,11 @@ def test_shared_buffers_with_own_slot_masks_equal_row_caches(positional, num_kv_
     model = _model(positional=positional, num_kv_heads=num_kv_heads)
     src, lengths = torch.tensor([[4, 5, 6, 7, 8], [9, 10, 0, 0, 0]]), torch.tensor([5, 2])
     memory = model.encode(src, lengths)
-    expanded = memory._replace(annotations=memory.annotations.repeat_interleave(k, 0),
-                               mask=memory.mask.repeat_interleave(k, 0),
-                               cross=tuple(type(c)(*(x.repeat_interleave(k, 0) for x in c)) for c in memory.cross))
+    expanded = memory._replace(
+        annotations=memory.annotations.repeat_interleave(k, 0),
+        mask=memory.mask.repeat_interleave(k, 0),
+        cross=tuple(type(c)(*(x.repeat_interleave(k, 0) for x in c)) for c in memory.cross),
+    )
     folded = model.fold_beams(memory, k)
     ref_state, state = model.init_state(expanded), model.init_state(folded)
     assert state.beams == k and ref_state.beams == 1 and state.caches[0].keys.shape[0] == 2

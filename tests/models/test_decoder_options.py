@@ -22,18 +22,37 @@ TAKES = {
     "location-aware": {"attn_dim", "normaliser", "loc_filters", "loc_kernel"},
     "luong-stacked": {"dec_layers"},
 }
-DEFAULTS = {"attn_dim": 12, "input_feeding": True, "normaliser": "softmax", "local_window": 10, "dec_layers": 1,
-            "loc_filters": 10, "loc_kernel": 31}
-CHANGED = {"attn_dim": 6, "input_feeding": False, "normaliser": "sparsemax", "local_window": 1, "dec_layers": 2,
-           "loc_filters": 3, "loc_kernel": 5}
+DEFAULTS = {
+    "attn_dim": 12,
+    "input_feeding": True,
+    "normaliser": "softmax",
+    "local_window": 10,
+    "dec_layers": 1,
+    "loc_filters": 10,
+    "loc_kernel": 31,
+}
+CHANGED = {
+    "attn_dim": 6,
+    "input_feeding": False,
+    "normaliser": "sparsemax",
+    "local_window": 1,
+    "dec_layers": 2,
+    "loc_filters": 3,
+    "loc_kernel": 5,
+}
 TAKEN = [(a, o) for a, opts in TAKES.items() for o in sorted(opts)]
 NOT_TAKEN = [(a, o) for a, opts in TAKES.items() for o in DECODER_OPTIONS if o not in opts]
 
 
 def _model(attention, **options):
     torch.manual_seed(0)
-    return Seq2Seq(20, 15, attention=attention, emb_dim=8, hidden_dim=12,
-                   bidirectional=attention != "luong-dot", **options).double().eval()
+    return (
+        Seq2Seq(
+            20, 15, attention=attention, emb_dim=8, hidden_dim=12, bidirectional=attention != "luong-dot", **options
+        )
+        .double()
+        .eval()
+    )
 
 
 def _batch():
@@ -63,8 +82,9 @@ def test_an_option_the_decoder_would_ignore_raises(attention, option):
 @pytest.mark.parametrize("attention, option", TAKEN)
 def test_an_option_the_decoder_takes_changes_its_output(attention, option):
     base, changed = _model(attention), _model(attention, **{option: CHANGED[option]})
-    same_shapes = {k: v.shape for k, v in base.state_dict().items()} == \
-                  {k: v.shape for k, v in changed.state_dict().items()}
+    same_shapes = {k: v.shape for k, v in base.state_dict().items()} == {
+        k: v.shape for k, v in changed.state_dict().items()
+    }
     if option in ("normaliser", "local_window"):  # no parameters of their own: same weights
         assert same_shapes
         for (k, v), w in zip(base.state_dict().items(), changed.state_dict().values()):
@@ -95,6 +115,6 @@ def test_attn_dim_sets_the_width_of_the_score():
 
 def test_seq2seq_docstring_lists_every_registered_attention():
     doc = Seq2Seq.__doc__
-    block = doc[doc.index("attention:"):doc.index("cell:")]
+    block = doc[doc.index("attention:") : doc.index("cell:")]
     listed = set(re.findall(r"[a-z][a-z-]*[a-z]", block.split(":", 2)[-1]))
     assert set(DECODERS.names()) <= listed, set(DECODERS.names()) - listed

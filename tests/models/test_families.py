@@ -41,10 +41,16 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
     ("gat", {"hidden_dim": 2, "n_heads": 3}, NodeSpec(5, 2)),
     ("gcn", {"hidden_dim": 4}, NodeSpec(5, 2)),
     ("mlp", {"hidden_dim": 4}, NodeSpec(5, 2)),
-    ("show-attend-tell", {"channels": (4,), "pools": (2,), "emb_dim": 4, "hidden_dim": 6, "attn_dim": 5},
-     CaptionSpec(1, 8, 8, 10)),
-    ("show-attend-tell", {"attention": "none", "channels": (4,), "pools": (2,), "emb_dim": 4, "hidden_dim": 6},
-     CaptionSpec(1, 8, 8, 10)),
+    (
+        "show-attend-tell",
+        {"channels": (4,), "pools": (2,), "emb_dim": 4, "hidden_dim": 6, "attn_dim": 5},
+        CaptionSpec(1, 8, 8, 10),
+    ),
+    (
+        "show-attend-tell",
+        {"attention": "none", "channels": (4,), "pools": (2,), "emb_dim": 4, "hidden_dim": 6},
+        CaptionSpec(1, 8, 8, 10),
+    ),
     ("speech-encoder", {"d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "channels": 4}, SpeechSpec(8, 3)),
 ]
 
@@ -93,8 +99,13 @@ def test_the_declaration_matches_the_built_model(case):
 
 
 def test_models_without_attention_say_so():
-    for name, options in (("rnn", {"attention": "none"}), ("gcn", {}), ("mlp", {}),
-                          ("show-attend-tell", {"attention": "none"}), ("cnn", {})):
+    for name, options in (
+        ("rnn", {"attention": "none"}),
+        ("gcn", {}),
+        ("mlp", {}),
+        ("show-attend-tell", {"attention": "none"}),
+        ("cnn", {}),
+    ):
         family = FAMILIES.get(name)
         assert not family.capabilities(family.config_class(**options)).attention, name
     assert FAMILIES.get("rnn").capabilities(FAMILIES.get("rnn").config_class()).attention

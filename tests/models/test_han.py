@@ -91,17 +91,20 @@ def test_dropout_has_an_effect_only_in_training():
     assert not torch.allclose(model(*batch).logits, model(*batch).logits)
 
 
-@pytest.mark.parametrize("change, match", [
-    (lambda t, ln, n: (t[0], ln[0], n[:1]), "tokens must be"),
-    (lambda t, ln, n: (t, ln[:, :2], n), "sentence_lengths must be"),
-    (lambda t, ln, n: (t, ln, n[:2]), "sentence_lengths must be"),
-    (lambda t, ln, n: (t, ln.float(), n), "integer"),
-    (lambda t, ln, n: (t, ln, torch.tensor([2, 3, 0])), "n_sentences must lie"),
-    (lambda t, ln, n: (t, ln, torch.tensor([2, 4, 1])), "n_sentences must lie"),
-    (lambda t, ln, n: (t, torch.where(ln == 5, 6, ln), n), "sentence_lengths must lie"),
-    (lambda t, ln, n: (t, ln, torch.tensor([1, 3, 1])), "padding sentences"),
-    (lambda t, ln, n: (t, torch.where(ln == 1, 0, ln), n), "padding sentences"),
-])
+@pytest.mark.parametrize(
+    "change, match",
+    [
+        (lambda t, ln, n: (t[0], ln[0], n[:1]), "tokens must be"),
+        (lambda t, ln, n: (t, ln[:, :2], n), "sentence_lengths must be"),
+        (lambda t, ln, n: (t, ln, n[:2]), "sentence_lengths must be"),
+        (lambda t, ln, n: (t, ln.float(), n), "integer"),
+        (lambda t, ln, n: (t, ln, torch.tensor([2, 3, 0])), "n_sentences must lie"),
+        (lambda t, ln, n: (t, ln, torch.tensor([2, 4, 1])), "n_sentences must lie"),
+        (lambda t, ln, n: (t, torch.where(ln == 5, 6, ln), n), "sentence_lengths must lie"),
+        (lambda t, ln, n: (t, ln, torch.tensor([1, 3, 1])), "padding sentences"),
+        (lambda t, ln, n: (t, torch.where(ln == 1, 0, ln), n), "padding sentences"),
+    ],
+)
 def test_rejects_inconsistent_inputs(change, match):
     tokens, lengths, n_sent = _batch(DOCS)  # (3, 3, 5)
     with pytest.raises(ValueError, match=match):
@@ -109,6 +112,7 @@ def test_rejects_inconsistent_inputs(change, match):
 
 
 # --- a toy task: is the trigger word anywhere in the document? ------------------------------
+
 
 def _toy_docs(n: int, seed: int):
     """`n` documents of 3-6 sentences of 3-8 ordinary words; every second one gets the trigger word
@@ -134,8 +138,8 @@ def test_learns_trigger_word_and_attends_to_its_sentence():
     train_docs, train_labels, _ = _toy_docs(32 * 40, seed=1)
     for step in range(200):
         k = step % 40
-        batch = _batch(train_docs[32 * k: 32 * (k + 1)])
-        loss = F.cross_entropy(model(*batch).logits, train_labels[32 * k: 32 * (k + 1)])
+        batch = _batch(train_docs[32 * k : 32 * (k + 1)])
+        loss = F.cross_entropy(model(*batch).logits, train_labels[32 * k : 32 * (k + 1)])
         opt.zero_grad()
         loss.backward()
         opt.step()

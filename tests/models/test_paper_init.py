@@ -46,7 +46,7 @@ def test_paper_init_of_the_bahdanau_family_follows_appendix_b1(attention, cell, 
             assert torch.count_nonzero(p) == 0, name
         elif leaf.startswith("weight_hh"):  # U, U_z, U_r (and the LSTM's): each gate orthogonal
             assert p.shape == (gates * H, H), name
-            assert all(_is_orthogonal(p[g * H:(g + 1) * H]) for g in range(gates)), name
+            assert all(_is_orthogonal(p[g * H : (g + 1) * H]) for g in range(gates)), name
             recurrent += 1
         elif name.startswith("decoder.attention.") and leaf == "weight":  # W_a and U_a (and U of location-aware)
             small.append(p.flatten())

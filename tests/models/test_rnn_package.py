@@ -16,56 +16,168 @@ from attnkit.models.rnn import DECODER_OPTIONS, DecoderKind, DecoderStep
 # split into models/rnn/ (the same for gru and lstm cells): the encoder, the target embedding,
 # then the decoder's keys below (after "decoder."), then the output layer.
 ENCODER_KEYS = {
-    True: ["encoder.embedding.weight", "encoder.rnn.weight_ih_l0", "encoder.rnn.weight_hh_l0", "encoder.rnn.bias_ih_l0",
-           "encoder.rnn.bias_hh_l0", "encoder.rnn.weight_ih_l0_reverse", "encoder.rnn.weight_hh_l0_reverse",
-           "encoder.rnn.bias_ih_l0_reverse", "encoder.rnn.bias_hh_l0_reverse"],
-    False: ["encoder.embedding.weight", "encoder.rnn.weight_ih_l0", "encoder.rnn.weight_hh_l0",
-            "encoder.rnn.bias_ih_l0", "encoder.rnn.bias_hh_l0"],
+    True: [
+        "encoder.embedding.weight",
+        "encoder.rnn.weight_ih_l0",
+        "encoder.rnn.weight_hh_l0",
+        "encoder.rnn.bias_ih_l0",
+        "encoder.rnn.bias_hh_l0",
+        "encoder.rnn.weight_ih_l0_reverse",
+        "encoder.rnn.weight_hh_l0_reverse",
+        "encoder.rnn.bias_ih_l0_reverse",
+        "encoder.rnn.bias_hh_l0_reverse",
+    ],
+    False: [
+        "encoder.embedding.weight",
+        "encoder.rnn.weight_ih_l0",
+        "encoder.rnn.weight_hh_l0",
+        "encoder.rnn.bias_ih_l0",
+        "encoder.rnn.bias_hh_l0",
+    ],
 }
 DECODER_KEYS = {
-    "none": ["bridge.proj.weight", "bridge.proj.bias", "rnn.weight_ih_l0", "rnn.weight_hh_l0", "rnn.bias_ih_l0",
-        "rnn.bias_hh_l0", "out.weight", "out.bias"],
-    "bahdanau": ["bridge.proj.weight", "bridge.proj.bias", "attention.energy", "attention.query_proj.weight",
-        "attention.key_proj.weight", "attention.key_proj.bias", "cell.rnn.weight_ih", "cell.rnn.weight_hh",
-        "cell.rnn.bias_ih", "cell.rnn.bias_hh", "out.weight", "out.bias"],
-    "bahdanau-coverage": ["bridge.proj.weight", "bridge.proj.bias", "attention.energy", "attention.coverage_proj",
-        "attention.query_proj.weight", "attention.key_proj.weight", "attention.key_proj.bias",
-        "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih", "cell.rnn.bias_hh", "out.weight",
-        "out.bias"],
-    "luong-dot": ["bridge.proj.weight", "bridge.proj.bias", "attention.combine.weight", "cell.rnn.weight_ih",
-        "cell.rnn.weight_hh", "cell.rnn.bias_ih", "cell.rnn.bias_hh"],
-    "luong-general": ["bridge.proj.weight", "bridge.proj.bias", "attention.scorer.key_proj.weight",
-        "attention.combine.weight", "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih",
-        "cell.rnn.bias_hh"],
-    "luong-concat": ["bridge.proj.weight", "bridge.proj.bias", "attention.scorer.energy",
-        "attention.scorer.query_proj.weight", "attention.scorer.key_proj.weight", "attention.combine.weight",
-        "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih", "cell.rnn.bias_hh"],
-    "luong-local-m": ["bridge.proj.weight", "bridge.proj.bias", "attention.scorer.key_proj.weight",
-        "attention.combine.weight", "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih",
-        "cell.rnn.bias_hh"],
-    "luong-local-p": ["bridge.proj.weight", "bridge.proj.bias", "attention.position_energy",
-        "attention.scorer.key_proj.weight", "attention.combine.weight", "attention.position_proj.weight",
-        "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih", "cell.rnn.bias_hh"],
-    "location-aware": ["bridge.proj.weight", "bridge.proj.bias", "attention.energy", "attention.filters",
-        "attention.query_proj.weight", "attention.key_proj.weight", "attention.key_proj.bias",
-        "attention.loc_proj.weight", "cell.rnn.weight_ih", "cell.rnn.weight_hh", "cell.rnn.bias_ih",
-        "cell.rnn.bias_hh", "out.weight", "out.bias"],
-    "luong-stacked": ["bridge.weight", "bridge.bias", "cells.0.rnn.weight_ih", "cells.0.rnn.weight_hh",
-        "cells.0.rnn.bias_ih", "cells.0.rnn.bias_hh", "cells.1.rnn.weight_ih", "cells.1.rnn.weight_hh",
-        "cells.1.rnn.bias_ih", "cells.1.rnn.bias_hh", "attentions.0.scorer.key_proj.weight",
-        "attentions.0.combine.weight", "attentions.1.scorer.key_proj.weight", "attentions.1.combine.weight"],
+    "none": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "rnn.weight_ih_l0",
+        "rnn.weight_hh_l0",
+        "rnn.bias_ih_l0",
+        "rnn.bias_hh_l0",
+        "out.weight",
+        "out.bias",
+    ],
+    "bahdanau": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.energy",
+        "attention.query_proj.weight",
+        "attention.key_proj.weight",
+        "attention.key_proj.bias",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+        "out.weight",
+        "out.bias",
+    ],
+    "bahdanau-coverage": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.energy",
+        "attention.coverage_proj",
+        "attention.query_proj.weight",
+        "attention.key_proj.weight",
+        "attention.key_proj.bias",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+        "out.weight",
+        "out.bias",
+    ],
+    "luong-dot": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.combine.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+    ],
+    "luong-general": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.scorer.key_proj.weight",
+        "attention.combine.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+    ],
+    "luong-concat": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.scorer.energy",
+        "attention.scorer.query_proj.weight",
+        "attention.scorer.key_proj.weight",
+        "attention.combine.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+    ],
+    "luong-local-m": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.scorer.key_proj.weight",
+        "attention.combine.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+    ],
+    "luong-local-p": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.position_energy",
+        "attention.scorer.key_proj.weight",
+        "attention.combine.weight",
+        "attention.position_proj.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+    ],
+    "location-aware": [
+        "bridge.proj.weight",
+        "bridge.proj.bias",
+        "attention.energy",
+        "attention.filters",
+        "attention.query_proj.weight",
+        "attention.key_proj.weight",
+        "attention.key_proj.bias",
+        "attention.loc_proj.weight",
+        "cell.rnn.weight_ih",
+        "cell.rnn.weight_hh",
+        "cell.rnn.bias_ih",
+        "cell.rnn.bias_hh",
+        "out.weight",
+        "out.bias",
+    ],
+    "luong-stacked": [
+        "bridge.weight",
+        "bridge.bias",
+        "cells.0.rnn.weight_ih",
+        "cells.0.rnn.weight_hh",
+        "cells.0.rnn.bias_ih",
+        "cells.0.rnn.bias_hh",
+        "cells.1.rnn.weight_ih",
+        "cells.1.rnn.weight_hh",
+        "cells.1.rnn.bias_ih",
+        "cells.1.rnn.bias_hh",
+        "attentions.0.scorer.key_proj.weight",
+        "attentions.0.combine.weight",
+        "attentions.1.scorer.key_proj.weight",
+        "attentions.1.combine.weight",
+    ],
 }
 
 
 def _old_keys(attention: str, bidirectional: bool) -> list[str]:
-    return [*ENCODER_KEYS[bidirectional], "tgt_embedding.weight", *(f"decoder.{k}" for k in DECODER_KEYS[attention]),
-            "generator.weight", "generator.bias"]
+    return [
+        *ENCODER_KEYS[bidirectional],
+        "tgt_embedding.weight",
+        *(f"decoder.{k}" for k in DECODER_KEYS[attention]),
+        "generator.weight",
+        "generator.bias",
+    ]
 
 
 def _model(attention: str, cell: str) -> Seq2Seq:
     kw = {"dec_layers": 2} if attention == "luong-stacked" else {}
-    return Seq2Seq(7, 8, attention=attention, cell=cell, emb_dim=4, hidden_dim=6,
-                   bidirectional=attention != "luong-dot", **kw)
+    return Seq2Seq(
+        7, 8, attention=attention, cell=cell, emb_dim=4, hidden_dim=6, bidirectional=attention != "luong-dot", **kw
+    )
 
 
 def test_the_table_covers_every_decoder():
@@ -79,8 +191,10 @@ def test_checkpoint_keys_are_those_of_the_old_layout(attention, cell):
     assert list(model.state_dict()) == _old_keys(attention, attention != "luong-dot")
     # a state dict under the old names loads strictly and gives the same outputs
     torch.manual_seed(1)
-    old = {k: torch.randn_like(v) for k, v in zip(_old_keys(attention, attention != "luong-dot"),
-                                                   model.state_dict().values())}
+    old = {
+        k: torch.randn_like(v)
+        for k, v in zip(_old_keys(attention, attention != "luong-dot"), model.state_dict().values())
+    }
     model.load_state_dict(old, strict=True)
     twin = _model(attention, cell)
     twin.load_state_dict(old, strict=True)

@@ -42,9 +42,9 @@ def test_padding_does_not_leak_into_annotations(cell, bidirectional):
     torch.testing.assert_close(annotations, annotations2)
     torch.testing.assert_close(final, final2)
     for b, n in enumerate(lengths.tolist()):  # each sentence alone, unpadded, gives the same
-        alone, alone_final = enc(src[b:b + 1, :n], lengths[b:b + 1])
-        torch.testing.assert_close(annotations[b:b + 1, :n], alone)
-        torch.testing.assert_close(final[b:b + 1], alone_final)
+        alone, alone_final = enc(src[b : b + 1, :n], lengths[b : b + 1])
+        torch.testing.assert_close(annotations[b : b + 1, :n], alone)
+        torch.testing.assert_close(final[b : b + 1], alone_final)
         assert torch.all(annotations[b, n:] == 0)
 
 
@@ -83,10 +83,10 @@ def test_batch_equals_one_at_a_time(attention):
     src, lengths, tgt = _batch()
     out = model(src, lengths, tgt)
     for b, n in enumerate(lengths.tolist()):
-        alone = model(src[b:b + 1, :n], lengths[b:b + 1], tgt[b:b + 1])
-        torch.testing.assert_close(out.logits[b:b + 1], alone.logits)
+        alone = model(src[b : b + 1, :n], lengths[b : b + 1], tgt[b : b + 1])
+        torch.testing.assert_close(out.logits[b : b + 1], alone.logits)
         if out.weights is not None:
-            torch.testing.assert_close(out.weights[b:b + 1, :, :n], alone.weights)
+            torch.testing.assert_close(out.weights[b : b + 1, :, :n], alone.weights)
             assert torch.all(out.weights[b, :, n:] == 0)
             sums = out.weights[b].sum(-1)
             if attention == "luong-local-p":  # the Gaussian is not renormalised [Luong15] Eq. 10
@@ -162,16 +162,14 @@ def test_input_feeding_option_changes_the_model():
     for t in range(tgt.shape[1]):
         lp, state, _ = unfed.step(tgt[:, t], state, memory)
         steps.append(lp)
-    torch.testing.assert_close(torch.stack(steps, 1),
-                               torch.log_softmax(unfed(src, lengths, tgt).logits, -1))
+    torch.testing.assert_close(torch.stack(steps, 1), torch.log_softmax(unfed(src, lengths, tgt).logits, -1))
 
 
 def test_projected_keys_are_computed_once_per_sentence(monkeypatch):
     model = _model("bahdanau")
     calls = []
     original = model.decoder.attention.project_keys
-    monkeypatch.setattr(model.decoder.attention, "project_keys",
-                        lambda keys: calls.append(1) or original(keys))
+    monkeypatch.setattr(model.decoder.attention, "project_keys", lambda keys: calls.append(1) or original(keys))
     src, lengths, tgt = _batch()
     model(src, lengths, tgt)
     assert len(calls) == 1
@@ -193,8 +191,14 @@ def test_the_recurrence_runs_in_float32_under_autocast(attention):
     from attnkit.models.rnn import float32_steps
 
     torch.manual_seed(0)
-    model = Seq2Seq(12, 9, attention=attention, emb_dim=8, hidden_dim=16,
-                    **({"dec_layers": 2} if attention == "luong-stacked" else {})).eval()
+    model = Seq2Seq(
+        12,
+        9,
+        attention=attention,
+        emb_dim=8,
+        hidden_dim=16,
+        **({"dec_layers": 2} if attention == "luong-stacked" else {}),
+    ).eval()
     src, lengths, tgt = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2]), torch.tensor([[4, 5, 6]] * 2)
     plain = model(src, lengths, tgt)
     with torch.autocast("cpu", dtype=torch.bfloat16):

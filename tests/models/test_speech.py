@@ -63,7 +63,7 @@ def _tones(n: int, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, torc
         on = int(torch.randint(0, t // 3, (1,), generator=g))
         for s in range(on, t):
             band = 3 if y == 0 else 12 if y == 1 else min(15, 2 + (13 * (s - on)) // max(1, t - on))
-            x[s, band - 1: band + 2] += 2.0
+            x[s, band - 1 : band + 2] += 2.0
         frames[i, :t], lengths[i], labels[i] = x, t, y
     return frames, lengths, labels
 

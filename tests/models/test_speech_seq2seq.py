@@ -54,7 +54,7 @@ def test_listeners_give_each_row_what_it_gives_alone(kind):
         alone, _, m = listener(seq[None], torch.tensor([len(seq)]))
         assert int(n[row]) == int(m[0]) == int(listener.output_lengths(torch.tensor([len(seq)]))[0])
         torch.testing.assert_close(out[row, : int(m[0])], alone[0, : int(m[0])])
-    assert torch.all(out[1, int(n[1]):] == 0)
+    assert torch.all(out[1, int(n[1]) :] == 0)
 
 
 def test_self_attention_listener_final_state_is_the_mean_of_the_real_annotations():
@@ -75,21 +75,40 @@ def _frames():
     return torch.randn(2, 70, 8, dtype=F64), torch.tensor([70, 33]), torch.randint(4, 12, (2, 6))
 
 
-@pytest.mark.parametrize("attention, frontend", [("bahdanau", "pyramid"), ("location-aware", "pyramid"),
-                                                 ("location-aware", "conv"), ("luong-general", "conv"),
-                                                 ("bahdanau", "self-attention")])
+@pytest.mark.parametrize(
+    "attention, frontend",
+    [
+        ("bahdanau", "pyramid"),
+        ("location-aware", "pyramid"),
+        ("location-aware", "conv"),
+        ("luong-general", "conv"),
+        ("bahdanau", "self-attention"),
+    ],
+)
 def test_rnn_speech_models_decode_as_they_train(attention, frontend):
     x, n, tgt = _frames()
     extra = {"loc_kernel": 3} if attention == "location-aware" else {}
-    model = SpeechSeq2Seq(8, 12, frontend=frontend, attention=attention, emb_dim=8, hidden_dim=12,
-                          enc_layers=1 if frontend == "conv" else 2, **extra).double().eval()
+    model = (
+        SpeechSeq2Seq(
+            8,
+            12,
+            frontend=frontend,
+            attention=attention,
+            emb_dim=8,
+            hidden_dim=12,
+            enc_layers=1 if frontend == "conv" else 2,
+            **extra,
+        )
+        .double()
+        .eval()
+    )
     memory = model.encode(x, n)
     state = model.init_state(memory)
     steps = []
     for t in range(tgt.shape[1]):
         lp, state, w = model.step(tgt[:, t], state, memory)
         steps.append(lp)
-        assert torch.all(w[1, int(model.memory_lengths(n)[1]):] == 0)  # no weight beyond the real frames
+        assert torch.all(w[1, int(model.memory_lengths(n)[1]) :] == 0)  # no weight beyond the real frames
     torch.testing.assert_close(torch.stack(steps, 1), torch.log_softmax(model(x, n, tgt).logits, -1))
     greedy = greedy_decode(model, x, n, 5)
     assert [h.tokens for h in greedy] == [b[0].tokens for b in beam_search(model, x, n, 5, DecodeOptions(beam_size=1))]
@@ -97,8 +116,11 @@ def test_rnn_speech_models_decode_as_they_train(attention, frontend):
 
 def test_speech_transformer_rows_alone_and_greedy_is_a_beam_of_one():
     x, n, tgt = _frames()
-    model = SpeechTransformer(8, 12, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.0,
-                              max_len=64).double().eval()
+    model = (
+        SpeechTransformer(8, 12, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.0, max_len=64)
+        .double()
+        .eval()
+    )
     both = model(x, n, tgt).logits
     alone = model(x[1:, :33], n[1:], tgt[1:]).logits
     torch.testing.assert_close(both[1:], alone)
@@ -109,14 +131,16 @@ def test_speech_transformer_rows_alone_and_greedy_is_a_beam_of_one():
 
 def test_the_rnn_and_transformer_families_build_speech_models_for_a_speech_spec():
     spec = SpeechSeq2SeqSpec(1, 14, 40, 0, n_mels=8)
-    rnn = FAMILIES.get("rnn").build(RNNConfig(attention="location-aware", emb_dim=8, hidden_dim=8, attn_dim=8,
-                                              frontend="conv"), spec)
+    rnn = FAMILIES.get("rnn").build(
+        RNNConfig(attention="location-aware", emb_dim=8, hidden_dim=8, attn_dim=8, frontend="conv"), spec
+    )
     assert isinstance(rnn, SpeechSeq2Seq) and isinstance(rnn.encoder, ConvListener)
     assert rnn.decoder.attention.filters.shape == (10, 31)
     tf = FAMILIES.get("transformer").build(TransformerConfig(d_model=16, n_heads=2, d_ff=16), spec)
     assert isinstance(tf, SpeechTransformer) and not hasattr(tf, "src_embedding")
-    listening = FAMILIES.get("rnn").build(RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, enc_layers=1,
-                                                    frontend="self-attention"), spec)
+    listening = FAMILIES.get("rnn").build(
+        RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, enc_layers=1, frontend="self-attention"), spec
+    )
     assert isinstance(listening.encoder, SelfAttentionListener) and len(listening.encoder.layers) == 1
     with pytest.raises(ValueError, match="frontend"):
         SpeechSeq2Seq(8, 12, frontend="wavelet")

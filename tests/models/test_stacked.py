@@ -22,8 +22,11 @@ def _batch():
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_one_layer_is_the_luong_general_decoder(cell):
     stacked, plain = _model(1, cell), _model(1, cell, attention="luong-general")
-    rename = {"decoder.cells.0.": "decoder.cell.", "decoder.attentions.0.": "decoder.attention.",
-              "decoder.bridge.": "decoder.bridge.proj."}
+    rename = {
+        "decoder.cells.0.": "decoder.cell.",
+        "decoder.attentions.0.": "decoder.attention.",
+        "decoder.bridge.": "decoder.bridge.proj.",
+    }
     state = {}
     for key, value in stacked.state_dict().items():
         for old, new in rename.items():

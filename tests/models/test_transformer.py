@@ -57,7 +57,7 @@ def test_padding_does_not_change_results():
     garbage[1, 4:] = 9
     torch.testing.assert_close(model(garbage, lengths, tgt).logits, out)
     for b, n in enumerate(lengths.tolist()):
-        torch.testing.assert_close(model(src[b:b + 1, :n], lengths[b:b + 1], tgt[b:b + 1]).logits, out[b:b + 1])
+        torch.testing.assert_close(model(src[b : b + 1, :n], lengths[b : b + 1], tgt[b : b + 1]).logits, out[b : b + 1])
 
 
 def test_future_target_tokens_do_not_leak():

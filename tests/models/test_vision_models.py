@@ -22,9 +22,12 @@ class TorchViT(nn.Module):
         self.patch = nn.Conv2d(1, d_model, patch, stride=patch)
         self.cls = nn.Parameter(torch.randn(1, 1, d_model))
         self.pos = nn.Parameter(torch.randn(1, 1 + (size // patch) ** 2, d_model))
-        self.layers = nn.ModuleList(nn.TransformerEncoderLayer(d_model, n_heads, d_ff, dropout=0.0, activation="gelu",
-                                                               batch_first=True, norm_first=True)
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            nn.TransformerEncoderLayer(
+                d_model, n_heads, d_ff, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+            )
+            for _ in range(layers)
+        )
         self.norm, self.head = nn.LayerNorm(d_model), nn.Linear(d_model, n_classes)
 
     def forward(self, images):
@@ -89,7 +92,8 @@ def test_cnn_returns_the_attention_it_used(attention):
     channel = attention in ("se", "eca", "cbam")
     assert [tuple(w.shape) for w in out.channel_weights] == ([(2, 8), (2, 16), (2, 32)] if channel else [])
     assert [tuple(w.shape) for w in out.spatial_weights] == (
-        [(2, 1, 28, 28), (2, 1, 14, 14), (2, 1, 7, 7)] if attention == "cbam" else [])
+        [(2, 1, 28, 28), (2, 1, 14, 14), (2, 1, 7, 7)] if attention == "cbam" else []
+    )
     for w in (*out.channel_weights, *out.spatial_weights):
         assert torch.all((w > 0) & (w < 1))
     if attention == "nonlocal":
@@ -151,8 +155,11 @@ def test_the_flatten_head_is_one_linear_map_of_the_whole_last_feature_map():
 @pytest.mark.parametrize("attention", ["se", "cbam", "nonlocal"])
 def test_cnn_gradients_in_float64(attention):
     torch.manual_seed(2)
-    model = AttentionCNN(1, 3, (8, 8), channels=(4, 4), attention=attention, stn=attention == "se",
-                         reduction=2).double().eval()
+    model = (
+        AttentionCNN(1, 3, (8, 8), channels=(4, 4), attention=attention, stn=attention == "se", reduction=2)
+        .double()
+        .eval()
+    )
     if model.nonlocal_block is not None:
         nn.init.normal_(model.nonlocal_block.out.weight)  # W_z starts at zero; make the block count
     images = torch.randn(2, 1, 8, 8, dtype=torch.float64, requires_grad=True)
@@ -178,10 +185,12 @@ def test_families_check_their_options():
     assert ViTFamily.build(ViTConfig(patch_size=7), spec).patch_grid == (4, 4)
     with pytest.raises(ConfigError, match="patch_size=5 must divide"):
         ViTFamily.build(ViTConfig(patch_size=5), spec)
-    for bad, message in [(CNNConfig(attention="gate"), "unknown 'gate'"),
-                         (CNNConfig(attention="eca", reduction=4), "reduction does not apply"),
-                         (CNNConfig(attention="se", nonlocal_heads=2), "nonlocal_heads does not apply"),
-                         (CNNConfig(channels=(8, 0)), "positive integers")]:
+    for bad, message in [
+        (CNNConfig(attention="gate"), "unknown 'gate'"),
+        (CNNConfig(attention="eca", reduction=4), "reduction does not apply"),
+        (CNNConfig(attention="se", nonlocal_heads=2), "nonlocal_heads does not apply"),
+        (CNNConfig(channels=(8, 0)), "positive integers"),
+    ]:
         with pytest.raises(ConfigError, match=message):
             bad.check()
     with pytest.raises(ConfigError, match="model.d_model=30 must be divisible"):
@@ -196,11 +205,21 @@ def test_the_output_reads_its_own_maps_cbam_nonlocal_and_vit_rollout():
     gate = torch.rand(2, 1, 3, 4, generator=g)
     pixel = torch.softmax(torch.randn(2, 2, 12, 12, generator=g), -1)  # (B, Nh, HW, HW)
     layers = tuple(torch.softmax(torch.randn(2, 2, 5, 5, generator=g), -1) for _ in range(2))  # (B, Nh, T, T)
-    out = ImageClassifierOutput(torch.zeros(2, 3), spatial_weights=(gate,), pixel_weights=pixel, pixel_grid=(3, 4),
-                                layer_weights=layers, patch_grid=(2, 2))
+    out = ImageClassifierOutput(
+        torch.zeros(2, 3),
+        spatial_weights=(gate,),
+        pixel_weights=pixel,
+        pixel_grid=(3, 4),
+        layer_weights=layers,
+        patch_grid=(2, 2),
+    )
     read = out.attention_maps(1)
-    assert list(read.maps) == ["CBAM spatial gate, stage 1", "non-local: mean weight received",
-                               "ViT attention rollout (class token)", "ViT last layer, class token"]
+    assert list(read.maps) == [
+        "CBAM spatial gate, stage 1",
+        "non-local: mean weight received",
+        "ViT attention rollout (class token)",
+        "ViT last layer, class token",
+    ]
     torch.testing.assert_close(read.maps["CBAM spatial gate, stage 1"], gate[1, 0])
     torch.testing.assert_close(read.maps["non-local: mean weight received"], pixel[1].mean(0).mean(0).view(3, 4))
     assert read.query_grid == (3, 4) and read.query_map == "non-local: mean weight received"

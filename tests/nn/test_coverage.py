@@ -24,12 +24,19 @@ def test_score_matches_the_equation_written_as_a_loop():
     cov = torch.rand(2, 3, 5, dtype=F64)
     mask = torch.tensor([[True] * 5, [True, True, True, False, False]])
     out = att(q, k, mask, coverage=cov)
-    W, U, b, v, V = (p.detach() for p in (att.query_proj.weight, att.key_proj.weight, att.key_proj.bias,
-                                             att.energy, att.coverage_proj))
+    W, U, b, v, V = (
+        p.detach()
+        for p in (att.query_proj.weight, att.key_proj.weight, att.key_proj.bias, att.energy, att.coverage_proj)
+    )
     for n in range(2):
         for i in range(3):
-            e = [sum(v[a] * math.tanh(float(W[a] @ q[n, i] + U[a] @ k[n, j] + b[a] + V[a] * cov[n, i, j]))
-                     for a in range(5)) for j in range(5)]
+            e = [
+                sum(
+                    v[a] * math.tanh(float(W[a] @ q[n, i] + U[a] @ k[n, j] + b[a] + V[a] * cov[n, i, j]))
+                    for a in range(5)
+                )
+                for j in range(5)
+            ]
             allowed = [j for j in range(5) if mask[n, j]]
             z = sum(math.exp(e[j]) for j in allowed)
             expected = [math.exp(e[j]) / z if j in allowed else 0.0 for j in range(5)]
@@ -119,9 +126,11 @@ def gnmt_key(score: float, weights: list[list[float]], alpha: float, beta: float
 
 
 EOS, A, B = 3, 4, 5  # Vocab.eos_id and two ordinary tokens
-NEXT = {2: {EOS: 0.1, A: 0.58, B: 0.32},  # p(next | previous token); 2 = <s>
-        A: {EOS: 0.6, A: 0.25, B: 0.15},
-        B: {EOS: 0.7, A: 0.2, B: 0.1}}
+NEXT = {
+    2: {EOS: 0.1, A: 0.58, B: 0.32},  # p(next | previous token); 2 = <s>
+    A: {EOS: 0.6, A: 0.25, B: 0.15},
+    B: {EOS: 0.7, A: 0.2, B: 0.1},
+}
 ATTEND = {2: [0.9, 0.1], A: [0.9, 0.1], B: [0.1, 0.9]}  # weights over 2 source positions, per previous token
 
 
@@ -171,8 +180,13 @@ def test_beam_search_ranks_by_the_gnmt_coverage_penalty(alpha):
     best = {}
     for beta in (0.0, 2.0):
         # a beam wider than the number of hypotheses, asking for all of them, searches exhaustively
-        got = beam_search(MarkovModel(), src, lengths, max_len,
-                          DecodeOptions(beam_size=16, n_best=15, alpha=alpha, beta=beta, stop="exact"))[0]
+        got = beam_search(
+            MarkovModel(),
+            src,
+            lengths,
+            max_len,
+            DecodeOptions(beam_size=16, n_best=15, alpha=alpha, beta=beta, stop="exact"),
+        )[0]
         ranked = sorted(everything, key=lambda h: -gnmt_key(h[1], h[2], alpha, beta))
         keys = [gnmt_key(h[1], h[2], alpha, beta) for h in ranked]
         assert min(a - b for a, b in zip(keys, keys[1:])) > 1e-6  # no ties: the order is unique

@@ -13,8 +13,12 @@ from attnkit import nn as ak_nn
 from attnkit.nn.catalog import MODULES
 from attnkit.nn.graph import GraphAttended, GraphAttention, GraphAttentionV2
 
-EDGES = torch.tensor([[0, 1, 2, 3, 4, 4, 1, 2, 2],  # source j; node 5 has no edge at all,
-                      [1, 0, 1, 1, 2, 3, 3, 2, 0]])  # node 2 has a self-loop already
+EDGES = torch.tensor(
+    [
+        [0, 1, 2, 3, 4, 4, 1, 2, 2],  # source j; node 5 has no edge at all,
+        [1, 0, 1, 1, 2, 3, 3, 2, 0],
+    ]
+)  # node 2 has a self-loop already
 N_NODES = 6
 
 
@@ -35,8 +39,9 @@ def features(n=N_NODES, seed=2):
 
 def neighbourhoods(edge_index, n):
     """For each node i, the list of (edge position, source j) of the edges j -> i."""
-    return [[(e, int(edge_index[0, e])) for e in range(edge_index.shape[1]) if int(edge_index[1, e]) == i]
-            for i in range(n)]
+    return [
+        [(e, int(edge_index[0, e])) for e in range(edge_index.shape[1]) if int(edge_index[1, e]) == i] for i in range(n)
+    ]
 
 
 @torch.no_grad()
@@ -67,6 +72,7 @@ def gat_score(layer, x):
     def score(i, j, h):  # LeakyReLU(a^T [W h_i || W h_j])
         a = torch.cat([layer.att_dst[h], layer.att_src[h]])
         return F.leaky_relu(a @ torch.cat([z[i, h], z[j, h]]), layer.negative_slope)
+
     return score
 
 
@@ -76,6 +82,7 @@ def gatv2_score(layer, x):
 
     def score(i, j, h):  # a^T LeakyReLU(W_t h_i + W_s h_j)
         return layer.att[h] @ F.leaky_relu(zt[i, h] + zs[j, h], layer.negative_slope)
+
     return score
 
 
@@ -226,8 +233,10 @@ def _copy_gatv2(ours, theirs):
 @pytest.mark.parametrize("heads, concat", [(1, True), (3, True), (3, False), (1, False)])
 def test_matches_torch_geometric(which, heads, concat):
     pyg = pytest.importorskip("torch_geometric.nn")
-    cls, conv, copy = {"gat": (GraphAttention, pyg.GATConv, _copy_gat),
-                       "gatv2": (GraphAttentionV2, pyg.GATv2Conv, _copy_gatv2)}[which]
+    cls, conv, copy = {
+        "gat": (GraphAttention, pyg.GATConv, _copy_gat),
+        "gatv2": (GraphAttentionV2, pyg.GATv2Conv, _copy_gatv2),
+    }[which]
     ours = make(cls, heads, concat)
     theirs = conv(4, 5, heads=heads, concat=concat).double()
     copy(ours, theirs)

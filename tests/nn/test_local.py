@@ -19,8 +19,7 @@ SCORE_IDS = [name for name, _, _ in SCORE_CASES]
 
 def _inputs(dq: int = DQ, dk: int = DK, b: int = B, tq: int = TQ, tk: int = TK, seed: int = 3):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(b, tq, dq, dtype=F64, generator=g),
-            torch.randn(b, tk, dk, dtype=F64, generator=g))
+    return (torch.randn(b, tq, dq, dtype=F64, generator=g), torch.randn(b, tk, dk, dtype=F64, generator=g))
 
 
 def _padding(lengths, tk: int = TK) -> torch.Tensor:
@@ -40,8 +39,7 @@ def _support(weights_row: torch.Tensor) -> set[int]:
 
 
 def _local_p(score_name: str = "general", window: int = 2, dq: int = DQ, attn_dim=None):
-    module = LocalPredictiveAttention(dq, DK, window=window, score_name=score_name,
-                                      attn_dim=attn_dim).double()
+    module = LocalPredictiveAttention(dq, DK, window=window, score_name=score_name, attn_dim=attn_dim).double()
     with torch.no_grad():  # spread the predicted positions over the sentence
         module.position_energy.mul_(8.0)
     return module
@@ -49,11 +47,11 @@ def _local_p(score_name: str = "general", window: int = 2, dq: int = DQ, attn_di
 
 # --- local-m --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("score_name, dq, attn_dim", SCORE_CASES, ids=SCORE_IDS)
 @pytest.mark.parametrize("window", [0, 1, 2])
 def test_local_m_weights_live_exactly_on_the_window(score_name, dq, attn_dim, window):
-    module = LocalMonotonicAttention(dq, DK, window=window, score_name=score_name,
-                                     attn_dim=attn_dim).double()
+    module = LocalMonotonicAttention(dq, DK, window=window, score_name=score_name, attn_dim=attn_dim).double()
     query, keys = _inputs(dq=dq)
     out = module(query, keys, _padding(LENGTHS), positions=0)
     assert isinstance(out, LuongAttended)
@@ -70,7 +68,14 @@ def test_local_m_window_at_sentence_edges_with_padding():
     query, keys = _inputs(b=2, tq=7)
     weights = module(query, keys, _padding((7, 3)), positions=0).weights
     assert [_support(weights[1, t]) for t in range(7)] == [
-        {0, 1}, {0, 1, 2}, {1, 2}, {2}, {2}, {2}, {2}]  # t = 3 = S - 1 + D: {2}; then kept
+        {0, 1},
+        {0, 1, 2},
+        {1, 2},
+        {2},
+        {2},
+        {2},
+        {2},
+    ]  # t = 3 = S - 1 + D: {2}; then kept
     assert _support(weights[0, 0]) == {0, 1} and _support(weights[0, 6]) == {5, 6}
     assert _support(weights[0, 3]) == {2, 3, 4}
 
@@ -92,8 +97,9 @@ def test_local_m_weights_are_the_softmax_over_the_papers_window_at_every_step(wi
                 win = [n - 1]
             z = sum(math.exp(scores[b][t][s]) for s in win)
             want = [math.exp(scores[b][t][s]) / z if s in win else 0.0 for s in range(TK)]
-            torch.testing.assert_close(weights[b, t], torch.tensor(want, dtype=F64),
-                                       rtol=1e-12, atol=0, msg=f"b={b} S={n} t={t}")
+            torch.testing.assert_close(
+                weights[b, t], torch.tensor(want, dtype=F64), rtol=1e-12, atol=0, msg=f"b={b} S={n} t={t}"
+            )
     if window == 2:  # S = 3, D = 2: t = 3 attends {1, 2} as in the paper, t = 4 only {2}
         assert _support(weights[2, 3]) == {1, 2} and _support(weights[2, 4]) == {2}
 
@@ -109,23 +115,20 @@ def test_local_m_positions_offset_tensor_and_step_by_step_agree():
     assert not torch.equal(shifted.weights, module(query, keys, mask).weights)
     projected = module.project_keys(keys)
     for t in range(TQ):  # decoding one step at a time, as a decoder would
-        step = module(query[:, t:t + 1], keys, mask, projected, positions=2 + t)
+        step = module(query[:, t : t + 1], keys, mask, projected, positions=2 + t)
         for x, y in zip(step, shifted):
-            torch.testing.assert_close(x, y[:, t:t + 1], rtol=0, atol=1e-14)
+            torch.testing.assert_close(x, y[:, t : t + 1], rtol=0, atol=1e-14)
 
 
 @pytest.mark.parametrize("score_name, dq, attn_dim", SCORE_CASES, ids=SCORE_IDS)
 @pytest.mark.parametrize("lengths", [None, LENGTHS, (7, 0, 3)])
 @pytest.mark.parametrize("window", [TK - 1, TK, 100])
-def test_local_m_with_window_covering_tk_equals_global_luong(
-    score_name, dq, attn_dim, lengths, window
-):
-    local = LocalMonotonicAttention(dq, DK, window=window, score_name=score_name,
-                                    attn_dim=attn_dim).double()
+def test_local_m_with_window_covering_tk_equals_global_luong(score_name, dq, attn_dim, lengths, window):
+    local = LocalMonotonicAttention(dq, DK, window=window, score_name=score_name, attn_dim=attn_dim).double()
     glob = LuongAttention(dq, DK, score_name=score_name, attn_dim=attn_dim).double()
     glob.load_state_dict(local.state_dict())  # same parameter names: scorer.*, combine.*
     query, keys = _inputs(dq=dq)
-    query = query[:, :window + 1]  # steps t <= D, whose window [t - D, t + D] holds the sentence
+    query = query[:, : window + 1]  # steps t <= D, whose window [t - D, t + D] holds the sentence
     mask = None if lengths is None else _padding(lengths)
     for x, y in zip(local(query, keys, mask, positions=0), glob(query, keys, mask)):
         torch.testing.assert_close(x, y, rtol=0, atol=1e-15)
@@ -148,6 +151,7 @@ def test_local_m_smaller_window_differs_from_global():
 
 # --- local-p --------------------------------------------------------------------------------
 
+
 def _scores_reference(module, score_name: str, query, keys) -> torch.Tensor:
     """score(h_t, h_s) of [Luong15] Eq. 8 by einsum, float64, (B, Tq, Tk)."""
     if score_name == "dot":
@@ -156,8 +160,9 @@ def _scores_reference(module, score_name: str, query, keys) -> torch.Tensor:
         wa = module.scorer.key_proj.weight  # W_a, (Dq, Dk)
         return torch.einsum("bqd,de,bke->bqk", query, wa, keys)
     wq, wk = module.scorer.query_proj.weight, module.scorer.key_proj.weight  # W_a = [W_q | W_k]
-    hidden = torch.tanh(torch.einsum("ad,bqd->bqa", wq, query)[:, :, None]
-                        + torch.einsum("ae,bke->bka", wk, keys)[:, None])  # (B, Tq, Tk, Da)
+    hidden = torch.tanh(
+        torch.einsum("ad,bqd->bqa", wq, query)[:, :, None] + torch.einsum("ae,bke->bka", wk, keys)[:, None]
+    )  # (B, Tq, Tk, Da)
     return hidden @ module.scorer.energy
 
 
@@ -175,8 +180,7 @@ def _local_p_reference(module, score_name, query, keys, lengths):
         n = lengths[b]
         for t in range(tq):
             h = query[b, t].tolist()
-            u = sum(vp[a] * math.tanh(sum(wp[a][i] * h[i] for i in range(len(h))))
-                    for a in range(len(vp)))
+            u = sum(vp[a] * math.tanh(sum(wp[a][i] * h[i] for i in range(len(h)))) for a in range(len(vp)))
             p = max(n - 1, 0) / (1 + math.exp(-u))  # Eq. 9 with S - 1
             centers[b, t] = p
             win = sorted(_window(p, n, d))
@@ -189,9 +193,13 @@ def _local_p_reference(module, score_name, query, keys, lengths):
                 weights[b, t, s] = align * math.exp(-((s - p) ** 2) / (2 * sigma**2))
     context = weights @ keys
     cat = torch.cat([context, query], -1).tolist()
-    attentional = torch.tensor([[[math.tanh(sum(w * x for w, x in zip(row, cat[b][t])))
-                                  for row in wc] for t in range(tq)] for b in range(b_n)],
-                               dtype=F64)
+    attentional = torch.tensor(
+        [
+            [[math.tanh(sum(w * x for w, x in zip(row, cat[b][t]))) for row in wc] for t in range(tq)]
+            for b in range(b_n)
+        ],
+        dtype=F64,
+    )
     return attentional, context, weights, centers
 
 
@@ -205,8 +213,7 @@ def test_local_p_matches_eqs_9_10_loop(score_name, dq, attn_dim, lengths, window
     out = module(query, keys, mask)
     assert isinstance(out, LuongAttended)
     assert out.attentional.shape == (B, TQ, dq) and out.weights.shape == (B, TQ, TK)
-    attentional, context, weights, centers = _local_p_reference(
-        module, score_name, query, keys, lengths or (TK,) * B)
+    attentional, context, weights, centers = _local_p_reference(module, score_name, query, keys, lengths or (TK,) * B)
     n = torch.tensor(lengths or (TK,) * B)
     torch.testing.assert_close(module.predict_positions(query, n), centers)
     torch.testing.assert_close(out.weights, weights, rtol=1e-12, atol=1e-14)
@@ -241,6 +248,7 @@ def test_local_p_ignores_positions():
 
 # --- shared behaviour -----------------------------------------------------------------------
 
+
 def _both(dq: int = DQ, window: int = 2):
     return [LocalMonotonicAttention(dq, DK, window=window).double(), _local_p(window=window)]
 
@@ -254,9 +262,9 @@ def test_batch_equals_examples_one_at_a_time_with_padding(module):
     query, keys = _inputs()
     batch = module(query, keys, _padding(LENGTHS), positions=1)
     for b, n in enumerate(LENGTHS):
-        alone = module(query[b:b + 1], keys[b:b + 1, :n], positions=1)  # unpadded, no mask
+        alone = module(query[b : b + 1], keys[b : b + 1, :n], positions=1)  # unpadded, no mask
         for field in batch._fields:
-            got = getattr(batch, field)[b:b + 1]
+            got = getattr(batch, field)[b : b + 1]
             if field == "weights":
                 got = got[..., :n]
             torch.testing.assert_close(got, getattr(alone, field), msg=field)
@@ -296,8 +304,8 @@ def test_gradcheck_local_m():
     query, keys = _inputs(dq=3, dk=2, b=2, tq=4, tk=4)
     mask = _padding((4, 2), tk=4)
     assert torch.autograd.gradcheck(
-        lambda q, k: tuple(module(q, k, mask, positions=0)),
-        (query.requires_grad_(), keys.requires_grad_()))
+        lambda q, k: tuple(module(q, k, mask, positions=0)), (query.requires_grad_(), keys.requires_grad_())
+    )
 
 
 def test_gradcheck_local_p_reaches_wp_and_vp():
@@ -307,8 +315,7 @@ def test_gradcheck_local_p_reaches_wp_and_vp():
     centers = module.predict_positions(query, torch.tensor([5, 4]))
     assert ((centers - centers.floor() - 0.5).abs() > 1e-3).all()  # no rounding tie nearby
     names = ("position_proj.weight", "position_energy")
-    params = tuple(dict(module.named_parameters())[n].detach().clone().requires_grad_()
-                   for n in names)
+    params = tuple(dict(module.named_parameters())[n].detach().clone().requires_grad_() for n in names)
 
     def fn(q, k, wp, vp):
         out = torch.func.functional_call(module, dict(zip(names, (wp, vp))), (q, k, mask))
@@ -321,6 +328,7 @@ def test_gradcheck_local_p_reaches_wp_and_vp():
 
 
 # --- errors ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("cls", [LocalMonotonicAttention, LocalPredictiveAttention])
 def test_constructor_errors(cls):

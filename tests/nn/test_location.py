@@ -26,11 +26,25 @@ def equations(W, V, b, w, Fl, U, s, h, alpha_prev, mask):
     for i in range(s.shape[0]):
         e = []
         for j in range(tk):
-            f = [sum(float(Fl[c, m]) * (float(alpha_prev[i, j + m - r // 2]) if 0 <= j + m - r // 2 < tk else 0.0)
-                     for m in range(r)) for c in range(n_f)]
-            e.append(sum(float(w[a]) * math.tanh(float(W[a] @ s[i]) + float(V[a] @ h[j]) + float(b[a])
-                                                  + sum(float(U[a, c]) * f[c] for c in range(n_f)))
-                         for a in range(w.shape[0])))
+            f = [
+                sum(
+                    float(Fl[c, m]) * (float(alpha_prev[i, j + m - r // 2]) if 0 <= j + m - r // 2 < tk else 0.0)
+                    for m in range(r)
+                )
+                for c in range(n_f)
+            ]
+            e.append(
+                sum(
+                    float(w[a])
+                    * math.tanh(
+                        float(W[a] @ s[i])
+                        + float(V[a] @ h[j])
+                        + float(b[a])
+                        + sum(float(U[a, c]) * f[c] for c in range(n_f))
+                    )
+                    for a in range(w.shape[0])
+                )
+            )
         z = sum(math.exp(e[j]) for j in range(tk) if mask[j])
         a_i = [math.exp(e[j]) / z if mask[j] else 0.0 for j in range(tk)]
         energies.append(e), weights.append(a_i)
@@ -54,8 +68,17 @@ def test_module_matches_the_equations_written_out():
     mask = torch.tensor([[True] * 7, [True] * 5 + [False] * 2])
     prev = torch.softmax(torch.randn(2, 3, 7, dtype=F64), -1) * mask[:, None]
     out = att(q, k, mask, prev_weights=prev)
-    params = [p.detach() for p in (att.query_proj.weight, att.key_proj.weight, att.key_proj.bias, att.energy,
-                                   att.filters, att.loc_proj.weight)]
+    params = [
+        p.detach()
+        for p in (
+            att.query_proj.weight,
+            att.key_proj.weight,
+            att.key_proj.bias,
+            att.energy,
+            att.filters,
+            att.loc_proj.weight,
+        )
+    ]
     for n in range(2):
         _, weights, context = equations(*params, q[n], k[n], prev[n], mask[n])
         torch.testing.assert_close(out.weights[n], weights)
@@ -70,12 +93,12 @@ def test_functional_score_matches_the_equations_and_is_registered():
     U, w = torch.randn(5, 4, dtype=F64), torch.randn(5, dtype=F64)
     got = SCORES.get("location_aware")(qp, kp, prev_weights=prev, filters=Fl, loc_proj=U, energy=w)
     eye = torch.eye(5, dtype=F64)
-    energies, _, _ = equations(eye, eye, torch.zeros(5, dtype=F64), w, Fl, U, qp[0], kp[0], prev[0],
-                               [True] * 6)
+    energies, _, _ = equations(eye, eye, torch.zeros(5, dtype=F64), w, Fl, U, qp[0], kp[0], prev[0], [True] * 6)
     torch.testing.assert_close(got[0], energies)
     v = torch.randn(1, 6, 3, dtype=F64)
-    via_attend = attend(qp, kp, v, score="location_aware",
-                        score_kwargs=dict(prev_weights=prev, filters=Fl, loc_proj=U, energy=w))
+    via_attend = attend(
+        qp, kp, v, score="location_aware", score_kwargs=dict(prev_weights=prev, filters=Fl, loc_proj=U, energy=w)
+    )
     torch.testing.assert_close(via_attend.weights, torch.softmax(got, -1))
 
 
@@ -83,8 +106,11 @@ def test_gradcheck_float64():
     torch.manual_seed(2)
     qp, kp = (torch.randn(2, 2, 3, dtype=F64, requires_grad=True), torch.randn(2, 5, 3, dtype=F64, requires_grad=True))
     prev = torch.rand(2, 2, 5, dtype=F64, requires_grad=True)
-    Fl, U, w = (torch.randn(2, 3, dtype=F64, requires_grad=True), torch.randn(3, 2, dtype=F64, requires_grad=True),
-                torch.randn(3, dtype=F64, requires_grad=True))
+    Fl, U, w = (
+        torch.randn(2, 3, dtype=F64, requires_grad=True),
+        torch.randn(3, 2, dtype=F64, requires_grad=True),
+        torch.randn(3, dtype=F64, requires_grad=True),
+    )
 
     def fn(a, b, c, d, e, f):
         return score.location_aware(a, b, prev_weights=c, filters=d, loc_proj=e, energy=f)
@@ -137,10 +163,14 @@ def test_without_prev_weights_it_starts_from_the_initial_weights(mask_kind):
     att = _module()
     q, k = torch.randn(2, 3, 4, dtype=F64), torch.randn(2, 6, 6, dtype=F64)
     padding = torch.tensor([[True] * 6, [True] * 4 + [False] * 2])
-    mask = {"none": None, "padding": padding,
-            "3d": padding[:, None] & torch.ones(1, 3, 6, dtype=torch.bool).tril(3)}[mask_kind]
-    allowed = torch.ones(2, 3, 6, dtype=torch.bool) if mask is None else (
-        mask[:, None] if mask.dim() == 2 else mask).expand(2, 3, 6)
+    mask = {"none": None, "padding": padding, "3d": padding[:, None] & torch.ones(1, 3, 6, dtype=torch.bool).tril(3)}[
+        mask_kind
+    ]
+    allowed = (
+        torch.ones(2, 3, 6, dtype=torch.bool)
+        if mask is None
+        else (mask[:, None] if mask.dim() == 2 else mask).expand(2, 3, 6)
+    )
     alpha0 = allowed.double() / allowed.double().sum(-1, keepdim=True)
     parent: AdditiveAttention = att
     got = parent(q, k, mask)
@@ -156,8 +186,11 @@ def test_without_prev_weights_it_starts_from_the_initial_weights(mask_kind):
 
 def test_rnn_encoder_decoder_takes_it_by_name_and_keeps_alpha_in_its_state():
     torch.manual_seed(0)
-    model = Seq2Seq(12, 9, attention="location-aware", emb_dim=8, hidden_dim=16, loc_filters=4,
-                    loc_kernel=3).double().eval()
+    model = (
+        Seq2Seq(12, 9, attention="location-aware", emb_dim=8, hidden_dim=16, loc_filters=4, loc_kernel=3)
+        .double()
+        .eval()
+    )
     src, lengths = torch.tensor([[4, 5, 6, 7], [8, 9, 0, 0]]), torch.tensor([4, 2])
     tgt = torch.tensor([[4, 5, 6], [7, 8, 4]])
     memory = model.encode(src, lengths)

@@ -82,21 +82,27 @@ _CASES = {  # name: (kdim, vdim, Tq, Tk, self-attention)
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 1e-5), (F64, 1e-10)])
 def test_matches_torch_multihead_attention(case, masking, need_weights, dtype, tol):
     kdim, vdim, tq, tk, is_self = _CASES[case]
-    mha = _randomise(nn.MultiheadAttention(D, NH, batch_first=True, kdim=kdim, vdim=vdim,
-                                           dtype=dtype)).eval()
+    mha = _randomise(nn.MultiheadAttention(D, NH, batch_first=True, kdim=kdim, vdim=vdim, dtype=dtype)).eval()
     causal = masking in ("causal", "both")
     layer = MultiHeadAttention.from_torch(mha, causal=causal).eval()
     assert (layer.in_proj is not None) == (kdim == vdim == D)
     query = _x(B, tq, D, dtype=dtype)
-    key, value = (query, query) if is_self else (_x(B, tk, kdim, dtype=dtype, seed=2),
-                                                 _x(B, tk, vdim, dtype=dtype, seed=3))
+    key, value = (
+        (query, query) if is_self else (_x(B, tk, kdim, dtype=dtype, seed=2), _x(B, tk, vdim, dtype=dtype, seed=3))
+    )
     keep = padding_mask(torch.tensor([tk, tk - 2]), tk) if masking in ("padding", "both") else None
     attn = ~causal_mask(tq, tk) if masking in ("causal", "causal_as_mask", "both") else None
-    expected, expected_w = mha(query, key, value, key_padding_mask=None if keep is None else ~keep,
-                               attn_mask=attn, need_weights=True, average_attn_weights=False)
+    expected, expected_w = mha(
+        query,
+        key,
+        value,
+        key_padding_mask=None if keep is None else ~keep,
+        attn_mask=attn,
+        need_weights=True,
+        average_attn_weights=False,
+    )
     mask = causal_mask(tq, tk)[None] if masking == "causal_as_mask" else keep
-    out = layer(query, None if is_self else key, None if is_self else value, mask=mask,
-                need_weights=need_weights)
+    out = layer(query, None if is_self else key, None if is_self else value, mask=mask, need_weights=need_weights)
     torch.testing.assert_close(out.output, expected, rtol=tol, atol=tol)
     if need_weights:
         assert out.weights.shape == (B, NH, tq, tk)
@@ -120,6 +126,7 @@ def test_from_torch_without_bias_and_unsupported_options():
 
 
 # --- paths, masks, references -----------------------------------------------------------------
+
 
 def _layer(**kwargs) -> MultiHeadAttention:
     return _randomise(MultiHeadAttention(D, NH, **kwargs).to(F64)).eval()
@@ -162,10 +169,12 @@ def test_mask_shapes_and_paths_agree(mask_shape):
     layer = _layer()
     x = _x(B, 5, D)
     g = torch.Generator().manual_seed(4)
-    full = {"(B,Tk)": lambda: (torch.rand(B, 5, generator=g) > 0.3)[:, None, None],
-            "(B,Tq,Tk)": lambda: (torch.rand(B, 5, 5, generator=g) > 0.3)[:, None],
-            "(1,Tq,Tk)": lambda: (torch.rand(1, 5, 5, generator=g) > 0.3)[:, None],
-            "(B,Nh,Tq,Tk)": lambda: torch.rand(B, NH, 5, 5, generator=g) > 0.3}[mask_shape]()
+    full = {
+        "(B,Tk)": lambda: (torch.rand(B, 5, generator=g) > 0.3)[:, None, None],
+        "(B,Tq,Tk)": lambda: (torch.rand(B, 5, 5, generator=g) > 0.3)[:, None],
+        "(1,Tq,Tk)": lambda: (torch.rand(1, 5, 5, generator=g) > 0.3)[:, None],
+        "(B,Nh,Tq,Tk)": lambda: torch.rand(B, NH, 5, 5, generator=g) > 0.3,
+    }[mask_shape]()
     mask = full.squeeze(1) if mask_shape != "(B,Nh,Tq,Tk)" else full
     mask = mask.squeeze(1) if mask_shape == "(B,Tk)" else mask
     expected, weights = _reference(layer, x, mask=full)
@@ -228,6 +237,7 @@ def test_gradcheck_float64(kind, need_weights):
 
         def fn(query):
             return layer(query, mask=mask, need_weights=need_weights).output
+
         assert torch.autograd.gradcheck(fn, (query,))
         return
     key, value = _x(2, 4, 3, seed=2).requires_grad_(), _x(2, 4, 4, seed=3).requires_grad_()
@@ -235,10 +245,12 @@ def test_gradcheck_float64(kind, need_weights):
 
     def fn(query, key, value):
         return layer(query, key, value, mask=mask, need_weights=need_weights).output
+
     assert torch.autograd.gradcheck(fn, (query, key, value))
 
 
 # --- KV cache and memory ---------------------------------------------------------------------
+
 
 class _FakeRotary:
     """Rotates each pair (x_2i, x_2i+1) by angle pos * (i + 1) / 3 and records the offsets."""
@@ -267,8 +279,7 @@ def test_kv_cache_decoding_matches_full_causal_forward(chunk, num_kv_heads):
     cache, outputs = None, []
     for start in range(0, 5, chunk):
         stop = min(start + chunk, 5)
-        step = layer(x[:, start:stop], mask=keep[:, :stop], cache=cache, use_cache=True,
-                     need_weights=start % 2 == 0)
+        step = layer(x[:, start:stop], mask=keep[:, :stop], cache=cache, use_cache=True, need_weights=start % 2 == 0)
         fused = layer(x[:, start:stop], mask=keep[:, :stop], cache=cache)
         torch.testing.assert_close(fused.output, step.output, rtol=1e-10, atol=1e-10)
         cache = step.cache
@@ -294,8 +305,7 @@ def test_rotary_gets_offset_zero_without_cache_and_changes_the_output():
 def test_empty_cache_and_returned_cache_contents():
     layer = _layer(num_kv_heads=2, causal=True)
     x = _x(B, 3, D)
-    empty = KVCache(torch.zeros(B, 2, 0, D // NH, dtype=F64), torch.zeros(B, 2, 0, D // NH,
-                                                                          dtype=F64))
+    empty = KVCache(torch.zeros(B, 2, 0, D // NH, dtype=F64), torch.zeros(B, 2, 0, D // NH, dtype=F64))
     from_empty = layer(x, cache=empty)
     started = layer(x, use_cache=True)
     torch.testing.assert_close(from_empty.output, layer(x).output)
@@ -318,13 +328,14 @@ def test_cross_attention_memory_is_reused_as_is():
         reused = layer(x, memory=memory, mask=keep, need_weights=need_weights)
         torch.testing.assert_close(reused.output, direct.output, rtol=1e-12, atol=1e-12)
     for t in range(4):  # one decoder step at a time, same encoder memory
-        step = layer(x[:, t:t + 1], memory=memory, mask=keep)
-        torch.testing.assert_close(step.output, direct.output[:, t:t + 1])
+        step = layer(x[:, t : t + 1], memory=memory, mask=keep)
+        torch.testing.assert_close(step.output, direct.output[:, t : t + 1])
     expected, _ = _reference(layer, x, enc, enc, mask=keep[:, None, None])
     torch.testing.assert_close(direct.output, expected)
 
 
 # --- properties ------------------------------------------------------------------------------
+
 
 def test_future_positions_do_not_leak():
     layer = _layer(causal=True)
@@ -343,8 +354,7 @@ def test_self_attention_is_permutation_equivariant():
     perm = torch.tensor([3, 0, 5, 1, 4, 2])
     for need_weights in (False, True):
         out = layer(x, need_weights=need_weights).output
-        torch.testing.assert_close(layer(x[:, perm], need_weights=need_weights).output,
-                                   out[:, perm])
+        torch.testing.assert_close(layer(x[:, perm], need_weights=need_weights).output, out[:, perm])
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"num_kv_heads": 2}, {"kdim": 6, "vdim": 5}])
@@ -372,10 +382,18 @@ def test_dropout_only_in_training_mode():
 
 def test_options_change_the_layout():
     assert {n for n, _ in MultiHeadAttention(D, NH).named_parameters()} == {
-        "in_proj.weight", "in_proj.bias", "out_proj.weight", "out_proj.bias"}
+        "in_proj.weight",
+        "in_proj.bias",
+        "out_proj.weight",
+        "out_proj.bias",
+    }
     separate = MultiHeadAttention(D, NH, packed=False, bias=False)
     assert {n for n, _ in separate.named_parameters()} == {
-        "q_proj.weight", "k_proj.weight", "v_proj.weight", "out_proj.weight"}
+        "q_proj.weight",
+        "k_proj.weight",
+        "v_proj.weight",
+        "out_proj.weight",
+    }
     assert MultiHeadAttention(D, NH, num_kv_heads=2).in_proj is None  # GQA: separate by default
     assert MultiHeadAttention(D, NH, kdim=6).in_proj is None
     x = torch.zeros(B, 3, D)
@@ -397,6 +415,7 @@ def test_packed_and_separate_layouts_compute_the_same_function():
 
 
 # --- errors ----------------------------------------------------------------------------------
+
 
 def test_constructor_errors():
     with pytest.raises(ValueError, match="d_model must be divisible by n_heads.*d_model=10"):

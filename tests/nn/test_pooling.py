@@ -93,8 +93,9 @@ def test_gradcheck_float64():
     params = (module.proj.weight, module.proj.bias, module.context)
 
     def fn(v, w, bias, uw):
-        return torch.func.functional_call(module, {"proj.weight": w, "proj.bias": bias, "context": uw},
-                                          (v, mask)).context
+        return torch.func.functional_call(
+            module, {"proj.weight": w, "proj.bias": bias, "context": uw}, (v, mask)
+        ).context
 
     inputs = (values, *(p.detach().clone().requires_grad_() for p in params))
     assert torch.autograd.gradcheck(fn, inputs)

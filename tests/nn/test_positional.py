@@ -27,6 +27,7 @@ def _randn(*shape: int, seed: int = 0) -> torch.Tensor:
 
 # --- sinusoidal -------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("d_model", [8, 7])
 def test_sinusoidal_matches_paper_formula(d_model):
     max_len = 50
@@ -73,6 +74,7 @@ def test_embedding_dropout_has_effect_in_train_mode_only():
 
 # --- learned ----------------------------------------------------------------------------------
 
+
 def test_learned_adds_its_table_and_gradient_reaches_it():
     pe = LearnedPositionalEncoding(8, max_len=12)
     assert pe.weight.shape == (12, 8)
@@ -106,6 +108,7 @@ def test_embedding_width_mismatch_raises(cls):
 
 
 # --- RoPE -------------------------------------------------------------------------------------
+
 
 def _rope_reference(x: torch.Tensor, positions: list[int], base: float = 10000.0) -> torch.Tensor:
     """[Su21] Eq. 34 as explicit 2x2 rotation matrices on pairs (x_{2i}, x_{2i+1}); x (T, Dh)."""
@@ -187,6 +190,7 @@ def test_rope_tables_are_not_in_state_dict():
 
 # --- ALiBi ------------------------------------------------------------------------------------
 
+
 def test_alibi_slopes_for_eight_heads():
     assert ALiBi(8).slopes.tolist() == [2.0**-h for h in range(1, 9)]
 
@@ -259,6 +263,7 @@ def test_alibi_dtype_and_errors():
 
 
 # --- none, registry, builder --------------------------------------------------------------------
+
 
 def test_none_returns_input():
     x = torch.randn(2, 3, 4)

@@ -16,8 +16,7 @@ B, TQ, TK, DQ, DK, DA = 2, 3, 5, 4, 6, 7
 
 def _inputs(dq: int = DQ, dk: int = DK, b: int = B, tq: int = TQ, tk: int = TK):
     g = torch.Generator().manual_seed(3)
-    return (torch.randn(b, tq, dq, dtype=F64, generator=g),
-            torch.randn(b, tk, dk, dtype=F64, generator=g))
+    return (torch.randn(b, tq, dq, dtype=F64, generator=g), torch.randn(b, tk, dk, dtype=F64, generator=g))
 
 
 def _padding(lengths, tk: int = TK) -> torch.Tensor:
@@ -38,6 +37,7 @@ def _softmax_and_context(scores: list, mask_row, keys: torch.Tensor):
 
 
 # --- AdditiveAttention ----------------------------------------------------------------------
+
 
 def _bahdanau_reference(module: AdditiveAttention, query, keys, mask):
     """Per-pair loop of [Bahdanau15] Eq. 6 with the module's weights copied out as lists."""
@@ -94,19 +94,21 @@ def test_additive_projected_keys_give_identical_results():
 
 # --- LuongAttention -------------------------------------------------------------------------
 
+
 def _luong_scores(module: LuongAttention, score_name: str, s: list, h: list) -> list:
     """score(h_t, h_s) of [Luong15] Eq. 8 for one example, from the module's weights."""
     if score_name == "dot":
         return [[sum(a * b for a, b in zip(st, hs)) for hs in h] for st in s]
     if score_name == "general":
         w = module.scorer.key_proj.weight.tolist()  # W_a, (Dq, Dk)
-        return [[sum(st[a] * w[a][c] * hs[c] for a in range(len(st)) for c in range(len(hs)))
-                 for hs in h] for st in s]
+        return [[sum(st[a] * w[a][c] * hs[c] for a in range(len(st)) for c in range(len(hs))) for hs in h] for st in s]
     # concat: v_a^T tanh(W_a [h_t; h_s]), W_a = [W_q | W_k] of shape (Da, Dq + Dk)
     w = torch.cat([module.scorer.query_proj.weight, module.scorer.key_proj.weight], 1).tolist()
     v = module.scorer.energy.tolist()
-    return [[sum(v[a] * math.tanh(sum(w[a][m] * x for m, x in enumerate(st + hs)))
-                 for a in range(len(v))) for hs in h] for st in s]
+    return [
+        [sum(v[a] * math.tanh(sum(w[a][m] * x for m, x in enumerate(st + hs))) for a in range(len(v))) for hs in h]
+        for st in s
+    ]
 
 
 def _luong_reference(module: LuongAttention, score_name: str, query, keys, mask):
@@ -119,8 +121,12 @@ def _luong_reference(module: LuongAttention, score_name: str, query, keys, mask)
         for t in range(len(s)):
             alpha, c = _softmax_and_context(scores[t], None if mask is None else mask[b], h)
             cat = c + s[t]  # [c_t; h_t]
-            ab.append([math.tanh(sum(wc[o][m] * cat[m] for m in range(len(cat))))  # Eq. 5
-                       for o in range(len(wc))])
+            ab.append(
+                [
+                    math.tanh(sum(wc[o][m] * cat[m] for m in range(len(cat))))  # Eq. 5
+                    for o in range(len(wc))
+                ]
+            )
             cb.append(c)
             wb.append(alpha)
         attentional.append(ab)
@@ -175,6 +181,7 @@ def test_luong_unknown_score_name_lists_valid_names():
 
 
 # --- shared behaviour -----------------------------------------------------------------------
+
 
 def _modules():
     return [
@@ -246,9 +253,9 @@ def test_batch_equals_examples_one_at_a_time_without_padding(module_and_dq):
     query, keys = _inputs(dq=dq, b=3)
     batch = module(query, keys, _padding(lengths))
     for b, n in enumerate(lengths):
-        alone = module(query[b:b + 1], keys[b:b + 1, :n])  # unpadded, no mask
+        alone = module(query[b : b + 1], keys[b : b + 1, :n])  # unpadded, no mask
         for field in batch._fields:
-            got = getattr(batch, field)[b:b + 1]
+            got = getattr(batch, field)[b : b + 1]
             if field == "weights":
                 got = got[..., :n]  # the unpadded keys
             torch.testing.assert_close(got, getattr(alone, field), msg=field)
@@ -272,13 +279,17 @@ def test_shape_errors(module_and_dq):
         module(query, keys, torch.ones(B, TK, dtype=torch.int64))
 
 
-@pytest.mark.parametrize("make", [
-    lambda: AdditiveAttention(3, 2, 2),
-    lambda: AdditiveAttention(3, 2, 2, bias=False),
-    lambda: LuongAttention(2, 2, score_name="dot"),
-    lambda: LuongAttention(3, 2, score_name="general"),
-    lambda: LuongAttention(3, 2, score_name="concat", attn_dim=2),
-], ids=_IDS)
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: AdditiveAttention(3, 2, 2),
+        lambda: AdditiveAttention(3, 2, 2, bias=False),
+        lambda: LuongAttention(2, 2, score_name="dot"),
+        lambda: LuongAttention(3, 2, score_name="general"),
+        lambda: LuongAttention(3, 2, score_name="concat", attn_dim=2),
+    ],
+    ids=_IDS,
+)
 def test_gradcheck_wrt_query_and_keys(make):
     module = make().double()
     query, keys = _inputs(dq=module.query_dim, dk=module.key_dim, b=2, tq=2, tk=3)

@@ -46,9 +46,12 @@ def build(tmp_path, **data):
     corpus = write_aligned_corpus(tmp_path / "corpus")
     options = ", ".join(f"{k}: {v}" for k, v in {"vocab_size": 40, "max_source_len": 40, **data}.items())
     path = tmp_path / "cfg.yaml"
-    path.write_text(f"data: {{task: aligned-translation, corpus: {corpus}, {options}}}\n"
-                    "model: {arch: transformer, d_model: 16, n_heads: 2, enc_layers: 1, dec_layers: 2, d_ff: 32, "
-                    "dropout: 0.0}\ntrain: {max_steps: 10}\n", encoding="utf-8")
+    path.write_text(
+        f"data: {{task: aligned-translation, corpus: {corpus}, {options}}}\n"
+        "model: {arch: transformer, d_model: 16, n_heads: 2, enc_layers: 1, dec_layers: 2, d_ff: 32, "
+        "dropout: 0.0}\ntrain: {max_steps: 10}\n",
+        encoding="utf-8",
+    )
     cfg = load_config(path)
     task, splits = AlignedTranslationTask.build(cfg.data, tmp_path / "run")
     return cfg, task, splits
@@ -57,8 +60,17 @@ def build(tmp_path, **data):
 def transformer(task, seed=0):
     torch.manual_seed(seed)
     spec = task.spec
-    return TransformerSeq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, d_model=16, n_heads=2, enc_layers=1,
-                              dec_layers=2, d_ff=32, dropout=0.0, max_len=spec.max_len).eval()
+    return TransformerSeq2Seq(
+        spec.src_vocab_size,
+        spec.tgt_vocab_size,
+        d_model=16,
+        n_heads=2,
+        enc_layers=1,
+        dec_layers=2,
+        d_ff=32,
+        dropout=0.0,
+        max_len=spec.max_len,
+    ).eval()
 
 
 def test_build_attaches_guide_and_gold_and_saves_them(tmp_path):
@@ -78,8 +90,10 @@ def test_reverse_swaps_the_sides_and_flips_the_links(tmp_path):
     assert first.gold == frozenset((j, i) for i, j in gold)
 
 
-@pytest.mark.parametrize("option, message", [("guide: gold", "never the gold"), ("guided_weight: -1", ">= 0"),
-                                             ("align_head: first", "align_head")])
+@pytest.mark.parametrize(
+    "option, message",
+    [("guide: gold", "never the gold"), ("guided_weight: -1", ">= 0"), ("align_head: first", "align_head")],
+)
 def test_bad_options_are_config_errors(tmp_path, option, message):
     path = tmp_path / "cfg.yaml"
     path.write_text(f"data: {{task: aligned-translation, corpus: c, {option}}}\n", encoding="utf-8")
@@ -144,8 +158,8 @@ def test_guided_loss_is_cross_entropy_plus_lambda_times_the_alignment_term(tmp_p
     align = 0.0
     for b, e in enumerate(examples):
         src_pieces, tgt_pieces = task.src_subwords.encode(e.text), task.tgt_subwords.encode(e.target)
-        src_word = [sum(p.startswith("▁") for p in src_pieces[:k + 1]) - 1 for k in range(len(src_pieces))]
-        tgt_word = [sum(p.startswith("▁") for p in tgt_pieces[:t + 1]) - 1 for t in range(len(tgt_pieces))]
+        src_word = [sum(p.startswith("▁") for p in src_pieces[: k + 1]) - 1 for k in range(len(src_pieces))]
+        tgt_word = [sum(p.startswith("▁") for p in tgt_pieces[: t + 1]) - 1 for t in range(len(tgt_pieces))]
         for t in range(len(tgt_pieces)):
             linked = [k for k in range(len(src_pieces)) if (src_word[k], tgt_word[t]) in e.guide]
             for k in linked:

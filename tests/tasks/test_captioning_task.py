@@ -19,8 +19,10 @@ from attnkit.models import FAMILIES
 from attnkit.tasks.base import LossContext
 from attnkit.tasks.captioning import CaptionPrediction, ScenesCaptionConfig, ScenesCaptionTask
 
-pytestmark = pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                                reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
+pytestmark = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist",
+)
 CFG = ScenesCaptionConfig(n_train=120, n_dev=30, n_test=40, seed=7)
 
 
@@ -64,8 +66,17 @@ def test_batches_and_the_loss(built):
     assert batch.images.shape == (4, 1, 84, 84) and batch.images.dtype == torch.float32
     assert int((batch.tgt_out != 0).sum()) == sum(task.loss_weight(i) for i in items)
     assert task.vocab.decode(batch.tgt_out[0].tolist()) == splits["train"][0].scene.caption.split()
-    cfg = load_config(None, ["data.task=scenes-caption", "model.channels=[4,4]", "model.pools=[4,3]",
-                             "model.hidden_dim=8", "model.emb_dim=8", "model.attn_dim=8"])
+    cfg = load_config(
+        None,
+        [
+            "data.task=scenes-caption",
+            "model.channels=[4,4]",
+            "model.pools=[4,3]",
+            "model.hidden_dim=8",
+            "model.emb_dim=8",
+            "model.attn_dim=8",
+        ],
+    )
     torch.manual_seed(0)
     model = FAMILIES.get("show-attend-tell").build(cfg.model, task.spec)
     ctx = LossContext(TrainConfig())
@@ -99,20 +110,30 @@ def test_localisation_of_attention_at_and_away_from_the_items(built):
     bad = task._localisation([_prediction(e.scene, far) for e in examples], examples)
     assert bad["localisation_accuracy"] < 0.05
     wrong = examples[0].scene
-    swapped = CaptionPrediction(wrong.caption, np.zeros((84, 84)), ["a", "dress", "</s>"] if wrong.items[0].label != 3
-                                else ["a", "coat", "</s>"], np.full((3, 7, 7), 1 / 49), 0.0)
+    swapped = CaptionPrediction(
+        wrong.caption,
+        np.zeros((84, 84)),
+        ["a", "dress", "</s>"] if wrong.items[0].label != 3 else ["a", "coat", "</s>"],
+        np.full((3, 7, 7), 1 / 49),
+        0.0,
+    )
     assert task._localisation([swapped], [examples[0]])["n_localised"] == 0  # a wrongly named item is not scored
 
 
 def test_the_shipped_configs_differ_only_in_the_attention():
     from pathlib import Path
 
-    configs = {a: load_config(Path(__file__).resolve().parents[2] / "configs" / f"scenes-caption-{a}.yaml").to_dict()
-               for a in ("soft", "hard", "none")}
+    configs = {
+        a: load_config(Path(__file__).resolve().parents[2] / "configs" / f"scenes-caption-{a}.yaml").to_dict()
+        for a in ("soft", "hard", "none")
+    }
     assert {c["model"]["attention"] for c in configs.values()} == {"soft", "hard", "none"}
     assert configs["soft"]["data"] == configs["hard"]["data"] == configs["none"]["data"]
-    budget = {k: v for k, v in configs["soft"]["train"].items() if k not in ("reinforce_weight", "entropy_weight",
-                                                                             "baseline_decay")}
+    budget = {
+        k: v
+        for k, v in configs["soft"]["train"].items()
+        if k not in ("reinforce_weight", "entropy_weight", "baseline_decay")
+    }
     for c in configs.values():
         assert {k: c["train"][k] for k in budget} == budget
         assert c["model"]["channels"] == [16, 32, 64] and c["model"]["hidden_dim"] == 128
@@ -121,15 +142,18 @@ def test_the_shipped_configs_differ_only_in_the_attention():
     assert all(c["train"]["patience"] * c["train"]["eval_every"] > c["train"]["max_steps"] for c in configs.values())
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["model.attention=hard", "model.penalty=0.5"], "penalty does not apply"),
-    (["model.attention=none", "model.gate=false"], "gate does not apply"),
-    (["model.expected_context=0.5"], "expected_context does not apply"),
-    (["model.attention=hard", "model.expected_context=2"], "probability in"),
-    (["model.attention=local"], "unknown 'local'"),
-    (["model.channels=[8,8]"], "one positive integer per stage"),
-    (["data.n_max=9", "data.side_min=30"], "do not fit"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["model.attention=hard", "model.penalty=0.5"], "penalty does not apply"),
+        (["model.attention=none", "model.gate=false"], "gate does not apply"),
+        (["model.expected_context=0.5"], "expected_context does not apply"),
+        (["model.attention=hard", "model.expected_context=2"], "probability in"),
+        (["model.attention=local"], "unknown 'local'"),
+        (["model.channels=[8,8]"], "one positive integer per stage"),
+        (["data.n_max=9", "data.side_min=30"], "do not fit"),
+    ],
+)
 def test_the_config_refuses_what_would_be_ignored_or_cannot_work(overrides, message):
     with pytest.raises(ConfigError, match=message):
         load_config(None, ["data.task=scenes-caption", *overrides])

@@ -11,8 +11,7 @@ from attnkit.tasks import DateTask, InputError
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    cfg = load_config(None, ["data.n_train=500", "data.n_dev=20", "data.n_test=20",
-                             "data.locales=[de_DE, en_US]"])
+    cfg = load_config(None, ["data.n_train=500", "data.n_dev=20", "data.n_test=20", "data.locales=[de_DE, en_US]"])
     task, splits = DateTask.build(cfg.data, tmp_path_factory.mktemp("run"))
     return task
 
@@ -28,10 +27,14 @@ def test_gold_alignment_points_at_the_fields(task):
     assert gold == {0: "1979", 1: "1979", 2: "1979", 3: "1979", 5: "Mai", 6: "Mai", 8: "3", 9: "3"}
 
 
-@pytest.mark.parametrize("text, locale, message", [
-    ("", "de_DE", "empty input"), ("x" * 65, "de_DE", "at most 64"),
-    ("3 May 1979", "fr_FR", "unknown locale 'fr_FR'; this model knows: de_DE, en_US"),
-])
+@pytest.mark.parametrize(
+    "text, locale, message",
+    [
+        ("", "de_DE", "empty input"),
+        ("x" * 65, "de_DE", "at most 64"),
+        ("3 May 1979", "fr_FR", "unknown locale 'fr_FR'; this model knows: de_DE, en_US"),
+    ],
+)
 def test_bad_sources(task, text, locale, message):
     with pytest.raises(InputError, match=message):
         task.source_tokens(text, locale)

@@ -37,9 +37,15 @@ def test_the_split_and_the_graph_are_written_into_the_run_folder(tmp_path):
     assert TASKS.get("karate-club").load_split(tmp_path, "dev") == splits["dev"]
 
 
-@pytest.mark.parametrize("family, cfg", [("gat", GATConfig(n_heads=2, dropout=0.0)),
-                                         ("gat", GATConfig(version="gatv2", dropout=0.0)),
-                                         ("gcn", GCNConfig(dropout=0.0)), ("mlp", MLPConfig(dropout=0.0))])
+@pytest.mark.parametrize(
+    "family, cfg",
+    [
+        ("gat", GATConfig(n_heads=2, dropout=0.0)),
+        ("gat", GATConfig(version="gatv2", dropout=0.0)),
+        ("gcn", GCNConfig(dropout=0.0)),
+        ("mlp", MLPConfig(dropout=0.0)),
+    ],
+)
 def test_loss_and_metrics_match_a_plain_computation(tmp_path, family, cfg):
     task, splits = _karate(tmp_path)
     torch.manual_seed(0)
@@ -59,8 +65,9 @@ def test_gcn_layer_equals_the_dense_formula():
     torch.manual_seed(0)
     n = 6
     pairs = [(0, 1), (1, 2), (2, 3), (3, 0), (4, 5)]
-    edge_index = torch.tensor([[a for a, b in pairs] + [b for a, b in pairs],
-                               [b for a, b in pairs] + [a for a, b in pairs]])
+    edge_index = torch.tensor(
+        [[a for a, b in pairs] + [b for a, b in pairs], [b for a, b in pairs] + [a for a, b in pairs]]
+    )
     x = torch.randn(n, 3, dtype=torch.float64)
     layer = GCNLayer(3, 4).double()
     a = torch.eye(n, dtype=torch.float64)
@@ -101,8 +108,20 @@ def test_predict_a_node_with_its_neighbourhood(tmp_path):
 
 def test_karate_club_through_the_cli(tmp_path, capsys):
     run = tmp_path / "run"
-    assert main(["train", str(REPO / "configs" / "karate-gat.yaml"), "--out", str(run), "--no-progress",
-                 "--set", "train.max_steps=20"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(REPO / "configs" / "karate-gat.yaml"),
+                "--out",
+                str(run),
+                "--no-progress",
+                "--set",
+                "train.max_steps=20",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run), "--json", "--confusion-plot", str(tmp_path / "cm.png")]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == len(TASKS.get("karate-club").load_split(run, "test")) == 6
@@ -110,8 +129,12 @@ def test_karate_club_through_the_cli(tmp_path, capsys):
     lines = capsys.readouterr().out.split()
     assert len(lines) >= 2 and set(lines) <= {"Mr.", "Hi", "Officer"}
     assert (tmp_path / "n-1.png").is_file() and (tmp_path / "n-2.png").is_file()
-    assert main(["predict", "--model", str(run), "0", "--attention-heads", "3", "--attention-plot",
-                 str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            ["predict", "--model", str(run), "0", "--attention-heads", "3", "--attention-plot", str(tmp_path / "x.png")]
+        )
+        == 2
+    )
 
 
 def test_missing_apt_lists_are_a_one_line_config_error(tmp_path):

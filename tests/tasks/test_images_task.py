@@ -21,8 +21,10 @@ from attnkit.tasks import TASKS
 from attnkit.tasks.base import LossContext
 from attnkit.tasks.images import CanvasConfig, FashionConfig
 
-pytestmark = pytest.mark.skipif(not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
-                                reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
+pytestmark = pytest.mark.skipif(
+    not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file(),
+    reason="needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist",
+)
 
 SMALL = dict(dev_size=100, train_size=300, test_size=50)
 
@@ -121,12 +123,22 @@ def _png(path: Path, pixels: np.ndarray) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("family, cfg, kinds", [
-    ("cnn", CNNConfig(channels=(4, 8), attention="cbam"), ["CBAM spatial gate, stage 1", "CBAM spatial gate, stage 2"]),
-    ("cnn", CNNConfig(channels=(4, 8), attention="nonlocal"), ["non-local: query pixel (1, 2)"]),
-    ("vit", ViTConfig(d_model=8, n_heads=2, layers=2, d_ff=8), ["ViT attention rollout (class token)",
-                                                                 "ViT last layer, class token"]),
-])
+@pytest.mark.parametrize(
+    "family, cfg, kinds",
+    [
+        (
+            "cnn",
+            CNNConfig(channels=(4, 8), attention="cbam"),
+            ["CBAM spatial gate, stage 1", "CBAM spatial gate, stage 2"],
+        ),
+        ("cnn", CNNConfig(channels=(4, 8), attention="nonlocal"), ["non-local: query pixel (1, 2)"]),
+        (
+            "vit",
+            ViTConfig(d_model=8, n_heads=2, layers=2, d_ff=8),
+            ["ViT attention rollout (class token)", "ViT last layer, class token"],
+        ),
+    ],
+)
 def test_predict_reads_image_files_and_returns_the_attention(tmp_path, family, cfg, kinds):
     task, splits = TASKS.get("fashion-mnist").build(FashionConfig(**SMALL), tmp_path)
     model = FAMILIES.get(family).build(cfg, task.spec).eval()
@@ -154,12 +166,14 @@ def test_bad_inputs_are_one_line_errors_before_any_prediction(tmp_path):
     model = FAMILIES.get("cnn").build(CNNConfig(channels=(4, 8), attention="nonlocal"), task.spec).eval()
     good = _png(tmp_path / "ok.png", splits["test"][0].image.numpy())
     (tmp_path / "text.png").write_text("not a picture")
-    cases = [([good, str(tmp_path / "missing.png")], {}, "no such file"),
-             ([good, str(tmp_path / "text.png")], {}, "not an image Pillow can read"),
-             ([good], {"colour": "red"}, "unknown option colour"),
-             ([good], {"invert": "maybe"}, "choose auto, yes or no"),
-             ([good], {"query": "3"}, "must look like ROW,COL"),
-             ([good], {"query": "20,20"}, "outside the non-local map of 14 x 14")]
+    cases = [
+        ([good, str(tmp_path / "missing.png")], {}, "no such file"),
+        ([good, str(tmp_path / "text.png")], {}, "not an image Pillow can read"),
+        ([good], {"colour": "red"}, "unknown option colour"),
+        ([good], {"invert": "maybe"}, "choose auto, yes or no"),
+        ([good], {"query": "3"}, "must look like ROW,COL"),
+        ([good], {"query": "20,20"}, "outside the non-local map of 14 x 14"),
+    ]
     for inputs, options, message in cases:
         with pytest.raises(InputError, match=message):
             task.predict(model, inputs, options=options)

@@ -18,8 +18,9 @@ from attnkit.errors import ConfigError
 from attnkit.models import FAMILIES, RNNConfig, TransformerConfig
 from attnkit.tasks.spoken_dates import SpokenDatesTask
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="espeak-ng is not installed (apt-get install espeak-ng)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
 
 CONFIG = """\
 data:
@@ -79,8 +80,21 @@ def test_evaluate_and_predict_with_the_alignment_picture(run, tmp_path, capsys):
     assert set(metrics["by_locale"]) <= {"en_US", "de_DE"}
     subprocess.run(["espeak-ng", "-v", "de+m7", "-w", str(tmp_path / "rec.wav"), "3. Mai 1979"], check=True)
     plot = tmp_path / "a.png"
-    assert main(["predict", "--model", str(run / "run"), str(tmp_path / "rec.wav"), "--beam", "2",
-                 "--attention-plot", str(plot)]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--model",
+                str(run / "run"),
+                str(tmp_path / "rec.wav"),
+                "--beam",
+                "2",
+                "--attention-plot",
+                str(plot),
+            ]
+        )
+        == 0
+    )
     assert len(capsys.readouterr().out.strip()) <= 10
     assert plot.read_bytes().startswith(b"\x89PNG")
     (tmp_path / "empty.wav").write_bytes(b"")
@@ -94,8 +108,10 @@ def test_transformer_and_bahdanau_decode_through_the_same_task(run):
     task = SpokenDatesTask.load(cfg.data, run / "run")
     dev = SpokenDatesTask.load_split(run / "run", "dev")
     torch.manual_seed(0)
-    for family, model_cfg in (("transformer", TransformerConfig(d_model=16, n_heads=2, d_ff=16)),
-                              ("rnn", RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, attn_dim=8))):
+    for family, model_cfg in (
+        ("transformer", TransformerConfig(d_model=16, n_heads=2, d_ff=16)),
+        ("rnn", RNNConfig(attention="bahdanau", emb_dim=8, hidden_dim=8, attn_dim=8)),
+    ):
         model = FAMILIES.get(family).build(model_cfg, task.spec)
         metrics, preds = task.evaluate(model, dev, decode=DecodeOptions(beam_size=2))
         assert metrics["n"] == 3 and "monotonicity" in metrics
@@ -113,12 +129,17 @@ def test_config_refuses_a_locale_espeak_does_not_speak():
 def test_field_accuracy_counts_each_field_and_the_characters_in_place():
     from attnkit.tasks.spoken_dates import field_accuracy
 
-    scores = field_accuracy(["2019-03-05", "2019-04-05", "20", ""], ["2019-03-05", "2018-03-05", "2019-03-05",
-                                                                     "1999-12-31"])
+    scores = field_accuracy(
+        ["2019-03-05", "2019-04-05", "20", ""], ["2019-03-05", "2018-03-05", "2019-03-05", "1999-12-31"]
+    )
     assert scores["year_accuracy"] == 1 / 4  # "2019" only in the first
     assert scores["month_accuracy"] == 1 / 4 and scores["day_accuracy"] == 2 / 4
     assert scores["char_accuracy"] == pytest.approx((10 + 8 + 2 + 0) / 10 / 4)
-    assert field_accuracy([], []) == {"year_accuracy": 0.0, "month_accuracy": 0.0, "day_accuracy": 0.0,
-                                      "char_accuracy": 0.0}
+    assert field_accuracy([], []) == {
+        "year_accuracy": 0.0,
+        "month_accuracy": 0.0,
+        "day_accuracy": 0.0,
+        "char_accuracy": 0.0,
+    }
     with pytest.raises(ValueError, match="outputs for"):
         field_accuracy(["x"], [])

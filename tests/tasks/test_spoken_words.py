@@ -14,8 +14,9 @@ from attnkit.cli import main
 from attnkit.config import load_config
 from attnkit.errors import ConfigError
 
-pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None,
-                                reason="espeak-ng is not installed (apt-get install espeak-ng)")
+pytestmark = pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="espeak-ng is not installed (apt-get install espeak-ng)"
+)
 
 CONFIG = """\
 data:
@@ -67,9 +68,11 @@ def test_evaluate_and_predict_a_recording_with_its_attention_picture(run, tmp_pa
     # a user's recording: another voice, stereo, 44.1 kHz, read and resampled
     (tmp_path / "mono.wav").unlink(missing_ok=True)
     import subprocess
+
     subprocess.run(["espeak-ng", "-v", "en+m7", "-w", str(tmp_path / "mono.wav"), "two"], check=True)
     x, sr = soundfile.read(tmp_path / "mono.wav")
     import librosa
+
     y = librosa.resample(x, orig_sr=sr, target_sr=44100)
     soundfile.write(tmp_path / "rec.wav", np.stack([y, y], 1), 44100)
     plot = tmp_path / "out.png"
@@ -104,8 +107,11 @@ def test_a_changed_recording_is_refused(run):
 
 def test_config_refuses_unknown_voices_and_too_few_voices(tmp_path):
     with pytest.raises(ConfigError, match="no voice variant 'm99'"):
-        load_config(None, ["data.task=spoken-words", "data.voices=[en+m1, en+m99, en+f1]", "data.dev_voices=1",
-                           "data.test_voices=1"])
+        load_config(
+            None,
+            ["data.task=spoken-words", "data.voices=[en+m1, en+m99, en+f1]", "data.dev_voices=1", "data.test_voices=1"],
+        )
     with pytest.raises(ConfigError, match="at least one to train on"):
-        load_config(None, ["data.task=spoken-words", "data.voices=[en+m1, en+f1]", "data.dev_voices=1",
-                           "data.test_voices=1"])
+        load_config(
+            None, ["data.task=spoken-words", "data.voices=[en+m1, en+f1]", "data.dev_voices=1", "data.test_voices=1"]
+        )

@@ -30,12 +30,15 @@ def write_corpus(folder, n_train=400, n_dev=40, n_test=40, seed=0):
 
 def config(tmp_path, corpus, **train):
     path = tmp_path / "cfg.yaml"
-    path.write_text(f"""
+    path.write_text(
+        f"""
 data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 40, n_dev: 40}}
 model: {{arch: rnn, attention: bahdanau, emb_dim: 32, hidden_dim: 32, attn_dim: 32}}
-train: {{max_steps: {train.get('max_steps', 300)}, batch_tokens: 400, lr: 0.01, eval_every: 100, patience: 5,
+train: {{max_steps: {train.get("max_steps", 300)}, batch_tokens: 400, lr: 0.01, eval_every: 100, patience: 5,
          threads: 1}}
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return load_config(path)
 
 

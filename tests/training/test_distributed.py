@@ -27,8 +27,13 @@ def _train(config, out, nproc):
     launcher = [] if nproc == 1 else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
     env = {**os.environ, "ATTNKIT_LOSS_LOG": "1", "OMP_NUM_THREADS": "1"}
     env.pop("WORLD_SIZE", None)
-    proc = subprocess.run([sys.executable, *launcher, "-m", "attnkit.cli", "train", str(config), "--out", str(out),
-                           "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, *launcher, "-m", "attnkit.cli", "train", str(config), "--out", str(out), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
@@ -48,8 +53,9 @@ def test_two_ranks_follow_the_single_process_trajectory(tmp_path):
 
     losses = [[json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()] for run in (one, two)]
     assert [r["step"] for r in losses[1]] == list(range(1, 31))  # one line per step: rank 0 alone writes
-    assert [(r["n_tokens"], r["n_examples"]) for r in losses[0]] == [(r["n_tokens"], r["n_examples"])
-                                                                    for r in losses[1]]  # same global batches
+    assert [(r["n_tokens"], r["n_examples"]) for r in losses[0]] == [
+        (r["n_tokens"], r["n_examples"]) for r in losses[1]
+    ]  # same global batches
     assert any(r["n_examples"] == 1 for r in losses[1])  # rank 1 had nothing to do at some steps
     diff = max(abs(a["loss"] - b["loss"]) for a, b in zip(*losses))
     assert diff < 1e-5, diff

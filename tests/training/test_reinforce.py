@@ -63,7 +63,7 @@ class Toy:
                     scores = scores + self.u[s[t - 1]]
                 lp_t.append(torch.log_softmax(scores, -1)[:, s[t]])  # (B,)
                 out = torch.log_softmax(self.values[:, s[t]] @ self.w.T, -1)  # (B, n_out)
-                r = r + out.gather(1, self.y[:, t:t + 1]).squeeze(1) * self.real[:, t]
+                r = r + out.gather(1, self.y[:, t : t + 1]).squeeze(1) * self.real[:, t]
             logp.append(torch.stack(lp_t, 1))
             reward.append(r)
         return torch.stack(logp, 1), torch.stack(reward, 1)
@@ -90,8 +90,9 @@ class Toy:
         zeros = torch.zeros(self.batch, self.steps, dtype=F64)
 
         def loss(r_c, lp_c):  # what the trainer minimises for one joint draw (entropy weight 0)
-            return -r_c.sum() + reinforce_surrogate(r_c, lp_c, zeros, self.real, choose_baseline(r_c),
-                                                    reinforce_weight=1.0, entropy_weight=0.0)
+            return -r_c.sum() + reinforce_surrogate(
+                r_c, lp_c, zeros, self.real, choose_baseline(r_c), reinforce_weight=1.0, entropy_weight=0.0
+            )
 
         expected_loss = (prob * torch.func.vmap(loss)(r, lp)).sum()
         return [-g / self.batch for g in torch.autograd.grad(expected_loss, self.params())]
@@ -112,10 +113,12 @@ def _new_rule(earlier):
 
 def _old_rule(earlier):
     """The old trainer: b updated with this batch's mean reward before the advantage."""
+
     def choose(reward):
         baseline = _baseline_after(earlier)
         baseline.update(reward.detach().mean())  # the old code took float(reward.mean())
         return baseline.current()
+
     return choose
 
 
@@ -185,6 +188,7 @@ def _forced_sampler(choices):
         log_probs = torch.log(masked_softmax(scores, mask))  # every position here is unmasked
         weights = torch.zeros_like(scores).scatter_(-1, index, 1.0)
         return weights, log_probs.gather(-1, index).squeeze(-1)
+
     return sample
 
 
@@ -198,8 +202,17 @@ def test_trainer_reinforce_loss_in_expectation_is_the_exact_gradient(tmp_path, m
     from ..helpers import ID_PAIRS, items
 
     torch.manual_seed(0)
-    model = Seq2Seq(7, 7, attention="bahdanau", normaliser="reinforce", emb_dim=4, hidden_dim=5,
-                    reinforce_weight=1.0, entropy_weight=0.0, baseline_decay=DECAY).double()
+    model = Seq2Seq(
+        7,
+        7,
+        attention="bahdanau",
+        normaliser="reinforce",
+        emb_dim=4,
+        hidden_dim=5,
+        reinforce_weight=1.0,
+        entropy_weight=0.0,
+        baseline_decay=DECAY,
+    ).double()
     src, tgt = [[4, 5]], [[6]]  # Tk = 2 source positions, Tq = 2 output steps (6, </s>): 4 draws
     batch = collate(src, tgt)
     cfg = TrainConfig(threads=1)

@@ -21,28 +21,36 @@ from attnkit.training.reinforce_state import gather_baselines, restore_baselines
 
 from ..helpers import ID_PAIRS, items
 
-CFG = TrainConfig(max_steps=30, batch_size=16, lr=0.01, lr_min=0.001, eval_every=10, patience=100, seed=3,
-                  threads=1)
+CFG = TrainConfig(max_steps=30, batch_size=16, lr=0.01, lr_min=0.001, eval_every=10, patience=100, seed=3, threads=1)
 
 
 def _data(n=96, seed=0):
     g = torch.Generator().manual_seed(seed)
-    src = [torch.randint(4, 12, (int(torch.randint(3, 6, (1,), generator=g)),), generator=g).tolist()
-           for _ in range(n)]
+    src = [torch.randint(4, 12, (int(torch.randint(3, 6, (1,), generator=g)),), generator=g).tolist() for _ in range(n)]
     return src, [list(reversed(s)) for s in src]
 
 
 def _model():
     torch.manual_seed(0)
-    return Seq2Seq(12, 12, attention="bahdanau", normaliser="reinforce", emb_dim=8, hidden_dim=12,
-                   reinforce_weight=0.5, entropy_weight=0.02, baseline_decay=0.8)
+    return Seq2Seq(
+        12,
+        12,
+        attention="bahdanau",
+        normaliser="reinforce",
+        emb_dim=8,
+        hidden_dim=12,
+        reinforce_weight=0.5,
+        entropy_weight=0.02,
+        baseline_decay=0.8,
+    )
 
 
 def _trainer(run_dir, validate=None):
     run_dir.mkdir(exist_ok=True)
     src, tgt = _data()
-    return Trainer(_model(), CFG, run_dir, ID_PAIRS, items(src, tgt), validate or (lambda m: {"score": 0.0}),
-                   progress=False)
+    return Trainer(
+        _model(), CFG, run_dir, ID_PAIRS, items(src, tgt), validate or (lambda m: {"score": 0.0}), progress=False
+    )
 
 
 def _crash_after_first_save(run_dir):
@@ -79,7 +87,7 @@ def test_the_baseline_is_a_buffer_saved_with_the_weights(tmp_path):
     assert fresh.reinforce.baseline_value is None
     load_weights(fresh, tmp_path / "run" / "model.safetensors")
     assert fresh.reinforce.baseline_value == float(best["reinforce.baseline"])
-    fresh.load_state_dict({k[len("model."):]: v for k, v in last.items() if k.startswith("model.")})
+    fresh.load_state_dict({k[len("model.") :]: v for k, v in last.items() if k.startswith("model.")})
     assert fresh.reinforce.baseline_value == model.reinforce.baseline_value
 
 
@@ -100,8 +108,10 @@ def test_a_resumed_hard_attention_run_matches_the_uninterrupted_one(tmp_path):
     save_file(tensors, str(last), metadata=meta)
     forgetful = _trainer(tmp_path / "c")
     forgetful.fit(resume=True)
-    differs = [not torch.equal(x, y) for x, y in zip(straight.model.state_dict().values(),
-                                                     forgetful.model.state_dict().values())]
+    differs = [
+        not torch.equal(x, y)
+        for x, y in zip(straight.model.state_dict().values(), forgetful.model.state_dict().values())
+    ]
     assert any(differs)
 
 
@@ -155,8 +165,11 @@ def test_other_ranks_take_their_own_baselines_back():
 
 def test_reinforce_settings_in_train_move_to_the_model(tmp_path, caplog):
     path = tmp_path / "old.yaml"
-    path.write_text("model:\n  normaliser: reinforce\ntrain:\n  reinforce_weight: 0.5\n  entropy_weight: 0.0\n"
-                    "  baseline_decay: 0.95\n", encoding="utf-8")
+    path.write_text(
+        "model:\n  normaliser: reinforce\ntrain:\n  reinforce_weight: 0.5\n  entropy_weight: 0.0\n"
+        "  baseline_decay: 0.95\n",
+        encoding="utf-8",
+    )
     with caplog.at_level(logging.WARNING, logger="attnkit.config"):
         cfg = load_config(path)
     notices = [r.getMessage() for r in caplog.records if r.name == "attnkit.config"]
@@ -164,13 +177,21 @@ def test_reinforce_settings_in_train_move_to_the_model(tmp_path, caplog):
     for key in ("reinforce_weight", "entropy_weight", "baseline_decay"):
         assert f"train.{key} is now model.{key}" in notices[0]
     assert (cfg.model.reinforce_weight, cfg.model.entropy_weight, cfg.model.baseline_decay) == (0.5, 0.0, 0.95)
-    assert cfg == load_config(None, ["model.normaliser=reinforce", "model.reinforce_weight=0.5",
-                                     "model.entropy_weight=0.0", "model.baseline_decay=0.95"])
+    assert cfg == load_config(
+        None,
+        [
+            "model.normaliser=reinforce",
+            "model.reinforce_weight=0.5",
+            "model.entropy_weight=0.0",
+            "model.baseline_decay=0.95",
+        ],
+    )
     # every resolved config of a run wrote the defaults in train:; without sampled attention they go quietly
     caplog.clear()
     plain = tmp_path / "plain.yaml"
-    plain.write_text("train:\n  reinforce_weight: 1.0\n  entropy_weight: 0.01\n  baseline_decay: 0.9\n",
-                     encoding="utf-8")
+    plain.write_text(
+        "train:\n  reinforce_weight: 1.0\n  entropy_weight: 0.01\n  baseline_decay: 0.9\n", encoding="utf-8"
+    )
     with caplog.at_level(logging.WARNING, logger="attnkit.config"):
         assert load_config(plain, legacy=True) == load_config(None)
     assert not [r for r in caplog.records if r.name == "attnkit.config"]

@@ -56,12 +56,14 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     config = tmp_path / "cfg.yaml"
     config.write_text(CONFIG.format(corpus=corpus, max_steps=MAX_STEPS), encoding="utf-8")
     straight, killed = tmp_path / "straight", tmp_path / "killed"
-    done = subprocess.run(_command(str(config), "--out", str(straight)), capture_output=True, text=True,
-                          env=_env(), timeout=120)
+    done = subprocess.run(
+        _command(str(config), "--out", str(straight)), capture_output=True, text=True, env=_env(), timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
 
-    proc = subprocess.Popen(_command(str(config), "--out", str(killed)), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, env=_env())
+    proc = subprocess.Popen(
+        _command(str(config), "--out", str(killed)), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=_env()
+    )
     try:
         while _saved_step(killed) < MAX_STEPS // 2 and proc.poll() is None:
             time.sleep(0.005)
@@ -72,8 +74,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_parameters(tmp_path):
     assert proc.returncode == -signal.SIGKILL, stderr.decode()[-3000:]
     assert MAX_STEPS // 2 <= _saved_step(killed) < MAX_STEPS
 
-    resumed = subprocess.run(_command("--resume", str(killed)), capture_output=True, text=True, env=_env(),
-                             timeout=120)
+    resumed = subprocess.run(_command("--resume", str(killed)), capture_output=True, text=True, env=_env(), timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ("last.safetensors", "model.safetensors"):
         a, b = load_file(str(straight / name)), load_file(str(killed / name))
@@ -88,12 +89,14 @@ def _reverse_trainer(run_dir):
     torch.manual_seed(0)
     model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16, dropout=0.1)
     g = torch.Generator().manual_seed(0)
-    src = [torch.randint(4, 12, (int(torch.randint(2, 9, (1,), generator=g)),), generator=g).tolist()
-           for _ in range(200)]
+    src = [
+        torch.randint(4, 12, (int(torch.randint(2, 9, (1,), generator=g)),), generator=g).tolist() for _ in range(200)
+    ]
     cfg = TrainConfig(max_steps=40, batch_tokens=40, lr=0.01, eval_every=10, patience=100, seed=3, threads=1)
     run_dir.mkdir(exist_ok=True)
-    return Trainer(model, cfg, run_dir, ID_PAIRS, items(src, [s[::-1] for s in src]), lambda m: {"score": 0.0},
-                   progress=False)
+    return Trainer(
+        model, cfg, run_dir, ID_PAIRS, items(src, [s[::-1] for s in src]), lambda m: {"score": 0.0}, progress=False
+    )
 
 
 class _Died(BaseException):

@@ -34,13 +34,16 @@ def test_every_shipped_rnn_config_builds(path):
         assert build_model(cfg, task).attention_name == cfg.model.attention
 
 
-@pytest.mark.parametrize("overrides, option", [
-    (["model.attention=bahdanau", "model.input_feeding=false"], "input_feeding"),
-    (["model.attention=luong-general", "model.attn_dim=32"], "attn_dim"),
-    (["model.attention=none", "model.attn_dim=32"], "attn_dim"),
-    (["model.attention=luong-local-m", "model.attn_dim=32"], "attn_dim"),
-    (["model.attention=luong-stacked", "model.dec_layers=2", "model.attn_dim=32"], "attn_dim"),
-])
+@pytest.mark.parametrize(
+    "overrides, option",
+    [
+        (["model.attention=bahdanau", "model.input_feeding=false"], "input_feeding"),
+        (["model.attention=luong-general", "model.attn_dim=32"], "attn_dim"),
+        (["model.attention=none", "model.attn_dim=32"], "attn_dim"),
+        (["model.attention=luong-local-m", "model.attn_dim=32"], "attn_dim"),
+        (["model.attention=luong-stacked", "model.dec_layers=2", "model.attn_dim=32"], "attn_dim"),
+    ],
+)
 def test_an_option_the_decoder_ignores_is_a_config_error(overrides, option):
     with pytest.raises(ConfigError) as err:  # refused when the config is loaded, before any model exists
         _build(*overrides)
@@ -57,8 +60,9 @@ def test_defaults_of_options_the_decoder_does_not_take_are_not_passed():
 
 
 def test_options_the_decoder_takes_are_passed():
-    local = _build("model.attention=luong-local-p", "model.local_window=3", "model.attn_dim=5",
-                   "model.input_feeding=false")
+    local = _build(
+        "model.attention=luong-local-p", "model.local_window=3", "model.attn_dim=5", "model.input_feeding=false"
+    )
     assert local.decoder.attention.window == 3 and local.decoder.attention.position_proj.out_features == 5
     assert not local.decoder.input_feeding
     assert _build("model.normaliser=sparsemax").decoder.attention.normaliser.name == "sparsemax"

@@ -88,11 +88,14 @@ def test_an_attnkit_0_1_config_is_converted_only_without_a_record(tmp_path):
         load_run_config(tmp_path)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("{not json", "is not a readable run record"),
-    ('{"format": "attnkit.run/1"}', "has no attnkit_version string"),
-    ('["0.2.0"]', "has no attnkit_version string"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("{not json", "is not a readable run record"),
+        ('{"format": "attnkit.run/1"}', "has no attnkit_version string"),
+        ('["0.2.0"]', "has no attnkit_version string"),
+    ],
+)
 def test_a_broken_record_is_a_one_line_error(tmp_path, text, message):
     (tmp_path / RUN_RECORD).write_text(text)
     with pytest.raises(ConfigError, match=message) as err:

@@ -21,21 +21,20 @@ from ..helpers import ID_PAIRS, items
 
 def _reverse_data(n=256, seed=0):
     g = torch.Generator().manual_seed(seed)
-    src = [torch.randint(4, 12, (int(torch.randint(3, 7, (1,), generator=g)),), generator=g).tolist()
-           for _ in range(n)]
+    src = [torch.randint(4, 12, (int(torch.randint(3, 7, (1,), generator=g)),), generator=g).tolist() for _ in range(n)]
     return src, [list(reversed(s)) for s in src]
 
 
-CFG = TrainConfig(max_steps=40, batch_size=32, lr=0.01, lr_min=0.001, eval_every=10, patience=100,
-                  seed=7, threads=1)
+CFG = TrainConfig(max_steps=40, batch_size=32, lr=0.01, lr_min=0.001, eval_every=10, patience=100, seed=7, threads=1)
 
 
 def _trainer(run_dir, cfg=CFG, validate=None):
     torch.manual_seed(0)
     model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16, dropout=0.1)
     src, tgt = _reverse_data()
-    return Trainer(model, cfg, run_dir, ID_PAIRS, items(src, tgt), validate or (lambda m: {"score": 0.0}),
-                   progress=False)
+    return Trainer(
+        model, cfg, run_dir, ID_PAIRS, items(src, tgt), validate or (lambda m: {"score": 0.0}), progress=False
+    )
 
 
 def test_resume_reproduces_the_uninterrupted_run(tmp_path):
@@ -70,16 +69,16 @@ def test_a_stop_signal_saves_a_resumable_state(tmp_path):
         trainer.fit()
     state = json.loads((tmp_path / "run" / "trainer_state.json").read_text())
     assert 0 < state["extra"]["step"] < 10_000
-    again = _trainer(tmp_path / "run", cfg=replace(CFG, max_steps=state["extra"]["step"] + 5,
-                                                    eval_every=10_000))
+    again = _trainer(tmp_path / "run", cfg=replace(CFG, max_steps=state["extra"]["step"] + 5, eval_every=10_000))
     assert again.fit(resume=True).steps == state["extra"]["step"] + 5
 
 
 def test_best_checkpoint_is_kept_and_early_stopping_works(tmp_path):
     scores = iter([0.5, 0.7, 0.6, 0.6, 0.9])
     (tmp_path / "run").mkdir()
-    trainer = _trainer(tmp_path / "run", cfg=replace(CFG, patience=2, max_steps=60),
-                       validate=lambda m: {"score": next(scores)})
+    trainer = _trainer(
+        tmp_path / "run", cfg=replace(CFG, patience=2, max_steps=60), validate=lambda m: {"score": next(scores)}
+    )
     result = trainer.fit()
     assert result.stopped_early and result.steps == 40 and result.best_step == 20
     assert result.best_score == 0.7
@@ -108,17 +107,20 @@ def test_the_model_learns_to_reverse(tmp_path, arch):
         from attnkit.models import TransformerSeq2Seq
 
         torch.manual_seed(0)
-        model = TransformerSeq2Seq(12, 12, d_model=32, n_heads=4, enc_layers=1, dec_layers=1, d_ff=64,
-                                   dropout=0.0, positional="sinusoidal")
+        model = TransformerSeq2Seq(
+            12, 12, d_model=32, n_heads=4, enc_layers=1, dec_layers=1, d_ff=64, dropout=0.0, positional="sinusoidal"
+        )
         cfg = replace(cfg, max_steps=500, lr=0.005, schedule="inverse-sqrt", warmup_steps=50)
         src, tgt = _reverse_data(n=3000)  # a Transformer needs more examples than the RNN here
-        trainer = Trainer(model, cfg, tmp_path / "run", ID_PAIRS, items(src, tgt), lambda m: {"score": 0.0},
-                          progress=False)
+        trainer = Trainer(
+            model, cfg, tmp_path / "run", ID_PAIRS, items(src, tgt), lambda m: {"score": 0.0}, progress=False
+        )
     else:
         trainer.model.dropout.p = 0.0
     trainer.fit()
     from attnkit.data import collate
     from attnkit.decoding import greedy_decode
+
     src, tgt = _reverse_data(n=200, seed=1)
     batch = collate(src)
     hyps = greedy_decode(trainer.model.eval(), batch.src, batch.src_lengths, max_len=8)
@@ -199,18 +201,20 @@ def test_reinforce_terms_use_the_baseline_of_earlier_batches():
         assert loss.baseline_value == pytest.approx(b_after)
 
 
-@pytest.mark.parametrize("metric, records, best_step, stopped_at", [
-    # a tie on the primary metric goes to the better tie-break value
-    (PrimaryMetric("score", tie_break="f1"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 30, 40),
-    # without a tie-break the first of equal values is kept
-    (PrimaryMetric("score"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 20, 40),
-    # lower is better
-    (PrimaryMetric("score", higher_is_better=False), [(0.5, 0), (0.3, 0), (0.4, 0), (0.35, 0)], 20, 40),
-    # reaching the declared best value stops training at once (no magic 1.0: here 0.9)
-    (PrimaryMetric("score", best_possible=0.9), [(0.5, 0), (0.95, 0), (0.1, 0), (0.1, 0)], 20, 20),
-])
-def test_the_primary_metric_picks_the_best_checkpoint_and_the_stop(tmp_path, metric, records, best_step,
-                                                                    stopped_at):
+@pytest.mark.parametrize(
+    "metric, records, best_step, stopped_at",
+    [
+        # a tie on the primary metric goes to the better tie-break value
+        (PrimaryMetric("score", tie_break="f1"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 30, 40),
+        # without a tie-break the first of equal values is kept
+        (PrimaryMetric("score"), [(0.5, 0.1), (0.7, 0.2), (0.7, 0.4), (0.7, 0.3)], 20, 40),
+        # lower is better
+        (PrimaryMetric("score", higher_is_better=False), [(0.5, 0), (0.3, 0), (0.4, 0), (0.35, 0)], 20, 40),
+        # reaching the declared best value stops training at once (no magic 1.0: here 0.9)
+        (PrimaryMetric("score", best_possible=0.9), [(0.5, 0), (0.95, 0), (0.1, 0), (0.1, 0)], 20, 20),
+    ],
+)
+def test_the_primary_metric_picks_the_best_checkpoint_and_the_stop(tmp_path, metric, records, best_step, stopped_at):
     values = iter(records)
 
     def validate(model):
@@ -221,8 +225,16 @@ def test_the_primary_metric_picks_the_best_checkpoint_and_the_stop(tmp_path, met
     torch.manual_seed(0)
     model = Seq2Seq(12, 12, attention="bahdanau", emb_dim=8, hidden_dim=16)
     src, tgt = _reverse_data()
-    trainer = Trainer(model, replace(CFG, patience=100, max_steps=40), tmp_path / "run", ID_PAIRS, items(src, tgt),
-                      validate, metric=metric, progress=False)
+    trainer = Trainer(
+        model,
+        replace(CFG, patience=100, max_steps=40),
+        tmp_path / "run",
+        ID_PAIRS,
+        items(src, tgt),
+        validate,
+        metric=metric,
+        progress=False,
+    )
     result = trainer.fit()
     assert result.best_step == best_step and result.steps == stopped_at
 
@@ -233,6 +245,7 @@ def test_resume_on_cuda_restores_the_device_random_state(tmp_path):
     """Dropout on CUDA draws from the device's generator: the state saves it (``rng.cuda``), so
     a resumed run takes the same dropout masks as an uninterrupted one. cuDNN kernels may sum in
     another order between runs, hence a tolerance far below what one different mask would move."""
+
     def on_cuda(run_dir, validate=None):
         trainer = _trainer(run_dir, validate=validate)
         trainer.model.cuda()  # in place: the optimizer keeps the same parameters

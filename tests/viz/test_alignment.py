@@ -32,8 +32,9 @@ def test_per_head_weights_draw_the_mean_by_default_or_the_head_named():
     drawn = plot_alignment(weights, src, out).axes[0].images[0].get_array()
     np.testing.assert_allclose(drawn, (weights[0] + weights[1]) / 2)
     for h in (0, 1):
-        np.testing.assert_array_equal(plot_alignment(weights, src, out, heads=h).axes[0].images[0].get_array(),
-                                      weights[h])
+        np.testing.assert_array_equal(
+            plot_alignment(weights, src, out, heads=h).axes[0].images[0].get_array(), weights[h]
+        )
     assert not np.allclose(weights[1], (weights[0] + weights[1]) / 2)
     with pytest.raises(ValueError, match="head 2 is out of range: these weights have 2 heads"):
         plot_alignment(weights, src, out, heads=2)

@@ -13,8 +13,9 @@ from attnkit.viz import plot_caption_attention, plot_prediction, save_figure
 def test_one_panel_per_word(tmp_path):
     words = ["a", "bag", "next", "to", "a", "coat", "</s>"]
     maps = np.random.default_rng(0).random((len(words), 7, 7))
-    fig = plot_caption_attention(np.zeros((84, 84), dtype=np.uint8), words, maps, boxes=[(2, 3, 30, 31)],
-                                 title="a bag next to a coat", ncols=4)
+    fig = plot_caption_attention(
+        np.zeros((84, 84), dtype=np.uint8), words, maps, boxes=[(2, 3, 30, 31)], title="a bag next to a coat", ncols=4
+    )
     assert [ax.get_title() for ax in fig.axes] == ["input", *words]
     assert len(fig.axes[0].patches) == 1  # the box outline
     assert save_figure(fig, tmp_path / "words.png").stat().st_size > 0

@@ -22,8 +22,15 @@ def _png(fig, tmp_path, name="f.png"):
     assert path.read_bytes().startswith(b"\x89PNG")
 
 
-@pytest.mark.parametrize("image", [RNG.integers(0, 256, (28, 28), dtype=np.uint8), RNG.random((32, 24, 3)),
-                                   RNG.normal(size=(3, 32, 24)), RNG.random((1, 28, 28))])
+@pytest.mark.parametrize(
+    "image",
+    [
+        RNG.integers(0, 256, (28, 28), dtype=np.uint8),
+        RNG.random((32, 24, 3)),
+        RNG.normal(size=(3, 32, 24)),
+        RNG.random((1, 28, 28)),
+    ],
+)
 def test_overlay_covers_the_picture_with_the_upsampled_map(image, tmp_path):
     heat = RNG.random((7, 6))
     fig = plot_image_attention(image, heat, title="t", marker=(3, 4))
@@ -56,8 +63,9 @@ def test_overlay_refuses_bad_inputs():
 def test_grid_has_one_axes_per_panel(tmp_path):
     images = [RNG.random((16, 16)) for _ in range(5)]
     heats = [RNG.random((4, 4)) for _ in range(5)]
-    fig = plot_image_attention_grid(images, heats, ["CBAM", "non-local", "rollout", "a", "b"], ncols=3,
-                                    markers=[None, (2, 2), None, None, None])
+    fig = plot_image_attention_grid(
+        images, heats, ["CBAM", "non-local", "rollout", "a", "b"], ncols=3, markers=[None, (2, 2), None, None, None]
+    )
     assert len(fig.axes) == 5 and [ax.get_title() for ax in fig.axes] == ["CBAM", "non-local", "rollout", "a", "b"]
     assert len(fig.axes[1].lines) == 2 and not fig.axes[0].lines
     _png(fig, tmp_path)
@@ -71,7 +79,7 @@ def test_channel_weights_one_line_per_class_with_examples(tmp_path):
     weights = RNG.random((40, 16))
     labels = np.arange(40) % 3
     fig = plot_channel_weights(weights, labels, ["a", "b", "c", "d"], title="SE block 3")
-    ax, = fig.axes
+    (ax,) = fig.axes
     assert [line.get_label() for line in ax.lines] == ["a", "b", "c", "all"]
     np.testing.assert_allclose(ax.lines[1].get_ydata(), weights[labels == 1].mean(axis=0))
     np.testing.assert_allclose(ax.lines[-1].get_ydata(), weights.mean(axis=0))
@@ -87,8 +95,9 @@ def test_channel_weights_one_line_per_class_with_examples(tmp_path):
 
 def test_sampling_outline_follows_affine_grid_with_align_corners_false():
     identity = np.array([[1.0, 0, 0], [0, 1.0, 0]])
-    np.testing.assert_allclose(sampling_outline(identity, 20, 30), [[-0.5, -0.5], [29.5, -0.5], [29.5, 19.5],
-                                                                    [-0.5, 19.5]])
+    np.testing.assert_allclose(
+        sampling_outline(identity, 20, 30), [[-0.5, -0.5], [29.5, -0.5], [29.5, 19.5], [-0.5, 19.5]]
+    )
     half = np.array([[0.5, 0, 0.5], [0, 0.5, 0]])  # zoom on the right half, vertically centred
     np.testing.assert_allclose(sampling_outline(half, 20, 40), [[19.5, 4.5], [39.5, 4.5], [39.5, 14.5], [19.5, 14.5]])
     torch = pytest.importorskip("torch")
@@ -97,8 +106,12 @@ def test_sampling_outline_follows_affine_grid_with_align_corners_false():
     # the outermost output pixel centres sit half a pixel (of 50) inside the corners (+-1)
     step = 1 / 50
     corners = grid[[0, 0, -1, -1], [0, -1, -1, 0]].numpy()
-    expected = np.array([[-1 + step, -1 + step, 1], [1 - step, -1 + step, 1], [1 - step, 1 - step, 1],
-                         [-1 + step, 1 - step, 1]]) @ theta[0].numpy().T
+    expected = (
+        np.array(
+            [[-1 + step, -1 + step, 1], [1 - step, -1 + step, 1], [1 - step, 1 - step, 1], [-1 + step, 1 - step, 1]]
+        )
+        @ theta[0].numpy().T
+    )
     np.testing.assert_allclose(corners, expected)
 
 

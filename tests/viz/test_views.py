@@ -61,7 +61,9 @@ def test_a_translation_json_has_every_head_and_its_tokens():
     assert out["weights"]["shape"] == [2, 3, 4]
     np.testing.assert_allclose(np.array(out["weights"]["data"]).reshape(2, 3, 4), weights.numpy(), atol=1e-5)
     assert VIEWS.get(TEXT_ALIGNMENT).n_heads(t) == 2
-    assert VIEWS.get(TEXT_ALIGNMENT).n_heads(dataclasses.replace(t, weights=weights[0])) == 0  # single-head: no head axis
+    assert (
+        VIEWS.get(TEXT_ALIGNMENT).n_heads(dataclasses.replace(t, weights=weights[0])) == 0
+    )  # single-head: no head axis
 
 
 def test_graph_json_keeps_every_layer_and_head_and_the_picture_reads_the_last():
@@ -105,8 +107,9 @@ def test_a_registered_view_draws_and_serialises_its_kind():
         calls.append((pred, title, heads))
         return Figure()
 
-    VIEWS.register("test-dots", View("test-dots", plot, lambda p, b: {"dots": b.matrix(p.dots)}, script="/* js */"),
-                   "dots (test)")
+    VIEWS.register(
+        "test-dots", View("test-dots", plot, lambda p, b: {"dots": b.matrix(p.dots)}, script="/* js */"), "dots (test)"
+    )
     try:
         pred = Dots("o", [0.5, 0.5])
         plot_prediction(pred, title="t", heads=0)

@@ -25,7 +25,10 @@ _COMMANDS = {
     "align": (align_cmd, "word alignments from a translation run's attention (Pharaoh links), optionally symmetrised"),
     "compare": (compare, "train several configs on the same data and compare them in one table"),
     "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
-    "data": (data_cmd, "build a parallel corpus (the Spanish-English Bible, Greek-English gold alignments) from installed packages"),
+    "data": (
+        data_cmd,
+        "build a parallel corpus (the Spanish-English Bible, Greek-English gold alignments) from installed packages",
+    ),
     "study": (study, "run a documented study end to end and write its report"),
     "explore": (explore_cmd, "a local web page showing where trained runs' models look"),
 }
@@ -33,17 +36,21 @@ _COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="attnkit", description="Attention mechanisms end to end: train, translate, evaluate, "
-        "and see where the model looks.",
+        prog="attnkit",
+        description="Attention mechanisms end to end: train, translate, evaluate, and see where the model looks.",
         epilog="example: attnkit demo --out runs/demo",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in _COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text,
-                           epilog=getattr(module, "EPILOG", None),
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=getattr(module, "EPILOG", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         module.add_arguments(p)
         p.set_defaults(run=module.run)
     return parser

@@ -17,13 +17,7 @@ from typing import cast
 
 from ..capabilities import GoldKind
 from ..errors import InputError
-from ..evaluation.alignment import (
-    SYMMETRISATIONS,
-    alignment_error_rate,
-    read_pharaoh,
-    symmetrise,
-    write_pharaoh,
-)
+from ..evaluation.alignment import SYMMETRISATIONS, alignment_error_rate, read_pharaoh, symmetrise, write_pharaoh
 from ..evaluation.word_alignment import (
     LINK_METHODS,
     POOLINGS,
@@ -50,37 +44,62 @@ EPILOG = """examples:
 
 def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     """The alignment-reading flags shared by ``align`` and ``evaluate``."""
-    group = parser.add_argument_group("alignment from attention (default: the run's alignment.json or config, else "
-                                      "the last layer's head mean, argmax, source pieces summed)")
+    group = parser.add_argument_group(
+        "alignment from attention (default: the run's alignment.json or config, else "
+        "the last layer's head mean, argmax, source pieces summed)"
+    )
     group.add_argument("--layer", type=int, default=None, help="decoder layer (negative: from the end)")
     group.add_argument("--head", default=None, metavar="H", help="head index, or 'mean' for the layer mean")
-    group.add_argument("--method", choices=LINK_METHODS, default=None,
-                       help="argmax: each target word to its most attended source word; threshold: every "
-                            "pair with weight >= --threshold")
+    group.add_argument(
+        "--method",
+        choices=LINK_METHODS,
+        default=None,
+        help="argmax: each target word to its most attended source word; threshold: every "
+        "pair with weight >= --threshold",
+    )
     group.add_argument("--threshold", type=float, default=None, help="weight threshold in [0, 1] (default: 0.5)")
-    group.add_argument("--pool", choices=POOLINGS, default=None,
-                       help="how a source word's subword columns are joined (default: sum)")
-    group.add_argument("--reverse", metavar="RUN2", default=None,
-                       help="run of the other direction: align both ways and symmetrise")
-    group.add_argument("--symmetrisation", choices=SYMMETRISATIONS, default="grow-diag-final-and",
-                       help="how --reverse's two directions are joined (default: %(default)s)")
+    group.add_argument(
+        "--pool", choices=POOLINGS, default=None, help="how a source word's subword columns are joined (default: sum)"
+    )
+    group.add_argument(
+        "--reverse", metavar="RUN2", default=None, help="run of the other direction: align both ways and symmetrise"
+    )
+    group.add_argument(
+        "--symmetrisation",
+        choices=SYMMETRISATIONS,
+        default="grow-diag-final-and",
+        help="how --reverse's two directions are joined (default: %(default)s)",
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", required=True, metavar="RUN", help="trained translation run (source -> target)")
     parser.add_argument("--input", required=True, type=Path, metavar="SRC", help="source sentences, one a line")
-    parser.add_argument("--target", type=Path, metavar="TGT",
-                        help="their translations, one a line (default: the model's own greedy translations, "
-                             "printed to stdout)")
-    parser.add_argument("--output", required=True, type=Path, metavar="LINKS",
-                        help="Pharaoh file to write: 'i-j' (source word i, target word j, 0-based) per link")
+    parser.add_argument(
+        "--target",
+        type=Path,
+        metavar="TGT",
+        help="their translations, one a line (default: the model's own greedy translations, printed to stdout)",
+    )
+    parser.add_argument(
+        "--output",
+        required=True,
+        type=Path,
+        metavar="LINKS",
+        help="Pharaoh file to write: 'i-j' (source word i, target word j, 0-based) per link",
+    )
     pictures = parser.add_argument_group("pictures")
-    pictures.add_argument("--plot", type=Path, metavar="FILE",
-                          help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
-                               "--gold, hits, misses and false links are marked apart")
+    pictures.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="draw line --plot-line's word-level attention with its links (PNG, SVG, PDF); with "
+        "--gold, hits, misses and false links are marked apart",
+    )
     pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
-    pictures.add_argument("--gold", type=Path, metavar="LINKS",
-                          help="gold Pharaoh links of the input lines, for --plot")
+    pictures.add_argument(
+        "--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot"
+    )
     add_choice_arguments(parser)
     add_common(parser)
 
@@ -116,8 +135,12 @@ def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentC
     """Links (source word, target word) of `run_`'s attention on each (source, target) pair."""
     try:
         forced = run_.task.forced_attention(run_.model, list(zip(sources, targets)))
-        return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(s.split()),
-                             n_tgt_words=len(t.split())) for f, s, t in zip(forced, sources, targets)]
+        return [
+            choice_links(
+                f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(s.split()), n_tgt_words=len(t.split())
+            )
+            for f, s, t in zip(forced, sources, targets)
+        ]
     except InputError as err:
         raise UserError(str(err)) from None
     except ValueError as err:
@@ -131,8 +154,10 @@ def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[s
         return forward
     rev_run = load_run(args.reverse, device=device_of(args))
     backward = model_links(rev_run, targets, sources, choice_of(args, rev_run))
-    return [symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
-            for f, b, s, t in zip(forward, backward, sources, targets)]
+    return [
+        symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
+        for f, b, s, t in zip(forward, backward, sources, targets)
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,11 +195,20 @@ def _plot(args, run_, sources, targets, links) -> None:
     choice = choice_of(args, run_)
     (forced,) = run_.task.forced_attention(run_.model, [(sources[k], targets[k])])
     try:
-        matrix = word_weights(select_heads(forced.weights[choice.layer], choice.head),
-                              piece_words(forced.src_tokens, len(sources[k].split())),
-                              piece_words(forced.tgt_tokens, len(targets[k].split())), source_pool=choice.source_pool)
-        fig = plot_links(matrix.numpy(), sources[k].split(), targets[k].split(), gold=gold, predicted=links[k],
-                         title=f"{run_.label}, line {args.plot_line}: {choice.label()}")
+        matrix = word_weights(
+            select_heads(forced.weights[choice.layer], choice.head),
+            piece_words(forced.src_tokens, len(sources[k].split())),
+            piece_words(forced.tgt_tokens, len(targets[k].split())),
+            source_pool=choice.source_pool,
+        )
+        fig = plot_links(
+            matrix.numpy(),
+            sources[k].split(),
+            targets[k].split(),
+            gold=gold,
+            predicted=links[k],
+            title=f"{run_.label}, line {args.plot_line}: {choice.label()}",
+        )
     except (ValueError, IndexError) as err:
         raise UserError(f"--plot: {err}") from None
     save_figure(fig, args.plot)
@@ -183,16 +217,27 @@ def _plot(args, run_, sources, targets, links) -> None:
 # --- attnkit evaluate --gold / --links / --choose ----------------------------------------------
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("word alignment (AER, precision, recall against gold links)")
-    group.add_argument("--gold", type=Path, metavar="LINKS",
-                       help="gold Pharaoh links of the split's lines (e.g. CORPUS/test.gold.pharaoh): score the "
-                            "attention's alignment instead of the translations")
-    group.add_argument("--links", type=Path, metavar="LINKS",
-                       help="score this Pharaoh file (e.g. CORPUS/test.eflomal.pharaoh) against --gold; no --model")
+    group.add_argument(
+        "--gold",
+        type=Path,
+        metavar="LINKS",
+        help="gold Pharaoh links of the split's lines (e.g. CORPUS/test.gold.pharaoh): score the "
+        "attention's alignment instead of the translations",
+    )
+    group.add_argument(
+        "--links",
+        type=Path,
+        metavar="LINKS",
+        help="score this Pharaoh file (e.g. CORPUS/test.eflomal.pharaoh) against --gold; no --model",
+    )
     group.add_argument("--source", type=Path, metavar="SRC", help="source lines of --gold (default: the run's split)")
     group.add_argument("--target", type=Path, metavar="TGT", help="target lines of --gold (default: the run's split)")
-    group.add_argument("--choose", action="store_true",
-                       help="try every layer, head, link method and pooling on the gold (use --split dev) and "
-                            "keep the best in RUN/alignment.json")
+    group.add_argument(
+        "--choose",
+        action="store_true",
+        help="try every layer, head, link method and pooling on the gold (use --split dev) and "
+        "keep the best in RUN/alignment.json",
+    )
     add_choice_arguments(parser)
 
 
@@ -201,9 +246,14 @@ def wants_alignment(args: argparse.Namespace) -> bool:
 
 
 def _score_lines(score, label: str) -> list[str]:
-    return [f"{label}:", f"{'sentences:':<16}{score.n_sentences}", f"{'AER:':<16}{score.aer:.4f}",
-            f"{'precision:':<16}{score.precision:.4f}", f"{'recall:':<16}{score.recall:.4f}",
-            f"{'links:':<16}{score.n_predicted} predicted, {score.n_sure} sure, {score.n_possible} possible"]
+    return [
+        f"{label}:",
+        f"{'sentences:':<16}{score.n_sentences}",
+        f"{'AER:':<16}{score.aer:.4f}",
+        f"{'precision:':<16}{score.precision:.4f}",
+        f"{'recall:':<16}{score.recall:.4f}",
+        f"{'links:':<16}{score.n_predicted} predicted, {score.n_sure} sure, {score.n_possible} possible",
+    ]
 
 
 def _read_gold(path: Path):
@@ -217,8 +267,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     """``attnkit evaluate`` with ``--gold``, ``--links`` or ``--choose``."""
     if args.links:
         if not args.gold or args.model:
-            raise UserError("--links scores a links file against --gold, without --model: "
-                            "attnkit evaluate --links LINKS --gold GOLD", code=2)
+            raise UserError(
+                "--links scores a links file against --gold, without --model: "
+                "attnkit evaluate --links LINKS --gold GOLD",
+                code=2,
+            )
         sure, possible = _read_gold(args.gold)
         predicted = _read_gold(args.links)[1]
         try:
@@ -262,8 +315,10 @@ def _texts_and_gold(args, run_):
             raise UserError(f"{run_.path} has no gold links for its {args.split} split; pass --gold LINKS", code=2)
         sure = possible = [set(g) for g in saved]
     if not len(sure) == len(sources) == len(targets):
-        raise UserError(f"the gold has {len(sure)} lines but the texts have {len(sources)} and {len(targets)}; "
-                        "give the --source and --target lines the gold belongs to")
+        raise UserError(
+            f"the gold has {len(sure)} lines but the texts have {len(sources)} and {len(targets)}; "
+            "give the --source and --target lines the gold belongs to"
+        )
     return sources, targets, (sure, possible)
 
 

@@ -38,10 +38,10 @@ def user_errors() -> Iterator[None]:
 
 def add_common(parser: argparse.ArgumentParser) -> None:
     """``--seed`` and ``--device``, which every subcommand has."""
-    parser.add_argument("--seed", type=int, default=None,
-                        help="random seed (default: the config's, or 1234)")
-    parser.add_argument("--device", default="auto", metavar="DEVICE",
-                        help=f"device to run on: {DEVICE_HELP} (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, or 1234)")
+    parser.add_argument(
+        "--device", default="auto", metavar="DEVICE", help=f"device to run on: {DEVICE_HELP} (default: %(default)s)"
+    )
 
 
 def device_of(args: argparse.Namespace) -> str:
@@ -67,10 +67,18 @@ def add_decoding_arguments(parser: argparse.ArgumentParser, *, exclude: tuple[st
             continue
         meta = f.metadata
         kind = str if meta["choices"] else float if isinstance(f.default, float) else int
-        default = "" if f.default is None else f" (default: {f.default:g})" if kind is float else \
-            f" (default: {f.default})"
-        group.add_argument(meta["flag"], dest=_dest(f.name), type=kind, default=None, metavar=meta["metavar"],
-                           choices=meta["choices"] or None, help=meta["help"] + default)
+        default = (
+            "" if f.default is None else f" (default: {f.default:g})" if kind is float else f" (default: {f.default})"
+        )
+        group.add_argument(
+            meta["flag"],
+            dest=_dest(f.name),
+            type=kind,
+            default=None,
+            metavar=meta["metavar"],
+            choices=meta["choices"] or None,
+            help=meta["help"] + default,
+        )
 
 
 def _dest(name: str) -> str:
@@ -90,8 +98,11 @@ def decode_options(args: argparse.Namespace, run) -> DecodeOptions | None:
     if not given:
         return None
     if not run.capabilities.decodes:
-        raise UserError(f"{run.path}: this model classifies and does not decode, so it takes no "
-                        f"{', '.join(flags[k] for k in given)}", code=2)
+        raise UserError(
+            f"{run.path}: this model classifies and does not decode, so it takes no "
+            f"{', '.join(flags[k] for k in given)}",
+            code=2,
+        )
     try:
         options = DecodeOptions(**given)
     except DecodeOptionError as err:

@@ -33,10 +33,20 @@ EPILOG = """example:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML run configs (two or more)")
     parser.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value in every config (repeatable)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="runs trained at once, one core each (default: %(default)s)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value in every config (repeatable)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="runs trained at once, one core each (default: %(default)s)",
+    )
     parser.add_argument("--example", default="Saturday, 21 November 2026", help="sentence for the heatmap grid")
     parser.add_argument("--locale", default="en_GB", help="locale of --example (default: %(default)s)")
     add_common(parser)
@@ -54,8 +64,11 @@ def _plans(args: argparse.Namespace) -> dict:
     first_name, first = next(iter(plans.items()))
     for name, cfg in plans.items():
         if cfg.data != first.data:
-            raise UserError(f"{name} and {first_name} describe different data; make their data: sections "
-                            "equal or set them with --set data.KEY=VALUE", code=2)
+            raise UserError(
+                f"{name} and {first_name} describe different data; make their data: sections "
+                "equal or set them with --set data.KEY=VALUE",
+                code=2,
+            )
     return plans
 
 
@@ -63,10 +76,17 @@ def _row(name: str, cfg, run_, summary: dict) -> dict:
     test, _ = run_.task.evaluate(run_.model, run_.task.load_split(run_.path, "test"))
     metric = run_.task.metric.name
     declared = run_.capabilities.model
-    return {"run": name, "model": model_label(cfg),
-            "normaliser": declared.normaliser or "—",
-            "metric": metric, metric: test[metric], "alignment_accuracy": test.get("alignment_accuracy"),
-            "zero_weight_share": test.get("zero_weight_share"), "n_test": test["n"], **summary}
+    return {
+        "run": name,
+        "model": model_label(cfg),
+        "normaliser": declared.normaliser or "—",
+        "metric": metric,
+        metric: test[metric],
+        "alignment_accuracy": test.get("alignment_accuracy"),
+        "zero_weight_share": test.get("zero_weight_share"),
+        "n_test": test["n"],
+        **summary,
+    }
 
 
 def _table(rows: list[dict]) -> str:
@@ -78,11 +98,17 @@ def _table(rows: list[dict]) -> str:
     def primary(x) -> str:
         return f"{x:.2f}" if x > 1 else pct(x)
 
-    lines = [f"| run | model | normaliser | test {metric.replace('_', ' ')} | alignment accuracy | zero weights | "
-             "steps | train s |", "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
-    lines += [f"| {r['run']} | {r['model']} | {r['normaliser']} | {primary(r[metric])} | "
-              f"{pct(r['alignment_accuracy'])} | {pct(r['zero_weight_share'])} | {r['steps']} | "
-              f"{r['seconds']:.0f} |" for r in rows]
+    lines = [
+        f"| run | model | normaliser | test {metric.replace('_', ' ')} | alignment accuracy | zero weights | "
+        "steps | train s |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    lines += [
+        f"| {r['run']} | {r['model']} | {r['normaliser']} | {primary(r[metric])} | "
+        f"{pct(r['alignment_accuracy'])} | {pct(r['zero_weight_share'])} | {r['steps']} | "
+        f"{r['seconds']:.0f} |"
+        for r in rows
+    ]
     return "\n".join(lines)
 
 
@@ -96,7 +122,7 @@ def _grid(runs: dict, text: str, locale: str) -> Figure:
         (tr,) = run_.task.predict(run_.model, [text], options={"locale": locale} if takes_locale else {})
         weights = tr.weights.mean(0) if tr.weights.dim() == 3 else tr.weights  # heads: their mean
         plot_alignment(weights.numpy(), tr.src_tokens, tr.out_tokens, ax=ax, title=f"{name}: {tr.output}")
-    for ax in axes[len(with_attention):]:
+    for ax in axes[len(with_attention) :]:
         ax.set_visible(False)
     return fig
 
@@ -111,11 +137,13 @@ def run(args: argparse.Namespace) -> int:
     table = _table(rows)
     grid = save_figure(_grid(runs, args.example, args.locale), out / "alignments.png")
     command = "attnkit compare " + " ".join(args.configs) + "".join(f" --set {o}" for o in args.overrides)
-    report = (f"# Comparison\n\n{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores; "
-              f"{args.jobs} runs at a time, one core each. Command:\n\n```bash\n{command}\n```\n\n{table}\n\n"
-              f"Test set: {rows[0]['n_test']} examples. Alignment accuracy: share of output positions whose "
-              "most-attended source position lies in the gold span. Zero weights: share of alignment "
-              f"weights that are exactly 0.\n\n![alignments](alignments.png)\n")
+    report = (
+        f"# Comparison\n\n{datetime.date.today()}, {platform.machine()}, {os.cpu_count()} cores; "
+        f"{args.jobs} runs at a time, one core each. Command:\n\n```bash\n{command}\n```\n\n{table}\n\n"
+        f"Test set: {rows[0]['n_test']} examples. Alignment accuracy: share of output positions whose "
+        "most-attended source position lies in the gold span. Zero weights: share of alignment "
+        f"weights that are exactly 0.\n\n![alignments](alignments.png)\n"
+    )
     atomic_write_text(out / "comparison.md", report)
     atomic_write_text(out / "comparison.json", json.dumps(rows, indent=1))
     print(table)

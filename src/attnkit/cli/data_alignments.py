@@ -28,23 +28,39 @@ examples:
 
 def add_parser(sub) -> None:
     """Register ``alignments`` under ``attnkit data``."""
-    p = sub.add_parser("alignments", help="Greek-English verses with manual word alignments (bible-alignments)",
-                       description="Greek (SBLGNT) -> English (BSB) verses with the manual word alignments "
-                       "of the bible-alignments package: seeded gold test/dev split, gold links in Pharaoh "
-                       "format, the statistical aligner's links beside them.",
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "alignments",
+        help="Greek-English verses with manual word alignments (bible-alignments)",
+        description="Greek (SBLGNT) -> English (BSB) verses with the manual word alignments "
+        "of the bible-alignments package: seeded gold test/dev split, gold links in Pharaoh "
+        "format, the statistical aligner's links beside them.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
     p.add_argument("--seed", type=int, default=1234, help="seed of the split (default: %(default)s)")
     p.add_argument("--n-dev", type=int, default=300, help="gold dev verses (default: %(default)s)")
     p.add_argument("--n-test", type=int, default=1000, help="gold test verses (default: %(default)s)")
-    p.add_argument("--punctuation", choices=PUNCTUATION, default="drop",
-                   help="tokens the target table marks as punctuation: drop them, split them off as words "
-                        "of their own, or attach them as the text is written (default: %(default)s)")
-    p.add_argument("--aligner", choices=("eflomal", "none"), default="eflomal",
-                   help="statistical aligner whose links to write beside the gold (default: %(default)s)")
-    p.add_argument("--symmetrisation", choices=SYMMETRISATIONS, default="grow-diag-final-and",
-                   help="how the aligner's two directions are joined (default: %(default)s)")
+    p.add_argument(
+        "--punctuation",
+        choices=PUNCTUATION,
+        default="drop",
+        help="tokens the target table marks as punctuation: drop them, split them off as words "
+        "of their own, or attach them as the text is written (default: %(default)s)",
+    )
+    p.add_argument(
+        "--aligner",
+        choices=("eflomal", "none"),
+        default="eflomal",
+        help="statistical aligner whose links to write beside the gold (default: %(default)s)",
+    )
+    p.add_argument(
+        "--symmetrisation",
+        choices=SYMMETRISATIONS,
+        default="grow-diag-final-and",
+        help="how the aligner's two directions are joined (default: %(default)s)",
+    )
     p.set_defaults(build=run)
 
 
@@ -54,8 +70,15 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     try:
         files = find_package()
-        manifest = build_alignment_corpus(args.out, seed=args.seed, n_dev=args.n_dev, n_test=args.n_test,
-                                          punctuation=args.punctuation, force=args.force, files=files)
+        manifest = build_alignment_corpus(
+            args.out,
+            seed=args.seed,
+            n_dev=args.n_dev,
+            n_test=args.n_test,
+            punctuation=args.punctuation,
+            force=args.force,
+            files=files,
+        )
     except AlignmentDataError as err:
         raise UserError(str(err)) from None
     counts = manifest["counts"]
@@ -63,9 +86,11 @@ def run(args: argparse.Namespace) -> int:
     fresh = not manifest["up_to_date"]
     if fresh:
         stats = manifest["statistics"]
-        print(f"read {stats['records']:,} alignment records of bible-alignments {files.version}: "
-              f"{stats['links']:,} links, {counts['segments']:,} segments "
-              f"({stats['merged segments']} of merged verses)")
+        print(
+            f"read {stats['records']:,} alignment records of bible-alignments {files.version}: "
+            f"{stats['links']:,} links, {counts['segments']:,} segments "
+            f"({stats['merged segments']} of merged verses)"
+        )
         print(f"{args.out}: {summary}")
     else:
         print(f"{args.out}: up to date ({summary}); --force rebuilds it")
@@ -75,7 +100,9 @@ def run(args: argparse.Namespace) -> int:
             section = align_corpus(args.out, symmetrisation=args.symmetrisation)
         except AlignerError as err:
             raise UserError(str(err)) from None
-        print(f"eflomal {section['version']} links ({section['symmetrisation']}): "
-              f"{args.out}/{{train,dev,test}}.eflomal.pharaoh")
+        print(
+            f"eflomal {section['version']} links ({section['symmetrisation']}): "
+            f"{args.out}/{{train,dev,test}}.eflomal.pharaoh"
+        )
     print(f"({time.perf_counter() - start:.0f} s)")
     return 0

@@ -35,11 +35,24 @@ log = logging.getLogger(__name__)
 MODELS = ("bahdanau", "none")
 # configs/dates-transformer.yaml without its data section (a test keeps the two the same)
 TRANSFORMER = [
-    "model.arch=transformer", "model.d_model=64", "model.n_heads=4", "model.enc_layers=2",
-    "model.dec_layers=2", "model.d_ff=256", "model.norm=pre", "model.positional=rope",
-    "model.dropout=0.1", "train.max_steps=3000", "train.batch_size=128", "train.lr=0.002",
-    "train.schedule=inverse-sqrt", "train.warmup_steps=300", "train.label_smoothing=0.1",
-    "train.eval_every=250", "train.patience=4", "train.seed=1234",
+    "model.arch=transformer",
+    "model.d_model=64",
+    "model.n_heads=4",
+    "model.enc_layers=2",
+    "model.dec_layers=2",
+    "model.d_ff=256",
+    "model.norm=pre",
+    "model.positional=rope",
+    "model.dropout=0.1",
+    "train.max_steps=3000",
+    "train.batch_size=128",
+    "train.lr=0.002",
+    "train.schedule=inverse-sqrt",
+    "train.warmup_steps=300",
+    "train.label_smoothing=0.1",
+    "train.eval_every=250",
+    "train.patience=4",
+    "train.seed=1234",
 ]
 EXAMPLES = [
     ("3. Mai 1979", "de_DE"),
@@ -57,13 +70,25 @@ _PLOT_SCRIPTS = ("Latin", "Cyrillic")  # the default font has these glyphs; CJK 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     parser.add_argument("--config", help="YAML config to use instead of the built-in default")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value (repeatable); data.* and train.* apply to every model, "
-                             "model.* to the RNN models")
-    parser.add_argument("--transformer", action="store_true",
-                        help="also train the Transformer of configs/dates-transformer.yaml (about 2 more minutes)")
-    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1),
-                        help="models trained at once, one core each (default: %(default)s)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value (repeatable); data.* and train.* apply to every model, model.* to the RNN models",
+    )
+    parser.add_argument(
+        "--transformer",
+        action="store_true",
+        help="also train the Transformer of configs/dates-transformer.yaml (about 2 more minutes)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="models trained at once, one core each (default: %(default)s)",
+    )
     add_common(parser)
 
 
@@ -113,9 +138,16 @@ def _evaluate(out: Path, names, summaries):
         test_examples = run_.task.load_split(run_.path, "test")
         test, test_out = evaluate_examples(run_.model, run_.task, test_examples)
         by_length[name] = _by_length(test_examples, test_out)
-        rows.append({"model": name, "dev_exact_match": dev["exact_match"],
-                     "test_exact_match": test["exact_match"], "n_test": test["n"],
-                     "test_alignment_accuracy": test.get("alignment_accuracy"), **summary})
+        rows.append(
+            {
+                "model": name,
+                "dev_exact_match": dev["exact_match"],
+                "test_exact_match": test["exact_match"],
+                "n_test": test["n"],
+                "test_alignment_accuracy": test.get("alignment_accuracy"),
+                **summary,
+            }
+        )
     return rows, runs, by_length
 
 
@@ -124,10 +156,14 @@ def _print_tables(rows, by_length, curves, n_locales: int) -> None:
     print(f"{'model':<12} {'dev exact':>10} {'test exact':>11} {'test align':>11} {'steps':>6} {'train s':>8}")
     for r in rows:
         align = "n/a" if r["test_alignment_accuracy"] is None else f"{r['test_alignment_accuracy']:.2%}"
-        print(f"{r['model']:<12} {r['dev_exact_match']:>10.2%} {r['test_exact_match']:>11.2%} "
-              f"{align:>11} {r['steps']:>6} {r['seconds']:>8.0f}")
-    print(f"({rows[0]['n_test']} held-out test dates across {n_locales} locales; test align = share of "
-          "output digits whose most-attended source character is in the right year/month/day span)")
+        print(
+            f"{r['model']:<12} {r['dev_exact_match']:>10.2%} {r['test_exact_match']:>11.2%} "
+            f"{align:>11} {r['steps']:>6} {r['seconds']:>8.0f}"
+        )
+    print(
+        f"({rows[0]['n_test']} held-out test dates across {n_locales} locales; test align = share of "
+        "output digits whose most-attended source character is in the right year/month/day span)"
+    )
     print()
     print("test exact match by source length (characters):")
     first = next(iter(by_length.values()))
@@ -152,8 +188,9 @@ def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
         print(f"{locale:<7} {_pad(text, 28)} " + " ".join(f"{o[i].output:<12}" for o in outputs.values()))
         att = outputs["bahdanau"][i]
         if _plain(text):
-            fig = plot_alignment(att.weights.numpy(), att.src_tokens, att.out_tokens,
-                                 title=f"{locale}: {text} → {att.output}")
+            fig = plot_alignment(
+                att.weights.numpy(), att.src_tokens, att.out_tokens, title=f"{locale}: {text} → {att.output}"
+            )
             plots.append(save_figure(fig, plots_dir / f"alignment-{i + 1}-{locale}.png"))
     return outputs, plots
 
@@ -164,8 +201,13 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     first = next(iter(plans.values()))
-    log.info("training %s on %d generated dates in %d locales (%d at a time; progress below)",
-             ", ".join(plans), first.data.n_train, len(first.data.locales), args.jobs)
+    log.info(
+        "training %s on %d generated dates in %d locales (%d at a time; progress below)",
+        ", ".join(plans),
+        first.data.n_train,
+        len(first.data.locales),
+        args.jobs,
+    )
     summaries = train_many(plans, out, args.jobs)
     train_seconds = time.perf_counter() - start
     rows, runs, by_length = _evaluate(out, plans, summaries)
@@ -173,17 +215,23 @@ def run(args: argparse.Namespace) -> int:
     _print_tables(rows, by_length, curves, len(first.data.locales))
     outputs, plots = _show_examples(runs, out / "bahdanau" / "plots")
     summary = {
-        "models": rows, "dev_curves": curves, "train_seconds": round(train_seconds, 1),
-        "test_exact_match_by_length": {name: {b: {"exact_match": acc, "n": n} for b, (acc, n) in buckets.items()}
-                                       for name, buckets in by_length.items()},
-        "examples": [{"text": t, "locale": loc, **{name: o[i].output for name, o in outputs.items()}}
-                     for i, (t, loc) in enumerate(EXAMPLES)],
+        "models": rows,
+        "dev_curves": curves,
+        "train_seconds": round(train_seconds, 1),
+        "test_exact_match_by_length": {
+            name: {b: {"exact_match": acc, "n": n} for b, (acc, n) in buckets.items()}
+            for name, buckets in by_length.items()
+        },
+        "examples": [
+            {"text": t, "locale": loc, **{name: o[i].output for name, o in outputs.items()}}
+            for i, (t, loc) in enumerate(EXAMPLES)
+        ],
         "total_seconds": round(time.perf_counter() - start, 1),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1, ensure_ascii=False))
     print()
     print(f"heatmaps: {out / 'bahdanau' / 'plots'}/ ({len(plots)} PNG files, e.g. {plots[0].name})")
     print(f"runs: {', '.join(str(out / name) for name in plans)}; summary: {out / 'summary.json'}")
-    print(f"next: attnkit translate --model {out / 'bahdanau'} --locale de_DE \"3. Mai 1979\"")
+    print(f'next: attnkit translate --model {out / "bahdanau"} --locale de_DE "3. Mai 1979"')
     print(f"total time {time.perf_counter() - start:.0f} s")
     return 0

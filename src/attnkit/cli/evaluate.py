@@ -25,14 +25,26 @@ EPILOG = """examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", metavar="RUN", help="trained run folder")
-    parser.add_argument("--split", default="test", choices=["train", "dev", "test"],
-                        help="which of the run's splits (default: %(default)s)")
+    parser.add_argument(
+        "--split",
+        default="test",
+        choices=["train", "dev", "test"],
+        help="which of the run's splits (default: %(default)s)",
+    )
     add_decoding_arguments(parser, exclude=("n_best",))  # the score is of the best hypothesis
-    parser.add_argument("--detailed", "--by-locale", dest="detailed", action="store_true",
-                        help="also print the task's breakdown (per locale, per class)")
+    parser.add_argument(
+        "--detailed",
+        "--by-locale",
+        dest="detailed",
+        action="store_true",
+        help="also print the task's breakdown (per locale, per class)",
+    )
     parser.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
-    parser.add_argument("--confusion-plot", metavar="FILE",
-                        help="classification tasks: write the confusion matrix as a picture (PNG, SVG, PDF)")
+    parser.add_argument(
+        "--confusion-plot",
+        metavar="FILE",
+        help="classification tasks: write the confusion matrix as a picture (PNG, SVG, PDF)",
+    )
     align_cmd.add_evaluate_arguments(parser)
     add_common(parser)
 
@@ -52,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
     metrics, _ = run_.task.evaluate(run_.model, examples, **({"decode": decode} if decode else {}))
     if args.confusion_plot:
-        fig = plot_confusion(metrics["confusion"], metrics["classes"],
-                             title=f"{run_.label}, {args.split} split: accuracy {metrics['accuracy']:.2%}")
+        fig = plot_confusion(
+            metrics["confusion"],
+            metrics["classes"],
+            title=f"{run_.label}, {args.split} split: accuracy {metrics['accuracy']:.2%}",
+        )
         save_figure(fig, Path(args.confusion_plot))
     if args.json:
         print(json.dumps(metrics))

@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="trained run folders to explore")
     parser.add_argument("--port", type=int, default=8765, help="TCP port; 0 picks a free one (default: %(default)s)")
-    parser.add_argument("--host", default="127.0.0.1",
-                        help="address to bind (default: %(default)s, this machine only); another "
-                             "address lets others use the models")
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: %(default)s, this machine only); another address lets others use the models",
+    )
     parser.add_argument("--no-browser", action="store_true", help="do not open the page in a web browser")
     add_common(parser)
 
@@ -57,8 +59,11 @@ def run(args: argparse.Namespace) -> int:
     shown = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{shown}:{server.server_port}/"
     if not loopback:
-        log.warning("warning: serving on %s, not only on this machine: anyone who can reach it can run the "
-                    "models (there is no login); use the default --host 127.0.0.1 unless you mean it", args.host)
+        log.warning(
+            "warning: serving on %s, not only on this machine: anyone who can reach it can run the "
+            "models (there is no login); use the default --host 127.0.0.1 unless you mean it",
+            args.host,
+        )
     if not getattr(args, "verbose", False):  # one log line per request only with -v
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
     log.info("exploring %s at %s (Ctrl-C stops)", ", ".join(registry.keys()), url)

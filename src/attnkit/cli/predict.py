@@ -39,22 +39,38 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="inputs (default: read lines from stdin)")
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
-    parser.add_argument("--option", dest="options", action="append", default=[], metavar="KEY=VALUE",
-                        help="an input option of the run's task, e.g. locale=de_DE for dates (repeatable)")
+    parser.add_argument(
+        "--option",
+        dest="options",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="an input option of the run's task, e.g. locale=de_DE for dates (repeatable)",
+    )
     add_output_arguments(parser)
     add_common(parser)
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     """``--attention-plot`` and the decoding flags, shared with ``translate``."""
-    parser.add_argument("--attention-plot", metavar="FILE",
-                        help="write where the model looked (PNG); with several inputs, FILE-1.png, ...")
-    parser.add_argument("--json", action="store_true",
-                        help="print one JSON object per input (JSON lines): input, kind, output and all of its "
-                             "attention with the tokens or positions it refers to")
-    parser.add_argument("--attention-heads", default="mean", type=_heads, metavar="HEADS",
-                        help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... "
-                             "(default: %(default)s)")
+    parser.add_argument(
+        "--attention-plot",
+        metavar="FILE",
+        help="write where the model looked (PNG); with several inputs, FILE-1.png, ...",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object per input (JSON lines): input, kind, output and all of its "
+        "attention with the tokens or positions it refers to",
+    )
+    parser.add_argument(
+        "--attention-heads",
+        default="mean",
+        type=_heads,
+        metavar="HEADS",
+        help="multi-head models: draw the 'mean' of the heads or one head 0, 1, ... (default: %(default)s)",
+    )
     add_decoding_arguments(parser)
 
 
@@ -104,8 +120,11 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
         for res in results:
             check_heads(res, args.attention_heads)
     n_best = decode.n_best if decode else 1
-    lines = ([json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
-             if args.json else [line for res in results for line in _lines(res, n_best)])
+    lines = (
+        [json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
+        if args.json
+        else [line for res in results for line in _lines(res, n_best)]
+    )
     for line in lines:
         print(line, flush=False)
     sys.stdout.flush()
@@ -128,8 +147,11 @@ def check_heads(prediction: Any, heads: HeadChoice) -> None:
         log.debug("no head check: %s", err)
         return
     if n > 0 and isinstance(heads, int) and not 0 <= heads < n:  # per-head attention, (Nh, ...)
-        raise UserError(f"--attention-heads: head {heads} is out of range: these weights have {n} heads; "
-                        f"pass a head index 0..{n - 1} or 'mean'", code=2)
+        raise UserError(
+            f"--attention-heads: head {heads} is out of range: these weights have {n} heads; "
+            f"pass a head index 0..{n - 1} or 'mean'",
+            code=2,
+        )
 
 
 def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
@@ -142,8 +164,11 @@ def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
     if run_.capabilities.layer_maps and isinstance(prediction, Translation):
         maps = layer_maps(run_.model, prediction.src_ids, prediction.out_ids)
         budget = Budget()
-        record["layers"] = {"cross": budget.matrix(maps.cross), "encoder_self": budget.matrix(maps.encoder_self),
-                            "decoder_self": budget.matrix(maps.decoder_self)}
+        record["layers"] = {
+            "cross": budget.matrix(maps.cross),
+            "encoder_self": budget.matrix(maps.encoder_self),
+            "decoder_self": budget.matrix(maps.decoder_self),
+        }
     return record
 
 

@@ -35,21 +35,20 @@ _HAN_EPILOG = """example:
 needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-learn
 (pip install 'attnkit[study]'); about 10 minutes on 2 CPU cores"""
 
+
 def _add_han(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--module", default="engWEB2015eb",
-                        help="SWORD Bible module to read (default: %(default)s)")
+    parser.add_argument("--module", default="engWEB2015eb", help="SWORD Bible module to read (default: %(default)s)")
     parser.add_argument("--out", default="runs/han-bible", help="output folder (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=10,
-                        help="most HAN training epochs (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2,
-                        help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=10, help="most HAN training epochs (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_common(parser)
 
 
 def _render(example: DocumentExample, path: Path) -> None:
-    fig = plot_document_attention(example.sentences, example.word_weights, example.sentence_weights,
-                                  title=example.title)
+    fig = plot_document_attention(
+        example.sentences, example.word_weights, example.sentence_weights, title=example.title
+    )
     save_figure(fig, path)
 
 
@@ -57,16 +56,41 @@ def _run_han(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.threads < 0:
         raise UserError("--epochs must be >= 1 and --threads >= 0", code=2)
     seed = 1234 if args.seed is None else args.seed
-    command = shlex.join(["attnkit", "study", "han", "--module", args.module, "--out", args.out, "--seed", str(seed),
-                          "--epochs", str(args.epochs), "--threads", str(args.threads)])
+    command = shlex.join(
+        [
+            "attnkit",
+            "study",
+            "han",
+            "--module",
+            args.module,
+            "--out",
+            args.out,
+            "--seed",
+            str(seed),
+            "--epochs",
+            str(args.epochs),
+            "--threads",
+            str(args.threads),
+        ]
+    )
     try:
-        metrics = run_han_study(args.out, module=args.module, seed=seed, epochs=args.epochs, threads=args.threads,
-                                command=command, progress=not args.no_progress, render=_render)
+        metrics = run_han_study(
+            args.out,
+            module=args.module,
+            seed=seed,
+            epochs=args.epochs,
+            threads=args.threads,
+            command=command,
+            progress=not args.no_progress,
+            render=_render,
+        )
     except (SwordError, StudyError) as err:
         raise UserError(str(err)) from None
     han, lr = metrics["han"]["test"], metrics["logreg"]["test"]
-    print(f"test accuracy: HAN {han['accuracy']:.2%} (macro-F1 {han['macro_f1']:.3f}), "
-          f"logistic regression {lr['accuracy']:.2%} (macro-F1 {lr['macro_f1']:.3f})")
+    print(
+        f"test accuracy: HAN {han['accuracy']:.2%} (macro-F1 {han['macro_f1']:.3f}), "
+        f"logistic regression {lr['accuracy']:.2%} (macro-F1 {lr['macro_f1']:.3f})"
+    )
     print(f"report: {Path(args.out) / 'report.md'}")
     return 0
 
@@ -80,18 +104,31 @@ plus about 15 s of data and scoring per run; a stopped study resumes where it wa
 
 def _add_vision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/vision", help="study folder (default: %(default)s)")
-    parser.add_argument("--data", nargs="+", default=list(DATASETS), choices=list(DATASETS),
-                        help="data sets (default: all)")
-    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS),
-                        help="model variants (default: all)")
+    parser.add_argument(
+        "--data", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="data sets (default: all)"
+    )
+    parser.add_argument(
+        "--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="model variants (default: all)"
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default: 1 2 3)")
-    parser.add_argument("--minutes", type=float, default=1.0,
-                        help="wall-clock training budget of every run, validation included (default: %(default)s)")
-    parser.add_argument("--canvas-minutes", type=float, default=None,
-                        help="the budget of the canvas runs (default: --minutes)")
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=1.0,
+        help="wall-clock training budget of every run, validation included (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--canvas-minutes", type=float, default=None, help="the budget of the canvas runs (default: --minutes)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a setting of every run (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting of every run (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     add_common(parser)
 
@@ -101,8 +138,11 @@ def _render_vision(out: Path) -> list[Path]:
     written = []
     if examples.overlays:
         images, heats, titles = zip(*examples.overlays)
-        written.append(save_figure(plot_image_attention_grid(list(images), list(heats), list(titles), ncols=3),
-                                   out / "attention-maps.png"))
+        written.append(
+            save_figure(
+                plot_image_attention_grid(list(images), list(heats), list(titles), ncols=3), out / "attention-maps.png"
+            )
+        )
     if examples.channel_weights is not None:
         weights, labels, classes, title = examples.channel_weights
         fig = plot_channel_weights(weights, labels, classes)
@@ -121,20 +161,52 @@ def _run_vision(args: argparse.Namespace) -> int:
     if min(args.minutes, canvas) <= 0 or args.threads < 0:
         raise UserError("--minutes and --canvas-minutes must be > 0 and --threads >= 0", code=2)
     minutes = {"fashion": args.minutes, "canvas": canvas}
-    command = shlex.join(["attnkit", "study", "vision", "--out", args.out, "--data", *args.data, "--variants",
-                          *args.variants, "--seeds", *map(str, args.seeds), "--minutes", str(args.minutes),
-                          "--canvas-minutes", str(canvas),
-                          "--threads", str(args.threads), *[a for o in args.overrides for a in ("--set", o)]])
+    command = shlex.join(
+        [
+            "attnkit",
+            "study",
+            "vision",
+            "--out",
+            args.out,
+            "--data",
+            *args.data,
+            "--variants",
+            *args.variants,
+            "--seeds",
+            *map(str, args.seeds),
+            "--minutes",
+            str(args.minutes),
+            "--canvas-minutes",
+            str(canvas),
+            "--threads",
+            str(args.threads),
+            *[a for o in args.overrides for a in ("--set", o)],
+        ]
+    )
     try:
-        metrics = run_vision_study(args.out, datasets=args.data, variants=args.variants, seeds=args.seeds,
-                                   minutes=minutes, threads=args.threads, progress=not args.no_progress,
-                                   command=command, overrides=args.overrides)
+        metrics = run_vision_study(
+            args.out,
+            datasets=args.data,
+            variants=args.variants,
+            seeds=args.seeds,
+            minutes=minutes,
+            threads=args.threads,
+            progress=not args.no_progress,
+            command=command,
+            overrides=args.overrides,
+        )
     except (ConfigError, ValueError) as err:
         raise UserError(str(err)) from None
     out = Path(args.out)
     pictures = _render_vision(out)
-    lines = ["# Vision study", "", f"`{command}`", "", *report_lines(metrics),
-             *[f"![{p.stem}]({p.name})" for p in pictures]]
+    lines = [
+        "# Vision study",
+        "",
+        f"`{command}`",
+        "",
+        *report_lines(metrics),
+        *[f"![{p.stem}]({p.name})" for p in pictures],
+    ]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     print("\n".join(report_lines(metrics)))
     print(f"report: {out / 'report.md'}")
@@ -142,20 +214,38 @@ def _run_vision(args: argparse.Namespace) -> int:
 
 
 _STUDIES = {
-    "han": (_add_han, _run_han, "Hierarchical Attention Network vs bag-of-words logistic regression on Bible "
-                                "chapters (section of the canon)", _HAN_EPILOG),
-    "vision": (_add_vision, _run_vision, "channel, spatial, pixel and patch attention on Fashion-MNIST and "
-               "distorted canvases, same wall-clock budget, several seeds", _VISION_EPILOG),
-    "length": (study_length.add_arguments, study_length.run, "BLEU against sentence length for translation "
-               "models with and without attention, same corpus and time budget", study_length.EPILOG),
+    "han": (
+        _add_han,
+        _run_han,
+        "Hierarchical Attention Network vs bag-of-words logistic regression on Bible chapters (section of the canon)",
+        _HAN_EPILOG,
+    ),
+    "vision": (
+        _add_vision,
+        _run_vision,
+        "channel, spatial, pixel and patch attention on Fashion-MNIST and "
+        "distorted canvases, same wall-clock budget, several seeds",
+        _VISION_EPILOG,
+    ),
+    "length": (
+        study_length.add_arguments,
+        study_length.run,
+        "BLEU against sentence length for translation models with and without attention, same corpus and time budget",
+        study_length.EPILOG,
+    ),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="study", required=True, metavar="STUDY")
     for name, (add, run_study, help_text, epilog) in _STUDIES.items():
-        p = sub.add_parser(name, help=help_text, description=help_text, epilog=epilog,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         add(p)
         p.set_defaults(run_study=run_study)
 

@@ -27,27 +27,45 @@ from ..viz import plot_alignment, save_figure
 from ..viz.curves import plot_bleu_by_length, plot_training_curves
 from .common import UserError, add_common
 
-DEFAULT_MODELS = ("configs/bible-none.yaml", "configs/bible-bahdanau.yaml", "configs/bible-luong-general.yaml",
-                  "configs/bible-transformer.yaml")
+DEFAULT_MODELS = (
+    "configs/bible-none.yaml",
+    "configs/bible-bahdanau.yaml",
+    "configs/bible-luong-general.yaml",
+    "configs/bible-transformer.yaml",
+)
 
 EPILOG = """example (about 1 hour on 2 cores, after `attnkit data bible`):
   attnkit study length --minutes 30 --jobs 2 --out runs/length-study --report docs/results/length-study.md"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("configs", nargs="*", metavar="CONFIG", default=list(DEFAULT_MODELS),
-                        help="translation configs, one per model (default: " + " ".join(DEFAULT_MODELS) + ")")
+    parser.add_argument(
+        "configs",
+        nargs="*",
+        metavar="CONFIG",
+        default=list(DEFAULT_MODELS),
+        help="translation configs, one per model (default: " + " ".join(DEFAULT_MODELS) + ")",
+    )
     parser.add_argument("--out", default="runs/length-study", help="study folder (default: %(default)s)")
-    parser.add_argument("--report", default=None,
-                        help="Markdown report path; its pictures go beside it (default: OUT/length-study.md)")
-    parser.add_argument("--minutes", type=float, default=30.0,
-                        help="wall-clock training budget of every model (default: %(default)s)")
+    parser.add_argument(
+        "--report", default=None, help="Markdown report path; its pictures go beside it (default: OUT/length-study.md)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=30.0, help="wall-clock training budget of every model (default: %(default)s)"
+    )
     parser.add_argument("--jobs", type=int, default=1, help="models trained at once (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads per model while training (default: cores / jobs)")
+    parser.add_argument(
+        "--threads", type=int, default=0, help="torch threads per model while training (default: cores / jobs)"
+    )
     parser.add_argument("--beams", default="1,5", help="beam sizes for the test set (default: %(default)s)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a value in every config, e.g. data.corpus=DIR (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a value in every config, e.g. data.corpus=DIR (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_common(parser)
 
@@ -76,18 +94,25 @@ def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
     lines = []
     for n, i in enumerate(picks, 1):
         ex = test[i]
-        lines += [f"**Example {n}** ({len(ex.text.split())} source words)\n", f"- source: {ex.text}",
-                  f"- reference: {ex.target}"]
+        lines += [
+            f"**Example {n}** ({len(ex.text.split())} source words)\n",
+            f"- source: {ex.text}",
+            f"- reference: {ex.target}",
+        ]
         for name, run in runs.items():
             (tr,) = cast(TranslationTask, run.task).translate(run.model, [(ex.text, "")])  # a translation run
             lines.append(f"- {name}: {tr.output}")
             if tr.weights is not None:
                 png = f"{stem}-example{n}-{name}.png"
-                fig = plot_alignment(tr.weights.numpy(), tr.src_tokens, tr.out_tokens,
-                                     title=f"{name}, greedy (example {n})")
+                fig = plot_alignment(
+                    tr.weights.numpy(), tr.src_tokens, tr.out_tokens, title=f"{name}, greedy (example {n})"
+                )
                 save_figure(fig, report_dir / png)
-        pngs = [f"![{name}]({stem}-example{n}-{name}.png)" for name in names
-                if (report_dir / f"{stem}-example{n}-{name}.png").is_file()]
+        pngs = [
+            f"![{name}]({stem}-example{n}-{name}.png)"
+            for name in names
+            if (report_dir / f"{stem}-example{n}-{name}.png").is_file()
+        ]
         lines += ["", " ".join(pngs), ""]
     return "\n".join(lines)
 
@@ -104,55 +129,123 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("two configs have the same name; give each its own file name", code=2)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     out = Path(args.out)
-    result = run_study(dict(zip(names, args.configs)), out, minutes=args.minutes, jobs=args.jobs,
-                       threads=threads, overrides=tuple(args.overrides), beams=beams,
-                       progress=not args.no_progress)
+    result = run_study(
+        dict(zip(names, args.configs)),
+        out,
+        minutes=args.minutes,
+        jobs=args.jobs,
+        threads=threads,
+        overrides=tuple(args.overrides),
+        beams=beams,
+        progress=not args.no_progress,
+    )
     report = Path(args.report) if args.report else out / "length-study.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     stem = report.stem
     models = result["models"]
     best_beam = str(max(beams))
     series = {n: _buckets(m["eval"]["beams"][best_beam]["by_length"]) for n, m in models.items()}
-    save_figure(plot_bleu_by_length(series, title=f"BLEU by source length (test, beam {best_beam})"),
-                report.parent / f"{stem}-bleu-by-length.png")
-    save_figure(plot_training_curves({n: m["history"] for n, m in models.items()}, title="dev BLEU (greedy)"),
-                report.parent / f"{stem}-curves.png")
+    save_figure(
+        plot_bleu_by_length(series, title=f"BLEU by source length (test, beam {best_beam})"),
+        report.parent / f"{stem}-bleu-by-length.png",
+    )
+    save_figure(
+        plot_training_curves({n: m["history"] for n, m in models.items()}, title="dev BLEU (greedy)"),
+        report.parent / f"{stem}-curves.png",
+    )
     cfg = load_config(args.configs[0], list(args.overrides))
     corpus = Path(cfg.data.corpus)
     manifest = json.loads((corpus / "manifest.json").read_text()) if (corpus / "manifest.json").is_file() else {}
-    command = shlex.join(["attnkit", "study", "length", *args.configs, "--minutes", f"{args.minutes:g}", "--jobs",
-                          str(args.jobs), "--threads", str(threads), "--beams", args.beams, "--out", args.out,
-                          "--report", str(report), *[x for o in args.overrides for x in ("--set", o)]])
-    head = ["| model | steps | training min | best dev BLEU | " + " | ".join(
-        f"test BLEU b{k} | chrF b{k} | sent/s b{k}" for k in beams) + " |",
-        "| --- | ---: | ---: | ---: | " + " | ".join("---: | ---: | ---:" for _ in beams) + " |"]
-    rows = [f"| {n} | {m['train']['steps']} | {m['train']['seconds'] / 60:.1f} | {m['train']['best_dev_bleu']:.2f} | "
-            + " | ".join(f"{m['eval']['beams'][str(k)]['bleu']:.2f} | {m['eval']['beams'][str(k)]['chrf']:.2f} | "
-                         f"{m['eval']['beams'][str(k)]['sentences_per_s']:.1f}" for k in beams) + " |"
-            for n, m in models.items()]
+    command = shlex.join(
+        [
+            "attnkit",
+            "study",
+            "length",
+            *args.configs,
+            "--minutes",
+            f"{args.minutes:g}",
+            "--jobs",
+            str(args.jobs),
+            "--threads",
+            str(threads),
+            "--beams",
+            args.beams,
+            "--out",
+            args.out,
+            "--report",
+            str(report),
+            *[x for o in args.overrides for x in ("--set", o)],
+        ]
+    )
+    head = [
+        "| model | steps | training min | best dev BLEU | "
+        + " | ".join(f"test BLEU b{k} | chrF b{k} | sent/s b{k}" for k in beams)
+        + " |",
+        "| --- | ---: | ---: | ---: | " + " | ".join("---: | ---: | ---:" for _ in beams) + " |",
+    ]
+    rows = [
+        f"| {n} | {m['train']['steps']} | {m['train']['seconds'] / 60:.1f} | {m['train']['best_dev_bleu']:.2f} | "
+        + " | ".join(
+            f"{m['eval']['beams'][str(k)]['bleu']:.2f} | {m['eval']['beams'][str(k)]['chrf']:.2f} | "
+            f"{m['eval']['beams'][str(k)]['sentences_per_s']:.1f}"
+            for k in beams
+        )
+        + " |"
+        for n, m in models.items()
+    ]
     labels = [b["words"] for b in next(iter(models.values()))["eval"]["beams"][best_beam]["by_length"]]
     counts = [b["n"] for b in next(iter(models.values()))["eval"]["beams"][best_beam]["by_length"]]
-    bucket_rows = ["| model | " + " | ".join(f"{lab} ({c})" for lab, c in zip(labels, counts)) + " |",
-                   "| --- | " + " | ".join("---:" for _ in labels) + " |"]
-    bucket_rows += [f"| {n} | " + " | ".join(_fmt(b["bleu"]) for b in m["eval"]["beams"][best_beam]["by_length"])
-                    + " |" for n, m in models.items()]
+    bucket_rows = [
+        "| model | " + " | ".join(f"{lab} ({c})" for lab, c in zip(labels, counts)) + " |",
+        "| --- | " + " | ".join("---:" for _ in labels) + " |",
+    ]
+    bucket_rows += [
+        f"| {n} | " + " | ".join(_fmt(b["bleu"]) for b in m["eval"]["beams"][best_beam]["by_length"]) + " |"
+        for n, m in models.items()
+    ]
     sig = next(iter(models.values()))["eval"]["beams"][best_beam]
-    text = "\n".join([
-        "# Attention and sentence length: Spanish → English Bible", "",
-        f"{datetime.date.today()}; {cpu_model()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time with "
-        f"{threads} thread(s) each, {args.minutes:g} minutes of wall-clock training each (validation included); "
-        f"test decoding afterwards, one model at a time, with {threads * args.jobs} threads.", "",
-        "Command (resumable: run it again after an interruption):", "", "```bash", command, "```", "",
-        f"Corpus: `{corpus}`" + (f" — {manifest.get('counts', '')}" if manifest else "") + f"; subwords: "
-        f"{cfg.data.subword} {cfg.data.vocab_size} per side, trained on the training split (the same for every "
-        "model). Test set: " + f"{next(iter(models.values()))['eval']['n']} sentences.", "",
-        "## Overall", "", *head, *rows, "",
-        f"BLEU and chrF by sacrebleu on detokenised text: `{sig['bleu_signature']}`, `{sig['chrf_signature']}`.", "",
-        f"## BLEU by source length (words; test sentences per bucket; beam {best_beam})", "", *bucket_rows, "",
-        f"![BLEU by source length]({stem}-bleu-by-length.png)", "",
-        "## Training curves", "", f"![dev BLEU against training time]({stem}-curves.png)", "",
-        "## Examples (greedy)", "", _examples(list(models), out, report.parent, stem), "",
-    ])
+    text = "\n".join(
+        [
+            "# Attention and sentence length: Spanish → English Bible",
+            "",
+            f"{datetime.date.today()}; {cpu_model()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time "
+            f"with {threads} thread(s) each, {args.minutes:g} minutes of wall-clock training each "
+            "(validation included); "
+            f"test decoding afterwards, one model at a time, with {threads * args.jobs} threads.",
+            "",
+            "Command (resumable: run it again after an interruption):",
+            "",
+            "```bash",
+            command,
+            "```",
+            "",
+            f"Corpus: `{corpus}`" + (f" — {manifest.get('counts', '')}" if manifest else "") + f"; subwords: "
+            f"{cfg.data.subword} {cfg.data.vocab_size} per side, trained on the training split (the same for every "
+            "model). Test set: " + f"{next(iter(models.values()))['eval']['n']} sentences.",
+            "",
+            "## Overall",
+            "",
+            *head,
+            *rows,
+            "",
+            f"BLEU and chrF by sacrebleu on detokenised text: `{sig['bleu_signature']}`, `{sig['chrf_signature']}`.",
+            "",
+            f"## BLEU by source length (words; test sentences per bucket; beam {best_beam})",
+            "",
+            *bucket_rows,
+            "",
+            f"![BLEU by source length]({stem}-bleu-by-length.png)",
+            "",
+            "## Training curves",
+            "",
+            f"![dev BLEU against training time]({stem}-curves.png)",
+            "",
+            "## Examples (greedy)",
+            "",
+            _examples(list(models), out, report.parent, stem),
+            "",
+        ]
+    )
     atomic_write_text(report, text)
     print("\n".join([*head, *rows]))
     print(f"\nreport: {report}")

@@ -31,11 +31,16 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML run config, e.g. configs/dates-bahdanau.yaml")
     parser.add_argument("--out", help="run folder to write (default: runs/<config name>)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a config value, e.g. --set model.hidden_dim=128 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set model.hidden_dim=128 (repeatable)",
+    )
     parser.add_argument("--resume", metavar="RUN", help="continue a stopped run from its last state")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a run already in --out (default: refuse)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: refuse)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_common(parser)
 
@@ -52,8 +57,10 @@ def run(args: argparse.Namespace) -> int:
             device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun
         result = train_run(cfg, out, progress=progress, resume=bool(args.resume), device=device)
         if dist.is_main:
-            print(f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
-                  f"({result.steps} steps, {result.seconds:.0f} s)")
+            print(
+                f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
+                f"({result.steps} steps, {result.seconds:.0f} s)"
+            )
     return 0
 
 
@@ -61,20 +68,20 @@ def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
     """The run folder and config of the command line; raises UserError for usage problems."""
     if args.resume:
         if args.config or args.overrides:
-            raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set",
-                            code=2)
+            raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set", code=2)
         cfg = load_run_config(args.resume)
         out = Path(args.resume)
     else:
         if not args.config:
-            raise UserError("give a CONFIG file (e.g. configs/dates-bahdanau.yaml) or --resume RUN",
-                            code=2)
+            raise UserError("give a CONFIG file (e.g. configs/dates-bahdanau.yaml) or --resume RUN", code=2)
         overrides = list(args.overrides)
         if args.seed is not None:
             overrides += [f"train.seed={args.seed}"]
         cfg = load_config(args.config, overrides)
         out = Path(args.out or Path("runs") / Path(args.config).stem)
         if (out / "config.yaml").exists() and not args.overwrite:
-            raise UserError(f"{out} already holds a run; continue it with `attnkit train --resume {out}`, "
-                            "choose another --out, or pass --overwrite to start over")
+            raise UserError(
+                f"{out} already holds a run; continue it with `attnkit train --resume {out}`, "
+                "choose another --out, or pass --overwrite to start over"
+            )
     return out, cfg

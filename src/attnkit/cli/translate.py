@@ -31,14 +31,19 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("texts", nargs="*", metavar="TEXT",
-                        help="sentences to translate (default: read lines from stdin)")
+    parser.add_argument(
+        "texts", nargs="*", metavar="TEXT", help="sentences to translate (default: read lines from stdin)"
+    )
     parser.add_argument("--model", required=True, metavar="RUN", help="trained run folder")
-    parser.add_argument("--locale", default=None,
-                        help="dates: locale of the inputs, e.g. en_GB, de_DE (default: en_US)")
-    parser.add_argument("--attention-grid", metavar="FILE",
-                        help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
-                             "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png")
+    parser.add_argument(
+        "--locale", default=None, help="dates: locale of the inputs, e.g. en_GB, de_DE (default: en_US)"
+    )
+    parser.add_argument(
+        "--attention-grid",
+        metavar="FILE",
+        help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
+        "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png",
+    )
     add_output_arguments(parser)
     add_common(parser)
 
@@ -56,8 +61,9 @@ def run(args: argparse.Namespace) -> int:
     for i, res in enumerate(results, 1):
         unseen = task.src_vocab.unknown(res.src_tokens)
         if unseen:
-            log.warning("input %d: characters never seen in training read as <unk>: %s", i,
-                        " ".join(repr(c) for c in unseen))
+            log.warning(
+                "input %d: characters never seen in training read as <unk>: %s", i, " ".join(repr(c) for c in unseen)
+            )
     if args.attention_grid:
         _write_grids(run_, Path(args.attention_grid), results, texts)
     return 0
@@ -70,13 +76,18 @@ def _write_grids(run_, path: Path, results, texts) -> None:
         maps = layer_maps(run_.model, res.src_ids, res.out_ids)
         suffix = base.suffix or ".png"
         figures = {
-            base: plot_attention_grid(maps.cross.numpy(), res.src_tokens, res.out_tokens,
-                                      title=f"cross-attention: {text} → {res.output}"),
+            base: plot_attention_grid(
+                maps.cross.numpy(), res.src_tokens, res.out_tokens, title=f"cross-attention: {text} → {res.output}"
+            ),
             base.with_name(f"{base.stem}-encoder-self{suffix}"): plot_attention_grid(
-                maps.encoder_self.numpy(), res.src_tokens, res.src_tokens, title=f"encoder self-attention: {text}"),
+                maps.encoder_self.numpy(), res.src_tokens, res.src_tokens, title=f"encoder self-attention: {text}"
+            ),
             base.with_name(f"{base.stem}-decoder-self{suffix}"): plot_attention_grid(
-                maps.decoder_self.numpy(), ["<s>", *res.out_tokens[:-1]], res.out_tokens,
-                title=f"decoder self-attention: {res.output}"),
+                maps.decoder_self.numpy(),
+                ["<s>", *res.out_tokens[:-1]],
+                res.out_tokens,
+                title=f"decoder self-attention: {res.output}",
+            ),
         }
         for target, fig in figures.items():
             save_figure(fig, target)

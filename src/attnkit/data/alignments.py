@@ -43,8 +43,19 @@ from pathlib import Path
 from ..io import atomic_path, atomic_write_text
 from .pharaoh import format_pharaoh
 
-__all__ = ["AlignmentDataError", "AlignmentPackageMissing", "AlignedVerse", "PackageFiles", "PUNCTUATION",
-           "INSTALL_COMMAND", "find_package", "read_aligned_verses", "build_alignment_corpus", "NT_BOOKS", "SPLITS"]
+__all__ = [
+    "AlignmentDataError",
+    "AlignmentPackageMissing",
+    "AlignedVerse",
+    "PackageFiles",
+    "PUNCTUATION",
+    "INSTALL_COMMAND",
+    "find_package",
+    "read_aligned_verses",
+    "build_alignment_corpus",
+    "NT_BOOKS",
+    "SPLITS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +69,35 @@ SPLITS = ("train", "dev", "test")
 GOLD_SPLITS = ("dev", "test")
 FORMAT_VERSION = 1
 # OSIS abbreviations of the New Testament books, books 40-66 of the tables' ids.
-NT_BOOKS = ("Matt", "Mark", "Luke", "John", "Acts", "Rom", "1Cor", "2Cor", "Gal", "Eph", "Phil", "Col", "1Thess",
-            "2Thess", "1Tim", "2Tim", "Titus", "Phlm", "Heb", "Jas", "1Pet", "2Pet", "1John", "2John", "3John",
-            "Jude", "Rev")
+NT_BOOKS = (
+    "Matt",
+    "Mark",
+    "Luke",
+    "John",
+    "Acts",
+    "Rom",
+    "1Cor",
+    "2Cor",
+    "Gal",
+    "Eph",
+    "Phil",
+    "Col",
+    "1Thess",
+    "2Thess",
+    "1Tim",
+    "2Tim",
+    "Titus",
+    "Phlm",
+    "Heb",
+    "Jas",
+    "1Pet",
+    "2Pet",
+    "1John",
+    "2John",
+    "3John",
+    "Jude",
+    "Rev",
+)
 
 
 class AlignmentDataError(ValueError):
@@ -103,14 +140,17 @@ def find_package() -> PackageFiles:
     try:
         dist = importlib.metadata.distribution(PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise AlignmentPackageMissing(f"the Python package {PACKAGE} is not installed; install it with "
-                                      f"`{INSTALL_COMMAND}`") from None
+        raise AlignmentPackageMissing(
+            f"the Python package {PACKAGE} is not installed; install it with `{INSTALL_COMMAND}`"
+        ) from None
     paths = {}
     for key, rel in (("source", SOURCE_TABLE), ("target", TARGET_TABLE), ("alignment", ALIGNMENT_TABLE)):
         path = Path(str(dist.locate_file(rel)))
         if not path.is_file():
-            raise AlignmentPackageMissing(f"{PACKAGE} {dist.version} has no {rel} (looked in {path}); reinstall "
-                                          f"it with `{INSTALL_COMMAND} --force-reinstall`")
+            raise AlignmentPackageMissing(
+                f"{PACKAGE} {dist.version} has no {rel} (looked in {path}); reinstall "
+                f"it with `{INSTALL_COMMAND} --force-reinstall`"
+            )
         paths[key] = path
     return PackageFiles(dist.version, **paths)
 
@@ -120,8 +160,10 @@ def _read_tsv(path: Path, columns: tuple[str, ...]) -> list[dict[str, str]]:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
     missing = [c for c in columns if rows and c not in rows[0]]
     if not rows or missing:
-        raise AlignmentDataError(f"{path}: expected a table with columns {', '.join(columns)}; "
-                                 f"{'it is empty' if not rows else 'missing ' + ', '.join(missing)}")
+        raise AlignmentDataError(
+            f"{path}: expected a table with columns {', '.join(columns)}; "
+            f"{'it is empty' if not rows else 'missing ' + ', '.join(missing)}"
+        )
     return rows
 
 
@@ -197,8 +239,9 @@ def read_aligned_verses(files: PackageFiles, *, punctuation: str = "drop") -> tu
         try:
             verses = [src_verse[i] for i in src_ids] + [tgt_verse[i] for i in tgt_ids]
         except KeyError as err:
-            raise AlignmentDataError(f"{files.alignment}: a record names token {err.args[0]}, which is in "
-                                     "neither token table") from None
+            raise AlignmentDataError(
+                f"{files.alignment}: a record names token {err.args[0]}, which is in neither token table"
+            ) from None
         for v in verses[1:]:
             parent[root(v)] = root(verses[0])
     groups: dict[str, list[str]] = {}
@@ -222,17 +265,36 @@ def read_aligned_verses(files: PackageFiles, *, punctuation: str = "drop") -> tu
         src_words = [r["text"] for r in src_tokens]
         src_index = {r["id"]: i for i, r in enumerate(src_tokens)}
         tgt_words, tgt_index = _words(sorted(tgt_by.get(key, []), key=lambda r: r["id"]), punctuation)
-        links = sorted({(src_index[s], tgt_index[t]) for s_ids, t_ids in rec_by.get(key, [])
-                        for s in s_ids for t in t_ids if t in tgt_index})
-        reason = ("no source words" if not src_words else "no target words" if not tgt_words else
-                  "no links" if not links else None)
+        links = sorted(
+            {
+                (src_index[s], tgt_index[t])
+                for s_ids, t_ids in rec_by.get(key, [])
+                for s in s_ids
+                for t in t_ids
+                if t in tgt_index
+            }
+        )
+        reason = (
+            "no source words"
+            if not src_words
+            else "no target words"
+            if not tgt_words
+            else "no links"
+            if not links
+            else None
+        )
         if reason:
             dropped[reason] += 1
             continue
         segments.append(AlignedVerse(_ref(groups[key]), src_words, tgt_words, links))
-    stats = {"verses": len(parent), "segments": len(segments),
-             "merged segments": sum(len(v) > 1 for k, v in groups.items() if k in src_by and k in tgt_by),
-             "records": len(records), "links": sum(len(s.links) for s in segments), "dropped": dropped}
+    stats = {
+        "verses": len(parent),
+        "segments": len(segments),
+        "merged segments": sum(len(v) > 1 for k, v in groups.items() if k in src_by and k in tgt_by),
+        "records": len(records),
+        "links": sum(len(s.links) for s in segments),
+        "dropped": dropped,
+    }
     return segments, stats
 
 
@@ -247,17 +309,25 @@ def _up_to_date(out: Path, head: dict) -> dict | None:
     try:
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
         if all(old[key] == head[key] for key in head) and all(
-                hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
-                for name, digest in old["files"].items()):
+            hashlib.sha256((out / name).read_bytes()).hexdigest() == digest for name, digest in old["files"].items()
+        ):
             return old
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
     return None
 
 
-def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 300, n_test: int = 1000,
-                           punctuation: str = "drop", force: bool = False, min_train: int = 100,
-                           files: PackageFiles | None = None) -> dict:
+def build_alignment_corpus(
+    out: str | Path,
+    *,
+    seed: int = 1234,
+    n_dev: int = 300,
+    n_test: int = 1000,
+    punctuation: str = "drop",
+    force: bool = False,
+    min_train: int = 100,
+    files: PackageFiles | None = None,
+) -> dict:
     """Build the Greek → English corpus with gold links into `out` (see the module docstring).
 
     Writes, each atomically: ``{train,dev,test}.src`` (Greek) and ``.tgt`` (English), one segment
@@ -291,9 +361,18 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
         raise ValueError(f"punctuation must be one of {', '.join(PUNCTUATION)}, got {punctuation!r}")
     files = files or find_package()
     out = Path(out)
-    head = {"corpus": "bible-alignments SBLGNT-BSB-manual", "package": {"name": PACKAGE, "version": files.version},
-            "parameters": {"seed": seed, "n_dev": n_dev, "n_test": n_test, "punctuation": punctuation,
-                           "min_train": min_train, "format_version": FORMAT_VERSION}}
+    head = {
+        "corpus": "bible-alignments SBLGNT-BSB-manual",
+        "package": {"name": PACKAGE, "version": files.version},
+        "parameters": {
+            "seed": seed,
+            "n_dev": n_dev,
+            "n_test": n_test,
+            "punctuation": punctuation,
+            "min_train": min_train,
+            "format_version": FORMAT_VERSION,
+        },
+    }
     if not force and (old := _up_to_date(out, head)) is not None:
         return {**old, "up_to_date": True}
     try:  # files of an earlier build (e.g. an aligner's links of other lines) must not survive it
@@ -303,11 +382,13 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
     log.info("reading %s %s tables", PACKAGE, files.version)
     segments, stats = read_aligned_verses(files, punctuation=punctuation)
     if len(segments) < n_dev + n_test + min_train:
-        raise AlignmentDataError(f"only {len(segments)} aligned segments, fewer than n_dev + n_test + {min_train} "
-                                 f"training segments = {n_dev + n_test + min_train}; lower --n-dev/--n-test")
+        raise AlignmentDataError(
+            f"only {len(segments)} aligned segments, fewer than n_dev + n_test + {min_train} "
+            f"training segments = {n_dev + n_test + min_train}; lower --n-dev/--n-test"
+        )
     order = list(range(len(segments)))
     random.Random(seed).shuffle(order)
-    chosen = {"test": order[:n_test], "dev": order[n_test:n_test + n_dev], "train": order[n_test + n_dev:]}
+    chosen = {"test": order[:n_test], "dev": order[n_test : n_test + n_dev], "train": order[n_test + n_dev :]}
     splits = {name: [segments[i] for i in sorted(idx)] for name, idx in chosen.items()}
     digests = {}
     for name in SPLITS:
@@ -316,18 +397,32 @@ def build_alignment_corpus(out: str | Path, *, seed: int = 1234, n_dev: int = 30
         digests[f"{name}.tgt"] = _write(out, f"{name}.tgt", [" ".join(s.tgt_words) for s in rows])
         digests[f"refs.{name}.txt"] = _write(out, f"refs.{name}.txt", [s.ref for s in rows])
         if name in GOLD_SPLITS:
-            digests[f"{name}.gold.pharaoh"] = _write(out, f"{name}.gold.pharaoh",
-                                                     [format_pharaoh(s.links) for s in rows])
+            digests[f"{name}.gold.pharaoh"] = _write(
+                out, f"{name}.gold.pharaoh", [format_pharaoh(s.links) for s in rows]
+            )
     counts = {"segments": len(segments), **{name: len(splits[name]) for name in SPLITS}}
-    words = {name: {"source": sum(len(s.src_words) for s in splits[name]),
-                    "target": sum(len(s.tgt_words) for s in splits[name]),
-                    "links": sum(len(s.links) for s in splits[name])} for name in SPLITS}
-    manifest = {**head, "counts": counts, "words": words, "statistics": stats,
-                "format": {"text": "one segment a line, words separated by one space",
-                           "links": "Pharaoh: 'i-j' per link, i the 0-based source (Greek) word, j the target "
-                                    "(English) word; one line per segment of the split",
-                           "gold": "sure links only (S = P); train gold not written"},
-                "license": "data CC-BY-4.0 (SBLGNT, alignments), BSB public domain", "files": digests}
+    words = {
+        name: {
+            "source": sum(len(s.src_words) for s in splits[name]),
+            "target": sum(len(s.tgt_words) for s in splits[name]),
+            "links": sum(len(s.links) for s in splits[name]),
+        }
+        for name in SPLITS
+    }
+    manifest = {
+        **head,
+        "counts": counts,
+        "words": words,
+        "statistics": stats,
+        "format": {
+            "text": "one segment a line, words separated by one space",
+            "links": "Pharaoh: 'i-j' per link, i the 0-based source (Greek) word, j the target "
+            "(English) word; one line per segment of the split",
+            "gold": "sure links only (S = P); train gold not written",
+        },
+        "license": "data CC-BY-4.0 (SBLGNT, alignments), BSB public domain",
+        "files": digests,
+    }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     for name in stale - set(digests):
         if "/" not in name:

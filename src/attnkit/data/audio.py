@@ -53,15 +53,17 @@ class FeatureConfig:
     def check(self) -> None:
         """Raises ConfigError for sizes that give no frame or a band outside [0, Nyquist]."""
         if self.sample_rate < 1000 or self.n_mels < 1:
-            raise ConfigError(f"features need sample_rate >= 1000 Hz and n_mels >= 1, got {self.sample_rate} "
-                              f"and {self.n_mels}")
+            raise ConfigError(
+                f"features need sample_rate >= 1000 Hz and n_mels >= 1, got {self.sample_rate} and {self.n_mels}"
+            )
         if self.window_samples < 2 or self.hop_samples < 1:
-            raise ConfigError(f"window_ms={self.window_ms} and hop_ms={self.hop_ms} give "
-                              f"{self.window_samples} and {self.hop_samples} samples; make them longer")
+            raise ConfigError(
+                f"window_ms={self.window_ms} and hop_ms={self.hop_ms} give "
+                f"{self.window_samples} and {self.hop_samples} samples; make them longer"
+            )
         top = self.fmax or self.sample_rate / 2
         if not 0 <= self.fmin < top <= self.sample_rate / 2:
-            raise ConfigError(f"features need 0 <= fmin < fmax <= {self.sample_rate / 2} Hz, got {self.fmin} "
-                              f"and {top}")
+            raise ConfigError(f"features need 0 <= fmin < fmax <= {self.sample_rate / 2} Hz, got {self.fmin} and {top}")
 
     @property
     def window_samples(self) -> int:
@@ -93,8 +95,9 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
-        raise InputError(f"{path}: not an audio file libsndfile can read ({str(err).splitlines()[0]}); "
-                         "record or convert it to WAV") from None
+        raise InputError(
+            f"{path}: not an audio file libsndfile can read ({str(err).splitlines()[0]}); record or convert it to WAV"
+        ) from None
     if samples.size == 0:
         raise InputError(f"{path}: the audio file holds no samples; record something longer")
     mono = samples.mean(axis=1)
@@ -127,9 +130,20 @@ def log_mel(samples: np.ndarray, cfg: FeatureConfig = FeatureConfig(), *, floor:
     if samples.size < win:
         samples = np.pad(samples, (0, win - samples.size))
     mel = librosa.feature.melspectrogram(
-        y=samples.astype(np.float32), sr=cfg.sample_rate, n_fft=win, hop_length=cfg.hop_samples, win_length=win,
-        window="hann", center=False, power=2.0, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax or None,
-        htk=True, norm=None)  # (n_mels, T)
+        y=samples.astype(np.float32),
+        sr=cfg.sample_rate,
+        n_fft=win,
+        hop_length=cfg.hop_samples,
+        win_length=win,
+        window="hann",
+        center=False,
+        power=2.0,
+        n_mels=cfg.n_mels,
+        fmin=cfg.fmin,
+        fmax=cfg.fmax or None,
+        htk=True,
+        norm=None,
+    )  # (n_mels, T)
     return np.log(np.maximum(mel, floor)).T.astype(np.float32)
 
 

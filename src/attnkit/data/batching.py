@@ -42,8 +42,7 @@ def collate(src: Sequence[Sequence[int]], tgt: Sequence[Sequence[int]] | None = 
     return Batch(src_t, lengths, tgt_in, tgt_out, sum(len(t) + 1 for t in tgt))
 
 
-def bucket_batches(sizes: Sequence[float], batch_size: int, bucket: int,
-                   generator: torch.Generator) -> list[list[int]]:
+def bucket_batches(sizes: Sequence[float], batch_size: int, bucket: int, generator: torch.Generator) -> list[list[int]]:
     """Mini-batches of indices into `sizes`, similar sizes together, in random order.
 
     Args:
@@ -59,10 +58,10 @@ def bucket_batches(sizes: Sequence[float], batch_size: int, bucket: int,
     pool = batch_size * bucket
     batches = []
     for start in range(0, len(order), pool):
-        chunk = order[start:start + pool]
+        chunk = order[start : start + pool]
         if bucket > 1:
             chunk.sort(key=lambda i: sizes[i])
-        batches += [chunk[k:k + batch_size] for k in range(0, len(chunk), batch_size)]
+        batches += [chunk[k : k + batch_size] for k in range(0, len(chunk), batch_size)]
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 

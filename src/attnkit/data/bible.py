@@ -36,8 +36,18 @@ from ..io import atomic_path, atomic_write_text
 from .sword import ModuleInfo, Verse, read_module
 from .verse_align import AlignedPair, LengthModel, align_verses, span_ref
 
-__all__ = ["AlignedPair", "LengthModel", "BibleError", "align_verses", "build_bible_corpus",
-           "normalise_text", "span_ref", "SPLITS", "MIN_TRAIN", "DROP_REASONS"]
+__all__ = [
+    "AlignedPair",
+    "LengthModel",
+    "BibleError",
+    "align_verses",
+    "build_bible_corpus",
+    "normalise_text",
+    "span_ref",
+    "SPLITS",
+    "MIN_TRAIN",
+    "DROP_REASONS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +55,8 @@ SPLITS = ("train", "dev", "test")
 MIN_TRAIN = 1000  # fewest training pairs a corpus may be left with
 # Bump when alignment, cleaning or the file layout change: it invalidates built corpora.
 FORMAT_VERSION = 2
+
+
 class BibleError(ValueError):
     """A corpus that cannot be built as asked (too few pairs, ...); the message says what to do."""
 
@@ -53,8 +65,14 @@ _CAMEL_GLUE = re.compile(r"(?<=[a-zß-öø-ÿ])(?=[A-ZÀ-ÖØ-Þ])")
 # RV1909 ends Paul's letters with a subscription, inline after the last "Amén.":
 # "... Amén. Escrita de Roma con Epafrodito." (the KJV's are titles, which sword.py drops).
 _COLOPHON = re.compile(r"(?<=\b(?:Amén|Amen)\.)\s+[^.]*\b(?:escrita|enviada|written|sent)\b[^.]*\.$", re.I)
-DROP_REASONS = ("book only in source", "book only in target", "empty side", "too long", "length ratio",
-                "duplicate held-out pair")
+DROP_REASONS = (
+    "book only in source",
+    "book only in target",
+    "empty side",
+    "too long",
+    "length ratio",
+    "duplicate held-out pair",
+)
 
 
 def normalise_text(text: str) -> str:
@@ -88,9 +106,15 @@ def _filter(pairs: list[AlignedPair], max_words: int, max_ratio: float, dropped:
         n_src, n_tgt = len(pair.src.split()), len(pair.tgt.split())
         if not n_src and not n_tgt:
             continue  # empty slots on both sides: nothing to lose
-        reason = ("empty side" if not n_src or not n_tgt else
-                  "too long" if max(n_src, n_tgt) > max_words else
-                  "length ratio" if max(n_src, n_tgt) > max_ratio * min(n_src, n_tgt) else None)
+        reason = (
+            "empty side"
+            if not n_src or not n_tgt
+            else "too long"
+            if max(n_src, n_tgt) > max_words
+            else "length ratio"
+            if max(n_src, n_tgt) > max_ratio * min(n_src, n_tgt)
+            else None
+        )
         if reason:
             dropped[reason] += 1
         else:
@@ -103,7 +127,7 @@ def _split(pairs: list[AlignedPair], seed: int, n_dev: int, n_test: int, dropped
     occurs in train moves to train, and a repeated held-out pair is dropped."""
     order = list(range(len(pairs)))
     random.Random(seed).shuffle(order)
-    splits = {"test": order[:n_test], "dev": order[n_test:n_test + n_dev], "train": order[n_test + n_dev:]}
+    splits = {"test": order[:n_test], "dev": order[n_test : n_test + n_dev], "train": order[n_test + n_dev :]}
     train_src = {pairs[i].src for i in splits["train"]}
     seen, moved = set(), 0
     for name in ("test", "dev"):
@@ -125,8 +149,11 @@ def _write_split(out: Path, split: str, pairs: list[AlignedPair]) -> dict[str, s
     """Write one split's three files atomically; their sha256 by file name."""
     refs = (p.src_ref if p.src_ref == p.tgt_ref else f"{p.src_ref}\t{p.tgt_ref}" for p in pairs)
     digests = {}
-    for name, lines in ((f"{split}.src", (p.src for p in pairs)), (f"{split}.tgt", (p.tgt for p in pairs)),
-                        (f"refs.{split}.txt", refs)):
+    for name, lines in (
+        (f"{split}.src", (p.src for p in pairs)),
+        (f"{split}.tgt", (p.tgt for p in pairs)),
+        (f"refs.{split}.txt", refs),
+    ):
         data = "".join(f"{line}\n" for line in lines).encode("utf-8")
         with atomic_path(out / name) as tmp:
             tmp.write_bytes(data)
@@ -139,9 +166,13 @@ def _up_to_date(out: Path, head: dict) -> dict | None:
     file it lists is there with its checksum; else None."""
     try:
         old = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-        if all(old[key] == head[key] for key in head) and len(old["files"]) == 3 * len(SPLITS) and all(
-                hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
-                for name, digest in old["files"].items()):
+        if (
+            all(old[key] == head[key] for key in head)
+            and len(old["files"]) == 3 * len(SPLITS)
+            and all(
+                hashlib.sha256((out / name).read_bytes()).hexdigest() == digest for name, digest in old["files"].items()
+            )
+        ):
             return old
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass
@@ -155,10 +186,20 @@ def _version() -> str:
         return "unknown"
 
 
-def build_bible_corpus(src: str, tgt: str, out: str | Path, *, seed: int = 1234, n_dev: int = 500,
-                       n_test: int = 1000, max_words: int = 80, max_ratio: float = 2.5,
-                       force: bool = False, min_train: int = MIN_TRAIN,
-                       read: Callable[[str], tuple[ModuleInfo, list[Verse]]] = read_module) -> dict:
+def build_bible_corpus(
+    src: str,
+    tgt: str,
+    out: str | Path,
+    *,
+    seed: int = 1234,
+    n_dev: int = 500,
+    n_test: int = 1000,
+    max_words: int = 80,
+    max_ratio: float = 2.5,
+    force: bool = False,
+    min_train: int = MIN_TRAIN,
+    read: Callable[[str], tuple[ModuleInfo, list[Verse]]] = read_module,
+) -> dict:
     """Align two SWORD Bibles, filter and split the pairs, and write the corpus to `out`.
 
     Writes ``{train,dev,test}.{src,tgt}`` (one sentence a line, line i of .src translated by
@@ -191,15 +232,28 @@ def build_bible_corpus(src: str, tgt: str, out: str | Path, *, seed: int = 1234,
         SwordError: if a module is missing or unreadable (from :func:`read_module`).
     """
     if min(n_dev, n_test, min_train) < 0 or max_words < 1 or not max_ratio >= 1:
-        raise ValueError(f"need n_dev, n_test, min_train >= 0, max_words >= 1 and max_ratio >= 1; "
-                         f"got {n_dev}, {n_test}, {min_train}, {max_words} and {max_ratio}")
+        raise ValueError(
+            f"need n_dev, n_test, min_train >= 0, max_words >= 1 and max_ratio >= 1; "
+            f"got {n_dev}, {n_test}, {min_train}, {max_words} and {max_ratio}"
+        )
     out = Path(out)
     log.info("reading %s and %s (a module's first read takes about a minute)", src, tgt)
     (src_info, src_verses), (tgt_info, tgt_verses) = read(src), read(tgt)
-    params = {"src": src, "tgt": tgt, "seed": seed, "n_dev": n_dev, "n_test": n_test, "max_words": max_words,
-              "max_ratio": max_ratio, "min_train": min_train, "format_version": FORMAT_VERSION}
-    modules = {side: {k: v for k, v in asdict(info).items() if k != "path"}
-               for side, info in (("source", src_info), ("target", tgt_info))}
+    params = {
+        "src": src,
+        "tgt": tgt,
+        "seed": seed,
+        "n_dev": n_dev,
+        "n_test": n_test,
+        "max_words": max_words,
+        "max_ratio": max_ratio,
+        "min_train": min_train,
+        "format_version": FORMAT_VERSION,
+    }
+    modules = {
+        side: {k: v for k, v in asdict(info).items() if k != "path"}
+        for side, info in (("source", src_info), ("target", tgt_info))
+    }
     head = {"corpus": "bible", **modules, "parameters": params}
     if not force and (old := _up_to_date(out, head)) is not None:
         return {**old, "up_to_date": True}
@@ -216,18 +270,25 @@ def build_bible_corpus(src: str, tgt: str, out: str | Path, *, seed: int = 1234,
     realigned = [p for p in aligned if not p.by_id]
     kept = _filter(pairs, max_words, max_ratio, dropped)
     if len(kept) < n_dev + n_test + min_train:
-        raise BibleError(f"only {len(kept)} usable verse pairs between {src} and {tgt}, fewer than n_dev + "
-                         f"n_test + {min_train} training pairs = {n_dev + n_test + min_train}; lower "
-                         "--n-dev/--n-test or check the modules")
+        raise BibleError(
+            f"only {len(kept)} usable verse pairs between {src} and {tgt}, fewer than n_dev + "
+            f"n_test + {min_train} training pairs = {n_dev + n_test + min_train}; lower "
+            "--n-dev/--n-test or check the modules"
+        )
     splits, moved = _split(kept, seed, n_dev, n_test, dropped)
     files = {name: digest for split in SPLITS for name, digest in _write_split(out, split, splits[split]).items()}
     chapters = sorted({(common.index(v.book), v.chapter) for p in realigned for v in p.src_verses + p.tgt_verses})
     manifest = {
-        **head, "attnkit_version": _version(),
-        "alignment": {"method": "Gale & Church (1993) on verse lengths in characters, book by book",
-                      "length_ratio": round(model.ratio, 4), "length_variance": round(model.variance, 4),
-                      "beads": dict(Counter(p.bead for p in pairs).most_common()), "realigned": len(realigned),
-                      "realigned_chapters": [f"{common[b]} {c}" for b, c in chapters]},
+        **head,
+        "attnkit_version": _version(),
+        "alignment": {
+            "method": "Gale & Church (1993) on verse lengths in characters, book by book",
+            "length_ratio": round(model.ratio, 4),
+            "length_variance": round(model.variance, 4),
+            "beads": dict(Counter(p.bead for p in pairs).most_common()),
+            "realigned": len(realigned),
+            "realigned_chapters": [f"{common[b]} {c}" for b, c in chapters],
+        },
         "cleaning": cleaning,
         "counts": {"aligned": len(aligned), "kept": len(kept), **{s: len(splits[s]) for s in SPLITS}},
         "dropped": dropped,

@@ -54,9 +54,25 @@ from ..schema import plain_dict
 from . import sword
 from .vocab import Vocab
 
-__all__ = ["Section", "SECTIONS", "BOOK_SECTION", "Chapter", "SectionsRecipe", "BibleSections", "DocumentBatch",
-           "Reader", "tokenize", "split_sentences", "chapters_from_verses", "split_chapters", "build_vocab",
-           "encode_batch", "build_dataset", "write_chapters", "read_chapters"]
+__all__ = [
+    "Section",
+    "SECTIONS",
+    "BOOK_SECTION",
+    "Chapter",
+    "SectionsRecipe",
+    "BibleSections",
+    "DocumentBatch",
+    "Reader",
+    "tokenize",
+    "split_sentences",
+    "chapters_from_verses",
+    "split_chapters",
+    "build_vocab",
+    "encode_batch",
+    "build_dataset",
+    "write_chapters",
+    "read_chapters",
+]
 
 
 class Section(NamedTuple):
@@ -68,15 +84,17 @@ class Section(NamedTuple):
 
 SECTIONS: tuple[Section, ...] = (
     Section("Law", ("Gen", "Exod", "Lev", "Num", "Deut")),
-    Section("History", ("Josh", "Judg", "Ruth", "1Sam", "2Sam", "1Kgs", "2Kgs", "1Chr", "2Chr", "Ezra",
-                        "Neh", "Esth")),
+    Section("History", ("Josh", "Judg", "Ruth", "1Sam", "2Sam", "1Kgs", "2Kgs", "1Chr", "2Chr", "Ezra", "Neh", "Esth")),
     Section("Wisdom", ("Job", "Ps", "Prov", "Eccl", "Song")),
     Section("Major Prophets", ("Isa", "Jer", "Lam", "Ezek", "Dan")),
-    Section("Minor Prophets", ("Hos", "Joel", "Amos", "Obad", "Jonah", "Mic", "Nah", "Hab", "Zeph", "Hag",
-                               "Zech", "Mal")),
+    Section(
+        "Minor Prophets", ("Hos", "Joel", "Amos", "Obad", "Jonah", "Mic", "Nah", "Hab", "Zeph", "Hag", "Zech", "Mal")
+    ),
     Section("Gospels & Acts", ("Matt", "Mark", "Luke", "John", "Acts")),
-    Section("Pauline", ("Rom", "1Cor", "2Cor", "Gal", "Eph", "Phil", "Col", "1Thess", "2Thess", "1Tim",
-                        "2Tim", "Titus", "Phlm")),
+    Section(
+        "Pauline",
+        ("Rom", "1Cor", "2Cor", "Gal", "Eph", "Phil", "Col", "1Thess", "2Thess", "1Tim", "2Tim", "Titus", "Phlm"),
+    ),
     Section("General & Rev", ("Heb", "Jas", "1Pet", "2Pet", "1John", "2John", "3John", "Jude", "Rev")),
 )
 BOOK_SECTION: Mapping[str, int] = types.MappingProxyType({book: i for i, s in enumerate(SECTIONS) for book in s.books})
@@ -156,8 +174,9 @@ class SectionsRecipe(Protocol):
         """Raises a ValueError naming the first field out of range."""
 
 
-def chapters_from_verses(verses: Sequence[sword.Verse], *, max_verses: int, max_words: int
-                         ) -> tuple[list[Chapter], dict[str, int]]:
+def chapters_from_verses(
+    verses: Sequence[sword.Verse], *, max_verses: int, max_words: int
+) -> tuple[list[Chapter], dict[str, int]]:
     """Group verses into tokenised, capped chapters of the protocanon, in the module's order.
 
     Args:
@@ -203,8 +222,9 @@ def chapters_from_verses(verses: Sequence[sword.Verse], *, max_verses: int, max_
     return chapters, dict(counts)
 
 
-def split_chapters(chapters: Sequence[Chapter], *, seed: int, dev_fraction: float = 0.1,
-                   test_fraction: float = 0.1) -> dict[str, list[Chapter]]:
+def split_chapters(
+    chapters: Sequence[Chapter], *, seed: int, dev_fraction: float = 0.1, test_fraction: float = 0.1
+) -> dict[str, list[Chapter]]:
     """Stratified, seeded train/dev/test split.
 
     Each section's chapters are shuffled with ``random.Random(seed)``; the first
@@ -258,8 +278,10 @@ def encode_batch(chapters: Sequence[Chapter], vocab: Vocab) -> DocumentBatch:
         ValueError: if `chapters` is empty or holds a chapter or verse without words.
     """
     if not chapters or any(not c.verses or not all(c.verses) for c in chapters):
-        raise ValueError("encode_batch needs >= 1 chapter, each with >= 1 verse of >= 1 word; "
-                         "build chapters with chapters_from_verses")
+        raise ValueError(
+            "encode_batch needs >= 1 chapter, each with >= 1 verse of >= 1 word; "
+            "build chapters with chapters_from_verses"
+        )
     s = max(len(c.verses) for c in chapters)
     w = max(len(v) for c in chapters for v in c.verses)
     tokens = torch.full((len(chapters), s, w), vocab.pad_id, dtype=torch.long)  # (B, S, W)
@@ -301,9 +323,13 @@ class BibleSections:
         """Write ``vocab.json`` and ``dataset.json`` (config, module, counts, chapters per split)."""
         folder = Path(folder)
         self.vocab.save(folder / "vocab.json")
-        meta = {"config": plain_dict(self.config), "module": asdict(self.info), "counts": self.counts,
-                "sections": {s.name: list(s.books) for s in SECTIONS},
-                "splits": {name: [c.ref for c in chapters] for name, chapters in self.splits.items()}}
+        meta = {
+            "config": plain_dict(self.config),
+            "module": asdict(self.info),
+            "counts": self.counts,
+            "sections": {s.name: list(s.books) for s in SECTIONS},
+            "splits": {name: [c.ref for c in chapters] for name, chapters in self.splits.items()},
+        }
         atomic_write_text(folder / "dataset.json", json.dumps(meta, indent=1, ensure_ascii=False))
 
 
@@ -328,19 +354,24 @@ def build_dataset(config: SectionsRecipe, *, read: Reader | None = None) -> Bibl
     chapters, counts = chapters_from_verses(verses, max_verses=config.max_verses, max_words=config.max_words)
     if not chapters:
         raise ValueError(f"module {config.module} has no chapter of the 66 protocanonical books")
-    splits = split_chapters(chapters, seed=config.seed, dev_fraction=config.dev_fraction,
-                            test_fraction=config.test_fraction)
+    splits = split_chapters(
+        chapters, seed=config.seed, dev_fraction=config.dev_fraction, test_fraction=config.test_fraction
+    )
     vocab = build_vocab(splits["train"], min_freq=config.min_freq)
-    counts |= {"chapters": len(chapters), **{f"{k}_chapters": len(v) for k, v in splits.items()},
-               "vocab": len(vocab)}
+    counts |= {"chapters": len(chapters), **{f"{k}_chapters": len(v) for k, v in splits.items()}, "vocab": len(vocab)}
     return BibleSections(config, info, splits, vocab, counts)
 
 
 def write_chapters(chapters: Sequence[Chapter], path: str | Path) -> None:
     """Write `chapters` as JSON lines (book, chapter, label, verses), atomically."""
-    atomic_write_text(Path(path), "".join(
-        json.dumps({"book": c.book, "chapter": c.chapter, "label": c.label, "verses": c.verses},
-                   ensure_ascii=False) + "\n" for c in chapters))
+    atomic_write_text(
+        Path(path),
+        "".join(
+            json.dumps({"book": c.book, "chapter": c.chapter, "label": c.label, "verses": c.verses}, ensure_ascii=False)
+            + "\n"
+            for c in chapters
+        ),
+    )
 
 
 def read_chapters(path: str | Path) -> list[Chapter]:

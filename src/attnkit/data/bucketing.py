@@ -69,16 +69,32 @@ class TokenBatchSampler:
             option is out of range.
     """
 
-    def __init__(self, src_lengths: Sequence[int], tgt_lengths: Sequence[int], *, max_tokens: int, seed: int,
-                 shuffle: bool = True, bucket_width: int = 1, num_shards: int = 1, shard: int = 0,
-                 drop_last: bool = False) -> None:
+    def __init__(
+        self,
+        src_lengths: Sequence[int],
+        tgt_lengths: Sequence[int],
+        *,
+        max_tokens: int,
+        seed: int,
+        shuffle: bool = True,
+        bucket_width: int = 1,
+        num_shards: int = 1,
+        shard: int = 0,
+        drop_last: bool = False,
+    ) -> None:
         self.src_lengths = _lengths(src_lengths, "src_lengths")
         self.tgt_lengths = _lengths(tgt_lengths, "tgt_lengths")
         if len(self.src_lengths) != len(self.tgt_lengths):
-            raise ValueError(f"src_lengths has {len(self.src_lengths)} entries but tgt_lengths has "
-                             f"{len(self.tgt_lengths)}; give one source and one target length per example")
-        for name, value, low in (("max_tokens", max_tokens, 1), ("seed", seed, 0), ("bucket_width", bucket_width, 1),
-                                 ("num_shards", num_shards, 1)):
+            raise ValueError(
+                f"src_lengths has {len(self.src_lengths)} entries but tgt_lengths has "
+                f"{len(self.tgt_lengths)}; give one source and one target length per example"
+            )
+        for name, value, low in (
+            ("max_tokens", max_tokens, 1),
+            ("seed", seed, 0),
+            ("bucket_width", bucket_width, 1),
+            ("num_shards", num_shards, 1),
+        ):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
         if not isinstance(shard, (int, np.integer)) or not 0 <= shard < num_shards:
@@ -122,12 +138,14 @@ class TokenBatchSampler:
             batches = batches[: len(batches) - remainder]
         elif remainder:
             batches = batches + [batches[i % len(batches)] for i in range(self.num_shards - remainder)]
-        return batches[self.shard:: self.num_shards]
+        return batches[self.shard :: self.num_shards]
 
     def __repr__(self) -> str:
-        return (f"TokenBatchSampler(n={len(self.src_lengths)}, max_tokens={self.max_tokens}, seed={self.seed}, "
-                f"shuffle={self.shuffle}, bucket_width={self.bucket_width}, num_shards={self.num_shards}, "
-                f"shard={self.shard}, drop_last={self.drop_last})")
+        return (
+            f"TokenBatchSampler(n={len(self.src_lengths)}, max_tokens={self.max_tokens}, seed={self.seed}, "
+            f"shuffle={self.shuffle}, bucket_width={self.bucket_width}, num_shards={self.num_shards}, "
+            f"shard={self.shard}, drop_last={self.drop_last})"
+        )
 
 
 def split_batch(batch: Sequence[int], num_shards: int, shard: int) -> list[int]:
@@ -148,8 +166,9 @@ def split_batch(batch: Sequence[int], num_shards: int, shard: int) -> list[int]:
         ValueError: if `num_shards` or `shard` is out of range.
     """
     if num_shards < 1 or not 0 <= shard < num_shards:
-        raise ValueError(f"need num_shards >= 1 and 0 <= shard < num_shards, got num_shards={num_shards}, "
-                         f"shard={shard}")
+        raise ValueError(
+            f"need num_shards >= 1 and 0 <= shard < num_shards, got num_shards={num_shards}, shard={shard}"
+        )
     return [int(i) for i in batch[shard::num_shards]]
 
 
@@ -178,8 +197,10 @@ def padding_share(batches: Sequence[Sequence[int]], src_lengths: Sequence[int], 
 def _lengths(values: Sequence[int], name: str) -> np.ndarray:
     array = np.asarray(values)
     if array.ndim != 1 or (array.size and (not np.issubdtype(array.dtype, np.integer) or array.min() < 0)):
-        raise ValueError(f"{name} must be a flat sequence of non-negative integer lengths, got dtype "
-                         f"{array.dtype} and shape {array.shape}")
+        raise ValueError(
+            f"{name} must be a flat sequence of non-negative integer lengths, got dtype "
+            f"{array.dtype} and shape {array.shape}"
+        )
     return array.astype(np.int64)
 
 

@@ -48,8 +48,16 @@ from PIL import Image
 from ..errors import ConfigError, InputError
 from ..io import atomic_path
 
-__all__ = ["CanvasParams", "ClutterPatch", "Placement", "Canvases", "make_canvases", "transform_columns",
-           "save_canvases", "load_canvases"]
+__all__ = [
+    "CanvasParams",
+    "ClutterPatch",
+    "Placement",
+    "Canvases",
+    "make_canvases",
+    "transform_columns",
+    "save_canvases",
+    "load_canvases",
+]
 
 _FORMAT = "attnkit.canvases/1"
 _CHUNK = 8192  # canvases per vectorised clutter step (bounds the index arrays' memory)
@@ -132,8 +140,10 @@ def _check(images, labels, size, max_angle, scale, n_clutter, clutter_size, sour
     if n_clutter < 0:
         raise ConfigError(f"n_clutter must be >= 0, got {n_clutter}")
     if n_clutter and not 1 <= clutter_size <= min(size, *sources.shape[1:]):
-        raise ConfigError(f"clutter_size must lie in [1, {min(size, *sources.shape[1:])}] (the canvas and the "
-                          f"clutter source images), got {clutter_size}")
+        raise ConfigError(
+            f"clutter_size must lie in [1, {min(size, *sources.shape[1:])}] (the canvas and the "
+            f"clutter source images), got {clutter_size}"
+        )
 
 
 def _place_item(image: np.ndarray, angle: float, scale: float) -> np.ndarray:
@@ -155,8 +165,9 @@ def _place_item(image: np.ndarray, angle: float, scale: float) -> np.ndarray:
     # input = M (output - c_out) + c_in, M = R(angle)^-1 / scale in image coordinates (y down)
     a, b, d, e = cos / scale, -sin / scale, sin / scale, cos / scale
     matrix = (a, b, w / 2 - a * out_w / 2 - b * out_h / 2, d, e, h / 2 - d * out_w / 2 - e * out_h / 2)
-    picture = Image.fromarray(image).transform((out_w, out_h), Image.Transform.AFFINE, matrix,
-                                               Image.Resampling.BILINEAR, fillcolor=0)
+    picture = Image.fromarray(image).transform(
+        (out_w, out_h), Image.Transform.AFFINE, matrix, Image.Resampling.BILINEAR, fillcolor=0
+    )
     return np.frombuffer(picture.tobytes(), dtype=np.uint8).reshape(out_h, out_w)
 
 
@@ -167,8 +178,9 @@ def _paste_clutter(canvases, sources, src, crop_r, crop_c, px, py, cs) -> None:
         part = slice(start, start + _CHUNK)
         n = np.arange(start, min(start + _CHUNK, len(canvases)))[:, None, None]  # (n, 1, 1)
         for k in range(src.shape[1]):
-            patch = sources[src[part, k, None, None], crop_r[part, k, None, None] + d[:, None],
-                            crop_c[part, k, None, None] + d]                     # (n, cs, cs)
+            patch = sources[
+                src[part, k, None, None], crop_r[part, k, None, None] + d[:, None], crop_c[part, k, None, None] + d
+            ]  # (n, cs, cs)
             rows, cols = py[part, k, None, None] + d[:, None], px[part, k, None, None] + d
             canvases[n, rows, cols] = np.maximum(canvases[n, rows, cols], patch)
 
@@ -219,25 +231,26 @@ def make_canvases(
     sources = images if from_self else np.asarray(clutter_sources)
     _check(images, labels, size, max_angle, scale, n_clutter, clutter_size, sources)
     if n_clutter and from_self and len(images) < 2:
-        raise ConfigError("clutter from the items' own images needs at least two images; "
-                          "pass clutter_sources or n_clutter=0")
+        raise ConfigError(
+            "clutter from the items' own images needs at least two images; pass clutter_sources or n_clutter=0"
+        )
     if n_clutter and not len(sources):
         raise ConfigError("clutter_sources is empty; pass some images or n_clutter=0")
     rng = np.random.Generator(np.random.PCG64(seed))
     n, k, cs = len(images), n_clutter, clutter_size
     angles = rng.uniform(-max_angle, max_angle, n)
     scales = rng.uniform(scale[0], scale[1], n)
-    where = rng.random((n, 2))                                     # (N, 2): fractions of the free room
+    where = rng.random((n, 2))  # (N, 2): fractions of the free room
     src, crop_r, crop_c, px, py = (np.zeros((n, 0), dtype=np.int64) for _ in range(5))
     if k:
         if from_self:
             src = rng.integers(0, n - 1, (n, k))
-            src += src >= np.arange(n)[:, None]                    # skip the item itself
+            src += src >= np.arange(n)[:, None]  # skip the item itself
         else:
             src = rng.integers(0, len(sources), (n, k))
         crop_r = rng.integers(0, sources.shape[1] - cs + 1, (n, k))  # top-left of the cut, in the source
         crop_c = rng.integers(0, sources.shape[2] - cs + 1, (n, k))
-        px = rng.integers(0, size - cs + 1, (n, k))                  # top-left of the paste, on the canvas
+        px = rng.integers(0, size - cs + 1, (n, k))  # top-left of the paste, on the canvas
         py = rng.integers(0, size - cs + 1, (n, k))
 
     canvases = np.zeros((n, size, size), dtype=np.uint8)
@@ -246,30 +259,42 @@ def make_canvases(
         item = _place_item(images[i], float(angles[i]), float(scales[i]))
         h, w = item.shape
         if h > size or w > size:
-            raise ConfigError(f"item {i} rotated by {angles[i]:.1f} degrees and scaled by {scales[i]:.3f} is "
-                              f"{h}x{w} pixels, larger than the {size}x{size} canvas; raise size or lower scale")
+            raise ConfigError(
+                f"item {i} rotated by {angles[i]:.1f} degrees and scaled by {scales[i]:.3f} is "
+                f"{h}x{w} pixels, larger than the {size}x{size} canvas; raise size or lower scale"
+            )
         x, y = int(where[i, 0] * (size - w + 1)), int(where[i, 1] * (size - h + 1))
-        canvases[i, y:y + h, x:x + w] = item
+        canvases[i, y : y + h, x : x + w] = item
         boxes[i] = (x, y, x + w, y + h)
     if k:
         _paste_clutter(canvases, sources, src, crop_r, crop_c, px, py, cs)
     params = CanvasParams(size, seed, float(max_angle), (float(scale[0]), float(scale[1])), k, cs, from_self)
-    return Canvases(canvases, labels.astype(np.int64), _placements(angles, scales, boxes, np.stack(
-        [src, crop_r, crop_c, px, py], axis=-1).reshape(n, k, 5)), params)
+    return Canvases(
+        canvases,
+        labels.astype(np.int64),
+        _placements(angles, scales, boxes, np.stack([src, crop_r, crop_c, px, py], axis=-1).reshape(n, k, 5)),
+        params,
+    )
 
 
 def _placements(angles, scales, boxes, clutter) -> tuple[Placement, ...]:
     """Placement records from columns: angles, scales (N,), boxes (N, 4), clutter (N, K, 5)."""
-    return tuple(Placement(a, s, b[0], b[1], tuple(b), tuple(ClutterPatch(*c) for c in cl))
-                 for a, s, b, cl in zip(angles.tolist(), scales.tolist(), boxes.tolist(), clutter.tolist()))
+    return tuple(
+        Placement(a, s, b[0], b[1], tuple(b), tuple(ClutterPatch(*c) for c in cl))
+        for a, s, b, cl in zip(angles.tolist(), scales.tolist(), boxes.tolist(), clutter.tolist())
+    )
 
 
 def transform_columns(transforms: Sequence[Placement]) -> dict[str, list]:
     """The placements as JSON-ready columns: ``angle`` (degrees) and ``scale`` per canvas,
     ``box`` ``[x0, y0, x1, y1]``, and ``clutter`` ``[[source, crop_row, crop_col, x, y], ...]``."""
     t = transforms
-    return {"angle": [p.angle for p in t], "scale": [p.scale for p in t], "box": [list(p.box) for p in t],
-            "clutter": [[[c.source, c.crop_row, c.crop_col, c.x, c.y] for c in p.clutter] for p in t]}
+    return {
+        "angle": [p.angle for p in t],
+        "scale": [p.scale for p in t],
+        "box": [list(p.box) for p in t],
+        "clutter": [[[c.source, c.crop_row, c.crop_col, c.x, c.y] for c in p.clutter] for p in t],
+    }
 
 
 def save_canvases(path: str | Path, canvases: Canvases) -> Path:
@@ -281,10 +306,15 @@ def save_canvases(path: str | Path, canvases: Canvases) -> Path:
     """
     from safetensors.numpy import save
 
-    metadata = {"format": _FORMAT, "params": json.dumps(asdict(canvases.params)),
-                "transforms": json.dumps(transform_columns(canvases.transforms), separators=(",", ":"))}
-    data = save({"images": np.ascontiguousarray(canvases.images), "labels": np.ascontiguousarray(canvases.labels)},
-                metadata=metadata)
+    metadata = {
+        "format": _FORMAT,
+        "params": json.dumps(asdict(canvases.params)),
+        "transforms": json.dumps(transform_columns(canvases.transforms), separators=(",", ":")),
+    }
+    data = save(
+        {"images": np.ascontiguousarray(canvases.images), "labels": np.ascontiguousarray(canvases.labels)},
+        metadata=metadata,
+    )
     path = Path(path)
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
@@ -305,8 +335,9 @@ def load_canvases(path: str | Path) -> Canvases:
         with safe_open(str(path), framework="np") as fh:
             metadata = fh.metadata() or {}
             if metadata.get("format") != _FORMAT:
-                raise InputError(f"{path}: not an attnkit canvases file (format {metadata.get('format')!r}, "
-                                 f"expected {_FORMAT!r})")
+                raise InputError(
+                    f"{path}: not an attnkit canvases file (format {metadata.get('format')!r}, expected {_FORMAT!r})"
+                )
             images, labels = fh.get_tensor("images"), fh.get_tensor("labels")
         params = json.loads(metadata["params"])
         columns = json.loads(metadata["transforms"])
@@ -323,8 +354,9 @@ def load_canvases(path: str | Path) -> Canvases:
         params["scale"] = tuple(params["scale"])
         params = CanvasParams(**params)
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise InputError(f"{path}: damaged canvases transforms ({err}); write the file again with save_canvases") \
-            from None
+        raise InputError(
+            f"{path}: damaged canvases transforms ({err}); write the file again with save_canvases"
+        ) from None
     if images.shape != (n, size, size) or not len(angles) == len(scales) == n:
         raise InputError(f"{path}: images {images.shape}, labels ({n},) and {len(angles)} transforms disagree")
     return Canvases(images, labels, _placements(angles, scales, boxes, clutter), params)

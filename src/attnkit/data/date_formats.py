@@ -59,11 +59,30 @@ from dataclasses import dataclass
 from babel import Locale
 from babel.dates import DateTimeFormat, tokenize_pattern
 
-__all__ = ["LOCALES", "FIRST_DATE", "LAST_DATE", "DateExample", "check_locale", "date_formats", "format_names",
-           "render", "draw_example"]
+__all__ = [
+    "LOCALES",
+    "FIRST_DATE",
+    "LAST_DATE",
+    "DateExample",
+    "check_locale",
+    "date_formats",
+    "format_names",
+    "render",
+    "draw_example",
+]
 
 LOCALES: tuple[str, ...] = (
-    "en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU", "zh_CN", "ja_JP",
+    "en_US",
+    "en_GB",
+    "fr_FR",
+    "de_DE",
+    "es_ES",
+    "it_IT",
+    "pt_BR",
+    "nl_NL",
+    "ru_RU",
+    "zh_CN",
+    "ja_JP",
 )
 FIRST_DATE = datetime.date(1950, 1, 1)
 LAST_DATE = datetime.date(2049, 12, 31)
@@ -73,16 +92,20 @@ _BASE_NAMES = ("short", "medium", "long", "full")
 _ROLE = types.MappingProxyType({"y": "year", "u": "year", "M": "month", "L": "month", "d": "day"})
 _WEEKDAY_LETTERS = frozenset("Eec")  # allowed besides the three roles; e/c only when textual
 _SEPARATORS = (("slash", "/"), ("dash", "-"), ("dot", "."))
-_EXTRA_PATTERNS = types.MappingProxyType({
-    "en_US": (("day-first:long", "d MMMM y"), ("day-first:medium", "d MMM y")),
-    "en_GB": (("month-first:long", "MMMM d, y"), ("month-first:medium", "MMM d, y")),
-})
+_EXTRA_PATTERNS = types.MappingProxyType(
+    {
+        "en_US": (("day-first:long", "d MMMM y"), ("day-first:medium", "d MMM y")),
+        "en_GB": (("month-first:long", "MMMM d, y"), ("month-first:medium", "MMM d, y")),
+    }
+)
 # Babel/CLDR put U+00A0 and U+202F in some patterns; users type U+0020.
-_SPACES = types.MappingProxyType({ord(c): " " for c in "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005"
-                                  "\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"})
+_SPACES = types.MappingProxyType(
+    {ord(c): " " for c in "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"}
+)
 # Probe dates for deduplication: every month, one- and two-digit days, both centuries.
 _PROBES = tuple(datetime.date(1979, m, m) for m in range(1, 13)) + tuple(
-    datetime.date(2008, m, 10 + m) for m in range(1, 13))
+    datetime.date(2008, m, 10 + m) for m in range(1, 13)
+)
 
 _Token = tuple  # ("chars", str) or ("field", (letter, count)), as from babel.dates.tokenize_pattern
 
@@ -111,9 +134,15 @@ class DateExample:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict; spans become two-element lists."""
-        return {"text": self.text, "target": self.target, "locale": self.locale, "fmt": self.fmt,
-                "year_span": list(self.year_span), "month_span": list(self.month_span),
-                "day_span": list(self.day_span)}
+        return {
+            "text": self.text,
+            "target": self.target,
+            "locale": self.locale,
+            "fmt": self.fmt,
+            "year_span": list(self.year_span),
+            "month_span": list(self.month_span),
+            "day_span": list(self.day_span),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> DateExample:
@@ -128,8 +157,11 @@ class DateExample:
         spans = {}
         for key in ("year_span", "month_span", "day_span"):
             span = d[key]
-            if not isinstance(span, (list, tuple)) or len(span) != 2 or not all(
-                    isinstance(i, int) and not isinstance(i, bool) for i in span):
+            if (
+                not isinstance(span, (list, tuple))
+                or len(span) != 2
+                or not all(isinstance(i, int) and not isinstance(i, bool) for i in span)
+            ):
                 raise ValueError(f"{key} must be two ints [start, end), got {span!r}")
             spans[key] = (span[0], span[1])
         return cls(text=d["text"], target=d["target"], locale=d["locale"], fmt=d["fmt"], **spans)
@@ -204,13 +236,18 @@ def _fields(tokens: Sequence[_Token]) -> dict[str, tuple[str, int]]:
 def _pieces(date: datetime.date, loc: Locale, tokens: Sequence[_Token]) -> list[tuple[str, str | None]]:
     """Format `date` token by token: (text, role) per token, role in year/month/day or None."""
     fields = DateTimeFormat(date, locale=loc)
-    return [(value, None) if kind == "chars" else (fields[value[0] * value[1]], _ROLE.get(value[0]))
-            for kind, value in tokens]
+    return [
+        (value, None) if kind == "chars" else (fields[value[0] * value[1]], _ROLE.get(value[0]))
+        for kind, value in tokens
+    ]
 
 
 def _numeric(order: Sequence[str], sep: str, padded: bool, two_digit_year: bool) -> tuple[_Token, ...]:
-    widths = {"day": ("d", 2 if padded else 1), "month": ("M", 2 if padded else 1),
-              "year": ("y", 2 if two_digit_year else 1)}
+    widths = {
+        "day": ("d", 2 if padded else 1),
+        "month": ("M", 2 if padded else 1),
+        "year": ("y", 2 if two_digit_year else 1),
+    }
     out: list[_Token] = []
     for role in order:
         if out:
@@ -241,15 +278,21 @@ def _candidates(locale: str) -> list[tuple[str, str]]:
     """
     loc = _locale(locale)
     base = [(name, loc.date_formats[name].pattern) for name in _BASE_NAMES]
-    skeletons = [(f"skeleton:{key}", loc.datetime_skeletons[key].pattern)
-                 for key in sorted(loc.datetime_skeletons)
-                 if set(key) <= set("yMLdEc") and "y" in key and "d" in key and set(key) & set("ML")]
+    skeletons = [
+        (f"skeleton:{key}", loc.datetime_skeletons[key].pattern)
+        for key in sorted(loc.datetime_skeletons)
+        if set(key) <= set("yMLdEc") and "y" in key and "d" in key and set(key) & set("ML")
+    ]
     numeric_source = _tokens(dict(skeletons).get("skeleton:yMd") or base[0][1])
     order = [_ROLE[v[0]] for k, v in numeric_source if k == "field" and v[0] in _ROLE]
     derived = []
     for label, sep in _SEPARATORS:
-        for suffix, padded, yy in (("", False, False), ("-padded", True, False),
-                                   ("-yy", False, True), ("-padded-yy", True, True)):
+        for suffix, padded, yy in (
+            ("", False, False),
+            ("-padded", True, False),
+            ("-yy", False, True),
+            ("-padded-yy", True, True),
+        ):
             if yy and order[0] == "year":
                 continue  # "79/5/3" is not a way people write dates in year-first locales
             derived.append((f"numeric-{label}{suffix}", _numeric(order, sep, padded, yy)))
@@ -280,8 +323,10 @@ def _formats(locale: str) -> Mapping[str, _Format]:
         tokens = _tokens(pattern)
         if not _is_valid(tokens):
             if name in _BASE_NAMES:
-                raise RuntimeError(f"Babel's {name!r} date format for {locale} lacks a year, month or "
-                                   f"day field: {pattern!r}; check the installed Babel version")
+                raise RuntimeError(
+                    f"Babel's {name!r} date format for {locale} lacks a year, month or "
+                    f"day field: {pattern!r}; check the installed Babel version"
+                )
             continue
         texts = tuple("".join(t for t, _ in _pieces(d, loc, tokens)) for d in _PROBES)
         if texts in seen and name not in _BASE_NAMES:
@@ -296,8 +341,7 @@ def _formats(locale: str) -> Mapping[str, _Format]:
 def _names(locale: str) -> tuple[str, ...]:
     formats = _formats(check_locale(locale)).values()
     cased = [f.name for f in formats if f.cased]
-    return (tuple(f.name for f in formats) + tuple(f"upper:{n}" for n in cased)
-            + tuple(f"lower:{n}" for n in cased))
+    return tuple(f.name for f in formats) + tuple(f"upper:{n}" for n in cased) + tuple(f"lower:{n}" for n in cased)
 
 
 def date_formats(locale: str) -> dict[str, str]:
@@ -338,8 +382,15 @@ def _render(date: datetime.date, locale: str, fmt: _Format, case: str | None, na
             spans[role] = (offset, offset + len(text))
         parts.append(text)
         offset += len(text)
-    return DateExample(text="".join(parts), target=date.isoformat(), locale=locale, fmt=name,
-                       year_span=spans["year"], month_span=spans["month"], day_span=spans["day"])
+    return DateExample(
+        text="".join(parts),
+        target=date.isoformat(),
+        locale=locale,
+        fmt=name,
+        year_span=spans["year"],
+        month_span=spans["month"],
+        day_span=spans["day"],
+    )
 
 
 def _lookup(locale: str, fmt: str) -> tuple[_Format, str | None]:
@@ -347,8 +398,7 @@ def _lookup(locale: str, fmt: str) -> tuple[_Format, str | None]:
     case, _, base = fmt.partition(":") if fmt.startswith(("upper:", "lower:")) else (None, "", fmt)
     found = formats.get(base)
     if found is None or (case is not None and not found.cased):
-        raise ValueError(f"unknown date format {fmt!r} for locale {locale}; choose one of: "
-                         f"{', '.join(_names(locale))}")
+        raise ValueError(f"unknown date format {fmt!r} for locale {locale}; choose one of: {', '.join(_names(locale))}")
     return found, case
 
 
@@ -374,8 +424,10 @@ def render(date: datetime.date, locale: str, fmt: str) -> DateExample:
     if isinstance(date, datetime.datetime):
         date = date.date()
     if not FIRST_DATE <= date <= LAST_DATE:
-        raise ValueError(f"date {date.isoformat()} is outside {FIRST_DATE.isoformat()}.."
-                         f"{LAST_DATE.isoformat()}, where two-digit years are unambiguous")
+        raise ValueError(
+            f"date {date.isoformat()} is outside {FIRST_DATE.isoformat()}.."
+            f"{LAST_DATE.isoformat()}, where two-digit years are unambiguous"
+        )
     found, case = _lookup(locale, fmt)
     return _render(date, locale, found, case, fmt)
 

@@ -28,8 +28,20 @@ from .date_formats import (
     render,
 )
 
-__all__ = ["LOCALES", "FIRST_DATE", "LAST_DATE", "DateExample", "check_locale", "date_formats", "format_names",
-           "render", "sample_examples", "make_splits", "save_jsonl", "load_jsonl"]
+__all__ = [
+    "LOCALES",
+    "FIRST_DATE",
+    "LAST_DATE",
+    "DateExample",
+    "check_locale",
+    "date_formats",
+    "format_names",
+    "render",
+    "sample_examples",
+    "make_splits",
+    "save_jsonl",
+    "load_jsonl",
+]
 
 
 def _checked_locales(locales: Iterable[str]) -> tuple[str, ...]:
@@ -64,8 +76,9 @@ def sample_examples(n: int, seed: int, locales: Iterable[str] = LOCALES) -> list
     return [draw_example(rng, locales) for _ in range(n)]
 
 
-def make_splits(n_train: int, n_dev: int, n_test: int, seed: int,
-                locales: Iterable[str] = LOCALES) -> dict[str, list[DateExample]]:
+def make_splits(
+    n_train: int, n_dev: int, n_test: int, seed: int, locales: Iterable[str] = LOCALES
+) -> dict[str, list[DateExample]]:
     """Train/dev/test lists of exactly the requested sizes, with no `text` in two places.
 
     Draws as `sample_examples` does from one ``random.Random(seed)``, skipping any example whose
@@ -98,8 +111,10 @@ def make_splits(n_train: int, n_dev: int, n_test: int, seed: int,
         examples: list[DateExample] = []
         while len(examples) < n:
             if draws >= max_draws:
-                raise ValueError(f"found only {len(seen)} distinct texts in {draws} draws for "
-                                 f"{total} requested; ask for fewer examples or more locales")
+                raise ValueError(
+                    f"found only {len(seen)} distinct texts in {draws} draws for "
+                    f"{total} requested; ask for fewer examples or more locales"
+                )
             draws += 1
             example = draw_example(rng, locales)
             if example.text not in seen:

@@ -54,9 +54,22 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from .node_graph import NodeGraph, make_graph, undirected_edge_index
 
-__all__ = ["APT_LISTS_DIR", "APT_HELPER", "ENV_VAR", "PackageGraph", "GraphSourceError", "GraphSourceMissing",
-           "find_lists", "read_list", "parse_stanzas", "first_alternatives", "section_label",
-           "graph_from_packages", "load_debian_graph", "description_features"]
+__all__ = [
+    "APT_LISTS_DIR",
+    "APT_HELPER",
+    "ENV_VAR",
+    "PackageGraph",
+    "GraphSourceError",
+    "GraphSourceMissing",
+    "find_lists",
+    "read_list",
+    "parse_stanzas",
+    "first_alternatives",
+    "section_label",
+    "graph_from_packages",
+    "load_debian_graph",
+    "description_features",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +110,15 @@ def find_lists(lists_dir: str | Path | None = None) -> list[Path]:
         GraphSourceMissing: if there are none.
     """
     folder = _lists_dir(lists_dir)
-    found = [p for p in folder.glob("*_Packages*") if p.is_file()
-             and p.name[p.name.rindex("_Packages") + 9:] in _COMPRESSIONS] if folder.is_dir() else []
+    found = (
+        [
+            p
+            for p in folder.glob("*_Packages*")
+            if p.is_file() and p.name[p.name.rindex("_Packages") + 9 :] in _COMPRESSIONS
+        ]
+        if folder.is_dir()
+        else []
+    )
     if not found:
         hint = "run `apt-get update` first"
         if folder != APT_LISTS_DIR:
@@ -130,8 +150,10 @@ def read_list(path: str | Path, *, helper: Path | None = APT_HELPER) -> tuple[st
     sha = hashlib.sha256(raw).hexdigest()
     if path.suffix in (".lz4", ".zst"):
         if helper is None or not Path(helper).is_file():
-            raise GraphSourceError(f"{path} is {path.suffix[1:]}-compressed and {APT_HELPER} is missing; install "
-                                   f"apt, or decompress the lists and point {ENV_VAR} at them")
+            raise GraphSourceError(
+                f"{path} is {path.suffix[1:]}-compressed and {APT_HELPER} is missing; install "
+                f"apt, or decompress the lists and point {ENV_VAR} at them"
+            )
         done = subprocess.run([str(helper), "cat-file", str(path)], capture_output=True, check=False)
         if done.returncode != 0:
             message = done.stderr.decode(errors="replace").strip().splitlines() or ["no message"]
@@ -195,8 +217,14 @@ def _description(stanza: dict[str, str]) -> str:
     return "\n".join(line for line in stanza.get("description", "").split("\n") if line.strip() != ".")
 
 
-def description_features(texts: Sequence[str], *, min_df: int | float = 2, max_features: int | None = 20000,
-                         dim: int | None = 128, seed: int = 0) -> np.ndarray:
+def description_features(
+    texts: Sequence[str],
+    *,
+    min_df: int | float = 2,
+    max_features: int | None = 20000,
+    dim: int | None = 128,
+    seed: int = 0,
+) -> np.ndarray:
     """TF-IDF of `texts` (``TfidfVectorizer``, English stop words, unit-length rows), reduced to
     `dim` dimensions by ``TruncatedSVD`` (seeded, so the same texts give the same features).
 
@@ -218,22 +246,31 @@ def description_features(texts: Sequence[str], *, min_df: int | float = 2, max_f
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     try:
-        tfidf = TfidfVectorizer(min_df=min_df, max_features=max_features, stop_words="english",
-                                dtype=np.float32).fit_transform(texts)
+        tfidf = TfidfVectorizer(
+            min_df=min_df, max_features=max_features, stop_words="english", dtype=np.float32
+        ).fit_transform(texts)
     except ValueError as err:  # "empty vocabulary; perhaps the documents only contain stop words"
         raise ConfigError(f"no description terms for the node features ({err}); lower min_df") from None
     if dim is None:
         return tfidf.toarray()
     if not 0 < dim < tfidf.shape[1]:
-        raise ConfigError(f"dim must lie in [1, {tfidf.shape[1]}) (the TF-IDF vocabulary), got {dim}; "
-                          "lower dim, raise max_features or pass dim=None")
+        raise ConfigError(
+            f"dim must lie in [1, {tfidf.shape[1]}) (the TF-IDF vocabulary), got {dim}; "
+            "lower dim, raise max_features or pass dim=None"
+        )
     svd = TruncatedSVD(n_components=dim, algorithm="randomized", random_state=seed)
     return svd.fit_transform(tfidf).astype(np.float32)
 
 
-def graph_from_packages(texts: Iterable[str], *, sources: Sequence[tuple[str, str]] = (),
-                        min_df: int | float = 2, max_features: int | None = 20000, dim: int | None = 128,
-                        seed: int = 0) -> NodeGraph:
+def graph_from_packages(
+    texts: Iterable[str],
+    *,
+    sources: Sequence[tuple[str, str]] = (),
+    min_df: int | float = 2,
+    max_features: int | None = 20000,
+    dim: int | None = 128,
+    seed: int = 0,
+) -> NodeGraph:
     """The package graph of decompressed Packages `texts`, given in reading order (see the module
     docstring for the rules); feature options as in :func:`description_features`.
 
@@ -258,7 +295,7 @@ def graph_from_packages(texts: Iterable[str], *, sources: Sequence[tuple[str, st
     names = sorted(kept)
     index = {name: i for i, name in enumerate(names)}
     providers: dict[str, str] = {}
-    for name in names:                                         # name order: the first provider wins
+    for name in names:  # name order: the first provider wins
         for virtual in first_alternatives(kept[name].get("provides", "")):
             providers.setdefault(virtual, name)
     pairs, unresolved, self_loops, virtual_used = [], 0, 0, 0
@@ -278,15 +315,28 @@ def graph_from_packages(texts: Iterable[str], *, sources: Sequence[tuple[str, st
     classes = sorted(set(sections))
     class_index = {c: i for i, c in enumerate(classes)}
     labels = np.array([class_index[s] for s in sections], dtype=np.int64)
-    features = description_features([_description(kept[name]) for name in names], min_df=min_df,
-                                    max_features=max_features, dim=dim, seed=seed)
-    counts = {"stanzas": stanzas, "shadowed": shadowed, "dependencies": len(pairs) + unresolved + self_loops,
-              "via_provides": virtual_used, "unresolved": unresolved, "self_loops": self_loops}
+    features = description_features(
+        [_description(kept[name]) for name in names], min_df=min_df, max_features=max_features, dim=dim, seed=seed
+    )
+    counts = {
+        "stanzas": stanzas,
+        "shadowed": shadowed,
+        "dependencies": len(pairs) + unresolved + self_loops,
+        "via_provides": virtual_used,
+        "unresolved": unresolved,
+        "self_loops": self_loops,
+    }
     return make_graph(names, edge_index, labels, classes, features, counts, sources)
 
 
-def load_debian_graph(lists_dir: str | Path | None = None, *, min_df: int | float = 2,
-                      max_features: int | None = 20000, dim: int | None = 128, seed: int = 0) -> NodeGraph:
+def load_debian_graph(
+    lists_dir: str | Path | None = None,
+    *,
+    min_df: int | float = 2,
+    max_features: int | None = 20000,
+    dim: int | None = 128,
+    seed: int = 0,
+) -> NodeGraph:
     """The Debian package graph of the apt lists in `lists_dir` (default ``$ATTNKIT_APT_LISTS``,
     else :data:`APT_LISTS_DIR`). Feature options as in :func:`description_features`.
 
@@ -301,6 +351,11 @@ def load_debian_graph(lists_dir: str | Path | None = None, *, min_df: int | floa
     paths = find_lists(lists_dir)
     read = [read_list(p) for p in paths]
     log.info("read %d apt lists from %s", len(paths), paths[0].parent)
-    return graph_from_packages((text for text, _ in read), sources=[(p.name, sha) for p, (_, sha) in zip(paths, read)],
-                               min_df=min_df, max_features=max_features, dim=dim, seed=seed)
-
+    return graph_from_packages(
+        (text for text, _ in read),
+        sources=[(p.name, sha) for p, (_, sha) in zip(paths, read)],
+        min_df=min_df,
+        max_features=max_features,
+        dim=dim,
+        seed=seed,
+    )

@@ -22,16 +22,23 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from .idx import read_idx
 
-__all__ = ["FASHION_MNIST_DIR", "CLASSES", "SPLITS", "DEBIAN_PACKAGE", "DatasetError", "DatasetMissing",
-           "fashion_mnist_root", "load_fashion_mnist"]
+__all__ = [
+    "FASHION_MNIST_DIR",
+    "CLASSES",
+    "SPLITS",
+    "DEBIAN_PACKAGE",
+    "DatasetError",
+    "DatasetMissing",
+    "fashion_mnist_root",
+    "load_fashion_mnist",
+]
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 ENV_VAR = "ATTNKIT_FASHION_MNIST"
 
 # Label -> class name, as in [Xiao17] Table 1.
-CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
 # Split -> (images file, labels file).
 SPLITS = {
@@ -90,13 +97,16 @@ def load_fashion_mnist(split: str = "train", root: str | Path | None = None) -> 
     image_file, label_file = (_find(folder, name) for name in SPLITS[split])
     images, labels = read_idx(image_file), read_idx(label_file)
     if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (_SIDE, _SIDE):
-        raise DatasetError(f"{image_file}: expected uint8 images (N, {_SIDE}, {_SIDE}), found "
-                           f"{images.dtype} {images.shape}")
+        raise DatasetError(
+            f"{image_file}: expected uint8 images (N, {_SIDE}, {_SIDE}), found {images.dtype} {images.shape}"
+        )
     if labels.ndim != 1 or labels.dtype != np.uint8:
         raise DatasetError(f"{label_file}: expected uint8 labels (N,), found {labels.dtype} {labels.shape}")
     if len(labels) != len(images):
-        raise DatasetError(f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} "
-                           "labels; reinstall the package")
+        raise DatasetError(
+            f"{image_file} holds {len(images)} images but {label_file} holds {len(labels)} "
+            "labels; reinstall the package"
+        )
     if labels.size and labels.max() >= len(CLASSES):
         raise DatasetError(f"{label_file}: label {int(labels.max())} is outside [0, {len(CLASSES)})")
     return images, labels.astype(np.int64)

@@ -32,8 +32,12 @@ __all__ = ["IDXError", "read_idx", "write_idx", "IDX_TYPES"]
 
 # IDX type code -> big-endian numpy dtype.
 IDX_TYPES: dict[int, np.dtype] = {
-    0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
-    0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"), 0x0E: np.dtype(">f8"),
+    0x08: np.dtype(">u1"),
+    0x09: np.dtype(">i1"),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
 }
 _CODES = {dtype.newbyteorder("="): code for code, dtype in IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -71,8 +75,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     if raw[:2] == _GZIP_MAGIC:
         raw = _decompress(path, raw)
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0:
-        raise IDXError(f"{path}: not an IDX file (magic {raw[:4].hex() or 'missing'}, expected "
-                       "0000 + type byte + rank byte)")
+        raise IDXError(
+            f"{path}: not an IDX file (magic {raw[:4].hex() or 'missing'}, expected 0000 + type byte + rank byte)"
+        )
     code, ndim = raw[2], raw[3]
     if code not in IDX_TYPES:
         known = ", ".join(f"0x{c:02X}" for c in IDX_TYPES)
@@ -86,11 +91,15 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype = IDX_TYPES[code]
     expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
     if len(raw) < expected:
-        raise IDXError(f"{path}: truncated IDX data: dimensions {dims} of {dtype.itemsize}-byte elements "
-                       f"need {expected} bytes, found {len(raw)}")
+        raise IDXError(
+            f"{path}: truncated IDX data: dimensions {dims} of {dtype.itemsize}-byte elements "
+            f"need {expected} bytes, found {len(raw)}"
+        )
     if len(raw) > expected:
-        raise IDXError(f"{path}: {len(raw) - expected} trailing bytes after the IDX data: dimensions {dims} "
-                       f"need {expected} bytes, found {len(raw)}")
+        raise IDXError(
+            f"{path}: {len(raw) - expected} trailing bytes after the IDX data: dimensions {dims} "
+            f"need {expected} bytes, found {len(raw)}"
+        )
     data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(dims)
     return data.astype(dtype.newbyteorder("="))  # a native, writable copy (one pass)
 
@@ -114,13 +123,17 @@ def write_idx(path: str | Path, array: np.ndarray, *, compress: bool | None = No
     path, array = Path(path), np.asarray(array)
     native = array.dtype.newbyteorder("=")
     if native not in _CODES:
-        raise ValueError(f"dtype {array.dtype} has no IDX type code; use one of "
-                         "uint8, int8, int16, int32, float32, float64")
+        raise ValueError(
+            f"dtype {array.dtype} has no IDX type code; use one of uint8, int8, int16, int32, float32, float64"
+        )
     if array.ndim > 255 or any(d >= 2**31 for d in array.shape):
         raise ValueError(f"shape {array.shape} does not fit an IDX header (at most 255 dimensions, each < 2**31)")
     code = _CODES[native]
-    data = (bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
-            + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes())
+    data = (
+        bytes([0, 0, code, array.ndim])
+        + struct.pack(f">{array.ndim}i", *array.shape)
+        + np.ascontiguousarray(array, dtype=IDX_TYPES[code]).tobytes()
+    )
     if compress if compress is not None else path.suffix == ".gz":
         data = gzip.compress(data, mtime=0)
     with atomic_path(path) as tmp:

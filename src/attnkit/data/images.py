@@ -22,8 +22,16 @@ from torch import Tensor
 from ..errors import InputError
 from .canvas import make_canvases, transform_columns
 
-__all__ = ["read_image", "stratified_indices", "split_indices", "pixel_digest", "ImageExample", "image_examples",
-           "CanvasSet", "CanvasCache"]
+__all__ = [
+    "read_image",
+    "stratified_indices",
+    "split_indices",
+    "pixel_digest",
+    "ImageExample",
+    "image_examples",
+    "CanvasSet",
+    "CanvasCache",
+]
 
 
 def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
@@ -66,8 +74,15 @@ def stratified_indices(labels: np.ndarray, n: int, rng: np.random.Generator) -> 
     return np.sort(np.concatenate([rng.permutation(m)[:k] for m, k in zip(members, take)]))
 
 
-def split_indices(train_labels: np.ndarray, test_labels: np.ndarray, *, seed: int, dev_size: int,
-                  train_size: int = 0, test_size: int = 0) -> dict[str, np.ndarray]:
+def split_indices(
+    train_labels: np.ndarray,
+    test_labels: np.ndarray,
+    *,
+    seed: int,
+    dev_size: int,
+    train_size: int = 0,
+    test_size: int = 0,
+) -> dict[str, np.ndarray]:
     """The seeded, stratified split of a data set with a training and a test part.
 
     ``dev``: `dev_size` of the training items (:func:`stratified_indices`); ``train``: the other
@@ -145,19 +160,44 @@ class CanvasCache:
     def __len__(self) -> int:
         return len(self._sets)
 
-    def canvases(self, images: np.ndarray, labels: np.ndarray, *, size: int, seed: int, max_angle: float,
-                 scale: tuple[float, float], n_clutter: int, clutter_size: int) -> CanvasSet:
+    def canvases(
+        self,
+        images: np.ndarray,
+        labels: np.ndarray,
+        *,
+        size: int,
+        seed: int,
+        max_angle: float,
+        scale: tuple[float, float],
+        n_clutter: int,
+        clutter_size: int,
+    ) -> CanvasSet:
         """The canvases of `images` (N, h, w) uint8 with `labels` (N,), made by
         :func:`attnkit.data.canvas.make_canvases` with these arguments (clutter from the images
         themselves) unless this cache holds them already."""
-        key = (size, seed, float(max_angle), (float(scale[0]), float(scale[1])), n_clutter, clutter_size,
-               pixel_digest(images, labels))
+        key = (
+            size,
+            seed,
+            float(max_angle),
+            (float(scale[0]), float(scale[1])),
+            n_clutter,
+            clutter_size,
+            pixel_digest(images, labels),
+        )
         found = self._sets.get(key)
         if found is not None:
             self._sets.move_to_end(key)
             return found
-        made = make_canvases(images, labels, size=size, seed=seed, max_angle=max_angle, scale=scale,
-                             n_clutter=n_clutter, clutter_size=clutter_size)
+        made = make_canvases(
+            images,
+            labels,
+            size=size,
+            seed=seed,
+            max_angle=max_angle,
+            scale=scale,
+            n_clutter=n_clutter,
+            clutter_size=clutter_size,
+        )
         self.made += 1
         self._sets[key] = CanvasSet(made.images, made.labels, transform_columns(made.transforms))
         while len(self._sets) > self.capacity:

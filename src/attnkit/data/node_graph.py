@@ -28,8 +28,18 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from ..io import atomic_path
 
-__all__ = ["NodeGraph", "NodeSplits", "GRAPH_FORMAT", "array_sha256", "save_graph", "load_graph",
-           "split_nodes", "karate_club", "undirected_edge_index", "make_graph"]
+__all__ = [
+    "NodeGraph",
+    "NodeSplits",
+    "GRAPH_FORMAT",
+    "array_sha256",
+    "save_graph",
+    "load_graph",
+    "split_nodes",
+    "karate_club",
+    "undirected_edge_index",
+    "make_graph",
+]
 
 GRAPH_FORMAT = "attnkit-node-graph/1"
 _ARRAYS = ("edge_index", "labels", "features")
@@ -92,8 +102,8 @@ def undirected_edge_index(pairs: np.ndarray, num_nodes: int) -> np.ndarray:
     """
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
     pairs = pairs[pairs[:, 0] != pairs[:, 1]]
-    both = np.concatenate([pairs, pairs[:, ::-1]])                  # (2P, 2)
-    keys = np.unique(both[:, 0] * num_nodes + both[:, 1])           # sorted, unique
+    both = np.concatenate([pairs, pairs[:, ::-1]])  # (2P, 2)
+    keys = np.unique(both[:, 0] * num_nodes + both[:, 1])  # sorted, unique
     return np.stack([keys // num_nodes, keys % num_nodes]).astype(np.int64)
 
 
@@ -112,11 +122,23 @@ def make_graph(names, edge_index, labels, classes, features, counts=None, source
     """
     labels = np.asarray(labels, dtype=np.int64)
     per_class = np.bincount(labels, minlength=len(classes))
-    counts = {"nodes": len(names), "edges": edge_index.shape[1] // 2,
-              "classes": {c: int(n) for c, n in zip(classes, per_class)}, **(counts or {})}
+    counts = {
+        "nodes": len(names),
+        "edges": edge_index.shape[1] // 2,
+        "classes": {c: int(n) for c, n in zip(classes, per_class)},
+        **(counts or {}),
+    }
     arrays = {"edge_index": edge_index, "labels": labels, "features": np.asarray(features, dtype=np.float32)}
-    return NodeGraph(tuple(names), arrays["edge_index"], labels, tuple(classes), arrays["features"], counts,
-                     tuple(tuple(s) for s in sources), {k: array_sha256(v) for k, v in arrays.items()})
+    return NodeGraph(
+        tuple(names),
+        arrays["edge_index"],
+        labels,
+        tuple(classes),
+        arrays["features"],
+        counts,
+        tuple(tuple(s) for s in sources),
+        {k: array_sha256(v) for k, v in arrays.items()},
+    )
 
 
 def karate_club(*, degree_features: bool = False) -> NodeGraph:
@@ -142,9 +164,14 @@ def karate_club(*, degree_features: bool = False) -> NodeGraph:
     else:
         features = np.eye(g.number_of_nodes())
     edges_text = "\n".join(f"{a} {b}" for a, b in sorted(g.edges())).encode()
-    return make_graph([str(i) for i in range(g.number_of_nodes())], edge_index, labels, classes, features,
-                      sources=[(f"networkx {nx.__version__} karate_club_graph edges",
-                                hashlib.sha256(edges_text).hexdigest())])
+    return make_graph(
+        [str(i) for i in range(g.number_of_nodes())],
+        edge_index,
+        labels,
+        classes,
+        features,
+        sources=[(f"networkx {nx.__version__} karate_club_graph edges", hashlib.sha256(edges_text).hexdigest())],
+    )
 
 
 class NodeSplits(NamedTuple):
@@ -178,8 +205,10 @@ def split_nodes(labels: np.ndarray, seed: int, dev_fraction: float = 0.1, test_f
         if not 0.0 < value < 1.0:
             raise ConfigError(f"{key} must lie in (0, 1), got {value}")
     if dev_fraction + test_fraction >= 1.0:
-        raise ConfigError(f"dev_fraction + test_fraction must be below 1 to leave training nodes, got "
-                          f"{dev_fraction} + {test_fraction}")
+        raise ConfigError(
+            f"dev_fraction + test_fraction must be below 1 to leave training nodes, got "
+            f"{dev_fraction} + {test_fraction}"
+        )
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "dev": [], "test": []}
@@ -192,10 +221,14 @@ def split_nodes(labels: np.ndarray, seed: int, dev_fraction: float = 0.1, test_f
         n_test = int(np.clip(round(n * test_fraction), 1, n - 2))
         n_dev = int(np.clip(round(n * dev_fraction), 1, n - 1 - n_test))
         parts["test"].append(members[:n_test])
-        parts["dev"].append(members[n_test:n_test + n_dev])
-        parts["train"].append(members[n_test + n_dev:])
-    return NodeSplits(*(np.sort(np.concatenate(parts[k] or [np.empty(0, np.int64)])).astype(np.int64)
-                        for k in ("train", "dev", "test")))
+        parts["dev"].append(members[n_test : n_test + n_dev])
+        parts["train"].append(members[n_test + n_dev :])
+    return NodeSplits(
+        *(
+            np.sort(np.concatenate(parts[k] or [np.empty(0, np.int64)])).astype(np.int64)
+            for k in ("train", "dev", "test")
+        )
+    )
 
 
 def save_graph(path: str | Path, graph: NodeGraph) -> Path:
@@ -207,11 +240,19 @@ def save_graph(path: str | Path, graph: NodeGraph) -> Path:
     from safetensors.numpy import save
 
     arrays = {"edge_index": graph.edge_index, "labels": graph.labels, "features": graph.features}
-    metadata = {"format": GRAPH_FORMAT,
-                "graph": json.dumps({"names": list(graph.names), "classes": list(graph.classes),
-                                     "counts": graph.counts, "sources": [list(s) for s in graph.sources],
-                                     "arrays_sha256": {k: array_sha256(v) for k, v in arrays.items()}},
-                                    separators=(",", ":"))}
+    metadata = {
+        "format": GRAPH_FORMAT,
+        "graph": json.dumps(
+            {
+                "names": list(graph.names),
+                "classes": list(graph.classes),
+                "counts": graph.counts,
+                "sources": [list(s) for s in graph.sources],
+                "arrays_sha256": {k: array_sha256(v) for k, v in arrays.items()},
+            },
+            separators=(",", ":"),
+        ),
+    }
     data = save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=metadata)
     path = Path(path)
     with atomic_path(path) as tmp:
@@ -235,8 +276,10 @@ def load_graph(path: str | Path) -> NodeGraph:
         with safe_open(str(path), framework="np") as fh:
             metadata = fh.metadata() or {}
             if metadata.get("format") != GRAPH_FORMAT:
-                raise InputError(f"{path}: not an attnkit node-graph file (format {metadata.get('format')!r}, "
-                                 f"expected {GRAPH_FORMAT!r})")
+                raise InputError(
+                    f"{path}: not an attnkit node-graph file (format {metadata.get('format')!r}, "
+                    f"expected {GRAPH_FORMAT!r})"
+                )
             arrays = {k: fh.get_tensor(k) for k in _ARRAYS}
         info = json.loads(metadata["graph"])
         names, classes, recorded = tuple(info["names"]), tuple(info["classes"]), info["arrays_sha256"]
@@ -249,9 +292,16 @@ def load_graph(path: str | Path) -> NodeGraph:
         if array_sha256(array) != recorded.get(key):
             raise InputError(f"{path}: damaged node graph ({key} does not match its recorded sha256); {redo}")
     n, edges, labels = len(names), arrays["edge_index"], arrays["labels"]
-    if (edges.ndim != 2 or edges.shape[0] != 2 or labels.shape != (n,) or arrays["features"].shape[:1] != (n,)
-            or (edges.size and not 0 <= edges.min() <= edges.max() < n)
-            or (labels.size and not 0 <= labels.min() <= labels.max() < len(classes))):
-        raise InputError(f"{path}: {n} names, edge_index {edges.shape}, labels {labels.shape} and features "
-                         f"{arrays['features'].shape} disagree; {redo}")
+    if (
+        edges.ndim != 2
+        or edges.shape[0] != 2
+        or labels.shape != (n,)
+        or arrays["features"].shape[:1] != (n,)
+        or (edges.size and not 0 <= edges.min() <= edges.max() < n)
+        or (labels.size and not 0 <= labels.min() <= labels.max() < len(classes))
+    ):
+        raise InputError(
+            f"{path}: {n} names, edge_index {edges.shape}, labels {labels.shape} and features "
+            f"{arrays['features'].shape} disagree; {redo}"
+        )
     return NodeGraph(names, edges, labels, classes, arrays["features"], counts, sources, recorded)

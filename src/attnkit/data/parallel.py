@@ -71,7 +71,7 @@ class ParallelCorpus:
         return f"read {len(self.src):,} pairs from {self.name}; {detail}"
 
     def _skip_summary(self) -> str:
-        """"2 empty (lines 17, 40), 1 invalid UTF-8 (line 88)": most frequent reason first."""
+        """ "2 empty (lines 17, 40), 1 invalid UTF-8 (line 88)": most frequent reason first."""
         rank = {reason: i for i, reason in enumerate(SKIP_REASONS)}
         parts = []
         for reason, count in sorted(self.skipped.items(), key=lambda rc: (-rc[1], rank.get(rc[0], len(rank)))):
@@ -117,8 +117,10 @@ def read_parallel(src_path: str | Path, tgt_path: str | Path, *, max_chars: int 
             if src_raw is not None and tgt_raw is not None:
                 _add(corpus, n_src, src_raw, tgt_raw, max_chars)
     if n_src != n_tgt:
-        raise CorpusError(f"{src_path} has {n_src:,} lines but {tgt_path} has {n_tgt:,}; a parallel corpus "
-                          "needs one sentence per line on both sides, so re-export or re-align the pair")
+        raise CorpusError(
+            f"{src_path} has {n_src:,} lines but {tgt_path} has {n_tgt:,}; a parallel corpus "
+            "needs one sentence per line on both sides, so re-export or re-align the pair"
+        )
     return _finish(corpus)
 
 

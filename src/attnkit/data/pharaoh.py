@@ -20,8 +20,16 @@ from typing import Iterable, Literal, overload
 
 from ..io import atomic_write_text
 
-__all__ = ["Links", "parse_pharaoh", "format_pharaoh", "read_pharaoh", "write_pharaoh", "symmetrise",
-           "grow_diag_final_and", "SYMMETRISATIONS"]
+__all__ = [
+    "Links",
+    "parse_pharaoh",
+    "format_pharaoh",
+    "read_pharaoh",
+    "write_pharaoh",
+    "symmetrise",
+    "grow_diag_final_and",
+    "SYMMETRISATIONS",
+]
 
 Links = set[tuple[int, int]]  # (source word, target word), 0-based
 
@@ -92,8 +100,9 @@ def write_pharaoh(path: str | Path, alignments: Iterable[Iterable[tuple[int, int
 _NEIGHBOURS = ((-1, 0), (0, -1), (1, 0), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))  # (target, source) offsets
 
 
-def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]],
-                        n_source: int, n_target: int) -> Links:
+def grow_diag_final_and(
+    forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]], n_source: int, n_target: int
+) -> Links:
     """grow-diag-final-and [Koehn05] of two directional alignments of one sentence pair.
 
     Start from the intersection; GROW-DIAG: repeat until nothing changes: for each target word
@@ -132,8 +141,7 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
                     continue
                 for de, df in _NEIGHBOURS:
                     e2, f2 = e + de, f + df
-                    if ((e2 not in tgt_aligned or f2 not in src_aligned) and (f2, e2) in union
-                            and (f2, e2) not in links):
+                    if (e2 not in tgt_aligned or f2 not in src_aligned) and (f2, e2) in union and (f2, e2) not in links:
                         add(f2, e2)
                         added = True
     for direction in (forward, reverse):
@@ -147,9 +155,14 @@ def grow_diag_final_and(forward: Iterable[tuple[int, int]], reverse: Iterable[tu
 SYMMETRISATIONS = ("intersection", "union", "grow-diag-final-and")
 
 
-def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, int]],
-               method: str = "grow-diag-final-and", *, n_source: int | None = None,
-               n_target: int | None = None) -> Links:
+def symmetrise(
+    forward: Iterable[tuple[int, int]],
+    reverse: Iterable[tuple[int, int]],
+    method: str = "grow-diag-final-and",
+    *,
+    n_source: int | None = None,
+    n_target: int | None = None,
+) -> Links:
     """Join two directional alignments of one sentence pair, both given as (source, target) links.
 
     Args:
@@ -169,7 +182,10 @@ def symmetrise(forward: Iterable[tuple[int, int]], reverse: Iterable[tuple[int, 
         return forward | reverse
     if method == "grow-diag-final-and":
         both = forward | reverse
-        return grow_diag_final_and(forward, reverse,
-                                   n_source if n_source is not None else max((i for i, _ in both), default=-1) + 1,
-                                   n_target if n_target is not None else max((j for _, j in both), default=-1) + 1)
+        return grow_diag_final_and(
+            forward,
+            reverse,
+            n_source if n_source is not None else max((i for i, _ in both), default=-1) + 1,
+            n_target if n_target is not None else max((j for _, j in both), default=-1) + 1,
+        )
     raise ValueError(f"unknown symmetrisation {method!r}; choose one of: {', '.join(SYMMETRISATIONS)}")

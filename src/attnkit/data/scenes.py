@@ -70,18 +70,44 @@ from PIL import Image
 
 from ..errors import ConfigError
 
-__all__ = ["NOUNS", "NEAR_GAP", "FAR_GAP", "SMALL_MAX", "BIG_MIN", "SceneParams", "SceneItem", "Scene",
-           "ParsedLine", "make_scenes", "reading_lines", "caption_of", "parse_caption", "render_scenes",
-           "item_mentions", "scene_to_dict", "scene_from_dict"]
+__all__ = [
+    "NOUNS",
+    "NEAR_GAP",
+    "FAR_GAP",
+    "SMALL_MAX",
+    "BIG_MIN",
+    "SceneParams",
+    "SceneItem",
+    "Scene",
+    "ParsedLine",
+    "make_scenes",
+    "reading_lines",
+    "caption_of",
+    "parse_caption",
+    "render_scenes",
+    "item_mentions",
+    "scene_to_dict",
+    "scene_from_dict",
+]
 
 # Fashion-MNIST label -> the words that name it in captions ([Xiao17] Table 1, shortened).
-NOUNS: tuple[tuple[str, ...], ...] = (("t-shirt",), ("trouser",), ("pullover",), ("dress",), ("coat",),
-                                      ("sandal",), ("shirt",), ("sneaker",), ("bag",), ("ankle", "boot"))
-NEAR_GAP = 6    # pixels: two items of a line closer than this are "next to" each other, else "left of"
-FAR_GAP = 10    # pixels: a line this far or farther below the one above is "far below", else "below"
+NOUNS: tuple[tuple[str, ...], ...] = (
+    ("t-shirt",),
+    ("trouser",),
+    ("pullover",),
+    ("dress",),
+    ("coat",),
+    ("sandal",),
+    ("shirt",),
+    ("sneaker",),
+    ("bag",),
+    ("ankle", "boot"),
+)
+NEAR_GAP = 6  # pixels: two items of a line closer than this are "next to" each other, else "left of"
+FAR_GAP = 10  # pixels: a line this far or farther below the one above is "far below", else "below"
 SMALL_MAX = 23  # pixels: an item of this side or smaller is "small"
-BIG_MIN = 33    # pixels: an item of this side or larger is "big"
-_TRIES = 64     # positions tried per item before the scene is drawn again
+BIG_MIN = 33  # pixels: an item of this side or larger is "big"
+_TRIES = 64  # positions tried per item before the scene is drawn again
 _ATTEMPTS = 10000  # scenes drawn before the parameters are declared unworkable
 _NOUN_OF = {words: label for label, words in enumerate(NOUNS)}
 
@@ -109,13 +135,16 @@ class SceneParams:
         if not 1 <= self.n_min <= self.n_max:
             raise ConfigError(f"need 1 <= n_min <= n_max items per scene, got {self.n_min} and {self.n_max}")
         if not 1 <= self.side_min <= self.side_max <= self.size:
-            raise ConfigError(f"need 1 <= side_min <= side_max <= size pixels, got {self.side_min}, "
-                              f"{self.side_max} and {self.size}")
+            raise ConfigError(
+                f"need 1 <= side_min <= side_max <= size pixels, got {self.side_min}, {self.side_max} and {self.size}"
+            )
         if self.gap < 1:
             raise ConfigError(f"gap must be >= 1 pixel, got {self.gap}")
         if ((self.size + self.gap) // (self.side_min + self.gap)) ** 2 < self.n_max:
-            raise ConfigError(f"{self.n_max} items of {self.side_min}-{self.side_max} pixels do not fit a "
-                              f"{self.size} x {self.size} canvas; lower n_max or side_max")
+            raise ConfigError(
+                f"{self.n_max} items of {self.side_min}-{self.side_max} pixels do not fit a "
+                f"{self.size} x {self.size} canvas; lower n_max or side_max"
+            )
 
 
 class SceneItem(NamedTuple):
@@ -287,7 +316,7 @@ def parse_caption(caption: str) -> list[ParsedLine]:
                 a, b = rel.split()
                 at = [i for i in range(len(clause) - 1) if clause[i] == a and clause[i + 1] == b]
                 if at:
-                    hrel, parts = rel, [clause[:at[0]], clause[at[0] + 2:]]
+                    hrel, parts = rel, [clause[: at[0]], clause[at[0] + 2 :]]
                     break
             else:
                 parts = [clause]
@@ -304,7 +333,7 @@ def item_mentions(tokens: Sequence[str]) -> list[tuple[int, list[int]]]:
     out, t = [], 0
     while t < len(tokens):
         for words, label in _NOUN_OF.items():
-            if tuple(tokens[t:t + len(words)]) == words:
+            if tuple(tokens[t : t + len(words)]) == words:
                 out.append((label, list(range(t, t + len(words)))))
                 t += len(words)
                 break
@@ -330,12 +359,15 @@ def _layout(rng: np.random.Generator, p: SceneParams) -> list[tuple[int, int, in
                 break
         if len(boxes) == n and reading_lines(boxes) is not None:
             return boxes
-    raise ConfigError(f"no layout of {n} items of {p.side_min}-{p.side_max} pixels found on a "
-                      f"{p.size} x {p.size} canvas in {_ATTEMPTS} draws; lower n_max or side_max")
+    raise ConfigError(
+        f"no layout of {n} items of {p.side_min}-{p.side_max} pixels found on a "
+        f"{p.size} x {p.size} canvas in {_ATTEMPTS} draws; lower n_max or side_max"
+    )
 
 
-def make_scenes(n: int, labels: np.ndarray, pool: np.ndarray, *, seed: int,
-                params: SceneParams = SceneParams()) -> list[Scene]:
+def make_scenes(
+    n: int, labels: np.ndarray, pool: np.ndarray, *, seed: int, params: SceneParams = SceneParams()
+) -> list[Scene]:
     """Draw `n` scenes whose items come from the source images `pool` (module docstring).
 
     Source images are used in the order of a seeded permutation of `pool`, each once before any
@@ -364,7 +396,7 @@ def make_scenes(n: int, labels: np.ndarray, pool: np.ndarray, *, seed: int,
         boxes = _layout(rng, params)
         if len(order) < len(boxes):
             order += rng.permutation(pool).tolist()
-        sources, order = order[:len(boxes)], order[len(boxes):]
+        sources, order = order[: len(boxes)], order[len(boxes) :]
         lines = reading_lines(boxes)
         assert lines is not None  # _layout draws cleanly stacked boxes only
         items = tuple(SceneItem(int(labels[sources[i]]), int(sources[i]), boxes[i]) for line in lines for i in line)
@@ -391,8 +423,10 @@ def render_scenes(scenes: Sequence[Scene], images: np.ndarray, size: int) -> np.
         for item in scene.items:
             x0, y0, x1, y1 = item.box
             if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size) or not 0 <= item.source < len(images):
-                raise ValueError(f"scene {s}: item {item} lies outside the {size} x {size} canvas or names "
-                                 f"no source image (there are {len(images)})")
+                raise ValueError(
+                    f"scene {s}: item {item} lies outside the {size} x {size} canvas or names "
+                    f"no source image (there are {len(images)})"
+                )
             picture = Image.fromarray(images[item.source]).resize((x1 - x0, y1 - y0), Image.Resampling.BILINEAR)
             out[s, y0:y1, x0:x1] = np.asarray(picture, dtype=np.uint8)
     return out
@@ -412,8 +446,7 @@ def scene_from_dict(d: dict) -> Scene:
     try:
         if any(len(r) != 6 for r in d["items"]):
             raise ValueError("an item needs [label, source, x0, y0, x1, y1]")
-        items = tuple(SceneItem(int(r[0]), int(r[1]), (int(r[2]), int(r[3]), int(r[4]), int(r[5])))
-                      for r in d["items"])
+        items = tuple(SceneItem(int(r[0]), int(r[1]), (int(r[2]), int(r[3]), int(r[4]), int(r[5]))) for r in d["items"])
         return Scene(items, str(d["caption"]))
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"malformed scene record ({err})") from None

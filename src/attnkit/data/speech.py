@@ -41,8 +41,19 @@ import numpy as np
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, atomic_write_text
 
-__all__ = ["ESPEAK", "EspeakMissing", "SynthesisError", "Utterance", "SpeechCache", "espeak_path",
-           "espeak_languages", "espeak_variants", "check_voice", "split_voices", "add_noise"]
+__all__ = [
+    "ESPEAK",
+    "EspeakMissing",
+    "SynthesisError",
+    "Utterance",
+    "SpeechCache",
+    "espeak_path",
+    "espeak_languages",
+    "espeak_variants",
+    "check_voice",
+    "split_voices",
+    "add_noise",
+]
 
 ESPEAK = "espeak-ng"
 MANIFEST = "manifest.json"
@@ -67,8 +78,10 @@ def espeak_path() -> str:
     """
     path = shutil.which(ESPEAK)
     if path is None:
-        raise EspeakMissing("espeak-ng is not installed (it speaks the audio of the speech tasks); "
-                            "install it with `apt-get install espeak-ng`")
+        raise EspeakMissing(
+            "espeak-ng is not installed (it speaks the audio of the speech tasks); "
+            "install it with `apt-get install espeak-ng`"
+        )
     return path
 
 
@@ -100,8 +113,9 @@ def espeak_variants() -> frozenset[str]:
     Raises:
         EspeakMissing: if espeak-ng is not installed.
     """
-    return frozenset(cell.split("/", 1)[1] for row in _voice_table("--voices=variant")
-                     for cell in row if cell.startswith("!v/"))
+    return frozenset(
+        cell.split("/", 1)[1] for row in _voice_table("--voices=variant") for cell in row if cell.startswith("!v/")
+    )
 
 
 def check_voice(voice: str) -> str:
@@ -113,12 +127,16 @@ def check_voice(voice: str) -> str:
     """
     lang, _, variant = voice.partition("+")
     if lang not in espeak_languages():
-        raise SynthesisError(f"espeak-ng has no language {lang!r} (voice {voice!r}); choose one of "
-                             f"`espeak-ng --voices`, e.g. en, de, fr, es, it, pt, nl, ru")
+        raise SynthesisError(
+            f"espeak-ng has no language {lang!r} (voice {voice!r}); choose one of "
+            f"`espeak-ng --voices`, e.g. en, de, fr, es, it, pt, nl, ru"
+        )
     if variant and variant not in espeak_variants():
         some = ", ".join(sorted(v for v in espeak_variants() if len(v) == 2))
-        raise SynthesisError(f"espeak-ng has no voice variant {variant!r} (voice {voice!r}); choose one of "
-                             f"`espeak-ng --voices=variant`, e.g. {some}")
+        raise SynthesisError(
+            f"espeak-ng has no voice variant {variant!r} (voice {voice!r}); choose one of "
+            f"`espeak-ng --voices=variant`, e.g. {some}"
+        )
     return voice
 
 
@@ -163,7 +181,7 @@ def add_noise(samples: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
     """`samples` (N,) int16 plus white Gaussian noise at `snr_db` dB below the signal's mean power,
     rounded and clipped back to int16. The same seed gives the same noise."""
     x = samples.astype(np.float64)
-    power = float(np.mean(x ** 2)) if x.size else 0.0
+    power = float(np.mean(x**2)) if x.size else 0.0
     noise = np.random.default_rng(seed).standard_normal(x.shape) * np.sqrt(power / 10 ** (snr_db / 10))
     return np.clip(np.round(x + noise), -32768, 32767).astype(np.int16)
 
@@ -183,8 +201,10 @@ def _synthesise(utt: Utterance, path: Path) -> None:
         run = subprocess.run(cmd, input=utt.text.encode("utf-8"), capture_output=True, timeout=120)
         if run.returncode != 0 or not raw.exists():
             why = run.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise SynthesisError(f"espeak-ng failed on {utt.text!r} with voice {utt.voice}: "
-                                 f"{why[-1] if why else f'exit status {run.returncode}'}")
+            raise SynthesisError(
+                f"espeak-ng failed on {utt.text!r} with voice {utt.voice}: "
+                f"{why[-1] if why else f'exit status {run.returncode}'}"
+            )
         samples, rate = soundfile.read(raw, dtype="int16")
     if samples.ndim > 1:
         samples = samples[:, 0]
@@ -225,13 +245,15 @@ class SpeechCache:
                 raise ValueError(f"version {data.get('version')!r}")
             return {e["file"]: e for e in data["entries"]}
         except (ValueError, KeyError, TypeError) as err:
-            raise ConfigError(f"{self.manifest_path}: not a speech-cache manifest ({err}); delete the "
-                              "folder to rebuild it") from None
+            raise ConfigError(
+                f"{self.manifest_path}: not a speech-cache manifest ({err}); delete the folder to rebuild it"
+            ) from None
 
     def _write_manifest(self, entries: dict[str, dict]) -> None:
         rows = [entries[name] for name in sorted(entries)]
-        atomic_write_text(self.manifest_path, json.dumps({"version": MANIFEST_VERSION, "entries": rows},
-                                                         indent=1, ensure_ascii=False))
+        atomic_write_text(
+            self.manifest_path, json.dumps({"version": MANIFEST_VERSION, "entries": rows}, indent=1, ensure_ascii=False)
+        )
 
     def path(self, utt: Utterance) -> Path:
         """Where `utt`'s WAV file lives in this cache (whether or not it exists yet)."""
@@ -261,8 +283,11 @@ class SpeechCache:
 
     def verify(self) -> list[str]:
         """File names of the manifest whose file is missing or whose bytes differ from its sha256."""
-        return [name for name, e in self.manifest().items()
-                if not (self.root / name).exists() or _sha256(self.root / name) != e["sha256"]]
+        return [
+            name
+            for name, e in self.manifest().items()
+            if not (self.root / name).exists() or _sha256(self.root / name) != e["sha256"]
+        ]
 
     def rebuild(self, into: str | Path) -> list[str]:
         """Synthesise every entry of this cache's manifest again into the folder `into`.
@@ -293,10 +318,15 @@ def split_voices(voices: Sequence[str], n_dev: int, n_test: int, seed: int) -> d
     if len(set(voices)) != len(voices):
         raise ConfigError(f"data.voices repeats a voice: {list(voices)}")
     if n_dev < 0 or n_test < 0 or n_dev + n_test >= len(voices):
-        raise ConfigError(f"{len(voices)} voices cannot give {n_dev} dev and {n_test} test voices and "
-                          "at least one to train on; add voices or hold out fewer")
+        raise ConfigError(
+            f"{len(voices)} voices cannot give {n_dev} dev and {n_test} test voices and "
+            "at least one to train on; add voices or hold out fewer"
+        )
     order = list(voices)
     random.Random(seed).shuffle(order)
-    held = {"dev": set(order[:n_dev]), "test": set(order[n_dev:n_dev + n_test])}
-    return {"train": [v for v in voices if v not in held["dev"] | held["test"]],
-            "dev": [v for v in voices if v in held["dev"]], "test": [v for v in voices if v in held["test"]]}
+    held = {"dev": set(order[:n_dev]), "test": set(order[n_dev : n_dev + n_test])}
+    return {
+        "train": [v for v in voices if v not in held["dev"] | held["test"]],
+        "dev": [v for v in voices if v in held["dev"]],
+        "test": [v for v in voices if v in held["test"]],
+    }

@@ -42,12 +42,20 @@ def _lines(path: Path) -> list[str]:
     try:
         return path.read_text(encoding="utf-8").splitlines()
     except OSError as err:
-        raise AlignerError(f"cannot read {path} ({err.strerror}); build the corpus first with "
-                           "`attnkit data alignments`") from None
+        raise AlignerError(
+            f"cannot read {path} ({err.strerror}); build the corpus first with `attnkit data alignments`"
+        ) from None
 
 
-def align_corpus(corpus: str | Path, *, model: int = 3, n_samplers: int = 3, rel_iterations: float = 1.0,
-                 null_prior: float = 0.2, symmetrisation: str = "grow-diag-final-and") -> dict:
+def align_corpus(
+    corpus: str | Path,
+    *,
+    model: int = 3,
+    n_samplers: int = 3,
+    rel_iterations: float = 1.0,
+    null_prior: float = 0.2,
+    symmetrisation: str = "grow-diag-final-and",
+) -> dict:
     """Align every line of a corpus folder's ``{train,dev,test}.{src,tgt}`` with eflomal.
 
     Args:
@@ -74,8 +82,10 @@ def align_corpus(corpus: str | Path, *, model: int = 3, n_samplers: int = 3, rel
     try:
         import eflomal
     except ImportError:
-        raise AlignerError(f"the statistical aligner eflomal is not installed; install it with `{EFLOMAL_INSTALL}` "
-                           "(or pass --aligner none)") from None
+        raise AlignerError(
+            f"the statistical aligner eflomal is not installed; install it with `{EFLOMAL_INSTALL}` "
+            "(or pass --aligner none)"
+        ) from None
     corpus = Path(corpus)
     src = {s: _lines(corpus / f"{s}.src") for s in SPLITS}
     tgt = {s: _lines(corpus / f"{s}.tgt") for s in SPLITS}
@@ -89,8 +99,13 @@ def align_corpus(corpus: str | Path, *, model: int = 3, n_samplers: int = 3, rel
     with tempfile.TemporaryDirectory() as tmp:
         fwd_path, rev_path = Path(tmp) / "fwd", Path(tmp) / "rev"
         try:
-            aligner.align([f"{line}\n" for line in all_src], [f"{line}\n" for line in all_tgt],
-                          links_filename_fwd=str(fwd_path), links_filename_rev=str(rev_path), quiet=True)
+            aligner.align(
+                [f"{line}\n" for line in all_src],
+                [f"{line}\n" for line in all_tgt],
+                links_filename_fwd=str(fwd_path),
+                links_filename_rev=str(rev_path),
+                quiet=True,
+            )
             fwd, rev = read_pharaoh(fwd_path), read_pharaoh(rev_path)
         except (OSError, ValueError, RuntimeError) as err:
             raise AlignerError(f"eflomal failed: {err}") from None
@@ -101,19 +116,33 @@ def align_corpus(corpus: str | Path, *, model: int = 3, n_samplers: int = 3, rel
         n = len(src[s])
         chunk = slice(start, start + n)
         start += n
-        joined = [symmetrise(f, r, symmetrisation, n_source=len(a.split()), n_target=len(b.split()))
-                  for f, r, a, b in zip(fwd[chunk], rev[chunk], src[s], tgt[s])]
-        for name, alignments in ((f"{s}.eflomal.pharaoh", joined), (f"{s}.eflomal-fwd.pharaoh", fwd[chunk]),
-                                 (f"{s}.eflomal-rev.pharaoh", rev[chunk])):
+        joined = [
+            symmetrise(f, r, symmetrisation, n_source=len(a.split()), n_target=len(b.split()))
+            for f, r, a, b in zip(fwd[chunk], rev[chunk], src[s], tgt[s])
+        ]
+        for name, alignments in (
+            (f"{s}.eflomal.pharaoh", joined),
+            (f"{s}.eflomal-fwd.pharaoh", fwd[chunk]),
+            (f"{s}.eflomal-rev.pharaoh", rev[chunk]),
+        ):
             data = "".join(format_pharaoh(links) + "\n" for links in alignments).encode("utf-8")
             with atomic_path(corpus / name) as tmp_file:
                 tmp_file.write_bytes(data)
             digests[name] = hashlib.sha256(data).hexdigest()
-    section = {"aligner": "eflomal", "version": importlib.metadata.version("eflomal"),
-               "options": {"model": model, "n_samplers": n_samplers, "rel_iterations": rel_iterations,
-                           "null_prior": null_prior},
-               "symmetrisation": symmetrisation, "trained_on": "train + dev + test text (no gold)",
-               "sentences": len(all_src), "files": sorted(digests)}
+    section = {
+        "aligner": "eflomal",
+        "version": importlib.metadata.version("eflomal"),
+        "options": {
+            "model": model,
+            "n_samplers": n_samplers,
+            "rel_iterations": rel_iterations,
+            "null_prior": null_prior,
+        },
+        "symmetrisation": symmetrisation,
+        "trained_on": "train + dev + test text (no gold)",
+        "sentences": len(all_src),
+        "files": sorted(digests),
+    }
     manifest_path = corpus / "manifest.json"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))

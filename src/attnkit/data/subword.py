@@ -76,14 +76,25 @@ class SubwordModel:
         layout = (self._sp.pad_id(), self._sp.unk_id(), self._sp.bos_id(), self._sp.eos_id())
         pieces = tuple(self._sp.id_to_piece(i) for i in range(min(4, self._sp.get_piece_size())))
         if layout != (0, 1, 2, 3) or pieces != SPECIALS:
-            raise ValueError(f"SentencePiece model has special ids {layout} and first pieces {pieces}, but attnkit "
-                             f"needs ids (0, 1, 2, 3) = {SPECIALS}; train it with SubwordModel.train")
+            raise ValueError(
+                f"SentencePiece model has special ids {layout} and first pieces {pieces}, but attnkit "
+                f"needs ids (0, 1, 2, 3) = {SPECIALS}; train it with SubwordModel.train"
+            )
         self._proto = bytes(model_proto)
 
     @classmethod
-    def train(cls, sentences: Iterable[str], *, vocab_size: int = 8000, model_type: str = "bpe",
-              character_coverage: float = 1.0, normalization: str = "identity",
-              max_sentences: int = 1_000_000, seed: int = 0, num_threads: int = 1) -> "SubwordModel":
+    def train(
+        cls,
+        sentences: Iterable[str],
+        *,
+        vocab_size: int = 8000,
+        model_type: str = "bpe",
+        character_coverage: float = 1.0,
+        normalization: str = "identity",
+        max_sentences: int = 1_000_000,
+        seed: int = 0,
+        num_threads: int = 1,
+    ) -> "SubwordModel":
         """Train a subword model on `sentences`, in memory.
 
         Args:
@@ -112,12 +123,25 @@ class SubwordModel:
         sample = _sample(sentences, max_sentences, seed)
         writer = io.BytesIO()
         options: dict[str, Any] = dict(
-            vocab_size=vocab_size, model_type=model_type, character_coverage=character_coverage,
-            normalization_rule_name=normalization, remove_extra_whitespaces=normalization != "identity",
-            pad_id=0, unk_id=1, bos_id=2, eos_id=3,
-            pad_piece=SPECIALS[0], unk_piece=SPECIALS[1], bos_piece=SPECIALS[2], eos_piece=SPECIALS[3],
-            input_sentence_size=0, shuffle_input_sentence=False,  # sampled above, reproducibly
-            max_sentence_length=1 << 16, num_threads=num_threads, minloglevel=2)
+            vocab_size=vocab_size,
+            model_type=model_type,
+            character_coverage=character_coverage,
+            normalization_rule_name=normalization,
+            remove_extra_whitespaces=normalization != "identity",
+            pad_id=0,
+            unk_id=1,
+            bos_id=2,
+            eos_id=3,
+            pad_piece=SPECIALS[0],
+            unk_piece=SPECIALS[1],
+            bos_piece=SPECIALS[2],
+            eos_piece=SPECIALS[3],
+            input_sentence_size=0,
+            shuffle_input_sentence=False,  # sampled above, reproducibly
+            max_sentence_length=1 << 16,
+            num_threads=num_threads,
+            minloglevel=2,
+        )
         try:
             spm.SentencePieceTrainer.train(sentence_iterator=iter(sample), model_writer=writer, **options)
         except RuntimeError as err:
@@ -158,7 +182,7 @@ class SubwordModel:
 
     def to_vocab(self) -> Vocab:
         """A :class:`Vocab` over the same pieces with the same ids (for code that wants a Vocab)."""
-        return Vocab(self.pieces()[len(SPECIALS):])
+        return Vocab(self.pieces()[len(SPECIALS) :])
 
     def encode(self, text: str) -> list[str]:
         """Subword pieces of `text` (``▁`` marks a preceding space); no ``<s>``/``</s>`` added."""
@@ -186,8 +210,10 @@ class SubwordModel:
         ids = [int(t) for t in items]
         bad = [i for i in ids if not 0 <= i < self.vocab_size]
         if bad:
-            raise ValueError(f"ids {bad[:5]} are outside the vocabulary [0, {self.vocab_size}); "
-                             "were they made with another vocabulary?")
+            raise ValueError(
+                f"ids {bad[:5]} are outside the vocabulary [0, {self.vocab_size}); "
+                "were they made with another vocabulary?"
+            )
         return self._sp.decode_ids(ids)
 
     def __eq__(self, other: object) -> bool:
@@ -199,8 +225,9 @@ class SubwordModel:
         return f"SubwordModel(vocab_size={self.vocab_size})"
 
 
-def train_subwords(src_sentences: Iterable[str], tgt_sentences: Iterable[str], *, joint: bool,
-                   **options: Any) -> tuple[SubwordModel, SubwordModel]:
+def train_subwords(
+    src_sentences: Iterable[str], tgt_sentences: Iterable[str], *, joint: bool, **options: Any
+) -> tuple[SubwordModel, SubwordModel]:
     """Subword models for both sides of a parallel corpus.
 
     Args:
@@ -229,8 +256,14 @@ def _check_text(text: str) -> str:
     return text
 
 
-def _check_options(vocab_size: int, model_type: str, character_coverage: float, normalization: str,
-                   max_sentences: int, num_threads: int) -> None:
+def _check_options(
+    vocab_size: int,
+    model_type: str,
+    character_coverage: float,
+    normalization: str,
+    max_sentences: int,
+    num_threads: int,
+) -> None:
     if model_type not in MODEL_TYPES:
         raise ValueError(f"unknown model_type {model_type!r}; choose one of {', '.join(MODEL_TYPES)}")
     if normalization not in NORMALIZATIONS:
@@ -263,10 +296,14 @@ def _vocab_size_error(message: str, vocab_size: int) -> Exception:
     """Turn SentencePiece's vocabulary-size failures into a one-line ValueError; others pass."""
     too_high = re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", message)
     if too_high:
-        return ValueError(f"vocab_size {vocab_size} too large for this corpus; at most about {too_high.group(1)} "
-                          "(lower vocab_size or train on more text)")
+        return ValueError(
+            f"vocab_size {vocab_size} too large for this corpus; at most about {too_high.group(1)} "
+            "(lower vocab_size or train on more text)"
+        )
     too_low = re.search(r"smaller than required_chars\. \d+ vs (\d+)", message)
     if too_low:
-        return ValueError(f"vocab_size {vocab_size} too small for this corpus; its characters and the specials need "
-                          f"at least {too_low.group(1)} (raise vocab_size or lower character_coverage)")
+        return ValueError(
+            f"vocab_size {vocab_size} too small for this corpus; its characters and the specials need "
+            f"at least {too_low.group(1)} (raise vocab_size or lower character_coverage)"
+        )
     return RuntimeError(f"SentencePiece training failed: {message.splitlines()[0] if message else 'no message'}")

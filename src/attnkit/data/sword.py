@@ -24,8 +24,17 @@ from typing import Iterable
 
 from ..io import atomic_path
 
-__all__ = ["Verse", "ModuleInfo", "SwordError", "DEBIAN_PACKAGES", "find_module", "read_module",
-           "clean_osis", "undo_drop_cap", "sword_paths"]
+__all__ = [
+    "Verse",
+    "ModuleInfo",
+    "SwordError",
+    "DEBIAN_PACKAGES",
+    "find_module",
+    "read_module",
+    "clean_osis",
+    "undo_drop_cap",
+    "sword_paths",
+]
 
 # Module name -> the Debian package that installs it.
 DEBIAN_PACKAGES = {
@@ -101,13 +110,20 @@ def find_module(name: str):
             continue
         if name in found:
             conf = found[name]
-            info = ModuleInfo(name, conf.get("version", "?"), conf.get("swordversiondate", "?"),
-                              conf.get("versification", "KJV"), conf.get("lang", "?"), str(root))
+            info = ModuleInfo(
+                name,
+                conf.get("version", "?"),
+                conf.get("swordversiondate", "?"),
+                conf.get("versification", "KJV"),
+                conf.get("lang", "?"),
+                str(root),
+            )
             try:
                 return modules.get_bible_from_module(name), info
             except Exception as err:  # noqa: BLE001 - pysword raises bare exceptions
-                raise SwordError(f"SWORD module {name} in {root} cannot be read ({err}); reinstall it: "
-                                 f"{_install_hint([name])}") from None
+                raise SwordError(
+                    f"SWORD module {name} in {root} cannot be read ({err}); reinstall it: {_install_hint([name])}"
+                ) from None
     searched = ", ".join(str(p) for p in sword_paths())
     raise SwordError(f"SWORD module {name} not found (searched {searched}); {_install_hint([name])}")
 
@@ -260,11 +276,11 @@ def read_module(name: str, *, cache_dir: str | Path | None = None) -> tuple[Modu
                         raw = bible.get(books=[book.osis_name], chapters=[ch], verses=[v], clean=False)
                         verses.append(Verse(book.osis_name, ch, v, clean_osis(raw, enclitics)))
     except Exception as err:  # noqa: BLE001 - pysword raises bare exceptions on damaged files
-        raise SwordError(f"SWORD module {name} cannot be read ({err}); reinstall it: "
-                         f"{_install_hint([name])}") from None
+        raise SwordError(f"SWORD module {name} cannot be read ({err}); reinstall it: {_install_hint([name])}") from None
     upper, other = _word_forms(v.text for v in verses if v.verse != 1)
-    verses = [Verse(v.book, v.chapter, v.verse, undo_drop_cap(v.text, upper, other)) if v.verse == 1 else v
-              for v in verses]
+    verses = [
+        Verse(v.book, v.chapter, v.verse, undo_drop_cap(v.text, upper, other)) if v.verse == 1 else v for v in verses
+    ]
     cache.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(cache) as tmp, gzip.open(tmp, "wt", encoding="utf-8") as fh:
         for verse in verses:

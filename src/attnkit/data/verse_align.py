@@ -21,8 +21,16 @@ from typing import Iterable, Sequence
 
 from .sword import Verse
 
-__all__ = ["AlignedPair", "LengthModel", "align_verses", "span_ref", "MAX_MERGE", "SAME_REF_BONUS",
-           "SAME_REF_CAP", "DEFAULT_BAND"]
+__all__ = [
+    "AlignedPair",
+    "LengthModel",
+    "align_verses",
+    "span_ref",
+    "MAX_MERGE",
+    "SAME_REF_BONUS",
+    "SAME_REF_CAP",
+    "DEFAULT_BAND",
+]
 
 # -log prior of the beads [Gale93] Table 5: 0.89 for 1-1; the 0.0099 of "1-0 or 0-1" and the
 # 0.089 of "2-1 or 1-2" shared equally between the two directions. A k-1 or 1-k merge (k > 2,
@@ -85,8 +93,9 @@ class AlignedPair:
     @property
     def by_id(self) -> bool:
         """Whether pairing by verse id gives this pair too: one verse each, same reference."""
-        return (len(self.src_verses) == len(self.tgt_verses) == 1
-                and _key(self.src_verses[0]) == _key(self.tgt_verses[0]))
+        return len(self.src_verses) == len(self.tgt_verses) == 1 and _key(self.src_verses[0]) == _key(
+            self.tgt_verses[0]
+        )
 
     @property
     def chapters(self) -> list[str]:
@@ -138,8 +147,13 @@ class LengthModel:
         return x * x + math.log(x * math.sqrt(math.pi))  # erfc underflows; its asymptote
 
 
-def align_verses(src_verses: Sequence[Verse], tgt_verses: Sequence[Verse], *,
-                 model: LengthModel | None = None, band: int = DEFAULT_BAND) -> list[AlignedPair]:
+def align_verses(
+    src_verses: Sequence[Verse],
+    tgt_verses: Sequence[Verse],
+    *,
+    model: LengthModel | None = None,
+    band: int = DEFAULT_BAND,
+) -> list[AlignedPair]:
     """Align two translations of one book verse by verse [Gale93] Sec. 3.
 
     Beads are 1-1, 1-0, 0-1, 2-1 and 1-2, and k-1 / 1-k merges of up to `MAX_MERGE` verses.
@@ -175,7 +189,7 @@ def align_verses(src_verses: Sequence[Verse], tgt_verses: Sequence[Verse], *,
         band *= 2
     pairs, i, j = [], 0, 0
     for di, dj in beads:
-        pairs.append(AlignedPair(tuple(src[i:i + di]), tuple(tgt[j:j + dj])))
+        pairs.append(AlignedPair(tuple(src[i : i + di]), tuple(tgt[j : j + dj])))
         i, j = i + di, j + dj
     return pairs
 

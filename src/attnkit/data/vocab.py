@@ -37,8 +37,7 @@ class Vocab:
     pad_id, unk_id, bos_id, eos_id = 0, 1, 2, 3
 
     @classmethod
-    def build(cls, sequences: Iterable[Iterable[str]], *, min_freq: int = 1,
-              reserved: Sequence[str] = ()) -> "Vocab":
+    def build(cls, sequences: Iterable[Iterable[str]], *, min_freq: int = 1, reserved: Sequence[str] = ()) -> "Vocab":
         """Vocabulary of every token occurring at least `min_freq` times, most frequent first.
 
         Args:
@@ -47,8 +46,11 @@ class Vocab:
             reserved: tokens that always get an id, after the specials (e.g. locale tags).
         """
         counts = Counter(tok for seq in sequences for tok in seq)
-        kept = [t for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))
-                if c >= min_freq and t not in reserved and t not in SPECIALS]
+        kept = [
+            t
+            for t, c in sorted(counts.items(), key=lambda tc: (-tc[1], tc[0]))
+            if c >= min_freq and t not in reserved and t not in SPECIALS
+        ]
         return cls(list(reserved) + kept)
 
     def __len__(self) -> int:
@@ -78,7 +80,7 @@ class Vocab:
 
     def save(self, path: str | Path) -> None:
         """Write the tokens as JSON (atomically)."""
-        atomic_write_text(path, json.dumps({"tokens": self.itos[len(SPECIALS):]}, ensure_ascii=False))
+        atomic_write_text(path, json.dumps({"tokens": self.itos[len(SPECIALS) :]}, ensure_ascii=False))
 
     @classmethod
     def load(cls, path: str | Path) -> "Vocab":

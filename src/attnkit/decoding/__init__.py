@@ -12,8 +12,24 @@ from .options import PRECISIONS, STOP_RULES, DecodeOptionError, DecodeOptions, o
 from .translator import LayerMaps, Translation, layer_maps
 
 __all__ = [
-    "decode", "DecodeOptions", "DecodeOptionError", "option_fields",
-    "Hypothesis", "greedy_decode", "force_eos", "beam_search", "length_penalty", "coverage_penalty",
-    "BeamStates", "BeamAncestry", "select_rows", "ForcedAttention", "forced_weights",
-    "Translation", "LayerMaps", "layer_maps", "STOP_RULES", "PRECISIONS",
+    "decode",
+    "DecodeOptions",
+    "DecodeOptionError",
+    "option_fields",
+    "Hypothesis",
+    "greedy_decode",
+    "force_eos",
+    "beam_search",
+    "length_penalty",
+    "coverage_penalty",
+    "BeamStates",
+    "BeamAncestry",
+    "select_rows",
+    "ForcedAttention",
+    "forced_weights",
+    "Translation",
+    "LayerMaps",
+    "layer_maps",
+    "STOP_RULES",
+    "PRECISIONS",
 ]

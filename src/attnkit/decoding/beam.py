@@ -118,8 +118,9 @@ class _Trail:
 
 
 @torch.no_grad()
-def beam_search(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, options: DecodeOptions
-                ) -> list[list[Hypothesis]]:
+def beam_search(
+    model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, options: DecodeOptions
+) -> list[list[Hypothesis]]:
     """Beam search for a batch of source sentences.
 
     A hypothesis ends when it emits ``</s>``; at `max_len` output tokens ``</s>`` is forced.

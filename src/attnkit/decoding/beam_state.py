@@ -106,7 +106,7 @@ class BeamAncestry:
         if position >= self.capacity:
             self._grow(max(2 * self.capacity, position + 1))
         k = self.beams
-        self.table[:, :, position * k:(position + 1) * k] = self._own
+        self.table[:, :, position * k : (position + 1) * k] = self._own
         return self.table
 
     def reorder(self, parents: Tensor) -> None:
@@ -120,8 +120,10 @@ class BeamAncestry:
             ValueError: if `parents` is not (S, k).
         """
         if parents.shape != self.table.shape[:2]:
-            raise ValueError(f"parents must be (sentences, beams) = {tuple(self.table.shape[:2])}, "
-                             f"got {tuple(parents.shape)}; number a sentence's beams 0..k-1")
+            raise ValueError(
+                f"parents must be (sentences, beams) = {tuple(self.table.shape[:2])}, "
+                f"got {tuple(parents.shape)}; number a sentence's beams 0..k-1"
+            )
         self.table = self.table.gather(1, parents[:, :, None].expand(-1, -1, self.table.shape[-1]))
 
     def keep(self, sentences: Tensor) -> None:
@@ -130,7 +132,7 @@ class BeamAncestry:
 
     def _grow(self, capacity: int) -> None:
         table = self.table.new_zeros(self.table.shape[0], self.beams, capacity * self.beams)
-        table[..., :self.table.shape[-1]] = self.table
+        table[..., : self.table.shape[-1]] = self.table
         self.table = table
 
 
@@ -161,11 +163,15 @@ class BeamStates:
         self.model: StepDecoder = cast(StepDecoder, model)
         self.beams = beams
         self.folded = hasattr(model, "fold_beams")
-        self.memory = cast(FoldsBeams, model).fold_beams(memory, beams) if self.folded else \
-            select_rows(memory, torch.arange(sentences, device=device).repeat_interleave(beams))
+        self.memory = (
+            cast(FoldsBeams, model).fold_beams(memory, beams)
+            if self.folded
+            else select_rows(memory, torch.arange(sentences, device=device).repeat_interleave(beams))
+        )
         self.state = self.model.init_state(self.memory)
-        self.ancestry = BeamAncestry(sentences, beams, self.state.capacity, device) \
-            if self.folded and beams > 1 else None
+        self.ancestry = (
+            BeamAncestry(sentences, beams, self.state.capacity, device) if self.folded and beams > 1 else None
+        )
 
     def step(self, prev_tokens: Tensor, position: int) -> tuple[Tensor, Tensor | None]:
         """One decoder step of every row.
@@ -203,8 +209,9 @@ class BeamStates:
         """
         k = self.beams
         if stay is not None:
-            self.memory = select_rows(self.memory, stay if self.folded else
-                                      (stay[:, None] * k + torch.arange(k, device=stay.device)).view(-1))
+            self.memory = select_rows(
+                self.memory, stay if self.folded else (stay[:, None] * k + torch.arange(k, device=stay.device)).view(-1)
+            )
         if not self.folded:
             self.state = self.state.select(rows)
             return
@@ -214,7 +221,8 @@ class BeamStates:
                 self.ancestry.keep(stay)
         if self.ancestry is not None:
             if rows.numel() != self.ancestry.table.shape[0] * k:
-                raise ValueError(f"need {k} rows per kept sentence, got {rows.numel()} rows for "
-                                 f"{self.ancestry.table.shape[0]} sentences; pass `stay` when sentences leave")
+                raise ValueError(
+                    f"need {k} rows per kept sentence, got {rows.numel()} rows for "
+                    f"{self.ancestry.table.shape[0]} sentences; pass `stay` when sentences leave"
+                )
             self.ancestry.reorder(rows.view(-1, k) % k)
-

@@ -22,8 +22,13 @@ from .options import DecodeOptions
 __all__ = ["decode", "batches"]
 
 
-def decode(model: nn.Module, sources: Sequence[Sequence[int]], options: DecodeOptions = DecodeOptions(), *,
-           max_len: Callable[[int], int]) -> list[list[Hypothesis]]:
+def decode(
+    model: nn.Module,
+    sources: Sequence[Sequence[int]],
+    options: DecodeOptions = DecodeOptions(),
+    *,
+    max_len: Callable[[int], int],
+) -> list[list[Hypothesis]]:
     """Decode every source, in batches of similar length, greedily (``options.beam_size == 1``)
     or with beam search.
 
@@ -67,8 +72,11 @@ def batches(order: list[int], lengths: list[int], batch_size: int, batch_tokens:
     given, at most `batch_tokens` padded tokens (items x longest); one item per batch at least."""
     out: list[list[int]] = []
     for i in order:
-        if out and len(out[-1]) < batch_size and (
-                batch_tokens is None or (len(out[-1]) + 1) * max(lengths[i], lengths[out[-1][0]]) <= batch_tokens):
+        if (
+            out
+            and len(out[-1]) < batch_size
+            and (batch_tokens is None or (len(out[-1]) + 1) * max(lengths[i], lengths[out[-1][0]]) <= batch_tokens)
+        ):
             out[-1].append(i)
         else:
             out.append([i])

@@ -25,8 +25,9 @@ class ForcedAttention(NamedTuple):
     weights: Tensor  # (L, Nh, To, Tk), To = len(tgt_tokens), Tk = len(src_tokens); L = Nh = 1 for RNNs
 
 
-def forced_weights(model: nn.Module, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *,
-                   batch_size: int = 64) -> list[Tensor]:
+def forced_weights(
+    model: nn.Module, pairs: Sequence[tuple[Sequence[int], Sequence[int]]], *, batch_size: int = 64
+) -> list[Tensor]:
     """Cross-attention of `model` on each (source ids, target ids) pair, the target fed by teacher
     forcing.
 
@@ -50,7 +51,7 @@ def forced_weights(model: nn.Module, pairs: Sequence[tuple[Sequence[int], Sequen
     out: list[Tensor] = []
     try:
         for start in range(0, len(pairs), batch_size):
-            chunk = pairs[start:start + batch_size]
+            chunk = pairs[start : start + batch_size]
             batch = to_device(collate([list(s) for s, _ in chunk], [list(t) for _, t in chunk]), device)
             with torch.no_grad():
                 if hasattr(model, "attention_maps"):
@@ -62,7 +63,7 @@ def forced_weights(model: nn.Module, pairs: Sequence[tuple[Sequence[int], Sequen
                         raise ValueError("this model has no attention, so no alignment can be read from it (n/a)")
                     weights = single[:, None, None]  # (B, 1, 1, Tq, Tk)
             for b, (src, tgt) in enumerate(chunk):
-                out.append(weights[b, :, :, :len(tgt), :len(src)].float().cpu())
+                out.append(weights[b, :, :, : len(tgt), : len(src)].float().cpu())
     finally:
         model.train(was_training)
     return out

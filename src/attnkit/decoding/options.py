@@ -32,10 +32,12 @@ class DecodeOptionError(ValueError):
         self.field = field
 
 
-def _opt(default: Any, flag: str, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None,
-         beam: bool = False) -> Any:
-    return field(default=default, metadata={"flag": flag, "help": help, "choices": choices, "metavar": metavar,
-                                            "beam": beam})
+def _opt(
+    default: Any, flag: str, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None, beam: bool = False
+) -> Any:
+    return field(
+        default=default, metadata={"flag": flag, "help": help, "choices": choices, "metavar": metavar, "beam": beam}
+    )
 
 
 @dataclass(frozen=True)
@@ -60,35 +62,53 @@ class DecodeOptions:
     """
 
     beam_size: int = _opt(1, "--beam", "beam size; 1 = greedy decoding", metavar="K")
-    n_best: int = _opt(1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N",
-                       beam=True)
+    n_best: int = _opt(
+        1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N", beam=True
+    )
     alpha: float = _opt(0.6, "--alpha", "GNMT length-penalty exponent for beam search", beam=True)
-    beta: float = _opt(0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA",
-                       beam=True)
-    stop: str = _opt("heuristic", "--beam-stop", "end a sentence's beam when its best live hypothesis, scored at "
-                     "its next length (heuristic) or at the maximum length (exact), cannot beat the best finished "
-                     "one", choices=STOP_RULES, beam=True)
-    max_len: int | None = _opt(None, "--max-len", "at most this many output tokens (default: the task's limit)",
-                               metavar="N")
-    precision: str = _opt("fp32", "--precision", "bf16: decode under bfloat16 autocast, faster on CPUs with "
-                          "AMX/AVX512-BF16", choices=PRECISIONS)
+    beta: float = _opt(
+        0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA", beam=True
+    )
+    stop: str = _opt(
+        "heuristic",
+        "--beam-stop",
+        "end a sentence's beam when its best live hypothesis, scored at "
+        "its next length (heuristic) or at the maximum length (exact), cannot beat the best finished "
+        "one",
+        choices=STOP_RULES,
+        beam=True,
+    )
+    max_len: int | None = _opt(
+        None, "--max-len", "at most this many output tokens (default: the task's limit)", metavar="N"
+    )
+    precision: str = _opt(
+        "fp32",
+        "--precision",
+        "bf16: decode under bfloat16 autocast, faster on CPUs with AMX/AVX512-BF16",
+        choices=PRECISIONS,
+    )
     batch_size: int = _opt(512, "--batch-size", "at most this many inputs per batch", metavar="N")
-    batch_tokens: int | None = _opt(8000, "--batch-tokens", "and at most this many source tokens per batch, "
-                                    "padding and beams included", metavar="N")
+    batch_tokens: int | None = _opt(
+        8000, "--batch-tokens", "and at most this many source tokens per batch, padding and beams included", metavar="N"
+    )
 
     def __post_init__(self) -> None:
         _check_int(self, "beam_size", 1)
         _check_int(self, "n_best", 1)
         if self.n_best > self.beam_size:
-            raise DecodeOptionError(f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
-                                    f"raise the beam size or ask for fewer hypotheses", "n_best")
+            raise DecodeOptionError(
+                f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
+                f"raise the beam size or ask for fewer hypotheses",
+                "n_best",
+            )
         _check_float(self, "alpha")
         _check_float(self, "beta")
         if self.stop not in STOP_RULES:
             raise DecodeOptionError(f"stop must be one of {', '.join(STOP_RULES)}, got {self.stop!r}", "stop")
         if self.precision not in PRECISIONS:
-            raise DecodeOptionError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
-                                    "precision")
+            raise DecodeOptionError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", "precision"
+            )
         if self.max_len is not None:
             _check_int(self, "max_len", 1)
         _check_int(self, "batch_size", 1)
@@ -112,8 +132,11 @@ class DecodeOptions:
     def changed(self) -> dict[str, Any]:
         """The fields that differ from the defaults (for logs and reports)."""
         default = DecodeOptions()
-        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if getattr(self, f.name) != getattr(default, f.name)}
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        }
 
 
 def option_fields() -> tuple[dataclasses.Field, ...]:

@@ -33,8 +33,9 @@ class FoldsBeams(StepDecoder, Protocol):
     def fold_beams(self, memory: Any, beams: int) -> Any:
         """The memory for `beams` rows per sentence, without copying it."""
 
-    def step(self, prev_tokens: Tensor, state: Any, memory: Any, *,
-             visible: Tensor | None = None) -> tuple[Tensor, Any, Tensor | None]:
+    def step(
+        self, prev_tokens: Tensor, state: Any, memory: Any, *, visible: Tensor | None = None
+    ) -> tuple[Tensor, Any, Tensor | None]:
         """As :meth:`StepDecoder.step`; `visible` says which cached positions each row sees."""
 
 

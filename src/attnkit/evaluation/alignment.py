@@ -26,8 +26,18 @@ from ..data.pharaoh import (
     write_pharaoh,
 )
 
-__all__ = ["Links", "AlignmentScore", "parse_pharaoh", "format_pharaoh", "read_pharaoh", "write_pharaoh",
-           "alignment_error_rate", "symmetrise", "grow_diag_final_and", "SYMMETRISATIONS"]
+__all__ = [
+    "Links",
+    "AlignmentScore",
+    "parse_pharaoh",
+    "format_pharaoh",
+    "read_pharaoh",
+    "write_pharaoh",
+    "alignment_error_rate",
+    "symmetrise",
+    "grow_diag_final_and",
+    "SYMMETRISATIONS",
+]
 
 
 @dataclass(frozen=True)
@@ -43,11 +53,22 @@ class AlignmentScore:
     n_sentences: int
 
     def as_dict(self) -> dict:
-        return {"aer": self.aer, "precision": self.precision, "recall": self.recall, "n_predicted": self.n_predicted,
-                "n_sure": self.n_sure, "n_possible": self.n_possible, "n_sentences": self.n_sentences}
+        return {
+            "aer": self.aer,
+            "precision": self.precision,
+            "recall": self.recall,
+            "n_predicted": self.n_predicted,
+            "n_sure": self.n_sure,
+            "n_possible": self.n_possible,
+            "n_sentences": self.n_sentences,
+        }
 
-def alignment_error_rate(predicted: Sequence[Iterable[tuple[int, int]]], sure: Sequence[Iterable[tuple[int, int]]],
-                         possible: Sequence[Iterable[tuple[int, int]]] | None = None) -> AlignmentScore:
+
+def alignment_error_rate(
+    predicted: Sequence[Iterable[tuple[int, int]]],
+    sure: Sequence[Iterable[tuple[int, int]]],
+    possible: Sequence[Iterable[tuple[int, int]]] | None = None,
+) -> AlignmentScore:
     """AER, precision and recall of predicted links A against sure links S and possible links P [Och03] Sec. 4.
 
     Counts are summed over sentences before dividing. precision = |A ∩ P| / |A| (0 when A is
@@ -65,8 +86,10 @@ def alignment_error_rate(predicted: Sequence[Iterable[tuple[int, int]]], sure: S
     """
     possible = sure if possible is None else possible
     if not len(predicted) == len(sure) == len(possible):
-        raise ValueError(f"need one alignment per sentence on each side; got {len(predicted)} predicted, "
-                         f"{len(sure)} sure and {len(possible)} possible; check that the files have the same lines")
+        raise ValueError(
+            f"need one alignment per sentence on each side; got {len(predicted)} predicted, "
+            f"{len(sure)} sure and {len(possible)} possible; check that the files have the same lines"
+        )
     n_a = n_s = n_p = a_s = a_p = 0
     for a, s, p in zip(predicted, sure, possible):
         a, s = set(a), set(s)

@@ -31,9 +31,7 @@ __all__ = [
 ]
 
 # Source-length buckets in whitespace-split source words, inclusive; None = no upper bound.
-LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = (
-    (1, 10), (11, 20), (21, 30), (31, 40), (41, 60), (61, None),
-)
+LENGTH_BUCKETS: tuple[tuple[int, int | None], ...] = ((1, 10), (11, 20), (21, 30), (31, 40), (41, 60), (61, None))
 
 
 @dataclass(frozen=True)
@@ -87,8 +85,9 @@ class BucketScore:
 
 def _check_pairs(hypotheses: Sequence[str], references: Sequence[str]) -> None:
     if len(hypotheses) != len(references) or not references:
-        raise ValueError(f"need equally many hypotheses and references (> 0), got "
-                         f"{len(hypotheses)} and {len(references)}")
+        raise ValueError(
+            f"need equally many hypotheses and references (> 0), got {len(hypotheses)} and {len(references)}"
+        )
     for name, texts in (("hypotheses", hypotheses), ("references", references)):
         if not all(isinstance(t, str) for t in texts):
             raise TypeError(f"{name} must be detokenised strings; join token lists with ' ' first")
@@ -163,8 +162,7 @@ def bleu_by_length(
     """
     _check_pairs(hypotheses, references)
     if len(sources) != len(references):
-        raise ValueError(f"need one source per reference, got {len(sources)} sources "
-                         f"and {len(references)} references")
+        raise ValueError(f"need one source per reference, got {len(sources)} sources and {len(references)} references")
     for lo, hi in buckets:
         if hi is not None and hi < lo:
             raise ValueError(f"bucket ({lo}, {hi}) is empty by construction; give (lo, hi) with lo <= hi")
@@ -178,11 +176,16 @@ def bleu_by_length(
     result = []
     for (lo, hi), idx in zip(buckets, members):
         scores = corpus_scores([hypotheses[i] for i in idx], [references[i] for i in idx]) if idx else None
-        result.append(BucketScore(
-            label=_label(lo, hi), lo=lo, hi=hi, n=len(idx),
-            bleu=scores.bleu if scores else None,
-            chrf=scores.chrf if scores else None,
-        ))
+        result.append(
+            BucketScore(
+                label=_label(lo, hi),
+                lo=lo,
+                hi=hi,
+                n=len(idx),
+                bleu=scores.bleu if scores else None,
+                chrf=scores.chrf if scores else None,
+            )
+        )
     return result
 
 
@@ -196,6 +199,7 @@ def format_scores_table(buckets: Sequence[BucketScore], *, digits: int = 2) -> s
     Returns:
         The table as one string, lines joined by newlines, without a trailing newline.
     """
+
     def fmt(x: float | None) -> str:
         return "–" if x is None else f"{x:.{digits}f}"
 

@@ -46,8 +46,9 @@ def caption_scores(hypotheses: Sequence[str], references: Sequence[str]) -> dict
         ValueError: if the lists differ in length or are empty.
     """
     if len(hypotheses) != len(references) or not references:
-        raise ValueError(f"need equally many hypotheses and references (> 0), got {len(hypotheses)} and "
-                         f"{len(references)}")
+        raise ValueError(
+            f"need equally many hypotheses and references (> 0), got {len(hypotheses)} and {len(references)}"
+        )
     out: dict[str, float | str] = {}
     for n in range(1, 5):
         metric = BLEU(max_ngram_order=n, tokenize="none")

@@ -10,8 +10,9 @@ from torch import Tensor
 __all__ = ["classification_metrics"]
 
 
-def classification_metrics(predicted: Sequence[int] | Tensor | np.ndarray, gold: Sequence[int] | Tensor | np.ndarray,
-                           n_classes: int) -> dict:
+def classification_metrics(
+    predicted: Sequence[int] | Tensor | np.ndarray, gold: Sequence[int] | Tensor | np.ndarray, n_classes: int
+) -> dict:
     """Accuracy, macro-F1 and per-class accuracy (recall) of predicted class indices.
 
     Macro-F1 is the unweighted mean over all `n_classes` classes of F1 = 2PR / (P + R), taking a
@@ -41,5 +42,10 @@ def classification_metrics(predicted: Sequence[int] | Tensor | np.ndarray, gold:
         n_true, n_pred = sum(confusion[c]), sum(row[c] for row in confusion)
         f1s.append(2 * tp / (n_true + n_pred) if n_true + n_pred else 0.0)  # = 2PR / (P + R)
         per_class.append(tp / n_true if n_true else None)
-    return {"accuracy": sum(p == g for p, g in zip(pred, true)) / len(true), "macro_f1": sum(f1s) / n_classes,
-            "per_class_accuracy": per_class, "confusion": confusion, "n": len(true)}
+    return {
+        "accuracy": sum(p == g for p, g in zip(pred, true)) / len(true),
+        "macro_f1": sum(f1s) / n_classes,
+        "per_class_accuracy": per_class,
+        "confusion": confusion,
+        "n": len(true),
+    }

@@ -13,8 +13,9 @@ from .metrics import alignment_accuracy, exact_match, zero_share
 __all__ = ["evaluate_examples"]
 
 
-def evaluate_examples(model: nn.Module, task, examples: Sequence, *, decode: DecodeOptions | None = None,
-                      heads: HeadChoice = "mean") -> tuple[dict[str, float], list[Translation]]:
+def evaluate_examples(
+    model: nn.Module, task, examples: Sequence, *, decode: DecodeOptions | None = None, heads: HeadChoice = "mean"
+) -> tuple[dict[str, float], list[Translation]]:
     """Decode `examples` (greedy, or beam search when ``decode.beam_size > 1``, through the
     task's ``translate``) and score them.
 

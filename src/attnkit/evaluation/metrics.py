@@ -19,16 +19,14 @@ def exact_match(hypotheses: Sequence[str], references: Sequence[str]) -> float:
         ValueError: if the two lists differ in length or are empty.
     """
     if len(hypotheses) != len(references) or not references:
-        raise ValueError(f"need equally many hypotheses and references (> 0), got "
-                         f"{len(hypotheses)} and {len(references)}")
+        raise ValueError(
+            f"need equally many hypotheses and references (> 0), got {len(hypotheses)} and {len(references)}"
+        )
     return sum(h == r for h, r in zip(hypotheses, references)) / len(references)
 
 
 def alignment_accuracy(
-    weights: Sequence[Tensor | None],
-    gold: Sequence[Sequence[tuple[int, int, int]]],
-    *,
-    heads: HeadChoice = "mean",
+    weights: Sequence[Tensor | None], gold: Sequence[Sequence[tuple[int, int, int]]], *, heads: HeadChoice = "mean"
 ) -> tuple[float, int]:
     """Share of output positions whose most-attended source position lies in its gold span.
 

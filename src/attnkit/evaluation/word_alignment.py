@@ -25,8 +25,19 @@ from torch import Tensor
 from ..heads import select_heads
 from .alignment import AlignmentScore, alignment_error_rate
 
-__all__ = ["piece_words", "word_weights", "links_from_weights", "LINK_METHODS", "POOLINGS", "WORD_MARK",
-           "piece_link_matrix", "AlignmentChoice", "choice_links", "sweep_choices", "SWEEP_THRESHOLDS"]
+__all__ = [
+    "piece_words",
+    "word_weights",
+    "links_from_weights",
+    "LINK_METHODS",
+    "POOLINGS",
+    "WORD_MARK",
+    "piece_link_matrix",
+    "AlignmentChoice",
+    "choice_links",
+    "sweep_choices",
+    "SWEEP_THRESHOLDS",
+]
 
 WORD_MARK = "\u2581"  # SentencePiece's "▁", first character of a piece that starts a word
 LINK_METHODS = ("argmax", "threshold")
@@ -60,8 +71,10 @@ def piece_words(pieces: Sequence[str], n_words: int | None = None) -> list[int]:
             words.append(n)
     found = (words[-1] + 1) if words else 0
     if n_words is not None and found != n_words:
-        raise ValueError(f"the subword pieces make {found} words but the text has {n_words}; links would "
-                         "not line up (is the subword model normalising whitespace?)")
+        raise ValueError(
+            f"the subword pieces make {found} words but the text has {n_words}; links would "
+            "not line up (is the subword model normalising whitespace?)"
+        )
     return words
 
 
@@ -74,8 +87,9 @@ def _pool(weights: Tensor, groups: Sequence[int], dim: int, mean: bool) -> Tenso
     return weights @ onehot if dim == -1 else (onehot.T @ weights)
 
 
-def word_weights(weights: Tensor, src_words: Sequence[int], tgt_words: Sequence[int], *,
-                 source_pool: str = "sum") -> Tensor:
+def word_weights(
+    weights: Tensor, src_words: Sequence[int], tgt_words: Sequence[int], *, source_pool: str = "sum"
+) -> Tensor:
     """Attention over pieces pooled into attention over words.
 
     Args:
@@ -95,8 +109,10 @@ def word_weights(weights: Tensor, src_words: Sequence[int], tgt_words: Sequence[
     if source_pool not in POOLINGS:
         raise ValueError(f"source_pool must be one of {', '.join(POOLINGS)}, got {source_pool!r}")
     if weights.shape[-1] != len(src_words) or weights.shape[-2] != len(tgt_words):
-        raise ValueError(f"weights of shape {tuple(weights.shape)} do not match {len(tgt_words)} target and "
-                         f"{len(src_words)} source pieces")
+        raise ValueError(
+            f"weights of shape {tuple(weights.shape)} do not match {len(tgt_words)} target and "
+            f"{len(src_words)} source pieces"
+        )
     pooled = _pool(weights, src_words, -1, source_pool == "mean")  # (..., To, I)
     return _pool(pooled, tgt_words, -2, True)  # (..., J, I)
 
@@ -124,8 +140,9 @@ def links_from_weights(weights: Tensor, method: str = "argmax", threshold: float
     raise ValueError(f"unknown link method {method!r}; choose one of: {', '.join(LINK_METHODS)}")
 
 
-def piece_link_matrix(links: set[tuple[int, int]] | Sequence[tuple[int, int]], src_words: Sequence[int],
-                      tgt_words: Sequence[int]) -> Tensor:
+def piece_link_matrix(
+    links: set[tuple[int, int]] | Sequence[tuple[int, int]], src_words: Sequence[int], tgt_words: Sequence[int]
+) -> Tensor:
     """Word links spread to pieces, rows normalised: the target of guided alignment [Garg19] Sec. 4.
 
     Every piece of target word j is linked to every piece of source word i for each link (i, j);
@@ -193,8 +210,15 @@ class AlignmentChoice:
         return cls(**data)
 
 
-def choice_links(weights: Tensor, src_tokens: Sequence[str], tgt_tokens: Sequence[str], choice: AlignmentChoice, *,
-                 n_src_words: int | None = None, n_tgt_words: int | None = None) -> set[tuple[int, int]]:
+def choice_links(
+    weights: Tensor,
+    src_tokens: Sequence[str],
+    tgt_tokens: Sequence[str],
+    choice: AlignmentChoice,
+    *,
+    n_src_words: int | None = None,
+    n_tgt_words: int | None = None,
+) -> set[tuple[int, int]]:
     """Word links (source word, target word) of one forced pass's weights (L, Nh, To, Tk) by `choice`.
 
     Raises:
@@ -204,16 +228,25 @@ def choice_links(weights: Tensor, src_tokens: Sequence[str], tgt_tokens: Sequenc
     if not -weights.shape[0] <= choice.layer < weights.shape[0]:
         raise ValueError(f"layer {choice.layer} does not exist: the model has {weights.shape[0]} decoder layer(s)")
     chosen = select_heads(weights[choice.layer], choice.head)  # (To, Tk)
-    pooled = word_weights(chosen, piece_words(src_tokens, n_src_words), piece_words(tgt_tokens, n_tgt_words),
-                          source_pool=choice.source_pool)
+    pooled = word_weights(
+        chosen,
+        piece_words(src_tokens, n_src_words),
+        piece_words(tgt_tokens, n_tgt_words),
+        source_pool=choice.source_pool,
+    )
     return links_from_weights(pooled, choice.method, choice.threshold)
 
 
 SWEEP_THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 
-def sweep_choices(forced: Sequence, gold: Sequence[set[tuple[int, int]]], words: Sequence[tuple[int, int]], *,
-                  thresholds: Sequence[float] = SWEEP_THRESHOLDS) -> list[tuple[AlignmentChoice, AlignmentScore]]:
+def sweep_choices(
+    forced: Sequence,
+    gold: Sequence[set[tuple[int, int]]],
+    words: Sequence[tuple[int, int]],
+    *,
+    thresholds: Sequence[float] = SWEEP_THRESHOLDS,
+) -> list[tuple[AlignmentChoice, AlignmentScore]]:
     """AER of every layer x (each head, the layer mean) x source pooling x (argmax, thresholds).
 
     Args:
@@ -232,9 +265,15 @@ def sweep_choices(forced: Sequence, gold: Sequence[set[tuple[int, int]]], words:
     for layer in range(n_layers):
         for head in heads:
             for pool in POOLINGS:
-                pooled = [word_weights(select_heads(f.weights[layer], head), piece_words(f.src_tokens, ns),
-                                       piece_words(f.tgt_tokens, nt), source_pool=pool)
-                          for f, (ns, nt) in zip(forced, words)]
+                pooled = [
+                    word_weights(
+                        select_heads(f.weights[layer], head),
+                        piece_words(f.src_tokens, ns),
+                        piece_words(f.tgt_tokens, nt),
+                        source_pool=pool,
+                    )
+                    for f, (ns, nt) in zip(forced, words)
+                ]
                 for method, threshold in [("argmax", 0.5)] + [("threshold", t) for t in thresholds]:
                     links = [links_from_weights(p, method, threshold) for p in pooled]
                     choice = AlignmentChoice(layer - n_layers, head, method, threshold, pool)

@@ -56,8 +56,10 @@ __all__ = ["create_app", "Limits", "LIMITS", "check_request", "check_layers_requ
 
 log = logging.getLogger(__name__)
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-       "connect-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+    "connect-src 'self' blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 @dataclass(frozen=True)
@@ -106,18 +108,25 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
             ``limits.max_input_chars``.
     """
     if not isinstance(body, dict):
-        raise RequestError('the body must be a JSON object such as {"input": "3. Mai 1979", '
-                           '"options": {"locale": "de_DE"}}')
+        raise RequestError(
+            'the body must be a JSON object such as {"input": "3. Mai 1979", "options": {"locale": "de_DE"}}'
+        )
     unknown = sorted(set(body) - _FIELDS)
     if unknown:
         raise RequestError(f"unknown field {unknown[0]!r}; valid fields: {', '.join(sorted(_FIELDS))}")
-    out = {"input": body.get("input", ""), "options": body.get("options", {}), "image": body.get("image"),
-           "audio": body.get("audio"), "layers": body.get("layers", True)}
+    out = {
+        "input": body.get("input", ""),
+        "options": body.get("options", {}),
+        "image": body.get("image"),
+        "audio": body.get("audio"),
+        "layers": body.get("layers", True),
+    }
     if not isinstance(out["input"], str):
         raise RequestError("'input' must be a string")
     if len(out["input"]) > limits.max_input_chars:
-        raise RequestError(f"'input' is {len(out['input'])} characters long; this explorer takes at most "
-                           f"{limits.max_input_chars}")
+        raise RequestError(
+            f"'input' is {len(out['input'])} characters long; this explorer takes at most {limits.max_input_chars}"
+        )
     if out["image"] is not None and not isinstance(out["image"], str):
         raise RequestError("'image' must be a base64 string")
     if out["audio"] is not None and not isinstance(out["audio"], str):
@@ -126,7 +135,7 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
         raise RequestError("send either 'image' or 'audio', not both")
     opts = out["options"]
     if not isinstance(opts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
-        raise RequestError("'options' must be an object of strings, e.g. {\"locale\": \"de_DE\"}")
+        raise RequestError('\'options\' must be an object of strings, e.g. {"locale": "de_DE"}')
     out["decode"] = decode_request(body, limits)
     if not isinstance(out["layers"], bool):
         raise RequestError("'layers' must be true or false")
@@ -183,8 +192,7 @@ def _error(message: str, status: int) -> Response:
     return response
 
 
-def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
-               trusted_hosts: list[str] | None = None) -> Flask:
+def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts: list[str] | None = None) -> Flask:
     """The explorer's Flask app over `registry`'s runs.
 
     Args:
@@ -196,8 +204,7 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
     """
     static = resources.files(__package__) / "static"
     app = Flask(__name__, static_folder=str(static), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, TRUSTED_HOSTS=trusted_hosts,
-                      JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, TRUSTED_HOSTS=trusted_hosts, JSON_SORT_KEYS=False)
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider: keep key order and non-ASCII text
         app.json.sort_keys = False
         app.json.ensure_ascii = False
@@ -213,10 +220,12 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException) -> Response:
-        messages = {413: f"request body over {limits.max_body_bytes} bytes; send a shorter input, a smaller image "
-                         "or a shorter recording",
-                    404: "no such page or API route; the API is under /api/runs",
-                    405: f"method {request.method} not allowed here"}
+        messages = {
+            413: f"request body over {limits.max_body_bytes} bytes; send a shorter input, a smaller image "
+            "or a shorter recording",
+            404: "no such page or API route; the API is under /api/runs",
+            405: f"method {request.method} not allowed here",
+        }
         return _error(messages.get(err.code or 500, err.description or err.name), err.code or 500)
 
     @app.errorhandler(Exception)
@@ -263,7 +272,7 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
         n = request.args.get("n", "20")
         if not n.isdigit() or not 1 <= int(n) <= 200:
             return _error(f"n must be an integer from 1 to 200, got {n!r}", 400)
-        rows = [{"text": e.text, "locale": e.locale, "target": e.target} for e in s.examples()[:int(n)]]
+        rows = [{"text": e.text, "locale": e.locale, "target": e.target} for e in s.examples()[: int(n)]]
         return jsonify(examples=rows)
 
     @app.post("/api/runs/<key>/predict")
@@ -277,11 +286,19 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS,
         try:
             checked = check_request(body, limits)
             if checked["decode"] != DecodeOptions() and not s.run.capabilities.decodes:
-                raise RequestError(f"run {key} does not decode, so it takes no decoding fields "
-                                   f"({', '.join(sorted(checked['decode'].changed()))})")
-            return jsonify(predict_payload(s, checked, max_cells=limits.max_cells,
-                                           max_image_bytes=limits.max_image_bytes,
-                                           max_audio_bytes=limits.max_audio_bytes))
+                raise RequestError(
+                    f"run {key} does not decode, so it takes no decoding fields "
+                    f"({', '.join(sorted(checked['decode'].changed()))})"
+                )
+            return jsonify(
+                predict_payload(
+                    s,
+                    checked,
+                    max_cells=limits.max_cells,
+                    max_image_bytes=limits.max_image_bytes,
+                    max_audio_bytes=limits.max_audio_bytes,
+                )
+            )
         except (RequestError, InputError) as err:
             return _error(str(err), 400)
         except TooLarge as err:

@@ -27,8 +27,17 @@ from ..tasks.seq2seq import Seq2SeqTask
 from ..viz.views import VIEWS, Budget, binary_matrix, view_of
 from .runs import Served
 
-__all__ = ["matrix", "read_matrix", "predict_payload", "layers_payload", "generic_payload", "view_script", "word_gold",
-           "DECIMALS", "TooLarge"]
+__all__ = [
+    "matrix",
+    "read_matrix",
+    "predict_payload",
+    "layers_payload",
+    "generic_payload",
+    "view_script",
+    "word_gold",
+    "DECIMALS",
+    "TooLarge",
+]
 
 DECIMALS = 5  # numbers that travel as JSON numbers (an outline's corners) are rounded to this many decimals
 
@@ -53,8 +62,14 @@ def _cells(values: Any) -> int:
     return int(np.prod(values.shape)) if values is not None else 0
 
 
-def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: int,
-                    max_image_bytes: int, max_audio_bytes: int = 640 << 10) -> dict[str, Any]:
+def predict_payload(
+    served: Served,
+    request: Mapping[str, Any],
+    *,
+    max_cells: int,
+    max_image_bytes: int,
+    max_audio_bytes: int = 640 << 10,
+) -> dict[str, Any]:
     """The JSON answer to a checked predict request (see :func:`attnkit.explore.app.check_request`).
 
     Raises:
@@ -70,8 +85,9 @@ def predict_payload(served: Served, request: Mapping[str, Any], *, max_cells: in
             out = _seq2seq(served, request, max_cells)
         else:
             out = generic_payload(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
-    out.update(run=served.key, options=dict(request["options"]),
-               elapsed_ms=round((time.perf_counter() - start) * 1000, 2))
+    out.update(
+        run=served.key, options=dict(request["options"]), elapsed_ms=round((time.perf_counter() - start) * 1000, 2)
+    )
     return out
 
 
@@ -89,8 +105,10 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     hyps: list[tuple[str, Translation, float | None]] = [(n, t, t.score) for n, t in zip(names, found)]
     cells = sum(_cells(t.weights) for _, t, _ in hyps)
     if cells > max_cells:
-        raise TooLarge(f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
-                       "give a shorter input or a smaller beam")
+        raise TooLarge(
+            f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
+            "give a shorter input or a smaller beam"
+        )
     locale = {**caps.task.option_defaults, **options}.get("locale", "")
     gold, gold_on = served.gold(text, locale), None
     example = served.gold_words(text) if gold is None and caps.model.attention else None
@@ -105,16 +123,26 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
             gold_on = "reference"
         else:
             gold = None
-    layers, note = (_layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells)
-                    if request["layers"] else (None, None))
+    layers, note = (
+        _layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells)
+        if request["layers"]
+        else (None, None)
+    )
     return {
         "kind": "seq2seq",
         "input": text,
         "src_tokens": list(best.src_tokens),
         "n_unknown": int(best.n_unknown),
-        "hypotheses": [{"name": name, "output": t.output, "out_tokens": list(t.out_tokens),
-                        "score": score, "weights": None if t.weights is None else matrix(t.weights)}
-                       for name, t, score in hyps],
+        "hypotheses": [
+            {
+                "name": name,
+                "output": t.output,
+                "out_tokens": list(t.out_tokens),
+                "score": score,
+                "weights": None if t.weights is None else matrix(t.weights),
+            }
+            for name, t, score in hyps
+        ],
         "layers": layers,
         "layers_note": note,
         "gold": gold,
@@ -188,12 +216,17 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
         out = list(request["out_tokens"])
         out_ids = task.tgt_vocab.encode(out[:-1] if out[-1:] == ["</s>"] else out)
         layers, note = _layers(True, model, src_ids, out_ids, max_cells)
-    return {"run": served.key, "layers": layers, "layers_note": note,
-            "elapsed_ms": round((time.perf_counter() - start) * 1000, 2)}
+    return {
+        "run": served.key,
+        "layers": layers,
+        "layers_note": note,
+        "elapsed_ms": round((time.perf_counter() - start) * 1000, 2),
+    }
 
 
-def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
-                    ) -> dict[str, Any]:
+def generic_payload(
+    served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
+) -> dict[str, Any]:
     """Any task but a decoding text task: its ``predict`` on one input (an uploaded image or
     recording goes through a private temporary file, deleted after).
 
@@ -210,8 +243,11 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
     kind = served.run.capabilities.task.input.value
     if upload is not None:
         if upload != kind:
-            raise InputError(f"task {task.name} takes " + ("a text input" if kind == "text" else f"an {kind} upload")
-                             + f", not an uploaded {upload}")
+            raise InputError(
+                f"task {task.name} takes "
+                + ("a text input" if kind == "text" else f"an {kind} upload")
+                + f", not an uploaded {upload}"
+            )
         data = _upload_bytes(request[upload], upload, max_bytes[upload])
         if upload == "audio":
             _check_audio(data)
@@ -227,11 +263,14 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
             os.unlink(name)
     else:
         if kind == "image":
-            raise InputError(f"task {task.name} takes an image: upload one (the request's 'image' field, "
-                             "base64), not a text input")
+            raise InputError(
+                f"task {task.name} takes an image: upload one (the request's 'image' field, base64), not a text input"
+            )
         if kind == "audio":
-            raise InputError(f"task {task.name} takes a recording: upload a WAV file (the request's 'audio' "
-                             "field, base64), not a text input")
+            raise InputError(
+                f"task {task.name} takes a recording: upload a WAV file (the request's 'audio' "
+                "field, base64), not a text input"
+            )
         pred = task.predict(model, [request["input"]], options=options, **decode)[0]
         shown = request["input"]
     try:
@@ -239,12 +278,17 @@ def generic_payload(served: Served, request: Mapping[str, Any], max_cells: int, 
     except ValueError as err:  # a plug-in's prediction without a kind or a view
         raise InputError(f"run {served.key}: {err}") from None
     budget = Budget(max_cells, binary=True)
-    out: dict[str, Any] = {"kind": view.kind, "input": shown, "output": pred.output,
-                           "view": view.to_json(pred, budget),
-                           "script": f"/views/{view.kind}.js" if view.script is not None else None}
+    out: dict[str, Any] = {
+        "kind": view.kind,
+        "input": shown,
+        "output": pred.output,
+        "view": view.to_json(pred, budget),
+        "script": f"/views/{view.kind}.js" if view.script is not None else None,
+    }
     fields: dict[str, Any] = vars(pred) if dataclasses.is_dataclass(pred) else {}
-    out["fields"] = {name: _value(value, budget) for name, value in fields.items()
-                     if name not in view.carries and name != "output"}
+    out["fields"] = {
+        name: _value(value, budget) for name, value in fields.items() if name not in view.carries and name != "output"
+    }
     if budget.exceeded:
         raise TooLarge(f"the prediction's arrays have more than {max_cells} numbers, this explorer's limit")
     return out
@@ -263,8 +307,7 @@ def _check_audio(data: bytes) -> None:
     """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF) before
     it reaches the decoder."""
     if not data.startswith(_AUDIO_MAGIC):
-        raise InputError("the uploaded file is not a sound file (a WAV file starts with RIFF); upload a "
-                         "WAV recording")
+        raise InputError("the uploaded file is not a sound file (a WAV file starts with RIFF); upload a WAV recording")
 
 
 def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:
@@ -274,8 +317,10 @@ def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:
     except (binascii.Error, ValueError):
         raise InputError(f"'{kind}' must be a base64-encoded {what} (a data: URL or plain base64)") from None
     if len(data) > limit:
-        raise InputError(f"the {'image' if kind == 'image' else 'recording'} is {len(data)} bytes; this explorer "
-                         f"takes at most {limit}")
+        raise InputError(
+            f"the {'image' if kind == 'image' else 'recording'} is {len(data)} bytes; this explorer "
+            f"takes at most {limit}"
+        )
     return data
 
 

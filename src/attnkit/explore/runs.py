@@ -91,8 +91,9 @@ class Served:
         (:meth:`attnkit.capabilities.RunCapabilities.to_json`) and its labels."""
         run, task = self.run, self.run.task
         caps = run.capabilities
-        gold = caps.task.gold is GoldKind.SPANS or (caps.task.gold is GoldKind.WORD_LINKS and any(
-            e.gold is not None for e in self.examples()))
+        gold = caps.task.gold is GoldKind.SPANS or (
+            caps.task.gold is GoldKind.WORD_LINKS and any(e.gold is not None for e in self.examples())
+        )
         return {
             "key": self.key,
             "label": run.label,

@@ -28,23 +28,20 @@ SCORES.register("dot", score.dot, "q·k", "[Luong15] Eq. 8")
 SCORES.register("scaled_dot", score.scaled_dot, "q·k / sqrt(D)", "[Vaswani17] Eq. 1")
 SCORES.register("general", score.general, "bilinear q^T W k (needs weight=)", "[Luong15] Eq. 8")
 SCORES.register(
-    "additive", score.additive, "v^T tanh(W q + U k) on projected q, k (needs energy=)",
-    "[Bahdanau15] Eq. 6",
+    "additive", score.additive, "v^T tanh(W q + U k) on projected q, k (needs energy=)", "[Bahdanau15] Eq. 6"
 )
-SCORES.register(
-    "location", score.location_for_keys, "W h_t: ignores the keys (needs weight=)", "[Luong15] Eq. 9"
-)
+SCORES.register("location", score.location_for_keys, "W h_t: ignores the keys (needs weight=)", "[Luong15] Eq. 9")
 SCORES.register("cosine", score.cosine, "cosine similarity", "[Graves14] Eq. 6")
 SCORES.register(
-    "location_aware", score.location_aware,
+    "location_aware",
+    score.location_aware,
     "v^T tanh(W q + U k + U_f (F * alpha_prev)) (needs prev_weights=, filters=, loc_proj=, energy=)",
     "[Chorowski15] Eqs. 5-9",
 )
 
 NORMALISERS: Registry[NormaliseFn] = Registry("normaliser")
 NORMALISERS.register(
-    "softmax", normalize.masked_softmax, "masked softmax; fully-masked rows give 0",
-    "[Bahdanau15] Eq. 6",
+    "softmax", normalize.masked_softmax, "masked softmax; fully-masked rows give 0", "[Bahdanau15] Eq. 6"
 )
 
 _FUSED_SCALE: dict[str, Callable[[Tensor, Mapping[str, Any]], float | None]] = {
@@ -123,8 +120,13 @@ def attend(
     mask = as_scores_mask(mask, _scores_shape(query, key))  # one meaning per rank (functional.masks)
     if is_causal and query.shape[-2] == 1:
         is_causal = False  # one query, the last position: it may attend every key
-    if not need_weights and isinstance(score, str) and score in _FUSED_SCALE \
-            and norm_fn is normalize.masked_softmax and query.shape[-1] == key.shape[-1]:
+    if (
+        not need_weights
+        and isinstance(score, str)
+        and score in _FUSED_SCALE
+        and norm_fn is normalize.masked_softmax
+        and query.shape[-1] == key.shape[-1]
+    ):
         scale = _FUSED_SCALE[score](query, kwargs)
         return Attended(_fused(query, key, value, mask, bias, is_causal, dropout_p, scale), None)
     if is_causal:
@@ -143,8 +145,9 @@ def _scores_shape(q: Tensor, k: Tensor) -> tuple[int, ...]:
     """Shape (..., Tq, Tk) of the scores of queries `q` (..., Tq, Dq) and keys `k` (..., Tk, Dk)."""
     batch = broadcast_shape(q.shape[:-2], k.shape[:-2])
     if batch is None:
-        raise ValueError(f"queries {tuple(q.shape)} and keys {tuple(k.shape)} disagree in their leading "
-                         "(batch, head) dimensions")
+        raise ValueError(
+            f"queries {tuple(q.shape)} and keys {tuple(k.shape)} disagree in their leading (batch, head) dimensions"
+        )
     return (*batch, q.shape[-2], k.shape[-2])
 
 
@@ -171,24 +174,26 @@ def _with_causal(mask: Tensor | None, scores_shape: tuple[int, ...], device: tor
 
 
 def _fused(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, bias: Tensor | None, is_causal: bool,
-    dropout_p: float, scale: float | None,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None,
+    bias: Tensor | None,
+    is_causal: bool,
+    dropout_p: float,
+    scale: float | None,
 ) -> Tensor:
     """SDPA with rows that have no key to attend to set to zero (SDPA itself gives NaN)."""
     if mask is None and bias is None and (not is_causal or q.shape[-2] == k.shape[-2]):
         # SDPA's own causal mask is top-left aligned, which is ours only when Tq == Tk
-        return F.scaled_dot_product_attention(
-            q, k, v, dropout_p=dropout_p, is_causal=is_causal, scale=scale
-        )
+        return F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=is_causal, scale=scale)
     scores_shape = _scores_shape(q, k)
     if is_causal:
         mask = _with_causal(mask, scores_shape, q.device)
     if mask is None:  # bias only (no mask, no bias and no causal mask returned above): every row has a key
         assert bias is not None
         attn_mask = bias if bias.dim() >= 2 else bias.unsqueeze(0)
-        return F.scaled_dot_product_attention(
-            q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
-        )
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
     check_mask(mask, scores_shape)
     if mask.dim() == 1:
         mask = mask.unsqueeze(0)  # (Tk,) -> (1, Tk): SDPA needs at least (Tq, Tk)
@@ -196,7 +201,5 @@ def _fused(
     safe = mask | ~has_key  # rows with no key attend everywhere, then get zeroed
     # with a bias, fold the mask into it, filling as masked_softmax does on the explicit path
     attn_mask = safe if bias is None else torch.where(safe, bias, torch.finfo(bias.dtype).min)
-    context = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale
-    )
+    context = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
     return context * has_key.to(context.dtype)

@@ -21,7 +21,5 @@ def weighted_sum(weights: Tensor, values: Tensor) -> Tensor:
         ValueError: if the Tk of `weights` and `values` differ.
     """
     if weights.shape[-1] != values.shape[-2]:
-        raise ValueError(
-            f"weights cover Tk={weights.shape[-1]} keys but values have Tk={values.shape[-2]}"
-        )
+        raise ValueError(f"weights cover Tk={weights.shape[-1]} keys but values have Tk={values.shape[-2]}")
     return weights @ values

@@ -40,8 +40,10 @@ def check_edge_index(edge_index: Tensor, n_nodes: int) -> None:
     """
     if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
         shape = tuple(edge_index.shape) if isinstance(edge_index, Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index must be a (2, E) tensor (row 0 = source, row 1 = target), got {shape}; "
-                         "transpose an (E, 2) list of pairs with .t()")
+        raise ValueError(
+            f"edge_index must be a (2, E) tensor (row 0 = source, row 1 = target), got {shape}; "
+            "transpose an (E, 2) list of pairs with .t()"
+        )
     _check_index(edge_index, n_nodes, "edge_index")
 
 
@@ -49,16 +51,20 @@ def _check_index(index: Tensor, n_nodes: int, name: str) -> None:
     if index.dtype != torch.long:
         raise ValueError(f"{name} must hold int64 node indices, got {index.dtype}; convert it with .long()")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= n_nodes):
-        raise ValueError(f"{name} holds node indices in [{int(index.min())}, {int(index.max())}], outside "
-                         f"[0, {n_nodes}) for a graph of {n_nodes} nodes; pass the right number of nodes")
+        raise ValueError(
+            f"{name} holds node indices in [{int(index.min())}, {int(index.max())}], outside "
+            f"[0, {n_nodes}) for a graph of {n_nodes} nodes; pass the right number of nodes"
+        )
 
 
 def _check_target(target: Tensor, n_edges: int, n_nodes: int, name: str = "target") -> None:
     if not isinstance(target, Tensor) or target.dim() != 1 or target.shape[0] != n_edges:
         shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
         row = 1 if name == "target" else 0
-        raise ValueError(f"{name} must be a (E,) tensor with one node index per edge, E = {n_edges}, got {shape}; "
-                         f"pass edge_index[{row}]")
+        raise ValueError(
+            f"{name} must be a (E,) tensor with one node index per edge, E = {n_edges}, got {shape}; "
+            f"pass edge_index[{row}]"
+        )
     _check_index(target, n_nodes, name)
 
 
@@ -96,8 +102,10 @@ def edge_softmax(scores: Tensor, target: Tensor, n_nodes: int, *, mask: Tensor |
     _check_target(target, scores.shape[0], n_nodes)
     if mask is not None:
         if mask.dtype != torch.bool or tuple(mask.shape) != (scores.shape[0],):
-            raise ValueError(f"mask must be a boolean (E,) tensor with E = {scores.shape[0]}, "
-                             f"got {mask.dtype} {tuple(mask.shape)}; True = keep the edge")
+            raise ValueError(
+                f"mask must be a boolean (E,) tensor with E = {scores.shape[0]}, "
+                f"got {mask.dtype} {tuple(mask.shape)}; True = keep the edge"
+            )
         keep = _per_edge(mask, scores)  # (E, 1) or (E,)
         scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
     index = _per_edge(target, scores).expand_as(scores)  # (E, [Nh])
@@ -112,8 +120,7 @@ def edge_softmax(scores: Tensor, target: Tensor, n_nodes: int, *, mask: Tensor |
     return exp / total[target]
 
 
-def aggregate(weights: Tensor, values: Tensor, target: Tensor, n_nodes: int, *,
-              source: Tensor | None = None) -> Tensor:
+def aggregate(weights: Tensor, values: Tensor, target: Tensor, n_nodes: int, *, source: Tensor | None = None) -> Tensor:
     """Weighted sum of the values over each target node's incoming edges, h_i = sum_j alpha_ij v_j.
 
     Args:
@@ -140,8 +147,10 @@ def aggregate(weights: Tensor, values: Tensor, target: Tensor, n_nodes: int, *,
         _check_target(source, weights.shape[0], values.shape[0], "source")
         values = values.index_select(0, source)  # (E, D) or (E, Nh, Dh)
     if values.dim() != weights.dim() + 1 or values.shape[:-1] != weights.shape:
-        raise ValueError(f"values {tuple(values.shape)} do not match weights {tuple(weights.shape)}: pass "
-                         "(E, D) values for (E,) weights or (E, Nh, Dh) for (E, Nh) (per node with source=)")
+        raise ValueError(
+            f"values {tuple(values.shape)} do not match weights {tuple(weights.shape)}: pass "
+            "(E, D) values for (E,) weights or (E, Nh, Dh) for (E, Nh) (per node with source=)"
+        )
     _check_target(target, weights.shape[0], n_nodes)
     messages = weights.unsqueeze(-1).to(values.dtype) * values  # (E, [Nh,] D)
     return values.new_zeros((n_nodes, *values.shape[1:])).index_add(0, target, messages)

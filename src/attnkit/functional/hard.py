@@ -120,11 +120,7 @@ def gumbel_softmax_st(
 
 
 def sample_hard(
-    scores: Tensor,
-    mask: Tensor | None = None,
-    dim: int = -1,
-    *,
-    generator: torch.Generator | None = None,
+    scores: Tensor, mask: Tensor | None = None, dim: int = -1, *, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
     """Sample one position per row from the masked softmax, for REINFORCE [Xu15] Sec. 4.1.
 
@@ -201,11 +197,14 @@ def _working_precision(scores: Tensor) -> Tensor:
 
 
 NORMALISERS.register(
-    "hard", hard_argmax, "one-hot at the masked argmax; straight-through softmax gradient",
+    "hard",
+    hard_argmax,
+    "one-hot at the masked argmax; straight-through softmax gradient",
     "[Bengio13]; [Xu15] Sec. 4.1",
 )
 NORMALISERS.register(
-    "gumbel", gumbel_softmax_st,
+    "gumbel",
+    gumbel_softmax_st,
     "one-hot sample from the masked softmax; straight-through Gumbel-softmax gradient, tau = 1",
     "[Jang17] Sec. 2.2",
 )
@@ -244,7 +243,8 @@ def _sample_weights(scores: Tensor, mask: Tensor | None = None) -> Tensor:
 
 
 NORMALISERS.register(
-    "reinforce", _sample_weights,
+    "reinforce",
+    _sample_weights,
     "sampled one-hot position; modules return its log-probability for REINFORCE (argmax at inference)",
     "[Xu15] Sec. 4.1",
 )

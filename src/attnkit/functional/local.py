@@ -68,8 +68,12 @@ def local_window_mask(centers: Tensor, lengths: Tensor, window: int, tk: int) ->
     check_window(window)
     if centers.dim() != 2:
         raise ValueError(f"centers must be (B, Tq), got shape {tuple(centers.shape)}")
-    if (lengths.dim() != 1 or lengths.shape[0] != centers.shape[0]
-            or lengths.is_floating_point() or lengths.dtype == torch.bool):
+    if (
+        lengths.dim() != 1
+        or lengths.shape[0] != centers.shape[0]
+        or lengths.is_floating_point()
+        or lengths.dtype == torch.bool
+    ):
         raise ValueError(
             f"lengths must be an integer tensor (B,) = ({centers.shape[0]},), got dtype "
             f"{lengths.dtype} and shape {tuple(lengths.shape)}"

@@ -38,8 +38,7 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
     """
     if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
         raise ValueError(
-            f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} and shape "
-            f"{tuple(lengths.shape)}"
+            f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} and shape {tuple(lengths.shape)}"
         )
     if lengths.numel() and int(lengths.min()) < 0:
         raise ValueError("lengths must be non-negative")

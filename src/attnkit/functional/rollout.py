@@ -23,8 +23,9 @@ HEAD_FUSIONS: dict[str, Callable[[Tensor], Tensor]] = {
 }
 
 
-def attention_rollout(weights: Sequence[Tensor], *, head_fusion: str = "mean", residual: bool = True,
-                      discard_ratio: float = 0.0) -> Tensor:
+def attention_rollout(
+    weights: Sequence[Tensor], *, head_fusion: str = "mean", residual: bool = True, discard_ratio: float = 0.0
+) -> Tensor:
     """Roll attention out through the layers, first to last [Abnar20] Sec. 3 ("attention rollout").
 
     For each layer l: fuse the heads ((B, Nh, T, T) -> (B, T, T) by `head_fusion`; a (B, T, T)
@@ -67,8 +68,10 @@ def attention_rollout(weights: Sequence[Tensor], *, head_fusion: str = "mean", r
     for index, layer in enumerate(weights):
         a = _fused_layer(layer, index, head_fusion)  # (B, T, T)
         if rollout is not None and a.shape != rollout.shape:
-            raise ValueError(f"weights[{index}] fuses to {tuple(a.shape)} but weights[0] to "
-                             f"{tuple(rollout.shape)}; every layer must have the same B and T")
+            raise ValueError(
+                f"weights[{index}] fuses to {tuple(a.shape)} but weights[0] to "
+                f"{tuple(rollout.shape)}; every layer must have the same B and T"
+            )
         a = _discard_smallest(a, discard_ratio)
         if residual:
             a = 0.5 * a + 0.5 * torch.eye(a.shape[-1], dtype=a.dtype, device=a.device)
@@ -81,8 +84,9 @@ def attention_rollout(weights: Sequence[Tensor], *, head_fusion: str = "mean", r
 def _fused_layer(layer: Tensor, index: int, head_fusion: str) -> Tensor:
     """One layer's map as (B, T, T): heads fused for (B, Nh, T, T), as is for (B, T, T)."""
     if layer.dim() not in (3, 4) or layer.shape[-1] != layer.shape[-2]:
-        raise ValueError(f"weights[{index}] must be a square attention map (B, Nh, T, T) or (B, T, T), "
-                         f"got {tuple(layer.shape)}")
+        raise ValueError(
+            f"weights[{index}] must be a square attention map (B, Nh, T, T) or (B, T, T), got {tuple(layer.shape)}"
+        )
     return HEAD_FUSIONS[head_fusion](layer) if layer.dim() == 4 else layer
 
 

@@ -25,8 +25,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["dot", "scaled_dot", "general", "additive", "location", "location_for_keys", "cosine",
-           "location_features", "location_aware"]
+__all__ = [
+    "dot",
+    "scaled_dot",
+    "general",
+    "additive",
+    "location",
+    "location_for_keys",
+    "cosine",
+    "location_features",
+    "location_aware",
+]
 
 
 def _check_width(q: Tensor, k: Tensor, what: str) -> None:
@@ -92,8 +101,7 @@ def general(q: Tensor, k: Tensor, weight: Tensor) -> Tensor:
     """
     if weight.shape != (q.shape[-1], k.shape[-1]):
         raise ValueError(
-            f"general score weight must be (Dq, Dk) = ({q.shape[-1]}, {k.shape[-1]}), "
-            f"got {tuple(weight.shape)}"
+            f"general score weight must be (Dq, Dk) = ({q.shape[-1]}, {k.shape[-1]}), got {tuple(weight.shape)}"
         )
     return q @ (k @ weight.transpose(0, 1)).transpose(-2, -1)  # W_a k_j, then dot with q_i
 
@@ -147,8 +155,7 @@ def location(q: Tensor, weight: Tensor, n_keys: int) -> Tensor:
             for, or if W_a's width is not Dq.
     """
     if weight.dim() != 2 or weight.shape[1] != q.shape[-1]:
-        raise ValueError(f"location score weight must be (Tmax, Dq) with Dq={q.shape[-1]}, "
-                         f"got {tuple(weight.shape)}")
+        raise ValueError(f"location score weight must be (Tmax, Dq) with Dq={q.shape[-1]}, got {tuple(weight.shape)}")
     if n_keys < 0:
         raise ValueError(f"n_keys must be >= 0, got {n_keys}")
     if n_keys > weight.shape[0]:
@@ -222,8 +229,9 @@ def location_features(prev_weights: Tensor, filters: Tensor) -> Tensor:
     return conv.transpose(1, 2).reshape(*lead, tk, filters.shape[0])  # (..., Tq, Tk, Nf)
 
 
-def location_aware(q_proj: Tensor, k_proj: Tensor, *, prev_weights: Tensor, filters: Tensor,
-                   loc_proj: Tensor, energy: Tensor) -> Tensor:
+def location_aware(
+    q_proj: Tensor, k_proj: Tensor, *, prev_weights: Tensor, filters: Tensor, loc_proj: Tensor, energy: Tensor
+) -> Tensor:
     """Location-aware (hybrid) score e_ij = w^T tanh(W s_{i-1} + V h_j + U f_ij + b),
     f_i = F * alpha_{i-1} [Chorowski15] Sec. 2.1-2.2 (Eqs. 5-9): the additive score of a content
     term and the convolution features of the previous step's weights.
@@ -250,7 +258,8 @@ def location_aware(q_proj: Tensor, k_proj: Tensor, *, prev_weights: Tensor, filt
     if prev_weights.shape[-2:] != (tq, tk):
         raise ValueError(f"prev_weights must be (..., Tq, Tk) = (..., {tq}, {tk}), got {tuple(prev_weights.shape)}")
     if loc_proj.dim() != 2 or loc_proj.shape != (energy.shape[-1], filters.shape[0]):
-        raise ValueError(f"loc_proj (U) must be (Da, Nf) = ({energy.shape[-1]}, {filters.shape[0]}), "
-                         f"got {tuple(loc_proj.shape)}")
+        raise ValueError(
+            f"loc_proj (U) must be (Da, Nf) = ({energy.shape[-1]}, {filters.shape[0]}), got {tuple(loc_proj.shape)}"
+        )
     feats = location_features(prev_weights, filters)  # (..., Tq, Tk, Nf)   f_i = F * alpha_{i-1}
     return additive(q_proj, k_proj, energy, feats @ loc_proj.transpose(0, 1))  # + U f_ij inside the tanh

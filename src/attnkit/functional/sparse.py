@@ -110,9 +110,7 @@ def masked_entmax15(scores: Tensor, mask: Tensor | None = None, dim: int = -1) -
     return _masked_projection(_entmax().entmax15, scores, mask, dim)
 
 
-def _masked_projection(
-    project: Callable[..., Tensor], scores: Tensor, mask: Tensor | None, dim: int
-) -> Tensor:
+def _masked_projection(project: Callable[..., Tensor], scores: Tensor, mask: Tensor | None, dim: int) -> Tensor:
     """`project(z, dim=dim)` of the unmasked scores of each row; masked -> 0, empty rows -> 0."""
     work = scores.float() if scores.dtype in (torch.float16, torch.bfloat16) else scores
     if mask is None:
@@ -143,10 +141,11 @@ def _entmax():
 
 
 NORMALISERS.register(
-    "sparsemax", masked_sparsemax,
-    "masked sparsemax: Euclidean projection onto the simplex, exact zeros", "[Martins16] Eq. 2",
+    "sparsemax",
+    masked_sparsemax,
+    "masked sparsemax: Euclidean projection onto the simplex, exact zeros",
+    "[Martins16] Eq. 2",
 )
 NORMALISERS.register(
-    "entmax15", masked_entmax15,
-    "masked 1.5-entmax: sparse, smoother than sparsemax", "[Peters19] Sec. 3, alpha = 1.5",
+    "entmax15", masked_entmax15, "masked 1.5-entmax: sparse, smoother than sparsemax", "[Peters19] Sec. 3, alpha = 1.5"
 )

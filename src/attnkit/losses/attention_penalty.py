@@ -41,7 +41,8 @@ def doubly_stochastic_penalty(weights: Tensor, real: Tensor) -> Tensor:
         [Xu15] Sec. 4.2.1, Eq. 14.
     """
     if weights.dim() != 3 or real.shape != weights.shape[:2]:
-        raise ValueError(f"need weights (B, Tq, L) and real (B, Tq), got {tuple(weights.shape)} and "
-                         f"{tuple(real.shape)}")
+        raise ValueError(
+            f"need weights (B, Tq, L) and real (B, Tq), got {tuple(weights.shape)} and {tuple(real.shape)}"
+        )
     received = (weights * real.unsqueeze(-1)).sum(dim=1)  # (B, L): sum_t alpha_ti
     return ((1.0 - received) ** 2).sum()

@@ -23,9 +23,16 @@ from torch import Tensor
 __all__ = ["linear_cross_entropy"]
 
 
-def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, target: Tensor, *,
-                         ignore_index: int = -100, label_smoothing: float = 0.0,
-                         chunk: int | None = None) -> Tensor:
+def linear_cross_entropy(
+    hidden: Tensor,
+    weight: Tensor,
+    bias: Tensor | None,
+    target: Tensor,
+    *,
+    ignore_index: int = -100,
+    label_smoothing: float = 0.0,
+    chunk: int | None = None,
+) -> Tensor:
     """Summed cross-entropy of ``hidden @ weight.T + bias`` against `target`.
 
     Equal to ``F.cross_entropy(F.linear(hidden, weight, bias).float(), target,
@@ -51,10 +58,11 @@ def linear_cross_entropy(hidden: Tensor, weight: Tensor, bias: Tensor | None, ta
     Raises:
         ValueError: for shapes that do not match or `label_smoothing` outside [0, 1).
     """
-    if hidden.dim() != 2 or weight.dim() != 2 or hidden.shape[1] != weight.shape[1] \
-            or target.shape != hidden.shape[:1]:
-        raise ValueError(f"need hidden (N, D), weight (V, D) and target (N,), got {tuple(hidden.shape)}, "
-                         f"{tuple(weight.shape)} and {tuple(target.shape)}")
+    if hidden.dim() != 2 or weight.dim() != 2 or hidden.shape[1] != weight.shape[1] or target.shape != hidden.shape[:1]:
+        raise ValueError(
+            f"need hidden (N, D), weight (V, D) and target (N,), got {tuple(hidden.shape)}, "
+            f"{tuple(weight.shape)} and {tuple(target.shape)}"
+        )
     if not 0.0 <= label_smoothing < 1.0:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
     if torch.is_autocast_enabled(hidden.device.type):
@@ -78,7 +86,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_b = torch.zeros(vocab, dtype=acc, device=weight.device) if need[2] else None
             total = hidden.new_zeros((), dtype=acc)
             for start in range(0, hidden.shape[0], chunk):
-                h, y = hidden[start:start + chunk], target[start:start + chunk]
+                h, y = hidden[start : start + chunk], target[start : start + chunk]
                 real = y != ignore_index
                 if not bool(real.all()):
                     h, y = h[real], y[real]
@@ -105,9 +113,9 @@ class _LinearCrossEntropy(torch.autograd.Function):
                 if grad_h is not None:
                     rows = g @ w  # (n, D)
                     if real.all():
-                        grad_h[start:start + chunk] = rows
+                        grad_h[start : start + chunk] = rows
                     else:
-                        grad_h[start:start + chunk][real] = rows
+                        grad_h[start : start + chunk][real] = rows
                 if grad_w is not None:
                     if dtype == acc:
                         grad_w.addmm_(g.T, h)
@@ -121,7 +129,12 @@ class _LinearCrossEntropy(torch.autograd.Function):
     def backward(ctx, grad_out):
         grad_h, grad_w, grad_b = ctx.saved_tensors
         wdt, bdt = ctx.dtypes
-        return (None if grad_h is None else grad_h * grad_out.to(grad_h.dtype),
-                None if grad_w is None else (grad_w * grad_out).to(wdt),
-                None if grad_b is None else (grad_b * grad_out).to(bdt),
-                None, None, None, None)
+        return (
+            None if grad_h is None else grad_h * grad_out.to(grad_h.dtype),
+            None if grad_w is None else (grad_w * grad_out).to(wdt),
+            None if grad_b is None else (grad_b * grad_out).to(bdt),
+            None,
+            None,
+            None,
+            None,
+        )

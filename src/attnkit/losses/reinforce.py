@@ -50,12 +50,19 @@ class RewardBaseline:
 
     def update(self, mean_reward: float) -> None:
         """Fold one batch's mean reward in; call *after* the batch's advantage is taken."""
-        self.value = mean_reward if self.value is None else (
-            self.decay * self.value + (1 - self.decay) * mean_reward)
+        self.value = mean_reward if self.value is None else (self.decay * self.value + (1 - self.decay) * mean_reward)
 
 
-def reinforce_surrogate(reward: Tensor, log_prob: Tensor, entropy: Tensor, real: Tensor, baseline: float, *,
-                        reinforce_weight: float, entropy_weight: float) -> Tensor:
+def reinforce_surrogate(
+    reward: Tensor,
+    log_prob: Tensor,
+    entropy: Tensor,
+    real: Tensor,
+    baseline: float,
+    *,
+    reinforce_weight: float,
+    entropy_weight: float,
+) -> Tensor:
     """The REINFORCE surrogate of a batch (see the module docstring).
 
     Args:

@@ -63,8 +63,7 @@ from ..losses import doubly_stochastic_penalty
 from ..nn import AdditiveAttention
 from .reinforce import REINFORCE_OPTIONS, ReinforceLoss
 
-__all__ = ["CAPTION_ATTENTIONS", "GridEncoder", "CaptionMemory", "CaptionState", "CaptionOutput",
-           "ShowAttendTell"]
+__all__ = ["CAPTION_ATTENTIONS", "GridEncoder", "CaptionMemory", "CaptionState", "CaptionOutput", "ShowAttendTell"]
 
 #: attention -> the core normaliser that makes its alignment (None: no attention).
 CAPTION_ATTENTIONS = {"soft": "softmax", "hard": "reinforce", "none": None}
@@ -85,12 +84,17 @@ class GridEncoder(nn.Module):
     def __init__(self, in_channels: int, channels: Sequence[int], pools: Sequence[int]) -> None:
         super().__init__()
         if len(channels) != len(pools) or not channels or min(*channels, *pools) < 1:
-            raise ValueError(f"need as many stage widths as pooling factors (>= 1 each), got {list(channels)} "
-                             f"and {list(pools)}")
+            raise ValueError(
+                f"need as many stage widths as pooling factors (>= 1 each), got {list(channels)} and {list(pools)}"
+            )
         stages, c_in = [], in_channels
         for c_out, p in zip(channels, pools):
-            stages += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                       nn.ReLU(inplace=True), nn.MaxPool2d(p)]
+            stages += [
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(p),
+            ]
             c_in = c_out
         self.stages = nn.Sequential(*stages)
         self.stride = math.prod(pools)  # pixels per grid cell side
@@ -178,38 +182,62 @@ class ShowAttendTell(nn.Module):
             hard attention.
     """
 
-    def __init__(self, vocab_size: int, in_channels: int = 1, *, attention: str = "soft",
-                 channels: Sequence[int] = (32, 64, 128), pools: Sequence[int] = (2, 2, 3), emb_dim: int = 64,
-                 hidden_dim: int = 128, attn_dim: int = 64, gate: bool = True, dropout: float = 0.0,
-                 penalty: float = 0.0, expected_context: float = 0.0, pad_id: int = 0,
-                 reinforce_weight: float | None = None, entropy_weight: float | None = None,
-                 baseline_decay: float | None = None) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        in_channels: int = 1,
+        *,
+        attention: str = "soft",
+        channels: Sequence[int] = (32, 64, 128),
+        pools: Sequence[int] = (2, 2, 3),
+        emb_dim: int = 64,
+        hidden_dim: int = 128,
+        attn_dim: int = 64,
+        gate: bool = True,
+        dropout: float = 0.0,
+        penalty: float = 0.0,
+        expected_context: float = 0.0,
+        pad_id: int = 0,
+        reinforce_weight: float | None = None,
+        entropy_weight: float | None = None,
+        baseline_decay: float | None = None,
+    ) -> None:
         super().__init__()
         if attention not in CAPTION_ATTENTIONS:
             raise ValueError(f"unknown attention {attention!r}; choose one of: {', '.join(CAPTION_ATTENTIONS)}")
         if gate and attention == "none":
-            raise ValueError("the gating scalar beta scales an attended context; attention='none' has none, "
-                             "so set gate=False")
+            raise ValueError(
+                "the gating scalar beta scales an attended context; attention='none' has none, so set gate=False"
+            )
         if penalty < 0 or (penalty and attention != "soft"):
-            raise ValueError(f"the doubly stochastic penalty (>= 0) constrains soft attention weights; got "
-                             f"penalty={penalty} with attention={attention!r}")
+            raise ValueError(
+                f"the doubly stochastic penalty (>= 0) constrains soft attention weights; got "
+                f"penalty={penalty} with attention={attention!r}"
+            )
         if not 0.0 <= expected_context <= 1.0 or (expected_context and attention != "hard"):
-            raise ValueError(f"expected_context is the probability (in [0, 1]) that a hard-attention caption is "
-                             f"trained through the expected context; got {expected_context} with "
-                             f"attention={attention!r}")
-        reinforce = {name: value for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight,
-                                                                            baseline_decay)) if value is not None}
+            raise ValueError(
+                f"expected_context is the probability (in [0, 1]) that a hard-attention caption is "
+                f"trained through the expected context; got {expected_context} with "
+                f"attention={attention!r}"
+            )
+        reinforce = {
+            name: value
+            for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight, baseline_decay))
+            if value is not None
+        }
         if reinforce and attention != "hard":
-            raise ValueError(f"{', '.join(reinforce)} apply only to hard attention, not attention={attention!r}; "
-                             "remove them")
+            raise ValueError(
+                f"{', '.join(reinforce)} apply only to hard attention, not attention={attention!r}; remove them"
+            )
         self.attention_name, self.penalty, self.pad_id = attention, float(penalty), pad_id
         self.expected_context = float(expected_context)
         self.encoder = GridEncoder(in_channels, channels, pools)
         self.stride = self.encoder.stride
         d = self.encoder.output_dim
         normaliser = CAPTION_ATTENTIONS[attention]
-        self.attention = None if normaliser is None else AdditiveAttention(hidden_dim, d, attn_dim,
-                                                                           normaliser=normaliser)
+        self.attention = (
+            None if normaliser is None else AdditiveAttention(hidden_dim, d, attn_dim, normaliser=normaliser)
+        )
         self.gate = nn.Linear(hidden_dim, 1) if gate else None  # f_beta
         self.init_hidden = nn.Linear(d, hidden_dim)  # f_init,h
         self.init_cell = nn.Linear(d, hidden_dim)  # f_init,c
@@ -240,8 +268,9 @@ class ShowAttendTell(nn.Module):
             ValueError: if a side is not a multiple of :attr:`stride`.
         """
         if height % self.stride or width % self.stride or min(height, width) < 1:
-            raise ValueError(f"image sides {height} x {width} must be multiples of the encoder's stride "
-                             f"{self.stride} pixels")
+            raise ValueError(
+                f"image sides {height} x {width} must be multiples of the encoder's stride {self.stride} pixels"
+            )
         return height // self.stride, width // self.stride
 
     def encode(self, images: Tensor, lengths: Tensor | None = None) -> CaptionMemory:
@@ -260,8 +289,9 @@ class ShowAttendTell(nn.Module):
                 stride, or lengths other than L.
         """
         if images.dim() != 4 or images.shape[1] != self.encoder.stages[0].in_channels:
-            raise ValueError(f"expected images (B, {self.encoder.stages[0].in_channels}, H, W), got "
-                             f"{tuple(images.shape)}")
+            raise ValueError(
+                f"expected images (B, {self.encoder.stages[0].in_channels}, H, W), got {tuple(images.shape)}"
+            )
         h, w = self.grid(images.shape[2], images.shape[3])
         if lengths is not None and bool((lengths != h * w).any()):
             raise ValueError(f"every image has L = {h * w} annotation locations; got lengths {lengths.tolist()}")
@@ -274,16 +304,16 @@ class ShowAttendTell(nn.Module):
         """h_0 and c_0 from the mean annotation [Xu15] Sec. 3.1.2."""
         return CaptionState(torch.tanh(self.init_hidden(memory.mean)), torch.tanh(self.init_cell(memory.mean)))
 
-    def _recur(self, emb: Tensor, state: CaptionState, memory: CaptionMemory,
-               expected: Tensor | None = None) -> _Step:
+    def _recur(self, emb: Tensor, state: CaptionState, memory: CaptionMemory, expected: Tensor | None = None) -> _Step:
         """One LSTM step from embedding E y_{t-1} (B, m): context, then h_t and c_t. `expected`
         (B,) bool marks the hard-attention captions that use the expected context this time."""
         weights = log_prob = entropy = beta = None
         if self.attention is None:
             context = memory.mean  # the fixed context vector
         else:
-            att = self.attention(state.hidden.unsqueeze(1), memory.annotations, memory.mask,
-                                 memory.projected_keys)  # Eqs. 4-5; soft: Eq. 13, hard: Eqs. 8-9
+            att = self.attention(
+                state.hidden.unsqueeze(1), memory.annotations, memory.mask, memory.projected_keys
+            )  # Eqs. 4-5; soft: Eq. 13, hard: Eqs. 8-9
             context, weights = att.context[:, 0], att.weights[:, 0]  # (B, D), (B, L)
             if getattr(att, "log_prob", None) is not None:
                 log_prob, entropy = att.log_prob[:, 0], att.entropy[:, 0]
@@ -304,8 +334,9 @@ class ShowAttendTell(nn.Module):
         """Logits L_o (E y_{t-1} + L_h h_t + L_z z_t) [Xu15] Eq. 7, (..., V)."""
         return self.generator(self.dropout(emb + self.out_hidden(hidden) + self.out_context(context)))
 
-    def step(self, prev_tokens: Tensor, state: CaptionState, memory: CaptionMemory
-             ) -> tuple[Tensor, CaptionState, Tensor | None]:
+    def step(
+        self, prev_tokens: Tensor, state: CaptionState, memory: CaptionMemory
+    ) -> tuple[Tensor, CaptionState, Tensor | None]:
         """One decoding step.
 
         Args:

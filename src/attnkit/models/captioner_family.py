@@ -40,11 +40,15 @@ class CaptionConfig:
 
     def check(self) -> None:
         if self.attention not in CAPTION_ATTENTIONS:
-            raise ConfigError(f"model.attention: unknown {self.attention!r} for arch show-attend-tell; choose "
-                              f"one of: {', '.join(CAPTION_ATTENTIONS)}")
+            raise ConfigError(
+                f"model.attention: unknown {self.attention!r} for arch show-attend-tell; choose "
+                f"one of: {', '.join(CAPTION_ATTENTIONS)}"
+            )
         if not self.channels or len(self.channels) != len(self.pools) or min(*self.channels, *self.pools) < 1:
-            raise ConfigError(f"model.channels and model.pools need one positive integer per stage, got "
-                              f"{list(self.channels)} and {list(self.pools)}")
+            raise ConfigError(
+                f"model.channels and model.pools need one positive integer per stage, got "
+                f"{list(self.channels)} and {list(self.pools)}"
+            )
         check_positive(self, "emb_dim", "hidden_dim", "attn_dim", section="model")
         check_dropout(self.dropout)
         if self.penalty < 0:
@@ -53,20 +57,27 @@ class CaptionConfig:
         if not 0.0 <= self.expected_context <= 1.0:
             raise ConfigError(f"model.expected_context is a probability in [0, 1], got {self.expected_context}")
         for name in sorted(set_fields(self) & self.ignored_fields()):
-            raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
-                              f"({_CAPTION_IGNORED_WHY[name]}); remove it")
+            raise ConfigError(
+                f"model.{name} does not apply to model.attention={self.attention} "
+                f"({_CAPTION_IGNORED_WHY[name]}); remove it"
+            )
 
     def ignored_fields(self) -> set[str]:
         """Options the chosen attention does not use (setting one is an error)."""
-        return {"soft": {"expected_context", *REINFORCE_OPTIONS}, "hard": {"penalty"},
-                "none": {"attn_dim", "gate", "penalty", "expected_context", *REINFORCE_OPTIONS}}[self.attention]
+        return {
+            "soft": {"expected_context", *REINFORCE_OPTIONS},
+            "hard": {"penalty"},
+            "none": {"attn_dim", "gate", "penalty", "expected_context", *REINFORCE_OPTIONS},
+        }[self.attention]
 
 
-_CAPTION_IGNORED_WHY = {"penalty": "the doubly stochastic penalty constrains soft attention weights",
-                        "expected_context": "it replaces hard attention's sampled location by the expected one",
-                        "attn_dim": "there is no attention score", "gate": "there is no attended context to gate",
-                        **{name: "only hard attention samples locations trained with REINFORCE"
-                           for name in REINFORCE_OPTIONS}}
+_CAPTION_IGNORED_WHY = {
+    "penalty": "the doubly stochastic penalty constrains soft attention weights",
+    "expected_context": "it replaces hard attention's sampled location by the expected one",
+    "attn_dim": "there is no attention score",
+    "gate": "there is no attended context to gate",
+    **{name: "only hard attention samples locations trained with REINFORCE" for name in REINFORCE_OPTIONS},
+}
 
 
 class CaptionFamily:
@@ -79,16 +90,27 @@ class CaptionFamily:
     @classmethod
     def build(cls, cfg: CaptionConfig, spec: CaptionSpec) -> nn.Module:
         if spec.height % math.prod(cfg.pools) or spec.width % math.prod(cfg.pools):
-            raise ConfigError(f"model.pools {list(cfg.pools)} must multiply to a divisor of the images' "
-                              f"{spec.height} x {spec.width} pixels")
+            raise ConfigError(
+                f"model.pools {list(cfg.pools)} must multiply to a divisor of the images' "
+                f"{spec.height} x {spec.width} pixels"
+            )
         used = cfg.attention != "none"
-        return ShowAttendTell(spec.vocab_size, spec.channels, attention=cfg.attention, channels=cfg.channels,
-                              pools=cfg.pools, emb_dim=cfg.emb_dim, hidden_dim=cfg.hidden_dim, attn_dim=cfg.attn_dim,
-                              gate=cfg.gate and used, dropout=cfg.dropout,
-                              penalty=cfg.penalty if cfg.attention == "soft" else 0.0,
-                              expected_context=cfg.expected_context if cfg.attention == "hard" else 0.0,
-                              pad_id=spec.pad_id, **({name: getattr(cfg, name) for name in REINFORCE_OPTIONS}
-                                                     if cfg.attention == "hard" else {}))
+        return ShowAttendTell(
+            spec.vocab_size,
+            spec.channels,
+            attention=cfg.attention,
+            channels=cfg.channels,
+            pools=cfg.pools,
+            emb_dim=cfg.emb_dim,
+            hidden_dim=cfg.hidden_dim,
+            attn_dim=cfg.attn_dim,
+            gate=cfg.gate and used,
+            dropout=cfg.dropout,
+            penalty=cfg.penalty if cfg.attention == "soft" else 0.0,
+            expected_context=cfg.expected_context if cfg.attention == "hard" else 0.0,
+            pad_id=spec.pad_id,
+            **({name: getattr(cfg, name) for name in REINFORCE_OPTIONS} if cfg.attention == "hard" else {}),
+        )
 
     @classmethod
     def label(cls, cfg: CaptionConfig) -> str:
@@ -100,5 +122,10 @@ class CaptionFamily:
         return ModelCapabilities(decodes=True, attention=cfg.attention != "none")
 
 
-FAMILIES.register("show-attend-tell", CaptionFamily, "image captioner: CNN annotation grid, LSTM decoder with "
-                  "soft, hard (REINFORCE) or no attention, gate beta, doubly stochastic penalty", "[Xu15]")
+FAMILIES.register(
+    "show-attend-tell",
+    CaptionFamily,
+    "image captioner: CNN annotation grid, LSTM decoder with "
+    "soft, hard (REINFORCE) or no attention, gate beta, doubly stochastic penalty",
+    "[Xu15]",
+)

@@ -108,7 +108,7 @@ class ImageClassifierOutput(NamedTuple):
                 query_map = f"non-local: query pixel ({r}, {c})"
                 maps[query_map] = w[r * wd + c].view(h, wd)
         if self.layer_weights and self.patch_grid is not None:
-            rollout = attention_rollout([lw[b: b + 1].float().cpu() for lw in self.layer_weights])[0]  # (T, T)
+            rollout = attention_rollout([lw[b : b + 1].float().cpu() for lw in self.layer_weights])[0]  # (T, T)
             maps["ViT attention rollout (class token)"] = rollout[0, 1:].view(*self.patch_grid)
             last = self.layer_weights[-1][b].float().mean(0).cpu()  # (T, T), mean of heads
             maps["ViT last layer, class token"] = last[0, 1:].view(*self.patch_grid)
@@ -131,10 +131,15 @@ class ImageMaps(NamedTuple):
 
 def check_images(images: Tensor, channels: int, size: tuple[int, int]) -> None:
     """Raises ValueError unless `images` is (B, channels, *size) floating point."""
-    if images.dim() != 4 or images.shape[1] != channels or tuple(images.shape[2:]) != tuple(size) \
-            or not images.is_floating_point():
-        raise ValueError(f"expected float images (B, {channels}, {size[0]}, {size[1]}), got "
-                         f"{images.dtype} {tuple(images.shape)}")
+    if (
+        images.dim() != 4
+        or images.shape[1] != channels
+        or tuple(images.shape[2:]) != tuple(size)
+        or not images.is_floating_point()
+    ):
+        raise ValueError(
+            f"expected float images (B, {channels}, {size[0]}, {size[1]}), got {images.dtype} {tuple(images.shape)}"
+        )
 
 
 class _Stage(nn.Module):
@@ -142,11 +147,14 @@ class _Stage(nn.Module):
 
     def __init__(self, c_in: int, c_out: int, attention: str, reduction: int) -> None:
         super().__init__()
-        self.conv = nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                                  nn.ReLU(inplace=True))
-        self.attention = {"se": lambda: SqueezeExcitation(c_out, reduction=reduction),
-                          "eca": lambda: EfficientChannelAttention(c_out),
-                          "cbam": lambda: CBAM(c_out, reduction=reduction)}.get(attention, lambda: None)()
+        self.conv = nn.Sequential(
+            nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+        )
+        self.attention = {
+            "se": lambda: SqueezeExcitation(c_out, reduction=reduction),
+            "eca": lambda: EfficientChannelAttention(c_out),
+            "cbam": lambda: CBAM(c_out, reduction=reduction),
+        }.get(attention, lambda: None)()
         self.pool = nn.MaxPool2d(2)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None, Tensor | None]:
@@ -190,10 +198,22 @@ class AttentionCNN(nn.Module):
         ValueError: for an unknown attention, no stage, or an image too small for the stages.
     """
 
-    def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *,
-                 channels: Sequence[int] = (32, 64, 128), attention: str = "none", stn: bool = False,
-                 reduction: int = 8, nonlocal_heads: int = 1, dropout: float = 0.0,
-                 stn_lr_scale: float = 1.0, stn_size: int = 0, head: str = "avg") -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        image_size: tuple[int, int],
+        *,
+        channels: Sequence[int] = (32, 64, 128),
+        attention: str = "none",
+        stn: bool = False,
+        reduction: int = 8,
+        nonlocal_heads: int = 1,
+        dropout: float = 0.0,
+        stn_lr_scale: float = 1.0,
+        stn_size: int = 0,
+        head: str = "avg",
+    ) -> None:
         super().__init__()
         if head not in CNN_HEADS:
             raise ValueError(f"unknown head {head!r}; choose one of: {', '.join(CNN_HEADS)}")
@@ -203,15 +223,18 @@ class AttentionCNN(nn.Module):
             raise ValueError(f"stn_size must be >= 0 and needs stn=True, got stn_size={stn_size}, stn={stn}")
         staged = (stn_size, stn_size) if stn_size else tuple(image_size)  # what the stages see
         if not channels or min(staged) < 2 ** len(channels):
-            raise ValueError(f"{len(channels)} stages halve the image {len(channels)} times: need >= 1 stage "
-                             f"and images of at least {2 ** len(channels)} pixels a side, got {staged}")
+            raise ValueError(
+                f"{len(channels)} stages halve the image {len(channels)} times: need >= 1 stage "
+                f"and images of at least {2 ** len(channels)} pixels a side, got {staged}"
+            )
         self.in_channels, self.image_size = in_channels, (int(image_size[0]), int(image_size[1]))
         self.stn = SpatialTransformer(in_channels, self.image_size, (staged[0], staged[1])) if stn else None
         for p in self.stn.parameters() if self.stn is not None else ():
             setattr(p, "lr_scale", stn_lr_scale)  # read by the trainer's parameter groups
         widths = [in_channels, *channels]
-        self.stages = nn.ModuleList(_Stage(widths[i], widths[i + 1], attention, reduction)
-                                    for i in range(len(channels)))
+        self.stages = nn.ModuleList(
+            _Stage(widths[i], widths[i + 1], attention, reduction) for i in range(len(channels))
+        )
         self.nonlocal_block = None
         if attention == "nonlocal":
             c = widths[-2]  # the input of the last stage

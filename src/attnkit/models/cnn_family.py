@@ -41,18 +41,23 @@ class CNNConfig:
         if self.head not in CNN_HEADS:
             raise ConfigError(f"model.head: unknown {self.head!r}; choose one of: {', '.join(CNN_HEADS)}")
         if self.attention not in CNN_ATTENTIONS:
-            raise ConfigError(f"model.attention: unknown {self.attention!r} for arch cnn; choose one of: "
-                              f"{', '.join(CNN_ATTENTIONS)}")
+            raise ConfigError(
+                f"model.attention: unknown {self.attention!r} for arch cnn; choose one of: {', '.join(CNN_ATTENTIONS)}"
+            )
         if not self.channels or any(not isinstance(c, int) or c < 1 for c in self.channels):
             raise ConfigError(f"model.channels must be a list of positive integers, got {list(self.channels)}")
         check_positive(self, "reduction", "nonlocal_heads", section="model")
         check_dropout(self.dropout)
         if self.nonlocal_heads != 1 and self.attention != "nonlocal":
-            raise ConfigError("model.nonlocal_heads does not apply to model.attention="
-                              f"{self.attention} (only the non-local block has heads); remove it")
+            raise ConfigError(
+                "model.nonlocal_heads does not apply to model.attention="
+                f"{self.attention} (only the non-local block has heads); remove it"
+            )
         if self.reduction != 8 and self.attention not in ("se", "cbam"):
-            raise ConfigError(f"model.reduction does not apply to model.attention={self.attention} "
-                              "(only SE and CBAM reduce channels); remove it")
+            raise ConfigError(
+                f"model.reduction does not apply to model.attention={self.attention} "
+                "(only SE and CBAM reduce channels); remove it"
+            )
 
 
 class CNNFamily:
@@ -65,10 +70,20 @@ class CNNFamily:
     @classmethod
     def build(cls, cfg: CNNConfig, spec: ImageSpec) -> nn.Module:
         try:
-            return AttentionCNN(spec.channels, spec.n_classes, (spec.height, spec.width), channels=cfg.channels,
-                                attention=cfg.attention, stn=cfg.stn, reduction=cfg.reduction,
-                                nonlocal_heads=cfg.nonlocal_heads, dropout=cfg.dropout, stn_lr_scale=cfg.stn_lr_scale,
-                                stn_size=cfg.stn_size, head=cfg.head)
+            return AttentionCNN(
+                spec.channels,
+                spec.n_classes,
+                (spec.height, spec.width),
+                channels=cfg.channels,
+                attention=cfg.attention,
+                stn=cfg.stn,
+                reduction=cfg.reduction,
+                nonlocal_heads=cfg.nonlocal_heads,
+                dropout=cfg.dropout,
+                stn_lr_scale=cfg.stn_lr_scale,
+                stn_size=cfg.stn_size,
+                head=cfg.head,
+            )
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
 
@@ -82,6 +97,10 @@ class CNNFamily:
         return ModelCapabilities(attention=cfg.attention != "none", parts=("stn",) if cfg.stn else ())
 
 
-FAMILIES.register("cnn", CNNFamily, "CNN classifier; its blocks' attention by model.attention (none, se, eca, "
-                  "cbam, nonlocal), model.stn for a spatial transformer", "[Hu18], [Wang20], [Woo18], [Wang18], "
-                  "[Jaderberg15]")
+FAMILIES.register(
+    "cnn",
+    CNNFamily,
+    "CNN classifier; its blocks' attention by model.attention (none, se, eca, "
+    "cbam, nonlocal), model.stn for a spatial transformer",
+    "[Hu18], [Wang20], [Woo18], [Wang18], [Jaderberg15]",
+)

@@ -51,8 +51,9 @@ class TransformerState(NamedTuple):
     beams: int = 1
 
     @classmethod
-    def empty(cls, layers: int, sentences: int, beams: int, kv_heads: int, head_dim: int, like: Tensor,
-              capacity: int = 16) -> "TransformerState":
+    def empty(
+        cls, layers: int, sentences: int, beams: int, kv_heads: int, head_dim: int, like: Tensor, capacity: int = 16
+    ) -> "TransformerState":
         """A state with no positions and room for `capacity` of them; dtype and device of `like`."""
         shape = (sentences, kv_heads, capacity * beams, head_dim)
         caches = tuple(KVCache(like.new_zeros(shape), like.new_zeros(shape)) for _ in range(layers))
@@ -74,8 +75,9 @@ class TransformerState(NamedTuple):
         (to reorder beams or drop finished rows), sentences with all their k slots when k > 1
         (to drop finished sentences; reordering a sentence's beams changes only the slot mask,
         see :class:`attnkit.decoding.beam_state.BeamAncestry`). Copies the filled buffers."""
-        return self._replace(caches=tuple(KVCache(c.keys.index_select(0, index), c.values.index_select(0, index))
-                                          for c in self.caches))
+        return self._replace(
+            caches=tuple(KVCache(c.keys.index_select(0, index), c.values.index_select(0, index)) for c in self.caches)
+        )
 
     def reserve(self, steps: int) -> "TransformerState":
         """Room for `steps` more positions, doubling the buffers if need be (to at least
@@ -99,14 +101,14 @@ class TransformerState(NamedTuple):
         keys, values = self.caches[layer]
         t, k, tq = self.position, self.beams, kv.keys.shape[2]
         if k == 1:
-            keys[:, :, t:t + tq] = kv.keys
-            values[:, :, t:t + tq] = kv.values
-            return KVCache(keys[:, :, :t + tq], values[:, :, :t + tq])
+            keys[:, :, t : t + tq] = kv.keys
+            values[:, :, t : t + tq] = kv.values
+            return KVCache(keys[:, :, : t + tq], values[:, :, : t + tq])
         if tq != 1:
             raise ValueError(f"with beams={k}, decode one position per step, got {tq}")
         sentences, heads, dh = keys.shape[0], keys.shape[1], keys.shape[3]
-        keys[:, :, t * k:(t + 1) * k] = kv.keys.view(sentences, k, heads, dh).transpose(1, 2)
-        values[:, :, t * k:(t + 1) * k] = kv.values.view(sentences, k, heads, dh).transpose(1, 2)
+        keys[:, :, t * k : (t + 1) * k] = kv.keys.view(sentences, k, heads, dh).transpose(1, 2)
+        values[:, :, t * k : (t + 1) * k] = kv.values.view(sentences, k, heads, dh).transpose(1, 2)
         n = (t + 1) * k
         return KVCache(keys[:, :, :n], values[:, :, :n])
 

@@ -18,8 +18,9 @@ MIN_FRAMES = 7  # the shortest input two stride-2 3x3 convolutions turn into one
 def check_frames(frames: Tensor, lengths: Tensor, n_mels: int) -> None:
     if frames.dim() != 3 or frames.shape[-1] != n_mels:
         raise ValueError(f"frames must be (B, T, D) with D={n_mels} mel filters, got {tuple(frames.shape)}")
-    if lengths.shape != frames.shape[:1] or (lengths.numel() and (int(lengths.min()) < MIN_FRAMES
-                                                                   or int(lengths.max()) > frames.shape[1])):
+    if lengths.shape != frames.shape[:1] or (
+        lengths.numel() and (int(lengths.min()) < MIN_FRAMES or int(lengths.max()) > frames.shape[1])
+    ):
         raise ValueError(f"lengths must be (B,) in [{MIN_FRAMES}, T={frames.shape[1]}] frames, got {lengths.tolist()}")
 
 
@@ -39,8 +40,9 @@ class ConvSubsampling(nn.Module):
     def __init__(self, n_mels: int, d_model: int, *, channels: int = 32) -> None:
         super().__init__()
         self.n_mels = n_mels
-        self.conv = nn.Sequential(nn.Conv2d(1, channels, 3, stride=2), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU())
+        self.conv = nn.Sequential(
+            nn.Conv2d(1, channels, 3, stride=2), nn.ReLU(), nn.Conv2d(channels, channels, 3, stride=2), nn.ReLU()
+        )
         freq = ((n_mels - 1) // 2 - 1) // 2
         if freq < 1:
             raise ValueError(f"n_mels={n_mels} is too few for two stride-2 convolutions; give at least 7")

@@ -76,8 +76,18 @@ class GATClassifier(nn.Module):
         ValueError: for an unknown version or a size below 1.
     """
 
-    def __init__(self, in_dim: int, n_classes: int, *, hidden_dim: int = 8, n_heads: int = 8, out_heads: int = 1,
-                 layers: int = 2, dropout: float = 0.6, version: str = "gat") -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        n_classes: int,
+        *,
+        hidden_dim: int = 8,
+        n_heads: int = 8,
+        out_heads: int = 1,
+        layers: int = 2,
+        dropout: float = 0.6,
+        version: str = "gat",
+    ) -> None:
         super().__init__()
         layer_cls = {"gat": GraphAttention, "gatv2": GraphAttentionV2}.get(version)
         if layer_cls is None:
@@ -87,7 +97,8 @@ class GATClassifier(nn.Module):
         widths = [in_dim] + [hidden_dim * n_heads] * (layers - 1)
         self.layers = nn.ModuleList(
             [layer_cls(widths[i], hidden_dim, n_heads=n_heads, dropout=dropout) for i in range(layers - 1)]
-            + [layer_cls(widths[-1], n_classes, n_heads=out_heads, concat=False, dropout=dropout)])
+            + [layer_cls(widths[-1], n_classes, n_heads=out_heads, concat=False, dropout=dropout)]
+        )
         self.dropout = dropout
 
     def forward(self, x: Tensor, edge_index: Tensor, *, need_weights: bool = False) -> NodeClassifierOutput:
@@ -117,7 +128,8 @@ class GCNLayer(nn.Module):
         check_edge_index(edge_index, n)
         source, target = add_self_loops(edge_index, n)
         degree = torch.zeros(n, dtype=x.dtype, device=x.device).index_add_(
-            0, target, torch.ones_like(target, dtype=x.dtype))  # (N,)
+            0, target, torch.ones_like(target, dtype=x.dtype)
+        )  # (N,)
         norm = degree[source].rsqrt() * degree[target].rsqrt()  # (E',) 1 / sqrt(d_i d_j)
         return aggregate(norm, self.proj(x), target, n, source=source) + self.bias
 
@@ -125,8 +137,9 @@ class GCNLayer(nn.Module):
 class GCNClassifier(nn.Module):
     """Graph convolutional network [Kipf17]: ``layers`` GCN layers, ReLU and dropout between."""
 
-    def __init__(self, in_dim: int, n_classes: int, *, hidden_dim: int = 64, layers: int = 2,
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self, in_dim: int, n_classes: int, *, hidden_dim: int = 64, layers: int = 2, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         widths = [in_dim] + [hidden_dim] * (layers - 1) + [n_classes]
         self.layers = nn.ModuleList(GCNLayer(widths[i], widths[i + 1]) for i in range(layers))
@@ -142,8 +155,9 @@ class GCNClassifier(nn.Module):
 class MLPClassifier(nn.Module):
     """The features alone: ``layers`` linear layers with ReLU and dropout; the edges are ignored."""
 
-    def __init__(self, in_dim: int, n_classes: int, *, hidden_dim: int = 64, layers: int = 2,
-                 dropout: float = 0.5) -> None:
+    def __init__(
+        self, in_dim: int, n_classes: int, *, hidden_dim: int = 64, layers: int = 2, dropout: float = 0.5
+    ) -> None:
         super().__init__()
         widths = [in_dim] + [hidden_dim] * (layers - 1) + [n_classes]
         self.layers = nn.ModuleList(nn.Linear(widths[i], widths[i + 1]) for i in range(layers))

@@ -96,7 +96,11 @@ class MLPFamily(_NodeFamily):
     attends = False
 
 
-FAMILIES.register("gat", GATFamily, "graph attention network for node classification (model.version gat or "
-                  "gatv2)", "[Velickovic18], [Brody22]")
+FAMILIES.register(
+    "gat",
+    GATFamily,
+    "graph attention network for node classification (model.version gat or gatv2)",
+    "[Velickovic18], [Brody22]",
+)
 FAMILIES.register("gcn", GCNFamily, "graph convolutional network (a baseline without attention)", "[Kipf17]")
 FAMILIES.register("mlp", MLPFamily, "node features only, no edges (a baseline)", "")

@@ -62,11 +62,21 @@ class HierarchicalAttentionNetwork(nn.Module):
         the softmax of Eq. 11 and the loss of Eq. 12 to ``cross_entropy``.
     """
 
-    def __init__(self, vocab_size: int, n_classes: int, *, emb_dim: int = 64, hidden_dim: int = 64,
-                 attn_dim: int = 64, dropout: float = 0.0, pad_id: int = 0) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        n_classes: int,
+        *,
+        emb_dim: int = 64,
+        hidden_dim: int = 64,
+        attn_dim: int = 64,
+        dropout: float = 0.0,
+        pad_id: int = 0,
+    ) -> None:
         super().__init__()
-        self.word_encoder = RNNEncoder(vocab_size, emb_dim, hidden_dim, cell="gru",
-                                       bidirectional=True, dropout=dropout, pad_id=pad_id)
+        self.word_encoder = RNNEncoder(
+            vocab_size, emb_dim, hidden_dim, cell="gru", bidirectional=True, dropout=dropout, pad_id=pad_id
+        )
         self.word_attention = AttentionPooling(2 * hidden_dim, attn_dim)
         self.sentence_encoder = nn.GRU(2 * hidden_dim, hidden_dim, bidirectional=True, batch_first=True)
         self.sentence_attention = AttentionPooling(2 * hidden_dim, attn_dim)
@@ -101,8 +111,9 @@ class HierarchicalAttentionNetwork(nn.Module):
         sentences, word_weights = self._encode_sentences(tokens.reshape(b * s, w), sentence_lengths.reshape(-1))
         sentences = sentences.view(b, s, -1)  # s_i, (B, S, 2H)
         packed = pack_padded_sequence(sentences, n_sentences.cpu(), batch_first=True, enforce_sorted=False)
-        annotations, _ = pad_packed_sequence(self.sentence_encoder(packed)[0], batch_first=True,
-                                             total_length=s)  # h_i, (B, S, 2H)
+        annotations, _ = pad_packed_sequence(
+            self.sentence_encoder(packed)[0], batch_first=True, total_length=s
+        )  # h_i, (B, S, 2H)
         sentence_mask = padding_mask(n_sentences.to(tokens.device), s)  # (B, S)
         document, sentence_weights = self.sentence_attention(annotations, sentence_mask)  # v: Eqs. 8-10
         logits = self.classifier(self.dropout(document))  # (B, C)   Eq. 11 before the softmax
@@ -124,20 +135,28 @@ class HierarchicalAttentionNetwork(nn.Module):
 def _check_inputs(tokens: Tensor, sentence_lengths: Tensor, n_sentences: Tensor) -> None:
     """Raise ValueError unless the shapes and lengths describe a consistent padded batch."""
     if tokens.dim() != 3:
-        raise ValueError(f"tokens must be (B, S, W) word ids, got shape {tuple(tokens.shape)}; "
-                         "wrap a single document as tokens[None]")
+        raise ValueError(
+            f"tokens must be (B, S, W) word ids, got shape {tuple(tokens.shape)}; "
+            "wrap a single document as tokens[None]"
+        )
     b, s, w = tokens.shape
     if sentence_lengths.shape != (b, s) or n_sentences.shape != (b,):
-        raise ValueError(f"sentence_lengths must be (B, S) = {(b, s)} and n_sentences (B,) = {(b,)}, got "
-                         f"{tuple(sentence_lengths.shape)} and {tuple(n_sentences.shape)}")
+        raise ValueError(
+            f"sentence_lengths must be (B, S) = {(b, s)} and n_sentences (B,) = {(b,)}, got "
+            f"{tuple(sentence_lengths.shape)} and {tuple(n_sentences.shape)}"
+        )
     if sentence_lengths.is_floating_point() or n_sentences.is_floating_point():
         raise ValueError("sentence_lengths and n_sentences must be integer tensors")
     if b and (int(n_sentences.min()) < 1 or int(n_sentences.max()) > s):
         raise ValueError(f"n_sentences must lie in [1, S={s}], got {n_sentences.tolist()}")
     if b and (int(sentence_lengths.min()) < 0 or int(sentence_lengths.max()) > w):
-        raise ValueError(f"sentence_lengths must lie in [0, W={w}], got max {int(sentence_lengths.max())} "
-                         f"and min {int(sentence_lengths.min())}")
+        raise ValueError(
+            f"sentence_lengths must lie in [0, W={w}], got max {int(sentence_lengths.max())} "
+            f"and min {int(sentence_lengths.min())}"
+        )
     real = padding_mask(n_sentences, s)  # (B, S)
     if bool(((sentence_lengths > 0) != real).any()):
-        raise ValueError("the first n_sentences[b] sentences of document b must have >= 1 word and the "
-                         "padding sentences after them 0 words; drop empty sentences before batching")
+        raise ValueError(
+            "the first n_sentences[b] sentences of document b must have >= 1 word and the "
+            "padding sentences after them 0 words; drop empty sentences before batching"
+        )

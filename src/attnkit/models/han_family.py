@@ -40,9 +40,15 @@ class HANFamily:
 
     @classmethod
     def build(cls, cfg: HANConfig, spec: DocumentSpec) -> nn.Module:
-        return HierarchicalAttentionNetwork(spec.vocab_size, spec.n_classes, emb_dim=cfg.emb_dim,
-                                            hidden_dim=cfg.hidden_dim, attn_dim=cfg.attn_dim,
-                                            dropout=cfg.dropout, pad_id=spec.pad_id)
+        return HierarchicalAttentionNetwork(
+            spec.vocab_size,
+            spec.n_classes,
+            emb_dim=cfg.emb_dim,
+            hidden_dim=cfg.hidden_dim,
+            attn_dim=cfg.attn_dim,
+            dropout=cfg.dropout,
+            pad_id=spec.pad_id,
+        )
 
     @classmethod
     def label(cls, cfg: HANConfig) -> str:
@@ -54,5 +60,4 @@ class HANFamily:
         return ModelCapabilities()
 
 
-FAMILIES.register("han", HANFamily, "Hierarchical Attention Network: word and sentence attention pooling",
-                  "[Yang16]")
+FAMILIES.register("han", HANFamily, "Hierarchical Attention Network: word and sentence attention pooling", "[Yang16]")

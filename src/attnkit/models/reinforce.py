@@ -36,9 +36,11 @@ def check_reinforce_options(cfg: Any) -> None:
     """Raises ConfigError unless ``cfg.reinforce_weight`` and ``cfg.entropy_weight`` are >= 0 and
     ``cfg.baseline_decay`` lies in [0, 1)."""
     if cfg.reinforce_weight < 0 or cfg.entropy_weight < 0 or not 0.0 <= cfg.baseline_decay < 1.0:
-        raise ConfigError("model.reinforce_weight and model.entropy_weight must be >= 0 and "
-                          f"model.baseline_decay in [0, 1), got {cfg.reinforce_weight}, {cfg.entropy_weight} "
-                          f"and {cfg.baseline_decay}")
+        raise ConfigError(
+            "model.reinforce_weight and model.entropy_weight must be >= 0 and "
+            f"model.baseline_decay in [0, 1), got {cfg.reinforce_weight}, {cfg.entropy_weight} "
+            f"and {cfg.baseline_decay}"
+        )
 
 
 class ReinforceLoss(nn.Module):
@@ -62,12 +64,15 @@ class ReinforceLoss(nn.Module):
 
     baseline: Tensor
 
-    def __init__(self, *, reinforce_weight: float = 1.0, entropy_weight: float = 0.01,
-                 baseline_decay: float = 0.9) -> None:
+    def __init__(
+        self, *, reinforce_weight: float = 1.0, entropy_weight: float = 0.01, baseline_decay: float = 0.9
+    ) -> None:
         super().__init__()
         if reinforce_weight < 0 or entropy_weight < 0 or not 0.0 <= baseline_decay < 1.0:
-            raise ValueError(f"reinforce_weight and entropy_weight must be >= 0 and baseline_decay in [0, 1), got "
-                             f"{reinforce_weight}, {entropy_weight} and {baseline_decay}")
+            raise ValueError(
+                f"reinforce_weight and entropy_weight must be >= 0 and baseline_decay in [0, 1), got "
+                f"{reinforce_weight}, {entropy_weight} and {baseline_decay}"
+            )
         self.reinforce_weight, self.entropy_weight = float(reinforce_weight), float(entropy_weight)
         self.baseline_decay = float(baseline_decay)
         self.register_buffer("baseline", torch.tensor(math.nan, dtype=torch.float64))
@@ -98,22 +103,40 @@ class ReinforceLoss(nn.Module):
         """
         reward = -(nll.detach() * real).sum(dim=1)  # (B,) log p(y | s, x)
         baseline = RewardBaseline(self.baseline_decay, self.baseline_value)
-        terms = reinforce_surrogate(reward, log_prob, entropy, real, baseline.current(),
-                                    reinforce_weight=self.reinforce_weight, entropy_weight=self.entropy_weight)
+        terms = reinforce_surrogate(
+            reward,
+            log_prob,
+            entropy,
+            real,
+            baseline.current(),
+            reinforce_weight=self.reinforce_weight,
+            entropy_weight=self.entropy_weight,
+        )
         baseline.update(float(reward.mean()))
         self.set_baseline(baseline.value)
         return terms
 
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, local_metadata: Any, strict: bool,
-                              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
+    def _load_from_state_dict(
+        self,
+        state_dict: Any,
+        prefix: str,
+        local_metadata: Any,
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
         if prefix + "baseline" not in state_dict:  # a checkpoint from before the baseline was model state
             state_dict = {**state_dict, prefix + "baseline": self.baseline.detach().clone()}
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extra_repr(self) -> str:
-        return (f"reinforce_weight={self.reinforce_weight}, entropy_weight={self.entropy_weight}, "
-                f"baseline_decay={self.baseline_decay}")
+        return (
+            f"reinforce_weight={self.reinforce_weight}, entropy_weight={self.entropy_weight}, "
+            f"baseline_decay={self.baseline_decay}"
+        )
 
 
 @runtime_checkable

@@ -9,8 +9,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ModelSpec", "Seq2SeqSpec", "SpeechSeq2SeqSpec", "DocumentSpec", "ImageSpec", "NodeSpec", "CaptionSpec",
-           "SpeechSpec"]
+__all__ = [
+    "ModelSpec",
+    "Seq2SeqSpec",
+    "SpeechSeq2SeqSpec",
+    "DocumentSpec",
+    "ImageSpec",
+    "NodeSpec",
+    "CaptionSpec",
+    "SpeechSpec",
+]
 
 
 class ModelSpec:

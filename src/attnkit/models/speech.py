@@ -36,6 +36,7 @@ from .transformer import EncoderLayer
 
 __all__ = ["ConvSubsampling", "SpeechClassifier", "SpeechClassifierOutput", "SpeechSpec", "MIN_FRAMES"]
 
+
 class SpeechClassifierOutput(NamedTuple):
     logits: Tensor  # (B, C)
     pool_weights: Tensor  # attention pooling weights over the positions, (B, T')
@@ -60,15 +61,26 @@ class SpeechClassifier(nn.Module):
         ValueError: if D is not divisible by Nh or n_mels < 7.
     """
 
-    def __init__(self, n_mels: int, n_classes: int, *, d_model: int = 96, n_heads: int = 4, layers: int = 2,
-                 d_ff: int = 192, dropout: float = 0.1, channels: int = 32) -> None:
+    def __init__(
+        self,
+        n_mels: int,
+        n_classes: int,
+        *,
+        d_model: int = 96,
+        n_heads: int = 4,
+        layers: int = 2,
+        d_ff: int = 192,
+        dropout: float = 0.1,
+        channels: int = 32,
+    ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
         self.subsample = ConvSubsampling(n_mels, d_model, channels=channels)
         self.positions = SinusoidalPositionalEncoding(d_model, dropout=dropout)
-        self.layers = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, None)
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, None) for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.pool = AttentionPooling(d_model, d_model)
         self.head = nn.Linear(d_model, n_classes)

@@ -47,8 +47,16 @@ class SpeechEncoderFamily:
     @classmethod
     def build(cls, cfg: SpeechEncoderConfig, spec: SpeechSpec) -> nn.Module:
         try:
-            return SpeechClassifier(spec.n_mels, spec.n_classes, d_model=cfg.d_model, n_heads=cfg.n_heads,
-                                    layers=cfg.layers, d_ff=cfg.d_ff, dropout=cfg.dropout, channels=cfg.channels)
+            return SpeechClassifier(
+                spec.n_mels,
+                spec.n_classes,
+                d_model=cfg.d_model,
+                n_heads=cfg.n_heads,
+                layers=cfg.layers,
+                d_ff=cfg.d_ff,
+                dropout=cfg.dropout,
+                channels=cfg.channels,
+            )
         except ValueError as err:
             raise ConfigError(f"model: {err}") from None
 
@@ -62,5 +70,9 @@ class SpeechEncoderFamily:
         return ModelCapabilities(n_heads=cfg.n_heads)
 
 
-FAMILIES.register("speech-encoder", SpeechEncoderFamily, "speech frames: conv subsampling, self-attention encoder, "
-                  "attention pooling", "[Dong18], [Yang16]")
+FAMILIES.register(
+    "speech-encoder",
+    SpeechEncoderFamily,
+    "speech frames: conv subsampling, self-attention encoder, attention pooling",
+    "[Dong18], [Yang16]",
+)

@@ -39,8 +39,15 @@ from .frontends import ConvSubsampling, check_frames
 from .rnn import Memory, Seq2Seq
 from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
 
-__all__ = ["ListensToFrames", "PyramidalListener", "ConvListener", "SelfAttentionListener", "SpeechSeq2Seq",
-           "SpeechTransformer", "FRONTENDS"]
+__all__ = [
+    "ListensToFrames",
+    "PyramidalListener",
+    "ConvListener",
+    "SelfAttentionListener",
+    "SpeechSeq2Seq",
+    "SpeechTransformer",
+    "FRONTENDS",
+]
 
 FRONTENDS = ("pyramid", "conv", "self-attention")
 
@@ -80,11 +87,12 @@ class PyramidalListener(nn.Module):
         super().__init__()
         self.n_mels = n_mels
         self.bottom = nn.LSTM(n_mels, hidden_dim, batch_first=True, bidirectional=True)
-        self.pyramid = nn.ModuleList(nn.LSTM(4 * hidden_dim, hidden_dim, batch_first=True, bidirectional=True)
-                                     for _ in range(pyramid))
+        self.pyramid = nn.ModuleList(
+            nn.LSTM(4 * hidden_dim, hidden_dim, batch_first=True, bidirectional=True) for _ in range(pyramid)
+        )
         self.dropout = nn.Dropout(dropout)
         self.output_dim = 2 * hidden_dim
-        self.stride = 2 ** pyramid  # frames per annotation
+        self.stride = 2**pyramid  # frames per annotation
 
     def output_lengths(self, lengths: Tensor) -> Tensor:
         """Annotations per row of `lengths` frames (B,) -> (B,), at least 1."""
@@ -163,16 +171,25 @@ class SelfAttentionListener(nn.Module):
 
     stride = ConvSubsampling.stride
 
-    def __init__(self, n_mels: int, hidden_dim: int, *, layers: int = 2, n_heads: int = 4, dropout: float = 0.0,
-                 max_positions: int = 4096) -> None:
+    def __init__(
+        self,
+        n_mels: int,
+        hidden_dim: int,
+        *,
+        layers: int = 2,
+        n_heads: int = 4,
+        dropout: float = 0.0,
+        max_positions: int = 4096,
+    ) -> None:
         super().__init__()
         width = 2 * hidden_dim
         if width % n_heads:
             raise ValueError(f"{n_heads} heads do not divide the annotation width 2 x hidden_dim = {width}")
         self.subsample = ConvSubsampling(n_mels, width)
         self.positions = SinusoidalPositionalEncoding(width, max_len=max_positions, dropout=dropout)
-        self.layers = nn.ModuleList(EncoderLayer(width, n_heads, 2 * width, dropout, True, None, None)
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            EncoderLayer(width, n_heads, 2 * width, dropout, True, None, None) for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(width)
         self.output_dim = width
 
@@ -291,4 +308,3 @@ class SpeechTransformer(TransformerSeq2Seq):
 
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor):
         raise ValueError("per-layer maps of the speech Transformer are not drawn; use the decoded weights")
-

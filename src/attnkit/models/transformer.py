@@ -53,8 +53,9 @@ class _FeedForward(nn.Sequential):
     the Vision Transformer [Dosovitskiy21] Eq. 3."""
 
     def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str = "relu") -> None:
-        super().__init__(nn.Linear(d_model, d_ff), _ACTIVATIONS[activation](), nn.Dropout(dropout),
-                         nn.Linear(d_ff, d_model))
+        super().__init__(
+            nn.Linear(d_model, d_ff), _ACTIVATIONS[activation](), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+        )
 
 
 class _Sublayer(nn.Module):
@@ -81,11 +82,19 @@ class EncoderLayer(nn.Module):
     (x (B, T, D), weights (B, Nh, T, T) or None).
     """
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_first: bool,
-                 num_kv_heads: int | None, rotary, activation: str = "relu") -> None:
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        norm_first: bool,
+        num_kv_heads: int | None,
+        rotary,
+        activation: str = "relu",
+    ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads,
-                                            dropout=dropout, rotary=rotary)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, rotary=rotary)
         self.ff = _FeedForward(d_model, d_ff, dropout, activation)
         self.sub1, self.sub2 = (_Sublayer(d_model, dropout, norm_first) for _ in range(2))
 
@@ -96,18 +105,30 @@ class EncoderLayer(nn.Module):
 
 
 class _DecoderLayer(nn.Module):
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_first: bool,
-                 num_kv_heads: int | None, rotary) -> None:
+    def __init__(
+        self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_first: bool, num_kv_heads: int | None, rotary
+    ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads,
-                                            dropout=dropout, causal=True, rotary=rotary)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads,
-                                             dropout=dropout, packed=False)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, causal=True, rotary=rotary
+        )
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, packed=False)
         self.ff = _FeedForward(d_model, d_ff, dropout)
         self.sub1, self.sub2, self.sub3 = (_Sublayer(d_model, dropout, norm_first) for _ in range(3))
 
-    def forward(self, x, memory_mask, memory, state, index, self_bias, need_self_weights, need_cross_weights,
-                beams=1, self_mask=None):
+    def forward(
+        self,
+        x,
+        memory_mask,
+        memory,
+        state,
+        index,
+        self_bias,
+        need_self_weights,
+        need_cross_weights,
+        beams=1,
+        self_mask=None,
+    ):
         def self_attn(h):
             if state is None:  # teacher forcing: all positions at once, causal
                 out = self.self_attn(h, bias=self_bias, need_weights=need_self_weights)
@@ -120,14 +141,19 @@ class _DecoderLayer(nn.Module):
                 q = q.view(rows // k, k, *q.shape[1:]).squeeze(3).transpose(1, 2)  # (S, Nh, k, Dh)
                 if bias is not None:
                     bias = bias[..., torch.arange(kv.keys.shape[2], device=h.device) // k]
-            out, weights = self.self_attn.attend_projected(q, kv, mask=self_mask, bias=bias, causal=self_mask is None,
-                                                           need_weights=need_self_weights)
+            out, weights = self.self_attn.attend_projected(
+                q, kv, mask=self_mask, bias=bias, causal=self_mask is None, need_weights=need_self_weights
+            )
             return out.reshape(rows, tq, d), weights
 
         def cross_attn(h):  # with beams > 1, the k rows of a sentence are k queries of its memory row
             rows, tq, d = h.shape
-            out, weights, _ = self.cross_attn(h.reshape(rows // beams, beams * tq, d), mask=memory_mask,
-                                              memory=memory, need_weights=need_cross_weights)
+            out, weights, _ = self.cross_attn(
+                h.reshape(rows // beams, beams * tq, d),
+                mask=memory_mask,
+                memory=memory,
+                need_weights=need_cross_weights,
+            )
             if weights is not None and beams > 1:  # (B, Nh, k Tq, Tk) -> (B k, Nh, Tq, Tk)
                 weights = weights.unflatten(2, (beams, tq)).transpose(1, 2).flatten(0, 1)
             return out.reshape(rows, tq, d), weights
@@ -161,11 +187,24 @@ class TransformerSeq2Seq(nn.Module):
         ValueError: for an unknown positional encoding, or D not divisible by Nh.
     """
 
-    def __init__(self, src_vocab_size: int, tgt_vocab_size: int, *, d_model: int = 128,
-                 n_heads: int = 4, num_kv_heads: int | None = None, enc_layers: int = 3,
-                 dec_layers: int = 3, d_ff: int = 512, dropout: float = 0.1, norm_first: bool = True,
-                 positional: str = "sinusoidal", tie_embeddings: bool = False, max_len: int = 512,
-                 pad_id: int = 0) -> None:
+    def __init__(
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        d_model: int = 128,
+        n_heads: int = 4,
+        num_kv_heads: int | None = None,
+        enc_layers: int = 3,
+        dec_layers: int = 3,
+        d_ff: int = 512,
+        dropout: float = 0.1,
+        norm_first: bool = True,
+        positional: str = "sinusoidal",
+        tie_embeddings: bool = False,
+        max_len: int = 512,
+        pad_id: int = 0,
+    ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
@@ -218,8 +257,9 @@ class TransformerSeq2Seq(nn.Module):
         positions (see :class:`~attnkit.models.decoder_cache.TransformerState`)."""
         attn = cast(_DecoderLayer, self.decoder[0]).self_attn
         x = memory.annotations
-        return TransformerState.empty(len(self.decoder), x.shape[0], memory.beams, attn.num_kv_heads,
-                                      attn.head_dim, x, capacity=x.shape[1] + 8)
+        return TransformerState.empty(
+            len(self.decoder), x.shape[0], memory.beams, attn.num_kv_heads, attn.head_dim, x, capacity=x.shape[1] + 8
+        )
 
     def fold_beams(self, memory: TransformerMemory, beams: int) -> TransformerMemory:
         """The same memory serving `beams` consecutive decoder rows per sentence (beam search):
@@ -230,9 +270,16 @@ class TransformerSeq2Seq(nn.Module):
         (:class:`attnkit.decoding.beam_state.BeamAncestry`)."""
         return memory._replace(beams=beams)
 
-    def _decode(self, tokens: Tensor, memory: TransformerMemory, state: TransformerState | None,
-                need_weights: bool, last_cross_only: bool = False, visible: Tensor | None = None,
-                cross_layer: int | None = None):
+    def _decode(
+        self,
+        tokens: Tensor,
+        memory: TransformerMemory,
+        state: TransformerState | None,
+        need_weights: bool,
+        last_cross_only: bool = False,
+        visible: Tensor | None = None,
+        cross_layer: int | None = None,
+    ):
         """Decoder layers over `tokens` (B, Tq): teacher forcing without a state, else the next
         Tq positions, each row attending to the slots `visible` (S, k, >= (T + Tq) k) marks, or
         causally when it is None. With `last_cross_only`, only the last layer's cross-attention
@@ -243,7 +290,7 @@ class TransformerSeq2Seq(nn.Module):
         if state is not None:
             state = state.reserve(tq)
             if visible is not None:  # (S, 1, k, (T + Tq) k): broadcast over heads
-                self_mask = visible[:, None, :, :(state.position + tq) * state.beams]
+                self_mask = visible[:, None, :, : (state.position + tq) * state.beams]
         offset = 0 if state is None else state.position
         x = self._embed(self.tgt_embedding, tokens, offset)
         self_bias = self._alibi(tq, offset + tq, tokens.device)  # causality: the layer's causal=True
@@ -251,17 +298,26 @@ class TransformerSeq2Seq(nn.Module):
         self_w, cross_w = [], []
         for i, layer in enumerate(self.decoder):
             last = i == len(self.decoder) - 1
-            x, sw, cw = layer(x, memory_mask, memory.cross[i], state, i, self_bias,
-                              need_weights and not last_cross_only,
-                              (need_weights and (last or not last_cross_only)) or i == cross_layer,
-                              memory.beams, self_mask)
+            x, sw, cw = layer(
+                x,
+                memory_mask,
+                memory.cross[i],
+                state,
+                i,
+                self_bias,
+                need_weights and not last_cross_only,
+                (need_weights and (last or not last_cross_only)) or i == cross_layer,
+                memory.beams,
+                self_mask,
+            )
             self_w.append(sw)
             cross_w.append(cw)
         new_state = None if state is None else state.advanced(tq)
         return self.dec_norm(x), new_state, self_w, cross_w
 
-    def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory, *,
-             visible: Tensor | None = None):
+    def step(
+        self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory, *, visible: Tensor | None = None
+    ):
         """One incremental step with the KV cache.
 
         Args:
@@ -286,21 +342,30 @@ class TransformerSeq2Seq(nn.Module):
         """
         k = state.beams
         if visible is None and k > 1:
-            raise ValueError(f"this state's {k} beams per sentence share their slots: pass visible, "
-                             f"(sentences, {k}, >= (position + 1) * {k}) bool (see attnkit.decoding.beam_state)")
-        if visible is not None and (visible.dim() != 3 or visible.shape[1] != k or
-                                    visible.shape[0] != prev_tokens.shape[0] // k or
-                                    visible.shape[2] < (state.position + 1) * k):
-            raise ValueError(f"visible must be (sentences, beams, >= (position + 1) * beams) = "
-                             f"({prev_tokens.shape[0] // k}, {k}, >= {(state.position + 1) * k}), "
-                             f"got {tuple(visible.shape)}")
-        x, state, _, cross_w = self._decode(prev_tokens[:, None], memory, state, need_weights=True,
-                                            last_cross_only=True, visible=visible)
+            raise ValueError(
+                f"this state's {k} beams per sentence share their slots: pass visible, "
+                f"(sentences, {k}, >= (position + 1) * {k}) bool (see attnkit.decoding.beam_state)"
+            )
+        if visible is not None and (
+            visible.dim() != 3
+            or visible.shape[1] != k
+            or visible.shape[0] != prev_tokens.shape[0] // k
+            or visible.shape[2] < (state.position + 1) * k
+        ):
+            raise ValueError(
+                f"visible must be (sentences, beams, >= (position + 1) * beams) = "
+                f"({prev_tokens.shape[0] // k}, {k}, >= {(state.position + 1) * k}), "
+                f"got {tuple(visible.shape)}"
+            )
+        x, state, _, cross_w = self._decode(
+            prev_tokens[:, None], memory, state, need_weights=True, last_cross_only=True, visible=visible
+        )
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
         return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
 
-    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True,
-                align_layer: int | None = None) -> Seq2SeqOutput:
+    def forward(
+        self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True, align_layer: int | None = None
+    ) -> Seq2SeqOutput:
         """Teacher forcing on the fused attention path: logits (B, Tq, V); weights None. With
         ``project=False`` the logits field holds the inputs of ``generator``, (B, Tq, D). With
         ``align_layer`` (a decoder layer index, negative from the end), the weights field holds

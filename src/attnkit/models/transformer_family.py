@@ -44,15 +44,18 @@ class TransformerConfig:
         if self.d_model % self.n_heads:
             raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
         if self.num_kv_heads < 0 or (self.num_kv_heads and self.n_heads % self.num_kv_heads):
-            raise ConfigError(f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
-                              "(0 = one key/value head per query head)")
+            raise ConfigError(
+                f"model.num_kv_heads={self.num_kv_heads} must divide model.n_heads={self.n_heads} "
+                "(0 = one key/value head per query head)"
+            )
         if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
             raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
         if self.norm not in ("pre", "post"):
             raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
         if self.positional not in POSITIONAL:
-            raise ConfigError(f"model.positional: unknown {self.positional!r}; choose one of: "
-                              f"{', '.join(POSITIONAL.names())}")
+            raise ConfigError(
+                f"model.positional: unknown {self.positional!r}; choose one of: {', '.join(POSITIONAL.names())}"
+            )
 
 
 class TransformerFamily:
@@ -67,10 +70,21 @@ class TransformerFamily:
         speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
         source = spec.n_mels if isinstance(spec, SpeechSeq2SeqSpec) else spec.src_vocab_size
         return (SpeechTransformer if speech else TransformerSeq2Seq)(
-            source, spec.tgt_vocab_size, d_model=cfg.d_model, n_heads=cfg.n_heads,
-            num_kv_heads=cfg.num_kv_heads or None, enc_layers=cfg.enc_layers, dec_layers=cfg.dec_layers,
-            d_ff=cfg.d_ff, dropout=cfg.dropout, norm_first=cfg.norm == "pre", positional=cfg.positional,
-            tie_embeddings=cfg.tie_embeddings, max_len=spec.max_len, pad_id=spec.pad_id)
+            source,
+            spec.tgt_vocab_size,
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            num_kv_heads=cfg.num_kv_heads or None,
+            enc_layers=cfg.enc_layers,
+            dec_layers=cfg.dec_layers,
+            d_ff=cfg.d_ff,
+            dropout=cfg.dropout,
+            norm_first=cfg.norm == "pre",
+            positional=cfg.positional,
+            tie_embeddings=cfg.tie_embeddings,
+            max_len=spec.max_len,
+            pad_id=spec.pad_id,
+        )
 
     @classmethod
     def label(cls, cfg: TransformerConfig) -> str:
@@ -79,9 +93,12 @@ class TransformerFamily:
     @classmethod
     def capabilities(cls, cfg: TransformerConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Step-by-step decoding; every layer's and head's maps for text (not over speech frames)."""
-        return ModelCapabilities(decodes=True, layer_maps=not isinstance(spec, SpeechSeq2SeqSpec),
-                                 n_heads=cfg.n_heads)
+        return ModelCapabilities(decodes=True, layer_maps=not isinstance(spec, SpeechSeq2SeqSpec), n_heads=cfg.n_heads)
 
 
-FAMILIES.register("transformer", TransformerFamily,
-                  "Transformer encoder-decoder (pre/post-LN, GQA, RoPE/ALiBi, KV cache)", "[Vaswani17]")
+FAMILIES.register(
+    "transformer",
+    TransformerFamily,
+    "Transformer encoder-decoder (pre/post-LN, GQA, RoPE/ALiBi, KV cache)",
+    "[Vaswani17]",
+)

@@ -50,9 +50,19 @@ class VisionTransformer(nn.Module):
         ValueError: if H or W is not divisible by P, or D by Nh.
     """
 
-    def __init__(self, in_channels: int, n_classes: int, image_size: tuple[int, int], *, patch_size: int = 4,
-                 d_model: int = 64, n_heads: int = 4, layers: int = 4, d_ff: int = 128,
-                 dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        image_size: tuple[int, int],
+        *,
+        patch_size: int = 4,
+        d_model: int = 64,
+        n_heads: int = 4,
+        layers: int = 4,
+        d_ff: int = 128,
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         h, w = image_size
         if h % patch_size or w % patch_size:
@@ -66,8 +76,9 @@ class VisionTransformer(nn.Module):
         self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))  # x_class
         self.positions = nn.Parameter(torch.randn(1, 1 + n_patches, d_model) * 0.02)  # E_pos
         self.dropout = nn.Dropout(dropout)
-        self.layers = nn.ModuleList(EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, None, "gelu")
-                                    for _ in range(layers))
+        self.layers = nn.ModuleList(
+            EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, None, "gelu") for _ in range(layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.head = nn.Linear(d_model, n_classes)
 

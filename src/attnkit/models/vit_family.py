@@ -46,11 +46,20 @@ class ViTFamily:
     @classmethod
     def build(cls, cfg: ViTConfig, spec: ImageSpec) -> nn.Module:
         if spec.height % cfg.patch_size or spec.width % cfg.patch_size:
-            raise ConfigError(f"model.patch_size={cfg.patch_size} must divide the images' {spec.height} x "
-                              f"{spec.width} pixels")
-        return VisionTransformer(spec.channels, spec.n_classes, (spec.height, spec.width), patch_size=cfg.patch_size,
-                                 d_model=cfg.d_model, n_heads=cfg.n_heads, layers=cfg.layers, d_ff=cfg.d_ff,
-                                 dropout=cfg.dropout)
+            raise ConfigError(
+                f"model.patch_size={cfg.patch_size} must divide the images' {spec.height} x {spec.width} pixels"
+            )
+        return VisionTransformer(
+            spec.channels,
+            spec.n_classes,
+            (spec.height, spec.width),
+            patch_size=cfg.patch_size,
+            d_model=cfg.d_model,
+            n_heads=cfg.n_heads,
+            layers=cfg.layers,
+            d_ff=cfg.d_ff,
+            dropout=cfg.dropout,
+        )
 
     @classmethod
     def label(cls, cfg: ViTConfig) -> str:
@@ -62,5 +71,6 @@ class ViTFamily:
         return ModelCapabilities(n_heads=cfg.n_heads)
 
 
-FAMILIES.register("vit", ViTFamily, "Vision Transformer over image patches, attention rollout",
-                  "[Dosovitskiy21], [Abnar20]")
+FAMILIES.register(
+    "vit", ViTFamily, "Vision Transformer over image patches, attention rollout", "[Dosovitskiy21], [Abnar20]"
+)

@@ -44,8 +44,10 @@ def _check_inputs(x: Tensor, edge_index: Tensor, in_dim: int) -> int:
     """The number of nodes N, after checking `x` is (N, in_dim) floating point and `edge_index` valid."""
     if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != in_dim or not x.is_floating_point():
         shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"x must be floating-point node features (N, in_dim) = (N, {in_dim}), got {shape}; "
-                         "one row per node, batch several graphs as one disconnected graph")
+        raise ValueError(
+            f"x must be floating-point node features (N, in_dim) = (N, {in_dim}), got {shape}; "
+            "one row per node, batch several graphs as one disconnected graph"
+        )
     check_edge_index(edge_index, x.shape[0])
     return x.shape[0]
 
@@ -97,9 +99,18 @@ class GraphAttention(nn.Module):
         are initialised as the authors' code and PyG: Xavier (Glorot) uniform weights, zero bias.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, *, n_heads: int = 1, concat: bool = True,
-                 negative_slope: float = 0.2, dropout: float = 0.0, add_self_loops: bool = True,
-                 bias: bool = True) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        n_heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        bias: bool = True,
+    ) -> None:
         super().__init__()
         _check_sizes(in_dim, out_dim, n_heads, dropout)
         self.in_dim, self.out_dim, self.n_heads, self.concat = in_dim, out_dim, n_heads, concat
@@ -144,8 +155,7 @@ class GraphAttention(nn.Module):
         weights = edge_softmax(scores, target, n)  # (E', Nh)   Eq. 2
         weights = F.dropout(weights, self.dropout, self.training)
         out = aggregate(weights, z, target, n, source=source)  # (N, Nh, Dh)   Eq. 4
-        return GraphAttended(_merge_heads(out, self.concat, self.bias), weights if need_weights else None,
-                             edge_index)
+        return GraphAttended(_merge_heads(out, self.concat, self.bias), weights if need_weights else None, edge_index)
 
 
 class GraphAttentionV2(nn.Module):
@@ -177,9 +187,19 @@ class GraphAttentionV2(nn.Module):
         Xavier-uniform weights, zero biases.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, *, n_heads: int = 1, concat: bool = True,
-                 negative_slope: float = 0.2, dropout: float = 0.0, add_self_loops: bool = True,
-                 bias: bool = True, share_weights: bool = False) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        *,
+        n_heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        bias: bool = True,
+        share_weights: bool = False,
+    ) -> None:
         super().__init__()
         _check_sizes(in_dim, out_dim, n_heads, dropout)
         self.in_dim, self.out_dim, self.n_heads, self.concat = in_dim, out_dim, n_heads, concat
@@ -231,5 +251,4 @@ class GraphAttentionV2(nn.Module):
         weights = edge_softmax(scores, target, n)  # (E', Nh)
         weights = F.dropout(weights, self.dropout, self.training)
         out = aggregate(weights, z_src, target, n, source=source)  # (N, Nh, Dh)
-        return GraphAttended(_merge_heads(out, self.concat, self.bias), weights if need_weights else None,
-                             edge_index)
+        return GraphAttended(_merge_heads(out, self.concat, self.bias), weights if need_weights else None, edge_index)

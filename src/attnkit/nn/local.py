@@ -65,8 +65,7 @@ class _LocalLuongAttention(nn.Module):
     """Parameters and shared steps of local-m and local-p (not a public extension point)."""
 
     def __init__(
-        self, query_dim: int, key_dim: int, window: int, score_name: str, attn_dim: int | None,
-        min_window: int = 0,
+        self, query_dim: int, key_dim: int, window: int, score_name: str, attn_dim: int | None, min_window: int = 0
     ) -> None:
         super().__init__()
         check_window(window, min_window)
@@ -90,16 +89,13 @@ class _LocalLuongAttention(nn.Module):
         return self.scorer.project_keys(keys)
 
     def _scores_and_lengths(
-        self, query: Tensor, keys: Tensor, mask: Tensor | None, projected_keys: Tensor | None,
+        self, query: Tensor, keys: Tensor, mask: Tensor | None, projected_keys: Tensor | None
     ) -> tuple[Tensor, Tensor]:
         """Eq. 8 scores (B, Tq, Tk) for every source position, and the lengths S_b (B,)."""
         _check_3d("query", query, self.query_dim, "B, Tq, Dq")
         _check_3d("keys", keys, self.key_dim, "B, Tk, Dk")
         if query.shape[0] != keys.shape[0]:
-            raise ValueError(
-                f"query and keys must share the batch size B, got {query.shape[0]} and "
-                f"{keys.shape[0]}"
-            )
+            raise ValueError(f"query and keys must share the batch size B, got {query.shape[0]} and {keys.shape[0]}")
         lengths = _source_lengths(mask, keys)
         if projected_keys is None:
             projected_keys = self.scorer.project_keys(keys)
@@ -123,8 +119,7 @@ def _target_positions(positions: Tensor | int, tq: int, device: torch.device) ->
             raise TypeError(f"positions must be an integer tensor, got {positions.dtype}")
         if tuple(positions.shape) != (tq,):
             raise ValueError(
-                f"positions must be an int or a (Tq,) = ({tq},) tensor, got shape "
-                f"{tuple(positions.shape)}"
+                f"positions must be an int or a (Tq,) = ({tq},) tensor, got shape {tuple(positions.shape)}"
             )
         steps = positions.to(device)
     elif isinstance(positions, int) and not isinstance(positions, bool):
@@ -172,8 +167,7 @@ class LocalMonotonicAttention(_LocalLuongAttention):
     """
 
     def __init__(
-        self, query_dim: int, key_dim: int, *, window: int, score_name: str = "general",
-        attn_dim: int | None = None,
+        self, query_dim: int, key_dim: int, *, window: int, score_name: str = "general", attn_dim: int | None = None
     ) -> None:
         super().__init__(query_dim, key_dim, window, score_name, attn_dim)
 
@@ -257,15 +251,14 @@ class LocalPredictiveAttention(_LocalLuongAttention):
     """
 
     def __init__(
-        self, query_dim: int, key_dim: int, *, window: int, score_name: str = "general",
-        attn_dim: int | None = None,
+        self, query_dim: int, key_dim: int, *, window: int, score_name: str = "general", attn_dim: int | None = None
     ) -> None:
         super().__init__(query_dim, key_dim, window, score_name, attn_dim, min_window=1)
         hidden = attn_dim or query_dim
         self.sigma = window / 2  # [Luong15] Sec. 3.2: sigma = D / 2
         self.position_proj = nn.Linear(query_dim, hidden, bias=False)  # W_p
         self.position_energy = nn.Parameter(torch.empty(hidden))  # v_p
-        nn.init.uniform_(self.position_energy, -hidden**-0.5, hidden**-0.5)
+        nn.init.uniform_(self.position_energy, -(hidden**-0.5), hidden**-0.5)
 
     def predict_positions(self, query: Tensor, lengths: Tensor) -> Tensor:
         """Aligned source positions p_t = (S_b - 1) · sigmoid(v_p^T tanh(W_p h_t)) (Eq. 9).
@@ -282,9 +275,7 @@ class LocalPredictiveAttention(_LocalLuongAttention):
         """
         _check_3d("query", query, self.query_dim, "B, Tq, Dq")
         if tuple(lengths.shape) != (query.shape[0],):
-            raise ValueError(
-                f"lengths must be (B,) = ({query.shape[0]},), got {tuple(lengths.shape)}"
-            )
+            raise ValueError(f"lengths must be (B,) = ({query.shape[0]},), got {tuple(lengths.shape)}")
         energy = torch.tanh(self.position_proj(query)) @ self.position_energy  # (B, Tq)
         last = (lengths - 1).clamp(min=0).to(energy.dtype).unsqueeze(1)  # (B, 1)
         return last * torch.sigmoid(energy)  # (B, Tq)   Eq. 9

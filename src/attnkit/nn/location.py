@@ -47,14 +47,25 @@ class LocationAwareAttention(AdditiveAttention):
     real keys); sharpening / smoothing (Sec. 2.3) are the normaliser's business.
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, n_filters: int = 10,
-                 kernel_size: int = 31, bias: bool = True, normaliser: str = "softmax") -> None:
+    def __init__(
+        self,
+        query_dim: int,
+        key_dim: int,
+        attn_dim: int,
+        *,
+        n_filters: int = 10,
+        kernel_size: int = 31,
+        bias: bool = True,
+        normaliser: str = "softmax",
+    ) -> None:
         if kernel_size < 1 or kernel_size % 2 == 0 or n_filters < 1:
-            raise ValueError(f"location-aware attention needs n_filters >= 1 and an odd kernel_size >= 1, got "
-                             f"{n_filters} and {kernel_size}")
+            raise ValueError(
+                f"location-aware attention needs n_filters >= 1 and an odd kernel_size >= 1, got "
+                f"{n_filters} and {kernel_size}"
+            )
         super().__init__(query_dim, key_dim, attn_dim, bias=bias, normaliser=normaliser)
         self.filters = nn.Parameter(torch.empty(n_filters, kernel_size))  # F
-        nn.init.uniform_(self.filters, -kernel_size ** -0.5, kernel_size ** -0.5)
+        nn.init.uniform_(self.filters, -(kernel_size**-0.5), kernel_size**-0.5)
         self.loc_proj = nn.Linear(n_filters, attn_dim, bias=False)  # U
 
     @staticmethod
@@ -73,9 +84,15 @@ class LocationAwareAttention(AdditiveAttention):
             mask = mask.unsqueeze(1)
         return cls.initial_weights(mask.expand(shape), keys.dtype)
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None,
-                projected_keys: Tensor | None = None, *,
-                prev_weights: Tensor | None = None) -> Attended | HardAttended:
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        mask: Tensor | None = None,
+        projected_keys: Tensor | None = None,
+        *,
+        prev_weights: Tensor | None = None,
+    ) -> Attended | HardAttended:
         """As :meth:`AdditiveAttention.forward`, with the previous alignment.
 
         Args:
@@ -101,9 +118,15 @@ class LocationAwareAttention(AdditiveAttention):
             projected_keys = self.project_keys(keys)
         if prev_weights is None:
             prev_weights = self._first_weights(query, keys, mask)
-        scores = score.location_aware(self.query_proj(query), projected_keys, prev_weights=prev_weights,
-                                      filters=self.filters, loc_proj=self.loc_proj.weight,
-                                      energy=self.energy)  # (B, Tq, Tk)
+        scores = score.location_aware(
+            self.query_proj(query),
+            projected_keys,
+            prev_weights=prev_weights,
+            filters=self.filters,
+            loc_proj=self.loc_proj.weight,
+            energy=self.energy,
+        )  # (B, Tq, Tk)
         weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)
-        return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
-                         self.normaliser.name == "reinforce", probs)
+        return _attended(
+            fuse.weighted_sum(weights, keys), weights, log_prob, entropy, self.normaliser.name == "reinforce", probs
+        )

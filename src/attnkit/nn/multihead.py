@@ -95,9 +95,17 @@ class MultiHeadAttention(nn.Module):
     """
 
     def __init__(
-        self, d_model: int, n_heads: int, *, num_kv_heads: int | None = None,
-        kdim: int | None = None, vdim: int | None = None, bias: bool = True,
-        dropout: float = 0.0, causal: bool = False, packed: bool | None = None,
+        self,
+        d_model: int,
+        n_heads: int,
+        *,
+        num_kv_heads: int | None = None,
+        kdim: int | None = None,
+        vdim: int | None = None,
+        bias: bool = True,
+        dropout: float = 0.0,
+        causal: bool = False,
+        packed: bool | None = None,
         rotary: Rotary | None = None,
     ) -> None:
         super().__init__()
@@ -107,8 +115,10 @@ class MultiHeadAttention(nn.Module):
         if packed is None:
             packed = kdim == vdim == d_model and num_kv_heads == n_heads
         if packed and not kdim == vdim == d_model:
-            raise ValueError(f"packed=True needs kdim == vdim == d_model = {d_model}, got "
-                             f"kdim={kdim}, vdim={vdim}; pass packed=False")
+            raise ValueError(
+                f"packed=True needs kdim == vdim == d_model = {d_model}, got "
+                f"kdim={kdim}, vdim={vdim}; pass packed=False"
+            )
         self.d_model, self.n_heads, self.num_kv_heads = d_model, n_heads, num_kv_heads
         self.head_dim, self.kdim, self.vdim = d_model // n_heads, kdim, vdim
         self.kv_dim = num_kv_heads * self.head_dim  # Nkv * Dh
@@ -142,20 +152,31 @@ class MultiHeadAttention(nn.Module):
             ValueError: if `mha` uses ``add_bias_kv`` or ``add_zero_attn``, which we lack.
         """
         if mha.bias_k is not None or mha.add_zero_attn:
-            raise ValueError("MultiHeadAttention has no add_bias_kv / add_zero_attn; "
-                             "only torch layers built without them can be copied")
-        layer = cls(mha.embed_dim, mha.num_heads, kdim=mha.kdim, vdim=mha.vdim,
-                    bias=mha.in_proj_bias is not None, dropout=mha.dropout, causal=causal,
-                    packed=mha.in_proj_weight is not None).to(mha.out_proj.weight)
+            raise ValueError(
+                "MultiHeadAttention has no add_bias_kv / add_zero_attn; "
+                "only torch layers built without them can be copied"
+            )
+        layer = cls(
+            mha.embed_dim,
+            mha.num_heads,
+            kdim=mha.kdim,
+            vdim=mha.vdim,
+            bias=mha.in_proj_bias is not None,
+            dropout=mha.dropout,
+            causal=causal,
+            packed=mha.in_proj_weight is not None,
+        ).to(mha.out_proj.weight)
         with torch.no_grad():
             copies: list[tuple[nn.Linear, Tensor, Tensor | None]]
             if layer.in_proj is not None:
                 copies = [(layer.in_proj, mha.in_proj_weight, mha.in_proj_bias)]
             else:
                 biases: tuple[Tensor | None, ...] = (
-                    (None,) * 3 if mha.in_proj_bias is None else mha.in_proj_bias.chunk(3))
-                copies = list(zip(layer._separate_projs(),
-                                  (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight), biases))
+                    (None,) * 3 if mha.in_proj_bias is None else mha.in_proj_bias.chunk(3)
+                )
+                copies = list(
+                    zip(layer._separate_projs(), (mha.q_proj_weight, mha.k_proj_weight, mha.v_proj_weight), biases)
+                )
             copies.append((layer.out_proj, mha.out_proj.weight, mha.out_proj.bias))
             for proj, weight, bias in copies:
                 proj.weight.copy_(weight)
@@ -164,10 +185,18 @@ class MultiHeadAttention(nn.Module):
         return layer
 
     def forward(
-        self, query: Tensor, key: Tensor | None = None, value: Tensor | None = None, *,
-        mask: Tensor | None = None, bias: Tensor | None = None, need_weights: bool = False,
-        average_weights: bool = False, memory: KVCache | None = None,
-        cache: KVCache | None = None, use_cache: bool = False,
+        self,
+        query: Tensor,
+        key: Tensor | None = None,
+        value: Tensor | None = None,
+        *,
+        mask: Tensor | None = None,
+        bias: Tensor | None = None,
+        need_weights: bool = False,
+        average_weights: bool = False,
+        memory: KVCache | None = None,
+        cache: KVCache | None = None,
+        use_cache: bool = False,
     ) -> MHAOutput:
         """Attend from every query to the keys: self-attention, cross-attention or a decoder step.
 
@@ -229,9 +258,16 @@ class MultiHeadAttention(nn.Module):
         _check_3d("query", query, self.d_model, "B, Tq, D")
         return self._self_qkv(query, None, offset)
 
-    def attend_projected(self, q: Tensor, kv: KVCache, *, mask: Tensor | None = None,
-                         bias: Tensor | None = None, need_weights: bool = False,
-                         causal: bool = False) -> tuple[Tensor, Tensor | None]:
+    def attend_projected(
+        self,
+        q: Tensor,
+        kv: KVCache,
+        *,
+        mask: Tensor | None = None,
+        bias: Tensor | None = None,
+        need_weights: bool = False,
+        causal: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
         """Attention of projected queries over projected keys/values, then W^O.
 
         Args:
@@ -253,12 +289,17 @@ class MultiHeadAttention(nn.Module):
         self._check_cache("kv", kv, q.shape[0])
         return self._attend(q, kv, mask, bias, need_weights, causal)
 
-    def _attend(self, q: Tensor, kv: KVCache, mask: Tensor | None, bias: Tensor | None, need_weights: bool,
-                causal: bool) -> tuple[Tensor, Tensor | None]:
+    def _attend(
+        self, q: Tensor, kv: KVCache, mask: Tensor | None, bias: Tensor | None, need_weights: bool, causal: bool
+    ) -> tuple[Tensor, Tensor | None]:
         context, weights = attend(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None   Eq. 1
-            q, self._repeat_kv(kv.keys), self._repeat_kv(kv.values),
+            q,
+            self._repeat_kv(kv.keys),
+            self._repeat_kv(kv.values),
             mask=self._attention_mask(mask, q.shape[0], q.shape[-2], kv.keys.shape[-2]),
-            bias=bias, is_causal=causal, dropout_p=self.dropout if self.training else 0.0,
+            bias=bias,
+            is_causal=causal,
+            dropout_p=self.dropout if self.training else 0.0,
             need_weights=need_weights,
         )
         return self.out_proj(context.transpose(1, 2).flatten(2)), weights  # (B, Tq, D)   W^O
@@ -280,26 +321,26 @@ class MultiHeadAttention(nn.Module):
         _check_3d("key", key, self.kdim, "B, Tk, Dk")
         _check_3d("value", value, self.vdim, "B, Tk, Dv")
         if key.shape[:2] != value.shape[:2]:
-            raise ValueError(f"key and value must agree in (B, Tk), got {tuple(key.shape)} "
-                             f"and {tuple(value.shape)}")
+            raise ValueError(f"key and value must agree in (B, Tk), got {tuple(key.shape)} and {tuple(value.shape)}")
         keys, values = self._project(key, 1), self._project(value, 2)  # (B, Tk, Nkv * Dh)
         return KVCache(self._heads(keys).contiguous(), self._heads(values).contiguous())  # (B, Nkv, Tk, Dh)
 
     def extra_repr(self) -> str:
-        return (f"d_model={self.d_model}, n_heads={self.n_heads}, num_kv_heads="
-                f"{self.num_kv_heads}, dropout={self.dropout}, causal={self.causal}")
+        return (
+            f"d_model={self.d_model}, n_heads={self.n_heads}, num_kv_heads="
+            f"{self.num_kv_heads}, dropout={self.dropout}, causal={self.causal}"
+        )
 
     # --- helpers -------------------------------------------------------------------------------
 
-    def _check_call(self, query: Tensor, key: Tensor | None, value: Tensor | None,
-                    need_weights: bool, average_weights: bool) -> None:
+    def _check_call(
+        self, query: Tensor, key: Tensor | None, value: Tensor | None, need_weights: bool, average_weights: bool
+    ) -> None:
         _check_3d("query", query, self.d_model, "B, Tq, D")
         if key is None and value is not None:
-            raise ValueError("value given without key; pass key as well (or neither, for "
-                             "self-attention)")
+            raise ValueError("value given without key; pass key as well (or neither, for self-attention)")
         if key is not None and key.dim() == 3 and key.shape[0] != query.shape[0]:
-            raise ValueError(f"query and key must have the same batch size B, got "
-                             f"{query.shape[0]} and {key.shape[0]}")
+            raise ValueError(f"query and key must have the same batch size B, got {query.shape[0]} and {key.shape[0]}")
         if average_weights and not need_weights:
             raise ValueError("average_weights=True needs need_weights=True")
 
@@ -307,8 +348,10 @@ class MultiHeadAttention(nn.Module):
         """Queries (B, Nh, Tq, Dh) and the cache extended by this call's keys/values; without a
         cache the positions start at `offset`."""
         if not self.kdim == self.vdim == self.d_model:
-            raise ValueError(f"self-attention needs kdim = vdim = d_model = {self.d_model}, got "
-                             f"kdim={self.kdim}, vdim={self.vdim}; pass key and value")
+            raise ValueError(
+                f"self-attention needs kdim = vdim = d_model = {self.d_model}, got "
+                f"kdim={self.kdim}, vdim={self.vdim}; pass key and value"
+            )
         if self.in_proj is not None:  # one matmul for all three
             q, k, v = self.in_proj(query).split([self.d_model, self.kv_dim, self.kv_dim], dim=-1)
         else:
@@ -322,12 +365,15 @@ class MultiHeadAttention(nn.Module):
             v = torch.cat([cache.values, v], dim=-2)
         return q, KVCache(k, v)
 
-    def _cross_qkv(self, query: Tensor, key: Tensor | None, value: Tensor | None,
-                   memory: KVCache | None, cache: KVCache | None) -> tuple[Tensor, KVCache]:
+    def _cross_qkv(
+        self, query: Tensor, key: Tensor | None, value: Tensor | None, memory: KVCache | None, cache: KVCache | None
+    ) -> tuple[Tensor, KVCache]:
         """Queries (B, Nh, Tq, Dh) and the projected encoder keys/values (B, Nkv, Tk, Dh)."""
         if cache is not None:
-            raise ValueError("cache= extends self-attention (key=None); for cross-attention "
-                             "pass project_memory(key, value) as memory=")
+            raise ValueError(
+                "cache= extends self-attention (key=None); for cross-attention "
+                "pass project_memory(key, value) as memory="
+            )
         if self.rotary is not None:
             raise ValueError("rotary embeddings apply to self-attention only; got key/memory")
         if memory is None:
@@ -367,8 +413,11 @@ class MultiHeadAttention(nn.Module):
         """Validate a cache/memory against (B, Nkv, T, Dh); return its length T."""
         keys, values = cache
         nkv, dh = self.num_kv_heads, self.head_dim
-        if keys.dim() != 4 or (keys.shape[0], keys.shape[1], keys.shape[3]) != (batch, nkv, dh) \
-                or values.shape != keys.shape:
+        if (
+            keys.dim() != 4
+            or (keys.shape[0], keys.shape[1], keys.shape[3]) != (batch, nkv, dh)
+            or values.shape != keys.shape
+        ):
             raise ValueError(
                 f"{name} keys and values must be (B, Nkv, T, Dh) = ({batch}, {nkv}, T, {dh}), "
                 f"got {tuple(keys.shape)} and {tuple(values.shape)}"
@@ -378,21 +427,24 @@ class MultiHeadAttention(nn.Module):
     def _attention_mask(self, mask: Tensor | None, b: int, tq: int, tk: int) -> Tensor | None:
         """`mask` as a 4-D mask of the scores (B, Nh, Tq, Tk) (:func:`attnkit.functional.as_scores_mask`)."""
         if mask is not None and mask.dtype != torch.bool:
-            raise TypeError(f"mask must be torch.bool with True = may attend, got {mask.dtype}; "
-                            "pass additive float scores as bias=")
+            raise TypeError(
+                f"mask must be torch.bool with True = may attend, got {mask.dtype}; pass additive float scores as bias="
+            )
         if mask is not None and mask.dim() == 1:
-            raise ValueError(f"mask of shape {tuple(mask.shape)} does not fit the scores (B, Nh, Tq, Tk); pass "
-                             "(B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D")
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not fit the scores (B, Nh, Tq, Tk); pass "
+                "(B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D"
+            )
         return as_scores_mask(mask, (b, self.n_heads, tq, tk))
 
 
 def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:
     if n_heads <= 0 or d_model % n_heads:
-        raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, "
-                         f"n_heads={n_heads}")
+        raise ValueError(f"d_model must be divisible by n_heads, got d_model={d_model}, n_heads={n_heads}")
     if num_kv_heads <= 0 or n_heads % num_kv_heads:
-        raise ValueError(f"n_heads must be divisible by num_kv_heads, got n_heads={n_heads}, "
-                         f"num_kv_heads={num_kv_heads}")
+        raise ValueError(
+            f"n_heads must be divisible by num_kv_heads, got n_heads={n_heads}, num_kv_heads={num_kv_heads}"
+        )
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"dropout must be a probability in [0, 1), got {dropout}")
 
@@ -400,4 +452,3 @@ def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) 
 def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
     if x.dim() != 3 or x.shape[-1] != width:
         raise ValueError(f"{name} must be ({letters}) with last dim {width}, got {tuple(x.shape)}")
-

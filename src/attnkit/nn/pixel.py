@@ -59,15 +59,24 @@ class NonLocalAttention(nn.Module):
         optional subsampling of phi and g by max pooling (Sec. 3.3) is left out.
     """
 
-    def __init__(self, channels: int, inner_channels: int | None = None, *, n_heads: int = 1,
-                 residual: bool = True, zero_init: bool = True) -> None:
+    def __init__(
+        self,
+        channels: int,
+        inner_channels: int | None = None,
+        *,
+        n_heads: int = 1,
+        residual: bool = True,
+        zero_init: bool = True,
+    ) -> None:
         super().__init__()
         inner = max(1, channels // 2) if inner_channels is None else inner_channels
         if min(channels, inner, n_heads) < 1:
             raise ValueError(f"channels, inner_channels and n_heads must be >= 1, got {channels}, {inner}, {n_heads}")
         if inner % n_heads:
-            raise ValueError(f"inner_channels={inner} must be divisible by n_heads={n_heads}; "
-                             f"choose e.g. inner_channels={n_heads * max(1, inner // n_heads)}")
+            raise ValueError(
+                f"inner_channels={inner} must be divisible by n_heads={n_heads}; "
+                f"choose e.g. inner_channels={n_heads * max(1, inner // n_heads)}"
+            )
         self.channels, self.inner_channels, self.n_heads = channels, inner, n_heads
         self.head_dim = inner // n_heads
         self.residual = residual

@@ -46,7 +46,7 @@ class AttentionPooling(nn.Module):
         self.input_dim = input_dim
         self.proj = nn.Linear(input_dim, attn_dim)  # W_w, b_w
         self.context = nn.Parameter(torch.empty(attn_dim))  # u_w, "randomly initialized" (Sec. 2.2)
-        nn.init.uniform_(self.context, -attn_dim**-0.5, attn_dim**-0.5)
+        nn.init.uniform_(self.context, -(attn_dim**-0.5), attn_dim**-0.5)
 
     def forward(self, values: Tensor, mask: Tensor | None = None) -> Attended:
         """Attention-weighted sum of `values` per batch row.
@@ -70,8 +70,7 @@ class AttentionPooling(nn.Module):
         if values.dim() != 3 or values.shape[-1] != self.input_dim:
             raise ValueError(f"values must be (B, T, D) with D={self.input_dim}, got {tuple(values.shape)}")
         if mask is not None and mask.shape != values.shape[:2]:
-            raise ValueError(f"mask must be a (B, T) = {tuple(values.shape[:2])} padding mask, "
-                             f"got {tuple(mask.shape)}")
+            raise ValueError(f"mask must be a (B, T) = {tuple(values.shape[:2])} padding mask, got {tuple(mask.shape)}")
         hidden = torch.tanh(self.proj(values))  # u_j, (B, T, Da)   Eq. 5
         scores = hidden @ self.context  # u_j^T u_w, (B, T)
         weights = masked_softmax(scores, mask)  # alpha_j, (B, T)   Eq. 6

@@ -83,10 +83,7 @@ def _check_span(offset: int, length: int, max_len: int, cls: str) -> None:
 
 def _check_embeddings(x: Tensor, d_model: int) -> None:
     if x.dim() != 3 or x.shape[-1] != d_model:
-        raise ValueError(
-            f"expected embeddings of shape (B, T, D) with D = d_model = {d_model}, "
-            f"got {tuple(x.shape)}"
-        )
+        raise ValueError(f"expected embeddings of shape (B, T, D) with D = d_model = {d_model}, got {tuple(x.shape)}")
 
 
 def sinusoid_table(max_len: int, d_model: int) -> Tensor:
@@ -256,9 +253,7 @@ class RotaryEmbedding(PositionalModule):
             ValueError: if the last dim of `x` is not Dh, `offset` < 0, or offset + T > max_len.
         """
         if x.dim() < 2 or x.shape[-1] != self.head_dim:
-            raise ValueError(
-                f"expected (B, Nh, T, Dh) with Dh = head_dim = {self.head_dim}, got {tuple(x.shape)}"
-            )
+            raise ValueError(f"expected (B, Nh, T, Dh) with Dh = head_dim = {self.head_dim}, got {tuple(x.shape)}")
         t = x.shape[-2]
         _check_span(offset, t, self.max_len, type(self).__name__)
         cos = self.cos[offset : offset + t].to(x.dtype)  # (T, Dh/2)
@@ -318,8 +313,13 @@ class ALiBi(PositionalModule):
         self.register_buffer("slopes", torch.tensor(alibi_slopes(n_heads)), persistent=False)
 
     def bias(
-        self, tq: int, tk: int, *, offset: int | None = None,
-        device: torch.device | None = None, dtype: torch.dtype | None = None,
+        self,
+        tq: int,
+        tk: int,
+        *,
+        offset: int | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
         """Additive score bias for Tq queries against Tk keys.
 
@@ -360,8 +360,13 @@ class ALiBi(PositionalModule):
         return (-slopes * distance).to(dtype)  # (Nh, Tq, Tk)   Sec. 3, Fig. 3
 
     def forward(
-        self, tq: int, tk: int, *, offset: int | None = None,
-        device: torch.device | None = None, dtype: torch.dtype | None = None,
+        self,
+        tq: int,
+        tk: int,
+        *,
+        offset: int | None = None,
+        device: torch.device | None = None,
+        dtype: torch.dtype | None = None,
     ) -> Tensor:
         """Same as :meth:`bias`."""
         return self.bias(tq, tk, offset=offset, device=device, dtype=dtype)
@@ -383,25 +388,17 @@ class NoPositionalEncoding(PositionalModule):
 
 POSITIONAL: Registry[type[PositionalModule]] = Registry("positional encoding")
 POSITIONAL.register(
-    "sinusoidal", SinusoidalPositionalEncoding, "fixed sin/cos added to embeddings",
-    "[Vaswani17] Sec. 3.5",
+    "sinusoidal", SinusoidalPositionalEncoding, "fixed sin/cos added to embeddings", "[Vaswani17] Sec. 3.5"
 )
 POSITIONAL.register(
-    "learned", LearnedPositionalEncoding, "trained absolute embeddings added to embeddings",
-    "[Gehring17] Sec. 3.1",
+    "learned", LearnedPositionalEncoding, "trained absolute embeddings added to embeddings", "[Gehring17] Sec. 3.1"
 )
-POSITIONAL.register(
-    "rope", RotaryEmbedding, "rotate q and k by position-dependent angles", "[Su21] Eq. 34"
-)
-POSITIONAL.register(
-    "alibi", ALiBi, "per-head linear distance penalty on attention scores", "[Press21] Sec. 3"
-)
+POSITIONAL.register("rope", RotaryEmbedding, "rotate q and k by position-dependent angles", "[Su21] Eq. 34")
+POSITIONAL.register("alibi", ALiBi, "per-head linear distance penalty on attention scores", "[Press21] Sec. 3")
 POSITIONAL.register("none", NoPositionalEncoding, "no position information", "")
 
 
-def build_positional(
-    name: str, *, d_model: int, n_heads: int, max_len: int, dropout: float = 0.0
-) -> PositionalModule:
+def build_positional(name: str, *, d_model: int, n_heads: int, max_len: int, dropout: float = 0.0) -> PositionalModule:
     """The positional module `name` sized for a Transformer of width D and Nh heads.
 
     Args:

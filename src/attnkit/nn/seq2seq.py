@@ -26,8 +26,7 @@ from torch import Tensor, nn
 from ..functional import NORMALISERS, Attended, fuse, masked_softmax, sample_hard, score
 from ..registry import Registry
 
-__all__ = ["AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended",
-           "LUONG_SCORES"]
+__all__ = ["AdditiveAttention", "CoverageAttention", "HardAttended", "LuongAttention", "LuongAttended", "LUONG_SCORES"]
 
 
 def _check_3d(name: str, x: Tensor, width: int, letters: str) -> None:
@@ -56,15 +55,16 @@ class AdditiveAttention(nn.Module):
         the optional bias term (absent in Eq. 6) is on by default, as in most implementations.
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True,
-                 normaliser: str = "softmax") -> None:
+    def __init__(
+        self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True, normaliser: str = "softmax"
+    ) -> None:
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
         self.normaliser = _Normaliser(normaliser)
         self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)  # W_a
         self.key_proj = nn.Linear(key_dim, attn_dim, bias=bias)  # U_a (+ b)
         self.energy = nn.Parameter(torch.empty(attn_dim))  # v_a
-        nn.init.uniform_(self.energy, -attn_dim**-0.5, attn_dim**-0.5)
+        nn.init.uniform_(self.energy, -(attn_dim**-0.5), attn_dim**-0.5)
 
     def project_keys(self, keys: Tensor) -> Tensor:
         """U_a h_j for every annotation, once per source sentence.
@@ -82,11 +82,7 @@ class AdditiveAttention(nn.Module):
         return self.key_proj(keys)
 
     def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        mask: Tensor | None = None,
-        projected_keys: Tensor | None = None,
+        self, query: Tensor, keys: Tensor, mask: Tensor | None = None, projected_keys: Tensor | None = None
     ) -> Attended | HardAttended:
         """Context vectors and alignment weights for each query.
 
@@ -111,8 +107,14 @@ class AdditiveAttention(nn.Module):
             projected_keys = self.project_keys(keys)
         scores = score.additive(self.query_proj(query), projected_keys, self.energy)  # Eq. 6
         weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)  # (B, Tq, Tk)
-        return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,  # Eq. 5
-                         self.normaliser.name == "reinforce", probs)
+        return _attended(
+            fuse.weighted_sum(weights, keys),
+            weights,
+            log_prob,
+            entropy,  # Eq. 5
+            self.normaliser.name == "reinforce",
+            probs,
+        )
 
 
 class CoverageAttention(AdditiveAttention):
@@ -127,13 +129,21 @@ class CoverageAttention(AdditiveAttention):
     linguistic coverage with fertility 1), not the fertility-scaled or GRU-updated variants.
     """
 
-    def __init__(self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True,
-                 normaliser: str = "softmax") -> None:
+    def __init__(
+        self, query_dim: int, key_dim: int, attn_dim: int, *, bias: bool = True, normaliser: str = "softmax"
+    ) -> None:
         super().__init__(query_dim, key_dim, attn_dim, bias=bias, normaliser=normaliser)
         self.coverage_proj = nn.Parameter(torch.zeros(attn_dim))  # V_a, zero: starts as plain Bahdanau
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor | None = None,
-                projected_keys: Tensor | None = None, *, coverage: Tensor | None = None) -> Attended | HardAttended:
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        mask: Tensor | None = None,
+        projected_keys: Tensor | None = None,
+        *,
+        coverage: Tensor | None = None,
+    ) -> Attended | HardAttended:
         """As :meth:`AdditiveAttention.forward`, with `coverage` (B, Tq, Tk): the attention each
         key has received before each query's step. None is the coverage before the first step,
         C_0 = 0 (then the result is :class:`AdditiveAttention`'s with the same parameters), so
@@ -147,15 +157,18 @@ class CoverageAttention(AdditiveAttention):
         if coverage is None:
             coverage = query.new_zeros(query.shape[0], query.shape[1], keys.shape[1])  # C_0 = 0
         if coverage.shape != (query.shape[0], query.shape[1], keys.shape[1]):
-            raise ValueError(f"coverage must be (B, Tq, Tk) = {(query.shape[0], query.shape[1], keys.shape[1])}, "
-                             f"got {tuple(coverage.shape)}")
+            raise ValueError(
+                f"coverage must be (B, Tq, Tk) = {(query.shape[0], query.shape[1], keys.shape[1])}, "
+                f"got {tuple(coverage.shape)}"
+            )
         if projected_keys is None:
             projected_keys = self.project_keys(keys)
         pair = coverage.unsqueeze(-1) * self.coverage_proj  # (B, Tq, Tk, Da)   V_a C_{i-1,j}
         scores = score.additive(self.query_proj(query), projected_keys, self.energy, pair)  # [Tu16] Eq. 7
         weights, log_prob, entropy, probs = self.normaliser(scores, mask, self.training)
-        return _attended(fuse.weighted_sum(weights, keys), weights, log_prob, entropy,
-                         self.normaliser.name == "reinforce", probs)
+        return _attended(
+            fuse.weighted_sum(weights, keys), weights, log_prob, entropy, self.normaliser.name == "reinforce", probs
+        )
 
 
 class HardAttended(NamedTuple):
@@ -169,8 +182,14 @@ class HardAttended(NamedTuple):
     probs: Tensor | None = None  # (B, Tq, Tk): the distribution alpha the positions were sampled from
 
 
-def _attended(context: Tensor, weights: Tensor, log_prob: Tensor | None, entropy: Tensor | None,
-              sampling: bool, probs: Tensor | None = None) -> Attended | HardAttended:
+def _attended(
+    context: Tensor,
+    weights: Tensor,
+    log_prob: Tensor | None,
+    entropy: Tensor | None,
+    sampling: bool,
+    probs: Tensor | None = None,
+) -> Attended | HardAttended:
     return HardAttended(context, weights, log_prob, entropy, probs) if sampling else Attended(context, weights)
 
 
@@ -187,8 +206,9 @@ class _Normaliser:
         self.train_fn = NORMALISERS.get(name)
         self.eval_fn = NORMALISERS.get(self._AT_INFERENCE.get(name, name))
 
-    def __call__(self, scores: Tensor, mask: Tensor | None,
-                 training: bool) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
+    def __call__(
+        self, scores: Tensor, mask: Tensor | None, training: bool
+    ) -> tuple[Tensor, Tensor | None, Tensor | None, Tensor | None]:
         """(weights, log_prob | None, entropy | None, probs | None) for scores (B, Tq, Tk); the last
         three only for "reinforce" while training (probs: the distribution sampled from)."""
         if training and self.name == "reinforce":
@@ -263,7 +283,7 @@ class _ConcatScore(_LuongScore):
         self.query_proj = nn.Linear(query_dim, attn_dim, bias=False)
         self.key_proj = nn.Linear(key_dim, attn_dim, bias=False)
         self.energy = nn.Parameter(torch.empty(attn_dim))  # v_a
-        nn.init.uniform_(self.energy, -attn_dim**-0.5, attn_dim**-0.5)
+        nn.init.uniform_(self.energy, -(attn_dim**-0.5), attn_dim**-0.5)
 
     def project_keys(self, keys: Tensor) -> Tensor:
         return self.key_proj(keys)
@@ -299,14 +319,21 @@ class LuongAttention(nn.Module):
     """
 
     def __init__(
-        self, query_dim: int, key_dim: int, *, score_name: str = "general",
-        attn_dim: int | None = None, normaliser: str = "softmax",
+        self,
+        query_dim: int,
+        key_dim: int,
+        *,
+        score_name: str = "general",
+        attn_dim: int | None = None,
+        normaliser: str = "softmax",
     ) -> None:
         super().__init__()
         self.query_dim, self.key_dim = query_dim, key_dim
         if normaliser == "reinforce":
-            raise ValueError("normaliser 'reinforce' is trained through AdditiveAttention's log-probabilities; "
-                             "use it with Bahdanau attention, or 'gumbel'/'hard' here")
+            raise ValueError(
+                "normaliser 'reinforce' is trained through AdditiveAttention's log-probabilities; "
+                "use it with Bahdanau attention, or 'gumbel'/'hard' here"
+            )
         self.normaliser = _Normaliser(normaliser)
         self.scorer = LUONG_SCORES.get(score_name)(query_dim, key_dim, attn_dim or query_dim)
         self.combine = nn.Linear(key_dim + query_dim, query_dim, bias=False)  # W_c
@@ -321,11 +348,7 @@ class LuongAttention(nn.Module):
         return self.scorer.project_keys(keys)
 
     def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        mask: Tensor | None = None,
-        projected_keys: Tensor | None = None,
+        self, query: Tensor, keys: Tensor, mask: Tensor | None = None, projected_keys: Tensor | None = None
     ) -> LuongAttended:
         """Attentional states, contexts and weights for each query.
 

@@ -24,8 +24,15 @@ from ..functional.warp import affine_warp
 from ._image import check_image, check_odd_kernel
 from .channel import ChannelAttended
 
-__all__ = ["CBAM", "CBAMOutput", "ChannelGate", "SpatialAttended", "SpatialGate", "SpatialTransformed",
-           "SpatialTransformer"]
+__all__ = [
+    "CBAM",
+    "CBAMOutput",
+    "ChannelGate",
+    "SpatialAttended",
+    "SpatialGate",
+    "SpatialTransformed",
+    "SpatialTransformer",
+]
 
 IDENTITY_THETA = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0)  # [[1, 0, 0], [0, 1, 0]] row by row
 
@@ -214,18 +221,29 @@ class SpatialTransformer(nn.Module):
         identity transform rather than a stated equation.
     """
 
-    def __init__(self, in_channels: int, in_size: tuple[int, int], out_size: tuple[int, int] | None = None, *,
-                 loc_channels: Sequence[int] = (8, 10), loc_hidden: int = 32) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        in_size: tuple[int, int],
+        out_size: tuple[int, int] | None = None,
+        *,
+        loc_channels: Sequence[int] = (8, 10),
+        loc_hidden: int = 32,
+    ) -> None:
         super().__init__()
         sizes = (in_channels, *in_size, *(out_size or in_size), *loc_channels, loc_hidden)
         if len(in_size) != 2 or min(sizes) < 1 or not loc_channels:
-            raise ValueError(f"sizes must be >= 1 and loc_channels non-empty, got in_channels={in_channels}, "
-                             f"in_size={in_size}, out_size={out_size}, loc_channels={loc_channels}, "
-                             f"loc_hidden={loc_hidden}")
+            raise ValueError(
+                f"sizes must be >= 1 and loc_channels non-empty, got in_channels={in_channels}, "
+                f"in_size={in_size}, out_size={out_size}, loc_channels={loc_channels}, "
+                f"loc_hidden={loc_hidden}"
+            )
         factor = 2 ** len(loc_channels)
         if min(in_size) < factor:
-            raise ValueError(f"in_size {tuple(in_size)} is too small for {len(loc_channels)} 2x2 max pools; "
-                             f"each side must be >= {factor}, or pass fewer loc_channels")
+            raise ValueError(
+                f"in_size {tuple(in_size)} is too small for {len(loc_channels)} 2x2 max pools; "
+                f"each side must be >= {factor}, or pass fewer loc_channels"
+            )
         self.in_channels = in_channels
         self.in_size = (int(in_size[0]), int(in_size[1]))
         self.out_size = self.in_size if out_size is None else (int(out_size[0]), int(out_size[1]))
@@ -260,8 +278,10 @@ class SpatialTransformer(nn.Module):
         """
         check_image(x, self.in_channels)
         if tuple(x.shape[-2:]) != self.in_size:
-            raise ValueError(f"x must be (B, C, H, W) with (H, W)={self.in_size}, got {tuple(x.shape)}; "
-                             "build the module with in_size of its input")
+            raise ValueError(
+                f"x must be (B, C, H, W) with (H, W)={self.in_size}, got {tuple(x.shape)}; "
+                "build the module with in_size of its input"
+            )
         theta = self.localise(x)  # (B, 2, 3)
         return SpatialTransformed(self.transform(x, theta), theta)
 

@@ -40,18 +40,28 @@ from ..training.pipeline import train_run
 from ..training.run import load_run
 from .han_report import machine_description, write_report
 
-__all__ = ["HAN_RECIPE", "han_config", "DocumentExample", "StudyError", "run_han_study",
-           "logistic_regression_baseline"]
+__all__ = ["HAN_RECIPE", "han_config", "DocumentExample", "StudyError", "run_han_study", "logistic_regression_baseline"]
 
 log = logging.getLogger(__name__)
 
 STUDY_EXTRA = "pip install 'attnkit[study]'"
 
 # configs/bible-sections-han.yaml without eval_every/max_steps, which follow the split's size here
-HAN_RECIPE = ("data.task=bible-sections", "model.arch=han", "model.emb_dim=200", "model.hidden_dim=50",
-              "model.attn_dim=100", "model.dropout=0.3", "train.batch_size=16", "train.lr=0.002",
-              "train.lr_min=0.002", "train.schedule=constant", "train.clip_norm=5.0", "train.patience=3",
-              "train.bucket=20")
+HAN_RECIPE = (
+    "data.task=bible-sections",
+    "model.arch=han",
+    "model.emb_dim=200",
+    "model.hidden_dim=50",
+    "model.attn_dim=100",
+    "model.dropout=0.3",
+    "train.batch_size=16",
+    "train.lr=0.002",
+    "train.lr_min=0.002",
+    "train.schedule=constant",
+    "train.clip_norm=5.0",
+    "train.patience=3",
+    "train.bucket=20",
+)
 EXAMPLE, EXAMPLE_VERSES, LR_GRID = "Ps 23", (6, 16), (1.0, 10.0, 100.0, 1000.0)
 
 
@@ -121,8 +131,10 @@ def logistic_regression_baseline(dataset: BibleSections, grid: Sequence[float], 
     start = time.perf_counter()
     vocabulary = [t for t in dataset.vocab.itos if t not in SPECIALS]
     vectorizer = tfidf_cls(analyzer=_words, vocabulary=vocabulary, sublinear_tf=True)
-    x = {s: (vectorizer.fit_transform if s == "train" else vectorizer.transform)(dataset.splits[s])
-         for s in ("train", "dev", "test")}
+    x = {
+        s: (vectorizer.fit_transform if s == "train" else vectorizer.transform)(dataset.splits[s])
+        for s in ("train", "dev", "test")
+    }
     y = {s: np.array([c.label for c in dataset.splits[s]]) for s in x}
     n = len(SECTIONS)
     best: tuple[Any, dict, float] | None = None  # (fitted model, dev metrics, C)
@@ -137,9 +149,16 @@ def logistic_regression_baseline(dataset: BibleSections, grid: Sequence[float], 
         raise ValueError("logistic_regression_baseline needs at least one C in grid")
     model, dev_metrics, c = best
     predicted = model.predict(x["test"])
-    return {"C": c, "dev": dev_scores, "dev_accuracy": dev_metrics["accuracy"], "dev_macro_f1": dev_metrics["macro_f1"],
-            "test": classification_metrics(predicted, y["test"], n), "test_predicted": predicted.tolist(),
-            "seconds": time.perf_counter() - start, "features": len(vocabulary)}
+    return {
+        "C": c,
+        "dev": dev_scores,
+        "dev_accuracy": dev_metrics["accuracy"],
+        "dev_macro_f1": dev_metrics["macro_f1"],
+        "test": classification_metrics(predicted, y["test"], n),
+        "test_predicted": predicted.tolist(),
+        "seconds": time.perf_counter() - start,
+        "features": len(vocabulary),
+    }
 
 
 def _pick_example(test: Sequence[Chapter], probs: torch.Tensor) -> int:
@@ -158,8 +177,9 @@ def _pick_example(test: Sequence[Chapter], probs: torch.Tensor) -> int:
 
 
 @torch.no_grad()
-def document_example(model: HierarchicalAttentionNetwork, chapter: Chapter, vocab, *,
-                     max_verses: int = 16) -> DocumentExample:
+def document_example(
+    model: HierarchicalAttentionNetwork, chapter: Chapter, vocab, *, max_verses: int = 16
+) -> DocumentExample:
     """The HAN's weights on `chapter`; at most `max_verses` verses are kept (the most attended,
     in chapter order) so the picture stays readable."""
     batch = encode_batch([chapter], vocab)
@@ -169,21 +189,47 @@ def document_example(model: HierarchicalAttentionNetwork, chapter: Chapter, voca
     shown = sorted(np.argsort(-sw, kind="stable")[:max_verses].tolist())
     pred = int(probs.argmax())
     names = [s.name for s in SECTIONS]
-    return DocumentExample(chapter.ref, [list(chapter.verses[i]) for i in shown], out.word_weights[0].numpy()[shown],
-                           sw[shown], [i + 1 for i in shown], len(chapter.verses), names[chapter.label],
-                           names[pred], float(probs[pred]))
+    return DocumentExample(
+        chapter.ref,
+        [list(chapter.verses[i]) for i in shown],
+        out.word_weights[0].numpy()[shown],
+        sw[shown],
+        [i + 1 for i in shown],
+        len(chapter.verses),
+        names[chapter.label],
+        names[pred],
+        float(probs[pred]),
+    )
 
 
 def han_config(module: str, seed: int, epochs: int, n_train: int, overrides: Sequence[str] = ()) -> RunConfig:
     """The study's run config: :data:`HAN_RECIPE`, validation once per epoch of `n_train` chapters."""
     per_epoch = max(1, n_train // 16)
-    return load_config(None, [*HAN_RECIPE, f"data.module={module}", f"data.seed={seed}", f"train.seed={seed}",
-                              f"train.eval_every={per_epoch}", f"train.max_steps={per_epoch * epochs}", *overrides])
+    return load_config(
+        None,
+        [
+            *HAN_RECIPE,
+            f"data.module={module}",
+            f"data.seed={seed}",
+            f"train.seed={seed}",
+            f"train.eval_every={per_epoch}",
+            f"train.max_steps={per_epoch * epochs}",
+            *overrides,
+        ],
+    )
 
 
-def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 1234, epochs: int = 10,
-                  threads: int = 2, command: str = "", progress: bool = True,
-                  render: Render | None = None) -> dict:
+def run_han_study(
+    out: str | Path,
+    *,
+    module: str = "engWEB2015eb",
+    seed: int = 1234,
+    epochs: int = 10,
+    threads: int = 2,
+    command: str = "",
+    progress: bool = True,
+    render: Render | None = None,
+) -> dict:
     """Run the study end to end and write its folder; returns the metrics written to ``metrics.json``.
 
     Args:
@@ -206,8 +252,9 @@ def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 
     start = time.perf_counter()
     probe = load_config(None, [*HAN_RECIPE, f"data.module={module}", f"data.seed={seed}"])
     dataset = build_dataset(probe.data)
-    cfg = han_config(module, seed, epochs, len(dataset.splits["train"]),
-                     [f"train.threads={threads}"] if threads else [])
+    cfg = han_config(
+        module, seed, epochs, len(dataset.splits["train"]), [f"train.threads={threads}"] if threads else []
+    )
     result = train_run(cfg, out / "han", progress=progress)
     from ..tasks.bible_sections import BibleSectionsTask
 
@@ -220,38 +267,65 @@ def run_han_study(out: str | Path, *, module: str = "engWEB2015eb", seed: int = 
     probs = torch.tensor([p.probabilities for p in predictions])
     baseline = logistic_regression_baseline(dataset, LR_GRID, seed=seed)
     example = document_example(han, test[_pick_example(test, probs)], task.vocab)
-    example.title = (f"{example.ref} ({module}): {example.gold}, predicted {example.predicted} "
-                     f"(p = {example.probability:.2f})")
+    example.title = (
+        f"{example.ref} ({module}): {example.gold}, predicted {example.predicted} (p = {example.probability:.2f})"
+    )
     if example.n_verses > len(example.sentences):
         example.title += f"; the {len(example.sentences)} most attended of {example.n_verses} verses"
     if render is not None:
         render(example, out / "han-example.png")
     history, previous = [], 0.0
     for i, rec in enumerate(result.history, 1):
-        history.append({"epoch": i, "train_loss": rec["loss"], "dev_accuracy": rec["dev_accuracy"],
-                        "dev_macro_f1": rec["dev_macro_f1"], "seconds": rec["seconds"] - previous})
+        history.append(
+            {
+                "epoch": i,
+                "train_loss": rec["loss"],
+                "dev_accuracy": rec["dev_accuracy"],
+                "dev_macro_f1": rec["dev_macro_f1"],
+                "seconds": rec["seconds"] - previous,
+            }
+        )
         previous = rec["seconds"]
     best_epoch = next(i for i, rec in enumerate(result.history, 1) if rec["step"] == result.best_step)
     best = history[best_epoch - 1]
     train = dataclasses.asdict(cfg.train)
     metrics = {
-        "config": {**dataclasses.asdict(cfg.model), "data": dataclasses.asdict(cfg.data),
-                   "train": {**train, "weight_decay": 0.0, "epochs": epochs}},
-        "command": command, "machine": machine_description(threads), "run": str(out / "han"),
-        "module": dataclasses.asdict(dataset.info), "counts": dataset.counts,
+        "config": {
+            **dataclasses.asdict(cfg.model),
+            "data": dataclasses.asdict(cfg.data),
+            "train": {**train, "weight_decay": 0.0, "epochs": epochs},
+        },
+        "command": command,
+        "machine": machine_description(threads),
+        "run": str(out / "han"),
+        "module": dataclasses.asdict(dataset.info),
+        "counts": dataset.counts,
         "per_section": {s: dataset.per_section(s) for s in ("train", "dev", "test")},
         "unk_rate": {s: dataset.unk_rate(s) for s in ("dev", "test")},
-        "han": {"test": {k: v for k, v in han_test.items() if k != "classes"},
-                "dev_accuracy": best["dev_accuracy"], "dev_macro_f1": best["dev_macro_f1"],
-                "best_epoch": best_epoch, "epochs_run": len(history), "stopped_early": result.stopped_early,
-                "seconds": result.seconds, "history": history,
-                "parameters": sum(p.numel() for p in run.model.parameters()),
-                "test_predicted": probs.argmax(-1).tolist()},
+        "han": {
+            "test": {k: v for k, v in han_test.items() if k != "classes"},
+            "dev_accuracy": best["dev_accuracy"],
+            "dev_macro_f1": best["dev_macro_f1"],
+            "best_epoch": best_epoch,
+            "epochs_run": len(history),
+            "stopped_early": result.stopped_early,
+            "seconds": result.seconds,
+            "history": history,
+            "parameters": sum(p.numel() for p in run.model.parameters()),
+            "test_predicted": probs.argmax(-1).tolist(),
+        },
         "logreg": baseline,
-        "test_refs": [c.ref for c in test], "test_labels": [c.label for c in test],
-        "example": {"ref": example.ref, "gold": example.gold, "predicted": example.predicted,
-                    "probability": example.probability, "verses_shown": example.verse_numbers,
-                    "n_verses": example.n_verses, "picture": "han-example.png" if render else None},
+        "test_refs": [c.ref for c in test],
+        "test_labels": [c.label for c in test],
+        "example": {
+            "ref": example.ref,
+            "gold": example.gold,
+            "predicted": example.predicted,
+            "probability": example.probability,
+            "verses_shown": example.verse_numbers,
+            "n_verses": example.n_verses,
+            "picture": "han-example.png" if render else None,
+        },
         "seconds": time.perf_counter() - start,
     }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1, ensure_ascii=False))

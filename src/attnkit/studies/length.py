@@ -35,8 +35,9 @@ __all__ = ["train_models", "evaluate_model", "run_study"]
 log = logging.getLogger(__name__)
 
 
-def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1, threads: int = 1,
-                 progress: bool = True) -> dict[str, dict]:
+def train_models(
+    plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1, threads: int = 1, progress: bool = True
+) -> dict[str, dict]:
     """Train (or resume, or skip when done) every plan into ``out/<name>``, `jobs` at a time with
     `threads` threads each (:func:`attnkit.training.parallel.train_many`).
 
@@ -44,9 +45,16 @@ def train_models(plans: dict[str, RunConfig], out: str | Path, *, jobs: int = 1,
         name -> {"steps", "best_step", "seconds", "best_dev_bleu", "threads"}.
     """
     summaries = train_many(plans, out, jobs, threads=threads, resumable=True, progress=progress)
-    return {name: {"steps": s["steps"], "best_step": s["best_step"], "seconds": round(s["seconds"], 1),
-                   "best_dev_bleu": round(s["best_score"], 2), "threads": s["threads"]}
-            for name, s in zip(plans, summaries)}
+    return {
+        name: {
+            "steps": s["steps"],
+            "best_step": s["best_step"],
+            "seconds": round(s["seconds"], 1),
+            "best_dev_bleu": round(s["best_score"], 2),
+            "threads": s["threads"],
+        }
+        for name, s in zip(plans, summaries)
+    }
 
 
 def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batch_tokens: int = 8000) -> dict:
@@ -72,28 +80,49 @@ def evaluate_model(run_dir: str | Path, *, beams: tuple[int, ...] = (1, 5), batc
     result: dict = {"n": len(examples), "beams": {}}
     for k in beams:
         start = time.perf_counter()
-        translations = task.translate(run.model, [(s, "") for s in sources],
-                                          DecodeOptions(beam_size=k, batch_tokens=batch_tokens))
+        translations = task.translate(
+            run.model, [(s, "") for s in sources], DecodeOptions(beam_size=k, batch_tokens=batch_tokens)
+        )
         seconds = time.perf_counter() - start
         hyps = [t.output for t in translations]
         atomic_write_text(run_dir / f"test.beam{k}.txt", "".join(h + "\n" for h in hyps))
         scores = corpus_scores(hyps, refs)
         result["beams"][str(k)] = {
-            "bleu": round(scores.bleu, 2), "chrf": round(scores.chrf, 2), "bleu_signature": scores.bleu_signature,
-            "chrf_signature": scores.chrf_signature, "seconds": round(seconds, 2),
-            "sentences_per_s": round(len(examples) / seconds, 1), "threads": torch.get_num_threads(),
-            "by_length": [{"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf}
-                          for b in bleu_by_length(sources, hyps, refs)],
+            "bleu": round(scores.bleu, 2),
+            "chrf": round(scores.chrf, 2),
+            "bleu_signature": scores.bleu_signature,
+            "chrf_signature": scores.chrf_signature,
+            "seconds": round(seconds, 2),
+            "sentences_per_s": round(len(examples) / seconds, 1),
+            "threads": torch.get_num_threads(),
+            "by_length": [
+                {"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf}
+                for b in bleu_by_length(sources, hyps, refs)
+            ],
         }
-        log.info("%s beam %d: BLEU %.2f, chrF %.2f, %.1f sentences/s", run_dir.name, k, scores.bleu,
-                 scores.chrf, len(examples) / seconds)
+        log.info(
+            "%s beam %d: BLEU %.2f, chrF %.2f, %.1f sentences/s",
+            run_dir.name,
+            k,
+            scores.bleu,
+            scores.chrf,
+            len(examples) / seconds,
+        )
     atomic_write_text(cache, json.dumps(result, indent=1))
     return result
 
 
-def run_study(configs: dict[str, str | Path], out: str | Path, *, minutes: float, jobs: int = 1,
-              threads: int = 2, overrides: tuple[str, ...] = (), beams: tuple[int, ...] = (1, 5),
-              progress: bool = True) -> dict:
+def run_study(
+    configs: dict[str, str | Path],
+    out: str | Path,
+    *,
+    minutes: float,
+    jobs: int = 1,
+    threads: int = 2,
+    overrides: tuple[str, ...] = (),
+    beams: tuple[int, ...] = (1, 5),
+    progress: bool = True,
+) -> dict:
     """Train each config for `minutes` of wall-clock time, then evaluate all of them.
 
     Args:
@@ -121,8 +150,10 @@ def run_study(configs: dict[str, str | Path], out: str | Path, *, minutes: float
     first_name, first = next(iter(plans.items()))
     for name, cfg in plans.items():
         if cfg.data != first.data:
-            raise ConfigError(f"{name} and {first_name} describe different data; the study needs one corpus "
-                              "and one vocabulary for all models")
+            raise ConfigError(
+                f"{name} and {first_name} describe different data; the study needs one corpus "
+                "and one vocabulary for all models"
+            )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summaries = train_models(plans, out, jobs=jobs, threads=threads, progress=progress)
@@ -130,7 +161,11 @@ def run_study(configs: dict[str, str | Path], out: str | Path, *, minutes: float
     models = {}
     for name, path in configs.items():
         records = [json.loads(line) for line in (out / name / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-        models[name] = {"config": str(path), "train": summaries[name], "eval": evaluate_model(out / name, beams=beams),
-                        "history": records}
+        models[name] = {
+            "config": str(path),
+            "train": summaries[name],
+            "eval": evaluate_model(out / name, beams=beams),
+            "history": records,
+        }
     atomic_write_text(out / "study.json", json.dumps(models, indent=1))
     return {"models": models}

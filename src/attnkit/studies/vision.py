@@ -35,9 +35,16 @@ from ..training.pipeline import train_run
 from ..training.run import load_run
 from .han_report import machine_description
 
-__all__ = ["VARIANTS", "DATASETS", "vision_config", "run_vision_study", "attention_examples", "VisionExamples",
-           "stn_diagnostics",
-           "report_lines"]
+__all__ = [
+    "VARIANTS",
+    "DATASETS",
+    "vision_config",
+    "run_vision_study",
+    "attention_examples",
+    "VisionExamples",
+    "stn_diagnostics",
+    "report_lines",
+]
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +60,37 @@ VARIANTS: dict[str, tuple[str, ...]] = {
 }
 DATASETS: dict[str, tuple[str, ...]] = {
     "fashion": ("data.task=fashion-mnist", "data.seed=1234", "data.dev_size=5000"),
-    "canvas": ("data.task=fashion-canvas", "data.seed=1234", "data.dev_size=5000", "data.size=60",
-               "data.max_angle=45.0", "data.scale_min=0.7", "data.scale_max=1.2", "data.n_clutter=4",
-               "data.clutter_size=8"),
+    "canvas": (
+        "data.task=fashion-canvas",
+        "data.seed=1234",
+        "data.dev_size=5000",
+        "data.size=60",
+        "data.max_angle=45.0",
+        "data.scale_min=0.7",
+        "data.scale_max=1.2",
+        "data.n_clutter=4",
+        "data.clutter_size=8",
+    ),
 }
-_TRAIN = {"cnn": ("train.batch_size=128", "train.lr=0.003", "train.lr_min=0.0001", "train.eval_every=200",
-                  "train.max_steps=4000", "train.patience=5"),
-          "vit": ("train.batch_size=128", "train.lr=0.001", "train.lr_min=0.00005", "train.warmup_steps=200",
-                  "train.eval_every=200", "train.max_steps=4000", "train.patience=5")}
+_TRAIN = {
+    "cnn": (
+        "train.batch_size=128",
+        "train.lr=0.003",
+        "train.lr_min=0.0001",
+        "train.eval_every=200",
+        "train.max_steps=4000",
+        "train.patience=5",
+    ),
+    "vit": (
+        "train.batch_size=128",
+        "train.lr=0.001",
+        "train.lr_min=0.00005",
+        "train.warmup_steps=200",
+        "train.eval_every=200",
+        "train.max_steps=4000",
+        "train.patience=5",
+    ),
+}
 
 
 def vision_config(data: str, variant: str, seed: int, minutes: float, overrides: Sequence[str] = ()) -> RunConfig:
@@ -68,8 +98,18 @@ def vision_config(data: str, variant: str, seed: int, minutes: float, overrides:
     wall-clock budget of `minutes` of training (``train.max_minutes``)."""
     patch = [f"model.patch_size={4 if data == 'fashion' else 6}"] if variant == "vit" else []
     train = _TRAIN["vit" if variant == "vit" else "cnn"]
-    return load_config(None, [*DATASETS[data], *VARIANTS[variant], *patch, *train, f"train.seed={seed}",
-                              f"train.max_minutes={minutes}", *overrides])
+    return load_config(
+        None,
+        [
+            *DATASETS[data],
+            *VARIANTS[variant],
+            *patch,
+            *train,
+            f"train.seed={seed}",
+            f"train.max_minutes={minutes}",
+            *overrides,
+        ],
+    )
 
 
 def _inference_rate(run, examples, repeats: int = 2) -> float:
@@ -82,15 +122,25 @@ def _inference_rate(run, examples, repeats: int = 2) -> float:
     return len(examples) / best
 
 
-def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, threads: int,
-             progress: bool, overrides: Sequence[str]) -> dict:
+def _one_run(
+    out: Path,
+    data: str,
+    variant: str,
+    seed: int,
+    minutes: float,
+    threads: int,
+    progress: bool,
+    overrides: Sequence[str],
+) -> dict:
     folder = out / f"{data}-{variant}-s{seed}"
     done = folder / "result.json"
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf-8"))
         if record["minutes"] != minutes:
-            raise ValueError(f"{folder} was trained for {record['minutes']} min, not {minutes}; use another "
-                             "study folder or the same budget")
+            raise ValueError(
+                f"{folder} was trained for {record['minutes']} min, not {minutes}; use another "
+                "study folder or the same budget"
+            )
         return record
     cfg = vision_config(data, variant, seed, minutes, [*(f"train.threads={threads}",) * bool(threads), *overrides])
     log.info("training %s", folder.name)
@@ -101,11 +151,21 @@ def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, thre
     records = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     train_rate = statistics.median(r["images_per_s"] for r in records)
     out_record = {
-        "data": data, "variant": variant, "seed": seed, "label": run.label, "run": str(folder), "minutes": minutes,
-        "test_accuracy": metrics["accuracy"], "test_macro_f1": metrics["macro_f1"],
-        "per_class_accuracy": metrics["per_class_accuracy"], "confusion": metrics["confusion"],
-        "dev_accuracy": result.best_score, "steps": result.steps, "best_step": result.best_step,
-        "seconds": result.seconds, "train_images_per_s": train_rate,
+        "data": data,
+        "variant": variant,
+        "seed": seed,
+        "label": run.label,
+        "run": str(folder),
+        "minutes": minutes,
+        "test_accuracy": metrics["accuracy"],
+        "test_macro_f1": metrics["macro_f1"],
+        "per_class_accuracy": metrics["per_class_accuracy"],
+        "confusion": metrics["confusion"],
+        "dev_accuracy": result.best_score,
+        "steps": result.steps,
+        "best_step": result.best_step,
+        "seconds": result.seconds,
+        "train_images_per_s": train_rate,
         "inference_images_per_s": _inference_rate(run, test),
         "parameters": sum(p.numel() for p in run.model.parameters()),
     }
@@ -115,18 +175,30 @@ def _one_run(out: Path, data: str, variant: str, seed: int, minutes: float, thre
 
 def _summary(records: list[dict]) -> dict:
     acc = [r["test_accuracy"] for r in records]
-    return {"n_seeds": len(records), "test_accuracy_mean": statistics.mean(acc),
-            "test_accuracy_sd": statistics.stdev(acc) if len(acc) > 1 else 0.0,
-            "parameters": records[0]["parameters"], "label": records[0]["label"],
-            "train_images_per_s": statistics.median(r["train_images_per_s"] for r in records),
-            "inference_images_per_s": statistics.median(r["inference_images_per_s"] for r in records),
-            "steps_mean": statistics.mean(r["steps"] for r in records)}
+    return {
+        "n_seeds": len(records),
+        "test_accuracy_mean": statistics.mean(acc),
+        "test_accuracy_sd": statistics.stdev(acc) if len(acc) > 1 else 0.0,
+        "parameters": records[0]["parameters"],
+        "label": records[0]["label"],
+        "train_images_per_s": statistics.median(r["train_images_per_s"] for r in records),
+        "inference_images_per_s": statistics.median(r["inference_images_per_s"] for r in records),
+        "steps_mean": statistics.mean(r["steps"] for r in records),
+    }
 
 
-def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASETS),
-                     variants: Sequence[str] = tuple(VARIANTS), seeds: Sequence[int] = (1, 2, 3),
-                     minutes: float | Mapping[str, float] = 1.0, threads: int = 2, progress: bool = False,
-                     command: str = "", overrides: Sequence[str] = ()) -> dict:
+def run_vision_study(
+    out: str | Path,
+    *,
+    datasets: Sequence[str] = tuple(DATASETS),
+    variants: Sequence[str] = tuple(VARIANTS),
+    seeds: Sequence[int] = (1, 2, 3),
+    minutes: float | Mapping[str, float] = 1.0,
+    threads: int = 2,
+    progress: bool = False,
+    command: str = "",
+    overrides: Sequence[str] = (),
+) -> dict:
     """Train and score every (data set, variant, seed); returns and writes ``OUT/metrics.json``.
 
     Args:
@@ -146,17 +218,30 @@ def run_vision_study(out: str | Path, *, datasets: Sequence[str] = tuple(DATASET
     """
     unknown = [d for d in datasets if d not in DATASETS] + [v for v in variants if v not in VARIANTS]
     if unknown:
-        raise ValueError(f"unknown data set or variant {', '.join(unknown)}; data sets: {', '.join(DATASETS)}; "
-                         f"variants: {', '.join(VARIANTS)}")
+        raise ValueError(
+            f"unknown data set or variant {', '.join(unknown)}; data sets: {', '.join(DATASETS)}; "
+            f"variants: {', '.join(VARIANTS)}"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     budget = {d: minutes[d] if isinstance(minutes, Mapping) else minutes for d in datasets}
-    runs = [_one_run(out, d, v, s, budget[d], threads, progress, overrides)
-            for d in datasets for v in variants for s in seeds]
-    summary = {d: {v: _summary([r for r in runs if r["data"] == d and r["variant"] == v]) for v in variants}
-               for d in datasets}
-    metrics = {"command": command, "machine": machine_description(threads), "minutes": budget,
-               "seeds": list(seeds), "summary": summary, "runs": runs}
+    runs = [
+        _one_run(out, d, v, s, budget[d], threads, progress, overrides)
+        for d in datasets
+        for v in variants
+        for s in seeds
+    ]
+    summary = {
+        d: {v: _summary([r for r in runs if r["data"] == d and r["variant"] == v]) for v in variants} for d in datasets
+    }
+    metrics = {
+        "command": command,
+        "machine": machine_description(threads),
+        "minutes": budget,
+        "seeds": list(seeds),
+        "summary": summary,
+        "runs": runs,
+    }
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
     return metrics
 
@@ -170,8 +255,9 @@ class VisionExamples:
     stn: tuple[np.ndarray, np.ndarray, np.ndarray, str] | None  # inputs (N,H,W), outputs (N,H,W), thetas (N,2,3)
 
 
-def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, query: tuple[int, int] = (3, 3)
-                       ) -> VisionExamples:
+def attention_examples(
+    out: str | Path, *, seed: int = 1, n_images: int = 6, query: tuple[int, int] = (3, 3)
+) -> VisionExamples:
     """From the first seed's runs in `out`: CBAM's spatial gate (second stage), a non-local block's
     weights for one query pixel, and ViT rollout on the same test image; SE channel weights of
     the last stage averaged per class over 2,000 test images; and the spatial transformer's
@@ -212,8 +298,12 @@ def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, que
         batch = run.task.collate(test)
         with torch.no_grad():
             weights = run.model(batch.images).channel_weights[-1].numpy()
-        channel = (weights, batch.labels.numpy(), run.task.classes,
-                   f"SE channel weights, last stage, mean per class ({len(test)} test images)")
+        channel = (
+            weights,
+            batch.labels.numpy(),
+            run.task.classes,
+            f"SE channel weights, last stage, mean per class ({len(test)} test images)",
+        )
     run = run_of("canvas-stn-cnn")
     if run is not None:
         test = test_of(run, n_images)
@@ -221,8 +311,12 @@ def attention_examples(out: str | Path, *, seed: int = 1, n_images: int = 6, que
         with torch.no_grad():
             o = run.model(batch.images)
         rectified = (o.rectified[:, 0].numpy() * run.task.std + run.task.mean).clip(0, 1)
-        stn = (np.stack([e.image.numpy() for e in test]).astype(np.float32) / 255.0, rectified, o.theta.numpy(),
-               "spatial transformer: test canvases (top) and what the CNN saw (bottom)")
+        stn = (
+            np.stack([e.image.numpy() for e in test]).astype(np.float32) / 255.0,
+            rectified,
+            o.theta.numpy(),
+            "spatial transformer: test canvases (top) and what the CNN saw (bottom)",
+        )
     return VisionExamples(overlays, channel, stn)
 
 
@@ -233,18 +327,27 @@ def report_lines(metrics: dict) -> list[str]:
     """The study's results as Markdown tables, one per data set."""
     lines = []
     m = metrics["machine"]
-    lines += [f"Machine: {m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}; seeds "
-              f"{', '.join(map(str, metrics['seeds']))}.", ""]
+    lines += [
+        f"Machine: {m['cpu']}, {m['threads']} torch thread(s), torch {m['torch']}; seeds "
+        f"{', '.join(map(str, metrics['seeds']))}.",
+        "",
+    ]
     for data, rows in metrics["summary"].items():
-        lines += [f"### {_TITLES.get(data, data)}", "",
-                  f"Every run trained for {metrics['minutes'][data]:g} min of wall-clock time (validation on the "
-                  "dev split included), then was scored on the whole test split.", "",
-                  "| variant | test accuracy (mean ± sd) | parameters | steps | training images/s | "
-                  "inference images/s |", "| --- | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [
+            f"### {_TITLES.get(data, data)}",
+            "",
+            f"Every run trained for {metrics['minutes'][data]:g} min of wall-clock time (validation on the "
+            "dev split included), then was scored on the whole test split.",
+            "",
+            "| variant | test accuracy (mean ± sd) | parameters | steps | training images/s | inference images/s |",
+            "| --- | ---: | ---: | ---: | ---: | ---: |",
+        ]
         for variant, r in rows.items():
-            lines.append(f"| {r['label']} | {100 * r['test_accuracy_mean']:.2f} ± {100 * r['test_accuracy_sd']:.2f} % "
-                         f"| {r['parameters']:,} | {r['steps_mean']:.0f} | {r['train_images_per_s']:,.0f} "
-                         f"| {r['inference_images_per_s']:,.0f} |")
+            lines.append(
+                f"| {r['label']} | {100 * r['test_accuracy_mean']:.2f} ± {100 * r['test_accuracy_sd']:.2f} % "
+                f"| {r['parameters']:,} | {r['steps_mean']:.0f} | {r['train_images_per_s']:,.0f} "
+                f"| {r['inference_images_per_s']:,.0f} |"
+            )
         lines.append("")
     return lines
 
@@ -279,18 +382,19 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
     stn: Any = run.model.stn if "stn" in run.capabilities.model.parts else None  # declared by the family
     record = json.loads((Path(run.path) / "data" / "test.json").read_text(encoding="utf-8"))
     if stn is None or "transforms" not in record:
-        raise ValueError(f"{run_dir} is not a canvas run with a spatial transformer (model.stn and "
-                         "data.task=fashion-canvas)")
+        raise ValueError(
+            f"{run_dir} is not a canvas run with a spatial transformer (model.stn and data.task=fashion-canvas)"
+        )
     examples = run.task.load_split(run.path, "test")[:n_images]
     columns = record["transforms"]
-    boxes = np.asarray(columns["box"][:len(examples)], dtype=np.float64)  # (N, 4) x0 y0 x1 y1
-    scales = np.asarray(columns["scale"][:len(examples)], dtype=np.float64)
-    angles = np.asarray(columns["angle"][:len(examples)], dtype=np.float64)
+    boxes = np.asarray(columns["box"][: len(examples)], dtype=np.float64)  # (N, 4) x0 y0 x1 y1
+    scales = np.asarray(columns["scale"][: len(examples)], dtype=np.float64)
+    angles = np.asarray(columns["angle"][: len(examples)], dtype=np.float64)
     size = examples[0].image.shape[-1]
     feats, thetas = [], []
     with torch.no_grad():
         for i in range(0, len(examples), batch_size):
-            x = run.task.collate(examples[i:i + batch_size]).images
+            x = run.task.collate(examples[i : i + batch_size]).images
             f = stn.features(x)
             feats.append(f.flatten(1))
             thetas.append(stn.regressor(f).view(-1, 2, 3))
@@ -312,10 +416,15 @@ def stn_diagnostics(run_dir, *, n_images: int = 500, batch_size: int = 250) -> d
             coverage.append(0.0)
             continue
         coverage.append(float(np.mean(np.all(np.abs(q) <= 1.0, axis=0))))
-    return {"n_images": len(examples), "feature_sd": float(feat.std(axis=0).mean()),
-            "theta_mean": theta.mean(axis=0).round(4).tolist(), "theta_sd": theta.std(axis=0).round(6).tolist(),
-            "r_x": pearson(theta[:, 0, 2], centre[:, 0]), "r_y": pearson(theta[:, 1, 2], centre[:, 1]),
-            "r_scale": pearson(np.sqrt(np.abs(np.linalg.det(theta[:, :, :2]))), scales),
-            "r_angle": pearson(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]), angles),
-            "frame_area": float(np.abs(np.linalg.det(theta[:, :, :2])).mean()),
-            "item_coverage": float(np.mean(coverage))}
+    return {
+        "n_images": len(examples),
+        "feature_sd": float(feat.std(axis=0).mean()),
+        "theta_mean": theta.mean(axis=0).round(4).tolist(),
+        "theta_sd": theta.std(axis=0).round(6).tolist(),
+        "r_x": pearson(theta[:, 0, 2], centre[:, 0]),
+        "r_y": pearson(theta[:, 1, 2], centre[:, 1]),
+        "r_scale": pearson(np.sqrt(np.abs(np.linalg.det(theta[:, :, :2]))), scales),
+        "r_angle": pearson(np.arctan2(theta[:, 1, 0], theta[:, 0, 0]), angles),
+        "frame_area": float(np.abs(np.linalg.det(theta[:, :, :2])).mean()),
+        "item_coverage": float(np.mean(coverage)),
+    }

@@ -18,31 +18,88 @@ from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
-TASKS.register("dates", DateTask, "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
-               "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel")
-TASKS.register("translation", TranslationTask, "any parallel corpus (e.g. `attnkit data bible`) with "
-               "SentencePiece subwords, scored by BLEU/chrF", "[Bahdanau15]; SentencePiece [Kudo18b]")
-TASKS.register("bible-sections", BibleSectionsTask, "Bible chapters -> section of the canon (8 classes), "
-               "documents of verses of words, for the HAN", "[Yang16]")
-TASKS.register("fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> "
-               "10 classes", "[Xiao17]")
-TASKS.register("fashion-canvas", FashionCanvasTask, "Fashion-MNIST items rotated, scaled and placed on a "
-               "cluttered 60 x 60 canvas -> 10 classes", "[Xiao17]; cluttered MNIST of [Jaderberg15]")
-TASKS.register("debian-packages", DebianPackagesTask, "Debian package graph from the apt lists (dependencies as "
-               "edges) -> archive section of each package", "node classification of [Velickovic18]")
-TASKS.register("spoken-words", SpokenWordsTask, "spoken digits and command words (espeak-ng voices, unheard "
-               "voices held out) -> the word", "[Chorowski15]; [Dong18]")
-TASKS.register("spoken-dates", SpokenDatesTask, "the date task's dates spoken by espeak-ng (unheard voices "
-               "held out) -> ISO 8601, from log-mel frames", "[Chorowski15]; [Chan16]")
+TASKS.register(
+    "dates",
+    DateTask,
+    "human-readable dates in 11 locales -> ISO 8601 YYYY-MM-DD",
+    "deeplearning.ai Sequence Models, week 3; CLDR formats via Babel",
+)
+TASKS.register(
+    "translation",
+    TranslationTask,
+    "any parallel corpus (e.g. `attnkit data bible`) with SentencePiece subwords, scored by BLEU/chrF",
+    "[Bahdanau15]; SentencePiece [Kudo18b]",
+)
+TASKS.register(
+    "bible-sections",
+    BibleSectionsTask,
+    "Bible chapters -> section of the canon (8 classes), documents of verses of words, for the HAN",
+    "[Yang16]",
+)
+TASKS.register(
+    "fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> 10 classes", "[Xiao17]"
+)
+TASKS.register(
+    "fashion-canvas",
+    FashionCanvasTask,
+    "Fashion-MNIST items rotated, scaled and placed on a cluttered 60 x 60 canvas -> 10 classes",
+    "[Xiao17]; cluttered MNIST of [Jaderberg15]",
+)
+TASKS.register(
+    "debian-packages",
+    DebianPackagesTask,
+    "Debian package graph from the apt lists (dependencies as edges) -> archive section of each package",
+    "node classification of [Velickovic18]",
+)
+TASKS.register(
+    "spoken-words",
+    SpokenWordsTask,
+    "spoken digits and command words (espeak-ng voices, unheard voices held out) -> the word",
+    "[Chorowski15]; [Dong18]",
+)
+TASKS.register(
+    "spoken-dates",
+    SpokenDatesTask,
+    "the date task's dates spoken by espeak-ng (unheard voices held out) -> ISO 8601, from log-mel frames",
+    "[Chorowski15]; [Chan16]",
+)
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
-TASKS.register("scenes-caption", ScenesCaptionTask, "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption "
-               "naming them in reading order with their relations", "[Xu15]; items from [Xiao17]")
-TASKS.register("aligned-translation", AlignedTranslationTask, "translation on a corpus with word alignments "
-               "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
-               "[Och03]; [Garg19]")
+TASKS.register(
+    "scenes-caption",
+    ScenesCaptionTask,
+    "2-4 Fashion-MNIST items on an 84 x 84 canvas -> a caption naming them in reading order with their relations",
+    "[Xu15]; items from [Xiao17]",
+)
+TASKS.register(
+    "aligned-translation",
+    AlignedTranslationTask,
+    "translation on a corpus with word alignments "
+    "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
+    "[Och03]; [Garg19]",
+)
 
-__all__ = ["TASKS", "Task", "PrimaryMetric", "LossContext", "Prediction", "DateTask", "DatesConfig", "InputError",
-           "locale_tag", "TranslationExample", "TranslationTask", "TranslationConfig", "max_output_len",
-           "AlignedTranslationTask", "AlignedTranslationConfig",
-           "BibleSectionsTask", "FashionMNISTTask", "FashionCanvasTask",
-           "DebianPackagesTask", "KarateClubTask", "ScenesCaptionTask", "SpokenWordsTask", "SpokenDatesTask"]
+__all__ = [
+    "TASKS",
+    "Task",
+    "PrimaryMetric",
+    "LossContext",
+    "Prediction",
+    "DateTask",
+    "DatesConfig",
+    "InputError",
+    "locale_tag",
+    "TranslationExample",
+    "TranslationTask",
+    "TranslationConfig",
+    "max_output_len",
+    "AlignedTranslationTask",
+    "AlignedTranslationConfig",
+    "BibleSectionsTask",
+    "FashionMNISTTask",
+    "FashionCanvasTask",
+    "DebianPackagesTask",
+    "KarateClubTask",
+    "ScenesCaptionTask",
+    "SpokenWordsTask",
+    "SpokenDatesTask",
+]

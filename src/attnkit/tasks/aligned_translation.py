@@ -81,15 +81,18 @@ class AlignedTranslationConfig(TranslationConfig):
     def check(self) -> None:
         super().check()
         if self.guided_weight < 0:
-            raise ConfigError(f"data.guided_weight must be >= 0 (0 turns guided alignment off), "
-                              f"got {self.guided_weight}")
+            raise ConfigError(
+                f"data.guided_weight must be >= 0 (0 turns guided alignment off), got {self.guided_weight}"
+            )
         if self.guided_head < 0:
             raise ConfigError(f"data.guided_head must be a head index >= 0, got {self.guided_head}")
         if self.align_head != "mean" and not self.align_head.isdigit():
             raise ConfigError(f"data.align_head must be 'mean' or a head index, got {self.align_head!r}")
         if "/" in self.guide or not self.guide or self.guide == "gold":
-            raise ConfigError(f"data.guide: {self.guide!r} is not a link file name; give the aligner's name, e.g. "
-                              "eflomal for {split}.eflomal.pharaoh (never the gold)")
+            raise ConfigError(
+                f"data.guide: {self.guide!r} is not a link file name; give the aligner's name, e.g. "
+                "eflomal for {split}.eflomal.pharaoh (never the gold)"
+            )
 
 
 @dataclass(frozen=True)
@@ -129,8 +132,13 @@ class AlignedTranslationTask(TranslationTask):
     def capabilities(self) -> TaskCapabilities:
         """Translation with gold word links on its test examples (``example.gold``) and a kept
         alignment layer / head (:attr:`choice`, :meth:`save_choice`)."""
-        return TaskCapabilities(InputKind.TEXT, decodes=True, gold=GoldKind.WORD_LINKS, alignment_choice=True,
-                                max_source_len=self.max_source_len)
+        return TaskCapabilities(
+            InputKind.TEXT,
+            decodes=True,
+            gold=GoldKind.WORD_LINKS,
+            alignment_choice=True,
+            max_source_len=self.max_source_len,
+        )
 
     def _configure(self, cfg: AlignedTranslationConfig) -> "AlignedTranslationTask":
         self.guided_weight, self.guided_layer, self.guided_head = cfg.guided_weight, cfg.guided_layer, cfg.guided_head
@@ -165,10 +173,14 @@ class AlignedTranslationTask(TranslationTask):
         for split in SPLITS:
             examples = corpora[split]
             n, cut = len(examples), split == "dev"  # dev keeps its first data.n_dev pairs
-            guide = _read_links(corpus / f"{split}.{data_cfg.guide}.pharaoh", n, required=data_cfg.guided_weight > 0,
-                                prefix=cut)
-            gold = (_read_links(corpus / f"{split}.gold.pharaoh", n, required=False, prefix=cut)
-                    if split != "train" else None)
+            guide = _read_links(
+                corpus / f"{split}.{data_cfg.guide}.pharaoh", n, required=data_cfg.guided_weight > 0, prefix=cut
+            )
+            gold = (
+                _read_links(corpus / f"{split}.gold.pharaoh", n, required=False, prefix=cut)
+                if split != "train"
+                else None
+            )
             if data_cfg.reverse:
                 guide, gold = _flip(guide), _flip(gold)
             if guide is not None:
@@ -187,15 +199,18 @@ class AlignedTranslationTask(TranslationTask):
             try:
                 task.choice = AlignmentChoice.from_dict(json.loads(path.read_text(encoding="utf-8"))["choice"])
             except (ValueError, KeyError, TypeError) as err:
-                raise ConfigError(f"{path}: not an alignment choice ({err}); delete it or rerun "
-                                  "`attnkit evaluate --split dev --choose`") from None
+                raise ConfigError(
+                    f"{path}: not an alignment choice ({err}); delete it or rerun "
+                    "`attnkit evaluate --split dev --choose`"
+                ) from None
         return task
 
     def save_choice(self, run_dir: str | Path, choice: AlignmentChoice, score: dict) -> None:
         """Keep `choice` (made on the dev gold, with its `score`) in the run folder for later runs."""
         self.choice = choice
-        atomic_write_text(Path(run_dir) / CHOICE_FILE,
-                          json.dumps({"choice": choice.as_dict(), "dev": score}, indent=2) + "\n")
+        atomic_write_text(
+            Path(run_dir) / CHOICE_FILE, json.dumps({"choice": choice.as_dict(), "dev": score}, indent=2) + "\n"
+        )
 
     @staticmethod
     def load_split(run_dir: str | Path, split: str) -> list[AlignedExample]:
@@ -221,8 +236,12 @@ class AlignedTranslationTask(TranslationTask):
                 guide = (tuple(sorted(e.guide)), tuple(piece_words(src_pieces)), tuple(piece_words(tgt_pieces)))
             items.append((self.src_vocab.encode(src_pieces), self.encode_target(e.target), guide))
         if dropped:
-            log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
-                     dropped, len(examples), self.max_source_len)
+            log.info(
+                "left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
+                dropped,
+                len(examples),
+                self.max_source_len,
+            )
         return items
 
     def collate(self, items: Sequence[tuple]) -> AlignedBatch:
@@ -233,7 +252,7 @@ class AlignedTranslationTask(TranslationTask):
         for b, (_, _, g) in enumerate(items):
             if g is not None:
                 links, src_words, tgt_words = g
-                guide[b, :len(tgt_words), :len(src_words)] = piece_link_matrix(set(links), src_words, tgt_words)
+                guide[b, : len(tgt_words), : len(src_words)] = piece_link_matrix(set(links), src_words, tgt_words)
         return AlignedBatch(*batch, guide)
 
     def loss(self, model: nn.Module, batch: TeacherForcedBatch, ctx: LossContext) -> Tensor:
@@ -252,48 +271,80 @@ class AlignedTranslationTask(TranslationTask):
         kwargs = {"align_layer": self.guided_layer} if hasattr(model, "attention_maps") else {}
         out = model(batch.src, batch.src_lengths, batch.tgt_in, project=fused is None, **kwargs)
         if getattr(out, "log_prob", None) is not None or out.weights is None:
-            raise ValueError("guided alignment needs a model with soft attention "
-                             "(not sampled hard attention, not none)")
+            raise ValueError(
+                "guided alignment needs a model with soft attention (not sampled hard attention, not none)"
+            )
         smoothing = ctx.train.label_smoothing
         if fused is not None:
-            ce = linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias, batch.tgt_out.flatten(),
-                                      ignore_index=Vocab.pad_id, label_smoothing=smoothing)
+            ce = linear_cross_entropy(
+                out[0].flatten(0, 1),
+                fused.weight,
+                fused.bias,
+                batch.tgt_out.flatten(),
+                ignore_index=Vocab.pad_id,
+                label_smoothing=smoothing,
+            )
         else:
-            ce = F.cross_entropy(out[0].float().flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                                 reduction="sum", label_smoothing=smoothing)
+            ce = F.cross_entropy(
+                out[0].float().flatten(0, 1),
+                batch.tgt_out.flatten(),
+                ignore_index=Vocab.pad_id,
+                reduction="sum",
+                label_smoothing=smoothing,
+            )
         weights = out.weights if out.weights.dim() == 3 else out.weights[:, self.guided_head]  # (B, Tq, Tk)
         tiny = torch.finfo(weights.dtype).tiny
         align = -(guide.to(weights.dtype) * weights.clamp_min(tiny).log()).sum()  # [Garg19] L_a, summed
         return ce + self.guided_weight * align
 
     # --- evaluation --------------------------------------------------------------------------
-    def alignments(self, model: nn.Module, examples: Sequence[TranslationExample],
-                   choice: AlignmentChoice | None = None) -> list[set[tuple[int, int]]]:
+    def alignments(
+        self, model: nn.Module, examples: Sequence[TranslationExample], choice: AlignmentChoice | None = None
+    ) -> list[set[tuple[int, int]]]:
         """Word links (source word, target word) of the model's attention on each example's
         reference (force decoding), read by `choice` (default: the task's)."""
         choice = choice or self.choice
         forced = self.forced_attention(model, [(e.text, e.target) for e in examples])
-        return [choice_links(f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(e.text.split()),
-                             n_tgt_words=len(e.target.split())) for f, e in zip(forced, examples)]
+        return [
+            choice_links(
+                f.weights,
+                f.src_tokens,
+                f.tgt_tokens,
+                choice,
+                n_src_words=len(e.text.split()),
+                n_tgt_words=len(e.target.split()),
+            )
+            for f, e in zip(forced, examples)
+        ]
 
-    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], *,
-                 decode: DecodeOptions | None = None):
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[TranslationExample], *, decode: DecodeOptions | None = None
+    ):
         """BLEU/chrF as :meth:`TranslationTask.evaluate`, plus AER, precision and recall of the
         attention's alignment where the examples have gold links (and the model has attention)."""
         metrics, translations = super().evaluate(model, examples, decode=decode)
         golden = [(e, gold) for e in examples if (gold := getattr(e, "gold", None)) is not None]  # AlignedExamples
         if golden and getattr(model, "uses_attention", True):
             score = alignment_error_rate(self.alignments(model, [e for e, _ in golden]), [gold for _, gold in golden])
-            metrics.update({"aer": score.aer, "align_precision": score.precision, "align_recall": score.recall,
-                            "align_n": score.n_sentences, "align_choice": self.choice.label()})
+            metrics.update(
+                {
+                    "aer": score.aer,
+                    "align_precision": score.precision,
+                    "align_recall": score.recall,
+                    "align_n": score.n_sentences,
+                    "align_choice": self.choice.label(),
+                }
+            )
         return metrics, translations
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         lines = super().report(metrics, detailed=detailed)
         if "aer" in metrics:
-            lines[3:3] = [f"{'AER:':<16}{metrics['aer']:.4f}  (precision {metrics['align_precision']:.4f}, recall "
-                          f"{metrics['align_recall']:.4f}, {metrics['align_n']} gold verses, "
-                          f"{metrics['align_choice']})"]
+            lines[3:3] = [
+                f"{'AER:':<16}{metrics['aer']:.4f}  (precision {metrics['align_precision']:.4f}, recall "
+                f"{metrics['align_recall']:.4f}, {metrics['align_n']} gold verses, "
+                f"{metrics['align_choice']})"
+            ]
         return lines
 
 
@@ -305,16 +356,20 @@ def _read_links(path: Path, n: int, *, required: bool, prefix: bool = False) -> 
     """The links of `path`'s first `n` lines (all its lines must be `n`, or >= n with `prefix`)."""
     if not path.is_file():
         if required:
-            raise ConfigError(f"data.guide: {path} not found; run `attnkit data alignments` (it writes the eflomal "
-                              "links) or set data.guided_weight: 0")
+            raise ConfigError(
+                f"data.guide: {path} not found; run `attnkit data alignments` (it writes the eflomal "
+                "links) or set data.guided_weight: 0"
+            )
         return None
     try:
         links = read_pharaoh(path)
     except ValueError as err:
         raise ConfigError(f"data.corpus: {err}") from None
     if len(links) != n and not (prefix and len(links) > n):
-        raise ConfigError(f"data.corpus: {path} has {len(links)} lines but its split has {n} sentence pairs; "
-                          "rebuild the corpus with `attnkit data alignments --force`")
+        raise ConfigError(
+            f"data.corpus: {path} has {len(links)} lines but its split has {n} sentence pairs; "
+            "rebuild the corpus with `attnkit data alignments --force`"
+        )
     return links[:n]
 
 
@@ -323,5 +378,13 @@ def _flip(alignments):
 
 
 def _attach(examples: Sequence[TranslationExample], guide, gold) -> list[AlignedExample]:
-    return [AlignedExample(e.text, e.target, e.locale, frozenset(guide[k]) if guide is not None else frozenset(),
-                           frozenset(gold[k]) if gold is not None else None) for k, e in enumerate(examples)]
+    return [
+        AlignedExample(
+            e.text,
+            e.target,
+            e.locale,
+            frozenset(guide[k]) if guide is not None else frozenset(),
+            frozenset(gold[k]) if gold is not None else None,
+        )
+        for k, e in enumerate(examples)
+    ]

@@ -30,8 +30,15 @@ if TYPE_CHECKING:
 
 _Score = TypeVar("_Score", float, tuple[float, float])  # a value, or a :meth:`PrimaryMetric.key` tuple
 
-__all__ = ["PrimaryMetric", "LossContext", "Task", "Prediction", "SpanGoldTask", "AlignmentChoiceTask",
-           "TextDecodingTask"]
+__all__ = [
+    "PrimaryMetric",
+    "LossContext",
+    "Task",
+    "Prediction",
+    "SpanGoldTask",
+    "AlignmentChoiceTask",
+    "TextDecodingTask",
+]
 
 
 @dataclass(frozen=True)
@@ -155,8 +162,9 @@ class Task(Protocol):
         the batch's total :meth:`loss_weight` and runs it under autocast when asked."""
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def evaluate(self, model: nn.Module, examples: Sequence, *, decode: "DecodeOptions | None" = None
-                 ) -> tuple[dict[str, Any], list]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence, *, decode: "DecodeOptions | None" = None
+    ) -> tuple[dict[str, Any], list]:
         """Score `model` (in eval mode) on `examples`: the metrics (``metric.name`` among them;
         plain numbers, strings and lists, JSON-serialisable) and one prediction per example.
         `decode`: the decoding options of a task that decodes (non-decoding tasks take None)."""
@@ -165,8 +173,14 @@ class Task(Protocol):
         """Lines that present :meth:`evaluate`'s metrics to a person; `detailed` adds the finer
         breakdowns a task has (per class, per locale...)."""
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: "DecodeOptions | None" = None) -> list[Prediction]:
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: Sequence[str],
+        *,
+        options: Mapping[str, str] = {},
+        decode: "DecodeOptions | None" = None,
+    ) -> list[Prediction]:
         """Predictions for raw user inputs (a line of text, an image path, a node id...), in order,
         each carrying its attention and its ``kind`` (:mod:`attnkit.predictions`), drawn by the
         views registry (:data:`attnkit.viz.views.VIEWS`). `options` are the input options the

@@ -134,8 +134,9 @@ class BibleSectionsTask:
         return [s.name for s in SECTIONS]
 
     @classmethod
-    def build(cls, cfg: SectionsConfig, run_dir: str | Path, *, read: Reader | None = None
-              ) -> tuple["BibleSectionsTask", dict[str, list[Chapter]]]:
+    def build(
+        cls, cfg: SectionsConfig, run_dir: str | Path, *, read: Reader | None = None
+    ) -> tuple["BibleSectionsTask", dict[str, list[Chapter]]]:
         """Read the SWORD module, build the capped chapters, the stratified split and the vocabulary;
         write ``vocab.json``, ``dataset.json`` and ``data/{split}.jsonl`` into `run_dir`.
 
@@ -183,8 +184,9 @@ class BibleSectionsTask:
     def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy of the documents' labels (label smoothing from the train config)."""
         out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
-        return F.cross_entropy(out.logits.float(), batch.labels, reduction="sum",
-                               label_smoothing=ctx.train.label_smoothing)
+        return F.cross_entropy(
+            out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
+        )
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
@@ -194,7 +196,7 @@ class BibleSectionsTask:
         probs: list[Any] = [None] * len(chapters)
         outs: list[Any] = [None] * len(chapters)
         for start in range(0, len(order), batch_size):
-            idx = order[start:start + batch_size]
+            idx = order[start : start + batch_size]
             batch = encode_batch([chapters[i] for i in idx], self.vocab)
             out = model(batch.tokens.to(device), batch.sentence_lengths.to(device), batch.n_sentences.to(device))
             p = torch.softmax(out.logits.float(), dim=-1).cpu()
@@ -204,8 +206,9 @@ class BibleSectionsTask:
                 outs[i] = (out.word_weights[k, :s, :w].cpu(), out.sentence_weights[k, :s].cpu())
         return probs, outs
 
-    def evaluate(self, model: nn.Module, examples: Sequence[Chapter], *, decode: Any = None
-                 ) -> tuple[dict[str, Any], list[DocumentPrediction]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[Chapter], *, decode: Any = None
+    ) -> tuple[dict[str, Any], list[DocumentPrediction]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix
         (:func:`attnkit.evaluation.classification_metrics`), and one prediction per chapter.
 
@@ -225,8 +228,9 @@ class BibleSectionsTask:
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "documents", detailed=detailed)
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: Any = None) -> list[DocumentPrediction]:
+    def predict(
+        self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
+    ) -> list[DocumentPrediction]:
         """The section of each input line, read as one document whose sentences end at ``. ! ? ; :``
         (:func:`split_sentences`, then :func:`tokenize`; the config's caps apply).
 

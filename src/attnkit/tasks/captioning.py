@@ -64,6 +64,7 @@ from .images import INVERT
 
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
 
+
 @dataclass(frozen=True)
 class ScenesCaptionConfig:
     """``data.task: scenes-caption``: how many scenes, and how they are drawn.
@@ -183,8 +184,7 @@ class ScenesCaptionTask:
         halves of a seeded permutation of the test images for dev and test."""
         held_out = np.random.default_rng(cfg.seed).permutation(n_test_images)
         half = n_test_images // 2
-        return {"train": np.arange(n_train_images), "dev": np.sort(held_out[:half]),
-                "test": np.sort(held_out[half:])}
+        return {"train": np.arange(n_train_images), "dev": np.sort(held_out[:half]), "test": np.sort(held_out[half:])}
 
     @classmethod
     def build(cls, cfg: ScenesCaptionConfig, run_dir: str | Path) -> tuple["ScenesCaptionTask", dict[str, list]]:
@@ -205,16 +205,24 @@ class ScenesCaptionTask:
             pixels = scene_data.render_scenes(scenes, images, cfg.size)
             splits[split] = [CaptionExample(torch.from_numpy(p), s) for p, s in zip(pixels, scenes)]
             meta[split] = {"n": n, "sha256": _digest(pixels)}
-            atomic_write_text(run_dir / "data" / f"{split}.json",
-                              json.dumps({"scenes": [scene_data.scene_to_dict(s) for s in scenes]}))
+            atomic_write_text(
+                run_dir / "data" / f"{split}.json",
+                json.dumps({"scenes": [scene_data.scene_to_dict(s) for s in scenes]}),
+            )
             if split == "train":
                 scaled = pixels.astype(np.float64) / 255.0
                 mean, std = float(scaled.mean()), float(scaled.std())
         vocab = Vocab.build(e.scene.caption.split() for e in splits["train"])
         longest = max(len(e.scene.caption.split()) for e in splits["train"])
         vocab.save(run_dir / "vocab.json")
-        info = {"config": asdict(cfg), "mean": mean, "std": std, "max_target_len": longest,
-                "source_sha256": {k: _digest(*v) for k, v in sources.items()}, "splits": meta}
+        info = {
+            "config": asdict(cfg),
+            "mean": mean,
+            "std": std,
+            "max_target_len": longest,
+            "source_sha256": {k: _digest(*v) for k, v in sources.items()},
+            "splits": meta,
+        }
         atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1))
         return cls(cfg, vocab, mean, std, longest), splits
 
@@ -238,8 +246,10 @@ class ScenesCaptionTask:
         images, _ = _source(cfg, "train" if split == "train" else "test")
         pixels = scene_data.render_scenes(scenes, images, cfg.size)
         if _digest(pixels) != info["splits"][split]["sha256"]:
-            raise ConfigError(f"{run_dir}: the {split} scenes differ from the ones this run was trained on "
-                              "(other Fashion-MNIST files, or another version of the scene code)")
+            raise ConfigError(
+                f"{run_dir}: the {split} scenes differ from the ones this run was trained on "
+                "(other Fashion-MNIST files, or another version of the scene code)"
+            )
         return [CaptionExample(torch.from_numpy(p), s) for p, s in zip(pixels, scenes)]
 
     # --- training ------------------------------------------------------------------------------
@@ -260,8 +270,11 @@ class ScenesCaptionTask:
         return ((x - self.mean) / self.std).unsqueeze(1)
 
     def collate(self, items: Sequence[tuple[Tensor, list[int]]]) -> CaptionBatch:
-        return CaptionBatch(self._normalise(torch.stack([image for image, _ in items])),
-                            pad([[Vocab.bos_id, *t] for _, t in items]), pad([[*t, Vocab.eos_id] for _, t in items]))
+        return CaptionBatch(
+            self._normalise(torch.stack([image for image, _ in items])),
+            pad([[Vocab.bos_id, *t] for _, t in items]),
+            pad([[*t, Vocab.eos_id] for _, t in items]),
+        )
 
     @staticmethod
     def loss(model: nn.Module, batch: CaptionBatch, ctx: LossContext) -> Tensor:
@@ -270,8 +283,13 @@ class ScenesCaptionTask:
         out = model(batch.images, batch.tgt_in)
         real = batch.tgt_out != Vocab.pad_id
         logits = out.logits.float() if out.logits.dtype in (torch.float16, torch.bfloat16) else out.logits
-        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                              reduction="none", label_smoothing=ctx.train.label_smoothing).view(real.shape)
+        nll = F.cross_entropy(
+            logits.flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=Vocab.pad_id,
+            reduction="none",
+            label_smoothing=ctx.train.label_smoothing,
+        ).view(real.shape)
         total = nll.sum()
         if out.penalty is not None:
             total = total + out.penalty
@@ -293,7 +311,7 @@ class ScenesCaptionTask:
         model.eval()
         out = []
         for start in range(0, len(pixels), batch_size):
-            chunk = pixels[start:start + batch_size]
+            chunk = pixels[start : start + batch_size]
             images = self._normalise(chunk).to(device)
             lengths = torch.full((len(chunk),), grid[0] * grid[1], dtype=torch.long, device=device)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
@@ -309,8 +327,9 @@ class ScenesCaptionTask:
         return out
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, examples: Sequence[CaptionExample], *, decode: DecodeOptions | None = None
-                 ) -> tuple[dict[str, Any], list[CaptionPrediction]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[CaptionExample], *, decode: DecodeOptions | None = None
+    ) -> tuple[dict[str, Any], list[CaptionPrediction]]:
         """BLEU-1..4, exact match and, with attention, localisation (module docstring).
 
         Metrics: ``bleu_1`` .. ``bleu_4`` (0-100), ``exact_match``, ``n``; with attention also
@@ -349,27 +368,41 @@ class ScenesCaptionTask:
                 chance_peak += [peak] * len(positions)
                 chance_mass += [area] * len(positions)
         mean = lambda v: float(np.mean(v)) if v else 0.0  # noqa: E731
-        return {"localisation_accuracy": mean(hits), "attention_in_box": mean(masses), "chance_peak": mean(chance_peak),
-                "chance_mass": mean(chance_mass), "n_localised": len(hits), "n_item_words": n_words}
+        return {
+            "localisation_accuracy": mean(hits),
+            "attention_in_box": mean(masses),
+            "chance_peak": mean(chance_peak),
+            "chance_mass": mean(chance_mass),
+            "n_localised": len(hits),
+            "n_item_words": n_words,
+        }
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         lines = [f"{'scenes:':<24}{metrics['n']}"]
         lines += [f"{f'BLEU-{n}:':<24}{metrics[f'bleu_{n}']:.2f}" for n in range(1, 5)]
         lines.append(f"{'exact match:':<24}{metrics['exact_match']:.2%}")
         if "localisation_accuracy" in metrics:
-            lines += [f"{'localisation accuracy:':<24}{metrics['localisation_accuracy']:.2%} (chance "
-                      f"{metrics['chance_peak']:.2%}) of {metrics['n_localised']} item words naming the right item "
-                      f"({metrics['n_item_words']} generated): the attention peak inside the item's box",
-                      f"{'attention in box:':<24}{metrics['attention_in_box']:.2%} (uniform attention: "
-                      f"{metrics['chance_mass']:.2%}) of the attention mass of those words"]
+            lines += [
+                f"{'localisation accuracy:':<24}{metrics['localisation_accuracy']:.2%} (chance "
+                f"{metrics['chance_peak']:.2%}) of {metrics['n_localised']} item words naming the right item "
+                f"({metrics['n_item_words']} generated): the attention peak inside the item's box",
+                f"{'attention in box:':<24}{metrics['attention_in_box']:.2%} (uniform attention: "
+                f"{metrics['chance_mass']:.2%}) of the attention mass of those words",
+            ]
         else:
             lines.append(f"{'localisation:':<24}n/a (the model has no attention)")
         if detailed:
             lines.append(f"{'BLEU signature:':<24}{metrics['bleu_signature']}")
         return lines
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: DecodeOptions | None = None) -> list[CaptionPrediction]:
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: Sequence[str],
+        *,
+        options: Mapping[str, str] = {},
+        decode: DecodeOptions | None = None,
+    ) -> list[CaptionPrediction]:
         """Captions of image files (PNG, JPEG, ... read with Pillow, made grey and resized to the
         scenes' size), greedy or with beam search (``beam_size``), with every word's attention.
 
@@ -382,8 +415,9 @@ class ScenesCaptionTask:
         """
         unknown = set(options) - {"invert"}
         if unknown:
-            raise InputError(f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "
-                             "invert=auto|yes|no")
+            raise InputError(
+                f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes invert=auto|yes|no"
+            )
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")

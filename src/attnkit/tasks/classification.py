@@ -31,17 +31,21 @@ def check_split_fractions(cfg: Any) -> None:
     """Raises ConfigError unless ``cfg.dev_fraction`` and ``cfg.test_fraction`` lie in (0, 1)
     with a sum below 1."""
     if not (0 < cfg.dev_fraction < 1 and 0 < cfg.test_fraction < 1 and cfg.dev_fraction + cfg.test_fraction < 1):
-        raise ConfigError(f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
-                          f"got {cfg.dev_fraction} and {cfg.test_fraction}")
+        raise ConfigError(
+            f"data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
+            f"got {cfg.dev_fraction} and {cfg.test_fraction}"
+        )
 
 
 def classification_report(metrics: Mapping[str, Any], unit: str, *, detailed: bool = False) -> list[str]:
     """Lines of count (`unit`: "documents", "images", ...), accuracy and macro-F1, and with
     `detailed` the accuracy of every class."""
-    lines = [f"{unit + ':':<18}{metrics['n']}", f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
-             f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}"]
+    lines = [
+        f"{unit + ':':<18}{metrics['n']}",
+        f"{'accuracy:':<18}{metrics['accuracy']:.2%}",
+        f"{'macro-F1:':<18}{metrics['macro_f1']:.3f}",
+    ]
     if detailed:
         for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
             lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
     return lines
-

@@ -31,8 +31,7 @@ from .seq2seq import Seq2SeqTask
 __all__ = ["DateTask", "DatesConfig", "locale_tag", "DEFAULT_LOCALES"]
 
 SPLITS = ("train", "dev", "test")
-DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL",
-                   "ru_RU", "zh_CN", "ja_JP")
+DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU", "zh_CN", "ja_JP")
 
 
 @dataclass(frozen=True)
@@ -93,8 +92,9 @@ class DateTask(Seq2SeqTask):
         """Text in (a date, option ``locale``: one of the run's locales), decoded; gold: the source
         span of each output character (:meth:`gold_alignment`)."""
         locale = InputOption("locale", "en_US", tuple(self.locales), "the locale the date is written in")
-        return TaskCapabilities(InputKind.TEXT, (locale,), decodes=True, gold=GoldKind.SPANS,
-                                max_source_len=self.max_source_len)
+        return TaskCapabilities(
+            InputKind.TEXT, (locale,), decodes=True, gold=GoldKind.SPANS, max_source_len=self.max_source_len
+        )
 
     @classmethod
     def build(cls, data_cfg: DatesConfig, run_dir: str | Path) -> tuple["DateTask", dict[str, list[DateExample]]]:
@@ -107,16 +107,20 @@ class DateTask(Seq2SeqTask):
         try:
             for loc in data_cfg.locales:
                 dates.check_locale(loc)
-            splits = dates.make_splits(data_cfg.n_train, data_cfg.n_dev, data_cfg.n_test,
-                                       data_cfg.seed, locales=tuple(data_cfg.locales))
+            splits = dates.make_splits(
+                data_cfg.n_train, data_cfg.n_dev, data_cfg.n_test, data_cfg.seed, locales=tuple(data_cfg.locales)
+            )
         except ValueError as err:
             raise ConfigError(f"data: {err}") from None
         longest = max(len(e.text) for split in splits.values() for e in split)
         if longest > data_cfg.max_source_len:
-            raise ConfigError(f"a generated date is {longest} characters long, over "
-                              f"data.max_source_len={data_cfg.max_source_len}; raise it")
-        src_vocab = Vocab.build((list(e.text) for e in splits["train"]),
-                                reserved=[locale_tag(loc) for loc in data_cfg.locales])
+            raise ConfigError(
+                f"a generated date is {longest} characters long, over "
+                f"data.max_source_len={data_cfg.max_source_len}; raise it"
+            )
+        src_vocab = Vocab.build(
+            (list(e.text) for e in splits["train"]), reserved=[locale_tag(loc) for loc in data_cfg.locales]
+        )
         tgt_vocab = Vocab.build(list(e.target) for e in splits["train"])
         task = cls(src_vocab, tgt_vocab, tuple(data_cfg.locales), data_cfg.max_source_len)
         run_dir = Path(run_dir)
@@ -134,8 +138,12 @@ class DateTask(Seq2SeqTask):
     def load(cls, data_cfg, run_dir: str | Path) -> "DateTask":
         """Rebuild the task from a run folder's vocabularies and its config."""
         run_dir = Path(run_dir)
-        return cls(Vocab.load(run_dir / "src_vocab.json"), Vocab.load(run_dir / "tgt_vocab.json"),
-                   tuple(data_cfg.locales), data_cfg.max_source_len)
+        return cls(
+            Vocab.load(run_dir / "src_vocab.json"),
+            Vocab.load(run_dir / "tgt_vocab.json"),
+            tuple(data_cfg.locales),
+            data_cfg.max_source_len,
+        )
 
     @staticmethod
     def load_split(run_dir: str | Path, split: str) -> list[DateExample]:
@@ -154,8 +162,7 @@ class DateTask(Seq2SeqTask):
         if not text.strip():
             raise InputError("empty input; give a date such as '3. Mai 1979'")
         if len(text) > self.max_source_len:
-            raise InputError(f"input is {len(text)} characters long; this model takes at most "
-                             f"{self.max_source_len}")
+            raise InputError(f"input is {len(text)} characters long; this model takes at most {self.max_source_len}")
         return [locale_tag(locale), *text]
 
     def encode_target(self, target: str) -> list[int]:
@@ -170,13 +177,14 @@ class DateTask(Seq2SeqTask):
         Output positions 0-3 are the year digits, 5-6 the month, 8-9 the day; the spans are
         the example's field spans shifted by the locale tag.
         """
-        fields = ((range(0, 4), example.year_span), (range(5, 7), example.month_span),
-                  (range(8, 10), example.day_span))
-        return [(t, start + self.src_offset, end + self.src_offset)
-                for positions, (start, end) in fields for t in positions]
+        fields = ((range(0, 4), example.year_span), (range(5, 7), example.month_span), (range(8, 10), example.day_span))
+        return [
+            (t, start + self.src_offset, end + self.src_offset) for positions, (start, end) in fields for t in positions
+        ]
 
-    def evaluate(self, model: nn.Module, examples: Sequence[DateExample], *, decode: DecodeOptions | None = None
-                 ) -> tuple[dict[str, Any], list]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[DateExample], *, decode: DecodeOptions | None = None
+    ) -> tuple[dict[str, Any], list]:
         """Exact match, alignment accuracy and the share of zero weights
         (:func:`attnkit.evaluation.evaluate_examples`), and exact match per locale."""
         scores, translations = evaluate_examples(model, self, examples, decode=decode)
@@ -191,11 +199,12 @@ class DateTask(Seq2SeqTask):
         """The metrics as lines; `detailed` adds exact match per locale."""
         lines = [f"{'examples:':<20}{metrics['n']}", f"{'exact match:':<20}{metrics['exact_match']:.2%}"]
         if "alignment_accuracy" in metrics:
-            lines += [f"{'alignment accuracy:':<20}{metrics['alignment_accuracy']:.2%} "
-                      f"({metrics['n_aligned']} output digits whose most-attended source character lies "
-                      "in the gold year/month/day span)",
-                      f"{'zero weights:':<20}{metrics['zero_weight_share']:.2%} of all alignment weights are "
-                      "exactly 0"]
+            lines += [
+                f"{'alignment accuracy:':<20}{metrics['alignment_accuracy']:.2%} "
+                f"({metrics['n_aligned']} output digits whose most-attended source character lies "
+                "in the gold year/month/day span)",
+                f"{'zero weights:':<20}{metrics['zero_weight_share']:.2%} of all alignment weights are exactly 0",
+            ]
         else:
             lines.append(f"{'alignment accuracy:':<20}n/a (the model has no attention)")
         if detailed:

@@ -42,8 +42,7 @@ from ..predictions import GRAPH_NEIGHBOURHOOD
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, check_split_fractions, classification_report
 
-__all__ = ["DebianGraphConfig", "KarateConfig", "NodeBatch", "NodePrediction",
-           "DebianPackagesTask", "KarateClubTask"]
+__all__ = ["DebianGraphConfig", "KarateConfig", "NodeBatch", "NodePrediction", "DebianPackagesTask", "KarateClubTask"]
 
 
 @dataclass(frozen=True)
@@ -155,8 +154,9 @@ class DebianPackagesTask:
     def _graph(cls, cfg: Any) -> NodeGraph:
         """The graph of `cfg`, an instance of ``cls.config_class`` (here a DebianGraphConfig)."""
         try:
-            return debian_graph.load_debian_graph(cfg.lists_dir or None, min_df=cfg.min_df,
-                                                  max_features=cfg.max_features, dim=cfg.dim, seed=cfg.seed)
+            return debian_graph.load_debian_graph(
+                cfg.lists_dir or None, min_df=cfg.min_df, max_features=cfg.max_features, dim=cfg.dim, seed=cfg.seed
+            )
         except InputError as err:
             raise ConfigError(str(err)) from None
 
@@ -204,8 +204,9 @@ class DebianPackagesTask:
     def loss(model: nn.Module, batch: NodeBatch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy of the batch's nodes, the model run over the whole graph."""
         logits = model(batch.features, batch.edge_index).logits
-        return F.cross_entropy(logits[batch.nodes].float(), batch.labels, reduction="sum",
-                               label_smoothing=ctx.train.label_smoothing)
+        return F.cross_entropy(
+            logits[batch.nodes].float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
+        )
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
@@ -214,8 +215,9 @@ class DebianPackagesTask:
         out = model(self.features.to(device), self.edge_index.to(device), need_weights=need_weights)
         return torch.softmax(out.logits.float(), dim=-1).cpu(), out
 
-    def evaluate(self, model: nn.Module, examples: Sequence[int], *, decode: Any = None
-                 ) -> tuple[dict[str, Any], list[ClassLabel]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[int], *, decode: Any = None
+    ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix on the nodes `examples`.
 
         Raises:
@@ -226,14 +228,16 @@ class DebianPackagesTask:
         predicted = p[nodes].argmax(-1).tolist()
         metrics = classification_metrics(predicted, self.labels[nodes].tolist(), len(self.classes))
         metrics["classes"] = self.classes
-        return metrics, [ClassLabel(self.classes[k], float(p[i, k]), int(self.labels[i]))
-                         for i, k in zip(nodes.tolist(), predicted)]
+        return metrics, [
+            ClassLabel(self.classes[k], float(p[i, k]), int(self.labels[i])) for i, k in zip(nodes.tolist(), predicted)
+        ]
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "nodes", detailed=detailed)
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: Any = None) -> list[NodePrediction]:
+    def predict(
+        self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
+    ) -> list[NodePrediction]:
         """The class of each named node (a package name), with the attention of every layer over
         its incoming edges.
 
@@ -244,8 +248,9 @@ class DebianPackagesTask:
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         missing = [name for name in inputs if name not in self.index]
         if missing:
-            raise InputError(f"no node {missing[0]!r} in this run's graph; give a node name, e.g. "
-                             f"{self.graph.names[0]}")
+            raise InputError(
+                f"no node {missing[0]!r} in this run's graph; give a node name, e.g. {self.graph.names[0]}"
+            )
         if not inputs:
             raise InputError("no input nodes")
         p, out = self._probabilities(model, need_weights=True)
@@ -255,8 +260,16 @@ class DebianPackagesTask:
             k = int(p[i].argmax())
             read = out.incoming(i)  # the model reads its own edge weights
             sources, weights = read if read is not None else (self.edge_index[0, self.edge_index[1] == i].tolist(), [])
-            preds.append(NodePrediction(self.classes[k], float(p[i, k]), name, [self.graph.names[j] for j in sources],
-                                        weights, [self.classes[int(self.labels[j])] for j in sources]))
+            preds.append(
+                NodePrediction(
+                    self.classes[k],
+                    float(p[i, k]),
+                    name,
+                    [self.graph.names[j] for j in sources],
+                    weights,
+                    [self.classes[int(self.labels[j])] for j in sources],
+                )
+            )
         return preds
 
 

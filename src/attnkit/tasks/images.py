@@ -108,11 +108,14 @@ class CanvasConfig(FashionConfig):
         super().check()
         check_positive(self, "size", "clutter_size", section="data")
         if not 0 < self.scale_min <= self.scale_max:
-            raise ConfigError(f"data.scale_min and data.scale_max need 0 < min <= max, got {self.scale_min} "
-                              f"and {self.scale_max}")
+            raise ConfigError(
+                f"data.scale_min and data.scale_max need 0 < min <= max, got {self.scale_min} and {self.scale_max}"
+            )
         if round(28 * self.scale_max * 1.4143) > self.size:
-            raise ConfigError(f"data.size={self.size} is too small for items scaled by up to {self.scale_max} "
-                              f"and rotated (need >= {round(28 * self.scale_max * 1.4143)} pixels)")
+            raise ConfigError(
+                f"data.size={self.size} is too small for items scaled by up to {self.scale_max} "
+                f"and rotated (need >= {round(28 * self.scale_max * 1.4143)} pixels)"
+            )
         if self.n_clutter < 0 or not 0 <= self.max_angle <= 180:
             raise ConfigError("data.n_clutter must be >= 0 and data.max_angle in [0, 180] degrees")
 
@@ -164,8 +167,14 @@ def _source(cfg: FashionConfig, split: str) -> tuple[np.ndarray, np.ndarray]:
         raise ConfigError(str(err)) from None
 
 
-def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.ndarray, indices: np.ndarray,
-                canvases: CanvasCache | None) -> tuple[np.ndarray, np.ndarray, dict | None]:
+def _make_split(
+    cfg: FashionConfig,
+    split: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    indices: np.ndarray,
+    canvases: CanvasCache | None,
+) -> tuple[np.ndarray, np.ndarray, dict | None]:
     """The split's pixels (N, H, W) uint8 and labels; for canvases also the transforms (made
     through `canvases`, or a fresh cache when None)."""
     images, labels = images[indices], labels[indices]
@@ -174,8 +183,15 @@ def _make_split(cfg: FashionConfig, split: str, images: np.ndarray, labels: np.n
     seed = cfg.seed + {"train": 1, "dev": 2, "test": 3}[split]
     cache = canvases if canvases is not None else CanvasCache(1)
     made = cache.canvases(
-        images, labels, size=cfg.size, seed=seed, max_angle=cfg.max_angle, scale=(cfg.scale_min, cfg.scale_max),
-        n_clutter=cfg.n_clutter, clutter_size=cfg.clutter_size)
+        images,
+        labels,
+        size=cfg.size,
+        seed=seed,
+        max_angle=cfg.max_angle,
+        scale=(cfg.scale_min, cfg.scale_max),
+        n_clutter=cfg.n_clutter,
+        clutter_size=cfg.clutter_size,
+    )
     return made.images, made.labels, made.transforms
 
 
@@ -214,8 +230,9 @@ class FashionMNISTTask:
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: FashionConfig, run_dir: str | Path, *, canvases: CanvasCache | None = None
-              ) -> tuple["FashionMNISTTask", dict[str, list]]:
+    def build(
+        cls, cfg: FashionConfig, run_dir: str | Path, *, canvases: CanvasCache | None = None
+    ) -> tuple["FashionMNISTTask", dict[str, list]]:
         """Draw the splits, make canvases if asked, and write ``dataset.json`` and
         ``data/{split}.json`` (indices, transforms) into `run_dir`.
 
@@ -231,22 +248,38 @@ class FashionMNISTTask:
         """
         train_images, train_labels = _source(cfg, "train")
         test_images, test_labels = _source(cfg, "test")
-        sources_sha = {"train": pixel_digest(train_images, train_labels),
-                       "test": pixel_digest(test_images, test_labels)}
+        sources_sha = {
+            "train": pixel_digest(train_images, train_labels),
+            "test": pixel_digest(test_images, test_labels),
+        }
         if cfg.dev_size + max(cfg.train_size, 1) > len(train_labels) or cfg.test_size > len(test_labels):
-            raise ConfigError(f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
-                              f"images and data.test_size within the {len(test_labels)} test images")
-        drawn = split_indices(train_labels, test_labels, seed=cfg.seed, dev_size=cfg.dev_size,
-                              train_size=cfg.train_size, test_size=cfg.test_size)
-        sources = {"train": (train_images, train_labels, drawn["train"]),
-                   "dev": (train_images, train_labels, drawn["dev"]), "test": (test_images, test_labels, drawn["test"])}
+            raise ConfigError(
+                f"data.dev_size + data.train_size must stay within the {len(train_labels)} training "
+                f"images and data.test_size within the {len(test_labels)} test images"
+            )
+        drawn = split_indices(
+            train_labels,
+            test_labels,
+            seed=cfg.seed,
+            dev_size=cfg.dev_size,
+            train_size=cfg.train_size,
+            test_size=cfg.test_size,
+        )
+        sources = {
+            "train": (train_images, train_labels, drawn["train"]),
+            "dev": (train_images, train_labels, drawn["dev"]),
+            "test": (test_images, test_labels, drawn["test"]),
+        }
         splits, meta = {}, {}
         run_dir = Path(run_dir)
         for split, (images, labels, indices) in sources.items():
             pixels, y, transforms = _make_split(cfg, split, images, labels, indices, canvases)
             splits[split] = image_examples(pixels, y, indices)
-            meta[split] = {"n": len(y), "per_class": np.bincount(y, minlength=10).tolist(),
-                           "sha256": pixel_digest(pixels, y)}
+            meta[split] = {
+                "n": len(y),
+                "per_class": np.bincount(y, minlength=10).tolist(),
+                "sha256": pixel_digest(pixels, y),
+            }
             record = {"indices": indices.tolist(), **({"transforms": transforms} if transforms else {})}
             atomic_write_text(run_dir / "data" / f"{split}.json", json.dumps(record))
             if split == "train":
@@ -254,8 +287,15 @@ class FashionMNISTTask:
                 mean, std = float(scaled.mean()), float(scaled.std())
         height, width = splits["train"][0].image.shape
         size = (int(height), int(width))
-        info = {"config": asdict(cfg), "classes": cls.classes, "size": list(size), "mean": mean, "std": std,
-                "source_sha256": sources_sha, "splits": meta}
+        info = {
+            "config": asdict(cfg),
+            "classes": cls.classes,
+            "size": list(size),
+            "mean": mean,
+            "std": std,
+            "source_sha256": sources_sha,
+            "splits": meta,
+        }
         atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1))
         return cls(cfg, mean, std, size), splits
 
@@ -266,8 +306,7 @@ class FashionMNISTTask:
         return cls(cfg, info["mean"], info["std"], (int(height), int(width)))
 
     @classmethod
-    def load_split(cls, run_dir: str | Path, split: str, *, canvases: CanvasCache | None = None
-                   ) -> list[ImageExample]:
+    def load_split(cls, run_dir: str | Path, split: str, *, canvases: CanvasCache | None = None) -> list[ImageExample]:
         """The examples of a saved split, re-read from the source files (canvases re-made, or found
         in `canvases`) and checked against the sha256 sums the run recorded.
 
@@ -278,13 +317,16 @@ class FashionMNISTTask:
         info = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
         raw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
         cfg = (CanvasConfig if raw["task"] == FashionCanvasTask.name else FashionConfig)(**raw)
-        indices = np.array(json.loads((run_dir / "data" / f"{split}.json").read_text(encoding="utf-8"))["indices"],
-                           dtype=np.int64)
+        indices = np.array(
+            json.loads((run_dir / "data" / f"{split}.json").read_text(encoding="utf-8"))["indices"], dtype=np.int64
+        )
         images, labels = _source(cfg, "test" if split == "test" else "train")
         pixels, y, _ = _make_split(cfg, split, images, labels, indices, canvases)
         if pixel_digest(pixels, y) != info["splits"][split]["sha256"]:
-            raise ConfigError(f"{run_dir}: the {split} images differ from the ones this run was trained on "
-                              "(other Fashion-MNIST files, or another version of the canvas code)")
+            raise ConfigError(
+                f"{run_dir}: the {split} images differ from the ones this run was trained on "
+                "(other Fashion-MNIST files, or another version of the canvas code)"
+            )
         return image_examples(pixels, y, indices)
 
     # --- training ------------------------------------------------------------------------------
@@ -306,21 +348,26 @@ class FashionMNISTTask:
         return ((x - self.mean) / self.std).unsqueeze(1)
 
     def collate(self, items: Sequence[ImageExample]) -> ImageBatch:
-        return ImageBatch(self._normalise(torch.stack([it.image for it in items])),
-                          torch.tensor([it.label for it in items], dtype=torch.long))
+        return ImageBatch(
+            self._normalise(torch.stack([it.image for it in items])),
+            torch.tensor([it.label for it in items], dtype=torch.long),
+        )
 
     @staticmethod
     def loss(model: nn.Module, batch: ImageBatch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy of the labels (label smoothing from the train config)."""
-        return F.cross_entropy(model(batch.images).logits.float(), batch.labels, reduction="sum",
-                               label_smoothing=ctx.train.label_smoothing)
+        return F.cross_entropy(
+            model(batch.images).logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
+        )
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, examples: Sequence[ImageExample], *, batch_size: int = 500,
-                 decode: Any = None) -> tuple[dict[str, Any], list[ClassLabel]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[ImageExample], *, batch_size: int = 500, decode: Any = None
+    ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy and the confusion matrix
-        (:func:`attnkit.evaluation.classification_metrics`), and one :class:`~attnkit.tasks.classification.ClassLabel` each.
+        (:func:`attnkit.evaluation.classification_metrics`), and one
+        :class:`~attnkit.tasks.classification.ClassLabel` each.
 
         Raises:
             ValueError: for no examples (`decode` is ignored: classification decodes nothing).
@@ -328,20 +375,23 @@ class FashionMNISTTask:
         device = next(model.parameters()).device
         probs = []
         for start in range(0, len(examples), batch_size):
-            batch = self.collate(examples[start:start + batch_size])
+            batch = self.collate(examples[start : start + batch_size])
             probs.append(torch.softmax(model(batch.images.to(device)).logits.float(), dim=-1).cpu())
         p = torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
         predicted = p.argmax(dim=-1).tolist()
         metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
         metrics["classes"] = self.classes
-        preds = [ClassLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))]
+        preds = [
+            ClassLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))
+        ]
         return metrics, preds
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "images", detailed=detailed)
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: Any = None) -> list[ImagePrediction]:
+    def predict(
+        self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
+    ) -> list[ImagePrediction]:
         """The class of each image file (PNG, JPEG, ... read with Pillow, made grey and resized to
         the task's size), with the model's attention maps.
 
@@ -355,8 +405,10 @@ class FashionMNISTTask:
         """
         unknown = set(options) - {"invert", "query"}
         if unknown:
-            raise InputError(f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "
-                             "invert=auto|yes|no and query=ROW,COL")
+            raise InputError(
+                f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "
+                "invert=auto|yes|no and query=ROW,COL"
+            )
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")
@@ -382,9 +434,19 @@ class FashionMNISTTask:
         if out.rectified is not None:
             rectified = (out.rectified[b, 0].float().cpu().numpy() * self.std + self.mean).clip(0, 1)
             theta = out.theta[b].float().cpu().tolist()
-        return ImagePrediction(self.classes[k], float(p[k]), p.tolist(), image, maps,
-                               [c[b].float().cpu().numpy() for c in out.channel_weights], rectified, theta,
-                               query_map, query_grid, None if query_map is None else query)
+        return ImagePrediction(
+            self.classes[k],
+            float(p[k]),
+            p.tolist(),
+            image,
+            maps,
+            [c[b].float().cpu().numpy() for c in out.channel_weights],
+            rectified,
+            theta,
+            query_map,
+            query_grid,
+            None if query_map is None else query,
+        )
 
 
 def _parse_query(text: str | None) -> tuple[int, int] | None:

@@ -76,12 +76,22 @@ class TeacherForcedTask:
         out = model(batch.src, batch.src_lengths, batch.tgt_in, **({"project": False} if fused is not None else {}))
         sampled = getattr(out, "log_prob", None) is not None  # REINFORCE needs per-token losses
         if fused is not None and not sampled:
-            return linear_cross_entropy(out[0].flatten(0, 1), fused.weight, fused.bias,
-                                        batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                                        label_smoothing=smoothing)
+            return linear_cross_entropy(
+                out[0].flatten(0, 1),
+                fused.weight,
+                fused.bias,
+                batch.tgt_out.flatten(),
+                ignore_index=Vocab.pad_id,
+                label_smoothing=smoothing,
+            )
         logits = (fused(out[0]) if fused is not None else out[0]).float()  # (B, Tq, V); the loss in float32
-        nll = F.cross_entropy(logits.flatten(0, 1), batch.tgt_out.flatten(), ignore_index=Vocab.pad_id,
-                              reduction="none", label_smoothing=smoothing).view(batch.tgt_out.shape)
+        nll = F.cross_entropy(
+            logits.flatten(0, 1),
+            batch.tgt_out.flatten(),
+            ignore_index=Vocab.pad_id,
+            reduction="none",
+            label_smoothing=smoothing,
+        ).view(batch.tgt_out.shape)
         total = nll.sum()
         if sampled:  # the model's own REINFORCE loss (its reward baseline is model state)
             terms = cast(SamplesAttention, model).reinforce_terms(nll.detach(), out, batch.tgt_out != Vocab.pad_id)
@@ -115,16 +125,22 @@ class Seq2SeqTask(TeacherForcedTask):
 
     @property
     def spec(self) -> Seq2SeqSpec:
-        return Seq2SeqSpec(len(self.src_vocab), len(self.tgt_vocab),
-                           max(self.max_source_len + 1, self.max_target_len + 2), Vocab.pad_id)
+        return Seq2SeqSpec(
+            len(self.src_vocab),
+            len(self.tgt_vocab),
+            max(self.max_source_len + 1, self.max_target_len + 2),
+            Vocab.pad_id,
+        )
 
     def encode_source(self, text: str, locale: str = "") -> list[int]:
         return self.src_vocab.encode(self.source_tokens(text, locale))
 
     def pairs(self, examples: Sequence) -> tuple[list[list[int]], list[list[int]]]:
         """Source and target ids of `examples`."""
-        return ([self.encode_source(e.text, e.locale) for e in examples],
-                [self.encode_target(e.target) for e in examples])
+        return (
+            [self.encode_source(e.text, e.locale) for e in examples],
+            [self.encode_target(e.target) for e in examples],
+        )
 
     def encode(self, examples: Sequence) -> list[tuple[list[int], list[int]]]:
         return list(zip(*self.pairs(examples)))
@@ -161,8 +177,14 @@ class Seq2SeqTask(TeacherForcedTask):
         if errors:
             raise InputError(errors[0] + (f" (and {len(errors) - 1} more bad inputs)" if len(errors) > 1 else ""))
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: DecodeOptions | None = None) -> list[Translation]:
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: Sequence[str],
+        *,
+        options: Mapping[str, str] = {},
+        decode: DecodeOptions | None = None,
+    ) -> list[Translation]:
         """Translations of raw lines (greedy, or beam search with ``decode.beam_size`` > 1), each
         with its source and output tokens, score and alignment weights, and its n-best list
         when ``decode.n_best`` > 1 (:class:`attnkit.decoding.Translation`).
@@ -179,8 +201,9 @@ class Seq2SeqTask(TeacherForcedTask):
         locale = self._check_options(options).get("locale", "")
         return self.translate(model, [(text, locale) for text in inputs], decode)
 
-    def translate(self, model: nn.Module, sources: Sequence[tuple[str, str]], decode: DecodeOptions | None = None
-                  ) -> list[Translation]:
+    def translate(
+        self, model: nn.Module, sources: Sequence[tuple[str, str]], decode: DecodeOptions | None = None
+    ) -> list[Translation]:
         """Tokenise (text, locale) pairs, decode their ids (:func:`attnkit.decoding.decode`) and
         detokenise: one :class:`Translation` per source, in order, its best hypothesis first
         and, when ``decode.n_best`` > 1, its n-best list in ``nbest``. The weights are the
@@ -197,14 +220,26 @@ class Seq2SeqTask(TeacherForcedTask):
         out = []
         for src_tokens, src_ids, hyps in zip(tokens, ids, nbests):
             n_unknown = sum(t == self.src_vocab.unk_id for t in src_ids)
-            made = [Translation(self.decode_target(h.tokens), src_tokens,
-                                [self.tgt_vocab.itos[t] for t in h.tokens] + ["</s>"], h.weights, n_unknown,
-                                h.score, (), tuple(src_ids), tuple(h.tokens)) for h in hyps]
+            made = [
+                Translation(
+                    self.decode_target(h.tokens),
+                    src_tokens,
+                    [self.tgt_vocab.itos[t] for t in h.tokens] + ["</s>"],
+                    h.weights,
+                    n_unknown,
+                    h.score,
+                    (),
+                    tuple(src_ids),
+                    tuple(h.tokens),
+                )
+                for h in hyps
+            ]
             out.append(dataclasses.replace(made[0], nbest=tuple(made)) if options.n_best > 1 else made[0])
         return out
 
-    def forced_attention(self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
-                         ) -> list[ForcedAttention]:
+    def forced_attention(
+        self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
+    ) -> list[ForcedAttention]:
         """The model's cross-attention on each (source text, target text) pair, the target fed by
         teacher forcing (:func:`attnkit.decoding.forced_weights`), with the tokens its rows and
         columns stand for.
@@ -217,5 +252,7 @@ class Seq2SeqTask(TeacherForcedTask):
         src_ids = [self.src_vocab.encode(t) for t in src_tokens]
         tgt_ids = [self.encode_target(t) for _, t in pairs]
         weights = forced_weights(model, list(zip(src_ids, tgt_ids)), batch_size=batch_size)
-        return [ForcedAttention(src, [self.tgt_vocab.itos[t] for t in tgt], w)
-                for src, tgt, w in zip(src_tokens, tgt_ids, weights)]
+        return [
+            ForcedAttention(src, [self.tgt_vocab.itos[t] for t in tgt], w)
+            for src, tgt, w in zip(src_tokens, tgt_ids, weights)
+        ]

@@ -60,12 +60,27 @@ from .base import PrimaryMetric
 from .seq2seq import TeacherForcedTask
 from .spoken_words import pad_frames, speech_cache_dir
 
-__all__ = ["field_accuracy", "SpokenDatesConfig", "SpokenDate", "SpokenDatePrediction", "SpokenDatesTask",
-           "ESPEAK_LANGUAGES"]
+__all__ = [
+    "field_accuracy",
+    "SpokenDatesConfig",
+    "SpokenDate",
+    "SpokenDatePrediction",
+    "SpokenDatesTask",
+    "ESPEAK_LANGUAGES",
+]
 
 #: Date-task locale -> the espeak-ng language that speaks it.
-ESPEAK_LANGUAGES = {"en_US": "en-us", "en_GB": "en-gb", "de_DE": "de", "fr_FR": "fr", "es_ES": "es",
-                    "it_IT": "it", "pt_BR": "pt-br", "nl_NL": "nl", "ru_RU": "ru"}
+ESPEAK_LANGUAGES = {
+    "en_US": "en-us",
+    "en_GB": "en-gb",
+    "de_DE": "de",
+    "fr_FR": "fr",
+    "es_ES": "es",
+    "it_IT": "it",
+    "pt_BR": "pt-br",
+    "nl_NL": "nl",
+    "ru_RU": "ru",
+}
 FIELDS = ("text", "voice", "speed", "pitch", "snr_db", "noise_seed")
 
 
@@ -83,10 +98,12 @@ def field_accuracy(outputs: Sequence[str], targets: Sequence[str]) -> dict[str, 
         raise ValueError(f"{len(outputs)} outputs for {len(targets)} targets")
     n = max(len(targets), 1)
     fields = {"year": slice(0, 4), "month": slice(5, 7), "day": slice(8, 10)}
-    scores = {f"{name}_accuracy": sum(o[sl] == t[sl] for o, t in zip(outputs, targets)) / n
-              for name, sl in fields.items()}
-    scores["char_accuracy"] = sum(sum(a == b for a, b in zip(o, t)) / max(len(t), 1)
-                                  for o, t in zip(outputs, targets)) / n
+    scores = {
+        f"{name}_accuracy": sum(o[sl] == t[sl] for o, t in zip(outputs, targets)) / n for name, sl in fields.items()
+    }
+    scores["char_accuracy"] = (
+        sum(sum(a == b for a, b in zip(o, t)) / max(len(t), 1) for o, t in zip(outputs, targets)) / n
+    )
     return scores
 
 
@@ -128,8 +145,9 @@ class SpokenDatesConfig:
         check_positive(self, "n_train", "n_dev", "n_test", "dev_variants", "test_variants", section="data")
         unknown = [loc for loc in self.locales if loc not in ESPEAK_LANGUAGES]
         if not self.locales or unknown:
-            raise ConfigError(f"data.locales: {unknown or 'none'} cannot be spoken; choose from "
-                              f"{', '.join(ESPEAK_LANGUAGES)}")
+            raise ConfigError(
+                f"data.locales: {unknown or 'none'} cannot be spoken; choose from {', '.join(ESPEAK_LANGUAGES)}"
+            )
         if not self.speeds or not self.pitches or self.max_seconds <= 0:
             raise ConfigError("data.speeds and data.pitches need a value each, and data.max_seconds must be > 0")
         split_voices(self.variants, self.dev_variants, self.test_variants, self.seed)
@@ -220,8 +238,9 @@ class SpokenDatesTask(TeacherForcedTask):
     @property
     def spec(self) -> SpeechSeq2SeqSpec:
         positions = math.ceil(self.config.max_seconds / self.config.features.frame_seconds / 4) + 1
-        return SpeechSeq2SeqSpec(1, len(self.tgt_vocab), max(positions, self.max_target_len + 2), Vocab.pad_id,
-                                 n_mels=self.config.n_mels)
+        return SpeechSeq2SeqSpec(
+            1, len(self.tgt_vocab), max(positions, self.max_target_len + 2), Vocab.pad_id, n_mels=self.config.n_mels
+        )
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod
@@ -246,21 +265,32 @@ class SpokenDatesTask(TeacherForcedTask):
                 voice = f"{ESPEAK_LANGUAGES[ex.locale]}+{rng.choice(variants[split])}"
                 # clean speech keeps Utterance's defaults (no noise, seed 0)
                 snr, seed = (float(cfg.snr_db), cfg.seed + i) if cfg.snr_db else (None, 0)
-                utts.append(Utterance(ex.text, voice, rng.choice(cfg.speeds), rng.choice(cfg.pitches), snr_db=snr,
-                                      noise_seed=seed))
+                utts.append(
+                    Utterance(
+                        ex.text, voice, rng.choice(cfg.speeds), rng.choice(cfg.pitches), snr_db=snr, noise_seed=seed
+                    )
+                )
             try:
                 paths = cache.ensure(utts)
             except SynthesisError as err:
                 raise ConfigError(f"data: {err}") from None
-            splits[split] = [SpokenDate(ex, u, hashlib.sha256(p.read_bytes()).hexdigest(),
-                                        torch.from_numpy(features_of_file(p, cfg.features)))
-                             for ex, u, p in zip(examples, utts, paths)]
+            splits[split] = [
+                SpokenDate(
+                    ex,
+                    u,
+                    hashlib.sha256(p.read_bytes()).hexdigest(),
+                    torch.from_numpy(features_of_file(p, cfg.features)),
+                )
+                for ex, u, p in zip(examples, utts, paths)
+            ]
             rows = "".join(json.dumps(s.to_dict(), ensure_ascii=False) + "\n" for s in splits[split])
             atomic_write_text(Path(run_dir) / "data" / f"{split}.jsonl", rows)
         task = cls(cfg, Vocab.build(list(s.target) for s in splits["train"]))
         task.tgt_vocab.save(Path(run_dir) / "tgt_vocab.json")
-        atomic_write_text(Path(run_dir) / "dataset.json", json.dumps(
-            {"config": asdict(cfg), "variants": variants}, indent=1, ensure_ascii=False))
+        atomic_write_text(
+            Path(run_dir) / "dataset.json",
+            json.dumps({"config": asdict(cfg), "variants": variants}, indent=1, ensure_ascii=False),
+        )
         return task, splits
 
     @classmethod
@@ -279,17 +309,28 @@ class SpokenDatesTask(TeacherForcedTask):
         info = json.loads((run_dir / "dataset.json").read_text(encoding="utf-8"))
         saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
         cfg = SpokenDatesConfig(**saved)
-        rows = [json.loads(line) for line in (run_dir / "data" / f"{split}.jsonl").read_text(encoding="utf-8")
-                .splitlines() if line.strip()]
+        rows = [
+            json.loads(line)
+            for line in (run_dir / "data" / f"{split}.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        ]
         utts = [Utterance(**{k: r["utterance"][k] for k in FIELDS}) for r in rows]
         paths = SpeechCache(speech_cache_dir(cfg.cache)).ensure(utts)
         out = []
         for r, u, p in zip(rows, utts, paths):
             if hashlib.sha256(p.read_bytes()).hexdigest() != r["sha256"]:
-                raise ConfigError(f"{p}: differs from the recording this run was trained on (another espeak-ng "
-                                  "version?); retrain, or point data.cache at the run's cache")
-            out.append(SpokenDate(DateExample.from_dict(r["date"]), u, r["sha256"],
-                                  torch.from_numpy(features_of_file(p, cfg.features))))
+                raise ConfigError(
+                    f"{p}: differs from the recording this run was trained on (another espeak-ng "
+                    "version?); retrain, or point data.cache at the run's cache"
+                )
+            out.append(
+                SpokenDate(
+                    DateExample.from_dict(r["date"]),
+                    u,
+                    r["sha256"],
+                    torch.from_numpy(features_of_file(p, cfg.features)),
+                )
+            )
         return out
 
     # --- training ------------------------------------------------------------------------------
@@ -305,8 +346,9 @@ class SpokenDatesTask(TeacherForcedTask):
         return "".join(self.tgt_vocab.decode(ids))
 
     # --- evaluation and prediction -------------------------------------------------------------
-    def _decode(self, model: nn.Module, frames: Sequence[Tensor], decode: DecodeOptions | None
-                ) -> list[tuple[str, list[str], Tensor | None]]:
+    def _decode(
+        self, model: nn.Module, frames: Sequence[Tensor], decode: DecodeOptions | None
+    ) -> list[tuple[str, list[str], Tensor | None]]:
         """(output, output tokens + "</s>", weights trimmed to the real positions) per input, in order,
         greedy or with beam search as `decode` says (None: greedy, 64 recordings per batch)."""
         options = decode or DecodeOptions(batch_size=64)
@@ -317,7 +359,7 @@ class SpokenDatesTask(TeacherForcedTask):
         out: list = [None] * len(frames)
         with torch.no_grad():
             for start in range(0, len(order), batch_size):
-                chunk = order[start:start + batch_size]
+                chunk = order[start : start + batch_size]
                 x, lengths = pad_frames([frames[i] for i in chunk])
                 x, lengths = x.to(device), lengths.to(device)
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
@@ -328,22 +370,29 @@ class SpokenDatesTask(TeacherForcedTask):
                 real = cast(ListensToFrames, model).memory_lengths(lengths).tolist()
                 for i, hyp, n in zip(chunk, hyps, real):
                     weights = None if hyp.weights is None else hyp.weights[..., :n].cpu()
-                    out[i] = (self.decode_target(hyp.tokens), [self.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"],
-                              weights)
+                    out[i] = (
+                        self.decode_target(hyp.tokens),
+                        [self.tgt_vocab.itos[t] for t in hyp.tokens] + ["</s>"],
+                        weights,
+                    )
         return out
 
     def _position_seconds(self, model: nn.Module) -> float:
         return self.config.features.frame_seconds * cast(ListensToFrames, model).frames_per_position
 
-    def evaluate(self, model: nn.Module, examples: Sequence[SpokenDate], *, decode: DecodeOptions | None = None
-                 ) -> tuple[dict[str, Any], list[SpokenDatePrediction]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[SpokenDate], *, decode: DecodeOptions | None = None
+    ) -> tuple[dict[str, Any], list[SpokenDatePrediction]]:
         """Exact match, exact match per locale, the alignment monotonicity and forward moves (greedy, or beam
         search with ``decode.beam_size`` > 1)."""
         decoded = self._decode(model, [e.frames for e in examples], decode)
         outputs = [d[0] for d in decoded]
         targets = [e.target for e in examples]
-        metrics: dict[str, Any] = {"exact_match": exact_match(outputs, targets), **field_accuracy(outputs, targets),
-                                   "n": len(examples)}
+        metrics: dict[str, Any] = {
+            "exact_match": exact_match(outputs, targets),
+            **field_accuracy(outputs, targets),
+            "n": len(examples),
+        }
         maps = [select_heads(d[2], "mean") for d in decoded if d[2] is not None]
         if maps:
             metrics["monotonicity"], metrics["n_steps"] = alignment_monotonicity(maps)
@@ -354,26 +403,40 @@ class SpokenDatesTask(TeacherForcedTask):
             by_locale[e.locale][1].append(e.target)
         metrics["by_locale"] = {k: exact_match(*v) for k, v in sorted(by_locale.items())}
         seconds = self._position_seconds(model)
-        return metrics, [SpokenDatePrediction(o, toks, w, None, self.config.features.frame_seconds, seconds)
-                         for o, toks, w in decoded]
+        return metrics, [
+            SpokenDatePrediction(o, toks, w, None, self.config.features.frame_seconds, seconds)
+            for o, toks, w in decoded
+        ]
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         lines = [f"{'utterances:':<20}{metrics['n']}", f"{'exact match:':<20}{metrics['exact_match']:.2%}"]
         if "char_accuracy" in metrics:
-            lines.append(f"{'fields right:':<20}year {metrics['year_accuracy']:.2%}, month "
-                         f"{metrics['month_accuracy']:.2%}, day {metrics['day_accuracy']:.2%}; characters in "
-                         f"place {metrics['char_accuracy']:.2%}")
+            lines.append(
+                f"{'fields right:':<20}year {metrics['year_accuracy']:.2%}, month "
+                f"{metrics['month_accuracy']:.2%}, day {metrics['day_accuracy']:.2%}; characters in "
+                f"place {metrics['char_accuracy']:.2%}"
+            )
         if "monotonicity" in metrics:
-            lines.append(f"{'monotonicity:':<20}{metrics['monotonicity']:.2%} of {metrics['n_steps']} output steps "
-                         "whose attention peak does not move backwards in time")
-            lines.append(f"{'forward moves:':<20}{metrics['forward_moves']:.2%} of them move strictly forwards "
-                         "(a peak that never moves is monotonic too)")
+            lines.append(
+                f"{'monotonicity:':<20}{metrics['monotonicity']:.2%} of {metrics['n_steps']} output steps "
+                "whose attention peak does not move backwards in time"
+            )
+            lines.append(
+                f"{'forward moves:':<20}{metrics['forward_moves']:.2%} of them move strictly forwards "
+                "(a peak that never moves is monotonic too)"
+            )
         if detailed:
             lines += [f"  {loc}: {acc:.2%}" for loc, acc in metrics.get("by_locale", {}).items()]
         return lines
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: DecodeOptions | None = None) -> list[SpokenDatePrediction]:
+    def predict(
+        self,
+        model: nn.Module,
+        inputs: Sequence[str],
+        *,
+        options: Mapping[str, str] = {},
+        decode: DecodeOptions | None = None,
+    ) -> list[SpokenDatePrediction]:
         """The ISO date spoken in each sound file (any rate, resampled), with its alignment.
 
         Raises:
@@ -388,8 +451,12 @@ class SpokenDatesTask(TeacherForcedTask):
         limit = self.config.max_seconds / self.config.features.frame_seconds
         for path, f in zip(inputs, frames):
             if len(f) > limit:
-                raise InputError(f"{path}: {len(f) * self.config.features.frame_seconds:.1f} s is longer than the "
-                                 f"{self.config.max_seconds} s this model takes; cut the recording")
+                raise InputError(
+                    f"{path}: {len(f) * self.config.features.frame_seconds:.1f} s is longer than the "
+                    f"{self.config.max_seconds} s this model takes; cut the recording"
+                )
         seconds = self._position_seconds(model)
-        return [SpokenDatePrediction(o, toks, w, f.numpy(), self.config.features.frame_seconds, seconds)
-                for (o, toks, w), f in zip(self._decode(model, frames, decode), frames)]
+        return [
+            SpokenDatePrediction(o, toks, w, f.numpy(), self.config.features.frame_seconds, seconds)
+            for (o, toks, w), f in zip(self._decode(model, frames, decode), frames)
+        ]

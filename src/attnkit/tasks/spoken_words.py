@@ -44,8 +44,17 @@ from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report
 
-__all__ = ["SpokenWordsConfig", "SpokenExample", "SpeechBatch", "SpokenWordPrediction", "SpokenWordsTask",
-           "speech_cache_dir", "pad_frames", "DIGITS", "COMMANDS"]
+__all__ = [
+    "SpokenWordsConfig",
+    "SpokenExample",
+    "SpeechBatch",
+    "SpokenWordPrediction",
+    "SpokenWordsTask",
+    "speech_cache_dir",
+    "pad_frames",
+    "DIGITS",
+    "COMMANDS",
+]
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "stop", "go")
@@ -224,8 +233,10 @@ class SpokenWordsTask:
                 raise ConfigError(f"data: {err}") from None
             manifest = cache.manifest()
             records[split] = [_file_record(u, y, p, manifest[p.name]["sha256"]) for (u, y), p in zip(pairs, paths)]
-            splits[split] = [SpokenExample(torch.from_numpy(features_of_file(p, cfg.features)), y, u.text, u.voice)
-                             for (u, y), p in zip(pairs, paths)]
+            splits[split] = [
+                SpokenExample(torch.from_numpy(features_of_file(p, cfg.features)), y, u.text, u.voice)
+                for (u, y), p in zip(pairs, paths)
+            ]
         info = {"config": asdict(cfg), "classes": list(cfg.words), "voices": voices, "splits": records}
         atomic_write_text(Path(run_dir) / "dataset.json", json.dumps(info, indent=1, ensure_ascii=False))
         return cls(cfg), splits
@@ -251,10 +262,14 @@ class SpokenWordsTask:
         paths = cache.ensure(Utterance(**{k: r[k] for k in fields}) for r in rows)
         for r, p in zip(rows, paths):
             if hashlib.sha256(p.read_bytes()).hexdigest() != r["sha256"]:
-                raise ConfigError(f"{p}: differs from the recording this run was trained on (another espeak-ng "
-                                  "version?); retrain, or point data.cache at the run's cache")
-        return [SpokenExample(torch.from_numpy(features_of_file(p, cfg.features)), r["label"], r["text"], r["voice"])
-                for r, p in zip(rows, paths)]
+                raise ConfigError(
+                    f"{p}: differs from the recording this run was trained on (another espeak-ng "
+                    "version?); retrain, or point data.cache at the run's cache"
+                )
+        return [
+            SpokenExample(torch.from_numpy(features_of_file(p, cfg.features)), r["label"], r["text"], r["voice"])
+            for r, p in zip(rows, paths)
+        ]
 
     # --- training ------------------------------------------------------------------------------
     @staticmethod
@@ -277,19 +292,24 @@ class SpokenWordsTask:
     @staticmethod
     def loss(model: nn.Module, batch: SpeechBatch, ctx: LossContext) -> Tensor:
         """Summed cross-entropy of the labels (label smoothing from the train config)."""
-        return F.cross_entropy(model(batch.frames, batch.lengths).logits.float(), batch.labels, reduction="sum",
-                               label_smoothing=ctx.train.label_smoothing)
+        return F.cross_entropy(
+            model(batch.frames, batch.lengths).logits.float(),
+            batch.labels,
+            reduction="sum",
+            label_smoothing=ctx.train.label_smoothing,
+        )
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, examples: Sequence[SpokenExample], *, batch_size: int = 256,
-                 decode: Any = None) -> tuple[dict[str, Any], list[ClassLabel]]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[SpokenExample], *, batch_size: int = 256, decode: Any = None
+    ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, per-class accuracy, the confusion matrix and accuracy per voice."""
         device = next(model.parameters()).device
         predicted: list[int] = []
         confidence: list[float] = []
         for start in range(0, len(examples), batch_size):
-            batch = self.collate(examples[start:start + batch_size])
+            batch = self.collate(examples[start : start + batch_size])
             probs = torch.softmax(model(batch.frames.to(device), batch.lengths.to(device)).logits.float(), -1)
             top = probs.max(-1)
             predicted += top.indices.tolist()
@@ -308,8 +328,9 @@ class SpokenWordsTask:
             lines += [f"  voice {v}: {acc:.2%}" for v, acc in metrics.get("by_voice", {}).items()]
         return lines
 
-    def predict(self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {},
-                decode: Any = None) -> list[SpokenWordPrediction]:
+    def predict(
+        self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
+    ) -> list[SpokenWordPrediction]:
         """The word spoken in each sound file (any rate, resampled), with the pooling weights and
         the last layer's self-attention over its frames.
 
@@ -333,7 +354,16 @@ class SpokenWordsTask:
             n = int(out.lengths[b])
             k = int(probs[b].argmax())
             last = out.layer_weights[-1][b, :, :n, :n].float().mean(0).cpu().numpy() if out.layer_weights else None
-            preds.append(SpokenWordPrediction(self.classes[k], float(probs[b, k]), probs[b].tolist(), f.numpy(),
-                                              feats.frame_seconds, feats.frame_seconds * ConvSubsampling.stride,
-                                              out.pool_weights[b, :n].float().cpu().numpy(), last))
+            preds.append(
+                SpokenWordPrediction(
+                    self.classes[k],
+                    float(probs[b, k]),
+                    probs[b].tolist(),
+                    f.numpy(),
+                    feats.frame_seconds,
+                    feats.frame_seconds * ConvSubsampling.stride,
+                    out.pool_weights[b, :n].float().cpu().numpy(),
+                    last,
+                )
+            )
         return preds

@@ -69,8 +69,10 @@ def read_corpus_split(corpus: str | Path, split: str) -> ParallelCorpus:
     if (folder / f"{split}.tsv").is_file():
         return read_tsv(folder / f"{split}.tsv", max_chars=MAX_CHARS)
     if not folder.is_dir():
-        raise CorpusError(f"corpus folder {folder} not found; build one with `attnkit data bible` or point "
-                          "data.corpus at a folder with train/dev/test .src and .tgt files")
+        raise CorpusError(
+            f"corpus folder {folder} not found; build one with `attnkit data bible` or point "
+            "data.corpus at a folder with train/dev/test .src and .tgt files"
+        )
     raise CorpusError(f"corpus folder {folder} has no {split}.src/{split}.tgt or {split}.tsv")
 
 
@@ -90,8 +92,10 @@ class TranslationConfig:
     def check(self) -> None:
         """Raises ConfigError when the corpus or subword settings are missing or invalid."""
         if not self.corpus:
-            raise ConfigError("data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
-                              "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`")
+            raise ConfigError(
+                "data.corpus: give the corpus folder (train/dev/test .src and .tgt files), e.g. "
+                "corpora/bible.spaRV1909eb-engWEB2015eb from `attnkit data bible`"
+            )
         check_positive(self, "n_dev", "max_source_len", section="data")
         if self.subword not in ("bpe", "unigram"):
             raise ConfigError(f"data.subword: unknown {self.subword!r}; choose one of: bpe, unigram")
@@ -153,9 +157,14 @@ class TranslationTask(Seq2SeqTask):
         if len(train) < 100:
             raise ConfigError(f"data.corpus: only {len(train)} training pairs; need at least 100 to train a model")
         try:
-            src_sw, tgt_sw = train_subwords(train.src, train.tgt, joint=data_cfg.joint_vocab,
-                                            vocab_size=data_cfg.vocab_size, model_type=data_cfg.subword,
-                                            seed=data_cfg.seed)
+            src_sw, tgt_sw = train_subwords(
+                train.src,
+                train.tgt,
+                joint=data_cfg.joint_vocab,
+                vocab_size=data_cfg.vocab_size,
+                model_type=data_cfg.subword,
+                seed=data_cfg.seed,
+            )
         except ValueError as err:
             raise ConfigError(f"data.vocab_size: {err}") from None
         task = cls(src_sw, tgt_sw, data_cfg.max_source_len)
@@ -164,7 +173,7 @@ class TranslationTask(Seq2SeqTask):
         for split, corpus in corpora.items():
             examples = [TranslationExample(s, t) for s, t in zip(corpus.src, corpus.tgt)]
             if split == "dev":
-                examples = examples[:data_cfg.n_dev]
+                examples = examples[: data_cfg.n_dev]
             splits[split] = examples
             atomic_write_text(run_dir / "data" / f"{split}.src", "".join(e.text + "\n" for e in examples))
             atomic_write_text(run_dir / "data" / f"{split}.tgt", "".join(e.target + "\n" for e in examples))
@@ -191,14 +200,18 @@ class TranslationTask(Seq2SeqTask):
     def load(cls, data_cfg, run_dir: str | Path) -> Self:
         """Rebuild the task from a run folder's subword models."""
         run_dir = Path(run_dir)
-        return cls(SubwordModel.load(run_dir / "subwords.src.model"),
-                   SubwordModel.load(run_dir / "subwords.tgt.model"), data_cfg.max_source_len)
+        return cls(
+            SubwordModel.load(run_dir / "subwords.src.model"),
+            SubwordModel.load(run_dir / "subwords.tgt.model"),
+            data_cfg.max_source_len,
+        )
 
     @staticmethod
     def load_split(run_dir: str | Path, split: str) -> Sequence[TranslationExample]:
         """Examples of a run folder's saved split ("train", "dev" or "test")."""
-        corpus = read_parallel(Path(run_dir) / "data" / f"{split}.src", Path(run_dir) / "data" / f"{split}.tgt",
-                               max_chars=MAX_CHARS)
+        corpus = read_parallel(
+            Path(run_dir) / "data" / f"{split}.src", Path(run_dir) / "data" / f"{split}.tgt", max_chars=MAX_CHARS
+        )
         return [TranslationExample(s, t) for s, t in zip(corpus.src, corpus.tgt)]
 
     def source_tokens(self, text: str, locale: str = "") -> list[str]:
@@ -211,8 +224,10 @@ class TranslationTask(Seq2SeqTask):
             raise InputError("empty input; give a sentence to translate")
         pieces = self.src_subwords.encode(text)
         if len(pieces) > self.max_source_len:
-            raise InputError(f"input is {len(pieces)} subword tokens long; this model takes at most "
-                             f"{self.max_source_len} (data.max_source_len)")
+            raise InputError(
+                f"input is {len(pieces)} subword tokens long; this model takes at most "
+                f"{self.max_source_len} (data.max_source_len)"
+            )
         return pieces
 
     def encode_target(self, target: str) -> list[int]:
@@ -233,29 +248,42 @@ class TranslationTask(Seq2SeqTask):
             src.append(s)
             tgt.append(t)
         if dropped:
-            log.info("left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
-                     dropped, len(examples), self.max_source_len)
+            log.info(
+                "left out %d of %d training pairs longer than %d subword tokens (data.max_source_len)",
+                dropped,
+                len(examples),
+                self.max_source_len,
+            )
         return src, tgt
 
-    def evaluate(self, model: nn.Module, examples: Sequence[TranslationExample], *,
-                 decode: DecodeOptions | None = None) -> tuple[dict[str, Any], list]:
+    def evaluate(
+        self, model: nn.Module, examples: Sequence[TranslationExample], *, decode: DecodeOptions | None = None
+    ) -> tuple[dict[str, Any], list]:
         """Corpus BLEU and chrF with their sacrebleu signatures, and both per source-length bucket
         ([Bahdanau15] Fig. 2; :func:`attnkit.evaluation.bleu_by_length`)."""
         translations = self.translate(model, [(e.text, e.locale) for e in examples], decode)
         scores = corpus_scores([t.output for t in translations], [e.target for e in examples])
-        metrics: dict[str, Any] = {"bleu": scores.bleu, "chrf": scores.chrf, "bleu_signature": scores.bleu_signature,
-                                   "chrf_signature": scores.chrf_signature, "n": len(examples)}
-        buckets = bleu_by_length([e.text for e in examples], [t.output for t in translations],
-                                 [e.target for e in examples])
+        metrics: dict[str, Any] = {
+            "bleu": scores.bleu,
+            "chrf": scores.chrf,
+            "bleu_signature": scores.bleu_signature,
+            "chrf_signature": scores.chrf_signature,
+            "n": len(examples),
+        }
+        buckets = bleu_by_length(
+            [e.text for e in examples], [t.output for t in translations], [e.target for e in examples]
+        )
         metrics["by_length"] = [{"words": b.label, "n": b.n, "bleu": b.bleu, "chrf": b.chrf} for b in buckets]
         return metrics, translations
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         """BLEU and chrF with signatures, then the BLEU-by-length table."""
         buckets = [BucketScore(b["words"], 0, None, b["n"], b["bleu"], b["chrf"]) for b in metrics.get("by_length", [])]
-        lines = [f"{'sentences:':<16}{metrics['n']}",
-                 f"{'BLEU:':<16}{metrics['bleu']:.2f}  ({metrics['bleu_signature']})",
-                 f"{'chrF:':<16}{metrics['chrf']:.2f}  ({metrics['chrf_signature']})"]
+        lines = [
+            f"{'sentences:':<16}{metrics['n']}",
+            f"{'BLEU:':<16}{metrics['bleu']:.2f}  ({metrics['bleu_signature']})",
+            f"{'chrF:':<16}{metrics['chrf']:.2f}  ({metrics['chrf_signature']})",
+        ]
         if buckets:
             lines += ["", "BLEU by source length (words):", "", format_scores_table(buckets)]
         return lines

@@ -64,8 +64,14 @@ def load_weights(model: nn.Module, path: str | Path) -> None:
         raise CheckpointError(f"{path} does not fit this model: {first}") from None
 
 
-def save_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any, extra: dict[str, Any], rng: dict[str, torch.Tensor]) -> None:
+def save_state(
+    run_dir: str | Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: Any,
+    extra: dict[str, Any],
+    rng: dict[str, torch.Tensor],
+) -> None:
     """Write everything needed to resume training: ``last.safetensors`` + ``trainer_state.json``.
 
     Each file is replaced atomically (temporary file + rename). The JSON state is also stored in
@@ -86,15 +92,20 @@ def save_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Opt
                 opt_scalars.setdefault(str(pid), {})[name] = value
     for name, value in rng.items():
         tensors[f"rng.{name}"] = value
-    meta = {"param_groups": opt["param_groups"], "optim_scalars": opt_scalars,
-            "scheduler": scheduler.state_dict(), "extra": extra}
+    meta = {
+        "param_groups": opt["param_groups"],
+        "optim_scalars": opt_scalars,
+        "scheduler": scheduler.state_dict(),
+        "extra": extra,
+    }
     with atomic_path(run_dir / "last.safetensors") as tmp:
         save_file(tensors, str(tmp), metadata={_STATE_KEY: json.dumps(meta)})
     atomic_write_text(run_dir / "trainer_state.json", json.dumps(meta, indent=1))
 
 
-def load_state(run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-               scheduler: Any) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def load_state(
+    run_dir: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, scheduler: Any
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Restore what :func:`save_state` wrote; returns (extra, rng tensors).
 
     Raises:

@@ -52,8 +52,17 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["DistContext", "distributed_session", "current", "barrier", "broadcast_json",
-           "all_reduce_gradients", "all_gather_tensor", "broadcast_module", "check_same"]
+__all__ = [
+    "DistContext",
+    "distributed_session",
+    "current",
+    "barrier",
+    "broadcast_json",
+    "all_reduce_gradients",
+    "all_gather_tensor",
+    "broadcast_module",
+    "check_same",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,8 +107,9 @@ def distributed_session() -> Iterator[DistContext]:
         yield current()
         return
     if "RANK" not in os.environ:
-        raise RuntimeError("WORLD_SIZE > 1 but RANK is not set; launch with "
-                           "`torchrun --nproc_per_node=N -m attnkit.cli train ...`")
+        raise RuntimeError(
+            "WORLD_SIZE > 1 but RANK is not set; launch with `torchrun --nproc_per_node=N -m attnkit.cli train ...`"
+        )
     local_rank = int(os.environ.get("LOCAL_RANK", 0))
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
@@ -131,8 +141,11 @@ def broadcast_json(obj: Any, ctx: DistContext) -> Any:
     data = json.dumps(obj).encode("utf-8") if ctx.is_main else b""
     size = torch.tensor([len(data)], dtype=torch.long)
     dist.broadcast(size, src=0)
-    buf = torch.frombuffer(bytearray(data), dtype=torch.uint8) if ctx.is_main else \
-        torch.empty(int(size), dtype=torch.uint8)
+    buf = (
+        torch.frombuffer(bytearray(data), dtype=torch.uint8)
+        if ctx.is_main
+        else torch.empty(int(size), dtype=torch.uint8)
+    )
     dist.broadcast(buf, src=0)
     return obj if ctx.is_main else json.loads(buf.numpy().tobytes().decode("utf-8"))
 
@@ -157,8 +170,9 @@ def check_same(values: Sequence[float], what: str, ctx: DistContext) -> None:
     mine = torch.tensor(list(values), dtype=torch.float64)
     gathered = all_gather_tensor(mine, ctx)
     if any(not torch.equal(g, gathered[0]) for g in gathered):
-        raise RuntimeError(f"{what} differs between ranks ({[g.tolist() for g in gathered]}); every rank "
-                           "must see the same run folder")
+        raise RuntimeError(
+            f"{what} differs between ranks ({[g.tolist() for g in gathered]}); every rank must see the same run folder"
+        )
 
 
 def broadcast_module(module: nn.Module, ctx: DistContext) -> None:
@@ -197,7 +211,7 @@ def all_reduce_gradients(params: Iterable[nn.Parameter], extras: Sequence[float]
         offset = 0
         for grad in group:
             n = grad.numel()
-            grad.copy_(flat[offset:offset + n].view_as(grad))
+            grad.copy_(flat[offset : offset + n].view_as(grad))
             offset += n
     extra = torch.tensor(list(extras), dtype=torch.float64)
     dist.all_reduce(extra, op=dist.ReduceOp.SUM)

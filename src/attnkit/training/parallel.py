@@ -52,8 +52,15 @@ def _worker(job: tuple[dict, str, str, int, bool, int, int, bool]) -> dict:
     return summary
 
 
-def train_many(plans: dict[str, RunConfig], out: str | Path, jobs: int, *, threads: int = 1,
-               resumable: bool = False, progress: bool | None = None) -> list[dict]:
+def train_many(
+    plans: dict[str, RunConfig],
+    out: str | Path,
+    jobs: int,
+    *,
+    threads: int = 1,
+    resumable: bool = False,
+    progress: bool | None = None,
+) -> list[dict]:
     """Train every config of `plans` into ``out/<name>``, `jobs` at a time, `threads` each.
 
     Args:
@@ -72,8 +79,19 @@ def train_many(plans: dict[str, RunConfig], out: str | Path, jobs: int, *, threa
     out = Path(out)
     level = logging.getLogger().level
     progress = sys.stderr.isatty() if progress is None else progress
-    work = [(replace(cfg, train=replace(cfg.train, threads=threads)).to_dict(), name, str(out / name), level,
-             progress, i, threads, resumable) for i, (name, cfg) in enumerate(plans.items())]
+    work = [
+        (
+            replace(cfg, train=replace(cfg.train, threads=threads)).to_dict(),
+            name,
+            str(out / name),
+            level,
+            progress,
+            i,
+            threads,
+            resumable,
+        )
+        for i, (name, cfg) in enumerate(plans.items())
+    ]
     if jobs <= 1:
         return [_worker(job) for job in work]
     ctx = mp.get_context("spawn")

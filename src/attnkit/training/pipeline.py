@@ -27,8 +27,15 @@ __all__ = ["train_run", "model_label"]
 log = logging.getLogger(__name__)
 
 
-def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
-              resume: bool = False, progress_position: int = 0, device: str = "cpu") -> TrainResult:
+def train_run(
+    cfg: RunConfig,
+    run_dir: str | Path,
+    *,
+    progress: bool = True,
+    resume: bool = False,
+    progress_position: int = 0,
+    device: str = "cpu",
+) -> TrainResult:
     """Train the model `cfg` describes on its task into `run_dir` (created if needed).
 
     With ``resume=True`` the run folder's own config, data and task files are used and
@@ -71,8 +78,14 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         task_cls = task_of(cfg)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in ("metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors",
-                      "model.safetensors", RUN_RECORD):
+        for stale in (
+            "metrics.jsonl",
+            "losses.jsonl",
+            "trainer_state.json",
+            "last.safetensors",
+            "model.safetensors",
+            RUN_RECORD,
+        ):
             (run_dir / stale).unlink(missing_ok=True)
         try:
             task, splits = task_cls.build(cfg.data, run_dir)
@@ -89,9 +102,15 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
     model = build_model(cfg, task).to(device)
     items = task.encode(splits["train"])
     if dist.is_main:
-        log.info("%s: %s model with %d parameters, %d training items on %s%s", run_dir,
-                 model_label(cfg), sum(p.numel() for p in model.parameters()), len(items), device,
-                 f", {dist.world_size} ranks" if dist.enabled else "")
+        log.info(
+            "%s: %s model with %d parameters, %d training items on %s%s",
+            run_dir,
+            model_label(cfg),
+            sum(p.numel() for p in model.parameters()),
+            len(items),
+            device,
+            f", {dist.world_size} ranks" if dist.enabled else "",
+        )
     dev = splits["dev"]
 
     def validate(m) -> dict:
@@ -99,7 +118,17 @@ def train_run(cfg: RunConfig, run_dir: str | Path, *, progress: bool = True,
         return metrics
 
     loss_log = run_dir / "losses.jsonl" if os.environ.get("ATTNKIT_LOSS_LOG") else None
-    trainer = Trainer(model, cfg.train, run_dir, task, items, validate, progress=progress and dist.is_main,
-                      progress_label=model_label(cfg), progress_position=progress_position,
-                      loss_log=loss_log, dist=dist)
+    trainer = Trainer(
+        model,
+        cfg.train,
+        run_dir,
+        task,
+        items,
+        validate,
+        progress=progress and dist.is_main,
+        progress_label=model_label(cfg),
+        progress_position=progress_position,
+        loss_log=loss_log,
+        dist=dist,
+    )
     return trainer.fit(resume=resume)

@@ -84,11 +84,14 @@ def _declared(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabilities:
             attention=bool(getattr(model, "uses_attention", True)),
             layer_maps=hasattr(model, "attention_maps"),
             n_heads=int(getattr(cfg.model, "n_heads", 1) or 1),
-            parts=tuple(name for name in _PARTS if isinstance(getattr(model, name, None), nn.Module)))
+            parts=tuple(name for name in _PARTS if isinstance(getattr(model, name, None), nn.Module)),
+        )
     if not isinstance(task_caps, TaskCapabilities) or not isinstance(model_caps, ModelCapabilities):
-        raise RunError(f"task {cfg.data.task} or family {cfg.model.arch} declares capabilities of the wrong type "
-                       f"({type(task_caps).__name__}, {type(model_caps).__name__}); return "
-                       "attnkit.capabilities.TaskCapabilities / ModelCapabilities")
+        raise RunError(
+            f"task {cfg.data.task} or family {cfg.model.arch} declares capabilities of the wrong type "
+            f"({type(task_caps).__name__}, {type(model_caps).__name__}); return "
+            "attnkit.capabilities.TaskCapabilities / ModelCapabilities"
+        )
     return RunCapabilities(task_caps, model_caps)
 
 
@@ -112,12 +115,15 @@ def run_capabilities(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabili
     for declared, obj, who, what, needs in promises:
         missing = [name for name in needs if not hasattr(obj, name)]
         if declared and missing:
-            raise RunError(f"{who} declares {what} but has no {', '.join(missing)}; "
-                           "fix its capabilities or add the method")
+            raise RunError(
+                f"{who} declares {what} but has no {', '.join(missing)}; fix its capabilities or add the method"
+            )
     for option in caps.task.options:
         if option.choices and option.default and option.default not in option.choices:
-            raise RunError(f"{who_task} declares option {option.name} with default {option.default!r} outside its "
-                           f"choices {', '.join(option.choices)}")
+            raise RunError(
+                f"{who_task} declares option {option.name} with default {option.default!r} outside its "
+                f"choices {', '.join(option.choices)}"
+            )
     return caps
 
 
@@ -138,8 +144,10 @@ def load_run(path: str | Path, *, device: str = "cpu") -> Run:
     if not path.is_dir():
         raise RunError(f"run folder {path} not found; train one with `attnkit train CONFIG --out DIR`")
     if (path / "han-config.json").is_file() and not (path / "config.yaml").is_file():
-        raise RunError(f"{path} is a HAN study folder of attnkit 0.1, not a run; make a run with "
-                       "`attnkit train configs/bible-sections-han.yaml --out DIR` (or `attnkit study han`)")
+        raise RunError(
+            f"{path} is a HAN study folder of attnkit 0.1, not a run; make a run with "
+            "`attnkit train configs/bible-sections-han.yaml --out DIR` (or `attnkit study han`)"
+        )
     try:
         cfg = load_run_config(path)
         task = task_of(cfg).load(cfg.data, path)

@@ -30,8 +30,15 @@ from .. import __version__
 from ..config import ConfigError, RunConfig, load_config
 from ..io import atomic_write_text
 
-__all__ = ["RUN_RECORD", "RECORD_FORMAT", "RunRecord", "write_run_record", "read_run_record", "is_legacy",
-           "load_run_config"]
+__all__ = [
+    "RUN_RECORD",
+    "RECORD_FORMAT",
+    "RunRecord",
+    "write_run_record",
+    "read_run_record",
+    "is_legacy",
+    "load_run_config",
+]
 
 RUN_RECORD = "run.json"
 RECORD_FORMAT = "attnkit.run/1"
@@ -66,12 +73,16 @@ def read_run_record(run_dir: str | Path) -> RunRecord | None:
     except FileNotFoundError:
         return None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path} is not a readable run record ({err}); delete it to load the run as one "
-                          "written before attnkit 0.2.0") from None
+        raise ConfigError(
+            f"{path} is not a readable run record ({err}); delete it to load the run as one "
+            "written before attnkit 0.2.0"
+        ) from None
     version = raw.get("attnkit_version") if isinstance(raw, dict) else None
     if not isinstance(version, str) or not version:
-        raise ConfigError(f"{path} has no attnkit_version string; expected "
-                          f'{{"format": "{RECORD_FORMAT}", "attnkit_version": "X.Y.Z"}}')
+        raise ConfigError(
+            f"{path} has no attnkit_version string; expected "
+            f'{{"format": "{RECORD_FORMAT}", "attnkit_version": "X.Y.Z"}}'
+        )
     return RunRecord(version)
 
 
@@ -92,6 +103,7 @@ def load_run_config(run_dir: str | Path) -> RunConfig:
         return load_config(Path(run_dir) / "config.yaml", legacy=is_legacy(record))
     except ConfigError as err:
         if record is not None and record.attnkit_version != __version__:
-            raise ConfigError(f"{err} (the run was written by attnkit {record.attnkit_version}; "
-                              f"this is attnkit {__version__})") from None
+            raise ConfigError(
+                f"{err} (the run was written by attnkit {record.attnkit_version}; this is attnkit {__version__})"
+            ) from None
         raise

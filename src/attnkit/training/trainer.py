@@ -149,10 +149,22 @@ class Trainer:
         ValueError: if `items` is empty.
     """
 
-    def __init__(self, model: nn.Module, cfg, run_dir: str | Path, task, items: Sequence, validate: Validate, *,
-                 metric: PrimaryMetric | None = None, progress: bool = True,
-                 progress_label: str = "train", progress_position: int = 0,
-                 loss_log: str | Path | None = None, dist: distributed.DistContext | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        cfg,
+        run_dir: str | Path,
+        task,
+        items: Sequence,
+        validate: Validate,
+        *,
+        metric: PrimaryMetric | None = None,
+        progress: bool = True,
+        progress_label: str = "train",
+        progress_position: int = 0,
+        loss_log: str | Path | None = None,
+        dist: distributed.DistContext | None = None,
+    ) -> None:
         if not items:
             raise ValueError("no training items")
         self.model, self.cfg, self.run_dir = model, cfg, Path(run_dir)
@@ -183,19 +195,28 @@ class Trainer:
         epoch = start_epoch
         if self.cfg.batch_tokens or self.cfg.bucket:
             sizes = [self.task.lengths(item) for item in self.items]
-            sampler = TokenBatchSampler([a for a, _ in sizes], [b for _, b in sizes],
-                                        max_tokens=self.cfg.batch_tokens, seed=self.cfg.seed) \
-                if self.cfg.batch_tokens else None
+            sampler = (
+                TokenBatchSampler(
+                    [a for a, _ in sizes], [b for _, b in sizes], max_tokens=self.cfg.batch_tokens, seed=self.cfg.seed
+                )
+                if self.cfg.batch_tokens
+                else None
+            )
             while True:
-                batches = sampler.batches(epoch) if sampler else bucket_batches(
-                    [a for a, _ in sizes], bs, self.cfg.bucket, torch.Generator().manual_seed(self.cfg.seed + epoch))
+                batches = (
+                    sampler.batches(epoch)
+                    if sampler
+                    else bucket_batches(
+                        [a for a, _ in sizes], bs, self.cfg.bucket, torch.Generator().manual_seed(self.cfg.seed + epoch)
+                    )
+                )
                 for i in range(start_index, len(batches)):
                     yield epoch, i + 1, batches[i]
                 epoch, start_index = epoch + 1, 0
         while True:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.cfg.seed + epoch))
             for i in range(start_index, n - bs + 1 if n >= bs else 1, bs):
-                yield epoch, i + bs, order[i:i + bs].tolist()
+                yield epoch, i + bs, order[i : i + bs].tolist()
             epoch, start_index = epoch + 1, 0
 
     def loss(self, batch, n_tokens: int) -> torch.Tensor:
@@ -221,12 +242,20 @@ class Trainer:
         if self.metric.name not in metrics:
             raise KeyError(f"validation returned no {self.metric.name!r} (the primary metric); got {sorted(metrics)}")
         unit = _UNIT_KEYS.get(self.task.loss_unit, self.task.loss_unit.replace(" ", "_"))
-        dev = {f"dev_{k}": v for k, v in metrics.items()
-               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n" and not k.startswith("n_")}
-        record = {"step": step, "loss": round(loss, 5),
-                  "seconds": round(time.perf_counter() - start, 2),
-                  f"{unit}_per_s": round(rate),
-                  "lr": self.scheduler.get_last_lr()[0], "score": metrics[self.metric.name], **dev}
+        dev = {
+            f"dev_{k}": v
+            for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "n" and not k.startswith("n_")
+        }
+        record = {
+            "step": step,
+            "loss": round(loss, 5),
+            "seconds": round(time.perf_counter() - start, 2),
+            f"{unit}_per_s": round(rate),
+            "lr": self.scheduler.get_last_lr()[0],
+            "score": metrics[self.metric.name],
+            **dev,
+        }
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as fh:
             fh.write(json.dumps(record) + "\n")
         log.info("step %d: loss %.4f, %s", step, loss, ", ".join(f"{k} {v:.4f}" for k, v in dev.items()))
@@ -271,8 +300,11 @@ class Trainer:
         if self.device.type == "cuda" and cuda_key in rng:
             torch.cuda.set_rng_state(rng[cuda_key], self.device)
         elif self.device.type == "cuda":
-            log.warning("rank %d: no saved CUDA random state (saved on another device or by an older "
-                        "version); dropout after the resume will differ from an uninterrupted run", rank)
+            log.warning(
+                "rank %d: no saved CUDA random state (saved on another device or by an older "
+                "version); dropout after the resume will differ from an uninterrupted run",
+                rank,
+            )
         if key in rng:
             torch.set_rng_state(rng[key])
         else:  # the run was saved with fewer ranks
@@ -327,23 +359,46 @@ class Trainer:
             torch.manual_seed(cfg.seed + dist.rank)  # rank-local dropout and sampling
         if dist.enabled:
             sizes = [self.task.lengths(item) for item in self.items]
-            distributed.check_same([len(self.items), sum(a for a, _ in sizes), sum(b for _, b in sizes),
-                                    sum(self.task.loss_weight(item) for item in self.items)], "the training data", dist)
+            distributed.check_same(
+                [
+                    len(self.items),
+                    sum(a for a, _ in sizes),
+                    sum(b for _, b in sizes),
+                    sum(self.task.loss_weight(item) for item in self.items),
+                ],
+                "the training data",
+                dist,
+            )
             distributed.broadcast_module(self.model, dist)
         if resume:
             restore_baselines(self.model, extra, dist.rank)
         self.model.train()
-        bar = tqdm(total=cfg.max_steps, initial=step, disable=not (self.progress and main), unit="step",
-                   dynamic_ncols=True, leave=False, desc=self.progress_label,
-                   position=self.progress_position)
+        bar = tqdm(
+            total=cfg.max_steps,
+            initial=step,
+            disable=not (self.progress and main),
+            unit="step",
+            dynamic_ncols=True,
+            leave=False,
+            desc=self.progress_label,
+            position=self.progress_position,
+        )
         start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
         stopped_early = stop_agreed = False
         batches = self._batches(epoch, index)
 
         def checkpoint() -> None:
-            extra = {"step": step, "epoch": epoch, "index": index, "best": best, "best_tie": best_tie,
-                     "best_step": best_step, "bad": bad, "seconds": time.perf_counter() - start,
-                     "history": history}  # REINFORCE baselines: in the model's state
+            extra = {
+                "step": step,
+                "epoch": epoch,
+                "index": index,
+                "best": best,
+                "best_tie": best_tie,
+                "best_step": best_step,
+                "bad": bad,
+                "seconds": time.perf_counter() - start,
+                "history": history,
+            }  # REINFORCE baselines: in the model's state
             rng = self._rng_states()
             if dist.enabled:  # a collective: every rank takes part, rank 0 writes
                 rank_rng, extra["rank_baselines"] = self._gather_rank_state()
@@ -360,15 +415,19 @@ class Trainer:
                     bar.close()
                     checkpoint()
                     if main:
-                        log.warning("stopped at step %d; state saved, continue with "
-                                    "`attnkit train --resume %s`", step, self.run_dir)
+                        log.warning(
+                            "stopped at step %d; state saved, continue with `attnkit train --resume %s`",
+                            step,
+                            self.run_dir,
+                        )
                     raise KeyboardInterrupt
                 epoch, index, idx = next(batches)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, n_tokens = self._forward_backward(idx)
                 if dist.enabled:  # sum gradients and loss shares; any rank's stop stops all
                     loss_sum, stops, late = distributed.all_reduce_gradients(
-                        self.model.parameters(), [float(loss), float(stop.requested), float(over_time())], dist)
+                        self.model.parameters(), [float(loss), float(stop.requested), float(over_time())], dist
+                    )
                     loss, stop_agreed = torch.tensor(loss_sum), stops > 0
                 nn.utils.clip_grad_norm_(self.model.parameters(), cfg.clip_norm)
                 self.optimizer.step()
@@ -377,8 +436,12 @@ class Trainer:
                 tokens += n_tokens
                 if self.loss_log and main:
                     with open(self.loss_log, "a", encoding="utf-8") as fh:
-                        fh.write(json.dumps({"step": step, "loss": float(loss), "n_tokens": n_tokens,
-                                             "n_examples": len(idx)}) + "\n")
+                        fh.write(
+                            json.dumps(
+                                {"step": step, "loss": float(loss), "n_tokens": n_tokens, "n_examples": len(idx)}
+                            )
+                            + "\n"
+                        )
                 if step % 10 == 0:
                     speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
                     bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{speed:,.0f}")

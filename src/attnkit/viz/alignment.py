@@ -25,8 +25,14 @@ from ..io import atomic_path
 
 __all__ = ["plot_alignment", "save_figure", "display_token"]
 
-_CJK_FONTS = ("Noto Sans CJK JP", "Noto Sans CJK SC", "WenQuanYi Zen Hei", "Droid Sans Fallback",
-              "IPAGothic", "AR PL UMing CN")
+_CJK_FONTS = (
+    "Noto Sans CJK JP",
+    "Noto Sans CJK SC",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+    "IPAGothic",
+    "AR PL UMing CN",
+)
 
 
 def figure_of(ax: Axes) -> Figure:
@@ -81,11 +87,15 @@ def plot_alignment(
         raise ValueError(f"weights of shape {w.shape} are not (To, Tk) or per head (Nh, To, Tk)")
     w = select_heads(w, heads)
     if w.shape != (len(tgt_tokens), len(src_tokens)):
-        raise ValueError(f"weights of shape {w.shape} do not match {len(tgt_tokens)} output and "
-                         f"{len(src_tokens)} source tokens; expected (To, Tk)")
+        raise ValueError(
+            f"weights of shape {w.shape} do not match {len(tgt_tokens)} output and "
+            f"{len(src_tokens)} source tokens; expected (To, Tk)"
+        )
     if ax is None:
-        fig = Figure(figsize=(max(4.0, 0.32 * len(src_tokens) + 1.8),
-                              max(3.0, 0.32 * len(tgt_tokens) + 1.4)), layout="constrained")
+        fig = Figure(
+            figsize=(max(4.0, 0.32 * len(src_tokens) + 1.8), max(3.0, 0.32 * len(tgt_tokens) + 1.4)),
+            layout="constrained",
+        )
         ax = fig.add_subplot()
     else:
         fig = figure_of(ax)

@@ -20,8 +20,16 @@ from .image import plot_image_attention
 __all__ = ["plot_caption_attention"]
 
 
-def plot_caption_attention(image, words: Sequence[str], maps, *, boxes: Sequence[Sequence[int]] | None = None,
-                           title: str | None = None, ncols: int = 5, alpha: float = 0.6) -> Figure:
+def plot_caption_attention(
+    image,
+    words: Sequence[str],
+    maps,
+    *,
+    boxes: Sequence[Sequence[int]] | None = None,
+    title: str | None = None,
+    ncols: int = 5,
+    alpha: float = 0.6,
+) -> Figure:
     """The input picture, then one panel per word with that word's attention over the picture.
 
     Args:
@@ -55,8 +63,9 @@ def plot_caption_attention(image, words: Sequence[str], maps, *, boxes: Sequence
     picture = np.asarray(image)
     axes[0].imshow(picture, cmap="gray", vmin=0, vmax=255 if picture.dtype == np.uint8 else 1)
     for x0, y0, x1, y1 in boxes or ():
-        axes[0].add_patch(Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="tab:orange",
-                                    linewidth=1.2))
+        axes[0].add_patch(
+            Rectangle((x0 - 0.5, y0 - 0.5), x1 - x0, y1 - y0, fill=False, edgecolor="tab:orange", linewidth=1.2)
+        )
     axes[0].set_title("input", fontsize=9)
     axes[0].set_xticks([])
     axes[0].set_yticks([])

@@ -54,8 +54,13 @@ def plot_bleu_by_length(series: Mapping[str, Sequence], *, title: str | None = N
     return fig
 
 
-def plot_training_curves(histories: Mapping[str, Sequence[Mapping]], *, key: str = "dev_bleu",
-                         ylabel: str = "dev BLEU", title: str | None = None) -> Figure:
+def plot_training_curves(
+    histories: Mapping[str, Sequence[Mapping]],
+    *,
+    key: str = "dev_bleu",
+    ylabel: str = "dev BLEU",
+    title: str | None = None,
+) -> Figure:
     """A validation metric against wall-clock training minutes, one line per model.
 
     Args:

@@ -44,10 +44,16 @@ def plot_document_attention(
         ValueError: if the weights do not cover the sentences.
     """
     ww, sw = np.asarray(word_weights, dtype=float), np.asarray(sentence_weights, dtype=float)
-    if sw.shape != (len(sentences),) or ww.ndim != 2 or ww.shape[0] != len(sentences) or any(
-            len(s) > ww.shape[1] for s in sentences):
-        raise ValueError(f"weights of shapes {ww.shape} and {sw.shape} do not cover {len(sentences)} sentences "
-                         "of at most W words; expected (S, W) and (S,)")
+    if (
+        sw.shape != (len(sentences),)
+        or ww.ndim != 2
+        or ww.shape[0] != len(sentences)
+        or any(len(s) > ww.shape[1] for s in sentences)
+    ):
+        raise ValueError(
+            f"weights of shapes {ww.shape} and {sw.shape} do not cover {len(sentences)} sentences "
+            "of at most W words; expected (S, W) and (S,)"
+        )
     fig = Figure(figsize=(11, 0.42 * len(sentences) + 0.8), layout="constrained")
     ax = fig.add_subplot()
     ax.set_xlim(0, 1)
@@ -55,15 +61,29 @@ def plot_document_attention(
     ax.axis("off")
     reds, blues, family = colormaps["Reds"], colormaps["Blues"], _font_family()
     for s, words in enumerate(sentences):
-        ax.text(0.0, s, f"{sw[s]:.2f}", fontsize=8, va="center", family=family,
-                color="white" if sw[s] > 0.5 else "black",
-                bbox={"facecolor": blues(sw[s]), "edgecolor": "none", "pad": 2})
+        ax.text(
+            0.0,
+            s,
+            f"{sw[s]:.2f}",
+            fontsize=8,
+            va="center",
+            family=family,
+            color="white" if sw[s] > 0.5 else "black",
+            bbox={"facecolor": blues(sw[s]), "edgecolor": "none", "pad": 2},
+        )
         shown = list(words[:max_words]) + (["…"] if len(words) > max_words else [])
         x = 0.06
         for w, word in enumerate(shown):
             weight = ww[s, w] if w < len(words) else 0.0
-            ax.text(x, s, word, fontsize=8, va="center", family=family,
-                    bbox={"facecolor": reds(weight * 0.9), "edgecolor": "none", "pad": 1.5})
+            ax.text(
+                x,
+                s,
+                word,
+                fontsize=8,
+                va="center",
+                family=family,
+                bbox={"facecolor": reds(weight * 0.9), "edgecolor": "none", "pad": 1.5},
+            )
             x += 0.0085 * (len(word) + 1) + 0.004
     if title:
         ax.set_title(title, fontsize=9, family=family)

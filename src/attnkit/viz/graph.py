@@ -18,8 +18,15 @@ from matplotlib.figure import Figure
 __all__ = ["plot_neighbourhood"]
 
 
-def plot_neighbourhood(node: str, neighbours: Sequence[str], weights, *, labels: Sequence[str] | None = None,
-                       top: int = 24, title: str | None = None) -> Figure:
+def plot_neighbourhood(
+    node: str,
+    neighbours: Sequence[str],
+    weights,
+    *,
+    labels: Sequence[str] | None = None,
+    top: int = 24,
+    title: str | None = None,
+) -> Figure:
     """Draw `node` and the edges from its neighbours, shaded by attention weight.
 
     Args:

@@ -37,8 +37,10 @@ def plot_attention_grid(
     """
     w = np.asarray(weights, dtype=float)
     if w.ndim != 4 or w.shape[2:] != (len(query_tokens), len(key_tokens)):
-        raise ValueError(f"weights of shape {w.shape} do not match (L, Nh, Tq, Tk) with Tq="
-                         f"{len(query_tokens)} and Tk={len(key_tokens)}")
+        raise ValueError(
+            f"weights of shape {w.shape} do not match (L, Nh, Tq, Tk) with Tq="
+            f"{len(query_tokens)} and Tk={len(key_tokens)}"
+        )
     n_layers, n_heads = w.shape[:2]
     panel_w = max(1.6, cell_inches * len(key_tokens) + 0.7)
     panel_h = max(1.4, cell_inches * len(query_tokens) + 0.7)
@@ -50,10 +52,16 @@ def plot_attention_grid(
         for head in range(n_heads):
             ax = axes[layer, head]
             image = ax.imshow(w[layer, head], cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
-            ax.set_xticks(range(len(key_tokens)), [display_token(t) for t in key_tokens],
-                          fontsize=5, rotation=90, fontfamily=family)
-            ax.set_yticks(range(len(query_tokens)), [display_token(t) for t in query_tokens],
-                          fontsize=5, fontfamily=family)
+            ax.set_xticks(
+                range(len(key_tokens)),
+                [display_token(t) for t in key_tokens],
+                fontsize=5,
+                rotation=90,
+                fontfamily=family,
+            )
+            ax.set_yticks(
+                range(len(query_tokens)), [display_token(t) for t in query_tokens], fontsize=5, fontfamily=family
+            )
             ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=7)
     if image is not None:  # always: there is at least one panel
         fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")

@@ -22,8 +22,14 @@ from matplotlib.figure import Figure
 
 from .alignment import figure_of
 
-__all__ = ["plot_image_attention", "plot_image_attention_grid", "plot_channel_weights",
-           "plot_spatial_transformer", "plot_confusion", "sampling_outline"]
+__all__ = [
+    "plot_image_attention",
+    "plot_image_attention_grid",
+    "plot_channel_weights",
+    "plot_spatial_transformer",
+    "plot_confusion",
+    "sampling_outline",
+]
 
 
 def _as_picture(image) -> np.ndarray:
@@ -34,7 +40,7 @@ def _as_picture(image) -> np.ndarray:
     """
     x = np.asarray(image)
     if x.ndim == 3 and x.shape[-1] not in (1, 3) and x.shape[0] in (1, 3):
-        x = np.moveaxis(x, 0, -1)                                   # (C, H, W) -> (H, W, C)
+        x = np.moveaxis(x, 0, -1)  # (C, H, W) -> (H, W, C)
     if x.ndim == 3 and x.shape[-1] == 1:
         x = x[..., 0]
     if x.ndim not in (2, 3) or (x.ndim == 3 and x.shape[-1] != 3):
@@ -65,8 +71,7 @@ def _draw_overlay(ax: Axes, image, heat, *, alpha: float, cmap: str, marker) -> 
     ax.imshow(picture, cmap="gray" if picture.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
     # the map spans the whole picture whatever its resolution; bilinear upsampling at draw time
     extent = (-0.5, width - 0.5, height - 0.5, -0.5)
-    ax.imshow(h, cmap=cmap, alpha=alpha, vmin=0.0, vmax=max(h.max(), 1e-12), extent=extent,
-              interpolation="bilinear")
+    ax.imshow(h, cmap=cmap, alpha=alpha, vmin=0.0, vmax=max(h.max(), 1e-12), extent=extent, interpolation="bilinear")
     if marker is not None:
         row, col = marker
         if not (0 <= row < height and 0 <= col < width):
@@ -172,19 +177,19 @@ def plot_image_attention_grid(
         if p >= n:
             fig.delaxes(ax)
             continue
-        plot_image_attention(images[p], heats[p], alpha=alpha, cmap=cmap, ax=ax,
-                             marker=None if markers is None else markers[p],
-                             title=None if titles is None else titles[p])
+        plot_image_attention(
+            images[p],
+            heats[p],
+            alpha=alpha,
+            cmap=cmap,
+            ax=ax,
+            marker=None if markers is None else markers[p],
+            title=None if titles is None else titles[p],
+        )
     return fig
 
 
-def plot_channel_weights(
-    weights,
-    labels,
-    class_names: Sequence[str],
-    *,
-    title: str | None = None,
-) -> Figure:
+def plot_channel_weights(weights, labels, class_names: Sequence[str], *, title: str | None = None) -> Figure:
     """Mean channel-attention weight per channel index, one line per class, after [Hu18] Fig. 6
     (squeeze-and-excitation activations by class): classes sharing lines share channels.
 
@@ -203,8 +208,10 @@ def plot_channel_weights(
     """
     w, y = np.asarray(weights, dtype=float), np.asarray(labels)
     if w.ndim != 2 or y.shape != (len(w),) or not len(w):
-        raise ValueError(f"weights of shape {w.shape} and labels of shape {y.shape} do not match; "
-                         "expected (N, C) and (N,) with N >= 1")
+        raise ValueError(
+            f"weights of shape {w.shape} and labels of shape {y.shape} do not match; "
+            "expected (N, C) and (N,) with N >= 1"
+        )
     if not np.isfinite(w).all() or w.min() < 0.0 or w.max() > 1.0:
         raise ValueError("channel weights must lie in [0, 1] (gates after the sigmoid)")
     if not np.issubdtype(y.dtype, np.integer) or y.min() < 0 or y.max() >= len(class_names):
@@ -240,7 +247,7 @@ def sampling_outline(theta, height: int, width: int) -> np.ndarray:
     if t.shape != (2, 3):
         raise ValueError(f"theta of shape {t.shape} is not a (2, 3) affine matrix")
     corners = np.array([[-1.0, -1.0, 1.0], [1.0, -1.0, 1.0], [1.0, 1.0, 1.0], [-1.0, 1.0, 1.0]])
-    source = corners @ t.T                                            # (4, 2) normalised (x, y)
+    source = corners @ t.T  # (4, 2) normalised (x, y)
     return np.stack([((source[:, 0] + 1) * width - 1) / 2, ((source[:, 1] + 1) * height - 1) / 2], axis=1)
 
 
@@ -263,8 +270,10 @@ def plot_spatial_transformer(inputs, outputs, thetas=None, *, titles: Sequence[s
     """
     x, out = np.asarray(inputs), np.asarray(outputs)
     if x.ndim != 3 or out.ndim != 3 or len(x) != len(out) or not len(x):
-        raise ValueError(f"inputs of shape {x.shape} and outputs of shape {out.shape} are not (N, H, W) and "
-                         "(N, H', W') with the same N >= 1")
+        raise ValueError(
+            f"inputs of shape {x.shape} and outputs of shape {out.shape} are not (N, H, W) and "
+            "(N, H', W') with the same N >= 1"
+        )
     t = None if thetas is None else np.asarray(thetas, dtype=float)
     if t is not None and t.shape != (len(x), 2, 3):
         raise ValueError(f"thetas of shape {t.shape} do not match {len(x)} inputs; expected (N, 2, 3)")
@@ -294,11 +303,7 @@ def plot_spatial_transformer(inputs, outputs, thetas=None, *, titles: Sequence[s
 
 
 def plot_confusion(
-    confusion,
-    class_names: Sequence[str],
-    *,
-    normalise: bool = True,
-    title: str | None = None,
+    confusion, class_names: Sequence[str], *, normalise: bool = True, title: str | None = None
 ) -> Figure:
     """A confusion matrix: true class down the rows, predicted class across.
 
@@ -319,25 +324,26 @@ def plot_confusion(
     """
     m = np.asarray(confusion)
     if m.ndim != 2 or m.shape != (len(class_names), len(class_names)):
-        raise ValueError(f"confusion of shape {m.shape} does not match {len(class_names)} class names; "
-                         "expected (C, C)")
+        raise ValueError(f"confusion of shape {m.shape} does not match {len(class_names)} class names; expected (C, C)")
     if not np.isfinite(m).all() or (m < 0).any() or (m != np.round(m)).any():
         raise ValueError("confusion must hold non-negative whole counts")
     m = m.astype(np.int64)
     totals = m.sum(axis=1, keepdims=True)
-    share = np.divide(m, totals, out=np.zeros(m.shape), where=totals > 0)   # a class with no examples: 0
+    share = np.divide(m, totals, out=np.zeros(m.shape), where=totals > 0)  # a class with no examples: 0
     shown = share if normalise else m
     c = len(class_names)
     fig = Figure(figsize=(0.6 * c + 2.6, 0.6 * c + 1.6), layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(shown, cmap="Blues", vmin=0.0, vmax=1.0 if normalise else max(int(m.max()), 1),
-                      interpolation="nearest")
+    image = ax.imshow(
+        shown, cmap="Blues", vmin=0.0, vmax=1.0 if normalise else max(int(m.max()), 1), interpolation="nearest"
+    )
     for i in range(c):
         for j in range(c):
             text = f"{100 * share[i, j]:.0f}%\n{m[i, j]}" if normalise else f"{m[i, j]}"
             dark = shown[i, j] > 0.55 * (1.0 if normalise else max(int(m.max()), 1))
-            ax.text(j, i, text, ha="center", va="center", fontsize=6 if c > 8 else 8,
-                    color="white" if dark else "black")
+            ax.text(
+                j, i, text, ha="center", va="center", fontsize=6 if c > 8 else 8, color="white" if dark else "black"
+            )
     ax.set_xticks(range(c), class_names, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(c), class_names, fontsize=8)
     ax.set_xlabel("predicted")

@@ -30,9 +30,15 @@ def _spectrogram(ax, frames: np.ndarray, frame_seconds: float) -> float:
     return seconds
 
 
-def plot_frame_attention(frames: np.ndarray, frame_seconds: float, pool_weights: np.ndarray,
-                         position_seconds: float, self_weights: np.ndarray | None = None, *,
-                         title: str | None = None) -> Figure:
+def plot_frame_attention(
+    frames: np.ndarray,
+    frame_seconds: float,
+    pool_weights: np.ndarray,
+    position_seconds: float,
+    self_weights: np.ndarray | None = None,
+    *,
+    title: str | None = None,
+) -> Figure:
     """Spectrogram, pooling weights and (optionally) self-attention of one utterance.
 
     Args:
@@ -60,8 +66,9 @@ def plot_frame_attention(frames: np.ndarray, frame_seconds: float, pool_weights:
     axes[1].set(ylabel="pooling weight", ylim=(0, max(1e-6, float(np.max(pool_weights))) * 1.1))
     if rows == 3:
         span = n * position_seconds
-        image = axes[2].imshow(self_weights, origin="upper", aspect="auto", cmap="viridis", vmin=0,
-                               extent=(0, span, span, 0))
+        image = axes[2].imshow(
+            self_weights, origin="upper", aspect="auto", cmap="viridis", vmin=0, extent=(0, span, span, 0)
+        )
         axes[2].set(ylabel="query position (s)")
         fig.colorbar(image, ax=axes[2], label="self-attention (last layer)")
     axes[-1].set(xlabel="time (s)", xlim=(0, seconds))
@@ -70,9 +77,15 @@ def plot_frame_attention(frames: np.ndarray, frame_seconds: float, pool_weights:
     return fig
 
 
-def plot_spectrogram_alignment(frames: np.ndarray, frame_seconds: float, weights: np.ndarray,
-                               position_seconds: float, out_tokens: Sequence[str], *,
-                               title: str | None = None) -> Figure:
+def plot_spectrogram_alignment(
+    frames: np.ndarray,
+    frame_seconds: float,
+    weights: np.ndarray,
+    position_seconds: float,
+    out_tokens: Sequence[str],
+    *,
+    title: str | None = None,
+) -> Figure:
     """Each output token's alignment weights over time, under the spectrogram.
 
     Args:
@@ -92,8 +105,15 @@ def plot_spectrogram_alignment(frames: np.ndarray, frame_seconds: float, weights
     axes = fig.subplots(2, 1, sharex=True, height_ratios=[1, max(1.0, 0.12 * len(out_tokens))])
     seconds = _spectrogram(axes[0], frames, frame_seconds)
     span = weights.shape[1] * position_seconds
-    image = axes[1].imshow(weights, aspect="auto", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
-                           extent=(0, span, len(out_tokens) - 0.5, -0.5))
+    image = axes[1].imshow(
+        weights,
+        aspect="auto",
+        cmap="Greys",
+        vmin=0,
+        vmax=1,
+        interpolation="nearest",
+        extent=(0, span, len(out_tokens) - 0.5, -0.5),
+    )
     axes[1].set_yticks(range(len(out_tokens)), [display_token(t) for t in out_tokens])
     axes[1].set(ylabel="output", xlabel="time (s)", xlim=(0, max(seconds, span)))
     fig.colorbar(image, ax=axes[1], label="alignment weight")

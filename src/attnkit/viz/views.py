@@ -84,8 +84,11 @@ class Budget:
             self.left -= int(array.size)
             if self.left < 0:
                 return None
-        return binary_matrix(array) if self.binary else {"shape": list(array.shape),
-                                                          "data": np.round(array, DECIMALS).ravel().tolist()}
+        return (
+            binary_matrix(array)
+            if self.binary
+            else {"shape": list(array.shape), "data": np.round(array, DECIMALS).ravel().tolist()}
+        )
 
 
 def binary_matrix(values: Any) -> dict[str, Any]:
@@ -140,8 +143,10 @@ def view_of(prediction: Any) -> View:
     try:
         kind = prediction.kind
     except AttributeError:
-        raise ValueError(f"a {type(prediction).__name__} declares no kind, so there is no view of it; give its "
-                         "class an attribute kind (attnkit.predictions) and register a View for it") from None
+        raise ValueError(
+            f"a {type(prediction).__name__} declares no kind, so there is no view of it; give its "
+            "class an attribute kind (attnkit.predictions) and register a View for it"
+        ) from None
     return VIEWS.get(kind)
 
 
@@ -173,20 +178,27 @@ def _alignment(pred: Any, title: str | None, heads: HeadChoice) -> Figure:
 
 def _alignment_json(pred: Any, budget: Budget) -> dict[str, Any]:
     """``{"src_tokens", "out_tokens", "weights": (To, Tk) or per head (Nh, To, Tk), or null}``."""
-    return {"src_tokens": list(pred.src_tokens), "out_tokens": list(pred.out_tokens),
-            "weights": None if pred.weights is None else budget.matrix(pred.weights)}
+    return {
+        "src_tokens": list(pred.src_tokens),
+        "out_tokens": list(pred.out_tokens),
+        "weights": None if pred.weights is None else budget.matrix(pred.weights),
+    }
 
 
 # ---- documents ------------------------------------------------------------------------------------
 def _document(pred: Any, title: str | None, heads: HeadChoice) -> Figure:
-    return plot_document_attention(pred.sentences, _array(pred.word_weights), _array(pred.sentence_weights),
-                                   title=title)
+    return plot_document_attention(
+        pred.sentences, _array(pred.word_weights), _array(pred.sentence_weights), title=title
+    )
 
 
 def _document_json(pred: Any, budget: Budget) -> dict[str, Any]:
     """``{"sentences": S lists of words, "word_weights": (S, W), "sentence_weights": (S,)}``."""
-    return {"sentences": [list(s) for s in pred.sentences], "word_weights": budget.matrix(pred.word_weights),
-            "sentence_weights": budget.matrix(pred.sentence_weights)}
+    return {
+        "sentences": [list(s) for s in pred.sentences],
+        "word_weights": budget.matrix(pred.word_weights),
+        "sentence_weights": budget.matrix(pred.sentence_weights),
+    }
 
 
 # ---- images ----------------------------------------------------------------------------------------
@@ -232,19 +244,37 @@ def _overlay_json(pred: Any, budget: Budget) -> dict[str, Any]:
         :func:`attnkit.viz.image.sampling_outline`} or null, "channel_weights": per stage (C_s,)}``.
     """
     image = np.asarray(pred.image, dtype=np.float64)
-    maps = [{"name": name, "heat": budget.matrix(heat), "max": float(np.max(heat)) if np.size(heat) else 0.0,
-             "query": name == pred.query_map} for name, heat in pred.maps.items()]
+    maps = [
+        {
+            "name": name,
+            "heat": budget.matrix(heat),
+            "max": float(np.max(heat)) if np.size(heat) else 0.0,
+            "query": name == pred.query_map,
+        }
+        for name, heat in pred.maps.items()
+    ]
     query = None
     if pred.query_map is not None:
-        query = {"map": pred.query_map, "grid": list(pred.query_grid),
-                 "cell": None if pred.query is None else [int(v) for v in pred.query]}
+        query = {
+            "map": pred.query_map,
+            "grid": list(pred.query_grid),
+            "cell": None if pred.query is None else [int(v) for v in pred.query],
+        }
     stn = None
     if pred.rectified is not None and pred.theta is not None:
         outline = sampling_outline(pred.theta, *image.shape[:2])
-        stn = {"rectified": budget.matrix(pred.rectified), "theta": np.asarray(pred.theta, dtype=float).tolist(),
-               "outline": np.round(outline, DECIMALS).tolist()}
-    return {"image": budget.matrix(image), "maps": maps, "query": query, "stn": stn,
-            "channel_weights": [budget.matrix(w) for w in pred.channel_weights]}
+        stn = {
+            "rectified": budget.matrix(pred.rectified),
+            "theta": np.asarray(pred.theta, dtype=float).tolist(),
+            "outline": np.round(outline, DECIMALS).tolist(),
+        }
+    return {
+        "image": budget.matrix(image),
+        "maps": maps,
+        "query": query,
+        "stn": stn,
+        "channel_weights": [budget.matrix(w) for w in pred.channel_weights],
+    }
 
 
 # ---- captions ------------------------------------------------------------------------------------
@@ -256,8 +286,11 @@ def _caption(pred: Any, title: str | None, heads: HeadChoice) -> Figure:
 
 def _caption_json(pred: Any, budget: Budget) -> dict[str, Any]:
     """``{"image": (H, W), "words": To tokens, "word_maps": (To, h, w) or null}``."""
-    return {"image": budget.matrix(pred.image), "words": list(pred.words),
-            "word_maps": None if pred.word_maps is None else budget.matrix(pred.word_maps)}
+    return {
+        "image": budget.matrix(pred.image),
+        "words": list(pred.words),
+        "word_maps": None if pred.word_maps is None else budget.matrix(pred.word_maps),
+    }
 
 
 # ---- graphs ----------------------------------------------------------------------------------------
@@ -287,17 +320,22 @@ def _neighbourhood_json(pred: Any, budget: Budget) -> dict[str, Any]:
         attention)}``; each head's column sums to 1 over the K edges.
     """
     neighbours = list(pred.neighbours)
-    return {"node": pred.node, "class": pred.output, "neighbours": neighbours,
-            "classes": list(pred.neighbour_classes),
-            "self": neighbours.index(pred.node) if pred.node in neighbours else None,
-            "layers": [budget.matrix(w.reshape(len(neighbours), -1)) for w in pred.edge_weights]}
+    return {
+        "node": pred.node,
+        "class": pred.output,
+        "neighbours": neighbours,
+        "classes": list(pred.neighbour_classes),
+        "self": neighbours.index(pred.node) if pred.node in neighbours else None,
+        "layers": [budget.matrix(w.reshape(len(neighbours), -1)) for w in pred.edge_weights],
+    }
 
 
 # ---- speech ----------------------------------------------------------------------------------------
 def _frames(pred: Any, title: str | None, heads: HeadChoice) -> Figure:
     """A spoken word: spectrogram, pooling weights and the last layer's self-attention."""
-    return plot_frame_attention(pred.frames, pred.frame_seconds, pred.pool_weights, pred.position_seconds,
-                                pred.self_weights, title=title)
+    return plot_frame_attention(
+        pred.frames, pred.frame_seconds, pred.pool_weights, pred.position_seconds, pred.self_weights, title=title
+    )
 
 
 def _spectrogram_alignment(pred: Any, title: str | None, heads: HeadChoice) -> Figure:
@@ -305,13 +343,22 @@ def _spectrogram_alignment(pred: Any, title: str | None, heads: HeadChoice) -> F
     if pred.weights is None or pred.frames is None:
         raise ValueError("this prediction carries no alignment over frames to draw")
     weights, title = _chosen(pred.weights, title, heads)
-    return plot_spectrogram_alignment(pred.frames, pred.frame_seconds, _array(weights), pred.position_seconds,
-                                      pred.out_tokens, title=title)
+    return plot_spectrogram_alignment(
+        pred.frames, pred.frame_seconds, _array(weights), pred.position_seconds, pred.out_tokens, title=title
+    )
 
 
-def _speech_json(frames: Any, frame_seconds: float, position_seconds: float, budget: Budget, *,
-                 pool: Any = None, self_weights: Any = None, tokens: Any = None, weights: Any = None
-                 ) -> dict[str, Any]:
+def _speech_json(
+    frames: Any,
+    frame_seconds: float,
+    position_seconds: float,
+    budget: Budget,
+    *,
+    pool: Any = None,
+    self_weights: Any = None,
+    tokens: Any = None,
+    weights: Any = None,
+) -> dict[str, Any]:
     """What the page draws for a recording, as :func:`attnkit.viz.speech.plot_frame_attention`
     and :func:`~attnkit.viz.speech.plot_spectrogram_alignment`.
 
@@ -329,24 +376,34 @@ def _speech_json(frames: Any, frame_seconds: float, position_seconds: float, bud
         if weights.ndim == 3:  # (Nh, To, Tk): the page draws the mean of the heads
             per_head, weights = weights, weights.mean(0)
     frames = None if frames is None else np.asarray(frames, dtype=np.float64)
-    return {"frames": None if frames is None else budget.matrix(frames), "frame_seconds": float(frame_seconds),
-            "position_seconds": float(position_seconds),
-            "seconds": 0.0 if frames is None else len(frames) * float(frame_seconds),
-            "pool": None if pool is None else budget.matrix(pool),
-            "self": None if self_weights is None else budget.matrix(self_weights),
-            "tokens": None if tokens is None else list(tokens),
-            "weights": None if weights is None else budget.matrix(weights),
-            "heads": None if per_head is None else budget.matrix(per_head)}
+    return {
+        "frames": None if frames is None else budget.matrix(frames),
+        "frame_seconds": float(frame_seconds),
+        "position_seconds": float(position_seconds),
+        "seconds": 0.0 if frames is None else len(frames) * float(frame_seconds),
+        "pool": None if pool is None else budget.matrix(pool),
+        "self": None if self_weights is None else budget.matrix(self_weights),
+        "tokens": None if tokens is None else list(tokens),
+        "weights": None if weights is None else budget.matrix(weights),
+        "heads": None if per_head is None else budget.matrix(per_head),
+    }
 
 
 def _spoken_word_json(pred: Any, budget: Budget) -> dict[str, Any]:
-    return _speech_json(pred.frames, pred.frame_seconds, pred.position_seconds, budget, pool=pred.pool_weights,
-                        self_weights=pred.self_weights)
+    return _speech_json(
+        pred.frames,
+        pred.frame_seconds,
+        pred.position_seconds,
+        budget,
+        pool=pred.pool_weights,
+        self_weights=pred.self_weights,
+    )
 
 
 def _spoken_date_json(pred: Any, budget: Budget) -> dict[str, Any]:
-    return _speech_json(pred.frames, pred.frame_seconds, pred.position_seconds, budget, tokens=pred.out_tokens,
-                        weights=pred.weights)
+    return _speech_json(
+        pred.frames, pred.frame_seconds, pred.position_seconds, budget, tokens=pred.out_tokens, weights=pred.weights
+    )
 
 
 # ---- labels --------------------------------------------------------------------------------------
@@ -358,27 +415,63 @@ def _label_json(pred: Any, budget: Budget) -> dict[str, Any]:
     return {}
 
 
-_SPEECH = frozenset({"frames", "frame_seconds", "position_seconds", "pool_weights", "self_weights", "weights",
-                     "out_tokens"})
+_SPEECH = frozenset(
+    {"frames", "frame_seconds", "position_seconds", "pool_weights", "self_weights", "weights", "out_tokens"}
+)
 for _view, _description in [
-    (View(TEXT_ALIGNMENT, _alignment, _alignment_json, carries=frozenset({"src_tokens", "out_tokens", "weights"}),
-          n_heads=lambda p: _heads_of(p.weights)), "output tokens over source tokens: an alignment heatmap"),
-    (View(DOCUMENT, _document, _document_json,
-          carries=frozenset({"sentences", "word_weights", "sentence_weights"})),
-     "a document's word and sentence weights, shaded as in [Yang16] Fig. 5"),
-    (View(IMAGE_OVERLAY, _image, _overlay_json, carries=frozenset(
-        {"image", "maps", "rectified", "theta", "query_map", "query_grid", "query", "channel_weights"})),
-     "attention maps over an image, a spatial transformer's output, channel weights"),
-    (View(CAPTION, _caption, _caption_json, carries=frozenset({"image", "words", "word_maps"})),
-     "one map over the image per generated word"),
-    (View(GRAPH_NEIGHBOURHOOD, _neighbourhood, _neighbourhood_json,
-          carries=frozenset({"neighbours", "edge_weights", "neighbour_classes"}),
-          n_heads=lambda p: int(_last_layer_heads(p).shape[0]) if p.edge_weights else 0),
-     "a node's incoming edges, weights per layer and head"),
-    (View(SPOKEN_WORD, _frames, _spoken_word_json, carries=_SPEECH),
-     "a recording's log-mel frames, pooling weights and self-attention"),
-    (View(SPECTROGRAM_ALIGNMENT, _spectrogram_alignment, _spoken_date_json, carries=_SPEECH,
-          n_heads=lambda p: _heads_of(p.weights)), "output tokens over the encoder positions of a recording"),
+    (
+        View(
+            TEXT_ALIGNMENT,
+            _alignment,
+            _alignment_json,
+            carries=frozenset({"src_tokens", "out_tokens", "weights"}),
+            n_heads=lambda p: _heads_of(p.weights),
+        ),
+        "output tokens over source tokens: an alignment heatmap",
+    ),
+    (
+        View(DOCUMENT, _document, _document_json, carries=frozenset({"sentences", "word_weights", "sentence_weights"})),
+        "a document's word and sentence weights, shaded as in [Yang16] Fig. 5",
+    ),
+    (
+        View(
+            IMAGE_OVERLAY,
+            _image,
+            _overlay_json,
+            carries=frozenset(
+                {"image", "maps", "rectified", "theta", "query_map", "query_grid", "query", "channel_weights"}
+            ),
+        ),
+        "attention maps over an image, a spatial transformer's output, channel weights",
+    ),
+    (
+        View(CAPTION, _caption, _caption_json, carries=frozenset({"image", "words", "word_maps"})),
+        "one map over the image per generated word",
+    ),
+    (
+        View(
+            GRAPH_NEIGHBOURHOOD,
+            _neighbourhood,
+            _neighbourhood_json,
+            carries=frozenset({"neighbours", "edge_weights", "neighbour_classes"}),
+            n_heads=lambda p: int(_last_layer_heads(p).shape[0]) if p.edge_weights else 0,
+        ),
+        "a node's incoming edges, weights per layer and head",
+    ),
+    (
+        View(SPOKEN_WORD, _frames, _spoken_word_json, carries=_SPEECH),
+        "a recording's log-mel frames, pooling weights and self-attention",
+    ),
+    (
+        View(
+            SPECTROGRAM_ALIGNMENT,
+            _spectrogram_alignment,
+            _spoken_date_json,
+            carries=_SPEECH,
+            n_heads=lambda p: _heads_of(p.weights),
+        ),
+        "output tokens over the encoder positions of a recording",
+    ),
     (View(LABEL, _label, _label_json), "a class label without attention to show"),
 ]:
     VIEWS.register(_view.kind, _view, _description)

@@ -19,7 +19,26 @@ from .stacked import StackedAttentionDecoder
 from .model import Seq2Seq, Seq2SeqOutput
 # isort: on
 
-__all__ = ["Memory", "DecoderState", "DecoderOutput", "DecoderStep", "StepOutput", "float32_steps", "RNNEncoder",
-           "DECODERS", "DECODER_OPTIONS", "INITS", "DecoderKind", "decoder_options", "FixedContextDecoder",
-           "BahdanauDecoder", "CoverageBahdanauDecoder", "LuongDecoder", "LocalLuongDecoder", "LocationAwareDecoder",
-           "StackedAttentionDecoder", "Seq2Seq", "Seq2SeqOutput"]
+__all__ = [
+    "Memory",
+    "DecoderState",
+    "DecoderOutput",
+    "DecoderStep",
+    "StepOutput",
+    "float32_steps",
+    "RNNEncoder",
+    "DECODERS",
+    "DECODER_OPTIONS",
+    "INITS",
+    "DecoderKind",
+    "decoder_options",
+    "FixedContextDecoder",
+    "BahdanauDecoder",
+    "CoverageBahdanauDecoder",
+    "LuongDecoder",
+    "LocalLuongDecoder",
+    "LocationAwareDecoder",
+    "StackedAttentionDecoder",
+    "Seq2Seq",
+    "Seq2SeqOutput",
+]

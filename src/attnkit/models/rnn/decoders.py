@@ -84,8 +84,16 @@ class BahdanauDecoder(nn.Module):
     uses_attention = True
     init_recipe = "bahdanau15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                 attn_dim: int | None = None, normaliser: str = "softmax") -> None:
+    def __init__(
+        self,
+        emb_dim: int,
+        hidden_dim: int,
+        enc_dim: int,
+        cell: str,
+        *,
+        attn_dim: int | None = None,
+        normaliser: str = "softmax",
+    ) -> None:
         super().__init__()
         attn_dim = attn_dim or hidden_dim
         self.bridge = Bridge(enc_dim, hidden_dim, cell == "lstm")
@@ -124,36 +132,61 @@ class BahdanauDecoder(nn.Module):
         contexts = torch.cat([a.context for a in steps], 1)  # (B, Tq, Dk)
         output = torch.tanh(self.out(torch.cat([states, emb, contexts], dim=-1)))
         sampled = getattr(steps[0], "log_prob", None) is not None  # hard attention trained by REINFORCE
-        return DecoderOutput(output, torch.cat([a.weights for a in steps], 1),  # (B, Tq, Tk)
-                             torch.cat([a.log_prob for a in steps], 1) if sampled else None,
-                             torch.cat([a.entropy for a in steps], 1) if sampled else None)
+        return DecoderOutput(
+            output,
+            torch.cat([a.weights for a in steps], 1),  # (B, Tq, Tk)
+            torch.cat([a.log_prob for a in steps], 1) if sampled else None,
+            torch.cat([a.entropy for a in steps], 1) if sampled else None,
+        )
 
 
 class CoverageBahdanauDecoder(BahdanauDecoder):
     """The Bahdanau decoder whose attention also sees the coverage vector, the running sum of past
     alignment weights [Tu16]; the coverage travels in the decoder state."""
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                 attn_dim: int | None = None, normaliser: str = "softmax") -> None:
+    def __init__(
+        self,
+        emb_dim: int,
+        hidden_dim: int,
+        enc_dim: int,
+        cell: str,
+        *,
+        attn_dim: int | None = None,
+        normaliser: str = "softmax",
+    ) -> None:
         super().__init__(emb_dim, hidden_dim, enc_dim, cell, attn_dim=attn_dim, normaliser=normaliser)
         self.attention = CoverageAttention(hidden_dim, enc_dim, attn_dim or hidden_dim, normaliser=normaliser)
 
     def init_state(self, memory: Memory) -> DecoderState:
         state = super().init_state(memory)
-        return state._replace(coverage=torch.zeros(memory.mask.shape, dtype=state.hidden.dtype,
-                                                   device=state.hidden.device))
+        return state._replace(
+            coverage=torch.zeros(memory.mask.shape, dtype=state.hidden.dtype, device=state.hidden.device)
+        )
 
     def _recur(self, emb: Tensor, state: DecoderState, memory: Memory) -> tuple[DecoderState, Any]:
         assert state.coverage is not None  # set by init_state
-        attended = self.attention(state.hidden.unsqueeze(1), memory.annotations, memory.mask,
-                                  memory.projected_keys, coverage=state.coverage.unsqueeze(1))
+        attended = self.attention(
+            state.hidden.unsqueeze(1),
+            memory.annotations,
+            memory.mask,
+            memory.projected_keys,
+            coverage=state.coverage.unsqueeze(1),
+        )
         hidden, cell = self.cell(torch.cat([emb, attended.context[:, 0]], dim=-1), state.hidden, state.cell)
         coverage = state.coverage + attended.weights[:, 0]  # C_{i,j} = C_{i-1,j} + alpha_{i,j}
         return DecoderState(hidden, cell, None, state.position + 1, coverage), attended
 
 
 DECODERS.register("none", DecoderKind(FixedContextDecoder), "no attention: fixed context vector", "[Cho14]")
-DECODERS.register("bahdanau", DecoderKind(BahdanauDecoder, ("attn_dim", "normaliser")),
-                  "additive attention on s_{t-1}", "[Bahdanau15]")
-DECODERS.register("bahdanau-coverage", DecoderKind(CoverageBahdanauDecoder, ("attn_dim", "normaliser")),
-                  "additive attention that also sees the coverage (sum of past weights)", "[Tu16] Eq. 7")
+DECODERS.register(
+    "bahdanau",
+    DecoderKind(BahdanauDecoder, ("attn_dim", "normaliser")),
+    "additive attention on s_{t-1}",
+    "[Bahdanau15]",
+)
+DECODERS.register(
+    "bahdanau-coverage",
+    DecoderKind(CoverageBahdanauDecoder, ("attn_dim", "normaliser")),
+    "additive attention that also sees the coverage (sum of past weights)",
+    "[Tu16] Eq. 7",
+)

@@ -66,16 +66,28 @@ class RNNEncoder(nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, emb_dim: int, hidden_dim: int, *, cell: str = "gru",
-        num_layers: int = 1, bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
+        self,
+        vocab_size: int,
+        emb_dim: int,
+        hidden_dim: int,
+        *,
+        cell: str = "gru",
+        num_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        pad_id: int = 0,
     ) -> None:
         super().__init__()
         rnn_cls, _ = rnn_classes(cell)
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.dropout = nn.Dropout(dropout)
         self.rnn = rnn_cls(
-            emb_dim, hidden_dim, num_layers=num_layers, bidirectional=bidirectional,
-            batch_first=True, dropout=dropout if num_layers > 1 else 0.0,
+            emb_dim,
+            hidden_dim,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
         )
         self.output_dim = hidden_dim * (2 if bidirectional else 1)
 

@@ -52,17 +52,20 @@ class RNNConfig:
         if self.init not in INITS:
             raise ConfigError(f"model.init: unknown {self.init!r}; choose one of: {', '.join(INITS)}")
         if self.attention not in DECODERS:
-            raise ConfigError(f"model.attention: unknown attention {self.attention!r}; choose one "
-                              f"of: {', '.join(DECODERS.names())}")
+            raise ConfigError(
+                f"model.attention: unknown attention {self.attention!r}; choose one of: {', '.join(DECODERS.names())}"
+            )
         from ...functional import NORMALISERS
 
         if self.normaliser not in NORMALISERS:
-            raise ConfigError(f"model.normaliser: unknown {self.normaliser!r}; choose one of: "
-                              f"{', '.join(NORMALISERS.names())}")
+            raise ConfigError(
+                f"model.normaliser: unknown {self.normaliser!r}; choose one of: {', '.join(NORMALISERS.names())}"
+            )
         if self.cell not in ("gru", "lstm"):
             raise ConfigError(f"model.cell: unknown cell {self.cell!r}; choose one of: gru, lstm")
-        check_positive(self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", "loc_filters",
-                       section="model")
+        check_positive(
+            self, "emb_dim", "hidden_dim", "attn_dim", "enc_layers", "dec_layers", "loc_filters", section="model"
+        )
         if self.loc_kernel < 1 or self.loc_kernel % 2 == 0:
             raise ConfigError(f"model.loc_kernel must be odd and >= 1, got {self.loc_kernel}")
         check_dropout(self.dropout)
@@ -70,16 +73,21 @@ class RNNConfig:
         if self.frontend and self.frontend not in FRONTENDS:
             raise ConfigError(f"model.frontend: unknown {self.frontend!r}; choose one of: {', '.join(FRONTENDS)}")
         for name in sorted(set_fields(self) & self.ignored_fields()):
-            raise ConfigError(f"model.{name} does not apply to model.attention={self.attention} "
-                              f"({_IGNORED_WHY[name]}); remove it")
+            raise ConfigError(
+                f"model.{name} does not apply to model.attention={self.attention} ({_IGNORED_WHY[name]}); remove it"
+            )
         if self.normaliser == "reinforce" and not self.attention.startswith("bahdanau"):
-            raise ConfigError("model.normaliser=reinforce is trained through Bahdanau attention; use "
-                              "model.attention=bahdanau, or normaliser gumbel/hard")
+            raise ConfigError(
+                "model.normaliser=reinforce is trained through Bahdanau attention; use "
+                "model.attention=bahdanau, or normaliser gumbel/hard"
+            )
         if self.attention.startswith("luong-local") and (self.local_window < 1 or self.normaliser != "softmax"):
             raise ConfigError("local attention needs model.local_window >= 1 and model.normaliser=softmax")
         if self.attention == "luong-dot" and self.bidirectional:
-            raise ConfigError("model.attention=luong-dot needs equal decoder and annotation widths; "
-                              "set model.bidirectional=false or use luong-general")
+            raise ConfigError(
+                "model.attention=luong-dot needs equal decoder and annotation widths; "
+                "set model.bidirectional=false or use luong-general"
+            )
 
     def ignored_fields(self) -> set[str]:
         """The options the chosen attention's decoder does not take
@@ -88,8 +96,11 @@ class RNNConfig:
         REINFORCE options unless ``normaliser`` is reinforce)."""
         unset = {"frontend"} if not self.frontend else set()
         sampled = self.normaliser == "reinforce" and "normaliser" in decoder_options(self.attention)
-        return set(DECODER_OPTIONS) - set(decoder_options(self.attention)) | unset | (
-            set() if sampled else set(REINFORCE_OPTIONS))
+        return (
+            set(DECODER_OPTIONS) - set(decoder_options(self.attention))
+            | unset
+            | (set() if sampled else set(REINFORCE_OPTIONS))
+        )
 
 
 _IGNORED_WHY = {
@@ -100,8 +111,10 @@ _IGNORED_WHY = {
     "dec_layers": "only luong-stacked has several decoder layers",
     "loc_filters": "only location-aware attention convolves the previous weights",
     "loc_kernel": "only location-aware attention convolves the previous weights",
-    **{name: "only sampled hard attention (model.normaliser=reinforce) is trained with REINFORCE"
-       for name in REINFORCE_OPTIONS},
+    **{
+        name: "only sampled hard attention (model.normaliser=reinforce) is trained with REINFORCE"
+        for name in REINFORCE_OPTIONS
+    },
 }
 
 
@@ -125,14 +138,20 @@ class RNNFamily:
         Raises:
             ConfigError: for ``model.frontend`` with a task whose inputs are not speech frames.
         """
-        options = {f.name: getattr(cfg, f.name) for f in fields(cfg)
-                   if f.name not in cfg.ignored_fields() and f.name not in _NOT_MODEL_OPTIONS}
+        options = {
+            f.name: getattr(cfg, f.name)
+            for f in fields(cfg)
+            if f.name not in cfg.ignored_fields() and f.name not in _NOT_MODEL_OPTIONS
+        }
         if isinstance(spec, SpeechSeq2SeqSpec):  # frames in: the listener replaces the token encoder
-            return SpeechSeq2Seq(spec.n_mels, spec.tgt_vocab_size, frontend=cfg.frontend or "pyramid",
-                                 pad_id=spec.pad_id, **options)
+            return SpeechSeq2Seq(
+                spec.n_mels, spec.tgt_vocab_size, frontend=cfg.frontend or "pyramid", pad_id=spec.pad_id, **options
+            )
         if cfg.frontend:
-            raise ConfigError(f"model.frontend={cfg.frontend} applies only to speech inputs (frames), not to "
-                              f"{type(spec).__name__}; remove it")
+            raise ConfigError(
+                f"model.frontend={cfg.frontend} applies only to speech inputs (frames), not to "
+                f"{type(spec).__name__}; remove it"
+            )
         return Seq2Seq(spec.src_vocab_size, spec.tgt_vocab_size, pad_id=spec.pad_id, **options)
 
     @classmethod
@@ -142,9 +161,13 @@ class RNNFamily:
     @classmethod
     def capabilities(cls, cfg: RNNConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Step-by-step decoding; attention unless ``attention="none"`` (the fixed context vector)."""
-        return ModelCapabilities(decodes=True, attention=cfg.attention != "none",
-                                 normaliser=cfg.normaliser if "normaliser" in decoder_options(cfg.attention) else "")
+        return ModelCapabilities(
+            decodes=True,
+            attention=cfg.attention != "none",
+            normaliser=cfg.normaliser if "normaliser" in decoder_options(cfg.attention) else "",
+        )
 
 
-FAMILIES.register("rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention",
-                  "[Cho14], [Bahdanau15], [Luong15]")
+FAMILIES.register(
+    "rnn", RNNFamily, "RNN encoder-decoder; pick its attention with model.attention", "[Cho14], [Bahdanau15], [Luong15]"
+)

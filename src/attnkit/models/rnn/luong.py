@@ -34,14 +34,25 @@ class LuongDecoder(nn.Module):
     uses_attention = True
     init_recipe = "luong15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, score_name: str,
-                 attn_dim: int | None = None, input_feeding: bool = True, normaliser: str = "softmax") -> None:
+    def __init__(
+        self,
+        emb_dim: int,
+        hidden_dim: int,
+        enc_dim: int,
+        cell: str,
+        *,
+        score_name: str,
+        attn_dim: int | None = None,
+        input_feeding: bool = True,
+        normaliser: str = "softmax",
+    ) -> None:
         super().__init__()
         attn_dim = attn_dim or hidden_dim
         self.input_feeding = input_feeding
         self.bridge = Bridge(enc_dim, hidden_dim, cell == "lstm")
-        self.attention: _Attention = LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim,
-                                                    normaliser=normaliser)
+        self.attention: _Attention = LuongAttention(
+            hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim, normaliser=normaliser
+        )
         feed_dim = hidden_dim if input_feeding else 0
         self.cell = Cell(cell, emb_dim + feed_dim, hidden_dim)
         self.output_dim = hidden_dim
@@ -91,60 +102,128 @@ class LocalLuongDecoder(LuongDecoder):
     """The Luong decoder with local attention: local-m (window centred at the target position
     t) or local-p (predicted centre p_t) [Luong15] Sec. 3.2."""
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                 kind: type[LocalMonotonicAttention] | type[LocalPredictiveAttention], local_window: int,
-                 attn_dim: int | None = None, input_feeding: bool = True) -> None:
-        super().__init__(emb_dim, hidden_dim, enc_dim, cell, score_name="general", attn_dim=attn_dim,
-                         input_feeding=input_feeding)
-        self.attention = kind(hidden_dim, enc_dim, window=local_window, score_name="general",
-                              attn_dim=attn_dim or hidden_dim)
+    def __init__(
+        self,
+        emb_dim: int,
+        hidden_dim: int,
+        enc_dim: int,
+        cell: str,
+        *,
+        kind: type[LocalMonotonicAttention] | type[LocalPredictiveAttention],
+        local_window: int,
+        attn_dim: int | None = None,
+        input_feeding: bool = True,
+    ) -> None:
+        super().__init__(
+            emb_dim, hidden_dim, enc_dim, cell, score_name="general", attn_dim=attn_dim, input_feeding=input_feeding
+        )
+        self.attention = kind(
+            hidden_dim, enc_dim, window=local_window, score_name="general", attn_dim=attn_dim or hidden_dim
+        )
 
     def _attend(self, queries: Tensor, memory: Memory, position: int) -> Any:
-        return self.attention(queries, memory.annotations, memory.mask, memory.projected_keys,
-                              positions=position)
+        return self.attention(queries, memory.annotations, memory.mask, memory.projected_keys, positions=position)
 
 
-def luong_dot(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True,
-              normaliser: str = "softmax") -> LuongDecoder:
+def luong_dot(
+    emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True, normaliser: str = "softmax"
+) -> LuongDecoder:
     """Luong global attention with the dot score, which has no hidden layer (no attn_dim)."""
-    return LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="dot", input_feeding=input_feeding,
-                        normaliser=normaliser)
+    return LuongDecoder(
+        emb_dim, hidden_dim, enc_dim, cell, score_name="dot", input_feeding=input_feeding, normaliser=normaliser
+    )
 
 
-def luong_general(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True,
-                  normaliser: str = "softmax") -> LuongDecoder:
+def luong_general(
+    emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, input_feeding: bool = True, normaliser: str = "softmax"
+) -> LuongDecoder:
     """Luong global attention with the general score h_t^T W_a h_s (W_a is Dd x Dk: no attn_dim)."""
-    return LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="general", input_feeding=input_feeding,
-                        normaliser=normaliser)
+    return LuongDecoder(
+        emb_dim, hidden_dim, enc_dim, cell, score_name="general", input_feeding=input_feeding, normaliser=normaliser
+    )
 
 
-def luong_concat(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, attn_dim: int | None = None,
-                 input_feeding: bool = True, normaliser: str = "softmax") -> LuongDecoder:
+def luong_concat(
+    emb_dim: int,
+    hidden_dim: int,
+    enc_dim: int,
+    cell: str,
+    *,
+    attn_dim: int | None = None,
+    input_feeding: bool = True,
+    normaliser: str = "softmax",
+) -> LuongDecoder:
     """Luong global attention with the concat score, whose hidden layer has width attn_dim."""
-    return LuongDecoder(emb_dim, hidden_dim, enc_dim, cell, score_name="concat", attn_dim=attn_dim,
-                        input_feeding=input_feeding, normaliser=normaliser)
+    return LuongDecoder(
+        emb_dim,
+        hidden_dim,
+        enc_dim,
+        cell,
+        score_name="concat",
+        attn_dim=attn_dim,
+        input_feeding=input_feeding,
+        normaliser=normaliser,
+    )
 
 
-def luong_local_m(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, local_window: int = 10,
-                  input_feeding: bool = True) -> LocalLuongDecoder:
+def luong_local_m(
+    emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, local_window: int = 10, input_feeding: bool = True
+) -> LocalLuongDecoder:
     """Local-m with the general score: softmax over its window only (no normaliser, no attn_dim)."""
-    return LocalLuongDecoder(emb_dim, hidden_dim, enc_dim, cell, kind=LocalMonotonicAttention,
-                             local_window=local_window, input_feeding=input_feeding)
+    return LocalLuongDecoder(
+        emb_dim,
+        hidden_dim,
+        enc_dim,
+        cell,
+        kind=LocalMonotonicAttention,
+        local_window=local_window,
+        input_feeding=input_feeding,
+    )
 
 
-def luong_local_p(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, local_window: int = 10,
-                  attn_dim: int | None = None, input_feeding: bool = True) -> LocalLuongDecoder:
+def luong_local_p(
+    emb_dim: int,
+    hidden_dim: int,
+    enc_dim: int,
+    cell: str,
+    *,
+    local_window: int = 10,
+    attn_dim: int | None = None,
+    input_feeding: bool = True,
+) -> LocalLuongDecoder:
     """Local-p with the general score; attn_dim is the width Dp of the position predictor W_p."""
-    return LocalLuongDecoder(emb_dim, hidden_dim, enc_dim, cell, kind=LocalPredictiveAttention,
-                             local_window=local_window, attn_dim=attn_dim, input_feeding=input_feeding)
+    return LocalLuongDecoder(
+        emb_dim,
+        hidden_dim,
+        enc_dim,
+        cell,
+        kind=LocalPredictiveAttention,
+        local_window=local_window,
+        attn_dim=attn_dim,
+        input_feeding=input_feeding,
+    )
 
 
-for _score, _build, _options in (("dot", luong_dot, ("input_feeding", "normaliser")),
-                                 ("general", luong_general, ("input_feeding", "normaliser")),
-                                 ("concat", luong_concat, ("attn_dim", "input_feeding", "normaliser"))):
-    DECODERS.register(f"luong-{_score}", DecoderKind(_build, _options),
-                      f"Luong global attention, {_score} score, on h_t", "[Luong15] Eq. 8")
-DECODERS.register("luong-local-m", DecoderKind(luong_local_m, ("input_feeding", "local_window")),
-                  "Luong local attention, window centred at p_t = t (general score)", "[Luong15] Sec. 3.2")
-DECODERS.register("luong-local-p", DecoderKind(luong_local_p, ("attn_dim", "input_feeding", "local_window")),
-                  "Luong local attention, predicted centre p_t and Gaussian (general score)", "[Luong15] Eqs. 9-10")
+for _score, _build, _options in (
+    ("dot", luong_dot, ("input_feeding", "normaliser")),
+    ("general", luong_general, ("input_feeding", "normaliser")),
+    ("concat", luong_concat, ("attn_dim", "input_feeding", "normaliser")),
+):
+    DECODERS.register(
+        f"luong-{_score}",
+        DecoderKind(_build, _options),
+        f"Luong global attention, {_score} score, on h_t",
+        "[Luong15] Eq. 8",
+    )
+DECODERS.register(
+    "luong-local-m",
+    DecoderKind(luong_local_m, ("input_feeding", "local_window")),
+    "Luong local attention, window centred at p_t = t (general score)",
+    "[Luong15] Sec. 3.2",
+)
+DECODERS.register(
+    "luong-local-p",
+    DecoderKind(luong_local_p, ("attn_dim", "input_feeding", "local_window")),
+    "Luong local attention, predicted centre p_t and Gaussian (general score)",
+    "[Luong15] Eqs. 9-10",
+)

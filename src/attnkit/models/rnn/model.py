@@ -112,35 +112,70 @@ class Seq2Seq(nn.Module):
     encoder: nn.Module
 
     def __init__(
-        self, src_vocab_size: int, tgt_vocab_size: int, *, attention: str = "bahdanau",
-        cell: str = "gru", emb_dim: int = 64, hidden_dim: int = 128, enc_layers: int = 1,
-        bidirectional: bool = True, dropout: float = 0.0, pad_id: int = 0,
-        attn_dim: int | None = None, input_feeding: bool | None = None, normaliser: str | None = None,
-        local_window: int | None = None, dec_layers: int | None = None, loc_filters: int | None = None,
-        loc_kernel: int | None = None, init: str = "torch", reinforce_weight: float | None = None,
-        entropy_weight: float | None = None, baseline_decay: float | None = None,
+        self,
+        src_vocab_size: int,
+        tgt_vocab_size: int,
+        *,
+        attention: str = "bahdanau",
+        cell: str = "gru",
+        emb_dim: int = 64,
+        hidden_dim: int = 128,
+        enc_layers: int = 1,
+        bidirectional: bool = True,
+        dropout: float = 0.0,
+        pad_id: int = 0,
+        attn_dim: int | None = None,
+        input_feeding: bool | None = None,
+        normaliser: str | None = None,
+        local_window: int | None = None,
+        dec_layers: int | None = None,
+        loc_filters: int | None = None,
+        loc_kernel: int | None = None,
+        init: str = "torch",
+        reinforce_weight: float | None = None,
+        entropy_weight: float | None = None,
+        baseline_decay: float | None = None,
     ) -> None:
         super().__init__()
-        given = {name: value for name, value in (
-            ("attn_dim", attn_dim), ("input_feeding", input_feeding), ("normaliser", normaliser),
-            ("local_window", local_window), ("dec_layers", dec_layers), ("loc_filters", loc_filters),
-            ("loc_kernel", loc_kernel)) if value is not None}
+        given = {
+            name: value
+            for name, value in (
+                ("attn_dim", attn_dim),
+                ("input_feeding", input_feeding),
+                ("normaliser", normaliser),
+                ("local_window", local_window),
+                ("dec_layers", dec_layers),
+                ("loc_filters", loc_filters),
+                ("loc_kernel", loc_kernel),
+            )
+            if value is not None
+        }
         check_decoder_options(attention, given)
         if init not in INITS:
             raise ValueError(f"unknown init {init!r}; choose one of: {', '.join(INITS)}")
-        reinforce = {name: value for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight,
-                                                                            baseline_decay)) if value is not None}
+        reinforce = {
+            name: value
+            for name, value in zip(REINFORCE_OPTIONS, (reinforce_weight, entropy_weight, baseline_decay))
+            if value is not None
+        }
         if reinforce and normaliser != "reinforce":
-            raise ValueError(f"{', '.join(reinforce)} apply only to sampled hard attention (normaliser='reinforce'), "
-                             f"not normaliser={normaliser!r}; remove them")
+            raise ValueError(
+                f"{', '.join(reinforce)} apply only to sampled hard attention (normaliser='reinforce'), "
+                f"not normaliser={normaliser!r}; remove them"
+            )
         self.attention_name = attention
         self.encoder = RNNEncoder(
-            src_vocab_size, emb_dim, hidden_dim, cell=cell, num_layers=enc_layers,
-            bidirectional=bidirectional, dropout=dropout, pad_id=pad_id,
+            src_vocab_size,
+            emb_dim,
+            hidden_dim,
+            cell=cell,
+            num_layers=enc_layers,
+            bidirectional=bidirectional,
+            dropout=dropout,
+            pad_id=pad_id,
         )
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
-        self.decoder = DECODERS.get(attention).build(emb_dim, hidden_dim, int(self.encoder.output_dim), cell,
-                                                     **given)
+        self.decoder = DECODERS.get(attention).build(emb_dim, hidden_dim, int(self.encoder.output_dim), cell, **given)
         self.dropout = nn.Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
         if init == "paper":
@@ -163,8 +198,9 @@ class Seq2Seq(nn.Module):
         if output.log_prob is None:
             return None
         if self.reinforce is None:
-            raise ValueError("this output sampled hard attention but the model was built without "
-                             "normaliser='reinforce'")
+            raise ValueError(
+                "this output sampled hard attention but the model was built without normaliser='reinforce'"
+            )
         return self.reinforce(nll, output.log_prob, output.entropy, real)
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Memory:
@@ -210,5 +246,4 @@ class Seq2Seq(nn.Module):
         emb = self.dropout(self.tgt_embedding(tgt_in))  # (B, Tq, E)
         out = self.decoder(emb, self.init_state(memory), memory)
         features = self.dropout(out.output)
-        return Seq2SeqOutput(self.generator(features) if project else features, out.weights, out.log_prob,
-                             out.entropy)
+        return Seq2SeqOutput(self.generator(features) if project else features, out.weights, out.log_prob, out.entropy)

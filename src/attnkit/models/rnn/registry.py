@@ -17,12 +17,18 @@ from torch import Tensor
 from ...registry import Registry
 from .state import DecoderOutput, DecoderState, DecoderStep, Memory
 
-__all__ = ["RNNDecoder", "DecoderKind", "DECODERS", "DECODER_OPTIONS", "INITS", "decoder_options",
-           "check_decoder_options"]
+__all__ = [
+    "RNNDecoder",
+    "DecoderKind",
+    "DECODERS",
+    "DECODER_OPTIONS",
+    "INITS",
+    "decoder_options",
+    "check_decoder_options",
+]
 
 #: The options of :class:`~attnkit.models.Seq2Seq` that only some decoders take.
-DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers", "loc_filters",
-                   "loc_kernel")
+DECODER_OPTIONS = ("attn_dim", "input_feeding", "normaliser", "local_window", "dec_layers", "loc_filters", "loc_kernel")
 
 #: Initialisations :class:`~attnkit.models.Seq2Seq` accepts: PyTorch's defaults, or the decoder's paper's.
 INITS = ("torch", "paper")
@@ -96,4 +102,5 @@ def check_decoder_options(attention: str, options: dict[str, Any]) -> None:
             own = ", ".join(o for o in DECODER_OPTIONS if o in takes) or "none"
             raise ValueError(
                 f"attention={attention!r} does not take {name} (its options: {own}), so {name}={value!r} "
-                f"would be ignored; remove it, or choose an attention that takes it: {', '.join(users)}")
+                f"would be ignored; remove it, or choose an attention that takes it: {', '.join(users)}"
+            )

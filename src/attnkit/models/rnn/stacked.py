@@ -55,18 +55,29 @@ class StackedAttentionDecoder(nn.Module):
     uses_attention = True
     init_recipe = "luong15"
 
-    def __init__(self, emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, layers: int,
-                 score_name: str = "general", attn_dim: int | None = None) -> None:
+    def __init__(
+        self,
+        emb_dim: int,
+        hidden_dim: int,
+        enc_dim: int,
+        cell: str,
+        *,
+        layers: int,
+        score_name: str = "general",
+        attn_dim: int | None = None,
+    ) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError(f"a stacked attention decoder needs layers >= 1, got {layers}")
         self.layers, self.hidden_dim, self.lstm = layers, hidden_dim, cell == "lstm"
         self.bridge = nn.Linear(enc_dim, layers * hidden_dim)  # s^l_0 = tanh(W_s^l h_final)
         self.cells = nn.ModuleList(
-            Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers))
+            Cell(cell, (emb_dim + hidden_dim) if i == 0 else hidden_dim, hidden_dim) for i in range(layers)
+        )
         self.attentions = nn.ModuleList(
             LuongAttention(hidden_dim, enc_dim, score_name=score_name, attn_dim=attn_dim or hidden_dim)
-            for _ in range(layers))
+            for _ in range(layers)
+        )
         self.output_dim = hidden_dim
 
     def project_keys(self, annotations: Tensor) -> Tensor:
@@ -75,8 +86,7 @@ class StackedAttentionDecoder(nn.Module):
 
     def init_state(self, memory: Memory) -> DecoderState:
         hidden = torch.tanh(self.bridge(memory.final)).view(-1, self.layers, self.hidden_dim)  # (B, L, Dd)
-        return DecoderState(hidden, torch.zeros_like(hidden) if self.lstm else None,
-                            torch.zeros_like(hidden[:, 0]), 0)
+        return DecoderState(hidden, torch.zeros_like(hidden) if self.lstm else None, torch.zeros_like(hidden[:, 0]), 0)
 
     def step(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderStep:
         assert state.feed is not None and memory.projected_keys is not None  # from init_state, project_keys
@@ -90,8 +100,7 @@ class StackedAttentionDecoder(nn.Module):
             hiddens.append(h)
             if c is not None:  # LSTM cells
                 cells.append(c)
-        new = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None, x,
-                           state.position + 1)
+        new = DecoderState(torch.stack(hiddens, 1), torch.stack(cells, 1) if cells else None, x, state.position + 1)
         return DecoderStep(x, new, att.weights[:, 0])
 
     def forward(self, emb: Tensor, state: DecoderState, memory: Memory) -> DecoderOutput:
@@ -105,8 +114,9 @@ class StackedAttentionDecoder(nn.Module):
         return DecoderOutput(torch.stack(outputs, 1), torch.stack(weights, 1))
 
 
-def luong_stacked(emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *,
-                  dec_layers: int = 1) -> StackedAttentionDecoder:
+def luong_stacked(
+    emb_dim: int, hidden_dim: int, enc_dim: int, cell: str, *, dec_layers: int = 1
+) -> StackedAttentionDecoder:
     """The registered stacked decoder: general score, `dec_layers` layers (no other option)."""
     return StackedAttentionDecoder(emb_dim, hidden_dim, enc_dim, cell, layers=dec_layers)
 

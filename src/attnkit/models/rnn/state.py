@@ -37,8 +37,9 @@ class DecoderState(NamedTuple):
     def select(self, index: Tensor) -> "DecoderState":
         """Keep batch rows `index` (B',) of every tensor field, in that order: the decoder that
         drives the beams (:mod:`attnkit.decoding`) reorders them or drops finished rows."""
-        changes: dict[str, Any] = {name: value.index_select(0, index) for name, value in zip(self._fields, self)
-                                   if isinstance(value, Tensor)}
+        changes: dict[str, Any] = {
+            name: value.index_select(0, index) for name, value in zip(self._fields, self) if isinstance(value, Tensor)
+        }
         return self._replace(**changes)
 
 
