@@ -11,45 +11,16 @@ import numpy as np
 import pytest
 
 from attnkit.cli import main
-from attnkit.config import load_config
 from attnkit.decoding import layer_maps
 from attnkit.training import load_run
-from attnkit.training.pipeline import train_run
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = [
-    "data.n_train=200",
-    "data.n_dev=20",
-    "data.n_test=20",
-    "data.locales=[de_DE, en_US]",
-    "train.max_steps=5",
-    "train.eval_every=5",
-    "train.batch_size=32",
-    "train.threads=1",
-]
-RUNS = {
-    "bahdanau": ("dates-bahdanau.yaml", ["model.emb_dim=8", "model.hidden_dim=12", "model.attn_dim=12"]),
-    "transformer": (
-        "dates-transformer.yaml",
-        [
-            "model.d_model=16",
-            "model.n_heads=2",
-            "model.d_ff=32",
-            "model.enc_layers=2",
-            "model.dec_layers=2",
-            "train.warmup_steps=2",
-        ],
-    ),
-}
 INPUTS = ["3. Mai 1979", "12.10.2001"]
 
 
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    root = tmp_path_factory.mktemp("json-runs")
-    for name, (config, overrides) in RUNS.items():
-        train_run(load_config(REPO / "configs" / config, [*DATA, *overrides]), root / name, progress=False)
-    return {name: root / name for name in RUNS}
+@pytest.fixture()
+def runs(tiny_runs) -> dict[str, Path]:
+    """The explorer tests' tiny Bahdanau and Transformer date runs (one session fixture, trained once)."""
+    return tiny_runs
 
 
 def records(run: Path, capsys) -> list[dict]:
