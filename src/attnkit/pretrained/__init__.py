@@ -1,0 +1,7 @@
+"""Pretrained checkpoints: Hugging Face folders into attnkit runs and back (see :mod:`.base`)."""
+
+from __future__ import annotations
+
+from .base import EXPORTERS, IMPORTERS, Checkpoint, Converted, Exporter, Importer, ConversionError
+
+__all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]
