@@ -45,7 +45,8 @@ class AttentionMaps(NamedTuple):
     cross: list[Tensor]  # per layer (B, Nh, Tq, Tk)
 
 
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU}
+# "gelu_tanh": GELU's tanh approximation (GPT-2's "gelu_new"); "silu": x sigmoid(x) (Marian's "swish")
+_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "silu": nn.SiLU}
 
 
 class _FeedForward(nn.Sequential):
@@ -62,9 +63,9 @@ class _Sublayer(nn.Module):
     """Residual + LayerNorm around a sublayer: pre-LN x + f(LN(x)) or post-LN LN(x + f(x))
     [Xiong20] Fig. 1."""
 
-    def __init__(self, d_model: int, dropout: float, norm_first: bool) -> None:
+    def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float = 1e-5) -> None:
         super().__init__()
-        self.norm = nn.LayerNorm(d_model)
+        self.norm = nn.LayerNorm(d_model, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.norm_first = norm_first
 
@@ -80,6 +81,10 @@ class EncoderLayer(nn.Module):
 
     forward(x (B, T, D), mask (B, T) bool or None, bias or None, need_weights) returns
     (x (B, T, D), weights (B, Nh, T, T) or None).
+
+    Options the pretrained architectures need: ``activation`` (``relu``, ``gelu``, ``gelu_tanh``,
+    ``silu``), the LayerNorms' ``eps`` (BERT 1e-12), ``causal`` self-attention (a decoder-only
+    language model such as GPT-2).
     """
 
     def __init__(
@@ -92,11 +97,16 @@ class EncoderLayer(nn.Module):
         num_kv_heads: int | None,
         rotary,
         activation: str = "relu",
+        *,
+        eps: float = 1e-5,
+        causal: bool = False,
     ) -> None:
         super().__init__()
-        self.self_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, rotary=rotary)
+        self.self_attn = MultiHeadAttention(
+            d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, rotary=rotary, causal=causal
+        )
         self.ff = _FeedForward(d_model, d_ff, dropout, activation)
-        self.sub1, self.sub2 = (_Sublayer(d_model, dropout, norm_first) for _ in range(2))
+        self.sub1, self.sub2 = (_Sublayer(d_model, dropout, norm_first, eps) for _ in range(2))
 
     def forward(self, x: Tensor, mask: Tensor, bias: Tensor | None, need_weights: bool):
         x, weights = self.sub1(x, lambda h: self.self_attn(h, mask=mask, bias=bias, need_weights=need_weights)[:2])
@@ -106,15 +116,25 @@ class EncoderLayer(nn.Module):
 
 class _DecoderLayer(nn.Module):
     def __init__(
-        self, d_model: int, n_heads: int, d_ff: int, dropout: float, norm_first: bool, num_kv_heads: int | None, rotary
+        self,
+        d_model: int,
+        n_heads: int,
+        d_ff: int,
+        dropout: float,
+        norm_first: bool,
+        num_kv_heads: int | None,
+        rotary,
+        activation: str = "relu",
+        *,
+        eps: float = 1e-5,
     ) -> None:
         super().__init__()
         self.self_attn = MultiHeadAttention(
             d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, causal=True, rotary=rotary
         )
         self.cross_attn = MultiHeadAttention(d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, packed=False)
-        self.ff = _FeedForward(d_model, d_ff, dropout)
-        self.sub1, self.sub2, self.sub3 = (_Sublayer(d_model, dropout, norm_first) for _ in range(3))
+        self.ff = _FeedForward(d_model, d_ff, dropout, activation)
+        self.sub1, self.sub2, self.sub3 = (_Sublayer(d_model, dropout, norm_first, eps) for _ in range(3))
 
     def forward(
         self,
