@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .base import EXPORTERS, IMPORTERS, Checkpoint, Converted, Exporter, Importer, ConversionError
+from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, Exporter, Importer
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]
