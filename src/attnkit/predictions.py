@@ -25,6 +25,7 @@ __all__ = [
     "SPOKEN_WORD",
     "SPECTROGRAM_ALIGNMENT",
     "LABEL",
+    "SELF_ATTENTION",
     "BUILTIN_KINDS",
 ]
 
@@ -36,6 +37,7 @@ GRAPH_NEIGHBOURHOOD = "graph-neighbourhood"  # a node's incoming edges, weights 
 SPOKEN_WORD = "spoken-word"  # log-mel frames, pooling weights, self-attention over positions
 SPECTROGRAM_ALIGNMENT = "spectrogram-alignment"  # output tokens over encoder positions of a recording
 LABEL = "label"  # a class label without attention to show
+SELF_ATTENTION = "self-attention"  # tokens over tokens of one sequence: every layer and head (L, Nh, T, T)
 
 BUILTIN_KINDS = (
     TEXT_ALIGNMENT,
