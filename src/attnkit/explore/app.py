@@ -15,7 +15,8 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   the beam size), ``alpha``, ``beta``, ``stop``, ``max_len``, ...; all but ``input`` optional;
   an image task takes ``"image": BASE64`` instead of ``input``, a speech task ``"audio":
   BASE64``, a WAV file; ``"focus": {"layer": L}`` names the part of a large prediction the page
-  shows, for a view that sends a part (a self-attention prediction: the layer sent whole)): for a sequence task ``{"kind": "seq2seq",
+  shows, for a view that sends a part (a self-attention prediction: the layer sent whole)): for a
+  sequence task ``{"kind": "seq2seq",
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
   "gold", "elapsed_ms"}`` (one decoding: "greedy" for beam 1, else the beam's n-best "beam 1",
   "beam 2", ...); weights are per head (Nh, To, Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for

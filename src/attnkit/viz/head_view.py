@@ -150,7 +150,7 @@ def plot_head_view(
     rgb = np.array([to_rgb(EXPLANATION_COLOUR if single else colours[chosen[i] % len(colours)]) for i in h])
     rgba = np.concatenate([rgb.reshape(-1, 3), np.clip(v, 0, 1).reshape(-1, 1)], axis=1)
     segments = np.stack([np.stack([np.zeros_like(v), q], 1), np.stack([np.ones_like(v), k], 1)], 1)
-    ax.add_collection(LineCollection(segments.reshape(-1, 2, 2), colors=rgba, linewidths=1.2 if n <= 64 else 0.6))
+    ax.add_collection(LineCollection(list(segments.reshape(-1, 2, 2)), colors=rgba, linewidths=1.2 if n <= 64 else 0.6))
     family = _font_family()
     size = max(2.5, min(9.0, 0.8 * 72 * ax.bbox.height / ax.figure.dpi / max(n, 1)))
     for i, token in enumerate(tokens):
@@ -171,7 +171,7 @@ def _heads_of(pred: Any, heads: HeadChoice) -> tuple[list[int] | None, str]:
         return None, f"all {n} heads"
     if isinstance(heads, bool) or not isinstance(heads, int) or not 0 <= heads < n:
         raise ValueError(f"head {heads!r} is out of range: these weights have {n} heads; pass 0..{n - 1} or 'mean'")
-    return [heads], f"head {heads}"
+    return [heads], f"head {heads} of 0..{n - 1}"  # the index of --attention-heads (the grid counts from 1)
 
 
 def plot_self_attention(pred: Any, title: str | None = None, heads: HeadChoice = "mean") -> Figure:
@@ -210,7 +210,8 @@ def plot_self_attention(pred: Any, title: str | None = None, heads: HeadChoice =
     panel_w, panel_h = max(1.6, cell * n + 0.7), max(1.4, cell * n + 0.7)
     grid_w, grid_h = panel_w * n_heads + 0.8, panel_h * n_layers + 0.6
     fig = Figure(figsize=(4.2 + grid_w, max(tall, grid_h)), layout="constrained")
-    left, right = fig.subfigures(1, 2, width_ratios=[4.2, grid_w])
+    subs = fig.subfigures(1, 2, width_ratios=[4.2, grid_w], squeeze=False)
+    left, right = subs[0, 0], subs[0, 1]
     plot_head_view(w[-1], pred.tokens, heads=chosen, title=f"layer {n_layers}, {which}", ax=left.subplots())
     plot_attention_grid(w, pred.tokens, pred.tokens, cell_inches=cell, into=_top(right, grid_h, max(tall, grid_h)))
     if title:
@@ -223,8 +224,7 @@ def _top(sub: SubFigure, height: float, total: float) -> SubFigure:
     panels beside a tall head view)."""
     if height >= total - 1e-9:
         return sub
-    top, _ = sub.subfigures(2, 1, height_ratios=[height, total - height])
-    return top
+    return sub.subfigures(2, 1, height_ratios=[height, total - height], squeeze=False)[0, 0]
 
 
 def _heatmap(ax: Axes, m: np.ndarray, tokens: Sequence[str], title: str) -> None:
