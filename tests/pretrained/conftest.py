@@ -44,7 +44,9 @@ def _save(model: Any, tokenizer: Any, path: Path) -> Path:
 def make_checkpoint(kind: str, path: Path) -> Path:
     """Save a tiny random checkpoint of `kind` into `path` (created): ``bert``, ``bert-mlm``,
     ``bert-cls``, ``roberta``, ``roberta-mlm``, ``roberta-cls``, ``gpt2``."""
-    transformers = pytest.importorskip("transformers", reason="transformers is the reference (pip install transformers)")
+    transformers = pytest.importorskip(
+        "transformers", reason="transformers is the reference (pip install transformers)"
+    )
     torch.manual_seed(0)
     path.mkdir(parents=True, exist_ok=True)
     vocab = 5 + len(WORDS) + 3  # a few ids the tokenizer never makes
@@ -56,7 +58,9 @@ def make_checkpoint(kind: str, path: Path) -> Path:
         cfg = transformers.RobertaConfig(
             vocab_size=vocab, max_position_embeddings=42, pad_token_id=1, type_vocab_size=1, **SIZES
         )
-        cls = {"roberta": "RobertaModel", "roberta-mlm": "RobertaForMaskedLM"}.get(kind, "RobertaForSequenceClassification")
+        cls = {"roberta": "RobertaModel", "roberta-mlm": "RobertaForMaskedLM"}.get(
+            kind, "RobertaForSequenceClassification"
+        )
         tok = word_tokenizer(ROBERTA_SPECIALS, ("<s>", "</s>"), "<unk>")
     else:
         cfg = transformers.GPT2Config(

@@ -70,9 +70,7 @@ def test_padded_batch_matches_transformers_on_the_real_tokens(kind, checkpoints,
 
 
 @pytest.mark.parametrize("kind", ("bert-mlm", "roberta", "gpt2"))
-def test_predict_json_prints_the_tokens_and_every_layers_attention_of_transformers(
-    kind, checkpoints, imported, capsys
-):
+def test_predict_json_prints_the_tokens_and_every_layers_attention_of_transformers(kind, checkpoints, imported, capsys):
     text = SENTENCES[0]
     extra = ["--option", "max_new_tokens=4"] if kind == "gpt2" else []
     assert main(["predict", "--model", str(imported[kind]), "--json", text, *extra]) == 0
