@@ -169,4 +169,6 @@ def test_evaluate_says_the_run_has_no_evaluation_data(imported, capsys):
 def test_list_shows_the_new_tasks_and_families(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("pretrained-encoder", "pretrained-lm", "  bert ", "  gpt2 "))
+    assert all(name in out for name in ("pretrained-encoder", "pretrained-lm", "  bert ", "  gpt2 ", "  roberta "))
+    assert main(["list", "importers"]) == 0
+    assert "GPT2LMHeadModel" in capsys.readouterr().out

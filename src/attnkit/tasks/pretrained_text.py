@@ -291,6 +291,7 @@ class PretrainedLMTask(_ImportedTextTask):
         return CausalLMSpec()
 
     def _options(self) -> tuple[InputOption, ...]:
+        """The input options of ``pretrained-lm`` (explanations add theirs here too)."""
         return (
             InputOption(
                 "max_new_tokens",
