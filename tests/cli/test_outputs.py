@@ -65,6 +65,6 @@ def test_predict_refuses_a_picture_format_matplotlib_cannot_write(tmp_path, caps
     _one_line_exit_2(
         capsys,
         ["predict", "--model", str(tmp_path / "no-run"), "a b", "--attention-plot", str(tmp_path / name)],
-        expect="cannot draw",
+        expect="cannot write",
     )
     assert not (tmp_path / name).exists()

@@ -114,15 +114,11 @@ def decode_options(args: argparse.Namespace, run) -> DecodeOptions | None:
     return options
 
 
-#: the picture formats ``--attention-plot``, ``--plot`` and ``--confusion-plot`` write (matplotlib's)
-PLOT_FORMATS = ("png", "svg", "pdf", "jpg", "jpeg", "eps", "ps", "tif", "tiff", "webp")
-
-
 def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path] = (), *, plot: bool = False) -> Path:
     """`path` as an output file of a command, checked before any work: its folder must exist
     (attnkit creates no folders outside the run folders it owns), it must not be one of the
     command's `inputs` (the same file, by :func:`os.path.samefile`), and a picture's suffix must be
-    one of :data:`PLOT_FORMATS`.
+    one that matplotlib writes.
 
     Raises:
         UserError: exit 2, one line naming `flag`, the path and the fix.
@@ -133,10 +129,14 @@ def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path] = (),
     if not path.parent.is_dir():
         raise UserError(f"{flag} {path}: folder {path.parent} does not exist; create it first", code=2)
     if plot:
-        suffix = path.suffix.lstrip(".").lower()
-        if suffix and suffix not in PLOT_FORMATS:
+        from matplotlib.backend_bases import FigureCanvasBase  # matplotlib only when a picture is asked for
+
+        suffix, formats = path.suffix.lstrip(".").lower(), FigureCanvasBase.get_supported_filetypes()
+        if suffix and suffix not in formats:
             raise UserError(
-                f"{flag} {path}: cannot draw .{suffix} pictures; use one of: {', '.join(PLOT_FORMATS)}", code=2
+                f"{flag} {path}: cannot write .{suffix} pictures; use one of "
+                + ", ".join(f".{f}" for f in sorted(formats)),
+                code=2,
             )
     if path.exists():
         for source in inputs:

@@ -56,7 +56,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention-plot",
         metavar="FILE",
-        help="write where the model looked (PNG); with several inputs, FILE-1.png, ...",
+        help="write where the model looked, in the format of FILE's extension (.png, .svg, .pdf, ...); "
+        "with several inputs, FILE-1.png, ...",
     )
     parser.add_argument(
         "--json",
