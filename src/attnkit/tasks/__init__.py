@@ -13,6 +13,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .pretrained_image import PretrainedImageTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
@@ -77,6 +78,12 @@ TASKS.register(
     "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
     "[Och03]; [Garg19]",
 )
+TASKS.register(
+    "pretrained-image",
+    PretrainedImageTask,
+    "an imported Hugging Face ViT (`attnkit import-hf`): image file -> its classes, attention rollout",
+    "[Dosovitskiy21]; [Abnar20]",
+)
 
 __all__ = [
     "TASKS",
@@ -97,6 +104,7 @@ __all__ = [
     "BibleSectionsTask",
     "FashionMNISTTask",
     "FashionCanvasTask",
+    "PretrainedImageTask",
     "DebianPackagesTask",
     "KarateClubTask",
     "ScenesCaptionTask",
