@@ -115,7 +115,7 @@ class ViTImporter:
         pre = ckpt.path / PREPROCESSOR_FILE
         data = config["data"]
         try:
-            processing_of(pre, tuple(data["image_size"]), data["channels"])  # type: ignore[arg-type]
+            processing_of(pre, tuple(data["image_size"]), data["channels"])
         except ConfigError as err:
             raise ConversionError(str(err)) from None
         if pre.is_file():
@@ -210,7 +210,7 @@ class ViTImporter:
                 vit = VisionTransformer(
                     data["channels"],
                     len(data["classes"]),
-                    tuple(data["image_size"]),  # type: ignore[arg-type]
+                    tuple(data["image_size"]),
                     **{k: v for k, v in model.items() if k != "arch"},
                 )
         except ValueError as err:

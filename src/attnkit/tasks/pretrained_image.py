@@ -238,7 +238,7 @@ class PretrainedImageTask:
         """The class of each image file (read as ``ViTImageProcessor`` reads it), its probability
         and every class's, with the model's attention maps over the picture (rollout and the last
         layer's class-token row). A model without a head predicts no class: the output line says
-        so, the probability is NaN and the probabilities are empty.
+        so, the probability is 0 and the probabilities are empty.
 
         Raises:
             attnkit.errors.InputError: for an option (this task takes none), no input, or a file
@@ -259,7 +259,7 @@ class PretrainedImageTask:
     def _prediction(self, out: Any, b: int, p: Tensor | None, image: np.ndarray) -> ImagePrediction:
         maps = {name: heat.numpy() for name, heat in out.attention_maps(b).maps.items()}  # the family reads its maps
         if p is None:
-            return ImagePrediction("no class: the checkpoint has no classification head", float("nan"), [], image, maps)
+            return ImagePrediction("no class: the checkpoint has no classification head", 0.0, [], image, maps)
         k = int(p.argmax())
         return ImagePrediction(self.classes[k], float(p[k]), p.tolist(), image, maps)
 
