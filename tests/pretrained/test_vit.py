@@ -328,3 +328,38 @@ def test_the_task_is_imported_not_trained(tmp_path):
     task = TASKS.get("pretrained-image")
     with pytest.raises(ConfigError, match="attnkit import-hf"):
         task.build(task.config_class(), tmp_path)
+
+
+def test_the_explorer_classifies_an_uploaded_image_with_an_imported_vit(runs, tmp_path):
+    import base64
+
+    from attnkit.explore import RunRegistry, create_app
+
+    registry = RunRegistry.load([runs["classifier"]])
+    client = create_app(registry).test_client()
+    [meta] = client.get("/api/runs").json["runs"]
+    assert meta["input"] == "image"
+    image = base64.b64encode(_images(tmp_path, 1)[0].read_bytes()).decode()
+    body = client.post(f"/api/runs/{meta['key']}/predict", json={"image": image}).json
+    assert body["kind"] == "image-overlay" and body["output"] in CLASSES.values()
+    assert [m["name"] for m in body["view"]["maps"]] == [
+        "ViT attention rollout (class token)",
+        "ViT last layer, class token",
+    ]
+    assert body["view"]["maps"][0]["heat"]["shape"] == [6, 4] and body["view"]["image"]["shape"] == [24, 16]
+    assert sum(body["fields"]["probabilities"]) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_import_hf_and_predict_through_the_command_line(checkpoints, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["import-hf", str(checkpoints["classifier"]), "--out", str(run)]) == 0
+    assert (run / "preprocessor_config.json").is_file() and (run / "config.yaml").is_file()
+    capsys.readouterr()
+    picture = _images(tmp_path, 1)[0]
+    assert main(["predict", "--model", str(run), str(picture), "--attention-plot", str(tmp_path / "a.png")]) == 0
+    assert capsys.readouterr().out.strip() in CLASSES.values() and (tmp_path / "a.png").stat().st_size > 0
+    assert main(["predict", "--model", str(run), str(tmp_path / "missing.png")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "missing.png: no such file" in err and len(err.splitlines()) == 1
+    assert main(["evaluate", "--model", str(run)]) != 0
+    assert "no test split" in capsys.readouterr().err
