@@ -363,3 +363,23 @@ def test_import_hf_and_predict_through_the_command_line(checkpoints, tmp_path, c
     assert "missing.png: no such file" in err and len(err.splitlines()) == 1
     assert main(["evaluate", "--model", str(run)]) != 0
     assert "no test split" in capsys.readouterr().err
+
+
+def test_pooler_weights_beside_a_classifier_are_ignored_as_transformers_does(checkpoints, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    ckpt = tmp_path / "with-pooler"
+    ckpt.mkdir()
+    for name in ("config.json", "preprocessor_config.json"):
+        (ckpt / name).write_bytes((checkpoints["classifier"] / name).read_bytes())
+    weights = load_file(str(checkpoints["classifier"] / "model.safetensors"))
+    weights |= {"vit.pooler.dense.weight": torch.randn(32, 32), "vit.pooler.dense.bias": torch.randn(32)}
+    save_file(weights, str(ckpt / "model.safetensors"), {"format": "pt"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        hf = _hf(ckpt)  # transformers drops the unexpected pooler
+    run = load_run(import_hf(ckpt, tmp_path / "run"))
+    assert run.config.model.pooler == 0
+    x = torch.randn(2, 3, 24, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(run.model(x).logits, hf(pixel_values=x).logits, **TOL)

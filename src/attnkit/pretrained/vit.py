@@ -134,8 +134,8 @@ class ViTImporter:
             raise ConversionError(
                 f"config.json: hidden_act={act!r} has no attnkit counterpart; supported: {', '.join(_ACT_IN)}"
             )
-        pooler = 0
-        if strip + "pooler.dense.weight" in weights:
+        pooler = 0  # HF's ViTForImageClassification has no pooler and ignores pooler weights in its checkpoint
+        if strip + "pooler.dense.weight" in weights and "classifier.weight" not in weights:
             if hf.get("pooler_act", "tanh") != "tanh":
                 raise ConversionError(f"config.json: pooler_act={hf['pooler_act']!r}; attnkit's ViT pooler is tanh")
             pooler = int(weights[strip + "pooler.dense.weight"].shape[0])
@@ -175,6 +175,8 @@ class ViTImporter:
         strip, layers = _prefix(hf), config["model"]["layers"]
         names = _hf_to_attnkit(layers)
         names.update({"classifier.weight": "head.weight", "classifier.bias": "head.bias"})
+        if not config["model"]["pooler"]:  # pooler weights beside a classifier: unused, as in transformers
+            del names["pooler.dense.weight"], names["pooler.dense.bias"]
         out: dict[str, Tensor] = {}
         used = set()
         for key, tensor in hf.items():
@@ -191,7 +193,8 @@ class ViTImporter:
             biases = [hf.get(f"{p}.bias", torch.zeros(hf[f"{p}.weight"].shape[0])) for p in parts]  # qkv_bias: false
             out[f"layers.{i}.self_attn.in_proj.bias"] = torch.cat(biases)  # (3D,)
             used.update(f"{p}.{w}" for p in parts for w in ("weight", "bias"))
-        unknown = sorted(k for k in hf if k not in used and k[len(strip) :] not in _IGNORED)
+        ignored = _IGNORED + (() if config["model"]["pooler"] else ("pooler.dense.weight", "pooler.dense.bias"))
+        unknown = sorted(k for k in hf if k not in used and k[len(strip) :] not in ignored)
         if unknown:
             raise ConversionError(
                 f"model.safetensors holds weights attnkit's ViT does not use ({unknown[0]}"
