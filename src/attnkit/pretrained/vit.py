@@ -29,6 +29,7 @@ References:
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -43,6 +44,8 @@ from ..tasks.pretrained_image import PREPROCESSOR_FILE, processing_of
 from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted
 
 __all__ = ["ViTImporter", "ViTExporter", "ImageProcessingTask"]
+
+log = logging.getLogger(__name__)
 
 # HF hidden_act -> attnkit activation (gelu_new / gelu_fast / gelu_pytorch_tanh: the same tanh approximation)
 _ACT_IN = {
@@ -255,6 +258,12 @@ class ViTExporter:
             raise ConversionError(
                 f"task {run.config.data.task} does not state its pixel pipeline (image_processing()), "
                 "so no preprocessor_config.json can be written for it"
+            )
+        if not cfg.pooler and not spec.n_classes:
+            log.warning(
+                "%s has neither a head nor a pooler: transformers' ViTModel will load its last hidden states "
+                "as they are but initialise a random pooler (pooler_output means nothing)",
+                run.path,
             )
         processing = run.task.image_processing()
         classes = list(run.capabilities.task.classes)
