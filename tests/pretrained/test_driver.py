@@ -172,3 +172,34 @@ def test_list_shows_the_new_tasks_and_families(capsys):
     assert all(name in out for name in ("pretrained-encoder", "pretrained-lm", "  bert ", "  gpt2 ", "  roberta "))
     assert main(["list", "importers"]) == 0
     assert "GPT2LMHeadModel" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value", "message"),
+    [
+        ("bert", "position_embedding_type", "relative_key", "absolute positions only"),
+        ("bert", "hidden_act", "mish", "activation 'mish' is not supported"),
+        ("gpt2", "scale_attn_by_inverse_layer_idx", True, "scale_attn_by_inverse_layer_idx=True is not supported"),
+    ],
+)
+def test_config_options_attnkit_cannot_represent_are_refused(
+    kind, field, value, message, tmp_path, checkpoints, capsys
+):
+    src = tmp_path / "ckpt"
+    shutil.copytree(checkpoints[kind], src)
+    config = json.loads((src / "config.json").read_text())
+    (src / "config.json").write_text(json.dumps({**config, field: value}))
+    assert message in _one_line_error(capsys, 2, ["import-hf", str(src), "--out", str(tmp_path / "run")])
+    assert not (tmp_path / "run").exists()
+
+
+def test_an_untied_output_layer_is_refused(tmp_path, checkpoints, capsys):
+    from safetensors.torch import load_file, save_file
+
+    src = tmp_path / "ckpt"
+    shutil.copytree(checkpoints["gpt2"], src)
+    weights = load_file(str(src / "model.safetensors"))
+    weights["lm_head.weight"] = weights["transformer.wte.weight"] + 1
+    save_file(weights, str(src / "model.safetensors"))
+    line = _one_line_error(capsys, 2, ["import-hf", str(src), "--out", str(tmp_path / "run")])
+    assert "lm_head.weight differs from the token embeddings" in line

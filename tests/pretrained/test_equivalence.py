@@ -177,3 +177,16 @@ def test_export_round_trip_loads_in_transformers_with_the_same_outputs(kind, che
             torch.testing.assert_close(b.pooler_output, a.pooler_output, **TOL)
     again = load_run(import_hf(tmp_path / "hf", tmp_path / "again"))  # and back: the same run
     assert again.config == run.config
+
+
+def test_a_gpt2_model_without_lm_head_imports_with_the_head_tied(checkpoints, tmp_path):
+    lm = hf_model(checkpoints["gpt2"])
+    lm.transformer.save_pretrained(tmp_path / "base")  # GPT2Model: names without "transformer."
+    (tmp_path / "base" / "tokenizer.json").write_bytes((checkpoints["gpt2"] / "tokenizer.json").read_bytes())
+    run = load_run(import_hf(tmp_path / "base", tmp_path / "run"))
+    ids = torch.tensor([run.task.tokenizer.encode(SENTENCES[1]).ids])
+    expected = _hf(lm, ids)
+    with torch.no_grad():
+        ours = run.model(ids)
+    torch.testing.assert_close(ours.hidden, expected.hidden_states[-1], **TOL)
+    torch.testing.assert_close(ours.logits, expected.logits, **TOL)
