@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast
 
 import torch
 from safetensors.torch import save_file
@@ -61,9 +61,9 @@ _ACT_OUT = {"gelu": "gelu", "gelu_tanh": "gelu_pytorch_tanh", "relu": "relu", "s
 _IGNORED = ("embeddings.mask_token",)  # ViTModel(use_mask_token=True): only for masked image modelling
 
 
-@runtime_checkable
 class ImageProcessingTask(Protocol):
-    """An image task that can state its pixel pipeline as Hugging Face's ``ViTImageProcessor``."""
+    """An image task that can state its pixel pipeline as Hugging Face's ``ViTImageProcessor``
+    (declared by ``TaskCapabilities.pixel_pipeline``, checked when the run loads)."""
 
     def image_processing(self) -> ImageProcessing: ...
 
@@ -254,7 +254,7 @@ class ViTExporter:
                 "model.pooler: HF ViTForImageClassification classifies the class token's state without "
                 "a pooler; export a vit run without model.pooler"
             )
-        if not isinstance(run.task, ImageProcessingTask):
+        if not run.capabilities.task.pixel_pipeline:
             raise ConversionError(
                 f"task {run.config.data.task} does not state its pixel pipeline (image_processing()), "
                 "so no preprocessor_config.json can be written for it"
@@ -265,7 +265,7 @@ class ViTExporter:
                 "as they are but initialise a random pooler (pooler_output means nothing)",
                 run.path,
             )
-        processing = run.task.image_processing()
+        processing = cast(ImageProcessingTask, run.task).image_processing()
         classes = list(run.capabilities.task.classes)
         if spec.n_classes and len(classes) != spec.n_classes:
             classes = [f"LABEL_{i}" for i in range(spec.n_classes)]

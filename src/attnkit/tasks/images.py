@@ -223,7 +223,7 @@ class FashionMNISTTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """An image file in (options ``invert`` and ``query``), one of the classes out."""
-        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes))
+        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes), pixel_pipeline=True)
 
     @property
     def spec(self) -> ImageSpec:

@@ -113,7 +113,7 @@ class PretrainedImageTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """An image file in (no options), one of the classes out."""
-        return TaskCapabilities(InputKind.IMAGE, (), classes=tuple(self.config.classes))
+        return TaskCapabilities(InputKind.IMAGE, (), classes=tuple(self.config.classes), pixel_pipeline=True)
 
     @property
     def spec(self) -> ImageSpec:
