@@ -12,16 +12,19 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import io
 import os
 import tempfile
 import time
+import warnings
 from typing import Any, Mapping, cast
 
 import numpy as np
 import torch
 
 from ..capabilities import InputKind
-from ..decoding import Translation, layer_maps
+from ..data.audio import AudioTooLong, check_audio
+from ..decoding import DecodeOptions, Translation, layer_maps
 from ..errors import InputError
 from ..tasks.seq2seq import Seq2SeqTask
 from ..viz.views import VIEWS, Budget, binary_matrix, view_of
@@ -43,7 +46,8 @@ DECIMALS = 5  # numbers that travel as JSON numbers (an outline's corners) are r
 
 
 class TooLarge(ValueError):
-    """An answer over the explorer's limit of numbers per answer."""
+    """An answer, or the work to make it, over the explorer's limits (answered 413): more numbers
+    than the limit per answer, an image of too many pixels, a recording too long."""
 
 
 def matrix(values: Any) -> dict[str, Any]:
@@ -69,22 +73,38 @@ def predict_payload(
     max_cells: int,
     max_image_bytes: int,
     max_audio_bytes: int = 640 << 10,
+    max_image_pixels: int = 1 << 24,
+    max_audio_seconds: float = 30.0,
+    lock_wait: float = 1.0,
 ) -> dict[str, Any]:
     """The JSON answer to a checked predict request (see :func:`attnkit.explore.app.check_request`).
 
+    Uploads are checked before they are decoded: an image's pixels (`max_image_pixels`, from its
+    header), a recording's duration (the run's declared ``max_seconds`` and `max_audio_seconds`,
+    the smaller) and sample rate (:func:`attnkit.data.audio.check_audio`). A decoding text task's
+    answer is estimated before decoding (:func:`answer_cells`) against `max_cells`.
+
     Raises:
         attnkit.errors.InputError: for an input or option the task rejects.
-        TooLarge: when the matrices of the answer would exceed `max_cells` numbers.
+        TooLarge: when the answer could exceed `max_cells` numbers, an image has more than
+            `max_image_pixels` pixels or a recording is too long.
+        attnkit.explore.runs.Busy: when the run computes another request for over `lock_wait` s.
         ValueError: for decoding arguments the decoder refuses.
     """
     start = time.perf_counter()
     run = served.run
     caps = run.capabilities
-    with served.lock, torch.inference_mode():
+    with served.computing(lock_wait), torch.inference_mode():
         if caps.decodes and caps.task.input is InputKind.TEXT:
             out = _seq2seq(served, request, max_cells)
         else:
-            out = generic_payload(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
+            bounds = {
+                "image": max_image_bytes,
+                "audio": max_audio_bytes,
+                "pixels": max_image_pixels,
+                "seconds": max_audio_seconds,
+            }
+            out = generic_payload(served, request, max_cells, bounds)
     out.update(
         run=served.key, options=dict(request["options"]), elapsed_ms=round((time.perf_counter() - start) * 1000, 2)
     )
@@ -99,6 +119,17 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     task, model, caps = cast(Seq2SeqTask, run.task), run.model, run.capabilities  # declared: decodes text
     text, options = request["input"], dict(request["options"])
     decode = request["decode"]
+    task.check_inputs([text], options=options)  # InputError names a bad input
+    locale = {**caps.task.option_defaults, **options}.get("locale", "")
+    n_src = len(task.encode_source(text, locale))
+    need = answer_cells(decode, caps.model.n_heads, n_src, decode.max_len or task.output_limit(n_src))
+    if need > max_cells:
+        raise TooLarge(
+            f"this answer could hold {need} numbers ({need * 16 // 3 / 1e6:.1f} MB: beam {decode.beam_size} x "
+            f"{caps.model.n_heads} heads x {(decode.max_len or task.output_limit(n_src)) + 1} output x {n_src} source "
+            f"tokens), over this explorer's limit of {max_cells}; lower 'beam_size' or 'max_len', or give a "
+            "shorter input"
+        )
     best = task.predict(model, [text], options=options, decode=decode)[0]  # InputError names a bad input
     found = best.nbest or (best,)
     names = ["greedy"] if decode.beam_size == 1 else [f"beam {i + 1}" for i in range(len(found))]
@@ -109,7 +140,6 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
             f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
             "give a shorter input or a smaller beam"
         )
-    locale = {**caps.task.option_defaults, **options}.get("locale", "")
     gold, gold_on = served.gold(text, locale), None
     example = served.gold_words(text) if gold is None and caps.model.attention else None
     if example is not None:  # gold word links: on the reference, force-decoded (they are links of its words)
@@ -148,6 +178,14 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         "gold": gold,
         "gold_hypothesis": gold_on,
     }
+
+
+def answer_cells(decode: DecodeOptions, n_heads: int, n_source: int, max_output: int) -> int:
+    """The most attention numbers one decoding computes and keeps, known before decoding: every
+    hypothesis of the beam (``beam_size``; greedy: 1) keeps per head a (To, Tk) matrix, To at
+    most `max_output` + 1 (``</s>``), Tk = `n_source` tokens. The answer carries n-best <= beam
+    of them (4 bytes a number, base64: 16 / 3 bytes)."""
+    return decode.beam_size * max(n_heads, 1) * (max_output + 1) * max(n_source, 1)
 
 
 def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
@@ -195,13 +233,16 @@ def _layers(available: bool, model, src_ids, out_ids, budget: int) -> tuple[dict
     return {name: matrix(m) for name, m in maps._asdict().items()}, None
 
 
-def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int) -> dict[str, Any]:
+def layers_payload(
+    served: Served, request: Mapping[str, Any], *, max_cells: int, lock_wait: float = 1.0
+) -> dict[str, Any]:
     """The layer x head maps of a teacher-forced pass over a given output (``request["out_tokens"]``,
     ending in ``</s>``) for a given input: what the page fetches after it has drawn the alignment.
 
     Raises:
         attnkit.errors.InputError: for an input or option the task rejects, or a model without
             layer maps.
+        attnkit.explore.runs.Busy: when the run computes another request for over `lock_wait` s.
     """
     start = time.perf_counter()
     run = served.run
@@ -209,7 +250,7 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
     if not run.capabilities.layer_maps:
         raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
     options = dict(request["options"])
-    with served.lock, torch.inference_mode():
+    with served.computing(lock_wait), torch.inference_mode():
         task.check_inputs([request["input"]], options=options)
         locale = {**run.capabilities.task.option_defaults, **options}.get("locale", "")
         src_ids = task.encode_source(request["input"], locale)
@@ -228,7 +269,9 @@ def generic_payload(
     served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
 ) -> dict[str, Any]:
     """Any task but a decoding text task: its ``predict`` on one input (an uploaded image or
-    recording goes through a private temporary file, deleted after).
+    recording goes through a private temporary file, deleted after). `max_bytes` bounds the
+    uploads: ``"image"`` and ``"audio"`` bytes, ``"pixels"`` of an image, ``"seconds"`` of a
+    recording (with the task's declared ``max_seconds``), all checked before decoding.
 
     Returns:
         ``{"kind": the prediction's kind, "input", "output", "view": the JSON of the kind's view
@@ -250,7 +293,11 @@ def generic_payload(
             )
         data = _upload_bytes(request[upload], upload, max_bytes[upload])
         if upload == "audio":
-            _check_audio(data)
+            declared = served.run.capabilities.task.max_seconds
+            limit = float(max_bytes.get("seconds", 30.0))
+            _check_audio(data, limit if declared is None else min(limit, declared))
+        else:
+            _check_image(data, int(max_bytes.get("pixels", 1 << 24)))
         shown = "uploaded image" if upload == "image" else "uploaded recording"
         fd, name = tempfile.mkstemp(prefix="attnkit-explore-", suffix=".img" if upload == "image" else ".wav")
         try:
@@ -303,11 +350,39 @@ def view_script(kind: str) -> str | None:
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM")
 
 
-def _check_audio(data: bytes) -> None:
-    """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF) before
-    it reaches the decoder."""
+def _check_audio(data: bytes, max_seconds: float) -> None:
+    """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF), or whose
+    header says it is longer than `max_seconds` (:class:`TooLarge`) or has a sample rate or
+    channels out of range (:func:`attnkit.data.audio.check_audio`), before it reaches the decoder."""
     if not data.startswith(_AUDIO_MAGIC):
         raise InputError("the uploaded file is not a sound file (a WAV file starts with RIFF); upload a WAV recording")
+    try:
+        check_audio(io.BytesIO(data), max_seconds=max_seconds, name="the uploaded recording")
+    except AudioTooLong as err:
+        raise TooLarge(str(err)) from None
+
+
+def _check_image(data: bytes, max_pixels: int) -> None:
+    """Refuse an upload that Pillow cannot identify, or whose header (read without decoding the
+    pixels) gives more than `max_pixels` pixels (:class:`TooLarge`; a decompression bomb)."""
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(io.BytesIO(data)) as img:  # reads the header only
+                width, height = img.size
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            width, height = max_pixels + 1, 1  # Pillow's own bound (89 million pixels) is over ours
+        except Exception as err:  # Pillow raises many kinds for a broken header
+            raise InputError(
+                f"the uploaded image is not an image Pillow can read ({type(err).__name__}); upload a PNG or JPEG"
+            ) from None
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"the uploaded image has {width * height} pixels, over this explorer's limit of {max_pixels}; "
+            "send a smaller picture"
+        )
 
 
 def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:
