@@ -94,8 +94,11 @@ def predict_payload(
     start = time.perf_counter()
     run = served.run
     caps = run.capabilities
+    seq2seq = caps.decodes and caps.task.input is InputKind.TEXT
+    if seq2seq:  # refused before waiting for the run, at once
+        _check_answer_size(served, request, max_cells)
     with served.computing(lock_wait), torch.inference_mode():
-        if caps.decodes and caps.task.input is InputKind.TEXT:
+        if seq2seq:
             out = _seq2seq(served, request, max_cells)
         else:
             bounds = {
@@ -119,17 +122,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     task, model, caps = cast(Seq2SeqTask, run.task), run.model, run.capabilities  # declared: decodes text
     text, options = request["input"], dict(request["options"])
     decode = request["decode"]
-    task.check_inputs([text], options=options)  # InputError names a bad input
     locale = {**caps.task.option_defaults, **options}.get("locale", "")
-    n_src = len(task.encode_source(text, locale))
-    need = answer_cells(decode, caps.model.n_heads, n_src, decode.max_len or task.output_limit(n_src))
-    if need > max_cells:
-        raise TooLarge(
-            f"this answer could hold {need} numbers ({need * 16 // 3 / 1e6:.1f} MB: beam {decode.beam_size} x "
-            f"{caps.model.n_heads} heads x {(decode.max_len or task.output_limit(n_src)) + 1} output x {n_src} source "
-            f"tokens), over this explorer's limit of {max_cells}; lower 'beam_size' or 'max_len', or give a "
-            "shorter input"
-        )
     best = task.predict(model, [text], options=options, decode=decode)[0]  # InputError names a bad input
     found = best.nbest or (best,)
     names = ["greedy"] if decode.beam_size == 1 else [f"beam {i + 1}" for i in range(len(found))]
@@ -178,6 +171,29 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         "gold": gold,
         "gold_hypothesis": gold_on,
     }
+
+
+def _check_answer_size(served: Served, request: Mapping[str, Any], max_cells: int) -> None:
+    """Refuse (:class:`TooLarge`) a decoding whose attention could pass `max_cells` numbers
+    (:func:`answer_cells`), from the input's token count, before anything is decoded.
+
+    Raises:
+        attnkit.errors.InputError: for an input or option the task rejects.
+    """
+    run = served.run
+    task, caps = cast(Seq2SeqTask, run.task), run.capabilities  # declared: decodes text
+    text, options, decode = request["input"], dict(request["options"]), request["decode"]
+    task.check_inputs([text], options=options)  # InputError names a bad input
+    locale = {**caps.task.option_defaults, **options}.get("locale", "")
+    n_src = len(task.encode_source(text, locale))
+    n_out = decode.max_len or task.output_limit(n_src)
+    need = answer_cells(decode, caps.model.n_heads, n_src, n_out)
+    if need > max_cells:
+        raise TooLarge(
+            f"this answer could hold {need} numbers ({need * 16 / 3e6:.1f} MB: beam {decode.beam_size} x "
+            f"{caps.model.n_heads} heads x {n_out + 1} output x {n_src} source tokens), over this explorer's "
+            f"limit of {max_cells}; lower 'beam_size' or 'max_len', or give a shorter input"
+        )
 
 
 def answer_cells(decode: DecodeOptions, n_heads: int, n_source: int, max_output: int) -> int:
@@ -266,7 +282,7 @@ def layers_payload(
 
 
 def generic_payload(
-    served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
+    served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, float]
 ) -> dict[str, Any]:
     """Any task but a decoding text task: its ``predict`` on one input (an uploaded image or
     recording goes through a private temporary file, deleted after). `max_bytes` bounds the
@@ -291,7 +307,7 @@ def generic_payload(
                 + ("a text input" if kind == "text" else f"an {kind} upload")
                 + f", not an uploaded {upload}"
             )
-        data = _upload_bytes(request[upload], upload, max_bytes[upload])
+        data = _upload_bytes(request[upload], upload, int(max_bytes[upload]))
         if upload == "audio":
             declared = served.run.capabilities.task.max_seconds
             limit = float(max_bytes.get("seconds", 30.0))

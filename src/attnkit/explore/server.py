@@ -98,7 +98,7 @@ class _Handler(WSGIRequestHandler):
     server: "ExplorerServer"
 
     def setup(self) -> None:
-        self.timeout = self.server.idle_timeout  # applied to the socket by StreamRequestHandler.setup
+        self.request.settimeout(self.server.idle_timeout)  # any read or write waits at most this
         super().setup()
         self._reader = _DeadlineReader(self.connection, self.server.idle_timeout)
         self.rfile = io.BufferedReader(self._reader)
