@@ -316,3 +316,21 @@ def test_a_spoken_words_recording_over_30_s_is_a_413(words_run):
     data = wav_bytes(np.zeros(31 * 16000, dtype=np.int16), 16000, fmt="FLAC")
     response = post(client, "w", {"audio": b64(data)})
     assert response.status_code == 413 and "31.0 s is longer than the 30 s" in response.json["error"]
+
+
+def test_the_cli_refuses_long_1_hz_and_nan_recordings_in_one_line(words_run, tmp_path, capsys):
+    from attnkit.cli import main
+
+    run = words_run["w"].run.path
+    files = {
+        "long.flac": (wav_bytes(np.zeros(600 * 16000, dtype=np.int16), 16000, fmt="FLAC"), "600.0 s is longer"),
+        "slow.wav": (wav_bytes(np.zeros(600_000, dtype=np.int16), 1, subtype="PCM_U8"), "sample rate of 1 Hz"),
+        "nan.wav": (wav_bytes(np.full(1600, np.nan, dtype=np.float32), 16000, subtype="FLOAT"), "not finite"),
+    }
+    for name, (data, message) in files.items():
+        (tmp_path / name).write_bytes(data)
+        start = time.perf_counter()
+        code = main(["predict", "--model", str(run), str(tmp_path / name)])
+        err = capsys.readouterr().err.strip()
+        assert code != 0 and message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
+        assert time.perf_counter() - start < 5.0

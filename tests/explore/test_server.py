@@ -140,3 +140,21 @@ def test_an_ipv6_loopback_server_answers_its_host_header(registry):
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(refused, timeout=30)
         assert err.value.code == 400
+
+
+@pytest.mark.slow
+def test_two_thousand_idle_clients_hold_no_more_threads_than_the_cap(registry):
+    """The issue's 2,000 idle sockets (2,002 threads before): at most the cap of threads, the
+    rest answered 503 at once, all closed after the header timeout; then the server answers."""
+    before = threading.active_count()
+    with serving(create_app(registry), header_timeout=2.0) as server:
+        socks = [connect(server, timeout=30.0) for _ in range(2000)]
+        time.sleep(0.5)
+        during = threading.active_count()
+        waits = [closed_after(sock, 10.0) for sock in socks]
+        assert during <= before + 1 + 64 + 2, during
+        assert all(w is not None for w in waits)
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/api/runs", timeout=10) as response:
+            assert response.status == 200
+    for sock in socks:
+        sock.close()
