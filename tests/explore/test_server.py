@@ -158,3 +158,33 @@ def test_two_thousand_idle_clients_hold_no_more_threads_than_the_cap(registry):
             assert response.status == 200
     for sock in socks:
         sock.close()
+
+
+def test_the_command_serves_on_ipv6_loopback(tiny_runs, monkeypatch, capsys):
+    """``attnkit explore RUN --host ::1``: bound to an IPv6 socket, the page's own requests (Host
+    ``[::1]:PORT``) answered, a rebinding Host refused."""
+    from attnkit.cli import explore_cmd, main
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    seen = {}
+
+    def serve_a_little(server):
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            url = f"http://[::1]:{server.server_port}/api/runs"
+            with urllib.request.urlopen(url, timeout=30) as response:
+                seen["status"] = response.status
+            with pytest.raises(urllib.error.HTTPError) as err:
+                urllib.request.urlopen(urllib.request.Request(url, headers={"Host": "evil.example"}), timeout=30)
+            seen["rebinding"] = err.value.code
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+    monkeypatch.setattr(explore_cmd, "serve_until_interrupted", serve_a_little)
+    assert main(["explore", str(tiny_runs["bahdanau"]), "--host", "::1", "--port", "0", "--no-browser"]) == 0
+    assert seen == {"status": 200, "rebinding": 400}
+    err = capsys.readouterr().err
+    assert "http://[::1]:" in err and "warning" not in err  # loopback: no warning
