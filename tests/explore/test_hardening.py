@@ -204,7 +204,8 @@ def test_decompression_bombs_are_a_413_before_decoding(as_upload_run, size):
     data = png_header(*size)
     assert len(data) < 512 << 10
     response = post(as_upload_run(InputKind.IMAGE), "bahdanau", {"image": b64(data)})
-    assert response.status_code == 413 and "pixels, over this explorer's limit of 16777216" in response.json["error"]
+    message = response.json["error"]
+    assert response.status_code == 413 and "pixels" in message and "over this explorer's limit of 16777216" in message
 
 
 def test_an_unreadable_image_header_is_a_400(as_upload_run):

@@ -94,7 +94,7 @@ class Limits:
             spoken dates its ``data.max_seconds``, 12 s by default); its sample rate must be 1 to
             192 kHz (:data:`attnkit.data.audio.MIN_SAMPLE_RATE`).
         max_json_depth: deepest nesting of arrays and objects in a request body (a valid request
-            nests 2 deep); checked before the body is parsed.
+            nests 2 deep); a body nested past the JSON parser's recursion limit is refused too.
         lock_wait_s: most seconds a request waits for its run while the run computes another;
             then it is answered 503 with ``Retry-After``.
     """
@@ -444,7 +444,5 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts:
             return jsonify(layers_payload(s, checked, max_cells=limits.max_cells, lock_wait=limits.lock_wait_s))
         except (RequestError, InputError) as err:
             return _error(str(err), 400)
-        except TooLarge as err:
-            return _error(str(err), 413)
 
     return app

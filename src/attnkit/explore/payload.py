@@ -16,7 +16,6 @@ import io
 import os
 import tempfile
 import time
-import warnings
 from typing import Any, Mapping, cast
 
 import numpy as np
@@ -122,7 +121,6 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
     task, model, caps = cast(Seq2SeqTask, run.task), run.model, run.capabilities  # declared: decodes text
     text, options = request["input"], dict(request["options"])
     decode = request["decode"]
-    locale = {**caps.task.option_defaults, **options}.get("locale", "")
     best = task.predict(model, [text], options=options, decode=decode)[0]  # InputError names a bad input
     found = best.nbest or (best,)
     names = ["greedy"] if decode.beam_size == 1 else [f"beam {i + 1}" for i in range(len(found))]
@@ -133,6 +131,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
             f"the alignment matrices have {cells} numbers, over this explorer's limit of {max_cells}; "
             "give a shorter input or a smaller beam"
         )
+    locale = {**caps.task.option_defaults, **options}.get("locale", "")
     gold, gold_on = served.gold(text, locale), None
     example = served.gold_words(text) if gold is None and caps.model.attention else None
     if example is not None:  # gold word links: on the reference, force-decoded (they are links of its words)
@@ -383,21 +382,22 @@ def _check_image(data: bytes, max_pixels: int) -> None:
     pixels) gives more than `max_pixels` pixels (:class:`TooLarge`; a decompression bomb)."""
     from PIL import Image
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        try:
-            with Image.open(io.BytesIO(data)) as img:  # reads the header only
-                width, height = img.size
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            width, height = max_pixels + 1, 1  # Pillow's own bound (89 million pixels) is over ours
-        except Exception as err:  # Pillow raises many kinds for a broken header
-            raise InputError(
-                f"the uploaded image is not an image Pillow can read ({type(err).__name__}); upload a PNG or JPEG"
-            ) from None
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            width, height = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning where filters raise it
+        raise TooLarge(
+            f"the uploaded image has more than {Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?), over this "
+            f"explorer's limit of {max_pixels}; send a smaller picture"
+        ) from None
+    except Exception as err:  # Pillow raises many kinds for a broken header
+        raise InputError(
+            f"the uploaded image is not an image Pillow can read ({type(err).__name__}); upload a PNG or JPEG"
+        ) from None
     if width * height > max_pixels:
         raise TooLarge(
-            f"the uploaded image has {width * height} pixels, over this explorer's limit of {max_pixels}; "
-            "send a smaller picture"
+            f"the uploaded image has {width} x {height} = {width * height} pixels, over this explorer's limit of "
+            f"{max_pixels}; send a smaller picture"
         )
 
 
