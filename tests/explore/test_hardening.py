@@ -335,3 +335,17 @@ def test_the_cli_refuses_long_1_hz_and_nan_recordings_in_one_line(words_run, tmp
         err = capsys.readouterr().err.strip()
         assert code != 0 and message in err and "Traceback" not in err and len(err.splitlines()) == 1, err
         assert time.perf_counter() - start < 5.0
+
+
+def test_layer_maps_over_the_budget_are_not_computed(registry, monkeypatch):
+    import attnkit.explore.payload as payload
+
+    def never(*args, **kwargs):
+        raise AssertionError("computed layer maps that cannot be sent")
+
+    monkeypatch.setattr(payload, "layer_maps", never)
+    client = create_app(registry, limits=Limits(max_cells=300)).test_client()
+    body = post(client, "transformer", {"input": DATE, "options": {"locale": LOCALE}}).json
+    assert body["layers"] is None and "layer x head maps left out: one layer has" in body["layers_note"]
+    alone = post(client, "transformer", {"input": DATE, "out_tokens": ["1", "9", "</s>"]}, route="layers").json
+    assert alone["layers"] is None and "left out" in alone["layers_note"]

@@ -146,7 +146,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         else:
             gold = None
     layers, note = (
-        _layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells)
+        _layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells, caps.model.n_heads)
         if request["layers"]
         else (None, None)
     )
@@ -235,12 +235,21 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     return {"translation": translation, "weights": weights}, sorted(boxes)
 
 
-def _layers(available: bool, model, src_ids, out_ids, budget: int) -> tuple[dict | None, str | None]:
+def _layers(available: bool, model, src_ids, out_ids, budget: int, n_heads: int = 1) -> tuple[dict | None, str | None]:
     """Every layer's and head's maps of a Transformer (None where the run has none: not
     `available`), by one teacher-forced pass over the output ids `out_ids` (no ``</s>``) on the
-    source ids `src_ids`; or None and a note when they have more than `budget` numbers."""
+    source ids `src_ids`; or None and a note when they have more than `budget` numbers. One
+    layer's maps alone, `n_heads` x (To x Tk + Tk x Tk + To x To), are counted before the pass:
+    over the budget, the pass is not run."""
     if not available:
         return None, None
+    tq, tk = len(out_ids) + 1, len(src_ids)
+    one_layer = max(n_heads, 1) * (tq * tk + tk * tk + tq * tq)
+    if one_layer > budget:
+        return None, (
+            f"layer x head maps left out: one layer has {one_layer} numbers, over the limit of {budget} left for "
+            "this answer"
+        )
     maps = layer_maps(model, src_ids, out_ids)
     n = sum(_cells(m) for m in maps)
     if n > budget:
@@ -271,7 +280,7 @@ def layers_payload(
         src_ids = task.encode_source(request["input"], locale)
         out = list(request["out_tokens"])
         out_ids = task.tgt_vocab.encode(out[:-1] if out[-1:] == ["</s>"] else out)
-        layers, note = _layers(True, model, src_ids, out_ids, max_cells)
+        layers, note = _layers(True, model, src_ids, out_ids, max_cells, run.capabilities.model.n_heads)
     return {
         "run": served.key,
         "layers": layers,
