@@ -160,7 +160,8 @@ def test_two_thousand_idle_clients_hold_no_more_threads_than_the_cap(registry):
         sock.close()
 
 
-def test_the_command_serves_on_ipv6_loopback(tiny_runs, monkeypatch, capsys):
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+def test_the_command_serves_on_ipv6_loopback(tiny_runs, monkeypatch, capsys, host):
     """``attnkit explore RUN --host ::1``: bound to an IPv6 socket, the page's own requests (Host
     ``[::1]:PORT``) answered, a rebinding Host refused."""
     from attnkit.cli import explore_cmd, main
@@ -184,7 +185,17 @@ def test_the_command_serves_on_ipv6_loopback(tiny_runs, monkeypatch, capsys):
             thread.join(10)
 
     monkeypatch.setattr(explore_cmd, "serve_until_interrupted", serve_a_little)
-    assert main(["explore", str(tiny_runs["bahdanau"]), "--host", "::1", "--port", "0", "--no-browser"]) == 0
+    assert main(["explore", str(tiny_runs["bahdanau"]), "--host", host, "--port", "0", "--no-browser"]) == 0
     assert seen == {"status": 200, "rebinding": 400}
     err = capsys.readouterr().err
     assert "http://[::1]:" in err and "warning" not in err  # loopback: no warning
+
+
+def test_a_request_without_a_host_header_is_answered(registry):
+    """HTTP/1.0 without ``Host`` (no browser sends that, so no DNS rebinding): answered."""
+    with serving(create_app(registry, trusted_hosts=LOOPBACK_NAMES)) as server:
+        sock = connect(server)
+        sock.sendall(b"GET /api/runs HTTP/1.0\r\n\r\n")
+        status, _, body = answer(sock)
+        assert status == 200 and json.loads(body)["runs"]
+        sock.close()
