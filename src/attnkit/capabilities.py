@@ -67,6 +67,9 @@ class TaskCapabilities:
         alignment_choice: True when the run keeps a chosen alignment layer / head / method
             (``attnkit align`` saves it into the run folder).
         max_source_len: the longest input it takes, in its own tokens (None: no limit declared).
+        max_seconds: the longest recording it takes, seconds (an audio task; None: no limit
+            declared); checked from the file's header before it is decoded
+            (:func:`attnkit.data.audio.check_audio`), by the CLI and the explorer.
         pixel_pipeline: True for an image task that states its pixel pipeline as Hugging Face's
             ``ViTImageProcessor`` (``image_processing()``), so its ViT runs export with
             ``attnkit export-hf``.
@@ -79,6 +82,7 @@ class TaskCapabilities:
     classes: tuple[str, ...] = ()
     alignment_choice: bool = False
     max_source_len: int | None = None
+    max_seconds: float | None = None
     pixel_pipeline: bool = False
 
     @property
@@ -151,4 +155,5 @@ class RunCapabilities:
             "options": self.task.option_defaults,
             "choices": self.task.option_choices(),
             "max_source_len": self.task.max_source_len,
+            "max_seconds": self.task.max_seconds,
         }

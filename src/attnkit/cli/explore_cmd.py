@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--port must be from 0 to 65535, got {args.port}", code=2)
     from ..explore import LOOPBACK_NAMES, RunRegistry, create_app, is_loopback, make_server  # Flask: only here
 
+    args.host = args.host.strip("[]")  # an IPv6 address may come as [::1]
+
     registry = RunRegistry.load(args.runs, device=device_of(args))
     loopback = is_loopback(args.host)
     app = create_app(registry, trusted_hosts=LOOPBACK_NAMES if loopback else None)

@@ -8,7 +8,12 @@ times the HTK mel filterbank (mel(f) = 2595 log10(1 + f / 700), triangles of pea
 normalisation), then the natural logarithm with a floor.
 
 :func:`read_audio` reads any file libsndfile reads (WAV, FLAC, OGG, ...), averages the channels
-and resamples to the model's rate (16 kHz by default).
+and resamples to the model's rate (16 kHz by default). Before it decodes anything it checks the
+file's header (:func:`check_audio`): a sample rate from :data:`MIN_SAMPLE_RATE` to
+:data:`MAX_SAMPLE_RATE`, at most :data:`MAX_CHANNELS` channels and, when the caller gives one
+(a task's declared ``max_seconds``), a duration (frames / sample rate) within it; so a long or
+1 Hz recording is refused before it costs seconds and gigabytes. Samples that are not finite
+(NaN, infinity in a float WAV) are refused after reading.
 
 References:
     [Chorowski15] J. Chorowski, D. Bahdanau, D. Serdyuk, K. Cho, Y. Bengio. Attention-Based
@@ -23,12 +28,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["FeatureConfig", "read_audio", "log_mel", "normalise_utterance", "features_of_file"]
+__all__ = [
+    "FeatureConfig",
+    "read_audio",
+    "check_audio",
+    "AudioTooLong",
+    "log_mel",
+    "normalise_utterance",
+    "features_of_file",
+    "MIN_SAMPLE_RATE",
+    "MAX_SAMPLE_RATE",
+    "MAX_CHANNELS",
+]
+
+MIN_SAMPLE_RATE = 1000
+"""Lowest sample rate (Hz) of a recording read: below it, resampling to 16 kHz would multiply the
+samples by more than 16 (a 600 KB WAV at 1 Hz asks for about 19 GB)."""
+
+MAX_SAMPLE_RATE = 192_000
+"""Highest sample rate (Hz) of a recording read (studio rates; no microphone records more)."""
+
+MAX_CHANNELS = 8
+"""Most channels of a recording read (they are averaged to mono)."""
+
+
+class AudioTooLong(InputError):
+    """A recording longer than the task takes (from its header, before decoding)."""
 
 
 @dataclass(frozen=True)
@@ -79,12 +110,58 @@ class FeatureConfig:
         return self.hop_samples / self.sample_rate
 
 
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
-    """A sound file as mono float32 samples in [-1, 1] at `sample_rate` Hz, (N,).
+def check_audio(source: Any, *, max_seconds: float | None = None, name: str | None = None) -> float:
+    """Check a sound file's header (nothing is decoded): the sample rate, the channels and, with
+    `max_seconds`, the duration.
+
+    Args:
+        source: a path or a binary file object (``io.BytesIO`` of an upload).
+        max_seconds: the longest recording taken, seconds (None: any length).
+        name: how messages name the file (default: the path).
+
+    Returns:
+        The duration, seconds (frames / sample rate).
 
     Raises:
-        attnkit.errors.InputError: if the file is missing, is not audio libsndfile reads, or
-            holds no samples.
+        AudioTooLong: for a recording longer than `max_seconds`.
+        attnkit.errors.InputError: for a file libsndfile cannot read, a sample rate outside
+            :data:`MIN_SAMPLE_RATE`..:data:`MAX_SAMPLE_RATE` Hz or more than :data:`MAX_CHANNELS`
+            channels.
+    """
+    import soundfile
+
+    shown = name or str(source)
+    try:
+        info = soundfile.info(source)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as err:
+        raise InputError(
+            f"{shown}: not an audio file libsndfile can read ({str(err).splitlines()[0]}); record or convert it to WAV"
+        ) from None
+    rate, channels, frames = int(info.samplerate), int(info.channels), int(info.frames)
+    if not MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE:
+        raise InputError(
+            f"{shown}: a sample rate of {rate} Hz; recordings must have {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz "
+            "(16000 is usual): resample it"
+        )
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise InputError(f"{shown}: {channels} channels; at most {MAX_CHANNELS} are read: mix it down to mono")
+    seconds = frames / rate
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioTooLong(
+            f"{shown}: {seconds:.1f} s is longer than the {max_seconds:g} s this model takes; cut the recording"
+        )
+    return seconds
+
+
+def read_audio(path: str | Path, sample_rate: int = 16000, *, max_seconds: float | None = None) -> np.ndarray:
+    """A sound file as mono float32 samples in [-1, 1] at `sample_rate` Hz, (N,); its header is
+    checked first (:func:`check_audio`, with `max_seconds`).
+
+    Raises:
+        AudioTooLong: for a recording longer than `max_seconds` (None: any length).
+        attnkit.errors.InputError: if the file is missing, is not audio libsndfile reads, has a
+            sample rate or a number of channels out of range, holds no samples or samples that
+            are not finite.
     """
     import librosa
     import soundfile
@@ -92,6 +169,7 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such file; give the path of a WAV recording")
+    check_audio(path, max_seconds=max_seconds)
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
@@ -100,6 +178,8 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
         ) from None
     if samples.size == 0:
         raise InputError(f"{path}: the audio file holds no samples; record something longer")
+    if not np.isfinite(samples).all():
+        raise InputError(f"{path}: the recording holds samples that are not finite (NaN or infinity); re-record it")
     mono = samples.mean(axis=1)
     if rate != sample_rate:
         mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
@@ -153,11 +233,13 @@ def normalise_utterance(frames: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return ((frames - frames.mean(axis=0)) / (frames.std(axis=0) + eps)).astype(np.float32)
 
 
-def features_of_file(path: str | Path, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
+def features_of_file(
+    path: str | Path, cfg: FeatureConfig = FeatureConfig(), *, max_seconds: float | None = None
+) -> np.ndarray:
     """Normalised log-mel frames (T, n_mels) of a sound file (:func:`read_audio`, :func:`log_mel`,
-    :func:`normalise_utterance`).
+    :func:`normalise_utterance`); `max_seconds` bounds its duration (None: any).
 
     Raises:
         attnkit.errors.InputError: as :func:`read_audio`.
     """
-    return normalise_utterance(log_mel(read_audio(path, cfg.sample_rate), cfg))
+    return normalise_utterance(log_mel(read_audio(path, cfg.sample_rate, max_seconds=max_seconds), cfg))

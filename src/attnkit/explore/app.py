@@ -36,11 +36,21 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   by its (Tk x Tk) encoder maps.
 
 Runs are named on the command line only: a request names one by its key.
+
+Every client mistake is a 4xx JSON answer: a body that is not JSON, nested deeper than
+``max_json_depth`` or holding text that is not Unicode (a lone surrogate such as ``"\\ud800"``)
+is a 400; a request whose answer could pass ``max_cells`` numbers (estimated before computing),
+an image of more than ``max_image_pixels`` pixels, a recording longer than the run declares or
+``max_audio_seconds`` is a 413; a request to a run busy with another for over ``lock_wait_s``
+seconds is a 503 with ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import json
 import logging
+import re
 from dataclasses import asdict, dataclass
 from importlib import resources
 from typing import Any
@@ -52,7 +62,7 @@ from werkzeug.exceptions import HTTPException
 from ..decoding import DecodeOptionError, DecodeOptions, option_fields
 from ..errors import InputError
 from .payload import TooLarge, layers_payload, predict_payload, view_script
-from .runs import RunRegistry, UnknownRun
+from .runs import Busy, RunRegistry, UnknownRun
 
 __all__ = ["create_app", "Limits", "LIMITS", "check_request", "check_layers_request", "RequestError"]
 
@@ -79,6 +89,16 @@ class Limits:
         max_image_bytes: largest uploaded image file, bytes.
         max_audio_bytes: largest uploaded sound file (WAV), bytes; its base64 text must also
             fit in `max_body_bytes` (640 KiB is 20 s of 16 kHz 16-bit mono).
+        max_image_pixels: most pixels (width x height) of an uploaded image, read from its
+            header before it is decoded (4096 x 4096; a decompression bomb is refused, 413).
+        max_audio_seconds: longest uploaded recording, seconds, read from its header before it
+            is decoded (413); a run's task may declare less (``max_seconds``: spoken words 30 s,
+            spoken dates its ``data.max_seconds``, 12 s by default); its sample rate must be 1 to
+            192 kHz (:data:`attnkit.data.audio.MIN_SAMPLE_RATE`).
+        max_json_depth: deepest nesting of arrays and objects in a request body (a valid request
+            nests 2 deep); a body nested past the JSON parser's recursion limit is refused too.
+        lock_wait_s: most seconds a request waits for its run while the run computes another;
+            then it is answered 503 with ``Retry-After``.
     """
 
     max_body_bytes: int = 1 << 20
@@ -88,6 +108,10 @@ class Limits:
     max_cells: int = 6_000_000
     max_image_bytes: int = 512 << 10
     max_audio_bytes: int = 640 << 10
+    max_image_pixels: int = 4096 * 4096
+    max_audio_seconds: float = 30.0
+    max_json_depth: int = 32
+    lock_wait_s: float = 1.0
 
 
 LIMITS = Limits()
@@ -200,22 +224,115 @@ def _error(message: str, status: int) -> Response:
     return response
 
 
+def json_depth(value: Any) -> int:
+    """The deepest nesting of arrays and objects in a parsed JSON value (a scalar: 0), walked
+    without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return deepest
+
+
+def _not_unicode(value: Any) -> str | None:
+    """The first string in `value` (keys included) that holds a lone surrogate, else None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+    return None
+
+
+def read_json_body(data: bytes, limits: Limits) -> Any:
+    """The JSON value of a request body, checked: nested at most ``limits.max_json_depth`` deep,
+    its strings valid Unicode (no lone surrogate).
+
+    Raises:
+        RequestError: for a body that is not UTF-8 JSON, nests too deep (deeper than the parser
+            recurses, about 1000 levels, or than the limit) or holds a lone surrogate.
+    """
+    too_deep = RequestError(
+        f"the body nests arrays and objects more than {limits.max_json_depth} deep; a request is a flat "
+        'object such as {"input": "3. Mai 1979", "options": {"locale": "de_DE"}}'
+    )
+    try:
+        body = json.loads(data)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError:
+        raise RequestError("the body must be JSON (Content-Type: application/json)") from None
+    if json_depth(body) > limits.max_json_depth:
+        raise too_deep
+    bad = _not_unicode(body)
+    if bad is not None:
+        raise RequestError(
+            f"the body holds text that is not Unicode ({bad.encode('utf-8', 'backslashreplace')[:40]!r}: a lone "
+            "surrogate); send the text as UTF-8"
+        )
+    return body
+
+
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9.-]+))(?::(?P<port>[0-9]{1,5}))?")
+
+
+def host_allowed(header: str, trusted: list[str]) -> bool:
+    """Whether a ``Host`` header names one of the `trusted` hosts (names or addresses; an IPv6
+    address as ``[::1]`` or ``[::1]:PORT``, or bare ``::1`` without a port), any port."""
+    names, addresses = set(), set()
+    for host in trusted:
+        try:
+            addresses.add(ipaddress.ip_address(host.strip("[]")))
+        except ValueError:
+            names.add(host.lower())
+    match = _HOST.fullmatch(header)
+    if match is None:
+        try:  # a bare IPv6 address, no port
+            return ipaddress.ip_address(header) in addresses
+        except ValueError:
+            return False
+    if match["port"] is not None and not 1 <= int(match["port"]) <= 65535:
+        return False
+    host = match["v6"] or match["name"]
+    try:
+        return ipaddress.ip_address(host) in addresses
+    except ValueError:
+        return host.lower() in names if match["name"] else False
+
+
 def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts: list[str] | None = None) -> Flask:
     """The explorer's Flask app over `registry`'s runs.
 
     Args:
         registry: the runs to serve, named by key.
         limits: request bounds (:class:`Limits`).
-        trusted_hosts: host names the ``Host`` header may carry (None: any). The command binds
-            127.0.0.1 and trusts only ``localhost`` / ``127.0.0.1`` / ``::1``, so a web page
-            elsewhere cannot reach the API through DNS rebinding.
+        trusted_hosts: host names or addresses the ``Host`` header may carry, any port (None:
+            any). The command binds 127.0.0.1 (or ``::1``) and trusts only ``localhost`` /
+            ``127.0.0.1`` / ``::1`` (sent as ``[::1]:PORT``), so a web page elsewhere cannot reach
+            the API through DNS rebinding (another ``Host``: 400).
     """
     static = resources.files(__package__) / "static"
     app = Flask(__name__, static_folder=str(static), static_url_path="/static")
-    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, TRUSTED_HOSTS=trusted_hosts, JSON_SORT_KEYS=False)
+    app.config.update(MAX_CONTENT_LENGTH=limits.max_body_bytes, JSON_SORT_KEYS=False)
     if isinstance(app.json, DefaultJSONProvider):  # Flask's own provider: keep key order and non-ASCII text
         app.json.sort_keys = False
         app.json.ensure_ascii = False
+
+    @app.before_request
+    def _host() -> Response | None:
+        header = request.headers.get("Host")  # absent (HTTP/1.0): no browser, so no rebinding
+        if trusted_hosts is not None and header is not None and not host_allowed(header, trusted_hosts):
+            return _error(f"the Host header {header[:60]!r} is not one this explorer answers to", 400)
+        return None
 
     @app.after_request
     def _headers(response: Response) -> Response:
@@ -235,6 +352,17 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts:
             405: f"method {request.method} not allowed here",
         }
         return _error(messages.get(err.code or 500, err.description or err.name), err.code or 500)
+
+    @app.errorhandler(Busy)
+    def _busy(err: Busy) -> Response:
+        response = _error(str(err), 503)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
+
+    def json_body() -> Any:
+        if not request.is_json:
+            raise RequestError("the body must be JSON (Content-Type: application/json)")
+        return read_json_body(request.get_data(cache=True), limits)
 
     @app.errorhandler(Exception)
     def _internal(err: Exception) -> Response:
@@ -288,11 +416,8 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts:
         s = served(key)
         if not s:
             return unknown(key)
-        body = request.get_json(silent=True)
-        if body is None:
-            return _error("the body must be JSON (Content-Type: application/json)", 400)
         try:
-            checked = check_request(body, limits)
+            checked = check_request(json_body(), limits)
             if checked["decode"] != DecodeOptions() and not s.run.capabilities.decodes:
                 raise RequestError(
                     f"run {key} does not decode, so it takes no decoding fields "
@@ -305,6 +430,9 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts:
                     max_cells=limits.max_cells,
                     max_image_bytes=limits.max_image_bytes,
                     max_audio_bytes=limits.max_audio_bytes,
+                    max_image_pixels=limits.max_image_pixels,
+                    max_audio_seconds=limits.max_audio_seconds,
+                    lock_wait=limits.lock_wait_s,
                 )
             )
         except (RequestError, InputError) as err:
@@ -319,11 +447,9 @@ def create_app(registry: RunRegistry, *, limits: Limits = LIMITS, trusted_hosts:
         s = served(key)
         if not s:
             return unknown(key)
-        body = request.get_json(silent=True)
-        if body is None:
-            return _error("the body must be JSON (Content-Type: application/json)", 400)
         try:
-            return jsonify(layers_payload(s, check_layers_request(body, limits), max_cells=limits.max_cells))
+            checked = check_layers_request(json_body(), limits)
+            return jsonify(layers_payload(s, checked, max_cells=limits.max_cells, lock_wait=limits.lock_wait_s))
         except (RequestError, InputError) as err:
             return _error(str(err), 400)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import io
 import os
 import tempfile
 import time
@@ -21,7 +22,8 @@ import numpy as np
 import torch
 
 from ..capabilities import InputKind
-from ..decoding import Translation, layer_maps
+from ..data.audio import AudioTooLong, check_audio
+from ..decoding import DecodeOptions, Translation, layer_maps
 from ..errors import InputError
 from ..tasks.seq2seq import Seq2SeqTask
 from ..viz.views import VIEWS, Budget, binary_matrix, view_of
@@ -43,7 +45,8 @@ DECIMALS = 5  # numbers that travel as JSON numbers (an outline's corners) are r
 
 
 class TooLarge(ValueError):
-    """An answer over the explorer's limit of numbers per answer."""
+    """An answer, or the work to make it, over the explorer's limits (answered 413): more numbers
+    than the limit per answer, an image of too many pixels, a recording too long."""
 
 
 def matrix(values: Any) -> dict[str, Any]:
@@ -69,22 +72,41 @@ def predict_payload(
     max_cells: int,
     max_image_bytes: int,
     max_audio_bytes: int = 640 << 10,
+    max_image_pixels: int = 1 << 24,
+    max_audio_seconds: float = 30.0,
+    lock_wait: float = 1.0,
 ) -> dict[str, Any]:
     """The JSON answer to a checked predict request (see :func:`attnkit.explore.app.check_request`).
 
+    Uploads are checked before they are decoded: an image's pixels (`max_image_pixels`, from its
+    header), a recording's duration (the run's declared ``max_seconds`` and `max_audio_seconds`,
+    the smaller) and sample rate (:func:`attnkit.data.audio.check_audio`). A decoding text task's
+    answer is estimated before decoding (:func:`answer_cells`) against `max_cells`.
+
     Raises:
         attnkit.errors.InputError: for an input or option the task rejects.
-        TooLarge: when the matrices of the answer would exceed `max_cells` numbers.
+        TooLarge: when the answer could exceed `max_cells` numbers, an image has more than
+            `max_image_pixels` pixels or a recording is too long.
+        attnkit.explore.runs.Busy: when the run computes another request for over `lock_wait` s.
         ValueError: for decoding arguments the decoder refuses.
     """
     start = time.perf_counter()
     run = served.run
     caps = run.capabilities
-    with served.lock, torch.inference_mode():
-        if caps.decodes and caps.task.input is InputKind.TEXT:
+    seq2seq = caps.decodes and caps.task.input is InputKind.TEXT
+    if seq2seq:  # refused before waiting for the run, at once
+        _check_answer_size(served, request, max_cells)
+    with served.computing(lock_wait), torch.inference_mode():
+        if seq2seq:
             out = _seq2seq(served, request, max_cells)
         else:
-            out = generic_payload(served, request, max_cells, {"image": max_image_bytes, "audio": max_audio_bytes})
+            bounds = {
+                "image": max_image_bytes,
+                "audio": max_audio_bytes,
+                "pixels": max_image_pixels,
+                "seconds": max_audio_seconds,
+            }
+            out = generic_payload(served, request, max_cells, bounds)
     out.update(
         run=served.key, options=dict(request["options"]), elapsed_ms=round((time.perf_counter() - start) * 1000, 2)
     )
@@ -124,7 +146,7 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         else:
             gold = None
     layers, note = (
-        _layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells)
+        _layers(caps.layer_maps, model, best.src_ids, best.out_ids, max_cells - cells, caps.model.n_heads)
         if request["layers"]
         else (None, None)
     )
@@ -148,6 +170,37 @@ def _seq2seq(served: Served, request: Mapping[str, Any], max_cells: int) -> dict
         "gold": gold,
         "gold_hypothesis": gold_on,
     }
+
+
+def _check_answer_size(served: Served, request: Mapping[str, Any], max_cells: int) -> None:
+    """Refuse (:class:`TooLarge`) a decoding whose attention could pass `max_cells` numbers
+    (:func:`answer_cells`), from the input's token count, before anything is decoded.
+
+    Raises:
+        attnkit.errors.InputError: for an input or option the task rejects.
+    """
+    run = served.run
+    task, caps = cast(Seq2SeqTask, run.task), run.capabilities  # declared: decodes text
+    text, options, decode = request["input"], dict(request["options"]), request["decode"]
+    task.check_inputs([text], options=options)  # InputError names a bad input
+    locale = {**caps.task.option_defaults, **options}.get("locale", "")
+    n_src = len(task.encode_source(text, locale))
+    n_out = decode.max_len or task.output_limit(n_src)
+    need = answer_cells(decode, caps.model.n_heads, n_src, n_out)
+    if need > max_cells:
+        raise TooLarge(
+            f"this answer could hold {need} numbers ({need * 16 / 3e6:.1f} MB: beam {decode.beam_size} x "
+            f"{caps.model.n_heads} heads x {n_out + 1} output x {n_src} source tokens), over this explorer's "
+            f"limit of {max_cells}; lower 'beam_size' or 'max_len', or give a shorter input"
+        )
+
+
+def answer_cells(decode: DecodeOptions, n_heads: int, n_source: int, max_output: int) -> int:
+    """The most attention numbers one decoding computes and keeps, known before decoding: every
+    hypothesis of the beam (``beam_size``; greedy: 1) keeps per head a (To, Tk) matrix, To at
+    most `max_output` + 1 (``</s>``), Tk = `n_source` tokens. The answer carries n-best <= beam
+    of them (4 bytes a number, base64: 16 / 3 bytes)."""
+    return decode.beam_size * max(n_heads, 1) * (max_output + 1) * max(n_source, 1)
 
 
 def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
@@ -182,12 +235,21 @@ def word_gold(model, task, example) -> tuple[dict[str, Any], list[list[int]]]:
     return {"translation": translation, "weights": weights}, sorted(boxes)
 
 
-def _layers(available: bool, model, src_ids, out_ids, budget: int) -> tuple[dict | None, str | None]:
+def _layers(available: bool, model, src_ids, out_ids, budget: int, n_heads: int = 1) -> tuple[dict | None, str | None]:
     """Every layer's and head's maps of a Transformer (None where the run has none: not
     `available`), by one teacher-forced pass over the output ids `out_ids` (no ``</s>``) on the
-    source ids `src_ids`; or None and a note when they have more than `budget` numbers."""
+    source ids `src_ids`; or None and a note when they have more than `budget` numbers. One
+    layer's maps alone, `n_heads` x (To x Tk + Tk x Tk + To x To), are counted before the pass:
+    over the budget, the pass is not run."""
     if not available:
         return None, None
+    tq, tk = len(out_ids) + 1, len(src_ids)
+    one_layer = max(n_heads, 1) * (tq * tk + tk * tk + tq * tq)
+    if one_layer > budget:
+        return None, (
+            f"layer x head maps left out: one layer has {one_layer} numbers, over the limit of {budget} left for "
+            "this answer"
+        )
     maps = layer_maps(model, src_ids, out_ids)
     n = sum(_cells(m) for m in maps)
     if n > budget:
@@ -195,13 +257,16 @@ def _layers(available: bool, model, src_ids, out_ids, budget: int) -> tuple[dict
     return {name: matrix(m) for name, m in maps._asdict().items()}, None
 
 
-def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int) -> dict[str, Any]:
+def layers_payload(
+    served: Served, request: Mapping[str, Any], *, max_cells: int, lock_wait: float = 1.0
+) -> dict[str, Any]:
     """The layer x head maps of a teacher-forced pass over a given output (``request["out_tokens"]``,
     ending in ``</s>``) for a given input: what the page fetches after it has drawn the alignment.
 
     Raises:
         attnkit.errors.InputError: for an input or option the task rejects, or a model without
             layer maps.
+        attnkit.explore.runs.Busy: when the run computes another request for over `lock_wait` s.
     """
     start = time.perf_counter()
     run = served.run
@@ -209,13 +274,13 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
     if not run.capabilities.layer_maps:
         raise InputError(f"run {served.key} has no per-layer attention maps (only Transformers have them)")
     options = dict(request["options"])
-    with served.lock, torch.inference_mode():
+    with served.computing(lock_wait), torch.inference_mode():
         task.check_inputs([request["input"]], options=options)
         locale = {**run.capabilities.task.option_defaults, **options}.get("locale", "")
         src_ids = task.encode_source(request["input"], locale)
         out = list(request["out_tokens"])
         out_ids = task.tgt_vocab.encode(out[:-1] if out[-1:] == ["</s>"] else out)
-        layers, note = _layers(True, model, src_ids, out_ids, max_cells)
+        layers, note = _layers(True, model, src_ids, out_ids, max_cells, run.capabilities.model.n_heads)
     return {
         "run": served.key,
         "layers": layers,
@@ -225,10 +290,12 @@ def layers_payload(served: Served, request: Mapping[str, Any], *, max_cells: int
 
 
 def generic_payload(
-    served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, int]
+    served: Served, request: Mapping[str, Any], max_cells: int, max_bytes: Mapping[str, float]
 ) -> dict[str, Any]:
     """Any task but a decoding text task: its ``predict`` on one input (an uploaded image or
-    recording goes through a private temporary file, deleted after).
+    recording goes through a private temporary file, deleted after). `max_bytes` bounds the
+    uploads: ``"image"`` and ``"audio"`` bytes, ``"pixels"`` of an image, ``"seconds"`` of a
+    recording (with the task's declared ``max_seconds``), all checked before decoding.
 
     Returns:
         ``{"kind": the prediction's kind, "input", "output", "view": the JSON of the kind's view
@@ -249,9 +316,13 @@ def generic_payload(
                 + ("a text input" if kind == "text" else f"an {kind} upload")
                 + f", not an uploaded {upload}"
             )
-        data = _upload_bytes(request[upload], upload, max_bytes[upload])
+        data = _upload_bytes(request[upload], upload, int(max_bytes[upload]))
         if upload == "audio":
-            _check_audio(data)
+            declared = served.run.capabilities.task.max_seconds
+            limit = float(max_bytes.get("seconds", 30.0))
+            _check_audio(data, limit if declared is None else min(limit, declared))
+        else:
+            _check_image(data, int(max_bytes.get("pixels", 1 << 24)))
         shown = "uploaded image" if upload == "image" else "uploaded recording"
         fd, name = tempfile.mkstemp(prefix="attnkit-explore-", suffix=".img" if upload == "image" else ".wav")
         try:
@@ -312,11 +383,40 @@ def view_script(kind: str) -> str | None:
 _AUDIO_MAGIC = (b"RIFF", b"RIFX", b"RF64", b"fLaC", b"OggS", b"FORM")
 
 
-def _check_audio(data: bytes) -> None:
-    """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF) before
-    it reaches the decoder."""
+def _check_audio(data: bytes, max_seconds: float) -> None:
+    """Refuse an upload that does not start like a sound file (WAV, FLAC, Ogg, AIFF), or whose
+    header says it is longer than `max_seconds` (:class:`TooLarge`) or has a sample rate or
+    channels out of range (:func:`attnkit.data.audio.check_audio`), before it reaches the decoder."""
     if not data.startswith(_AUDIO_MAGIC):
         raise InputError("the uploaded file is not a sound file (a WAV file starts with RIFF); upload a WAV recording")
+    try:
+        check_audio(io.BytesIO(data), max_seconds=max_seconds, name="the uploaded recording")
+    except AudioTooLong as err:
+        raise TooLarge(str(err)) from None
+
+
+def _check_image(data: bytes, max_pixels: int) -> None:
+    """Refuse an upload that Pillow cannot identify, or whose header (read without decoding the
+    pixels) gives more than `max_pixels` pixels (:class:`TooLarge`; a decompression bomb)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:  # reads the header only
+            width, height = img.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning where filters raise it
+        raise TooLarge(
+            f"the uploaded image has more than {Image.MAX_IMAGE_PIXELS} pixels (a decompression bomb?), over this "
+            f"explorer's limit of {max_pixels}; send a smaller picture"
+        ) from None
+    except Exception as err:  # Pillow raises many kinds for a broken header
+        raise InputError(
+            f"the uploaded image is not an image Pillow can read ({type(err).__name__}); upload a PNG or JPEG"
+        ) from None
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"the uploaded image has {width} x {height} = {width * height} pixels, over this explorer's limit of "
+            f"{max_pixels}; send a smaller picture"
+        )
 
 
 def _upload_bytes(encoded: str, kind: str, limit: int) -> bytes:

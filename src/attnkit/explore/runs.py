@@ -7,23 +7,38 @@ name, made unique), so no request can make the server read a file of its choosin
 from __future__ import annotations
 
 import json
+import math
 import re
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, cast
+from typing import Any, Iterator, Mapping, Sequence, cast
 
 from ..capabilities import GoldKind, InputKind
 from ..tasks.base import SpanGoldTask
 from ..training import Run, load_run
 
-__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "best_metric"]
+__all__ = ["RunRegistry", "Served", "run_keys", "UnknownRun", "Busy", "best_metric"]
 
 _KEY = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class UnknownRun(KeyError):
     """A request named a run key the explorer does not serve."""
+
+
+class Busy(RuntimeError):
+    """The run is computing another request for longer than a request waits (answered 503).
+
+    Attributes:
+        retry_after: whole seconds after which to try again (the ``Retry-After`` header).
+    """
+
+    def __init__(self, key: str, busy_for: float, retry_after: int) -> None:
+        super().__init__(f"run {key} has been busy with another request for {busy_for:.1f} s; retry in {retry_after} s")
+        self.retry_after = retry_after
 
 
 def run_keys(paths: Sequence[str | Path]) -> list[str]:
@@ -48,6 +63,24 @@ class Served:
     run: Run
     lock: threading.Lock = field(default_factory=threading.Lock)
     _examples: list | None = None
+    _since: float = 0.0  # time.monotonic() when the request holding the lock took it
+
+    @contextmanager
+    def computing(self, wait: float) -> Iterator[None]:
+        """Hold the run's lock while computing one request, waiting at most `wait` seconds for it.
+
+        Raises:
+            Busy: when another request holds it for longer (its ``retry_after``: the seconds the
+                holder has run so far, at least 1: a long request is likely to run as long again).
+        """
+        if not self.lock.acquire(timeout=max(wait, 0.0)):
+            busy_for = max(time.monotonic() - self._since, 0.0)
+            raise Busy(self.key, busy_for, max(1, math.ceil(busy_for)))
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self.lock.release()
 
     def examples(self) -> list:
         """The run's saved test examples of a text task that decodes (each has ``text``, ``target``

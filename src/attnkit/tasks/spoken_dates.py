@@ -233,7 +233,7 @@ class SpokenDatesTask(TeacherForcedTask):
     @property
     def capabilities(self) -> TaskCapabilities:
         """A WAV file in, the date decoded character by character."""
-        return TaskCapabilities(InputKind.AUDIO, decodes=True)
+        return TaskCapabilities(InputKind.AUDIO, decodes=True, max_seconds=self.config.max_seconds)
 
     @property
     def spec(self) -> SpeechSeq2SeqSpec:
@@ -447,7 +447,10 @@ class SpokenDatesTask(TeacherForcedTask):
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
-        frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]
+        frames = [  # the duration is checked from the header first, before decoding
+            torch.from_numpy(features_of_file(path, self.config.features, max_seconds=self.config.max_seconds))
+            for path in inputs
+        ]
         limit = self.config.max_seconds / self.config.features.frame_seconds
         for path, f in zip(inputs, frames):
             if len(f) > limit:

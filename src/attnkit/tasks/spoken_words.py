@@ -54,7 +54,13 @@ __all__ = [
     "pad_frames",
     "DIGITS",
     "COMMANDS",
+    "MAX_SECONDS",
 ]
+
+MAX_SECONDS = 30.0
+"""Longest recording ``predict`` takes, seconds (a spoken word lasts about one): checked from the
+file's header before decoding. The encoder's sinusoidal table (4096 positions of 40 ms) would
+place 163 s, but its self-attention grows with the square of the length."""
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "stop", "go")
@@ -204,7 +210,7 @@ class SpokenWordsTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """A WAV file in, one of the words out."""
-        return TaskCapabilities(InputKind.AUDIO, classes=tuple(self.classes))
+        return TaskCapabilities(InputKind.AUDIO, classes=tuple(self.classes), max_seconds=MAX_SECONDS)
 
     @property
     def classes(self) -> list[str]:
@@ -335,14 +341,16 @@ class SpokenWordsTask:
         the last layer's self-attention over its frames.
 
         Raises:
-            attnkit.errors.InputError: for a missing, non-audio or empty file, a decoding flag or an
+            attnkit.errors.InputError: for a missing, non-audio or empty file, one longer than
+                :data:`MAX_SECONDS` (from its header, before decoding), a decoding flag or an
                 option (this task takes none); every file is read before any prediction.
         """
         if options:
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
-        frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]
+        limit = self.capabilities.max_seconds
+        frames = [torch.from_numpy(features_of_file(path, self.config.features, max_seconds=limit)) for path in inputs]
         x, lengths = pad_frames(frames)
         device = next(model.parameters()).device
         with torch.no_grad():
