@@ -33,13 +33,20 @@
       y: (i) => top + (i + 0.5) * row };
   }
 
+  // One head's (T*T) map if the page holds it: from a whole layer, or a head sent alone.
+  function mapOf(v, l, h) {
+    const n = v.tokens.length, layer = v.layers[String(l)];
+    if (layer) return layer.data.subarray(h * n * n, (h + 1) * n * n);
+    const one = (v.heads || {})[`${l}:${h}`];
+    return one ? one.data : null;
+  }
+  const held = (v, l) => !!v.layers[String(l)] || Object.keys(v.heads || {}).some((k) => k.startsWith(`${l}:`));
+
   // The maps the head view draws: [{data: (T*T) Float32Array, colour, head}], from the selection.
   function maps(st) {
-    const v = st.view, n = v.tokens.length;
+    const v = st.view;
     if (st.sel.map !== "attention") return [{ data: v.explanations[st.sel.map].data, colour: EXPLANATION, head: null }];
-    const layer = v.layers[String(st.sel.layer)];
-    if (!layer) return [];
-    return st.sel.heads.map((h) => ({ data: layer.data.subarray(h * n * n, (h + 1) * n * n), colour: colourOf(h), head: h }));
+    return st.sel.heads.map((h) => ({ data: mapOf(v, st.sel.layer, h), colour: colourOf(h), head: h })).filter((m) => m.data);
   }
 
   // Every drawn line of `ms`, batched: per map, one Path2D per opacity bucket. `only`: {side, i}
@@ -161,12 +168,11 @@
     for (let h = 0; h < nh; h++) grid.append(st.el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
       grid.append(st.el("span", { class: "hdr", text: `L${l + 1}` }));
-      const whole = v.layers[String(l)];
       for (let h = 0; h < nh; h++) {
+        const whole = mapOf(v, l, h);
         const c = st.el("canvas", { class: "thumb", "data-layer": l, "data-head": h, "data-whole": whole ? "1" : "0",
-          title: `layer ${l + 1}, head ${h}${whole ? "" : " (block means; a click asks for the layer)"}` });
-        const data = v.thumbs ? v.thumbs.data.subarray((l * nh + h) * t * t, (l * nh + h + 1) * t * t)
-          : thumbOf(whole.data.subarray(h * n * n, (h + 1) * n * n), n, t);
+          title: `layer ${l + 1}, head ${h}${whole ? "" : " (block means; a click asks for it)"}` });
+        const data = v.thumbs ? v.thumbs.data.subarray((l * nh + h) * t * t, (l * nh + h + 1) * t * t) : thumbOf(whole, n, t);
         drawThumb(c, data, t);
         if (st.sel.map === "attention" && l === st.sel.layer && st.sel.heads.length === 1 && st.sel.heads[0] === h) c.classList.add("selected");
         c.addEventListener("click", () => pick(l, h));
@@ -205,13 +211,14 @@
 
   const plain = (m) => m && { shape: m.shape, data: Array.from(m.data) }; // as attnkit predict --json writes a matrix
   function predictionJSON(st) {
-    const v = st.view, layers = {};
+    const v = st.view, layers = {}, heads = {};
     for (const [l, m] of Object.entries(v.layers)) layers[l] = plain(m);
+    for (const [k, m] of Object.entries(v.heads || {})) heads[k] = plain(m);
     const explanations = {};
     for (const [k, m] of Object.entries(v.explanations || {})) explanations[k] = plain(m);
     return { run: st.ctx.key, input: st.ctx.panel.result ? st.ctx.panel.result.input : null, options: st.ctx.options,
       output: st.ctx.panel.result ? st.ctx.panel.result.output : null, kind: "self-attention", tokens: v.tokens, causal: v.causal,
-      prompt_length: v.prompt_length, n_layers: v.n_layers, n_heads: v.n_heads, layers, explanations,
+      prompt_length: v.prompt_length, n_layers: v.n_layers, n_heads: v.n_heads, layers, heads, explanations,
       shown: { layer: st.sel.layer, heads: st.sel.heads, map: st.sel.map } };
   }
 
@@ -219,6 +226,7 @@
   window.attnkitViews = window.attnkitViews || {};
   window.attnkitViews["self-attention"] = (box, view, ctx) => {
     const t0 = performance.now(), el = ctx.el, panel = ctx.panel;
+    delete box.dataset.paintedMs;
     const names = Object.keys(view.explanations || {});
     const kept = panel.selfAttention || {}; // the selection survives a new answer (another layer asked for)
     const all = Array.from({ length: view.n_heads }, (_, h) => h);
@@ -227,14 +235,14 @@
       heads: kept.heads ? kept.heads.filter((h) => h < view.n_heads) : all,
       map: kept.map && (kept.map === "attention" || names.includes(kept.map)) ? kept.map : "attention",
     };
-    if (!view.layers[String(sel.layer)]) sel.layer = view.layer;
+    if (!held(view, sel.layer)) sel.layer = view.layer;
     panel.selfAttention = sel;
     const st = { view, sel, ctx, el, g: geometry(view.tokens), canvas: el("canvas", { class: "head-view" }) };
     st.readout = el("div", { class: "note sa-readout", text: "\u00a0" });
     st.link = el("a", { class: "export-link", hidden: "" });
 
     const layerSel = el("select", { class: "sa-layer" });
-    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l + 1}` + (view.layers[String(l)] ? "" : " ·") }));
+    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l + 1}` + (held(view, l) ? "" : " ·") }));
     const mapSel = el("select", { class: "sa-map" }, el("option", { value: "attention", text: "raw attention" }),
       ...names.map((k) => el("option", { value: k, text: k })));
     const swatches = el("span", { class: "sa-heads" });
@@ -253,14 +261,16 @@
       layerSel.disabled = !raw; allBtn.disabled = !raw;
       swatches.querySelectorAll(".sa-head").forEach((b) => {
         const on = raw && sel.heads.includes(Number(b.dataset.head));
-        b.classList.toggle("on", on); b.setAttribute("aria-pressed", String(on)); b.disabled = !raw;
+        b.classList.toggle("on", on); b.classList.toggle("absent", raw && !mapOf(view, sel.layer, Number(b.dataset.head)));
+        b.setAttribute("aria-pressed", String(on)); b.disabled = !raw;
         b.style.background = on ? colourOf(Number(b.dataset.head)) : "#fff"; b.style.color = on ? "#fff" : "#1b2430";
       });
-      const whole = Object.keys(view.layers).length;
+      const whole = Object.keys(view.layers).length, missing = sel.heads.filter((h) => !mapOf(view, sel.layer, h));
       note.textContent = `${view.tokens.length} tokens · ${view.n_layers} layers × ${view.n_heads} heads` +
         (raw ? ` · layer ${sel.layer + 1}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
         ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (view.causal ? " · causal" : "") +
-        (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "");
+        (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "") +
+        (raw && missing.length ? ` · heads ${missing.join(", ")} of this layer not held: double-click one to ask for it` : "");
     };
     const redraw = () => {
       drawHeadView(st);
@@ -271,14 +281,16 @@
       sync();
       box.dataset.layer = sel.layer; box.dataset.map = sel.map; box.dataset.heads = sel.heads.join(",");
     };
+    const ask = (l, h) => { sel.layer = l; note.textContent = `asking for layer ${l + 1}${h == null ? "" : ", head " + h}…`;
+      ctx.again({ focus: h == null ? { layer: l } : { layer: l, head: h } }); };
     const pick = (l, h) => {
       sel.map = "attention"; sel.heads = [h];
-      if (!view.layers[String(l)]) { sel.layer = l; note.textContent = `asking for layer ${l + 1}…`; ctx.again({ focus: { layer: l } }); return; }
+      if (!mapOf(view, l, h)) return ask(l, h);
       sel.layer = l; redraw();
     };
     layerSel.addEventListener("change", () => {
       const l = Number(layerSel.value);
-      if (!view.layers[String(l)]) { sel.layer = l; note.textContent = `asking for layer ${l + 1}…`; ctx.again({ focus: { layer: l } }); return; }
+      if (!held(view, l)) return ask(l, null);
       sel.layer = l; redraw();
     });
     mapSel.addEventListener("change", () => { sel.map = mapSel.value; redraw(); });
@@ -289,7 +301,7 @@
       sel.heads = sel.heads.includes(h) ? sel.heads.filter((x) => x !== h) : [...sel.heads, h].sort((a, c) => a - c);
       redraw();
     });
-    swatches.addEventListener("dblclick", (e) => { const b = e.target.closest(".sa-head"); if (b) { sel.heads = [Number(b.dataset.head)]; redraw(); } });
+    swatches.addEventListener("dblclick", (e) => { const b = e.target.closest(".sa-head"); if (b) pick(sel.layer, Number(b.dataset.head)); });
     st.canvas.addEventListener("mousemove", (e) => {
       const rect = st.canvas.getBoundingClientRect(), g = st.g;
       const x = (e.clientX - rect.left) * (st.canvas.width / rect.width), y = (e.clientY - rect.top) * (st.canvas.height / rect.height);
