@@ -166,7 +166,9 @@ def test_every_builtin_kind_with_attention_writes_svg(tmp_path):
         "spectrogram-alignment": SpokenDatePrediction(
             "19", ["1", "9"], torch.rand(2, 2, 5, generator=g), np.zeros((20, 4)), 0.01, 0.04
         ),
-        "graph-neighbourhood": NodePrediction("Hi", 0.9, "a", ["a", "b"], [torch.rand(2, 2, generator=g)], ["Hi", "Lo"]),
+        "graph-neighbourhood": NodePrediction(
+            "Hi", 0.9, "a", ["a", "b"], [torch.rand(2, 2, generator=g)], ["Hi", "Lo"]
+        ),
         "self-attention": prediction(),
     }
     for kind, pred in examples.items():

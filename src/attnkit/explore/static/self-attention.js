@@ -93,22 +93,58 @@
     return max > 1 ? 1 / max : 1;
   }
 
-  // The head view into st.canvas, its lines kept in st.base for hovering.
-  function drawHeadView(st) {
-    const g = st.g, canvas = st.canvas, ms = maps(st);
+  // The head view: labels, then the lines, heaviest first, into st.base (an offscreen canvas
+  // copied to st.canvas after each slice): the first slice (FIRST_MS) is drawn at once, the rest in
+  // slices of SLICE_MS a frame, so that a 512-token layer of 12 heads shows its strongest lines
+  // at once and the page stays responsive while the faint ones follow. A new selection stops an
+  // unfinished drawing.
+  const FIRST_MS = 120, SLICE_MS = 30, CHUNK = 500;
+  function drawHeadView(st, onDone) {
+    const g = st.g, canvas = st.canvas, ms = maps(st), n = g.n, minW = st.view.min_weight;
     canvas.width = g.width; canvas.height = g.height;
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, g.width, g.height);
+    const base = st.base = document.createElement("canvas"); base.width = g.width; base.height = g.height;
+    const bctx = base.getContext("2d", { willReadFrequently: true });
+    bctx.fillStyle = "#fff"; bctx.fillRect(0, 0, g.width, g.height);
+    labels(bctx, g, st.view.tokens, null);
     st.scale = scaleOf(ms);
-    st.lines = strokeLines(ctx, g, ms, st.view.min_weight, null, st.scale);
-    labels(ctx, g, st.view.tokens, null);
-    st.base = document.createElement("canvas"); st.base.width = g.width; st.base.height = g.height;
-    st.base.getContext("2d").drawImage(canvas, 0, 0);
-    Object.assign(canvas.dataset, { lines: st.lines, layer: st.sel.layer, heads: st.sel.heads.join(","), map: st.sel.map, hover: "" });
+    const jobs = [];
+    let total = 0;
+    const perMap = ms.map((m) => {
+      const buckets = Array.from({ length: BUCKETS }, () => []), d = m.data;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        const w = d[i * n + j] * st.scale;
+        if (w >= minW) { buckets[Math.min(BUCKETS - 1, Math.floor(w * BUCKETS))].push(i, j); total++; }
+      }
+      return buckets;
+    });
+    for (let b = BUCKETS - 1; b >= 0; b--) ms.forEach((m, k) => { if (perMap[k][b].length) jobs.push({ colour: rgb(m.colour), b, pairs: perMap[k][b] }); });
+    st.lines = total;
+    const gen = st.gen = (st.gen || 0) + 1;
+    let k = 0, q = 0, drawn = 0;
+    bctx.lineWidth = n > 64 ? 0.7 : 1.3;
+    const slice = (ms_) => {
+      const t0 = performance.now();
+      while (k < jobs.length && performance.now() - t0 < ms_) {
+        const job = jobs[k], p = new Path2D(), end = Math.min(job.pairs.length, q + 2 * CHUNK);
+        for (; q < end; q += 2) { p.moveTo(g.x0, g.y(job.pairs[q])); p.lineTo(g.x1, g.y(job.pairs[q + 1])); drawn++; }
+        bctx.strokeStyle = `rgba(${job.colour[0]},${job.colour[1]},${job.colour[2]},${(job.b + 0.5) / BUCKETS})`;
+        bctx.stroke(p);
+        bctx.getImageData(0, 0, 1, 1); // the canvas defers its drawing: rasterise this chunk now, so that the slice is timed
+        if (q >= job.pairs.length) { k++; q = 0; }
+      }
+      if (!st.mark) { const c = canvas.getContext("2d"); c.drawImage(base, 0, 0); }
+      canvas.dataset.drawn = drawn;
+      if (k < jobs.length) requestAnimationFrame(() => { if (st.gen === gen) slice(SLICE_MS); });
+      else { canvas.dataset.complete = "1"; if (onDone) onDone(); }
+    };
+    Object.assign(canvas.dataset, { lines: total, drawn: 0, complete: "", layer: st.sel.layer, heads: st.sel.heads.join(","),
+      map: st.sel.map, hover: "" });
+    slice(FIRST_MS);
   }
 
   function hover(st, mark) {
     const canvas = st.canvas, ctx = canvas.getContext("2d"), g = st.g;
+    st.mark = mark;
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, g.width, g.height);
     if (!mark) { ctx.drawImage(st.base, 0, 0); canvas.dataset.hover = ""; st.readout.textContent = "\u00a0"; return; }
     ctx.globalAlpha = 0.12; ctx.drawImage(st.base, 0, 0); ctx.globalAlpha = 1;
@@ -226,7 +262,7 @@
   window.attnkitViews = window.attnkitViews || {};
   window.attnkitViews["self-attention"] = (box, view, ctx) => {
     const t0 = performance.now(), el = ctx.el, panel = ctx.panel;
-    delete box.dataset.paintedMs;
+    delete box.dataset.paintedMs; delete box.dataset.completeMs;
     const names = Object.keys(view.explanations || {});
     const kept = panel.selfAttention || {}; // the selection survives a new answer (another layer asked for)
     const all = Array.from({ length: view.n_heads }, (_, h) => h);
@@ -268,17 +304,20 @@
       const whole = Object.keys(view.layers).length, missing = sel.heads.filter((h) => !mapOf(view, sel.layer, h));
       note.textContent = `${view.tokens.length} tokens · ${view.n_layers} layers × ${view.n_heads} heads` +
         (raw ? ` · layer ${sel.layer + 1}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
-        ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (view.causal ? " · causal" : "") +
+        ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (st.canvas.dataset.complete ? "" : ", drawing the fainter ones…") + (view.causal ? " · causal" : "") +
         (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "") +
         (raw && missing.length ? ` · heads ${missing.join(", ")} of this layer not held: double-click one to ask for it` : "");
     };
     const redraw = () => {
-      drawHeadView(st);
+      const t = [performance.now()];
+      drawHeadView(st, () => { box.dataset.completeMs = (performance.now() - t[0]).toFixed(1); sync(); }); t.push(performance.now());
       const M = shownMatrix(st);
       heat.hidden = !M;
       if (M) ctx.drawMatrix(heat, M, view.tokens, view.tokens);
-      drawGrid(st, grid, pick);
+      t.push(performance.now());
+      drawGrid(st, grid, pick); t.push(performance.now());
       sync();
+      box.dataset.phases = `lines ${(t[1] - t[0]).toFixed(0)} ms, heatmap ${(t[2] - t[1]).toFixed(0)} ms, grid ${(t[3] - t[2]).toFixed(0)} ms`;
       box.dataset.layer = sel.layer; box.dataset.map = sel.map; box.dataset.heads = sel.heads.join(",");
     };
     const ask = (l, h) => { sel.layer = l; note.textContent = `asking for layer ${l + 1}${h == null ? "" : ", head " + h}…`;
