@@ -313,7 +313,8 @@ def test_512_tokens_6_layers_12_heads_render_in_about_a_second(run, capsys):
             with capsys.disabled():
                 print(
                     f"\n512 tokens x 6 layers x 12 heads: drawn {drawn:.0f} ms, first paint {painted:.0f} ms, "
-                    f"every line {complete:.0f} ms after the drawer started; answer to painted {timing['render_ms']:.0f} ms (server "
+                    f"every line {complete:.0f} ms after the drawer started; answer to painted "
+                    f"{timing['render_ms']:.0f} ms (server "
                     f"{timing['server_ms']:.0f} ms, request {timing['request_ms']:.0f} ms, whole page "
                     f"{time.perf_counter() - t0:.1f} s); {lines} lines; another layer {switch_s:.2f} s; "
                     f"{box.get_attribute('data-phases')}"
