@@ -79,7 +79,8 @@ def test_head_select_and_exports_of_a_spoken_date(dates):
             w, h = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
             px = np.array(
                 driver.execute_script(
-                    "const c = arguments[0]; return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)",
+                    "const c = arguments[0]; "
+                    "return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data)",
                     canvas,
                 ),
                 dtype=np.uint8,
