@@ -328,6 +328,40 @@ def test_512_tokens_6_layers_12_heads_render_in_about_a_second(run, capsys):
         driver.quit()
 
 
+@pytest.mark.browser
+@pytest.mark.skipif(missing() is not None, reason=missing() or "")
+def test_1024_tokens_send_the_heads_that_fit_and_draw_them(run, capsys):
+    from selenium.webdriver.common.by import By
+
+    text = " ".join(f"w{i}" for i in range(1022))  # GPT-2's context: 1,024 tokens
+    driver = start_browser(1400, 1000)
+    try:
+        with live_server(create_app(RunRegistry.load([run]))) as url:
+            _show(driver, url, "warm up the script", layers="2", heads="12")
+            _show(driver, url, text, load=False, layers="2", heads="12")
+            box = driver.find_element(By.CSS_SELECTOR, ".panel .body.self-attention")
+            painted = float(box.get_attribute("data-painted-ms"))
+            view = driver.execute_script(
+                "const v = explore.state.panels.get('run').result.view; "
+                "return {layers: Object.keys(v.layers), heads: Object.keys(v.heads), n: v.tokens.length}"
+            )
+            # 6,000,000 numbers an answer: the thumbnails, then 5 of the last layer's 12 maps of 1,048,576
+            assert view == {"layers": [], "heads": [f"1:{h}" for h in range(5)], "n": 1024}
+            canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
+            w = toy_weights(1024, 2, 12)
+            assert int(canvas.get_attribute("data-lines")) == int((w[1, :5] >= MIN_WEIGHT).sum())
+            note = driver.find_element(By.CSS_SELECTOR, ".sa-note").text
+            assert "heads 5, 6, 7, 8, 9, 10, 11 of this layer not held" in note
+            with capsys.disabled():
+                print(
+                    f"\n1,024 tokens x 2 layers x 12 heads: first paint {painted:.0f} ms "
+                    f"({canvas.get_attribute('data-lines')} lines of 5 heads); {box.get_attribute('data-phases')}"
+                )
+            assert painted < 2500
+    finally:
+        driver.quit()
+
+
 # ---- the real MiniLM (all-MiniLM-L6-v2 from the PyPI wheel), imported and explored ------------------
 def _minilm_source() -> Path | None:
     try:
