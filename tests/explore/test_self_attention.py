@@ -184,6 +184,20 @@ def test_predict_writes_png_and_svg_draws_the_explanation_and_refuses_other_exte
     np.testing.assert_allclose(np.reshape(record["weights"]["data"], (2, 3, 4, 4)), toy_weights(4, 2, 3), atol=6e-6)
 
 
+def test_translate_writes_svg_grids_and_refuses_other_extensions(tiny_runs, tmp_path, capsys):
+    model = str(tiny_runs["transformer"])
+    args = ["translate", "--model", model, "3. Mai 1979", "--locale", "de_DE"]
+    assert main([*args, "--attention-grid", str(tmp_path / "g.svg"), "--attention-plot", str(tmp_path / "a.svg")]) == 0
+    for name in ("g.svg", "g-encoder-self.svg", "g-decoder-self.svg", "a.svg"):
+        assert (tmp_path / name).read_text().startswith("<?xml"), name
+    capsys.readouterr()
+    for flag in ("--attention-grid", "--attention-plot"):
+        assert main([*args, flag, str(tmp_path / "g.xyz")]) == 2
+        captured = capsys.readouterr()
+        assert not captured.out and captured.err.strip() == captured.err.strip().splitlines()[0]
+        assert f"{flag} {tmp_path / 'g.xyz'}: cannot write .xyz pictures" in captured.err
+
+
 # ---- in a real browser ---------------------------------------------------------------------------
 pytestmark_browser = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 

@@ -142,7 +142,7 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     return results
 
 
-def check_plot_path(path: str) -> None:
+def check_plot_path(path: str, flag: str = "--attention-plot") -> None:
     """A usage error (exit 2, one line) for a picture file whose extension matplotlib cannot write."""
     from matplotlib.backend_bases import FigureCanvasBase
 
@@ -150,7 +150,7 @@ def check_plot_path(path: str) -> None:
     formats = FigureCanvasBase.get_supported_filetypes()
     if suffix and suffix not in formats:
         raise UserError(
-            f"--attention-plot {path}: cannot write .{suffix} pictures; use one of "
+            f"{flag} {path}: cannot write .{suffix} pictures; use one of "
             + ", ".join(f".{f}" for f in sorted(formats)),
             code=2,
         )
