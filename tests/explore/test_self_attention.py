@@ -198,6 +198,37 @@ def test_translate_writes_svg_grids_and_refuses_other_extensions(tiny_runs, tmp_
         assert f"{flag} {tmp_path / 'g.xyz'}: cannot write .xyz pictures" in captured.err
 
 
+@pytest.fixture(scope="module")
+def gpt2_run(tmp_path_factory) -> Path:
+    """A tiny random GPT-2 saved by transformers, imported by attnkit import-hf."""
+    pytest.importorskip("transformers", reason="transformers builds the tiny GPT-2 (pip install transformers)")
+    from ..pretrained.conftest import make_checkpoint
+
+    root = tmp_path_factory.mktemp("gpt2")
+    assert main(["import-hf", str(make_checkpoint("gpt2", root / "hf")), "--out", str(root / "run")]) == 0
+    return root / "run"
+
+
+def test_the_explorer_shows_a_language_models_prompt_and_continuation(gpt2_run):
+    from attnkit.training import load_run
+
+    client = create_app(RunRegistry.load([gpt2_run])).test_client()
+    res = predict(client, "the cat sat on")
+    assert res.status_code == 200, res.json
+    served = load_run(gpt2_run)
+    (pred,) = served.task.predict(served.model, ["the cat sat on"])
+    view = res.json["view"]
+    assert res.json["kind"] == SELF_ATTENTION and res.json["output"] == pred.output
+    assert view["causal"] and view["tokens"] == pred.tokens and view["prompt_length"] == pred.prompt_length
+    assert pred.prompt_length < len(pred.tokens)  # it generated
+    assert sorted(view["layers"]) == ["0", "1"] and view["n_heads"] == 4
+    for layer, m in view["layers"].items():
+        w = read_matrix(m)
+        np.testing.assert_allclose(w, pred.weights[int(layer)], atol=1e-6)
+        assert np.triu(w, 1).max() == 0.0  # a token attends to itself and earlier ones only
+        np.testing.assert_allclose(w.sum(-1), 1.0, rtol=1e-5)
+
+
 # ---- in a real browser ---------------------------------------------------------------------------
 pytestmark_browser = pytest.mark.skipif(missing() is not None, reason=missing() or "")
 
@@ -372,6 +403,32 @@ def test_1024_tokens_send_the_heads_that_fit_and_draw_them(run, capsys):
                     f"({canvas.get_attribute('data-lines')} lines of 5 heads); {box.get_attribute('data-phases')}"
                 )
             assert painted < 2500
+    finally:
+        driver.quit()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(missing() is not None, reason=missing() or "")
+def test_the_page_draws_a_language_models_causal_lines_and_marks_the_continuation(gpt2_run):
+    from selenium.webdriver.common.by import By
+
+    from attnkit.training import load_run
+
+    served = load_run(gpt2_run)
+    (pred,) = served.task.predict(served.model, ["the cat sat on"])
+    w = np.asarray(pred.weights)
+    driver = start_browser(1400, 1000)
+    try:
+        with live_server(create_app(RunRegistry.load([gpt2_run]))) as url:
+            _show(driver, url, "the cat sat on")
+            _wait(driver, "return document.querySelector('canvas.head-view').dataset.complete")
+            canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
+            assert int(canvas.get_attribute("data-lines")) == int((w[-1] >= MIN_WEIGHT).sum())
+            note = driver.find_element(By.CSS_SELECTOR, ".sa-note").text
+            assert "causal" in note and f"tokens from {pred.prompt_length} on generated (brown)" in note
+            driver.find_element(By.CSS_SELECTOR, ".panel .export-svg").click()
+            svg = _blob(driver, driver.find_element(By.CSS_SELECTOR, ".panel .export-link"))
+            assert svg.count('fill="#8c564b"') == 2 * (len(pred.tokens) - pred.prompt_length)
     finally:
         driver.quit()
 

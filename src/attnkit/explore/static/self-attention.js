@@ -15,7 +15,7 @@
   // attnkit.viz.head_view.HEAD_COLOURS, cycled
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#637939"];
-  const EXPLANATION = "#1b2430", BUCKETS = 24, SVG_LINES = 20000;
+  const EXPLANATION = "#1b2430", GENERATED = "#8c564b", BUCKETS = 24, SVG_LINES = 20000;
   const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const colourOf = (h) => COLOURS[h % COLOURS.length];
   const LOW = [247, 251, 255], HIGH = [8, 48, 107];
@@ -75,13 +75,14 @@
     return count;
   }
 
-  function labels(ctx, g, tokens, mark) {
+  // The labels of both columns; a language model's generated tokens (from prompt_length on) in brown.
+  function labels(ctx, g, tokens, mark, promptLength = tokens.length) {
     ctx.font = `${g.font}px ui-monospace, monospace`; ctx.textBaseline = "middle";
     tokens.forEach((t, i) => {
-      const hot = mark && mark.i === i;
-      ctx.fillStyle = hot && mark.side === "q" ? "#c0392b" : "#1b2430";
+      const hot = mark && mark.i === i, ink = i >= promptLength ? GENERATED : "#1b2430";
+      ctx.fillStyle = hot && mark.side === "q" ? "#c0392b" : ink;
       ctx.textAlign = "right"; ctx.fillText(display(t), g.label, g.y(i));
-      ctx.fillStyle = hot && mark.side === "k" ? "#c0392b" : "#1b2430";
+      ctx.fillStyle = hot && mark.side === "k" ? "#c0392b" : ink;
       ctx.textAlign = "left"; ctx.fillText(display(t), g.label + g.gap, g.y(i));
     });
   }
@@ -105,7 +106,7 @@
     const base = st.base = document.createElement("canvas"); base.width = g.width; base.height = g.height;
     const bctx = base.getContext("2d", { willReadFrequently: true });
     bctx.fillStyle = "#fff"; bctx.fillRect(0, 0, g.width, g.height);
-    labels(bctx, g, st.view.tokens, null);
+    labels(bctx, g, st.view.tokens, null, st.view.prompt_length);
     st.scale = scaleOf(ms);
     const jobs = [];
     let total = 0;
@@ -150,7 +151,7 @@
     ctx.globalAlpha = 0.12; ctx.drawImage(st.base, 0, 0); ctx.globalAlpha = 1;
     const ms = maps(st), n = g.n;
     canvas.dataset.hoverLines = strokeLines(ctx, g, ms, st.view.min_weight, mark, st.scale);
-    labels(ctx, g, st.view.tokens, mark);
+    labels(ctx, g, st.view.tokens, mark, st.view.prompt_length);
     canvas.dataset.hover = `${mark.side}${mark.i}`;
     // the strongest partner of the hovered token, over the drawn maps
     let best = -1, at = -1;
@@ -238,8 +239,9 @@
     }
     parts.push("</g>");
     v.tokens.forEach((tok, i) => {
-      parts.push(`<text x="${g.label}" y="${g.y(i)}" text-anchor="end" dominant-baseline="middle">${esc(display(tok))}</text>`);
-      parts.push(`<text x="${g.label + g.gap}" y="${g.y(i)}" dominant-baseline="middle">${esc(display(tok))}</text>`);
+      const ink = i >= v.prompt_length ? GENERATED : "#1b2430";
+      parts.push(`<text x="${g.label}" y="${g.y(i)}" text-anchor="end" dominant-baseline="middle" fill="${ink}">${esc(display(tok))}</text>`);
+      parts.push(`<text x="${g.label + g.gap}" y="${g.y(i)}" dominant-baseline="middle" fill="${ink}">${esc(display(tok))}</text>`);
     });
     parts.push("</svg>");
     return { svg: parts.join("\n"), lines: kept.length, of: found.length };
@@ -305,6 +307,7 @@
       note.textContent = `${view.tokens.length} tokens · ${view.n_layers} layers × ${view.n_heads} heads` +
         (raw ? ` · layer ${sel.layer + 1}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
         ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (st.canvas.dataset.complete ? "" : ", drawing the fainter ones…") + (view.causal ? " · causal" : "") +
+        (view.prompt_length < view.tokens.length ? ` · tokens from ${view.prompt_length} on generated (brown)` : "") +
         (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "") +
         (raw && missing.length ? ` · heads ${missing.join(", ")} of this layer not held: double-click one to ask for it` : "");
     };
