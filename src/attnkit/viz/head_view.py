@@ -155,8 +155,8 @@ def plot_head_view(
     size = max(2.5, min(9.0, 0.8 * 72 * ax.bbox.height / ax.figure.dpi / max(n, 1)))
     for i, token in enumerate(tokens):
         label = display_token(token)
-        ax.text(-0.04, i, label, ha="right", va="center", fontsize=size, fontfamily=family)
-        ax.text(1.04, i, label, ha="left", va="center", fontsize=size, fontfamily=family)
+        for x, ha in ((-0.04, "right"), (1.04, "left")):  # inside the axes' x limits: no layout pass needs them
+            ax.text(x, i, label, ha=ha, va="center", fontsize=size, fontfamily=family).set_in_layout(False)
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(n - 0.5, -0.5)
     ax.axis("off")
