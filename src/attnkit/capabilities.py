@@ -67,6 +67,9 @@ class TaskCapabilities:
         alignment_choice: True when the run keeps a chosen alignment layer / head / method
             (``attnkit align`` saves it into the run folder).
         max_source_len: the longest input it takes, in its own tokens (None: no limit declared).
+        pixel_pipeline: True for an image task that states its pixel pipeline as Hugging Face's
+            ``ViTImageProcessor`` (``image_processing()``), so its ViT runs export with
+            ``attnkit export-hf``.
     """
 
     input: InputKind = InputKind.TEXT
@@ -76,6 +79,7 @@ class TaskCapabilities:
     classes: tuple[str, ...] = ()
     alignment_choice: bool = False
     max_source_len: int | None = None
+    pixel_pipeline: bool = False
 
     @property
     def option_defaults(self) -> dict[str, str]:

@@ -20,7 +20,7 @@ import yaml
 from .errors import ConfigError
 from .io import atomic_write_text
 from .models import FAMILIES, ModelFamily
-from .schema import build_dataclass, merge, parse_overrides, plain_dict
+from .schema import build_dataclass, merge, parse_overrides, plain_dict, short_repr
 from .tasks import TASKS, Task
 
 __all__ = [
@@ -86,12 +86,12 @@ class TrainConfig:
             raise ConfigError(f"train.threads must be >= 0, got {self.threads}")
         if self.schedule not in ("cosine", "inverse-sqrt", "constant"):
             raise ConfigError(
-                f"train.schedule: unknown {self.schedule!r}; choose one of: cosine, inverse-sqrt, constant"
+                f"train.schedule: unknown {short_repr(self.schedule)}; choose one of: cosine, inverse-sqrt, constant"
             )
         if self.warmup_steps < 0 or (self.schedule == "inverse-sqrt" and self.warmup_steps < 1):
             raise ConfigError(f"train.warmup_steps must be >= 0 (>= 1 for inverse-sqrt), got {self.warmup_steps}")
         if self.precision not in ("fp32", "bf16"):
-            raise ConfigError(f"train.precision: unknown {self.precision!r}; choose one of: fp32, bf16")
+            raise ConfigError(f"train.precision: unknown {short_repr(self.precision)}; choose one of: fp32, bf16")
         if self.bucket < 0:
             raise ConfigError(f"train.bucket must be >= 0, got {self.bucket}")
         if self.batch_tokens < 0 or self.max_minutes < 0:
@@ -160,7 +160,7 @@ class RunConfig:
 def _section(raw: Any, name: str) -> dict[str, Any]:
     value = raw.get(name) or {}
     if not isinstance(value, Mapping):
-        raise ConfigError(f"{name} must be a mapping of keys to values, got {value!r}")
+        raise ConfigError(f"{name} must be a mapping of keys to values, got {short_repr(value)}")
     return dict(value)
 
 
@@ -181,7 +181,7 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         raise ConfigError("a config must hold a mapping (data:, model:, train:)")
     unknown = sorted(set(raw) - {"data", "model", "train"})
     if unknown:
-        raise ConfigError(f"unknown config section {unknown[0]!r}; valid sections: data, model, train")
+        raise ConfigError(f"unknown config section {short_repr(unknown[0])}; valid sections: data, model, train")
     data, model = _section(raw, "data"), _section(raw, "model")
     try:
         task = _task(data.get("task", DEFAULT_TASK))
@@ -240,7 +240,9 @@ def _note_moved(moved: Mapping[str, tuple[str, Any, bool]]) -> None:
         if used:
             notes.append(f"{old}.{key} is now {new}.{key}")
         elif _plain(value) != _plain(old_default):
-            notes.append(f"{old}.{key}={value!r} is ignored (it is {new}.{key} now, which this model does not use)")
+            notes.append(
+                f"{old}.{key}={short_repr(value)} is ignored (it is {new}.{key} now, which this model does not use)"
+            )
     if notes:
         log.warning("deprecated config keys: %s; write them there", "; ".join(notes))
 
@@ -328,6 +330,10 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
         except (yaml.YAMLError, UnicodeDecodeError, IsADirectoryError) as err:
             first = str(err).splitlines()[0] if str(err) else type(err).__name__
             raise ConfigError(f"config file {path} is not valid YAML: {first}") from None
+        except ValueError:  # YAML's int() of a number over Python's 4,300-digit limit
+            raise ConfigError(
+                f"config file {path} holds a number of over 4,300 digits; config integers are at most 2**63 - 1"
+            ) from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping (data:, model:, train:)")
     raw = merge(dict(raw), parse_overrides(overrides))

@@ -5,6 +5,7 @@ An unknown name is a ``ValueError`` that lists the valid ones.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
@@ -51,7 +52,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name].obj
         except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r}; choose one of: {', '.join(self._entries)}") from None
+            raise ValueError(
+                f"unknown {self.kind} {reprlib.repr(name)}; choose one of: {', '.join(self._entries)}"
+            ) from None
 
     def entry(self, name: str) -> Entry[T]:
         """The full entry (with description and reference) for `name`."""

@@ -32,7 +32,7 @@ from ..tasks.base import AlignmentChoiceTask
 from ..tasks.seq2seq import Seq2SeqTask
 from ..training import Run, RunError, load_run
 from ..viz import plot_links, save_figure
-from .common import UserError, add_common, device_of
+from .common import UserError, add_common, check_output, device_of
 
 EPILOG = """examples:
   attnkit align --model runs/grc-en-transformer --input test.src --target test.tgt --output links.pharaoh
@@ -161,6 +161,10 @@ def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[s
 
 
 def run(args: argparse.Namespace) -> int:
+    inputs = [p for p in (args.input, args.target, args.gold) if p is not None]
+    check_output(args.output, "--output", inputs)  # before any work: an input is never overwritten
+    if args.plot:
+        check_output(args.plot, "--plot", [*inputs, args.output], plot=True)
     run_ = load_run(args.model, device=device_of(args))
     sources = _lines(args.input)
     if args.target is not None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import random
 from contextlib import contextmanager
-from typing import Iterator
+from pathlib import Path
+from typing import Iterable, Iterator
 
 import torch
 
@@ -110,3 +112,38 @@ def decode_options(args: argparse.Namespace, run) -> DecodeOptions | None:
     if options.beta > 0 and not run.capabilities.coverage:
         raise UserError(f"{run.path} has no attention, so no coverage penalty (--coverage-penalty)", code=2)
     return options
+
+
+def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path] = (), *, plot: bool = False) -> Path:
+    """`path` as an output file of a command, checked before any work: its folder must exist
+    (attnkit creates no folders outside the run folders it owns), it must not be one of the
+    command's `inputs` (the same file, by :func:`os.path.samefile`), and a picture's suffix must be
+    one that matplotlib writes.
+
+    Raises:
+        UserError: exit 2, one line naming `flag`, the path and the fix.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{flag} {path} is a folder; give a file name inside it", code=2)
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: folder {path.parent} does not exist; create it first", code=2)
+    if plot:
+        from matplotlib.backend_bases import FigureCanvasBase  # matplotlib only when a picture is asked for
+
+        suffix, formats = path.suffix.lstrip(".").lower(), FigureCanvasBase.get_supported_filetypes()
+        if suffix and suffix not in formats:
+            raise UserError(
+                f"{flag} {path}: cannot write .{suffix} pictures; use one of "
+                + ", ".join(f".{f}" for f in sorted(formats)),
+                code=2,
+            )
+    if path.exists():
+        for source in inputs:
+            try:
+                same = os.path.samefile(path, source)
+            except OSError:  # an input that is not a file (a sentence given on the command line)
+                same = False
+            if same:
+                raise UserError(f"{flag} {path} is also an input of this command; write to another file", code=2)
+    return path

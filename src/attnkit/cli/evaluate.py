@@ -12,7 +12,7 @@ from pathlib import Path
 from ..training import RunError, load_run
 from ..viz import plot_confusion, save_figure
 from . import align_cmd
-from .common import UserError, add_common, add_decoding_arguments, decode_options, device_of
+from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of
 
 EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
@@ -60,6 +60,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as err:
         raise RunError(f"run folder {run_.path} has no readable {args.split} split: {err}") from None
     decode = decode_options(args, run_)
+    if args.confusion_plot:
+        check_output(args.confusion_plot, "--confusion-plot", plot=True)
     if args.confusion_plot and not run_.capabilities.task.classes:
         raise UserError(f"--confusion-plot: task {run_.config.data.task} is not a classification task", code=2)
     metrics, _ = run_.task.evaluate(run_.model, examples, **({"decode": decode} if decode else {}))

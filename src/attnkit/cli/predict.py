@@ -24,7 +24,7 @@ from ..errors import InputError
 from ..heads import HeadChoice, parse_heads
 from ..training import load_run
 from ..viz import Budget, prediction_json, save_figure, view_of
-from .common import UserError, add_common, add_decoding_arguments, decode_options, device_of
+from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
@@ -114,8 +114,7 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
     """Predict, print one line (or one JSON object) per input, draw the attention if asked;
     returns the predictions."""
-    if args.attention_plot:
-        check_plot_path(args.attention_plot)
+    _check_plot_paths(args, inputs)
     decode = decode_options(args, run_)
     # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
     results = run_.task.predict(run_.model, inputs, options=options, **({"decode": decode} if decode else {}))
@@ -140,20 +139,6 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
             save_figure(fig, path)
             log.info("attention picture written to %s", path)
     return results
-
-
-def check_plot_path(path: str, flag: str = "--attention-plot") -> None:
-    """A usage error (exit 2, one line) for a picture file whose extension matplotlib cannot write."""
-    from matplotlib.backend_bases import FigureCanvasBase
-
-    suffix = Path(path).suffix.lower().lstrip(".")
-    formats = FigureCanvasBase.get_supported_filetypes()
-    if suffix and suffix not in formats:
-        raise UserError(
-            f"{flag} {path}: cannot write .{suffix} pictures; use one of "
-            + ", ".join(f".{f}" for f in sorted(formats)),
-            code=2,
-        )
 
 
 def check_heads(prediction: Any, heads: HeadChoice) -> None:
@@ -198,7 +183,16 @@ def _lines(res, n_best: int) -> list[str]:
     return [f"{rank}\t{hyp.score:.4f}\t{hyp.output}" for rank, hyp in enumerate(nbest, 1)]
 
 
+def _check_plot_paths(args: argparse.Namespace, inputs: list[str]) -> None:
+    """Before any work: a picture never overwrites an input, and no folder is made for it."""
+    if args.attention_plot:
+        for path in plot_paths(Path(args.attention_plot), len(inputs)):
+            check_output(path, "--attention-plot", inputs, plot=True)
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.inputs:  # inputs on the command line: check the picture's path before loading anything
+        _check_plot_paths(args, [t.strip() for t in args.inputs])
     run_ = load_run(args.model, device=device_of(args))
     inputs = read_inputs(args, args.inputs)
     options = parse_options(args.options)

@@ -12,14 +12,19 @@ from ..errors import ConfigError
 from ..schema import check_positive
 from .family import FAMILIES, check_dropout
 from .specs import ImageSpec, ModelSpec
-from .vit import VisionTransformer
+from .vit import VIT_ACTIVATIONS, VisionTransformer
 
 __all__ = ["ViTConfig", "ViTFamily"]
 
 
 @dataclass(frozen=True)
 class ViTConfig:
-    """``model.arch: vit``: :class:`attnkit.models.VisionTransformer`."""
+    """``model.arch: vit``: :class:`attnkit.models.VisionTransformer`.
+
+    ``eps``, ``activation`` and ``pooler`` default to attnkit's own ViT; an imported Hugging Face
+    ViT sets them (LayerNorm eps 1e-12, its ``hidden_act``, the ``ViTModel`` pooler's width).
+    A task without classes (``ImageSpec.n_classes == 0``) gets a model without a head.
+    """
 
     arch: str = "vit"
     patch_size: int = 4  # pixels; must divide the image's height and width
@@ -28,12 +33,23 @@ class ViTConfig:
     layers: int = 4
     d_ff: int = 128
     dropout: float = 0.0
+    eps: float = 1e-5  # the LayerNorms' epsilon
+    activation: str = "gelu"  # the MLP's: gelu | gelu_tanh | relu | silu
+    pooler: int = 0  # > 0: tanh(dense) of this width on the class token's state (HF ViTModel's pooler)
 
     def check(self) -> None:
         check_positive(self, "patch_size", "d_model", "n_heads", "layers", "d_ff", section="model")
         check_dropout(self.dropout)
         if self.d_model % self.n_heads:
             raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
+        if self.activation not in VIT_ACTIVATIONS:
+            raise ConfigError(
+                f"model.activation: unknown {self.activation!r}; choose one of: {', '.join(VIT_ACTIVATIONS)}"
+            )
+        if not self.eps > 0:
+            raise ConfigError(f"model.eps must be > 0, got {self.eps}")
+        if self.pooler < 0:
+            raise ConfigError(f"model.pooler must be >= 0 (0 = no pooler), got {self.pooler}")
 
 
 class ViTFamily:
@@ -59,6 +75,9 @@ class ViTFamily:
             layers=cfg.layers,
             d_ff=cfg.d_ff,
             dropout=cfg.dropout,
+            eps=cfg.eps,
+            activation=cfg.activation,
+            pooler=cfg.pooler,
         )
 
     @classmethod

@@ -12,6 +12,7 @@ from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, 
 # isort: off
 from . import bert  # noqa: F401  (bert, roberta)
 from . import gpt2  # noqa: F401
+from . import vit  # noqa: F401  (ViT: IMPORTERS['vit'], EXPORTERS['vit'])
 # isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]

@@ -13,6 +13,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .pretrained_image import PretrainedImageTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
@@ -79,6 +80,12 @@ TASKS.register(
     "[Och03]; [Garg19]",
 )
 TASKS.register(
+    "pretrained-image",
+    PretrainedImageTask,
+    "an imported Hugging Face ViT (`attnkit import-hf`): image file -> its classes, attention rollout",
+    "[Dosovitskiy21]; [Abnar20]",
+)
+TASKS.register(
     "pretrained-encoder",
     PretrainedEncoderTask,
     "an imported BERT-like encoder (`attnkit import-hf`): every layer's and head's self-attention over a line",
@@ -110,6 +117,7 @@ __all__ = [
     "BibleSectionsTask",
     "FashionMNISTTask",
     "FashionCanvasTask",
+    "PretrainedImageTask",
     "DebianPackagesTask",
     "KarateClubTask",
     "ScenesCaptionTask",

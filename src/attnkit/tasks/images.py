@@ -45,6 +45,7 @@ from torch import Tensor, nn
 
 from ..capabilities import InputKind, InputOption, TaskCapabilities
 from ..data import fashion_mnist
+from ..data.hf_image import ImageProcessing
 from ..data.images import CanvasCache, ImageExample, image_examples, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
@@ -222,11 +223,17 @@ class FashionMNISTTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """An image file in (options ``invert`` and ``query``), one of the classes out."""
-        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes))
+        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes), pixel_pipeline=True)
 
     @property
     def spec(self) -> ImageSpec:
         return ImageSpec(1, self.size[0], self.size[1], len(self.classes))
+
+    def image_processing(self) -> ImageProcessing:
+        """The task's input as Hugging Face's ``ViTImageProcessor`` states it (for ``attnkit
+        export-hf``): grey, bilinear resize to the task's size, / 255, minus the training mean,
+        over its standard deviation. (``predict``'s ``invert`` option has no counterpart there.)"""
+        return ImageProcessing(self.size, 1, image_mean=(self.mean,), image_std=(self.std,))
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod

@@ -110,6 +110,7 @@ def run_capabilities(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabili
         (caps.task.decodes and caps.task.input is InputKind.TEXT, task, who_task, "decodes", ("source_tokens",)),
         (caps.task.gold is GoldKind.SPANS, task, who_task, "gold=spans", ("gold_alignment",)),
         (caps.task.alignment_choice, task, who_task, "alignment_choice", ("choice", "save_choice")),
+        (caps.task.pixel_pipeline, task, who_task, "pixel_pipeline", ("image_processing",)),
         *((name in caps.model.parts, model, who_model, f"part {name}", (name,)) for name in caps.model.parts),
     ]
     for declared, obj, who, what, needs in promises:

@@ -347,6 +347,22 @@ class Trainer:
         elapsed = 0.0
         if resume:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
+            if extra.get("finished"):  # the stop decision is part of the state: a finished run stays finished
+                if main:
+                    log.warning(
+                        "%s finished at step %d (%s); --resume changes nothing (train a new run to go on)",
+                        self.run_dir,
+                        extra["step"],
+                        extra["finished"],
+                    )
+                return TrainResult(
+                    extra["step"],
+                    extra["best_step"],
+                    extra["best"],
+                    extra["seconds"],
+                    extra["finished"] != "max_steps",
+                    extra["history"],
+                )
             step, epoch, index = extra["step"], extra["epoch"], extra["index"]
             best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
             best_tie = extra.get("best_tie", best_tie)
@@ -385,10 +401,12 @@ class Trainer:
         )
         start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
         stopped_early = stop_agreed = False
+        finished = ""  # why training ended, once it has: patience, best possible value, max_minutes, max_steps
         batches = self._batches(epoch, index)
 
         def checkpoint() -> None:
             extra = {
+                "finished": finished,
                 "step": step,
                 "epoch": epoch,
                 "index": index,
@@ -460,8 +478,16 @@ class Trainer:
                             save_weights(self.model, self.run_dir / "model.safetensors")
                     else:
                         bad += 1
-                    checkpoint()
-                    if bad >= cfg.patience or metric.reached_best(best) or out_of_time:
+                    if bad >= cfg.patience:
+                        finished = "patience"
+                    elif metric.reached_best(best):
+                        finished = "best possible value"
+                    elif out_of_time:
+                        finished = "max_minutes"
+                    elif step >= cfg.max_steps:
+                        finished = "max_steps"
+                    checkpoint()  # with the stop decision, so a resume after a kill here stops too
+                    if finished:
                         stopped_early = step < cfg.max_steps
                         break
                     tokens, tok_start = 0, time.perf_counter()
