@@ -350,6 +350,15 @@ def test_512_tokens_6_layers_12_heads_render_in_about_a_second(run, capsys):
             w = toy_weights(512, 6, 12)
             assert lines == int((w[5] >= MIN_WEIGHT).sum()) and lines > 10_000
             assert len(driver.find_elements(By.CSS_SELECTOR, ".sa-grid canvas")) == 72
+            # hovering a query: the faded picture and that token's lines of 12 heads, synchronously
+            hover_ms = driver.execute_script(
+                "const c = arguments[0], r = c.getBoundingClientRect(), t0 = performance.now(); "
+                "c.dispatchEvent(new MouseEvent('mousemove', "
+                "{clientX: r.left + 20, clientY: r.top + 6 + 200 * 10 + 5})); "
+                "c.getContext('2d').getImageData(0, 0, 1, 1); return performance.now() - t0",
+                canvas,
+            )
+            assert canvas.get_attribute("data-hover") == "q200"
             # another layer: asked for (the default budget holds one layer of 512 tokens whole)
             start = time.perf_counter()
             Select(driver.find_element(By.CSS_SELECTOR, ".sa-layer")).select_by_value("2")
@@ -361,7 +370,8 @@ def test_512_tokens_6_layers_12_heads_render_in_about_a_second(run, capsys):
                     f"every line {complete:.0f} ms after the drawer started; answer to painted "
                     f"{timing['render_ms']:.0f} ms (server "
                     f"{timing['server_ms']:.0f} ms, request {timing['request_ms']:.0f} ms, whole page "
-                    f"{time.perf_counter() - t0:.1f} s); {lines} lines; another layer {switch_s:.2f} s; "
+                    f"{time.perf_counter() - t0:.1f} s); {lines} lines; hover {hover_ms:.0f} ms; "
+                    f"another layer {switch_s:.2f} s; "
                     f"{box.get_attribute('data-phases')}"
                 )
             assert painted < 2500, (
