@@ -18,9 +18,13 @@ from matplotlib.colors import to_rgb
 
 from attnkit.decoding import Translation
 from attnkit.predictions import BUILTIN_KINDS, SELF_ATTENTION
+from attnkit.tasks.bible_sections import DocumentPrediction
+from attnkit.tasks.captioning import CaptionPrediction
 from attnkit.tasks.graph_nodes import NodePrediction
+from attnkit.tasks.images import ImagePrediction
 from attnkit.tasks.self_attention import SelfAttentionPrediction
 from attnkit.tasks.spoken_dates import SpokenDatePrediction
+from attnkit.tasks.spoken_words import SpokenWordPrediction
 from attnkit.viz import VIEWS, Budget, plot_prediction, prediction_json, save_figure
 from attnkit.viz.head_view import HEAD_COLOURS, MIN_WEIGHT, plot_head_view, thumbnails
 
@@ -161,14 +165,34 @@ def test_the_explorers_part_keeps_the_focused_layer_whole_and_thumbnails_of_all(
 
 def test_every_builtin_kind_with_attention_writes_svg(tmp_path):
     g = torch.Generator().manual_seed(0)
+    rng = np.random.default_rng(0)
+    image = rng.random((28, 28))
     examples = {
+        "document": DocumentPrediction(
+            "Psalms",
+            0.9,
+            [0.9, 0.1],
+            [["the", "lord"], ["my", "shepherd"]],
+            torch.rand(2, 2, generator=g),
+            torch.rand(2),
+        ),
+        "image-overlay": ImagePrediction("shirt", 0.9, [0.9, 0.1], image, {"spatial": rng.random((7, 7))}),
+        "caption": CaptionPrediction(
+            "a red square", image, ["a", "red", "square", "</s>"], rng.random((4, 7, 7)), -1.0
+        ),
+        "spoken-word": SpokenWordPrediction(
+            "one", 0.8, [0.8, 0.2], rng.random((40, 8)), 0.01, 0.04, np.full(10, 0.1), rng.random((10, 10))
+        ),
         "text-alignment": Translation("ab", ["a", "b", "</s>"], ["x", "</s>"], torch.rand(2, 2, 3, generator=g), 0),
         "spectrogram-alignment": SpokenDatePrediction(
             "19", ["1", "9"], torch.rand(2, 2, 5, generator=g), np.zeros((20, 4)), 0.01, 0.04
         ),
-        "graph-neighbourhood": NodePrediction("Hi", 0.9, "a", ["a", "b"], [torch.rand(2, 2, generator=g)], ["Hi", "Lo"]),
+        "graph-neighbourhood": NodePrediction(
+            "Hi", 0.9, "a", ["a", "b"], [torch.rand(2, 2, generator=g)], ["Hi", "Lo"]
+        ),
         "self-attention": prediction(),
     }
+    assert set(examples) == set(BUILTIN_KINDS) - {"label"}  # a label carries no attention: no picture
     for kind, pred in examples.items():
         assert pred.kind == kind
         path = save_figure(plot_prediction(pred, title=f"{kind} é"), tmp_path / f"{kind}.svg")

@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..tasks.seq2seq import Seq2SeqTask
 from ..training import load_run
 from ..viz import plot_attention_grid, save_figure
-from .common import UserError, add_common, device_of
+from .common import UserError, add_common, check_output, device_of
 from .predict import add_output_arguments, plot_paths, predict_and_print, read_inputs
 
 EPILOG = """examples:
@@ -53,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
     run_ = load_run(args.model, device=device_of(args))
     texts = read_inputs(args, args.texts)
     options = {} if args.locale is None else {"locale": args.locale}
+    if args.attention_grid:
+        check_output(args.attention_grid, "--attention-grid", texts, plot=True)
     try:
         results = predict_and_print(args, run_, texts, options)
     except InputError as err:

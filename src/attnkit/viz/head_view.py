@@ -155,8 +155,8 @@ def plot_head_view(
     size = max(2.5, min(9.0, 0.8 * 72 * ax.bbox.height / ax.figure.dpi / max(n, 1)))
     for i, token in enumerate(tokens):
         label = display_token(token)
-        ax.text(-0.04, i, label, ha="right", va="center", fontsize=size, fontfamily=family)
-        ax.text(1.04, i, label, ha="left", va="center", fontsize=size, fontfamily=family)
+        for x, ha in ((-0.04, "right"), (1.04, "left")):  # inside the axes' x limits: no layout pass needs them
+            ax.text(x, i, label, ha=ha, va="center", fontsize=size, fontfamily=family).set_in_layout(False)
     ax.set_xlim(-0.6, 1.6)
     ax.set_ylim(n - 0.5, -0.5)
     ax.axis("off")
@@ -283,17 +283,19 @@ def self_attention_page_json(pred: Any, budget: Any, focus: Mapping[str, Any]) -
     """What the explorer sends of a self-attention prediction: as much as its budget allows.
 
     The explanations first, then the layer the page asks for (``focus["layer"]``, default the
-    last) and the layers nearest to it at full resolution while the budget lasts; when not every
-    layer fits, every map as a :func:`thumbnails` map for the grid (the page asks again with
-    another layer to see it whole).
+    last) and the layers nearest to it at full resolution while the budget lasts (where even the
+    focused layer does not fit whole, as many of its heads as fit, from ``focus["head"]``,
+    default 0, on); when not every layer fits, every map as a :func:`thumbnails` map for the grid
+    (the page asks again, focused on another layer or head, to see it whole).
 
     Returns:
         ``{"tokens", "causal", "prompt_length", "n_layers", "n_heads", "layer": the focused
-        layer, "layers": {str(l): (Nh, T, T)} the layers sent whole, "thumbs": (L, Nh, t, t) or
+        layer, "layers": {str(l): (Nh, T, T)} the layers sent whole, "heads": {"l:h": (T, T)} the
+        heads sent of a focused layer that is not whole, "thumbs": (L, Nh, t, t) or
         null, "explanations": {name: (T, T)}, "min_weight": the lightest line the head view draws}``.
 
     Raises:
-        ValueError: for a focused layer out of range.
+        ValueError: for a focused layer or head out of range.
     """
     w = np.asarray(pred.weights, dtype=np.float32)
     n_layers, n_heads, n = w.shape[0], w.shape[1], w.shape[-1]
@@ -316,13 +318,24 @@ def self_attention_page_json(pred: Any, budget: Any, focus: Mapping[str, Any]) -
     if thumbs is not None and budget.left is not None:
         budget.left -= int(thumbs.size)  # reserved first: the grid needs every map
     order = sorted(range(n_layers), key=lambda i: (abs(i - layer), i))
-    layers = {}
+    layers: dict[str, Any] = {}
+    heads: dict[str, Any] = {}
     for i in order:
-        if i != layer and budget.left is not None and budget.left < per_layer:
-            break
-        layers[str(i)] = budget.matrix(w[i])  # the focused layer always: over the budget, the answer is refused
+        if budget.left is None or budget.left >= per_layer:
+            layers[str(i)] = budget.matrix(w[i])
+            continue
+        if i == layer:  # the focused layer does not fit whole: as many of its heads as fit, from the focused one
+            first = focus.get("head", 0)
+            if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < n_heads:
+                raise ValueError(f"head {first!r} is out of range: this prediction has heads 0..{n_heads - 1}")
+            for h in sorted(range(n_heads), key=lambda h: (h - first) % n_heads):
+                if h != first and budget.left < n * n:
+                    break
+                heads[f"{i}:{h}"] = budget.matrix(w[i, h])  # the focused head always: over the budget, refused
+        break
     if thumbs is not None and budget.left is not None:
         budget.left += int(thumbs.size)
+    out["heads"] = heads
     out["layers"] = layers
     out["thumbs"] = None if thumbs is None else budget.matrix(thumbs)
     return out

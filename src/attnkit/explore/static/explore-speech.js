@@ -159,7 +159,20 @@ const exploreSpeech = (() => {
         (sp.self ? ", then the last layer's self-attention (rows: query positions, scaled to its max); hover a row" : "");
     const png = el("a", { class: "picture-png", href: "#", download: `${name}-speech.png`, text: "PNG",
       onclick: (event) => { event.currentTarget.href = canvas.toDataURL("image/png"); } });
-    box.append(el("div", { class: "figure" }, tokens, canvas, readout, el("div", { class: "note", text: caption }), png));
+    // per-head alignments (Nh, To, Tk): a select between their mean (sp.weights, as sent) and each head
+    let heads = null;
+    if (sp.heads && sp.weights) {
+      const mean = sp.weights, [nh, rows, cols] = sp.heads.shape;
+      heads = el("select", { class: "speech-head", onchange: () => {
+        const h = heads.value;
+        sp.weights = h === "mean" ? mean : { shape: [rows, cols], data: sp.heads.data.subarray(Number(h) * rows * cols, (Number(h) + 1) * rows * cols) };
+        canvas.dataset.head = h; g = draw(canvas, sp, null);
+      } }, el("option", { value: "mean", text: "mean of heads" }));
+      for (let h = 0; h < nh; h++) heads.append(el("option", { value: h, text: `head ${h}` }));
+      canvas.dataset.head = "mean";
+    }
+    box.append(el("div", { class: "figure" }, ...(heads ? [el("label", { class: "note" }, "alignment ", heads)] : []), tokens, canvas, readout,
+      el("div", { class: "note", text: caption }), png));
     g = draw(canvas, sp, null);
     return canvas;
   }

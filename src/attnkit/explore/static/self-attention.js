@@ -15,7 +15,7 @@
   // attnkit.viz.head_view.HEAD_COLOURS, cycled
   const COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
     "#bcbd22", "#17becf", "#393b79", "#637939"];
-  const EXPLANATION = "#1b2430", BUCKETS = 24, SVG_LINES = 20000;
+  const EXPLANATION = "#1b2430", GENERATED = "#8c564b", BUCKETS = 24, SVG_LINES = 20000;
   const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
   const colourOf = (h) => COLOURS[h % COLOURS.length];
   const LOW = [247, 251, 255], HIGH = [8, 48, 107];
@@ -33,13 +33,20 @@
       y: (i) => top + (i + 0.5) * row };
   }
 
+  // One head's (T*T) map if the page holds it: from a whole layer, or a head sent alone.
+  function mapOf(v, l, h) {
+    const n = v.tokens.length, layer = v.layers[String(l)];
+    if (layer) return layer.data.subarray(h * n * n, (h + 1) * n * n);
+    const one = (v.heads || {})[`${l}:${h}`];
+    return one ? one.data : null;
+  }
+  const held = (v, l) => !!v.layers[String(l)] || Object.keys(v.heads || {}).some((k) => k.startsWith(`${l}:`));
+
   // The maps the head view draws: [{data: (T*T) Float32Array, colour, head}], from the selection.
   function maps(st) {
-    const v = st.view, n = v.tokens.length;
+    const v = st.view;
     if (st.sel.map !== "attention") return [{ data: v.explanations[st.sel.map].data, colour: EXPLANATION, head: null }];
-    const layer = v.layers[String(st.sel.layer)];
-    if (!layer) return [];
-    return st.sel.heads.map((h) => ({ data: layer.data.subarray(h * n * n, (h + 1) * n * n), colour: colourOf(h), head: h }));
+    return st.sel.heads.map((h) => ({ data: mapOf(v, st.sel.layer, h), colour: colourOf(h), head: h })).filter((m) => m.data);
   }
 
   // Every drawn line of `ms`, batched: per map, one Path2D per opacity bucket. `only`: {side, i}
@@ -68,13 +75,14 @@
     return count;
   }
 
-  function labels(ctx, g, tokens, mark) {
+  // The labels of both columns; a language model's generated tokens (from prompt_length on) in brown.
+  function labels(ctx, g, tokens, mark, promptLength = tokens.length) {
     ctx.font = `${g.font}px ui-monospace, monospace`; ctx.textBaseline = "middle";
     tokens.forEach((t, i) => {
-      const hot = mark && mark.i === i;
-      ctx.fillStyle = hot && mark.side === "q" ? "#c0392b" : "#1b2430";
+      const hot = mark && mark.i === i, ink = i >= promptLength ? GENERATED : "#1b2430";
+      ctx.fillStyle = hot && mark.side === "q" ? "#c0392b" : ink;
       ctx.textAlign = "right"; ctx.fillText(display(t), g.label, g.y(i));
-      ctx.fillStyle = hot && mark.side === "k" ? "#c0392b" : "#1b2430";
+      ctx.fillStyle = hot && mark.side === "k" ? "#c0392b" : ink;
       ctx.textAlign = "left"; ctx.fillText(display(t), g.label + g.gap, g.y(i));
     });
   }
@@ -86,28 +94,64 @@
     return max > 1 ? 1 / max : 1;
   }
 
-  // The head view into st.canvas, its lines kept in st.base for hovering.
-  function drawHeadView(st) {
-    const g = st.g, canvas = st.canvas, ms = maps(st);
+  // The head view: labels, then the lines, heaviest first, into st.base (an offscreen canvas
+  // copied to st.canvas after each slice): the first slice (FIRST_MS) is drawn at once, the rest in
+  // slices of SLICE_MS a frame, so that a 512-token layer of 12 heads shows its strongest lines
+  // at once and the page stays responsive while the faint ones follow. A new selection stops an
+  // unfinished drawing.
+  const FIRST_MS = 120, SLICE_MS = 30, CHUNK = 500;
+  function drawHeadView(st, onDone) {
+    const g = st.g, canvas = st.canvas, ms = maps(st), n = g.n, minW = st.view.min_weight;
     canvas.width = g.width; canvas.height = g.height;
-    const ctx = canvas.getContext("2d");
-    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, g.width, g.height);
+    const base = st.base = document.createElement("canvas"); base.width = g.width; base.height = g.height;
+    const bctx = base.getContext("2d", { willReadFrequently: true });
+    bctx.fillStyle = "#fff"; bctx.fillRect(0, 0, g.width, g.height);
+    labels(bctx, g, st.view.tokens, null, st.view.prompt_length);
     st.scale = scaleOf(ms);
-    st.lines = strokeLines(ctx, g, ms, st.view.min_weight, null, st.scale);
-    labels(ctx, g, st.view.tokens, null);
-    st.base = document.createElement("canvas"); st.base.width = g.width; st.base.height = g.height;
-    st.base.getContext("2d").drawImage(canvas, 0, 0);
-    Object.assign(canvas.dataset, { lines: st.lines, layer: st.sel.layer, heads: st.sel.heads.join(","), map: st.sel.map, hover: "" });
+    const jobs = [];
+    let total = 0;
+    const perMap = ms.map((m) => {
+      const buckets = Array.from({ length: BUCKETS }, () => []), d = m.data;
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+        const w = d[i * n + j] * st.scale;
+        if (w >= minW) { buckets[Math.min(BUCKETS - 1, Math.floor(w * BUCKETS))].push(i, j); total++; }
+      }
+      return buckets;
+    });
+    for (let b = BUCKETS - 1; b >= 0; b--) ms.forEach((m, k) => { if (perMap[k][b].length) jobs.push({ colour: rgb(m.colour), b, pairs: perMap[k][b] }); });
+    st.lines = total;
+    const gen = st.gen = (st.gen || 0) + 1;
+    let k = 0, q = 0, drawn = 0;
+    bctx.lineWidth = n > 64 ? 0.7 : 1.3;
+    const slice = (ms_) => {
+      const t0 = performance.now();
+      while (k < jobs.length && performance.now() - t0 < ms_) {
+        const job = jobs[k], p = new Path2D(), end = Math.min(job.pairs.length, q + 2 * CHUNK);
+        for (; q < end; q += 2) { p.moveTo(g.x0, g.y(job.pairs[q])); p.lineTo(g.x1, g.y(job.pairs[q + 1])); drawn++; }
+        bctx.strokeStyle = `rgba(${job.colour[0]},${job.colour[1]},${job.colour[2]},${(job.b + 0.5) / BUCKETS})`;
+        bctx.stroke(p);
+        bctx.getImageData(0, 0, 1, 1); // the canvas defers its drawing: rasterise this chunk now, so that the slice is timed
+        if (q >= job.pairs.length) { k++; q = 0; }
+      }
+      if (!st.mark) { const c = canvas.getContext("2d"); c.drawImage(base, 0, 0); }
+      canvas.dataset.drawn = drawn;
+      if (k < jobs.length) requestAnimationFrame(() => { if (st.gen === gen) slice(SLICE_MS); });
+      else { canvas.dataset.complete = "1"; if (onDone) onDone(); }
+    };
+    Object.assign(canvas.dataset, { lines: total, drawn: 0, complete: "", layer: st.sel.layer, heads: st.sel.heads.join(","),
+      map: st.sel.map, hover: "" });
+    slice(FIRST_MS);
   }
 
   function hover(st, mark) {
     const canvas = st.canvas, ctx = canvas.getContext("2d"), g = st.g;
+    st.mark = mark;
     ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, g.width, g.height);
     if (!mark) { ctx.drawImage(st.base, 0, 0); canvas.dataset.hover = ""; st.readout.textContent = "\u00a0"; return; }
     ctx.globalAlpha = 0.12; ctx.drawImage(st.base, 0, 0); ctx.globalAlpha = 1;
     const ms = maps(st), n = g.n;
     canvas.dataset.hoverLines = strokeLines(ctx, g, ms, st.view.min_weight, mark, st.scale);
-    labels(ctx, g, st.view.tokens, mark);
+    labels(ctx, g, st.view.tokens, mark, st.view.prompt_length);
     canvas.dataset.hover = `${mark.side}${mark.i}`;
     // the strongest partner of the hovered token, over the drawn maps
     let best = -1, at = -1;
@@ -161,12 +205,11 @@
     for (let h = 0; h < nh; h++) grid.append(st.el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
       grid.append(st.el("span", { class: "hdr", text: `L${l + 1}` }));
-      const whole = v.layers[String(l)];
       for (let h = 0; h < nh; h++) {
+        const whole = mapOf(v, l, h);
         const c = st.el("canvas", { class: "thumb", "data-layer": l, "data-head": h, "data-whole": whole ? "1" : "0",
-          title: `layer ${l + 1}, head ${h}${whole ? "" : " (block means; a click asks for the layer)"}` });
-        const data = v.thumbs ? v.thumbs.data.subarray((l * nh + h) * t * t, (l * nh + h + 1) * t * t)
-          : thumbOf(whole.data.subarray(h * n * n, (h + 1) * n * n), n, t);
+          title: `layer ${l + 1}, head ${h}${whole ? "" : " (block means; a click asks for it)"}` });
+        const data = v.thumbs ? v.thumbs.data.subarray((l * nh + h) * t * t, (l * nh + h + 1) * t * t) : thumbOf(whole, n, t);
         drawThumb(c, data, t);
         if (st.sel.map === "attention" && l === st.sel.layer && st.sel.heads.length === 1 && st.sel.heads[0] === h) c.classList.add("selected");
         c.addEventListener("click", () => pick(l, h));
@@ -196,8 +239,9 @@
     }
     parts.push("</g>");
     v.tokens.forEach((tok, i) => {
-      parts.push(`<text x="${g.label}" y="${g.y(i)}" text-anchor="end" dominant-baseline="middle">${esc(display(tok))}</text>`);
-      parts.push(`<text x="${g.label + g.gap}" y="${g.y(i)}" dominant-baseline="middle">${esc(display(tok))}</text>`);
+      const ink = i >= v.prompt_length ? GENERATED : "#1b2430";
+      parts.push(`<text x="${g.label}" y="${g.y(i)}" text-anchor="end" dominant-baseline="middle" fill="${ink}">${esc(display(tok))}</text>`);
+      parts.push(`<text x="${g.label + g.gap}" y="${g.y(i)}" dominant-baseline="middle" fill="${ink}">${esc(display(tok))}</text>`);
     });
     parts.push("</svg>");
     return { svg: parts.join("\n"), lines: kept.length, of: found.length };
@@ -205,13 +249,14 @@
 
   const plain = (m) => m && { shape: m.shape, data: Array.from(m.data) }; // as attnkit predict --json writes a matrix
   function predictionJSON(st) {
-    const v = st.view, layers = {};
+    const v = st.view, layers = {}, heads = {};
     for (const [l, m] of Object.entries(v.layers)) layers[l] = plain(m);
+    for (const [k, m] of Object.entries(v.heads || {})) heads[k] = plain(m);
     const explanations = {};
     for (const [k, m] of Object.entries(v.explanations || {})) explanations[k] = plain(m);
     return { run: st.ctx.key, input: st.ctx.panel.result ? st.ctx.panel.result.input : null, options: st.ctx.options,
       output: st.ctx.panel.result ? st.ctx.panel.result.output : null, kind: "self-attention", tokens: v.tokens, causal: v.causal,
-      prompt_length: v.prompt_length, n_layers: v.n_layers, n_heads: v.n_heads, layers, explanations,
+      prompt_length: v.prompt_length, n_layers: v.n_layers, n_heads: v.n_heads, layers, heads, explanations,
       shown: { layer: st.sel.layer, heads: st.sel.heads, map: st.sel.map } };
   }
 
@@ -219,6 +264,7 @@
   window.attnkitViews = window.attnkitViews || {};
   window.attnkitViews["self-attention"] = (box, view, ctx) => {
     const t0 = performance.now(), el = ctx.el, panel = ctx.panel;
+    delete box.dataset.paintedMs; delete box.dataset.completeMs;
     const names = Object.keys(view.explanations || {});
     const kept = panel.selfAttention || {}; // the selection survives a new answer (another layer asked for)
     const all = Array.from({ length: view.n_heads }, (_, h) => h);
@@ -227,14 +273,14 @@
       heads: kept.heads ? kept.heads.filter((h) => h < view.n_heads) : all,
       map: kept.map && (kept.map === "attention" || names.includes(kept.map)) ? kept.map : "attention",
     };
-    if (!view.layers[String(sel.layer)]) sel.layer = view.layer;
+    if (!held(view, sel.layer)) sel.layer = view.layer;
     panel.selfAttention = sel;
     const st = { view, sel, ctx, el, g: geometry(view.tokens), canvas: el("canvas", { class: "head-view" }) };
     st.readout = el("div", { class: "note sa-readout", text: "\u00a0" });
     st.link = el("a", { class: "export-link", hidden: "" });
 
     const layerSel = el("select", { class: "sa-layer" });
-    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l + 1}` + (view.layers[String(l)] ? "" : " ·") }));
+    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l + 1}` + (held(view, l) ? "" : " ·") }));
     const mapSel = el("select", { class: "sa-map" }, el("option", { value: "attention", text: "raw attention" }),
       ...names.map((k) => el("option", { value: k, text: k })));
     const swatches = el("span", { class: "sa-heads" });
@@ -253,32 +299,40 @@
       layerSel.disabled = !raw; allBtn.disabled = !raw;
       swatches.querySelectorAll(".sa-head").forEach((b) => {
         const on = raw && sel.heads.includes(Number(b.dataset.head));
-        b.classList.toggle("on", on); b.setAttribute("aria-pressed", String(on)); b.disabled = !raw;
+        b.classList.toggle("on", on); b.classList.toggle("absent", raw && !mapOf(view, sel.layer, Number(b.dataset.head)));
+        b.setAttribute("aria-pressed", String(on)); b.disabled = !raw;
         b.style.background = on ? colourOf(Number(b.dataset.head)) : "#fff"; b.style.color = on ? "#fff" : "#1b2430";
       });
-      const whole = Object.keys(view.layers).length;
+      const whole = Object.keys(view.layers).length, missing = sel.heads.filter((h) => !mapOf(view, sel.layer, h));
       note.textContent = `${view.tokens.length} tokens · ${view.n_layers} layers × ${view.n_heads} heads` +
         (raw ? ` · layer ${sel.layer + 1}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
-        ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (view.causal ? " · causal" : "") +
-        (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "");
+        ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (st.canvas.dataset.complete ? "" : ", drawing the fainter ones…") + (view.causal ? " · causal" : "") +
+        (view.prompt_length < view.tokens.length ? ` · tokens from ${view.prompt_length} on generated (brown)` : "") +
+        (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "") +
+        (raw && missing.length ? ` · heads ${missing.join(", ")} of this layer not held: double-click one to ask for it` : "");
     };
     const redraw = () => {
-      drawHeadView(st);
+      const t = [performance.now()];
+      drawHeadView(st, () => { box.dataset.completeMs = (performance.now() - t[0]).toFixed(1); sync(); }); t.push(performance.now());
       const M = shownMatrix(st);
       heat.hidden = !M;
       if (M) ctx.drawMatrix(heat, M, view.tokens, view.tokens);
-      drawGrid(st, grid, pick);
+      t.push(performance.now());
+      drawGrid(st, grid, pick); t.push(performance.now());
       sync();
+      box.dataset.phases = `lines ${(t[1] - t[0]).toFixed(0)} ms, heatmap ${(t[2] - t[1]).toFixed(0)} ms, grid ${(t[3] - t[2]).toFixed(0)} ms`;
       box.dataset.layer = sel.layer; box.dataset.map = sel.map; box.dataset.heads = sel.heads.join(",");
     };
+    const ask = (l, h) => { sel.layer = l; note.textContent = `asking for layer ${l + 1}${h == null ? "" : ", head " + h}…`;
+      ctx.again({ focus: h == null ? { layer: l } : { layer: l, head: h } }); };
     const pick = (l, h) => {
       sel.map = "attention"; sel.heads = [h];
-      if (!view.layers[String(l)]) { sel.layer = l; note.textContent = `asking for layer ${l + 1}…`; ctx.again({ focus: { layer: l } }); return; }
+      if (!mapOf(view, l, h)) return ask(l, h);
       sel.layer = l; redraw();
     };
     layerSel.addEventListener("change", () => {
       const l = Number(layerSel.value);
-      if (!view.layers[String(l)]) { sel.layer = l; note.textContent = `asking for layer ${l + 1}…`; ctx.again({ focus: { layer: l } }); return; }
+      if (!held(view, l)) return ask(l, null);
       sel.layer = l; redraw();
     });
     mapSel.addEventListener("change", () => { sel.map = mapSel.value; redraw(); });
@@ -289,7 +343,7 @@
       sel.heads = sel.heads.includes(h) ? sel.heads.filter((x) => x !== h) : [...sel.heads, h].sort((a, c) => a - c);
       redraw();
     });
-    swatches.addEventListener("dblclick", (e) => { const b = e.target.closest(".sa-head"); if (b) { sel.heads = [Number(b.dataset.head)]; redraw(); } });
+    swatches.addEventListener("dblclick", (e) => { const b = e.target.closest(".sa-head"); if (b) pick(sel.layer, Number(b.dataset.head)); });
     st.canvas.addEventListener("mousemove", (e) => {
       const rect = st.canvas.getBoundingClientRect(), g = st.g;
       const x = (e.clientX - rect.left) * (st.canvas.width / rect.width), y = (e.clientY - rect.top) * (st.canvas.height / rect.height);
