@@ -85,12 +85,12 @@ def test_flow_matches_brute_force_max_flow_two_layers_three_tokens():
     ours = fx.attention_flow(layers)[0]
     n = 3
     cap: dict[int, dict[int, float]] = {}
-    for l, w in enumerate(layers):
+    for k, w in enumerate(layers):
         wbar = w[0].mean(0)
         for i in range(n):
             row = [0.5 * wbar[i, j].item() + 0.5 * (i == j) for j in range(n)]
             for j in range(n):  # edge (l, j) -> (l + 1, i) with capacity A_l[i, j]
-                cap.setdefault(l * n + j, {})[(l + 1) * n + i] = row[j] / sum(row)
+                cap.setdefault(k * n + j, {})[(k + 1) * n + i] = row[j] / sum(row)
     for i in range(n):
         for j in range(n):
             ref = _edmonds_karp(cap, j, 2 * n + i)
@@ -117,7 +117,9 @@ def test_flow_padding_is_zero():
     out = fx.attention_flow(layers, mask)
     assert (out[0, 3] == 0).all() and (out[0, :, 3] == 0).all()
     # the padded token is not in the graph: the same as the unpadded 3 tokens
-    torch.testing.assert_close(out[0, :3, :3], fx.attention_flow([w[..., :3, :3] for w in layers])[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        out[0, :3, :3], fx.attention_flow([w[..., :3, :3] for w in layers])[0], atol=1e-5, rtol=0
+    )
 
 
 # --- norm ------------------------------------------------------------------------------------------

@@ -136,17 +136,17 @@ def test_norm_and_alti_of_an_encoder_match_the_papers(norm_first, kv):
         n = int(lengths[b])
         steps, _ = plain_encoder(m.encoder, inputs.x[b, :n], None)
         composed = torch.eye(n, dtype=torch.float64)
-        for l, (x, alpha, f, layer) in enumerate(steps):
-            torch.testing.assert_close(att.heads[b, l, :, :n, :n], alpha)
+        for k, (x, alpha, f, layer) in enumerate(steps):
+            torch.testing.assert_close(att.heads[b, k, :, :n, :n], alpha)
             for h in range(4):
                 for i in range(n):
                     for j in range(n):  # [Kobayashi20] Eq. 5: ‖α f(x)‖ = α ‖f(x)‖
                         ref = (alpha[h, i, j] * f[h, j]).norm()
-                        assert abs(norm.heads[b, l, h, i, j] - ref) < 1e-10
+                        assert abs(norm.heads[b, k, h, i, j] - ref) < 1e-10
             layer_ref = torch.einsum("hij,hjd->ijd", alpha, f).norm(dim=-1)
-            torch.testing.assert_close(norm.layers[b, l, :n, :n], layer_ref)
+            torch.testing.assert_close(norm.layers[b, k, :n, :n], layer_ref)
             c = _alti_ref(x, alpha, f, layer)
-            torch.testing.assert_close(alti.layers[b, l, :n, :n], c)
+            torch.testing.assert_close(alti.layers[b, k, :n, :n], c)
             composed = c @ composed  # [Ferrando22] Eq. 11
         torch.testing.assert_close(alti.total[b, :n, :n], composed)
 
@@ -187,9 +187,9 @@ def test_grad_of_an_encoder_matches_autograd_on_the_formula(norm_first):
         final = m.enc_norm(x)
         grads = torch.autograd.grad(final[0] @ probe, weights)
         r = torch.eye(n, dtype=torch.float64)
-        for l, (a, g) in enumerate(zip(weights, grads)):
+        for k, (a, g) in enumerate(zip(weights, grads)):
             abar = (g * a).clamp_min(0).mean(0)  # [Chefer21b] Eq. 5
-            torch.testing.assert_close(ours.layers[b, l, :n, :n], abar.detach())
+            torch.testing.assert_close(ours.layers[b, k, :n, :n], abar.detach())
             r = r + abar @ r  # Eq. 6
         torch.testing.assert_close(ours.total[b, :n, :n], r.detach())
 
@@ -328,7 +328,9 @@ def test_seq2seq_grad_layers_are_the_gradient_of_each_token_log_probability():
             for t in range(int((tgt_out[b] != 0).sum())):
                 (g,) = torch.autograd.grad(logp[b, t, tgt_out[b, t]], out.weights, retain_graph=True)
                 abar = (g[b] * out.weights[b]).clamp_min(0).mean(0)[t]
-                torch.testing.assert_close(ours.layers[b, layer, t, : int(lengths[b])], abar[: int(lengths[b])].detach())
+                torch.testing.assert_close(
+                    ours.layers[b, layer, t, : int(lengths[b])], abar[: int(lengths[b])].detach()
+                )
 
 
 def test_seq2seq_flow_matches_brute_force_on_its_graph():

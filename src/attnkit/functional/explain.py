@@ -132,8 +132,8 @@ def layered_max_flow(
     Returns:
         (len(sinks), len(sources)) float64 max-flow values (0 where source == sink).
     """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.csgraph import maximum_flow
+    from scipy.sparse import csr_matrix  # type: ignore[import-untyped]
+    from scipy.sparse.csgraph import maximum_flow  # type: ignore[import-untyped]
 
     tails, heads, caps = edges
     scaled = np.rint(np.asarray(caps, dtype=np.float64) * FLOW_SCALE).astype(np.int32)
@@ -213,9 +213,9 @@ def _self_edges(layers: Sequence[np.ndarray], n: int) -> tuple[np.ndarray, np.nd
     """Edges of the layered graph: node l n + j -> (l + 1) n + i with capacity A_{l+1}[i, j]."""
     tails, heads, caps = [], [], []
     i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    for l, a in enumerate(layers):
-        tails.append(l * n + j.ravel())
-        heads.append((l + 1) * n + i.ravel())
+    for k, a in enumerate(layers):
+        tails.append(k * n + j.ravel())
+        heads.append((k + 1) * n + i.ravel())
         caps.append(a.ravel())
     return np.concatenate(tails), np.concatenate(heads), np.concatenate(caps)
 

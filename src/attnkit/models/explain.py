@@ -226,7 +226,7 @@ def _seq2seq_trace(model: TransformerSeq2Seq, src: Tensor, src_lengths: Tensor, 
         self_blocks.append(b1)
         cross_blocks.append(b2)
     logprobs = torch.log_softmax(model.generator(model.dec_norm(y)), dim=-1)
-    tgt_mask = tgt_out != model.tgt_embedding.padding_idx
+    tgt_mask = tgt_out.ne(cast(int, model.tgt_embedding.padding_idx))
     return _Seq2SeqTrace(enc_blocks, self_blocks, cross_blocks, src_mask, tgt_mask, logprobs, tgt_out)
 
 
@@ -239,7 +239,9 @@ def transformer_encoder_inputs(model: TransformerSeq2Seq, src: Tensor, src_lengt
     return EncoderInputs(list(cast(Sequence[EncoderLayer], model.encoder)), x, mask, model.enc_norm, bias)
 
 
-def vit_encoder_inputs(model: VisionTransformer, images: Tensor, *, target_class: Tensor | None = None) -> EncoderInputs:
+def vit_encoder_inputs(
+    model: VisionTransformer, images: Tensor, *, target_class: Tensor | None = None
+) -> EncoderInputs:
     """The encoder of a :class:`VisionTransformer` on images (B, C, H, W); the target of ``grad``
     is the logit of `target_class` (B,) (default: the predicted class). Token 0 is the class
     token, then the patches row-major."""
@@ -287,8 +289,8 @@ def _enc_norm(inputs: EncoderInputs, rows=None) -> Explanation:
     blocks, _ = encoder_trace(inputs)
     heads = torch.stack([fx.value_norms(b.weights, b.transformed) for b in blocks], dim=1)
     layers = torch.stack([fx.value_norms(b.weights, b.transformed, per_head=False) for b in blocks], dim=1)
-    return Explanation(fx.masked_rows(layers, inputs.mask, inputs.mask), fx.masked_rows(heads, inputs.mask, inputs.mask),
-                       None)  # fmt: skip
+    mask = inputs.mask
+    return Explanation(fx.masked_rows(layers, mask, mask), fx.masked_rows(heads, mask, mask), None)
 
 
 def _alti_block(block: Block, query_mask: Tensor | None, key_mask: Tensor | None, cross: bool) -> Tensor:
@@ -316,9 +318,7 @@ def _enc_alti(inputs: EncoderInputs, rows=None) -> Explanation:
 
 def _enc_grad(inputs: EncoderInputs, rows=None) -> Explanation:
     if inputs.target is None:
-        raise ValueError(
-            "grad explains a scalar: give EncoderInputs.target, e.g. lambda h: classifier(h[:, 0])[:, c]"
-        )
+        raise ValueError("grad explains a scalar: give EncoderInputs.target, e.g. lambda h: classifier(h[:, 0])[:, c]")
     with torch.enable_grad():
         x = inputs.x.detach().requires_grad_(True)
         blocks, out = encoder_trace(inputs._replace(x=x))
@@ -420,8 +420,12 @@ def _s2s_flow(trace: _Seq2SeqTrace, rows=None) -> Explanation:
                 f"pass rows=[...] (the target positions to explain) or at most {fx.FLOW_MAX_TOKENS} tokens"
             )
         n_nodes, edges, top = _s2s_graph(trace, s, src, tgt)
-        flows = fx.layered_max_flow(n_nodes, edges, range(len(src)), [top + int(np.searchsorted(tgt, t)) for t in asked])
-        out[s, torch.as_tensor(asked, dtype=torch.long)[:, None], torch.as_tensor(src)[None, :]] = torch.from_numpy(flows)
+        flows = fx.layered_max_flow(
+            n_nodes, edges, range(len(src)), [top + int(np.searchsorted(tgt, t)) for t in asked]
+        )
+        out[s, torch.as_tensor(asked, dtype=torch.long)[:, None], torch.as_tensor(src)[None, :]] = torch.from_numpy(
+            flows
+        )
     return Explanation(None, None, out.to(trace.logprobs.dtype).to(trace.logprobs.device))
 
 
