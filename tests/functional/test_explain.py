@@ -104,8 +104,9 @@ def test_flow_rows_and_bound():
     one = fx.attention_flow(layers, rows=[2])
     torch.testing.assert_close(one[0, 2], full[0, 2])
     assert (one[0, [0, 1, 3, 4, 5]] == 0).all()
-    with pytest.raises(ValueError, match="rows="):
-        fx.attention_flow(layers, max_tokens=5)
+    with pytest.raises(ValueError, match="rows="):  # 36 problems x 72 edges
+        fx.attention_flow(layers, max_work=1000)
+    torch.testing.assert_close(fx.attention_flow(layers, rows=[2], max_work=1000), one)  # 6 x 72
     with pytest.raises(ValueError, match="rows must be"):
         fx.attention_flow(layers, rows=[6])
 

@@ -10,11 +10,14 @@ import torch
 import torch.nn.functional as F
 
 from attnkit.functional import attention_rollout, padding_mask
+from attnkit.functional import explain as fx
 from attnkit.models.explain import (
     EXPLANATIONS,
     encoder_trace,
     explain,
+    EncoderInputs,
     explain_translation,
+    self_attention_explanations,
     transformer_encoder_inputs,
     vit_encoder_inputs,
 )
@@ -364,16 +367,39 @@ def test_seq2seq_flow_matches_brute_force_on_its_graph():
             assert abs(ours[t, j].item() - _edmonds_karp(cap, j, d_out + t)) < 1e-5
 
 
-def test_flow_refuses_long_inputs_without_rows():
+def test_flow_refuses_costly_inputs_without_rows(monkeypatch):
     m = _model(enc=1, dec=1)
-    src = torch.randint(3, 11, (1, 130))
+    src = torch.randint(3, 11, (1, 20))
     tgt = torch.randint(3, 13, (1, 3))
+    monkeypatch.setattr(fx, "FLOW_MAX_WORK", 30 * 500)  # (400 + 9 + 60 + 3) edges: 30 problems, not 60
     with pytest.raises(ValueError, match="rows="):
-        explain_translation("flow", m, src, torch.tensor([130]), tgt, tgt)
-    one = explain_translation("flow", m, src[:, :20], torch.tensor([20]), tgt, tgt, rows=[1]).total
+        explain_translation("flow", m, src, torch.tensor([20]), tgt, tgt)
+    one = explain_translation("flow", m, src, torch.tensor([20]), tgt, tgt, rows=[1]).total
     assert (one[0, [0, 2]] == 0).all() and (one[0, 1] > 0).any()
+    with pytest.raises(ValueError, match="rows="):
+        explain("flow", transformer_encoder_inputs(m, src, torch.tensor([20])))  # 400 problems x 400 edges
 
 
 def test_unknown_name_lists_the_choices():
     with pytest.raises(ValueError, match="attention, rollout, flow, norm, alti, grad"):
         EXPLANATIONS.get("lime")
+
+
+def test_causal_stacks_and_the_prediction_maps():
+    from attnkit.models.transformer import EncoderLayer
+
+    torch.manual_seed(0)
+    layers = [EncoderLayer(8, 2, 16, 0.0, True, None, None, "gelu_tanh", causal=True).double().eval() for _ in range(2)]
+    x = torch.randn(1, 5, 8, dtype=torch.float64)
+    inputs = EncoderInputs(layers, x, None, None, None, lambda h: h[:, -1].sum(-1))
+    maps = self_attention_explanations(inputs, EXPLANATIONS.names())
+    assert set(maps) == set(EXPLANATIONS.names())
+    future = torch.ones(5, 5).triu(1).bool().numpy()
+    for name, m in maps.items():
+        assert m.shape == (5, 5) and m.dtype.name == "float32"
+        assert (m[future] == 0).all(), name  # a token never draws on later ones
+    torch.testing.assert_close(
+        torch.from_numpy(maps["rollout"]).double(), explain("rollout", inputs).total[0].float().double()
+    )
+    with pytest.raises(ValueError, match="one sequence"):
+        self_attention_explanations(inputs._replace(x=x.expand(2, -1, -1)), ["rollout"])

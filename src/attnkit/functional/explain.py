@@ -38,8 +38,9 @@ import torch
 from torch import Tensor
 
 __all__ = [
-    "FLOW_MAX_TOKENS",
+    "FLOW_MAX_WORK",
     "FLOW_SCALE",
+    "check_flow_work",
     "residual_augmented",
     "compose",
     "masked_rows",
@@ -53,7 +54,9 @@ __all__ = [
     "handle_residual",
 ]
 
-FLOW_MAX_TOKENS = 128  # attention_flow refuses longer inputs unless given the rows to compute
+# attention flow refuses problems beyond this many edge visits (max-flow problems x graph edges): at
+# the 0.2-0.4 us per edge and problem measured with scipy's Dinic on one CPU core, about a minute
+FLOW_MAX_WORK = 300_000_000
 FLOW_SCALE = 1_000_000  # capacities in [0, 1] become integers of 1e-6 for scipy's max-flow
 _QUERY_CHUNK = 64  # query rows per step where (Tq, Tk, D) tensors are built
 
@@ -113,6 +116,22 @@ def compose(maps: Sequence[Tensor]) -> Tensor:
 
 
 # --- attention flow ----------------------------------------------------------------------------
+def check_flow_work(n_problems: int, n_edges: int, *, max_work: int | None = None) -> None:
+    """Refuse a flow computation of `n_problems` max-flow problems on a graph of `n_edges` edges
+    when n_problems * n_edges > `max_work` (default: :data:`FLOW_MAX_WORK`).
+
+    Raises:
+        ValueError: one line with the estimate and the way out (fewer rows, shorter inputs).
+    """
+    max_work = FLOW_MAX_WORK if max_work is None else max_work
+    if n_problems * n_edges > max_work:
+        raise ValueError(
+            f"attention flow here solves {n_problems} max-flow problems on {n_edges} edges "
+            f"({n_problems * n_edges:.1e} edge visits, limit {max_work:.0e}, about 0.3 us each); "
+            "pass rows=[...] with fewer positions to explain, or a shorter input"
+        )
+
+
 def layered_max_flow(
     n_nodes: int, edges: tuple[np.ndarray, np.ndarray, np.ndarray], sources: Sequence[int], sinks: Sequence[int]
 ) -> np.ndarray:
@@ -153,7 +172,7 @@ def attention_flow(
     mask: Tensor | None = None,
     *,
     rows: Sequence[int] | None = None,
-    max_tokens: int = FLOW_MAX_TOKENS,
+    max_work: int | None = None,
 ) -> Tensor:
     """Attention flow [Abnar20] Sec. 3: the maximum flow from input token j to position i after the
     last layer, in the graph whose nodes are the tokens at every layer boundary (L + 1 rows of T
@@ -161,25 +180,30 @@ def attention_flow(
     capacity of the residual-augmented weight A_l[i, j] = (0.5 W_l + 0.5 I)[i, j], rows normalised
     (:func:`residual_augmented`).
 
-    Cost: one max-flow problem per (row, input token) pair, on a graph of (L + 1) T nodes and up
-    to L T^2 edges; Dinic's algorithm makes each at most O(V^2 E), in practice a few milliseconds
-    for T = 64, L = 6, so a full map of T tokens costs T^2 of them. Hence the bound: more than
-    `max_tokens` real tokens need `rows`, the positions to explain (e.g. [0] for a class token).
+    Cost: one max-flow problem per (row, input token) pair, on a graph of (L + 1) T nodes and
+    L T^2 edges; Dinic's algorithm bounds each by O(V^2 E), and in practice each costs about
+    0.2-0.4 us per edge on one CPU core (5 ms for T = 64, L = 6; 0.6 s for T = 512), so a full
+    map costs T^2 of them: 16 s for T = 64, L = 6; about a minute for one row at T = 256; hours
+    for all rows at T = 512. Hence the bound: rows x T x L T^2 edge visits must stay within
+    `max_work` (:data:`FLOW_MAX_WORK`, about a minute); pass `rows`, the positions to explain
+    (e.g. [0] for a class token), for longer inputs. With L = 6 a full map is allowed up to
+    about 70 tokens, one row up to about 300.
 
     Args:
         weights: per layer, first layer first, (B, T, T) head-fused weights (or (B, Nh, T, T),
             averaged over the heads as in the paper).
         mask: (B, T) bool, True = real token; padded tokens are left out of the graph.
         rows: the query positions i to compute; None = all. Other rows are 0.
-        max_tokens: the longest input computed for all rows.
+        max_work: the largest rows x T x (L T^2) allowed (edge visits); default
+            :data:`FLOW_MAX_WORK`.
 
     Returns:
         (B, T, T) float of the weights' dtype: [b, i, j] the flow value from input j to output i,
         in [0, 1] (not normalised: the paper's raw max-flow value); 0 for padding and rows not asked.
 
     Raises:
-        ValueError: for an empty `weights`, or more than `max_tokens` real tokens without `rows`,
-            or a row outside [0, T).
+        ValueError: for an empty `weights`, a row outside [0, T), or a computation beyond
+            `max_work` (:func:`check_flow_work`).
 
     Differences from the paper:
         capacities are rounded to multiples of 1 / FLOW_SCALE (scipy's max-flow takes integers).
@@ -188,15 +212,11 @@ def attention_flow(
         raise ValueError("weights is empty; pass one attention map per layer, first layer first")
     fused = [w.mean(1) if w.dim() == 4 else w for w in weights]
     b, t = fused[0].shape[0], fused[0].shape[-1]
-    lengths = [t] * b if mask is None else mask.sum(-1).tolist()
-    if rows is None and max(lengths) > max_tokens:
-        raise ValueError(
-            f"attention flow over {max(lengths)} tokens solves {max(lengths)}^2 max-flow problems; "
-            f"pass rows=[...] (the positions to explain) or at most {max_tokens} tokens"
-        )
+    n_max = t if mask is None else int(mask.sum(-1).max())
     asked = list(range(t)) if rows is None else list(rows)
     if any(not 0 <= r < t for r in asked):
         raise ValueError(f"rows must be positions in [0, {t}), got {asked}")
+    check_flow_work(min(len(asked), n_max) * n_max, len(fused) * n_max**2, max_work=max_work)
     layers = [residual_augmented(w.detach().double(), mask).cpu().numpy() for w in fused]
     out = torch.zeros(b, t, t, dtype=torch.float64)
     for k in range(b):
@@ -300,19 +320,18 @@ def alti_contributions(
         if residual_column:
             parts = torch.cat([parts, res[:, :, None]], dim=2)  # (B, q, Tk + 1, D)
         else:
-            eye = torch.zeros(stop - start, tk, dtype=parts.dtype, device=parts.device)
-            eye[torch.arange(stop - start), torch.arange(start, stop)] = 1.0
-            parts = parts + eye[None, :, :, None] * res[:, :, None, :]  # x_i joins T_i(x_i)
+            index = torch.arange(stop - start, device=parts.device)
+            parts[:, index, index + start] += res  # x_i joins T_i(x_i)
         total = parts.sum(2)  # (B, q, D)
         bias_term = torch.zeros_like(total) if output_bias is None else output_bias.expand_as(total)
         if layer_norm is not None:  # Eq. 7: L_i(z_j) = γ (z_j - mean z_j) / σ(z_i)
             gamma, beta, eps = layer_norm
             z = total + bias_term
             sigma = (z.var(-1, unbiased=False, keepdim=True) + eps).sqrt()  # (B, q, 1)
-            parts = gamma * (parts - parts.mean(-1, keepdim=True)) / sigma[:, :, None]
+            parts = parts.sub_(parts.mean(-1, keepdim=True)).mul_((gamma / sigma)[:, :, None])  # in place: no copies
             bias_term = gamma * (bias_term - bias_term.mean(-1, keepdim=True)) / sigma + beta
         y = parts.sum(2) + bias_term  # (B, q, D): the block's output
-        distance = (y[:, :, None] - parts).abs().sum(-1)  # d(y_i, T_i(x_j)), Eq. 9
+        distance = parts.sub_(y[:, :, None]).abs_().sum(-1)  # d(y_i, T_i(x_j)), Eq. 9 (parts is not used after)
         rows.append((y.abs().sum(-1, keepdim=True) - distance).clamp_min(0))  # Eq. 10's numerator
     c = torch.cat(rows, dim=1)  # (B, Tq, Tk [+ 1])
     if key_mask is not None and residual_column:

@@ -90,6 +90,7 @@ __all__ = [
     "Block",
     "explain",
     "explain_translation",
+    "self_attention_explanations",
     "encoder_trace",
     "transformer_encoder_inputs",
     "vit_encoder_inputs",
@@ -414,12 +415,8 @@ def _s2s_flow(trace: _Seq2SeqTrace, rows=None) -> Explanation:
         src = np.flatnonzero(trace.src_mask[s].cpu().numpy())
         tgt = np.flatnonzero(trace.tgt_mask[s].cpu().numpy())
         asked = [t for t in (range(to) if rows is None else rows) if t in set(tgt.tolist())]
-        if rows is None and max(len(src), len(tgt)) > fx.FLOW_MAX_TOKENS:
-            raise ValueError(
-                f"attention flow over {len(src)} source and {len(tgt)} target tokens is too costly; "
-                f"pass rows=[...] (the target positions to explain) or at most {fx.FLOW_MAX_TOKENS} tokens"
-            )
         n_nodes, edges, top = _s2s_graph(trace, s, src, tgt)
+        fx.check_flow_work(len(asked) * len(src), len(edges[0]))
         flows = fx.layered_max_flow(
             n_nodes, edges, range(len(src)), [top + int(np.searchsorted(tgt, t)) for t in asked]
         )
@@ -470,8 +467,9 @@ def explain(name: str, inputs: EncoderInputs, *, rows: Sequence[int] | None = No
         name: one of :data:`EXPLANATIONS` (``attention``, ``rollout``, ``flow``, ``norm``,
             ``alti``, ``grad``).
         inputs: the layers and their input (:class:`EncoderInputs`); ``grad`` needs its `target`.
-        rows: ``flow`` only: the positions to explain (others are 0); needed beyond
-            :data:`attnkit.functional.explain.FLOW_MAX_TOKENS` tokens.
+        rows: ``flow`` only: the positions to explain (others are 0); needed for long inputs
+            (:data:`attnkit.functional.explain.FLOW_MAX_WORK`: a full map up to about 70 tokens
+            with 6 layers, one row up to about 300).
 
     Returns:
         :class:`Explanation` with maps over (T, T): rows the positions explained, columns inputs.
@@ -510,7 +508,9 @@ def explain_translation(
         src: source ids (B, Tk), padded; src_lengths (B,).
         tgt_in: decoder inputs (B, To) (``<s>`` then the target); tgt_out: the tokens they
             predict (B, To) (the target then ``</s>``), padding = the embedding's padding index.
-        rows: ``flow`` only: the target positions to explain.
+        rows: ``flow`` only: the target positions to explain (the cost bound of
+            :func:`attnkit.functional.explain.check_flow_work` applies per sentence: a (To, Tk) =
+            (40, 50) pair with 6 + 6 layers takes about 16 s on one CPU core).
 
     Returns:
         :class:`Explanation` with maps over (To, Tk); ``layers`` are per decoder layer.
@@ -526,6 +526,35 @@ def explain_translation(
             return explainer.seq2seq(_seq2seq_trace(model, src, src_lengths, tgt_in, tgt_out), rows)
     finally:
         model.train(was)
+
+
+def self_attention_explanations(
+    inputs: EncoderInputs, names: Sequence[str], *, rows: Sequence[int] | None = None
+) -> dict[str, np.ndarray]:
+    """One (T, T) map per explanation of one sequence, for ``SelfAttentionPrediction.explanations``.
+
+    The map is the explanation's aggregate over all layers where it has one (rollout, flow, alti,
+    grad), else its last layer's map (attention: head mean; norm: ‖sum_h α^h f^h(x)‖).
+
+    Args:
+        inputs: :class:`EncoderInputs` of one sequence (B = 1); ``grad`` needs its `target`.
+        names: names in :data:`EXPLANATIONS`.
+        rows: for ``flow``: the positions to explain (long inputs need them).
+
+    Returns:
+        name -> float32 array (T, T), rows the positions explained, columns the inputs.
+
+    Raises:
+        ValueError: for B != 1, an unknown name, ``grad`` without a target, or ``flow`` too costly.
+    """
+    if inputs.x.shape[0] != 1:
+        raise ValueError(f"one sequence at a time: x must be (1, T, D), got {tuple(inputs.x.shape)}")
+    out = {}
+    for name in names:
+        exp = explain(name, inputs, rows=rows)
+        chosen = exp.total if exp.total is not None else cast(Tensor, exp.layers)[:, -1]
+        out[name] = chosen[0].detach().float().cpu().numpy()
+    return out
 
 
 for _name, _enc, _s2s, _layers, _total, _what, _ref in (
