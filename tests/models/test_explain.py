@@ -13,9 +13,9 @@ from attnkit.functional import attention_rollout, padding_mask
 from attnkit.functional import explain as fx
 from attnkit.models.explain import (
     EXPLANATIONS,
+    EncoderInputs,
     encoder_trace,
     explain,
-    EncoderInputs,
     explain_translation,
     self_attention_explanations,
     transformer_encoder_inputs,
