@@ -13,6 +13,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
@@ -77,6 +78,18 @@ TASKS.register(
     "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
     "[Och03]; [Garg19]",
 )
+TASKS.register(
+    "pretrained-encoder",
+    PretrainedEncoderTask,
+    "an imported BERT-like encoder (`attnkit import-hf`): every layer's and head's self-attention over a line",
+    "[Devlin19]",
+)
+TASKS.register(
+    "pretrained-lm",
+    PretrainedLMTask,
+    "an imported GPT-2 (`attnkit import-hf`): greedy continuation with its causal self-attention",
+    "[Radford19]",
+)
 
 __all__ = [
     "TASKS",
@@ -102,4 +115,6 @@ __all__ = [
     "ScenesCaptionTask",
     "SpokenWordsTask",
     "SpokenDatesTask",
+    "PretrainedEncoderTask",
+    "PretrainedLMTask",
 ]
