@@ -277,7 +277,7 @@ def _plain_seq2seq(m, src, lengths, tgt_in):
 
 @pytest.mark.parametrize("norm_first", [True, False])
 def test_seq2seq_attention_norm_alti(norm_first):
-    m = _model(norm_first, enc=1, dec=1)
+    m = _model(norm_first, enc=1, dec=2)
     src, lengths, tgt_in, tgt_out = _batch()
     att = explain_translation("attention", m, src, lengths, tgt_in, tgt_out)
     norm = explain_translation("norm", m, src, lengths, tgt_in, tgt_out)
@@ -285,16 +285,19 @@ def test_seq2seq_attention_norm_alti(norm_first):
     maps = m.attention_maps(src, lengths, tgt_in)
     for b, (enc_steps, dec) in enumerate(_plain_seq2seq(m, src, lengths, tgt_in)):
         n, to = int(lengths[b]), int((tgt_out[b] != 0).sum())
-        (x, a_s, f_s), (y, a_c, f_c) = dec[0]
-        torch.testing.assert_close(att.heads[b, 0, :, :to, :n], maps.cross[0][b, :, :to, :n])
-        torch.testing.assert_close(att.heads[b, 0, :, :to, :n], a_c[:, :to])
-        torch.testing.assert_close(norm.heads[b, 0, :, :to, :n], a_c[:, :to] * f_c.norm(dim=-1)[:, None, :])
-        # ALTI+ with one layer each: the source part is c^x_src @ C^enc (the self block mixes target rows only)
         (ex, ea, ef, elayer) = enc_steps[0]
         c_enc = _alti_ref(ex, ea, ef, elayer)
-        c_cross = _alti_ref(y, a_c, f_c, m.decoder[0], cross=True, sub=m.decoder[0].sub2)
-        torch.testing.assert_close(alti.layers[b, 0, :to, :n], c_cross[:to, :n])
-        torch.testing.assert_close(alti.total[b, :to, :n], (c_cross[:, :n] @ c_enc)[:to])
+        source = torch.zeros(tgt_in.shape[1], n, dtype=torch.float64)  # ALTI+: the source part of each row
+        for k, ((x, a_s, f_s), (y, a_c, f_c)) in enumerate(dec):
+            torch.testing.assert_close(att.heads[b, k, :, :to, :n], maps.cross[k][b, :, :to, :n])
+            torch.testing.assert_close(att.heads[b, k, :, :to, :n], a_c[:, :to])
+            torch.testing.assert_close(norm.heads[b, k, :, :to, :n], a_c[:, :to] * f_c.norm(dim=-1)[:, None, :])
+            layer = m.decoder[k]
+            source = _alti_ref(x, a_s, f_s, layer) @ source  # the self-attention block mixes target rows
+            c_cross = _alti_ref(y, a_c, f_c, layer, cross=True, sub=layer.sub2)  # (To, Tk + 1): residual last
+            torch.testing.assert_close(alti.layers[b, k, :to, :n], c_cross[:to, :n])
+            source = c_cross[:, n : n + 1] * source + c_cross[:, :n] @ c_enc
+        torch.testing.assert_close(alti.total[b, :to, :n], source[:to])
 
 
 def test_seq2seq_rollout_follows_chefer_rules():
