@@ -383,6 +383,24 @@ def test_flow_refuses_costly_inputs_without_rows(monkeypatch):
         explain("flow", transformer_encoder_inputs(m, src, torch.tensor([20])))  # 400 problems x 400 edges
 
 
+def test_rows_are_for_flow_only_and_training_mode_is_restored():
+    m = _model()
+    m.train()
+    src, lengths, tgt_in, tgt_out = _batch()
+    with pytest.raises(ValueError, match="flow only"):
+        explain_translation("alti", m, src, lengths, tgt_in, tgt_out, rows=[0])
+    with pytest.raises(ValueError, match="flow only"):
+        explain("rollout", transformer_encoder_inputs(m, src, lengths), rows=[0])
+    assert m.training and all(layer.training for layer in m.encoder)
+    m = TransformerSeq2Seq(11, 13, d_model=8, n_heads=4, enc_layers=1, dec_layers=1, d_ff=16, dropout=0.5).train()
+    inputs = transformer_encoder_inputs(m, src, lengths)  # the embeddings in eval mode (no dropout)
+    torch.testing.assert_close(inputs.x, m.eval()._embed(m.src_embedding, src, 0))
+    m.train()
+    first = explain("alti", inputs).total
+    torch.testing.assert_close(explain("alti", inputs).total, first)  # no dropout in the layers either
+    assert m.training and all(layer.training for layer in m.encoder)
+
+
 def test_unknown_name_lists_the_choices():
     with pytest.raises(ValueError, match="attention, rollout, flow, norm, alti, grad"):
         EXPLANATIONS.get("lime")

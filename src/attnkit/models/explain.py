@@ -232,10 +232,20 @@ def _seq2seq_trace(model: TransformerSeq2Seq, src: Tensor, src_lengths: Tensor, 
 
 
 # --- adapters ----------------------------------------------------------------------------------
+def _eval_mode(model: nn.Module, fn: Callable[[], Tensor]) -> Tensor:
+    """`fn()` with `model` in eval mode (no embedding dropout), its mode restored after."""
+    was = model.training
+    model.eval()
+    try:
+        return fn()
+    finally:
+        model.train(was)
+
+
 def transformer_encoder_inputs(model: TransformerSeq2Seq, src: Tensor, src_lengths: Tensor) -> EncoderInputs:
     """The encoder of a :class:`TransformerSeq2Seq` on src (B, Tk) of lengths (B,), no target."""
     mask = padding_mask(src_lengths.to(src.device), src.shape[1])
-    x = model._embed(model.src_embedding, src, 0)
+    x = _eval_mode(model, lambda: model._embed(model.src_embedding, src, 0))
     bias = model._alibi(src.shape[1], src.shape[1], src.device)
     return EncoderInputs(list(cast(Sequence[EncoderLayer], model.encoder)), x, mask, model.enc_norm, bias)
 
@@ -246,12 +256,16 @@ def vit_encoder_inputs(
     """The encoder of a :class:`VisionTransformer` on images (B, C, H, W); the target of ``grad``
     is the logit of `target_class` (B,) (default: the predicted class). Token 0 is the class
     token, then the patches row-major."""
-    x = model.patch_embedding(images).flatten(2).transpose(1, 2)  # (B, N, D)
-    x = torch.cat([model.class_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T, D)
-    x = model.dropout(x + model.positions)
+
+    def embed() -> Tensor:
+        x = model.patch_embedding(images).flatten(2).transpose(1, 2)  # (B, N, D)
+        x = torch.cat([model.class_token.expand(x.shape[0], -1, -1), x], dim=1)  # (B, T, D)
+        return model.dropout(x + model.positions)
+
+    x = _eval_mode(model, embed)
     if target_class is None:
         with torch.no_grad():
-            target_class = model(images).logits.argmax(-1)
+            target_class = _eval_mode(model, lambda: model(images).logits).argmax(-1)
     rows = torch.arange(x.shape[0], device=x.device)
     chosen = target_class.to(x.device)
     return EncoderInputs(
@@ -460,6 +474,11 @@ def _s2s_graph(trace: _Seq2SeqTrace, s: int, src: np.ndarray, tgt: np.ndarray):
 
 
 # --- entry points --------------------------------------------------------------------------------
+def _check_rows(name: str, rows: Sequence[int] | None) -> None:
+    if rows is not None and name != "flow":
+        raise ValueError(f"rows= chooses the positions of flow only; {name} computes every row, leave rows out")
+
+
 def explain(name: str, inputs: EncoderInputs, *, rows: Sequence[int] | None = None) -> Explanation:
     """Explanation `name` of a stack of self-attention layers.
 
@@ -475,9 +494,11 @@ def explain(name: str, inputs: EncoderInputs, *, rows: Sequence[int] | None = No
         :class:`Explanation` with maps over (T, T): rows the positions explained, columns inputs.
 
     Raises:
-        ValueError: for an unknown name, ``grad`` without a target, or ``flow`` on too many tokens.
+        ValueError: for an unknown name, ``grad`` without a target, ``flow`` too costly
+            (:func:`attnkit.functional.explain.check_flow_work`), or `rows` for another method.
     """
     explainer = EXPLANATIONS.get(name)
+    _check_rows(name, rows)
     layers = list(inputs.layers)
     modes = [m.training for m in layers]
     for m in layers:
@@ -516,9 +537,11 @@ def explain_translation(
         :class:`Explanation` with maps over (To, Tk); ``layers`` are per decoder layer.
 
     Raises:
-        ValueError: for an unknown name, or ``flow`` on too many tokens without `rows`.
+        ValueError: for an unknown name, ``flow`` too costly without `rows`, or `rows` for
+            another method.
     """
     explainer = EXPLANATIONS.get(name)
+    _check_rows(name, rows)
     was = model.training
     model.eval()
     try:
@@ -551,7 +574,7 @@ def self_attention_explanations(
         raise ValueError(f"one sequence at a time: x must be (1, T, D), got {tuple(inputs.x.shape)}")
     out = {}
     for name in names:
-        exp = explain(name, inputs, rows=rows)
+        exp = explain(name, inputs, rows=rows if name == "flow" else None)
         chosen = exp.total if exp.total is not None else cast(Tensor, exp.layers)[:, -1]
         out[name] = chosen[0].detach().float().cpu().numpy()
     return out
