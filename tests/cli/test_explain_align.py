@@ -93,3 +93,11 @@ def test_explanations_need_a_transformer_and_a_known_name(run, capsys):
     path, _ = run
     assert main(["evaluate", "--model", str(path), "--explain", "lime"]) == 2
     assert "invalid choice: 'lime'" in capsys.readouterr().err
+
+
+def test_list_names_the_explanations_with_their_papers(capsys):
+    assert main(["list", "explanations"]) == 0
+    out = capsys.readouterr().out
+    for name in ("attention", "rollout", "flow", "norm", "alti", "grad"):
+        assert f"  {name} " in out
+    assert "arXiv:2203.04212" in out and "arXiv:2004.10102" in out and "arXiv:2103.15679" in out
