@@ -245,3 +245,16 @@ def test_grad_weighted_and_relevance_rules():
         for j in range(5):
             ref[i, j] += sum(bq[k, i] * cross[k, m] * bs[m, j] for k in range(t) for m in range(5))
     torch.testing.assert_close(fx.relevance_cross_update(rqs[None], rqq[None], rss[None], cross[None])[0], ref)
+
+
+def test_query_chunks_give_the_same_maps(monkeypatch):
+    g = torch.Generator().manual_seed(9)
+    alpha = _softmax_rows(2, 2, 5, 5, g)
+    f = torch.randn(2, 2, 5, 3, generator=g, dtype=torch.float64)
+    residual = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    ln = (torch.rand(3, generator=g, dtype=torch.float64), torch.randn(3, generator=g, dtype=torch.float64), 1e-5)
+    whole = fx.alti_contributions(alpha, f, residual, layer_norm=ln), fx.value_norms(alpha, f, per_head=False)
+    monkeypatch.setattr(fx, "_CHUNK_ELEMENTS", 2 * 5 * 3 * 2)  # two query rows at a time
+    assert fx._query_chunk(2, 5, 3) == 2
+    torch.testing.assert_close(fx.alti_contributions(alpha, f, residual, layer_norm=ln), whole[0])
+    torch.testing.assert_close(fx.value_norms(alpha, f, per_head=False), whole[1])

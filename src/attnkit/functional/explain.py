@@ -58,7 +58,12 @@ __all__ = [
 # the 0.2-0.4 us per edge and problem measured with scipy's Dinic on one CPU core, about a minute
 FLOW_MAX_WORK = 300_000_000
 FLOW_SCALE = 1_000_000  # capacities in [0, 1] become integers of 1e-6 for scipy's max-flow
-_QUERY_CHUNK = 64  # query rows per step where (Tq, Tk, D) tensors are built
+_CHUNK_ELEMENTS = 1 << 24  # (B, q, Tk, D) tensors are built q query rows at a time, at most this many elements
+
+
+def _query_chunk(b: int, tk: int, d: int) -> int:
+    """Query rows per step so that a (B, q, Tk, D) tensor stays within _CHUNK_ELEMENTS."""
+    return max(1, _CHUNK_ELEMENTS // max(1, b * tk * d))
 
 
 def masked_rows(maps: Tensor, query_mask: Tensor | None, key_mask: Tensor | None) -> Tensor:
@@ -259,8 +264,9 @@ def value_norms(weights: Tensor, transformed: Tensor, *, per_head: bool = True) 
     if per_head:
         return weights * transformed.norm(dim=-1)[:, :, None, :]  # α ‖f(x)‖, α >= 0
     parts = []
-    for start in range(0, weights.shape[-2], _QUERY_CHUNK):
-        w = weights[:, :, start : start + _QUERY_CHUNK]  # (B, Nh, q, Tk)
+    chunk = _query_chunk(weights.shape[0], weights.shape[-1], transformed.shape[-1])
+    for start in range(0, weights.shape[-2], chunk):
+        w = weights[:, :, start : start + chunk]  # (B, Nh, q, Tk)
         summed = torch.einsum("bhqk,bhkd->bqkd", w, transformed)  # sum_h α f(x), (B, q, Tk, D)
         parts.append(summed.norm(dim=-1))
     return torch.cat(parts, dim=1)
@@ -312,8 +318,9 @@ def alti_contributions(
     """
     bq, _, tq, tk = weights.shape
     rows = []
-    for start in range(0, tq, _QUERY_CHUNK):
-        stop = min(start + _QUERY_CHUNK, tq)
+    chunk = _query_chunk(bq, tk + 1, transformed.shape[-1])
+    for start in range(0, tq, chunk):
+        stop = min(start + chunk, tq)
         w = weights[:, :, start:stop]  # (B, Nh, q, Tk)
         parts = torch.einsum("bhqk,bhkd->bqkd", w, transformed)  # (B, q, Tk, D)
         res = residual[:, start:stop]  # (B, q, D)
