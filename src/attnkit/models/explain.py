@@ -25,8 +25,8 @@ The rule of each method (the formulas are in :mod:`attnkit.functional.explain`):
 
 - ``attention``: the raw weights; for the encoder-decoder, each decoder layer's cross-attention.
 - ``rollout`` [Abnar20]: self-attention: R = A_L ... A_1 with A = rownorm(0.5 W + 0.5 I), W the
-  head mean. Encoder-decoder: [Chefer21b] Sec. 3's rules with Ā the head mean of the raw weights
-  (their "rollout" for encoder-decoders): R^{ss} ← R^{ss} + Ā R^{ss} per encoder layer;
+  head mean. Encoder-decoder: [Chefer21b] Sec. 3's rules (Eqs. 6-10) with Ā the head mean of the
+  raw weights instead of the gradient-weighted map: R^{ss} ← R^{ss} + Ā R^{ss} per encoder layer;
   per decoder layer R^{qq} ← R^{qq} + Ā R^{qq} and R^{qs} ← R^{qs} + Ā R^{qs} (self-attention),
   then R^{qs} ← R^{qs} + (R̄^{qq})^T Ā R̄^{ss} (cross-attention, Eq. 10); ``total`` = R^{qs}.
 - ``flow`` [Abnar20]: max-flow in the layered graph of residual-augmented weights; for the
@@ -50,7 +50,12 @@ Differences from the papers:
     as in the authors' description (residual as one input of the block); the authors' code for
     fairseq is not followed line by line. For ``flow`` on the encoder-decoder the graph is our
     extension (the paper defines flow on one self-attention stack). ``rollout`` of the
-    encoder-decoder is Chefer's rule with the raw head mean, not Abnar's 0.5 W + 0.5 I.
+    encoder-decoder is Chefer's rules with the raw head mean (our choice: [Abnar20] define
+    rollout on one self-attention stack), not Abnar's 0.5 W + 0.5 I. The cross-attention rule
+    keeps the paper's transpose, (R̄^{qq})^T, so with a causal decoder row t also takes in the
+    cross-attention of the later target positions that attend to t. ``grad`` of the
+    encoder-decoder explains each target token by its own backward pass (row t from log p(y_t)),
+    which the paper does for one output at a time.
 
 References:
     [Abnar20] S. Abnar, W. Zuidema. Quantifying Attention Flow in Transformers. ACL 2020.
