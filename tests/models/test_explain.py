@@ -58,8 +58,8 @@ def _projections(attn):
     if attn.in_proj is not None:
         w, b = attn.in_proj.weight, attn.in_proj.bias
         return w[:d], b[:d], w[d : d + kv], b[d : d + kv], w[d + kv :], b[d + kv :]
-    return (attn.q_proj.weight, attn.q_proj.bias, attn.k_proj.weight, attn.k_proj.bias, attn.v_proj.weight,
-            attn.v_proj.bias)  # fmt: skip
+    q, k, v = attn.q_proj, attn.k_proj, attn.v_proj
+    return q.weight, q.bias, k.weight, k.bias, v.weight, v.bias
 
 
 def plain_mha(attn, query, keys, key_mask=None, causal=False):

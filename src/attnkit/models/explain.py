@@ -186,8 +186,8 @@ def _block(
     y = x + out.output
     values = (memory if memory is not None else attention.project_memory(h)).values
     assert out.weights is not None
-    return Block(x, out.weights, _transformed(attention, values), y if sublayer.norm_first else sublayer.norm(y),
-                 attention, sublayer)  # fmt: skip
+    output = y if sublayer.norm_first else sublayer.norm(y)
+    return Block(x, out.weights, _transformed(attention, values), output, attention, sublayer)
 
 
 def encoder_trace(inputs: EncoderInputs) -> tuple[list[Block], Tensor]:
@@ -415,8 +415,8 @@ def _s2s_alti(trace: _Seq2SeqTrace, rows=None) -> Explanation:
     q, k = trace.tgt_mask, trace.src_mask
     enc = fx.compose([_alti_block(b, k, k, False) for b in trace.encoder])  # (B, Tk, Tk)
     b, to, tk = q.shape[0], q.shape[1], k.shape[1]
-    mixed = torch.cat([enc.new_zeros(b, to, tk), torch.eye(to, dtype=enc.dtype, device=enc.device).expand(b, to, to)],
-                      dim=-1)  # fmt: skip  # (B, To, Tk + To): [source; target prefix]
+    prefix = torch.eye(to, dtype=enc.dtype, device=enc.device).expand(b, to, to)
+    mixed = torch.cat([enc.new_zeros(b, to, tk), prefix], dim=-1)  # (B, To, Tk + To): [source; target prefix]
     layers = []
     for self_block, cross_block in zip(trace.decoder_self, trace.cross):
         mixed = _alti_block(self_block, q, q, False) @ mixed  # self-attention block
