@@ -101,3 +101,17 @@ def test_list_names_the_explanations_with_their_papers(capsys):
     for name in ("attention", "rollout", "flow", "norm", "alti", "grad"):
         assert f"  {name} " in out
     assert "arXiv:2203.04212" in out and "arXiv:2004.10102" in out and "arXiv:2103.15679" in out
+
+
+def test_a_model_that_declares_no_explanations_is_a_usage_error(run, monkeypatch, capsys):
+    import dataclasses
+
+    from attnkit.cli import align_cmd
+
+    path, corpus = run
+    real = load_run(path)
+    caps = dataclasses.replace(real.capabilities, model=dataclasses.replace(real.capabilities.model, explains=False))
+    monkeypatch.setattr(align_cmd, "load_run", lambda *a, **k: dataclasses.replace(real, capabilities=caps))
+    assert main(["evaluate", "--model", str(path), "--explain", "alti"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "declares no explanations" in err[0] and "leave out --explain" in err[0]
