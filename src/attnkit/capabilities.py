@@ -111,6 +111,9 @@ class ModelCapabilities:
         normaliser: the alignment function of its attention (``"softmax"``, ``"sparsemax"``, ...),
             for reports that compare mechanisms; ``""`` where it is fixed by the mechanism or
             there is no attention.
+        explains: True when the explanations of :data:`attnkit.models.explain.EXPLANATIONS`
+            (rollout, flow, norm, ALTI, gradient-weighted) can be computed for its forced
+            decoding (a :class:`~attnkit.models.transformer.TransformerSeq2Seq`).
     """
 
     decodes: bool = False
@@ -119,6 +122,7 @@ class ModelCapabilities:
     n_heads: int = 1
     parts: tuple[str, ...] = ()
     normaliser: str = "softmax"
+    explains: bool = False
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,11 @@ is turned into word links (:mod:`attnkit.evaluation.word_alignment`): the layer,
 and source pooling come from the run (``alignment.json``, chosen on the dev gold with
 ``attnkit evaluate --split dev --choose``), else from the flags. With ``--reverse RUN2`` (a run of
 the other direction, e.g. ``data.reverse: true``) both directions are aligned and symmetrised.
+With ``--explain NAME`` (rollout, flow, norm, alti, grad; :mod:`attnkit.models.explain`) the links
+are read from that explanation's source maps instead of the raw cross-attention
+(:func:`attnkit.decoding.explained_weights`: its per-layer maps, then its aggregate as layer -1);
+``--choose`` then prints the best reading without keeping it (``alignment.json`` stays the raw
+attention's), so pass it as flags.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ..evaluation.word_alignment import (
     word_weights,
 )
 from ..heads import parse_heads, select_heads
+from ..models.explain import EXPLANATIONS
 from ..tasks.base import AlignmentChoiceTask
 from ..tasks.seq2seq import Seq2SeqTask
 from ..training import Run, RunError, load_run
@@ -39,7 +45,9 @@ EPILOG = """examples:
   attnkit align --model runs/grc-en-transformer --reverse runs/en-grc-transformer \\
                 --input test.src --target test.tgt --output links.pharaoh --symmetrisation grow-diag-final-and
   attnkit evaluate --model runs/grc-en-transformer --split dev --choose        # layer/head on the dev gold
-  attnkit evaluate --model runs/grc-en-transformer --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh"""
+  attnkit evaluate --model runs/grc-en-transformer --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
+  attnkit evaluate --model runs/grc-en-transformer --split dev --choose --explain alti   # ALTI+ instead of attention
+  attnkit evaluate --model runs/grc-en-transformer --explain alti --layer -1 --method argmax"""
 
 
 def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +68,14 @@ def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threshold", type=float, default=None, help="weight threshold in [0, 1] (default: 0.5)")
     group.add_argument(
         "--pool", choices=POOLINGS, default=None, help="how a source word's subword columns are joined (default: sum)"
+    )
+    group.add_argument(
+        "--explain",
+        choices=EXPLANATIONS.names(),
+        default=None,
+        help="read the links from this explanation of each target token's source instead of the raw "
+        "cross-attention (Transformer runs); its layers are the per-decoder-layer maps, then the "
+        "aggregate over all layers as layer -1 (flow: slow, see attnkit.functional.explain)",
     )
     group.add_argument(
         "--reverse", metavar="RUN2", default=None, help="run of the other direction: align both ways and symmetrise"
@@ -131,10 +147,32 @@ def _lines(path: Path) -> list[str]:
     return lines
 
 
-def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentChoice) -> list[set[tuple[int, int]]]:
-    """Links (source word, target word) of `run_`'s attention on each (source, target) pair."""
+def explain_of(args: argparse.Namespace, run_: Run) -> str | None:
+    """``--explain``, checked against what the run's model declares (``capabilities.model.explains``)."""
+    if args.explain is not None and not run_.capabilities.model.explains:
+        raise UserError(
+            f"--explain {args.explain}: {run_.path} ({run_.label}) declares no explanations beyond raw "
+            "attention (a Transformer encoder-decoder has them); leave out --explain",
+            code=2,
+        )
+    return args.explain
+
+
+def forced_of(run_: Run, sources: list[str], targets: list[str], explain: str | None):
+    """The run's forced attention, or explanation `explain`, on each (source, target) pair."""
+    task = cast(Seq2SeqTask, run_.task)  # a translation run: its task force-decodes
+    if explain is None:  # the call as before --explain
+        return task.forced_attention(run_.model, list(zip(sources, targets)))
+    return task.forced_attention(run_.model, list(zip(sources, targets)), explain=explain)
+
+
+def model_links(
+    run_, sources: list[str], targets: list[str], choice: AlignmentChoice, explain: str | None = None
+) -> list[set[tuple[int, int]]]:
+    """Links (source word, target word) of `run_`'s attention (or explanation `explain`) on each
+    (source, target) pair."""
     try:
-        forced = run_.task.forced_attention(run_.model, list(zip(sources, targets)))
+        forced = forced_of(run_, sources, targets, explain)
         return [
             choice_links(
                 f.weights, f.src_tokens, f.tgt_tokens, choice, n_src_words=len(s.split()), n_tgt_words=len(t.split())
@@ -149,11 +187,11 @@ def model_links(run_, sources: list[str], targets: list[str], choice: AlignmentC
 
 def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[str]) -> list[set[tuple[int, int]]]:
     """The forward run's links, symmetrised with ``--reverse``'s (flipped back) when given."""
-    forward = model_links(run_, sources, targets, choice_of(args, run_))
+    forward = model_links(run_, sources, targets, choice_of(args, run_), explain_of(args, run_))
     if not args.reverse:
         return forward
     rev_run = load_run(args.reverse, device=device_of(args))
-    backward = model_links(rev_run, targets, sources, choice_of(args, rev_run))
+    backward = model_links(rev_run, targets, sources, choice_of(args, rev_run), explain_of(args, rev_run))
     return [
         symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
         for f, b, s, t in zip(forward, backward, sources, targets)
@@ -197,7 +235,7 @@ def _plot(args, run_, sources, targets, links) -> None:
             raise UserError(f"{args.gold} has {len(all_gold)} lines but {args.input} has {len(sources)}")
         gold = all_gold[k]
     choice = choice_of(args, run_)
-    (forced,) = run_.task.forced_attention(run_.model, [(sources[k], targets[k])])
+    (forced,) = forced_of(run_, [sources[k]], [targets[k]], explain_of(args, run_))
     try:
         matrix = word_weights(
             select_heads(forced.weights[choice.layer], choice.head),
@@ -211,7 +249,7 @@ def _plot(args, run_, sources, targets, links) -> None:
             targets[k].split(),
             gold=gold,
             predicted=links[k],
-            title=f"{run_.label}, line {args.plot_line}: {choice.label()}",
+            title=f"{run_.label}, line {args.plot_line}: {_how(args, choice)}",
         )
     except (ValueError, IndexError) as err:
         raise UserError(f"--plot: {err}") from None
@@ -246,7 +284,11 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def wants_alignment(args: argparse.Namespace) -> bool:
-    return bool(args.gold or args.links or args.choose)
+    return bool(args.gold or args.links or args.choose or args.explain)
+
+
+def _how(args: argparse.Namespace, choice: AlignmentChoice) -> str:
+    return choice.label() + (f", explanation {args.explain}" if args.explain else "")
 
 
 def _score_lines(score, label: str) -> list[str]:
@@ -295,7 +337,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             raise UserError("--choose must look at the dev gold, never the test: add --split dev", code=2)
         return _choose(args, run_, sources, targets, sure)
     score = alignment_error_rate(links_of(args, run_, sources, targets), sure, possible)
-    how = choice_of(args, run_).label() + (f"; + {args.reverse}, {args.symmetrisation}" if args.reverse else "")
+    how = _how(args, choice_of(args, run_)) + (f"; + {args.reverse}, {args.symmetrisation}" if args.reverse else "")
     return _print(args, score, f"{run_.path} ({run_.label}), {args.split} split, {how}")
 
 
@@ -328,25 +370,34 @@ def _texts_and_gold(args, run_):
 
 def _choose(args, run_, sources, targets, gold) -> int:
     try:
-        forced = run_.task.forced_attention(run_.model, list(zip(sources, targets)))
+        forced = forced_of(run_, sources, targets, explain_of(args, run_))
         results = sweep_choices(forced, gold, [(len(s.split()), len(t.split())) for s, t in zip(sources, targets)])
     except (InputError, ValueError) as err:
         raise UserError(f"{run_.path}: {err}") from None
     best, score = results[0]
-    keeps = run_.capabilities.task.alignment_choice
+    keeps = run_.capabilities.task.alignment_choice and args.explain is None  # alignment.json: raw attention
     if keeps:
         cast(AlignmentChoiceTask, run_.task).save_choice(run_.path, best, score.as_dict())
     if args.json:
-        print(json.dumps({"best": best.as_dict(), "results": [{**c.as_dict(), **s.as_dict()} for c, s in results]}))
+        print(
+            json.dumps(
+                {
+                    **({"explain": args.explain} if args.explain else {}),
+                    "best": best.as_dict(),
+                    "results": [{**c.as_dict(), **s.as_dict()} for c, s in results],
+                }
+            )
+        )
         return 0
-    print(f"{run_.path} ({run_.label}), {args.split} split: {len(results)} ways of reading the attention")
+    what = f"explanation {args.explain}" if args.explain else "the attention"
+    print(f"{run_.path} ({run_.label}), {args.split} split: {len(results)} ways of reading {what}")
     print("| layer | head | method | source pieces | AER | precision | recall |")
     print("| ---: | --- | --- | --- | ---: | ---: | ---: |")
     for c, s in results[:15]:
         how = c.method if c.method == "argmax" else f"threshold {c.threshold:g}"
         print(f"| {c.layer} | {c.head} | {how} | {c.source_pool} | {s.aer:.4f} | {s.precision:.4f} | {s.recall:.4f} |")
     kept = f"kept in {run_.path / 'alignment.json'}" if keeps else "pass it as flags"
-    print(f"best: {best.label()} (AER {score.aer:.4f}); {kept}")
+    print(f"best: {_how(args, best)} (AER {score.aer:.4f}); {kept}")
     return 0
 
 

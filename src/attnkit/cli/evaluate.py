@@ -20,7 +20,8 @@ EPILOG = """examples:
   attnkit evaluate --model runs/fashion-cnn-cbam --detailed --confusion-plot confusion.png
   attnkit evaluate --links corpora/alignments.SBLGNT-BSB/test.eflomal.pharaoh \\
       --gold corpora/alignments.SBLGNT-BSB/test.gold.pharaoh
-  attnkit evaluate --model runs/grc-en-transformer --split dev --choose   # AER: layer/head on the dev gold"""
+  attnkit evaluate --model runs/grc-en-transformer --split dev --choose   # AER: layer/head on the dev gold
+  attnkit evaluate --model runs/grc-en-transformer --explain alti --layer -1   # AER of ALTI+ instead of attention"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

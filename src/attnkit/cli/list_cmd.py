@@ -7,6 +7,7 @@ import argparse
 
 from ..functional import NORMALISERS, SCORES
 from ..models import DECODERS, FAMILIES
+from ..models.explain import EXPLANATIONS
 from ..nn import POSITIONAL
 from ..nn.catalog import MODULES, POOLING
 from ..pretrained import EXPORTERS, IMPORTERS
@@ -29,6 +30,7 @@ SECTIONS: dict[str, tuple[str, Registry]] = {
     "tasks": ("tasks (data.task)", TASKS),
     "importers": ("Hugging Face checkpoints `attnkit import-hf` reads (config.json model_type)", IMPORTERS),
     "exporters": ("model families `attnkit export-hf` writes as Hugging Face checkpoints (model.arch)", EXPORTERS),
+    "explanations": ("explanations beyond raw attention (attnkit align/evaluate --explain)", EXPLANATIONS),
 }
 
 

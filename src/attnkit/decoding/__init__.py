@@ -6,7 +6,7 @@ detokenise after."""
 from .beam import beam_search, coverage_penalty, length_penalty
 from .beam_state import BeamAncestry, BeamStates, select_rows
 from .decode import decode
-from .forced import ForcedAttention, forced_weights
+from .forced import ForcedAttention, explained_weights, forced_weights
 from .greedy import Hypothesis, force_eos, greedy_decode
 from .options import PRECISIONS, STOP_RULES, DecodeOptionError, DecodeOptions, option_fields
 from .translator import LayerMaps, Translation, layer_maps
@@ -27,6 +27,7 @@ __all__ = [
     "select_rows",
     "ForcedAttention",
     "forced_weights",
+    "explained_weights",
     "Translation",
     "LayerMaps",
     "layer_maps",

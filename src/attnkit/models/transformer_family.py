@@ -92,8 +92,10 @@ class TransformerFamily:
 
     @classmethod
     def capabilities(cls, cfg: TransformerConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
-        """Step-by-step decoding; every layer's and head's maps for text (not over speech frames)."""
-        return ModelCapabilities(decodes=True, layer_maps=not isinstance(spec, SpeechSeq2SeqSpec), n_heads=cfg.n_heads)
+        """Step-by-step decoding; every layer's and head's maps and the explanations beyond raw
+        attention for text (not over speech frames)."""
+        text = not isinstance(spec, SpeechSeq2SeqSpec)
+        return ModelCapabilities(decodes=True, layer_maps=text, n_heads=cfg.n_heads, explains=text)
 
 
 FAMILIES.register(

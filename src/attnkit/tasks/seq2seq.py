@@ -238,20 +238,21 @@ class Seq2SeqTask(TeacherForcedTask):
         return out
 
     def forced_attention(
-        self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
+        self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64, explain: str | None = None
     ) -> list[ForcedAttention]:
         """The model's cross-attention on each (source text, target text) pair, the target fed by
         teacher forcing (:func:`attnkit.decoding.forced_weights`), with the tokens its rows and
-        columns stand for.
+        columns stand for; with `explain` (a name in :data:`attnkit.models.explain.EXPLANATIONS`),
+        that explanation's source maps instead (:func:`attnkit.decoding.explained_weights`).
 
         Raises:
-            ValueError: if the model has no attention.
+            ValueError: if the model has no attention, or cannot be explained.
             attnkit.errors.InputError: for a source the task rejects.
         """
         src_tokens = [self.source_tokens(s, "") for s, _ in pairs]
         src_ids = [self.src_vocab.encode(t) for t in src_tokens]
         tgt_ids = [self.encode_target(t) for _, t in pairs]
-        weights = forced_weights(model, list(zip(src_ids, tgt_ids)), batch_size=batch_size)
+        weights = forced_weights(model, list(zip(src_ids, tgt_ids)), batch_size=batch_size, explain=explain)
         return [
             ForcedAttention(src, [self.tgt_vocab.itos[t] for t in tgt], w)
             for src, tgt, w in zip(src_tokens, tgt_ids, weights)
