@@ -12,6 +12,8 @@ import torch
 
 from attnkit.capabilities import ModelCapabilities
 from attnkit.models import FAMILIES, ModelFamily
+from attnkit.models.bert_family import EncoderTextSpec
+from attnkit.models.gpt2_family import CausalLMSpec
 from attnkit.models.specs import (
     CaptionSpec,
     DocumentSpec,
@@ -52,6 +54,16 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
         CaptionSpec(1, 8, 8, 10),
     ),
     ("speech-encoder", {"d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "channels": 4}, SpeechSpec(8, 3)),
+    (
+        "bert",
+        {"vocab_size": 20, "d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "max_positions": 16},
+        EncoderTextSpec(),
+    ),
+    (
+        "gpt2",
+        {"vocab_size": 20, "d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "max_positions": 16},
+        CausalLMSpec(),
+    ),
 ]
 
 
