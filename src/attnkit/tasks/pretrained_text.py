@@ -36,18 +36,56 @@ from torch import Tensor, nn
 
 from ..capabilities import InputKind, InputOption, TaskCapabilities
 from ..errors import ConfigError, InputError
+from ..models.bert import BertEncoder
 from ..models.bert_family import EncoderTextSpec
+from ..models.explain import EXPLANATIONS, EncoderInputs, self_attention_explanations
 from ..models.gpt2 import GPT2LM
 from ..models.gpt2_family import CausalLMSpec
+from ..models.transformer import EncoderLayer
+from ..schema import short_repr
 from .base import LossContext, PrimaryMetric
 from .self_attention import SelfAttentionPrediction
 
 __all__ = ["EncoderTextConfig", "CausalLMConfig", "PretrainedEncoderTask", "PretrainedLMTask", "load_tokenizer"]
 
-#: The input options of ``pretrained-encoder``. The explanations (issue 28) add an ``explain``
-#: option here (attention / rollout / flow / norm / alti / grad), filled into the prediction's
-#: ``explanations``.
-ENCODER_OPTIONS: tuple[InputOption, ...] = ()
+#: ``explain=NAME``: an explanation beyond raw attention (:data:`attnkit.models.explain.EXPLANATIONS`)
+#: computed for the prediction and carried in its ``explanations``; drawn instead of the raw weights
+EXPLAIN = InputOption(
+    "explain",
+    "",
+    ("", *EXPLANATIONS.names()),
+    "an explanation beyond raw attention to compute and draw: rollout, flow, norm, alti, grad or attention "
+    "(empty: the raw weights only)",
+)
+
+#: The input options of ``pretrained-encoder``.
+ENCODER_OPTIONS: tuple[InputOption, ...] = (EXPLAIN,)
+
+
+def explanations_of(
+    model: BertEncoder | GPT2LM, ids: Tensor, name: str, target: Any, *, final_norm: nn.Module | None, row: int
+) -> dict[str, np.ndarray]:
+    """The explanation `name` of one sequence `ids` (1, T) through `model`'s ``embed`` and
+    ``layers`` (an :class:`~attnkit.models.transformer.EncoderLayer` stack), as a (T, T) map;
+    ``{}`` when `name` is empty. ``flow`` on an input too long for the full map explains only
+    position `row` (the [CLS] token of an encoder, the last token of a language model).
+
+    Raises:
+        attnkit.errors.InputError: when even that one row of ``flow`` is beyond its work bound.
+    """
+    if not name:
+        return {}
+    layers = [cast(EncoderLayer, layer) for layer in model.layers]
+    inputs = EncoderInputs(layers, model.embed(ids), None, final_norm, None, target)
+    try:
+        return self_attention_explanations(inputs, [name])
+    except ValueError as err:
+        if name != "flow":
+            raise
+        try:
+            return self_attention_explanations(inputs, [name], rows=[row])
+        except ValueError:
+            raise InputError(f"explain=flow: {err}") from None
 
 
 def load_tokenizer(path: Path, *, lowercase: bool = True) -> Any:
@@ -186,6 +224,11 @@ class _ImportedTextTask:
         if unknown:
             takes = ", ".join(o.name for o in valid) or "no options"
             raise InputError(f"unknown option {', '.join(unknown)} for task {self.name}; it takes {takes}")
+        for option in valid:
+            value = options.get(option.name)
+            if value is not None and option.choices and value not in option.choices:
+                listed = ", ".join(c or "(empty)" for c in option.choices)
+                raise InputError(f"{option.name}={short_repr(value)} is not one of: {listed}")
 
     def _ids(self, inputs: Sequence[str], limit: int) -> list[tuple[list[int], list[str]]]:
         """Token ids and tokens of every input, all checked before any is used."""
@@ -246,14 +289,34 @@ class PretrainedEncoderTask(_ImportedTextTask):
                 tokens, or an unknown option (every line is checked before any is encoded).
         """
         self._check_options(options, ENCODER_OPTIONS)
+        name = options.get("explain", "")
         device = next(model.parameters()).device
         out = []
         for ids, tokens in self._ids(inputs, self.config.max_length):
-            result = model(torch.tensor([ids], device=device), need_weights=True)
-            out.append(
-                SelfAttentionPrediction(self._output(tokens, ids, result.logits), tokens, _stack(result.weights))
-            )
+            batch = torch.tensor([ids], device=device)
+            result = model(batch, need_weights=True)
+            pred = SelfAttentionPrediction(self._output(tokens, ids, result.logits), tokens, _stack(result.weights))
+            with torch.enable_grad():
+                pred.explanations = explanations_of(
+                    cast(BertEncoder, model), batch, name, self._target(model, result.logits), final_norm=None, row=0
+                )
+            out.append(pred)
         return out
+
+    @staticmethod
+    def _target(model: nn.Module, logits: Tensor | None) -> Any:
+        """The scalar ``grad`` explains: the predicted class's logit for a classifier, else the norm
+        of the [CLS] token's final state (a plain encoder or a masked-LM head predicts no one thing)."""
+        encoder = cast(BertEncoder, model)
+        if logits is not None and logits.dim() == 2 and encoder.classifier is not None:
+            label, pooler, classifier = int(logits[0].argmax()), encoder.pooler, encoder.classifier
+
+            def class_logit(h: Tensor) -> Tensor:  # h (B, T, D) -> (B,)
+                pooled = torch.tanh(pooler(h[:, 0])) if pooler is not None else h[:, 0]
+                return classifier(pooled)[:, label]
+
+            return class_logit
+        return lambda h: h[:, 0].norm(dim=-1)
 
     def _output(self, tokens: list[str], ids: list[int], logits: Tensor | None) -> str:
         """The printed line: the tokens, with masks filled by a masked-LM head, or the predicted label."""
@@ -299,6 +362,7 @@ class PretrainedLMTask(_ImportedTextTask):
                 (),
                 "tokens to generate at most (greedy; stops at the end-of-text token)",
             ),
+            EXPLAIN,
         )
 
     @property
@@ -338,5 +402,28 @@ class PretrainedLMTask(_ImportedTextTask):
             all_ids = full[0].tolist()
             tokens = [self.tokenizer.id_to_token(i) or f"<{i}>" for i in all_ids]
             text = self.tokenizer.decode(all_ids[len(ids) :])
-            out.append(SelfAttentionPrediction(text, tokens, _stack(weights), causal=True, prompt_length=len(ids)))
+            pred = SelfAttentionPrediction(text, tokens, _stack(weights), causal=True, prompt_length=len(ids))
+            with torch.enable_grad():
+                pred.explanations = explanations_of(
+                    cast(GPT2LM, model),
+                    full,
+                    options.get("explain", ""),
+                    _last_token_logprob(model, full),
+                    final_norm=cast(GPT2LM, model).final_norm,
+                    row=full.shape[1] - 1,
+                )
+            out.append(pred)
         return out
+
+
+def _last_token_logprob(model: nn.Module, full: Tensor) -> Any:
+    """The scalar ``grad`` explains for a language model: the log-probability of the sequence's
+    last token given the ones before it (the last generated token, or the prompt's last)."""
+    lm, last = cast(GPT2LM, model), int(full[0, -1])
+
+    def logprob(h: Tensor) -> Tensor:  # final-normed h (B, T, D) -> (B,)
+        if h.shape[1] < 2:
+            return h[:, 0].norm(dim=-1)
+        return torch.log_softmax(h[:, -2] @ lm.tokens.weight.T, dim=-1)[:, last]
+
+    return logprob
