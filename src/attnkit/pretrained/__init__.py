@@ -10,6 +10,7 @@ from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, 
 
 # The converters register themselves on import (one line each).
 # isort: off
+from . import marian  # noqa: F401
 # isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]

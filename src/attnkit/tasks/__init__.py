@@ -13,6 +13,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
@@ -77,6 +78,12 @@ TASKS.register(
     "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
     "[Och03]; [Garg19]",
 )
+TASKS.register(
+    "pretrained-translation",
+    PretrainedTranslationTask,
+    "translation with an imported Marian checkpoint (`attnkit import-hf`), tokenised as MarianTokenizer",
+    "[Junczys18]; [Tiedemann20]",
+)
 
 __all__ = [
     "TASKS",
@@ -102,4 +109,5 @@ __all__ = [
     "ScenesCaptionTask",
     "SpokenWordsTask",
     "SpokenDatesTask",
+    "PretrainedTranslationTask",
 ]
