@@ -205,8 +205,8 @@ def beam_search(
     top_done: list[list[float]] = [[] for _ in range(batch)]  # min-heaps: each sentence's n_best best norms
     trail = _Trail()
     lengths = src_lengths.tolist()
-    norm = options.length_norm
-    bound = length_penalty(max_len + 1, alpha, norm)
+    lp_form = options.length_norm
+    bound = length_penalty(max_len + 1, alpha, lp_form)
     ranks = torch.arange(2 * k, device=device)
     for t in range(max_len + 1):
         logprobs, w = beams.step(prev, t)  # (N, V), (N, [Nh,] Tk) | None
@@ -239,7 +239,7 @@ def beam_search(
             where = ending.nonzero(as_tuple=True)  # (sentence slot, rank), row-major
             ends = [sentences[a] for a in where[0].tolist()]
             raw, rows_t = top_scores[where].tolist(), top_rows[where].tolist()
-            lp = length_penalty(t + 1, alpha, norm)  # t tokens and </s>
+            lp = length_penalty(t + 1, alpha, lp_form)  # t tokens and </s>
             norms = [score / lp for score in raw]
             if beta:  # cp <= 0: the early-stopping bounds still hold
                 paths = [trail.trace(t, row)[1] for row in rows_t]
@@ -255,7 +255,7 @@ def beam_search(
                     heapq.heappush(heap, norm)
                 elif norm > heap[0]:
                     heapq.heapreplace(heap, norm)
-        live_lp = bound if stop == "exact" else length_penalty(t + (1 if stop == "current" else 2), alpha, norm)
+        live_lp = bound if stop == "exact" else length_penalty(t + (1 if stop == "current" else 2), alpha, lp_form)
         live_best = (new_scores[:, 0] / live_lp).tolist()
         # a sentence is done when its n_best-th best finished hypothesis (heap[0]) beats the live bound
         done = [len(top_done[b]) == n_best and top_done[b][0] >= live for b, live in zip(sentences, live_best)]
