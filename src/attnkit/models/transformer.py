@@ -16,7 +16,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, cast
+from typing import Callable, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -46,7 +46,12 @@ class AttentionMaps(NamedTuple):
 
 
 # "gelu_tanh": GELU's tanh approximation (GPT-2's "gelu_new"); "silu": x sigmoid(x) (Marian's "swish")
-_ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "gelu_tanh": lambda: nn.GELU(approximate="tanh"), "silu": nn.SiLU}
+_ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+    "relu": nn.ReLU,
+    "gelu": nn.GELU,
+    "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
+    "silu": nn.SiLU,
+}
 ACTIVATIONS = tuple(_ACTIVATIONS)  # the feed-forward activations by name
 
 
