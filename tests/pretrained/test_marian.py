@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import random
 
 import pytest
@@ -26,7 +27,7 @@ spm = pytest.importorskip("sentencepiece", reason="Marian's tokenizer needs sent
 
 from attnkit.cli import main  # noqa: E402
 from attnkit.data import collate  # noqa: E402
-from attnkit.decoding import DecodeOptions, decode  # noqa: E402
+from attnkit.decoding import DecodeOptions, decode, length_penalty  # noqa: E402
 from attnkit.training import load_run  # noqa: E402
 
 MAX_LENGTH = 24
@@ -77,7 +78,7 @@ def _train_briefly(model, tokenizer, steps: int) -> None:
         torch.set_num_threads(threads)
 
 
-def build_checkpoint(folder, *, steps=60):
+def build_checkpoint(folder, *, steps=60, **overrides):
     """A tiny random MarianMTModel with SentencePiece models and a vocab.json, saved as HF does."""
     rng = random.Random(0)
     source = [" ".join(rng.choice(WORDS) for _ in range(rng.randint(2, 9))) for _ in range(400)]
@@ -115,6 +116,8 @@ def build_checkpoint(folder, *, steps=60):
         dropout=0.0,
         attn_implementation="eager",
     )
+    for key, value in overrides.items():
+        setattr(config, key, value)
     tokenizer = transformers.MarianTokenizer(
         str(folder / "source.spm"), str(folder / "target.spm"), str(folder / "vocab.json")
     )
@@ -265,13 +268,77 @@ def test_greedy_and_beam_outputs_equal_generate(run, reference, length_penalty):
         assert all(len(h.tokens) < MAX_LENGTH - 2 for h in [g[0], *nbest])
 
 
-def test_default_heuristic_stop_differs_only_in_when_it_stops(run):
-    """attnkit's own heuristic (lp of the next length) never stops before HF's rule (``current``)."""
-    task = run.task
-    ids = [task.src_vocab.encode(task.source_tokens(t)) for t in SENTENCES]
-    for stop in ("heuristic", "exact"):
-        opts = DecodeOptions(beam_size=4, n_best=4, alpha=1.0, length_norm="power", stop=stop, max_len=MAX_LENGTH - 2)
-        assert all(len(n) == 4 for n in decode(run.model, ids, opts, max_len=task.output_limit))
+def test_options_take_effect(run):
+    """suppress_pad: <pad> gets -inf in decoding steps only; length_norm: the power law or GNMT's."""
+    model = run.model
+    src = torch.tensor([run.task.src_vocab.encode(run.task.source_tokens(SENTENCES[0]))])
+    memory = model.encode(src, torch.tensor([src.shape[1]]))
+    first = torch.tensor([2])
+    logprobs, _, _ = model.step(first, model.init_state(memory), memory)
+    assert model.suppress_pad and logprobs[0, 0] == -math.inf
+    model.suppress_pad = False
+    try:
+        free, _, _ = model.step(first, model.init_state(memory), memory)
+    finally:
+        model.suppress_pad = True
+    assert torch.isfinite(free[0, 0])
+    others = [i for i in range(free.shape[1]) if i not in (0, 2)]
+    torch.testing.assert_close(logprobs[0, others], free[0, others])  # the softmax is the same, with <pad> in it
+    assert length_penalty(7, 0.6, "power") == pytest.approx(7**0.6)
+    assert length_penalty(7, 0.6) == pytest.approx((12 / 6) ** 0.6)
+
+
+def test_untied_output_unscaled_embeddings_relu(tmp_path):
+    """Other Marian configs: separate lm_head, no embedding scale, ReLU: the same logits."""
+    (tmp_path / "ckpt").mkdir()
+    folder = build_checkpoint(
+        tmp_path / "ckpt", steps=0, tie_word_embeddings=False, scale_embedding=False, activation_function="relu"
+    )
+    assert main(["import-hf", str(folder), "--out", str(tmp_path / "run")]) == 0
+    run_ = load_run(tmp_path / "run")
+    cfg = run_.config.model
+    assert (cfg.tie_embeddings, cfg.share_embeddings, cfg.scale_embeddings, cfg.activation) == (
+        False,
+        False,
+        False,
+        "relu",
+    )
+    hf = transformers.MarianMTModel.from_pretrained(folder, attn_implementation="eager").eval()
+    assert not torch.equal(hf.lm_head.weight, hf.model.shared.weight)
+    batch = _batch(run_, SENTENCES[:2])
+    hf_ids = torch.tensor(run_.task.hf_ids)
+    with torch.no_grad():
+        ref = hf(
+            input_ids=hf_ids[batch.src], attention_mask=(batch.src != 0).long(), decoder_input_ids=hf_ids[batch.tgt_in]
+        )
+        ours = run_.model(batch.src, batch.src_lengths, batch.tgt_in).logits
+    others = [i for i in range(len(hf_ids)) if i != 2]
+    for b in range(2):
+        tq = int((batch.tgt_in[b] != 0).sum())
+        assert (ours[b, :tq, others] - ref.logits[b, :tq, hf_ids[others]]).abs().max() < 1e-5
+
+
+def test_explorer_beam_and_layers(run, reference):
+    from attnkit.explore import RunRegistry, create_app
+
+    hf, tok = reference
+    client = create_app(RunRegistry({"marian": run})).test_client()
+    text = SENTENCES[2]
+    body = dict(input=text, beam_size=4, n_best=4, alpha=1.0, length_norm="power", stop="current", max_len=22)
+    answer = client.post("/api/runs/marian/predict", json={**body, "layers": True})
+    assert answer.status_code == 200, answer.json
+    with torch.no_grad():
+        ref = hf.generate(
+            input_ids=torch.tensor([tok(text).input_ids]),
+            max_length=MAX_LENGTH,
+            bad_words_ids=[[hf.config.pad_token_id]],
+            num_beams=4,
+            num_return_sequences=4,
+            length_penalty=1.0,
+            early_stopping=False,
+        )
+    assert [h["output"] for h in answer.json["hypotheses"]] == tok.batch_decode(ref, skip_special_tokens=True)
+    assert answer.json["layers"] is not None
 
 
 def test_cli_translate_predict_align(run, reference, tmp_path, capsys):

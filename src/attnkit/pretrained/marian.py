@@ -116,8 +116,13 @@ class MarianImporter:
             ids = c.get(name)
             if isinstance(ids, int) and ids != vocab[key]:
                 raise ConversionError(f"config.json {name}={ids} but vocab.json gives {key!r} the id {vocab[key]}")
-        model = self._model_config(c)
         weights = _weights(ckpt.weights, c, torch.tensor(hf_ids))
+        # one table where the checkpoint's are equal (tied, as in every OPUS-MT model), else each its own
+        model = {
+            **self._model_config(c),
+            "tie_embeddings": torch.equal(weights["generator.weight"], weights["tgt_embedding.weight"]),
+            "share_embeddings": torch.equal(weights["src_embedding.weight"], weights["tgt_embedding.weight"]),
+        }
         config = {"data": {"task": "pretrained-translation", **_fields(data)}, "model": model}
         files = {f"{TOKENIZER_DIR}/{name}": ckpt.path / name for name in _FILES}
         return Converted(config, weights, files)
@@ -143,11 +148,9 @@ class MarianImporter:
             "d_ff": int(c["encoder_ffn_dim"]),
             "norm": "post",
             "positional": "sinusoidal-halves",
-            "tie_embeddings": bool(c.get("tie_word_embeddings", True)),
             "dropout": 0.0,
             "activation": ACTIVATIONS[act],
             "scale_embeddings": bool(c.get("scale_embedding", False)),
-            "share_embeddings": True,
             "suppress_pad": True,
         }
 
@@ -166,18 +169,18 @@ def _get(weights: dict[str, Tensor], *names: str) -> Tensor:
 
 def _weights(w: dict[str, Tensor], c: dict[str, Any], hf_ids: Tensor) -> dict[str, Tensor]:
     """attnkit's state_dict from Marian's weights, rows reordered by `hf_ids` (attnkit id -> Marian id)."""
-    embed = _get(w, "model.shared.weight", "model.encoder.embed_tokens.weight", "model.decoder.embed_tokens.weight")
-    if embed.shape[0] != int(c.get("vocab_size", embed.shape[0])):
-        raise ConversionError(f"the embedding has {embed.shape[0]} rows but config.json vocab_size={c['vocab_size']}")
-    rows = embed[hf_ids]  # (V + 1, D)
-    tied = bool(c.get("tie_word_embeddings", True))
-    out = rows if tied else _get(w, "lm_head.weight")[hf_ids]
-    bias = w.get("final_logits_bias", torch.zeros(1, embed.shape[0])).float().reshape(-1)[hf_ids].clone()
+    # the tables the model uses: with tie_word_embeddings false, transformers unties them all
+    source = _get(w, "model.encoder.embed_tokens.weight", "model.shared.weight", "model.decoder.embed_tokens.weight")
+    target = _get(w, "model.decoder.embed_tokens.weight", "model.shared.weight", "model.encoder.embed_tokens.weight")
+    output = _get(w, "lm_head.weight") if "lm_head.weight" in w else target
+    if source.shape[0] != int(c.get("vocab_size", source.shape[0])):
+        raise ConversionError(f"the embedding has {source.shape[0]} rows but config.json vocab_size={c['vocab_size']}")
+    bias = w.get("final_logits_bias", torch.zeros(1, source.shape[0])).float().reshape(-1)[hf_ids].clone()
     bias[2] = torch.finfo(torch.float32).min  # attnkit's <s>: no Marian output token (see the module docstring)
     sd: dict[str, Tensor] = {
-        "src_embedding.weight": rows.clone(),
-        "tgt_embedding.weight": rows.clone(),
-        "generator.weight": out.clone(),
+        "src_embedding.weight": source[hf_ids],
+        "tgt_embedding.weight": target[hf_ids],
+        "generator.weight": output[hf_ids],
         "generator.bias": bias,
     }
 
