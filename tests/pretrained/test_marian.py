@@ -378,3 +378,16 @@ def test_unsupported_checkpoints_get_one_line_errors(checkpoint, tmp_path):
             (bad / f.name).write_bytes(f.read_bytes())
     with pytest.raises(ConversionError, match="target.spm"):
         import_hf(bad, tmp_path / "out")
+
+
+@pytest.mark.parametrize("d_model", [8, 9])
+def test_sinusoidal_halves_is_marians_table(d_model):
+    from transformers.models.marian.modeling_marian import MarianSinusoidalPositionalEmbedding
+
+    from attnkit.nn.positional import POSITIONAL
+
+    ref = MarianSinusoidalPositionalEmbedding(20, d_model).create_weight()  # (20, D) float32
+    ours = POSITIONAL.get("sinusoidal-halves")(d_model, max_len=20)
+    x = torch.zeros(1, 20, d_model)
+    torch.testing.assert_close(ours(x), ref[None], atol=1e-6, rtol=0)
+    assert not torch.allclose(POSITIONAL.get("sinusoidal")(d_model, max_len=20)(x), ref[None])  # the layout matters
