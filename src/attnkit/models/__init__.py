@@ -20,6 +20,8 @@ from .vit_family import ViTConfig, ViTFamily
 from .gnn_family import GATConfig, GATFamily, GCNConfig, GCNFamily, MLPConfig, MLPFamily
 from .captioner_family import CaptionConfig, CaptionFamily
 from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
+from .bert_family import BertConfig, BertFamily
+from .gpt2_family import GPT2Config, GPT2Family
 # isort: on
 
 __all__ = [
@@ -69,4 +71,8 @@ __all__ = [
     "CaptionFamily",
     "SpeechEncoderConfig",
     "SpeechEncoderFamily",
+    "BertConfig",
+    "BertFamily",
+    "GPT2Config",
+    "GPT2Family",
 ]

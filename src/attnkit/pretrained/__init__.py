@@ -10,6 +10,8 @@ from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, 
 
 # The converters register themselves on import (one line each).
 # isort: off
+from . import bert  # noqa: F401  (bert, roberta)
+from . import gpt2  # noqa: F401
 from . import marian  # noqa: F401
 # isort: on
 

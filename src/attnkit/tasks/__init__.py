@@ -13,6 +13,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
@@ -79,6 +80,18 @@ TASKS.register(
     "[Och03]; [Garg19]",
 )
 TASKS.register(
+    "pretrained-encoder",
+    PretrainedEncoderTask,
+    "an imported BERT-like encoder (`attnkit import-hf`): every layer's and head's self-attention over a line",
+    "[Devlin19]",
+)
+TASKS.register(
+    "pretrained-lm",
+    PretrainedLMTask,
+    "an imported GPT-2 (`attnkit import-hf`): greedy continuation with its causal self-attention",
+    "[Radford19]",
+)
+TASKS.register(
     "pretrained-translation",
     PretrainedTranslationTask,
     "translation with an imported Marian checkpoint (`attnkit import-hf`), tokenised as MarianTokenizer",
@@ -109,5 +122,7 @@ __all__ = [
     "ScenesCaptionTask",
     "SpokenWordsTask",
     "SpokenDatesTask",
+    "PretrainedEncoderTask",
+    "PretrainedLMTask",
     "PretrainedTranslationTask",
 ]
