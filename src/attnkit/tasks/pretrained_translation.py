@@ -129,6 +129,10 @@ class PretrainedTranslationTask(Seq2SeqTask):
         vocab: ``vocab.json`` (piece -> Marian id).
         cfg: the ``data:`` section.
 
+    Attributes:
+        hf_ids: the Marian id of each attnkit id (:func:`marian_ids`).
+        src_vocab, tgt_vocab: the one attnkit :class:`Vocab` of both sides.
+
     Raises:
         ConfigError: as :func:`marian_ids`.
 
