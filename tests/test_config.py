@@ -73,7 +73,10 @@ def test_bad_values_name_the_key(override, message):
     [
         (["model.d_model=100", "model.n_heads=3"], "must be divisible by model.n_heads=3"),
         (["model.num_kv_heads=3"], "model.num_kv_heads=3 must divide model.n_heads=4"),
-        (["model.positional=sine"], "unknown 'sine'; choose one of: sinusoidal, learned, rope, alibi, none"),
+        (
+            ["model.positional=sine"],
+            "unknown 'sine'; choose one of: sinusoidal, sinusoidal-halves, learned, rope, alibi, none",
+        ),
         (["model.norm=sandwich"], "choose one of: pre, post"),
         (["model.hidden_dim=32"], "model.hidden_dim does not apply to model.arch=transformer"),
         (["model.init=paper"], "model.init does not apply to model.arch=transformer"),

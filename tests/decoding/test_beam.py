@@ -219,9 +219,9 @@ def _gnmt_score(prefixes, weights, alpha, beta):
 def _reference_n_best(table, scored, max_len, n_best, alpha, stop):
     """The n-best list by the stopping rule's definition, from the enumeration: at step t the
     outputs of t tokens finish; stop once n have finished and the n-th best of them is at least
-    max over the live prefixes p (of t + 1 tokens) of log P(p) / lp(t + 2) ("heuristic") or
-    / lp(max_len + 1) ("exact"). Returns (ranked [(score, tokens)], the smallest gap seen between
-    a bound and the n-th best)."""
+    max over the live prefixes p (of t + 1 tokens) of log P(p) / lp(t + 2) ("heuristic"),
+    / lp(t + 1) ("current") or / lp(max_len + 1) ("exact"). Returns (ranked [(score, tokens)], the
+    smallest gap seen between a bound and the n-th best)."""
     closest = math.inf
     for t in range(max_len + 1):
         done = sorted(((s, seq) for seq, s in scored.items() if len(seq) <= t), reverse=True)
@@ -229,7 +229,7 @@ def _reference_n_best(table, scored, max_len, n_best, alpha, stop):
         if len(done) >= n_best:
             if not live:
                 break
-            length = t + 2 if stop == "heuristic" else max_len + 1
+            length = {"heuristic": t + 2, "current": t + 1, "exact": max_len + 1}[stop]
             bound = max(live) / ((5 + length) / 6) ** alpha
             closest = min(closest, abs(done[n_best - 1][0] - bound))
             if done[n_best - 1][0] >= bound:

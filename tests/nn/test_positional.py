@@ -271,11 +271,11 @@ def test_none_returns_input():
 
 
 def test_registry_names_and_unknown_name():
-    assert POSITIONAL.names() == ["sinusoidal", "learned", "rope", "alibi", "none"]
+    assert POSITIONAL.names() == ["sinusoidal", "sinusoidal-halves", "learned", "rope", "alibi", "none"]
     for entry in POSITIONAL:
         assert entry.description
         assert isinstance(entry.obj.kind, PositionKind)
-    with pytest.raises(ValueError, match="sinusoidal, learned, rope, alibi, none"):
+    with pytest.raises(ValueError, match="sinusoidal, sinusoidal-halves, learned, rope, alibi, none"):
         POSITIONAL.get("relative")
 
 

@@ -64,13 +64,14 @@ def _coverage_penalties(weights: Tensor, lengths: list[int], beta: float, floor:
     return (beta * logs.sum(dim=1)).tolist()
 
 
-def length_penalty(length: int, alpha: float) -> float:
+def length_penalty(length: int, alpha: float, norm: str = "gnmt") -> float:
     """GNMT length penalty lp(Y) = ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14; alpha = 0 gives 1.
+    With ``norm="power"``: lp(Y) = |Y| ** alpha (Hugging Face's ``length_penalty``).
 
     Differences from the paper:
         :func:`beam_search` counts ``</s>`` in |Y|: it passes ``len(tokens) + 1``.
     """
-    return ((5.0 + length) / 6.0) ** alpha
+    return float(length) ** alpha if norm == "power" else ((5.0 + length) / 6.0) ** alpha
 
 
 class _Trail:
@@ -130,9 +131,12 @@ def beam_search(
     first, is settled), judged by `stop`:
 
     - ``"heuristic"``: the live score divided by the length penalty of one more token, lp(t +
-      2), as Hugging Face's ``early_stopping=False``. With ``alpha > 0`` a longer hypothesis
+      2), like Hugging Face's ``early_stopping=False`` but one token later. With ``alpha > 0`` a longer hypothesis
       could still overtake, so this may stop before the beam's best; about 30 % faster on the
       Bible test set at 0.1 BLEU less (see ``benchmarks/decode_speed.py``).
+    - ``"current"``: the live score divided by the penalty of its current length, lp(t + 1)
+      for t + 1 tokens without ``</s>``: Hugging Face's ``early_stopping=False`` exactly (its
+      ``cur_len - decoder_prompt_len``); stops sooner than ``"heuristic"`` when alpha > 0.
     - ``"exact"``: the live score divided by the largest penalty, lp(max_len + 1). Scores only
       fall as tokens are added and cp <= 0, so nothing the beam could still find enters the
       n-best list: with a beam at least as wide as the number of candidates at every step
@@ -158,6 +162,7 @@ def beam_search(
             are :func:`~attnkit.decoding.decode`'s): ``beam_size`` k >= 1 live hypotheses per
             sentence; ``n_best`` 1 <= n_best <= k hypotheses returned per sentence; ``alpha``
             the length-penalty exponent [Wu16] (0 ranks by the plain sum of log-probabilities);
+            ``length_norm`` the penalty's form (``"gnmt"`` [Wu16] or ``"power"`` |Y| ** alpha);
             ``beta`` the coverage-penalty weight [Wu16] (needs a model with attention; 0
             disables it; for multi-head models the penalty is taken on the mean over heads of
             the weights that ``step`` returns, the Transformer's last-layer cross-attention);
@@ -200,7 +205,8 @@ def beam_search(
     top_done: list[list[float]] = [[] for _ in range(batch)]  # min-heaps: each sentence's n_best best norms
     trail = _Trail()
     lengths = src_lengths.tolist()
-    bound = length_penalty(max_len + 1, alpha)
+    lp_form = options.length_norm
+    bound = length_penalty(max_len + 1, alpha, lp_form)
     ranks = torch.arange(2 * k, device=device)
     for t in range(max_len + 1):
         logprobs, w = beams.step(prev, t)  # (N, V), (N, [Nh,] Tk) | None
@@ -233,7 +239,7 @@ def beam_search(
             where = ending.nonzero(as_tuple=True)  # (sentence slot, rank), row-major
             ends = [sentences[a] for a in where[0].tolist()]
             raw, rows_t = top_scores[where].tolist(), top_rows[where].tolist()
-            lp = length_penalty(t + 1, alpha)  # t tokens and </s>
+            lp = length_penalty(t + 1, alpha, lp_form)  # t tokens and </s>
             norms = [score / lp for score in raw]
             if beta:  # cp <= 0: the early-stopping bounds still hold
                 paths = [trail.trace(t, row)[1] for row in rows_t]
@@ -249,7 +255,8 @@ def beam_search(
                     heapq.heappush(heap, norm)
                 elif norm > heap[0]:
                     heapq.heapreplace(heap, norm)
-        live_best = (new_scores[:, 0] / (bound if stop == "exact" else length_penalty(t + 2, alpha))).tolist()
+        live_lp = bound if stop == "exact" else length_penalty(t + (1 if stop == "current" else 2), alpha, lp_form)
+        live_best = (new_scores[:, 0] / live_lp).tolist()
         # a sentence is done when its n_best-th best finished hypothesis (heap[0]) beats the live bound
         done = [len(top_done[b]) == n_best and top_done[b][0] >= live for b, live in zip(sentences, live_best)]
         if all(done):

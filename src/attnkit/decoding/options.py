@@ -13,9 +13,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["DecodeOptions", "DecodeOptionError", "STOP_RULES", "PRECISIONS", "option_fields"]
+__all__ = ["DecodeOptions", "DecodeOptionError", "STOP_RULES", "LENGTH_NORMS", "PRECISIONS", "option_fields"]
 
-STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
+STOP_RULES = ("heuristic", "exact", "current")  # when beam search ends a sentence; see beam_search
+LENGTH_NORMS = ("gnmt", "power")  # how beam search divides a score by the length; see length_penalty
 PRECISIONS = ("fp32", "bf16")
 
 
@@ -47,7 +48,10 @@ class DecodeOptions:
     Attributes:
         beam_size: k >= 1 live hypotheses per sentence; 1 is greedy decoding.
         n_best: 1 <= n_best <= beam_size hypotheses kept per sentence, best first.
-        alpha: GNMT length-penalty exponent >= 0 [Wu16] Eq. 14 (beam search only).
+        alpha: length-penalty exponent >= 0 (beam search only).
+        length_norm: the length penalty alpha is the exponent of, one of :data:`LENGTH_NORMS`:
+            ``"gnmt"`` ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14, or ``"power"`` |Y| ** alpha
+            (Hugging Face's ``length_penalty``, fairseq's ``lenpen``).
         beta: GNMT coverage-penalty weight >= 0 [Wu16] Eq. 14 (beam search only; needs attention).
         stop: when beam search ends a sentence, one of :data:`STOP_RULES`.
         max_len: maximum output tokens (without ``</s>``); None: the task's limit for the source.
@@ -66,6 +70,14 @@ class DecodeOptions:
         1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N", beam=True
     )
     alpha: float = _opt(0.6, "--alpha", "GNMT length-penalty exponent for beam search", beam=True)
+    length_norm: str = _opt(
+        "gnmt",
+        "--length-norm",
+        "beam scores are divided by ((5 + length) / 6) ** alpha (gnmt) or length ** alpha (power, as "
+        "Hugging Face's length_penalty)",
+        choices=LENGTH_NORMS,
+        beam=True,
+    )
     beta: float = _opt(
         0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA", beam=True
     )
@@ -73,8 +85,8 @@ class DecodeOptions:
         "heuristic",
         "--beam-stop",
         "end a sentence's beam when its best live hypothesis, scored at "
-        "its next length (heuristic) or at the maximum length (exact), cannot beat the best finished "
-        "one",
+        "its next length (heuristic), at the maximum length (exact) or at its current length (current, as "
+        "Hugging Face's early_stopping=False), cannot beat the best finished one",
         choices=STOP_RULES,
         beam=True,
     )
@@ -103,6 +115,10 @@ class DecodeOptions:
             )
         _check_float(self, "alpha")
         _check_float(self, "beta")
+        if self.length_norm not in LENGTH_NORMS:
+            raise DecodeOptionError(
+                f"length_norm must be one of {', '.join(LENGTH_NORMS)}, got {self.length_norm!r}", "length_norm"
+            )
         if self.stop not in STOP_RULES:
             raise DecodeOptionError(f"stop must be one of {', '.join(STOP_RULES)}, got {self.stop!r}", "stop")
         if self.precision not in PRECISIONS:

@@ -52,6 +52,7 @@ _ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
     "gelu_tanh": lambda: nn.GELU(approximate="tanh"),
     "silu": nn.SiLU,
 }
+ACTIVATIONS = tuple(_ACTIVATIONS)  # the feed-forward activations by name
 
 
 class _FeedForward(nn.Sequential):
@@ -207,9 +208,21 @@ class TransformerSeq2Seq(nn.Module):
         tie_embeddings: share the target embedding and the output projection [Press17].
         max_len: longest source or target sequence (for position tables).
         pad_id: padding index.
+        activation: the feed-forward sublayers' activation in encoder and decoder: ``relu``
+            (the paper), ``gelu``, ``gelu_tanh`` or ``silu`` (Marian's "swish").
+        scale_embeddings: multiply token embeddings by sqrt(D) (Sec. 3.4; Marian's
+            ``scale_embedding``); False adds the positions to the embeddings as they are.
+        share_embeddings: one embedding table for source and target (a joint vocabulary,
+            Marian's ``share_encoder_decoder_embeddings``); needs equal vocabulary sizes. Its
+            ``state_dict`` still holds both ``src_embedding.weight`` and ``tgt_embedding.weight``.
+        suppress_pad: in :meth:`step` (greedy and beam search), set the log-probability of
+            `pad_id` to -inf after the softmax, as Hugging Face's generation does for Marian
+            (``bad_words_ids=[[pad]]``: the pad token keeps its share of the normaliser and is
+            never chosen). Teacher forcing (:meth:`forward`) is unchanged.
 
     Raises:
-        ValueError: for an unknown positional encoding, or D not divisible by Nh.
+        ValueError: for an unknown positional encoding or activation, D not divisible by Nh, or
+            shared embeddings with different vocabulary sizes.
     """
 
     def __init__(
@@ -229,14 +242,27 @@ class TransformerSeq2Seq(nn.Module):
         tie_embeddings: bool = False,
         max_len: int = 512,
         pad_id: int = 0,
+        activation: str = "relu",
+        scale_embeddings: bool = True,
+        share_embeddings: bool = False,
+        suppress_pad: bool = False,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
             raise ValueError(f"d_model={d_model} is not divisible by n_heads={n_heads}")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose one of: {', '.join(_ACTIVATIONS)}")
+        if share_embeddings and src_vocab_size != tgt_vocab_size:
+            raise ValueError(f"share_embeddings needs one vocabulary, got sizes {src_vocab_size} and {tgt_vocab_size}")
         self.d_model, self.n_heads = d_model, n_heads
+        self.embed_scale = math.sqrt(d_model) if scale_embeddings else 1.0  # Sec. 3.4
+        self.pad_id, self.suppress_pad = pad_id, suppress_pad
         self.src_embedding = nn.Embedding(src_vocab_size, d_model, padding_idx=pad_id)
-        self.tgt_embedding = nn.Embedding(tgt_vocab_size, d_model, padding_idx=pad_id)
-        for emb in (self.src_embedding, self.tgt_embedding):  # N(0, 1/D): times sqrt(D) gives unit scale
+        self.tgt_embedding = (
+            self.src_embedding if share_embeddings else nn.Embedding(tgt_vocab_size, d_model, padding_idx=pad_id)
+        )
+        tables = (self.src_embedding,) if share_embeddings else (self.src_embedding, self.tgt_embedding)
+        for emb in tables:  # N(0, 1/D): times sqrt(D) gives unit scale
             nn.init.normal_(emb.weight, std=d_model**-0.5)
             nn.init.zeros_(emb.weight[pad_id])
         pos = build_positional(positional, d_model=d_model, n_heads=n_heads, max_len=max_len, dropout=dropout)
@@ -245,7 +271,7 @@ class TransformerSeq2Seq(nn.Module):
         self.alibi = cast(ALiBi, pos) if pos.kind is PositionKind.SCORE_BIAS else None
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None  # added to embeddings
         self.embed_dropout = nn.Dropout(dropout)
-        layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary)
+        layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary, activation)
         self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(enc_layers))
         self.decoder = nn.ModuleList(_DecoderLayer(*layer_args) for _ in range(dec_layers))
         self.enc_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
@@ -256,7 +282,7 @@ class TransformerSeq2Seq(nn.Module):
         self.uses_attention = True
 
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int) -> Tensor:
-        x = embedding(tokens) * math.sqrt(self.d_model)  # Sec. 3.4
+        x = embedding(tokens) * self.embed_scale  # Sec. 3.4
         return self.positions(x, offset) if self.positions is not None else self.embed_dropout(x)  # Sec. 5.4
 
     def _alibi(self, tq: int, tk: int, device: torch.device) -> Tensor | None:
@@ -386,6 +412,8 @@ class TransformerSeq2Seq(nn.Module):
             prev_tokens[:, None], memory, state, need_weights=True, last_cross_only=True, visible=visible
         )
         logprobs = torch.log_softmax(self.generator(x[:, 0]), dim=-1)
+        if self.suppress_pad:  # after the softmax, as Hugging Face's bad_words_ids for Marian
+            logprobs[:, self.pad_id] = -math.inf
         return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
 
     def forward(

@@ -14,7 +14,7 @@ from ..schema import check_positive
 from .family import FAMILIES, check_dropout
 from .specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
 from .speech_seq2seq import SpeechTransformer
-from .transformer import TransformerSeq2Seq
+from .transformer import ACTIVATIONS, TransformerSeq2Seq
 
 __all__ = ["TransformerConfig", "TransformerFamily"]
 
@@ -34,6 +34,11 @@ class TransformerConfig:
     positional: str = "sinusoidal"  # attnkit list positional
     tie_embeddings: bool = False
     dropout: float = 0.0
+    # options the pretrained architectures need (Marian); the defaults are the paper's model
+    activation: str = "relu"  # feed-forward activation: relu, gelu, gelu_tanh, silu (Marian's swish)
+    scale_embeddings: bool = True  # token embeddings times sqrt(d_model)
+    share_embeddings: bool = False  # one table for source and target (needs one vocabulary)
+    suppress_pad: bool = False  # never generate <pad> (its log-probability -inf after the softmax, as HF's Marian)
 
     def check(self) -> None:
         """Raises ConfigError for sizes that do not fit together or unknown names."""
@@ -50,6 +55,8 @@ class TransformerConfig:
             )
         if (self.d_model // self.n_heads) % 2 and self.positional == "rope":
             raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
+        if self.activation not in ACTIVATIONS:
+            raise ConfigError(f"model.activation: unknown {self.activation!r}; choose one of: {', '.join(ACTIVATIONS)}")
         if self.norm not in ("pre", "post"):
             raise ConfigError(f"model.norm: unknown {self.norm!r}; choose one of: pre, post")
         if self.positional not in POSITIONAL:
@@ -68,6 +75,8 @@ class TransformerFamily:
     @classmethod
     def build(cls, cfg: TransformerConfig, spec: Seq2SeqSpec) -> nn.Module:
         speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
+        if cfg.share_embeddings and (speech or spec.src_vocab_size != spec.tgt_vocab_size):
+            raise ConfigError("model.share_embeddings needs one vocabulary for source and target tokens; set it false")
         source = spec.n_mels if isinstance(spec, SpeechSeq2SeqSpec) else spec.src_vocab_size
         return (SpeechTransformer if speech else TransformerSeq2Seq)(
             source,
@@ -84,6 +93,10 @@ class TransformerFamily:
             tie_embeddings=cfg.tie_embeddings,
             max_len=spec.max_len,
             pad_id=spec.pad_id,
+            activation=cfg.activation,
+            scale_embeddings=cfg.scale_embeddings,
+            share_embeddings=cfg.share_embeddings,
+            suppress_pad=cfg.suppress_pad,
         )
 
     @classmethod

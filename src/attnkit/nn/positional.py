@@ -45,6 +45,7 @@ from ..registry import Registry
 __all__ = [
     "PositionKind",
     "SinusoidalPositionalEncoding",
+    "HalvesSinusoidalEncoding",
     "LearnedPositionalEncoding",
     "RotaryEmbedding",
     "ALiBi",
@@ -145,6 +146,23 @@ class SinusoidalPositionalEncoding(PositionalModule):
         _check_span(offset, x.shape[1], self.max_len, type(self).__name__)
         pe = self.table[offset : offset + x.shape[1]].to(x.dtype)  # (T, D)
         return self.dropout(x + pe)
+
+
+class HalvesSinusoidalEncoding(SinusoidalPositionalEncoding):
+    """The same sinusoids as :class:`SinusoidalPositionalEncoding`, laid out as [sin; cos] halves.
+
+    Column i < ceil(D/2) holds sin(pos / 10000^(2i/D)) and column ceil(D/2) + i holds cos(pos /
+    10000^(2i/D)): the table of Hugging Face's ``MarianSinusoidalPositionalEmbedding`` (and of
+    Marian NMT, fairseq, tensor2tensor), which pretrained Marian weights were trained with. It is
+    the paper's table [Vaswani17] Sec. 3.5 with its columns permuted.
+
+    Args and Raises: as :class:`SinusoidalPositionalEncoding`.
+    """
+
+    def __init__(self, d_model: int, *, max_len: int = 4096, dropout: float = 0.0) -> None:
+        super().__init__(d_model, max_len=max_len, dropout=dropout)
+        table = self.table  # interleaved: sin in the even columns, cos in the odd ones
+        self.table = torch.cat([table[:, 0::2], table[:, 1::2]], dim=1)  # (max_len, D): [sin; cos]
 
 
 class LearnedPositionalEncoding(PositionalModule):
@@ -389,6 +407,12 @@ class NoPositionalEncoding(PositionalModule):
 POSITIONAL: Registry[type[PositionalModule]] = Registry("positional encoding")
 POSITIONAL.register(
     "sinusoidal", SinusoidalPositionalEncoding, "fixed sin/cos added to embeddings", "[Vaswani17] Sec. 3.5"
+)
+POSITIONAL.register(
+    "sinusoidal-halves",
+    HalvesSinusoidalEncoding,
+    "fixed sinusoids as [sin; cos] halves (Marian, fairseq)",
+    "[Vaswani17] Sec. 3.5",
 )
 POSITIONAL.register(
     "learned", LearnedPositionalEncoding, "trained absolute embeddings added to embeddings", "[Gehring17] Sec. 3.1"

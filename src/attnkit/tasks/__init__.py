@@ -15,6 +15,7 @@ from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .pretrained_image import PretrainedImageTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
+from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
@@ -97,6 +98,12 @@ TASKS.register(
     "an imported GPT-2 (`attnkit import-hf`): greedy continuation with its causal self-attention",
     "[Radford19]",
 )
+TASKS.register(
+    "pretrained-translation",
+    PretrainedTranslationTask,
+    "translation with an imported Marian checkpoint (`attnkit import-hf`), tokenised as MarianTokenizer",
+    "[Junczys18]; [Tiedemann20]",
+)
 
 __all__ = [
     "TASKS",
@@ -125,4 +132,5 @@ __all__ = [
     "SpokenDatesTask",
     "PretrainedEncoderTask",
     "PretrainedLMTask",
+    "PretrainedTranslationTask",
 ]
