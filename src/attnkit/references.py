@@ -34,6 +34,7 @@ CITATIONS: dict[str, str] = {
     "Och03": "Och & Ney 2003, Computational Linguistics 29(1), ACL Anthology J03-1002",
     "Peters19": "Peters, Niculae & Martins 2019, ACL, arXiv:1905.05702",
     "Press21": "Press, Smith & Lewis 2022, ICLR, arXiv:2108.12409",
+    "Radford22": "Radford et al. 2022, ICML 2023, arXiv:2212.04356",
     "Shazeer19": "Shazeer 2019, arXiv:1911.02150",
     "Su21": "Su et al. 2021, arXiv:2104.09864",
     "Tu16": "Tu et al. 2016, ACL, arXiv:1601.04811",

@@ -20,6 +20,7 @@ from .vit_family import ViTConfig, ViTFamily
 from .gnn_family import GATConfig, GATFamily, GCNConfig, GCNFamily, MLPConfig, MLPFamily
 from .captioner_family import CaptionConfig, CaptionFamily
 from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
+from .whisper_family import WhisperConfig, WhisperFamily
 # isort: on
 
 __all__ = [

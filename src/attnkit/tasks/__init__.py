@@ -14,6 +14,7 @@ from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .spoken_dates import SpokenDatesTask
+from .pretrained_speech import PretrainedSpeechTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
@@ -76,6 +77,12 @@ TASKS.register(
     "translation on a corpus with word alignments "
     "(`attnkit data alignments`): AER of the attention on gold links, guided alignment training",
     "[Och03]; [Garg19]",
+)
+TASKS.register(
+    "pretrained-speech",
+    PretrainedSpeechTask,
+    "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
+    "[Radford22]",
 )
 
 __all__ = [
