@@ -11,7 +11,21 @@ import sys
 from typing import Sequence
 
 from ..machine import tune_allocator
-from . import align_cmd, compare, data_cmd, demo, evaluate, explore_cmd, list_cmd, predict, study, train, translate
+from . import (
+    align_cmd,
+    compare,
+    data_cmd,
+    demo,
+    evaluate,
+    explore_cmd,
+    export_hf,
+    import_hf,
+    list_cmd,
+    predict,
+    study,
+    train,
+    translate,
+)
 from .common import UserError, seed_everything, user_errors
 
 __all__ = ["main"]
@@ -31,6 +45,8 @@ _COMMANDS = {
     ),
     "study": (study, "run a documented study end to end and write its report"),
     "explore": (explore_cmd, "a local web page showing where trained runs' models look"),
+    "import-hf": (import_hf, "import a local Hugging Face checkpoint folder (BERT, GPT-2, ...) as a run folder"),
+    "export-hf": (export_hf, "export a run (BERT-like encoder, GPT-2, ...) as a Hugging Face checkpoint folder"),
 }
 
 

@@ -1,8 +1,16 @@
-"""Pretrained checkpoints: Hugging Face folders into attnkit runs and back (see :mod:`.base`)."""
+"""Pretrained checkpoints: Hugging Face folders into attnkit runs and back (see :mod:`.base`).
+
+Importing this package registers every converter: each module below registers its importers in
+:data:`IMPORTERS` and its exporters in :data:`EXPORTERS` when imported (one line per module).
+"""
 
 from __future__ import annotations
 
 from . import whisper  # noqa: F401  (registers its importer)
 from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, Exporter, Importer
+
+# The converters register themselves on import (one line each).
+# isort: off
+# isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]
