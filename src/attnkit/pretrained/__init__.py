@@ -6,11 +6,11 @@ Importing this package registers every converter: each module below registers it
 
 from __future__ import annotations
 
-from . import whisper  # noqa: F401  (registers its importer)
 from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, Exporter, Importer
 
 # The converters register themselves on import (one line each).
 # isort: off
+from . import whisper  # noqa: F401,E402
 # isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]
