@@ -31,7 +31,7 @@ V = 60  # tokens: 55 words, then the specials
 EOT, SOT, EN, TRANSCRIBE, NO_TS = 55, 56, 57, 58, 59
 PROMPT = [EN, TRANSCRIBE, NO_TS]
 CHUNK_S = 1  # the tiny model reads 1 s windows: 100 frames, 50 encoder positions
-EOT_SCALE = 2.5
+EOT_RAMP = 1.0
 
 
 def _tokenizer(path: Path) -> None:
@@ -76,7 +76,9 @@ def checkpoint(tmp_path_factory):
                 p.normal_(1.0, 0.1)
             elif "embed_positions" not in name or "decoder" in name:  # the encoder's sinusoids stay
                 p.normal_(0.0, 0.35 if p.dim() > 1 else 0.1)
-        model.model.decoder.embed_tokens.weight[EOT] *= EOT_SCALE  # hypotheses end within a few tokens
+        # later positions lean towards the end token: hypotheses end within the step limit
+        ramp = EOT_RAMP * (torch.arange(40.0) - 4).clamp(min=0)[:, None]
+        model.model.decoder.embed_positions.weight += ramp * model.model.decoder.embed_tokens.weight[EOT]
     gen = model.generation_config
     gen.forced_decoder_ids = [[1, EN], [2, TRANSCRIBE], [3, NO_TS]]
     gen.no_timestamps_token_id = NO_TS
@@ -97,12 +99,9 @@ def _ours(path: Path):
     return converted, model.eval()
 
 
-def _features(n: int, seed: int) -> np.ndarray:
-    """n recordings' frames (n, T, mels) from random audio through Whisper's own extractor."""
-    rng = np.random.default_rng(seed)
-    fe = WhisperFeatures(chunk_length=CHUNK_S)
-    return np.stack([fe.log_mel(rng.standard_normal(int(rng.integers(4000, 16000))).astype(np.float32) * 0.1)
-                     for _ in range(n)])
+def _features(n: int, seed: int) -> torch.Tensor:
+    """n random windows of frames (n, T, mels), in the range of Whisper's log-mel values."""
+    return torch.randn(n, 2 * 50, 80, generator=torch.Generator().manual_seed(seed)) * 0.5
 
 
 def test_sinusoids_are_hugging_faces():
@@ -148,7 +147,7 @@ def test_encoder_logits_and_every_attention_match_transformers(checkpoint):
     path, ref = checkpoint
     converted, model = _ours(path)
     assert converted.config["data"]["prompt"] == PROMPT
-    frames = torch.from_numpy(_features(2, seed=1))  # (2, 100, 80)
+    frames = _features(2, seed=1)  # (2, 100, 80)
     tgt_hf = torch.tensor([[SOT, *PROMPT, 5, 17, 40, 3], [SOT, *PROMPT, 2, 2, 54, EOT]])
     order = token_order(V, SOT, EOT)
     ours_of = {t: i for i, t in enumerate(order)}
@@ -195,20 +194,19 @@ def _strip(seq: list[int]) -> list[int]:
 MAX_NEW = 30
 
 
-@pytest.mark.parametrize("seed", [2, 3, 4])
-def test_greedy_matches_generate(checkpoint, seed):
+def test_greedy_matches_generate(checkpoint):
     path, ref = checkpoint
     _, model = _ours(path)
-    frames = torch.from_numpy(_features(3, seed))
+    frames = _features(6, seed=2)
     expected = [_strip(s) for s in _hf_generate(ref, frames, num_beams=1, max_new_tokens=MAX_NEW).tolist()]
     order = token_order(V, SOT, EOT)
     prefix = [order.index(t) for t in PROMPT]
-    hyps = greedy_decode(model, frames, torch.full((3,), 100), MAX_NEW, prefix=prefix)
+    hyps = greedy_decode(model, frames, torch.full((6,), 100), MAX_NEW, prefix=prefix)
     assert [[order[t] for t in h.tokens] for h in hyps] == expected
     assert all(h.weights.shape == (2, len(h.tokens) + 1, 50) for h in hyps)  # (Nh, To, Tk)
 
 
-@pytest.mark.parametrize("seed", [5, 7, 8, 9, 10])
+@pytest.mark.parametrize("seed", [3, 4, 5])
 def test_beam_matches_generate(checkpoint, seed):
     """k = 3, three hypotheses back. Hugging Face: length_penalty=0 (raw sums of log-probabilities,
     attnkit's alpha=0), early_stopping=False (with no length penalty the same rule as attnkit's
@@ -216,18 +214,18 @@ def test_beam_matches_generate(checkpoint, seed):
     tiny config has no suppress_tokens)."""
     path, ref = checkpoint
     _, model = _ours(path)
-    frames = torch.from_numpy(_features(2, seed))
+    frames = _features(2, seed)
     out = _hf_generate(
         ref, frames, whisper=False, num_beams=3, num_return_sequences=3, length_penalty=0.0, early_stopping=False,
         max_new_tokens=MAX_NEW, return_dict_in_generate=True, output_scores=True,
     )
     expected = [_strip(s) for s in out.sequences.tolist()]
-    assert all(EOT in s for s in out.sequences.tolist())  # every hypothesis ended before the limit
+    assert all(EOT in s for s in out.sequences.tolist()), out.sequences  # every hypothesis ended before the limit
     order = token_order(V, SOT, EOT)
     prefix = [order.index(t) for t in PROMPT]
     options = DecodeOptions(beam_size=3, n_best=3, alpha=0.0)
     nbests = beam_search(model, frames, torch.full((2,), 100), MAX_NEW, options, prefix=prefix)
     ours = [[order[t] for t in h.tokens] for hyps in nbests for h in hyps]
-    assert ours == expected
+    assert ours == expected, (ours, expected)
     scores = torch.tensor([h.score for hyps in nbests for h in hyps], dtype=torch.float64)
     torch.testing.assert_close(scores, out.sequences_scores.double(), atol=1e-4, rtol=0)
