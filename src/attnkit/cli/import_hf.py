@@ -17,7 +17,8 @@ from .common import UserError, add_common
 EPILOG = """examples:
   attnkit import-hf ~/models/all-MiniLM-L6-v2 --out runs/minilm
   attnkit predict --model runs/minilm "The cat sat on the mat." --json
-  attnkit import-hf ~/models/gpt2 --out runs/gpt2 --overwrite"""
+  attnkit import-hf ~/models/gpt2 --out runs/gpt2 --overwrite
+  attnkit list importers    # the architectures it reads"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,6 +9,7 @@ from ..functional import NORMALISERS, SCORES
 from ..models import DECODERS, FAMILIES
 from ..nn import POSITIONAL
 from ..nn.catalog import MODULES, POOLING
+from ..pretrained import EXPORTERS, IMPORTERS
 from ..references import expand
 from ..registry import Entry, Registry
 from ..tasks import TASKS
@@ -26,6 +27,8 @@ SECTIONS: dict[str, tuple[str, Registry]] = {
     "positional": ("positional encodings (model.positional)", POSITIONAL),
     "families": ("model families (model.arch)", FAMILIES),
     "tasks": ("tasks (data.task)", TASKS),
+    "importers": ("Hugging Face checkpoints `attnkit import-hf` reads (config.json model_type)", IMPORTERS),
+    "exporters": ("model families `attnkit export-hf` writes as Hugging Face checkpoints (model.arch)", EXPORTERS),
 }
 
 

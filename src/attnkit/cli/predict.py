@@ -56,7 +56,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention-plot",
         metavar="FILE",
-        help="write where the model looked (PNG); with several inputs, FILE-1.png, ...",
+        help="write where the model looked, in the format of FILE's extension (.png, .svg, .pdf, ...); "
+        "with several inputs, FILE-1.png, ...",
     )
     parser.add_argument(
         "--json",
@@ -113,6 +114,8 @@ def plot_paths(path: Path, n: int) -> list[Path]:
 def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
     """Predict, print one line (or one JSON object) per input, draw the attention if asked;
     returns the predictions."""
+    if args.attention_plot:
+        check_plot_path(args.attention_plot)
     decode = decode_options(args, run_)
     # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
     results = run_.task.predict(run_.model, inputs, options=options, **({"decode": decode} if decode else {}))
@@ -137,6 +140,20 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
             save_figure(fig, path)
             log.info("attention picture written to %s", path)
     return results
+
+
+def check_plot_path(path: str) -> None:
+    """A usage error (exit 2, one line) for a picture file whose extension matplotlib cannot write."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    suffix = Path(path).suffix.lower().lstrip(".")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if suffix and suffix not in formats:
+        raise UserError(
+            f"--attention-plot {path}: cannot write .{suffix} pictures; use one of "
+            + ", ".join(f".{f}" for f in sorted(formats)),
+            code=2,
+        )
 
 
 def check_heads(prediction: Any, heads: HeadChoice) -> None:

@@ -14,7 +14,9 @@ Routes (every answer of ``/api/`` is JSON, errors included: ``{"error": "..."}``
   and any field of :class:`attnkit.decoding.DecodeOptions` (``beam_size``, ``n_best`` (default:
   the beam size), ``alpha``, ``beta``, ``stop``, ``max_len``, ...; all but ``input`` optional;
   an image task takes ``"image": BASE64`` instead of ``input``, a speech task ``"audio":
-  BASE64``, a WAV file): for a sequence task ``{"kind": "seq2seq",
+  BASE64``, a WAV file; ``"focus": {"layer": L}`` names the part of a large prediction the page
+  shows, for a view that sends a part (a self-attention prediction: the layer sent whole)): for a
+  sequence task ``{"kind": "seq2seq",
   "src_tokens", "hypotheses": [{"name", "output", "out_tokens", "score", "weights"}], "layers",
   "gold", "elapsed_ms"}`` (one decoding: "greedy" for beam 1, else the beam's n-best "beam 1",
   "beam 2", ...); weights are per head (Nh, To, Tk) or (To, Tk), layers (L, Nh, Tq, Tk) for
@@ -90,7 +92,7 @@ class Limits:
 
 LIMITS = Limits()
 _DECODE_FIELDS = tuple(f.name for f in option_fields())  # the request's decoding fields: DecodeOptions'
-_FIELDS = {"input", "options", "layers", "image", "audio", *_DECODE_FIELDS}
+_FIELDS = {"input", "options", "layers", "image", "audio", "focus", *_DECODE_FIELDS}
 
 
 class RequestError(ValueError):
@@ -136,6 +138,12 @@ def check_request(body: Any, limits: Limits) -> dict[str, Any]:
     opts = out["options"]
     if not isinstance(opts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in opts.items()):
         raise RequestError('\'options\' must be an object of strings, e.g. {"locale": "de_DE"}')
+    focus = body.get("focus", {})
+    if not isinstance(focus, dict) or not all(
+        isinstance(k, str) and isinstance(v, (str, int)) and not isinstance(v, bool) for k, v in focus.items()
+    ):
+        raise RequestError("'focus' must be an object of strings or integers, e.g. {\"layer\": 3}")
+    out["focus"] = focus
     out["decode"] = decode_request(body, limits)
     if not isinstance(out["layers"], bool):
         raise RequestError("'layers' must be true or false")

@@ -232,7 +232,8 @@ def generic_payload(
 
     Returns:
         ``{"kind": the prediction's kind, "input", "output", "view": the JSON of the kind's view
-        (:meth:`attnkit.viz.views.View.to_json`), "script": the URL of the view's drawing code
+        (:meth:`attnkit.viz.views.View.to_json`, or its ``page_json`` around the request's
+        ``"focus"`` where the view has one), "script": the URL of the view's drawing code
         (``/views/KIND.js``) or null when the page draws the kind itself, "fields": the
         prediction's other fields}``.
     """
@@ -278,11 +279,19 @@ def generic_payload(
     except ValueError as err:  # a plug-in's prediction without a kind or a view
         raise InputError(f"run {served.key}: {err}") from None
     budget = Budget(max_cells, binary=True)
+    try:
+        shown_view = (
+            view.to_json(pred, budget)
+            if view.page_json is None
+            else view.page_json(pred, budget, request.get("focus") or {})
+        )
+    except ValueError as err:  # a focus the prediction does not have (a layer out of range)
+        raise InputError(f"'focus': {err}") from None
     out: dict[str, Any] = {
         "kind": view.kind,
         "input": shown,
         "output": pred.output,
-        "view": view.to_json(pred, budget),
+        "view": shown_view,
         "script": f"/views/{view.kind}.js" if view.script is not None else None,
     }
     fields: dict[str, Any] = vars(pred) if dataclasses.is_dataclass(pred) else {}

@@ -20,6 +20,8 @@ from .vit_family import ViTConfig, ViTFamily
 from .gnn_family import GATConfig, GATFamily, GCNConfig, GCNFamily, MLPConfig, MLPFamily
 from .captioner_family import CaptionConfig, CaptionFamily
 from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
+from .bert_family import BertConfig, BertFamily
+from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
 # isort: on
 
@@ -70,4 +72,10 @@ __all__ = [
     "CaptionFamily",
     "SpeechEncoderConfig",
     "SpeechEncoderFamily",
+    "BertConfig",
+    "BertFamily",
+    "GPT2Config",
+    "GPT2Family",
+    "WhisperConfig",
+    "WhisperFamily",
 ]

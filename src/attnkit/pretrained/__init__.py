@@ -10,7 +10,9 @@ from .base import EXPORTERS, IMPORTERS, Checkpoint, ConversionError, Converted, 
 
 # The converters register themselves on import (one line each).
 # isort: off
-from . import whisper  # noqa: F401,E402
+from . import bert  # noqa: F401  (bert, roberta)
+from . import gpt2  # noqa: F401
+from . import whisper  # noqa: F401
 # isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]

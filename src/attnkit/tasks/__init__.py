@@ -13,8 +13,9 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
-from .spoken_dates import SpokenDatesTask
 from .pretrained_speech import PretrainedSpeechTask
+from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
+from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
@@ -79,6 +80,18 @@ TASKS.register(
     "[Och03]; [Garg19]",
 )
 TASKS.register(
+    "pretrained-encoder",
+    PretrainedEncoderTask,
+    "an imported BERT-like encoder (`attnkit import-hf`): every layer's and head's self-attention over a line",
+    "[Devlin19]",
+)
+TASKS.register(
+    "pretrained-lm",
+    PretrainedLMTask,
+    "an imported GPT-2 (`attnkit import-hf`): greedy continuation with its causal self-attention",
+    "[Radford19]",
+)
+TASKS.register(
     "pretrained-speech",
     PretrainedSpeechTask,
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
@@ -109,4 +122,6 @@ __all__ = [
     "ScenesCaptionTask",
     "SpokenWordsTask",
     "SpokenDatesTask",
+    "PretrainedEncoderTask",
+    "PretrainedLMTask",
 ]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -34,6 +34,7 @@ from ..predictions import (
     GRAPH_NEIGHBOURHOOD,
     IMAGE_OVERLAY,
     LABEL,
+    SELF_ATTENTION,
     SPECTROGRAM_ALIGNMENT,
     SPOKEN_WORD,
     TEXT_ALIGNMENT,
@@ -43,6 +44,8 @@ from .alignment import plot_alignment
 from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .graph import plot_neighbourhood
+from .head_view import SCRIPT as SELF_ATTENTION_SCRIPT
+from .head_view import plot_self_attention, self_attention_json, self_attention_page_json
 from .image import plot_image_attention, sampling_outline
 from .speech import plot_frame_attention, plot_spectrogram_alignment
 
@@ -114,6 +117,10 @@ class View:
             the other fields it shows, so no array travels twice).
         n_heads: the number of heads the picture chooses among; 0 for attention without a head
             dimension (nothing to choose: any head index but 0 draws nothing).
+        page_json: ``page_json(prediction, budget, focus) -> dict``: the explorer's JSON of a
+            prediction too large to send whole, what fits in `budget` around the page's
+            selection `focus` (the predict request's ``"focus"`` object, e.g. ``{"layer": 3}``);
+            None: the explorer sends `to_json`.
     """
 
     kind: str
@@ -122,6 +129,7 @@ class View:
     script: str | Path | None = None
     carries: frozenset[str] = frozenset()
     n_heads: Callable[[Any], int] = lambda prediction: 0
+    page_json: Callable[[Any, Budget, Mapping[str, Any]], dict[str, Any]] | None = None
 
     def script_source(self) -> str | None:
         """The script's text (read from its file when it is a path), or None."""
@@ -473,5 +481,17 @@ for _view, _description in [
         "output tokens over the encoder positions of a recording",
     ),
     (View(LABEL, _label, _label_json), "a class label without attention to show"),
+    (
+        View(
+            SELF_ATTENTION,
+            plot_self_attention,
+            self_attention_json,
+            script=SELF_ATTENTION_SCRIPT,
+            carries=frozenset({"tokens", "weights", "causal", "prompt_length", "explanations"}),
+            n_heads=lambda p: int(p.weights.shape[1]),
+            page_json=self_attention_page_json,
+        ),
+        "tokens over tokens of one sequence: a head view and the layers x heads grid, every layer and head",
+    ),
 ]:
     VIEWS.register(_view.kind, _view, _description)

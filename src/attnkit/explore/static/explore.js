@@ -422,7 +422,32 @@ const explore = (() => {
       if (mats.length) drawMatrices(body, mats, names); else rest[name] = value;
     }
     body.append(el("div", { class: "fields", text: JSON.stringify(rest, null, 1).slice(0, 4000) }));
+    if (!body.querySelector(".exports")) body.append(genericExports(panel, body, result)); // a drawer may bring its own
     panel.view = null;
+  }
+
+  // PNG, SVG and JSON of any view: the view's first canvas as PNG and as SVG (the picture as an
+  // image in it), and the answer's JSON (matrices as {shape, data}, as attnkit predict --json).
+  function genericExports(panel, body, result) {
+    const link = el("a", { class: "export-link", hidden: "" });
+    const give = (kind, href, name) => { Object.assign(link, { href, download: name, textContent: `download ${name}` });
+      link.dataset.kind = kind; link.hidden = false; };
+    const canvas = () => body.querySelector("canvas");
+    const plain = (v) => v instanceof Float32Array ? Array.from(v) : Array.isArray(v) ? v.map(plain)
+      : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    const name = `${panel.key}-${result.kind}`;
+    return el("div", { class: "exports" }, "export: ",
+      el("button", { type: "button", class: "export-png", text: "PNG", onclick: () => { const c = canvas();
+        if (c) give("png", c.toDataURL("image/png"), `${name}.png`); } }),
+      el("button", { type: "button", class: "export-svg", text: "SVG", onclick: () => { const c = canvas(); if (!c) return;
+        const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${c.width}" height="${c.height}">` +
+          `<image width="${c.width}" height="${c.height}" href="${c.toDataURL("image/png")}"/></svg>`;
+        give("svg", URL.createObjectURL(new Blob([svg], { type: "image/svg+xml" })), `${name}.svg`); } }),
+      el("button", { type: "button", class: "export-json", text: "JSON", onclick: () => {
+        const out = { run: panel.key, input: result.input, options: result.options, kind: result.kind, output: result.output,
+          view: plain(result.view), fields: plain(result.fields) };
+        give("json", URL.createObjectURL(new Blob([JSON.stringify(out)], { type: "application/json" })), `${name}.json`); } }),
+      link);
   }
 
   // ---- controls ---------------------------------------------------------------------------
