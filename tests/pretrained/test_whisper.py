@@ -130,7 +130,10 @@ def test_token_order_puts_start_and_end_at_attnkits_ids():
 
 
 def test_prompt_from_the_generation_config():
-    assert whisper_prompt({}, {"forced_decoder_ids": [[1, EN], [2, TRANSCRIBE]], "no_timestamps_token_id": NO_TS}) == PROMPT
+    assert (
+        whisper_prompt({}, {"forced_decoder_ids": [[1, EN], [2, TRANSCRIBE]], "no_timestamps_token_id": NO_TS})
+        == PROMPT
+    )
     multilingual = {
         "forced_decoder_ids": [[1, None], [2, TRANSCRIBE]],
         "lang_to_id": {"<|en|>": EN, "<|de|>": 99},
@@ -216,8 +219,16 @@ def test_beam_matches_generate(checkpoint, seed):
     _, model = _ours(path)
     frames = _features(2, seed)
     out = _hf_generate(
-        ref, frames, whisper=False, num_beams=3, num_return_sequences=3, length_penalty=0.0, early_stopping=False,
-        max_new_tokens=MAX_NEW, return_dict_in_generate=True, output_scores=True,
+        ref,
+        frames,
+        whisper=False,
+        num_beams=3,
+        num_return_sequences=3,
+        length_penalty=0.0,
+        early_stopping=False,
+        max_new_tokens=MAX_NEW,
+        return_dict_in_generate=True,
+        output_scores=True,
     )
     expected = [_strip(s) for s in out.sequences.tolist()]
     assert all(EOT in s for s in out.sequences.tolist()), out.sequences  # every hypothesis ended before the limit
@@ -229,3 +240,54 @@ def test_beam_matches_generate(checkpoint, seed):
     assert ours == expected, (ours, expected)
     scores = torch.tensor([h.score for hyps in nbests for h in hyps], dtype=torch.float64)
     torch.testing.assert_close(scores, out.sequences_scores.double(), atol=1e-4, rtol=0)
+
+
+def test_import_hf_and_predict_a_wav_through_the_cli(checkpoint, tmp_path, capsys):
+    """``attnkit import-hf`` then ``attnkit predict`` on an 8 kHz WAV (resampled): the transcript
+    is Hugging Face's greedy ``generate`` on its extractor's frames of the same samples, and the
+    cross-attention is drawn over the recording in seconds (20 ms per encoder position)."""
+    from attnkit.data.audio import read_audio
+
+    path, ref = checkpoint
+    run_dir = tmp_path / "run"
+    assert main(["import-hf", str(path), "--out", str(run_dir)]) == 0
+    run = load_run(run_dir)
+    assert (run.config.data.task, run.config.model.arch) == ("pretrained-speech", "whisper")
+    wav = tmp_path / "x.wav"
+    rng = np.random.default_rng(0)
+    soundfile.write(wav, (rng.standard_normal(4800) * 0.2).astype(np.float32), 8000)  # 0.6 s at 8 kHz
+    capsys.readouterr()
+    assert main(["predict", "--model", str(run_dir), str(wav), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+    samples = read_audio(wav, 16000)
+    features = transformers.WhisperFeatureExtractor.from_pretrained(path)(
+        samples, sampling_rate=16000, return_tensors="pt"
+    ).input_features  # (1, mels, T)
+    with torch.no_grad():
+        expected = ref.generate(
+            input_features=features,
+            decoder_input_ids=torch.tensor([[SOT, *PROMPT]]),
+            do_sample=False,
+            max_new_tokens=run.config.data.max_new_tokens,
+        )
+    ids = _strip(expected[0].tolist())
+    words = [f"w{i}" for i in ids]
+    assert record["kind"] == "spectrogram-alignment"
+    assert record["tokens"] == [*words, "</s>"] and record["output"] == " ".join(words)
+    assert record["heads"]["shape"] == [2, len(ids) + 1, 30]  # (Nh, To, positions of 0.6 s)
+    assert record["frames"]["shape"] == [60, 80] and record["position_seconds"] == pytest.approx(0.02)
+
+    png = tmp_path / "x.png"
+    assert main(["predict", "--model", str(run_dir), str(wav), "--beam", "3", "--attention-plot", str(png)]) == 0
+    assert png.stat().st_size > 0
+
+
+def test_import_refuses_a_checkpoint_without_its_processor_files(checkpoint, tmp_path):
+    path, _ = checkpoint
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for name in ("config.json", "model.safetensors", "generation_config.json"):
+        (bare / name).write_bytes((path / name).read_bytes())
+    with pytest.raises(ConversionError, match="tokenizer.json"):
+        WhisperImporter().convert(read_checkpoint(bare))

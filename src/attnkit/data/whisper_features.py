@@ -91,8 +91,14 @@ class WhisperFeatures:
         )
         power = np.abs(stft[:, :-1]) ** 2  # (n_fft / 2 + 1, T): the last frame is dropped
         filters = librosa.filters.mel(
-            sr=self.sampling_rate, n_fft=self.n_fft, n_mels=self.feature_size, fmin=0.0, fmax=8000.0, htk=False,
-            norm="slaney", dtype=np.float64,
+            sr=self.sampling_rate,
+            n_fft=self.n_fft,
+            n_mels=self.feature_size,
+            fmin=0.0,
+            fmax=8000.0,
+            htk=False,
+            norm="slaney",
+            dtype=np.float64,
         )  # (mels, n_fft / 2 + 1)
         logs = np.log10(np.maximum(filters @ power, 1e-10))
         logs = np.maximum(logs, logs.max() - 8.0)

@@ -20,6 +20,7 @@ References:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -57,6 +58,8 @@ class WhisperFrontEnd(nn.Module):
     """Frames (B, T, n_mels) -> (B, ceil(T / 2), D): conv(3) + GELU, conv(3, stride 2) + GELU, plus the
     fixed sinusoidal position of each output ([Radford22] Fig. 1). ``positions`` is a buffer
     (saved with the weights, as the checkpoints store it) holding :func:`whisper_sinusoids`."""
+
+    positions: Tensor  # (max_positions, D)
 
     def __init__(self, n_mels: int, d_model: int, max_positions: int) -> None:
         super().__init__()
@@ -153,7 +156,8 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int) -> Tensor:
         """Token embeddings (times sqrt(D) if ``scale_embedding``) plus the learned positions
         offset .., then dropout; tokens (B, Tq) -> (B, Tq, D)."""
-        return self.positions(embedding(tokens) * self.embed_scale, offset)
+        positions = cast(LearnedPositionalEncoding, self.positions)
+        return positions(embedding(tokens) * self.embed_scale, offset)
 
     def _encoder(self, src: Tensor, need_weights: bool) -> tuple[Tensor, list]:
         if src.dim() != 3 or not 0 < src.shape[1] <= 2 * self.max_source_positions:

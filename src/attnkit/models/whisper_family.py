@@ -122,6 +122,4 @@ class WhisperFamily:
         return ModelCapabilities(decodes=True, n_heads=cfg.decoder_heads)
 
 
-FAMILIES.register(
-    "whisper", WhisperFamily, "Whisper speech encoder-decoder (imported checkpoints)", "[Radford22]"
-)
+FAMILIES.register("whisper", WhisperFamily, "Whisper speech encoder-decoder (imported checkpoints)", "[Radford22]")

@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..models.whisper_family import WhisperConfig, WhisperFamily
 from ..models.specs import SpeechSeq2SeqSpec
+from ..models.whisper_family import WhisperConfig, WhisperFamily
 from ..tasks.pretrained_speech import PREPROCESSOR, TOKENIZER, token_order
 from .base import IMPORTERS, Checkpoint, ConversionError, Converted
 
@@ -237,7 +237,9 @@ class WhisperImporter:
         for key, value in expected.items():
             if key not in out or out[key].shape != value.shape:
                 got = tuple(out[key].shape) if key in out else "nothing"
-                raise ConversionError(f"weight {key}: expected {tuple(value.shape)}, got {got}; is config.json this model's?")
+                raise ConversionError(
+                    f"weight {key}: expected {tuple(value.shape)}, got {got}; is config.json this model's?"
+                )
         return {k: v.contiguous() for k, v in out.items()}
 
 
