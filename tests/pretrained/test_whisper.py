@@ -30,18 +30,24 @@ from attnkit.training import load_run  # noqa: E402
 V = 60  # tokens: 55 words, then the specials
 EOT, SOT, EN, TRANSCRIBE, NO_TS = 55, 56, 57, 58, 59
 PROMPT = [EN, TRANSCRIBE, NO_TS]
+NAMES = [f"w{i}" for i in range(EOT)] + [
+    "<|endoftext|>",
+    "<|startoftranscript|>",
+    "<|en|>",
+    "<|transcribe|>",
+    "<|notimestamps|>",
+]
 CHUNK_S = 1  # the tiny model reads 1 s windows: 100 frames, 50 encoder positions
 EOT_RAMP = 1.0
+SUPPRESS, BEGIN_SUPPRESS = [9, 46], [EOT, 25]  # ids Hugging Face's logits processors ban
 
 
 def _tokenizer(path: Path) -> None:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    words = [f"w{i}" for i in range(EOT)]
-    specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|notimestamps|>"]
-    tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(words + specials)}, unk_token="w0"))
+    tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(NAMES)}, unk_token="w0"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    tok.add_special_tokens(specials)
+    tok.add_special_tokens(NAMES[EOT:])
     tok.save(str(path / "tokenizer.json"))
 
 
@@ -65,8 +71,8 @@ def checkpoint(tmp_path_factory):
         bos_token_id=EOT,
         eos_token_id=EOT,
         decoder_start_token_id=SOT,
-        suppress_tokens=None,
-        begin_suppress_tokens=None,
+        suppress_tokens=SUPPRESS,
+        begin_suppress_tokens=BEGIN_SUPPRESS,
     )
     torch.manual_seed(0)
     model = transformers.WhisperForConditionalGeneration(config)
@@ -213,8 +219,8 @@ def test_greedy_matches_generate(checkpoint):
 def test_beam_matches_generate(checkpoint, seed):
     """k = 3, three hypotheses back. Hugging Face: length_penalty=0 (raw sums of log-probabilities,
     attnkit's alpha=0), early_stopping=False (with no length penalty the same rule as attnkit's
-    stop: the k-th finished beats the best live), max_new_tokens=30; no logits processors (the
-    tiny config has no suppress_tokens)."""
+    stop: the k-th finished beats the best live), max_new_tokens=30; the checkpoint's
+    suppress_tokens and begin_suppress_tokens as logits processors (attnkit: the model's step)."""
     path, ref = checkpoint
     _, model = _ours(path)
     frames = _features(2, seed)
@@ -272,9 +278,9 @@ def test_import_hf_and_predict_a_wav_through_the_cli(checkpoint, tmp_path, capsy
             max_new_tokens=run.config.data.max_new_tokens,
         )
     ids = _strip(expected[0].tolist())
-    words = [f"w{i}" for i in ids]
     assert record["kind"] == "spectrogram-alignment"
-    assert record["tokens"] == [*words, "</s>"] and record["output"] == " ".join(words)
+    assert record["tokens"] == [*(NAMES[i] for i in ids), "</s>"]
+    assert record["output"] == " ".join(NAMES[i] for i in ids if i < EOT)  # special tokens left out
     assert record["heads"]["shape"] == [2, len(ids) + 1, 30]  # (Nh, To, positions of 0.6 s)
     assert record["frames"]["shape"] == [60, 80] and record["position_seconds"] == pytest.approx(0.02)
 

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.positional import LearnedPositionalEncoding
+from .decoder_cache import TransformerState
 from .transformer import AttentionMaps, EncoderLayer, TransformerMemory, TransformerSeq2Seq, _DecoderLayer
 
 __all__ = ["WhisperSeq2Seq", "whisper_sinusoids"]
@@ -88,6 +89,13 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         max_target_positions: decoder positions the learned table holds (448).
         dropout: on sublayer outputs, attention weights and embeddings (training only).
         scale_embedding: multiply token embeddings by sqrt(D) (False in Whisper's checkpoints).
+        suppress_tokens: token ids :meth:`step` never writes (log-probability -inf), as Hugging
+            Face's ``SuppressTokensLogitsProcessor`` (non-speech symbols in Whisper's checkpoints).
+        begin_suppress_tokens: token ids not written at decoder position `first_position` (the
+            first token after the prompt), as ``SuppressTokensAtBeginLogitsProcessor`` (the blank
+            and the end token in Whisper's checkpoints).
+        first_position: the decoder position of the first token after the prompt (1 + the
+            prompt's length).
 
     Raises:
         ValueError: for widths not divisible by the heads, or an odd width.
@@ -115,6 +123,9 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         max_target_positions: int = 448,
         dropout: float = 0.0,
         scale_embedding: bool = False,
+        suppress_tokens: tuple[int, ...] = (),
+        begin_suppress_tokens: tuple[int, ...] = (),
+        first_position: int = 1,
     ) -> None:
         nn.Module.__init__(self)  # not TransformerSeq2Seq's: no source embedding, Whisper's own parts
         for heads in (encoder_heads, decoder_heads):
@@ -141,6 +152,8 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         self.generator = nn.Linear(d_model, vocab_size, bias=False)
         self.generator.weight = self.tgt_embedding.weight  # tied [Radford22] (the decoder's output layer)
         self.uses_attention = True
+        self.suppress_tokens, self.begin_suppress_tokens = list(suppress_tokens), list(begin_suppress_tokens)
+        self.first_position = first_position
 
     # --- the time scale of the memory (attnkit.models.speech_seq2seq.ListensToFrames) ---------
     @property
@@ -183,6 +196,16 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         x, _ = self._encoder(src, need_weights)
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)  # (B, Tk)
         return TransformerMemory(x, mask, self._cross_keys(x))
+
+    def step(self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory, *, visible=None):
+        """:meth:`TransformerSeq2Seq.step`, with the log-probabilities of ``suppress_tokens`` (and of
+        ``begin_suppress_tokens`` at ``first_position``) set to -inf, not renormalised (as Hugging
+        Face's processors on its beam search's log-probabilities)."""
+        logprobs, state, weights = super().step(prev_tokens, state, memory, visible=visible)
+        banned = self.suppress_tokens + (self.begin_suppress_tokens if state.position == self.first_position else [])
+        if banned:
+            logprobs = logprobs.index_fill(1, torch.tensor(banned, device=logprobs.device), -math.inf)
+        return logprobs, state, weights
 
     @torch.no_grad()
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> AttentionMaps:

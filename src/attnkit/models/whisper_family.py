@@ -34,6 +34,9 @@ class WhisperConfig:
         max_target_positions: decoder positions.
         dropout: dropout (training only).
         scale_embedding: token embeddings times sqrt(d_model).
+        suppress_tokens: model ids never written (``suppress_tokens``).
+        begin_suppress_tokens: model ids not written first (``begin_suppress_tokens``).
+        first_position: decoder position of the first token after the prompt.
     """
 
     arch: str = "whisper"
@@ -50,6 +53,9 @@ class WhisperConfig:
     max_target_positions: int = 448
     dropout: float = 0.0
     scale_embedding: bool = False
+    suppress_tokens: tuple[int, ...] = ()
+    begin_suppress_tokens: tuple[int, ...] = ()
+    first_position: int = 1
 
     def check(self) -> None:
         check_positive(
@@ -71,6 +77,13 @@ class WhisperConfig:
         for name in ("encoder_heads", "decoder_heads"):
             if self.d_model % getattr(self, name):
                 raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.{name}")
+        bad = [t for t in self.suppress_tokens + self.begin_suppress_tokens if not 0 <= t < self.vocab_size]
+        if bad:
+            raise ConfigError(f"model: suppressed token {bad[0]} is outside the {self.vocab_size}-token vocabulary")
+        if self.first_position < 1 or self.first_position >= self.max_target_positions:
+            raise ConfigError(
+                f"model.first_position={self.first_position} must lie in [1, {self.max_target_positions})"
+            )
         if self.d_model % 2:
             raise ConfigError(f"model.d_model={self.d_model} must be even (the sinusoidal positions)")
 
@@ -109,6 +122,9 @@ class WhisperFamily:
             max_target_positions=cfg.max_target_positions,
             dropout=cfg.dropout,
             scale_embedding=cfg.scale_embedding,
+            suppress_tokens=cfg.suppress_tokens,
+            begin_suppress_tokens=cfg.begin_suppress_tokens,
+            first_position=cfg.first_position,
         )
 
     @classmethod

@@ -15,9 +15,11 @@ What changes on the way:
   ``forced_decoder_ids``), then ``<|notimestamps|>`` when the checkpoint has it.
 - ``tokenizer.json`` and ``preprocessor_config.json`` are copied into the run folder.
 
-Not carried over (a conversion still succeeds): ``suppress_tokens`` and
-``begin_suppress_tokens`` (attnkit's decoders apply no logits processors), timestamps, language
-detection and long-form (> 30 s) transcription.
+- ``suppress_tokens`` and ``begin_suppress_tokens`` (generation config, else config.json) become
+  the model's, in its token order: its ``step`` bans them as Hugging Face's logits processors do.
+
+Not carried over (a conversion still succeeds): timestamps, language detection, long-form (> 30 s)
+transcription, temperature fallback and the other options of Whisper's ``generate``.
 
 References:
     [Radford22] A. Radford et al. Robust Speech Recognition via Large-Scale Weak Supervision.
@@ -27,6 +29,7 @@ References:
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -191,7 +194,20 @@ class WhisperImporter:
                 f"{PREPROCESSOR} has feature_size {pre['feature_size']} for a model of {model_cfg.n_mels} mel bins"
             )
         prompt = whisper_prompt(cfg, generation)
-        weights = self._weights(ckpt.weights, model_cfg, token_order(model_cfg.vocab_size, int(start), int(eos)))
+        order = token_order(model_cfg.vocab_size, int(start), int(eos))
+        ours = {theirs: i for i, theirs in enumerate(order)}
+
+        def suppressed(name: str) -> tuple[int, ...]:
+            ids = generation.get(name, cfg.get(name)) or []
+            return tuple(sorted(ours[t] for t in ids if 0 <= t < model_cfg.vocab_size))
+
+        model_cfg = replace(
+            model_cfg,
+            suppress_tokens=suppressed("suppress_tokens"),
+            begin_suppress_tokens=suppressed("begin_suppress_tokens"),
+            first_position=1 + len(prompt),
+        )
+        weights = self._weights(ckpt.weights, model_cfg, order)
         data = {
             "task": "pretrained-speech",
             "vocab_size": model_cfg.vocab_size,
@@ -200,7 +216,7 @@ class WhisperImporter:
             "prompt": prompt,
             "max_new_tokens": model_cfg.max_target_positions - len(prompt) - 1,
         }
-        model = {k: v for k, v in vars(model_cfg).items()}
+        model = {k: list(v) if isinstance(v, tuple) else v for k, v in vars(model_cfg).items()}
         return Converted(
             {"data": data, "model": model},
             weights,
