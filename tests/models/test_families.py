@@ -52,6 +52,23 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
         CaptionSpec(1, 8, 8, 10),
     ),
     ("speech-encoder", {"d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "channels": 4}, SpeechSpec(8, 3)),
+    (
+        "whisper",
+        {
+            "vocab_size": 12,
+            "n_mels": 8,
+            "d_model": 8,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_heads": 2,
+            "decoder_heads": 2,
+            "encoder_ffn": 8,
+            "decoder_ffn": 8,
+            "max_source_positions": 10,
+            "max_target_positions": 12,
+        },
+        SPEECH,
+    ),
 ]
 
 

@@ -166,7 +166,7 @@ def test_encoder_logits_and_every_attention_match_transformers(checkpoint):
         lengths = torch.full((2,), 100)
         memory = model.encode(frames, lengths)
         logits = model(frames, lengths, tgt).logits  # (B, Tq, V) in attnkit's token order
-        maps = model.attention_maps(frames, lengths, tgt)
+        maps = model.all_attention(frames, tgt)
     diffs = {
         "encoder": (memory.annotations - out.encoder_last_hidden_state).abs().max(),
         "logits": (logits - out.logits[..., order]).abs().max(),

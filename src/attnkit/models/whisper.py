@@ -207,11 +207,21 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
             logprobs = logprobs.index_fill(1, torch.tensor(banned, device=logprobs.device), -math.inf)
         return logprobs, state, weights
 
+    def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor):
+        """Refused: attnkit's layer views feed ``<s>`` + the output, without Whisper's prompt (the
+        family declares no ``layer_maps``); :meth:`all_attention` takes the whole decoder input.
+
+        Raises:
+            ValueError: always.
+        """
+        raise ValueError("per-layer maps of Whisper are not drawn; use the decoded weights or all_attention")
+
     @torch.no_grad()
-    def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> AttentionMaps:
-        """Every layer's per-head weights for a teacher-forced pass of `tgt_in` (B, Tq) over the
-        frames `src` (B, T, n_mels): encoder (B, Nh, Tk, Tk), decoder self (B, Nh, Tq, Tq) and
-        cross (B, Nh, Tq, Tk) per layer."""
+    def all_attention(self, src: Tensor, tgt_in: Tensor) -> AttentionMaps:
+        """Every layer's per-head weights for a teacher-forced pass of `tgt_in` (B, Tq) (start
+        token, prompt and output, in the model's token order) over the frames `src`
+        (B, T, n_mels): encoder (B, Nh, Tk, Tk), decoder self (B, Nh, Tq, Tq) and cross
+        (B, Nh, Tq, Tk) per layer."""
         x, enc_w = self._encoder(src, True)
         mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         memory = TransformerMemory(x, mask, self._cross_keys(x))

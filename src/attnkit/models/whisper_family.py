@@ -57,6 +57,11 @@ class WhisperConfig:
     begin_suppress_tokens: tuple[int, ...] = ()
     first_position: int = 1
 
+    @property
+    def n_heads(self) -> int:
+        """Heads of the attention the decoded weights come from (the decoder's)."""
+        return self.decoder_heads
+
     def check(self) -> None:
         check_positive(
             self,
@@ -135,7 +140,7 @@ class WhisperFamily:
     def capabilities(cls, cfg: WhisperConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Decodes step by step; the last decoder layer's cross-attention per head. Every layer's
         maps need the decoder prompt, which the task holds: not declared as ``layer_maps``."""
-        return ModelCapabilities(decodes=True, n_heads=cfg.decoder_heads)
+        return ModelCapabilities(decodes=True, n_heads=cfg.n_heads)
 
 
 FAMILIES.register("whisper", WhisperFamily, "Whisper speech encoder-decoder (imported checkpoints)", "[Radford22]")
