@@ -251,7 +251,8 @@ def test_beam_matches_generate(checkpoint, seed):
 def test_import_hf_and_predict_a_wav_through_the_cli(checkpoint, tmp_path, capsys):
     """``attnkit import-hf`` then ``attnkit predict`` on an 8 kHz WAV (resampled): the transcript
     is Hugging Face's greedy ``generate`` on its extractor's frames of the same samples, and the
-    cross-attention is drawn over the recording in seconds (20 ms per encoder position)."""
+    cross-attention is drawn over the recording in seconds (20 ms per encoder position); the
+    explorer answers an upload of the same file with the same tokens and weights."""
     from attnkit.data.audio import read_audio
 
     path, ref = checkpoint
@@ -283,6 +284,19 @@ def test_import_hf_and_predict_a_wav_through_the_cli(checkpoint, tmp_path, capsy
     assert record["output"] == " ".join(NAMES[i] for i in ids if i < EOT)  # special tokens left out
     assert record["heads"]["shape"] == [2, len(ids) + 1, 30]  # (Nh, To, positions of 0.6 s)
     assert record["frames"]["shape"] == [60, 80] and record["position_seconds"] == pytest.approx(0.02)
+
+    import base64
+
+    from attnkit.explore import RunRegistry, create_app
+
+    app = create_app(RunRegistry.load([run_dir]))
+    answer = app.test_client().post(
+        "/api/runs/run/predict", json={"audio": base64.b64encode(wav.read_bytes()).decode()}
+    )
+    assert answer.status_code == 200, answer.get_json()
+    shown = answer.get_json()
+    assert shown["kind"] == "spectrogram-alignment" and shown["output"] == record["output"]
+    assert shown["view"]["tokens"] == record["tokens"] and shown["view"]["heads"]["shape"] == record["heads"]["shape"]
 
     png = tmp_path / "x.png"
     assert main(["predict", "--model", str(run_dir), str(wav), "--beam", "3", "--attention-plot", str(png)]) == 0

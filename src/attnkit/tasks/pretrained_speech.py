@@ -109,7 +109,7 @@ class Transcript:
 
     Attributes:
         output: the transcript (special tokens left out).
-        out_tokens: the written tokens as the tokenizer spells them, then "</s>" (the end token).
+        out_tokens: the written tokens as text, each decoded alone, then "</s>" (the end token).
         weights: the last decoder layer's cross-attention of each of them over the encoder
             positions of the recording, per head (Nh, To, Tk) (the padding of the 30 s window after
             the recording is cut off).
@@ -190,7 +190,7 @@ class PretrainedSpeechTask:
         try:
             tokenizer = Tokenizer.from_file(str(run_dir / TOKENIZER))
             pre = json.loads((run_dir / PREPROCESSOR).read_text(encoding="utf-8"))
-        except (OSError, ValueError, Exception) as err:  # tokenizers raises its own Exception type
+        except Exception as err:  # OSError, ValueError, or the tokenizers library's own exception type
             raise ConfigError(
                 f"{run_dir}: cannot read {TOKENIZER} or {PREPROCESSOR} ({str(err).splitlines()[0]}); import again"
             ) from None
@@ -266,6 +266,10 @@ class PretrainedSpeechTask:
                 out += [([order[t] for t in h.tokens], h.weights) for h in hyps]
         return out
 
+    def _spelling(self, token: int) -> str:
+        """A token as text (byte-level pieces decoded, e.g. " the" rather than "Ġthe")."""
+        return self.tokenizer.decode([token], skip_special_tokens=False) or self.tokenizer.id_to_token(token) or "?"
+
     def predict(
         self,
         model: nn.Module,
@@ -291,7 +295,7 @@ class PretrainedSpeechTask:
         results = []
         for (frames, covered), (ids, weights) in zip(read, self.transcribe(model, [f for f, _ in read], decode)):
             positions = int(listens.memory_lengths(torch.tensor([covered]))[0])
-            tokens = [self.tokenizer.id_to_token(t) or f"<{t}>" for t in ids] + ["</s>"]
+            tokens = [self._spelling(t) for t in ids] + ["</s>"]
             results.append(
                 Transcript(
                     self.tokenizer.decode(ids, skip_special_tokens=True).strip(),
