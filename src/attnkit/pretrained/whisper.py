@@ -11,10 +11,10 @@ What changes on the way:
   :func:`attnkit.tasks.pretrained_speech.token_order`: Whisper's start and end tokens take the
   ids attnkit's decoders start and stop with.
 - The decoder prompt is read from ``generation_config.json`` (or ``config.json``): the start
-  token, then for a multilingual checkpoint ``<|en|>`` and ``<|transcribe|>`` (or the
-  ``forced_decoder_ids``), then ``<|notimestamps|>`` when the checkpoint has it.
+  token, then the ``forced_decoder_ids``, where a multilingual checkpoint leaves the language
+  open ``<|en|>`` (and ``<|transcribe|>`` if no task is forced), then ``<|notimestamps|>`` when
+  the checkpoint has it. English is fixed: Hugging Face's ``generate`` would detect the language.
 - ``tokenizer.json`` and ``preprocessor_config.json`` are copied into the run folder.
-
 - ``suppress_tokens`` and ``begin_suppress_tokens`` (generation config, else config.json) become
   the model's, in its token order: its ``step`` bans them as Hugging Face's logits processors do.
 
