@@ -42,6 +42,7 @@ CITATIONS: dict[str, str] = {
     "Peters19": "Peters, Niculae & Martins 2019, ACL, arXiv:1905.05702",
     "Press21": "Press, Smith & Lewis 2022, ICLR, arXiv:2108.12409",
     "Radford19": "Radford et al. 2019, OpenAI technical report",
+    "Radford22": "Radford et al. 2022, ICML 2023, arXiv:2212.04356",
     "Shazeer19": "Shazeer 2019, arXiv:1911.02150",
     "Su21": "Su et al. 2021, arXiv:2104.09864",
     "Tiedemann20": "Tiedemann & Thottingal 2020, EAMT, ACL Anthology 2020.eamt-1.61",

@@ -64,6 +64,23 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
         {"vocab_size": 20, "d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "max_positions": 16},
         CausalLMSpec(),
     ),
+    (
+        "whisper",
+        {
+            "vocab_size": 12,
+            "n_mels": 8,
+            "d_model": 8,
+            "encoder_layers": 1,
+            "decoder_layers": 1,
+            "encoder_heads": 2,
+            "decoder_heads": 2,
+            "encoder_ffn": 8,
+            "decoder_ffn": 8,
+            "max_source_positions": 10,
+            "max_target_positions": 12,
+        },
+        SPEECH,
+    ),
 ]
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from typing import cast
+from typing import Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -120,7 +120,13 @@ class _Trail:
 
 @torch.no_grad()
 def beam_search(
-    model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, options: DecodeOptions
+    model: nn.Module,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_len: int,
+    options: DecodeOptions,
+    *,
+    prefix: Sequence[int] = (),
 ) -> list[list[Hypothesis]]:
     """Beam search for a batch of source sentences.
 
@@ -167,6 +173,10 @@ def beam_search(
             disables it; for multi-head models the penalty is taken on the mean over heads of
             the weights that ``step`` returns, the Transformer's last-layer cross-attention);
             ``stop`` ``"heuristic"`` or ``"exact"``, as above.
+        prefix: tokens every hypothesis starts with after ``<s>`` (a model's prompt, e.g.
+            Whisper's language and task tokens): fed to the decoder before the first chosen
+            token, not scored, not counted in the length penalty or `max_len`, not part of the
+            hypotheses' tokens and weights.
 
     Returns:
         Per sentence, its `n_best` hypotheses (fewer if fewer finished), best first by s(Y);
@@ -201,6 +211,11 @@ def beam_search(
     scores = torch.full((batch, k), -math.inf, dtype=torch.float64, device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand
     prev = torch.full((batch * k,), Vocab.bos_id, dtype=torch.long, device=device)
+    same_rows = torch.arange(batch * k, device=device)
+    for position, token in enumerate(prefix):  # the prompt: every row reads it, its outputs are not used
+        beams.step(prev, position)
+        beams.advance(same_rows)
+        prev = torch.full_like(prev, token)
     finished: list[list[tuple[float, float, int, int]]] = [[] for _ in range(batch)]  # (norm, raw, t, row)
     top_done: list[list[float]] = [[] for _ in range(batch)]  # min-heaps: each sentence's n_best best norms
     trail = _Trail()
@@ -209,7 +224,7 @@ def beam_search(
     bound = length_penalty(max_len + 1, alpha, lp_form)
     ranks = torch.arange(2 * k, device=device)
     for t in range(max_len + 1):
-        logprobs, w = beams.step(prev, t)  # (N, V), (N, [Nh,] Tk) | None
+        logprobs, w = beams.step(prev, len(prefix) + t)  # (N, V), (N, [Nh,] Tk) | None
         if t == max_len:
             logprobs = force_eos(logprobs)
         trail.weights.append(w)

@@ -28,6 +28,7 @@ def decode(
     options: DecodeOptions = DecodeOptions(),
     *,
     max_len: Callable[[int], int],
+    prefix: Sequence[int] = (),
 ) -> list[list[Hypothesis]]:
     """Decode every source, in batches of similar length, greedily (``options.beam_size == 1``)
     or with beam search.
@@ -40,6 +41,8 @@ def decode(
             tokens per batch, beams included: B * beam_size * the longest Tk).
         max_len: the most output tokens (without ``</s>``) for a batch whose longest source has
             n tokens; ``options.max_len``, when set, wins.
+        prefix: tokens every output starts with after ``<s>``, fed and not scored (a model's
+            prompt; see :func:`greedy_decode`); default none.
 
     Returns:
         Per source, in input order, its hypotheses best first: one when greedy, up to
@@ -59,9 +62,9 @@ def decode(
         steps = options.max_len or max_len(int(batch.src_lengths.max()))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
             if options.beam_size > 1:
-                nbests = beam_search(model, batch.src, batch.src_lengths, steps, options)
+                nbests = beam_search(model, batch.src, batch.src_lengths, steps, options, prefix=prefix)
             else:
-                nbests = [[hyp] for hyp in greedy_decode(model, batch.src, batch.src_lengths, steps)]
+                nbests = [[hyp] for hyp in greedy_decode(model, batch.src, batch.src_lengths, steps, prefix=prefix)]
         for i, hyps in zip(chunk, nbests):
             results[i] = [h if h.weights is None else h._replace(weights=h.weights.cpu()) for h in hyps]
     return results

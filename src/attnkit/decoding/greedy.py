@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, cast
+from typing import NamedTuple, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -38,7 +38,9 @@ def force_eos(logprobs: Tensor) -> Tensor:
 
 
 @torch.no_grad()
-def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int) -> list[Hypothesis]:
+def greedy_decode(
+    model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, *, prefix: Sequence[int] = ()
+) -> list[Hypothesis]:
     """Pick the most probable token at each step, for a whole batch at once. After `max_len`
     tokens ``</s>`` is forced (its log-probability counts in the score). Once a quarter of the
     rows still decoding have ended, they leave the batch.
@@ -49,6 +51,9 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
         src: source ids, (B, Tk), padded.
         src_lengths: (B,).
         max_len: maximum number of output tokens (excluding </s>).
+        prefix: tokens every output starts with after ``<s>`` (a model's prompt, e.g. Whisper's
+            language and task tokens): fed to the decoder before the first chosen token, not
+            scored, not part of the hypotheses' tokens and weights.
 
     Returns:
         One :class:`Hypothesis` per source sentence, in order; weights, (To, Tk_b) or per head
@@ -60,6 +65,9 @@ def greedy_decode(model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: i
     state = decoder.init_state(memory)
     batch, device = src.shape[0], src.device
     prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=device)
+    for token in prefix:  # the prompt: its steps' outputs are not used
+        _, state, _ = decoder.step(prev, state, memory)
+        prev = torch.full_like(prev, token)
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     scores = torch.zeros(batch, dtype=torch.float64, device=device)
     alive = torch.arange(batch, device=device)  # sentence of each row still in the batch

@@ -22,6 +22,7 @@ from .captioner_family import CaptionConfig, CaptionFamily
 from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
 from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
+from .whisper_family import WhisperConfig, WhisperFamily
 # isort: on
 
 __all__ = [
@@ -75,4 +76,6 @@ __all__ = [
     "BertFamily",
     "GPT2Config",
     "GPT2Family",
+    "WhisperConfig",
+    "WhisperFamily",
 ]

@@ -14,6 +14,7 @@ from . import bert  # noqa: F401  (bert, roberta)
 from . import gpt2  # noqa: F401
 from . import vit  # noqa: F401  (ViT: IMPORTERS['vit'], EXPORTERS['vit'])
 from . import marian  # noqa: F401
+from . import whisper  # noqa: F401
 # isort: on
 
 __all__ = ["Checkpoint", "Converted", "Importer", "Exporter", "IMPORTERS", "EXPORTERS", "ConversionError"]

@@ -14,6 +14,7 @@ from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .pretrained_image import PretrainedImageTask
+from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
@@ -103,6 +104,12 @@ TASKS.register(
     PretrainedTranslationTask,
     "translation with an imported Marian checkpoint (`attnkit import-hf`), tokenised as MarianTokenizer",
     "[Junczys18]; [Tiedemann20]",
+)
+TASKS.register(
+    "pretrained-speech",
+    PretrainedSpeechTask,
+    "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
+    "[Radford22]",
 )
 
 __all__ = [
