@@ -273,13 +273,15 @@ def vit_encoder_inputs(
             target_class = _eval_mode(model, lambda: model(images).logits).argmax(-1)
     rows = torch.arange(x.shape[0], device=x.device)
     chosen = target_class.to(x.device)
+    head = model.head
     return EncoderInputs(
         list(cast(Sequence[EncoderLayer], model.layers)),
         x,
         None,
         model.norm,
         None,
-        lambda h: model.head(h[:, 0])[rows, chosen],  # h is already layer-normed (final_norm)
+        # h is already layer-normed (final_norm); a head-less ViT has no class logit to explain
+        None if head is None else (lambda h: head(h[:, 0])[rows, chosen]),
     )
 
 

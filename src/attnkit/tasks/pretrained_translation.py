@@ -249,13 +249,13 @@ class PretrainedTranslationTask(Seq2SeqTask):
         return cast(str, self.source.decode_pieces(pieces)).replace(_WORD_MARK, " ").strip()
 
     def forced_attention(
-        self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64
+        self, model: nn.Module, pairs: Sequence[tuple[str, str]], *, batch_size: int = 64, explain: str | None = None
     ) -> list[ForcedAttention]:
         """As :meth:`Seq2SeqTask.forced_attention`, over the text's own pieces: the columns of
         the trailing ``</s>`` and of a leading language code are left out (word alignment maps
-        pieces to the words of the text)."""
+        pieces to the words of the text); `explain` as there."""
         out = []
-        for forced in super().forced_attention(model, pairs, batch_size=batch_size):
+        for forced in super().forced_attention(model, pairs, batch_size=batch_size, explain=explain):
             first = 1 if forced.src_tokens and forced.src_tokens[0] in self.codes else 0
             out.append(ForcedAttention(forced.src_tokens[first:-1], forced.tgt_tokens, forced.weights[..., first:-1]))
         return out
