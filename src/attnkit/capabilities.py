@@ -112,8 +112,9 @@ class ModelCapabilities:
             for reports that compare mechanisms; ``""`` where it is fixed by the mechanism or
             there is no attention.
         explains: True when the explanations of :data:`attnkit.models.explain.EXPLANATIONS`
-            (rollout, flow, norm, ALTI, gradient-weighted) can be computed for its forced
-            decoding (a :class:`~attnkit.models.transformer.TransformerSeq2Seq`).
+            (rollout, flow, norm, ALTI, gradient-weighted) can be computed for it: the forced
+            decoding of a :class:`~attnkit.models.transformer.TransformerSeq2Seq`, the class token
+            of a Vision Transformer, the tokens of an imported BERT or GPT-2.
     """
 
     decodes: bool = False

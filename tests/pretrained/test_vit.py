@@ -383,3 +383,27 @@ def test_pooler_weights_beside_a_classifier_are_ignored_as_transformers_does(che
     x = torch.randn(2, 3, 24, 16)
     with torch.no_grad():
         torch.testing.assert_close(run.model(x).logits, hf(pixel_values=x).logits, **TOL)
+
+
+def test_explain_option_adds_the_class_tokens_explanation_over_the_patches(checkpoints, runs, tmp_path):
+    hf, processor = (
+        _hf(checkpoints["classifier"]),
+        transformers.ViTImageProcessorPil.from_pretrained(checkpoints["classifier"]),
+    )
+    run = load_run(runs["classifier"])
+    (path,) = _images(tmp_path, 1, seed=5)
+    [pred] = run.task.predict(run.model, [str(path)], options={"explain": "rollout"})
+    with Image.open(path) as img, torch.no_grad():
+        pixels = torch.from_numpy(processor(img.convert("RGB"), return_tensors="np")["pixel_values"])
+        ref = hf(pixel_values=pixels, output_attentions=True)
+    # rollout's class-token row from transformers' own attentions (the test's formula)
+    np.testing.assert_allclose(pred.maps["rollout (class token)"].ravel(), _rollout(ref.attentions), atol=1e-5)
+    for name in ("norm", "alti", "grad", "flow"):
+        [pred] = run.task.predict(run.model, [str(path)], options={"explain": name})
+        heat = pred.maps[f"{name} (class token)"]
+        assert heat.shape == (6, 4) and np.isfinite(heat).all()
+    base = load_run(runs["base"])
+    with pytest.raises(InputError, match="no classification head"):
+        base.task.predict(base.model, [str(path)], options={"explain": "grad"})
+    with pytest.raises(InputError, match="choose one of"):
+        run.task.predict(run.model, [str(path)], options={"explain": "magic"})

@@ -120,7 +120,7 @@ class BertFamily:
     @classmethod
     def capabilities(cls, cfg: BertConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Every layer's and head's self-attention (``attention_maps``); no decoding."""
-        return ModelCapabilities(layer_maps=True, n_heads=cfg.n_heads)
+        return ModelCapabilities(layer_maps=True, n_heads=cfg.n_heads, explains=True)
 
 
 FAMILIES.register(

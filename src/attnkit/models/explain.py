@@ -99,6 +99,7 @@ __all__ = [
     "encoder_trace",
     "transformer_encoder_inputs",
     "vit_encoder_inputs",
+    "image_explanation",
 ]
 
 
@@ -596,3 +597,18 @@ for _name, _enc, _s2s, _layers, _total, _what, _ref in (
     ("grad", _enc_grad, _s2s_grad, True, True, "gradient-weighted attention E_h[(∇A ⊙ A)^+]", "[Chefer21b]"),
 ):
     EXPLANATIONS.register(_name, Explainer(_enc, _s2s, _layers, _total), _what, _ref)
+
+
+def image_explanation(model: VisionTransformer, images: Tensor, name: str) -> Tensor:
+    """Explanation `name` of a Vision Transformer's class token over the patches of one image:
+    the class token's row of :func:`self_attention_explanations` (only that row is computed for
+    ``flow``), without its own column, as the patch grid (h, w) (``grad``: the predicted class's
+    logit).
+
+    Raises:
+        ValueError: for B != 1, an unknown name, or ``grad`` on a model without a head.
+    """
+    inputs = vit_encoder_inputs(model, images)
+    with torch.enable_grad():
+        (row,) = self_attention_explanations(inputs, [name], rows=[0] if name == "flow" else None).values()
+    return torch.from_numpy(row[0, 1:]).view(*model.patch_grid)  # (h, w)

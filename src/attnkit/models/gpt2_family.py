@@ -85,7 +85,7 @@ class GPT2Family:
     def capabilities(cls, cfg: GPT2Config, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Every layer's and head's causal self-attention (``attention_maps``); its greedy
         continuation is the task's (``pretrained-lm``), not :mod:`attnkit.decoding`'s."""
-        return ModelCapabilities(layer_maps=True, n_heads=cfg.n_heads)
+        return ModelCapabilities(layer_maps=True, n_heads=cfg.n_heads, explains=True)
 
 
 FAMILIES.register(

@@ -87,7 +87,7 @@ class ViTFamily:
     @classmethod
     def capabilities(cls, cfg: ViTConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Self-attention over patches (rollout); a classifier, no decoding."""
-        return ModelCapabilities(n_heads=cfg.n_heads)
+        return ModelCapabilities(n_heads=cfg.n_heads, explains=True)
 
 
 FAMILIES.register(

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Mapping, NamedTuple, Sequence, cast
 
 import numpy as np
 import torch
@@ -50,11 +50,14 @@ from ..data.images import CanvasCache, ImageExample, image_examples, pixel_diges
 from ..errors import ConfigError, InputError
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
+from ..models.explain import image_explanation
 from ..models.specs import ImageSpec
+from ..models.vit import VisionTransformer
 from ..predictions import IMAGE_OVERLAY
-from ..schema import check_positive
+from ..schema import check_positive, short_repr
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report
+from .self_attention import EXPLAIN
 
 __all__ = ["FashionConfig", "CanvasConfig", "ImageBatch", "ImagePrediction", "FashionMNISTTask", "FashionCanvasTask"]
 
@@ -223,7 +226,9 @@ class FashionMNISTTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """An image file in (options ``invert`` and ``query``), one of the classes out."""
-        return TaskCapabilities(InputKind.IMAGE, (INVERT, QUERY), classes=tuple(self.classes), pixel_pipeline=True)
+        return TaskCapabilities(
+            InputKind.IMAGE, (INVERT, QUERY, EXPLAIN), classes=tuple(self.classes), pixel_pipeline=True
+        )
 
     @property
     def spec(self) -> ImageSpec:
@@ -410,12 +415,13 @@ class FashionMNISTTask:
             attnkit.errors.InputError: for an unreadable file or an unknown option; every input is
                 checked before any prediction.
         """
-        unknown = set(options) - {"invert", "query"}
+        unknown = set(options) - {"invert", "query", "explain"}
         if unknown:
             raise InputError(
                 f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes "
-                "invert=auto|yes|no and query=ROW,COL"
+                "invert=auto|yes|no, query=ROW,COL and explain=NAME"
             )
+        explain = explain_option(model, options)
         invert = options.get("invert", "auto")
         if invert not in ("auto", "yes", "no"):
             raise InputError(f"option invert={invert!r}: choose auto, yes or no")
@@ -427,7 +433,9 @@ class FashionMNISTTask:
         with torch.no_grad():
             out = model(x.to(next(model.parameters()).device), need_weights=True)
         probs = torch.softmax(out.logits.float(), dim=-1).cpu()
-        return [self._prediction(out, b, probs[b], images[b], query) for b in range(len(images))]
+        preds = [self._prediction(out, b, probs[b], images[b], query) for b in range(len(images))]
+        add_explanation(model, x, explain, preds)
+        return preds
 
     def _prediction(self, out, b: int, p: Tensor, image: np.ndarray, query) -> ImagePrediction:
         try:
@@ -473,3 +481,29 @@ class FashionCanvasTask(FashionMNISTTask):
 
     name = "fashion-canvas"
     config_class = CanvasConfig
+
+
+def explain_option(model: nn.Module, options: Mapping[str, str]) -> str:
+    """The ``explain`` option of an image prediction, checked: a name of
+    :data:`attnkit.models.explain.EXPLANATIONS`, for a Vision Transformer only.
+
+    Raises:
+        attnkit.errors.InputError: for another name, or a model that is not a Vision Transformer.
+    """
+    name = options.get("explain", "")
+    if name and name not in EXPLAIN.choices:
+        raise InputError(f"option explain={short_repr(name)}: choose one of {', '.join(EXPLAIN.choices[1:])}")
+    if name and not isinstance(model, VisionTransformer):
+        raise InputError(f"option explain={name} needs a Vision Transformer run (model.arch: vit)")
+    return name
+
+
+def add_explanation(model: nn.Module, x: Tensor, name: str, preds: Sequence[ImagePrediction]) -> None:
+    """Add explanation `name` of each image's class token over the patches to its prediction's
+    ``maps`` (as ``"NAME (class token)"``); nothing when `name` is empty."""
+    if not name:
+        return
+    device = next(model.parameters()).device
+    for b, pred in enumerate(preds):
+        heat = image_explanation(cast(VisionTransformer, model), x[b : b + 1].to(device), name)
+        pred.maps[f"{name} (class token)"] = heat.float().cpu().numpy()

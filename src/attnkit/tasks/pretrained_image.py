@@ -41,7 +41,8 @@ from ..evaluation import classification_metrics
 from ..models.specs import ImageSpec
 from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report
-from .images import ImagePrediction
+from .images import ImagePrediction, add_explanation, explain_option
+from .self_attention import EXPLAIN
 
 __all__ = ["PretrainedImageConfig", "PretrainedImageTask", "LabelledImage", "PREPROCESSOR_FILE"]
 
@@ -113,7 +114,7 @@ class PretrainedImageTask:
     @property
     def capabilities(self) -> TaskCapabilities:
         """An image file in (no options), one of the classes out."""
-        return TaskCapabilities(InputKind.IMAGE, (), classes=tuple(self.config.classes), pixel_pipeline=True)
+        return TaskCapabilities(InputKind.IMAGE, (EXPLAIN,), classes=tuple(self.config.classes), pixel_pipeline=True)
 
     @property
     def spec(self) -> ImageSpec:
@@ -244,8 +245,12 @@ class PretrainedImageTask:
             attnkit.errors.InputError: for an option (this task takes none), no input, or a file
                 :meth:`read` refuses; every input is checked before any prediction.
         """
-        if options:
-            raise InputError(f"unknown option {', '.join(sorted(options))} for task {self.name}; it takes none")
+        unknown = set(options) - {"explain"}
+        if unknown:
+            raise InputError(f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes explain=NAME")
+        explain = explain_option(model, options)
+        if explain == "grad" and not self.classes:
+            raise InputError("option explain=grad explains a class logit; this checkpoint has no classification head")
         if not inputs:
             raise InputError("no input images")
         read = [self.read(path) for path in inputs]
@@ -254,7 +259,9 @@ class PretrainedImageTask:
             out = model(x.to(next(model.parameters()).device), need_weights=True)
         probs = torch.softmax(out.logits.float(), dim=-1).cpu() if self.classes else None
         shown = [picture for _, picture in read]
-        return [self._prediction(out, b, None if probs is None else probs[b], shown[b]) for b in range(len(read))]
+        preds = [self._prediction(out, b, None if probs is None else probs[b], shown[b]) for b in range(len(read))]
+        add_explanation(model, x, explain, preds)
+        return preds
 
     def _prediction(self, out: Any, b: int, p: Tensor | None, image: np.ndarray) -> ImagePrediction:
         maps = {name: heat.numpy() for name, heat in out.attention_maps(b).maps.items()}  # the family reads its maps

@@ -38,25 +38,15 @@ from ..capabilities import InputKind, InputOption, TaskCapabilities
 from ..errors import ConfigError, InputError
 from ..models.bert import BertEncoder
 from ..models.bert_family import EncoderTextSpec
-from ..models.explain import EXPLANATIONS, EncoderInputs, self_attention_explanations
+from ..models.explain import EncoderInputs, self_attention_explanations
 from ..models.gpt2 import GPT2LM
 from ..models.gpt2_family import CausalLMSpec
 from ..models.transformer import EncoderLayer
 from ..schema import short_repr
 from .base import LossContext, PrimaryMetric
-from .self_attention import SelfAttentionPrediction
+from .self_attention import EXPLAIN, SelfAttentionPrediction
 
 __all__ = ["EncoderTextConfig", "CausalLMConfig", "PretrainedEncoderTask", "PretrainedLMTask", "load_tokenizer"]
-
-#: ``explain=NAME``: an explanation beyond raw attention (:data:`attnkit.models.explain.EXPLANATIONS`)
-#: computed for the prediction and carried in its ``explanations``; drawn instead of the raw weights
-EXPLAIN = InputOption(
-    "explain",
-    "",
-    ("", *EXPLANATIONS.names()),
-    "an explanation beyond raw attention to compute and draw: rollout, flow, norm, alti, grad or attention "
-    "(empty: the raw weights only)",
-)
 
 #: The input options of ``pretrained-encoder``.
 ENCODER_OPTIONS: tuple[InputOption, ...] = (EXPLAIN,)

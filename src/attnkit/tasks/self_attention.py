@@ -12,9 +12,21 @@ from typing import ClassVar
 
 import numpy as np
 
+from ..capabilities import InputOption
+from ..models.explain import EXPLANATIONS
 from ..predictions import SELF_ATTENTION
 
-__all__ = ["SelfAttentionPrediction"]
+__all__ = ["SelfAttentionPrediction", "EXPLAIN"]
+
+#: ``explain=NAME``: an explanation beyond raw attention (:data:`attnkit.models.explain.EXPLANATIONS`)
+#: computed for the prediction and carried in its ``explanations``; drawn instead of the raw weights
+EXPLAIN = InputOption(
+    "explain",
+    "",
+    ("", *EXPLANATIONS.names()),
+    "an explanation beyond raw attention to compute and draw: rollout, flow, norm, alti, grad or attention "
+    "(empty: the raw weights only)",
+)
 
 
 @dataclass
