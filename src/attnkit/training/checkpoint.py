@@ -15,8 +15,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..io import atomic_path, atomic_write_text
+from .state_check import check_state
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state"]
+__all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state", "has_state"]
 
 
 _STATE_KEY = "attnkit.trainer_state"  # metadata key of last.safetensors holding the JSON state
@@ -108,24 +109,45 @@ def load_state(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Restore what :func:`save_state` wrote; returns (extra, rng tensors).
 
+    The whole state is checked first (:func:`attnkit.training.state_check.check_state`: the
+    trainer's counters, the model's keys and shapes, the optimiser's groups and tensors, the
+    schedule, the random states); nothing is loaded when any of it does not fit.
+
     Raises:
-        CheckpointError: if the state files are missing or corrupt.
+        CheckpointError: if the state files are missing or corrupt, or do not fit the model (one
+            line naming the file).
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "trainer_state.json").is_file() and not (run_dir / "last.safetensors").is_file():
+    if not has_state(run_dir):
         raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from")
-    tensors = _read(run_dir / "last.safetensors")
-    embedded = _metadata(run_dir / "last.safetensors").get(_STATE_KEY)
+    path = run_dir / "last.safetensors"
+    tensors = _read(path)
+    embedded = _metadata(path).get(_STATE_KEY)
     try:
         if embedded is not None:  # the state saved together with these tensors
             meta = json.loads(embedded)
         else:  # written before the state was embedded
-            meta = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
+            path = run_dir / "trainer_state.json"
+            meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{run_dir}/trainer_state.json is corrupt ({err})") from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{path}: the trainer state is corrupt ({str(err)[:120]})") from None
+    problem = check_state(model, optimizer, scheduler, meta, tensors)
+    if problem:
+        raise CheckpointError(
+            f"{path} cannot be resumed: {problem}; the run folder is unchanged "
+            "(start a new run, or train again with --overwrite)"
+        )
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    except RuntimeError as err:  # weights missing (the rest was checked above)
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:160]
+        raise CheckpointError(
+            f"{path} cannot be resumed: it holds another model's weights ({detail}); the run folder is unchanged "
+            "(start a new run, or train again with --overwrite)"
+        ) from None
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -137,3 +159,9 @@ def load_state(
     scheduler.load_state_dict(meta["scheduler"])
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
     return meta["extra"], rng
+
+
+def has_state(run_dir: str | Path) -> bool:
+    """Whether `run_dir` holds a saved trainer state (it has checkpointed at least once)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "trainer_state.json").is_file() or (run_dir / "last.safetensors").is_file()

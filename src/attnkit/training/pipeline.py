@@ -18,6 +18,7 @@ import torch
 
 from ..config import RunConfig, save_config, task_of
 from . import distributed
+from .checkpoint import has_state
 from .run import RunError, build_model, model_label
 from .run_record import RUN_RECORD, load_run_config, write_run_record
 from .trainer import Trainer, TrainResult
@@ -67,6 +68,14 @@ def train_run(
         task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
+        if not has_state(run_dir):  # killed before its first checkpoint: its data is whole, no step saved
+            if dist.is_main:
+                log.warning(
+                    "%s has no saved state yet (stopped before its first checkpoint); training from the start", run_dir
+                )
+                _remove_stale(run_dir, keep_record=True)
+            distributed.barrier(dist)
+            resume = False
     elif not dist.is_main:  # rank 0 builds the run folder; then load what it wrote
         failure = distributed.broadcast_json(None, dist)
         if failure:
@@ -78,15 +87,7 @@ def train_run(
         task_cls = task_of(cfg)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (
-            "metrics.jsonl",
-            "losses.jsonl",
-            "trainer_state.json",
-            "last.safetensors",
-            "model.safetensors",
-            RUN_RECORD,
-        ):
-            (run_dir / stale).unlink(missing_ok=True)
+        _remove_stale(run_dir)
         try:
             task, splits = task_cls.build(cfg.data, run_dir)
             save_config(cfg, run_dir / "config.yaml")  # a config marks a usable run folder
@@ -132,3 +133,13 @@ def train_run(
         dist=dist,
     )
     return trainer.fit(resume=resume)
+
+
+def _remove_stale(run_dir: Path, *, keep_record: bool = False) -> None:
+    """Remove what a training writes into `run_dir` (metrics, weights, state, temporary files of
+    saves cut short), before it starts from step 0; the run record too unless `keep_record`."""
+    stale = ["metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors", "model.safetensors"]
+    for name in stale if keep_record else [*stale, RUN_RECORD]:
+        (run_dir / name).unlink(missing_ok=True)
+    for tmp in run_dir.glob(".*.tmp"):  # atomic writes of an earlier training that were cut short
+        tmp.unlink(missing_ok=True)
