@@ -13,10 +13,33 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["DecodeOptions", "DecodeOptionError", "STOP_RULES", "PRECISIONS", "option_fields"]
+from ..schema import short_repr
+
+__all__ = [
+    "DecodeOptions",
+    "DecodeOptionError",
+    "STOP_RULES",
+    "PRECISIONS",
+    "option_fields",
+    "MAX_BEAM",
+    "MAX_LEN",
+    "MAX_BATCH_SIZE",
+    "MAX_BATCH_TOKENS",
+    "MAX_PENALTY",
+]
 
 STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
 PRECISIONS = ("fp32", "bf16")
+
+# Upper bounds, so that one request cannot ask for unbounded work: beams past 64 do not change
+# the best hypothesis of any attnkit task noticeably and cost time and memory linearly (a beam of
+# 100000 took 27 s and 2.1 GB for one date); outputs past 4096 tokens are longer than any task's
+# target; the GNMT penalties are used in [0, 1] [Wu16] Sec. 7, so 10 is already far outside.
+MAX_BEAM = 64
+MAX_LEN = 4096
+MAX_BATCH_SIZE = 65536
+MAX_BATCH_TOKENS = 10_000_000
+MAX_PENALTY = 10.0
 
 
 class DecodeOptionError(ValueError):
@@ -45,29 +68,37 @@ class DecodeOptions:
     """How to decode: greedy (``beam_size=1``) or beam search, and how to batch.
 
     Attributes:
-        beam_size: k >= 1 live hypotheses per sentence; 1 is greedy decoding.
+        beam_size: 1 <= k <= :data:`MAX_BEAM` (64) live hypotheses per sentence; 1 is greedy decoding.
         n_best: 1 <= n_best <= beam_size hypotheses kept per sentence, best first.
-        alpha: GNMT length-penalty exponent >= 0 [Wu16] Eq. 14 (beam search only).
-        beta: GNMT coverage-penalty weight >= 0 [Wu16] Eq. 14 (beam search only; needs attention).
+        alpha: GNMT length-penalty exponent in [0, :data:`MAX_PENALTY`] [Wu16] Eq. 14 (beam search only).
+        beta: GNMT coverage-penalty weight in [0, :data:`MAX_PENALTY`] [Wu16] Eq. 14 (beam search
+            only; needs attention).
         stop: when beam search ends a sentence, one of :data:`STOP_RULES`.
-        max_len: maximum output tokens (without ``</s>``); None: the task's limit for the source.
+        max_len: maximum output tokens (without ``</s>``), at most :data:`MAX_LEN` (4096); None:
+            the task's limit for the source.
         precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast.
-        batch_size: at most this many sentences per batch.
-        batch_tokens: and at most this many source tokens per batch, padding and beams included;
-            None: no such limit.
+        batch_size: at most this many sentences per batch (1 to :data:`MAX_BATCH_SIZE`).
+        batch_tokens: and at most this many source tokens per batch, padding and beams included
+            (1 to :data:`MAX_BATCH_TOKENS`); None: no such limit.
 
     Raises:
         DecodeOptionError: on construction, for any value out of range (one line naming the
             field, the value and the valid range).
     """
 
-    beam_size: int = _opt(1, "--beam", "beam size; 1 = greedy decoding", metavar="K")
+    beam_size: int = _opt(1, "--beam", f"beam size, 1 to {MAX_BEAM}; 1 = greedy decoding", metavar="K")
     n_best: int = _opt(
         1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N", beam=True
     )
-    alpha: float = _opt(0.6, "--alpha", "GNMT length-penalty exponent for beam search", beam=True)
+    alpha: float = _opt(
+        0.6, "--alpha", f"GNMT length-penalty exponent for beam search, 0 to {MAX_PENALTY:g}", beam=True
+    )
     beta: float = _opt(
-        0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA", beam=True
+        0.0,
+        "--coverage-penalty",
+        f"GNMT coverage-penalty weight for beam search, 0 to {MAX_PENALTY:g}",
+        metavar="BETA",
+        beam=True,
     )
     stop: str = _opt(
         "heuristic",
@@ -79,7 +110,7 @@ class DecodeOptions:
         beam=True,
     )
     max_len: int | None = _opt(
-        None, "--max-len", "at most this many output tokens (default: the task's limit)", metavar="N"
+        None, "--max-len", f"at most this many output tokens, up to {MAX_LEN} (default: the task's limit)", metavar="N"
     )
     precision: str = _opt(
         "fp32",
@@ -93,8 +124,8 @@ class DecodeOptions:
     )
 
     def __post_init__(self) -> None:
-        _check_int(self, "beam_size", 1)
-        _check_int(self, "n_best", 1)
+        _check_int(self, "beam_size", 1, MAX_BEAM)
+        _check_int(self, "n_best", 1, MAX_BEAM)
         if self.n_best > self.beam_size:
             raise DecodeOptionError(
                 f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
@@ -110,10 +141,10 @@ class DecodeOptions:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", "precision"
             )
         if self.max_len is not None:
-            _check_int(self, "max_len", 1)
-        _check_int(self, "batch_size", 1)
+            _check_int(self, "max_len", 1, MAX_LEN)
+        _check_int(self, "batch_size", 1, MAX_BATCH_SIZE)
         if self.batch_tokens is not None:
-            _check_int(self, "batch_tokens", 1)
+            _check_int(self, "batch_tokens", 1, MAX_BATCH_TOKENS)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "DecodeOptions":
@@ -145,13 +176,15 @@ def option_fields() -> tuple[dataclasses.Field, ...]:
     return dataclasses.fields(DecodeOptions)
 
 
-def _check_int(options: DecodeOptions, name: str, low: int) -> None:
+def _check_int(options: DecodeOptions, name: str, low: int, high: int) -> None:
     value = getattr(options, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {value!r}", name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise DecodeOptionError(f"{name} must be an integer from {low} to {high}, got {short_repr(value)}", name)
 
 
 def _check_float(options: DecodeOptions, name: str) -> None:
     value = getattr(options, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {value!r}", name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_PENALTY:
+        raise DecodeOptionError(
+            f"{name} must be a finite number from 0 to {MAX_PENALTY:g}, got {short_repr(value)}", name
+        )
