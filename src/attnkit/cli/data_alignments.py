@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.alignments import INSTALL_COMMAND, PUNCTUATION, AlignmentDataError, build_alignment_corpus, find_package
 from ..data.statistical_align import AlignerError, align_corpus
 from ..evaluation.alignment import SYMMETRISATIONS
-from .common import UserError
+from .common import UserError, check_out_folder
 
 DEFAULT_OUT = Path("corpora") / "alignments.SBLGNT-BSB"
 
@@ -67,6 +67,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.n_dev < 1 or args.n_test < 1:
         raise UserError("--n-dev and --n-test must be >= 1", code=2)
+    check_out_folder(args.out, default=DEFAULT_OUT)
     start = time.perf_counter()
     try:
         files = find_package()

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.bible import BibleError, build_bible_corpus
 from ..data.sword import SwordError, find_module
 from . import data_alignments
-from .common import UserError
+from .common import UserError, check_out_folder
 
 EPILOG = """examples:
   attnkit data bible                       # corpora/bible.spaRV1909eb-engWEB2015eb
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 def _bible(args: argparse.Namespace) -> int:
     if args.n_dev < 0 or args.n_test < 0 or args.max_words < 1 or not args.max_ratio >= 1:
         raise UserError("--n-dev and --n-test must be >= 0, --max-words >= 1 and --max-ratio >= 1", code=2)
-    out = args.out or Path("corpora") / f"bible.{args.src}-{args.tgt}"
+    default = Path("corpora") / f"bible.{args.src}-{args.tgt}"
+    out = check_out_folder(args.out or default, default=default)
     start = time.perf_counter()
     try:
         for name in (args.src, args.tgt):

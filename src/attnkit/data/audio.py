@@ -28,7 +28,11 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 
-__all__ = ["FeatureConfig", "read_audio", "log_mel", "normalise_utterance", "features_of_file"]
+__all__ = ["FeatureConfig", "read_audio", "log_mel", "normalise_utterance", "features_of_file", "MIN_SAMPLE_RATE"]
+
+#: the lowest sample rate of a recording attnkit reads, Hz: speech needs several kHz, and a file
+#: at 1 Hz resampled to 16 kHz asks for 16,000 samples per stored one (19 GB for 600 KB)
+MIN_SAMPLE_RATE = 1000
 
 
 @dataclass(frozen=True)
@@ -79,12 +83,16 @@ class FeatureConfig:
         return self.hop_samples / self.sample_rate
 
 
-def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
+def read_audio(path: str | Path, sample_rate: int = 16000, *, max_seconds: float | None = None) -> np.ndarray:
     """A sound file as mono float32 samples in [-1, 1] at `sample_rate` Hz, (N,).
 
+    The header is read first (``soundfile.info``): a recording longer than `max_seconds`, or at
+    a rate below :data:`MIN_SAMPLE_RATE`, is refused before anything is decoded.
+
     Raises:
-        attnkit.errors.InputError: if the file is missing, is not audio libsndfile reads, or
-            holds no samples.
+        attnkit.errors.InputError: if the file is missing, is not audio libsndfile reads, holds
+            no samples or samples that are not finite (NaN, infinity), is longer than
+            `max_seconds`, or is recorded below :data:`MIN_SAMPLE_RATE`.
     """
     import librosa
     import soundfile
@@ -93,16 +101,35 @@ def read_audio(path: str | Path, sample_rate: int = 16000) -> np.ndarray:
     if not path.is_file():
         raise InputError(f"{path}: no such file; give the path of a WAV recording")
     try:
+        info = soundfile.info(str(path))
+        if info.samplerate < MIN_SAMPLE_RATE:
+            raise InputError(
+                f"{path}: recorded at {info.samplerate} Hz; attnkit reads {MIN_SAMPLE_RATE} Hz and up "
+                f"(speech: 8000 or more); record or convert it again"
+            )
+        if max_seconds is not None and info.frames / info.samplerate > max_seconds:
+            raise InputError(
+                f"{path}: {info.frames / info.samplerate:.1f} s is longer than the {max_seconds:g} s this model "
+                "takes; cut the recording"
+            )
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(
-            f"{path}: not an audio file libsndfile can read ({str(err).splitlines()[0]}); record or convert it to WAV"
+            f"{path}: not an audio file libsndfile can read ({first}); record or convert it to WAV"
         ) from None
     if samples.size == 0:
         raise InputError(f"{path}: the audio file holds no samples; record something longer")
+    if not np.isfinite(samples).all():
+        raise InputError(f"{path}: the recording holds samples that are not numbers (NaN or infinite); record it again")
     mono = samples.mean(axis=1)
     if rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+        try:
+            mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+        except librosa.util.exceptions.ParameterError as err:
+            raise InputError(
+                f"{path}: cannot resample from {rate} Hz ({err}); convert it to {sample_rate} Hz"
+            ) from None
     return mono.astype(np.float32)
 
 
@@ -153,11 +180,18 @@ def normalise_utterance(frames: np.ndarray, eps: float = 1e-5) -> np.ndarray:
     return ((frames - frames.mean(axis=0)) / (frames.std(axis=0) + eps)).astype(np.float32)
 
 
-def features_of_file(path: str | Path, cfg: FeatureConfig = FeatureConfig()) -> np.ndarray:
+def features_of_file(
+    path: str | Path, cfg: FeatureConfig = FeatureConfig(), *, max_seconds: float | None = None
+) -> np.ndarray:
     """Normalised log-mel frames (T, n_mels) of a sound file (:func:`read_audio`, :func:`log_mel`,
     :func:`normalise_utterance`).
+
+    Args:
+        path: the sound file.
+        cfg: how sound becomes frames.
+        max_seconds: the longest recording taken, checked from the header before decoding.
 
     Raises:
         attnkit.errors.InputError: as :func:`read_audio`.
     """
-    return normalise_utterance(log_mel(read_audio(path, cfg.sample_rate), cfg))
+    return normalise_utterance(log_mel(read_audio(path, cfg.sample_rate, max_seconds=max_seconds), cfg))

@@ -57,6 +57,7 @@ from ..models.speech_seq2seq import ListensToFrames
 from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
+from .date_task import check_date_sizes
 from .seq2seq import TeacherForcedTask
 from .spoken_words import pad_frames, speech_cache_dir
 
@@ -107,6 +108,11 @@ def field_accuracy(outputs: Sequence[str], targets: Sequence[str]) -> dict[str, 
     return scores
 
 
+#: the most utterances (train + dev + test) a spoken-dates config may ask for: each is synthesised
+#: by espeak-ng and kept as log-mel frames, and 200,000 already take hours and gigabytes
+MAX_SPOKEN_DATES = 200_000
+
+
 @dataclass(frozen=True)
 class SpokenDatesConfig:
     """``data.task: spoken-dates``.
@@ -152,6 +158,7 @@ class SpokenDatesConfig:
             raise ConfigError("data.speeds and data.pitches need a value each, and data.max_seconds must be > 0")
         split_voices(self.variants, self.dev_variants, self.test_variants, self.seed)
         self.features.check()
+        check_date_sizes(self, self.locales, MAX_SPOKEN_DATES)
         try:
             for loc in self.locales:
                 for variant in self.variants:
@@ -447,7 +454,8 @@ class SpokenDatesTask(TeacherForcedTask):
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
-        frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]
+        cfg = self.config
+        frames = [torch.from_numpy(features_of_file(p, cfg.features, max_seconds=cfg.max_seconds)) for p in inputs]
         limit = self.config.max_seconds / self.config.features.frame_seconds
         for path, f in zip(inputs, frames):
             if len(f) > limit:

@@ -69,6 +69,11 @@ def speech_cache_dir(given: str = "") -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attnkit" / "speech")
 
 
+#: the longest recording a spoken-words model takes, seconds: the words it learnt last about one
+#: second; a ten-minute file asked for 2.6 GB and 18 s before failing on the position table
+MAX_WORD_SECONDS = 10.0
+
+
 @dataclass(frozen=True)
 class SpokenWordsConfig:
     """``data.task: spoken-words``.
@@ -335,20 +340,21 @@ class SpokenWordsTask:
         the last layer's self-attention over its frames.
 
         Raises:
-            attnkit.errors.InputError: for a missing, non-audio or empty file, a decoding flag or an
-                option (this task takes none); every file is read before any prediction.
+            attnkit.errors.InputError: for a missing, non-audio or empty file, one longer than
+                :data:`MAX_WORD_SECONDS` (checked from its header before decoding), a decoding flag
+                or an option (this task takes none); every file is read before any prediction.
         """
         if options:
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         if not inputs:
             raise InputError("no input recordings; give WAV files")
-        frames = [torch.from_numpy(features_of_file(path, self.config.features)) for path in inputs]
+        feats = self.config.features
+        frames = [torch.from_numpy(features_of_file(p, feats, max_seconds=MAX_WORD_SECONDS)) for p in inputs]
         x, lengths = pad_frames(frames)
         device = next(model.parameters()).device
         with torch.no_grad():
             out = model(x.to(device), lengths.to(device), need_weights=True)
         probs = torch.softmax(out.logits.float(), -1).cpu()
-        feats = self.config.features
         preds = []
         for b, f in enumerate(frames):
             n = int(out.lengths[b])
