@@ -12,6 +12,7 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
+from ..capabilities import InputKind
 from ..decoding import DecodeOptionError, DecodeOptions, option_fields
 from ..errors import ConfigError, InputError
 from ..machine import DEVICE_HELP, resolve_device
@@ -78,6 +79,23 @@ def number(low: float, high: float, *, above_low: bool = False) -> Callable[[str
         return value
 
     return parse
+
+
+def require_translation(run, command: str) -> None:
+    """Refuse (exit 2, one line) a run whose task does not translate text (decode text into text),
+    for the commands made for such runs (``translate``, ``align``), from what the run declares.
+
+    Raises:
+        UserError: naming the run, what its task takes, and ``attnkit predict`` instead.
+    """
+    task = run.capabilities.task
+    if task.input is not InputKind.TEXT or not task.decodes:
+        does = "decodes" if task.decodes else "classifies"
+        raise UserError(
+            f"{run.path} is a run of a task that {does} {task.input.value} input; attnkit {command} translates "
+            f"text: use `attnkit predict --model {run.path} INPUT...`",
+            code=2,
+        )
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

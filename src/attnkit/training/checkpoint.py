@@ -14,10 +14,18 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..io import atomic_path, atomic_write_text
+from ..io import atomic_path
 from .state_check import check_state
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state", "has_state"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointWriteError",
+    "save_weights",
+    "load_weights",
+    "save_state",
+    "load_state",
+    "has_state",
+]
 
 
 _STATE_KEY = "attnkit.trainer_state"  # metadata key of last.safetensors holding the JSON state
@@ -27,11 +35,33 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint that could not be written (a full disk, a read-only folder); the file it was to
+    replace is intact, since every write is atomic."""
+
+
+def _write(path: Path, what: str, write) -> None:
+    """Run `write(tmp)` for `path` atomically; a failing disk is one :class:`CheckpointWriteError`."""
+    try:
+        with atomic_path(path) as tmp:
+            write(tmp)
+    except (OSError, SafetensorError) as err:
+        text = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = getattr(err, "strerror", None) or text
+        raise CheckpointWriteError(
+            f"{path}: could not be written ({reason}); the previous {what} is intact: free some space or make "
+            f"{path.parent} writable, then continue with `attnkit train --resume {path.parent}`"
+        ) from None
+
+
 def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write `model`'s parameters and buffers to a safetensors file, atomically."""
+    """Write `model`'s parameters and buffers to a safetensors file, atomically.
+
+    Raises:
+        CheckpointWriteError: when the file cannot be written; the previous one stays as it was.
+    """
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    _write(Path(path), "best model", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
@@ -80,6 +110,10 @@ def save_state(
     killed between the two renames still leaves a consistent state (the tensors and the step,
     position and optimiser scalars of the same save); ``trainer_state.json`` is written last, as
     a readable copy and the mark of a resumable run folder.
+
+    Raises:
+        CheckpointWriteError: when a file cannot be written (a full disk, a read-only folder);
+            the previous state stays whole and resumable.
     """
     run_dir = Path(run_dir)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -99,9 +133,10 @@ def save_state(
         "scheduler": scheduler.state_dict(),
         "extra": extra,
     }
-    with atomic_path(run_dir / "last.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata={_STATE_KEY: json.dumps(meta)})
-    atomic_write_text(run_dir / "trainer_state.json", json.dumps(meta, indent=1))
+    text = json.dumps(meta)
+    _write(run_dir / "last.safetensors", "state", lambda tmp: save_file(tensors, str(tmp), metadata={_STATE_KEY: text}))
+    readable = json.dumps(meta, indent=1)
+    _write(run_dir / "trainer_state.json", "state", lambda tmp: tmp.write_text(readable, encoding="utf-8"))
 
 
 def load_state(
