@@ -94,6 +94,8 @@ def test_train_out_in_a_missing_folder_is_refused(tmp_path, capsys):
         (["data", "bible", "--n-dev", "-1"], "--n-dev"),
         (["data", "bible", "--max-ratio", "nan"], "--max-ratio"),  # already refused in one line
         (["data", "alignments", "--n-test", "0"], "--n-test"),
+        (["data", "bible", "--seed", str(2**70)], "--seed"),  # found by the fuzz suite
+        (["data", "alignments", "--seed", str(2**70)], "--seed"),
         (["train", DATES, "--seed", str(2**70)], "--seed"),
         (["translate", "--model", "x", "--seed", "-1", "a"], "--seed"),
     ],

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.bible import BibleError, build_bible_corpus
 from ..data.sword import SwordError, find_module
 from . import data_alignments
-from .common import UserError, check_out_folder
+from .common import MAX_SEED, UserError, check_out_folder, whole
 
 EPILOG = """examples:
   attnkit data bible                       # corpora/bible.spaRV1909eb-engWEB2015eb
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--out", type=Path, help="corpus folder (default: corpora/bible.<src>-<tgt>)")
     output.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
     split = bible.add_argument_group("split and filters")
-    split.add_argument("--seed", type=int, default=1234, help="seed of the split (default: %(default)s)")
+    split.add_argument("--seed", type=whole(0, MAX_SEED), default=1234, help="seed of the split (default: %(default)s)")
     split.add_argument("--n-dev", type=int, default=500, help="development pairs (default: %(default)s)")
     split.add_argument("--n-test", type=int, default=1000, help="test pairs (default: %(default)s)")
     split.add_argument(
