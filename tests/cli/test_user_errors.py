@@ -140,6 +140,14 @@ def test_ctrl_c_during_imports_is_one_line_exit_130(tmp_path):
     assert err.decode().strip().splitlines() == ["attnkit: interrupted"]
 
 
+def test_max_len_beyond_a_transformers_positions_is_a_usage_error(tiny_runs, capsys):
+    run = str(tiny_runs["transformer"])
+    assert main(["translate", "--model", run, "--max-len", "100", "--beam", "2", "3 May 1979"]) == 2
+    line = _last_line(capsys)
+    assert line.startswith("attnkit translate: error: --max-len") and "position table" in line, line
+    assert main(["translate", "--model", run, "--max-len", "5", "3 May 1979"]) == 0
+
+
 def test_seed_beyond_64_bits_is_a_usage_error(capsys):
     assert main(["train", DATES, "--seed", str(2**70)]) == 2
     assert "--seed" in _last_line(capsys)

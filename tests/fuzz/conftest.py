@@ -12,26 +12,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from attnkit.cli import main
-from attnkit.config import load_config
-from attnkit.training.pipeline import train_run
+
+from ..explore.conftest import tiny_runs  # noqa: F401  (the session's tiny Bahdanau and Transformer runs)
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = [
-    "data.n_train=200",
-    "data.n_dev=20",
-    "data.n_test=20",
-    "data.locales=[de_DE, en_US]",
-    "train.max_steps=5",
-    "train.eval_every=5",
-    "train.batch_size=32",
-    "train.threads=1",
-    "model.emb_dim=8",
-    "model.hidden_dim=12",
-    "model.attn_dim=12",
-]
 SECONDS_PER_CASE = 20.0  # bounded time: any case slower than this is a failure
 MEMORY_PER_CASE_MB = 1500.0  # bounded memory: the peak of the process may not grow by more
 
@@ -91,11 +76,3 @@ def assert_clean(outcome: Outcome, argv: list[str]) -> None:
         last = lines[-1]
         assert last.startswith("attnkit") and ("error:" in last or last.endswith("interrupted")), where
         assert len(last) < 2000, where
-
-
-@pytest.fixture(scope="session")
-def fuzz_run(tmp_path_factory) -> Path:
-    """A date run of a few steps: the model of every fuzzed command that needs one."""
-    run = tmp_path_factory.mktemp("fuzz") / "run"
-    train_run(load_config(REPO / "configs" / "dates-bahdanau.yaml", TINY), run, progress=False)
-    return run

@@ -218,7 +218,7 @@ def test_the_bad_media_corpus(tmp_path):
 class Sandbox:
     """A folder with inputs (media, texts, configs), a copy of the tiny run and an outputs folder."""
 
-    def __init__(self, root: Path, run: Path) -> None:
+    def __init__(self, root: Path, run: Path, transformer: Path | None = None) -> None:
         self.root = root
         self.inputs = write(root / "inputs", {**bad_images(), **bad_wavs()})
         (root / "inputs" / "dates.txt").write_text("3 May 1979\n5/3/79\n\n" + "x" * 300 + "\n")
@@ -228,6 +228,9 @@ class Sandbox:
         (root / "inputs" / "dates.yaml").write_text(DATES.read_text())
         self.run = root / "run"
         shutil.copytree(run, self.run)
+        self.transformer = root / "transformer"
+        if transformer is not None:
+            shutil.copytree(transformer, self.transformer)
         self.outputs = root / "outputs"
         self.outputs.mkdir()
 
@@ -235,6 +238,7 @@ class Sandbox:
         names = ["dates.txt", "pairs.txt", "empty.yaml", "broken.yaml", "dates.yaml", *self.inputs]
         return [
             str(self.run),
+            str(self.transformer),
             str(self.root / "inputs" / "missing.txt"),
             str(self.root / "inputs"),
             *[str(self.root / "inputs" / n) for n in names],
@@ -312,7 +316,7 @@ def argvs(draw, box: Sandbox) -> list[str]:
         elif flag in CHOICES:
             argv.append(draw(st.sampled_from([*CHOICES[flag], "", "nan"])))
         elif flag == "--model":
-            argv.append(draw(st.sampled_from([str(box.run)] * 4 + box.paths())))
+            argv.append(draw(st.sampled_from([str(box.run), str(box.transformer)] * 2 + box.paths())))
         elif flag in INPUTS:
             argv.append(draw(st.sampled_from(box.paths())))
         elif flag in OUTPUTS:
@@ -342,7 +346,11 @@ def argvs(draw, box: Sandbox) -> list[str]:
 
 
 def _watched(box: Sandbox) -> dict[str, str]:
-    return {**{f"inputs/{k}": v for k, v in digest(box.root / "inputs").items()}, **digest(box.run)}
+    return {
+        **{f"inputs/{k}": v for k, v in digest(box.root / "inputs").items()},
+        **{f"run/{k}": v for k, v in digest(box.run).items()},
+        **{f"transformer/{k}": v for k, v in digest(box.transformer).items()},
+    }
 
 
 def _outputs_only(box: Sandbox, argv: list[str]) -> set[str]:
@@ -368,8 +376,8 @@ def _check_case(box: Sandbox, argv: list[str]) -> None:
         shutil.rmtree(p) if p.is_dir() else p.unlink()
 
 
-def _fuzz_cli(tmp_path: Path, run: Path, n: int) -> None:
-    box = Sandbox(tmp_path / "box", run)
+def _fuzz_cli(tmp_path: Path, runs: dict[str, Path], n: int) -> None:
+    box = Sandbox(tmp_path / "box", runs["bahdanau"], runs["transformer"])
 
     @_settings(n)
     @given(data=st.data())
@@ -379,13 +387,13 @@ def _fuzz_cli(tmp_path: Path, run: Path, n: int) -> None:
     case()
 
 
-def test_fuzz_commands(tmp_path, fuzz_run):
-    _fuzz_cli(tmp_path, fuzz_run, DEFAULT["cli"])
+def test_fuzz_commands(tmp_path, tiny_runs):
+    _fuzz_cli(tmp_path, tiny_runs, DEFAULT["cli"])
 
 
-def test_fixed_bad_commands(tmp_path, fuzz_run):
+def test_fixed_bad_commands(tmp_path, tiny_runs):
     """The cases of the issue, each once: values and media that were tracebacks or accepted."""
-    box = Sandbox(tmp_path / "box", fuzz_run)
+    box = Sandbox(tmp_path / "box", tiny_runs["bahdanau"], tiny_runs["transformer"])
     run, inputs = str(box.run), box.root / "inputs"
     cases = [
         ["translate", "--model", run, "--alpha", "nan", "3 May 1979"],
@@ -402,6 +410,7 @@ def test_fixed_bad_commands(tmp_path, fuzz_run):
         ["train", str(inputs / "dates.yaml"), "--out", "/nonexistent/attnkit/run"],
         ["train", "--resume", run],
         ["demo", "--jobs", "0"],
+        ["translate", "--model", str(box.transformer), "--max-len", "4096", "3 May 1979"],
     ]
     for argv in cases:
         _check_case(box, argv)
@@ -414,8 +423,8 @@ def _limit_memory() -> None:  # in the child: a cap on its address space, so a r
     resource.setrlimit(resource.RLIMIT_AS, (8 * 2**30, 8 * 2**30))
 
 
-def _fuzz_subprocess(tmp_path: Path, run: Path, n: int) -> None:
-    box = Sandbox(tmp_path / "box", run)
+def _fuzz_subprocess(tmp_path: Path, runs: dict[str, Path], n: int) -> None:
+    box = Sandbox(tmp_path / "box", runs["bahdanau"], runs["transformer"])
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "OMP_NUM_THREADS": "1"}
 
     @_settings(n)
@@ -444,19 +453,19 @@ def _fuzz_subprocess(tmp_path: Path, run: Path, n: int) -> None:
     case()
 
 
-def test_fuzz_subprocesses(tmp_path, fuzz_run):
-    _fuzz_subprocess(tmp_path, fuzz_run, DEFAULT["subprocess"])
+def test_fuzz_subprocesses(tmp_path, tiny_runs):
+    _fuzz_subprocess(tmp_path, tiny_runs, DEFAULT["subprocess"])
 
 
 # ---------------------------------------------------------------- the long run
 
 
 @pytest.mark.slow
-def test_fuzz_long(tmp_path, fuzz_run):
+def test_fuzz_long(tmp_path, tiny_runs):
     """10,000 cases (:data:`SLOW`): configs, --set values, media, commands, subprocesses."""
     assert math.isclose(sum(SLOW.values()), 10_000)
     _fuzz_configs(tmp_path, SLOW["config"])
     _fuzz_sets(SLOW["set"])
     _fuzz_media(tmp_path, SLOW["media"])
-    _fuzz_cli(tmp_path / "cli", fuzz_run, SLOW["cli"])
-    _fuzz_subprocess(tmp_path / "sub", fuzz_run, SLOW["subprocess"])
+    _fuzz_cli(tmp_path / "cli", tiny_runs, SLOW["cli"])
+    _fuzz_subprocess(tmp_path / "sub", tiny_runs, SLOW["subprocess"])

@@ -32,6 +32,9 @@ def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into :class:`UserError`."""
     try:
         yield
+    except DecodeOptionError as err:  # an option the run cannot take (checked where it decodes)
+        flags = {f.name: f.metadata["flag"] for f in option_fields()}
+        raise UserError(f"{flags.get(err.field or '', 'decoding')}: {err}", code=2) from None
     except ConfigError as err:
         raise UserError(str(err), code=2) from None
     except (RunError, CheckpointError, InputError) as err:

@@ -26,6 +26,7 @@ __all__ = [
     "MAX_BATCH_SIZE",
     "MAX_BATCH_TOKENS",
     "MAX_PENALTY",
+    "check_max_len",
 ]
 
 STOP_RULES = ("heuristic", "exact")  # when beam search ends a sentence; see beam_search
@@ -168,6 +169,21 @@ class DecodeOptions:
             for f in dataclasses.fields(self)
             if getattr(self, f.name) != getattr(default, f.name)
         }
+
+
+def check_max_len(options: DecodeOptions, limit: int) -> None:
+    """Refuse ``options.max_len`` above `limit`, the most output tokens a model can place (its
+    position table holds the start token and `limit` outputs).
+
+    Raises:
+        DecodeOptionError: one line naming max_len, the value and the model's limit.
+    """
+    if options.max_len is not None and options.max_len > limit:
+        raise DecodeOptionError(
+            f"max_len must be at most {limit} for this model (the outputs its position table holds), "
+            f"got {options.max_len}",
+            "max_len",
+        )
 
 
 def option_fields() -> tuple[dataclasses.Field, ...]:

@@ -48,6 +48,7 @@ from ..data.audio import FeatureConfig, features_of_file
 from ..data.dates import DateExample
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..decoding import DecodeOptions, beam_search, greedy_decode
+from ..decoding.options import check_max_len
 from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
@@ -359,6 +360,7 @@ class SpokenDatesTask(TeacherForcedTask):
         """(output, output tokens + "</s>", weights trimmed to the real positions) per input, in order,
         greedy or with beam search as `decode` says (None: greedy, 64 recordings per batch)."""
         options = decode or DecodeOptions(batch_size=64)
+        check_max_len(options, self.spec.max_len - 1)
         batch_size, max_len = options.batch_size, options.max_len or self.max_target_len
         model.eval()
         device = next(model.parameters()).device
