@@ -51,6 +51,14 @@ def test_caption_and_spoken_date_sizes_are_bounded():
         load_config(None, ["data.task=spoken-dates", "data.n_dev=1000000000000"])
 
 
+@pytest.mark.parametrize("text", ["data: {task: []}\n", "data: {task: {a: 1}}\n", "model: {arch: [rnn]}\n"])
+def test_a_task_or_family_that_is_not_a_name_is_a_config_error(tmp_path, text):  # found by the fuzz suite
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"data.task|model.arch"):
+        load_config(path)
+
+
 def test_the_largest_documented_sizes_load():
     assert load_config(DATES, ["data.n_train=1000000"]).data.n_train == 1_000_000
 
