@@ -6,15 +6,16 @@ Nothing here unpickles: tensors live in ``.safetensors`` files, everything else 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..io import atomic_path
+from ..io import atomic_path, atomic_write_text
 from .state_check import check_state
 
 __all__ = [
@@ -40,11 +41,11 @@ class CheckpointWriteError(CheckpointError):
     replace is intact, since every write is atomic."""
 
 
-def _write(path: Path, what: str, write) -> None:
-    """Run `write(tmp)` for `path` atomically; a failing disk is one :class:`CheckpointWriteError`."""
+@contextmanager
+def _written(path: Path, what: str) -> Iterator[None]:
+    """Around the atomic write of `path`: a failing disk is one :class:`CheckpointWriteError`."""
     try:
-        with atomic_path(path) as tmp:
-            write(tmp)
+        yield
     except (OSError, SafetensorError) as err:
         text = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         reason = getattr(err, "strerror", None) or text
@@ -61,7 +62,8 @@ def save_weights(model: nn.Module, path: str | Path) -> None:
         CheckpointWriteError: when the file cannot be written; the previous one stays as it was.
     """
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    _write(Path(path), "best model", lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt"}))
+    with _written(Path(path), "best model"), atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
 
 
 def _read(path: Path) -> dict[str, torch.Tensor]:
@@ -133,10 +135,11 @@ def save_state(
         "scheduler": scheduler.state_dict(),
         "extra": extra,
     }
-    text = json.dumps(meta)
-    _write(run_dir / "last.safetensors", "state", lambda tmp: save_file(tensors, str(tmp), metadata={_STATE_KEY: text}))
-    readable = json.dumps(meta, indent=1)
-    _write(run_dir / "trainer_state.json", "state", lambda tmp: tmp.write_text(readable, encoding="utf-8"))
+    last, readable = run_dir / "last.safetensors", run_dir / "trainer_state.json"
+    with _written(last, "state"), atomic_path(last) as tmp:
+        save_file(tensors, str(tmp), metadata={_STATE_KEY: json.dumps(meta)})
+    with _written(readable, "state"):
+        atomic_write_text(readable, json.dumps(meta, indent=1))
 
 
 def load_state(
