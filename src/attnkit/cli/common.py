@@ -77,8 +77,8 @@ def number(low: float, high: float, *, above_low: bool = False) -> Callable[[str
         except ValueError:
             value = math.nan
         if not (low < value if above_low else low <= value) or not value <= high:
-            where = f"{'above' if above_low else 'from'} {low:g} {'and up' if above_low else ''} to {high:g}"
-            raise argparse.ArgumentTypeError(f"must be a number {' '.join(where.split())}, got {text[:40]!r}")
+            where = f"above {low:g} and at most {high:g}" if above_low else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {where}, got {text[:40]!r}")
         return value
 
     return parse
