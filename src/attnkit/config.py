@@ -313,13 +313,17 @@ _LEGACY_MODEL = {
 def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *, legacy: bool = False) -> RunConfig:
     """Read a YAML run config (or the defaults when `path` is None), apply overrides, validate.
 
+    A file without ``data.task`` configures the default task (``dates``), and says so in the log;
+    an empty file (nothing but comments, ``null`` or ``{}``) with no overrides is refused: it is
+    far more often a truncated or wrong file than a wish to train the defaults.
+
     Args:
         path: the YAML file.
         overrides: ``section.key=value`` items, applied after the file.
         legacy: read a run folder's config written by attnkit 0.1 (see :func:`config_from_dict`).
 
     Raises:
-        ConfigError: for a missing or unreadable file, invalid YAML, or an invalid value.
+        ConfigError: for a missing, unreadable or empty file, invalid YAML, or an invalid value.
     """
     raw: Any = {}
     if path is not None:
@@ -336,7 +340,15 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (), *
             ) from None
         if not isinstance(raw, Mapping):
             raise ConfigError(f"config file {path} must hold a mapping (data:, model:, train:)")
+        if not raw and not overrides:  # an empty or truncated file, or the wrong one: not "train the defaults"
+            raise ConfigError(
+                f"config file {path} is empty; give at least data.task (e.g. `data: {{task: {DEFAULT_TASK}}}`) "
+                "or start from a file in configs/"
+            )
     raw = merge(dict(raw), parse_overrides(overrides))
+    data = raw.get("data")
+    if path is not None and not (isinstance(data, Mapping) and "task" in data):
+        log.info("no data.task in %s: training the default task, %s", path, DEFAULT_TASK)
     return config_from_dict(raw, legacy=legacy)
 
 

@@ -51,7 +51,7 @@ class Registry(Generic[T]):
         """
         try:
             return self._entries[name].obj
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: a list or mapping given as a name (a config's value)
             raise ValueError(
                 f"unknown {self.kind} {reprlib.repr(name)}; choose one of: {', '.join(self._entries)}"
             ) from None

@@ -24,6 +24,7 @@ def test_study_trains_evaluates_and_writes_the_report(tmp_path, capsys):
     corpus = write_corpus(tmp_path / "corpus", n_train=200, n_dev=20, n_test=30)
     configs = [_config(tmp_path / f"bible-{a}.yaml", corpus, a) for a in ("none", "bahdanau")]
     out, report = tmp_path / "study", tmp_path / "docs" / "length.md"
+    report.parent.mkdir()  # attnkit makes no folder outside the study's own (issue 26)
     args = [
         "study",
         "length",

@@ -6,6 +6,7 @@ import math
 import pytest
 
 from attnkit.decoding import DecodeOptionError, DecodeOptions, option_fields
+from attnkit.schema import short_repr
 
 BAD = [
     ("beam_size", 0),
@@ -24,7 +25,23 @@ BAD = [
     ("batch_size", 0),
     ("batch_tokens", 0),
     ("batch_tokens", -5),
+    # upper bounds (issue 26): --beam 100000 took 27 s and 2.1 GB for one date
+    ("beam_size", 1025),
+    ("beam_size", 100000),
+    ("beam_size", 2**70),
+    ("max_len", 4097),
+    ("batch_size", 65537),
+    ("batch_tokens", 10**12),
+    ("alpha", 1e6),
+    ("beta", 10.5),
+    ("beta", math.nan),
 ]
+
+
+def test_the_largest_values_in_range_are_taken():
+    options = DecodeOptions(beam_size=1024, n_best=1024, max_len=4096, batch_size=65536, alpha=10.0, beta=10.0)
+    assert options.beam_size == 1024 and options.batch_tokens == 8000
+    assert DecodeOptions(batch_tokens=10_000_000).batch_tokens == 10_000_000
 
 
 @pytest.mark.parametrize("field,value", BAD)
@@ -33,7 +50,7 @@ def test_each_bad_value_is_one_line_naming_its_field(field, value):
         DecodeOptions(**{field: value})
     message = str(err.value)
     assert "\n" not in message and message.startswith(field) and err.value.field == field
-    assert repr(value) in message
+    assert short_repr(value) in message
 
 
 def test_n_best_over_the_beam_and_unknown_names():

@@ -1,3 +1,4 @@
+# ruff: noqa: E402  (the imports after the Ctrl-C handler below)
 """Layer 8 (docs/architecture.md): the ``attnkit`` command. Parses, validates, sets up logging, calls the library.
 
 Exit codes: 0 success, 1 runtime failure (bad input, missing run, ...), 2 usage error.
@@ -7,8 +8,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
 from typing import Sequence
+
+
+def _interrupted_while_starting(signum, frame) -> None:
+    """Ctrl-C while the command's modules (torch, ...) are imported: one line, exit 130."""
+    sys.stderr.write("attnkit: interrupted\n")
+    os._exit(130)
+
+
+# Run as the command (``python -m attnkit.cli``, the ``attnkit`` script), not imported as a library:
+# Ctrl-C during the imports below ends the command quietly instead of with a traceback.
+_STARTING = sys.argv[0] == "-m" or os.path.basename(sys.argv[0]) == "attnkit"
+_previous_handler = signal.signal(signal.SIGINT, _interrupted_while_starting) if _STARTING else None
 
 from ..machine import tune_allocator
 from . import (
@@ -27,6 +42,9 @@ from . import (
     translate,
 )
 from .common import UserError, seed_everything, user_errors
+
+if _STARTING:
+    signal.signal(signal.SIGINT, _previous_handler)  # main() turns KeyboardInterrupt into exit 130
 
 __all__ = ["main"]
 
@@ -73,7 +91,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``attnkit`` command with `argv` (default: ``sys.argv[1:]``); returns the exit code."""
+    """Run the ``attnkit`` command with `argv` (default: ``sys.argv[1:]``); returns the exit code
+    (130 after Ctrl-C, at any point, with one line and no traceback)."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # before the command ran, or while it printed its error
+        print("attnkit: interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -38,7 +38,7 @@ from ..tasks.base import AlignmentChoiceTask
 from ..tasks.seq2seq import Seq2SeqTask
 from ..training import Run, RunError, load_run
 from ..viz import plot_links, save_figure
-from .common import UserError, add_common, check_output, device_of
+from .common import UserError, add_common, check_output, device_of, require_translation
 
 EPILOG = """examples:
   attnkit align --model runs/grc-en-transformer --input test.src --target test.tgt --output links.pharaoh
@@ -191,6 +191,7 @@ def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[s
     if not args.reverse:
         return forward
     rev_run = load_run(args.reverse, device=device_of(args))
+    require_translation(rev_run, "align --reverse")
     backward = model_links(rev_run, targets, sources, choice_of(args, rev_run), explain_of(args, rev_run))
     return [
         symmetrise(f, {(i, j) for j, i in b}, args.symmetrisation, n_source=len(s.split()), n_target=len(t.split()))
@@ -204,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_output(args.plot, "--plot", [*inputs, args.output], plot=True)
     run_ = load_run(args.model, device=device_of(args))
+    require_translation(run_, "align")
     sources = _lines(args.input)
     if args.target is not None:
         targets = _lines(args.target)
@@ -328,6 +330,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     if not args.model:
         raise UserError("give --model RUN (or --links LINKS --gold GOLD)", code=2)
     run_ = load_run(args.model, device=device_of(args))
+    require_translation(run_, "align")
     sources, targets, gold = _texts_and_gold(args, run_)
     sure, possible = gold
     if args.choose:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import random
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import torch
 
+from ..capabilities import InputKind
 from ..decoding import DecodeOptionError, DecodeOptions, option_fields
 from ..errors import ConfigError, InputError
 from ..machine import DEVICE_HELP, resolve_device
@@ -30,6 +32,9 @@ def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into :class:`UserError`."""
     try:
         yield
+    except DecodeOptionError as err:  # an option the run cannot take (checked where it decodes)
+        flags = {f.name: f.metadata["flag"] for f in option_fields()}
+        raise UserError(f"{flags.get(err.field or '', 'decoding')}: {err}", code=2) from None
     except ConfigError as err:
         raise UserError(str(err), code=2) from None
     except (RunError, CheckpointError, InputError) as err:
@@ -38,9 +43,72 @@ def user_errors() -> Iterator[None]:
         raise UserError(f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")) from None
 
 
+#: the most models a command trains at once (``--jobs``), torch threads (``--threads``) and minutes
+#: of a training budget (``--minutes``, about two years) a flag takes
+MAX_JOBS = 64
+MAX_THREADS = 1024
+MAX_MINUTES = 1_000_000.0
+
+#: the largest seed: configs hold 64-bit integers, and torch's generator takes seeds below 2**64
+MAX_SEED = 2**63 - 1
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from `low` to `high` (a usage error naming the range)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low} to {high}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
+def number(low: float, high: float, *, above_low: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in [`low`, `high`] (above `low` when `above_low`)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (low < value if above_low else low <= value) or not value <= high:
+            where = f"above {low:g} and at most {high:g}" if above_low else f"from {low:g} to {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {where}, got {text[:40]!r}")
+        return value
+
+    return parse
+
+
+def require_translation(run, command: str) -> None:
+    """Refuse (exit 2, one line) a run whose task does not translate text (decode text into text),
+    for the commands made for such runs (``translate``, ``align``), from what the run declares.
+
+    Raises:
+        UserError: naming the run, what its task takes, and ``attnkit predict`` instead.
+    """
+    task = run.capabilities.task
+    if task.input is not InputKind.TEXT or not task.decodes:
+        does = "decodes" if task.decodes else "classifies"
+        raise UserError(
+            f"{run.path} is a run of a task that {does} {task.input.value} input; attnkit {command} translates "
+            f"text: use `attnkit predict --model {run.path} INPUT...`",
+            code=2,
+        )
+
+
 def add_common(parser: argparse.ArgumentParser) -> None:
     """``--seed`` and ``--device``, which every subcommand has."""
-    parser.add_argument("--seed", type=int, default=None, help="random seed (default: the config's, or 1234)")
+    parser.add_argument(
+        "--seed",
+        type=whole(0, MAX_SEED),
+        default=None,
+        help="random seed, 0 to 2**63-1 (default: the config's, or 1234)",
+    )
     parser.add_argument(
         "--device", default="auto", metavar="DEVICE", help=f"device to run on: {DEVICE_HELP} (default: %(default)s)"
     )
@@ -146,4 +214,23 @@ def check_output(path: str | Path, flag: str, inputs: Iterable[str | Path] = (),
                 same = False
             if same:
                 raise UserError(f"{flag} {path} is also an input of this command; write to another file", code=2)
+    return path
+
+
+def check_out_folder(path: str | Path, flag: str = "--out", *, default: str | Path | None = None) -> Path:
+    """`path` as a folder a command creates and owns (a run, a study, a corpus), checked before
+    any work: its parent folder must exist, since attnkit creates no folders outside the ones it
+    owns (``/nonexistent/run`` is a typing mistake more often than a wish). The command's own
+    `default` (``runs/NAME``) is the exception: its parent, ``runs/``, is made when missing.
+
+    Raises:
+        UserError: exit 2, one line naming `flag`, the path and the fix.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path} is a file; give a folder", code=2)
+    if default is not None and path == Path(default):
+        return path
+    if not path.parent.is_dir():
+        raise UserError(f"{flag} {path}: folder {path.parent} does not exist; create it first", code=2)
     return path

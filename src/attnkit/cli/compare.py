@@ -23,7 +23,9 @@ from ..training import load_run
 from ..training.parallel import train_many
 from ..training.pipeline import model_label
 from ..viz import plot_alignment, save_figure
-from .common import UserError, add_common
+from .common import MAX_JOBS, UserError, add_common, check_out_folder, whole
+
+DEFAULT_OUT = "runs/compare"
 
 EPILOG = """example:
   attnkit compare configs/dates-bahdanau.yaml configs/dates-sparsemax.yaml configs/dates-luong-local-p.yaml
@@ -32,7 +34,9 @@ EPILOG = """example:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("configs", nargs="+", metavar="CONFIG", help="YAML run configs (two or more)")
-    parser.add_argument("--out", default="runs/compare", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help="output folder; its parent must exist (default: %(default)s)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -43,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=whole(1, MAX_JOBS),
         default=min(2, os.cpu_count() or 1),
         help="runs trained at once, one core each (default: %(default)s)",
     )
@@ -128,9 +132,9 @@ def _grid(runs: dict, text: str, locale: str) -> Figure:
 
 
 def run(args: argparse.Namespace) -> int:
+    out = check_out_folder(args.out, default=DEFAULT_OUT)
     plans = _plans(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)  # runs/, for the default
     summaries = train_many(plans, out, args.jobs)
     runs = {name: load_run(out / name) for name in plans}
     rows = [_row(name, plans[name], runs[name], s) for name, s in zip(plans, summaries)]

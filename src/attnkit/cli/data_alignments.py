@@ -10,7 +10,7 @@ from pathlib import Path
 from ..data.alignments import INSTALL_COMMAND, PUNCTUATION, AlignmentDataError, build_alignment_corpus, find_package
 from ..data.statistical_align import AlignerError, align_corpus
 from ..evaluation.alignment import SYMMETRISATIONS
-from .common import UserError
+from .common import MAX_SEED, UserError, check_out_folder, whole
 
 DEFAULT_OUT = Path("corpora") / "alignments.SBLGNT-BSB"
 
@@ -39,7 +39,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="corpus folder (default: %(default)s)")
     p.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
-    p.add_argument("--seed", type=int, default=1234, help="seed of the split (default: %(default)s)")
+    p.add_argument("--seed", type=whole(0, MAX_SEED), default=1234, help="seed of the split (default: %(default)s)")
     p.add_argument("--n-dev", type=int, default=300, help="gold dev verses (default: %(default)s)")
     p.add_argument("--n-test", type=int, default=1000, help="gold test verses (default: %(default)s)")
     p.add_argument(
@@ -67,6 +67,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.n_dev < 1 or args.n_test < 1:
         raise UserError("--n-dev and --n-test must be >= 1", code=2)
+    check_out_folder(args.out, default=DEFAULT_OUT)
     start = time.perf_counter()
     try:
         files = find_package()

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..data.bible import BibleError, build_bible_corpus
 from ..data.sword import SwordError, find_module
 from . import data_alignments
-from .common import UserError
+from .common import MAX_SEED, UserError, check_out_folder, whole
 
 EPILOG = """examples:
   attnkit data bible                       # corpora/bible.spaRV1909eb-engWEB2015eb
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     output.add_argument("--out", type=Path, help="corpus folder (default: corpora/bible.<src>-<tgt>)")
     output.add_argument("--force", action="store_true", help="rebuild even if the corpus is up to date")
     split = bible.add_argument_group("split and filters")
-    split.add_argument("--seed", type=int, default=1234, help="seed of the split (default: %(default)s)")
+    split.add_argument("--seed", type=whole(0, MAX_SEED), default=1234, help="seed of the split (default: %(default)s)")
     split.add_argument("--n-dev", type=int, default=500, help="development pairs (default: %(default)s)")
     split.add_argument("--n-test", type=int, default=1000, help="test pairs (default: %(default)s)")
     split.add_argument(
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 def _bible(args: argparse.Namespace) -> int:
     if args.n_dev < 0 or args.n_test < 0 or args.max_words < 1 or not args.max_ratio >= 1:
         raise UserError("--n-dev and --n-test must be >= 0, --max-words >= 1 and --max-ratio >= 1", code=2)
-    out = args.out or Path("corpora") / f"bible.{args.src}-{args.tgt}"
+    default = Path("corpora") / f"bible.{args.src}-{args.tgt}"
+    out = check_out_folder(args.out or default, default=default)
     start = time.perf_counter()
     try:
         for name in (args.src, args.tgt):

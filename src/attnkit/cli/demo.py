@@ -25,7 +25,9 @@ from ..io import atomic_write_text
 from ..training import load_run
 from ..training.parallel import train_many
 from ..viz import plot_alignment, save_figure
-from .common import add_common
+from .common import MAX_JOBS, add_common, check_out_folder, whole
+
+DEFAULT_OUT = "runs/demo"
 
 EPILOG = """example:
   attnkit demo --out runs/demo        # about 3-4 minutes on 2 CPU cores"""
@@ -68,7 +70,9 @@ _PLOT_SCRIPTS = ("Latin", "Cyrillic")  # the default font has these glyphs; CJK 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    parser.add_argument(
+        "--out", default=DEFAULT_OUT, help="output folder; its parent must exist (default: %(default)s)"
+    )
     parser.add_argument("--config", help="YAML config to use instead of the built-in default")
     parser.add_argument(
         "--set",
@@ -85,7 +89,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--jobs",
-        type=int,
+        type=whole(1, MAX_JOBS),
         default=min(2, os.cpu_count() or 1),
         help="models trained at once, one core each (default: %(default)s)",
     )
@@ -198,8 +202,8 @@ def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     plans = _plans(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_out_folder(args.out, default=DEFAULT_OUT)
+    out.mkdir(parents=True, exist_ok=True)  # runs/, for the default
     first = next(iter(plans.values()))
     log.info(
         "training %s on %d generated dates in %d locales (%d at a time; progress below)",

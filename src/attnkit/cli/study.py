@@ -23,7 +23,10 @@ from ..viz import (
     save_figure,
 )
 from . import study_length
-from .common import UserError, add_common
+from .common import MAX_MINUTES, MAX_SEED, MAX_THREADS, UserError, add_common, check_out_folder, number, whole
+
+HAN_OUT = "runs/han-bible"
+VISION_OUT = "runs/vision"
 
 EPILOG = """examples:
   attnkit study han                        # HAN vs bag-of-words on the WEB, into runs/han-bible
@@ -38,9 +41,13 @@ needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-
 
 def _add_han(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--module", default="engWEB2015eb", help="SWORD Bible module to read (default: %(default)s)")
-    parser.add_argument("--out", default="runs/han-bible", help="output folder (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=10, help="most HAN training epochs (default: %(default)s)")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument("--out", default=HAN_OUT, help="output folder; its parent must exist (default: %(default)s)")
+    parser.add_argument(
+        "--epochs", type=whole(1, 100_000), default=10, help="most HAN training epochs (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads", type=whole(0, MAX_THREADS), default=2, help="torch CPU threads (default: %(default)s)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     add_common(parser)
 
@@ -56,6 +63,7 @@ def _run_han(args: argparse.Namespace) -> int:
     if args.epochs < 1 or args.threads < 0:
         raise UserError("--epochs must be >= 1 and --threads >= 0", code=2)
     seed = 1234 if args.seed is None else args.seed
+    check_out_folder(args.out, default=HAN_OUT)
     command = shlex.join(
         [
             "attnkit",
@@ -103,24 +111,31 @@ plus about 15 s of data and scoring per run; a stopped study resumes where it wa
 
 
 def _add_vision(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", default="runs/vision", help="study folder (default: %(default)s)")
+    parser.add_argument("--out", default=VISION_OUT, help="study folder; its parent must exist (default: %(default)s)")
     parser.add_argument(
         "--data", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="data sets (default: all)"
     )
     parser.add_argument(
         "--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="model variants (default: all)"
     )
-    parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2, 3], help="training seeds (default: 1 2 3)")
+    parser.add_argument(
+        "--seeds", nargs="+", type=whole(0, MAX_SEED), default=[1, 2, 3], help="training seeds (default: 1 2 3)"
+    )
     parser.add_argument(
         "--minutes",
-        type=float,
+        type=number(0, MAX_MINUTES, above_low=True),
         default=1.0,
         help="wall-clock training budget of every run, validation included (default: %(default)s)",
     )
     parser.add_argument(
-        "--canvas-minutes", type=float, default=None, help="the budget of the canvas runs (default: --minutes)"
+        "--canvas-minutes",
+        type=number(0, MAX_MINUTES, above_low=True),
+        default=None,
+        help="the budget of the canvas runs (default: --minutes)",
     )
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=whole(0, MAX_THREADS), default=2, help="torch CPU threads (default: %(default)s)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -161,6 +176,7 @@ def _run_vision(args: argparse.Namespace) -> int:
     if min(args.minutes, canvas) <= 0 or args.threads < 0:
         raise UserError("--minutes and --canvas-minutes must be > 0 and --threads >= 0", code=2)
     minutes = {"fashion": args.minutes, "canvas": canvas}
+    check_out_folder(args.out, default=VISION_OUT)
     command = shlex.join(
         [
             "attnkit",

@@ -25,7 +25,19 @@ from ..tasks.translation import TranslationTask
 from ..training import load_run
 from ..viz import plot_alignment, save_figure
 from ..viz.curves import plot_bleu_by_length, plot_training_curves
-from .common import UserError, add_common
+from .common import (
+    MAX_JOBS,
+    MAX_MINUTES,
+    MAX_THREADS,
+    UserError,
+    add_common,
+    check_out_folder,
+    check_output,
+    number,
+    whole,
+)
+
+DEFAULT_OUT = "runs/length-study"
 
 DEFAULT_MODELS = (
     "configs/bible-none.yaml",
@@ -46,16 +58,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=list(DEFAULT_MODELS),
         help="translation configs, one per model (default: " + " ".join(DEFAULT_MODELS) + ")",
     )
-    parser.add_argument("--out", default="runs/length-study", help="study folder (default: %(default)s)")
+    parser.add_argument("--out", default=DEFAULT_OUT, help="study folder; its parent must exist (default: %(default)s)")
     parser.add_argument(
-        "--report", default=None, help="Markdown report path; its pictures go beside it (default: OUT/length-study.md)"
+        "--report",
+        default=None,
+        help="Markdown report path in an existing folder; its pictures go beside it (default: OUT/length-study.md)",
     )
     parser.add_argument(
-        "--minutes", type=float, default=30.0, help="wall-clock training budget of every model (default: %(default)s)"
+        "--minutes",
+        type=number(0, MAX_MINUTES, above_low=True),
+        default=30.0,
+        help="wall-clock training budget of every model (default: %(default)s)",
     )
-    parser.add_argument("--jobs", type=int, default=1, help="models trained at once (default: %(default)s)")
     parser.add_argument(
-        "--threads", type=int, default=0, help="torch threads per model while training (default: cores / jobs)"
+        "--jobs", type=whole(1, MAX_JOBS), default=1, help="models trained at once (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=whole(0, MAX_THREADS),
+        default=0,
+        help="torch threads per model while training (default: cores / jobs)",
     )
     parser.add_argument("--beams", default="1,5", help="beam sizes for the test set (default: %(default)s)")
     parser.add_argument(
@@ -128,7 +150,9 @@ def run(args: argparse.Namespace) -> int:
     if len(set(names)) != len(names):
         raise UserError("two configs have the same name; give each its own file name", code=2)
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
-    out = Path(args.out)
+    out = check_out_folder(args.out, default=DEFAULT_OUT)
+    if args.report:
+        check_output(args.report, "--report")
     result = run_study(
         dict(zip(names, args.configs)),
         out,
@@ -140,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     report = Path(args.report) if args.report else out / "length-study.md"
-    report.parent.mkdir(parents=True, exist_ok=True)
+    report.parent.mkdir(exist_ok=True)  # OUT, when the report goes to its default place
     stem = report.stem
     models = result["models"]
     best_beam = str(max(beams))

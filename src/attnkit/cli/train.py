@@ -17,7 +17,7 @@ from ..config import RunConfig, load_config
 from ..training.distributed import barrier, distributed_session
 from ..training.pipeline import train_run
 from ..training.run_record import load_run_config
-from .common import UserError, add_common, device_of
+from .common import UserError, add_common, check_out_folder, device_of
 
 EPILOG = """examples:
   attnkit train configs/dates-bahdanau.yaml --out runs/bahdanau
@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", nargs="?", help="YAML run config, e.g. configs/dates-bahdanau.yaml")
-    parser.add_argument("--out", help="run folder to write (default: runs/<config name>)")
+    parser.add_argument("--out", help="run folder to write; its parent folder must exist (default: runs/<config name>)")
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -77,6 +77,8 @@ def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
         overrides = list(args.overrides)
         if args.seed is not None:
             overrides += [f"train.seed={args.seed}"]
+        if args.out:  # the run folder is made; its parent must exist (the default's, runs/, is made too)
+            check_out_folder(args.out)
         cfg = load_config(args.config, overrides)
         out = Path(args.out or Path("runs") / Path(args.config).stem)
         if (out / "config.yaml").exists() and not args.overwrite:

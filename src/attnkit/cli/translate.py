@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..tasks.seq2seq import Seq2SeqTask
 from ..training import load_run
 from ..viz import plot_attention_grid, save_figure
-from .common import UserError, add_common, check_output, device_of
+from .common import UserError, add_common, check_output, device_of, require_translation
 from .predict import add_output_arguments, plot_paths, predict_and_print, read_inputs
 
 EPILOG = """examples:
@@ -51,6 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``predict`` for text tasks, with ``--locale`` and ``--attention-grid``."""
     run_ = load_run(args.model, device=device_of(args))
+    require_translation(run_, "translate")
     texts = read_inputs(args, args.texts)
     options = {} if args.locale is None else {"locale": args.locale}
     if args.attention_grid:

@@ -122,6 +122,9 @@ def check_audio(source: Any, *, max_seconds: float | None = None, name: str | No
     Returns:
         The duration, seconds (frames / sample rate).
 
+    The header is read first (``soundfile.info``): a recording longer than `max_seconds`, or at
+    a rate below :data:`MIN_SAMPLE_RATE`, is refused before anything is decoded.
+
     Raises:
         AudioTooLong: for a recording longer than `max_seconds`.
         attnkit.errors.InputError: for a file libsndfile cannot read, a sample rate outside
@@ -173,8 +176,9 @@ def read_audio(path: str | Path, sample_rate: int = 16000, *, max_seconds: float
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise InputError(
-            f"{path}: not an audio file libsndfile can read ({str(err).splitlines()[0]}); record or convert it to WAV"
+            f"{path}: not an audio file libsndfile can read ({first}); record or convert it to WAV"
         ) from None
     if samples.size == 0:
         raise InputError(f"{path}: the audio file holds no samples; record something longer")
@@ -182,7 +186,12 @@ def read_audio(path: str | Path, sample_rate: int = 16000, *, max_seconds: float
         raise InputError(f"{path}: the recording holds samples that are not finite (NaN or infinity); re-record it")
     mono = samples.mean(axis=1)
     if rate != sample_rate:
-        mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+        try:
+            mono = librosa.resample(mono, orig_sr=rate, target_sr=sample_rate)
+        except librosa.util.exceptions.ParameterError as err:
+            raise InputError(
+                f"{path}: cannot resample from {rate} Hz ({err}); convert it to {sample_rate} Hz"
+            ) from None
     return mono.astype(np.float32)
 
 
@@ -238,6 +247,11 @@ def features_of_file(
 ) -> np.ndarray:
     """Normalised log-mel frames (T, n_mels) of a sound file (:func:`read_audio`, :func:`log_mel`,
     :func:`normalise_utterance`); `max_seconds` bounds its duration (None: any).
+
+    Args:
+        path: the sound file.
+        cfg: how sound becomes frames.
+        max_seconds: the longest recording taken, checked from the header before decoding.
 
     Raises:
         attnkit.errors.InputError: as :func:`read_audio`.

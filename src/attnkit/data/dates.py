@@ -39,6 +39,7 @@ __all__ = [
     "render",
     "sample_examples",
     "make_splits",
+    "distinct_texts",
     "save_jsonl",
     "load_jsonl",
 ]
@@ -54,6 +55,18 @@ def _checked_locales(locales: Iterable[str]) -> tuple[str, ...]:
 def _check_count(name: str, n: int) -> None:
     if not isinstance(n, int) or isinstance(n, bool) or n < 0:
         raise ValueError(f"{name} must be a non-negative int, got {n!r}")
+
+
+def distinct_texts(locales: Iterable[str]) -> int:
+    """An upper bound of the distinct texts the generator makes for `locales`: the days from
+    :data:`FIRST_DATE` to :data:`LAST_DATE` times each locale's formats (some formats write some
+    dates alike, so the true number is a little lower).
+
+    Raises:
+        ValueError: if `locales` is empty or holds an unknown locale.
+    """
+    days = (LAST_DATE - FIRST_DATE).days + 1
+    return days * sum(len(format_names(loc)) for loc in _checked_locales(locales))
 
 
 def sample_examples(n: int, seed: int, locales: Iterable[str] = LOCALES) -> list[DateExample]:

@@ -23,6 +23,7 @@ from ..errors import InputError
 from .canvas import make_canvases, transform_columns
 
 __all__ = [
+    "MAX_IMAGE_PIXELS",
     "read_image",
     "stratified_indices",
     "split_indices",
@@ -34,6 +35,12 @@ __all__ = [
 ]
 
 
+#: the most pixels (width x height) an input image may declare: read from its header before
+#: anything is decoded, so that a "decompression bomb" (a 20000 x 20000 PNG of 389 KB) costs
+#: nothing; 50 million is a 50-megapixel photo, far larger than any attnkit model's input
+MAX_IMAGE_PIXELS = 50_000_000
+
+
 def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto") -> np.ndarray:
     """A PNG/JPEG/... file as a grey (H, W) float array in [0, 1], resized to `size` (H, W).
 
@@ -42,17 +49,31 @@ def read_image(path: str | Path, size: tuple[int, int], *, invert: str = "auto")
     ``"no"`` force the choice.
 
     Raises:
-        attnkit.errors.InputError: if the file is missing or not an image Pillow can read.
+        attnkit.errors.InputError: if the file is missing, not an image Pillow can read, truncated,
+            or declares more than :data:`MAX_IMAGE_PIXELS` pixels.
     """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # reads the header only
+            width, height = img.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InputError(
+                    f"{path}: {width} x {height} pixels is more than the {MAX_IMAGE_PIXELS:,} attnkit reads; "
+                    "scale the image down"
+                )
             grey = img.convert("L").resize((size[1], size[0]), Image.Resampling.BILINEAR)
+    except InputError:
+        raise
     except FileNotFoundError:
         raise InputError(f"{path}: no such file; give the path of a PNG or JPEG image") from None
-    except (UnidentifiedImageError, OSError) as err:
-        raise InputError(f"{path}: not an image Pillow can read ({err})") from None
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: the image declares more pixels than attnkit reads ({MAX_IMAGE_PIXELS:,}); scale it down"
+        ) from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise InputError(f"{path}: not an image Pillow can read ({reason})") from None
     x = np.asarray(grey, dtype=np.float32) / 255.0
     border = np.concatenate([x[0], x[-1], x[:, 0], x[:, -1]]).mean()
     h, w = x.shape

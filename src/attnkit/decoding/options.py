@@ -10,14 +10,41 @@ here plus its use in the decoder.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-__all__ = ["DecodeOptions", "DecodeOptionError", "STOP_RULES", "LENGTH_NORMS", "PRECISIONS", "option_fields"]
+from ..schema import short_repr
+
+__all__ = [
+    "DecodeOptions",
+    "DecodeOptionError",
+    "STOP_RULES",
+    "LENGTH_NORMS",
+    "PRECISIONS",
+    "option_fields",
+    "MAX_BEAM",
+    "MAX_LEN",
+    "MAX_BATCH_SIZE",
+    "MAX_BATCH_TOKENS",
+    "MAX_PENALTY",
+    "check_max_len",
+]
 
 STOP_RULES = ("heuristic", "exact", "current")  # when beam search ends a sentence; see beam_search
 LENGTH_NORMS = ("gnmt", "power")  # how beam search divides a score by the length; see length_penalty
 PRECISIONS = ("fp32", "bf16")
+
+# Upper bounds, so that one request cannot ask for unbounded work: beams cost time and memory
+# linearly (a beam of 100000 took 27 s and 2.1 GB for one date), attnkit's tasks gain nothing
+# past about 16, and 1024 still lets the tests enumerate small output spaces exactly (beams of 750);
+# outputs past 4096 tokens are longer than any task's
+# target; the GNMT penalties are used in [0, 1] [Wu16] Sec. 7, so 10 is already far outside.
+MAX_BEAM = 1024
+MAX_LEN = 4096
+MAX_BATCH_SIZE = 65536
+MAX_BATCH_TOKENS = 10_000_000
+MAX_PENALTY = 10.0
 
 
 class DecodeOptionError(ValueError):
@@ -46,30 +73,32 @@ class DecodeOptions:
     """How to decode: greedy (``beam_size=1``) or beam search, and how to batch.
 
     Attributes:
-        beam_size: k >= 1 live hypotheses per sentence; 1 is greedy decoding.
+        beam_size: 1 <= k <= :data:`MAX_BEAM` (1024) live hypotheses per sentence; 1 is greedy decoding.
         n_best: 1 <= n_best <= beam_size hypotheses kept per sentence, best first.
-        alpha: length-penalty exponent >= 0 (beam search only).
+        alpha: length-penalty exponent in [0, :data:`MAX_PENALTY`] (beam search only).
         length_norm: the length penalty alpha is the exponent of, one of :data:`LENGTH_NORMS`:
             ``"gnmt"`` ((5 + |Y|) / 6) ** alpha [Wu16] Eq. 14, or ``"power"`` |Y| ** alpha
             (Hugging Face's ``length_penalty``, fairseq's ``lenpen``).
-        beta: GNMT coverage-penalty weight >= 0 [Wu16] Eq. 14 (beam search only; needs attention).
+        beta: GNMT coverage-penalty weight in [0, :data:`MAX_PENALTY`] [Wu16] Eq. 14 (beam search
+            only; needs attention).
         stop: when beam search ends a sentence, one of :data:`STOP_RULES`.
-        max_len: maximum output tokens (without ``</s>``); None: the task's limit for the source.
+        max_len: maximum output tokens (without ``</s>``), at most :data:`MAX_LEN` (4096); None:
+            the task's limit for the source.
         precision: ``"fp32"``, or ``"bf16"`` for bfloat16 autocast.
-        batch_size: at most this many sentences per batch.
-        batch_tokens: and at most this many source tokens per batch, padding and beams included;
-            None: no such limit.
+        batch_size: at most this many sentences per batch (1 to :data:`MAX_BATCH_SIZE`).
+        batch_tokens: and at most this many source tokens per batch, padding and beams included
+            (1 to :data:`MAX_BATCH_TOKENS`); None: no such limit.
 
     Raises:
         DecodeOptionError: on construction, for any value out of range (one line naming the
             field, the value and the valid range).
     """
 
-    beam_size: int = _opt(1, "--beam", "beam size; 1 = greedy decoding", metavar="K")
+    beam_size: int = _opt(1, "--beam", f"beam size, 1 to {MAX_BEAM}; 1 = greedy decoding", metavar="K")
     n_best: int = _opt(
         1, "--n-best", "hypotheses kept per input, best first (<= the beam size)", metavar="N", beam=True
     )
-    alpha: float = _opt(0.6, "--alpha", "GNMT length-penalty exponent for beam search", beam=True)
+    alpha: float = _opt(0.6, "--alpha", f"length-penalty exponent for beam search, 0 to {MAX_PENALTY:g}", beam=True)
     length_norm: str = _opt(
         "gnmt",
         "--length-norm",
@@ -79,7 +108,11 @@ class DecodeOptions:
         beam=True,
     )
     beta: float = _opt(
-        0.0, "--coverage-penalty", "GNMT coverage-penalty weight for beam search", metavar="BETA", beam=True
+        0.0,
+        "--coverage-penalty",
+        f"GNMT coverage-penalty weight for beam search, 0 to {MAX_PENALTY:g}",
+        metavar="BETA",
+        beam=True,
     )
     stop: str = _opt(
         "heuristic",
@@ -91,7 +124,7 @@ class DecodeOptions:
         beam=True,
     )
     max_len: int | None = _opt(
-        None, "--max-len", "at most this many output tokens (default: the task's limit)", metavar="N"
+        None, "--max-len", f"at most this many output tokens, up to {MAX_LEN} (default: the task's limit)", metavar="N"
     )
     precision: str = _opt(
         "fp32",
@@ -105,8 +138,8 @@ class DecodeOptions:
     )
 
     def __post_init__(self) -> None:
-        _check_int(self, "beam_size", 1)
-        _check_int(self, "n_best", 1)
+        _check_int(self, "beam_size", 1, MAX_BEAM)
+        _check_int(self, "n_best", 1, MAX_BEAM)
         if self.n_best > self.beam_size:
             raise DecodeOptionError(
                 f"n_best ({self.n_best}) must be <= beam_size ({self.beam_size}); "
@@ -126,10 +159,10 @@ class DecodeOptions:
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}", "precision"
             )
         if self.max_len is not None:
-            _check_int(self, "max_len", 1)
-        _check_int(self, "batch_size", 1)
+            _check_int(self, "max_len", 1, MAX_LEN)
+        _check_int(self, "batch_size", 1, MAX_BATCH_SIZE)
         if self.batch_tokens is not None:
-            _check_int(self, "batch_tokens", 1)
+            _check_int(self, "batch_tokens", 1, MAX_BATCH_TOKENS)
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "DecodeOptions":
@@ -155,19 +188,38 @@ class DecodeOptions:
         }
 
 
+def check_max_len(options: DecodeOptions, limit: int) -> None:
+    """Refuse ``options.max_len`` above `limit`, the most output tokens a model can place (its
+    position table holds the start token and `limit` outputs).
+
+    Raises:
+        DecodeOptionError: one line naming max_len, the value and the model's limit.
+    """
+    if options.max_len is not None and options.max_len > limit:
+        raise DecodeOptionError(
+            f"max_len must be at most {limit} for this model (the outputs its position table holds), "
+            f"got {options.max_len}",
+            "max_len",
+        )
+
+
 def option_fields() -> tuple[dataclasses.Field, ...]:
     """The fields of :class:`DecodeOptions`, each with ``metadata`` {flag, help, choices, metavar,
     beam (True: only meaningful with a beam)}."""
     return dataclasses.fields(DecodeOptions)
 
 
-def _check_int(options: DecodeOptions, name: str, low: int) -> None:
+def _check_int(options: DecodeOptions, name: str, low: int, high: int) -> None:
     value = getattr(options, name)
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {value!r}", name)
+        raise DecodeOptionError(f"{name} must be an integer >= {low}, got {short_repr(value)}", name)
+    if value > high:
+        raise DecodeOptionError(f"{name} must be an integer <= {high}, got {short_repr(value)}", name)
 
 
 def _check_float(options: DecodeOptions, name: str) -> None:
     value = getattr(options, name)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or value == float("inf"):
-        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {value!r}", name)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise DecodeOptionError(f"{name} must be a finite number >= 0, got {short_repr(value)}", name)
+    if value > MAX_PENALTY:
+        raise DecodeOptionError(f"{name} must be at most {MAX_PENALTY:g}, got {short_repr(value)}", name)

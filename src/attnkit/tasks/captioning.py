@@ -65,6 +65,11 @@ from .images import INVERT
 __all__ = ["ScenesCaptionConfig", "CaptionExample", "CaptionBatch", "CaptionPrediction", "ScenesCaptionTask"]
 
 
+#: the most scenes a caption config may ask for per split: each is drawn and kept as pixels
+#: (7 KB at the default 84 x 84), so a million take minutes to draw and 7 GB to hold
+MAX_SCENES = 1_000_000
+
+
 @dataclass(frozen=True)
 class ScenesCaptionConfig:
     """``data.task: scenes-caption``: how many scenes, and how they are drawn.
@@ -94,6 +99,11 @@ class ScenesCaptionConfig:
 
     def check(self) -> None:
         check_positive(self, "n_train", "n_dev", "n_test", section="data")
+        for name in ("n_train", "n_dev", "n_test"):
+            if getattr(self, name) > MAX_SCENES:
+                raise ConfigError(
+                    f"data.{name} must be at most {MAX_SCENES:,} scenes, got {getattr(self, name):,}; ask for fewer"
+                )
         try:
             self.params().check()
         except ConfigError as err:

@@ -28,10 +28,39 @@ from ..schema import check_positive
 from .base import PrimaryMetric
 from .seq2seq import Seq2SeqTask
 
-__all__ = ["DateTask", "DatesConfig", "locale_tag", "DEFAULT_LOCALES"]
+__all__ = ["DateTask", "DatesConfig", "locale_tag", "DEFAULT_LOCALES", "MAX_DATE_EXAMPLES", "check_date_sizes"]
 
 SPLITS = ("train", "dev", "test")
 DEFAULT_LOCALES = ("en_US", "en_GB", "fr_FR", "de_DE", "es_ES", "it_IT", "pt_BR", "nl_NL", "ru_RU", "zh_CN", "ja_JP")
+
+#: the most examples (train + dev + test) a date config may ask for; the generator makes at most
+#: :func:`attnkit.data.dates.distinct_texts` of its locales (about 18 million for all eleven, 400,000
+#: for zh_CN alone), and ten million already take hours to draw and gigabytes to hold
+MAX_DATE_EXAMPLES = 10_000_000
+
+
+def check_date_sizes(cfg: Any, locales: Sequence[str], maximum: int = MAX_DATE_EXAMPLES) -> None:
+    """Refuse ``data.n_train + n_dev + n_test`` beyond what the date generator can make for
+    `locales` (distinct texts, none in two splits) or beyond `maximum` (default
+    :data:`MAX_DATE_EXAMPLES`).
+
+    Raises:
+        ConfigError: one line naming the largest split, the limit and the fix.
+    """
+    sizes = {name: getattr(cfg, name) for name in ("n_train", "n_dev", "n_test")}
+    total = sum(sizes.values())
+    if total <= min(100_000, maximum):  # far below what any one locale makes (400,000): skip counting the formats
+        return
+    try:
+        limit = min(dates.distinct_texts(locales), maximum)
+    except ValueError:
+        return  # the locales' own check names the problem
+    if total > limit:
+        largest = max(sizes, key=lambda k: sizes[k])
+        raise ConfigError(
+            f"data.{largest}={sizes[largest]:,}: the splits ask for {total:,} dates, but the generator makes at most "
+            f"{limit:,} distinct texts for {len(locales)} locale(s) (at most {maximum:,}); ask for fewer"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +85,7 @@ class DatesConfig:
                 dates.check_locale(loc)
             except ValueError as err:
                 raise ConfigError(f"data.locales: {err}") from None
+        check_date_sizes(self, self.locales)
 
 
 def locale_tag(locale: str) -> str:

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from ..data import Vocab, collate
 from ..decoding import DecodeOptions, ForcedAttention, Translation, forced_weights
 from ..decoding import decode as decode_ids
+from ..decoding.options import check_max_len
 from ..errors import InputError
 from ..losses import linear_cross_entropy
 from ..models.reinforce import SamplesAttention
@@ -214,6 +215,13 @@ class Seq2SeqTask(TeacherForcedTask):
             attnkit.errors.InputError: for a source the task rejects (before any decoding).
         """
         options = decode or DecodeOptions()
+        if options.max_len is not None:
+            try:
+                positions = self.spec.max_len
+            except AttributeError:  # a task that declares no lengths (its model places no positions)
+                positions = None
+            if positions is not None:
+                check_max_len(options, positions - 1)
         tokens = [self.source_tokens(text, locale) for text, locale in sources]
         ids = [self.src_vocab.encode(t) for t in tokens]
         nbests = decode_ids(model, ids, options, max_len=self.output_limit)

@@ -48,6 +48,7 @@ from ..data.audio import FeatureConfig, features_of_file
 from ..data.dates import DateExample
 from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance, split_voices
 from ..decoding import DecodeOptions, beam_search, greedy_decode
+from ..decoding.options import check_max_len
 from ..errors import ConfigError, InputError
 from ..evaluation import alignment_monotonicity, exact_match
 from ..heads import select_heads
@@ -57,6 +58,7 @@ from ..models.speech_seq2seq import ListensToFrames
 from ..predictions import SPECTROGRAM_ALIGNMENT
 from ..schema import check_positive
 from .base import PrimaryMetric
+from .date_task import check_date_sizes
 from .seq2seq import TeacherForcedTask
 from .spoken_words import pad_frames, speech_cache_dir
 
@@ -107,6 +109,11 @@ def field_accuracy(outputs: Sequence[str], targets: Sequence[str]) -> dict[str, 
     return scores
 
 
+#: the most utterances (train + dev + test) a spoken-dates config may ask for: each is synthesised
+#: by espeak-ng and kept as log-mel frames, and 200,000 already take hours and gigabytes
+MAX_SPOKEN_DATES = 200_000
+
+
 @dataclass(frozen=True)
 class SpokenDatesConfig:
     """``data.task: spoken-dates``.
@@ -152,6 +159,7 @@ class SpokenDatesConfig:
             raise ConfigError("data.speeds and data.pitches need a value each, and data.max_seconds must be > 0")
         split_voices(self.variants, self.dev_variants, self.test_variants, self.seed)
         self.features.check()
+        check_date_sizes(self, self.locales, MAX_SPOKEN_DATES)
         try:
             for loc in self.locales:
                 for variant in self.variants:
@@ -352,6 +360,7 @@ class SpokenDatesTask(TeacherForcedTask):
         """(output, output tokens + "</s>", weights trimmed to the real positions) per input, in order,
         greedy or with beam search as `decode` says (None: greedy, 64 recordings per batch)."""
         options = decode or DecodeOptions(batch_size=64)
+        check_max_len(options, self.spec.max_len - 1)
         batch_size, max_len = options.batch_size, options.max_len or self.max_target_len
         model.eval()
         device = next(model.parameters()).device

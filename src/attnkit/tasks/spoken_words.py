@@ -356,7 +356,6 @@ class SpokenWordsTask:
         with torch.no_grad():
             out = model(x.to(device), lengths.to(device), need_weights=True)
         probs = torch.softmax(out.logits.float(), -1).cpu()
-        feats = self.config.features
         preds = []
         for b, f in enumerate(frames):
             n = int(out.lengths[b])
@@ -368,8 +367,8 @@ class SpokenWordsTask:
                     float(probs[b, k]),
                     probs[b].tolist(),
                     f.numpy(),
-                    feats.frame_seconds,
-                    feats.frame_seconds * ConvSubsampling.stride,
+                    self.config.features.frame_seconds,
+                    self.config.features.frame_seconds * ConvSubsampling.stride,
                     out.pool_weights[b, :n].float().cpu().numpy(),
                     last,
                 )

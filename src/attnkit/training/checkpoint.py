@@ -6,8 +6,9 @@ Nothing here unpickles: tensors live in ``.safetensors`` files, everything else 
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -15,8 +16,17 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..io import atomic_path, atomic_write_text
+from .state_check import check_state
 
-__all__ = ["CheckpointError", "save_weights", "load_weights", "save_state", "load_state"]
+__all__ = [
+    "CheckpointError",
+    "CheckpointWriteError",
+    "save_weights",
+    "load_weights",
+    "save_state",
+    "load_state",
+    "has_state",
+]
 
 
 _STATE_KEY = "attnkit.trainer_state"  # metadata key of last.safetensors holding the JSON state
@@ -26,10 +36,33 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, corrupt or does not fit the model."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint that could not be written (a full disk, a read-only folder); the file it was to
+    replace is intact, since every write is atomic."""
+
+
+@contextmanager
+def _written(path: Path, what: str) -> Iterator[None]:
+    """Around the atomic write of `path`: a failing disk is one :class:`CheckpointWriteError`."""
+    try:
+        yield
+    except (OSError, SafetensorError) as err:
+        text = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = getattr(err, "strerror", None) or text
+        raise CheckpointWriteError(
+            f"{path}: could not be written ({reason}); the previous {what} is intact: free some space or make "
+            f"{path.parent} writable, then continue with `attnkit train --resume {path.parent}`"
+        ) from None
+
+
 def save_weights(model: nn.Module, path: str | Path) -> None:
-    """Write `model`'s parameters and buffers to a safetensors file, atomically."""
+    """Write `model`'s parameters and buffers to a safetensors file, atomically.
+
+    Raises:
+        CheckpointWriteError: when the file cannot be written; the previous one stays as it was.
+    """
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
+    with _written(Path(path), "best model"), atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
 
 
@@ -79,6 +112,10 @@ def save_state(
     killed between the two renames still leaves a consistent state (the tensors and the step,
     position and optimiser scalars of the same save); ``trainer_state.json`` is written last, as
     a readable copy and the mark of a resumable run folder.
+
+    Raises:
+        CheckpointWriteError: when a file cannot be written (a full disk, a read-only folder);
+            the previous state stays whole and resumable.
     """
     run_dir = Path(run_dir)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
@@ -98,9 +135,11 @@ def save_state(
         "scheduler": scheduler.state_dict(),
         "extra": extra,
     }
-    with atomic_path(run_dir / "last.safetensors") as tmp:
+    last, readable = run_dir / "last.safetensors", run_dir / "trainer_state.json"
+    with _written(last, "state"), atomic_path(last) as tmp:
         save_file(tensors, str(tmp), metadata={_STATE_KEY: json.dumps(meta)})
-    atomic_write_text(run_dir / "trainer_state.json", json.dumps(meta, indent=1))
+    with _written(readable, "state"):
+        atomic_write_text(readable, json.dumps(meta, indent=1))
 
 
 def load_state(
@@ -108,24 +147,45 @@ def load_state(
 ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """Restore what :func:`save_state` wrote; returns (extra, rng tensors).
 
+    The whole state is checked first (:func:`attnkit.training.state_check.check_state`: the
+    trainer's counters, the model's keys and shapes, the optimiser's groups and tensors, the
+    schedule, the random states); nothing is loaded when any of it does not fit.
+
     Raises:
-        CheckpointError: if the state files are missing or corrupt.
+        CheckpointError: if the state files are missing or corrupt, or do not fit the model (one
+            line naming the file).
     """
     run_dir = Path(run_dir)
-    if not (run_dir / "trainer_state.json").is_file() and not (run_dir / "last.safetensors").is_file():
+    if not has_state(run_dir):
         raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from")
-    tensors = _read(run_dir / "last.safetensors")
-    embedded = _metadata(run_dir / "last.safetensors").get(_STATE_KEY)
+    path = run_dir / "last.safetensors"
+    tensors = _read(path)
+    embedded = _metadata(path).get(_STATE_KEY)
     try:
         if embedded is not None:  # the state saved together with these tensors
             meta = json.loads(embedded)
         else:  # written before the state was embedded
-            meta = json.loads((run_dir / "trainer_state.json").read_text(encoding="utf-8"))
+            path = run_dir / "trainer_state.json"
+            meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise CheckpointError(f"{run_dir} has no trainer_state.json to resume from") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise CheckpointError(f"{run_dir}/trainer_state.json is corrupt ({err})") from None
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
+        raise CheckpointError(f"{path}: the trainer state is corrupt ({str(err)[:120]})") from None
+    problem = check_state(model, optimizer, scheduler, meta, tensors)
+    if problem:
+        raise CheckpointError(
+            f"{path} cannot be resumed: {problem}; the run folder is unchanged "
+            "(start a new run, or train again with --overwrite)"
+        )
+    try:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    except RuntimeError as err:  # weights missing (the rest was checked above)
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = (lines[1] if len(lines) > 1 else lines[0] if lines else "")[:160]
+        raise CheckpointError(
+            f"{path} cannot be resumed: it holds another model's weights ({detail}); the run folder is unchanged "
+            "(start a new run, or train again with --overwrite)"
+        ) from None
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         if key.startswith("optim."):
@@ -137,3 +197,9 @@ def load_state(
     scheduler.load_state_dict(meta["scheduler"])
     rng = {k[4:]: v for k, v in tensors.items() if k.startswith("rng.")}
     return meta["extra"], rng
+
+
+def has_state(run_dir: str | Path) -> bool:
+    """Whether `run_dir` holds a saved trainer state (it has checkpointed at least once)."""
+    run_dir = Path(run_dir)
+    return (run_dir / "trainer_state.json").is_file() or (run_dir / "last.safetensors").is_file()

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..config import RunConfig, save_config, task_of
+from ..config import ConfigError, RunConfig, save_config, task_of
 from . import distributed
+from .checkpoint import has_state
 from .run import RunError, build_model, model_label
 from .run_record import RUN_RECORD, load_run_config, write_run_record
 from .trainer import Trainer, TrainResult
@@ -62,11 +63,20 @@ def train_run(
     """
     run_dir = Path(run_dir)
     dist = distributed.current()
+    created = False  # by this call: removed again when the model cannot be built
     if resume:
         cfg = load_run_config(run_dir)
         task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}
+        if not has_state(run_dir):  # killed before its first checkpoint: its data is whole, no step saved
+            if dist.is_main:
+                log.warning(
+                    "%s has no saved state yet (stopped before its first checkpoint); training from the start", run_dir
+                )
+                _remove_stale(run_dir, keep_record=True)
+            distributed.barrier(dist)
+            resume = False
     elif not dist.is_main:  # rank 0 builds the run folder; then load what it wrote
         failure = distributed.broadcast_json(None, dist)
         if failure:
@@ -78,15 +88,7 @@ def train_run(
         task_cls = task_of(cfg)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
-        for stale in (
-            "metrics.jsonl",
-            "losses.jsonl",
-            "trainer_state.json",
-            "last.safetensors",
-            "model.safetensors",
-            RUN_RECORD,
-        ):
-            (run_dir / stale).unlink(missing_ok=True)
+        _remove_stale(run_dir)
         try:
             task, splits = task_cls.build(cfg.data, run_dir)
             save_config(cfg, run_dir / "config.yaml")  # a config marks a usable run folder
@@ -99,7 +101,12 @@ def train_run(
             raise
         distributed.broadcast_json(None, dist)  # the run folder is ready
     torch.manual_seed(cfg.train.seed)
-    model = build_model(cfg, task).to(device)
+    try:
+        model = _build_within_memory(cfg, task).to(device)
+    except ConfigError:
+        if created:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     items = task.encode(splits["train"])
     if dist.is_main:
         log.info(
@@ -132,3 +139,74 @@ def train_run(
         dist=dist,
     )
     return trainer.fit(resume=resume)
+
+
+def _machine_bytes() -> int | None:
+    """This machine's memory in bytes (None where it cannot be told), or the process's address
+    space limit (``ulimit -v``) when lower."""
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft != resource.RLIM_INFINITY:
+            total = min(total, soft)
+    except (ImportError, ValueError, OSError):
+        pass
+    return total
+
+
+def _build_within_memory(cfg: RunConfig, task) -> torch.nn.Module:
+    """The model the config describes, when it fits in memory; otherwise a ConfigError naming the
+    config key to lower. The parameters are counted first on the ``meta`` device (no memory), and
+    a model whose training needs more than the machine has (4 bytes per number for the weights,
+    their gradients and Adam's two moments) is refused before anything is allocated; an
+    allocation that fails anyway is the same error.
+
+    Raises:
+        ConfigError: one line naming the largest size in ``model:`` and the parameter count.
+    """
+    count = None
+    try:
+        with torch.device("meta"):
+            count = sum(p.numel() for p in build_model(cfg, task).parameters())
+    except Exception:  # a module that cannot be built on the meta device: no estimate
+        count = None
+    memory = _machine_bytes()
+    if count is not None and memory is not None and count * 16 > memory:
+        raise _too_large(
+            cfg,
+            f"{count:,} parameters need about {count * 16 / 2**30:,.0f} GiB to train, "
+            f"this machine has {memory / 2**30:,.0f} GiB",
+        )
+    try:
+        return build_model(cfg, task)
+    except MemoryError:
+        raise _too_large(cfg, "it does not fit in memory") from None
+    except RuntimeError as err:
+        if "alloc" not in str(err) and "memory" not in str(err):
+            raise
+        raise _too_large(cfg, "it does not fit in memory") from None
+
+
+def _too_large(cfg: RunConfig, why: str) -> ConfigError:
+    sizes = {
+        name: value for name, value in vars(cfg.model).items() if isinstance(value, int) and not isinstance(value, bool)
+    }
+    if not sizes:
+        return ConfigError(f"the model this config describes is too large: {why}; make it smaller")
+    key = max(sizes, key=lambda k: sizes[k])
+    return ConfigError(f"model.{key}={sizes[key]:,} makes a model too large: {why}; lower model.{key}")
+
+
+def _remove_stale(run_dir: Path, *, keep_record: bool = False) -> None:
+    """Remove what a training writes into `run_dir` (metrics, weights, state, temporary files of
+    saves cut short), before it starts from step 0; the run record too unless `keep_record`."""
+    stale = ["metrics.jsonl", "losses.jsonl", "trainer_state.json", "last.safetensors", "model.safetensors"]
+    for name in stale if keep_record else [*stale, RUN_RECORD]:
+        (run_dir / name).unlink(missing_ok=True)
+    for tmp in run_dir.glob(".*.tmp"):  # atomic writes of an earlier training that were cut short
+        tmp.unlink(missing_ok=True)
