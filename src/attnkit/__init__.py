@@ -5,6 +5,6 @@
 :mod:`attnkit.training.run_record`).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = ["__version__"]

@@ -24,8 +24,8 @@ IMAGE_WORDS = {
     "header-only.png": "not an image",
 }
 WAV_WORDS = {
-    "nan.wav": "not numbers",
-    "inf.wav": "not numbers",
+    "nan.wav": "not finite",
+    "inf.wav": "not finite",
     "one-hertz.wav": "1 Hz",
     "long.wav": "700.0 s is longer than the 12 s",
     "truncated.wav": "not an audio file",

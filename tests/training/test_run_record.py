@@ -42,8 +42,8 @@ def _copy(run: Path, to: Path) -> Path:
     return to
 
 
-def test_the_version_has_one_source_and_is_0_2_0():
-    assert attnkit.__version__ == "0.2.0"
+def test_the_version_has_one_source_and_is_0_3_0():
+    assert attnkit.__version__ == "0.3.0"
     text = (REPO / "pyproject.toml").read_text(encoding="utf-8")
     if sys.version_info >= (3, 11):
         import tomllib
