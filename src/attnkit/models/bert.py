@@ -170,8 +170,9 @@ class BertEncoder(nn.Module):
         if mask is None:
             mask = torch.ones_like(ids, dtype=torch.bool)
         x, weights = self.embed(ids, token_type_ids), []
+        layer_mask = None if bool(mask.all()) else mask  # no padding: the plain softmax, no masked fill
         for layer in self.layers:
-            x, w = layer(x, mask, None, need_weights)  # (B, T, D), (B, Nh, T, T)
+            x, w = layer(x, layer_mask, None, need_weights)  # (B, T, D), (B, Nh, T, T)
             if need_weights:
                 weights.append(w)
         pooled = torch.tanh(self.pooler(x[:, 0])) if self.pooler is not None else None  # (B, D)

@@ -104,8 +104,9 @@ class GPT2LM(nn.Module):
         if mask is None:
             mask = torch.ones_like(ids, dtype=torch.bool)
         x, weights = self.embed(ids), []
+        layer_mask = None if bool(mask.all()) else mask  # no padding: the plain softmax, no masked fill
         for layer in self.layers:
-            x, w = layer(x, mask, None, need_weights)  # (B, T, D), (B, Nh, T, T)
+            x, w = layer(x, layer_mask, None, need_weights)  # (B, T, D), (B, Nh, T, T)
             if need_weights:
                 weights.append(w)
         x = self.final_norm(x)
