@@ -81,3 +81,18 @@ def test_a_run_stopped_by_a_signal_is_not_finished(tmp_path):
         _trainer(run, crash_on_second, cfg=replace(CFG, patience=100)).fit()
     assert json.loads((run / "trainer_state.json").read_text())["extra"]["finished"] == ""
     assert _trainer(run, _scores([0.5] * 10), cfg=replace(CFG, patience=100)).fit(resume=True).steps == 60
+
+
+def test_a_kill_between_the_last_saves_two_renames_is_repaired_by_the_resume(tmp_path, caplog):
+    # found by tests/training/test_kill_anywhere.py: last.safetensors renamed (it embeds the state,
+    # "finished" included), trainer_state.json not yet: the resume said "finished" and left the
+    # folder without its readable state and with the temporary file
+    run = tmp_path / "run"
+    run.mkdir()
+    _trainer(run, _scores([0.5, 0.7, 0.6, 0.6, 0.9, 0.9])).fit()
+    before = _digests(run)
+    (run / "trainer_state.json").unlink()
+    (run / ".trainer_state.json.cut.tmp").write_text("{")
+    result = _trainer(run, _scores([0.99] * 10)).fit(resume=True)
+    assert result.steps == 40
+    assert _digests(run) == before  # trainer_state.json as it was, the temporary file gone

@@ -22,6 +22,7 @@ __all__ = [
     "CheckpointError",
     "CheckpointWriteError",
     "save_weights",
+    "restore_readable_state",
     "load_weights",
     "save_state",
     "load_state",
@@ -203,3 +204,27 @@ def has_state(run_dir: str | Path) -> bool:
     """Whether `run_dir` holds a saved trainer state (it has checkpointed at least once)."""
     run_dir = Path(run_dir)
     return (run_dir / "trainer_state.json").is_file() or (run_dir / "last.safetensors").is_file()
+
+
+def restore_readable_state(run_dir: str | Path) -> bool:
+    """Rewrite ``trainer_state.json`` from the state embedded in ``last.safetensors`` when it is
+    missing or differs (a kill between the two renames of :func:`save_state`), so that the
+    readable copy describes the resumable state again; True when it was rewritten.
+
+    Raises:
+        CheckpointError: if ``last.safetensors`` is unreadable.
+    """
+    run_dir = Path(run_dir)
+    embedded = _metadata(run_dir / "last.safetensors").get(_STATE_KEY)
+    if embedded is None:  # written before the state was embedded: trainer_state.json is the state
+        return False
+    text = json.dumps(json.loads(embedded), indent=1)
+    readable = run_dir / "trainer_state.json"
+    try:
+        if readable.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    with _written(readable, "state"):
+        atomic_write_text(readable, text)
+    return True

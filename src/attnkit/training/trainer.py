@@ -32,7 +32,7 @@ from ..data import TokenBatchSampler, bucket_batches, split_batch, to_device
 from ..io import atomic_write_text
 from ..tasks.base import LossContext, PrimaryMetric
 from . import distributed
-from .checkpoint import load_state, save_state, save_weights
+from .checkpoint import load_state, restore_readable_state, save_state, save_weights
 from .reinforce_state import gather_baselines, restore_baselines
 
 __all__ = ["Trainer", "TrainResult"]
@@ -348,7 +348,9 @@ class Trainer:
         if resume:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
             if extra.get("finished"):  # the stop decision is part of the state: a finished run stays finished
-                if main:
+                if main:  # a kill between the two renames of the last save: make the folder whole again
+                    self._tidy_after_crash(extra["step"])
+                    restore_readable_state(self.run_dir)
                     log.warning(
                         "%s finished at step %d (%s); --resume changes nothing (train a new run to go on)",
                         self.run_dir,
