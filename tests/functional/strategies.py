@@ -44,6 +44,8 @@ def assert_distribution_rows(weights: torch.Tensor, scores: torch.Tensor, mask: 
     to 1 when it has an allowed position (else 0). Returns the broadcast mask."""
     full_mask = assert_masked_weights(weights, scores, mask)
     assert weights.shape == scores.shape
-    assert (weights <= 1).all()
+    # <= 1 up to a few ulps: entmax-1.5's threshold search can leave a one-hot row at 1 + 2 ulps
+    # (scores [0, -2, -2, -2, -2] in float64 give 1.0000000000000004), as the row sums are checked
+    assert (weights <= 1 + 8 * torch.finfo(weights.dtype).eps).all()
     torch.testing.assert_close(weights.sum(-1), full_mask.any(-1).to(weights.dtype))
     return full_mask
