@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
@@ -70,10 +71,7 @@ class BertConfig:
         check_positive(self, *sizes, section="model")
         if self.flavour not in FLAVOURS:
             raise ConfigError(f"model.flavour={self.flavour!r} is unknown; choose one of: {', '.join(FLAVOURS)}")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
-        if self.activation not in _ACTIVATIONS:
-            raise ConfigError(f"model.activation={self.activation!r}; choose one of: {', '.join(_ACTIVATIONS)}")
+        check_heads_and_activation(self)
         if self.head not in HEADS:
             raise ConfigError(f"model.head={self.head!r}; choose one of: {', '.join(HEADS)}")
         if self.head == "classification" and (not self.pooler or self.n_labels < 1):
@@ -84,6 +82,15 @@ class BertConfig:
             )
         if not self.eps > 0:
             raise ConfigError(f"model.eps must be > 0, got {self.eps}")
+
+
+def check_heads_and_activation(cfg: Any) -> None:
+    """ConfigError unless ``model.d_model`` divides into ``model.n_heads`` heads and
+    ``model.activation`` names a feed-forward activation (the imported Transformers' sections)."""
+    if cfg.d_model % cfg.n_heads:
+        raise ConfigError(f"model.d_model={cfg.d_model} must be divisible by model.n_heads={cfg.n_heads}")
+    if cfg.activation not in _ACTIVATIONS:
+        raise ConfigError(f"model.activation={cfg.activation!r}; choose one of: {', '.join(_ACTIVATIONS)}")
 
 
 class BertFamily:

@@ -11,10 +11,10 @@ from torch import nn
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
 from ..schema import check_positive
+from .bert_family import check_heads_and_activation
 from .family import FAMILIES
 from .gpt2 import GPT2LM
 from .specs import ModelSpec
-from .transformer import _ACTIVATIONS
 
 __all__ = ["CausalLMSpec", "GPT2Config", "GPT2Family"]
 
@@ -49,10 +49,7 @@ class GPT2Config:
 
     def check(self) -> None:
         check_positive(self, "vocab_size", "d_model", "n_heads", "layers", "d_ff", "max_positions", section="model")
-        if self.d_model % self.n_heads:
-            raise ConfigError(f"model.d_model={self.d_model} must be divisible by model.n_heads={self.n_heads}")
-        if self.activation not in _ACTIVATIONS:
-            raise ConfigError(f"model.activation={self.activation!r}; choose one of: {', '.join(_ACTIVATIONS)}")
+        check_heads_and_activation(self)
         if not self.eps > 0:
             raise ConfigError(f"model.eps must be > 0, got {self.eps}")
 

@@ -7,12 +7,16 @@ capabilities.)"""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
 
 from ..errors import ConfigError
+from ..evaluation import classification_metrics
 from ..predictions import LABEL
 
-__all__ = ["ClassLabel", "check_split_fractions", "classification_report"]
+__all__ = ["ClassLabel", "check_split_fractions", "classification_report", "score_classifier"]
 
 
 @dataclass
@@ -49,3 +53,24 @@ def classification_report(metrics: Mapping[str, Any], unit: str, *, detailed: bo
         for name, acc in zip(metrics["classes"], metrics["per_class_accuracy"]):
             lines.append(f"  {name:<16}{'n/a' if acc is None else f'{acc:.2%}'}")
     return lines
+
+
+@torch.no_grad()
+def score_classifier(
+    model: nn.Module,
+    batches: Iterable[Tensor],
+    labels: Sequence[int],
+    classes: Sequence[str],
+    logits: Callable[[nn.Module, Tensor], Tensor] = lambda m, x: m(x).logits,
+) -> tuple[dict[str, Any], list[ClassLabel]]:
+    """The metrics of :func:`attnkit.evaluation.classification_metrics` (with ``classes``) and one
+    :class:`ClassLabel` per example, from a classifier's softmax over the input `batches`
+    (each (B, ...), in the order of `labels`); `logits` reads a model's output."""
+    device = next(model.parameters()).device
+    probs = [torch.softmax(logits(model, x.to(device)).float(), dim=-1).cpu() for x in batches]
+    p = torch.cat(probs) if probs else torch.zeros(0, len(classes))
+    predicted = p.argmax(dim=-1).tolist()
+    metrics = classification_metrics(predicted, list(labels), len(classes))
+    metrics["classes"] = classes
+    preds = [ClassLabel(classes[k], float(p[i, k]), y) for i, (k, y) in enumerate(zip(predicted, labels))]
+    return metrics, preds

@@ -48,7 +48,6 @@ from ..data import fashion_mnist
 from ..data.hf_image import ImageProcessing
 from ..data.images import CanvasCache, ImageExample, image_examples, pixel_digest, read_image, split_indices
 from ..errors import ConfigError, InputError
-from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.explain import image_explanation
 from ..models.specs import ImageSpec
@@ -56,7 +55,7 @@ from ..models.vit import VisionTransformer
 from ..predictions import IMAGE_OVERLAY
 from ..schema import check_positive, short_repr
 from .base import LossContext, PrimaryMetric
-from .classification import ClassLabel, classification_report
+from .classification import ClassLabel, classification_report, score_classifier
 from .self_attention import EXPLAIN
 
 __all__ = ["FashionConfig", "CanvasConfig", "ImageBatch", "ImagePrediction", "FashionMNISTTask", "FashionCanvasTask"]
@@ -384,19 +383,8 @@ class FashionMNISTTask:
         Raises:
             ValueError: for no examples (`decode` is ignored: classification decodes nothing).
         """
-        device = next(model.parameters()).device
-        probs = []
-        for start in range(0, len(examples), batch_size):
-            batch = self.collate(examples[start : start + batch_size])
-            probs.append(torch.softmax(model(batch.images.to(device)).logits.float(), dim=-1).cpu())
-        p = torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
-        predicted = p.argmax(dim=-1).tolist()
-        metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
-        metrics["classes"] = self.classes
-        preds = [
-            ClassLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))
-        ]
-        return metrics, preds
+        batches = (self.collate(examples[i : i + batch_size]).images for i in range(0, len(examples), batch_size))
+        return score_classifier(model, batches, [e.label for e in examples], self.classes)
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "images", detailed=detailed)

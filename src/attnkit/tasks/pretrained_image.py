@@ -37,10 +37,9 @@ from torch import Tensor, nn
 from ..capabilities import InputKind, TaskCapabilities
 from ..data.hf_image import DEFAULT_MAX_PIXELS, ImageProcessing
 from ..errors import ConfigError, InputError
-from ..evaluation import classification_metrics
 from ..models.specs import ImageSpec
 from .base import LossContext, PrimaryMetric
-from .classification import ClassLabel, classification_report
+from .classification import ClassLabel, classification_report, score_classifier
 from .images import ImagePrediction, add_explanation, explain_option
 from .self_attention import EXPLAIN
 
@@ -216,19 +215,10 @@ class PretrainedImageTask:
             raise ConfigError("this model has no classification head (a ViTModel): there is nothing to score")
         if any(not 0 <= e.label < len(self.classes) for e in examples):
             raise InputError(f"labels must be class indices 0..{len(self.classes) - 1}")
-        device = next(model.parameters()).device
-        probs = []
-        for start in range(0, len(examples), batch_size):
-            images, _ = self.collate(self.encode(examples[start : start + batch_size]))
-            probs.append(torch.softmax(model(images.to(device)).logits.float(), dim=-1).cpu())
-        p = torch.cat(probs) if probs else torch.zeros(0, len(self.classes))
-        predicted = p.argmax(dim=-1).tolist()
-        metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
-        metrics["classes"] = self.classes
-        preds = [
-            ClassLabel(self.classes[k], float(p[i, k]), e.label) for i, (k, e) in enumerate(zip(predicted, examples))
-        ]
-        return metrics, preds
+        batches = (
+            self.collate(self.encode(examples[i : i + batch_size]))[0] for i in range(0, len(examples), batch_size)
+        )
+        return score_classifier(model, batches, [e.label for e in examples], self.classes)
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "images", detailed=detailed)
