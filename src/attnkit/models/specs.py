@@ -1,6 +1,6 @@
 """What a task tells a model family about its data: one :class:`ModelSpec` subclass per kind of
 task (sequence to sequence, speech to sequence, documents, images, graph nodes, captions, spoken
-words). A task builds its spec from its data (vocabulary sizes, classes, lengths); a family
+words, one label per word). A task builds its spec from its data (vocabulary sizes, classes, lengths); a family
 declares the spec class it builds for (``spec_class``), so a family never looks into a task and
 a task never names a family. Specs import no model.
 """
@@ -18,6 +18,7 @@ __all__ = [
     "NodeSpec",
     "CaptionSpec",
     "SpeechSpec",
+    "TaggingSpec",
 ]
 
 
@@ -124,3 +125,31 @@ class SpeechSpec(ModelSpec):
 
     n_mels: int
     n_classes: int
+
+
+@dataclass(frozen=True)
+class TaggingSpec(ModelSpec):
+    """A sequence labelling task: a sentence of words in, one label per word for each target out
+    (part of speech, morphology...). Masked-language-model pretraining is the same shape with one
+    target, the word vocabulary itself.
+
+    A model of this spec is called ``model(words, chars, mask)`` with words (B, T) and chars
+    (B, T, L) int64 ids (0 = padding) and mask (B, T) bool (True = a real word), and returns a
+    :class:`attnkit.models.tagging_io.TaggerOutput`.
+
+    Attributes:
+        vocab_size: word vocabulary size V (specials included).
+        char_vocab_size: character vocabulary size (specials included).
+        targets: (name, number of labels) per output head, in order, e.g.
+            ``(("pos", 11), ("morph", 1066))``.
+        max_len: longest sentence the model must place (positions), in words.
+        max_word_len: characters read per word L (longer words are cut).
+        pad_id: padding id of words and characters.
+    """
+
+    vocab_size: int
+    char_vocab_size: int
+    targets: tuple[tuple[str, int], ...]
+    max_len: int
+    max_word_len: int = 24
+    pad_id: int = 0
