@@ -32,6 +32,7 @@ LAYERS = {
     "io": 0,
     "machine": 0,
     "references": 0,
+    "progress": 0,
     "heads": 0,  # ""=__init__
     "capabilities": 0,
     "predictions": 0,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 from ..config import RunConfig, load_config
@@ -41,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--resume", metavar="RUN", help="continue a stopped run from its last state")
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: refuse)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     add_common(parser)
 
 
@@ -51,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
             logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress
         out, cfg = _plan(args)
         barrier(dist)  # every rank has checked the run folder before rank 0 writes into it
-        progress = dist.is_main and not args.no_progress and sys.stderr.isatty()
+        progress = dist.is_main and not args.no_progress  # a bar on a terminal, else log lines
         device = device_of(args)
         if dist.enabled and device.startswith("cuda"):
             device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun

@@ -40,6 +40,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, atomic_write_text
+from ..progress import progress
 
 __all__ = [
     "ESPEAK",
@@ -274,7 +275,7 @@ class SpeechCache:
         todo = [u for u in dict.fromkeys(utterances) if u.file_name not in entries or not self.path(u).exists()]
         for utt in todo:
             utt.check()
-        for utt in todo:
+        for utt in progress(todo, desc="synthesise speech", unit="file"):
             _synthesise(utt, self.path(utt))
             entries[utt.file_name] = {"file": utt.file_name, **asdict(utt), "sha256": _sha256(self.path(utt))}
         if todo:

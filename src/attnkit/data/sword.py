@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..io import atomic_path
+from ..progress import progress
 
 __all__ = [
     "Verse",
@@ -269,12 +270,12 @@ def read_module(name: str, *, cache_dir: str | Path | None = None) -> tuple[Modu
     verses = []
     enclitics = SPANISH_ENCLITICS if info.language == "es" else frozenset()
     try:
-        for testament in bible.get_structure().get_books().values():
-            for book in testament:
-                for ch in range(1, book.num_chapters + 1):
-                    for v in range(1, book.chapter_lengths[ch - 1] + 1):
-                        raw = bible.get(books=[book.osis_name], chapters=[ch], verses=[v], clean=False)
-                        verses.append(Verse(book.osis_name, ch, v, clean_osis(raw, enclitics)))
+        books = [book for testament in bible.get_structure().get_books().values() for book in testament]
+        for book in progress(books, desc=f"read {name}", unit="book"):  # a bar on a terminal, else log lines
+            for ch in range(1, book.num_chapters + 1):
+                for v in range(1, book.chapter_lengths[ch - 1] + 1):
+                    raw = bible.get(books=[book.osis_name], chapters=[ch], verses=[v], clean=False)
+                    verses.append(Verse(book.osis_name, ch, v, clean_osis(raw, enclitics)))
     except Exception as err:  # noqa: BLE001 - pysword raises bare exceptions on damaged files
         raise SwordError(f"SWORD module {name} cannot be read ({err}); reinstall it: {_install_hint([name])}") from None
     upper, other = _word_forms(v.text for v in verses if v.verse != 1)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from ..data import collate, to_device
+from ..progress import Progress
 from .beam import beam_search
 from .greedy import Hypothesis, greedy_decode
 from .options import DecodeOptions
@@ -44,6 +45,9 @@ def decode(
         prefix: tokens every output starts with after ``<s>``, fed and not scored (a model's
             prompt; see :func:`greedy_decode`); default none.
 
+    Progress (sentences, rate, ETA) goes to a bar on a terminal, else to a log line at
+    intervals (:mod:`attnkit.progress`).
+
     Returns:
         Per source, in input order, its hypotheses best first: one when greedy, up to
         ``options.n_best`` with beam search. Each has its tokens (no ``</s>``), its score (sum of
@@ -57,16 +61,20 @@ def decode(
     model.eval()
     device = next(model.parameters()).device
     budget = None if options.batch_tokens is None else max(1, options.batch_tokens // options.beam_size)
-    for chunk in batches(order, [len(s) for s in sources], options.batch_size, budget):
-        batch = to_device(collate([list(sources[i]) for i in chunk]), device)
-        steps = options.max_len or max_len(int(batch.src_lengths.max()))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
-            if options.beam_size > 1:
-                nbests = beam_search(model, batch.src, batch.src_lengths, steps, options, prefix=prefix)
-            else:
-                nbests = [[hyp] for hyp in greedy_decode(model, batch.src, batch.src_lengths, steps, prefix=prefix)]
-        for i, hyps in zip(chunk, nbests):
-            results[i] = [h if h.weights is None else h._replace(weights=h.weights.cpu()) for h in hyps]
+    desc = "decode" if options.beam_size == 1 else f"decode (beam {options.beam_size})"
+    with Progress(len(sources), desc=desc, unit="sentence") as bar:
+        for chunk in batches(order, [len(s) for s in sources], options.batch_size, budget):
+            batch = to_device(collate([list(sources[i]) for i in chunk]), device)
+            steps = options.max_len or max_len(int(batch.src_lengths.max()))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=options.precision == "bf16"):
+                if options.beam_size > 1:
+                    nbests = beam_search(model, batch.src, batch.src_lengths, steps, options, prefix=prefix)
+                else:
+                    hyps_ = greedy_decode(model, batch.src, batch.src_lengths, steps, prefix=prefix)
+                    nbests = [[hyp] for hyp in hyps_]
+            for i, hyps in zip(chunk, nbests):
+                results[i] = [h if h.weights is None else h._replace(weights=h.weights.cpu()) for h in hyps]
+            bar.update(len(chunk))
     return results
 
 

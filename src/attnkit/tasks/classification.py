@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError
 from ..evaluation import classification_metrics
 from ..predictions import LABEL
+from ..progress import Progress
 
 __all__ = ["ClassLabel", "check_split_fractions", "classification_report", "score_classifier"]
 
@@ -67,7 +68,11 @@ def score_classifier(
     :class:`ClassLabel` per example, from a classifier's softmax over the input `batches`
     (each (B, ...), in the order of `labels`); `logits` reads a model's output."""
     device = next(model.parameters()).device
-    probs = [torch.softmax(logits(model, x.to(device)).float(), dim=-1).cpu() for x in batches]
+    probs = []
+    with Progress(len(labels), desc="evaluate", unit="example") as bar:  # a bar on a terminal, else log lines
+        for x in batches:
+            probs.append(torch.softmax(logits(model, x.to(device)).float(), dim=-1).cpu())
+            bar.update(len(x))
     p = torch.cat(probs) if probs else torch.zeros(0, len(classes))
     predicted = p.argmax(dim=-1).tolist()
     metrics = classification_metrics(predicted, list(labels), len(classes))

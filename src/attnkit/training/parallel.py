@@ -70,7 +70,7 @@ def train_many(
         threads: torch threads per run (overrides ``train.threads``).
         resumable: skip runs with ``done.json``, resume runs with a saved state, and write
             ``done.json`` (with ``best_score`` and ``threads`` added) when a run finishes.
-        progress: show progress bars; None = when stderr is a terminal.
+        progress: report progress (:mod:`attnkit.progress`: bars on a terminal, else log lines); None = True.
 
     Returns:
         Per plan, in order: {"steps", "best_step", "seconds"} (plus "best_score", "threads" when
@@ -78,7 +78,7 @@ def train_many(
     """
     out = Path(out)
     level = logging.getLogger().level
-    progress = sys.stderr.isatty() if progress is None else progress
+    progress = True if progress is None else progress
     work = [
         (
             replace(cfg, train=replace(cfg.train, threads=threads)).to_dict(),

@@ -26,10 +26,10 @@ from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from ..data import TokenBatchSampler, bucket_batches, split_batch, to_device
 from ..io import atomic_write_text
+from ..progress import Progress
 from ..tasks.base import LossContext, PrimaryMetric
 from . import distributed
 from .checkpoint import load_state, restore_readable_state, save_state, save_weights
@@ -138,7 +138,9 @@ class Trainer:
             dict of metrics holding ``metric.name``.
         metric: what is maximised (or minimised) and when training may stop at a perfect score;
             default ``task.metric``.
-        progress: show a progress bar (loss, loss units/s) on stderr.
+        progress: report progress (loss, loss units/s, ETA to ``max_steps`` or ``max_minutes``,
+            whichever ends first): a bar on a terminal, else a log line at intervals
+            (:mod:`attnkit.progress`).
         progress_label: text in front of the bar.
         progress_position: line of the bar, for several trainings sharing a terminal.
         loss_log: a JSON-lines file to append ``{"step", "loss", "n_tokens", "n_examples"}`` of
@@ -391,17 +393,17 @@ class Trainer:
         if resume:
             restore_baselines(self.model, extra, dist.rank)
         self.model.train()
-        bar = tqdm(
-            total=cfg.max_steps,
+        start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
+        bar = Progress(  # its ETA: max_steps at the current rate, or max_minutes, whichever ends first
+            cfg.max_steps,
             initial=step,
-            disable=not (self.progress and main),
+            enabled=self.progress and main,
             unit="step",
-            dynamic_ncols=True,
-            leave=False,
             desc=self.progress_label,
             position=self.progress_position,
+            deadline=start + cfg.max_minutes * 60 if cfg.max_minutes > 0 else None,
+            delay=0,
         )
-        start, tokens, tok_start = time.perf_counter() - elapsed, 0, time.perf_counter()
         stopped_early = stop_agreed = False
         finished = ""  # why training ended, once it has: patience, best possible value, max_minutes, max_steps
         batches = self._batches(epoch, index)
