@@ -13,10 +13,11 @@ defined outside attnkit is any other string, registered with its view.
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import ClassVar, Protocol, Sequence, runtime_checkable
 
 __all__ = [
     "Prediction",
+    "ClassProbabilities",
     "TEXT_ALIGNMENT",
     "DOCUMENT",
     "IMAGE_OVERLAY",
@@ -59,3 +60,14 @@ class Prediction(Protocol):
 
     kind: ClassVar[str]
     output: str
+
+
+@runtime_checkable
+class ClassProbabilities(Protocol):
+    """A classifier's prediction that carries every class's probability: ``probabilities[c]`` in
+    [0, 1] for class c of the task's declared classes
+    (:attr:`attnkit.capabilities.TaskCapabilities.classes`), summing to 1; ``output`` is the
+    most probable class's name. ``attnkit predict --top-k K`` prints the K most probable."""
+
+    output: str
+    probabilities: Sequence[float]

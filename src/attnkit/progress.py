@@ -193,7 +193,7 @@ def _bar(
     """A tqdm bar on stderr; with a `deadline`, its ETA is the earlier of the rate's and the deadline's."""
     from tqdm.auto import tqdm
 
-    class Bar(tqdm):  # type: ignore[misc, valid-type]
+    class Bar(tqdm):
         @property
         def format_dict(self) -> dict[str, Any]:
             values = dict(super().format_dict)

@@ -22,9 +22,10 @@ from typing import Any
 from ..decoding import Translation, layer_maps
 from ..errors import InputError
 from ..heads import HeadChoice, parse_heads
+from ..predictions import ClassProbabilities
 from ..training import load_run
 from ..viz import Budget, prediction_json, save_figure, view_of
-from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of
+from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of, whole
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
@@ -34,6 +35,10 @@ EPILOG = """examples:
 """
 
 log = logging.getLogger(__name__)
+
+#: classes ``--top-k`` prints by default, and the most it takes
+DEFAULT_TOP_K = 3
+MAX_TOP_K = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +51,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="KEY=VALUE",
         help="an input option of the run's task, e.g. locale=de_DE for dates (repeatable)",
+    )
+    parser.add_argument(
+        "--top-k",
+        type=whole(0, MAX_TOP_K),
+        default=DEFAULT_TOP_K,
+        metavar="K",
+        help="classifiers: print the K most probable classes with their probabilities, e.g. "
+        "'Law 91.2%%, Gospels 5.1%%'; 0 prints the class alone (default: %(default)s)",
     )
     add_output_arguments(parser)
     add_common(parser)
@@ -111,9 +124,20 @@ def plot_paths(path: Path, n: int) -> list[Path]:
     return [path.with_name(f"{path.stem}-{i}{path.suffix or '.png'}") for i in range(1, n + 1)]
 
 
-def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
+def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str], *, top_k: int = 0):
     """Predict, print one line (or one JSON object) per input, draw the attention if asked;
-    returns the predictions."""
+    returns the predictions. `top_k`: how many of a classifier's most probable classes to print."""
+    results, decode = predict_checked(args, run_, inputs, options)
+    for line in output_lines(args, run_, inputs, results, decode.n_best if decode else 1, top_k=top_k):
+        print(line, flush=False)
+    sys.stdout.flush()
+    draw_plots(args, inputs, results)
+    return results
+
+
+def predict_checked(args: argparse.Namespace, run_, inputs: list[str], options: dict[str, str]):
+    """The predictions of `inputs` and the decoding options of the flags (None: none given),
+    after the checks that come before any output (picture paths, decoding flags, heads)."""
     _check_plot_paths(args, inputs)
     decode = decode_options(args, run_)
     # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
@@ -121,24 +145,33 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             check_heads(res, args.attention_heads)
-    n_best = decode.n_best if decode else 1
-    lines = (
-        [json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)]
-        if args.json
-        else [line for res in results for line in _lines(res, n_best)]
-    )
-    for line in lines:
-        print(line, flush=False)
-    sys.stdout.flush()
-    if args.attention_plot:
-        for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
-            try:
-                fig = view_of(res).plot(res, f"{text} → {res.output}", args.attention_heads)
-            except ValueError as err:
-                raise UserError(f"{args.model}: {err}") from None
-            save_figure(fig, path)
-            log.info("attention picture written to %s", path)
-    return results
+    return results, decode
+
+
+def output_lines(
+    args: argparse.Namespace, run_, inputs: list[str], results, n_best: int, *, top_k: int = 0
+) -> list[str]:
+    """The printed lines: one JSON object per input with ``--json``, else each prediction's
+    line(s) (:func:`prediction_lines`)."""
+    if args.json:
+        return [
+            json.dumps(prediction_record(run_, text, res), ensure_ascii=False) for text, res in zip(inputs, results)
+        ]
+    classes = run_.capabilities.task.classes
+    return [line for res in results for line in prediction_lines(res, n_best, classes=classes, top_k=top_k)]
+
+
+def draw_plots(args: argparse.Namespace, inputs: list[str], results) -> None:
+    """``--attention-plot``: one picture per prediction, by the view of its kind."""
+    if not args.attention_plot:
+        return
+    for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
+        try:
+            fig = view_of(res).plot(res, f"{text} → {res.output}", args.attention_heads)
+        except ValueError as err:
+            raise UserError(f"{args.model}: {err}") from None
+        save_figure(fig, path)
+        log.info("attention picture written to %s", path)
 
 
 def check_heads(prediction: Any, heads: HeadChoice) -> None:
@@ -174,9 +207,16 @@ def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
     return record
 
 
-def _lines(res, n_best: int) -> list[str]:
-    """The printed lines of a prediction: its output, or with ``--n-best`` > 1 one line per
-    hypothesis of its n-best list, best first, as ``RANK<TAB>SCORE<TAB>OUTPUT``."""
+def prediction_lines(res, n_best: int, *, classes: tuple[str, ...] = (), top_k: int = 0) -> list[str]:
+    """The printed lines of a prediction: its output; with ``--n-best`` > 1 one line per
+    hypothesis of its n-best list, best first, as ``RANK<TAB>SCORE<TAB>OUTPUT``; for a
+    classifier's prediction that carries every class's probability
+    (:class:`attnkit.predictions.ClassProbabilities`) and `top_k` > 0, the `top_k` most probable
+    of the task's `classes` with their probabilities in percent, most probable first, on one
+    line: ``Law 91.2%, Gospels 5.1%, History 2.0%``."""
+    if top_k > 0 and classes and isinstance(res, ClassProbabilities) and len(res.probabilities) == len(classes):
+        ranked = sorted(range(len(classes)), key=lambda c: -float(res.probabilities[c]))[:top_k]
+        return [", ".join(f"{classes[c]} {100 * float(res.probabilities[c]):.1f}%" for c in ranked)]
     nbest = res.nbest if isinstance(res, Translation) else ()
     if n_best < 2 or not nbest:
         return [res.output]
@@ -197,7 +237,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = read_inputs(args, args.inputs)
     options = parse_options(args.options)
     try:
-        predict_and_print(args, run_, inputs, options)
+        predict_and_print(args, run_, inputs, options, top_k=args.top_k)
     except InputError as err:
         raise UserError(str(err)) from None
     return 0

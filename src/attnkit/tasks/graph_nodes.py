@@ -23,7 +23,7 @@ References:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
 
@@ -104,6 +104,7 @@ class NodePrediction:
         neighbours: names of the nodes with an edge into it (itself included with self-loops).
         edge_weights: per layer, the weights of those edges, (K, Nh) (empty without attention).
         neighbour_classes: each neighbour's gold class name.
+        probabilities: every class's probability, (C,) in the order of the task's classes.
     """
 
     kind: ClassVar[str] = GRAPH_NEIGHBOURHOOD
@@ -114,6 +115,7 @@ class NodePrediction:
     neighbours: list[str]
     edge_weights: list[Tensor]
     neighbour_classes: list[str]
+    probabilities: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -268,6 +270,7 @@ class DebianPackagesTask:
                     [self.graph.names[j] for j in sources],
                     weights,
                     [self.classes[int(self.labels[j])] for j in sources],
+                    p[i].tolist(),
                 )
             )
         return preds
