@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import cast
 
@@ -114,7 +115,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     pictures.add_argument("--plot-line", type=int, default=1, metavar="N", help="line to draw, 1-based (default: 1)")
     pictures.add_argument(
-        "--gold", type=Path, metavar="LINKS", help="gold Pharaoh links of the input lines, for --plot"
+        "--gold",
+        type=Path,
+        metavar="LINKS",
+        help="gold Pharaoh links of the input lines: print the links' AER, precision and recall against "
+        "them (to stderr when the translations go to stdout) and mark hits and misses in --plot",
     )
     add_choice_arguments(parser)
     add_common(parser)
@@ -220,9 +225,24 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(targets))
     links = links_of(args, run_, sources, targets)
     write_pharaoh(args.output, links)
+    if args.gold:
+        _print_gold_score(args, links, len(sources), to_stderr=args.target is None)
     if args.plot:
         _plot(args, run_, sources, targets, links)
     return 0
+
+
+def _print_gold_score(args, links: list[set[tuple[int, int]]], n_lines: int, *, to_stderr: bool) -> None:
+    """``align --gold``: the AER, precision and recall of `links` against the gold's sure and
+    possible links [Och03] (stdout, or stderr when the translations went to stdout)."""
+    sure, possible = _read_gold(args.gold)
+    if len(sure) != n_lines:
+        raise UserError(f"{args.gold} has {len(sure)} lines but {args.input} has {n_lines}")
+    try:
+        score = alignment_error_rate(links, sure, possible)
+    except ValueError as err:
+        raise UserError(f"{args.gold}: {err}") from None
+    print("\n".join(_score_lines(score, f"{args.output} against {args.gold}")), file=sys.stderr if to_stderr else None)
 
 
 def _plot(args, run_, sources, targets, links) -> None:
