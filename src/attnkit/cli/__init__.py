@@ -25,59 +25,54 @@ def _interrupted_while_starting(signum, frame) -> None:
 _STARTING = sys.argv[0] == "-m" or os.path.basename(sys.argv[0]) == "attnkit"
 _previous_handler = signal.signal(signal.SIGINT, _interrupted_while_starting) if _STARTING else None
 
+import importlib
+
+from .. import __version__
 from ..machine import tune_allocator
-from . import (
-    align_cmd,
-    compare,
-    data_cmd,
-    demo,
-    evaluate,
-    explore_cmd,
-    export_hf,
-    import_hf,
-    list_cmd,
-    predict,
-    study,
-    train,
-    translate,
-)
-from .common import UserError, seed_everything, user_errors
+from .common import Parser, UserError, seed_everything, user_errors
 
 if _STARTING:
     signal.signal(signal.SIGINT, _previous_handler)  # main() turns KeyboardInterrupt into exit 130
 
 __all__ = ["main"]
 
+# name -> (module of attnkit.cli, help). A command module imports its library code (torch, the
+# models, the registries) inside its functions, so that building the parser (``--help``) is quick.
 _COMMANDS = {
-    "demo": (demo, "train the date model with and without attention, compare, plot"),
-    "train": (train, "train a model from a YAML config into a run folder"),
-    "predict": (predict, "predict from raw inputs with a trained run of any task, with its attention"),
-    "translate": (translate, "translate sentences with a trained run of a text task (predict for text)"),
-    "evaluate": (evaluate, "score a trained run on one of its splits with its task's metrics"),
-    "align": (align_cmd, "word alignments from a translation run's attention (Pharaoh links), optionally symmetrised"),
-    "compare": (compare, "train several configs on the same data and compare them in one table"),
-    "list": (list_cmd, "list every score, normaliser, attention module, model family, positional encoding and task"),
+    "demo": ("demo", "train the date model with and without attention, compare, plot"),
+    "train": ("train", "train a model from a YAML config into a run folder"),
+    "predict": ("predict", "predict from raw inputs with a trained run of any task, with its attention"),
+    "translate": ("translate", "translate sentences with a trained run of a text task (predict for text)"),
+    "evaluate": ("evaluate", "score a trained run on one of its splits with its task's metrics"),
+    "align": (
+        "align_cmd",
+        "word alignments from a translation run's attention (Pharaoh links), optionally symmetrised",
+    ),
+    "compare": ("compare", "train several configs on the same data and compare them in one table"),
+    "list": ("list_cmd", "list every score, normaliser, attention module, model family, positional encoding and task"),
     "data": (
-        data_cmd,
+        "data_cmd",
         "build a parallel corpus (the Spanish-English Bible, Greek-English gold alignments) from installed packages",
     ),
-    "study": (study, "run a documented study end to end and write its report"),
-    "explore": (explore_cmd, "a local web page showing where trained runs' models look"),
-    "import-hf": (import_hf, "import a local Hugging Face checkpoint folder (BERT, GPT-2, ...) as a run folder"),
-    "export-hf": (export_hf, "export a run (BERT-like encoder, GPT-2, ...) as a Hugging Face checkpoint folder"),
+    "study": ("study", "run a documented study end to end and write its report"),
+    "explore": ("explore_cmd", "a local web page showing where trained runs' models look"),
+    "import-hf": ("import_hf", "import a local Hugging Face checkpoint folder (BERT, GPT-2, ...) as a run folder"),
+    "export-hf": ("export_hf", "export a run (BERT-like encoder, GPT-2, ...) as a Hugging Face checkpoint folder"),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="attnkit",
         description="Attention mechanisms end to end: train, translate, evaluate, and see where the model looks.",
         epilog="example: attnkit demo --out runs/demo",
     )
+    parser.add_argument("--version", action="version", version=f"attnkit {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings and errors only")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (module, help_text) in _COMMANDS.items():
+    for name, (module_name, help_text) in _COMMANDS.items():
+        module = importlib.import_module(f".{module_name}", __name__)
         p = sub.add_parser(
             name,
             help=help_text,

@@ -19,27 +19,24 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from ..capabilities import GoldKind
 from ..errors import InputError
-from ..evaluation.alignment import SYMMETRISATIONS, alignment_error_rate, read_pharaoh, symmetrise, write_pharaoh
-from ..evaluation.word_alignment import (
-    LINK_METHODS,
-    POOLINGS,
-    AlignmentChoice,
-    choice_links,
-    piece_words,
-    sweep_choices,
-    word_weights,
-)
 from ..heads import parse_heads, select_heads
-from ..models.explain import EXPLANATIONS
-from ..tasks.base import AlignmentChoiceTask
-from ..tasks.seq2seq import Seq2SeqTask
-from ..training import Run, RunError, load_run
-from ..viz import plot_links, save_figure
-from .common import UserError, add_common, check_output, device_of, require_translation
+from .common import LazyChoices, UserError, add_common, check_output, device_of, require_translation
+
+if TYPE_CHECKING:
+    from ..evaluation.word_alignment import AlignmentChoice
+    from ..tasks.base import AlignmentChoiceTask
+    from ..tasks.seq2seq import Seq2SeqTask
+    from ..training import Run
+
+# the names the flags take, read when a value is checked (the library needs torch)
+LINK_METHODS = LazyChoices("attnkit.evaluation.word_alignment", "LINK_METHODS")
+POOLINGS = LazyChoices("attnkit.evaluation.word_alignment", "POOLINGS")
+EXPLANATIONS = LazyChoices("attnkit.models.explain", "EXPLANATIONS")
+SYMMETRISATIONS = LazyChoices("attnkit.evaluation.alignment", "SYMMETRISATIONS")
 
 EPILOG = """examples:
   attnkit align --model runs/grc-en-transformer --input test.src --target test.tgt --output links.pharaoh
@@ -61,20 +58,27 @@ def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--head", default=None, metavar="H", help="head index, or 'mean' for the layer mean")
     group.add_argument(
         "--method",
-        choices=LINK_METHODS,
+        type=LINK_METHODS,
         default=None,
+        metavar="METHOD",
         help="argmax: each target word to its most attended source word; threshold: every "
         "pair with weight >= --threshold",
     )
     group.add_argument("--threshold", type=float, default=None, help="weight threshold in [0, 1] (default: 0.5)")
     group.add_argument(
-        "--pool", choices=POOLINGS, default=None, help="how a source word's subword columns are joined (default: sum)"
+        "--pool",
+        type=POOLINGS,
+        default=None,
+        metavar="POOL",
+        help="sum or mean: how a source word's subword columns are joined (default: sum)",
     )
     group.add_argument(
         "--explain",
-        choices=EXPLANATIONS.names(),
+        type=EXPLANATIONS,
         default=None,
-        help="read the links from this explanation of each target token's source instead of the raw "
+        metavar="NAME",
+        help="an explanation (`attnkit list explanations`): read the links from this explanation of each "
+        "target token's source instead of the raw "
         "cross-attention (Transformer runs); its layers are the per-decoder-layer maps, then the "
         "aggregate over all layers as layer -1 (flow: slow, see attnkit.functional.explain)",
     )
@@ -83,8 +87,9 @@ def add_choice_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument(
         "--symmetrisation",
-        choices=SYMMETRISATIONS,
+        type=SYMMETRISATIONS,
         default="grow-diag-final-and",
+        metavar="HOW",
         help="how --reverse's two directions are joined (default: %(default)s)",
     )
 
@@ -128,8 +133,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def choice_of(args: argparse.Namespace, run_: Run) -> AlignmentChoice:
     """The run's alignment choice (where its task keeps one: ``capabilities.alignment_choice``; else
     the default), with the flags given on the command line applied."""
+    from ..evaluation.word_alignment import AlignmentChoice
+
     keeps = run_.capabilities.task.alignment_choice
-    base = cast(AlignmentChoiceTask, run_.task).choice if keeps else AlignmentChoice()
+    base = cast("AlignmentChoiceTask", run_.task).choice if keeps else AlignmentChoice()
     given = {"layer": args.layer, "method": args.method, "threshold": args.threshold, "source_pool": args.pool}
     try:
         if args.head is not None:
@@ -165,7 +172,7 @@ def explain_of(args: argparse.Namespace, run_: Run) -> str | None:
 
 def forced_of(run_: Run, sources: list[str], targets: list[str], explain: str | None):
     """The run's forced attention, or explanation `explain`, on each (source, target) pair."""
-    task = cast(Seq2SeqTask, run_.task)  # a translation run: its task force-decodes
+    task = cast("Seq2SeqTask", run_.task)  # a translation run: its task force-decodes
     if explain is None:  # the call as before --explain
         return task.forced_attention(run_.model, list(zip(sources, targets)))
     return task.forced_attention(run_.model, list(zip(sources, targets)), explain=explain)
@@ -176,6 +183,8 @@ def model_links(
 ) -> list[set[tuple[int, int]]]:
     """Links (source word, target word) of `run_`'s attention (or explanation `explain`) on each
     (source, target) pair."""
+    from ..evaluation.word_alignment import choice_links
+
     try:
         forced = forced_of(run_, sources, targets, explain)
         return [
@@ -192,6 +201,9 @@ def model_links(
 
 def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[str]) -> list[set[tuple[int, int]]]:
     """The forward run's links, symmetrised with ``--reverse``'s (flipped back) when given."""
+    from ..evaluation.alignment import symmetrise
+    from ..training import load_run
+
     forward = model_links(run_, sources, targets, choice_of(args, run_), explain_of(args, run_))
     if not args.reverse:
         return forward
@@ -205,6 +217,9 @@ def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[s
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..evaluation.alignment import write_pharaoh
+    from ..training import load_run
+
     inputs = [p for p in (args.input, args.target, args.gold) if p is not None]
     check_output(args.output, "--output", inputs)  # before any work: an input is never overwritten
     if args.plot:
@@ -218,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{args.input} has {len(sources)} lines but {args.target} has {len(targets)}")
     else:
         try:
-            task = cast(Seq2SeqTask, run_.task)  # a text translation run: its task decodes lines
+            task = cast("Seq2SeqTask", run_.task)  # a text translation run: its task decodes lines
             targets = [t.output for t in task.translate(run_.model, [(s, "") for s in sources])]
         except InputError as err:
             raise UserError(str(err)) from None
@@ -235,6 +250,8 @@ def run(args: argparse.Namespace) -> int:
 def _print_gold_score(args, links: list[set[tuple[int, int]]], n_lines: int, *, to_stderr: bool) -> None:
     """``align --gold``: the AER, precision and recall of `links` against the gold's sure and
     possible links [Och03] (stdout, or stderr when the translations went to stdout)."""
+    from ..evaluation.alignment import alignment_error_rate
+
     sure, possible = _read_gold(args.gold)
     if len(sure) != n_lines:
         raise UserError(f"{args.gold} has {len(sure)} lines but {args.input} has {n_lines}")
@@ -247,6 +264,9 @@ def _print_gold_score(args, links: list[set[tuple[int, int]]], n_lines: int, *, 
 
 def _plot(args, run_, sources, targets, links) -> None:
     """The picture of one line: the forward run's word-level attention, its links and the gold."""
+    from ..evaluation.word_alignment import piece_words, word_weights
+    from ..viz import plot_links, save_figure
+
     k = args.plot_line - 1
     if not 0 <= k < len(sources):
         raise UserError(f"--plot-line must be in 1..{len(sources)}, got {args.plot_line}", code=2)
@@ -325,6 +345,8 @@ def _score_lines(score, label: str) -> list[str]:
 
 
 def _read_gold(path: Path):
+    from ..evaluation.alignment import read_pharaoh
+
     try:
         return read_pharaoh(path, with_possible=True)
     except ValueError as err:
@@ -333,6 +355,9 @@ def _read_gold(path: Path):
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """``attnkit evaluate`` with ``--gold``, ``--links`` or ``--choose``."""
+    from ..evaluation.alignment import alignment_error_rate
+    from ..training import load_run
+
     if args.links:
         if not args.gold or args.model:
             raise UserError(
@@ -365,6 +390,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _texts_and_gold(args, run_):
+    from ..training import RunError
+
     examples = []
     if args.source or args.target:
         if not (args.source and args.target and args.gold):
@@ -392,6 +419,8 @@ def _texts_and_gold(args, run_):
 
 
 def _choose(args, run_, sources, targets, gold) -> int:
+    from ..evaluation.word_alignment import sweep_choices
+
     try:
         forced = forced_of(run_, sources, targets, explain_of(args, run_))
         results = sweep_choices(forced, gold, [(len(s.split()), len(t.split())) for s, t in zip(sources, targets)])
@@ -400,7 +429,7 @@ def _choose(args, run_, sources, targets, gold) -> int:
     best, score = results[0]
     keeps = run_.capabilities.task.alignment_choice and args.explain is None  # alignment.json: raw attention
     if keeps:
-        cast(AlignmentChoiceTask, run_.task).save_choice(run_.path, best, score.as_dict())
+        cast("AlignmentChoiceTask", run_.task).save_choice(run_.path, best, score.as_dict())
     if args.json:
         print(
             json.dumps(

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import difflib
+import importlib
 import math
 import os
 import random
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
-
-import torch
+from typing import Any, Callable, Iterable, Iterator
 
 from ..capabilities import InputKind
-from ..decoding import DecodeOptionError, DecodeOptions, option_fields
+from ..decoding import DecodeOptionError, DecodeOptions, option_fields  # plain data: no torch
 from ..errors import ConfigError, InputError
 from ..machine import DEVICE_HELP, resolve_device
-from ..training import CheckpointError, RunError
+from ..registry import Registry
+
+# This module and every command module import no torch, no model and no registry at the top: a
+# command's library code is imported when it runs, so that ``attnkit --help`` is quick.
 
 
 class UserError(Exception):
@@ -30,6 +33,8 @@ class UserError(Exception):
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the library's user-facing errors into :class:`UserError`."""
+    from ..training import CheckpointError, RunError  # the command's imports have loaded torch by now
+
     try:
         yield
     except DecodeOptionError as err:  # an option the run cannot take (checked where it decodes)
@@ -41,6 +46,59 @@ def user_errors() -> Iterator[None]:
         raise UserError(str(err)) from None
     except OSError as err:
         raise UserError(f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")) from None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the choices closest to `word` (:func:`difflib.get_close_matches`),
+    or ``""`` when none is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    if not close:
+        return ""
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse's parser, whose invalid-choice errors (a subcommand, an option's value) add the
+    closest choices: ``invalid choice: 'trian' (did you mean 'train'?)``."""
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            names = list(action.choices)
+            raise argparse.ArgumentError(
+                action,
+                f"invalid choice: {value!r}{did_you_mean(value, names)}; choose from "
+                + ", ".join(repr(c) for c in names),
+            )
+
+
+class LazyChoices:
+    """An argparse ``type`` that accepts one of the names a library module holds, read only when
+    a value is checked (when the command runs), so that ``--help`` imports no torch; give the
+    argument a ``metavar`` and name the choices in its help. An unknown name is a usage error
+    naming the closest ones and all of them.
+
+    Args:
+        module: the module, e.g. ``"attnkit.models.explain"``.
+        name: its tuple or mapping of names, or its :class:`~attnkit.registry.Registry`.
+    """
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+
+    def names(self) -> list[str]:
+        value = getattr(importlib.import_module(self.module), self.name)
+        return list(value.names()) if isinstance(value, Registry) else list(value)
+
+    def __call__(self, text: str) -> str:
+        names = self.names()
+        if text not in names:
+            raise argparse.ArgumentTypeError(
+                f"invalid choice: {text!r}{did_you_mean(text, names)}; choose from {', '.join(map(repr, names))}"
+            )
+        return text
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
 
 
 #: the most models a command trains at once (``--jobs``), torch threads (``--threads``) and minutes
@@ -121,6 +179,8 @@ def device_of(args: argparse.Namespace) -> str:
 
 def seed_everything(seed: int | None) -> None:
     if seed is not None:
+        import torch
+
         random.seed(seed)
         torch.manual_seed(seed)
 

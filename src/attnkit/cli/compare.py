@@ -14,18 +14,15 @@ import math
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from matplotlib.figure import Figure
-
-from ..config import load_config
 from ..io import atomic_write_text
-from ..training import load_run
-from ..training.parallel import train_many
-from ..training.pipeline import model_label
-from ..viz import plot_alignment, save_figure
 from .common import MAX_JOBS, UserError, add_common, check_out_folder, whole
 
 DEFAULT_OUT = "runs/compare"
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 EPILOG = """example:
   attnkit compare configs/dates-bahdanau.yaml configs/dates-sparsemax.yaml configs/dates-luong-local-p.yaml
@@ -57,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _plans(args: argparse.Namespace) -> dict:
+    from ..config import load_config
+
     plans = {}
     for path in args.configs:
         name = Path(path).stem
@@ -77,6 +76,8 @@ def _plans(args: argparse.Namespace) -> dict:
 
 
 def _row(name: str, cfg, run_, summary: dict) -> dict:
+    from ..training.pipeline import model_label
+
     test, _ = run_.task.evaluate(run_.model, run_.task.load_split(run_.path, "test"))
     metric = run_.task.metric.name
     declared = run_.capabilities.model
@@ -116,7 +117,11 @@ def _table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _grid(runs: dict, text: str, locale: str) -> Figure:
+def _grid(runs: dict, text: str, locale: str) -> "Figure":
+    from matplotlib.figure import Figure
+
+    from ..viz import plot_alignment
+
     with_attention = {n: r for n, r in runs.items() if r.capabilities.model.attention}
     cols = min(3, len(with_attention))
     fig = Figure(figsize=(6.5 * cols, 3.6 * math.ceil(len(with_attention) / cols)), layout="constrained")
@@ -132,6 +137,10 @@ def _grid(runs: dict, text: str, locale: str) -> Figure:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training import load_run
+    from ..training.parallel import train_many
+    from ..viz import save_figure
+
     out = check_out_folder(args.out, default=DEFAULT_OUT)
     plans = _plans(args)
     out.mkdir(parents=True, exist_ok=True)  # runs/, for the default

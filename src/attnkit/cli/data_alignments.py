@@ -7,12 +7,14 @@ import argparse
 import time
 from pathlib import Path
 
-from ..data.alignments import INSTALL_COMMAND, PUNCTUATION, AlignmentDataError, build_alignment_corpus, find_package
-from ..data.statistical_align import AlignerError, align_corpus
-from ..evaluation.alignment import SYMMETRISATIONS
-from .common import MAX_SEED, UserError, check_out_folder, whole
+from .common import MAX_SEED, LazyChoices, UserError, check_out_folder, whole
 
 DEFAULT_OUT = Path("corpora") / "alignments.SBLGNT-BSB"
+
+#: attnkit.data.alignments.INSTALL_COMMAND, written out so that --help imports no library code
+INSTALL_COMMAND = "pip install --no-deps bible-alignments"
+PUNCTUATION = LazyChoices("attnkit.data.alignments", "PUNCTUATION")
+SYMMETRISATIONS = LazyChoices("attnkit.evaluation.alignment", "SYMMETRISATIONS")
 
 EPILOG = f"""The data comes from the PyPI package bible-alignments (Clear Bible / Biblica, CC-BY-4.0),
 read from the files inside its wheel (its loader is not used):
@@ -44,8 +46,9 @@ def add_parser(sub) -> None:
     p.add_argument("--n-test", type=int, default=1000, help="gold test verses (default: %(default)s)")
     p.add_argument(
         "--punctuation",
-        choices=PUNCTUATION,
+        type=PUNCTUATION,
         default="drop",
+        metavar="HOW",
         help="tokens the target table marks as punctuation: drop them, split them off as words "
         "of their own, or attach them as the text is written (default: %(default)s)",
     )
@@ -57,14 +60,18 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--symmetrisation",
-        choices=SYMMETRISATIONS,
+        type=SYMMETRISATIONS,
         default="grow-diag-final-and",
+        metavar="HOW",
         help="how the aligner's two directions are joined (default: %(default)s)",
     )
     p.set_defaults(build=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..data.alignments import AlignmentDataError, build_alignment_corpus, find_package
+    from ..data.statistical_align import AlignerError, align_corpus
+
     if args.n_dev < 1 or args.n_test < 1:
         raise UserError("--n-dev and --n-test must be >= 1", code=2)
     check_out_folder(args.out, default=DEFAULT_OUT)

@@ -6,8 +6,6 @@ import argparse
 import time
 from pathlib import Path
 
-from ..data.bible import BibleError, build_bible_corpus
-from ..data.sword import SwordError, find_module
 from . import data_alignments
 from .common import MAX_SEED, UserError, check_out_folder, whole
 
@@ -62,6 +60,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _bible(args: argparse.Namespace) -> int:
+    from ..data.bible import BibleError, build_bible_corpus
+    from ..data.sword import SwordError, find_module
+
     if args.n_dev < 0 or args.n_test < 0 or args.max_words < 1 or not args.max_ratio >= 1:
         raise UserError("--n-dev and --n-test must be >= 0, --max-words >= 1 and --max-ratio >= 1", code=2)
     default = Path("corpora") / f"bible.{args.src}-{args.tgt}"

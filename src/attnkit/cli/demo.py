@@ -18,16 +18,15 @@ import time
 import unicodedata
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import RunConfig, load_config
-from ..evaluation import evaluate_examples
 from ..io import atomic_write_text
-from ..training import load_run
-from ..training.parallel import train_many
-from ..viz import plot_alignment, save_figure
 from .common import MAX_JOBS, add_common, check_out_folder, whole
 
 DEFAULT_OUT = "runs/demo"
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 EPILOG = """example:
   attnkit demo --out runs/demo        # about 3-4 minutes on 2 CPU cores"""
@@ -123,8 +122,10 @@ def _plain(text: str) -> bool:
     return all(ord(c) < 0x0530 or c in "→–—" for c in text)  # Latin, Greek, Cyrillic
 
 
-def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
+def _plans(args: argparse.Namespace) -> "dict[str, RunConfig]":
     """The config of every model the demo trains: same data, one core each."""
+    from ..config import load_config
+
     overrides = list(args.overrides) + ([f"train.seed={args.seed}"] if args.seed is not None else [])
     cfg = load_config(args.config, overrides)  # train_many runs each on one thread
     plans = {a: replace(cfg, model=replace(cfg.model, attention=a)) for a in MODELS}
@@ -135,6 +136,9 @@ def _plans(args: argparse.Namespace) -> dict[str, RunConfig]:
 
 
 def _evaluate(out: Path, names, summaries):
+    from ..evaluation import evaluate_examples
+    from ..training import load_run
+
     rows, runs, by_length = [], {}, {}
     for name, summary in zip(names, summaries):
         run_ = runs[name] = load_run(out / name)
@@ -184,6 +188,8 @@ def _print_tables(rows, by_length, curves, n_locales: int) -> None:
 
 
 def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
+    from ..viz import plot_alignment, save_figure
+
     outputs = {name: r.task.translate(r.model, EXAMPLES) for name, r in runs.items()}
     print()
     print(f"{'locale':<7} {_pad('input', 28)} " + " ".join(f"{name:<12}" for name in outputs))
@@ -200,6 +206,8 @@ def _show_examples(runs, plots_dir: Path) -> tuple[dict, list[Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.parallel import train_many
+
     start = time.perf_counter()
     plans = _plans(args)
     out = check_out_folder(args.out, default=DEFAULT_OUT)

@@ -9,8 +9,6 @@ import argparse
 import json
 from pathlib import Path
 
-from ..training import RunError, load_run
-from ..viz import plot_confusion, save_figure
 from . import align_cmd
 from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of
 
@@ -55,6 +53,9 @@ def run(args: argparse.Namespace) -> int:
         return align_cmd.run_evaluate(args)
     if not args.model:
         raise UserError("give --model RUN", code=2)
+    from ..training import RunError, load_run
+    from ..viz import plot_confusion, save_figure
+
     run_ = load_run(args.model, device=device_of(args))
     try:
         examples = run_.task.load_split(run_.path, args.split)

@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pretrained import ConversionError
-from ..pretrained.convert import export_hf
 from .common import UserError, add_common
 
 EPILOG = """examples:
@@ -27,6 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..pretrained import ConversionError
+    from ..pretrained.convert import export_hf
+
     try:
         out = export_hf(Path(args.run_dir), Path(args.out), overwrite=args.overwrite)
     except ConversionError as err:

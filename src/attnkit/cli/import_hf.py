@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..pretrained import ConversionError
-from ..pretrained.convert import import_hf
 from .common import UserError, add_common
 
 EPILOG = """examples:
@@ -29,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..pretrained import ConversionError
+    from ..pretrained.convert import import_hf
+
     try:
         out = import_hf(Path(args.checkpoint), Path(args.out), overwrite=args.overwrite)
     except ConversionError as err:

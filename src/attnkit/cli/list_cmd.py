@@ -5,37 +5,56 @@ from __future__ import annotations
 
 import argparse
 
-from ..functional import NORMALISERS, SCORES
-from ..models import DECODERS, FAMILIES
-from ..models.explain import EXPLANATIONS
-from ..nn import POSITIONAL
-from ..nn.catalog import MODULES, POOLING
-from ..pretrained import EXPORTERS, IMPORTERS
 from ..references import expand
 from ..registry import Entry, Registry
-from ..tasks import TASKS
 
 EPILOG = """examples:
   attnkit list            # everything
   attnkit list normalisers"""
 
-SECTIONS: dict[str, tuple[str, Registry]] = {
-    "scores": ("score functions (attnkit.functional.attend score=...)", SCORES),
-    "normalisers": ("alignment functions (attend normalise=..., model.normaliser)", NORMALISERS),
-    "attention": ("RNN decoder attention (model.attention)", DECODERS),
-    "modules": ("attention modules (attnkit.nn)", MODULES),
-    "pooling": ("attention pooling (attnkit.nn)", POOLING),
-    "positional": ("positional encodings (model.positional)", POSITIONAL),
-    "families": ("model families (model.arch)", FAMILIES),
-    "tasks": ("tasks (data.task)", TASKS),
-    "importers": ("Hugging Face checkpoints `attnkit import-hf` reads (config.json model_type)", IMPORTERS),
-    "exporters": ("model families `attnkit export-hf` writes as Hugging Face checkpoints (model.arch)", EXPORTERS),
-    "explanations": ("explanations beyond raw attention (attnkit align/evaluate --explain)", EXPLANATIONS),
-}
+#: the sections, in order (their registries are imported when the command runs: :func:`sections`)
+SECTION_NAMES = (
+    "scores",
+    "normalisers",
+    "attention",
+    "modules",
+    "pooling",
+    "positional",
+    "families",
+    "tasks",
+    "importers",
+    "exporters",
+    "explanations",
+)
+
+
+def sections() -> dict[str, tuple[str, Registry]]:
+    """Section name -> (title, registry), in :data:`SECTION_NAMES` order."""
+    from ..functional import NORMALISERS, SCORES
+    from ..models import DECODERS, FAMILIES
+    from ..models.explain import EXPLANATIONS
+    from ..nn import POSITIONAL
+    from ..nn.catalog import MODULES, POOLING
+    from ..pretrained import EXPORTERS, IMPORTERS
+    from ..tasks import TASKS
+
+    return {
+        "scores": ("score functions (attnkit.functional.attend score=...)", SCORES),
+        "normalisers": ("alignment functions (attend normalise=..., model.normaliser)", NORMALISERS),
+        "attention": ("RNN decoder attention (model.attention)", DECODERS),
+        "modules": ("attention modules (attnkit.nn)", MODULES),
+        "pooling": ("attention pooling (attnkit.nn)", POOLING),
+        "positional": ("positional encodings (model.positional)", POSITIONAL),
+        "families": ("model families (model.arch)", FAMILIES),
+        "tasks": ("tasks (data.task)", TASKS),
+        "importers": ("Hugging Face checkpoints `attnkit import-hf` reads (config.json model_type)", IMPORTERS),
+        "exporters": ("model families `attnkit export-hf` writes as Hugging Face checkpoints (model.arch)", EXPORTERS),
+        "explanations": ("explanations beyond raw attention (attnkit align/evaluate --explain)", EXPLANATIONS),
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("section", nargs="?", choices=list(SECTIONS), help="show only this section")
+    parser.add_argument("section", nargs="?", choices=SECTION_NAMES, help="show only this section")
 
 
 def _line(entry: Entry) -> str:
@@ -44,7 +63,7 @@ def _line(entry: Entry) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    for name, (title, registry) in SECTIONS.items():
+    for name, (title, registry) in sections().items():
         if args.section not in (None, name):
             continue
         print(f"{name}: {title}")

@@ -19,12 +19,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..decoding import Translation, layer_maps
 from ..errors import InputError
 from ..heads import HeadChoice, parse_heads
 from ..predictions import ClassProbabilities
-from ..training import load_run
-from ..viz import Budget, prediction_json, save_figure, view_of
 from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of, whole
 
 EPILOG = """examples:
@@ -165,6 +162,8 @@ def draw_plots(args: argparse.Namespace, inputs: list[str], results) -> None:
     """``--attention-plot``: one picture per prediction, by the view of its kind."""
     if not args.attention_plot:
         return
+    from ..viz import save_figure, view_of
+
     for path, res, text in zip(plot_paths(Path(args.attention_plot), len(results)), results, inputs):
         try:
             fig = view_of(res).plot(res, f"{text} → {res.output}", args.attention_heads)
@@ -176,6 +175,8 @@ def draw_plots(args: argparse.Namespace, inputs: list[str], results) -> None:
 
 def check_heads(prediction: Any, heads: HeadChoice) -> None:
     """A usage error (exit 2) for a head index the prediction's multi-head attention lacks."""
+    from ..viz import view_of
+
     try:
         n = view_of(prediction).n_heads(prediction)
     except ValueError as err:  # no view of this prediction: the plot says so
@@ -192,6 +193,9 @@ def check_heads(prediction: Any, heads: HeadChoice) -> None:
 def prediction_record(run_, text: str, prediction: Any) -> dict[str, Any]:
     """One line of ``--json``: the input, the prediction's kind, output and its view's JSON, and
     for a model with per-layer maps every layer's and head's maps of the output."""
+    from ..decoding import Translation, layer_maps
+    from ..viz import Budget, prediction_json
+
     try:
         record = {"input": text, **prediction_json(prediction, Budget())}
     except ValueError as err:
@@ -214,6 +218,8 @@ def prediction_lines(res, n_best: int, *, classes: tuple[str, ...] = (), top_k: 
     (:class:`attnkit.predictions.ClassProbabilities`) and `top_k` > 0, the `top_k` most probable
     of the task's `classes` with their probabilities in percent, most probable first, on one
     line: ``Law 91.2%, Gospels 5.1%, History 2.0%``."""
+    from ..decoding import Translation
+
     if top_k > 0 and classes and isinstance(res, ClassProbabilities) and len(res.probabilities) == len(classes):
         ranked = sorted(range(len(classes)), key=lambda c: -float(res.probabilities[c]))[:top_k]
         return [", ".join(f"{classes[c]} {100 * float(res.probabilities[c]):.1f}%" for c in ranked)]
@@ -233,6 +239,8 @@ def _check_plot_paths(args: argparse.Namespace, inputs: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.inputs:  # inputs on the command line: check the picture's path before loading anything
         _check_plot_paths(args, [t.strip() for t in args.inputs])
+    from ..training import load_run
+
     run_ = load_run(args.model, device=device_of(args))
     inputs = read_inputs(args, args.inputs)
     options = parse_options(args.options)

@@ -9,24 +9,30 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..data.sword import SwordError
 from ..errors import ConfigError
 from ..io import atomic_write_text
-from ..studies.han import DocumentExample, StudyError, run_han_study
-from ..studies.vision import DATASETS, VARIANTS, attention_examples, report_lines, run_vision_study
-from ..viz import (
-    plot_channel_weights,
-    plot_document_attention,
-    plot_image_attention_grid,
-    plot_spatial_transformer,
-    save_figure,
-)
 from . import study_length
-from .common import MAX_MINUTES, MAX_SEED, MAX_THREADS, UserError, add_common, check_out_folder, number, whole
+from .common import (
+    MAX_MINUTES,
+    MAX_SEED,
+    MAX_THREADS,
+    LazyChoices,
+    UserError,
+    add_common,
+    check_out_folder,
+    number,
+    whole,
+)
+
+if TYPE_CHECKING:
+    from ..studies.han import DocumentExample
 
 HAN_OUT = "runs/han-bible"
 VISION_OUT = "runs/vision"
+DATASETS = LazyChoices("attnkit.studies.vision", "DATASETS")
+VARIANTS = LazyChoices("attnkit.studies.vision", "VARIANTS")
 
 EPILOG = """examples:
   attnkit study han                        # HAN vs bag-of-words on the WEB, into runs/han-bible
@@ -52,7 +58,9 @@ def _add_han(parser: argparse.ArgumentParser) -> None:
     add_common(parser)
 
 
-def _render(example: DocumentExample, path: Path) -> None:
+def _render(example: "DocumentExample", path: Path) -> None:
+    from ..viz import plot_document_attention, save_figure
+
     fig = plot_document_attention(
         example.sentences, example.word_weights, example.sentence_weights, title=example.title
     )
@@ -60,6 +68,9 @@ def _render(example: DocumentExample, path: Path) -> None:
 
 
 def _run_han(args: argparse.Namespace) -> int:
+    from ..data.sword import SwordError
+    from ..studies.han import StudyError, run_han_study
+
     if args.epochs < 1 or args.threads < 0:
         raise UserError("--epochs must be >= 1 and --threads >= 0", code=2)
     seed = 1234 if args.seed is None else args.seed
@@ -113,10 +124,20 @@ plus about 15 s of data and scoring per run; a stopped study resumes where it wa
 def _add_vision(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=VISION_OUT, help="study folder; its parent must exist (default: %(default)s)")
     parser.add_argument(
-        "--data", nargs="+", default=list(DATASETS), choices=list(DATASETS), help="data sets (default: all)"
+        "--data",
+        nargs="+",
+        default=None,
+        type=DATASETS,
+        metavar="DATA",
+        help="data sets: fashion, canvas (default: all)",
     )
     parser.add_argument(
-        "--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS), help="model variants (default: all)"
+        "--variants",
+        nargs="+",
+        default=None,
+        type=VARIANTS,
+        metavar="VARIANT",
+        help="model variants: cnn, cnn-se, cnn-eca, cnn-cbam, cnn-nonlocal, stn-cnn, vit (default: all)",
     )
     parser.add_argument(
         "--seeds", nargs="+", type=whole(0, MAX_SEED), default=[1, 2, 3], help="training seeds (default: 1 2 3)"
@@ -149,6 +170,9 @@ def _add_vision(parser: argparse.ArgumentParser) -> None:
 
 
 def _render_vision(out: Path) -> list[Path]:
+    from ..studies.vision import attention_examples
+    from ..viz import plot_channel_weights, plot_image_attention_grid, plot_spatial_transformer, save_figure
+
     examples = attention_examples(out)
     written = []
     if examples.overlays:
@@ -172,6 +196,10 @@ def _render_vision(out: Path) -> list[Path]:
 
 
 def _run_vision(args: argparse.Namespace) -> int:
+    args.data = args.data or list(DATASETS)
+    args.variants = args.variants or list(VARIANTS)
+    from ..studies.vision import report_lines, run_vision_study
+
     canvas = args.minutes if args.canvas_minutes is None else args.canvas_minutes
     if min(args.minutes, canvas) <= 0 or args.threads < 0:
         raise UserError("--minutes and --canvas-minutes must be > 0 and --threads >= 0", code=2)

@@ -14,17 +14,9 @@ import json
 import os
 import shlex
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from ..config import load_config
-from ..evaluation import BucketScore
 from ..io import atomic_write_text
-from ..machine import cpu_model
-from ..studies.length import run_study
-from ..tasks.translation import TranslationTask
-from ..training import load_run
-from ..viz import plot_alignment, save_figure
-from ..viz.curves import plot_bleu_by_length, plot_training_curves
 from .common import (
     MAX_JOBS,
     MAX_MINUTES,
@@ -36,6 +28,10 @@ from .common import (
     number,
     whole,
 )
+
+if TYPE_CHECKING:
+    from ..evaluation import BucketScore
+    from ..tasks.translation import TranslationTask
 
 DEFAULT_OUT = "runs/length-study"
 
@@ -93,6 +89,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _buckets(records: list[dict]) -> list[BucketScore]:
+    from ..evaluation import BucketScore
+
     out = []
     for r in records:
         lo, _, hi = r["words"].replace("+", "-").partition("-")
@@ -106,6 +104,9 @@ def _fmt(x, digits: int = 2) -> str:
 
 def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
     """Two test sentences (short and long) translated by every model, heatmaps of the attention ones."""
+    from ..training import load_run
+    from ..viz import plot_alignment, save_figure
+
     runs = {name: load_run(out / name) for name in names}
     first = runs[names[0]]
     test = first.task.load_split(first.path, "test")
@@ -122,7 +123,7 @@ def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
             f"- reference: {ex.target}",
         ]
         for name, run in runs.items():
-            (tr,) = cast(TranslationTask, run.task).translate(run.model, [(ex.text, "")])  # a translation run
+            (tr,) = cast("TranslationTask", run.task).translate(run.model, [(ex.text, "")])  # a translation run
             lines.append(f"- {name}: {tr.output}")
             if tr.weights is not None:
                 png = f"{stem}-example{n}-{name}.png"
@@ -140,6 +141,12 @@ def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..config import load_config
+    from ..machine import cpu_model
+    from ..studies.length import run_study
+    from ..viz import save_figure
+    from ..viz.curves import plot_bleu_by_length, plot_training_curves
+
     if args.minutes <= 0 or args.jobs < 1 or args.threads < 0:
         raise UserError("--minutes must be > 0, --jobs >= 1 and --threads >= 0", code=2)
     try:

@@ -11,11 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ..config import RunConfig, load_config
-from ..training.distributed import barrier, distributed_session
-from ..training.pipeline import train_run
-from ..training.run_record import load_run_config
 from .common import UserError, add_common, check_out_folder, device_of
 
 EPILOG = """examples:
@@ -23,6 +20,9 @@ EPILOG = """examples:
   attnkit train configs/dates-luong-general.yaml --set model.hidden_dim=128 --set train.max_steps=5000
   attnkit train --resume runs/bahdanau
   torchrun --nproc_per_node=2 -m attnkit.cli train configs/dates-bahdanau.yaml --out runs/ddp"""
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..training.distributed import barrier, distributed_session
+    from ..training.pipeline import train_run
+
     with distributed_session() as dist:  # a no-op outside torchrun
         if not dist.is_main:
             logging.getLogger().setLevel(logging.WARNING)  # rank 0 reports progress
@@ -65,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
     """The run folder and config of the command line; raises UserError for usage problems."""
+    from ..config import load_config
+    from ..training.run_record import load_run_config
+
     if args.resume:
         if args.config or args.overrides:
             raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set", code=2)

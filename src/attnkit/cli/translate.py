@@ -26,14 +26,10 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from ..decoding import layer_maps
 from ..errors import InputError
 from ..io import atomic_write_text
-from ..tasks.seq2seq import Seq2SeqTask
-from ..training import load_run
-from ..viz import plot_attention_grid, save_figure
 from .common import UserError, add_common, check_output, device_of, require_translation
 from .predict import add_output_arguments, draw_plots, output_lines, plot_paths, predict_checked, read_inputs
 
@@ -43,6 +39,9 @@ EPILOG = """examples:
   attnkit translate --model runs/demo/bahdanau "Thursday, May 3, 1979" --attention-plot may3.png
   attnkit translate --model runs/dates-transformer --beam 5 "3 May 1979" --attention-grid grid.png
   attnkit translate --model runs/bible-transformer --beam 5 --n-best-file nbest.txt --output out.txt < test.es"""
+
+if TYPE_CHECKING:
+    from ..tasks.seq2seq import Seq2SeqTask
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``predict`` for text tasks, with ``--locale``, ``--attention-grid``, ``--output`` and
     ``--n-best-file``; blank lines pass through as blank outputs."""
+    from ..training import load_run
+
     for flag, path in (("--output", args.output), ("--n-best-file", args.n_best_file)):
         if path:
             check_output(path, flag, args.texts)
@@ -116,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(f"{line}\n" for line in out))
         sys.stdout.flush()
     draw_plots(args, sources, results)
-    task = cast(Seq2SeqTask, run_.task)  # a text task that translates (its predictions are Translations)
+    task = cast("Seq2SeqTask", run_.task)  # a text task that translates (its predictions are Translations)
     for i, res in zip(kept, results):
         unseen = task.src_vocab.unknown(res.src_tokens)
         if unseen:
@@ -149,6 +150,9 @@ def _one_line(text: str) -> str:
 
 
 def _write_grids(run_, path: Path, results, texts) -> None:
+    from ..decoding import layer_maps
+    from ..viz import plot_attention_grid, save_figure
+
     if not run_.capabilities.layer_maps:
         raise UserError(f"{run_.path} is an RNN model with one attention per step; use --attention-plot")
     for base, res, text in zip(plot_paths(path, len(results)), results, texts):
