@@ -17,7 +17,7 @@ from typing import Any, Mapping, Sequence, cast
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 from .io import atomic_write_text
 from .models import FAMILIES, ModelFamily
 from .schema import build_dataclass, merge, parse_overrides, plain_dict, short_repr
@@ -181,7 +181,8 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
         raise ConfigError("a config must hold a mapping (data:, model:, train:)")
     unknown = sorted(set(raw) - {"data", "model", "train"})
     if unknown:
-        raise ConfigError(f"unknown config section {short_repr(unknown[0])}; valid sections: data, model, train")
+        close = did_you_mean(unknown[0], ("data", "model", "train"))
+        raise ConfigError(f"unknown config section {short_repr(unknown[0])}{close}; valid sections: data, model, train")
     data, model = _section(raw, "data"), _section(raw, "model")
     try:
         task = _task(data.get("task", DEFAULT_TASK))

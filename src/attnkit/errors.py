@@ -7,7 +7,10 @@ as bad values.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InputError"]
+import difflib
+from typing import Iterable
+
+__all__ = ["ConfigError", "InputError", "did_you_mean"]
 
 
 class ConfigError(ValueError):
@@ -16,3 +19,11 @@ class ConfigError(ValueError):
 
 class InputError(ValueError):
     """Raw input a model cannot take (an empty or over-long line, an unknown locale, a bad file)."""
+
+
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """``" (did you mean 'x'?)"``, naming the choices closest to `word` (up to three, by
+    :func:`difflib.get_close_matches`), or ``""`` when none is close; for the messages of
+    mistyped names and keys."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
+    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)" if close else ""

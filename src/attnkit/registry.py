@@ -9,6 +9,8 @@ import reprlib
 from dataclasses import dataclass
 from typing import Generic, Iterator, TypeVar
 
+from .errors import did_you_mean
+
 T = TypeVar("T")
 
 __all__ = ["Entry", "Registry"]
@@ -52,8 +54,9 @@ class Registry(Generic[T]):
         try:
             return self._entries[name].obj
         except (KeyError, TypeError):  # TypeError: a list or mapping given as a name (a config's value)
+            close = did_you_mean(name, self._entries) if isinstance(name, str) else ""
             raise ValueError(
-                f"unknown {self.kind} {reprlib.repr(name)}; choose one of: {', '.join(self._entries)}"
+                f"unknown {self.kind} {reprlib.repr(name)}{close}; choose one of: {', '.join(self._entries)}"
             ) from None
 
     def entry(self, name: str) -> Entry[T]:

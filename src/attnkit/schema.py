@@ -18,7 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 __all__ = [
     "build_dataclass",
@@ -111,7 +111,10 @@ def build_dataclass(cls: type, prefix: str, raw: Mapping[str, Any], *, context: 
     for key, value in raw.items():
         full = f"{prefix}{key}"
         if key not in valid:
-            raise ConfigError(f"unknown config key {short_repr(full)}{context}; valid keys here: {', '.join(valid)}")
+            raise ConfigError(
+                f"unknown config key {short_repr(full)}{context}{did_you_mean(key, valid)}; "
+                f"valid keys here: {', '.join(valid)}"
+            )
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = build_dataclass(hints[key], f"{full}.", value or {})
         else:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, cast
 from ..capabilities import GoldKind
 from ..errors import InputError
 from ..heads import parse_heads, select_heads
-from .common import LazyChoices, UserError, add_common, check_output, device_of, require_translation
+from .common import LazyChoices, UserError, add_common, check_output, device_of, load_run, require_translation
 
 if TYPE_CHECKING:
     from ..evaluation.word_alignment import AlignmentChoice
@@ -202,7 +202,6 @@ def model_links(
 def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[str]) -> list[set[tuple[int, int]]]:
     """The forward run's links, symmetrised with ``--reverse``'s (flipped back) when given."""
     from ..evaluation.alignment import symmetrise
-    from ..training import load_run
 
     forward = model_links(run_, sources, targets, choice_of(args, run_), explain_of(args, run_))
     if not args.reverse:
@@ -218,7 +217,6 @@ def links_of(args: argparse.Namespace, run_, sources: list[str], targets: list[s
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.alignment import write_pharaoh
-    from ..training import load_run
 
     inputs = [p for p in (args.input, args.target, args.gold) if p is not None]
     check_output(args.output, "--output", inputs)  # before any work: an input is never overwritten
@@ -356,7 +354,6 @@ def _read_gold(path: Path):
 def run_evaluate(args: argparse.Namespace) -> int:
     """``attnkit evaluate`` with ``--gold``, ``--links`` or ``--choose``."""
     from ..evaluation.alignment import alignment_error_rate
-    from ..training import load_run
 
     if args.links:
         if not args.gold or args.model:

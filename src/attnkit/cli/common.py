@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import importlib
 import math
 import os
@@ -14,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..capabilities import InputKind
 from ..decoding import DecodeOptionError, DecodeOptions, option_fields  # plain data: no torch
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, did_you_mean
 from ..machine import DEVICE_HELP, resolve_device
 from ..registry import Registry
 
@@ -46,15 +45,6 @@ def user_errors() -> Iterator[None]:
         raise UserError(str(err)) from None
     except OSError as err:
         raise UserError(f"{err.strerror or err}: {err.filename or ''}".rstrip(": ")) from None
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` for the choices closest to `word` (:func:`difflib.get_close_matches`),
-    or ``""`` when none is close."""
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
-    if not close:
-        return ""
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)"
 
 
 class Parser(argparse.ArgumentParser):
@@ -157,6 +147,13 @@ def require_translation(run, command: str) -> None:
             f"text: use `attnkit predict --model {run.path} INPUT...`",
             code=2,
         )
+
+
+def load_run(path: str | Path, **kwargs: Any) -> Any:
+    """:func:`attnkit.training.load_run`, imported when a command calls it (it needs torch)."""
+    from ..training import load_run as load
+
+    return load(path, **kwargs)
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..io import atomic_write_text
-from .common import MAX_JOBS, UserError, add_common, check_out_folder, whole
+from .common import MAX_JOBS, UserError, add_common, check_out_folder, load_run, whole
 
 DEFAULT_OUT = "runs/compare"
 
@@ -137,7 +137,6 @@ def _grid(runs: dict, text: str, locale: str) -> "Figure":
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..training import load_run
     from ..training.parallel import train_many
     from ..viz import save_figure
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from .common import MAX_SEED, LazyChoices, UserError, check_out_folder, whole
 
@@ -68,8 +69,15 @@ def add_parser(sub) -> None:
     p.set_defaults(build=run)
 
 
+def find_package() -> Any:
+    """:func:`attnkit.data.alignments.find_package`, imported when called."""
+    from ..data.alignments import find_package as find
+
+    return find()
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..data.alignments import AlignmentDataError, build_alignment_corpus, find_package
+    from ..data.alignments import AlignmentDataError, build_alignment_corpus
     from ..data.statistical_align import AlignerError, align_corpus
 
     if args.n_dev < 1 or args.n_test < 1:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import Any
 
 from . import data_alignments
 from .common import MAX_SEED, UserError, check_out_folder, whole
@@ -59,9 +60,23 @@ def run(args: argparse.Namespace) -> int:
     return args.build(args)
 
 
+def build_bible_corpus(*args: Any, **kwargs: Any) -> dict:
+    """:func:`attnkit.data.bible.build_bible_corpus`, imported when called."""
+    from ..data.bible import build_bible_corpus as build
+
+    return build(*args, **kwargs)
+
+
+def find_module(name: str) -> Any:
+    """:func:`attnkit.data.sword.find_module`, imported when called."""
+    from ..data.sword import find_module as find
+
+    return find(name)
+
+
 def _bible(args: argparse.Namespace) -> int:
-    from ..data.bible import BibleError, build_bible_corpus
-    from ..data.sword import SwordError, find_module
+    from ..data.bible import BibleError
+    from ..data.sword import SwordError
 
     if args.n_dev < 0 or args.n_test < 0 or args.max_words < 1 or not args.max_ratio >= 1:
         raise UserError("--n-dev and --n-test must be >= 0, --max-words >= 1 and --max-ratio >= 1", code=2)

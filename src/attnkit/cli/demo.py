@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..io import atomic_write_text
-from .common import MAX_JOBS, add_common, check_out_folder, whole
+from .common import MAX_JOBS, add_common, check_out_folder, load_run, whole
 
 DEFAULT_OUT = "runs/demo"
 
@@ -137,7 +137,6 @@ def _plans(args: argparse.Namespace) -> "dict[str, RunConfig]":
 
 def _evaluate(out: Path, names, summaries):
     from ..evaluation import evaluate_examples
-    from ..training import load_run
 
     rows, runs, by_length = [], {}, {}
     for name, summary in zip(names, summaries):

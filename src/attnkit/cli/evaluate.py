@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 
 from . import align_cmd
-from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of
+from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of, load_run
 
 EPILOG = """examples:
   attnkit evaluate --model runs/demo/bahdanau
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         return align_cmd.run_evaluate(args)
     if not args.model:
         raise UserError("give --model RUN", code=2)
-    from ..training import RunError, load_run
+    from ..training import RunError
     from ..viz import plot_confusion, save_figure
 
     run_ = load_run(args.model, device=device_of(args))

@@ -22,7 +22,16 @@ from typing import Any
 from ..errors import InputError
 from ..heads import HeadChoice, parse_heads
 from ..predictions import ClassProbabilities
-from .common import UserError, add_common, add_decoding_arguments, check_output, decode_options, device_of, whole
+from .common import (
+    UserError,
+    add_common,
+    add_decoding_arguments,
+    check_output,
+    decode_options,
+    device_of,
+    load_run,
+    whole,
+)
 
 EPILOG = """examples:
   attnkit predict --model runs/demo/bahdanau --option locale=de_DE "3. Mai 1979"
@@ -239,8 +248,6 @@ def _check_plot_paths(args: argparse.Namespace, inputs: list[str]) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.inputs:  # inputs on the command line: check the picture's path before loading anything
         _check_plot_paths(args, [t.strip() for t in args.inputs])
-    from ..training import load_run
-
     run_ = load_run(args.model, device=device_of(args))
     inputs = read_inputs(args, args.inputs)
     options = parse_options(args.options)

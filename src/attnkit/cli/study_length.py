@@ -25,6 +25,7 @@ from .common import (
     add_common,
     check_out_folder,
     check_output,
+    load_run,
     number,
     whole,
 )
@@ -104,7 +105,6 @@ def _fmt(x, digits: int = 2) -> str:
 
 def _examples(names: list[str], out: Path, report_dir: Path, stem: str) -> str:
     """Two test sentences (short and long) translated by every model, heatmaps of the attention ones."""
-    from ..training import load_run
     from ..viz import plot_alignment, save_figure
 
     runs = {name: load_run(out / name) for name in names}

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, cast
 
 from ..errors import InputError
 from ..io import atomic_write_text
-from .common import UserError, add_common, check_output, device_of, require_translation
+from .common import UserError, add_common, check_output, device_of, load_run, require_translation
 from .predict import add_output_arguments, draw_plots, output_lines, plot_paths, predict_checked, read_inputs
 
 EPILOG = """examples:
@@ -77,8 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """``predict`` for text tasks, with ``--locale``, ``--attention-grid``, ``--output`` and
     ``--n-best-file``; blank lines pass through as blank outputs."""
-    from ..training import load_run
-
     for flag, path in (("--output", args.output), ("--n-best-file", args.n_best_file)):
         if path:
             check_output(path, flag, args.texts)
