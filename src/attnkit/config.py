@@ -182,7 +182,7 @@ def config_from_dict(raw: Mapping[str, Any], *, legacy: bool = False) -> RunConf
     unknown = sorted(set(raw) - {"data", "model", "train"})
     if unknown:
         close = did_you_mean(unknown[0], ("data", "model", "train"))
-        raise ConfigError(f"unknown config section {short_repr(unknown[0])}{close}; valid sections: data, model, train")
+        raise ConfigError(f"unknown config section {short_repr(unknown[0])}; valid sections: data, model, train{close}")
     data, model = _section(raw, "data"), _section(raw, "model")
     try:
         task = _task(data.get("task", DEFAULT_TASK))

@@ -22,8 +22,8 @@ class InputError(ValueError):
 
 
 def did_you_mean(word: object, choices: Iterable[object]) -> str:
-    """``" (did you mean 'x'?)"``, naming the choices closest to `word` (up to three, by
-    :func:`difflib.get_close_matches`), or ``""`` when none is close; for the messages of
-    mistyped names and keys."""
+    """``"; did you mean 'x'?"``, naming the choices closest to `word` (up to three, by
+    :func:`difflib.get_close_matches`), or ``""`` when none is close: the end of the message of a
+    mistyped name or key."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=3, cutoff=0.6)
-    return " (did you mean " + " or ".join(repr(c) for c in close) + "?)" if close else ""
+    return "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else ""

@@ -56,7 +56,7 @@ class Registry(Generic[T]):
         except (KeyError, TypeError):  # TypeError: a list or mapping given as a name (a config's value)
             close = did_you_mean(name, self._entries) if isinstance(name, str) else ""
             raise ValueError(
-                f"unknown {self.kind} {reprlib.repr(name)}{close}; choose one of: {', '.join(self._entries)}"
+                f"unknown {self.kind} {reprlib.repr(name)}; choose one of: {', '.join(self._entries)}{close}"
             ) from None
 
     def entry(self, name: str) -> Entry[T]:

@@ -112,8 +112,8 @@ def build_dataclass(cls: type, prefix: str, raw: Mapping[str, Any], *, context: 
         full = f"{prefix}{key}"
         if key not in valid:
             raise ConfigError(
-                f"unknown config key {short_repr(full)}{context}{did_you_mean(key, valid)}; "
-                f"valid keys here: {', '.join(valid)}"
+                f"unknown config key {short_repr(full)}{context}; valid keys here: {', '.join(valid)}"
+                + did_you_mean(full, [f"{prefix}{name}" for name in valid])
             )
         if dataclasses.is_dataclass(hints[key]):
             kwargs[key] = build_dataclass(hints[key], f"{full}.", value or {})

@@ -103,6 +103,8 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
                 "--model",
                 str(out / "han"),
                 "The Lord is my shepherd; I shall not want.",
+                "--top-k",
+                "0",
                 "--attention-plot",
                 str(tmp_path / "doc.png"),
             ]

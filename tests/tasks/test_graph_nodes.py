@@ -125,7 +125,8 @@ def test_karate_club_through_the_cli(tmp_path, capsys):
     capsys.readouterr()
     assert main(["evaluate", "--model", str(run), "--json", "--confusion-plot", str(tmp_path / "cm.png")]) == 0
     assert json.loads(capsys.readouterr().out)["n"] == len(TASKS.get("karate-club").load_split(run, "test")) == 6
-    assert main(["predict", "--model", str(run), "0", "33", "--attention-plot", str(tmp_path / "n.png")]) == 0
+    args = ["predict", "--model", str(run), "0", "33", "--top-k", "0", "--attention-plot", str(tmp_path / "n.png")]
+    assert main(args) == 0
     lines = capsys.readouterr().out.split()
     assert len(lines) >= 2 and set(lines) <= {"Mr.", "Hi", "Officer"}
     assert (tmp_path / "n-1.png").is_file() and (tmp_path / "n-2.png").is_file()

@@ -56,8 +56,9 @@ class Parser(argparse.ArgumentParser):
             names = list(action.choices)
             raise argparse.ArgumentError(
                 action,
-                f"invalid choice: {value!r}{did_you_mean(value, names)}; choose from "
-                + ", ".join(repr(c) for c in names),
+                f"invalid choice: {value!r}; choose from "
+                + ", ".join(repr(c) for c in names)
+                + did_you_mean(value, names),
             )
 
 
@@ -83,7 +84,7 @@ class LazyChoices:
         names = self.names()
         if text not in names:
             raise argparse.ArgumentTypeError(
-                f"invalid choice: {text!r}{did_you_mean(text, names)}; choose from {', '.join(map(repr, names))}"
+                f"invalid choice: {text!r}; choose from {', '.join(map(repr, names))}{did_you_mean(text, names)}"
             )
         return text
 

@@ -13,18 +13,24 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..errors import did_you_mean
 from .common import UserError, add_common, check_out_folder, device_of
 
 EPILOG = """examples:
   attnkit train configs/dates-bahdanau.yaml --out runs/bahdanau
   attnkit train configs/dates-luong-general.yaml --set model.hidden_dim=128 --set train.max_steps=5000
   attnkit train --resume runs/bahdanau
+  attnkit train --resume runs/bahdanau --set train.max_steps=20000 --set train.patience=10
   torchrun --nproc_per_node=2 -m attnkit.cli train configs/dates-bahdanau.yaml --out runs/ddp"""
 
 if TYPE_CHECKING:
     from ..config import RunConfig
 
 log = logging.getLogger(__name__)
+
+#: the config keys ``--resume`` takes with ``--set``: the budget and the validation schedule;
+#: any other key would change the model or the data of a run that has started
+RESUME_KEYS = ("train.max_steps", "train.max_minutes", "train.eval_every", "train.patience")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a config value, e.g. --set model.hidden_dim=128 (repeatable)",
     )
-    parser.add_argument("--resume", metavar="RUN", help="continue a stopped run from its last state")
+    parser.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue a stopped or finished run from its last state; --set then takes only "
+        + ", ".join(RESUME_KEYS)
+        + " (a larger budget goes on where a finished run stopped)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a run already in --out (default: refuse)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines")
     add_common(parser)
@@ -57,7 +69,10 @@ def run(args: argparse.Namespace) -> int:
         device = device_of(args)
         if dist.enabled and device.startswith("cuda"):
             device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun
-        result = train_run(cfg, out, progress=progress, resume=bool(args.resume), device=device)
+        overrides = list(args.overrides) if args.resume else []
+        result = train_run(
+            cfg, out, progress=progress, resume=bool(args.resume), device=device, resume_overrides=overrides
+        )
         if dist.is_main:
             print(
                 f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "
@@ -72,9 +87,18 @@ def _plan(args: argparse.Namespace) -> tuple[Path, RunConfig]:
     from ..training.run_record import load_run_config
 
     if args.resume:
-        if args.config or args.overrides:
-            raise UserError("--resume RUN takes its config from the run folder; drop CONFIG/--set", code=2)
-        cfg = load_run_config(args.resume)
+        if args.config:
+            raise UserError("--resume RUN takes its config from the run folder; drop CONFIG", code=2)
+        for item in args.overrides:
+            key = item.partition("=")[0].strip()
+            if key not in RESUME_KEYS:
+                close = did_you_mean(key, RESUME_KEYS)
+                raise UserError(
+                    f"--resume takes --set only for {', '.join(RESUME_KEYS)}; {key or item!r} would change "
+                    f"a run that has started (train a new run for it){close}",
+                    code=2,
+                )
+        cfg = load_run_config(args.resume, args.overrides)
         out = Path(args.resume)
     else:
         if not args.config:

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from ..capabilities import InputKind, TaskCapabilities
 from ..data import debian_graph
 from ..data.node_graph import NodeGraph, karate_club, load_graph, save_graph, split_nodes
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, did_you_mean
 from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.specs import NodeSpec
@@ -250,8 +250,9 @@ class DebianPackagesTask:
             raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
         missing = [name for name in inputs if name not in self.index]
         if missing:
+            close = did_you_mean(missing[0], self.graph.names)
             raise InputError(
-                f"no node {missing[0]!r} in this run's graph; give a node name, e.g. {self.graph.names[0]}"
+                f"no node {missing[0]!r} in this run's graph; give a node name, e.g. {self.graph.names[0]}{close}"
             )
         if not inputs:
             raise InputError("no input nodes")

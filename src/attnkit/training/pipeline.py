@@ -13,6 +13,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -36,6 +37,7 @@ def train_run(
     resume: bool = False,
     progress_position: int = 0,
     device: str = "cpu",
+    resume_overrides: Sequence[str] = (),
 ) -> TrainResult:
     """Train the model `cfg` describes on its task into `run_dir` (created if needed).
 
@@ -56,6 +58,9 @@ def train_run(
         resume: continue a stopped run.
         progress_position: line of the bar, when several runs share a terminal.
         device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``; see :func:`attnkit.machine.resolve_device`).
+        resume_overrides: with `resume`, ``section.key=value`` items applied to the folder's
+            config (a larger budget: the caller checks which keys it allows); the folder's
+            ``config.yaml`` is rewritten with them.
 
     Raises:
         attnkit.errors.ConfigError: for an invalid config or data that cannot be built from it.
@@ -65,7 +70,9 @@ def train_run(
     dist = distributed.current()
     created = False  # by this call: removed again when the model cannot be built
     if resume:
-        cfg = load_run_config(run_dir)
+        cfg = load_run_config(run_dir, resume_overrides)
+        if resume_overrides and dist.is_main:
+            save_config(cfg, run_dir / "config.yaml")  # the folder's config says what it trains under
         task_cls = task_of(cfg)
         task = task_cls.load(cfg.data, run_dir)
         splits = {s: task_cls.load_split(run_dir, s) for s in ("train", "dev")}

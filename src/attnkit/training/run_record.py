@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from .. import __version__
 from ..config import ConfigError, RunConfig, load_config
@@ -91,16 +92,23 @@ def is_legacy(record: RunRecord | None) -> bool:
     return record is None
 
 
-def load_run_config(run_dir: str | Path) -> RunConfig:
+def load_run_config(run_dir: str | Path, overrides: Sequence[str] = ()) -> RunConfig:
     """The config of the run folder `run_dir`: strict when the folder has a record, with the 0.1
-    conversion when it has none (see the module docstring).
+    conversion when it has none (see the module docstring); `overrides` (``section.key=value``)
+    applied after it.
 
     Raises:
-        attnkit.errors.ConfigError: for a missing or invalid ``config.yaml`` or ``run.json``.
+        attnkit.errors.ConfigError: for a missing or invalid ``config.yaml`` or ``run.json``, an
+            invalid override, or overrides on a folder of attnkit 0.1.
     """
     record = read_run_record(run_dir)
+    if overrides and is_legacy(record):
+        raise ConfigError(
+            f"{run_dir} was written by attnkit 0.1, whose config is read as it was written; "
+            "resume it without --set, or train a new run"
+        )
     try:
-        return load_config(Path(run_dir) / "config.yaml", legacy=is_legacy(record))
+        return load_config(Path(run_dir) / "config.yaml", overrides, legacy=is_legacy(record))
     except ConfigError as err:
         if record is not None and record.attnkit_version != __version__:
             raise ConfigError(

@@ -115,6 +115,21 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
+def _budget_reopens(extra: dict, cfg) -> bool:
+    """Whether a run that finished (``extra["finished"]``) may go on under `cfg`: it stopped at
+    ``max_steps`` and ``cfg.max_steps`` is larger now, at ``max_minutes`` and ``cfg.max_minutes``
+    is larger (or 0: none), or for patience and ``cfg.patience`` is larger than its validations
+    without improvement. A run that reached its metric's best possible value stays finished."""
+    why, step = extra["finished"], extra["step"]
+    if why == "max_steps":
+        return cfg.max_steps > step and (cfg.max_minutes <= 0 or cfg.max_minutes * 60 > extra["seconds"])
+    if why == "max_minutes":
+        return (cfg.max_minutes <= 0 or cfg.max_minutes * 60 > extra["seconds"]) and cfg.max_steps > step
+    if why == "patience":
+        return extra["bad"] < cfg.patience and cfg.max_steps > step
+    return False
+
+
 class Trainer:
     """Trains any model on any task plug-in (:class:`attnkit.tasks.base.Task`): Adam, the
     learning-rate schedule, gradient clipping, periodic validation, best checkpoint by the task's
@@ -349,7 +364,7 @@ class Trainer:
         elapsed = 0.0
         if resume:
             extra, rng = load_state(self.run_dir, self.model, self.optimizer, self.scheduler)
-            if extra.get("finished"):  # the stop decision is part of the state: a finished run stays finished
+            if extra.get("finished") and not _budget_reopens(extra, cfg):  # a finished run stays finished
                 if main:  # a kill between the two renames of the last save: make the folder whole again
                     self._tidy_after_crash(extra["step"])
                     restore_readable_state(self.run_dir)
@@ -366,6 +381,13 @@ class Trainer:
                     extra["seconds"],
                     extra["finished"] != "max_steps",
                     extra["history"],
+                )
+            if extra.get("finished") and main:
+                log.info(
+                    "%s finished at step %d (%s); continuing under the new budget",
+                    self.run_dir,
+                    extra["step"],
+                    extra["finished"],
                 )
             step, epoch, index = extra["step"], extra["epoch"], extra["index"]
             best, best_step, bad, elapsed = extra["best"], extra["best_step"], extra["bad"], extra["seconds"]
