@@ -279,3 +279,20 @@ def test_mistyped_names_get_suggestions(argv, expect, tmp_path, monkeypatch, cap
 
 def test_torch_is_still_there_for_the_commands():
     assert torch.tensor([1.0]).sum() == 1.0  # (the lazy imports change nothing once a command runs)
+
+
+# ---- scikit-learn ------------------------------------------------------------------------------
+def test_debian_gat_without_scikit_learn_is_one_line(tmp_path, monkeypatch, capsys):
+    """scikit-learn is a dependency now; an environment without it (pip install --no-deps) gets
+    one line naming the fix, no traceback, and no run folder."""
+    from ..data.test_debian_graph import _write_lists
+
+    _write_lists(tmp_path / "lists")
+    for name in ("sklearn", "sklearn.decomposition", "sklearn.feature_extraction.text"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if it were not installed
+    config = str(REPO / "configs" / "debian-gat.yaml")
+    args = ["train", config, "--out", str(tmp_path / "run"), "--set", f"data.lists_dir={tmp_path / 'lists'}"]
+    assert main(args) == 2
+    line = _last_line(capsys)
+    assert "pip install scikit-learn" in line
+    assert not (tmp_path / "run").exists()

@@ -151,4 +151,4 @@ def test_missing_scikit_learn_is_a_one_line_error(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(sword, "read_module", fake_read)
     code = main(["study", "han", "--out", str(tmp_path / "out"), "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and len(err.strip().splitlines()) == 1 and "attnkit[study]" in err
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "pip install scikit-learn" in err

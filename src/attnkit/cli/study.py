@@ -42,7 +42,7 @@ _HAN_EPILOG = """example:
   attnkit study han --module engWEB2015eb --out runs/han-bible --seed 1234 --threads 2
 
 needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-learn
-(pip install 'attnkit[study]'); about 10 minutes on 2 CPU cores"""
+(a dependency of attnkit: pip install scikit-learn); about 10 minutes on 2 CPU cores"""
 
 
 def _add_han(parser: argparse.ArgumentParser) -> None:

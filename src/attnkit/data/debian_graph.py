@@ -240,10 +240,16 @@ def description_features(
         float32 (N, dim), or (N, V) dense TF-IDF with ``dim=None`` (V <= `max_features`).
 
     Raises:
-        ConfigError: if `dim` is not below the vocabulary size V, or no term passes `min_df`.
+        ConfigError: if `dim` is not below the vocabulary size V, or no term passes `min_df`, or
+            scikit-learn is not installed.
     """
-    from sklearn.decomposition import TruncatedSVD
-    from sklearn.feature_extraction.text import TfidfVectorizer
+    try:
+        from sklearn.decomposition import TruncatedSVD
+        from sklearn.feature_extraction.text import TfidfVectorizer
+    except ImportError:  # a dependency of attnkit, but an environment may lack it (pip install --no-deps)
+        raise ConfigError(
+            "the Debian graph's node features (TF-IDF of the descriptions) need scikit-learn: pip install scikit-learn"
+        ) from None
 
     try:
         tfidf = TfidfVectorizer(

@@ -44,7 +44,7 @@ __all__ = ["HAN_RECIPE", "han_config", "DocumentExample", "StudyError", "run_han
 
 log = logging.getLogger(__name__)
 
-STUDY_EXTRA = "pip install 'attnkit[study]'"
+STUDY_EXTRA = "pip install scikit-learn"
 
 # configs/bible-sections-han.yaml without eval_every/max_steps, which follow the split's size here
 HAN_RECIPE = (
