@@ -85,7 +85,10 @@ def test_study_han_runs_end_to_end_on_a_fake_module(tmp_path, monkeypatch, capsy
         assert f"{name} {accuracy:.2%}" in printed.out  # the printed summary line
         table_row = next(line for line in report.splitlines() if line.startswith(row))
         assert f"| {100 * accuracy:.1f} % |" in table_row
-    assert "attnkit study han --module fakeWEB" in report and "--seed 5" in report and "](han-example.png)" in report
+    assert "attnkit study han --module fakeWEB" in report and "--seeds 5" in report and "](han-example.png)" in report
+    # --seed and --epochs still work, each with a one-line warning
+    assert "--seed is deprecated for studies; use --seeds 5" in printed.err
+    assert "--epochs is deprecated; use --budget" in printed.err
     assert (out / "han-example.png").read_bytes()[:4] == b"\x89PNG"
 
     # the HAN is a normal run: it loads, evaluates and predicts like any other

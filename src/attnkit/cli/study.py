@@ -7,39 +7,36 @@ Each study is a sub-command with its own flags; the work is done by library code
 from __future__ import annotations
 
 import argparse
+import logging
 import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..io import atomic_write_text
+from ..studies.budget import Budget
 from . import study_length
-from .common import (
-    MAX_MINUTES,
-    MAX_SEED,
-    MAX_THREADS,
-    LazyChoices,
-    UserError,
-    add_common,
-    check_out_folder,
-    number,
-    whole,
-)
+from .common import MAX_MINUTES, MAX_THREADS, LazyChoices, UserError, add_common, check_out_folder, number, whole
+from .study_flags import add_study_flags, budget_type, study_budget, study_seeds
 
 if TYPE_CHECKING:
     from ..studies.han import DocumentExample
 
+log = logging.getLogger(__name__)
+
 HAN_OUT = "runs/han-bible"
+HAN_SEED, HAN_EPOCHS = 1234, 10  # the HAN study's defaults: its seed, and its most epochs without --budget
 VISION_OUT = "runs/vision"
 DATASETS = LazyChoices("attnkit.studies.vision", "DATASETS")
 VARIANTS = LazyChoices("attnkit.studies.vision", "VARIANTS")
 
 EPILOG = """examples:
   attnkit study han                        # HAN vs bag-of-words on the WEB, into runs/han-bible
-  attnkit study han --module engKJV2006eb --out runs/han-kjv --epochs 6"""
+  attnkit study han --module engKJV2006eb --out runs/han-kjv --budget 2000
+  attnkit study vision --budget 2min --seeds 1 2 3"""
 
 _HAN_EPILOG = """example:
-  attnkit study han --module engWEB2015eb --out runs/han-bible --seed 1234 --threads 2
+  attnkit study han --module engWEB2015eb --out runs/han-bible --seeds 1234 --threads 2
 
 needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-learn
 (a dependency of attnkit: pip install scikit-learn); about 10 minutes on 2 CPU cores"""
@@ -48,9 +45,8 @@ needs the SWORD module (Debian: sudo apt-get install sword-text-web) and scikit-
 def _add_han(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--module", default="engWEB2015eb", help="SWORD Bible module to read (default: %(default)s)")
     parser.add_argument("--out", default=HAN_OUT, help="output folder; its parent must exist (default: %(default)s)")
-    parser.add_argument(
-        "--epochs", type=whole(1, 100_000), default=10, help="most HAN training epochs (default: %(default)s)"
-    )
+    add_study_flags(parser, default_budget="10 epochs", seeds_default="1234", several_seeds=False)
+    parser.add_argument("--epochs", type=whole(1, 100_000), default=None, help=argparse.SUPPRESS)  # deprecated
     parser.add_argument(
         "--threads", type=whole(0, MAX_THREADS), default=2, help="torch CPU threads (default: %(default)s)"
     )
@@ -71,9 +67,13 @@ def _run_han(args: argparse.Namespace) -> int:
     from ..data.sword import SwordError
     from ..studies.han import StudyError, run_han_study
 
-    if args.epochs < 1 or args.threads < 0:
-        raise UserError("--epochs must be >= 1 and --threads >= 0", code=2)
-    seed = 1234 if args.seed is None else args.seed
+    if args.threads < 0:
+        raise UserError("--threads must be >= 0", code=2)
+    (seed,) = study_seeds(args, [HAN_SEED], "han", several=False)
+    budget = study_budget(args, None, "han")
+    if args.epochs is not None:
+        log.warning("attnkit study han: --epochs is deprecated; use --budget STEPS (or --budget Nmin)")
+    epochs = args.epochs or HAN_EPOCHS
     check_out_folder(args.out, default=HAN_OUT)
     command = shlex.join(
         [
@@ -84,10 +84,10 @@ def _run_han(args: argparse.Namespace) -> int:
             args.module,
             "--out",
             args.out,
-            "--seed",
+            "--seeds",
             str(seed),
-            "--epochs",
-            str(args.epochs),
+            *(["--budget", budget.flag()] if budget else []),
+            *(["--epochs", str(epochs)] if args.epochs is not None else []),
             "--threads",
             str(args.threads),
         ]
@@ -97,7 +97,8 @@ def _run_han(args: argparse.Namespace) -> int:
             args.out,
             module=args.module,
             seed=seed,
-            epochs=args.epochs,
+            epochs=epochs,
+            budget=budget,
             threads=args.threads,
             command=command,
             progress=not args.no_progress,
@@ -115,9 +116,9 @@ def _run_han(args: argparse.Namespace) -> int:
 
 
 _VISION_EPILOG = """example:
-  attnkit study vision --out runs/vision --minutes 1 --seeds 1 2 3 --threads 2
+  attnkit study vision --out runs/vision --budget 1min --seeds 1 2 3 --threads 2
 
-needs the images (Debian: sudo apt-get install dataset-fashion-mnist); 42 runs of --minutes each
+needs the images (Debian: sudo apt-get install dataset-fashion-mnist); 42 runs of --budget each
 plus about 15 s of data and scoring per run; a stopped study resumes where it was"""
 
 
@@ -139,20 +140,16 @@ def _add_vision(parser: argparse.ArgumentParser) -> None:
         metavar="VARIANT",
         help="model variants: cnn, cnn-se, cnn-eca, cnn-cbam, cnn-nonlocal, stn-cnn, vit (default: all)",
     )
+    add_study_flags(parser, default_budget="1min", seeds_default="1 2 3", several_seeds=True)
     parser.add_argument(
-        "--seeds", nargs="+", type=whole(0, MAX_SEED), default=[1, 2, 3], help="training seeds (default: 1 2 3)"
-    )
-    parser.add_argument(
-        "--minutes",
-        type=number(0, MAX_MINUTES, above_low=True),
-        default=1.0,
-        help="wall-clock training budget of every run, validation included (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--canvas-minutes",
-        type=number(0, MAX_MINUTES, above_low=True),
+        "--canvas-budget",
+        type=budget_type,
         default=None,
-        help="the budget of the canvas runs (default: --minutes)",
+        metavar="BUDGET",
+        help="the budget of the canvas runs (default: --budget)",
+    )
+    parser.add_argument(  # deprecated: --canvas-budget Nmin
+        "--canvas-minutes", type=number(0, MAX_MINUTES, above_low=True), default=None, help=argparse.SUPPRESS
     )
     parser.add_argument(
         "--threads", type=whole(0, MAX_THREADS), default=2, help="torch CPU threads (default: %(default)s)"
@@ -200,10 +197,18 @@ def _run_vision(args: argparse.Namespace) -> int:
     args.variants = args.variants or list(VARIANTS)
     from ..studies.vision import report_lines, run_vision_study
 
-    canvas = args.minutes if args.canvas_minutes is None else args.canvas_minutes
-    if min(args.minutes, canvas) <= 0 or args.threads < 0:
-        raise UserError("--minutes and --canvas-minutes must be > 0 and --threads >= 0", code=2)
-    minutes = {"fashion": args.minutes, "canvas": canvas}
+    if args.threads < 0:
+        raise UserError("--threads must be >= 0", code=2)
+    seeds = study_seeds(args, [1, 2, 3], "vision", several=True)
+    budget = study_budget(args, None, "vision") or Budget(minutes=1.0)
+    canvas = args.canvas_budget or budget
+    if args.canvas_minutes is not None:
+        if args.canvas_budget is not None:
+            raise UserError("--canvas-minutes is the old spelling of --canvas-budget Nmin; give one", code=2)
+        log.warning(
+            "attnkit study vision: --canvas-minutes is deprecated; use --canvas-budget %gmin", args.canvas_minutes
+        )
+        canvas = Budget(minutes=args.canvas_minutes)
     check_out_folder(args.out, default=VISION_OUT)
     command = shlex.join(
         [
@@ -217,11 +222,11 @@ def _run_vision(args: argparse.Namespace) -> int:
             "--variants",
             *args.variants,
             "--seeds",
-            *map(str, args.seeds),
-            "--minutes",
-            str(args.minutes),
-            "--canvas-minutes",
-            str(canvas),
+            *map(str, seeds),
+            "--budget",
+            budget.flag(),
+            "--canvas-budget",
+            canvas.flag(),
             "--threads",
             str(args.threads),
             *[a for o in args.overrides for a in ("--set", o)],
@@ -232,8 +237,8 @@ def _run_vision(args: argparse.Namespace) -> int:
             args.out,
             datasets=args.data,
             variants=args.variants,
-            seeds=args.seeds,
-            minutes=minutes,
+            seeds=seeds,
+            budget={"fashion": budget, "canvas": canvas},
             threads=args.threads,
             progress=not args.no_progress,
             command=command,

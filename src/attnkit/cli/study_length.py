@@ -17,18 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from ..io import atomic_write_text
-from .common import (
-    MAX_JOBS,
-    MAX_MINUTES,
-    MAX_THREADS,
-    UserError,
-    add_common,
-    check_out_folder,
-    check_output,
-    load_run,
-    number,
-    whole,
-)
+from ..studies.budget import Budget
+from .common import MAX_JOBS, MAX_THREADS, UserError, add_common, check_out_folder, check_output, load_run, whole
+from .study_flags import add_study_flags, study_budget, study_seeds
 
 if TYPE_CHECKING:
     from ..evaluation import BucketScore
@@ -44,7 +35,7 @@ DEFAULT_MODELS = (
 )
 
 EPILOG = """example (about 1 hour on 2 cores, after `attnkit data bible`):
-  attnkit study length --minutes 30 --jobs 2 --out runs/length-study --report docs/results/length-study.md"""
+  attnkit study length --budget 30min --jobs 2 --out runs/length-study --report docs/results/length-study.md"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,12 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="Markdown report path in an existing folder; its pictures go beside it (default: OUT/length-study.md)",
     )
-    parser.add_argument(
-        "--minutes",
-        type=number(0, MAX_MINUTES, above_low=True),
-        default=30.0,
-        help="wall-clock training budget of every model (default: %(default)s)",
-    )
+    add_study_flags(parser, default_budget="30min", seeds_default="each config's train.seed", several_seeds=False)
     parser.add_argument(
         "--jobs", type=whole(1, MAX_JOBS), default=1, help="models trained at once (default: %(default)s)"
     )
@@ -87,6 +73,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
     add_common(parser)
+
+
+def _budget_words(budget: Budget) -> str:
+    """ "30 minutes of wall-clock time" or "5,000 steps"."""
+    return f"{budget.minutes:g} minutes of wall-clock time" if budget.minutes is not None else budget.label()
 
 
 def _buckets(records: list[dict]) -> list[BucketScore]:
@@ -147,8 +138,11 @@ def run(args: argparse.Namespace) -> int:
     from ..viz import save_figure
     from ..viz.curves import plot_bleu_by_length, plot_training_curves
 
-    if args.minutes <= 0 or args.jobs < 1 or args.threads < 0:
-        raise UserError("--minutes must be > 0, --jobs >= 1 and --threads >= 0", code=2)
+    if args.jobs < 1 or args.threads < 0:
+        raise UserError("--jobs must be >= 1 and --threads >= 0", code=2)
+    budget = study_budget(args, None, "length") or Budget(minutes=30.0)
+    seeds = None if args.seeds is None and args.seed is None else study_seeds(args, [], "length", several=False)
+    overrides = [*args.overrides, *([f"train.seed={seeds[0]}"] if seeds else [])]
     try:
         beams = tuple(int(b) for b in args.beams.split(","))
     except ValueError:
@@ -163,10 +157,10 @@ def run(args: argparse.Namespace) -> int:
     result = run_study(
         dict(zip(names, args.configs)),
         out,
-        minutes=args.minutes,
+        minutes=budget,
         jobs=args.jobs,
         threads=threads,
-        overrides=tuple(args.overrides),
+        overrides=tuple(overrides),
         beams=beams,
         progress=not args.no_progress,
     )
@@ -193,8 +187,9 @@ def run(args: argparse.Namespace) -> int:
             "study",
             "length",
             *args.configs,
-            "--minutes",
-            f"{args.minutes:g}",
+            "--budget",
+            budget.flag(),
+            *(["--seeds", str(seeds[0])] if seeds else []),
             "--jobs",
             str(args.jobs),
             "--threads",
@@ -240,7 +235,7 @@ def run(args: argparse.Namespace) -> int:
             "# Attention and sentence length: Spanish → English Bible",
             "",
             f"{datetime.date.today()}; {cpu_model()}, {os.cpu_count()} cores; {args.jobs} model(s) trained at a time "
-            f"with {threads} thread(s) each, {args.minutes:g} minutes of wall-clock training each "
+            f"with {threads} thread(s) each, {_budget_words(budget)} of training each "
             "(validation included); "
             f"test decoding afterwards, one model at a time, with {threads * args.jobs} threads.",
             "",

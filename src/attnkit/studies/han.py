@@ -38,6 +38,7 @@ from ..io import atomic_write_text
 from ..models.han import HierarchicalAttentionNetwork
 from ..training.pipeline import train_run
 from ..training.run import load_run
+from .budget import Budget
 from .han_report import machine_description, write_report
 
 __all__ = ["HAN_RECIPE", "han_config", "DocumentExample", "StudyError", "run_han_study", "logistic_regression_baseline"]
@@ -225,6 +226,7 @@ def run_han_study(
     module: str = "engWEB2015eb",
     seed: int = 1234,
     epochs: int = 10,
+    budget: Budget | None = None,
     threads: int = 2,
     command: str = "",
     progress: bool = True,
@@ -237,6 +239,7 @@ def run_han_study(
         module: SWORD module to read.
         seed: seed of the split and of training.
         epochs: most passes over the training chapters.
+        budget: a budget in steps (instead of `epochs`) or minutes (within `epochs`); None: `epochs`.
         threads: torch CPU threads (0: PyTorch's default).
         command: the command line that ran the study, for the report.
         progress: show the training progress bar.
@@ -252,9 +255,8 @@ def run_han_study(
     start = time.perf_counter()
     probe = load_config(None, [*HAN_RECIPE, f"data.module={module}", f"data.seed={seed}"])
     dataset = build_dataset(probe.data)
-    cfg = han_config(
-        module, seed, epochs, len(dataset.splits["train"]), [f"train.threads={threads}"] if threads else []
-    )
+    extra = [*([f"train.threads={threads}"] if threads else []), *(budget.overrides() if budget else [])]
+    cfg = han_config(module, seed, epochs, len(dataset.splits["train"]), extra)
     result = train_run(cfg, out / "han", progress=progress)
     from ..tasks.bible_sections import BibleSectionsTask
 
@@ -289,11 +291,12 @@ def run_han_study(
     best_epoch = next(i for i, rec in enumerate(result.history, 1) if rec["step"] == result.best_step)
     best = history[best_epoch - 1]
     train = dataclasses.asdict(cfg.train)
+    budget_record = {"budget": budget.record()} if budget else {}
     metrics = {
         "config": {
             **dataclasses.asdict(cfg.model),
             "data": dataclasses.asdict(cfg.data),
-            "train": {**train, "weight_decay": 0.0, "epochs": epochs},
+            "train": {**train, "weight_decay": 0.0, "epochs": epochs, **budget_record},
         },
         "command": command,
         "machine": machine_description(threads),

@@ -29,6 +29,7 @@ from ..io import atomic_write_text
 from ..tasks.translation import TranslationTask
 from ..training.parallel import train_many
 from ..training.run import load_run
+from .budget import Budget
 
 __all__ = ["train_models", "evaluate_model", "run_study"]
 
@@ -116,7 +117,7 @@ def run_study(
     configs: dict[str, str | Path],
     out: str | Path,
     *,
-    minutes: float,
+    minutes: float | Budget,
     jobs: int = 1,
     threads: int = 2,
     overrides: tuple[str, ...] = (),
@@ -128,7 +129,8 @@ def run_study(
     Args:
         configs: model name -> YAML config path; all must describe the same data.
         out: study folder; run folders go to ``out/<name>``.
-        minutes: the training budget of every model (``train.max_minutes``).
+        minutes: the training budget of every model: minutes of wall-clock training
+            (``train.max_minutes``), or a :class:`~attnkit.studies.budget.Budget` in steps or minutes.
         jobs: models trained at once.
         threads: torch threads per model while training (decoding uses all cores).
         overrides: ``section.key=value`` applied to every config (e.g. ``data.corpus=DIR``).
@@ -143,9 +145,10 @@ def run_study(
     """
     from ..config import ConfigError
 
+    budget = minutes.overrides() if isinstance(minutes, Budget) else [f"train.max_minutes={minutes}"]
     plans = {}
     for name, path in configs.items():
-        cfg = load_config(path, [*overrides, f"train.max_minutes={minutes}", f"train.threads={threads}"])
+        cfg = load_config(path, [*overrides, *budget, f"train.threads={threads}"])
         plans[name] = cfg
     first_name, first = next(iter(plans.items()))
     for name, cfg in plans.items():

@@ -33,6 +33,7 @@ from ..config import RunConfig, load_config
 from ..io import atomic_write_text
 from ..training.pipeline import train_run
 from ..training.run import load_run
+from .budget import Budget
 from .han_report import machine_description
 
 __all__ = [
@@ -93,22 +94,17 @@ _TRAIN = {
 }
 
 
-def vision_config(data: str, variant: str, seed: int, minutes: float, overrides: Sequence[str] = ()) -> RunConfig:
+def vision_config(
+    data: str, variant: str, seed: int, minutes: float | Budget, overrides: Sequence[str] = ()
+) -> RunConfig:
     """The run config of one study run: the data set's and variant's settings, the seed, and a
-    wall-clock budget of `minutes` of training (``train.max_minutes``)."""
+    wall-clock budget of `minutes` of training (``train.max_minutes``), or a :class:`Budget` in
+    steps or minutes."""
+    budget = minutes.overrides() if isinstance(minutes, Budget) else [f"train.max_minutes={minutes}"]
     patch = [f"model.patch_size={4 if data == 'fashion' else 6}"] if variant == "vit" else []
     train = _TRAIN["vit" if variant == "vit" else "cnn"]
     return load_config(
-        None,
-        [
-            *DATASETS[data],
-            *VARIANTS[variant],
-            *patch,
-            *train,
-            f"train.seed={seed}",
-            f"train.max_minutes={minutes}",
-            *overrides,
-        ],
+        None, [*DATASETS[data], *VARIANTS[variant], *patch, *train, f"train.seed={seed}", *budget, *overrides]
     )
 
 
@@ -127,7 +123,7 @@ def _one_run(
     data: str,
     variant: str,
     seed: int,
-    minutes: float,
+    budget: Budget,
     threads: int,
     progress: bool,
     overrides: Sequence[str],
@@ -136,13 +132,14 @@ def _one_run(
     done = folder / "result.json"
     if done.is_file():
         record = json.loads(done.read_text(encoding="utf-8"))
-        if record["minutes"] != minutes:
+        had = Budget(**record["budget"]) if "budget" in record else Budget(minutes=record["minutes"])
+        if had != budget:
             raise ValueError(
-                f"{folder} was trained for {record['minutes']} min, not {minutes}; use another "
+                f"{folder} was trained for {had.label()}, not {budget.label()}; use another "
                 "study folder or the same budget"
             )
         return record
-    cfg = vision_config(data, variant, seed, minutes, [*(f"train.threads={threads}",) * bool(threads), *overrides])
+    cfg = vision_config(data, variant, seed, budget, [*(f"train.threads={threads}",) * bool(threads), *overrides])
     log.info("training %s", folder.name)
     result = train_run(cfg, folder, progress=progress)
     run = load_run(folder)
@@ -156,7 +153,8 @@ def _one_run(
         "seed": seed,
         "label": run.label,
         "run": str(folder),
-        "minutes": minutes,
+        "minutes": budget.minutes,
+        "budget": budget.record(),
         "test_accuracy": metrics["accuracy"],
         "test_macro_f1": metrics["macro_f1"],
         "per_class_accuracy": metrics["per_class_accuracy"],
@@ -194,6 +192,7 @@ def run_vision_study(
     variants: Sequence[str] = tuple(VARIANTS),
     seeds: Sequence[int] = (1, 2, 3),
     minutes: float | Mapping[str, float] = 1.0,
+    budget: Budget | Mapping[str, Budget] | None = None,
     threads: int = 2,
     progress: bool = False,
     command: str = "",
@@ -207,6 +206,8 @@ def run_vision_study(
         variants: names in :data:`VARIANTS`.
         seeds: training seeds.
         minutes: wall-clock training budget of every run (validation included), or one per data set.
+        budget: the budget of every run in steps or minutes (:class:`Budget`), or one per data
+            set; when given, `minutes` is not used.
         threads: torch CPU threads (0: PyTorch's default).
         progress: show progress bars.
         command: the command line, for the record.
@@ -224,9 +225,11 @@ def run_vision_study(
         )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    budget = {d: minutes[d] if isinstance(minutes, Mapping) else minutes for d in datasets}
+    if budget is None:
+        budget = {d: Budget(minutes=minutes[d] if isinstance(minutes, Mapping) else minutes) for d in datasets}
+    budgets = {d: budget[d] if isinstance(budget, Mapping) else budget for d in datasets}
     runs = [
-        _one_run(out, d, v, s, budget[d], threads, progress, overrides)
+        _one_run(out, d, v, s, budgets[d], threads, progress, overrides)
         for d in datasets
         for v in variants
         for s in seeds
@@ -237,7 +240,8 @@ def run_vision_study(
     metrics = {
         "command": command,
         "machine": machine_description(threads),
-        "minutes": budget,
+        "minutes": {d: b.minutes for d, b in budgets.items()},
+        "budget": {d: b.record() for d, b in budgets.items()},
         "seeds": list(seeds),
         "summary": summary,
         "runs": runs,
@@ -323,8 +327,18 @@ def attention_examples(
 _TITLES = {"fashion": "Fashion-MNIST (28 x 28)", "canvas": "distorted canvases (60 x 60)"}
 
 
+def _budget_text(metrics: dict, data: str) -> str:
+    """ "1 min of wall-clock time" or "5,000 steps": one data set's budget in a study's metrics
+    (those written before budgets in steps hold minutes only)."""
+    budget = Budget(**metrics["budget"][data]) if "budget" in metrics else Budget(minutes=metrics["minutes"][data])
+    return f"{budget.label()} of wall-clock time" if budget.minutes is not None else budget.label()
+
+
 def report_lines(metrics: dict) -> list[str]:
-    """The study's results as Markdown tables, one per data set."""
+    """The study's results as Markdown tables, one per data set; with one seed the accuracy
+    alone, with several their mean ± standard deviation."""
+    several = len(metrics["seeds"]) > 1
+    accuracy = "test accuracy (mean ± sd)" if several else "test accuracy"
     lines = []
     m = metrics["machine"]
     lines += [
@@ -336,15 +350,18 @@ def report_lines(metrics: dict) -> list[str]:
         lines += [
             f"### {_TITLES.get(data, data)}",
             "",
-            f"Every run trained for {metrics['minutes'][data]:g} min of wall-clock time (validation on the "
+            f"Every run trained for {_budget_text(metrics, data)} (validation on the "
             "dev split included), then was scored on the whole test split.",
             "",
-            "| variant | test accuracy (mean ± sd) | parameters | steps | training images/s | inference images/s |",
+            f"| variant | {accuracy} | parameters | steps | training images/s | inference images/s |",
             "| --- | ---: | ---: | ---: | ---: | ---: |",
         ]
         for variant, r in rows.items():
+            score = f"{100 * r['test_accuracy_mean']:.2f}"  # one seed: its accuracy, no spread to show
+            if r["n_seeds"] > 1:
+                score += f" ± {100 * r['test_accuracy_sd']:.2f}"
             lines.append(
-                f"| {r['label']} | {100 * r['test_accuracy_mean']:.2f} ± {100 * r['test_accuracy_sd']:.2f} % "
+                f"| {r['label']} | {score} % "
                 f"| {r['parameters']:,} | {r['steps_mean']:.0f} | {r['train_images_per_s']:,.0f} "
                 f"| {r['inference_images_per_s']:,.0f} |"
             )
