@@ -31,6 +31,7 @@ import torch
 
 from ..config import RunConfig, load_config
 from ..io import atomic_write_text
+from ..progress import progress as progress_of
 from ..training.pipeline import train_run
 from ..training.run import load_run
 from .budget import Budget
@@ -228,11 +229,10 @@ def run_vision_study(
     if budget is None:
         budget = {d: Budget(minutes=minutes[d] if isinstance(minutes, Mapping) else minutes) for d in datasets}
     budgets = {d: budget[d] if isinstance(budget, Mapping) else budget for d in datasets}
-    runs = [
+    plan = [(d, v, s) for d in datasets for v in variants for s in seeds]
+    runs = [  # the study's own progress: runs done (each run's training reports its own)
         _one_run(out, d, v, s, budgets[d], threads, progress, overrides)
-        for d in datasets
-        for v in variants
-        for s in seeds
+        for d, v, s in progress_of(plan, desc="vision study", unit="run", enabled=progress)
     ]
     summary = {
         d: {v: _summary([r for r in runs if r["data"] == d and r["variant"] == v]) for v in variants} for d in datasets
