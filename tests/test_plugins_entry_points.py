@@ -129,7 +129,7 @@ class SevensTask:
             raise InputError("give strings of digits")
         with torch.no_grad():
             out = [model(torch.tensor([[int(c) for c in s]])) for s in inputs]
-        return [DigitsGuess("yes" if logits.argmax() == 1 else "no", list(s), w[0]) for s, (logits, w) in zip(inputs, out)]
+        return [DigitsGuess("yes" if y.argmax() == 1 else "no", list(s), w[0]) for s, (y, w) in zip(inputs, out)]
 
 
 @dataclass(frozen=True)
@@ -145,7 +145,8 @@ class PoolConfig:
 class ToyPool(nn.Module):
     def __init__(self, n_symbols, dim, n_classes):
         super().__init__()
-        self.embed, self.pool, self.out = nn.Embedding(n_symbols, dim), AttentionPooling(dim, dim), nn.Linear(dim, n_classes)
+        self.embed, self.pool = nn.Embedding(n_symbols, dim), AttentionPooling(dim, dim)
+        self.out = nn.Linear(dim, n_classes)
 
     def forward(self, x):
         pooled = self.pool(self.embed(x))
