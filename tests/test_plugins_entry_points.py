@@ -1,11 +1,11 @@
 """Plug-ins from an installed package, by entry point: a tiny distribution (a module and its
 ``*.dist-info`` with ``entry_points.txt``, as pip installs it) is put on ``sys.path``, and without
 any import or registration by the test ``attnkit list`` shows its task and model family,
-``attnkit train / evaluate / predict`` run them through ``attnkit.cli.main``, and its prediction
-kind is drawn by the view it registers (group ``attnkit.views``). A broken plug-in (an import
-that fails, a class under another name) is one warning line naming the entry point and its
-distribution, and one error line when it is asked for, never a traceback; attnkit's own tasks
-keep working beside it.
+``attnkit train / evaluate / predict`` run them through ``attnkit.cli.main``, the explorer serves
+the run, and its prediction kind is drawn by the view it registers (group ``attnkit.views``). A
+broken plug-in (an import that fails, a class under another name) is one warning line naming the
+entry point and its distribution, and one error line when it is asked for, never a traceback;
+attnkit's own tasks keep working beside it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from attnkit.cli import main
+from attnkit.explore import RunRegistry, create_app
 from attnkit.models import FAMILIES
 from attnkit.tasks import TASKS
 from attnkit.viz import VIEWS
@@ -244,6 +245,11 @@ def test_an_installed_package_plugs_in_a_task_a_family_and_a_view_by_entry_point
     png = tmp_path / "digits.png"
     assert main(["predict", "--model", str(run), "12745680", "--attention-plot", str(png)]) == 0
     assert png.read_bytes()[:4] == b"\x89PNG"
+    # attnkit explore serves the run: its task, and its prediction in its view's JSON
+    client = create_app(RunRegistry.load([run])).test_client()
+    assert client.get("/api/runs").get_json()["runs"][0]["task"] == "ep-sevens"
+    answer = client.post("/api/runs/run/predict", json={"input": "12745680"}).get_json()
+    assert answer["kind"] == "ep-digits" and answer["view"]["digits"] == list("12745680")
 
 
 def test_a_broken_plug_in_is_one_line_naming_its_entry_point_and_distribution(tmp_path, monkeypatch, capsys):

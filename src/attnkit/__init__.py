@@ -24,7 +24,7 @@ from typing import Any
 
 __version__ = "0.3.0"
 
-__all__ = ["__version__", "load_run", "Run", "DecodeOptions", "notebook"]
+__all__ = ["__version__"]  # and, imported on first use: load_run, Run, DecodeOptions, notebook (_LAZY)
 
 # name -> (module, attribute; None: the module itself), imported on first use (PEP 562); the modules
 # sit in higher layers, so they are named here as strings, never imported by this package's import
