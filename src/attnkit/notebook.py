@@ -52,7 +52,10 @@ CSP = (
 )
 
 # the explorer's page less its controls: the view of the one prediction and nothing else
-_STYLE = "header, #controls, footer { display: none !important; } #panels { padding: 0.4em; }"
+_STYLE = (
+    "header, #controls, footer { display: none !important; } #panels { padding: 0.4em; } "
+    "#attnkit-notebook-note { margin: 0 0.8em; color: #5b6775; }"
+)
 
 # Stands in for the network: the explorer's API answers from the page's JSON (the prediction, and
 # the layer maps by hypothesis); anything else is a one-line error in the panel.
@@ -63,12 +66,17 @@ _STUB = """
   const reply = (status, body) => Promise.resolve(new Response(JSON.stringify(body),
     { status, headers: { "Content-Type": "application/json" } }));
   const elsewhere = "this notebook view holds one prediction; ask run.predict or attnkit explore for others";
+  const tell = () => { // a click that asks the model again (a query pixel, a node): the view stays, and says why
+    if (document.getElementById("attnkit-notebook-note")) return;
+    document.body.append(Object.assign(document.createElement("p"),
+      { id: "attnkit-notebook-note", className: "note", textContent: elsewhere }));
+  };
   let predicted = false;
   window.fetch = (url, init) => {
     const path = String(url), body = init && init.body ? JSON.parse(init.body) : {};
     if (path === "/api/runs") return reply(200, data.runs);
     if (path.endsWith("/examples?n=30")) return reply(200, { examples: [] });
-    if (path.endsWith("/predict") && !predicted) { predicted = true; return reply(200, data.predict); }
+    if (path.endsWith("/predict")) { if (predicted) tell(); predicted = true; return reply(200, data.predict); }
     if (path.endsWith("/layers") && data.layers[JSON.stringify(body.out_tokens)])
       return reply(200, data.layers[JSON.stringify(body.out_tokens)]);
     return reply(404, { error: elsewhere });

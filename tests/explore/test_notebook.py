@@ -8,8 +8,8 @@ hypotheses (the outputs of ``run.predict``), the source and output tokens, and t
 heatmap whose cells have the colour of the mean over heads of ``run.predict``'s weights (the
 page's colour scale written out here: white (247, 251, 255) to dark blue (8, 48, 107), linear in
 the weight); its layer x head maps are there offline; the ``_repr_html_`` iframe draws the same;
-a graph node's neighbourhood (another kind, drawn by the explorer's own drawing code) draws too;
-and no page logs an error.
+a graph node's neighbourhood (another kind, drawn by the explorer's own drawing code) draws too,
+and stays drawn, with a note, when the page asks the model again; no page logs an error.
 """
 
 from __future__ import annotations
@@ -139,6 +139,11 @@ def test_the_saved_page_and_the_iframe_draw_the_explorers_view_offline(view, tra
         )
         assert drawn is not None and drawn[0] > 0 and drawn[1] > 0
         assert drawn[2] == graph_view.prediction["output"]
+        # asking the model again (a click on a neighbour does): the view stays, and a note says why
+        driver.execute_script("return explore.submit()")
+        note = _wait(driver, "const n = document.getElementById('attnkit-notebook-note'); return n && n.textContent")
+        assert "holds one prediction" in note
+        assert driver.execute_script("return document.querySelectorAll('.body canvas').length") > 0
         assert [e for e in driver.get_log("browser") if e["level"] == "SEVERE"] == []
     finally:
         driver.quit()
