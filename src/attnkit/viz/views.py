@@ -141,7 +141,11 @@ class View:
         return self.script
 
 
-VIEWS: Registry[View] = Registry("prediction view")
+VIEWS: Registry[View] = Registry(
+    "prediction view",
+    plugins="attnkit.views",  # an installed package's entry point NAME = module:VIEW_OBJECT (attnkit.registry)
+    check=lambda name, obj: None if isinstance(obj, View) and obj.kind == name else f"is not a View of kind {name!r}",
+)
 
 
 def view_of(prediction: Any) -> View:
