@@ -224,7 +224,7 @@ const exploreViews = (() => {
     if (sel.head !== "mean" && !(Number(sel.head) < nh)) sel.head = "mean";
     sel.top = sel.top || 16;
     const layer = el("select", { class: "nb-layer" }), head = el("select", { class: "nb-head" });
-    nb.layers.forEach((_, l) => layer.append(el("option", { value: l, text: `layer ${l + 1}` })));
+    nb.layers.forEach((_, l) => layer.append(el("option", { value: l, text: `layer ${l}` })));
     head.append(el("option", { value: "mean", text: "mean of heads" }));
     for (let h = 0; h < nh; h++) head.append(el("option", { value: String(h), text: `head ${h}` }));
     const top = el("input", { class: "nb-top", type: "number", min: 1, max: 200, value: sel.top });

@@ -200,7 +200,7 @@ const explore = (() => {
       kind.append(el("option", { value: k, text: t }));
     const nLayers = result.layers ? result.layers.cross.shape[0] : 0;
     const layer = el("select", { class: "layer", onchange: () => { panel.sel.layer = Number(layer.value); refresh(panel); } });
-    for (let l = 0; l < nLayers; l++) layer.append(el("option", { value: l, text: `layer ${l + 1}` }));
+    for (let l = 0; l < nLayers; l++) layer.append(el("option", { value: l, text: `layer ${l}` }));
     const nh = panel.run.n_heads;
     const head = el("select", { class: "head", onchange: () => { panel.sel.head = head.value; refresh(panel); } });
     head.append(el("option", { value: "mean", text: "mean of heads" }));
@@ -330,9 +330,9 @@ const explore = (() => {
     grid.append(el("span", { class: "hdr", text: "" }), el("span", { class: "hdr", text: "mean" }));
     for (let h = 0; h < nh; h++) grid.append(el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
-      grid.append(el("span", { class: "hdr", text: `L${l + 1}` }));
+      grid.append(el("span", { class: "hdr", text: `L${l}` }));
       for (const h of ["mean", ...Array.from({ length: nh }, (_, i) => String(i))]) {
-        const c = el("canvas", { class: "thumb", "data-layer": l, "data-head": h, title: `layer ${l + 1}, ${h === "mean" ? "mean of heads" : "head " + h}` });
+        const c = el("canvas", { class: "thumb", "data-layer": l, "data-head": h, title: `layer ${l}, ${h === "mean" ? "mean of heads" : "head " + h}` });
         const M = pickHead(slice(maps, l), h), [rows, cols] = M.shape;
         const cell = Math.max(1, Math.floor(96 / Math.max(rows, cols)));
         drawCells(c, M, cell);
