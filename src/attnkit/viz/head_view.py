@@ -283,9 +283,10 @@ def self_attention_page_json(pred: Any, budget: Any, focus: Mapping[str, Any]) -
     """What the explorer sends of a self-attention prediction: as much as its budget allows.
 
     The explanations first, then the layer the page asks for (``focus["layer"]``, 0-based, a
-    negative one counted from the last; default the last) and the layers nearest to it at full resolution while the budget lasts (where even the
-    focused layer does not fit whole, as many of its heads as fit, from ``focus["head"]``,
-    default 0, on); when not every layer fits, every map as a :func:`thumbnails` map for the grid
+    negative one counted from the last; default the last) and the layers nearest to it at full
+    resolution while the budget lasts (where even the focused layer does not fit whole, as many
+    of its heads as fit, from ``focus["head"]``, default 0, on); when not every layer fits, every
+    map as a :func:`thumbnails` map for the grid
     (the page asks again, focused on another layer or head, to see it whole).
 
     Returns:
