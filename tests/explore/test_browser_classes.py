@@ -75,6 +75,14 @@ def _shown_classes(driver, key):
     return rows, error
 
 
+def _legends(driver, key):
+    """[label, min, max] of each colour scale in the panel."""
+    return driver.execute_script(
+        f"return Array.from(document.querySelectorAll('.panel[data-run=\"{key}\"] .legend'))"
+        ".map(l => [l.dataset.label, l.dataset.min, l.dataset.max])"
+    )
+
+
 def _visible(driver, element_id):
     return driver.find_element("id", element_id).is_displayed()
 
@@ -133,6 +141,10 @@ def test_a_recording_shows_class_names_with_probabilities(page):
     )
     _check_top_classes(rows, answer)
     assert set(answer["classes"]) == {"one", "two"}
+    spectrogram, attention = _legends(driver, "words")
+    assert spectrogram == ["log-mel energy (the recording's min to max)", "0", "1"]
+    assert attention[:2] == ["self-attention weight", "0"]
+    assert float(attention[2]) == pytest.approx(float(read_matrix(answer["view"]["self"]).max()), rel=1e-6)
 
 
 def test_a_graph_node_shows_its_class_name_and_probability(page):
@@ -147,6 +159,7 @@ def test_a_graph_node_shows_its_class_name_and_probability(page):
     assert name == answer["output"] and name in answer["classes"]
     assert probability == pytest.approx(answer["fields"]["probability"], abs=1e-6)
     assert text == f"{100 * answer['fields']['probability']:.1f}%"
+    assert _legends(driver, "karate") == [["edge weight / the largest shown", "0", "1"]]
 
 
 def test_a_han_document_shows_its_words_in_the_heatmap_and_its_section(page):

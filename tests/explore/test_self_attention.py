@@ -277,6 +277,8 @@ def test_the_page_draws_the_head_view_hovers_picks_and_exports(run):
             canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
             assert canvas.get_attribute("data-layer") == "1" and canvas.get_attribute("data-heads") == "0,1,2"
             assert int(canvas.get_attribute("data-lines")) == int((w[1] >= MIN_WEIGHT).sum())
+            legend = driver.find_element(By.CSS_SELECTOR, ".panel .self-attention .legend")
+            assert (legend.get_attribute("data-min"), legend.get_attribute("data-max")) == ("0", "1")  # the heatmap's
             # hover the query "beginning" (row 3 of the left column): only its lines stay
             row = 18  # the row height of a short input (geometry() in self-attention.js)
             ActionChains(driver).move_to_element_with_offset(

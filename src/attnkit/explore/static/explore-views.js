@@ -254,6 +254,7 @@ const exploreViews = (() => {
       canvas.style.cursor = drawn.some((d) => (d.x - x) ** 2 + (d.y - y) ** 2 <= (d.r + 4) ** 2 && d.name !== nb.node) ? "pointer" : "";
     });
     box.append(el("div", { class: "view" }, ...(nb.layers.length ? [layer, head] : []), el("label", {}, "top ", top)), canvas,
+      ...(nb.layers.length ? [legend(blue, 0, 1, "edge weight / the largest shown")] : []),
       el("div", { class: "note", text: "edges j → node shaded and sized by attention; click a neighbour to make it the centre" }),
       pngLink(canvas, `${name}-neighbourhood.png`));
     show();

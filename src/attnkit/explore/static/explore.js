@@ -361,7 +361,8 @@ const explore = (() => {
   // `box`. A kind registered outside attnkit brings its own drawer: the answer names its script
   // (GET /views/KIND.js), which the page loads once; it adds itself here:
   //   attnkitViews["my-kind"] = (box, view, ctx) => { ... };
-  // ctx: {key, el, drawMatrix(canvas, {shape, data}, rowLabels, colLabels), again(changes), options}.
+  // ctx: {key, el, drawMatrix(canvas, {shape, data}, rowLabels, colLabels), legend(min, max, label) (the
+  // colour scale of drawMatrix's colours), again(changes), options}.
   // Kinds without a drawer (a document, a caption, a label...) get every 2-D array of their view
   // drawn as a heatmap.
   const views = window.attnkitViews = window.attnkitViews || {};
@@ -423,6 +424,7 @@ const explore = (() => {
     const shownFields = classes.childElementCount ? new Set(["probability", "probabilities"]) : new Set();
     const view = result.view || {}, drawer = views[result.kind];
     const ctx = { key: panel.key, panel, el, drawMatrix: (canvas, m, rows, cols) => draw(canvas, asMatrix(m), rows, cols),
+      legend: (min, max, label) => exploreViews.legend(colour, min, max, label),
       again: (changes) => again(panel, changes), options: panel.lastBody ? panel.lastBody.options : {} };
     if (drawer) drawer(body, view, ctx);
     else drawMatrices(body, matrices(view, ""), nameLists(view));

@@ -366,6 +366,7 @@
       st.link);
     box.append(el("div", { class: "view sa-controls" }, el("label", {}, "map ", mapSel), el("label", {}, "", layerSel), allBtn, swatches),
       note, el("div", { class: "sa-figures" }, el("div", { class: "matrix-wrap sa-lines" }, st.canvas), el("div", { class: "matrix-wrap" }, heat)),
+      ...(ctx.legend ? [ctx.legend(0, 1, "heatmap: weight (colours stop at 1)")] : []),
       st.readout, exports, el("div", { class: "note", text: "layers × heads (a click shows one head of a layer)" }), grid);
     box.classList.add("self-attention");
     redraw();
