@@ -60,3 +60,21 @@ def test_tensorboard_without_the_package_is_a_one_line_error(tmp_path, monkeypat
     err = capsys.readouterr().err.strip()
     assert "pip install 'attnkit[tensorboard]'" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_replaces_what_the_interrupted_one_logged_after_its_checkpoint(tmp_path):
+    from attnkit.training.tensorboard import TensorBoardLog
+
+    folder = tmp_path / "tensorboard"
+    first = TensorBoardLog(folder, task=None, examples=[], render=None)
+    for step in range(1, 7):  # killed after step 6, its last checkpoint at step 3
+        first.step(step, 1.0, 0.1)
+    first.close()
+    resumed = TensorBoardLog(folder, task=None, examples=[], render=None)
+    for step in range(4, 9):
+        resumed.step(step, 2.0, 0.1)
+    resumed.close()
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0}).Reload()
+    assert [(e.step, e.value) for e in events.Scalars("train/loss")] == [
+        (s, 1.0 if s < 4 else 2.0) for s in range(1, 9)
+    ]

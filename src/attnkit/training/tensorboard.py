@@ -7,7 +7,8 @@ examples (``attention/<i>``), each prediction drawn by the views registry
 (:func:`attnkit.viz.prediction_png`, passed in as `render`: the pictures live a layer above
 training). Written with :class:`torch.utils.tensorboard.SummaryWriter`, which needs the
 ``tensorboard`` package (``pip install 'attnkit[tensorboard]'``); view with
-``tensorboard --logdir RUN/tensorboard``.
+``tensorboard --logdir RUN/tensorboard``. A resumed run appends to the same folder; its first
+step purges what an interrupted run had logged from that step on, so no curve doubles back.
 """
 
 from __future__ import annotations
@@ -59,28 +60,37 @@ class TensorBoardLog:
 
     def __init__(self, log_dir: str | Path, task: Any, examples: Sequence, render: Render | None) -> None:
         require_tensorboard()
-        from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when asked for
-
-        self.writer = SummaryWriter(log_dir=str(log_dir))
+        self.log_dir = Path(log_dir)
+        self.writer: Any = None  # a SummaryWriter, opened at the first step
         self.task, self.examples, self.render = task, list(examples), render
+
+    def _writer(self, step: int) -> Any:
+        """The writer, opened at the first step it is told (purging later events of an earlier try)."""
+        if self.writer is None:
+            from torch.utils.tensorboard import SummaryWriter  # imports tensorboard: only when asked for
+
+            self.writer = SummaryWriter(log_dir=str(self.log_dir), purge_step=step)
+        return self.writer
 
     def step(self, step: int, loss: float, lr: float) -> None:
         """One training step's loss (per loss unit) and learning rate."""
-        self.writer.add_scalar("train/loss", loss, step)
-        self.writer.add_scalar("train/lr", lr, step)
+        writer = self._writer(step)
+        writer.add_scalar("train/loss", loss, step)
+        writer.add_scalar("train/lr", lr, step)
 
     def validated(self, record: dict[str, Any], model: nn.Module) -> None:
         """A validation's record (``metrics.jsonl``'s line) and the pictures of the fixed examples."""
         step = int(record["step"])
+        writer = self._writer(step)
         for key, value in record.items():
             if key == "step" or isinstance(value, bool) or not isinstance(value, (int, float)):
                 continue
             tag = f"dev/{key[4:]}" if key.startswith("dev_") else f"validation/{key}"
-            self.writer.add_scalar(tag, value, step)
+            writer.add_scalar(tag, value, step)
         for i, png in enumerate(self._pictures(model)):
             image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))  # (H, W, 3) uint8
-            self.writer.add_image(f"attention/{i}", image, step, dataformats="HWC")
-        self.writer.flush()
+            writer.add_image(f"attention/{i}", image, step, dataformats="HWC")
+        writer.flush()
 
     def _pictures(self, model: nn.Module) -> list[bytes]:
         if self.render is None or not self.examples:
@@ -101,4 +111,5 @@ class TensorBoardLog:
         return pictures
 
     def close(self) -> None:
-        self.writer.close()
+        if self.writer is not None:
+            self.writer.close()
