@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Iterable
 
-__all__ = ["ConfigError", "InputError", "did_you_mean"]
+__all__ = ["ConfigError", "InputError", "DataError", "did_you_mean"]
 
 
 class ConfigError(ValueError):
@@ -19,6 +19,11 @@ class ConfigError(ValueError):
 
 class InputError(ValueError):
     """Raw input a model cannot take (an empty or over-long line, an unknown locale, a bad file)."""
+
+
+class DataError(ConfigError):
+    """A data file the user gave (or a package installed) that cannot be read as it must be: the
+    message names the file and the line, what was expected there and what to do."""
 
 
 def did_you_mean(word: object, choices: Iterable[object]) -> str:

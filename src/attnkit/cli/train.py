@@ -69,9 +69,17 @@ def run(args: argparse.Namespace) -> int:
         device = device_of(args)
         if dist.enabled and device.startswith("cuda"):
             device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun
+        from ..viz import prediction_png  # TensorBoard's attention pictures; imported only to train
+
         overrides = list(args.overrides) if args.resume else []
         result = train_run(
-            cfg, out, progress=progress, resume=bool(args.resume), device=device, resume_overrides=overrides
+            cfg,
+            out,
+            progress=progress,
+            resume=bool(args.resume),
+            device=device,
+            render_png=prediction_png,
+            resume_overrides=overrides,
         )
         if dist.is_main:
             print(

@@ -23,6 +23,8 @@ from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
 from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
+from . import tagger_family  # noqa: F401  (registers tagger-transformer, -bilstm, -cnn, -bilstm-attention)
+from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
 # isort: on
 
 __all__ = [
@@ -78,4 +80,6 @@ __all__ = [
     "GPT2Family",
     "WhisperConfig",
     "WhisperFamily",
+    "DictionaryTaggerConfig",
+    "DictionaryTaggerFamily",
 ]

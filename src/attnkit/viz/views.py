@@ -13,7 +13,8 @@ A new kind is one registration, from anywhere::
 
 The script registers its drawer in the page: ``attnkitViews["my-kind"] = (box, view, ctx) => {...}``,
 where ``view`` is ``to_json``'s answer and ``ctx`` offers ``el`` (make an element),
-``drawMatrix(canvas, {shape, data}, rowLabels, colLabels)`` and the run's ``key``.
+``drawMatrix(canvas, {shape, data}, rowLabels, colLabels)``, ``legend(min, max, label)`` (a colour
+scale of drawMatrix's colours) and the run's ``key``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..predictions import (
     SELF_ATTENTION,
     SPECTROGRAM_ALIGNMENT,
     SPOKEN_WORD,
+    TAGGING,
     TEXT_ALIGNMENT,
 )
 from ..registry import Registry
@@ -48,6 +50,8 @@ from .head_view import SCRIPT as SELF_ATTENTION_SCRIPT
 from .head_view import plot_self_attention, self_attention_json, self_attention_page_json
 from .image import plot_image_attention, sampling_outline
 from .speech import plot_frame_attention, plot_spectrogram_alignment
+from .tagging import SCRIPT as TAGGING_SCRIPT
+from .tagging import plot_tagging, tagging_json
 
 __all__ = ["View", "VIEWS", "Budget", "binary_matrix", "view_of", "prediction_json", "DECIMALS"]
 
@@ -138,7 +142,11 @@ class View:
         return self.script
 
 
-VIEWS: Registry[View] = Registry("prediction view")
+VIEWS: Registry[View] = Registry(
+    "prediction view",
+    plugins="attnkit.views",  # an installed package's entry point NAME = module:VIEW_OBJECT (attnkit.registry)
+    check=lambda name, obj: None if isinstance(obj, View) and obj.kind == name else f"is not a View of kind {name!r}",
+)
 
 
 def view_of(prediction: Any) -> View:
@@ -492,6 +500,17 @@ for _view, _description in [
             page_json=self_attention_page_json,
         ),
         "tokens over tokens of one sequence: a head view and the layers x heads grid, every layer and head",
+    ),
+    (
+        View(
+            TAGGING,
+            plot_tagging,
+            tagging_json,
+            script=TAGGING_SCRIPT,
+            carries=frozenset({"words", "tags", "probabilities", "unseen", "weights", "layer"}),
+            n_heads=lambda p: int(p.weights.shape[1]) if p.weights.shape[0] else 0,
+        ),
+        "one tag per word for each target, and the words each word attended to (one layer: arcs and heatmap)",
     ),
 ]:
     VIEWS.register(_view.kind, _view, _description)
