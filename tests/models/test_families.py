@@ -23,6 +23,7 @@ from attnkit.models.specs import (
     Seq2SeqSpec,
     SpeechSeq2SeqSpec,
     SpeechSpec,
+    TaggingSpec,
 )
 
 SEQ = Seq2SeqSpec(11, 12, 20)
@@ -81,6 +82,14 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
         },
         SPEECH,
     ),
+    (
+        "tagger-transformer",
+        {"word_dim": 4, "char_dim": 4, "d_model": 8, "n_heads": 2, "d_ff": 8},
+        TaggingSpec(9, 5, (("pos", 3),), 12),
+    ),
+    ("tagger-bilstm", {"word_dim": 4, "char_dim": 4, "hidden": 3}, TaggingSpec(9, 5, (("pos", 3),), 12)),
+    ("tagger-cnn", {"word_dim": 4, "char_dim": 0, "channels": 6}, TaggingSpec(9, 5, (("pos", 3),), 12)),
+    ("tagger-bilstm-attention", {"word_dim": 4, "hidden": 4, "n_heads": 2}, TaggingSpec(9, 5, (("pos", 3),), 12)),
 ]
 
 

@@ -23,6 +23,7 @@ from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
 from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
+from . import tagger_family  # the sequence labelling families: tagger-transformer, -bilstm, -cnn, -bilstm-attention
 # isort: on
 
 __all__ = [
