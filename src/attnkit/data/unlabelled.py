@@ -104,9 +104,7 @@ def sword_units(recipe: bible_sections.SectionsRecipe, *, read=None) -> tuple[li
     """
     read = read or sword.read_module
     dataset = bible_sections.build_dataset(recipe, read=read)  # the very split the task makes
-    held = Held(
-        frozenset(c.ref for c in dataset.splits["dev"]), frozenset(c.ref for c in dataset.splits["test"])
-    )
+    held = Held(frozenset(c.ref for c in dataset.splits["dev"]), frozenset(c.ref for c in dataset.splits["test"]))
     _, verses = read(recipe.module)
     units = []
     for verse in verses:

@@ -17,6 +17,7 @@ from .pretrained_image import PretrainedImageTask
 from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
+from .pretraining import MaskedLMTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
@@ -66,6 +67,12 @@ TASKS.register(
     SpokenDatesTask,
     "the date task's dates spoken by espeak-ng (unheard voices held out) -> ISO 8601, from log-mel frames",
     "[Chorowski15]; [Chan16]",
+)
+TASKS.register(
+    "mlm",
+    MaskedLMTask,
+    "masked-language-model pretraining on unlabelled text (the Greek NT or a SWORD Bible, downstream test text left out)",
+    "[Devlin19]",
 )
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 TASKS.register(
@@ -140,4 +147,5 @@ __all__ = [
     "PretrainedEncoderTask",
     "PretrainedLMTask",
     "PretrainedTranslationTask",
+    "MaskedLMTask",
 ]

@@ -57,14 +57,17 @@ from ..data.bible_sections import tokenize
 from ..data.masking import TO_MASK, TO_RANDOM, MaskingRule, mask_batch
 from ..data.vocab import MASK, TAGGING_SPECIALS, Vocab
 from ..errors import ConfigError, InputError
-from ..io import atomic_write_text
+from ..io import atomic_path, atomic_write_text
 from ..models.specs import TaggingSpec
 from ..predictions import LABEL
 from ..schema import check_positive, plain_dict
 from .base import LossContext, PrimaryMetric
 from .self_attention import SelfAttentionPrediction
 
-__all__ = ["PretrainConfig", "MaskedLMTask", "MLMBatch", "FilledText"]
+__all__ = ["PretrainConfig", "MaskedLMTask", "MLMBatch", "FilledText", "reuse_vocab", "VOCAB_FILES"]
+
+#: the vocabulary files of a pretraining run, relative to its folder (ids 0 <pad>, 1 <unk>, 2 <mask>)
+VOCAB_FILES = ("vocab/words.txt", "vocab/chars.txt")
 
 _SOURCES = ("sblgnt", "sword")
 _SBLGNT_KEYS = ("split", "dev_books", "test_books")  # keys of the tagging split
@@ -98,7 +101,7 @@ class PretrainConfig:
     task: str = "mlm"
     source: str = "sblgnt"
     module: str = "engWEB2015eb"
-    split: str = "book"
+    split: str = "verse"
     seed: int = 1234
     dev_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -130,7 +133,9 @@ class PretrainConfig:
         for key in foreign:
             if key in defaults and getattr(self, key) != defaults[key].default:
                 raise ConfigError(f"data.{key} does not apply to data.source={self.source}; remove it")
-        if not (0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1 and self.dev_fraction + self.test_fraction < 1):
+        if not (
+            0 < self.dev_fraction < 1 and 0 < self.test_fraction < 1 and self.dev_fraction + self.test_fraction < 1
+        ):
             raise ConfigError(
                 "data.dev_fraction and data.test_fraction must lie in (0, 1) with a sum below 1, "
                 f"got {self.dev_fraction} and {self.test_fraction}"
@@ -397,8 +402,10 @@ class MaskedLMTask:
             guess = result.logits["word"][0].argmax(-1).tolist()
             hidden = [j for j, w in enumerate(words) if w == MASK] or range(len(words))
             filled = [f"[{self.vocab.itos[guess[j]]}]" if j in hidden else w for j, w in enumerate(words)]
-            weights = torch.stack([a[0] for a in result.attention]).float().cpu().numpy() if result.attention else (
-                np.zeros((0, 1, len(words), len(words)), dtype=np.float32)
+            weights = (
+                torch.stack([a[0] for a in result.attention]).float().cpu().numpy()
+                if result.attention
+                else (np.zeros((0, 1, len(words), len(words)), dtype=np.float32))
             )
             out.append(SelfAttentionPrediction(" ".join(filled), words, weights, prompt_length=len(words)))
         return out
@@ -413,6 +420,31 @@ def _tokens(line: str, source: str) -> list[str]:
     for piece in line.split():
         out.extend([piece] if piece in (MASK, "[MASK]") else tokenize(piece))
     return out
+
+
+def reuse_vocab(source: str | Path, run_dir: str | Path) -> Vocab:
+    """The word vocabulary of the run `source` (``data.vocab_from``), with its vocabulary files
+    copied byte for byte into `run_dir` (so ``train.init_from`` sees the same files).
+
+    Raises:
+        attnkit.errors.ConfigError: one line, when `source` has no readable ``vocab/words.txt``.
+    """
+    source, run_dir = Path(source), Path(run_dir)
+    words = source / VOCAB_FILES[0]
+    if not words.is_file():
+        raise ConfigError(
+            f"data.vocab_from={source}: no {VOCAB_FILES[0]} there; give the folder of a pretraining run "
+            "(`attnkit train configs/pretrain-*.yaml --out DIR`)"
+        )
+    try:
+        vocab = Vocab.load(words)
+    except ValueError as err:
+        raise ConfigError(f"data.vocab_from={source}: {err}") from None
+    for name in VOCAB_FILES:
+        if (source / name).is_file():
+            with atomic_path(run_dir / name) as tmp:
+                tmp.write_bytes((source / name).read_bytes())
+    return vocab
 
 
 def _read_units(cfg: PretrainConfig):
@@ -431,4 +463,3 @@ def _read_units(cfg: PretrainConfig):
 def _write(rows: Sequence[tuple[str, tuple[str, ...]]], path: Path) -> None:
     text = "".join(json.dumps({"ref": ref, "words": list(words)}, ensure_ascii=False) + "\n" for ref, words in rows)
     atomic_write_text(path, text)
-
