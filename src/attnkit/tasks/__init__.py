@@ -71,7 +71,7 @@ TASKS.register(
 TASKS.register(
     "mlm",
     MaskedLMTask,
-    "masked-language-model pretraining on unlabelled text (the Greek NT or a SWORD Bible, downstream test text left out)",
+    "masked-language-model pretraining on unlabelled text (Greek NT, SWORD Bibles) without the downstream test text",
     "[Devlin19]",
 )
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
