@@ -115,6 +115,9 @@ class ModelCapabilities:
             (rollout, flow, norm, ALTI, gradient-weighted) can be computed for it: the forced
             decoding of a :class:`~attnkit.models.transformer.TransformerSeq2Seq`, the class token
             of a Vision Transformer, the tokens of an imported BERT or GPT-2.
+        counts: True for a model fitted by counting, not by gradient descent (the dictionary
+            tagger): ``attnkit train`` hands its ``fit(batches)`` every training batch once
+            (:mod:`attnkit.training.counting`), validates once and saves it; no optimiser, no steps.
     """
 
     decodes: bool = False
@@ -124,6 +127,7 @@ class ModelCapabilities:
     parts: tuple[str, ...] = ()
     normaliser: str = "softmax"
     explains: bool = False
+    counts: bool = False
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ as bad values.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "InputError"]
+__all__ = ["ConfigError", "InputError", "DataError"]
 
 
 class ConfigError(ValueError):
@@ -16,3 +16,8 @@ class ConfigError(ValueError):
 
 class InputError(ValueError):
     """Raw input a model cannot take (an empty or over-long line, an unknown locale, a bad file)."""
+
+
+class DataError(ConfigError):
+    """A data file the user gave (or a package installed) that cannot be read as it must be: the
+    message names the file and the line, what was expected there and what to do."""

@@ -26,6 +26,7 @@ __all__ = [
     "SPECTROGRAM_ALIGNMENT",
     "LABEL",
     "SELF_ATTENTION",
+    "TAGGING",
     "BUILTIN_KINDS",
 ]
 
@@ -38,6 +39,7 @@ SPOKEN_WORD = "spoken-word"  # log-mel frames, pooling weights, self-attention o
 SPECTROGRAM_ALIGNMENT = "spectrogram-alignment"  # output tokens over encoder positions of a recording
 LABEL = "label"  # a class label without attention to show
 SELF_ATTENTION = "self-attention"  # tokens over tokens of one sequence: every layer and head (L, Nh, T, T)
+TAGGING = "tagging"  # one tag per word for each target, and the words each word attended to (L, Nh, T, T)
 
 BUILTIN_KINDS = (
     TEXT_ALIGNMENT,
@@ -49,6 +51,7 @@ BUILTIN_KINDS = (
     SPECTROGRAM_ALIGNMENT,
     LABEL,
     SELF_ATTENTION,
+    TAGGING,
 )
 
 

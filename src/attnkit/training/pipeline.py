@@ -19,8 +19,9 @@ import torch
 from ..config import ConfigError, RunConfig, save_config, task_of
 from . import distributed
 from .checkpoint import has_state
+from .counting import fit_by_counting
 from .init_from import init_from_run
-from .run import RunError, build_model, model_label
+from .run import RunError, build_model, model_label, run_capabilities
 from .run_record import RUN_RECORD, load_run_config, write_run_record
 from .trainer import Trainer, TrainResult
 
@@ -128,6 +129,8 @@ def train_run(
         metrics, _ = task.evaluate(m, dev)
         return metrics
 
+    if run_capabilities(cfg, task, model).model.counts:  # fitted by counting, not by gradient descent
+        return fit_by_counting(model, task, items, validate, run_dir, batch_size=cfg.train.batch_size)
     loss_log = run_dir / "losses.jsonl" if os.environ.get("ATTNKIT_LOSS_LOG") else None
     trainer = Trainer(
         model,

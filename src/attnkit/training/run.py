@@ -107,6 +107,7 @@ def run_capabilities(cfg: RunConfig, task: Any, model: nn.Module) -> RunCapabili
     promises: list[tuple[bool, Any, str, str, tuple[str, ...]]] = [
         (caps.model.decodes, model, who_model, "decodes", _DECODER),
         (caps.model.layer_maps, model, who_model, "layer_maps", ("attention_maps",)),
+        (caps.model.counts, model, who_model, "counts", ("fit",)),
         (caps.task.decodes and caps.task.input is InputKind.TEXT, task, who_task, "decodes", ("source_tokens",)),
         (caps.task.gold is GoldKind.SPANS, task, who_task, "gold=spans", ("gold_alignment",)),
         (caps.task.alignment_choice, task, who_task, "alignment_choice", ("choice", "save_choice")),

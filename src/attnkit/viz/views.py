@@ -37,6 +37,7 @@ from ..predictions import (
     SELF_ATTENTION,
     SPECTROGRAM_ALIGNMENT,
     SPOKEN_WORD,
+    TAGGING,
     TEXT_ALIGNMENT,
 )
 from ..registry import Registry
@@ -48,6 +49,8 @@ from .head_view import SCRIPT as SELF_ATTENTION_SCRIPT
 from .head_view import plot_self_attention, self_attention_json, self_attention_page_json
 from .image import plot_image_attention, sampling_outline
 from .speech import plot_frame_attention, plot_spectrogram_alignment
+from .tagging import SCRIPT as TAGGING_SCRIPT
+from .tagging import plot_tagging, tagging_json
 
 __all__ = ["View", "VIEWS", "Budget", "binary_matrix", "view_of", "prediction_json", "DECIMALS"]
 
@@ -492,6 +495,17 @@ for _view, _description in [
             page_json=self_attention_page_json,
         ),
         "tokens over tokens of one sequence: a head view and the layers x heads grid, every layer and head",
+    ),
+    (
+        View(
+            TAGGING,
+            plot_tagging,
+            tagging_json,
+            script=TAGGING_SCRIPT,
+            carries=frozenset({"words", "tags", "probabilities", "unseen", "weights", "layer"}),
+            n_heads=lambda p: int(p.weights.shape[1]) if p.weights.shape[0] else 0,
+        ),
+        "one tag per word for each target, and the words each word attended to (one layer: arcs and heatmap)",
     ),
 ]:
     VIEWS.register(_view.kind, _view, _description)
