@@ -24,11 +24,8 @@ from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
 from . import tagger_family  # the sequence labelling families: tagger-transformer, -bilstm, -cnn, -bilstm-attention
-<<<<<<< HEAD
-from . import encoder_classifier as encoder_classifier  # encoder-classifier: documents on the tagging encoder (fine-tuning)
-=======
 from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
->>>>>>> tag-task
+from . import encoder_classifier as encoder_classifier  # encoder-classifier: documents on the tagging encoder
 # isort: on
 
 __all__ = [
