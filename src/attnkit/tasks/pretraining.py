@@ -70,7 +70,7 @@ __all__ = ["PretrainConfig", "MaskedLMTask", "MLMBatch", "FilledText", "reuse_vo
 VOCAB_FILES = ("vocab/words.txt", "vocab/chars.txt")
 
 _SOURCES = ("sblgnt", "sword")
-_SBLGNT_KEYS = ("split", "dev_books", "test_books")  # keys of the tagging split
+_SBLGNT_KEYS = ("split", "dev_books", "test_books", "table")  # keys of the tagging split
 _SWORD_KEYS = ("module", "max_verses", "max_words")  # keys of the Bible-sections split
 _DEV_EPOCH = 1_000_003  # the epoch dev and test are masked with: never a training epoch in practice
 
@@ -88,6 +88,7 @@ class PretrainConfig:
         seed, dev_fraction, test_fraction: the downstream task's split seed and fractions (the
             greek-tagging verse split, or the bible-sections split with ``sword``).
         dev_books, test_books: the greek-tagging book split's held-out books (``sblgnt``).
+        table: a token table of the SBLGNT layout (``sblgnt``); "" = the installed wheel's.
         max_verses, max_words: the bible-sections caps (``sword``; they decide which chapters
             count, hence the split); the pretraining text itself is not capped by them.
         max_len: words per training sequence (longer verses are cut into pieces).
@@ -107,6 +108,7 @@ class PretrainConfig:
     test_fraction: float = 0.1
     dev_books: tuple[str, ...] = sblgnt.DEFAULT_DEV_BOOKS
     test_books: tuple[str, ...] = sblgnt.DEFAULT_TEST_BOOKS
+    table: str = ""
     max_verses: int = 64
     max_words: int = 50
     max_len: int = 64
@@ -456,6 +458,7 @@ def _read_units(cfg: PretrainConfig):
             test_fraction=cfg.test_fraction,
             dev_books=cfg.dev_books,
             test_books=cfg.test_books,
+            read=(lambda: sblgnt.read_sblgnt(cfg.table)) if cfg.table else None,
         )
     return unlabelled.sword_units(cfg)
 
