@@ -11,9 +11,11 @@ pretraining on unlabelled text help Greek tagging (book split) and the Bible sec
 3. Baselines on the same test sets: the dictionary tagger (``configs/greek-tagging-dictionary-book.yaml``)
    and the TF-IDF bag-of-words logistic regression of the HAN study (C chosen on dev).
 4. Test metrics go to ``pretraining.json``; ``pretraining.md`` gets the tables (mean ± std over the
-   seeds; a single seed is printed without ±), the MLM loss curves (``pretraining-mlm-loss.png``,
-   from the pretraining runs' ``metrics.jsonl``) and what the pretrained Greek model's last layer
-   attends to on verses of Mark, a held-out book (``pretraining-attention.png``).
+   seeds; a single seed is printed without ±; macro-F1 times 100), the MLM loss curves
+   (``pretraining-mlm-loss.png``, from the pretraining runs' ``losses.jsonl``, every step's loss,
+   written because the script sets ``ATTNKIT_LOSS_LOG=1`` for them, and ``metrics.jsonl``) and
+   what the pretrained Greek model's last layer attends to on verses of Mark and Hebrews, books
+   held out of pretraining (``pretraining-attention.png``).
 
 Every run is skipped when finished and resumed when stopped, so the script can be run again after
 an interruption. ``--smoke`` trains tiny models for a few steps into ``OUT`` and writes the report
@@ -32,10 +34,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "configs"
@@ -56,11 +61,19 @@ VERSES = ("Mark 1:1", "Mark 2:17", "Heb 1:1")  # held-out books of the book spli
 log = logging.getLogger("pretraining_study")
 
 
+def _records(run: Path) -> list[dict]:
+    path = run / "metrics.jsonl"
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()] if path.is_file() else []
+
+
 def _finished(run: Path) -> bool:
+    """A gradient run whose trainer state says it finished, or a run fitted by counting (the
+    dictionary tagger: weights and its one step-0 record, no trainer state)."""
     state = run / "trainer_state.json"
-    if not state.is_file():
-        return False
-    return bool(json.loads(state.read_text(encoding="utf-8"))["extra"].get("finished"))
+    if state.is_file():
+        return bool(json.loads(state.read_text(encoding="utf-8"))["extra"].get("finished"))
+    records = _records(run)
+    return (run / "model.safetensors").is_file() and len(records) == 1 and records[0]["step"] == 0
 
 
 def _train(config: Path, overrides: list[str], run: Path) -> None:
@@ -86,8 +99,11 @@ def _test(run: Path) -> dict[str, Any]:
     loaded = load_run(run)
     metrics, _ = loaded.task.evaluate(loaded.model, loaded.task.load_split(run, "test"))
     keep = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) or v is None}
-    state = json.loads((run / "trainer_state.json").read_text(encoding="utf-8"))["extra"]
-    keep |= {"steps": state["step"], "best_step": state["best_step"], "seconds": round(state["seconds"], 1)}
+    if (run / "trainer_state.json").is_file():
+        state = json.loads((run / "trainer_state.json").read_text(encoding="utf-8"))["extra"]
+        keep |= {"steps": state["step"], "best_step": state["best_step"], "seconds": round(state["seconds"], 1)}
+    else:  # fitted by counting
+        keep |= {"steps": 0, "best_step": 0, "seconds": _records(run)[-1]["seconds"]}
     keep["parameters"] = sum(p.numel() for p in loaded.model.parameters())
     cache.write_text(json.dumps(keep, indent=1), encoding="utf-8")
     return keep
@@ -104,7 +120,8 @@ def _bag_of_words() -> dict[str, Any]:
 
 
 def _summary(values: list[float], percent: bool = True) -> str:
-    scale, unit = (100.0, " %") if percent else (1.0, "")
+    """Mean ± sample standard deviation, times 100 (with " %" for accuracies, without for F1)."""
+    scale, unit = 100.0, " %" if percent else ""
     if not values:
         return "n/a"
     if len(values) == 1:
@@ -125,10 +142,13 @@ def _loss_curves(runs: dict[str, Path], path: Path) -> None:
     fig = Figure(figsize=(10, 3.6), layout="constrained")
     axes = fig.subplots(1, len(runs), squeeze=False)[0]
     for ax, (name, run) in zip(axes, runs.items()):
-        records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
-        steps = [r["step"] for r in records]
-        ax.plot(steps, [r["loss"] for r in records], label="training (last batch)")
-        ax.plot(steps, [r["dev_mlm_loss"] for r in records], label="dev (fixed masks)")
+        steps = [json.loads(x) for x in (run / "losses.jsonl").read_text(encoding="utf-8").splitlines()]
+        losses = np.array([r["loss"] for r in steps])
+        window = max(1, min(50, len(losses) // 10))
+        smooth = np.convolve(losses, np.ones(window) / window, mode="valid")  # running mean
+        ax.plot(np.arange(window, len(losses) + 1), smooth, label=f"training (mean of {window} steps)")
+        records = _records(run)
+        ax.plot([r["step"] for r in records], [r["dev_mlm_loss"] for r in records], "o-", label="dev (fixed masks)")
         ax.set_title(f"MLM pretraining, {name}")
         ax.set_xlabel("step")
         ax.set_ylabel("cross-entropy at masked words (nats)")
@@ -154,7 +174,7 @@ def _attention(run: Path, path: Path) -> list[str]:
         words = list(verses[ref])
         words[len(words) // 2] = "<mask>"
         lines.append(" ".join(words))
-    preds = loaded.task.predict(loaded.model, lines)
+    preds: list[Any] = list(loaded.task.predict(loaded.model, lines))  # self-attention predictions
     n_heads = preds[0].weights.shape[1]
     fig = Figure(figsize=(3.2 * n_heads, 3.4 * len(preds)), layout="constrained")
     axes = fig.subplots(len(preds), n_heads, squeeze=False)
@@ -273,9 +293,11 @@ def main(argv: list[str] | None = None) -> int:
     for name, config in PRETRAIN.items():
         chars = SMOKE_CHARS if args.smoke and name == "grc" else []
         smoke_data = ["data.eval_fraction=0.01"] if args.smoke else []
+        os.environ["ATTNKIT_LOSS_LOG"] = "1"  # every step's loss into losses.jsonl, for the curve
         _train(CONFIGS / config, smoke_model + chars + smoke_data + threads, pre_runs[name])
+        del os.environ["ATTNKIT_LOSS_LOG"]
         corpus = json.loads((pre_runs[name] / "corpus.json").read_text(encoding="utf-8"))
-        last = [json.loads(x) for x in (pre_runs[name] / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+        last = _records(pre_runs[name])
         best = min(last, key=lambda r: r["dev_mlm_loss"])
         results["pretraining"][name] = {
             "text": corpus["config"]["source"] if name == "grc" else corpus["config"]["module"],

@@ -127,7 +127,8 @@ def sequences(units: Sequence[Unit], *, max_len: int, pack: bool) -> list[tuple[
     if max_len < 1:
         raise ValueError(f"max_len must be >= 1, got {max_len}")
     out: list[tuple[str, tuple[str, ...]]] = []
-    ref, chapter, words = "", "", ()  # the sequence being packed
+    ref, chapter = "", ""
+    words: tuple[str, ...] = ()  # the sequence being packed
     for unit in units:
         pieces = [unit.words[i : i + max_len] for i in range(0, len(unit.words), max_len)]
         for piece in pieces:
