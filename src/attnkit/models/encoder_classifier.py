@@ -189,8 +189,9 @@ class EncoderClassifierFamily:
 
     @classmethod
     def capabilities(cls, cfg: EncoderClassifierConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
-        """Pooling weights over the words (drawn as the document view); no decoding."""
-        return ModelCapabilities()
+        """Pooling weights over the words (drawn as the document view) above the encoder's
+        ``n_heads``-head self-attention; no decoding, no per-layer maps."""
+        return ModelCapabilities(n_heads=cfg.n_heads)
 
 
 FAMILIES.register(
