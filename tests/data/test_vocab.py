@@ -39,3 +39,18 @@ def test_collate_pads_and_shifts():
     assert batch.tgt_out.tolist() == [[9, 3, 0], [10, 11, 3]]
     assert batch.n_tokens == 5
     assert batch.src.dtype == torch.long
+
+
+def test_other_specials_are_kept_in_the_file(tmp_path):
+    from attnkit.data.vocab import TAGGING_SPECIALS
+
+    vocab = Vocab.build([["b", "a", "b"]], specials=TAGGING_SPECIALS)
+    assert vocab.itos == ["<pad>", "<unk>", "<mask>", "b", "a"] and vocab.encode(["a", "zz"]) == [4, 1]
+    assert vocab.decode([3, 0, 4, 3]) == ["b", "a", "b"]  # id 3 is a word here, not </s>
+    vocab.save(tmp_path / "v.json")
+    again = Vocab.load(tmp_path / "v.json")
+    assert again.itos == vocab.itos and again.specials == TAGGING_SPECIALS
+    Vocab(["x"]).save(tmp_path / "plain.json")
+    assert "specials" not in (tmp_path / "plain.json").read_text()  # the files of existing runs are unchanged
+    with pytest.raises(ValueError, match="must start with <pad> <unk>"):
+        Vocab(["x"], specials=("<unk>", "<pad>"))

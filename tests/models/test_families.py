@@ -90,6 +90,7 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
     ("tagger-bilstm", {"word_dim": 4, "char_dim": 4, "hidden": 3}, TaggingSpec(9, 5, (("pos", 3),), 12)),
     ("tagger-cnn", {"word_dim": 4, "char_dim": 0, "channels": 6}, TaggingSpec(9, 5, (("pos", 3),), 12)),
     ("tagger-bilstm-attention", {"word_dim": 4, "hidden": 4, "n_heads": 2}, TaggingSpec(9, 5, (("pos", 3),), 12)),
+    ("tagger-dictionary", {"max_suffix": 2}, TaggingSpec(9, 5, (("pos", 3), ("morph", 4)), 12)),
     ("encoder-classifier", {"word_dim": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "layers": 1}, DocumentSpec(20, 3)),
 ]
 
@@ -108,7 +109,8 @@ def _attends(name, model, spec) -> bool:
     if name == "cnn":  # the weights of its blocks' attention come back with every forward
         out = model(torch.zeros(1, spec.channels, spec.height, spec.width), need_weights=True)
         return bool(out[1] or out[2] or out[3] is not None)
-    return name not in ("gcn", "mlp")  # their layers average neighbours / ignore the edges
+    # gcn, mlp: their layers average neighbours / ignore the edges; the dictionary tagger counts
+    return name not in ("gcn", "mlp", "tagger-dictionary")
 
 
 def _ids(case):
@@ -132,6 +134,7 @@ def test_the_declaration_matches_the_built_model(case):
         has_maps = False
     assert caps.layer_maps == has_maps
     assert caps.attention == _attends(name, model, spec)
+    assert caps.counts == callable(getattr(model, "fit", None))  # fitted by counting (attnkit.training.counting)
     assert ("stn" in caps.parts) == (getattr(model, "stn", None) is not None)
     assert caps.n_heads == getattr(cfg, "n_heads", 1)
     assert dataclasses.replace(caps) == family.capabilities(cfg, spec)  # a pure function of the config

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -18,6 +19,7 @@ from attnkit.config import TrainConfig
 from attnkit.data.sblgnt import COLUMNS
 from attnkit.data.vocab import Vocab
 from attnkit.errors import ConfigError, DataError
+from attnkit.models import FAMILIES
 from attnkit.models.specs import TaggingSpec
 from attnkit.models.tagging_io import TaggerOutput
 from attnkit.tasks import TASKS
@@ -267,3 +269,39 @@ def test_conllu_tagging_trains_evaluates_and_predicts(tmp_path, capsys):
     assert main(["train", str(path), "--out", str(tmp_path / "bad")]) != 0
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and f"{tmp_path / 'dev.conllu'}:1:" in err and "3 tab-separated fields" in err
+
+
+@pytest.mark.skipif(
+    "tagger-transformer" not in FAMILIES.names(), reason="needs the tagger families (branch tag-models)"
+)
+def test_a_tiny_transformer_tagger_predicts_with_its_attention(tmp_path, capsys):
+    run = tmp_path / "run"
+    cfg = greek_config(tmp_path)
+    raw = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    raw["model"] = {
+        "arch": "tagger-transformer",
+        "word_dim": 8,
+        "char_dim": 8,
+        "d_model": 16,
+        "n_heads": 2,
+        "layers": 2,
+        "d_ff": 16,
+    }
+    raw["train"] = {"batch_size": 2, "max_steps": 4, "eval_every": 2}
+    cfg.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    assert main(["train", str(cfg), "--out", str(run), "--no-progress"]) == 0
+    capsys.readouterr()
+    plot = tmp_path / "p.png"
+    args = ["predict", "--model", str(run), "λύω ἀγαθός τε", "--attention-plot", str(plot), "--attention-heads", "1"]
+    assert main(args + ["--option", "layer=0"]) == 0
+    lines = capsys.readouterr().out.splitlines()[:3]
+    assert [line.split()[0] for line in lines] == ["λύω", "ἀγαθός", "τε"]
+    assert all("->" in line for line in lines)  # the word each word attended to most (layer 0)
+    assert plot.stat().st_size > 1000
+    assert main(["predict", "--model", str(run), "λύω τε", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out.splitlines()[0])
+    weights = np.array(answer["weights"]["data"]).reshape(answer["weights"]["shape"])
+    assert weights.shape == (2, 2, 2, 2)  # (L, Nh, T, T)
+    np.testing.assert_allclose(weights.sum(-1), 1.0, atol=1e-4)
+    assert main(["predict", "--model", str(run), "λύω", "--option", "layer=2"]) != 0
+    assert "this model has 2 self-attention layers" in capsys.readouterr().err

@@ -49,7 +49,7 @@ class DictionaryTaggerConfig:
     """
 
     arch: str = "tagger-dictionary"
-    max_suffix: int = 4
+    max_suffix: int = 6
 
     def check(self) -> None:
         if not 1 <= self.max_suffix <= 8:
@@ -70,7 +70,7 @@ class DictionaryTagger(nn.Module):
         max_suffix: longest suffix, characters.
     """
 
-    def __init__(self, spec: TaggingSpec, *, max_suffix: int = 4) -> None:
+    def __init__(self, spec: TaggingSpec, *, max_suffix: int = 6) -> None:
         super().__init__()
         self.targets = tuple(name for name, _ in spec.targets)
         self.n_labels = tuple(n for _, n in spec.targets)
