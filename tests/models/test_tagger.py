@@ -29,17 +29,20 @@ TINY = {
     "tagger-cnn": {"word_dim": 6, "char_dim": 4, "channels": 8, "kernel": 3, "layers": 2},
     "tagger-bilstm-attention": {"word_dim": 6, "char_dim": 4, "hidden": 4, "n_heads": 2},
 }
+TINY = {name: {**opts, "char_encoder": "cnn"} for name, opts in TINY.items()}
 CASES = [
     *((name, opts) for name, opts in TINY.items()),
     *((name, {**opts, "char_encoder": "bilstm"}) for name, opts in TINY.items()),
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "channels": 8}),
+    ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder
     *(("tagger-transformer", {**TINY["tagger-transformer"], "positional": p}) for p in ("learned", "rope", "alibi")),
 ]
 
 
 def _ids(case):
     name, opts = case
-    return f"{name}-{opts.get('char_encoder', 'cnn') if opts['char_dim'] else 'words'}-{opts.get('positional', '')}"
+    chars = opts.get("char_encoder", "default") if opts["char_dim"] else "words"
+    return f"{name}-{chars}-{opts.get('positional', '')}"
 
 
 def build(name, opts, spec=SPEC, **extra):
@@ -229,7 +232,7 @@ def test_an_unknown_word_is_told_apart_by_its_characters_and_not_without_them(na
     model.eval()
     a, b = (model(words, c, mask).logits["pos"][0, 1] for c in (chars_a, chars_b))
     assert (a - b).abs().max() > 1e-4
-    _, _, words_only = build(name, {**TINY[name], "char_dim": 0})
+    _, _, words_only = build(name, {k: v for k, v in TINY[name].items() if k != "char_encoder"} | {"char_dim": 0})
     words_only.eval()
     a, b = (words_only(words, c, mask).logits["pos"][0, 1] for c in (chars_a, chars_b))
     torch.testing.assert_close(a, b)
@@ -298,12 +301,12 @@ def test_build_encoder_gives_the_taggers_encoder_parameter_names(name):
 @pytest.mark.parametrize(
     ("name", "opts", "message"),
     [
-        ("tagger-cnn", {"char_dim": 0, "char_encoder": "bilstm"}, "char_encoder has no effect with char_dim=0"),
+        ("tagger-cnn", {"char_dim": 0, "char_encoder": "cnn"}, "char_encoder has no effect with char_dim=0"),
         ("tagger-cnn", {"char_encoder": "lstm"}, "choose one of: cnn, bilstm"),
         ("tagger-cnn", {"kernel": 4}, "model.kernel must be odd"),
-        ("tagger-bilstm", {"char_kernel": 2}, "model.char_kernel must be odd"),
+        ("tagger-bilstm", {"char_encoder": "cnn", "char_kernel": 2}, "model.char_kernel must be odd"),
         ("tagger-bilstm", {"char_encoder": "bilstm", "char_dim": 5}, "must be even"),
-        ("tagger-bilstm", {"char_encoder": "bilstm", "char_kernel": 5}, "applies to char_encoder=cnn only"),
+        ("tagger-bilstm", {"char_kernel": 5}, "applies to char_encoder=cnn only"),
         ("tagger-bilstm", {"word_dropout": 1.0}, "word_dropout is a probability"),
         ("tagger-transformer", {"d_model": 10, "n_heads": 4}, "divisible"),
         ("tagger-transformer", {"positional": "spiral"}, "choose one of"),

@@ -23,9 +23,9 @@ from .speech_family import SpeechEncoderConfig, SpeechEncoderFamily
 from .bert_family import BertConfig, BertFamily
 from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
-from . import tagger_family  # the sequence labelling families: tagger-transformer, -bilstm, -cnn, -bilstm-attention
+from . import tagger_family  # noqa: F401  (registers tagger-transformer, -bilstm, -cnn, -bilstm-attention)
 from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
-from . import encoder_classifier as encoder_classifier  # encoder-classifier: documents on the tagging encoder
+from . import encoder_classifier  # noqa: F401  (registers encoder-classifier: documents on the tagging encoder)
 # isort: on
 
 __all__ = [

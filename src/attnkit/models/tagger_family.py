@@ -63,7 +63,7 @@ class TaggerInputConfig:
     arch: str = ""
     word_dim: int = 100  # word embedding width
     char_dim: int = 50  # character encoding width; 0 = words only
-    char_encoder: str = "cnn"  # cnn (max-pooled convolution) | bilstm (final states)
+    char_encoder: str = "bilstm"  # bilstm (final states) | cnn (max-pooled convolution)
     char_emb: int = 30  # character embedding width
     char_kernel: int = 3  # the character CNN's window, in characters (odd)
     word_dropout: float = 0.1  # P(a training word id -> <unk>)

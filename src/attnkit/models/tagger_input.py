@@ -183,5 +183,7 @@ class WordCharEmbedding(nn.Module):
         if self.chars is not None:
             if chars is None:
                 raise ValueError("this model reads each word's characters: pass chars (B, T, L)")
+            longest = max(int((chars != 0).sum(-1).max()), 1) if chars.numel() else 1
+            chars = chars[..., :longest]  # columns of padding only change nothing: skip them
             x = torch.cat([x, self.chars(chars)], dim=-1)  # (B, T, word_dim + char_dim)
         return self.dropout(x)
