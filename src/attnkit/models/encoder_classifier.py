@@ -159,6 +159,12 @@ class EncoderClassifierConfig(TaggerTransformerConfig):
         if self.pooling == "mean" and self.attn_dim != 64:
             raise ConfigError("model.attn_dim applies to pooling=attention only; remove it")
 
+    def ignored_fields(self) -> set[str]:
+        """Options of the tagger encoder this model does not use, left out of a run's config
+        (so that a later change of their defaults cannot make a saved run unloadable)."""
+        unused = {"char_dim", "char_encoder", "char_emb", "char_kernel", "tie_word_head"}
+        return unused | ({"attn_dim"} if self.pooling == "mean" else set())
+
 
 class EncoderClassifierFamily:
     """Document classification with the sequence-labelling Transformer encoder, for fine-tuning

@@ -78,6 +78,10 @@ class SectionsConfig:
         """Raises ConfigError (a ValueError) naming the first field out of range."""
         check_split_fractions(self)
         check_positive(self, "min_freq", "max_verses", "max_words", section="data")
+        if self.vocab_from and self.min_freq != 2:
+            raise ConfigError(
+                "data.min_freq has no effect with data.vocab_from (the vocabulary is that run's); remove it"
+            )
 
 
 @dataclass
