@@ -62,3 +62,12 @@ def test_word_and_sentence_weights_sum_to_one_and_padding_changes_nothing(poolin
 def test_bad_options_are_one_line(kw, message):
     with pytest.raises(ConfigError, match=message):
         FAMILIES.get("encoder-classifier").config_class(**(SIZES | kw)).check()
+
+
+def test_a_saved_config_leaves_the_unused_encoder_options_out():
+    from attnkit.config import load_config
+
+    cfg = load_config(None, ["data.task=bible-sections", "model.arch=encoder-classifier", "model.pooling=mean"])
+    assert not {"char_dim", "char_encoder", "char_emb", "char_kernel", "tie_word_head", "attn_dim"} & set(
+        cfg.to_dict()["model"]
+    )

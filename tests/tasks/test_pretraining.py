@@ -185,6 +185,17 @@ def test_encoder_classifier_loads_a_words_only_pretraining_run(tmp_path):
     torch.testing.assert_close(classifier.encoder.embed.words.weight, mlm.encoder.embed.words.weight)
 
 
+def test_bible_sections_with_vocab_from_uses_and_copies_the_pretraining_vocabulary(tmp_path):
+    cfg = PretrainConfig(source="sword", module="fakeWEB", min_freq=1)
+    mlm, _ = MaskedLMTask.build(cfg, tmp_path / "mlm", units=unlabelled.sword_units(cfg, read=fake_read))
+    sections = SectionsConfig(module="fakeWEB", vocab_from=str(tmp_path / "mlm"))
+    task, _ = BibleSectionsTask.build(sections, tmp_path / "ft", read=fake_read)
+    assert task.vocab.itos == mlm.vocab.itos and task.spec.vocab_size == len(mlm.vocab)
+    for name in ("vocab/words.txt", "vocab/chars.txt"):
+        assert (tmp_path / "ft" / name).read_bytes() == (tmp_path / "mlm" / name).read_bytes()
+    assert BibleSectionsTask.load(sections, tmp_path / "ft").vocab.itos == mlm.vocab.itos
+
+
 def _one_line(err: pytest.ExceptionInfo) -> str:
     text = str(err.value)
     assert "\n" not in text
