@@ -16,7 +16,7 @@ from attnkit.data.masking import MaskingRule, mask_batch
 from attnkit.data.sblgnt import find_sblgnt, read_sblgnt
 from attnkit.errors import ConfigError
 from attnkit.models import FAMILIES
-from attnkit.models.specs import DocumentSpec
+from attnkit.models.specs import DocumentSpec, TaggingSpec
 from attnkit.tasks.base import LossContext
 from attnkit.tasks.bible_sections import BibleSectionsTask, SectionsConfig
 from attnkit.tasks.pretraining import MaskedLMTask, PretrainConfig
@@ -194,6 +194,24 @@ def test_bible_sections_with_vocab_from_uses_and_copies_the_pretraining_vocabula
     for name in ("vocab/words.txt", "vocab/chars.txt"):
         assert (tmp_path / "ft" / name).read_bytes() == (tmp_path / "mlm" / name).read_bytes()
     assert BibleSectionsTask.load(sections, tmp_path / "ft").vocab.itos == mlm.vocab.itos
+
+
+def test_init_from_a_run_of_another_family_is_refused(tmp_path):
+    """An imported BERT (attnkit import-hf) is attnkit's own BERT: none of its names is the tagger's."""
+    from attnkit.models.bert_family import EncoderTextSpec
+    from attnkit.training.checkpoint import save_weights
+
+    bert = FAMILIES.get("bert")
+    sizes = {"vocab_size": 20, "d_model": 8, "n_heads": 2, "layers": 1, "d_ff": 8, "max_positions": 16}
+    (tmp_path / "bert").mkdir()
+    save_weights(bert.build(bert.config_class(**sizes), EncoderTextSpec()), tmp_path / "bert" / "model.safetensors")
+    tagger = FAMILIES.get("tagger-transformer")
+    model = tagger.build(
+        tagger.config_class(word_dim=4, char_dim=0, d_model=8, n_heads=2), TaggingSpec(20, 5, (("pos", 3),), 9)
+    )
+    with pytest.raises(ConfigError) as err:
+        init_from_run(model, tmp_path / "bert", tmp_path)
+    assert "none of its" in _one_line(err)
 
 
 def _one_line(err: pytest.ExceptionInfo) -> str:
