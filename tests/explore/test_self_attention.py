@@ -277,6 +277,8 @@ def test_the_page_draws_the_head_view_hovers_picks_and_exports(run):
             canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
             assert canvas.get_attribute("data-layer") == "1" and canvas.get_attribute("data-heads") == "0,1,2"
             assert int(canvas.get_attribute("data-lines")) == int((w[1] >= MIN_WEIGHT).sum())
+            legend = driver.find_element(By.CSS_SELECTOR, ".panel .self-attention .legend")
+            assert (legend.get_attribute("data-min"), legend.get_attribute("data-max")) == ("0", "1")  # the heatmap's
             # hover the query "beginning" (row 3 of the left column): only its lines stay
             row = 18  # the row height of a short input (geometry() in self-attention.js)
             ActionChains(driver).move_to_element_with_offset(
@@ -286,14 +288,14 @@ def test_the_page_draws_the_head_view_hovers_picks_and_exports(run):
             assert int(canvas.get_attribute("data-hover-lines")) == int((w[1, :, 3] >= MIN_WEIGHT).sum())
             readout = driver.find_element(By.CSS_SELECTOR, ".sa-readout").text
             assert readout.startswith('"beginning" (3) attends most to')
-            # one head: its swatch toggles the others off; layer 1
+            # one head: its swatch toggles the others off; layer 0
             Select(driver.find_element(By.CSS_SELECTOR, ".sa-layer")).select_by_value("0")
             for h in ("0", "2"):
                 driver.find_element(By.CSS_SELECTOR, f".sa-head[data-head='{h}']").click()
             canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
             assert canvas.get_attribute("data-layer") == "0" and canvas.get_attribute("data-heads") == "1"
             assert int(canvas.get_attribute("data-lines")) == int((w[0, 1] >= MIN_WEIGHT).sum())
-            # a grid thumbnail picks layer 2, head 2
+            # a grid thumbnail picks layer 1, head 2
             driver.find_element(By.CSS_SELECTOR, ".sa-grid canvas[data-layer='1'][data-head='2']").click()
             canvas = driver.find_element(By.CSS_SELECTOR, ".panel canvas.head-view")
             assert (canvas.get_attribute("data-layer"), canvas.get_attribute("data-heads")) == ("1", "2")

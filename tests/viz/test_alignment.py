@@ -55,7 +55,7 @@ def test_grid_has_one_panel_per_layer_and_head(tmp_path):
     fig = plot_attention_grid(weights, list("abcd"), list("vwxyz"), title="cross-attention")
     panels = [ax for ax in fig.axes if ax.images]
     assert len(panels) == 6
-    assert panels[4].get_title() == "layer 2, head 2"
+    assert panels[4].get_title() == "layer 1, head 1"  # 0-based: weights[1, 1]
     np.testing.assert_array_equal(panels[4].images[0].get_array(), weights[1, 1])
     assert all(ax.images[0].get_clim() == (0.0, 1.0) for ax in panels)
     save_figure(fig, tmp_path / "g.png")

@@ -99,7 +99,7 @@ def test_the_head_view_draws_a_line_per_weight_as_the_formula_says():
 def test_the_picture_has_the_head_view_of_the_last_layer_and_every_map_in_the_grid(tmp_path):
     pred = prediction(L=2, nh=3, t=5)
     fig = plot_prediction(pred, title="a title", heads=1)
-    head_axes = [ax for ax in fig.axes if ax.get_title() == "layer 2, head 1 of 0..2"]
+    head_axes = [ax for ax in fig.axes if ax.get_title() == "layer 1, head 1 of 0..2"]
     assert len(head_axes) == 1
     (lines,) = [c for c in head_axes[0].collections if isinstance(c, LineCollection)]
     assert len(lines.get_segments()) == int((pred.weights[-1, 1] >= MIN_WEIGHT).sum())
@@ -107,7 +107,7 @@ def test_the_picture_has_the_head_view_of_the_last_layer_and_every_map_in_the_gr
     assert len(panels) == 6
     for layer in range(2):
         for head in range(3):
-            shown = panels[f"layer {layer + 1}, head {head + 1}"].images[0].get_array()
+            shown = panels[f"layer {layer}, head {head}"].images[0].get_array()  # 0-based titles
             np.testing.assert_allclose(shown, pred.weights[layer, head], atol=1e-6)
     for suffix, magic in ((".png", b"\x89PNG"), (".svg", b"<?xml")):
         path = save_figure(fig, tmp_path / f"sa{suffix}")
@@ -159,6 +159,9 @@ def test_the_explorers_part_keeps_the_focused_layer_whole_and_thumbnails_of_all(
     assert part["thumbs"]["shape"] == [4, 2, 64, 64]
     with pytest.raises(ValueError, match="layer 4 is out of range"):
         page_json(pred, Budget(None, binary=True), {"layer": 4})
+    with pytest.raises(ValueError, match="layer -5 is out of range"):
+        page_json(pred, Budget(None, binary=True), {"layer": -5})
+    assert page_json(pred, Budget(None, binary=True), {"layer": -3})["layer"] == 1  # counted from the last
     too_small = Budget(per_layer // 2, binary=True)
     page_json(pred, too_small, {})
     assert too_small.exceeded  # the explorer refuses the answer (413) rather than send no layer

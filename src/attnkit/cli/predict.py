@@ -116,8 +116,7 @@ def predict_and_print(args: argparse.Namespace, run_, inputs: list[str], options
     returns the predictions."""
     _check_plot_paths(args, inputs)
     decode = decode_options(args, run_)
-    # decode= only when a flag was given: a plug-in of attnkit 0.1 that takes no such keyword still predicts
-    results = run_.task.predict(run_.model, inputs, options=options, **({"decode": decode} if decode else {}))
+    results = run_.predict(inputs, options=options, decode=decode)  # the Python API's own call
     if args.attention_plot:  # a head that does not exist is a usage error, before anything is printed
         for res in results:
             check_heads(res, args.attention_heads)

@@ -55,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
         device = device_of(args)
         if dist.enabled and device.startswith("cuda"):
             device = f"cuda:{dist.local_rank}"  # one GPU per rank under torchrun
-        result = train_run(cfg, out, progress=progress, resume=bool(args.resume), device=device)
+        from ..viz import prediction_png  # TensorBoard's attention pictures; imported only to train
+
+        result = train_run(
+            cfg, out, progress=progress, resume=bool(args.resume), device=device, render_png=prediction_png
+        )
         if dist.is_main:
             print(
                 f"{out}: best dev score {result.best_score:.4f} at step {result.best_step} "

@@ -364,6 +364,7 @@ def generic_payload(
         "output": pred.output,
         "view": shown_view,
         "script": f"/views/{view.kind}.js" if view.script is not None else None,
+        "classes": list(served.run.capabilities.task.classes),
     }
     fields: dict[str, Any] = vars(pred) if dataclasses.is_dataclass(pred) else {}
     out["fields"] = {

@@ -12,7 +12,9 @@ model.
 Each family lives in its own module beside its model (``rnn/family.py``,
 ``transformer_family.py``, ...) and registers itself there; importing :mod:`attnkit.models`
 registers them all. Adding a family is one such module (even outside attnkit) and one
-:meth:`Registry.register` call; ``docs/architecture.md`` shows the smallest complete example.
+:meth:`Registry.register` call, or an installed package's entry point in the group
+``attnkit.families`` (:mod:`attnkit.registry`); ``docs/architecture.md`` shows the smallest
+complete example.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from torch import nn
 
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
-from ..registry import Registry
+from ..registry import Registry, named_class
 from .specs import ModelSpec
 
 __all__ = ["ModelFamily", "FAMILIES", "set_fields", "check_dropout"]
@@ -74,4 +76,4 @@ def check_dropout(dropout: float) -> None:
         raise ConfigError(f"model.dropout must lie in [0, 1), got {dropout}")
 
 
-FAMILIES: Registry[type] = Registry("model family")
+FAMILIES: Registry[type] = Registry("model family", plugins="attnkit.families", check=named_class)

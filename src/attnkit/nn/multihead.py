@@ -84,6 +84,9 @@ class MultiHeadAttention(nn.Module):
             Defaults to True when Dk = Dv = D and Nkv = Nh.
         rotary: applied as ``rotary.rotate(x, offset)`` to the projected queries (B, Nh, T, Dh)
             and keys (B, Nkv, T, Dh) of self-attention, offset = number of cached positions.
+        batch_first: inputs and output of :meth:`forward` are (B, T, D); False takes and returns
+            (T, B, D), as :class:`torch.nn.MultiheadAttention` with ``batch_first=False`` (weights,
+            masks and caches stay batch first, as torch's weights and masks do).
 
     Raises:
         ValueError: if Nh does not divide D, Nkv does not divide Nh, `dropout` is not in
@@ -107,6 +110,7 @@ class MultiHeadAttention(nn.Module):
         causal: bool = False,
         packed: bool | None = None,
         rotary: Rotary | None = None,
+        batch_first: bool = True,
     ) -> None:
         super().__init__()
         num_kv_heads = n_heads if num_kv_heads is None else num_kv_heads
@@ -123,6 +127,7 @@ class MultiHeadAttention(nn.Module):
         self.head_dim, self.kdim, self.vdim = d_model // n_heads, kdim, vdim
         self.kv_dim = num_kv_heads * self.head_dim  # Nkv * Dh
         self.dropout, self.causal, self.rotary = dropout, causal, rotary
+        self.batch_first = batch_first
         self.in_proj = nn.Linear(d_model, d_model + 2 * self.kv_dim, bias=bias) if packed else None
         self.q_proj = None if packed else nn.Linear(d_model, d_model, bias=bias)
         self.k_proj = None if packed else nn.Linear(kdim, self.kv_dim, bias=bias)
@@ -141,12 +146,21 @@ class MultiHeadAttention(nn.Module):
             nn.init.zeros_(self.out_proj.bias)
 
     @classmethod
-    def from_torch(cls, mha: nn.MultiheadAttention, *, causal: bool = False) -> MultiHeadAttention:
-        """A copy of `mha`'s weights in a (batch-first, whatever ``mha.batch_first``) layer.
+    def from_torch(
+        cls, mha: nn.MultiheadAttention, *, causal: bool = False, batch_first: bool = True
+    ) -> MultiHeadAttention:
+        """A copy of `mha`'s weights: the same outputs and weights when called as torch is called.
+
+        ``copy(query, key, value, key_padding_mask=..., attn_mask=..., need_weights=True,
+        average_attn_weights=...)`` returns torch's ``(attn_output, attn_weights)`` as the first
+        two fields of its :class:`MHAOutput` (torch's default ``need_weights=True`` and
+        ``average_attn_weights=True`` are not ours: pass them when you want torch's weights).
 
         Args:
             mha: the layer to copy; its dtype, device and dropout are kept.
-            causal: the new layer's `causal` (torch passes it per call as ``is_causal``).
+            causal: the new layer's `causal` (torch's per-call ``is_causal`` is a hint about `attn_mask`).
+            batch_first: the new layer's `batch_first`. Defaults to True whatever
+                ``mha.batch_first``; pass ``batch_first=mha.batch_first`` to take torch's layout.
 
         Raises:
             ValueError: if `mha` uses ``add_bias_kv`` or ``add_zero_attn``, which we lack.
@@ -165,6 +179,7 @@ class MultiHeadAttention(nn.Module):
             dropout=mha.dropout,
             causal=causal,
             packed=mha.in_proj_weight is not None,
+            batch_first=batch_first,
         ).to(mha.out_proj.weight)
         with torch.no_grad():
             copies: list[tuple[nn.Linear, Tensor, Tensor | None]]
@@ -197,6 +212,10 @@ class MultiHeadAttention(nn.Module):
         memory: KVCache | None = None,
         cache: KVCache | None = None,
         use_cache: bool = False,
+        key_padding_mask: Tensor | None = None,
+        attn_mask: Tensor | None = None,
+        is_causal: bool = False,
+        average_attn_weights: bool | None = None,
     ) -> MHAOutput:
         """Attend from every query to the keys: self-attention, cross-attention or a decoder step.
 
@@ -205,8 +224,21 @@ class MultiHeadAttention(nn.Module):
         Tk = Tc + Tq positions. With `key` (and `value`, default `key`) or `memory` this is
         cross-attention.
 
+        Two mask conventions, side by side (use one of them per call; both at once is an error):
+
+        - ``mask`` (attnkit's): boolean, ``True`` = may attend; (B, Tk) padding, (B|1, Tq|1, Tk)
+          or 4-D (B|1, Nh|1, Tq|1, Tk).
+        - ``key_padding_mask`` (PyTorch's): (B, Tk); boolean ``True`` = ignore this key, or float
+          scores added.
+        - ``attn_mask`` (PyTorch's): (Tq, Tk) or (B * Nh, Tq, Tk); boolean ``True`` = not allowed,
+          or float scores added.
+
+        `key_padding_mask`, `attn_mask`, `is_causal` and `average_attn_weights` have the meaning
+        of :meth:`torch.nn.MultiheadAttention.forward`, so a :meth:`from_torch` copy called as
+        torch is called gives torch's output and weights (-inf in a float mask forbids a key).
+
         Args:
-            query: queries, (B, Tq, D).
+            query: queries, (B, Tq, D) ((Tq, B, D) when ``batch_first=False``).
             key: encoder states used as keys, (B, Tk, Dk); None for self-attention.
             value: encoder states used as values, (B, Tk, Dv); defaults to `key`.
             mask: boolean, ``True`` = may attend. A 2-D mask is always a (B, Tk) padding mask;
@@ -222,6 +254,14 @@ class MultiHeadAttention(nn.Module):
             cache: keys/values of the earlier positions of this self-attention, (B, Nkv, Tc,
                 Dh); its length Tc is the position offset of the queries (and of `rotary`).
             use_cache: return the keys/values attended to even when no cache was passed in.
+            key_padding_mask: PyTorch's padding mask, (B, Tk): boolean, ``True`` = ignore this
+                key, or float scores added to every query's scores of that key.
+            attn_mask: PyTorch's attention mask, (Tq, Tk) or (B * Nh, Tq, Tk) (batch index
+                major, as torch): boolean, ``True`` = not allowed, or float scores added.
+            is_causal: PyTorch's hint that `attn_mask` is a causal mask; as in torch it needs
+                `attn_mask`, which is what is applied (for a causal layer pass ``causal=True``).
+            average_attn_weights: torch's name of `average_weights`; when given, it wins, and
+                as in torch it is ignored without `need_weights`.
 
         Returns:
             :class:`MHAOutput`: output (B, Tq, D); weights (B, Nh, Tq, Tk), (B, Tq, Tk) if
@@ -230,18 +270,38 @@ class MultiHeadAttention(nn.Module):
 
         Raises:
             ValueError: for inputs, caches, masks or biases of the wrong shape, `value` without
-                `key`, `memory` with `key` or `cache`, `rotary` in cross-attention, or
-                `average_weights` without `need_weights`.
+                `key`, `memory` with `key` or `cache`, `rotary` in cross-attention,
+                `average_weights` without `need_weights`, `mask` together with
+                `key_padding_mask` / `attn_mask`, or `is_causal` without `attn_mask`.
             TypeError: for a non-boolean mask or a non-floating-point bias.
         """
+        if average_attn_weights is not None:  # as torch: ignored without need_weights
+            average_weights = average_attn_weights and need_weights
+        if not self.batch_first:  # (T, B, D) at the boundary with torch's layout
+            query = query.transpose(0, 1)
+            key, value = (None if x is None else x.transpose(0, 1) for x in (key, value))
         self._check_call(query, key, value, need_weights, average_weights)
         if key is None and memory is None:
             q, kv = self._self_qkv(query, cache)  # (B, Nh, Tq, Dh), (B, Nkv, Tk, Dh)
         else:
             q, kv = self._cross_qkv(query, key, value, memory, cache)
+        if key_padding_mask is not None or attn_mask is not None:
+            if mask is not None:
+                raise ValueError(
+                    "pass either mask= (attnkit's, True = may attend) or PyTorch's key_padding_mask= / attn_mask= "
+                    "(True = ignore / not allowed), not both"
+                )
+            mask, bias = _torch_masks(key_padding_mask, attn_mask, bias, q.shape, kv.keys.shape[-2])
+        elif is_causal:
+            raise ValueError(
+                "is_causal=True is PyTorch's hint that attn_mask is causal and needs attn_mask; "
+                "for a causal layer build it with causal=True"
+            )
         output, weights = self._attend(q, kv, mask, bias, need_weights, self.causal)
         if average_weights and weights is not None:  # _check_call: average_weights needs need_weights
             weights = weights.mean(dim=1)  # (B, Tq, Tk)
+        if not self.batch_first:
+            output = output.transpose(0, 1)  # (Tq, B, D)
         return MHAOutput(output, weights, kv if cache is not None or use_cache else None)
 
     def project_self(self, query: Tensor, offset: int = 0) -> tuple[Tensor, KVCache]:
@@ -436,6 +496,46 @@ class MultiHeadAttention(nn.Module):
                 "(B, Tk) for padding, (B|1, Tq, Tk) per example, or 4-D"
             )
         return as_scores_mask(mask, (b, self.n_heads, tq, tk))
+
+
+def _torch_masks(
+    key_padding_mask: Tensor | None, attn_mask: Tensor | None, bias: Tensor | None, q_shape: torch.Size, tk: int
+) -> tuple[Tensor | None, Tensor | None]:
+    """PyTorch's masks (True = ignore; float = added) as attnkit's (mask (B|1, Nh|1, Tq, Tk), True = may
+    attend; bias added to `bias`). -inf entries of a float mask become False in the mask, as attend()
+    wants its bias finite where attending is allowed."""
+    b, nh, tq = q_shape[0], q_shape[1], q_shape[2]
+    parts: list[Tensor] = []
+    if key_padding_mask is not None:
+        if key_padding_mask.shape != (b, tk):
+            raise ValueError(
+                f"key_padding_mask must be (B, Tk) = ({b}, {tk}) with True = ignore, "
+                f"got {tuple(key_padding_mask.shape)}"
+            )
+        parts.append(key_padding_mask[:, None, None, :])  # (B, 1, 1, Tk)
+    if attn_mask is not None:
+        if attn_mask.shape == (tq, tk):
+            parts.append(attn_mask[None, None])  # (1, 1, Tq, Tk)
+        elif attn_mask.shape == (b * nh, tq, tk):
+            parts.append(attn_mask.reshape(b, nh, tq, tk))
+        else:
+            raise ValueError(
+                f"attn_mask must be (Tq, Tk) = ({tq}, {tk}) or (B * Nh, Tq, Tk) = ({b * nh}, {tq}, {tk}) with "
+                f"True = not allowed, got {tuple(attn_mask.shape)}; "
+                "for a per-example (B, Tq, Tk) mask pass mask=~attn_mask (True = may attend)"
+            )
+    allowed: Tensor | None = None
+    for part in parts:
+        if part.dtype == torch.bool:
+            keep = ~part
+        elif part.is_floating_point():
+            keep = part != float("-inf")
+            added = torch.where(keep, part, 0.0)
+            bias = added if bias is None else bias + added
+        else:
+            raise TypeError(f"key_padding_mask / attn_mask must be bool or floating point, got {part.dtype}")
+        allowed = keep if allowed is None else allowed & keep
+    return allowed, bias
 
 
 def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:

@@ -1,11 +1,12 @@
 """Layer 5 (tasks): task plug-ins (what the input and target are, how to batch, score and predict).
 
 :data:`TASKS` maps ``data.task`` names to task classes following :class:`~attnkit.tasks.base.Task`.
-A task defined outside attnkit is registered the same way: ``TASKS.register("my-task", MyTask, ...)``.
+A task defined outside attnkit is registered the same way: ``TASKS.register("my-task", MyTask, ...)``,
+or by an installed package's entry point in the group ``attnkit.tasks`` (:mod:`attnkit.registry`).
 """
 
 from ..errors import InputError
-from ..registry import Registry
+from ..registry import Registry, named_class
 from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
@@ -23,7 +24,7 @@ from .spoken_words import SpokenWordsTask
 from .tagging import ConlluTaggingTask, GreekTaggingTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 
-TASKS: Registry[type] = Registry("task")
+TASKS: Registry[type] = Registry("task", plugins="attnkit.tasks", check=named_class)
 TASKS.register(
     "dates",
     DateTask,

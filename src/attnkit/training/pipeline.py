@@ -23,6 +23,8 @@ from .counting import fit_by_counting
 from .init_from import init_from_run
 from .run import RunError, build_model, model_label, run_capabilities
 from .run_record import RUN_RECORD, load_run_config, write_run_record
+from .tensorboard import FOLDER as TENSORBOARD_FOLDER
+from .tensorboard import N_EXAMPLES, Render, TensorBoardLog, require_tensorboard
 from .trainer import Trainer, TrainResult
 
 __all__ = ["train_run", "model_label"]
@@ -38,6 +40,7 @@ def train_run(
     resume: bool = False,
     progress_position: int = 0,
     device: str = "cpu",
+    render_png: Render | None = None,
 ) -> TrainResult:
     """Train the model `cfg` describes on its task into `run_dir` (created if needed).
 
@@ -58,13 +61,19 @@ def train_run(
         resume: continue a stopped run.
         progress_position: line of the bar, when several runs share a terminal.
         device: where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``; see :func:`attnkit.machine.resolve_device`).
+        render_png: with ``train.tensorboard``, draws a dev prediction as PNG bytes for
+            TensorBoard (``attnkit train`` passes :func:`attnkit.viz.prediction_png`); None: no
+            pictures, only the numbers.
 
     Raises:
-        attnkit.errors.ConfigError: for an invalid config or data that cannot be built from it.
+        attnkit.errors.ConfigError: for an invalid config or data that cannot be built from it,
+            or ``train.tensorboard`` without the tensorboard package.
         attnkit.training.CheckpointError: when resuming from a missing or corrupt state.
     """
     run_dir = Path(run_dir)
     dist = distributed.current()
+    if not resume and cfg.train.tensorboard:
+        require_tensorboard()  # before any data is built
     created = False  # by this call: removed again when the model cannot be built
     if resume:
         cfg = load_run_config(run_dir)
@@ -132,6 +141,9 @@ def train_run(
     if run_capabilities(cfg, task, model).model.counts:  # fitted by counting, not by gradient descent
         return fit_by_counting(model, task, items, validate, run_dir, batch_size=cfg.train.batch_size)
     loss_log = run_dir / "losses.jsonl" if os.environ.get("ATTNKIT_LOSS_LOG") else None
+    monitor = None
+    if cfg.train.tensorboard and dist.is_main:
+        monitor = TensorBoardLog(run_dir / TENSORBOARD_FOLDER, task, dev[:N_EXAMPLES], render_png)
     trainer = Trainer(
         model,
         cfg.train,
@@ -144,8 +156,13 @@ def train_run(
         progress_position=progress_position,
         loss_log=loss_log,
         dist=dist,
+        monitor=monitor,
     )
-    return trainer.fit(resume=resume)
+    try:
+        return trainer.fit(resume=resume)
+    finally:
+        if monitor is not None:
+            monitor.close()
 
 
 def _machine_bytes() -> int | None:

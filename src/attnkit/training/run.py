@@ -9,14 +9,17 @@ validation), the task's own files (vocabularies or subword models, ``data/{train
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from torch import nn
 
 from ..capabilities import GoldKind, InputKind, ModelCapabilities, RunCapabilities, TaskCapabilities
 from ..config import ConfigError, RunConfig, family_of, task_of
+from ..decoding.options import DecodeOptionError, DecodeOptions
 from ..tasks.base import Task
 from .checkpoint import CheckpointError, load_weights
 from .run_record import load_run_config
@@ -57,6 +60,96 @@ class Run:
     @property
     def label(self) -> str:
         return model_label(self.config)
+
+    def predict(
+        self,
+        inputs: str | os.PathLike | Sequence[str | os.PathLike],
+        *,
+        options: Mapping[str, Any] | None = None,
+        decode: DecodeOptions | None = None,
+        **decode_kwargs: Any,
+    ) -> list[Any]:
+        """Predictions for raw inputs, as ``attnkit predict`` makes them: one per input, in order,
+        each the task's typed prediction carrying its attention and its ``kind``
+        (:mod:`attnkit.predictions`; a :class:`attnkit.decoding.Translation` for the tasks that
+        decode, with its n-best list in ``nbest`` when ``n_best`` > 1).
+
+        Example::
+
+            run = attnkit.load_run("runs/demo/bahdanau")
+            best = run.predict("3. Mai 1979", options={"locale": "de_DE"}, beam_size=5, n_best=3)[0]
+            best.output, [(h.output, h.score) for h in best.nbest], best.weights.shape  # (To, Tk)
+
+        Args:
+            inputs: the inputs the task takes (a line of text, an image or WAV file's path, a node
+                id); one string or path is one input.
+            options: the input options the task declares (``run.capabilities.task.options``,
+                e.g. ``{"locale": "de_DE"}``), the same for every input; values are turned into
+                strings, as ``--option KEY=VALUE`` gives them.
+            decode: how to decode (:class:`attnkit.decoding.DecodeOptions`, the object the CLI's
+                decoding flags build); None: the task's defaults (greedy).
+            **decode_kwargs: :class:`~attnkit.decoding.DecodeOptions` fields that replace those of
+                `decode` (``beam_size``, ``n_best``, ``alpha``, ``length_norm``, ``beta``, ``stop``,
+                ``max_len``, ``precision``, ``batch_size``, ``batch_tokens``); ``n_best`` alone
+                widens the beam to ``n_best``.
+
+        Returns:
+            One prediction per input, in order.
+
+        Raises:
+            attnkit.decoding.DecodeOptionError: (a ValueError, one line) for a decoding option
+                that is unknown or out of range, any decoding option for a run that does not
+                decode (a classifier), or a coverage penalty for a model without attention.
+            attnkit.errors.InputError: (a ValueError, one line) for an input or input option the
+                task rejects; every input is checked before any is predicted.
+        """
+        texts = [os.fspath(inputs)] if isinstance(inputs, (str, os.PathLike)) else [os.fspath(x) for x in inputs]
+        opts = {str(k): str(v) for k, v in (options or {}).items()}
+        decoding = self.decode_options(decode, **decode_kwargs)
+        # decode= only when asked: a task that does not decode (or a plug-in of attnkit 0.1) takes no such keyword
+        return list(self.task.predict(self.model, texts, options=opts, **({"decode": decoding} if decoding else {})))
+
+    def decode_options(self, decode: DecodeOptions | None = None, **changes: Any) -> DecodeOptions | None:
+        """`decode` with `changes` (:class:`~attnkit.decoding.DecodeOptions` fields) applied and
+        checked against what the run can do; None when neither is given. ``n_best`` given
+        without ``beam_size`` widens the beam to ``n_best`` (an n-best list needs that many beams).
+
+        Raises:
+            attnkit.decoding.DecodeOptionError: one line naming the option: unknown or out of
+                range, any option for a run that does not decode, a coverage penalty without
+                attention.
+        """
+        if decode is None and not changes:
+            return None
+        names = {f.name for f in dataclasses.fields(DecodeOptions)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            declared = {option.name for option in self.capabilities.task.options}
+            if unknown[0] in declared:
+                raise DecodeOptionError(
+                    f"{unknown[0]} is an input option of task {self.config.data.task}, not a decoding option; "
+                    f"pass options={{{unknown[0]!r}: ...}}",
+                    unknown[0],
+                )
+            raise DecodeOptionError(
+                f"unknown decoding option {unknown[0]!r}; valid: {', '.join(sorted(names))}", unknown[0]
+            )
+        base = decode or DecodeOptions()
+        if not isinstance(base, DecodeOptions):
+            raise DecodeOptionError(f"decode must be an attnkit.decoding.DecodeOptions, got {type(base).__name__}")
+        if "n_best" in changes and "beam_size" not in changes and isinstance(changes["n_best"], int):
+            changes = {**changes, "beam_size": max(base.beam_size, changes["n_best"])}
+        options = base.replace(**changes) if changes else base
+        if not self.capabilities.decodes:
+            asked = sorted(options.changed()) or sorted(changes) or ["decode"]
+            raise DecodeOptionError(
+                f"run {self.path} (task {self.config.data.task}) does not decode, so it takes no decoding options "
+                f"({', '.join(asked)}); leave them out",
+                asked[0],
+            )
+        if options.beta > 0 and not self.capabilities.coverage:
+            raise DecodeOptionError(f"run {self.path} has no attention, so no coverage penalty (beta)", "beta")
+        return options
 
 
 # the methods each declaration promises, checked when a run loads

@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import torch
 from torch import nn
@@ -35,7 +35,7 @@ from . import distributed
 from .checkpoint import load_state, restore_readable_state, save_state, save_weights
 from .reinforce_state import gather_baselines, restore_baselines
 
-__all__ = ["Trainer", "TrainResult"]
+__all__ = ["Trainer", "TrainResult", "TrainMonitor"]
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +115,14 @@ class _StopSignals:
             signal.signal(sig, handler)
 
 
+class TrainMonitor(Protocol):
+    """What a trainer tells a monitor (TensorBoard), on rank 0."""
+
+    def step(self, step: int, loss: float, lr: float) -> None: ...
+
+    def validated(self, record: dict, model: nn.Module) -> None: ...
+
+
 class Trainer:
     """Trains any model on any task plug-in (:class:`attnkit.tasks.base.Task`): Adam, the
     learning-rate schedule, gradient clipping, periodic validation, best checkpoint by the task's
@@ -143,6 +151,8 @@ class Trainer:
         progress_position: line of the bar, for several trainings sharing a terminal.
         loss_log: a JSON-lines file to append ``{"step", "loss", "n_tokens", "n_examples"}`` of
             the global batch to after every step (a debugging hook; slows training a little).
+        monitor: told each step's loss and learning rate and each validation's record, on rank 0
+            (:class:`TrainMonitor`; e.g. :class:`attnkit.training.tensorboard.TensorBoardLog`).
         dist: the rank and number of ranks; default: the started process group, if any.
 
     Raises:
@@ -164,6 +174,7 @@ class Trainer:
         progress_position: int = 0,
         loss_log: str | Path | None = None,
         dist: distributed.DistContext | None = None,
+        monitor: TrainMonitor | None = None,
     ) -> None:
         if not items:
             raise ValueError("no training items")
@@ -176,6 +187,7 @@ class Trainer:
         self.ctx = LossContext(cfg)  # the train config and rank-local loss state for the task's loss
         self.loss_log = Path(loss_log) if loss_log else None
         self.dist = dist or distributed.current()
+        self.monitor = monitor if self.dist.is_main else None
 
     @property
     def device(self) -> torch.device:
@@ -467,11 +479,15 @@ class Trainer:
                     speed = tokens / max(time.perf_counter() - tok_start, 1e-9)
                     bar.set_postfix(loss=f"{float(loss):.3f}", tok_s=f"{speed:,.0f}")
                 bar.update(1)
+                if self.monitor:
+                    self.monitor.step(step, float(loss), float(self.scheduler.get_last_lr()[0]))
                 out_of_time = late > 0 if dist.enabled else over_time()
                 if step % cfg.eval_every == 0 or step == cfg.max_steps or out_of_time:
                     # rank 0 validates and writes; the others wait for its record, so that
                     # every rank takes the same early-stopping decision
                     record = self._validate(step, float(loss), start, tokens, tok_start) if main else None
+                    if self.monitor and record:
+                        self.monitor.validated(record, self.model)
                     record = distributed.broadcast_json(record, dist)
                     history.append(record)
                     tie = record.get(f"dev_{metric.tie_break}", 0.0) if metric.tie_break else 0.0

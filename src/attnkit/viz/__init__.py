@@ -1,6 +1,6 @@
 """Layer 7 (docs/architecture.md): pictures of attention. Works on arrays, never on models."""
 
-from .alignment import display_token, plot_alignment, save_figure
+from .alignment import display_token, figure_png, plot_alignment, save_figure
 from .caption import plot_caption_attention
 from .document import plot_document_attention
 from .grid import plot_attention_grid
@@ -13,7 +13,7 @@ from .image import (
     sampling_outline,
 )
 from .links import plot_links
-from .prediction import plot_prediction
+from .prediction import plot_prediction, prediction_png
 from .speech import plot_frame_attention, plot_spectrogram_alignment
 from .views import VIEWS, Budget, View, prediction_json, view_of
 
@@ -24,6 +24,8 @@ __all__ = [
     "save_figure",
     "display_token",
     "plot_prediction",
+    "prediction_png",
+    "figure_png",
     "plot_image_attention",
     "plot_image_attention_grid",
     "plot_channel_weights",

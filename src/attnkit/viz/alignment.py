@@ -11,6 +11,9 @@ References:
 
 from __future__ import annotations
 
+import io
+import logging
+import re
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -19,11 +22,16 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure, SubFigure
+from matplotlib.text import Text
 
 from ..heads import HeadChoice, select_heads
 from ..io import atomic_path
 
-__all__ = ["plot_alignment", "save_figure", "display_token"]
+__all__ = ["plot_alignment", "save_figure", "figure_png", "display_token", "has_cjk", "CJK_FONT_PACKAGE"]
+
+log = logging.getLogger(__name__)
+
+CJK_FONT_PACKAGE = "fonts-noto-cjk"  # the Debian package of Noto Sans CJK
 
 _CJK_FONTS = (
     "Noto Sans CJK JP",
@@ -32,6 +40,11 @@ _CJK_FONTS = (
     "Droid Sans Fallback",
     "IPAGothic",
     "AR PL UMing CN",
+)
+# Han, kana, Hangul, CJK punctuation and compatibility forms, full-width forms, Han extension B on
+_CJK = re.compile(
+    "[\u1100-\u11ff\u2e80-\u2fdf\u3000-\u30ff\u3130-\u318f\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f]"
 )
 
 
@@ -48,9 +61,39 @@ def display_token(token: str) -> str:
     return token if token.isprintable() else token.encode("unicode_escape").decode()
 
 
-def _font_family() -> list[str]:
+def has_cjk(text: str) -> bool:
+    """Whether `text` holds Chinese, Japanese or Korean characters (DejaVu Sans draws none)."""
+    return _CJK.search(text) is not None
+
+
+def _cjk_fonts() -> list[str]:
+    """The CJK-capable font families matplotlib finds installed, known good ones first."""
     installed = {f.name for f in font_manager.fontManager.ttflist}
-    return ["DejaVu Sans", *[f for f in _CJK_FONTS if f in installed]]
+    known = [f for f in _CJK_FONTS if f in installed]
+    return known + sorted(f for f in installed if "CJK" in f and f not in known)
+
+
+def _font_family() -> list[str]:
+    """DejaVu Sans, then the CJK fonts installed (matplotlib falls back glyph by glyph)."""
+    return ["DejaVu Sans", *_cjk_fonts()]
+
+
+def _fit_fonts(fig: Figure) -> None:
+    """Give every text of `fig` with CJK characters a CJK-capable font, or warn (one line) that
+    none is installed and name the Debian package that has one."""
+    cjk = [t for t in fig.findobj(Text) if isinstance(t, Text) and has_cjk(t.get_text())]
+    if not cjk:
+        return
+    fonts = _cjk_fonts()
+    if not fonts:
+        log.warning(
+            "this picture has Chinese/Japanese/Korean text but no CJK font is installed, so it shows empty boxes; "
+            "install one: apt install %s",
+            CJK_FONT_PACKAGE,
+        )
+        return
+    for text in cjk:
+        text.set_fontfamily(["DejaVu Sans", *fonts])
 
 
 def plot_alignment(
@@ -116,10 +159,25 @@ def plot_alignment(
 
 
 def save_figure(fig: Figure, path: str | Path, *, dpi: int = 150) -> Path:
-    """Write `fig` to `path` (format from the suffix, e.g. .png) atomically; returns the path."""
+    """Write `fig` to `path` (format from the suffix, e.g. .png) atomically; returns the path.
+
+    Text with CJK characters gets a CJK-capable font when one is installed; when none is, a
+    one-line warning names the Debian package (``fonts-noto-cjk``) to install.
+    """
     path = Path(path)
+    _fit_fonts(fig)
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
         with atomic_path(path) as tmp:
             fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png")
     return path
+
+
+def figure_png(fig: Figure, *, dpi: int = 100) -> bytes:
+    """`fig` as PNG bytes, its fonts chosen as :func:`save_figure` chooses them."""
+    _fit_fonts(fig)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        fig.savefig(buffer, dpi=dpi, format="png")
+    return buffer.getvalue()

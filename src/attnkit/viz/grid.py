@@ -35,7 +35,8 @@ def plot_attention_grid(
             labels in every panel is unreadable and slow to draw).
 
     Returns:
-        The figure (the one that holds `into` when given); panel (l, h) is layer l + 1, head h + 1.
+        The figure (the one that holds `into` when given); panel (l, h) is titled
+        "layer l, head h" (0-based, as everywhere in attnkit).
 
     Raises:
         ValueError: if `weights` is not 4-D or does not match the token counts.
@@ -71,7 +72,7 @@ def plot_attention_grid(
             if not labelled:
                 ax.set_xticks([])
                 ax.set_yticks([])
-                ax.set_title(f"L{layer + 1} H{head + 1}", fontsize=6)
+                ax.set_title(f"L{layer} H{head}", fontsize=6)  # 0-based, as the CLI and explorer
                 continue
             ax.set_xticks(
                 range(len(key_tokens)),
@@ -83,7 +84,7 @@ def plot_attention_grid(
             ax.set_yticks(
                 range(len(query_tokens)), [display_token(t) for t in query_tokens], fontsize=5, fontfamily=family
             )
-            ax.set_title(f"layer {layer + 1}, head {head + 1}", fontsize=7)
+            ax.set_title(f"layer {layer}, head {head}", fontsize=7)
     if image is not None:  # always: there is at least one panel
         fig.colorbar(image, ax=axes, shrink=0.6, label="attention weight")
     if title:

@@ -171,7 +171,7 @@ def _heads_of(pred: Any, heads: HeadChoice) -> tuple[list[int] | None, str]:
         return None, f"all {n} heads"
     if isinstance(heads, bool) or not isinstance(heads, int) or not 0 <= heads < n:
         raise ValueError(f"head {heads!r} is out of range: these weights have {n} heads; pass 0..{n - 1} or 'mean'")
-    return [heads], f"head {heads} of 0..{n - 1}"  # the index of --attention-heads (the grid counts from 1)
+    return [heads], f"head {heads} of 0..{n - 1}"  # the index of --attention-heads, as the grid
 
 
 def plot_self_attention(pred: Any, title: str | None = None, heads: HeadChoice = "mean") -> Figure:
@@ -212,7 +212,7 @@ def plot_self_attention(pred: Any, title: str | None = None, heads: HeadChoice =
     fig = Figure(figsize=(4.2 + grid_w, max(tall, grid_h)), layout="constrained")
     subs = fig.subfigures(1, 2, width_ratios=[4.2, grid_w], squeeze=False)
     left, right = subs[0, 0], subs[0, 1]
-    plot_head_view(w[-1], pred.tokens, heads=chosen, title=f"layer {n_layers}, {which}", ax=left.subplots())
+    plot_head_view(w[-1], pred.tokens, heads=chosen, title=f"layer {n_layers - 1}, {which}", ax=left.subplots())
     plot_attention_grid(w, pred.tokens, pred.tokens, cell_inches=cell, into=_top(right, grid_h, max(tall, grid_h)))
     if title:
         fig.suptitle(title, fontsize=10, fontfamily=family)
@@ -282,10 +282,11 @@ def thumbnails(weights: Any, size: int = THUMB) -> np.ndarray:
 def self_attention_page_json(pred: Any, budget: Any, focus: Mapping[str, Any]) -> dict[str, Any]:
     """What the explorer sends of a self-attention prediction: as much as its budget allows.
 
-    The explanations first, then the layer the page asks for (``focus["layer"]``, default the
-    last) and the layers nearest to it at full resolution while the budget lasts (where even the
-    focused layer does not fit whole, as many of its heads as fit, from ``focus["head"]``,
-    default 0, on); when not every layer fits, every map as a :func:`thumbnails` map for the grid
+    The explanations first, then the layer the page asks for (``focus["layer"]``, 0-based, a
+    negative one counted from the last; default the last) and the layers nearest to it at full
+    resolution while the budget lasts (where even the focused layer does not fit whole, as many
+    of its heads as fit, from ``focus["head"]``, default 0, on); when not every layer fits, every
+    map as a :func:`thumbnails` map for the grid
     (the page asks again, focused on another layer or head, to see it whole).
 
     Returns:
@@ -300,8 +301,11 @@ def self_attention_page_json(pred: Any, budget: Any, focus: Mapping[str, Any]) -
     w = np.asarray(pred.weights, dtype=np.float32)
     n_layers, n_heads, n = w.shape[0], w.shape[1], w.shape[-1]
     layer = focus.get("layer", n_layers - 1)
-    if isinstance(layer, bool) or not isinstance(layer, int) or not 0 <= layer < n_layers:
-        raise ValueError(f"layer {layer!r} is out of range: this prediction has layers 0..{n_layers - 1}")
+    if isinstance(layer, bool) or not isinstance(layer, int) or not -n_layers <= layer < n_layers:
+        raise ValueError(
+            f"layer {layer!r} is out of range: this prediction has layers 0..{n_layers - 1} (-1 is the last)"
+        )
+    layer %= n_layers  # negative: counted from the last
     out: dict[str, Any] = {
         "tokens": list(pred.tokens),
         "causal": bool(pred.causal),

@@ -12,9 +12,10 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from ..heads import HeadChoice
+from .alignment import figure_png
 from .views import view_of
 
-__all__ = ["plot_prediction"]
+__all__ = ["plot_prediction", "prediction_png"]
 
 
 def plot_prediction(prediction: Any, *, title: str | None = None, heads: HeadChoice = "mean") -> Figure:
@@ -31,3 +32,12 @@ def plot_prediction(prediction: Any, *, title: str | None = None, heads: HeadCho
             registered view.
     """
     return view_of(prediction).plot(prediction, title, heads)
+
+
+def prediction_png(prediction: Any, *, title: str | None = None, heads: HeadChoice = "mean", dpi: int = 100) -> bytes:
+    """:func:`plot_prediction`'s picture as PNG bytes (TensorBoard, notebooks).
+
+    Raises:
+        ValueError: as :func:`plot_prediction`.
+    """
+    return figure_png(plot_prediction(prediction, title=title, heads=heads), dpi=dpi)

@@ -13,7 +13,8 @@ A new kind is one registration, from anywhere::
 
 The script registers its drawer in the page: ``attnkitViews["my-kind"] = (box, view, ctx) => {...}``,
 where ``view`` is ``to_json``'s answer and ``ctx`` offers ``el`` (make an element),
-``drawMatrix(canvas, {shape, data}, rowLabels, colLabels)`` and the run's ``key``.
+``drawMatrix(canvas, {shape, data}, rowLabels, colLabels)``, ``legend(min, max, label)`` (a colour
+scale of drawMatrix's colours) and the run's ``key``.
 """
 
 from __future__ import annotations
@@ -141,7 +142,11 @@ class View:
         return self.script
 
 
-VIEWS: Registry[View] = Registry("prediction view")
+VIEWS: Registry[View] = Registry(
+    "prediction view",
+    plugins="attnkit.views",  # an installed package's entry point NAME = module:VIEW_OBJECT (attnkit.registry)
+    check=lambda name, obj: None if isinstance(obj, View) and obj.kind == name else f"is not a View of kind {name!r}",
+)
 
 
 def view_of(prediction: Any) -> View:

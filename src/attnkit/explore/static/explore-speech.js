@@ -171,8 +171,14 @@ const exploreSpeech = (() => {
       for (let h = 0; h < nh; h++) heads.append(el("option", { value: h, text: `head ${h}` }));
       canvas.dataset.head = "mean";
     }
-    box.append(el("div", { class: "figure" }, ...(heads ? [el("label", { class: "note" }, "alignment ", heads)] : []), tokens, canvas, readout,
-      el("div", { class: "note", text: caption }), png));
+    const legends = el("div", { class: "legends" });
+    if (window.exploreViews) { // colour scales: the spectrogram's, and the alignment's or the self-attention's
+      legends.append(exploreViews.legend(magma, 0, 1, "log-mel energy (the recording's min to max)"));
+      if (sp.weights) legends.append(exploreViews.legend(greys, 0, 1, "alignment weight"));
+      else if (sp.self) legends.append(exploreViews.legend(viridisish, 0, maxOf(sp.self.data) || 1, "self-attention weight"));
+    }
+    box.append(el("div", { class: "figure" }, ...(heads ? [el("label", { class: "note" }, "alignment ", heads)] : []), tokens, canvas, legends,
+      readout, el("div", { class: "note", text: caption }), png));
     g = draw(canvas, sp, null);
     return canvas;
   }

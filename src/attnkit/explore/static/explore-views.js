@@ -20,6 +20,8 @@ const exploreViews = (() => {
     return e;
   };
   const clamp01 = (t) => Math.max(0, Math.min(1, t));
+  // styles set through the CSSOM: the page's Content-Security-Policy refuses style attributes
+  const styled = (e, css) => { Object.assign(e.style, css); return e; };
   // matplotlib's "jet" (its segment data: piecewise linear in t), t in [0, 1] -> [R, G, B] 0..255
   const JET = [[[0, 0], [0.35, 0], [0.66, 1], [0.89, 1], [1, 0.5]],
     [[0, 0], [0.125, 0], [0.375, 1], [0.64, 1], [0.91, 0], [1, 0]],
@@ -125,6 +127,7 @@ const exploreViews = (() => {
         `${chosen.name}: colours from 0 to its max ${chosen.max.toPrecision(3)} (jet), over the picture as the model saw it` +
         (chosen.query ? "; click the picture to choose the query pixel" : "");
       canvas.classList.toggle("queryable", !!(chosen && chosen.query));
+      if (scale) scale.replaceChildren(...(chosen ? [legend(jet, 0, chosen.max, `${chosen.name} (jet, 0 to its max)`)] : []));
     };
     const select = el("select", { class: "overlay-map", onchange: () => { chosen = maps[Number(select.value)]; show(); } });
     maps.forEach((m, i) => select.append(el("option", { value: i, text: m.name })));
@@ -142,8 +145,9 @@ const exploreViews = (() => {
       const cell = cellAt(canvas, event, overlay.query.grid);
       if (cell) onQuery(cell);
     });
+    const scale = el("div", { class: "overlay-legend" });
     const figure = el("div", { class: "figure" }, el("div", { class: "view" }, el("label", { hidden: maps.length ? null : "" }, "map ", select)),
-      canvas, readout, caption, pngLink(canvas, `${name}-overlay.png`));
+      canvas, scale, readout, caption, pngLink(canvas, `${name}-overlay.png`));
     const row = el("div", { class: "figures" }, figure);
     if (overlay.stn) {
       const input = el("canvas", { class: "stn-input" }), output = el("canvas", { class: "stn-output" });
@@ -224,7 +228,7 @@ const exploreViews = (() => {
     if (sel.head !== "mean" && !(Number(sel.head) < nh)) sel.head = "mean";
     sel.top = sel.top || 16;
     const layer = el("select", { class: "nb-layer" }), head = el("select", { class: "nb-head" });
-    nb.layers.forEach((_, l) => layer.append(el("option", { value: l, text: `layer ${l + 1}` })));
+    nb.layers.forEach((_, l) => layer.append(el("option", { value: l, text: `layer ${l}` })));
     head.append(el("option", { value: "mean", text: "mean of heads" }));
     for (let h = 0; h < nh; h++) head.append(el("option", { value: String(h), text: `head ${h}` }));
     const top = el("input", { class: "nb-top", type: "number", min: 1, max: 200, value: sel.top });
@@ -250,13 +254,80 @@ const exploreViews = (() => {
       canvas.style.cursor = drawn.some((d) => (d.x - x) ** 2 + (d.y - y) ** 2 <= (d.r + 4) ** 2 && d.name !== nb.node) ? "pointer" : "";
     });
     box.append(el("div", { class: "view" }, ...(nb.layers.length ? [layer, head] : []), el("label", {}, "top ", top)), canvas,
+      ...(nb.layers.length ? [legend(blue, 0, 1, "edge weight / the largest shown")] : []),
       el("div", { class: "note", text: "edges j → node shaded and sized by attention; click a neighbour to make it the centre" }),
       pngLink(canvas, `${name}-neighbourhood.png`));
     show();
     return canvas;
   }
 
-  return { jet, drawOverlay, renderOverlay, renderNeighbourhood, edgeWeights };
+  // ---- colour scales, class names, documents ------------------------------------------------
+  // A colour scale: a bar from `min` to `max` in `colourOf(t)` (t in [0, 1]), its ends and middle
+  // written under it, and what the colours measure. Its dataset holds min, max and the label.
+  function legend(colourOf, min, max, label) {
+    const bar = el("canvas", { class: "legend-bar", width: 160, height: 10 });
+    const ctx = bar.getContext("2d");
+    for (let x = 0; x < bar.width; x++) {
+      const [R, G, B] = colourOf(x / (bar.width - 1));
+      ctx.fillStyle = `rgb(${R},${G},${B})`; ctx.fillRect(x, 0, 1, bar.height);
+    }
+    const fmt = (v) => (Math.abs(v) >= 1e3 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(1) : String(+v.toPrecision(3)));
+    const ends = el("div", { class: "legend-ends" }, el("span", { text: fmt(min) }), el("span", { text: fmt((min + max) / 2) }),
+      el("span", { text: fmt(max) }));
+    return el("div", { class: "legend", "data-min": min, "data-max": max, "data-label": label, title: label },
+      el("div", { class: "legend-scale" }, bar, ends), el("span", { class: "legend-label", text: label }));
+  }
+
+  // A classifier's answer: the classes by probability (the top `top`), each with its name, a bar
+  // and its probability; `probs` may be null (only the predicted class's probability known).
+  function renderClasses(box, names, probs, output, probability, top = 5) {
+    const list = el("div", { class: "classes" });
+    if (probs && names && probs.length === names.length) {
+      const order = Array.from(probs, (_, i) => i).sort((a, b) => probs[b] - probs[a]).slice(0, top);
+      for (const i of order) {
+        const p = probs[i], row = el("div", { class: "class-row" + (names[i] === output ? " predicted" : ""), "data-class": names[i],
+          "data-probability": p }, el("span", { class: "class-name", text: names[i] }),
+          el("span", { class: "class-bar" }, styled(el("span", { class: "class-fill" }), { width: `${(100 * clamp01(p)).toFixed(1)}%` })),
+          el("span", { class: "class-p", text: `${(100 * p).toFixed(1)}%` }));
+        list.append(row);
+      }
+      if (probs.length > top) list.append(el("div", { class: "note", text: `the ${top} most probable of ${probs.length} classes` }));
+    } else if (probability != null) {
+      list.append(el("div", { class: "class-row predicted", "data-class": output, "data-probability": probability },
+        el("span", { class: "class-name", text: output }),
+        el("span", { class: "class-bar" }, styled(el("span", { class: "class-fill" }), { width: `${(100 * clamp01(probability)).toFixed(1)}%` })),
+        el("span", { class: "class-p", text: `${(100 * probability).toFixed(1)}%` })));
+    }
+    if (list.childElementCount) box.append(list);
+    return list;
+  }
+
+  // A document [Yang16] Fig. 5: per sentence its weight (red) and its words shaded by their weight
+  // (blue), the words written in their cells; long sentences wrap inside the panel.
+  const REDS = [[255, 245, 240], [165, 15, 21]], BLUES = [[247, 251, 255], [8, 48, 107]];
+  const ramp = ([lo, hi]) => (t) => [0, 1, 2].map((i) => Math.round(lo[i] + (hi[i] - lo[i]) * clamp01(t)));
+  function renderDocument(box, doc) {
+    const words = doc.word_weights, sents = doc.sentence_weights, nw = words ? words.shape[1] : 0;
+    const red = ramp(REDS), blueish = ramp(BLUES);
+    const page = el("div", { class: "document" });
+    doc.sentences.forEach((sentence, s) => {
+      const ws = sents ? sents.data[s] : 0, [r, g, b] = red(ws);
+      const line = el("div", { class: "doc-sentence", "data-index": s },
+        styled(el("span", { class: "doc-weight", title: `sentence ${s}: weight ${ws.toPrecision(3)}`, text: ws.toFixed(2) }),
+          { background: `rgb(${r},${g},${b})`, color: ws > 0.5 ? "#fff" : "" }));
+      sentence.forEach((word, i) => {
+        const w = words ? words.data[s * nw + i] : 0, [R, G, B] = blueish(w);
+        line.append(styled(el("span", { class: "doc-word", "data-weight": w, title: `weight ${w.toPrecision(3)}`, text: word }),
+          { background: `rgb(${R},${G},${B})`, color: w > 0.5 ? "#fff" : "" }));
+      });
+      page.append(line);
+    });
+    box.append(el("div", { class: "legends" }, legend(red, 0, 1, "sentence weight"), legend(blueish, 0, 1, "word weight (within its sentence)")),
+      page);
+    return page;
+  }
+
+  return { jet, drawOverlay, renderOverlay, renderNeighbourhood, edgeWeights, legend, renderClasses, renderDocument };
 })();
 
 window.exploreViews = exploreViews;

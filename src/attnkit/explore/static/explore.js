@@ -200,7 +200,7 @@ const explore = (() => {
       kind.append(el("option", { value: k, text: t }));
     const nLayers = result.layers ? result.layers.cross.shape[0] : 0;
     const layer = el("select", { class: "layer", onchange: () => { panel.sel.layer = Number(layer.value); refresh(panel); } });
-    for (let l = 0; l < nLayers; l++) layer.append(el("option", { value: l, text: `layer ${l + 1}` }));
+    for (let l = 0; l < nLayers; l++) layer.append(el("option", { value: l, text: `layer ${l}` }));
     const nh = panel.run.n_heads;
     const head = el("select", { class: "head", onchange: () => { panel.sel.head = head.value; refresh(panel); } });
     head.append(el("option", { value: "mean", text: "mean of heads" }));
@@ -216,7 +216,8 @@ const explore = (() => {
     if (result.gold && result.gold_hypothesis) notes.push(`orange boxes on "${result.gold_hypothesis}" (the test example's target, teacher-forced): gold word links, every piece of each linked word pair`);
     else if (result.gold) notes.push("orange boxes: gold links (where each output should look)");
     body.append(hyps, view, el("div", { class: "tokens src-tokens" }), el("div", { class: "tokens out-tokens" }),
-      el("div", { class: "matrix-wrap" }, panel.canvas), el("div", { class: "note", text: notes.join(" · ") }),
+      el("div", { class: "matrix-wrap" }, panel.canvas), el("div", { class: "heatmap-legend" }),
+      el("div", { class: "note", text: notes.join(" · ") }),
       el("div", { class: "exports" }, "export: ",
         el("button", { type: "button", class: "export-png", text: "PNG", onclick: () => exportPNG(panel) }),
         el("button", { type: "button", class: "export-svg", text: "SVG", onclick: () => exportSVG(panel) }),
@@ -261,9 +262,12 @@ const explore = (() => {
     $(".row-scale", panel.root).checked = !!s.rowScale;
     panel.view = v;
     $(".matrix-wrap", panel.root).hidden = !v;
-    if (!v) { panel.canvas.width = 0; $(".note", panel.root).textContent = "this model has no attention"; return; }
+    if (!v) { panel.canvas.width = 0; $(".heatmap-legend", panel.root).replaceChildren();
+      $(".note", panel.root).textContent = "this model has no attention"; return; }
     const width = Math.max(300, panel.root.clientWidth - 30);
     draw(panel.canvas, v.matrix, v.rowLabels, v.colLabels, { gold: v.gold, maxWidth: width, rowScale: v.rowScale });
+    $(".heatmap-legend", panel.root).replaceChildren(exploreViews.legend(colour, 0, 1,
+      v.rowScale ? "weight / the largest of its row" : "attention weight"));
     panel.canvas.dataset.kind = v.kind; panel.canvas.dataset.head = v.head == null ? "" : v.head;
     panel.canvas.dataset.layer = v.layer == null ? "" : v.layer;
     const names = { encoder_self: ["source (keys)", "source (queries)"], decoder_self: ["output (keys)", "output (queries)"] }[v.kind]
@@ -330,9 +334,9 @@ const explore = (() => {
     grid.append(el("span", { class: "hdr", text: "" }), el("span", { class: "hdr", text: "mean" }));
     for (let h = 0; h < nh; h++) grid.append(el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
-      grid.append(el("span", { class: "hdr", text: `L${l + 1}` }));
+      grid.append(el("span", { class: "hdr", text: `L${l}` }));
       for (const h of ["mean", ...Array.from({ length: nh }, (_, i) => String(i))]) {
-        const c = el("canvas", { class: "thumb", "data-layer": l, "data-head": h, title: `layer ${l + 1}, ${h === "mean" ? "mean of heads" : "head " + h}` });
+        const c = el("canvas", { class: "thumb", "data-layer": l, "data-head": h, title: `layer ${l}, ${h === "mean" ? "mean of heads" : "head " + h}` });
         const M = pickHead(slice(maps, l), h), [rows, cols] = M.shape;
         const cell = Math.max(1, Math.floor(96 / Math.max(rows, cols)));
         drawCells(c, M, cell);
@@ -357,7 +361,8 @@ const explore = (() => {
   // `box`. A kind registered outside attnkit brings its own drawer: the answer names its script
   // (GET /views/KIND.js), which the page loads once; it adds itself here:
   //   attnkitViews["my-kind"] = (box, view, ctx) => { ... };
-  // ctx: {key, el, drawMatrix(canvas, {shape, data}, rowLabels, colLabels), again(changes), options}.
+  // ctx: {key, el, drawMatrix(canvas, {shape, data}, rowLabels, colLabels), legend(min, max, label) (the
+  // colour scale of drawMatrix's colours), again(changes), options}.
   // Kinds without a drawer (a document, a caption, a label...) get every 2-D array of their view
   // drawn as a heatmap.
   const views = window.attnkitViews = window.attnkitViews || {};
@@ -365,6 +370,7 @@ const explore = (() => {
     (cell) => ctx.again({ options: { ...ctx.options, query: cell.join(",") } }), ctx.key);
   views["graph-neighbourhood"] = (box, view, ctx) => exploreViews.renderNeighbourhood(box, view, ctx.panel.pic,
     (name) => { $("#input").value = name; ctx.again({ input: name }); }, ctx.key);
+  views["document"] = (box, view) => exploreViews.renderDocument(box, view);
   views["spoken-word"] = views["spectrogram-alignment"] = (box, view, ctx) => {
     ctx.panel.speech = exploreSpeech.renderSpeech(box, view, ctx.key);
   };
@@ -396,7 +402,8 @@ const explore = (() => {
         (rowLabels.length ? Array.from({ length: M.shape[1] }, (_, i) => `h${i}`) : []);
       draw(c, scaled, rowLabels.length ? rowLabels : Array(M.shape[0]).fill(""), colLabels.length ? colLabels : Array(M.shape[1]).fill(""),
         { maxWidth: rowLabels.length ? 360 : 280 });
-      body.append(el("div", { class: "note", text: path + (max > 1 || max < 0.999 ? ` (scaled to its max ${max.toPrecision(3)})` : "") }), c);
+      body.append(el("div", { class: "note", text: path + (max > 1 || max < 0.999 ? ` (scaled to its max ${max.toPrecision(3)})` : "") }), c,
+        exploreViews.legend(colour, 0, max, path));
     }
   }
   const nameLists = (obj) => Object.values(obj || {}).filter((v) => Array.isArray(v) && v.length && v.every((x) => typeof x === "string"));
@@ -411,17 +418,23 @@ const explore = (() => {
     }
     body.dataset.kind = result.kind;
     body.append(el("div", { class: "hyps" }, el("span", { class: "tok out-output", text: result.output })));
+    const fields = result.fields || {}, plainList = (v) => v && v.data ? Array.from(v.data) : Array.isArray(v) ? v : null;
+    const classes = exploreViews.renderClasses(body, result.classes, plainList(fields.probabilities), result.output,
+      typeof fields.probability === "number" ? fields.probability : null);
+    const shownFields = classes.childElementCount ? new Set(["probability", "probabilities"]) : new Set();
     const view = result.view || {}, drawer = views[result.kind];
     const ctx = { key: panel.key, panel, el, drawMatrix: (canvas, m, rows, cols) => draw(canvas, asMatrix(m), rows, cols),
+      legend: (min, max, label) => exploreViews.legend(colour, min, max, label),
       again: (changes) => again(panel, changes), options: panel.lastBody ? panel.lastBody.options : {} };
     if (drawer) drawer(body, view, ctx);
     else drawMatrices(body, matrices(view, ""), nameLists(view));
-    const rest = {}, fields = result.fields || {}, names = [...nameLists(fields), ...nameLists(view)];
+    const rest = {}, names = [...nameLists(fields), ...nameLists(view)];
     for (const [name, value] of Object.entries(fields)) {
+      if (shownFields.has(name)) continue;
       const mats = matrices(value, name);
       if (mats.length) drawMatrices(body, mats, names); else rest[name] = value;
     }
-    body.append(el("div", { class: "fields", text: JSON.stringify(rest, null, 1).slice(0, 4000) }));
+    if (Object.keys(rest).length) body.append(el("div", { class: "fields", text: JSON.stringify(rest, null, 1).slice(0, 4000) }));
     if (!body.querySelector(".exports")) body.append(genericExports(panel, body, result)); // a drawer may bring its own
     panel.view = null;
   }
@@ -463,10 +476,15 @@ const explore = (() => {
       if (choices[k]) for (const c of choices[k]) input.append(el("option", { value: c, text: c }));
       input.value = v; options.append(el("label", {}, k, input));
     }
+    // per-task controls, from what the runs declare: a text box for text tasks, uploads for image
+    // and audio tasks, beam and n-best only for tasks that decode, test examples where there are some
     $("#image-label").hidden = !runs.some((r) => r.input === "image");
     $("#audio-label").hidden = !runs.some((r) => r.input === "audio");
+    $("#input-label").hidden = runs.length > 0 && !runs.some((r) => r.input === "text");
     const decodes = runs.some((r) => r.decodes);
     $("#beam").disabled = $("#nbest").disabled = !decodes;
+    $("#beam-label").hidden = $("#nbest-label").hidden = !decodes;
+    $("#examples-label").hidden = !runs.some((r) => r.examples > 0);
     const panels = $("#panels");
     panels.replaceChildren(...runs.map((r) => { if (!state.panels.has(r.key)) state.panels.set(r.key, makePanel(r)); return state.panels.get(r.key).root; }));
   }

@@ -204,11 +204,11 @@
     grid.append(st.el("span", { class: "hdr", text: "" }));
     for (let h = 0; h < nh; h++) grid.append(st.el("span", { class: "hdr", text: `head ${h}` }));
     for (let l = 0; l < L; l++) {
-      grid.append(st.el("span", { class: "hdr", text: `L${l + 1}` }));
+      grid.append(st.el("span", { class: "hdr", text: `L${l}` }));
       for (let h = 0; h < nh; h++) {
         const whole = mapOf(v, l, h);
         const c = st.el("canvas", { class: "thumb", "data-layer": l, "data-head": h, "data-whole": whole ? "1" : "0",
-          title: `layer ${l + 1}, head ${h}${whole ? "" : " (block means; a click asks for it)"}` });
+          title: `layer ${l}, head ${h}${whole ? "" : " (block means; a click asks for it)"}` });
         const data = v.thumbs ? v.thumbs.data.subarray((l * nh + h) * t * t, (l * nh + h + 1) * t * t) : thumbOf(whole, n, t);
         drawThumb(c, data, t);
         if (st.sel.map === "attention" && l === st.sel.layer && st.sel.heads.length === 1 && st.sel.heads[0] === h) c.classList.add("selected");
@@ -280,7 +280,7 @@
     st.link = el("a", { class: "export-link", hidden: "" });
 
     const layerSel = el("select", { class: "sa-layer" });
-    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l + 1}` + (held(view, l) ? "" : " ·") }));
+    for (let l = 0; l < view.n_layers; l++) layerSel.append(el("option", { value: l, text: `layer ${l}` + (held(view, l) ? "" : " ·") }));
     const mapSel = el("select", { class: "sa-map" }, el("option", { value: "attention", text: "raw attention" }),
       ...names.map((k) => el("option", { value: k, text: k })));
     const swatches = el("span", { class: "sa-heads" });
@@ -305,7 +305,7 @@
       });
       const whole = Object.keys(view.layers).length, missing = sel.heads.filter((h) => !mapOf(view, sel.layer, h));
       note.textContent = `${view.tokens.length} tokens · ${view.n_layers} layers × ${view.n_heads} heads` +
-        (raw ? ` · layer ${sel.layer + 1}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
+        (raw ? ` · layer ${sel.layer}, ${sel.heads.length === view.n_heads ? "all heads" : "heads " + sel.heads.join(", ")}` : ` · ${sel.map}`) +
         ` · ${st.lines} lines (weights ≥ ${view.min_weight})` + (st.canvas.dataset.complete ? "" : ", drawing the fainter ones…") + (view.causal ? " · causal" : "") +
         (view.prompt_length < view.tokens.length ? ` · tokens from ${view.prompt_length} on generated (brown)` : "") +
         (whole < view.n_layers ? ` · ${whole} of ${view.n_layers} layers held whole (· in the list: asked for when chosen; thumbnails are block means)` : "") +
@@ -323,7 +323,7 @@
       box.dataset.phases = `lines ${(t[1] - t[0]).toFixed(0)} ms, heatmap ${(t[2] - t[1]).toFixed(0)} ms, grid ${(t[3] - t[2]).toFixed(0)} ms`;
       box.dataset.layer = sel.layer; box.dataset.map = sel.map; box.dataset.heads = sel.heads.join(",");
     };
-    const ask = (l, h) => { sel.layer = l; note.textContent = `asking for layer ${l + 1}${h == null ? "" : ", head " + h}…`;
+    const ask = (l, h) => { sel.layer = l; note.textContent = `asking for layer ${l}${h == null ? "" : ", head " + h}…`;
       ctx.again({ focus: h == null ? { layer: l } : { layer: l, head: h } }); };
     const pick = (l, h) => {
       sel.map = "attention"; sel.heads = [h];
@@ -366,6 +366,7 @@
       st.link);
     box.append(el("div", { class: "view sa-controls" }, el("label", {}, "map ", mapSel), el("label", {}, "", layerSel), allBtn, swatches),
       note, el("div", { class: "sa-figures" }, el("div", { class: "matrix-wrap sa-lines" }, st.canvas), el("div", { class: "matrix-wrap" }, heat)),
+      ...(ctx.legend ? [ctx.legend(0, 1, "heatmap: weight (colours stop at 1)")] : []),
       st.readout, exports, el("div", { class: "note", text: "layers × heads (a click shows one head of a layer)" }), grid);
     box.classList.add("self-attention");
     redraw();
