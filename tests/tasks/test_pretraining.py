@@ -104,6 +104,37 @@ def test_packing_joins_verses_of_a_chapter_up_to_max_len():
     assert [len(w) for _, w in unlabelled.sequences(units, max_len=4, pack=False)] == [3] * 5 + [4, 3]
 
 
+def test_an_interrupted_pretraining_resumes_to_the_uninterrupted_weights(table, tmp_path, monkeypatch):
+    """Masks are drawn per (seed, epoch, example) and the epoch is part of the saved state: a run
+    stopped mid-way (here in its second epoch, after its checkpoint at step 20) and resumed ends
+    with the parameters of a run that was never stopped."""
+    from attnkit.training.trainer import Trainer
+
+    overrides = ["data.task=mlm", f"data.table={table}", *BOOK, "data.min_freq=1", *TINY]
+    steps = ["train.max_steps=40", "train.eval_every=20", "train.batch_size=8", "train.threads=1"]
+    train_run(load_config(None, [*overrides, *steps]), tmp_path / "straight", progress=False)
+    forward_backward, calls = Trainer._forward_backward, []
+
+    def stop_at_step_27(self, idx):
+        calls.append(1)
+        if len(calls) == 27:
+            raise KeyboardInterrupt  # killed: nothing saved since step 20
+        return forward_backward(self, idx)
+
+    monkeypatch.setattr(Trainer, "_forward_backward", stop_at_step_27)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(load_config(None, [*overrides, *steps]), tmp_path / "stopped", progress=False)
+    assert json.loads((tmp_path / "stopped" / "trainer_state.json").read_text())["extra"]["step"] == 20
+    monkeypatch.setattr(Trainer, "_forward_backward", forward_backward)
+    train_run(load_config(None, []), tmp_path / "stopped", resume=True, progress=False)
+    n_train = len((tmp_path / "straight" / "data" / "train.jsonl").read_text().splitlines())
+    assert n_train < 8 * 40  # the 40 steps run over more than one epoch
+    straight = load_file(str(tmp_path / "straight" / "last.safetensors"))
+    resumed = load_file(str(tmp_path / "stopped" / "last.safetensors"))
+    for name in (k for k in straight if k.startswith("model.")):
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=0)
+
+
 def test_loss_is_the_mean_cross_entropy_at_the_masked_words_only(pretrained):
     run = load_run(pretrained)
     task: MaskedLMTask = run.task  # type: ignore[assignment]
