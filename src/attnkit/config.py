@@ -72,6 +72,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 | bf16: bfloat16 autocast for matrix multiplies (fp32 weights, loss and optimiser)
     bucket: int = 0  # > 0: batch_size batches drawn from pools of bucket * batch_size items sorted by size
     tensorboard: bool = False  # log loss, lr, dev metrics and attention pictures into RUN/tensorboard/
+    init_from: str = ""  # a run folder: start from its tensors whose names and shapes match (fine-tuning)
 
     def check(self) -> None:
         for name in ("max_steps", "batch_size", "eval_every", "patience"):

@@ -91,6 +91,7 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
     ("tagger-cnn", {"word_dim": 4, "char_dim": 0, "channels": 6}, TaggingSpec(9, 5, (("pos", 3),), 12)),
     ("tagger-bilstm-attention", {"word_dim": 4, "hidden": 4, "n_heads": 2}, TaggingSpec(9, 5, (("pos", 3),), 12)),
     ("tagger-dictionary", {"max_suffix": 2}, TaggingSpec(9, 5, (("pos", 3), ("morph", 4)), 12)),
+    ("encoder-classifier", {"word_dim": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "layers": 1}, DocumentSpec(20, 3)),
 ]
 
 

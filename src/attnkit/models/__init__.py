@@ -25,6 +25,7 @@ from .gpt2_family import GPT2Config, GPT2Family
 from .whisper_family import WhisperConfig, WhisperFamily
 from . import tagger_family  # noqa: F401  (registers tagger-transformer, -bilstm, -cnn, -bilstm-attention)
 from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
+from . import encoder_classifier  # noqa: F401  (registers encoder-classifier: documents on the tagging encoder)
 # isort: on
 
 __all__ = [

@@ -18,6 +18,7 @@ from .pretrained_image import PretrainedImageTask
 from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
+from .pretraining import MaskedLMTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .tagging import ConlluTaggingTask, GreekTaggingTask
@@ -68,6 +69,12 @@ TASKS.register(
     SpokenDatesTask,
     "the date task's dates spoken by espeak-ng (unheard voices held out) -> ISO 8601, from log-mel frames",
     "[Chorowski15]; [Chan16]",
+)
+TASKS.register(
+    "mlm",
+    MaskedLMTask,
+    "masked-language-model pretraining on unlabelled text (Greek NT, SWORD Bibles) without the downstream test text",
+    "[Devlin19]",
 )
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 TASKS.register(
@@ -157,4 +164,5 @@ __all__ = [
     "PretrainedTranslationTask",
     "GreekTaggingTask",
     "ConlluTaggingTask",
+    "MaskedLMTask",
 ]

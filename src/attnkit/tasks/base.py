@@ -83,10 +83,13 @@ class LossContext:
             smoothing, REINFORCE weights, ...).
         state: rank-local values that persist across steps and are saved with the trainer state
             for resuming (e.g. the REINFORCE reward baseline). JSON-serialisable values only.
+        epoch: the pass over the training items the batch belongs to (0 first; restored on
+            resume), for losses that draw per-epoch randomness per item (masked-LM masking).
     """
 
     train: Any
     state: dict[str, Any] = field(default_factory=dict)
+    epoch: int = 0
 
 
 @runtime_checkable

@@ -43,6 +43,7 @@ from ..predictions import DOCUMENT
 from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .classification import check_split_fractions, classification_report
+from .pretraining import reuse_vocab
 
 __all__ = ["SectionsConfig", "BibleSectionsTask", "DocumentPrediction"]
 
@@ -58,6 +59,9 @@ class SectionsConfig:
         min_freq: a word needs this many occurrences in the training split to get an id.
         max_verses: verses kept per chapter (the first ones).
         max_words: words kept per verse (the first ones).
+        vocab_from: a run folder whose word vocabulary (``vocab/words.txt``, e.g. of a
+            masked-language-model run, ``data.task: mlm``) this run uses instead of building its
+            own, so that ``train.init_from`` can load that run's encoder; "" = build one.
     """
 
     task: str = "bible-sections"
@@ -68,11 +72,16 @@ class SectionsConfig:
     min_freq: int = 2
     max_verses: int = 64
     max_words: int = 50
+    vocab_from: str = ""
 
     def check(self) -> None:
         """Raises ConfigError (a ValueError) naming the first field out of range."""
         check_split_fractions(self)
         check_positive(self, "min_freq", "max_verses", "max_words", section="data")
+        if self.vocab_from and self.min_freq != 2:
+            raise ConfigError(
+                "data.min_freq has no effect with data.vocab_from (the vocabulary is that run's); remove it"
+            )
 
 
 @dataclass
@@ -142,7 +151,8 @@ class BibleSectionsTask:
 
         Raises:
             attnkit.data.sword.SwordError: if the module is not installed or unreadable.
-            attnkit.errors.ConfigError: for a module without protocanonical chapters.
+            attnkit.errors.ConfigError: for a module without protocanonical chapters, or a
+                ``vocab_from`` folder without a word vocabulary.
         """
         try:
             dataset = build_dataset(cfg, read=read)
@@ -151,6 +161,9 @@ class BibleSectionsTask:
         except ValueError as err:
             raise ConfigError(f"data.module: {err}") from None
         run_dir = Path(run_dir)
+        if cfg.vocab_from:
+            dataset.vocab = reuse_vocab(cfg.vocab_from, run_dir)
+            dataset.counts["vocab"] = len(dataset.vocab)
         dataset.save(run_dir)
         for split, chapters in dataset.splits.items():
             write_chapters(chapters, run_dir / "data" / f"{split}.jsonl")

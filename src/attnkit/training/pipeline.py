@@ -21,6 +21,7 @@ from ..config import ConfigError, RunConfig, save_config, task_of
 from . import distributed
 from .checkpoint import has_state
 from .counting import fit_by_counting
+from .init_from import init_from_run
 from .run import RunError, build_model, model_label, run_capabilities
 from .run_record import RUN_RECORD, load_run_config, write_run_record
 from .tensorboard import FOLDER as TENSORBOARD_FOLDER
@@ -119,7 +120,10 @@ def train_run(
         distributed.broadcast_json(None, dist)  # the run folder is ready
     torch.manual_seed(cfg.train.seed)
     try:
-        model = _build_within_memory(cfg, task).to(device)
+        model = _build_within_memory(cfg, task)
+        if cfg.train.init_from and not resume:  # a resumed run's state holds them already
+            init_from_run(model, cfg.train.init_from, run_dir, record=dist.is_main)
+        model = model.to(device)
     except ConfigError:
         if created:
             shutil.rmtree(run_dir, ignore_errors=True)

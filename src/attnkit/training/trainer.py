@@ -478,6 +478,7 @@ class Trainer:
                         )
                     raise KeyboardInterrupt
                 epoch, index, idx = next(batches)
+                self.ctx.epoch = epoch
                 self.optimizer.zero_grad(set_to_none=True)
                 loss, n_tokens = self._forward_backward(idx)
                 if dist.enabled:  # sum gradients and loss shares; any rank's stop stops all
