@@ -285,7 +285,8 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     seeds = [int(s) for s in args.seeds.split(",")]
     smoke_model = SMOKE_MODEL + SMOKE_TRAIN if args.smoke else []
-    threads = [f"train.threads={args.threads}"]
+    # the budget is steps (the configs' max_steps), never wall-clock minutes on a shared core
+    threads = [f"train.threads={args.threads}", "train.max_minutes=0"]
     start = time.perf_counter()
 
     results: dict[str, Any] = {"pretraining": {}, "tagging": {}, "sections": {}, "seeds": seeds}
