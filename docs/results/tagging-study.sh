@@ -16,7 +16,7 @@ for split in ${SPLITS:-verse book}; do
   for m in ${MODELS:-dictionary transformer bilstm cnn bilstm-attention}; do
     run=$R/$m-$split
     [ -f "$run/result.json" ] && continue
-    finished=$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['extra'].get('finished', False))" \
+    finished=$(python3 -c "import json,sys; print(bool(json.load(open(sys.argv[1]))['extra'].get('finished')))" \
       "$run/trainer_state.json" 2>/dev/null)
     if [ -f "$run/trainer_state.json" ] && [ "$finished" != True ]; then
       A train --resume "$run" --no-progress >> "$run.log" 2>&1 || { echo "$run failed"; continue; }
