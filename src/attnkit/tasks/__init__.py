@@ -20,6 +20,7 @@ from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .user_text import UserTextTask
 
 TASKS: Registry[type] = Registry("task")
 TASKS.register(
@@ -110,6 +111,12 @@ TASKS.register(
     PretrainedSpeechTask,
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
     "[Radford22]",
+)
+TASKS.register(
+    "text-classification",
+    UserTextTask,
+    "your own documents from a TSV (LABEL<TAB>TEXT lines) -> their labels, for the HAN or any document encoder",
+    "[Yang16]",
 )
 
 __all__ = [
