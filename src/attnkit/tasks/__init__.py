@@ -20,6 +20,7 @@ from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .user_graph import UserGraphTask
 from .user_text import UserTextTask
 
 TASKS: Registry[type] = Registry("task")
@@ -111,6 +112,12 @@ TASKS.register(
     PretrainedSpeechTask,
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
     "[Radford22]",
+)
+TASKS.register(
+    "graph-csv",
+    UserGraphTask,
+    "your own graph from a node table and an edge list (CSV) -> the label of each node",
+    "node classification of [Velickovic18]",
 )
 TASKS.register(
     "text-classification",
