@@ -21,6 +21,7 @@ from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
 from .user_graph import UserGraphTask
+from .user_images import UserImagesTask
 from .user_text import UserTextTask
 
 TASKS: Registry[type] = Registry("task")
@@ -112,6 +113,12 @@ TASKS.register(
     PretrainedSpeechTask,
     "an imported Whisper checkpoint (attnkit import-hf): a WAV file -> its transcript, cross-attention in seconds",
     "[Radford22]",
+)
+TASKS.register(
+    "image-folder",
+    UserImagesTask,
+    "your own pictures, one folder per class (any Pillow format) -> the class, for the cnn and vit families",
+    "ImageFolder layout of torchvision",
 )
 TASKS.register(
     "graph-csv",
