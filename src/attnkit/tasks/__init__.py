@@ -20,6 +20,7 @@ from .pretrained_translation import PretrainedTranslationTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .user_audio import AudioLabelsTask, AudioTranscriptsTask
 from .user_graph import UserGraphTask
 from .user_images import UserImagesTask
 from .user_text import UserTextTask
@@ -125,6 +126,18 @@ TASKS.register(
     UserGraphTask,
     "your own graph from a node table and an edge list (CSV) -> the label of each node",
     "node classification of [Velickovic18]",
+)
+TASKS.register(
+    "audio-labels",
+    AudioLabelsTask,
+    "your own recordings (a folder of sound files + a FILE<TAB>LABEL TSV) -> the label",
+    "[Chorowski15]",
+)
+TASKS.register(
+    "audio-transcripts",
+    AudioTranscriptsTask,
+    "your own recordings (a folder of sound files + a FILE<TAB>TRANSCRIPT TSV) -> the transcript, character by character",
+    "[Chorowski15]; [Chan16]",
 )
 TASKS.register(
     "text-classification",
