@@ -103,7 +103,9 @@ def find_images(root: str | Path) -> FolderImages:
     return FolderImages(classes, files)
 
 
-def read_images(root: str | Path, files: list[str], size: tuple[int, int], channels: int, max_pixels: int) -> np.ndarray:
+def read_images(
+    root: str | Path, files: list[str], size: tuple[int, int], channels: int, max_pixels: int
+) -> np.ndarray:
     """The images `files` (relative to `root`) as uint8 (N, C, H, W), converted and resized.
 
     Raises:

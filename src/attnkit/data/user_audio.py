@@ -42,13 +42,7 @@ class Recording(NamedTuple):
 
 
 def read_recordings(
-    audio_dir: str,
-    tsv: str,
-    columns: Sequence[str],
-    features: FeatureConfig,
-    *,
-    max_seconds: float,
-    optional: int = 0,
+    audio_dir: str, tsv: str, columns: Sequence[str], features: FeatureConfig, *, max_seconds: float, optional: int = 0
 ) -> list[Recording]:
     """The recordings a TSV names, read from `audio_dir`.
 

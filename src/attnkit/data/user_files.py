@@ -61,7 +61,9 @@ def read_text_file(path: str | Path, what: str) -> str:
         raise ConfigError(f"{path}:{line}: not UTF-8 text; save the file as UTF-8") from None
 
 
-def read_tsv(path: str | Path, columns: Sequence[str], *, optional: int = 0, last_takes_rest: bool = False) -> list[Row]:
+def read_tsv(
+    path: str | Path, columns: Sequence[str], *, optional: int = 0, last_takes_rest: bool = False
+) -> list[Row]:
     """The non-blank lines of a tab-separated file without a header, each split into its fields.
 
     Args:
@@ -142,8 +144,7 @@ def read_csv(path: str | Path, required: Sequence[str], what: str) -> tuple[list
                 continue
             if len(record) != len(header):
                 raise ConfigError(
-                    f"{path}:{line}: {len(record)} fields, but the header names {len(header)} "
-                    f"({', '.join(header)})"
+                    f"{path}:{line}: {len(record)} fields, but the header names {len(header)} ({', '.join(header)})"
                 )
             rows.append(Row(line, record))
     except csv.Error as err:

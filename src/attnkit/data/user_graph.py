@@ -45,9 +45,7 @@ def bag_of_words(texts: Sequence[str], *, min_df: int, max_features: int) -> tup
     try:
         from sklearn.feature_extraction.text import CountVectorizer
     except ImportError:
-        raise ConfigError(
-            "a text column needs scikit-learn for its bag of words: pip install scikit-learn"
-        ) from None
+        raise ConfigError("a text column needs scikit-learn for its bag of words: pip install scikit-learn") from None
     vectorizer = CountVectorizer(binary=True, min_df=min_df, max_features=max_features, dtype=np.float32)
     try:
         counts = vectorizer.fit_transform(texts)
@@ -108,7 +106,9 @@ def read_user_graph(
         if not name:
             raise ConfigError(f"{nodes}:{row.line}: the {id_column} field is empty; every node needs an id")
         if name in index:
-            raise ConfigError(f"{nodes}:{row.line}: node {name!r} appears twice (first on line {rows[index[name]].line})")
+            raise ConfigError(
+                f"{nodes}:{row.line}: node {name!r} appears twice (first on line {rows[index[name]].line})"
+            )
         index[name] = len(names)
         names.append(name)
         raw_labels.append(row.fields[col[label_column]].strip())

@@ -136,7 +136,7 @@ TASKS.register(
 TASKS.register(
     "audio-transcripts",
     AudioTranscriptsTask,
-    "your own recordings (a folder of sound files + a FILE<TAB>TRANSCRIPT TSV) -> the transcript, character by character",
+    "your own recordings (a folder of sound files + a FILE<TAB>TRANSCRIPT TSV) -> the transcript, by characters",
     "[Chorowski15]; [Chan16]",
 )
 TASKS.register(

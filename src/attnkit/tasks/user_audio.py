@@ -157,7 +157,7 @@ class AudioLabelsTask(SpokenWordsTask):
     class_names: tuple[str, ...] = ()
 
     name = "audio-labels"
-    config_class = AudioLabelsConfig
+    config_class = AudioLabelsConfig  # type: ignore[assignment]
 
     @property
     def classes(self) -> list[str]:
@@ -230,7 +230,7 @@ class AudioTranscriptsTask(SpokenDatesTask):
     max_target_len: int = 10
 
     name = "audio-transcripts"
-    config_class = AudioTranscriptsConfig
+    config_class = AudioTranscriptsConfig  # type: ignore[assignment]
     metric = PrimaryMetric("exact_match", higher_is_better=True, best_possible=1.0, tie_break="chrf")
 
     @property
@@ -255,7 +255,9 @@ class AudioTranscriptsTask(SpokenDatesTask):
         _save(cfg, run_dir, splits, max_target_len=2 * longest + 10)
         vocab = Vocab.build(list(r.target) for r in splits["train"])
         vocab.save(run_dir / "tgt_vocab.json")
-        examples = {s: [Transcribed(r.file, r.target, torch.from_numpy(r.frames)) for r in rs] for s, rs in splits.items()}
+        examples = {
+            s: [Transcribed(r.file, r.target, torch.from_numpy(r.frames)) for r in rs] for s, rs in splits.items()
+        }
         return cls(cfg, vocab, 2 * longest + 10), examples
 
     @classmethod

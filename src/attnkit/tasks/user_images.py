@@ -95,11 +95,12 @@ class UserImagesTask(FashionMNISTTask):
     ``vit``. Loss, metrics (accuracy, macro-F1, per-class accuracy, confusion matrix) and the
     attention maps of predictions are :class:`~attnkit.tasks.images.FashionMNISTTask`'s."""
 
+    config: Any  # an ImageFolderConfig
     classes: list[str] = field(default_factory=list)
     channels: int = 3
 
     name = "image-folder"
-    config_class = ImageFolderConfig
+    config_class = ImageFolderConfig  # type: ignore[assignment]
 
     @property
     def capabilities(self) -> TaskCapabilities:
@@ -199,7 +200,8 @@ class UserImagesTask(FashionMNISTTask):
         unknown = set(options) - {"query", "explain"}
         if unknown:
             raise InputError(
-                f"unknown option {', '.join(sorted(unknown))} for task {self.name}; it takes query=ROW,COL and explain=NAME"
+                f"unknown option {', '.join(sorted(unknown))} for task {self.name}; "
+                "it takes query=ROW,COL and explain=NAME"
             )
         explain = explain_option(model, options)
         query = _parse_query(options.get("query"))

@@ -108,7 +108,7 @@ class UserTextTask(BibleSectionsTask):
     class_names: tuple[str, ...] = ()
 
     name = "text-classification"
-    config_class = UserTextConfig
+    config_class = UserTextConfig  # type: ignore[assignment]
 
     @property
     def classes(self) -> list[str]:
