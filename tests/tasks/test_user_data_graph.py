@@ -43,7 +43,9 @@ def _write_graph(folder: Path) -> tuple[list[list[str]], list[tuple[str, str]]]:
     for i in range(40):
         label = "red" if i < 20 else "blue"
         shown = "" if i % 10 == 9 else label  # 4 unlabelled nodes
-        nodes.append([f"n{i}", shown, f"{rng.random():.3f}", f"{rng.randint(0, 9)}", " ".join(rng.choices(WORDS[label], k=3))])
+        nodes.append(
+            [f"n{i}", shown, f"{rng.random():.3f}", f"{rng.randint(0, 9)}", " ".join(rng.choices(WORDS[label], k=3))]
+        )
     edges = []
     for _ in range(80):
         a = rng.randrange(40)
@@ -95,7 +97,7 @@ def test_named_feature_columns_only(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     nodes, _ = _write_graph(tmp_path)
     (tmp_path / "graph.yaml").write_text(CONFIG.format(arch="mlp"))
-    sets = ["--set", "data.feature_columns=[age]", "--set", "data.text_column=", "--set", "train.max_steps=1"]
+    sets = ["--set", "data.feature_columns=[age]", "--set", 'data.text_column=""', "--set", "train.max_steps=1"]
     assert main(["train", "graph.yaml", "--out", "run", "--no-progress", *sets]) == 0
     graph = load_graph(tmp_path / "run" / "graph.safetensors")
     assert graph.features.tolist() == [[float(n[3])] for n in nodes]
