@@ -69,7 +69,7 @@ def _error_line(capsys) -> str:
     return err.splitlines()[-1]
 
 
-@pytest.mark.parametrize("model, channels", [(CNN, 3), (VIT, 1)])
+@pytest.mark.parametrize("model, channels", [(CNN, 3), (VIT, 1)], ids=["cnn-rgb", "vit-grey"])
 def test_an_image_folder_through_the_cli(tmp_path, monkeypatch, capsys, model, channels):
     monkeypatch.chdir(tmp_path)
     _draw(tmp_path / "shapes", 10)

@@ -112,7 +112,10 @@ def read_images(
         attnkit.errors.ConfigError: naming the first file that Pillow cannot read, that is over
             `max_pixels` pixels, or that Pillow refuses as a decompression bomb.
     """
-    reader = ImageProcessing(tuple(size), channels, do_rescale=False, do_normalize=False)  # type: ignore[arg-type]
+    flat = (0.0,) * channels, (1.0,) * channels
+    reader = ImageProcessing(
+        size, channels, do_rescale=False, do_normalize=False, image_mean=flat[0], image_std=flat[1]
+    )
     out = np.zeros((len(files), channels, size[0], size[1]), dtype=np.uint8)
     for i, name in enumerate(files):
         try:
