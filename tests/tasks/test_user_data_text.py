@@ -87,7 +87,7 @@ def test_given_dev_and_test_files_are_used_as_they_are(tmp_path, monkeypatch, ca
     assert sizes == {"train": 12, "dev": 3, "test": 5}
     (tmp_path / "test.tsv").write_text("food\tsoup.\nchess\tcheck mate.\n")
     assert main(["train", "text.yaml", "--out", "run2", "--no-progress", *args]) == 2
-    assert "test.tsv:2: label 'chess' has no training document" in _error_line(capsys)
+    assert "test.tsv:2: label 'chess' has no training example" in _error_line(capsys)
 
 
 @pytest.mark.parametrize(

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import ConfigError
 from .node_graph import split_nodes
 
-__all__ = ["Row", "read_text_file", "read_tsv", "read_csv", "split_examples", "SPLITS"]
+__all__ = ["Row", "read_text_file", "read_tsv", "read_csv", "split_examples", "label_classes", "check_labels", "SPLITS"]
 
 SPLITS = ("train", "dev", "test")
 
@@ -178,3 +178,29 @@ def split_examples(
             "for one each in dev and test; add examples, or give the dev and test sets yourself"
         )
     return out
+
+
+def label_classes(labels: Sequence[str], train_file: str) -> list[str]:
+    """The classes of a training file's labels, sorted.
+
+    Raises:
+        attnkit.errors.ConfigError: for fewer than two different labels.
+    """
+    classes = sorted(set(labels))
+    if len(classes) < 2:
+        raise ConfigError(f"{train_file}: every example has the label {classes[0]!r}; give at least two labels")
+    return classes
+
+
+def check_labels(classes: Sequence[str], labelled: Sequence[tuple[str, int, str]], train_file: str) -> None:
+    """Check that every (file, line, label) of `labelled` (dev or test) has a training class.
+
+    Raises:
+        attnkit.errors.ConfigError: ``FILE:LINE: label ... has no training example``.
+    """
+    for path, line, label in labelled:
+        if label not in classes:
+            raise ConfigError(
+                f"{path}:{line}: label {label!r} has no training example (the labels of {train_file}: "
+                f"{', '.join(classes)})"
+            )

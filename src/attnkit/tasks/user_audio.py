@@ -41,7 +41,7 @@ from ..capabilities import InputKind, TaskCapabilities
 from ..data import Vocab
 from ..data.audio import FeatureConfig
 from ..data.user_audio import Recording, load_recordings, read_recordings, save_recordings
-from ..data.user_files import SPLITS, split_examples
+from ..data.user_files import SPLITS, check_labels, label_classes, split_examples
 from ..decoding import DecodeOptions
 from ..errors import ConfigError
 from ..evaluation import alignment_monotonicity, exact_match
@@ -186,16 +186,9 @@ class AudioLabelsTask(SpokenWordsTask):
                 test label without training recordings.
         """
         splits = _read_splits(cfg, ["file", "label", "speaker"], optional=1)
-        classes = sorted({r.target for r in splits["train"]})
-        if len(classes) < 2:
-            raise ConfigError(f"{cfg.train}: every recording has the label {classes[0]!r}; give at least two labels")
+        classes = label_classes([r.target for r in splits["train"]], cfg.train)
         for split in ("dev", "test"):
-            for r in splits[split]:
-                if r.target not in classes:
-                    raise ConfigError(
-                        f"{getattr(cfg, split)}:{r.line}: label {r.target!r} has no training recording "
-                        f"(the labels of {cfg.train}: {', '.join(classes)})"
-                    )
+            check_labels(classes, [(getattr(cfg, split), r.line, r.target) for r in splits[split]], cfg.train)
         _save(cfg, Path(run_dir), splits, classes=classes)
         return cls(cfg, tuple(classes)), {s: cls._examples(r, classes) for s, r in splits.items()}
 

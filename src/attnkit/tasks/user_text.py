@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.bible_sections import Chapter, build_vocab, split_sentences, tokenize, write_chapters
-from ..data.user_files import SPLITS, read_tsv, split_examples
+from ..data.user_files import SPLITS, check_labels, label_classes, read_tsv, split_examples
 from ..data.vocab import Vocab
 from ..errors import ConfigError
 from ..io import atomic_write_text
@@ -128,20 +128,12 @@ class UserTextTask(BibleSectionsTask):
         if cfg.dev:
             read |= {s: _documents(getattr(cfg, s), cfg.max_sentences, cfg.max_words) for s in ("dev", "test")}
         train = read["train"][0]
-        classes = sorted({label for label, _ in train})
-        if len(classes) < 2:
-            raise ConfigError(f"{cfg.train}: every document has the label {classes[0]!r}; give at least two labels")
+        classes = label_classes([label for label, _ in train], cfg.train)
         index = {c: i for i, c in enumerate(classes)}
         if cfg.dev:
-            labelled = {}
-            for split in SPLITS:
-                for label, doc in read[split][0]:
-                    if label not in index:
-                        raise ConfigError(
-                            f"{getattr(cfg, split)}:{doc.chapter}: label {label!r} has no training document "
-                            f"(the labels of {cfg.train}: {', '.join(classes)})"
-                        )
-                labelled[split] = [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in read[split][0]]
+            for split in ("dev", "test"):
+                check_labels(classes, [(getattr(cfg, split), d.chapter, y) for y, d in read[split][0]], cfg.train)
+            labelled = {s: [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in read[s][0]] for s in SPLITS}
         else:
             docs = [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in train]
             drawn = split_examples(
