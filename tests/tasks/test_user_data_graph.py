@@ -121,3 +121,12 @@ def test_a_malformed_line_is_one_line_naming_the_file_and_line(tmp_path, monkeyp
     assert main(["train", "graph.yaml", "--out", "run", "--no-progress"]) == 2
     assert message in _error_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_too_few_labelled_nodes_for_dev_and_test_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nodes.csv").write_text("id,label\na,x\nb,x\nc,y\nd,\n")
+    (tmp_path / "edges.csv").write_text("source,target\na,b\nc,d\n")
+    (tmp_path / "graph.yaml").write_text(CONFIG.format(arch="gat").replace("  text_column: description\n", ""))
+    assert main(["train", "graph.yaml", "--out", "run", "--no-progress"]) == 2
+    assert "nodes.csv: no label has 3 labelled nodes" in _error_line(capsys)

@@ -86,7 +86,13 @@ class UserGraphTask(DebianPackagesTask):
 
     @classmethod
     def _graph(cls, cfg: Any) -> NodeGraph:
-        return read_user_graph(
+        """The graph of the two files.
+
+        Raises:
+            attnkit.errors.ConfigError: for a malformed file (naming the file and line), or no
+                label with the 3 nodes that give dev and test one each.
+        """
+        graph = read_user_graph(
             cfg.nodes,
             cfg.edges,
             id_column=cfg.id_column,
@@ -96,3 +102,8 @@ class UserGraphTask(DebianPackagesTask):
             min_df=cfg.min_df,
             max_features=cfg.max_features,
         )
+        if max(graph.counts["classes"].values()) < 3:
+            raise ConfigError(
+                f"{cfg.nodes}: no label has 3 labelled nodes, so dev and test would be empty; label more nodes"
+            )
+        return graph
