@@ -11,10 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 from safetensors.numpy import load_file
 
 from attnkit.cli import main
+from attnkit.training import load_run
 
 CNN = """\
 model:
@@ -69,7 +71,7 @@ def _error_line(capsys) -> str:
     return err.splitlines()[-1]
 
 
-@pytest.mark.parametrize("model, channels", [(CNN, 3), (VIT, 1)], ids=["cnn-rgb", "vit-grey"])
+@pytest.mark.parametrize("model, channels", [(CNN, 1), (VIT, 3)], ids=["cnn-grey", "vit-rgb"])
 def test_an_image_folder_through_the_cli(tmp_path, monkeypatch, capsys, model, channels):
     monkeypatch.chdir(tmp_path)
     _draw(tmp_path / "shapes", 10)
@@ -94,6 +96,18 @@ def test_an_image_folder_through_the_cli(tmp_path, monkeypatch, capsys, model, c
     out = json.loads(capsys.readouterr().out.splitlines()[0])
     assert out["kind"] == "image-overlay" and out["output"] in ("circle", "square") and out["maps"]
     assert (tmp_path / "maps.png").is_file()
+    if (
+        model == VIT
+    ):  # the declared pixel pipeline: the exported checkpoint gives the same probabilities in transformers
+        transformers = pytest.importorskip("transformers")
+        assert main(["export-hf", "run", "--out", "hf"]) == 0
+        hf = transformers.ViTForImageClassification.from_pretrained(str(tmp_path / "hf")).eval()
+        processor = transformers.ViTImageProcessor.from_pretrained(str(tmp_path / "hf"))
+        with Image.open(picture) as img, torch.no_grad():
+            p = hf(**processor(img, return_tensors="pt")).logits.softmax(-1)[0]
+        run = load_run(tmp_path / "run")
+        ours = run.task.predict(run.model, [str(picture)])[0].probabilities
+        torch.testing.assert_close(p, torch.tensor(ours), atol=1e-5, rtol=0)
 
 
 def _files(path: Path) -> str:
