@@ -104,6 +104,8 @@ def test_recordings_with_labels_through_the_cli(tmp_path, monkeypatch, capsys):
     metrics = json.loads(capsys.readouterr().out)
     assert metrics["n"] == len(kept["test"]) and metrics["classes"] == ["high", "low"]
     assert set(metrics["by_voice"]) <= {"spk0", "spk1"}
+    assert main(["evaluate", "--model", "run", "--detailed"]) == 0
+    assert "  speaker spk0: " in capsys.readouterr().out
     assert main(["predict", "--model", "run", "rec/0.wav", "--json"]) == 0
     out = json.loads(capsys.readouterr().out.splitlines()[0])
     assert out["kind"] == "spoken-word" and out["output"] in ("high", "low")
