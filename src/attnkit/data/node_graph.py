@@ -62,7 +62,8 @@ class NodeGraph:
         edge_index: int64 (2, E): row 0 the source, row 1 the target node index in [0, N). Every
             undirected edge appears in both directions (E is twice the undirected count), sorted by
             (source, target); no self-loops, no duplicates.
-        labels: int64 (N,), indices into `classes`.
+        labels: int64 (N,), indices into `classes`; -1 for an unlabelled node (in no split,
+            still part of the graph and predicted like any other).
         classes: class names (for the Debian graph, the archive sections), sorted.
         features: float32 (N, F) node features.
         counts: ``nodes``, ``edges`` (undirected), ``classes`` (name -> nodes) and whatever the
@@ -121,7 +122,7 @@ def make_graph(names, edge_index, labels, classes, features, counts=None, source
         sources: (what was read, its sha256) pairs.
     """
     labels = np.asarray(labels, dtype=np.int64)
-    per_class = np.bincount(labels, minlength=len(classes))
+    per_class = np.bincount(labels[labels >= 0], minlength=len(classes))
     counts = {
         "nodes": len(names),
         "edges": edge_index.shape[1] // 2,
@@ -188,7 +189,8 @@ def split_nodes(labels: np.ndarray, seed: int, dev_fraction: float = 0.1, test_f
     Each class with at least 3 nodes puts ``round(n * test_fraction)`` nodes (at least 1, at most
     n - 2) in test, ``round(n * dev_fraction)`` (at least 1, leaving at least 1) in dev and the rest
     in train, so every such class appears in every split. A class with 1 or 2 nodes goes wholly
-    to train: it cannot be in all three, and a model may still see it. (scikit-learn's
+    to train: it cannot be in all three, and a model may still see it. Unlabelled nodes (label
+    -1) are in no split. (scikit-learn's
     ``StratifiedShuffleSplit`` neither guarantees each class in each split nor accepts classes
     of one node, hence this per-class draw.)
 
@@ -212,7 +214,7 @@ def split_nodes(labels: np.ndarray, seed: int, dev_fraction: float = 0.1, test_f
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     parts: dict[str, list[np.ndarray]] = {"train": [], "dev": [], "test": []}
-    for label in np.unique(labels):
+    for label in np.unique(labels[labels >= 0]):
         members = rng.permutation(np.flatnonzero(labels == label))
         n = len(members)
         if n < 3:
@@ -298,7 +300,7 @@ def load_graph(path: str | Path) -> NodeGraph:
         or labels.shape != (n,)
         or arrays["features"].shape[:1] != (n,)
         or (edges.size and not 0 <= edges.min() <= edges.max() < n)
-        or (labels.size and not 0 <= labels.min() <= labels.max() < len(classes))
+        or (labels.size and not -1 <= labels.min() <= labels.max() < len(classes))
     ):
         raise InputError(
             f"{path}: {n} names, edge_index {edges.shape}, labels {labels.shape} and features "

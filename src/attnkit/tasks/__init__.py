@@ -23,6 +23,10 @@ from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .tagging import ConlluTaggingTask, GreekTaggingTask
 from .translation import TranslationConfig, TranslationExample, TranslationTask, max_output_len
+from .user_audio import AudioLabelsTask, AudioTranscriptsTask
+from .user_graph import UserGraphTask
+from .user_images import UserImagesTask
+from .user_text import UserTextTask
 
 TASKS: Registry[type] = Registry("task", plugins="attnkit.tasks", check=named_class)
 TASKS.register(
@@ -132,6 +136,36 @@ TASKS.register(
     ConlluTaggingTask,
     "your CoNLL-U files -> UPOS / XPOS / FEATS of each word",
     "Universal Dependencies CoNLL-U",
+)
+TASKS.register(
+    "image-folder",
+    UserImagesTask,
+    "your own pictures, one folder per class (any Pillow format) -> the class, for the cnn and vit families",
+    "ImageFolder layout of torchvision",
+)
+TASKS.register(
+    "graph-csv",
+    UserGraphTask,
+    "your own graph from a node table and an edge list (CSV) -> the label of each node",
+    "node classification of [Velickovic18]",
+)
+TASKS.register(
+    "audio-labels",
+    AudioLabelsTask,
+    "your own recordings (a folder of sound files + a FILE<TAB>LABEL TSV) -> the label",
+    "[Chorowski15]",
+)
+TASKS.register(
+    "audio-transcripts",
+    AudioTranscriptsTask,
+    "your own recordings (a folder of sound files + a FILE<TAB>TRANSCRIPT TSV) -> the transcript, by characters",
+    "[Chorowski15]; [Chan16]",
+)
+TASKS.register(
+    "text-classification",
+    UserTextTask,
+    "your own documents from a TSV (LABEL<TAB>TEXT lines) -> their labels, for the HAN or any document encoder",
+    "[Yang16]",
 )
 
 __all__ = [

@@ -120,7 +120,7 @@ class BibleSectionsTask:
     """
 
     vocab: Vocab
-    config: SectionsConfig
+    config: Any  # a SectionsConfig; a subclass reads its own (UserTextTask)
 
     name = "bible-sections"
     config_class = SectionsConfig
@@ -136,7 +136,7 @@ class BibleSectionsTask:
 
     @property
     def spec(self) -> DocumentSpec:
-        return DocumentSpec(len(self.vocab), len(SECTIONS), self.vocab.pad_id)
+        return DocumentSpec(len(self.vocab), len(self.classes), self.vocab.pad_id)
 
     @property
     def classes(self) -> list[str]:
@@ -230,7 +230,7 @@ class BibleSectionsTask:
         """
         probs, outs = self._probabilities(model, examples)
         predicted = [int(p.argmax()) for p in probs]
-        metrics = classification_metrics(predicted, [c.label for c in examples], len(SECTIONS))
+        metrics = classification_metrics(predicted, [c.label for c in examples], len(self.classes))
         metrics["classes"] = self.classes
         return metrics, [self._prediction(c.verses, p, o) for c, p, o in zip(examples, probs, outs)]
 

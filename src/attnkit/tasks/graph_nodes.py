@@ -103,7 +103,7 @@ class NodePrediction:
         node: the node's name.
         neighbours: names of the nodes with an edge into it (itself included with self-loops).
         edge_weights: per layer, the weights of those edges, (K, Nh) (empty without attention).
-        neighbour_classes: each neighbour's gold class name.
+        neighbour_classes: each neighbour's gold class name ("?" for an unlabelled node).
         probabilities: every class's probability, (C,) in the order of the task's classes.
     """
 
@@ -270,7 +270,7 @@ class DebianPackagesTask:
                     name,
                     [self.graph.names[j] for j in sources],
                     weights,
-                    [self.classes[int(self.labels[j])] for j in sources],
+                    [self.classes[int(self.labels[j])] if self.labels[j] >= 0 else "?" for j in sources],
                     p[i].tolist(),
                 )
             )

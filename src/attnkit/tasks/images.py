@@ -435,7 +435,7 @@ class FashionMNISTTask:
         k = int(p.argmax())
         rectified = theta = None
         if out.rectified is not None:
-            rectified = (out.rectified[b, 0].float().cpu().numpy() * self.std + self.mean).clip(0, 1)
+            rectified = (out.rectified[b].float().mean(0).cpu().numpy() * self.std + self.mean).clip(0, 1)
             theta = out.theta[b].float().cpu().tolist()
         return ImagePrediction(
             self.classes[k],

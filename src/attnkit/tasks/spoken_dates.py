@@ -226,7 +226,7 @@ class SpokenDatesTask(TeacherForcedTask):
     """Spoken dates as a task plug-in (families rnn and transformer, through a
     :class:`~attnkit.models.specs.SpeechSeq2SeqSpec`)."""
 
-    config: SpokenDatesConfig
+    config: Any  # a SpokenDatesConfig; a subclass reads its own (AudioTranscriptsTask)
     tgt_vocab: Vocab
 
     name = "spoken-dates"

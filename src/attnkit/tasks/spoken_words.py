@@ -198,7 +198,7 @@ class SpokenWordsTask:
     metric: accuracy on held-out voices (macro-F1 breaks ties); evaluation also gives per-class
     and per-voice accuracy."""
 
-    config: SpokenWordsConfig
+    config: Any  # a SpokenWordsConfig; a subclass reads its own (AudioLabelsTask)
 
     name = "spoken-words"
     config_class = SpokenWordsConfig
