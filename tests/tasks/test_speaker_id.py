@@ -173,3 +173,17 @@ def test_without_espeak_the_config_loads_and_building_names_the_package(monkeypa
             TASKS.get("speaker-id").build(cfg.data, tmp_path / "run")
     finally:
         speech.espeak_languages.cache_clear(), speech.espeak_variants.cache_clear()
+
+
+def test_the_explorer_answers_an_uploaded_recording_with_every_voice_probability(run, tmp_path):
+    import base64
+
+    from attnkit.explore import RunRegistry, create_app
+
+    subprocess.run(["espeak-ng", "-v", "en+f1", "-w", str(tmp_path / "up.wav"), "thank you"], check=True)
+    client = create_app(RunRegistry.load([run / "run"])).test_client()
+    body = {"audio": base64.b64encode((tmp_path / "up.wav").read_bytes()).decode()}
+    answer = client.post("/api/runs/run/predict", json=body).json
+    assert answer["kind"] == "spoken-word" and answer["output"].split(" ")[0] in VOICES
+    assert answer["fields"]["classes"] == VOICES and abs(sum(answer["fields"]["probabilities"]) - 1) < 1e-5
+    assert answer["view"]["pool"] is not None and answer["view"]["seconds"] > 0
