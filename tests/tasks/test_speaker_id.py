@@ -187,3 +187,25 @@ def test_the_explorer_answers_an_uploaded_recording_with_every_voice_probability
     assert answer["kind"] == "spoken-word" and answer["output"].split(" ")[0] in VOICES
     assert answer["fields"]["classes"] == VOICES and abs(sum(answer["fields"]["probabilities"]) - 1) < 1e-5
     assert answer["view"]["pool"] is not None and answer["view"]["seconds"] > 0
+
+
+def test_a_recording_over_30_s_is_refused_from_its_header(run, tmp_path, capsys):
+    soundfile.write(tmp_path / "long.wav", np.zeros(31 * 8000, dtype=np.int16), 8000)
+    assert main(["predict", "--model", str(run / "run"), str(tmp_path / "long.wav")]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "31.0 s is longer than the 30 s" in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_a_male_and_a_female_voice_are_told_apart_on_unheard_texts(tmp_path, capsys):
+    texts = ["apple", "river", "garden", "window", "yellow", "morning", "pocket", "silver", "table", "music"]
+    texts += ["orange", "basket", "winter", "summer"]
+    config = _config(tmp_path, texts=texts, voices=["en+m1", "en+f3"]).replace("pitches: [50]", "pitches: [40, 60]")
+    config = config.replace("max_steps: 4", "max_steps: 150").replace("eval_every: 2", "eval_every: 150")
+    config = config.replace("dev_texts: 1", "dev_texts: 2").replace("test_texts: 2", "test_texts: 4")
+    (tmp_path / "two.yaml").write_text(config)
+    assert main(["--quiet", "train", str(tmp_path / "two.yaml"), "--out", str(tmp_path / "run")]) == 0
+    capsys.readouterr()  # what training printed
+    assert main(["evaluate", "--model", str(tmp_path / "run"), "--json"]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert metrics["n"] == 4 * 2 * 2 and metrics["accuracy"] >= 0.9  # chance: 0.5

@@ -10,6 +10,8 @@ and pitch of ``data.pitches`` (optionally with white noise at ``data.snr_db``), 
 (:func:`split_texts`): every voice speaks in every split, no dev or test text is ever heard in
 training, so the test accuracy is the accuracy on words the model never heard any voice say.
 ``data.pitches`` shifts every voice alike, so one voice's pitch varies between its recordings.
+Voices of other languages (``de+m3``, ``fr+f2``) read the same texts with their own letter-to-sound
+rules, so their accent becomes a cue as well as their voice.
 
 Run folder. ``dataset.json`` holds the config, the class names (the voices), the texts of each
 split and, per split, every utterance's fields and the sha256 of its WAV file; loading a split
