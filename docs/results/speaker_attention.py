@@ -79,7 +79,7 @@ def main() -> None:
                 share[name][1] += w[where].sum() / len(rows)
             rhos.append(spearmanr(positions(energy, len(w)), w).statistic)
             entropies.append(-(w * np.log(w + 1e-12)).sum() / np.log(len(w)))
-            hit = pred.output.split(" ")[0] == row["voice"]
+            hit = pred.output == row["voice"]
             right += hit
             hits[f"pitch {row['pitch']}"].append(hit)
             hits[f"speed {row['speed']}"].append(hit)
@@ -93,7 +93,8 @@ def main() -> None:
         print(f"accuracy at {key}: {np.mean(values):.2%}")
     row = rows[args.index]
     pred = run.task.predict(run.model, [str(paths[args.index])])[0]
-    title = f'{row["voice"]} (pitch {row["pitch"]}, {row["speed"]} wpm): "{row["text"]}" -> {pred.output}'
+    top = ", ".join(f"{pred.classes[k]} {pred.probabilities[k]:.1%}" for k in np.argsort(pred.probabilities)[::-1][:3])
+    title = f'{row["voice"]} (pitch {row["pitch"]}, {row["speed"]} wpm): "{row["text"]}" -> {top}'
     save_figure(plot_prediction(pred, title=title), args.out)
     print(f"{args.out}: {title}")
 

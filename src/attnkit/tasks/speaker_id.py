@@ -192,8 +192,8 @@ class SpeakerPrediction(SpokenWordPrediction):
     Attributes (beyond :class:`~attnkit.tasks.spoken_words.SpokenWordPrediction`'s):
         classes: the voices, in the order of ``probabilities``.
 
-    ``output`` names the voice, its probability and the next two, e.g.
-    ``en+f3 (91.2%; en+f2 5.1%, en+f4 1.0%)``.
+    ``output`` is the most probable voice (:class:`attnkit.predictions.ClassProbabilities`:
+    ``attnkit predict`` prints the ``--top-k`` most probable with their probabilities).
     """
 
     classes: list[str]
@@ -364,12 +364,11 @@ class SpeakerIdTask:
 
     def _prediction(self, frames: Tensor, probs: Tensor, pool: Tensor, layers: tuple, row: int) -> SpeakerPrediction:
         n = len(pool)
-        order = probs.argsort(descending=True).tolist()
-        runners = ", ".join(f"{self.classes[k]} {float(probs[k]):.1%}" for k in order[1:3])
+        best = int(probs.argmax())
         last = layers[-1][row, :, :n, :n].float().mean(0).cpu().numpy() if layers else None
         return SpeakerPrediction(
-            output=f"{self.classes[order[0]]} ({float(probs[order[0]]):.1%}" + (f"; {runners})" if runners else ")"),
-            probability=float(probs[order[0]]),
+            output=self.classes[best],
+            probability=float(probs[best]),
             probabilities=probs.tolist(),
             frames=frames.numpy(),
             frame_seconds=self.config.features.frame_seconds,
