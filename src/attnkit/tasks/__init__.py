@@ -19,6 +19,7 @@ from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
 from .pretrained_translation import PretrainedTranslationTask
 from .pretraining import MaskedLMTask
+from .speaker_id import SpeakerIdTask
 from .spoken_dates import SpokenDatesTask
 from .spoken_words import SpokenWordsTask
 from .tagging import ConlluTaggingTask, GreekTaggingTask
@@ -67,6 +68,12 @@ TASKS.register(
     SpokenWordsTask,
     "spoken digits and command words (espeak-ng voices, unheard voices held out) -> the word",
     "[Chorowski15]; [Dong18]",
+)
+TASKS.register(
+    "speaker-id",
+    SpeakerIdTask,
+    "which espeak-ng voice speaks a recording (unheard texts held out), attention pooling over frames",
+    "[Yang16]",
 )
 TASKS.register(
     "spoken-dates",
@@ -193,6 +200,7 @@ __all__ = [
     "ScenesCaptionTask",
     "SpokenWordsTask",
     "SpokenDatesTask",
+    "SpeakerIdTask",
     "PretrainedEncoderTask",
     "PretrainedLMTask",
     "PretrainedTranslationTask",
