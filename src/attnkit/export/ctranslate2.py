@@ -112,9 +112,7 @@ def _alignment(run: Run, layer: int | None, head: str | None, n_layers: int, n_h
         raise ConfigError(f"alignment layer {chosen_layer} is not a decoder layer; this model has {n_layers}")
     if chosen_head != "mean" and not (chosen_head.isdigit() and int(chosen_head) < n_heads):
         raise ConfigError(f"alignment head {chosen_head!r} must be 'mean' or a head index below {n_heads}")
-    return ExportedAlignment(
-        range(n_layers)[chosen_layer], None if chosen_head == "mean" else int(chosen_head), source
-    )
+    return ExportedAlignment(range(n_layers)[chosen_layer], None if chosen_head == "mean" else int(chosen_head), source)
 
 
 def _check_convertible(run: Run) -> None:
@@ -181,10 +179,8 @@ def _head_orders(n_heads: int, n_kv: int, head: int | None) -> tuple[list[int], 
     return order, kv_order
 
 
-def _rows(x: Tensor | None, order: list[int], dh: int) -> Tensor | None:
+def _rows(x: Tensor, order: list[int], dh: int) -> Tensor:
     """Blocks of `dh` rows of a projection's weight (or entries of its bias) in `order`."""
-    if x is None:
-        return None
     return x.view(len(order), dh, *x.shape[1:])[order].reshape(x.shape)
 
 
@@ -193,10 +189,10 @@ def _cross_attention(spec: Any, attn: Any, head: int | None) -> None:
     order, kv_order = _head_orders(attn.n_heads, attn.num_kv_heads, head)
     dh = attn.head_dim
     q, k, v = attn._separate_projs()
-    _linear(spec.linear[0], _rows(q.weight, order, dh), _rows(q.bias, order, dh))
-    kw, vw = _rows(k.weight, kv_order, dh), _rows(v.weight, kv_order, dh)
-    kb, vb = _rows(k.bias, kv_order, dh), _rows(v.bias, kv_order, dh)
-    _linear(spec.linear[1], torch.cat([kw, vw]), None if kb is None or vb is None else torch.cat([kb, vb]))
+    _linear(spec.linear[0], _rows(q.weight, order, dh), None if q.bias is None else _rows(q.bias, order, dh))
+    kv = torch.cat([_rows(k.weight, kv_order, dh), _rows(v.weight, kv_order, dh)])
+    kv_bias = None if k.bias is None else torch.cat([_rows(k.bias, kv_order, dh), _rows(v.bias, kv_order, dh)])
+    _linear(spec.linear[1], kv, kv_bias)
     out = attn.out_proj.weight  # (D, Nh Dh): columns by head
     out = out.view(out.shape[0], attn.n_heads, dh)[:, order].reshape(out.shape)
     _linear(spec.linear[2], out, attn.out_proj.bias)
@@ -402,6 +398,21 @@ def load_translator(export_dir: str | Path, *, device: str = "cpu", threads: int
     return ct2.Translator(str(folder), device="cuda" if device.startswith("cuda") else "cpu", intra_threads=threads)
 
 
+def _raw_scores(translator: Any, tokens: list, ids: list, results: list, task: Any, alpha: float) -> list[list[float]]:
+    """attnkit's score of every hypothesis: the sum of log-probabilities, ``</s>`` included.
+    CTranslate2 divides by length ** alpha (its hypotheses count ``</s>`` with
+    ``return_end_token``); a hypothesis stopped at the limit is scored again with ``</s>`` forced
+    after its kept tokens (``score_batch``), as attnkit forces it."""
+    scores = [[s * len(h) ** alpha for h, s in zip(res.hypotheses, res.scores)] for res, _ in results]
+    cut = [(i, j) for i, (res, _) in enumerate(results) for j, h in enumerate(res.hypotheses) if h[-1] != "</s>"]
+    if cut:
+        sources = [[task.src_vocab.itos[t] for t in ids[i]] for i, _ in cut]
+        targets = [results[i][0].hypotheses[j][:-1] for i, j in cut]
+        for (i, j), scored in zip(cut, translator.score_batch(sources, targets, max_input_length=0)):
+            scores[i][j] = float(sum(scored.log_probs))
+    return scores
+
+
 def translate(
     run: Run,
     inputs: Sequence[str],
@@ -457,18 +468,17 @@ def translate(
         )
         for i, res, one in zip(which, found, first):
             results[i] = (res, one.attention[0][0])
-    eos = task.tgt_vocab.eos_id
-    out = []
-    for src_tokens, src_ids, (res, first_row) in zip(tokens, ids, results):
+    alpha = kwargs["length_penalty"]
+    raw = _raw_scores(translator, tokens, ids, results, task, alpha)
+    out: list[Translation] = []
+    for src_tokens, src_ids, (res, first_row), limit, scores in zip(tokens, ids, results, limits, raw):
         made = []
-        for hyp, score, attention in zip(res.hypotheses, res.scores, res.attention):
-            attention = [first_row, *attention[1:]]
-            out_ids = [task.tgt_vocab.stoi.get(t, task.tgt_vocab.unk_id) for t in hyp]
-            if out_ids and out_ids[-1] == eos:
-                out_ids = out_ids[:-1]
-            else:  # stopped at the limit: attnkit forces </s> there; the extra token is dropped
-                out_ids = out_ids[:-1] if len(out_ids) > limits[len(out)] else out_ids
-            weights = torch.tensor(attention, dtype=torch.float32)[: len(out_ids) + 1]  # (To, Tk)
+        for hyp, score, attention in zip(res.hypotheses, scores, res.attention):
+            # ends with </s>, or stopped one step past the limit, where attnkit forces </s>: that
+            # step's token is dropped (its map is the </s> row attnkit has; its score was redone with </s>)
+            out_ids = [task.tgt_vocab.stoi.get(t, task.tgt_vocab.unk_id) for t in hyp][:-1]
+            assert len(out_ids) <= limit, "CTranslate2 decoded past max_decoding_length"
+            weights = torch.tensor([first_row, *attention[1:]], dtype=torch.float32)  # (To, Tk)
             made.append(
                 Translation(
                     task.decode_target(out_ids),
@@ -482,5 +492,6 @@ def translate(
                     tuple(out_ids),
                 )
             )
+        made.sort(key=lambda t: -t.score / (len(t.out_ids) + 1) ** alpha)  # attnkit's ranking, rescored ones too
         out.append(dataclasses.replace(made[0], nbest=tuple(made)) if decode.n_best > 1 else made[0])
     return out
