@@ -50,7 +50,7 @@ import torch
 from torch import Tensor
 
 from .. import __version__
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError
 from ..io import atomic_write_text
 
 if TYPE_CHECKING:
@@ -359,17 +359,19 @@ def engine_options(decode: DecodeOptions) -> dict[str, Any]:
     """``translate_batch`` arguments that decode as attnkit's `decode` does.
 
     Raises:
-        InputError: for options CTranslate2 cannot follow (a GNMT length penalty with alpha > 0,
-            a coverage penalty, bf16).
+        DecodeOptionError: for options CTranslate2 cannot follow (a GNMT length penalty with
+            alpha > 0, a coverage penalty, bf16), naming the field.
     """
+    from ..decoding import DecodeOptionError
+
     if decode.beam_size > 1 and decode.alpha > 0 and decode.length_norm == "gnmt":
-        raise InputError(
-            "CTranslate2 has no GNMT length penalty; pass --alpha 0 (identical outputs) or --length-norm power"
+        raise DecodeOptionError(
+            "CTranslate2 has no GNMT length penalty; pass --alpha 0 (identical outputs) or --length-norm power", "alpha"
         )
     if decode.beta > 0:
-        raise InputError("the CTranslate2 engine takes no coverage penalty here; leave --coverage-penalty at 0")
+        raise DecodeOptionError("the CTranslate2 engine takes no coverage penalty here; leave it at 0", "beta")
     if decode.precision != "fp32":
-        raise InputError("the CTranslate2 engine decodes at the export's precision; leave --precision at fp32")
+        raise DecodeOptionError("the CTranslate2 engine decodes at the export's precision; leave fp32", "precision")
     return {
         "beam_size": decode.beam_size,
         "num_hypotheses": decode.n_best,
@@ -437,7 +439,8 @@ def translate(
         the weights are the exported alignment map, (To, Tk) with To = output tokens + ``</s>``.
 
     Raises:
-        InputError: for a rejected line or option, or decoding options the engine cannot follow.
+        InputError: for a rejected line or option.
+        DecodeOptionError: for decoding options the engine cannot follow (:func:`engine_options`).
         ConfigError: for a missing export or ctranslate2 package.
     """
     import dataclasses
@@ -462,7 +465,7 @@ def translate(
         # CTranslate2 4.8 beam search on CPUs gives sentence i > 0 of a batch the first step's map
         # of another sentence; every hypothesis shares its sentence's first step: take it from one greedy step
         first = (
-            translator.translate_batch(batch, max_decoding_length=1, **{**kwargs, "beam_size": 1})
+            translator.translate_batch(batch, max_decoding_length=1, **{**kwargs, "beam_size": 1, "num_hypotheses": 1})
             if decode.beam_size > 1
             else found
         )
