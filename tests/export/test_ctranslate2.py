@@ -20,18 +20,12 @@ from attnkit.cli import main
 from attnkit.config import load_config
 from attnkit.decoding import DecodeOptionError, DecodeOptions, layer_maps
 from attnkit.errors import ConfigError
+from attnkit.export.ctranslate2 import METADATA_FILE, export_ctranslate2, require_ctranslate2, translate
 from attnkit.models import FAMILIES
 from attnkit.training import load_run
 from attnkit.training.pipeline import train_run
 
 ct2 = pytest.importorskip("ctranslate2", reason="ctranslate2 is not installed: pip install 'attnkit[ctranslate2]'")
-
-from attnkit.export.ctranslate2 import (  # noqa: E402  (after the skip: the module needs ctranslate2 to run)
-    METADATA_FILE,
-    export_ctranslate2,
-    require_ctranslate2,
-    translate,
-)
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = [
@@ -76,13 +70,14 @@ def _compare(run, export: Path, sources, decode: DecodeOptions, layer: int, head
     translator = ct2.Translator(str(export), intra_threads=1)
     worst = 0.0
     for text, locale in sources:
-        ours = run.predict([text], options={"locale": locale}, decode=decode)[0]
-        engine = translate(run, [text], options={"locale": locale}, decode=decode, translator=translator)[0]
+        options = {"locale": locale} if locale else {}
+        ours = run.predict([text], options=options, decode=decode)[0]
+        engine = translate(run, [text], options=options, decode=decode, translator=translator)[0]
         assert engine.output == ours.output and engine.out_ids == ours.out_ids, (text, ours.output, engine.output)
         assert engine.score == pytest.approx(ours.score, abs=TOL)
         cross = layer_maps(run.model, ours.src_ids, ours.out_ids).cross[layer]  # (Nh, To, Tk)
         reference = cross.mean(0) if head is None else cross[head]
-        assert engine.weights.shape == reference.shape
+        assert engine.weights is not None and engine.weights.shape == reference.shape
         worst = max(worst, float((engine.weights - reference).abs().max()))
     return worst
 
@@ -166,12 +161,37 @@ def test_unsupported_variants_get_one_line_errors(trained, tmp_path):
 def test_rnn_run_is_refused_by_the_cli(tmp_path, capsys):
     rnn = tmp_path / "rnn"
     overrides = [*DATA, "train.max_steps=1", "train.eval_every=1", "model.emb_dim=8", "model.hidden_dim=8"]
-    train_run(load_config(REPO / "configs" / "dates-bahdanau.yaml", [*overrides, "model.attn_dim=8"]), rnn, progress=False)
+    train_run(
+        load_config(REPO / "configs" / "dates-bahdanau.yaml", [*overrides, "model.attn_dim=8"]), rnn, progress=False
+    )
     capsys.readouterr()
     assert main(["export", str(rnn), "--format", "ctranslate2"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no CTranslate2 counterpart" in err and len(err.splitlines()) == 1
     assert not (rnn / "export").exists()
+
+
+def test_translation_run_exports_its_subword_models(tmp_path):
+    """A translation run (BPE subwords, SentencePiece models in the run folder): the export holds
+    the models, and the engine decodes the same ids from the same pieces."""
+    from tests.tasks.test_translation import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", n_train=200, n_dev=10, n_test=10)
+    cfg_file = tmp_path / "cfg.yaml"
+    cfg_file.write_text(
+        f"data: {{task: translation, corpus: {corpus}, vocab_size: 60, max_source_len: 40, n_dev: 10}}\n"
+        "model: {arch: transformer, d_model: 16, n_heads: 2, d_ff: 32, enc_layers: 1, dec_layers: 2}\n"
+        "train: {max_steps: 2, batch_tokens: 400, eval_every: 2, threads: 1}\n",
+        encoding="utf-8",
+    )
+    train_run(load_config(cfg_file), tmp_path / "run", progress=False)
+    run = load_run(tmp_path / "run")
+    export = export_ctranslate2(run)
+    assert export == tmp_path / "run" / "export" / "ctranslate2"
+    assert (export / "subwords.src.model").read_bytes() == (run.path / "subwords.src.model").read_bytes()
+    assert (export / "subwords.tgt.model").is_file()
+    sources = [(line, "") for line in ["Uno dos tres.", "Nueve.", "Cuatro cinco seis siete."]]
+    assert _compare(run, export, sources, DecodeOptions(max_len=6), layer=-1, head=None) < TOL
 
 
 def test_translate_engine_ctranslate2_gives_attnkit_output(trained, capsys):
