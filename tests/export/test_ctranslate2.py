@@ -112,10 +112,13 @@ def test_alignment_choice_comes_from_alignment_json(trained, tmp_path):
     (trained / "alignment.json").write_text(json.dumps({"choice": {"layer": -3, "head": 2}, "dev": {}}))
     try:
         export = export_ctranslate2(run, tmp_path / "chosen")
+        overridden = export_ctranslate2(run, tmp_path / "overridden", align_head="mean")
     finally:
         (trained / "alignment.json").unlink()
     meta = json.loads((export / METADATA_FILE).read_text())
     assert meta["alignment"] == {"layer": 0, "head": 2, "from": "alignment.json"}
+    meta = json.loads((overridden / METADATA_FILE).read_text())
+    assert meta["alignment"] == {"layer": 0, "head": "mean", "from": "flags and alignment.json"}
     assert _compare(run, export, _test_inputs(run)[:6], DecodeOptions(), layer=0, head=2) < TOL
 
 
@@ -203,6 +206,13 @@ def test_translate_engine_ctranslate2_gives_attnkit_output(trained, capsys):
         assert main(["translate", "--model", str(trained), "--locale", "de_DE", "--engine", engine, *texts]) == 0
         outputs[engine] = capsys.readouterr().out.splitlines()
     assert outputs["ctranslate2"] == outputs["attnkit"] and len(outputs["attnkit"]) == 3
+    # int8 weights: another folder, the same command line (outputs may differ from fp32)
+    int8 = trained / "ct2-int8"
+    assert main(["export", str(trained), "--format", "ctranslate2", "--quantization", "int8", "--out", str(int8)]) == 0
+    assert json.loads((int8 / METADATA_FILE).read_text())["quantization"] == "int8"
+    capsys.readouterr()
+    argv = ["translate", "--model", str(trained), "--engine", "ctranslate2", "--export", str(int8), *texts]
+    assert main(argv) == 0 and len(capsys.readouterr().out.splitlines()) == 3
     # a GNMT length penalty has no CTranslate2 counterpart: a usage error naming the flag
     assert main(["translate", "--model", str(trained), "--engine", "ctranslate2", "--beam", "5", *texts]) == 2
     assert "--alpha" in capsys.readouterr().err

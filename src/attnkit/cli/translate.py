@@ -150,7 +150,8 @@ def _engine_results(args: argparse.Namespace, run_, sources: list[str], options:
 
     check_plot_paths(args, sources)
     decode = decode_options(args, run_) or DecodeOptions()
-    return translate(run_, sources, options=options, decode=decode, export_dir=args.export), decode
+    device = str(next(run_.model.parameters()).device)  # --device: where the run was loaded
+    return translate(run_, sources, options=options, decode=decode, export_dir=args.export, device=device), decode
 
 
 def _blank_json() -> str:

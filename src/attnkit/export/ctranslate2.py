@@ -30,11 +30,18 @@ the text Transformer (RNN encoder-decoders, speech front ends), ALiBi (attnkit b
 encoder symmetrically, CTranslate2 has ALiBi in decoders only), and ``suppress_pad`` (attnkit
 removes ``<pad>`` after the softmax, CTranslate2 before it: other scores).
 
-Identical outputs are promised for greedy decoding and for beam search with ``alpha`` 0 (then
-CTranslate2's early exit and attnkit's stop rules agree) and no coverage penalty, as long as no
-output reaches the length limit. CTranslate2 has no GNMT length penalty; ``--length-norm power``
-maps to its ``length_penalty`` (its stop rule then waits for ``beam_size`` finished hypotheses,
-so the beams can differ from attnkit's).
+Identical outputs, scores and attention are promised for greedy decoding, and for beam search
+with ``alpha`` 0 (then CTranslate2's early exit and attnkit's stop rules agree) and no coverage
+penalty below the length limit. At the limit attnkit forces ``</s>`` and CTranslate2 cannot: a
+hypothesis cut there is scored again with ``</s>`` (``score_batch``), which makes greedy decoding
+identical there too, but beam search at the limit may keep other hypotheses than attnkit in rare
+cases (on a date model, whose limit is a date's length, 20 of 20 test dates still agreed).
+CTranslate2 has no GNMT length penalty; ``--length-norm power`` maps to its ``length_penalty`` (its
+stop rule then waits for ``beam_size`` finished hypotheses, so the beams can differ from attnkit's).
+
+Two things of CTranslate2 4.8 worked around here: beam search on CPUs gives sentence i > 0 of
+a batch the first step's attention of another sentence (taken from one greedy step instead), and
+its scores are divided by length ** length_penalty (multiplied back: attnkit reports raw sums).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ import json
 import os
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, cast
 
@@ -57,7 +65,17 @@ if TYPE_CHECKING:
     from ..decoding import DecodeOptions, Translation
     from ..training.run import Run
 
-__all__ = ["export_ctranslate2", "translate", "require_ctranslate2", "ExportedAlignment", "METADATA_FILE"]
+__all__ = [
+    "export_ctranslate2",
+    "translate",
+    "build_spec",
+    "engine_options",
+    "load_translator",
+    "default_export_dir",
+    "require_ctranslate2",
+    "ExportedAlignment",
+    "METADATA_FILE",
+]
 
 METADATA_FILE = "attnkit-export.json"  # beside CTranslate2's model.bin: what was exported, how to decode it
 _TOKENIZER_FILES = ("src_vocab.json", "tgt_vocab.json", "subwords.src.model", "subwords.tgt.model")
@@ -79,33 +97,35 @@ def require_ctranslate2() -> Any:
     return ctranslate2
 
 
+@dataclass(frozen=True)
 class ExportedAlignment:
     """The decoder layer (from 0) and head (None: the layer's mean) whose cross-attention the
     engine returns, and where the choice came from (``flags``, ``alignment.json``, ``default``)."""
 
-    def __init__(self, layer: int, head: int | None, source: str) -> None:
-        self.layer, self.head, self.source = layer, head, source
+    layer: int
+    head: int | None
+    source: str
 
     def as_dict(self) -> dict[str, Any]:
         return {"layer": self.layer, "head": "mean" if self.head is None else self.head, "from": self.source}
 
 
 def _alignment(run: Run, layer: int | None, head: str | None, n_layers: int, n_heads: int) -> ExportedAlignment:
-    """The flags' choice, else the run's ``alignment.json``, else the last layer's mean."""
+    """The run's ``alignment.json`` (else the last layer's mean), each part overridden by its flag."""
     source, chosen_layer, chosen_head = "default", -1, "mean"
     choice_file = run.path / "alignment.json"
-    if layer is not None or head is not None:
-        source = "flags"
-    elif choice_file.is_file():
+    if choice_file.is_file():
         try:
             choice = json.loads(choice_file.read_text(encoding="utf-8"))["choice"]
             chosen_layer, chosen_head = int(choice["layer"]), str(choice["head"])
         except (ValueError, KeyError, TypeError) as err:
             raise ConfigError(
                 f"{choice_file}: not an alignment choice ({err}); rerun `attnkit evaluate --split dev --choose` "
-                "or pass --align-layer / --align-head"
+                "or pass --align-layer and --align-head"
             ) from None
         source = "alignment.json"
+    if layer is not None or head is not None:
+        source = "flags" if source == "default" else "flags and alignment.json"
     chosen_layer = chosen_layer if layer is None else layer
     chosen_head = chosen_head if head is None else head
     if not -n_layers <= chosen_layer < n_layers:
@@ -204,17 +224,18 @@ def _ffn(spec: Any, ff: Any, norm: torch.nn.LayerNorm) -> None:
     _linear(spec.linear_1, ff[3].weight, ff[3].bias)
 
 
-def _positions(spec: Any, model: Any, rotary: bool, n_positions: int) -> None:
-    """The absolute table as a variable (attnkit's own sinusoids, learned vectors or zeros)."""
-    if rotary:
-        if hasattr(spec, "position_encodings"):  # the encoder spec makes one whatever the rotary option
-            delattr(spec, "position_encodings")
-        return
+def _positions(spec: Any, model: Any, n_positions: int) -> None:
+    """The absolute table as a variable: attnkit's own sinusoids, learned vectors, or zeros."""
+    from ..nn.positional import LearnedPositionalEncoding, SinusoidalPositionalEncoding
+
     pos = model.positions
-    if pos is None:  # positional: none
+    table: Tensor
+    if isinstance(pos, LearnedPositionalEncoding):
+        table = pos.weight
+    elif isinstance(pos, SinusoidalPositionalEncoding):  # and its [sin; cos] halves subclass
+        table = pos.table
+    else:  # positional: none
         table = torch.zeros(n_positions, model.d_model)
-    else:
-        table = pos.weight if hasattr(pos, "weight") else pos.table
     spec.position_encodings.encodings = _np(table)
 
 
@@ -236,7 +257,7 @@ def build_spec(run: Run, alignment: ExportedAlignment) -> Any:
     rope = attn.rotary if isinstance(attn.rotary, RotaryEmbedding) else None
     common: dict[str, Any] = {
         "pre_norm": mcfg.norm == "pre",
-        "activation": getattr(common_spec.Activation, _ACTIVATIONS[mcfg.activation]),
+        "activation": common_spec.Activation[_ACTIVATIONS[mcfg.activation]],
         "num_heads_kv": None if n_kv == n_heads else n_kv,
     }
     if rope is not None:
@@ -257,7 +278,10 @@ def build_spec(run: Run, alignment: ExportedAlignment) -> Any:
     ):
         side.scale_embeddings = scaled
         (side.embeddings[0] if isinstance(side.embeddings, list) else side.embeddings).weight = _np(embedding.weight)
-        _positions(side, model, rope is not None, cast(Any, run.task).spec.max_len)
+        if rope is None:
+            _positions(side, model, cast(Any, run.task).spec.max_len)
+        elif side is encoder:  # the encoder spec makes a (sinusoidal) position table whatever its rotary option
+            delattr(side, "position_encodings")
         if mcfg.norm == "pre":
             _norm(side.layer_norm, final)
         for i, (layer_spec, layer) in enumerate(zip(side.layer, layers)):
@@ -423,6 +447,7 @@ def translate(
     decode: DecodeOptions | None = None,
     translator: Any = None,
     export_dir: str | Path | None = None,
+    device: str = "cpu",
 ) -> list[Translation]:
     """Translate raw lines with the run's CTranslate2 export, through the run's task.
 
@@ -433,6 +458,7 @@ def translate(
         decode: attnkit's decoding options, mapped by :func:`engine_options`.
         translator: a ``ctranslate2.Translator`` to use; default one on `export_dir`.
         export_dir: the export folder; default ``RUN/export/ctranslate2``.
+        device: where CTranslate2 runs without `translator` (``cpu``, or ``cuda`` for any CUDA device).
 
     Returns:
         One :class:`attnkit.decoding.Translation` per input, as the task's ``predict`` makes them;
@@ -453,7 +479,7 @@ def translate(
     task.check_inputs(list(inputs), options=options)
     locale = task._check_options(options).get("locale", "")
     if translator is None:
-        translator = load_translator(export_dir or default_export_dir(run.path))
+        translator = load_translator(export_dir or default_export_dir(run.path), device=device)
     tokens = [task.source_tokens(text, locale) for text in inputs]
     ids = [task.src_vocab.encode(t) for t in tokens]
     limits = [decode.max_len or task.output_limit(len(i)) for i in ids]
