@@ -213,6 +213,10 @@ def test_translate_engine_ctranslate2_gives_attnkit_output(trained, capsys):
     capsys.readouterr()
     argv = ["translate", "--model", str(trained), "--engine", "ctranslate2", "--export", str(int8), *texts]
     assert main(argv) == 0 and len(capsys.readouterr().out.splitlines()) == 3
+    # an export of other weights is refused, naming the command that makes a new one
+    (int8 / METADATA_FILE).write_text(json.dumps({"weights_sha256": "0" * 64}))
+    assert main(argv) == 2
+    assert "export again with `attnkit export" in capsys.readouterr().err
     # a GNMT length penalty has no CTranslate2 counterpart: a usage error naming the flag
     assert main(["translate", "--model", str(trained), "--engine", "ctranslate2", "--beam", "5", *texts]) == 2
     assert "--alpha" in capsys.readouterr().err

@@ -46,6 +46,7 @@ its scores are divided by length ** length_penalty (multiplied back: attnkit rep
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -367,6 +368,7 @@ def export_ctranslate2(
             "task": run.config.data.task,
             "alignment": alignment.as_dict(),
             "quantization": quantization,
+            "weights_sha256": _weights_digest(run.path),
             "decoding": {"min_decoding_length": 0, "return_end_token": True, "max_input_length": 0},
         }
         atomic_write_text(staging / METADATA_FILE, json.dumps(meta, indent=2) + "\n")
@@ -409,18 +411,39 @@ def engine_options(decode: DecodeOptions) -> dict[str, Any]:
     }
 
 
-def load_translator(export_dir: str | Path, *, device: str = "cpu", threads: int = 0) -> Any:
+def _weights_digest(run_dir: Path) -> str:
+    """SHA-256 of the run's ``model.safetensors``: an export names the weights it was made from."""
+    with open(run_dir / "model.safetensors", "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def load_translator(
+    export_dir: str | Path, *, device: str = "cpu", threads: int = 0, run_dir: Path | None = None
+) -> Any:
     """A ``ctranslate2.Translator`` on an export folder.
 
+    Args:
+        export_dir: the folder ``attnkit export`` wrote.
+        device: ``cpu``, or ``cuda`` (any CUDA device name) to run on the GPU.
+        threads: CTranslate2's ``intra_threads`` (0: its default).
+        run_dir: when given, the export must have been made from this run's current weights.
+
     Raises:
-        ConfigError: if the folder is not an attnkit CTranslate2 export, or ctranslate2 is missing.
+        ConfigError: if the folder is not an attnkit CTranslate2 export, was made from other
+            weights than `run_dir`'s, or ctranslate2 is missing.
     """
     ct2 = require_ctranslate2()
     folder = Path(export_dir)
+    make = f"`attnkit export {run_dir or 'RUN'} --format ctranslate2`"
     if not (folder / METADATA_FILE).is_file() or not (folder / "model.bin").is_file():
-        raise ConfigError(
-            f"{folder} holds no CTranslate2 export; make one with `attnkit export RUN --format ctranslate2`"
-        )
+        raise ConfigError(f"{folder} holds no CTranslate2 export; make one with {make}")
+    if run_dir is not None:
+        try:
+            made_from = json.loads((folder / METADATA_FILE).read_text(encoding="utf-8")).get("weights_sha256")
+        except ValueError:
+            made_from = None
+        if made_from != _weights_digest(run_dir):
+            raise ConfigError(f"{folder} was exported from other weights than {run_dir}'s; export again with {make}")
     return ct2.Translator(str(folder), device="cuda" if device.startswith("cuda") else "cpu", intra_threads=threads)
 
 
@@ -467,7 +490,8 @@ def translate(
     Raises:
         InputError: for a rejected line or option.
         DecodeOptionError: for decoding options the engine cannot follow (:func:`engine_options`).
-        ConfigError: for a missing export or ctranslate2 package.
+        ConfigError: for a missing or stale export (made from other weights), or a missing
+            ctranslate2 package.
     """
     import dataclasses
 
@@ -479,7 +503,7 @@ def translate(
     task.check_inputs(list(inputs), options=options)
     locale = task._check_options(options).get("locale", "")
     if translator is None:
-        translator = load_translator(export_dir or default_export_dir(run.path), device=device)
+        translator = load_translator(export_dir or default_export_dir(run.path), device=device, run_dir=run.path)
     tokens = [task.source_tokens(text, locale) for text in inputs]
     ids = [task.src_vocab.encode(t) for t in tokens]
     limits = [decode.max_len or task.output_limit(len(i)) for i in ids]
