@@ -49,6 +49,7 @@ LAYERS = {
     "config": 6,
     "training": 6,
     "pretrained": 6,
+    "export": 6,
     "studies": 7,
     "viz": 7,
     "cli": 8,

@@ -58,6 +58,7 @@ _COMMANDS = {
     "explore": ("explore_cmd", "a local web page showing where trained runs' models look"),
     "import-hf": ("import_hf", "import a local Hugging Face checkpoint folder (BERT, GPT-2, ...) as a run folder"),
     "export-hf": ("export_hf", "export a run (BERT-like encoder, GPT-2, ...) as a Hugging Face checkpoint folder"),
+    "export": ("export", "export a Transformer run for an inference engine (CTranslate2), attention kept"),
 }
 
 

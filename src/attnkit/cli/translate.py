@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, cast
 
 from ..errors import InputError
 from ..io import atomic_write_text
-from .common import UserError, add_common, check_output, device_of, load_run, require_translation
+from .common import UserError, add_common, check_output, decode_options, device_of, load_run, require_translation
+from .predict import _check_plot_paths as check_plot_paths  # the same checks as predict's
 from .predict import add_output_arguments, draw_plots, output_lines, plot_paths, predict_checked, read_inputs
 
 EPILOG = """examples:
@@ -59,6 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="Transformer runs: write per-layer, per-head heatmaps of cross-attention to FILE "
         "and of self-attention to FILE-encoder-self.png / FILE-decoder-self.png",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("attnkit", "ctranslate2"),
+        default="attnkit",
+        help="ctranslate2: translate with the run's export (`attnkit export RUN --format ctranslate2`), "
+        "its attention the exported layer and head",
+    )
+    parser.add_argument(
+        "--export", metavar="DIR", help="with --engine ctranslate2: the export folder (default: RUN/export/ctranslate2)"
     )
     parser.add_argument(
         "--output", metavar="FILE", help="write the translations to FILE (atomically) instead of stdout"
@@ -93,7 +104,10 @@ def run(args: argparse.Namespace) -> int:
     if args.n_best_file and args.decode_n_best is None and (args.decode_beam_size or 1) > 1:
         args.decode_n_best = args.decode_beam_size  # the file holds the whole beam unless --n-best says otherwise
     try:
-        results, decode = predict_checked(args, run_, sources, options) if sources else ([], None)
+        if args.engine == "ctranslate2":
+            results, decode = _engine_results(args, run_, sources, options) if sources else ([], None)
+        else:
+            results, decode = predict_checked(args, run_, sources, options) if sources else ([], None)
     except InputError as err:
         raise UserError(str(err)) from None
     n_best = decode.n_best if decode else 1
@@ -127,6 +141,17 @@ def run(args: argparse.Namespace) -> int:
     if args.attention_grid:
         _write_grids(run_, Path(args.attention_grid), results, sources)
     return 0
+
+
+def _engine_results(args: argparse.Namespace, run_, sources: list[str], options: dict[str, str]):
+    """The CTranslate2 export's translations and the decoding options of the flags."""
+    from ..decoding import DecodeOptions
+    from ..export.ctranslate2 import translate
+
+    check_plot_paths(args, sources)
+    decode = decode_options(args, run_) or DecodeOptions()
+    device = str(next(run_.model.parameters()).device)  # --device: where the run was loaded
+    return translate(run_, sources, options=options, decode=decode, export_dir=args.export, device=device), decode
 
 
 def _blank_json() -> str:
