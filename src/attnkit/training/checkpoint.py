@@ -56,13 +56,28 @@ def _written(path: Path, what: str) -> Iterator[None]:
         ) from None
 
 
+def _state_tensors(model: nn.Module, prefix: str = "") -> dict[str, torch.Tensor]:
+    """`model`'s state dict as safetensors takes it: contiguous CPU tensors, and a tensor that
+    shares memory with an earlier one (tied embeddings: the output layer's weight is the target
+    embedding) copied, since safetensors refuses shared storage; loading gives both names the
+    same values again."""
+    seen: set[tuple[int, int]] = set()
+    out = {}
+    for k, v in model.state_dict().items():
+        t = v.detach().contiguous().cpu()
+        key = (t.untyped_storage().data_ptr(), t.storage_offset())
+        out[prefix + k] = t.clone() if key in seen else t
+        seen.add(key)
+    return out
+
+
 def save_weights(model: nn.Module, path: str | Path) -> None:
     """Write `model`'s parameters and buffers to a safetensors file, atomically.
 
     Raises:
         CheckpointWriteError: when the file cannot be written; the previous one stays as it was.
     """
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    tensors = _state_tensors(model)
     with _written(Path(path), "best model"), atomic_path(path) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
 
@@ -119,7 +134,7 @@ def save_state(
             the previous state stays whole and resumable.
     """
     run_dir = Path(run_dir)
-    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors = _state_tensors(model, "model.")
     opt = optimizer.state_dict()
     opt_scalars: dict[str, dict[str, Any]] = {}
     for pid, state in opt["state"].items():
