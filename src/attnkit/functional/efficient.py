@@ -1,0 +1,86 @@
+"""Attention kernels selectable by name: dense attention and the efficient mechanisms for long inputs.
+
+:data:`ATTENTION_KERNELS` maps a name to an :class:`~attnkit.functional.kernels.AttentionKernel`;
+every kernel has one signature (the contract is in :mod:`attnkit.functional.kernels`)::
+
+    out, weights = ATTENTION_KERNELS.get(name)(
+        q,                      # (B, Nh, Tq, Dh)
+        k,                      # (B, Nh, Tk, Dh)
+        v,                      # (B, Nh, Tk, Dv)
+        key_padding=None,       # (B, Tk) bool, True = real key; None = all real
+        causal=False,           # query i attends keys j <= i + Tk - Tq only
+        need_weights=False,     # also return the dense map (B, Nh, Tq, Tk) the output implies
+        **params,               # the kernel's own options, listed in kernel.options
+    )                           # -> out (B, Nh, Tq, Dv), weights (B, Nh, Tq, Tk) or None
+
+Padded keys get weight exactly 0; a query with no real key gets output 0, never NaN. A non-dense
+kernel builds the weights only for inputs of at most
+:data:`~attnkit.functional.kernels.MAX_WEIGHT_ENTRIES` entries (B·Nh·Tq·Tk) and refuses larger ones
+with one line.
+
+Registered here (a new kernel is its function in its own module plus one line below):
+
+- ``dense``: :func:`attnkit.functional.attend`, the fused SDPA kernel (explicit path when weights
+  are asked for). Options: ``dropout_p``.
+
+Option names that configs carry (``model.attention_<option>``, :mod:`attnkit.models.attention_kernels`):
+``window``, ``global_tokens`` (sliding window, flex), ``chunk_size`` (linear attention),
+``num_features`` (Performer), ``num_landmarks`` (Nyströmformer). ``dropout_p`` is set by
+:class:`~attnkit.nn.multihead.MultiHeadAttention` from its ``dropout`` for kernels that declare
+``dropout=True``.
+
+References:
+    [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor
+
+from ..registry import Registry
+from .attention import attend
+from .kernels import AttentionKernel
+
+__all__ = ["ATTENTION_KERNELS", "dense_attention"]
+
+
+def dense_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    *,
+    key_padding: Tensor | None,
+    causal: bool,
+    need_weights: bool,
+    dropout_p: float = 0.0,
+    **params: Any,
+) -> tuple[Tensor, Tensor | None]:
+    """Dense scaled dot-product attention [Vaswani17] Eq. 1, through :func:`attnkit.functional.attend`.
+
+    Args:
+        q: queries (B, Nh, Tq, Dh).
+        k: keys (B, Nh, Tk, Dh).
+        v: values (B, Nh, Tk, Dv).
+        key_padding: (B, Tk) bool, True = real key, or None.
+        causal: query i attends keys j <= i + Tk - Tq only.
+        need_weights: also return the weights (explicit path).
+        dropout_p: probability in [0, 1) of dropping each weight; pass 0 in evaluation.
+
+    Returns:
+        out (B, Nh, Tq, Dv) and weights (B, Nh, Tq, Tk) or None.
+    """
+    context, weights = attend(
+        q, k, v, mask=key_padding, is_causal=causal, dropout_p=dropout_p, need_weights=need_weights
+    )
+    return context, weights
+
+
+ATTENTION_KERNELS: Registry[AttentionKernel] = Registry("attention kernel")
+ATTENTION_KERNELS.register(
+    "dense",
+    AttentionKernel(dense_attention, options=("dropout_p",), dropout=True),
+    "dense scaled dot-product attention (fused SDPA; explicit path for weights)",
+    "[Vaswani17] Eq. 1",
+)
