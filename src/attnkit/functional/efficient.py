@@ -22,6 +22,10 @@ Registered here (a new kernel is its function in its own module plus one line be
 
 - ``dense``: :func:`attnkit.functional.attend`, the fused SDPA kernel (explicit path when weights
   are asked for). Options: ``dropout_p``.
+- ``performer``: :func:`attnkit.functional.performer.performer_attention`, FAVOR+ [Choromanski21].
+  Options: ``num_features``, ``redraw``, ``seed``.
+- ``nystrom``: :func:`attnkit.functional.nystrom.nystrom_attention`, Nyströmformer [Xiong21]; no
+  causal form. Options: ``num_landmarks``, ``pinv_iterations``.
 
 Option names that configs carry (``model.attention_<option>``, :mod:`attnkit.models.attention_kernels`):
 ``window``, ``global_tokens`` (sliding window, flex), ``chunk_size`` (linear attention),
@@ -35,13 +39,15 @@ References:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor
 
 from ..registry import Registry
 from .attention import attend
-from .kernels import AttentionKernel
+from .kernels import AttentionKernel, KernelFn
+from .nystrom import nystrom_attention
+from .performer import performer_attention
 
 __all__ = ["ATTENTION_KERNELS", "dense_attention"]
 
@@ -83,4 +89,26 @@ ATTENTION_KERNELS.register(
     AttentionKernel(dense_attention, options=("dropout_p",), dropout=True),
     "dense scaled dot-product attention (fused SDPA; explicit path for weights)",
     "[Vaswani17] Eq. 1",
+)
+ATTENTION_KERNELS.register(
+    "performer",
+    AttentionKernel(
+        cast(KernelFn, performer_attention),  # explicit options do not match the Protocol's **params
+        options=("num_features", "redraw", "seed"),
+        exact=False,
+        weights="implied map of the FAVOR+ estimate: non-negative, rows sum to 1",
+    ),
+    "Performer FAVOR+: softmax attention estimated with positive orthogonal random features",
+    "[Choromanski21] Lemma 1, Sec. 2.2",
+)
+ATTENTION_KERNELS.register(
+    "nystrom",
+    AttentionKernel(
+        cast(KernelFn, nystrom_attention),
+        options=("num_landmarks", "pinv_iterations"),
+        exact=False,
+        weights="implied Nystrom map F A+ B: may be negative, rows need not sum to 1",
+    ),
+    "Nystromformer: segment-mean landmarks and an iterative pseudo-inverse (bidirectional only)",
+    "[Xiong21] Eqs. 13-15",
 )

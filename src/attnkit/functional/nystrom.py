@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, InputError
+from .kernels import check_weights_size
 
 __all__ = ["segment_means", "iterative_pinv", "nystrom_attention"]
 
@@ -49,13 +50,13 @@ DEFAULT_LANDMARKS = 64
 DEFAULT_PINV_ITERATIONS = 6
 
 
-def segment_means(x: Tensor, real: Tensor, n_landmarks: int) -> tuple[Tensor, Tensor]:
-    """Landmarks: means of `n_landmarks` consecutive segments of the real positions.
+def segment_means(x: Tensor, real: Tensor, num_landmarks: int) -> tuple[Tensor, Tensor]:
+    """Landmarks: means of `num_landmarks` consecutive segments of the real positions.
 
     Args:
         x: (B, Nh, T, Dh).
         real: (B, T) bool, ``True`` = real position.
-        n_landmarks: m, >= 1.
+        num_landmarks: m, >= 1.
 
     Returns:
         ``(landmarks, present)``: landmarks (B, Nh, m, Dh), the mean of the real positions of
@@ -67,8 +68,8 @@ def segment_means(x: Tensor, real: Tensor, n_landmarks: int) -> tuple[Tensor, Te
     b, nh, t, dh = x.shape
     lengths = real.sum(-1, keepdim=True)  # (B, 1)
     rank = real.long().cumsum(-1) - 1  # r-th real position, (B, T)
-    segment = torch.div(rank.clamp_min(0) * n_landmarks, lengths.clamp_min(1), rounding_mode="floor")
-    onehot = F.one_hot(segment, n_landmarks).to(x.dtype) * real[..., None].to(x.dtype)  # (B, T, m)
+    segment = torch.div(rank.clamp_min(0) * num_landmarks, lengths.clamp_min(1), rounding_mode="floor")
+    onehot = F.one_hot(segment, num_landmarks).to(x.dtype) * real[..., None].to(x.dtype)  # (B, T, m)
     counts = onehot.sum(1)  # (B, m)
     sums = torch.einsum("btm,bhtd->bhmd", onehot, x)
     landmarks = sums / counts.clamp_min(1)[:, None, :, None]
@@ -108,7 +109,7 @@ def nystrom_attention(
     key_padding: Tensor | None = None,
     causal: bool = False,
     need_weights: bool = False,
-    n_landmarks: int = DEFAULT_LANDMARKS,
+    num_landmarks: int = DEFAULT_LANDMARKS,
     pinv_iterations: int | None = DEFAULT_PINV_ITERATIONS,
     query_padding: Tensor | None = None,
     conv_weight: Tensor | None = None,
@@ -122,7 +123,7 @@ def nystrom_attention(
         key_padding: (B, Tk) bool, ``True`` = real key; padded keys contribute nothing.
         causal: must be False: landmarks mix every position, so there is no causal form.
         need_weights: also return the implied dense map ``F A^+ B`` (Tq x Tk per head).
-        n_landmarks: number of landmarks m (the paper's m), >= 1; m >= T makes it exact.
+        num_landmarks: number of landmarks m (the paper's m), >= 1; m >= T makes it exact.
         pinv_iterations: steps of the iterative pseudo-inverse (the paper uses 6); None uses
             the exact SVD-based ``torch.linalg.pinv`` instead.
         query_padding: (B, Tq) bool, ``True`` = real query, for the query landmarks; None uses
@@ -137,8 +138,9 @@ def nystrom_attention(
         column is exactly 0.
 
     Raises:
-        InputError: on inconsistent shapes or masks, or ``causal=True``.
-        ConfigError: on a bad `n_landmarks`, `pinv_iterations` or `conv_weight`.
+        InputError: on inconsistent shapes or masks, ``causal=True``, or weights asked for an
+            input above :data:`~attnkit.functional.kernels.MAX_WEIGHT_ENTRIES`.
+        ConfigError: on a bad `num_landmarks`, `pinv_iterations` or `conv_weight`.
 
     Differences from the paper:
         - Segments are taken over each example's real positions, and need not be of equal
@@ -146,7 +148,7 @@ def nystrom_attention(
         - Z_0 of the pseudo-inverse is per matrix (see :func:`iterative_pinv`).
         - Half-precision inputs are computed in float32 and cast back.
     """
-    _check(q, k, v, key_padding, query_padding, causal, n_landmarks, pinv_iterations)
+    _check(q, k, v, key_padding, query_padding, causal, num_landmarks, pinv_iterations)
     b, nh, tq, dh = q.shape
     tk = k.shape[2]
     work = torch.promote_types(q.dtype, torch.float32)
@@ -155,7 +157,7 @@ def nystrom_attention(
     if query_padding is None:
         query_padding = key_padding if (key_padding is not None and tq == tk) else None
     real_q = torch.ones(b, tq, dtype=torch.bool, device=q.device) if query_padding is None else query_padding
-    m = n_landmarks
+    m = num_landmarks
     q_land, q_present = segment_means(qw, real_q, m)  # (B, Nh, m, Dh), (B, m)
     k_land, k_present = segment_means(kw, real_k, m)
     scale = dh**-0.5
@@ -170,6 +172,7 @@ def nystrom_attention(
         out = out + _conv_skip(vw, real_k, conv_weight.to(work), tq)
     weights = None
     if need_weights:
+        check_weights_size(q, k)
         weights = f @ a_pinv @ bmat  # (B, Nh, Tq, Tk)
         if conv_weight is not None:
             weights = weights + _conv_matrix(conv_weight.to(work), tk) * real_k[:, None, None, :].to(work)
@@ -184,7 +187,7 @@ def _check(
     key_padding: Tensor | None,
     query_padding: Tensor | None,
     causal: bool,
-    n_landmarks: int,
+    num_landmarks: int,
     pinv_iterations: int | None,
 ) -> None:
     if causal:
@@ -206,8 +209,8 @@ def _check(
                 f"{name} must be a bool (B, T) = ({b}, {t}) tensor, True = real position; got "
                 f"{pad.dtype} {tuple(pad.shape)}"
             )
-    if isinstance(n_landmarks, bool) or not isinstance(n_landmarks, int) or n_landmarks < 1:
-        raise ConfigError(f"nystrom n_landmarks must be a positive int, got {n_landmarks!r}")
+    if isinstance(num_landmarks, bool) or not isinstance(num_landmarks, int) or num_landmarks < 1:
+        raise ConfigError(f"nystrom num_landmarks must be a positive int, got {num_landmarks!r}")
     if pinv_iterations is not None and (
         isinstance(pinv_iterations, bool) or not isinstance(pinv_iterations, int) or pinv_iterations < 0
     ):

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, InputError
+from .kernels import check_weights_size
 
 __all__ = ["draw_orthogonal_features", "positive_random_features", "performer_attention"]
 
@@ -40,7 +41,7 @@ CAUSAL_CHUNK = 128  # queries per step of the causal prefix sum; memory O(B Nh c
 
 
 def draw_orthogonal_features(
-    n_features: int,
+    num_features: int,
     dim: int,
     *,
     generator: torch.Generator | None = None,
@@ -55,7 +56,7 @@ def draw_orthogonal_features(
     CPU in float64 (the same features for a seed on every device), then moved.
 
     Args:
-        n_features: number of random features M, >= 1.
+        num_features: number of random features M, >= 1.
         dim: head width Dh, >= 1.
         generator: CPU random generator; None uses torch's global one.
         dtype: dtype of the result.
@@ -65,22 +66,22 @@ def draw_orthogonal_features(
         Projection W, (M, Dh).
 
     Raises:
-        ConfigError: if `n_features` or `dim` is not a positive int.
+        ConfigError: if `num_features` or `dim` is not a positive int.
 
     References:
         [Choromanski21] Sec. 2.4 (orthogonal random features), Lemma 1.
     """
-    for name, value in (("n_features", n_features), ("dim", dim)):
+    for name, value in (("num_features", num_features), ("dim", dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"performer {name} must be a positive int, got {value!r}")
     blocks = []
-    for _ in range(math.ceil(n_features / dim)):
+    for _ in range(math.ceil(num_features / dim)):
         gauss = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
         q, r = torch.linalg.qr(gauss)
         q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))  # Haar
         blocks.append(q.T)  # rows orthonormal
-    w = torch.cat(blocks)[:n_features]  # (M, Dh)
-    norms = torch.randn(n_features, dim, generator=generator, dtype=torch.float64).norm(dim=-1)
+    w = torch.cat(blocks)[:num_features]  # (M, Dh)
+    norms = torch.randn(num_features, dim, generator=generator, dtype=torch.float64).norm(dim=-1)
     return (w * norms[:, None]).to(dtype=dtype, device=device)
 
 
@@ -113,8 +114,8 @@ def performer_attention(
     key_padding: Tensor | None = None,
     causal: bool = False,
     need_weights: bool = False,
-    n_features: int = DEFAULT_FEATURES,
-    redraw: bool = True,
+    num_features: int = DEFAULT_FEATURES,
+    redraw: bool = False,
     seed: int = 0,
     projection: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
@@ -127,12 +128,14 @@ def performer_attention(
         key_padding: (B, Tk) bool, ``True`` = real key; padded keys get exactly zero weight.
         causal: query i sees keys j <= i + (Tk - Tq) (needs Tk >= Tq), by prefix sums.
         need_weights: also return the implied dense map (Tq x Tk per head: small inputs only).
-        n_features: number of random features M (the paper's m), >= 1.
-        redraw: True: draw new features from torch's global generator on every call (the
-            paper's redrawing during training); False: the fixed features of `seed`.
+        num_features: number of random features M (the paper's m), >= 1.
+        redraw: False (default): the fixed features drawn from `seed`, the same on every call,
+            so the kernel is a deterministic function of its options; True: new features from
+            torch's global generator on every call (the paper's redrawing during training,
+            reproducible under ``torch.manual_seed``).
         seed: seed of the fixed features (used when ``redraw=False``).
-        projection: explicit W, (M, Dh); overrides `n_features`, `redraw` and `seed` (a module
-            that owns and redraws its features passes them here).
+        projection: explicit W, (M, Dh); overrides `num_features`, `redraw` and `seed` (for a
+            module that owns its features; not a config option).
 
     Returns:
         ``(out, weights)``: out (B, Nh, Tq, Dv); weights (B, Nh, Tq, Tk), non-negative, rows
@@ -140,8 +143,9 @@ def performer_attention(
         A query that sees no real key gets out = 0, never NaN.
 
     Raises:
-        InputError: on inconsistent shapes, a bad `key_padding`, or causal with Tk < Tq.
-        ConfigError: on a bad `n_features` or a `projection` of the wrong width.
+        InputError: on inconsistent shapes, a bad `key_padding`, causal with Tk < Tq, or weights
+            asked for an input above :data:`~attnkit.functional.kernels.MAX_WEIGHT_ENTRIES`.
+        ConfigError: on a bad `num_features` or a `projection` of the wrong width.
 
     References:
         [Choromanski21] Eqs. 1-2 (what is estimated), Lemma 1, Sec. 2.2 (linear form and prefix
@@ -155,21 +159,21 @@ def performer_attention(
         - No epsilon is added to the features; the normaliser is only clamped away from 0, so a
           query with no real key gives 0 rather than a division by zero.
         - Half-precision inputs are computed in float32 and cast back.
+        - The paper redraws the features during training; here that is ``redraw=True``, and the
+          default is one fixed draw (``seed``), shared by every layer that uses the same options.
         - The causal prefix sum is evaluated in chunks of ``CAUSAL_CHUNK`` queries (quadratic
           inside a chunk, a running state across chunks): the same sums in another order.
     """
     b, nh, tq, dh = _check_shapes(q, k, v, key_padding, causal)
     if projection is None:
         gen = None if redraw else torch.Generator().manual_seed(seed)
-        projection = draw_orthogonal_features(n_features, dh, generator=gen)
+        projection = draw_orthogonal_features(num_features, dh, generator=gen)
     if projection.dim() != 2 or projection.shape[1] != dh:
         raise ConfigError(f"performer projection must be (M, Dh={dh}), got {tuple(projection.shape)}")
     work = torch.promote_types(q.dtype, torch.float32)
     w = projection.to(device=q.device, dtype=work)
     tk = k.shape[2]
-    real = (
-        torch.ones(b, tk, dtype=torch.bool, device=q.device) if key_padding is None else key_padding.to(q.device)
-    )
+    real = torch.ones(b, tk, dtype=torch.bool, device=q.device) if key_padding is None else key_padding.to(q.device)
     phi_q, phi_k = _features(q.to(work), k.to(work), w, real)  # (B, Nh, Tq, M), (B, Nh, Tk, M)
     vw = v.to(work)
     if causal:
@@ -181,6 +185,7 @@ def performer_attention(
     out = out / denom.clamp_min(tiny)
     weights = None
     if need_weights:
+        check_weights_size(q, k)
         scores = phi_q @ phi_k.transpose(-1, -2)  # (B, Nh, Tq, Tk)
         if causal:
             visible = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril(tk - tq)
@@ -191,9 +196,7 @@ def performer_attention(
 
 def _check_shapes(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | None, causal: bool) -> tuple[int, ...]:
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise InputError(
-            f"q, k, v must be (B, Nh, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
-        )
+        raise InputError(f"q, k, v must be (B, Nh, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
     b, nh, tq, dh = q.shape
     if k.shape[:2] != (b, nh) or k.shape[3] != dh or v.shape[:3] != k.shape[:3]:
         raise InputError(
@@ -206,7 +209,9 @@ def _check_shapes(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | None, c
             f"{key_padding.dtype} {tuple(key_padding.shape)}"
         )
     if causal and k.shape[2] < tq:
-        raise InputError(f"causal attention needs Tk >= Tq (queries are the last Tq keys), got Tq={tq}, Tk={k.shape[2]}")
+        raise InputError(
+            f"causal attention needs Tk >= Tq (queries are the last Tq keys), got Tq={tq}, Tk={k.shape[2]}"
+        )
     return b, nh, tq, dh
 
 
