@@ -74,13 +74,12 @@ def draw_orthogonal_features(
     for name, value in (("num_features", num_features), ("dim", dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"performer {name} must be a positive int, got {value!r}")
-    blocks = []
-    for _ in range(math.ceil(num_features / dim)):
-        gauss = torch.randn(dim, dim, generator=generator, dtype=torch.float64)
-        q, r = torch.linalg.qr(gauss)
-        q = q * torch.sign(torch.diagonal(r)).where(torch.diagonal(r) != 0, torch.ones(()))  # Haar
-        blocks.append(q.T)  # rows orthonormal
-    w = torch.cat(blocks)[:num_features]  # (M, Dh)
+    n_blocks = math.ceil(num_features / dim)
+    gauss = torch.randn(n_blocks, dim, dim, generator=generator, dtype=torch.float64)
+    q, r = torch.linalg.qr(gauss)  # (n_blocks, Dh, Dh), orthonormal columns
+    signs = torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))
+    q = q * torch.where(signs == 0, 1.0, signs)[:, None, :]  # Haar-distributed
+    w = q.transpose(-1, -2).reshape(n_blocks * dim, dim)[:num_features]  # (M, Dh), rows orthonormal per block
     norms = torch.randn(num_features, dim, generator=generator, dtype=torch.float64).norm(dim=-1)
     return (w * norms[:, None]).to(dtype=dtype, device=device)
 
