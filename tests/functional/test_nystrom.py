@@ -1,5 +1,5 @@
 """Nyströmformer [Xiong21]: checked against dense softmax attention and the paper's three-matrix
-product written out here (Eq. 15 with an SVD pseudo-inverse)."""
+product written out here (with an SVD pseudo-inverse)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ def _dense_softmax(q, k, v, key_padding=None):
 
 
 def _nystrom_by_hand(q, k, v, m):
-    """Eq. 13-15 for T divisible by m, no padding, exact pinv: segment means, three softmaxes."""
+    """The paper's form for T divisible by m, no padding, exact pinv: segment means, three softmaxes."""
     b, nh, t, dh = q.shape
     ql = q.reshape(b, nh, m, t // m, dh).mean(3)
     kl = k.reshape(b, nh, m, t // m, dh).mean(3)
@@ -67,7 +67,7 @@ def _errors_by_landmarks(sizes, pinv_iterations):
 
 def test_converges_to_dense_softmax_as_landmarks_grow():
     sizes = (4, 8, 16, 32, 64)
-    errors = _errors_by_landmarks(sizes, 6)  # the paper's 6 iterations of Eq. 14
+    errors = _errors_by_landmarks(sizes, 6)  # the paper's 6 iterations of the pseudo-inverse
     assert all(a > b for a, b in zip(errors, errors[1:])), dict(zip(sizes, errors))
     assert errors[-1] < 0.01, dict(zip(sizes, errors))  # m = T: left is the error of 6 iterations only
 

@@ -110,5 +110,5 @@ ATTENTION_KERNELS.register(
         weights="implied Nystrom map F A+ B: may be negative, rows need not sum to 1",
     ),
     "Nystromformer: segment-mean landmarks and an iterative pseudo-inverse (bidirectional only)",
-    "[Xiong21] Eqs. 13-15",
+    "[Xiong21] Sec. 3",
 )

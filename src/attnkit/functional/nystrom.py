@@ -1,19 +1,19 @@
 """Nyströmformer attention: softmax attention through a Nyström approximation on landmarks.
 
 With ``m`` landmarks ``Q~`` and ``K~`` (means of consecutive segments of the queries and of the
-keys, Sec. 3.3 / Eq. 13 of [Xiong21]), softmax attention ``S V = softmax(Q K^T / sqrt(Dh)) V`` is
-approximated by (Eq. 15)::
+keys, "segment-means" of [Xiong21] Sec. 3), softmax attention ``S V = softmax(Q K^T / sqrt(Dh)) V`` is
+approximated by (the paper's Nyström form with landmarks)::
 
     S^ V = softmax(Q K~^T / sqrt(Dh)) · pinv(softmax(Q~ K~^T / sqrt(Dh))) · softmax(Q~ K^T / sqrt(Dh)) V
          =        F (Tq x m)         ·             A^+ (m x m)          ·         B (m x Tk) · V
 
 evaluated right to left in time O((Tq + Tk) m Dh + m^3). The Moore-Penrose inverse ``A^+`` is
-approximated by the iteration of Eq. 14 (Razavi et al. 2014)::
+approximated by the paper's iteration (after Razavi et al. 2014)::
 
     Z_0 = A^T / (||A||_1 ||A||_inf),   Z_{j+1} = Z_j (13 I - A Z_j (15 I - A Z_j (7 I - A Z_j))) / 4
 
 The paper's optional skip, a depthwise convolution of V along the sequence (one kernel per
-head, Sec. 4), is added when its weights are given.
+head), is added when its weights are given.
 
 Padding: a padded key is excluded everywhere: its column of B is exactly 0 (masked softmax), and
 the key landmarks are means over real keys only. Segments are formed over the *real* positions
@@ -63,7 +63,7 @@ def segment_means(x: Tensor, real: Tensor, num_landmarks: int) -> tuple[Tensor, 
         each segment (0 for an empty segment); present (B, m) bool, False for an empty segment.
 
     References:
-        [Xiong21] Sec. 3.3, Eq. 13 (segment means).
+        [Xiong21] Sec. 3 (segment-means landmarks).
     """
     b, nh, t, dh = x.shape
     lengths = real.sum(-1, keepdim=True)  # (B, 1)
@@ -77,11 +77,11 @@ def segment_means(x: Tensor, real: Tensor, num_landmarks: int) -> tuple[Tensor, 
 
 
 def iterative_pinv(a: Tensor, n_iterations: int) -> Tensor:
-    """Approximate Moore-Penrose inverse of square matrices by [Xiong21] Eq. 14.
+    """Approximate Moore-Penrose inverse of square matrices by the iteration of [Xiong21] Sec. 3.
 
     Args:
         a: (..., m, m).
-        n_iterations: number of steps of Eq. 14, >= 0 (0 gives the initial Z_0).
+        n_iterations: number of steps of the iteration, >= 0 (0 gives the initial Z_0).
 
     Returns:
         Z, (..., m, m), an approximation of pinv(a) (0 for a zero matrix).
@@ -97,7 +97,7 @@ def iterative_pinv(a: Tensor, n_iterations: int) -> Tensor:
     z = a.transpose(-1, -2) / scale[..., None, None]  # Z_0
     for _ in range(n_iterations):
         az = a @ z
-        z = 0.25 * z @ (13 * eye - az @ (15 * eye - az @ (7 * eye - az)))  # Eq. 14
+        z = 0.25 * z @ (13 * eye - az @ (15 * eye - az @ (7 * eye - az)))  # Z_{j+1}
     return z
 
 
@@ -114,7 +114,7 @@ def nystrom_attention(
     query_padding: Tensor | None = None,
     conv_weight: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Nyström approximation of softmax attention with scale Dh^-1/2 ([Xiong21] Eq. 15).
+    """Nyström approximation of softmax attention with scale Dh^-1/2 ([Xiong21] Sec. 3).
 
     Args:
         q: queries, (B, Nh, Tq, Dh).
@@ -167,7 +167,7 @@ def nystrom_attention(
     bmat = _masked_softmax((q_land @ kw.transpose(-1, -2)) * scale, real_k[:, None, None, :])  # (B, Nh, m, Tk)
     bmat = bmat * q_present[:, None, :, None].to(work)
     a_pinv = torch.linalg.pinv(a) if pinv_iterations is None else iterative_pinv(a, pinv_iterations)
-    out = f @ (a_pinv @ (bmat @ vw))  # Eq. 15, right to left: (B, Nh, Tq, Dv)
+    out = f @ (a_pinv @ (bmat @ vw))  # F A^+ B V, right to left: (B, Nh, Tq, Dv)
     if conv_weight is not None:
         out = out + _conv_skip(vw, real_k, conv_weight.to(work), tq)
     weights = None
@@ -225,7 +225,7 @@ def _masked_softmax(scores: Tensor, keep: Tensor) -> Tensor:
 
 
 def _conv_skip(v: Tensor, real: Tensor, weight: Tensor, tq: int) -> Tensor:
-    """Depthwise convolution of V along the sequence, one kernel per head ([Xiong21] Sec. 4)."""
+    """Depthwise convolution of V along the sequence, one kernel per head (the skip of [Xiong21])."""
     nh, kernel = v.shape[1], weight.shape[-1]
     if tuple(weight.shape) != (nh, 1, kernel) or kernel % 2 == 0 or tq != v.shape[2]:
         raise ConfigError(

@@ -98,7 +98,7 @@ def positive_random_features(x: Tensor, projection: Tensor) -> Tensor:
         Features, (..., M), all positive.
 
     References:
-        [Choromanski21] Lemma 1, Eq. 5 with h(x) = exp(-|x|^2 / 2), f = exp.
+        [Choromanski21] Lemma 1 (positive random features for the softmax kernel).
     """
     m = projection.shape[0]
     logits = x @ projection.T - (x * x).sum(-1, keepdim=True) / 2  # (..., M)
