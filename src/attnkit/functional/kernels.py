@@ -39,7 +39,7 @@ function of this signature in its own module of ``attnkit.functional`` plus one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -53,21 +53,9 @@ MAX_WEIGHT_ENTRIES = 2**24
 when asked for weights; e.g. B = 1, Nh = 4 and T = 2048."""
 
 
-class KernelFn(Protocol):
-    """``(q, k, v, *, key_padding, causal, need_weights, **params) -> (out, weights | None)``; see
-    the module docstring."""
-
-    def __call__(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        *,
-        key_padding: Tensor | None,
-        causal: bool,
-        need_weights: bool,
-        **params: Any,
-    ) -> tuple[Tensor, Tensor | None]: ...
+KernelFn = Callable[..., "tuple[Tensor, Tensor | None]"]
+"""``(q, k, v, *, key_padding, causal, need_weights, **params) -> (out, weights | None)``; see the
+module docstring (a Callable alias: each kernel spells out its own keyword options)."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +100,9 @@ class AttentionKernel:
         """Check the common arguments, then call :attr:`fn` (see the module docstring).
 
         Raises:
-            ValueError: for q, k, v or `key_padding` of the wrong shapes, dtypes or devices, an
-                option the kernel does not take or a required one missing, Tq != Tk for a ``self_only`` kernel, or causal
-                masking with Tk < Tq.
+            ValueError: for q, k, v or `key_padding` of the wrong shapes or dtypes, an option the
+                kernel does not take or a required one missing, Tq != Tk for a ``self_only`` kernel,
+                or causal masking with Tk < Tq.
             InputError: for weights asked of a non-dense kernel above :data:`MAX_WEIGHT_ENTRIES`,
                 or for inputs that require grad given to a kernel that cannot train here.
         """
