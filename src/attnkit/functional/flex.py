@@ -22,6 +22,7 @@ References:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 from .kernels import check_weights_size, key_mask
@@ -93,6 +94,8 @@ def flex_window_attention(
             allowed = allowed & real[bi, kj]
         return allowed
 
+    if not torch.is_grad_enabled():  # torch refuses inputs that require grad on CPU even under no_grad
+        q, k, v = q.detach(), k.detach(), v.detach()
     block_mask = create_block_mask(mask_mod, b, None, t, t, device=q.device, BLOCK_SIZE=block_size)
     out = flex_attention(q, k, v, block_mask=block_mask)
     assert isinstance(out, Tensor)  # without return_lse / return_aux
