@@ -170,3 +170,18 @@ def test_registered_kernel_and_errors():
         nystrom_attention(q, k, v, pinv_iterations=-1)
     with pytest.raises(ConfigError, match="conv_weight"):
         nystrom_attention(q, k, v, conv_weight=torch.randn(2, 1, 4, dtype=F64))
+
+
+def test_inside_multihead_attention_equals_the_dense_layer_with_landmarks_equal_to_length():
+    from attnkit.nn.multihead import MultiHeadAttention
+
+    dense = MultiHeadAttention(16, 4).double().eval()
+    nys = MultiHeadAttention(16, 4, kernel="nystrom", kernel_options={"num_landmarks": 10, "pinv_iterations": 40})
+    nys = nys.double().eval()
+    nys.load_state_dict(dense.state_dict())
+    x = torch.randn(3, 10, 16, dtype=F64)
+    pad = torch.ones(3, 10, dtype=torch.bool)
+    pad[1, 7:] = False
+    ours, ref = nys(x, mask=pad), dense(x, mask=pad)
+    torch.testing.assert_close(ours.output[0], ref.output[0], atol=1e-6, rtol=0)
+    torch.testing.assert_close(ours.output[1, :7], ref.output[1, :7], atol=1e-6, rtol=0)  # padded queries: any

@@ -199,3 +199,22 @@ def test_registered_kernel_and_errors():
     with pytest.raises(ConfigError, match="projection"):
         performer_attention(q, k, v, projection=torch.randn(4, 3, dtype=F64))
     assert performer.CAUSAL_CHUNK < 300
+
+
+def test_trains_inside_multihead_attention():
+    from attnkit.nn.multihead import MultiHeadAttention
+
+    layer = MultiHeadAttention(16, 4, causal=True, kernel="performer", kernel_options={"num_features": 32})
+    x, target = torch.randn(4, 12, 16), torch.randn(4, 12, 16)
+    pad = torch.ones(4, 12, dtype=torch.bool)
+    pad[2, 8:] = False
+    opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(30):
+        opt.zero_grad()
+        loss = ((layer(x, mask=pad).output - target) ** 2)[pad].mean()
+        loss.backward()
+        assert all(p.grad is not None and bool(torch.isfinite(p.grad).all()) for p in layer.parameters())
+        opt.step()
+        losses.append(float(loss))
+    assert losses[-1] < 0.9 * losses[0]

@@ -22,6 +22,14 @@ Registered here (a new kernel is its function in its own module plus one line be
 
 - ``dense``: :func:`attnkit.functional.attend`, the fused SDPA kernel (explicit path when weights
   are asked for). Options: ``dropout_p``.
+- ``window``: sliding-window self-attention in blocks, optional global tokens
+  (:mod:`attnkit.functional.window`, [Beltagy20]); exact: dense attention under the window mask.
+  Options: ``window`` (required), ``global_tokens``, ``dropout_p``.
+- ``linear``: linear attention with phi = elu + 1, chunked causal form
+  (:mod:`attnkit.functional.linear`, [Katharopoulos20]); another attention, not an approximation of
+  softmax. Options: ``chunk_size``.
+- ``flex``: the sliding window (or none) through torch's flex attention with a block mask
+  (:mod:`attnkit.functional.flex`); inference only on CPU. Options: ``window``, ``global_tokens``.
 - ``performer``: :func:`attnkit.functional.performer.performer_attention`, FAVOR+ [Choromanski21].
   Options: ``num_features``, ``redraw``, ``seed``.
 - ``nystrom``: :func:`attnkit.functional.nystrom.nystrom_attention`, Nyströmformer [Xiong21]; no
@@ -34,20 +42,29 @@ Option names that configs carry (``model.attention_<option>``, :mod:`attnkit.mod
 ``dropout=True``.
 
 References:
+    [Beltagy20] I. Beltagy, M. E. Peters, A. Cohan. Longformer: The Long-Document Transformer.
+    2020. arXiv:2004.05150.
+    [Choromanski21] K. Choromanski et al. Rethinking Attention with Performers. ICLR 2021.
+    arXiv:2009.14794.
+    [Katharopoulos20] A. Katharopoulos, A. Vyas, N. Pappas, F. Fleuret. Transformers are RNNs:
+    Fast Autoregressive Transformers with Linear Attention. ICML 2020. arXiv:2006.16236.
     [Vaswani17] A. Vaswani et al. Attention Is All You Need. NeurIPS 2017. arXiv:1706.03762.
+    [Xiong21] Y. Xiong et al. Nyströmformer: A Nyström-Based Algorithm for Approximating
+    Self-Attention. AAAI 2021. arXiv:2102.03902.
 """
 
 from __future__ import annotations
-
-from typing import Any, cast
 
 from torch import Tensor
 
 from ..registry import Registry
 from .attention import attend
-from .kernels import AttentionKernel, KernelFn
+from .flex import flex_window_attention
+from .kernels import AttentionKernel
+from .linear import linear_attention
 from .nystrom import nystrom_attention
 from .performer import performer_attention
+from .window import window_attention
 
 __all__ = ["ATTENTION_KERNELS", "dense_attention"]
 
@@ -61,7 +78,6 @@ def dense_attention(
     causal: bool,
     need_weights: bool,
     dropout_p: float = 0.0,
-    **params: Any,
 ) -> tuple[Tensor, Tensor | None]:
     """Dense scaled dot-product attention [Vaswani17] Eq. 1, through :func:`attnkit.functional.attend`.
 
@@ -91,9 +107,45 @@ ATTENTION_KERNELS.register(
     "[Vaswani17] Eq. 1",
 )
 ATTENTION_KERNELS.register(
+    "window",
+    AttentionKernel(
+        window_attention,
+        options=("window", "global_tokens", "dropout_p"),
+        required=("window",),
+        self_only=True,
+        dropout=True,
+        weights="dense softmax map, zero outside the window",
+    ),
+    "sliding-window (local) self-attention in blocks, optional global tokens",
+    "[Beltagy20] Sec. 3.1",
+)
+ATTENTION_KERNELS.register(
+    "linear",
+    AttentionKernel(
+        linear_attention,
+        options=("chunk_size",),
+        exact=False,
+        weights="implied map phi(q)·phi(k) / row sum, phi = elu + 1",
+    ),
+    "linear attention, feature map elu(x) + 1, chunked causal form",
+    "[Katharopoulos20] Eqs. 6-10",
+)
+ATTENTION_KERNELS.register(
+    "flex",
+    AttentionKernel(
+        flex_window_attention,
+        options=("window", "global_tokens", "block_size"),
+        self_only=True,
+        no_backward_on=("cpu",),
+        weights="dense softmax map, zero outside the window",
+    ),
+    "torch flex_attention with a sliding-window block mask (inference on CPU)",
+    "[Beltagy20], [Dong24]",
+)
+ATTENTION_KERNELS.register(
     "performer",
     AttentionKernel(
-        cast(KernelFn, performer_attention),  # explicit options do not match the Protocol's **params
+        performer_attention,
         options=("num_features", "redraw", "seed"),
         exact=False,
         weights="implied map of the FAVOR+ estimate: non-negative, rows sum to 1",
@@ -104,10 +156,12 @@ ATTENTION_KERNELS.register(
 ATTENTION_KERNELS.register(
     "nystrom",
     AttentionKernel(
-        cast(KernelFn, nystrom_attention),
+        nystrom_attention,
         options=("num_landmarks", "pinv_iterations"),
         exact=False,
         weights="implied Nystrom map F A+ B: may be negative, rows need not sum to 1",
+        causal=False,
+        normalised=False,
     ),
     "Nystromformer: segment-mean landmarks and an iterative pseudo-inverse (bidirectional only)",
     "[Xiong21] Sec. 3",

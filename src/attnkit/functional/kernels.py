@@ -39,7 +39,7 @@ function of this signature in its own module of ``attnkit.functional`` plus one
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Callable
 
 import torch
 from torch import Tensor
@@ -53,21 +53,9 @@ MAX_WEIGHT_ENTRIES = 2**24
 when asked for weights; e.g. B = 1, Nh = 4 and T = 2048."""
 
 
-class KernelFn(Protocol):
-    """``(q, k, v, *, key_padding, causal, need_weights, **params) -> (out, weights | None)``; see
-    the module docstring."""
-
-    def __call__(
-        self,
-        q: Tensor,
-        k: Tensor,
-        v: Tensor,
-        *,
-        key_padding: Tensor | None,
-        causal: bool,
-        need_weights: bool,
-        **params: Any,
-    ) -> tuple[Tensor, Tensor | None]: ...
+KernelFn = Callable[..., "tuple[Tensor, Tensor | None]"]
+"""``(q, k, v, *, key_padding, causal, need_weights, **params) -> (out, weights | None)``; see the
+module docstring (a Callable alias: each kernel spells out its own keyword options)."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +75,10 @@ class AttentionKernel:
         dropout: True when it takes ``dropout_p`` (attention dropout on its weights).
         weights: what the returned weights are, for people and reports ("dense softmax map",
             "the window's weights, zero outside it", ...).
+        causal: False when it has no causal form (Nyström: landmarks average every position);
+            then ``causal=True`` is refused with one line.
+        normalised: True when its weights are non-negative and each row sums to 1 over the keys
+            it sees; False where they need not (Nyström's implied map F A^+ B).
     """
 
     fn: KernelFn
@@ -97,6 +89,8 @@ class AttentionKernel:
     self_only: bool = False
     dropout: bool = False
     weights: str = "dense softmax map"
+    causal: bool = True
+    normalised: bool = True
 
     def __call__(
         self,
@@ -112,11 +106,12 @@ class AttentionKernel:
         """Check the common arguments, then call :attr:`fn` (see the module docstring).
 
         Raises:
-            ValueError: for q, k, v or `key_padding` of the wrong shapes, dtypes or devices, an
-                option the kernel does not take or a required one missing, Tq != Tk for a ``self_only`` kernel, or causal
-                masking with Tk < Tq.
+            ValueError: for q, k, v or `key_padding` of the wrong shapes or dtypes, an option the
+                kernel does not take or a required one missing, Tq != Tk for a ``self_only`` kernel,
+                or causal masking with Tk < Tq.
             InputError: for weights asked of a non-dense kernel above :data:`MAX_WEIGHT_ENTRIES`,
-                or for inputs that require grad given to a kernel that cannot train here.
+                for inputs that require grad given to a kernel that cannot train here, or for
+                causal masking asked of a kernel without a causal form.
         """
         unknown = sorted(set(params) - set(self.options))
         if unknown:
@@ -132,6 +127,8 @@ class AttentionKernel:
                 f"this attention kernel is for self-attention without a cache (Tq == Tk), got Tq={tq}, Tk={tk}; "
                 "use the dense kernel for cross-attention and cached decoding"
             )
+        if causal and not self.causal:
+            raise InputError("this attention kernel has no causal form; choose a causal one (dense, window, performer)")
         if causal and tk < tq:
             raise ValueError(f"causal attention needs Tk >= Tq, got Tq={tq}, Tk={tk}")
         if q.device.type in self.no_backward_on and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):
