@@ -154,7 +154,9 @@ def performer_attention(
         - The exponents are shifted before exp (per query by its largest feature logit, for the
           keys by one constant over all real keys, features and positions of a head) for
           stability; the shifts cancel in the ratio, so the estimator is the paper's. The shifts
-          carry no gradient (they cancel exactly).
+          carry no gradient (they cancel exactly). Under ``causal`` the key shift spans every
+          position, as in the official code: a much larger later key can make earlier features
+          underflow in float32 (never NaN; float64 has the range to spare).
         - No epsilon is added to the features; the normaliser is only clamped away from 0, so a
           query with no real key gives 0 rather than a division by zero.
         - Half-precision inputs are computed in float32 and cast back.
