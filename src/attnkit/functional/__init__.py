@@ -3,12 +3,14 @@
 score (:mod:`.score`) -> alignment (:mod:`.normalize`) -> fusion (:mod:`.fuse`), composed by
 :func:`attend`. Masks (:mod:`.masks`) are boolean, ``True`` = may attend; the windows and the
 Gaussian of Luong's local attention are in :mod:`.local`; attention rollout over layers in
-:mod:`.rollout`; per-edge softmax and aggregation over graph neighbourhoods in :mod:`.graph`;
+:mod:`.rollout`; dense and efficient attention kernels selectable by name (sliding window, linear,
+flex) in :mod:`.efficient`; per-edge softmax and aggregation over graph neighbourhoods in :mod:`.graph`;
 the affine warp of a spatial transformer in :mod:`.warp`.
 """
 
 from . import fuse, graph, local, masks, normalize, score
 from .attention import NORMALISERS, SCORES, Attended, attend
+from .efficient import ATTENTION_KERNELS
 from .fuse import weighted_sum
 from .graph import add_self_loops, aggregate, check_edge_index, edge_softmax, remove_self_loops
 from .hard import gumbel_softmax_st, hard_argmax, sample_hard
@@ -24,6 +26,7 @@ __all__ = [
     "attend",
     "SCORES",
     "NORMALISERS",
+    "ATTENTION_KERNELS",
     "score",
     "normalize",
     "fuse",

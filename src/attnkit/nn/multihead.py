@@ -7,6 +7,10 @@ attention; one key/value head is multi-query attention); they are shared by cons
 heads. Caches go in and out explicitly as :class:`KVCache`: the module keeps no state between
 calls.
 
+The attention itself is the dense one by default (``kernel="dense"``, the paths above); another
+kernel of :data:`attnkit.functional.efficient.ATTENTION_KERNELS` (sliding window, linear, flex,
+...) is chosen by name with ``kernel=`` and its options with ``kernel_options=``.
+
 Two kinds of cache, told apart by the argument they are passed as:
 
 - ``cache=``: the keys and values of the positions seen so far in *self-attention*; each call
@@ -26,13 +30,15 @@ References:
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+from typing import Any, Mapping, NamedTuple, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..functional import attend
+from ..functional.efficient import ATTENTION_KERNELS
+from ..functional.kernels import AttentionKernel
 from ..functional.masks import as_scores_mask
 
 __all__ = ["KVCache", "MHAOutput", "MultiHeadAttention", "Rotary"]
@@ -87,10 +93,17 @@ class MultiHeadAttention(nn.Module):
         batch_first: inputs and output of :meth:`forward` are (B, T, D); False takes and returns
             (T, B, D), as :class:`torch.nn.MultiheadAttention` with ``batch_first=False`` (weights,
             masks and caches stay batch first, as torch's weights and masks do).
+        kernel: a name of :data:`attnkit.functional.efficient.ATTENTION_KERNELS`. ``"dense"`` (the
+            default) is the fused SDPA kernel / explicit path; another kernel takes no `bias`,
+            only (B, Tk) padding masks (and the causal flag), and, if it is ``self_only``, no
+            cache or cross-attention. Parameters are the same for every kernel.
+        kernel_options: the kernel's options (``{"window": 64}``); its ``dropout_p`` is `dropout`.
 
     Raises:
         ValueError: if Nh does not divide D, Nkv does not divide Nh, `dropout` is not in
-            [0, 1), or ``packed=True`` with Dk or Dv different from D.
+            [0, 1), or ``packed=True`` with Dk or Dv different from D; for an unknown kernel,
+            an option it does not take or a required one missing, or ``dropout > 0`` with a
+            kernel that has no attention dropout.
 
     Differences from the paper:
         optional grouped key/value heads, rotary embeddings and biases on the projections
@@ -111,6 +124,8 @@ class MultiHeadAttention(nn.Module):
         packed: bool | None = None,
         rotary: Rotary | None = None,
         batch_first: bool = True,
+        kernel: str = "dense",
+        kernel_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         num_kv_heads = n_heads if num_kv_heads is None else num_kv_heads
@@ -133,6 +148,8 @@ class MultiHeadAttention(nn.Module):
         self.k_proj = None if packed else nn.Linear(kdim, self.kv_dim, bias=bias)
         self.v_proj = None if packed else nn.Linear(vdim, self.kv_dim, bias=bias)
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
+        self.kernel, self.kernel_options = kernel, dict(kernel_options or {})
+        self._kernel = _checked_kernel(kernel, self.kernel_options, dropout)
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
@@ -352,6 +369,8 @@ class MultiHeadAttention(nn.Module):
     def _attend(
         self, q: Tensor, kv: KVCache, mask: Tensor | None, bias: Tensor | None, need_weights: bool, causal: bool
     ) -> tuple[Tensor, Tensor | None]:
+        if self._kernel is not None:
+            return self._attend_kernel(self._kernel, q, kv, mask, bias, need_weights, causal)
         context, weights = attend(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None   Eq. 1
             q,
             self._repeat_kv(kv.keys),
@@ -361,6 +380,34 @@ class MultiHeadAttention(nn.Module):
             is_causal=causal,
             dropout_p=self.dropout if self.training else 0.0,
             need_weights=need_weights,
+        )
+        return self.out_proj(context.transpose(1, 2).flatten(2)), weights  # (B, Tq, D)   W^O
+
+    def _attend_kernel(
+        self,
+        kernel: AttentionKernel,
+        q: Tensor,
+        kv: KVCache,
+        mask: Tensor | None,
+        bias: Tensor | None,
+        need_weights: bool,
+        causal: bool,
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`_attend` through a non-dense kernel: padding masks only, no bias."""
+        if bias is not None:
+            raise ValueError(f"attention kernel {self.kernel!r} takes no bias (ALiBi, ...); use kernel='dense'")
+        b, tk = q.shape[0], kv.keys.shape[-2]
+        params = dict(self.kernel_options)
+        if kernel.dropout and self.training and self.dropout > 0:
+            params["dropout_p"] = self.dropout
+        context, weights = kernel(  # (B, Nh, Tq, Dh), (B, Nh, Tq, Tk) | None
+            q,
+            self._repeat_kv(kv.keys),
+            self._repeat_kv(kv.values),
+            key_padding=_padding_only(mask, b, tk, self.kernel),
+            causal=causal,
+            need_weights=need_weights,
+            **params,
         )
         return self.out_proj(context.transpose(1, 2).flatten(2)), weights  # (B, Tq, D)   W^O
 
@@ -386,9 +433,10 @@ class MultiHeadAttention(nn.Module):
         return KVCache(self._heads(keys).contiguous(), self._heads(values).contiguous())  # (B, Nkv, Tk, Dh)
 
     def extra_repr(self) -> str:
+        kernel = "" if self._kernel is None else f", kernel={self.kernel}, kernel_options={self.kernel_options}"
         return (
             f"d_model={self.d_model}, n_heads={self.n_heads}, num_kv_heads="
-            f"{self.num_kv_heads}, dropout={self.dropout}, causal={self.causal}"
+            f"{self.num_kv_heads}, dropout={self.dropout}, causal={self.causal}{kernel}"
         )
 
     # --- helpers -------------------------------------------------------------------------------
@@ -536,6 +584,42 @@ def _torch_masks(
             raise TypeError(f"key_padding_mask / attn_mask must be bool or floating point, got {part.dtype}")
         allowed = keep if allowed is None else allowed & keep
     return allowed, bias
+
+
+def _checked_kernel(name: str, options: dict[str, Any], dropout: float) -> AttentionKernel | None:
+    """The kernel named `name` after checking its options, or None for the dense paths."""
+    kernel = ATTENTION_KERNELS.get(name)
+    if "dropout_p" in options:
+        raise ValueError("the kernel's dropout_p is MultiHeadAttention's dropout; pass dropout= instead")
+    if name == "dense":
+        if options:
+            raise ValueError(f"the dense kernel takes no kernel_options, got {', '.join(options)}")
+        return None
+    unknown = sorted(set(options) - set(kernel.options))
+    if unknown:
+        raise ValueError(
+            f"attention kernel {name!r} takes no option {', '.join(unknown)}; it takes: {', '.join(kernel.options)}"
+        )
+    missing = [option for option in kernel.required if options.get(option) is None]
+    if missing:
+        raise ValueError(f"attention kernel {name!r} needs kernel_options {', '.join(missing)}")
+    if dropout > 0 and not kernel.dropout:
+        raise ValueError(f"attention kernel {name!r} has no attention weights to drop; pass dropout=0")
+    return kernel
+
+
+def _padding_only(mask: Tensor | None, b: int, tk: int, name: str) -> Tensor | None:
+    """A mask that is padding only ((B, Tk), or (B|1, 1.., Tk)) as (B, Tk); anything else refused."""
+    if mask is None:
+        return None
+    if mask.dtype != torch.bool:
+        raise TypeError(f"mask must be torch.bool with True = may attend, got {mask.dtype}")
+    if mask.dim() >= 2 and mask.shape[0] in (1, b) and mask.shape[-1] == tk and all(n == 1 for n in mask.shape[1:-1]):
+        return mask.reshape(mask.shape[0], tk).expand(b, tk)
+    raise ValueError(
+        f"attention kernel {name!r} takes only a (B, Tk) padding mask, got {tuple(mask.shape)}; "
+        "use kernel='dense' for other masks"
+    )
 
 
 def _check_sizes(d_model: int, n_heads: int, num_kv_heads: int, dropout: float) -> None:
