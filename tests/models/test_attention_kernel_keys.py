@@ -130,3 +130,11 @@ def test_transformer_with_the_window_kernel_trains(one_thread):
     enc = maps.encoder_self[0]
     assert enc.shape == (16, 2, 8, 8) and (enc[..., 0, 3:] == 0).all() and (enc[..., 0, :3] > 0).all()
     assert (enc[:3, :, :, 6:] == 0).all()  # padding
+
+
+def test_attnkit_list_names_the_kernels(capsys):
+    from attnkit.cli import main
+
+    assert main(["list", "kernels"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"  {name} " in out for name in ("dense", "window", "linear", "flex")) and "arXiv:2004.05150" in out
