@@ -10,6 +10,9 @@ import torch
 from attnkit.config import ConfigError, load_config
 from attnkit.models import FAMILIES
 from attnkit.models.specs import ImageSpec, Seq2SeqSpec, TaggingSpec
+from attnkit.models.tagger_family import TaggerTransformerConfig
+from attnkit.models.transformer_family import TransformerConfig
+from attnkit.models.vit_family import ViTConfig
 from attnkit.nn.multihead import MultiHeadAttention
 
 SEQ = Seq2SeqSpec(11, 12, 40)
@@ -21,8 +24,16 @@ CASES = [
 ]
 
 
+CONFIGS: dict[str, type] = {
+    "transformer": TransformerConfig,
+    "vit": ViTConfig,
+    "tagger-transformer": TaggerTransformerConfig,
+}
+
+
 def _config(arch: str, sizes: dict, **keys):
-    return FAMILIES.get(arch).config_class(**sizes, **keys)
+    assert FAMILIES.get(arch).config_class is CONFIGS[arch]  # type: ignore[attr-defined]
+    return CONFIGS[arch](**sizes, **keys)
 
 
 @pytest.mark.parametrize(("arch", "sizes", "spec"), CASES)
