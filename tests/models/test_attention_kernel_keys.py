@@ -92,6 +92,22 @@ def test_kernel_reaches_every_self_attention_and_adds_no_parameters(arch, sizes,
     assert family.capabilities(_config(arch, sizes), spec).attention_kernel == "dense"
 
 
+def test_document_classifier_reads_long_documents_with_the_linear_kernel():
+    from attnkit.models.encoder_classifier import EncoderClassifierConfig
+    from attnkit.models.specs import DocumentSpec
+
+    sizes = {"word_dim": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "layers": 1, "max_words": 300}
+    cfg = EncoderClassifierConfig(**sizes, attention_kernel="linear", attention_chunk_size=32)
+    cfg.check()
+    family = FAMILIES.get("encoder-classifier")
+    model = family.build(cfg, DocumentSpec(20, 3))
+    assert all(m.kernel == "linear" for m in model.modules() if isinstance(m, MultiHeadAttention))
+    assert family.capabilities(cfg).attention_kernel == "linear"
+    tokens = torch.randint(1, 20, (2, 3, 100))  # 3 sentences of 100 words: one sequence of 300
+    out = model(tokens, torch.tensor([[100, 100, 100], [100, 50, 0]]), torch.tensor([3, 2]))
+    assert out.logits.shape == (2, 3) and torch.isfinite(out.logits).all()
+
+
 def test_speech_transformer_refuses_another_kernel():
     from attnkit.models.specs import SpeechSeq2SeqSpec
 
