@@ -115,6 +115,11 @@ class ModelCapabilities:
             (rollout, flow, norm, ALTI, gradient-weighted) can be computed for it: the forced
             decoding of a :class:`~attnkit.models.transformer.TransformerSeq2Seq`, the class token
             of a Vision Transformer, the tokens of an imported BERT or GPT-2.
+        attention_kernel: the kernel of its self-attention, a name of
+            :data:`attnkit.functional.efficient.ATTENTION_KERNELS` (``model.attention_kernel``):
+            ``"dense"``, or an efficient kernel whose maps are the dense maps it implies (zero
+            outside a sliding window; linear attention's normalised phi(q)·phi(k)), returned for
+            inputs up to :data:`attnkit.functional.kernels.MAX_WEIGHT_ENTRIES` entries.
         counts: True for a model fitted by counting, not by gradient descent (the dictionary
             tagger): ``attnkit train`` hands its ``fit(batches)`` every training batch once
             (:mod:`attnkit.training.counting`), validates once and saves it; no optimiser, no steps.
@@ -128,6 +133,7 @@ class ModelCapabilities:
     normaliser: str = "softmax"
     explains: bool = False
     counts: bool = False
+    attention_kernel: str = "dense"
 
 
 @dataclass(frozen=True)

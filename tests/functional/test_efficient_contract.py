@@ -32,7 +32,7 @@ def _inputs(t: int = 9):
 @pytest.mark.parametrize("causal", [False, True])
 def test_every_kernel_keeps_the_contract(name, causal):
     q, k, v, pad = _inputs()
-    if causal and not ATTENTION_KERNELS.get(name).causal:
+    if causal and not ATTENTION_KERNELS.get(name).supports_causal:
         with pytest.raises(InputError, match="no causal form"):
             ATTENTION_KERNELS.get(name)(q, k, v, key_padding=pad, causal=True, **_options(name))
         return
@@ -83,6 +83,16 @@ def test_dense_kernel_has_no_size_limit(monkeypatch):
     q, k, v, pad = _inputs()
     monkeypatch.setattr(kernels, "MAX_WEIGHT_ENTRIES", 1)
     assert ATTENTION_KERNELS.get("dense")(q, k, v, key_padding=pad, need_weights=True)[1] is not None
+
+
+def test_a_kernel_without_a_causal_form_refuses_causal():
+    from attnkit.functional.efficient import dense_attention
+
+    q, k, v, _ = _inputs()
+    kernel = kernels.AttentionKernel(dense_attention, supports_causal=False)
+    assert kernel(q, k, v)[0].shape == (3, 2, 9, 5)
+    with pytest.raises(ValueError, match="no causal form"):
+        kernel(q, k, v, causal=True)
 
 
 def test_one_line_errors():

@@ -16,6 +16,7 @@ EPILOG = """examples:
 SECTION_NAMES = (
     "scores",
     "normalisers",
+    "kernels",
     "attention",
     "modules",
     "pooling",
@@ -30,7 +31,7 @@ SECTION_NAMES = (
 
 def sections() -> dict[str, tuple[str, Registry]]:
     """Section name -> (title, registry), in :data:`SECTION_NAMES` order."""
-    from ..functional import NORMALISERS, SCORES
+    from ..functional import ATTENTION_KERNELS, NORMALISERS, SCORES
     from ..models import DECODERS, FAMILIES
     from ..models.explain import EXPLANATIONS
     from ..nn import POSITIONAL
@@ -41,6 +42,7 @@ def sections() -> dict[str, tuple[str, Registry]]:
     return {
         "scores": ("score functions (attnkit.functional.attend score=...)", SCORES),
         "normalisers": ("alignment functions (attend normalise=..., model.normaliser)", NORMALISERS),
+        "kernels": ("attention kernels of multi-head attention (model.attention_kernel)", ATTENTION_KERNELS),
         "attention": ("RNN decoder attention (model.attention)", DECODERS),
         "modules": ("attention modules (attnkit.nn)", MODULES),
         "pooling": ("attention pooling (attnkit.nn)", POOLING),

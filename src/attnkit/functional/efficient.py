@@ -160,7 +160,7 @@ ATTENTION_KERNELS.register(
         options=("num_landmarks", "pinv_iterations"),
         exact=False,
         weights="implied Nystrom map F A+ B: may be negative, rows need not sum to 1",
-        causal=False,
+        supports_causal=False,
         normalised=False,
     ),
     "Nystromformer: segment-mean landmarks and an iterative pseudo-inverse (bidirectional only)",

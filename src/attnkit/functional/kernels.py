@@ -72,6 +72,7 @@ class AttentionKernel:
         no_backward_on: device types (``"cpu"``, ...) where it has no backward pass; there it refuses
             inputs that require grad with one line (flex attention on CPU).
         self_only: True when it needs Tq == Tk (self-attention without a cache).
+        supports_causal: False when it has no causal form (it refuses ``causal=True``).
         dropout: True when it takes ``dropout_p`` (attention dropout on its weights).
         weights: what the returned weights are, for people and reports ("dense softmax map",
             "the window's weights, zero outside it", ...).
@@ -87,9 +88,9 @@ class AttentionKernel:
     exact: bool = True
     no_backward_on: tuple[str, ...] = ()
     self_only: bool = False
+    supports_causal: bool = True
     dropout: bool = False
     weights: str = "dense softmax map"
-    causal: bool = True
     normalised: bool = True
 
     def __call__(
@@ -108,7 +109,7 @@ class AttentionKernel:
         Raises:
             ValueError: for q, k, v or `key_padding` of the wrong shapes or dtypes, an option the
                 kernel does not take or a required one missing, Tq != Tk for a ``self_only`` kernel,
-                or causal masking with Tk < Tq.
+                or causal masking with Tk < Tq or by a kernel without a causal form.
             InputError: for weights asked of a non-dense kernel above :data:`MAX_WEIGHT_ENTRIES`,
                 for inputs that require grad given to a kernel that cannot train here, or for
                 causal masking asked of a kernel without a causal form.
@@ -127,8 +128,10 @@ class AttentionKernel:
                 f"this attention kernel is for self-attention without a cache (Tq == Tk), got Tq={tq}, Tk={tk}; "
                 "use the dense kernel for cross-attention and cached decoding"
             )
-        if causal and not self.causal:
-            raise InputError("this attention kernel has no causal form; choose a causal one (dense, window, performer)")
+        if causal and not self.supports_causal:
+            raise InputError(
+                "this attention kernel has no causal form; choose a causal one (dense, window, linear, performer)"
+            )
         if causal and tk < tq:
             raise ValueError(f"causal attention needs Tk >= Tq, got Tq={tq}, Tk={tk}")
         if q.device.type in self.no_backward_on and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):

@@ -41,12 +41,23 @@ ATTENTION_KEYS: dict[str, str] = {
 class AttentionKeys(Protocol):
     """The fields a family's config declares (each an int, 0 = not set, except the name)."""
 
-    attention_kernel: str
-    attention_window: int
-    attention_global_tokens: int
-    attention_chunk_size: int
-    attention_num_features: int
-    attention_num_landmarks: int
+    @property
+    def attention_kernel(self) -> str: ...
+
+    @property
+    def attention_window(self) -> int: ...
+
+    @property
+    def attention_global_tokens(self) -> int: ...
+
+    @property
+    def attention_chunk_size(self) -> int: ...
+
+    @property
+    def attention_num_features(self) -> int: ...
+
+    @property
+    def attention_num_landmarks(self) -> int: ...
 
 
 def _values(cfg: AttentionKeys) -> dict[str, int]:
@@ -66,14 +77,23 @@ def _kernel(cfg: AttentionKeys) -> AttentionKernel:
         raise ConfigError(f"model.attention_kernel: {err}") from None
 
 
-def check_attention_keys(cfg: AttentionKeys) -> None:
+def check_attention_keys(cfg: AttentionKeys, *, positional: str = "") -> None:
     """Check the ``model.attention_*`` keys of a config.
+
+    Args:
+        cfg: the family's config.
+        positional: its ``model.positional``, if it has one: ALiBi's score bias needs the dense kernel.
 
     Raises:
         ConfigError: for an unknown kernel (with a did-you-mean), a negative value, a key the
-            kernel does not take, or a required option left at 0.
+            kernel does not take, a required option left at 0, or ALiBi with another kernel.
     """
     kernel = _kernel(cfg)
+    if positional == "alibi" and cfg.attention_kernel != "dense":
+        raise ConfigError(
+            f"model.positional=alibi adds a bias to the scores, which model.attention_kernel={cfg.attention_kernel} "
+            "does not take; choose another positional encoding or attention_kernel=dense"
+        )
     takes = [key for key, option in ATTENTION_KEYS.items() if option in kernel.options]
     for key, value in _values(cfg).items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

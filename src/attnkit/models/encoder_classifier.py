@@ -197,7 +197,7 @@ class EncoderClassifierFamily:
     def capabilities(cls, cfg: EncoderClassifierConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Pooling weights over the words (drawn as the document view) above the encoder's
         ``n_heads``-head self-attention; no decoding, no per-layer maps."""
-        return ModelCapabilities(n_heads=cfg.n_heads)
+        return ModelCapabilities(n_heads=cfg.n_heads, attention_kernel=cfg.attention_kernel)
 
 
 FAMILIES.register(

@@ -42,7 +42,7 @@ References:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, cast
+from typing import Any, Mapping, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -93,6 +93,9 @@ class TransformerBody(nn.Module):
         dropout: on the sums of vectors and positions, attention weights and sublayer outputs.
         positional: a name of :data:`attnkit.nn.POSITIONAL` (sinusoidal, learned, rope, alibi, none).
         max_len: longest sentence, in words (position tables).
+        attention_kernel: the self-attention's kernel, a name of
+            :data:`attnkit.functional.efficient.ATTENTION_KERNELS` (``dense`` by default).
+        kernel_options: that kernel's options (``{"window": 32}``).
 
     Differences from the paper:
         pre-LN blocks [Xiong20] with a final LayerNorm (the paper is post-LN); an input
@@ -112,6 +115,8 @@ class TransformerBody(nn.Module):
         dropout: float,
         positional: str,
         max_len: int,
+        attention_kernel: str = "dense",
+        kernel_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         self.width, self.n_heads, self.scale = d_model, n_heads, math.sqrt(d_model)
@@ -122,7 +127,18 @@ class TransformerBody(nn.Module):
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, rotary) for _ in range(layers)
+            EncoderLayer(
+                d_model,
+                n_heads,
+                d_ff,
+                dropout,
+                True,
+                None,
+                rotary,
+                kernel=attention_kernel,
+                kernel_options=kernel_options,
+            )
+            for _ in range(layers)
         )
         self.norm = nn.LayerNorm(d_model)
 

@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
 from ..schema import check_positive
+from .attention_kernels import check_attention_keys, kernel_settings
 from .family import FAMILIES, check_dropout, set_fields
 from .specs import ModelSpec, TaggingSpec
 from .tagger import (
@@ -106,6 +107,13 @@ class TaggerTransformerConfig(TaggerInputConfig):
     layers: int = 2
     d_ff: int = 256
     positional: str = "sinusoidal"  # attnkit list positional: sinusoidal, learned, rope, alibi, none
+    # efficient self-attention (attnkit.models.attention_kernels): a kernel name and its options, 0 = not set
+    attention_kernel: str = "dense"  # dense | window | linear | flex | ... (attnkit.functional.ATTENTION_KERNELS)
+    attention_window: int = 0  # window, flex: half-width in tokens (keys within that distance)
+    attention_global_tokens: int = 0  # window, flex: the first G positions attend and are attended everywhere
+    attention_chunk_size: int = 0  # linear: chunk length of the causal form
+    attention_num_features: int = 0  # performer: random features per head
+    attention_num_landmarks: int = 0  # nystrom: landmarks per head
 
     def check(self) -> None:
         from ..nn.positional import POSITIONAL
@@ -120,6 +128,7 @@ class TaggerTransformerConfig(TaggerInputConfig):
             )
         if self.positional == "rope" and (self.d_model // self.n_heads) % 2:
             raise ConfigError("model.positional=rope needs an even head width d_model / n_heads")
+        check_attention_keys(self, positional=self.positional)
 
 
 @dataclass(frozen=True)
@@ -233,7 +242,13 @@ class TaggerTransformerFamily(_TaggerFamily):
     name, config_class, attends = "tagger-transformer", TaggerTransformerConfig, True
 
     @classmethod
+    def capabilities(cls, cfg: TaggerTransformerConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
+        """Per-layer self-attention maps, drawn from the chosen attention kernel; no decoding."""
+        return ModelCapabilities(layer_maps=True, n_heads=cfg.n_heads, attention_kernel=cfg.attention_kernel)
+
+    @classmethod
     def body(cls, cfg: TaggerTransformerConfig, in_dim: int, spec: TaggingSpec) -> Body:
+        kernel, options = kernel_settings(cfg)
         return TransformerBody(
             in_dim,
             d_model=cfg.d_model,
@@ -243,6 +258,8 @@ class TaggerTransformerFamily(_TaggerFamily):
             dropout=cfg.dropout,
             positional=cfg.positional,
             max_len=spec.max_len,
+            attention_kernel=kernel,
+            kernel_options=options,
         )
 
 

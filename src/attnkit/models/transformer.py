@@ -16,12 +16,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, cast
+from typing import Any, Callable, Mapping, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
 
 from ..functional import padding_mask
+from ..functional.efficient import ATTENTION_KERNELS
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import ALiBi, PositionKind, build_positional
 from .decoder_cache import TransformerState
@@ -90,7 +91,10 @@ class EncoderLayer(nn.Module):
 
     Options the pretrained architectures need: ``activation`` (``relu``, ``gelu``, ``gelu_tanh``,
     ``silu``), the LayerNorms' ``eps`` (BERT 1e-12), ``causal`` self-attention (a decoder-only
-    language model such as GPT-2).
+    language model such as GPT-2). ``kernel`` / ``kernel_options`` choose the self-attention's
+    kernel (:class:`~attnkit.nn.multihead.MultiHeadAttention`); `dropout` drops attention weights
+    only for kernels that have them (``kernel.dropout``), and always on the residuals and the
+    feed-forward sublayer.
     """
 
     def __init__(
@@ -106,10 +110,20 @@ class EncoderLayer(nn.Module):
         *,
         eps: float = 1e-5,
         causal: bool = False,
+        kernel: str = "dense",
+        kernel_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        attn_dropout = dropout if ATTENTION_KERNELS.get(kernel).dropout else 0.0
         self.self_attn = MultiHeadAttention(
-            d_model, n_heads, num_kv_heads=num_kv_heads, dropout=dropout, rotary=rotary, causal=causal
+            d_model,
+            n_heads,
+            num_kv_heads=num_kv_heads,
+            dropout=attn_dropout,
+            rotary=rotary,
+            causal=causal,
+            kernel=kernel,
+            kernel_options=kernel_options,
         )
         self.ff = _FeedForward(d_model, d_ff, dropout, activation)
         self.sub1, self.sub2 = (_Sublayer(d_model, dropout, norm_first, eps) for _ in range(2))
@@ -219,6 +233,10 @@ class TransformerSeq2Seq(nn.Module):
             `pad_id` to -inf after the softmax, as Hugging Face's generation does for Marian
             (``bad_words_ids=[[pad]]``: the pad token keeps its share of the normaliser and is
             never chosen). Teacher forcing (:meth:`forward`) is unchanged.
+        attention_kernel: the encoder self-attention's kernel, a name of
+            :data:`attnkit.functional.efficient.ATTENTION_KERNELS` (``dense`` by default); the
+            decoder's self- and cross-attention stay dense (cached, beam-shared decoding).
+        kernel_options: that kernel's options (``{"window": 64}``).
 
     Raises:
         ValueError: for an unknown positional encoding or activation, D not divisible by Nh, or
@@ -246,6 +264,8 @@ class TransformerSeq2Seq(nn.Module):
         scale_embeddings: bool = True,
         share_embeddings: bool = False,
         suppress_pad: bool = False,
+        attention_kernel: str = "dense",
+        kernel_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if d_model % n_heads:
@@ -272,7 +292,9 @@ class TransformerSeq2Seq(nn.Module):
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None  # added to embeddings
         self.embed_dropout = nn.Dropout(dropout)
         layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary, activation)
-        self.encoder = nn.ModuleList(EncoderLayer(*layer_args) for _ in range(enc_layers))
+        self.encoder = nn.ModuleList(
+            EncoderLayer(*layer_args, kernel=attention_kernel, kernel_options=kernel_options) for _ in range(enc_layers)
+        )
         self.decoder = nn.ModuleList(_DecoderLayer(*layer_args) for _ in range(dec_layers))
         self.enc_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.dec_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()

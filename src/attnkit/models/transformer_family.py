@@ -5,12 +5,14 @@ sources, :class:`~attnkit.models.speech_seq2seq.SpeechTransformer` for speech fr
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
 from ..schema import check_positive
+from .attention_kernels import check_attention_keys, kernel_settings
 from .family import FAMILIES, check_dropout
 from .specs import ModelSpec, Seq2SeqSpec, SpeechSeq2SeqSpec
 from .speech_seq2seq import SpeechTransformer
@@ -39,6 +41,14 @@ class TransformerConfig:
     scale_embeddings: bool = True  # token embeddings times sqrt(d_model)
     share_embeddings: bool = False  # one table for source and target (needs one vocabulary)
     suppress_pad: bool = False  # never generate <pad> (its log-probability -inf after the softmax, as HF's Marian)
+    # efficient encoder self-attention (attnkit.models.attention_kernels; the decoder stays dense):
+    # a kernel name and its options, 0 = not set
+    attention_kernel: str = "dense"  # dense | window | linear | flex | ... (attnkit.functional.ATTENTION_KERNELS)
+    attention_window: int = 0  # window, flex: half-width in tokens (keys within that distance)
+    attention_global_tokens: int = 0  # window, flex: the first G positions attend and are attended everywhere
+    attention_chunk_size: int = 0  # linear: chunk length of the causal form
+    attention_num_features: int = 0  # performer: random features per head
+    attention_num_landmarks: int = 0  # nystrom: landmarks per head
 
     def check(self) -> None:
         """Raises ConfigError for sizes that do not fit together or unknown names."""
@@ -63,6 +73,7 @@ class TransformerConfig:
             raise ConfigError(
                 f"model.positional: unknown {self.positional!r}; choose one of: {', '.join(POSITIONAL.names())}"
             )
+        check_attention_keys(self, positional=self.positional)
 
 
 class TransformerFamily:
@@ -77,6 +88,12 @@ class TransformerFamily:
         speech = isinstance(spec, SpeechSeq2SeqSpec)  # frames in: convolutional subsampling as the source embedding
         if cfg.share_embeddings and (speech or spec.src_vocab_size != spec.tgt_vocab_size):
             raise ConfigError("model.share_embeddings needs one vocabulary for source and target tokens; set it false")
+        if speech and cfg.attention_kernel != "dense":
+            raise ConfigError("model.attention_kernel applies to token sources only; set it to dense for speech")
+        kernel_args: dict[str, Any] = {}  # the encoder's kernel: token sources only
+        if not speech:
+            kernel, options = kernel_settings(cfg)
+            kernel_args = {"attention_kernel": kernel, "kernel_options": options}
         source = spec.n_mels if isinstance(spec, SpeechSeq2SeqSpec) else spec.src_vocab_size
         return (SpeechTransformer if speech else TransformerSeq2Seq)(
             source,
@@ -97,6 +114,7 @@ class TransformerFamily:
             scale_embeddings=cfg.scale_embeddings,
             share_embeddings=cfg.share_embeddings,
             suppress_pad=cfg.suppress_pad,
+            **kernel_args,
         )
 
     @classmethod
@@ -108,7 +126,9 @@ class TransformerFamily:
         """Step-by-step decoding; every layer's and head's maps and the explanations beyond raw
         attention for text (not over speech frames)."""
         text = not isinstance(spec, SpeechSeq2SeqSpec)
-        return ModelCapabilities(decodes=True, layer_maps=text, n_heads=cfg.n_heads, explains=text)
+        return ModelCapabilities(
+            decodes=True, layer_maps=text, n_heads=cfg.n_heads, explains=text, attention_kernel=cfg.attention_kernel
+        )
 
 
 FAMILIES.register(

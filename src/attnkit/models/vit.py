@@ -31,6 +31,8 @@ References:
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 import torch
 from torch import Tensor, nn
 
@@ -58,6 +60,10 @@ class VisionTransformer(nn.Module):
         dropout: dropout on embeddings, attention weights and sublayer outputs.
         eps: the LayerNorms' epsilon (HF ViT: 1e-12).
         activation: the MLP's (``gelu``, ``gelu_tanh``, ``relu``, ``silu``).
+        attention_kernel: the self-attention's kernel, a name of
+            :data:`attnkit.functional.efficient.ATTENTION_KERNELS` (``dense`` by default; the
+            tokens are the class token, then the patches row-major: a window is one over that order).
+        kernel_options: that kernel's options (``{"window": 7, "global_tokens": 1}``).
         pooler: > 0: a pooler of this width, tanh(W z_L^0 + b), on the class token's state, as
             Hugging Face's ``ViTModel``; the head (if any) then classifies the pooled state.
 
@@ -83,6 +89,8 @@ class VisionTransformer(nn.Module):
         eps: float = 1e-5,
         activation: str = "gelu",
         pooler: int = 0,
+        attention_kernel: str = "dense",
+        kernel_options: Mapping[str, Any] | None = None,
     ) -> None:
         super().__init__()
         h, w = image_size
@@ -100,7 +108,20 @@ class VisionTransformer(nn.Module):
         self.positions = nn.Parameter(torch.randn(1, 1 + n_patches, d_model) * 0.02)  # E_pos
         self.dropout = nn.Dropout(dropout)
         self.layers = nn.ModuleList(
-            EncoderLayer(d_model, n_heads, d_ff, dropout, True, None, None, activation, eps=eps) for _ in range(layers)
+            EncoderLayer(
+                d_model,
+                n_heads,
+                d_ff,
+                dropout,
+                True,
+                None,
+                None,
+                activation,
+                eps=eps,
+                kernel=attention_kernel,
+                kernel_options=kernel_options,
+            )
+            for _ in range(layers)
         )
         self.norm = nn.LayerNorm(d_model, eps=eps)
         self.pooler = nn.Linear(d_model, pooler) if pooler else None  # HF ViTModel's pooler.dense

@@ -10,6 +10,7 @@ from torch import nn
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
 from ..schema import check_positive
+from .attention_kernels import check_attention_keys, kernel_settings
 from .family import FAMILIES, check_dropout
 from .specs import ImageSpec, ModelSpec
 from .vit import VIT_ACTIVATIONS, VisionTransformer
@@ -36,6 +37,14 @@ class ViTConfig:
     eps: float = 1e-5  # the LayerNorms' epsilon
     activation: str = "gelu"  # the MLP's: gelu | gelu_tanh | relu | silu
     pooler: int = 0  # > 0: tanh(dense) of this width on the class token's state (HF ViTModel's pooler)
+    # efficient self-attention (attnkit.models.attention_kernels) over the class token, then the patches
+    # row-major: a kernel name and its options, 0 = not set
+    attention_kernel: str = "dense"  # dense | window | linear | flex | ... (attnkit.functional.ATTENTION_KERNELS)
+    attention_window: int = 0  # window, flex: half-width in tokens (keys within that distance)
+    attention_global_tokens: int = 0  # window, flex: the first G positions attend and are attended everywhere
+    attention_chunk_size: int = 0  # linear: chunk length of the causal form
+    attention_num_features: int = 0  # performer: random features per head
+    attention_num_landmarks: int = 0  # nystrom: landmarks per head
 
     def check(self) -> None:
         check_positive(self, "patch_size", "d_model", "n_heads", "layers", "d_ff", section="model")
@@ -50,6 +59,7 @@ class ViTConfig:
             raise ConfigError(f"model.eps must be > 0, got {self.eps}")
         if self.pooler < 0:
             raise ConfigError(f"model.pooler must be >= 0 (0 = no pooler), got {self.pooler}")
+        check_attention_keys(self)
 
 
 class ViTFamily:
@@ -65,6 +75,7 @@ class ViTFamily:
             raise ConfigError(
                 f"model.patch_size={cfg.patch_size} must divide the images' {spec.height} x {spec.width} pixels"
             )
+        kernel, options = kernel_settings(cfg)
         return VisionTransformer(
             spec.channels,
             spec.n_classes,
@@ -78,6 +89,8 @@ class ViTFamily:
             eps=cfg.eps,
             activation=cfg.activation,
             pooler=cfg.pooler,
+            attention_kernel=kernel,
+            kernel_options=options,
         )
 
     @classmethod
@@ -87,7 +100,7 @@ class ViTFamily:
     @classmethod
     def capabilities(cls, cfg: ViTConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
         """Self-attention over patches (rollout); a classifier, no decoding."""
-        return ModelCapabilities(n_heads=cfg.n_heads, explains=True)
+        return ModelCapabilities(n_heads=cfg.n_heads, explains=True, attention_kernel=cfg.attention_kernel)
 
 
 FAMILIES.register(

@@ -102,8 +102,8 @@ class MultiHeadAttention(nn.Module):
     Raises:
         ValueError: if Nh does not divide D, Nkv does not divide Nh, `dropout` is not in
             [0, 1), or ``packed=True`` with Dk or Dv different from D; for an unknown kernel,
-            an option it does not take or a required one missing, or ``dropout > 0`` with a
-            kernel that has no attention dropout.
+            an option it does not take or a required one missing, ``dropout > 0`` with a
+            kernel that has no attention dropout, or ``causal=True`` with a kernel without a causal form.
 
     Differences from the paper:
         optional grouped key/value heads, rotary embeddings and biases on the projections
@@ -150,6 +150,8 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
         self.kernel, self.kernel_options = kernel, dict(kernel_options or {})
         self._kernel = _checked_kernel(kernel, self.kernel_options, dropout)
+        if causal and self._kernel is not None and not self._kernel.supports_causal:
+            raise ValueError(f"attention kernel {kernel!r} has no causal form; pass causal=False or another kernel")
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
