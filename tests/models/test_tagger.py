@@ -322,3 +322,16 @@ def test_a_tied_word_head_needs_a_word_target_over_the_vocabulary():
     family = FAMILIES.get("tagger-bilstm")
     with pytest.raises(ConfigError, match="tie_word_head needs a target named word"):
         family.build(family.config_class(tie_word_head=True), SPEC)
+
+
+@pytest.mark.parametrize("name", ["tagger-transformer", "tagger-bilstm-attention"])
+def test_without_weights_the_fused_attention_gives_the_same_scores_and_no_maps(name):
+    torch.manual_seed(9)
+    _, _, model = build(name, TINY[name])
+    model.eval()
+    words, chars, mask = batch()
+    with_maps, fused = model(words, chars, mask), model(words, chars, mask, need_weights=False)
+    assert with_maps.attention and not fused.attention
+    real = mask.unsqueeze(-1)
+    for name in with_maps.logits:
+        torch.testing.assert_close(fused.logits[name] * real, with_maps.logits[name] * real)
