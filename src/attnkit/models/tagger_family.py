@@ -62,7 +62,7 @@ class TaggerInputConfig:
 
     arch: str = ""
     word_dim: int = 100  # word embedding width
-    char_dim: int = 50  # character encoding width; 0 = words only
+    char_dim: int = 100  # character encoding width ([Plank16]: 100); 0 = words only
     char_encoder: str = "bilstm"  # bilstm (final states) | cnn (max-pooled convolution)
     char_emb: int = 30  # character embedding width
     char_kernel: int = 3  # the character CNN's window, in characters (odd)
