@@ -7,6 +7,7 @@ apart by their characters, and the declared capabilities match the built models.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -23,13 +24,13 @@ from attnkit.training.checkpoint import load_weights, save_weights
 SPEC = TaggingSpec(vocab_size=30, char_vocab_size=12, targets=(("pos", 5), ("morph", 7)), max_len=16, max_word_len=6)
 
 # (family, tiny options): every family, both character encoders, words only, every positional kind
-TINY = {
+TINY: dict[str, dict[str, Any]] = {
     "tagger-transformer": {"word_dim": 6, "char_dim": 4, "d_model": 8, "n_heads": 2, "layers": 2, "d_ff": 12},
     "tagger-bilstm": {"word_dim": 6, "char_dim": 4, "hidden": 5, "layers": 2},
     "tagger-cnn": {"word_dim": 6, "char_dim": 4, "channels": 8, "kernel": 3, "layers": 2},
     "tagger-bilstm-attention": {"word_dim": 6, "char_dim": 4, "hidden": 4, "n_heads": 2},
 }
-TINY = {name: {**opts, "char_encoder": "cnn"} for name, opts in TINY.items()}
+TINY = {name: {**opts, "char_encoder": "cnn"} for name, opts in TINY.items()}  # the default is bilstm
 CASES = [
     *((name, opts) for name, opts in TINY.items()),
     *((name, {**opts, "char_encoder": "bilstm"}) for name, opts in TINY.items()),
