@@ -31,12 +31,12 @@ TINY: dict[str, dict[str, Any]] = {
     "tagger-cnn": {"word_dim": 6, "char_dim": 4, "channels": 8, "kernel": 3, "layers": 2},
     "tagger-bilstm-attention": {"word_dim": 6, "char_dim": 4, "hidden": 4, "n_heads": 2},
 }
-TINY = {name: {**opts, "char_encoder": "cnn"} for name, opts in TINY.items()}  # the default is bilstm
+TINY = {name: {**opts, "char_encoder": "cnn", "suffix_dim": 0} for name, opts in TINY.items()}  # not the defaults
 CASES = [
     *((name, opts) for name, opts in TINY.items()),
     *((name, {**opts, "char_encoder": "bilstm"}) for name, opts in TINY.items()),
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "channels": 8}),
-    ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder
+    ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder and suffixes
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "suffix_dim": 3, "max_suffix": 3, "channels": 8}),
     *(("tagger-transformer", {**TINY["tagger-transformer"], "positional": p}) for p in ("learned", "rope", "alibi")),
 ]
@@ -45,7 +45,7 @@ CASES = [
 def _ids(case):
     name, opts = case
     chars = opts.get("char_encoder", "default") if opts["char_dim"] else "words"
-    chars += "-suffixes" if opts.get("suffix_dim") else ""
+    chars += "-suffixes" if opts.get("suffix_dim", 1) else ""
     return f"{name}-{chars}-{opts.get('positional', '')}"
 
 
@@ -312,7 +312,7 @@ def test_build_encoder_gives_the_taggers_encoder_parameter_names(name):
         ("tagger-bilstm", {"char_encoder": "bilstm", "char_dim": 5}, "must be even"),
         ("tagger-bilstm", {"char_kernel": 5}, "applies to char_encoder=cnn only"),
         ("tagger-bilstm", {"word_dropout": 1.0}, "word_dropout is a probability"),
-        ("tagger-bilstm", {"max_suffix": 3}, "max_suffix has no effect with suffix_dim=0"),
+        ("tagger-bilstm", {"suffix_dim": 0, "max_suffix": 3}, "max_suffix has no effect with suffix_dim=0"),
         ("tagger-bilstm", {"suffix_dim": 8, "suffix_buckets": 1}, "suffix_buckets >= 2"),
         ("tagger-transformer", {"d_model": 10, "n_heads": 4}, "divisible"),
         ("tagger-transformer", {"positional": "spiral"}, "choose one of"),
