@@ -36,7 +36,8 @@ CASES = [
     *((name, opts) for name, opts in TINY.items()),
     *((name, {**opts, "char_encoder": "bilstm"}) for name, opts in TINY.items()),
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "channels": 8}),
-    ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder and suffixes
+    ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder
+    ("tagger-transformer", {**TINY["tagger-transformer"], "suffix_dim": 4, "char_encoder": "bilstm"}),
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "suffix_dim": 3, "max_suffix": 3, "channels": 8}),
     *(("tagger-transformer", {**TINY["tagger-transformer"], "positional": p}) for p in ("learned", "rope", "alibi")),
 ]
@@ -45,7 +46,7 @@ CASES = [
 def _ids(case):
     name, opts = case
     chars = opts.get("char_encoder", "default") if opts["char_dim"] else "words"
-    chars += "-suffixes" if opts.get("suffix_dim", 1) else ""
+    chars += "-suffixes" if opts.get("suffix_dim") else ""
     return f"{name}-{chars}-{opts.get('positional', '')}"
 
 
@@ -312,7 +313,7 @@ def test_build_encoder_gives_the_taggers_encoder_parameter_names(name):
         ("tagger-bilstm", {"char_encoder": "bilstm", "char_dim": 5}, "must be even"),
         ("tagger-bilstm", {"char_kernel": 5}, "applies to char_encoder=cnn only"),
         ("tagger-bilstm", {"word_dropout": 1.0}, "word_dropout is a probability"),
-        ("tagger-bilstm", {"suffix_dim": 0, "max_suffix": 3}, "max_suffix has no effect with suffix_dim=0"),
+        ("tagger-bilstm", {"max_suffix": 3}, "max_suffix has no effect with suffix_dim=0"),
         ("tagger-bilstm", {"suffix_dim": 8, "suffix_buckets": 1}, "suffix_buckets >= 2"),
         ("tagger-transformer", {"d_model": 10, "n_heads": 4}, "divisible"),
         ("tagger-transformer", {"positional": "spiral"}, "choose one of"),
@@ -372,3 +373,13 @@ def test_suffix_features_tell_unknown_words_apart_by_their_endings_alone():
     alone = [model(words[:, :1], chars[:, j : j + 1], mask[:, :1]).logits["pos"][0, 0] for j in range(3)]
     torch.testing.assert_close(alone[0], alone[1])
     assert (alone[0] - alone[2]).abs().max() > 1e-4
+
+
+def test_a_config_saved_before_the_suffix_options_builds_the_same_parameters():
+    saved = {"arch": "tagger-transformer", "word_dim": 16, "char_dim": 8, "char_encoder": "cnn", "char_emb": 30}
+    saved |= {"char_kernel": 3, "word_dropout": 0.1, "dropout": 0.1, "tie_word_head": False, "d_model": 32}
+    saved |= {"n_heads": 2, "layers": 1, "d_ff": 64, "positional": "sinusoidal"}  # a run's config.yaml of then
+    family = FAMILIES.get("tagger-transformer")
+    keys = set(family.build(family.config_class(**saved), SPEC).state_dict())
+    assert not any("suffix" in k for k in keys)
+    assert {k.split(".")[2] for k in keys if k.startswith("encoder.embed.")} == {"words", "chars"}

@@ -68,7 +68,9 @@ class TaggerInputConfig:
     char_encoder: str = "bilstm"  # bilstm (final states) | cnn (max-pooled convolution)
     char_emb: int = 30  # character embedding width
     char_kernel: int = 3  # the character CNN's window, in characters (odd)
-    suffix_dim: int = 32  # width of hashed suffix features (the last 1..max_suffix characters); 0 = none
+    # hashed features of the last 1..max_suffix characters; 0 = none (the default, so that runs saved
+    # before the option existed load); 32 is what docs measured on SBLGNT
+    suffix_dim: int = 0
     max_suffix: int = 4  # longest suffix, in characters
     suffix_buckets: int = 16384  # rows of the hashed suffix table
     word_dropout: float = 0.1  # P(a training word id -> <unk>)
