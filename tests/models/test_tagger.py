@@ -7,6 +7,7 @@ apart by their characters, and the declared capabilities match the built models.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 import torch
@@ -18,23 +19,26 @@ from attnkit.models import FAMILIES
 from attnkit.models.specs import TaggingSpec
 from attnkit.models.tagger import UNK_ID, WordCharEmbedding
 from attnkit.models.tagger_family import build_encoder
+from attnkit.models.tagger_input import SuffixEmbedding
 from attnkit.training.checkpoint import load_weights, save_weights
 
 SPEC = TaggingSpec(vocab_size=30, char_vocab_size=12, targets=(("pos", 5), ("morph", 7)), max_len=16, max_word_len=6)
 
 # (family, tiny options): every family, both character encoders, words only, every positional kind
-TINY = {
+TINY: dict[str, dict[str, Any]] = {
     "tagger-transformer": {"word_dim": 6, "char_dim": 4, "d_model": 8, "n_heads": 2, "layers": 2, "d_ff": 12},
     "tagger-bilstm": {"word_dim": 6, "char_dim": 4, "hidden": 5, "layers": 2},
     "tagger-cnn": {"word_dim": 6, "char_dim": 4, "channels": 8, "kernel": 3, "layers": 2},
     "tagger-bilstm-attention": {"word_dim": 6, "char_dim": 4, "hidden": 4, "n_heads": 2},
 }
-TINY = {name: {**opts, "char_encoder": "cnn"} for name, opts in TINY.items()}
+TINY = {name: {**opts, "char_encoder": "cnn", "suffix_dim": 0} for name, opts in TINY.items()}  # not the defaults
 CASES = [
     *((name, opts) for name, opts in TINY.items()),
     *((name, {**opts, "char_encoder": "bilstm"}) for name, opts in TINY.items()),
     ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "channels": 8}),
     ("tagger-bilstm", {"word_dim": 6, "char_dim": 4, "hidden": 5}),  # the default character encoder
+    ("tagger-transformer", {**TINY["tagger-transformer"], "suffix_dim": 4, "char_encoder": "bilstm"}),
+    ("tagger-cnn", {"word_dim": 6, "char_dim": 0, "suffix_dim": 3, "max_suffix": 3, "channels": 8}),
     *(("tagger-transformer", {**TINY["tagger-transformer"], "positional": p}) for p in ("learned", "rope", "alibi")),
 ]
 
@@ -42,6 +46,7 @@ CASES = [
 def _ids(case):
     name, opts = case
     chars = opts.get("char_encoder", "default") if opts["char_dim"] else "words"
+    chars += "-suffixes" if opts.get("suffix_dim") else ""
     return f"{name}-{chars}-{opts.get('positional', '')}"
 
 
@@ -308,6 +313,8 @@ def test_build_encoder_gives_the_taggers_encoder_parameter_names(name):
         ("tagger-bilstm", {"char_encoder": "bilstm", "char_dim": 5}, "must be even"),
         ("tagger-bilstm", {"char_kernel": 5}, "applies to char_encoder=cnn only"),
         ("tagger-bilstm", {"word_dropout": 1.0}, "word_dropout is a probability"),
+        ("tagger-bilstm", {"max_suffix": 3}, "max_suffix has no effect with suffix_dim=0"),
+        ("tagger-bilstm", {"suffix_dim": 8, "suffix_buckets": 1}, "suffix_buckets >= 2"),
         ("tagger-transformer", {"d_model": 10, "n_heads": 4}, "divisible"),
         ("tagger-transformer", {"positional": "spiral"}, "choose one of"),
         ("tagger-bilstm-attention", {"hidden": 3, "n_heads": 4}, "must divide"),
@@ -322,3 +329,57 @@ def test_a_tied_word_head_needs_a_word_target_over_the_vocabulary():
     family = FAMILIES.get("tagger-bilstm")
     with pytest.raises(ConfigError, match="tie_word_head needs a target named word"):
         family.build(family.config_class(tie_word_head=True), SPEC)
+
+
+@pytest.mark.parametrize("name", ["tagger-transformer", "tagger-bilstm-attention"])
+def test_without_weights_the_fused_attention_gives_the_same_scores_and_no_maps(name):
+    torch.manual_seed(9)
+    _, _, model = build(name, TINY[name])
+    model.eval()
+    words, chars, mask = batch()
+    with_maps, fused = model(words, chars, mask), model(words, chars, mask, need_weights=False)
+    assert with_maps.attention and not fused.attention
+    real = mask.unsqueeze(-1)
+    for name in with_maps.logits:
+        torch.testing.assert_close(fused.logits[name] * real, with_maps.logits[name] * real)
+
+
+def test_suffix_features_are_shared_exactly_by_words_with_the_same_ending():
+    words = ["λογος", "νομος", "λογου", "ος", "ς", "ανθρωπος"]
+    alphabet = {ch: i + 1 for i, ch in enumerate(sorted(set("".join(words))))}
+    chars = torch.zeros(1, len(words), 9, dtype=torch.long)
+    for j, w in enumerate(words):
+        chars[0, j, : len(w)] = torch.tensor([alphabet[ch] for ch in w])
+    ids = SuffixEmbedding(2, max_suffix=3, buckets=2**20).suffix_ids(chars)[0]  # (words, 3)
+    for n in range(1, 4):
+        for a, wa in enumerate(words):
+            assert (ids[a, n - 1] == 0) == (len(wa) < n)
+            for b, wb in enumerate(words):
+                if len(wa) >= n and len(wb) >= n:
+                    assert bool(ids[a, n - 1] == ids[b, n - 1]) == (wa[-n:] == wb[-n:]), (wa, wb, n)
+    assert len(set(ids[ids > 0].tolist())) == len({(w[-n:], n) for w in words for n in range(1, 4) if len(w) >= n})
+
+
+def test_suffix_features_tell_unknown_words_apart_by_their_endings_alone():
+    torch.manual_seed(10)
+    opts = {"word_dim": 6, "char_dim": 0, "suffix_dim": 4, "max_suffix": 2, "hidden": 5}
+    _, _, model = build("tagger-bilstm", opts)
+    model.eval()
+    words, mask = torch.tensor([[UNK_ID, UNK_ID, UNK_ID]]), torch.ones(1, 3, dtype=torch.bool)
+    chars = torch.tensor([[[3, 4, 5], [6, 4, 5], [3, 4, 6]]])  # words 0 and 1 end alike, word 2 does not
+    vectors = model.encoder.embed(words, chars)[0, :, 6:]  # the suffix part of each word vector
+    torch.testing.assert_close(vectors[0], vectors[1])
+    assert (vectors[0] - vectors[2]).abs().max() > 1e-4
+    alone = [model(words[:, :1], chars[:, j : j + 1], mask[:, :1]).logits["pos"][0, 0] for j in range(3)]
+    torch.testing.assert_close(alone[0], alone[1])
+    assert (alone[0] - alone[2]).abs().max() > 1e-4
+
+
+def test_a_config_saved_before_the_suffix_options_builds_the_same_parameters():
+    saved = {"arch": "tagger-transformer", "word_dim": 16, "char_dim": 8, "char_encoder": "cnn", "char_emb": 30}
+    saved |= {"char_kernel": 3, "word_dropout": 0.1, "dropout": 0.1, "tie_word_head": False, "d_model": 32}
+    saved |= {"n_heads": 2, "layers": 1, "d_ff": 64, "positional": "sinusoidal"}  # a run's config.yaml of then
+    family = FAMILIES.get("tagger-transformer")
+    keys = set(family.build(family.config_class(**saved), SPEC).state_dict())
+    assert not any("suffix" in k for k in keys)
+    assert {k.split(".")[2] for k in keys if k.startswith("encoder.embed.")} == {"words", "chars"}

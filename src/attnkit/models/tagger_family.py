@@ -49,13 +49,15 @@ __all__ = [
 ]
 
 _CHAR_OPTIONS = ("char_encoder", "char_emb", "char_kernel")  # meaningless without characters
+_SUFFIX_OPTIONS = ("max_suffix", "suffix_buckets")  # meaningless without suffix features
 
 
 @dataclass(frozen=True)
 class TaggerInputConfig:
     """The input options every tagger family shares (the first fields of its ``model:`` section).
 
-    ``char_dim: 0`` reads words only (then the character options must stay unset);
+    ``char_dim: 0`` reads words only (then the character options must stay unset); ``suffix_dim``
+    adds hashed embeddings of each word's last 1..``max_suffix`` characters;
     ``word_dropout`` replaces a training word by ``<unk>`` with that probability, so the
     character path learns to tag unseen words; ``tie_word_head`` scores a target named ``word``
     (masked-language-model pretraining) through the word embedding.
@@ -63,17 +65,30 @@ class TaggerInputConfig:
 
     arch: str = ""
     word_dim: int = 100  # word embedding width
-    char_dim: int = 50  # character encoding width; 0 = words only
+    char_dim: int = 100  # character encoding width ([Plank16]: 100); 0 = words only
     char_encoder: str = "bilstm"  # bilstm (final states) | cnn (max-pooled convolution)
     char_emb: int = 30  # character embedding width
     char_kernel: int = 3  # the character CNN's window, in characters (odd)
+    # hashed features of the last 1..max_suffix characters; 0 = none (the default, so that runs saved
+    # before the option existed load); 32 is what docs measured on SBLGNT
+    suffix_dim: int = 0
+    max_suffix: int = 4  # longest suffix, in characters
+    suffix_buckets: int = 16384  # rows of the hashed suffix table
     word_dropout: float = 0.1  # P(a training word id -> <unk>)
     dropout: float = 0.2
     tie_word_head: bool = False  # the `word` head's weights = the word embedding (MLM)
 
     def check(self) -> None:
         """Raises ConfigError for sizes out of range, unknown names and ignored options."""
-        check_positive(self, "word_dim", "char_emb", "char_kernel", section="model")
+        check_positive(self, "word_dim", "char_emb", "char_kernel", "max_suffix", section="model")
+        if self.suffix_dim < 0 or self.suffix_buckets < 2:
+            raise ConfigError(
+                f"model.suffix_dim must be >= 0 (0 = no suffix features) and model.suffix_buckets >= 2, got "
+                f"{self.suffix_dim} and {self.suffix_buckets}"
+            )
+        if self.suffix_dim == 0:
+            for name in sorted(set_fields(self) & set(_SUFFIX_OPTIONS)):
+                raise ConfigError(f"model.{name} has no effect with suffix_dim=0 (no suffix features); remove it")
         check_dropout(self.dropout)
         if not 0.0 <= self.word_dropout < 1.0:
             raise ConfigError(f"model.word_dropout is a probability in [0, 1), got {self.word_dropout}")
@@ -187,6 +202,9 @@ def _embedding(cfg: TaggerInputConfig, spec: TaggingSpec) -> WordCharEmbedding:
         char_encoder=cfg.char_encoder,
         char_emb=cfg.char_emb,
         char_kernel=cfg.char_kernel,
+        suffix_dim=cfg.suffix_dim,
+        max_suffix=cfg.max_suffix,
+        suffix_buckets=cfg.suffix_buckets,
         word_dropout=cfg.word_dropout,
         dropout=cfg.dropout,
         pad_id=spec.pad_id,
