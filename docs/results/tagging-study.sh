@@ -5,7 +5,7 @@
 # (early stopping on dev accuracy, train.patience validations without improvement). Resumable: a
 # run with result.json is skipped. The summary (tables of docs/results/tagging.md) is printed by
 # docs/results/tagging_summary.py.
-#   STEPS=3000 CORE=1 docs/results/tagging-study.sh                       # all models, both splits
+#   CORE=1 docs/results/tagging-study.sh          # all models, both splits, the configs' max_steps (STEPS=N: another)
 #   MODELS="transformer bilstm" SPLITS=book docs/results/tagging-study.sh  # a subset
 set -u
 cd "$(dirname "$0")/../.."
@@ -23,7 +23,7 @@ for split in ${SPLITS:-verse book}; do
     elif [ ! -f "$run/model.safetensors" ]; then
       rm -rf "$run"
       budget=""
-      [ "$m" != dictionary ] && budget="--set train.max_minutes=0 --set train.max_steps=${STEPS:-3000}"
+      [ "$m" != dictionary ] && budget="--set train.max_minutes=0" && [ "${STEPS:-0}" != 0 ] && budget="$budget --set train.max_steps=$STEPS"
       A train "configs/greek-tagging-$m-$split.yaml" --out "$run" --no-progress --set train.threads=1 $budget \
         > "$run.log" 2>&1 || { echo "$run failed"; continue; }
     fi
