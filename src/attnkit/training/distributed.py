@@ -121,6 +121,9 @@ def distributed_session() -> Iterator[DistContext]:
     log.debug("rank %d of %d started (%s)", ctx.rank, ctx.world_size, backend)
     try:
         yield ctx
+        # every rank reaches the end before the group goes: a rank still finishing a collective when
+        # another tears the group down aborts in gloo ("terminate called without an active exception")
+        dist.barrier()
     finally:
         dist.destroy_process_group()
 
