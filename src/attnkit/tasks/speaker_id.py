@@ -36,37 +36,19 @@ References:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 import torch
 from torch import Tensor, nn
 
-from ..capabilities import InputKind, TaskCapabilities
-from ..data.audio import FeatureConfig, features_of_file
-from ..data.speech import EspeakMissing, SpeechCache, SynthesisError, Utterance
-from ..errors import ConfigError, InputError
-from ..evaluation import classification_metrics
-from ..io import atomic_write_text
-from ..models.frontends import ConvSubsampling
-from ..models.specs import SpeechSpec
+from ..data.audio import FeatureConfig
+from ..data.speech import Utterance
+from ..errors import ConfigError
 from ..schema import check_positive
-from .base import LossContext, PrimaryMetric
 from .classification import ClassLabel, classification_report
-from .spoken_words import (
-    MAX_SECONDS,
-    VOICES,
-    SpeechBatch,
-    SpokenExample,
-    SpokenWordPrediction,
-    SpokenWordsTask,
-    pad_frames,
-    speech_cache_dir,
-)
+from .spoken_words import VOICES, SpokenExample, SpokenWordPrediction, SpokenWordsTask, check_speech
 
 __all__ = ["SpeakerIdConfig", "SpeakerPrediction", "SpeakerIdTask", "split_texts", "TEXTS"]
 
@@ -159,14 +141,7 @@ class SpeakerIdConfig:
             raise ConfigError("data.speeds and data.pitches must each hold at least one value")
         check_positive(self, "dev_texts", "test_texts", section="data")
         split_texts(self.texts, self.dev_texts, self.test_texts, self.seed)
-        self.features.check()
-        try:
-            for utt in {u: None for u, _ in self.utterances(self.texts[:1])}:
-                utt.check()
-        except SynthesisError as err:
-            raise ConfigError(f"data: {err}") from None
-        except EspeakMissing:  # the voices are checked when the data is built, where espeak-ng is needed
-            pass
+        check_speech(self.features, {u: None for u, _ in self.utterances(self.texts[:1])})
 
     @property
     def features(self) -> FeatureConfig:
@@ -199,181 +174,39 @@ class SpeakerPrediction(SpokenWordPrediction):
     classes: list[str]
 
 
-def _examples(rows: Sequence[Mapping[str, Any]], paths: Sequence[Path], features: FeatureConfig) -> list[SpokenExample]:
-    return [
-        SpokenExample(torch.from_numpy(features_of_file(p, features)), r["label"], r["text"], r["voice"])
-        for r, p in zip(rows, paths)
-    ]
-
-
-_FIELDS = ("text", "voice", "speed", "pitch", "snr_db", "noise_seed")
-
-
 @dataclass
-class SpeakerIdTask:
+class SpeakerIdTask(SpokenWordsTask):
     """Speaker identification as a task plug-in; model family ``speech-encoder``. Primary metric:
     accuracy on held-out texts (macro-F1 breaks ties); evaluation also gives each voice's accuracy
-    and the confusion matrix."""
+    and the confusion matrix. Everything but the split (by text), the classes (the voices), the
+    metrics (no per-voice breakdown beside the per-class one) and the prediction's ``classes`` is
+    :class:`~attnkit.tasks.spoken_words.SpokenWordsTask`'s."""
 
     config: SpeakerIdConfig
 
     name = "speaker-id"
-    config_class = SpeakerIdConfig
-    default_family = "speech-encoder"
-    metric = PrimaryMetric("accuracy", higher_is_better=True, best_possible=1.0, tie_break="macro_f1")
-    loss_unit = "utterances"
-    spec_class = SpeechSpec
-
-    @property
-    def capabilities(self) -> TaskCapabilities:
-        """A WAV file in, one of the voices out."""
-        return TaskCapabilities(InputKind.AUDIO, classes=tuple(self.classes), max_seconds=MAX_SECONDS)
+    config_class = SpeakerIdConfig  # type: ignore[assignment]
 
     @property
     def classes(self) -> list[str]:
         return list(self.config.voices)
 
-    @property
-    def spec(self) -> SpeechSpec:
-        return SpeechSpec(self.config.n_mels, len(self.classes))
-
-    # --- data and the run folder -------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: SpeakerIdConfig, run_dir: str | Path) -> tuple["SpeakerIdTask", dict[str, list]]:
-        """Speak (or find in the cache) every utterance, split by text, write ``dataset.json``.
+    def _held_out(cls, cfg: SpeakerIdConfig) -> tuple[str, dict[str, list[str]]]:
+        """Whole texts are held out (:func:`split_texts`), recorded under ``"texts"``."""
+        return "texts", split_texts(cfg.texts, cfg.dev_texts, cfg.test_texts, cfg.seed)
 
-        Raises:
-            attnkit.errors.ConfigError: if espeak-ng is missing or a voice is unknown.
-        """
-        cache = SpeechCache(speech_cache_dir(cfg.cache))
-        texts = split_texts(cfg.texts, cfg.dev_texts, cfg.test_texts, cfg.seed)
-        records, splits = {}, {}
-        for split, chosen in texts.items():
-            pairs = cfg.utterances(chosen)
-            try:
-                paths = cache.ensure(u for u, _ in pairs)
-            except SynthesisError as err:
-                raise ConfigError(f"data: {err}") from None
-            manifest = cache.manifest()
-            records[split] = [
-                {**asdict(u), "label": y, "file": p.name, "sha256": manifest[p.name]["sha256"]}
-                for (u, y), p in zip(pairs, paths)
-            ]
-            splits[split] = _examples(records[split], paths, cfg.features)
-        info = {"config": asdict(cfg), "classes": list(cfg.voices), "texts": texts, "splits": records}
-        atomic_write_text(Path(run_dir) / "dataset.json", json.dumps(info, indent=1, ensure_ascii=False))
-        return cls(cfg), splits
-
-    @classmethod
-    def load(cls, cfg: SpeakerIdConfig, run_dir: str | Path) -> "SpeakerIdTask":
-        return cls(cfg)
-
-    @classmethod
-    def load_split(cls, run_dir: str | Path, split: str) -> list[SpokenExample]:
-        """The examples of a saved split, re-read from the speech cache (missing files are
-        spoken again) and checked against the run's sha256 sums.
-
-        Raises:
-            attnkit.errors.ConfigError: if a file differs from the one the run was trained on.
-        """
-        info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
-        saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
-        cfg = SpeakerIdConfig(**saved)
-        rows = info["splits"][split]
-        paths = SpeechCache(speech_cache_dir(cfg.cache)).ensure(Utterance(**{k: r[k] for k in _FIELDS}) for r in rows)
-        for r, p in zip(rows, paths):
-            if hashlib.sha256(p.read_bytes()).hexdigest() != r["sha256"]:
-                raise ConfigError(
-                    f"{p}: differs from the recording this run was trained on (another espeak-ng "
-                    "version?); retrain, or point data.cache at the run's cache"
-                )
-        return _examples(rows, paths, cfg.features)
-
-    # --- training: as spoken words, with voices for classes --------------------------------------
-    @staticmethod
-    def encode(examples: Sequence[SpokenExample]) -> list[SpokenExample]:
-        return list(examples)
-
-    @staticmethod
-    def lengths(item: SpokenExample) -> tuple[int, int]:
-        return len(item.frames), 1
-
-    @staticmethod
-    def loss_weight(item: SpokenExample) -> int:
-        return 1
-
-    @staticmethod
-    def collate(items: Sequence[SpokenExample]) -> SpeechBatch:
-        return SpokenWordsTask.collate(items)
-
-    @staticmethod
-    def loss(model: nn.Module, batch: SpeechBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy of the voices (label smoothing from the train config)."""
-        return SpokenWordsTask.loss(model, batch, ctx)
-
-    # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()
     def evaluate(
         self, model: nn.Module, examples: Sequence[SpokenExample], *, batch_size: int = 256, decode: Any = None
     ) -> tuple[dict[str, Any], list[ClassLabel]]:
         """Accuracy, macro-F1, each voice's accuracy (``per_class_accuracy``) and the confusion matrix."""
-        device = next(model.parameters()).device
-        probs = []
-        for start in range(0, len(examples), batch_size):
-            batch = self.collate(examples[start : start + batch_size])
-            probs.append(
-                torch.softmax(model(batch.frames.to(device), batch.lengths.to(device)).logits.float(), -1).cpu()
-            )
-        top = torch.cat(probs).max(-1)
-        predicted = top.indices.tolist()
-        metrics = classification_metrics(predicted, [e.label for e in examples], len(self.classes))
-        metrics["classes"] = self.classes
-        return metrics, [
-            ClassLabel(self.classes[p], float(c), e.label) for p, c, e in zip(predicted, top.values.tolist(), examples)
-        ]
+        metrics, labels = super().evaluate(model, examples, batch_size=batch_size)
+        del metrics["by_voice"]  # the classes are the voices: per_class_accuracy holds it
+        return metrics, labels
 
     def report(self, metrics: Mapping[str, Any], *, detailed: bool = False) -> list[str]:
         return classification_report(metrics, "recordings", detailed=detailed)
 
-    def predict(
-        self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
-    ) -> list[SpeakerPrediction]:
-        """The voice speaking each sound file (any rate and channel count, resampled and averaged),
-        with every voice's probability, the pooling weights and the last layer's self-attention.
-
-        Raises:
-            attnkit.errors.InputError: for a missing, non-audio or empty file, one longer than
-                :data:`~attnkit.tasks.spoken_words.MAX_SECONDS` (from its header, before decoding)
-                or an option (this task takes none); every file is read before any prediction.
-        """
-        if options:
-            raise InputError(f"task {self.name} takes no options, got {', '.join(options)}")
-        if not inputs:
-            raise InputError("no input recordings; give WAV files")
-        limit = self.capabilities.max_seconds
-        frames = [torch.from_numpy(features_of_file(path, self.config.features, max_seconds=limit)) for path in inputs]
-        x, lengths = pad_frames(frames)
-        device = next(model.parameters()).device
-        with torch.no_grad():
-            out = model(x.to(device), lengths.to(device), need_weights=True)
-        probs = torch.softmax(out.logits.float(), -1).cpu()
-        return [
-            self._prediction(f, probs[b], out.pool_weights[b, : int(out.lengths[b])], out.layer_weights, b)
-            for b, f in enumerate(frames)
-        ]
-
     def _prediction(self, frames: Tensor, probs: Tensor, pool: Tensor, layers: tuple, row: int) -> SpeakerPrediction:
-        n = len(pool)
-        best = int(probs.argmax())
-        last = layers[-1][row, :, :n, :n].float().mean(0).cpu().numpy() if layers else None
-        return SpeakerPrediction(
-            output=self.classes[best],
-            probability=float(probs[best]),
-            probabilities=probs.tolist(),
-            frames=frames.numpy(),
-            frame_seconds=self.config.features.frame_seconds,
-            position_seconds=self.config.features.frame_seconds * ConvSubsampling.stride,
-            pool_weights=pool.float().cpu().numpy(),
-            self_weights=last,
-            classes=self.classes,
-        )
+        return SpeakerPrediction(**vars(super()._prediction(frames, probs, pool, layers, row)), classes=self.classes)

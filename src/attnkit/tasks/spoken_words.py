@@ -24,7 +24,7 @@ import os
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, NamedTuple, Sequence
+from typing import Any, ClassVar, Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -52,6 +52,7 @@ __all__ = [
     "SpokenWordsTask",
     "speech_cache_dir",
     "pad_frames",
+    "check_speech",
     "DIGITS",
     "COMMANDS",
     "MAX_SECONDS",
@@ -73,6 +74,23 @@ def speech_cache_dir(given: str = "") -> Path:
     if given:
         return Path(given).expanduser()
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "attnkit" / "speech")
+
+
+def check_speech(features: FeatureConfig, utterances: Iterable[Utterance]) -> None:
+    """Check a speech config's features and every utterance it would speak (text, speed, pitch;
+    the voices too where espeak-ng is installed, else when the data is built).
+
+    Raises:
+        attnkit.errors.ConfigError: ``data: `` and what is wrong, on one line.
+    """
+    features.check()
+    try:
+        for utt in utterances:
+            utt.check()
+    except SynthesisError as err:
+        raise ConfigError(f"data: {err}") from None
+    except EspeakMissing:  # the voices are checked when the data is built, where espeak-ng is needed
+        pass
 
 
 @dataclass(frozen=True)
@@ -110,14 +128,7 @@ class SpokenWordsConfig:
             raise ConfigError("data.speeds and data.pitches must each hold at least one value")
         check_positive(self, "dev_voices", "test_voices", section="data")
         split_voices(self.voices, self.dev_voices, self.test_voices, self.seed)
-        self.features.check()
-        try:
-            for utt, _ in self.utterances(self.voices):
-                utt.check()
-        except SynthesisError as err:
-            raise ConfigError(f"data: {err}") from None
-        except EspeakMissing:  # the voices are checked when the data is built, where espeak-ng is needed
-            pass
+        check_speech(self.features, [u for u, _ in self.utterances(self.voices)])
 
     @property
     def features(self) -> FeatureConfig:
@@ -209,7 +220,7 @@ class SpokenWordsTask:
 
     @property
     def capabilities(self) -> TaskCapabilities:
-        """A WAV file in, one of the words out."""
+        """A WAV file in, one of the classes out (the words; a speaker-id run's voices)."""
         return TaskCapabilities(InputKind.AUDIO, classes=tuple(self.classes), max_seconds=MAX_SECONDS)
 
     @property
@@ -222,16 +233,24 @@ class SpokenWordsTask:
 
     # --- data and the run folder -------------------------------------------------------------
     @classmethod
-    def build(cls, cfg: SpokenWordsConfig, run_dir: str | Path) -> tuple["SpokenWordsTask", dict[str, list]]:
-        """Speak (or find in the cache) every utterance, split by voice, write ``dataset.json``.
+    def _held_out(cls, cfg: Any) -> tuple[str, dict[str, list[str]]]:
+        """What the splits are drawn by (``"voices"``; the key of ``dataset.json`` that records
+        them) and each split's share: ``{"train": [...], "dev": [...], "test": [...]}``."""
+        return "voices", split_voices(cfg.voices, cfg.dev_voices, cfg.test_voices, cfg.seed)
+
+    @classmethod
+    def build(cls, cfg: Any, run_dir: str | Path) -> tuple["SpokenWordsTask", dict[str, list]]:
+        """Speak (or find in the cache) every utterance, split by voice (:meth:`_held_out`), write
+        ``dataset.json``.
 
         Raises:
             attnkit.errors.ConfigError: if espeak-ng is missing or a voice is unknown.
         """
         cache = SpeechCache(speech_cache_dir(cfg.cache))
-        voices = split_voices(cfg.voices, cfg.dev_voices, cfg.test_voices, cfg.seed)
+        task = cls(cfg)
+        key, held = cls._held_out(cfg)
         records, splits = {}, {}
-        for split, names in voices.items():
+        for split, names in held.items():
             pairs = cfg.utterances(names)
             try:
                 paths = cache.ensure(u for u, _ in pairs)
@@ -243,9 +262,9 @@ class SpokenWordsTask:
                 SpokenExample(torch.from_numpy(features_of_file(p, cfg.features)), y, u.text, u.voice)
                 for (u, y), p in zip(pairs, paths)
             ]
-        info = {"config": asdict(cfg), "classes": list(cfg.words), "voices": voices, "splits": records}
+        info = {"config": asdict(cfg), "classes": task.classes, key: held, "splits": records}
         atomic_write_text(Path(run_dir) / "dataset.json", json.dumps(info, indent=1, ensure_ascii=False))
-        return cls(cfg), splits
+        return task, splits
 
     @classmethod
     def load(cls, cfg: SpokenWordsConfig, run_dir: str | Path) -> "SpokenWordsTask":
@@ -261,7 +280,7 @@ class SpokenWordsTask:
         """
         info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
         saved: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
-        cfg = SpokenWordsConfig(**saved)
+        cfg = cls.config_class(**saved)
         cache = SpeechCache(speech_cache_dir(cfg.cache))
         fields = ("text", "voice", "speed", "pitch", "snr_db", "noise_seed")
         rows = info["splits"][split]
@@ -337,8 +356,9 @@ class SpokenWordsTask:
     def predict(
         self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
     ) -> list[SpokenWordPrediction]:
-        """The word spoken in each sound file (any rate, resampled), with the pooling weights and
-        the last layer's self-attention over its frames.
+        """The class of each sound file (the word spoken; a speaker-id run: the voice; any rate and
+        channel count, resampled and averaged), with every class's probability, the pooling weights
+        and the last layer's self-attention over its frames.
 
         Raises:
             attnkit.errors.InputError: for a missing, non-audio or empty file, one longer than
@@ -356,21 +376,24 @@ class SpokenWordsTask:
         with torch.no_grad():
             out = model(x.to(device), lengths.to(device), need_weights=True)
         probs = torch.softmax(out.logits.float(), -1).cpu()
-        preds = []
-        for b, f in enumerate(frames):
-            n = int(out.lengths[b])
-            k = int(probs[b].argmax())
-            last = out.layer_weights[-1][b, :, :n, :n].float().mean(0).cpu().numpy() if out.layer_weights else None
-            preds.append(
-                SpokenWordPrediction(
-                    self.classes[k],
-                    float(probs[b, k]),
-                    probs[b].tolist(),
-                    f.numpy(),
-                    self.config.features.frame_seconds,
-                    self.config.features.frame_seconds * ConvSubsampling.stride,
-                    out.pool_weights[b, :n].float().cpu().numpy(),
-                    last,
-                )
-            )
-        return preds
+        return [
+            self._prediction(f, probs[b], out.pool_weights[b, : int(out.lengths[b])], out.layer_weights, b)
+            for b, f in enumerate(frames)
+        ]
+
+    def _prediction(self, frames: Tensor, probs: Tensor, pool: Tensor, layers: tuple, row: int) -> SpokenWordPrediction:
+        """Row `row`'s prediction from its frames (T, n_mels), class probabilities (C,), pooling
+        weights (T',) and every layer's self-attention (B, H, T', T') each."""
+        n = len(pool)
+        best = int(probs.argmax())
+        last = layers[-1][row, :, :n, :n].float().mean(0).cpu().numpy() if layers else None
+        return SpokenWordPrediction(
+            output=self.classes[best],
+            probability=float(probs[best]),
+            probabilities=probs.tolist(),
+            frames=frames.numpy(),
+            frame_seconds=self.config.features.frame_seconds,
+            position_seconds=self.config.features.frame_seconds * ConvSubsampling.stride,
+            pool_weights=pool.float().cpu().numpy(),
+            self_weights=last,
+        )

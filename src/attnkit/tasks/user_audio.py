@@ -176,9 +176,7 @@ class AudioLabelsTask(SpokenWordsTask):
         ]
 
     @classmethod
-    def build(  # type: ignore[override]
-        cls, cfg: AudioLabelsConfig, run_dir: str | Path
-    ) -> tuple["AudioLabelsTask", dict[str, list]]:
+    def build(cls, cfg: AudioLabelsConfig, run_dir: str | Path) -> tuple["AudioLabelsTask", dict[str, list]]:
         """Read the recordings the TSVs name, split them if needed, write the run's copy.
 
         Raises:
