@@ -46,7 +46,15 @@ from torch import Tensor
 
 from ..errors import InputError
 
-__all__ = ["AttentionKernel", "KernelFn", "MAX_WEIGHT_ENTRIES", "check_weights_size", "key_mask"]
+__all__ = [
+    "AttentionKernel",
+    "KernelFn",
+    "MAX_WEIGHT_ENTRIES",
+    "check_kernel_qkv",
+    "check_weights_size",
+    "key_mask",
+    "upcast_half",
+]
 
 MAX_WEIGHT_ENTRIES = 2**24
 """Largest dense map B·Nh·Tq·Tk (16.8 M entries: 64 MiB in float32) a non-dense kernel builds
@@ -72,12 +80,11 @@ class AttentionKernel:
         no_backward_on: device types (``"cpu"``, ...) where it has no backward pass; there it refuses
             inputs that require grad with one line (flex attention on CPU).
         self_only: True when it needs Tq == Tk (self-attention without a cache).
-        supports_causal: False when it has no causal form (it refuses ``causal=True``).
+        supports_causal: False when it has no causal form (Nyström: landmarks average every
+            position); then ``causal=True`` is refused with one line (:meth:`check_causal`).
         dropout: True when it takes ``dropout_p`` (attention dropout on its weights).
         weights: what the returned weights are, for people and reports ("dense softmax map",
             "the window's weights, zero outside it", ...).
-        causal: False when it has no causal form (Nyström: landmarks average every position);
-            then ``causal=True`` is refused with one line.
         normalised: True when its weights are non-negative and each row sums to 1 over the keys
             it sees; False where they need not (Nyström's implied map F A^+ B).
     """
@@ -128,10 +135,7 @@ class AttentionKernel:
                 f"this attention kernel is for self-attention without a cache (Tq == Tk), got Tq={tq}, Tk={tk}; "
                 "use the dense kernel for cross-attention and cached decoding"
             )
-        if causal and not self.supports_causal:
-            raise InputError(
-                "this attention kernel has no causal form; choose a causal one (dense, window, linear, performer)"
-            )
+        self.check_causal(causal)
         if causal and tk < tq:
             raise ValueError(f"causal attention needs Tk >= Tq, got Tq={tq}, Tk={tk}")
         if q.device.type in self.no_backward_on and torch.is_grad_enabled() and any(x.requires_grad for x in (q, k, v)):
@@ -140,6 +144,18 @@ class AttentionKernel:
                 "(model.eval() under torch.no_grad()) or choose another kernel for training"
             )
         return self.fn(q, k, v, key_padding=key_padding, causal=causal, need_weights=need_weights, **params)
+
+    def check_causal(self, causal: bool) -> None:
+        """Refuse causal masking by a kernel without a causal form (:attr:`supports_causal`); a
+        layer that is built causal asks this when it is built, before any call.
+
+        Raises:
+            InputError: for ``causal=True`` with ``supports_causal=False``.
+        """
+        if causal and not self.supports_causal:
+            raise InputError(
+                "this attention kernel has no causal form; choose a causal one (dense, window, linear, performer)"
+            )
 
 
 def check_weights_size(q: Tensor, k: Tensor) -> None:
@@ -160,6 +176,50 @@ def check_weights_size(q: Tensor, k: Tensor) -> None:
             f"Tk={k.shape[-2]}), above the {MAX_WEIGHT_ENTRIES:,} an efficient kernel draws; "
             "ask for weights on a shorter input or a smaller batch"
         )
+
+
+def check_kernel_qkv(q: Tensor, k: Tensor, v: Tensor) -> tuple[int, int, int, int]:
+    """The shape checks of a kernel function called directly, without :class:`AttentionKernel`.
+
+    Args:
+        q: queries (B, Nh, Tq, Dh).
+        k: keys (B, Nh, Tk, Dh).
+        v: values (B, Nh, Tk, Dv).
+
+    Returns:
+        ``(B, Nh, Tq, Dh)``.
+
+    Raises:
+        InputError: if q, k or v is not 4-D, or their shapes disagree.
+    """
+    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
+        raise InputError(f"q, k, v must be (B, Nh, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    b, nh, tq, dh = q.shape
+    if k.shape[:2] != (b, nh) or k.shape[3] != dh or v.shape[:3] != k.shape[:3]:
+        raise InputError(
+            f"q (B, Nh, Tq, Dh), k (B, Nh, Tk, Dh) and v (B, Nh, Tk, Dv) disagree: got {tuple(q.shape)}, "
+            f"{tuple(k.shape)}, {tuple(v.shape)}"
+        )
+    return b, nh, tq, dh
+
+
+def upcast_half(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The preamble of a kernel that computes in at least float32 (Performer, Nyström).
+
+    Args:
+        q: queries (B, Nh, Tq, Dh).
+        k: keys (B, Nh, Tk, Dh).
+        v: values (B, Nh, Tk, Dv).
+        key_padding: (B, Tk) bool, ``True`` = real key, or None.
+
+    Returns:
+        ``(q, k, v, real)``: q, k, v in float32 when they are half precision (float16, bfloat16),
+        else unchanged; ``real`` (B, Tk) bool on q's device, ``True`` = real key (all True for
+        None). The kernel casts its results back with ``.to(q.dtype)`` of the caller's q.
+    """
+    work = torch.promote_types(q.dtype, torch.float32)
+    real = torch.ones(q.shape[0], k.shape[2], dtype=torch.bool, device=q.device) if key_padding is None else key_padding
+    return q.to(work), k.to(work), v.to(work), real.to(q.device)
 
 
 def key_mask(key_padding: Tensor | None, tq: int, tk: int, *, causal: bool, device: torch.device) -> Tensor | None:

@@ -42,7 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..errors import ConfigError, InputError
-from .kernels import check_weights_size
+from .kernels import check_kernel_qkv, check_weights_size, upcast_half
 
 __all__ = ["segment_means", "iterative_pinv", "nystrom_attention"]
 
@@ -151,9 +151,8 @@ def nystrom_attention(
     _check(q, k, v, key_padding, query_padding, causal, num_landmarks, pinv_iterations)
     b, nh, tq, dh = q.shape
     tk = k.shape[2]
-    work = torch.promote_types(q.dtype, torch.float32)
-    qw, kw, vw = q.to(work), k.to(work), v.to(work)
-    real_k = torch.ones(b, tk, dtype=torch.bool, device=q.device) if key_padding is None else key_padding
+    qw, kw, vw, real_k = upcast_half(q, k, v, key_padding)
+    work = qw.dtype
     if query_padding is None:
         query_padding = key_padding if (key_padding is not None and tq == tk) else None
     real_q = torch.ones(b, tq, dtype=torch.bool, device=q.device) if query_padding is None else query_padding
@@ -195,14 +194,7 @@ def _check(
             "nystrom attention has no causal form (its landmarks average every position); "
             "use a causal mechanism such as performer or dense attention"
         )
-    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise InputError(f"q, k, v must be (B, Nh, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    b, nh, tq, dh = q.shape
-    if k.shape[:2] != (b, nh) or k.shape[3] != dh or v.shape[:3] != k.shape[:3]:
-        raise InputError(
-            f"q (B, Nh, Tq, Dh), k (B, Nh, Tk, Dh) and v (B, Nh, Tk, Dv) disagree: got {tuple(q.shape)}, "
-            f"{tuple(k.shape)}, {tuple(v.shape)}"
-        )
+    b, nh, tq, dh = check_kernel_qkv(q, k, v)
     for name, pad, t in (("key_padding", key_padding, k.shape[2]), ("query_padding", query_padding, tq)):
         if pad is not None and (pad.dtype != torch.bool or tuple(pad.shape) != (b, t)):
             raise InputError(

@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError, InputError
-from .kernels import check_weights_size
+from .kernels import check_kernel_qkv, check_weights_size, upcast_half
 
 __all__ = ["draw_orthogonal_features", "positive_random_features", "performer_attention"]
 
@@ -171,12 +171,11 @@ def performer_attention(
         projection = draw_orthogonal_features(num_features, dh, generator=gen)
     if projection.dim() != 2 or projection.shape[1] != dh:
         raise ConfigError(f"performer projection must be (M, Dh={dh}), got {tuple(projection.shape)}")
-    work = torch.promote_types(q.dtype, torch.float32)
+    qw, kw, vw, real = upcast_half(q, k, v, key_padding)
+    work = qw.dtype
     w = projection.to(device=q.device, dtype=work)
     tk = k.shape[2]
-    real = torch.ones(b, tk, dtype=torch.bool, device=q.device) if key_padding is None else key_padding.to(q.device)
-    phi_q, phi_k = _features(q.to(work), k.to(work), w, real)  # (B, Nh, Tq, M), (B, Nh, Tk, M)
-    vw = v.to(work)
+    phi_q, phi_k = _features(qw, kw, w, real)  # (B, Nh, Tq, M), (B, Nh, Tk, M)
     if causal:
         out, denom = _causal_sums(phi_q, phi_k, vw)
     else:
@@ -196,14 +195,7 @@ def performer_attention(
 
 
 def _check_shapes(q: Tensor, k: Tensor, v: Tensor, key_padding: Tensor | None, causal: bool) -> tuple[int, ...]:
-    if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
-        raise InputError(f"q, k, v must be (B, Nh, T, D), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
-    b, nh, tq, dh = q.shape
-    if k.shape[:2] != (b, nh) or k.shape[3] != dh or v.shape[:3] != k.shape[:3]:
-        raise InputError(
-            f"q (B, Nh, Tq, Dh), k (B, Nh, Tk, Dh) and v (B, Nh, Tk, Dv) disagree: got {tuple(q.shape)}, "
-            f"{tuple(k.shape)}, {tuple(v.shape)}"
-        )
+    b, nh, tq, dh = check_kernel_qkv(q, k, v)
     if key_padding is not None and (key_padding.dtype != torch.bool or tuple(key_padding.shape) != (b, k.shape[2])):
         raise InputError(
             f"key_padding must be a bool (B, Tk) = ({b}, {k.shape[2]}) tensor, True = real key; got "

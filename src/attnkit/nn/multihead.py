@@ -103,7 +103,8 @@ class MultiHeadAttention(nn.Module):
         ValueError: if Nh does not divide D, Nkv does not divide Nh, `dropout` is not in
             [0, 1), or ``packed=True`` with Dk or Dv different from D; for an unknown kernel,
             an option it does not take or a required one missing, ``dropout > 0`` with a
-            kernel that has no attention dropout, or ``causal=True`` with a kernel without a causal form.
+            kernel that has no attention dropout, or ``causal=True`` with a kernel without a causal
+            form (:class:`~attnkit.errors.InputError`, a ValueError, from the kernel's contract).
 
     Differences from the paper:
         optional grouped key/value heads, rotary embeddings and biases on the projections
@@ -150,8 +151,8 @@ class MultiHeadAttention(nn.Module):
         self.out_proj = nn.Linear(d_model, d_model, bias=bias)  # W^O
         self.kernel, self.kernel_options = kernel, dict(kernel_options or {})
         self._kernel = _checked_kernel(kernel, self.kernel_options, dropout)
-        if causal and self._kernel is not None and not self._kernel.supports_causal:
-            raise ValueError(f"attention kernel {kernel!r} has no causal form; pass causal=False or another kernel")
+        if self._kernel is not None:
+            self._kernel.check_causal(causal)  # refused now rather than at the first call
         self._reset_parameters()
 
     def _reset_parameters(self) -> None:
