@@ -1,5 +1,6 @@
 """Reading a user's own data files strictly: tab-separated lines and CSV tables, with one-line
-errors that name the file and the line, and the seeded split of examples that come without one.
+errors that name the file and the line, and the seeded split of examples that come without one
+(:func:`given_or_drawn`: the dev and test files as given, or a seeded split of the training file).
 
 Every reader here raises :class:`~attnkit.errors.ConfigError` (the files are named by the run's
 ``data:`` section) with a message of the form ``PATH:LINE: what is wrong; what to do``: a file
@@ -16,16 +17,30 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
 from ..errors import ConfigError
 from .node_graph import split_nodes
 
-__all__ = ["Row", "read_text_file", "read_tsv", "read_csv", "split_examples", "label_classes", "check_labels", "SPLITS"]
+__all__ = [
+    "Row",
+    "read_text_file",
+    "read_tsv",
+    "read_csv",
+    "split_examples",
+    "check_split_files",
+    "draw_split",
+    "given_or_drawn",
+    "label_classes",
+    "check_labels",
+    "SPLITS",
+]
 
 SPLITS = ("train", "dev", "test")
+
+T = TypeVar("T")
 
 
 class Row(NamedTuple):
@@ -178,6 +193,46 @@ def split_examples(
             "for one each in dev and test; add examples, or give the dev and test sets yourself"
         )
     return out
+
+
+def check_split_files(cfg: Any) -> None:
+    """Check that ``cfg.dev`` and ``cfg.test`` (a ``data:`` section's files) are both given or both empty.
+
+    Raises:
+        attnkit.errors.ConfigError: if only one of them is given.
+    """
+    if bool(cfg.dev) != bool(cfg.test):
+        raise ConfigError("data.dev and data.test: give both (or neither, to split data.train)")
+
+
+def draw_split(items: Sequence[T], strata: Sequence[int], cfg: Any) -> dict[str, list[T]]:
+    """The seeded split of `items` by :func:`split_examples` (``cfg.seed``, ``cfg.dev_fraction``,
+    ``cfg.test_fraction``), stratified by `strata` (one int per item; all equal: unstratified).
+
+    Returns:
+        ``{"train": [...], "dev": [...], "test": [...]}``, each in the order of `items`.
+
+    Raises:
+        attnkit.errors.ConfigError: if dev or test would be empty.
+    """
+    drawn = split_examples(strata, seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction)
+    return {split: [items[i] for i in drawn[split]] for split in SPLITS}
+
+
+def given_or_drawn(
+    cfg: Any, read: Callable[[str], list[T]], strata: Callable[[list[T]], Sequence[int]]
+) -> dict[str, list[T]]:
+    """The examples of each split: ``read`` of ``cfg.train``, ``cfg.dev`` and ``cfg.test`` when dev
+    and test are given, else those of ``cfg.train`` alone, split by :func:`draw_split` with the
+    strata ``strata(examples)``.
+
+    Raises:
+        attnkit.errors.ConfigError: whatever `read` and `strata` raise, or a split too small to draw.
+    """
+    if cfg.dev:
+        return {split: read(getattr(cfg, split)) for split in SPLITS}
+    every = read(cfg.train)
+    return draw_split(every, strata(every), cfg)
 
 
 def label_classes(labels: Sequence[str], train_file: str) -> list[str]:

@@ -5,7 +5,7 @@ character, like ``spoken-dates``). The files and how they are read: :mod:`attnki
 
 Splits. ``data.train`` alone: a seeded split (``data.dev_fraction`` and ``data.test_fraction``;
 for labels stratified by label, every label with at least 3 recordings in each split;
-:func:`attnkit.data.user_files.split_examples`). ``data.train``, ``data.dev`` and ``data.test``:
+:func:`attnkit.data.user_files.given_or_drawn`). ``data.train``, ``data.dev`` and ``data.test``:
 the three TSVs as given. For labels, the classes are the training labels, sorted; for
 transcripts, the output vocabulary is the training transcripts' characters.
 
@@ -41,7 +41,7 @@ from ..capabilities import InputKind, TaskCapabilities
 from ..data import Vocab
 from ..data.audio import FeatureConfig
 from ..data.user_audio import Recording, load_recordings, read_recordings, save_recordings
-from ..data.user_files import SPLITS, check_labels, label_classes, split_examples
+from ..data.user_files import check_labels, check_split_files, given_or_drawn, label_classes
 from ..decoding import DecodeOptions
 from ..errors import ConfigError
 from ..evaluation import alignment_monotonicity, exact_match
@@ -88,8 +88,7 @@ class AudioLabelsConfig:
             raise ConfigError(
                 f"data.audio_dir and data.train: give the folder of recordings and the TSV of {self.layout} lines"
             )
-        if bool(self.dev) != bool(self.test):
-            raise ConfigError("data.dev and data.test: give both (or neither, to split data.train)")
+        check_split_files(self)
         check_split_fractions(self)
         if not 0 < self.max_seconds <= 600:
             raise ConfigError(f"data.max_seconds must lie in (0, 600], got {self.max_seconds}")
@@ -122,23 +121,17 @@ class AudioTranscriptsConfig(AudioLabelsConfig):
 def _read_splits(cfg: AudioLabelsConfig, columns: list[str], optional: int) -> dict[str, list[Recording]]:
     """The recordings of each split: the given TSVs, or `train`'s, split seeded (stratified by the
     second column for labels)."""
-    read = {
-        split: read_recordings(
-            cfg.audio_dir, getattr(cfg, split), columns, cfg.features, max_seconds=cfg.max_seconds, optional=optional
+
+    def read(path: str) -> list[Recording]:
+        return read_recordings(
+            cfg.audio_dir, path, columns, cfg.features, max_seconds=cfg.max_seconds, optional=optional
         )
-        for split in (SPLITS if cfg.dev else ("train",))
-    }
-    if cfg.dev:
-        return read
-    every = read["train"]
-    strata = sorted({r.target for r in every}) if columns[1] == "label" else []
-    drawn = split_examples(
-        [strata.index(r.target) if strata else 0 for r in every],
-        seed=cfg.seed,
-        dev_fraction=cfg.dev_fraction,
-        test_fraction=cfg.test_fraction,
-    )
-    return {split: [every[i] for i in drawn[split]] for split in SPLITS}
+
+    def strata(every: list[Recording]) -> list[int]:
+        labels = sorted({r.target for r in every}) if columns[1] == "label" else []
+        return [labels.index(r.target) if labels else 0 for r in every]
+
+    return given_or_drawn(cfg, read, strata)
 
 
 def _save(cfg: AudioLabelsConfig, run_dir: Path, splits: dict[str, list[Recording]], **info: Any) -> None:

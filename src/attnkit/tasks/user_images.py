@@ -5,7 +5,7 @@ families ``cnn`` (any attention, a spatial transformer) and ``vit``.
 Data. Every image is read once with Pillow, converted to ``data.channels`` (3: RGB, 1: grey) and
 resized to ``data.size`` (height, width) with bilinear filtering. Without train/dev/test folders
 the split is seeded and stratified by class (``data.dev_fraction`` and ``data.test_fraction`` of
-every class with at least 3 images; :func:`attnkit.data.user_files.split_examples`).
+every class with at least 3 images; :func:`attnkit.data.user_files.draw_split`).
 
 Run folder. ``data/{split}.safetensors`` holds the split's resized pixels (uint8 (N, C, H, W))
 and labels, with the image files' names in its metadata, so the run no longer needs the folder;
@@ -35,7 +35,7 @@ from ..capabilities import InputKind, TaskCapabilities
 from ..data.hf_image import DEFAULT_MAX_PIXELS, ImageProcessing
 from ..data.image_folder import find_images, read_images
 from ..data.images import ImageExample, image_examples, pixel_digest
-from ..data.user_files import SPLITS, split_examples
+from ..data.user_files import SPLITS, draw_split
 from ..errors import ConfigError, InputError
 from ..io import atomic_path, atomic_write_text
 from ..models.specs import ImageSpec
@@ -132,10 +132,7 @@ class UserImagesTask(FashionMNISTTask):
         size = (int(cfg.size[0]), int(cfg.size[1]))
         if "all" in found.files:
             listed = found.files["all"]
-            drawn = split_examples(
-                [y for _, y in listed], seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction
-            )
-            files = {split: [listed[i] for i in drawn[split]] for split in SPLITS}
+            files = draw_split(listed, [y for _, y in listed], cfg)
         else:
             files = found.files
         run_dir = Path(run_dir)

@@ -9,7 +9,7 @@ the lower-cased runs of letters and digits, an apostrophe kept inside a word
 at most ``data.max_words`` words are kept. ``attnkit predict`` reads an input line the same way.
 
 Splits. ``data.train`` alone: a seeded split stratified by label (``data.dev_fraction`` and
-``data.test_fraction`` of every label with at least 3 documents; :func:`attnkit.data.user_files.split_examples`).
+``data.test_fraction`` of every label with at least 3 documents; :func:`attnkit.data.user_files.given_or_drawn`).
 ``data.train``, ``data.dev`` and ``data.test``: the three files as given. The classes are the
 labels of the training documents, sorted; a dev or test label not among them is an error.
 
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..data.bible_sections import Chapter, build_vocab, split_sentences, tokenize, write_chapters
-from ..data.user_files import SPLITS, check_labels, label_classes, read_tsv, split_examples
+from ..data.user_files import check_labels, check_split_files, given_or_drawn, label_classes, read_tsv
 from ..data.vocab import Vocab
 from ..errors import ConfigError
 from ..io import atomic_write_text
@@ -72,8 +72,7 @@ class UserTextConfig:
     def check(self) -> None:
         if not self.train:
             raise ConfigError("data.train: give the TSV of LABEL<TAB>TEXT lines, one document per line")
-        if bool(self.dev) != bool(self.test):
-            raise ConfigError("data.dev and data.test: give both (or neither, to split data.train)")
+        check_split_files(self)
         check_split_fractions(self)
         check_positive(self, "min_freq", "max_sentences", "max_words", section="data")
 
@@ -83,9 +82,9 @@ class UserTextConfig:
         return self.max_sentences
 
 
-def _documents(path: str, max_sentences: int, max_words: int) -> tuple[list[tuple[str, Chapter]], str]:
+def _documents(path: str, max_sentences: int, max_words: int) -> list[tuple[str, Chapter]]:
     """(label, document) per line of `path` (a document's label field is 0 until the classes are
-    known), and the file's sha256."""
+    known)."""
     rows = read_tsv(path, ["label", "text"], last_takes_rest=True)
     docs = []
     for row in rows:
@@ -95,7 +94,17 @@ def _documents(path: str, max_sentences: int, max_words: int) -> tuple[list[tupl
         if not kept:
             raise ConfigError(f"{path}:{row.line}: the text has no words; give LABEL<TAB>TEXT")
         docs.append((label, Chapter(Path(path).name, row.line, 0, kept)))
-    return docs, hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return docs
+
+
+def _class_indices(docs: list[tuple[str, Chapter]], train_file: str) -> list[int]:
+    """Each document's class index among the sorted labels of `docs` (the training file's)."""
+    index = {c: i for i, c in enumerate(label_classes([label for label, _ in docs], train_file))}
+    return [index[label] for label, _ in docs]
+
+
+def _sha256(path: str) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 @dataclass
@@ -124,22 +133,17 @@ class UserTextTask(BibleSectionsTask):
             attnkit.errors.ConfigError: one line naming the file and line of a malformed line, a
                 text without words, or a dev/test label that no training document has.
         """
-        read = {"train": _documents(cfg.train, cfg.max_sentences, cfg.max_words)}
-        if cfg.dev:
-            read |= {s: _documents(getattr(cfg, s), cfg.max_sentences, cfg.max_words) for s in ("dev", "test")}
-        train = read["train"][0]
-        classes = label_classes([label for label, _ in train], cfg.train)
+        read = given_or_drawn(
+            cfg,
+            lambda path: _documents(path, cfg.max_sentences, cfg.max_words),
+            lambda docs: _class_indices(docs, cfg.train),
+        )
+        # the classes of the training file: a drawn split keeps every label in train
+        classes = label_classes([label for label, _ in read["train"]], cfg.train)
         index = {c: i for i, c in enumerate(classes)}
-        if cfg.dev:
-            for split in ("dev", "test"):
-                check_labels(classes, [(getattr(cfg, split), d.chapter, y) for y, d in read[split][0]], cfg.train)
-            labelled = {s: [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in read[s][0]] for s in SPLITS}
-        else:
-            docs = [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in train]
-            drawn = split_examples(
-                [d.label for d in docs], seed=cfg.seed, dev_fraction=cfg.dev_fraction, test_fraction=cfg.test_fraction
-            )
-            labelled = {split: [docs[i] for i in drawn[split]] for split in SPLITS}
+        for split in ("dev", "test") if cfg.dev else ():
+            check_labels(classes, [(getattr(cfg, split), d.chapter, y) for y, d in read[split]], cfg.train)
+        labelled = {s: [Chapter(d.book, d.chapter, index[y], d.verses) for y, d in docs] for s, docs in read.items()}
         vocab = build_vocab(labelled["train"], min_freq=cfg.min_freq)
         run_dir = Path(run_dir)
         vocab.save(run_dir / "vocab.json")
@@ -148,7 +152,7 @@ class UserTextTask(BibleSectionsTask):
         info = {
             "config": asdict(cfg),
             "classes": classes,
-            "sources_sha256": {getattr(cfg, s): sha for s, (_, sha) in read.items()},
+            "sources_sha256": {path: _sha256(path) for path in (cfg.train, cfg.dev, cfg.test) if path},
             "counts": {**{f"{s}_documents": len(d) for s, d in labelled.items()}, "vocab": len(vocab)},
         }
         atomic_write_text(run_dir / "dataset.json", json.dumps(info, indent=1, ensure_ascii=False))
