@@ -76,7 +76,10 @@ def plot_tagging(pred: Any, title: str | None = None, heads: HeadChoice = "mean"
     height = min(30.0, max(3.0, 0.28 * n + 1.2))
     fig = Figure(figsize=(5.2 + min(10.0, 0.3 * n + 2.5), height), layout="constrained")
     line_ax, map_ax = fig.subplots(1, 2, width_ratios=[5.2, min(10.0, 0.3 * n + 2.5)])
-    plot_head_view(w[layer], labels, heads=chosen, title=f"layer {layer} of 0..{w.shape[0] - 1}, {which}", ax=line_ax)
+    # the words alone beside the lines (the heatmap's rows carry the tags): long labels would leave the axes
+    plot_head_view(
+        w[layer], list(pred.words), heads=chosen, title=f"layer {layer} of 0..{w.shape[0] - 1}, {which}", ax=line_ax
+    )
     m = select_heads(w[layer], heads)
     image = map_ax.imshow(m, cmap="Blues", vmin=0.0, vmax=1.0, interpolation="nearest")
     shown = [display_token(word) for word in pred.words]
