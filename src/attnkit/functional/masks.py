@@ -40,13 +40,16 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
         raise ValueError(
             f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} and shape {tuple(lengths.shape)}"
         )
-    if lengths.numel() and int(lengths.min()) < 0:
-        raise ValueError("lengths must be non-negative")
-    longest = int(lengths.max()) if lengths.numel() else 0
-    if max_len is None:
-        max_len = longest
-    elif longest > max_len:
-        raise ValueError(f"a length of {longest} exceeds max_len={max_len}; raise max_len")
+    if max_len is not None and (torch.compiler.is_exporting() or torch.jit.is_tracing()):
+        pass  # an exporter cannot branch on the values (ONNX export): the checks below run eagerly only
+    else:
+        if lengths.numel() and int(lengths.min()) < 0:
+            raise ValueError("lengths must be non-negative")
+        longest = int(lengths.max()) if lengths.numel() else 0
+        if max_len is None:
+            max_len = longest
+        elif longest > max_len:
+            raise ValueError(f"a length of {longest} exceeds max_len={max_len}; raise max_len")
     positions = torch.arange(max_len, device=lengths.device)  # (Tk,)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, Tk)
 
