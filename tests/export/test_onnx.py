@@ -87,7 +87,7 @@ def test_image_classifiers_give_pytorchs_logits_and_attention_at_other_batch_siz
     for batch in (1, 3, 6):
         images = torch.randn(batch, 1, 16, 16, generator=g)
         expected = _image_expected(model, images)
-        assert len(expected) > 1  # the attention is there, not only the logits
+        assert len(expected) > 1 or options.get("attention") == "none"  # the attention is there, not only the logits
         _assert_same(session, {"images": images}, expected)
 
 
@@ -200,7 +200,7 @@ def test_models_that_do_not_export_are_refused_in_one_line():
     model = doc.build(doc.config_class(d_model=16, n_heads=2, d_ff=32), DocumentSpec(vocab_size=20, n_classes=3))
     with pytest.raises(ConfigError) as err:
         onnx_graph(model)
-    assert "do not export to ONNX" in _one_line(err)
+    assert "do not export to ONNX: flattening a document" in _one_line(err)
     tagger = FAMILIES.get("tagger-transformer")
     cfg = tagger.config_class(char_encoder="bilstm", d_model=16, n_heads=2)
     model = tagger.build(cfg, TaggingSpec(vocab_size=20, char_vocab_size=10, targets=(("pos", 3),), max_len=10))

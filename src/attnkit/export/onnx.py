@@ -37,7 +37,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -101,6 +101,7 @@ class OnnxGraph:
         outputs: the output names.
         checks: inputs at other sizes than the traced ones, for the check with onnxruntime.
         max_length: the longest ``length`` the graph takes (a position table's), or None.
+        files: the run's files, relative to its folder, that the inputs are made with (vocabularies).
     """
 
     module: nn.Module
@@ -109,7 +110,7 @@ class OnnxGraph:
     outputs: tuple[str, ...]
     checks: tuple[dict[str, Tensor], ...] = ()
     max_length: int | None = None
-    files: tuple[str, ...] = field(default=())
+    files: tuple[str, ...] = ()
 
     def run(self, inputs: dict[str, Tensor]) -> tuple[Tensor, ...]:
         """The PyTorch outputs for `inputs`, in the order of :attr:`outputs`."""
@@ -215,6 +216,7 @@ def onnx_graph(model: nn.Module, *, arch: str = "") -> OnnxGraph:
         ConfigError: (one line) for a model that does not export, saying why.
     """
     from ..models.cnn_classifier import AttentionCNN
+    from ..models.encoder_classifier import EncoderClassifier
     from ..models.tagger import SelfAttentionTagger, TransformerBody
     from ..models.tagger_input import CharBiLSTM, CharCNN
     from ..models.transformer import TransformerSeq2Seq
@@ -240,8 +242,8 @@ def onnx_graph(model: nn.Module, *, arch: str = "") -> OnnxGraph:
             for b, n in ((b, min(n, limit or n)) for b, n in sizes)
         )
         outputs = ("annotations", *(f"attention_{i}" for i in range(len(model.encoder))))
-        axes = {"src": {0: "batch", 1: "length"}, "src_lengths": {0: "batch"}}
-        return OnnxGraph(_EncoderGraph(model), example, axes, outputs, checks, limit, _SOURCE_FILES)
+        src_axes = {"src": {0: "batch", 1: "length"}, "src_lengths": {0: "batch"}}
+        return OnnxGraph(_EncoderGraph(model), example, src_axes, outputs, checks, limit, _SOURCE_FILES)
     if isinstance(model, SelfAttentionTagger) and isinstance(model.encoder.body, TransformerBody):
         embed = model.encoder.embed
         if isinstance(embed.chars, CharBiLSTM):
@@ -272,6 +274,11 @@ def onnx_graph(model: nn.Module, *, arch: str = "") -> OnnxGraph:
         outputs = (*(f"logits_{target}" for target in model.heads), *(f"attention_{i}" for i in range(n_layers)))
         module = _TaggerGraph(model) if reads_chars else _WordTaggerGraph(model)
         return OnnxGraph(module, example, axes, outputs, checks, limit, _TAGGER_FILES)
+    if isinstance(model, EncoderClassifier):
+        raise ConfigError(
+            f"{name} models do not export to ONNX: flattening a document's words into one sequence depends on "
+            "the data (which words are real, the longest document)"
+        )
     raise ConfigError(
         f"{name} models do not export to ONNX; it exports the image classifiers (cnn, vit), the Transformer's "
         "encoder (transformer) and Transformer taggers (tagger-transformer)"
