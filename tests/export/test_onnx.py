@@ -207,6 +207,12 @@ def test_models_that_do_not_export_are_refused_in_one_line():
     with pytest.raises(ConfigError) as err:
         onnx_graph(model)
     assert "character BiLSTM does not export" in _one_line(err)
+    transformer = FAMILIES.get("transformer")
+    cfg = transformer.config_class(d_model=16, n_heads=2, attention_kernel="performer", attention_num_features=8)
+    model = transformer.build(cfg, Seq2SeqSpec(src_vocab_size=10, tgt_vocab_size=10, max_len=20))
+    with pytest.raises(ConfigError) as err:
+        onnx_graph(model)
+    assert "the performer attention kernel does not export to ONNX" in _one_line(err)
 
 
 def test_nothing_is_written_when_the_export_fails_and_a_foreign_folder_is_kept(tmp_path, monkeypatch):
@@ -233,3 +239,36 @@ def test_ctranslate2_flags_are_refused_for_onnx(tmp_path, capsys):
     assert main(["export", str(tmp_path), "--format", "onnx", "--align-layer", "1"]) == 2
     err = capsys.readouterr().err.strip()
     assert err == "attnkit export: error: --align-layer applies to --format ctranslate2 only; leave it out for onnx"
+
+
+@pytest.mark.slow
+def test_an_image_run_exports_with_its_class_names_and_pixel_pipeline(tmp_path):
+    from attnkit.data.fashion_mnist import FASHION_MNIST_DIR
+    from attnkit.export.onnx import export_onnx
+
+    if not (FASHION_MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
+        pytest.skip("needs Fashion-MNIST: sudo apt-get install dataset-fashion-mnist")
+    sets = [
+        "data.dev_size=20", "data.train_size=40", "data.test_size=20", "train.max_steps=1", "train.eval_every=1",
+        "train.batch_size=8", "train.threads=1", "model.channels=[4,8]",
+    ]  # fmt: skip
+    argv = [
+        "-q",
+        "train",
+        str(REPO / "configs" / "fashion-cnn-cbam.yaml"),
+        "--out",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    run = load_run(tmp_path / "run")
+    folder = export_onnx(run)
+    assert folder == tmp_path / "run" / "export" / "onnx"
+    meta = json.loads((folder / METADATA_FILE).read_text())
+    assert meta["classes"] == list(run.capabilities.task.classes) and len(meta["classes"]) == 10
+    assert meta["pixel_pipeline"]["image_mean"] == [run.task.mean] and meta["pixel_pipeline"]["size"] == [28, 28]
+    assert [o["name"] for o in meta["outputs"]] == [
+        "logits", "channel_weights_0", "channel_weights_1", "spatial_weights_0", "spatial_weights_1",
+    ]  # fmt: skip
+    images = torch.randn(4, 1, 28, 28)
+    _assert_same(_session(folder), {"images": images}, _image_expected(run.model, images))

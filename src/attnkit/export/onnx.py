@@ -25,7 +25,8 @@ What exports, and what the graph takes and returns (B, T and the batch / length 
 
 Not exported (a one-line :class:`~attnkit.errors.ConfigError` says why): the RNN encoder-decoders,
 the document classifiers (their flattening of words depends on the data), character BiLSTMs
-(packed sequences), and every other family.
+(packed sequences), the performer and flex attention kernels (the dense, window, linear and
+Nyström kernels export), and every other family.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ OPSET = 20  # the ONNX opset written (GELU and GridSample as single operators)
 TOLERANCE = 1e-4  # largest |onnxruntime - PyTorch| the check after export accepts
 _SOURCE_FILES = ("src_vocab.json", "subwords.src.model")  # what a Transformer encoder's ids are made with
 _TAGGER_FILES = ("vocab/words.txt", "vocab/chars.txt", "labels.json")
+_KERNELS_REFUSED = {  # attention kernels (model.attention_kernel) the exporter cannot trace, and why
+    "performer": "its random features are drawn from a torch.Generator on every call, which the exporter cannot trace",
+    "flex": "torch's flex_attention has no ONNX counterpart",
+}
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +226,15 @@ def onnx_graph(model: nn.Module, *, arch: str = "") -> OnnxGraph:
     from ..models.tagger_input import CharBiLSTM, CharCNN
     from ..models.transformer import TransformerSeq2Seq
     from ..models.vit import VisionTransformer
+    from ..nn.multihead import MultiHeadAttention
 
     name = arch or type(model).__name__
+    for module in model.modules():
+        if isinstance(module, MultiHeadAttention) and module.kernel in _KERNELS_REFUSED:
+            raise ConfigError(
+                f"{name}: the {module.kernel} attention kernel does not export to ONNX: "
+                f"{_KERNELS_REFUSED[module.kernel]}; the dense, window, linear and nystrom kernels do"
+            )
     g = torch.Generator().manual_seed(0)
     if isinstance(model, (AttentionCNN, VisionTransformer)):
         c, (h, w) = model.in_channels, model.image_size
