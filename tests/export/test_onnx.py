@@ -10,6 +10,7 @@ comparison is at other sizes.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -272,3 +273,32 @@ def test_an_image_run_exports_with_its_class_names_and_pixel_pipeline(tmp_path):
     ]  # fmt: skip
     images = torch.randn(4, 1, 28, 28)
     _assert_same(_session(folder), {"images": images}, _image_expected(run.model, images))
+
+
+def test_an_rnn_run_is_refused_by_the_cli_in_one_line(tmp_path, capsys):
+    sets = [
+        "data.n_train=32", "data.n_dev=4", "data.n_test=4", "train.max_steps=1", "train.eval_every=1",
+        "train.threads=1", "model.emb_dim=8", "model.hidden_dim=8", "model.attn_dim=8",
+    ]  # fmt: skip
+    argv = [
+        "-q",
+        "train",
+        str(REPO / "configs" / "dates-bahdanau.yaml"),
+        "--out",
+        str(tmp_path / "rnn"),
+        "--no-progress",
+    ]
+    assert main([*argv, *(a for s in sets for a in ("--set", s))]) == 0
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "rnn"), "--format", "onnx"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model.arch=rnn models do not export to ONNX" in err
+    assert not (tmp_path / "rnn" / "export").exists()
+
+
+def test_a_missing_package_names_the_extra(monkeypatch):
+    from attnkit.export.onnx import require_onnx
+
+    monkeypatch.setitem(sys.modules, "onnxscript", None)  # import onnxscript raises ImportError
+    with pytest.raises(ConfigError, match=r"needs the onnxscript package: pip install 'attnkit\[onnx\]'"):
+        require_onnx()
