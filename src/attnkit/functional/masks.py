@@ -34,19 +34,23 @@ def padding_mask(lengths: Tensor, max_len: int | None = None) -> Tensor:
         Boolean mask (B, Tk); ``True`` at positions ``j < lengths[b]`` (may attend).
 
     Raises:
-        ValueError: if `lengths` is not 1-D integer, is negative, or exceeds `max_len`.
+        ValueError: if `lengths` is not 1-D integer, is negative, or exceeds `max_len` (the last
+            two are checked eagerly only: while ``torch.export`` or TorchScript traces the call,
+            as for an ONNX export, the values are unknown and `max_len` must be given).
     """
     if lengths.dim() != 1 or lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
         raise ValueError(
             f"lengths must be a 1-D integer tensor (B,), got dtype {lengths.dtype} and shape {tuple(lengths.shape)}"
         )
-    if lengths.numel() and int(lengths.min()) < 0:
-        raise ValueError("lengths must be non-negative")
-    longest = int(lengths.max()) if lengths.numel() else 0
-    if max_len is None:
-        max_len = longest
-    elif longest > max_len:
-        raise ValueError(f"a length of {longest} exceeds max_len={max_len}; raise max_len")
+    tracing = torch.compiler.is_exporting() or torch.jit.is_tracing()  # an exporter cannot read the values
+    if max_len is None or not tracing:
+        if lengths.numel() and int(lengths.min()) < 0:
+            raise ValueError("lengths must be non-negative")
+        longest = int(lengths.max()) if lengths.numel() else 0
+        if max_len is None:
+            max_len = longest
+        elif longest > max_len:
+            raise ValueError(f"a length of {longest} exceeds max_len={max_len}; raise max_len")
     positions = torch.arange(max_len, device=lengths.device)  # (Tk,)
     return positions.unsqueeze(0) < lengths.unsqueeze(1)  # (B, Tk)
 

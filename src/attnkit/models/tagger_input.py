@@ -255,7 +255,8 @@ class WordCharEmbedding(nn.Module):
         if self.chars is not None or self.suffixes is not None:
             if chars is None:
                 raise ValueError("this model reads each word's characters: pass chars (B, T, L)")
-            longest = max(int((chars != 0).sum(-1).max()), 1) if chars.numel() else 1
-            chars = chars[..., :longest]  # columns of padding only change nothing: skip them
+            if not (torch.compiler.is_exporting() or torch.jit.is_tracing()):  # an exporter cannot read values
+                longest = max(int((chars != 0).sum(-1).max()), 1) if chars.numel() else 1
+                chars = chars[..., :longest]  # columns of padding only change nothing: skip them
             parts += [enc(chars) for enc in (self.chars, self.suffixes) if enc is not None]
         return self.dropout(torch.cat(parts, dim=-1))  # (B, T, width)
