@@ -14,6 +14,7 @@ from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .listops import ListOpsTask
 from .pretrained_image import PretrainedImageTask
 from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
@@ -86,6 +87,12 @@ TASKS.register(
     MaskedLMTask,
     "masked-language-model pretraining on unlabelled text (Greek NT, SWORD Bibles) without the downstream test text",
     "[Devlin19]",
+)
+TASKS.register(
+    "listops",
+    ListOpsTask,
+    "nested list operations (MAX, MIN, MED, SM) of up to 2,000 tokens -> their value (10 classes), generated",
+    "[Nangia18]; Long Range Arena [Tay21]",
 )
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 TASKS.register(
