@@ -42,7 +42,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -67,11 +66,11 @@ from ..schema import check_positive
 from .base import LossContext, PrimaryMetric
 from .bible_sections import DocumentPrediction
 from .classification import ClassLabel, classification_report
+from .sequence_classification import accuracy_buckets, collate_sequences, forward_sequences, lined_prediction
 
-__all__ = ["ListOpsConfig", "ListOpsTask", "listops_cache_dir", "LINE_TOKENS", "LENGTH_BUCKET"]
+__all__ = ["ListOpsConfig", "ListOpsTask", "listops_cache_dir", "LENGTH_BUCKET"]
 
 CACHE_ENV = "ATTNKIT_LISTOPS_CACHE"
-LINE_TOKENS = 24  # tokens per line of a prediction's picture (the document view shows 24 a line)
 LENGTH_BUCKET = 500  # tokens per length bucket of the detailed report
 _SPLITS = ("train", "dev", "test")
 _GENERATION = ("seed", "train_size", "dev_size", "test_size", "min_length", "max_length", "max_depth", "max_args")
@@ -113,7 +112,7 @@ class ListOpsConfig:
         """Raises ConfigError naming the first field out of range."""
         check_positive(self, "train_size", "dev_size", "test_size", "min_length", section="data")
         if self.max_args < 2:
-            raise ConfigError(f"data.max_args must be >= 2 (an operation takes 2 or more arguments), got {self.max_args}")
+            raise ConfigError(f"data.max_args must be >= 2 (an operation takes 2 or more), got {self.max_args}")
         if self.max_depth < 2:
             raise ConfigError(f"data.max_depth must be >= 2 (depth 1 alone is a single digit), got {self.max_depth}")
         if self.max_length < self.min_length:
@@ -249,7 +248,7 @@ class ListOpsTask:
         try:
             meta = json.loads(path.read_text())
         except (OSError, ValueError):
-            raise DataError(f"{path}: missing or unreadable; it is written by `attnkit train` for a listops run") from None
+            raise DataError(f"{path}: missing or unreadable; `attnkit train` writes it for a listops run") from None
         folder, generation = Path(meta["cache"]), ListOpsConfig(**meta["config"]).generation()
         file = folder / f"{split}.jsonl"
         if not file.is_file() or _sha256(file) != meta["sha256"][split]:
@@ -265,6 +264,9 @@ class ListOpsTask:
     def encode(self, examples: Sequence[ListOpsExample]) -> list[tuple[list[int], int]]:
         return [(self.vocab.encode(e.tokens), e.label) for e in examples]
 
+    def encode_ids(self, examples: Sequence[ListOpsExample]) -> list[list[int]]:
+        return [self.vocab.encode(e.tokens) for e in examples]
+
     @staticmethod
     def lengths(item: tuple[list[int], int]) -> tuple[int, int]:
         return len(item[0]), 1
@@ -275,13 +277,7 @@ class ListOpsTask:
 
     def collate(self, items: Sequence[tuple[list[int], int]]) -> DocumentBatch:
         """Each sequence as a document of one sentence, padded to (B, 1, T)."""
-        t = max(len(ids) for ids, _ in items)
-        tokens = torch.full((len(items), 1, t), self.vocab.pad_id, dtype=torch.long)  # (B, 1, T)
-        for b, (ids, _) in enumerate(items):
-            tokens[b, 0, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        lengths = torch.tensor([[len(ids)] for ids, _ in items], dtype=torch.long)  # (B, 1)
-        labels = torch.tensor([y for _, y in items], dtype=torch.long)  # (B,)
-        return DocumentBatch(tokens, lengths, torch.ones(len(items), dtype=torch.long), labels)
+        return collate_sequences(items, self.vocab.pad_id)
 
     @staticmethod
     def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
@@ -292,23 +288,6 @@ class ListOpsTask:
         )
 
     # --- evaluation and prediction -----------------------------------------------------------------
-    @torch.no_grad()
-    def _forward(self, model: nn.Module, sequences: Sequence[Sequence[str]], batch_size: int = 16):
-        """Class probabilities (C,) and pooling weights (T,) of each sequence, in order."""
-        device = next(model.parameters()).device
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-        probs: list[Any] = [None] * len(sequences)
-        weights: list[Any] = [None] * len(sequences)
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = self.collate([(self.vocab.encode(sequences[i]), 0) for i in idx])
-            out = model(batch.tokens.to(device), batch.sentence_lengths.to(device), batch.n_sentences.to(device))
-            p = torch.softmax(out.logits.float(), dim=-1).cpu()
-            for k, i in enumerate(idx):
-                probs[i] = p[k]
-                weights[i] = out.word_weights[k, 0, : len(sequences[i])].float().cpu()
-        return probs, weights
-
     def evaluate(
         self, model: nn.Module, examples: Sequence[ListOpsExample], *, decode: Any = None
     ) -> tuple[dict[str, Any], list[ClassLabel]]:
@@ -320,17 +299,17 @@ class ListOpsTask:
         Raises:
             ValueError: for no examples (`decode` is ignored: classification decodes nothing).
         """
-        probs, _ = self._forward(model, [e.tokens for e in examples])
+        probs, _ = forward_sequences(model, self.encode_ids(examples), self.vocab.pad_id)
         predicted = [int(p.argmax()) for p in probs]
         gold = [e.label for e in examples]
         metrics = classification_metrics(predicted, gold, len(self.classes))
         metrics["classes"] = self.classes
         right = [p == g for p, g in zip(predicted, gold)]
-        metrics["by_depth"] = _buckets(right, [e.depth for e in examples], "depth")
+        metrics["by_depth"] = accuracy_buckets(right, [e.depth for e in examples], "depth")
         starts = [len(e.tokens) // LENGTH_BUCKET * LENGTH_BUCKET for e in examples]
         metrics["by_length"] = [
-            {"tokens": f"{row['tokens']}-{row['tokens'] + LENGTH_BUCKET - 1}", "n": row["n"], "accuracy": row["accuracy"]}
-            for row in _buckets(right, starts, "tokens")
+            row | {"tokens": f"{row['tokens']}-{row['tokens'] + LENGTH_BUCKET - 1}"}
+            for row in accuracy_buckets(right, starts, "tokens")
         ]
         preds = [ClassLabel(self.classes[k], float(p[k]), g) for p, k, g in zip(probs, predicted, gold)]
         return metrics, preds
@@ -348,7 +327,7 @@ class ListOpsTask:
         self, model: nn.Module, inputs: Sequence[str], *, options: Mapping[str, str] = {}, decode: Any = None
     ) -> list[DocumentPrediction]:
         """The value of each input line of space-separated tokens (``[MAX 2 9 [MIN 4 7 ] 0 ]``),
-        with the pooling weights on its tokens (shown in lines of :data:`LINE_TOKENS`).
+        with the pooling weights on its tokens (shown in lines of 24 tokens).
 
         Raises:
             attnkit.errors.InputError: for an option (there are none), or a line that is not one
@@ -366,19 +345,5 @@ class ListOpsTask:
             except ListOpsError as err:
                 raise InputError(f"input {i}: {err}") from None
             sequences.append(tokens)
-        probs, weights = self._forward(model, sequences)
-        return [self._prediction(s, p, w) for s, p, w in zip(sequences, probs, weights)]
-
-    def _prediction(self, tokens: Sequence[str], p: Tensor, weights: Tensor) -> DocumentPrediction:
-        k = int(p.argmax())
-        lines = [list(tokens[i : i + LINE_TOKENS]) for i in range(0, len(tokens), LINE_TOKENS)]
-        grid = torch.zeros(len(lines), LINE_TOKENS)  # (S, W): the weights in lines of LINE_TOKENS
-        grid.view(-1)[: len(tokens)] = weights
-        return DocumentPrediction(self.classes[k], float(p[k]), p.tolist(), lines, grid, grid.sum(-1))
-
-
-def _buckets(right: Sequence[bool], keys: Sequence[int], name: str) -> list[dict[str, Any]]:
-    """Accuracy per distinct key, in key order: [{name: key, "n", "accuracy"}]."""
-    n, hits = Counter(keys), Counter(k for k, r in zip(keys, right) if r)
-    return [{name: k, "n": n[k], "accuracy": hits[k] / n[k]} for k in sorted(n)]
-
+        probs, weights = forward_sequences(model, [self.vocab.encode(s) for s in sequences], self.vocab.pad_id)
+        return [lined_prediction(s, p, w, self.classes) for s, p, w in zip(sequences, probs, weights)]
