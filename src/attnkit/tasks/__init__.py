@@ -9,6 +9,7 @@ from ..errors import InputError
 from ..registry import Registry, named_class
 from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 from .base import LossContext, Prediction, PrimaryMetric, Task
+from .bible_chapters import BibleChaptersTask
 from .bible_sections import BibleSectionsTask
 from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
@@ -48,6 +49,12 @@ TASKS.register(
     BibleSectionsTask,
     "Bible chapters -> section of the canon (8 classes), documents of verses of words, for the HAN",
     "[Yang16]",
+)
+TASKS.register(
+    "bible-chapters",
+    BibleChaptersTask,
+    "whole Bible chapters as one sequence of 50-4,000 subwords -> section of the canon (8 classes), long inputs",
+    "[Yang16]; SentencePiece [Kudo18b]",
 )
 TASKS.register(
     "fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> 10 classes", "[Xiao17]"
