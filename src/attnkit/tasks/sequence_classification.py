@@ -16,7 +16,14 @@ from torch import Tensor, nn
 from ..data.bible_sections import DocumentBatch
 from .bible_sections import DocumentPrediction
 
-__all__ = ["LINE_TOKENS", "collate_sequences", "forward_sequences", "accuracy_buckets", "lined_prediction"]
+__all__ = [
+    "LINE_TOKENS",
+    "collate_sequences",
+    "length_batches",
+    "forward_sequences",
+    "accuracy_buckets",
+    "lined_prediction",
+]
 
 LINE_TOKENS = 24  # tokens per line of a prediction's picture (the document view shows 24 a line)
 
@@ -35,18 +42,30 @@ def collate_sequences(items: Sequence[Item], pad_id: int) -> DocumentBatch:
     return DocumentBatch(tokens, lengths, torch.ones(len(items), dtype=torch.long), labels)
 
 
+def length_batches(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Indices of `lengths` in batches, shortest first, each of at most `max_tokens` padded
+    tokens (batch size x its longest length; a longer sequence alone is a batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        if batches and (len(batches[-1]) + 1) * lengths[i] <= max_tokens:
+            batches[-1].append(i)
+        else:
+            batches.append([i])
+    return batches
+
+
 @torch.no_grad()
 def forward_sequences(
-    model: nn.Module, sequences: Sequence[list[int]], pad_id: int, batch_size: int = 16
+    model: nn.Module, sequences: Sequence[list[int]], pad_id: int, max_tokens: int = 8192
 ) -> tuple[list[Tensor], list[Tensor]]:
-    """Class probabilities (C,) and pooling weights (T,) of each id sequence, in the given order
-    (batched shortest first, so a batch pads little)."""
+    """Class probabilities (C,) and pooling weights (T,) of each id sequence, in the given order,
+    in batches of at most `max_tokens` padded tokens (:func:`length_batches`), so that dense
+    attention's (B, Nh, T, T) scores stay small on long inputs."""
     device = next(model.parameters()).device
-    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     probs: list[Any] = [None] * len(sequences)
     weights: list[Any] = [None] * len(sequences)
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in length_batches([len(s) for s in sequences], max_tokens):
         batch = collate_sequences([(sequences[i], 0) for i in idx], pad_id)
         out = model(batch.tokens.to(device), batch.sentence_lengths.to(device), batch.n_sentences.to(device))
         p = torch.softmax(out.logits.float(), dim=-1).cpu()
