@@ -139,7 +139,8 @@ def test_lra_parameters_give_lengths_in_bounds():
     "override,message",
     [
         ({"max_args": 1}, "data.max_args must be >= 2"),
-        ({"max_depth": 1}, "data.max_depth must be >= 2"),
+        ({"max_depth": 1}, "data.max_depth must lie in 2..100"),
+        ({"max_depth": 2**80}, "data.max_depth must lie in 2..100"),
         ({"min_length": 300, "max_length": 200}, "data.max_length (200) must be >= data.min_length (300)"),
         # largest tree: an operation of 3 operations of 3 digits each, 2 + 3 * (2 + 3) = 17 tokens
         ({"max_depth": 3, "max_args": 3, "min_length": 20, "max_length": 30}, "have at most 17 tokens"),

@@ -72,6 +72,7 @@ __all__ = ["ListOpsConfig", "ListOpsTask", "listops_cache_dir", "LENGTH_BUCKET"]
 
 CACHE_ENV = "ATTNKIT_LISTOPS_CACHE"
 LENGTH_BUCKET = 500  # tokens per length bucket of the detailed report
+MAX_DEPTH = 100  # the generator recurses once per level
 _SPLITS = ("train", "dev", "test")
 _GENERATION = ("seed", "train_size", "dev_size", "test_size", "min_length", "max_length", "max_depth", "max_args")
 
@@ -113,13 +114,15 @@ class ListOpsConfig:
         check_positive(self, "train_size", "dev_size", "test_size", "min_length", section="data")
         if self.max_args < 2:
             raise ConfigError(f"data.max_args must be >= 2 (an operation takes 2 or more), got {self.max_args}")
-        if self.max_depth < 2:
-            raise ConfigError(f"data.max_depth must be >= 2 (depth 1 alone is a single digit), got {self.max_depth}")
+        if not 2 <= self.max_depth <= MAX_DEPTH:
+            raise ConfigError(
+                f"data.max_depth must lie in 2..{MAX_DEPTH} (depth 1 alone is a single digit), got {self.max_depth}"
+            )
         if self.max_length < self.min_length:
             raise ConfigError(
                 f"data.max_length ({self.max_length}) must be >= data.min_length ({self.min_length}); raise max_length"
             )
-        longest = _longest(self.max_depth, self.max_args)
+        longest = _longest(self.max_depth, self.max_args, self.min_length)
         if self.min_length > longest:
             raise ConfigError(
                 f"data.min_length={self.min_length}: trees of max_depth={self.max_depth} and max_args={self.max_args} "
@@ -131,11 +134,14 @@ class ListOpsConfig:
         return {name: getattr(self, name) for name in _GENERATION}
 
 
-def _longest(max_depth: int, max_args: int) -> int:
-    """Tokens of the largest tree: every node above max_depth an operation of max_args arguments."""
+def _longest(max_depth: int, max_args: int, enough: int) -> int:
+    """Tokens of the largest tree (every node above max_depth an operation of max_args arguments),
+    or a number >= `enough` once it is clear the tree reaches it."""
     length = 1  # a digit at depth max_depth
     for _ in range(max_depth - 1):
         length = 2 + max_args * length
+        if length >= enough:
+            break
     return length
 
 
@@ -210,6 +216,10 @@ class ListOpsTask:
                 splits = _generate(folder, cfg.generation())
             except ListOpsError as err:
                 raise ConfigError(f"data: {err}") from None
+            except OSError as err:
+                raise ConfigError(
+                    f"data.cache: cannot write {folder} ({err.strerror}); give a writable folder"
+                ) from None
         examples = [e for split in splits.values() for e in split]
         meta = {
             "config": asdict(cfg),
@@ -249,15 +259,30 @@ class ListOpsTask:
             meta = json.loads(path.read_text())
         except (OSError, ValueError):
             raise DataError(f"{path}: missing or unreadable; `attnkit train` writes it for a listops run") from None
-        folder, generation = Path(meta["cache"]), ListOpsConfig(**meta["config"]).generation()
+        generation = ListOpsConfig(**meta["config"]).generation()
+        # the cache the run was made with, else this machine's (a run folder copied elsewhere)
+        folders = [Path(meta["cache"]), _cache_folder(listops_cache_dir(), generation)]
+        for folder in folders:
+            file = folder / f"{split}.jsonl"
+            if file.is_file() and _sha256(file) == meta["sha256"][split]:
+                return read_examples(file)
+        for folder in folders:
+            try:
+                _generate(folder, generation)
+                break
+            except OSError:
+                continue
+        else:
+            raise DataError(
+                f"cannot write the ListOps cache ({', '.join(map(str, folders))}); "
+                f"set ${CACHE_ENV} to a writable folder"
+            )
         file = folder / f"{split}.jsonl"
         if not file.is_file() or _sha256(file) != meta["sha256"][split]:
-            _generate(folder, generation)
-            if _sha256(file) != meta["sha256"][split]:
-                raise DataError(
-                    f"{file}: the {split} split generated now differs from the run's (sha256 in {path}); "
-                    "the generator changed since the run was made"
-                )
+            raise DataError(
+                f"{file}: the {split} split generated now differs from the run's (sha256 in {path}); "
+                "the generator changed since the run was made"
+            )
         return read_examples(file)
 
     # --- training ----------------------------------------------------------------------------------
