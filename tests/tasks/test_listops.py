@@ -7,13 +7,17 @@ from __future__ import annotations
 import json
 import random
 import statistics
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from attnkit.cli import main
+from attnkit.config import load_config
 from attnkit.data.listops import OPERATORS, ListOpsError, evaluate_tokens, generate_splits, generate_tree, nesting_depth
 from attnkit.errors import ConfigError
+from attnkit.models import FAMILIES
+from attnkit.models.specs import DocumentSpec
 from attnkit.tasks.listops import ListOpsConfig, ListOpsTask
 
 # (sequence, value worked out by hand, nesting depth)
@@ -227,3 +231,22 @@ def test_train_evaluate_predict_through_the_cli_with_a_window_kernel(tmp_path, c
     assert main(["predict", "--model", str(run), "[MAX 2 9"]) != 0
     err = capsys.readouterr().err.strip()
     assert "input 1" in err and "left open" in err and len(err.splitlines()) == 1
+
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+@pytest.mark.parametrize("name", ["dense", "window", "linear", "performer", "nystrom", "gru"])
+@pytest.mark.parametrize("task", ["listops", "bible-chapters"])
+def test_study_configs_load_and_build(task, name):
+    cfg = load_config(CONFIGS / f"{task}-{name}.yaml")
+    assert cfg.data.task == task
+    spec = ListOpsTask(cfg.data).spec if task == "listops" else DocumentSpec(1000, 8, 0)
+    model = FAMILIES.get(cfg.model.arch).build(cfg.model, spec)
+    if name == "gru":
+        assert cfg.model.arch == "han"
+    else:
+        assert cfg.model.attention_kernel == name
+        reach = cfg.data.max_length if task == "listops" else cfg.data.max_tokens
+        assert cfg.model.max_words >= reach  # no token is cut by the model
+    assert sum(p.numel() for p in model.parameters()) > 0
