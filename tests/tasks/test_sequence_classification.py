@@ -35,3 +35,15 @@ def test_lined_prediction_keeps_every_weight_in_reading_order():
     torch.testing.assert_close(pred.word_weights.reshape(-1)[: len(tokens)], weights)
     assert float(pred.word_weights.reshape(-1)[len(tokens) :].abs().sum()) == 0.0
     torch.testing.assert_close(pred.sentence_weights, pred.word_weights.sum(-1))
+
+
+def test_the_picture_of_a_2000_token_sequence_is_capped():
+    from attnkit.viz import plot_prediction
+
+    tokens = ["7"] * 2000  # 84 lines of 24
+    pred = lined_prediction(tokens, torch.tensor([0.5, 0.5]), torch.full((2000,), 1 / 2000), ["a", "b"])
+    fig = plot_prediction(pred)
+    assert fig.get_size_inches()[1] <= 0.42 * 81 + 0.8 + 1e-6  # 80 lines and the note, not 84
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert "… 4 more sentences not drawn" in texts
+    assert len(pred.sentences) == 84  # the prediction (and its JSON) keeps every token
