@@ -77,7 +77,7 @@ def main(argv: list[str]) -> None:
                 f"| {label} | {params(Path(str(runs[0]) + '.log'))} | {'/'.join(f'{s:,}' for s in steps)} "
                 f"| {len(results)} | {mean_std([r['accuracy'] for r in results], 100)} "
                 f"| {mean_std([r['macro_f1'] for r in results], 1, 3)} "
-                f"| {mean_std([s / 60 for _, s, _ in prog])} | {mean_std([u for _, _, u in prog], 1, 0)} |"
+                f"| {mean_std([s / 60 for _, s, _ in prog])} | {mean_std([u for _, _, u in prog], 1, 1)} |"
             )
             for r in results:
                 for row in r.get("by_length", []):
