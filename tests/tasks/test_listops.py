@@ -46,7 +46,8 @@ def python_value(tokens: list[str]) -> int:
 
 def arities(tokens: list[str]) -> list[int]:
     """Arguments of every operation, read with a stack of counters (independent of the evaluator)."""
-    open_counts, out = [], []
+    open_counts: list[int] = []
+    out: list[int] = []
     for t in tokens:
         if t in OPERATORS:
             if open_counts:
