@@ -124,7 +124,7 @@ class EncoderClassifier(nn.Module):
         """
         b, s, w = tokens.shape
         words, mask, where = self.flatten(tokens, sentence_lengths)  # (B, T) each
-        hidden = self.encoder(words, None, mask).hidden  # (B, T, D)
+        hidden = self.encoder(words, None, mask, need_weights=False).hidden  # (B, T, D); maps unused: fused path
         if self.pool is not None:
             pooled, weights = self.pool(hidden, mask)  # (B, D), (B, T)  [Yang16] Eqs. 5-7
         else:

@@ -9,11 +9,13 @@ from ..errors import InputError
 from ..registry import Registry, named_class
 from .aligned_translation import AlignedTranslationConfig, AlignedTranslationTask
 from .base import LossContext, Prediction, PrimaryMetric, Task
+from .bible_chapters import BibleChaptersTask
 from .bible_sections import BibleSectionsTask
 from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
+from .listops import ListOpsTask
 from .pretrained_image import PretrainedImageTask
 from .pretrained_speech import PretrainedSpeechTask
 from .pretrained_text import PretrainedEncoderTask, PretrainedLMTask
@@ -47,6 +49,12 @@ TASKS.register(
     BibleSectionsTask,
     "Bible chapters -> section of the canon (8 classes), documents of verses of words, for the HAN",
     "[Yang16]",
+)
+TASKS.register(
+    "bible-chapters",
+    BibleChaptersTask,
+    "whole Bible chapters as one sequence of 50-4,000 subwords -> section of the canon (8 classes), long inputs",
+    "[Yang16]; SentencePiece [Kudo18b]",
 )
 TASKS.register(
     "fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> 10 classes", "[Xiao17]"
@@ -86,6 +94,12 @@ TASKS.register(
     MaskedLMTask,
     "masked-language-model pretraining on unlabelled text (Greek NT, SWORD Bibles) without the downstream test text",
     "[Devlin19]",
+)
+TASKS.register(
+    "listops",
+    ListOpsTask,
+    "nested list operations (MAX, MIN, MED, SM) of up to 2,000 tokens -> their value (10 classes), generated",
+    "[Nangia18]; Long Range Arena [Tay21]",
 )
 TASKS.register("karate-club", KarateClubTask, "Zachary's karate club -> faction of each member", "[Zachary77]")
 TASKS.register(

@@ -26,6 +26,7 @@ def plot_document_attention(
     *,
     title: str | None = None,
     max_words: int = 24,
+    max_sentences: int = 80,
 ) -> Figure:
     """One line per sentence: a box shaded by the sentence weight (blue), then its words, each
     shaded by its word weight (red); weights are probabilities in [0, 1].
@@ -36,6 +37,8 @@ def plot_document_attention(
         sentence_weights: (S,) sentence weights.
         title: optional title (e.g. the predicted and true class).
         max_words: words shown per line; longer sentences end with "…".
+        max_sentences: sentences drawn (the first ones); a last line says how many more there
+            are (a long input shown in lines, e.g. ListOps' 2,000 tokens, stays a readable size).
 
     Returns:
         The figure.
@@ -54,13 +57,17 @@ def plot_document_attention(
             f"weights of shapes {ww.shape} and {sw.shape} do not cover {len(sentences)} sentences "
             "of at most W words; expected (S, W) and (S,)"
         )
-    fig = Figure(figsize=(11, 0.42 * len(sentences) + 0.8), layout="constrained")
+    rows = min(len(sentences), max_sentences) + (len(sentences) > max_sentences)
+    fig = Figure(figsize=(11, 0.42 * rows + 0.8), layout="constrained")
     ax = fig.add_subplot()
     ax.set_xlim(0, 1)
-    ax.set_ylim(len(sentences), -0.5)
+    ax.set_ylim(rows, -0.5)
     ax.axis("off")
     reds, blues, family = colormaps["Reds"], colormaps["Blues"], _font_family()
-    for s, words in enumerate(sentences):
+    if len(sentences) > max_sentences:
+        more = len(sentences) - max_sentences
+        ax.text(0.0, max_sentences, f"… {more} more sentence{'s' * (more > 1)} not drawn", fontsize=8, va="center")
+    for s, words in enumerate(sentences[:max_sentences]):
         ax.text(
             0.0,
             s,
