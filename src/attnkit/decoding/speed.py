@@ -14,7 +14,7 @@ References:
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -58,7 +58,7 @@ class CompiledStep(nn.Module):
     def step(self, *args: Any, **kwargs: Any) -> Any:
         """The model's ``step``, compiled (on the first call: importing the compiler takes seconds)."""
         if self._step is None:
-            self._step = torch.compile(self.model.step, mode=self.mode, dynamic=True)
+            self._step = torch.compile(cast(Any, self.model).step, mode=self.mode, dynamic=True)
         return self._step(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:

@@ -162,7 +162,8 @@ def _check_convertible(run: Run) -> None:
 
 
 def _np(x: Tensor) -> Any:
-    return x.detach().cpu().float().numpy()
+    # a copy: CTranslate2's quantisation rewrites the spec's arrays in place, which would change the run's model
+    return x.detach().cpu().float().numpy().copy()
 
 
 def _linear(spec: Any, weight: Tensor, bias: Tensor | None) -> None:
