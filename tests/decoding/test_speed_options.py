@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from attnkit.decoding import DecodeOptionError, DecodeOptions, decode
+from attnkit.decoding import DecodeOptionError, DecodeOptions, decode, option_fields
 from attnkit.decoding.speed import CompiledStep, prepare, quantized
 from attnkit.models.decoder_cache import TransformerState
 from attnkit.models.transformer import TransformerSeq2Seq
@@ -113,3 +113,23 @@ def test_a_compiled_step_gives_the_default_outputs_and_attention(beam):
     want = decode(model, sources, base, max_len=lambda n: MAX_LEN)
     got = decode(model, sources, base.replace(compile_step="default"), max_len=lambda n: MAX_LEN)
     _same(got, want)
+
+
+def test_the_ctranslate2_engine_refuses_attnkits_own_speed_options():
+    from attnkit.export.ctranslate2 import engine_options
+
+    engine_options(DecodeOptions(check_every=4, kv_cache="static"))  # harmless there: accepted
+    for changes in ({"quantize": "int8"}, {"compile_step": "default"}):
+        with pytest.raises(DecodeOptionError) as err:
+            engine_options(DecodeOptions(**changes))
+        assert err.value.field == next(iter(changes))
+
+
+def test_a_web_request_cannot_compile_or_quantise():
+    from attnkit.explore.app import LIMITS, RequestError, check_request
+
+    assert check_request({"input": "x", "check_every": 4, "kv_cache": "static"}, LIMITS)["decode"].kv_cache == "static"
+    for field in ("compile_step", "quantize"):
+        assert field not in [f.name for f in option_fields() if f.metadata["serve"]]
+        with pytest.raises(RequestError, match="unknown field"):
+            check_request({"input": "x", field: "int8" if field == "quantize" else "default"}, LIMITS)
