@@ -13,9 +13,11 @@ length on both sides (subword encoding and detokenisation are outside the clock,
 Each setting decodes the first batch once untimed (the compiled step compiles there; its time is
 printed as ``warm-up s``), then every source. Beam search ranks by the plain sum of
 log-probabilities (alpha 0, CTranslate2's ``length_penalty=0``), with which the two engines
-give the same outputs (tests/export/test_ctranslate2.py); attnkit's outputs are limited as the
-task limits them (``output_limit``), CTranslate2's to one step more, as the exporter's
-``translate`` does (attnkit forces ``</s>`` after the limit).
+give the same outputs (tests/export/test_ctranslate2.py); attnkit's outputs are limited per batch
+as the task limits them (``output_limit`` of the batch's longest source), CTranslate2's (one call
+for all sources) to the limit of the longest source and one step more, as the exporter's
+``translate`` does (attnkit forces ``</s>`` after the limit): outputs that end with ``</s>`` are
+not affected.
 
 Columns: sentences/s; output words/s (words of the detokenised outputs; tokens of the random
 model); BLEU (sacrebleu) against the references when the run has a test set; BLEU against attnkit
