@@ -10,8 +10,9 @@ trainer's own token batches and `--steps` timed. Throughput is real (non-padding
 ``</s>`` included, per second, as the trainer logs it. The FLOPs of one step are counted with
 ``torch.utils.flop_counter.FlopCounterMode`` (matrix multiplies of forward and backward, which
 is what MFU conventionally counts); the peak is the best of several ``torch.mm`` of 2048 x 2048
-matrices with the same threads, in float32 and in bfloat16, measured in the same run; MFU is
-against the peak of the precision the config trains in (``train.precision``).
+matrices with the same threads, in float32 and in bfloat16, measured in the same run. Each config
+is measured in every precision of ``--precisions`` (float32, and bfloat16 autocast: the
+config's ``train.precision`` overridden), and its MFU is the fraction of the peak of that precision.
 """
 
 from __future__ import annotations
@@ -105,6 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=30, help="timed steps (default: %(default)s)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default: %(default)s)")
+    parser.add_argument(
+        "--precisions",
+        default="fp32,bf16",
+        help="train.precision values measured per config, comma-separated; 'config': the config's own "
+        "(default: %(default)s)",
+    )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print one JSON object per config")
     args = parser.parse_args(argv)
@@ -117,12 +124,18 @@ def main(argv: list[str] | None = None) -> int:
         f"# {platform.processor() or platform.machine()}, torch {torch.__version__}, {args.threads} threads; "
         f"measured matmul peak: float32 {peaks['fp32'] / 1e9:.1f} GFLOP/s, "
         f"bfloat16 {peaks['bf16'] / 1e9:.1f} GFLOP/s; "
-        "MFU is against the peak of the config's train.precision"
+        "MFU is the fraction of the peak of the precision each row trains in"
     )
     print("| config | precision | params | tokens/batch | target tokens/s | ms/step | GFLOP/s | MFU |")
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for config in args.configs:
-        r = measure(config, args.steps, args.warmup, args.threads, args.overrides)
+    precisions = args.precisions.split(",")
+    bad = sorted(set(precisions) - {"fp32", "bf16", "config"})
+    if bad:
+        print(f"train_throughput: unknown precision {bad[0]!r}; choose fp32, bf16 or config", file=sys.stderr)
+        return 1
+    for config, precision in ((c, p) for c in args.configs for p in precisions):
+        overrides = args.overrides if precision == "config" else [*args.overrides, f"train.precision={precision}"]
+        r = measure(config, args.steps, args.warmup, args.threads, overrides)
         r["mfu"] = r["flops_per_s"] / peaks[r["precision"]]
         if args.json:
             print(json.dumps(r))

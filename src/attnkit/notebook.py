@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .capabilities import InputKind
-from .decoding.options import MAX_BEAM, DecodeOptions
+from .decoding.options import MAX_BEAM, DecodeOptions, option_fields
 from .errors import InputError
 from .explore import LIMITS, RunRegistry, create_app, run_keys
 from .io import atomic_write_text
@@ -196,7 +196,9 @@ def answers(run: Run, source: str | os.PathLike, options: Mapping[str, Any], dec
     else:
         body["input"] = os.fspath(source)
     if decode is not None:
-        body.update(dataclasses.asdict(decode))
+        body.update(
+            {f.name: getattr(decode, f.name) for f in option_fields() if f.metadata["serve"]}
+        )  # what a request takes
     if run.capabilities.decodes and kind is InputKind.TEXT:
         body["layers"] = False  # the page asks for them per hypothesis: answered below
     predicted = _ask(client, "post", f"/api/runs/{key}/predict", body)

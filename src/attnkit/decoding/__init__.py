@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .decode import decode
     from .forced import ForcedAttention, explained_weights, forced_weights
     from .greedy import Hypothesis, force_eos, greedy_decode
+    from .speed import CompiledStep, prepare, quantized
     from .translator import LayerMaps, Translation, layer_maps
 
 _LAZY = {
@@ -36,6 +37,9 @@ _LAZY = {
     "Hypothesis": ".greedy",
     "force_eos": ".greedy",
     "greedy_decode": ".greedy",
+    "CompiledStep": ".speed",
+    "prepare": ".speed",
+    "quantized": ".speed",
     "LayerMaps": ".translator",
     "Translation": ".translator",
     "layer_maps": ".translator",
@@ -67,6 +71,9 @@ __all__ = [
     "ForcedAttention",
     "forced_weights",
     "explained_weights",
+    "prepare",
+    "quantized",
+    "CompiledStep",
     "Translation",
     "LayerMaps",
     "layer_maps",

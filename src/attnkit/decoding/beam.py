@@ -172,7 +172,9 @@ def beam_search(
             ``beta`` the coverage-penalty weight [Wu16] (needs a model with attention; 0
             disables it; for multi-head models the penalty is taken on the mean over heads of
             the weights that ``step`` returns, the Transformer's last-layer cross-attention);
-            ``stop`` ``"heuristic"`` or ``"exact"``, as above.
+            ``stop`` ``"heuristic"`` or ``"exact"``, as above; ``kv_cache`` ``"static"`` sizes the
+            decoder state's buffers for every step before the loop (see
+            :class:`~attnkit.decoding.protocols.ReservesPositions`).
         prefix: tokens every hypothesis starts with after ``<s>`` (a model's prompt, e.g.
             Whisper's language and task tokens): fed to the decoder before the first chosen
             token, not scored, not counted in the length penalty or `max_len`, not part of the
@@ -206,7 +208,8 @@ def beam_search(
     if beta > 0 and not getattr(model, "uses_attention", True):
         raise ValueError("the coverage penalty needs attention weights; this model has none (use beta=0)")
     batch, k, device = src.shape[0], beam_size, src.device
-    beams = BeamStates(model, cast(StepDecoder, model).encode(src, src_lengths), batch, k, device)
+    reserve = len(prefix) + max_len + 1 if options.kv_cache == "static" else None
+    beams = BeamStates(model, cast(StepDecoder, model).encode(src, src_lengths), batch, k, device, reserve=reserve)
     sentences = list(range(batch))  # sentence id of each active sentence
     scores = torch.full((batch, k), -math.inf, dtype=torch.float64, device=device)
     scores[:, 0] = 0.0  # all beams start identical: let only the first one expand

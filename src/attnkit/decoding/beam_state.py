@@ -39,7 +39,7 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from .protocols import FoldsBeams, StepDecoder
+from .protocols import FoldsBeams, ReservesPositions, StepDecoder
 
 __all__ = ["select_rows", "BeamAncestry", "BeamStates"]
 
@@ -152,13 +152,24 @@ class BeamStates:
         sentences: S.
         beams: k >= 1.
         device: the device of the memory.
+        reserve: positions to make room for before the first step, for a state that can
+            (:class:`~attnkit.decoding.protocols.ReservesPositions`); None: grow as needed.
 
     Attributes:
         memory: the memory that ``step`` takes (folded, or k rows per sentence).
         state: the decoder state for the next step.
     """
 
-    def __init__(self, model: nn.Module, memory: Any, sentences: int, beams: int, device: torch.device | str) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        memory: Any,
+        sentences: int,
+        beams: int,
+        device: torch.device | str,
+        *,
+        reserve: int | None = None,
+    ) -> None:
         # a family declaring decodes=True has encode / init_state / step (checked at load)
         self.model: StepDecoder = cast(StepDecoder, model)
         self.beams = beams
@@ -169,6 +180,8 @@ class BeamStates:
             else select_rows(memory, torch.arange(sentences, device=device).repeat_interleave(beams))
         )
         self.state = self.model.init_state(self.memory)
+        if reserve is not None and isinstance(self.state, ReservesPositions):
+            self.state = self.state.reserve(reserve)
         self.ancestry = (
             BeamAncestry(sentences, beams, self.state.capacity, device) if self.folded and beams > 1 else None
         )

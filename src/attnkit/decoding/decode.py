@@ -19,6 +19,7 @@ from ..progress import Progress
 from .beam import beam_search
 from .greedy import Hypothesis, greedy_decode
 from .options import DecodeOptions
+from .speed import prepare
 
 __all__ = ["decode", "batches"]
 
@@ -38,8 +39,10 @@ def decode(
         model: a trained model (put in eval mode here) with ``encode`` / ``init_state`` / ``step``.
         sources: source token ids, one list per source (no padding, no ``</s>`` added).
         options: beam size, n-best, penalties, stop rule, precision (``"bf16"``: bfloat16
-            autocast) and batching (``batch_size`` sources and ``batch_tokens`` padded source
-            tokens per batch, beams included: B * beam_size * the longest Tk).
+            autocast), batching (``batch_size`` sources and ``batch_tokens`` padded source
+            tokens per batch, beams included: B * beam_size * the longest Tk) and the speed
+            options (``check_every``, ``kv_cache``, ``compile_step``, ``quantize``: see
+            :class:`DecodeOptions` and :func:`attnkit.decoding.speed.prepare`).
         max_len: the most output tokens (without ``</s>``) for a batch whose longest source has
             n tokens; ``options.max_len``, when set, wins.
         prefix: tokens every output starts with after ``<s>``, fed and not scored (a model's
@@ -47,6 +50,9 @@ def decode(
 
     Progress (sentences, rate, ETA) goes to a bar on a terminal, else to a log line at
     intervals (:mod:`attnkit.progress`).
+
+    Raises:
+        DecodeOptionError: for ``quantize="int8"`` with a model that is not on the CPU.
 
     Returns:
         Per source, in input order, its hypotheses best first: one when greedy, up to
@@ -60,6 +66,7 @@ def decode(
     results: list[list[Hypothesis]] = [[] for _ in sources]
     model.eval()
     device = next(model.parameters()).device
+    model = prepare(model, options)  # int8 copy and/or compiled step, when asked
     budget = None if options.batch_tokens is None else max(1, options.batch_tokens // options.beam_size)
     desc = "decode" if options.beam_size == 1 else f"decode (beam {options.beam_size})"
     with Progress(len(sources), desc=desc, unit="sentence") as bar:
@@ -70,7 +77,15 @@ def decode(
                 if options.beam_size > 1:
                     nbests = beam_search(model, batch.src, batch.src_lengths, steps, options, prefix=prefix)
                 else:
-                    hyps_ = greedy_decode(model, batch.src, batch.src_lengths, steps, prefix=prefix)
+                    hyps_ = greedy_decode(
+                        model,
+                        batch.src,
+                        batch.src_lengths,
+                        steps,
+                        prefix=prefix,
+                        check_every=options.check_every,
+                        static_cache=options.kv_cache == "static",
+                    )
                     nbests = [[hyp] for hyp in hyps_]
             for i, hyps in zip(chunk, nbests):
                 results[i] = [h if h.weights is None else h._replace(weights=h.weights.cpu()) for h in hyps]

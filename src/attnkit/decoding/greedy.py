@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from ..data import Vocab
 from .beam_state import select_rows
-from .protocols import StepDecoder
+from .protocols import ReservesPositions, StepDecoder
 
 __all__ = ["Hypothesis", "greedy_decode", "force_eos"]
 
@@ -39,11 +39,20 @@ def force_eos(logprobs: Tensor) -> Tensor:
 
 @torch.no_grad()
 def greedy_decode(
-    model: nn.Module, src: Tensor, src_lengths: Tensor, max_len: int, *, prefix: Sequence[int] = ()
+    model: nn.Module,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_len: int,
+    *,
+    prefix: Sequence[int] = (),
+    check_every: int = 1,
+    static_cache: bool = False,
 ) -> list[Hypothesis]:
     """Pick the most probable token at each step, for a whole batch at once. After `max_len`
-    tokens ``</s>`` is forced (its log-probability counts in the score). Once a quarter of the
-    rows still decoding have ended, they leave the batch.
+    tokens ``</s>`` is forced (its log-probability counts in the score). Every `check_every`
+    steps the loop looks at how many rows have ended: it stops when all have, and once a quarter
+    of the rows still decoding have ended, they leave the batch. In between, nothing in the step
+    loop waits for the device (ended rows decode padding, which changes no output).
 
     Args:
         model: a model with ``encode``, ``init_state`` and ``step`` whose decoder state has
@@ -54,6 +63,9 @@ def greedy_decode(
         prefix: tokens every output starts with after ``<s>`` (a model's prompt, e.g. Whisper's
             language and task tokens): fed to the decoder before the first chosen token, not
             scored, not part of the hypotheses' tokens and weights.
+        check_every: steps between looks at the ended rows (each a host synchronisation), >= 1.
+        static_cache: reserve the decoder state's buffers for every step before the loop, for
+            a state that can (:class:`~attnkit.decoding.protocols.ReservesPositions`).
 
     Returns:
         One :class:`Hypothesis` per source sentence, in order; weights, (To, Tk_b) or per head
@@ -63,6 +75,8 @@ def greedy_decode(
     decoder = cast(StepDecoder, model)  # a family declaring decodes=True has these (checked at load)
     memory = decoder.encode(src, src_lengths)
     state = decoder.init_state(memory)
+    if static_cache and isinstance(state, ReservesPositions):
+        state = state.reserve(len(prefix) + max_len + 1)
     batch, device = src.shape[0], src.device
     prev = torch.full((batch,), Vocab.bos_id, dtype=torch.long, device=device)
     for token in prefix:  # the prompt: its steps' outputs are not used
@@ -88,6 +102,8 @@ def greedy_decode(
             weights[alive, ..., t, :] = w
         steps = t + 1
         finished |= prev == Vocab.eos_id
+        if (t + 1) % check_every and t < max_len:
+            continue
         n_done = int(finished.sum())
         if n_done == finished.numel():
             break

@@ -22,6 +22,9 @@ __all__ = [
     "STOP_RULES",
     "LENGTH_NORMS",
     "PRECISIONS",
+    "KV_CACHES",
+    "COMPILE_MODES",
+    "QUANTIZATIONS",
     "option_fields",
     "MAX_BEAM",
     "MAX_LEN",
@@ -34,6 +37,9 @@ __all__ = [
 STOP_RULES = ("heuristic", "exact", "current")  # when beam search ends a sentence; see beam_search
 LENGTH_NORMS = ("gnmt", "power")  # how beam search divides a score by the length; see length_penalty
 PRECISIONS = ("fp32", "bf16")
+KV_CACHES = ("grow", "static")  # the Transformer's self-attention buffers: grown by doubling, or sized once
+COMPILE_MODES = ("off", "default", "reduce-overhead")  # torch.compile of the model's decoder step, and its mode
+QUANTIZATIONS = ("none", "int8")  # dynamic int8 quantisation of the linear layers (CPU)
 
 # Upper bounds, so that one request cannot ask for unbounded work: beams cost time and memory
 # linearly (a beam of 100000 took 27 s and 2.1 GB for one date), attnkit's tasks gain nothing
@@ -61,10 +67,18 @@ class DecodeOptionError(ValueError):
 
 
 def _opt(
-    default: Any, flag: str, help: str, *, choices: tuple[str, ...] = (), metavar: str | None = None, beam: bool = False
+    default: Any,
+    flag: str,
+    help: str,
+    *,
+    choices: tuple[str, ...] = (),
+    metavar: str | None = None,
+    beam: bool = False,
+    serve: bool = True,
 ) -> Any:
     return field(
-        default=default, metadata={"flag": flag, "help": help, "choices": choices, "metavar": metavar, "beam": beam}
+        default=default,
+        metadata={"flag": flag, "help": help, "choices": choices, "metavar": metavar, "beam": beam, "serve": serve},
     )
 
 
@@ -88,6 +102,23 @@ class DecodeOptions:
         batch_size: at most this many sentences per batch (1 to :data:`MAX_BATCH_SIZE`).
         batch_tokens: and at most this many source tokens per batch, padding and beams included
             (1 to :data:`MAX_BATCH_TOKENS`); None: no such limit.
+        check_every: greedy decoding looks for ended outputs (and drops their rows) every this
+            many steps, 1 to :data:`MAX_LEN`: each look is a host synchronisation, which stalls a
+            GPU's queue. Ended rows decode padding in between; the outputs, scores and attention
+            are those of 1. Beam search ignores it (it ranks finished hypotheses every step).
+        kv_cache: one of :data:`KV_CACHES`: ``"grow"`` starts a Transformer's self-attention
+            key/value buffers at the source length + 8 positions and doubles them when full;
+            ``"static"`` sizes them once for the whole output (no reallocation inside the step
+            loop). The same outputs; models without such buffers (RNNs) ignore it.
+        compile_step: one of :data:`COMPILE_MODES`: ``"off"``, or ``torch.compile`` of the model's
+            decoder step in that mode (dynamic shapes; the first batches pay the compilation,
+            minutes on a CPU). The same outputs up to float rounding (attention within 1e-6).
+        quantize: one of :data:`QUANTIZATIONS`: ``"none"``, or ``"int8"``, dynamic int8
+            quantisation of a copy of the model's linear layers (weights int8, activations
+            quantised per batch; CPU only, fp32 precision only). Approximate: outputs may change.
+
+    ``serve`` in a field's metadata is False for the options a web request may not set (the
+    explorer): compiling and quantising cost seconds to minutes per request.
 
     Raises:
         DecodeOptionError: on construction, for any value out of range (one line naming the
@@ -136,6 +167,33 @@ class DecodeOptions:
     batch_tokens: int | None = _opt(
         8000, "--batch-tokens", "and at most this many source tokens per batch, padding and beams included", metavar="N"
     )
+    check_every: int = _opt(
+        1,
+        "--check-every",
+        "greedy decoding looks for ended outputs every N steps (fewer host synchronisations; the same outputs)",
+        metavar="N",
+    )
+    kv_cache: str = _opt(
+        "grow",
+        "--kv-cache",
+        "static: size the Transformer's key/value buffers once for the whole output instead of growing them "
+        "(the same outputs)",
+        choices=KV_CACHES,
+    )
+    compile_step: str = _opt(
+        "off",
+        "--compile",
+        "torch.compile the model's decoder step in this mode (slow first batches; the same outputs)",
+        choices=COMPILE_MODES,
+        serve=False,
+    )
+    quantize: str = _opt(
+        "none",
+        "--quantize",
+        "int8: dynamic int8 quantisation of the linear layers, CPU and fp32 only (approximate: outputs may change)",
+        choices=QUANTIZATIONS,
+        serve=False,
+    )
 
     def __post_init__(self) -> None:
         _check_int(self, "beam_size", 1, MAX_BEAM)
@@ -163,6 +221,14 @@ class DecodeOptions:
         _check_int(self, "batch_size", 1, MAX_BATCH_SIZE)
         if self.batch_tokens is not None:
             _check_int(self, "batch_tokens", 1, MAX_BATCH_TOKENS)
+        _check_int(self, "check_every", 1, MAX_LEN)
+        for name, valid in (("kv_cache", KV_CACHES), ("compile_step", COMPILE_MODES), ("quantize", QUANTIZATIONS)):
+            if getattr(self, name) not in valid:
+                raise DecodeOptionError(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}", name)
+        if self.quantize != "none" and self.precision != "fp32":
+            raise DecodeOptionError(
+                f"quantize={self.quantize} decodes in float32 around int8 weights; pass precision fp32", "quantize"
+            )
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> "DecodeOptions":
@@ -205,7 +271,7 @@ def check_max_len(options: DecodeOptions, limit: int) -> None:
 
 def option_fields() -> tuple[dataclasses.Field, ...]:
     """The fields of :class:`DecodeOptions`, each with ``metadata`` {flag, help, choices, metavar,
-    beam (True: only meaningful with a beam)}."""
+    beam (True: only meaningful with a beam), serve (False: not for a web request)}."""
     return dataclasses.fields(DecodeOptions)
 
 

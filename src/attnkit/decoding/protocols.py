@@ -5,11 +5,11 @@ these protocols; a model's memory and state are its own types (opaque here)."""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-__all__ = ["StepDecoder", "FoldsBeams", "HasLayerMaps"]
+__all__ = ["StepDecoder", "FoldsBeams", "HasLayerMaps", "ReservesPositions"]
 
 
 class StepDecoder(Protocol):
@@ -44,3 +44,13 @@ class HasLayerMaps(Protocol):
 
     def attention_maps(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Any:
         """The maps (:class:`attnkit.models.AttentionMaps`: ``cross`` etc.) of one forward pass."""
+
+
+@runtime_checkable
+class ReservesPositions(Protocol):
+    """A decoder state whose buffers can be sized up front (the Transformer's
+    :class:`~attnkit.models.decoder_cache.TransformerState`): ``DecodeOptions(kv_cache="static")``
+    reserves every step's position before the step loop; other states are left as they are."""
+
+    def reserve(self, steps: int) -> Any:
+        """The state with room for `steps` more positions."""

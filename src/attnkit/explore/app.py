@@ -115,7 +115,7 @@ class Limits:
 
 
 LIMITS = Limits()
-_DECODE_FIELDS = tuple(f.name for f in option_fields())  # the request's decoding fields: DecodeOptions'
+_DECODE_FIELDS = tuple(f.name for f in option_fields() if f.metadata["serve"])  # DecodeOptions' a request may set
 _FIELDS = {"input", "options", "layers", "image", "audio", "focus", *_DECODE_FIELDS}
 
 

@@ -162,7 +162,8 @@ def _check_convertible(run: Run) -> None:
 
 
 def _np(x: Tensor) -> Any:
-    return x.detach().cpu().float().numpy()
+    # a copy: CTranslate2's quantisation rewrites the spec's arrays in place, which would change the run's model
+    return x.detach().cpu().float().numpy().copy()
 
 
 def _linear(spec: Any, weight: Tensor, bias: Tensor | None) -> None:
@@ -386,7 +387,8 @@ def engine_options(decode: DecodeOptions) -> dict[str, Any]:
 
     Raises:
         DecodeOptionError: for options CTranslate2 cannot follow (a GNMT length penalty with
-            alpha > 0, a coverage penalty, bf16), naming the field.
+            alpha > 0, a coverage penalty, bf16, attnkit's int8 quantisation or compiled step),
+            naming the field.
     """
     from ..decoding import DecodeOptionError
 
@@ -398,6 +400,12 @@ def engine_options(decode: DecodeOptions) -> dict[str, Any]:
         raise DecodeOptionError("the CTranslate2 engine takes no coverage penalty here; leave it at 0", "beta")
     if decode.precision != "fp32":
         raise DecodeOptionError("the CTranslate2 engine decodes at the export's precision; leave fp32", "precision")
+    if decode.quantize != "none" or decode.compile_step != "off":
+        field = "quantize" if decode.quantize != "none" else "compile_step"
+        raise DecodeOptionError(
+            f"{field} is attnkit's own decoding; the CTranslate2 engine quantises at export (--quantization int8)",
+            field,
+        )
     return {
         "beam_size": decode.beam_size,
         "num_hypotheses": decode.n_best,
