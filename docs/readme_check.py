@@ -81,7 +81,8 @@ class Block:
 def _scan(line: str, stop: str = ";") -> tuple[str, list[int]]:
     """`line` without its comment, and the offsets of its top-level characters in `stop` (outside
     quotes and ``$(...)``)."""
-    quote, depth, i, semis = "", 0, 0, []
+    quote, depth, i = "", 0, 0
+    semis: list[int] = []
     while i < len(line):
         c = line[i]
         if quote == "'":
@@ -167,7 +168,8 @@ def parse_readme(path: Path) -> list[Block]:
     """The fenced blocks of the README that carry a language (```bash, ```python, ```toml),
     numbered from 1 in order; bare ``` blocks are printed output and are left out."""
     blocks: list[Block] = []
-    heading, lang, body, start = "(top)", None, [], 0
+    heading, lang, start = "(top)", None, 0
+    body: list[str] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         fence = FENCE.match(line)
         if lang is None and fence:
