@@ -193,6 +193,71 @@ def parse_readme(path: Path) -> list[Block]:
     return blocks
 
 
+# ---------------------------------------------------------------------------------------- file paths
+
+#: flags whose value is a file or folder the command writes
+OUTPUT_FLAGS = frozenset(
+    ("--out", "--output", "--attention-plot", "--confusion-plot", "--attention-grid", "--plot", "--report")
+    + ("--n-best-file",)
+)
+#: commands that write a path named by no flag: (the command's first words, the path)
+IMPLICIT_OUTPUTS = (("make demo", "runs/demo"), ("python docs/examples/make_user_data.py", "my-data"))
+PATH_WORD = re.compile(r"^[\w.$/-]+$")
+FILE_SUFFIX = re.compile(r"\.(png|jpe?g|wav|flac|ogg|txt|tsv|csv|json|ya?ml|md|html|pharaoh|src|tgt|py|conllu)$")
+SAVED = re.compile(r"\.save\(['\"]([^'\"]+)['\"]\)")
+
+
+def _expand(word: str, variables: dict[str, str]) -> str:
+    return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), m.group(0)), word)
+
+
+def command_paths(command: Command) -> tuple[list[str], list[str]]:
+    """(the paths `command` reads, the paths it writes), as far as its words tell: a word is a path
+    when it has a ``/`` or a file suffix; it is written when it follows an output flag (``--out``,
+    ``--attention-plot``...), ``>`` or ``-w``, or is saved by a ``python -c`` line's ``.save(...)``.
+    The block's assignments (``C=...``) are expanded; what still holds a ``$`` is left out."""
+    variables = dict(a.split("=", 1) for a in leading_assignments(command.prefix.replace("; ", ";")) if "$" not in a)
+    variables.update(dict(a.split("=", 1) for a in leading_assignments(command.text) if "$" not in a))
+    words = [w for w in _words(command.text) if not ASSIGNMENT.match(w)]
+    reads: list[str] = []
+    writes = [path for start, path in IMPLICIT_OUTPUTS if command.text.startswith(start)]
+    writes += SAVED.findall(command.text)
+    text_only = bool(words) and words[0] in ("printf", "echo")  # their words are text, not paths
+    for previous, word in zip(words, words[1:]):
+        if previous in ("|", "&&", "||", ";"):  # the next command of a pipe or list
+            text_only = word in ("printf", "echo")
+            continue
+        if previous in ("-c", "--set", "--option") or word in ("|", "&&", "||", ";"):
+            continue
+        path = _expand(word, variables)
+        if previous in OUTPUT_FLAGS or previous in (">", "-w"):
+            writes.append(path)
+        elif not text_only and not word.startswith("-") and PATH_WORD.match(path) and "$" not in path:
+            if "/" in path or FILE_SUFFIX.search(path):
+                reads.append(path)
+    return reads, writes
+
+
+def unmade_inputs(blocks: list[Block], tracked: set[str]) -> list[tuple[Block, Command, str]]:
+    """The paths the bash blocks read that no earlier command writes and git does not track
+    (`tracked`: the paths of ``git ls-files``), in README order."""
+    folders = {str(Path(p).parents[i]) for p in tracked for i in range(len(Path(p).parents) - 1)}
+    made: list[str] = []
+    missing = []
+    for block in blocks:
+        for command in block.commands:
+            reads, writes = command_paths(command)
+            for path in reads:
+                norm = os.path.normpath(path)
+                if norm in tracked or norm in folders:
+                    continue
+                if any(norm == m or norm.startswith(m + "/") for m in made):
+                    continue
+                missing.append((block, command, path))
+            made += [os.path.normpath(w) for w in writes]
+    return missing
+
+
 # ---------------------------------------------------------------------------------------- running
 
 
