@@ -288,16 +288,15 @@ def _tail(*paths: Path) -> str:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    """Stop `process` and everything it started (its own session)."""
-    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        if process.poll() is not None:
-            return
+    """Stop `process` and everything it started (its own session): SIGTERM to the group, up to 10 s
+    for the leader to end, then SIGKILL to whatever of the group is left."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sig)
         except ProcessLookupError:
-            return
+            return  # nothing of the group is left
         try:
-            process.wait(wait)
+            process.wait(10)
         except subprocess.TimeoutExpired:
             pass
 
