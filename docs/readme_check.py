@@ -19,9 +19,9 @@ command that pipes or redirects reads what it names), and the working directory 
 
 Usage (stdlib only; the lead's full check, on a fresh clone after ``make demo``):
 
-    python docs/readme_check.py --list                                  # blocks and their commands
-    python docs/readme_check.py --repo CLONE --state CLONE/readme-check.json --report CLONE/readme-check.md
-    python docs/readme_check.py --only 11,12                            # some blocks (numbers of --list)
+    python3 docs/readme_check.py --list                  # the blocks and their commands
+    python3 docs/readme_check.py --state runs/readme-check.json --report runs/readme-check.md
+    python3 docs/readme_check.py --only 11,12 --state runs/readme-check.json   # some blocks (numbers of --list)
 
 Exit status: 0 when every command passed or was skipped for a stated reason, 1 otherwise.
 """
@@ -449,7 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--venv", type=Path, help="virtual environment whose bin/ goes first (default: REPO/.venv)")
     parser.add_argument("--state", type=Path, help="JSON of the results, resumable (default: none kept)")
     parser.add_argument("--report", type=Path, help="write the Markdown table here (default: stdout)")
-    parser.add_argument("--logs", type=Path, help="folder for each command's output (default: REPO/readme-check-logs)")
+    parser.add_argument(
+        "--logs", type=Path, help="folder for each command's output (default: REPO/runs/readme-check-logs)"
+    )
     parser.add_argument("--only", metavar="BLOCKS", help="block numbers of --list, e.g. 3 or 2,5-7")
     parser.add_argument("--list", action="store_true", help="print the blocks and their commands, run nothing")
     parser.add_argument("--again", action="store_true", help="rerun commands that passed in --state")
@@ -468,7 +470,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"      {i:2d}. {command.text}{kind}")
         return 0
     venv = (args.venv or repo / ".venv").resolve()
-    logs = (args.logs or repo / "readme-check-logs").resolve()
+    logs = (args.logs or repo / "runs" / "readme-check-logs").resolve()  # runs/ is git-ignored
     state: dict[str, dict] = {}
     if args.state and args.state.exists():
         state = json.loads(args.state.read_text(encoding="utf-8"))
