@@ -405,7 +405,11 @@ def run_python(block: Block, repo: Path, venv: Path, log: Path, timeout: float) 
 
 
 def _key(block: Block, command: Command) -> str:
-    return f"{block.heading} :: {block.text if command.kind == 'python' else command.text}"
+    """The command's name in --state: its section, its text and which repetition of that text in
+    the block it is (the same line twice in a block runs twice)."""
+    text = block.text if command.kind == "python" else command.text
+    same = [c for c in block.commands if c.text == command.text]
+    return f"{block.heading} :: {text}" + (f" :: {same.index(command) + 1}" if len(same) > 1 else "")
 
 
 def _cell(text: str) -> str:
@@ -485,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             if failed:
                 result = Result("not run", note="an earlier command of the block failed")
             elif earlier and earlier["status"] in ("passed", "skipped") and not args.again:
-                result = Result(earlier["status"], earlier["seconds"], earlier["rc"], "earlier run; " + earlier["note"])
+                note = "; ".join(n for n in ("earlier run", earlier["note"]) if n)
+                result = Result(earlier["status"], earlier["seconds"], earlier["rc"], note)
             else:
                 print(f"[block {block.number}.{i}] {command.text}", file=sys.stderr, flush=True)
                 log = logs / f"block{block.number:02d}-{i:02d}"

@@ -190,6 +190,15 @@ def test_runner_times_reports_resumes_and_stops_servers(tmp_path):
     assert rc.main([*args, "--again", "--only", "1"]) == 0 and (repo / "a.txt").exists()
 
 
+def test_a_line_repeated_in_a_block_runs_each_time(tmp_path):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "README.md").write_text("```bash\necho x >> log.txt\necho x >> log.txt\n```\n", encoding="utf-8")
+    args = ["--repo", str(repo), "--venv", str(tmp_path / "venv"), "--logs", str(tmp_path / "logs")]
+    assert rc.main([*args, "--state", str(tmp_path / "state.json"), "--report", str(tmp_path / "r.md")]) == 0
+    assert (repo / "log.txt").read_text() == "x\nx\n"
+
+
 def test_apt_lines_are_skipped_when_installed_and_run_with_yes_otherwise(monkeypatch):
     calls = []
 
