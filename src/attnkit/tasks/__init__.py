@@ -12,6 +12,7 @@ from .base import LossContext, Prediction, PrimaryMetric, Task
 from .bible_sections import BibleSectionsTask
 from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
+from .distance import DistanceTask
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .pretrained_image import PretrainedImageTask
@@ -47,6 +48,12 @@ TASKS.register(
     BibleSectionsTask,
     "Bible chapters -> section of the canon (8 classes), documents of verses of words, for the HAN",
     "[Yang16]",
+)
+TASKS.register(
+    "distance",
+    DistanceTask,
+    "synthetic: the class is decided by two tokens d positions apart (d controlled), accuracy per distance",
+    "[Hochreiter97]; [Tay21]",
 )
 TASKS.register(
     "fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> 10 classes", "[Xiao17]"
