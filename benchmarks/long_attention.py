@@ -16,11 +16,12 @@ width D (hidden D one-directional for ``causal``; D / 2 per direction, bidirecti
 ``causal`` (a decoder / language-model layer) and ``bidir`` (an encoder layer).
 
 Each case (mechanism, T, threads, mode) runs in a fresh child process, with ``--time-limit`` seconds
-at most (then it is reported as timed out, not crashed). The child builds the layer and a tiny
-warm-up pass (kernels, thread pools), allocates the input, resets its peak resident memory (VmHWM,
-through ``/proc/self/clear_refs``) and reads its resident memory, runs one
-forward + backward at full size (counting FLOPs), reads its peak resident memory (VmHWM), then
-times ``--repeats`` more runs (the median is reported).
+at most (then it is reported as timed out, not crashed). The child builds the layer and runs a tiny
+warm-up pass (kernels, thread pools, the FLOP counter's lazy imports; flex, which compiles per
+shape, warms up at full size), allocates the input, resets its peak resident memory (VmHWM, through
+``/proc/self/clear_refs``) and reads its resident memory, runs one forward + backward at full size
+(counting FLOPs), reads its peak resident memory, then times ``--repeats`` more runs (the median is
+reported).
 
 Peak memory: VmHWM of the child minus its resident memory just before the measured pass, i.e. the
 high-water mark of everything the pass touched: torch's CPU allocator, oneDNN / MKL workspaces,
@@ -135,7 +136,13 @@ def _reset_peak() -> None:
 def run_case(spec: dict) -> dict:
     """Peak memory, FLOPs and median time of one case (in this process: call it in a fresh one)."""
     torch.set_num_threads(spec["threads"])
-    _runner(spec, 16)()  # load kernels and thread pools before measuring
+    # load kernels, thread pools and the counter's lazy imports before measuring; flex compiles per shape
+    warm = _runner(spec, spec["t"] if spec["mech"] == "flex" else 16)
+    if spec["mech"] == "flex":
+        warm()
+    else:
+        with flop_counter.FlopCounterMode(display=False, custom_mapping=SDPA_CPU):
+            warm()
     run = _runner(spec, spec["t"])
     _reset_peak()
     before = _rss_bytes()
@@ -189,7 +196,8 @@ def _predicted_skip(prev: dict | None, spec: dict, args, available: int) -> str 
     if seconds > args.time_limit:
         return f"predicted {seconds:.0f} s (from T={prev['t']}) above --time-limit {args.time_limit:.0f} s"
     if memory > args.mem_fraction * available:
-        return f"predicted {memory / 2**30:.1f} GiB (from T={prev['t']}) above {args.mem_fraction:.0%} of available memory"
+        share = f"{args.mem_fraction:.0%} of available memory"
+        return f"predicted {memory / 2**30:.1f} GiB (from T={prev['t']}) above {share}"
     return None
 
 
@@ -335,9 +343,9 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lengths", type=int, nargs="+", default=[256, 512, 1024, 2048, 4096, 8192, 16384])
+    parser.add_argument("--lengths", type=int, nargs="+", help="default: 256 512 ... 16384 (--quick: 32 64)")
     parser.add_argument(
-        "--long-lengths", type=int, nargs="*", default=[32768, 65536], help="for every mechanism but sdpa"
+        "--long-lengths", type=int, nargs="*", help="for every mechanism but sdpa; default: 32768 65536 (--quick: 128)"
     )
     parser.add_argument("--mechanisms", nargs="+", choices=MECHANISMS, default=list(MECHANISMS))
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
@@ -357,8 +365,12 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError:
         parser.error(f"--threads takes comma-separated integers, e.g. 1,2; got {args.threads!r}")
     if args.quick:
-        args.lengths, args.long_lengths, args.d_model, args.heads = [32, 64], [128], 32, 2
-        args.window, args.repeats, args.time_limit = 8, 1, min(args.time_limit, 120.0)
+        args.d_model, args.heads, args.window, args.repeats = 32, 2, 8, 1
+        args.time_limit = min(args.time_limit, 120.0)
+    if args.lengths is None:
+        args.lengths = [32, 64] if args.quick else [256, 512, 1024, 2048, 4096, 8192, 16384]
+    if args.long_lengths is None:
+        args.long_lengths = [128] if args.quick else [32768, 65536]
     result = run_all(args)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "long_attention.json").write_text(json.dumps(result, indent=1))

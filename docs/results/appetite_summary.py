@@ -19,11 +19,7 @@ import re
 import statistics
 from pathlib import Path
 
-MODELS = {
-    "cnn": "CNN",
-    "cnn-nonlocal": "CNN + non-local block",
-    "vit": "ViT (4 x 4 patches)",
-}
+MODELS = {"cnn": "CNN", "cnn-nonlocal": "CNN + non-local block", "vit": "ViT (4 x 4 patches)"}
 RUN = re.compile(r"^(?P<model>.+)-(?P<size>\d+)-s(?P<seed>\d+)$")
 
 

@@ -146,7 +146,7 @@ class DistanceTask:
             attnkit.errors.ConfigError: if the regenerated split differs from the run's.
         """
         info = json.loads((Path(run_dir) / "dataset.json").read_text(encoding="utf-8"))
-        raw = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
+        raw: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in info["config"].items()}
         examples = cls._generate(DistanceConfig(**raw), split)
         if digest(examples) != info["sha256"][split]:
             raise ConfigError(f"{run_dir}: the regenerated {split} split differs from the one this run was trained on")
