@@ -159,8 +159,9 @@ class RNNClassifierFamily:
 
     @classmethod
     def capabilities(cls, cfg: RNNClassifierConfig, spec: ModelSpec | None = None) -> ModelCapabilities:
-        """Pooling weights over the words (the document view); no decoding, no per-layer maps."""
-        return ModelCapabilities()
+        """Pooling weights over the words (the document view); attention only with ``pooling:
+        attention``; no decoding, no per-layer maps."""
+        return ModelCapabilities(attention=cfg.pooling == "attention")
 
 
 FAMILIES.register(
