@@ -15,7 +15,9 @@ from attnkit.models.rnn_classifier import RNNClassifier, RNNClassifierConfig
 from attnkit.tasks import TASKS
 from attnkit.tasks.distance import DistanceConfig
 
-SMALL = DistanceConfig(distances=(1, 5), length=8, n_classes=3, noise_tokens=4, train_size=40, dev_size=10, test_size=12)
+SMALL = DistanceConfig(
+    distances=(1, 5), length=8, n_classes=3, noise_tokens=4, train_size=40, dev_size=10, test_size=12
+)
 
 
 def test_config_errors_are_one_line_and_name_the_fix():
