@@ -48,7 +48,7 @@ class DistanceConfig:
     Attributes:
         distances: the distances d between value and query, tokens, each in [1, length - 1].
         length: T, tokens per sequence; 0 = max(distances) + 1.
-        n_classes: C values, queries and classes, >= 2.
+        n_classes: C values, queries and classes, >= 2 (C = 2: the class is the XOR of two bits).
         noise_tokens: N distractor types, >= 1.
         train_size, dev_size, test_size: sequences per split (distances in equal shares).
         seed: seed of the train split (dev: seed + 1, test: seed + 2).
@@ -57,7 +57,7 @@ class DistanceConfig:
     task: str = "distance"
     distances: tuple[int, ...] = (1, 4, 16, 64, 256)
     length: int = 0
-    n_classes: int = 8
+    n_classes: int = 2
     noise_tokens: int = 32
     train_size: int = 20000
     dev_size: int = 1000
