@@ -92,6 +92,8 @@ CASES: list[tuple[str, dict, ModelSpec]] = [
     ("tagger-bilstm-attention", {"word_dim": 4, "hidden": 4, "n_heads": 2}, TaggingSpec(9, 5, (("pos", 3),), 12)),
     ("tagger-dictionary", {"max_suffix": 2}, TaggingSpec(9, 5, (("pos", 3), ("morph", 4)), 12)),
     ("encoder-classifier", {"word_dim": 4, "d_model": 8, "n_heads": 2, "d_ff": 8, "layers": 1}, DocumentSpec(20, 3)),
+    ("rnn-classifier", {"emb_dim": 4, "hidden_dim": 3, "attn_dim": 5}, DocumentSpec(20, 3)),
+    ("rnn-classifier", {"emb_dim": 4, "hidden_dim": 3, "pooling": "last"}, DocumentSpec(20, 3)),
 ]
 
 
@@ -147,6 +149,7 @@ def test_models_without_attention_say_so():
         ("mlp", {}),
         ("show-attend-tell", {"attention": "none"}),
         ("cnn", {}),
+        ("rnn-classifier", {"pooling": "last"}),
     ):
         family = FAMILIES.get(name)
         assert not family.capabilities(family.config_class(**options)).attention, name

@@ -26,6 +26,7 @@ from .whisper_family import WhisperConfig, WhisperFamily
 from . import tagger_family  # noqa: F401  (registers tagger-transformer, -bilstm, -cnn, -bilstm-attention)
 from .dictionary_tagger import DictionaryTaggerConfig, DictionaryTaggerFamily
 from . import encoder_classifier  # noqa: F401  (registers encoder-classifier: documents on the tagging encoder)
+from . import rnn_classifier  # noqa: F401  (registers rnn-classifier: documents on a BiLSTM/GRU, last or attention)
 # isort: on
 
 __all__ = [

@@ -13,6 +13,7 @@ from .bible_chapters import BibleChaptersTask
 from .bible_sections import BibleSectionsTask
 from .captioning import ScenesCaptionTask
 from .date_task import DatesConfig, DateTask, locale_tag
+from .distance import DistanceTask
 from .graph_nodes import DebianPackagesTask, KarateClubTask
 from .images import FashionCanvasTask, FashionMNISTTask
 from .listops import ListOpsTask
@@ -55,6 +56,12 @@ TASKS.register(
     BibleChaptersTask,
     "whole Bible chapters as one sequence of 50-4,000 subwords -> section of the canon (8 classes), long inputs",
     "[Yang16]; SentencePiece [Kudo18b]",
+)
+TASKS.register(
+    "distance",
+    DistanceTask,
+    "synthetic: the class is decided by two tokens d positions apart (d controlled), accuracy per distance",
+    "[Hochreiter97]; [Tay21]",
 )
 TASKS.register(
     "fashion-mnist", FashionMNISTTask, "Fashion-MNIST images (Debian dataset-fashion-mnist) -> 10 classes", "[Xiao17]"
