@@ -112,6 +112,10 @@ def test_every_decoding_option_reaches_the_decoder(runs):
         precision="bf16",
         batch_size=2,
         batch_tokens=100,
+        check_every=2,
+        kv_cache="static",
+        compile_step="off",  # compiling takes minutes; tests/decoding/test_speed_options.py covers it
+        quantize="none",  # int8 refuses bf16; covered there too
     )
     assert set(every) == {f.name for f in dataclasses.fields(DecodeOptions)}  # every field
     inputs = ["3. Mai 1979", "17. Juli 2001", "1. Januar 1990"]
