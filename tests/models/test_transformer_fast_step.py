@@ -99,3 +99,29 @@ def test_fast_step_equals_the_module_step():
     for (a_lp, a_w), (b_lp, b_w) in zip(*outs):
         torch.testing.assert_close(a_lp, b_lp, rtol=0, atol=1e-12)
         torch.testing.assert_close(a_w, b_w, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["pre-ln sinusoidal", "rope gqa"])
+def test_weights_changed_in_place_are_seen_and_keys_unchanged(name):
+    """The step's run-time weight copies follow in-place changes of the parameters (a training
+    step between decodes) and never enter the checkpoint."""
+    model = _model(**CONFIGS[name])
+    keys = set(model.state_dict())
+    src = torch.randint(4, 23, (2, 5))
+    lengths = torch.tensor([5, 3])
+    prefix = torch.tensor([[1], [1]])
+    with torch.no_grad():
+        memory = model.encode(src, lengths)
+        model.step(prefix[:, 0], model.init_state(memory), memory)
+        for proj in ("q_proj", "k_proj", "v_proj", "in_proj"):
+            layer = getattr(model.decoder[0].self_attn, proj)
+            if layer is not None:
+                layer.weight.mul_(1.5)
+                layer.bias.add_(0.25)
+        model.generator.weight.mul_(-1.0)
+        memory = model.encode(src, lengths)
+        logprobs, _, weights = model.step(prefix[:, 0], model.init_state(memory), memory)
+    want_lp, want_w = _reference(model, src, lengths, prefix)
+    torch.testing.assert_close(logprobs, want_lp, rtol=0, atol=1e-10)
+    torch.testing.assert_close(weights, want_w, rtol=0, atol=1e-12)
+    assert set(model.state_dict()) == keys

@@ -83,12 +83,53 @@ class _Sublayer(nn.Module):
         return (y if self.norm_first else self.norm(y)), extra
 
 
-def _linear(module: nn.Module, x: Tensor) -> Tensor:
-    """`module`(x) for an ``nn.Linear`` as one functional call; any other module (an int8
-    dynamically quantised Linear) is called."""
-    if type(module) is nn.Linear:
-        return F.linear(x, module.weight, module.bias)
-    return module(x)
+# id(Linear) -> (its weight, the weight's version, weight^T), or id(attention) -> (its q/k/v weights and
+# biases, their versions, the joined weight^T, the joined bias)
+_Transposed = dict[int, tuple[Any, ...]]
+
+
+def _linear(module: nn.Module, x: Tensor, transposed: _Transposed) -> Tensor:
+    """`module`(x) for rows x (R, Din): an ``nn.Linear`` as one ``addmm`` with its weight
+    transposed to a contiguous (Din, Dout) copy, kept in `transposed` while the weight is the
+    same tensor at the same version (MKL's small-batch GEMM is faster on that layout than on
+    the (Dout, Din) weight; the copy is made at run time, not stored in the checkpoint). With
+    gradients wanted, ``F.linear``; any other module (an int8 dynamically quantised Linear) is
+    called."""
+    if type(module) is not nn.Linear:
+        return module(x)
+    weight, bias = module.weight, module.bias
+    if weight.requires_grad and torch.is_grad_enabled():
+        return F.linear(x, weight, bias)
+    kept = transposed.get(id(module))
+    if kept is None or kept[0] is not weight or kept[1] != weight._version:
+        kept = (weight, weight._version, weight.detach().t().contiguous())
+        transposed[id(module)] = kept
+    return x @ kept[2] if bias is None else torch.addmm(bias, x, kept[2])
+
+
+def _qkv(attn: MultiHeadAttention, x: Tensor, transposed: _Transposed) -> Tensor:
+    """Queries, keys and values of rows x (R, D) side by side, (R, D + 2 Nkv Dh), with one
+    matmul: ``in_proj`` when the layer is packed, else a (D, D + 2 Nkv Dh) weight joined from
+    ``q_proj``, ``k_proj`` and ``v_proj`` at run time and kept in `transposed` (under the
+    layer's id) while those weights are the same tensors at the same versions."""
+    if attn.in_proj is not None:
+        return _linear(attn.in_proj, x, transposed)
+    projs = attn._separate_projs()
+    weights = [p.weight for p in projs]
+    if (
+        any(type(p) is not nn.Linear or p.bias is None for p in projs)
+        or any(w.requires_grad for w in weights)
+        and torch.is_grad_enabled()
+    ):
+        return torch.cat([_linear(p, x, transposed) for p in projs], dim=-1)
+    kept = transposed.get(id(attn))
+    params = (*weights, *(cast(Tensor, p.bias) for p in projs))
+    versions = tuple(w._version for w in params)
+    if kept is None or any(a is not b for a, b in zip(kept[0], params)) or kept[1] != versions:
+        joined = torch.cat([w.detach() for w in weights]).t().contiguous()  # (D, D + 2 Nkv Dh)
+        kept = (params, versions, joined, torch.cat([cast(Tensor, p.bias).detach() for p in projs]))
+        transposed[id(attn)] = kept
+    return torch.addmm(kept[3], x, kept[2])
 
 
 def _norm_in(sub: _Sublayer, x: Tensor) -> Tensor:
@@ -328,6 +369,8 @@ class TransformerSeq2Seq(nn.Module):
         if tie_embeddings:
             self.generator.weight = self.tgt_embedding.weight
         self.uses_attention = True
+        # the evaluation-mode step's transposed Linear weights, made at run time (see _linear); not a buffer
+        self._transposed: _Transposed = {}
 
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int) -> Tensor:
         x = embedding(tokens) * self.embed_scale  # Sec. 3.4
@@ -492,17 +535,14 @@ class TransformerSeq2Seq(nn.Module):
         safe_pad = pad | ~has_key
         last = len(self.decoder) - 1
         cross_w: Tensor | None = None
+        wt = self._transposed
         for i, module in enumerate(self.decoder):
             layer = cast(_DecoderLayer, module)
             sa, ca = layer.self_attn, layer.cross_attn
             nh, nkv, dh, d = sa.n_heads, sa.num_kv_heads, sa.head_dim, sa.d_model
             # self-attention: one matmul for Q, K and V; the new position written into the cache
             h = _norm_in(layer.sub1, x)
-            if sa.in_proj is not None:
-                qkv = _linear(sa.in_proj, h)
-            else:
-                qkv = torch.cat([_linear(proj, h) for proj in sa._separate_projs()], dim=-1)
-            q, key, value = qkv.split([d, sa.kv_dim, sa.kv_dim], dim=-1)
+            q, key, value = _qkv(sa, h, wt).split([d, sa.kv_dim, sa.kv_dim], dim=-1)
             q = q.view(rows, nh, 1, dh)  # (R, Nh, 1, Dh)
             key, value = key.view(rows, nkv, 1, dh), value.view(rows, nkv, 1, dh)
             if sa.rotary is not None:
@@ -514,21 +554,21 @@ class TransformerSeq2Seq(nn.Module):
             else:  # a sentence's k rows: k queries over its slots, each its own prefix
                 q = q.view(sentences, k, nh, dh).transpose(1, 2)  # (S, Nh, k, Dh)
                 ctx = F.scaled_dot_product_attention(q, keys, values, attn_mask=self_mask).transpose(1, 2)
-            x = _residual(layer.sub1, x, _linear(sa.out_proj, ctx.reshape(rows, d)))
+            x = _residual(layer.sub1, x, _linear(sa.out_proj, ctx.reshape(rows, d), wt))
             # cross-attention: the k rows of a sentence are k queries of its memory row
             h = _norm_in(layer.sub2, x)
-            q = _linear(ca._separate_projs()[0], h).view(sentences, k, nh, dh).transpose(1, 2)  # (S, Nh, k, Dh)
+            q = _linear(ca._separate_projs()[0], h, wt).view(sentences, k, nh, dh).transpose(1, 2)  # (S, Nh, k, Dh)
             keys, values = ca._repeat_kv(memory.cross[i].keys), ca._repeat_kv(memory.cross[i].values)
             if i == last:
                 ctx, weights = attend(q, keys, values, mask=pad, need_weights=True)  # weights (S, Nh, k, Tk)
                 cross_w = cast(Tensor, weights).transpose(1, 2).reshape(rows, nh, -1)  # (R, Nh, Tk)
             else:
                 ctx = F.scaled_dot_product_attention(q, keys, values, attn_mask=safe_pad) * has_key
-            x = _residual(layer.sub2, x, _linear(ca.out_proj, ctx.transpose(1, 2).reshape(rows, d)))
+            x = _residual(layer.sub2, x, _linear(ca.out_proj, ctx.transpose(1, 2).reshape(rows, d), wt))
             # feed-forward
             h = _norm_in(layer.sub3, x)
-            x = _residual(layer.sub3, x, _linear(layer.ff[3], layer.ff[1](_linear(layer.ff[0], h))))
-        logprobs = torch.log_softmax(_linear(self.generator, self.dec_norm(x)), dim=-1)
+            x = _residual(layer.sub3, x, _linear(layer.ff[3], layer.ff[1](_linear(layer.ff[0], h, wt)), wt))
+        logprobs = torch.log_softmax(_linear(self.generator, self.dec_norm(x), wt), dim=-1)
         if self.suppress_pad:  # after the softmax, as Hugging Face's bad_words_ids for Marian
             logprobs[:, self.pad_id] = -math.inf
         return logprobs, state.advanced(1), cast(Tensor, cross_w)
