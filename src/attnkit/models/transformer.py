@@ -462,6 +462,12 @@ class TransformerSeq2Seq(nn.Module):
     ):
         """One incremental step with the KV cache.
 
+        In evaluation mode (without ALiBi or autocast) the step runs as functional ops on the
+        layers' parameters (:meth:`_fast_step`, the same numbers within float rounding). It then
+        keeps a transposed copy of each decoder and generator Linear weight (one more copy of
+        those weights in memory, made on the first step, renewed when a weight changes, never
+        in the ``state_dict``).
+
         Args:
             prev_tokens: the previous output token of each row, (B,) (B * k rows in beam search).
             state: the decoder state from :meth:`init_state` or the previous step (consumed).
