@@ -19,9 +19,10 @@ import math
 from typing import Any, Callable, Mapping, NamedTuple, cast
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..functional import padding_mask
+from ..functional import attend, padding_mask
 from ..functional.efficient import ATTENTION_KERNELS
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import ALiBi, PositionKind, build_positional
@@ -80,6 +81,72 @@ class _Sublayer(nn.Module):
         out, extra = fn(self.norm(x) if self.norm_first else x)
         y = x + self.dropout(out)
         return (y if self.norm_first else self.norm(y)), extra
+
+
+# id(Linear) -> (its weight, the weight's version, weight^T), or id(attention) -> (its q/k/v weights and
+# biases, their versions, the joined weight^T, the joined bias)
+_Transposed = dict[int, tuple[Any, ...]]
+
+
+def _linear(module: nn.Module, x: Tensor, transposed: _Transposed) -> Tensor:
+    """`module`(x) for rows x (R, Din): an ``nn.Linear`` as one ``addmm`` with its weight
+    transposed to a contiguous (Din, Dout) copy, kept in `transposed` while the weight is the
+    same tensor at the same version (MKL's small-batch GEMM is faster on that layout than on
+    the (Dout, Din) weight; the copy is made at run time, not stored in the checkpoint). With
+    gradients wanted, ``F.linear``; any other module (an int8 dynamically quantised Linear) is
+    called."""
+    if type(module) is not nn.Linear:
+        return module(x)
+    weight, bias = module.weight, module.bias
+    if weight.requires_grad and torch.is_grad_enabled():
+        return F.linear(x, weight, bias)
+    kept = transposed.get(id(module))
+    if kept is None or kept[0] is not weight or kept[1] != weight._version:
+        kept = (weight, weight._version, weight.detach().t().contiguous())
+        transposed[id(module)] = kept
+    return x @ kept[2] if bias is None else torch.addmm(bias, x, kept[2])
+
+
+def _qkv(attn: MultiHeadAttention, x: Tensor, transposed: _Transposed) -> Tensor:
+    """Queries, keys and values of rows x (R, D) side by side, (R, D + 2 Nkv Dh), with one
+    matmul: ``in_proj`` when the layer is packed, else a (D, D + 2 Nkv Dh) weight joined from
+    ``q_proj``, ``k_proj`` and ``v_proj`` at run time and kept in `transposed` (under the
+    layer's id) while those weights are the same tensors at the same versions."""
+    if attn.in_proj is not None:
+        return _linear(attn.in_proj, x, transposed)
+    projs = attn._separate_projs()
+    weights = [p.weight for p in projs]
+    if (
+        any(type(p) is not nn.Linear or p.bias is None for p in projs)
+        or any(w.requires_grad for w in weights)
+        and torch.is_grad_enabled()
+    ):
+        return torch.cat([_linear(p, x, transposed) for p in projs], dim=-1)
+    kept = transposed.get(id(attn))
+    params = (*weights, *(cast(Tensor, p.bias) for p in projs))
+    versions = tuple(w._version for w in params)
+    if kept is None or any(a is not b for a, b in zip(kept[0], params)) or kept[1] != versions:
+        joined = torch.cat([w.detach() for w in weights]).t().contiguous()  # (D, D + 2 Nkv Dh)
+        kept = (params, versions, joined, torch.cat([cast(Tensor, p.bias).detach() for p in projs]))
+        transposed[id(attn)] = kept
+    return torch.addmm(kept[3], x, kept[2])
+
+
+def _norm_in(sub: _Sublayer, x: Tensor) -> Tensor:
+    """The input of a sublayer in evaluation mode: LN(x) in a pre-LN block, x in a post-LN one."""
+    if not sub.norm_first:
+        return x
+    norm = sub.norm
+    return F.layer_norm(x, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+
+
+def _residual(sub: _Sublayer, x: Tensor, out: Tensor) -> Tensor:
+    """A sublayer's output in evaluation mode (no dropout): x + out (pre-LN) or LN(x + out) (post-LN)."""
+    y = x + out
+    if sub.norm_first:
+        return y
+    norm = sub.norm
+    return F.layer_norm(y, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
 
 
 class EncoderLayer(nn.Module):
@@ -302,6 +369,8 @@ class TransformerSeq2Seq(nn.Module):
         if tie_embeddings:
             self.generator.weight = self.tgt_embedding.weight
         self.uses_attention = True
+        # the evaluation-mode step's transposed Linear weights, made at run time (see _linear); not a buffer
+        self._transposed: _Transposed = {}
 
     def _embed(self, embedding: nn.Embedding, tokens: Tensor, offset: int) -> Tensor:
         x = embedding(tokens) * self.embed_scale  # Sec. 3.4
@@ -393,6 +462,12 @@ class TransformerSeq2Seq(nn.Module):
     ):
         """One incremental step with the KV cache.
 
+        In evaluation mode (without ALiBi or autocast) the step runs as functional ops on the
+        layers' parameters (:meth:`_fast_step`, the same numbers within float rounding). It then
+        keeps a transposed copy of each decoder and generator Linear weight (one more copy of
+        those weights in memory, made on the first step, renewed when a weight changes, never
+        in the ``state_dict``).
+
         Args:
             prev_tokens: the previous output token of each row, (B,) (B * k rows in beam search).
             state: the decoder state from :meth:`init_state` or the previous step (consumed).
@@ -430,6 +505,8 @@ class TransformerSeq2Seq(nn.Module):
                 f"({prev_tokens.shape[0] // k}, {k}, >= {(state.position + 1) * k}), "
                 f"got {tuple(visible.shape)}"
             )
+        if self._fast_step_applies(prev_tokens):
+            return self._fast_step(prev_tokens, state, memory, visible)
         x, state, _, cross_w = self._decode(
             prev_tokens[:, None], memory, state, need_weights=True, last_cross_only=True, visible=visible
         )
@@ -437,6 +514,70 @@ class TransformerSeq2Seq(nn.Module):
         if self.suppress_pad:  # after the softmax, as Hugging Face's bad_words_ids for Marian
             logprobs[:, self.pad_id] = -math.inf
         return logprobs, state, cross_w[-1][:, :, 0]  # (B, Nh, 1, Tk) -> (B, Nh, Tk)
+
+    def _fast_step_applies(self, tokens: Tensor) -> bool:
+        """Whether :meth:`step` may take :meth:`_fast_step`: evaluation mode (no dropout), no ALiBi
+        bias, no autocast (its casts are the modules')."""
+        return not self.training and self.alibi is None and not torch.is_autocast_enabled(tokens.device.type)
+
+    def _fast_step(
+        self, prev_tokens: Tensor, state: TransformerState, memory: TransformerMemory, visible: Tensor | None
+    ) -> tuple[Tensor, TransformerState, Tensor]:
+        """:meth:`step` in evaluation mode, the same computation as :meth:`_decode` with one
+        position, written with functional ops on the layers' own parameters: rows (R, D) instead
+        of (R, 1, D), no per-layer module calls, checks or mask building, one padding mask per
+        step for the cross-attention of every layer, the fused SDPA kernel wherever no weights
+        are returned and the explicit path (:func:`attnkit.functional.attend`) for the last
+        layer's cross-attention, whose weights are returned."""
+        k = state.beams
+        state = state.reserve(1)
+        t = state.position
+        rows = prev_tokens.shape[0]
+        sentences = rows // k
+        x = self._embed(self.tgt_embedding, prev_tokens[:, None], t)[:, 0]  # (R, D)
+        self_mask = None if visible is None else visible[:, None, :, : (t + 1) * k]  # (S, 1, k, (T + 1) k)
+        pad = memory.mask[:, None, None, :]  # (S, 1, 1, Tk)
+        has_key = pad.any(dim=-1, keepdim=True)  # a source without tokens: zero context, as _fused gives
+        safe_pad = pad | ~has_key
+        last = len(self.decoder) - 1
+        cross_w: Tensor | None = None
+        wt = self._transposed
+        for i, module in enumerate(self.decoder):
+            layer = cast(_DecoderLayer, module)
+            sa, ca = layer.self_attn, layer.cross_attn
+            nh, nkv, dh, d = sa.n_heads, sa.num_kv_heads, sa.head_dim, sa.d_model
+            # self-attention: one matmul for Q, K and V; the new position written into the cache
+            h = _norm_in(layer.sub1, x)
+            q, key, value = _qkv(sa, h, wt).split([d, sa.kv_dim, sa.kv_dim], dim=-1)
+            q = q.view(rows, nh, 1, dh)  # (R, Nh, 1, Dh)
+            key, value = key.view(rows, nkv, 1, dh), value.view(rows, nkv, 1, dh)
+            if sa.rotary is not None:
+                q, key = sa.rotary.rotate(q, t), sa.rotary.rotate(key, t)
+            kv = state.write(i, KVCache(key, value))  # (S, Nkv, (T + 1) k, Dh)
+            keys, values = sa._repeat_kv(kv.keys), sa._repeat_kv(kv.values)
+            if self_mask is None:  # one query, the last position: it may see every slot
+                ctx = F.scaled_dot_product_attention(q, keys, values)  # (R, Nh, 1, Dh)
+            else:  # a sentence's k rows: k queries over its slots, each its own prefix
+                q = q.view(sentences, k, nh, dh).transpose(1, 2)  # (S, Nh, k, Dh)
+                ctx = F.scaled_dot_product_attention(q, keys, values, attn_mask=self_mask).transpose(1, 2)
+            x = _residual(layer.sub1, x, _linear(sa.out_proj, ctx.reshape(rows, d), wt))
+            # cross-attention: the k rows of a sentence are k queries of its memory row
+            h = _norm_in(layer.sub2, x)
+            q = _linear(ca._separate_projs()[0], h, wt).view(sentences, k, nh, dh).transpose(1, 2)  # (S, Nh, k, Dh)
+            keys, values = ca._repeat_kv(memory.cross[i].keys), ca._repeat_kv(memory.cross[i].values)
+            if i == last:
+                ctx, weights = attend(q, keys, values, mask=pad, need_weights=True)  # weights (S, Nh, k, Tk)
+                cross_w = cast(Tensor, weights).transpose(1, 2).reshape(rows, nh, -1)  # (R, Nh, Tk)
+            else:
+                ctx = F.scaled_dot_product_attention(q, keys, values, attn_mask=safe_pad) * has_key
+            x = _residual(layer.sub2, x, _linear(ca.out_proj, ctx.transpose(1, 2).reshape(rows, d), wt))
+            # feed-forward
+            h = _norm_in(layer.sub3, x)
+            x = _residual(layer.sub3, x, _linear(layer.ff[3], layer.ff[1](_linear(layer.ff[0], h, wt)), wt))
+        logprobs = torch.log_softmax(_linear(self.generator, self.dec_norm(x), wt), dim=-1)
+        if self.suppress_pad:  # after the softmax, as Hugging Face's bad_words_ids for Marian
+            logprobs[:, self.pad_id] = -math.inf
+        return logprobs, state.advanced(1), cast(Tensor, cross_w)
 
     def forward(
         self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor, *, project: bool = True, align_layer: int | None = None
