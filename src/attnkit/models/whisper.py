@@ -135,6 +135,7 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         self.max_source_positions = max_source_positions
         self.embed_scale = math.sqrt(d_model) if scale_embedding else 1.0
         self.suppress_pad = False  # TransformerSeq2Seq.step's Marian rule; Whisper suppresses its own tokens
+        self._transposed = {}  # TransformerSeq2Seq's fast decoder step: its transposed weight copies
         self.frontend = WhisperFrontEnd(n_mels, d_model, max_source_positions)
         self.tgt_embedding = nn.Embedding(vocab_size, d_model)
         self.positions = LearnedPositionalEncoding(d_model, max_len=max_target_positions, dropout=dropout)
