@@ -32,8 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from ..capabilities import InputKind, TaskCapabilities
 from ..data import sword
@@ -45,8 +44,8 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.specs import DocumentSpec
 from ..schema import check_positive
-from .base import LossContext, PrimaryMetric
-from .bible_sections import DocumentPrediction
+from .base import PrimaryMetric
+from .bible_sections import DocumentPrediction, document_loss
 from .classification import ClassLabel, check_split_fractions, classification_report
 from .sequence_classification import accuracy_buckets, collate_sequences, forward_sequences, lined_prediction
 
@@ -185,13 +184,7 @@ class BibleChaptersTask:
         """Each chapter as a document of one sentence, padded to (B, 1, T)."""
         return collate_sequences(items, 0)
 
-    @staticmethod
-    def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy of the chapters' sections (label smoothing from the train config)."""
-        out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
-        return F.cross_entropy(
-            out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
-        )
+    loss = staticmethod(document_loss)
 
     # --- evaluation and prediction -----------------------------------------------------------------
     def evaluate(

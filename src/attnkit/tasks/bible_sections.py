@@ -111,6 +111,13 @@ def _padded_size(chapter: Chapter) -> int:
     return len(chapter.verses) * max(len(v) for v in chapter.verses)
 
 
+def document_loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
+    """Summed cross-entropy of the documents' labels (label smoothing from the train config): the
+    loss of every task whose batch is a :class:`~attnkit.data.bible_sections.DocumentBatch`."""
+    out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
+    return F.cross_entropy(out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing)
+
+
 @dataclass
 class BibleSectionsTask:
     """Document classification of Bible chapters by section of the canon, as a task plug-in
@@ -193,13 +200,7 @@ class BibleSectionsTask:
     def collate(self, items: Sequence[Chapter]) -> DocumentBatch:
         return encode_batch(items, self.vocab)
 
-    @staticmethod
-    def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy of the documents' labels (label smoothing from the train config)."""
-        out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
-        return F.cross_entropy(
-            out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
-        )
+    loss = staticmethod(document_loss)
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..capabilities import InputKind, TaskCapabilities
@@ -31,8 +30,8 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.specs import DocumentSpec
 from ..schema import check_positive
-from .base import LossContext, PrimaryMetric
-from .bible_sections import DocumentPrediction
+from .base import PrimaryMetric
+from .bible_sections import DocumentPrediction, document_loss
 from .classification import classification_report
 
 __all__ = ["DistanceConfig", "DistanceTask"]
@@ -178,13 +177,7 @@ class DistanceTask:
             torch.tensor([it.label for it in items], dtype=torch.long),
         )
 
-    @staticmethod
-    def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy of the classes (label smoothing from the train config)."""
-        out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
-        return F.cross_entropy(
-            out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
-        )
+    loss = staticmethod(document_loss)
 
     # --- evaluation and prediction -------------------------------------------------------------
     @torch.no_grad()

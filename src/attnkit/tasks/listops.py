@@ -42,8 +42,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import nn
 
 from ..capabilities import InputKind, TaskCapabilities
 from ..data.bible_sections import DocumentBatch
@@ -63,8 +62,8 @@ from ..evaluation import classification_metrics
 from ..io import atomic_write_text
 from ..models.specs import DocumentSpec
 from ..schema import check_positive
-from .base import LossContext, PrimaryMetric
-from .bible_sections import DocumentPrediction
+from .base import PrimaryMetric
+from .bible_sections import DocumentPrediction, document_loss
 from .classification import ClassLabel, classification_report
 from .sequence_classification import accuracy_buckets, collate_sequences, forward_sequences, lined_prediction
 
@@ -304,13 +303,7 @@ class ListOpsTask:
         """Each sequence as a document of one sentence, padded to (B, 1, T)."""
         return collate_sequences(items, self.vocab.pad_id)
 
-    @staticmethod
-    def loss(model: nn.Module, batch: DocumentBatch, ctx: LossContext) -> Tensor:
-        """Summed cross-entropy of the sequences' values (label smoothing from the train config)."""
-        out = model(batch.tokens, batch.sentence_lengths, batch.n_sentences)
-        return F.cross_entropy(
-            out.logits.float(), batch.labels, reduction="sum", label_smoothing=ctx.train.label_smoothing
-        )
+    loss = staticmethod(document_loss)
 
     # --- evaluation and prediction -----------------------------------------------------------------
     def evaluate(
