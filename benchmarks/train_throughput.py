@@ -55,7 +55,7 @@ def matmul_peak(threads: int, dtype: torch.dtype = torch.float32, n: int = 2048,
     return best
 
 
-def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[str]) -> dict:
+def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[str], profile: int = 0) -> dict:
     cfg = load_config(config, overrides)
     with tempfile.TemporaryDirectory() as tmp:
         task, splits = TASKS.get(cfg.data.task).build(cfg.data, tmp)
@@ -82,6 +82,8 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     with FlopCounterMode(display=False) as counter:
         step(batches[warmup])
     flops_per_token = counter.get_total_flops() / batches[warmup].n_tokens
+    if profile:
+        print_profile(step, batches[warmup : warmup + min(steps, 5)], profile)
     timed = batches[warmup:]
     tokens = sum(b.n_tokens for b in timed)
     start = time.perf_counter()
@@ -100,6 +102,17 @@ def measure(config: str, steps: int, warmup: int, threads: int, overrides: list[
     }
 
 
+def print_profile(step, batches: list, rows: int) -> None:
+    """Print torch.profiler's table of the `rows` costliest operators over `batches` steps (self CPU
+    time), so waste in the step shows before it is timed."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for batch in batches:
+            step(batch)
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows), file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("configs", nargs="*", default=list(DEFAULT))
@@ -114,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--json", action="store_true", help="print one JSON object per config")
+    parser.add_argument(
+        "--profile", type=int, default=0, metavar="ROWS", help="print the ROWS costliest operators of 5 steps to stderr"
+    )
     args = parser.parse_args(argv)
     missing = [c for c in args.configs if not Path(c).is_file()]
     if missing:
@@ -135,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     for config, precision in ((c, p) for c in args.configs for p in precisions):
         overrides = args.overrides if precision == "config" else [*args.overrides, f"train.precision={precision}"]
-        r = measure(config, args.steps, args.warmup, args.threads, overrides)
+        r = measure(config, args.steps, args.warmup, args.threads, overrides, args.profile)
         r["mfu"] = r["flops_per_s"] / peaks[r["precision"]]
         if args.json:
             print(json.dumps(r))

@@ -44,6 +44,26 @@ def test_value_and_gradients_equal_the_plain_loss_in_float64(n, v, eps, chunk, s
         torch.testing.assert_close(a, e)
 
 
+@pytest.mark.parametrize("rows", [1, 2, 5])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_softmax_slices_of_a_few_rows_give_the_same_value_and_gradients(monkeypatch, rows, dtype):
+    """The softmax runs in slices of rows that fit the cache; with a cache of `rows` rows a chunk
+    spans several slices, the last one partial, with and without bias and smoothing."""
+    import attnkit.losses.fused as fused
+
+    v = 11
+    monkeypatch.setattr(fused, "_CACHE_BYTES", rows * v * torch.finfo(dtype).bits // 8)
+    for eps, bias, pad in ((0.0, True, 0.0), (0.1, True, 0.3), (0.2, False, 0.3)):
+        h, w, b, y = _data(23, 6, v, dtype, seed=rows, pad_share=pad)
+        b_or_none = b if bias else None
+        got = linear_cross_entropy(h, w, b_or_none, y, ignore_index=0, label_smoothing=eps, chunk=9)
+        want = F.cross_entropy(F.linear(h, w, b_or_none), y, ignore_index=0, label_smoothing=eps, reduction="sum")
+        torch.testing.assert_close(got, want)
+        inputs = (h, w, b) if bias else (h, w)
+        for a, e in zip(torch.autograd.grad(got, inputs), torch.autograd.grad(want, inputs)):
+            torch.testing.assert_close(a, e)
+
+
 def test_gradcheck_float64():
     h, w, b, y = _data(7, 5, 9, torch.float64)
     h.data[0, 0] = 0.3

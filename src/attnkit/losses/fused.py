@@ -4,8 +4,10 @@ the (tokens x vocabulary) logits.
 With a vocabulary of 8,000 and batches of 2,000 target tokens, the logits are 16 M floats: the
 projection, the float32 copy, ``log_softmax``, its gradient and the gradient's cast each sweep
 64 MB of memory, which costs more than the matrix products on a CPU. Here each chunk of tokens is
-projected, normalised and differentiated while it is still in cache, and the gradients of the
-hidden states and of the projection are accumulated during the forward pass (the loss is a sum,
+projected in one product, then normalised and differentiated in slices of rows that stay in a
+core's cache (one pass per operation over 1 MiB, the gradient written over the logits in the
+products' dtype), and the gradients of the hidden states and of the projection are computed by
+two more products per chunk during the forward pass (the loss is a sum,
 so the backward pass only scales them), as in Liger Kernel's fused linear cross-entropy.
 
 References:
@@ -85,6 +87,7 @@ class _LinearCrossEntropy(torch.autograd.Function):
             grad_w = torch.zeros(weight.shape, dtype=acc, device=weight.device) if need[1] else None
             grad_b = torch.zeros(vocab, dtype=acc, device=weight.device) if need[2] else None
             total = hidden.new_zeros((), dtype=acc)
+            rows = max(1, _CACHE_BYTES // (vocab * torch.finfo(acc).bits // 8))  # a slice of logits in cache
             for start in range(0, hidden.shape[0], chunk):
                 h, y = hidden[start : start + chunk], target[start : start + chunk]
                 real = y != ignore_index
@@ -92,30 +95,17 @@ class _LinearCrossEntropy(torch.autograd.Function):
                     h, y = h[real], y[real]
                     if y.numel() == 0:
                         continue
-                logits = (h @ w.T).to(acc)  # (n, V)
-                if b is not None:
-                    logits += b
-                lse = torch.logsumexp(logits, dim=-1)  # (n,)
-                picked = logits.gather(1, y[:, None]).squeeze(1)
-                loss = (1 - eps) * (lse - picked)
-                if eps:
-                    loss = loss + eps * (lse - logits.mean(dim=-1))  # -sum_j (eps / V) log p_j
-                total += loss.sum()
+                logits = h @ w.T  # (n, V) in the products' dtype; softmax and loss per slice in `acc`
+                for i in range(0, y.numel(), rows):
+                    total += _softmax_slice(logits[i : i + rows], y[i : i + rows], b, eps, acc, grad_b)
                 if grad_h is None and grad_w is None and grad_b is None:
                     continue
-                g = logits.sub_(lse[:, None]).exp_()  # softmax, in place of the logits
-                if eps:
-                    g -= eps / vocab
-                g.scatter_add_(1, y[:, None], g.new_full((y.numel(), 1), -(1 - eps)))  # p - target
-                if grad_b is not None:
-                    grad_b += g.sum(0)
-                g = g.to(dtype)
+                g = logits  # p - target, written over the logits slice by slice
                 if grad_h is not None:
-                    rows = g @ w  # (n, D)
                     if real.all():
-                        grad_h[start : start + chunk] = rows
+                        grad_h[start : start + chunk] = g @ w
                     else:
-                        grad_h[start : start + chunk][real] = rows
+                        grad_h[start : start + chunk][real] = g @ w
                 if grad_w is not None:
                     if dtype == acc:
                         grad_w.addmm_(g.T, h)
@@ -138,3 +128,37 @@ class _LinearCrossEntropy(torch.autograd.Function):
             None,
             None,
         )
+
+
+_CACHE_BYTES = 2**20  # softmax slices of 1 MiB stay in a core's L2 cache (2 MiB here)
+
+
+def _softmax_slice(
+    logits: Tensor, y: Tensor, bias: Tensor | None, eps: float, acc: torch.dtype, grad_b: Tensor | None
+) -> Tensor:
+    """The summed loss of one slice of logits (n, V), whose rows are overwritten in place by the
+    gradient of that loss, softmax - target (in the logits' dtype); `grad_b` gets its column sums.
+
+    One pass per operation over a slice that stays in cache: max, exp in place, sum, divide,
+    instead of sweeping the whole chunk's logits with ``logsumexp``'s temporaries."""
+    x = logits.to(acc)  # the slice itself when the products already run in `acc`
+    if bias is not None:
+        x = x.add_(bias) if x.data_ptr() != logits.data_ptr() else x + bias
+    vocab = x.shape[1]
+    peak = x.amax(dim=-1, keepdim=True)  # (n, 1)
+    picked = x.gather(1, y[:, None]).squeeze(1)
+    mean = x.mean(dim=-1) if eps else None  # -sum_j (eps / V) log p_j = eps * (lse - mean)
+    denom = x.sub_(peak).exp_().sum(dim=-1, keepdim=True)
+    lse = (peak + denom.log()).squeeze(1)
+    loss = (1 - eps) * (lse - picked)
+    if mean is not None:
+        loss = loss + eps * (lse - mean)
+    g = x.div_(denom)  # softmax
+    if eps:
+        g -= eps / vocab
+    g.scatter_add_(1, y[:, None], g.new_full((y.numel(), 1), -(1 - eps)))  # p - target
+    if grad_b is not None:
+        grad_b += g.sum(0)
+    if g.data_ptr() != logits.data_ptr():
+        logits.copy_(g)
+    return loss.sum()
