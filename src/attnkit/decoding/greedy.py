@@ -87,19 +87,21 @@ def greedy_decode(
     alive = torch.arange(batch, device=device)  # sentence of each row still in the batch
     tokens = torch.full((batch, max_len + 1), Vocab.pad_id, dtype=torch.long, device=device)
     weights: Tensor | None = None
+    rows: Tensor | slice = slice(None)  # the rows of `alive` in the outputs: all of them until rows leave
     steps = 0
     for t in range(max_len + 1):
         logprobs, state, w = decoder.step(prev, state, memory)  # (R, V), ..., (R, [Nh,] Tk) | None
         if t == max_len:
             logprobs = force_eos(logprobs)
         best, prev = logprobs.max(dim=-1)
-        scores[alive] += torch.where(finished, 0.0, best.double())
+        scores[rows] += torch.where(finished, 0.0, best.double())
         prev = prev.masked_fill(finished, Vocab.pad_id)
-        tokens[alive, t] = prev
+        tokens[rows, t] = prev
         if w is not None:
             if weights is None:  # (B, [Nh,] To, Tk): a hypothesis' heads come before its steps
-                weights = w.new_zeros(batch, *w.shape[1:-1], max_len + 1, w.shape[-1])
-            weights[alive, ..., t, :] = w
+                # not zeroed: a row's steps up to its </s> are all written, and nothing after is read
+                weights = w.new_empty(batch, *w.shape[1:-1], max_len + 1, w.shape[-1])
+            weights[rows, ..., t, :] = w
         steps = t + 1
         finished |= prev == Vocab.eos_id
         if (t + 1) % check_every and t < max_len:
@@ -110,6 +112,7 @@ def greedy_decode(
         if 4 * n_done >= finished.numel():  # drop the ended rows
             keep = (~finished).nonzero().squeeze(1)
             alive, prev, finished = alive[keep], prev[keep], finished[keep]
+            rows = alive
             memory = select_rows(memory, keep)
             state = state.select(keep)
     ids = tokens[:, :steps].tolist()
