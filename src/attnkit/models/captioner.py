@@ -61,6 +61,7 @@ from torch import Tensor, nn
 from ..functional import fuse
 from ..losses import doubly_stochastic_penalty
 from ..nn import AdditiveAttention
+from ..nn.dropout import Dropout
 from .reinforce import REINFORCE_OPTIONS, ReinforceLoss
 
 __all__ = ["CAPTION_ATTENTIONS", "GridEncoder", "CaptionMemory", "CaptionState", "CaptionOutput", "ShowAttendTell"]
@@ -245,7 +246,7 @@ class ShowAttendTell(nn.Module):
         self.lstm = nn.LSTMCell(emb_dim + d, hidden_dim)  # T of Eq. 1
         self.out_hidden = nn.Linear(hidden_dim, emb_dim, bias=False)  # L_h
         self.out_context = nn.Linear(d, emb_dim, bias=False)  # L_z
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.generator = nn.Linear(emb_dim, vocab_size)  # L_o
         self.reinforce = ReinforceLoss(**reinforce) if attention == "hard" else None
 

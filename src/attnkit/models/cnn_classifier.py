@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ..functional import attention_rollout
 from ..nn.channel import EfficientChannelAttention, SqueezeExcitation
+from ..nn.dropout import Dropout
 from ..nn.pixel import NonLocalAttention
 from ..nn.spatial import CBAM, SpatialTransformer
 
@@ -243,7 +244,7 @@ class AttentionCNN(nn.Module):
         for _ in channels:
             h, w = h // 2, w // 2
         pool, features = (nn.AdaptiveAvgPool2d(1), widths[-1]) if head == "avg" else (nn.Identity(), widths[-1] * h * w)
-        self.head = nn.Sequential(pool, nn.Flatten(), nn.Dropout(dropout), nn.Linear(features, n_classes))
+        self.head = nn.Sequential(pool, nn.Flatten(), Dropout(dropout), nn.Linear(features, n_classes))
 
     def forward(self, images: Tensor, *, need_weights: bool = False) -> ImageClassifierOutput:
         """Classify images (B, C, H, W) (normalised floats); `need_weights` also returns the

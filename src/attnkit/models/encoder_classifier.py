@@ -34,6 +34,7 @@ from torch import Tensor, nn
 
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
+from ..nn.dropout import Dropout
 from ..nn.pooling import AttentionPooling
 from ..schema import check_positive
 from .family import FAMILIES
@@ -79,7 +80,7 @@ class EncoderClassifier(nn.Module):
             raise ValueError(f"unknown pooling {pooling!r}; choose one of: {', '.join(POOLINGS)}")
         self.encoder, self.max_words, self.pad_id = encoder, max_words, pad_id
         self.pool = AttentionPooling(encoder.width, attn_dim) if pooling == "attention" else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(encoder.width, n_classes)
         self.uses_attention = True
 

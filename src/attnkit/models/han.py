@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
+from ..nn.dropout import Dropout
 from ..nn.pooling import AttentionPooling
 from .rnn.encoder import RNNEncoder
 
@@ -80,7 +81,7 @@ class HierarchicalAttentionNetwork(nn.Module):
         self.word_attention = AttentionPooling(2 * hidden_dim, attn_dim)
         self.sentence_encoder = nn.GRU(2 * hidden_dim, hidden_dim, bidirectional=True, batch_first=True)
         self.sentence_attention = AttentionPooling(2 * hidden_dim, attn_dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(2 * hidden_dim, n_classes)  # W_c, b_c
 
     def forward(self, tokens: Tensor, sentence_lengths: Tensor, n_sentences: Tensor) -> HANOutput:

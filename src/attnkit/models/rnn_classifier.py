@@ -26,6 +26,7 @@ from torch import Tensor, nn
 
 from ..capabilities import ModelCapabilities
 from ..errors import ConfigError
+from ..nn.dropout import Dropout
 from ..nn.pooling import AttentionPooling
 from ..schema import check_positive
 from .family import FAMILIES, check_dropout
@@ -68,7 +69,7 @@ class RNNClassifier(nn.Module):
         self.embed = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
         self.rnn = CELLS[cell](emb_dim, hidden_dim, num_layers=layers, batch_first=True, bidirectional=True)
         self.pool = AttentionPooling(2 * hidden_dim, attn_dim) if pooling == "attention" else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.classifier = nn.Linear(2 * hidden_dim, n_classes)
         self.uses_attention = pooling == "attention"
 

@@ -35,6 +35,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from ..functional import padding_mask
 from ..nn import SinusoidalPositionalEncoding
+from ..nn.dropout import Dropout
 from .frontends import ConvSubsampling, check_frames
 from .rnn import Memory, Seq2Seq
 from .transformer import EncoderLayer, TransformerMemory, TransformerSeq2Seq
@@ -90,7 +91,7 @@ class PyramidalListener(nn.Module):
         self.pyramid = nn.ModuleList(
             nn.LSTM(4 * hidden_dim, hidden_dim, batch_first=True, bidirectional=True) for _ in range(pyramid)
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.output_dim = 2 * hidden_dim
         self.stride = 2**pyramid  # frames per annotation
 

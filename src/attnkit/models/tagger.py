@@ -49,6 +49,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ..nn.dropout import Dropout
 from ..nn.multihead import MultiHeadAttention
 from ..nn.positional import ALiBi, PositionKind, build_positional
 from .tagger_input import CHAR_ENCODERS, FIRST_WORD_ID, MASK_ID, UNK_ID, CharBiLSTM, CharCNN, WordCharEmbedding
@@ -125,7 +126,7 @@ class TransformerBody(nn.Module):
         rotary = pos if pos.kind is PositionKind.ROTARY else None  # rotates q and k in every layer
         self.alibi = cast(ALiBi, pos) if pos.kind is PositionKind.SCORE_BIAS else None
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layers = nn.ModuleList(
             EncoderLayer(
                 d_model,
@@ -178,7 +179,7 @@ class BiLSTMBody(nn.Module):
         self.lstm = nn.LSTM(
             in_dim, hidden, layers, batch_first=True, bidirectional=True, dropout=dropout if layers > 1 else 0.0
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor, need_weights: bool = True) -> tuple[Tensor, list[Tensor]]:
         """x (B, T, Din), mask (B, T) (real words first) -> hidden (B, T, D), no maps."""
@@ -216,7 +217,7 @@ class ConvBody(nn.Module):
         self.width = channels
         self.proj = nn.Linear(in_dim, channels)
         self.convs = nn.ModuleList(nn.Conv1d(channels, channels, kernel, padding=kernel // 2) for _ in range(layers))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, mask: Tensor, need_weights: bool = True) -> tuple[Tensor, list[Tensor]]:
         """x (B, T, Din), mask (B, T) -> hidden (B, T, D), no maps."""
@@ -251,7 +252,7 @@ class BiLSTMAttentionBody(nn.Module):
         self.rnn = BiLSTMBody(in_dim, hidden=hidden, layers=layers, dropout=dropout)
         self.width, self.n_heads = self.rnn.width, n_heads
         self.attn = MultiHeadAttention(self.width, n_heads, dropout=dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm = nn.LayerNorm(self.width)
 
     def forward(self, x: Tensor, mask: Tensor, need_weights: bool = True) -> tuple[Tensor, list[Tensor]]:

@@ -24,6 +24,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from ..nn.dropout import Dropout
+
 __all__ = [
     "UNK_ID",
     "MASK_ID",
@@ -68,7 +70,7 @@ class CharCNN(nn.Module):
         nn.init.normal_(self.embedding.weight, std=emb_dim**-0.5)
         with torch.no_grad():
             self.embedding.weight[0].zero_()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.conv = nn.Conv1d(emb_dim, char_dim, kernel, padding=kernel // 2)
 
     def forward(self, chars: Tensor) -> Tensor:
@@ -103,7 +105,7 @@ class CharBiLSTM(nn.Module):
             raise ValueError(f"a character BiLSTM needs an even char_dim (two directions), got {char_dim}")
         self.width = char_dim
         self.embedding = nn.Embedding(char_vocab_size, emb_dim, padding_idx=0)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.lstm = nn.LSTM(emb_dim, char_dim // 2, batch_first=True, bidirectional=True)
 
     def forward(self, chars: Tensor) -> Tensor:
@@ -237,7 +239,7 @@ class WordCharEmbedding(nn.Module):
         self.suffixes = (
             SuffixEmbedding(suffix_dim, max_suffix=max_suffix, buckets=suffix_buckets) if suffix_dim else None
         )
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, words: Tensor, chars: Tensor | None) -> Tensor:
         """words (B, T) and chars (B, T, L) int64 -> word vectors (B, T, word_dim + char_dim +

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from ..functional import attend, padding_mask
 from ..functional.efficient import ATTENTION_KERNELS
+from ..nn.dropout import Dropout
 from ..nn.multihead import KVCache, MultiHeadAttention
 from ..nn.positional import ALiBi, PositionKind, build_positional
 from .decoder_cache import TransformerState
@@ -63,7 +64,7 @@ class _FeedForward(nn.Sequential):
 
     def __init__(self, d_model: int, d_ff: int, dropout: float, activation: str = "relu") -> None:
         super().__init__(
-            nn.Linear(d_model, d_ff), _ACTIVATIONS[activation](), nn.Dropout(dropout), nn.Linear(d_ff, d_model)
+            nn.Linear(d_model, d_ff), _ACTIVATIONS[activation](), Dropout(dropout), nn.Linear(d_ff, d_model)
         )
 
 
@@ -74,7 +75,7 @@ class _Sublayer(nn.Module):
     def __init__(self, d_model: int, dropout: float, norm_first: bool, eps: float = 1e-5) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(d_model, eps=eps)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.norm_first = norm_first
 
     def forward(self, x: Tensor, fn) -> tuple[Tensor, object]:
@@ -357,7 +358,7 @@ class TransformerSeq2Seq(nn.Module):
         # biases every layer's scores; the SCORE_BIAS kind promises bias(Tq, Tk), as ALiBi has it
         self.alibi = cast(ALiBi, pos) if pos.kind is PositionKind.SCORE_BIAS else None
         self.positions = pos if pos.kind is PositionKind.EMBEDDINGS else None  # added to embeddings
-        self.embed_dropout = nn.Dropout(dropout)
+        self.embed_dropout = Dropout(dropout)
         layer_args = (d_model, n_heads, d_ff, dropout, norm_first, num_kv_heads, rotary, activation)
         self.encoder = nn.ModuleList(
             EncoderLayer(*layer_args, kernel=attention_kernel, kernel_options=kernel_options) for _ in range(enc_layers)

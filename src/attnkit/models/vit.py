@@ -36,6 +36,7 @@ from typing import Any, Mapping
 import torch
 from torch import Tensor, nn
 
+from ..nn.dropout import Dropout
 from .cnn_classifier import ImageClassifierOutput, check_images
 from .transformer import EncoderLayer
 
@@ -106,7 +107,7 @@ class VisionTransformer(nn.Module):
         self.patch_embedding = nn.Conv2d(in_channels, d_model, patch_size, stride=patch_size)  # E, Eq. 1
         self.class_token = nn.Parameter(torch.zeros(1, 1, d_model))  # x_class
         self.positions = nn.Parameter(torch.randn(1, 1 + n_patches, d_model) * 0.02)  # E_pos
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.layers = nn.ModuleList(
             EncoderLayer(
                 d_model,

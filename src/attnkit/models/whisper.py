@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..nn.dropout import Dropout
 from ..nn.positional import LearnedPositionalEncoding
 from .decoder_cache import TransformerState
 from .transformer import AttentionMaps, EncoderLayer, TransformerMemory, TransformerSeq2Seq, _DecoderLayer
@@ -140,7 +141,7 @@ class WhisperSeq2Seq(TransformerSeq2Seq):
         self.tgt_embedding = nn.Embedding(vocab_size, d_model)
         self.positions = LearnedPositionalEncoding(d_model, max_len=max_target_positions, dropout=dropout)
         self.alibi = None
-        self.embed_dropout = nn.Dropout(dropout)
+        self.embed_dropout = Dropout(dropout)
         self.encoder = nn.ModuleList(
             EncoderLayer(d_model, encoder_heads, encoder_ffn, dropout, True, None, None, "gelu", eps=1e-5)
             for _ in range(encoder_layers)

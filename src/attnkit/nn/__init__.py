@@ -1,6 +1,7 @@
 """Layer 2: ``nn.Module``s that own the parameters of attention and call the functional core."""
 
 from .channel import ChannelAttended, EfficientChannelAttention, SqueezeExcitation, eca_kernel_size
+from .dropout import Dropout, dropout
 from .graph import GraphAttended, GraphAttention, GraphAttentionV2
 from .local import LocalMonotonicAttention, LocalPredictiveAttention
 from .location import LocationAwareAttention
@@ -21,6 +22,8 @@ from .seq2seq import LUONG_SCORES, AdditiveAttention, CoverageAttention, HardAtt
 from .spatial import CBAM, CBAMOutput, ChannelGate, SpatialAttended, SpatialGate, SpatialTransformed, SpatialTransformer
 
 __all__ = [
+    "Dropout",
+    "dropout",
     "AdditiveAttention",
     "CoverageAttention",
     "LocationAwareAttention",

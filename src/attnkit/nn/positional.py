@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from ..registry import Registry
+from .dropout import Dropout
 
 __all__ = [
     "PositionKind",
@@ -126,7 +127,7 @@ class SinusoidalPositionalEncoding(PositionalModule):
         if d_model <= 0 or max_len <= 0:
             raise ValueError(f"d_model and max_len must be positive, got {d_model} and {max_len}")
         self.d_model, self.max_len = d_model, max_len
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.register_buffer("table", sinusoid_table(max_len, d_model), persistent=False)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
@@ -192,7 +193,7 @@ class LearnedPositionalEncoding(PositionalModule):
         self.d_model, self.max_len = d_model, max_len
         self.weight = nn.Parameter(torch.empty(max_len, d_model))  # p_1 .. p_m of [Gehring17]
         nn.init.normal_(self.weight, std=0.02)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: Tensor, offset: int = 0) -> Tensor:
         """Add the learned vectors of positions offset .. offset + T - 1, then dropout.

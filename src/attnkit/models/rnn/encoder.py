@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from ...nn.dropout import Dropout
 from .state import DecoderState
 
 __all__ = ["RNNEncoder", "Cell", "Bridge", "rnn_classes", "layer_first", "CELLS"]
@@ -80,7 +81,7 @@ class RNNEncoder(nn.Module):
         super().__init__()
         rnn_cls, _ = rnn_classes(cell)
         self.embedding = nn.Embedding(vocab_size, emb_dim, padding_idx=pad_id)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.rnn = rnn_cls(
             emb_dim,
             hidden_dim,

@@ -40,6 +40,7 @@ import torch
 from torch import Tensor, nn
 
 from ...functional import padding_mask
+from ...nn.dropout import Dropout
 from ..reinforce import REINFORCE_OPTIONS, ReinforceLoss
 from .encoder import RNNEncoder
 from .paper_init import PAPER_INITS
@@ -176,7 +177,7 @@ class Seq2Seq(nn.Module):
         )
         self.tgt_embedding = nn.Embedding(tgt_vocab_size, emb_dim, padding_idx=pad_id)
         self.decoder = DECODERS.get(attention).build(emb_dim, hidden_dim, int(self.encoder.output_dim), cell, **given)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.generator = nn.Linear(self.decoder.output_dim, tgt_vocab_size)
         if init == "paper":
             PAPER_INITS[self.decoder.init_recipe](self)
