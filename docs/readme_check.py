@@ -211,6 +211,19 @@ def _expand(word: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$\{?([A-Za-z_]\w*)\}?", lambda m: variables.get(m.group(1), m.group(0)), word)
 
 
+def stale_run_folders(command: Command, repo: Path) -> list[Path]:
+    """The folders under ``REPO/runs`` that `command` writes with ``--out`` and that exist: what an
+    earlier, unfinished attempt at it left (``attnkit train`` refuses an existing run folder)."""
+    words = [w for w in _words(command.text) if not ASSIGNMENT.match(w)]
+    runs = (repo / "runs").resolve()
+    found = []
+    for previous, word in zip(words, words[1:]):
+        folder = (repo / word).resolve()
+        if previous == "--out" and folder.is_dir() and folder.is_relative_to(runs) and folder != runs:
+            found.append(folder)
+    return found
+
+
 def command_paths(command: Command) -> tuple[list[str], list[str]]:
     """(the paths `command` reads, the paths it writes), as far as its words tell: a word is a path
     when it has a ``/`` or a file suffix; it is written when it follows an output flag (``--out``,
@@ -492,7 +505,15 @@ def main(argv: list[str] | None = None) -> int:
                 note = "; ".join(n for n in ("earlier run", earlier["note"]) if n)
                 result = Result(earlier["status"], earlier["seconds"], earlier["rc"], note)
             else:
+                if earlier:  # started before and did not pass (interrupted, failed): its run folders go
+                    for folder in stale_run_folders(command, repo):
+                        print(f"    removing {folder} left by the earlier attempt", file=sys.stderr, flush=True)
+                        shutil.rmtree(folder)
                 print(f"[block {block.number}.{i}] {command.text}", file=sys.stderr, flush=True)
+                if args.state:  # an interrupted command is known as one on the next start
+                    state[key] = {"block": block.number, "command": command.text, "status": "started"}
+                    state[key].update(seconds=0.0, rc=None, note="", tail="", finished="")
+                    _write_json(args.state, state)
                 log = logs / f"block{block.number:02d}-{i:02d}"
                 if command.kind == "python":
                     result = run_python(block, repo, venv, log, args.timeout)

@@ -220,3 +220,23 @@ def test_list_prints_every_block(capsys):
     assert rc.main(["--repo", str(ROOT), "--list"]) == 0
     out = capsys.readouterr().out
     assert out.count("```") == len(BLOCKS) and "[server]" in out and "[skip:" in out
+
+
+def test_a_rerun_removes_the_run_folder_an_interrupted_attempt_left(tmp_path):
+    repo = tmp_path / "repo"
+    (repo / "runs" / "x").mkdir(parents=True)  # left by an attempt killed mid-run
+    (repo / "elsewhere").mkdir()
+    (repo / "README.md").write_text(
+        "```bash\nbash -c 'test ! -e runs/x && mkdir runs/x' --out runs/x\n```\n", encoding="utf-8"
+    )
+    block = rc.parse_readme(repo / "README.md")[0]
+    command = block.commands[0]
+    assert rc.stale_run_folders(command, repo) == [(repo / "runs" / "x").resolve()]
+    outside = rc.Command("true --out elsewhere", 1)
+    assert rc.stale_run_folders(outside, repo) == []  # only folders under runs/
+    state = tmp_path / "state.json"
+    state.write_text(json.dumps({rc._key(block, command): {"block": 1, "status": "started"}}), encoding="utf-8")
+    args = ["--repo", str(repo), "--venv", str(tmp_path / "venv"), "--logs", str(tmp_path / "logs")]
+    assert rc.main([*args, "--state", str(state), "--report", str(tmp_path / "r.md")]) == 0
+    assert (repo / "runs" / "x").is_dir() and (repo / "elsewhere").is_dir()
+    assert json.loads(state.read_text(encoding="utf-8"))[rc._key(block, command)]["status"] == "passed"
