@@ -212,9 +212,12 @@ def _expand(word: str, variables: dict[str, str]) -> str:
 
 
 def stale_run_folders(command: Command, repo: Path) -> list[Path]:
-    """The folders under ``REPO/runs`` that `command` writes with ``--out`` and that exist: what an
-    earlier, unfinished attempt at it left (``attnkit train`` refuses an existing run folder)."""
+    """The folders under ``REPO/runs`` that an ``attnkit train`` `command` writes with ``--out`` and
+    that exist: what an earlier, unfinished attempt at it left (``train`` refuses an existing run
+    folder; studies resume theirs, so their folders are kept)."""
     words = [w for w in _words(command.text) if not ASSIGNMENT.match(w)]
+    if words[:2] != ["attnkit", "train"]:
+        return []
     runs = (repo / "runs").resolve()
     found = []
     for previous, word in zip(words, words[1:]):

@@ -226,17 +226,21 @@ def test_a_rerun_removes_the_run_folder_an_interrupted_attempt_left(tmp_path):
     repo = tmp_path / "repo"
     (repo / "runs" / "x").mkdir(parents=True)  # left by an attempt killed mid-run
     (repo / "elsewhere").mkdir()
-    (repo / "README.md").write_text(
-        "```bash\nbash -c 'test ! -e runs/x && mkdir runs/x' --out runs/x\n```\n", encoding="utf-8"
-    )
+    (repo / "README.md").write_text("```bash\nattnkit train --out runs/x\n```\n", encoding="utf-8")
     block = rc.parse_readme(repo / "README.md")[0]
     command = block.commands[0]
     assert rc.stale_run_folders(command, repo) == [(repo / "runs" / "x").resolve()]
-    outside = rc.Command("true --out elsewhere", 1)
+    outside = rc.Command("attnkit train --out elsewhere", 1)
     assert rc.stale_run_folders(outside, repo) == []  # only folders under runs/
+    study = rc.Command("attnkit study vision --out runs/x", 1)
+    assert rc.stale_run_folders(study, repo) == []  # a study resumes its folder
     state = tmp_path / "state.json"
     state.write_text(json.dumps({rc._key(block, command): {"block": 1, "status": "started"}}), encoding="utf-8")
-    args = ["--repo", str(repo), "--venv", str(tmp_path / "venv"), "--logs", str(tmp_path / "logs")]
+    venv = tmp_path / "venv"  # its attnkit makes a run folder and refuses an existing one, as train does
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "attnkit").write_text("#!/bin/sh\ntest ! -e runs/x && mkdir runs/x\n", encoding="utf-8")
+    (venv / "bin" / "attnkit").chmod(0o755)
+    args = ["--repo", str(repo), "--venv", str(venv), "--logs", str(tmp_path / "logs")]
     assert rc.main([*args, "--state", str(state), "--report", str(tmp_path / "r.md")]) == 0
     assert (repo / "runs" / "x").is_dir() and (repo / "elsewhere").is_dir()
     assert json.loads(state.read_text(encoding="utf-8"))[rc._key(block, command)]["status"] == "passed"
