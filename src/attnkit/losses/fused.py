@@ -141,9 +141,9 @@ def _softmax_slice(
 
     One pass per operation over a slice that stays in cache: max, exp in place, sum, divide,
     instead of sweeping the whole chunk's logits with ``logsumexp``'s temporaries."""
-    x = logits.to(acc)  # the slice itself when the products already run in `acc`
+    x = logits.to(acc)  # the slice itself (the same tensor) when the products already run in `acc`
     if bias is not None:
-        x = x.add_(bias) if x.data_ptr() != logits.data_ptr() else x + bias
+        x = x.add_(bias) if x is not logits else x + bias
     vocab = x.shape[1]
     peak = x.amax(dim=-1, keepdim=True)  # (n, 1)
     picked = x.gather(1, y[:, None]).squeeze(1)
@@ -159,6 +159,6 @@ def _softmax_slice(
     g.scatter_add_(1, y[:, None], g.new_full((y.numel(), 1), -(1 - eps)))  # p - target
     if grad_b is not None:
         grad_b += g.sum(0)
-    if g.data_ptr() != logits.data_ptr():
+    if g is not logits:
         logits.copy_(g)
     return loss.sum()
